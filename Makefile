@@ -1,0 +1,59 @@
+# Thin wrappers: the build is Meson's, the dependencies are scripts/install-deps'.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PYTEST     ?= /usr/bin/python3 -m pytest
+DATA_DIR   ?= var
+
+.PHONY: all deps build run test test-unit test-integration test-asan bench fmt fmt-check clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: deps build
+	mkdir -p $(DATA_DIR)
+	./$(BUILD)/ganglion serve --data-dir $(DATA_DIR)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+build-asan: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+test-unit: build
+	meson test -C $(BUILD) --print-errorlogs
+
+test-integration: build
+	GANGLION_BIN=$(CURDIR)/$(BUILD)/ganglion $(PYTEST) -q tests/integration
+
+# The sanitizer build runs the unit suite and the integration suite against the ASan binary.
+test-asan: build-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  meson test -C $(ASAN_BUILD) --print-errorlogs
+	GANGLION_BIN=$(CURDIR)/$(ASAN_BUILD)/ganglion GANGLION_SANITIZED=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(PYTEST) -q tests/integration
+
+test: deps
+	$(MAKE) test-unit
+	$(MAKE) test-integration
+	$(MAKE) test-asan
+
+bench: deps build
+	bench/http/run
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+fmt-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

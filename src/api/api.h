@@ -1,0 +1,197 @@
+/* The endpoint registry: every operation of ganglion is an endpoint declared here once, with
+ * its method, path pattern, scope, input schema and handler. Transports (HTTP, later ZMQ, MQTT,
+ * WebSocket) only translate their wire format into an api_call_t and deliver the api_reply_t;
+ * routing, the auth hook, validation, metrics and audit happen in the registry, so behaviour is
+ * identical on every transport.
+ *
+ * A handler replies exactly once, either before it returns or later on the loop thread (after a
+ * worker thread or a store call). The request stays valid until the reply. */
+#ifndef GANGLION_API_H
+#define GANGLION_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/problem.h"
+
+struct hub;
+typedef struct api_registry api_registry_t;
+typedef struct api_req api_req_t;
+
+/* ---- schemas ---------------------------------------------------------------------------- */
+
+typedef enum {
+    API_T_ANY = 0,
+    API_T_STRING,
+    API_T_INTEGER,
+    API_T_NUMBER,
+    API_T_BOOLEAN,
+    API_T_OBJECT,
+    API_T_ARRAY,
+} api_type_t;
+
+enum {
+    API_F_REQUIRED = 1 << 0,
+    API_F_MIN = 1 << 1,        /* `min` applies: value (numbers), length (strings, arrays) */
+    API_F_MAX = 1 << 2,        /* `max` applies, likewise */
+    API_F_ADDITIONAL = 1 << 3, /* objects: keys beyond `props` are allowed */
+    API_F_NULLABLE = 1 << 4,
+};
+
+/* One field of a schema. Arrays of fields end with an entry whose name is NULL. */
+typedef struct api_field {
+    const char *name;
+    api_type_t type;
+    unsigned flags;
+    double min, max;
+    const char *const *enums;       /* NULL-terminated allowed strings, or NULL */
+    const struct api_field *props;  /* API_T_OBJECT: its fields */
+    const struct api_field *items;  /* API_T_ARRAY: the schema of one item (name ignored) */
+    const char *description;
+    const char *def;                /* default shown in OpenAPI (queries: applied when absent) */
+} api_field_t;
+
+/* ---- endpoints -------------------------------------------------------------------------- */
+
+typedef void (*api_handler_fn)(api_req_t *req, void *ctx);
+
+typedef enum {
+    API_BODY_NONE = 0, /* a body is an error (unless empty) */
+    API_BODY_JSON,     /* application/json, validated against `body` */
+    API_BODY_RAW,      /* handler reads the bytes itself (content types in `content_types`) */
+} api_body_kind_t;
+
+typedef struct api_endpoint {
+    const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *path;    /* "/api/v1/agents/{id}" — params match one segment */
+    const char *scope;   /* "agents:read", "admin", or API_SCOPE_PUBLIC */
+    const char *summary;
+    const char *tag;     /* OpenAPI tag (domain) */
+    const api_field_t *params; /* path parameters */
+    const api_field_t *query;
+    api_body_kind_t body_kind;
+    const api_field_t *body;        /* API_BODY_JSON: fields of the top-level object */
+    const char *const *content_types; /* API_BODY_RAW: accepted types, NULL-terminated */
+    const char *response;           /* description of the success reply for OpenAPI */
+    int status;                     /* success status (200 default, 201, 202, 204) */
+    bool streaming;                 /* replies with api_reply_stream (SSE) */
+    bool no_audit;                  /* mutating but not worth an audit row (e.g. ingest) */
+    api_handler_fn handler;
+    void *ctx;
+} api_endpoint_t;
+
+#define API_SCOPE_PUBLIC "public"
+
+/* ---- what a transport hands in ---------------------------------------------------------- */
+
+typedef struct api_call {
+    const char *transport;  /* "http", "zmq", ... (for logs and metrics) */
+    const char *method;
+    const char *path;       /* decoded path without the query */
+    const char *query;      /* raw query string without '?', may be NULL */
+    json_t *query_obj;      /* alternatively an object of query values (ZMQ); borrowed */
+    const char *content_type; /* may be NULL */
+    const char *body;       /* raw body bytes, may be NULL */
+    size_t body_len;
+    json_t *body_json;      /* alternatively an already-decoded body (ZMQ msgpack); borrowed */
+    const char *request_id; /* from the client, or NULL to generate */
+    const char *peer;       /* client address for logs and audit */
+    /* header lookup (Authorization, Last-Event-ID, ...); may be NULL */
+    const char *(*header)(void *transport_ctx, const char *name);
+    void *transport_ctx;
+} api_call_t;
+
+/* The reply delivered to the transport. Exactly one of json / raw / stream is set. */
+typedef struct api_reply {
+    int status;
+    json_t *json;             /* borrowed for the callback */
+    const char *raw;          /* raw bytes (metrics text) */
+    size_t raw_len;
+    const char *content_type; /* of raw; json implies application/json (or problem+json) */
+    bool is_problem;
+    bool stream;              /* SSE: the transport subscribes to `stream_topics` on the bus */
+    const char *stream_topics;
+    uint64_t stream_after;    /* replay events after this id (Last-Event-ID) */
+    const char *request_id;
+    /* extra headers: name/value pairs */
+    const char *const *headers;
+    size_t nheaders;
+} api_reply_t;
+
+typedef void (*api_reply_fn)(const api_reply_t *reply, void *transport_ctx);
+
+/* ---- registry --------------------------------------------------------------------------- */
+
+api_registry_t *api_registry_new(struct hub *hub);
+void api_registry_destroy(api_registry_t **reg);
+
+/* Registers endpoints (the array must outlive the registry; usually static const). Aborts on a
+ * duplicate method+path or a malformed pattern: these are programming errors. */
+void api_register(api_registry_t *reg, const api_endpoint_t *eps, size_t n);
+
+size_t api_endpoint_count(const api_registry_t *reg);
+const api_endpoint_t *api_endpoint_at(const api_registry_t *reg, size_t i);
+
+/* The auth hook: called after routing, before validation. Returns NULL to allow or a problem
+ * (401/403) to deny; may set the principal on the request. The default allows everything. */
+typedef problem_t *(*api_auth_fn)(api_req_t *req, const api_endpoint_t *ep, void *ud);
+void api_auth_hook_set(api_registry_t *reg, api_auth_fn fn, void *ud);
+
+/* Called once per reply of a mutating request (for the audit log). */
+typedef void (*api_audit_fn)(api_req_t *req, int status, void *ud);
+void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud);
+
+/* Dispatches a call. The reply callback runs exactly once, possibly before this returns.
+ * The call's strings need only live until this returns; the registry copies what it keeps. */
+void api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_fn reply, void *tctx);
+
+/* Tells the registry the transport's client went away; the handler may check
+ * api_req_cancelled and the reply will be dropped. tctx identifies the call. Returns true if a
+ * request for it was still pending. */
+void api_call_cancel(api_req_t *req);
+
+/* Requests not yet replied to (for graceful shutdown and the in-flight gauge). */
+size_t api_inflight(const api_registry_t *reg);
+
+/* OpenAPI 3.1 document for every registered endpoint. New reference. */
+json_t *api_openapi(const api_registry_t *reg);
+
+/* ---- for handlers ----------------------------------------------------------------------- */
+
+struct hub *api_req_hub(const api_req_t *req);
+const api_endpoint_t *api_req_endpoint(const api_req_t *req);
+const char *api_req_id(const api_req_t *req);
+const char *api_req_peer(const api_req_t *req);
+const char *api_req_transport(const api_req_t *req);
+const char *api_req_header(const api_req_t *req, const char *name);
+bool api_req_cancelled(const api_req_t *req);
+
+/* Validated inputs: path params and query are objects with values of their declared types
+ * (defaults applied); body is the validated JSON (or NULL). Borrowed. */
+json_t *api_req_params(const api_req_t *req);
+json_t *api_req_query(const api_req_t *req);
+json_t *api_req_body(const api_req_t *req);
+const char *api_req_raw_body(const api_req_t *req, size_t *len, const char **content_type);
+
+const char *api_req_param_str(const api_req_t *req, const char *name);
+int64_t api_req_param_int(const api_req_t *req, const char *name);
+const char *api_req_query_str(const api_req_t *req, const char *name); /* NULL if absent */
+int64_t api_req_query_int(const api_req_t *req, const char *name, int64_t def);
+bool api_req_query_bool(const api_req_t *req, const char *name, bool def);
+
+/* The principal set by the auth hook ("anonymous" until the security module sets it). */
+const char *api_req_principal(const api_req_t *req);
+void api_req_principal_set(api_req_t *req, const char *principal);
+
+/* Extra response header for the coming reply (copied). */
+void api_reply_header(api_req_t *req, const char *name, const char *value);
+/* Replies (each frees the request afterwards; do not touch req again). json is stolen. */
+void api_reply_json(api_req_t *req, int status, json_t *json);
+void api_reply_problem(api_req_t *req, problem_t *p); /* p is destroyed */
+void api_reply_raw(api_req_t *req, int status, const char *content_type, char *buf, size_t len);
+void api_reply_empty(api_req_t *req, int status);
+void api_reply_stream(api_req_t *req, const char *topics, uint64_t after_id);
+
+#endif

@@ -1,0 +1,66 @@
+/* Configuration: defaults, then an INI file (--config), then GANGLION_<SECTION>_<KEY>
+ * environment variables, then command-line flags, in that order of precedence. Every key is
+ * declared once in a table in config.c (type, bounds, default, whether it is secret or
+ * reloadable); unknown keys and bad values are errors that name the source, line and reason. */
+#ifndef GANGLION_CONFIG_H
+#define GANGLION_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_STR_MAX 512
+
+typedef struct config {
+    /* [server] */
+    char listen[CONFIG_STR_MAX];   /* HOST:PORT, default 127.0.0.1:7700 */
+    char data_dir[CONFIG_STR_MAX]; /* default ./var */
+    int64_t body_limit;            /* bytes, default 1 MiB */
+    int64_t json_max_depth;        /* default 64 */
+    int64_t max_connections;       /* default 1024 */
+    int64_t connection_timeout_s;  /* idle connection timeout, default 30 */
+    int64_t shutdown_grace_ms;     /* wait for in-flight requests on shutdown, default 5000 */
+    int64_t compress_min_bytes;    /* gzip responses at least this big when asked; 0 = off */
+    char cors_origins[CONFIG_STR_MAX]; /* comma list or "*"; empty = CORS off */
+    /* [log] */
+    char log_level[16]; /* debug|info|warn|error|off */
+    char log_file[CONFIG_STR_MAX]; /* empty = stderr */
+    /* [store] */
+    char store_url[CONFIG_STR_MAX]; /* sqlite:PATH | postgres://...; empty = sqlite in data_dir */
+    int64_t store_pool_size;        /* connections, default 4 */
+    int64_t store_busy_timeout_ms;  /* default 5000 */
+    /* [events] */
+    int64_t events_ring;         /* events kept for Last-Event-ID replay, default 1024 */
+    int64_t events_client_queue; /* events queued per SSE client before it is dropped, default 256 */
+    int64_t events_heartbeat_s;  /* SSE heartbeat comment interval, default 15 */
+    /* [audit] */
+    int64_t audit_page_max; /* max page size for GET /api/v1/audit, default 1000 */
+} config_t;
+
+/* Fills cfg with the built-in defaults. */
+void config_defaults(config_t *cfg);
+
+/* Applies one key from a source. `source` and `line` only feed the error message
+ * ("ganglion.ini:12: server.listen: expected HOST:PORT"). Returns 0 or -1 with err filled. */
+int config_set(config_t *cfg, const char *section, const char *key, const char *value,
+               const char *source, int line, char *err, size_t errlen);
+
+/* Loads an INI file over cfg. 0 or -1 with err filled. */
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
+
+/* Applies GANGLION_<SECTION>_<KEY> variables from envp (NULL-terminated, e.g. environ). Unknown
+ * GANGLION_* variables that look like keys are errors, except those in the client list
+ * (GANGLION_URL, GANGLION_TOKEN, GANGLION_ADMIN_PASSWORD). */
+int config_load_env(config_t *cfg, char *const *envp, char *err, size_t errlen);
+
+/* Checks cross-key constraints after all sources are applied. */
+int config_validate(const config_t *cfg, char *err, size_t errlen);
+
+/* Writes the effective configuration as INI text with secrets masked (a password inside
+ * store.url becomes "***"). Caller frees. */
+char *config_render(const config_t *cfg);
+
+/* Splits "host:port" ("[::1]:7700" for IPv6). 0 or -1. */
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

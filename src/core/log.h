@@ -1,0 +1,36 @@
+/* Structured logging: one JSON object per line ({ts, level, msg, request_id?, ...fields}) to
+ * stderr or a file. The logger is process-wide (the one exception to "state lives in the hub"),
+ * because every module logs and the log must work before the hub exists. Thread-safe. */
+#ifndef GANGLION_LOG_H
+#define GANGLION_LOG_H
+
+typedef enum {
+    LOG_LEVEL_DEBUG = 0,
+    LOG_LEVEL_INFO = 1,
+    LOG_LEVEL_WARN = 2,
+    LOG_LEVEL_ERROR = 3,
+    LOG_LEVEL_OFF = 4,
+} log_level_t;
+
+/* Parses "debug|info|warn|error|off"; returns 0 or -1. */
+int log_level_parse(const char *s, log_level_t *out);
+const char *log_level_name(log_level_t level);
+
+/* Sets the level and destination: path NULL or "" means stderr. Returns 0 or -errno. */
+int log_open(log_level_t level, const char *path);
+void log_level_set(log_level_t level);
+int log_enabled(log_level_t level);
+/* Reopens the log file (SIGHUP, after rotation). No-op for stderr. */
+int log_reopen(void);
+void log_close(void);
+
+/* Emits a record. `fields` is a jansson json_pack format for an object ("{s:s,s:i}") or NULL,
+ * followed by its arguments. request_id may be NULL. */
+void log_emit(log_level_t level, const char *request_id, const char *msg, const char *fields, ...);
+
+#define log_debug(rid, msg, ...) log_emit(LOG_LEVEL_DEBUG, rid, msg, __VA_ARGS__)
+#define log_info(rid, msg, ...)  log_emit(LOG_LEVEL_INFO, rid, msg, __VA_ARGS__)
+#define log_warn(rid, msg, ...)  log_emit(LOG_LEVEL_WARN, rid, msg, __VA_ARGS__)
+#define log_error(rid, msg, ...) log_emit(LOG_LEVEL_ERROR, rid, msg, __VA_ARGS__)
+
+#endif

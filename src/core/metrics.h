@@ -1,0 +1,42 @@
+/* Prometheus metrics: counters, gauges and histograms keyed by name and a label set, rendered
+ * in the text exposition format. Loop-thread only, except the atomic counters that worker
+ * threads bump through metrics_counter_atomic(). Modules may add collectors that append their
+ * own lines at render time (gauges read from live state). */
+#ifndef GANGLION_METRICS_H
+#define GANGLION_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/strbuf.h"
+
+typedef struct metrics metrics_t;
+
+typedef void (*metrics_collect_fn)(strbuf_t *out, void *ud);
+
+metrics_t *metrics_new(void);
+void metrics_destroy(metrics_t **m);
+
+/* Declares a family once (name, help, type "counter"|"gauge"|"histogram"). Histograms take
+ * their bucket upper bounds (seconds), ascending. Returns 0 or -1 if already declared with
+ * another type. */
+int metrics_declare(metrics_t *m, const char *name, const char *type, const char *help);
+int metrics_declare_histogram(metrics_t *m, const char *name, const char *help,
+                              const double *buckets, size_t nbuckets);
+
+/* `labels` is the preformatted label body without braces: method="GET",status="200". Use
+ * metrics_label_escape() for values from outside. NULL or "" = no labels. */
+void metrics_counter_add(metrics_t *m, const char *name, const char *labels, double v);
+void metrics_gauge_set(metrics_t *m, const char *name, const char *labels, double v);
+void metrics_gauge_add(metrics_t *m, const char *name, const char *labels, double v);
+void metrics_histogram_observe(metrics_t *m, const char *name, const char *labels, double v);
+
+/* Appends an escaped label value (backslash, quote, newline) into out. */
+void metrics_label_escape(strbuf_t *out, const char *value);
+
+void metrics_collector_add(metrics_t *m, metrics_collect_fn fn, void *ud);
+
+/* Renders everything (declared families, then collectors). 0 or -ENOMEM. */
+int metrics_render(metrics_t *m, strbuf_t *out);
+
+#endif

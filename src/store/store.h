@@ -1,0 +1,119 @@
+/* The store: one interface over SQLite (embedded default) and PostgreSQL (libpq), with a small
+ * connection pool, parameterised statements only, transactions, versioned migrations, and a
+ * way to run blocking database work on the libuv thread pool and finish on the loop.
+ *
+ * SQL is written once for both backends where possible: parameters are $1..$N (the SQLite
+ * backend maps them to ?N), booleans are 0/1, timestamps are integer epoch milliseconds.
+ * Where the dialects differ (auto ids, upserts) a migration or query carries both texts. */
+#ifndef GANGLION_STORE_H
+#define GANGLION_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct store store_t;
+typedef struct store_conn store_conn_t;
+
+/* Error codes (negative, as every function here returns). */
+enum {
+    STORE_OK = 0,
+    STORE_ERR = -1,        /* generic failure, message in the conn's error text */
+    STORE_ECONSTRAINT = -2, /* unique / foreign key / check violation */
+    STORE_EBUSY = -3,      /* locked / serialization failure: retry may succeed */
+    STORE_ECONN = -4,      /* connection lost or server unreachable */
+    STORE_ESCHEMA = -5,    /* database schema newer than this binary, or migration failed */
+    STORE_EINVAL = -6,     /* bad URL, bad parameters */
+};
+
+typedef enum {
+    STORE_T_NULL = 0,
+    STORE_T_INT,
+    STORE_T_REAL,
+    STORE_T_TEXT,
+    STORE_T_BLOB,
+} store_type_t;
+
+/* A bound parameter. Text and blobs are borrowed for the duration of the call. */
+typedef struct store_val {
+    store_type_t type;
+    union {
+        int64_t i;
+        double d;
+        struct {
+            const char *p;
+            size_t len;
+        } s;
+    } u;
+} store_val_t;
+
+#define STORE_NULLV      ((store_val_t){.type = STORE_T_NULL})
+#define STORE_INTV(x)    ((store_val_t){.type = STORE_T_INT, .u.i = (int64_t)(x)})
+#define STORE_REALV(x)   ((store_val_t){.type = STORE_T_REAL, .u.d = (double)(x)})
+#define STORE_TEXTV(x)   ((store_val_t){.type = STORE_T_TEXT, .u.s = {(x), strlen(x)}})
+#define STORE_BLOBV(p, n) ((store_val_t){.type = STORE_T_BLOB, .u.s = {(const char *)(p), (n)}})
+
+typedef struct store_options {
+    int pool_size;       /* connections kept open (>= 1) */
+    int busy_timeout_ms; /* SQLite busy timeout; PostgreSQL statement timeout */
+} store_options_t;
+
+/* A migration: applied in version order inside a transaction, recorded in schema_migrations.
+ * sql_pg NULL means sql_sqlite is portable. Statements are separated by ';'. */
+typedef struct store_migration {
+    int version;
+    const char *name;
+    const char *sql_sqlite;
+    const char *sql_pg;
+} store_migration_t;
+
+/* Opens a store from a URL: "sqlite:PATH" (WAL, busy timeout, foreign keys on) or
+ * "postgres://..." / "postgresql://...". err receives a readable reason on failure. */
+int store_open(const char *url, const store_options_t *opt, store_t **out, char *err, size_t errlen);
+void store_close(store_t **s);
+
+/* "sqlite" or "postgres". */
+const char *store_backend(const store_t *s);
+
+/* Applies pending migrations from the list (sorted by version). Refuses with STORE_ESCHEMA and
+ * a clear message when the database has a version the list does not know. */
+int store_migrate(store_t *s, const store_migration_t *migs, size_t n, char *err, size_t errlen);
+/* Highest applied version (0 if none), or a negative error. */
+int store_schema_version(store_t *s);
+
+/* Connections. acquire blocks until one is free (the pool is small and operations short). */
+store_conn_t *store_conn_acquire(store_t *s);
+void store_conn_release(store_t *s, store_conn_t *c);
+const char *store_conn_error(const store_conn_t *c);
+
+/* Runs a statement. If rows is non-NULL it receives a new JSON array of objects (column name ->
+ * integer/real/string/null; blobs as base64 strings). affected (may be NULL) receives the row
+ * count changed by INSERT/UPDATE/DELETE. Statements are prepared once per connection and cached. */
+int store_query(store_conn_t *c, const char *sql, const store_val_t *params, size_t nparams,
+                json_t **rows, int64_t *affected);
+/* Like store_query but for INSERT ... RETURNING id on both backends; returns the new id. */
+int store_insert_id(store_conn_t *c, const char *sql, const store_val_t *params, size_t nparams,
+                    int64_t *id);
+
+int store_tx_begin(store_conn_t *c);
+int store_tx_commit(store_conn_t *c);
+int store_tx_rollback(store_conn_t *c);
+
+/* Reachability check (SELECT 1). */
+int store_ping(store_t *s);
+
+/* Runs work(conn, ud) on the libuv thread pool with a pooled connection, then done(status, ud)
+ * on the loop thread. status is what work returned. Returns 0 or a negative uv error. */
+typedef int (*store_work_fn)(store_conn_t *c, void *ud);
+typedef void (*store_done_fn)(int status, void *ud);
+int store_submit(store_t *s, uv_loop_t *loop, store_work_fn work, store_done_fn done, void *ud);
+
+/* Counters for /metrics: operations and errors since open (thread-safe reads). */
+uint64_t store_ops_total(const store_t *s);
+uint64_t store_errors_total(const store_t *s);
+/* Operations currently queued or running on the thread pool. */
+int store_pending(const store_t *s);
+
+#endif
