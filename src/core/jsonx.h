@@ -19,4 +19,8 @@ json_t *jsonx_parse(const char *buf, size_t len, size_t max_depth, problem_t **e
 /* Serialises compactly; caller frees. Returns NULL only on out-of-memory. */
 char *jsonx_dump(const json_t *v, size_t *len);
 
+/* A JSON string from C text that may not be valid UTF-8 (input echoed in errors): invalid
+ * bytes become U+FFFD. Returns json null for NULL. New reference. */
+json_t *jsonx_string(const char *s);
+
 #endif
