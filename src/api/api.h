@@ -143,13 +143,16 @@ void api_auth_hook_set(api_registry_t *reg, api_auth_fn fn, void *ud);
 typedef void (*api_audit_fn)(api_req_t *req, int status, void *ud);
 void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud);
 
-/* Dispatches a call. The reply callback runs exactly once, possibly before this returns.
- * The call's strings need only live until this returns; the registry copies what it keeps. */
-void api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_fn reply, void *tctx);
+/* Dispatches a call. The reply callback runs exactly once, possibly before this returns —
+ * unless the transport cancels first. Returns the pending request when the handler will reply
+ * later (keep it to cancel), or NULL when the reply has already been delivered. The call's
+ * strings need only live until this returns; the registry copies what it keeps. Headers are
+ * looked up only while api_dispatch runs. */
+api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_fn reply,
+                        void *tctx);
 
-/* Tells the registry the transport's client went away; the handler may check
- * api_req_cancelled and the reply will be dropped. tctx identifies the call. Returns true if a
- * request for it was still pending. */
+/* The transport's client went away: the reply callback will not be called for this request
+ * (the handler still replies, and the request is freed then). Loop thread only. */
 void api_call_cancel(api_req_t *req);
 
 /* Requests not yet replied to (for graceful shutdown and the in-flight gauge). */
