@@ -1,0 +1,555 @@
+/* The Prometheus registry: families in declaration order, series found through one hash keyed
+ * by (name, label string) because every request updates several, and rendering in the text
+ * exposition format 0.0.4. Loop-thread only, except metrics_atomic_add(). */
+#include "core/metrics.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Cardinality bounds: a label value that slipped in from outside must not grow memory without
+ * end. Updates that would create a series beyond them are dropped. */
+#define METRICS_MAX_SERIES     10000
+#define METRICS_MAX_LABELS_LEN 1024
+#define METRICS_MAX_NAME_LEN   200
+#define METRICS_MAX_BUCKETS    64
+
+enum metrics_type { MT_COUNTER, MT_GAUGE, MT_HISTOGRAM };
+
+static const char *const type_names[] = {"counter", "gauge", "histogram"};
+
+struct family;
+
+struct metrics_series {
+    struct family *fam;
+    uint64_t hash;
+    char *labels; /* "" when there are none */
+    double value; /* counter and gauge */
+    /* Worker-thread increments for counters, added to value when rendered. */
+    _Atomic uint64_t atomic_total;
+    uint64_t *counts; /* histogram: per-bucket (not cumulative), nbuckets + 1 for +Inf */
+    double sum;
+    uint64_t count;
+};
+
+struct family {
+    char *name;
+    char *help;
+    enum metrics_type type;
+    double *buckets;
+    size_t nbuckets;
+    struct metrics_series **series; /* sorted by label string, for stable output */
+    size_t nseries, cap;
+};
+
+struct collector {
+    metrics_collect_fn fn;
+    void *ud;
+};
+
+struct metrics {
+    struct family **fams; /* declaration order */
+    size_t nfams, fams_cap;
+    /* Open-addressing tables (power-of-two sizes) kept as void ** so one grow routine serves
+     * both without aliasing casts. */
+    void **fam_tab; /* struct family *, by name */
+    size_t fam_tab_size;
+    void **ser_tab; /* struct metrics_series *, by (name, labels) */
+    size_t ser_tab_size, nseries;
+    struct collector *collectors;
+    size_t ncollectors, collectors_cap;
+};
+
+/* ---- hashing ------------------------------------------------------------------------------ */
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static uint64_t hash_name(const char *name)
+{
+    return fnv1a(14695981039346656037ULL, name);
+}
+
+static uint64_t hash_series(const char *name, const char *labels)
+{
+    uint64_t h = hash_name(name);
+    h ^= 0xff; /* a byte no name contains separates the two parts */
+    h *= 1099511628211ULL;
+    return fnv1a(h, labels);
+}
+
+static int tab_grow(void ***tab, size_t *size, size_t want, uint64_t (*key)(const void *))
+{
+    size_t nsize = *size ? *size : 16;
+    while (nsize < want)
+        nsize *= 2;
+    void **nt = calloc(nsize, sizeof *nt);
+    if (!nt)
+        return -ENOMEM;
+    for (size_t i = 0; i < *size; i++) {
+        void *e = (*tab)[i];
+        if (!e)
+            continue;
+        size_t j = (size_t)key(e) & (nsize - 1);
+        while (nt[j])
+            j = (j + 1) & (nsize - 1);
+        nt[j] = e;
+    }
+    free(*tab);
+    *tab = nt;
+    *size = nsize;
+    return 0;
+}
+
+static uint64_t fam_key(const void *e)
+{
+    return hash_name(((const struct family *)e)->name);
+}
+
+static uint64_t ser_key(const void *e)
+{
+    return ((const struct metrics_series *)e)->hash;
+}
+
+static struct family *family_find(const metrics_t *m, const char *name)
+{
+    if (!m->fam_tab_size)
+        return NULL;
+    size_t mask = m->fam_tab_size - 1;
+    for (size_t i = (size_t)hash_name(name) & mask; m->fam_tab[i]; i = (i + 1) & mask) {
+        struct family *f = m->fam_tab[i];
+        if (strcmp(f->name, name) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* ---- declaration -------------------------------------------------------------------------- */
+
+static bool name_valid(const char *name)
+{
+    if (!name || !*name || strlen(name) > METRICS_MAX_NAME_LEN)
+        return false;
+    for (const char *p = name; *p; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+                  (p != name && c >= '0' && c <= '9');
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+metrics_t *metrics_new(void)
+{
+    return calloc(1, sizeof(metrics_t));
+}
+
+static void family_free(struct family *f)
+{
+    for (size_t i = 0; i < f->nseries; i++) {
+        free(f->series[i]->labels);
+        free(f->series[i]->counts);
+        free(f->series[i]);
+    }
+    free(f->series);
+    free(f->buckets);
+    free(f->name);
+    free(f->help);
+    free(f);
+}
+
+void metrics_destroy(metrics_t **pm)
+{
+    if (!pm || !*pm)
+        return;
+    metrics_t *m = *pm;
+    for (size_t i = 0; i < m->nfams; i++)
+        family_free(m->fams[i]);
+    free(m->fams);
+    free(m->fam_tab);
+    free(m->ser_tab);
+    free(m->collectors);
+    free(m);
+    *pm = NULL;
+}
+
+static int family_add(metrics_t *m, const char *name, enum metrics_type type, const char *help,
+                      const double *buckets, size_t nbuckets, struct family **out)
+{
+    if ((m->nfams + 1) * 2 > m->fam_tab_size &&
+        tab_grow(&m->fam_tab, &m->fam_tab_size, (m->nfams + 1) * 2, fam_key) < 0)
+        return -ENOMEM;
+    if (m->nfams == m->fams_cap) {
+        size_t ncap = m->fams_cap ? m->fams_cap * 2 : 16;
+        struct family **nf = realloc(m->fams, ncap * sizeof *nf);
+        if (!nf)
+            return -ENOMEM;
+        m->fams = nf;
+        m->fams_cap = ncap;
+    }
+    struct family *f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    f->type = type;
+    f->name = strdup(name);
+    f->help = strdup(help ? help : "");
+    if (nbuckets) {
+        f->buckets = malloc(nbuckets * sizeof *f->buckets);
+        if (f->buckets)
+            memcpy(f->buckets, buckets, nbuckets * sizeof *f->buckets);
+        f->nbuckets = nbuckets;
+    }
+    if (!f->name || !f->help || (nbuckets && !f->buckets)) {
+        family_free(f);
+        return -ENOMEM;
+    }
+    m->fams[m->nfams++] = f;
+    size_t mask = m->fam_tab_size - 1;
+    size_t i = (size_t)hash_name(name) & mask;
+    while (m->fam_tab[i])
+        i = (i + 1) & mask;
+    m->fam_tab[i] = f;
+    if (out)
+        *out = f;
+    return 0;
+}
+
+static int type_parse(const char *type)
+{
+    for (int i = 0; i < 3; i++)
+        if (type && strcmp(type, type_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int metrics_declare(metrics_t *m, const char *name, const char *type, const char *help)
+{
+    int t = type_parse(type);
+    if (!m || !name_valid(name) || t < 0)
+        return -EINVAL;
+    struct family *f = family_find(m, name);
+    if (f)
+        return f->type == (enum metrics_type)t ? 0 : -1;
+    if (t == MT_HISTOGRAM) /* a histogram needs buckets; use the default Prometheus set */
+        return metrics_declare_histogram(m, name, help, NULL, 0);
+    return family_add(m, name, (enum metrics_type)t, help, NULL, 0, NULL);
+}
+
+int metrics_declare_histogram(metrics_t *m, const char *name, const char *help,
+                              const double *buckets, size_t nbuckets)
+{
+    static const double defaults[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    if (!m || !name_valid(name) || nbuckets > METRICS_MAX_BUCKETS || (nbuckets && !buckets))
+        return -EINVAL;
+    if (nbuckets == 0) {
+        buckets = defaults;
+        nbuckets = sizeof defaults / sizeof defaults[0];
+    }
+    for (size_t i = 0; i < nbuckets; i++)
+        if (!isfinite(buckets[i]) || (i > 0 && !(buckets[i] > buckets[i - 1])))
+            return -EINVAL;
+    struct family *f = family_find(m, name);
+    if (f) {
+        bool same = f->type == MT_HISTOGRAM && f->nbuckets == nbuckets &&
+                    memcmp(f->buckets, buckets, nbuckets * sizeof *buckets) == 0;
+        return same ? 0 : -1;
+    }
+    return family_add(m, name, MT_HISTOGRAM, help, buckets, nbuckets, NULL);
+}
+
+/* ---- series ------------------------------------------------------------------------------- */
+
+static struct metrics_series *series_find(const metrics_t *m, const char *name, const char *labels,
+                                          uint64_t h)
+{
+    if (!m->ser_tab_size)
+        return NULL;
+    size_t mask = m->ser_tab_size - 1;
+    for (size_t i = (size_t)h & mask; m->ser_tab[i]; i = (i + 1) & mask) {
+        struct metrics_series *s = m->ser_tab[i];
+        if (s->hash == h && strcmp(s->labels, labels) == 0 && strcmp(s->fam->name, name) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static struct metrics_series *series_create(metrics_t *m, struct family *f, const char *labels,
+                                            uint64_t h)
+{
+    if (m->nseries >= METRICS_MAX_SERIES || strlen(labels) > METRICS_MAX_LABELS_LEN)
+        return NULL;
+    if ((m->nseries + 1) * 2 > m->ser_tab_size &&
+        tab_grow(&m->ser_tab, &m->ser_tab_size, (m->nseries + 1) * 2, ser_key) < 0)
+        return NULL;
+    if (f->nseries == f->cap) {
+        size_t ncap = f->cap ? f->cap * 2 : 8;
+        struct metrics_series **ns = realloc(f->series, ncap * sizeof *ns);
+        if (!ns)
+            return NULL;
+        f->series = ns;
+        f->cap = ncap;
+    }
+    struct metrics_series *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->fam = f;
+    s->hash = h;
+    s->labels = strdup(labels);
+    if (f->type == MT_HISTOGRAM)
+        s->counts = calloc(f->nbuckets + 1, sizeof *s->counts);
+    if (!s->labels || (f->type == MT_HISTOGRAM && !s->counts)) {
+        free(s->labels);
+        free(s->counts);
+        free(s);
+        return NULL;
+    }
+    atomic_init(&s->atomic_total, 0);
+
+    /* Keep the family's series sorted by labels; creation is rare, rendering is not. */
+    size_t lo = 0, hi = f->nseries;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(f->series[mid]->labels, labels) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(&f->series[lo + 1], &f->series[lo], (f->nseries - lo) * sizeof *f->series);
+    f->series[lo] = s;
+    f->nseries++;
+
+    size_t mask = m->ser_tab_size - 1;
+    size_t i = (size_t)h & mask;
+    while (m->ser_tab[i])
+        i = (i + 1) & mask;
+    m->ser_tab[i] = s;
+    m->nseries++;
+    return s;
+}
+
+/* Finds or creates the series; an undeclared family is declared on first use with the type the
+ * caller implies. NULL when the type does not match, a bound is hit, or memory ran out: metrics
+ * are best-effort and never fail the request that updates them. */
+static struct metrics_series *series_get(metrics_t *m, const char *name, const char *labels,
+                                         enum metrics_type type)
+{
+    if (!m || !name)
+        return NULL;
+    if (!labels)
+        labels = "";
+    uint64_t h = hash_series(name, labels);
+    struct metrics_series *s = series_find(m, name, labels, h);
+    if (s)
+        return s->fam->type == type ? s : NULL;
+    struct family *f = family_find(m, name);
+    if (!f) {
+        int rc = type == MT_HISTOGRAM ? metrics_declare_histogram(m, name, "", NULL, 0)
+                                      : metrics_declare(m, name, type_names[type], "");
+        if (rc < 0 || !(f = family_find(m, name)))
+            return NULL;
+    }
+    if (f->type != type)
+        return NULL;
+    return series_create(m, f, labels, h);
+}
+
+void metrics_counter_add(metrics_t *m, const char *name, const char *labels, double v)
+{
+    if (!(v >= 0)) /* counters only go up; also drops NaN */
+        return;
+    struct metrics_series *s = series_get(m, name, labels, MT_COUNTER);
+    if (s)
+        s->value += v;
+}
+
+void metrics_gauge_set(metrics_t *m, const char *name, const char *labels, double v)
+{
+    struct metrics_series *s = series_get(m, name, labels, MT_GAUGE);
+    if (s)
+        s->value = v;
+}
+
+void metrics_gauge_add(metrics_t *m, const char *name, const char *labels, double v)
+{
+    struct metrics_series *s = series_get(m, name, labels, MT_GAUGE);
+    if (s)
+        s->value += v;
+}
+
+void metrics_histogram_observe(metrics_t *m, const char *name, const char *labels, double v)
+{
+    if (isnan(v))
+        return;
+    struct metrics_series *s = series_get(m, name, labels, MT_HISTOGRAM);
+    if (!s)
+        return;
+    const struct family *f = s->fam;
+    size_t i = 0;
+    while (i < f->nbuckets && v > f->buckets[i])
+        i++;
+    s->counts[i]++;
+    s->sum += v;
+    s->count++;
+}
+
+metrics_atomic_t *metrics_counter_atomic(metrics_t *m, const char *name, const char *labels)
+{
+    return series_get(m, name, labels, MT_COUNTER);
+}
+
+void metrics_atomic_add(metrics_atomic_t *a, uint64_t n)
+{
+    if (a)
+        atomic_fetch_add_explicit(&a->atomic_total, n, memory_order_relaxed);
+}
+
+void metrics_collector_add(metrics_t *m, metrics_collect_fn fn, void *ud)
+{
+    if (!m || !fn)
+        return;
+    if (m->ncollectors == m->collectors_cap) {
+        size_t ncap = m->collectors_cap ? m->collectors_cap * 2 : 8;
+        struct collector *nc = realloc(m->collectors, ncap * sizeof *nc);
+        if (!nc)
+            return;
+        m->collectors = nc;
+        m->collectors_cap = ncap;
+    }
+    m->collectors[m->ncollectors++] = (struct collector){fn, ud};
+}
+
+/* ---- rendering ---------------------------------------------------------------------------- */
+
+void metrics_label_escape(strbuf_t *out, const char *value)
+{
+    if (!out || !value)
+        return;
+    const char *run = value;
+    for (const char *p = value;; p++) {
+        const char *esc = NULL;
+        if (*p == '\\')
+            esc = "\\\\";
+        else if (*p == '"')
+            esc = "\\\"";
+        else if (*p == '\n')
+            esc = "\\n";
+        else if (*p != '\0')
+            continue;
+        /* A failed append shows up as a short buffer; the caller's next append fails too. */
+        if (p > run && strbuf_append(out, run, (size_t)(p - run)) < 0)
+            return;
+        if (!esc || strbuf_puts(out, esc) < 0)
+            return;
+        run = p + 1;
+    }
+}
+
+/* Shortest text that reads back as the same double, in the forms Prometheus parses. */
+static const char *fmt_value(char *buf, size_t len, double v)
+{
+    if (isnan(v))
+        return "NaN";
+    if (isinf(v))
+        return v > 0 ? "+Inf" : "-Inf";
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
+static int put_help_type(strbuf_t *out, const struct family *f)
+{
+    int rc = 0;
+    if (f->help[0]) {
+        rc = strbuf_printf(out, "# HELP %s ", f->name);
+        /* HELP text escapes only backslash and newline. */
+        for (const char *p = f->help; rc == 0 && *p; p++) {
+            if (*p == '\\')
+                rc = strbuf_append(out, "\\\\", 2);
+            else if (*p == '\n')
+                rc = strbuf_append(out, "\\n", 2);
+            else
+                rc = strbuf_append(out, p, 1);
+        }
+        if (rc == 0)
+            rc = strbuf_append(out, "\n", 1);
+    }
+    if (rc == 0)
+        rc = strbuf_printf(out, "# TYPE %s %s\n", f->name, type_names[f->type]);
+    return rc;
+}
+
+static int put_sample(strbuf_t *out, const char *name, const char *suffix, const char *labels,
+                      const char *le, double v)
+{
+    char buf[32];
+    bool has_labels = labels[0] != '\0';
+    int rc = strbuf_printf(out, "%s%s", name, suffix);
+    if (rc == 0 && (has_labels || le))
+        rc = strbuf_printf(out, "{%s%s%s%s%s}", labels, has_labels && le ? "," : "",
+                           le ? "le=\"" : "", le ? le : "", le ? "\"" : "");
+    if (rc == 0)
+        rc = strbuf_printf(out, " %s\n", fmt_value(buf, sizeof buf, v));
+    return rc;
+}
+
+static int render_family(strbuf_t *out, const struct family *f)
+{
+    int rc = put_help_type(out, f);
+    for (size_t i = 0; rc == 0 && i < f->nseries; i++) {
+        const struct metrics_series *s = f->series[i];
+        if (f->type != MT_HISTOGRAM) {
+            double v = s->value;
+            if (f->type == MT_COUNTER)
+                v += (double)atomic_load_explicit(&s->atomic_total, memory_order_relaxed);
+            rc = put_sample(out, f->name, "", s->labels, NULL, v);
+            continue;
+        }
+        uint64_t cum = 0;
+        char le[32];
+        for (size_t b = 0; rc == 0 && b < f->nbuckets; b++) {
+            cum += s->counts[b];
+            rc = put_sample(out, f->name, "_bucket", s->labels,
+                            fmt_value(le, sizeof le, f->buckets[b]), (double)cum);
+        }
+        if (rc == 0)
+            rc = put_sample(out, f->name, "_bucket", s->labels, "+Inf", (double)s->count);
+        if (rc == 0)
+            rc = put_sample(out, f->name, "_sum", s->labels, NULL, s->sum);
+        if (rc == 0)
+            rc = put_sample(out, f->name, "_count", s->labels, NULL, (double)s->count);
+    }
+    return rc;
+}
+
+int metrics_render(metrics_t *m, strbuf_t *out)
+{
+    if (!m || !out)
+        return -EINVAL;
+    size_t len0 = out->len;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < m->nfams; i++)
+        rc = render_family(out, m->fams[i]);
+    for (size_t i = 0; rc == 0 && i < m->ncollectors; i++)
+        m->collectors[i].fn(out, m->collectors[i].ud);
+    if (rc < 0) {
+        out->len = len0; /* never serve a truncated exposition */
+        if (out->data)
+            out->data[len0] = '\0';
+    }
+    return rc;
+}

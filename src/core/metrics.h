@@ -34,6 +34,13 @@ void metrics_histogram_observe(metrics_t *m, const char *name, const char *label
 /* Appends an escaped label value (backslash, quote, newline) into out. */
 void metrics_label_escape(strbuf_t *out, const char *value);
 
+/* A counter series that worker threads may bump without the loop: obtain the handle on the
+ * loop thread (the family must be a declared counter), then metrics_atomic_add() from any
+ * thread. The handle is borrowed and lives as long as m. NULL on a bad name or no memory. */
+typedef struct metrics_series metrics_atomic_t;
+metrics_atomic_t *metrics_counter_atomic(metrics_t *m, const char *name, const char *labels);
+void metrics_atomic_add(metrics_atomic_t *a, uint64_t n);
+
 void metrics_collector_add(metrics_t *m, metrics_collect_fn fn, void *ud);
 
 /* Renders everything (declared families, then collectors). 0 or -ENOMEM. */
