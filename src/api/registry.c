@@ -1,0 +1,615 @@
+/* The endpoint registry: routing, the auth hook, validation, metrics, audit and logging around
+ * every handler, for every transport. A request lives from api_dispatch to its one reply; a
+ * handler that replies later keeps the api_req_t and replies from the loop thread. */
+#include "api/api_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "core/clock.h"
+#include "core/hub.h"
+#include "core/jsonx.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+#define API_MAX_REPLY_HEADERS 16
+
+struct api_registry {
+    hub_t *hub;
+    api_router_t *router;
+    api_auth_fn auth;
+    void *auth_ud;
+    api_audit_fn audit;
+    void *audit_ud;
+    size_t inflight;
+    uint64_t rid_counter;
+    char rid_prefix[16];
+};
+
+struct api_req {
+    api_registry_t *reg;
+    const api_endpoint_t *ep;
+    const api_route_t *route;
+    char method[8];
+    char *path;
+    char request_id[72];
+    char peer[64];
+    char transport[16];
+    char *principal;
+    json_t *params;
+    json_t *query;
+    json_t *body;
+    char *raw_body;
+    size_t raw_len;
+    char *content_type;
+    const char *(*header)(void *tctx, const char *name);
+    void *header_ctx;
+    api_reply_fn reply;
+    void *tctx;
+    char *hname[API_MAX_REPLY_HEADERS];
+    char *hvalue[API_MAX_REPLY_HEADERS];
+    size_t nheaders;
+    uint64_t start_ns;
+    bool cancelled;
+    bool *replied_flag; /* set while api_dispatch runs, to learn of a synchronous reply */
+};
+
+static const double api_latency_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                             0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                             1,      2.5,     5,      10};
+
+api_registry_t *api_registry_new(hub_t *hub)
+{
+    api_registry_t *reg = calloc(1, sizeof *reg);
+    if (!reg)
+        return NULL;
+    reg->hub = hub;
+    reg->router = api_router_new();
+    if (!reg->router) {
+        free(reg);
+        return NULL;
+    }
+    /* Request ids: a random per-process prefix and a counter — unique, cheap, and sortable
+     * within one run. */
+    unsigned char rnd[4];
+    randombytes_buf(rnd, sizeof rnd);
+    snprintf(reg->rid_prefix, sizeof reg->rid_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+             rnd[3]);
+    if (hub && hub->metrics) {
+        metrics_declare(hub->metrics, "ganglion_http_requests_total", "counter",
+                        "Requests answered, by endpoint pattern, method and status.");
+        metrics_declare_histogram(hub->metrics, "ganglion_http_request_duration_seconds",
+                                  "Time from dispatch to reply, by endpoint pattern and method.",
+                                  api_latency_buckets,
+                                  sizeof api_latency_buckets / sizeof api_latency_buckets[0]);
+    }
+    return reg;
+}
+
+void api_registry_destroy(api_registry_t **preg)
+{
+    api_registry_t *reg = *preg;
+    if (!reg)
+        return;
+    api_router_destroy(&reg->router);
+    free(reg);
+    *preg = NULL;
+}
+
+void api_register(api_registry_t *reg, const api_endpoint_t *eps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = api_router_add(reg->router, &eps[i]);
+        if (rc < 0) {
+            log_error(NULL, "endpoint registration failed", "{s:s,s:s,s:s}", "method",
+                      eps[i].method, "path", eps[i].path, "reason",
+                      rc == -2 ? "duplicate" : "malformed pattern");
+            abort();
+        }
+    }
+}
+
+size_t api_endpoint_count(const api_registry_t *reg)
+{
+    return api_router_count(reg->router);
+}
+
+const api_endpoint_t *api_endpoint_at(const api_registry_t *reg, size_t i)
+{
+    const api_route_t *rt = api_router_at(reg->router, i);
+    return rt ? rt->ep : NULL;
+}
+
+void api_auth_hook_set(api_registry_t *reg, api_auth_fn fn, void *ud)
+{
+    reg->auth = fn;
+    reg->auth_ud = ud;
+}
+
+void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud)
+{
+    reg->audit = fn;
+    reg->audit_ud = ud;
+}
+
+size_t api_inflight(const api_registry_t *reg)
+{
+    return reg->inflight;
+}
+
+/* ---- request lifetime ---- */
+
+static void api_req_free(api_req_t *req)
+{
+    free(req->path);
+    free(req->principal);
+    json_decref(req->params);
+    json_decref(req->query);
+    json_decref(req->body);
+    free(req->raw_body);
+    free(req->content_type);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        free(req->hname[i]);
+        free(req->hvalue[i]);
+    }
+    free(req);
+}
+
+static bool api_method_mutates(const char *m)
+{
+    return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
+}
+
+static void api_req_finish(api_req_t *req, api_reply_t *rep)
+{
+    api_registry_t *reg = req->reg;
+    double secs = (double)(clock_mono_ns() - req->start_ns) / 1e9;
+    hub_t *hub = reg->hub;
+
+    if (hub && hub->metrics) {
+        char labels[600];
+        const char *base =
+            req->route ? req->route->metric_labels : "endpoint=\"unmatched\",method=\"other\"";
+        snprintf(labels, sizeof labels, "%s,status=\"%d\"", base, rep->status);
+        metrics_counter_add(hub->metrics, "ganglion_http_requests_total", labels, 1);
+        metrics_histogram_observe(hub->metrics, "ganglion_http_request_duration_seconds", base,
+                                  secs);
+    }
+    if (req->ep && reg->audit && api_method_mutates(req->method) && !req->ep->no_audit)
+        reg->audit(req, rep->status, reg->audit_ud);
+
+    if (rep->status >= 500)
+        log_warn(req->request_id, "request failed", "{s:s,s:s,s:i,s:f,s:s}", "method", req->method,
+                 "path", req->path, "status", rep->status, "duration_ms", secs * 1e3, "transport",
+                 req->transport);
+    else if (log_enabled(LOG_LEVEL_DEBUG))
+        log_debug(req->request_id, "request", "{s:s,s:s,s:i,s:f,s:s,s:s}", "method", req->method,
+                  "path", req->path, "status", rep->status, "duration_ms", secs * 1e3, "transport",
+                  req->transport, "peer", req->peer);
+
+    rep->request_id = req->request_id;
+    rep->headers = (const char *const *)NULL;
+    const char *hv[API_MAX_REPLY_HEADERS * 2];
+    for (size_t i = 0; i < req->nheaders; i++) {
+        hv[2 * i] = req->hname[i];
+        hv[2 * i + 1] = req->hvalue[i];
+    }
+    rep->headers = hv;
+    rep->nheaders = req->nheaders;
+
+    if (req->replied_flag)
+        *req->replied_flag = true;
+    reg->inflight--;
+    if (!req->cancelled)
+        req->reply(rep, req->tctx);
+    api_req_free(req);
+}
+
+void api_reply_header(api_req_t *req, const char *name, const char *value)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (strcasecmp(req->hname[i], name) == 0) {
+            char *v = strdup(value);
+            if (v) {
+                free(req->hvalue[i]);
+                req->hvalue[i] = v;
+            }
+            return;
+        }
+    }
+    if (req->nheaders == API_MAX_REPLY_HEADERS)
+        return;
+    req->hname[req->nheaders] = strdup(name);
+    req->hvalue[req->nheaders] = strdup(value);
+    if (!req->hname[req->nheaders] || !req->hvalue[req->nheaders]) {
+        free(req->hname[req->nheaders]);
+        free(req->hvalue[req->nheaders]);
+        return;
+    }
+    req->nheaders++;
+}
+
+void api_reply_json(api_req_t *req, int status, json_t *json)
+{
+    api_reply_t rep = {.status = status, .json = json ? json : json_object()};
+    api_req_finish(req, &rep);
+    json_decref(rep.json);
+}
+
+void api_reply_problem(api_req_t *req, problem_t *p)
+{
+    const char *name, *value;
+    for (size_t i = 0; problem_header_at(p, i, &name, &value) == 0; i++)
+        api_reply_header(req, name, value);
+    api_reply_t rep = {.status = problem_status(p), .is_problem = true};
+    rep.json = problem_to_json(p, req->path);
+    if (req->request_id[0])
+        json_object_set_new(rep.json, "request_id", json_string(req->request_id));
+    problem_destroy(&p);
+    api_req_finish(req, &rep);
+    json_decref(rep.json);
+}
+
+void api_reply_raw(api_req_t *req, int status, const char *content_type, char *buf, size_t len)
+{
+    api_reply_t rep = {.status = status,
+                       .raw = buf ? buf : "",
+                       .raw_len = buf ? len : 0,
+                       .content_type = content_type};
+    api_req_finish(req, &rep);
+    free(buf);
+}
+
+void api_reply_empty(api_req_t *req, int status)
+{
+    api_reply_t rep = {.status = status, .raw = "", .raw_len = 0, .content_type = NULL};
+    api_req_finish(req, &rep);
+}
+
+void api_reply_stream(api_req_t *req, const char *topics, uint64_t after_id)
+{
+    api_reply_t rep = {
+        .status = 200, .stream = true, .stream_topics = topics, .stream_after = after_id};
+    api_req_finish(req, &rep);
+}
+
+void api_call_cancel(api_req_t *req)
+{
+    if (req)
+        req->cancelled = true;
+}
+
+/* ---- accessors ---- */
+
+hub_t *api_req_hub(const api_req_t *req)
+{
+    return req->reg->hub;
+}
+const api_endpoint_t *api_req_endpoint(const api_req_t *req)
+{
+    return req->ep;
+}
+const char *api_req_id(const api_req_t *req)
+{
+    return req->request_id;
+}
+const char *api_req_peer(const api_req_t *req)
+{
+    return req->peer;
+}
+const char *api_req_transport(const api_req_t *req)
+{
+    return req->transport;
+}
+bool api_req_cancelled(const api_req_t *req)
+{
+    return req->cancelled;
+}
+json_t *api_req_params(const api_req_t *req)
+{
+    return req->params;
+}
+json_t *api_req_query(const api_req_t *req)
+{
+    return req->query;
+}
+json_t *api_req_body(const api_req_t *req)
+{
+    return req->body;
+}
+
+const char *api_req_header(const api_req_t *req, const char *name)
+{
+    return req->header ? req->header(req->header_ctx, name) : NULL;
+}
+
+const char *api_req_raw_body(const api_req_t *req, size_t *len, const char **content_type)
+{
+    if (len)
+        *len = req->raw_len;
+    if (content_type)
+        *content_type = req->content_type;
+    return req->raw_body;
+}
+
+const char *api_req_param_str(const api_req_t *req, const char *name)
+{
+    return json_string_value(json_object_get(req->params, name));
+}
+
+int64_t api_req_param_int(const api_req_t *req, const char *name)
+{
+    return json_integer_value(json_object_get(req->params, name));
+}
+
+const char *api_req_query_str(const api_req_t *req, const char *name)
+{
+    return json_string_value(json_object_get(req->query, name));
+}
+
+int64_t api_req_query_int(const api_req_t *req, const char *name, int64_t def)
+{
+    json_t *v = json_object_get(req->query, name);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_real(v))
+        return (int64_t)json_real_value(v);
+    return def;
+}
+
+bool api_req_query_bool(const api_req_t *req, const char *name, bool def)
+{
+    json_t *v = json_object_get(req->query, name);
+    return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+const char *api_req_principal(const api_req_t *req)
+{
+    return req->principal ? req->principal : "anonymous";
+}
+
+void api_req_principal_set(api_req_t *req, const char *principal)
+{
+    char *p = strdup(principal);
+    if (!p)
+        return;
+    free(req->principal);
+    req->principal = p;
+}
+
+/* ---- dispatch ---- */
+
+static bool api_content_type_is(const char *ct, const char *want)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strlen(want);
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static bool api_content_type_json(const char *ct)
+{
+    if (!ct)
+        return false;
+    if (api_content_type_is(ct, "application/json"))
+        return true;
+    /* application/<anything>+json (problem+json, merge-patch+json) is JSON too. */
+    const char *semi = strchr(ct, ';');
+    size_t len = semi ? (size_t)(semi - ct) : strlen(ct);
+    while (len && ct[len - 1] == ' ')
+        len--;
+    return len > 5 && strncasecmp(ct + len - 5, "+json", 5) == 0 &&
+           strncasecmp(ct, "application/", 12) == 0;
+}
+
+static bool api_request_id_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= 64 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return n > 0;
+}
+
+/* Parses and validates the body per the endpoint's declaration. Returns a problem for errors
+ * that stop validation at once (415, 400); field errors accumulate in *fields. */
+static problem_t *api_body_prepare(api_req_t *req, const api_call_t *call, problem_t **fields)
+{
+    const api_endpoint_t *ep = req->ep;
+    bool has_body = call->body_json != NULL || call->body_len > 0;
+    size_t max_depth = req->reg->hub ? (size_t)req->reg->hub->cfg.json_max_depth : 64;
+
+    switch (ep->body_kind) {
+    case API_BODY_NONE:
+        if (!has_body)
+            return NULL;
+        if (call->body_json && json_is_object(call->body_json) &&
+            json_object_size(call->body_json) == 0)
+            return NULL;
+        if (!call->body_json && call->body_len == 2 && memcmp(call->body, "{}", 2) == 0)
+            return NULL;
+        return problem_new(400, "unexpected-body", "%s %s takes no request body", ep->method,
+                           ep->path);
+    case API_BODY_RAW: {
+        if (!call->body_json && ep->content_types) {
+            bool ok = false;
+            for (size_t i = 0; ep->content_types[i] && !ok; i++)
+                ok = api_content_type_is(call->content_type, ep->content_types[i]);
+            if (!ok) {
+                problem_t *p = problem_new(415, "unsupported-media-type",
+                                           "Content-Type %s is not accepted here",
+                                           call->content_type ? call->content_type : "(none)");
+                problem_ext_set(p, "accepted", json_string(ep->content_types[0]));
+                return p;
+            }
+        }
+        if (call->body_json) {
+            req->raw_body = json_dumps(call->body_json, JSON_COMPACT | JSON_ENCODE_ANY);
+            req->raw_len = req->raw_body ? strlen(req->raw_body) : 0;
+            req->content_type = strdup("application/json");
+        } else if (call->body_len) {
+            req->raw_body = malloc(call->body_len + 1);
+            if (!req->raw_body)
+                return problem_new(503, "out-of-memory", "the request body could not be held");
+            memcpy(req->raw_body, call->body, call->body_len);
+            req->raw_body[call->body_len] = '\0';
+            req->raw_len = call->body_len;
+            req->content_type = call->content_type ? strdup(call->content_type) : NULL;
+        }
+        return NULL;
+    }
+    case API_BODY_JSON:
+        break;
+    }
+
+    json_t *body;
+    if (call->body_json) {
+        body = json_incref(call->body_json);
+    } else if (!has_body) {
+        body = json_object(); /* so that required fields are reported one by one */
+    } else {
+        if (!api_content_type_json(call->content_type)) {
+            problem_t *p = problem_new(415, "unsupported-media-type",
+                                       "the body must be JSON (Content-Type: application/json), "
+                                       "not %s",
+                                       call->content_type ? call->content_type : "untyped");
+            problem_ext_set(p, "accepted", json_string("application/json"));
+            return p;
+        }
+        problem_t *perr = NULL;
+        body = jsonx_parse(call->body, call->body_len, max_depth, &perr);
+        if (!body)
+            return perr;
+    }
+    if (ep->body) {
+        if (!json_is_object(body)) {
+            problem_field_add(*fields ? *fields
+                                      : (*fields = problem_new(422, "validation",
+                                                               "the request has invalid fields; "
+                                                               "see errors[]")),
+                              "body", "", "must be a JSON object");
+        } else {
+            api_validate_object(body, ep->body, false, "body", "", fields);
+        }
+    }
+    req->body = body;
+    return NULL;
+}
+
+api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_fn reply, void *tctx)
+{
+    api_req_t *req = calloc(1, sizeof *req);
+    if (!req) {
+        api_reply_t rep = {.status = 503, .raw = "", .content_type = "text/plain"};
+        reply(&rep, tctx);
+        return NULL;
+    }
+    bool replied = false;
+    req->reg = reg;
+    req->start_ns = clock_mono_ns();
+    req->reply = reply;
+    req->tctx = tctx;
+    req->header = call->header;
+    req->header_ctx = call->transport_ctx;
+    req->replied_flag = &replied;
+    snprintf(req->method, sizeof req->method, "%s", call->method ? call->method : "");
+    req->path = strdup(call->path ? call->path : "/");
+    snprintf(req->peer, sizeof req->peer, "%s", call->peer ? call->peer : "");
+    snprintf(req->transport, sizeof req->transport, "%s", call->transport ? call->transport : "");
+    if (call->request_id && api_request_id_ok(call->request_id))
+        snprintf(req->request_id, sizeof req->request_id, "%s", call->request_id);
+    else
+        snprintf(req->request_id, sizeof req->request_id, "%s-%llu", reg->rid_prefix,
+                 (unsigned long long)++reg->rid_counter);
+    reg->inflight++;
+    if (!req->path) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "request could not be held"));
+        return NULL;
+    }
+
+    char allow[128];
+    api_match_t m;
+    int rc = api_router_match(reg->router, req->method, req->path, &m, allow, sizeof allow);
+    if (rc == -405) {
+        problem_t *p =
+            problem_new(405, "method-not-allowed", "%s is not allowed on %s (allowed: %s)",
+                        req->method, req->path, allow);
+        problem_header_set(p, "Allow", allow);
+        api_reply_problem(req, p);
+        return NULL;
+    }
+    if (rc == -414) {
+        api_reply_problem(
+            req, problem_new(414, "uri-too-long", "the path is too long or has too many segments"));
+        return NULL;
+    }
+    if (rc == -400) {
+        api_reply_problem(req, problem_new(400, "bad-path-parameter",
+                                           "a path parameter is longer than 255 bytes"));
+        return NULL;
+    }
+    if (rc < 0) {
+        api_reply_problem(req, problem_new(404, "not-found", "no endpoint at %s", req->path));
+        return NULL;
+    }
+    req->route = m.route;
+    req->ep = m.route->ep;
+
+    if (reg->auth) {
+        problem_t *p = reg->auth(req, req->ep, reg->auth_ud);
+        if (p) {
+            api_reply_problem(req, p);
+            return NULL;
+        }
+    }
+
+    problem_t *fields = NULL;
+    json_t *pstr = json_object();
+    for (size_t i = 0; i < m.nparams; i++) {
+        json_t *v = json_string(m.values[i]);
+        if (!v) {
+            problem_field_add(fields ? fields
+                                     : (fields = problem_new(422, "validation",
+                                                             "the request has invalid fields; "
+                                                             "see errors[]")),
+                              "path", m.names[i], "is not valid UTF-8");
+            continue;
+        }
+        json_object_set_new(pstr, m.names[i], v);
+    }
+    req->params = api_convert_params(pstr, req->ep->params, "path", &fields);
+    json_decref(pstr);
+
+    json_t *qstr =
+        call->query_obj ? json_incref(call->query_obj) : api_query_parse(call->query, &fields);
+    req->query = api_convert_params(qstr, req->ep->query, "query", &fields);
+    json_decref(qstr);
+
+    problem_t *stop = api_body_prepare(req, call, &fields);
+    if (stop) {
+        problem_destroy(&fields);
+        api_reply_problem(req, stop);
+        return NULL;
+    }
+    if (fields) {
+        api_reply_problem(req, fields);
+        return NULL;
+    }
+
+    req->ep->handler(req, req->ep->ctx);
+    if (replied)
+        return NULL;
+    /* Pending: headers belong to the transport's call and are gone after we return. */
+    req->replied_flag = NULL;
+    req->header = NULL;
+    return req;
+}
