@@ -1,0 +1,421 @@
+/* The PostgreSQL backend (libpq): one PGconn per pool slot, statements prepared once per
+ * connection (PQprepare, LRU cache), parameters sent as text with types inferred by the server
+ * (bytea in binary), results converted by column type OID, SQLSTATEs mapped to store codes. */
+#include <libpq-fe.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+
+/* Type OIDs from pg_type.h (server headers are not a build dependency). */
+enum {
+    PG_OID_BOOL = 16,
+    PG_OID_BYTEA = 17,
+    PG_OID_INT8 = 20,
+    PG_OID_INT2 = 21,
+    PG_OID_INT4 = 23,
+    PG_OID_FLOAT4 = 700,
+    PG_OID_FLOAT8 = 701,
+    PG_OID_NUMERIC = 1700,
+};
+
+typedef struct pg_stmt {
+    uint64_t hash;
+    char *sql;
+    char name[24];
+    uint64_t used; /* LRU clock */
+} pg_stmt_t;
+
+typedef struct pg_conn {
+    store_conn_t base; /* first: store_conn_t * <-> pg_conn_t * */
+    PGconn *pg;
+    int statement_timeout_ms;
+    pg_stmt_t cache[STORE_STMT_CACHE];
+    size_t ncache;
+    uint64_t clock;
+    uint64_t next_id; /* statement names are never reused on a connection */
+} pg_conn_t;
+
+static pg_conn_t *pgc(store_conn_t *c)
+{
+    return (pg_conn_t *)c;
+}
+
+/* libpq messages end in a newline and may span lines; keep the first line. */
+static void pg_msg(char *dst, size_t len, const char *msg)
+{
+    snprintf(dst, len, "%s", msg && *msg ? msg : "unknown error");
+    dst[strcspn(dst, "\n")] = '\0';
+}
+
+static int pg_code_for(PGconn *pg, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (PQstatus(pg) == CONNECTION_BAD)
+        return STORE_ECONN;
+    if (!state)
+        return STORE_ERR;
+    if (strncmp(state, "23", 2) == 0)
+        return STORE_ECONSTRAINT;
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
+        return STORE_EBUSY;
+    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0)
+        return STORE_ECONN;
+    return STORE_ERR;
+}
+
+/* Records the error of res (or of the connection) on c and returns its store code. */
+static int pg_fail(pg_conn_t *c, const PGresult *res)
+{
+    char msg[STORE_ERRMAX - 32];
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    pg_msg(msg, sizeof msg, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+    if (!*msg || strcmp(msg, "unknown error") == 0)
+        pg_msg(msg, sizeof msg, PQerrorMessage(c->pg));
+    return store_conn_fail(&c->base, pg_code_for(c->pg, res), "postgres: %s%s%s%s", msg,
+                           state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
+}
+
+static int pg_session_setup(pg_conn_t *c)
+{
+    if (c->statement_timeout_ms <= 0)
+        return 0;
+    char ms[24];
+    snprintf(ms, sizeof ms, "%d", c->statement_timeout_ms);
+    const char *vals[] = {ms};
+    PGresult *res = PQexecParams(c->pg, "SELECT set_config('statement_timeout', $1, false)", 1,
+                                 NULL, vals, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : pg_fail(c, res);
+    PQclear(res);
+    return rc;
+}
+
+static void pg_cache_forget(pg_conn_t *c)
+{
+    for (size_t i = 0; i < c->ncache; i++)
+        free(c->cache[i].sql);
+    c->ncache = 0;
+}
+
+/* Drops one cached statement, on the server too (best effort: in an aborted transaction
+ * DEALLOCATE fails, and the name is simply never used again). */
+static void pg_cache_evict(pg_conn_t *c, pg_stmt_t *e)
+{
+    char sql[48];
+    snprintf(sql, sizeof sql, "DEALLOCATE %s", e->name);
+    PQclear(PQexec(c->pg, sql));
+    free(e->sql);
+    *e = c->cache[--c->ncache];
+}
+
+static int pg_reset(store_conn_t *base)
+{
+    pg_conn_t *c = pgc(base);
+    PQreset(c->pg);
+    pg_cache_forget(c); /* a new session has no prepared statements */
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return pg_fail(c, NULL);
+    return pg_session_setup(c);
+}
+
+static int pg_prepare(pg_conn_t *c, const char *sql, const store_val_t *params, size_t n,
+                      pg_stmt_t **out)
+{
+    uint64_t h = store_hash(sql);
+    for (size_t i = 0; i < c->ncache; i++) {
+        pg_stmt_t *e = &c->cache[i];
+        if (e->hash == h && strcmp(e->sql, sql) == 0) {
+            e->used = ++c->clock;
+            *out = e;
+            return 0;
+        }
+    }
+    if (c->ncache == STORE_STMT_CACHE) {
+        pg_stmt_t *old = &c->cache[0];
+        for (size_t i = 1; i < c->ncache; i++)
+            if (c->cache[i].used < old->used)
+                old = &c->cache[i];
+        pg_cache_evict(c, old);
+    }
+    /* Unknown (0) lets the server infer each type from context, which keeps one prepared
+     * statement valid whatever the caller binds; only bytea travels in binary and says so. */
+    Oid types[STORE_MAX_PARAMS];
+    for (size_t i = 0; i < n; i++)
+        types[i] = params[i].type == STORE_T_BLOB ? PG_OID_BYTEA : 0;
+    pg_stmt_t *e = &c->cache[c->ncache];
+    snprintf(e->name, sizeof e->name, "g%llu", (unsigned long long)++c->next_id);
+    PGresult *res = PQprepare(c->pg, e->name, sql, (int)n, n ? types : NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        int rc = pg_fail(c, res);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    e->sql = strdup(sql);
+    if (!e->sql) {
+        PQclear(PQexec(c->pg, "DEALLOCATE ALL"));
+        pg_cache_forget(c);
+        return store_conn_fail(&c->base, STORE_ERR, "postgres: out of memory");
+    }
+    e->hash = h;
+    e->used = ++c->clock;
+    c->ncache++;
+    *out = e;
+    return 0;
+}
+
+/* bytea comes back as "\x<hex>" in text format. */
+static json_t *pg_bytea_json(const char *s, size_t n)
+{
+    if (n < 2 || s[0] != '\\' || s[1] != 'x')
+        return json_stringn(s, n);
+    size_t len = (n - 2) / 2;
+    unsigned char *buf = malloc(len ? len : 1);
+    if (!buf)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v = 0;
+        if (sscanf(s + 2 + 2 * i, "%2x", &v) != 1) {
+            free(buf);
+            return json_stringn(s, n);
+        }
+        buf[i] = (unsigned char)v;
+    }
+    json_t *j = store_base64_json(buf, len);
+    free(buf);
+    return j;
+}
+
+static json_t *pg_value(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return json_null();
+    const char *s = PQgetvalue(res, row, col);
+    size_t n = (size_t)PQgetlength(res, row, col);
+    switch (PQftype(res, col)) {
+    case PG_OID_INT2:
+    case PG_OID_INT4:
+    case PG_OID_INT8:
+        return json_integer(strtoll(s, NULL, 10));
+    case PG_OID_FLOAT4:
+    case PG_OID_FLOAT8:
+    case PG_OID_NUMERIC: {
+        double d = strtod(s, NULL);
+        /* JSON has no NaN or infinity; keep PostgreSQL's spelling as text. */
+        return isfinite(d) ? json_real(d) : json_stringn(s, n);
+    }
+    case PG_OID_BOOL:
+        return json_integer(s[0] == 't');
+    case PG_OID_BYTEA:
+        return pg_bytea_json(s, n);
+    default: {
+        json_t *j = json_stringn(s, n);
+        return j ? j : store_base64_json((const unsigned char *)s, n);
+    }
+    }
+}
+
+static int pg_rows(pg_conn_t *c, const PGresult *res, json_t **out)
+{
+    int nrows = PQntuples(res), ncols = PQnfields(res);
+    json_t *arr = json_array();
+    for (int r = 0; arr && r < nrows; r++) {
+        json_t *row = json_object();
+        for (int i = 0; row && i < ncols; i++) {
+            json_t *v = pg_value(res, r, i);
+            if (!v || json_object_set_new(row, PQfname(res, i), v) < 0) {
+                json_decref(row);
+                row = NULL;
+            }
+        }
+        if (!row || json_array_append_new(arr, row) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    if (!arr)
+        return store_conn_fail(&c->base, STORE_ERR, "postgres: out of memory building rows");
+    *out = arr;
+    return 0;
+}
+
+/* Rows changed, as SQLite counts them: only for data-modifying commands (PQcmdTuples also
+ * counts the rows a SELECT returned). */
+static int64_t pg_affected(PGresult *res)
+{
+    static const char *const verbs[] = {"INSERT ", "UPDATE ", "DELETE ", "MERGE "};
+    const char *status = PQcmdStatus(res);
+    for (size_t i = 0; status && i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strncmp(status, verbs[i], strlen(verbs[i])) == 0)
+            return strtoll(PQcmdTuples(res), NULL, 10);
+    return 0;
+}
+
+static int pg_query(store_conn_t *base, const char *sql, const store_val_t *params, size_t nparams,
+                    json_t **rows, int64_t *affected)
+{
+    pg_conn_t *c = pgc(base);
+    /* A server restart or network blip leaves the handle bad; reconnect once before giving
+     * up. The statement that saw the break already returned STORE_ECONN to its caller, so a
+     * transaction in progress is known to be lost. */
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        int rc = pg_reset(base);
+        if (rc < 0)
+            return rc;
+    }
+    const char *values[STORE_MAX_PARAMS];
+    int lengths[STORE_MAX_PARAMS], formats[STORE_MAX_PARAMS];
+    char nums[STORE_MAX_PARAMS][32];
+    char *owned[STORE_MAX_PARAMS];
+    size_t nowned = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < nparams; i++) {
+        const store_val_t *v = &params[i];
+        values[i] = NULL;
+        lengths[i] = 0;
+        formats[i] = 0;
+        switch (v->type) {
+        case STORE_T_NULL:
+            break;
+        case STORE_T_INT:
+            snprintf(nums[i], sizeof nums[i], "%lld", (long long)v->u.i);
+            values[i] = nums[i];
+            break;
+        case STORE_T_REAL:
+            snprintf(nums[i], sizeof nums[i], "%.17g", v->u.d);
+            values[i] = nums[i];
+            break;
+        case STORE_T_TEXT: {
+            /* Text parameters are C strings on the wire: an embedded NUL would silently cut
+             * the value, so it is refused (use a blob for binary data). */
+            if (v->u.s.len && memchr(v->u.s.p, '\0', v->u.s.len)) {
+                rc = store_conn_fail(base, STORE_EINVAL,
+                                     "postgres: text parameter $%zu contains NUL", i + 1);
+                goto out;
+            }
+            char *t = malloc(v->u.s.len + 1);
+            if (!t) {
+                rc = store_conn_fail(base, STORE_ERR, "postgres: out of memory");
+                goto out;
+            }
+            if (v->u.s.len)
+                memcpy(t, v->u.s.p, v->u.s.len);
+            t[v->u.s.len] = '\0';
+            owned[nowned++] = t;
+            values[i] = t;
+            break;
+        }
+        case STORE_T_BLOB:
+            if (v->u.s.len > (size_t)0x7fffffff) {
+                rc = store_conn_fail(base, STORE_EINVAL, "postgres: blob too large");
+                goto out;
+            }
+            values[i] = v->u.s.p ? v->u.s.p : "";
+            lengths[i] = (int)v->u.s.len;
+            formats[i] = 1;
+            break;
+        }
+    }
+
+    pg_stmt_t *st = NULL;
+    rc = pg_prepare(c, sql, params, nparams, &st);
+    if (rc < 0)
+        goto out;
+    PGresult *res = PQexecPrepared(c->pg, st->name, (int)nparams, nparams ? values : NULL,
+                                   nparams ? lengths : NULL, nparams ? formats : NULL, 0);
+    ExecStatusType es = PQresultStatus(res);
+    if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
+        if (rows)
+            rc = es == PGRES_TUPLES_OK ? pg_rows(c, res, rows) : ((*rows = json_array()), 0);
+        if (rc == 0 && affected)
+            *affected = pg_affected(res);
+    } else {
+        rc = pg_fail(c, res);
+        /* A cached plan can go stale after DDL ("cached plan must not change result type");
+         * forgetting it lets the next call prepare afresh. */
+        if (rc == STORE_ERR)
+            pg_cache_evict(c, st);
+    }
+    PQclear(res);
+out:
+    for (size_t i = 0; i < nowned; i++)
+        free(owned[i]);
+    return rc;
+}
+
+static int pg_exec_script(store_conn_t *base, const char *sql)
+{
+    pg_conn_t *c = pgc(base);
+    PGresult *res = PQexec(c->pg, sql);
+    ExecStatusType es = PQresultStatus(res);
+    int rc = (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) ? 0 : pg_fail(c, res);
+    PQclear(res);
+    return rc;
+}
+
+static bool pg_in_tx(store_conn_t *base)
+{
+    PGTransactionStatusType t = PQtransactionStatus(pgc(base)->pg);
+    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+static void pg_conn_close(store_conn_t *base)
+{
+    pg_conn_t *c = pgc(base);
+    if (!c)
+        return;
+    pg_cache_forget(c);
+    if (c->pg)
+        PQfinish(c->pg);
+    free(c);
+}
+
+static int pg_conn_open(store_t *s, const char *url, const store_options_t *opt, store_conn_t **out,
+                        char *err, size_t errlen)
+{
+    (void)s;
+    pg_conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "postgres: out of memory");
+        return STORE_ERR;
+    }
+    c->statement_timeout_ms = opt->busy_timeout_ms;
+    /* Keywords apply in order: the URL (dbname, expanded) may override the first two, but the
+     * client encoding is ours because every string we hand to jansson must be UTF-8. */
+    const char *const keys[] = {"application_name", "connect_timeout", "dbname", "client_encoding",
+                                NULL};
+    const char *const vals[] = {"ganglion", "10", url, "UTF8", NULL};
+    c->pg = PQconnectdbParams(keys, vals, 1);
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+        char msg[STORE_ERRMAX];
+        pg_msg(msg, sizeof msg, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        snprintf(err, errlen, "postgres: cannot connect: %s", msg);
+        pg_conn_close(&c->base);
+        return STORE_ECONN;
+    }
+    int rc = pg_session_setup(c);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", c->base.err);
+        pg_conn_close(&c->base);
+        return rc;
+    }
+    *out = &c->base;
+    return 0;
+}
+
+const store_backend_ops_t store_pg_ops = {
+    .name = "postgres",
+    .conn_open = pg_conn_open,
+    .conn_close = pg_conn_close,
+    .query = pg_query,
+    .exec_script = pg_exec_script,
+    .in_tx = pg_in_tx,
+    .reset = pg_reset,
+    .begin_sql = "BEGIN",
+    /* Two daemons sharing one database must not apply the same migration at once. */
+    .migrate_lock_sql = "SELECT pg_advisory_xact_lock(7370001) IS NULL AS locked",
+    .table_exists_sql = "SELECT (to_regclass($1) IS NOT NULL) AS present",
+};
