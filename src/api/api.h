@@ -46,11 +46,11 @@ typedef struct api_field {
     api_type_t type;
     unsigned flags;
     double min, max;
-    const char *const *enums;       /* NULL-terminated allowed strings, or NULL */
-    const struct api_field *props;  /* API_T_OBJECT: its fields */
-    const struct api_field *items;  /* API_T_ARRAY: the schema of one item (name ignored) */
+    const char *const *enums;      /* NULL-terminated allowed strings, or NULL */
+    const struct api_field *props; /* API_T_OBJECT: its fields */
+    const struct api_field *items; /* API_T_ARRAY: the schema of one item (name ignored) */
     const char *description;
-    const char *def;                /* default shown in OpenAPI (queries: applied when absent) */
+    const char *def; /* default shown in OpenAPI (queries: applied when absent) */
 } api_field_t;
 
 /* ---- endpoints -------------------------------------------------------------------------- */
@@ -64,20 +64,20 @@ typedef enum {
 } api_body_kind_t;
 
 typedef struct api_endpoint {
-    const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
-    const char *path;    /* "/api/v1/agents/{id}" — params match one segment */
-    const char *scope;   /* "agents:read", "admin", or API_SCOPE_PUBLIC */
+    const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *path;   /* "/api/v1/agents/{id}" — params match one segment */
+    const char *scope;  /* "agents:read", "admin", or API_SCOPE_PUBLIC */
     const char *summary;
-    const char *tag;     /* OpenAPI tag (domain) */
+    const char *tag;           /* OpenAPI tag (domain) */
     const api_field_t *params; /* path parameters */
     const api_field_t *query;
     api_body_kind_t body_kind;
-    const api_field_t *body;        /* API_BODY_JSON: fields of the top-level object */
+    const api_field_t *body;          /* API_BODY_JSON: fields of the top-level object */
     const char *const *content_types; /* API_BODY_RAW: accepted types, NULL-terminated */
-    const char *response;           /* description of the success reply for OpenAPI */
-    int status;                     /* success status (200 default, 201, 202, 204) */
-    bool streaming;                 /* replies with api_reply_stream (SSE) */
-    bool no_audit;                  /* mutating but not worth an audit row (e.g. ingest) */
+    const char *response;             /* description of the success reply for OpenAPI */
+    int status;                       /* success status (200 default, 201, 202, 204) */
+    bool streaming;                   /* replies with api_reply_stream (SSE) */
+    bool no_audit;                    /* mutating but not worth an audit row (e.g. ingest) */
     api_handler_fn handler;
     void *ctx;
 } api_endpoint_t;
@@ -87,13 +87,13 @@ typedef struct api_endpoint {
 /* ---- what a transport hands in ---------------------------------------------------------- */
 
 typedef struct api_call {
-    const char *transport;  /* "http", "zmq", ... (for logs and metrics) */
+    const char *transport; /* "http", "zmq", ... (for logs and metrics) */
     const char *method;
-    const char *path;       /* decoded path without the query */
-    const char *query;      /* raw query string without '?', may be NULL */
-    json_t *query_obj;      /* alternatively an object of query values (ZMQ); borrowed */
+    const char *path;         /* decoded path without the query */
+    const char *query;        /* raw query string without '?', may be NULL */
+    json_t *query_obj;        /* alternatively an object of query values (ZMQ); borrowed */
     const char *content_type; /* may be NULL */
-    const char *body;       /* raw body bytes, may be NULL */
+    const char *body;         /* raw body bytes, may be NULL */
     size_t body_len;
     json_t *body_json;      /* alternatively an already-decoded body (ZMQ msgpack); borrowed */
     const char *request_id; /* from the client, or NULL to generate */
@@ -106,14 +106,14 @@ typedef struct api_call {
 /* The reply delivered to the transport. Exactly one of json / raw / stream is set. */
 typedef struct api_reply {
     int status;
-    json_t *json;             /* borrowed for the callback */
-    const char *raw;          /* raw bytes (metrics text) */
+    json_t *json;    /* borrowed for the callback */
+    const char *raw; /* raw bytes (metrics text) */
     size_t raw_len;
     const char *content_type; /* of raw; json implies application/json (or problem+json) */
     bool is_problem;
-    bool stream;              /* SSE: the transport subscribes to `stream_topics` on the bus */
+    bool stream; /* SSE: the transport subscribes to `stream_topics` on the bus */
     const char *stream_topics;
-    uint64_t stream_after;    /* replay events after this id (Last-Event-ID) */
+    uint64_t stream_after; /* replay events after this id (Last-Event-ID) */
     const char *request_id;
     /* extra headers: name/value pairs */
     const char *const *headers;
