@@ -1,0 +1,961 @@
+/* Configuration: one table declares every key (type, default, bounds, flags, help); defaults,
+ * the INI file, the environment and flags all go through config_set, so a value is checked the
+ * same way wherever it comes from, and an error names the source, line, key and reason. */
+#include "core/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+typedef enum {
+    CONFIG_T_STR,  /* char[] field; `check` may validate the text */
+    CONFIG_T_INT,  /* int64_t, plain decimal in the unit named by the key */
+    CONFIG_T_SIZE, /* int64_t bytes, with an optional k/M/G suffix */
+    CONFIG_T_ENUM, /* char[] field holding one of `choices` */
+} config_type_t;
+
+enum {
+    CONFIG_F_SECRET = 1 << 0, /* never printed or echoed in errors */
+    CONFIG_F_RELOAD = 1 << 1, /* may change on SIGHUP without a restart */
+    CONFIG_F_URL = 1 << 2,    /* a URL whose password part is masked when shown */
+};
+
+/* Validates a string value; on failure writes the reason ("is not HOST:PORT ...") to why. */
+typedef int (*config_check_fn)(const char *value, char *why, size_t whylen);
+
+typedef struct {
+    const char *section;
+    const char *key;
+    config_type_t type;
+    size_t offset;
+    size_t size; /* capacity of a string field, including the NUL */
+    const char *def;
+    int64_t min, max;
+    const char *const *choices; /* NULL-terminated, CONFIG_T_ENUM only */
+    config_check_fn check;
+    unsigned flags;
+    const char *help;
+} config_key_t;
+
+static int config_check_listen(const char *v, char *why, size_t whylen);
+static int config_check_store_url(const char *v, char *why, size_t whylen);
+static int config_check_cors(const char *v, char *why, size_t whylen);
+static int config_check_nonempty(const char *v, char *why, size_t whylen);
+
+static const char *const config_log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
+
+#define KIB ((int64_t)1024)
+#define MIB (KIB * 1024)
+
+#define CFG_STR(sec, k, field, def, check, flags, help)                                            \
+    {                                                                                              \
+        sec, k, CONFIG_T_STR, offsetof(config_t, field), sizeof(((config_t *)0)->field), def, 0,   \
+            0, NULL, check, flags, help                                                            \
+    }
+#define CFG_NUM(sec, k, type, field, def, lo, hi, flags, help)                                     \
+    {                                                                                              \
+        sec, k, type, offsetof(config_t, field), sizeof(int64_t), def, lo, hi, NULL, NULL, flags,  \
+            help                                                                                   \
+    }
+#define CFG_ENUM(sec, k, field, def, choices, flags, help)                                         \
+    {                                                                                              \
+        sec, k, CONFIG_T_ENUM, offsetof(config_t, field), sizeof(((config_t *)0)->field), def, 0,  \
+            0, choices, NULL, flags, help                                                          \
+    }
+
+/* The single source of truth for keys. Order here is the order of --print-config. */
+static const config_key_t config_keys[] = {
+    CFG_STR("server", "listen", listen, "127.0.0.1:7700", config_check_listen, 0,
+            "HOST:PORT for HTTP; [::1]:PORT for IPv6; port 0 picks a free one"),
+    CFG_STR("server", "data_dir", data_dir, "./var", config_check_nonempty, 0,
+            "directory for the database, lock file and backups"),
+    CFG_NUM("server", "body_limit", CONFIG_T_SIZE, body_limit, "1M", KIB, 64 * MIB, CONFIG_F_RELOAD,
+            "largest request body in bytes (k/M suffixes); larger gets 413"),
+    CFG_NUM("server", "json_max_depth", CONFIG_T_INT, json_max_depth, "64", 1, 512, CONFIG_F_RELOAD,
+            "deepest nesting accepted in a JSON body"),
+    CFG_NUM("server", "max_connections", CONFIG_T_INT, max_connections, "1024", 1, 1000000, 0,
+            "simultaneous HTTP connections"),
+    CFG_NUM("server", "connection_timeout_s", CONFIG_T_INT, connection_timeout_s, "30", 1, 86400, 0,
+            "seconds an idle connection is kept"),
+    CFG_NUM("server", "shutdown_grace_ms", CONFIG_T_INT, shutdown_grace_ms, "5000", 0, 600000,
+            CONFIG_F_RELOAD, "milliseconds to let in-flight requests finish on shutdown"),
+    CFG_NUM("server", "compress_min_bytes", CONFIG_T_SIZE, compress_min_bytes, "8192", 0, 64 * MIB,
+            CONFIG_F_RELOAD, "gzip responses at least this big when asked; 0 = off"),
+    CFG_STR("server", "cors_origins", cors_origins, "", config_check_cors, CONFIG_F_RELOAD,
+            "comma-separated allowed origins, or *; empty = CORS off"),
+    CFG_ENUM("log", "level", log_level, "info", config_log_levels, CONFIG_F_RELOAD,
+             "debug, info, warn, error or off"),
+    CFG_STR("log", "file", log_file, "", NULL, CONFIG_F_RELOAD,
+            "append JSON lines to this file; empty = stderr"),
+    CFG_STR("store", "url", store_url, "", config_check_store_url, CONFIG_F_URL,
+            "sqlite:PATH or postgres://...; empty = sqlite in data_dir"),
+    CFG_NUM("store", "pool_size", CONFIG_T_INT, store_pool_size, "4", 1, 64, 0,
+            "database connections (PostgreSQL)"),
+    CFG_NUM("store", "busy_timeout_ms", CONFIG_T_INT, store_busy_timeout_ms, "5000", 0, 600000, 0,
+            "milliseconds to wait for a locked database"),
+    CFG_NUM("events", "ring", CONFIG_T_INT, events_ring, "1024", 1, 1048576, 0,
+            "events kept for Last-Event-ID replay"),
+    CFG_NUM("events", "client_queue", CONFIG_T_INT, events_client_queue, "256", 1, 65536,
+            CONFIG_F_RELOAD, "events queued per stream client before it is dropped"),
+    CFG_NUM("events", "heartbeat_s", CONFIG_T_INT, events_heartbeat_s, "15", 1, 3600,
+            CONFIG_F_RELOAD, "seconds between stream heartbeat comments"),
+    CFG_NUM("audit", "page_max", CONFIG_T_INT, audit_page_max, "1000", 1, 100000, CONFIG_F_RELOAD,
+            "largest page returned by GET /api/v1/audit"),
+};
+
+#define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
+
+static const char *const config_sections[] = {"server", "log", "store", "events", "audit"};
+#define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
+
+/* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */
+static const char *const config_env_ignored[] = {"URL", "TOKEN", "ADMIN_PASSWORD"};
+
+/* ---- errors and display ---------------------------------------------------------------- */
+
+__attribute__((format(printf, 5, 6))) static int
+config_fail(char *err, size_t errlen, const char *source, int line, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return -1;
+    size_t off = 0;
+    int n = 0;
+    if (source && line > 0)
+        n = snprintf(err, errlen, "%s:%d: ", source, line);
+    else if (source)
+        n = snprintf(err, errlen, "%s: ", source);
+    else
+        err[0] = '\0';
+    if (n > 0)
+        off = (size_t)n < errlen ? (size_t)n : errlen - 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + off, errlen - off, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Copies url into out with the password (user:PASSWORD@ and ?password=) replaced by ***. */
+static void config_mask_url(const char *url, char *out, size_t outlen)
+{
+    char tmp[CONFIG_STR_MAX * 2];
+    size_t o = 0;
+    const char *p = url;
+    const char *scheme = strstr(url, "://");
+    if (scheme) {
+        const char *auth = scheme + 3;
+        size_t authlen = strcspn(auth, "/?#");
+        const char *at = NULL;
+        for (const char *q = auth; q < auth + authlen; q++)
+            if (*q == '@')
+                at = q;
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            o = (size_t)snprintf(tmp, sizeof tmp, "%.*s:***", (int)(colon - url), url);
+            p = at;
+        }
+    }
+    static const char key[] = "password=";
+    char prev = p > url ? p[-1] : '\0';
+    while (*p && o + 8 < sizeof tmp) {
+        /* libpq also takes the password as a query parameter. */
+        if ((prev == '?' || prev == '&') && strncmp(p, key, sizeof key - 1) == 0) {
+            o += (size_t)snprintf(tmp + o, sizeof tmp - o, "%s***", key);
+            p += sizeof key - 1;
+            p += strcspn(p, "&#");
+            prev = '=';
+            continue;
+        }
+        prev = *p;
+        tmp[o++] = *p++;
+    }
+    tmp[o < sizeof tmp ? o : sizeof tmp - 1] = '\0';
+    snprintf(out, outlen, "%s", tmp);
+}
+
+/* Quotes a value for an error message: masked if secret, shortened if long, control characters
+ * shown as '?', so the message stays one readable line and never leaks a secret. */
+static const char *config_quote(const config_key_t *k, const char *v, char *buf, size_t len)
+{
+    char masked[CONFIG_STR_MAX * 2];
+    if (k && (k->flags & CONFIG_F_SECRET)) {
+        snprintf(buf, len, "(secret)");
+        return buf;
+    }
+    if (k && (k->flags & CONFIG_F_URL)) {
+        config_mask_url(v, masked, sizeof masked);
+        v = masked;
+    }
+    size_t o = 0;
+    if (o + 1 < len)
+        buf[o++] = '"';
+    for (size_t i = 0; v[i] && o + 5 < len; i++) {
+        if (i == 60) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        unsigned char c = (unsigned char)v[i];
+        buf[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    if (o + 1 < len)
+        buf[o++] = '"';
+    buf[o < len ? o : len - 1] = '\0';
+    return buf;
+}
+
+/* Sizes shown in messages in the form a user would type them: 1k, 64M. */
+static void config_fmt_size(int64_t v, char *buf, size_t len)
+{
+    if (v != 0 && v % MIB == 0)
+        snprintf(buf, len, "%" PRId64 "M", v / MIB);
+    else if (v != 0 && v % KIB == 0)
+        snprintf(buf, len, "%" PRId64 "k", v / KIB);
+    else
+        snprintf(buf, len, "%" PRId64, v);
+}
+
+/* Levenshtein distance for "did you mean"; inputs are short key names. */
+static size_t config_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return (size_t)-1;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost =
+                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = diag + cost;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* A name is close enough to suggest when a third of it, or at least two letters, differ. */
+static int config_close(const char *typed, size_t d)
+{
+    size_t limit = strlen(typed) / 3;
+    return d <= (limit > 2 ? limit : 2);
+}
+
+static const config_key_t *config_suggest_key(const char *section, const char *key)
+{
+    char typed[160];
+    snprintf(typed, sizeof typed, "%s.%s", section, key);
+    const config_key_t *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const config_key_t *k = &config_keys[i];
+        char name[160];
+        snprintf(name, sizeof name, "%s.%s", k->section, k->key);
+        size_t d = config_distance(typed, name);
+        /* The right key in the wrong section ("[log] listen") is a likely slip too. */
+        if (strcmp(key, k->key) == 0 && d > 1)
+            d = 1;
+        if (d < best_d) {
+            best_d = d;
+            best = k;
+        }
+    }
+    return best && config_close(typed, best_d) ? best : NULL;
+}
+
+static const char *config_suggest_section(const char *section)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (size_t i = 0; i < CONFIG_NSECTIONS; i++) {
+        size_t d = config_distance(section, config_sections[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = config_sections[i];
+        }
+    }
+    return best && config_close(section, best_d) ? best : NULL;
+}
+
+static int config_section_known(const char *section)
+{
+    for (size_t i = 0; i < CONFIG_NSECTIONS; i++)
+        if (strcmp(section, config_sections[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static const config_key_t *config_find(const char *section, const char *key)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        if (strcmp(section, config_keys[i].section) == 0 && strcmp(key, config_keys[i].key) == 0)
+            return &config_keys[i];
+    return NULL;
+}
+
+static int config_unknown_section(const char *section, const char *source, int line, char *err,
+                                  size_t errlen)
+{
+    char q[80];
+    config_quote(NULL, section, q, sizeof q);
+    const char *s = config_suggest_section(section);
+    if (s)
+        return config_fail(err, errlen, source, line, "unknown section %s (did you mean \"[%s]\"?)",
+                           q, s);
+    return config_fail(err, errlen, source, line,
+                       "unknown section %s (sections: server, log, store, events, audit)", q);
+}
+
+/* ---- value checks ---------------------------------------------------------------------- */
+
+static int config_hostname_ok(const char *h)
+{
+    size_t len = strlen(h), label = 0;
+    if (len == 0 || len > 253)
+        return 0;
+    int digits_only = 1;
+    for (size_t i = 0; i < len; i++) {
+        char c = h[i];
+        if (c == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!isalnum((unsigned char)c) && c != '-')
+            return 0;
+        if (c == '-' && label == 0)
+            return 0;
+        if (!isdigit((unsigned char)c))
+            digits_only = 0;
+        if (++label > 63)
+            return 0;
+    }
+    /* "999.1.1.1" is a malformed address, not a host name. */
+    return h[len - 1] != '-' && !digits_only;
+}
+
+static int config_split(const char *s, char *host, size_t hostlen, int *port, char *why,
+                        size_t whylen)
+{
+    static const char usage[] = "is not HOST:PORT (e.g. 127.0.0.1:7700, localhost:7700, "
+                                "[::1]:7700)";
+    const char *h, *hend, *pstr;
+    if (s[0] == '[') {
+        h = s + 1;
+        hend = strchr(h, ']');
+        if (!hend || hend[1] != ':')
+            return snprintf(why, whylen, "%s", usage), -1;
+        pstr = hend + 2;
+    } else {
+        hend = strrchr(s, ':');
+        if (!hend)
+            return snprintf(why, whylen, "%s", usage), -1;
+        h = s;
+        pstr = hend + 1;
+        if (memchr(h, ':', (size_t)(hend - h)))
+            return snprintf(why, whylen, "has an IPv6 host without brackets (write [%.*s]:PORT)",
+                            (int)(hend - h), h),
+                   -1;
+    }
+    size_t hl = (size_t)(hend - h);
+    char hbuf[256];
+    if (hl == 0 || hl >= sizeof hbuf)
+        return snprintf(why, whylen, "%s", usage), -1;
+    memcpy(hbuf, h, hl);
+    hbuf[hl] = '\0';
+
+    size_t pl = strlen(pstr);
+    if (pl == 0 || pl > 5 || strspn(pstr, "0123456789") != pl)
+        return snprintf(why, whylen, "%s", usage), -1;
+    long p = strtol(pstr, NULL, 10);
+    if (p > 65535)
+        return snprintf(why, whylen, "has port %ld, out of range (0..65535)", p), -1;
+
+    unsigned char addr[16];
+    if (s[0] == '[') {
+        if (inet_pton(AF_INET6, hbuf, addr) != 1)
+            return snprintf(why, whylen, "has \"%s\", not an IPv6 address", hbuf), -1;
+    } else if (inet_pton(AF_INET, hbuf, addr) != 1 && !config_hostname_ok(hbuf)) {
+        return snprintf(why, whylen, "has \"%s\", not an IPv4 address or host name", hbuf), -1;
+    }
+    if (host) {
+        if (hl >= hostlen)
+            return snprintf(why, whylen, "has a host name too long"), -1;
+        memcpy(host, hbuf, hl + 1);
+    }
+    if (port)
+        *port = (int)p;
+    return 0;
+}
+
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    char why[160];
+    if (!s)
+        return -1;
+    return config_split(s, host, hostlen, port, why, sizeof why);
+}
+
+static int config_check_listen(const char *v, char *why, size_t whylen)
+{
+    return config_split(v, NULL, 0, NULL, why, whylen);
+}
+
+static int config_check_store_url(const char *v, char *why, size_t whylen)
+{
+    if (v[0] == '\0')
+        return 0;
+    if (strncmp(v, "sqlite:", 7) == 0) {
+        if (v[7] == '\0')
+            return snprintf(why, whylen, "needs a path after \"sqlite:\""), -1;
+        return 0;
+    }
+    if (strncmp(v, "postgres://", 11) == 0 || strncmp(v, "postgresql://", 13) == 0)
+        return 0;
+    snprintf(why, whylen, "is not a store URL (sqlite:PATH, postgres://USER@HOST/DB)");
+    return -1;
+}
+
+static int config_check_cors(const char *v, char *why, size_t whylen)
+{
+    if (v[0] == '\0' || strcmp(v, "*") == 0)
+        return 0;
+    const char *p = v;
+    while (1) {
+        p += strspn(p, " ");
+        size_t n = strcspn(p, ",");
+        size_t t = n;
+        while (t > 0 && p[t - 1] == ' ')
+            t--;
+        int http = t > 7 && strncmp(p, "http://", 7) == 0;
+        int https = t > 8 && strncmp(p, "https://", 8) == 0;
+        if (!http && !https)
+            return snprintf(why, whylen,
+                            "is not \"*\" or a comma list of origins (e.g. https://app.example)"),
+                   -1;
+        if (memchr(p, '*', t) || memchr(p, ' ', t))
+            return snprintf(why, whylen, "has \"%.*s\", not an origin", (int)t, p), -1;
+        if (p[n] == '\0')
+            return 0;
+        p += n + 1;
+    }
+}
+
+static int config_check_nonempty(const char *v, char *why, size_t whylen)
+{
+    if (v[0] == '\0')
+        return snprintf(why, whylen, "must not be empty"), -1;
+    return 0;
+}
+
+/* Parses a decimal integer with an optional binary suffix (sizes only). 0 or -1 (not a
+ * number), -2 (too large for int64). */
+static int config_parse_int(const char *v, int size, int64_t *out)
+{
+    const char *p = v;
+    int neg = 0;
+    if (*p == '-' && !size) {
+        neg = 1;
+        p++;
+    }
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    int64_t n = 0;
+    for (; isdigit((unsigned char)*p); p++) {
+        int d = *p - '0';
+        if (n > (INT64_MAX - d) / 10)
+            return -2;
+        n = n * 10 + d;
+    }
+    int64_t mult = 1;
+    if (size && *p) {
+        switch (*p) {
+        case 'k':
+        case 'K':
+            mult = KIB;
+            break;
+        case 'm':
+        case 'M':
+            mult = MIB;
+            break;
+        case 'g':
+        case 'G':
+            mult = MIB * 1024;
+            break;
+        default:
+            return -1;
+        }
+        p++;
+    }
+    if (*p != '\0')
+        return -1;
+    if (n > INT64_MAX / mult)
+        return -2;
+    *out = neg ? -n * mult : n * mult;
+    return 0;
+}
+
+/* ---- setting ----------------------------------------------------------------------------- */
+
+static int config_apply(config_t *cfg, const config_key_t *k, const char *value, const char *src,
+                        int line, char *err, size_t errlen)
+{
+    char q[96], why[192];
+    char *field = (char *)cfg + k->offset;
+    config_quote(k, value, q, sizeof q);
+
+    switch (k->type) {
+    case CONFIG_T_INT:
+    case CONFIG_T_SIZE: {
+        int size = k->type == CONFIG_T_SIZE;
+        int64_t n = 0;
+        int rc = config_parse_int(value, size, &n);
+        if (rc == -1 && size)
+            return config_fail(err, errlen, src, line,
+                               "%s.%s: %s is not a size (e.g. 1048576, 512k, 1M)", k->section,
+                               k->key, q);
+        if (rc == -1)
+            return config_fail(err, errlen, src, line, "%s.%s: %s is not an integer", k->section,
+                               k->key, q);
+        if (rc == -2 || n < k->min || n > k->max) {
+            char lo[32], hi[32];
+            if (size) {
+                config_fmt_size(k->min, lo, sizeof lo);
+                config_fmt_size(k->max, hi, sizeof hi);
+            } else {
+                snprintf(lo, sizeof lo, "%" PRId64, k->min);
+                snprintf(hi, sizeof hi, "%" PRId64, k->max);
+            }
+            return config_fail(err, errlen, src, line, "%s.%s: %s is out of range (%s..%s)",
+                               k->section, k->key, q, lo, hi);
+        }
+        memcpy(field, &n, sizeof n);
+        return 0;
+    }
+    case CONFIG_T_ENUM:
+        for (size_t i = 0; k->choices[i]; i++) {
+            if (strcmp(value, k->choices[i]) == 0) {
+                snprintf(field, k->size, "%s", value);
+                return 0;
+            }
+        }
+        {
+            char list[128] = "";
+            size_t o = 0;
+            for (size_t i = 0; k->choices[i] && o < sizeof list; i++)
+                o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "",
+                                      k->choices[i]);
+            return config_fail(err, errlen, src, line, "%s.%s: %s is not one of %s", k->section,
+                               k->key, q, list);
+        }
+    case CONFIG_T_STR: {
+        size_t len = strlen(value);
+        if (len >= k->size)
+            return config_fail(err, errlen, src, line, "%s.%s: %s is too long (max %zu bytes)",
+                               k->section, k->key, q, k->size - 1);
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)value[i];
+            if (c < 0x20 || c == 0x7f)
+                return config_fail(err, errlen, src, line, "%s.%s: %s contains a control character",
+                                   k->section, k->key, q);
+        }
+        if (k->check && k->check(value, why, sizeof why) != 0)
+            return config_fail(err, errlen, src, line, "%s.%s: %s %s", k->section, k->key, q, why);
+        memcpy(field, value, len + 1);
+        return 0;
+    }
+    }
+    return config_fail(err, errlen, src, line, "%s.%s: unsupported type", k->section, k->key);
+}
+
+int config_set(config_t *cfg, const char *section, const char *key, const char *value,
+               const char *source, int line, char *err, size_t errlen)
+{
+    if (!cfg || !section || !key)
+        return config_fail(err, errlen, source, line, "missing section or key");
+    if (!config_section_known(section) && !config_suggest_key(section, key))
+        return config_unknown_section(section, source, line, err, errlen);
+    const config_key_t *k = config_find(section, key);
+    if (!k) {
+        char q[160];
+        snprintf(q, sizeof q, "%s.%s", section, key);
+        const config_key_t *s = config_suggest_key(section, key);
+        if (s)
+            return config_fail(err, errlen, source, line,
+                               "unknown key \"%.80s\" (did you mean \"%s.%s\"?)", q, s->section,
+                               s->key);
+        return config_fail(err, errlen, source, line, "unknown key \"%.80s\"", q);
+    }
+    if (!value)
+        return config_fail(err, errlen, source, line, "%s.%s: missing value", section, key);
+    return config_apply(cfg, k, value, source, line, err, errlen);
+}
+
+void config_defaults(config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        char err[256];
+        int rc =
+            config_apply(cfg, &config_keys[i], config_keys[i].def, "default", 0, err, sizeof err);
+        /* A default that fails its own check is a bug in the table above. */
+        if (rc != 0)
+            abort();
+    }
+}
+
+/* ---- INI file ---------------------------------------------------------------------------- */
+
+typedef struct {
+    FILE *f;
+    const char *path;
+    config_t *cfg;
+    char *err;
+    size_t errlen;
+    int line;
+    int failed;
+    char buf[4096];
+} config_ini_t;
+
+/* fgets-like reader for inih. It exists because inih itself cannot tell the handler the line
+ * number, silently splits lines longer than its buffer, treats indented lines as continuations
+ * of the previous value, and never reports a section with no keys; all four are handled here. */
+static char *config_ini_read(char *str, int num, void *stream)
+{
+    config_ini_t *st = stream;
+    if (st->failed || num < 4 || !fgets(st->buf, sizeof st->buf, st->f))
+        return NULL;
+    st->line++;
+    size_t len = strlen(st->buf);
+    size_t content = len;
+    while (content > 0 && (st->buf[content - 1] == '\n' || st->buf[content - 1] == '\r'))
+        content--;
+    const char *p = st->buf;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t lead = (size_t)(p - st->buf);
+    int whole = len > 0 && st->buf[len - 1] == '\n';
+    if ((!whole && !feof(st->f)) || content - (content > lead ? lead : content) > (size_t)num - 3) {
+        st->failed = 1;
+        config_fail(st->err, st->errlen, st->path, st->line, "line is too long (max %d bytes)",
+                    num - 3);
+        return NULL;
+    }
+    if (*p == '[') {
+        const char *end = strchr(p, ']');
+        if (end) {
+            char name[64];
+            size_t n = (size_t)(end - p - 1);
+            snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1),
+                     p + 1);
+            /* inih keeps spaces inside the brackets; "[ log ]" means [log] to a reader, so the
+             * header is handed on trimmed. */
+            char *s = name;
+            while (*s == ' ' || *s == '\t')
+                s++;
+            size_t sl = strlen(s);
+            while (sl > 0 && (s[sl - 1] == ' ' || s[sl - 1] == '\t'))
+                s[--sl] = '\0';
+            if (!config_section_known(s)) {
+                st->failed = 1;
+                config_unknown_section(s, st->path, st->line, st->err, st->errlen);
+                return NULL;
+            }
+            snprintf(str, (size_t)num, "[%s]%s", s, end + 1);
+            return str;
+        }
+    }
+    snprintf(str, (size_t)num, "%s", p);
+    return str;
+}
+
+static int config_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+    config_ini_t *st = user;
+    if (st->failed)
+        return 0;
+    if (!section || section[0] == '\0') {
+        config_fail(st->err, st->errlen, st->path, st->line,
+                    "key \"%.80s\" is outside a section (add e.g. [server] above it)", name);
+        st->failed = 1;
+        return 0;
+    }
+    if (config_set(st->cfg, section, name, value, st->path, st->line, st->err, st->errlen) != 0) {
+        st->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    if (!cfg || !path)
+        return config_fail(err, errlen, NULL, 0, "no configuration file given");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return config_fail(err, errlen, path, 0, "cannot open: %s", strerror(errno));
+    /* Work on a copy so a file with an error changes nothing (a bad reload keeps the old
+     * configuration). */
+    config_t *tmp = malloc(sizeof *tmp);
+    config_ini_t *st = calloc(1, sizeof *st);
+    if (!tmp || !st) {
+        free(tmp);
+        free(st);
+        fclose(f);
+        return config_fail(err, errlen, path, 0, "out of memory");
+    }
+    *tmp = *cfg;
+    st->f = f;
+    st->path = path;
+    st->cfg = tmp;
+    st->err = err;
+    st->errlen = errlen;
+    int rc = ini_parse_stream(config_ini_read, st, config_ini_handler, st);
+    int read_error = ferror(f);
+    fclose(f);
+    int ret = 0;
+    if (st->failed)
+        ret = -1;
+    else if (rc > 0)
+        ret = config_fail(err, errlen, path, rc, "expected \"key = value\" or \"[section]\"");
+    else if (rc != 0)
+        ret = config_fail(err, errlen, path, 0, "cannot parse (error %d)", rc);
+    else if (read_error)
+        ret = config_fail(err, errlen, path, 0, "read error");
+    if (ret == 0)
+        *cfg = *tmp;
+    free(tmp);
+    free(st);
+    return ret;
+}
+
+/* ---- environment ------------------------------------------------------------------------- */
+
+static void config_env_name(const config_key_t *k, char *buf, size_t len)
+{
+    snprintf(buf, len, "GANGLION_%s_%s", k->section, k->key);
+    for (char *p = buf; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+}
+
+static int config_env_ignored_name(const char *rest, size_t len)
+{
+    if (len >= 5 && strncmp(rest, "TEST_", 5) == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof config_env_ignored / sizeof config_env_ignored[0]; i++)
+        if (strlen(config_env_ignored[i]) == len && strncmp(rest, config_env_ignored[i], len) == 0)
+            return 1;
+    return 0;
+}
+
+int config_load_env(config_t *cfg, char *const *envp, char *err, size_t errlen)
+{
+    static const char prefix[] = "GANGLION_";
+    if (!cfg)
+        return config_fail(err, errlen, NULL, 0, "no configuration");
+    if (!envp)
+        return 0;
+    config_t tmp = *cfg;
+    for (size_t i = 0; envp[i]; i++) {
+        const char *e = envp[i];
+        if (strncmp(e, prefix, sizeof prefix - 1) != 0)
+            continue;
+        const char *eq = strchr(e, '=');
+        if (!eq)
+            continue;
+        const char *rest = e + sizeof prefix - 1;
+        size_t restlen = (size_t)(eq - rest);
+        /* Only GANGLION_<X>_<Y> has the shape of a key; GANGLION_CONFIG and the like are left
+         * to whoever reads them. */
+        if (config_env_ignored_name(rest, restlen) || !memchr(rest, '_', restlen))
+            continue;
+        char name[160];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - e < 159 ? eq - e : 159), e);
+        const config_key_t *k = NULL;
+        for (size_t j = 0; j < CONFIG_NKEYS && !k; j++) {
+            char want[160];
+            config_env_name(&config_keys[j], want, sizeof want);
+            if (strcmp(want, name) == 0 && (size_t)(eq - e) < sizeof name)
+                k = &config_keys[j];
+        }
+        if (!k) {
+            const config_key_t *best = NULL;
+            size_t best_d = (size_t)-1;
+            for (size_t j = 0; j < CONFIG_NKEYS; j++) {
+                char want[160];
+                config_env_name(&config_keys[j], want, sizeof want);
+                size_t d = config_distance(name, want);
+                /* GANGLION_DATA_DIR for GANGLION_SERVER_DATA_DIR: the key without its section. */
+                const char *key_up = want + sizeof prefix - 1 + strlen(config_keys[j].section) + 1;
+                if (restlen == strlen(key_up) && strncmp(rest, key_up, restlen) == 0 && d > 1)
+                    d = 1;
+                if (d < best_d) {
+                    best_d = d;
+                    best = &config_keys[j];
+                }
+            }
+            if (best && config_close(name, best_d)) {
+                char want[160];
+                config_env_name(best, want, sizeof want);
+                return config_fail(err, errlen, name, 0,
+                                   "unknown configuration variable (did you mean %s?)", want);
+            }
+            return config_fail(err, errlen, name, 0,
+                               "unknown configuration variable (expected GANGLION_<SECTION>_<KEY>, "
+                               "e.g. GANGLION_SERVER_LISTEN)");
+        }
+        if (config_apply(&tmp, k, eq + 1, name, 0, err, errlen) != 0)
+            return -1;
+    }
+    *cfg = tmp;
+    return 0;
+}
+
+/* ---- validation, reload and rendering ----------------------------------------------------- */
+
+/* Re-checks one field as stored (callers may have written the struct directly). */
+static int config_check_field(const config_t *cfg, const config_key_t *k, char *err, size_t errlen)
+{
+    const char *field = (const char *)cfg + k->offset;
+    if (k->type == CONFIG_T_INT || k->type == CONFIG_T_SIZE) {
+        int64_t n;
+        memcpy(&n, field, sizeof n);
+        if (n < k->min || n > k->max)
+            return config_fail(err, errlen, NULL, 0,
+                               "%s.%s: %" PRId64 " is out of range (%" PRId64 "..%" PRId64 ")",
+                               k->section, k->key, n, k->min, k->max);
+        return 0;
+    }
+    if (!memchr(field, '\0', k->size))
+        return config_fail(err, errlen, NULL, 0, "%s.%s: value is not terminated", k->section,
+                           k->key);
+    config_t scratch;
+    return config_apply(&scratch, k, field, NULL, 0, err, errlen);
+}
+
+int config_validate(const config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg)
+        return config_fail(err, errlen, NULL, 0, "no configuration");
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        if (config_check_field(cfg, &config_keys[i], err, errlen) != 0)
+            return -1;
+    /* An SSE stream carries nothing but heartbeats when idle; if they are rarer than the idle
+     * timeout, every quiet stream is cut. */
+    if (cfg->events_heartbeat_s >= cfg->connection_timeout_s)
+        return config_fail(err, errlen, NULL, 0,
+                           "events.heartbeat_s (%" PRId64
+                           ") must be less than server.connection_timeout_s (%" PRId64 ")",
+                           cfg->events_heartbeat_s, cfg->connection_timeout_s);
+    return 0;
+}
+
+int config_reload_check(const config_t *old, const config_t *next, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const config_key_t *k = &config_keys[i];
+        if (k->flags & CONFIG_F_RELOAD)
+            continue;
+        const char *a = (const char *)old + k->offset;
+        const char *b = (const char *)next + k->offset;
+        int same = k->type == CONFIG_T_STR || k->type == CONFIG_T_ENUM ? strcmp(a, b) == 0
+                                                                       : memcmp(a, b, k->size) == 0;
+        if (!same)
+            return config_fail(err, errlen, NULL, 0, "%s.%s cannot change without a restart",
+                               k->section, k->key);
+    }
+    return 0;
+}
+
+/* A growable text buffer local to rendering; bounded by the table, so failures are only OOM. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} config_out_t;
+
+__attribute__((format(printf, 2, 3))) static void config_out(config_out_t *o, const char *fmt, ...)
+{
+    if (o->oom)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        o->oom = 1;
+        return;
+    }
+    if (o->len + (size_t)n >= o->cap) {
+        size_t cap = (o->len + (size_t)n + 1) * 2;
+        char *np = realloc(o->p, cap);
+        if (!np) {
+            o->oom = 1;
+            return;
+        }
+        o->p = np;
+        o->cap = cap;
+        va_start(ap, fmt);
+        vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+    }
+    o->len += (size_t)n;
+}
+
+char *config_render(const config_t *cfg)
+{
+    if (!cfg)
+        return NULL;
+    config_out_t o = {malloc(4096), 0, 4096, 0};
+    if (!o.p)
+        return NULL;
+    o.p[0] = '\0';
+    config_out(&o, "# ganglion effective configuration (secrets masked)\n");
+    for (size_t s = 0; s < CONFIG_NSECTIONS; s++) {
+        config_out(&o, "\n[%s]\n", config_sections[s]);
+        for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+            const config_key_t *k = &config_keys[i];
+            if (strcmp(k->section, config_sections[s]) != 0)
+                continue;
+            const char *field = (const char *)cfg + k->offset;
+            config_out(&o, "# %s (default: %s%s)%s%s\n", k->help, k->def[0] ? "" : "\"\"", k->def,
+                       k->flags & CONFIG_F_RELOAD ? " [reloadable]" : "",
+                       k->flags & CONFIG_F_SECRET ? " [secret]" : "");
+            if (k->flags & CONFIG_F_SECRET) {
+                config_out(&o, "%s = %s\n", k->key, field[0] ? "********" : "");
+            } else if (k->type == CONFIG_T_INT || k->type == CONFIG_T_SIZE) {
+                int64_t n;
+                memcpy(&n, field, sizeof n);
+                config_out(&o, "%s = %" PRId64 "\n", k->key, n);
+            } else if (k->flags & CONFIG_F_URL) {
+                char masked[CONFIG_STR_MAX * 2];
+                config_mask_url(field, masked, sizeof masked);
+                config_out(&o, "%s = %s\n", k->key, masked);
+            } else {
+                config_out(&o, "%s = %.*s\n", k->key, (int)strnlen(field, k->size), field);
+            }
+        }
+    }
+    if (o.oom) {
+        free(o.p);
+        return NULL;
+    }
+    return o.p;
+}

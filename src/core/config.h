@@ -56,6 +56,10 @@ int config_load_env(config_t *cfg, char *const *envp, char *err, size_t errlen);
 /* Checks cross-key constraints after all sources are applied. */
 int config_validate(const config_t *cfg, char *err, size_t errlen);
 
+/* Fails (naming the key) if `next` changes a key that only takes effect at start, so a SIGHUP
+ * reload can refuse instead of half-applying. 0 or -1 with err filled. */
+int config_reload_check(const config_t *old, const config_t *next, char *err, size_t errlen);
+
 /* Writes the effective configuration as INI text with secrets masked (a password inside
  * store.url becomes "***"). Caller frees. */
 char *config_render(const config_t *cfg);
