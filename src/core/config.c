@@ -949,7 +949,9 @@ char *config_render(const config_t *cfg)
                 config_mask_url(field, masked, sizeof masked);
                 config_out(&o, "%s = %s\n", k->key, masked);
             } else {
-                config_out(&o, "%s = %.*s\n", k->key, (int)strnlen(field, k->size), field);
+                /* No trailing blank after "=" for empty values: "key =" reads back as "". */
+                size_t n = strnlen(field, k->size);
+                config_out(&o, "%s =%s%.*s\n", k->key, n ? " " : "", (int)n, field);
             }
         }
     }
