@@ -1,0 +1,41 @@
+/* Pure helpers of the HTTP transport: request-id checks, Accept-Encoding, percent-decoding,
+ * CORS origin lists. Kept apart from http.c so they can be unit-tested without a socket.
+ * Internal to src/net. */
+#ifndef GANGLION_HTTP_PARSE_H
+#define GANGLION_HTTP_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_REQUEST_ID_MAX 128
+#define HTTP_CORS_MAX       32
+
+/* True when s is 1..HTTP_REQUEST_ID_MAX characters of [A-Za-z0-9._-]. */
+bool http_request_id_valid(const char *s);
+
+/* True when an Accept-Encoding value allows gzip (gzip, x-gzip or *, without q=0). */
+bool http_accepts_gzip(const char *accept_encoding);
+
+/* Decodes %HH sequences in place. Returns the new length; *bad is set when a '%' is not
+ * followed by two hex digits or a sequence decodes to NUL (such input is refused with 400). */
+size_t http_unescape_inplace(char *s, bool *bad);
+
+/* Parses a Content-Length value: 0 and *out set, or -1 when it is not a plain decimal. */
+int http_content_length_parse(const char *s, uint64_t *out);
+
+/* Allowed CORS origins parsed once from the configured comma list. */
+typedef struct http_cors {
+    bool enabled;
+    bool any; /* "*" was listed */
+    size_t n;
+    char *origins[HTTP_CORS_MAX];
+} http_cors_t;
+
+/* 0, or -1 when the list has more than HTTP_CORS_MAX entries or memory runs out. */
+int http_cors_parse(http_cors_t *c, const char *list);
+/* The Access-Control-Allow-Origin value for a request's Origin, or NULL if not allowed. */
+const char *http_cors_allow(const http_cors_t *c, const char *origin);
+void http_cors_free(http_cors_t *c);
+
+#endif
