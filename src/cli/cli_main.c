@@ -1,0 +1,466 @@
+/* The CLI's entry: global options (accepted before or after the command), the command table and
+ * its dispatch with "did you mean" suggestions, usage text, `help` and `version`. Commands with
+ * subcommands (`agent …`, `user …`) reuse cli_dispatch() with their own table. */
+#include "cli/cli.h"
+#include "cli/cli_priv.h"
+#include "server/serve.h"
+
+#include "build_info.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int cli_cmd_help(cli_ctx_t *ctx, int argc, char **argv);
+static int cli_cmd_serve(cli_ctx_t *ctx, int argc, char **argv);
+
+static const cli_cmd_t cli_commands[] = {
+    {"serve", "run the daemon (see ganglion serve --help)", cli_cmd_serve},
+    {"status", "show whether the daemon is up and ready, its version and uptime", cli_cmd_status},
+    {"call", "send one request to any endpoint and print the reply", cli_cmd_call},
+    {"version", "print the client's version and the daemon's", cli_cmd_version},
+    {"help", "show help for ganglion or for one command", cli_cmd_help},
+};
+#define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])
+
+void cli_usage_globals(FILE *out)
+{
+    fputs("global options (before or after the command):\n"
+          "  --url URL          daemon URL (default: $GANGLION_URL, else " CLI_DEFAULT_URL ")\n"
+          "  --token TOKEN      bearer token (default: $GANGLION_TOKEN, else the local admin\n"
+          "                     token in $GANGLION_DATA_DIR or ./var when the URL is loopback)\n"
+          "  --timeout SECONDS  bound on each request (default 10)\n"
+          "  --json             machine-readable output (compact JSON on stdout)\n"
+          "  --via http|zmq     transport to the daemon (default http)\n"
+          "  -h, --help         show help\n",
+          out);
+}
+
+static void cli_usage(const cli_ctx_t *ctx, FILE *out)
+{
+    fprintf(out,
+            "usage: %s [OPTIONS] COMMAND [ARGS]\n\n"
+            "ganglion is a control plane for agents. `%s serve` runs the daemon; every other\n"
+            "command is a client that talks to a running daemon.\n\n"
+            "commands:\n",
+            ctx->prog, ctx->prog);
+    for (size_t i = 0; i < CLI_NCOMMANDS; i++)
+        fprintf(out, "  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    fputc('\n', out);
+    cli_usage_globals(out);
+    fprintf(out,
+            "\nexit codes: 0 ok, 1 the daemon answered with an error, 2 bad usage,\n"
+            "            3 the daemon could not be reached\n\n"
+            "Run '%s COMMAND --help' for a command's options and examples.\n",
+            ctx->prog);
+}
+
+/* Edit distance, for suggestions; names are short, so the O(n*m) table is tiny. */
+static size_t cli_distance(const char *a, const char *b)
+{
+    size_t la = strnlen(a, 64), lb = strnlen(b, 64);
+    size_t prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            cur[j] = del < ins ? del : ins;
+            if (sub < cur[j])
+                cur[j] = sub;
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof *prev);
+    }
+    return prev[lb];
+}
+
+static const cli_cmd_t *cli_suggest(const cli_cmd_t *cmds, size_t n, const char *name)
+{
+    const cli_cmd_t *best = NULL;
+    size_t best_d = (size_t)-1;
+    size_t len = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        /* A prefix ("stat") is as good a hint as a typo ("stauts"). */
+        if (len >= 2 && strncmp(cmds[i].name, name, len) == 0)
+            return &cmds[i];
+        size_t d = cli_distance(name, cmds[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = &cmds[i];
+        }
+    }
+    size_t limit = len <= 4 ? 1 : 2;
+    return best_d <= limit ? best : NULL;
+}
+
+int cli_dispatch(cli_ctx_t *ctx, const cli_cmd_t *cmds, size_t n, const char *group, int argc,
+                 char **argv)
+{
+    const char *name = argv[0];
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cmds[i].name, name) == 0)
+            return cmds[i].fn(ctx, argc, argv);
+
+    char shown[80];
+    cli_sanitize(name, shown, sizeof shown);
+    const cli_cmd_t *s = cli_suggest(cmds, n, name);
+    if (s)
+        cli_error("unknown command '%s'. Did you mean '%s %s'?", shown, group, s->name);
+    else
+        cli_error("unknown command '%s'", shown);
+    fprintf(stderr, "Run '%s --help' for the list of commands.\n", group);
+    return CLI_EXIT_USAGE;
+}
+
+static int cli_cmd_help(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc < 2 || cli_wants_help(argc, argv)) {
+        cli_usage(ctx, stdout);
+        return CLI_EXIT_OK;
+    }
+    static char help_opt[] = "--help";
+    char *sub[] = {argv[1], help_opt, NULL};
+    return cli_dispatch(ctx, cli_commands, CLI_NCOMMANDS, ctx->prog, 2, sub);
+}
+
+/* Reached only when `serve` is not the first argument (main.c sends `ganglion serve …` straight
+ * to the daemon). Help is forwarded; anything else would lose the options before it. */
+static int cli_cmd_serve(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        static char serve_name[] = "serve", help_opt[] = "--help";
+        char *sub[] = {serve_name, help_opt, NULL};
+        return serve_main(2, sub);
+    }
+    cli_error("`serve` must come first: %s serve [OPTIONS] (see %s serve --help)", ctx->prog,
+              ctx->prog);
+    return CLI_EXIT_USAGE;
+}
+
+/* ---- version ---------------------------------------------------------------------------- */
+
+static void cli_version_usage(const cli_ctx_t *ctx)
+{
+    printf("usage: %s version [--json]\n\n"
+           "Prints this client's version, revision and build type, and asks the daemon at\n"
+           "--url for its own (GET /api/v1/system/info). An unreachable daemon is reported,\n"
+           "not treated as a failure.\n\n"
+           "examples:\n"
+           "  %s version\n"
+           "  %s version --json\n"
+           "  %s --url http://10.0.0.5:7700 version\n\n",
+           ctx->prog, ctx->prog, ctx->prog, ctx->prog);
+    cli_usage_globals(stdout);
+}
+
+/* Asks the daemon for its version; fills `daemon` with what was learnt, never fails. */
+static void cli_version_probe(const cli_ctx_t *ctx, json_t *daemon)
+{
+    cli_client_t *c = NULL;
+    cli_response_t r = {0};
+    json_object_set_new(daemon, "url", json_string(ctx->url));
+    /* A version query should not hang for the full default timeout on a dead host. */
+    if (cli_client_open(ctx, 3.0, &c) < 0) {
+        json_object_set_new(daemon, "reachable", json_false());
+        json_object_set_new(daemon, "error", json_string("invalid client options"));
+        return;
+    }
+    int rc = cli_client_request(c, "GET", "/api/v1/system/info", NULL, 0, &r);
+    if (rc < 0) {
+        json_object_set_new(daemon, "reachable", json_false());
+        json_object_set_new(daemon, "error", json_string(cli_client_error(c)));
+    } else {
+        json_object_set_new(daemon, "reachable", json_true());
+        json_t *info = cli_response_json(&r);
+        if (r.status >= 200 && r.status < 300 && json_is_object(info)) {
+            static const char *const keys[] = {"version", "revision", "build_type"};
+            for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+                json_t *v = json_object_get(info, keys[i]);
+                if (json_is_string(v))
+                    json_object_set(daemon, keys[i], v);
+            }
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof msg, "GET /api/v1/system/info answered %d", r.status);
+            json_object_set_new(daemon, "error", json_string(msg));
+        }
+        json_decref(info);
+    }
+    cli_response_free(&r);
+    cli_client_destroy(&c);
+}
+
+static void cli_version_row(cli_table_t *t, const char *who, const json_t *o)
+{
+    const char *v = json_string_value(json_object_get(o, "version"));
+    const char *rev = json_string_value(json_object_get(o, "revision"));
+    const char *bt = json_string_value(json_object_get(o, "build_type"));
+    cli_table_row_add(t);
+    cli_table_cell_set(t, 0, CLI_COLOR_BOLD, who);
+    cli_table_cellf(t, 1, CLI_COLOR_NONE, "ganglion %s (revision %s, %s)", v ? v : "?",
+                    rev ? rev : "?", bt ? bt : "?");
+}
+
+int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        cli_version_usage(ctx);
+        return CLI_EXIT_OK;
+    }
+    if (argc > 1) {
+        cli_error("version takes no arguments (got '%.80s'); see %s version --help", argv[1],
+                  ctx->prog);
+        return CLI_EXIT_USAGE;
+    }
+    json_t *out = json_object(), *client = json_object(), *daemon = json_object();
+    if (!out || !client || !daemon) {
+        json_decref(out);
+        json_decref(client);
+        json_decref(daemon);
+        cli_error("out of memory");
+        return CLI_EXIT_FAIL;
+    }
+    json_object_set_new(client, "version", json_string(GANGLION_VERSION));
+    json_object_set_new(client, "revision", json_string(GANGLION_REVISION));
+    json_object_set_new(client, "build_type", json_string(GANGLION_BUILD_TYPE));
+    cli_version_probe(ctx, daemon);
+    json_object_set_new(out, "client", client);
+    json_object_set_new(out, "daemon", daemon);
+
+    int rc = CLI_EXIT_OK;
+    if (ctx->json) {
+        if (cli_json_print(out, false) < 0)
+            rc = CLI_EXIT_FAIL;
+    } else {
+        cli_table_t *t = cli_table_new(2, NULL);
+        if (!t) {
+            json_decref(out);
+            cli_error("out of memory");
+            return CLI_EXIT_FAIL;
+        }
+        cli_table_width_set(t, 1, 0);
+        cli_version_row(t, "client", client);
+        const char *err = json_string_value(json_object_get(daemon, "error"));
+        if (json_is_true(json_object_get(daemon, "reachable")) && !err) {
+            cli_version_row(t, "daemon", daemon);
+            cli_table_row_add(t);
+            cli_table_cell_set(t, 1, CLI_COLOR_DIM, ctx->url);
+        } else {
+            cli_table_row_add(t);
+            cli_table_cell_set(t, 0, CLI_COLOR_BOLD, "daemon");
+            if (json_is_true(json_object_get(daemon, "reachable")))
+                cli_table_cellf(t, 1, CLI_COLOR_YELLOW, "reachable at %s, but %s", ctx->url,
+                                err ? err : "no version");
+            else
+                cli_table_cellf(t, 1, CLI_COLOR_YELLOW, "not reachable (%s)",
+                                err ? err : "unknown error");
+        }
+        if (cli_table_print(t, stdout, ctx->color) < 0)
+            rc = CLI_EXIT_FAIL;
+        cli_table_destroy(&t);
+    }
+    json_decref(out);
+    return rc;
+}
+
+/* ---- global options ------------------------------------------------------------------- */
+
+/* Reads the local admin token, if there is one. Only for a loopback URL: the file is a secret
+ * of this machine and must never travel to another host. Missing files are normal. */
+static char *cli_token_local(const char *url)
+{
+    if (!cli_url_is_loopback(url))
+        return NULL;
+    const char *dir = getenv("GANGLION_DATA_DIR");
+    if (!dir || !*dir)
+        dir = "./var";
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/admin.token", dir) >= (int)sizeof path)
+        return NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            fprintf(stderr, "warning: cannot read %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    char *tok = NULL;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CLI_MAX_TOKEN) {
+        fprintf(stderr, "warning: ignoring %s: not a regular file of at most %d bytes\n", path,
+                CLI_MAX_TOKEN);
+        goto out;
+    }
+    char buf[CLI_MAX_TOKEN + 1];
+    ssize_t n = read(fd, buf, CLI_MAX_TOKEN);
+    if (n < 0) {
+        fprintf(stderr, "warning: cannot read %s: %s\n", path, strerror(errno));
+        goto out;
+    }
+    size_t len = (size_t)n, start = 0;
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+        len--;
+    while (start < len && (buf[start] == ' ' || buf[start] == '\t'))
+        start++;
+    if (len > start)
+        tok = strndup(buf + start, len - start);
+    explicit_bzero(buf, sizeof buf);
+out:
+    close(fd);
+    return tok;
+}
+
+/* Value of an option given as "--name VALUE" or "--name=VALUE". Returns 1 when argv[*i]
+ * is this option (advancing *i past a separate value), 0 when not, -1 when the value is
+ * missing. */
+static int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=') {
+        *val = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+/* Removes the global options from argv wherever they are (until a "--"), leaving the command
+ * and its own arguments in `rest`. Returns 0 or CLI_EXIT_USAGE after printing why. */
+static int cli_globals_parse(cli_ctx_t *ctx, int argc, char **argv, char **rest, int *nrest)
+{
+    const char *timeout = NULL, *via = NULL, *token = NULL;
+    bool dashdash = false;
+    *nrest = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r = 0;
+        if (!dashdash && strcmp(argv[i], "--") == 0)
+            dashdash = true;
+        if (dashdash) {
+            rest[(*nrest)++] = argv[i];
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            ctx->json = true;
+            continue;
+        }
+        static const char *const names[] = {"--url", "--timeout", "--token", "--via"};
+        const char **dst[] = {&ctx->url, &timeout, &token, &via};
+        for (size_t k = 0; k < 4 && r == 0; k++) {
+            r = cli_opt_value(argc, argv, &i, names[k], &v);
+            if (r == 1)
+                *dst[k] = v;
+            else if (r < 0) {
+                cli_error("option %s needs a value; see %s --help", names[k], ctx->prog);
+                return CLI_EXIT_USAGE;
+            }
+        }
+        if (r == 0)
+            rest[(*nrest)++] = argv[i];
+    }
+    rest[*nrest] = NULL;
+
+    if (timeout) {
+        char *end;
+        errno = 0;
+        double t = strtod(timeout, &end);
+        if (errno || end == timeout || *end || !isfinite(t) || t <= 0 || t > 86400) {
+            cli_error("--timeout wants seconds between 0 and 86400, not '%.40s'", timeout);
+            return CLI_EXIT_USAGE;
+        }
+        ctx->timeout_s = t;
+    }
+    if (via) {
+        if (strcmp(via, "http") == 0) {
+            ctx->via = CLI_VIA_HTTP;
+        } else if (strcmp(via, "zmq") == 0) {
+            ctx->via = CLI_VIA_ZMQ;
+        } else {
+            cli_error("--via wants http or zmq, not '%.40s'", via);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (!ctx->url || !*ctx->url) {
+        cli_error("--url is empty");
+        return CLI_EXIT_USAGE;
+    }
+    if (!token) {
+        token = getenv("GANGLION_TOKEN");
+        if (token && !*token)
+            token = NULL;
+    }
+    if (token) {
+        if (strlen(token) > CLI_MAX_TOKEN) {
+            cli_error("the token is longer than %d bytes", CLI_MAX_TOKEN);
+            return CLI_EXIT_USAGE;
+        }
+        ctx->token = strdup(token);
+    } else {
+        ctx->token = cli_token_local(ctx->url);
+    }
+    return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+    const char *prog = (argc > 0 && argv[0]) ? strrchr(argv[0], '/') : NULL;
+    cli_ctx_t ctx = {
+        .prog = prog ? prog + 1 : (argc > 0 && argv[0] ? argv[0] : "ganglion"),
+        .url = getenv("GANGLION_URL"),
+        .timeout_s = CLI_DEFAULT_TIMEOUT,
+        .via = CLI_VIA_HTTP,
+    };
+    if (!ctx.url || !*ctx.url)
+        ctx.url = CLI_DEFAULT_URL;
+    const char *nc = getenv("NO_COLOR");
+    const char *term = getenv("TERM");
+    ctx.out_tty = isatty(STDOUT_FILENO) == 1;
+    ctx.color = ctx.out_tty && !(nc && *nc) && !(term && strcmp(term, "dumb") == 0);
+
+    char **rest = calloc((size_t)(argc > 0 ? argc : 1) + 1, sizeof *rest);
+    if (!rest) {
+        cli_error("out of memory");
+        return CLI_EXIT_FAIL;
+    }
+    int nrest = 0, rc = cli_globals_parse(&ctx, argc, argv, rest, &nrest);
+    if (rc != 0)
+        goto out;
+
+    if (nrest == 0) {
+        cli_usage(&ctx, stderr);
+        rc = CLI_EXIT_USAGE;
+    } else if (strcmp(rest[0], "-h") == 0 || strcmp(rest[0], "--help") == 0) {
+        cli_usage(&ctx, stdout);
+        rc = CLI_EXIT_OK;
+    } else if (strcmp(rest[0], "--version") == 0 || strcmp(rest[0], "-V") == 0) {
+        static char version_name[] = "version";
+        rest[0] = version_name;
+        rc = cli_cmd_version(&ctx, nrest, rest);
+    } else if (rest[0][0] == '-') {
+        char shown[80];
+        cli_sanitize(rest[0], shown, sizeof shown);
+        cli_error("unknown option '%s'; see %s --help", shown, ctx.prog);
+        rc = CLI_EXIT_USAGE;
+    } else {
+        rc = cli_dispatch(&ctx, cli_commands, CLI_NCOMMANDS, ctx.prog, nrest, rest);
+    }
+out:
+    if (ctx.token) {
+        explicit_bzero(ctx.token, strlen(ctx.token));
+        free(ctx.token);
+    }
+    free(rest);
+    fflush(stdout);
+    return rc;
+}
