@@ -1,0 +1,422 @@
+/* `ganglion serve`: configuration, the data-dir lock, the store and its migrations, every
+ * module's endpoints, the transports, and the loop — then an orderly shutdown: stop accepting,
+ * let requests in flight finish (bounded by shutdown_grace_ms), flush the store, exit 0. */
+#include "server/serve.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/system_api.h"
+#include "build_info.h"
+#include "core/bus.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/hub.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "net/http.h"
+#include "server/lockfile.h"
+#include "store/audit.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+extern char **environ;
+
+#define SERVE_LAG_PROBE_MS 250
+
+typedef struct serve {
+    hub_t hub;
+    uv_loop_t loop;
+    lockfile_t *lock;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t lag_timer;
+    uv_timer_t drain_timer;
+    uint64_t lag_expected_ns;
+    uint64_t drain_started_ns;
+    int argc;
+    char **argv;
+    const char *config_path;
+} serve_t;
+
+static const char serve_usage[] =
+    "usage: ganglion serve [options]\n"
+    "\n"
+    "Runs the ganglion daemon in the foreground.\n"
+    "\n"
+    "options:\n"
+    "  --config FILE        INI configuration file\n"
+    "  --listen HOST:PORT   HTTP listen address (default 127.0.0.1:7700)\n"
+    "  --data-dir DIR       data directory (default ./var)\n"
+    "  --store URL          sqlite:PATH (default: sqlite in the data dir) or postgres://...\n"
+    "  --log-level LEVEL    debug | info | warn | error | off\n"
+    "  --set SECTION.KEY=VALUE\n"
+    "                       any configuration key (repeatable)\n"
+    "  --print-config       print the effective configuration (secrets masked) and exit\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "Precedence: defaults < --config file < GANGLION_<SECTION>_<KEY> environment < flags.\n";
+
+/* ---- configuration ---- */
+
+static int serve_flag_value(int argc, char **argv, int *i, const char *flag, const char **out)
+{
+    size_t n = strlen(flag);
+    if (strncmp(argv[*i], flag, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=') {
+        *out = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "ganglion serve: %s needs a value\n", flag);
+        return -1;
+    }
+    *out = argv[++*i];
+    return 1;
+}
+
+/* Applies the flags (the highest precedence). Returns 0, 1 for --print-config, 2 for --help,
+ * or -1 on error (message printed). */
+static int serve_apply_flags(config_t *cfg, int argc, char **argv, bool *print_config)
+{
+    static const struct {
+        const char *flag, *section, *key;
+    } map[] = {{"--listen", "server", "listen"},
+               {"--data-dir", "server", "data_dir"},
+               {"--store", "store", "url"},
+               {"--log-level", "log", "level"}};
+    char err[512];
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int hit = 0;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 2;
+        if (!strcmp(argv[i], "--print-config")) {
+            *print_config = true;
+            continue;
+        }
+        if ((hit = serve_flag_value(argc, argv, &i, "--config", &v)) != 0) {
+            if (hit < 0)
+                return -1;
+            continue; /* loaded first, separately */
+        }
+        for (size_t k = 0; k < sizeof map / sizeof map[0] && !hit; k++) {
+            hit = serve_flag_value(argc, argv, &i, map[k].flag, &v);
+            if (hit < 0)
+                return -1;
+            if (hit && config_set(cfg, map[k].section, map[k].key, v, map[k].flag, 0, err,
+                                  sizeof err) < 0) {
+                fprintf(stderr, "ganglion serve: %s\n", err);
+                return -1;
+            }
+        }
+        if (hit)
+            continue;
+        if ((hit = serve_flag_value(argc, argv, &i, "--set", &v)) != 0) {
+            if (hit < 0)
+                return -1;
+            char section[64], key[64];
+            const char *dot = strchr(v, '.'), *eq = strchr(v, '=');
+            if (!dot || !eq || dot > eq || (size_t)(dot - v) >= sizeof section ||
+                (size_t)(eq - dot - 1) >= sizeof key) {
+                fprintf(stderr, "ganglion serve: --set expects SECTION.KEY=VALUE, got \"%s\"\n", v);
+                return -1;
+            }
+            snprintf(section, sizeof section, "%.*s", (int)(dot - v), v);
+            snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
+            if (config_set(cfg, section, key, eq + 1, "--set", 0, err, sizeof err) < 0) {
+                fprintf(stderr, "ganglion serve: %s\n", err);
+                return -1;
+            }
+            continue;
+        }
+        fprintf(stderr, "ganglion serve: unknown option \"%s\" (see ganglion serve --help)\n",
+                argv[i]);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *serve_config_path(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            return argv[i + 1];
+        if (!strncmp(argv[i], "--config=", 9))
+            return argv[i] + 9;
+    }
+    return NULL;
+}
+
+/* Builds the effective configuration from every source. 0, or -1 with a message printed. */
+static int serve_config_build(config_t *cfg, int argc, char **argv, bool *print_config, bool *help)
+{
+    char err[1024];
+    config_defaults(cfg);
+    const char *path = serve_config_path(argc, argv);
+    if (path && config_load_file(cfg, path, err, sizeof err) < 0) {
+        fprintf(stderr, "ganglion serve: %s\n", err);
+        return -1;
+    }
+    if (config_load_env(cfg, environ, err, sizeof err) < 0) {
+        fprintf(stderr, "ganglion serve: %s\n", err);
+        return -1;
+    }
+    int rc = serve_apply_flags(cfg, argc, argv, print_config);
+    if (rc == 2) {
+        *help = true;
+        return 0;
+    }
+    if (rc < 0)
+        return -1;
+    if (config_validate(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "ganglion serve: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- loop lag ---- */
+
+static void serve_lag_probe(uv_timer_t *t)
+{
+    serve_t *s = t->data;
+    uint64_t now = clock_mono_ns();
+    double lag = now > s->lag_expected_ns ? (double)(now - s->lag_expected_ns) / 1e6 : 0;
+    s->hub.loop_lag_ms = lag;
+    s->lag_expected_ns = now + (uint64_t)SERVE_LAG_PROBE_MS * 1000000u;
+}
+
+/* ---- shutdown ---- */
+
+static void serve_close_all(serve_t *s)
+{
+    http_server_destroy(&s->hub.http);
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    uv_close((uv_handle_t *)&s->lag_timer, NULL);
+    uv_close((uv_handle_t *)&s->drain_timer, NULL);
+}
+
+static void serve_drain_check(uv_timer_t *t)
+{
+    serve_t *s = t->data;
+    hub_t *hub = &s->hub;
+    size_t http = hub->http ? http_server_inflight(hub->http) : 0;
+    size_t api = api_inflight(hub->api);
+    int store = store_pending(hub->store);
+    double waited_ms = (double)(clock_mono_ns() - s->drain_started_ns) / 1e6;
+    if ((http == 0 && api == 0 && store == 0) || waited_ms >= (double)hub->cfg.shutdown_grace_ms) {
+        if (http || api || store)
+            log_warn(NULL, "shutdown grace period over; closing with work in flight",
+                     "{s:i,s:i,s:i}", "http_inflight", (int)http, "requests", (int)api,
+                     "store_pending", store);
+        uv_timer_stop(t);
+        serve_close_all(s);
+    }
+}
+
+static void serve_shutdown_begin(serve_t *s, const char *why)
+{
+    hub_t *hub = &s->hub;
+    if (hub->shutting_down) {
+        log_warn(NULL, "second signal: exiting at once", "{s:s}", "signal", why);
+        log_close();
+        _exit(1);
+    }
+    hub->shutting_down = 1;
+    log_info(NULL, "shutting down", "{s:s,s:I}", "signal", why, "grace_ms",
+             (json_int_t)hub->cfg.shutdown_grace_ms);
+    if (hub->http)
+        http_server_quiesce(hub->http);
+    uv_timer_stop(&s->lag_timer);
+    s->drain_started_ns = clock_mono_ns();
+    uv_timer_start(&s->drain_timer, serve_drain_check, 0, 20);
+}
+
+static void serve_reload(serve_t *s)
+{
+    config_t next;
+    bool print = false, help = false;
+    if (serve_config_build(&next, s->argc, s->argv, &print, &help) < 0) {
+        log_error(NULL, "reload failed: configuration invalid; keeping the running one", NULL);
+        return;
+    }
+    log_level_t lvl;
+    if (log_level_parse(next.log_level, &lvl) == 0) {
+        log_level_set(lvl);
+        snprintf(s->hub.cfg.log_level, sizeof s->hub.cfg.log_level, "%s", next.log_level);
+    }
+    int rc = log_reopen();
+    log_info(NULL, "reloaded", "{s:s,s:b}", "log_level", s->hub.cfg.log_level, "log_reopened",
+             rc == 0);
+}
+
+static void serve_on_signal(uv_signal_t *h, int signum)
+{
+    serve_t *s = h->data;
+    if (signum == SIGHUP)
+        serve_reload(s);
+    else
+        serve_shutdown_begin(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- start ---- */
+
+/* Closes handles still open on an early exit so that the loop can be closed. */
+static void serve_close_stray(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static int serve_open_store(serve_t *s)
+{
+    hub_t *hub = &s->hub;
+    char url[CONFIG_STR_MAX + 32], err[1024];
+    if (hub->cfg.store_url[0])
+        snprintf(url, sizeof url, "%s", hub->cfg.store_url);
+    else
+        snprintf(url, sizeof url, "sqlite:%s/ganglion.db", hub->cfg.data_dir);
+    store_options_t opt = {.pool_size = (int)hub->cfg.store_pool_size,
+                           .busy_timeout_ms = (int)hub->cfg.store_busy_timeout_ms};
+    if (store_open(url, &opt, &hub->store, err, sizeof err) < 0) {
+        log_error(NULL, "cannot open the store", "{s:s}", "reason", err);
+        return -1;
+    }
+    size_t n;
+    const store_migration_t *migs = store_platform_migrations(&n);
+    if (store_migrate(hub->store, migs, n, err, sizeof err) < 0) {
+        log_error(NULL, "cannot migrate the store", "{s:s}", "reason", err);
+        return -1;
+    }
+    hub->schema_version = store_schema_version(hub->store);
+    return 0;
+}
+
+int serve_main(int argc, char **argv)
+{
+    serve_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return 1;
+    s->argc = argc;
+    s->argv = argv;
+    hub_t *hub = &s->hub;
+    bool print_config = false, help = false;
+    int code = 1;
+
+    if (serve_config_build(&hub->cfg, argc, argv, &print_config, &help) < 0)
+        goto out_free;
+    if (help) {
+        fputs(serve_usage, stdout);
+        code = 0;
+        goto out_free;
+    }
+    if (print_config) {
+        char *text = config_render(&hub->cfg);
+        if (text)
+            fputs(text, stdout);
+        free(text);
+        code = text ? 0 : 1;
+        goto out_free;
+    }
+    log_level_t lvl = LOG_LEVEL_INFO;
+    log_level_parse(hub->cfg.log_level, &lvl);
+    if (log_open(lvl, hub->cfg.log_file) < 0) {
+        fprintf(stderr, "ganglion serve: cannot open log file %s: %s\n", hub->cfg.log_file,
+                strerror(errno));
+        goto out_free;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[1024];
+    if (lockfile_acquire(hub->cfg.data_dir, &s->lock, err, sizeof err) < 0) {
+        log_error(NULL, "cannot start", "{s:s}", "reason", err);
+        fprintf(stderr, "ganglion serve: %s\n", err);
+        goto out_log;
+    }
+
+    hub->started_wall_ms = clock_wall_ms();
+    hub->started_mono_ns = clock_mono_ns();
+    if (uv_loop_init(&s->loop) < 0)
+        goto out_lock;
+    hub->loop = &s->loop;
+    hub->metrics = metrics_new();
+    hub->bus = bus_new((size_t)hub->cfg.events_ring);
+    if (!hub->metrics || !hub->bus)
+        goto out_modules;
+    if (serve_open_store(s) < 0) {
+        fprintf(stderr, "ganglion serve: the store could not be opened or migrated (see log)\n");
+        goto out_modules;
+    }
+    hub->api = api_registry_new(hub);
+    if (!hub->api)
+        goto out_modules;
+    const char *te = getenv("GANGLION_TEST_ENDPOINTS");
+    system_api_register(hub->api, hub, te && strcmp(te, "1") == 0);
+    audit_api_register(hub->api);
+    api_audit_hook_set(hub->api, audit_api_hook, NULL);
+
+    if (http_server_start(hub, &hub->http, err, sizeof err) < 0) {
+        log_error(NULL, "cannot start the HTTP server", "{s:s,s:s}", "listen", hub->cfg.listen,
+                  "reason", err);
+        fprintf(stderr, "ganglion serve: cannot listen on %s: %s\n", hub->cfg.listen, err);
+        goto out_modules;
+    }
+
+    uv_signal_init(hub->loop, &s->sig_term);
+    uv_signal_init(hub->loop, &s->sig_int);
+    uv_signal_init(hub->loop, &s->sig_hup);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
+    uv_signal_start(&s->sig_term, serve_on_signal, SIGTERM);
+    uv_signal_start(&s->sig_int, serve_on_signal, SIGINT);
+    uv_signal_start(&s->sig_hup, serve_on_signal, SIGHUP);
+    uv_timer_init(hub->loop, &s->lag_timer);
+    uv_timer_init(hub->loop, &s->drain_timer);
+    s->lag_timer.data = s->drain_timer.data = s;
+    s->lag_expected_ns = clock_mono_ns() + (uint64_t)SERVE_LAG_PROBE_MS * 1000000u;
+    uv_timer_start(&s->lag_timer, serve_lag_probe, SERVE_LAG_PROBE_MS, SERVE_LAG_PROBE_MS);
+    uv_unref((uv_handle_t *)&s->lag_timer);
+
+    log_info(NULL, "ganglion started", "{s:s,s:s,s:i,s:s,s:s,s:i,s:i}", "version", GANGLION_VERSION,
+             "revision", GANGLION_REVISION, "pid", (int)getpid(), "listen", hub->cfg.listen,
+             "store", store_backend(hub->store), "schema_version", hub->schema_version, "port",
+             http_server_port(hub->http));
+
+    uv_run(hub->loop, UV_RUN_DEFAULT);
+    code = 0;
+    log_info(NULL, "ganglion stopped", NULL);
+
+out_modules:
+    if (hub->http) {
+        http_server_destroy(&hub->http);
+        uv_run(hub->loop, UV_RUN_NOWAIT);
+    }
+    api_registry_destroy(&hub->api);
+    /* The store goes last among modules: audit writes still queued must land. */
+    store_close(&hub->store);
+    bus_destroy(&hub->bus);
+    metrics_destroy(&hub->metrics);
+    if (hub->loop) {
+        if (uv_loop_close(hub->loop) == UV_EBUSY) {
+            uv_walk(hub->loop, serve_close_stray, NULL);
+            uv_run(hub->loop, UV_RUN_DEFAULT);
+            uv_loop_close(hub->loop);
+        }
+    }
+out_lock:
+    lockfile_release(&s->lock);
+out_log:
+    log_close();
+out_free:
+    free(s);
+    return code;
+}
