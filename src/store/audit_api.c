@@ -1,0 +1,246 @@
+/* GET /api/v1/audit: the audit log through the endpoint registry, queried on a worker thread
+ * and answered on the loop; and audit_api_hook, the registry hook that writes one audit row per
+ * mutating request. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/hub.h"
+#include "core/log.h"
+#include "store/audit.h"
+
+/* ---- GET /api/v1/audit ------------------------------------------------------------------ */
+
+typedef struct audit_list_job {
+    api_req_t *req;
+    audit_filter_t f;
+    char *principal; /* owned copies: the worker must not read the request's JSON */
+    char *action;
+    json_t *out;
+    char err[256];
+} audit_list_job_t;
+
+static int audit_list_work(store_conn_t *c, void *ud)
+{
+    audit_list_job_t *j = ud;
+    int rc = audit_query(c, &j->f, &j->out);
+    if (rc < 0)
+        snprintf(j->err, sizeof j->err, "%s", store_conn_error(c));
+    return rc;
+}
+
+static void audit_list_job_free(audit_list_job_t *j)
+{
+    free(j->principal);
+    free(j->action);
+    json_decref(j->out);
+    free(j);
+}
+
+static void audit_list_done(int status, void *ud)
+{
+    audit_list_job_t *j = ud;
+    if (status < 0) {
+        /* The database's message stays in the log: it can name tables and servers. */
+        log_error(api_req_id(j->req), "audit: query failed", "{s:i,s:s}", "code", status, "error",
+                  j->err[0] ? j->err : "cancelled");
+        bool transient = status == STORE_ECONN || status == STORE_EBUSY;
+        api_reply_problem(j->req, problem_new(transient ? 503 : 500,
+                                              transient ? "store-unavailable" : "store-error",
+                                              "the audit log could not be read"));
+    } else {
+        api_reply_json(j->req, 200, j->out);
+        j->out = NULL; /* stolen by the reply */
+    }
+    audit_list_job_free(j);
+}
+
+/* Parses an RFC 3339 query value into *ms; on failure adds a field error to *p. */
+static bool audit_time_param(api_req_t *req, const char *name, int64_t *ms, problem_t **p)
+{
+    const char *s = api_req_query_str(req, name);
+    if (!s)
+        return false;
+    if (clock_rfc3339_parse(s, ms) == 0)
+        return true;
+    if (!*p)
+        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+    problem_field_add(*p, "query", name,
+                      "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z");
+    return false;
+}
+
+static void audit_list_handler(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    hub_t *hub = api_req_hub(req);
+    problem_t *p = NULL;
+    audit_filter_t f = {0};
+
+    f.has_since = audit_time_param(req, "since", &f.since_ms, &p);
+    f.has_until = audit_time_param(req, "until", &f.until_ms, &p);
+    if (!p && f.has_since && f.has_until && f.until_ms <= f.since_ms) {
+        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_field_add(p, "query", "until", "must be later than since");
+    }
+    if (p) {
+        api_reply_problem(req, p);
+        return;
+    }
+    if (!hub || !hub->store) {
+        api_reply_problem(req, problem_new(503, "store-unavailable", "no store is open"));
+        return;
+    }
+    int64_t limit = api_req_query_int(req, "limit", AUDIT_LIMIT_DEFAULT);
+    if (hub->cfg.audit_page_max > 0 && limit > hub->cfg.audit_page_max)
+        limit = hub->cfg.audit_page_max; /* the reply's `limit` shows what was applied */
+    if (limit < 1 || limit > AUDIT_LIMIT_MAX)
+        limit = AUDIT_LIMIT_DEFAULT;
+    f.limit = (int)limit;
+    f.offset = api_req_query_int(req, "offset", 0);
+    f.result = (int)api_req_query_int(req, "result", 0);
+
+    audit_list_job_t *j = calloc(1, sizeof *j);
+    const char *principal = api_req_query_str(req, "principal");
+    const char *action = api_req_query_str(req, "action");
+    if (j) {
+        j->req = req;
+        j->principal = principal ? strdup(principal) : NULL;
+        j->action = action ? strdup(action) : NULL;
+    }
+    if (!j || (principal && !j->principal) || (action && !j->action)) {
+        if (j)
+            audit_list_job_free(j);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the query could not be held"));
+        return;
+    }
+    j->f = f;
+    j->f.principal = j->principal;
+    j->f.action = j->action;
+    int rc = store_submit(hub->store, hub->loop, audit_list_work, audit_list_done, j);
+    if (rc < 0) {
+        audit_list_job_free(j);
+        api_reply_problem(req,
+                          problem_new(503, "store-unavailable",
+                                      "the audit query could not be queued: %s", uv_strerror(rc)));
+    }
+}
+
+static const api_field_t audit_query_fields[] = {
+    {.name = "principal",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 128,
+     .description = "only entries by this principal (exact)"},
+    {.name = "action",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 256,
+     .description = "only this action, e.g. \"POST /api/v1/agents/{id}/stop\" (exact)"},
+    {.name = "result",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 100,
+     .max = 599,
+     .description = "only entries with this HTTP status"},
+    {.name = "since",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = 64,
+     .description = "RFC 3339 date-time; entries at or after it"},
+    {.name = "until",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = 64,
+     .description = "RFC 3339 date-time; entries before it"},
+    {.name = "limit",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AUDIT_LIMIT_MAX,
+     .def = "50",
+     .description = "page size"},
+    {.name = "offset",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1000000000,
+     .def = "0",
+     .description = "entries to skip (newest first)"},
+    {.name = NULL},
+};
+
+static const api_endpoint_t audit_endpoints[] = {
+    {
+        .method = "GET",
+        .path = "/api/v1/audit",
+        .scope = "audit:read",
+        .summary = "Query the audit log (newest first)",
+        .tag = "audit",
+        .query = audit_query_fields,
+        .response = "{entries:[{id, ts, ts_ms, principal, action, target, result, request_id, "
+                    "transport, peer, detail}], total, limit, offset, has_more}",
+        .handler = audit_list_handler,
+    },
+};
+
+void audit_api_register(api_registry_t *reg)
+{
+    api_register(reg, audit_endpoints, sizeof audit_endpoints / sizeof audit_endpoints[0]);
+}
+
+/* ---- the registry's audit hook ---------------------------------------------------------- */
+
+/* The concrete path, rebuilt from the endpoint's pattern and the request's path parameters
+ * (the registry hands handlers the parameters, not the raw path). */
+static void audit_target(api_req_t *req, const char *pattern, char *out, size_t len)
+{
+    json_t *params = api_req_params(req);
+    size_t o = 0;
+    out[0] = '\0';
+    for (const char *s = pattern; *s && o + 1 < len;) {
+        const char *close = *s == '{' ? strchr(s, '}') : NULL;
+        if (!close) {
+            out[o++] = *s++;
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(close - s - 1), s + 1);
+        json_t *v = json_object_get(params, name);
+        char num[32];
+        const char *text = json_string_value(v);
+        if (!text && json_is_integer(v)) {
+            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            text = num;
+        }
+        int w = snprintf(out + o, len - o, "%s", text ? text : "?");
+        o = w < 0 ? o : (size_t)w >= len - o ? len - 1 : o + (size_t)w;
+        s = close + 1;
+    }
+    out[o] = '\0';
+}
+
+void audit_api_hook(api_req_t *req, int status, void *ud)
+{
+    (void)ud;
+    hub_t *hub = api_req_hub(req);
+    const api_endpoint_t *ep = api_req_endpoint(req);
+    if (!hub || !hub->store || !ep)
+        return;
+    char action[AUDIT_ACTION_MAX + 1], target[AUDIT_TARGET_MAX + 1];
+    snprintf(action, sizeof action, "%s %s", ep->method, ep->path);
+    audit_target(req, ep->path, target, sizeof target);
+    audit_entry_t e = {
+        .principal = api_req_principal(req),
+        .action = action,
+        .target = target,
+        .result = status,
+        .request_id = api_req_id(req),
+        .transport = api_req_transport(req),
+        .peer = api_req_peer(req),
+    };
+    (void)audit_write(hub->store, hub->loop, &e);
+}

@@ -264,6 +264,11 @@ int store_query(store_conn_t *c, const char *sql, const store_val_t *params, siz
         if (v->type > STORE_T_BLOB ||
             ((v->type == STORE_T_TEXT || v->type == STORE_T_BLOB) && !v->u.s.p && v->u.s.len))
             return store_count(c, store_conn_fail(c, STORE_EINVAL, "bad parameter $%zu", i + 1));
+        /* PostgreSQL takes text as C strings, so a NUL would cut the value there; refuse it on
+         * both backends so behaviour does not depend on the backend (binary goes in blobs). */
+        if (v->type == STORE_T_TEXT && v->u.s.len && memchr(v->u.s.p, '\0', v->u.s.len))
+            return store_count(
+                c, store_conn_fail(c, STORE_EINVAL, "text parameter $%zu contains NUL", i + 1));
     }
     c->err[0] = '\0';
     return store_count(c, c->ops->query(c, sql, params, nparams, rows, affected));

@@ -289,13 +289,7 @@ static int pg_query(store_conn_t *base, const char *sql, const store_val_t *para
             values[i] = nums[i];
             break;
         case STORE_T_TEXT: {
-            /* Text parameters are C strings on the wire: an embedded NUL would silently cut
-             * the value, so it is refused (use a blob for binary data). */
-            if (v->u.s.len && memchr(v->u.s.p, '\0', v->u.s.len)) {
-                rc = store_conn_fail(base, STORE_EINVAL,
-                                     "postgres: text parameter $%zu contains NUL", i + 1);
-                goto out;
-            }
+            /* NUL-free: checked in store_query. */
             char *t = malloc(v->u.s.len + 1);
             if (!t) {
                 rc = store_conn_fail(base, STORE_ERR, "postgres: out of memory");
