@@ -27,8 +27,9 @@ $(ASAN_BUILD)/build.ninja:
 build-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
+# Unit tests run against SQLite and a throwaway PostgreSQL that with-pg starts and removes.
 test-unit: build
-	meson test -C $(BUILD) --print-errorlogs
+	tests/harness/with-pg meson test -C $(BUILD) --print-errorlogs
 
 test-integration: build
 	GANGLION_BIN=$(CURDIR)/$(BUILD)/ganglion $(PYTEST) -q tests/integration
@@ -36,7 +37,7 @@ test-integration: build
 # The sanitizer build runs the unit suite and the integration suite against the ASan binary.
 test-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  meson test -C $(ASAN_BUILD) --print-errorlogs
+	  tests/harness/with-pg meson test -C $(ASAN_BUILD) --print-errorlogs
 	GANGLION_BIN=$(CURDIR)/$(ASAN_BUILD)/ganglion GANGLION_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $(PYTEST) -q tests/integration

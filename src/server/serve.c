@@ -250,6 +250,10 @@ static void serve_reload(serve_t *s)
         log_error(NULL, "reload failed: configuration invalid; keeping the running one", NULL);
         return;
     }
+    char err[512];
+    if (config_reload_check(&s->hub.cfg, &next, err, sizeof err) < 0)
+        log_warn(NULL, "reload: some changes take effect only after a restart", "{s:s}", "reason",
+                 err);
     log_level_t lvl;
     if (log_level_parse(next.log_level, &lvl) == 0) {
         log_level_set(lvl);
