@@ -459,6 +459,15 @@ static void http_stream_on_event(bus_event_t *ev, void *ud)
     if (!sse_queue_push(&st->q, ev)) {
         /* The client reads slower than events arrive: drop it rather than buffer without end. */
         st->end = SSE_ABORT;
+        /* Release what it holds now: its socket may stay blocked until the client reads or
+         * the connection times out, but it no longer pins events or receives new ones (the
+         * bus allows unsubscribing during delivery). */
+        bus_unsubscribe(st->srv->hub->bus, &st->sub);
+        bus_event_t *old;
+        while ((old = sse_queue_pop(&st->q)) != NULL)
+            bus_event_unref(old);
+        strbuf_free(&st->out);
+        st->off = 0;
         if (st->srv->hub->metrics)
             metrics_counter_add(st->srv->hub->metrics, "ganglion_sse_dropped_total", NULL, 1);
         log_warn(NULL, "http: slow SSE client dropped", "{s:i}", "queue", (int)st->q.cap);
