@@ -558,7 +558,13 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
         return NULL;
     }
     if (rc < 0) {
-        api_reply_problem(req, problem_new(404, "not-found", "no endpoint at %s", req->path));
+        size_t plen = strlen(req->path);
+        if (plen > 1 && req->path[plen - 1] == '/')
+            api_reply_problem(req, problem_new(404, "not-found",
+                                               "no endpoint at %s (paths have no trailing slash)",
+                                               req->path));
+        else
+            api_reply_problem(req, problem_new(404, "not-found", "no endpoint at %s", req->path));
         return NULL;
     }
     req->route = m.route;

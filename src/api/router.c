@@ -146,6 +146,8 @@ int api_router_match(const api_router_t *r, const char *method, const char *path
     size_t plen = strlen(path);
     if (plen >= sizeof buf)
         return -414;
+    if (plen > 1 && path[plen - 1] == '/')
+        return -404; /* one spelling per resource: /things, never /things/ */
     memcpy(buf, path, plen + 1);
     char *seg[API_MAX_SEGMENTS];
     int n = api_path_split(buf, seg, API_MAX_SEGMENTS);

@@ -1,0 +1,400 @@
+/* Registry tests: routing (404/405/params), the auth and audit hooks, query and body validation
+ * with field errors, asynchronous replies and cancellation, and the OpenAPI document. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/hub.h"
+#include "core/metrics.h"
+
+typedef struct captured {
+    int calls;
+    int status;
+    json_t *json;
+    char allow[128];
+    char request_id[80];
+    bool stream;
+} captured_t;
+
+static void capture(const api_reply_t *r, void *tctx)
+{
+    captured_t *c = tctx;
+    c->calls++;
+    c->status = r->status;
+    json_decref(c->json);
+    c->json = r->json ? json_deep_copy(r->json) : NULL;
+    c->stream = r->stream;
+    snprintf(c->request_id, sizeof c->request_id, "%s", r->request_id ? r->request_id : "");
+    c->allow[0] = '\0';
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcmp(r->headers[2 * i], "Allow") == 0)
+            snprintf(c->allow, sizeof c->allow, "%s", r->headers[2 * i + 1]);
+}
+
+static api_req_t *pending;
+static int audit_calls;
+static int handler_calls;
+
+static void h_echo(api_req_t *req, void *ctx)
+{
+    handler_calls++;
+    json_t *out =
+        json_pack("{s:O,s:O,s:O}", "params", api_req_params(req), "query", api_req_query(req),
+                  "body", api_req_body(req) ? api_req_body(req) : json_null());
+    api_reply_json(req, 200, out);
+}
+
+static void h_later(api_req_t *req, void *ctx)
+{
+    handler_calls++;
+    pending = req;
+}
+
+static const char *const modes[] = {"fast", "slow", NULL};
+static const api_field_t q_list[] = {{.name = "limit",
+                                      .type = API_T_INTEGER,
+                                      .flags = API_F_MIN | API_F_MAX,
+                                      .min = 1,
+                                      .max = 100,
+                                      .def = "50"},
+                                     {.name = "all", .type = API_T_BOOLEAN},
+                                     {.name = "mode", .type = API_T_STRING, .enums = modes},
+                                     {0}};
+static const api_field_t p_id[] = {
+    {.name = "id", .type = API_T_INTEGER, .flags = API_F_MIN, .min = 1}, {0}};
+static const api_field_t inner[] = {
+    {.name = "mem", .type = API_T_INTEGER, .flags = API_F_MIN, .min = 0}, {0}};
+static const api_field_t str_item = {.type = API_T_STRING, .flags = API_F_MAX, .max = 3};
+static const api_field_t b_spawn[] = {
+    {.name = "name",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 8},
+    {.name = "limits", .type = API_T_OBJECT, .props = inner},
+    {.name = "argv", .type = API_T_ARRAY, .flags = API_F_MAX, .max = 3, .items = &str_item},
+    {.name = "flag", .type = API_T_BOOLEAN},
+    {0}};
+
+static const api_endpoint_t eps[] = {
+    {.method = "GET",
+     .path = "/things",
+     .scope = "things:read",
+     .query = q_list,
+     .handler = h_echo},
+    {.method = "POST",
+     .path = "/things",
+     .scope = "things:write",
+     .body_kind = API_BODY_JSON,
+     .body = b_spawn,
+     .handler = h_echo},
+    {.method = "GET",
+     .path = "/things/{id}",
+     .scope = "things:read",
+     .params = p_id,
+     .handler = h_echo},
+    {.method = "DELETE",
+     .path = "/things/{id}",
+     .scope = "things:write",
+     .params = p_id,
+     .handler = h_echo},
+    {.method = "GET", .path = "/things/special", .scope = "things:read", .handler = h_echo},
+    {.method = "POST", .path = "/later", .scope = "things:write", .handler = h_later},
+};
+
+static hub_t hub;
+static api_registry_t *reg;
+
+static void audit_hook(api_req_t *req, int status, void *ud)
+{
+    audit_calls++;
+}
+
+static int setup(void **state)
+{
+    memset(&hub, 0, sizeof hub);
+    config_defaults(&hub.cfg);
+    hub.metrics = metrics_new();
+    reg = api_registry_new(&hub);
+    hub.api = reg;
+    api_register(reg, eps, sizeof eps / sizeof eps[0]);
+    api_audit_hook_set(reg, audit_hook, NULL);
+    audit_calls = handler_calls = 0;
+    pending = NULL;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    api_registry_destroy(&reg);
+    metrics_destroy(&hub.metrics);
+    return 0;
+}
+
+static captured_t call(const char *method, const char *path, const char *query, const char *ct,
+                       const char *body)
+{
+    captured_t c = {0};
+    api_call_t k = {.transport = "test",
+                    .method = method,
+                    .path = path,
+                    .query = query,
+                    .content_type = ct,
+                    .body = body,
+                    .body_len = body ? strlen(body) : 0};
+    api_dispatch(reg, &k, capture, &c);
+    return c;
+}
+
+static const char *first_error_field(const captured_t *c)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(c->json, "errors"), 0), "field"));
+}
+
+static void test_not_found_and_method(void **state)
+{
+    captured_t c = call("GET", "/nope", NULL, NULL, NULL);
+    assert_int_equal(c.status, 404);
+    assert_string_equal(json_string_value(json_object_get(c.json, "type")),
+                        "urn:ganglion:problem:not-found");
+    json_decref(c.json);
+
+    c = call("PUT", "/things", NULL, NULL, NULL);
+    assert_int_equal(c.status, 405);
+    assert_string_equal(c.allow, "GET, POST");
+    json_decref(c.json);
+
+    c = call("GET", "/things/", NULL, NULL, NULL);
+    assert_int_equal(c.status, 404);
+    json_decref(c.json);
+    assert_int_equal(handler_calls, 0);
+}
+
+static void test_path_params_and_literal_precedence(void **state)
+{
+    captured_t c = call("GET", "/things/42", NULL, NULL, NULL);
+    assert_int_equal(c.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(c.json, "params"), "id")),
+                     42);
+    json_decref(c.json);
+
+    c = call("GET", "/things/special", NULL, NULL, NULL);
+    assert_int_equal(c.status, 200);
+    assert_int_equal(json_object_size(json_object_get(c.json, "params")), 0);
+    json_decref(c.json);
+
+    c = call("GET", "/things/abc", NULL, NULL, NULL);
+    assert_int_equal(c.status, 422);
+    assert_string_equal(first_error_field(&c), "id");
+    json_decref(c.json);
+
+    c = call("GET", "/things/0", NULL, NULL, NULL);
+    assert_int_equal(c.status, 422);
+    json_decref(c.json);
+}
+
+static void test_query_conversion(void **state)
+{
+    captured_t c = call("GET", "/things", "all=true&mode=slow", NULL, NULL);
+    assert_int_equal(c.status, 200);
+    json_t *q = json_object_get(c.json, "query");
+    assert_int_equal(json_integer_value(json_object_get(q, "limit")), 50); /* default */
+    assert_true(json_is_true(json_object_get(q, "all")));
+    assert_string_equal(json_string_value(json_object_get(q, "mode")), "slow");
+    json_decref(c.json);
+
+    c = call("GET", "/things", "limit=500", NULL, NULL);
+    assert_int_equal(c.status, 422);
+    assert_string_equal(first_error_field(&c), "limit");
+    json_decref(c.json);
+
+    c = call("GET", "/things", "mode=medium", NULL, NULL);
+    assert_int_equal(c.status, 422);
+    json_decref(c.json);
+
+    c = call("GET", "/things", "limt=5", NULL, NULL);
+    assert_int_equal(c.status, 422);
+    assert_string_equal(first_error_field(&c), "limt");
+    json_decref(c.json);
+
+    c = call("GET", "/things", "mode=%zz", NULL, NULL);
+    assert_int_equal(c.status, 422);
+    json_decref(c.json);
+
+    c = call("GET", "/things", "limit=1&limit=2", NULL, NULL);
+    assert_int_equal(c.status, 422);
+    json_decref(c.json);
+}
+
+static void test_body_validation(void **state)
+{
+    captured_t c = call("POST", "/things", NULL, "application/json",
+                        "{\"name\":\"x\",\"limits\":{\"mem\":5},\"argv\":[\"a\"]}");
+    assert_int_equal(c.status, 200);
+    json_decref(c.json);
+
+    c = call("POST", "/things", NULL, "application/json", "{\"limits\":{\"mem\":-1}}");
+    assert_int_equal(c.status, 422);
+    json_t *errs = json_object_get(c.json, "errors");
+    assert_int_equal(json_array_size(errs), 2);
+    assert_string_equal(first_error_field(&c), "/name");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errs, 1), "field")),
+                        "/limits/mem");
+    json_decref(c.json);
+
+    c = call("POST", "/things", NULL, "application/json",
+             "{\"name\":\"x\",\"argv\":[\"ok\",\"toolong\"],\"extra\":1,\"flag\":\"yes\"}");
+    assert_int_equal(c.status, 422);
+    assert_int_equal(json_array_size(json_object_get(c.json, "errors")), 3);
+    json_decref(c.json);
+
+    c = call("POST", "/things", NULL, "application/json", "[1,2]");
+    assert_int_equal(c.status, 422);
+    json_decref(c.json);
+
+    c = call("POST", "/things", NULL, "application/json", "{\"name\":");
+    assert_int_equal(c.status, 400);
+    assert_string_equal(json_string_value(json_object_get(c.json, "type")),
+                        "urn:ganglion:problem:malformed-json");
+    json_decref(c.json);
+
+    c = call("POST", "/things", NULL, "text/plain", "{\"name\":\"x\"}");
+    assert_int_equal(c.status, 415);
+    json_decref(c.json);
+
+    c = call("POST", "/things", NULL, "application/json; charset=utf-8", "{\"name\":\"x\"}");
+    assert_int_equal(c.status, 200);
+    json_decref(c.json);
+
+    char deep[300];
+    memset(deep, '[', 200);
+    deep[200] = '\0';
+    c = call("POST", "/things", NULL, "application/json", deep);
+    assert_int_equal(c.status, 400);
+    assert_string_equal(json_string_value(json_object_get(c.json, "type")),
+                        "urn:ganglion:problem:json-too-deep");
+    json_decref(c.json);
+
+    c = call("GET", "/things/1", NULL, "application/json", "{\"a\":1}");
+    assert_int_equal(c.status, 400);
+    json_decref(c.json);
+}
+
+static void test_async_reply_and_cancel(void **state)
+{
+    captured_t c = {0};
+    api_call_t k = {.transport = "test", .method = "POST", .path = "/later"};
+    api_req_t *r = api_dispatch(reg, &k, capture, &c);
+    assert_non_null(r);
+    assert_ptr_equal(r, pending);
+    assert_int_equal(c.calls, 0);
+    assert_int_equal(api_inflight(reg), 1);
+    api_reply_json(pending, 202, json_pack("{s:b}", "done", 1));
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.status, 202);
+    assert_int_equal(api_inflight(reg), 0);
+    json_decref(c.json);
+
+    captured_t c2 = {0};
+    r = api_dispatch(reg, &k, capture, &c2);
+    assert_non_null(r);
+    api_call_cancel(r);
+    api_reply_json(pending, 200, NULL);
+    assert_int_equal(c2.calls, 0); /* transport gone: not called */
+    assert_int_equal(api_inflight(reg), 0);
+    assert_int_equal(audit_calls, 2);
+}
+
+static void test_audit_only_mutations(void **state)
+{
+    captured_t c = call("GET", "/things/1", NULL, NULL, NULL);
+    json_decref(c.json);
+    assert_int_equal(audit_calls, 0);
+    c = call("DELETE", "/things/1", NULL, NULL, NULL);
+    json_decref(c.json);
+    assert_int_equal(audit_calls, 1);
+    c = call("DELETE", "/things/x", NULL, NULL, NULL); /* rejected, still audited */
+    json_decref(c.json);
+    assert_int_equal(audit_calls, 2);
+}
+
+static problem_t *deny_writes(api_req_t *req, const api_endpoint_t *ep, void *ud)
+{
+    if (strstr(ep->scope, ":write"))
+        return problem_new(403, "forbidden", "missing scope %s", ep->scope);
+    return NULL;
+}
+
+static void test_auth_hook_runs_before_validation(void **state)
+{
+    api_auth_hook_set(reg, deny_writes, NULL);
+    captured_t c = call("POST", "/things", NULL, "application/json", "not json");
+    assert_int_equal(c.status, 403);
+    json_decref(c.json);
+    c = call("GET", "/things/3", NULL, NULL, NULL);
+    assert_int_equal(c.status, 200);
+    json_decref(c.json);
+    api_auth_hook_set(reg, NULL, NULL);
+}
+
+static void test_request_ids(void **state)
+{
+    captured_t c = {0};
+    api_call_t k = {.method = "GET", .path = "/things/1", .request_id = "client-abc.1"};
+    api_dispatch(reg, &k, capture, &c);
+    assert_string_equal(c.request_id, "client-abc.1");
+    json_decref(c.json);
+    k.request_id = "bad id with spaces";
+    api_dispatch(reg, &k, capture, &c);
+    assert_string_not_equal(c.request_id, "bad id with spaces");
+    assert_true(strlen(c.request_id) > 0);
+    json_decref(c.json);
+}
+
+static void test_openapi(void **state)
+{
+    json_t *doc = api_openapi(reg);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+    json_t *paths = json_object_get(doc, "paths");
+    assert_non_null(json_object_get(json_object_get(paths, "/things"), "post"));
+    json_t *get = json_object_get(json_object_get(paths, "/things/{id}"), "get");
+    assert_non_null(get);
+    json_t *param = json_array_get(json_object_get(get, "parameters"), 0);
+    assert_string_equal(json_string_value(json_object_get(param, "in")), "path");
+    assert_true(json_is_true(json_object_get(param, "required")));
+    json_t *schema = json_object_get(
+        json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(json_object_get(paths, "/things"), "post"),
+                                "requestBody"),
+                "content"),
+            "application/json"),
+        "schema");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(schema, "required"), 0)),
+                        "name");
+    json_decref(doc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_not_found_and_method, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_params_and_literal_precedence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_conversion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_reply_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_only_mutations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_hook_runs_before_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_openapi, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
