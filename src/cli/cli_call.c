@@ -197,8 +197,9 @@ static int cli_call_print(const cli_ctx_t *ctx, const cli_response_t *r)
         return rc;
     }
     fwrite(r->body, 1, r->body_len, stdout);
-    /* Keep the shell prompt on its own line after JSON, which rarely ends in a newline. */
-    if (ctx->out_tty && r->body[r->body_len - 1] != '\n')
+    /* JSON rarely ends in a newline; add one so the prompt (or the next line of a script's
+     * output) starts cleanly. Other bodies are passed through byte for byte. */
+    if (r->body[r->body_len - 1] != '\n' && (ctx->out_tty || cli_response_is_json(r)))
         fputc('\n', stdout);
     return ferror(stdout) ? -EIO : 0;
 }

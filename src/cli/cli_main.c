@@ -258,8 +258,7 @@ int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv)
                 cli_table_cellf(t, 1, CLI_COLOR_YELLOW, "reachable at %s, but %s", ctx->url,
                                 err ? err : "no version");
             else
-                cli_table_cellf(t, 1, CLI_COLOR_YELLOW, "not reachable (%s)",
-                                err ? err : "unknown error");
+                cli_table_cell_set(t, 1, CLI_COLOR_YELLOW, err ? err : "not reachable");
         }
         if (cli_table_print(t, stdout, ctx->color) < 0)
             rc = CLI_EXIT_FAIL;

@@ -81,6 +81,11 @@ static bool cli_is_json_type(const char *ct)
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
+bool cli_response_is_json(const cli_response_t *r)
+{
+    return cli_is_json_type(r->content_type);
+}
+
 json_t *cli_response_json(const cli_response_t *r)
 {
     if (!r->body_len || !cli_is_json_type(r->content_type))

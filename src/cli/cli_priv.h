@@ -78,6 +78,9 @@ int cli_json_print(const json_t *v, bool pretty);
  * error; understands RFC 9457 problems and degrades to the raw body otherwise. */
 void cli_problem_print(const cli_response_t *r);
 
+/* True when the reply's content type is JSON (application/json or any +json). */
+bool cli_response_is_json(const cli_response_t *r);
+
 /* Parses a reply body as JSON when its content type says JSON; NULL otherwise. */
 json_t *cli_response_json(const cli_response_t *r);
 
