@@ -289,6 +289,7 @@ int store_insert_id(store_conn_t *c, const char *sql, const store_val_t *params,
     }
     if (!json_is_integer(val)) {
         json_decref(rows);
+        atomic_fetch_add(&c->store->errors_total, 1);
         return store_conn_fail(c, STORE_ERR, "insert returned no id (missing RETURNING id?)");
     }
     if (id)

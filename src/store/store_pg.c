@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "store/store_internal.h"
 
 /* Type OIDs from pg_type.h (server headers are not a build dependency). */
@@ -367,6 +368,16 @@ static void pg_conn_close(store_conn_t *base)
     free(c);
 }
 
+/* libpq prints NOTICEs to stderr by default, which would break the one-JSON-object-per-line
+ * log; route them through the logger instead. */
+static void pg_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char msg[STORE_ERRMAX];
+    pg_msg(msg, sizeof msg, message);
+    log_debug(NULL, "postgres notice", "{s:s}", "notice", msg);
+}
+
 static int pg_conn_open(store_t *s, const char *url, const store_options_t *opt, store_conn_t **out,
                         char *err, size_t errlen)
 {
@@ -390,6 +401,7 @@ static int pg_conn_open(store_t *s, const char *url, const store_options_t *opt,
         pg_conn_close(&c->base);
         return STORE_ECONN;
     }
+    PQsetNoticeProcessor(c->pg, pg_notice, NULL);
     int rc = pg_session_setup(c);
     if (rc < 0) {
         snprintf(err, errlen, "%s", c->base.err);
