@@ -221,7 +221,6 @@ int cli_table_print(const cli_table_t *t, FILE *out, bool color)
         }
         w[c] = (t->width[c] && m > t->width[c]) ? t->width[c] : m;
     }
-    /* Trailing empty columns would only print padding; the last non-empty one ends the line. */
     if (t->headers) {
         for (size_t c = 0; c < t->ncols; c++) {
             if (c)
@@ -233,12 +232,11 @@ int cli_table_print(const cli_table_t *t, FILE *out, bool color)
     }
     for (size_t r = 0; r < t->rows; r++) {
         const cli_cell_t *row = &t->cells[r * t->ncols];
+        /* Trailing empty cells would only print padding; the last non-empty one ends the line. */
         size_t last = 0;
         for (size_t c = 0; c < t->ncols; c++)
             if (row[c].text && *row[c].text)
                 last = c;
-        if (t->align[t->ncols - 1] == CLI_ALIGN_RIGHT)
-            last = t->ncols - 1;
         for (size_t c = 0; c <= last; c++) {
             if (c)
                 fputs("  ", out);

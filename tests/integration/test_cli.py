@@ -27,8 +27,12 @@ def run(bin, *args, url=None, input=None, env=None, timeout=30):
     if url:
         cmd += ["--url", url]
     cmd += list(args)
-    return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
-                          env=env or client_env())
+    r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
+                       env=env or client_env())
+    # Under the sanitizer build the client is checked too, not only the daemon.
+    for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+        assert marker not in r.stderr, r.stderr
+    return r
 
 
 @pytest.fixture
