@@ -13,6 +13,7 @@ or as a pytest fixture:
             yield url
 """
 
+import atexit
 import os
 import pathlib
 import subprocess
@@ -52,6 +53,9 @@ class PostgresServer:
             self.dir = values["GANGLION_TEST_PG_DIR"]
         except KeyError:
             raise PostgresError("unexpected pg-start output: " + proc.stdout) from None
+        # A test run that ends without leaving the with-block (sys.exit, an error in a
+        # fixture) must still not leave a server behind.
+        atexit.register(self.stop)
         return self.url
 
     def stop(self):
