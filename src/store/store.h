@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* strlen in STORE_TEXTV */
 #include <uv.h>
 
 typedef struct store store_t;
@@ -20,12 +21,12 @@ typedef struct store_conn store_conn_t;
 /* Error codes (negative, as every function here returns). */
 enum {
     STORE_OK = 0,
-    STORE_ERR = -1,        /* generic failure, message in the conn's error text */
+    STORE_ERR = -1,         /* generic failure, message in the conn's error text */
     STORE_ECONSTRAINT = -2, /* unique / foreign key / check violation */
-    STORE_EBUSY = -3,      /* locked / serialization failure: retry may succeed */
-    STORE_ECONN = -4,      /* connection lost or server unreachable */
-    STORE_ESCHEMA = -5,    /* database schema newer than this binary, or migration failed */
-    STORE_EINVAL = -6,     /* bad URL, bad parameters */
+    STORE_EBUSY = -3,       /* locked / serialization failure: retry may succeed */
+    STORE_ECONN = -4,       /* connection lost or server unreachable */
+    STORE_ESCHEMA = -5,     /* database schema newer than this binary, or migration failed */
+    STORE_EINVAL = -6,      /* bad URL, bad parameters */
 };
 
 typedef enum {
@@ -49,10 +50,10 @@ typedef struct store_val {
     } u;
 } store_val_t;
 
-#define STORE_NULLV      ((store_val_t){.type = STORE_T_NULL})
-#define STORE_INTV(x)    ((store_val_t){.type = STORE_T_INT, .u.i = (int64_t)(x)})
-#define STORE_REALV(x)   ((store_val_t){.type = STORE_T_REAL, .u.d = (double)(x)})
-#define STORE_TEXTV(x)   ((store_val_t){.type = STORE_T_TEXT, .u.s = {(x), strlen(x)}})
+#define STORE_NULLV       ((store_val_t){.type = STORE_T_NULL})
+#define STORE_INTV(x)     ((store_val_t){.type = STORE_T_INT, .u.i = (int64_t)(x)})
+#define STORE_REALV(x)    ((store_val_t){.type = STORE_T_REAL, .u.d = (double)(x)})
+#define STORE_TEXTV(x)    ((store_val_t){.type = STORE_T_TEXT, .u.s = {(x), strlen(x)}})
 #define STORE_BLOBV(p, n) ((store_val_t){.type = STORE_T_BLOB, .u.s = {(const char *)(p), (n)}})
 
 typedef struct store_options {
@@ -71,7 +72,8 @@ typedef struct store_migration {
 
 /* Opens a store from a URL: "sqlite:PATH" (WAL, busy timeout, foreign keys on) or
  * "postgres://..." / "postgresql://...". err receives a readable reason on failure. */
-int store_open(const char *url, const store_options_t *opt, store_t **out, char *err, size_t errlen);
+int store_open(const char *url, const store_options_t *opt, store_t **out, char *err,
+               size_t errlen);
 void store_close(store_t **s);
 
 /* "sqlite" or "postgres". */
