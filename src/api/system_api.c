@@ -217,23 +217,75 @@ static void sys_test_publish(api_req_t *req, void *ctx)
     api_reply_json(req, 200, json_pack("{s:I}", "id", (json_int_t)id));
 }
 
+/* Sleepers are tracked so that a shutdown past its grace period can answer and free them. */
+typedef struct sys_sleeper {
+    uv_timer_t timer;
+    api_req_t *req;
+    struct sys_sleeper *next, *prev;
+} sys_sleeper_t;
+
+struct system_state {
+    sys_sleeper_t *sleepers;
+};
+
+static void sys_sleeper_close(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void sys_sleeper_end(hub_t *hub, sys_sleeper_t *sl, problem_t *p)
+{
+    if (sl->prev)
+        sl->prev->next = sl->next;
+    else
+        hub->system->sleepers = sl->next;
+    if (sl->next)
+        sl->next->prev = sl->prev;
+    if (p)
+        api_reply_problem(sl->req, p);
+    else
+        api_reply_json(sl->req, 200, json_pack("{s:b}", "slept", 1));
+    uv_timer_stop(&sl->timer);
+    uv_close((uv_handle_t *)&sl->timer, sys_sleeper_close);
+}
+
 static void sys_sleep_done(uv_timer_t *t)
 {
-    api_req_t *req = t->data;
-    api_reply_json(req, 200, json_pack("{s:b}", "slept", 1));
-    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    sys_sleeper_t *sl = t->data;
+    sys_sleeper_end(api_req_hub(sl->req), sl, NULL);
 }
 
 static void sys_test_sleep(api_req_t *req, void *ctx)
 {
-    uv_timer_t *t = malloc(sizeof *t);
-    if (!t) {
+    hub_t *hub = api_req_hub(req);
+    sys_sleeper_t *sl = calloc(1, sizeof *sl);
+    if (!sl) {
         api_reply_problem(req, problem_new(503, "out-of-memory", "no timer"));
         return;
     }
-    uv_timer_init(api_req_hub(req)->loop, t);
-    t->data = req;
-    uv_timer_start(t, sys_sleep_done, (uint64_t)api_req_query_int(req, "ms", 0), 0);
+    sl->req = req;
+    uv_timer_init(hub->loop, &sl->timer);
+    sl->timer.data = sl;
+    sl->next = hub->system->sleepers;
+    if (sl->next)
+        sl->next->prev = sl;
+    hub->system->sleepers = sl;
+    uv_timer_start(&sl->timer, sys_sleep_done, (uint64_t)api_req_query_int(req, "ms", 0), 0);
+}
+
+void system_api_abort(hub_t *hub)
+{
+    while (hub->system && hub->system->sleepers)
+        sys_sleeper_end(hub, hub->system->sleepers,
+                        problem_new(503, "shutting-down",
+                                    "the daemon shut down before this request completed"));
+}
+
+void system_api_destroy(hub_t *hub)
+{
+    system_api_abort(hub);
+    free(hub->system);
+    hub->system = NULL;
 }
 
 /* ---- declarations ---- */
@@ -254,7 +306,7 @@ static const api_field_t sys_stream_query[] = {
 
 static const char *const sys_modes[] = {"a", "b", NULL};
 static const api_field_t sys_nested[] = {{.name = "x", .type = API_T_NUMBER}, {0}};
-static const api_field_t sys_tag_item = {.type = API_T_STRING, .flags = API_F_MAX, .max = 64};
+static const api_field_t sys_tag_item = {.type = API_T_STRING, .flags = API_F_MAX, .max = 1024};
 static const api_field_t sys_echo_body[] = {
     {.name = "name",
      .type = API_T_STRING,
@@ -352,6 +404,9 @@ static const api_endpoint_t sys_test_endpoints[] = {
 
 void system_api_register(api_registry_t *reg, hub_t *hub, bool test_endpoints)
 {
+    hub->system = calloc(1, sizeof *hub->system);
+    if (!hub->system)
+        abort();
     api_register(reg, sys_endpoints, sizeof sys_endpoints / sizeof sys_endpoints[0]);
     if (test_endpoints)
         api_register(reg, sys_test_endpoints,

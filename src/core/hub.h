@@ -27,6 +27,7 @@ typedef struct hub {
     int schema_version;
     int shutting_down;
     double loop_lag_ms; /* last measured event-loop lag */
+    struct system_state *system; /* built-in endpoints' own state (system_api.c) */
 } hub_t;
 
 #endif

@@ -215,10 +215,12 @@ static void serve_drain_check(uv_timer_t *t)
     int store = store_pending(hub->store);
     double waited_ms = (double)(clock_mono_ns() - s->drain_started_ns) / 1e6;
     if ((http == 0 && api == 0 && store == 0) || waited_ms >= (double)hub->cfg.shutdown_grace_ms) {
-        if (http || api || store)
+        if (http || api || store) {
             log_warn(NULL, "shutdown grace period over; closing with work in flight",
                      "{s:i,s:i,s:i}", "http_inflight", (int)http, "requests", (int)api,
                      "store_pending", store);
+            system_api_abort(hub);
+        }
         uv_timer_stop(t);
         serve_close_all(s);
     }
@@ -404,6 +406,8 @@ out_modules:
         http_server_destroy(&hub->http);
         uv_run(hub->loop, UV_RUN_NOWAIT);
     }
+    if (hub->system)
+        system_api_destroy(hub);
     api_registry_destroy(&hub->api);
     /* The store goes last among modules: audit writes still queued must land. */
     store_close(&hub->store);
