@@ -166,6 +166,9 @@ json_t *api_openapi(const api_registry_t *reg);
 struct hub *api_req_hub(const api_req_t *req);
 const api_endpoint_t *api_req_endpoint(const api_req_t *req);
 const char *api_req_id(const api_req_t *req);
+/* The concrete request path as received (decoded, without the query). */
+const char *api_req_path(const api_req_t *req);
+const char *api_req_method(const api_req_t *req);
 const char *api_req_peer(const api_req_t *req);
 const char *api_req_transport(const api_req_t *req);
 const char *api_req_header(const api_req_t *req, const char *name);

@@ -295,6 +295,14 @@ const char *api_req_id(const api_req_t *req)
 {
     return req->request_id;
 }
+const char *api_req_path(const api_req_t *req)
+{
+    return req->path;
+}
+const char *api_req_method(const api_req_t *req)
+{
+    return req->method;
+}
 const char *api_req_peer(const api_req_t *req)
 {
     return req->peer;

@@ -194,35 +194,6 @@ void audit_api_register(api_registry_t *reg)
 
 /* ---- the registry's audit hook ---------------------------------------------------------- */
 
-/* The concrete path, rebuilt from the endpoint's pattern and the request's path parameters
- * (the registry hands handlers the parameters, not the raw path). */
-static void audit_target(api_req_t *req, const char *pattern, char *out, size_t len)
-{
-    json_t *params = api_req_params(req);
-    size_t o = 0;
-    out[0] = '\0';
-    for (const char *s = pattern; *s && o + 1 < len;) {
-        const char *close = *s == '{' ? strchr(s, '}') : NULL;
-        if (!close) {
-            out[o++] = *s++;
-            continue;
-        }
-        char name[64];
-        snprintf(name, sizeof name, "%.*s", (int)(close - s - 1), s + 1);
-        json_t *v = json_object_get(params, name);
-        char num[32];
-        const char *text = json_string_value(v);
-        if (!text && json_is_integer(v)) {
-            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            text = num;
-        }
-        int w = snprintf(out + o, len - o, "%s", text ? text : "?");
-        o = w < 0 ? o : (size_t)w >= len - o ? len - 1 : o + (size_t)w;
-        s = close + 1;
-    }
-    out[o] = '\0';
-}
-
 void audit_api_hook(api_req_t *req, int status, void *ud)
 {
     (void)ud;
@@ -230,13 +201,12 @@ void audit_api_hook(api_req_t *req, int status, void *ud)
     const api_endpoint_t *ep = api_req_endpoint(req);
     if (!hub || !hub->store || !ep)
         return;
-    char action[AUDIT_ACTION_MAX + 1], target[AUDIT_TARGET_MAX + 1];
+    char action[AUDIT_ACTION_MAX + 1];
     snprintf(action, sizeof action, "%s %s", ep->method, ep->path);
-    audit_target(req, ep->path, target, sizeof target);
     audit_entry_t e = {
         .principal = api_req_principal(req),
         .action = action,
-        .target = target,
+        .target = api_req_path(req),
         .result = status,
         .request_id = api_req_id(req),
         .transport = api_req_transport(req),
