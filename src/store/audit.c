@@ -232,7 +232,7 @@ int audit_query(store_conn_t *c, const audit_filter_t *f, json_t **out)
     if (limit < 1 || limit > AUDIT_LIMIT_MAX || f->offset < 0)
         return store_conn_fail(c, STORE_EINVAL, "audit: limit or offset out of range");
 
-    char where[AUDIT_SQL_MAX], sql[AUDIT_SQL_MAX];
+    char where[AUDIT_SQL_MAX], sql[AUDIT_SQL_MAX * 2];
     store_val_t p[8];
     int n = audit_where(f, where, p);
 
