@@ -141,7 +141,7 @@ class Daemon:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def wait(self, timeout=STOP_TIMEOUT):
@@ -289,9 +289,11 @@ def _pg_module():
 
 @pytest.fixture(scope="session")
 def pg_cluster():
+    """The URL of a throwaway PostgreSQL cluster for the whole session (tests/integration/pg.py;
+    reuses $GANGLION_TEST_PG_URL when set, e.g. under tests/harness/with-pg)."""
     pg = _pg_module()
-    with pg.PgCluster() as cluster:
-        yield cluster
+    with pg.existing_or_new() as url:
+        yield url
 
 
 def _db_url(base_url, dbname):
@@ -299,25 +301,30 @@ def _db_url(base_url, dbname):
     return urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
 
 
-def _create_database(cluster, dbname):
-    for meth in ("create_database", "createdb", "new_database"):
-        fn = getattr(cluster, meth, None)
-        if callable(fn):
-            res = fn(dbname)
-            return res if isinstance(res, str) and "://" in res else _db_url(cluster.url, dbname)
-    # Fall back to the createdb client from Debian's PostgreSQL packages.
-    u = urlsplit(cluster.url)
-    exe = shutil.which("createdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/createdb"), reverse=True)), None)
+def _pg_client(name):
+    found = shutil.which(name)
+    if found:
+        return found
+    cands = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                   key=lambda p: int(re.sub(r"\D", "", p.split("/")[4]) or 0))
+    return cands[-1] if cands else None
+
+
+def _create_database(cluster_url, dbname):
+    u = urlsplit(cluster_url)
+    exe = _pg_client("createdb")
     if not exe:
-        pytest.skip("no createdb binary to make a per-test database")
+        pytest.fail("no createdb client found to make a per-test database")
     env = dict(os.environ)
     if u.password:
         env["PGPASSWORD"] = u.password
     cmd = [exe, "-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432)]
     if u.username:
         cmd += ["-U", u.username]
-    subprocess.run(cmd + [dbname], check=True, env=env, capture_output=True, timeout=30)
-    return _db_url(cluster.url, dbname)
+    p = subprocess.run(cmd + [dbname], env=env, capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:
+        pytest.fail(f"createdb {dbname} failed: {p.stderr}")
+    return _db_url(cluster_url, dbname)
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """GET /api/v1/audit: a row per mutating request, filters and pagination, on both backends."""
 
+import time
+
 import pytest
 
 from conftest import assert_problem
@@ -16,6 +18,17 @@ def _page(d, **params):
         assert k in body, f"audit page without {k}: {body}"
     assert isinstance(body["entries"], list)
     return body
+
+
+def _settle(d, total, timeout=5.0):
+    """Audit rows are inserted asynchronously (on the store's worker threads): wait until the
+    unfiltered total reaches `total` before checking anything else."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page = _page(d)
+        if page["total"] >= total or time.monotonic() > deadline:
+            return page
+        time.sleep(0.05)
 
 
 def _by_rid(d, rid):
@@ -36,6 +49,8 @@ def test_mutating_requests_audited(store_daemon):
     # reads are not audited
     d.get("/healthz")
     d.get("/api/v1/system/info")
+    _settle(d, total0 + 3)
+    time.sleep(0.2)
     page = _page(d)
     assert page["total"] == total0 + 3, page
     e = _by_rid(d, "aud-1")
@@ -49,6 +64,7 @@ def test_failed_mutation_audited(store_daemon):
     d = store_daemon
     assert d.post(ECHO, json={"name": "ok"}, headers={"X-Request-Id": "aud-ok"}).status_code == 200
     assert d.post(ECHO, json={"count": 1000}, headers={"X-Request-Id": "aud-bad"}).status_code in (400, 422)
+    _settle(d, 2)
     ok, bad = _by_rid(d, "aud-ok"), _by_rid(d, "aud-bad")
     assert ok["result"] != bad["result"], (ok, bad)
     assert ok["action"] == bad["action"]
@@ -60,6 +76,7 @@ def test_filters(store_daemon):
         d.post(ECHO, json={"name": f"f{i}"}, headers={"X-Request-Id": f"flt-{i}"})
     d.post(ECHO, json={}, headers={"X-Request-Id": "flt-bad"})
     d.post("/api/v1/test/publish", json={"topic": "x.y", "data": 1}, headers={"X-Request-Id": "flt-pub"})
+    _settle(d, 6)
     e = _by_rid(d, "flt-0")
     pub = _by_rid(d, "flt-pub")
     bad = _by_rid(d, "flt-bad")
@@ -97,6 +114,7 @@ def test_pagination(store_daemon):
     rids = [f"pg-{i:02d}" for i in range(7)]
     for rid in rids:
         d.post(ECHO, json={"name": rid}, headers={"X-Request-Id": rid})
+    _settle(d, 7)
     seen = []
     offset = 0
     while True:
@@ -123,6 +141,7 @@ def test_limit_bounds(daemon):
 def test_audit_values_are_bound_not_interpolated(store_daemon):
     d = store_daemon
     d.post(ECHO, json={"name": "x"}, headers={"X-Request-Id": "sqli-1"})
+    _settle(d, 1)
     for evil in ("' OR '1'='1", "x\"; DROP TABLE audit_log; --", "%", "_"):
         page = _page(d, principal=evil)
         assert page["total"] == 0, (evil, page)

@@ -33,7 +33,8 @@ def test_system_info(daemon):
     assert isinstance(info.get("version"), str) and info["version"]
     uptime = info.get("uptime_s", info.get("uptime_seconds", info.get("uptime")))
     assert isinstance(uptime, (int, float)) and uptime >= 0, info
-    assert "build" in info, info
+    assert any(k.startswith("build") or k in ("revision", "commit") for k in info), info
+    assert isinstance(info.get("config"), dict), info
 
 
 def test_logs_are_json_lines(make_daemon):

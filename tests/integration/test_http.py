@@ -46,7 +46,7 @@ def small_body_daemon(make_daemon):
 
 def test_413_body_over_limit(small_body_daemon):
     d = small_body_daemon
-    ok = json.dumps({"name": "a", "tags": ["x" * 100]})
+    ok = json.dumps({"name": "a", "tags": ["x" * 60] * 10})
     assert d.post(ECHO, data=ok, headers={"Content-Type": "application/json"}).status_code == 200
     big = json.dumps({"name": "a", "tags": ["x" * 5000]})
     r = d.post(ECHO, data=big, headers={"Content-Type": "application/json"})
@@ -166,7 +166,6 @@ def test_valid_echo(daemon):
     ("/api/v1/test/sleep?ms=abc", "ms"),
     ("/api/v1/test/sleep?ms=10001", "ms"),
     ("/api/v1/test/sleep?ms=-1", "ms"),
-    ("/api/v1/test/sleep", "ms"),
     ("/api/v1/audit?limit=-1", "limit"),
     ("/api/v1/audit?limit=abc", "limit"),
     ("/api/v1/audit?offset=-5", "offset"),

@@ -47,7 +47,7 @@ def test_graceful_shutdown_finishes_request_in_flight(make_daemon, sig):
     t, out = _in_flight(d, "/api/v1/test/sleep?ms=1500")
     _wait_inflight(d, out)
     t0 = time.monotonic()
-    d.signal(sig)
+    d.send_signal(sig)
     # new connections are refused (or told the service is going away) while it drains
     time.sleep(0.3)
     try:
@@ -68,9 +68,10 @@ def test_shutdown_grace_is_bounded(make_daemon):
     t, out = _in_flight(d, "/api/v1/test/sleep?ms=8000")
     _wait_inflight(d, out)
     t0 = time.monotonic()
-    d.signal(signal.SIGTERM)
-    rc = d.wait(6)
-    assert time.monotonic() - t0 < 5, "shutdown waited past the grace period"
+    d.send_signal(signal.SIGTERM)
+    rc = d.wait(15)
+    took = time.monotonic() - t0
+    assert took < 3, f"exit took {took:.1f}s with shutdown_grace_ms=500: shutdown waited past the grace period"
     assert rc == 0, d.stderr()[-3000:]
     t.join(10)
     assert "resp" not in out or out["resp"].status_code >= 500
@@ -162,7 +163,7 @@ def _serve_fail(bin, tmp_path, *args, env=None):
 @pytest.mark.parametrize("content,line,key", [
     ("[server]\nbody_limit = lots\n", 2, "body_limit"),
     ("# comment\n[server]\nlisten = 127.0.0.1:7700\nno_such_key = 1\n", 4, "no_such_key"),
-    ("[server]\n[nosection]\nx = 1\n", 3, "x"),
+    ("[server]\n[nosection]\nx = 1\n", 2, "nosection"),
     ("[events]\nclient_queue = -5\n", 2, "client_queue"),
     ("[log]\nlevel = loud\n", 2, "level"),
 ])

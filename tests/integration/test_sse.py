@@ -35,7 +35,8 @@ def test_stream_headers(daemon):
     with SSEClient(daemon.url, "/api/v1/stream?topics=a.*") as c:
         assert c.read_headers() == 200
         assert c.headers["content-type"].split(";")[0] == "text/event-stream"
-        assert "no-cache" in c.headers.get("cache-control", "")
+        cc = c.headers.get("cache-control", "")
+        assert "no-cache" in cc or "no-store" in cc, cc
         assert c.headers.get("x-request-id")
 
 
@@ -139,7 +140,11 @@ def test_slow_client_dropped(make_daemon):
             time.sleep(0.1)
         assert subs == 0, "slow SSE client still subscribed after its queue overflowed"
         # and its stream ends before all events were delivered
-        got = slow.drain_until_closed(timeout=15)
+        try:
+            got = slow.drain_until_closed(timeout=10)
+        except TimeoutError:
+            raise AssertionError("the dropped client's connection stays open: reading it stalls "
+                                 "instead of reaching end of stream") from None
         assert len(got) < n, f"slow client received all {n} events; it should have been dropped"
         ids = [int(e.id) for e in got]
         assert ids == sorted(ids), "events out of order before the drop"
@@ -147,10 +152,8 @@ def test_slow_client_dropped(make_daemon):
         slow.close()
     assert publish_s < 30, publish_s
     fams = d.metrics()
-    drops = [s for f in fams.values() for s in f.samples
-             if ("drop" in s.name or "overflow" in s.name or "slow" in s.name)]
-    if drops:
-        assert sum(s.value for s in drops) >= 1, drops
+    drops = [s for f in fams.values() for s in f.samples if "drop" in s.name]
+    assert drops and sum(s.value for s in drops) >= 1, "no drop counter in /metrics increased"
     # a fresh subscriber works after the drop
     with SSEClient(d.url, "/api/v1/stream?topics=flood") as c:
         c.read_headers()
@@ -159,7 +162,10 @@ def test_slow_client_dropped(make_daemon):
         assert c.events(1)[0].id == str(i)
 
 
-def test_subscriber_gauge_follows_clients(daemon):
+def test_subscriber_gauge_follows_clients(make_daemon):
+    """Closed streams are unsubscribed, at the latest when the next heartbeat finds them gone."""
+    daemon = make_daemon(env={"GANGLION_EVENTS_HEARTBEAT_S": "1"})
+
     def subs():
         return sum(s.value for s in daemon.metrics()["ganglion_bus_subscribers"].samples)
     base = subs()
@@ -171,6 +177,5 @@ def test_subscriber_gauge_follows_clients(daemon):
         c.close()
     deadline = time.monotonic() + 5
     while subs() > base and time.monotonic() < deadline:
-        daemon.publish("g0", {})  # a write notices the closed socket
         time.sleep(0.1)
     assert subs() == base, "closed SSE clients are not unsubscribed"
