@@ -86,6 +86,10 @@ enum { SSE_RUNNING = 0, SSE_END, SSE_ABORT };
 struct http_stream {
     http_server_t *srv;
     struct MHD_Connection *conn;
+    /* MHD does not notice a client hanging up while its connection is suspended, and an idle
+     * stream is suspended most of the time, so the socket is watched here for EOF. */
+    uv_poll_t watch;
+    bool watching;
     bus_sub_t *sub;
     sse_queue_t q;
     strbuf_t out; /* formatted bytes not yet handed to MHD, from `off` */
@@ -408,6 +412,7 @@ static struct MHD_Response *http_problem_response(http_rq_t *rq, problem_t *p, c
         hdrs[2 * nh + 1] = value;
         nh++;
     }
+    problem_ext_set(p, "request_id", json_string(http_rq_id(rq)));
     json_t *j = problem_to_json(p, path);
     api_reply_t r = {
         .status = problem_status(p),
@@ -451,6 +456,36 @@ static void http_stream_wake(http_stream_t *st)
     }
 }
 
+/* Ends a stream at once without sending what is buffered: the subscription and queued events
+ * are released now, and the socket is reset (SO_LINGER 0 and an AF_UNSPEC connect, which is
+ * TCP's abort on Linux) so that kernel buffers are dropped and the client sees the end even if
+ * it is not reading; MHD then fails its next write and closes the connection. */
+static void http_stream_abort(http_stream_t *st)
+{
+    if (st->end == SSE_ABORT)
+        return;
+    st->end = SSE_ABORT;
+    bus_unsubscribe(st->srv->hub->bus, &st->sub);
+    bus_event_t *old;
+    while ((old = sse_queue_pop(&st->q)) != NULL)
+        bus_event_unref(old);
+    strbuf_free(&st->out);
+    st->off = 0;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        struct sockaddr sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_family = AF_UNSPEC;
+        if (setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0 ||
+            connect(ci->connect_fd, &sa, sizeof sa) < 0)
+            log_debug(NULL, "http: SSE reset", "{s:s}", "error", strerror(errno));
+    }
+    http_stream_wake(st);
+    http_kick(st->srv);
+}
+
 static void http_stream_on_event(bus_event_t *ev, void *ud)
 {
     http_stream_t *st = ud;
@@ -458,19 +493,11 @@ static void http_stream_on_event(bus_event_t *ev, void *ud)
         return;
     if (!sse_queue_push(&st->q, ev)) {
         /* The client reads slower than events arrive: drop it rather than buffer without end. */
-        st->end = SSE_ABORT;
-        /* Release what it holds now: its socket may stay blocked until the client reads or
-         * the connection times out, but it no longer pins events or receives new ones (the
-         * bus allows unsubscribing during delivery). */
-        bus_unsubscribe(st->srv->hub->bus, &st->sub);
-        bus_event_t *old;
-        while ((old = sse_queue_pop(&st->q)) != NULL)
-            bus_event_unref(old);
-        strbuf_free(&st->out);
-        st->off = 0;
         if (st->srv->hub->metrics)
             metrics_counter_add(st->srv->hub->metrics, "ganglion_sse_dropped_total", NULL, 1);
         log_warn(NULL, "http: slow SSE client dropped", "{s:i}", "queue", (int)st->q.cap);
+        http_stream_abort(st);
+        return;
     }
     http_stream_wake(st);
 }
@@ -514,17 +541,31 @@ static void http_stream_fill(http_stream_t *st)
     }
 }
 
+static void http_stream_unwatch(http_stream_t *st)
+{
+    if (st->watching) {
+        st->watching = false;
+        uv_poll_stop(&st->watch);
+    }
+}
+
 static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     http_stream_t *st = cls;
-    if (st->end == SSE_ABORT)
+    if (st->end == SSE_ABORT) {
+        http_stream_unwatch(st);
+        http_kick(st->srv); /* so MHD's cleanup of the closed connection runs soon */
         return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     http_out_compact(st);
     if (st->out.len == 0)
         http_stream_fill(st);
-    if (st->end == SSE_ABORT)
+    if (st->end == SSE_ABORT) {
+        http_stream_unwatch(st);
+        http_kick(st->srv);
         return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     if (st->off < st->out.len) {
         size_t n = st->out.len - st->off;
         if (n > max)
@@ -533,8 +574,12 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         st->off += n;
         return (ssize_t)n;
     }
-    if (st->end == SSE_END)
+    if (st->end == SSE_END) {
+        /* The connection may carry another request next: stop watching its socket. */
+        http_stream_unwatch(st);
+        http_kick(st->srv);
         return MHD_CONTENT_READER_END_OF_STREAM;
+    }
     /* Nothing to send: park the connection until an event, a heartbeat or shutdown wakes it.
      * MHD allows suspending from the content reader when the reader then returns 0. */
     st->suspended = true;
@@ -542,10 +587,44 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return 0;
 }
 
+static void http_on_stream_closed(uv_handle_t *h)
+{
+    http_stream_t *st = h->data;
+    http_server_t *srv = st->srv;
+    free(st);
+    if (--srv->handles == 0)
+        free(srv);
+}
+
+/* The client's socket became readable while streaming: a client sends nothing after its
+ * request, so this is EOF or an error (end the stream) or stray bytes (stop watching, MHD
+ * will deal with them). */
+static void http_on_stream_socket(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    http_stream_t *st = p->data;
+    int fd;
+    char c;
+    ssize_t n = -1;
+    if (status == 0 && uv_fileno((uv_handle_t *)p, &fd) == 0)
+        n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && status == 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    http_stream_unwatch(st);
+    if (n > 0)
+        return;
+    if (st->end != SSE_ABORT) {
+        st->end = SSE_ABORT;
+        bus_unsubscribe(st->srv->hub->bus, &st->sub);
+    }
+    http_stream_wake(st);
+}
+
 static void http_stream_free(void *cls)
 {
     http_stream_t *st = cls;
     http_server_t *srv = st->srv;
+    http_stream_unwatch(st);
     if (st->sub && srv->hub->bus)
         bus_unsubscribe(srv->hub->bus, &st->sub);
     sse_queue_free(&st->q);
@@ -558,7 +637,7 @@ static void http_stream_free(void *cls)
         st->next->prev = st->prev;
     if (srv->hub->metrics)
         metrics_gauge_add(srv->hub->metrics, "ganglion_sse_clients", NULL, -1);
-    free(st);
+    uv_close((uv_handle_t *)&st->watch, http_on_stream_closed);
 }
 
 /* Opens the stream for a reply with `stream` set: subscribe, replay, initial frame. */
@@ -615,6 +694,20 @@ static struct MHD_Response *http_stream_open(http_rq_t *rq, const api_reply_t *r
         free(st);
         return NULL;
     }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || uv_poll_init_socket(srv->hub->loop, &st->watch, ci->connect_fd) < 0) {
+        MHD_destroy_response(resp);
+        bus_unsubscribe(bus, &st->sub);
+        sse_queue_free(&st->q);
+        strbuf_free(&st->out);
+        free(st);
+        return NULL;
+    }
+    st->watch.data = st;
+    srv->handles++;
+    if (uv_poll_start(&st->watch, UV_READABLE | UV_DISCONNECT, http_on_stream_socket) == 0)
+        st->watching = true;
     st->next = srv->streams;
     if (srv->streams)
         srv->streams->prev = st;
@@ -623,7 +716,7 @@ static struct MHD_Response *http_stream_open(http_rq_t *rq, const api_reply_t *r
         metrics_gauge_add(srv->hub->metrics, "ganglion_sse_clients", NULL, 1);
 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, no-store");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     for (size_t i = 0; i < r->nheaders; i++)
         if (r->headers[2 * i] && r->headers[2 * i + 1])
@@ -1037,13 +1130,14 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
 
     unsigned int flags =
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    /* The logger goes first so that MHD's complaints about later options reach our log. */
     srv->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-        http_on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, http_on_mhd_log, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_on_mhd_log, srv,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
         http_unescape, srv, MHD_OPTION_END);
     if (!srv->d) {
         snprintf(err, errlen, "%s: libmicrohttpd failed to start", cfg->listen);
