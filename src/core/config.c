@@ -884,6 +884,15 @@ int config_reload_check(const config_t *old, const config_t *next, char *err, si
     return 0;
 }
 
+void config_apply_reloadable(config_t *dst, const config_t *src)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const config_key_t *k = &config_keys[i];
+        if (k->flags & CONFIG_F_RELOAD)
+            memcpy((char *)dst + k->offset, (const char *)src + k->offset, k->size);
+    }
+}
+
 /* A growable text buffer local to rendering; bounded by the table, so failures are only OOM. */
 typedef struct {
     char *p;

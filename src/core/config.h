@@ -60,6 +60,9 @@ int config_validate(const config_t *cfg, char *err, size_t errlen);
  * reload can refuse instead of half-applying. 0 or -1 with err filled. */
 int config_reload_check(const config_t *old, const config_t *next, char *err, size_t errlen);
 
+/* Copies the keys marked reloadable from src into dst (the SIGHUP path). */
+void config_apply_reloadable(config_t *dst, const config_t *src);
+
 /* Writes the effective configuration as INI text with secrets masked (a password inside
  * store.url becomes "***"). Caller frees. */
 char *config_render(const config_t *cfg);

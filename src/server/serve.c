@@ -256,12 +256,12 @@ static void serve_reload(serve_t *s)
     if (config_reload_check(&s->hub.cfg, &next, err, sizeof err) < 0)
         log_warn(NULL, "reload: some changes take effect only after a restart", "{s:s}", "reason",
                  err);
-    log_level_t lvl;
-    if (log_level_parse(next.log_level, &lvl) == 0) {
-        log_level_set(lvl);
-        snprintf(s->hub.cfg.log_level, sizeof s->hub.cfg.log_level, "%s", next.log_level);
-    }
-    int rc = log_reopen();
+    bool log_moved = strcmp(next.log_file, s->hub.cfg.log_file) != 0;
+    config_apply_reloadable(&s->hub.cfg, &next);
+    log_level_t lvl = LOG_LEVEL_INFO;
+    log_level_parse(s->hub.cfg.log_level, &lvl);
+    int rc = log_moved ? log_open(lvl, s->hub.cfg.log_file) : log_reopen();
+    log_level_set(lvl);
     log_info(NULL, "reloaded", "{s:s,s:b}", "log_level", s->hub.cfg.log_level, "log_reopened",
              rc == 0);
 }
