@@ -21,8 +21,8 @@
 #include "core/metrics.h"
 #include "net/http.h"
 #include "server/lockfile.h"
+#include "server/schema.h"
 #include "store/audit.h"
-#include "store/migrations.h"
 #include "store/store.h"
 
 extern char **environ;
@@ -299,7 +299,7 @@ static int serve_open_store(serve_t *s)
         return -1;
     }
     size_t n;
-    const store_migration_t *migs = store_platform_migrations(&n);
+    const store_migration_t *migs = schema_migrations(&n);
     if (store_migrate(hub->store, migs, n, err, sizeof err) < 0) {
         log_error(NULL, "cannot migrate the store", "{s:s}", "reason", err);
         return -1;

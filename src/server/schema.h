@@ -1,0 +1,15 @@
+/* The whole schema this binary knows: the platform's migrations and every domain's, merged into
+ * one list sorted by version. Version ranges keep domains apart: platform 1-99, auth 100-199,
+ * agents 200-299, watch 300-399; later domains take the next hundred. */
+#ifndef GANGLION_SCHEMA_H
+#define GANGLION_SCHEMA_H
+
+#include <stddef.h>
+
+#include "store/store.h"
+
+/* Static data built on first call (loop thread, before the store opens). *n gets the count.
+ * Aborts on a duplicate version: that is a programming error caught by every test run. */
+const store_migration_t *schema_migrations(size_t *n);
+
+#endif
