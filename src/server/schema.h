@@ -8,8 +8,10 @@
 
 #include "store/store.h"
 
-/* Static data built on first call (loop thread, before the store opens). *n gets the count.
- * Aborts on a duplicate version: that is a programming error caught by every test run. */
-const store_migration_t *schema_migrations(size_t *n);
+#define SCHEMA_MAX 256
+
+/* Fills out (room for SCHEMA_MAX) with every migration, sorted; returns the count. Aborts on a
+ * duplicate version: that is a programming error caught by every test run. */
+size_t schema_migrations(store_migration_t *out);
 
 #endif

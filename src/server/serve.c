@@ -298,8 +298,8 @@ static int serve_open_store(serve_t *s)
         log_error(NULL, "cannot open the store", "{s:s}", "reason", err);
         return -1;
     }
-    size_t n;
-    const store_migration_t *migs = schema_migrations(&n);
+    store_migration_t migs[SCHEMA_MAX];
+    size_t n = schema_migrations(migs);
     if (store_migrate(hub->store, migs, n, err, sizeof err) < 0) {
         log_error(NULL, "cannot migrate the store", "{s:s}", "reason", err);
         return -1;
