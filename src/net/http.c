@@ -33,7 +33,7 @@
 
 /* MHD's per-connection pool holds the request line, headers and the read/write buffers, so it
  * bounds what a client can make us hold before the access handler runs. */
-#define HTTP_CONN_MEMORY    (64 * 1024)
+#define HTTP_CONN_MEMORY    (32 * 1024)
 #define HTTP_RQ_POOL_MAX    256         /* request contexts kept for reuse */
 #define HTTP_BODY_KEEP      (16 * 1024) /* body buffers up to this stay with pooled contexts */
 #define HTTP_SCRATCH        (16 * 1024) /* JSON replies that fit are serialised without malloc */
@@ -75,6 +75,7 @@ struct http_rq {
     bool suspended;
     bool counted; /* part of srv->inflight */
     bool gzip_ok;
+    bool preflight;         /* a CORS preflight, answered once the request is complete */
     const char *cors;       /* Access-Control-Allow-Origin value (MHD-owned or static), or NULL */
     char rid[HTTP_RID_BUF]; /* the client's valid X-Request-Id, or generated on demand */
     http_rq_t *prev, *next; /* srv->waiting while req != NULL; free list otherwise */
@@ -648,7 +649,7 @@ static struct MHD_Response *http_stream_open(http_rq_t *rq, const api_reply_t *r
     const char *path = NULL;
     if (srv->quiescing || !bus)
         return http_problem_response(
-            rq, problem_new(503, "unavailable", "the server is shutting down"), path, status);
+            rq, problem_new(503, "shutting-down", "the server is shutting down"), path, status);
 
     http_stream_t *st = calloc(1, sizeof *st);
     if (!st)
@@ -788,6 +789,25 @@ static enum MHD_Result http_query_add(void *cls, enum MHD_ValueKind kind, const 
 
 /* First call for a request: headers are in. Preflight, early 413 and malformed URLs are
  * answered here, before any body is read. */
+/* CORS preflight for any path: 204 with what may be sent; the origin header only if allowed. */
+static enum MHD_Result http_preflight(http_rq_t *rq)
+{
+    struct MHD_Connection *conn = rq->conn;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", HTTP_ALLOW_METHODS);
+    const char *req_hdrs =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            req_hdrs && strlen(req_hdrs) < 1024 ? req_hdrs : HTTP_ALLOW_HEADERS);
+    MHD_add_response_header(resp, "Access-Control-Max-Age", HTTP_CORS_MAX_AGE);
+    MHD_add_response_header(resp, "Allow", HTTP_ALLOW_METHODS);
+    http_headers_common(rq, resp, http_rq_id(rq));
+    return http_queue(rq, MHD_HTTP_NO_CONTENT, resp);
+}
+
 static enum MHD_Result http_rq_begin(http_rq_t *rq, const char *url, const char *method)
 {
     http_server_t *srv = rq->srv;
@@ -809,22 +829,10 @@ static enum MHD_Result http_rq_begin(http_rq_t *rq, const char *url, const char 
                          problem_new(400, "bad-request", "malformed percent-encoding in the URL"));
     }
 
-    if (srv->cors.enabled && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) {
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-            return MHD_NO;
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", HTTP_ALLOW_METHODS);
-        const char *req_hdrs =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                req_hdrs && strlen(req_hdrs) < 1024 ? req_hdrs
-                                                                    : HTTP_ALLOW_HEADERS);
-        MHD_add_response_header(resp, "Access-Control-Max-Age", HTTP_CORS_MAX_AGE);
-        MHD_add_response_header(resp, "Allow", HTTP_ALLOW_METHODS);
-        http_headers_common(rq, resp, http_rq_id(rq));
-        return http_queue(rq, MHD_HTTP_NO_CONTENT, resp);
-    }
+    /* Preflights are answered on the final call: a response queued before the request is
+     * complete makes MHD close the connection. */
+    if (srv->cors.enabled && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+        rq->preflight = true;
 
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -938,6 +946,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         rq->resp = NULL;
         return http_queue(rq, rq->status, resp);
     }
+    if (rq->preflight)
+        return http_preflight(rq);
     if (!rq->dispatched)
         return http_rq_dispatch(rq, url, method);
     if (rq->req) { /* resumed without a reply: wait again */
@@ -946,7 +956,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         return MHD_YES;
     }
     /* The registry forgot us (cancelled at shutdown). */
-    return http_fail(rq, url, problem_new(503, "unavailable", "the server is shutting down"));
+    return http_fail(rq, url, problem_new(503, "shutting-down", "the server is shutting down"));
 }
 
 static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
