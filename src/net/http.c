@@ -115,6 +115,8 @@ struct http_server {
     uint64_t compress_min;
     size_t client_queue;
     http_cors_t cors;
+    char cors_src[CONFIG_STR_MAX]; /* the list `cors` was parsed from */
+    int64_t heartbeat_s;
     http_rq_t *waiting; /* requests whose reply is pending in the registry */
     http_rq_t *free_rqs;
     size_t nfree;
@@ -264,7 +266,6 @@ static http_rq_t *http_rq_get(http_server_t *srv, struct MHD_Connection *conn)
             return NULL;
         strbuf_init(&rq->body, 0);
     }
-    rq->body.max = (size_t)srv->body_limit;
     rq->srv = srv;
     rq->conn = conn;
     const union MHD_ConnectionInfo *ci =
@@ -789,6 +790,34 @@ static enum MHD_Result http_query_add(void *cls, enum MHD_ValueKind kind, const 
 
 /* First call for a request: headers are in. Preflight, early 413 and malformed URLs are
  * answered here, before any body is read. */
+/* Reloadable settings (SIGHUP rewrites hub->cfg) are re-read here, once per request: a few
+ * compares, and a re-parse only when the CORS list changed. */
+static void http_config_sync(http_server_t *srv)
+{
+    const config_t *cfg = &srv->hub->cfg;
+    srv->body_limit = cfg->body_limit > 0 ? (uint64_t)cfg->body_limit : 0;
+    srv->compress_min = cfg->compress_min_bytes > 0 ? (uint64_t)cfg->compress_min_bytes : 0;
+    srv->client_queue = cfg->events_client_queue > 0 ? (size_t)cfg->events_client_queue : 256;
+    if (cfg->events_heartbeat_s != srv->heartbeat_s) {
+        srv->heartbeat_s = cfg->events_heartbeat_s;
+        uv_timer_stop(&srv->heartbeat);
+        if (srv->heartbeat_s > 0 && !srv->quiescing) {
+            uint64_t ms = (uint64_t)srv->heartbeat_s * 1000;
+            uv_timer_start(&srv->heartbeat, http_on_heartbeat, ms, ms);
+        }
+    }
+    if (strcmp(cfg->cors_origins, srv->cors_src) != 0) {
+        http_cors_t c;
+        if (http_cors_parse(&c, cfg->cors_origins) == 0) {
+            http_cors_free(&srv->cors);
+            srv->cors = c;
+        } else {
+            log_warn(NULL, "http: cors_origins not applied", "{s:s}", "value", cfg->cors_origins);
+        }
+        snprintf(srv->cors_src, sizeof srv->cors_src, "%s", cfg->cors_origins);
+    }
+}
+
 /* CORS preflight for any path: 204 with what may be sent; the origin header only if allowed. */
 static enum MHD_Result http_preflight(http_rq_t *rq)
 {
@@ -813,6 +842,8 @@ static enum MHD_Result http_rq_begin(http_rq_t *rq, const char *url, const char 
     http_server_t *srv = rq->srv;
     struct MHD_Connection *conn = rq->conn;
 
+    http_config_sync(srv);
+    rq->body.max = (size_t)srv->body_limit;
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (rid && http_request_id_valid(rid))
         snprintf(rq->rid, sizeof rq->rid, "%s", rid);
@@ -1117,14 +1148,12 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
         return -ENOMEM;
     }
     srv->hub = hub;
-    srv->body_limit = cfg->body_limit > 0 ? (uint64_t)cfg->body_limit : 0;
-    srv->compress_min = cfg->compress_min_bytes > 0 ? (uint64_t)cfg->compress_min_bytes : 0;
-    srv->client_queue = cfg->events_client_queue > 0 ? (size_t)cfg->events_client_queue : 256;
     if (http_cors_parse(&srv->cors, cfg->cors_origins) < 0) {
         snprintf(err, errlen, "server.cors_origins: more than %d origins", HTTP_CORS_MAX);
         free(srv);
         return -EINVAL;
     }
+    snprintf(srv->cors_src, sizeof srv->cors_src, "%s", cfg->cors_origins);
     uint64_t seed = 0;
     if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) != 0)
         seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
@@ -1171,10 +1200,7 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     srv->heartbeat.data = srv;
     srv->handles = 3;
     uv_poll_start(&srv->poll, UV_READABLE, http_on_poll);
-    if (cfg->events_heartbeat_s > 0) {
-        uint64_t ms = (uint64_t)cfg->events_heartbeat_s * 1000;
-        uv_timer_start(&srv->heartbeat, http_on_heartbeat, ms, ms);
-    }
+    http_config_sync(srv); /* limits, and starts the heartbeat timer */
     http_declare_metrics(hub->metrics);
     http_timer_arm(srv);
     *out = srv;
