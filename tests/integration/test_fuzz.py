@@ -159,13 +159,16 @@ def test_raw_garbage(daemon, i):
             s.sendall(RAW[i])
             s.shutdown(socket.SHUT_WR)
             data = b""
+        except OSError:
+            data = b""
+        try:
             while True:
                 chunk = s.recv(65536)
                 if not chunk:
                     break
                 data += chunk
-        except (ConnectionResetError, BrokenPipeError, socket.timeout):
-            data = b""
+        except OSError:  # reset, broken pipe, not connected, timeout: the daemon hung up on us
+            pass
     if data.startswith(b"HTTP/"):
         status = int(data.split(b" ", 2)[1])
         assert status < 500 or status in ALLOWED_5XX, data[:300]
@@ -175,12 +178,12 @@ def test_raw_garbage(daemon, i):
 def test_random_bytes_connections(daemon):
     rng = random.Random(SEED + 1)
     for _ in range(40):
-        with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as s:
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=2) as s:
             try:
                 s.sendall(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4000))))
                 s.shutdown(socket.SHUT_WR)
                 s.recv(65536)
-            except (ConnectionResetError, BrokenPipeError, socket.timeout):
+            except OSError:
                 pass
     _check_alive(daemon)
 
