@@ -1231,6 +1231,11 @@ size_t http_server_inflight(const http_server_t *srv)
     return srv ? srv->inflight : 0;
 }
 
+/* Closes every connection synchronously; the uv handles close asynchronously, and the server's
+ * memory is released by the last close callback, so the caller must let the loop run once more
+ * (uv_run(loop, UV_RUN_DEFAULT) until it returns) before uv_loop_close(). Call this before the
+ * bus and the registry are destroyed: ending streams unsubscribes from the bus and cancels
+ * pending registry requests. */
 void http_server_destroy(http_server_t **psrv)
 {
     http_server_t *srv = psrv ? *psrv : NULL;
