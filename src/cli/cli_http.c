@@ -5,6 +5,8 @@
 
 #include "build_info.h"
 
+#include "cli/curl_dl.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <stddef.h>
@@ -40,17 +42,6 @@ typedef struct cli_http_xfer {
     size_t cap;
     int too_big;
 } cli_http_xfer_t;
-
-static int cli_http_once_init(void)
-{
-    static int done; /* curl_global_init must run once per process, before any handle */
-    if (!done) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return -EIO;
-        done = 1;
-    }
-    return 0;
-}
 
 int cli_client_unreachable(int rc)
 {
@@ -88,19 +79,22 @@ const char *cli_client_url(const cli_client_t *c)
 
 int cli_url_is_loopback(const char *url)
 {
-    CURLU *u = curl_url();
+    char err[256];
+    if (curl_dl_load(err, sizeof err) < 0)
+        return 0; /* no local token then; the request itself reports the missing library */
+    CURLU *u = lcurl->url();
     char *host = NULL;
     int loop = 0;
     if (!u)
         return 0;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+    if (lcurl->url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        lcurl->url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
         /* 127.0.0.0/8 is all loopback; IPv6 hosts come back bracketed. */
         loop = strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
                strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
     }
-    curl_free(host);
-    curl_url_cleanup(u);
+    lcurl->free(host);
+    lcurl->url_cleanup(u);
     return loop;
 }
 
@@ -205,8 +199,8 @@ static size_t cli_http_on_header(char *buf, size_t size, size_t nmemb, void *ud)
 static int cli_http_fail(cli_client_t *c, CURLcode cc, const cli_http_xfer_t *x)
 {
     long os_errno = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
-    const char *detail = c->curl_err[0] ? c->curl_err : curl_easy_strerror(cc);
+    lcurl->easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+    const char *detail = c->curl_err[0] ? c->curl_err : lcurl->easy_strerror(cc);
     switch (cc) {
     case CURLE_COULDNT_CONNECT:
         if (os_errno == ECONNREFUSED || os_errno == 0) {
@@ -261,7 +255,7 @@ static int cli_http_request(cli_client_t *c, const char *method, const char *pat
         return -ENOMEM;
     snprintf(full, ulen, "%s%s", c->url, path);
 
-    curl_easy_reset(h); /* keeps the connection cache, drops the previous request's options */
+    lcurl->easy_reset(h); /* keeps the connection cache, drops the previous request's options */
     cli_http_xfer_t x = {.resp = resp, .cap = 1};
     cli_http_request_id(rid, sizeof rid);
     c->curl_err[0] = '\0';
@@ -269,7 +263,7 @@ static int cli_http_request(cli_client_t *c, const char *method, const char *pat
     /* One list, grown header by header; a failed append leaves the old list intact. */
 #define CLI_HDR(s)                                                                                 \
     do {                                                                                           \
-        if (!(t = curl_slist_append(hdrs, (s)))) {                                                 \
+        if (!(t = lcurl->slist_append(hdrs, (s)))) {                                               \
             rc = -ENOMEM;                                                                          \
             goto out;                                                                              \
         }                                                                                          \
@@ -287,32 +281,32 @@ static int cli_http_request(cli_client_t *c, const char *method, const char *pat
         CLI_HDR(c->auth_header);
 #undef CLI_HDR
 
-    curl_easy_setopt(h, CURLOPT_URL, full);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "ganglion-cli/" GANGLION_VERSION);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_http_on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cli_http_on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CLI_CLIENT_MAX_REPLY);
+    lcurl->easy_setopt(h, CURLOPT_URL, full);
+    lcurl->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    lcurl->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    lcurl->easy_setopt(h, CURLOPT_USERAGENT, "ganglion-cli/" GANGLION_VERSION);
+    lcurl->easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    lcurl->easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
+    lcurl->easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    lcurl->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+    lcurl->easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_http_on_body);
+    lcurl->easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    lcurl->easy_setopt(h, CURLOPT_HEADERFUNCTION, cli_http_on_header);
+    lcurl->easy_setopt(h, CURLOPT_HEADERDATA, &x);
+    lcurl->easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CLI_CLIENT_MAX_REPLY);
     /* The daemon may compress large bodies; let curl negotiate whatever it can decode. */
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    lcurl->easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        lcurl->easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "GET") != 0 || body) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        lcurl->easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
     if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        lcurl->easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        lcurl->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
 
-    CURLcode cc = curl_easy_perform(h);
+    CURLcode cc = lcurl->easy_perform(h);
     if (cc == CURLE_FILESIZE_EXCEEDED) {
         x.too_big = 1;
         cc = CURLE_WRITE_ERROR;
@@ -322,13 +316,13 @@ static int cli_http_request(cli_client_t *c, const char *method, const char *pat
         goto out;
     }
     long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    lcurl->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     resp->status = (int)status;
     if (!resp->request_id)
         resp->request_id = strdup(rid);
 
 out:
-    curl_slist_free_all(hdrs);
+    lcurl->slist_free_all(hdrs);
     free(full);
     return rc;
 }
@@ -336,7 +330,7 @@ out:
 static void cli_http_close(cli_client_t *c)
 {
     if (c->curl)
-        curl_easy_cleanup(c->curl);
+        lcurl->easy_cleanup(c->curl);
     c->curl = NULL;
 }
 
@@ -348,13 +342,13 @@ static const cli_transport_t cli_http_transport = {
 /* Checks the base URL once so every later message can quote it as given. */
 static int cli_http_url_check(const char *url, char *err, size_t errlen)
 {
-    CURLU *u = curl_url();
+    CURLU *u = lcurl->url();
     char *scheme = NULL;
     int rc = 0;
     if (!u)
         return -ENOMEM;
-    if (strlen(url) > 2048 || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+    if (strlen(url) > 2048 || lcurl->url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        lcurl->url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
         snprintf(err, errlen, "invalid URL '%.200s' (expected e.g. http://127.0.0.1:7700)", url);
         rc = -EINVAL;
     } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
@@ -365,8 +359,8 @@ static int cli_http_url_check(const char *url, char *err, size_t errlen)
         snprintf(err, errlen, "the URL '%.200s' must not carry a query or fragment", url);
         rc = -EINVAL;
     }
-    curl_free(scheme);
-    curl_url_cleanup(u);
+    lcurl->free(scheme);
+    lcurl->url_cleanup(u);
     return rc;
 }
 
@@ -377,16 +371,15 @@ int cli_client_new(const cli_client_opts_t *o, cli_client_t **out, char *err, si
         snprintf(err, errlen, "the ZMQ transport is not available in this build; use --via http");
         return -ENOTSUP;
     }
+    /* libcurl is loaded here, on the first request, and never by the daemon. */
+    if (curl_dl_load(err, errlen) < 0)
+        return -ENOTSUP;
     int rc = cli_http_url_check(o->url, err, errlen);
     if (rc < 0)
         return rc;
     if (o->token && (strpbrk(o->token, "\r\n") || strlen(o->token) > 8192)) {
         snprintf(err, errlen, "the token contains a line break or is too long; refused");
         return -EINVAL;
-    }
-    if (cli_http_once_init() < 0) {
-        snprintf(err, errlen, "cannot initialise libcurl");
-        return -EIO;
     }
     cli_client_t *c = calloc(1, sizeof *c);
     if (!c)
@@ -406,7 +399,7 @@ int cli_client_new(const cli_client_opts_t *o, cli_client_t **out, char *err, si
             goto oom;
         snprintf(c->auth_header, alen, "Authorization: Bearer %s", o->token);
     }
-    c->curl = curl_easy_init();
+    c->curl = lcurl->easy_init();
     if (!c->curl)
         goto oom;
     *out = c;
@@ -425,7 +418,7 @@ void cli_client_destroy(cli_client_t **pc)
     if (c->tp)
         c->tp->close(c);
     else if (c->curl)
-        curl_easy_cleanup(c->curl);
+        lcurl->easy_cleanup(c->curl);
     free(c->url);
     if (c->auth_header) {
         /* The header holds a secret; do not leave it in freed memory. */

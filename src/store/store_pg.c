@@ -1,6 +1,7 @@
 /* The PostgreSQL backend (libpq): one PGconn per pool slot, statements prepared once per
  * connection (PQprepare, LRU cache), parameters sent as text with types inferred by the server
- * (bytea in binary), results converted by column type OID, SQLSTATEs mapped to store codes. */
+ * (bytea in binary), results converted by column type OID, SQLSTATEs mapped to store codes.
+ * libpq is loaded on the first postgres:// open (pq_dl.h), so every call goes through `pq`. */
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "store/pq_dl.h"
 #include "store/store_internal.h"
 
 /* Type OIDs from pg_type.h (server headers are not a build dependency). */
@@ -53,8 +55,8 @@ static void pg_msg(char *dst, size_t len, const char *msg)
 
 static int pg_code_for(PGconn *pg, const PGresult *res)
 {
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (PQstatus(pg) == CONNECTION_BAD)
+    const char *state = res ? pq->PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (pq->PQstatus(pg) == CONNECTION_BAD)
         return STORE_ECONN;
     if (!state)
         return STORE_ERR;
@@ -71,10 +73,10 @@ static int pg_code_for(PGconn *pg, const PGresult *res)
 static int pg_fail(pg_conn_t *c, const PGresult *res)
 {
     char msg[STORE_ERRMAX - 32];
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    pg_msg(msg, sizeof msg, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+    const char *state = res ? pq->PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    pg_msg(msg, sizeof msg, res ? pq->PQresultErrorMessage(res) : pq->PQerrorMessage(c->pg));
     if (!*msg || strcmp(msg, "unknown error") == 0)
-        pg_msg(msg, sizeof msg, PQerrorMessage(c->pg));
+        pg_msg(msg, sizeof msg, pq->PQerrorMessage(c->pg));
     return store_conn_fail(&c->base, pg_code_for(c->pg, res), "postgres: %s%s%s%s", msg,
                            state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
 }
@@ -86,10 +88,10 @@ static int pg_session_setup(pg_conn_t *c)
     char ms[24];
     snprintf(ms, sizeof ms, "%d", c->statement_timeout_ms);
     const char *vals[] = {ms};
-    PGresult *res = PQexecParams(c->pg, "SELECT set_config('statement_timeout', $1, false)", 1,
-                                 NULL, vals, NULL, NULL, 0);
-    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : pg_fail(c, res);
-    PQclear(res);
+    PGresult *res = pq->PQexecParams(c->pg, "SELECT set_config('statement_timeout', $1, false)", 1,
+                                     NULL, vals, NULL, NULL, 0);
+    int rc = pq->PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : pg_fail(c, res);
+    pq->PQclear(res);
     return rc;
 }
 
@@ -106,7 +108,7 @@ static void pg_cache_evict(pg_conn_t *c, pg_stmt_t *e)
 {
     char sql[48];
     snprintf(sql, sizeof sql, "DEALLOCATE %s", e->name);
-    PQclear(PQexec(c->pg, sql));
+    pq->PQclear(pq->PQexec(c->pg, sql));
     free(e->sql);
     *e = c->cache[--c->ncache];
 }
@@ -114,9 +116,9 @@ static void pg_cache_evict(pg_conn_t *c, pg_stmt_t *e)
 static int pg_reset(store_conn_t *base)
 {
     pg_conn_t *c = pgc(base);
-    PQreset(c->pg);
+    pq->PQreset(c->pg);
     pg_cache_forget(c); /* a new session has no prepared statements */
-    if (PQstatus(c->pg) != CONNECTION_OK)
+    if (pq->PQstatus(c->pg) != CONNECTION_OK)
         return pg_fail(c, NULL);
     return pg_session_setup(c);
 }
@@ -147,16 +149,16 @@ static int pg_prepare(pg_conn_t *c, const char *sql, const store_val_t *params, 
         types[i] = params[i].type == STORE_T_BLOB ? PG_OID_BYTEA : 0;
     pg_stmt_t *e = &c->cache[c->ncache];
     snprintf(e->name, sizeof e->name, "g%llu", (unsigned long long)++c->next_id);
-    PGresult *res = PQprepare(c->pg, e->name, sql, (int)n, n ? types : NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    PGresult *res = pq->PQprepare(c->pg, e->name, sql, (int)n, n ? types : NULL);
+    if (pq->PQresultStatus(res) != PGRES_COMMAND_OK) {
         int rc = pg_fail(c, res);
-        PQclear(res);
+        pq->PQclear(res);
         return rc;
     }
-    PQclear(res);
+    pq->PQclear(res);
     e->sql = strdup(sql);
     if (!e->sql) {
-        PQclear(PQexec(c->pg, "DEALLOCATE ALL"));
+        pq->PQclear(pq->PQexec(c->pg, "DEALLOCATE ALL"));
         pg_cache_forget(c);
         return store_conn_fail(&c->base, STORE_ERR, "postgres: out of memory");
     }
@@ -191,11 +193,11 @@ static json_t *pg_bytea_json(const char *s, size_t n)
 
 static json_t *pg_value(const PGresult *res, int row, int col)
 {
-    if (PQgetisnull(res, row, col))
+    if (pq->PQgetisnull(res, row, col))
         return json_null();
-    const char *s = PQgetvalue(res, row, col);
-    size_t n = (size_t)PQgetlength(res, row, col);
-    switch (PQftype(res, col)) {
+    const char *s = pq->PQgetvalue(res, row, col);
+    size_t n = (size_t)pq->PQgetlength(res, row, col);
+    switch (pq->PQftype(res, col)) {
     case PG_OID_INT2:
     case PG_OID_INT4:
     case PG_OID_INT8:
@@ -220,13 +222,13 @@ static json_t *pg_value(const PGresult *res, int row, int col)
 
 static int pg_rows(pg_conn_t *c, const PGresult *res, json_t **out)
 {
-    int nrows = PQntuples(res), ncols = PQnfields(res);
+    int nrows = pq->PQntuples(res), ncols = pq->PQnfields(res);
     json_t *arr = json_array();
     for (int r = 0; arr && r < nrows; r++) {
         json_t *row = json_object();
         for (int i = 0; row && i < ncols; i++) {
             json_t *v = pg_value(res, r, i);
-            if (!v || json_object_set_new(row, PQfname(res, i), v) < 0) {
+            if (!v || json_object_set_new(row, pq->PQfname(res, i), v) < 0) {
                 json_decref(row);
                 row = NULL;
             }
@@ -247,10 +249,10 @@ static int pg_rows(pg_conn_t *c, const PGresult *res, json_t **out)
 static int64_t pg_affected(PGresult *res)
 {
     static const char *const verbs[] = {"INSERT ", "UPDATE ", "DELETE ", "MERGE "};
-    const char *status = PQcmdStatus(res);
+    const char *status = pq->PQcmdStatus(res);
     for (size_t i = 0; status && i < sizeof verbs / sizeof verbs[0]; i++)
         if (strncmp(status, verbs[i], strlen(verbs[i])) == 0)
-            return strtoll(PQcmdTuples(res), NULL, 10);
+            return strtoll(pq->PQcmdTuples(res), NULL, 10);
     return 0;
 }
 
@@ -261,7 +263,7 @@ static int pg_query(store_conn_t *base, const char *sql, const store_val_t *para
     /* A server restart or network blip leaves the handle bad; reconnect once before giving
      * up. The statement that saw the break already returned STORE_ECONN to its caller, so a
      * transaction in progress is known to be lost. */
-    if (PQstatus(c->pg) == CONNECTION_BAD) {
+    if (pq->PQstatus(c->pg) == CONNECTION_BAD) {
         int rc = pg_reset(base);
         if (rc < 0)
             return rc;
@@ -319,9 +321,9 @@ static int pg_query(store_conn_t *base, const char *sql, const store_val_t *para
     rc = pg_prepare(c, sql, params, nparams, &st);
     if (rc < 0)
         goto out;
-    PGresult *res = PQexecPrepared(c->pg, st->name, (int)nparams, nparams ? values : NULL,
-                                   nparams ? lengths : NULL, nparams ? formats : NULL, 0);
-    ExecStatusType es = PQresultStatus(res);
+    PGresult *res = pq->PQexecPrepared(c->pg, st->name, (int)nparams, nparams ? values : NULL,
+                                       nparams ? lengths : NULL, nparams ? formats : NULL, 0);
+    ExecStatusType es = pq->PQresultStatus(res);
     if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
         if (rows)
             rc = es == PGRES_TUPLES_OK ? pg_rows(c, res, rows) : ((*rows = json_array()), 0);
@@ -334,7 +336,7 @@ static int pg_query(store_conn_t *base, const char *sql, const store_val_t *para
         if (rc == STORE_ERR)
             pg_cache_evict(c, st);
     }
-    PQclear(res);
+    pq->PQclear(res);
 out:
     for (size_t i = 0; i < nowned; i++)
         free(owned[i]);
@@ -344,16 +346,16 @@ out:
 static int pg_exec_script(store_conn_t *base, const char *sql)
 {
     pg_conn_t *c = pgc(base);
-    PGresult *res = PQexec(c->pg, sql);
-    ExecStatusType es = PQresultStatus(res);
+    PGresult *res = pq->PQexec(c->pg, sql);
+    ExecStatusType es = pq->PQresultStatus(res);
     int rc = (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) ? 0 : pg_fail(c, res);
-    PQclear(res);
+    pq->PQclear(res);
     return rc;
 }
 
 static bool pg_in_tx(store_conn_t *base)
 {
-    PGTransactionStatusType t = PQtransactionStatus(pgc(base)->pg);
+    PGTransactionStatusType t = pq->PQtransactionStatus(pgc(base)->pg);
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
 }
 
@@ -364,7 +366,7 @@ static void pg_conn_close(store_conn_t *base)
         return;
     pg_cache_forget(c);
     if (c->pg)
-        PQfinish(c->pg);
+        pq->PQfinish(c->pg);
     free(c);
 }
 
@@ -382,6 +384,8 @@ static int pg_conn_open(store_t *s, const char *url, const store_options_t *opt,
                         char *err, size_t errlen)
 {
     (void)s;
+    if (pq_dl_load(err, errlen) < 0)
+        return STORE_ERR;
     pg_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "postgres: out of memory");
@@ -393,15 +397,15 @@ static int pg_conn_open(store_t *s, const char *url, const store_options_t *opt,
     const char *const keys[] = {"application_name", "connect_timeout", "dbname", "client_encoding",
                                 NULL};
     const char *const vals[] = {"ganglion", "10", url, "UTF8", NULL};
-    c->pg = PQconnectdbParams(keys, vals, 1);
-    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+    c->pg = pq->PQconnectdbParams(keys, vals, 1);
+    if (!c->pg || pq->PQstatus(c->pg) != CONNECTION_OK) {
         char msg[STORE_ERRMAX];
-        pg_msg(msg, sizeof msg, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        pg_msg(msg, sizeof msg, c->pg ? pq->PQerrorMessage(c->pg) : "out of memory");
         snprintf(err, errlen, "postgres: cannot connect: %s", msg);
         pg_conn_close(&c->base);
         return STORE_ECONN;
     }
-    PQsetNoticeProcessor(c->pg, pg_notice, NULL);
+    pq->PQsetNoticeProcessor(c->pg, pg_notice, NULL);
     int rc = pg_session_setup(c);
     if (rc < 0) {
         snprintf(err, errlen, "%s", c->base.err);
