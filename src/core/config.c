@@ -108,11 +108,19 @@ static const config_key_t config_keys[] = {
             CONFIG_F_RELOAD, "seconds between stream heartbeat comments"),
     CFG_NUM("audit", "page_max", CONFIG_T_INT, audit_page_max, "1000", 1, 100000, CONFIG_F_RELOAD,
             "largest page returned by GET /api/v1/audit"),
+    /* ---- [auth] ---- */
+    /* ---- [tls] ---- */
+    /* ---- [ratelimit] ---- */
+    /* ---- [agents] ---- */
+    /* ---- [zmq] ---- */
+    /* ---- [watch] ---- */
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
-static const char *const config_sections[] = {"server", "log", "store", "events", "audit"};
+static const char *const config_sections[] = {"server", "log",  "store", "events",
+                                              "audit",  "auth", "tls",   "ratelimit",
+                                              "agents", "zmq",  "watch"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */

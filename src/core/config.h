@@ -35,6 +35,12 @@ typedef struct config {
     int64_t events_heartbeat_s;  /* SSE heartbeat comment interval, default 15 */
     /* [audit] */
     int64_t audit_page_max; /* max page size for GET /api/v1/audit, default 1000 */
+    /* [auth] accounts, tokens, keys (src/auth) */
+    /* [tls] HTTPS (src/net) */
+    /* [ratelimit] token buckets (src/auth) */
+    /* [agents] process supervision (src/agents) */
+    /* [zmq] ZMQ transport (src/net/zmq*) */
+    /* [watch] anomaly detection (src/watch) */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

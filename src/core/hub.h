@@ -13,6 +13,10 @@ struct metrics;
 struct store;
 struct api_registry;
 struct http_server;
+struct auth;
+struct agents;
+struct zmq_server;
+struct watch;
 
 typedef struct hub {
     uv_loop_t *loop;
@@ -28,6 +32,12 @@ typedef struct hub {
     int shutting_down;
     double loop_lag_ms; /* last measured event-loop lag */
     struct system_state *system; /* built-in endpoints' own state (system_api.c) */
+    /* Domains: each owns its state, created in serve.c, reached by other modules only through
+     * the domain's public header or the bus. */
+    struct auth *auth;
+    struct agents *agents;
+    struct zmq_server *zmq;
+    struct watch *watch;
 } hub_t;
 
 #endif

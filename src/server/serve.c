@@ -239,6 +239,7 @@ static void serve_shutdown_begin(serve_t *s, const char *why)
              (json_int_t)hub->cfg.shutdown_grace_ms);
     if (hub->http)
         http_server_quiesce(hub->http);
+    /* domains: shutdown (stop accepting work, begin stopping what runs) */
     uv_timer_stop(&s->lag_timer);
     s->drain_started_ns = clock_mono_ns();
     uv_timer_start(&s->drain_timer, serve_drain_check, 0, 20);
@@ -370,6 +371,7 @@ int serve_main(int argc, char **argv)
     system_api_register(hub->api, hub, te && strcmp(te, "1") == 0);
     audit_api_register(hub->api);
     api_audit_hook_set(hub->api, audit_api_hook, NULL);
+    /* domains: start (each creates its state on the hub and registers its endpoints) */
 
     if (http_server_start(hub, &hub->http, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the HTTP server", "{s:s,s:s}", "listen", hub->cfg.listen,
@@ -406,6 +408,7 @@ out_modules:
         http_server_destroy(&hub->http);
         uv_run(hub->loop, UV_RUN_NOWAIT);
     }
+    /* domains: destroy (reverse order of start) */
     if (hub->system)
         system_api_destroy(hub);
     api_registry_destroy(&hub->api);
