@@ -47,8 +47,9 @@ test: deps
 	$(MAKE) test-integration
 	$(MAKE) test-asan
 
+# Every benchmark: each bench/<name>/run measures ganglion next to its peer in the same run.
 bench: deps build
-	bench/http/run
+	@set -e; for b in bench/*/run; do echo "== $$b"; $$b; done
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')
