@@ -27,7 +27,6 @@ static void capture(const api_reply_t *r, void *tctx)
     captured_t *c = tctx;
     c->calls++;
     c->status = r->status;
-    json_decref(c->json);
     c->json = r->json ? json_deep_copy(r->json) : NULL;
     c->stream = r->stream;
     snprintf(c->request_id, sizeof c->request_id, "%s", r->request_id ? r->request_id : "");
