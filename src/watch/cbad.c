@@ -1,0 +1,620 @@
+/* The detector: settings, the ring of recent events, window jobs, and scoring a window by
+ * normalised compression distance with a permutation test over whole events. The fast mode
+ * spends permutations only where they can change the decision; its decisions equal the full
+ * test's by construction (see docs/watch.md, "Speed"). */
+#include "watch/cbad_priv.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- settings ------------------------------------------------------------------------------ */
+
+void cbad_settings_default(cbad_settings_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->type = CBAD_STREAM_LOGS;
+    s->baseline = 400;
+    s->window = 50;
+    s->hop = 10;
+    s->compressor = CBAD_COMPRESSOR_ZSTD;
+    s->level = 3;
+    s->ncd_threshold = 0.3;
+    s->p_threshold = 0.05;
+    s->permutations = 1000;
+    s->seed = 42;
+    s->canonicalise = true;
+    s->redact = true;
+    s->symbols = 16;
+}
+
+int cbad_settings_check(const cbad_settings_t *s, const char **field, const char **reason)
+{
+    const char *f = NULL, *r = NULL;
+    if ((unsigned)s->type > CBAD_STREAM_AGENT)
+        f = "type", r = "must be one of logs, metrics, traces, llm, events, agent";
+    else if (s->baseline < 2 || s->baseline > CBAD_BASELINE_MAX)
+        f = "baseline", r = "must be between 2 and 10000 events";
+    else if (s->window < 1 || s->window > CBAD_WINDOW_MAX)
+        f = "window", r = "must be between 1 and 5000 events";
+    else if (s->hop < 1 || s->hop > s->window)
+        f = "hop", r = "must be between 1 and the window size";
+    else if (s->compressor != CBAD_COMPRESSOR_ZSTD)
+        f = "compressor", r = "must be zstd";
+    else if (s->level < 1 || s->level > 19)
+        f = "level", r = "must be between 1 and 19";
+    else if (!(s->ncd_threshold > 0.0 && s->ncd_threshold < 1.0))
+        f = "ncd_threshold", r = "must be strictly between 0 and 1";
+    else if (!(s->p_threshold > 0.0 && s->p_threshold < 1.0))
+        f = "p_threshold", r = "must be strictly between 0 and 1";
+    else if (s->permutations > CBAD_PERMUTATIONS_MAX)
+        f = "permutations", r = "must be at most 100000";
+    else if (s->symbols < 2 || s->symbols > 64)
+        f = "symbols", r = "must be between 2 and 64";
+    if (field)
+        *field = f;
+    if (reason)
+        *reason = r;
+    return f ? -EINVAL : 0;
+}
+
+static const char *const cbad_type_names[] = {"logs", "metrics", "traces",
+                                              "llm",  "events",  "agent"};
+
+const char *cbad_stream_type_name(cbad_stream_type_t t)
+{
+    return (unsigned)t <= CBAD_STREAM_AGENT ? cbad_type_names[t] : "unknown";
+}
+
+int cbad_stream_type_parse(const char *name, cbad_stream_type_t *out)
+{
+    for (unsigned i = 0; i <= CBAD_STREAM_AGENT; i++)
+        if (name && strcmp(name, cbad_type_names[i]) == 0) {
+            *out = (cbad_stream_type_t)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+const char *cbad_severity_name(cbad_severity_t s)
+{
+    switch (s) {
+    case CBAD_SEVERITY_MEDIUM:
+        return "medium";
+    case CBAD_SEVERITY_HIGH:
+        return "high";
+    case CBAD_SEVERITY_CRITICAL:
+        return "critical";
+    default:
+        return "none";
+    }
+}
+
+/* ---- measures ------------------------------------------------------------------------------ */
+
+double cbad_ncd_directed(size_t c_b, size_t c_w, size_t c_bw)
+{
+    if (c_w == 0)
+        return 0.0;
+    double d = ((double)c_bw - (double)c_b) / (double)c_w;
+    return d < 0.0 ? 0.0 : d > 1.0 ? 1.0 : d;
+}
+
+double cbad_ncd(size_t c_b, size_t c_w, size_t c_bw)
+{
+    size_t mn = c_b < c_w ? c_b : c_w, mx = c_b < c_w ? c_w : c_b;
+    if (mx == 0)
+        return 0.0;
+    double d = ((double)c_bw - (double)mn) / (double)mx;
+    return d < 0.0 ? 0.0 : d > 1.0 ? 1.0 : d;
+}
+
+double cbad_entropy(const void *p, size_t len)
+{
+    if (len == 0)
+        return 0.0;
+    size_t counts[256] = {0};
+    const unsigned char *b = p;
+    for (size_t i = 0; i < len; i++)
+        counts[b[i]]++;
+    double h = 0.0;
+    for (int i = 0; i < 256; i++)
+        if (counts[i]) {
+            double q = (double)counts[i] / (double)len;
+            h -= q * log2(q);
+        }
+    return h;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void cbad_rng_seed(cbad_rng_t *r, uint64_t seed, uint64_t window_index)
+{
+    uint64_t x = seed ^ (window_index * 0xD1B54A32D192ED03ull);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t cbad_rng_next(cbad_rng_t *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint32_t cbad_rng_below(cbad_rng_t *r, uint32_t n)
+{
+    /* Lemire's multiply-shift with rejection: exactly uniform. */
+    uint64_t m = (uint64_t)(uint32_t)(cbad_rng_next(r) >> 32) * n;
+    uint32_t l = (uint32_t)m;
+    if (l < n) {
+        uint32_t t = (uint32_t)(-n) % n;
+        while (l < t) {
+            m = (uint64_t)(uint32_t)(cbad_rng_next(r) >> 32) * n;
+            l = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+/* ---- detector ------------------------------------------------------------------------------ */
+
+struct cbad {
+    cbad_settings_t s;
+    uint32_t cap; /* baseline + window */
+    char **ev;    /* text events, ring of cap */
+    uint32_t *len;
+    double *val; /* metrics values, ring of cap */
+    uint64_t n;  /* events pushed */
+    uint64_t windows;
+    bool due;
+    char *clean;
+};
+
+int cbad_new(const cbad_settings_t *s, cbad_t **out)
+{
+    *out = NULL;
+    if (cbad_settings_check(s, NULL, NULL) < 0)
+        return -EINVAL;
+    cbad_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    d->s = *s;
+    d->cap = s->baseline + s->window;
+    if (s->type == CBAD_STREAM_METRICS) {
+        d->val = calloc(d->cap, sizeof *d->val);
+    } else {
+        d->ev = calloc(d->cap, sizeof *d->ev);
+        d->len = calloc(d->cap, sizeof *d->len);
+        d->clean = malloc(CBAD_EVENT_MAX + 1);
+    }
+    if ((s->type == CBAD_STREAM_METRICS && !d->val) ||
+        (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean))) {
+        cbad_destroy(&d);
+        return -ENOMEM;
+    }
+    *out = d;
+    return 0;
+}
+
+void cbad_destroy(cbad_t **pd)
+{
+    cbad_t *d = *pd;
+    if (!d)
+        return;
+    if (d->ev)
+        for (uint32_t i = 0; i < d->cap; i++)
+            free(d->ev[i]);
+    free(d->ev);
+    free(d->len);
+    free(d->val);
+    free(d->clean);
+    free(d);
+    *pd = NULL;
+}
+
+const cbad_settings_t *cbad_settings(const cbad_t *d)
+{
+    return &d->s;
+}
+
+uint64_t cbad_events(const cbad_t *d)
+{
+    return d->n;
+}
+
+uint64_t cbad_windows(const cbad_t *d)
+{
+    return d->windows;
+}
+
+/* A window is due when the ring is full and the window end sits on a hop boundary. */
+static int cbad_after_push(cbad_t *d)
+{
+    d->n++;
+    d->due = d->n >= d->cap && (d->n - d->cap) % d->s.hop == 0;
+    if (d->due)
+        d->windows = (d->n - d->cap) / d->s.hop + 1;
+    return d->due ? 1 : 0;
+}
+
+int cbad_push_value(cbad_t *d, double value)
+{
+    if (d->s.type != CBAD_STREAM_METRICS || !isfinite(value))
+        return -EINVAL;
+    d->val[d->n % d->cap] = value;
+    return cbad_after_push(d);
+}
+
+int cbad_push(cbad_t *d, const void *event, size_t len)
+{
+    if (d->s.type == CBAD_STREAM_METRICS) {
+        char num[64];
+        const char *p = event;
+        while (len && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\n' ||
+                       p[len - 1] == '\r'))
+            len--;
+        if (len == 0 || len >= sizeof num)
+            return -EINVAL;
+        memcpy(num, p, len);
+        num[len] = '\0';
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(num, &end);
+        if (errno || *end != '\0')
+            return -EINVAL;
+        return cbad_push_value(d, v);
+    }
+    if (len > CBAD_EVENT_MAX)
+        len = CBAD_EVENT_MAX;
+    size_t n =
+        cbad_text_clean(event, len, d->s.canonicalise, d->s.redact, d->clean, CBAD_EVENT_MAX + 1);
+    uint32_t slot = (uint32_t)(d->n % d->cap);
+    char *copy = realloc(d->ev[slot], n + 1);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, d->clean, n + 1);
+    d->ev[slot] = copy;
+    d->len[slot] = (uint32_t)n;
+    return cbad_after_push(d);
+}
+
+int cbad_job_take(cbad_t *d, cbad_job_t **out)
+{
+    *out = NULL;
+    if (!d->due)
+        return -EAGAIN;
+    cbad_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->s = d->s;
+    j->n = d->cap;
+    j->index = d->windows - 1;
+    j->first_event = d->n - d->cap;
+    uint64_t start = d->n - d->cap;
+    if (d->val) {
+        j->val = malloc(sizeof *j->val * j->n);
+        if (!j->val)
+            goto nomem;
+        for (uint32_t i = 0; i < j->n; i++)
+            j->val[i] = d->val[(start + i) % d->cap];
+    } else {
+        size_t total = 0;
+        for (uint32_t i = 0; i < j->n; i++)
+            total += d->len[(start + i) % d->cap] + 1;
+        j->data = malloc(total ? total : 1);
+        j->off = malloc(sizeof *j->off * (j->n + 1));
+        if (!j->data || !j->off)
+            goto nomem;
+        size_t pos = 0;
+        for (uint32_t i = 0; i < j->n; i++) {
+            uint32_t slot = (uint32_t)((start + i) % d->cap);
+            j->off[i] = pos;
+            memcpy(j->data + pos, d->ev[slot], d->len[slot]);
+            pos += d->len[slot];
+            j->data[pos++] = '\n';
+        }
+        j->off[j->n] = pos;
+    }
+    d->due = false;
+    *out = j;
+    return 0;
+nomem:
+    cbad_job_destroy(&j);
+    return -ENOMEM;
+}
+
+void cbad_job_destroy(cbad_job_t **pj)
+{
+    cbad_job_t *j = *pj;
+    if (!j)
+        return;
+    free(j->data);
+    free(j->off);
+    free(j->val);
+    free(j);
+    *pj = NULL;
+}
+
+uint64_t cbad_job_window_index(const cbad_job_t *j)
+{
+    return j->index;
+}
+
+/* ---- scratch ------------------------------------------------------------------------------- */
+
+int cbad_scratch_new(cbad_scratch_t **out)
+{
+    cbad_scratch_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->cctx = ZSTD_createCCtx();
+    if (!s->cctx) {
+        free(s);
+        return -ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void cbad_scratch_destroy(cbad_scratch_t **ps)
+{
+    cbad_scratch_t *s = *ps;
+    if (!s)
+        return;
+    ZSTD_freeCCtx(s->cctx);
+    free(s->buf);
+    free(s->out);
+    free(s->order);
+    free(s->enc);
+    free(s->enc_off);
+    free(s);
+    *ps = NULL;
+}
+
+int cbad_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (*cap >= need)
+        return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* ---- scoring ------------------------------------------------------------------------------- */
+
+/* Compressed size of src; a reused context in fast mode, a fresh one per call in full mode. */
+static int cbad_csize(cbad_scratch_t *sc, cbad_mode_t mode, int level, const char *src, size_t len,
+                      size_t *out)
+{
+    size_t r;
+    if (mode == CBAD_MODE_FULL) {
+        r = ZSTD_compress(sc->out, sc->out_cap, src, len, level);
+    } else {
+        if (sc->level != level) {
+            size_t e = ZSTD_CCtx_setParameter(sc->cctx, ZSTD_c_compressionLevel, level);
+            if (ZSTD_isError(e))
+                return -EIO;
+            sc->level = level;
+        }
+        r = ZSTD_compress2(sc->cctx, sc->out, sc->out_cap, src, len);
+    }
+    if (ZSTD_isError(r))
+        return -EIO;
+    *out = r;
+    return 0;
+}
+
+/* Lays out the events in sc->order (first nb = baseline) in sc->buf and measures the three
+ * compressed sizes. */
+static int cbad_split(cbad_scratch_t *sc, cbad_mode_t mode, int level, const char *data,
+                      const size_t *off, uint32_t n, uint32_t nb, cbad_sizes_t *z)
+{
+    size_t pos = 0, raw_b = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t e = sc->order[i];
+        size_t len = off[e + 1] - off[e];
+        memcpy(sc->buf + pos, data + off[e], len);
+        pos += len;
+        if (i + 1 == nb)
+            raw_b = pos;
+    }
+    z->raw_b = raw_b;
+    z->raw_w = pos - raw_b;
+    int rc;
+    if ((rc = cbad_csize(sc, mode, level, sc->buf, raw_b, &z->c_b)) < 0 ||
+        (rc = cbad_csize(sc, mode, level, sc->buf + raw_b, pos - raw_b, &z->c_w)) < 0 ||
+        (rc = cbad_csize(sc, mode, level, sc->buf, pos, &z->c_bw)) < 0)
+        return rc;
+    return 0;
+}
+
+static double ratio(size_t raw, size_t comp)
+{
+    return comp ? (double)raw / (double)comp : 0.0;
+}
+
+/* The smallest k with (k + 1) / (N + 1) >= alpha: once k permutations reach the observed
+ * NCD, the full test's p cannot drop below alpha whatever the others do. */
+static uint32_t cbad_k_stop(uint32_t n_perm, double alpha)
+{
+    double k = ceil(alpha * (double)(n_perm + 1)) - 1.0;
+    if (k < 0)
+        k = 0;
+    /* Guard against the product landing a hair under an integer. */
+    while (k > 0 && (k) / (double)(n_perm + 1) >= alpha)
+        k -= 1.0;
+    while ((k + 1.0) / (double)(n_perm + 1) < alpha)
+        k += 1.0;
+    return (uint32_t)k;
+}
+
+int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t mode,
+                      cbad_result_t *r)
+{
+    memset(r, 0, sizeof *r);
+    cbad_scratch_t *own = NULL;
+    int rc = 0;
+    if (!scratch) {
+        if ((rc = cbad_scratch_new(&own)) < 0)
+            return rc;
+        scratch = own;
+    }
+    cbad_scratch_t *sc = scratch;
+    const cbad_settings_t *s = &j->s;
+    const char *data = j->data;
+    const size_t *off = j->off;
+    if (j->val) {
+        if ((rc = cbad_symbolic_encode(j->val, j->n, s->baseline, s->symbols, sc, &data, &off)) < 0)
+            goto out;
+    }
+    uint32_t n = j->n, nb = s->baseline;
+    size_t total = off[n];
+    void *pb = sc->buf, *po = sc->order;
+    rc = cbad_grow(&pb, &sc->buf_cap, total + 1, 1);
+    sc->buf = pb;
+    if (rc == 0)
+        rc = cbad_grow(&sc->out, &sc->out_cap, ZSTD_compressBound(total), 1);
+    if (rc == 0)
+        rc = cbad_grow(&po, &sc->order_cap, n, sizeof *sc->order);
+    sc->order = po;
+    if (rc < 0)
+        goto out;
+    for (uint32_t i = 0; i < n; i++)
+        sc->order[i] = i;
+
+    cbad_sizes_t z;
+    if ((rc = cbad_split(sc, mode, s->level, data, off, n, nb, &z)) < 0)
+        goto out;
+    double ncd = cbad_ncd_directed(z.c_b, z.c_w, z.c_bw);
+
+    /* The stream's usual level: the baseline's own last m events given the events before them,
+     * with m the window size (at most half the baseline). sc->buf still holds B||W in order. */
+    uint32_t m = s->window < nb / 2 ? s->window : nb / 2;
+    size_t c_b1, c_b2;
+    size_t split = off[nb - m] - off[0];
+    if ((rc = cbad_csize(sc, mode, s->level, sc->buf, split, &c_b1)) < 0 ||
+        (rc = cbad_csize(sc, mode, s->level, sc->buf + split, z.raw_b - split, &c_b2)) < 0)
+        goto out;
+    double ref = cbad_ncd_directed(c_b1, c_b2, z.c_b);
+    double novelty = ref < 1.0 ? (ncd - ref) / (1.0 - ref) : 0.0;
+    novelty = novelty < 0.0 ? 0.0 : novelty > 1.0 ? 1.0 : novelty;
+    r->ncd_reference = ref;
+    r->novelty = novelty;
+
+    r->window_index = j->index;
+    r->first_event = j->first_event + nb;
+    r->last_event = j->first_event + n - 1;
+    r->ncd = ncd;
+    r->ncd_symmetric = cbad_ncd(z.c_b, z.c_w, z.c_bw);
+    r->compression_baseline = ratio(z.raw_b, z.c_b);
+    r->compression_window = ratio(z.raw_w, z.c_w);
+    r->compression_combined = ratio(z.raw_b + z.raw_w, z.c_bw);
+    r->compression_ratio_change =
+        r->compression_baseline > 0
+            ? (r->compression_window - r->compression_baseline) / r->compression_baseline
+            : 0.0;
+    r->baseline_entropy = cbad_entropy(data + off[0], z.raw_b);
+    r->window_entropy = cbad_entropy(data + off[nb], z.raw_w);
+    r->entropy_change = r->window_entropy - r->baseline_entropy;
+
+    /* The permutation test. A window whose novelty is at or under the threshold cannot be an
+     * anomaly whatever p is, so the fast mode leaves it untested (p = 1). */
+    uint32_t n_perm = s->permutations, k = 0, done = 0;
+    bool tested = n_perm > 0 && (mode == CBAD_MODE_FULL || novelty > s->ncd_threshold);
+    bool stopped = false;
+    if (tested) {
+        uint32_t k_stop = cbad_k_stop(n_perm, s->p_threshold);
+        cbad_rng_t rng;
+        cbad_rng_seed(&rng, s->seed, j->index);
+        for (done = 0; done < n_perm;) {
+            /* Fisher-Yates over the current order: each shuffle is uniform on its own. */
+            for (uint32_t i = n - 1; i > 0; i--) {
+                uint32_t x = cbad_rng_below(&rng, i + 1);
+                uint32_t t = sc->order[i];
+                sc->order[i] = sc->order[x];
+                sc->order[x] = t;
+            }
+            cbad_sizes_t pz;
+            if ((rc = cbad_split(sc, mode, s->level, data, off, n, nb, &pz)) < 0)
+                goto out;
+            done++;
+            if (cbad_ncd_directed(pz.c_b, pz.c_w, pz.c_bw) >= ncd)
+                k++;
+            if (mode == CBAD_MODE_FAST && k >= k_stop && k > 0 && done < n_perm) {
+                stopped = true;
+                break;
+            }
+        }
+    }
+    r->permutations_run = done;
+    if (!tested) {
+        r->p_value = 1.0;
+    } else if (stopped) {
+        /* Besag & Clifford's sequential p (k/done), never below what the full test could give. */
+        double bc = (double)k / (double)done, lo = (double)(k + 1) / (double)(n_perm + 1);
+        r->p_value = bc > lo ? bc : lo;
+        if (r->p_value > 1.0)
+            r->p_value = 1.0;
+    } else {
+        r->p_value = (double)(k + 1) / (double)(n_perm + 1);
+    }
+    r->confidence = 1.0 - r->p_value;
+    r->significant = tested && r->p_value < s->p_threshold;
+    r->anomaly = r->significant && novelty > s->ncd_threshold;
+    if (r->anomaly) {
+        if (r->p_value < 0.001 && novelty > 0.5)
+            r->severity = CBAD_SEVERITY_CRITICAL;
+        else if (r->p_value < 0.01)
+            r->severity = CBAD_SEVERITY_HIGH;
+        else
+            r->severity = CBAD_SEVERITY_MEDIUM;
+    }
+    /* The score: the NCD weighted by the test's confidence; an untested window (NCD under the
+     * threshold) keeps half its NCD so that the score still orders the quiet windows. */
+    r->score = tested ? ncd * r->confidence : 0.5 * ncd;
+    if (r->score < 0)
+        r->score = 0;
+    if (r->score > 1)
+        r->score = 1;
+
+    for (uint32_t i = 0; i < n; i++)
+        sc->order[i] = i;
+    rc = cbad_explain(j, data, off, sc, r);
+out:
+    if (rc < 0)
+        cbad_result_clear(r);
+    cbad_scratch_destroy(&own);
+    return rc;
+}
+
+int cbad_job_run(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_result_t *out)
+{
+    return cbad_job_run_mode(j, scratch, CBAD_MODE_FAST, out);
+}

@@ -1,0 +1,274 @@
+/* The glass-box side of a result: the explanation a colleague would write, the detailed
+ * evidence, bounded samples of baseline and window, the window lines the baseline explains worst,
+ * and the JSON form with the design's field names. */
+#include "watch/cbad_priv.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cbad_result_clear(cbad_result_t *r)
+{
+    free(r->explanation);
+    free(r->detailed_explanation);
+    for (size_t i = 0; i < CBAD_SAMPLES_MAX; i++) {
+        free(r->baseline_samples[i]);
+        free(r->window_samples[i]);
+        free(r->novel_lines[i]);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+/* A copy of one event without its trailing newline, cut at CBAD_SAMPLE_LEN on a UTF-8 boundary. */
+static char *cbad_sample(const char *p, size_t len)
+{
+    if (len && p[len - 1] == '\n')
+        len--;
+    if (len > CBAD_SAMPLE_LEN) {
+        len = CBAD_SAMPLE_LEN;
+        while (len > 0 && ((unsigned char)p[len] & 0xC0) == 0x80)
+            len--;
+    }
+    char *s = malloc(len + 1);
+    if (s) {
+        memcpy(s, p, len);
+        s[len] = '\0';
+    }
+    return s;
+}
+
+static char *cbad_value_sample(double v)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return strdup(buf);
+}
+
+static const char *cbad_ncd_reading(double ncd)
+{
+    return ncd < 0.3 ? "low" : ncd < 0.7 ? "moderate" : "high";
+}
+
+static char *cbad_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *cbad_fmt(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* Ranks window events by what they cost to compress with the baseline as a dictionary: the
+ * lines the baseline explains worst come first. Only run for anomalies (one dictionary build and
+ * one small compression per window event). */
+static int cbad_novel(const cbad_job_t *j, const char *data, const size_t *off, cbad_scratch_t *sc,
+                      cbad_result_t *r)
+{
+    uint32_t nb = j->s.baseline, n = j->n, nw = n - nb;
+    ZSTD_CDict *dict = ZSTD_createCDict(data + off[0], off[nb] - off[0], j->s.level);
+    if (!dict)
+        return -ENOMEM;
+    size_t *cost = malloc(sizeof *cost * nw);
+    uint32_t *idx = malloc(sizeof *idx * nw);
+    int rc = 0;
+    if (!cost || !idx) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < nw; i++) {
+        uint32_t e = nb + i;
+        size_t len = off[e + 1] - off[e];
+        size_t c =
+            ZSTD_compress_usingCDict(sc->cctx, sc->out, sc->out_cap, data + off[e], len, dict);
+        if (ZSTD_isError(c)) {
+            rc = -EIO;
+            goto out;
+        }
+        cost[i] = c;
+        idx[i] = i;
+    }
+    /* Selection of the costliest few; ties keep stream order. */
+    size_t keep = nw < CBAD_SAMPLES_MAX ? nw : CBAD_SAMPLES_MAX;
+    for (size_t a = 0; a < keep; a++) {
+        size_t best = a;
+        for (size_t b = a + 1; b < nw; b++)
+            if (cost[idx[b]] > cost[idx[best]] ||
+                (cost[idx[b]] == cost[idx[best]] && idx[b] < idx[best]))
+                best = b;
+        uint32_t t = idx[a];
+        idx[a] = idx[best];
+        idx[best] = t;
+        uint32_t e = nb + idx[a];
+        if (j->val)
+            r->novel_lines[a] = cbad_value_sample(j->val[e]);
+        else
+            r->novel_lines[a] = cbad_sample(data + off[e], off[e + 1] - off[e]);
+        if (!r->novel_lines[a]) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        r->n_novel = a + 1;
+    }
+    /* sc->cctx now carries dictionary state; the next compress2 call must start clean. */
+    ZSTD_CCtx_reset(sc->cctx, ZSTD_reset_session_and_parameters);
+    sc->level = 0;
+out:
+    ZSTD_freeCDict(dict);
+    free(cost);
+    free(idx);
+    return rc;
+}
+
+static int cbad_samples(const cbad_job_t *j, const char *data, const size_t *off, cbad_result_t *r)
+{
+    uint32_t nb = j->s.baseline, nw = j->n - nb;
+    /* Baseline: evenly spread over it; window: its first events. */
+    size_t kb = nb < CBAD_SAMPLES_MAX ? nb : CBAD_SAMPLES_MAX;
+    for (size_t i = 0; i < kb; i++) {
+        uint32_t e = (uint32_t)(i * nb / kb);
+        r->baseline_samples[i] =
+            j->val ? cbad_value_sample(j->val[e]) : cbad_sample(data + off[e], off[e + 1] - off[e]);
+        if (!r->baseline_samples[i])
+            return -ENOMEM;
+        r->n_baseline_samples = i + 1;
+    }
+    size_t kw = nw < CBAD_SAMPLES_MAX ? nw : CBAD_SAMPLES_MAX;
+    for (size_t i = 0; i < kw; i++) {
+        uint32_t e = nb + (uint32_t)i;
+        r->window_samples[i] =
+            j->val ? cbad_value_sample(j->val[e]) : cbad_sample(data + off[e], off[e + 1] - off[e]);
+        if (!r->window_samples[i])
+            return -ENOMEM;
+        r->n_window_samples = i + 1;
+    }
+    return 0;
+}
+
+int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_scratch_t *sc,
+                 cbad_result_t *r)
+{
+    int rc;
+    if ((rc = cbad_samples(j, data, off, r)) < 0)
+        return rc;
+    if (r->anomaly && (rc = cbad_novel(j, data, off, sc, r)) < 0)
+        return rc;
+
+    const cbad_settings_t *s = &j->s;
+    double worse = -r->compression_ratio_change * 100.0;
+    char verdict[160];
+    if (r->anomaly)
+        snprintf(verdict, sizeof verdict, "Anomaly (%s): the window differs from the baseline",
+                 cbad_severity_name(r->severity));
+    else if (r->permutations_run == 0)
+        snprintf(verdict, sizeof verdict,
+                 "Normal: the window is close to the baseline (NCD at or under %.2f)",
+                 s->ncd_threshold);
+    else
+        snprintf(verdict, sizeof verdict,
+                 "Normal: shuffled splits of the same events look as different as this one");
+
+    char reading[200];
+    if (r->compression_ratio_change <= -0.15)
+        snprintf(reading, sizeof reading,
+                 "the window compresses %.0f %% worse than the baseline: new kinds of events "
+                 "appeared",
+                 worse);
+    else if (r->compression_ratio_change >= 0.15)
+        snprintf(reading, sizeof reading,
+                 "the window compresses %.0f %% better than the baseline: it is more repetitive "
+                 "(a flood of one kind of event?)",
+                 -worse);
+    else
+        snprintf(reading, sizeof reading,
+                 "the window compresses about as well as the baseline (%+.0f %%)", -worse);
+
+    r->explanation =
+        cbad_fmt("%s. NCD %.3f (%s), p = %.4g (confidence %.1f %%, %u permutations). Compression: "
+                 "%s. Entropy %.2f -> %.2f bits/byte.%s%s%s",
+                 verdict, r->ncd, cbad_ncd_reading(r->ncd), r->p_value, r->confidence * 100.0,
+                 r->permutations_run, reading, r->baseline_entropy, r->window_entropy,
+                 r->n_novel ? " Most novel: \"" : "", r->n_novel ? r->novel_lines[0] : "",
+                 r->n_novel ? "\"" : "");
+
+    char novel[CBAD_SAMPLES_MAX * (CBAD_SAMPLE_LEN + 8) + 1];
+    size_t pos = 0;
+    novel[0] = '\0';
+    for (size_t i = 0; i < r->n_novel && pos < sizeof novel; i++) {
+        int w = snprintf(novel + pos, sizeof novel - pos, "  %zu. %s\n", i + 1, r->novel_lines[i]);
+        if (w < 0)
+            break;
+        pos += (size_t)w;
+    }
+    r->detailed_explanation = cbad_fmt(
+        "Verdict: %s%s.\n"
+        "Window %llu: events %llu..%llu against the %u events before them.\n"
+        "NCD = %.4f (%s; threshold %.2f). It is (C(B+W) - min(C(B),C(W))) / max(C(B),C(W)) "
+        "with zstd level %d: how much the window adds to what the baseline already says.\n"
+        "Permutation test: %u of %u shuffles of whole events run; p = %.4g (threshold %.3g), "
+        "confidence %.2f %%.%s\n"
+        "Compression ratio (raw/compressed): baseline %.2f, window %.2f, baseline+window %.2f; "
+        "window vs baseline %+.1f %%.\n"
+        "Entropy (bits/byte): baseline %.3f, window %.3f, change %+.3f.\n"
+        "%s%s",
+        verdict, r->anomaly ? "" : "", (unsigned long long)r->window_index,
+        (unsigned long long)r->first_event, (unsigned long long)r->last_event, s->baseline, r->ncd,
+        cbad_ncd_reading(r->ncd), s->ncd_threshold, s->level, r->permutations_run, s->permutations,
+        r->p_value, s->p_threshold, r->confidence * 100.0,
+        r->permutations_run && r->permutations_run < s->permutations
+            ? " The test stopped early: enough shuffles already matched the observed NCD for "
+              "the full test to be non-significant."
+            : "",
+        r->compression_baseline, r->compression_window, r->compression_combined,
+        r->compression_ratio_change * 100.0, r->baseline_entropy, r->window_entropy,
+        r->entropy_change, r->n_novel ? "Window events the baseline explains worst:\n" : "", novel);
+    if (!r->explanation || !r->detailed_explanation)
+        return -ENOMEM;
+    return 0;
+}
+
+static json_t *cbad_str_array(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string(v[i])) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+json_t *cbad_result_to_json(const cbad_result_t *r)
+{
+    json_t *o = json_pack(
+        "{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, s:b, s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, "
+        "s:f, s:s?, s:s?}",
+        "window_index", (json_int_t)r->window_index, "first_event", (json_int_t)r->first_event,
+        "last_event", (json_int_t)r->last_event, "score", r->score, "ncd_score", r->ncd, "p_value",
+        r->p_value, "confidence_level", r->confidence, "is_statistically_significant",
+        r->significant, "is_anomaly", r->anomaly, "severity", cbad_severity_name(r->severity),
+        "permutations_run", (json_int_t)r->permutations_run, "compression_baseline",
+        r->compression_baseline, "compression_window", r->compression_window,
+        "compression_combined", r->compression_combined, "compression_ratio_change",
+        r->compression_ratio_change, "baseline_entropy", r->baseline_entropy, "window_entropy",
+        r->window_entropy, "entropy_change", r->entropy_change, "glass_box_explanation",
+        r->explanation, "detailed_explanation", r->detailed_explanation);
+    if (!o)
+        return NULL;
+    json_t *b = cbad_str_array(r->baseline_samples, r->n_baseline_samples);
+    json_t *w = cbad_str_array(r->window_samples, r->n_window_samples);
+    json_t *nv = cbad_str_array(r->novel_lines, r->n_novel);
+    /* json_object_set_new consumes its value even when it fails (NULL included). */
+    int bad = json_object_set_new(o, "baseline_data", b) < 0;
+    bad |= json_object_set_new(o, "window_data", w) < 0;
+    bad |= json_object_set_new(o, "novel_lines", nv) < 0;
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}

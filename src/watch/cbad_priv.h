@@ -1,0 +1,79 @@
+/* What cbad's own files, its tests and its benchmark share beyond the public face: the job's
+ * layout, the scratch state, the reference (straightforward full) test and the symbolic encoder. */
+#ifndef GANGLION_WATCH_CBAD_PRIV_H
+#define GANGLION_WATCH_CBAD_PRIV_H
+
+#include "watch/cbad.h"
+
+#include <zstd.h>
+
+struct cbad_job {
+    cbad_settings_t s;
+    uint64_t index;       /* window index */
+    uint64_t first_event; /* stream index of the baseline's first event */
+    uint32_t n;           /* baseline + window events */
+    char *data;           /* text events back to back, each followed by '\n' */
+    size_t *off;          /* n + 1 offsets into data */
+    double *val;          /* metrics: n values, else NULL */
+};
+
+struct cbad_scratch {
+    ZSTD_CCtx *cctx;
+    int level; /* level the context is set to, 0 = not yet */
+    char *buf; /* a split's concatenation */
+    size_t buf_cap;
+    void *out; /* compressor output */
+    size_t out_cap;
+    uint32_t *order; /* event order of the current split */
+    size_t order_cap;
+    char *enc; /* metrics: the encoded events */
+    size_t enc_cap;
+    size_t *enc_off;
+    size_t enc_off_cap;
+};
+
+/* How cbad_job_run_mode spends the permutation budget. */
+typedef enum {
+    CBAD_MODE_FAST = 0, /* screening + exact sequential stopping + reused contexts */
+    CBAD_MODE_FULL,     /* the straightforward test: every window, all N permutations, a fresh
+                         * compressor per compression (the yardstick for agreement and speed) */
+} cbad_mode_t;
+
+int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t mode,
+                      cbad_result_t *out);
+
+/* Compressed sizes of one split of events into baseline (first nb of order) and window. */
+typedef struct {
+    size_t raw_b, raw_w, c_b, c_w, c_bw;
+} cbad_sizes_t;
+
+/* Grows *p (cap elements of elem bytes) to hold need elements. 0 or -ENOMEM. */
+int cbad_grow(void **p, size_t *cap, size_t need, size_t elem);
+
+/* The window's NCD given the baseline, (C(B||W) - C(B)) / C(W), clamped to [0,1]. */
+double cbad_ncd_directed(size_t c_b, size_t c_w, size_t c_bw);
+
+/* The symmetric NCD (C(B||W) - min) / max from compressed sizes, clamped to [0,1]. */
+double cbad_ncd(size_t c_b, size_t c_w, size_t c_bw);
+
+/* Shannon entropy of bytes in bits per byte (0 for empty input). */
+double cbad_entropy(const void *p, size_t len);
+
+/* The seeded generator: xoshiro256** seeded through splitmix64 from seed and window index. */
+typedef struct {
+    uint64_t s[4];
+} cbad_rng_t;
+void cbad_rng_seed(cbad_rng_t *r, uint64_t seed, uint64_t window_index);
+uint64_t cbad_rng_next(cbad_rng_t *r);
+uint32_t cbad_rng_below(cbad_rng_t *r, uint32_t n); /* uniform in [0, n) */
+
+/* Metrics: encodes vals[0..n) against the distribution of the first nb values into text events
+ * (one per value) in the scratch; sets *data and *off (n + 1 offsets). 0 or -ENOMEM. */
+int cbad_symbolic_encode(const double *vals, uint32_t n, uint32_t nb, uint32_t symbols,
+                         cbad_scratch_t *sc, const char **data, const size_t **off);
+
+/* Explanation texts, samples and novel lines for a scored result (cbad_explain.c). */
+int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_scratch_t *sc,
+                 cbad_result_t *r);
+
+#endif
