@@ -22,6 +22,7 @@ static const cli_cmd_t cli_commands[] = {
     {"serve", "run the daemon (see ganglion serve --help)", cli_cmd_serve},
     {"status", "show whether the daemon is up and ready, its version and uptime", cli_cmd_status},
     {"call", "send one request to any endpoint and print the reply", cli_cmd_call},
+    {"watch", "anomaly detection: verify evidence bundles (see watch --help)", cli_cmd_watch},
     {"version", "print the client's version and the daemon's", cli_cmd_version},
     {"help", "show help for ganglion or for one command", cli_cmd_help},
 };

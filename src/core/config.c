@@ -114,6 +114,36 @@ static const config_key_t config_keys[] = {
     /* ---- [agents] ---- */
     /* ---- [zmq] ---- */
     /* ---- [watch] ---- */
+    CFG_NUM("watch", "baseline", CONFIG_T_INT, watch_baseline, "400", 2, 10000, CONFIG_F_RELOAD,
+            "default events in a stream's baseline (streams created later)"),
+    CFG_NUM("watch", "window", CONFIG_T_INT, watch_window, "50", 1, 5000, CONFIG_F_RELOAD,
+            "default events in a scored window"),
+    CFG_NUM("watch", "hop", CONFIG_T_INT, watch_hop, "10", 1, 5000, CONFIG_F_RELOAD,
+            "default events between two scored windows (at most the window)"),
+    CFG_NUM("watch", "level", CONFIG_T_INT, watch_level, "3", 1, 19, CONFIG_F_RELOAD,
+            "default zstd compression level"),
+    CFG_STR("watch", "ncd_threshold", watch_ncd_threshold, "0.3", NULL, CONFIG_F_RELOAD,
+            "default NCD an anomaly must exceed, in (0,1)"),
+    CFG_STR("watch", "p_threshold", watch_p_threshold, "0.05", NULL, CONFIG_F_RELOAD,
+            "default p-value an anomaly must stay under, in (0,1)"),
+    CFG_NUM("watch", "permutations", CONFIG_T_INT, watch_permutations, "1000", 0, 100000,
+            CONFIG_F_RELOAD, "default permutation count of the significance test"),
+    CFG_NUM("watch", "seed", CONFIG_T_INT, watch_seed, "42", 0, INT64_MAX, CONFIG_F_RELOAD,
+            "default seed of the permutation generator"),
+    CFG_NUM("watch", "canonicalise", CONFIG_T_INT, watch_canonicalise, "1", 0, 1, CONFIG_F_RELOAD,
+            "1 = replace numbers, ids, times, addresses by placeholders before scoring"),
+    CFG_NUM("watch", "redact", CONFIG_T_INT, watch_redact, "1", 0, 1, CONFIG_F_RELOAD,
+            "1 = blank secret-like fields (password, token, key...) before anything is kept"),
+    CFG_NUM("watch", "queue_events", CONFIG_T_INT, watch_queue_events, "20000", 16, 10000000, 0,
+            "events queued per stream before ingest answers 429"),
+    CFG_NUM("watch", "max_events", CONFIG_T_INT, watch_max_events, "10000", 1, 1000000,
+            CONFIG_F_RELOAD, "events accepted in one ingest request"),
+    CFG_NUM("watch", "max_streams", CONFIG_T_INT, watch_max_streams, "1000", 1, 1000000,
+            CONFIG_F_RELOAD, "streams in all (ingest into a new one beyond it gets 429)"),
+    CFG_NUM("watch", "agent_streams", CONFIG_T_INT, watch_agent_streams, "0", 0, 1, 0,
+            "1 = every agent's output becomes a stream agent.<id>"),
+    CFG_NUM("watch", "metrics_streams", CONFIG_T_INT, watch_metrics_streams, "64", 0, 10000, 0,
+            "streams given their own Prometheus labels; the rest add up under _other"),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])

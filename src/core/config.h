@@ -41,6 +41,21 @@ typedef struct config {
     /* [agents] process supervision (src/agents) */
     /* [zmq] ZMQ transport (src/net/zmq*) */
     /* [watch] anomaly detection (src/watch) */
+    int64_t watch_baseline;          /* default events in a stream's baseline, 400 */
+    int64_t watch_window;            /* default events in a window, 50 */
+    int64_t watch_hop;               /* default events between scored windows, 10 */
+    int64_t watch_level;             /* default zstd level, 3 */
+    char watch_ncd_threshold[32];    /* default NCD threshold, "0.3" */
+    char watch_p_threshold[32];      /* default p-value threshold, "0.05" */
+    int64_t watch_permutations;      /* default permutation count, 1000 */
+    int64_t watch_seed;              /* default permutation seed, 42 */
+    int64_t watch_canonicalise;      /* default 1: volatile values become placeholders */
+    int64_t watch_redact;            /* default 1: secret-like fields are blanked */
+    int64_t watch_queue_events;      /* events queued per stream before ingest gets 429 */
+    int64_t watch_max_events;        /* events per ingest request */
+    int64_t watch_max_streams;       /* streams in all */
+    int64_t watch_agent_streams;     /* 1 = a stream per agent's output */
+    int64_t watch_metrics_streams;   /* streams with their own Prometheus labels */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "store/migrations.h"
+#include "watch/watch.h"
 
 typedef const store_migration_t *(*schema_source_fn)(size_t *n);
 
@@ -13,7 +14,7 @@ static const schema_source_fn schema_sources[] = {
     store_platform_migrations, /* 1-99 */
     /* auth_migrations,           100-199 */
     /* agents_migrations,         200-299 */
-    /* watch_migrations,          300-399 */
+    watch_migrations,          /* 300-399 */
 };
 
 static int schema_cmp(const void *a, const void *b)

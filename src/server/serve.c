@@ -24,6 +24,7 @@
 #include "server/schema.h"
 #include "store/audit.h"
 #include "store/store.h"
+#include "watch/watch.h"
 
 extern char **environ;
 
@@ -240,6 +241,7 @@ static void serve_shutdown_begin(serve_t *s, const char *why)
     if (hub->http)
         http_server_quiesce(hub->http);
     /* domains: shutdown (stop accepting work, begin stopping what runs) */
+    watch_shutdown(hub);
     uv_timer_stop(&s->lag_timer);
     s->drain_started_ns = clock_mono_ns();
     uv_timer_start(&s->drain_timer, serve_drain_check, 0, 20);
@@ -372,6 +374,10 @@ int serve_main(int argc, char **argv)
     audit_api_register(hub->api);
     api_audit_hook_set(hub->api, audit_api_hook, NULL);
     /* domains: start (each creates its state on the hub and registers its endpoints) */
+    if (watch_start(hub) < 0) {
+        fprintf(stderr, "ganglion serve: the watch module could not start (see log)\n");
+        goto out_modules;
+    }
 
     if (http_server_start(hub, &hub->http, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the HTTP server", "{s:s,s:s}", "listen", hub->cfg.listen,
@@ -409,6 +415,7 @@ out_modules:
         uv_run(hub->loop, UV_RUN_NOWAIT);
     }
     /* domains: destroy (reverse order of start) */
+    watch_destroy(hub);
     if (hub->system)
         system_api_destroy(hub);
     api_registry_destroy(&hub->api);

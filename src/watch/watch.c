@@ -1,0 +1,855 @@
+/* The watch domain's life and its streams: defaults from [watch], streams with per-stream
+ * overrides, a bounded queue of accepted events per stream, and the scoring glue — one job at a
+ * time per stream on the libuv thread pool (so a stream's events are scored in order), results
+ * back on the loop, anomalies stored and then announced on the bus as anomaly.created. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/bus.h"
+#include "core/clock.h"
+#include "core/hub.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "watch/watch.h"
+#include "watch/watch_internal.h"
+
+/* ---- settings -------------------------------------------------------------------------- */
+
+static int watch_threshold_parse(const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0 && v < 1))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int watch_defaults_from_config(watch_t *w, const config_t *cfg, char *err, size_t errlen)
+{
+    cbad_settings_t *d = &w->defaults;
+    cbad_settings_default(d);
+    d->baseline = (uint32_t)cfg->watch_baseline;
+    d->window = (uint32_t)cfg->watch_window;
+    d->hop = (uint32_t)cfg->watch_hop;
+    d->level = (int)cfg->watch_level;
+    d->permutations = (uint32_t)cfg->watch_permutations;
+    d->seed = (uint64_t)cfg->watch_seed;
+    d->canonicalise = cfg->watch_canonicalise != 0;
+    d->redact = cfg->watch_redact != 0;
+    if (watch_threshold_parse(cfg->watch_ncd_threshold, &d->ncd_threshold) < 0) {
+        snprintf(err, errlen, "watch.ncd_threshold: expected a number between 0 and 1, got \"%s\"",
+                 cfg->watch_ncd_threshold);
+        return -1;
+    }
+    if (watch_threshold_parse(cfg->watch_p_threshold, &d->p_threshold) < 0) {
+        snprintf(err, errlen, "watch.p_threshold: expected a number between 0 and 1, got \"%s\"",
+                 cfg->watch_p_threshold);
+        return -1;
+    }
+    const char *field = NULL, *reason = NULL;
+    if (cbad_settings_check(d, &field, &reason) < 0) {
+        snprintf(err, errlen, "watch.%s: %s", field ? field : "?", reason ? reason : "invalid");
+        return -1;
+    }
+    return 0;
+}
+
+/* Overlays explicit settings on s. Values were checked for type and range by the endpoint's
+ * schema (or are re-checked by cbad_settings_check when loaded from the store). */
+static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
+{
+    json_t *v;
+    if (!json_is_object(o))
+        return;
+#define WATCH_INT(key, field, T)                                                                   \
+    if ((v = json_object_get(o, key)) && json_is_integer(v) && json_integer_value(v) >= 0)         \
+    s->field = (T)json_integer_value(v)
+    WATCH_INT("baseline", baseline, uint32_t);
+    WATCH_INT("window", window, uint32_t);
+    WATCH_INT("hop", hop, uint32_t);
+    WATCH_INT("level", level, int);
+    WATCH_INT("permutations", permutations, uint32_t);
+    WATCH_INT("seed", seed, uint64_t);
+    WATCH_INT("symbols", symbols, uint32_t);
+#undef WATCH_INT
+    if ((v = json_object_get(o, "ncd_threshold")) && json_is_number(v))
+        s->ncd_threshold = json_number_value(v);
+    if ((v = json_object_get(o, "p_threshold")) && json_is_number(v))
+        s->p_threshold = json_number_value(v);
+    if ((v = json_object_get(o, "canonicalise")) && json_is_boolean(v))
+        s->canonicalise = json_is_true(v);
+    if ((v = json_object_get(o, "redact")) && json_is_boolean(v))
+        s->redact = json_is_true(v);
+}
+
+json_t *watch_settings_json(const cbad_settings_t *s)
+{
+    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:I,s:I,s:b,s:b,s:I}", "baseline",
+                     (json_int_t)s->baseline, "window", (json_int_t)s->window, "hop",
+                     (json_int_t)s->hop, "compressor", "zstd", "level", s->level, "ncd_threshold",
+                     s->ncd_threshold, "p_threshold", s->p_threshold, "permutations",
+                     (json_int_t)s->permutations, "seed", (json_int_t)s->seed, "canonicalise",
+                     s->canonicalise, "redact", s->redact, "symbols", (json_int_t)s->symbols);
+}
+
+/* ---- streams --------------------------------------------------------------------------- */
+
+bool watch_name_valid(const char *name)
+{
+    size_t n = 0;
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (n >= WATCH_NAME_MAX ||
+            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == ':'))
+            return false;
+    }
+    return n > 0;
+}
+
+watch_stream_t *watch_stream_find(watch_t *w, const char *name)
+{
+    for (size_t i = 0; i < w->nstreams; i++)
+        if (strcmp(w->streams[i]->name, name) == 0)
+            return w->streams[i];
+    return NULL;
+}
+
+void watch_event_clear(watch_event_t *ev)
+{
+    free(ev->text);
+    json_decref(ev->meta);
+    memset(ev, 0, sizeof *ev);
+}
+
+static void watch_stream_free(watch_stream_t *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->q_len; i++)
+        watch_event_clear(&s->q[(s->q_head + i) % s->q_cap]);
+    free(s->q);
+    json_decref(s->overrides);
+    cbad_destroy(&s->det);
+    free(s);
+}
+
+/* Computes the effective settings of type+overrides over the defaults; on a bad combination
+ * returns a 422 problem naming the field. */
+static problem_t *watch_settings_resolve(const watch_t *w, const char *type,
+                                         const json_t *overrides, cbad_settings_t *out)
+{
+    *out = w->defaults;
+    if (type && cbad_stream_type_parse(type, &out->type) < 0) {
+        problem_t *p =
+            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_field_add(p, "body", "/type",
+                          "must be one of logs, metrics, traces, llm, events, agent");
+        return p;
+    }
+    watch_settings_overlay(out, overrides);
+    const char *field = NULL, *reason = NULL;
+    if (cbad_settings_check(out, &field, &reason) < 0) {
+        problem_t *p = problem_new(422, "validation", "the stream settings are inconsistent");
+        char ptr[64];
+        snprintf(ptr, sizeof ptr, "/settings/%s", field ? field : "");
+        problem_field_add(p, "body", ptr, "%s", reason ? reason : "invalid");
+        return p;
+    }
+    return NULL;
+}
+
+static void watch_stream_labels(watch_t *w, watch_stream_t *s)
+{
+    strbuf_t b;
+    strbuf_init(&b, sizeof s->labels - 1);
+    if (w->labelled < (size_t)w->hub->cfg.watch_metrics_streams) {
+        s->metric_slot = (int)w->labelled++;
+        strbuf_puts(&b, "stream=\"");
+        metrics_label_escape(&b, s->name);
+        strbuf_puts(&b, "\"");
+    } else {
+        s->metric_slot = -1;
+        strbuf_puts(&b, "stream=\"_other\"");
+    }
+    snprintf(s->labels, sizeof s->labels, "%s", b.data ? b.data : "stream=\"_other\"");
+    strbuf_free(&b);
+}
+
+problem_t *watch_stream_create(watch_t *w, const char *name, const char *type,
+                               const json_t *overrides, watch_stream_t **out)
+{
+    *out = NULL;
+    if (!watch_name_valid(name)) {
+        problem_t *p =
+            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_field_add(p, "query", "stream",
+                          "1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
+        return p;
+    }
+    if (w->nstreams >= (size_t)w->hub->cfg.watch_max_streams) {
+        problem_t *p = problem_new(429, "too-many-streams",
+                                   "the daemon already has %zu streams (watch.max_streams); "
+                                   "delete one or raise the limit",
+                                   w->nstreams);
+        return p;
+    }
+    cbad_settings_t eff;
+    problem_t *p = watch_settings_resolve(w, type, overrides, &eff);
+    if (p)
+        return p;
+    watch_stream_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return problem_new(503, "out-of-memory", "the stream could not be created");
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->settings = eff;
+    s->overrides = json_is_object(overrides) ? json_deep_copy(overrides) : json_object();
+    s->q_cap = (size_t)w->hub->cfg.watch_queue_events;
+    s->q = calloc(s->q_cap, sizeof *s->q);
+    s->created_ms = s->updated_ms = clock_wall_ms();
+    if (!s->overrides || !s->q || cbad_new(&s->settings, &s->det) < 0) {
+        watch_stream_free(s);
+        return problem_new(503, "out-of-memory", "the stream could not be created");
+    }
+    if (w->nstreams == w->cap_streams) {
+        size_t nc = w->cap_streams ? w->cap_streams * 2 : 16;
+        watch_stream_t **ns = realloc(w->streams, nc * sizeof *ns);
+        if (!ns) {
+            watch_stream_free(s);
+            return problem_new(503, "out-of-memory", "the stream could not be created");
+        }
+        w->streams = ns;
+        w->cap_streams = nc;
+    }
+    watch_stream_labels(w, s);
+    w->streams[w->nstreams++] = s;
+    *out = s;
+    return NULL;
+}
+
+problem_t *watch_stream_update(watch_t *w, watch_stream_t *s, const char *type,
+                               const json_t *overrides)
+{
+    cbad_settings_t eff;
+    problem_t *p = watch_settings_resolve(w, type ? type : cbad_stream_type_name(s->settings.type),
+                                          overrides, &eff);
+    if (p)
+        return p;
+    json_t *o = json_is_object(overrides) ? json_deep_copy(overrides) : json_object();
+    if (!o)
+        return problem_new(503, "out-of-memory", "the stream could not be updated");
+    json_decref(s->overrides);
+    s->overrides = o;
+    bool changed = memcmp(&eff, &s->settings, sizeof eff) != 0;
+    s->settings = eff;
+    s->updated_ms = clock_wall_ms();
+    if (changed) {
+        /* New settings start a new detector: windows already scored keep their results. */
+        if (s->busy) {
+            s->reconfigure = true;
+        } else {
+            cbad_destroy(&s->det);
+            if (cbad_new(&s->settings, &s->det) < 0)
+                return problem_new(503, "out-of-memory", "the detector could not be rebuilt");
+        }
+    }
+    return NULL;
+}
+
+void watch_stream_remove(watch_t *w, watch_stream_t *s)
+{
+    for (size_t i = 0; i < w->nstreams; i++) {
+        if (w->streams[i] == s) {
+            w->streams[i] = w->streams[--w->nstreams];
+            break;
+        }
+    }
+    if (s->busy)
+        s->dead = true; /* the job still holds the detector: freed when it comes back */
+    else
+        watch_stream_free(s);
+}
+
+json_t *watch_stream_json(const watch_stream_t *s)
+{
+    char c[40], u[40];
+    return json_pack("{s:s,s:s,s:o,s:O,s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I}}", "name", s->name, "type",
+                     cbad_stream_type_name(s->settings.type), "settings",
+                     watch_settings_json(&s->settings), "overrides", s->overrides, "created_at",
+                     clock_rfc3339(s->created_ms, c, sizeof c), "updated_at",
+                     clock_rfc3339(s->updated_ms, u, sizeof u), "stats", "events_in",
+                     (json_int_t)s->events_in, "events_scored", (json_int_t)s->events_scored,
+                     "windows_scored", (json_int_t)s->windows_scored, "anomalies",
+                     (json_int_t)s->anomalies, "queue_depth", (json_int_t)s->q_len);
+}
+
+/* ---- persistence of stream definitions -------------------------------------------------- */
+
+typedef struct watch_persist_job {
+    char name[WATCH_NAME_MAX + 1];
+    char type[16];
+    char *overrides;
+    int64_t created_ms, updated_ms;
+    char err[256];
+} watch_persist_job_t;
+
+static int watch_persist_work(store_conn_t *c, void *ud)
+{
+    watch_persist_job_t *j = ud;
+    int rc =
+        watch_db_stream_upsert(c, j->name, j->type, j->overrides, j->created_ms, j->updated_ms);
+    if (rc < 0)
+        snprintf(j->err, sizeof j->err, "%s", store_conn_error(c));
+    return rc;
+}
+
+static void watch_persist_done(int status, void *ud)
+{
+    watch_persist_job_t *j = ud;
+    if (status < 0)
+        log_error(NULL, "watch: stream definition not stored", "{s:s,s:i,s:s}", "stream", j->name,
+                  "code", status, "error", j->err);
+    free(j->overrides);
+    free(j);
+}
+
+void watch_stream_persist(watch_t *w, const watch_stream_t *s)
+{
+    hub_t *hub = w->hub;
+    watch_persist_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    snprintf(j->name, sizeof j->name, "%s", s->name);
+    snprintf(j->type, sizeof j->type, "%s", cbad_stream_type_name(s->settings.type));
+    j->overrides = json_dumps(s->overrides, JSON_COMPACT | JSON_SORT_KEYS);
+    j->created_ms = s->created_ms;
+    j->updated_ms = s->updated_ms;
+    if (!j->overrides ||
+        store_submit(hub->store, hub->loop, watch_persist_work, watch_persist_done, j) < 0) {
+        log_error(NULL, "watch: stream definition not stored", "{s:s}", "stream", s->name);
+        free(j->overrides);
+        free(j);
+    }
+}
+
+/* ---- queue and scoring ------------------------------------------------------------------ */
+
+size_t watch_stream_room(const watch_stream_t *s)
+{
+    return s->q_cap - s->q_len;
+}
+
+typedef struct watch_job {
+    uv_work_t work;
+    watch_t *w;
+    watch_stream_t *s;
+    char name[WATCH_NAME_MAX + 1];
+    cbad_stream_type_t type;
+    cbad_t *det;
+    watch_event_t *ev;
+    size_t nev;
+    json_t *anomalies; /* built by the worker */
+    uint64_t windows, scored;
+    double last_score;
+    double seconds;
+    int error;
+} watch_job_t;
+
+static cbad_scratch_t *watch_scratch_get(watch_t *w)
+{
+    cbad_scratch_t *sc = NULL;
+    pthread_mutex_lock(&w->scratch_mu);
+    if (w->nscratch)
+        sc = w->scratch[--w->nscratch];
+    pthread_mutex_unlock(&w->scratch_mu);
+    if (!sc && cbad_scratch_new(&sc) < 0)
+        sc = NULL;
+    return sc;
+}
+
+static void watch_scratch_put(watch_t *w, cbad_scratch_t *sc)
+{
+    if (!sc)
+        return;
+    pthread_mutex_lock(&w->scratch_mu);
+    if (w->nscratch == w->cap_scratch) {
+        size_t nc = w->cap_scratch ? w->cap_scratch * 2 : 8;
+        cbad_scratch_t **n = realloc(w->scratch, nc * sizeof *n);
+        if (n) {
+            w->scratch = n;
+            w->cap_scratch = nc;
+        }
+    }
+    if (w->nscratch < w->cap_scratch) {
+        w->scratch[w->nscratch++] = sc;
+        sc = NULL;
+    }
+    pthread_mutex_unlock(&w->scratch_mu);
+    cbad_scratch_destroy(&sc);
+}
+
+/* A UUID v4 in text, from libsodium's generator (thread-safe). */
+static void watch_uuid(char out[37])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+/* The stored anomaly: cbad's evidence plus identity, stream, metadata and workflow fields. */
+static json_t *watch_anomaly_build(const watch_job_t *j, const cbad_result_t *r,
+                                   const watch_event_t *last, int64_t now_ms)
+{
+    json_t *a = cbad_result_to_json(r);
+    if (!a)
+        return NULL;
+    char id[37], ts[40], now[40];
+    watch_uuid(id);
+    clock_rfc3339(last->ts_ms, ts, sizeof ts);
+    clock_rfc3339(now_ms, now, sizeof now);
+    json_t *meta = last->meta ? json_deep_copy(last->meta) : json_object();
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        meta = json_object();
+    }
+    json_object_set_new(meta, "window_index", json_integer((json_int_t)r->window_index));
+    json_object_set_new(meta, "first_event", json_integer((json_int_t)r->first_event));
+    json_object_set_new(meta, "last_event", json_integer((json_int_t)r->last_event));
+    json_object_set_new(meta, "permutations_run", json_integer((json_int_t)r->permutations_run));
+    json_object_set_new(a, "id", json_string(id));
+    json_object_set_new(a, "timestamp", json_string(ts));
+    json_object_set_new(a, "timestamp_ms", json_integer(last->ts_ms));
+    json_object_set_new(a, "stream", json_string(j->name));
+    json_object_set_new(a, "stream_type", json_string(cbad_stream_type_name(j->type)));
+    json_object_set_new(a, "metadata", meta);
+    json_object_set_new(a, "tags", json_array());
+    json_object_set_new(a, "status", json_string("pending"));
+    json_object_set_new(a, "notes", json_string(""));
+    json_object_set_new(a, "acknowledged_by", json_null());
+    json_object_set_new(a, "acknowledged_at", json_null());
+    json_object_set_new(a, "dismissed_by", json_null());
+    json_object_set_new(a, "dismissed_at", json_null());
+    json_object_set_new(a, "created_at", json_string(now));
+    json_object_set_new(a, "updated_at", json_string(now));
+    return a;
+}
+
+/* Thread pool: feeds the queued events to the stream's detector and scores every due window. */
+static void watch_job_work(uv_work_t *req)
+{
+    watch_job_t *j = req->data;
+    uint64_t t0 = clock_mono_ns();
+    cbad_scratch_t *sc = watch_scratch_get(j->w);
+    for (size_t i = 0; i < j->nev; i++) {
+        watch_event_t *ev = &j->ev[i];
+        int rc = ev->has_value ? cbad_push_value(j->det, ev->value)
+                               : cbad_push(j->det, ev->text, ev->len);
+        if (rc < 0) {
+            j->error = rc; /* one bad event does not stop the stream */
+            continue;
+        }
+        j->scored++;
+        if (rc == 0)
+            continue;
+        cbad_job_t *cj = NULL;
+        if (cbad_job_take(j->det, &cj) < 0)
+            continue;
+        cbad_result_t r;
+        memset(&r, 0, sizeof r);
+        if (cbad_job_run(cj, sc, &r) == 0) {
+            j->windows++;
+            j->last_score = r.score;
+            if (r.anomaly) {
+                json_t *a = watch_anomaly_build(j, &r, ev, clock_wall_ms());
+                if (a)
+                    json_array_append_new(j->anomalies, a);
+            }
+        } else {
+            j->error = -EIO;
+        }
+        cbad_result_clear(&r);
+        cbad_job_destroy(&cj);
+    }
+    watch_scratch_put(j->w, sc);
+    j->seconds = (double)(clock_mono_ns() - t0) / 1e9;
+}
+
+typedef struct watch_store_job {
+    watch_t *w;
+    json_t *anomalies;
+    size_t stored;
+    char err[256];
+} watch_store_job_t;
+
+static int watch_store_work(store_conn_t *c, void *ud)
+{
+    watch_store_job_t *sj = ud;
+    int rc = store_tx_begin(c);
+    for (size_t i = 0; rc == 0 && i < json_array_size(sj->anomalies); i++)
+        rc = watch_db_anomaly_insert(c, json_array_get(sj->anomalies, i));
+    if (rc == 0)
+        rc = store_tx_commit(c);
+    if (rc < 0) {
+        snprintf(sj->err, sizeof sj->err, "%s", store_conn_error(c));
+        store_tx_rollback(c);
+    }
+    return rc;
+}
+
+static void watch_store_done(int status, void *ud)
+{
+    watch_store_job_t *sj = ud;
+    hub_t *hub = sj->w->hub;
+    if (status < 0) {
+        log_error(NULL, "watch: anomalies could not be stored", "{s:i,s:i,s:s}", "count",
+                  (int)json_array_size(sj->anomalies), "code", status, "error", sj->err);
+    } else {
+        size_t i;
+        json_t *a;
+        json_array_foreach(sj->anomalies, i, a)
+        {
+            bus_publish(hub->bus, "anomaly.created", json_incref(a));
+        }
+    }
+    json_decref(sj->anomalies);
+    free(sj);
+}
+
+static void watch_job_after(uv_work_t *req, int status)
+{
+    watch_job_t *j = req->data;
+    watch_t *w = j->w;
+    watch_stream_t *s = j->s;
+    hub_t *hub = w->hub;
+    w->jobs_running--;
+    for (size_t i = 0; i < j->nev; i++)
+        watch_event_clear(&j->ev[i]);
+    free(j->ev);
+
+    size_t n = json_array_size(j->anomalies);
+    w->windows_scored += j->windows;
+    w->anomalies += n;
+    if (hub->metrics) {
+        metrics_counter_add(hub->metrics, "ganglion_watch_windows_scored_total", s->labels,
+                            (double)j->windows);
+        metrics_counter_add(hub->metrics, "ganglion_watch_anomalies_total", s->labels, (double)n);
+        metrics_counter_add(hub->metrics, "ganglion_watch_events_scored_total", s->labels,
+                            (double)j->scored);
+        metrics_histogram_observe(hub->metrics, "ganglion_watch_scoring_seconds", s->labels,
+                                  j->seconds);
+    }
+    if (j->error)
+        log_warn(NULL, "watch: some events could not be scored", "{s:s,s:i}", "stream", s->name,
+                 "code", j->error);
+    if (n) {
+        watch_store_job_t *sj = calloc(1, sizeof *sj);
+        if (sj) {
+            sj->w = w;
+            sj->anomalies = j->anomalies;
+            j->anomalies = NULL;
+            if (store_submit(hub->store, hub->loop, watch_store_work, watch_store_done, sj) < 0) {
+                log_error(NULL, "watch: anomalies could not be queued for storage", "{s:i}",
+                          "count", (int)n);
+                json_decref(sj->anomalies);
+                free(sj);
+            }
+        } else {
+            log_error(NULL, "watch: anomalies lost (out of memory)", "{s:i}", "count", (int)n);
+        }
+    }
+    json_decref(j->anomalies);
+
+    s->busy = false;
+    s->events_scored += j->scored;
+    s->windows_scored += j->windows;
+    s->anomalies += n;
+    s->score_seconds += j->seconds;
+    if (j->windows)
+        s->last_score = j->last_score;
+    free(j);
+    (void)status;
+    if (s->dead) {
+        watch_stream_free(s);
+        return;
+    }
+    if (s->reconfigure) {
+        s->reconfigure = false;
+        cbad_destroy(&s->det);
+        if (cbad_new(&s->settings, &s->det) < 0)
+            log_error(NULL, "watch: detector could not be rebuilt", "{s:s}", "stream", s->name);
+    }
+    watch_stream_kick(w, s);
+}
+
+void watch_stream_kick(watch_t *w, watch_stream_t *s)
+{
+    if (s->busy || s->q_len == 0 || w->stopping || !s->det)
+        return;
+    watch_job_t *j = calloc(1, sizeof *j);
+    size_t n = s->q_len < WATCH_JOB_EVENTS ? s->q_len : WATCH_JOB_EVENTS;
+    if (j)
+        j->ev = malloc(n * sizeof *j->ev);
+    if (j)
+        j->anomalies = json_array();
+    if (!j || !j->ev || !j->anomalies) {
+        if (j) {
+            free(j->ev);
+            json_decref(j->anomalies);
+        }
+        free(j);
+        log_error(NULL, "watch: scoring job could not start (out of memory)", "{s:s}", "stream",
+                  s->name);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        j->ev[i] = s->q[s->q_head];
+        memset(&s->q[s->q_head], 0, sizeof s->q[0]);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+    }
+    s->q_len -= n;
+    j->nev = n;
+    j->w = w;
+    j->s = s;
+    j->det = s->det;
+    j->type = s->settings.type;
+    snprintf(j->name, sizeof j->name, "%s", s->name);
+    j->work.data = j;
+    int rc = uv_queue_work(w->hub->loop, &j->work, watch_job_work, watch_job_after);
+    if (rc < 0) {
+        /* Put the events back in front: nothing accepted is dropped. */
+        for (size_t i = n; i-- > 0;) {
+            s->q_head = (s->q_head + s->q_cap - 1) % s->q_cap;
+            s->q[s->q_head] = j->ev[i];
+        }
+        s->q_len += n;
+        free(j->ev);
+        json_decref(j->anomalies);
+        free(j);
+        log_error(NULL, "watch: scoring job could not be queued", "{s:s,s:s}", "stream", s->name,
+                  "error", uv_strerror(rc));
+        return;
+    }
+    s->busy = true;
+    w->jobs_running++;
+}
+
+void watch_stream_push(watch_t *w, watch_stream_t *s, watch_event_t *ev)
+{
+    size_t at = (s->q_head + s->q_len) % s->q_cap;
+    s->q[at] = *ev;
+    memset(ev, 0, sizeof *ev);
+    s->q_len++;
+    s->events_in++;
+    w->events_in++;
+}
+
+/* ---- agents' output ---------------------------------------------------------------------- */
+
+/* agent.<id>.output carries {seq, stream, ts, text}; each line becomes an event of the stream
+ * agent.<id> (type agent). */
+static void watch_on_agent_output(bus_event_t *bev, void *ud)
+{
+    watch_t *w = ud;
+    if (w->stopping)
+        return;
+    const char *t = bev->topic + strlen("agent.");
+    const char *dot = strrchr(t, '.');
+    if (!dot || dot == t || strcmp(dot, ".output") != 0 || (size_t)(dot - t) > 64)
+        return;
+    char name[WATCH_NAME_MAX + 1];
+    snprintf(name, sizeof name, "agent.%.*s", (int)(dot - t), t);
+    if (!watch_name_valid(name))
+        return;
+    json_error_t jerr;
+    json_t *d = json_loadb(bev->data, bev->data_len, 0, &jerr);
+    const char *text = json_string_value(json_object_get(d, "text"));
+    if (!text) {
+        json_decref(d);
+        return;
+    }
+    watch_stream_t *s = watch_stream_find(w, name);
+    if (!s) {
+        problem_t *p = watch_stream_create(w, name, "agent", NULL, &s);
+        if (p) {
+            log_warn(NULL, "watch: no stream for agent output", "{s:s,s:s}", "stream", name,
+                     "reason", problem_detail(p));
+            problem_destroy(&p);
+            json_decref(d);
+            return;
+        }
+        watch_stream_persist(w, s);
+    }
+    int64_t now = clock_wall_ms();
+    const char *line = text;
+    while (*line) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        if (len && !(len == 1 && line[0] == '\r')) {
+            if (watch_stream_room(s) == 0) {
+                w->rejected++;
+                log_warn(NULL, "watch: agent output not scored (queue full)", "{s:s}", "stream",
+                         name);
+                break;
+            }
+            json_t *item = json_stringn(line, len);
+            watch_event_t ev;
+            const char *reason = NULL;
+            if (item && watch_event_from_json(s, item, now, &ev, &reason) == 0)
+                watch_stream_push(w, s, &ev);
+            json_decref(item);
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    json_decref(d);
+    watch_stream_kick(w, s);
+}
+
+/* ---- life --------------------------------------------------------------------------------- */
+
+typedef struct watch_load {
+    json_t *rows;
+    char err[256];
+} watch_load_t;
+
+static int watch_streams_load(watch_t *w, char *err, size_t errlen)
+{
+    store_conn_t *c = store_conn_acquire(w->hub->store);
+    if (!c) {
+        snprintf(err, errlen, "no store connection");
+        return -1;
+    }
+    json_t *rows = NULL;
+    int rc = watch_db_streams_load(c, &rows);
+    if (rc < 0)
+        snprintf(err, errlen, "streams could not be read: %s", store_conn_error(c));
+    store_conn_release(w->hub->store, c);
+    if (rc < 0)
+        return -1;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *name = json_string_value(json_object_get(row, "name"));
+        const char *type = json_string_value(json_object_get(row, "type"));
+        const char *ov = json_string_value(json_object_get(row, "overrides"));
+        json_t *o = ov ? json_loads(ov, 0, NULL) : NULL;
+        watch_stream_t *s = NULL;
+        problem_t *p = name ? watch_stream_create(w, name, type, o, &s) : NULL;
+        if (p) {
+            /* Stored settings this binary rejects: keep the stream on the defaults. */
+            log_warn(NULL, "watch: stored stream settings not usable; defaults apply", "{s:s,s:s}",
+                     "stream", name, "reason", problem_detail(p));
+            problem_destroy(&p);
+            p = watch_stream_create(w, name, NULL, NULL, &s);
+            problem_destroy(&p);
+        }
+        if (s) {
+            s->created_ms = json_integer_value(json_object_get(row, "created_ms"));
+            s->updated_ms = json_integer_value(json_object_get(row, "updated_ms"));
+        }
+        json_decref(o);
+    }
+    json_decref(rows);
+    return 0;
+}
+
+static const double watch_scoring_buckets[] = {0.0005, 0.001, 0.005, 0.01, 0.05,
+                                               0.1,    0.5,   1,     5,    30};
+
+int watch_start(hub_t *hub)
+{
+    char err[512];
+    watch_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->hub = hub;
+    pthread_mutex_init(&w->scratch_mu, NULL);
+    hub->watch = w;
+    if (watch_defaults_from_config(w, &hub->cfg, err, sizeof err) < 0) {
+        log_error(NULL, "watch: bad configuration", "{s:s}", "reason", err);
+        fprintf(stderr, "ganglion serve: %s\n", err);
+        return -1;
+    }
+    if (watch_sign_key_load(w, hub->cfg.data_dir, err, sizeof err) < 0) {
+        log_error(NULL, "watch: signing key unavailable", "{s:s}", "reason", err);
+        fprintf(stderr, "ganglion serve: %s\n", err);
+        return -1;
+    }
+    if (watch_streams_load(w, err, sizeof err) < 0) {
+        log_error(NULL, "watch: cannot load streams", "{s:s}", "reason", err);
+        return -1;
+    }
+    if (hub->metrics) {
+        metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
+                        "events accepted for scoring, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_events_scored_total", "counter",
+                        "events fed to the detector, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_windows_scored_total", "counter",
+                        "windows scored, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_anomalies_total", "counter",
+                        "anomalies detected, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_rejected_total", "counter",
+                        "events rejected at ingest (bad event or full queue), by stream");
+        metrics_declare_histogram(hub->metrics, "ganglion_watch_scoring_seconds",
+                                  "time of one scoring job (many events), by stream",
+                                  watch_scoring_buckets,
+                                  sizeof watch_scoring_buckets / sizeof watch_scoring_buckets[0]);
+        metrics_collector_add(hub->metrics, (metrics_collect_fn)watch_metrics_collect, w);
+    }
+    watch_api_register(hub->api, w);
+    if (hub->cfg.watch_agent_streams) {
+        w->agent_sub = bus_subscribe(hub->bus, "agent.*.output", watch_on_agent_output, w);
+        if (!w->agent_sub)
+            log_warn(NULL, "watch: cannot follow agents' output", NULL);
+    }
+    log_info(NULL, "watch started", "{s:i,s:s}", "streams", (int)w->nstreams, "key_id", w->key_id);
+    return 0;
+}
+
+void watch_shutdown(hub_t *hub)
+{
+    watch_t *w = hub->watch;
+    if (!w)
+        return;
+    w->stopping = true;
+    if (w->agent_sub)
+        bus_unsubscribe(hub->bus, &w->agent_sub);
+    uint64_t queued = 0;
+    for (size_t i = 0; i < w->nstreams; i++)
+        queued += w->streams[i]->q_len;
+    if (queued)
+        log_warn(NULL, "watch: stopping with events not yet scored", "{s:I}", "events",
+                 (json_int_t)queued);
+}
+
+void watch_destroy(hub_t *hub)
+{
+    watch_t *w = hub->watch;
+    if (!w)
+        return;
+    if (w->agent_sub && hub->bus)
+        bus_unsubscribe(hub->bus, &w->agent_sub);
+    for (size_t i = 0; i < w->nstreams; i++)
+        watch_stream_free(w->streams[i]);
+    free(w->streams);
+    for (size_t i = 0; i < w->nscratch; i++)
+        cbad_scratch_destroy(&w->scratch[i]);
+    free(w->scratch);
+    pthread_mutex_destroy(&w->scratch_mu);
+    memset(w->sk, 0, sizeof w->sk);
+    free(w);
+    hub->watch = NULL;
+}

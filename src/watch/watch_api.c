@@ -1,0 +1,1118 @@
+/* The watch endpoints: streams (CRUD and settings), ingest (JSON, arrays, NDJSON, text lines;
+ * OTLP/HTTP JSON logs and metrics), anomalies (filtered list, one, the review workflow, signed
+ * export), the signing key, stats, and the per-stream Prometheus series. Database work goes
+ * through store_submit; replies come back on the loop. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bus.h"
+#include "core/clock.h"
+#include "core/hub.h"
+#include "core/jsonx.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/strbuf.h"
+#include "watch/watch.h"
+#include "watch/watch_internal.h"
+
+static const char *const watch_types[] = {"logs",   "metrics", "traces", "llm",
+                                          "events", "agent",   NULL};
+static const char *const watch_statuses[] = {"pending", "investigating", "acknowledged",
+                                             "dismissed", NULL};
+
+/* ---- workflow ------------------------------------------------------------------------------ */
+
+/* pending → investigating → acknowledged | dismissed; either of those → investigating again. */
+static const struct {
+    const char *from, *to;
+} watch_moves[] = {
+    {"pending", "investigating"},   {"investigating", "acknowledged"},
+    {"investigating", "dismissed"}, {"acknowledged", "investigating"},
+    {"dismissed", "investigating"},
+};
+
+bool watch_transition_ok(const char *from, const char *to)
+{
+    for (size_t i = 0; i < sizeof watch_moves / sizeof watch_moves[0]; i++)
+        if (!strcmp(watch_moves[i].from, from) && !strcmp(watch_moves[i].to, to))
+            return true;
+    return false;
+}
+
+json_t *watch_transitions_from(const char *from)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < sizeof watch_moves / sizeof watch_moves[0]; i++)
+        if (!strcmp(watch_moves[i].from, from))
+            json_array_append_new(a, json_string(watch_moves[i].to));
+    return a;
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static watch_t *watch_of(api_req_t *req)
+{
+    /* The endpoints exist only while hub->watch does. */
+    return api_req_hub(req)->watch;
+}
+
+static void watch_reply_store_error(api_req_t *req, int status, const char *err, const char *what)
+{
+    log_error(api_req_id(req), "watch: store operation failed", "{s:s,s:i,s:s}", "operation", what,
+              "code", status, "error", err && *err ? err : "?");
+    bool transient = status == STORE_ECONN || status == STORE_EBUSY;
+    api_reply_problem(req, problem_new(transient ? 503 : 500,
+                                       transient ? "store-unavailable" : "store-error",
+                                       "%s failed in the store", what));
+}
+
+static problem_t *watch_unavailable(void)
+{
+    problem_t *p = problem_new(503, "shutting-down", "the daemon is shutting down");
+    problem_header_set(p, "Retry-After", "5");
+    return p;
+}
+
+static problem_t *watch_queue_full(const char *stream, size_t room, size_t want)
+{
+    problem_t *p = problem_new(429, "queue-full",
+                               "stream %s has room for %zu more events and this request carries "
+                               "%zu; nothing was accepted, retry later",
+                               stream, room, want);
+    problem_header_set(p, "Retry-After", "1");
+    problem_ext_set(p, "stream", json_string(stream));
+    return p;
+}
+
+/* ---- streams --------------------------------------------------------------------------------- */
+
+static void watch_streams_list(api_req_t *req, void *ctx)
+{
+    watch_t *w = watch_of(req);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < w->nstreams; i++)
+        json_array_append_new(arr, watch_stream_json(w->streams[i]));
+    api_reply_json(req, 200,
+                   json_pack("{s:o,s:I}", "streams", arr, "total", (json_int_t)w->nstreams));
+}
+
+static watch_stream_t *watch_stream_param(api_req_t *req, watch_t *w)
+{
+    const char *name = api_req_param_str(req, "name");
+    watch_stream_t *s = name ? watch_stream_find(w, name) : NULL;
+    if (!s)
+        api_reply_problem(
+            req, problem_new(404, "not-found", "no stream named %s", name ? name : "(none)"));
+    return s;
+}
+
+static void watch_stream_get(api_req_t *req, void *ctx)
+{
+    watch_stream_t *s = watch_stream_param(req, watch_of(req));
+    if (s)
+        api_reply_json(req, 200, watch_stream_json(s));
+}
+
+typedef struct watch_put_job {
+    api_req_t *req;
+    watch_t *w;
+    char name[WATCH_NAME_MAX + 1];
+    char type[16];
+    char *overrides;
+    int64_t created_ms, updated_ms;
+    bool created;
+    bool del;
+    char err[256];
+} watch_put_job_t;
+
+static int watch_put_work(store_conn_t *c, void *ud)
+{
+    watch_put_job_t *j = ud;
+    int rc = j->del ? watch_db_stream_delete(c, j->name)
+                    : watch_db_stream_upsert(c, j->name, j->type, j->overrides, j->created_ms,
+                                             j->updated_ms);
+    if (rc < 0)
+        snprintf(j->err, sizeof j->err, "%s", store_conn_error(c));
+    return rc;
+}
+
+static void watch_put_done(int status, void *ud)
+{
+    watch_put_job_t *j = ud;
+    if (status < 0) {
+        watch_reply_store_error(j->req, status, j->err,
+                                j->del ? "deleting the stream" : "storing the stream");
+    } else if (j->del) {
+        api_reply_empty(j->req, 204);
+    } else {
+        watch_stream_t *s = watch_stream_find(j->w, j->name);
+        api_reply_json(j->req, j->created ? 201 : 200,
+                       s ? watch_stream_json(s) : json_pack("{s:s}", "name", j->name));
+    }
+    free(j->overrides);
+    free(j);
+}
+
+static void watch_put_submit(api_req_t *req, watch_put_job_t *j)
+{
+    hub_t *hub = api_req_hub(req);
+    j->req = req;
+    int rc = store_submit(hub->store, hub->loop, watch_put_work, watch_put_done, j);
+    if (rc < 0) {
+        free(j->overrides);
+        free(j);
+        api_reply_problem(req, problem_new(503, "store-unavailable",
+                                           "the change could not be queued: %s", uv_strerror(rc)));
+    }
+}
+
+static void watch_stream_put(api_req_t *req, void *ctx)
+{
+    watch_t *w = watch_of(req);
+    const char *name = api_req_param_str(req, "name");
+    json_t *body = api_req_body(req);
+    const char *type = json_string_value(json_object_get(body, "type"));
+    json_t *settings = json_object_get(body, "settings");
+    if (w->stopping) {
+        api_reply_problem(req, watch_unavailable());
+        return;
+    }
+    if (!name || !watch_name_valid(name)) {
+        problem_t *p =
+            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_field_add(p, "path", "name",
+                          "1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
+        api_reply_problem(req, p);
+        return;
+    }
+    watch_stream_t *s = watch_stream_find(w, name);
+    bool created = false;
+    problem_t *p;
+    if (s) {
+        p = watch_stream_update(w, s, type, settings);
+    } else {
+        p = watch_stream_create(w, name, type, settings, &s);
+        created = p == NULL;
+    }
+    if (p) {
+        api_reply_problem(req, p);
+        return;
+    }
+    watch_put_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the change could not be held"));
+        return;
+    }
+    j->w = w;
+    j->created = created;
+    snprintf(j->name, sizeof j->name, "%s", s->name);
+    snprintf(j->type, sizeof j->type, "%s", cbad_stream_type_name(s->settings.type));
+    j->overrides = json_dumps(s->overrides, JSON_COMPACT | JSON_SORT_KEYS);
+    j->created_ms = s->created_ms;
+    j->updated_ms = s->updated_ms;
+    if (!j->overrides) {
+        free(j);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the change could not be held"));
+        return;
+    }
+    watch_put_submit(req, j);
+}
+
+static void watch_stream_delete(api_req_t *req, void *ctx)
+{
+    watch_t *w = watch_of(req);
+    watch_stream_t *s = watch_stream_param(req, w);
+    if (!s)
+        return;
+    watch_put_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the change could not be held"));
+        return;
+    }
+    j->w = w;
+    j->del = true;
+    snprintf(j->name, sizeof j->name, "%s", s->name);
+    if (s->q_len)
+        log_warn(api_req_id(req), "watch: stream deleted with events not yet scored", "{s:s,s:I}",
+                 "stream", s->name, "events", (json_int_t)s->q_len);
+    watch_stream_remove(w, s); /* its anomalies stay: they are evidence */
+    watch_put_submit(req, j);
+}
+
+/* ---- ingest ---------------------------------------------------------------------------------- */
+
+static void watch_count(hub_t *hub, const watch_stream_t *s, const char *name, size_t n)
+{
+    if (hub->metrics && n)
+        metrics_counter_add(hub->metrics, name, s ? s->labels : "stream=\"_other\"", (double)n);
+}
+
+static void watch_events_post(api_req_t *req, void *ctx)
+{
+    watch_t *w = watch_of(req);
+    hub_t *hub = w->hub;
+    if (w->stopping) {
+        api_reply_problem(req, watch_unavailable());
+        return;
+    }
+    const char *name = api_req_query_str(req, "stream");
+    const char *type = api_req_query_str(req, "type");
+    if (!name || !watch_name_valid(name)) {
+        problem_t *p =
+            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_field_add(
+            p, "query", "stream",
+            "required: 1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
+        api_reply_problem(req, p);
+        return;
+    }
+    size_t len = 0;
+    const char *ct = NULL;
+    const char *body = api_req_raw_body(req, &len, &ct);
+    json_t *items = NULL, *rejected = NULL;
+    problem_t *p = NULL;
+    if (len == 0) {
+        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_field_add(p, "body", "", "no events: send one JSON event, an array, or NDJSON");
+        api_reply_problem(req, p);
+        return;
+    }
+    if (watch_body_items(body, len, ct, (size_t)hub->cfg.json_max_depth,
+                         (size_t)hub->cfg.watch_max_events, &items, &rejected, &p) < 0) {
+        api_reply_problem(req, p);
+        return;
+    }
+    watch_stream_t *s = watch_stream_find(w, name);
+    bool created = false;
+    if (!s) {
+        p = watch_stream_create(w, name, type ? type : "logs", NULL, &s);
+        if (p) {
+            json_decref(items);
+            json_decref(rejected);
+            api_reply_problem(req, p);
+            return;
+        }
+        created = true;
+        watch_stream_persist(w, s);
+    }
+    size_t n = json_array_size(items);
+    watch_event_t *evs = calloc(n ? n : 1, sizeof *evs);
+    if (!evs) {
+        json_decref(items);
+        json_decref(rejected);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the events could not be held"));
+        return;
+    }
+    size_t nev = 0;
+    int64_t now = clock_wall_ms();
+    /* rejects from line parsing came first; conversion adds the rest, then sort by index */
+    json_t *all_rej = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item)
+    {
+        if (json_is_null(item)) {
+            bool known = false;
+            size_t k;
+            json_t *r;
+            json_array_foreach(rejected, k, r)
+            {
+                if ((size_t)json_integer_value(json_object_get(r, "index")) == i) {
+                    json_array_append(all_rej, r);
+                    known = true;
+                }
+            }
+            if (known)
+                continue;
+        }
+        const char *reason = NULL;
+        if (watch_event_from_json(s, item, now, &evs[nev], &reason) == 0)
+            nev++;
+        else
+            json_array_append_new(all_rej,
+                                  json_pack("{s:I,s:s}", "index", (json_int_t)i, "reason", reason));
+    }
+    json_decref(items);
+    json_decref(rejected);
+    size_t nrej = json_array_size(all_rej);
+    size_t room = watch_stream_room(s);
+    if (nev > room) {
+        for (size_t k = 0; k < nev; k++)
+            watch_event_clear(&evs[k]);
+        free(evs);
+        json_decref(all_rej);
+        watch_count(hub, s, "ganglion_watch_rejected_total", nev);
+        w->rejected += nev;
+        api_reply_problem(req, watch_queue_full(s->name, room, nev));
+        return;
+    }
+    if (nev == 0) {
+        free(evs);
+        p = problem_new(422, "validation", "no event of the request was accepted; see errors[]");
+        size_t k;
+        json_t *r;
+        json_array_foreach(all_rej, k, r)
+        {
+            if (k >= 100)
+                break; /* the count is in `rejected`; errors[] stays readable */
+            char ptr[32];
+            snprintf(ptr, sizeof ptr, "/%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(r, "index")));
+            problem_field_add(p, "body", ptr, "%s",
+                              json_string_value(json_object_get(r, "reason")));
+        }
+        problem_ext_set(p, "accepted", json_integer(0));
+        problem_ext_set(p, "rejected", all_rej);
+        watch_count(hub, s, "ganglion_watch_rejected_total", nrej);
+        w->rejected += nrej;
+        api_reply_problem(req, p);
+        return;
+    }
+    for (size_t k = 0; k < nev; k++)
+        watch_stream_push(w, s, &evs[k]);
+    free(evs);
+    watch_stream_kick(w, s);
+    watch_count(hub, s, "ganglion_watch_events_total", nev);
+    watch_count(hub, s, "ganglion_watch_rejected_total", nrej);
+    w->rejected += nrej;
+    api_reply_json(req, 202,
+                   json_pack("{s:s,s:b,s:I,s:o}", "stream", s->name, "created", created, "accepted",
+                             (json_int_t)nev, "rejected", all_rej));
+}
+
+/* OTLP: every stream of the request must have room before anything is accepted. */
+static void watch_otlp_post(api_req_t *req, bool metrics)
+{
+    watch_t *w = watch_of(req);
+    hub_t *hub = api_req_hub(req);
+    if (!w || w->stopping) {
+        api_reply_problem(req, watch_unavailable());
+        return;
+    }
+    size_t len = 0;
+    const char *body = api_req_raw_body(req, &len, NULL);
+    problem_t *p = NULL;
+    json_t *root = jsonx_parse(body ? body : "", len, (size_t)hub->cfg.json_max_depth, &p);
+    if (!root) {
+        api_reply_problem(req, p);
+        return;
+    }
+    const char *top = metrics ? "resourceMetrics" : "resourceLogs";
+    if (!json_is_object(root) ||
+        !(json_object_get(root, top) == NULL || json_is_array(json_object_get(root, top)))) {
+        json_decref(root);
+        p = problem_new(400, "validation", "not an OTLP export request");
+        problem_field_add(p, "body", metrics ? "/resourceMetrics" : "/resourceLogs",
+                          "must be an array");
+        api_reply_problem(req, p);
+        return;
+    }
+    json_t *batches = NULL;
+    size_t rejected = 0;
+    char why[256];
+    int64_t now = clock_wall_ms();
+    bool redact = w->defaults.redact;
+    if (metrics)
+        watch_otlp_metrics(root, now, redact, &batches, &rejected, why, sizeof why);
+    else
+        watch_otlp_logs(root, now, redact, &batches, &rejected, why, sizeof why);
+    json_decref(root);
+
+    /* Streams first (created as needed), then room in every one, then accept. */
+    size_t total = 0;
+    const char *name;
+    json_t *b;
+    json_object_foreach(batches, name, b)
+    {
+        total += json_array_size(json_object_get(b, "events"));
+    }
+    if (total > (size_t)hub->cfg.watch_max_events) {
+        json_decref(batches);
+        p = problem_new(413, "too-many-events",
+                        "a request may carry at most %lld records (watch.max_events)",
+                        (long long)hub->cfg.watch_max_events);
+        api_reply_problem(req, p);
+        return;
+    }
+    void *tmp;
+    json_object_foreach_safe(batches, tmp, name, b)
+    {
+        watch_stream_t *s = watch_stream_find(w, name);
+        if (!s) {
+            p = watch_stream_create(w, name, json_string_value(json_object_get(b, "type")), NULL,
+                                    &s);
+            if (p) {
+                rejected += json_array_size(json_object_get(b, "events"));
+                snprintf(why, sizeof why, "%s", problem_detail(p));
+                problem_destroy(&p);
+                json_object_del(batches, name);
+                continue;
+            }
+            watch_stream_persist(w, s);
+        }
+        size_t want = json_array_size(json_object_get(b, "events"));
+        if (want > watch_stream_room(s)) {
+            p = watch_queue_full(s->name, watch_stream_room(s), want);
+            json_decref(batches);
+            api_reply_problem(req, p);
+            return;
+        }
+    }
+    json_object_foreach(batches, name, b)
+    {
+        watch_stream_t *s = watch_stream_find(w, name);
+        size_t i, nev = 0;
+        json_t *e;
+        json_array_foreach(json_object_get(b, "events"), i, e)
+        {
+            watch_event_t ev;
+            const char *reason = NULL;
+            if (watch_event_from_json(s, json_object_get(e, "event"), now, &ev, &reason) < 0) {
+                rejected++;
+                snprintf(why, sizeof why, "%s", reason);
+                continue;
+            }
+            json_t *meta = json_object_get(e, "meta");
+            ev.meta = json_is_object(meta) ? json_incref(meta) : NULL;
+            watch_stream_push(w, s, &ev);
+            nev++;
+        }
+        watch_count(hub, s, "ganglion_watch_events_total", nev);
+        watch_stream_kick(w, s);
+    }
+    json_decref(batches);
+    w->rejected += rejected;
+    json_t *reply = json_object();
+    if (rejected) {
+        json_object_set_new(reply, "partialSuccess",
+                            json_pack("{s:I,s:s}",
+                                      metrics ? "rejectedDataPoints" : "rejectedLogRecords",
+                                      (json_int_t)rejected, "errorMessage", why));
+    }
+    api_reply_json(req, 200, reply);
+}
+
+static void watch_otlp_logs_post(api_req_t *req, void *ctx)
+{
+    watch_otlp_post(req, false);
+}
+
+static void watch_otlp_metrics_post(api_req_t *req, void *ctx)
+{
+    watch_otlp_post(req, true);
+}
+
+/* ---- anomalies: store jobs ------------------------------------------------------------------ */
+
+enum { WQ_LIST, WQ_GET, WQ_PATCH, WQ_EXPORT, WQ_STATS };
+
+typedef struct watch_q {
+    api_req_t *req;
+    watch_t *w;
+    int kind;
+    char id[64];
+    char principal[256];
+    watch_filter_t f;
+    char fs_type[16], fs_status[16], fs_stream[WATCH_NAME_MAX + 1];
+    json_t *patch; /* owned copy of the PATCH body */
+    json_t *out;
+    int outcome; /* 0 ok, 404, 409 */
+    char from[32];
+    char err[256];
+} watch_q_t;
+
+static int watch_patch_run(store_conn_t *c, watch_q_t *q)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        json_t *a = NULL;
+        int rc = watch_db_anomaly_get(c, q->id, &a);
+        if (rc < 0)
+            return rc;
+        if (!a) {
+            q->outcome = 404;
+            return 0;
+        }
+        const char *cur = json_string_value(json_object_get(a, "status"));
+        snprintf(q->from, sizeof q->from, "%s", cur ? cur : "pending");
+        const char *to = json_string_value(json_object_get(q->patch, "status"));
+        int64_t now = clock_wall_ms();
+        char nowbuf[40];
+        clock_rfc3339(now, nowbuf, sizeof nowbuf);
+        if (to && strcmp(to, q->from) != 0) {
+            if (!watch_transition_ok(q->from, to)) {
+                q->outcome = 409;
+                json_decref(a);
+                return 0;
+            }
+            json_object_set_new(a, "status", json_string(to));
+            if (!strcmp(to, "acknowledged")) {
+                json_object_set_new(a, "acknowledged_by", json_string(q->principal));
+                json_object_set_new(a, "acknowledged_at", json_string(nowbuf));
+            } else if (!strcmp(to, "dismissed")) {
+                json_object_set_new(a, "dismissed_by", json_string(q->principal));
+                json_object_set_new(a, "dismissed_at", json_string(nowbuf));
+            }
+        }
+        json_t *notes = json_object_get(q->patch, "notes");
+        if (json_is_string(notes))
+            json_object_set(a, "notes", notes);
+        json_t *tags = json_object_get(q->patch, "tags");
+        if (json_is_array(tags))
+            json_object_set(a, "tags", tags);
+        json_object_set_new(a, "updated_at", json_string(nowbuf));
+        rc = watch_db_anomaly_update(c, q->id, q->from, a);
+        if (rc < 0) {
+            json_decref(a);
+            return rc;
+        }
+        if (rc == 0) {
+            q->out = a;
+            return 0;
+        }
+        json_decref(a);
+        if (rc == 1) {
+            q->outcome = 404;
+            return 0;
+        }
+        /* rc == 2: another request moved the status first; decide again on the new one */
+    }
+    q->outcome = 409;
+    return 0;
+}
+
+static int watch_q_work(store_conn_t *c, void *ud)
+{
+    watch_q_t *q = ud;
+    int rc = 0;
+    switch (q->kind) {
+    case WQ_LIST:
+        rc = watch_db_anomaly_list(c, &q->f, &q->out);
+        break;
+    case WQ_GET:
+    case WQ_EXPORT:
+        rc = watch_db_anomaly_get(c, q->id, &q->out);
+        if (rc == 0 && !q->out)
+            q->outcome = 404;
+        break;
+    case WQ_PATCH:
+        rc = store_tx_begin(c);
+        if (rc == 0)
+            rc = watch_patch_run(c, q);
+        if (rc == 0)
+            rc = store_tx_commit(c);
+        else
+            store_tx_rollback(c);
+        break;
+    case WQ_STATS:
+        rc = watch_db_status_counts(c, &q->out);
+        break;
+    }
+    if (rc < 0)
+        snprintf(q->err, sizeof q->err, "%s", store_conn_error(c));
+    return rc;
+}
+
+static json_t *watch_stats_json(watch_t *w, json_t *by_status)
+{
+    json_t *streams = json_array();
+    size_t depth = 0;
+    for (size_t i = 0; i < w->nstreams; i++) {
+        watch_stream_t *s = w->streams[i];
+        depth += s->q_len;
+        json_array_append_new(
+            streams, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:b}", "name", s->name, "type",
+                               cbad_stream_type_name(s->settings.type), "events_in",
+                               (json_int_t)s->events_in, "events_scored",
+                               (json_int_t)s->events_scored, "windows_scored",
+                               (json_int_t)s->windows_scored, "anomalies", (json_int_t)s->anomalies,
+                               "queue_depth", (json_int_t)s->q_len, "scoring_seconds",
+                               s->score_seconds, "last_score", s->last_score, "scoring", s->busy));
+    }
+    return json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:o,s:o}", "streams_total", (json_int_t)w->nstreams,
+        "events_in", (json_int_t)w->events_in, "events_rejected", (json_int_t)w->rejected,
+        "windows_scored", (json_int_t)w->windows_scored, "anomalies_detected",
+        (json_int_t)w->anomalies, "queue_depth", (json_int_t)depth, "jobs_running", w->jobs_running,
+        "anomalies_by_status", by_status ? by_status : json_object(), "streams", streams);
+}
+
+static void watch_q_done(int status, void *ud)
+{
+    watch_q_t *q = ud;
+    api_req_t *req = q->req;
+    hub_t *hub = q->w->hub;
+    if (status < 0) {
+        watch_reply_store_error(req, status, q->err, "the anomaly query");
+    } else if (q->outcome == 404) {
+        api_reply_problem(req, problem_new(404, "not-found", "no anomaly with id %s", q->id));
+    } else if (q->outcome == 409) {
+        const char *to = json_string_value(json_object_get(q->patch, "status"));
+        json_t *allowed = watch_transitions_from(q->from);
+        char list[128] = "";
+        size_t i;
+        json_t *x;
+        json_array_foreach(allowed, i, x)
+        {
+            size_t l = strlen(list);
+            snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", json_string_value(x));
+        }
+        problem_t *p = problem_new(409, "invalid-transition",
+                                   "an anomaly cannot move from %s to %s; from %s it can move to: "
+                                   "%s",
+                                   q->from, to ? to : "?", q->from, list[0] ? list : "(nothing)");
+        problem_ext_set(p, "from", json_string(q->from));
+        problem_ext_set(p, "to", json_string(to ? to : ""));
+        problem_ext_set(p, "allowed", allowed);
+        api_reply_problem(req, p);
+    } else {
+        switch (q->kind) {
+        case WQ_PATCH:
+            bus_publish(hub->bus, "anomaly.updated", json_incref(q->out));
+            api_reply_json(req, 200, q->out);
+            q->out = NULL;
+            break;
+        case WQ_EXPORT: {
+            json_t *b = watch_bundle_make(q->w, q->out, q->principal, clock_wall_ms());
+            if (!b) {
+                api_reply_problem(
+                    req, problem_new(503, "out-of-memory", "the bundle could not be built"));
+                break;
+            }
+            char cd[128];
+            snprintf(cd, sizeof cd, "attachment; filename=\"anomaly-%s.json\"", q->id);
+            api_reply_header(req, "Content-Disposition", cd);
+            api_reply_json(req, 200, b);
+            break;
+        }
+        case WQ_STATS:
+            api_reply_json(req, 200, watch_stats_json(q->w, q->out));
+            q->out = NULL;
+            break;
+        default:
+            api_reply_json(req, 200, q->out);
+            q->out = NULL;
+        }
+    }
+    json_decref(q->out);
+    json_decref(q->patch);
+    free(q);
+}
+
+static watch_q_t *watch_q_new(api_req_t *req, watch_t *w, int kind)
+{
+    watch_q_t *q = calloc(1, sizeof *q);
+    if (!q) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the query could not be held"));
+        return NULL;
+    }
+    q->req = req;
+    q->w = w;
+    q->kind = kind;
+    snprintf(q->principal, sizeof q->principal, "%s", api_req_principal(req));
+    const char *id = api_req_param_str(req, "id");
+    if (id)
+        snprintf(q->id, sizeof q->id, "%s", id);
+    return q;
+}
+
+static void watch_q_submit(watch_q_t *q)
+{
+    hub_t *hub = q->w->hub;
+    int rc = store_submit(hub->store, hub->loop, watch_q_work, watch_q_done, q);
+    if (rc < 0) {
+        api_req_t *req = q->req;
+        json_decref(q->patch);
+        free(q);
+        api_reply_problem(req, problem_new(503, "store-unavailable",
+                                           "the query could not be queued: %s", uv_strerror(rc)));
+    }
+}
+
+/* ---- anomalies: handlers -------------------------------------------------------------------- */
+
+static bool watch_time_param(api_req_t *req, const char *name, int64_t *ms, problem_t **p)
+{
+    const char *s = api_req_query_str(req, name);
+    if (!s)
+        return false;
+    if (clock_rfc3339_parse(s, ms) == 0)
+        return true;
+    if (!*p)
+        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+    problem_field_add(*p, "query", name,
+                      "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z");
+    return false;
+}
+
+static void watch_anomalies_list(api_req_t *req, void *ctx)
+{
+    watch_t *w = watch_of(req);
+    problem_t *p = NULL;
+    watch_filter_t f = {0};
+    f.has_start = watch_time_param(req, "start_time", &f.start_ms, &p);
+    f.has_end = watch_time_param(req, "end_time", &f.end_ms, &p);
+    if (!p && f.has_start && f.has_end && f.end_ms <= f.start_ms) {
+        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_field_add(p, "query", "end_time", "must be later than start_time");
+    }
+    const char *stream = api_req_query_str(req, "stream");
+    if (stream && !watch_name_valid(stream)) {
+        if (!p)
+            p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_field_add(p, "query", "stream", "not a valid stream name");
+    }
+    if (p) {
+        api_reply_problem(req, p);
+        return;
+    }
+    watch_q_t *q = watch_q_new(req, w, WQ_LIST);
+    if (!q)
+        return;
+    json_t *qo = api_req_query(req);
+    json_t *v;
+    if ((v = json_object_get(qo, "min_ncd_score")) && json_is_number(v)) {
+        f.has_min_ncd = true;
+        f.min_ncd = json_number_value(v);
+    }
+    if ((v = json_object_get(qo, "max_p_value")) && json_is_number(v)) {
+        f.has_max_p = true;
+        f.max_p = json_number_value(v);
+    }
+    f.only_significant = api_req_query_bool(req, "only_significant", false);
+    f.limit = (int)api_req_query_int(req, "limit", WATCH_LIMIT_DEFAULT);
+    f.offset = api_req_query_int(req, "offset", 0);
+    const char *t = api_req_query_str(req, "stream_type");
+    const char *st = api_req_query_str(req, "status");
+    if (t) {
+        snprintf(q->fs_type, sizeof q->fs_type, "%s", t);
+        f.stream_type = q->fs_type;
+    }
+    if (st) {
+        snprintf(q->fs_status, sizeof q->fs_status, "%s", st);
+        f.status = q->fs_status;
+    }
+    if (stream) {
+        snprintf(q->fs_stream, sizeof q->fs_stream, "%s", stream);
+        f.stream = q->fs_stream;
+    }
+    q->f = f;
+    watch_q_submit(q);
+}
+
+static void watch_anomaly_get(api_req_t *req, void *ctx)
+{
+    watch_q_t *q = watch_q_new(req, watch_of(req), WQ_GET);
+    if (q)
+        watch_q_submit(q);
+}
+
+static void watch_anomaly_export(api_req_t *req, void *ctx)
+{
+    watch_q_t *q = watch_q_new(req, watch_of(req), WQ_EXPORT);
+    if (q)
+        watch_q_submit(q);
+}
+
+static void watch_anomaly_patch(api_req_t *req, void *ctx)
+{
+    json_t *body = api_req_body(req);
+    if (!json_object_get(body, "status") && !json_object_get(body, "notes") &&
+        !json_object_get(body, "tags")) {
+        problem_t *p = problem_new(422, "validation", "nothing to change; see errors[]");
+        problem_field_add(p, "body", "", "give at least one of status, notes, tags");
+        api_reply_problem(req, p);
+        return;
+    }
+    watch_q_t *q = watch_q_new(req, watch_of(req), WQ_PATCH);
+    if (!q)
+        return;
+    q->patch = json_deep_copy(body);
+    watch_q_submit(q);
+}
+
+static void watch_stats(api_req_t *req, void *ctx)
+{
+    watch_q_t *q = watch_q_new(req, watch_of(req), WQ_STATS);
+    if (q)
+        watch_q_submit(q);
+}
+
+static void watch_signing_key(api_req_t *req, void *ctx)
+{
+    watch_t *w = watch_of(req);
+    api_reply_json(req, 200, watch_public_key_json(w->pk));
+}
+
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+void watch_metrics_collect(void *out_, void *ud)
+{
+    strbuf_t *out = out_;
+    watch_t *w = ud;
+    strbuf_puts(out, "# HELP ganglion_watch_queue_depth events accepted and not yet scored, by "
+                     "stream\n# TYPE ganglion_watch_queue_depth gauge\n");
+    size_t other = 0;
+    bool any_other = false;
+    for (size_t i = 0; i < w->nstreams; i++) {
+        watch_stream_t *s = w->streams[i];
+        if (s->metric_slot < 0) {
+            other += s->q_len;
+            any_other = true;
+            continue;
+        }
+        strbuf_printf(out, "ganglion_watch_queue_depth{%s} %zu\n", s->labels, s->q_len);
+    }
+    if (any_other)
+        strbuf_printf(out, "ganglion_watch_queue_depth{stream=\"_other\"} %zu\n", other);
+    strbuf_printf(out,
+                  "# HELP ganglion_watch_streams streams defined\n# TYPE ganglion_watch_streams "
+                  "gauge\nganglion_watch_streams %zu\n",
+                  w->nstreams);
+}
+
+/* ---- declarations ---------------------------------------------------------------------------- */
+
+static const api_field_t watch_name_param[] = {
+    {.name = "name",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = WATCH_NAME_MAX,
+     .description = "stream name: letters, digits and . _ - :"},
+    {.name = NULL},
+};
+
+static const api_field_t watch_id_param[] = {
+    {.name = "id",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 63,
+     .description = "anomaly id"},
+    {.name = NULL},
+};
+
+static const char *const watch_compressors[] = {"zstd", NULL};
+
+static const api_field_t watch_settings_fields[] = {
+    {.name = "baseline",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 2,
+     .max = CBAD_BASELINE_MAX,
+     .description = "events in the baseline"},
+    {.name = "window",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = CBAD_WINDOW_MAX,
+     .description = "events in a scored window"},
+    {.name = "hop",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = CBAD_WINDOW_MAX,
+     .description = "events between two scored windows (<= window)"},
+    {.name = "compressor",
+     .type = API_T_STRING,
+     .enums = watch_compressors,
+     .description = "compressor (zstd)"},
+    {.name = "level",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 19,
+     .description = "zstd level"},
+    {.name = "ncd_threshold",
+     .type = API_T_NUMBER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1,
+     .description = "NCD an anomaly must exceed"},
+    {.name = "p_threshold",
+     .type = API_T_NUMBER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1,
+     .description = "p-value an anomaly must stay under"},
+    {.name = "permutations",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = CBAD_PERMUTATIONS_MAX,
+     .description = "permutations of the significance test"},
+    {.name = "seed",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN,
+     .min = 0,
+     .description = "permutation generator seed"},
+    {.name = "canonicalise",
+     .type = API_T_BOOLEAN,
+     .description = "replace volatile values by placeholders before scoring"},
+    {.name = "redact", .type = API_T_BOOLEAN, .description = "blank secret-like fields"},
+    {.name = "symbols",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 2,
+     .max = 64,
+     .description = "metrics: alphabet size of the quantile encoding"},
+    {.name = NULL},
+};
+
+static const api_field_t watch_stream_body[] = {
+    {.name = "type",
+     .type = API_T_STRING,
+     .enums = watch_types,
+     .description = "logs, metrics, traces, llm, events or agent (default logs)"},
+    {.name = "settings",
+     .type = API_T_OBJECT,
+     .props = watch_settings_fields,
+     .description = "overrides of the [watch] defaults; absent keys follow the defaults"},
+    {.name = NULL},
+};
+
+static const api_field_t watch_events_query[] = {
+    {.name = "stream",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = WATCH_NAME_MAX,
+     .description = "the stream; created with the defaults when unknown"},
+    {.name = "type",
+     .type = API_T_STRING,
+     .enums = watch_types,
+     .description = "type of a stream created by this request (default logs)"},
+    {.name = NULL},
+};
+
+static const api_field_t watch_list_query[] = {
+    {.name = "stream_type", .type = API_T_STRING, .enums = watch_types},
+    {.name = "status", .type = API_T_STRING, .enums = watch_statuses},
+    {.name = "stream",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = WATCH_NAME_MAX},
+    {.name = "min_ncd_score",
+     .type = API_T_NUMBER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1},
+    {.name = "max_p_value",
+     .type = API_T_NUMBER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1},
+    {.name = "start_time",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = 64,
+     .description = "RFC 3339; anomalies at or after it"},
+    {.name = "end_time",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = 64,
+     .description = "RFC 3339; anomalies before it"},
+    {.name = "only_significant", .type = API_T_BOOLEAN, .def = "false"},
+    {.name = "limit",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = WATCH_LIMIT_MAX,
+     .def = "50"},
+    {.name = "offset",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1000000000,
+     .def = "0"},
+    {.name = NULL},
+};
+
+static const api_field_t watch_tag_item = {
+    .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = WATCH_TAG_LEN};
+
+static const api_field_t watch_patch_body[] = {
+    {.name = "status",
+     .type = API_T_STRING,
+     .enums = watch_statuses,
+     .description = "pending → investigating → acknowledged | dismissed → investigating"},
+    {.name = "notes", .type = API_T_STRING, .flags = API_F_MAX, .max = WATCH_NOTES_MAX},
+    {.name = "tags",
+     .type = API_T_ARRAY,
+     .flags = API_F_MAX,
+     .max = WATCH_TAGS_MAX,
+     .items = &watch_tag_item},
+    {.name = NULL},
+};
+
+static const char *const watch_ingest_types[] = {"application/json", "application/x-ndjson",
+                                                 "application/jsonl", "text/plain", NULL};
+static const char *const watch_otlp_types[] = {"application/json", NULL};
+
+#define WATCH_EP(...)                                                                              \
+    {                                                                                              \
+        .tag = "watch", __VA_ARGS__                                                                \
+    }
+
+static const api_endpoint_t watch_endpoints[] = {
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/streams", .scope = "watch:read",
+             .summary = "List streams with their effective settings and counters",
+             .response = "{streams:[...], total}", .handler = watch_streams_list),
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/streams/{name}", .scope = "watch:read",
+             .summary = "One stream", .params = watch_name_param,
+             .response = "{name, type, settings, overrides, created_at, updated_at, stats}",
+             .handler = watch_stream_get),
+    WATCH_EP(.method = "PUT", .path = "/api/v1/watch/streams/{name}", .scope = "watch:write",
+             .summary = "Create or update a stream (type, settings overrides)",
+             .params = watch_name_param, .body_kind = API_BODY_JSON, .body = watch_stream_body,
+             .response = "the stream (201 when created)", .handler = watch_stream_put),
+    WATCH_EP(.method = "DELETE", .path = "/api/v1/watch/streams/{name}", .scope = "watch:write",
+             .summary = "Delete a stream (its anomalies stay)", .params = watch_name_param,
+             .status = 204, .handler = watch_stream_delete),
+    WATCH_EP(.method = "POST", .path = "/api/v1/watch/events", .scope = "watch:write",
+             .summary = "Ingest events: one JSON event, a JSON array, NDJSON or text lines",
+             .query = watch_events_query, .body_kind = API_BODY_RAW,
+             .content_types = watch_ingest_types, .status = 202, .no_audit = true,
+             .response = "{stream, created, accepted, rejected:[{index, reason}]}",
+             .handler = watch_events_post),
+    WATCH_EP(.method = "POST", .path = "/v1/logs", .scope = "watch:write",
+             .summary = "OTLP/HTTP logs export (JSON encoding)", .body_kind = API_BODY_RAW,
+             .content_types = watch_otlp_types, .no_audit = true,
+             .response = "{} or {partialSuccess:{rejectedLogRecords, errorMessage}}",
+             .handler = watch_otlp_logs_post),
+    WATCH_EP(.method = "POST", .path = "/v1/metrics", .scope = "watch:write",
+             .summary = "OTLP/HTTP metrics export (JSON encoding)", .body_kind = API_BODY_RAW,
+             .content_types = watch_otlp_types, .no_audit = true,
+             .response = "{} or {partialSuccess:{rejectedDataPoints, errorMessage}}",
+             .handler = watch_otlp_metrics_post),
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies", .scope = "watch:read",
+             .summary = "List anomalies, newest first, with filters", .query = watch_list_query,
+             .response = "{anomalies, total, limit, offset, has_more}",
+             .handler = watch_anomalies_list),
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies/{id}", .scope = "watch:read",
+             .summary = "One anomaly with all its evidence", .params = watch_id_param,
+             .handler = watch_anomaly_get),
+    WATCH_EP(.method = "PATCH", .path = "/api/v1/watch/anomalies/{id}", .scope = "watch:write",
+             .summary = "Review an anomaly: status (defined moves), notes, tags",
+             .params = watch_id_param, .body_kind = API_BODY_JSON, .body = watch_patch_body,
+             .handler = watch_anomaly_patch),
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies/{id}/export", .scope = "watch:read",
+             .summary = "Evidence bundle signed with the daemon's Ed25519 key",
+             .params = watch_id_param,
+             .response = "{format, anomaly, exported_at, exported_by, signature}",
+             .handler = watch_anomaly_export),
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/signing-key", .scope = "watch:read",
+             .summary = "The public key that verifies evidence bundles",
+             .response = "{algorithm, key_id, public_key, canonicalization}",
+             .handler = watch_signing_key),
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/stats", .scope = "watch:read",
+             .summary = "Counters per stream and anomalies by status", .handler = watch_stats),
+};
+
+void watch_api_register(api_registry_t *reg, watch_t *w)
+{
+    (void)w; /* handlers reach the state through the request's hub */
+    api_register(reg, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
+}

@@ -1,0 +1,422 @@
+/* The watch domain's tables (migrations 300-399) and the statements on them. Every function here
+ * runs on a store worker thread with a pooled connection; anomalies travel as JSON objects with
+ * the API's field names and are mapped to columns by one table, so the insert, the reads and the
+ * API cannot disagree on a field. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/strbuf.h"
+#include "watch/watch.h"
+#include "watch/watch_internal.h"
+
+/* Both dialects accept this SQL: DOUBLE PRECISION is REAL affinity in SQLite and float8 in
+ * PostgreSQL; timestamps are epoch milliseconds; JSON values are kept as text. */
+#define WATCH_ANOMALIES_SQL                                                                        \
+    "CREATE TABLE watch_anomalies ("                                                               \
+    " id TEXT PRIMARY KEY,"                                                                        \
+    " ts_ms BIGINT NOT NULL,"                                                                      \
+    " stream TEXT NOT NULL,"                                                                       \
+    " stream_type TEXT NOT NULL,"                                                                  \
+    " severity TEXT NOT NULL,"                                                                     \
+    " score DOUBLE PRECISION NOT NULL,"                                                            \
+    " ncd_score DOUBLE PRECISION NOT NULL,"                                                        \
+    " p_value DOUBLE PRECISION NOT NULL,"                                                          \
+    " confidence_level DOUBLE PRECISION NOT NULL,"                                                 \
+    " is_statistically_significant INTEGER NOT NULL,"                                              \
+    " compression_baseline DOUBLE PRECISION NOT NULL,"                                             \
+    " compression_window DOUBLE PRECISION NOT NULL,"                                               \
+    " compression_combined DOUBLE PRECISION NOT NULL,"                                             \
+    " compression_ratio_change DOUBLE PRECISION NOT NULL,"                                         \
+    " baseline_entropy DOUBLE PRECISION NOT NULL,"                                                 \
+    " window_entropy DOUBLE PRECISION NOT NULL,"                                                   \
+    " entropy_change DOUBLE PRECISION NOT NULL,"                                                   \
+    " glass_box_explanation TEXT NOT NULL,"                                                        \
+    " detailed_explanation TEXT NOT NULL,"                                                         \
+    " baseline_data TEXT NOT NULL,"                                                                \
+    " window_data TEXT NOT NULL,"                                                                  \
+    " novel_lines TEXT NOT NULL,"                                                                  \
+    " metadata TEXT NOT NULL,"                                                                     \
+    " tags TEXT NOT NULL,"                                                                         \
+    " status TEXT NOT NULL,"                                                                       \
+    " notes TEXT NOT NULL,"                                                                        \
+    " acknowledged_by TEXT,"                                                                       \
+    " acknowledged_at BIGINT,"                                                                     \
+    " dismissed_by TEXT,"                                                                          \
+    " dismissed_at BIGINT,"                                                                        \
+    " created_at BIGINT NOT NULL,"                                                                 \
+    " updated_at BIGINT NOT NULL);"                                                                \
+    "CREATE INDEX watch_anomalies_ts ON watch_anomalies (ts_ms);"                                  \
+    "CREATE INDEX watch_anomalies_stream ON watch_anomalies (stream, ts_ms);"                      \
+    "CREATE INDEX watch_anomalies_type ON watch_anomalies (stream_type, ts_ms);"                   \
+    "CREATE INDEX watch_anomalies_status ON watch_anomalies (status, ts_ms);"                      \
+    "CREATE INDEX watch_anomalies_ncd ON watch_anomalies (ncd_score);"                             \
+    "CREATE INDEX watch_anomalies_p ON watch_anomalies (p_value);"                                 \
+    "CREATE INDEX watch_anomalies_sig ON watch_anomalies (is_statistically_significant, ts_ms);"
+
+static const store_migration_t watch_migs[] = {
+    {
+        .version = 300,
+        .name = "watch_streams_create",
+        .sql_sqlite = "CREATE TABLE watch_streams ("
+                      " name TEXT PRIMARY KEY,"
+                      " type TEXT NOT NULL,"
+                      " overrides TEXT NOT NULL,"
+                      " created_ms BIGINT NOT NULL,"
+                      " updated_ms BIGINT NOT NULL);",
+    },
+    {
+        .version = 301,
+        .name = "watch_anomalies_create",
+        .sql_sqlite = WATCH_ANOMALIES_SQL,
+    },
+};
+
+const store_migration_t *watch_migrations(size_t *n)
+{
+    *n = sizeof watch_migs / sizeof watch_migs[0];
+    return watch_migs;
+}
+
+/* ---- streams ---------------------------------------------------------------------------- */
+
+int watch_db_streams_load(store_conn_t *c, json_t **rows)
+{
+    return store_query(c,
+                       "SELECT name, type, overrides, created_ms, updated_ms FROM watch_streams "
+                       "ORDER BY name",
+                       NULL, 0, rows, NULL);
+}
+
+int watch_db_stream_upsert(store_conn_t *c, const char *name, const char *type,
+                           const char *overrides_json, int64_t created_ms, int64_t updated_ms)
+{
+    store_val_t p[] = {STORE_TEXTV(name), STORE_TEXTV(type), STORE_TEXTV(overrides_json),
+                       STORE_INTV(created_ms), STORE_INTV(updated_ms)};
+    return store_query(c,
+                       "INSERT INTO watch_streams (name, type, overrides, created_ms, updated_ms) "
+                       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET "
+                       "type = excluded.type, overrides = excluded.overrides, "
+                       "updated_ms = excluded.updated_ms",
+                       p, 5, NULL, NULL);
+}
+
+int watch_db_stream_delete(store_conn_t *c, const char *name)
+{
+    store_val_t p[] = {STORE_TEXTV(name)};
+    return store_query(c, "DELETE FROM watch_streams WHERE name = $1", p, 1, NULL, NULL);
+}
+
+/* ---- anomalies: the column map ------------------------------------------------------------ */
+
+typedef enum { COL_TEXT, COL_REAL, COL_BOOL, COL_JSON, COL_TIME, COL_TEXT_NULL } col_kind_t;
+
+typedef struct {
+    const char *col;   /* column */
+    const char *field; /* API field */
+    col_kind_t kind;
+} col_t;
+
+static const col_t watch_cols[] = {
+    {"id", "id", COL_TEXT},
+    {"ts_ms", "timestamp", COL_TIME},
+    {"stream", "stream", COL_TEXT},
+    {"stream_type", "stream_type", COL_TEXT},
+    {"severity", "severity", COL_TEXT},
+    {"score", "score", COL_REAL},
+    {"ncd_score", "ncd_score", COL_REAL},
+    {"p_value", "p_value", COL_REAL},
+    {"confidence_level", "confidence_level", COL_REAL},
+    {"is_statistically_significant", "is_statistically_significant", COL_BOOL},
+    {"compression_baseline", "compression_baseline", COL_REAL},
+    {"compression_window", "compression_window", COL_REAL},
+    {"compression_combined", "compression_combined", COL_REAL},
+    {"compression_ratio_change", "compression_ratio_change", COL_REAL},
+    {"baseline_entropy", "baseline_entropy", COL_REAL},
+    {"window_entropy", "window_entropy", COL_REAL},
+    {"entropy_change", "entropy_change", COL_REAL},
+    {"glass_box_explanation", "glass_box_explanation", COL_TEXT},
+    {"detailed_explanation", "detailed_explanation", COL_TEXT},
+    {"baseline_data", "baseline_data", COL_JSON},
+    {"window_data", "window_data", COL_JSON},
+    {"novel_lines", "novel_lines", COL_JSON},
+    {"metadata", "metadata", COL_JSON},
+    {"tags", "tags", COL_JSON},
+    {"status", "status", COL_TEXT},
+    {"notes", "notes", COL_TEXT},
+    {"acknowledged_by", "acknowledged_by", COL_TEXT_NULL},
+    {"acknowledged_at", "acknowledged_at", COL_TIME},
+    {"dismissed_by", "dismissed_by", COL_TEXT_NULL},
+    {"dismissed_at", "dismissed_at", COL_TIME},
+    {"created_at", "created_at", COL_TIME},
+    {"updated_at", "updated_at", COL_TIME},
+};
+#define WATCH_NCOLS (sizeof watch_cols / sizeof watch_cols[0])
+
+static const char *watch_select_cols(void)
+{
+    static char cols[2048];
+    static int done;
+    /* Built once from the table above; races only ever write the same bytes. */
+    if (!done) {
+        size_t off = 0;
+        for (size_t i = 0; i < WATCH_NCOLS; i++)
+            off += (size_t)snprintf(cols + off, sizeof cols - off, "%s%s", i ? ", " : "",
+                                    watch_cols[i].col);
+        done = 1;
+    }
+    return cols;
+}
+
+/* Binds one field of a into *v; json text lands in *owned (freed by the caller). */
+static void watch_bind(const json_t *a, const col_t *c, store_val_t *v, char **owned)
+{
+    json_t *x = json_object_get(a, c->field);
+    *owned = NULL;
+    switch (c->kind) {
+    case COL_TEXT:
+        *v = STORE_TEXTV(json_is_string(x) ? json_string_value(x) : "");
+        return;
+    case COL_TEXT_NULL:
+        *v = json_is_string(x) ? STORE_TEXTV(json_string_value(x)) : STORE_NULLV;
+        return;
+    case COL_REAL:
+        *v = STORE_REALV(json_is_number(x) ? json_number_value(x) : 0.0);
+        return;
+    case COL_BOOL:
+        *v = STORE_INTV(json_is_true(x) ? 1 : 0);
+        return;
+    case COL_JSON:
+        *owned = json_dumps(x ? x : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+        *v = STORE_TEXTV(*owned ? *owned : "null");
+        return;
+    case COL_TIME: {
+        int64_t ms = 0;
+        if (strcmp(c->col, "ts_ms") == 0 && json_is_integer(json_object_get(a, "timestamp_ms")))
+            *v = STORE_INTV(json_integer_value(json_object_get(a, "timestamp_ms")));
+        else if (json_is_string(x) && clock_rfc3339_parse(json_string_value(x), &ms) == 0)
+            *v = STORE_INTV(ms);
+        else
+            *v = STORE_NULLV;
+        return;
+    }
+    }
+}
+
+int watch_db_anomaly_insert(store_conn_t *c, const json_t *a)
+{
+    store_val_t v[WATCH_NCOLS];
+    char *owned[WATCH_NCOLS];
+    strbuf_t sql;
+    strbuf_init(&sql, 0);
+    strbuf_printf(&sql, "INSERT INTO watch_anomalies (%s) VALUES (", watch_select_cols());
+    for (size_t i = 0; i < WATCH_NCOLS; i++) {
+        watch_bind(a, &watch_cols[i], &v[i], &owned[i]);
+        strbuf_printf(&sql, "%s$%zu", i ? ", " : "", i + 1);
+    }
+    strbuf_puts(&sql, ")");
+    int rc = sql.data ? store_query(c, sql.data, v, WATCH_NCOLS, NULL, NULL) : STORE_ERR;
+    for (size_t i = 0; i < WATCH_NCOLS; i++)
+        free(owned[i]);
+    strbuf_free(&sql);
+    return rc;
+}
+
+/* A stored row back to the API's object (new reference). */
+static json_t *watch_row_to_anomaly(const json_t *row)
+{
+    json_t *a = json_object();
+    for (size_t i = 0; i < WATCH_NCOLS && a; i++) {
+        const col_t *c = &watch_cols[i];
+        json_t *x = json_object_get(row, c->col);
+        switch (c->kind) {
+        case COL_TEXT:
+        case COL_TEXT_NULL:
+            json_object_set_new(a, c->field, json_is_string(x) ? json_copy(x) : json_null());
+            break;
+        case COL_REAL:
+            json_object_set_new(a, c->field,
+                                json_real(json_is_number(x) ? json_number_value(x) : 0));
+            break;
+        case COL_BOOL:
+            json_object_set_new(a, c->field,
+                                json_boolean(json_is_integer(x) && json_integer_value(x)));
+            break;
+        case COL_JSON: {
+            json_t *j =
+                json_is_string(x) ? json_loads(json_string_value(x), JSON_DECODE_ANY, NULL) : NULL;
+            json_object_set_new(a, c->field, j ? j : json_null());
+            break;
+        }
+        case COL_TIME:
+            if (json_is_integer(x)) {
+                char buf[40];
+                clock_rfc3339(json_integer_value(x), buf, sizeof buf);
+                json_object_set_new(a, c->field, json_string(buf));
+                if (strcmp(c->col, "ts_ms") == 0)
+                    json_object_set_new(a, "timestamp_ms", json_copy(x));
+            } else {
+                json_object_set_new(a, c->field, json_null());
+            }
+            break;
+        }
+    }
+    return a;
+}
+
+int watch_db_anomaly_get(store_conn_t *c, const char *id, json_t **out)
+{
+    char sql[2300];
+    snprintf(sql, sizeof sql, "SELECT %s FROM watch_anomalies WHERE id = $1", watch_select_cols());
+    store_val_t p[] = {STORE_TEXTV(id)};
+    json_t *rows = NULL;
+    *out = NULL;
+    int rc = store_query(c, sql, p, 1, &rows, NULL);
+    if (rc == 0 && json_array_size(rows) == 1)
+        *out = watch_row_to_anomaly(json_array_get(rows, 0));
+    json_decref(rows);
+    return rc;
+}
+
+int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out)
+{
+    store_val_t p[12];
+    size_t n = 0;
+    strbuf_t where;
+    strbuf_init(&where, 0);
+    strbuf_puts(&where, " WHERE 1 = 1");
+    if (f->stream_type) {
+        p[n++] = STORE_TEXTV(f->stream_type);
+        strbuf_printf(&where, " AND stream_type = $%zu", n);
+    }
+    if (f->status) {
+        p[n++] = STORE_TEXTV(f->status);
+        strbuf_printf(&where, " AND status = $%zu", n);
+    }
+    if (f->stream) {
+        p[n++] = STORE_TEXTV(f->stream);
+        strbuf_printf(&where, " AND stream = $%zu", n);
+    }
+    if (f->has_min_ncd) {
+        p[n++] = STORE_REALV(f->min_ncd);
+        strbuf_printf(&where, " AND ncd_score >= $%zu", n);
+    }
+    if (f->has_max_p) {
+        p[n++] = STORE_REALV(f->max_p);
+        strbuf_printf(&where, " AND p_value <= $%zu", n);
+    }
+    if (f->has_start) {
+        p[n++] = STORE_INTV(f->start_ms);
+        strbuf_printf(&where, " AND ts_ms >= $%zu", n);
+    }
+    if (f->has_end) {
+        p[n++] = STORE_INTV(f->end_ms);
+        strbuf_printf(&where, " AND ts_ms < $%zu", n);
+    }
+    if (f->only_significant)
+        strbuf_puts(&where, " AND is_statistically_significant = 1");
+    if (!where.data)
+        return STORE_ERR;
+
+    json_t *rows = NULL, *cnt = NULL;
+    strbuf_t sql;
+    strbuf_init(&sql, 0);
+    strbuf_printf(&sql, "SELECT COUNT(*) AS n FROM watch_anomalies%s", where.data);
+    int rc = sql.data ? store_query(c, sql.data, p, n, &cnt, NULL) : STORE_ERR;
+    int64_t total = rc == 0 ? json_integer_value(json_object_get(json_array_get(cnt, 0), "n")) : 0;
+    strbuf_reset(&sql);
+    if (rc == 0) {
+        p[n] = STORE_INTV(f->limit);
+        p[n + 1] = STORE_INTV(f->offset);
+        strbuf_printf(&sql,
+                      "SELECT %s FROM watch_anomalies%s ORDER BY ts_ms DESC, id DESC "
+                      "LIMIT $%zu OFFSET $%zu",
+                      watch_select_cols(), where.data, n + 1, n + 2);
+        rc = sql.data ? store_query(c, sql.data, p, n + 2, &rows, NULL) : STORE_ERR;
+    }
+    if (rc == 0) {
+        json_t *list = json_array();
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+        {
+            json_array_append_new(list, watch_row_to_anomaly(row));
+        }
+        *out = json_pack("{s:o,s:I,s:i,s:I,s:b}", "anomalies", list, "total", (json_int_t)total,
+                         "limit", f->limit, "offset", (json_int_t)f->offset, "has_more",
+                         f->offset + (int64_t)json_array_size(rows) < total);
+        if (!*out)
+            rc = STORE_ERR;
+    }
+    json_decref(rows);
+    json_decref(cnt);
+    strbuf_free(&sql);
+    strbuf_free(&where);
+    return rc;
+}
+
+int watch_db_anomaly_update(store_conn_t *c, const char *id, const char *old_status,
+                            const json_t *a)
+{
+    static const char *const fields[] = {"status",          "notes",           "tags",
+                                         "acknowledged_by", "acknowledged_at", "dismissed_by",
+                                         "dismissed_at",    "updated_at"};
+    store_val_t v[10];
+    char *owned[10] = {0};
+    strbuf_t sql;
+    strbuf_init(&sql, 0);
+    strbuf_puts(&sql, "UPDATE watch_anomalies SET ");
+    size_t n = 0;
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        for (size_t i = 0; i < WATCH_NCOLS; i++) {
+            if (strcmp(watch_cols[i].field, fields[k]) != 0)
+                continue;
+            watch_bind(a, &watch_cols[i], &v[n], &owned[n]);
+            n++;
+            strbuf_printf(&sql, "%s%s = $%zu", k ? ", " : "", watch_cols[i].col, n);
+        }
+    }
+    v[n++] = STORE_TEXTV(id);
+    v[n++] = STORE_TEXTV(old_status);
+    strbuf_printf(&sql, " WHERE id = $%zu AND status = $%zu", n - 1, n);
+    int64_t affected = 0;
+    int rc = sql.data ? store_query(c, sql.data, v, n, NULL, &affected) : STORE_ERR;
+    for (size_t i = 0; i < n; i++)
+        free(owned[i]);
+    strbuf_free(&sql);
+    if (rc < 0)
+        return rc;
+    if (affected == 1)
+        return 0;
+    /* Nothing changed: the row is gone, or another request moved its status first. */
+    json_t *now = NULL;
+    rc = watch_db_anomaly_get(c, id, &now);
+    json_decref(now);
+    if (rc < 0)
+        return rc;
+    return now ? 2 : 1;
+}
+
+int watch_db_status_counts(store_conn_t *c, json_t **out)
+{
+    json_t *rows = NULL;
+    int rc = store_query(c,
+                         "SELECT status, COUNT(*) AS n FROM watch_anomalies GROUP BY status "
+                         "ORDER BY status",
+                         NULL, 0, &rows, NULL);
+    if (rc < 0)
+        return rc;
+    json_t *o = json_object();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *s = json_string_value(json_object_get(row, "status"));
+        if (s)
+            json_object_set(o, s, json_object_get(row, "n"));
+    }
+    json_decref(rows);
+    *out = o;
+    return 0;
+}

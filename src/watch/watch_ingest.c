@@ -1,0 +1,539 @@
+/* Ingest: request bodies (one JSON event, a JSON array, NDJSON, plain text lines) split into
+ * events with a reason for each one refused, secret-looking fields blanked before anything is
+ * kept, and OTLP/HTTP JSON (logs and metrics) turned into events of per-service streams with the
+ * resource and scope attributes as metadata. Loop thread; everything here is bounded by the
+ * request body limit and watch.max_events. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/clock.h"
+#include "core/jsonx.h"
+#include "watch/watch_internal.h"
+
+/* ---- redaction ----------------------------------------------------------------------------- */
+
+bool watch_key_secret(const char *key)
+{
+    static const char *const words[] = {"password", "passwd",        "secret",     "token",
+                                        "jwt",      "authorization", "cookie",     "api_key",
+                                        "apikey",   "private_key",   "credential", NULL};
+    char low[128];
+    size_t n = 0;
+    for (; key[n] && n < sizeof low - 1; n++)
+        low[n] = (char)tolower((unsigned char)key[n]);
+    low[n] = '\0';
+    for (size_t i = 0; words[i]; i++)
+        if (strstr(low, words[i]))
+            return true;
+    /* "key" alone or as a suffix (access_key, x-api-key), not "keyboard" or "monkey_count". */
+    if (!strcmp(low, "key"))
+        return true;
+    return n > 4 && !strcmp(low + n - 3, "key") &&
+           (low[n - 4] == '_' || low[n - 4] == '-' || low[n - 4] == '.');
+}
+
+void watch_redact(json_t *v)
+{
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            if (watch_key_secret(k) && !json_is_object(x) && !json_is_array(x) && !json_is_null(x))
+                json_object_set_new(v, k, json_string("<REDACTED>"));
+            else
+                watch_redact(x);
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            watch_redact(x);
+        }
+    }
+}
+
+/* ---- one event ------------------------------------------------------------------------------- */
+
+static bool watch_event_time(const json_t *o, int64_t *ms)
+{
+    static const char *const keys[] = {"timestamp", "ts", "time", NULL};
+    for (size_t i = 0; keys[i]; i++) {
+        json_t *t = json_object_get(o, keys[i]);
+        if (json_is_string(t) && clock_rfc3339_parse(json_string_value(t), ms) == 0)
+            return true;
+        if (json_is_integer(t) && json_integer_value(t) > 0) {
+            *ms = json_integer_value(t);
+            return true;
+        }
+    }
+    return false;
+}
+
+static int watch_number_text(const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    while (end && isspace((unsigned char)*end))
+        end++;
+    if (errno || end == s || (end && *end) || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int watch_event_from_json(const watch_stream_t *s, json_t *item, int64_t now_ms, watch_event_t *ev,
+                          const char **reason)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->ts_ms = now_ms;
+    if (s->settings.type == CBAD_STREAM_METRICS) {
+        json_t *v = item;
+        if (json_is_object(item)) {
+            v = json_object_get(item, "value");
+            watch_event_time(item, &ev->ts_ms);
+        }
+        if (json_is_number(v)) {
+            ev->value = json_number_value(v);
+        } else if (!json_is_string(v) || watch_number_text(json_string_value(v), &ev->value) < 0) {
+            *reason = "a metrics event must be a number or an object with a numeric \"value\"";
+            return -1;
+        }
+        if (!isfinite(ev->value)) {
+            *reason = "the value must be a finite number";
+            return -1;
+        }
+        ev->has_value = true;
+        char buf[64];
+        int n = snprintf(buf, sizeof buf, "%.17g", ev->value);
+        ev->text = strndup(buf, (size_t)n);
+        ev->len = (size_t)n;
+        if (!ev->text) {
+            *reason = "out of memory";
+            return -1;
+        }
+        return 0;
+    }
+    if (json_is_string(item)) {
+        size_t len = json_string_length(item);
+        if (len == 0) {
+            *reason = "an event must not be empty";
+            return -1;
+        }
+        if (len > CBAD_EVENT_MAX) {
+            *reason = "an event must be at most 65536 bytes";
+            return -1;
+        }
+        ev->text = strndup(json_string_value(item), len);
+        ev->len = len;
+    } else if (json_is_object(item)) {
+        if (json_object_size(item) == 0) {
+            *reason = "an event must not be an empty object";
+            return -1;
+        }
+        watch_event_time(item, &ev->ts_ms);
+        if (s->settings.redact)
+            watch_redact(item);
+        /* Sorted keys: equal events are equal bytes whatever the sender's key order. */
+        ev->text = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS);
+        ev->len = ev->text ? strlen(ev->text) : 0;
+        if (ev->len > CBAD_EVENT_MAX) {
+            free(ev->text);
+            ev->text = NULL;
+            *reason = "an event must be at most 65536 bytes when serialised";
+            return -1;
+        }
+    } else if (json_is_number(item)) {
+        char buf[64];
+        int n = snprintf(buf, sizeof buf, "%.17g", json_number_value(item));
+        ev->text = strndup(buf, (size_t)n);
+        ev->len = (size_t)n;
+    } else {
+        *reason = "an event must be a JSON object, a string or a number";
+        return -1;
+    }
+    if (!ev->text) {
+        *reason = "out of memory";
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- request bodies ------------------------------------------------------------------------- */
+
+static bool watch_ct_is(const char *ct, const char *want)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strlen(want);
+    return strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static void watch_reject(json_t *rejected, size_t index, const char *reason)
+{
+    json_array_append_new(rejected,
+                          json_pack("{s:I,s:s}", "index", (json_int_t)index, "reason", reason));
+}
+
+/* A line of NDJSON or text, or one array element. */
+static int watch_items_add(json_t *items, json_t *v, size_t max_events, problem_t **p)
+{
+    if (json_array_size(items) >= max_events) {
+        json_decref(v);
+        *p = problem_new(413, "too-many-events",
+                         "a request may carry at most %zu events (watch.max_events)", max_events);
+        problem_ext_set(*p, "max_events", json_integer((json_int_t)max_events));
+        return -1;
+    }
+    json_array_append_new(items, v);
+    return 0;
+}
+
+int watch_body_items(const char *body, size_t len, const char *ct, size_t max_depth,
+                     size_t max_events, json_t **items_out, json_t **rejected_out, problem_t **p)
+{
+    json_t *items = json_array(), *rejected = json_array();
+    *p = NULL;
+    *items_out = *rejected_out = NULL;
+    if (!items || !rejected) {
+        json_decref(items);
+        json_decref(rejected);
+        *p = problem_new(503, "out-of-memory", "the request could not be held");
+        return -1;
+    }
+    bool lines = watch_ct_is(ct, "application/x-ndjson") || watch_ct_is(ct, "application/jsonl") ||
+                 watch_ct_is(ct, "text/plain");
+    bool text = watch_ct_is(ct, "text/plain");
+    if (!lines) {
+        json_t *v = jsonx_parse(body ? body : "", len, max_depth, p);
+        if (!v)
+            goto fail;
+        if (json_is_array(v)) {
+            if (json_array_size(v) > max_events) {
+                json_decref(v);
+                *p = problem_new(413, "too-many-events",
+                                 "a request may carry at most %zu events (watch.max_events)",
+                                 max_events);
+                problem_ext_set(*p, "max_events", json_integer((json_int_t)max_events));
+                goto fail;
+            }
+            json_decref(items);
+            items = v; /* one event per element; rejects are reported per index later */
+        } else {
+            json_array_append_new(items, v);
+        }
+    } else {
+        size_t at = 0, index = 0;
+        while (at < len) {
+            const char *line = body + at;
+            const char *nl = memchr(line, '\n', len - at);
+            size_t n = nl ? (size_t)(nl - line) : len - at;
+            at += n + (nl ? 1 : 0);
+            while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+                n--;
+            if (n == 0)
+                continue;
+            json_t *v;
+            if (text) {
+                v = json_stringn(line, n);
+                if (!v) /* not UTF-8: keep the event, readable */
+                    v = json_string("<invalid UTF-8>");
+            } else {
+                problem_t *lp = NULL;
+                v = jsonx_parse(line, n, max_depth, &lp);
+                if (!v) {
+                    char why[256];
+                    snprintf(why, sizeof why, "not JSON: %s", problem_detail(lp));
+                    watch_reject(rejected, index, why);
+                    problem_destroy(&lp);
+                    v = json_null(); /* a placeholder keeps indexes aligned */
+                }
+            }
+            if (watch_items_add(items, v, max_events, p) < 0)
+                goto fail;
+            index++;
+        }
+    }
+    *items_out = items;
+    *rejected_out = rejected;
+    return 0;
+fail:
+    json_decref(items);
+    json_decref(rejected);
+    return -1;
+}
+
+/* ---- OTLP/HTTP JSON ----------------------------------------------------------------------- */
+
+/* AnyValue → plain JSON. */
+static json_t *otlp_value(const json_t *v, int depth)
+{
+    json_t *x;
+    if (!json_is_object(v) || depth > 8)
+        return json_null();
+    if ((x = json_object_get(v, "stringValue")))
+        return json_copy(x);
+    if ((x = json_object_get(v, "boolValue")))
+        return json_copy(x);
+    if ((x = json_object_get(v, "intValue"))) {
+        /* int64 travels as a JSON string in OTLP/JSON */
+        if (json_is_string(x)) {
+            char *end = NULL;
+            long long n = strtoll(json_string_value(x), &end, 10);
+            return end && !*end ? json_integer(n) : json_copy(x);
+        }
+        return json_copy(x);
+    }
+    if ((x = json_object_get(v, "doubleValue")))
+        return json_copy(x);
+    if ((x = json_object_get(v, "bytesValue")))
+        return json_copy(x);
+    if ((x = json_object_get(v, "arrayValue"))) {
+        json_t *arr = json_array();
+        json_t *vals = json_object_get(x, "values");
+        size_t i;
+        json_t *e;
+        json_array_foreach(vals, i, e)
+        {
+            json_array_append_new(arr, otlp_value(e, depth + 1));
+        }
+        return arr;
+    }
+    if ((x = json_object_get(v, "kvlistValue"))) {
+        json_t *o = json_object();
+        json_t *vals = json_object_get(x, "values");
+        size_t i;
+        json_t *e;
+        json_array_foreach(vals, i, e)
+        {
+            const char *k = json_string_value(json_object_get(e, "key"));
+            if (k)
+                json_object_set_new(o, k, otlp_value(json_object_get(e, "value"), depth + 1));
+        }
+        return o;
+    }
+    return json_null();
+}
+
+static json_t *otlp_attrs(const json_t *attrs)
+{
+    json_t *o = json_object();
+    size_t i;
+    json_t *e;
+    json_array_foreach(attrs, i, e)
+    {
+        const char *k = json_string_value(json_object_get(e, "key"));
+        if (k)
+            json_object_set_new(o, k, otlp_value(json_object_get(e, "value"), 0));
+    }
+    return o;
+}
+
+static int64_t otlp_time_ms(const json_t *rec, const char *key, const char *fallback,
+                            int64_t now_ms)
+{
+    const char *keys[] = {key, fallback};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *t = keys[i] ? json_object_get(rec, keys[i]) : NULL;
+        unsigned long long ns = 0;
+        if (json_is_string(t)) {
+            char *end = NULL;
+            ns = strtoull(json_string_value(t), &end, 10);
+            if (!end || *end)
+                ns = 0;
+        } else if (json_is_integer(t) && json_integer_value(t) > 0) {
+            ns = (unsigned long long)json_integer_value(t);
+        }
+        if (ns)
+            return (int64_t)(ns / 1000000ull);
+    }
+    return now_ms;
+}
+
+/* otel.<service>.<suffix> with characters outside the stream alphabet replaced. */
+static void otlp_stream_name(const json_t *res_attrs, const char *suffix, char *out, size_t cap)
+{
+    const char *svc = json_string_value(json_object_get(res_attrs, "service.name"));
+    if (!svc || !*svc)
+        svc = "unknown_service";
+    int n = snprintf(out, cap, "otel.%.48s.%s", svc, suffix);
+    if (n < 0)
+        n = 0;
+    out[cap - 1] = '\0';
+    for (char *c = out; *c; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-' || *c == ':'))
+            *c = '_';
+}
+
+static json_t *otlp_meta(json_t *res_attrs, const json_t *scope, bool redact)
+{
+    json_t *m = json_pack("{s:O,s:{s:o,s:o,s:o}}", "resource", res_attrs, "scope", "name",
+                          json_copy(json_object_get(scope, "name")) ?: json_null(), "version",
+                          json_copy(json_object_get(scope, "version")) ?: json_null(), "attributes",
+                          otlp_attrs(json_object_get(scope, "attributes")));
+    if (m && redact)
+        watch_redact(m);
+    return m;
+}
+
+/* Adds one event to out[stream] = {type, events:[{event, meta}]}. */
+static void otlp_add(json_t *out, const char *stream, const char *type, json_t *event, json_t *meta)
+{
+    json_t *b = json_object_get(out, stream);
+    if (!b) {
+        b = json_pack("{s:s,s:[]}", "type", type, "events");
+        json_object_set_new(out, stream, b);
+    }
+    json_array_append_new(
+        json_object_get(b, "events"),
+        json_pack("{s:o,s:O}", "event", event, "meta", meta ? meta : json_null()));
+}
+
+int watch_otlp_logs(const json_t *root, int64_t now_ms, bool redact, json_t **out, size_t *rejected,
+                    char *why, size_t whylen)
+{
+    json_t *res = json_object();
+    *rejected = 0;
+    why[0] = '\0';
+    size_t i, j, k;
+    json_t *rl, *sl, *lr;
+    json_array_foreach(json_object_get(root, "resourceLogs"), i, rl)
+    {
+        json_t *rattrs = otlp_attrs(json_object_get(json_object_get(rl, "resource"), "attributes"));
+        char stream[WATCH_NAME_MAX + 1];
+        otlp_stream_name(rattrs, "logs", stream, sizeof stream);
+        json_array_foreach(json_object_get(rl, "scopeLogs"), j, sl)
+        {
+            json_t *meta = otlp_meta(rattrs, json_object_get(sl, "scope"), redact);
+            json_array_foreach(json_object_get(sl, "logRecords"), k, lr)
+            {
+                if (!json_is_object(lr)) {
+                    (*rejected)++;
+                    snprintf(why, whylen, "a logRecord must be an object");
+                    continue;
+                }
+                json_t *body = otlp_value(json_object_get(lr, "body"), 0);
+                json_t *attrs = otlp_attrs(json_object_get(lr, "attributes"));
+                json_t *sev = json_object_get(lr, "severityText");
+                json_t *ev = json_pack("{s:o,s:o,s:o}", "body", body, "severity",
+                                       json_is_string(sev) ? json_copy(sev) : json_string(""),
+                                       "attributes", attrs);
+                json_object_set_new(
+                    ev, "ts",
+                    json_integer(otlp_time_ms(lr, "timeUnixNano", "observedTimeUnixNano", now_ms)));
+                otlp_add(res, stream, "logs", ev, meta);
+            }
+            json_decref(meta);
+        }
+        json_decref(rattrs);
+    }
+    *out = res;
+    return 0;
+}
+
+/* The number a data point stands for: gauge/sum value, or a histogram's mean. */
+static int otlp_point_value(const json_t *dp, bool histogram, double *v)
+{
+    json_t *x;
+    if (histogram) {
+        json_t *cnt = json_object_get(dp, "count"), *sum = json_object_get(dp, "sum");
+        double c =
+            json_is_string(cnt) ? strtod(json_string_value(cnt), NULL) : json_number_value(cnt);
+        if (!(c > 0) || !json_is_number(sum))
+            return -1;
+        *v = json_number_value(sum) / c;
+        return 0;
+    }
+    if ((x = json_object_get(dp, "asDouble")) && json_is_number(x)) {
+        *v = json_number_value(x);
+        return 0;
+    }
+    if ((x = json_object_get(dp, "asInt"))) {
+        if (json_is_integer(x)) {
+            *v = (double)json_integer_value(x);
+            return 0;
+        }
+        if (json_is_string(x)) {
+            char *end = NULL;
+            long long n = strtoll(json_string_value(x), &end, 10);
+            if (end && !*end) {
+                *v = (double)n;
+                return 0;
+            }
+        }
+    }
+    return -1;
+}
+
+int watch_otlp_metrics(const json_t *root, int64_t now_ms, bool redact, json_t **out,
+                       size_t *rejected, char *why, size_t whylen)
+{
+    json_t *res = json_object();
+    *rejected = 0;
+    why[0] = '\0';
+    size_t i, j, k, d;
+    json_t *rm, *sm, *m, *dp;
+    json_array_foreach(json_object_get(root, "resourceMetrics"), i, rm)
+    {
+        json_t *rattrs = otlp_attrs(json_object_get(json_object_get(rm, "resource"), "attributes"));
+        json_array_foreach(json_object_get(rm, "scopeMetrics"), j, sm)
+        {
+            json_t *meta = otlp_meta(rattrs, json_object_get(sm, "scope"), redact);
+            json_array_foreach(json_object_get(sm, "metrics"), k, m)
+            {
+                const char *name = json_string_value(json_object_get(m, "name"));
+                static const char *const kinds[] = {"gauge", "sum", "histogram", NULL};
+                json_t *data = NULL;
+                size_t kind = 0;
+                for (; kinds[kind] && !data; kind++)
+                    data = json_object_get(m, kinds[kind]);
+                if (!name || !*name || !data) {
+                    (*rejected)++;
+                    snprintf(why, whylen,
+                             "a metric needs a name and gauge, sum or histogram data points");
+                    continue;
+                }
+                bool hist = kind - 1 == 2;
+                char suffix[96], stream[WATCH_NAME_MAX + 1];
+                snprintf(suffix, sizeof suffix, "metrics.%.80s", name);
+                otlp_stream_name(rattrs, suffix, stream, sizeof stream);
+                json_array_foreach(json_object_get(data, "dataPoints"), d, dp)
+                {
+                    double v;
+                    if (otlp_point_value(dp, hist, &v) < 0 || !isfinite(v)) {
+                        (*rejected)++;
+                        snprintf(why, whylen,
+                                 "metric %.64s: a data point needs asDouble or asInt (histograms: "
+                                 "count and sum)",
+                                 name);
+                        continue;
+                    }
+                    json_t *ev =
+                        json_pack("{s:f,s:I}", "value", v, "ts",
+                                  (json_int_t)otlp_time_ms(dp, "timeUnixNano", NULL, now_ms));
+                    json_t *pm = json_deep_copy(meta);
+                    json_object_set_new(pm, "metric", json_string(name));
+                    json_t *attrs = otlp_attrs(json_object_get(dp, "attributes"));
+                    if (redact)
+                        watch_redact(attrs);
+                    json_object_set_new(pm, "attributes", attrs);
+                    otlp_add(res, stream, "metrics", ev, pm);
+                    json_decref(pm);
+                }
+            }
+            json_decref(meta);
+        }
+        json_decref(rattrs);
+    }
+    *out = res;
+    return 0;
+}

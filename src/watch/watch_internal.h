@@ -1,0 +1,161 @@
+/* What the watch domain's files share (streams, their queues, the store functions, ingest
+ * parsing, signing); nothing outside src/watch/ includes it. Everything here is owned by the loop
+ * thread, except a stream's detector, which belongs to its scoring job while one runs. */
+#ifndef GANGLION_WATCH_INTERNAL_H
+#define GANGLION_WATCH_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "core/problem.h"
+#include "store/store.h"
+#include "watch/cbad.h"
+
+struct hub;
+struct bus_sub;
+
+#define WATCH_NAME_MAX      128  /* stream names: [A-Za-z0-9._:-], 1..128 */
+#define WATCH_JOB_EVENTS    4096 /* events one scoring job takes from a queue */
+#define WATCH_TAGS_MAX      32
+#define WATCH_TAG_LEN       64
+#define WATCH_NOTES_MAX     8192
+#define WATCH_META_MAX      8192 /* bytes of serialised metadata kept per anomaly */
+#define WATCH_LIMIT_DEFAULT 50
+#define WATCH_LIMIT_MAX     1000
+#define WATCH_KEY_FILE      "watch-signing.key"
+
+/* One accepted event waiting to be scored. */
+typedef struct watch_event {
+    char *text; /* owned; the bytes fed to the detector (already redacted) */
+    size_t len;
+    double value; /* metrics streams: the number */
+    bool has_value;
+    int64_t ts_ms; /* the event's own time if it had one, else arrival */
+    json_t *meta;  /* shared reference or NULL (OTLP resource/scope attributes) */
+} watch_event_t;
+
+typedef struct watch_stream {
+    char name[WATCH_NAME_MAX + 1];
+    cbad_settings_t settings; /* effective: defaults overlaid with `overrides` */
+    json_t *overrides;        /* the settings set explicitly over the API (object, owned) */
+    int64_t created_ms, updated_ms;
+    /* accepted, not yet scored: a ring of q_cap */
+    watch_event_t *q;
+    size_t q_head, q_len, q_cap;
+    bool busy;        /* a scoring job owns `det` */
+    bool dead;        /* deleted while busy: freed when the job comes back */
+    bool reconfigure; /* settings changed while busy: new detector when the job comes back */
+    cbad_t *det;
+    int metric_slot; /* index of its own labels, or -1 for the "_other" series */
+    char labels[WATCH_NAME_MAX * 2 + 16];
+    /* counters */
+    uint64_t events_in, events_scored, windows_scored, anomalies;
+    double score_seconds, last_score;
+} watch_stream_t;
+
+typedef struct watch {
+    struct hub *hub;
+    cbad_settings_t defaults;
+    watch_stream_t **streams; /* unordered; bounded by cfg.watch_max_streams */
+    size_t nstreams, cap_streams;
+    size_t labelled; /* streams given their own metric labels so far */
+    bool stopping;
+    struct bus_sub *agent_sub;
+    /* scratch contexts for cbad_job_run, shared by the pool's threads */
+    pthread_mutex_t scratch_mu;
+    cbad_scratch_t **scratch;
+    size_t nscratch, cap_scratch;
+    int jobs_running;
+    /* the evidence signing key */
+    unsigned char pk[32], sk[64];
+    char key_id[17];
+    /* totals */
+    uint64_t events_in, windows_scored, anomalies, rejected;
+} watch_t;
+
+/* ---- streams (watch.c) ---- */
+bool watch_name_valid(const char *name);
+watch_stream_t *watch_stream_find(watch_t *w, const char *name);
+/* Creates a stream with the defaults overlaid by `overrides` (borrowed, may be NULL). 0, or a
+ * problem (bad settings 422, too many streams 429). */
+problem_t *watch_stream_create(watch_t *w, const char *name, const char *type,
+                               const json_t *overrides, watch_stream_t **out);
+/* Applies new overrides (and type) to an existing stream. */
+problem_t *watch_stream_update(watch_t *w, watch_stream_t *s, const char *type,
+                               const json_t *overrides);
+void watch_stream_remove(watch_t *w, watch_stream_t *s);
+json_t *watch_stream_json(const watch_stream_t *s);
+json_t *watch_settings_json(const cbad_settings_t *s);
+/* Persists (upserts) a stream's definition in the background; failures are logged. */
+void watch_stream_persist(watch_t *w, const watch_stream_t *s);
+/* Free room in a stream's queue. */
+size_t watch_stream_room(const watch_stream_t *s);
+/* Moves ev into the queue (the caller checked room) and starts scoring if idle. */
+void watch_stream_push(watch_t *w, watch_stream_t *s, watch_event_t *ev);
+void watch_stream_kick(watch_t *w, watch_stream_t *s);
+void watch_event_clear(watch_event_t *ev);
+
+/* ---- ingest (watch_ingest.c) ---- */
+/* Secret-looking key names (password, token, api_key, authorization, cookie, ...). */
+bool watch_key_secret(const char *key);
+/* Replaces the values of secret-looking keys in place, recursively (objects and arrays). */
+void watch_redact(json_t *v);
+/* Converts one decoded event for stream s into ev. On a bad event returns -1 with *reason a
+ * static sentence. */
+int watch_event_from_json(const watch_stream_t *s, json_t *item, int64_t now_ms, watch_event_t *ev,
+                          const char **reason);
+
+/* Splits a body into decoded items by content type (JSON value or array; NDJSON and text/plain
+ * one per line). Lines that are not JSON become null items with their reason in *rejected
+ * ({index, reason}). Too many events → 413 problem; a body that is not JSON → 400 problem. */
+int watch_body_items(const char *body, size_t len, const char *ct, size_t max_depth,
+                     size_t max_events, json_t **items, json_t **rejected, problem_t **p);
+/* OTLP/HTTP JSON to {stream: {type, events:[{event, meta}]}}; *rejected counts records that
+ * carried nothing usable, *why says why (the last one). */
+int watch_otlp_logs(const json_t *root, int64_t now_ms, bool redact, json_t **out, size_t *rejected,
+                    char *why, size_t whylen);
+int watch_otlp_metrics(const json_t *root, int64_t now_ms, bool redact, json_t **out,
+                       size_t *rejected, char *why, size_t whylen);
+
+/* ---- persistence (watch_db.c; these run on the store's worker threads) ---- */
+int watch_db_streams_load(store_conn_t *c, json_t **rows);
+int watch_db_stream_upsert(store_conn_t *c, const char *name, const char *type,
+                           const char *overrides_json, int64_t created_ms, int64_t updated_ms);
+int watch_db_stream_delete(store_conn_t *c, const char *name);
+int watch_db_anomaly_insert(store_conn_t *c, const json_t *a);
+int watch_db_anomaly_get(store_conn_t *c, const char *id, json_t **out);
+typedef struct watch_filter {
+    const char *stream_type, *status, *stream;
+    bool has_min_ncd, has_max_p, has_start, has_end, only_significant;
+    double min_ncd, max_p;
+    int64_t start_ms, end_ms;
+    int limit;
+    int64_t offset;
+} watch_filter_t;
+int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out);
+/* Updates status/notes/tags with optimistic concurrency on the old status. Returns 0, 1 when
+ * the row is not there, 2 when its status moved meanwhile. */
+int watch_db_anomaly_update(store_conn_t *c, const char *id, const char *old_status,
+                            const json_t *a);
+int watch_db_status_counts(store_conn_t *c, json_t **out);
+
+/* ---- workflow ---- */
+/* True when an anomaly may move from `from` to `to`. */
+bool watch_transition_ok(const char *from, const char *to);
+/* The statuses reachable from `from` (a new JSON array). */
+json_t *watch_transitions_from(const char *from);
+
+/* ---- signing (watch_sign.c) ---- */
+int watch_sign_key_load(watch_t *w, const char *data_dir, char *err, size_t errlen);
+/* A new bundle {anomaly, exported_at, exported_by, signature{...}}; anomaly is borrowed. */
+json_t *watch_bundle_make(const watch_t *w, const json_t *anomaly, const char *who, int64_t now_ms);
+
+/* ---- endpoints (watch_api.c) ---- */
+void watch_api_register(api_registry_t *reg, watch_t *w);
+void watch_metrics_collect(void *strbuf_out, void *ud);
+
+#endif
