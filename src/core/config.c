@@ -113,6 +113,20 @@ static const config_key_t config_keys[] = {
     /* ---- [ratelimit] ---- */
     /* ---- [agents] ---- */
     /* ---- [zmq] ---- */
+    CFG_STR("zmq", "listen", zmq_listen, "127.0.0.1:7701", NULL, 0,
+            "ZMQ RPC (ROUTER) HOST:PORT, tcp://HOST:PORT, or off"),
+    CFG_STR("zmq", "pub", zmq_pub, "127.0.0.1:7702", NULL, 0,
+            "ZMQ event (PUB) HOST:PORT, tcp://HOST:PORT, or off"),
+    CFG_NUM("zmq", "max_message", CONFIG_T_SIZE, zmq_max_message, "10M", KIB, 256 * MIB, 0,
+            "largest ZMQ request in bytes; larger gets a 413 reply or is dropped"),
+    CFG_NUM("zmq", "hwm", CONFIG_T_INT, zmq_hwm, "10000", 1, 10000000, 0,
+            "ZMQ send and receive high-water marks in messages"),
+    CFG_NUM("zmq", "max_inflight_per_peer", CONFIG_T_INT, zmq_max_inflight_per_peer, "1024", 1,
+            1000000, CONFIG_F_RELOAD, "unanswered ZMQ requests per peer before 429"),
+    CFG_ENUM("zmq", "curve", zmq_curve, "off", ((const char *const[]){"on", "off", NULL}), 0,
+             "on = CURVE encryption with an allow-list of client keys"),
+    CFG_STR("zmq", "curve_clients", zmq_curve_clients, "", NULL, 0,
+            "file of allowed client public keys (Z85, one a line); empty = DATA_DIR/zmq_clients"),
     /* ---- [watch] ---- */
     CFG_NUM("watch", "baseline", CONFIG_T_INT, watch_baseline, "400", 2, 10000, CONFIG_F_RELOAD,
             "default events in a stream's baseline (streams created later)"),

@@ -40,6 +40,13 @@ typedef struct config {
     /* [ratelimit] token buckets (src/auth) */
     /* [agents] process supervision (src/agents) */
     /* [zmq] ZMQ transport (src/net/zmq*) */
+    char zmq_listen[CONFIG_STR_MAX];   /* RPC ROUTER: HOST:PORT, tcp://..., or off */
+    char zmq_pub[CONFIG_STR_MAX];      /* event PUB: HOST:PORT, tcp://..., or off */
+    int64_t zmq_max_message;           /* largest request frame accepted, default 10 MiB */
+    int64_t zmq_hwm;                   /* send and receive high-water marks, messages */
+    int64_t zmq_max_inflight_per_peer; /* unanswered requests per peer before 429 */
+    char zmq_curve[8];                 /* on | off */
+    char zmq_curve_clients[CONFIG_STR_MAX]; /* allow-list file; empty = DATA_DIR/zmq_clients */
     /* [watch] anomaly detection (src/watch) */
     int64_t watch_baseline;          /* default events in a stream's baseline, 400 */
     int64_t watch_window;            /* default events in a window, 50 */

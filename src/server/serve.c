@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "net/http.h"
+#include "net/zmq_server.h"
 #include "server/lockfile.h"
 #include "server/schema.h"
 #include "store/audit.h"
@@ -55,6 +56,10 @@ static const char serve_usage[] =
     "  --data-dir DIR       data directory (default ./var)\n"
     "  --store URL          sqlite:PATH (default: sqlite in the data dir) or postgres://...\n"
     "  --log-level LEVEL    debug | info | warn | error | off\n"
+    "  --zmq-listen HOST:PORT|off\n"
+    "                       ZMQ RPC (ROUTER) address (default 127.0.0.1:7701)\n"
+    "  --zmq-pub HOST:PORT|off\n"
+    "                       ZMQ event (PUB) address (default 127.0.0.1:7702)\n"
     "  --set SECTION.KEY=VALUE\n"
     "                       any configuration key (repeatable)\n"
     "  --print-config       print the effective configuration (secrets masked) and exit\n"
@@ -92,7 +97,9 @@ static int serve_apply_flags(config_t *cfg, int argc, char **argv, bool *print_c
     } map[] = {{"--listen", "server", "listen"},
                {"--data-dir", "server", "data_dir"},
                {"--store", "store", "url"},
-               {"--log-level", "log", "level"}};
+               {"--log-level", "log", "level"},
+               {"--zmq-listen", "zmq", "listen"},
+               {"--zmq-pub", "zmq", "pub"}};
     char err[512];
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -241,6 +248,7 @@ static void serve_shutdown_begin(serve_t *s, const char *why)
     if (hub->http)
         http_server_quiesce(hub->http);
     /* domains: shutdown (stop accepting work, begin stopping what runs) */
+    zmq_server_quiesce(hub->zmq);
     watch_shutdown(hub);
     uv_timer_stop(&s->lag_timer);
     s->drain_started_ns = clock_mono_ns();
@@ -374,6 +382,11 @@ int serve_main(int argc, char **argv)
     audit_api_register(hub->api);
     api_audit_hook_set(hub->api, audit_api_hook, NULL);
     /* domains: start (each creates its state on the hub and registers its endpoints) */
+    if (zmq_server_start(hub, &hub->zmq, err, sizeof err) < 0) {
+        log_error(NULL, "cannot start the ZMQ transport", "{s:s}", "reason", err);
+        fprintf(stderr, "ganglion serve: %s\n", err);
+        goto out_modules;
+    }
     if (watch_start(hub) < 0) {
         fprintf(stderr, "ganglion serve: the watch module could not start (see log)\n");
         goto out_modules;
@@ -415,6 +428,7 @@ out_modules:
         uv_run(hub->loop, UV_RUN_NOWAIT);
     }
     /* domains: destroy (reverse order of start) */
+    zmq_server_destroy(&hub->zmq);
     watch_destroy(hub);
     if (hub->system)
         system_api_destroy(hub);

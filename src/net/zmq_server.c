@@ -1,0 +1,1060 @@
+/* The ZMQ transport. Each request frame becomes an api_call_t for the registry, exactly as the
+ * HTTP transport does, so routing, auth, validation and problems are shared. libzmq sockets are
+ * edge-triggered: ZMQ_FD only says "the socket's state may have changed", so every wake-up (and
+ * every send made outside that wake-up) re-reads ZMQ_EVENTS and keeps receiving while ZMQ_POLLIN
+ * is set — in bounded batches, the rest continued from a uv_idle handle so the loop stays fair. */
+#include "net/zmq_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+#include <zmq.h>
+
+#include "api/api.h"
+#include "core/bus.h"
+#include "core/hub.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/strbuf.h"
+#include "net/zmq_codec.h"
+
+#define ZSRV_BATCH          256  /* messages handled per loop iteration before yielding */
+#define ZSRV_PEER_BUCKETS   1024 /* hash buckets of the per-peer in-flight table */
+#define ZSRV_ENDPOINT_MAX   600  /* "tcp://HOST:PORT" */
+#define ZSRV_CURVE_KEYS_MAX 10000
+#define ZSRV_CURVE_FILE_MAX (1024 * 1024)
+#define ZSRV_DEFAULT_LISTEN "127.0.0.1:7701"
+#define ZSRV_DEFAULT_PUB    "127.0.0.1:7702"
+
+/* A peer (ZMQ routing id) with requests in flight; freed when its count returns to zero. */
+typedef struct zsrv_peer {
+    struct zsrv_peer *next;
+    size_t inflight;
+    size_t idlen;
+    unsigned char id[256];
+} zsrv_peer_t;
+
+/* One request from dispatch to reply. */
+typedef struct zsrv_rq {
+    struct zmq_server *srv;
+    struct zsrv_rq *prev, *next; /* pending list (async replies only) */
+    zsrv_peer_t *peer;
+    api_req_t *req;
+    json_t *id;
+    zmq_codec_enc_t enc;
+    bool delim;       /* the request came with an empty delimiter frame (REQ): mirror it */
+    bool in_dispatch; /* the reply, if any, arrives inside api_dispatch */
+    bool replied;
+    char *auth; /* "Bearer <token>" or NULL */
+} zsrv_rq_t;
+
+struct zmq_server {
+    hub_t *hub;
+    void *ctx;
+    void *router, *pub, *zap;
+    uv_poll_t router_poll, pub_poll, zap_poll;
+    uv_idle_t idle;
+    bool router_poll_on, pub_poll_on, zap_poll_on, idle_init;
+    int closing; /* handles still closing */
+    bool quiescing;
+    char rpc_ep[ZSRV_ENDPOINT_MAX], pub_ep[ZSRV_ENDPOINT_MAX];
+    size_t max_message;
+    zsrv_peer_t *peers[ZSRV_PEER_BUCKETS];
+    zsrv_rq_t *pending;
+    size_t inflight;
+    /* XPUB: the bus is followed only while some subscriber exists */
+    size_t pub_prefixes;
+    bus_sub_t *bus_sub;
+    /* CURVE */
+    bool curve;
+    char curve_public[41], curve_secret[41];
+    char clients_path[CONFIG_STR_MAX + 32];
+    unsigned char (*keys)[32];
+    size_t nkeys;
+    struct timespec keys_mtime;
+    off_t keys_size;
+    ino_t keys_ino;
+    bool keys_loaded;
+    /* counters for /metrics */
+    uint64_t msgs_in, msgs_out, malformed, events_out, auth_ok, auth_denied;
+    uint64_t drop_malformed, drop_oversize, drop_unroutable, drop_pub;
+    strbuf_t scratch;
+};
+
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+static void zsrv_metrics_collect(strbuf_t *out, void *ud)
+{
+    hub_t *hub = ud;
+    zmq_server_t *s = hub->zmq;
+    if (!s)
+        return;
+    strbuf_printf(out,
+                  "# HELP ganglion_zmq_messages_in_total Request messages received on the ZMQ "
+                  "RPC socket.\n# TYPE ganglion_zmq_messages_in_total counter\n"
+                  "ganglion_zmq_messages_in_total %llu\n"
+                  "# HELP ganglion_zmq_messages_out_total Reply messages sent on the ZMQ RPC "
+                  "socket.\n# TYPE ganglion_zmq_messages_out_total counter\n"
+                  "ganglion_zmq_messages_out_total %llu\n"
+                  "# HELP ganglion_zmq_malformed_total Malformed ZMQ requests (answered when they "
+                  "carried an id, else dropped).\n# TYPE ganglion_zmq_malformed_total counter\n"
+                  "ganglion_zmq_malformed_total %llu\n"
+                  "# HELP ganglion_zmq_dropped_total ZMQ messages dropped, by reason.\n"
+                  "# TYPE ganglion_zmq_dropped_total counter\n"
+                  "ganglion_zmq_dropped_total{reason=\"malformed\"} %llu\n"
+                  "ganglion_zmq_dropped_total{reason=\"oversize\"} %llu\n"
+                  "ganglion_zmq_dropped_total{reason=\"unroutable\"} %llu\n"
+                  "ganglion_zmq_dropped_total{reason=\"pub_hwm\"} %llu\n"
+                  "# HELP ganglion_zmq_inflight_requests ZMQ requests dispatched and not yet "
+                  "answered.\n# TYPE ganglion_zmq_inflight_requests gauge\n"
+                  "ganglion_zmq_inflight_requests %zu\n"
+                  "# HELP ganglion_zmq_events_published_total Bus events sent on the ZMQ PUB "
+                  "socket.\n# TYPE ganglion_zmq_events_published_total counter\n"
+                  "ganglion_zmq_events_published_total %llu\n"
+                  "# HELP ganglion_zmq_curve_auth_total CURVE handshakes by ZAP verdict.\n"
+                  "# TYPE ganglion_zmq_curve_auth_total counter\n"
+                  "ganglion_zmq_curve_auth_total{result=\"allowed\"} %llu\n"
+                  "ganglion_zmq_curve_auth_total{result=\"denied\"} %llu\n",
+                  (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
+                  (unsigned long long)s->malformed, (unsigned long long)s->drop_malformed,
+                  (unsigned long long)s->drop_oversize, (unsigned long long)s->drop_unroutable,
+                  (unsigned long long)s->drop_pub, s->inflight, (unsigned long long)s->events_out,
+                  (unsigned long long)s->auth_ok, (unsigned long long)s->auth_denied);
+}
+
+/* ---- peers ------------------------------------------------------------------------------ */
+
+static size_t zsrv_peer_hash(const unsigned char *id, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ id[i]) * 1099511628211ull;
+    return (size_t)(h % ZSRV_PEER_BUCKETS);
+}
+
+static zsrv_peer_t *zsrv_peer_get(zmq_server_t *s, const void *id, size_t n)
+{
+    if (n > sizeof((zsrv_peer_t *)0)->id)
+        return NULL;
+    size_t b = zsrv_peer_hash(id, n);
+    for (zsrv_peer_t *p = s->peers[b]; p; p = p->next)
+        if (p->idlen == n && memcmp(p->id, id, n) == 0)
+            return p;
+    zsrv_peer_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    memcpy(p->id, id, n);
+    p->idlen = n;
+    p->next = s->peers[b];
+    s->peers[b] = p;
+    return p;
+}
+
+static void zsrv_peer_release(zmq_server_t *s, zsrv_peer_t *peer)
+{
+    if (--peer->inflight > 0)
+        return;
+    zsrv_peer_t **pp = &s->peers[zsrv_peer_hash(peer->id, peer->idlen)];
+    for (; *pp; pp = &(*pp)->next) {
+        if (*pp == peer) {
+            *pp = peer->next;
+            free(peer);
+            return;
+        }
+    }
+}
+
+/* ---- sending ---------------------------------------------------------------------------- */
+
+static void zsrv_schedule(zmq_server_t *s);
+
+/* Sends [identity][""?][payload] without ever blocking the loop: ROUTER_MANDATORY turns a
+ * vanished peer or a full pipe into an error we count instead of a silent loss or a wait. */
+static void zsrv_send(zmq_server_t *s, const void *id, size_t idlen, bool delim, const void *buf,
+                      size_t len)
+{
+    if (zmq_send(s->router, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        s->drop_unroutable++;
+        return;
+    }
+    if (delim)
+        zmq_send(s->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    if (zmq_send(s->router, buf, len, ZMQ_DONTWAIT) < 0) {
+        s->drop_unroutable++;
+        return;
+    }
+    s->msgs_out++;
+}
+
+/* Encodes {id, status, body[, headers]} in enc and sends it. Consumes nothing. */
+static void zsrv_reply_send(zmq_server_t *s, const void *pid, size_t pidlen, bool delim,
+                            zmq_codec_enc_t enc, json_t *id, int status, json_t *body,
+                            json_t *headers)
+{
+    json_t *env = json_object();
+    if (!env)
+        return;
+    json_object_set(env, "id", id ? id : json_null());
+    json_object_set_new(env, "status", json_integer(status));
+    json_object_set(env, "body", body ? body : json_null());
+    if (headers)
+        json_object_set(env, "headers", headers);
+    strbuf_reset(&s->scratch);
+    if (zmq_codec_encode(enc, env, &s->scratch) == 0)
+        zsrv_send(s, pid, pidlen, delim, s->scratch.data, s->scratch.len);
+    else
+        log_warn(NULL, "zmq: reply could not be encoded", NULL);
+    json_decref(env);
+}
+
+/* A problem found by the transport itself (bad envelope, 413, 429). p is destroyed. */
+static void zsrv_problem_send(zmq_server_t *s, const void *pid, size_t pidlen, bool delim,
+                              zmq_codec_enc_t enc, json_t *id, const char *rid, const char *path,
+                              problem_t *p)
+{
+    if (rid && rid[0])
+        problem_ext_set(p, "request_id", json_string(rid));
+    json_t *body = problem_to_json(p, path);
+    json_t *headers = NULL;
+    const char *name, *value;
+    for (size_t i = 0; problem_header_at(p, i, &name, &value) == 0; i++) {
+        if (!headers)
+            headers = json_object();
+        if (headers)
+            json_object_set_new(headers, name, json_string(value));
+    }
+    zsrv_reply_send(s, pid, pidlen, delim, enc, id, problem_status(p), body, headers);
+    json_decref(body);
+    json_decref(headers);
+    problem_destroy(&p);
+}
+
+/* ---- the registry's reply --------------------------------------------------------------- */
+
+static void zsrv_rq_free(zsrv_rq_t *rq)
+{
+    zmq_server_t *s = rq->srv;
+    if (rq->peer)
+        zsrv_peer_release(s, rq->peer);
+    json_decref(rq->id);
+    free(rq->auth);
+    free(rq);
+}
+
+static void zsrv_pending_unlink(zsrv_rq_t *rq)
+{
+    zmq_server_t *s = rq->srv;
+    if (rq->prev)
+        rq->prev->next = rq->next;
+    else
+        s->pending = rq->next;
+    if (rq->next)
+        rq->next->prev = rq->prev;
+    rq->prev = rq->next = NULL;
+    s->inflight--;
+}
+
+static json_t *zsrv_raw_body(const api_reply_t *r, json_t **headers)
+{
+    if (!r->raw || r->raw_len == 0)
+        return NULL;
+    /* A handler that wrote its JSON itself: the envelope carries the value, not its text. */
+    if (r->content_type && (strncasecmp(r->content_type, "application/json", 16) == 0 ||
+                            strstr(r->content_type, "+json"))) {
+        json_t *j = json_loadb(r->raw, r->raw_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (j)
+            return j;
+    }
+    json_t *b = json_stringn(r->raw, r->raw_len);
+    if (!b) {
+        /* Not UTF-8: the body travels as base64 and the reply says so. */
+        char *b64 = zmq_codec_base64(r->raw, r->raw_len);
+        b = b64 ? json_string(b64) : NULL;
+        free(b64);
+        if (*headers || (*headers = json_object()))
+            json_object_set_new(*headers, "Content-Transfer-Encoding", json_string("base64"));
+    }
+    if (r->content_type && (*headers || (*headers = json_object())))
+        json_object_set_new(*headers, "Content-Type", json_string(r->content_type));
+    return b;
+}
+
+static void zsrv_on_reply(const api_reply_t *r, void *tctx)
+{
+    zsrv_rq_t *rq = tctx;
+    zmq_server_t *s = rq->srv;
+    json_t *headers = NULL;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const char *name = r->headers[2 * i], *value = r->headers[2 * i + 1];
+        if (!name || !value)
+            continue;
+        if (!headers)
+            headers = json_object();
+        if (headers)
+            json_object_set_new(headers, name, json_string(value));
+    }
+    if (r->stream) {
+        problem_t *p = problem_new(400, "use-pub-socket",
+                                   "this endpoint streams events; over ZMQ, subscribe to the "
+                                   "topics on the PUB socket instead");
+        problem_ext_set(p, "pub", s->pub_ep[0] ? json_string(s->pub_ep) : json_null());
+        zsrv_problem_send(s, rq->peer->id, rq->peer->idlen, rq->delim, rq->enc, rq->id,
+                          r->request_id, NULL, p);
+    } else {
+        json_t *body = r->json ? json_incref(r->json) : zsrv_raw_body(r, &headers);
+        zsrv_reply_send(s, rq->peer->id, rq->peer->idlen, rq->delim, rq->enc, rq->id,
+                        r->status ? r->status : 200, body, headers);
+        json_decref(body);
+    }
+    json_decref(headers);
+    if (rq->in_dispatch) {
+        rq->replied = true;
+        return;
+    }
+    zsrv_pending_unlink(rq);
+    zsrv_rq_free(rq);
+    /* A send outside a wake-up may have consumed the FD's edge: look at ZMQ_EVENTS again. */
+    zsrv_schedule(s);
+}
+
+static const char *zsrv_header(void *ctx, const char *name)
+{
+    zsrv_rq_t *rq = ctx;
+    if (rq->auth && strcasecmp(name, "Authorization") == 0)
+        return rq->auth;
+    return NULL;
+}
+
+/* ---- receiving -------------------------------------------------------------------------- */
+
+/* Handles one decoded, size-checked message. */
+static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen, bool delim,
+                        const char *peer_addr, const void *buf, size_t len, bool oversize)
+{
+    zmq_codec_enc_t enc;
+    char why[256];
+    if (zmq_codec_detect(buf, len, &enc) < 0) {
+        s->malformed++;
+        s->drop_malformed++;
+        return;
+    }
+    size_t depth = (size_t)s->hub->cfg.json_max_depth;
+    json_t *root = zmq_codec_decode(enc, buf, len, depth, why, sizeof why);
+    if (!root) {
+        s->malformed++;
+        s->drop_malformed++;
+        log_debug(NULL, "zmq: undecodable message dropped", "{s:s}", "reason", why);
+        return;
+    }
+    zmq_envelope_t env;
+    problem_t *p = NULL;
+    int rc = zmq_envelope_parse(root, &env, &p);
+    if (rc < 0) {
+        s->malformed++;
+        if (env.id)
+            zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, NULL, p);
+        else {
+            s->drop_malformed++;
+            problem_destroy(&p);
+        }
+        json_decref(root);
+        return;
+    }
+    if (oversize) {
+        p = problem_new(413, "payload-too-large",
+                        "the ZMQ message of %zu bytes exceeds the limit of %zu bytes", len,
+                        s->max_message);
+        problem_ext_set(p, "max_bytes", json_integer((json_int_t)s->max_message));
+        zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path, p);
+        s->drop_oversize++;
+        goto out;
+    }
+    zsrv_peer_t *peer = zsrv_peer_get(s, pid, pidlen);
+    if (!peer) {
+        zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path,
+                          problem_new(503, "out-of-memory", "the request could not be held"));
+        goto out;
+    }
+    size_t limit = (size_t)s->hub->cfg.zmq_max_inflight_per_peer;
+    if (peer->inflight >= limit) {
+        p = problem_new(429, "too-many-requests",
+                        "more than %zu requests in flight on this connection; wait for replies",
+                        limit);
+        problem_header_set(p, "Retry-After", "1");
+        zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path, p);
+        goto out;
+    }
+    zsrv_rq_t *rq = calloc(1, sizeof *rq);
+    if (!rq) {
+        zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path,
+                          problem_new(503, "out-of-memory", "the request could not be held"));
+        if (peer->inflight == 0) {
+            peer->inflight = 1;
+            zsrv_peer_release(s, peer);
+        }
+        goto out;
+    }
+    rq->srv = s;
+    rq->peer = peer;
+    peer->inflight++;
+    rq->id = json_incref(env.id);
+    rq->enc = enc;
+    rq->delim = delim;
+    if (env.token) {
+        size_t n = strlen(env.token) + sizeof "Bearer ";
+        rq->auth = malloc(n);
+        if (rq->auth)
+            snprintf(rq->auth, n, "Bearer %s", env.token);
+    }
+
+    api_call_t call;
+    memset(&call, 0, sizeof call);
+    call.transport = "zmq";
+    call.method = env.method;
+    call.path = env.path;
+    call.query = env.raw_query;
+    call.query_obj = env.query;
+    call.body_json = env.body;
+    call.content_type = env.body ? "application/json" : NULL;
+    call.request_id = env.request_id[0] ? env.request_id : NULL;
+    call.peer = peer_addr;
+    call.header = zsrv_header;
+    call.transport_ctx = rq;
+
+    rq->in_dispatch = true;
+    api_req_t *req = api_dispatch(s->hub->api, &call, zsrv_on_reply, rq);
+    rq->in_dispatch = false;
+    if (rq->replied || !req) {
+        zsrv_rq_free(rq);
+    } else {
+        rq->req = req;
+        rq->next = s->pending;
+        if (s->pending)
+            s->pending->prev = rq;
+        s->pending = rq;
+        s->inflight++;
+    }
+out:
+    zmq_envelope_clear(&env);
+    json_decref(root);
+}
+
+/* Receives one multipart message, if any. Returns 1 when one was taken, 0 when none waited. */
+static int zsrv_recv_one(zmq_server_t *s)
+{
+    zmq_msg_t parts[3];
+    size_t n = 0, extra = 0;
+    int more;
+    do {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            if (n == 0)
+                return 0;
+            break; /* cannot happen within a multipart message, but never loop on it */
+        }
+        more = zmq_msg_more(&m);
+        if (n < 3)
+            parts[n++] = m;
+        else {
+            extra++;
+            zmq_msg_close(&m);
+        }
+    } while (more);
+    s->msgs_in++;
+
+    /* [identity][payload] from a DEALER, [identity][""][payload] from a REQ. */
+    bool ok = extra == 0 && (n == 2 || (n == 3 && zmq_msg_size(&parts[1]) == 0));
+    if (!ok) {
+        s->malformed++;
+        s->drop_malformed++;
+    } else {
+        zmq_msg_t *payload = &parts[n - 1];
+        const char *addr = zmq_msg_gets(payload, "Peer-Address");
+        size_t len = zmq_msg_size(payload);
+        zsrv_handle(s, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), n == 3,
+                    addr ? addr : "zmq", zmq_msg_data(payload), len, len > s->max_message);
+    }
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close(&parts[i]);
+    return 1;
+}
+
+static bool zsrv_readable(void *sock)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    return zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
+}
+
+static void zsrv_on_idle(uv_idle_t *h);
+
+/* Drains up to ZSRV_BATCH messages; if more wait, continues on the next loop iteration from the
+ * idle handle (which keeps the loop from blocking in epoll until then). */
+static void zsrv_pump(zmq_server_t *s)
+{
+    if (s->quiescing || !s->router)
+        return;
+    int i = 0;
+    while (i < ZSRV_BATCH && zsrv_readable(s->router) && zsrv_recv_one(s))
+        i++;
+    if (i == ZSRV_BATCH)
+        uv_idle_start(&s->idle, zsrv_on_idle);
+    else
+        uv_idle_stop(&s->idle);
+}
+
+static void zsrv_on_idle(uv_idle_t *h)
+{
+    zsrv_pump(h->data);
+}
+
+static void zsrv_schedule(zmq_server_t *s)
+{
+    if (!s->quiescing && s->router)
+        uv_idle_start(&s->idle, zsrv_on_idle);
+}
+
+static void zsrv_on_router_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    zsrv_pump(h->data);
+}
+
+/* ---- PUB -------------------------------------------------------------------------------- */
+
+static void zsrv_on_event(bus_event_t *ev, void *ud)
+{
+    zmq_server_t *s = ud;
+    if (zmq_send(s->pub, ev->topic, strlen(ev->topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(s->pub, ev->data, ev->data_len, ZMQ_DONTWAIT) < 0) {
+        s->drop_pub++;
+        return;
+    }
+    s->events_out++;
+}
+
+/* XPUB hands us (un)subscriptions: 0x01/0x00 then the prefix, one message per distinct prefix
+ * coming or going. The bus is followed only while at least one prefix is subscribed. */
+static void zsrv_pub_pump(zmq_server_t *s)
+{
+    for (int i = 0; i < ZSRV_BATCH && zsrv_readable(s->pub); i++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s->pub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            break;
+        }
+        const unsigned char *d = zmq_msg_data(&m);
+        if (zmq_msg_size(&m) >= 1 && d[0] == 1)
+            s->pub_prefixes++;
+        else if (zmq_msg_size(&m) >= 1 && d[0] == 0 && s->pub_prefixes > 0)
+            s->pub_prefixes--;
+        zmq_msg_close(&m);
+    }
+    if (s->pub_prefixes > 0 && !s->bus_sub && !s->quiescing)
+        s->bus_sub = bus_subscribe(s->hub->bus, "*", zsrv_on_event, s);
+    else if (s->pub_prefixes == 0 && s->bus_sub)
+        bus_unsubscribe(s->hub->bus, &s->bus_sub);
+}
+
+static void zsrv_on_pub_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    zsrv_pub_pump(h->data);
+}
+
+/* ---- CURVE and ZAP ---------------------------------------------------------------------- */
+
+static int zsrv_read_small(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, len - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    return (int)n;
+}
+
+static void zsrv_trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+}
+
+/* Loads DATA_DIR/zmq_curve.key, or makes a keypair there on first use (secret 0600, public
+ * beside it in zmq_curve.pub for clients to copy). */
+static int zsrv_curve_keys(zmq_server_t *s, char *err, size_t errlen)
+{
+    const char *dir = s->hub->cfg.data_dir;
+    char sec_path[CONFIG_STR_MAX + 32], pub_path[CONFIG_STR_MAX + 32], buf[128];
+    snprintf(sec_path, sizeof sec_path, "%s/zmq_curve.key", dir);
+    snprintf(pub_path, sizeof pub_path, "%s/zmq_curve.pub", dir);
+    if (zsrv_read_small(sec_path, buf, sizeof buf) >= 0) {
+        zsrv_trim(buf);
+        if (strlen(buf) != 40 || zmq_curve_public(s->curve_public, buf) < 0) {
+            snprintf(err, errlen, "%s does not hold a Z85 CURVE secret key", sec_path);
+            return -1;
+        }
+        memcpy(s->curve_secret, buf, 41);
+    } else if (errno == ENOENT) {
+        if (zmq_curve_keypair(s->curve_public, s->curve_secret) < 0) {
+            snprintf(err, errlen, "zmq_curve_keypair: %s", zmq_strerror(zmq_errno()));
+            return -1;
+        }
+        int fd = open(sec_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || dprintf(fd, "%s\n", s->curve_secret) < 0 || fsync(fd) < 0) {
+            snprintf(err, errlen, "cannot write %s: %s", sec_path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        close(fd);
+        log_info(NULL, "zmq: CURVE keypair generated", "{s:s,s:s}", "secret", sec_path,
+                 "public_key", s->curve_public);
+    } else {
+        snprintf(err, errlen, "cannot read %s: %s", sec_path, strerror(errno));
+        return -1;
+    }
+    /* The public file is informational; rewrite it if it is missing or stale. */
+    if (zsrv_read_small(pub_path, buf, sizeof buf) < 0 ||
+        (zsrv_trim(buf), strcmp(buf, s->curve_public) != 0)) {
+        int fd = open(pub_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            if (dprintf(fd, "%s\n", s->curve_public) < 0)
+                log_warn(NULL, "zmq: cannot write the public key file", "{s:s}", "path", pub_path);
+            close(fd);
+        }
+    }
+    return 0;
+}
+
+/* (Re)reads the allow-list when the file changed since the last look: a stat per handshake,
+ * so edits take effect for the next connection without a restart. */
+static void zsrv_keys_refresh(zmq_server_t *s)
+{
+    struct stat st;
+    if (stat(s->clients_path, &st) < 0) {
+        if (s->keys_loaded || !s->nkeys) {
+            free(s->keys);
+            s->keys = NULL;
+            s->nkeys = 0;
+            if (!s->keys_loaded)
+                log_warn(NULL, "zmq: CURVE allow-list missing: every client is refused", "{s:s}",
+                         "path", s->clients_path);
+            s->keys_loaded = true;
+            s->keys_ino = 0;
+        }
+        return;
+    }
+    if (s->keys_loaded && s->keys_ino == st.st_ino && s->keys_size == st.st_size &&
+        s->keys_mtime.tv_sec == st.st_mtim.tv_sec && s->keys_mtime.tv_nsec == st.st_mtim.tv_nsec)
+        return;
+    s->keys_loaded = true;
+    s->keys_ino = st.st_ino;
+    s->keys_size = st.st_size;
+    s->keys_mtime = st.st_mtim;
+    if (st.st_size > ZSRV_CURVE_FILE_MAX) {
+        log_warn(NULL, "zmq: CURVE allow-list too large; keeping the previous one", "{s:s,s:i}",
+                 "path", s->clients_path, "max_bytes", ZSRV_CURVE_FILE_MAX);
+        return;
+    }
+    FILE *f = fopen(s->clients_path, "re");
+    if (!f)
+        return;
+    unsigned char(*keys)[32] = calloc(ZSRV_CURVE_KEYS_MAX, 32);
+    size_t n = 0;
+    char line[256];
+    int lineno = 0;
+    while (keys && n < ZSRV_CURVE_KEYS_MAX && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        zsrv_trim(p);
+        if (!*p || *p == '#')
+            continue;
+        if (strlen(p) != 40 || !zmq_z85_decode(keys[n], p)) {
+            log_warn(NULL, "zmq: CURVE allow-list line ignored (not a 40-character Z85 key)",
+                     "{s:s,s:i}", "path", s->clients_path, "line", lineno);
+            continue;
+        }
+        n++;
+    }
+    fclose(f);
+    if (!keys)
+        return;
+    free(s->keys);
+    s->keys = keys;
+    s->nkeys = n;
+    log_info(NULL, "zmq: CURVE allow-list loaded", "{s:s,s:i}", "path", s->clients_path, "keys",
+             (int)n);
+}
+
+static bool zsrv_key_allowed(zmq_server_t *s, const void *key, size_t len)
+{
+    if (len != 32)
+        return false;
+    zsrv_keys_refresh(s);
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (memcmp(s->keys[i], key, 32) == 0)
+            return true;
+    return false;
+}
+
+/* One ZAP request (RFC 27): version, request id, domain, address, identity, mechanism,
+ * credentials... → version, request id, status code, status text, user id, metadata. */
+static void zsrv_zap_one(zmq_server_t *s)
+{
+    zmq_msg_t f[8];
+    size_t n = 0;
+    int more;
+    do {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, s->zap, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            break;
+        }
+        more = zmq_msg_more(&m);
+        if (n < 8)
+            f[n++] = m;
+        else
+            zmq_msg_close(&m);
+    } while (more);
+    if (n == 0)
+        return;
+    bool allowed = false;
+    const char *why = "malformed ZAP request";
+    if (n >= 6) {
+        const char *mech = zmq_msg_data(&f[5]);
+        size_t mlen = zmq_msg_size(&f[5]);
+        if (mlen == 5 && memcmp(mech, "CURVE", 5) == 0 && n >= 7) {
+            allowed = zsrv_key_allowed(s, zmq_msg_data(&f[6]), zmq_msg_size(&f[6]));
+            why = allowed ? "OK" : "client key not allowed";
+        } else {
+            why = "CURVE required";
+        }
+    }
+    if (allowed)
+        s->auth_ok++;
+    else
+        s->auth_denied++;
+    if (!allowed) {
+        char addr[64] = "";
+        if (n >= 4)
+            snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]),
+                     (const char *)zmq_msg_data(&f[3]));
+        log_warn(NULL, "zmq: connection refused", "{s:s,s:s}", "reason", why, "address", addr);
+    }
+    /* The REP socket must answer every request it took, even a malformed one. */
+    const char *code = allowed ? "200" : "400";
+    zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    if (n >= 2)
+        zmq_send(s->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    else
+        zmq_send(s->zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(s->zap, code, 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(s->zap, why, strlen(why), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(s->zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(s->zap, "", 0, ZMQ_DONTWAIT);
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close(&f[i]);
+}
+
+static void zsrv_zap_pump(zmq_server_t *s)
+{
+    for (int i = 0; i < ZSRV_BATCH && zsrv_readable(s->zap); i++)
+        zsrv_zap_one(s);
+}
+
+static void zsrv_on_zap_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    zsrv_zap_pump(h->data);
+}
+
+/* ---- start and stop --------------------------------------------------------------------- */
+
+/* "off" → "" ; "tcp://…" as is ; "HOST:PORT" → "tcp://HOST:PORT" (port 0 → any free port). */
+static int zsrv_endpoint(const char *v, char *out, size_t outlen, bool *ipv6)
+{
+    *ipv6 = false;
+    out[0] = '\0';
+    if (!v[0] || strcasecmp(v, "off") == 0)
+        return 0;
+    if (strncmp(v, "tcp://", 6) == 0 || strncmp(v, "ipc://", 6) == 0) {
+        snprintf(out, outlen, "%s", v);
+        *ipv6 = strchr(v + 6, '[') != NULL;
+        return 0;
+    }
+    char host[256];
+    int port;
+    if (config_split_hostport(v, host, sizeof host, &port) < 0 || port < 0 || port > 65535)
+        return -1;
+    *ipv6 = strchr(host, ':') != NULL;
+    if (port == 0)
+        snprintf(out, outlen, *ipv6 ? "tcp://[%s]:*" : "tcp://%s:*", host);
+    else
+        snprintf(out, outlen, *ipv6 ? "tcp://[%s]:%d" : "tcp://%s:%d", host, port);
+    return 0;
+}
+
+static int zsrv_poll_start(zmq_server_t *s, void *sock, uv_poll_t *h, uv_poll_cb cb, bool *on)
+{
+    int fd;
+    size_t sz = sizeof fd;
+    if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) < 0)
+        return -1;
+    if (uv_poll_init(s->hub->loop, h, fd) < 0)
+        return -1;
+    h->data = s;
+    *on = true;
+    return uv_poll_start(h, UV_READABLE, cb) < 0 ? -1 : 0;
+}
+
+/* Creates, configures and binds one socket. Returns 0, 1 when a default address was busy (the
+ * socket is then left out), or -1 with err filled. */
+static int zsrv_open(zmq_server_t *s, int type, const char *cfgval, const char *dflt,
+                     const char *what, void **sock, char *ep, char *err, size_t errlen)
+{
+    const config_t *cfg = &s->hub->cfg;
+    bool ipv6;
+    char want[ZSRV_ENDPOINT_MAX];
+    if (zsrv_endpoint(cfgval, want, sizeof want, &ipv6) < 0) {
+        snprintf(err, errlen, "zmq.%s: expected HOST:PORT, tcp://HOST:PORT or off, got \"%s\"",
+                 what, cfgval);
+        return -1;
+    }
+    if (!want[0])
+        return 0;
+    void *z = zmq_socket(s->ctx, type);
+    if (!z) {
+        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    int zero = 0, one = 1, hwm = (int)cfg->zmq_hwm;
+    int64_t maxmsg = (int64_t)s->max_message * 2; /* up to twice the limit still gets a 413 */
+    zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(z, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(z, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(z, ZMQ_IPV6, &(int){ipv6 ? 1 : 0}, sizeof(int));
+    if (type == ZMQ_ROUTER) {
+        zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+        zmq_setsockopt(z, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    } else {
+        /* Subscribers send only subscriptions: a small cap keeps them small. */
+        int64_t submax = 4096;
+        zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &submax, sizeof submax);
+    }
+    if (s->curve) {
+        zmq_setsockopt(z, ZMQ_CURVE_SERVER, &one, sizeof one);
+        zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, s->curve_secret, 40);
+        zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, "ganglion", 8);
+    }
+    if (zmq_bind(z, want) < 0) {
+        int e = zmq_errno();
+        zmq_close(z);
+        if (e == EADDRINUSE && strcmp(cfgval, dflt) == 0) {
+            log_warn(NULL, "zmq: default address in use; this socket is disabled", "{s:s,s:s}",
+                     "socket", what, "endpoint", want);
+            return 1;
+        }
+        snprintf(err, errlen, "cannot bind ZMQ %s socket to %s: %s", what, want, zmq_strerror(e));
+        return -1;
+    }
+    size_t len = ZSRV_ENDPOINT_MAX;
+    if (zmq_getsockopt(z, ZMQ_LAST_ENDPOINT, ep, &len) < 0)
+        snprintf(ep, ZSRV_ENDPOINT_MAX, "%s", want);
+    *sock = z;
+    return 0;
+}
+
+/* Drops one hold on the server; the last (the destroy call's own, or a handle's close
+ * callback) frees it. */
+static void zsrv_release(zmq_server_t *s)
+{
+    if (--s->closing == 0) {
+        strbuf_free(&s->scratch);
+        free(s->keys);
+        free(s);
+    }
+}
+
+static void zsrv_close_cb(uv_handle_t *h)
+{
+    zsrv_release(h->data);
+}
+
+void zmq_server_destroy(zmq_server_t **sp)
+{
+    zmq_server_t *s = sp ? *sp : NULL;
+    if (!s)
+        return;
+    *sp = NULL;
+    while (s->pending) {
+        zsrv_rq_t *rq = s->pending;
+        zsrv_pending_unlink(rq);
+        api_call_cancel(rq->req);
+        zsrv_rq_free(rq);
+    }
+    if (s->bus_sub)
+        bus_unsubscribe(s->hub->bus, &s->bus_sub);
+    s->closing = 1; /* held until every handle has closed */
+    uv_poll_t *polls[] = {&s->router_poll, &s->pub_poll, &s->zap_poll};
+    bool on[] = {s->router_poll_on, s->pub_poll_on, s->zap_poll_on};
+    for (size_t i = 0; i < 3; i++) {
+        if (on[i]) {
+            s->closing++;
+            uv_close((uv_handle_t *)polls[i], zsrv_close_cb);
+        }
+    }
+    if (s->idle_init) {
+        s->closing++;
+        uv_close((uv_handle_t *)&s->idle, zsrv_close_cb);
+    }
+    /* The polls are closed (stopped) before the descriptors they watch go away. */
+    if (s->router)
+        zmq_close(s->router);
+    if (s->pub)
+        zmq_close(s->pub);
+    if (s->zap)
+        zmq_close(s->zap);
+    if (s->ctx)
+        zmq_ctx_term(s->ctx);
+    for (size_t b = 0; b < ZSRV_PEER_BUCKETS; b++) {
+        while (s->peers[b]) {
+            zsrv_peer_t *p = s->peers[b];
+            s->peers[b] = p->next;
+            free(p);
+        }
+    }
+    uv_loop_t *loop = s->hub->loop;
+    bool handles = s->closing > 1;
+    zsrv_release(s);
+    if (handles)
+        uv_run(loop, UV_RUN_NOWAIT); /* runs the close callbacks, which free the server */
+}
+
+int zmq_server_start(hub_t *hub, zmq_server_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    const config_t *cfg = &hub->cfg;
+    bool ipv6;
+    char tmp[ZSRV_ENDPOINT_MAX];
+    if (zsrv_endpoint(cfg->zmq_listen, tmp, sizeof tmp, &ipv6) < 0 ||
+        zsrv_endpoint(cfg->zmq_pub, tmp, sizeof tmp, &ipv6) < 0) {
+        snprintf(err, errlen, "zmq.listen and zmq.pub take HOST:PORT, tcp://HOST:PORT or off");
+        return -1;
+    }
+    bool want_rpc = strcasecmp(cfg->zmq_listen, "off") != 0 && cfg->zmq_listen[0];
+    bool want_pub = strcasecmp(cfg->zmq_pub, "off") != 0 && cfg->zmq_pub[0];
+    if (!want_rpc && !want_pub)
+        return 0;
+
+    zmq_server_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->hub = hub;
+    s->max_message = (size_t)cfg->zmq_max_message;
+    s->curve = strcmp(cfg->zmq_curve, "on") == 0;
+    strbuf_init(&s->scratch, 0);
+    uv_idle_init(hub->loop, &s->idle);
+    s->idle.data = s;
+    s->idle_init = true;
+    s->ctx = zmq_ctx_new();
+    if (!s->ctx) {
+        snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if (s->curve) {
+        if (!zmq_has("curve")) {
+            snprintf(err, errlen, "zmq.curve = on, but this libzmq was built without CURVE");
+            goto fail;
+        }
+        if (zsrv_curve_keys(s, err, errlen) < 0)
+            goto fail;
+        if (cfg->zmq_curve_clients[0])
+            snprintf(s->clients_path, sizeof s->clients_path, "%s", cfg->zmq_curve_clients);
+        else
+            snprintf(s->clients_path, sizeof s->clients_path, "%s/zmq_clients", cfg->data_dir);
+        zsrv_keys_refresh(s);
+        /* The ZAP handler must be bound before any CURVE socket takes a connection. */
+        s->zap = zmq_socket(s->ctx, ZMQ_REP);
+        int zero = 0;
+        if (!s->zap || zmq_setsockopt(s->zap, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
+            zmq_bind(s->zap, "inproc://zeromq.zap.01") < 0) {
+            snprintf(err, errlen, "cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+        if (zsrv_poll_start(s, s->zap, &s->zap_poll, zsrv_on_zap_poll, &s->zap_poll_on) < 0) {
+            snprintf(err, errlen, "cannot watch the ZAP socket");
+            goto fail;
+        }
+    }
+    if (zsrv_open(s, ZMQ_ROUTER, cfg->zmq_listen, ZSRV_DEFAULT_LISTEN, "listen", &s->router,
+                  s->rpc_ep, err, errlen) < 0)
+        goto fail;
+    if (zsrv_open(s, ZMQ_XPUB, cfg->zmq_pub, ZSRV_DEFAULT_PUB, "pub", &s->pub, s->pub_ep, err,
+                  errlen) < 0)
+        goto fail;
+    if (s->router && zsrv_poll_start(s, s->router, &s->router_poll, zsrv_on_router_poll,
+                                     &s->router_poll_on) < 0) {
+        snprintf(err, errlen, "cannot watch the ZMQ RPC socket");
+        goto fail;
+    }
+    if (s->pub && zsrv_poll_start(s, s->pub, &s->pub_poll, zsrv_on_pub_poll, &s->pub_poll_on) < 0) {
+        snprintf(err, errlen, "cannot watch the ZMQ PUB socket");
+        goto fail;
+    }
+    metrics_collector_add(hub->metrics, zsrv_metrics_collect, hub);
+    log_info(NULL, "zmq: serving", "{s:s,s:s,s:b}", "rpc", s->rpc_ep[0] ? s->rpc_ep : "off", "pub",
+             s->pub_ep[0] ? s->pub_ep : "off", "curve", s->curve);
+    *out = s;
+    /* Messages may already be queued (and their edge spent) before the first poll. */
+    zsrv_schedule(s);
+    return 0;
+fail:
+    zmq_server_destroy(&s);
+    return -1;
+}
+
+void zmq_server_quiesce(zmq_server_t *s)
+{
+    if (!s)
+        return;
+    s->quiescing = true;
+    if (s->router_poll_on)
+        uv_poll_stop(&s->router_poll);
+    if (s->pub_poll_on)
+        uv_poll_stop(&s->pub_poll);
+    if (s->zap_poll_on)
+        uv_poll_stop(&s->zap_poll);
+    uv_idle_stop(&s->idle);
+    if (s->bus_sub)
+        bus_unsubscribe(s->hub->bus, &s->bus_sub);
+}
+
+size_t zmq_server_inflight(const zmq_server_t *s)
+{
+    return s ? s->inflight : 0;
+}
