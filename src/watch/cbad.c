@@ -20,7 +20,8 @@ void cbad_settings_default(cbad_settings_t *s)
     s->hop = 10;
     s->compressor = CBAD_COMPRESSOR_ZSTD;
     s->level = 3;
-    s->ncd_threshold = 0.3;
+    s->ncd_threshold = 0.15;
+    s->flood_threshold = 0.3;
     s->p_threshold = 0.05;
     s->permutations = 1000;
     s->seed = 42;
@@ -46,6 +47,8 @@ int cbad_settings_check(const cbad_settings_t *s, const char **field, const char
         f = "level", r = "must be between 1 and 19";
     else if (!(s->ncd_threshold > 0.0 && s->ncd_threshold < 1.0))
         f = "ncd_threshold", r = "must be strictly between 0 and 1";
+    else if (!(s->flood_threshold > 0.0 && s->flood_threshold < 1.0))
+        f = "flood_threshold", r = "must be strictly between 0 and 1";
     else if (!(s->p_threshold > 0.0 && s->p_threshold < 1.0))
         f = "p_threshold", r = "must be strictly between 0 and 1";
     else if (s->permutations > CBAD_PERMUTATIONS_MAX)
@@ -544,15 +547,28 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     r->window_entropy = cbad_entropy(data + off[nb], z.raw_w);
     r->entropy_change = r->window_entropy - r->baseline_entropy;
 
-    /* The permutation test. A window whose novelty is at or under the threshold cannot be an
-     * anomaly whatever p is, so the fast mode leaves it untested (p = 1). */
+    /* Repetition: how much better the window compresses than the baseline's own last block of
+     * the same size (a flood of one kind of event says little new but is not normal either). */
+    double ratio_ref = ratio(z.raw_b - split, c_b2);
+    double rep = r->compression_window > 0 ? 1.0 - ratio_ref / r->compression_window : 0.0;
+    rep = rep < 0.0 ? 0.0 : rep > 1.0 ? 1.0 : rep;
+    r->repetition = rep;
+
+    /* The permutation test. Two effects can make an anomaly, each with its own statistic over
+     * the same shuffles: new content (novelty > ncd_threshold; statistic NCD(W|B)) or a flood
+     * (otherwise repetition > flood_threshold; statistic: the window's compression ratio). A window
+     * with neither effect over the threshold cannot be an anomaly whatever p is, so the fast
+     * mode leaves it untested (p = 1). */
+    bool flood = novelty <= s->ncd_threshold && rep > s->flood_threshold;
+    r->flood = flood;
     uint32_t n_perm = s->permutations, k = 0, done = 0;
-    bool tested = n_perm > 0 && (mode == CBAD_MODE_FULL || novelty > s->ncd_threshold);
+    bool tested = n_perm > 0 && (mode == CBAD_MODE_FULL || novelty > s->ncd_threshold || flood);
     bool stopped = false;
     if (tested) {
         uint32_t k_stop = cbad_k_stop(n_perm, s->p_threshold);
         cbad_rng_t rng;
         cbad_rng_seed(&rng, s->seed, j->index);
+        double ratio_w = r->compression_window;
         for (done = 0; done < n_perm;) {
             /* Fisher-Yates over the current order: each shuffle is uniform on its own. */
             for (uint32_t i = n - 1; i > 0; i--) {
@@ -565,8 +581,11 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
             if ((rc = cbad_split(sc, mode, s->level, data, off, n, nb, &pz)) < 0)
                 goto out;
             done++;
-            if (cbad_ncd_directed(pz.c_b, pz.c_w, pz.c_bw) >= ncd)
+            if (flood ? ratio(pz.raw_w, pz.c_w) >= ratio_w
+                      : cbad_ncd_directed(pz.c_b, pz.c_w, pz.c_bw) >= ncd)
                 k++;
+            /* Exact curtailment: with k shuffles at or beyond the observed value, the full
+             * test's p = (k_N + 1)/(N + 1) >= (k + 1)/(N + 1) >= alpha whatever is left. */
             if (mode == CBAD_MODE_FAST && k >= k_stop && k > 0 && done < n_perm) {
                 stopped = true;
                 break;
@@ -587,18 +606,21 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     }
     r->confidence = 1.0 - r->p_value;
     r->significant = tested && r->p_value < s->p_threshold;
-    r->anomaly = r->significant && novelty > s->ncd_threshold;
+    double effect = flood ? rep : novelty;
+    r->anomaly = r->significant && effect > (flood ? s->flood_threshold : s->ncd_threshold);
     if (r->anomaly) {
-        if (r->p_value < 0.001 && novelty > 0.5)
+        if (r->p_value < 0.001 && effect > 0.5)
             r->severity = CBAD_SEVERITY_CRITICAL;
         else if (r->p_value < 0.01)
             r->severity = CBAD_SEVERITY_HIGH;
         else
             r->severity = CBAD_SEVERITY_MEDIUM;
     }
-    /* The score: the NCD weighted by the test's confidence; an untested window (NCD under the
-     * threshold) keeps half its NCD so that the score still orders the quiet windows. */
-    r->score = tested ? ncd * r->confidence : 0.5 * ncd;
+    /* The score: the effect (novelty, or repetition for a flood) weighted by the test's
+     * confidence. An untested window counts with confidence 1: its effect is already at or
+     * under the threshold, so it scores low anyway, and the score keeps ordering quiet windows. */
+    double eff = novelty > rep ? novelty : rep;
+    r->score = tested ? effect * r->confidence : eff;
     if (r->score < 0)
         r->score = 0;
     if (r->score > 1)

@@ -43,17 +43,18 @@ typedef struct cbad_settings {
     uint32_t window;   /* events in the window (>= 1) */
     uint32_t hop;      /* events between two scored windows (1..window) */
     cbad_compressor_t compressor;
-    int level;             /* zstd level 1..19 */
-    double ncd_threshold;  /* anomaly needs novelty (NCD above the usual level) > this; (0,1) */
-    double p_threshold;    /* anomaly needs p < this; (0,1) */
-    uint32_t permutations; /* N of the permutation test, 0 = no test (p = 1 unless screened) */
-    uint64_t seed;         /* permutation generator seed; per window seed + window index */
-    bool canonicalise;     /* replace volatile values (numbers, ids, times, ...) by placeholders */
-    bool redact;           /* blank values of secret-like JSON fields before anything is kept */
-    uint32_t symbols;      /* metrics: alphabet size of the quantile encoding (2..64) */
+    int level;              /* zstd level 1..19 */
+    double ncd_threshold;   /* anomaly needs novelty (NCD above the usual level) > this; (0,1) */
+    double flood_threshold; /* a flood needs repetition > this; (0,1) */
+    double p_threshold;     /* anomaly needs p < this; (0,1) */
+    uint32_t permutations;  /* N of the permutation test, 0 = no test (p = 1 unless screened) */
+    uint64_t seed;          /* permutation generator seed; per window seed + window index */
+    bool canonicalise;      /* replace volatile values (numbers, ids, times, ...) by placeholders */
+    bool redact;            /* blank values of secret-like JSON fields before anything is kept */
+    uint32_t symbols;       /* metrics: alphabet size of the quantile encoding (2..64) */
 } cbad_settings_t;
 
-/* Defaults: logs, baseline 400, window 50, hop 10, zstd level 3, ncd 0.3, p 0.05, 1000
+/* Defaults: logs, baseline 400, window 50, hop 10, zstd level 3, ncd 0.15, flood 0.3, p 0.05, 1000
  * permutations, seed 42, canonicalise and redact on, 16 symbols. */
 void cbad_settings_default(cbad_settings_t *s);
 
@@ -73,20 +74,24 @@ typedef struct cbad_result {
     uint64_t window_index; /* 0 for the first scored window, then +1 per hop */
     uint64_t first_event;  /* stream index (0-based, counting every pushed event) of the window's */
     uint64_t last_event;   /* first and last events; the baseline is the baseline events before */
-    double score;         /* anomaly score in [0,1], defined for every window (see docs/watch.md) */
-    double ncd;           /* the window's NCD given the baseline, (C(B||W) - C(B)) / C(W), in
-                           * [0,1]: the share of the window the baseline does not explain. This
-                           * is what thresholds and the test use (docs/watch.md, "Why directed") */
+    double score; /* in [0,1] for every window: effect x confidence (untested: confidence 1) */
+    double ncd;   /* the window's NCD given the baseline, (C(B||W) - C(B)) / C(W), in
+                   * [0,1]: the share of the window the baseline does not explain. This
+                   * is the statistic of the permutation test (docs/watch.md, "Why directed") */
     double ncd_symmetric; /* the textbook (C(B||W) - min(C(B),C(W))) / max(C(B),C(W)) */
     double ncd_reference; /* the same directed NCD of the baseline's own last `window` events
                            * given the rest of the baseline: the stream's usual level */
     double novelty;       /* (ncd - ncd_reference) / (1 - ncd_reference) clamped to [0,1]: how
                            * much more the window is new than usual; ncd_threshold applies here */
+    double repetition;    /* 1 - (usual compression ratio / the window's), clamped to [0,1]: how
+                           * much more repetitive than usual the window is (a flood) */
+    bool flood;           /* tested as a flood: novelty <= ncd_threshold, repetition >
+                           * flood_threshold */
     double p_value;       /* (k+1)/(N+1); 1 when the window was screened out untested (novelty
                            * at or under the threshold: it cannot be an anomaly) */
     double confidence;    /* 1 - p_value */
     bool significant;     /* p_value < p_threshold */
-    bool anomaly;         /* the decision rule fired: significant and novelty > ncd_threshold */
+    bool anomaly;         /* significant, and novelty > ncd_threshold or a flood */
     cbad_severity_t severity;
     uint32_t permutations_run;   /* N actually spent (sequential stopping may spend fewer) */
     double compression_baseline; /* raw/compressed ratios (>1 = compressible) */

@@ -4,6 +4,7 @@
 #include "watch/cbad_priv.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,58 @@ static char *cbad_fmt(const char *fmt, ...)
     return s;
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Metrics: one symbol per value compresses alike whatever it is, so values are ranked by their
+ * distance from the baseline's median in units of its median absolute deviation. */
+static int cbad_novel_values(const cbad_job_t *j, cbad_result_t *r)
+{
+    uint32_t nb = j->s.baseline, nw = j->n - nb;
+    double *tmp = malloc(sizeof *tmp * nb);
+    uint32_t *idx = malloc(sizeof *idx * nw);
+    int rc = 0;
+    if (!tmp || !idx) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    memcpy(tmp, j->val, sizeof *tmp * nb);
+    qsort(tmp, nb, sizeof *tmp, cmp_dbl);
+    double med = tmp[nb / 2];
+    for (uint32_t i = 0; i < nb; i++)
+        tmp[i] = fabs(j->val[i] - med);
+    qsort(tmp, nb, sizeof *tmp, cmp_dbl);
+    double mad = tmp[nb / 2] > 0 ? tmp[nb / 2] : 1e-12;
+    for (uint32_t i = 0; i < nw; i++)
+        idx[i] = i;
+    size_t keep = nw < CBAD_SAMPLES_MAX ? nw : CBAD_SAMPLES_MAX;
+    for (size_t a = 0; a < keep; a++) {
+        size_t best = a;
+        for (size_t b = a + 1; b < nw; b++) {
+            double db = fabs(j->val[nb + idx[b]] - med) / mad;
+            double dm = fabs(j->val[nb + idx[best]] - med) / mad;
+            if (db > dm || (db == dm && idx[b] < idx[best]))
+                best = b;
+        }
+        uint32_t t = idx[a];
+        idx[a] = idx[best];
+        idx[best] = t;
+        r->novel_lines[a] = cbad_value_sample(j->val[nb + idx[a]]);
+        if (!r->novel_lines[a]) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        r->n_novel = a + 1;
+    }
+out:
+    free(tmp);
+    free(idx);
+    return rc;
+}
+
 /* Ranks window events by what they cost to compress with the baseline as a dictionary: the
  * lines the baseline explains worst come first. Only run for anomalies (one dictionary build and
  * one small compression per window event). */
@@ -70,6 +123,8 @@ static int cbad_novel(const cbad_job_t *j, const char *data, const size_t *off, 
                       cbad_result_t *r)
 {
     uint32_t nb = j->s.baseline, n = j->n, nw = n - nb;
+    if (j->val)
+        return cbad_novel_values(j, r);
     ZSTD_CDict *dict = ZSTD_createCDict(data + off[0], off[nb] - off[0], j->s.level);
     if (!dict)
         return -ENOMEM;
@@ -161,12 +216,17 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
     const cbad_settings_t *s = &j->s;
     double worse = -r->compression_ratio_change * 100.0;
     char verdict[160];
-    if (r->anomaly)
-        snprintf(verdict, sizeof verdict, "Anomaly (%s): the window differs from the baseline",
+    if (r->anomaly && r->flood)
+        snprintf(verdict, sizeof verdict,
+                 "Anomaly (%s): a flood, the window is %.0f %% more repetitive than usual",
+                 cbad_severity_name(r->severity), r->repetition * 100.0);
+    else if (r->anomaly)
+        snprintf(verdict, sizeof verdict,
+                 "Anomaly (%s): the window holds events the baseline does not explain",
                  cbad_severity_name(r->severity));
     else if (r->permutations_run == 0)
         snprintf(verdict, sizeof verdict,
-                 "Normal: the window is close to the baseline (NCD at or under %.2f)",
+                 "Normal: the window is no newer than usual (novelty at or under %.2f)",
                  s->ncd_threshold);
     else
         snprintf(verdict, sizeof verdict,
@@ -207,8 +267,10 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
     r->detailed_explanation = cbad_fmt(
         "Verdict: %s%s.\n"
         "Window %llu: events %llu..%llu against the %u events before them.\n"
-        "NCD = %.4f (%s; threshold %.2f). It is (C(B+W) - min(C(B),C(W))) / max(C(B),C(W)) "
-        "with zstd level %d: how much the window adds to what the baseline already says.\n"
+        "NCD(W|B) = %.4f (%s): (C(B+W) - C(B)) / C(W) with zstd level %d, the share of the "
+        "window the baseline does not explain (symmetric NCD %.4f).\n"
+        "Usual level %.4f (the baseline's own last events against the rest of it); novelty "
+        "%.4f = how far above the usual level, threshold %.2f. Repetition %.4f (%s).\n"
         "Permutation test: %u of %u shuffles of whole events run; p = %.4g (threshold %.3g), "
         "confidence %.2f %%.%s\n"
         "Compression ratio (raw/compressed): baseline %.2f, window %.2f, baseline+window %.2f; "
@@ -217,10 +279,14 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         "%s%s",
         verdict, r->anomaly ? "" : "", (unsigned long long)r->window_index,
         (unsigned long long)r->first_event, (unsigned long long)r->last_event, s->baseline, r->ncd,
-        cbad_ncd_reading(r->ncd), s->ncd_threshold, s->level, r->permutations_run, s->permutations,
-        r->p_value, s->p_threshold, r->confidence * 100.0,
+        cbad_ncd_reading(r->ncd), s->level, r->ncd_symmetric, r->ncd_reference, r->novelty,
+        s->ncd_threshold, r->repetition,
+        r->flood ? "over the threshold while novelty is not: tested as a flood, by the window's "
+                   "compression ratio"
+                 : "the window's compression ratio against the baseline's last block",
+        r->permutations_run, s->permutations, r->p_value, s->p_threshold, r->confidence * 100.0,
         r->permutations_run && r->permutations_run < s->permutations
-            ? " The test stopped early: enough shuffles already matched the observed NCD for "
+            ? " The test stopped early: enough shuffles already matched the observed value for "
               "the full test to be non-significant."
             : "",
         r->compression_baseline, r->compression_window, r->compression_combined,
@@ -259,6 +325,14 @@ json_t *cbad_result_to_json(const cbad_result_t *r)
         r->explanation, "detailed_explanation", r->detailed_explanation);
     if (!o)
         return NULL;
+    if (json_object_set_new(o, "repetition", json_real(r->repetition)) < 0 ||
+        json_object_set_new(o, "flood", json_boolean(r->flood)) < 0 ||
+        json_object_set_new(o, "ncd_symmetric", json_real(r->ncd_symmetric)) < 0 ||
+        json_object_set_new(o, "ncd_reference", json_real(r->ncd_reference)) < 0 ||
+        json_object_set_new(o, "novelty", json_real(r->novelty)) < 0) {
+        json_decref(o);
+        return NULL;
+    }
     json_t *b = cbad_str_array(r->baseline_samples, r->n_baseline_samples);
     json_t *w = cbad_str_array(r->window_samples, r->n_window_samples);
     json_t *nv = cbad_str_array(r->novel_lines, r->n_novel);
