@@ -546,8 +546,6 @@ static void watch_job_after(uv_work_t *req, int status)
         metrics_counter_add(hub->metrics, "ganglion_watch_anomalies_total", s->labels, (double)n);
         metrics_counter_add(hub->metrics, "ganglion_watch_events_scored_total", s->labels,
                             (double)j->scored);
-        metrics_histogram_observe(hub->metrics, "ganglion_watch_scoring_seconds", s->labels,
-                                  j->seconds);
     }
     if (j->error)
         log_warn(NULL, "watch: some events could not be scored", "{s:s,s:i}", "stream", s->name,
@@ -575,6 +573,7 @@ static void watch_job_after(uv_work_t *req, int status)
     s->windows_scored += j->windows;
     s->anomalies += n;
     s->score_seconds += j->seconds;
+    s->jobs++;
     if (j->windows)
         s->last_score = j->last_score;
     free(j);
@@ -766,9 +765,6 @@ static int watch_streams_load(watch_t *w, char *err, size_t errlen)
     return 0;
 }
 
-static const double watch_scoring_buckets[] = {0.0005, 0.001, 0.005, 0.01, 0.05,
-                                               0.1,    0.5,   1,     5,    30};
-
 int watch_start(hub_t *hub)
 {
     char err[512];
@@ -803,11 +799,7 @@ int watch_start(hub_t *hub)
                         "anomalies detected, by stream");
         metrics_declare(hub->metrics, "ganglion_watch_rejected_total", "counter",
                         "events rejected at ingest (bad event or full queue), by stream");
-        metrics_declare_histogram(hub->metrics, "ganglion_watch_scoring_seconds",
-                                  "time of one scoring job (many events), by stream",
-                                  watch_scoring_buckets,
-                                  sizeof watch_scoring_buckets / sizeof watch_scoring_buckets[0]);
-        metrics_collector_add(hub->metrics, (metrics_collect_fn)watch_metrics_collect, w);
+        metrics_collector_add(hub->metrics, watch_metrics_collect, w);
     }
     watch_api_register(hub->api, w);
     if (hub->cfg.watch_agent_streams) {

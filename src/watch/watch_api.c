@@ -846,25 +846,37 @@ static void watch_signing_key(api_req_t *req, void *ctx)
 
 /* ---- metrics ------------------------------------------------------------------------------- */
 
-void watch_metrics_collect(void *out_, void *ud)
+/* Gauges and scoring-time counters read from live state at render time; the labelled series
+ * are the streams given a metric slot, the rest add up under stream="_other". */
+static void watch_metrics_family(strbuf_t *out, watch_t *w, const char *name, const char *type,
+                                 const char *help, int what)
 {
-    strbuf_t *out = out_;
-    watch_t *w = ud;
-    strbuf_puts(out, "# HELP ganglion_watch_queue_depth events accepted and not yet scored, by "
-                     "stream\n# TYPE ganglion_watch_queue_depth gauge\n");
-    size_t other = 0;
+    strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    double other = 0;
     bool any_other = false;
     for (size_t i = 0; i < w->nstreams; i++) {
         watch_stream_t *s = w->streams[i];
+        double v = what == 0 ? (double)s->q_len : what == 1 ? s->score_seconds : (double)s->jobs;
         if (s->metric_slot < 0) {
-            other += s->q_len;
+            other += v;
             any_other = true;
             continue;
         }
-        strbuf_printf(out, "ganglion_watch_queue_depth{%s} %zu\n", s->labels, s->q_len);
+        strbuf_printf(out, "%s{%s} %.9g\n", name, s->labels, v);
     }
     if (any_other)
-        strbuf_printf(out, "ganglion_watch_queue_depth{stream=\"_other\"} %zu\n", other);
+        strbuf_printf(out, "%s{stream=\"_other\"} %.9g\n", name, other);
+}
+
+void watch_metrics_collect(strbuf_t *out, void *ud)
+{
+    watch_t *w = ud;
+    watch_metrics_family(out, w, "ganglion_watch_queue_depth", "gauge",
+                         "events accepted and not yet scored, by stream", 0);
+    watch_metrics_family(out, w, "ganglion_watch_scoring_seconds_total", "counter",
+                         "time spent scoring (thread pool), by stream", 1);
+    watch_metrics_family(out, w, "ganglion_watch_scoring_jobs_total", "counter",
+                         "scoring jobs run (each takes many events), by stream", 2);
     strbuf_printf(out,
                   "# HELP ganglion_watch_streams streams defined\n# TYPE ganglion_watch_streams "
                   "gauge\nganglion_watch_streams %zu\n",

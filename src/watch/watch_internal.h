@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "core/problem.h"
+#include "core/strbuf.h"
 #include "store/store.h"
 #include "watch/cbad.h"
 
@@ -53,7 +54,7 @@ typedef struct watch_stream {
     int metric_slot; /* index of its own labels, or -1 for the "_other" series */
     char labels[WATCH_NAME_MAX * 2 + 16];
     /* counters */
-    uint64_t events_in, events_scored, windows_scored, anomalies;
+    uint64_t events_in, events_scored, windows_scored, anomalies, jobs;
     double score_seconds, last_score;
 } watch_stream_t;
 
@@ -156,6 +157,6 @@ json_t *watch_bundle_make(const watch_t *w, const json_t *anomaly, const char *w
 
 /* ---- endpoints (watch_api.c) ---- */
 void watch_api_register(api_registry_t *reg, watch_t *w);
-void watch_metrics_collect(void *strbuf_out, void *ud);
+void watch_metrics_collect(strbuf_t *out, void *ud);
 
 #endif

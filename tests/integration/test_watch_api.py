@@ -353,7 +353,8 @@ def test_prometheus_series_per_stream(daemon):
     assert 'ganglion_watch_windows_scored_total{stream="m1"}' in text
     assert 'ganglion_watch_anomalies_total{stream="m1"}' in text
     assert 'ganglion_watch_queue_depth{stream="m1"}' in text
-    assert 'ganglion_watch_scoring_seconds_bucket{stream="m1"' in text
+    assert 'ganglion_watch_scoring_seconds_total{stream="m1"}' in text
+    assert 'ganglion_watch_scoring_jobs_total{stream="m1"}' in text
 
 
 def test_metric_labels_are_capped(make_daemon):
