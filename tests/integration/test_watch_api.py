@@ -365,3 +365,22 @@ def test_metric_labels_are_capped(make_daemon):
     assert 'ganglion_watch_events_total{stream="one"} 1' in text
     assert 'ganglion_watch_events_total{stream="_other"} 2' in text
     assert 'stream="two"' not in text
+
+
+# ---- agents' output ---------------------------------------------------------------------------
+
+def test_agent_output_becomes_a_stream_when_enabled(make_daemon):
+    d = make_daemon(env={"GANGLION_WATCH_AGENT_STREAMS": "1"})
+    d.publish("agent.7.output", {"seq": 1, "stream": "stdout", "ts": "2026-01-01T00:00:00Z",
+                                 "text": "compiling crate foo\nrunning 3 tests\n"})
+    d.publish("agent.7.output", {"seq": 2, "stream": "stderr", "ts": "2026-01-01T00:00:01Z",
+                                 "text": "warning: unused variable"})
+    d.publish("agent.7.status", {"state": "running"})  # not output: ignored
+    s = d.get("/api/v1/watch/streams/agent.7").json()
+    assert s["type"] == "agent" and s["stats"]["events_in"] == 3
+    assert [x["name"] for x in d.get("/api/v1/watch/streams").json()["streams"]] == ["agent.7"]
+
+
+def test_agent_output_ignored_by_default(daemon):
+    daemon.publish("agent.8.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi"})
+    assert_problem(daemon.get("/api/v1/watch/streams/agent.8"), 404)

@@ -1,0 +1,180 @@
+/* Unit tests of the watch API's pure parts: the review workflow's moves, secret-looking keys and
+ * redaction, body splitting (JSON, arrays, NDJSON, text) with per-index rejects, OTLP JSON
+ * conversion, and evidence bundles signed, verified and caught when tampered with. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "watch/watch.h"
+#include "watch/watch_internal.h"
+
+static void test_transitions(void **state)
+{
+    (void)state;
+    assert_true(watch_transition_ok("pending", "investigating"));
+    assert_true(watch_transition_ok("investigating", "acknowledged"));
+    assert_true(watch_transition_ok("investigating", "dismissed"));
+    assert_true(watch_transition_ok("acknowledged", "investigating"));
+    assert_true(watch_transition_ok("dismissed", "investigating"));
+    assert_false(watch_transition_ok("pending", "acknowledged"));
+    assert_false(watch_transition_ok("pending", "dismissed"));
+    assert_false(watch_transition_ok("acknowledged", "dismissed"));
+    assert_false(watch_transition_ok("dismissed", "pending"));
+    assert_false(watch_transition_ok("investigating", "pending"));
+    json_t *a = watch_transitions_from("investigating");
+    assert_int_equal(json_array_size(a), 2);
+    json_decref(a);
+    a = watch_transitions_from("nonsense");
+    assert_int_equal(json_array_size(a), 0);
+    json_decref(a);
+}
+
+static void test_secret_keys_and_redaction(void **state)
+{
+    (void)state;
+    const char *yes[] = {"password",      "DB_PASSWORD",   "token",   "access_token",
+                         "Authorization", "cookie",        "api_key", "x-api-key",
+                         "key",           "client_secret", "jwt",     NULL};
+    const char *no[] = {"message", "keyboard", "monkey", "level", "path", "duration_ms", NULL};
+    for (size_t i = 0; yes[i]; i++)
+        assert_true(watch_key_secret(yes[i]));
+    for (size_t i = 0; no[i]; i++)
+        assert_false(watch_key_secret(no[i]));
+    json_t *v = json_loads("{\"user\":\"ann\",\"password\":\"hunter2\",\"nested\":[{\"token\":7,"
+                           "\"ok\":1}],\"cookie\":null}",
+                           0, NULL);
+    watch_redact(v);
+    char *s = json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(s, "{\"cookie\":null,\"nested\":[{\"ok\":1,\"token\":\"<REDACTED>\"}],"
+                           "\"password\":\"<REDACTED>\",\"user\":\"ann\"}");
+    free(s);
+    json_decref(v);
+}
+
+static void test_body_items(void **state)
+{
+    (void)state;
+    json_t *items = NULL, *rej = NULL;
+    problem_t *p = NULL;
+    const char *nd = "{\"a\":1}\n\n{bad\r\n\"s\"\n";
+    assert_int_equal(
+        watch_body_items(nd, strlen(nd), "application/x-ndjson", 64, 100, &items, &rej, &p), 0);
+    assert_int_equal(json_array_size(items), 3);
+    assert_true(json_is_null(json_array_get(items, 1)));
+    assert_int_equal(json_array_size(rej), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rej, 0), "index")), 1);
+    json_decref(items);
+    json_decref(rej);
+
+    const char *arr = "[1,2,3]";
+    assert_int_equal(
+        watch_body_items(arr, strlen(arr), "application/json", 64, 2, &items, &rej, &p), -1);
+    assert_int_equal(problem_status(p), 413);
+    problem_destroy(&p);
+    assert_int_equal(watch_body_items("{", 1, "application/json", 64, 2, &items, &rej, &p), -1);
+    assert_int_equal(problem_status(p), 400);
+    problem_destroy(&p);
+    const char *txt = "one\ntwo\n";
+    assert_int_equal(
+        watch_body_items(txt, strlen(txt), "text/plain; charset=utf-8", 64, 10, &items, &rej, &p),
+        0);
+    assert_string_equal(json_string_value(json_array_get(items, 1)), "two");
+    json_decref(items);
+    json_decref(rej);
+}
+
+static void test_otlp_logs_and_metrics(void **state)
+{
+    (void)state;
+    json_t *root = json_loads(
+        "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{"
+        "\"stringValue\":\"pay ments\"}}]},\"scopeLogs\":[{\"scope\":{\"name\":\"sc\"},"
+        "\"logRecords\":[{\"timeUnixNano\":\"1700000000123000000\",\"body\":{\"stringValue\":"
+        "\"hi\"}}]}]}]}",
+        0, NULL);
+    json_t *out = NULL;
+    size_t rejected = 9;
+    char why[128];
+    assert_int_equal(watch_otlp_logs(root, 5, true, &out, &rejected, why, sizeof why), 0);
+    assert_int_equal(rejected, 0);
+    json_t *b = json_object_get(out, "otel.pay_ments.logs");
+    assert_non_null(b);
+    json_t *e = json_array_get(json_object_get(b, "events"), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "event"), "body")),
+                        "hi");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "event"), "ts")),
+                     1700000000123);
+    json_decref(out);
+    json_decref(root);
+
+    root = json_loads("{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"m\","
+                      "\"sum\":{\"dataPoints\":[{\"asInt\":\"41\"},{\"asDouble\":\"x\"}]}}]}]}]}",
+                      0, NULL);
+    assert_int_equal(watch_otlp_metrics(root, 5, true, &out, &rejected, why, sizeof why), 0);
+    assert_int_equal(rejected, 1);
+    b = json_object_get(out, "otel.unknown_service.metrics.m");
+    assert_non_null(b);
+    e = json_array_get(json_object_get(b, "events"), 0);
+    assert_true(json_number_value(json_object_get(json_object_get(e, "event"), "value")) == 41.0);
+    json_decref(out);
+    json_decref(root);
+}
+
+static void test_bundle_sign_verify_tamper(void **state)
+{
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    watch_t w;
+    memset(&w, 0, sizeof w);
+    crypto_sign_keypair(w.pk, w.sk);
+    json_t *a = json_loads("{\"id\":\"x\",\"ncd_score\":0.41234567890123,\"note\":\"caf\\u00e9\","
+                           "\"tags\":[\"a\"]}",
+                           0, NULL);
+    json_t *b = watch_bundle_make(&w, a, "ann", 1700000000000);
+    assert_non_null(b);
+    char err[256];
+    assert_int_equal(watch_bundle_verify(b, w.pk, err, sizeof err), 0);
+
+    /* through text and back, as a file would carry it */
+    char *text = json_dumps(b, JSON_INDENT(2));
+    json_t *b2 = json_loads(text, 0, NULL);
+    free(text);
+    assert_int_equal(watch_bundle_verify(b2, w.pk, err, sizeof err), 0);
+    json_object_set_new(json_object_get(b2, "anomaly"), "ncd_score", json_real(0.1));
+    assert_int_equal(watch_bundle_verify(b2, w.pk, err, sizeof err), -1);
+    json_decref(b2);
+
+    unsigned char other[32], osk[64];
+    crypto_sign_keypair(other, osk);
+    assert_int_equal(watch_bundle_verify(b, other, err, sizeof err), -1);
+
+    const char *pkb64 =
+        json_string_value(json_object_get(json_object_get(b, "signature"), "public_key"));
+    unsigned char parsed[32];
+    assert_int_equal(watch_key_parse(pkb64, parsed), 0);
+    assert_memory_equal(parsed, w.pk, 32);
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, w.pk, 32);
+    assert_int_equal(watch_key_parse(hex, parsed), 0);
+    assert_memory_equal(parsed, w.pk, 32);
+    assert_int_equal(watch_key_parse("nope", parsed), -1);
+    json_decref(b);
+    json_decref(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_transitions),
+        cmocka_unit_test(test_secret_keys_and_redaction),
+        cmocka_unit_test(test_body_items),
+        cmocka_unit_test(test_otlp_logs_and_metrics),
+        cmocka_unit_test(test_bundle_sign_verify_tamper),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
