@@ -30,6 +30,8 @@ struct cli_client {
     const cli_transport_t *tp;
     char *url; /* base URL without a trailing '/' */
     char *auth_header;
+    char *cacert; /* CURLOPT_CAINFO, or NULL */
+    int insecure;
     long timeout_ms;
     CURL *curl;
     char err[512];
@@ -230,6 +232,17 @@ static int cli_http_fail(cli_client_t *c, CURLcode cc, const cli_http_xfer_t *x)
         }
         snprintf(c->err, sizeof c->err, "out of memory while reading the reply");
         return -ENOMEM;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        snprintf(c->err, sizeof c->err,
+                 "cannot verify the certificate of ganglion at %s: %s (trust it with --cacert FILE "
+                 "or $GANGLION_CACERT)",
+                 c->url, detail);
+        return -EPROTO;
+    case CURLE_SSL_CONNECT_ERROR:
+        snprintf(c->err, sizeof c->err,
+                 "TLS handshake with ganglion at %s failed: %s (does the daemon serve https?)",
+                 c->url, detail);
+        return -EPROTO;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
@@ -287,6 +300,12 @@ static int cli_http_request(cli_client_t *c, const char *method, const char *pat
     lcurl->easy_setopt(h, CURLOPT_USERAGENT, "ganglion-cli/" GANGLION_VERSION);
     lcurl->easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     lcurl->easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
+    if (c->cacert)
+        lcurl->easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+    if (c->insecure) {
+        lcurl->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        lcurl->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     lcurl->easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     lcurl->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
     lcurl->easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_http_on_body);
@@ -386,6 +405,17 @@ int cli_client_new(const cli_client_opts_t *o, cli_client_t **out, char *err, si
         goto oom;
     c->tp = &cli_http_transport;
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+    c->insecure = o->insecure;
+    if (o->cacert) {
+        if (access(o->cacert, R_OK) < 0) {
+            snprintf(err, errlen, "cannot read the CA certificate '%.200s': %s", o->cacert,
+                     strerror(errno));
+            cli_client_destroy(&c);
+            return -EINVAL;
+        }
+        if (!(c->cacert = strdup(o->cacert)))
+            goto oom;
+    }
     c->url = strdup(o->url);
     if (!c->url)
         goto oom;
@@ -420,6 +450,7 @@ void cli_client_destroy(cli_client_t **pc)
     else if (c->curl)
         lcurl->easy_cleanup(c->curl);
     free(c->url);
+    free(c->cacert);
     if (c->auth_header) {
         /* The header holds a secret; do not leave it in freed memory. */
         explicit_bzero(c->auth_header, strlen(c->auth_header));

@@ -19,6 +19,10 @@ typedef struct cli_client_opts {
     const char *url;   /* base URL, e.g. http://127.0.0.1:7700 (a path prefix is kept) */
     const char *token; /* bearer token or NULL; never logged or printed */
     long timeout_ms;   /* whole-request bound, > 0 */
+    /* https: a PEM file of trusted certificates (NULL = the system's CAs); insecure nonzero
+     * skips certificate and host name verification. */
+    const char *cacert;
+    int insecure;
 } cli_client_opts_t;
 
 /* A reply. All strings are owned by the reply and freed by cli_response_free(). */

@@ -22,6 +22,7 @@ static const cli_cmd_t cli_commands[] = {
     {"serve", "run the daemon (see ganglion serve --help)", cli_cmd_serve},
     {"status", "show whether the daemon is up and ready, its version and uptime", cli_cmd_status},
     {"call", "send one request to any endpoint and print the reply", cli_cmd_call},
+    {"cert", "write a self-signed development certificate for HTTPS", cli_cmd_cert},
     {"watch", "anomaly detection: verify evidence bundles (see watch --help)", cli_cmd_watch},
     {"version", "print the client's version and the daemon's", cli_cmd_version},
     {"help", "show help for ganglion or for one command", cli_cmd_help},
@@ -36,6 +37,9 @@ void cli_usage_globals(FILE *out)
           "                     token in $GANGLION_DATA_DIR or ./var when the URL is loopback;\n"
           "                     prefer the variable: arguments are visible to other users)\n"
           "  --timeout SECONDS  bound on each request (default 10)\n"
+          "  --cacert FILE      trust this PEM certificate for https:// URLs (default:\n"
+          "                     $GANGLION_CACERT, else the system's CAs)\n"
+          "  --insecure         do not verify the daemon's certificate (testing only)\n"
           "  --json             machine-readable output (compact JSON on stdout)\n"
           "  --via http|zmq     transport to the daemon (default http)\n"
           "  -h, --help         show help\n",
@@ -356,9 +360,13 @@ static int cli_globals_parse(cli_ctx_t *ctx, int argc, char **argv, char **rest,
             ctx->json = true;
             continue;
         }
-        static const char *const names[] = {"--url", "--timeout", "--token", "--via"};
-        const char **dst[] = {&ctx->url, &timeout, &token, &via};
-        for (size_t k = 0; k < 4 && r == 0; k++) {
+        if (strcmp(argv[i], "--insecure") == 0) {
+            ctx->insecure = true;
+            continue;
+        }
+        static const char *const names[] = {"--url", "--timeout", "--token", "--via", "--cacert"};
+        const char **dst[] = {&ctx->url, &timeout, &token, &via, &ctx->cacert};
+        for (size_t k = 0; k < 5 && r == 0; k++) {
             r = cli_opt_value(argc, argv, &i, names[k], &v);
             if (r == 1)
                 *dst[k] = v;
@@ -419,6 +427,7 @@ int cli_main(int argc, char **argv)
     cli_ctx_t ctx = {
         .prog = prog ? prog + 1 : (argc > 0 && argv[0] ? argv[0] : "ganglion"),
         .url = getenv("GANGLION_URL"),
+        .cacert = getenv("GANGLION_CACERT"),
         .timeout_s = CLI_DEFAULT_TIMEOUT,
         .via = CLI_VIA_HTTP,
     };

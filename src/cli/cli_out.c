@@ -42,6 +42,8 @@ int cli_client_open(const cli_ctx_t *ctx, double max_timeout_s, cli_client_t **o
         .url = ctx->url,
         .token = ctx->token,
         .timeout_ms = (long)ceil(t * 1000.0),
+        .cacert = ctx->cacert && *ctx->cacert ? ctx->cacert : NULL,
+        .insecure = ctx->insecure,
     };
     int rc = cli_client_new(&o, out, err, sizeof err);
     if (rc < 0)

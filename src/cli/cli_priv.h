@@ -33,6 +33,9 @@ typedef struct cli_ctx {
     bool json;    /* --json: machine output */
     bool out_tty; /* stdout is a terminal */
     bool color;   /* stdout is a terminal and NO_COLOR is unset */
+    /* --cacert or $GANGLION_CACERT (borrowed; NULL = the system's CAs), --insecure */
+    const char *cacert;
+    bool insecure;
 } cli_ctx_t;
 
 /* A command: argv[0] is its own name, the global options are already removed. Returns the
@@ -52,6 +55,7 @@ int cli_dispatch(cli_ctx_t *ctx, const cli_cmd_t *cmds, size_t n, const char *gr
 
 /* The commands. */
 int cli_cmd_call(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_cert(cli_ctx_t *ctx, int argc, char **argv); /* cli_cert.c */
 int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv); /* cli_watch.c */
 int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv);

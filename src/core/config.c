@@ -110,6 +110,16 @@ static const config_key_t config_keys[] = {
             "largest page returned by GET /api/v1/audit"),
     /* ---- [auth] ---- */
     /* ---- [tls] ---- */
+    CFG_STR("tls", "cert_file", tls_cert_file, "", NULL, 0,
+            "PEM certificate (server first, then intermediates); with key_file the HTTP "
+            "listener speaks HTTPS only"),
+    CFG_STR("tls", "key_file", tls_key_file, "", NULL, 0,
+            "PEM private key of cert_file (unencrypted; keep it mode 0600)"),
+    /* TLS 1.2 and 1.3 only, AEAD ciphers only, forward-secret key exchange, our order first. */
+    CFG_STR("tls", "priorities", tls_priorities,
+            "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
+            "+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE",
+            config_check_nonempty, 0, "GnuTLS priorities (TLS 1.2/1.3, AEAD)"),
     /* ---- [ratelimit] ---- */
     /* ---- [agents] ---- */
     /* ---- [zmq] ---- */

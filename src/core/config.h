@@ -37,6 +37,9 @@ typedef struct config {
     int64_t audit_page_max; /* max page size for GET /api/v1/audit, default 1000 */
     /* [auth] accounts, tokens, keys (src/auth) */
     /* [tls] HTTPS (src/net) */
+    char tls_cert_file[CONFIG_STR_MAX];  /* PEM certificate (chain); with key_file: HTTPS */
+    char tls_key_file[CONFIG_STR_MAX];   /* PEM private key, unencrypted */
+    char tls_priorities[CONFIG_STR_MAX]; /* GnuTLS priority string */
     /* [ratelimit] token buckets (src/auth) */
     /* [agents] process supervision (src/agents) */
     /* [zmq] ZMQ transport (src/net/zmq*) */

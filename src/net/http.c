@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 
 #include "api/api.h"
 #include "core/bus.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/hub.h"
 #include "core/log.h"
@@ -30,6 +32,7 @@
 #include "core/strbuf.h"
 #include "net/http_parse.h"
 #include "net/sse.h"
+#include "net/tls.h"
 
 /* MHD's per-connection pool holds the request line, headers and the read/write buffers, so it
  * bounds what a client can make us hold before the access handler runs. */
@@ -47,6 +50,8 @@
 #define HTTP_ALLOW_METHODS  "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 #define HTTP_ALLOW_HEADERS  "Authorization, Content-Type, X-Request-Id, Last-Event-ID"
 #define HTTP_CORS_MAX_AGE   "600"
+/* Sent with every response over TLS (a browser ignores it on plain HTTP, RFC 6797 8.1). */
+#define HTTP_HSTS "max-age=31536000"
 
 typedef struct http_rq http_rq_t;
 typedef struct http_stream http_stream_t;
@@ -116,6 +121,8 @@ struct http_server {
     size_t client_queue;
     http_cors_t cors;
     char cors_src[CONFIG_STR_MAX]; /* the list `cors` was parsed from */
+    bool tls;
+    tls_material_t tlsm; /* the PEM text handed to MHD, kept until MHD is stopped */
     int64_t heartbeat_s;
     http_rq_t *waiting; /* requests whose reply is pending in the registry */
     http_rq_t *free_rqs;
@@ -319,8 +326,25 @@ static int http_gzip(const char *in, size_t len, char **out, size_t *outlen)
     return 0;
 }
 
-static void http_headers_common(http_rq_t *rq, struct MHD_Response *resp, const char *rid)
+/* The Content-Security-Policy for a body of this type, or NULL when the reply brings its own. */
+static const char *http_csp_for(const char *ctype, const api_reply_t *r)
 {
+    for (size_t i = 0; r && i < r->nheaders; i++)
+        if (r->headers[2 * i] && strcasecmp(r->headers[2 * i], "Content-Security-Policy") == 0)
+            return NULL;
+    return http_csp_for_type(ctype);
+}
+
+static void http_headers_common(http_rq_t *rq, struct MHD_Response *resp, const char *rid,
+                                const char *csp)
+{
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    if (csp)
+        MHD_add_response_header(resp, "Content-Security-Policy", csp);
+    if (rq->srv->tls)
+        MHD_add_response_header(resp, "Strict-Transport-Security", HTTP_HSTS);
     if (rid)
         MHD_add_response_header(resp, "X-Request-Id", rid);
     if (rq->cors) {
@@ -398,7 +422,8 @@ static struct MHD_Response *http_response_build(http_rq_t *rq, const api_reply_t
         if (name && value)
             MHD_add_response_header(resp, name, value);
     }
-    http_headers_common(rq, resp, r->request_id ? r->request_id : http_rq_id(rq));
+    http_headers_common(rq, resp, r->request_id ? r->request_id : http_rq_id(rq),
+                        http_csp_for(ctype, r));
     return resp;
 }
 
@@ -723,7 +748,8 @@ static struct MHD_Response *http_stream_open(http_rq_t *rq, const api_reply_t *r
     for (size_t i = 0; i < r->nheaders; i++)
         if (r->headers[2 * i] && r->headers[2 * i + 1])
             MHD_add_response_header(resp, r->headers[2 * i], r->headers[2 * i + 1]);
-    http_headers_common(rq, resp, r->request_id ? r->request_id : http_rq_id(rq));
+    http_headers_common(rq, resp, r->request_id ? r->request_id : http_rq_id(rq),
+                        http_csp_for("text/event-stream", r));
     *status = r->status ? (unsigned)r->status : 200;
     return resp;
 }
@@ -833,7 +859,7 @@ static enum MHD_Result http_preflight(http_rq_t *rq)
                             req_hdrs && strlen(req_hdrs) < 1024 ? req_hdrs : HTTP_ALLOW_HEADERS);
     MHD_add_response_header(resp, "Access-Control-Max-Age", HTTP_CORS_MAX_AGE);
     MHD_add_response_header(resp, "Allow", HTTP_ALLOW_METHODS);
-    http_headers_common(rq, resp, http_rq_id(rq));
+    http_headers_common(rq, resp, http_rq_id(rq), HTTP_CSP_API);
     return http_queue(rq, MHD_HTTP_NO_CONTENT, resp);
 }
 
@@ -1138,6 +1164,47 @@ static void http_on_handle_closed(uv_handle_t *h)
         free(srv);
 }
 
+/* Reads and checks the certificate, key and priorities before anything listens, so a bad file
+ * is a start error naming it rather than a bare "libmicrohttpd failed to start". */
+static int http_tls_prepare(http_server_t *srv, const config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->tls_cert_file[0] || !cfg->tls_key_file[0]) {
+        snprintf(err, errlen, "tls.%s is set but tls.%s is not: HTTPS needs both",
+                 cfg->tls_cert_file[0] ? "cert_file" : "key_file",
+                 cfg->tls_cert_file[0] ? "key_file" : "cert_file");
+        return -EINVAL;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen, "this libmicrohttpd was built without TLS; unset tls.cert_file");
+        return -ENOTSUP;
+    }
+    int rc = tls_priorities_check(cfg->tls_priorities, err, errlen);
+    if (rc == 0)
+        rc = tls_material_load(cfg->tls_cert_file, cfg->tls_key_file, &srv->tlsm, err, errlen);
+    if (rc < 0)
+        return rc;
+    srv->tls = true;
+    const tls_material_t *m = &srv->tlsm;
+    if (m->key_mode & 077) {
+        char mode[16];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)m->key_mode & 07777u);
+        log_warn(NULL, "tls: the key file is readable or writable by other users; chmod 600 it",
+                 "{s:s,s:s}", "key_file", cfg->tls_key_file, "mode", mode);
+    }
+    char until[40];
+    clock_rfc3339((int64_t)m->not_after * 1000, until, sizeof until);
+    time_t now = time(NULL);
+    if (m->not_after < now || m->not_before > now)
+        log_warn(NULL,
+                 m->not_after < now ? "tls: the certificate has expired"
+                                    : "tls: the certificate is not valid yet",
+                 "{s:s,s:s}", "cert_file", cfg->tls_cert_file, "not_after", until);
+    log_info(NULL, "tls: HTTPS on the HTTP listener", "{s:s,s:s,s:s,s:s}", "cert_file",
+             cfg->tls_cert_file, "subject", m->subject, "not_after", until, "priorities",
+             cfg->tls_priorities);
+    return 0;
+}
+
 int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -1154,6 +1221,12 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
         return -EINVAL;
     }
     snprintf(srv->cors_src, sizeof srv->cors_src, "%s", cfg->cors_origins);
+    if ((cfg->tls_cert_file[0] || cfg->tls_key_file[0]) &&
+        http_tls_prepare(srv, cfg, err, errlen) < 0) {
+        http_cors_free(&srv->cors);
+        free(srv);
+        return -EINVAL;
+    }
     uint64_t seed = 0;
     if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) != 0)
         seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
@@ -1162,6 +1235,7 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     int fd = -1;
     int rc = http_listen(cfg->listen, &fd, &srv->port, err, errlen);
     if (rc < 0) {
+        tls_material_free(&srv->tlsm);
         http_cors_free(&srv->cors);
         free(srv);
         return rc;
@@ -1169,18 +1243,30 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
 
     unsigned int flags =
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tlsm.cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tlsm.key_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)cfg->tls_priorities},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (srv->tls)
+        flags |= MHD_USE_TLS;
+    else
+        tls_opts[0].option = MHD_OPTION_END;
     /* The logger goes first so that MHD's complaints about later options reach our log. */
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_on_mhd_log, srv,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
-        http_unescape, srv, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
+        http_on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, srv, MHD_OPTION_END);
     if (!srv->d) {
-        snprintf(err, errlen, "%s: libmicrohttpd failed to start", cfg->listen);
+        snprintf(err, errlen, "%s: libmicrohttpd failed to start%s", cfg->listen,
+                 srv->tls ? " with TLS (see its log line above)" : "");
         close(fd);
+        tls_material_free(&srv->tlsm);
         http_cors_free(&srv->cors);
         free(srv);
         return -EIO;
@@ -1189,6 +1275,7 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     if (!di || (rc = uv_poll_init(hub->loop, &srv->poll, di->epoll_fd)) < 0) {
         snprintf(err, errlen, "%s: cannot poll the libmicrohttpd descriptor", cfg->listen);
         MHD_stop_daemon(srv->d);
+        tls_material_free(&srv->tlsm);
         http_cors_free(&srv->cors);
         free(srv);
         return rc < 0 ? rc : -EIO;
@@ -1266,6 +1353,7 @@ void http_server_destroy(http_server_t **psrv)
     uv_close((uv_handle_t *)&srv->heartbeat, http_on_handle_closed);
     MHD_stop_daemon(srv->d);
     srv->d = NULL;
+    tls_material_free(&srv->tlsm);
     while (srv->free_rqs) {
         http_rq_t *rq = srv->free_rqs;
         srv->free_rqs = rq->next;

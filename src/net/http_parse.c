@@ -187,3 +187,13 @@ void http_cors_free(http_cors_t *c)
         free(c->origins[i]);
     memset(c, 0, sizeof *c);
 }
+
+const char *http_csp_for_type(const char *content_type)
+{
+    const char *t = content_type;
+    while (t && (*t == ' ' || *t == '\t'))
+        t++;
+    bool html = t && strncasecmp(t, "text/html", 9) == 0 &&
+                (t[9] == '\0' || t[9] == ';' || t[9] == ' ' || t[9] == '\t');
+    return html ? HTTP_CSP_HTML : HTTP_CSP_API;
+}

@@ -1,6 +1,6 @@
 /* Pure helpers of the HTTP transport: request-id checks, Accept-Encoding, percent-decoding,
- * CORS origin lists. Kept apart from http.c so they can be unit-tested without a socket.
- * Internal to src/net. */
+ * CORS origin lists, the Content-Security-Policy per body type. Kept apart from http.c so they
+ * can be unit-tested without a socket. Internal to src/net. */
 #ifndef GANGLION_HTTP_PARSE_H
 #define GANGLION_HTTP_PARSE_H
 
@@ -37,5 +37,16 @@ int http_cors_parse(http_cors_t *c, const char *list);
 /* The Access-Control-Allow-Origin value for a request's Origin, or NULL if not allowed. */
 const char *http_cors_allow(const http_cors_t *c, const char *origin);
 void http_cors_free(http_cors_t *c);
+
+/* Content-Security-Policy values. API replies are data, never a page: nothing may load or
+ * frame them. HTML (the dashboard) may load only its own scripts, styles and images. */
+#define HTTP_CSP_API "default-src 'none'; frame-ancestors 'none'"
+#define HTTP_CSP_HTML                                                                              \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/* The policy for a body of this Content-Type (NULL: no body): HTML's for text/html, else the
+ * API's. */
+const char *http_csp_for_type(const char *content_type);
 
 #endif
