@@ -31,9 +31,12 @@ static int watch_threshold_parse(const char *s, double *out)
     return 0;
 }
 
+/* Computes the detector defaults from [watch] into w->defaults; on a bad value keeps the previous
+ * defaults and says why. Called at start and whenever a stream's settings are resolved, so a
+ * SIGHUP reload of [watch] reaches streams resolved after it. */
 static int watch_defaults_from_config(watch_t *w, const config_t *cfg, char *err, size_t errlen)
 {
-    cbad_settings_t *d = &w->defaults;
+    cbad_settings_t nd, *d = &nd;
     cbad_settings_default(d);
     d->baseline = (uint32_t)cfg->watch_baseline;
     d->window = (uint32_t)cfg->watch_window;
@@ -58,6 +61,7 @@ static int watch_defaults_from_config(watch_t *w, const config_t *cfg, char *err
         snprintf(err, errlen, "watch.%s: %s", field ? field : "?", reason ? reason : "invalid");
         return -1;
     }
+    w->defaults = nd;
     return 0;
 }
 
@@ -143,9 +147,13 @@ static void watch_stream_free(watch_stream_t *s)
 
 /* Computes the effective settings of type+overrides over the defaults; on a bad combination
  * returns a 422 problem naming the field. */
-static problem_t *watch_settings_resolve(const watch_t *w, const char *type,
-                                         const json_t *overrides, cbad_settings_t *out)
+static problem_t *watch_settings_resolve(watch_t *w, const char *type, const json_t *overrides,
+                                         cbad_settings_t *out)
 {
+    char err[256];
+    if (watch_defaults_from_config(w, &w->hub->cfg, err, sizeof err) < 0)
+        log_warn(NULL, "watch: [watch] defaults not applied; keeping the previous ones", "{s:s}",
+                 "reason", err);
     *out = w->defaults;
     if (type && cbad_stream_type_parse(type, &out->type) < 0) {
         problem_t *p =

@@ -384,3 +384,22 @@ def test_agent_output_becomes_a_stream_when_enabled(make_daemon):
 def test_agent_output_ignored_by_default(daemon):
     daemon.publish("agent.8.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi"})
     assert_problem(daemon.get("/api/v1/watch/streams/agent.8"), 404)
+
+
+def test_reloaded_defaults_reach_streams_created_afterwards(make_daemon, tmp_path):
+    import signal
+    ini = tmp_path / "g.ini"
+    ini.write_text("[watch]\nbaseline = 300\n")
+    d = make_daemon(args=["--config", str(ini)])
+    assert d.post("/api/v1/watch/events?stream=before", json={"m": 1}).status_code == 202
+    assert d.get("/api/v1/watch/streams/before").json()["settings"]["baseline"] == 300
+    ini.write_text("[watch]\nbaseline = 200\nncd_threshold = 0.45\n")
+    d.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10 * SLOW
+    while time.monotonic() < deadline:
+        if any(x.get("msg") == "reloaded" for x in d.log_lines()):
+            break
+        time.sleep(0.05)
+    assert d.post("/api/v1/watch/events?stream=after", json={"m": 1}).status_code == 202
+    s = d.get("/api/v1/watch/streams/after").json()["settings"]
+    assert s["baseline"] == 200 and s["ncd_threshold"] == pytest.approx(0.45)
