@@ -246,7 +246,12 @@ static int cli_http_fail(cli_client_t *c, CURLcode cc, const cli_http_xfer_t *x)
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
-        snprintf(c->err, sizeof c->err, "ganglion at %s closed the connection: %s", c->url, detail);
+        /* What a plain request to an HTTPS listener gets: say so. */
+        snprintf(c->err, sizeof c->err, "ganglion at %s closed the connection: %s%s", c->url,
+                 detail,
+                 strncasecmp(c->url, "http://", 7) == 0
+                     ? " (if the daemon serves HTTPS, use an https:// URL)"
+                     : "");
         return -EPROTO;
     default:
         snprintf(c->err, sizeof c->err, "request to %s failed: %s", c->url, detail);

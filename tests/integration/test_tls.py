@@ -303,6 +303,10 @@ def test_cli_status_over_https(tls_daemon, certs, bin):
     assert r.returncode != 0 and "--cacert" in r.stderr, r.stderr
     r = cli(bin, "--url", tls_daemon.url, "--insecure", "call", "GET", "/healthz", env=cli_env)
     assert r.returncode == 0, r.stderr
+    # http:// to the HTTPS port: the daemon hangs up, and the client says what to change.
+    r = cli(bin, "--url", f"http://127.0.0.1:{tls_daemon.port}", "call", "GET", "/healthz",
+            env=cli_env)
+    assert r.returncode != 0 and "https://" in r.stderr, r.stderr
     r = cli(bin, "--url", tls_daemon.url, "--cacert", str(cert.parent / "nope.pem"), "status",
             env=cli_env)
     assert r.returncode == 2 and "nope.pem" in r.stderr
