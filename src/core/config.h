@@ -36,11 +36,35 @@ typedef struct config {
     /* [audit] */
     int64_t audit_page_max; /* max page size for GET /api/v1/audit, default 1000 */
     /* [auth] accounts, tokens, keys (src/auth) */
+    int64_t auth_pwhash_opslimit;     /* argon2id passes, default 2 */
+    int64_t auth_pwhash_memlimit;     /* argon2id bytes, default 32 MiB */
+    int64_t auth_access_ttl_s;        /* access token (JWT) lifetime, default 900 */
+    int64_t auth_refresh_ttl_s;       /* refresh token lifetime, default 7 days */
+    char auth_issuer[64];             /* JWT iss, default "ganglion" */
+    char auth_audience[64];           /* JWT aud, default "ganglion" */
+    int64_t auth_lockout_threshold;   /* consecutive failures that lock, default 5 */
+    int64_t auth_lockout_s;           /* lock duration, default 900 */
+    int64_t auth_password_min;        /* shortest password accepted, default 12 */
+    int64_t auth_key_grace_s;         /* old key secret valid after rotate, default 86400 */
+    int64_t auth_public_metrics;      /* 1 = /metrics without a token */
+    int64_t auth_public_openapi;      /* 1 = /openapi.json without a token */
     /* [tls] HTTPS (src/net) */
     char tls_cert_file[CONFIG_STR_MAX];  /* PEM certificate (chain); with key_file: HTTPS */
     char tls_key_file[CONFIG_STR_MAX];   /* PEM private key, unencrypted */
     char tls_priorities[CONFIG_STR_MAX]; /* GnuTLS priority string */
     /* [ratelimit] token buckets (src/auth) */
+    int64_t rl_enabled;        /* 0 = no rate limiting */
+    int64_t rl_ip_rate;        /* requests/s per client address */
+    int64_t rl_ip_burst;
+    int64_t rl_auth_rate;      /* login/refresh requests/s per client address */
+    int64_t rl_auth_burst;
+    int64_t rl_admin_rate;     /* requests/s per principal, by role */
+    int64_t rl_operator_rate;
+    int64_t rl_viewer_rate;
+    int64_t rl_agent_rate;
+    int64_t rl_principal_burst; /* bucket size per principal */
+    int64_t rl_max_buckets;    /* bound on tracked buckets (idle ones evicted first) */
+    int64_t rl_idle_s;         /* a bucket unused this long is dropped */
     /* [agents] process supervision (src/agents) */
     /* [zmq] ZMQ transport (src/net/zmq*) */
     char zmq_listen[CONFIG_STR_MAX];   /* RPC ROUTER: HOST:PORT, tcp://..., or off */

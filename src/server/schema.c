@@ -6,13 +6,14 @@
 #include <stdlib.h>
 
 #include "store/migrations.h"
+#include "auth/auth.h"
 #include "watch/watch.h"
 
 typedef const store_migration_t *(*schema_source_fn)(size_t *n);
 
 static const schema_source_fn schema_sources[] = {
     store_platform_migrations, /* 1-99 */
-    /* auth_migrations,           100-199 */
+    auth_migrations,           /* 100-199 */
     /* agents_migrations,         200-299 */
     watch_migrations,          /* 300-399 */
 };

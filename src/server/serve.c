@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/system_api.h"
+#include "auth/auth.h"
 #include "build_info.h"
 #include "core/bus.h"
 #include "core/clock.h"
@@ -382,6 +383,10 @@ int serve_main(int argc, char **argv)
     audit_api_register(hub->api);
     api_audit_hook_set(hub->api, audit_api_hook, NULL);
     /* domains: start (each creates its state on the hub and registers its endpoints) */
+    if (auth_start(hub) < 0) {
+        fprintf(stderr, "ganglion serve: the security module could not start (see log)\n");
+        goto out_modules;
+    }
     if (zmq_server_start(hub, &hub->zmq, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the ZMQ transport", "{s:s}", "reason", err);
         fprintf(stderr, "ganglion serve: %s\n", err);
@@ -428,6 +433,7 @@ out_modules:
         uv_run(hub->loop, UV_RUN_NOWAIT);
     }
     /* domains: destroy (reverse order of start) */
+    auth_destroy(hub);
     zmq_server_destroy(&hub->zmq);
     watch_destroy(hub);
     if (hub->system)

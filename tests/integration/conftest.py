@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
+import requests.auth
 
 ROOT = Path(__file__).resolve().parents[2]
 SANITIZED = os.environ.get("GANGLION_SANITIZED") == "1"
@@ -41,17 +42,57 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The local admin credential of every daemon started by the suite, by "host:port": sessions
+# from http() send it automatically, so tests written before authentication keep working.
+_TOKENS = {}
+
+
+class _DaemonAuth(requests.auth.AuthBase):
+    """Adds `Authorization: Bearer <admin.token>` for a known daemon unless the request already
+    carries a credential (tests of other principals set their own)."""
+
+    def __call__(self, r):
+        if "Authorization" not in r.headers and "X-Api-Key" not in r.headers:
+            tok = _TOKENS.get(urlsplit(r.url).netloc)
+            if tok:
+                r.headers["Authorization"] = "Bearer " + tok
+        return r
+
+
+def daemon_token(netloc):
+    """The local admin credential of the suite's daemon at "127.0.0.1:PORT", or None."""
+    return _TOKENS.get(netloc)
+
+
 def http():
-    """A requests session that ignores proxy settings from the environment."""
+    """A requests session that ignores proxy settings from the environment and authenticates
+    to the suite's daemons as their local admin."""
+    s = requests.Session()
+    s.trust_env = False
+    s.auth = _DaemonAuth()
+    return s
+
+
+def bare_http():
+    """A session with no credential at all (for tests of 401/403)."""
     s = requests.Session()
     s.trust_env = False
     return s
+
+
+# Cheap password hashing for the suite (argon2id at its minimum): tests that measure timing
+# pass their own GANGLION_AUTH_PWHASH_* values, which win.
+# A fixed first admin password keeps the random one (printed once on stderr) out of the logs
+# that tests parse; tests of the random password pass GANGLION_ADMIN_PASSWORD="".
+AUTH_TEST_ENV = {"GANGLION_AUTH_PWHASH_OPSLIMIT": "1", "GANGLION_AUTH_PWHASH_MEMLIMIT": "8k",
+                 "GANGLION_ADMIN_PASSWORD": "suite-admin-passphrase"}
 
 
 def daemon_env(extra=None):
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("GANGLION_") and k in _RUNNER_VARS)}
     env["GANGLION_TEST_ENDPOINTS"] = "1"
+    env.update(AUTH_TEST_ENV)
     env.update(extra or {})
     return env
 
@@ -88,6 +129,7 @@ class Daemon:
         self.stderr_path = None
         self.stderr_paths = []
         self.http = http()
+        self.token = None
 
     @property
     def url(self):
@@ -131,12 +173,30 @@ class Daemon:
             try:
                 r = self.http.get(self.url + "/healthz", timeout=1)
                 if r.status_code == 200:
+                    self._load_token()
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.05)
         self.kill()
         raise DaemonStartError(f"daemon not healthy after {timeout}s:\n{self.stderr()[-4000:]}")
+
+    def _load_token(self):
+        """Reads <data_dir>/admin.token (written at first start) for http() sessions and CLIs."""
+        p = self.data_dir / "admin.token"
+        self.token = p.read_text().strip() if p.exists() else None
+        if self.token:
+            _TOKENS[f"127.0.0.1:{self.port}"] = self.token
+        else:
+            _TOKENS.pop(f"127.0.0.1:{self.port}", None)
+
+    def cli_env(self, base=None):
+        """An environment for running the CLI against this daemon: GANGLION_TOKEN is the local
+        admin credential (pass base to start from a specific environment)."""
+        env = dict(os.environ if base is None else base)
+        if self.token:
+            env["GANGLION_TOKEN"] = self.token
+        return env
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

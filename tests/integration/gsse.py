@@ -35,6 +35,10 @@ class SSEClient:
         self.sock.connect((self.host, self.port))
         hdrs = {"Host": f"{self.host}:{self.port}", "Accept": "text/event-stream"}
         hdrs.update(headers or {})
+        from conftest import daemon_token  # the suite's daemons want their local admin credential
+        tok = daemon_token(f"{self.host}:{self.port}")
+        if tok and "Authorization" not in hdrs:
+            hdrs["Authorization"] = "Bearer " + tok
         req = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
         self.sock.sendall(req.encode())
         self._raw = b""          # undecoded bytes from the socket

@@ -18,7 +18,13 @@ def zmq_daemon(make_daemon, args=(), env=None, **kw):
     rpc, pub = free_port(), free_port()
     d = make_daemon(args=["--zmq-listen", f"127.0.0.1:{rpc}", "--zmq-pub", f"127.0.0.1:{pub}",
                           *args], env=env, **kw)
+    if getattr(d, "token", None):  # clients send the daemon's local admin credential by default
+        ENDPOINT_TOKENS[f"tcp://127.0.0.1:{rpc}"] = d.token
     return d, f"tcp://127.0.0.1:{rpc}", f"tcp://127.0.0.1:{pub}"
+
+
+# RPC endpoint -> the daemon's local admin credential (envelope `token`), set by zmq_daemon.
+ENDPOINT_TOKENS = {}
 
 
 def encode(env, enc):
@@ -46,6 +52,7 @@ class Client:
         self.sock.connect(ep)
         self.enc = enc
         self.n = 0
+        self.default_token = ENDPOINT_TOKENS.get(ep)
 
     def send(self, method, path, body=None, query=None, token=None, id=None, enc=None, **extra):
         self.n += 1
@@ -54,6 +61,8 @@ class Client:
             env["body"] = body
         if query is not None:
             env["query"] = query
+        if token is None:
+            token = self.default_token
         if token is not None:
             env["token"] = token
         env.update(extra)

@@ -39,6 +39,7 @@ def run(bin, *args, url=None, input=None, env=None, timeout=30):
 def cli(daemon):
     """Runs the client against the test daemon."""
     def go(*args, **kw):
+        kw.setdefault("env", daemon.cli_env(client_env()))
         return run(daemon.bin, *args, url=daemon.url, **kw)
     return go
 

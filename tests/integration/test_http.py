@@ -221,6 +221,7 @@ def test_keep_alive(daemon):
                 ("POST", ECHO, b'{"name":"k"}'), ("POST", ECHO, b'{bad'), ("GET", "/metrics", None),
                 ("GET", "/healthz", None)]):
             headers = {"Content-Type": "application/json"} if body is not None else {}
+            headers["Authorization"] = "Bearer " + daemon.token
             conn.request(method, path, body=body, headers=headers)
             r = conn.getresponse()
             r.read()

@@ -70,7 +70,8 @@ def test_msgpack_types(make_daemon):
     c.sock.send(b"\x83\xa2id\x09\xa6method\xa3GET\xa4path\xa8/healthz")  # hand-made fixmap
     assert c.recv()["id"] == 9
     c.sock.send(msgpack.packb({"id": 10, "method": "POST", "path": "/api/v1/test/echo",
-                               "body": {"name": "f", "nested": {"x": 1.5}}}, use_single_float=True))
+                               "body": {"name": "f", "nested": {"x": 1.5}}, "token": d.token},
+                              use_single_float=True))
     r = c.recv()
     assert r["body"]["nested"]["x"] == 1.5 and isinstance(r["body"]["nested"]["x"], float)
     c.close()

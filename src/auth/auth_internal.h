@@ -1,0 +1,133 @@
+/* Internal to src/auth: the domain's state (keys, the in-memory API key and user indexes,
+ * revoked session families, rate buckets) and what auth.c (state, hook) and auth_api.c
+ * (endpoints) share. Everything here is touched on the loop thread only. */
+#ifndef GANGLION_AUTH_INTERNAL_H
+#define GANGLION_AUTH_INTERNAL_H
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "auth/auth_rate.h"
+#include "core/hub.h"
+
+#define AUTH_HASH_BYTES 32
+#define AUTH_NAME_MAX   64
+#define AUTH_FAM_LEN    32 /* hex of 16 random bytes */
+
+typedef struct auth_key {
+    int64_t id;
+    char name[AUTH_NAME_MAX + 1];
+    char role[16];
+    json_t *scopes;     /* array of strings (a subset of the role's), or NULL = the role's */
+    int64_t expires_ms; /* 0 = never */
+    int64_t rate_limit; /* requests/s, 0 = the role's */
+    int64_t created_ms;
+    char created_by[96];
+    bool revoked;
+    unsigned char hash[AUTH_HASH_BYTES];
+    unsigned char prev_hash[AUTH_HASH_BYTES];
+    int64_t prev_until_ms; /* the previous secret is valid until then; 0 = none */
+} auth_key_t;
+
+typedef struct auth_user {
+    int64_t id;
+    char username[AUTH_NAME_MAX + 1];
+    char role[16];
+    bool disabled;
+    bool must_change;
+    int64_t valid_after_s; /* access tokens issued before this are refused */
+} auth_user_t;
+
+typedef struct auth_fam {
+    char fam[AUTH_FAM_LEN + 1];
+    int64_t until_s; /* forgotten once every access token of the family has expired */
+} auth_fam_t;
+
+typedef struct auth_slot {
+    uint32_t key; /* index + 1 into keys, 0 = empty */
+    bool prev;
+} auth_slot_t;
+
+struct auth {
+    hub_t *hub;
+    unsigned char sk[crypto_sign_SECRETKEYBYTES];
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+    char kid[17];
+    unsigned char secret[32]; /* keys the hashes of API keys and refresh tokens */
+    char dummy_hash[crypto_pwhash_STRBYTES];
+    auth_key_t *keys;
+    size_t nkeys, capkeys;
+    auth_slot_t *slots; /* open addressing over key hashes, rebuilt on every change */
+    size_t nslots;
+    auth_user_t *users;
+    size_t nusers, capusers;
+    auth_fam_t *fams;
+    size_t nfams, capfams;
+    auth_rate_t *rate;
+};
+
+/* Who a request is, as resolved from its credential. */
+typedef enum { AUTH_ID_NONE = 0, AUTH_ID_USER, AUTH_ID_KEY } auth_id_kind_t;
+
+typedef struct auth_ident {
+    auth_id_kind_t kind;
+    int64_t id; /* user id or key id */
+    char name[AUTH_NAME_MAX + 1];
+    char role[16];
+    char principal[96];         /* "user:alice", "key:7" */
+    char fam[AUTH_FAM_LEN + 1]; /* users: the session family of the access token */
+    const json_t *scopes;       /* keys: the subset, or NULL (borrowed from the index) */
+    int64_t rate_limit;         /* keys: their own limit, 0 = the role's */
+    bool must_change;
+} auth_ident_t;
+
+/* Resolves the request's credential (Authorization: Bearer <jwt|gk_…> or X-Api-Key). Returns 0
+ * with *id filled, 1 when there is no credential, or -1 with a reason (no secret in it) when
+ * the credential is invalid, expired or revoked. Only while the request's headers are
+ * readable: in the auth hook and synchronously in a handler. */
+int auth_identify(auth_t *a, api_req_t *req, auth_ident_t *id, const char **why);
+
+/* Whether the ident may use scope (role table, then the key's own subset). */
+bool auth_ident_allows(const auth_ident_t *id, const char *scope);
+
+/* Keyed hash (the server secret) of a secret, for API keys and refresh tokens. */
+void auth_secret_hash(const auth_t *a, const char *secret, unsigned char out[AUTH_HASH_BYTES]);
+void auth_hex(const unsigned char *p, size_t n, char *out); /* out: 2n+1 */
+int auth_unhex(const char *s, unsigned char *out, size_t n);
+
+/* Random printable secret with a prefix: "gk_" + 43 base64url chars. out >= 64 bytes. */
+void auth_random_secret(const char *prefix, char *out, size_t outlen);
+void auth_random_hex(char *out, size_t nbytes); /* out: 2*nbytes+1 */
+
+/* The in-memory key index: add (copied; the scopes reference is taken), find, rebuild. */
+auth_key_t *auth_key_add(auth_t *a, const auth_key_t *k);
+auth_key_t *auth_key_find(auth_t *a, int64_t id);
+void auth_keys_reindex(auth_t *a);
+
+/* The in-memory user state. */
+auth_user_t *auth_user_find(auth_t *a, int64_t id);
+auth_user_t *auth_user_put(auth_t *a, const auth_user_t *u);
+void auth_user_forget(auth_t *a, int64_t id);
+void auth_fam_revoke(auth_t *a, const char *fam);
+
+/* Signs an access token for a user and session family. Caller frees. */
+char *auth_access_token(auth_t *a, const auth_user_t *u, const char *fam);
+
+/* Writes an audit row for req (principal, request id, peer, transport taken from it). */
+void auth_audit(api_req_t *req, const char *action, int result, json_t *detail /* stolen */);
+
+/* A row → key record (scopes parsed). 0 or -1. */
+int auth_key_from_row(const json_t *row, auth_key_t *k);
+/* Key record → the JSON shown by the API (never the secret or its hash). New reference. */
+json_t *auth_key_json(const auth_key_t *k);
+
+void auth_api_register(auth_t *a);
+
+/* Migrations (auth.c). */
+extern const store_migration_t auth_migration_list[];
+
+#endif
