@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/bus.h"
 #include "core/clock.h"
@@ -391,10 +392,18 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
         return;
     }
     size_t len = 0;
-    const char *body = api_req_raw_body(req, &len, NULL);
+    const char *ct = NULL;
+    const char *body = api_req_raw_body(req, &len, &ct);
     problem_t *p = NULL;
-    json_t *root = jsonx_parse(body ? body : "", len, (size_t)hub->cfg.json_max_depth, &p);
+    if (!ct) /* an empty body carries no content type through the registry */
+        ct = api_req_header(req, "Content-Type");
+    bool pb = ct && strncasecmp(ct, "application/x-protobuf", 22) == 0;
+    json_t *root = pb ? watch_otlp_pb_decode(body ? body : "", len, metrics)
+                      : jsonx_parse(body ? body : "", len, (size_t)hub->cfg.json_max_depth, &p);
     if (!root) {
+        if (pb)
+            p = problem_new(400, "bad-protobuf", "the body is not an OTLP %s export request",
+                            metrics ? "metrics" : "logs");
         api_reply_problem(req, p);
         return;
     }
@@ -483,6 +492,44 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
     }
     json_decref(batches);
     w->rejected += rejected;
+    if (pb) {
+        /* Export*ServiceResponse { partial_success = 1 { rejected = 1; error_message = 2 } } */
+        unsigned char *buf = malloc(sizeof why + 32);
+        size_t n = 0;
+        if (buf && rejected) {
+            size_t wl = strlen(why);
+            unsigned char inner[sizeof why + 24];
+            size_t k = 0;
+            inner[k++] = 0x08;
+            for (uint64_t v = rejected;; v >>= 7) {
+                inner[k++] = (unsigned char)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+                if (v < 0x80)
+                    break;
+            }
+            inner[k++] = 0x12;
+            for (size_t v = wl;; v >>= 7) {
+                inner[k++] = (unsigned char)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+                if (v < 0x80)
+                    break;
+            }
+            memcpy(inner + k, why, wl);
+            k += wl;
+            buf[n++] = 0x0a;
+            for (size_t v = k;; v >>= 7) {
+                buf[n++] = (unsigned char)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+                if (v < 0x80)
+                    break;
+            }
+            memcpy(buf + n, inner, k);
+            n += k;
+        }
+        if (!buf) {
+            api_reply_problem(req, problem_new(503, "out-of-memory", "no room for the reply"));
+            return;
+        }
+        api_reply_raw(req, 200, "application/x-protobuf", (char *)buf, n);
+        return;
+    }
     json_t *reply = json_object();
     if (rejected) {
         json_object_set_new(reply, "partialSuccess",
@@ -1061,7 +1108,7 @@ static const api_field_t watch_patch_body[] = {
 
 static const char *const watch_ingest_types[] = {"application/json", "application/x-ndjson",
                                                  "application/jsonl", "text/plain", NULL};
-static const char *const watch_otlp_types[] = {"application/json", NULL};
+static const char *const watch_otlp_types[] = {"application/json", "application/x-protobuf", NULL};
 
 #define WATCH_EP(...)                                                                              \
     {                                                                                              \

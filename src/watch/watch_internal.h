@@ -122,6 +122,10 @@ int watch_otlp_logs(const json_t *root, int64_t now_ms, bool redact, json_t **ou
 int watch_otlp_metrics(const json_t *root, int64_t now_ms, bool redact, json_t **out,
                        size_t *rejected, char *why, size_t whylen);
 
+/* OTLP protobuf (ExportLogsServiceRequest / ExportMetricsServiceRequest) to the JSON encoding's
+ * shape; NULL when the bytes are not such a message. New reference. */
+json_t *watch_otlp_pb_decode(const void *body, size_t len, bool metrics);
+
 /* ---- persistence (watch_db.c; these run on the store's worker threads) ---- */
 int watch_db_streams_load(store_conn_t *c, json_t **rows);
 int watch_db_stream_upsert(store_conn_t *c, const char *name, const char *type,

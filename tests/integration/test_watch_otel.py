@@ -20,15 +20,16 @@ def otel_sdk():
     node = shutil.which("node")
     if not node:
         pytest.skip("node is not installed (scripts/install-deps installs it)")
-    if not (OTEL / "node_modules" / "@opentelemetry" / "sdk-logs").is_dir():
+    deps = json.loads((OTEL / "package.json").read_text())["dependencies"]
+    if not all((OTEL / "node_modules" / d).is_dir() for d in deps):
         p = subprocess.run([str(OTEL / "install")], capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, f"tests/otel/install failed:\n{p.stdout}\n{p.stderr}"
     return node
 
 
-def export(node, d, service, normal=5, burst=0):
+def export(node, d, service, normal=5, burst=0, protocol="json"):
     p = subprocess.run([node, str(OTEL / "export.js"), d.url, getattr(d, "token", None) or "",
-                        service, str(normal), str(burst)],
+                        service, str(normal), str(burst), protocol],
                        capture_output=True, text=True, timeout=120 * SLOW)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout.strip().splitlines()[-1])
@@ -37,11 +38,12 @@ def export(node, d, service, normal=5, burst=0):
     return out
 
 
-def test_sdk_exporters_feed_streams_and_anomalies_keep_resource(otel_sdk, daemon):
+@pytest.mark.parametrize("protocol", ["json", "protobuf"])
+def test_sdk_exporters_feed_streams_and_anomalies_keep_resource(otel_sdk, daemon, protocol):
     r = daemon.request("PUT", "/api/v1/watch/streams/otel.checkout.logs",
                        json={"type": "logs", "settings": SMALL})
     assert r.status_code == 201, r.text
-    export(otel_sdk, daemon, "checkout", normal=100, burst=20)
+    export(otel_sdk, daemon, "checkout", normal=100, burst=20, protocol=protocol)
 
     streams = {s["name"]: s for s in daemon.get("/api/v1/watch/streams").json()["streams"]}
     assert streams["otel.checkout.logs"]["stats"]["events_in"] == 120
@@ -87,9 +89,16 @@ def test_otlp_json_partial_success_and_bad_input(daemon):
     assert daemon.get("/api/v1/watch/streams/otel.api.metrics.h").json()["stats"]["events_in"] == 1
 
     assert daemon.post("/v1/logs", json={}).json() == {}
-    body = assert_problem(daemon.post("/v1/logs", data=b"\x0a\x00",
-                                      headers={"Content-Type": "application/x-protobuf"}), 415)
+    body = assert_problem(daemon.post("/v1/logs", data=b"<logs/>",
+                                      headers={"Content-Type": "application/xml"}), 415)
     assert body["accepted"] == "application/json"
+    # protobuf: an empty request is fine, truncated bytes are not
+    r = daemon.post("/v1/logs", data=b"", headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 200 and r.content == b""
+    assert_problem(daemon.post("/v1/logs", data=b"\x0a\x05\x0a\x03",
+                               headers={"Content-Type": "application/x-protobuf"}), 400)
+    assert_problem(daemon.post("/v1/metrics", data=b"\xff\xff",
+                               headers={"Content-Type": "application/x-protobuf"}), 400)
     assert_problem(daemon.post("/v1/logs", data="{", headers={"Content-Type": "application/json"}),
                    400)
     assert_problem(daemon.post("/v1/metrics", json={"resourceMetrics": {}}), 400,

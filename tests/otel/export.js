@@ -1,13 +1,15 @@
 // Exports a few logs and metrics to a ganglion daemon with the real OpenTelemetry JS SDK and its
 // OTLP/HTTP (JSON) exporters, then prints what each export returned as one JSON line.
-// usage: node export.js BASE_URL TOKEN SERVICE_NAME [NORMAL_LOGS [BURST_LOGS]]
+// usage: node export.js BASE_URL TOKEN SERVICE_NAME [NORMAL_LOGS [BURST_LOGS [json|protobuf]]]
 // (normal request lines, then panic lines the detector should flag)
 'use strict';
 const api = require('@opentelemetry/api');
 const { LoggerProvider, BatchLogRecordProcessor } = require('@opentelemetry/sdk-logs');
-const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-http');
+const logsHttp = require('@opentelemetry/exporter-logs-otlp-http');
+const logsProto = require('@opentelemetry/exporter-logs-otlp-proto');
 const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics');
-const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http');
+const metricsHttp = require('@opentelemetry/exporter-metrics-otlp-http');
+const metricsProto = require('@opentelemetry/exporter-metrics-otlp-proto');
 const { Resource } = require('@opentelemetry/resources');
 
 api.diag.setLogger(new api.DiagConsoleLogger(), api.DiagLogLevel.WARN);
@@ -23,7 +25,10 @@ function recording(exporter, results) {
 }
 
 async function main() {
-  const [base, token, service, normalArg, burstArg] = process.argv.slice(2);
+  const [base, token, service, normalArg, burstArg, protocol] = process.argv.slice(2);
+  const proto = protocol === 'protobuf';
+  const { OTLPLogExporter } = proto ? logsProto : logsHttp;
+  const { OTLPMetricExporter } = proto ? metricsProto : metricsHttp;
   const nlogs = parseInt(normalArg || '5', 10);
   const nburst = parseInt(burstArg || '0', 10);
   const headers = token ? { Authorization: 'Bearer ' + token } : {};

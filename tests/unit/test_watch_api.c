@@ -167,6 +167,41 @@ static void test_bundle_sign_verify_tamper(void **state)
     json_decref(a);
 }
 
+/* Arbitrary bytes never crash the protobuf reader: they decode to something or to NULL. */
+static void test_otlp_protobuf_garbage(void **state)
+{
+    (void)state;
+    unsigned char buf[256];
+    uint32_t x = 12345;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t)(round % (int)sizeof buf);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1103515245u + 12345u;
+            buf[i] = (unsigned char)(x >> 16);
+            if (round % 3 == 0 && i % 4 == 0)
+                buf[i] = 0x0a; /* many length-delimited field 1 keys: deep nesting */
+        }
+        json_t *v = watch_otlp_pb_decode(buf, n, round % 2 == 0);
+        json_decref(v);
+    }
+    /* a logs request with one record whose body is the string "hi" */
+    static const unsigned char req[] = {0x0a, 0x0c, 0x12, 0x0a, 0x12, 0x08, 0x2a,
+                                        0x04, 0x0a, 0x02, 'h',  'i',  0x10, 0x09};
+    json_t *v = watch_otlp_pb_decode(req, sizeof req, false);
+    assert_non_null(v);
+    json_t *rec = json_array_get(
+        json_object_get(
+            json_array_get(
+                json_object_get(json_array_get(json_object_get(v, "resourceLogs"), 0), "scopeLogs"),
+                0),
+            "logRecords"),
+        0);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(rec, "body"), "stringValue")), "hi");
+    assert_int_equal(json_integer_value(json_object_get(rec, "severityNumber")), 9);
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_body_items),
         cmocka_unit_test(test_otlp_logs_and_metrics),
         cmocka_unit_test(test_bundle_sign_verify_tamper),
+        cmocka_unit_test(test_otlp_protobuf_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
