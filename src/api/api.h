@@ -114,6 +114,10 @@ typedef struct api_reply {
     bool stream; /* SSE: the transport subscribes to `stream_topics` on the bus */
     const char *stream_topics;
     uint64_t stream_after; /* replay events after this id (Last-Event-ID) */
+    /* SSE: frames already formatted by the handler (a domain's own history, such as an agent's
+     * output ring), sent after the bus replay and before live events. Borrowed. */
+    const char *stream_prelude;
+    size_t stream_prelude_len;
     const char *request_id;
     /* extra headers: name/value pairs */
     const char *const *headers;
@@ -199,5 +203,9 @@ void api_reply_problem(api_req_t *req, problem_t *p); /* p is destroyed */
 void api_reply_raw(api_req_t *req, int status, const char *content_type, char *buf, size_t len);
 void api_reply_empty(api_req_t *req, int status);
 void api_reply_stream(api_req_t *req, const char *topics, uint64_t after_id);
+/* Like api_reply_stream(after_id 0), first sending `prelude` (SSE frames, taken and freed; keep
+ * it well under 1 MiB). Nothing published between this call and the first live event is lost:
+ * the subscription starts within the call. */
+void api_reply_stream_prelude(api_req_t *req, const char *topics, char *prelude, size_t len);
 
 #endif

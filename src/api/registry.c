@@ -275,6 +275,17 @@ void api_reply_stream(api_req_t *req, const char *topics, uint64_t after_id)
     api_req_finish(req, &rep);
 }
 
+void api_reply_stream_prelude(api_req_t *req, const char *topics, char *prelude, size_t len)
+{
+    api_reply_t rep = {.status = 200,
+                       .stream = true,
+                       .stream_topics = topics,
+                       .stream_prelude = prelude,
+                       .stream_prelude_len = prelude ? len : 0};
+    api_req_finish(req, &rep);
+    free(prelude);
+}
+
 void api_call_cancel(api_req_t *req)
 {
     if (req)

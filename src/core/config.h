@@ -66,6 +66,17 @@ typedef struct config {
     int64_t rl_max_buckets;    /* bound on tracked buckets (idle ones evicted first) */
     int64_t rl_idle_s;         /* a bucket unused this long is dropped */
     /* [agents] process supervision (src/agents) */
+    int64_t agents_max;             /* agents with a process at once, default 1000 */
+    int64_t agents_output_buffer;   /* bytes of output kept per agent and stream, default 1 MiB */
+    int64_t agents_line_max;        /* longer lines are split into records, default 16 KiB */
+    int64_t agents_tail_lines;      /* lines of a finished agent persisted, default 200 */
+    int64_t agents_stop_grace_ms;   /* SIGTERM to SIGKILL, default 5000 */
+    int64_t agents_action_timeout_ms; /* custom action reply wait, default 30000 */
+    int64_t agents_backoff_ms;      /* first restart delay, doubling, default 500 */
+    int64_t agents_backoff_max_ms;  /* restart delay cap, default 30000 */
+    char agents_user[64];           /* run agents as this user when root; empty = unchanged */
+    char agents_group[64];          /* and this group; empty = the user's */
+    int64_t agents_cgroup;          /* 1: cgroup v2 limits when delegated; 0: rlimits only */
     /* [zmq] ZMQ transport (src/net/zmq*) */
     char zmq_listen[CONFIG_STR_MAX];   /* RPC ROUTER: HOST:PORT, tcp://..., or off */
     char zmq_pub[CONFIG_STR_MAX];      /* event PUB: HOST:PORT, tcp://..., or off */

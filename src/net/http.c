@@ -711,6 +711,8 @@ static struct MHD_Response *http_stream_open(http_rq_t *rq, const api_reply_t *r
             strbuf_printf(&st->out, "event: gap\ndata: {\"after\":%" PRIu64 "}\n\n",
                           r->stream_after);
     }
+    if (r->stream_prelude_len)
+        strbuf_append(&st->out, r->stream_prelude, r->stream_prelude_len);
 
     struct MHD_Response *resp = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, SSE_BLOCK, http_stream_read, st, http_stream_free);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "agents/agents.h"
 #include "store/migrations.h"
 #include "auth/auth.h"
 #include "watch/watch.h"
@@ -14,7 +15,7 @@ typedef const store_migration_t *(*schema_source_fn)(size_t *n);
 static const schema_source_fn schema_sources[] = {
     store_platform_migrations, /* 1-99 */
     auth_migrations,           /* 100-199 */
-    /* agents_migrations,         200-299 */
+    agents_migrations,         /* 200-299 */
     watch_migrations,          /* 300-399 */
 };
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agents/agents.h"
 #include "api/api.h"
 #include "api/system_api.h"
 #include "auth/auth.h"
@@ -222,6 +223,7 @@ static void serve_drain_check(uv_timer_t *t)
     size_t http = hub->http ? http_server_inflight(hub->http) : 0;
     size_t api = api_inflight(hub->api);
     int store = store_pending(hub->store);
+    store += agents_busy(hub); /* agents still stopping count as pending work */
     double waited_ms = (double)(clock_mono_ns() - s->drain_started_ns) / 1e6;
     if ((http == 0 && api == 0 && store == 0) || waited_ms >= (double)hub->cfg.shutdown_grace_ms) {
         if (http || api || store) {
@@ -249,6 +251,7 @@ static void serve_shutdown_begin(serve_t *s, const char *why)
     if (hub->http)
         http_server_quiesce(hub->http);
     /* domains: shutdown (stop accepting work, begin stopping what runs) */
+    agents_shutdown(hub);
     zmq_server_quiesce(hub->zmq);
     watch_shutdown(hub);
     uv_timer_stop(&s->lag_timer);
@@ -383,6 +386,8 @@ int serve_main(int argc, char **argv)
     audit_api_register(hub->api);
     api_audit_hook_set(hub->api, audit_api_hook, NULL);
     /* domains: start (each creates its state on the hub and registers its endpoints) */
+    if (agents_start(hub) < 0)
+        goto out_modules;
     if (auth_start(hub) < 0) {
         fprintf(stderr, "ganglion serve: the security module could not start (see log)\n");
         goto out_modules;
@@ -433,6 +438,7 @@ out_modules:
         uv_run(hub->loop, UV_RUN_NOWAIT);
     }
     /* domains: destroy (reverse order of start) */
+    agents_destroy(hub);
     auth_destroy(hub);
     zmq_server_destroy(&hub->zmq);
     watch_destroy(hub);

@@ -1,0 +1,1250 @@
+/* The agent supervisor: the records of agents, their processes (vfork + setrlimit + execve, one
+ * process group each), reaping through SIGCHLD, the lifecycle with its reasons, stop escalation,
+ * wall-clock timeouts, restart policies with backoff and a crash-loop cap, daemon shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agents/agents_internal.h"
+#include "core/bus.h"
+#include "core/clock.h"
+#include "core/hub.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+extern char **environ;
+
+#define AGENTS_DRAIN_MS 1000 /* after the exit, wait this long for the pipes' EOF */
+
+/* ---- records ---- */
+
+agent_t *agents_find(agents_t *ag, const char *id)
+{
+    if (!ag || !id)
+        return NULL;
+    for (agent_t *a = ag->head; a; a = a->next)
+        if (!a->forget && strcmp(a->id, id) == 0)
+            return a;
+    return NULL;
+}
+
+static void agents_on_handle_closed(uv_handle_t *h)
+{
+    agent_t *a = h->data;
+    a->pending_close--;
+    agents_agent_release(a);
+}
+
+static void agents_agent_free(agent_t *a)
+{
+    agents_t *ag = a->owner;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        ag->head = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    else
+        ag->tail = a->prev;
+    ag->count--;
+    for (int s = 0; s < 2; s++) {
+        agents_ring_free(&a->ring[s]);
+        strbuf_free(&a->part[s]);
+    }
+    json_decref(a->spec);
+    agents_argv_free(a->argv);
+    free(a->name);
+    free(a->reason);
+    free(a->cwd);
+    free(a);
+}
+
+void agents_agent_release(agent_t *a)
+{
+    if (a->forget && a->pending_close == 0 && !a->write_inflight && a->pid == 0 && !a->in_open &&
+        !a->out_open && !a->err_open)
+        agents_agent_free(a);
+}
+
+/* Allocates a record with its timers; it is appended to the list. */
+static agent_t *agents_agent_alloc(agents_t *ag, json_t *spec)
+{
+    agent_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->owner = ag;
+    a->spec = spec;
+    a->exit_code = -1;
+    for (int s = 0; s < 2; s++) {
+        agents_ring_init(&a->ring[s], ag->ring_bytes);
+        strbuf_init(&a->part[s], ag->line_max + 1);
+    }
+    uv_timer_init(ag->hub->loop, &a->timer);
+    uv_timer_init(ag->hub->loop, &a->stop_timer);
+    a->timer.data = a->stop_timer.data = a;
+    uv_unref((uv_handle_t *)&a->timer);
+    uv_unref((uv_handle_t *)&a->stop_timer);
+    a->prev = ag->tail;
+    if (ag->tail)
+        ag->tail->next = a;
+    else
+        ag->head = a;
+    ag->tail = a;
+    ag->count++;
+    return a;
+}
+
+/* Closes the timers (the last step before a forgotten record is freed). */
+static void agents_agent_close_timers(agent_t *a)
+{
+    if (!uv_is_closing((uv_handle_t *)&a->timer)) {
+        a->pending_close++;
+        uv_close((uv_handle_t *)&a->timer, agents_on_handle_closed);
+    }
+    if (!uv_is_closing((uv_handle_t *)&a->stop_timer)) {
+        a->pending_close++;
+        uv_close((uv_handle_t *)&a->stop_timer, agents_on_handle_closed);
+    }
+}
+
+static void agents_limits_read(agents_limits_t *l, const json_t *lim)
+{
+    memset(l, 0, sizeof *l);
+    l->memory_mb = json_integer_value(json_object_get(lim, "memory_mb"));
+    l->cpu_s = json_integer_value(json_object_get(lim, "cpu_s"));
+    l->nofile = json_integer_value(json_object_get(lim, "nofile"));
+    l->cpu_percent = json_integer_value(json_object_get(lim, "cpu_percent"));
+    json_t *t = json_object_get(lim, "timeout_s");
+    if (t)
+        l->timeout_ms = (int64_t)(json_number_value(t) * 1000.0 + 0.5);
+    if (t && l->timeout_ms < 1)
+        l->timeout_ms = 1;
+}
+
+/* Fills the fields derived from the spec. -1 with err/field set when the command line cannot
+ * be built. */
+static int agents_agent_configure(agent_t *a, char *err, size_t errlen, const char **field)
+{
+    agents_t *ag = a->owner;
+    const json_t *spec = a->spec;
+    a->argv = agents_argv_build(spec, err, errlen, field);
+    if (!a->argv)
+        return -1;
+    a->name = strdup(json_string_value(json_object_get(spec, "name")));
+    a->labels = json_object_get(spec, "labels");
+    const char *cwd = json_string_value(json_object_get(spec, "cwd"));
+    a->cwd = strdup(cwd ? cwd : ag->hub->cfg.data_dir);
+    agents_limits_read(&a->limits, json_object_get(spec, "limits"));
+    const char *r = json_string_value(json_object_get(spec, "restart"));
+    a->restart = !r || !strcmp(r, "never") ? AGENTS_RESTART_NEVER
+                 : !strcmp(r, "always")    ? AGENTS_RESTART_ALWAYS
+                                           : AGENTS_RESTART_ON_FAILURE;
+    json_t *v = json_object_get(spec, "restart_max");
+    a->restart_max = v ? (int)json_integer_value(v) : 5;
+    v = json_object_get(spec, "restart_window_s");
+    a->restart_window_ms = (v ? json_integer_value(v) : 60) * 1000;
+    v = json_object_get(spec, "stop_grace_ms");
+    a->stop_grace_ms = v ? json_integer_value(v) : -1;
+    if (!a->name || !a->cwd) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec)
+{
+    agent_t *a = agents_agent_alloc(ag, spec);
+    if (!a) {
+        json_decref(spec);
+        return NULL;
+    }
+    snprintf(a->id, sizeof a->id, "%s", id);
+    char err[128];
+    const char *field;
+    if (agents_agent_configure(a, err, sizeof err, &field) < 0) {
+        /* a row written by another version: keep what can be shown */
+        if (!a->name)
+            a->name = strdup(json_string_value(json_object_get(spec, "name"))
+                                 ? json_string_value(json_object_get(spec, "name"))
+                                 : "");
+    }
+    a->persisted = true;
+    return a;
+}
+
+/* ---- the agent object ---- */
+
+static json_t *agents_time_json(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char buf[64];
+    return json_string(clock_rfc3339(ms, buf, sizeof buf));
+}
+
+json_t *agents_agent_json(const agent_t *a)
+{
+    char sbuf[32];
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(a->id));
+    json_object_set_new(o, "name", json_string(a->name ? a->name : ""));
+    json_object_set_new(o, "status", json_string(agents_status_name(a->status)));
+    json_object_set_new(o, "pid", a->pid ? json_integer(a->pid) : json_null());
+    json_object_set_new(o, "exit_code",
+                        a->exit_code >= 0 ? json_integer(a->exit_code) : json_null());
+    json_object_set_new(o, "signal",
+                        a->term_signal
+                            ? json_string(agents_signal_name(a->term_signal, sbuf, sizeof sbuf))
+                            : json_null());
+    json_object_set_new(o, "reason", a->reason ? json_string(a->reason) : json_null());
+    json_t *labels = json_object_get(a->spec, "labels");
+    json_object_set_new(o, "labels", labels ? json_deep_copy(labels) : json_object());
+    json_t *caps = json_object_get(a->spec, "capabilities");
+    json_object_set_new(o, "capabilities", caps ? json_deep_copy(caps) : json_array());
+    json_t *argv = json_array();
+    for (size_t i = 0; a->argv && a->argv[i]; i++)
+        json_array_append_new(argv, json_string(a->argv[i]));
+    json_object_set_new(o, "argv", argv);
+    json_object_set_new(o, "cwd", a->cwd ? json_string(a->cwd) : json_null());
+    const char *preset = json_string_value(json_object_get(a->spec, "preset"));
+    json_object_set_new(o, "preset", preset ? json_string(preset) : json_null());
+    json_t *lim = json_object_get(a->spec, "limits");
+    json_object_set_new(o, "limits", lim ? json_deep_copy(lim) : json_object());
+    static const char *const rnames[] = {"never", "on-failure", "always"};
+    json_object_set_new(o, "restart", json_string(rnames[a->restart]));
+    json_object_set_new(o, "restarts", json_integer(a->restarts));
+    json_object_set_new(o, "paused_mode",
+                        a->status == AGENTS_PAUSED
+                            ? json_string(a->forced_pause ? "forced" : "cooperative")
+                            : json_null());
+    json_object_set_new(o, "created_at", agents_time_json(a->created_ms));
+    json_object_set_new(o, "started_at", agents_time_json(a->started_ms));
+    json_object_set_new(o, "ended_at", agents_time_json(a->ended_ms));
+    json_object_set_new(o, "status_at", agents_time_json(a->status_ms));
+    json_object_set_new(o, "lost_at", agents_time_json(a->lost_ms));
+    json_object_set_new(o, "output",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I}", "stdout_lines",
+                                  (json_int_t)a->lines_total[0], "stderr_lines",
+                                  (json_int_t)a->lines_total[1], "stdout_bytes",
+                                  (json_int_t)a->bytes_total[0], "stderr_bytes",
+                                  (json_int_t)a->bytes_total[1], "last_seq", (json_int_t)a->seq));
+    return o;
+}
+
+/* ---- lifecycle ---- */
+
+static void agents_reason_set(agent_t *a, const char *reason)
+{
+    if (!reason)
+        return;
+    char *r = strdup(reason);
+    if (r) {
+        free(a->reason);
+        a->reason = r;
+    }
+}
+
+bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
+{
+    agents_t *ag = a->owner;
+    agents_status_t from = a->status;
+    if (from == to) {
+        agents_reason_set(a, reason);
+        return true;
+    }
+    if (!agents_transition_allowed(from, to)) {
+        log_warn(NULL, "agents: transition refused", "{s:s,s:s,s:s}", "agent", a->id, "from",
+                 agents_status_name(from), "to", agents_status_name(to));
+        return false;
+    }
+    bool was_live = agents_status_live(from), live = agents_status_live(to);
+    if (was_live && !live)
+        ag->live--;
+    else if (!was_live && live)
+        ag->live++;
+    a->status = to;
+    a->status_ms = clock_wall_ms();
+    agents_reason_set(a, reason);
+    if (agents_status_final(to))
+        a->ended_ms = a->status_ms;
+    agents_store_save(a);
+    if (ag->hub->bus) {
+        char topic[64], sbuf[32];
+        snprintf(topic, sizeof topic, "agent.%s.status", a->id);
+        json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", a->id, "name", a->name ? a->name : "",
+                               "status", agents_status_name(to), "previous",
+                               agents_status_name(from), "ts", (json_int_t)a->status_ms);
+        if (a->reason)
+            json_object_set_new(ev, "reason", json_string(a->reason));
+        if (a->pid)
+            json_object_set_new(ev, "pid", json_integer(a->pid));
+        if (a->exit_code >= 0 && agents_status_final(to))
+            json_object_set_new(ev, "exit_code", json_integer(a->exit_code));
+        if (a->term_signal && agents_status_final(to))
+            json_object_set_new(ev, "signal",
+                                json_string(agents_signal_name(a->term_signal, sbuf, sizeof sbuf)));
+        bus_publish(ag->hub->bus, topic, ev);
+    }
+    if (ag->hub->metrics)
+        metrics_gauge_set(ag->hub->metrics, "ganglion_agents_active", NULL, (double)ag->live);
+    return true;
+}
+
+/* ---- spawning ---- */
+
+typedef struct agents_exec {
+    const char *path;
+    char **argv;
+    char **envp;
+    const char *cwd;
+    int fd[3];
+    struct rlimit as, cpu, nofile;
+    bool has_as, has_cpu;
+    bool setid;
+    uid_t uid;
+    gid_t gid;
+    volatile int err; /* written by the child (shared memory under vfork) */
+    volatile int step;
+} agents_exec_t;
+
+enum {
+    AGENTS_STEP_SETSID = 1,
+    AGENTS_STEP_DUP,
+    AGENTS_STEP_RLIMIT,
+    AGENTS_STEP_CHDIR,
+    AGENTS_STEP_SETID,
+    AGENTS_STEP_EXEC
+};
+
+/* The child between vfork and execve: it shares the parent's memory, so it only makes system
+ * calls (no malloc, no stdio, no locks) and reports a failure through x->err. Signal
+ * dispositions are per process under vfork, so resetting them here leaves the parent's. */
+__attribute__((noinline, noreturn)) static void agents_child(agents_exec_t *x)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            (void)sigaction(s, &sa, NULL); /* glibc's reserved signals fail: fine */
+    int step = AGENTS_STEP_SETSID;
+    if (setsid() < 0)
+        goto fail;
+    step = AGENTS_STEP_DUP;
+    for (int i = 0; i < 3; i++)
+        if (dup2(x->fd[i], i) < 0)
+            goto fail;
+    step = AGENTS_STEP_RLIMIT;
+    if (x->has_as && setrlimit(RLIMIT_AS, &x->as) < 0)
+        goto fail;
+    if (x->has_cpu && setrlimit(RLIMIT_CPU, &x->cpu) < 0)
+        goto fail;
+    if (setrlimit(RLIMIT_NOFILE, &x->nofile) < 0)
+        goto fail;
+    step = AGENTS_STEP_CHDIR;
+    if (chdir(x->cwd) < 0)
+        goto fail;
+    step = AGENTS_STEP_SETID;
+    /* raw system calls: glibc's set*id wrappers would signal the parent's threads */
+    if (x->setid && (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setgid, x->gid) < 0 ||
+                     syscall(SYS_setuid, x->uid) < 0))
+        goto fail;
+#ifdef SYS_close_range
+    /* anything a library left inheritable: close on exec (kernel 5.11+, else ignored) */
+    (void)syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
+#endif
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    step = AGENTS_STEP_EXEC;
+    execve(x->path, x->argv, x->envp);
+fail:
+    x->err = errno;
+    x->step = step;
+    _exit(127);
+}
+
+__attribute__((noinline)) static pid_t agents_vfork(agents_exec_t *x)
+{
+    pid_t pid = vfork();
+    if (pid == 0)
+        agents_child(x);
+    return pid;
+}
+
+/* Resolves the program like execvp would, in the parent (the child must not allocate). */
+static int agents_path_resolve(const char *prog, const char *pathvar, char *out, size_t len)
+{
+    if (strchr(prog, '/')) {
+        snprintf(out, len, "%s", prog);
+        return access(out, X_OK) == 0 ? 0 : -errno;
+    }
+    if (!pathvar)
+        pathvar = "/usr/local/bin:/usr/bin:/bin";
+    int err = -ENOENT;
+    const char *p = pathvar;
+    while (*p) {
+        const char *e = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if ((size_t)snprintf(out, len, "%.*s/%s", (int)n, n ? p : ".", prog) < len) {
+            if (access(out, X_OK) == 0)
+                return 0;
+            if (errno == EACCES)
+                err = -EACCES;
+        }
+        p += n;
+        if (*p == ':')
+            p++;
+    }
+    return err;
+}
+
+/* The environment: the daemon's, then the spec's env, then AGENT_ID, AGENT_NAME and
+ * AGENT_CONTEXT. One allocation holding pointers; strings are the daemon's or the spec's. */
+static char **agents_envp_build(agent_t *a, char **owned, size_t nowned_max, size_t *nowned)
+{
+    json_t *env = json_object_get(a->spec, "env");
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++)
+        n++;
+    n += json_object_size(env) + 4;
+    char **envp = calloc(n + 1, sizeof *envp);
+    if (!envp)
+        return NULL;
+    size_t k = 0;
+    *nowned = 0;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t kl = eq ? (size_t)(eq - *e) : strlen(*e);
+        bool replaced = false;
+        const char *key;
+        json_t *v;
+        json_object_foreach(env, key, v)
+        {
+            if (strlen(key) == kl && strncmp(key, *e, kl) == 0)
+                replaced = true;
+        }
+        if ((kl == 8 && !strncmp(*e, "AGENT_ID", 8)) ||
+            (kl == 10 && !strncmp(*e, "AGENT_NAME", 10)) ||
+            (kl == 13 && !strncmp(*e, "AGENT_CONTEXT", 13)))
+            replaced = true;
+        if (!replaced)
+            envp[k++] = *e;
+    }
+    const char *key;
+    json_t *v;
+    char *s;
+    json_object_foreach(env, key, v)
+    {
+        if (*nowned < nowned_max && asprintf(&s, "%s=%s", key, json_string_value(v)) >= 0)
+            envp[k++] = owned[(*nowned)++] = s;
+    }
+    if (*nowned < nowned_max && asprintf(&s, "AGENT_ID=%s", a->id) >= 0)
+        envp[k++] = owned[(*nowned)++] = s;
+    if (*nowned < nowned_max && asprintf(&s, "AGENT_NAME=%s", a->name) >= 0)
+        envp[k++] = owned[(*nowned)++] = s;
+    const char *ctx = json_string_value(json_object_get(a->spec, "context"));
+    if (ctx && *nowned < nowned_max && asprintf(&s, "AGENT_CONTEXT=%s", ctx) >= 0)
+        envp[k++] = owned[(*nowned)++] = s;
+    envp[k] = NULL;
+    return envp;
+}
+
+/* A pipe end below 3 would be overwritten by the child's dup2 of another: move it up. */
+static int agents_fd_high(int fd)
+{
+    if (fd >= 3)
+        return fd;
+    int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return n;
+}
+
+static void agents_on_timeout(uv_timer_t *t);
+
+/* Starts the process. 0, or a negative errno with a readable reason in why. */
+static int agents_proc_start(agent_t *a, char *why, size_t whylen)
+{
+    agents_t *ag = a->owner;
+    char path[4096];
+    const char *envpath =
+        json_string_value(json_object_get(json_object_get(a->spec, "env"), "PATH"));
+    int rc = agents_path_resolve(a->argv[0], envpath ? envpath : getenv("PATH"), path, sizeof path);
+    if (rc < 0) {
+        snprintf(why, whylen, "cannot execute %s: %s", a->argv[0], strerror(-rc));
+        return rc;
+    }
+    struct stat st;
+    if (stat(a->cwd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(why, whylen, "working directory %s: %s", a->cwd,
+                 errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+        return -ENOTDIR;
+    }
+    int p_in[2], p_out[2], p_err[2];
+    if (pipe2(p_in, O_CLOEXEC) < 0) {
+        snprintf(why, whylen, "pipe: %s", strerror(errno));
+        return -errno;
+    }
+    if (pipe2(p_out, O_CLOEXEC) < 0) {
+        rc = -errno;
+        close(p_in[0]);
+        close(p_in[1]);
+        snprintf(why, whylen, "pipe: %s", strerror(-rc));
+        return rc;
+    }
+    if (pipe2(p_err, O_CLOEXEC) < 0) {
+        rc = -errno;
+        close(p_in[0]);
+        close(p_in[1]);
+        close(p_out[0]);
+        close(p_out[1]);
+        snprintf(why, whylen, "pipe: %s", strerror(-rc));
+        return rc;
+    }
+    agents_exec_t x;
+    memset(&x, 0, sizeof x);
+    x.fd[0] = agents_fd_high(p_in[0]);
+    x.fd[1] = agents_fd_high(p_out[1]);
+    x.fd[2] = agents_fd_high(p_err[1]);
+    x.path = path;
+    x.argv = a->argv;
+    x.cwd = a->cwd;
+    char *owned[300];
+    size_t nowned = 0;
+    x.envp = agents_envp_build(a, owned, sizeof owned / sizeof owned[0], &nowned);
+    if (a->limits.memory_mb) {
+        x.has_as = true;
+        x.as.rlim_cur = x.as.rlim_max = (rlim_t)a->limits.memory_mb * 1024 * 1024;
+    }
+    if (a->limits.cpu_s) {
+        x.has_cpu = true;
+        x.cpu.rlim_cur = (rlim_t)a->limits.cpu_s;
+        x.cpu.rlim_max = (rlim_t)a->limits.cpu_s + 1; /* SIGXCPU first, SIGKILL a second later */
+    }
+    struct rlimit cur;
+    getrlimit(RLIMIT_NOFILE, &cur);
+    x.nofile.rlim_max = cur.rlim_max;
+    x.nofile.rlim_cur = a->limits.nofile ? (rlim_t)a->limits.nofile : ag->nofile_soft;
+    if (x.nofile.rlim_cur > x.nofile.rlim_max)
+        x.nofile.rlim_cur = x.nofile.rlim_max;
+    if (a->limits.nofile && (rlim_t)a->limits.nofile < x.nofile.rlim_max)
+        x.nofile.rlim_max = (rlim_t)a->limits.nofile;
+    x.setid = ag->setid;
+    x.uid = ag->uid;
+    x.gid = ag->gid;
+
+    pid_t pid = -1;
+    if (x.envp && x.fd[0] >= 0 && x.fd[1] >= 0 && x.fd[2] >= 0) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = agents_vfork(&x);
+        int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        errno = e;
+    }
+    rc = pid < 0 ? -errno : 0;
+    for (size_t i = 0; i < nowned; i++)
+        free(owned[i]);
+    free(x.envp);
+    close(x.fd[0]);
+    close(x.fd[1]);
+    close(x.fd[2]);
+    if (pid < 0) {
+        close(p_in[1]);
+        close(p_out[0]);
+        close(p_err[0]);
+        snprintf(why, whylen, "cannot create the process: %s", strerror(-rc ? -rc : ENOMEM));
+        return rc ? rc : -ENOMEM;
+    }
+    if (x.err) {
+        /* the child failed before or at execve and has exited: reap it now */
+        static const char *const steps[] = {"",      "setsid",        "dup2",  "setrlimit",
+                                            "chdir", "setuid/setgid", "execve"};
+        waitpid(pid, NULL, 0);
+        close(p_in[1]);
+        close(p_out[0]);
+        close(p_err[0]);
+        snprintf(why, whylen, "%s %s: %s", x.step < 7 ? steps[x.step] : "exec", a->argv[0],
+                 strerror(x.err));
+        return -x.err;
+    }
+    a->pid = a->pgid = pid;
+    a->exit_code = -1;
+    a->term_signal = 0;
+    a->exited = false;
+    a->stop_requested = a->kill_requested = a->timed_out = a->forced_pause = false;
+    a->stdin_closed = false;
+    a->started_ms = clock_wall_ms();
+    a->ended_ms = 0;
+    rc = agents_io_open(a, p_in[1], p_out[0], p_err[0]);
+    if (rc < 0) {
+        kill(-pid, SIGKILL);
+        snprintf(why, whylen, "cannot watch the pipes: %s", uv_strerror(rc));
+        /* the exit is reaped through SIGCHLD as usual */
+    }
+    if (a->limits.timeout_ms > 0)
+        uv_timer_start(&a->timer, agents_on_timeout, (uint64_t)a->limits.timeout_ms, 0);
+    return 0;
+}
+
+static void agents_id_new(agents_t *ag, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (;;) {
+        unsigned char r[AGENTS_ID_LEN / 2];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+            uint64_t t = clock_mono_ns() ^ ((uint64_t)getpid() << 32);
+            memcpy(r, &t, sizeof r < sizeof t ? sizeof r : sizeof t);
+        }
+        for (size_t i = 0; i < sizeof r; i++) {
+            out[2 * i] = hex[r[i] >> 4];
+            out[2 * i + 1] = hex[r[i] & 15];
+        }
+        out[AGENTS_ID_LEN] = '\0';
+        bool taken = false;
+        for (agent_t *o = ag->head; o && !taken; o = o->next)
+            taken = o->id != out && strcmp(o->id, out) == 0;
+        if (!taken)
+            return;
+    }
+}
+
+problem_t *agents_spawn(agents_t *ag, const json_t *body, agent_t **out)
+{
+    hub_t *hub = ag->hub;
+    if (ag->shutting_down || hub->shutting_down)
+        return problem_new(503, "shutting-down", "the server is shutting down");
+    if ((int64_t)ag->live >= hub->cfg.agents_max) {
+        problem_t *p = problem_new(429, "too-many-agents",
+                                   "%zu agents are running, the limit (agents.max) is %" PRId64,
+                                   ag->live, hub->cfg.agents_max);
+        problem_header_set(p, "Retry-After", "1");
+        return p;
+    }
+    json_t *spec = json_deep_copy(body);
+    agent_t *a = spec ? agents_agent_alloc(ag, spec) : NULL;
+    if (!a) {
+        json_decref(spec);
+        return problem_new(503, "out-of-memory", "the agent could not be created");
+    }
+    agents_id_new(ag, a->id);
+    char why[512];
+    const char *field = "";
+    if (agents_agent_configure(a, why, sizeof why, &field) < 0) {
+        a->forget = true;
+        agents_agent_close_timers(a);
+        problem_t *p =
+            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_field_add(p, "body", field, "%s", why);
+        return p;
+    }
+    a->created_ms = clock_wall_ms();
+    a->status = AGENTS_IDLE;
+    a->status_ms = a->created_ms;
+    int rc = agents_proc_start(a, why, sizeof why);
+    if (rc < 0) {
+        ag->spawns_failed++;
+        if (hub->metrics)
+            metrics_counter_add(hub->metrics, "ganglion_agents_spawns_total", "result=\"failed\"",
+                                1);
+        a->forget = true;
+        agents_agent_close_timers(a);
+        problem_t *p = problem_new(422, "spawn-failed", "%s", why);
+        problem_field_add(p, "body", json_object_get(body, "argv") ? "/argv/0" : "/preset", "%s",
+                          why);
+        return p;
+    }
+    ag->spawns_ok++;
+    if (hub->metrics)
+        metrics_counter_add(hub->metrics, "ganglion_agents_spawns_total", "result=\"ok\"", 1);
+    agents_status_set(a, AGENTS_INITIALIZING, NULL);
+    /* execve succeeded (vfork returned after it): the program runs */
+    agents_status_set(a, AGENTS_RUNNING, NULL);
+    *out = a;
+    return NULL;
+}
+
+/* ---- exits and reasons ---- */
+
+static bool agents_stderr_mentions_memory(const agent_t *a)
+{
+    const agents_ring_t *r = &a->ring[AGENTS_STDERR];
+    for (size_t i = r->n > 20 ? r->n - 20 : 0; i < r->n; i++) {
+        const char *t = agents_ring_at(r, i)->data;
+        if (strstr(t, "MemoryError") || strcasestr(t, "out of memory") ||
+            strcasestr(t, "cannot allocate") || strcasestr(t, "bad_alloc") ||
+            strcasestr(t, "memory exhausted"))
+            return true;
+    }
+    return false;
+}
+
+static void agents_fmt_secs(char *buf, size_t len, int64_t ms)
+{
+    if (ms % 1000 == 0)
+        snprintf(buf, len, "%" PRId64 "s", ms / 1000);
+    else
+        snprintf(buf, len, "%.3gs", (double)ms / 1000.0);
+}
+
+/* The end state and a reason people can read, from how the process ended and why. */
+static agents_status_t agents_exit_verdict(agent_t *a, char *why, size_t len)
+{
+    char sbuf[32], t[32];
+    const char *sig = a->term_signal ? agents_signal_name(a->term_signal, sbuf, sizeof sbuf) : NULL;
+    if (a->kill_requested) {
+        snprintf(why, len, "killed on request");
+        return AGENTS_TERMINATED;
+    }
+    if (a->timed_out) {
+        agents_fmt_secs(t, sizeof t, a->limits.timeout_ms);
+        snprintf(why, len, "killed: wall-clock timeout %s", t);
+        return AGENTS_FAILED;
+    }
+    if (a->stop_requested) {
+        if (a->term_signal == SIGKILL)
+            snprintf(why, len, "stopped on request (SIGKILL after the grace period)");
+        else if (sig)
+            snprintf(why, len, "stopped on request (%s)", sig);
+        else
+            snprintf(why, len, "stopped on request (exit code %d)", a->exit_code);
+        return AGENTS_TERMINATED;
+    }
+    if (a->limits.cpu_s &&
+        (a->term_signal == SIGXCPU ||
+         (a->term_signal == SIGKILL && a->cpu_ns >= (uint64_t)a->limits.cpu_s * 1000000000u))) {
+        snprintf(why, len, "killed: CPU time limit %" PRId64 "s exceeded (%s)", a->limits.cpu_s,
+                 a->term_signal == SIGXCPU ? "SIGXCPU" : "SIGKILL");
+        return AGENTS_FAILED;
+    }
+    if (a->limits.memory_mb &&
+        (a->term_signal == SIGSEGV || a->term_signal == SIGABRT || a->term_signal == SIGBUS ||
+         a->term_signal == SIGKILL || (a->exit_code > 0 && agents_stderr_mentions_memory(a)))) {
+        snprintf(why, len, "out of memory (address-space limit %" PRId64 " MiB%s%s)",
+                 a->limits.memory_mb, sig ? ", " : "", sig ? sig : "");
+        return AGENTS_FAILED;
+    }
+    if (sig) {
+        snprintf(why, len, "killed by %s", sig);
+        return AGENTS_FAILED;
+    }
+    snprintf(why, len, "exited with code %d", a->exit_code);
+    return a->exit_code == 0 ? AGENTS_COMPLETED : AGENTS_FAILED;
+}
+
+static void agents_on_restart_timer(uv_timer_t *t);
+
+/* The process is gone and its pipes are drained: settle the state, maybe schedule a restart. */
+static void agents_proc_finish(agent_t *a)
+{
+    agents_t *ag = a->owner;
+    uv_timer_stop(&a->stop_timer);
+    uv_timer_stop(&a->timer);
+    agents_io_close(a);
+    a->exited = false;
+    if (ag->stopping && a->stop_requested)
+        ag->stopping--;
+    char why[256];
+    agents_status_t end = agents_exit_verdict(a, why, sizeof why);
+    agents_actions_fail(a, 502, "agent-ended", why);
+    bool restart = !ag->shutting_down && !a->stop_requested && !a->kill_requested && !a->forget &&
+                   (a->restart == AGENTS_RESTART_ALWAYS ||
+                    (a->restart == AGENTS_RESTART_ON_FAILURE && end == AGENTS_FAILED));
+    if (restart) {
+        int64_t now = clock_wall_ms();
+        int recent = 0;
+        for (int i = 0; i < AGENTS_RESTART_LOG; i++)
+            if (a->restart_times[i] && now - a->restart_times[i] < a->restart_window_ms)
+                recent++;
+        if (recent >= a->restart_max) {
+            char r2[768];
+            snprintf(r2, sizeof r2, "crash loop: %d restarts within %" PRId64 "s; last run %s",
+                     recent, a->restart_window_ms / 1000, why);
+            agents_status_set(a, AGENTS_FAILED, r2);
+            return;
+        }
+        int64_t delay = ag->hub->cfg.agents_backoff_ms;
+        for (int i = 0; i < recent && delay < ag->hub->cfg.agents_backoff_max_ms; i++)
+            delay *= 2;
+        if (delay > ag->hub->cfg.agents_backoff_max_ms)
+            delay = ag->hub->cfg.agents_backoff_max_ms;
+        char r2[768];
+        snprintf(r2, sizeof r2, "restarting in %" PRId64 " ms (%s)", delay, why);
+        agents_status_set(a, AGENTS_IDLE, r2);
+        uv_timer_start(&a->stop_timer, agents_on_restart_timer, (uint64_t)delay, 0);
+        return;
+    }
+    if (!agents_status_set(a, end, why) && !agents_status_final(a->status))
+        agents_status_set(a, AGENTS_FAILED, why);
+    agents_agent_release(a);
+}
+
+static void agents_on_drain_timeout(uv_timer_t *t)
+{
+    agent_t *a = t->data;
+    if (a->exited)
+        agents_proc_finish(a);
+}
+
+void agents_proc_drained(agent_t *a)
+{
+    if (a->exited && !a->out_open && !a->err_open)
+        agents_proc_finish(a);
+}
+
+static void agents_on_exit(agent_t *a, int wstatus, const struct rusage *ru)
+{
+    if (WIFEXITED(wstatus)) {
+        a->exit_code = WEXITSTATUS(wstatus);
+        a->term_signal = 0;
+    } else if (WIFSIGNALED(wstatus)) {
+        a->term_signal = WTERMSIG(wstatus);
+        a->exit_code = -1;
+    }
+    a->cpu_ns = ((uint64_t)ru->ru_utime.tv_sec + (uint64_t)ru->ru_stime.tv_sec) * 1000000000u +
+                ((uint64_t)ru->ru_utime.tv_usec + (uint64_t)ru->ru_stime.tv_usec) * 1000u;
+    /* the group does not outlive its leader: children left behind are killed */
+    if (a->pgid > 0)
+        kill(-a->pgid, SIGKILL);
+    a->pid = 0;
+    a->exited = true;
+    uv_timer_stop(&a->stop_timer);
+    uv_timer_stop(&a->timer);
+    if (a->forget) {
+        a->exited = false;
+        agents_io_close(a);
+        if (a->owner->stopping && a->stop_requested)
+            a->owner->stopping--;
+        agents_actions_fail(a, 502, "agent-ended", "the agent was deleted");
+        if (agents_status_live(a->status))
+            a->owner->live--;
+        a->status = AGENTS_TERMINATED;
+        agents_agent_release(a);
+        return;
+    }
+    if (!a->out_open && !a->err_open)
+        agents_proc_finish(a);
+    else
+        uv_timer_start(&a->stop_timer, agents_on_drain_timeout, AGENTS_DRAIN_MS, 0);
+}
+
+static void agents_on_sigchld(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    agents_t *ag = h->data;
+    for (;;) {
+        int st;
+        struct rusage ru;
+        pid_t pid = wait4(-1, &st, WNOHANG, &ru);
+        if (pid <= 0)
+            break;
+        if (!WIFEXITED(st) && !WIFSIGNALED(st))
+            continue;
+        agent_t *a = ag->head;
+        while (a && a->pid != pid)
+            a = a->next;
+        if (a)
+            agents_on_exit(a, st, &ru);
+    }
+}
+
+/* ---- operations ---- */
+
+static problem_t *agents_not_live(const agent_t *a, const char *what)
+{
+    return problem_new(409, "agent-not-running", "cannot %s agent %s: it is %s", what, a->id,
+                       agents_status_name(a->status));
+}
+
+static int agents_group_kill(agent_t *a, int sig)
+{
+    if (a->pgid <= 0 || !a->pid)
+        return -ESRCH;
+    return kill(-a->pgid, sig) < 0 ? -errno : 0;
+}
+
+problem_t *agents_pause(agent_t *a, bool force)
+{
+    if (a->status == AGENTS_PAUSED)
+        return problem_new(409, "agent-paused", "agent %s is already paused", a->id);
+    if (!agents_status_live(a->status) || a->status == AGENTS_STOPPING || a->exited)
+        return agents_not_live(a, "pause");
+    if (force) {
+        int rc = agents_group_kill(a, SIGSTOP);
+        if (rc < 0)
+            return problem_new(409, "agent-not-running", "SIGSTOP failed: %s", strerror(-rc));
+    } else {
+        static const char line[] = "{\"type\":\"pause\",\"action\":\"pause\"}\n";
+        problem_t *p = agents_stdin_write(a, line, sizeof line - 1, false);
+        if (p)
+            return p;
+    }
+    a->forced_pause = force;
+    agents_status_set(a, AGENTS_PAUSED, force ? "paused (SIGSTOP)" : "paused (cooperative)");
+    return NULL;
+}
+
+problem_t *agents_resume(agent_t *a)
+{
+    if (a->status != AGENTS_PAUSED)
+        return problem_new(409, "agent-not-paused", "agent %s is %s, not paused", a->id,
+                           agents_status_name(a->status));
+    if (a->forced_pause) {
+        int rc = agents_group_kill(a, SIGCONT);
+        if (rc < 0)
+            return problem_new(409, "agent-not-running", "SIGCONT failed: %s", strerror(-rc));
+    } else {
+        static const char line[] = "{\"type\":\"pause\",\"action\":\"resume\"}\n";
+        problem_t *p = agents_stdin_write(a, line, sizeof line - 1, false);
+        if (p)
+            return p;
+    }
+    a->forced_pause = false;
+    agents_status_set(a, AGENTS_RUNNING, "resumed");
+    return NULL;
+}
+
+static void agents_on_grace_over(uv_timer_t *t)
+{
+    agent_t *a = t->data;
+    if (a->pid) {
+        log_info(NULL, "agents: grace period over, killing the process group", "{s:s,s:i}", "agent",
+                 a->id, "pgid", (int)a->pgid);
+        agents_group_kill(a, SIGKILL);
+    }
+}
+
+static void agents_on_restart_timer(uv_timer_t *t)
+{
+    agent_t *a = t->data;
+    agents_t *ag = a->owner;
+    if (a->status != AGENTS_IDLE || ag->shutting_down)
+        return;
+    int64_t now = clock_wall_ms();
+    memmove(a->restart_times + 1, a->restart_times,
+            (AGENTS_RESTART_LOG - 1) * sizeof a->restart_times[0]);
+    a->restart_times[0] = now;
+    a->restarts++;
+    ag->restarts_total++;
+    char why[512];
+    if ((int64_t)ag->live >= ag->hub->cfg.agents_max) {
+        agents_status_set(a, AGENTS_FAILED, "restart refused: agents.max reached");
+        return;
+    }
+    if (agents_proc_start(a, why, sizeof why) < 0) {
+        ag->spawns_failed++;
+        agents_status_set(a, AGENTS_FAILED, why);
+        return;
+    }
+    ag->spawns_ok++;
+    agents_status_set(a, AGENTS_INITIALIZING, NULL);
+    agents_status_set(a, AGENTS_RUNNING, NULL);
+}
+
+static void agents_on_timeout(uv_timer_t *t)
+{
+    agent_t *a = t->data;
+    if (!a->pid)
+        return;
+    a->timed_out = true;
+    agents_stop(a, -1);
+    a->stop_requested = false; /* a timeout is a failure: the restart policy applies */
+}
+
+problem_t *agents_stop(agent_t *a, int64_t grace_ms)
+{
+    agents_t *ag = a->owner;
+    if (a->status == AGENTS_IDLE) {
+        /* waiting for a restart: nothing runs, just end it */
+        uv_timer_stop(&a->stop_timer);
+        agents_status_set(a, AGENTS_TERMINATED, "stopped on request (while waiting to restart)");
+        return NULL;
+    }
+    if (a->status == AGENTS_STOPPING)
+        return NULL; /* already on its way; idempotent */
+    if (!agents_status_live(a->status) || !a->pid)
+        return agents_not_live(a, "stop");
+    if (grace_ms < 0)
+        grace_ms = a->stop_grace_ms >= 0 ? a->stop_grace_ms : ag->hub->cfg.agents_stop_grace_ms;
+    a->stop_requested = true;
+    ag->stopping++;
+    agents_group_kill(a, SIGTERM);
+    /* a SIGSTOPped group would hold SIGTERM pending forever */
+    if (a->status == AGENTS_PAUSED && a->forced_pause)
+        agents_group_kill(a, SIGCONT);
+    char why[96];
+    snprintf(why, sizeof why, "stopping: SIGTERM sent, SIGKILL in %" PRId64 " ms", grace_ms);
+    agents_status_set(a, AGENTS_STOPPING, why);
+    uv_timer_stop(&a->timer);
+    uv_timer_start(&a->stop_timer, agents_on_grace_over, (uint64_t)grace_ms, 0);
+    return NULL;
+}
+
+problem_t *agents_kill(agent_t *a)
+{
+    if (a->status == AGENTS_IDLE) {
+        uv_timer_stop(&a->stop_timer);
+        agents_status_set(a, AGENTS_TERMINATED, "killed on request (while waiting to restart)");
+        return NULL;
+    }
+    if (!a->pid)
+        return agents_not_live(a, "kill");
+    a->kill_requested = true;
+    int rc = agents_group_kill(a, SIGKILL);
+    if (rc < 0)
+        return problem_new(409, "agent-not-running", "SIGKILL failed: %s", strerror(-rc));
+    return NULL;
+}
+
+problem_t *agents_signal(agent_t *a, int sig)
+{
+    if (sig <= 0)
+        return problem_new(422, "validation", "unknown signal");
+    if (!a->pid)
+        return agents_not_live(a, "signal");
+    int rc = agents_group_kill(a, sig);
+    if (rc < 0)
+        return problem_new(409, "agent-not-running", "kill failed: %s", strerror(-rc));
+    /* stop/cont by signal keep the status honest */
+    if (sig == SIGSTOP && a->status != AGENTS_PAUSED && a->status != AGENTS_STOPPING) {
+        a->forced_pause = true;
+        agents_status_set(a, AGENTS_PAUSED, "paused (SIGSTOP)");
+    } else if (sig == SIGCONT && a->status == AGENTS_PAUSED && a->forced_pause) {
+        a->forced_pause = false;
+        agents_status_set(a, AGENTS_RUNNING, "resumed (SIGCONT)");
+    }
+    return NULL;
+}
+
+problem_t *agents_command(agent_t *a, const char *command, const json_t *body)
+{
+    if (!strcmp(command, "pause"))
+        return agents_pause(a, json_is_true(json_object_get(body, "force")));
+    if (!strcmp(command, "resume"))
+        return agents_resume(a);
+    if (!strcmp(command, "stop")) {
+        json_t *g = json_object_get(body, "grace_ms");
+        return agents_stop(a, g ? json_integer_value(g) : -1);
+    }
+    if (!strcmp(command, "kill"))
+        return agents_kill(a);
+    if (!strcmp(command, "signal"))
+        return agents_signal(
+            a, agents_signal_parse(json_string_value(json_object_get(body, "signal"))));
+    return problem_new(422, "validation", "unknown command %s", command);
+}
+
+void agents_forget(agent_t *a)
+{
+    if (a->pid) {
+        a->kill_requested = true;
+        agents_group_kill(a, SIGKILL);
+    }
+    uv_timer_stop(&a->stop_timer);
+    uv_timer_stop(&a->timer);
+    agents_store_delete(a->owner, a->id);
+    a->forget = true;
+    if (!a->pid) {
+        if (agents_status_live(a->status))
+            a->owner->live--;
+        agents_io_close(a);
+        agents_actions_fail(a, 502, "agent-ended", "the agent was deleted");
+    }
+    agents_agent_close_timers(a);
+    agents_agent_release(a);
+}
+
+/* ---- the daemon's side ---- */
+
+static void agents_metrics_collect(strbuf_t *out, void *ud)
+{
+    agents_t *ag = ud;
+    strbuf_printf(out,
+                  "# HELP ganglion_agents_live Agents with a live process.\n"
+                  "# TYPE ganglion_agents_live gauge\n"
+                  "ganglion_agents_live %zu\n"
+                  "# HELP ganglion_agents_output_lines_total Output lines captured.\n"
+                  "# TYPE ganglion_agents_output_lines_total counter\n"
+                  "ganglion_agents_output_lines_total %" PRIu64 "\n",
+                  ag->live, ag->lines_total);
+}
+
+/* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits. */
+static void agents_cgroup_detect(agents_t *ag)
+{
+    ag->cgroup_v2 = false;
+    if (!ag->hub->cfg.agents_cgroup)
+        return;
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f)
+        return;
+    char line[512], rel[512] = "";
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "0::", 3) == 0)
+            snprintf(rel, sizeof rel, "%s", line + 3);
+    fclose(f);
+    rel[strcspn(rel, "\n")] = '\0';
+    char path[1024];
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.subtree_control", rel);
+    if (!rel[0] || access("/sys/fs/cgroup/cgroup.controllers", R_OK) != 0 ||
+        access(path, W_OK) != 0)
+        return;
+    snprintf(ag->cgroup_dir, sizeof ag->cgroup_dir, "/sys/fs/cgroup%s", rel);
+    /* detected only: limits are still applied with rlimits (see docs/agents.md) */
+    ag->cgroup_v2 = true;
+}
+
+int agents_start(hub_t *hub)
+{
+    agents_t *ag = calloc(1, sizeof *ag);
+    if (!ag)
+        return -1;
+    ag->hub = hub;
+    ag->started_ms = clock_wall_ms();
+    ag->ring_bytes = (size_t)hub->cfg.agents_output_buffer;
+    ag->line_max = (size_t)hub->cfg.agents_line_max;
+    if (ag->line_max + AGENTS_LINE_OVERHEAD > ag->ring_bytes / 4)
+        ag->line_max = ag->ring_bytes / 4 - AGENTS_LINE_OVERHEAD;
+    /* 1000 agents hold 3000 pipe ends: take every descriptor the hard limit allows */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        ag->nofile_soft = rl.rlim_cur;
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warn(NULL, "agents: cannot raise the open-file limit", "{s:s}", "reason",
+                         strerror(errno));
+        }
+    }
+    if (hub->cfg.agents_user[0] || hub->cfg.agents_group[0]) {
+        if (geteuid() != 0) {
+            log_warn(NULL, "agents: agents.user/group need a root daemon; ignored", NULL);
+        } else {
+            struct passwd *pw = hub->cfg.agents_user[0] ? getpwnam(hub->cfg.agents_user) : NULL;
+            struct group *gr = hub->cfg.agents_group[0] ? getgrnam(hub->cfg.agents_group) : NULL;
+            if ((hub->cfg.agents_user[0] && !pw) || (hub->cfg.agents_group[0] && !gr)) {
+                log_error(NULL, "agents: unknown agents.user or agents.group", "{s:s,s:s}", "user",
+                          hub->cfg.agents_user, "group", hub->cfg.agents_group);
+                free(ag);
+                return -1;
+            }
+            ag->setid = true;
+            ag->uid = pw ? pw->pw_uid : 0;
+            ag->gid = gr ? gr->gr_gid : pw ? pw->pw_gid : 0;
+        }
+    }
+    agents_cgroup_detect(ag);
+    hub->agents = ag;
+    if (agents_store_load(ag) < 0) {
+        hub->agents = NULL;
+        free(ag);
+        return -1;
+    }
+    uv_signal_init(hub->loop, &ag->sigchld);
+    ag->sigchld.data = ag;
+    uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
+    uv_unref((uv_handle_t *)&ag->sigchld);
+    ag->sigchld_open = true;
+    if (hub->metrics) {
+        metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
+                        "Agent spawns by result.");
+        metrics_declare(hub->metrics, "ganglion_agents_active", "gauge",
+                        "Agents with a live process.");
+        metrics_collector_add(hub->metrics, agents_metrics_collect, ag);
+    }
+    agents_api_register(hub);
+    log_info(NULL, "agents: ready", "{s:I,s:I,s:b}", "max", (json_int_t)hub->cfg.agents_max,
+             "loaded", (json_int_t)ag->count, "cgroup_v2", ag->cgroup_v2);
+    return 0;
+}
+
+void agents_shutdown(hub_t *hub)
+{
+    agents_t *ag = hub->agents;
+    if (!ag)
+        return;
+    ag->shutting_down = true;
+    /* leave room in the shutdown grace for the final writes */
+    int64_t grace = hub->cfg.shutdown_grace_ms * 3 / 4;
+    for (agent_t *a = ag->head; a; a = a->next) {
+        if (a->forget)
+            continue;
+        if (a->status == AGENTS_IDLE && uv_is_active((uv_handle_t *)&a->stop_timer)) {
+            uv_timer_stop(&a->stop_timer);
+            agents_status_set(a, AGENTS_TERMINATED, "daemon shutdown while waiting to restart");
+        } else if (a->pid && a->status != AGENTS_STOPPING) {
+            int64_t g = a->stop_grace_ms >= 0 ? a->stop_grace_ms : hub->cfg.agents_stop_grace_ms;
+            agents_stop(a, g < grace ? g : grace);
+            agents_reason_set(a, "stopping: daemon shutdown");
+        }
+    }
+}
+
+bool agents_busy(const hub_t *hub)
+{
+    const agents_t *ag = hub->agents;
+    if (!ag)
+        return false;
+    for (const agent_t *a = ag->head; a; a = a->next)
+        if (a->pid || a->exited || a->write_inflight)
+            return true;
+    return false;
+}
+
+void agents_destroy(hub_t *hub)
+{
+    agents_t *ag = hub->agents;
+    if (!ag)
+        return;
+    ag->shutting_down = true;
+    for (agent_t *a = ag->head; a; a = a->next) {
+        if (a->pid) {
+            kill(-a->pgid, SIGKILL);
+            waitpid(a->pid, NULL, 0);
+            a->pid = 0;
+        }
+        a->exited = false;
+        a->forget = true;
+        agents_io_close(a);
+        agents_actions_fail(a, 503, "shutting-down", "the server is shutting down");
+        uv_timer_stop(&a->timer);
+        uv_timer_stop(&a->stop_timer);
+        agents_agent_close_timers(a);
+    }
+    if (ag->sigchld_open)
+        uv_close((uv_handle_t *)&ag->sigchld, NULL);
+    /* close callbacks free the records; store writes still in flight hold theirs */
+    for (int i = 0; i < 1000 && (ag->head || ag->sigchld_open); i++) {
+        uv_run(hub->loop, UV_RUN_NOWAIT);
+        if (uv_is_closing((uv_handle_t *)&ag->sigchld))
+            ag->sigchld_open = false;
+        if (ag->head)
+            uv_sleep(1);
+    }
+    uv_run(hub->loop, UV_RUN_NOWAIT);
+    while (ag->head) {
+        /* a write that never finished (store gone): free what remains */
+        agent_t *a = ag->head;
+        a->write_inflight = false;
+        a->pending_close = 0;
+        a->in_open = a->out_open = a->err_open = false;
+        agents_agent_free(a);
+    }
+    free(ag);
+    hub->agents = NULL;
+}

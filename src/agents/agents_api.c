@@ -1,0 +1,1119 @@
+/* The agents endpoints: /api/v1/agents and below, declared once here with their schemas and
+ * scopes (agents:read, agents:write) and served over every transport by the registry. The
+ * request and reply shapes are documented in docs/agents.md. */
+#include <inttypes.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents/agents_internal.h"
+#include "core/bus.h"
+#include "core/clock.h"
+#include "core/hub.h"
+#include "core/strbuf.h"
+
+#define AGENTS_STDIN_MAX    65536
+#define AGENTS_GREP_MAX     512
+#define AGENTS_PAGE_MAX     1000
+#define AGENTS_OUTPUT_MAX   10000
+#define AGENTS_PRELUDE_MAX  (512 * 1024)
+#define AGENTS_LABELS_MAX   64
+#define AGENTS_SELECTOR_MAX 1024
+#define AGENTS_BATCH_MAX    1000
+
+/* ---- schemas ---- */
+
+static const char *const agents_preset_enum[] = {"claude", "opencode", "cli", NULL};
+static const char *const agents_restart_enum[] = {"never", "on-failure", "always", NULL};
+static const char *const agents_status_enum[] = {
+    "idle",      "initializing", "running",    "thinking", "paused", "stopping",
+    "completed", "failed",       "terminated", "lost",     NULL};
+static const char *const agents_signal_enum[] = {"int", "term", "kill", "stop", "cont",
+                                                 "hup", "usr1", "usr2", NULL};
+static const char *const agents_stream_enum[] = {"stdout", "stderr", "both", NULL};
+static const char *const agents_command_enum[] = {"pause", "resume", "stop",
+                                                  "kill",  "signal", NULL};
+
+static const api_field_t agents_string_item[] = {
+    {.name = "item", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096}};
+static const api_field_t agents_cap_item[] = {
+    {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 128}};
+static const api_field_t agents_id_item[] = {
+    {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 64}};
+
+static const api_field_t agents_limits_fields[] = {
+    {.name = "memory_mb",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 1048576,
+     .description = "address-space limit (RLIMIT_AS), and memory.max with cgroups"},
+    {.name = "cpu_s",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 31536000,
+     .description = "CPU seconds (RLIMIT_CPU: SIGXCPU, then SIGKILL)"},
+    {.name = "nofile",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 3,
+     .max = 1048576,
+     .description = "open files (RLIMIT_NOFILE)"},
+    {.name = "timeout_s",
+     .type = API_T_NUMBER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0.001,
+     .max = 31536000,
+     .description = "wall-clock seconds before the agent is stopped"},
+    {.name = "cpu_percent",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 100000,
+     .description = "cpu.max quota (cgroup v2 only; ignored without it)"},
+    {.name = NULL}};
+
+static const api_field_t agents_spawn_body[] = {
+    {.name = "name",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 128,
+     .description = "a name for people; need not be unique"},
+    {.name = "argv",
+     .type = API_T_ARRAY,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 256,
+     .items = agents_string_item,
+     .description = "program and arguments (or preset + task)"},
+    {.name = "preset",
+     .type = API_T_STRING,
+     .enums = agents_preset_enum,
+     .description = "claude | opencode | cli: build the command line from task"},
+    {.name = "task",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = 65536,
+     .description = "the task given to a preset"},
+    {.name = "program",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 4096,
+     .description = "the cli preset's program"},
+    {.name = "model",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 256,
+     .description = "--model for the claude and opencode presets"},
+    {.name = "args",
+     .type = API_T_ARRAY,
+     .flags = API_F_MAX,
+     .max = 256,
+     .items = agents_string_item,
+     .description = "extra arguments appended"},
+    {.name = "context",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = 65536,
+     .description = "passed as AGENT_CONTEXT in the environment"},
+    {.name = "env",
+     .type = API_T_OBJECT,
+     .flags = API_F_ADDITIONAL,
+     .description = "extra environment: NAME -> string (at most 256, values up to 32 KiB)"},
+    {.name = "cwd",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 4096,
+     .description = "working directory (default: the data directory)"},
+    {.name = "labels",
+     .type = API_T_OBJECT,
+     .flags = API_F_ADDITIONAL,
+     .description = "key -> string (at most 64; keys up to 63 chars [A-Za-z0-9._-/], values "
+                    "up to 256)"},
+    {.name = "capabilities",
+     .type = API_T_ARRAY,
+     .flags = API_F_MAX,
+     .max = 64,
+     .items = agents_cap_item,
+     .description = "free-form capability names"},
+    {.name = "limits", .type = API_T_OBJECT, .props = agents_limits_fields},
+    {.name = "restart",
+     .type = API_T_STRING,
+     .enums = agents_restart_enum,
+     .def = "never",
+     .description = "never | on-failure | always"},
+    {.name = "restart_max",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1000,
+     .def = "5",
+     .description = "restarts allowed within restart_window_s before the agent is failed"},
+    {.name = "restart_window_s",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 86400,
+     .def = "60"},
+    {.name = "stop_grace_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 600000,
+     .description = "SIGTERM to SIGKILL delay (default agents.stop_grace_ms)"},
+    {.name = NULL}};
+
+static const api_field_t agents_id_param[] = {{.name = "id",
+                                               .type = API_T_STRING,
+                                               .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+                                               .min = 1,
+                                               .max = 64,
+                                               .description = "agent id"},
+                                              {.name = NULL}};
+
+static const api_field_t agents_list_query[] = {
+    {.name = "status", .type = API_T_STRING, .enums = agents_status_enum},
+    {.name = "labels",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_SELECTOR_MAX,
+     .description = "selector k=v[,k2=v2]: all must match"},
+    {.name = "limit",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_PAGE_MAX,
+     .def = "100"},
+    {.name = "offset",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1000000000,
+     .def = "0"},
+    {.name = NULL}};
+
+static const api_field_t agents_pause_body[] = {
+    {.name = "force",
+     .type = API_T_BOOLEAN,
+     .def = "false",
+     .description = "true: SIGSTOP to the process group; false: a pause line on stdin"},
+    {.name = NULL}};
+
+static const api_field_t agents_stop_body[] = {
+    {.name = "grace_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 600000,
+     .description = "SIGTERM to SIGKILL delay (default: the agent's)"},
+    {.name = NULL}};
+
+static const api_field_t agents_signal_body[] = {
+    {.name = "signal", .type = API_T_STRING, .flags = API_F_REQUIRED, .enums = agents_signal_enum},
+    {.name = NULL}};
+
+static const api_field_t agents_stdin_body[] = {
+    {.name = "text",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = AGENTS_STDIN_MAX,
+     .description = "text written as is (add the newline yourself)"},
+    {.name = "data_b64",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = (AGENTS_STDIN_MAX + 2) / 3 * 4,
+     .description = "bytes, base64 (at most 64 KiB)"},
+    {.name = "eof",
+     .type = API_T_BOOLEAN,
+     .def = "false",
+     .description = "close stdin after writing"},
+    {.name = NULL}};
+
+static const api_field_t agents_action_body[] = {
+    {.name = "name",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 128,
+     .description = "ping, echo, get_env (built in) or the agent's own"},
+    {.name = "params", .type = API_T_ANY, .flags = API_F_NULLABLE},
+    {.name = "timeout_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 600000,
+     .description = "default agents.action_timeout_ms"},
+    {.name = NULL}};
+
+static const api_field_t agents_output_query[] = {
+    {.name = "stream", .type = API_T_STRING, .enums = agents_stream_enum, .def = "both"},
+    {.name = "grep",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_GREP_MAX,
+     .description = "POSIX extended regular expression"},
+    {.name = "since",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 9007199254740991.0,
+     .def = "0",
+     .description = "only lines with seq > since"},
+    {.name = "offset",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1000000000,
+     .def = "0",
+     .description = "matching lines to skip"},
+    {.name = "limit",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_OUTPUT_MAX,
+     .def = "1000"},
+    {.name = "tail",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_OUTPUT_MAX,
+     .description = "the last N matching lines (offset ignored)"},
+    {.name = NULL}};
+
+static const api_field_t agents_logs_query[] = {
+    {.name = "follow",
+     .type = API_T_BOOLEAN,
+     .def = "true",
+     .description = "stream live lines after the replay (SSE); false: JSON like /output"},
+    {.name = "since",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 9007199254740991.0,
+     .def = "0",
+     .description = "replay lines with seq > since"},
+    {.name = "stream", .type = API_T_STRING, .enums = agents_stream_enum, .def = "both"},
+    {.name = NULL}};
+
+static const api_field_t agents_batch_body[] = {
+    {.name = "ids",
+     .type = API_T_ARRAY,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_BATCH_MAX,
+     .items = agents_id_item},
+    {.name = "labels",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_SELECTOR_MAX,
+     .description = "selector k=v[,k2=v2] (instead of ids)"},
+    {.name = "command",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED,
+     .enums = agents_command_enum},
+    {.name = "force", .type = API_T_BOOLEAN, .def = "false", .description = "pause"},
+    {.name = "grace_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 600000,
+     .description = "stop"},
+    {.name = "signal",
+     .type = API_T_STRING,
+     .enums = agents_signal_enum,
+     .description = "signal (required for command signal)"},
+    {.name = "fail_fast",
+     .type = API_T_BOOLEAN,
+     .def = "false",
+     .description = "stop at the first failure; the rest are reported as skipped"},
+    {.name = NULL}};
+
+/* ---- helpers ---- */
+
+static agents_t *agents_of(api_req_t *req)
+{
+    return api_req_hub(req)->agents;
+}
+
+static problem_t *agents_validation(problem_t **p)
+{
+    if (!*p)
+        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+    return *p;
+}
+
+/* Looks the agent up or replies 404 (returns NULL then). */
+static agent_t *agents_req_agent(api_req_t *req)
+{
+    agents_t *ag = agents_of(req);
+    const char *id = api_req_param_str(req, "id");
+    agent_t *a = ag ? agents_find(ag, id) : NULL;
+    if (!a)
+        api_reply_problem(req, problem_new(404, "not-found", "no agent with id %s", id));
+    return a;
+}
+
+static void agents_reply_result(api_req_t *req, agent_t *a, problem_t *p)
+{
+    if (p) {
+        a->owner->errors++;
+        api_reply_problem(req, p);
+        return;
+    }
+    api_reply_json(req, 200, agents_agent_json(a));
+}
+
+/* A parsed label selector: up to AGENTS_LABELS_MAX k=v pairs, all of which must match. */
+typedef struct agents_selector {
+    char buf[AGENTS_SELECTOR_MAX + 1];
+    const char *k[AGENTS_LABELS_MAX], *v[AGENTS_LABELS_MAX];
+    size_t n;
+} agents_selector_t;
+
+static int agents_selector_parse(agents_selector_t *s, const char *text)
+{
+    s->n = 0;
+    snprintf(s->buf, sizeof s->buf, "%s", text);
+    char *save = NULL;
+    for (char *tok = strtok_r(s->buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq || eq == tok || s->n == AGENTS_LABELS_MAX)
+            return -1;
+        *eq = '\0';
+        s->k[s->n] = tok;
+        s->v[s->n] = eq + 1;
+        s->n++;
+    }
+    return s->n ? 0 : -1;
+}
+
+static bool agents_selector_match(const agents_selector_t *s, const agent_t *a)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const char *v = json_string_value(json_object_get(a->labels, s->k[i]));
+        if (!v || strcmp(v, s->v[i]) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Environment and labels are free-form objects: their keys and values are checked here. */
+static void agents_check_env_labels(json_t *body, problem_t **p)
+{
+    const char *k;
+    json_t *v;
+    char ptr[128];
+    json_t *env = json_object_get(body, "env");
+    if (json_object_size(env) > 256)
+        problem_field_add(agents_validation(p), "body", "/env", "at most 256 variables");
+    json_object_foreach(env, k, v)
+    {
+        snprintf(ptr, sizeof ptr, "/env/%.100s", k);
+        bool ok = (k[0] == '_' || (k[0] >= 'A' && k[0] <= 'Z') || (k[0] >= 'a' && k[0] <= 'z')) &&
+                  strlen(k) <= 128;
+        for (const char *c = k; ok && *c; c++)
+            ok = *c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+                 (*c >= '0' && *c <= '9');
+        if (!ok)
+            problem_field_add(agents_validation(p), "body", ptr,
+                              "names are [A-Za-z_][A-Za-z0-9_]*, at most 128 characters");
+        else if (!json_is_string(v))
+            problem_field_add(agents_validation(p), "body", ptr, "must be a string");
+        else if (json_string_length(v) > 32768 ||
+                 strlen(json_string_value(v)) != json_string_length(v))
+            problem_field_add(agents_validation(p), "body", ptr,
+                              "at most 32768 bytes, no NUL characters");
+    }
+    json_t *labels = json_object_get(body, "labels");
+    if (json_object_size(labels) > AGENTS_LABELS_MAX)
+        problem_field_add(agents_validation(p), "body", "/labels", "at most 64 labels");
+    json_object_foreach(labels, k, v)
+    {
+        snprintf(ptr, sizeof ptr, "/labels/%.100s", k);
+        size_t kl = strlen(k);
+        bool ok = kl >= 1 && kl <= 63;
+        for (const char *c = k; ok && *c; c++)
+            ok = *c == '_' || *c == '-' || *c == '.' || *c == '/' || (*c >= 'A' && *c <= 'Z') ||
+                 (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9');
+        if (!ok)
+            problem_field_add(agents_validation(p), "body", ptr,
+                              "keys are 1-63 characters of [A-Za-z0-9._/-]");
+        else if (!json_is_string(v) || json_string_length(v) > 256 ||
+                 strchr(json_string_value(v), ',') ||
+                 strlen(json_string_value(v)) != json_string_length(v))
+            problem_field_add(agents_validation(p), "body", ptr,
+                              "must be a string of at most 256 characters without commas");
+    }
+}
+
+/* ---- handlers ---- */
+
+static void agents_h_list(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agents_t *ag = agents_of(req);
+    const char *st = api_req_query_str(req, "status");
+    const char *sel_text = api_req_query_str(req, "labels");
+    agents_status_t want = AGENTS_IDLE;
+    agents_selector_t sel;
+    if (sel_text && agents_selector_parse(&sel, sel_text) < 0) {
+        problem_t *p = NULL;
+        problem_field_add(agents_validation(&p), "query", "labels",
+                          "expected k=v[,k2=v2] (at most 64 pairs)");
+        api_reply_problem(req, p);
+        return;
+    }
+    if (st)
+        agents_status_parse(st, &want);
+    int64_t limit = api_req_query_int(req, "limit", 100);
+    int64_t offset = api_req_query_int(req, "offset", 0);
+    json_t *arr = json_array();
+    int64_t total = 0;
+    for (agent_t *a = ag->head; a; a = a->next) {
+        if (a->forget || (st && a->status != want) || (sel_text && !agents_selector_match(&sel, a)))
+            continue;
+        if (total >= offset && total < offset + limit)
+            json_array_append_new(arr, agents_agent_json(a));
+        total++;
+    }
+    api_reply_json(req, 200,
+                   json_pack("{s:o,s:I,s:I,s:I,s:b}", "agents", arr, "total", (json_int_t)total,
+                             "limit", (json_int_t)limit, "offset", (json_int_t)offset, "has_more",
+                             offset + limit < total));
+}
+
+static void agents_h_spawn(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agents_t *ag = agents_of(req);
+    json_t *body = api_req_body(req);
+    problem_t *p = NULL;
+    agents_check_env_labels(body, &p);
+    if (p) {
+        api_reply_problem(req, p);
+        return;
+    }
+    agent_t *a = NULL;
+    p = agents_spawn(ag, body, &a);
+    if (p) {
+        ag->errors++;
+        api_reply_problem(req, p);
+        return;
+    }
+    char loc[96];
+    snprintf(loc, sizeof loc, "/api/v1/agents/%s", a->id);
+    api_reply_header(req, "Location", loc);
+    api_reply_json(req, 201, agents_agent_json(a));
+}
+
+static void agents_h_get(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (a)
+        api_reply_json(req, 200, agents_agent_json(a));
+}
+
+static void agents_h_delete(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    a->owner->commands++;
+    agents_forget(a);
+    api_reply_empty(req, 204);
+}
+
+static void agents_h_pause(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    a->owner->commands++;
+    agents_reply_result(req, a,
+                        agents_pause(a, json_is_true(json_object_get(api_req_body(req), "force"))));
+}
+
+static void agents_h_resume(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    a->owner->commands++;
+    agents_reply_result(req, a, agents_resume(a));
+}
+
+static void agents_h_stop(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    a->owner->commands++;
+    json_t *g = json_object_get(api_req_body(req), "grace_ms");
+    agents_reply_result(req, a, agents_stop(a, g ? (int64_t)json_number_value(g) : -1));
+}
+
+static void agents_h_kill(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    a->owner->commands++;
+    agents_reply_result(req, a, agents_kill(a));
+}
+
+static void agents_h_signal(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    a->owner->commands++;
+    const char *name = json_string_value(json_object_get(api_req_body(req), "signal"));
+    agents_reply_result(req, a, agents_signal(a, agents_signal_parse(name)));
+}
+
+static int agents_b64_val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Decodes standard or URL-safe base64 (padding optional). Returns the length or -1. */
+static long agents_b64_decode(const char *in, size_t len, unsigned char *out)
+{
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] == '=') {
+            for (size_t j = i; j < len; j++)
+                if (in[j] != '=')
+                    return -1;
+            break;
+        }
+        int v = agents_b64_val((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (long)o;
+}
+
+static void agents_h_stdin(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    a->owner->commands++;
+    json_t *body = api_req_body(req);
+    json_t *text = json_object_get(body, "text"), *b64 = json_object_get(body, "data_b64");
+    bool eof = json_is_true(json_object_get(body, "eof"));
+    problem_t *p = NULL;
+    if (text && b64)
+        problem_field_add(agents_validation(&p), "body", "/data_b64",
+                          "give either text or data_b64, not both");
+    else if (!text && !b64 && !eof)
+        problem_field_add(agents_validation(&p), "body", "/text",
+                          "text, data_b64 or eof is required");
+    unsigned char *bytes = NULL;
+    long n = 0;
+    if (!p && b64) {
+        bytes = malloc(json_string_length(b64) / 4 * 3 + 3);
+        n = bytes ? agents_b64_decode(json_string_value(b64), json_string_length(b64), bytes) : -1;
+        if (n < 0 || n > AGENTS_STDIN_MAX)
+            problem_field_add(agents_validation(&p), "body", "/data_b64",
+                              "must be base64 of at most 65536 bytes");
+    }
+    if (!p) {
+        const char *data = text ? json_string_value(text) : (const char *)bytes;
+        size_t len = text ? json_string_length(text) : (size_t)n;
+        p = agents_stdin_write(a, data ? data : "", data ? len : 0, eof);
+        if (!p)
+            api_reply_json(
+                req, 200,
+                json_pack("{s:s,s:I,s:b}", "id", a->id, "written", (json_int_t)len, "eof", eof));
+    }
+    free(bytes);
+    if (p) {
+        a->owner->errors++;
+        api_reply_problem(req, p);
+    }
+}
+
+static void agents_h_action(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    a->owner->commands++;
+    json_t *body = api_req_body(req);
+    const char *name = json_string_value(json_object_get(body, "name"));
+    json_t *t = json_object_get(body, "timeout_ms");
+    agents_action(a, req, name, json_object_get(body, "params"),
+                  t ? (int64_t)json_number_value(t) : -1);
+}
+
+/* The lines of one or both rings after `since`, merged by seq, filtered by re. */
+typedef struct agents_out_iter {
+    const agents_ring_t *r[2];
+    size_t i[2];
+} agents_out_iter_t;
+
+static const agents_line_t *agents_out_next(agents_out_iter_t *it)
+{
+    const agents_line_t *best = NULL;
+    int bi = -1;
+    for (int s = 0; s < 2; s++) {
+        const agents_line_t *l = it->r[s] ? agents_ring_at(it->r[s], it->i[s]) : NULL;
+        if (l && (!best || l->seq < best->seq)) {
+            best = l;
+            bi = s;
+        }
+    }
+    if (bi >= 0)
+        it->i[bi]++;
+    return best;
+}
+
+static void agents_out_iter_init(agents_out_iter_t *it, const agent_t *a, const char *stream,
+                                 uint64_t since)
+{
+    memset(it, 0, sizeof *it);
+    if (!stream || strcmp(stream, "stderr") != 0)
+        it->r[AGENTS_STDOUT] = &a->ring[AGENTS_STDOUT];
+    if (!stream || strcmp(stream, "stdout") != 0)
+        it->r[AGENTS_STDERR] = &a->ring[AGENTS_STDERR];
+    for (int s = 0; s < 2; s++)
+        if (it->r[s])
+            it->i[s] = agents_ring_after(it->r[s], since);
+}
+
+/* Compiles the grep query value or replies 422 (returns -1 then). */
+static int agents_grep_compile(api_req_t *req, regex_t *re, bool *have)
+{
+    const char *grep = api_req_query_str(req, "grep");
+    *have = false;
+    if (!grep)
+        return 0;
+    int rc = regcomp(re, grep, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char msg[256];
+        regerror(rc, re, msg, sizeof msg);
+        problem_t *p = NULL;
+        problem_field_add(agents_validation(&p), "query", "grep",
+                          "not a valid extended regular expression: %s", msg);
+        api_reply_problem(req, p);
+        return -1;
+    }
+    *have = true;
+    return 0;
+}
+
+static void agents_h_output(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    regex_t re;
+    bool have_re;
+    if (agents_grep_compile(req, &re, &have_re) < 0)
+        return;
+    uint64_t since = (uint64_t)api_req_query_int(req, "since", 0);
+    int64_t offset = api_req_query_int(req, "offset", 0);
+    int64_t limit = api_req_query_int(req, "limit", 1000);
+    int64_t tail = api_req_query_int(req, "tail", 0);
+    const char *stream = api_req_query_str(req, "stream");
+    if (stream && strcmp(stream, "both") == 0)
+        stream = NULL;
+
+    agents_out_iter_t it;
+    const agents_line_t *l;
+    int64_t total = 0;
+    if (tail > 0) {
+        /* count first, then take the last `tail` */
+        agents_out_iter_init(&it, a, stream, since);
+        while ((l = agents_out_next(&it)) != NULL)
+            if (!have_re || regexec(&re, l->data, 0, NULL, 0) == 0)
+                total++;
+        offset = total > tail ? total - tail : 0;
+        limit = tail;
+    }
+    json_t *lines = json_array();
+    int64_t k = 0;
+    uint64_t last = since;
+    agents_out_iter_init(&it, a, stream, since);
+    while ((l = agents_out_next(&it)) != NULL) {
+        if (have_re && regexec(&re, l->data, 0, NULL, 0) != 0)
+            continue;
+        if (k >= offset && k < offset + limit) {
+            json_array_append_new(lines, agents_line_json(a, l));
+            last = l->seq;
+        }
+        k++;
+    }
+    total = k;
+    if (have_re)
+        regfree(&re);
+    uint64_t first = UINT64_MAX;
+    for (int s = 0; s < 2; s++) {
+        const agents_line_t *f = agents_ring_at(&a->ring[s], 0);
+        if (f && f->seq < first)
+            first = f->seq;
+    }
+    api_reply_json(req, 200,
+                   json_pack("{s:s,s:o,s:I,s:b,s:I,s:I,s:I}", "id", a->id, "lines", lines, "total",
+                             (json_int_t)total, "has_more", offset + limit < total, "next_since",
+                             (json_int_t)last, "first_seq",
+                             (json_int_t)(first == UINT64_MAX ? 0 : first), "last_seq",
+                             (json_int_t)a->seq));
+}
+
+/* SSE: the ring's lines after `since` as frames (`event: agent.<id>.output`, no `id:` since
+ * their seq is in the data), then the live bus events on agent.<id>.output and .status. */
+static void agents_h_logs(api_req_t *req, void *ctx)
+{
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    if (!api_req_query_bool(req, "follow", true)) {
+        agents_h_output(req, ctx);
+        return;
+    }
+    uint64_t since = (uint64_t)api_req_query_int(req, "since", 0);
+    const char *stream = api_req_query_str(req, "stream");
+    if (stream && strcmp(stream, "both") == 0)
+        stream = NULL;
+    strbuf_t sb;
+    strbuf_init(&sb, AGENTS_PRELUDE_MAX + 65536);
+    agents_out_iter_t it;
+    agents_out_iter_init(&it, a, stream, since);
+    const agents_line_t *l;
+    char topic[64];
+    snprintf(topic, sizeof topic, "agent.%s.output", a->id);
+    while ((l = agents_out_next(&it)) != NULL) {
+        if (sb.len >= AGENTS_PRELUDE_MAX) {
+            /* the rest is in the ring: the client reads it from /output and resumes */
+            strbuf_printf(&sb, "event: truncated\ndata: {\"next_since\":%" PRIu64 "}\n\n",
+                          l->seq - 1);
+            break;
+        }
+        json_t *j = agents_line_json(a, l);
+        char *txt = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (txt)
+            strbuf_printf(&sb, "event: %s\ndata: %s\n\n", topic, txt);
+        free(txt);
+    }
+    char topics[160];
+    if (stream)
+        snprintf(topics, sizeof topics, "agent.%s.output,agent.%s.status", a->id, a->id);
+    else
+        snprintf(topics, sizeof topics, "agent.%s.output,agent.%s.status", a->id, a->id);
+    size_t len = sb.len;
+    char *pre = strbuf_steal(&sb, &len);
+    api_reply_stream_prelude(req, topics, pre, len);
+}
+
+static void agents_h_batch(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agents_t *ag = agents_of(req);
+    json_t *body = api_req_body(req);
+    json_t *ids = json_object_get(body, "ids");
+    const char *sel_text = json_string_value(json_object_get(body, "labels"));
+    const char *command = json_string_value(json_object_get(body, "command"));
+    bool fail_fast = json_is_true(json_object_get(body, "fail_fast"));
+    problem_t *p = NULL;
+    agents_selector_t sel;
+    if ((ids != NULL) == (sel_text != NULL))
+        problem_field_add(agents_validation(&p), "body", "/ids", "give either ids or labels");
+    else if (sel_text && agents_selector_parse(&sel, sel_text) < 0)
+        problem_field_add(agents_validation(&p), "body", "/labels",
+                          "expected k=v[,k2=v2] (at most 64 pairs)");
+    if (strcmp(command, "signal") == 0 && !json_object_get(body, "signal"))
+        problem_field_add(agents_validation(&p), "body", "/signal",
+                          "required for the signal command");
+    if (p) {
+        api_reply_problem(req, p);
+        return;
+    }
+    /* the targets first, so that a command cannot change which agents a selector picks */
+    size_t cap = ids ? json_array_size(ids) : ag->count;
+    const char **targets = calloc(cap ? cap : 1, sizeof *targets);
+    size_t n = 0;
+    if (!targets) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the batch could not be held"));
+        return;
+    }
+    if (ids) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(ids, i, v) targets[n++] = json_string_value(v);
+    } else {
+        for (agent_t *a = ag->head; a && n < cap; a = a->next)
+            if (!a->forget && agents_selector_match(&sel, a))
+                targets[n++] = a->id;
+    }
+    /* ids are copied: a command (kill of a forgotten agent) may free nothing, but be safe */
+    char(*idcopy)[AGENTS_ID_LEN + 50] = calloc(n ? n : 1, sizeof *idcopy);
+    if (!idcopy) {
+        free(targets);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the batch could not be held"));
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        snprintf(idcopy[i], sizeof idcopy[i], "%s", targets[i]);
+    free(targets);
+
+    json_t *results = json_array();
+    int64_t ok = 0, failed = 0, skipped = 0;
+    bool stop = false;
+    for (size_t i = 0; i < n; i++) {
+        if (stop) {
+            json_array_append_new(
+                results, json_pack("{s:s,s:b,s:b}", "id", idcopy[i], "ok", 0, "skipped", 1));
+            skipped++;
+            continue;
+        }
+        agent_t *a = agents_find(ag, idcopy[i]);
+        problem_t *e = a ? agents_command(a, command, body)
+                         : problem_new(404, "not-found", "no agent with id %s", idcopy[i]);
+        ag->commands++;
+        if (e) {
+            ag->errors++;
+            failed++;
+            json_array_append_new(results,
+                                  json_pack("{s:s,s:b,s:i,s:s}", "id", idcopy[i], "ok", 0, "status",
+                                            problem_status(e), "error", problem_detail(e)));
+            problem_destroy(&e);
+            if (fail_fast)
+                stop = true;
+        } else {
+            ok++;
+            json_array_append_new(results,
+                                  json_pack("{s:s,s:b,s:s}", "id", idcopy[i], "ok", 1,
+                                            "agent_status", agents_status_name(a->status)));
+        }
+    }
+    free(idcopy);
+    api_reply_json(req, 200,
+                   json_pack("{s:s,s:o,s:I,s:I,s:I,s:I}", "command", command, "results", results,
+                             "total", (json_int_t)n, "succeeded", (json_int_t)ok, "failed",
+                             (json_int_t)failed, "skipped", (json_int_t)skipped));
+}
+
+static void agents_h_stats(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agents_t *ag = agents_of(req);
+    hub_t *hub = api_req_hub(req);
+    json_t *by = json_object();
+    int counts[AGENTS_STATUS_COUNT] = {0};
+    for (agent_t *a = ag->head; a; a = a->next)
+        if (!a->forget)
+            counts[a->status]++;
+    for (int i = 0; i < AGENTS_STATUS_COUNT; i++)
+        json_object_set_new(by, agents_status_name((agents_status_t)i), json_integer(counts[i]));
+    int64_t up = clock_wall_ms() - ag->started_ms;
+    api_reply_json(
+        req, 200,
+        json_pack("{s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:f,s:b,s:b}", "healthy",
+                  !ag->shutting_down, "protocol_version", "1.0.0", "uptime_s",
+                  (json_int_t)(up / 1000), "active_agents", (json_int_t)ag->live, "agents",
+                  (json_int_t)ag->count, "max_agents", (json_int_t)hub->cfg.agents_max, "spawns_ok",
+                  (json_int_t)ag->spawns_ok, "spawns_failed", (json_int_t)ag->spawns_failed,
+                  "commands", (json_int_t)ag->commands, "errors", (json_int_t)ag->errors,
+                  "restarts", (json_int_t)ag->restarts_total, "output_lines",
+                  (json_int_t)ag->lines_total, "by_status", by, "loop_lag_ms", hub->loop_lag_ms,
+                  "cgroup_v2", ag->cgroup_v2, "shutting_down", ag->shutting_down));
+}
+
+/* ---- the table ---- */
+
+#define AGENTS_OBJ                                                                                 \
+    "the agent object {id, name, status, pid, exit_code, signal, reason, labels, capabilities, "   \
+    "argv, cwd, limits, restart, restarts, created_at, started_at, ended_at, status_at, lost_at, " \
+    "output{stdout_lines, stderr_lines, last_seq}}"
+
+static const api_endpoint_t agents_endpoints[] = {
+    {.method = "GET",
+     .path = "/api/v1/agents",
+     .scope = "agents:read",
+     .tag = "agents",
+     .summary = "List agents (filter by status and labels, paginated)",
+     .query = agents_list_query,
+     .response = "{agents:[agent], total, limit, offset, has_more}",
+     .handler = agents_h_list},
+    {.method = "POST",
+     .path = "/api/v1/agents",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Spawn an agent",
+     .body_kind = API_BODY_JSON,
+     .body = agents_spawn_body,
+     .status = 201,
+     .response = AGENTS_OBJ,
+     .handler = agents_h_spawn},
+    {.method = "GET",
+     .path = "/api/v1/agents/stats",
+     .scope = "agents:read",
+     .tag = "agents",
+     .summary = "Health and statistics of the agent supervisor",
+     .response = "{healthy, protocol_version, uptime_s, active_agents, agents, max_agents, "
+                 "spawns_ok, spawns_failed, commands, errors, restarts, output_lines, "
+                 "by_status{}, loop_lag_ms, cgroup_v2, shutting_down}",
+     .handler = agents_h_stats},
+    {.method = "POST",
+     .path = "/api/v1/agents/batch",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Run one command on many agents (ids or a label selector)",
+     .body_kind = API_BODY_JSON,
+     .body = agents_batch_body,
+     .response = "{command, results:[{id, ok, agent_status | status+error | skipped}], total, "
+                 "succeeded, failed, skipped}",
+     .handler = agents_h_batch},
+    {.method = "GET",
+     .path = "/api/v1/agents/{id}",
+     .scope = "agents:read",
+     .tag = "agents",
+     .summary = "Get an agent",
+     .params = agents_id_param,
+     .response = AGENTS_OBJ,
+     .handler = agents_h_get},
+    {.method = "DELETE",
+     .path = "/api/v1/agents/{id}",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Kill the agent's process group and forget the agent",
+     .params = agents_id_param,
+     .status = 204,
+     .handler = agents_h_delete},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/pause",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Pause (cooperative stdin line, or SIGSTOP with force)",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_pause_body,
+     .response = AGENTS_OBJ,
+     .handler = agents_h_pause},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/resume",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Resume the way it was paused (stdin line or SIGCONT)",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_pause_body,
+     .response = AGENTS_OBJ,
+     .handler = agents_h_resume},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/stop",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "SIGTERM to the group, SIGKILL after the grace period",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_stop_body,
+     .response = AGENTS_OBJ,
+     .handler = agents_h_stop},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/kill",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "SIGKILL to the process group",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .response = AGENTS_OBJ,
+     .handler = agents_h_kill},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/signal",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Send a signal to the process group",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_signal_body,
+     .response = AGENTS_OBJ,
+     .handler = agents_h_signal},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/stdin",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Write text or base64 bytes to stdin (at most 64 KiB)",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_stdin_body,
+     .response = "{id, written, eof}",
+     .handler = agents_h_stdin},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/action",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Custom action: a JSON line on stdin, answered by the agent",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_action_body,
+     .response = "{id, action_id, name, result} (504 on timeout)",
+     .handler = agents_h_action},
+    {.method = "GET",
+     .path = "/api/v1/agents/{id}/output",
+     .scope = "agents:read",
+     .tag = "agents",
+     .summary = "Query buffered output (stream, grep, since, offset, limit)",
+     .params = agents_id_param,
+     .query = agents_output_query,
+     .response = "{id, lines:[{seq, stream, ts, text, data_b64?, cont?}], total, has_more, "
+                 "next_since, first_seq, last_seq}",
+     .handler = agents_h_output},
+    {.method = "GET",
+     .path = "/api/v1/agents/{id}/logs",
+     .scope = "agents:read",
+     .tag = "agents",
+     .summary = "Follow output over SSE: the buffered lines after since, then live",
+     .params = agents_id_param,
+     .query = agents_logs_query,
+     .streaming = true,
+     .response = "text/event-stream of agent.<id>.output {seq, stream, ts, text} and "
+                 "agent.<id>.status events",
+     .handler = agents_h_logs},
+};
+
+void agents_api_register(hub_t *hub)
+{
+    api_register(hub->api, agents_endpoints, sizeof agents_endpoints / sizeof agents_endpoints[0]);
+}

@@ -1,0 +1,184 @@
+/* What the agents module's files share: the agent and module structs and the operations the
+ * endpoint handlers call. Not for other modules (they use agents.h or the bus). Loop thread
+ * only. */
+#ifndef GANGLION_AGENTS_INTERNAL_H
+#define GANGLION_AGENTS_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "agents/agents.h"
+#include "agents/agents_model.h"
+#include "api/api.h"
+#include "core/problem.h"
+#include "core/strbuf.h"
+
+struct hub;
+
+typedef enum {
+    AGENTS_RESTART_NEVER = 0,
+    AGENTS_RESTART_ON_FAILURE,
+    AGENTS_RESTART_ALWAYS
+} agents_restart_t;
+
+typedef struct agents_limits {
+    int64_t memory_mb;   /* RLIMIT_AS (and memory.max with cgroups); 0 = none */
+    int64_t cpu_s;       /* RLIMIT_CPU; 0 = none */
+    int64_t nofile;      /* RLIMIT_NOFILE; 0 = inherit */
+    int64_t timeout_ms;  /* wall clock; 0 = none */
+    int64_t cpu_percent; /* cpu.max (cgroups only); 0 = none */
+} agents_limits_t;
+
+#define AGENTS_ID_LEN      12
+#define AGENTS_READ_BUF    (64 * 1024) /* one read buffer shared by every pipe (loop thread) */
+#define AGENTS_RESTART_LOG 64          /* restart times remembered for the crash-loop window */
+
+typedef struct agents_action agents_action_t;
+typedef struct agents agents_t;
+
+typedef struct agent {
+    agents_t *owner;
+    struct agent *prev, *next; /* creation order */
+    char id[AGENTS_ID_LEN + 1];
+    char *name;
+    json_t *spec;   /* the validated spawn body (owned) */
+    char **argv;    /* built from spec */
+    json_t *labels; /* borrowed from spec */
+    agents_limits_t limits;
+    agents_restart_t restart;
+    int restart_max;
+    int64_t restart_window_ms;
+    int64_t stop_grace_ms;
+
+    agents_status_t status;
+    pid_t pid;       /* 0 when no process */
+    int exit_code;   /* -1 unless exited */
+    int term_signal; /* 0 unless killed by a signal */
+    char *reason;
+    int64_t created_ms, started_ms, ended_ms, status_ms, lost_ms;
+    int restarts;
+    int64_t restart_times[AGENTS_RESTART_LOG];
+    bool stop_requested; /* the end is terminated, not failed */
+    bool kill_requested;
+    bool forced_pause;
+    bool timed_out;
+    bool forget;     /* DELETE: free once reaped and closed */
+    bool persisted;  /* loaded from the store (not a live record) */
+    uint64_t cpu_ns; /* user+sys of the last exit (limit reasons) */
+
+    /* pipes: handles are embedded, `open` bits say which need closing */
+    uv_pipe_t in, out, err;
+    uv_timer_t timer;      /* wall-clock timeout */
+    uv_timer_t stop_timer; /* stop grace, then SIGKILL; also restart backoff */
+    unsigned handles_open;
+    bool in_open, out_open, err_open;
+    bool stdin_closed;
+
+    uint64_t seq;
+    agents_ring_t ring[2];
+    strbuf_t part[2]; /* partial line per stream */
+    uint64_t lines_total[2];
+    uint64_t bytes_total[2];
+
+    agents_action_t *actions;
+    uint64_t action_seq;
+
+    bool write_inflight, write_dirty;
+    bool exited;       /* reaped; waiting for the pipes to drain */
+    pid_t pgid;        /* the group to signal (== pid while alive) */
+    int pending_close; /* handles whose close callback has not run */
+    char *cwd;
+} agent_t;
+
+struct agents {
+    struct hub *hub;
+    agent_t *head, *tail;
+    size_t count; /* records in memory */
+    size_t live;  /* with a process (or about to) */
+    size_t stopping;
+    uv_signal_t sigchld;
+    bool sigchld_open;
+    bool shutting_down;
+    int writes_inflight;
+    bool cgroup_v2; /* a writable delegated cgroup was found */
+    char cgroup_dir[512];
+    /* statistics */
+    uint64_t spawns_ok, spawns_failed, commands, errors, restarts_total;
+    uint64_t lines_total;
+    int64_t started_ms;
+    /* the daemon's own limits, restored for children */
+    uint64_t nofile_soft;
+    bool setid; /* agents.user/group resolved (daemon is root) */
+    unsigned uid, gid;
+    char read_buf[AGENTS_READ_BUF];
+    size_t ring_bytes, line_max;
+};
+
+/* ---- agents.c: the registry of agents and their operations ---- */
+
+agent_t *agents_find(agents_t *ag, const char *id);
+/* The agent object every reply carries. New reference. */
+json_t *agents_agent_json(const agent_t *a);
+/* Spawns from a validated body. 0 with *out set (the agent may already be failed if the
+ * program could not be executed), or a problem (422 field errors, 429 too many agents, 503
+ * shutting down). */
+problem_t *agents_spawn(agents_t *ag, const json_t *body, agent_t **out);
+problem_t *agents_pause(agent_t *a, bool force);
+problem_t *agents_resume(agent_t *a);
+problem_t *agents_stop(agent_t *a, int64_t grace_ms);
+problem_t *agents_kill(agent_t *a);
+problem_t *agents_signal(agent_t *a, int sig);
+problem_t *agents_stdin_write(agent_t *a, const char *data, size_t len, bool eof);
+/* Kill and forget: the record goes now, the process is reaped in the background. */
+void agents_forget(agent_t *a);
+/* Runs a batch command on one agent (pause/resume/stop/kill/signal). */
+problem_t *agents_command(agent_t *a, const char *command, const json_t *body);
+
+/* Custom actions: built-ins answered here, others written to stdin and answered by the
+ * agent's reply line (or a 504 after timeout_ms). Replies to req exactly once. */
+void agents_action(agent_t *a, api_req_t *req, const char *name, json_t *params,
+                   int64_t timeout_ms);
+
+/* Moves to `to` if the state machine allows it: timestamps, persists, publishes
+ * agent.<id>.status. Returns false (and changes nothing) when the move is not allowed. */
+bool agents_status_set(agent_t *a, agents_status_t to, const char *reason);
+/* A handle of the agent finished closing; frees a forgotten agent once nothing refers to it. */
+void agents_agent_release(agent_t *a);
+/* The process's pipes both reached EOF (or were closed). */
+void agents_proc_drained(agent_t *a);
+
+/* ---- agents_io.c: pipes, output lines, stdin, custom actions ---- */
+
+/* Takes the parent ends (stdin write, stdout read, stderr read) and starts reading. 0 or a
+ * negative uv error (the fds are closed either way). */
+int agents_io_open(agent_t *a, int fd_in, int fd_out, int fd_err);
+/* Closes whatever pipes are still open (flushing partial lines first). */
+void agents_io_close(agent_t *a);
+/* Appends one record to the ring and publishes it (split and UTF-8 checks done by caller). */
+void agents_output_line(agent_t *a, int stream, const char *p, size_t len, unsigned flags,
+                        int64_t ts_ms);
+/* One line's JSON {seq, stream, ts, text[, data_b64][, cont][, noeol]}. New reference. */
+json_t *agents_line_json(const agent_t *a, const agents_line_t *l);
+/* Fails every pending custom action of the agent (it ended). */
+void agents_actions_fail(agent_t *a, int status, const char *slug, const char *detail);
+
+/* ---- agents_store.c ---- */
+
+/* Writes the agent's row on the thread pool, coalescing: at most one write per agent in
+ * flight; later changes are written when it completes. `with_tail` adds the output tail. */
+void agents_store_save(agent_t *a);
+/* Deletes the agent's row (DELETE /agents/{id}). */
+void agents_store_delete(agents_t *ag, const char *id);
+/* At start: marks rows of agents that were alive as lost and loads recent agents as records.
+ * Runs before the loop serves anything, like the migrations. 0 or -1. */
+int agents_store_load(agents_t *ag);
+/* Builds an in-memory record (status given) for a row loaded from the store; NULL on OOM. */
+agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec);
+
+/* ---- agents_api.c ---- */
+void agents_api_register(struct hub *hub);
+
+#endif

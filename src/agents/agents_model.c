@@ -1,0 +1,397 @@
+/* Lifecycle states and transitions, signal names, preset command lines and the output ring:
+ * the parts of the agent model that need neither processes nor the loop. */
+#include "agents/agents_model.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- lifecycle ---- */
+
+static const char *const agents_status_names[AGENTS_STATUS_COUNT] = {
+    "idle",     "initializing", "running", "thinking",   "paused",
+    "stopping", "completed",    "failed",  "terminated", "lost",
+};
+
+const char *agents_status_name(agents_status_t s)
+{
+    return (unsigned)s < AGENTS_STATUS_COUNT ? agents_status_names[s] : "unknown";
+}
+
+int agents_status_parse(const char *name, agents_status_t *out)
+{
+    for (int i = 0; i < AGENTS_STATUS_COUNT; i++) {
+        if (name && strcmp(name, agents_status_names[i]) == 0) {
+            *out = (agents_status_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool agents_status_final(agents_status_t s)
+{
+    return s == AGENTS_COMPLETED || s == AGENTS_FAILED || s == AGENTS_TERMINATED ||
+           s == AGENTS_LOST;
+}
+
+bool agents_status_live(agents_status_t s)
+{
+    return s == AGENTS_INITIALIZING || s == AGENTS_RUNNING || s == AGENTS_THINKING ||
+           s == AGENTS_PAUSED || s == AGENTS_STOPPING;
+}
+
+#define B(s) (1u << (s))
+
+/* The design's moves, plus: `stopping` from any live state and from it to an end; `idle` from
+ * a live state when the process exited and a restart is scheduled; `completed` from paused
+ * (a cooperatively paused agent may still finish); `lost` from anything not final. */
+static const unsigned agents_moves[AGENTS_STATUS_COUNT] = {
+    [AGENTS_IDLE] =
+        B(AGENTS_INITIALIZING) | B(AGENTS_TERMINATED) | B(AGENTS_FAILED) | B(AGENTS_LOST),
+    [AGENTS_INITIALIZING] = B(AGENTS_RUNNING) | B(AGENTS_THINKING) | B(AGENTS_FAILED) |
+                            B(AGENTS_TERMINATED) | B(AGENTS_PAUSED) | B(AGENTS_COMPLETED) |
+                            B(AGENTS_STOPPING) | B(AGENTS_IDLE) | B(AGENTS_LOST),
+    [AGENTS_RUNNING] = B(AGENTS_THINKING) | B(AGENTS_PAUSED) | B(AGENTS_COMPLETED) |
+                       B(AGENTS_FAILED) | B(AGENTS_TERMINATED) | B(AGENTS_STOPPING) |
+                       B(AGENTS_IDLE) | B(AGENTS_LOST),
+    [AGENTS_THINKING] = B(AGENTS_RUNNING) | B(AGENTS_PAUSED) | B(AGENTS_COMPLETED) |
+                        B(AGENTS_FAILED) | B(AGENTS_TERMINATED) | B(AGENTS_STOPPING) |
+                        B(AGENTS_IDLE) | B(AGENTS_LOST),
+    [AGENTS_PAUSED] = B(AGENTS_RUNNING) | B(AGENTS_THINKING) | B(AGENTS_FAILED) |
+                      B(AGENTS_TERMINATED) | B(AGENTS_COMPLETED) | B(AGENTS_STOPPING) |
+                      B(AGENTS_IDLE) | B(AGENTS_LOST),
+    [AGENTS_STOPPING] = B(AGENTS_TERMINATED) | B(AGENTS_FAILED) | B(AGENTS_COMPLETED) |
+                        B(AGENTS_IDLE) | B(AGENTS_LOST),
+};
+
+bool agents_transition_allowed(agents_status_t from, agents_status_t to)
+{
+    if ((unsigned)from >= AGENTS_STATUS_COUNT || (unsigned)to >= AGENTS_STATUS_COUNT)
+        return false;
+    return (agents_moves[from] & B(to)) != 0;
+}
+
+/* ---- signals ---- */
+
+static const struct {
+    const char *name;
+    int sig;
+} agents_signals[] = {{"int", SIGINT},   {"term", SIGTERM}, {"kill", SIGKILL}, {"stop", SIGSTOP},
+                      {"cont", SIGCONT}, {"hup", SIGHUP},   {"usr1", SIGUSR1}, {"usr2", SIGUSR2}};
+
+int agents_signal_parse(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof agents_signals / sizeof agents_signals[0]; i++)
+        if (strcmp(name, agents_signals[i].name) == 0)
+            return agents_signals[i].sig;
+    return -1;
+}
+
+const char *agents_signal_name(int sig, char *buf, size_t len)
+{
+    switch (sig) {
+    case SIGINT:
+        return "SIGINT";
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGKILL:
+        return "SIGKILL";
+    case SIGSTOP:
+        return "SIGSTOP";
+    case SIGCONT:
+        return "SIGCONT";
+    case SIGHUP:
+        return "SIGHUP";
+    case SIGUSR1:
+        return "SIGUSR1";
+    case SIGUSR2:
+        return "SIGUSR2";
+    case SIGSEGV:
+        return "SIGSEGV";
+    case SIGABRT:
+        return "SIGABRT";
+    case SIGXCPU:
+        return "SIGXCPU";
+    case SIGXFSZ:
+        return "SIGXFSZ";
+    case SIGBUS:
+        return "SIGBUS";
+    case SIGPIPE:
+        return "SIGPIPE";
+    case SIGQUIT:
+        return "SIGQUIT";
+    case SIGILL:
+        return "SIGILL";
+    case SIGFPE:
+        return "SIGFPE";
+    case SIGALRM:
+        return "SIGALRM";
+    default:
+        snprintf(buf, len, "signal %d", sig);
+        return buf;
+    }
+}
+
+/* ---- command line ---- */
+
+typedef struct agents_argv {
+    char **v;
+    size_t n, cap;
+    bool oom;
+} agents_argv_t;
+
+static void agents_argv_push(agents_argv_t *a, const char *s)
+{
+    if (a->oom)
+        return;
+    if (a->n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        char **v = realloc(a->v, cap * sizeof *v);
+        if (!v) {
+            a->oom = true;
+            return;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    if (!(a->v[a->n] = strdup(s))) {
+        a->oom = true;
+        return;
+    }
+    a->v[++a->n] = NULL;
+}
+
+static void agents_argv_push_array(agents_argv_t *a, const json_t *arr)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (json_is_string(v))
+            agents_argv_push(a, json_string_value(v));
+    }
+}
+
+void agents_argv_free(char **argv)
+{
+    for (size_t i = 0; argv && argv[i]; i++)
+        free(argv[i]);
+    free(argv);
+}
+
+char **agents_argv_build(const json_t *body, char *err, size_t errlen, const char **field)
+{
+    const json_t *argv = json_object_get(body, "argv");
+    const char *preset = json_string_value(json_object_get(body, "preset"));
+    const char *task = json_string_value(json_object_get(body, "task"));
+    const char *program = json_string_value(json_object_get(body, "program"));
+    const char *model = json_string_value(json_object_get(body, "model"));
+    const json_t *args = json_object_get(body, "args");
+    agents_argv_t a = {0};
+    *field = "";
+
+    if (argv && preset) {
+        snprintf(err, errlen, "give either argv or preset, not both");
+        *field = "/preset";
+        return NULL;
+    }
+    if (argv) {
+        if (json_array_size(argv) == 0) {
+            snprintf(err, errlen, "must have at least 1 item");
+            *field = "/argv";
+            return NULL;
+        }
+        agents_argv_push_array(&a, argv);
+        agents_argv_push_array(&a, args);
+    } else if (!preset) {
+        snprintf(err, errlen, "either argv or preset is required");
+        *field = "/argv";
+        return NULL;
+    } else {
+        if (!task) {
+            snprintf(err, errlen, "the %s preset needs a task", preset);
+            *field = "/task";
+            return NULL;
+        }
+        if (strcmp(preset, "claude") == 0) {
+            /* --verbose: the claude CLI refuses stream-json in print mode without it */
+            const char *base[] = {"claude",          "-p",          task,
+                                  "--output-format", "stream-json", "--verbose"};
+            for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+                agents_argv_push(&a, base[i]);
+            if (model) {
+                agents_argv_push(&a, "--model");
+                agents_argv_push(&a, model);
+            }
+            agents_argv_push_array(&a, args);
+        } else if (strcmp(preset, "opencode") == 0) {
+            const char *base[] = {"opencode", "run", "--format", "json", task};
+            for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+                agents_argv_push(&a, base[i]);
+            if (model) {
+                agents_argv_push(&a, "--model");
+                agents_argv_push(&a, model);
+            }
+            agents_argv_push_array(&a, args);
+        } else if (strcmp(preset, "cli") == 0) {
+            if (!program) {
+                snprintf(err, errlen, "the cli preset needs a program");
+                *field = "/program";
+                return NULL;
+            }
+            agents_argv_push(&a, program);
+            agents_argv_push_array(&a, args);
+            agents_argv_push(&a, task);
+        } else {
+            snprintf(err, errlen, "unknown preset");
+            *field = "/preset";
+            return NULL;
+        }
+    }
+    if (a.oom || !a.v) {
+        agents_argv_free(a.v);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (!a.v[0][0]) {
+        agents_argv_free(a.v);
+        snprintf(err, errlen, "the program must not be empty");
+        *field = argv ? "/argv/0" : "/program";
+        return NULL;
+    }
+    return a.v;
+}
+
+/* ---- output ring ---- */
+
+void agents_ring_init(agents_ring_t *r, size_t max_bytes)
+{
+    memset(r, 0, sizeof *r);
+    r->max_bytes = max_bytes;
+}
+
+static size_t agents_line_cost(size_t len)
+{
+    return len + AGENTS_LINE_OVERHEAD;
+}
+
+static void agents_ring_pop(agents_ring_t *r)
+{
+    agents_line_t *l = r->v[r->head];
+    r->bytes -= agents_line_cost(l->len);
+    free(l);
+    r->v[r->head] = NULL;
+    r->head = (r->head + 1) & (r->cap - 1);
+    r->n--;
+    r->evicted++;
+}
+
+int agents_ring_push(agents_ring_t *r, uint64_t seq, int64_t ts_ms, int stream, const char *p,
+                     size_t len, unsigned flags)
+{
+    size_t cost = agents_line_cost(len);
+    if (cost > r->max_bytes || len > UINT32_MAX)
+        return -E2BIG;
+    while (r->n && r->bytes + cost > r->max_bytes)
+        agents_ring_pop(r);
+    if (r->n == r->cap) {
+        /* capacity stays a power of two so that indexes wrap with a mask */
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        agents_line_t **v = malloc(cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        for (size_t i = 0; i < r->n; i++)
+            v[i] = r->v[(r->head + i) & (r->cap - 1)];
+        free(r->v);
+        r->v = v;
+        r->cap = cap;
+        r->head = 0;
+    }
+    agents_line_t *l = malloc(sizeof *l + len + 1);
+    if (!l)
+        return -ENOMEM;
+    l->seq = seq;
+    l->ts_ms = ts_ms;
+    l->len = (uint32_t)len;
+    l->stream = (uint8_t)stream;
+    l->flags = (uint8_t)flags;
+    if (len)
+        memcpy(l->data, p, len);
+    l->data[len] = '\0';
+    r->v[(r->head + r->n) & (r->cap - 1)] = l;
+    r->n++;
+    r->bytes += cost;
+    return 0;
+}
+
+const agents_line_t *agents_ring_at(const agents_ring_t *r, size_t i)
+{
+    return i < r->n ? r->v[(r->head + i) & (r->cap - 1)] : NULL;
+}
+
+size_t agents_ring_after(const agents_ring_t *r, uint64_t after)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (agents_ring_at(r, mid)->seq <= after)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void agents_ring_free(agents_ring_t *r)
+{
+    while (r->n)
+        agents_ring_pop(r);
+    free(r->v);
+    r->v = NULL;
+    r->cap = r->head = 0;
+    r->evicted = 0;
+}
+
+bool agents_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + len;
+    while (p < e) {
+        unsigned c = *p;
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n;
+        unsigned min;
+        if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            min = 0x80;
+            c &= 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            min = 0x800;
+            c &= 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            min = 0x10000;
+            c &= 0x07;
+        } else
+            return false;
+        if ((size_t)(e - p) <= n)
+            return false;
+        for (size_t i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (p[i] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        p += n + 1;
+    }
+    return true;
+}

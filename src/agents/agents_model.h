@@ -1,0 +1,94 @@
+/* The agent model's pure parts, kept apart from processes and the loop so they can be unit
+ * tested: lifecycle states and their allowed transitions, signal names, the command line built
+ * from a spawn spec (argv or preset + task), and the per-stream output ring. */
+#ifndef GANGLION_AGENTS_MODEL_H
+#define GANGLION_AGENTS_MODEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- lifecycle ---- */
+
+typedef enum {
+    AGENTS_IDLE = 0,     /* created, not started yet; or waiting to be restarted */
+    AGENTS_INITIALIZING, /* process started, nothing heard yet */
+    AGENTS_RUNNING,
+    AGENTS_THINKING,
+    AGENTS_PAUSED,
+    AGENTS_STOPPING,   /* SIGTERM sent, waiting for the grace period */
+    AGENTS_COMPLETED,  /* final: exit 0 */
+    AGENTS_FAILED,     /* final: non-zero exit, signal, spawn error, limit breach, crash loop */
+    AGENTS_TERMINATED, /* final: stopped or killed on request */
+    AGENTS_LOST,       /* final: was running when the daemon went away */
+    AGENTS_STATUS_COUNT
+} agents_status_t;
+
+const char *agents_status_name(agents_status_t s);
+/* 0, or -1 for an unknown name. */
+int agents_status_parse(const char *name, agents_status_t *out);
+bool agents_status_final(agents_status_t s);
+/* A live process exists (or is about to) in this state. */
+bool agents_status_live(agents_status_t s);
+bool agents_transition_allowed(agents_status_t from, agents_status_t to);
+
+/* ---- signals ---- */
+
+/* "int" | "term" | "kill" | "stop" | "cont" | "hup" | "usr1" | "usr2" → signal number, or -1. */
+int agents_signal_parse(const char *name);
+/* "SIGTERM" for 15; "signal 42" style for others (static or into buf). */
+const char *agents_signal_name(int sig, char *buf, size_t len);
+
+/* ---- command line ---- */
+
+/* Builds the NULL-terminated argv for a validated spawn body: `argv` as given, or the preset's
+ * command line from `preset`, `task`, `program`, `model` and `args`. Returns a malloc'ed
+ * vector of malloc'ed strings (free with agents_argv_free), or NULL with a readable reason in
+ * err (the caller turns it into a 422 on the named field). */
+char **agents_argv_build(const json_t *body, char *err, size_t errlen, const char **field);
+void agents_argv_free(char **argv);
+
+/* ---- output ring ---- */
+
+enum { AGENTS_STDOUT = 0, AGENTS_STDERR = 1 };
+enum {
+    AGENTS_LINE_CONT = 1 << 0,   /* the line continues in the next record (split at the cap) */
+    AGENTS_LINE_BINARY = 1 << 1, /* not valid UTF-8: text has U+FFFD, data_b64 the bytes */
+    AGENTS_LINE_NOEOL = 1 << 2,  /* last bytes before EOF, without a newline */
+};
+
+typedef struct agents_line {
+    uint64_t seq;
+    int64_t ts_ms;
+    uint32_t len;
+    uint8_t stream;
+    uint8_t flags;
+    char data[]; /* len bytes, then a NUL (not counted) */
+} agents_line_t;
+
+/* Lines in order of seq, bounded by the bytes they hold (payload plus a fixed per-line
+ * overhead). Memory is allocated on the first push. */
+typedef struct agents_ring {
+    agents_line_t **v;
+    size_t cap, head, n;
+    size_t bytes, max_bytes;
+    uint64_t evicted; /* lines dropped to make room (readers see the gap through seq) */
+} agents_ring_t;
+
+#define AGENTS_LINE_OVERHEAD (sizeof(agents_line_t) + sizeof(void *) + 16)
+
+void agents_ring_init(agents_ring_t *r, size_t max_bytes);
+/* Copies the line in, evicting the oldest lines until it fits. A line larger than the whole
+ * ring is refused (-E2BIG): callers split lines at a cap below max_bytes. 0 or -errno. */
+int agents_ring_push(agents_ring_t *r, uint64_t seq, int64_t ts_ms, int stream, const char *p,
+                     size_t len, unsigned flags);
+/* Index of the first line with seq > after (== n when none). */
+size_t agents_ring_after(const agents_ring_t *r, uint64_t after);
+const agents_line_t *agents_ring_at(const agents_ring_t *r, size_t i);
+void agents_ring_free(agents_ring_t *r);
+
+/* True if p[0..len) is valid UTF-8 without NUL bytes. */
+bool agents_utf8_valid(const char *p, size_t len);
+
+#endif
