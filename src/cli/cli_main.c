@@ -2,6 +2,7 @@
  * its dispatch with "did you mean" suggestions, usage text, `help` and `version`. Commands with
  * subcommands (`agent …`, `user …`) reuse cli_dispatch() with their own table. */
 #include "cli/cli.h"
+#include "cli/cli_auth.h"
 #include "cli/cli_priv.h"
 #include "server/serve.h"
 
@@ -24,6 +25,11 @@ static const cli_cmd_t cli_commands[] = {
     {"call", "send one request to any endpoint and print the reply", cli_cmd_call},
     {"cert", "write a self-signed development certificate for HTTPS", cli_cmd_cert},
     {"watch", "anomaly detection: verify evidence bundles (see watch --help)", cli_cmd_watch},
+    {"login", "sign in and store the session for later commands", cli_cmd_login},
+    {"logout", "revoke and forget the stored session", cli_cmd_logout},
+    {"user", "manage users: add, ls, disable, enable, passwd, role", cli_cmd_user},
+    {"key", "manage API keys: create, ls, revoke, rotate", cli_cmd_key},
+    {"audit", "show the audit log (who did what, with what result)", cli_cmd_audit},
     {"version", "print the client's version and the daemon's", cli_cmd_version},
     {"help", "show help for ganglion or for one command", cli_cmd_help},
 };
@@ -416,7 +422,9 @@ static int cli_globals_parse(cli_ctx_t *ctx, int argc, char **argv, char **rest,
         }
         ctx->token = strdup(token);
     } else {
-        ctx->token = cli_token_local(ctx->url);
+        ctx->token = cli_session_token(ctx); /* `ganglion login`, refreshed when expired */
+        if (!ctx->token)
+            ctx->token = cli_token_local(ctx->url);
     }
     return 0;
 }
