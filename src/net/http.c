@@ -1223,11 +1223,12 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
         return -EINVAL;
     }
     snprintf(srv->cors_src, sizeof srv->cors_src, "%s", cfg->cors_origins);
+    int rc = 0;
     if ((cfg->tls_cert_file[0] || cfg->tls_key_file[0]) &&
-        http_tls_prepare(srv, cfg, err, errlen) < 0) {
+        (rc = http_tls_prepare(srv, cfg, err, errlen)) < 0) {
         http_cors_free(&srv->cors);
         free(srv);
-        return -EINVAL;
+        return rc;
     }
     uint64_t seed = 0;
     if (uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL) != 0)
@@ -1235,7 +1236,7 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     srv->rid_seed = seed;
 
     int fd = -1;
-    int rc = http_listen(cfg->listen, &fd, &srv->port, err, errlen);
+    rc = http_listen(cfg->listen, &fd, &srv->port, err, errlen);
     if (rc < 0) {
         tls_material_free(&srv->tlsm);
         http_cors_free(&srv->cors);
@@ -1254,7 +1255,7 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     if (srv->tls)
         flags |= MHD_USE_TLS;
     else
-        tls_opts[0].option = MHD_OPTION_END;
+        tls_opts[0].option = MHD_OPTION_END; /* plain HTTP: an empty option array */
     /* The logger goes first so that MHD's complaints about later options reach our log. */
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_on_mhd_log, srv,
