@@ -1,0 +1,200 @@
+/* Unit tests for the agent model's pure parts: the lifecycle state machine, signal names, the
+ * command lines of argv and the presets, the output ring (eviction, order, lookup by seq) and
+ * the UTF-8 check that decides when a line carries its bytes in base64. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <signal.h>
+
+#include "agents/agents_model.h"
+
+static void test_status_names_roundtrip(void **state)
+{
+    (void)state;
+    for (int i = 0; i < AGENTS_STATUS_COUNT; i++) {
+        agents_status_t s;
+        assert_int_equal(agents_status_parse(agents_status_name((agents_status_t)i), &s), 0);
+        assert_int_equal(s, i);
+    }
+    agents_status_t s;
+    assert_int_equal(agents_status_parse("zombie", &s), -1);
+    assert_int_equal(agents_status_parse(NULL, &s), -1);
+}
+
+static void test_transitions(void **state)
+{
+    (void)state;
+    /* the design's moves */
+    assert_true(agents_transition_allowed(AGENTS_IDLE, AGENTS_INITIALIZING));
+    assert_true(agents_transition_allowed(AGENTS_INITIALIZING, AGENTS_RUNNING));
+    assert_true(agents_transition_allowed(AGENTS_RUNNING, AGENTS_THINKING));
+    assert_true(agents_transition_allowed(AGENTS_THINKING, AGENTS_RUNNING));
+    assert_true(agents_transition_allowed(AGENTS_RUNNING, AGENTS_PAUSED));
+    assert_true(agents_transition_allowed(AGENTS_PAUSED, AGENTS_RUNNING));
+    assert_true(agents_transition_allowed(AGENTS_RUNNING, AGENTS_COMPLETED));
+    assert_true(agents_transition_allowed(AGENTS_STOPPING, AGENTS_TERMINATED));
+    /* refused */
+    assert_false(agents_transition_allowed(AGENTS_IDLE, AGENTS_RUNNING));
+    assert_false(agents_transition_allowed(AGENTS_IDLE, AGENTS_PAUSED));
+    assert_false(agents_transition_allowed(AGENTS_STOPPING, AGENTS_RUNNING));
+    assert_false(agents_transition_allowed(AGENTS_STOPPING, AGENTS_PAUSED));
+    /* final states are final */
+    agents_status_t finals[] = {AGENTS_COMPLETED, AGENTS_FAILED, AGENTS_TERMINATED, AGENTS_LOST};
+    for (size_t f = 0; f < 4; f++) {
+        assert_true(agents_status_final(finals[f]));
+        assert_false(agents_status_live(finals[f]));
+        for (int to = 0; to < AGENTS_STATUS_COUNT; to++)
+            assert_false(agents_transition_allowed(finals[f], (agents_status_t)to));
+    }
+    /* anything not final can be lost */
+    for (int from = 0; from < AGENTS_STATUS_COUNT; from++)
+        if (!agents_status_final((agents_status_t)from))
+            assert_true(agents_transition_allowed((agents_status_t)from, AGENTS_LOST));
+    assert_false(agents_transition_allowed(AGENTS_STATUS_COUNT, AGENTS_IDLE));
+}
+
+static void test_signals(void **state)
+{
+    (void)state;
+    assert_int_equal(agents_signal_parse("term"), SIGTERM);
+    assert_int_equal(agents_signal_parse("usr2"), SIGUSR2);
+    assert_int_equal(agents_signal_parse("TERM"), -1);
+    assert_int_equal(agents_signal_parse(NULL), -1);
+    char buf[32];
+    assert_string_equal(agents_signal_name(SIGXCPU, buf, sizeof buf), "SIGXCPU");
+    assert_string_equal(agents_signal_name(40, buf, sizeof buf), "signal 40");
+}
+
+static char **build(const char *json, char *err, const char **field)
+{
+    json_t *b = json_loads(json, 0, NULL);
+    assert_non_null(b);
+    char **argv = agents_argv_build(b, err, 128, field);
+    json_decref(b);
+    return argv;
+}
+
+static void assert_argv(char **argv, const char *const *want)
+{
+    assert_non_null(argv);
+    size_t i = 0;
+    for (; want[i]; i++) {
+        assert_non_null(argv[i]);
+        assert_string_equal(argv[i], want[i]);
+    }
+    assert_null(argv[i]);
+    agents_argv_free(argv);
+}
+
+static void test_argv_and_presets(void **state)
+{
+    (void)state;
+    char err[128];
+    const char *field;
+    assert_argv(build("{\"argv\":[\"sh\",\"-c\",\"x\"],\"args\":[\"y\"]}", err, &field),
+                (const char *const[]){"sh", "-c", "x", "y", NULL});
+    assert_argv(build("{\"preset\":\"claude\",\"task\":\"fix it\",\"model\":\"m\"}", err, &field),
+                (const char *const[]){"claude", "-p", "fix it", "--output-format", "stream-json",
+                                      "--verbose", "--model", "m", NULL});
+    assert_argv(build("{\"preset\":\"opencode\",\"task\":\"t\",\"args\":[\"--a\"]}", err, &field),
+                (const char *const[]){"opencode", "run", "--format", "json", "t", "--a", NULL});
+    assert_argv(build("{\"preset\":\"cli\",\"program\":\"aider\",\"task\":\"t\",\"args\":[\"-q\"]}",
+                      err, &field),
+                (const char *const[]){"aider", "-q", "t", NULL});
+    assert_null(build("{\"preset\":\"cli\",\"task\":\"t\"}", err, &field));
+    assert_string_equal(field, "/program");
+    assert_null(build("{\"preset\":\"claude\"}", err, &field));
+    assert_string_equal(field, "/task");
+    assert_null(build("{}", err, &field));
+    assert_string_equal(field, "/argv");
+    assert_null(build("{\"argv\":[\"x\"],\"preset\":\"cli\"}", err, &field));
+    assert_null(build("{\"argv\":[\"\"]}", err, &field));
+}
+
+static void test_ring_evicts_oldest_and_finds_by_seq(void **state)
+{
+    (void)state;
+    agents_ring_t r;
+    size_t per = 100 + AGENTS_LINE_OVERHEAD;
+    agents_ring_init(&r, per * 10);
+    assert_null(r.v); /* nothing allocated until the first line */
+    char line[100];
+    memset(line, 'a', sizeof line);
+    for (uint64_t s = 1; s <= 25; s++)
+        assert_int_equal(agents_ring_push(&r, s * 2, (int64_t)s, AGENTS_STDOUT, line, 100, 0), 0);
+    assert_int_equal(r.n, 10);
+    assert_true(r.bytes <= r.max_bytes);
+    assert_int_equal(r.evicted, 15);
+    assert_int_equal(agents_ring_at(&r, 0)->seq, 32);
+    assert_int_equal(agents_ring_at(&r, 9)->seq, 50);
+    assert_null(agents_ring_at(&r, 10));
+    assert_int_equal(agents_ring_after(&r, 0), 0);
+    assert_int_equal(agents_ring_after(&r, 32), 1);
+    assert_int_equal(agents_ring_after(&r, 33), 1);
+    assert_int_equal(agents_ring_after(&r, 50), 10);
+    /* a small line still fits after evicting; a line bigger than the ring is refused */
+    assert_int_equal(agents_ring_push(&r, 51, 0, AGENTS_STDERR, "x", 1, AGENTS_LINE_CONT), 0);
+    const agents_line_t *l = agents_ring_at(&r, r.n - 1);
+    assert_int_equal(l->len, 1);
+    assert_int_equal(l->stream, AGENTS_STDERR);
+    assert_int_equal(l->flags, AGENTS_LINE_CONT);
+    assert_string_equal(l->data, "x");
+    char *big = calloc(1, per * 11);
+    assert_int_equal(agents_ring_push(&r, 52, 0, 0, big, per * 11, 0), -E2BIG);
+    free(big);
+    agents_ring_free(&r);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.bytes, 0);
+}
+
+static void test_ring_growth_keeps_order(void **state)
+{
+    (void)state;
+    agents_ring_t r;
+    agents_ring_init(&r, 1 << 20);
+    for (uint64_t s = 1; s <= 1000; s++) {
+        char t[32];
+        int n = snprintf(t, sizeof t, "%llu", (unsigned long long)s);
+        assert_int_equal(agents_ring_push(&r, s, 0, 0, t, (size_t)n, 0), 0);
+    }
+    assert_int_equal(r.n, 1000);
+    for (size_t i = 0; i < 1000; i++)
+        assert_int_equal(agents_ring_at(&r, i)->seq, i + 1);
+    assert_string_equal(agents_ring_at(&r, 999)->data, "1000");
+    agents_ring_free(&r);
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    assert_true(agents_utf8_valid("plain", 5));
+    assert_true(agents_utf8_valid("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+    assert_false(agents_utf8_valid("\xff", 1));
+    assert_false(agents_utf8_valid("a\0b", 3));
+    assert_false(agents_utf8_valid("\xc3", 1));             /* truncated */
+    assert_false(agents_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(agents_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(agents_utf8_valid("\xf4\x90\x80\x80", 4)); /* beyond U+10FFFF */
+    assert_true(agents_utf8_valid("", 0));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_names_roundtrip),
+        cmocka_unit_test(test_transitions),
+        cmocka_unit_test(test_signals),
+        cmocka_unit_test(test_argv_and_presets),
+        cmocka_unit_test(test_ring_evicts_oldest_and_finds_by_seq),
+        cmocka_unit_test(test_ring_growth_keeps_order),
+        cmocka_unit_test(test_utf8),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
