@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -664,18 +665,50 @@ void watch_stream_push(watch_t *w, watch_stream_t *s, watch_event_t *ev)
 /* ---- agents' output ---------------------------------------------------------------------- */
 
 /* agent.<id>.output carries {seq, stream, ts, text}; each line becomes an event of the stream
- * agent.<id> (type agent). */
-static void watch_on_agent_output(bus_event_t *bev, void *ud)
+ * agent.<id> (type agent), for every agent when watch.agent_streams is on, else for agents
+ * spawned with the label watch=on. */
+/* agent.<id>.status: an agent spawned with the label watch=on (or true, 1, yes) is followed even
+ * when watch.agent_streams is off; watch=off stops that. */
+static void watch_on_agent_status(watch_t *w, const char *id, bus_event_t *bev)
+{
+    json_t *d = json_loadb(bev->data, bev->data_len, 0, NULL);
+    json_t *label = json_object_get(json_object_get(d, "labels"), "watch");
+    const char *v = json_string_value(label);
+    if (v || json_is_boolean(label)) {
+        bool on = json_is_true(label) || (v && (!strcasecmp(v, "on") || !strcasecmp(v, "true") ||
+                                                !strcmp(v, "1") || !strcasecmp(v, "yes")));
+        if (!on)
+            json_object_del(w->agents_opted, id);
+        else if (json_object_size(w->agents_opted) < WATCH_AGENTS_OPTED_MAX)
+            json_object_set_new(w->agents_opted, id, json_true());
+        else
+            log_warn(NULL, "watch: too many agents with the label watch=on; not followed", "{s:s}",
+                     "agent", id);
+    }
+    json_decref(d);
+}
+
+static void watch_on_agent_event(bus_event_t *bev, void *ud)
 {
     watch_t *w = ud;
     if (w->stopping)
         return;
     const char *t = bev->topic + strlen("agent.");
     const char *dot = strrchr(t, '.');
-    if (!dot || dot == t || strcmp(dot, ".output") != 0 || (size_t)(dot - t) > 64)
+    if (!dot || dot == t || (size_t)(dot - t) > 64)
+        return;
+    char id[65];
+    snprintf(id, sizeof id, "%.*s", (int)(dot - t), t);
+    if (strcmp(dot, ".status") == 0) {
+        watch_on_agent_status(w, id, bev);
+        return;
+    }
+    if (strcmp(dot, ".output") != 0)
+        return;
+    if (!w->hub->cfg.watch_agent_streams && !json_object_get(w->agents_opted, id))
         return;
     char name[WATCH_NAME_MAX + 1];
-    snprintf(name, sizeof name, "agent.%.*s", (int)(dot - t), t);
+    snprintf(name, sizeof name, "agent.%s", id);
     if (!watch_name_valid(name))
         return;
     json_error_t jerr;
@@ -810,11 +843,11 @@ int watch_start(hub_t *hub)
         metrics_collector_add(hub->metrics, watch_metrics_collect, w);
     }
     watch_api_register(hub->api, w);
-    if (hub->cfg.watch_agent_streams) {
-        w->agent_sub = bus_subscribe(hub->bus, "agent.*.output", watch_on_agent_output, w);
-        if (!w->agent_sub)
-            log_warn(NULL, "watch: cannot follow agents' output", NULL);
-    }
+    w->agents_opted = json_object();
+    w->agent_sub =
+        bus_subscribe(hub->bus, "agent.*.output,agent.*.status", watch_on_agent_event, w);
+    if (!w->agent_sub || !w->agents_opted)
+        log_warn(NULL, "watch: cannot follow agents' output", NULL);
     log_info(NULL, "watch started", "{s:i,s:s}", "streams", (int)w->nstreams, "key_id", w->key_id);
     return 0;
 }
@@ -848,6 +881,7 @@ void watch_destroy(hub_t *hub)
     for (size_t i = 0; i < w->nscratch; i++)
         cbad_scratch_destroy(&w->scratch[i]);
     free(w->scratch);
+    json_decref(w->agents_opted);
     pthread_mutex_destroy(&w->scratch_mu);
     memset(w->sk, 0, sizeof w->sk);
     free(w);

@@ -383,8 +383,17 @@ def test_agent_output_becomes_a_stream_when_enabled(make_daemon):
     assert [x["name"] for x in d.get("/api/v1/watch/streams").json()["streams"]] == ["agent.7"]
 
 
-def test_agent_output_ignored_by_default(daemon):
+def test_agent_output_ignored_by_default_unless_labelled(daemon):
     daemon.publish("agent.8.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi"})
+    assert_problem(daemon.get("/api/v1/watch/streams/agent.8"), 404)
+    # an agent spawned with the label watch=on is followed on its own
+    daemon.publish("agent.9.status", {"id": "9", "status": "running", "labels": {"watch": "on"}})
+    daemon.publish("agent.9.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi\nho"})
+    assert daemon.get("/api/v1/watch/streams/agent.9").json()["stats"]["events_in"] == 2
+    daemon.publish("agent.9.status", {"id": "9", "status": "running", "labels": {"watch": "off"}})
+    daemon.publish("agent.9.output", {"seq": 2, "stream": "stdout", "ts": "", "text": "more"})
+    assert daemon.get("/api/v1/watch/streams/agent.9").json()["stats"]["events_in"] == 2
+    daemon.publish("agent.8.output", {"seq": 2, "stream": "stdout", "ts": "", "text": "hi"})
     assert_problem(daemon.get("/api/v1/watch/streams/agent.8"), 404)
 
 
