@@ -307,25 +307,18 @@ static void watch_events_post(api_req_t *req, void *ctx)
     }
     size_t nev = 0;
     int64_t now = clock_wall_ms();
-    /* rejects from line parsing came first; conversion adds the rest, then sort by index */
+    /* rejects from line parsing and from conversion, merged in index order */
     json_t *all_rej = json_array();
-    size_t i;
+    size_t i, next_rej = 0; /* parse-time rejects come in index order: walk them alongside */
     json_t *item;
     json_array_foreach(items, i, item)
     {
-        if (json_is_null(item)) {
-            bool known = false;
-            size_t k;
-            json_t *r;
-            json_array_foreach(rejected, k, r)
-            {
-                if ((size_t)json_integer_value(json_object_get(r, "index")) == i) {
-                    json_array_append(all_rej, r);
-                    known = true;
-                }
-            }
-            if (known)
-                continue;
+        json_t *r = json_array_get(rejected, next_rej);
+        if (json_is_null(item) && r &&
+            (size_t)json_integer_value(json_object_get(r, "index")) == i) {
+            json_array_append(all_rej, r);
+            next_rej++;
+            continue;
         }
         const char *reason = NULL;
         if (watch_event_from_json(s, item, now, &evs[nev], &reason) == 0)

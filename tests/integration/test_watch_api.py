@@ -77,13 +77,14 @@ def test_ingest_one_event_array_ndjson_and_text(daemon):
     r = daemon.post("/api/v1/watch/events?stream=web", json=["a line", {"message": "x"}, 42])
     assert r.status_code == 202 and r.json()["accepted"] == 3 and not r.json()["created"]
 
-    body = '{"message": "one"}\n{not json}\n\n{"message": "three"}\n'
+    body = '{"message": "one"}\n{not json}\n\ntrue\n{bad\n{"message": "three"}\n'
     r = daemon.post("/api/v1/watch/events?stream=web", data=body,
                     headers={"Content-Type": "application/x-ndjson"})
     assert r.status_code == 202, r.text
     assert r.json()["accepted"] == 2
-    assert [x["index"] for x in r.json()["rejected"]] == [1]
+    assert [x["index"] for x in r.json()["rejected"]] == [1, 2, 3]
     assert "not JSON" in r.json()["rejected"][0]["reason"]
+    assert "object, a string or a number" in r.json()["rejected"][1]["reason"]
 
     r = daemon.post("/api/v1/watch/events?stream=web", data="first line\nsecond line\n",
                     headers={"Content-Type": "text/plain"})
@@ -92,7 +93,7 @@ def test_ingest_one_event_array_ndjson_and_text(daemon):
     s = daemon.get("/api/v1/watch/streams/web").json()
     assert s["stats"]["events_in"] == 8
     st = daemon.get("/api/v1/watch/stats").json()
-    assert st["events_in"] == 8 and st["events_rejected"] == 1
+    assert st["events_in"] == 8 and st["events_rejected"] == 3
 
 
 def test_unknown_stream_is_created_with_defaults_and_type(daemon):
