@@ -376,20 +376,15 @@ static int mp_pack(msgpack_packer *pk, const json_t *v, size_t depth)
     return -1;
 }
 
+static int zmq_codec_json_write(const char *buf, size_t len, void *data)
+{
+    return strbuf_append(data, buf, len) == 0 ? 0 : -1;
+}
+
 int zmq_codec_encode(zmq_codec_enc_t enc, const json_t *v, strbuf_t *out)
 {
-    if (enc == ZMQ_CODEC_JSON) {
-        size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (n == 0)
-            return -1;
-        char *tmp = malloc(n);
-        if (!tmp)
-            return -1;
-        json_dumpb(v, tmp, n, JSON_COMPACT | JSON_ENCODE_ANY);
-        int rc = strbuf_append(out, tmp, n);
-        free(tmp);
-        return rc;
-    }
+    if (enc == ZMQ_CODEC_JSON)
+        return json_dump_callback(v, zmq_codec_json_write, out, JSON_COMPACT | JSON_ENCODE_ANY);
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, mp_write);
     return mp_pack(&pk, v, 0);

@@ -1,0 +1,901 @@
+/* `ganglion agent …`: spawn, list, show, follow and control supervised agents. Each subcommand
+ * is one or a few requests to /api/v1/agents… through the CLI's client face, so `--via zmq`
+ * works for all of them (log following polls /output rather than holding an SSE stream, for the
+ * same reason). Tables with status colours on a terminal, the daemon's JSON with --json. */
+#include "cli/cli_priv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLI_AGENT_MAX_LABELS 64
+#define CLI_AGENT_PATH_MAX   4096
+#define CLI_AGENT_FOLLOW_MS  300
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+/* Percent-encodes s (unreserved characters kept) onto the end of out. */
+static void cli_agent_pct(char *out, size_t outlen, const char *s)
+{
+    size_t o = strlen(out);
+    for (; *s && o + 4 < outlen; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, outlen - o, "%%%02X", c);
+    }
+    out[o] = '\0';
+}
+
+/* Sends method path [body]; on a reply < 400 stores its parsed JSON in *out (may be NULL for an
+ * empty body) and returns 0; otherwise prints the problem or the error and returns the exit
+ * code. */
+static int cli_agent_req(cli_ctx_t *ctx, cli_client_t *c, const char *method, const char *path,
+                         const json_t *body, json_t **out)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    cli_response_t r;
+    int rc = cli_client_request(c, method, path, text, text ? strlen(text) : 0, &r);
+    free(text);
+    if (out)
+        *out = NULL;
+    if (rc < 0) {
+        cli_error("%s", cli_client_error(c));
+        cli_response_free(&r);
+        return cli_exit_for(rc);
+    }
+    if (r.status >= 400) {
+        cli_problem_print(&r);
+        cli_response_free(&r);
+        return CLI_EXIT_FAIL;
+    }
+    if (out && r.body_len)
+        *out = json_loadb(r.body, r.body_len, JSON_DECODE_ANY, NULL);
+    cli_response_free(&r);
+    return CLI_EXIT_OK;
+}
+
+static int cli_agent_open(cli_ctx_t *ctx, cli_client_t **c)
+{
+    return cli_client_open(ctx, 0, c) < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+static cli_color_t cli_agent_status_color(const char *st)
+{
+    if (!st)
+        return CLI_COLOR_NONE;
+    if (!strcmp(st, "running"))
+        return CLI_COLOR_GREEN;
+    if (!strcmp(st, "thinking"))
+        return CLI_COLOR_CYAN;
+    if (!strcmp(st, "paused") || !strcmp(st, "stopping") || !strcmp(st, "initializing"))
+        return CLI_COLOR_YELLOW;
+    if (!strcmp(st, "failed") || !strcmp(st, "lost"))
+        return CLI_COLOR_RED;
+    if (!strcmp(st, "completed"))
+        return CLI_COLOR_BLUE;
+    if (!strcmp(st, "terminated"))
+        return CLI_COLOR_DIM;
+    return CLI_COLOR_NONE;
+}
+
+static const char *cli_agent_str(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+/* A scalar as text ("-" for null or absent). */
+static void cli_agent_val(const json_t *v, char *out, size_t outlen)
+{
+    if (!v || json_is_null(v))
+        snprintf(out, outlen, "-");
+    else if (json_is_string(v))
+        snprintf(out, outlen, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, outlen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(out, outlen, "%g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, outlen, "%s", json_is_true(v) ? "true" : "false");
+    else {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        snprintf(out, outlen, "%s", s ? s : "?");
+        free(s);
+    }
+}
+
+static void cli_agent_labels(const json_t *labels, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    const char *k;
+    json_t *v;
+    size_t o = 0;
+    json_object_foreach((json_t *)(uintptr_t)labels, k, v)
+    {
+        int n = snprintf(out + o, outlen - o, "%s%s=%s", o ? "," : "", k,
+                         json_string_value(v) ? json_string_value(v) : "");
+        if (n < 0 || (size_t)n >= outlen - o)
+            break;
+        o += (size_t)n;
+    }
+}
+
+static int cli_agent_print_json(const json_t *v)
+{
+    return cli_json_print(v, false) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+/* One agent as key/value lines. */
+static int cli_agent_print_one(cli_ctx_t *ctx, const json_t *a)
+{
+    if (ctx->json)
+        return cli_agent_print_json(a);
+    cli_table_t *t = cli_table_new(2, NULL);
+    if (!t)
+        return CLI_EXIT_FAIL;
+    cli_table_width_set(t, 1, 0);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)a, k, v)
+    {
+        char text[CLI_TABLE_MAX_CELL];
+        if (!strcmp(k, "labels") && json_is_object(v))
+            cli_agent_labels(v, text, sizeof text);
+        else
+            cli_agent_val(v, text, sizeof text);
+        cli_table_row_add(t);
+        cli_table_cell_set(t, 0, CLI_COLOR_DIM, k);
+        cli_table_cell_set(
+            t, 1, !strcmp(k, "status") ? cli_agent_status_color(text) : CLI_COLOR_NONE, text);
+    }
+    int rc = cli_table_print(t, stdout, ctx->color);
+    cli_table_destroy(&t);
+    return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+/* A control command's reply: the agent's id and new status, or the JSON. */
+static int cli_agent_print_brief(cli_ctx_t *ctx, const json_t *a, const char *verb)
+{
+    if (ctx->json)
+        return cli_agent_print_json(a ? a : json_null());
+    const char *st = cli_agent_str(a, "status");
+    if (ctx->color && *st)
+        printf("%s %s: \033[%sm%s\033[0m\n", verb, cli_agent_str(a, "id"),
+               cli_agent_status_color(st) == CLI_COLOR_RED     ? "31"
+               : cli_agent_status_color(st) == CLI_COLOR_GREEN ? "32"
+                                                               : "33",
+               st);
+    else if (*st)
+        printf("%s %s: %s\n", verb, cli_agent_str(a, "id"), st);
+    else
+        printf("%s %s\n", verb, cli_agent_str(a, "id"));
+    return CLI_EXIT_OK;
+}
+
+/* ---- argument helpers ------------------------------------------------------------------- */
+
+/* "--opt VALUE" or "--opt=VALUE" at argv[*i]; 1 when matched (value in *v), 0 when not, -1 when
+ * the value is missing (message printed). */
+static int cli_agent_opt(int argc, char **argv, int *i, const char *name, const char **v)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=') {
+        *v = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        cli_error("%s needs a value", name);
+        return -1;
+    }
+    *v = argv[++*i];
+    return 1;
+}
+
+/* k=v into obj; -1 (message printed) when malformed. */
+static int cli_agent_kv(json_t *obj, const char *kv, const char *what)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) {
+        cli_error("%s wants KEY=VALUE, not '%.80s'", what, kv);
+        return -1;
+    }
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+    json_object_set_new(obj, key, json_string(eq + 1));
+    return 0;
+}
+
+/* A number with an optional unit suffix, scaled: units is "K1024,M1048576,..." style pairs. */
+static int cli_agent_number(const char *s, double *out, char *unit, size_t unitlen)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0)
+        return -1;
+    snprintf(unit, unitlen, "%s", end);
+    *out = v;
+    return 0;
+}
+
+/* --limit mem=512M,cpu=60s,time=1h,nofile=256,cpu%=50 → the spawn body's limits object. */
+static int cli_agent_limits(json_t *limits, const char *spec)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        double v;
+        char unit[16];
+        if (!eq || cli_agent_number(eq + 1, &v, unit, sizeof unit) < 0) {
+            cli_error("--limit: '%.60s' is not KEY=NUMBER[UNIT]", tok);
+            return -1;
+        }
+        *eq = '\0';
+        if (!strcmp(tok, "mem") || !strcmp(tok, "memory")) {
+            double mb = !strcasecmp(unit, "G")               ? v * 1024
+                        : !strcasecmp(unit, "K")             ? v / 1024
+                        : !unit[0] || !strcasecmp(unit, "M") ? v
+                                                             : -1;
+            if (mb < 0) {
+                cli_error("--limit mem: unit must be K, M or G");
+                return -1;
+            }
+            json_object_set_new(limits, "memory_mb", json_integer((json_int_t)(mb + 0.999)));
+        } else if (!strcmp(tok, "cpu") || !strcmp(tok, "time")) {
+            double s = !unit[0] || !strcmp(unit, "s") ? v
+                       : !strcmp(unit, "ms")          ? v / 1000
+                       : !strcmp(unit, "m")           ? v * 60
+                       : !strcmp(unit, "h")           ? v * 3600
+                                                      : -1;
+            if (s < 0) {
+                cli_error("--limit %s: unit must be ms, s, m or h", tok);
+                return -1;
+            }
+            if (!strcmp(tok, "cpu"))
+                json_object_set_new(limits, "cpu_s", json_integer((json_int_t)(s + 0.999)));
+            else
+                json_object_set_new(limits, "timeout_s", json_real(s));
+        } else if (!strcmp(tok, "nofile") && !unit[0]) {
+            json_object_set_new(limits, "nofile", json_integer((json_int_t)v));
+        } else if (!strcmp(tok, "cpu%") && !unit[0]) {
+            json_object_set_new(limits, "cpu_percent", json_integer((json_int_t)v));
+        } else {
+            cli_error("--limit: unknown key '%.40s' (mem, cpu, time, nofile, cpu%%)", tok);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- subcommands ------------------------------------------------------------------------ */
+
+static int cli_agent_spawn(cli_ctx_t *ctx, int argc, char **argv)
+{
+    json_t *body = json_object(), *labels = json_object(), *limits = json_object();
+    json_t *env = json_object(), *cmd = json_array();
+    int rc = CLI_EXIT_USAGE;
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        int hit;
+        if (!strcmp(argv[i], "--")) {
+            for (i++; i < argc; i++)
+                json_array_append_new(cmd, json_string(argv[i]));
+            break;
+        }
+        if ((hit = cli_agent_opt(argc, argv, &i, "--preset", &v)) != 0) {
+            if (hit < 0)
+                goto out;
+            json_object_set_new(body, "preset", json_string(v));
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--task", &v)) != 0) {
+            if (hit < 0)
+                goto out;
+            json_object_set_new(body, "task", json_string(v));
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--label", &v)) != 0) {
+            if (hit < 0 || cli_agent_kv(labels, v, "--label") < 0)
+                goto out;
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--env", &v)) != 0) {
+            if (hit < 0 || cli_agent_kv(env, v, "--env") < 0)
+                goto out;
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--limit", &v)) != 0) {
+            if (hit < 0 || cli_agent_limits(limits, v) < 0)
+                goto out;
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--restart", &v)) != 0) {
+            if (hit < 0)
+                goto out;
+            json_object_set_new(body, "restart", json_string(v));
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--cwd", &v)) != 0) {
+            if (hit < 0)
+                goto out;
+            json_object_set_new(body, "cwd", json_string(v));
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("agent spawn: unknown option '%.60s'", argv[i]);
+            goto out;
+        } else if (!json_object_get(body, "name")) {
+            json_object_set_new(body, "name", json_string(argv[i]));
+        } else {
+            cli_error("agent spawn: unexpected '%.60s' (put the command after --)", argv[i]);
+            goto out;
+        }
+    }
+    if (!json_object_get(body, "name")) {
+        cli_error("agent spawn: a NAME is required");
+        goto out;
+    }
+    if (json_array_size(cmd) && json_object_get(body, "preset")) {
+        cli_error("agent spawn: give either --preset/--task or -- CMD ARGS, not both");
+        goto out;
+    }
+    if (json_array_size(cmd))
+        json_object_set(body, "argv", cmd);
+    if (json_object_size(labels))
+        json_object_set(body, "labels", labels);
+    if (json_object_size(limits))
+        json_object_set(body, "limits", limits);
+    if (json_object_size(env))
+        json_object_set(body, "env", env);
+    cli_client_t *c = NULL;
+    if ((rc = cli_agent_open(ctx, &c)) != 0)
+        goto out;
+    json_t *a = NULL;
+    rc = cli_agent_req(ctx, c, "POST", "/api/v1/agents", body, &a);
+    if (rc == 0)
+        rc = ctx->json ? cli_agent_print_json(a) : cli_agent_print_brief(ctx, a, "spawned");
+    json_decref(a);
+    cli_client_destroy(&c);
+out:
+    json_decref(body);
+    json_decref(labels);
+    json_decref(limits);
+    json_decref(env);
+    json_decref(cmd);
+    return rc;
+}
+
+static int cli_agent_ls(cli_ctx_t *ctx, int argc, char **argv)
+{
+    char path[CLI_AGENT_PATH_MAX] = "/api/v1/agents?limit=";
+    const char *status = NULL, *limit = "1000", *v;
+    char labels[1024] = "";
+    for (int i = 1; i < argc; i++) {
+        int hit;
+        if ((hit = cli_agent_opt(argc, argv, &i, "--status", &v)) != 0) {
+            if (hit < 0)
+                return CLI_EXIT_USAGE;
+            status = v;
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--label", &v)) != 0) {
+            if (hit < 0)
+                return CLI_EXIT_USAGE;
+            size_t n = strlen(labels);
+            snprintf(labels + n, sizeof labels - n, "%s%s", n ? "," : "", v);
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--limit", &v)) != 0) {
+            if (hit < 0)
+                return CLI_EXIT_USAGE;
+            limit = v;
+        } else {
+            cli_error("agent ls: unknown argument '%.60s'", argv[i]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    cli_agent_pct(path, sizeof path, limit);
+    if (status) {
+        strncat(path, "&status=", sizeof path - strlen(path) - 1);
+        cli_agent_pct(path, sizeof path, status);
+    }
+    if (labels[0]) {
+        strncat(path, "&labels=", sizeof path - strlen(path) - 1);
+        cli_agent_pct(path, sizeof path, labels);
+    }
+    cli_client_t *c = NULL;
+    int rc = cli_agent_open(ctx, &c);
+    if (rc)
+        return rc;
+    json_t *r = NULL;
+    rc = cli_agent_req(ctx, c, "GET", path, NULL, &r);
+    cli_client_destroy(&c);
+    if (rc) {
+        json_decref(r);
+        return rc;
+    }
+    if (ctx->json) {
+        rc = cli_agent_print_json(r);
+        json_decref(r);
+        return rc;
+    }
+    static const char *const hdr[] = {"ID", "NAME", "STATUS", "PID", "EXIT", "LABELS", "REASON"};
+    cli_table_t *t = cli_table_new(7, hdr);
+    json_t *list = json_object_get(r, "agents");
+    for (size_t i = 0; t && i < json_array_size(list); i++) {
+        json_t *a = json_array_get(list, i);
+        char pid[32], ex[32], lab[1024], reason[512];
+        cli_agent_val(json_object_get(a, "pid"), pid, sizeof pid);
+        json_t *code = json_object_get(a, "exit_code"), *sig = json_object_get(a, "signal");
+        if (sig && !json_is_null(sig))
+            cli_agent_val(sig, ex, sizeof ex);
+        else
+            cli_agent_val(code, ex, sizeof ex);
+        cli_agent_labels(json_object_get(a, "labels"), lab, sizeof lab);
+        cli_agent_val(json_object_get(a, "reason"), reason, sizeof reason);
+        const char *st = cli_agent_str(a, "status");
+        cli_table_row_add(t);
+        cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(a, "id"));
+        cli_table_cell_set(t, 1, CLI_COLOR_BOLD, cli_agent_str(a, "name"));
+        cli_table_cell_set(t, 2, cli_agent_status_color(st), st);
+        cli_table_cell_set(t, 3, CLI_COLOR_NONE, pid);
+        cli_table_cell_set(t, 4, CLI_COLOR_NONE, ex);
+        cli_table_cell_set(t, 5, CLI_COLOR_DIM, lab[0] ? lab : "-");
+        cli_table_cell_set(t, 6, CLI_COLOR_DIM, reason);
+    }
+    if (t) {
+        cli_table_align_set(t, 3, CLI_ALIGN_RIGHT);
+        if (cli_table_rows(t) == 0)
+            puts("no agents");
+        else
+            cli_table_print(t, stdout, ctx->color);
+        json_t *more = json_object_get(r, "has_more");
+        if (json_is_true(more))
+            printf("(%" JSON_INTEGER_FORMAT " in all; more with --limit)\n",
+                   json_integer_value(json_object_get(r, "total")));
+    }
+    cli_table_destroy(&t);
+    json_decref(r);
+    return CLI_EXIT_OK;
+}
+
+/* Builds /api/v1/agents/ID[/suffix]; -1 for an empty or oversized id. */
+static int cli_agent_path(char *out, size_t outlen, const char *id, const char *suffix)
+{
+    if (!id || !*id || strlen(id) > 64) {
+        cli_error("an agent ID is required (1 to 64 characters)");
+        return -1;
+    }
+    snprintf(out, outlen, "/api/v1/agents/");
+    cli_agent_pct(out, outlen, id);
+    if (suffix) {
+        size_t n = strlen(out);
+        snprintf(out + n, outlen - n, "/%s", suffix);
+    }
+    return 0;
+}
+
+static int cli_agent_show(cli_ctx_t *ctx, int argc, char **argv)
+{
+    char path[CLI_AGENT_PATH_MAX];
+    if (argc != 2) {
+        cli_error("usage: agent show ID");
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_agent_path(path, sizeof path, argv[1], NULL) < 0)
+        return CLI_EXIT_USAGE;
+    cli_client_t *c = NULL;
+    int rc = cli_agent_open(ctx, &c);
+    if (rc)
+        return rc;
+    json_t *a = NULL;
+    rc = cli_agent_req(ctx, c, "GET", path, NULL, &a);
+    cli_client_destroy(&c);
+    if (rc == 0)
+        rc = cli_agent_print_one(ctx, a);
+    json_decref(a);
+    return rc;
+}
+
+static volatile sig_atomic_t cli_agent_interrupted;
+
+static void cli_agent_on_sigint(int sig)
+{
+    (void)sig;
+    cli_agent_interrupted = 1;
+}
+
+static bool cli_agent_alive(const char *st)
+{
+    return !strcmp(st, "running") || !strcmp(st, "thinking") || !strcmp(st, "paused") ||
+           !strcmp(st, "initializing") || !strcmp(st, "idle") || !strcmp(st, "stopping");
+}
+
+static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *id = NULL, *grep = NULL, *tail = NULL, *v;
+    bool follow = false, err_only = false;
+    for (int i = 1; i < argc; i++) {
+        int hit;
+        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+            follow = true;
+        else if (!strcmp(argv[i], "--stderr"))
+            err_only = true;
+        else if ((hit = cli_agent_opt(argc, argv, &i, "--grep", &v)) != 0) {
+            if (hit < 0)
+                return CLI_EXIT_USAGE;
+            grep = v;
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--tail", &v)) != 0) {
+            if (hit < 0)
+                return CLI_EXIT_USAGE;
+            tail = v;
+        } else if (argv[i][0] == '-') {
+            cli_error("agent logs: unknown option '%.60s'", argv[i]);
+            return CLI_EXIT_USAGE;
+        } else if (!id) {
+            id = argv[i];
+        } else {
+            cli_error("agent logs: unexpected '%.60s'", argv[i]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    char base[CLI_AGENT_PATH_MAX], agent_path[CLI_AGENT_PATH_MAX];
+    if (cli_agent_path(base, sizeof base, id, "output") < 0 ||
+        cli_agent_path(agent_path, sizeof agent_path, id, NULL) < 0)
+        return CLI_EXIT_USAGE;
+    cli_client_t *c = NULL;
+    int rc = cli_agent_open(ctx, &c);
+    if (rc)
+        return rc;
+    if (follow) {
+        struct sigaction sa = {.sa_handler = cli_agent_on_sigint};
+        sigaction(SIGINT, &sa, NULL);
+    }
+    long long since = 0;
+    bool first = true, ended = false;
+    for (;;) {
+        char path[CLI_AGENT_PATH_MAX * 2];
+        snprintf(path, sizeof path, "%s?stream=%s&since=%lld", base, err_only ? "stderr" : "both",
+                 since);
+        if (grep) {
+            strncat(path, "&grep=", sizeof path - strlen(path) - 1);
+            cli_agent_pct(path, sizeof path, grep);
+        }
+        if (tail && first) {
+            strncat(path, "&tail=", sizeof path - strlen(path) - 1);
+            cli_agent_pct(path, sizeof path, tail);
+        }
+        json_t *r = NULL;
+        rc = cli_agent_req(ctx, c, "GET", path, NULL, &r);
+        if (rc) {
+            json_decref(r);
+            break;
+        }
+        json_t *lines = json_object_get(r, "lines");
+        for (size_t i = 0; i < json_array_size(lines); i++) {
+            json_t *l = json_array_get(lines, i);
+            if (ctx->json) {
+                cli_json_print(l, false);
+                continue;
+            }
+            const char *text = cli_agent_str(l, "text");
+            bool is_err = !strcmp(cli_agent_str(l, "stream"), "stderr");
+            bool cont = json_is_true(json_object_get(l, "cont"));
+            if (ctx->color && is_err && !err_only)
+                printf("\033[31m%s\033[0m%s", text, cont ? "" : "\n");
+            else
+                printf("%s%s", text, cont ? "" : "\n");
+        }
+        json_t *next = json_object_get(r, "next_since");
+        if (json_is_integer(next) && json_integer_value(next) > since)
+            since = json_integer_value(next);
+        bool more = json_is_true(json_object_get(r, "has_more"));
+        json_decref(r);
+        fflush(stdout);
+        first = false;
+        if (more)
+            continue;
+        if (!follow || cli_agent_interrupted || ended)
+            break;
+        /* Follow until the agent has ended and its last lines are out, or Ctrl-C. */
+        json_t *a = NULL;
+        rc = cli_agent_req(ctx, c, "GET", agent_path, NULL, &a);
+        bool alive = rc == 0 && cli_agent_alive(cli_agent_str(a, "status"));
+        json_decref(a);
+        if (rc || !alive) {
+            if (rc == 0 && !ended && !cli_agent_interrupted) {
+                ended = true; /* one more read for lines written just before the end */
+                continue;
+            }
+            break;
+        }
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = CLI_AGENT_FOLLOW_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        if (cli_agent_interrupted)
+            break;
+    }
+    cli_client_destroy(&c);
+    return rc;
+}
+
+/* A subcommand that is one request about one agent. body is consumed. */
+static int cli_agent_simple(cli_ctx_t *ctx, const char *id, const char *suffix, const char *verb,
+                            json_t *body, const char *method)
+{
+    char path[CLI_AGENT_PATH_MAX];
+    if (cli_agent_path(path, sizeof path, id, suffix) < 0) {
+        json_decref(body);
+        return CLI_EXIT_USAGE;
+    }
+    cli_client_t *c = NULL;
+    int rc = cli_agent_open(ctx, &c);
+    if (rc) {
+        json_decref(body);
+        return rc;
+    }
+    json_t *r = NULL;
+    rc = cli_agent_req(ctx, c, method, path, body, &r);
+    cli_client_destroy(&c);
+    json_decref(body);
+    if (rc == 0) {
+        if (!r && !ctx->json)
+            printf("%s %s\n", verb, id); /* 204: nothing more to say */
+        else if (ctx->json || !json_is_object(r) || !json_object_get(r, "status") ||
+                 !strcmp(verb, "action"))
+            rc = cli_agent_print_json(r ? r : json_null());
+        else
+            rc = cli_agent_print_brief(ctx, r, verb);
+    }
+    json_decref(r);
+    return rc;
+}
+
+static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *cmd = argv[0], *id = NULL, *v;
+    bool force = false;
+    long grace = -1;
+    for (int i = 1; i < argc; i++) {
+        int hit;
+        if (!strcmp(argv[i], "--force"))
+            force = true;
+        else if ((hit = cli_agent_opt(argc, argv, &i, "--grace", &v)) != 0) {
+            if (hit < 0)
+                return CLI_EXIT_USAGE;
+            grace = atol(v);
+        } else if (argv[i][0] == '-' || id) {
+            cli_error("agent %s: unexpected '%.60s'", cmd, argv[i]);
+            return CLI_EXIT_USAGE;
+        } else {
+            id = argv[i];
+        }
+    }
+    json_t *body = NULL;
+    if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume"))
+        body = json_pack("{s:b}", "force", force);
+    else if (!strcmp(cmd, "stop") && grace >= 0)
+        body = json_pack("{s:I}", "grace_ms", (json_int_t)grace);
+    if (!strcmp(cmd, "rm"))
+        return cli_agent_simple(ctx, id, NULL, "removed", body, "DELETE");
+    static const struct {
+        const char *cmd, *verb;
+    } verbs[] = {
+        {"pause", "paused"}, {"resume", "resumed"}, {"stop", "stopping"}, {"kill", "killed"}};
+    const char *verb = cmd;
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (!strcmp(cmd, verbs[i].cmd))
+            verb = verbs[i].verb;
+    return cli_agent_simple(ctx, id, cmd, verb, body, "POST");
+}
+
+static int cli_agent_signal(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 3) {
+        cli_error("usage: agent signal ID SIGNAL (int, term, kill, stop, cont, hup, usr1, usr2)");
+        return CLI_EXIT_USAGE;
+    }
+    char sig[16];
+    const char *s = argv[2];
+    if (!strncasecmp(s, "SIG", 3))
+        s += 3;
+    size_t n = 0;
+    for (; s[n] && n + 1 < sizeof sig; n++)
+        sig[n] = (char)tolower((unsigned char)s[n]);
+    sig[n] = '\0';
+    return cli_agent_simple(ctx, argv[1], "signal", "signalled", json_pack("{s:s}", "signal", sig),
+                            "POST");
+}
+
+static int cli_agent_send(cli_ctx_t *ctx, int argc, char **argv)
+{
+    bool raw = argc == 4 && !strcmp(argv[3], "--raw");
+    if (argc != 3 && !raw) {
+        cli_error("usage: agent send ID TEXT [--raw]   (a newline is added unless --raw)");
+        return CLI_EXIT_USAGE;
+    }
+    size_t n = strlen(argv[2]);
+    char *text = malloc(n + 2);
+    if (!text)
+        return CLI_EXIT_FAIL;
+    memcpy(text, argv[2], n);
+    if (!raw)
+        text[n++] = '\n';
+    text[n] = '\0';
+    json_t *body = json_pack("{s:s}", "text", text);
+    free(text);
+    if (!body) {
+        cli_error("the text is not valid UTF-8");
+        return CLI_EXIT_USAGE;
+    }
+    return cli_agent_simple(ctx, argv[1], "stdin", "sent to", body, "POST");
+}
+
+static int cli_agent_action(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 3 && argc != 4) {
+        cli_error("usage: agent action ID NAME [JSON]");
+        return CLI_EXIT_USAGE;
+    }
+    json_t *body = json_pack("{s:s}", "name", argv[2]);
+    if (argc == 4) {
+        json_error_t e;
+        json_t *params = json_loads(argv[3], JSON_DECODE_ANY, &e);
+        if (!params) {
+            cli_error("the action's JSON is invalid: %s (line %d, column %d)", e.text, e.line,
+                      e.column);
+            json_decref(body);
+            return CLI_EXIT_USAGE;
+        }
+        json_object_set_new(body, "params", params);
+    }
+    return cli_agent_simple(ctx, argv[1], "action", "action", body, "POST");
+}
+
+static int cli_agent_batch(cli_ctx_t *ctx, int argc, char **argv)
+{
+    json_t *body = json_object(), *ids = json_array();
+    char labels[1024] = "";
+    const char *command = NULL, *sig = NULL, *v;
+    int rc = CLI_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        int hit;
+        if ((hit = cli_agent_opt(argc, argv, &i, "--label", &v)) != 0) {
+            if (hit < 0)
+                goto out;
+            size_t n = strlen(labels);
+            snprintf(labels + n, sizeof labels - n, "%s%s", n ? "," : "", v);
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--id", &v)) != 0) {
+            if (hit < 0)
+                goto out;
+            json_array_append_new(ids, json_string(v));
+        } else if (!strcmp(argv[i], "--force")) {
+            json_object_set_new(body, "force", json_true());
+        } else if (!strcmp(argv[i], "--fail-fast")) {
+            json_object_set_new(body, "fail_fast", json_true());
+        } else if (argv[i][0] == '-') {
+            cli_error("agent batch: unknown option '%.60s'", argv[i]);
+            goto out;
+        } else if (!command) {
+            command = argv[i];
+        } else if (!sig && !strcmp(command, "signal")) {
+            sig = argv[i];
+        } else {
+            cli_error("agent batch: unexpected '%.60s'", argv[i]);
+            goto out;
+        }
+    }
+    if (!command || (!labels[0] && !json_array_size(ids))) {
+        cli_error("usage: agent batch (--label k=v | --id ID ...) COMMAND [SIGNAL] [--force] "
+                  "[--fail-fast]");
+        goto out;
+    }
+    json_object_set_new(body, "command", json_string(command));
+    if (labels[0])
+        json_object_set_new(body, "labels", json_string(labels));
+    if (json_array_size(ids))
+        json_object_set(body, "ids", ids);
+    if (sig)
+        json_object_set_new(body, "signal", json_string(sig));
+    cli_client_t *c = NULL;
+    if ((rc = cli_agent_open(ctx, &c)) != 0)
+        goto out;
+    json_t *r = NULL;
+    rc = cli_agent_req(ctx, c, "POST", "/api/v1/agents/batch", body, &r);
+    cli_client_destroy(&c);
+    if (rc == 0 && ctx->json) {
+        rc = cli_agent_print_json(r);
+    } else if (rc == 0) {
+        static const char *const hdr[] = {"ID", "RESULT", "DETAIL"};
+        cli_table_t *t = cli_table_new(3, hdr);
+        json_t *res = json_object_get(r, "results");
+        for (size_t i = 0; t && i < json_array_size(res); i++) {
+            json_t *x = json_array_get(res, i);
+            bool ok = json_is_true(json_object_get(x, "ok"));
+            bool skipped = json_is_true(json_object_get(x, "skipped"));
+            char detail[512];
+            json_t *d = json_object_get(x, "error");
+            if (!d)
+                d = json_object_get(x, "detail");
+            if (!d)
+                d = json_object_get(x, "status");
+            cli_agent_val(d, detail, sizeof detail);
+            cli_table_row_add(t);
+            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(x, "id"));
+            cli_table_cell_set(t, 1,
+                               ok        ? CLI_COLOR_GREEN
+                               : skipped ? CLI_COLOR_DIM
+                                         : CLI_COLOR_RED,
+                               ok        ? "ok"
+                               : skipped ? "skipped"
+                                         : "failed");
+            cli_table_cell_set(t, 2, CLI_COLOR_DIM, detail);
+        }
+        if (t)
+            cli_table_print(t, stdout, ctx->color);
+        cli_table_destroy(&t);
+        printf("%s: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " succeeded\n", command,
+               json_integer_value(json_object_get(r, "succeeded")),
+               json_integer_value(json_object_get(r, "total")));
+        if (json_integer_value(json_object_get(r, "failed")) > 0)
+            rc = CLI_EXIT_FAIL;
+    }
+    json_decref(r);
+out:
+    json_decref(body);
+    json_decref(ids);
+    return rc;
+}
+
+/* ---- the group -------------------------------------------------------------------------- */
+
+static int cli_agent_help(cli_ctx_t *ctx, int argc, char **argv);
+
+static const cli_cmd_t cli_agent_cmds[] = {
+    {"spawn", "start an agent: NAME [--preset P --task T | -- CMD ARGS...]", cli_agent_spawn},
+    {"ls", "list agents [--status S] [--label k=v] [--limit N]", cli_agent_ls},
+    {"show", "one agent's details: ID", cli_agent_show},
+    {"logs", "its output: ID [-f] [--stderr] [--grep RE] [--tail N]", cli_agent_logs},
+    {"pause", "pause: ID [--force] (SIGSTOP instead of a stdin line)", cli_agent_control},
+    {"resume", "resume: ID [--force]", cli_agent_control},
+    {"stop", "SIGTERM, then SIGKILL after the grace period: ID [--grace MS]", cli_agent_control},
+    {"kill", "SIGKILL the process group: ID", cli_agent_control},
+    {"rm", "kill and forget: ID", cli_agent_control},
+    {"signal", "send a signal: ID SIG (int term kill stop cont hup usr1 usr2)", cli_agent_signal},
+    {"send", "write a line to stdin: ID TEXT [--raw]", cli_agent_send},
+    {"action", "custom action, answered by the agent: ID NAME [JSON]", cli_agent_action},
+    {"batch", "one command for many: (--label k=v | --id ID...) COMMAND", cli_agent_batch},
+    {"help", "this help", cli_agent_help},
+};
+#define CLI_AGENT_NCMDS (sizeof cli_agent_cmds / sizeof cli_agent_cmds[0])
+
+static int cli_agent_help(cli_ctx_t *ctx, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("usage: %s agent COMMAND [ARGS]\n\ncommands:\n", ctx->prog);
+    for (size_t i = 0; i < CLI_AGENT_NCMDS; i++)
+        printf("  %-7s %s\n", cli_agent_cmds[i].name, cli_agent_cmds[i].summary);
+    printf("\nspawn options: --label k=v (repeatable), --env K=V (repeatable), --cwd DIR,\n"
+           "  --limit mem=512M,cpu=60s,time=1h,nofile=256,cpu%%=50, --restart "
+           "never|on-failure|always\n\n"
+           "examples:\n"
+           "  %s agent spawn w1 --label team=a -- python3 worker.py --fast\n"
+           "  %s agent spawn r1 --preset claude --task 'summarise README.md' --limit time=10m\n"
+           "  %s agent ls --label team=a\n"
+           "  %s agent logs ID -f --grep 'error|warn'\n"
+           "  %s --via zmq agent batch --label team=a stop\n\n",
+           ctx->prog, ctx->prog, ctx->prog, ctx->prog, ctx->prog);
+    cli_usage_globals(stdout);
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_agent(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_agent_help(ctx, argc, argv);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+        return cli_agent_help(ctx, argc, argv);
+    if (cli_wants_help(argc - 1, argv + 1) && strcmp(argv[1], "help") != 0)
+        return cli_agent_help(ctx, argc, argv);
+    return cli_dispatch(ctx, cli_agent_cmds, CLI_AGENT_NCMDS, "ganglion agent", argc - 1, argv + 1);
+}
