@@ -477,6 +477,8 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
             }
             json_t *meta = json_object_get(e, "meta");
             ev.meta = json_is_object(meta) ? json_incref(meta) : NULL;
+            if (json_integer_value(json_object_get(e, "ts")) > 0)
+                ev.ts_ms = json_integer_value(json_object_get(e, "ts"));
             watch_stream_push(w, s, &ev);
             nev++;
         }

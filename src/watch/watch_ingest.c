@@ -385,17 +385,19 @@ static json_t *otlp_meta(json_t *res_attrs, const json_t *scope, bool redact)
     return m;
 }
 
-/* Adds one event to out[stream] = {type, events:[{event, meta}]}. */
-static void otlp_add(json_t *out, const char *stream, const char *type, json_t *event, json_t *meta)
+/* Adds one event to out[stream] = {type, events:[{event, meta, ts}]}. The time travels beside
+ * the event, not in it, so that it never adds novelty to what is compressed. */
+static void otlp_add(json_t *out, const char *stream, const char *type, json_t *event, json_t *meta,
+                     int64_t ts_ms)
 {
     json_t *b = json_object_get(out, stream);
     if (!b) {
         b = json_pack("{s:s,s:[]}", "type", type, "events");
         json_object_set_new(out, stream, b);
     }
-    json_array_append_new(
-        json_object_get(b, "events"),
-        json_pack("{s:o,s:O}", "event", event, "meta", meta ? meta : json_null()));
+    json_array_append_new(json_object_get(b, "events"),
+                          json_pack("{s:o,s:O,s:I}", "event", event, "meta",
+                                    meta ? meta : json_null(), "ts", (json_int_t)ts_ms));
 }
 
 int watch_otlp_logs(const json_t *root, int64_t now_ms, bool redact, json_t **out, size_t *rejected,
@@ -427,10 +429,8 @@ int watch_otlp_logs(const json_t *root, int64_t now_ms, bool redact, json_t **ou
                 json_t *ev = json_pack("{s:o,s:o,s:o}", "body", body, "severity",
                                        json_is_string(sev) ? json_copy(sev) : json_string(""),
                                        "attributes", attrs);
-                json_object_set_new(
-                    ev, "ts",
-                    json_integer(otlp_time_ms(lr, "timeUnixNano", "observedTimeUnixNano", now_ms)));
-                otlp_add(res, stream, "logs", ev, meta);
+                otlp_add(res, stream, "logs", ev, meta,
+                         otlp_time_ms(lr, "timeUnixNano", "observedTimeUnixNano", now_ms));
             }
             json_decref(meta);
         }
@@ -517,16 +517,15 @@ int watch_otlp_metrics(const json_t *root, int64_t now_ms, bool redact, json_t *
                                  name);
                         continue;
                     }
-                    json_t *ev =
-                        json_pack("{s:f,s:I}", "value", v, "ts",
-                                  (json_int_t)otlp_time_ms(dp, "timeUnixNano", NULL, now_ms));
+                    json_t *ev = json_pack("{s:f}", "value", v);
                     json_t *pm = json_deep_copy(meta);
                     json_object_set_new(pm, "metric", json_string(name));
                     json_t *attrs = otlp_attrs(json_object_get(dp, "attributes"));
                     if (redact)
                         watch_redact(attrs);
                     json_object_set_new(pm, "attributes", attrs);
-                    otlp_add(res, stream, "metrics", ev, pm);
+                    otlp_add(res, stream, "metrics", ev, pm,
+                             otlp_time_ms(dp, "timeUnixNano", NULL, now_ms));
                     json_decref(pm);
                 }
             }
