@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "cli/cli_auth.h"
 #include "cli/cli_priv.h"
+#include "cli/cli_synth.h"
 #include "server/serve.h"
 
 #include "build_info.h"
@@ -27,6 +28,7 @@ static const cli_cmd_t cli_commands[] = {
      cli_cmd_agent},
     {"cert", "write a self-signed development certificate for HTTPS", cli_cmd_cert},
     {"watch", "anomaly detection: verify evidence bundles (see watch --help)", cli_cmd_watch},
+    {"synth", "write labelled synthetic traffic for the anomaly detector", cli_cmd_synth},
     {"login", "sign in and store the session for later commands", cli_cmd_login},
     {"logout", "revoke and forget the stored session", cli_cmd_logout},
     {"user", "manage users: add, ls, disable, enable, passwd, role", cli_cmd_user},

@@ -2,6 +2,7 @@
  * evidence bundle's Ed25519 signature offline against a public key given with --key, or fetched
  * from the daemon (--url) when no key is given. Further subcommands join the table below. */
 #include "cli/cli_priv.h"
+#include "cli/cli_synth.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -204,6 +205,8 @@ static int cli_watch_verify(cli_ctx_t *ctx, int argc, char **argv)
 /* The watch subcommands. Others (synth, nab) are added here as rows. */
 static const cli_cmd_t cli_watch_cmds[] = {
     {"verify", "check an exported evidence bundle's signature", cli_watch_verify},
+    {"nab", "run the detector over the NAB corpus, write NAB's result layout", cli_watch_nab},
+    {"bench", "measure the detector against the full permutation test", cli_watch_bench},
 };
 #define CLI_WATCH_NCMDS (sizeof cli_watch_cmds / sizeof cli_watch_cmds[0])
 

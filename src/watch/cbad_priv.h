@@ -67,8 +67,9 @@ void cbad_rng_seed(cbad_rng_t *r, uint64_t seed, uint64_t window_index);
 uint64_t cbad_rng_next(cbad_rng_t *r);
 uint32_t cbad_rng_below(cbad_rng_t *r, uint32_t n); /* uniform in [0, n) */
 
-/* Metrics: encodes vals[0..n) against the distribution of the first nb values into text events
- * (one per value) in the scratch; sets *data and *off (n + 1 offsets). 0 or -ENOMEM. */
+/* Metrics: encodes vals[0..n) into two-character tokens (one event per value) in the scratch,
+ * with the bins fitted on the first nb values (the baseline); sets *data and *off (n + 1
+ * offsets). 0 or -ENOMEM. */
 int cbad_symbolic_encode(const double *vals, uint32_t n, uint32_t nb, uint32_t symbols,
                          cbad_scratch_t *sc, const char **data, const size_t **off);
 

@@ -1,16 +1,16 @@
-/* Symbolic encoding of numeric series (metrics, NAB) before compression: each value becomes one
- * symbol, its quantile bin against the baseline's own distribution, with two extra symbols for
- * values beyond the baseline's range. A window that visits rare bins or leaves the range costs
- * the compressor new symbols; one that stays in the usual ones does not. */
+/* Symbolic encoding of numeric series (metrics, NAB) before compression. Each value becomes a
+ * two-character token: its level (the quantile bin against the baseline's own values) and its
+ * step (the quantile bin of the change from the previous value against the baseline's own
+ * changes). Values or steps beyond the baseline's range get out-of-range characters graded by
+ * how far out they are (log2 of the distance in units of the baseline's spread), so a spike or a
+ * level shift brings characters the baseline never used — which the compressor must pay for.
+ * Values less than one spread beyond the range stay in the extreme bins. */
 #include "watch/cbad_priv.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Symbol alphabet: '0' below the baseline's minimum, bins from 'A', '~' above the maximum. */
-static const char cbad_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz123456789!#$%&";
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -18,62 +18,87 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+typedef struct {
+    double cuts[64];
+    uint32_t ncuts;
+    double lo, hi, spread;
+} cbad_bins_t;
+
+/* Quantile cut points of v[0..n) into `symbols` bins; equal cut points merge bins, so a flat
+ * series uses few symbols and any departure from it shows. */
+static void cbad_bins_fit(double *v, uint32_t n, uint32_t symbols, cbad_bins_t *b)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    b->ncuts = symbols - 1;
+    for (uint32_t i = 1; i < symbols; i++) {
+        size_t at = (size_t)((double)i * (double)n / (double)symbols);
+        b->cuts[i - 1] = v[at < n ? at : n - 1];
+    }
+    b->lo = v[0];
+    b->hi = v[n - 1];
+    double iqr = v[(3 * (size_t)n) / 4] - v[n / 4];
+    double range = b->hi - b->lo;
+    b->spread = iqr > 0 ? iqr : range > 0 ? range : fabs(b->hi) > 0 ? fabs(b->hi) * 1e-3 : 1.0;
+}
+
+/* In range: 'A' + bin (at most 26 bins are told apart). Out of range: '0'..'9' below, 'a'..'j'
+ * above, graded by log2(1 + distance / spread). */
+static char cbad_bins_code(const cbad_bins_t *b, double v)
+{
+    double dist = v < b->lo ? (b->lo - v) / b->spread : v > b->hi ? (v - b->hi) / b->spread : 0;
+    /* Just past the baseline's extremes is still the extreme bin: a fresh sample of the same
+     * distribution lands there now and then, and only the window can (the bins come from the
+     * baseline), so calling it new would bias the test. A whole spread beyond is new. */
+    if (dist >= 1.0) {
+        int g = (int)log2(1.0 + dist);
+        g = g < 0 ? 0 : g > 9 ? 9 : g;
+        return (char)((v < b->lo ? '0' : 'a') + g);
+    }
+    uint32_t l = 0, h = b->ncuts;
+    while (l < h) {
+        uint32_t m = (l + h) / 2;
+        if (b->cuts[m] < v)
+            l = m + 1;
+        else
+            h = m;
+    }
+    return (char)('A' + (l > 25 ? 25 : l));
+}
+
 int cbad_symbolic_encode(const double *vals, uint32_t n, uint32_t nb, uint32_t symbols,
                          cbad_scratch_t *sc, const char **data, const size_t **off)
 {
+    /* nb is how many leading values the bins are fitted on (see cbad_priv.h). */
     if (symbols < 2)
         symbols = 2;
-    if (symbols > sizeof cbad_alphabet - 1)
-        symbols = sizeof cbad_alphabet - 1;
-    double *sorted = malloc(sizeof *sorted * nb);
-    if (!sorted)
+    if (symbols > 26)
+        symbols = 26;
+    double *tmp = malloc(sizeof *tmp * nb);
+    if (!tmp)
         return -ENOMEM;
-    memcpy(sorted, vals, sizeof *sorted * nb);
-    qsort(sorted, nb, sizeof *sorted, cmp_double);
-    /* Cut points at the baseline's quantiles i/symbols; equal cut points merge bins, so a flat
-     * baseline uses few symbols and any departure from it shows. */
-    double cuts[64];
-    for (uint32_t i = 1; i < symbols; i++) {
-        size_t at = (size_t)((double)i * (double)nb / (double)symbols);
-        if (at >= nb)
-            at = nb - 1;
-        cuts[i - 1] = sorted[at];
-    }
-    double lo = sorted[0], hi = sorted[nb - 1];
-    free(sorted);
+    cbad_bins_t level, step;
+    memcpy(tmp, vals, sizeof *tmp * nb);
+    cbad_bins_fit(tmp, nb, symbols, &level);
+    for (uint32_t i = 1; i < nb; i++)
+        tmp[i - 1] = vals[i] - vals[i - 1];
+    cbad_bins_fit(tmp, nb > 1 ? nb - 1 : 1, symbols, &step);
+    free(tmp);
 
     void *enc = sc->enc;
-    void *eoff = sc->enc_off;
-    if (cbad_grow(&enc, &sc->enc_cap, (size_t)n + 1, 1) < 0)
-        return -ENOMEM;
+    int rc = cbad_grow(&enc, &sc->enc_cap, 2 * (size_t)n + 1, 1);
     sc->enc = enc;
-    if (cbad_grow(&eoff, &sc->enc_off_cap, (size_t)n + 1, sizeof(size_t)) < 0)
-        return -ENOMEM;
+    void *eoff = sc->enc_off;
+    if (rc == 0)
+        rc = cbad_grow(&eoff, &sc->enc_off_cap, (size_t)n + 1, sizeof(size_t));
     sc->enc_off = eoff;
+    if (rc < 0)
+        return rc;
     for (uint32_t i = 0; i < n; i++) {
-        double v = vals[i];
-        char c;
-        if (v < lo) {
-            c = '0';
-        } else if (v > hi) {
-            c = '~';
-        } else {
-            uint32_t b = 0; /* number of cut points strictly below v */
-            uint32_t l = 0, h = symbols - 1;
-            while (l < h) {
-                uint32_t m = (l + h) / 2;
-                if (cuts[m] < v)
-                    l = m + 1;
-                else
-                    h = m;
-            }
-            b = l;
-            c = cbad_alphabet[b];
-        }
-        sc->enc[i] = c;
-        sc->enc_off[i] = i;
+        sc->enc[2 * i] = cbad_bins_code(&level, vals[i]);
+        sc->enc[2 * i + 1] = cbad_bins_code(&step, i ? vals[i] - vals[i - 1] : 0.0);
+        sc->enc_off[i] = 2 * (size_t)i;
     }
-    sc->enc_off[n] = n;
+    sc->enc_off[n] = 2 * (size_t)n;
     *data = sc->enc;
     *off = sc->enc_off;
     return 0;
