@@ -144,6 +144,8 @@ static const config_key_t config_keys[] = {
             "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
             "+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE",
             config_check_nonempty, 0, "GnuTLS priorities (TLS 1.2/1.3, AEAD)"),
+    CFG_NUM("tls", "hsts_max_age_s", CONFIG_T_INT, tls_hsts_max_age_s, "31536000", 0, 63072000, 0,
+            "Strict-Transport-Security max-age over TLS; 0 = header not sent"),
     /* ---- [ratelimit] ---- */
     CFG_NUM("ratelimit", "enabled", CONFIG_T_INT, rl_enabled, "1", 0, 1, CONFIG_F_RELOAD,
             "1 = token-bucket rate limits on; 0 = off"),

@@ -52,6 +52,7 @@ typedef struct config {
     char tls_cert_file[CONFIG_STR_MAX];  /* PEM certificate (chain); with key_file: HTTPS */
     char tls_key_file[CONFIG_STR_MAX];   /* PEM private key, unencrypted */
     char tls_priorities[CONFIG_STR_MAX]; /* GnuTLS priority string */
+    int64_t tls_hsts_max_age_s;          /* Strict-Transport-Security max-age; 0 = not sent */
     /* [ratelimit] token buckets (src/auth) */
     int64_t rl_enabled;        /* 0 = no rate limiting */
     int64_t rl_ip_rate;        /* requests/s per client address */

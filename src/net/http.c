@@ -50,8 +50,6 @@
 #define HTTP_ALLOW_METHODS  "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 #define HTTP_ALLOW_HEADERS  "Authorization, Content-Type, X-Request-Id, Last-Event-ID"
 #define HTTP_CORS_MAX_AGE   "600"
-/* Sent with every response over TLS (a browser ignores it on plain HTTP, RFC 6797 8.1). */
-#define HTTP_HSTS "max-age=31536000"
 
 typedef struct http_rq http_rq_t;
 typedef struct http_stream http_stream_t;
@@ -123,6 +121,7 @@ struct http_server {
     char cors_src[CONFIG_STR_MAX]; /* the list `cors` was parsed from */
     bool tls;
     tls_material_t tlsm; /* the PEM text handed to MHD, kept until MHD is stopped */
+    char hsts[32];       /* Strict-Transport-Security value over TLS, "" = not sent */
     int64_t heartbeat_s;
     http_rq_t *waiting; /* requests whose reply is pending in the registry */
     http_rq_t *free_rqs;
@@ -343,8 +342,8 @@ static void http_headers_common(http_rq_t *rq, struct MHD_Response *resp, const 
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     if (csp)
         MHD_add_response_header(resp, "Content-Security-Policy", csp);
-    if (rq->srv->tls)
-        MHD_add_response_header(resp, "Strict-Transport-Security", HTTP_HSTS);
+    if (rq->srv->hsts[0])
+        MHD_add_response_header(resp, "Strict-Transport-Security", rq->srv->hsts);
     if (rid)
         MHD_add_response_header(resp, "X-Request-Id", rid);
     if (rq->cors) {
@@ -1186,6 +1185,9 @@ static int http_tls_prepare(http_server_t *srv, const config_t *cfg, char *err, 
     if (rc < 0)
         return rc;
     srv->tls = true;
+    /* Over TLS only: a browser ignores it on plain HTTP anyway (RFC 6797 8.1). */
+    if (cfg->tls_hsts_max_age_s > 0)
+        snprintf(srv->hsts, sizeof srv->hsts, "max-age=%" PRId64, cfg->tls_hsts_max_age_s);
     const tls_material_t *m = &srv->tlsm;
     if (m->key_mode & 077) {
         char mode[16];

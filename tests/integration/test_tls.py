@@ -323,6 +323,16 @@ def test_security_headers_over_https(tls_daemon):
     assert_security_headers(r.headers, tls=True)
 
 
+def test_hsts_max_age_configurable(make_tls, certs):
+    cert, key = certs
+    d = make_tls(cert, key, env={"GANGLION_TLS_HSTS_MAX_AGE_S": "0"})
+    r = d.get("/healthz")
+    assert r.status_code == 200 and "Strict-Transport-Security" not in r.headers
+    assert r.headers["Content-Security-Policy"] == CSP_API
+    d2 = make_tls(cert, key, env={"GANGLION_TLS_HSTS_MAX_AGE_S": "600"})
+    assert d2.get("/healthz").headers["Strict-Transport-Security"] == "max-age=600"
+
+
 def test_security_headers_over_http(daemon):
     for method, path, kw, status in (
         ("GET", "/healthz", {}, 200),
