@@ -24,7 +24,6 @@ static const cli_cmd_t cli_commands[] = {
     {"serve", "run the daemon (see ganglion serve --help)", cli_cmd_serve},
     {"status", "show whether the daemon is up and ready, its version and uptime", cli_cmd_status},
     {"call", "send one request to any endpoint and print the reply", cli_cmd_call},
-    {"cert", "write a self-signed development certificate for HTTPS", cli_cmd_cert},
     {"agent", "supervise agents: spawn, ls, show, logs, pause, stop ... (see agent help)",
      cli_cmd_agent},
     {"cert", "write a self-signed development certificate for HTTPS", cli_cmd_cert},
