@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -794,11 +795,35 @@ static void agents_proc_finish(agent_t *a)
     agents_agent_release(a);
 }
 
+/* Bytes waiting in a pipe we read from (0 when closed or unknown). */
+static int agents_pipe_pending(const uv_pipe_t *p, bool open)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+    if (!open || uv_fileno((const uv_handle_t *)p, &fd) < 0 || ioctl(fd, FIONREAD, &n) < 0)
+        return 0;
+    return n;
+}
+
 static void agents_on_drain_timeout(uv_timer_t *t)
 {
     agent_t *a = t->data;
+    if (!a->exited)
+        return;
+    /* output still queued (the pipe waits for its turn under a flood): keep waiting */
+    if (agents_pipe_pending(&a->out, a->out_open) > 0 ||
+        agents_pipe_pending(&a->err, a->err_open) > 0) {
+        uv_timer_start(&a->stop_timer, agents_on_drain_timeout, AGENTS_DRAIN_MS, 0);
+        return;
+    }
+    agents_proc_finish(a);
+}
+
+void agents_proc_output_seen(agent_t *a)
+{
+    /* still draining after the exit: the drain deadline counts from the last output */
     if (a->exited)
-        agents_proc_finish(a);
+        uv_timer_start(&a->stop_timer, agents_on_drain_timeout, AGENTS_DRAIN_MS, 0);
 }
 
 void agents_proc_drained(agent_t *a)
@@ -1155,6 +1180,7 @@ int agents_start(hub_t *hub)
         free(ag);
         return -1;
     }
+    agents_io_init(ag);
     uv_signal_init(hub->loop, &ag->sigchld);
     ag->sigchld.data = ag;
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
@@ -1226,6 +1252,7 @@ void agents_destroy(hub_t *hub)
         uv_timer_stop(&a->stop_timer);
         agents_agent_close_timers(a);
     }
+    agents_io_fini(ag);
     if (ag->sigchld_open)
         uv_close((uv_handle_t *)&ag->sigchld, NULL);
     /* close callbacks free the records; store writes still in flight hold theirs */

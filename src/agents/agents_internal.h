@@ -75,6 +75,7 @@ typedef struct agent {
     uv_timer_t stop_timer; /* stop grace, then SIGKILL; also restart backoff */
     unsigned handles_open;
     bool in_open, out_open, err_open;
+    bool out_throttled, err_throttled;
     bool stdin_closed;
 
     uint64_t seq;
@@ -114,6 +115,13 @@ struct agents {
     bool setid; /* agents.user/group resolved (daemon is root) */
     unsigned uid, gid;
     char read_buf[AGENTS_READ_BUF];
+    /* fairness: output bytes read in this loop iteration; past the budget, pipes stop reading
+     * until the check handle restarts them (after the poll phase), so a flood of output cannot
+     * hold the loop (the writers block on their full pipes: nothing is lost) */
+    size_t read_budget_used;
+    uv_check_t read_check;
+    bool read_check_open;
+    size_t throttled;
     size_t ring_bytes, line_max;
 };
 
@@ -149,12 +157,18 @@ bool agents_status_set(agent_t *a, agents_status_t to, const char *reason);
 void agents_agent_release(agent_t *a);
 /* The process's pipes both reached EOF (or were closed). */
 void agents_proc_drained(agent_t *a);
+/* Output arrived: after the exit, the wait for EOF starts over. */
+void agents_proc_output_seen(agent_t *a);
 
 /* ---- agents_io.c: pipes, output lines, stdin, custom actions ---- */
 
 /* Takes the parent ends (stdin write, stdout read, stderr read) and starts reading. 0 or a
  * negative uv error (the fds are closed either way). */
 int agents_io_open(agent_t *a, int fd_in, int fd_out, int fd_err);
+/* The read scheduler (budget per loop iteration) of the module. */
+void agents_io_init(agents_t *ag);
+void agents_io_fini(agents_t *ag);
+#define AGENTS_READ_BUDGET (32 * 1024) /* output bytes handled per loop iteration */
 /* Closes whatever pipes are still open (flushing partial lines first). */
 void agents_io_close(agent_t *a);
 /* Appends one record to the ring and publishes it (split and UTF-8 checks done by caller). */

@@ -271,8 +271,13 @@ static void agents_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     agent_t *a = h->data;
-    /* one buffer for every pipe: read_cb consumes it before the next alloc */
-    *buf = uv_buf_init(a->owner->read_buf, sizeof a->owner->read_buf);
+    agents_t *ag = a->owner;
+    /* one buffer for every pipe: read_cb consumes it before the next alloc. An empty buffer
+     * past the iteration's budget makes libuv report UV_ENOBUFS: the pipe waits a turn. */
+    if (ag->read_budget_used >= AGENTS_READ_BUDGET)
+        *buf = uv_buf_init(NULL, 0);
+    else
+        *buf = uv_buf_init(ag->read_buf, sizeof ag->read_buf);
 }
 
 static void agents_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -280,13 +285,54 @@ static void agents_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     agent_t *a = s->data;
     int stream = s == (uv_stream_t *)&a->out ? AGENTS_STDOUT : AGENTS_STDERR;
     if (n > 0) {
+        a->owner->read_budget_used += (size_t)n;
         agents_output_chunk(a, stream, buf->base, (size_t)n);
+        agents_proc_output_seen(a);
         return;
     }
     if (n == 0)
         return;
+    if (n == UV_ENOBUFS) {
+        uv_read_stop(s);
+        *(stream == AGENTS_STDOUT ? &a->out_throttled : &a->err_throttled) = true;
+        a->owner->throttled++;
+        return;
+    }
     agents_pipe_close(a, stream == AGENTS_STDOUT ? 1 : 2);
     agents_proc_drained(a);
+}
+
+/* After the poll phase: a new budget, and the pipes that waited read again next turn. */
+static void agents_on_read_check(uv_check_t *c)
+{
+    agents_t *ag = c->data;
+    ag->read_budget_used = 0;
+    if (!ag->throttled)
+        return;
+    ag->throttled = 0;
+    for (agent_t *a = ag->head; a; a = a->next) {
+        if (a->out_throttled && a->out_open)
+            uv_read_start((uv_stream_t *)&a->out, agents_on_alloc, agents_on_read);
+        if (a->err_throttled && a->err_open)
+            uv_read_start((uv_stream_t *)&a->err, agents_on_alloc, agents_on_read);
+        a->out_throttled = a->err_throttled = false;
+    }
+}
+
+void agents_io_init(agents_t *ag)
+{
+    uv_check_init(ag->hub->loop, &ag->read_check);
+    ag->read_check.data = ag;
+    uv_check_start(&ag->read_check, agents_on_read_check);
+    uv_unref((uv_handle_t *)&ag->read_check);
+    ag->read_check_open = true;
+}
+
+void agents_io_fini(agents_t *ag)
+{
+    if (ag->read_check_open)
+        uv_close((uv_handle_t *)&ag->read_check, NULL);
+    ag->read_check_open = false;
 }
 
 static int agents_pipe_open(agent_t *a, uv_pipe_t *p, int fd, bool *open, bool read)

@@ -34,6 +34,9 @@ def test_spawn_complete_and_fail_with_exit_codes(daemon):
 def test_status_events_on_the_bus(daemon):
     import gsse
     c = gsse.SSEClient(daemon.url, "/api/v1/stream?topics=agent.*.status")
+    c.read_headers()
+    first = c.next_event()  # the "connected" comment: the subscription exists from here on
+    assert first is not None and first.is_comment
     a = spawn(daemon, "exit", 0)
     seen = []
     end = time.time() + 10 * SLOW

@@ -1,0 +1,5 @@
+/* The short agent of bench/agents: starts and exits 0. */
+int main(void)
+{
+    return 0;
+}
