@@ -151,3 +151,17 @@ def test_a_thousand_agents_at_once(make_daemon):
     while d.get("/api/v1/agents/stats").json()["active_agents"] and time.time() < end:
         time.sleep(0.2)
     assert d.get("/api/v1/agents/stats").json()["active_agents"] == 0
+
+
+def test_agents_run_as_the_configured_user(make_daemon, tmp_path):
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("needs a root daemon")
+    d = make_daemon(args=("--set", "agents.user=nobody"))
+    a = spawn(d, name="whoami", argv=["sh", "-c", "id -u; id -G"], cwd="/")
+    wait_status(d, a["id"], "completed")
+    lines = [l["text"] for l in output(d, a["id"])["lines"]]
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    assert lines[0] == str(nobody.pw_uid)
+    assert lines[1].split() == [str(nobody.pw_gid)], "supplementary groups are cleared"
