@@ -156,11 +156,18 @@ static json_t *cli_synth_otlp(json_t *batch, bool metrics, const char *service, 
                  (long long)json_integer_value(json_object_get(ev, "burst")));
         snprintf(nanos, sizeof nanos, "%llu",
                  1795564800000000000ull + (unsigned long long)idx * 100000000ull);
-        json_t *attrs =
-            json_pack("[o, o]",
-                      cli_synth_otlp_attr(
-                          "label", json_pack("{s:O}", "stringValue", json_object_get(ev, "label"))),
-                      cli_synth_otlp_attr("burst", json_pack("{s:s}", "intValue", burst)));
+        /* Labels travel as attributes only when writing a corpus, never when posting. */
+        json_t *attrs = json_array();
+        if (json_object_get(ev, "label")) {
+            json_t *two =
+                json_pack("[o, o]",
+                          cli_synth_otlp_attr("label", json_pack("{s:O}", "stringValue",
+                                                                 json_object_get(ev, "label"))),
+                          cli_synth_otlp_attr("burst", json_pack("{s:s}", "intValue", burst)));
+            if (two)
+                json_array_extend(attrs, two);
+            json_decref(two);
+        }
         if (metrics) {
             json_array_append_new(records,
                                   json_pack("{s:s, s:O, s:o}", "timeUnixNano", nanos, "asDouble",
@@ -326,6 +333,13 @@ int cli_cmd_synth(cli_ctx_t *ctx, int argc, char **argv)
             free(s);
             json_decref(e);
             continue;
+        }
+        if (out.stream) {
+            /* What a service would send: the labels stay with whoever generated the traffic,
+             * or the detector would be reading the answer. */
+            json_object_del(e, "label");
+            json_object_del(e, "burst");
+            json_object_del(e, "latency_ms");
         }
         json_array_append_new(acc, e);
         if (out.stream && (json_array_size(acc) >= batch || i + 1 == count)) {
