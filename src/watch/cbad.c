@@ -550,6 +550,7 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     /* Repetition: how much better the window compresses than the baseline's own last block of
      * the same size (a flood of one kind of event says little new but is not normal either). */
     double ratio_ref = ratio(z.raw_b - split, c_b2);
+    r->compression_reference = ratio_ref;
     double rep = r->compression_window > 0 ? 1.0 - ratio_ref / r->compression_window : 0.0;
     rep = rep < 0.0 ? 0.0 : rep > 1.0 ? 1.0 : rep;
     r->repetition = rep;

@@ -97,6 +97,7 @@ typedef struct cbad_result {
     double compression_baseline; /* raw/compressed ratios (>1 = compressible) */
     double compression_window;
     double compression_combined;     /* the real ratio of B||W */
+    double compression_reference;    /* ratio of the baseline's last `window` events (usual) */
     double compression_ratio_change; /* (window - baseline) / baseline */
     double baseline_entropy;         /* Shannon entropy, bits per byte, of the encoded bytes */
     double window_entropy;

@@ -214,7 +214,6 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         return rc;
 
     const cbad_settings_t *s = &j->s;
-    double worse = -r->compression_ratio_change * 100.0;
     char verdict[160];
     if (r->anomaly && r->flood)
         snprintf(verdict, sizeof verdict,
@@ -232,28 +231,34 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         snprintf(verdict, sizeof verdict,
                  "Normal: shuffled splits of the same events look as different as this one");
 
+    /* Compare the window with a baseline block of its own size: against the whole baseline a
+     * 50-event window always compresses worse, because it is shorter. */
+    double usual = r->compression_reference;
+    double vs = usual > 0 ? (r->compression_window - usual) / usual : 0.0;
     char reading[200];
-    if (r->compression_ratio_change <= -0.15)
+    if (vs <= -0.15)
         snprintf(reading, sizeof reading,
-                 "the window compresses %.0f %% worse than the baseline: new kinds of events "
-                 "appeared",
-                 worse);
-    else if (r->compression_ratio_change >= 0.15)
+                 "the window compresses %.0f %% worse than a usual stretch of the baseline: new "
+                 "kinds of events appeared",
+                 -vs * 100.0);
+    else if (vs >= 0.15)
         snprintf(reading, sizeof reading,
-                 "the window compresses %.0f %% better than the baseline: it is more repetitive "
-                 "(a flood of one kind of event?)",
-                 -worse);
+                 "the window compresses %.0f %% better than a usual stretch of the baseline: it "
+                 "is more repetitive (a flood of one kind of event?)",
+                 vs * 100.0);
     else
         snprintf(reading, sizeof reading,
-                 "the window compresses about as well as the baseline (%+.0f %%)", -worse);
+                 "the window compresses about as well as a usual stretch of the baseline "
+                 "(%+.0f %%)",
+                 vs * 100.0);
 
-    r->explanation =
-        cbad_fmt("%s. NCD %.3f (%s), p = %.4g (confidence %.1f %%, %u permutations). Compression: "
-                 "%s. Entropy %.2f -> %.2f bits/byte.%s%s%s",
-                 verdict, r->ncd, cbad_ncd_reading(r->ncd), r->p_value, r->confidence * 100.0,
-                 r->permutations_run, reading, r->baseline_entropy, r->window_entropy,
-                 r->n_novel ? " Most novel: \"" : "", r->n_novel ? r->novel_lines[0] : "",
-                 r->n_novel ? "\"" : "");
+    r->explanation = cbad_fmt(
+        "%s. NCD %.3f (%s) against a usual %.3f: novelty %.2f. p = %.4g (confidence "
+        "%.1f %%, %u permutations). Compression: %s. Entropy %.2f -> %.2f bits/byte.%s%s%s",
+        verdict, r->ncd, cbad_ncd_reading(r->ncd), r->ncd_reference, r->novelty, r->p_value,
+        r->confidence * 100.0, r->permutations_run, reading, r->baseline_entropy, r->window_entropy,
+        r->n_novel ? " Most novel: \"" : "", r->n_novel ? r->novel_lines[0] : "",
+        r->n_novel ? "\"" : "");
 
     char novel[CBAD_SAMPLES_MAX * (CBAD_SAMPLE_LEN + 8) + 1];
     size_t pos = 0;
@@ -273,7 +278,8 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         "%.4f = how far above the usual level, threshold %.2f. Repetition %.4f (%s).\n"
         "Permutation test: %u of %u shuffles of whole events run; p = %.4g (threshold %.3g), "
         "confidence %.2f %%.%s\n"
-        "Compression ratio (raw/compressed): baseline %.2f, window %.2f, baseline+window %.2f; "
+        "Compression ratio (raw/compressed): baseline %.2f, window %.2f, baseline+window %.2f, "
+        "usual block %.2f; "
         "window vs baseline %+.1f %%.\n"
         "Entropy (bits/byte): baseline %.3f, window %.3f, change %+.3f.\n"
         "%s%s",
@@ -289,7 +295,7 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
             ? " The test stopped early: enough shuffles already matched the observed value for "
               "the full test to be non-significant."
             : "",
-        r->compression_baseline, r->compression_window, r->compression_combined,
+        r->compression_baseline, r->compression_window, r->compression_combined, usual,
         r->compression_ratio_change * 100.0, r->baseline_entropy, r->window_entropy,
         r->entropy_change, r->n_novel ? "Window events the baseline explains worst:\n" : "", novel);
     if (!r->explanation || !r->detailed_explanation)
@@ -326,6 +332,7 @@ json_t *cbad_result_to_json(const cbad_result_t *r)
     if (!o)
         return NULL;
     if (json_object_set_new(o, "repetition", json_real(r->repetition)) < 0 ||
+        json_object_set_new(o, "compression_reference", json_real(r->compression_reference)) < 0 ||
         json_object_set_new(o, "flood", json_boolean(r->flood)) < 0 ||
         json_object_set_new(o, "ncd_symmetric", json_real(r->ncd_symmetric)) < 0 ||
         json_object_set_new(o, "ncd_reference", json_real(r->ncd_reference)) < 0 ||
