@@ -52,6 +52,17 @@ typedef struct auth_slot {
     bool prev;
 } auth_slot_t;
 
+/* A verified access token remembered by its hash (what was signed cannot change). */
+#define AUTH_SEEN_SLOTS 4096
+typedef struct auth_jwt_seen {
+    unsigned char hash[AUTH_HASH_BYTES];
+    int64_t exp_s; /* 0 = empty slot */
+    int64_t iat;
+    int64_t uid;
+    char role[16];
+    char fam[AUTH_FAM_LEN + 1];
+} auth_jwt_seen_t;
+
 struct auth {
     hub_t *hub;
     unsigned char sk[crypto_sign_SECRETKEYBYTES];
@@ -68,6 +79,7 @@ struct auth {
     auth_fam_t *fams;
     size_t nfams, capfams;
     auth_rate_t *rate;
+    auth_jwt_seen_t seen[AUTH_SEEN_SLOTS]; /* direct-mapped by token hash */
 };
 
 /* Who a request is, as resolved from its credential. */
