@@ -183,3 +183,18 @@ def test_stream_json_reports_thinking(daemon):
     wait_status(daemon, a["id"], "running")
     daemon.post(f"/api/v1/agents/{a['id']}/kill", json={})
     wait_status(daemon, a["id"], "terminated")
+
+
+def test_agents_persist_on_both_stores(store_daemon):
+    d = store_daemon
+    a = spawn(d, "exit", 2, labels={"k": "v"})
+    a = wait_status(d, a["id"], "failed")
+    time.sleep(0.3)  # the final row is written on the thread pool
+    d.restart()
+    b = get(d, a["id"])
+    assert (b["status"], b["exit_code"], b["reason"], b["labels"]) == ("failed", 2, "exited with code 2", {"k": "v"})
+    assert output(d, a["id"])["lines"][0]["text"] == "exiting"
+    assert d.request("DELETE", f"/api/v1/agents/{a['id']}").status_code == 204
+    time.sleep(0.3)
+    d.restart()
+    assert d.get(f"/api/v1/agents/{a['id']}").status_code == 404
