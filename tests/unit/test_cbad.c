@@ -324,7 +324,7 @@ static void test_fast_matches_full(void **state)
     (void)state;
     cbad_settings_t s;
     cbad_settings_default(&s);
-    s.permutations = 200; /* the full test at 1000 runs in bench/watch; same code path */
+    s.permutations = 100; /* the full test at 1000 runs in `ganglion watch bench`; same code */
     synth_opts_t o;
     synth_opts_default(&o);
     o.seed = 3;
@@ -338,7 +338,7 @@ static void test_fast_matches_full(void **state)
     assert_int_equal(cbad_scratch_new(&sc), 0);
     unsigned windows = 0, anomalies = 0, tested = 0, stopped = 0;
     unsigned long perms_fast = 0;
-    for (int i = 0; i < 1400; i++) {
+    for (int i = 0; i < 1000; i++) {
         synth_event_t ev;
         synth_next(sy, &ev);
         if (cbad_push(d, ev.line, ev.len) != 1)
@@ -368,9 +368,10 @@ static void test_fast_matches_full(void **state)
                   "%lu of %lu permutations\n",
                   windows, anomalies, tested, stopped, perms_fast,
                   (unsigned long)windows * s.permutations);
-    assert_true(windows > 90);
-    assert_true(anomalies > 5);    /* the corpus exercises both decisions */
+    assert_true(windows > 50);
+    assert_true(anomalies > 3);    /* the corpus exercises both decisions */
     assert_true(tested < windows); /* and the screen */
+    assert_true(stopped > 0);      /* and the sequential stop */
     cbad_scratch_destroy(&sc);
     cbad_destroy(&d);
     synth_destroy(&sy);
