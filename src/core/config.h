@@ -100,7 +100,7 @@ typedef struct config {
     int64_t watch_queue_events;      /* events queued per stream before ingest gets 429 */
     int64_t watch_max_events;        /* events per ingest request */
     int64_t watch_max_streams;       /* streams in all */
-    int64_t watch_agent_streams;     /* 1 = a stream per agent's output */
+    int64_t watch_agent_streams;     /* 1 = a stream per agent's output; 2 = labelled agents */
     int64_t watch_metrics_streams;   /* streams with their own Prometheus labels */
 } config_t;
 

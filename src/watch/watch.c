@@ -665,10 +665,10 @@ void watch_stream_push(watch_t *w, watch_stream_t *s, watch_event_t *ev)
 /* ---- agents' output ---------------------------------------------------------------------- */
 
 /* agent.<id>.output carries {seq, stream, ts, text}; each line becomes an event of the stream
- * agent.<id> (type agent), for every agent when watch.agent_streams is on, else for agents
- * spawned with the label watch=on. */
-/* agent.<id>.status: an agent spawned with the label watch=on (or true, 1, yes) is followed even
- * when watch.agent_streams is off; watch=off stops that. */
+ * agent.<id> (type agent), for every agent when watch.agent_streams is 1, for agents spawned
+ * with the label watch=on when it is 2. */
+/* agent.<id>.status (watch.agent_streams = 2): an agent spawned with the label watch=on (or
+ * true, 1, yes) is followed; watch=off stops that. */
 static void watch_on_agent_status(watch_t *w, const char *id, bus_event_t *bev)
 {
     json_t *d = json_loadb(bev->data, bev->data_len, 0, NULL);
@@ -705,7 +705,7 @@ static void watch_on_agent_event(bus_event_t *bev, void *ud)
     }
     if (strcmp(dot, ".output") != 0)
         return;
-    if (!w->hub->cfg.watch_agent_streams && !json_object_get(w->agents_opted, id))
+    if (w->hub->cfg.watch_agent_streams != 1 && !json_object_get(w->agents_opted, id))
         return;
     char name[WATCH_NAME_MAX + 1];
     snprintf(name, sizeof name, "agent.%s", id);
@@ -844,10 +844,15 @@ int watch_start(hub_t *hub)
     }
     watch_api_register(hub->api, w);
     w->agents_opted = json_object();
-    w->agent_sub =
-        bus_subscribe(hub->bus, "agent.*.output,agent.*.status", watch_on_agent_event, w);
-    if (!w->agent_sub || !w->agents_opted)
-        log_warn(NULL, "watch: cannot follow agents' output", NULL);
+    if (hub->cfg.watch_agent_streams) {
+        /* 2 also follows status events, for the agents' labels */
+        w->agent_sub = bus_subscribe(
+            hub->bus,
+            hub->cfg.watch_agent_streams == 1 ? "agent.*.output" : "agent.*.output,agent.*.status",
+            watch_on_agent_event, w);
+        if (!w->agent_sub || !w->agents_opted)
+            log_warn(NULL, "watch: cannot follow agents' output", NULL);
+    }
     log_info(NULL, "watch started", "{s:i,s:s}", "streams", (int)w->nstreams, "key_id", w->key_id);
     return 0;
 }

@@ -384,10 +384,18 @@ def test_agent_output_becomes_a_stream_when_enabled(make_daemon):
     assert [x["name"] for x in d.get("/api/v1/watch/streams").json()["streams"]] == ["agent.7"]
 
 
-def test_agent_output_ignored_by_default_unless_labelled(daemon):
+def test_agent_output_ignored_by_default(daemon):
     daemon.publish("agent.8.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi"})
     assert_problem(daemon.get("/api/v1/watch/streams/agent.8"), 404)
-    # an agent spawned with the label watch=on is followed on its own
+    # no subscription of its own on the bus either
+    assert 'ganglion_bus_subscribers 0' in daemon.get("/metrics").text
+
+
+def test_only_labelled_agents_followed_in_mode_2(make_daemon):
+    daemon = make_daemon(env={"GANGLION_WATCH_AGENT_STREAMS": "2"})
+    daemon.publish("agent.8.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi"})
+    assert_problem(daemon.get("/api/v1/watch/streams/agent.8"), 404)
+    # an agent spawned with the label watch=on is followed
     daemon.publish("agent.9.status", {"id": "9", "status": "running", "labels": {"watch": "on"}})
     daemon.publish("agent.9.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi\nho"})
     assert daemon.get("/api/v1/watch/streams/agent.9").json()["stats"]["events_in"] == 2
