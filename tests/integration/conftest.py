@@ -295,6 +295,12 @@ def _finish(d, expect_clean_exit=True):
                 problems.append(f"{d.name}: exit code {rc} after SIGTERM at teardown:\n{d.stderr()[-3000:]}")
         except AssertionError as e:
             problems.append(f"{d.name}: {e}")
+    # Secrets never reach the log: the daemon's local admin key and the suite's admin password.
+    secrets = [x for x in (d.token, AUTH_TEST_ENV["GANGLION_ADMIN_PASSWORD"]) if x]
+    for line in d.stderr(all_runs=True).splitlines():
+        if line.startswith("{") and any(x in line for x in secrets):
+            problems.append(f"{d.name}: a secret appears in a log line")
+            break
     rep = sanitizer_report(d.stderr(all_runs=True))
     if rep:
         problems.append(f"{d.name}: sanitizer report in stderr:\n{rep}")
