@@ -17,6 +17,17 @@
 #include "watch/cbad_priv.h"
 #include "watch/synth.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CBAD_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CBAD_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef CBAD_TEST_SANITIZED
+#define CBAD_TEST_SANITIZED 0
+#endif
+
 /* ---- measures ------------------------------------------------------------------------------ */
 
 static void test_ncd_known(void **state)
@@ -324,7 +335,9 @@ static void test_fast_matches_full(void **state)
     (void)state;
     cbad_settings_t s;
     cbad_settings_default(&s);
-    s.permutations = 100; /* the full test at 1000 runs in `ganglion watch bench`; same code */
+    /* The full test at 1000 runs in `ganglion watch bench`; same code. Under ASan every fresh
+     * compressor of the full test is a large instrumented allocation, so the corpus shrinks. */
+    s.permutations = CBAD_TEST_SANITIZED ? 40 : 100;
     synth_opts_t o;
     synth_opts_default(&o);
     o.seed = 3;
@@ -338,7 +351,7 @@ static void test_fast_matches_full(void **state)
     assert_int_equal(cbad_scratch_new(&sc), 0);
     unsigned windows = 0, anomalies = 0, tested = 0, stopped = 0;
     unsigned long perms_fast = 0;
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < (CBAD_TEST_SANITIZED ? 720 : 1000); i++) {
         synth_event_t ev;
         synth_next(sy, &ev);
         if (cbad_push(d, ev.line, ev.len) != 1)
@@ -368,10 +381,11 @@ static void test_fast_matches_full(void **state)
                   "%lu of %lu permutations\n",
                   windows, anomalies, tested, stopped, perms_fast,
                   (unsigned long)windows * s.permutations);
-    assert_true(windows > 50);
-    assert_true(anomalies > 3);    /* the corpus exercises both decisions */
-    assert_true(tested < windows); /* and the screen */
-    assert_true(stopped > 0);      /* and the sequential stop */
+    assert_true(windows > (CBAD_TEST_SANITIZED ? 25u : 50u));
+    assert_true(anomalies >
+                (CBAD_TEST_SANITIZED ? 1u : 3u)); /* the corpus exercises both decisions */
+    assert_true(tested < windows);                /* and the screen */
+    assert_true(stopped > 0);                     /* and the sequential stop */
     cbad_scratch_destroy(&sc);
     cbad_destroy(&d);
     synth_destroy(&sy);
