@@ -2,6 +2,7 @@
  * runs on a store worker thread with a pooled connection; anomalies travel as JSON objects with
  * the API's field names and are mapped to columns by one table, so the insert, the reads and the
  * API cannot disagree on a field. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,13 @@ static const store_migration_t watch_migs[] = {
         .version = 301,
         .name = "watch_anomalies_create",
         .sql_sqlite = WATCH_ANOMALIES_SQL,
+    },
+    {
+        /* Evidence fields the detector adds beyond the columns (reference NCD, novelty, ...),
+         * kept as one JSON object so a new field never needs a migration to survive storage. */
+        .version = 302,
+        .name = "watch_anomalies_extra",
+        .sql_sqlite = "ALTER TABLE watch_anomalies ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'",
     },
 };
 
@@ -164,6 +172,7 @@ static const char *watch_select_cols(void)
         for (size_t i = 0; i < WATCH_NCOLS; i++)
             off += (size_t)snprintf(cols + off, sizeof cols - off, "%s%s", i ? ", " : "",
                                     watch_cols[i].col);
+        snprintf(cols + off, sizeof cols - off, ", extra");
         done = 1;
     }
     return cols;
@@ -204,9 +213,28 @@ static void watch_bind(const json_t *a, const col_t *c, store_val_t *v, char **o
     }
 }
 
+/* The fields of a that have no column of their own, as compact JSON (caller frees). */
+static char *watch_extra_dump(const json_t *a)
+{
+    json_t *extra = json_object();
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)(uintptr_t)a, k, x)
+    {
+        bool mapped = !strcmp(k, "timestamp_ms");
+        for (size_t i = 0; i < WATCH_NCOLS && !mapped; i++)
+            mapped = !strcmp(watch_cols[i].field, k);
+        if (!mapped)
+            json_object_set(extra, k, x);
+    }
+    char *s = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(extra);
+    return s;
+}
+
 int watch_db_anomaly_insert(store_conn_t *c, const json_t *a)
 {
-    store_val_t v[WATCH_NCOLS];
+    store_val_t v[WATCH_NCOLS + 1];
     char *owned[WATCH_NCOLS];
     strbuf_t sql;
     strbuf_init(&sql, 0);
@@ -215,8 +243,11 @@ int watch_db_anomaly_insert(store_conn_t *c, const json_t *a)
         watch_bind(a, &watch_cols[i], &v[i], &owned[i]);
         strbuf_printf(&sql, "%s$%zu", i ? ", " : "", i + 1);
     }
-    strbuf_puts(&sql, ")");
-    int rc = sql.data ? store_query(c, sql.data, v, WATCH_NCOLS, NULL, NULL) : STORE_ERR;
+    char *extra = watch_extra_dump(a);
+    v[WATCH_NCOLS] = STORE_TEXTV(extra ? extra : "{}");
+    strbuf_printf(&sql, ", $%zu)", (size_t)WATCH_NCOLS + 1);
+    int rc = sql.data ? store_query(c, sql.data, v, WATCH_NCOLS + 1, NULL, NULL) : STORE_ERR;
+    free(extra);
     for (size_t i = 0; i < WATCH_NCOLS; i++)
         free(owned[i]);
     strbuf_free(&sql);
@@ -226,7 +257,9 @@ int watch_db_anomaly_insert(store_conn_t *c, const json_t *a)
 /* A stored row back to the API's object (new reference). */
 static json_t *watch_row_to_anomaly(const json_t *row)
 {
-    json_t *a = json_object();
+    json_t *ex = json_loads(json_string_value(json_object_get(row, "extra")) ?: "{}", 0, NULL);
+    json_t *a = json_is_object(ex) ? json_incref(ex) : json_object();
+    json_decref(ex);
     for (size_t i = 0; i < WATCH_NCOLS && a; i++) {
         const col_t *c = &watch_cols[i];
         json_t *x = json_object_get(row, c->col);

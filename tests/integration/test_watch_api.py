@@ -335,6 +335,7 @@ def test_new_anomaly_arrives_on_the_sse_feed(daemon):
         assert got["stream"] == "live" and got["id"]
         stored = daemon.get(f"/api/v1/watch/anomalies/{got['id']}")
         assert stored.status_code == 200  # announced only once stored
+        assert stored.json() == got  # every field the detector produced survives storage
         r = daemon.request("PATCH", f"/api/v1/watch/anomalies/{got['id']}",
                            json={"status": "investigating"})
         assert r.status_code == 200
