@@ -758,8 +758,6 @@ static void agents_proc_finish(agent_t *a)
     uv_timer_stop(&a->timer);
     agents_io_close(a);
     a->exited = false;
-    if (ag->stopping && a->stop_requested)
-        ag->stopping--;
     char why[256];
     agents_status_t end = agents_exit_verdict(a, why, sizeof why);
     agents_actions_fail(a, 502, "agent-ended", why);
@@ -853,8 +851,6 @@ static void agents_on_exit(agent_t *a, int wstatus, const struct rusage *ru)
     if (a->forget) {
         a->exited = false;
         agents_io_close(a);
-        if (a->owner->stopping && a->stop_requested)
-            a->owner->stopping--;
         agents_actions_fail(a, 502, "agent-ended", "the agent was deleted");
         if (agents_status_live(a->status))
             a->owner->live--;
@@ -1007,7 +1003,6 @@ problem_t *agents_stop(agent_t *a, int64_t grace_ms)
     if (grace_ms < 0)
         grace_ms = a->stop_grace_ms >= 0 ? a->stop_grace_ms : ag->hub->cfg.agents_stop_grace_ms;
     a->stop_requested = true;
-    ag->stopping++;
     agents_group_kill(a, SIGTERM);
     /* a SIGSTOPped group would hold SIGTERM pending forever */
     if (a->status == AGENTS_PAUSED && a->forced_pause)

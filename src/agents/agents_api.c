@@ -836,11 +836,9 @@ static void agents_h_logs(api_req_t *req, void *ctx)
             strbuf_printf(&sb, "event: %s\ndata: %s\n\n", topic, txt);
         free(txt);
     }
+    /* `stream` filters the replay; live events carry their stream (see docs/agents.md) */
     char topics[160];
-    if (stream)
-        snprintf(topics, sizeof topics, "agent.%s.output,agent.%s.status", a->id, a->id);
-    else
-        snprintf(topics, sizeof topics, "agent.%s.output,agent.%s.status", a->id, a->id);
+    snprintf(topics, sizeof topics, "agent.%s.output,agent.%s.status", a->id, a->id);
     size_t len = sb.len;
     char *pre = strbuf_steal(&sb, &len);
     api_reply_stream_prelude(req, topics, pre, len);

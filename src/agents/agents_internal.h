@@ -99,7 +99,6 @@ struct agents {
     agent_t *head, *tail;
     size_t count; /* records in memory */
     size_t live;  /* with a process (or about to) */
-    size_t stopping;
     uv_signal_t sigchld;
     bool sigchld_open;
     bool shutting_down;
