@@ -258,6 +258,26 @@ static void agents_reason_set(agent_t *a, const char *reason)
     }
 }
 
+/* Ended agents stay queryable, but only the most recent AGENTS_KEEP_FINISHED in memory (their
+ * rows stay in the store): a daemon that runs many short agents does not grow without bound. */
+static void agents_trim_finished(agents_t *ag, const agent_t *keep)
+{
+    size_t finished = 0;
+    for (agent_t *x = ag->head; x; x = x->next)
+        if (!x->forget && agents_status_final(x->status))
+            finished++;
+    for (agent_t *x = ag->head, *next; x && finished > AGENTS_KEEP_FINISHED; x = next) {
+        next = x->next;
+        if (x == keep || x->forget || !agents_status_final(x->status) || x->pid || x->exited)
+            continue;
+        finished--;
+        x->forget = true;
+        agents_io_close(x);
+        agents_agent_close_timers(x);
+        agents_agent_release(x);
+    }
+}
+
 bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
 {
     agents_t *ag = a->owner;
@@ -282,6 +302,8 @@ bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
     if (agents_status_final(to))
         a->ended_ms = a->status_ms;
     agents_store_save(a);
+    if (agents_status_final(to))
+        agents_trim_finished(ag, a);
     if (ag->hub->bus) {
         char topic[64], sbuf[32];
         snprintf(topic, sizeof topic, "agent.%s.status", a->id);

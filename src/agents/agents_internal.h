@@ -32,9 +32,10 @@ typedef struct agents_limits {
     int64_t cpu_percent; /* cpu.max (cgroups only); 0 = none */
 } agents_limits_t;
 
-#define AGENTS_ID_LEN      12
-#define AGENTS_READ_BUF    (64 * 1024) /* one read buffer shared by every pipe (loop thread) */
-#define AGENTS_RESTART_LOG 64          /* restart times remembered for the crash-loop window */
+#define AGENTS_ID_LEN        12
+#define AGENTS_READ_BUF      (64 * 1024) /* one read buffer shared by every pipe (loop thread) */
+#define AGENTS_RESTART_LOG   64          /* restart times remembered for the crash-loop window */
+#define AGENTS_KEEP_FINISHED 2000        /* ended agents kept in memory (all stay in the store) */
 
 typedef struct agents_action agents_action_t;
 typedef struct agents agents_t;

@@ -165,3 +165,21 @@ def test_agents_run_as_the_configured_user(make_daemon, tmp_path):
     nobody = pwd.getpwnam("nobody")
     assert lines[0] == str(nobody.pw_uid)
     assert lines[1].split() == [str(nobody.pw_gid)], "supplementary groups are cleared"
+
+
+def test_ended_agents_kept_in_memory_are_bounded(make_daemon):
+    """Only the most recent 2000 ended agents stay in memory; the oldest go first."""
+    d = make_daemon()
+    ids = []
+    for i in range(2010):
+        r = d.post("/api/v1/agents", json={"name": f"t{i}", "argv": ["true"]})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    end = time.time() + 60 * SLOW
+    while d.get("/api/v1/agents/stats").json()["active_agents"] and time.time() < end:
+        time.sleep(0.1)
+    time.sleep(0.2)
+    st = d.get("/api/v1/agents/stats").json()
+    assert st["agents"] == 2000 and st["by_status"]["completed"] == 2000
+    assert d.get(f"/api/v1/agents/{ids[0]}").status_code == 404
+    assert d.get(f"/api/v1/agents/{ids[-1]}").status_code == 200
