@@ -192,9 +192,19 @@ static json_t *auth_token_reply(auth_job_t *j)
 
 /* ---- login ------------------------------------------------------------------------------ */
 
-/* A verification against the dummy hash: the cost of a real one, whose result is meaningless. */
+/* A verification against the dummy hash: the cost of a real one, whose result is meaningless.
+ * After the parameters were changed (SIGHUP) the dummy is stale, so a hash with the current
+ * parameters is computed instead; its cost is the same as a verification with them. */
 static void auth_burn(const auth_job_t *j)
 {
+    if (crypto_pwhash_str_needs_rehash(j->a->dummy_hash, (unsigned long long)j->opslimit,
+                                       (size_t)j->memlimit) != 0) {
+        char tmp[crypto_pwhash_STRBYTES];
+        volatile int r = crypto_pwhash_str(tmp, j->password, strlen(j->password),
+                                           (unsigned long long)j->opslimit, (size_t)j->memlimit);
+        (void)r;
+        return;
+    }
     volatile int r = crypto_pwhash_str_verify(j->a->dummy_hash, j->password, strlen(j->password));
     (void)r;
 }
