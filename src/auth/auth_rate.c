@@ -20,7 +20,8 @@ struct auth_rate {
     rate_bucket_t *b;
     uint32_t *heads; /* index + 1 */
     size_t max, nheads, count;
-    uint32_t free_head;
+    uint32_t top;       /* buckets [0, top) have been handed out; the rest were never touched */
+    uint32_t free_head; /* buckets released by eviction, index + 1 */
     uint64_t last_sweep_ms;
 };
 
@@ -45,9 +46,8 @@ auth_rate_t *auth_rate_new(size_t max)
         auth_rate_destroy(&r);
         return NULL;
     }
-    for (size_t i = 0; i < r->max; i++)
-        r->b[i].next = i + 1 < r->max ? (uint32_t)(i + 2) : 0;
-    r->free_head = 1;
+    /* Buckets are handed out from `top` upwards, so pages of the table that no client has
+     * needed yet are never touched and cost no resident memory. */
     return r;
 }
 
@@ -82,7 +82,7 @@ static void rate_remove(auth_rate_t *r, uint32_t idx)
 
 static void rate_sweep(auth_rate_t *r, uint64_t now_ms, uint64_t idle_ms)
 {
-    for (uint32_t i = 0; i < r->max; i++)
+    for (uint32_t i = 0; i < r->top; i++)
         if (r->b[i].used && now_ms - r->b[i].last_ms >= idle_ms)
             rate_remove(r, i);
     r->last_sweep_ms = now_ms;
@@ -105,18 +105,24 @@ bool auth_rate_take(auth_rate_t *r, const char *key, double rate, double burst, 
             break;
         }
     if (!e) {
-        if (now_ms - r->last_sweep_ms >= idle_ms || !r->free_head)
+        bool full = !r->free_head && r->top == r->max;
+        if (now_ms - r->last_sweep_ms >= idle_ms || full)
             rate_sweep(r, now_ms, idle_ms);
-        if (!r->free_head) { /* all busy: the least recently used goes */
+        if (!r->free_head && r->top == r->max) { /* all busy: the least recently used goes */
             uint32_t lru = 0;
             for (uint32_t i = 1; i < r->max; i++)
                 if (r->b[i].last_ms < r->b[lru].last_ms)
                     lru = i;
             rate_remove(r, lru);
         }
-        uint32_t idx = r->free_head - 1;
+        uint32_t idx;
+        if (r->free_head) {
+            idx = r->free_head - 1;
+            r->free_head = r->b[idx].next;
+        } else {
+            idx = r->top++;
+        }
         e = &r->b[idx];
-        r->free_head = e->next;
         memcpy(e->key, k, kl + 1);
         e->tokens = burst;
         e->last_ms = now_ms;
