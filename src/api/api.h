@@ -190,6 +190,9 @@ int64_t api_req_param_int(const api_req_t *req, const char *name);
 const char *api_req_query_str(const api_req_t *req, const char *name); /* NULL if absent */
 int64_t api_req_query_int(const api_req_t *req, const char *name, int64_t def);
 bool api_req_query_bool(const api_req_t *req, const char *name, bool def);
+/* An RFC 3339 date-time query value as epoch milliseconds. Returns true when present and valid;
+ * when present but not a date-time, adds a field error to *p (creating the 422 problem). */
+bool api_req_query_time(const api_req_t *req, const char *name, int64_t *ms, problem_t **p);
 
 /* The principal set by the auth hook ("anonymous" until the security module sets it). */
 const char *api_req_principal(const api_req_t *req);

@@ -384,6 +384,20 @@ bool api_req_query_bool(const api_req_t *req, const char *name, bool def)
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
 
+bool api_req_query_time(const api_req_t *req, const char *name, int64_t *ms, problem_t **p)
+{
+    const char *s = api_req_query_str(req, name);
+    if (!s)
+        return false;
+    if (clock_rfc3339_parse(s, ms) == 0)
+        return true;
+    if (!*p)
+        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+    problem_field_add(*p, "query", name,
+                      "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z");
+    return false;
+}
+
 const char *api_req_principal(const api_req_t *req)
 {
     return req->principal ? req->principal : "anonymous";

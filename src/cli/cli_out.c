@@ -2,6 +2,7 @@
  * scripts), problem replies turned into one readable error block, durations, and the small
  * glue that opens a client from the global options. */
 #include "cli/cli_priv.h"
+#include "core/problem.h"
 
 #include <errno.h>
 #include <math.h>
@@ -107,57 +108,13 @@ void cli_sanitize(const char *s, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-static const char *cli_reason(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 406:
-        return "Not Acceptable";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 410:
-        return "Gone";
-    case 413:
-        return "Content Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 422:
-        return "Unprocessable Content";
-    case 429:
-        return "Too Many Requests";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return status >= 500 ? "Server Error" : "Client Error";
-    }
-}
-
 void cli_problem_print(const cli_response_t *r)
 {
     char title[256], detail[1024];
     json_t *p = cli_response_json(r);
     const char *t = p ? json_string_value(json_object_get(p, "title")) : NULL;
     const char *d = p ? json_string_value(json_object_get(p, "detail")) : NULL;
-    cli_sanitize(t ? t : cli_reason(r->status), title, sizeof title);
+    cli_sanitize(t ? t : problem_title_for(r->status), title, sizeof title);
     if (d) {
         cli_sanitize(d, detail, sizeof detail);
     } else if (!p && r->body_len) {

@@ -56,21 +56,6 @@ static void audit_list_done(int status, void *ud)
     audit_list_job_free(j);
 }
 
-/* Parses an RFC 3339 query value into *ms; on failure adds a field error to *p. */
-static bool audit_time_param(api_req_t *req, const char *name, int64_t *ms, problem_t **p)
-{
-    const char *s = api_req_query_str(req, name);
-    if (!s)
-        return false;
-    if (clock_rfc3339_parse(s, ms) == 0)
-        return true;
-    if (!*p)
-        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
-    problem_field_add(*p, "query", name,
-                      "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z");
-    return false;
-}
-
 static void audit_list_handler(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -78,8 +63,8 @@ static void audit_list_handler(api_req_t *req, void *ctx)
     problem_t *p = NULL;
     audit_filter_t f = {0};
 
-    f.has_since = audit_time_param(req, "since", &f.since_ms, &p);
-    f.has_until = audit_time_param(req, "until", &f.until_ms, &p);
+    f.has_since = api_req_query_time(req, "since", &f.since_ms, &p);
+    f.has_until = api_req_query_time(req, "until", &f.until_ms, &p);
     if (!p && f.has_since && f.has_until && f.until_ms <= f.since_ms) {
         p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
         problem_field_add(p, "query", "until", "must be later than since");

@@ -773,27 +773,13 @@ static void watch_q_submit(watch_q_t *q)
 
 /* ---- anomalies: handlers -------------------------------------------------------------------- */
 
-static bool watch_time_param(api_req_t *req, const char *name, int64_t *ms, problem_t **p)
-{
-    const char *s = api_req_query_str(req, name);
-    if (!s)
-        return false;
-    if (clock_rfc3339_parse(s, ms) == 0)
-        return true;
-    if (!*p)
-        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
-    problem_field_add(*p, "query", name,
-                      "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z");
-    return false;
-}
-
 static void watch_anomalies_list(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     problem_t *p = NULL;
     watch_filter_t f = {0};
-    f.has_start = watch_time_param(req, "start_time", &f.start_ms, &p);
-    f.has_end = watch_time_param(req, "end_time", &f.end_ms, &p);
+    f.has_start = api_req_query_time(req, "start_time", &f.start_ms, &p);
+    f.has_end = api_req_query_time(req, "end_time", &f.end_ms, &p);
     if (!p && f.has_start && f.has_end && f.end_ms <= f.start_ms) {
         p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
         problem_field_add(p, "query", "end_time", "must be later than start_time");
