@@ -20,6 +20,7 @@
 #include "cli/curl_dl.h"
 #include "core/strbuf.h"
 #include "net/zmq_codec.h"
+#include "net/zmq_dl.h"
 
 #define GCLIENT_MAX_REPLY       (64u * 1024u * 1024u)
 #define GCLIENT_CONNECT_WAIT_MS 250 /* how long one attempt waits for its connection */
@@ -160,28 +161,28 @@ unsigned long gclient_discarded(const gclient_t *c)
 static void gclient_zmq_close(gclient_t *c)
 {
     if (c->sock) {
-        zmq_close(c->sock);
+        lzmq->zmq_close(c->sock);
         c->sock = NULL;
     }
 }
 
 static int gclient_zmq_open(gclient_t *c)
 {
-    c->sock = zmq_socket(c->zctx, ZMQ_DEALER);
+    c->sock = lzmq->zmq_socket(c->zctx, ZMQ_DEALER);
     if (!c->sock)
         return -1;
     int zero = 0, one = 1;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
+    lzmq->zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof zero);
     /* Queue only to a connected daemon, so that "could not send" means "not yet sent". */
-    zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    lzmq->zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof one);
     int64_t maxmsg = GCLIENT_MAX_REPLY;
-    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    lzmq->zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (c->curve) {
-        zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->curve_server, 40);
-        zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->curve_public, 40);
-        zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->curve_secret, 40);
+        lzmq->zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, c->curve_server, 40);
+        lzmq->zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->curve_public, 40);
+        lzmq->zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->curve_secret, 40);
     }
-    if (zmq_connect(c->sock, c->url) < 0) {
+    if (lzmq->zmq_connect(c->sock, c->url) < 0) {
         gclient_zmq_close(c);
         return -1;
     }
@@ -192,7 +193,7 @@ static int gclient_zmq_open(gclient_t *c)
 static bool gclient_zmq_writable(gclient_t *c, long ms)
 {
     zmq_pollitem_t it = {.socket = c->sock, .events = ZMQ_POLLOUT};
-    return zmq_poll(&it, 1, ms) == 1 && (it.revents & ZMQ_POLLOUT);
+    return lzmq->zmq_poll(&it, 1, ms) == 1 && (it.revents & ZMQ_POLLOUT);
 }
 
 /* Hands the encoded request to a connected socket, reconnecting with backoff until deadline. */
@@ -202,7 +203,7 @@ static int gclient_zmq_send(gclient_t *c, const strbuf_t *msg, int64_t deadline)
     for (int attempt = 1;; attempt++) {
         if (!c->sock && gclient_zmq_open(c) < 0) {
             snprintf(c->err, sizeof c->err, "cannot open a ZMQ socket to %s: %s", c->url,
-                     zmq_strerror(zmq_errno()));
+                     lzmq->zmq_strerror(lzmq->zmq_errno()));
             return -EIO;
         }
         int64_t now = gclient_now_ms();
@@ -210,7 +211,7 @@ static int gclient_zmq_send(gclient_t *c, const strbuf_t *msg, int64_t deadline)
         if (wait > GCLIENT_CONNECT_WAIT_MS)
             wait = GCLIENT_CONNECT_WAIT_MS;
         if (wait > 0 && gclient_zmq_writable(c, wait) &&
-            zmq_send(c->sock, msg->data, msg->len, ZMQ_DONTWAIT) == (int)msg->len)
+            lzmq->zmq_send(c->sock, msg->data, msg->len, ZMQ_DONTWAIT) == (int)msg->len)
             return 0;
         /* No connection: start over with a fresh socket after a jittered, doubling delay. */
         gclient_zmq_close(c);
@@ -271,7 +272,7 @@ static int gclient_zmq_request(gclient_t *c, const char *method, const char *pat
     for (;;) {
         long wait = (long)(deadline - gclient_now_ms());
         zmq_pollitem_t it = {.socket = c->sock, .events = ZMQ_POLLIN};
-        if (wait <= 0 || zmq_poll(&it, 1, wait) <= 0 || !(it.revents & ZMQ_POLLIN)) {
+        if (wait <= 0 || lzmq->zmq_poll(&it, 1, wait) <= 0 || !(it.revents & ZMQ_POLLIN)) {
             /* The daemon may have gone away with our request; a fresh socket next time. */
             gclient_zmq_close(c);
             snprintf(c->err, sizeof c->err, "no reply from ganglion at %s within %ld ms", c->url,
@@ -279,24 +280,25 @@ static int gclient_zmq_request(gclient_t *c, const char *method, const char *pat
             return -ETIMEDOUT;
         }
         zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
+        lzmq->zmq_msg_init(&m);
+        if (lzmq->zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) < 0) {
+            lzmq->zmq_msg_close(&m);
             continue;
         }
-        int more = zmq_msg_more(&m);
+        int more = lzmq->zmq_msg_more(&m);
         json_t *r = NULL;
         zmq_codec_enc_t renc;
-        if (zmq_codec_detect(zmq_msg_data(&m), zmq_msg_size(&m), &renc) == 0)
-            r = zmq_codec_decode(renc, zmq_msg_data(&m), zmq_msg_size(&m), 512, NULL, 0);
-        zmq_msg_close(&m);
+        if (zmq_codec_detect(lzmq->zmq_msg_data(&m), lzmq->zmq_msg_size(&m), &renc) == 0)
+            r = zmq_codec_decode(renc, lzmq->zmq_msg_data(&m), lzmq->zmq_msg_size(&m), 512, NULL,
+                                 0);
+        lzmq->zmq_msg_close(&m);
         while (more) { /* a reply is one frame; drain anything else */
-            zmq_msg_init(&m);
-            if (zmq_msg_recv(&m, c->sock, 0) < 0)
+            lzmq->zmq_msg_init(&m);
+            if (lzmq->zmq_msg_recv(&m, c->sock, 0) < 0)
                 more = 0;
             else
-                more = zmq_msg_more(&m);
-            zmq_msg_close(&m);
+                more = lzmq->zmq_msg_more(&m);
+            lzmq->zmq_msg_close(&m);
         }
         json_t *rid = json_object_get(r, "id");
         if (!r || !json_is_string(rid) || strcmp(json_string_value(rid), id) != 0) {
@@ -528,9 +530,14 @@ int gclient_new(const gclient_opts_t *o, gclient_t **out, char *err, size_t errl
         }
         if (!(c->url = strdup(ep)))
             goto oom;
+        if (zmq_dl_load(err, errlen) < 0) {
+            gclient_destroy(&c);
+            return -ENOTSUP;
+        }
         if (o->curve_server_key) {
             uint8_t tmp[32];
-            if (strlen(o->curve_server_key) != 40 || !zmq_z85_decode(tmp, o->curve_server_key)) {
+            if (strlen(o->curve_server_key) != 40 ||
+                !lzmq->zmq_z85_decode(tmp, o->curve_server_key)) {
                 snprintf(err, errlen, "the server's CURVE key must be 40 Z85 characters");
                 gclient_destroy(&c);
                 return -EINVAL;
@@ -538,21 +545,21 @@ int gclient_new(const gclient_opts_t *o, gclient_t **out, char *err, size_t errl
             memcpy(c->curve_server, o->curve_server_key, 41);
             if (o->curve_secret_key) {
                 if (strlen(o->curve_secret_key) != 40 ||
-                    zmq_curve_public(c->curve_public, o->curve_secret_key) < 0) {
+                    lzmq->zmq_curve_public(c->curve_public, o->curve_secret_key) < 0) {
                     snprintf(err, errlen,
                              "the client's CURVE secret key must be 40 Z85 characters");
                     gclient_destroy(&c);
                     return -EINVAL;
                 }
                 memcpy(c->curve_secret, o->curve_secret_key, 41);
-            } else if (zmq_curve_keypair(c->curve_public, c->curve_secret) < 0) {
+            } else if (lzmq->zmq_curve_keypair(c->curve_public, c->curve_secret) < 0) {
                 snprintf(err, errlen, "this libzmq has no CURVE support");
                 gclient_destroy(&c);
                 return -ENOTSUP;
             }
             c->curve = true;
         }
-        c->zctx = zmq_ctx_new();
+        c->zctx = lzmq->zmq_ctx_new();
         if (!c->zctx)
             goto oom;
     } else {
@@ -591,7 +598,7 @@ void gclient_destroy(gclient_t **pc)
     *pc = NULL;
     gclient_zmq_close(c);
     if (c->zctx)
-        zmq_ctx_term(c->zctx);
+        lzmq->zmq_ctx_term(c->zctx);
     if (c->curl)
         lcurl->easy_cleanup(c->curl);
     if (c->token) {

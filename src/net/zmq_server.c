@@ -26,6 +26,7 @@
 #include "core/metrics.h"
 #include "core/strbuf.h"
 #include "net/zmq_codec.h"
+#include "net/zmq_dl.h"
 
 #define ZSRV_BATCH          256  /* messages handled per loop iteration before yielding */
 #define ZSRV_PEER_BUCKETS   1024 /* hash buckets of the per-peer in-flight table */
@@ -200,13 +201,13 @@ static void zsrv_send(zmq_server_t *s, const void *id, size_t idlen, bool delim,
         s->drop_unroutable++; /* out of memory */
         return;
     }
-    if (zmq_send(s->router, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (lzmq->zmq_send(s->router, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         s->drop_unroutable++;
         return;
     }
     if (delim)
-        zmq_send(s->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    if (zmq_send(s->router, buf, len, ZMQ_DONTWAIT) < 0) {
+        lzmq->zmq_send(s->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    if (lzmq->zmq_send(s->router, buf, len, ZMQ_DONTWAIT) < 0) {
         s->drop_unroutable++;
         return;
     }
@@ -530,37 +531,37 @@ static int zsrv_recv_one(zmq_server_t *s)
     int more;
     do {
         zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, s->router, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
+        lzmq->zmq_msg_init(&m);
+        if (lzmq->zmq_msg_recv(&m, s->router, ZMQ_DONTWAIT) < 0) {
+            lzmq->zmq_msg_close(&m);
             if (n == 0)
                 return 0;
             break; /* cannot happen within a multipart message, but never loop on it */
         }
-        more = zmq_msg_more(&m);
+        more = lzmq->zmq_msg_more(&m);
         if (n < 3)
             parts[n++] = m;
         else {
             extra++;
-            zmq_msg_close(&m);
+            lzmq->zmq_msg_close(&m);
         }
     } while (more);
     s->msgs_in++;
 
     /* [identity][payload] from a DEALER, [identity][""][payload] from a REQ. */
-    bool ok = extra == 0 && (n == 2 || (n == 3 && zmq_msg_size(&parts[1]) == 0));
+    bool ok = extra == 0 && (n == 2 || (n == 3 && lzmq->zmq_msg_size(&parts[1]) == 0));
     if (!ok) {
         s->malformed++;
         s->drop_malformed++;
     } else {
         zmq_msg_t *payload = &parts[n - 1];
-        const char *addr = zmq_msg_gets(payload, "Peer-Address");
-        size_t len = zmq_msg_size(payload);
-        zsrv_handle(s, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), n == 3,
-                    addr ? addr : "zmq", zmq_msg_data(payload), len, len > s->max_message);
+        const char *addr = lzmq->zmq_msg_gets(payload, "Peer-Address");
+        size_t len = lzmq->zmq_msg_size(payload);
+        zsrv_handle(s, lzmq->zmq_msg_data(&parts[0]), lzmq->zmq_msg_size(&parts[0]), n == 3,
+                    addr ? addr : "zmq", lzmq->zmq_msg_data(payload), len, len > s->max_message);
     }
     for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&parts[i]);
+        lzmq->zmq_msg_close(&parts[i]);
     return 1;
 }
 
@@ -568,7 +569,7 @@ static bool zsrv_readable(void *sock)
 {
     int ev = 0;
     size_t sz = sizeof ev;
-    return zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
+    return lzmq->zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
 }
 
 static void zsrv_on_idle(uv_idle_t *h);
@@ -635,8 +636,8 @@ static void zsrv_on_router_poll(uv_poll_t *h, int status, int events)
 static void zsrv_on_event(bus_event_t *ev, void *ud)
 {
     zmq_server_t *s = ud;
-    if (zmq_send(s->pub, ev->topic, strlen(ev->topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(s->pub, ev->data, ev->data_len, ZMQ_DONTWAIT) < 0) {
+    if (lzmq->zmq_send(s->pub, ev->topic, strlen(ev->topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        lzmq->zmq_send(s->pub, ev->data, ev->data_len, ZMQ_DONTWAIT) < 0) {
         s->drop_pub++;
         return;
     }
@@ -649,17 +650,17 @@ static void zsrv_pub_pump(zmq_server_t *s)
 {
     for (int i = 0; i < ZSRV_BATCH && zsrv_readable(s->pub); i++) {
         zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, s->pub, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
+        lzmq->zmq_msg_init(&m);
+        if (lzmq->zmq_msg_recv(&m, s->pub, ZMQ_DONTWAIT) < 0) {
+            lzmq->zmq_msg_close(&m);
             break;
         }
-        const unsigned char *d = zmq_msg_data(&m);
-        if (zmq_msg_size(&m) >= 1 && d[0] == 1)
+        const unsigned char *d = lzmq->zmq_msg_data(&m);
+        if (lzmq->zmq_msg_size(&m) >= 1 && d[0] == 1)
             s->pub_prefixes++;
-        else if (zmq_msg_size(&m) >= 1 && d[0] == 0 && s->pub_prefixes > 0)
+        else if (lzmq->zmq_msg_size(&m) >= 1 && d[0] == 0 && s->pub_prefixes > 0)
             s->pub_prefixes--;
-        zmq_msg_close(&m);
+        lzmq->zmq_msg_close(&m);
     }
     if (s->pub_prefixes > 0 && !s->bus_sub && !s->quiescing)
         s->bus_sub = bus_subscribe(s->hub->bus, "*", zsrv_on_event, s);
@@ -706,14 +707,14 @@ static int zsrv_curve_keys(zmq_server_t *s, char *err, size_t errlen)
     snprintf(pub_path, sizeof pub_path, "%s/zmq_curve.pub", dir);
     if (zsrv_read_small(sec_path, buf, sizeof buf) >= 0) {
         zsrv_trim(buf);
-        if (strlen(buf) != 40 || zmq_curve_public(s->curve_public, buf) < 0) {
+        if (strlen(buf) != 40 || lzmq->zmq_curve_public(s->curve_public, buf) < 0) {
             snprintf(err, errlen, "%s does not hold a Z85 CURVE secret key", sec_path);
             return -1;
         }
         memcpy(s->curve_secret, buf, 41);
     } else if (errno == ENOENT) {
-        if (zmq_curve_keypair(s->curve_public, s->curve_secret) < 0) {
-            snprintf(err, errlen, "zmq_curve_keypair: %s", zmq_strerror(zmq_errno()));
+        if (lzmq->zmq_curve_keypair(s->curve_public, s->curve_secret) < 0) {
+            snprintf(err, errlen, "zmq_curve_keypair: %s", lzmq->zmq_strerror(lzmq->zmq_errno()));
             return -1;
         }
         int fd = open(sec_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -788,7 +789,7 @@ static void zsrv_keys_refresh(zmq_server_t *s)
         zsrv_trim(p);
         if (!*p || *p == '#')
             continue;
-        if (strlen(p) != 40 || !zmq_z85_decode(keys[n], p)) {
+        if (strlen(p) != 40 || !lzmq->zmq_z85_decode(keys[n], p)) {
             log_warn(NULL, "zmq: CURVE allow-list line ignored (not a 40-character Z85 key)",
                      "{s:s,s:i}", "path", s->clients_path, "line", lineno);
             continue;
@@ -825,26 +826,26 @@ static void zsrv_zap_one(zmq_server_t *s)
     int more;
     do {
         zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, s->zap, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
+        lzmq->zmq_msg_init(&m);
+        if (lzmq->zmq_msg_recv(&m, s->zap, ZMQ_DONTWAIT) < 0) {
+            lzmq->zmq_msg_close(&m);
             break;
         }
-        more = zmq_msg_more(&m);
+        more = lzmq->zmq_msg_more(&m);
         if (n < 8)
             f[n++] = m;
         else
-            zmq_msg_close(&m);
+            lzmq->zmq_msg_close(&m);
     } while (more);
     if (n == 0)
         return;
     bool allowed = false;
     const char *why = "malformed ZAP request";
     if (n >= 6) {
-        const char *mech = zmq_msg_data(&f[5]);
-        size_t mlen = zmq_msg_size(&f[5]);
+        const char *mech = lzmq->zmq_msg_data(&f[5]);
+        size_t mlen = lzmq->zmq_msg_size(&f[5]);
         if (mlen == 5 && memcmp(mech, "CURVE", 5) == 0 && n >= 7) {
-            allowed = zsrv_key_allowed(s, zmq_msg_data(&f[6]), zmq_msg_size(&f[6]));
+            allowed = zsrv_key_allowed(s, lzmq->zmq_msg_data(&f[6]), lzmq->zmq_msg_size(&f[6]));
             why = allowed ? "OK" : "client key not allowed";
         } else {
             why = "CURVE required";
@@ -857,23 +858,24 @@ static void zsrv_zap_one(zmq_server_t *s)
     if (!allowed) {
         char addr[64] = "";
         if (n >= 4)
-            snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]),
-                     (const char *)zmq_msg_data(&f[3]));
+            snprintf(addr, sizeof addr, "%.*s", (int)lzmq->zmq_msg_size(&f[3]),
+                     (const char *)lzmq->zmq_msg_data(&f[3]));
         log_warn(NULL, "zmq: connection refused", "{s:s,s:s}", "reason", why, "address", addr);
     }
     /* The REP socket must answer every request it took, even a malformed one. */
     const char *code = allowed ? "200" : "400";
-    zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    lzmq->zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     if (n >= 2)
-        zmq_send(s->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        lzmq->zmq_send(s->zap, lzmq->zmq_msg_data(&f[1]), lzmq->zmq_msg_size(&f[1]),
+                       ZMQ_SNDMORE | ZMQ_DONTWAIT);
     else
-        zmq_send(s->zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(s->zap, code, 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(s->zap, why, strlen(why), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(s->zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(s->zap, "", 0, ZMQ_DONTWAIT);
+        lzmq->zmq_send(s->zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    lzmq->zmq_send(s->zap, code, 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    lzmq->zmq_send(s->zap, why, strlen(why), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    lzmq->zmq_send(s->zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    lzmq->zmq_send(s->zap, "", 0, ZMQ_DONTWAIT);
     for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&f[i]);
+        lzmq->zmq_msg_close(&f[i]);
 }
 
 static void zsrv_zap_pump(zmq_server_t *s)
@@ -919,7 +921,7 @@ static int zsrv_poll_start(zmq_server_t *s, void *sock, uv_poll_t *h, uv_poll_cb
 {
     int fd;
     size_t sz = sizeof fd;
-    if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) < 0)
+    if (lzmq->zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) < 0)
         return -1;
     if (uv_poll_init(s->hub->loop, h, fd) < 0)
         return -1;
@@ -943,43 +945,44 @@ static int zsrv_open(zmq_server_t *s, int type, const char *cfgval, const char *
     }
     if (!want[0])
         return 0;
-    void *z = zmq_socket(s->ctx, type);
+    void *z = lzmq->zmq_socket(s->ctx, type);
     if (!z) {
-        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+        snprintf(err, errlen, "zmq_socket: %s", lzmq->zmq_strerror(lzmq->zmq_errno()));
         return -1;
     }
     int zero = 0, one = 1, hwm = (int)cfg->zmq_hwm;
     int64_t maxmsg = (int64_t)s->max_message * 2; /* up to twice the limit still gets a 413 */
-    zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(z, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(z, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(z, ZMQ_IPV6, &(int){ipv6 ? 1 : 0}, sizeof(int));
+    lzmq->zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof zero);
+    lzmq->zmq_setsockopt(z, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    lzmq->zmq_setsockopt(z, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    lzmq->zmq_setsockopt(z, ZMQ_IPV6, &(int){ipv6 ? 1 : 0}, sizeof(int));
     if (type == ZMQ_ROUTER) {
-        zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-        zmq_setsockopt(z, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+        lzmq->zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+        lzmq->zmq_setsockopt(z, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     } else {
         /* Subscribers send only subscriptions: a small cap keeps them small. */
         int64_t submax = 4096;
-        zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &submax, sizeof submax);
+        lzmq->zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &submax, sizeof submax);
     }
     if (s->curve) {
-        zmq_setsockopt(z, ZMQ_CURVE_SERVER, &one, sizeof one);
-        zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, s->curve_secret, 40);
-        zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, "ganglion", 8);
+        lzmq->zmq_setsockopt(z, ZMQ_CURVE_SERVER, &one, sizeof one);
+        lzmq->zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, s->curve_secret, 40);
+        lzmq->zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, "ganglion", 8);
     }
-    if (zmq_bind(z, want) < 0) {
-        int e = zmq_errno();
-        zmq_close(z);
+    if (lzmq->zmq_bind(z, want) < 0) {
+        int e = lzmq->zmq_errno();
+        lzmq->zmq_close(z);
         if (e == EADDRINUSE && strcmp(cfgval, dflt) == 0) {
             log_warn(NULL, "zmq: default address in use; this socket is disabled", "{s:s,s:s}",
                      "socket", what, "endpoint", want);
             return 1;
         }
-        snprintf(err, errlen, "cannot bind ZMQ %s socket to %s: %s", what, want, zmq_strerror(e));
+        snprintf(err, errlen, "cannot bind ZMQ %s socket to %s: %s", what, want,
+                 lzmq->zmq_strerror(e));
         return -1;
     }
     size_t len = ZSRV_ENDPOINT_MAX;
-    if (zmq_getsockopt(z, ZMQ_LAST_ENDPOINT, ep, &len) < 0)
+    if (lzmq->zmq_getsockopt(z, ZMQ_LAST_ENDPOINT, ep, &len) < 0)
         snprintf(ep, ZSRV_ENDPOINT_MAX, "%s", want);
     *sock = z;
     return 0;
@@ -1031,13 +1034,13 @@ void zmq_server_destroy(zmq_server_t **sp)
     }
     /* The polls are closed (stopped) before the descriptors they watch go away. */
     if (s->router)
-        zmq_close(s->router);
+        lzmq->zmq_close(s->router);
     if (s->pub)
-        zmq_close(s->pub);
+        lzmq->zmq_close(s->pub);
     if (s->zap)
-        zmq_close(s->zap);
+        lzmq->zmq_close(s->zap);
     if (s->ctx)
-        zmq_ctx_term(s->ctx);
+        lzmq->zmq_ctx_term(s->ctx);
     for (size_t b = 0; b < ZSRV_PEER_BUCKETS; b++) {
         while (s->peers[b]) {
             zsrv_peer_t *p = s->peers[b];
@@ -1066,7 +1069,9 @@ int zmq_server_start(hub_t *hub, zmq_server_t **out, char *err, size_t errlen)
     bool want_rpc = strcasecmp(cfg->zmq_listen, "off") != 0 && cfg->zmq_listen[0];
     bool want_pub = strcasecmp(cfg->zmq_pub, "off") != 0 && cfg->zmq_pub[0];
     if (!want_rpc && !want_pub)
-        return 0;
+        return 0; /* libzmq stays unmapped */
+    if (zmq_dl_load(err, errlen) < 0)
+        return -1;
 
     zmq_server_t *s = calloc(1, sizeof *s);
     if (!s) {
@@ -1081,13 +1086,13 @@ int zmq_server_start(hub_t *hub, zmq_server_t **out, char *err, size_t errlen)
     uv_idle_init(hub->loop, &s->idle);
     s->idle.data = s;
     s->idle_init = true;
-    s->ctx = zmq_ctx_new();
+    s->ctx = lzmq->zmq_ctx_new();
     if (!s->ctx) {
-        snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+        snprintf(err, errlen, "zmq_ctx_new: %s", lzmq->zmq_strerror(lzmq->zmq_errno()));
         goto fail;
     }
     if (s->curve) {
-        if (!zmq_has("curve")) {
+        if (!lzmq->zmq_has("curve")) {
             snprintf(err, errlen, "zmq.curve = on, but this libzmq was built without CURVE");
             goto fail;
         }
@@ -1099,11 +1104,12 @@ int zmq_server_start(hub_t *hub, zmq_server_t **out, char *err, size_t errlen)
             snprintf(s->clients_path, sizeof s->clients_path, "%s/zmq_clients", cfg->data_dir);
         zsrv_keys_refresh(s);
         /* The ZAP handler must be bound before any CURVE socket takes a connection. */
-        s->zap = zmq_socket(s->ctx, ZMQ_REP);
+        s->zap = lzmq->zmq_socket(s->ctx, ZMQ_REP);
         int zero = 0;
-        if (!s->zap || zmq_setsockopt(s->zap, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
-            zmq_bind(s->zap, "inproc://zeromq.zap.01") < 0) {
-            snprintf(err, errlen, "cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+        if (!s->zap || lzmq->zmq_setsockopt(s->zap, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
+            lzmq->zmq_bind(s->zap, "inproc://zeromq.zap.01") < 0) {
+            snprintf(err, errlen, "cannot start the ZAP handler: %s",
+                     lzmq->zmq_strerror(lzmq->zmq_errno()));
             goto fail;
         }
         if (zsrv_poll_start(s, s->zap, &s->zap_poll, zsrv_on_zap_poll, &s->zap_poll_on) < 0) {

@@ -1,0 +1,54 @@
+/* libzmq, loaded on demand: the daemon with zmq.listen and zmq.pub off, and the CLI over HTTP,
+ * never map libzmq and what it drags in (libstdc++, Kerberos/GSSAPI, NORM, PGM, libbsd). <zmq.h>
+ * still supplies types and constants; every call goes through the table `lzmq`, filled once by
+ * zmq_dl_load() and read-only afterwards. */
+#ifndef GANGLION_NET_ZMQ_DL_H
+#define GANGLION_NET_ZMQ_DL_H
+
+#include <stddef.h>
+#include <zmq.h>
+
+/* Every libzmq function ganglion calls; X(name) per function. Members keep the "zmq_" prefix:
+ * without it zmq_errno would become a member named errno, which <errno.h> defines as a macro. */
+#define ZMQ_DL_FUNCS(X)                                                                            \
+    X(zmq_bind)                                                                                    \
+    X(zmq_close)                                                                                   \
+    X(zmq_connect)                                                                                 \
+    X(zmq_ctx_new)                                                                                 \
+    X(zmq_ctx_term)                                                                                \
+    X(zmq_curve_keypair)                                                                           \
+    X(zmq_curve_public)                                                                            \
+    X(zmq_errno)                                                                                   \
+    X(zmq_getsockopt)                                                                              \
+    X(zmq_has)                                                                                     \
+    X(zmq_msg_close)                                                                               \
+    X(zmq_msg_data)                                                                                \
+    X(zmq_msg_gets)                                                                                \
+    X(zmq_msg_init)                                                                                \
+    X(zmq_msg_more)                                                                                \
+    X(zmq_msg_recv)                                                                                \
+    X(zmq_msg_size)                                                                                \
+    X(zmq_poll)                                                                                    \
+    X(zmq_send)                                                                                    \
+    X(zmq_setsockopt)                                                                              \
+    X(zmq_socket)                                                                                  \
+    X(zmq_strerror)                                                                                \
+    X(zmq_z85_decode)
+
+/* Members are named after the functions and typed from their declarations in <zmq.h>, so a
+ * signature can never drift from the header. */
+#define ZMQ_DL_MEMBER(name) __typeof__(name) *name;
+typedef struct zmq_dl {
+    ZMQ_DL_FUNCS(ZMQ_DL_MEMBER)
+} zmq_dl_t;
+#undef ZMQ_DL_MEMBER
+
+/* Valid only after zmq_dl_load() returned 0. */
+extern const zmq_dl_t *const lzmq;
+
+/* Loads libzmq.so.5 and resolves every function, once per process (thread-safe; later calls
+ * return the first outcome). Returns 0, or -1 with a message naming the package in err. The
+ * library is never unloaded. */
+int zmq_dl_load(char *err, size_t errlen);
+
+#endif
