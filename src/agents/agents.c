@@ -1146,7 +1146,9 @@ static void agents_cgroup_detect(agents_t *ag)
     if (!rel[0] || access("/sys/fs/cgroup/cgroup.controllers", R_OK) != 0 ||
         access(path, W_OK) != 0)
         return;
-    snprintf(ag->cgroup_dir, sizeof ag->cgroup_dir, "/sys/fs/cgroup%s", rel);
+    if ((size_t)snprintf(ag->cgroup_dir, sizeof ag->cgroup_dir, "/sys/fs/cgroup%s", rel) >=
+        sizeof ag->cgroup_dir)
+        return; /* a path this long is no place we would manage */
     /* detected only: limits are still applied with rlimits (see docs/agents.md) */
     ag->cgroup_v2 = true;
 }
