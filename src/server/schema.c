@@ -6,8 +6,8 @@
 #include <stdlib.h>
 
 #include "agents/agents.h"
-#include "store/migrations.h"
 #include "auth/auth.h"
+#include "store/migrations.h"
 #include "watch/watch.h"
 
 typedef const store_migration_t *(*schema_source_fn)(size_t *n);
