@@ -92,7 +92,8 @@ int cli_url_is_loopback(const char *url)
     int loop = 0;
     if (!u)
         return 0;
-    if (lcurl->url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+    /* tcp:// (ZMQ) URLs count too: curl parses them when told to accept any scheme. */
+    if (lcurl->url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
         lcurl->url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
         /* 127.0.0.0/8 is all loopback; IPv6 hosts come back bracketed. */
         loop = strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||

@@ -93,3 +93,12 @@ def test_unknown_reply_ids_are_discarded(bin):
     assert json.loads(r.stdout) == {"right": True}
     assert seen[0]["method"] == "GET" and seen[0]["path"] == "/x?a=1"
     assert isinstance(seen[0]["id"], str) and seen[0]["id"]
+
+
+def test_local_admin_key_is_used_over_zmq(make_daemon, bin):
+    """On the daemon's own machine the CLI finds the local admin key for a tcp:// URL too."""
+    d, rpc, _ = zmq_daemon(make_daemon)
+    env = {"GANGLION_DATA_DIR": str(d.data_dir)}
+    r = cli(bin, "--via", "zmq", "--url", rpc, "call", "GET", "/api/v1/system/info", env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["name"] == "ganglion"
