@@ -161,7 +161,8 @@ int audit_write(store_t *s, uv_loop_t *loop, const audit_entry_t *e)
                   e->action, "result", e->result);
         return STORE_ERR;
     }
-    int rc = store_submit(s, loop, audit_write_work, audit_write_done, w);
+    /* Ordered, so that rows get ids in the order requests were answered. */
+    int rc = store_submit_ordered(s, loop, audit_write_work, audit_write_done, w);
     if (rc < 0) {
         log_error(e->request_id, "audit: could not queue write; entry dropped", "{s:s,s:s?}",
                   "error", uv_strerror(rc), "action", e->action);

@@ -27,7 +27,12 @@ struct store {
     atomic_uint_least64_t ops_total;
     atomic_uint_least64_t errors_total;
     atomic_int pending;
+    /* The ordered lane (store_submit_ordered): loop-thread only, one job on the pool at a time. */
+    struct store_job *oq_head, *oq_tail;
+    bool oq_running;
 };
+
+static void store_ordered_fail_all(store_t *s);
 
 /* ---- helpers shared with the backends --------------------------------------------------- */
 
@@ -179,6 +184,7 @@ void store_close(store_t **sp)
     store_t *s = sp ? *sp : NULL;
     if (!s)
         return;
+    store_ordered_fail_all(s);
     /* Callers drain store_submit work first (the daemon waits for store_pending() == 0);
      * a connection still out of the pool here is a bug, but closing is still the right move. */
     if (atomic_load(&s->pending) != 0 || s->nfree != s->nconns)
@@ -504,10 +510,13 @@ int store_migrate(store_t *s, const store_migration_t *migs, size_t n, char *err
 typedef struct store_job {
     uv_work_t req;
     store_t *s;
+    uv_loop_t *loop;
     store_work_fn work;
     store_done_fn done;
     void *ud;
     int status;
+    bool ordered;
+    struct store_job *next; /* ordered lane */
 } store_job_t;
 
 static void store_job_run(uv_work_t *req)
@@ -518,29 +527,47 @@ static void store_job_run(uv_work_t *req)
     store_conn_release(j->s, c);
 }
 
+static void store_ordered_next(store_t *s);
+
 static void store_job_after(uv_work_t *req, int status)
 {
     store_job_t *j = req->data;
+    store_t *s = j->s;
+    bool ordered = j->ordered;
     /* UV_ECANCELED: the loop is shutting down before the work started. */
     int st = status == UV_ECANCELED ? STORE_ERR : j->status;
-    atomic_fetch_sub(&j->s->pending, 1);
+    atomic_fetch_sub(&s->pending, 1);
     if (j->done)
         j->done(st, j->ud);
     free(j);
+    if (ordered) {
+        s->oq_running = false;
+        store_ordered_next(s);
+    }
+}
+
+static store_job_t *store_job_new(store_t *s, uv_loop_t *loop, store_work_fn work,
+                                  store_done_fn done, void *ud)
+{
+    store_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->req.data = j;
+    j->s = s;
+    j->loop = loop;
+    j->work = work;
+    j->done = done;
+    j->ud = ud;
+    return j;
 }
 
 int store_submit(store_t *s, uv_loop_t *loop, store_work_fn work, store_done_fn done, void *ud)
 {
     if (!s || !loop || !work)
         return UV_EINVAL;
-    store_job_t *j = calloc(1, sizeof *j);
+    store_job_t *j = store_job_new(s, loop, work, done, ud);
     if (!j)
         return UV_ENOMEM;
-    j->req.data = j;
-    j->s = s;
-    j->work = work;
-    j->done = done;
-    j->ud = ud;
     atomic_fetch_add(&s->pending, 1);
     int rc = uv_queue_work(loop, &j->req, store_job_run, store_job_after);
     if (rc < 0) {
@@ -548,6 +575,59 @@ int store_submit(store_t *s, uv_loop_t *loop, store_work_fn work, store_done_fn 
         free(j);
     }
     return rc;
+}
+
+/* Starts the next job of the ordered lane unless one is on the pool already. A job that cannot
+ * be queued completes at once with an error, and the lane moves on. */
+static void store_ordered_next(store_t *s)
+{
+    while (!s->oq_running && s->oq_head) {
+        store_job_t *j = s->oq_head;
+        s->oq_head = j->next;
+        if (!s->oq_head)
+            s->oq_tail = NULL;
+        s->oq_running = true;
+        if (uv_queue_work(j->loop, &j->req, store_job_run, store_job_after) == 0)
+            return;
+        s->oq_running = false;
+        atomic_fetch_sub(&s->pending, 1);
+        if (j->done)
+            j->done(STORE_ERR, j->ud);
+        free(j);
+    }
+}
+
+/* Ordered jobs never started (the loop ended before them) complete with an error. */
+static void store_ordered_fail_all(store_t *s)
+{
+    while (s->oq_head) {
+        store_job_t *j = s->oq_head;
+        s->oq_head = j->next;
+        atomic_fetch_sub(&s->pending, 1);
+        if (j->done)
+            j->done(STORE_ERR, j->ud);
+        free(j);
+    }
+    s->oq_tail = NULL;
+}
+
+int store_submit_ordered(store_t *s, uv_loop_t *loop, store_work_fn work, store_done_fn done,
+                         void *ud)
+{
+    if (!s || !loop || !work)
+        return UV_EINVAL;
+    store_job_t *j = store_job_new(s, loop, work, done, ud);
+    if (!j)
+        return UV_ENOMEM;
+    j->ordered = true;
+    atomic_fetch_add(&s->pending, 1);
+    if (s->oq_tail)
+        s->oq_tail->next = j;
+    else
+        s->oq_head = j;
+    s->oq_tail = j;
+    store_ordered_next(s);
+    return 0;
 }
 
 /* ---- counters --------------------------------------------------------------------------- */

@@ -111,6 +111,10 @@ int store_ping(store_t *s);
 typedef int (*store_work_fn)(store_conn_t *c, void *ud);
 typedef void (*store_done_fn)(int status, void *ud);
 int store_submit(store_t *s, uv_loop_t *loop, store_work_fn work, store_done_fn done, void *ud);
+/* Like store_submit, but jobs submitted this way run one at a time, in the order submitted
+ * (writes whose order readers rely on, such as the audit log). Loop thread only. */
+int store_submit_ordered(store_t *s, uv_loop_t *loop, store_work_fn work, store_done_fn done,
+                         void *ud);
 
 /* Counters for /metrics: operations and errors since open (thread-safe reads). */
 uint64_t store_ops_total(const store_t *s);

@@ -563,6 +563,65 @@ static void test_submit(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Ordered submissions complete in the order they were made and insert rows in that order,
+ * although the pool has several connections and threads. */
+typedef struct ordered_job {
+    int n;
+    int *log;
+    int *nlog;
+} ordered_job_t;
+
+static int ordered_work(store_conn_t *c, void *ud)
+{
+    ordered_job_t *j = ud;
+    char name[32];
+    snprintf(name, sizeof name, "o%02d", j->n);
+    return store_query(c, "INSERT INTO items (name) VALUES ($1)",
+                       (store_val_t[]){STORE_TEXTV(name)}, 1, NULL, NULL);
+}
+
+static void ordered_done(int status, void *ud)
+{
+    ordered_job_t *j = ud;
+    if (status == 0)
+        j->log[(*j->nlog)++] = j->n;
+    free(j);
+}
+
+static void test_submit_ordered(void **state)
+{
+    fx_t *f = *state;
+    items_create(f);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    int log[SUBMIT_JOBS], nlog = 0;
+    for (int i = 0; i < SUBMIT_JOBS; i++) {
+        ordered_job_t *j = malloc(sizeof *j);
+        assert_non_null(j);
+        *j = (ordered_job_t){.n = i, .log = log, .nlog = &nlog};
+        assert_int_equal(store_submit_ordered(f->s, &loop, ordered_work, ordered_done, j), 0);
+    }
+    assert_int_equal(store_pending(f->s), SUBMIT_JOBS);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(nlog, SUBMIT_JOBS);
+    for (int i = 0; i < SUBMIT_JOBS; i++)
+        assert_int_equal(log[i], i);
+    json_t *rows = NULL;
+    store_conn_t *c = store_conn_acquire(f->s);
+    assert_int_equal(store_query(c, "SELECT name FROM items ORDER BY id", NULL, 0, &rows, NULL), 0);
+    store_conn_release(f->s, c);
+    assert_int_equal(json_array_size(rows), SUBMIT_JOBS);
+    for (int i = 0; i < SUBMIT_JOBS; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "o%02d", i);
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(rows, (size_t)i), "name")), want);
+    }
+    json_decref(rows);
+    assert_int_equal(store_pending(f->s), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* SQLite: a writer holding the lock makes another writer fail with STORE_EBUSY once the busy
  * timeout passes. */
 static void test_sqlite_busy(void **state)
@@ -616,7 +675,8 @@ static void test_pg_reconnect(void **state)
     T(test_open_close, setup), T(test_migrate_idempotent, setup),                                  \
         T(test_schema_newer_refused, setup), T(test_query_insert_id_affected, setup),              \
         T(test_params_quotes_binary, setup), T(test_constraint, setup),                            \
-        T(test_transactions, setup), T(test_pool_threads, setup), T(test_submit, setup)
+        T(test_transactions, setup), T(test_pool_threads, setup), T(test_submit, setup),           \
+        T(test_submit_ordered, setup)
 
 int main(void)
 {
