@@ -66,5 +66,7 @@ def pid_alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # the process was reaped between the two checks (reading /proc/PID/stat of a
+        # vanishing process fails with ESRCH)
         return False
