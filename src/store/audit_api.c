@@ -103,7 +103,10 @@ static void audit_list_handler(api_req_t *req, void *ctx)
     j->f = f;
     j->f.principal = j->principal;
     j->f.action = j->action;
-    int rc = store_submit(hub->store, hub->loop, audit_list_work, audit_list_done, j);
+    /* On the ordered lane, behind every audit write submitted before it: a client that lists
+     * the log right after an action sees that action's entry (on PostgreSQL another pooled
+     * connection could otherwise read before the write commits). */
+    int rc = store_submit_ordered(hub->store, hub->loop, audit_list_work, audit_list_done, j);
     if (rc < 0) {
         audit_list_job_free(j);
         api_reply_problem(req,
