@@ -262,6 +262,13 @@ void api_reply_raw(api_req_t *req, int status, const char *content_type, char *b
     free(buf);
 }
 
+void api_reply_json_text(api_req_t *req, int status, const char *text, size_t len)
+{
+    api_reply_t rep = {
+        .status = status, .raw = text, .raw_len = len, .content_type = "application/json"};
+    api_req_finish(req, &rep);
+}
+
 void api_reply_empty(api_req_t *req, int status)
 {
     api_reply_t rep = {.status = status, .raw = "", .raw_len = 0, .content_type = NULL};
