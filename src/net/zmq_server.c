@@ -327,6 +327,26 @@ static int zsrv_dump(strbuf_t *b, const json_t *v, size_t flags)
     return 0;
 }
 
+/* ,"status":<status>,"body": into out (48 bytes); returns the length. */
+static size_t zsrv_status_text(char *out, int status)
+{
+    static const char head[] = ",\"status\":", tail[] = ",\"body\":";
+    char digits[12];
+    size_t nd = 0, n = sizeof head - 1;
+    unsigned v = status < 0 ? 0u - (unsigned)status : (unsigned)status;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(out, head, n);
+    if (status < 0)
+        out[n++] = '-';
+    while (nd)
+        out[n++] = digits[--nd];
+    memcpy(out + n, tail, sizeof tail - 1);
+    return n + sizeof tail - 1;
+}
+
 /* The JSON reply written straight into the scratch buffer: no envelope object is built, and a
  * handler's own JSON text (healthz) is copied rather than parsed and printed again. The bytes
  * are the same as zmq_codec_encode would give for {id, status, body[, headers]}. */
@@ -337,7 +357,8 @@ static void zsrv_reply_json_fast(zmq_server_t *s, zsrv_rq_t *rq, const api_reply
     strbuf_reset(b);
     int rc = strbuf_append(b, "{\"id\":", 6);
     rc |= zsrv_dump(b, rq->id, JSON_COMPACT | JSON_ENCODE_ANY);
-    rc |= strbuf_printf(b, ",\"status\":%d,\"body\":", r->status ? r->status : 200);
+    char st[48];
+    rc |= strbuf_append(b, st, zsrv_status_text(st, r->status ? r->status : 200));
     bool raw_json = !r->json && r->raw && r->raw_len && r->content_type &&
                     strcmp(r->content_type, "application/json") == 0;
     if (r->json) {
