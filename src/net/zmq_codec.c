@@ -621,12 +621,9 @@ static const unsigned char *fx_str(const unsigned char *p, const unsigned char *
     if (p == e || *p != '"')
         return NULL;
     const unsigned char *q = ++p;
-    while (q < e && *q != '"') {
-        if (*q < 0x20 || *q > 0x7e || *q == '\\')
-            return NULL;
+    while (q < e && *q >= 0x20 && *q <= 0x7e && *q != '"' && *q != '\\')
         q++;
-    }
-    if (q == e)
+    if (q == e || *q != '"')
         return NULL;
     *s = (const char *)p;
     *n = (size_t)(q - p);

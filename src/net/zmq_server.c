@@ -55,6 +55,7 @@ typedef struct zsrv_rq {
     bool delim;       /* the request came with an empty delimiter frame (REQ): mirror it */
     bool in_dispatch; /* the reply, if any, arrives inside api_dispatch */
     bool replied;
+    bool id_plain;    /* the id came from the fast envelope reader (see zsrv_id_dump) */
     const char *auth; /* "Bearer <token>" (in auth_buf) or NULL */
     char auth_buf[];
 } zsrv_rq_t;
@@ -327,6 +328,35 @@ static int zsrv_dump(strbuf_t *b, const json_t *v, size_t flags)
     return 0;
 }
 
+/* The request's id as JSON: an integer's digits, or a string the fast envelope reader took
+ * (printable ASCII without '"' or '\\', which jansson prints as it is) between quotes; any
+ * other id through jansson. */
+static int zsrv_id_dump(strbuf_t *b, const zsrv_rq_t *rq)
+{
+    if (json_is_integer(rq->id)) {
+        char digits[24], out[24];
+        json_int_t v = json_integer_value(rq->id);
+        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        size_t nd = 0, n = 0;
+        do {
+            digits[nd++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            out[n++] = '-';
+        while (nd)
+            out[n++] = digits[--nd];
+        return strbuf_append(b, out, n) < 0 ? -1 : 0;
+    }
+    if (rq->id_plain && json_is_string(rq->id)) {
+        int rc = strbuf_append(b, "\"", 1);
+        rc |= strbuf_append(b, json_string_value(rq->id), json_string_length(rq->id));
+        rc |= strbuf_append(b, "\"", 1);
+        return rc < 0 ? -1 : 0;
+    }
+    return zsrv_dump(b, rq->id, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
 /* ,"status":<status>,"body": into out (48 bytes); returns the length. */
 static size_t zsrv_status_text(char *out, int status)
 {
@@ -356,7 +386,7 @@ static void zsrv_reply_json_fast(zmq_server_t *s, zsrv_rq_t *rq, const api_reply
     strbuf_t *b = &s->scratch;
     strbuf_reset(b);
     int rc = strbuf_append(b, "{\"id\":", 6);
-    rc |= zsrv_dump(b, rq->id, JSON_COMPACT | JSON_ENCODE_ANY);
+    rc |= zsrv_id_dump(b, rq);
     char st[48];
     rc |= strbuf_append(b, st, zsrv_status_text(st, r->status ? r->status : 200));
     bool raw_json = !r->json && r->raw && r->raw_len && r->content_type &&
@@ -509,6 +539,7 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     rq->peer = peer;
     peer->inflight++;
     rq->id = json_incref(env.id);
+    rq->id_plain = env.id_owned;
     rq->enc = enc;
     rq->delim = delim;
     if (env.token) {
