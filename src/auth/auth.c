@@ -582,10 +582,11 @@ int auth_identify(auth_t *a, api_req_t *req, auth_ident_t *id, const char **why)
     else {
         id->kind = AUTH_ID_USER;
         id->id = u->id;
-        snprintf(id->name, sizeof id->name, "%s", u->username);
-        snprintf(id->role, sizeof id->role, "%s", u->role);
-        snprintf(id->principal, sizeof id->principal, "user:%s", u->username);
-        snprintf(id->fam, sizeof id->fam, "%s", t.fam);
+        auth_copy(id->name, sizeof id->name, u->username);
+        auth_copy(id->role, sizeof id->role, u->role);
+        memcpy(id->principal, "user:", 5);
+        auth_copy(id->principal + 5, sizeof id->principal - 5, u->username);
+        auth_copy(id->fam, sizeof id->fam, t.fam);
         id->must_change = u->must_change;
         return 0;
     }
