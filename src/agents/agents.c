@@ -69,6 +69,7 @@ static void agents_agent_free(agent_t *a)
     free(a->name);
     free(a->reason);
     free(a->cwd);
+    strbuf_free(&a->text);
     free(a);
 }
 
@@ -243,6 +244,68 @@ json_t *agents_agent_json(const agent_t *a)
                                   (json_int_t)a->bytes_total[0], "stderr_bytes",
                                   (json_int_t)a->bytes_total[1], "last_seq", (json_int_t)a->seq));
     return o;
+}
+
+/* Fills k from what agents_agent_json reads. Returns false when the state cannot be captured
+ * (an unusually long reason): the text is then rendered every time. A field added to the
+ * object must be added here too, or a GET would show its old value. */
+static bool agents_text_key_fill(const agent_t *a, agents_text_key_t *k)
+{
+    memset(k, 0, sizeof *k);
+    k->spec = a->spec;
+    k->name = a->name;
+    k->argv = a->argv;
+    k->cwd = a->cwd;
+    k->created_ms = a->created_ms;
+    k->started_ms = a->started_ms;
+    k->ended_ms = a->ended_ms;
+    k->status_ms = a->status_ms;
+    k->lost_ms = a->lost_ms;
+    for (int s = 0; s < 2; s++) {
+        k->lines_total[s] = a->lines_total[s];
+        k->bytes_total[s] = a->bytes_total[s];
+    }
+    k->seq = a->seq;
+    k->status = (int)a->status;
+    k->restart = (int)a->restart;
+    k->restarts = a->restarts;
+    k->pid = (int)a->pid;
+    k->exit_code = a->exit_code;
+    k->term_signal = a->term_signal;
+    k->forced_pause = a->forced_pause;
+    k->valid = true;
+    if (a->reason) {
+        size_t n = strlen(a->reason);
+        if (n >= sizeof k->reason)
+            return false;
+        memcpy(k->reason, a->reason, n + 1);
+    }
+    return true;
+}
+
+const char *agents_agent_text(agent_t *a, size_t *len)
+{
+    agents_text_key_t k;
+    bool keyed = agents_text_key_fill(a, &k);
+    if (keyed && a->text.len && memcmp(&k, &a->text_key, sizeof k) == 0) {
+        *len = a->text.len;
+        return a->text.data;
+    }
+    a->text_key.valid = false;
+    strbuf_reset(&a->text);
+    json_t *o = agents_agent_json(a);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    int rc = s ? strbuf_append(&a->text, s, strlen(s)) : -1;
+    free(s);
+    if (rc < 0) {
+        strbuf_reset(&a->text);
+        return NULL;
+    }
+    if (keyed)
+        a->text_key = k;
+    *len = a->text.len;
+    return a->text.data;
 }
 
 /* ---- lifecycle ---- */

@@ -519,7 +519,15 @@ static void agents_h_get(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
-    if (a)
+    if (!a)
+        return;
+    /* The rendered text is kept on the agent and reused while its state is unchanged: a
+     * client polling an agent costs a comparison and a copy, not a JSON build and dump. */
+    size_t len;
+    const char *text = agents_agent_text(a, &len);
+    if (text)
+        api_reply_json_text(req, 200, text, len);
+    else
         api_reply_json(req, 200, agents_agent_json(a));
 }
 

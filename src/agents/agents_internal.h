@@ -38,6 +38,18 @@ typedef struct agents_limits {
 #define AGENTS_KEEP_FINISHED 2000        /* ended agents kept in memory (all stay in the store) */
 
 typedef struct agents_action agents_action_t;
+
+/* Everything the agent object (agents_agent_json) is built from that can change after spawn,
+ * plus the identity of what cannot. Zero-filled before use, so it compares with memcmp. */
+#define AGENTS_TEXT_REASON_MAX 256
+typedef struct agents_text_key {
+    const void *spec, *name, *argv, *cwd; /* set once at spawn; compared by identity */
+    int64_t created_ms, started_ms, ended_ms, status_ms, lost_ms;
+    uint64_t lines_total[2], bytes_total[2], seq;
+    int status, restart, restarts, pid, exit_code, term_signal;
+    bool forced_pause, valid;
+    char reason[AGENTS_TEXT_REASON_MAX]; /* the text: a freed reason's address can be reused */
+} agents_text_key_t;
 typedef struct agents agents_t;
 
 typedef struct agent {
@@ -93,6 +105,11 @@ typedef struct agent {
     pid_t pgid;        /* the group to signal (== pid while alive) */
     int pending_close; /* handles whose close callback has not run */
     char *cwd;
+
+    /* The agent object's compact JSON as last rendered for GET, and the state it was rendered
+     * from: reused while that state is unchanged (agents_agent_text). */
+    strbuf_t text;
+    agents_text_key_t text_key;
 } agent_t;
 
 struct agents {
@@ -130,6 +147,10 @@ struct agents {
 agent_t *agents_find(agents_t *ag, const char *id);
 /* The agent object every reply carries. New reference. */
 json_t *agents_agent_json(const agent_t *a);
+/* The same object as compact JSON text (the bytes json_dumpb(agents_agent_json(a),
+ * JSON_COMPACT) gives), rendered again only when a field it shows has changed since the last
+ * call. Borrowed: valid until the agent changes or is freed. NULL when out of memory. */
+const char *agents_agent_text(agent_t *a, size_t *len);
 /* Spawns from a validated body. 0 with *out set (the agent may already be failed if the
  * program could not be executed), or a problem (422 field errors, 429 too many agents, 503
  * shutting down). */

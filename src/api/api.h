@@ -204,6 +204,10 @@ void api_reply_header(api_req_t *req, const char *name, const char *value);
 void api_reply_json(api_req_t *req, int status, json_t *json);
 void api_reply_problem(api_req_t *req, problem_t *p); /* p is destroyed */
 void api_reply_raw(api_req_t *req, int status, const char *content_type, char *buf, size_t len);
+/* Replies with JSON the handler already holds as compact text (what json_dumpb gives with
+ * JSON_COMPACT): transports send the bytes as they are, with Content-Type application/json.
+ * text is borrowed for the call (a cached rendering need not be copied). */
+void api_reply_json_text(api_req_t *req, int status, const char *text, size_t len);
 void api_reply_empty(api_req_t *req, int status);
 void api_reply_stream(api_req_t *req, const char *topics, uint64_t after_id);
 /* Like api_reply_stream(after_id 0), first sending `prelude` (SSE frames, taken and freed; keep

@@ -15,6 +15,7 @@ typedef struct api_route {
     const api_endpoint_t *ep;
     size_t nseg;
     const char *seg[API_MAX_SEGMENTS]; /* literal text, or NULL for a {param} */
+    size_t seglen[API_MAX_SEGMENTS];   /* strlen of each literal (compared first) */
     char *param_names[API_MAX_SEGMENTS];
     char *pattern_copy;      /* owns the segment strings */
     char metric_labels[512]; /* endpoint="...",method="..." preformatted for metrics */

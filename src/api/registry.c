@@ -139,6 +139,31 @@ size_t api_inflight(const api_registry_t *reg)
     return reg->inflight;
 }
 
+/* ---- small string helpers (a handful per request: no printf machinery) ---- */
+
+/* What snprintf(dst, n, "%s", src) leaves in dst: src cut to n - 1 bytes. Returns the length. */
+static size_t api_copy(char *dst, size_t n, const char *src)
+{
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    return len;
+}
+
+/* The decimal digits of v (no NUL); returns their count (at most 20). */
+static size_t api_u64_digits(char out[20], uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* ---- request lifetime ---- */
 
 static void api_req_free(api_req_t *req)
@@ -169,10 +194,22 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
     hub_t *hub = reg->hub;
 
     if (hub && hub->metrics) {
-        char labels[600];
+        char labels[600], st[24];
         const char *base =
             req->route ? req->route->metric_labels : "endpoint=\"unmatched\",method=\"other\"";
-        snprintf(labels, sizeof labels, "%s,status=\"%d\"", base, rep->status);
+        /* base,status="<status>" (base is under 512 bytes, so this always fits) */
+        size_t n = api_copy(labels, sizeof labels - 32, base);
+        memcpy(labels + n, ",status=\"", 9);
+        n += 9;
+        size_t sn = 0;
+        if (rep->status < 0)
+            st[sn++] = '-';
+        sn += api_u64_digits(st + sn, rep->status < 0 ? (uint64_t)(-(int64_t)rep->status)
+                                                      : (uint64_t)rep->status);
+        memcpy(labels + n, st, sn);
+        n += sn;
+        labels[n++] = '"';
+        labels[n] = '\0';
         metrics_counter_add(hub->metrics, "ganglion_http_requests_total", labels, 1);
         metrics_histogram_observe(hub->metrics, "ganglion_http_request_duration_seconds", base,
                                   secs);
@@ -260,6 +297,13 @@ void api_reply_raw(api_req_t *req, int status, const char *content_type, char *b
                        .content_type = content_type};
     api_req_finish(req, &rep);
     free(buf);
+}
+
+void api_reply_json_text(api_req_t *req, int status, const char *text, size_t len)
+{
+    api_reply_t rep = {
+        .status = status, .raw = text, .raw_len = len, .content_type = "application/json"};
+    api_req_finish(req, &rep);
 }
 
 void api_reply_empty(api_req_t *req, int status)
@@ -554,15 +598,19 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     req->header = call->header;
     req->header_ctx = call->transport_ctx;
     req->replied_flag = &replied;
-    snprintf(req->method, sizeof req->method, "%s", call->method ? call->method : "");
+    api_copy(req->method, sizeof req->method, call->method ? call->method : "");
     req->path = strdup(call->path ? call->path : "/");
-    snprintf(req->peer, sizeof req->peer, "%s", call->peer ? call->peer : "");
-    snprintf(req->transport, sizeof req->transport, "%s", call->transport ? call->transport : "");
-    if (call->request_id && api_request_id_ok(call->request_id))
-        snprintf(req->request_id, sizeof req->request_id, "%s", call->request_id);
-    else
-        snprintf(req->request_id, sizeof req->request_id, "%s-%llu", reg->rid_prefix,
-                 (unsigned long long)++reg->rid_counter);
+    api_copy(req->peer, sizeof req->peer, call->peer ? call->peer : "");
+    api_copy(req->transport, sizeof req->transport, call->transport ? call->transport : "");
+    if (call->request_id && api_request_id_ok(call->request_id)) {
+        api_copy(req->request_id, sizeof req->request_id, call->request_id);
+    } else {
+        /* "<prefix>-<counter>": 8 + 1 + at most 20 bytes, well inside request_id */
+        size_t n = api_copy(req->request_id, 16, reg->rid_prefix);
+        req->request_id[n++] = '-';
+        n += api_u64_digits(req->request_id + n, ++reg->rid_counter);
+        req->request_id[n] = '\0';
+    }
     reg->inflight++;
     if (!req->path) {
         api_reply_problem(req, problem_new(503, "out-of-memory", "request could not be held"));

@@ -4,6 +4,7 @@
  * yields 405 with the Allow list. */
 #include "api/api_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,10 @@
 struct api_router {
     api_route_t *routes[API_ROUTER_MAX];
     size_t n;
+    /* the routes of each segment count, in registration order: a path is compared only with
+     * the patterns that could fit it */
+    uint16_t byseg[API_MAX_SEGMENTS + 1][API_ROUTER_MAX];
+    size_t nbyseg[API_MAX_SEGMENTS + 1];
 };
 
 api_router_t *api_router_new(void)
@@ -92,6 +97,7 @@ int api_router_add(api_router_t *r, const api_endpoint_t *ep)
             rt->param_names[i] = s + 1;
         } else {
             rt->seg[i] = s;
+            rt->seglen[i] = len;
         }
     }
     /* Same method and same shape (literal segments equal, params anywhere equal) = duplicate. */
@@ -114,6 +120,7 @@ int api_router_add(api_router_t *r, const api_endpoint_t *ep)
     }
     snprintf(rt->metric_labels, sizeof rt->metric_labels, "endpoint=\"%s\",method=\"%s\"", ep->path,
              ep->method);
+    r->byseg[rt->nseg][r->nbyseg[rt->nseg]++] = (uint16_t)r->n;
     r->routes[r->n++] = rt;
     return 0;
 bad:
@@ -124,13 +131,14 @@ bad:
 
 /* Does the route's shape match the request segments? Literal segments win over parameters by
  * being tried in a first pass. */
-static bool api_route_fits(const api_route_t *rt, char **seg, size_t nseg, bool literal_only)
+static bool api_route_fits(const api_route_t *rt, char **seg, const size_t *seglen, size_t nseg,
+                           bool literal_only)
 {
     if (rt->nseg != nseg)
         return false;
     for (size_t i = 0; i < nseg; i++) {
         if (rt->seg[i]) {
-            if (strcmp(rt->seg[i], seg[i]) != 0)
+            if (rt->seglen[i] != seglen[i] || memcmp(rt->seg[i], seg[i], seglen[i]) != 0)
                 return false;
         } else if (literal_only) {
             return false;
@@ -153,18 +161,21 @@ int api_router_match(const api_router_t *r, const char *method, const char *path
     int n = api_path_split(buf, seg, API_MAX_SEGMENTS);
     if (n < 0)
         return -414;
-    for (int i = 0; i < n; i++)
+    size_t seglen[API_MAX_SEGMENTS];
+    for (int i = 0; i < n; i++) {
         if (seg[i][0] == '\0')
             return -404; /* "//" or a trailing slash never names a resource here */
+        seglen[i] = strlen(seg[i]);
+    }
 
     const api_route_t *hit = NULL;
     bool path_known = false;
     if (allow && allowlen)
         allow[0] = '\0';
     for (int pass = 0; pass < 2 && !hit; pass++) {
-        for (size_t k = 0; k < r->n; k++) {
-            const api_route_t *rt = r->routes[k];
-            if (!api_route_fits(rt, seg, (size_t)n, pass == 0))
+        for (size_t k = 0; k < r->nbyseg[n]; k++) {
+            const api_route_t *rt = r->routes[r->byseg[n][k]];
+            if (!api_route_fits(rt, seg, seglen, (size_t)n, pass == 0))
                 continue;
             if (strcmp(rt->ep->method, method) == 0 ||
                 (strcmp(method, "HEAD") == 0 && strcmp(rt->ep->method, "GET") == 0)) {
@@ -186,7 +197,7 @@ int api_router_match(const api_router_t *r, const char *method, const char *path
     for (int i = 0; i < n; i++) {
         if (hit->seg[i])
             continue;
-        size_t len = strlen(seg[i]);
+        size_t len = seglen[i];
         if (len >= sizeof m->values[0])
             return -400;
         m->names[m->nparams] = hit->param_names[i];

@@ -20,10 +20,7 @@
 static void sys_healthz(api_req_t *req, void *ctx)
 {
     static const char body[] = "{\"status\":\"ok\"}";
-    char *b = malloc(sizeof body);
-    if (b)
-        memcpy(b, body, sizeof body);
-    api_reply_raw(req, 200, "application/json", b, b ? sizeof body - 1 : 0);
+    api_reply_json_text(req, 200, body, sizeof body - 1);
 }
 
 typedef struct sys_ready {

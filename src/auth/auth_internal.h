@@ -63,6 +63,17 @@ typedef struct auth_jwt_seen {
     char fam[AUTH_FAM_LEN + 1];
 } auth_jwt_seen_t;
 
+/* An API key as presented and its keyed hash: the hash is a pure function of the key and the
+ * server secret (fixed for the process), so remembering it changes nothing about what the key
+ * may do — revocation, expiry and rotation are still read from the key index every time. */
+#define AUTH_KEYHASH_SLOTS  256
+#define AUTH_KEY_SECRET_MAX 128
+typedef struct auth_keyhash {
+    size_t len; /* 0 = empty slot */
+    char secret[AUTH_KEY_SECRET_MAX];
+    unsigned char hash[AUTH_HASH_BYTES];
+} auth_keyhash_t;
+
 struct auth {
     hub_t *hub;
     unsigned char sk[crypto_sign_SECRETKEYBYTES];
@@ -79,7 +90,8 @@ struct auth {
     auth_fam_t *fams;
     size_t nfams, capfams;
     auth_rate_t *rate;
-    auth_jwt_seen_t seen[AUTH_SEEN_SLOTS]; /* direct-mapped by token hash */
+    auth_jwt_seen_t seen[AUTH_SEEN_SLOTS];      /* direct-mapped by token hash */
+    auth_keyhash_t keyhash[AUTH_KEYHASH_SLOTS]; /* direct-mapped by a cheap hash of the key */
 };
 
 /* Who a request is, as resolved from its credential. */

@@ -598,4 +598,154 @@ void zmq_envelope_clear(zmq_envelope_t *env)
 {
     json_decref(env->query);
     env->query = NULL;
+    if (env->id_owned)
+        json_decref(env->id);
+    env->id = NULL;
+    env->id_owned = false;
+}
+
+/* ---- the fast envelope reader ----------------------------------------------------------- */
+
+static const unsigned char *fx_ws(const unsigned char *p, const unsigned char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* A string of printable ASCII without escapes (so its bytes are its value and valid UTF-8):
+ * *s and *n get its contents, the byte after the closing quote is returned; NULL otherwise. */
+static const unsigned char *fx_str(const unsigned char *p, const unsigned char *e, const char **s,
+                                   size_t *n)
+{
+    if (p == e || *p != '"')
+        return NULL;
+    const unsigned char *q = ++p;
+    while (q < e && *q >= 0x20 && *q <= 0x7e && *q != '"' && *q != '\\')
+        q++;
+    if (q == e || *q != '"')
+        return NULL;
+    *s = (const char *)p;
+    *n = (size_t)(q - p);
+    return q + 1;
+}
+
+/* An integer as JSON writes it, of at most 18 digits (so it fits an int64): -?(0|[1-9][0-9]*).
+ * What follows is checked by the caller (a ',' or '}' after whitespace, so "1.5" or "1e3"
+ * are not taken). */
+static const unsigned char *fx_int(const unsigned char *p, const unsigned char *e, int64_t *v)
+{
+    bool neg = p < e && *p == '-';
+    if (neg)
+        p++;
+    if (p == e || *p < '0' || *p > '9' || (*p == '0' && neg))
+        return NULL;
+    if (*p == '0')
+        return p + 1 < e && p[1] >= '0' && p[1] <= '9' ? NULL : (*v = 0, p + 1);
+    int64_t x = 0;
+    size_t digits = 0;
+    for (; p < e && *p >= '0' && *p <= '9'; p++) {
+        if (++digits > 18)
+            return NULL;
+        x = x * 10 + (*p - '0');
+    }
+    *v = neg ? -x : x;
+    return p;
+}
+
+enum { FX_ID = 1, FX_METHOD = 2, FX_PATH = 4, FX_TOKEN = 8 };
+
+int zmq_envelope_parse_fast(const void *buf, size_t len, zmq_envelope_t *env)
+{
+    const unsigned char *p = buf, *e = p + len;
+    const char *id_s = NULL, *m_s = NULL, *path_s = NULL, *tok_s = NULL;
+    size_t id_n = 0, m_n = 0, path_n = 0, tok_n = 0;
+    int64_t id_i = 0;
+    unsigned seen = 0;
+    p = fx_ws(p, e);
+    if (p == e || *p++ != '{')
+        return 1;
+    for (;;) {
+        const char *k;
+        size_t kn;
+        p = fx_str(fx_ws(p, e), e, &k, &kn);
+        if (!p)
+            return 1;
+        p = fx_ws(p, e);
+        if (p == e || *p++ != ':')
+            return 1;
+        p = fx_ws(p, e);
+        unsigned which = kn == 2 && memcmp(k, "id", 2) == 0       ? FX_ID
+                         : kn == 6 && memcmp(k, "method", 6) == 0 ? FX_METHOD
+                         : kn == 4 && memcmp(k, "path", 4) == 0   ? FX_PATH
+                         : kn == 5 && memcmp(k, "token", 5) == 0  ? FX_TOKEN
+                                                                  : 0;
+        if (!which || (seen & which))
+            return 1; /* another key, or a repeated one */
+        seen |= which;
+        if (which == FX_ID && p < e && *p != '"')
+            p = fx_int(p, e, &id_i);
+        else if (which == FX_ID)
+            p = fx_str(p, e, &id_s, &id_n);
+        else if (which == FX_METHOD)
+            p = fx_str(p, e, &m_s, &m_n);
+        else if (which == FX_PATH)
+            p = fx_str(p, e, &path_s, &path_n);
+        else
+            p = fx_str(p, e, &tok_s, &tok_n);
+        if (!p)
+            return 1;
+        p = fx_ws(p, e);
+        if (p == e)
+            return 1;
+        if (*p == '}')
+            break;
+        if (*p++ != ',')
+            return 1;
+    }
+    if (fx_ws(p + 1, e) != e ||
+        (seen & (FX_ID | FX_METHOD | FX_PATH)) != (FX_ID | FX_METHOD | FX_PATH))
+        return 1;
+
+    /* The values, checked as zmq_envelope_parse checks them; any doubt goes the general way. */
+    if (id_s && (id_n == 0 || id_n > ZMQ_CODEC_ID_MAX))
+        return 1;
+    if (m_n == 0 || m_n >= sizeof env->method)
+        return 1;
+    for (size_t i = 0; i < m_n; i++)
+        env->method[i] = (char)toupper((unsigned char)m_s[i]);
+    env->method[m_n] = '\0';
+    bool method_ok = false;
+    for (size_t i = 0; zmq_envelope_methods[i] && !method_ok; i++)
+        method_ok = strcmp(env->method, zmq_envelope_methods[i]) == 0;
+    if (!method_ok || path_n == 0 || path_s[0] != '/' || path_n >= ZMQ_CODEC_PATH_MAX ||
+        memchr(path_s, '?', path_n) || (tok_s && (tok_n == 0 || tok_n > ZMQ_CODEC_FAST_TOKEN_MAX)))
+        return 1;
+    if (zmq_path_decode(path_s, path_n, env->path, sizeof env->path) < 0)
+        return 1;
+    json_t *id = id_s ? json_stringn(id_s, id_n) : json_integer((json_int_t)id_i);
+    if (!id)
+        return 1;
+    env->id = id;
+    env->id_owned = true;
+    if (id_s) {
+        env->request_id[0] = '\0';
+        if (zmq_request_id_ok(id_s, id_n)) {
+            memcpy(env->request_id, id_s, id_n);
+            env->request_id[id_n] = '\0';
+        }
+    } else {
+        snprintf(env->request_id, sizeof env->request_id, "%" JSON_INTEGER_FORMAT,
+                 (json_int_t)id_i);
+    }
+    env->raw_query = NULL;
+    env->query = NULL;
+    env->body = NULL;
+    env->token = NULL;
+    if (tok_s) {
+        memcpy(env->token_buf, tok_s, tok_n);
+        env->token_buf[tok_n] = '\0';
+        env->token = env->token_buf;
+    }
+    return 0;
 }

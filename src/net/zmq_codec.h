@@ -22,6 +22,8 @@ typedef enum zmq_codec_enc {
 #define ZMQ_CODEC_ID_MAX    128
 #define ZMQ_CODEC_PATH_MAX  2048
 #define ZMQ_CODEC_TOKEN_MAX 4096
+/* The longest token the fast envelope reader takes; longer ones go the general way. */
+#define ZMQ_CODEC_FAST_TOKEN_MAX 1024
 
 /* Picks the encoding from the first byte: '{' (after JSON whitespace) is JSON, a MessagePack
  * map header (fixmap, map16, map32) is MessagePack. Returns -1 for anything else (an envelope is
@@ -51,6 +53,9 @@ typedef struct zmq_envelope {
     json_t *query;     /* object of strings (numbers and booleans converted), new ref or NULL */
     json_t *body;      /* any JSON value, or NULL when absent or null */
     const char *token; /* or NULL */
+    /* zmq_envelope_parse_fast only: the id is then a new reference and the token lives here */
+    bool id_owned;
+    char token_buf[ZMQ_CODEC_FAST_TOKEN_MAX + 1];
 } zmq_envelope_t;
 
 /* Checks a decoded envelope. On success returns 0 with env filled (release with
@@ -58,6 +63,14 @@ typedef struct zmq_envelope {
  * the envelope fields at fault; env->id is still set when the id itself was usable, so the
  * caller can reply. */
 int zmq_envelope_parse(json_t *root, zmq_envelope_t *env, problem_t **p);
+/* The common request read straight from JSON bytes, with no tree built: an object of "id" (a
+ * string or an integer), "method", "path" and optionally "token", every string printable ASCII
+ * without escapes, every key once, a valid method and a path without a query. Returns 0 with
+ * env filled exactly as zmq_codec_decode followed by zmq_envelope_parse would fill it (the id
+ * is a new reference here), or 1 for anything else — then nothing is held and the caller takes
+ * the general path, which also makes every error reply. */
+int zmq_envelope_parse_fast(const void *buf, size_t len, zmq_envelope_t *env);
+/* Releases what either parser holds in env. */
 void zmq_envelope_clear(zmq_envelope_t *env);
 
 /* Base64 (standard, padded) of len bytes; caller frees. NULL on out of memory. */

@@ -55,7 +55,9 @@ typedef struct zsrv_rq {
     bool delim;       /* the request came with an empty delimiter frame (REQ): mirror it */
     bool in_dispatch; /* the reply, if any, arrives inside api_dispatch */
     bool replied;
-    char *auth; /* "Bearer <token>" or NULL */
+    bool id_plain;    /* the id came from the fast envelope reader (see zsrv_id_dump) */
+    const char *auth; /* "Bearer <token>" (in auth_buf) or NULL */
+    char auth_buf[];
 } zsrv_rq_t;
 
 struct zmq_server {
@@ -265,7 +267,6 @@ static void zsrv_rq_free(zsrv_rq_t *rq)
     if (rq->peer)
         zsrv_peer_release(s, rq->peer);
     json_decref(rq->id);
-    free(rq->auth);
     free(rq);
 }
 
@@ -327,6 +328,55 @@ static int zsrv_dump(strbuf_t *b, const json_t *v, size_t flags)
     return 0;
 }
 
+/* The request's id as JSON: an integer's digits, or a string the fast envelope reader took
+ * (printable ASCII without '"' or '\\', which jansson prints as it is) between quotes; any
+ * other id through jansson. */
+static int zsrv_id_dump(strbuf_t *b, const zsrv_rq_t *rq)
+{
+    if (json_is_integer(rq->id)) {
+        char digits[24], out[24];
+        json_int_t v = json_integer_value(rq->id);
+        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        size_t nd = 0, n = 0;
+        do {
+            digits[nd++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            out[n++] = '-';
+        while (nd)
+            out[n++] = digits[--nd];
+        return strbuf_append(b, out, n) < 0 ? -1 : 0;
+    }
+    if (rq->id_plain && json_is_string(rq->id)) {
+        int rc = strbuf_append(b, "\"", 1);
+        rc |= strbuf_append(b, json_string_value(rq->id), json_string_length(rq->id));
+        rc |= strbuf_append(b, "\"", 1);
+        return rc < 0 ? -1 : 0;
+    }
+    return zsrv_dump(b, rq->id, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* ,"status":<status>,"body": into out (48 bytes); returns the length. */
+static size_t zsrv_status_text(char *out, int status)
+{
+    static const char head[] = ",\"status\":", tail[] = ",\"body\":";
+    char digits[12];
+    size_t nd = 0, n = sizeof head - 1;
+    unsigned v = status < 0 ? 0u - (unsigned)status : (unsigned)status;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(out, head, n);
+    if (status < 0)
+        out[n++] = '-';
+    while (nd)
+        out[n++] = digits[--nd];
+    memcpy(out + n, tail, sizeof tail - 1);
+    return n + sizeof tail - 1;
+}
+
 /* The JSON reply written straight into the scratch buffer: no envelope object is built, and a
  * handler's own JSON text (healthz) is copied rather than parsed and printed again. The bytes
  * are the same as zmq_codec_encode would give for {id, status, body[, headers]}. */
@@ -336,8 +386,9 @@ static void zsrv_reply_json_fast(zmq_server_t *s, zsrv_rq_t *rq, const api_reply
     strbuf_t *b = &s->scratch;
     strbuf_reset(b);
     int rc = strbuf_append(b, "{\"id\":", 6);
-    rc |= zsrv_dump(b, rq->id, JSON_COMPACT | JSON_ENCODE_ANY);
-    rc |= strbuf_printf(b, ",\"status\":%d,\"body\":", r->status ? r->status : 200);
+    rc |= zsrv_id_dump(b, rq);
+    char st[48];
+    rc |= strbuf_append(b, st, zsrv_status_text(st, r->status ? r->status : 200));
     bool raw_json = !r->json && r->raw && r->raw_len && r->content_type &&
                     strcmp(r->content_type, "application/json") == 0;
     if (r->json) {
@@ -422,18 +473,22 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
         s->drop_malformed++;
         return;
     }
-    size_t depth = (size_t)s->hub->cfg.json_max_depth;
-    json_t *root = zmq_codec_decode(enc, buf, len, depth, why, sizeof why);
-    if (!root) {
-        s->malformed++;
-        s->drop_malformed++;
-        log_debug(NULL, "zmq: undecodable message dropped", "{s:s}", "reason", why);
-        return;
-    }
     zmq_envelope_t env;
     problem_t *p = NULL;
-    int rc = zmq_envelope_parse(root, &env, &p);
-    if (rc < 0) {
+    json_t *root = NULL;
+    /* The usual request is read from its bytes directly; anything else (and every malformed
+     * envelope) is decoded into a tree and checked the general way. */
+    if (enc != ZMQ_CODEC_JSON || zmq_envelope_parse_fast(buf, len, &env) != 0) {
+        size_t depth = (size_t)s->hub->cfg.json_max_depth;
+        root = zmq_codec_decode(enc, buf, len, depth, why, sizeof why);
+        if (!root) {
+            s->malformed++;
+            s->drop_malformed++;
+            log_debug(NULL, "zmq: undecodable message dropped", "{s:s}", "reason", why);
+            return;
+        }
+    }
+    if (root && zmq_envelope_parse(root, &env, &p) < 0) {
         s->malformed++;
         if (env.id)
             zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, NULL, p);
@@ -468,7 +523,9 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
         zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path, p);
         goto out;
     }
-    zsrv_rq_t *rq = calloc(1, sizeof *rq);
+    /* The request and its "Bearer <token>" header in one allocation. */
+    size_t toklen = env.token ? strlen(env.token) : 0;
+    zsrv_rq_t *rq = calloc(1, sizeof *rq + (env.token ? toklen + sizeof "Bearer " : 0));
     if (!rq) {
         zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path,
                           problem_new(503, "out-of-memory", "the request could not be held"));
@@ -482,13 +539,13 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     rq->peer = peer;
     peer->inflight++;
     rq->id = json_incref(env.id);
+    rq->id_plain = env.id_owned;
     rq->enc = enc;
     rq->delim = delim;
     if (env.token) {
-        size_t n = strlen(env.token) + sizeof "Bearer ";
-        rq->auth = malloc(n);
-        if (rq->auth)
-            snprintf(rq->auth, n, "Bearer %s", env.token);
+        memcpy(rq->auth_buf, "Bearer ", 7);
+        memcpy(rq->auth_buf + 7, env.token, toklen + 1);
+        rq->auth = rq->auth_buf;
     }
 
     api_call_t call;

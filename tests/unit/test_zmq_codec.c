@@ -221,6 +221,98 @@ static void test_envelope_errors(void **state)
     }
 }
 
+/* The fast envelope reader agrees with decode + parse on everything it takes, and leaves
+ * everything else (escapes, non-ASCII, other or repeated keys, query, body, odd numbers,
+ * malformed values) to the general path. */
+static const char *const fast_taken[] = {
+    "{\"id\":\"r1\",\"method\":\"GET\",\"path\":\"/api/v1/agents/abc\",\"token\":\"gk_x\"}",
+    " { \"path\" : \"/healthz\" , \"method\" : \"get\" , \"id\" : 7 } \n",
+    "{\"id\":-12,\"method\":\"delete\",\"path\":\"/a%20b\"}",
+    "{\"id\":0,\"method\":\"POST\",\"path\":\"/\"}",
+    "{\"id\":\"not a request id!\",\"method\":\"GET\",\"path\":\"/x\"}",
+    "{\"id\":123456789012345678,\"method\":\"PATCH\",\"path\":\"/x\",\"token\":\"t\"}",
+};
+static const char *const fast_left[] = {
+    "{\"id\":\"r\\u0031\",\"method\":\"GET\",\"path\":\"/x\"}",         /* escape */
+    "{\"id\":\"r1\",\"method\":\"GET\",\"path\":\"/caf\xc3\xa9\"}",     /* non-ASCII */
+    "{\"id\":\"r1\",\"method\":\"GET\",\"path\":\"/x\",\"body\":{}}",   /* body */
+    "{\"id\":\"r1\",\"method\":\"GET\",\"path\":\"/x\",\"query\":{}}",  /* query */
+    "{\"id\":\"r1\",\"method\":\"GET\",\"path\":\"/x?a=1\"}",           /* query in the path */
+    "{\"id\":\"r1\",\"method\":\"GET\",\"path\":\"/x\",\"extra\":1}",   /* unknown key */
+    "{\"id\":\"r1\",\"id\":\"r2\",\"method\":\"GET\",\"path\":\"/x\"}", /* repeated key */
+    "{\"id\":1.5,\"method\":\"GET\",\"path\":\"/x\"}",
+    "{\"id\":1e3,\"method\":\"GET\",\"path\":\"/x\"}",
+    "{\"id\":-0,\"method\":\"GET\",\"path\":\"/x\"}",
+    "{\"id\":01,\"method\":\"GET\",\"path\":\"/x\"}",
+    "{\"id\":1234567890123456789,\"method\":\"GET\",\"path\":\"/x\"}", /* 19 digits */
+    "{\"id\":\"\",\"method\":\"GET\",\"path\":\"/x\"}",
+    "{\"id\":null,\"method\":\"GET\",\"path\":\"/x\"}",
+    "{\"id\":true,\"method\":\"GET\",\"path\":\"/x\"}",
+    "{\"method\":\"GET\",\"path\":\"/x\"}",
+    "{\"id\":1,\"path\":\"/x\"}",
+    "{\"id\":1,\"method\":\"GET\"}",
+    "{\"id\":1,\"method\":\"FETCH\",\"path\":\"/x\"}",
+    "{\"id\":1,\"method\":\"GET\",\"path\":\"x\"}",
+    "{\"id\":1,\"method\":\"GET\",\"path\":\"/%zz\"}",
+    "{\"id\":1,\"method\":\"GET\",\"path\":\"/%00\"}",
+    "{\"id\":1,\"method\":\"GET\",\"path\":\"/x\",\"token\":\"\"}",
+    "{\"id\":1,\"method\":\"GET\",\"path\":\"/x\",\"token\":null}",
+    "{\"id\":1,\"method\":\"GET\",\"path\":\"/x\"} x",
+    "{\"id\":1,\"method\":\"GET\",\"path\":\"/x\",}",
+    "{\"id\":1,\"method\":\"GET\",\"path\":\"/x\"",
+    "{\"id\":1,\"method\":\"GET\",\"path\":\"/x\t\"}", /* a control character */
+    "{}",
+    "[]",
+    "",
+};
+
+static void test_envelope_fast(void **state)
+{
+    for (size_t i = 0; i < sizeof fast_taken / sizeof *fast_taken; i++) {
+        const char *t = fast_taken[i];
+        zmq_envelope_t f, g;
+        problem_t *p = NULL;
+        assert_int_equal(zmq_envelope_parse_fast(t, strlen(t), &f), 0);
+        json_t *root = zmq_codec_decode(ZMQ_CODEC_JSON, t, strlen(t), 64, NULL, 0);
+        assert_non_null(root);
+        assert_int_equal(zmq_envelope_parse(root, &g, &p), 0);
+        assert_true(json_equal(f.id, g.id));
+        assert_string_equal(f.request_id, g.request_id);
+        assert_string_equal(f.method, g.method);
+        assert_string_equal(f.path, g.path);
+        assert_null(f.raw_query);
+        assert_null(f.query);
+        assert_null(g.query);
+        assert_null(f.body);
+        assert_null(g.body);
+        if (g.token)
+            assert_string_equal(f.token, g.token);
+        else
+            assert_null(f.token);
+        zmq_envelope_clear(&f);
+        zmq_envelope_clear(&g);
+        json_decref(root);
+    }
+    for (size_t i = 0; i < sizeof fast_left / sizeof *fast_left; i++) {
+        zmq_envelope_t f;
+        assert_int_equal(zmq_envelope_parse_fast(fast_left[i], strlen(fast_left[i]), &f), 1);
+    }
+    /* A token longer than the fast reader's buffer goes the general way, where it is valid. */
+    char big[ZMQ_CODEC_FAST_TOKEN_MAX + 100];
+    int n = snprintf(big, sizeof big, "{\"id\":1,\"method\":\"GET\",\"path\":\"/x\",\"token\":\"");
+    memset(big + n, 'a', ZMQ_CODEC_FAST_TOKEN_MAX + 1);
+    snprintf(big + n + ZMQ_CODEC_FAST_TOKEN_MAX + 1,
+             sizeof big - (size_t)n - ZMQ_CODEC_FAST_TOKEN_MAX - 1, "\"}");
+    zmq_envelope_t f;
+    assert_int_equal(zmq_envelope_parse_fast(big, strlen(big), &f), 1);
+    big[n + ZMQ_CODEC_FAST_TOKEN_MAX] = '"';
+    big[n + ZMQ_CODEC_FAST_TOKEN_MAX + 1] = '}';
+    big[n + ZMQ_CODEC_FAST_TOKEN_MAX + 2] = '\0';
+    assert_int_equal(zmq_envelope_parse_fast(big, strlen(big), &f), 0);
+    assert_int_equal(strlen(f.token), ZMQ_CODEC_FAST_TOKEN_MAX);
+    zmq_envelope_clear(&f);
+}
+
 static void test_base64(void **state)
 {
     const char *cases[][2] = {
@@ -238,7 +330,7 @@ int main(void)
         cmocka_unit_test(test_detect),          cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_msgpack_scalars), cmocka_unit_test(test_msgpack_refused),
         cmocka_unit_test(test_envelope_ok),     cmocka_unit_test(test_envelope_errors),
-        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_base64),          cmocka_unit_test(test_envelope_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
