@@ -381,7 +381,7 @@ static void cli_nab_defaults(cbad_settings_t *s)
     s->window = 4;
     s->hop = 1;
     s->permutations = 0;
-    s->symbols = 16;
+    s->symbols = 26;
     s->level = 3;
 }
 
@@ -390,7 +390,11 @@ typedef struct {
     cbad_settings_t s;
     json_t *labels;
     size_t short_n, history_n; /* score calibration (cli_nab_calibrate) */
-    char **files;              /* "category/file.csv" */
+    bool calibrate;            /* false: write the raw NCD(W|B) (for tuning) */
+    double quiet_level;        /* suppression after a detection (cli_nab_suppress) */
+    size_t quiet_rows;
+    double quiet_share;
+    char **files; /* "category/file.csv" */
     size_t n_files;
     size_t next;
     int failed;
@@ -449,6 +453,33 @@ static void cli_nab_calibrate(double *x, size_t n, size_t first, size_t short_n,
     }
     memcpy(x, out, sizeof *out * n);
     free(out);
+}
+
+/* Suppression after a detection, seeing only the past: once a row's calibrated score reaches
+ * `level`, the following max(rows, share x the rows seen so far) rows score 0. NAB rewards only
+ * the first detection inside a window and charges every detection outside one, so the rows right
+ * after a detection can only cost: inside the window they add nothing, after it they are false
+ * positives. The share lets a long stream, whose incidents last longer in rows, stay quiet
+ * longer. In place. */
+static void cli_nab_suppress(double *x, size_t n, double level, size_t rows, double share)
+{
+    size_t quiet_until = 0;
+    bool quiet = false;
+    if (rows == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (quiet && i <= quiet_until) {
+            x[i] = 0.0;
+            continue;
+        }
+        quiet = false;
+        size_t span = (size_t)(share * (double)i);
+        span = span > rows ? span : rows;
+        if (x[i] >= level) {
+            quiet = true;
+            quiet_until = i + span;
+        }
+    }
 }
 
 static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
@@ -548,7 +579,10 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
             raw[i] = score;
         }
         fputs("timestamp,value,anomaly_score,label\n", o);
-        cli_nab_calibrate(raw, n, first, nb->short_n, nb->history_n);
+        if (nb->calibrate) {
+            cli_nab_calibrate(raw, n, first, nb->short_n, nb->history_n);
+            cli_nab_suppress(raw, n, nb->quiet_level, nb->quiet_rows, nb->quiet_share);
+        }
         for (size_t i = 0; i < n; i++) {
             int label = 0;
             size_t k;
@@ -559,7 +593,7 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
                 if (ls && strncmp(ls, ts[i], 19) == 0)
                     label = 1;
             }
-            fprintf(o, "%s,%s,%.6f,%d\n", ts[i], vs[i], raw[i], label);
+            fprintf(o, "%s,%s,%.9f,%d\n", ts[i], vs[i], raw[i], label);
         }
         if (fclose(o) != 0 && rc == 0)
             rc = -EIO;
@@ -615,17 +649,22 @@ static void cli_nab_usage(const cli_ctx_t *ctx)
 {
     printf("usage: %s watch nab DATA_DIR OUT_DIR [--labels FILE] [--name NAME] [--threads N]\n"
            "       [--baseline N] [--window N] [--hop N] [--permutations N] [--symbols N]\n"
-           "       [--level N] [--short N] [--history N]\n\n"
+           "       [--level N] [--short N] [--history N] [--calibrate yes|no]\n"
+           "       [--quiet-level X] [--quiet-rows N] [--quiet-share X]\n\n"
            "Runs the detector over every NAB series (DATA_DIR/<category>/<file>.csv) as a\n"
            "metrics stream and writes OUT_DIR/<name>/<category>/<name>_<file>.csv with columns\n"
            "timestamp,value,anomaly_score,label. Each row gets the score of the latest window,\n"
            "which only sees rows up to it; label is 1 at the timestamps of combined_labels.json\n"
            "(default: DATA_DIR/../labels/combined_labels.json). The row's score is the\n"
            "window's NCD(W|B) calibrated per series: the mean of the last --short scores\n"
-           "against the --history scores before them, as -log10 of a Gaussian tail over 10.\n"
+           "against the --history scores before them, as -log10 of a Gaussian tail over 10\n"
+           "(--calibrate no: the raw NCD, nothing else). Once a row's score reaches\n"
+           "--quiet-level, the next max(--quiet-rows, --quiet-share x rows seen) rows score 0\n"
+           "(NAB counts only the first detection in a window; --quiet-rows 0 turns it off).\n"
            "Score the result with tools/nab_score.py.\n\n"
            "Defaults (tuned on the NAB score): baseline 200, window 4, hop 1, permutations 0,\n"
-           "symbols 16, zstd level 3, short 2, history 1000, name ganglion, threads = CPUs.\n\n"
+           "symbols 26, zstd level 3, short 2, history 1000, quiet level 0.3, quiet rows 100,\n"
+           "quiet share 0.05, name ganglion, threads = CPUs.\n\n"
            "example:\n"
            "  %s watch nab ../shared/data/nab/data /tmp/nab-results\n"
            "  python3 tools/nab_score.py /tmp/nab-results \\\n"
@@ -689,6 +728,10 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
     cli_nab_t nb = {.data_dir = argv[1], .out_dir = argv[2], .name = "ganglion"};
     nb.short_n = 2;
     nb.history_n = 1000;
+    nb.calibrate = true;
+    nb.quiet_level = 0.3;
+    nb.quiet_rows = 100;
+    nb.quiet_share = 0.05;
     cli_nab_defaults(&nb.s);
     const char *labels = NULL;
     uint64_t threads = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN);
@@ -708,6 +751,17 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
         } else if (strcmp(a, "--threads") == 0) {
             if (cli_tools_u64(a, v, 1, 64, &threads) < 0)
                 return CLI_EXIT_USAGE;
+        } else if (strcmp(a, "--calibrate") == 0 && v &&
+                   (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0)) {
+            nb.calibrate = strcmp(v, "yes") == 0;
+        } else if (strcmp(a, "--quiet-level") == 0 || strcmp(a, "--quiet-share") == 0) {
+            if (cli_tools_dbl(a, v, 0.0, 1.0, a[8] == 'l' ? &nb.quiet_level : &nb.quiet_share) < 0)
+                return CLI_EXIT_USAGE;
+        } else if (strcmp(a, "--quiet-rows") == 0) {
+            uint64_t x;
+            if (cli_tools_u64(a, v, 0, 100000, &x) < 0)
+                return CLI_EXIT_USAGE;
+            nb.quiet_rows = (size_t)x;
         } else if (strcmp(a, "--short") == 0 || strcmp(a, "--history") == 0) {
             uint64_t x;
             if (cli_tools_u64(a, v, 1, 100000, &x) < 0)
