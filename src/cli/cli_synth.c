@@ -372,6 +372,8 @@ int cli_cmd_synth(cli_ctx_t *ctx, int argc, char **argv)
 
 /* ---- watch nab ----------------------------------------------------------------------------- */
 
+#define CLI_NAB_BASELINES_MAX 4
+
 /* The settings `watch nab` starts from (chosen by the NAB score, see docs/watch.md). */
 static void cli_nab_defaults(cbad_settings_t *s)
 {
@@ -389,9 +391,11 @@ typedef struct {
     const char *data_dir, *out_dir, *name;
     cbad_settings_t s;
     json_t *labels;
-    size_t short_n, history_n; /* score calibration (cli_nab_calibrate) */
-    bool calibrate;            /* false: write the raw NCD(W|B) (for tuning) */
-    double quiet_level;        /* suppression after a detection (cli_nab_suppress) */
+    size_t short_n, history_n;                 /* score calibration (cli_nab_calibrate) */
+    uint32_t baselines[CLI_NAB_BASELINES_MAX]; /* one detector per baseline length */
+    size_t n_baselines;
+    bool calibrate;     /* false: write the raw NCD(W|B) (for tuning) */
+    double quiet_level; /* suppression after a detection (cli_nab_suppress) */
     size_t quiet_rows;
     double quiet_share;
     char **files; /* "category/file.csv" */
@@ -482,6 +486,37 @@ static void cli_nab_suppress(double *x, size_t n, double level, size_t rows, dou
     }
 }
 
+/* The window NCD(W|B) of every row of one series under settings s (a row before the first
+ * window scores 0, a row after it the latest window's NCD), into out[0..n); *first is the first
+ * row with a window. With permutations off, the calibration supplies what the test would. */
+static int cli_nab_series(const cbad_settings_t *s, const double *val, size_t n, cbad_scratch_t *sc,
+                          double *out, size_t *first)
+{
+    cbad_t *d = NULL;
+    int rc = cbad_new(s, &d);
+    double score = 0.0;
+    *first = n;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int r = cbad_push_value(d, val[i]);
+        if (r == 1) {
+            cbad_job_t *j = NULL;
+            cbad_result_t res;
+            if ((rc = cbad_job_take(d, &j)) == 0 && (rc = cbad_job_run(j, sc, &res)) == 0) {
+                score = res.ncd;
+                cbad_result_clear(&res);
+                if (*first == n)
+                    *first = i;
+            }
+            cbad_job_destroy(&j);
+        } else if (r < 0) {
+            rc = r;
+        }
+        out[i] = score;
+    }
+    cbad_destroy(&d);
+    return rc;
+}
+
 static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
 {
     char in[PATH_MAX], out[PATH_MAX], dir[PATH_MAX];
@@ -546,43 +581,41 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
     if (!ts || !vs || !val)
         rc = -ENOMEM;
     json_t *lab = json_object_get(nb->labels, rel);
-    cbad_t *d = NULL;
     FILE *o = NULL;
-    if (rc == 0 && (rc = cbad_new(&nb->s, &d)) == 0) {
+    if (rc == 0) {
         o = fopen(out, "w");
         if (!o)
             rc = -errno;
     }
     double *raw = rc == 0 ? calloc(n ? n : 1, sizeof *raw) : NULL;
-    if (rc == 0 && !raw)
+    double *one = rc == 0 ? calloc(n ? n : 1, sizeof *one) : NULL;
+    if (rc == 0 && (!raw || !one))
         rc = -ENOMEM;
     if (rc == 0) {
-        double score = 0.0;
-        size_t first = n; /* first row with a window */
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            int r = cbad_push_value(d, val[i]);
-            if (r == 1) {
-                cbad_job_t *j = NULL;
-                cbad_result_t res;
-                if ((rc = cbad_job_take(d, &j)) == 0 && (rc = cbad_job_run(j, sc, &res)) == 0) {
-                    /* NCD(W|B) itself: with permutations off, the calibration below
-                     * supplies what the test would (how unusual this window is here). */
-                    score = res.ncd;
-                    cbad_result_clear(&res);
-                    if (first == n)
-                        first = i;
-                }
-                cbad_job_destroy(&j);
-            } else if (r < 0) {
-                rc = r;
+        /* One detector per baseline length; a row scores the least of their calibrated scores
+         * (or, uncalibrated, the mean of their NCDs): the window must be new to a short memory,
+         * which follows level changes, and to a long one, which spans a daily cycle. */
+        for (size_t b = 0; b < nb->n_baselines && rc == 0; b++) {
+            cbad_settings_t s = nb->s;
+            s.baseline = nb->baselines[b];
+            size_t first = 0;
+            if ((rc = cli_nab_series(&s, val, n, sc, one, &first)) < 0)
+                break;
+            if (nb->calibrate)
+                cli_nab_calibrate(one, n, first, nb->short_n, nb->history_n);
+            for (size_t i = 0; i < n; i++) {
+                if (!nb->calibrate)
+                    raw[i] = b == 0 ? one[i] / (double)nb->n_baselines
+                                    : raw[i] + one[i] / (double)nb->n_baselines;
+                else
+                    raw[i] = b == 0 || one[i] < raw[i] ? one[i] : raw[i];
             }
-            raw[i] = score;
         }
+    }
+    if (rc == 0) {
         fputs("timestamp,value,anomaly_score,label\n", o);
-        if (nb->calibrate) {
-            cli_nab_calibrate(raw, n, first, nb->short_n, nb->history_n);
+        if (nb->calibrate)
             cli_nab_suppress(raw, n, nb->quiet_level, nb->quiet_rows, nb->quiet_share);
-        }
         for (size_t i = 0; i < n; i++) {
             int label = 0;
             size_t k;
@@ -601,7 +634,7 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
         fclose(o);
     }
     free(raw);
-    cbad_destroy(&d);
+    free(one);
     for (size_t i = 0; i < n; i++) {
         free(ts[i]);
         free(vs[i]);
@@ -647,29 +680,32 @@ static int cmp_str(const void *a, const void *b)
 
 static void cli_nab_usage(const cli_ctx_t *ctx)
 {
-    printf("usage: %s watch nab DATA_DIR OUT_DIR [--labels FILE] [--name NAME] [--threads N]\n"
-           "       [--baseline N] [--window N] [--hop N] [--permutations N] [--symbols N]\n"
-           "       [--level N] [--short N] [--history N] [--calibrate yes|no]\n"
-           "       [--quiet-level X] [--quiet-rows N] [--quiet-share X]\n\n"
-           "Runs the detector over every NAB series (DATA_DIR/<category>/<file>.csv) as a\n"
-           "metrics stream and writes OUT_DIR/<name>/<category>/<name>_<file>.csv with columns\n"
-           "timestamp,value,anomaly_score,label. Each row gets the score of the latest window,\n"
-           "which only sees rows up to it; label is 1 at the timestamps of combined_labels.json\n"
-           "(default: DATA_DIR/../labels/combined_labels.json). The row's score is the\n"
-           "window's NCD(W|B) calibrated per series: the mean of the last --short scores\n"
-           "against the --history scores before them, as -log10 of a Gaussian tail over 10\n"
-           "(--calibrate no: the raw NCD, nothing else). Once a row's score reaches\n"
-           "--quiet-level, the next max(--quiet-rows, --quiet-share x rows seen) rows score 0\n"
-           "(NAB counts only the first detection in a window; --quiet-rows 0 turns it off).\n"
-           "Score the result with tools/nab_score.py.\n\n"
-           "Defaults (tuned on the NAB score): baseline 200, window 4, hop 1, permutations 0,\n"
-           "symbols 26, zstd level 3, short 2, history 1000, quiet level 0.3, quiet rows 100,\n"
-           "quiet share 0.05, name ganglion, threads = CPUs.\n\n"
-           "example:\n"
-           "  %s watch nab ../shared/data/nab/data /tmp/nab-results\n"
-           "  python3 tools/nab_score.py /tmp/nab-results \\\n"
-           "      --windows ../shared/data/nab/labels/combined_windows.json\n\n",
-           ctx->prog, ctx->prog);
+    printf(
+        "usage: %s watch nab DATA_DIR OUT_DIR [--labels FILE] [--name NAME] [--threads N]\n"
+        "       [--baseline N] [--window N] [--hop N] [--permutations N] [--symbols N]\n"
+        "       [--baselines N,N..] [--level N] [--short N] [--history N] [--calibrate yes|no]\n"
+        "       [--quiet-level X] [--quiet-rows N] [--quiet-share X]\n\n"
+        "Runs the detector over every NAB series (DATA_DIR/<category>/<file>.csv) as a\n"
+        "metrics stream and writes OUT_DIR/<name>/<category>/<name>_<file>.csv with columns\n"
+        "timestamp,value,anomaly_score,label. Each row gets the score of the latest window,\n"
+        "which only sees rows up to it; label is 1 at the timestamps of combined_labels.json\n"
+        "(default: DATA_DIR/../labels/combined_labels.json). One detector runs per\n"
+        "--baselines length (--baseline N: just one); each window's NCD(W|B) is calibrated\n"
+        "per series: the mean of the last --short scores against the --history scores\n"
+        "before them, as -log10 of a Gaussian tail over 10, and the row scores the least\n"
+        "of its detectors' (--calibrate no: the mean raw NCD, nothing else). Once a row's\n"
+        "score reaches --quiet-level, the next max(--quiet-rows, --quiet-share x rows\n"
+        "seen) rows score 0 (NAB counts only the first detection in a window;\n"
+        "--quiet-rows 0 turns it off).\n"
+        "Score the result with tools/nab_score.py.\n\n"
+        "Defaults (tuned on the NAB score): baselines 200,400, window 4, hop 1, permutations 0,\n"
+        "symbols 26, zstd level 3, short 2, history 1000, quiet level 0.3, quiet rows 100,\n"
+        "quiet share 0.05, name ganglion, threads = CPUs.\n\n"
+        "example:\n"
+        "  %s watch nab ../shared/data/nab/data /tmp/nab-results\n"
+        "  python3 tools/nab_score.py /tmp/nab-results \\\n"
+        "      --windows ../shared/data/nab/labels/combined_windows.json\n\n",
+        ctx->prog, ctx->prog);
 }
 
 /* Options shared by `watch nab` and `watch bench`: detector settings. 1 = consumed, 0 = not a
@@ -719,6 +755,30 @@ static int cli_tools_setting(cbad_settings_t *s, const char *a, const char *v)
     return 0;
 }
 
+/* "200,400" -> nb->baselines. 0 or -1 (empty, too many, or out of range). */
+static int cli_nab_parse_baselines(const char *v, cli_nab_t *nb)
+{
+    size_t k = 0;
+    const char *p = v;
+    while (*p) {
+        char *end;
+        errno = 0;
+        unsigned long x = strtoul(p, &end, 10);
+        if (end == p || errno || x < 2 || x > CBAD_BASELINE_MAX || k == CLI_NAB_BASELINES_MAX)
+            return -1;
+        nb->baselines[k++] = (uint32_t)x;
+        if (*end == ',' && end[1])
+            end++;
+        else if (*end)
+            return -1;
+        p = end;
+    }
+    if (k == 0)
+        return -1;
+    nb->n_baselines = k;
+    return 0;
+}
+
 int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
 {
     if (argc < 3 || cli_wants_help(argc, argv)) {
@@ -728,6 +788,9 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
     cli_nab_t nb = {.data_dir = argv[1], .out_dir = argv[2], .name = "ganglion"};
     nb.short_n = 2;
     nb.history_n = 1000;
+    nb.baselines[0] = 200;
+    nb.baselines[1] = 400;
+    nb.n_baselines = 2;
     nb.calibrate = true;
     nb.quiet_level = 0.3;
     nb.quiet_rows = 100;
@@ -742,9 +805,20 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
         int r = cli_tools_setting(&nb.s, a, v);
         if (r < 0)
             return CLI_EXIT_USAGE;
-        if (r == 1)
+        if (r == 1) {
+            if (strcmp(a, "--baseline") == 0) {
+                nb.baselines[0] = nb.s.baseline;
+                nb.n_baselines = 1;
+            }
             continue;
-        if (strcmp(a, "--labels") == 0 && v) {
+        }
+        if (strcmp(a, "--baselines") == 0 && v) {
+            if (cli_nab_parse_baselines(v, &nb) < 0) {
+                cli_error("--baselines wants 1 to %d lengths between 2 and %d, comma-separated",
+                          CLI_NAB_BASELINES_MAX, CBAD_BASELINE_MAX);
+                return CLI_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--labels") == 0 && v) {
             labels = v;
         } else if (strcmp(a, "--name") == 0 && v && v[0] && !strchr(v, '/')) {
             nb.name = v;
@@ -773,9 +847,13 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
         }
     }
     const char *field, *reason;
-    if (cbad_settings_check(&nb.s, &field, &reason) < 0) {
-        cli_error("%s %s", field, reason);
-        return CLI_EXIT_USAGE;
+    for (size_t b = 0; b < nb.n_baselines; b++) {
+        cbad_settings_t s = nb.s;
+        s.baseline = nb.baselines[b];
+        if (cbad_settings_check(&s, &field, &reason) < 0) {
+            cli_error("%s %s", field, reason);
+            return CLI_EXIT_USAGE;
+        }
     }
     char lpath[PATH_MAX];
     if (!labels) {
