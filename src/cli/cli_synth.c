@@ -425,16 +425,16 @@ static int cli_nab_mkdirs(const char *path)
 /* Per-series calibration of the window scores, seeing only the past: the mean of the last
  * short_n scores against the mean and spread of the history_n scores before them, turned into a
  * Gaussian upper-tail probability p and written as -log10(p)/10 clamped to [0,1], in place. Rows
- * before the first window, or with too little history, score 0. A detector's raw score means
- * different things on a quiet and a noisy series; the tail probability means the same everywhere,
- * so one corpus-wide threshold fits. */
+ * before the first window, or with too little history, get NAN (no score). A detector's raw score
+ * means different things on a quiet and a noisy series; the tail probability means the same
+ * everywhere, so one corpus-wide threshold fits. */
 static void cli_nab_calibrate(double *x, size_t n, size_t first, size_t short_n, size_t hist_n)
 {
     double *out = malloc(sizeof *out * (n ? n : 1));
     if (!out)
         return;
     for (size_t i = 0; i < n; i++) {
-        out[i] = 0.0;
+        out[i] = NAN; /* no score yet: too little history */
         if (i < first + short_n + 30)
             continue;
         double sm = 0.0;
@@ -607,10 +607,13 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
                 if (!nb->calibrate)
                     raw[i] = b == 0 ? one[i] / (double)nb->n_baselines
                                     : raw[i] + one[i] / (double)nb->n_baselines;
-                else
-                    raw[i] = b == 0 || one[i] < raw[i] ? one[i] : raw[i];
+                else if (b == 0 || isnan(raw[i]) || one[i] < raw[i])
+                    raw[i] = one[i]; /* a detector without a score yet has no say */
             }
         }
+        for (size_t i = 0; i < n; i++)
+            if (isnan(raw[i]))
+                raw[i] = 0.0;
     }
     if (rc == 0) {
         fputs("timestamp,value,anomaly_score,label\n", o);
