@@ -702,7 +702,7 @@ static void cli_nab_usage(const cli_ctx_t *ctx)
         "--quiet-rows 0 turns it off).\n"
         "Score the result with tools/nab_score.py.\n\n"
         "Defaults (tuned on the NAB score): baselines 200,400, window 4, hop 1, permutations 0,\n"
-        "symbols 26, zstd level 3, short 2, history 1000, quiet level 0.3, quiet rows 100,\n"
+        "symbols 26, zstd level 3, short 2, history 1000, quiet level 0.2, quiet rows 75,\n"
         "quiet share 0.05, name ganglion, threads = CPUs.\n\n"
         "example:\n"
         "  %s watch nab ../shared/data/nab/data /tmp/nab-results\n"
@@ -795,8 +795,8 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
     nb.baselines[1] = 400;
     nb.n_baselines = 2;
     nb.calibrate = true;
-    nb.quiet_level = 0.3;
-    nb.quiet_rows = 100;
+    nb.quiet_level = 0.2;
+    nb.quiet_rows = 75;
     nb.quiet_share = 0.05;
     cli_nab_defaults(&nb.s);
     const char *labels = NULL;

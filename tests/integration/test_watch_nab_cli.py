@@ -64,9 +64,10 @@ def test_layout_scores_and_determinism(bin, tmp_path):
         assert all(0.0 <= float(r["anomaly_score"]) <= 1.0 for r in a)
     shift = read(tmp_path / "a", "shift.csv")
     assert [i for i, r in enumerate(shift) if r["label"] == "1"] == [SHIFT]
-    # The level shift is found within a few rows, and nothing before it scores as high.
+    # The level shift is found within a few rows (it reaches the default quiet level, 0.2, which
+    # then silences the rows after it), and nothing before it scores as high.
     peak = max(float(r["anomaly_score"]) for r in shift[SHIFT:SHIFT + 10])
-    assert peak >= 0.3
+    assert peak >= 0.2
     assert max(float(r["anomaly_score"]) for r in shift[:SHIFT]) < peak
 
 
