@@ -6,18 +6,22 @@ columns timestamp,value,anomaly_score[,label], and the windows in combined_windo
 application profile it finds the threshold that maximises the corpus score and prints the
 normalised score (null detector 0, perfect detector 100) with a per-category breakdown.
 
-Rules implemented:
-- rows in the probationary period (the first 15 % of each series) are never scored;
+Rules implemented, as NAB's own scorer (nab/sweeper.py, nab/runner.py) applies them:
+- rows in the probationary period are never scored: the first min(floor(15 % of the rows), 750)
+  rows of each series (NAB caps the period at 15 % of 5000 rows);
+- a window whose rows all lie in the probationary period is ignored (neither hit nor missed);
 - a detection is a row whose score is >= the threshold;
-- inside a window only the first detection counts, as a true positive weighted by the scaled
-  sigmoid of its relative position (-1 at the window's first row, 0 at its last);
-- a detection outside every window is a false positive weighted by the scaled sigmoid of its
-  distance after the previous window in window lengths (-1 when there is no previous window);
+- inside a window only the first detection counts, as a true positive worth
+  A_TP * scaled_sigmoid(position) / scaled_sigmoid(-1), position = -(last - row + 1) / length
+  (-1 at the window's first row, so the earliest detection is worth exactly A_TP);
+- a detection outside every window is a false positive worth A_FP * scaled_sigmoid(position),
+  position = (row - previous window's last row) / (previous window's length - 1), and
+  -A_FP when there is no previous window;
 - a window without a detection is a false negative (-A_FN);
 - the profile weights: standard A_TP=1 A_FP=0.11 A_FN=1; reward_low_FP A_FP=0.22;
   reward_low_FN A_FN=2;
-- normalised = 100 * (raw - null) / (perfect - null), where the null detector never fires and
-  the perfect detector fires on the first row of every window.
+- normalised = 100 * (raw - null) / (perfect - null), where the null detector never fires
+  (-A_FN per scored window) and perfect = A_TP per window of the corpus.
 
 Standard library only (Debian's python3).
 """
@@ -36,6 +40,7 @@ PROFILES = {
 }
 
 PROBATION = 0.15
+PROBATION_MAX = 750  # NAB: probationPercent * 5000 rows
 
 
 def sigmoid(x):
@@ -44,9 +49,21 @@ def sigmoid(x):
 
 def scaled_sigmoid(pos):
     """NAB's weight for a detection at relative position pos (in window lengths)."""
-    if pos > 3.0:
+    if pos >= 3.0:
         return -1.0
     return 2.0 * sigmoid(-5.0 * pos) - 1.0
+
+
+MAX_TP = scaled_sigmoid(-1.0)
+
+
+def tp_weight(pos):
+    """A true positive at relative position pos, scaled so that the window's first row is 1."""
+    return scaled_sigmoid(pos) / MAX_TP
+
+
+def probation_rows(n):
+    return int(min(math.floor(PROBATION * n), PROBATION * 5000))
 
 
 def norm_ts(ts):
@@ -64,7 +81,7 @@ class Series:
         self.name = name
         self.scores = scores
         n = len(scores)
-        self.probation = int(math.floor(PROBATION * n))
+        self.probation = probation_rows(n)
         index = {t: i for i, t in enumerate(timestamps)}
         self.windows = []  # (first_row, last_row)
         for start, end in windows:
@@ -78,6 +95,9 @@ class Series:
             else:
                 self.windows.append((index[s], index[e]))
         self.windows.sort()
+        # A window inside the probationary period is never scored (NAB gives it no FN part),
+        # but it still counts in the perfect score and as the previous window of later rows.
+        self.scored = [k for k, w in enumerate(self.windows) if w[1] >= self.probation]
         # Per row: ('in', window number, relative position) or ('out', position past the
         # previous window or None).
         self.rows = []
@@ -92,7 +112,8 @@ class Series:
                 length = last - first + 1
                 self.rows.append(("in", w, -(last - i + 1) / length))
             elif prev is not None:
-                length = prev[1] - prev[0] + 1
+                # NAB divides by the previous window's length - 1 (one-row windows: by 1).
+                length = max(prev[1] - prev[0], 1)
                 self.rows.append(("out", None, (i - prev[1]) / length))
             else:
                 self.rows.append(("out", None, None))
@@ -110,23 +131,24 @@ class Series:
                 if w in hit:
                     continue
                 hit.add(w)
-                raw += prof["tp"] * scaled_sigmoid(pos)
+                raw += prof["tp"] * tp_weight(pos)
                 tp += 1
             else:
                 fp += 1
                 raw += prof["fp"] * (scaled_sigmoid(pos) if pos is not None else -1.0)
         fn = 0
-        for w in range(len(self.windows)):
+        for w in self.scored:
             if w not in hit:
                 fn += 1
                 raw -= prof["fn"]
         return raw, tp, fp, fn
 
     def null_score(self, prof):
-        return -prof["fn"] * len(self.windows)
+        return -prof["fn"] * len(self.scored)
 
     def perfect_score(self, prof):
-        return sum(prof["tp"] * scaled_sigmoid(-1.0) for _ in self.windows)
+        # NAB counts every window of the corpus here, scored or not.
+        return prof["tp"] * len(self.windows)
 
     def candidate_thresholds(self):
         return set(self.scores[self.probation:])
@@ -184,10 +206,10 @@ def optimise(series, prof):
             else:
                 old = first.get((k, w))
                 if old is None:
-                    total += prof["fn"] + prof["tp"] * scaled_sigmoid(pos)
+                    total += prof["fn"] + prof["tp"] * tp_weight(pos)
                     first[(k, w)] = i
                 elif i < old:
-                    total += prof["tp"] * (scaled_sigmoid(pos) - scaled_sigmoid(s.rows[old][2]))
+                    total += prof["tp"] * (tp_weight(pos) - tp_weight(s.rows[old][2]))
                     first[(k, w)] = i
             j += 1
         if total > best[1] + 1e-12:

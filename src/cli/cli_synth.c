@@ -372,6 +372,8 @@ int cli_cmd_synth(cli_ctx_t *ctx, int argc, char **argv)
 
 /* ---- watch nab ----------------------------------------------------------------------------- */
 
+#define CLI_NAB_BASELINES_MAX 4
+
 /* The settings `watch nab` starts from (chosen by the NAB score, see docs/watch.md). */
 static void cli_nab_defaults(cbad_settings_t *s)
 {
@@ -381,7 +383,7 @@ static void cli_nab_defaults(cbad_settings_t *s)
     s->window = 4;
     s->hop = 1;
     s->permutations = 0;
-    s->symbols = 16;
+    s->symbols = 26;
     s->level = 3;
 }
 
@@ -389,8 +391,14 @@ typedef struct {
     const char *data_dir, *out_dir, *name;
     cbad_settings_t s;
     json_t *labels;
-    size_t short_n, history_n; /* score calibration (cli_nab_calibrate) */
-    char **files;              /* "category/file.csv" */
+    size_t short_n, history_n;                 /* score calibration (cli_nab_calibrate) */
+    uint32_t baselines[CLI_NAB_BASELINES_MAX]; /* one detector per baseline length */
+    size_t n_baselines;
+    bool calibrate;     /* false: write the raw NCD(W|B) (for tuning) */
+    double quiet_level; /* suppression after a detection (cli_nab_suppress) */
+    size_t quiet_rows;
+    double quiet_share;
+    char **files; /* "category/file.csv" */
     size_t n_files;
     size_t next;
     int failed;
@@ -417,16 +425,16 @@ static int cli_nab_mkdirs(const char *path)
 /* Per-series calibration of the window scores, seeing only the past: the mean of the last
  * short_n scores against the mean and spread of the history_n scores before them, turned into a
  * Gaussian upper-tail probability p and written as -log10(p)/10 clamped to [0,1], in place. Rows
- * before the first window, or with too little history, score 0. A detector's raw score means
- * different things on a quiet and a noisy series; the tail probability means the same everywhere,
- * so one corpus-wide threshold fits. */
+ * before the first window, or with too little history, get NAN (no score). A detector's raw score
+ * means different things on a quiet and a noisy series; the tail probability means the same
+ * everywhere, so one corpus-wide threshold fits. */
 static void cli_nab_calibrate(double *x, size_t n, size_t first, size_t short_n, size_t hist_n)
 {
     double *out = malloc(sizeof *out * (n ? n : 1));
     if (!out)
         return;
     for (size_t i = 0; i < n; i++) {
-        out[i] = 0.0;
+        out[i] = NAN; /* no score yet: too little history */
         if (i < first + short_n + 30)
             continue;
         double sm = 0.0;
@@ -449,6 +457,64 @@ static void cli_nab_calibrate(double *x, size_t n, size_t first, size_t short_n,
     }
     memcpy(x, out, sizeof *out * n);
     free(out);
+}
+
+/* Suppression after a detection, seeing only the past: once a row's calibrated score reaches
+ * `level`, the following max(rows, share x the rows seen so far) rows score 0. NAB rewards only
+ * the first detection inside a window and charges every detection outside one, so the rows right
+ * after a detection can only cost: inside the window they add nothing, after it they are false
+ * positives. The share lets a long stream, whose incidents last longer in rows, stay quiet
+ * longer. In place. */
+static void cli_nab_suppress(double *x, size_t n, double level, size_t rows, double share)
+{
+    size_t quiet_until = 0;
+    bool quiet = false;
+    if (rows == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (quiet && i <= quiet_until) {
+            x[i] = 0.0;
+            continue;
+        }
+        quiet = false;
+        size_t span = (size_t)(share * (double)i);
+        span = span > rows ? span : rows;
+        if (x[i] >= level) {
+            quiet = true;
+            quiet_until = i + span;
+        }
+    }
+}
+
+/* The window NCD(W|B) of every row of one series under settings s (a row before the first
+ * window scores 0, a row after it the latest window's NCD), into out[0..n); *first is the first
+ * row with a window. With permutations off, the calibration supplies what the test would. */
+static int cli_nab_series(const cbad_settings_t *s, const double *val, size_t n, cbad_scratch_t *sc,
+                          double *out, size_t *first)
+{
+    cbad_t *d = NULL;
+    int rc = cbad_new(s, &d);
+    double score = 0.0;
+    *first = n;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int r = cbad_push_value(d, val[i]);
+        if (r == 1) {
+            cbad_job_t *j = NULL;
+            cbad_result_t res;
+            if ((rc = cbad_job_take(d, &j)) == 0 && (rc = cbad_job_run(j, sc, &res)) == 0) {
+                score = res.ncd;
+                cbad_result_clear(&res);
+                if (*first == n)
+                    *first = i;
+            }
+            cbad_job_destroy(&j);
+        } else if (r < 0) {
+            rc = r;
+        }
+        out[i] = score;
+    }
+    cbad_destroy(&d);
+    return rc;
 }
 
 static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
@@ -515,40 +581,44 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
     if (!ts || !vs || !val)
         rc = -ENOMEM;
     json_t *lab = json_object_get(nb->labels, rel);
-    cbad_t *d = NULL;
     FILE *o = NULL;
-    if (rc == 0 && (rc = cbad_new(&nb->s, &d)) == 0) {
+    if (rc == 0) {
         o = fopen(out, "w");
         if (!o)
             rc = -errno;
     }
     double *raw = rc == 0 ? calloc(n ? n : 1, sizeof *raw) : NULL;
-    if (rc == 0 && !raw)
+    double *one = rc == 0 ? calloc(n ? n : 1, sizeof *one) : NULL;
+    if (rc == 0 && (!raw || !one))
         rc = -ENOMEM;
     if (rc == 0) {
-        double score = 0.0;
-        size_t first = n; /* first row with a window */
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            int r = cbad_push_value(d, val[i]);
-            if (r == 1) {
-                cbad_job_t *j = NULL;
-                cbad_result_t res;
-                if ((rc = cbad_job_take(d, &j)) == 0 && (rc = cbad_job_run(j, sc, &res)) == 0) {
-                    /* NCD(W|B) itself: with permutations off, the calibration below
-                     * supplies what the test would (how unusual this window is here). */
-                    score = res.ncd;
-                    cbad_result_clear(&res);
-                    if (first == n)
-                        first = i;
-                }
-                cbad_job_destroy(&j);
-            } else if (r < 0) {
-                rc = r;
+        /* One detector per baseline length; a row scores the least of their calibrated scores
+         * (or, uncalibrated, the mean of their NCDs): the window must be new to a short memory,
+         * which follows level changes, and to a long one, which spans a daily cycle. */
+        for (size_t b = 0; b < nb->n_baselines && rc == 0; b++) {
+            cbad_settings_t s = nb->s;
+            s.baseline = nb->baselines[b];
+            size_t first = 0;
+            if ((rc = cli_nab_series(&s, val, n, sc, one, &first)) < 0)
+                break;
+            if (nb->calibrate)
+                cli_nab_calibrate(one, n, first, nb->short_n, nb->history_n);
+            for (size_t i = 0; i < n; i++) {
+                if (!nb->calibrate)
+                    raw[i] = b == 0 ? one[i] / (double)nb->n_baselines
+                                    : raw[i] + one[i] / (double)nb->n_baselines;
+                else if (b == 0 || isnan(raw[i]) || one[i] < raw[i])
+                    raw[i] = one[i]; /* a detector without a score yet has no say */
             }
-            raw[i] = score;
         }
+        for (size_t i = 0; i < n; i++)
+            if (isnan(raw[i]))
+                raw[i] = 0.0;
+    }
+    if (rc == 0) {
         fputs("timestamp,value,anomaly_score,label\n", o);
-        cli_nab_calibrate(raw, n, first, nb->short_n, nb->history_n);
+        if (nb->calibrate)
+            cli_nab_suppress(raw, n, nb->quiet_level, nb->quiet_rows, nb->quiet_share);
         for (size_t i = 0; i < n; i++) {
             int label = 0;
             size_t k;
@@ -559,7 +629,7 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
                 if (ls && strncmp(ls, ts[i], 19) == 0)
                     label = 1;
             }
-            fprintf(o, "%s,%s,%.6f,%d\n", ts[i], vs[i], raw[i], label);
+            fprintf(o, "%s,%s,%.9f,%d\n", ts[i], vs[i], raw[i], label);
         }
         if (fclose(o) != 0 && rc == 0)
             rc = -EIO;
@@ -567,7 +637,7 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
         fclose(o);
     }
     free(raw);
-    cbad_destroy(&d);
+    free(one);
     for (size_t i = 0; i < n; i++) {
         free(ts[i]);
         free(vs[i]);
@@ -613,24 +683,32 @@ static int cmp_str(const void *a, const void *b)
 
 static void cli_nab_usage(const cli_ctx_t *ctx)
 {
-    printf("usage: %s watch nab DATA_DIR OUT_DIR [--labels FILE] [--name NAME] [--threads N]\n"
-           "       [--baseline N] [--window N] [--hop N] [--permutations N] [--symbols N]\n"
-           "       [--level N] [--short N] [--history N]\n\n"
-           "Runs the detector over every NAB series (DATA_DIR/<category>/<file>.csv) as a\n"
-           "metrics stream and writes OUT_DIR/<name>/<category>/<name>_<file>.csv with columns\n"
-           "timestamp,value,anomaly_score,label. Each row gets the score of the latest window,\n"
-           "which only sees rows up to it; label is 1 at the timestamps of combined_labels.json\n"
-           "(default: DATA_DIR/../labels/combined_labels.json). The row's score is the\n"
-           "window's NCD(W|B) calibrated per series: the mean of the last --short scores\n"
-           "against the --history scores before them, as -log10 of a Gaussian tail over 10.\n"
-           "Score the result with tools/nab_score.py.\n\n"
-           "Defaults (tuned on the NAB score): baseline 200, window 4, hop 1, permutations 0,\n"
-           "symbols 16, zstd level 3, short 2, history 1000, name ganglion, threads = CPUs.\n\n"
-           "example:\n"
-           "  %s watch nab ../shared/data/nab/data /tmp/nab-results\n"
-           "  python3 tools/nab_score.py /tmp/nab-results \\\n"
-           "      --windows ../shared/data/nab/labels/combined_windows.json\n\n",
-           ctx->prog, ctx->prog);
+    printf(
+        "usage: %s watch nab DATA_DIR OUT_DIR [--labels FILE] [--name NAME] [--threads N]\n"
+        "       [--baseline N] [--window N] [--hop N] [--permutations N] [--symbols N]\n"
+        "       [--baselines N,N..] [--level N] [--short N] [--history N] [--calibrate yes|no]\n"
+        "       [--quiet-level X] [--quiet-rows N] [--quiet-share X]\n\n"
+        "Runs the detector over every NAB series (DATA_DIR/<category>/<file>.csv) as a\n"
+        "metrics stream and writes OUT_DIR/<name>/<category>/<name>_<file>.csv with columns\n"
+        "timestamp,value,anomaly_score,label. Each row gets the score of the latest window,\n"
+        "which only sees rows up to it; label is 1 at the timestamps of combined_labels.json\n"
+        "(default: DATA_DIR/../labels/combined_labels.json). One detector runs per\n"
+        "--baselines length (--baseline N: just one); each window's NCD(W|B) is calibrated\n"
+        "per series: the mean of the last --short scores against the --history scores\n"
+        "before them, as -log10 of a Gaussian tail over 10, and the row scores the least\n"
+        "of its detectors' (--calibrate no: the mean raw NCD, nothing else). Once a row's\n"
+        "score reaches --quiet-level, the next max(--quiet-rows, --quiet-share x rows\n"
+        "seen) rows score 0 (NAB counts only the first detection in a window;\n"
+        "--quiet-rows 0 turns it off).\n"
+        "Score the result with tools/nab_score.py.\n\n"
+        "Defaults (tuned on the NAB score): baselines 200,400, window 4, hop 1, permutations 0,\n"
+        "symbols 26, zstd level 3, short 2, history 1000, quiet level 0.2, quiet rows 75,\n"
+        "quiet share 0.05, name ganglion, threads = CPUs.\n\n"
+        "example:\n"
+        "  %s watch nab ../shared/data/nab/data /tmp/nab-results\n"
+        "  python3 tools/nab_score.py /tmp/nab-results \\\n"
+        "      --windows ../shared/data/nab/labels/combined_windows.json\n\n",
+        ctx->prog, ctx->prog);
 }
 
 /* Options shared by `watch nab` and `watch bench`: detector settings. 1 = consumed, 0 = not a
@@ -680,6 +758,30 @@ static int cli_tools_setting(cbad_settings_t *s, const char *a, const char *v)
     return 0;
 }
 
+/* "200,400" -> nb->baselines. 0 or -1 (empty, too many, or out of range). */
+static int cli_nab_parse_baselines(const char *v, cli_nab_t *nb)
+{
+    size_t k = 0;
+    const char *p = v;
+    while (*p) {
+        char *end;
+        errno = 0;
+        unsigned long x = strtoul(p, &end, 10);
+        if (end == p || errno || x < 2 || x > CBAD_BASELINE_MAX || k == CLI_NAB_BASELINES_MAX)
+            return -1;
+        nb->baselines[k++] = (uint32_t)x;
+        if (*end == ',' && end[1])
+            end++;
+        else if (*end)
+            return -1;
+        p = end;
+    }
+    if (k == 0)
+        return -1;
+    nb->n_baselines = k;
+    return 0;
+}
+
 int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
 {
     if (argc < 3 || cli_wants_help(argc, argv)) {
@@ -689,6 +791,13 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
     cli_nab_t nb = {.data_dir = argv[1], .out_dir = argv[2], .name = "ganglion"};
     nb.short_n = 2;
     nb.history_n = 1000;
+    nb.baselines[0] = 200;
+    nb.baselines[1] = 400;
+    nb.n_baselines = 2;
+    nb.calibrate = true;
+    nb.quiet_level = 0.2;
+    nb.quiet_rows = 75;
+    nb.quiet_share = 0.05;
     cli_nab_defaults(&nb.s);
     const char *labels = NULL;
     uint64_t threads = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN);
@@ -699,15 +808,37 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
         int r = cli_tools_setting(&nb.s, a, v);
         if (r < 0)
             return CLI_EXIT_USAGE;
-        if (r == 1)
+        if (r == 1) {
+            if (strcmp(a, "--baseline") == 0) {
+                nb.baselines[0] = nb.s.baseline;
+                nb.n_baselines = 1;
+            }
             continue;
-        if (strcmp(a, "--labels") == 0 && v) {
+        }
+        if (strcmp(a, "--baselines") == 0 && v) {
+            if (cli_nab_parse_baselines(v, &nb) < 0) {
+                cli_error("--baselines wants 1 to %d lengths between 2 and %d, comma-separated",
+                          CLI_NAB_BASELINES_MAX, CBAD_BASELINE_MAX);
+                return CLI_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--labels") == 0 && v) {
             labels = v;
         } else if (strcmp(a, "--name") == 0 && v && v[0] && !strchr(v, '/')) {
             nb.name = v;
         } else if (strcmp(a, "--threads") == 0) {
             if (cli_tools_u64(a, v, 1, 64, &threads) < 0)
                 return CLI_EXIT_USAGE;
+        } else if (strcmp(a, "--calibrate") == 0 && v &&
+                   (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0)) {
+            nb.calibrate = strcmp(v, "yes") == 0;
+        } else if (strcmp(a, "--quiet-level") == 0 || strcmp(a, "--quiet-share") == 0) {
+            if (cli_tools_dbl(a, v, 0.0, 1.0, a[8] == 'l' ? &nb.quiet_level : &nb.quiet_share) < 0)
+                return CLI_EXIT_USAGE;
+        } else if (strcmp(a, "--quiet-rows") == 0) {
+            uint64_t x;
+            if (cli_tools_u64(a, v, 0, 100000, &x) < 0)
+                return CLI_EXIT_USAGE;
+            nb.quiet_rows = (size_t)x;
         } else if (strcmp(a, "--short") == 0 || strcmp(a, "--history") == 0) {
             uint64_t x;
             if (cli_tools_u64(a, v, 1, 100000, &x) < 0)
@@ -719,9 +850,13 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
         }
     }
     const char *field, *reason;
-    if (cbad_settings_check(&nb.s, &field, &reason) < 0) {
-        cli_error("%s %s", field, reason);
-        return CLI_EXIT_USAGE;
+    for (size_t b = 0; b < nb.n_baselines; b++) {
+        cbad_settings_t s = nb.s;
+        s.baseline = nb.baselines[b];
+        if (cbad_settings_check(&s, &field, &reason) < 0) {
+            cli_error("%s %s", field, reason);
+            return CLI_EXIT_USAGE;
+        }
     }
     char lpath[PATH_MAX];
     if (!labels) {

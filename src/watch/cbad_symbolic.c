@@ -41,8 +41,12 @@ static void cbad_bins_fit(double *v, uint32_t n, uint32_t symbols, cbad_bins_t *
     b->spread = iqr > 0 ? iqr : range > 0 ? range : fabs(b->hi) > 0 ? fabs(b->hi) * 1e-3 : 1.0;
 }
 
-/* In range: 'A' + bin (at most 26 bins are told apart). Out of range: '0'..'9' below, 'a'..'j'
- * above, graded by log2(1 + distance / spread). */
+/* In-range bins, up to 64: printable characters that are none of the out-of-range ones. */
+static const char cbad_bin_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZklmnopqrstuvwxyz!#$%&()*+,-./:;<=>?@[]^_{|}~";
+
+/* In range: the bin's character. Out of range: '0'..'9' below, 'a'..'j' above, graded by
+ * log2(1 + distance / spread). */
 static char cbad_bins_code(const cbad_bins_t *b, double v)
 {
     double dist = v < b->lo ? (b->lo - v) / b->spread : v > b->hi ? (v - b->hi) / b->spread : 0;
@@ -62,7 +66,7 @@ static char cbad_bins_code(const cbad_bins_t *b, double v)
         else
             h = m;
     }
-    return (char)('A' + (l > 25 ? 25 : l));
+    return cbad_bin_chars[l > 63 ? 63 : l];
 }
 
 int cbad_symbolic_encode(const double *vals, uint32_t n, uint32_t nb, uint32_t symbols,
@@ -71,8 +75,8 @@ int cbad_symbolic_encode(const double *vals, uint32_t n, uint32_t nb, uint32_t s
     /* nb is how many leading values the bins are fitted on (see cbad_priv.h). */
     if (symbols < 2)
         symbols = 2;
-    if (symbols > 26)
-        symbols = 26;
+    if (symbols > 64)
+        symbols = 64;
     double *tmp = malloc(sizeof *tmp * nb);
     if (!tmp)
         return -ENOMEM;

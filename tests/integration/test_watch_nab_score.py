@@ -73,7 +73,10 @@ def test_first_detection_counts_and_position(tmp_path):
     raw, tp, fp, fn = s.score(0.5, STD)
     assert (tp, fp, fn) == (1, 0, 0)
     # Row 49 sits 11 rows before the end of a 20-row window: position -(59 - 49 + 1)/20.
-    assert raw == pytest.approx(nab.scaled_sigmoid(-11 / 20))
+    # NAB scales a true positive by the value at the window's first row, so the earliest
+    # detection is worth exactly A_TP.
+    assert raw == pytest.approx(nab.scaled_sigmoid(-11 / 20) / nab.scaled_sigmoid(-1.0))
+    assert nab.tp_weight(-1.0) == pytest.approx(1.0)
 
 
 def test_false_positives_and_probation(tmp_path):
@@ -90,9 +93,34 @@ def test_false_positives_and_probation(tmp_path):
     assert s.probation == 30
     raw, tp, fp, fn = s.score(0.5, STD)
     assert (tp, fp, fn) == (0, 3, 1)
-    near = nab.scaled_sigmoid((121 - 119) / 20)
+    # NAB measures the distance in (previous window's length - 1) rows.
+    near = nab.scaled_sigmoid((121 - 119) / 19)
     assert -0.5 < near < 0
     assert raw == pytest.approx(-1.0 + STD["fp"] * (-1.0 + near - 1.0))
+
+
+def test_probation_is_capped_and_windows_inside_it_are_ignored(tmp_path):
+    # NAB's probationary period is min(15 % of the rows, 750): a long series is scored from row
+    # 750 on, and a window that ends inside the period is neither a hit nor a miss (it still
+    # counts in the perfect score).
+    assert nab.probation_rows(200) == 30
+    assert nab.probation_rows(5000) == 750
+    assert nab.probation_rows(20000) == 750
+    n = 6000
+    wins = [(100, 199), (800, 899), (3000, 3099)]
+    scores = [0.0] * n
+    scores[150] = 1.0  # inside the probationary period
+    scores[800] = 1.0  # after row 750: scored, though it is before 15 % of the series
+    res, wpath = write_corpus(tmp_path, {"c/a.csv": (scores, wins)})
+    _, series = nab.load_results(res, wpath)
+    s = series[0][1]
+    assert s.probation == 750
+    raw, tp, fp, fn = s.score(0.5, STD)
+    assert (tp, fp, fn) == (1, 0, 1)
+    assert raw == pytest.approx(1.0 - 1.0)
+    assert s.null_score(STD) == pytest.approx(-2.0)
+    assert s.perfect_score(STD) == pytest.approx(3.0)
+    assert nab.normalised(series, STD, 0.5) == pytest.approx(100.0 * (0.0 + 2.0) / (3.0 + 2.0))
 
 
 def test_profiles_weigh_differently(tmp_path):
@@ -107,7 +135,7 @@ def test_profiles_weigh_differently(tmp_path):
     std = s.score(0.5, nab.PROFILES["standard"])[0]
     low_fp = s.score(0.5, nab.PROFILES["reward_low_FP_rate"])[0]
     low_fn = s.score(0.5, nab.PROFILES["reward_low_FN_rate"])[0]
-    tp = nab.scaled_sigmoid(-19 / 20)
+    tp = nab.tp_weight(-19 / 20)
     assert std == pytest.approx(tp - 0.11 - 1.0)
     assert low_fp == pytest.approx(tp - 0.22 - 1.0)
     assert low_fn == pytest.approx(tp - 0.11 - 2.0)
