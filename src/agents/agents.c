@@ -74,7 +74,7 @@ static void agents_agent_free(agent_t *a)
 
 void agents_agent_release(agent_t *a)
 {
-    if (a->forget && a->pending_close == 0 && !a->write_inflight && a->pid == 0 && !a->in_open &&
+    if (a->forget && a->pending_close == 0 && !a->save_queued && a->pid == 0 && !a->in_open &&
         !a->out_open && !a->err_open)
         agents_agent_free(a);
 }
@@ -183,6 +183,7 @@ agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec)
                                  : "");
     }
     a->persisted = true;
+    a->spec_stored = true; /* its row exists */
     return a;
 }
 
@@ -262,6 +263,8 @@ static void agents_reason_set(agent_t *a, const char *reason)
  * rows stay in the store): a daemon that runs many short agents does not grow without bound. */
 static void agents_trim_finished(agents_t *ag, const agent_t *keep)
 {
+    if (ag->count <= AGENTS_KEEP_FINISHED)
+        return; /* fewer records than the bound: no walk needed (one per ended agent) */
     size_t finished = 0;
     for (agent_t *x = ag->head; x; x = x->next)
         if (!x->forget && agents_status_final(x->status))
@@ -276,6 +279,71 @@ static void agents_trim_finished(agents_t *ag, const agent_t *keep)
         agents_agent_close_timers(x);
         agents_agent_release(x);
     }
+}
+
+/* The status event's JSON written directly (three of them per short agent); NULL when a
+ * string is not valid UTF-8 (a reason cut inside a character) or on OOM: the caller then
+ * builds it with jansson. */
+static char *agents_status_event_text(const agent_t *a, agents_status_t from, agents_status_t to,
+                                      size_t *out_len)
+{
+    const char *name = a->name ? a->name : "";
+    size_t nl = strlen(name), rl = a->reason ? strlen(a->reason) : 0;
+    if (!agents_utf8_valid(name, nl) || (a->reason && !agents_utf8_valid(a->reason, rl)))
+        return NULL;
+    size_t cap = agents_json_escaped_len(name, nl) + agents_json_escaped_len(a->reason, rl) + 256;
+    char *buf = malloc(cap), *o = buf;
+    if (!buf)
+        return NULL;
+    o += snprintf(o, cap, "{\"id\":\"%s\",\"name\":\"", a->id);
+    o = agents_json_escape(o, name, nl);
+    o += snprintf(o, cap - (size_t)(o - buf),
+                  "\",\"status\":\"%s\",\"previous\":\"%s\",\"ts\":%" PRId64,
+                  agents_status_name(to), agents_status_name(from), a->status_ms);
+    if (a->reason) {
+        o = mempcpy(o, ",\"reason\":\"", 11);
+        o = agents_json_escape(o, a->reason, rl);
+        *o++ = '"';
+    }
+    if (a->pid)
+        o += snprintf(o, cap - (size_t)(o - buf), ",\"pid\":%d", (int)a->pid);
+    if (a->exit_code >= 0 && agents_status_final(to))
+        o += snprintf(o, cap - (size_t)(o - buf), ",\"exit_code\":%d", a->exit_code);
+    if (a->term_signal && agents_status_final(to)) {
+        char sbuf[32];
+        o += snprintf(o, cap - (size_t)(o - buf), ",\"signal\":\"%s\"",
+                      agents_signal_name(a->term_signal, sbuf, sizeof sbuf));
+    }
+    *o++ = '}';
+    *o = '\0';
+    *out_len = (size_t)(o - buf);
+    return buf;
+}
+
+static void agents_status_publish(agent_t *a, agents_status_t from, agents_status_t to)
+{
+    bus_t *bus = a->owner->hub->bus;
+    char topic[64], sbuf[32];
+    snprintf(topic, sizeof topic, "agent.%s.status", a->id);
+    size_t n = 0;
+    char *text = agents_status_event_text(a, from, to, &n);
+    if (text) {
+        bus_publish_text(bus, topic, text, n);
+        return;
+    }
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", a->id, "name", a->name ? a->name : "",
+                           "status", agents_status_name(to), "previous", agents_status_name(from),
+                           "ts", (json_int_t)a->status_ms);
+    if (a->reason)
+        json_object_set_new(ev, "reason", json_string(a->reason));
+    if (a->pid)
+        json_object_set_new(ev, "pid", json_integer(a->pid));
+    if (a->exit_code >= 0 && agents_status_final(to))
+        json_object_set_new(ev, "exit_code", json_integer(a->exit_code));
+    if (a->term_signal && agents_status_final(to))
+        json_object_set_new(ev, "signal",
+                            json_string(agents_signal_name(a->term_signal, sbuf, sizeof sbuf)));
+    bus_publish(bus, topic, ev);
 }
 
 bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
@@ -304,23 +372,8 @@ bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
     agents_store_save(a);
     if (agents_status_final(to))
         agents_trim_finished(ag, a);
-    if (ag->hub->bus) {
-        char topic[64], sbuf[32];
-        snprintf(topic, sizeof topic, "agent.%s.status", a->id);
-        json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", a->id, "name", a->name ? a->name : "",
-                               "status", agents_status_name(to), "previous",
-                               agents_status_name(from), "ts", (json_int_t)a->status_ms);
-        if (a->reason)
-            json_object_set_new(ev, "reason", json_string(a->reason));
-        if (a->pid)
-            json_object_set_new(ev, "pid", json_integer(a->pid));
-        if (a->exit_code >= 0 && agents_status_final(to))
-            json_object_set_new(ev, "exit_code", json_integer(a->exit_code));
-        if (a->term_signal && agents_status_final(to))
-            json_object_set_new(ev, "signal",
-                                json_string(agents_signal_name(a->term_signal, sbuf, sizeof sbuf)));
-        bus_publish(ag->hub->bus, topic, ev);
-    }
+    if (ag->hub->bus)
+        agents_status_publish(a, from, to);
     if (ag->hub->metrics)
         metrics_gauge_set(ag->hub->metrics, "ganglion_agents_active", NULL, (double)ag->live);
     return true;
@@ -1200,6 +1253,7 @@ int agents_start(hub_t *hub)
         return -1;
     }
     agents_io_init(ag);
+    agents_store_init(ag);
     uv_signal_init(hub->loop, &ag->sigchld);
     ag->sigchld.data = ag;
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
@@ -1245,8 +1299,10 @@ bool agents_busy(const hub_t *hub)
     const agents_t *ag = hub->agents;
     if (!ag)
         return false;
+    if (agents_store_busy(ag))
+        return true;
     for (const agent_t *a = ag->head; a; a = a->next)
-        if (a->pid || a->exited || a->write_inflight)
+        if (a->pid || a->exited)
             return true;
     return false;
 }
@@ -1272,9 +1328,10 @@ void agents_destroy(hub_t *hub)
         agents_agent_close_timers(a);
     }
     agents_io_fini(ag);
+    agents_store_fini(ag);
     if (ag->sigchld_open)
         uv_close((uv_handle_t *)&ag->sigchld, NULL);
-    /* close callbacks free the records; store writes still in flight hold theirs */
+    /* close callbacks free the records */
     for (int i = 0; i < 1000 && (ag->head || ag->sigchld_open); i++) {
         uv_run(hub->loop, UV_RUN_NOWAIT);
         if (uv_is_closing((uv_handle_t *)&ag->sigchld))
@@ -1286,7 +1343,6 @@ void agents_destroy(hub_t *hub)
     while (ag->head) {
         /* a write that never finished (store gone): free what remains */
         agent_t *a = ag->head;
-        a->write_inflight = false;
         a->pending_close = 0;
         a->in_open = a->out_open = a->err_open = false;
         agents_agent_free(a);

@@ -109,6 +109,94 @@ json_t *agents_line_json(const agent_t *a, const agents_line_t *l)
     return o;
 }
 
+size_t agents_json_escaped_len(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = len;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            n += 1;
+        else if (c < 0x20)
+            n += 5; /* \u00XX */
+    }
+    return n;
+}
+
+char *agents_json_escape(char *o, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    return o;
+}
+
+/* The output event of a text line, written directly: the same compact JSON as
+ * json_dumps(agents_line_json()) without building the object (the flood's hot path). NULL on
+ * OOM. */
+static char *agents_line_event_text(const agents_line_t *l, size_t *out_len)
+{
+    const char *p = l->data;
+    size_t esc = agents_json_escaped_len(p, l->len);
+    size_t cap = esc + 128;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    int n =
+        snprintf(buf, cap, "{\"seq\":%" PRIu64 ",\"stream\":\"%s\",\"ts\":%" PRId64 ",\"text\":\"",
+                 l->seq, l->stream == AGENTS_STDERR ? "stderr" : "stdout", l->ts_ms);
+    if (n < 0 || (size_t)n + esc + 40 > cap) {
+        free(buf);
+        return NULL;
+    }
+    char *o = agents_json_escape(buf + n, p, l->len);
+    *o++ = '"';
+    if (l->flags & AGENTS_LINE_CONT)
+        o = mempcpy(o, ",\"cont\":true", 12);
+    if (l->flags & AGENTS_LINE_NOEOL)
+        o = mempcpy(o, ",\"noeol\":true", 13);
+    *o++ = '}';
+    *o = '\0';
+    *out_len = (size_t)(o - buf);
+    return buf;
+}
+
 static void agents_action_finish(agents_action_t *act, json_t *result, json_t *error);
 static agents_action_t **agents_action_find(agent_t *a, const char *id);
 
@@ -188,10 +276,18 @@ void agents_output_line(agent_t *a, int stream, const char *p, size_t len, unsig
         log_warn(NULL, "agents: output line not kept", "{s:s,s:I,s:i}", "agent", a->id, "seq",
                  (json_int_t)seq, "error", rc);
     if (ag->hub->bus && rc == 0) {
-        char topic[64];
-        snprintf(topic, sizeof topic, "agent.%s.output", a->id);
+        char topic[6 + AGENTS_ID_LEN + 8]; /* "agent.<id>.output" without snprintf */
+        size_t il = strnlen(a->id, AGENTS_ID_LEN);
+        memcpy(topic, "agent.", 6);
+        memcpy(topic + 6, a->id, il);
+        memcpy(topic + 6 + il, ".output", 8);
         const agents_line_t *l = agents_ring_at(&a->ring[stream], a->ring[stream].n - 1);
-        bus_publish(ag->hub->bus, topic, agents_line_json(a, l));
+        size_t n = 0;
+        char *text = (flags & AGENTS_LINE_BINARY) ? NULL : agents_line_event_text(l, &n);
+        if (text)
+            bus_publish_text(ag->hub->bus, topic, text, n);
+        else
+            bus_publish(ag->hub->bus, topic, agents_line_json(a, l));
     }
     if (stream == AGENTS_STDOUT && whole)
         agents_stream_json(a, p, len);

@@ -256,12 +256,10 @@ static void delivery_end(bus_t *bus)
         sweep(bus);
 }
 
-static bus_event_t *event_new(const char *topic, json_t *data)
+/* Takes over json (malloc'd text) on every path. */
+static bus_event_t *event_new_text(const char *topic, char *json, size_t len)
 {
     size_t tlen = strlen(topic);
-    char *json = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!json)
-        return NULL;
     bus_event_t *ev = malloc(sizeof *ev + tlen + 1);
     if (!ev) {
         free(json);
@@ -270,11 +268,19 @@ static bus_event_t *event_new(const char *topic, json_t *data)
     ev->topic = (char *)(ev + 1);
     memcpy(ev->topic, topic, tlen + 1);
     ev->data = json;
-    ev->data_len = strlen(json);
+    ev->data_len = len;
     ev->ts_ms = clock_wall_ms();
     ev->id = 0;
     ev->refs = 1;
     return ev;
+}
+
+static bus_event_t *event_new(const char *topic, json_t *data)
+{
+    char *json = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!json)
+        return NULL;
+    return event_new_text(topic, json, strlen(json));
 }
 
 /* Stores ev (taking over the caller's reference), evicting the oldest when full. */
@@ -294,17 +300,9 @@ static void ring_push(bus_t *bus, bus_event_t *ev)
     }
 }
 
-uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data)
+/* Rings and delivers a new event (taking over the caller's reference). */
+static uint64_t bus_deliver(bus_t *bus, bus_event_t *ev)
 {
-    if (!bus || !topic_valid(topic)) {
-        json_decref(data);
-        return 0;
-    }
-    json_t *payload = data ? data : json_object();
-    bus_event_t *ev = payload ? event_new(topic, payload) : NULL;
-    json_decref(payload);
-    if (!ev)
-        return 0;
     ev->id = ++bus->last_id;
     bus->published++;
 
@@ -321,6 +319,30 @@ uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data)
     uint64_t id = ev->id;
     bus_event_unref(ev);
     return id;
+}
+
+uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data)
+{
+    if (!bus || !topic_valid(topic)) {
+        json_decref(data);
+        return 0;
+    }
+    json_t *payload = data ? data : json_object();
+    bus_event_t *ev = payload ? event_new(topic, payload) : NULL;
+    json_decref(payload);
+    if (!ev)
+        return 0;
+    return bus_deliver(bus, ev);
+}
+
+uint64_t bus_publish_text(bus_t *bus, const char *topic, char *json, size_t len)
+{
+    if (!bus || !json || !topic_valid(topic)) {
+        free(json);
+        return 0;
+    }
+    bus_event_t *ev = event_new_text(topic, json, len);
+    return ev ? bus_deliver(bus, ev) : 0;
 }
 
 struct sub_build {

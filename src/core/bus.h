@@ -18,10 +18,10 @@ typedef struct bus_sub bus_sub_t;
 
 /* An event is immutable and reference-counted so queues of many subscribers share it. */
 typedef struct bus_event {
-    uint64_t id;     /* monotonically increasing from 1 */
-    int64_t ts_ms;   /* wall clock at publish */
+    uint64_t id;   /* monotonically increasing from 1 */
+    int64_t ts_ms; /* wall clock at publish */
     char *topic;
-    char *data;      /* compact JSON of the payload */
+    char *data; /* compact JSON of the payload */
     size_t data_len;
     int refs;
 } bus_event_t;
@@ -34,6 +34,10 @@ void bus_destroy(bus_t **bus);
 /* Publishes `data` (stolen; NULL = {}) on `topic`. Subscribers are called synchronously, in
  * subscription order, with a borrowed event (take a ref to keep it). Returns the event id. */
 uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data);
+/* The same with the payload already encoded: `json` is compact JSON text of len bytes,
+ * NUL-terminated, allocated with malloc and stolen (freed here on every path). For hot paths
+ * that can write their event directly (an agent's output lines). */
+uint64_t bus_publish_text(bus_t *bus, const char *topic, char *json, size_t len);
 
 /* Subscribes to a comma-separated pattern list. Returns NULL if the list is invalid (empty
  * segments, over 32 patterns, pattern over 256 bytes). */
