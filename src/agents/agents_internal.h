@@ -190,6 +190,9 @@ json_t *agents_line_json(const agent_t *a, const agents_line_t *l);
  * characters escaped as jansson's compact dump does), and the writer (returns the end). */
 size_t agents_json_escaped_len(const char *s, size_t len);
 char *agents_json_escape(char *o, const char *s, size_t len);
+/* A JSON array text of the lines (in the given order), as json_dumps of their
+ * agents_line_json() objects would give. Malloc'ed; NULL on OOM. */
+char *agents_lines_json_text(const agents_line_t *const *lines, size_t n);
 /* Fails every pending custom action of the agent (it ended). */
 void agents_actions_fail(agent_t *a, int status, const char *slug, const char *detail);
 

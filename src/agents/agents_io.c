@@ -109,37 +109,79 @@ json_t *agents_line_json(const agent_t *a, const agents_line_t *l)
     return o;
 }
 
+/* Extra bytes each byte takes in a JSON string: 1 for the two-character escapes, 5 for the
+ * other control characters (\u00XX), 0 for the rest (valid UTF-8 passes as it is). */
+#define AGENTS_X5_8  5, 5, 5, 5, 5, 5, 5, 5
+#define AGENTS_X0_8  0, 0, 0, 0, 0, 0, 0, 0
+#define AGENTS_X0_32 AGENTS_X0_8, AGENTS_X0_8, AGENTS_X0_8, AGENTS_X0_8
+static const unsigned char agents_json_extra[256] = {
+    /* 0x00-0x07 */ AGENTS_X5_8,
+    /* \b \t \n 0x0B \f \r 0x0E 0x0F */ 1,
+    1,
+    1,
+    5,
+    1,
+    1,
+    5,
+    5,
+    /* 0x10-0x1F */ AGENTS_X5_8,
+    AGENTS_X5_8,
+    /* ' ' '!' '"' */ 0,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    AGENTS_X0_8,
+    AGENTS_X0_8,
+    AGENTS_X0_8,
+    /* 0x40-0x5B */ AGENTS_X0_8,
+    AGENTS_X0_8,
+    AGENTS_X0_8,
+    0,
+    0,
+    0,
+    0,
+    /* '\\' */ 1,
+    0,
+    0,
+    0,
+    AGENTS_X0_32,
+    /* 0x80-0xFF */ AGENTS_X0_32,
+    AGENTS_X0_32,
+    AGENTS_X0_32,
+    AGENTS_X0_32};
+
 size_t agents_json_escaped_len(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = len;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
-            n += 1;
-        else if (c < 0x20)
-            n += 5; /* \u00XX */
-    }
+    for (size_t i = 0; i < len; i++)
+        n += agents_json_extra[p[i]];
     return n;
 }
 
 char *agents_json_escape(char *o, const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && !agents_json_extra[p[run]])
+            run++;
+        memcpy(o, p + i, run - i); /* the plain stretch in one copy */
+        o += run - i;
+        if (run == len)
+            break;
+        unsigned char c = p[run];
         *o++ = '\\';
         switch (c) {
         case '"':
-            *o++ = '"';
-            break;
         case '\\':
-            *o++ = '\\';
+            *o++ = (char)c;
             break;
         case '\b':
             *o++ = 'b';
@@ -163,37 +205,101 @@ char *agents_json_escape(char *o, const char *s, size_t len)
             *o++ = hex[c >> 4];
             *o++ = hex[c & 15];
         }
+        i = run + 1;
     }
     return o;
 }
 
-/* The output event of a text line, written directly: the same compact JSON as
- * json_dumps(agents_line_json()) without building the object (the flood's hot path). NULL on
- * OOM. */
-static char *agents_line_event_text(const agents_line_t *l, size_t *out_len)
+/* Decimal digits of v at o (no NUL); returns the end. snprintf costs more than the rest of a
+ * line's event together. */
+static char *agents_put_u64(char *o, uint64_t v)
 {
-    const char *p = l->data;
-    size_t esc = agents_json_escaped_len(p, l->len);
-    size_t cap = esc + 128;
-    char *buf = malloc(cap);
-    if (!buf)
-        return NULL;
-    int n =
-        snprintf(buf, cap, "{\"seq\":%" PRIu64 ",\"stream\":\"%s\",\"ts\":%" PRId64 ",\"text\":\"",
-                 l->seq, l->stream == AGENTS_STDERR ? "stderr" : "stdout", l->ts_ms);
-    if (n < 0 || (size_t)n + esc + 40 > cap) {
-        free(buf);
-        return NULL;
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+#define AGENTS_LINE_JSON_FIXED 96 /* a line's JSON without its text: keys, numbers, flags */
+
+/* One text line's JSON object at o, the same as json_dumps(agents_line_json(), COMPACT); o
+ * has room for AGENTS_LINE_JSON_FIXED + agents_json_escaped_len(text). Returns the end. */
+static char *agents_line_json_write(char *o, const agents_line_t *l)
+{
+    o = mempcpy(o, "{\"seq\":", 7);
+    o = agents_put_u64(o, l->seq);
+    o = mempcpy(o,
+                l->stream == AGENTS_STDERR ? ",\"stream\":\"stderr\",\"ts\":"
+                                           : ",\"stream\":\"stdout\",\"ts\":",
+                24);
+    if (l->ts_ms < 0) {
+        *o++ = '-';
+        o = agents_put_u64(o, (uint64_t)0 - (uint64_t)l->ts_ms);
+    } else {
+        o = agents_put_u64(o, (uint64_t)l->ts_ms);
     }
-    char *o = agents_json_escape(buf + n, p, l->len);
+    o = mempcpy(o, ",\"text\":\"", 9);
+    o = agents_json_escape(o, l->data, l->len);
     *o++ = '"';
     if (l->flags & AGENTS_LINE_CONT)
         o = mempcpy(o, ",\"cont\":true", 12);
     if (l->flags & AGENTS_LINE_NOEOL)
         o = mempcpy(o, ",\"noeol\":true", 13);
     *o++ = '}';
+    return o;
+}
+
+/* The output event of a text line, written directly (the flood's hot path). NULL on OOM. */
+static char *agents_line_event_text(const agents_line_t *l, size_t *out_len)
+{
+    char *buf = malloc(AGENTS_LINE_JSON_FIXED + agents_json_escaped_len(l->data, l->len) + 1);
+    if (!buf)
+        return NULL;
+    char *o = agents_line_json_write(buf, l);
     *o = '\0';
     *out_len = (size_t)(o - buf);
+    return buf;
+}
+
+char *agents_lines_json_text(const agents_line_t *const *lines, size_t n)
+{
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++)
+        cap += AGENTS_LINE_JSON_FIXED + 1 + agents_json_escaped_len(lines[i]->data, lines[i]->len);
+    char *buf = malloc(cap), *o = buf;
+    if (!buf)
+        return NULL;
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        if (!(lines[i]->flags & AGENTS_LINE_BINARY)) {
+            o = agents_line_json_write(o, lines[i]);
+            continue;
+        }
+        /* binary lines (rare) carry data_b64: jansson writes those */
+        json_t *j = agents_line_json(NULL, lines[i]);
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        size_t tl = t ? strlen(t) : 0, at = (size_t)(o - buf);
+        char *nb = t ? realloc(buf, cap + tl) : NULL;
+        if (!nb) {
+            free(t);
+            free(buf);
+            return NULL;
+        }
+        buf = nb;
+        cap += tl;
+        o = mempcpy(buf + at, t, tl);
+        free(t);
+    }
+    *o++ = ']';
+    *o = '\0';
     return buf;
 }
 

@@ -359,6 +359,17 @@ bool agents_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *e = p + len;
     while (p < e) {
+        /* ASCII without NUL eight bytes at a time: no high bit, no zero byte */
+        while (e - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if ((w & 0x8080808080808080ull) ||
+                ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull))
+                break;
+            p += 8;
+        }
+        if (p == e)
+            break;
         unsigned c = *p;
         if (c == 0)
             return false;

@@ -156,27 +156,24 @@ static int agents_batch_work(store_conn_t *c, void *ud)
 /* The last tail_lines lines of both streams, merged by seq, as a JSON array text. */
 static char *agents_tail_dump(const agent_t *a, int64_t max)
 {
-    json_t *arr = json_array();
     size_t i0 = a->ring[0].n, i1 = a->ring[1].n;
-    json_t *rev = json_array();
-    for (int64_t k = 0; k < max && (i0 || i1); k++) {
+    size_t n = (size_t)max < i0 + i1 ? (size_t)max : i0 + i1;
+    const agents_line_t **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t k = n; k > 0; k--) { /* newest first, filled from the end */
         const agents_line_t *l0 = i0 ? agents_ring_at(&a->ring[0], i0 - 1) : NULL;
         const agents_line_t *l1 = i1 ? agents_ring_at(&a->ring[1], i1 - 1) : NULL;
-        const agents_line_t *l;
         if (l0 && (!l1 || l0->seq > l1->seq)) {
-            l = l0;
+            v[k - 1] = l0;
             i0--;
         } else {
-            l = l1;
+            v[k - 1] = l1;
             i1--;
         }
-        json_array_append_new(rev, agents_line_json(a, l));
     }
-    for (size_t k = json_array_size(rev); k > 0; k--)
-        json_array_append(arr, json_array_get(rev, k - 1));
-    json_decref(rev);
-    char *s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
+    char *s = agents_lines_json_text(v, n);
+    free(v);
     return s;
 }
 

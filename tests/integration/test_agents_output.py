@@ -95,9 +95,20 @@ def test_output_events_match_the_ring(daemon):
     """Output and status events are written without building JSON objects: every line's event
     must decode to what /output answers (escapes, control characters, non-ASCII, split and
     unterminated lines), and the status events carry the agent object's fields."""
-    # replayed from the start: the first status events may come before the subscription
-    path = "/api/v1/stream?topics=agent.*.output,agent.*.status&last_event_id=0"
+    path = "/api/v1/stream?topics=agent.*.output,agent.*.status,test.marker"
     with gsse.SSEClient(daemon.url, path, timeout=5 * SLOW) as c:
+        # a marker comes back once the subscription exists: no status event can be missed
+        subscribed = False
+        for _ in range(40):
+            daemon.publish("test.marker", {})
+            try:
+                while not subscribed:
+                    ev = c.next_event(timeout=0.25 * SLOW)
+                    subscribed = ev is not None and ev.event == "test.marker"
+            except TimeoutError:
+                continue
+            break
+        assert subscribed, "the stream never delivered the marker"
         a = spawn(daemon, "escapes", name='esc "q" \\ ✓')
         wait_status(daemon, a["id"], "completed")
         got, status = [], []
@@ -120,3 +131,7 @@ def test_output_events_match_the_ring(daemon):
     assert all(e["id"] == a["id"] and e["name"] == 'esc "q" \\ ✓' and e["ts"] > 0 for e in status)
     assert status[1]["pid"] == a["pid"] and "exit_code" not in status[1]
     assert status[-1]["exit_code"] == 0 and status[-1]["reason"] == "exited with code 0"
+    # the ended agent's tail (written as JSON text without jansson) comes back after a restart
+    time.sleep(0.3)
+    daemon.restart()
+    assert output(daemon, a["id"])["lines"] == lines
