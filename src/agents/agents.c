@@ -327,10 +327,12 @@ static void agents_status_publish(agent_t *a, agents_status_t from, agents_statu
     snprintf(topic, sizeof topic, "agent.%s.status", a->id);
     size_t n = 0;
     char *text = agents_status_event_text(a, from, to, &n);
-    if (text) {
+    if (text && bus_topic_valid(topic)) {
         bus_publish_text(bus, topic, text, n);
+        free(text);
         return;
     }
+    free(text);
     json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", a->id, "name", a->name ? a->name : "",
                            "status", agents_status_name(to), "previous", agents_status_name(from),
                            "ts", (json_int_t)a->status_ms);

@@ -131,6 +131,8 @@ struct agents {
     uv_check_t read_check;
     bool read_check_open;
     size_t throttled;
+    char *scratch; /* an output line's event is written here before the bus copies it */
+    size_t scratch_cap;
     size_t ring_bytes, line_max;
 };
 

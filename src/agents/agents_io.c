@@ -170,6 +170,18 @@ char *agents_json_escape(char *o, const char *s, size_t len)
     size_t i = 0;
     while (i < len) {
         size_t run = i;
+        /* eight bytes at a time while none is below 0x20, a quote or a backslash */
+        while (len - run >= 8) {
+            uint64_t w, q, b;
+            memcpy(&w, p + run, 8);
+            q = w ^ 0x2222222222222222ull; /* '"' bytes become zero */
+            b = w ^ 0x5C5C5C5C5C5C5C5Cull; /* '\\' bytes become zero */
+            if (((w - 0x2020202020202020ull) | (q - 0x0101010101010101ull) |
+                 (b - 0x0101010101010101ull)) &
+                ~w & 0x8080808080808080ull)
+                break;
+            run += 8;
+        }
         while (run < len && !agents_json_extra[p[run]])
             run++;
         memcpy(o, p + i, run - i); /* the plain stretch in one copy */
@@ -254,16 +266,23 @@ static char *agents_line_json_write(char *o, const agents_line_t *l)
     return o;
 }
 
-/* The output event of a text line, written directly (the flood's hot path). NULL on OOM. */
-static char *agents_line_event_text(const agents_line_t *l, size_t *out_len)
+/* The output event of a text line, written directly into the module's scratch buffer (the
+ * flood's hot path: one pass over the text, no allocation once the buffer has grown). NULL on
+ * OOM. The text is borrowed until the next call. */
+static const char *agents_line_event_text(agents_t *ag, const agents_line_t *l, size_t *out_len)
 {
-    char *buf = malloc(AGENTS_LINE_JSON_FIXED + agents_json_escaped_len(l->data, l->len) + 1);
-    if (!buf)
-        return NULL;
-    char *o = agents_line_json_write(buf, l);
+    size_t need = AGENTS_LINE_JSON_FIXED + (size_t)l->len * 6 + 1; /* \u00XX at worst */
+    if (need > ag->scratch_cap) {
+        char *nb = realloc(ag->scratch, need);
+        if (!nb)
+            return NULL;
+        ag->scratch = nb;
+        ag->scratch_cap = need;
+    }
+    char *o = agents_line_json_write(ag->scratch, l);
     *o = '\0';
-    *out_len = (size_t)(o - buf);
-    return buf;
+    *out_len = (size_t)(o - ag->scratch);
+    return ag->scratch;
 }
 
 char *agents_lines_json_text(const agents_line_t *const *lines, size_t n)
@@ -382,14 +401,16 @@ void agents_output_line(agent_t *a, int stream, const char *p, size_t len, unsig
         log_warn(NULL, "agents: output line not kept", "{s:s,s:I,s:i}", "agent", a->id, "seq",
                  (json_int_t)seq, "error", rc);
     if (ag->hub->bus && rc == 0) {
-        char topic[6 + AGENTS_ID_LEN + 8]; /* "agent.<id>.output" without snprintf */
+        /* "agent.<id>.output" without snprintf; the id is the daemon's own hex, so the topic
+         * is valid by construction */
+        char topic[6 + AGENTS_ID_LEN + 8];
         size_t il = strnlen(a->id, AGENTS_ID_LEN);
         memcpy(topic, "agent.", 6);
         memcpy(topic + 6, a->id, il);
         memcpy(topic + 6 + il, ".output", 8);
         const agents_line_t *l = agents_ring_at(&a->ring[stream], a->ring[stream].n - 1);
         size_t n = 0;
-        char *text = (flags & AGENTS_LINE_BINARY) ? NULL : agents_line_event_text(l, &n);
+        const char *text = (flags & AGENTS_LINE_BINARY) ? NULL : agents_line_event_text(ag, l, &n);
         if (text)
             bus_publish_text(ag->hub->bus, topic, text, n);
         else
@@ -532,6 +553,9 @@ void agents_io_init(agents_t *ag)
 
 void agents_io_fini(agents_t *ag)
 {
+    free(ag->scratch);
+    ag->scratch = NULL;
+    ag->scratch_cap = 0;
     if (ag->read_check_open)
         uv_close((uv_handle_t *)&ag->read_check, NULL);
     ag->read_check_open = false;

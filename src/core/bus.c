@@ -189,8 +189,10 @@ void bus_event_unref(bus_event_t *ev)
         return;
     assert(ev->refs > 0);
     if (--ev->refs == 0) {
-        free(ev->data);
-        free(ev); /* the topic lives in the same allocation */
+        /* the topic lives in the same allocation, and the data too when it follows it */
+        if (ev->data != ev->topic + strlen(ev->topic) + 1)
+            free(ev->data);
+        free(ev);
     }
 }
 
@@ -275,6 +277,25 @@ static bus_event_t *event_new_text(const char *topic, char *json, size_t len)
     return ev;
 }
 
+/* One allocation for the event, its topic and a copy of its data. */
+static bus_event_t *event_new_copy(const char *topic, const char *json, size_t len)
+{
+    size_t tlen = strlen(topic);
+    bus_event_t *ev = malloc(sizeof *ev + tlen + 1 + len + 1);
+    if (!ev)
+        return NULL;
+    ev->topic = (char *)(ev + 1);
+    memcpy(ev->topic, topic, tlen + 1);
+    ev->data = ev->topic + tlen + 1;
+    memcpy(ev->data, json, len);
+    ev->data[len] = '\0';
+    ev->data_len = len;
+    ev->ts_ms = clock_wall_ms();
+    ev->id = 0;
+    ev->refs = 1;
+    return ev;
+}
+
 static bus_event_t *event_new(const char *topic, json_t *data)
 {
     char *json = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -335,14 +356,17 @@ uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data)
     return bus_deliver(bus, ev);
 }
 
-uint64_t bus_publish_text(bus_t *bus, const char *topic, char *json, size_t len)
+uint64_t bus_publish_text(bus_t *bus, const char *topic, const char *json, size_t len)
 {
-    if (!bus || !json || !topic_valid(topic)) {
-        free(json);
+    if (!bus || !json)
         return 0;
-    }
-    bus_event_t *ev = event_new_text(topic, json, len);
+    bus_event_t *ev = event_new_copy(topic, json, len);
     return ev ? bus_deliver(bus, ev) : 0;
+}
+
+bool bus_topic_valid(const char *topic)
+{
+    return topic_valid(topic);
 }
 
 struct sub_build {
