@@ -76,7 +76,6 @@ typedef struct agent {
     uv_timer_t stop_timer; /* stop grace, then SIGKILL; also restart backoff */
     unsigned handles_open;
     bool in_open, out_open, err_open;
-    bool out_throttled, err_throttled;
     bool stdin_closed;
 
     uint64_t seq;
@@ -124,14 +123,14 @@ struct agents {
     bool setid; /* agents.user/group resolved (daemon is root) */
     unsigned uid, gid;
     char read_buf[AGENTS_READ_BUF];
-    /* fairness: output bytes read in this loop iteration; past the budget, pipes stop reading
-     * until the check handle restarts them (after the poll phase), so a flood of output cannot
-     * hold the loop (the writers block on their full pipes: nothing is lost) */
+    /* fairness: output bytes read in this loop iteration; past the budget, pipes are left for
+     * the next turn (the check handle resets the budget after the poll phase), so a flood of
+     * output cannot hold the loop (the writers block on their full pipes: nothing is lost) */
     size_t read_budget_used;
     uv_check_t read_check;
     bool read_check_open;
-    size_t throttled;
-    char *scratch; /* an output line's event is written here before the bus copies it */
+    uint64_t throttled; /* reads deferred to a later turn by the budget (statistics) */
+    char *scratch;      /* an output line's event is written here before the bus copies it */
     size_t scratch_cap;
     size_t ring_bytes, line_max;
 };

@@ -495,12 +495,14 @@ static void agents_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     agent_t *a = h->data;
     agents_t *ag = a->owner;
-    /* one buffer for every pipe: read_cb consumes it before the next alloc. An empty buffer
-     * past the iteration's budget makes libuv report UV_ENOBUFS: the pipe waits a turn. */
-    if (ag->read_budget_used >= AGENTS_READ_BUDGET)
-        *buf = uv_buf_init(NULL, 0);
-    else
-        *buf = uv_buf_init(ag->read_buf, sizeof ag->read_buf);
+    /* one buffer for every pipe: read_cb consumes it before the next alloc. A read takes at
+     * most what is left of the iteration's budget; past it, an empty buffer makes libuv
+     * report UV_ENOBUFS and the pipe waits a turn */
+    size_t left =
+        ag->read_budget_used < AGENTS_READ_BUDGET ? AGENTS_READ_BUDGET - ag->read_budget_used : 0;
+    if (left > sizeof ag->read_buf)
+        left = sizeof ag->read_buf;
+    *buf = uv_buf_init(left ? ag->read_buf : NULL, (unsigned)left);
 }
 
 static void agents_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -516,8 +518,9 @@ static void agents_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     if (n == UV_ENOBUFS) {
-        uv_read_stop(s);
-        *(stream == AGENTS_STDOUT ? &a->out_throttled : &a->err_throttled) = true;
+        /* over the budget: the pipe stays watched (no epoll_ctl churn); epoll reports it
+         * again next turn, after the pipes that were not served yet (its ready list
+         * rotates), and the writer blocks on its full pipe meanwhile: nothing is lost */
         a->owner->throttled++;
         return;
     }
@@ -525,21 +528,11 @@ static void agents_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     agents_proc_drained(a);
 }
 
-/* After the poll phase: a new budget, and the pipes that waited read again next turn. */
+/* After the poll phase: a new budget for the next turn. */
 static void agents_on_read_check(uv_check_t *c)
 {
     agents_t *ag = c->data;
     ag->read_budget_used = 0;
-    if (!ag->throttled)
-        return;
-    ag->throttled = 0;
-    for (agent_t *a = ag->head; a; a = a->next) {
-        if (a->out_throttled && a->out_open)
-            uv_read_start((uv_stream_t *)&a->out, agents_on_alloc, agents_on_read);
-        if (a->err_throttled && a->err_open)
-            uv_read_start((uv_stream_t *)&a->err, agents_on_alloc, agents_on_read);
-        a->out_throttled = a->err_throttled = false;
-    }
 }
 
 void agents_io_init(agents_t *ag)
