@@ -1177,8 +1177,12 @@ static void agents_metrics_collect(strbuf_t *out, void *ud)
                   "ganglion_agents_live %zu\n"
                   "# HELP ganglion_agents_output_lines_total Output lines captured.\n"
                   "# TYPE ganglion_agents_output_lines_total counter\n"
-                  "ganglion_agents_output_lines_total %" PRIu64 "\n",
-                  ag->live, ag->lines_total);
+                  "ganglion_agents_output_lines_total %" PRIu64 "\n"
+                  "# HELP ganglion_agents_output_reads_deferred_total Pipe reads left for a later "
+                  "loop turn by the per-turn output budget.\n"
+                  "# TYPE ganglion_agents_output_reads_deferred_total counter\n"
+                  "ganglion_agents_output_reads_deferred_total %" PRIu64 "\n",
+                  ag->live, ag->lines_total, ag->throttled);
 }
 
 /* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits. */
