@@ -1185,29 +1185,35 @@ static void agents_metrics_collect(strbuf_t *out, void *ud)
                   ag->live, ag->lines_total, ag->throttled);
 }
 
-/* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits. */
+/* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits.
+ * The outcome is logged at start and shown as cgroup_v2 in the stats. */
 static void agents_cgroup_detect(agents_t *ag)
 {
     ag->cgroup_v2 = false;
-    if (!ag->hub->cfg.agents_cgroup)
+    if (!ag->hub->cfg.agents_cgroup) {
+        log_info(NULL, "agents: cgroup v2 not used (agents.cgroup = 0): limits are rlimits", NULL);
         return;
+    }
+    char text[4096] = "";
     FILE *f = fopen("/proc/self/cgroup", "r");
-    if (!f)
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    int rc = agents_cgroup_find(text, "/sys/fs/cgroup", ag->cgroup_dir, sizeof ag->cgroup_dir);
+    static const char *const why[] = {"cgroup v1 only", "no unified hierarchy at /sys/fs/cgroup",
+                                      "the daemon's cgroup is not delegated (not writable)",
+                                      "cgroup path too long"};
+    if (rc < 0) {
+        log_info(NULL, "agents: cgroup v2 not used: limits are rlimits", "{s:s}", "reason",
+                 why[rc == -ENOENT    ? 0
+                     : rc == -ENOTSUP ? 1
+                     : rc == -EACCES  ? 2
+                                      : 3]);
+        ag->cgroup_dir[0] = '\0';
         return;
-    char line[512], rel[512] = "";
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "0::", 3) == 0)
-            snprintf(rel, sizeof rel, "%s", line + 3);
-    fclose(f);
-    rel[strcspn(rel, "\n")] = '\0';
-    char path[1024];
-    snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.subtree_control", rel);
-    if (!rel[0] || access("/sys/fs/cgroup/cgroup.controllers", R_OK) != 0 ||
-        access(path, W_OK) != 0)
-        return;
-    if ((size_t)snprintf(ag->cgroup_dir, sizeof ag->cgroup_dir, "/sys/fs/cgroup%s", rel) >=
-        sizeof ag->cgroup_dir)
-        return; /* a path this long is no place we would manage */
+    }
     /* detected only: limits are still applied with rlimits (see docs/agents.md) */
     ag->cgroup_v2 = true;
 }
