@@ -140,6 +140,7 @@ static int agents_batch_work(store_conn_t *c, void *ud)
 {
     agents_batch_t *b = ud;
     int rc = store_tx_begin(c);
+    bool begun = rc == 0;
     for (size_t i = 0; rc == 0 && i < b->n; i++)
         rc = agents_write_row(c, &b->w[i]);
     for (size_t i = 0; rc == 0 && i < b->ndel; i++) {
@@ -148,8 +149,22 @@ static int agents_batch_work(store_conn_t *c, void *ud)
     }
     if (rc == 0)
         rc = store_tx_commit(c);
-    else
+    if (rc == 0)
+        return 0;
+    if (begun)
         (void)store_tx_rollback(c); /* the error that counts is rc */
+    /* one bad row (or a busy moment) must not cost the others: each again on its own, as
+     * they were written before grouping; the last error is reported */
+    rc = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        int r = agents_write_row(c, &b->w[i]);
+        rc = r < 0 ? r : rc;
+    }
+    for (size_t i = 0; i < b->ndel; i++) {
+        store_val_t p[] = {STORE_TEXTV(b->del[i])};
+        int r = store_query(c, "DELETE FROM agents WHERE id = $1", p, 1, NULL, NULL);
+        rc = r < 0 ? r : rc;
+    }
     return rc;
 }
 
