@@ -31,14 +31,86 @@ extern char **environ;
 
 /* ---- records ---- */
 
+/* ---- the id index: every record in memory by id (open addressing, linear probing, at most
+ * half full), so that a lookup and the new id's uniqueness check do not walk up to 3000
+ * records on every request and spawn ---- */
+
+static size_t agents_idx_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ull;
+    return (size_t)h;
+}
+
+static agent_t *agents_idx_get(const agents_t *ag, const char *id)
+{
+    if (!ag->idx_cap)
+        return NULL;
+    size_t mask = ag->idx_cap - 1;
+    for (size_t i = agents_idx_hash(id) & mask; ag->idx[i]; i = (i + 1) & mask)
+        if (strcmp(ag->idx[i]->id, id) == 0)
+            return ag->idx[i];
+    return NULL;
+}
+
+static void agents_idx_place(agent_t **tab, size_t cap, agent_t *a)
+{
+    size_t i = agents_idx_hash(a->id) & (cap - 1);
+    while (tab[i])
+        i = (i + 1) & (cap - 1);
+    tab[i] = a;
+}
+
+/* Adds a record whose id is set and unique. 0 or -ENOMEM. */
+static int agents_idx_put(agents_t *ag, agent_t *a)
+{
+    if ((ag->idx_n + 1) * 2 > ag->idx_cap) {
+        size_t cap = ag->idx_cap ? ag->idx_cap * 2 : 64;
+        agent_t **tab = calloc(cap, sizeof *tab);
+        if (!tab)
+            return -ENOMEM;
+        for (size_t i = 0; i < ag->idx_cap; i++)
+            if (ag->idx[i])
+                agents_idx_place(tab, cap, ag->idx[i]);
+        free(ag->idx);
+        ag->idx = tab;
+        ag->idx_cap = cap;
+    }
+    agents_idx_place(ag->idx, ag->idx_cap, a);
+    ag->idx_n++;
+    a->indexed = true;
+    return 0;
+}
+
+/* Removes a record: backward-shift deletion keeps every probe chain unbroken. */
+static void agents_idx_del(agents_t *ag, agent_t *a)
+{
+    if (!a->indexed)
+        return;
+    size_t mask = ag->idx_cap - 1, i = agents_idx_hash(a->id) & mask;
+    while (ag->idx[i] != a)
+        i = (i + 1) & mask;
+    for (size_t j = (i + 1) & mask; ag->idx[j]; j = (j + 1) & mask) {
+        size_t home = agents_idx_hash(ag->idx[j]->id) & mask;
+        /* move j back into the hole at i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            ag->idx[i] = ag->idx[j];
+            i = j;
+        }
+    }
+    ag->idx[i] = NULL;
+    ag->idx_n--;
+    a->indexed = false;
+}
+
 agent_t *agents_find(agents_t *ag, const char *id)
 {
     if (!ag || !id)
         return NULL;
-    for (agent_t *a = ag->head; a; a = a->next)
-        if (!a->forget && strcmp(a->id, id) == 0)
-            return a;
-    return NULL;
+    agent_t *a = agents_idx_get(ag, id);
+    return a && !a->forget ? a : NULL;
 }
 
 static void agents_on_handle_closed(uv_handle_t *h)
@@ -51,6 +123,7 @@ static void agents_on_handle_closed(uv_handle_t *h)
 static void agents_agent_free(agent_t *a)
 {
     agents_t *ag = a->owner;
+    agents_idx_del(ag, a);
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -173,6 +246,13 @@ agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec)
         return NULL;
     }
     snprintf(a->id, sizeof a->id, "%s", id);
+    if (agents_idx_get(ag, a->id) || agents_idx_put(ag, a) < 0) {
+        /* a duplicate cannot come from the table (id is its key); out of memory can. The
+         * record goes once its timers are closed. */
+        a->forget = true;
+        agents_agent_close_timers(a);
+        return NULL;
+    }
     char err[128];
     const char *field;
     if (agents_agent_configure(a, err, sizeof err, &field) < 0) {
@@ -694,10 +774,7 @@ static void agents_id_new(agents_t *ag, char *out)
             out[2 * i + 1] = hex[r[i] & 15];
         }
         out[AGENTS_ID_LEN] = '\0';
-        bool taken = false;
-        for (agent_t *o = ag->head; o && !taken; o = o->next)
-            taken = o->id != out && strcmp(o->id, out) == 0;
-        if (!taken)
+        if (!agents_idx_get(ag, out))
             return;
     }
 }
@@ -721,6 +798,11 @@ problem_t *agents_spawn(agents_t *ag, const json_t *body, agent_t **out)
         return problem_new(503, "out-of-memory", "the agent could not be created");
     }
     agents_id_new(ag, a->id);
+    if (agents_idx_put(ag, a) < 0) {
+        a->forget = true;
+        agents_agent_close_timers(a);
+        return problem_new(503, "out-of-memory", "the agent could not be created");
+    }
     char why[512];
     const char *field = "";
     if (agents_agent_configure(a, why, sizeof why, &field) < 0) {
@@ -1359,6 +1441,7 @@ void agents_destroy(hub_t *hub)
         a->in_open = a->out_open = a->err_open = false;
         agents_agent_free(a);
     }
+    free(ag->idx);
     free(ag);
     hub->agents = NULL;
 }

@@ -68,6 +68,7 @@ typedef struct agent {
     bool timed_out;
     bool forget;     /* DELETE: free once reaped and closed */
     bool persisted;  /* loaded from the store (not a live record) */
+    bool indexed;    /* in the owner's id index */
     uint64_t cpu_ns; /* user+sys of the last exit (limit reasons) */
 
     /* pipes: handles are embedded, `open` bits say which need closing */
@@ -99,8 +100,10 @@ typedef struct agent {
 struct agents {
     struct hub *hub;
     agent_t *head, *tail;
-    size_t count; /* records in memory */
-    size_t live;  /* with a process (or about to) */
+    size_t count;  /* records in memory */
+    agent_t **idx; /* every record in memory by id (agents.c) */
+    size_t idx_cap, idx_n;
+    size_t live; /* with a process (or about to) */
     uv_signal_t sigchld;
     bool sigchld_open;
     bool shutting_down;

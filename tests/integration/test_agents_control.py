@@ -191,3 +191,13 @@ def test_ended_agents_kept_in_memory_are_bounded(make_daemon):
     assert st["agents"] == 2000 and st["by_status"]["completed"] == 2000
     assert d.get(f"/api/v1/agents/{ids[0]}").status_code == 404
     assert d.get(f"/api/v1/agents/{ids[-1]}").status_code == 200
+    # every record is found by id, through many removals (the id index): deleted ones are gone
+    for aid in ids[10:510]:
+        assert d.request("DELETE", f"/api/v1/agents/{aid}").status_code == 204
+    time.sleep(0.2)
+    deleted = set(ids[10:510])
+    for aid in ids[10:]:
+        want = 404 if aid in deleted else 200
+        assert d.get(f"/api/v1/agents/{aid}").status_code == want, aid
+    st = d.get("/api/v1/agents/stats").json()
+    assert st["agents"] == 1500
