@@ -237,7 +237,8 @@ static char *agents_put_u64(char *o, uint64_t v)
     return o;
 }
 
-#define AGENTS_LINE_JSON_FIXED 96 /* a line's JSON without its text: keys, numbers, flags */
+/* A line's JSON without its text: keys, two 20-digit numbers and both flags take 109 bytes. */
+#define AGENTS_LINE_JSON_FIXED 128
 
 /* One text line's JSON object at o, the same as json_dumps(agents_line_json(), COMPACT); o
  * has room for AGENTS_LINE_JSON_FIXED + agents_json_escaped_len(text). Returns the end. */
