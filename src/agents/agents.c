@@ -31,14 +31,86 @@ extern char **environ;
 
 /* ---- records ---- */
 
+/* ---- the id index: every record in memory by id (open addressing, linear probing, at most
+ * half full), so that a lookup and the new id's uniqueness check do not walk up to 3000
+ * records on every request and spawn ---- */
+
+static size_t agents_idx_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ull;
+    return (size_t)h;
+}
+
+static agent_t *agents_idx_get(const agents_t *ag, const char *id)
+{
+    if (!ag->idx_cap)
+        return NULL;
+    size_t mask = ag->idx_cap - 1;
+    for (size_t i = agents_idx_hash(id) & mask; ag->idx[i]; i = (i + 1) & mask)
+        if (strcmp(ag->idx[i]->id, id) == 0)
+            return ag->idx[i];
+    return NULL;
+}
+
+static void agents_idx_place(agent_t **tab, size_t cap, agent_t *a)
+{
+    size_t i = agents_idx_hash(a->id) & (cap - 1);
+    while (tab[i])
+        i = (i + 1) & (cap - 1);
+    tab[i] = a;
+}
+
+/* Adds a record whose id is set and unique. 0 or -ENOMEM. */
+static int agents_idx_put(agents_t *ag, agent_t *a)
+{
+    if ((ag->idx_n + 1) * 2 > ag->idx_cap) {
+        size_t cap = ag->idx_cap ? ag->idx_cap * 2 : 64;
+        agent_t **tab = calloc(cap, sizeof *tab);
+        if (!tab)
+            return -ENOMEM;
+        for (size_t i = 0; i < ag->idx_cap; i++)
+            if (ag->idx[i])
+                agents_idx_place(tab, cap, ag->idx[i]);
+        free(ag->idx);
+        ag->idx = tab;
+        ag->idx_cap = cap;
+    }
+    agents_idx_place(ag->idx, ag->idx_cap, a);
+    ag->idx_n++;
+    a->indexed = true;
+    return 0;
+}
+
+/* Removes a record: backward-shift deletion keeps every probe chain unbroken. */
+static void agents_idx_del(agents_t *ag, agent_t *a)
+{
+    if (!a->indexed)
+        return;
+    size_t mask = ag->idx_cap - 1, i = agents_idx_hash(a->id) & mask;
+    while (ag->idx[i] != a)
+        i = (i + 1) & mask;
+    for (size_t j = (i + 1) & mask; ag->idx[j]; j = (j + 1) & mask) {
+        size_t home = agents_idx_hash(ag->idx[j]->id) & mask;
+        /* move j back into the hole at i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            ag->idx[i] = ag->idx[j];
+            i = j;
+        }
+    }
+    ag->idx[i] = NULL;
+    ag->idx_n--;
+    a->indexed = false;
+}
+
 agent_t *agents_find(agents_t *ag, const char *id)
 {
     if (!ag || !id)
         return NULL;
-    for (agent_t *a = ag->head; a; a = a->next)
-        if (!a->forget && strcmp(a->id, id) == 0)
-            return a;
-    return NULL;
+    agent_t *a = agents_idx_get(ag, id);
+    return a && !a->forget ? a : NULL;
 }
 
 static void agents_on_handle_closed(uv_handle_t *h)
@@ -51,6 +123,7 @@ static void agents_on_handle_closed(uv_handle_t *h)
 static void agents_agent_free(agent_t *a)
 {
     agents_t *ag = a->owner;
+    agents_idx_del(ag, a);
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -75,7 +148,7 @@ static void agents_agent_free(agent_t *a)
 
 void agents_agent_release(agent_t *a)
 {
-    if (a->forget && a->pending_close == 0 && !a->write_inflight && a->pid == 0 && !a->in_open &&
+    if (a->forget && a->pending_close == 0 && !a->save_queued && a->pid == 0 && !a->in_open &&
         !a->out_open && !a->err_open)
         agents_agent_free(a);
 }
@@ -174,6 +247,13 @@ agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec)
         return NULL;
     }
     snprintf(a->id, sizeof a->id, "%s", id);
+    if (agents_idx_get(ag, a->id) || agents_idx_put(ag, a) < 0) {
+        /* a duplicate cannot come from the table (id is its key); out of memory can. The
+         * record goes once its timers are closed. */
+        a->forget = true;
+        agents_agent_close_timers(a);
+        return NULL;
+    }
     char err[128];
     const char *field;
     if (agents_agent_configure(a, err, sizeof err, &field) < 0) {
@@ -184,6 +264,7 @@ agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec)
                                  : "");
     }
     a->persisted = true;
+    a->spec_stored = true; /* its row exists */
     return a;
 }
 
@@ -325,6 +406,8 @@ static void agents_reason_set(agent_t *a, const char *reason)
  * rows stay in the store): a daemon that runs many short agents does not grow without bound. */
 static void agents_trim_finished(agents_t *ag, const agent_t *keep)
 {
+    if (ag->count <= AGENTS_KEEP_FINISHED)
+        return; /* fewer records than the bound: no walk needed (one per ended agent) */
     size_t finished = 0;
     for (agent_t *x = ag->head; x; x = x->next)
         if (!x->forget && agents_status_final(x->status))
@@ -339,6 +422,73 @@ static void agents_trim_finished(agents_t *ag, const agent_t *keep)
         agents_agent_close_timers(x);
         agents_agent_release(x);
     }
+}
+
+/* The status event's JSON written directly (three of them per short agent); NULL when a
+ * string is not valid UTF-8 (a reason cut inside a character) or on OOM: the caller then
+ * builds it with jansson. */
+static char *agents_status_event_text(const agent_t *a, agents_status_t from, agents_status_t to,
+                                      size_t *out_len)
+{
+    const char *name = a->name ? a->name : "";
+    size_t nl = strlen(name), rl = a->reason ? strlen(a->reason) : 0;
+    if (!agents_utf8_valid(name, nl) || (a->reason && !agents_utf8_valid(a->reason, rl)))
+        return NULL;
+    size_t cap = agents_json_escaped_len(name, nl) + agents_json_escaped_len(a->reason, rl) + 256;
+    char *buf = malloc(cap), *o = buf;
+    if (!buf)
+        return NULL;
+    o += snprintf(o, cap, "{\"id\":\"%s\",\"name\":\"", a->id);
+    o = agents_json_escape(o, name, nl);
+    o += snprintf(o, cap - (size_t)(o - buf),
+                  "\",\"status\":\"%s\",\"previous\":\"%s\",\"ts\":%" PRId64,
+                  agents_status_name(to), agents_status_name(from), a->status_ms);
+    if (a->reason) {
+        o = mempcpy(o, ",\"reason\":\"", 11);
+        o = agents_json_escape(o, a->reason, rl);
+        *o++ = '"';
+    }
+    if (a->pid)
+        o += snprintf(o, cap - (size_t)(o - buf), ",\"pid\":%d", (int)a->pid);
+    if (a->exit_code >= 0 && agents_status_final(to))
+        o += snprintf(o, cap - (size_t)(o - buf), ",\"exit_code\":%d", a->exit_code);
+    if (a->term_signal && agents_status_final(to)) {
+        char sbuf[32];
+        o += snprintf(o, cap - (size_t)(o - buf), ",\"signal\":\"%s\"",
+                      agents_signal_name(a->term_signal, sbuf, sizeof sbuf));
+    }
+    *o++ = '}';
+    *o = '\0';
+    *out_len = (size_t)(o - buf);
+    return buf;
+}
+
+static void agents_status_publish(agent_t *a, agents_status_t from, agents_status_t to)
+{
+    bus_t *bus = a->owner->hub->bus;
+    char topic[64], sbuf[32];
+    snprintf(topic, sizeof topic, "agent.%s.status", a->id);
+    size_t n = 0;
+    char *text = agents_status_event_text(a, from, to, &n);
+    if (text && bus_topic_valid(topic)) {
+        bus_publish_text(bus, topic, text, n);
+        free(text);
+        return;
+    }
+    free(text);
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", a->id, "name", a->name ? a->name : "",
+                           "status", agents_status_name(to), "previous", agents_status_name(from),
+                           "ts", (json_int_t)a->status_ms);
+    if (a->reason)
+        json_object_set_new(ev, "reason", json_string(a->reason));
+    if (a->pid)
+        json_object_set_new(ev, "pid", json_integer(a->pid));
+    if (a->exit_code >= 0 && agents_status_final(to))
+        json_object_set_new(ev, "exit_code", json_integer(a->exit_code));
+    if (a->term_signal && agents_status_final(to))
+        json_object_set_new(ev, "signal",
+                            json_string(agents_signal_name(a->term_signal, sbuf, sizeof sbuf)));
+    bus_publish(bus, topic, ev);
 }
 
 bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
@@ -367,23 +517,8 @@ bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
     agents_store_save(a);
     if (agents_status_final(to))
         agents_trim_finished(ag, a);
-    if (ag->hub->bus) {
-        char topic[64], sbuf[32];
-        snprintf(topic, sizeof topic, "agent.%s.status", a->id);
-        json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", a->id, "name", a->name ? a->name : "",
-                               "status", agents_status_name(to), "previous",
-                               agents_status_name(from), "ts", (json_int_t)a->status_ms);
-        if (a->reason)
-            json_object_set_new(ev, "reason", json_string(a->reason));
-        if (a->pid)
-            json_object_set_new(ev, "pid", json_integer(a->pid));
-        if (a->exit_code >= 0 && agents_status_final(to))
-            json_object_set_new(ev, "exit_code", json_integer(a->exit_code));
-        if (a->term_signal && agents_status_final(to))
-            json_object_set_new(ev, "signal",
-                                json_string(agents_signal_name(a->term_signal, sbuf, sizeof sbuf)));
-        bus_publish(ag->hub->bus, topic, ev);
-    }
+    if (ag->hub->bus)
+        agents_status_publish(a, from, to);
     if (ag->hub->metrics)
         metrics_gauge_set(ag->hub->metrics, "ganglion_agents_active", NULL, (double)ag->live);
     return true;
@@ -702,10 +837,7 @@ static void agents_id_new(agents_t *ag, char *out)
             out[2 * i + 1] = hex[r[i] & 15];
         }
         out[AGENTS_ID_LEN] = '\0';
-        bool taken = false;
-        for (agent_t *o = ag->head; o && !taken; o = o->next)
-            taken = o->id != out && strcmp(o->id, out) == 0;
-        if (!taken)
+        if (!agents_idx_get(ag, out))
             return;
     }
 }
@@ -729,6 +861,11 @@ problem_t *agents_spawn(agents_t *ag, const json_t *body, agent_t **out)
         return problem_new(503, "out-of-memory", "the agent could not be created");
     }
     agents_id_new(ag, a->id);
+    if (agents_idx_put(ag, a) < 0) {
+        a->forget = true;
+        agents_agent_close_timers(a);
+        return problem_new(503, "out-of-memory", "the agent could not be created");
+    }
     char why[512];
     const char *field = "";
     if (agents_agent_configure(a, why, sizeof why, &field) < 0) {
@@ -1185,33 +1322,43 @@ static void agents_metrics_collect(strbuf_t *out, void *ud)
                   "ganglion_agents_live %zu\n"
                   "# HELP ganglion_agents_output_lines_total Output lines captured.\n"
                   "# TYPE ganglion_agents_output_lines_total counter\n"
-                  "ganglion_agents_output_lines_total %" PRIu64 "\n",
-                  ag->live, ag->lines_total);
+                  "ganglion_agents_output_lines_total %" PRIu64 "\n"
+                  "# HELP ganglion_agents_output_reads_deferred_total Pipe reads left for a later "
+                  "loop turn by the per-turn output budget.\n"
+                  "# TYPE ganglion_agents_output_reads_deferred_total counter\n"
+                  "ganglion_agents_output_reads_deferred_total %" PRIu64 "\n",
+                  ag->live, ag->lines_total, ag->throttled);
 }
 
-/* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits. */
+/* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits.
+ * The outcome is logged at start and shown as cgroup_v2 in the stats. */
 static void agents_cgroup_detect(agents_t *ag)
 {
     ag->cgroup_v2 = false;
-    if (!ag->hub->cfg.agents_cgroup)
+    if (!ag->hub->cfg.agents_cgroup) {
+        log_info(NULL, "agents: cgroup v2 not used (agents.cgroup = 0): limits are rlimits", NULL);
         return;
+    }
+    char text[4096] = "";
     FILE *f = fopen("/proc/self/cgroup", "r");
-    if (!f)
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    int rc = agents_cgroup_find(text, "/sys/fs/cgroup", ag->cgroup_dir, sizeof ag->cgroup_dir);
+    static const char *const why[] = {"cgroup v1 only", "no unified hierarchy at /sys/fs/cgroup",
+                                      "the daemon's cgroup is not delegated (not writable)",
+                                      "cgroup path too long"};
+    if (rc < 0) {
+        log_info(NULL, "agents: cgroup v2 not used: limits are rlimits", "{s:s}", "reason",
+                 why[rc == -ENOENT    ? 0
+                     : rc == -ENOTSUP ? 1
+                     : rc == -EACCES  ? 2
+                                      : 3]);
+        ag->cgroup_dir[0] = '\0';
         return;
-    char line[512], rel[512] = "";
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "0::", 3) == 0)
-            snprintf(rel, sizeof rel, "%s", line + 3);
-    fclose(f);
-    rel[strcspn(rel, "\n")] = '\0';
-    char path[1024];
-    snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.subtree_control", rel);
-    if (!rel[0] || access("/sys/fs/cgroup/cgroup.controllers", R_OK) != 0 ||
-        access(path, W_OK) != 0)
-        return;
-    if ((size_t)snprintf(ag->cgroup_dir, sizeof ag->cgroup_dir, "/sys/fs/cgroup%s", rel) >=
-        sizeof ag->cgroup_dir)
-        return; /* a path this long is no place we would manage */
+    }
     /* detected only: limits are still applied with rlimits (see docs/agents.md) */
     ag->cgroup_v2 = true;
 }
@@ -1263,6 +1410,7 @@ int agents_start(hub_t *hub)
         return -1;
     }
     agents_io_init(ag);
+    agents_store_init(ag);
     uv_signal_init(hub->loop, &ag->sigchld);
     ag->sigchld.data = ag;
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
@@ -1308,8 +1456,10 @@ bool agents_busy(const hub_t *hub)
     const agents_t *ag = hub->agents;
     if (!ag)
         return false;
+    if (agents_store_busy(ag))
+        return true;
     for (const agent_t *a = ag->head; a; a = a->next)
-        if (a->pid || a->exited || a->write_inflight)
+        if (a->pid || a->exited)
             return true;
     return false;
 }
@@ -1335,9 +1485,10 @@ void agents_destroy(hub_t *hub)
         agents_agent_close_timers(a);
     }
     agents_io_fini(ag);
+    agents_store_fini(ag);
     if (ag->sigchld_open)
         uv_close((uv_handle_t *)&ag->sigchld, NULL);
-    /* close callbacks free the records; store writes still in flight hold theirs */
+    /* close callbacks free the records */
     for (int i = 0; i < 1000 && (ag->head || ag->sigchld_open); i++) {
         uv_run(hub->loop, UV_RUN_NOWAIT);
         if (uv_is_closing((uv_handle_t *)&ag->sigchld))
@@ -1349,11 +1500,11 @@ void agents_destroy(hub_t *hub)
     while (ag->head) {
         /* a write that never finished (store gone): free what remains */
         agent_t *a = ag->head;
-        a->write_inflight = false;
         a->pending_close = 0;
         a->in_open = a->out_open = a->err_open = false;
         agents_agent_free(a);
     }
+    free(ag->idx);
     free(ag);
     hub->agents = NULL;
 }

@@ -80,6 +80,7 @@ typedef struct agent {
     bool timed_out;
     bool forget;     /* DELETE: free once reaped and closed */
     bool persisted;  /* loaded from the store (not a live record) */
+    bool indexed;    /* in the owner's id index */
     uint64_t cpu_ns; /* user+sys of the last exit (limit reasons) */
 
     /* pipes: handles are embedded, `open` bits say which need closing */
@@ -88,7 +89,6 @@ typedef struct agent {
     uv_timer_t stop_timer; /* stop grace, then SIGKILL; also restart backoff */
     unsigned handles_open;
     bool in_open, out_open, err_open;
-    bool out_throttled, err_throttled;
     bool stdin_closed;
 
     uint64_t seq;
@@ -100,10 +100,12 @@ typedef struct agent {
     agents_action_t *actions;
     uint64_t action_seq;
 
-    bool write_inflight, write_dirty;
-    bool exited;       /* reaped; waiting for the pipes to drain */
-    pid_t pgid;        /* the group to signal (== pid while alive) */
-    int pending_close; /* handles whose close callback has not run */
+    bool save_queued;        /* on the owner's save queue (agents_store.c) */
+    bool spec_stored;        /* the row exists with its spec: later saves only UPDATE */
+    struct agent *save_next; /* save queue link */
+    bool exited;             /* reaped; waiting for the pipes to drain */
+    pid_t pgid;              /* the group to signal (== pid while alive) */
+    int pending_close;       /* handles whose close callback has not run */
     char *cwd;
 
     /* The agent object's compact JSON as last rendered for GET, and the state it was rendered
@@ -115,12 +117,21 @@ typedef struct agent {
 struct agents {
     struct hub *hub;
     agent_t *head, *tail;
-    size_t count; /* records in memory */
-    size_t live;  /* with a process (or about to) */
+    size_t count;  /* records in memory */
+    agent_t **idx; /* every record in memory by id (agents.c) */
+    size_t idx_cap, idx_n;
+    size_t live; /* with a process (or about to) */
     uv_signal_t sigchld;
     bool sigchld_open;
     bool shutting_down;
-    int writes_inflight;
+    /* transitions are written in groups: agents whose row changed wait on the save queue
+     * (and deletes on theirs); once per loop turn the queue becomes one transaction on the
+     * thread pool, one at a time (agents_store.c) */
+    agent_t *save_head, *save_tail;
+    struct agents_del *del_head, *del_tail;
+    struct agents_batch *batch_inflight;
+    uv_idle_t save_idle;
+    bool save_idle_open;
     bool cgroup_v2; /* a writable delegated cgroup was found */
     char cgroup_dir[512];
     /* statistics */
@@ -132,13 +143,15 @@ struct agents {
     bool setid; /* agents.user/group resolved (daemon is root) */
     unsigned uid, gid;
     char read_buf[AGENTS_READ_BUF];
-    /* fairness: output bytes read in this loop iteration; past the budget, pipes stop reading
-     * until the check handle restarts them (after the poll phase), so a flood of output cannot
-     * hold the loop (the writers block on their full pipes: nothing is lost) */
+    /* fairness: output bytes read in this loop iteration; past the budget, pipes are left for
+     * the next turn (the check handle resets the budget after the poll phase), so a flood of
+     * output cannot hold the loop (the writers block on their full pipes: nothing is lost) */
     size_t read_budget_used;
     uv_check_t read_check;
     bool read_check_open;
-    size_t throttled;
+    uint64_t throttled; /* reads deferred to a later turn by the budget (statistics) */
+    char *scratch;      /* an output line's event is written here before the bus copies it */
+    size_t scratch_cap;
     size_t ring_bytes, line_max;
 };
 
@@ -197,16 +210,31 @@ void agents_output_line(agent_t *a, int stream, const char *p, size_t len, unsig
                         int64_t ts_ms);
 /* One line's JSON {seq, stream, ts, text[, data_b64][, cont][, noeol]}. New reference. */
 json_t *agents_line_json(const agent_t *a, const agents_line_t *l);
+/* JSON string bodies written directly (hot paths that skip building jansson objects): the
+ * bytes s[0..len) need between quotes (valid UTF-8 in; quote, backslash and control
+ * characters escaped as jansson's compact dump does), and the writer (returns the end). */
+size_t agents_json_escaped_len(const char *s, size_t len);
+char *agents_json_escape(char *o, const char *s, size_t len);
+/* A JSON array text of the lines (in the given order), as json_dumps of their
+ * agents_line_json() objects would give. Malloc'ed; NULL on OOM. */
+char *agents_lines_json_text(const agents_line_t *const *lines, size_t n);
 /* Fails every pending custom action of the agent (it ended). */
 void agents_actions_fail(agent_t *a, int status, const char *slug, const char *detail);
 
 /* ---- agents_store.c ---- */
 
-/* Writes the agent's row on the thread pool, coalescing: at most one write per agent in
- * flight; later changes are written when it completes. `with_tail` adds the output tail. */
+/* Queues the agent's row to be written; the queue goes to the store as one transaction per
+ * loop turn (one at a time, in order), each agent's row as it is at that moment, so several
+ * transitions in one turn cost one row write. Final states add the output tail. */
 void agents_store_save(agent_t *a);
-/* Deletes the agent's row (DELETE /agents/{id}). */
+/* Queues the deletion of the agent's row (DELETE /agents/{id}), after any queued write. */
 void agents_store_delete(agents_t *ag, const char *id);
+/* The save queue's handle (agents_start) and its end (agents_destroy: runs the loop until the
+ * batch in flight is done, drops what was never written). */
+void agents_store_init(agents_t *ag);
+void agents_store_fini(agents_t *ag);
+/* Rows still to write or being written (the shutdown drain waits for them). */
+bool agents_store_busy(const agents_t *ag);
 /* At start: marks rows of agents that were alive as lost and loads recent agents as records.
  * Runs before the loop serves anything, like the migrations. 0 or -1. */
 int agents_store_load(agents_t *ag);

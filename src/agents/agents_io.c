@@ -109,6 +109,220 @@ json_t *agents_line_json(const agent_t *a, const agents_line_t *l)
     return o;
 }
 
+/* Extra bytes each byte takes in a JSON string: 1 for the two-character escapes, 5 for the
+ * other control characters (\u00XX), 0 for the rest (valid UTF-8 passes as it is). */
+#define AGENTS_X5_8  5, 5, 5, 5, 5, 5, 5, 5
+#define AGENTS_X0_8  0, 0, 0, 0, 0, 0, 0, 0
+#define AGENTS_X0_32 AGENTS_X0_8, AGENTS_X0_8, AGENTS_X0_8, AGENTS_X0_8
+static const unsigned char agents_json_extra[256] = {
+    /* 0x00-0x07 */ AGENTS_X5_8,
+    /* \b \t \n 0x0B \f \r 0x0E 0x0F */ 1,
+    1,
+    1,
+    5,
+    1,
+    1,
+    5,
+    5,
+    /* 0x10-0x1F */ AGENTS_X5_8,
+    AGENTS_X5_8,
+    /* ' ' '!' '"' */ 0,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    AGENTS_X0_8,
+    AGENTS_X0_8,
+    AGENTS_X0_8,
+    /* 0x40-0x5B */ AGENTS_X0_8,
+    AGENTS_X0_8,
+    AGENTS_X0_8,
+    0,
+    0,
+    0,
+    0,
+    /* '\\' */ 1,
+    0,
+    0,
+    0,
+    AGENTS_X0_32,
+    /* 0x80-0xFF */ AGENTS_X0_32,
+    AGENTS_X0_32,
+    AGENTS_X0_32,
+    AGENTS_X0_32};
+
+size_t agents_json_escaped_len(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = len;
+    for (size_t i = 0; i < len; i++)
+        n += agents_json_extra[p[i]];
+    return n;
+}
+
+char *agents_json_escape(char *o, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        /* eight bytes at a time while none is below 0x20, a quote or a backslash */
+        while (len - run >= 8) {
+            uint64_t w, q, b;
+            memcpy(&w, p + run, 8);
+            q = w ^ 0x2222222222222222ull; /* '"' bytes become zero */
+            b = w ^ 0x5C5C5C5C5C5C5C5Cull; /* '\\' bytes become zero */
+            if (((w - 0x2020202020202020ull) | (q - 0x0101010101010101ull) |
+                 (b - 0x0101010101010101ull)) &
+                ~w & 0x8080808080808080ull)
+                break;
+            run += 8;
+        }
+        while (run < len && !agents_json_extra[p[run]])
+            run++;
+        memcpy(o, p + i, run - i); /* the plain stretch in one copy */
+        o += run - i;
+        if (run == len)
+            break;
+        unsigned char c = p[run];
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *o++ = (char)c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+        i = run + 1;
+    }
+    return o;
+}
+
+/* Decimal digits of v at o (no NUL); returns the end. snprintf costs more than the rest of a
+ * line's event together. */
+static char *agents_put_u64(char *o, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+/* A line's JSON without its text: keys, two 20-digit numbers and both flags take 109 bytes. */
+#define AGENTS_LINE_JSON_FIXED 128
+
+/* One text line's JSON object at o, the same as json_dumps(agents_line_json(), COMPACT); o
+ * has room for AGENTS_LINE_JSON_FIXED + agents_json_escaped_len(text). Returns the end. */
+static char *agents_line_json_write(char *o, const agents_line_t *l)
+{
+    o = mempcpy(o, "{\"seq\":", 7);
+    o = agents_put_u64(o, l->seq);
+    o = mempcpy(o,
+                l->stream == AGENTS_STDERR ? ",\"stream\":\"stderr\",\"ts\":"
+                                           : ",\"stream\":\"stdout\",\"ts\":",
+                24);
+    if (l->ts_ms < 0) {
+        *o++ = '-';
+        o = agents_put_u64(o, (uint64_t)0 - (uint64_t)l->ts_ms);
+    } else {
+        o = agents_put_u64(o, (uint64_t)l->ts_ms);
+    }
+    o = mempcpy(o, ",\"text\":\"", 9);
+    o = agents_json_escape(o, l->data, l->len);
+    *o++ = '"';
+    if (l->flags & AGENTS_LINE_CONT)
+        o = mempcpy(o, ",\"cont\":true", 12);
+    if (l->flags & AGENTS_LINE_NOEOL)
+        o = mempcpy(o, ",\"noeol\":true", 13);
+    *o++ = '}';
+    return o;
+}
+
+/* The output event of a text line, written directly into the module's scratch buffer (the
+ * flood's hot path: one pass over the text, no allocation once the buffer has grown). NULL on
+ * OOM. The text is borrowed until the next call. */
+static const char *agents_line_event_text(agents_t *ag, const agents_line_t *l, size_t *out_len)
+{
+    size_t need = AGENTS_LINE_JSON_FIXED + (size_t)l->len * 6 + 1; /* \u00XX at worst */
+    if (need > ag->scratch_cap) {
+        char *nb = realloc(ag->scratch, need);
+        if (!nb)
+            return NULL;
+        ag->scratch = nb;
+        ag->scratch_cap = need;
+    }
+    char *o = agents_line_json_write(ag->scratch, l);
+    *o = '\0';
+    *out_len = (size_t)(o - ag->scratch);
+    return ag->scratch;
+}
+
+char *agents_lines_json_text(const agents_line_t *const *lines, size_t n)
+{
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++)
+        cap += AGENTS_LINE_JSON_FIXED + 1 + agents_json_escaped_len(lines[i]->data, lines[i]->len);
+    char *buf = malloc(cap), *o = buf;
+    if (!buf)
+        return NULL;
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        if (!(lines[i]->flags & AGENTS_LINE_BINARY)) {
+            o = agents_line_json_write(o, lines[i]);
+            continue;
+        }
+        /* binary lines (rare) carry data_b64: jansson writes those */
+        json_t *j = agents_line_json(NULL, lines[i]);
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        size_t tl = t ? strlen(t) : 0, at = (size_t)(o - buf);
+        char *nb = t ? realloc(buf, cap + tl) : NULL;
+        if (!nb) {
+            free(t);
+            free(buf);
+            return NULL;
+        }
+        buf = nb;
+        cap += tl;
+        o = mempcpy(buf + at, t, tl);
+        free(t);
+    }
+    *o++ = ']';
+    *o = '\0';
+    return buf;
+}
+
 static void agents_action_finish(agents_action_t *act, json_t *result, json_t *error);
 static agents_action_t **agents_action_find(agent_t *a, const char *id);
 
@@ -188,10 +402,20 @@ void agents_output_line(agent_t *a, int stream, const char *p, size_t len, unsig
         log_warn(NULL, "agents: output line not kept", "{s:s,s:I,s:i}", "agent", a->id, "seq",
                  (json_int_t)seq, "error", rc);
     if (ag->hub->bus && rc == 0) {
-        char topic[64];
-        snprintf(topic, sizeof topic, "agent.%s.output", a->id);
+        /* "agent.<id>.output" without snprintf; the id is the daemon's own hex, so the topic
+         * is valid by construction */
+        char topic[6 + AGENTS_ID_LEN + 8];
+        size_t il = strnlen(a->id, AGENTS_ID_LEN);
+        memcpy(topic, "agent.", 6);
+        memcpy(topic + 6, a->id, il);
+        memcpy(topic + 6 + il, ".output", 8);
         const agents_line_t *l = agents_ring_at(&a->ring[stream], a->ring[stream].n - 1);
-        bus_publish(ag->hub->bus, topic, agents_line_json(a, l));
+        size_t n = 0;
+        const char *text = (flags & AGENTS_LINE_BINARY) ? NULL : agents_line_event_text(ag, l, &n);
+        if (text)
+            bus_publish_text(ag->hub->bus, topic, text, n);
+        else
+            bus_publish(ag->hub->bus, topic, agents_line_json(a, l));
     }
     if (stream == AGENTS_STDOUT && whole)
         agents_stream_json(a, p, len);
@@ -272,12 +496,14 @@ static void agents_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     agent_t *a = h->data;
     agents_t *ag = a->owner;
-    /* one buffer for every pipe: read_cb consumes it before the next alloc. An empty buffer
-     * past the iteration's budget makes libuv report UV_ENOBUFS: the pipe waits a turn. */
-    if (ag->read_budget_used >= AGENTS_READ_BUDGET)
-        *buf = uv_buf_init(NULL, 0);
-    else
-        *buf = uv_buf_init(ag->read_buf, sizeof ag->read_buf);
+    /* one buffer for every pipe: read_cb consumes it before the next alloc. A read takes at
+     * most what is left of the iteration's budget; past it, an empty buffer makes libuv
+     * report UV_ENOBUFS and the pipe waits a turn */
+    size_t left =
+        ag->read_budget_used < AGENTS_READ_BUDGET ? AGENTS_READ_BUDGET - ag->read_budget_used : 0;
+    if (left > sizeof ag->read_buf)
+        left = sizeof ag->read_buf;
+    *buf = uv_buf_init(left ? ag->read_buf : NULL, (unsigned)left);
 }
 
 static void agents_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -293,8 +519,9 @@ static void agents_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     if (n == UV_ENOBUFS) {
-        uv_read_stop(s);
-        *(stream == AGENTS_STDOUT ? &a->out_throttled : &a->err_throttled) = true;
+        /* over the budget: the pipe stays watched (no epoll_ctl churn); epoll reports it
+         * again next turn, after the pipes that were not served yet (its ready list
+         * rotates), and the writer blocks on its full pipe meanwhile: nothing is lost */
         a->owner->throttled++;
         return;
     }
@@ -302,21 +529,11 @@ static void agents_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     agents_proc_drained(a);
 }
 
-/* After the poll phase: a new budget, and the pipes that waited read again next turn. */
+/* After the poll phase: a new budget for the next turn. */
 static void agents_on_read_check(uv_check_t *c)
 {
     agents_t *ag = c->data;
     ag->read_budget_used = 0;
-    if (!ag->throttled)
-        return;
-    ag->throttled = 0;
-    for (agent_t *a = ag->head; a; a = a->next) {
-        if (a->out_throttled && a->out_open)
-            uv_read_start((uv_stream_t *)&a->out, agents_on_alloc, agents_on_read);
-        if (a->err_throttled && a->err_open)
-            uv_read_start((uv_stream_t *)&a->err, agents_on_alloc, agents_on_read);
-        a->out_throttled = a->err_throttled = false;
-    }
 }
 
 void agents_io_init(agents_t *ag)
@@ -330,6 +547,9 @@ void agents_io_init(agents_t *ag)
 
 void agents_io_fini(agents_t *ag)
 {
+    free(ag->scratch);
+    ag->scratch = NULL;
+    ag->scratch_cap = 0;
     if (ag->read_check_open)
         uv_close((uv_handle_t *)&ag->read_check, NULL);
     ag->read_check_open = false;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- lifecycle ---- */
 
@@ -359,6 +360,17 @@ bool agents_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *e = p + len;
     while (p < e) {
+        /* ASCII without NUL eight bytes at a time: no high bit, no zero byte */
+        while (e - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if ((w & 0x8080808080808080ull) ||
+                ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull))
+                break;
+            p += 8;
+        }
+        if (p == e)
+            break;
         unsigned c = *p;
         if (c == 0)
             return false;
@@ -394,4 +406,34 @@ bool agents_utf8_valid(const char *s, size_t len)
         p += n + 1;
     }
     return true;
+}
+
+/* ---- cgroup v2 detection ---- */
+
+int agents_cgroup_find(const char *proc_cgroup, const char *fsroot, char *dir, size_t dirlen)
+{
+    const char *line = proc_cgroup, *rel = NULL;
+    size_t rlen = 0;
+    while (line && *line) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        if (n >= 3 && strncmp(line, "0::", 3) == 0) {
+            rel = line + 3;
+            rlen = n - 3;
+        }
+        line = end ? end + 1 : NULL;
+    }
+    if (!rel || rlen == 0 || rel[0] != '/')
+        return -ENOENT;
+    char path[1024];
+    if ((size_t)snprintf(path, sizeof path, "%s/cgroup.controllers", fsroot) >= sizeof path)
+        return -ENAMETOOLONG;
+    if (access(path, R_OK) != 0)
+        return -ENOTSUP;
+    if ((size_t)snprintf(dir, dirlen, "%s%.*s", fsroot, (int)rlen, rel) >= dirlen ||
+        (size_t)snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir) >= sizeof path)
+        return -ENAMETOOLONG;
+    if (access(path, W_OK) != 0)
+        return -EACCES;
+    return 0;
 }

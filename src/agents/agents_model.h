@@ -88,6 +88,16 @@ size_t agents_ring_after(const agents_ring_t *r, uint64_t after);
 const agents_line_t *agents_ring_at(const agents_ring_t *r, size_t i);
 void agents_ring_free(agents_ring_t *r);
 
+/* ---- cgroup v2 detection ---- */
+
+/* Finds the cgroup v2 directory agents' cgroups could go under, from the text of
+ * /proc/self/cgroup and the mount point of the unified hierarchy (fsroot, "/sys/fs/cgroup"):
+ * the "0::<path>" line, fsroot/cgroup.controllers present (a unified, not a v1 or hybrid,
+ * hierarchy) and fsroot<path>/cgroup.subtree_control writable (a delegated subtree). 0 with
+ * dir set; -ENOENT when there is no "0::" line (cgroup v1 only), -ENOTSUP when fsroot is not
+ * a unified hierarchy, -EACCES when the subtree is not delegated, -ENAMETOOLONG. */
+int agents_cgroup_find(const char *proc_cgroup, const char *fsroot, char *dir, size_t dirlen);
+
 /* True if p[0..len) is valid UTF-8 without NUL bytes. */
 bool agents_utf8_valid(const char *p, size_t len);
 

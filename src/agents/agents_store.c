@@ -47,23 +47,37 @@ const store_migration_t *agents_migrations(size_t *n)
 
 /* ---- writes ---- */
 
+#define AGENTS_BATCH_MAX 256 /* rows per transaction; the rest wait for the next one */
+
+/* One row as it was when its batch was taken (the batch owns every string). */
 typedef struct agents_write {
-    agents_t *ag;
-    agent_t *agent; /* NULL for a delete */
     char id[AGENTS_ID_LEN + 1];
-    char *name, *status, *spec, *reason, *tail;
+    char *name, *status, *spec, *reason, *tail; /* spec NULL: the row exists, UPDATE it */
     int64_t pid, exit_code, sig, restarts, created, started, ended, status_ms, lost, last_seq;
-    bool del;
 } agents_write_t;
 
-static void agents_write_free(agents_write_t *w)
+struct agents_del {
+    struct agents_del *next;
+    char id[AGENTS_ID_LEN + 1];
+};
+
+typedef struct agents_batch {
+    agents_t *ag;
+    size_t n, ndel;
+    agents_write_t w[AGENTS_BATCH_MAX];
+    char del[AGENTS_BATCH_MAX][AGENTS_ID_LEN + 1];
+} agents_batch_t;
+
+static void agents_batch_free(agents_batch_t *b)
 {
-    free(w->name);
-    free(w->status);
-    free(w->spec);
-    free(w->reason);
-    free(w->tail);
-    free(w);
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->w[i].name);
+        free(b->w[i].status);
+        free(b->w[i].spec);
+        free(b->w[i].reason);
+        free(b->w[i].tail);
+    }
+    free(b);
 }
 
 static store_val_t agents_int_or_null(int64_t v)
@@ -71,18 +85,12 @@ static store_val_t agents_int_or_null(int64_t v)
     return v > 0 ? STORE_INTV(v) : STORE_NULLV;
 }
 
-static int agents_write_work(store_conn_t *c, void *ud)
+static int agents_write_row(store_conn_t *c, const agents_write_t *w)
 {
-    agents_write_t *w = ud;
-    if (w->del) {
-        store_val_t p[] = {STORE_TEXTV(w->id)};
-        return store_query(c, "DELETE FROM agents WHERE id = $1", p, 1, NULL, NULL);
-    }
     store_val_t p[] = {
         STORE_TEXTV(w->id),
         STORE_TEXTV(w->name),
         STORE_TEXTV(w->status),
-        STORE_TEXTV(w->spec),
         agents_int_or_null(w->pid),
         w->exit_code >= 0 ? STORE_INTV(w->exit_code) : STORE_NULLV,
         agents_int_or_null(w->sig),
@@ -95,104 +103,124 @@ static int agents_write_work(store_conn_t *c, void *ud)
         agents_int_or_null(w->lost),
         STORE_INTV(w->last_seq),
         w->tail ? STORE_TEXTV(w->tail) : STORE_NULLV,
+        w->spec ? STORE_TEXTV(w->spec) : STORE_NULLV,
     };
+    size_t np = sizeof p / sizeof p[0];
+    if (!w->spec) {
+        /* the spec never changes: later writes leave it (and its text) alone. Every parameter
+         * is used (PostgreSQL cannot type one that is not), so created_ms ($9) is left out. */
+        store_val_t u[] = {p[0], p[1], p[2],  p[3],  p[4],  p[5],  p[6],
+                           p[7], p[9], p[10], p[11], p[12], p[13], p[14]};
+        return store_query(c,
+                           "UPDATE agents SET name = $2, status = $3, pid = $4, exit_code = $5,"
+                           " signal = $6, reason = $7, restarts = $8, started_ms = $9,"
+                           " ended_ms = $10, status_ms = $11, lost_ms = $12, last_seq = $13,"
+                           " tail = COALESCE($14, tail) WHERE id = $1",
+                           u, sizeof u / sizeof u[0], NULL, NULL);
+    }
     /* ON CONFLICT ... excluded: the same text on SQLite (3.24+) and PostgreSQL */
-    return store_query(c,
-                       "INSERT INTO agents (id, name, status, spec, pid, exit_code, signal, reason,"
-                       " restarts, created_ms, started_ms, ended_ms, status_ms, lost_ms, last_seq,"
-                       " tail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
-                       " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-                       " status = excluded.status, pid = excluded.pid,"
-                       " exit_code = excluded.exit_code, signal = excluded.signal,"
-                       " reason = excluded.reason, restarts = excluded.restarts,"
-                       " started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,"
-                       " status_ms = excluded.status_ms, lost_ms = excluded.lost_ms,"
-                       " last_seq = excluded.last_seq,"
-                       " tail = COALESCE(excluded.tail, agents.tail)",
-                       p, sizeof p / sizeof p[0], NULL, NULL);
+    return store_query(
+        c,
+        "INSERT INTO agents (id, name, status, pid, exit_code, signal, reason,"
+        " restarts, created_ms, started_ms, ended_ms, status_ms, lost_ms, last_seq,"
+        " tail, spec) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+        " status = excluded.status, pid = excluded.pid,"
+        " exit_code = excluded.exit_code, signal = excluded.signal,"
+        " reason = excluded.reason, restarts = excluded.restarts,"
+        " started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,"
+        " status_ms = excluded.status_ms, lost_ms = excluded.lost_ms,"
+        " last_seq = excluded.last_seq,"
+        " tail = COALESCE(excluded.tail, agents.tail)",
+        p, np, NULL, NULL);
 }
 
-static void agents_store_submit(agents_write_t *w);
-
-static void agents_write_done(int status, void *ud)
+/* The whole batch in one transaction: one commit (one WAL sync point) for every row. */
+static int agents_batch_work(store_conn_t *c, void *ud)
 {
-    agents_write_t *w = ud;
-    agents_t *ag = w->ag;
-    ag->writes_inflight--;
-    if (status < 0)
-        log_warn(NULL, "agents: store write failed", "{s:s,s:i}", "agent", w->id, "code", status);
-    agent_t *a = w->agent;
-    agents_write_free(w);
-    if (!a)
-        return;
-    a->write_inflight = false;
-    if (a->write_dirty && !a->forget) {
-        a->write_dirty = false;
-        agents_store_save(a);
-    } else {
-        agents_agent_release(a);
+    agents_batch_t *b = ud;
+    int rc = store_tx_begin(c);
+    bool begun = rc == 0;
+    for (size_t i = 0; rc == 0 && i < b->n; i++)
+        rc = agents_write_row(c, &b->w[i]);
+    for (size_t i = 0; rc == 0 && i < b->ndel; i++) {
+        store_val_t p[] = {STORE_TEXTV(b->del[i])};
+        rc = store_query(c, "DELETE FROM agents WHERE id = $1", p, 1, NULL, NULL);
     }
-}
-
-static void agents_store_submit(agents_write_t *w)
-{
-    hub_t *hub = w->ag->hub;
-    w->ag->writes_inflight++;
-    if (w->agent)
-        w->agent->write_inflight = true;
-    int rc = store_submit(hub->store, hub->loop, agents_write_work, agents_write_done, w);
-    if (rc < 0) {
-        log_warn(NULL, "agents: store write not queued", "{s:s,s:s}", "agent", w->id, "reason",
-                 uv_strerror(rc));
-        agents_write_done(STORE_ERR, w);
+    if (rc == 0)
+        rc = store_tx_commit(c);
+    if (rc == 0)
+        return 0;
+    if (begun)
+        (void)store_tx_rollback(c); /* the error that counts is rc */
+    /* one bad row (or a busy moment) must not cost the others: each again on its own, as
+     * they were written before grouping; the last error is reported */
+    rc = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        int r = agents_write_row(c, &b->w[i]);
+        rc = r < 0 ? r : rc;
     }
+    for (size_t i = 0; i < b->ndel; i++) {
+        store_val_t p[] = {STORE_TEXTV(b->del[i])};
+        int r = store_query(c, "DELETE FROM agents WHERE id = $1", p, 1, NULL, NULL);
+        rc = r < 0 ? r : rc;
+    }
+    return rc;
 }
 
 /* The last tail_lines lines of both streams, merged by seq, as a JSON array text. */
 static char *agents_tail_dump(const agent_t *a, int64_t max)
 {
-    json_t *arr = json_array();
     size_t i0 = a->ring[0].n, i1 = a->ring[1].n;
-    json_t *rev = json_array();
-    for (int64_t k = 0; k < max && (i0 || i1); k++) {
+    size_t n = (size_t)max < i0 + i1 ? (size_t)max : i0 + i1;
+    const agents_line_t **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t k = n; k > 0; k--) { /* newest first, filled from the end */
         const agents_line_t *l0 = i0 ? agents_ring_at(&a->ring[0], i0 - 1) : NULL;
         const agents_line_t *l1 = i1 ? agents_ring_at(&a->ring[1], i1 - 1) : NULL;
-        const agents_line_t *l;
         if (l0 && (!l1 || l0->seq > l1->seq)) {
-            l = l0;
+            v[k - 1] = l0;
             i0--;
         } else {
-            l = l1;
+            v[k - 1] = l1;
             i1--;
         }
-        json_array_append_new(rev, agents_line_json(a, l));
     }
-    for (size_t k = json_array_size(rev); k > 0; k--)
-        json_array_append(arr, json_array_get(rev, k - 1));
-    json_decref(rev);
-    char *s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
+    char *s = agents_lines_json_text(v, n);
+    free(v);
     return s;
 }
 
-void agents_store_save(agent_t *a)
+static void agents_save_flush(uv_idle_t *h);
+
+static void agents_save_schedule(agents_t *ag)
+{
+    if (ag->save_idle_open && !ag->batch_inflight && (ag->save_head || ag->del_head))
+        uv_idle_start(&ag->save_idle, agents_save_flush);
+}
+
+static void agents_batch_done(int status, void *ud)
+{
+    agents_batch_t *b = ud;
+    agents_t *ag = b->ag;
+    if (status < 0)
+        log_warn(NULL, "agents: store write failed", "{s:I,s:I,s:i}", "rows", (json_int_t)b->n,
+                 "deletes", (json_int_t)b->ndel, "code", status);
+    ag->batch_inflight = NULL;
+    agents_batch_free(b);
+    agents_save_schedule(ag);
+}
+
+/* The row as it is now. false when memory ran out (the row is skipped). */
+static bool agents_write_fill(agents_write_t *w, agent_t *a)
 {
     agents_t *ag = a->owner;
-    if (!ag->hub->store || a->forget)
-        return;
-    if (a->write_inflight) {
-        a->write_dirty = true;
-        return;
-    }
-    agents_write_t *w = calloc(1, sizeof *w);
-    if (!w)
-        return;
-    w->ag = ag;
-    w->agent = a;
+    memset(w, 0, sizeof *w);
     snprintf(w->id, sizeof w->id, "%s", a->id);
     w->name = strdup(a->name ? a->name : "");
     w->status = strdup(agents_status_name(a->status));
-    w->spec = json_dumps(a->spec, JSON_COMPACT);
+    w->spec = a->spec_stored ? NULL : json_dumps(a->spec, JSON_COMPACT);
     w->reason = a->reason ? strdup(a->reason) : NULL;
     if (agents_status_final(a->status) && ag->hub->cfg.agents_tail_lines > 0)
         w->tail = agents_tail_dump(a, ag->hub->cfg.agents_tail_lines);
@@ -206,24 +234,135 @@ void agents_store_save(agent_t *a)
     w->status_ms = a->status_ms;
     w->lost = a->lost_ms;
     w->last_seq = (int64_t)a->seq;
-    if (!w->name || !w->status || !w->spec) {
-        agents_write_free(w);
+    if (!w->name || !w->status || (!a->spec_stored && !w->spec)) {
+        free(w->name);
+        free(w->status);
+        free(w->spec);
+        free(w->reason);
+        free(w->tail);
+        return false;
+    }
+    a->spec_stored = true;
+    return true;
+}
+
+/* Once per loop turn while something is queued: takes up to AGENTS_BATCH_MAX rows and deletes
+ * off the queues and sends them as one job; the next batch waits for this one. */
+static void agents_save_flush(uv_idle_t *h)
+{
+    agents_t *ag = h->data;
+    uv_idle_stop(h);
+    if (ag->batch_inflight || (!ag->save_head && !ag->del_head))
+        return;
+    agents_batch_t *b = malloc(sizeof *b);
+    if (!b) {
+        agents_save_schedule(ag); /* try again next turn */
         return;
     }
-    agents_store_submit(w);
+    b->ag = ag;
+    b->n = b->ndel = 0;
+    while (ag->save_head && b->n < AGENTS_BATCH_MAX) {
+        agent_t *a = ag->save_head;
+        ag->save_head = a->save_next;
+        if (!ag->save_head)
+            ag->save_tail = NULL;
+        a->save_next = NULL;
+        a->save_queued = false;
+        if (!a->forget && agents_write_fill(&b->w[b->n], a))
+            b->n++;
+        agents_agent_release(a);
+    }
+    while (ag->del_head && b->ndel < AGENTS_BATCH_MAX) {
+        struct agents_del *d = ag->del_head;
+        ag->del_head = d->next;
+        if (!ag->del_head)
+            ag->del_tail = NULL;
+        memcpy(b->del[b->ndel++], d->id, sizeof d->id);
+        free(d);
+    }
+    if (!b->n && !b->ndel) {
+        free(b);
+        return;
+    }
+    hub_t *hub = ag->hub;
+    ag->batch_inflight = b;
+    int rc = store_submit(hub->store, hub->loop, agents_batch_work, agents_batch_done, b);
+    if (rc < 0) {
+        log_warn(NULL, "agents: store write not queued", "{s:s}", "reason", uv_strerror(rc));
+        agents_batch_done(STORE_ERR, b);
+    }
+}
+
+void agents_store_save(agent_t *a)
+{
+    agents_t *ag = a->owner;
+    if (!ag->hub->store || a->forget || a->save_queued)
+        return;
+    a->save_queued = true;
+    a->save_next = NULL;
+    if (ag->save_tail)
+        ag->save_tail->save_next = a;
+    else
+        ag->save_head = a;
+    ag->save_tail = a;
+    agents_save_schedule(ag);
 }
 
 void agents_store_delete(agents_t *ag, const char *id)
 {
     if (!ag->hub->store)
         return;
-    agents_write_t *w = calloc(1, sizeof *w);
-    if (!w)
+    struct agents_del *d = calloc(1, sizeof *d);
+    if (!d)
         return;
-    w->ag = ag;
-    w->del = true;
-    snprintf(w->id, sizeof w->id, "%s", id);
-    agents_store_submit(w);
+    snprintf(d->id, sizeof d->id, "%s", id);
+    if (ag->del_tail)
+        ag->del_tail->next = d;
+    else
+        ag->del_head = d;
+    ag->del_tail = d;
+    agents_save_schedule(ag);
+}
+
+void agents_store_init(agents_t *ag)
+{
+    uv_idle_init(ag->hub->loop, &ag->save_idle);
+    ag->save_idle.data = ag;
+    ag->save_idle_open = true;
+}
+
+bool agents_store_busy(const agents_t *ag)
+{
+    return ag->save_head || ag->del_head || ag->batch_inflight;
+}
+
+void agents_store_fini(agents_t *ag)
+{
+    /* the batch in flight refers to ag: let it finish (bounded, the store answers or fails);
+     * no new one starts, what is still queued is dropped (the drain waited for it) */
+    if (ag->save_idle_open)
+        uv_idle_stop(&ag->save_idle);
+    ag->save_idle_open = false;
+    for (int i = 0; i < 5000 && ag->batch_inflight; i++) {
+        uv_run(ag->hub->loop, UV_RUN_NOWAIT);
+        if (ag->batch_inflight)
+            uv_sleep(1);
+    }
+    while (ag->save_head) {
+        agent_t *a = ag->save_head;
+        ag->save_head = a->save_next;
+        a->save_next = NULL;
+        a->save_queued = false;
+    }
+    ag->save_tail = NULL;
+    while (ag->del_head) {
+        struct agents_del *d = ag->del_head;
+        ag->del_head = d->next;
+        free(d);
+    }
+    ag->del_tail = NULL;
+    if (ag->save_idle.loop && !uv_is_closing((uv_handle_t *)&ag->save_idle))
+        uv_close((uv_handle_t *)&ag->save_idle, NULL);
 }
 
 /* ---- start ---- */

@@ -189,8 +189,10 @@ void bus_event_unref(bus_event_t *ev)
         return;
     assert(ev->refs > 0);
     if (--ev->refs == 0) {
-        free(ev->data);
-        free(ev); /* the topic lives in the same allocation */
+        /* the topic lives in the same allocation, and the data too when it follows it */
+        if (ev->data != ev->topic + strlen(ev->topic) + 1)
+            free(ev->data);
+        free(ev);
     }
 }
 
@@ -256,12 +258,10 @@ static void delivery_end(bus_t *bus)
         sweep(bus);
 }
 
-static bus_event_t *event_new(const char *topic, json_t *data)
+/* Takes over json (malloc'd text) on every path. */
+static bus_event_t *event_new_text(const char *topic, char *json, size_t len)
 {
     size_t tlen = strlen(topic);
-    char *json = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!json)
-        return NULL;
     bus_event_t *ev = malloc(sizeof *ev + tlen + 1);
     if (!ev) {
         free(json);
@@ -270,11 +270,38 @@ static bus_event_t *event_new(const char *topic, json_t *data)
     ev->topic = (char *)(ev + 1);
     memcpy(ev->topic, topic, tlen + 1);
     ev->data = json;
-    ev->data_len = strlen(json);
+    ev->data_len = len;
     ev->ts_ms = clock_wall_ms();
     ev->id = 0;
     ev->refs = 1;
     return ev;
+}
+
+/* One allocation for the event, its topic and a copy of its data. */
+static bus_event_t *event_new_copy(const char *topic, const char *json, size_t len)
+{
+    size_t tlen = strlen(topic);
+    bus_event_t *ev = malloc(sizeof *ev + tlen + 1 + len + 1);
+    if (!ev)
+        return NULL;
+    ev->topic = (char *)(ev + 1);
+    memcpy(ev->topic, topic, tlen + 1);
+    ev->data = ev->topic + tlen + 1;
+    memcpy(ev->data, json, len);
+    ev->data[len] = '\0';
+    ev->data_len = len;
+    ev->ts_ms = clock_wall_ms();
+    ev->id = 0;
+    ev->refs = 1;
+    return ev;
+}
+
+static bus_event_t *event_new(const char *topic, json_t *data)
+{
+    char *json = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!json)
+        return NULL;
+    return event_new_text(topic, json, strlen(json));
 }
 
 /* Stores ev (taking over the caller's reference), evicting the oldest when full. */
@@ -294,17 +321,9 @@ static void ring_push(bus_t *bus, bus_event_t *ev)
     }
 }
 
-uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data)
+/* Rings and delivers a new event (taking over the caller's reference). */
+static uint64_t bus_deliver(bus_t *bus, bus_event_t *ev)
 {
-    if (!bus || !topic_valid(topic)) {
-        json_decref(data);
-        return 0;
-    }
-    json_t *payload = data ? data : json_object();
-    bus_event_t *ev = payload ? event_new(topic, payload) : NULL;
-    json_decref(payload);
-    if (!ev)
-        return 0;
     ev->id = ++bus->last_id;
     bus->published++;
 
@@ -321,6 +340,33 @@ uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data)
     uint64_t id = ev->id;
     bus_event_unref(ev);
     return id;
+}
+
+uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data)
+{
+    if (!bus || !topic_valid(topic)) {
+        json_decref(data);
+        return 0;
+    }
+    json_t *payload = data ? data : json_object();
+    bus_event_t *ev = payload ? event_new(topic, payload) : NULL;
+    json_decref(payload);
+    if (!ev)
+        return 0;
+    return bus_deliver(bus, ev);
+}
+
+uint64_t bus_publish_text(bus_t *bus, const char *topic, const char *json, size_t len)
+{
+    if (!bus || !json)
+        return 0;
+    bus_event_t *ev = event_new_copy(topic, json, len);
+    return ev ? bus_deliver(bus, ev) : 0;
+}
+
+bool bus_topic_valid(const char *topic)
+{
+    return topic_valid(topic);
 }
 
 struct sub_build {

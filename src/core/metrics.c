@@ -404,6 +404,35 @@ void metrics_histogram_observe(metrics_t *m, const char *name, const char *label
     s->count++;
 }
 
+int metrics_histogram_quantile(const metrics_t *m, const char *name, const char *labels, double q,
+                               double *out)
+{
+    if (!m || !name || !out || !(q >= 0 && q <= 1))
+        return -EINVAL;
+    if (!labels)
+        labels = "";
+    const struct metrics_series *s = series_find(m, name, labels, hash_series(name, labels));
+    if (!s || s->fam->type != MT_HISTOGRAM || s->count == 0)
+        return -ENOENT;
+    const struct family *f = s->fam;
+    double rank = q * (double)s->count, below = 0;
+    for (size_t i = 0; i <= f->nbuckets; i++) {
+        double in = (double)s->counts[i];
+        if (below + in >= rank && in > 0) {
+            if (i == f->nbuckets) /* past the last bound: nothing better to say */
+                *out = f->nbuckets ? f->buckets[f->nbuckets - 1] : 0;
+            else {
+                double lo = i ? f->buckets[i - 1] : 0, hi = f->buckets[i];
+                *out = lo + (hi - lo) * ((rank - below) / in);
+            }
+            return 0;
+        }
+        below += in;
+    }
+    *out = f->nbuckets ? f->buckets[f->nbuckets - 1] : 0;
+    return 0;
+}
+
 metrics_atomic_t *metrics_counter_atomic(metrics_t *m, const char *name, const char *labels)
 {
     return series_get(m, name, labels, MT_COUNTER);

@@ -30,6 +30,11 @@ void metrics_counter_add(metrics_t *m, const char *name, const char *labels, dou
 void metrics_gauge_set(metrics_t *m, const char *name, const char *labels, double v);
 void metrics_gauge_add(metrics_t *m, const char *name, const char *labels, double v);
 void metrics_histogram_observe(metrics_t *m, const char *name, const char *labels, double v);
+/* The q-quantile (0..1) of a histogram series, interpolated linearly inside its bucket as
+ * Prometheus' histogram_quantile() does (the +Inf bucket answers the highest finite bound).
+ * 0 with *out set; -ENOENT when the series has no observation yet. */
+int metrics_histogram_quantile(const metrics_t *m, const char *name, const char *labels, double q,
+                               double *out);
 
 /* Appends an escaped label value (backslash, quote, newline) into out. */
 void metrics_label_escape(strbuf_t *out, const char *value);

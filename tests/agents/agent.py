@@ -89,6 +89,11 @@ def main():
         sys.stdout.buffer.write(b"after\n")
         sys.stdout.buffer.write(b"no newline at the end")
         sys.stdout.flush()
+    elif mode == "escapes":
+        sys.stdout.buffer.write('quote " backslash \\ tab \t ctl \x01\x1f del \x7f é ✓ 😀\n'.encode())
+        sys.stdout.buffer.write(b"M" * 20000 + b"\n")
+        sys.stdout.buffer.write(b"cr \r slash / end")
+        sys.stdout.flush()
     elif mode == "flood":
         n = int(sys.argv[2])
         w = sys.stdout.write

@@ -89,3 +89,49 @@ def test_logs_follow_replays_then_streams_live(daemon):
     r = daemon.get(f"/api/v1/agents/{a['id']}/logs", params={"follow": "false", "since": since})
     assert r.status_code == 200 and r.json()["lines"][0]["seq"] == since + 1
     daemon.post(f"/api/v1/agents/{a['id']}/kill", json={})
+
+
+def test_output_events_match_the_ring(daemon):
+    """Output and status events are written without building JSON objects: every line's event
+    must decode to what /output answers (escapes, control characters, non-ASCII, split and
+    unterminated lines), and the status events carry the agent object's fields."""
+    path = "/api/v1/stream?topics=agent.*.output,agent.*.status,test.marker"
+    with gsse.SSEClient(daemon.url, path, timeout=5 * SLOW) as c:
+        # a marker comes back once the subscription exists: no status event can be missed
+        subscribed = False
+        for _ in range(40):
+            daemon.publish("test.marker", {})
+            try:
+                while not subscribed:
+                    ev = c.next_event(timeout=0.25 * SLOW)
+                    subscribed = ev is not None and ev.event == "test.marker"
+            except TimeoutError:
+                continue
+            break
+        assert subscribed, "the stream never delivered the marker"
+        a = spawn(daemon, "escapes", name='esc "q" \\ ✓')
+        wait_status(daemon, a["id"], "completed")
+        got, status = [], []
+        end = time.time() + 10 * SLOW
+        while time.time() < end and not (status and status[-1]["status"] == "completed"):
+            ev = c.next_event()
+            if ev is None or ev.is_comment:
+                continue
+            if ev.event == f"agent.{a['id']}.output":
+                got.append(json.loads(ev.data))
+            elif ev.event == f"agent.{a['id']}.status":
+                status.append(json.loads(ev.data))
+    lines = output(daemon, a["id"])["lines"]
+    assert got == lines
+    assert lines[0]["text"] == 'quote " backslash \\ tab \t ctl \x01\x1f del \x7f é ✓ 😀'
+    assert lines[1]["cont"] and "".join(l["text"] for l in lines[1:-1]) == "M" * 20000
+    assert lines[-1]["text"] == "cr \r slash / end" and lines[-1]["noeol"]
+    assert [(e["previous"], e["status"]) for e in status] == [
+        ("idle", "initializing"), ("initializing", "running"), ("running", "completed")]
+    assert all(e["id"] == a["id"] and e["name"] == 'esc "q" \\ ✓' and e["ts"] > 0 for e in status)
+    assert status[1]["pid"] == a["pid"] and "exit_code" not in status[1]
+    assert status[-1]["exit_code"] == 0 and status[-1]["reason"] == "exited with code 0"
+    # the ended agent's tail (written as JSON text without jansson) comes back after a restart
+    time.sleep(0.3)
+    daemon.restart()
+    assert output(daemon, a["id"])["lines"] == lines

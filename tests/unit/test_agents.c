@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agents/agents_model.h"
 
@@ -185,6 +187,78 @@ static void test_utf8(void **state)
     assert_true(agents_utf8_valid("", 0));
 }
 
+/* cgroup v2 detection from /proc/self/cgroup text and a fake hierarchy in a temporary
+ * directory: v1 only, no unified mount, not delegated, delegated. */
+static void touch(const char *dir, const char *name)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+}
+
+static void test_cgroup_find(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/ganglion-cgroup-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char dir[512], sub[512];
+    const char *v1 = "12:memory:/user.slice\n11:cpu,cpuacct:/user.slice\n1:name=systemd:/\n";
+    const char *v2 = "0::/svc/ganglion\n";
+    const char *hybrid = "12:memory:/x\n1:name=systemd:/x\n0::/svc/ganglion\n";
+    assert_int_equal(agents_cgroup_find(v1, root, dir, sizeof dir), -ENOENT);
+    assert_int_equal(agents_cgroup_find("", root, dir, sizeof dir), -ENOENT);
+    assert_int_equal(agents_cgroup_find("0::\n", root, dir, sizeof dir), -ENOENT);
+    /* a "0::" line but no unified hierarchy mounted there (hybrid with v2 elsewhere) */
+    assert_int_equal(agents_cgroup_find(hybrid, root, dir, sizeof dir), -ENOTSUP);
+    touch(root, "cgroup.controllers");
+    /* unified, but the daemon's own cgroup has no subtree_control it may write */
+    assert_int_equal(agents_cgroup_find(v2, root, dir, sizeof dir), -EACCES);
+    snprintf(sub, sizeof sub, "%s/svc", root);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(sub, sizeof sub, "%s/svc/ganglion", root);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    touch(sub, "cgroup.subtree_control");
+    assert_int_equal(agents_cgroup_find(v2, root, dir, sizeof dir), 0);
+    assert_string_equal(dir, sub);
+    assert_int_equal(agents_cgroup_find(hybrid, root, dir, sizeof dir),
+                     0); /* the v1 lines are ignored */
+    char small[8];
+    assert_int_equal(agents_cgroup_find(v2, root, small, sizeof small), -ENAMETOOLONG);
+    char p[1100];
+    snprintf(p, sizeof p, "%s/cgroup.subtree_control", sub);
+    unlink(p);
+    rmdir(sub);
+    snprintf(p, sizeof p, "%s/svc", root);
+    rmdir(p);
+    snprintf(p, sizeof p, "%s/cgroup.controllers", root);
+    unlink(p);
+    rmdir(root);
+}
+
+/* The eight-byte ASCII fast path must still stop at a NUL, a stray continuation byte or a
+ * truncated sequence anywhere in a long line, and accept multi-byte text after it. */
+static void test_utf8_long(void **state)
+{
+    (void)state;
+    char buf[64];
+    memset(buf, 'a', sizeof buf);
+    assert_true(agents_utf8_valid(buf, sizeof buf));
+    for (size_t at = 0; at < sizeof buf; at++) {
+        char b[64];
+        memcpy(b, buf, sizeof b);
+        b[at] = '\0';
+        assert_false(agents_utf8_valid(b, sizeof b));
+        b[at] = (char)0x80;
+        assert_false(agents_utf8_valid(b, sizeof b));
+        b[at] = (char)0xC3; /* a lead byte followed by ASCII: truncated */
+        assert_false(agents_utf8_valid(b, sizeof b));
+    }
+    const char *mixed = "0123456789abcdef \xC3\xA9 0123456789 \xE2\x9C\x93 0123456789abcdef";
+    assert_true(agents_utf8_valid(mixed, strlen(mixed)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +269,8 @@ int main(void)
         cmocka_unit_test(test_ring_evicts_oldest_and_finds_by_seq),
         cmocka_unit_test(test_ring_growth_keeps_order),
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_utf8_long),
+        cmocka_unit_test(test_cgroup_find),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -412,6 +412,36 @@ static void test_refcounts(void **state)
     kept = NULL;
 }
 
+/* Pre-encoded payloads: copied into the event's own allocation, delivered and replayed like
+ * any other, freed with the event (ASan checks the single allocation). */
+static void test_publish_text(void **state)
+{
+    (void)state;
+    bus_t *bus = bus_new(1);
+    bus_sub_t *sub = bus_subscribe(bus, "agent.*.output", keep_cb, NULL);
+    char text[] = "{\"seq\":1,\"text\":\"hi\"}";
+    assert_true(bus_topic_valid("agent.ab12.output"));
+    assert_false(bus_topic_valid("agent..output"));
+    assert_false(bus_topic_valid("a,b"));
+    uint64_t id = bus_publish_text(bus, "agent.ab12.output", text, strlen(text));
+    assert_true(id > 0);
+    text[0] = 'X'; /* the event holds its own copy */
+    assert_non_null(kept);
+    assert_string_equal(kept->data, "{\"seq\":1,\"text\":\"hi\"}");
+    assert_int_equal(kept->data_len, strlen(kept->data));
+    assert_string_equal(kept->topic, "agent.ab12.output");
+    assert_int_equal(bus_publish_text(bus, "agent.ab12.output", NULL, 0), 0);
+    bus_event_t *first = kept;
+    bus_publish_text(bus, "agent.ab12.output", "{}", 2); /* evicts the first from the ring */
+    assert_int_equal(first->refs, 1);
+    bus_event_unref(first);
+    assert_string_equal(kept->data, "{}");
+    bus_unsubscribe(bus, &sub);
+    bus_destroy(&bus);
+    bus_event_unref(kept);
+    kept = NULL;
+}
+
 /* ---- SSE ---------------------------------------------------------------------------------- */
 
 static bus_event_t *make_event(uint64_t id, const char *topic, const char *data)
@@ -562,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_replay_without_ring),
         cmocka_unit_test(test_refcounts),
+        cmocka_unit_test(test_publish_text),
         cmocka_unit_test(test_sse_frames),
         cmocka_unit_test(test_sse_queue),
     };

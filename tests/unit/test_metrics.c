@@ -428,6 +428,31 @@ static void test_series_bound(void **state)
     metrics_destroy(&m);
 }
 
+/* Quantiles interpolate inside the bucket that holds the rank, like histogram_quantile(). */
+static void test_histogram_quantile(void **state)
+{
+    (void)state;
+    metrics_t *m = metrics_new();
+    const double b[] = {0.001, 0.01, 0.1};
+    assert_int_equal(metrics_declare_histogram(m, "lag_seconds", "x", b, 3), 0);
+    double q = -1;
+    assert_int_equal(metrics_histogram_quantile(m, "lag_seconds", NULL, 0.5, &q), -ENOENT);
+    assert_int_equal(metrics_histogram_quantile(m, "nope", NULL, 0.5, &q), -ENOENT);
+    assert_int_equal(metrics_histogram_quantile(m, "lag_seconds", NULL, 1.5, &q), -EINVAL);
+    for (int i = 0; i < 90; i++)
+        metrics_histogram_observe(m, "lag_seconds", NULL, 0.0005); /* bucket (0, 0.001] */
+    for (int i = 0; i < 10; i++)
+        metrics_histogram_observe(m, "lag_seconds", NULL, 0.05); /* bucket (0.01, 0.1] */
+    assert_int_equal(metrics_histogram_quantile(m, "lag_seconds", NULL, 0.45, &q), 0);
+    assert_true(fabs(q - 0.0005) < 1e-12); /* rank 45 of 90 in the first bucket */
+    assert_int_equal(metrics_histogram_quantile(m, "lag_seconds", NULL, 0.95, &q), 0);
+    assert_true(fabs(q - 0.055) < 1e-12);                 /* rank 95: half way through the third */
+    metrics_histogram_observe(m, "lag_seconds", NULL, 5); /* +Inf: the highest bound */
+    assert_int_equal(metrics_histogram_quantile(m, "lag_seconds", NULL, 1, &q), 0);
+    assert_true(fabs(q - 0.1) < 1e-12);
+    metrics_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_histogram_exact),     cmocka_unit_test(test_values_and_escaping),
         cmocka_unit_test(test_collectors),          cmocka_unit_test(test_atomic_counter),
         cmocka_unit_test(test_many_series_lookup),  cmocka_unit_test(test_series_bound),
+        cmocka_unit_test(test_histogram_quantile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
