@@ -17,10 +17,39 @@ struct cbad_job {
     double *val;          /* metrics: n values, else NULL */
 };
 
+/* Boundaries of the sequential test for one (N, p_threshold), built once per scratch
+ * (cbad_seq.c). Looks are every `step` shuffles; look l is after l * step of them. */
+typedef struct {
+    uint32_t n_perm;
+    double alpha;
+    uint32_t kstar;   /* the full test is significant iff its count K <= kstar */
+    uint32_t step;    /* shuffles between looks; 0 = no boundaries (exact curtailment only) */
+    uint32_t looks;   /* looks before the last shuffle */
+    int32_t *sig_max; /* [look]: stop as significant when k <= this (-1: never) */
+    int32_t *ns_min;  /* [look]: stop as not significant when k >= this (INT32_MAX: never) */
+    int32_t *bound;   /* [look][k]: u with the full test's K <= k + u (for k <= sig_max) */
+} cbad_seq_t;
+
+/* Probability, for any window, that a sequential stop decides otherwise than all N shuffles
+ * would (summed over every look and both directions), and the largest K* it handles. */
+#define CBAD_SEQ_RISK 1e-4
+#define CBAD_SEQ_KMAX 1000u
+
+/* Severity is graded on the first min(N, this) shuffles, which every significant window runs. */
+#define CBAD_GRADE_PERMUTATIONS 200u
+
+/* Builds t for N shuffles at level alpha, where the full test is significant iff its count
+ * K < kstop, with no significant stop before n_grade shuffles. 0 or -ENOMEM. */
+int cbad_seq_build(cbad_seq_t *t, uint32_t n_perm, double alpha, uint32_t kstop, uint32_t n_grade);
+void cbad_seq_free(cbad_seq_t *t);
+
 struct cbad_scratch {
-    ZSTD_CCtx *cctx;
-    int level; /* level the context is set to, 0 = not yet */
-    char *buf; /* a split's concatenation */
+    ZSTD_CCtx *cctx;   /* baseline-sized inputs (and cbad_novel) */
+    ZSTD_CCtx *cctx_w; /* window-sized inputs */
+    int level;         /* level cctx is set to, 0 = not yet */
+    int level_w;       /* level cctx_w is set to, 0 = not yet */
+    cbad_seq_t seq;    /* sequential boundaries for the last (N, p_threshold) seen */
+    char *buf;         /* a split's concatenation */
     size_t buf_cap;
     void *out; /* compressor output */
     size_t out_cap;
@@ -42,9 +71,10 @@ typedef enum {
 int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t mode,
                       cbad_result_t *out);
 
-/* Compressed sizes of one split of events into baseline (first nb of order) and window. */
+/* Raw and compressed sizes of one split of events into baseline (the first nb of the order; B1
+ * its first nb1 events, B2 the rest) and window W. */
 typedef struct {
-    size_t raw_b, raw_w, c_b, c_w, c_bw;
+    size_t raw_b1, raw_b, raw_w, c_b1, c_b2, c_b, c_w, c_bw;
 } cbad_sizes_t;
 
 /* Grows *p (cap elements of elem bytes) to hold need elements. 0 or -ENOMEM. */
