@@ -52,6 +52,12 @@ static int watch_defaults_from_config(watch_t *w, const config_t *cfg, char *err
                  cfg->watch_ncd_threshold);
         return -1;
     }
+    if (watch_threshold_parse(cfg->watch_flood_threshold, &d->flood_threshold) < 0) {
+        snprintf(err, errlen,
+                 "watch.flood_threshold: expected a number between 0 and 1, got \"%s\"",
+                 cfg->watch_flood_threshold);
+        return -1;
+    }
     if (watch_threshold_parse(cfg->watch_p_threshold, &d->p_threshold) < 0) {
         snprintf(err, errlen, "watch.p_threshold: expected a number between 0 and 1, got \"%s\"",
                  cfg->watch_p_threshold);
@@ -86,6 +92,8 @@ static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
 #undef WATCH_INT
     if ((v = json_object_get(o, "ncd_threshold")) && json_is_number(v))
         s->ncd_threshold = json_number_value(v);
+    if ((v = json_object_get(o, "flood_threshold")) && json_is_number(v))
+        s->flood_threshold = json_number_value(v);
     if ((v = json_object_get(o, "p_threshold")) && json_is_number(v))
         s->p_threshold = json_number_value(v);
     if ((v = json_object_get(o, "canonicalise")) && json_is_boolean(v))
@@ -96,12 +104,13 @@ static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
 
 json_t *watch_settings_json(const cbad_settings_t *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:I,s:I,s:b,s:b,s:I}", "baseline",
+    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:I}", "baseline",
                      (json_int_t)s->baseline, "window", (json_int_t)s->window, "hop",
                      (json_int_t)s->hop, "compressor", "zstd", "level", s->level, "ncd_threshold",
-                     s->ncd_threshold, "p_threshold", s->p_threshold, "permutations",
-                     (json_int_t)s->permutations, "seed", (json_int_t)s->seed, "canonicalise",
-                     s->canonicalise, "redact", s->redact, "symbols", (json_int_t)s->symbols);
+                     s->ncd_threshold, "flood_threshold", s->flood_threshold, "p_threshold",
+                     s->p_threshold, "permutations", (json_int_t)s->permutations, "seed",
+                     (json_int_t)s->seed, "canonicalise", s->canonicalise, "redact", s->redact,
+                     "symbols", (json_int_t)s->symbols);
 }
 
 /* ---- streams --------------------------------------------------------------------------- */
