@@ -201,6 +201,28 @@ def test_burst_yields_anomalies_with_evidence_and_no_secrets(store_daemon):
     assert_problem(d.get("/api/v1/watch/anomalies/no-such-id"), 404)
 
 
+def test_scoring_stops_at_an_anomaly_and_scores_the_rest_next(daemon):
+    # One request, so one batch: the job announces the first anomalous window at once and the
+    # events after it are scored by the next job, in order, none lost.
+    make_stream(daemon, "split")
+    r = post_events(daemon, "split", normal_lines(100) + burst_lines(20) + normal_lines(60, 100))
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 30 * SLOW
+    while time.monotonic() < deadline:
+        st = daemon.get("/api/v1/watch/streams/split").json()["stats"]
+        if st["events_scored"] == 180:
+            break
+        time.sleep(0.05)
+    assert st["events_scored"] == 180 and st["queue_depth"] == 0
+    assert st["windows_scored"] == (180 - 50) // 5 + 1  # every due window, once
+    anomalies = wait_anomalies(daemon, "split", at_least=2)["anomalies"]
+    idx = sorted(a["metadata"]["window_index"] for a in anomalies)
+    assert len(set(idx)) == len(idx)
+    jobs = [line for line in daemon.get("/metrics").text.splitlines()
+            if line.startswith('ganglion_watch_scoring_jobs_total{stream="split"}')]
+    assert jobs and float(jobs[0].split()[-1]) >= len(idx) + 1
+
+
 def test_anomaly_filters_and_pagination(daemon):
     n = len(seed(daemon, "f1"))
     seed(daemon, "f2")
