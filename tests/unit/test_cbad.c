@@ -462,7 +462,9 @@ static void test_sequential_matches_full(void **state)
     assert_int_equal(synth_new(&o, &sy), 0);
     assert_int_equal(cbad_new(&s, &d), 0);
     assert_int_equal(cbad_scratch_new(&sc), 0);
-    unsigned windows = 0, anomalies = 0, sig_stops = 0;
+    unsigned windows = 0, anomalies = 0, sig_stops = 0, full_runs = 0;
+    /* Under ASan every fresh compressor of the full test is slow: three full tests there. */
+    const unsigned max_full = CBAD_TEST_SANITIZED ? 3 : 1000;
     for (int i = 0; i < (CBAD_TEST_SANITIZED ? 520 : 700); i++) {
         synth_event_t ev;
         synth_next(sy, &ev);
@@ -473,7 +475,8 @@ static void test_sequential_matches_full(void **state)
         cbad_result_t fast, full;
         assert_int_equal(cbad_job_run_mode(j, sc, CBAD_MODE_FAST, &fast), 0);
         /* The full test only where the fast path tested: elsewhere the screen is exact. */
-        if (fast.permutations_run > 0) {
+        if (fast.permutations_run > 0 && full_runs < max_full) {
+            full_runs++;
             assert_int_equal(cbad_job_run_mode(j, sc, CBAD_MODE_FULL, &full), 0);
             assert_int_equal(fast.anomaly, full.anomaly);
             assert_int_equal(fast.severity, full.severity);
@@ -486,7 +489,7 @@ static void test_sequential_matches_full(void **state)
             }
             anomalies += full.anomaly;
             cbad_result_clear(&full);
-        } else {
+        } else if (fast.permutations_run == 0) {
             assert_false(fast.anomaly);
         }
         windows++;
