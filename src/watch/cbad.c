@@ -401,7 +401,8 @@ void cbad_scratch_destroy(cbad_scratch_t **ps)
         return;
     ZSTD_freeCCtx(s->cctx);
     ZSTD_freeCCtx(s->cctx_w);
-    cbad_seq_free(&s->seq);
+    for (unsigned i = 0; i < CBAD_SEQ_CACHE; i++)
+        cbad_seq_free(&s->seq[i]);
     free(s->buf);
     free(s->out);
     free(s->order);
@@ -528,12 +529,17 @@ static uint32_t cbad_k_stop(uint32_t n_perm, double alpha)
 static int cbad_seq_for(cbad_scratch_t *sc, const cbad_settings_t *s, uint32_t k_stop,
                         uint32_t n_grade, const cbad_seq_t **out)
 {
-    if (sc->seq.n_perm != s->permutations || sc->seq.alpha != s->p_threshold) {
-        int rc = cbad_seq_build(&sc->seq, s->permutations, s->p_threshold, k_stop, n_grade);
-        if (rc < 0)
-            return rc;
-    }
-    *out = &sc->seq;
+    for (unsigned i = 0; i < CBAD_SEQ_CACHE; i++)
+        if (sc->seq[i].n_perm == s->permutations && sc->seq[i].alpha == s->p_threshold) {
+            *out = &sc->seq[i];
+            return 0;
+        }
+    cbad_seq_t *t = &sc->seq[sc->seq_next];
+    sc->seq_next = (sc->seq_next + 1) % CBAD_SEQ_CACHE;
+    int rc = cbad_seq_build(t, s->permutations, s->p_threshold, k_stop, n_grade);
+    if (rc < 0)
+        return rc;
+    *out = t;
     return 0;
 }
 

@@ -35,6 +35,9 @@ typedef struct {
 #define CBAD_SEQ_RISK 1e-4
 #define CBAD_SEQ_KMAX 1000u
 
+/* Boundary tables a scratch keeps (streams with different settings share the pool's threads). */
+#define CBAD_SEQ_CACHE 4u
+
 /* Severity is graded on the first min(N, this) shuffles, which every significant window runs. */
 #define CBAD_GRADE_PERMUTATIONS 200u
 
@@ -44,12 +47,13 @@ int cbad_seq_build(cbad_seq_t *t, uint32_t n_perm, double alpha, uint32_t kstop,
 void cbad_seq_free(cbad_seq_t *t);
 
 struct cbad_scratch {
-    ZSTD_CCtx *cctx;   /* baseline-sized inputs (and cbad_novel) */
-    ZSTD_CCtx *cctx_w; /* window-sized inputs */
-    int level;         /* level cctx is set to, 0 = not yet */
-    int level_w;       /* level cctx_w is set to, 0 = not yet */
-    cbad_seq_t seq;    /* sequential boundaries for the last (N, p_threshold) seen */
-    char *buf;         /* a split's concatenation */
+    ZSTD_CCtx *cctx;                /* baseline-sized inputs (and cbad_novel) */
+    ZSTD_CCtx *cctx_w;              /* window-sized inputs */
+    int level;                      /* level cctx is set to, 0 = not yet */
+    int level_w;                    /* level cctx_w is set to, 0 = not yet */
+    cbad_seq_t seq[CBAD_SEQ_CACHE]; /* boundaries for the last (N, p_threshold) pairs seen */
+    unsigned seq_next;              /* the slot the next new pair replaces */
+    char *buf;                      /* a split's concatenation */
     size_t buf_cap;
     void *out; /* compressor output */
     size_t out_cap;
@@ -63,7 +67,7 @@ struct cbad_scratch {
 
 /* How cbad_job_run_mode spends the permutation budget. */
 typedef enum {
-    CBAD_MODE_FAST = 0, /* screening + exact sequential stopping + reused contexts */
+    CBAD_MODE_FAST = 0, /* screening + sequential stopping + reused contexts (docs/watch.md) */
     CBAD_MODE_FULL,     /* the straightforward test: every window, all N permutations, a fresh
                          * compressor per compression (the yardstick for agreement and speed) */
 } cbad_mode_t;
