@@ -161,7 +161,8 @@ static uint64_t rotl(uint64_t x, int k)
     return (x << k) | (x >> (64 - k));
 }
 
-uint64_t cbad_rng_next(cbad_rng_t *r)
+/* Inline bodies: the shuffles draw one number per event per permutation. */
+static inline uint64_t cbad_rng_step(cbad_rng_t *r)
 {
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -174,19 +175,29 @@ uint64_t cbad_rng_next(cbad_rng_t *r)
     return result;
 }
 
-uint32_t cbad_rng_below(cbad_rng_t *r, uint32_t n)
+static inline uint32_t cbad_rng_bounded(cbad_rng_t *r, uint32_t n)
 {
     /* Lemire's multiply-shift with rejection: exactly uniform. */
-    uint64_t m = (uint64_t)(uint32_t)(cbad_rng_next(r) >> 32) * n;
+    uint64_t m = (uint64_t)(uint32_t)(cbad_rng_step(r) >> 32) * n;
     uint32_t l = (uint32_t)m;
     if (l < n) {
         uint32_t t = (uint32_t)(-n) % n;
         while (l < t) {
-            m = (uint64_t)(uint32_t)(cbad_rng_next(r) >> 32) * n;
+            m = (uint64_t)(uint32_t)(cbad_rng_step(r) >> 32) * n;
             l = (uint32_t)m;
         }
     }
     return (uint32_t)(m >> 32);
+}
+
+uint64_t cbad_rng_next(cbad_rng_t *r)
+{
+    return cbad_rng_step(r);
+}
+
+uint32_t cbad_rng_below(cbad_rng_t *r, uint32_t n)
+{
+    return cbad_rng_bounded(r, n);
 }
 
 /* ---- detector ------------------------------------------------------------------------------ */
@@ -648,7 +659,7 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
         for (done = 0; done < n_perm;) {
             /* Fisher-Yates over the current order: each shuffle is uniform on its own. */
             for (uint32_t i = n - 1; i > 0; i--) {
-                uint32_t x = cbad_rng_below(&rng, i + 1);
+                uint32_t x = cbad_rng_bounded(&rng, i + 1);
                 uint32_t t = sc->order[i];
                 sc->order[i] = sc->order[x];
                 sc->order[x] = t;
