@@ -113,6 +113,22 @@ double cbad_ncd(size_t c_b, size_t c_w, size_t c_bw)
     return d < 0.0 ? 0.0 : d > 1.0 ? 1.0 : d;
 }
 
+double cbad_entropy_counts(const uint64_t counts[256])
+{
+    uint64_t len = 0;
+    for (int v = 0; v < 256; v++)
+        len += counts[v];
+    if (len == 0)
+        return 0.0;
+    double h = 0.0;
+    for (int v = 0; v < 256; v++)
+        if (counts[v]) {
+            double q = (double)counts[v] / (double)len;
+            h -= q * log2(q);
+        }
+    return h;
+}
+
 double cbad_entropy(const void *p, size_t len)
 {
     if (len == 0)
@@ -130,15 +146,10 @@ double cbad_entropy(const void *p, size_t len)
     }
     for (; i < len; i++)
         c[0][b[i]]++;
-    double h = 0.0;
-    for (int v = 0; v < 256; v++) {
-        size_t n = (size_t)c[0][v] + c[1][v] + c[2][v] + c[3][v];
-        if (n) {
-            double q = (double)n / (double)len;
-            h -= q * log2(q);
-        }
-    }
-    return h;
+    uint64_t counts[256];
+    for (int v = 0; v < 256; v++)
+        counts[v] = (uint64_t)c[0][v] + c[1][v] + c[2][v] + c[3][v];
+    return cbad_entropy_counts(counts);
 }
 
 static uint64_t splitmix64(uint64_t *x)
@@ -212,6 +223,7 @@ struct cbad {
     uint64_t windows;
     bool due;
     char *clean;
+    uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
 };
 
 int cbad_new(const cbad_settings_t *s, cbad_t **out)
@@ -289,6 +301,21 @@ int cbad_push_value(cbad_t *d, double value)
     return cbad_after_push(d);
 }
 
+/* Adds (sign 1) or removes (-1) one event and its '\n' from byte counts. */
+static void cbad_hist_add(uint64_t h[256], const char *p, uint32_t len, int sign)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    if (sign > 0) {
+        for (uint32_t i = 0; i < len; i++)
+            h[b[i]]++;
+        h['\n']++;
+    } else {
+        for (uint32_t i = 0; i < len; i++)
+            h[b[i]]--;
+        h['\n']--;
+    }
+}
+
 int cbad_push(cbad_t *d, const void *event, size_t len)
 {
     if (d->s.type == CBAD_STREAM_METRICS) {
@@ -315,12 +342,26 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
     size_t n =
         cbad_text_clean(event, len, d->s.canonicalise, d->s.redact, d->clean, CBAD_EVENT_MAX + 1);
     uint32_t slot = (uint32_t)(d->n % d->cap);
+    /* The byte counts follow the events: the oldest (in this slot) leaves the baseline, the
+     * window's oldest moves into the baseline, the new one enters the window. */
+    bool full = d->n >= d->cap;
+    if (full)
+        cbad_hist_add(d->hist_b, d->ev[slot], d->len[slot], -1);
     char *copy = realloc(d->ev[slot], n + 1);
-    if (!copy)
+    if (!copy) {
+        if (full)
+            cbad_hist_add(d->hist_b, d->ev[slot], d->len[slot], 1);
         return -ENOMEM;
+    }
+    if (d->n >= d->s.window) {
+        uint32_t mv = (uint32_t)((d->n - d->s.window) % d->cap);
+        cbad_hist_add(d->hist_w, d->ev[mv], d->len[mv], -1);
+        cbad_hist_add(d->hist_b, d->ev[mv], d->len[mv], 1);
+    }
     memcpy(copy, d->clean, n + 1);
     d->ev[slot] = copy;
     d->len[slot] = (uint32_t)n;
+    cbad_hist_add(d->hist_w, copy, d->len[slot], 1);
     return cbad_after_push(d);
 }
 
@@ -360,6 +401,9 @@ int cbad_job_take(cbad_t *d, cbad_job_t **out)
             j->data[pos++] = '\n';
         }
         j->off[j->n] = pos;
+        j->has_hist = true;
+        memcpy(j->hist[0], d->hist_b, sizeof d->hist_b);
+        memcpy(j->hist[1], d->hist_w, sizeof d->hist_w);
     }
     d->due = false;
     *out = j;
@@ -621,8 +665,10 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
         r->compression_baseline > 0
             ? (r->compression_window - r->compression_baseline) / r->compression_baseline
             : 0.0;
-    r->baseline_entropy = cbad_entropy(data + off[0], z.raw_b);
-    r->window_entropy = cbad_entropy(data + off[nb], z.raw_w);
+    r->baseline_entropy =
+        j->has_hist ? cbad_entropy_counts(j->hist[0]) : cbad_entropy(data + off[0], z.raw_b);
+    r->window_entropy =
+        j->has_hist ? cbad_entropy_counts(j->hist[1]) : cbad_entropy(data + off[nb], z.raw_w);
     r->entropy_change = r->window_entropy - r->baseline_entropy;
 
     /* Repetition: how much better the window compresses than the baseline's own last block of

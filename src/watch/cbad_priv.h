@@ -9,12 +9,14 @@
 
 struct cbad_job {
     cbad_settings_t s;
-    uint64_t index;       /* window index */
-    uint64_t first_event; /* stream index of the baseline's first event */
-    uint32_t n;           /* baseline + window events */
-    char *data;           /* text events back to back, each followed by '\n' */
-    size_t *off;          /* n + 1 offsets into data */
-    double *val;          /* metrics: n values, else NULL */
+    uint64_t index;        /* window index */
+    uint64_t first_event;  /* stream index of the baseline's first event */
+    uint32_t n;            /* baseline + window events */
+    char *data;            /* text events back to back, each followed by '\n' */
+    size_t *off;           /* n + 1 offsets into data */
+    double *val;           /* metrics: n values, else NULL */
+    bool has_hist;         /* text: byte counts of the baseline and the window, kept by the */
+    uint64_t hist[2][256]; /* detector as events come and go (entropy without a pass) */
 };
 
 /* Boundaries of the sequential test for one (N, p_threshold), built once per scratch
@@ -92,6 +94,10 @@ double cbad_ncd(size_t c_b, size_t c_w, size_t c_bw);
 
 /* Shannon entropy of bytes in bits per byte (0 for empty input). */
 double cbad_entropy(const void *p, size_t len);
+
+/* The same from byte counts (the number of bytes is their sum); bit-equal to cbad_entropy over
+ * bytes with these counts. */
+double cbad_entropy_counts(const uint64_t counts[256]);
 
 /* The seeded generator: xoshiro256** seeded through splitmix64 from seed and window index. */
 typedef struct {

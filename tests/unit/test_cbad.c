@@ -366,6 +366,11 @@ static void test_fast_matches_full(void **state)
         assert_int_equal(fast.severity, full.severity);
         assert_memory_equal(&fast.ncd, &full.ncd, sizeof fast.ncd);
         assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
+        /* The detector's running byte counts give the entropy a pass over the bytes gives. */
+        double eb = cbad_entropy(j->data, j->off[s.baseline]);
+        double ew = cbad_entropy(j->data + j->off[s.baseline], j->off[j->n] - j->off[s.baseline]);
+        assert_memory_equal(&fast.baseline_entropy, &eb, sizeof eb);
+        assert_memory_equal(&fast.window_entropy, &ew, sizeof ew);
         if (fast.p_value_is_bound) {
             /* Stopped as significant: the full test agrees and its p is under the bound. */
             assert_true(full.significant && fast.significant);
