@@ -91,7 +91,8 @@ typedef struct config {
     int64_t watch_window;            /* default events in a window, 50 */
     int64_t watch_hop;               /* default events between scored windows, 10 */
     int64_t watch_level;             /* default zstd level, 3 */
-    char watch_ncd_threshold[32];    /* default NCD threshold, "0.3" */
+    char watch_ncd_threshold[32];    /* default novelty threshold, "0.15" */
+    char watch_flood_threshold[32];  /* default repetition threshold of a flood, "0.3" */
     char watch_p_threshold[32];      /* default p-value threshold, "0.05" */
     int64_t watch_permutations;      /* default permutation count, 1000 */
     int64_t watch_seed;              /* default permutation seed, 42 */

@@ -113,21 +113,43 @@ double cbad_ncd(size_t c_b, size_t c_w, size_t c_bw)
     return d < 0.0 ? 0.0 : d > 1.0 ? 1.0 : d;
 }
 
+double cbad_entropy_counts(const uint64_t counts[256])
+{
+    uint64_t len = 0;
+    for (int v = 0; v < 256; v++)
+        len += counts[v];
+    if (len == 0)
+        return 0.0;
+    double h = 0.0;
+    for (int v = 0; v < 256; v++)
+        if (counts[v]) {
+            double q = (double)counts[v] / (double)len;
+            h -= q * log2(q);
+        }
+    return h;
+}
+
 double cbad_entropy(const void *p, size_t len)
 {
     if (len == 0)
         return 0.0;
-    size_t counts[256] = {0};
+    /* Four histograms side by side: runs of one byte value do not wait on one counter. */
+    uint32_t c[4][256];
+    memset(c, 0, sizeof c);
     const unsigned char *b = p;
-    for (size_t i = 0; i < len; i++)
-        counts[b[i]]++;
-    double h = 0.0;
-    for (int i = 0; i < 256; i++)
-        if (counts[i]) {
-            double q = (double)counts[i] / (double)len;
-            h -= q * log2(q);
-        }
-    return h;
+    size_t i = 0;
+    for (; i + 4 <= len; i += 4) {
+        c[0][b[i]]++;
+        c[1][b[i + 1]]++;
+        c[2][b[i + 2]]++;
+        c[3][b[i + 3]]++;
+    }
+    for (; i < len; i++)
+        c[0][b[i]]++;
+    uint64_t counts[256];
+    for (int v = 0; v < 256; v++)
+        counts[v] = (uint64_t)c[0][v] + c[1][v] + c[2][v] + c[3][v];
+    return cbad_entropy_counts(counts);
 }
 
 static uint64_t splitmix64(uint64_t *x)
@@ -150,7 +172,8 @@ static uint64_t rotl(uint64_t x, int k)
     return (x << k) | (x >> (64 - k));
 }
 
-uint64_t cbad_rng_next(cbad_rng_t *r)
+/* Inline bodies: the shuffles draw one number per event per permutation. */
+static inline uint64_t cbad_rng_step(cbad_rng_t *r)
 {
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -163,19 +186,29 @@ uint64_t cbad_rng_next(cbad_rng_t *r)
     return result;
 }
 
-uint32_t cbad_rng_below(cbad_rng_t *r, uint32_t n)
+static inline uint32_t cbad_rng_bounded(cbad_rng_t *r, uint32_t n)
 {
     /* Lemire's multiply-shift with rejection: exactly uniform. */
-    uint64_t m = (uint64_t)(uint32_t)(cbad_rng_next(r) >> 32) * n;
+    uint64_t m = (uint64_t)(uint32_t)(cbad_rng_step(r) >> 32) * n;
     uint32_t l = (uint32_t)m;
     if (l < n) {
         uint32_t t = (uint32_t)(-n) % n;
         while (l < t) {
-            m = (uint64_t)(uint32_t)(cbad_rng_next(r) >> 32) * n;
+            m = (uint64_t)(uint32_t)(cbad_rng_step(r) >> 32) * n;
             l = (uint32_t)m;
         }
     }
     return (uint32_t)(m >> 32);
+}
+
+uint64_t cbad_rng_next(cbad_rng_t *r)
+{
+    return cbad_rng_step(r);
+}
+
+uint32_t cbad_rng_below(cbad_rng_t *r, uint32_t n)
+{
+    return cbad_rng_bounded(r, n);
 }
 
 /* ---- detector ------------------------------------------------------------------------------ */
@@ -190,6 +223,7 @@ struct cbad {
     uint64_t windows;
     bool due;
     char *clean;
+    uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
 };
 
 int cbad_new(const cbad_settings_t *s, cbad_t **out)
@@ -267,6 +301,21 @@ int cbad_push_value(cbad_t *d, double value)
     return cbad_after_push(d);
 }
 
+/* Adds (sign 1) or removes (-1) one event and its '\n' from byte counts. */
+static void cbad_hist_add(uint64_t h[256], const char *p, uint32_t len, int sign)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    if (sign > 0) {
+        for (uint32_t i = 0; i < len; i++)
+            h[b[i]]++;
+        h['\n']++;
+    } else {
+        for (uint32_t i = 0; i < len; i++)
+            h[b[i]]--;
+        h['\n']--;
+    }
+}
+
 int cbad_push(cbad_t *d, const void *event, size_t len)
 {
     if (d->s.type == CBAD_STREAM_METRICS) {
@@ -293,12 +342,26 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
     size_t n =
         cbad_text_clean(event, len, d->s.canonicalise, d->s.redact, d->clean, CBAD_EVENT_MAX + 1);
     uint32_t slot = (uint32_t)(d->n % d->cap);
+    /* The byte counts follow the events: the oldest (in this slot) leaves the baseline, the
+     * window's oldest moves into the baseline, the new one enters the window. */
+    bool full = d->n >= d->cap;
+    if (full)
+        cbad_hist_add(d->hist_b, d->ev[slot], d->len[slot], -1);
     char *copy = realloc(d->ev[slot], n + 1);
-    if (!copy)
+    if (!copy) {
+        if (full)
+            cbad_hist_add(d->hist_b, d->ev[slot], d->len[slot], 1);
         return -ENOMEM;
+    }
+    if (d->n >= d->s.window) {
+        uint32_t mv = (uint32_t)((d->n - d->s.window) % d->cap);
+        cbad_hist_add(d->hist_w, d->ev[mv], d->len[mv], -1);
+        cbad_hist_add(d->hist_b, d->ev[mv], d->len[mv], 1);
+    }
     memcpy(copy, d->clean, n + 1);
     d->ev[slot] = copy;
     d->len[slot] = (uint32_t)n;
+    cbad_hist_add(d->hist_w, copy, d->len[slot], 1);
     return cbad_after_push(d);
 }
 
@@ -338,6 +401,9 @@ int cbad_job_take(cbad_t *d, cbad_job_t **out)
             j->data[pos++] = '\n';
         }
         j->off[j->n] = pos;
+        j->has_hist = true;
+        memcpy(j->hist[0], d->hist_b, sizeof d->hist_b);
+        memcpy(j->hist[1], d->hist_w, sizeof d->hist_w);
     }
     d->due = false;
     *out = j;
@@ -372,7 +438,10 @@ int cbad_scratch_new(cbad_scratch_t **out)
     if (!s)
         return -ENOMEM;
     s->cctx = ZSTD_createCCtx();
-    if (!s->cctx) {
+    s->cctx_w = ZSTD_createCCtx();
+    if (!s->cctx || !s->cctx_w) {
+        ZSTD_freeCCtx(s->cctx);
+        ZSTD_freeCCtx(s->cctx_w);
         free(s);
         return -ENOMEM;
     }
@@ -386,6 +455,9 @@ void cbad_scratch_destroy(cbad_scratch_t **ps)
     if (!s)
         return;
     ZSTD_freeCCtx(s->cctx);
+    ZSTD_freeCCtx(s->cctx_w);
+    for (unsigned i = 0; i < CBAD_SEQ_CACHE; i++)
+        cbad_seq_free(&s->seq[i]);
     free(s->buf);
     free(s->out);
     free(s->order);
@@ -410,23 +482,29 @@ int cbad_grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* ---- scoring ------------------------------------------------------------------------------- */
+/* ---- compressed sizes ---------------------------------------------------------------------- */
 
-/* Compressed size of src; a reused context in fast mode, a fresh one per call in full mode. */
-static int cbad_csize(cbad_scratch_t *sc, cbad_mode_t mode, int level, const char *src, size_t len,
-                      size_t *out)
+/* Compressed size of src as one zstd frame. Fast mode reuses the scratch's two contexts, set
+ * once — one for baseline-sized inputs, one for window-sized ones, so that neither switches
+ * table sizes (and clears its tables) from one call to the next; full mode uses a fresh
+ * compressor per call, as a straightforward implementation does. Both give the same size bit for
+ * bit: zstd's output depends on the level and the input only. */
+static int cbad_csize(cbad_scratch_t *sc, cbad_mode_t mode, int level, bool small, const char *src,
+                      size_t len, size_t *out)
 {
     size_t r;
     if (mode == CBAD_MODE_FULL) {
         r = ZSTD_compress(sc->out, sc->out_cap, src, len, level);
     } else {
-        if (sc->level != level) {
-            size_t e = ZSTD_CCtx_setParameter(sc->cctx, ZSTD_c_compressionLevel, level);
+        ZSTD_CCtx *cx = small ? sc->cctx_w : sc->cctx;
+        int *set = small ? &sc->level_w : &sc->level;
+        if (*set != level) {
+            size_t e = ZSTD_CCtx_setParameter(cx, ZSTD_c_compressionLevel, level);
             if (ZSTD_isError(e))
                 return -EIO;
-            sc->level = level;
+            *set = level;
         }
-        r = ZSTD_compress2(sc->cctx, sc->out, sc->out_cap, src, len);
+        r = ZSTD_compress2(cx, sc->out, sc->out_cap, src, len);
     }
     if (ZSTD_isError(r))
         return -EIO;
@@ -434,29 +512,53 @@ static int cbad_csize(cbad_scratch_t *sc, cbad_mode_t mode, int level, const cha
     return 0;
 }
 
-/* Lays out the events in sc->order (first nb = baseline) in sc->buf and measures the three
- * compressed sizes. */
-static int cbad_split(cbad_scratch_t *sc, cbad_mode_t mode, int level, const char *data,
-                      const size_t *off, uint32_t n, uint32_t nb, cbad_sizes_t *z)
+/* Lays out the events of sc->order in sc->buf — all of them (B1, B2, W), or with window_only the
+ * window's alone — and records the raw sizes. */
+static void cbad_layout(cbad_scratch_t *sc, const char *data, const size_t *off, uint32_t n,
+                        uint32_t nb, uint32_t nb1, bool window_only, cbad_sizes_t *z)
 {
-    size_t pos = 0, raw_b = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    memset(z, 0, sizeof *z);
+    size_t pos = 0;
+    for (uint32_t i = window_only ? nb : 0; i < n; i++) {
         uint32_t e = sc->order[i];
         size_t len = off[e + 1] - off[e];
         memcpy(sc->buf + pos, data + off[e], len);
         pos += len;
+        if (i + 1 == nb1)
+            z->raw_b1 = pos;
         if (i + 1 == nb)
-            raw_b = pos;
+            z->raw_b = pos;
     }
-    z->raw_b = raw_b;
-    z->raw_w = pos - raw_b;
+    z->raw_w = pos - z->raw_b;
+}
+
+typedef enum {
+    CBAD_MEASURE_OBSERVED, /* C(B), C(W), C(B||W), and C(B1), C(B2) for the usual level */
+    CBAD_MEASURE_SPLIT,    /* C(B), C(W), C(B||W): a shuffle tested for novelty */
+    CBAD_MEASURE_WINDOW,   /* C(W) alone (buf holds the window only): a shuffle tested as a flood */
+} cbad_measure_t;
+
+/* Measures the compressed sizes of the split laid out in sc->buf. */
+static int cbad_measure(cbad_scratch_t *sc, cbad_mode_t mode, int level, cbad_measure_t what,
+                        cbad_sizes_t *z)
+{
+    const char *b = sc->buf;
+    size_t b1 = z->raw_b1, rb = z->raw_b, all = z->raw_b + z->raw_w;
     int rc;
-    if ((rc = cbad_csize(sc, mode, level, sc->buf, raw_b, &z->c_b)) < 0 ||
-        (rc = cbad_csize(sc, mode, level, sc->buf + raw_b, pos - raw_b, &z->c_w)) < 0 ||
-        (rc = cbad_csize(sc, mode, level, sc->buf, pos, &z->c_bw)) < 0)
+    if (what == CBAD_MEASURE_WINDOW)
+        return cbad_csize(sc, mode, level, true, b, z->raw_w, &z->c_w);
+    if ((rc = cbad_csize(sc, mode, level, false, b, rb, &z->c_b)) < 0 ||
+        (rc = cbad_csize(sc, mode, level, true, b + rb, all - rb, &z->c_w)) < 0 ||
+        (rc = cbad_csize(sc, mode, level, false, b, all, &z->c_bw)) < 0)
+        return rc;
+    if (what == CBAD_MEASURE_OBSERVED &&
+        ((rc = cbad_csize(sc, mode, level, false, b, b1, &z->c_b1)) < 0 ||
+         (rc = cbad_csize(sc, mode, level, true, b + b1, rb - b1, &z->c_b2)) < 0))
         return rc;
     return 0;
 }
+
+/* ---- scoring ------------------------------------------------------------------------------- */
 
 static double ratio(size_t raw, size_t comp)
 {
@@ -478,6 +580,31 @@ static uint32_t cbad_k_stop(uint32_t n_perm, double alpha)
     return (uint32_t)k;
 }
 
+/* The scratch's sequential boundaries for these settings, built on first use. */
+static int cbad_seq_for(cbad_scratch_t *sc, const cbad_settings_t *s, uint32_t k_stop,
+                        uint32_t n_grade, const cbad_seq_t **out)
+{
+    for (unsigned i = 0; i < CBAD_SEQ_CACHE; i++)
+        if (sc->seq[i].n_perm == s->permutations && sc->seq[i].alpha == s->p_threshold) {
+            *out = &sc->seq[i];
+            return 0;
+        }
+    cbad_seq_t *t = &sc->seq[sc->seq_next];
+    sc->seq_next = (sc->seq_next + 1) % CBAD_SEQ_CACHE;
+    int rc = cbad_seq_build(t, s->permutations, s->p_threshold, k_stop, n_grade);
+    if (rc < 0)
+        return rc;
+    *out = t;
+    return 0;
+}
+
+typedef enum {
+    CBAD_RAN_ALL = 0,
+    CBAD_STOP_EXACT,   /* k reached the exact curtailment: the full test cannot be significant */
+    CBAD_STOP_NOT_SIG, /* sequential boundary: not significant beyond doubt */
+    CBAD_STOP_SIG,     /* sequential boundary: significant beyond doubt */
+} cbad_stop_t;
+
 int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t mode,
                       cbad_result_t *r)
 {
@@ -498,6 +625,9 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
             goto out;
     }
     uint32_t n = j->n, nb = s->baseline;
+    /* The stream's usual level is measured on the baseline's own last m events (the window
+     * size, at most half the baseline) given the nb1 before them. */
+    uint32_t m = s->window < nb / 2 ? s->window : nb / 2, nb1 = nb - m;
     size_t total = off[n];
     void *pb = sc->buf, *po = sc->order;
     rc = cbad_grow(&pb, &sc->buf_cap, total + 1, 1);
@@ -513,19 +643,11 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
         sc->order[i] = i;
 
     cbad_sizes_t z;
-    if ((rc = cbad_split(sc, mode, s->level, data, off, n, nb, &z)) < 0)
+    cbad_layout(sc, data, off, n, nb, nb1, false, &z);
+    if ((rc = cbad_measure(sc, mode, s->level, CBAD_MEASURE_OBSERVED, &z)) < 0)
         goto out;
     double ncd = cbad_ncd_directed(z.c_b, z.c_w, z.c_bw);
-
-    /* The stream's usual level: the baseline's own last m events given the events before them,
-     * with m the window size (at most half the baseline). sc->buf still holds B||W in order. */
-    uint32_t m = s->window < nb / 2 ? s->window : nb / 2;
-    size_t c_b1, c_b2;
-    size_t split = off[nb - m] - off[0];
-    if ((rc = cbad_csize(sc, mode, s->level, sc->buf, split, &c_b1)) < 0 ||
-        (rc = cbad_csize(sc, mode, s->level, sc->buf + split, z.raw_b - split, &c_b2)) < 0)
-        goto out;
-    double ref = cbad_ncd_directed(c_b1, c_b2, z.c_b);
+    double ref = cbad_ncd_directed(z.c_b1, z.c_b2, z.c_b);
     double novelty = ref < 1.0 ? (ncd - ref) / (1.0 - ref) : 0.0;
     novelty = novelty < 0.0 ? 0.0 : novelty > 1.0 ? 1.0 : novelty;
     r->ncd_reference = ref;
@@ -543,13 +665,15 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
         r->compression_baseline > 0
             ? (r->compression_window - r->compression_baseline) / r->compression_baseline
             : 0.0;
-    r->baseline_entropy = cbad_entropy(data + off[0], z.raw_b);
-    r->window_entropy = cbad_entropy(data + off[nb], z.raw_w);
+    r->baseline_entropy =
+        j->has_hist ? cbad_entropy_counts(j->hist[0]) : cbad_entropy(data + off[0], z.raw_b);
+    r->window_entropy =
+        j->has_hist ? cbad_entropy_counts(j->hist[1]) : cbad_entropy(data + off[nb], z.raw_w);
     r->entropy_change = r->window_entropy - r->baseline_entropy;
 
     /* Repetition: how much better the window compresses than the baseline's own last block of
      * the same size (a flood of one kind of event says little new but is not normal either). */
-    double ratio_ref = ratio(z.raw_b - split, c_b2);
+    double ratio_ref = ratio(z.raw_b - z.raw_b1, z.c_b2);
     r->compression_reference = ratio_ref;
     double rep = r->compression_window > 0 ? 1.0 - ratio_ref / r->compression_window : 0.0;
     rep = rep < 0.0 ? 0.0 : rep > 1.0 ? 1.0 : rep;
@@ -563,56 +687,100 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     bool flood = novelty <= s->ncd_threshold && rep > s->flood_threshold;
     r->flood = flood;
     uint32_t n_perm = s->permutations, k = 0, done = 0;
+    uint32_t n_grade = n_perm < CBAD_GRADE_PERMUTATIONS ? n_perm : CBAD_GRADE_PERMUTATIONS;
+    uint32_t k_grade = 0;
     bool tested = n_perm > 0 && (mode == CBAD_MODE_FULL || novelty > s->ncd_threshold || flood);
-    bool stopped = false;
+    cbad_stop_t stop = CBAD_RAN_ALL;
+    int32_t u_bound = 0;
     if (tested) {
         uint32_t k_stop = cbad_k_stop(n_perm, s->p_threshold);
+        const cbad_seq_t *seq = NULL;
+        if (mode == CBAD_MODE_FAST && (rc = cbad_seq_for(sc, s, k_stop, n_grade, &seq)) < 0)
+            goto out;
         cbad_rng_t rng;
         cbad_rng_seed(&rng, s->seed, j->index);
         double ratio_w = r->compression_window;
+        /* A flood is decided on the window's own size: the fast mode measures nothing else. */
+        bool window_only = flood && mode == CBAD_MODE_FAST;
         for (done = 0; done < n_perm;) {
             /* Fisher-Yates over the current order: each shuffle is uniform on its own. */
             for (uint32_t i = n - 1; i > 0; i--) {
-                uint32_t x = cbad_rng_below(&rng, i + 1);
+                uint32_t x = cbad_rng_bounded(&rng, i + 1);
                 uint32_t t = sc->order[i];
                 sc->order[i] = sc->order[x];
                 sc->order[x] = t;
             }
             cbad_sizes_t pz;
-            if ((rc = cbad_split(sc, mode, s->level, data, off, n, nb, &pz)) < 0)
+            cbad_layout(sc, data, off, n, nb, nb1, window_only, &pz);
+            if ((rc = cbad_measure(sc, mode, s->level,
+                                   window_only ? CBAD_MEASURE_WINDOW : CBAD_MEASURE_SPLIT, &pz)) <
+                0)
                 goto out;
             done++;
             if (flood ? ratio(pz.raw_w, pz.c_w) >= ratio_w
                       : cbad_ncd_directed(pz.c_b, pz.c_w, pz.c_bw) >= ncd)
                 k++;
+            if (done == n_grade)
+                k_grade = k;
+            if (mode != CBAD_MODE_FAST || done == n_perm)
+                continue;
             /* Exact curtailment: with k shuffles at or beyond the observed value, the full
              * test's p = (k_N + 1)/(N + 1) >= (k + 1)/(N + 1) >= alpha whatever is left. */
-            if (mode == CBAD_MODE_FAST && k >= k_stop && k > 0 && done < n_perm) {
-                stopped = true;
+            if (k >= k_stop && k > 0) {
+                stop = CBAD_STOP_EXACT;
                 break;
+            }
+            /* Sequential boundaries (cbad_seq.c): the rest cannot change the outcome except
+             * with probability CBAD_SEQ_RISK over all looks. */
+            if (seq->step && done % seq->step == 0) {
+                uint32_t look = done / seq->step;
+                if ((int64_t)k <= seq->sig_max[look]) {
+                    stop = CBAD_STOP_SIG;
+                    u_bound = seq->bound[(size_t)look * (seq->kstar + 1) + k];
+                    break;
+                }
+                if ((int64_t)k >= seq->ns_min[look]) {
+                    stop = CBAD_STOP_NOT_SIG;
+                    break;
+                }
             }
         }
     }
     r->permutations_run = done;
     if (!tested) {
         r->p_value = 1.0;
-    } else if (stopped) {
-        /* Besag & Clifford's sequential p (k/done), never below what the full test could give. */
+    } else if (stop == CBAD_STOP_SIG) {
+        /* An upper bound on the full test's p: its count is at most k + u (error <= the risk). */
+        r->p_value = (double)(k + (uint32_t)u_bound + 1) / (double)(n_perm + 1);
+        r->p_value_is_bound = true;
+    } else if (stop != CBAD_RAN_ALL) {
+        /* Besag & Clifford's sequential p (k/done), never below what the full test could give
+         * nor below the threshold (the full test's p is at or over it, beyond doubt). */
         double bc = (double)k / (double)done, lo = (double)(k + 1) / (double)(n_perm + 1);
         r->p_value = bc > lo ? bc : lo;
+        if (r->p_value < s->p_threshold)
+            r->p_value = s->p_threshold;
         if (r->p_value > 1.0)
             r->p_value = 1.0;
     } else {
         r->p_value = (double)(k + 1) / (double)(n_perm + 1);
     }
     r->confidence = 1.0 - r->p_value;
-    r->significant = tested && r->p_value < s->p_threshold;
+    r->significant =
+        tested && (stop == CBAD_STOP_SIG || (stop == CBAD_RAN_ALL && r->p_value < s->p_threshold));
     double effect = flood ? rep : novelty;
     r->anomaly = r->significant && effect > (flood ? s->flood_threshold : s->ncd_threshold);
+    /* Severity is graded on the first n_grade shuffles, the same ones in both modes (a
+     * significant window always runs them): p over them < 0.01 is strong evidence. */
+    uint32_t graded = done < n_grade ? done : n_grade;
+    if (done >= n_grade)
+        r->p_graded = (double)(k_grade + 1) / (double)(n_grade + 1);
+    else
+        r->p_graded = tested ? (double)(k + 1) / (double)(graded + 1) : 1.0;
     if (r->anomaly) {
-        if (r->p_value < 0.001 && effect > 0.5)
+        if (r->p_graded < 0.01 && effect > 0.5)
             r->severity = CBAD_SEVERITY_CRITICAL;
-        else if (r->p_value < 0.01)
+        else if (r->p_graded < 0.01)
             r->severity = CBAD_SEVERITY_HIGH;
         else
             r->severity = CBAD_SEVERITY_MEDIUM;

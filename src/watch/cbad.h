@@ -88,12 +88,18 @@ typedef struct cbad_result {
     bool flood;           /* tested as a flood: novelty <= ncd_threshold, repetition >
                            * flood_threshold */
     double p_value;       /* (k+1)/(N+1); 1 when the window was screened out untested (novelty
-                           * at or under the threshold: it cannot be an anomaly) */
+                           * at or under the threshold: it cannot be an anomaly); after an early
+                           * stop: see p_value_is_bound and docs/watch.md, "Speed" */
     double confidence;    /* 1 - p_value */
     bool significant;     /* p_value < p_threshold */
     bool anomaly;         /* significant, and novelty > ncd_threshold or a flood */
     cbad_severity_t severity;
     uint32_t permutations_run;   /* N actually spent (sequential stopping may spend fewer) */
+    bool p_value_is_bound;       /* stopped early, significant beyond doubt: p_value is an upper
+                                  * bound on the full test's p (else, after an early stop as not
+                                  * significant, Besag-Clifford's p, at least p_threshold) */
+    double p_graded;             /* p over the first min(N, 200) shuffles, which every
+                                  * significant window runs: severity is graded on it */
     double compression_baseline; /* raw/compressed ratios (>1 = compressible) */
     double compression_window;
     double compression_combined;     /* the real ratio of B||W */

@@ -204,6 +204,19 @@ static int cbad_samples(const cbad_job_t *j, const char *data, const size_t *off
     return 0;
 }
 
+/* Why the permutation test ran fewer than N shuffles, if it did. */
+static const char *cbad_stop_note(const cbad_result_t *r, const cbad_settings_t *s)
+{
+    if (r->permutations_run == 0 || r->permutations_run >= s->permutations)
+        return "";
+    if (r->p_value_is_bound)
+        return " The test stopped early: so few shuffles reached the observed value that the full "
+               "test is significant beyond doubt (error at most 1e-4); p is an upper bound on its "
+               "p.";
+    return " The test stopped early: enough shuffles already reached the observed value for the "
+           "full test to be non-significant.";
+}
+
 int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_scratch_t *sc,
                  cbad_result_t *r)
 {
@@ -253,12 +266,12 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
                  vs * 100.0);
 
     r->explanation = cbad_fmt(
-        "%s. NCD %.3f (%s) against a usual %.3f: novelty %.2f. p = %.4g (confidence "
+        "%s. NCD %.3f (%s) against a usual %.3f: novelty %.2f. p %s %.4g (confidence "
         "%.1f %%, %u permutations). Compression: %s. Entropy %.2f -> %.2f bits/byte.%s%s%s",
-        verdict, r->ncd, cbad_ncd_reading(r->ncd), r->ncd_reference, r->novelty, r->p_value,
-        r->confidence * 100.0, r->permutations_run, reading, r->baseline_entropy, r->window_entropy,
-        r->n_novel ? " Most novel: \"" : "", r->n_novel ? r->novel_lines[0] : "",
-        r->n_novel ? "\"" : "");
+        verdict, r->ncd, cbad_ncd_reading(r->ncd), r->ncd_reference, r->novelty,
+        r->p_value_is_bound ? "<=" : "=", r->p_value, r->confidence * 100.0, r->permutations_run,
+        reading, r->baseline_entropy, r->window_entropy, r->n_novel ? " Most novel: \"" : "",
+        r->n_novel ? r->novel_lines[0] : "", r->n_novel ? "\"" : "");
 
     char novel[CBAD_SAMPLES_MAX * (CBAD_SAMPLE_LEN + 8) + 1];
     size_t pos = 0;
@@ -276,8 +289,8 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         "window the baseline does not explain (symmetric NCD %.4f).\n"
         "Usual level %.4f (the baseline's own last events against the rest of it); novelty "
         "%.4f = how far above the usual level, threshold %.2f. Repetition %.4f (%s).\n"
-        "Permutation test: %u of %u shuffles of whole events run; p = %.4g (threshold %.3g), "
-        "confidence %.2f %%.%s\n"
+        "Permutation test: %u of %u shuffles of whole events run; p %s %.4g (threshold %.3g), "
+        "confidence %.2f %%.%s Over the first %u shuffles, which grade the severity, p = %.4g.\n"
         "Compression ratio (raw/compressed): baseline %.2f, window %.2f, baseline+window %.2f, "
         "usual block %.2f; "
         "window vs baseline %+.1f %%.\n"
@@ -290,12 +303,10 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         r->flood ? "over the threshold while novelty is not: tested as a flood, by the window's "
                    "compression ratio"
                  : "the window's compression ratio against the baseline's last block",
-        r->permutations_run, s->permutations, r->p_value, s->p_threshold, r->confidence * 100.0,
-        r->permutations_run && r->permutations_run < s->permutations
-            ? " The test stopped early: enough shuffles already matched the observed value for "
-              "the full test to be non-significant."
-            : "",
-        r->compression_baseline, r->compression_window, r->compression_combined, usual,
+        r->permutations_run, s->permutations, r->p_value_is_bound ? "<=" : "=", r->p_value,
+        s->p_threshold, r->confidence * 100.0, cbad_stop_note(r, s),
+        s->permutations < CBAD_GRADE_PERMUTATIONS ? s->permutations : CBAD_GRADE_PERMUTATIONS,
+        r->p_graded, r->compression_baseline, r->compression_window, r->compression_combined, usual,
         r->compression_ratio_change * 100.0, r->baseline_entropy, r->window_entropy,
         r->entropy_change, r->n_novel ? "Window events the baseline explains worst:\n" : "", novel);
     if (!r->explanation || !r->detailed_explanation)
@@ -335,7 +346,9 @@ json_t *cbad_result_to_json(const cbad_result_t *r)
         json_object_set_new(o, "flood", json_boolean(r->flood)) < 0 ||
         json_object_set_new(o, "ncd_symmetric", json_real(r->ncd_symmetric)) < 0 ||
         json_object_set_new(o, "ncd_reference", json_real(r->ncd_reference)) < 0 ||
-        json_object_set_new(o, "novelty", json_real(r->novelty)) < 0) {
+        json_object_set_new(o, "novelty", json_real(r->novelty)) < 0 ||
+        json_object_set_new(o, "p_value_is_bound", json_boolean(r->p_value_is_bound)) < 0 ||
+        json_object_set_new(o, "p_graded", json_real(r->p_graded)) < 0) {
         json_decref(o);
         return NULL;
     }

@@ -9,18 +9,53 @@
 
 struct cbad_job {
     cbad_settings_t s;
-    uint64_t index;       /* window index */
-    uint64_t first_event; /* stream index of the baseline's first event */
-    uint32_t n;           /* baseline + window events */
-    char *data;           /* text events back to back, each followed by '\n' */
-    size_t *off;          /* n + 1 offsets into data */
-    double *val;          /* metrics: n values, else NULL */
+    uint64_t index;        /* window index */
+    uint64_t first_event;  /* stream index of the baseline's first event */
+    uint32_t n;            /* baseline + window events */
+    char *data;            /* text events back to back, each followed by '\n' */
+    size_t *off;           /* n + 1 offsets into data */
+    double *val;           /* metrics: n values, else NULL */
+    bool has_hist;         /* text: byte counts of the baseline and the window, kept by the */
+    uint64_t hist[2][256]; /* detector as events come and go (entropy without a pass) */
 };
 
+/* Boundaries of the sequential test for one (N, p_threshold), built once per scratch
+ * (cbad_seq.c). Looks are every `step` shuffles; look l is after l * step of them. */
+typedef struct {
+    uint32_t n_perm;
+    double alpha;
+    uint32_t kstar;   /* the full test is significant iff its count K <= kstar */
+    uint32_t step;    /* shuffles between looks; 0 = no boundaries (exact curtailment only) */
+    uint32_t looks;   /* looks before the last shuffle */
+    int32_t *sig_max; /* [look]: stop as significant when k <= this (-1: never) */
+    int32_t *ns_min;  /* [look]: stop as not significant when k >= this (INT32_MAX: never) */
+    int32_t *bound;   /* [look][k]: u with the full test's K <= k + u (for k <= sig_max) */
+} cbad_seq_t;
+
+/* Probability, for any window, that a sequential stop decides otherwise than all N shuffles
+ * would (summed over every look and both directions), and the largest K* it handles. */
+#define CBAD_SEQ_RISK 1e-4
+#define CBAD_SEQ_KMAX 1000u
+
+/* Boundary tables a scratch keeps (streams with different settings share the pool's threads). */
+#define CBAD_SEQ_CACHE 4u
+
+/* Severity is graded on the first min(N, this) shuffles, which every significant window runs. */
+#define CBAD_GRADE_PERMUTATIONS 200u
+
+/* Builds t for N shuffles at level alpha, where the full test is significant iff its count
+ * K < kstop, with no significant stop before n_grade shuffles. 0 or -ENOMEM. */
+int cbad_seq_build(cbad_seq_t *t, uint32_t n_perm, double alpha, uint32_t kstop, uint32_t n_grade);
+void cbad_seq_free(cbad_seq_t *t);
+
 struct cbad_scratch {
-    ZSTD_CCtx *cctx;
-    int level; /* level the context is set to, 0 = not yet */
-    char *buf; /* a split's concatenation */
+    ZSTD_CCtx *cctx;                /* baseline-sized inputs (and cbad_novel) */
+    ZSTD_CCtx *cctx_w;              /* window-sized inputs */
+    int level;                      /* level cctx is set to, 0 = not yet */
+    int level_w;                    /* level cctx_w is set to, 0 = not yet */
+    cbad_seq_t seq[CBAD_SEQ_CACHE]; /* boundaries for the last (N, p_threshold) pairs seen */
+    unsigned seq_next;              /* the slot the next new pair replaces */
+    char *buf;                      /* a split's concatenation */
     size_t buf_cap;
     void *out; /* compressor output */
     size_t out_cap;
@@ -34,7 +69,7 @@ struct cbad_scratch {
 
 /* How cbad_job_run_mode spends the permutation budget. */
 typedef enum {
-    CBAD_MODE_FAST = 0, /* screening + exact sequential stopping + reused contexts */
+    CBAD_MODE_FAST = 0, /* screening + sequential stopping + reused contexts (docs/watch.md) */
     CBAD_MODE_FULL,     /* the straightforward test: every window, all N permutations, a fresh
                          * compressor per compression (the yardstick for agreement and speed) */
 } cbad_mode_t;
@@ -42,9 +77,10 @@ typedef enum {
 int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t mode,
                       cbad_result_t *out);
 
-/* Compressed sizes of one split of events into baseline (first nb of order) and window. */
+/* Raw and compressed sizes of one split of events into baseline (the first nb of the order; B1
+ * its first nb1 events, B2 the rest) and window W. */
 typedef struct {
-    size_t raw_b, raw_w, c_b, c_w, c_bw;
+    size_t raw_b1, raw_b, raw_w, c_b1, c_b2, c_b, c_w, c_bw;
 } cbad_sizes_t;
 
 /* Grows *p (cap elements of elem bytes) to hold need elements. 0 or -ENOMEM. */
@@ -58,6 +94,10 @@ double cbad_ncd(size_t c_b, size_t c_w, size_t c_bw);
 
 /* Shannon entropy of bytes in bits per byte (0 for empty input). */
 double cbad_entropy(const void *p, size_t len);
+
+/* The same from byte counts (the number of bytes is their sum); bit-equal to cbad_entropy over
+ * bytes with these counts. */
+double cbad_entropy_counts(const uint64_t counts[256]);
 
 /* The seeded generator: xoshiro256** seeded through splitmix64 from seed and window index. */
 typedef struct {

@@ -52,6 +52,12 @@ static int watch_defaults_from_config(watch_t *w, const config_t *cfg, char *err
                  cfg->watch_ncd_threshold);
         return -1;
     }
+    if (watch_threshold_parse(cfg->watch_flood_threshold, &d->flood_threshold) < 0) {
+        snprintf(err, errlen,
+                 "watch.flood_threshold: expected a number between 0 and 1, got \"%s\"",
+                 cfg->watch_flood_threshold);
+        return -1;
+    }
     if (watch_threshold_parse(cfg->watch_p_threshold, &d->p_threshold) < 0) {
         snprintf(err, errlen, "watch.p_threshold: expected a number between 0 and 1, got \"%s\"",
                  cfg->watch_p_threshold);
@@ -86,6 +92,8 @@ static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
 #undef WATCH_INT
     if ((v = json_object_get(o, "ncd_threshold")) && json_is_number(v))
         s->ncd_threshold = json_number_value(v);
+    if ((v = json_object_get(o, "flood_threshold")) && json_is_number(v))
+        s->flood_threshold = json_number_value(v);
     if ((v = json_object_get(o, "p_threshold")) && json_is_number(v))
         s->p_threshold = json_number_value(v);
     if ((v = json_object_get(o, "canonicalise")) && json_is_boolean(v))
@@ -96,12 +104,13 @@ static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
 
 json_t *watch_settings_json(const cbad_settings_t *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:I,s:I,s:b,s:b,s:I}", "baseline",
+    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:I}", "baseline",
                      (json_int_t)s->baseline, "window", (json_int_t)s->window, "hop",
                      (json_int_t)s->hop, "compressor", "zstd", "level", s->level, "ncd_threshold",
-                     s->ncd_threshold, "p_threshold", s->p_threshold, "permutations",
-                     (json_int_t)s->permutations, "seed", (json_int_t)s->seed, "canonicalise",
-                     s->canonicalise, "redact", s->redact, "symbols", (json_int_t)s->symbols);
+                     s->ncd_threshold, "flood_threshold", s->flood_threshold, "p_threshold",
+                     s->p_threshold, "permutations", (json_int_t)s->permutations, "seed",
+                     (json_int_t)s->seed, "canonicalise", s->canonicalise, "redact", s->redact,
+                     "symbols", (json_int_t)s->symbols);
 }
 
 /* ---- streams --------------------------------------------------------------------------- */
@@ -141,6 +150,9 @@ static void watch_stream_free(watch_stream_t *s)
     for (size_t i = 0; i < s->q_len; i++)
         watch_event_clear(&s->q[(s->q_head + i) % s->q_cap]);
     free(s->q);
+    for (size_t i = 0; i < s->carry_n; i++)
+        watch_event_clear(&s->carry[i]);
+    free(s->carry);
     json_decref(s->overrides);
     cbad_destroy(&s->det);
     free(s);
@@ -364,6 +376,7 @@ typedef struct watch_job {
     cbad_t *det;
     watch_event_t *ev;
     size_t nev;
+    size_t consumed;   /* events fed to the detector: all, or up to the first anomaly */
     json_t *anomalies; /* built by the worker */
     uint64_t windows, scored;
     double last_score;
@@ -454,13 +467,20 @@ static json_t *watch_anomaly_build(const watch_job_t *j, const cbad_result_t *r,
     return a;
 }
 
-/* Thread pool: feeds the queued events to the stream's detector and scores every due window. */
+/* Thread pool: feeds the queued events to the stream's detector and scores every due window.
+ * It stops after the first window that is an anomaly, so that the anomaly is stored and
+ * announced without waiting for the windows after it; the rest goes to the next job. */
 static void watch_job_work(uv_work_t *req)
 {
     watch_job_t *j = req->data;
     uint64_t t0 = clock_mono_ns();
     cbad_scratch_t *sc = watch_scratch_get(j->w);
+    j->consumed = j->nev;
     for (size_t i = 0; i < j->nev; i++) {
+        if (json_array_size(j->anomalies) > 0) {
+            j->consumed = i;
+            break;
+        }
         watch_event_t *ev = &j->ev[i];
         int rc = ev->has_value ? cbad_push_value(j->det, ev->value)
                                : cbad_push(j->det, ev->text, ev->len);
@@ -542,9 +562,16 @@ static void watch_job_after(uv_work_t *req, int status)
     watch_stream_t *s = j->s;
     hub_t *hub = w->hub;
     w->jobs_running--;
-    for (size_t i = 0; i < j->nev; i++)
+    for (size_t i = 0; i < j->consumed; i++)
         watch_event_clear(&j->ev[i]);
-    free(j->ev);
+    if (j->consumed < j->nev) {
+        /* Not busy from here on and no job can start before this one's carry is set. */
+        memmove(j->ev, j->ev + j->consumed, (j->nev - j->consumed) * sizeof *j->ev);
+        s->carry = j->ev;
+        s->carry_n = j->nev - j->consumed;
+    } else {
+        free(j->ev);
+    }
 
     size_t n = json_array_size(j->anomalies);
     w->windows_scored += j->windows;
@@ -602,17 +629,19 @@ static void watch_job_after(uv_work_t *req, int status)
 
 void watch_stream_kick(watch_t *w, watch_stream_t *s)
 {
-    if (s->busy || s->q_len == 0 || w->stopping || !s->det)
+    if (s->busy || (s->q_len == 0 && s->carry_n == 0) || w->stopping || !s->det)
         return;
     watch_job_t *j = calloc(1, sizeof *j);
-    size_t n = s->q_len < WATCH_JOB_EVENTS ? s->q_len : WATCH_JOB_EVENTS;
+    bool carried = s->carry_n > 0;
+    size_t n = carried ? s->carry_n : s->q_len < WATCH_JOB_EVENTS ? s->q_len : WATCH_JOB_EVENTS;
     if (j)
-        j->ev = malloc(n * sizeof *j->ev);
+        j->ev = carried ? s->carry : malloc(n * sizeof *j->ev);
     if (j)
         j->anomalies = json_array();
     if (!j || !j->ev || !j->anomalies) {
         if (j) {
-            free(j->ev);
+            if (!carried)
+                free(j->ev);
             json_decref(j->anomalies);
         }
         free(j);
@@ -620,12 +649,17 @@ void watch_stream_kick(watch_t *w, watch_stream_t *s)
                   s->name);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        j->ev[i] = s->q[s->q_head];
-        memset(&s->q[s->q_head], 0, sizeof s->q[0]);
-        s->q_head = (s->q_head + 1) % s->q_cap;
+    if (carried) {
+        s->carry = NULL;
+        s->carry_n = 0;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            j->ev[i] = s->q[s->q_head];
+            memset(&s->q[s->q_head], 0, sizeof s->q[0]);
+            s->q_head = (s->q_head + 1) % s->q_cap;
+        }
+        s->q_len -= n;
     }
-    s->q_len -= n;
     j->nev = n;
     j->w = w;
     j->s = s;
@@ -636,12 +670,17 @@ void watch_stream_kick(watch_t *w, watch_stream_t *s)
     int rc = uv_queue_work(w->hub->loop, &j->work, watch_job_work, watch_job_after);
     if (rc < 0) {
         /* Put the events back in front: nothing accepted is dropped. */
-        for (size_t i = n; i-- > 0;) {
-            s->q_head = (s->q_head + s->q_cap - 1) % s->q_cap;
-            s->q[s->q_head] = j->ev[i];
+        if (carried) {
+            s->carry = j->ev;
+            s->carry_n = n;
+        } else {
+            for (size_t i = n; i-- > 0;) {
+                s->q_head = (s->q_head + s->q_cap - 1) % s->q_cap;
+                s->q[s->q_head] = j->ev[i];
+            }
+            s->q_len += n;
+            free(j->ev);
         }
-        s->q_len += n;
-        free(j->ev);
         json_decref(j->anomalies);
         free(j);
         log_error(NULL, "watch: scoring job could not be queued", "{s:s,s:s}", "stream", s->name,
@@ -867,7 +906,7 @@ void watch_shutdown(hub_t *hub)
         bus_unsubscribe(hub->bus, &w->agent_sub);
     uint64_t queued = 0;
     for (size_t i = 0; i < w->nstreams; i++)
-        queued += w->streams[i]->q_len;
+        queued += w->streams[i]->q_len + w->streams[i]->carry_n;
     if (queued)
         log_warn(NULL, "watch: stopping with events not yet scored", "{s:I}", "events",
                  (json_int_t)queued);

@@ -48,6 +48,10 @@ typedef struct watch_stream {
     /* accepted, not yet scored: a ring of q_cap */
     watch_event_t *q;
     size_t q_head, q_len, q_cap;
+    /* taken by the last job but not fed to the detector (the job stopped at an anomaly so that
+     * it is announced at once): the next job scores them first. Owned; carry_n events. */
+    watch_event_t *carry;
+    size_t carry_n;
     bool busy;        /* a scoring job owns `det` */
     bool dead;        /* deleted while busy: freed when the job comes back */
     bool reconfigure; /* settings changed while busy: new detector when the job comes back */

@@ -37,6 +37,16 @@ def test_stream_put_get_list_delete_and_persisted(make_daemon):
     assert s["settings"]["baseline"] == 100 and s["settings"]["window"] == 20
     assert s["settings"]["ncd_threshold"] == pytest.approx(0.4)
     assert s["settings"]["permutations"] == 1000  # not overridden: the default
+    # the [watch] defaults are the detector's own (novelty 0.15, flood 0.3)
+    assert s["settings"]["flood_threshold"] == pytest.approx(0.3)
+    r = d.request("PUT", "/api/v1/watch/streams/plain.logs", json={"type": "logs"})
+    assert r.status_code == 201, r.text
+    assert r.json()["settings"]["ncd_threshold"] == pytest.approx(0.15)
+    assert r.json()["settings"]["flood_threshold"] == pytest.approx(0.3)
+    r = d.request("PUT", "/api/v1/watch/streams/plain.logs",
+                  json={"settings": {"flood_threshold": 1.5}})
+    assert_problem(r, 422, field="/settings/flood_threshold")
+    d.request("DELETE", "/api/v1/watch/streams/plain.logs")
     assert s["overrides"] == {"baseline": 100, "window": 20, "hop": 5, "ncd_threshold": 0.4}
 
     r = d.request("PUT", "/api/v1/watch/streams/app.logs", json={"settings": {"hop": 10}})
@@ -189,6 +199,28 @@ def test_burst_yields_anomalies_with_evidence_and_no_secrets(store_daemon):
     one = d.get(f"/api/v1/watch/anomalies/{a['id']}")
     assert one.status_code == 200 and one.json() == a
     assert_problem(d.get("/api/v1/watch/anomalies/no-such-id"), 404)
+
+
+def test_scoring_stops_at_an_anomaly_and_scores_the_rest_next(daemon):
+    # One request, so one batch: the job announces the first anomalous window at once and the
+    # events after it are scored by the next job, in order, none lost.
+    make_stream(daemon, "split")
+    r = post_events(daemon, "split", normal_lines(100) + burst_lines(20) + normal_lines(60, 100))
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 30 * SLOW
+    while time.monotonic() < deadline:
+        st = daemon.get("/api/v1/watch/streams/split").json()["stats"]
+        if st["events_scored"] == 180:
+            break
+        time.sleep(0.05)
+    assert st["events_scored"] == 180 and st["queue_depth"] == 0
+    assert st["windows_scored"] == (180 - 50) // 5 + 1  # every due window, once
+    anomalies = wait_anomalies(daemon, "split", at_least=2)["anomalies"]
+    idx = sorted(a["metadata"]["window_index"] for a in anomalies)
+    assert len(set(idx)) == len(idx)
+    jobs = [line for line in daemon.get("/metrics").text.splitlines()
+            if line.startswith('ganglion_watch_scoring_jobs_total{stream="split"}')]
+    assert jobs and float(jobs[0].split()[-1]) >= len(idx) + 1
 
 
 def test_anomaly_filters_and_pagination(daemon):
@@ -414,7 +446,7 @@ def test_reloaded_defaults_reach_streams_created_afterwards(make_daemon, tmp_pat
     d = make_daemon(args=["--config", str(ini)])
     assert d.post("/api/v1/watch/events?stream=before", json={"m": 1}).status_code == 202
     assert d.get("/api/v1/watch/streams/before").json()["settings"]["baseline"] == 300
-    ini.write_text("[watch]\nbaseline = 200\nncd_threshold = 0.45\n")
+    ini.write_text("[watch]\nbaseline = 200\nncd_threshold = 0.45\nflood_threshold = 0.6\n")
     d.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10 * SLOW
     while time.monotonic() < deadline:
@@ -424,3 +456,4 @@ def test_reloaded_defaults_reach_streams_created_afterwards(make_daemon, tmp_pat
     assert d.post("/api/v1/watch/events?stream=after", json={"m": 1}).status_code == 202
     s = d.get("/api/v1/watch/streams/after").json()["settings"]
     assert s["baseline"] == 200 and s["ncd_threshold"] == pytest.approx(0.45)
+    assert s["flood_threshold"] == pytest.approx(0.6)

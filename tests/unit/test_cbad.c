@@ -366,10 +366,23 @@ static void test_fast_matches_full(void **state)
         assert_int_equal(fast.severity, full.severity);
         assert_memory_equal(&fast.ncd, &full.ncd, sizeof fast.ncd);
         assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
-        if (fast.permutations_run == s.permutations)
+        /* The detector's running byte counts give the entropy a pass over the bytes gives. */
+        double eb = cbad_entropy(j->data, j->off[s.baseline]);
+        double ew = cbad_entropy(j->data + j->off[s.baseline], j->off[j->n] - j->off[s.baseline]);
+        assert_memory_equal(&fast.baseline_entropy, &eb, sizeof eb);
+        assert_memory_equal(&fast.window_entropy, &ew, sizeof ew);
+        if (fast.p_value_is_bound) {
+            /* Stopped as significant: the full test agrees and its p is under the bound. */
+            assert_true(full.significant && fast.significant);
+            assert_true(full.p_value <= fast.p_value && fast.p_value < s.p_threshold);
+            assert_memory_equal(&fast.p_graded, &full.p_graded, sizeof fast.p_graded);
+        } else if (fast.permutations_run == s.permutations) {
             assert_memory_equal(&fast.p_value, &full.p_value, sizeof fast.p_value);
-        else if (fast.permutations_run > 0)
+        } else if (fast.permutations_run > 0) {
             stopped++, assert_true(fast.p_value >= s.p_threshold && !full.significant);
+        }
+        if (full.anomaly)
+            assert_memory_equal(&fast.p_graded, &full.p_graded, sizeof fast.p_graded);
         tested += fast.permutations_run > 0;
         anomalies += full.anomaly;
         perms_fast += fast.permutations_run;
@@ -386,6 +399,113 @@ static void test_fast_matches_full(void **state)
                 (CBAD_TEST_SANITIZED ? 1u : 3u)); /* the corpus exercises both decisions */
     assert_true(tested < windows);                /* and the screen */
     assert_true(stopped > 0);                     /* and the sequential stop */
+    cbad_scratch_destroy(&sc);
+    cbad_destroy(&d);
+    synth_destroy(&sy);
+}
+
+/* The boundaries of the sequential test: where they allow a stop, and what they claim. */
+static void test_sequential_boundaries(void **state)
+{
+    (void)state;
+    cbad_seq_t t;
+    memset(&t, 0, sizeof t);
+    /* N = 1000, alpha = 0.05: the full test is significant iff K <= 49 (k_stop 50). */
+    assert_int_equal(cbad_seq_build(&t, 1000, 0.05, 50, CBAD_GRADE_PERMUTATIONS), 0);
+    assert_int_equal(t.kstar, 49);
+    assert_int_equal(t.step, 10);
+    uint32_t first_sig = 0;
+    int32_t last_sig = -1, last_ns = 0;
+    for (uint32_t l = 1; l <= t.looks; l++) {
+        uint32_t n = l * t.step;
+        if (t.sig_max[l] >= 0) {
+            /* Never before the grading shuffles; more evidence allows more exceedances. */
+            assert_true(n >= CBAD_GRADE_PERMUTATIONS);
+            assert_true(t.sig_max[l] >= last_sig);
+            last_sig = t.sig_max[l];
+            if (!first_sig)
+                first_sig = n;
+            for (int32_t k = 0; k <= t.sig_max[l]; k++) {
+                int32_t u = t.bound[(size_t)l * (t.kstar + 1) + (size_t)k];
+                /* The bound keeps the full test's p under alpha. */
+                assert_true(u >= 0 && (uint32_t)(k + u) <= t.kstar);
+            }
+        }
+        if (t.ns_min[l] != INT32_MAX) {
+            /* A stop as not significant needs far more exceedances than alpha n. */
+            assert_true((double)t.ns_min[l] > 0.05 * (double)n);
+            assert_true(t.ns_min[l] >= last_ns);
+            last_ns = t.ns_min[l];
+        }
+    }
+    /* No exceedance in the first 200 shuffles is significance beyond doubt; 10 of the first 10
+     * or 30 of 100 is its absence. */
+    assert_int_equal(first_sig, 200);
+    assert_true(t.ns_min[1] <= 10 && t.ns_min[10] <= 30);
+    cbad_seq_free(&t);
+    /* Too few shuffles for boundaries: exact curtailment only. */
+    assert_int_equal(cbad_seq_build(&t, 10, 0.05, 1, 10), 0);
+    assert_int_equal(t.step, 0);
+    cbad_seq_free(&t);
+}
+
+/* At the default N = 1000 the fast path stops significant windows early: their decisions and
+ * severities must still be the full test's, and the reported p must bound the full test's. */
+static void test_sequential_matches_full(void **state)
+{
+    (void)state;
+    cbad_settings_t s;
+    cbad_settings_default(&s);
+    synth_opts_t o;
+    synth_opts_default(&o);
+    o.seed = 3;
+    o.warmup = 450;
+    o.gap = 150;
+    synth_t *sy;
+    cbad_t *d;
+    cbad_scratch_t *sc;
+    assert_int_equal(synth_new(&o, &sy), 0);
+    assert_int_equal(cbad_new(&s, &d), 0);
+    assert_int_equal(cbad_scratch_new(&sc), 0);
+    unsigned windows = 0, anomalies = 0, sig_stops = 0, full_runs = 0;
+    /* Under ASan every fresh compressor of the full test is slow: three full tests there. */
+    const unsigned max_full = CBAD_TEST_SANITIZED ? 3 : 1000;
+    for (int i = 0; i < (CBAD_TEST_SANITIZED ? 520 : 700); i++) {
+        synth_event_t ev;
+        synth_next(sy, &ev);
+        if (cbad_push(d, ev.line, ev.len) != 1)
+            continue;
+        cbad_job_t *j;
+        assert_int_equal(cbad_job_take(d, &j), 0);
+        cbad_result_t fast, full;
+        assert_int_equal(cbad_job_run_mode(j, sc, CBAD_MODE_FAST, &fast), 0);
+        /* The full test only where the fast path tested: elsewhere the screen is exact. */
+        if (fast.permutations_run > 0 && full_runs < max_full) {
+            full_runs++;
+            assert_int_equal(cbad_job_run_mode(j, sc, CBAD_MODE_FULL, &full), 0);
+            assert_int_equal(fast.anomaly, full.anomaly);
+            assert_int_equal(fast.severity, full.severity);
+            assert_int_equal(fast.significant, full.significant);
+            if (fast.p_value_is_bound) {
+                sig_stops++;
+                assert_true(fast.permutations_run < s.permutations);
+                assert_true(full.p_value <= fast.p_value && fast.p_value < s.p_threshold);
+                assert_non_null(strstr(fast.detailed_explanation, "upper bound"));
+            }
+            anomalies += full.anomaly;
+            cbad_result_clear(&full);
+        } else if (fast.permutations_run == 0) {
+            assert_false(fast.anomaly);
+        }
+        windows++;
+        cbad_result_clear(&fast);
+        cbad_job_destroy(&j);
+    }
+    print_message("sequential vs full at N = 1000: %u windows, %u anomalies, %u stopped early as "
+                  "significant\n",
+                  windows, anomalies, sig_stops);
+    assert_true(anomalies > 0);
+    assert_true(sig_stops > 0);
     cbad_scratch_destroy(&sc);
     cbad_destroy(&d);
     synth_destroy(&sy);
@@ -558,6 +678,8 @@ int main(void)
         cmocka_unit_test(test_window_arithmetic),
         cmocka_unit_test(test_permutation_determinism),
         cmocka_unit_test(test_fast_matches_full),
+        cmocka_unit_test(test_sequential_boundaries),
+        cmocka_unit_test(test_sequential_matches_full),
         cmocka_unit_test(test_synthetic_suite),
         cmocka_unit_test(test_metrics_shift),
     };
