@@ -67,4 +67,28 @@ def seed(d, stream, secret=None):
     r = post_events(d, stream, normal_lines(100) + burst_lines(20, secret))
     assert r.status_code == 202, r.text
     assert r.json()["accepted"] == 120
-    return wait_anomalies(d, stream)["anomalies"]
+    wait_anomalies(d, stream)
+    return wait_settled(d, stream, 120)["anomalies"]
+
+
+def wait_settled(d, stream, events, timeout=30.0):
+    """Waits until every event of the stream is scored and its anomalies are all stored: a job
+    announces the first anomalous window at once and leaves the rest to the next one, so the
+    count may still grow after the first anomaly shows."""
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        st = d.get(f"/api/v1/watch/streams/{stream}").json()["stats"]
+        if st["events_scored"] >= events and st["queue_depth"] == 0:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"{stream}: events not scored after {timeout * SLOW}s: {st}")
+    # the last job's anomalies are stored after its counters move: wait for a steady count
+    last = None
+    while time.monotonic() < deadline:
+        body = d.get(f"/api/v1/watch/anomalies?stream={stream}&limit=1000").json()
+        if last is not None and body["total"] == last:
+            return body
+        last = body["total"]
+        time.sleep(0.3)
+    raise AssertionError(f"{stream}: anomaly count still moving after {timeout * SLOW}s")
