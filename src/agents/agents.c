@@ -142,6 +142,9 @@ static void agents_agent_free(agent_t *a)
     free(a->name);
     free(a->reason);
     free(a->cwd);
+    if (a->cg_dir)
+        (void)rmdir(a->cg_dir);
+    free(a->cg_dir);
     strbuf_free(&a->text);
     free(a);
 }
@@ -534,6 +537,7 @@ typedef struct agents_exec {
     int fd[3];
     struct rlimit as, cpu, nofile;
     bool has_as, has_cpu;
+    int cg_fd; /* the agent cgroup's cgroup.procs, or -1 */
     bool setid;
     uid_t uid;
     gid_t gid;
@@ -547,7 +551,8 @@ enum {
     AGENTS_STEP_RLIMIT,
     AGENTS_STEP_CHDIR,
     AGENTS_STEP_SETID,
-    AGENTS_STEP_EXEC
+    AGENTS_STEP_EXEC,
+    AGENTS_STEP_CGROUP
 };
 
 /* The child between vfork and execve: it shares the parent's memory, so it only makes system
@@ -569,6 +574,16 @@ __attribute__((noinline, noreturn)) static void agents_child(agents_exec_t *x)
     for (int i = 0; i < 3; i++)
         if (dup2(x->fd[i], i) < 0)
             goto fail;
+    step = AGENTS_STEP_CGROUP;
+    if (x->cg_fd >= 0) {
+        /* join the agent's cgroup before anything runs in it: "<own pid>" to cgroup.procs,
+         * formatted by hand (no stdio in the child) */
+        char num[24], *p = num + sizeof num;
+        for (long v = (long)syscall(SYS_getpid); p > num && (p == num + sizeof num || v); v /= 10)
+            *--p = (char)('0' + v % 10);
+        if (write(x->cg_fd, p, (size_t)(num + sizeof num - p)) < 0)
+            goto fail;
+    }
     step = AGENTS_STEP_RLIMIT;
     if (x->has_as && setrlimit(RLIMIT_AS, &x->as) < 0)
         goto fail;
@@ -767,6 +782,33 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
     x.setid = ag->setid;
     x.uid = ag->uid;
     x.gid = ag->gid;
+    x.cg_fd = -1;
+    if (ag->cgroup_v2 && (a->limits.memory_mb || a->limits.cpu_percent)) {
+        char cg[1100], procs[1200];
+        rc = agents_cgroup_create(ag->cgroup_dir, a->id, a->limits.memory_mb, a->limits.cpu_percent,
+                                  cg, sizeof cg);
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", cg);
+        if (rc == 0 && (x.cg_fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0)
+            rc = -errno;
+        if (rc == 0 && !a->cg_dir && !(a->cg_dir = strdup(cg)))
+            rc = -ENOMEM;
+        if (rc < 0) {
+            /* the limits were asked for and cannot be applied: refuse rather than run unbounded */
+            if (x.cg_fd >= 0)
+                close(x.cg_fd);
+            for (size_t i = 0; i < nowned; i++)
+                free(owned[i]);
+            free(x.envp);
+            close(x.fd[0]);
+            close(x.fd[1]);
+            close(x.fd[2]);
+            close(p_in[1]);
+            close(p_out[0]);
+            close(p_err[0]);
+            snprintf(why, whylen, "cannot apply the cgroup limits: %s", strerror(-rc));
+            return rc;
+        }
+    }
 
     pid_t pid = -1;
     if (x.envp && x.fd[0] >= 0 && x.fd[1] >= 0 && x.fd[2] >= 0) {
@@ -785,6 +827,8 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
     close(x.fd[0]);
     close(x.fd[1]);
     close(x.fd[2]);
+    if (x.cg_fd >= 0)
+        close(x.cg_fd);
     if (pid < 0) {
         close(p_in[1]);
         close(p_out[0]);
@@ -794,8 +838,8 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
     }
     if (x.err) {
         /* the child failed before or at execve and has exited: reap it now */
-        static const char *const steps[] = {"",      "setsid",        "dup2",  "setrlimit",
-                                            "chdir", "setuid/setgid", "execve"};
+        static const char *const steps[] = {"",      "setsid",        "dup2",   "setrlimit",
+                                            "chdir", "setuid/setgid", "execve", "cgroup.procs"};
         waitpid(pid, NULL, 0);
         close(p_in[1]);
         close(p_out[0]);
@@ -955,6 +999,11 @@ static agents_status_t agents_exit_verdict(agent_t *a, char *why, size_t len)
                  a->term_signal == SIGXCPU ? "SIGXCPU" : "SIGKILL");
         return AGENTS_FAILED;
     }
+    if (a->limits.memory_mb && a->cg_oom && a->term_signal == SIGKILL) {
+        snprintf(why, len, "killed: memory limit %" PRId64 " MiB (cgroup memory.max, OOM kill)",
+                 a->limits.memory_mb);
+        return AGENTS_FAILED;
+    }
     if (a->limits.memory_mb &&
         (a->term_signal == SIGSEGV || a->term_signal == SIGABRT || a->term_signal == SIGBUS ||
          a->term_signal == SIGKILL || (a->exit_code > 0 && agents_stderr_mentions_memory(a)))) {
@@ -1066,6 +1115,11 @@ static void agents_on_exit(agent_t *a, int wstatus, const struct rusage *ru)
     /* the group does not outlive its leader: children left behind are killed */
     if (a->pgid > 0)
         kill(-a->pgid, SIGKILL);
+    if (a->cg_dir) {
+        a->cg_oom = agents_cgroup_oom_kills(a->cg_dir);
+        /* empty once the group is gone; if a child is still dying, at free or the next start */
+        (void)rmdir(a->cg_dir);
+    }
     a->pid = 0;
     a->exited = true;
     uv_timer_stop(&a->stop_timer);
@@ -1359,7 +1413,17 @@ static void agents_cgroup_detect(agents_t *ag)
         ag->cgroup_dir[0] = '\0';
         return;
     }
-    /* detected only: limits are still applied with rlimits (see docs/agents.md) */
+    rc = agents_cgroup_prepare(ag->cgroup_dir, getpid());
+    if (rc < 0) {
+        log_info(NULL, "agents: cgroup v2 not used: limits are rlimits", "{s:s,s:s,s:s}", "reason",
+                 rc == -ENOTSUP ? "the memory and cpu controllers are not available"
+                                : "the controllers could not be enabled",
+                 "cgroup", ag->cgroup_dir, "error", strerror(-rc));
+        ag->cgroup_dir[0] = '\0';
+        return;
+    }
+    log_info(NULL, "agents: cgroup v2 limits on (memory.max, cpu.max)", "{s:s}", "cgroup",
+             ag->cgroup_dir);
     ag->cgroup_v2 = true;
 }
 

@@ -82,6 +82,8 @@ typedef struct agent {
     bool persisted;  /* loaded from the store (not a live record) */
     bool indexed;    /* in the owner's id index */
     uint64_t cpu_ns; /* user+sys of the last exit (limit reasons) */
+    char *cg_dir;    /* owned: the agent's cgroup v2 directory while it has one */
+    uint64_t cg_oom; /* the cgroup's oom_kill count at the last exit */
 
     /* pipes: handles are embedded, `open` bits say which need closing */
     uv_pipe_t in, out, err;

@@ -3,10 +3,13 @@
 #include "agents/agents_model.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- lifecycle ---- */
@@ -435,5 +438,118 @@ int agents_cgroup_find(const char *proc_cgroup, const char *fsroot, char *dir, s
         return -ENAMETOOLONG;
     if (access(path, W_OK) != 0)
         return -EACCES;
+    return 0;
+}
+
+/* ---- cgroup v2 limits ---- */
+
+static int agents_cgroup_write(const char *dir, const char *file, const char *text)
+{
+    char path[1100];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path)
+        return -ENAMETOOLONG;
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t n = strlen(text);
+    ssize_t w = write(fd, text, n);
+    int rc = w < 0 ? -errno : (size_t)w == n ? 0 : -EIO;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
+static int agents_cgroup_read(const char *dir, const char *file, char *buf, size_t len)
+{
+    char path[1100];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path)
+        return -ENAMETOOLONG;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, len - 1);
+    int rc = n < 0 ? -errno : 0;
+    close(fd);
+    buf[n > 0 ? (size_t)n : 0] = '\0';
+    return rc;
+}
+
+/* True when the space-separated list holds word. */
+static bool agents_word_in(const char *list, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)) != NULL; p += wl)
+        if ((p == list || p[-1] == ' ' || p[-1] == '+') &&
+            (p[wl] == '\0' || p[wl] == ' ' || p[wl] == '\n'))
+            return true;
+    return false;
+}
+
+int agents_cgroup_prepare(const char *root, pid_t pid)
+{
+    char buf[512];
+    int rc = agents_cgroup_read(root, "cgroup.controllers", buf, sizeof buf);
+    if (rc < 0)
+        return rc;
+    if (!agents_word_in(buf, "memory") || !agents_word_in(buf, "cpu"))
+        return -ENOTSUP;
+    if (agents_cgroup_read(root, "cgroup.subtree_control", buf, sizeof buf) == 0 &&
+        agents_word_in(buf, "memory") && agents_word_in(buf, "cpu"))
+        return 0;
+    rc = agents_cgroup_write(root, "cgroup.subtree_control", "+memory +cpu");
+    if (rc != -EBUSY)
+        return rc;
+    /* root holds processes (the daemon): move it to a leaf of its own, then enable */
+    char leaf[1100], num[32];
+    if ((size_t)snprintf(leaf, sizeof leaf, "%s/daemon", root) >= sizeof leaf)
+        return -ENAMETOOLONG;
+    if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    snprintf(num, sizeof num, "%ld", (long)pid);
+    rc = agents_cgroup_write(leaf, "cgroup.procs", num);
+    if (rc < 0)
+        return rc;
+    return agents_cgroup_write(root, "cgroup.subtree_control", "+memory +cpu");
+}
+
+int agents_cgroup_create(const char *root, const char *id, int64_t memory_mb, int64_t cpu_percent,
+                         char *dir, size_t dirlen)
+{
+    if ((size_t)snprintf(dir, dirlen, "%s/agent-%s", root, id) >= dirlen)
+        return -ENAMETOOLONG;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    char v[64];
+    if (memory_mb > 0)
+        snprintf(v, sizeof v, "%" PRId64, memory_mb * 1024 * 1024);
+    else
+        snprintf(v, sizeof v, "max");
+    int rc = agents_cgroup_write(dir, "memory.max", v);
+    if (rc == 0 && memory_mb > 0) {
+        int s = agents_cgroup_write(dir, "memory.swap.max", "0");
+        if (s < 0 && s != -ENOENT) /* no swap accounting: nothing to dodge with */
+            rc = s;
+    }
+    if (rc == 0) {
+        /* cpu.max is "quota period" in microseconds; 100 % is one CPU */
+        if (cpu_percent > 0)
+            snprintf(v, sizeof v, "%" PRId64 " 100000", cpu_percent * 1000);
+        else
+            snprintf(v, sizeof v, "max 100000");
+        rc = agents_cgroup_write(dir, "cpu.max", v);
+    }
+    if (rc < 0)
+        (void)rmdir(dir);
+    return rc;
+}
+
+uint64_t agents_cgroup_oom_kills(const char *dir)
+{
+    char buf[1024];
+    if (agents_cgroup_read(dir, "memory.events", buf, sizeof buf) < 0)
+        return 0;
+    for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, "oom_kill ", 9) == 0)
+            return strtoull(p + 9, NULL, 10);
     return 0;
 }

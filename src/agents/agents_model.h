@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ---- lifecycle ---- */
 
@@ -97,6 +98,23 @@ void agents_ring_free(agents_ring_t *r);
  * dir set; -ENOENT when there is no "0::" line (cgroup v1 only), -ENOTSUP when fsroot is not
  * a unified hierarchy, -EACCES when the subtree is not delegated, -ENAMETOOLONG. */
 int agents_cgroup_find(const char *proc_cgroup, const char *fsroot, char *dir, size_t dirlen);
+
+/* ---- cgroup v2 limits ---- */
+
+/* Makes root (the daemon's delegated cgroup, from agents_cgroup_find) able to hold agents'
+ * cgroups with the memory and cpu controllers: root must list both in cgroup.controllers;
+ * they are enabled in its cgroup.subtree_control, after moving the daemon (pid) into the leaf
+ * root/daemon when root still holds processes (cgroup v2's no-internal-process rule).
+ * 0 or a negative errno (-ENOTSUP: a controller is not available). */
+int agents_cgroup_prepare(const char *root, pid_t pid);
+/* Creates (or reuses, after a restart) root/agent-<id> and writes memory.max (memory_mb MiB;
+ * memory.swap.max 0 when present, so the limit is not dodged by swapping) and cpu.max
+ * (cpu_percent % of one CPU per 100 ms period); a zero limit writes "max". dir receives the
+ * cgroup's path. 0 or a negative errno. */
+int agents_cgroup_create(const char *root, const char *id, int64_t memory_mb, int64_t cpu_percent,
+                         char *dir, size_t dirlen);
+/* The oom_kill count of dir/memory.events (0 when absent). */
+uint64_t agents_cgroup_oom_kills(const char *dir);
 
 /* True if p[0..len) is valid UTF-8 without NUL bytes. */
 bool agents_utf8_valid(const char *p, size_t len);

@@ -237,6 +237,87 @@ static void test_cgroup_find(void **state)
     rmdir(root);
 }
 
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void read_file(const char *dir, const char *name, char *buf, size_t len)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, len - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* On a fake hierarchy (files stand in for cgroupfs's): the controllers are required and enabled,
+ * the agent's cgroup gets memory.max in bytes, memory.swap.max 0 and cpu.max as quota/period,
+ * "max" when a limit is not set, and memory.events' oom_kill is read back. */
+static void test_cgroup_limits(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/ganglion-cglim-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char dir[1100], buf[256];
+    write_file(root, "cgroup.controllers", "cpuset io pids\n");
+    write_file(root, "cgroup.subtree_control", "");
+    assert_int_equal(agents_cgroup_prepare(root, getpid()), -ENOTSUP);
+    write_file(root, "cgroup.controllers", "cpuset cpu io memory pids\n");
+    assert_int_equal(agents_cgroup_prepare(root, getpid()), 0);
+    read_file(root, "cgroup.subtree_control", buf, sizeof buf);
+    assert_string_equal(buf, "+memory +cpu");
+
+    /* the agent's directory as the kernel would create it: its interface files exist */
+    snprintf(dir, sizeof dir, "%s/agent-a1", root);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    write_file(dir, "memory.max", "max\n");
+    write_file(dir, "memory.swap.max", "max\n");
+    write_file(dir, "cpu.max", "max 100000\n");
+    char got[1100];
+    assert_int_equal(agents_cgroup_create(root, "a1", 512, 50, got, sizeof got), 0);
+    assert_string_equal(got, dir);
+    read_file(dir, "memory.max", buf, sizeof buf);
+    assert_string_equal(buf, "536870912");
+    read_file(dir, "memory.swap.max", buf, sizeof buf);
+    assert_string_equal(buf, "0");
+    read_file(dir, "cpu.max", buf, sizeof buf);
+    assert_string_equal(buf, "50000 100000");
+    assert_int_equal(agents_cgroup_create(root, "a1", 0, 250, got, sizeof got), 0);
+    read_file(dir, "memory.max", buf, sizeof buf);
+    assert_string_equal(buf, "max");
+    read_file(dir, "cpu.max", buf, sizeof buf);
+    assert_string_equal(buf, "250000 100000");
+
+    assert_int_equal(agents_cgroup_oom_kills(dir), 0); /* no memory.events yet */
+    write_file(dir, "memory.events", "low 0\nhigh 0\nmax 7\noom 2\noom_kill 2\n");
+    assert_int_equal(agents_cgroup_oom_kills(dir), 2);
+
+    /* a cgroup without the interface files (controllers not enabled): an error, nothing left */
+    assert_int_equal(agents_cgroup_create(root, "b2", 64, 0, got, sizeof got), -ENOENT);
+    assert_int_not_equal(access(got, F_OK), 0);
+
+    const char *files[] = {"memory.max", "memory.swap.max", "cpu.max", "memory.events"};
+    char path[1200];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    snprintf(buf, sizeof buf, "%s/cgroup.controllers", root);
+    unlink(buf);
+    snprintf(buf, sizeof buf, "%s/cgroup.subtree_control", root);
+    unlink(buf);
+    rmdir(root);
+}
+
 /* The eight-byte ASCII fast path must still stop at a NUL, a stray continuation byte or a
  * truncated sequence anywhere in a long line, and accept multi-byte text after it. */
 static void test_utf8_long(void **state)
@@ -271,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_long),
         cmocka_unit_test(test_cgroup_find),
+        cmocka_unit_test(test_cgroup_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
