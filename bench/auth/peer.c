@@ -23,8 +23,9 @@ int main(int argc, char **argv)
     size_t mem = (size_t)strtoull(argv[2], NULL, 10);
     double secs = atof(argv[3]);
     unsigned char pk[32], sk[64], sig[64], key[32], h[32];
-    const char *msg = "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJnYW5nbGlvbiIsImF1ZCI6Imdhbmdsa"
-                      "W9uIiwic3ViIjoiMSIsInJvbGUiOiJhZG1pbiJ9";
+    const char *msg =
+        "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJnYW5nbGlvbiIsImF1ZCI6Imdhbmdsa"
+        "W9uIiwic3ViIjoiMSIsInJvbGUiOiJhZG1pbiJ9";
     crypto_sign_keypair(pk, sk);
     crypto_sign_detached(sig, NULL, (const unsigned char *)msg, strlen(msg), sk);
     randombytes_buf(key, sizeof key);

@@ -406,7 +406,7 @@ static int cli_zmq_request(cli_client_t *c, const char *method, const char *path
         text = strdup("");
     if (!ct)
         ct = r.status >= 400 && json_object_get(r.body, "type") ? "application/problem+json"
-                                                                 : "application/json";
+                                                                : "application/json";
     const char *ra = json_string_value(json_object_get(r.headers, "Retry-After"));
     const char *loc = json_string_value(json_object_get(r.headers, "Location"));
     resp->status = r.status;

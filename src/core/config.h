@@ -13,96 +13,97 @@
 
 typedef struct config {
     /* [server] */
-    char listen[CONFIG_STR_MAX];   /* HOST:PORT, default 127.0.0.1:7700 */
-    char data_dir[CONFIG_STR_MAX]; /* default ./var */
-    int64_t body_limit;            /* bytes, default 1 MiB */
-    int64_t json_max_depth;        /* default 64 */
-    int64_t max_connections;       /* default 1024 */
-    int64_t connection_timeout_s;  /* idle connection timeout, default 30 */
-    int64_t shutdown_grace_ms;     /* wait for in-flight requests on shutdown, default 5000 */
-    int64_t compress_min_bytes;    /* gzip responses at least this big when asked; 0 = off */
+    char listen[CONFIG_STR_MAX];       /* HOST:PORT, default 127.0.0.1:7700 */
+    char data_dir[CONFIG_STR_MAX];     /* default ./var */
+    int64_t body_limit;                /* bytes, default 1 MiB */
+    int64_t json_max_depth;            /* default 64 */
+    int64_t max_connections;           /* default 1024 */
+    int64_t connection_timeout_s;      /* idle connection timeout, default 30 */
+    int64_t shutdown_grace_ms;         /* wait for in-flight requests on shutdown, default 5000 */
+    int64_t compress_min_bytes;        /* gzip responses at least this big when asked; 0 = off */
     char cors_origins[CONFIG_STR_MAX]; /* comma list or "*"; empty = CORS off */
     /* [log] */
-    char log_level[16]; /* debug|info|warn|error|off */
+    char log_level[16];            /* debug|info|warn|error|off */
     char log_file[CONFIG_STR_MAX]; /* empty = stderr */
     /* [store] */
     char store_url[CONFIG_STR_MAX]; /* sqlite:PATH | postgres://...; empty = sqlite in data_dir */
     int64_t store_pool_size;        /* connections, default 4 */
     int64_t store_busy_timeout_ms;  /* default 5000 */
     /* [events] */
-    int64_t events_ring;         /* events kept for Last-Event-ID replay, default 1024 */
-    int64_t events_client_queue; /* events queued per SSE client before it is dropped, default 256 */
-    int64_t events_heartbeat_s;  /* SSE heartbeat comment interval, default 15 */
+    int64_t events_ring; /* events kept for Last-Event-ID replay, default 1024 */
+    int64_t
+        events_client_queue;    /* events queued per SSE client before it is dropped, default 256 */
+    int64_t events_heartbeat_s; /* SSE heartbeat comment interval, default 15 */
     /* [audit] */
     int64_t audit_page_max; /* max page size for GET /api/v1/audit, default 1000 */
     /* [auth] accounts, tokens, keys (src/auth) */
-    int64_t auth_pwhash_opslimit;     /* argon2id passes, default 2 */
-    int64_t auth_pwhash_memlimit;     /* argon2id bytes, default 32 MiB */
-    int64_t auth_access_ttl_s;        /* access token (JWT) lifetime, default 900 */
-    int64_t auth_refresh_ttl_s;       /* refresh token lifetime, default 7 days */
-    char auth_issuer[64];             /* JWT iss, default "ganglion" */
-    char auth_audience[64];           /* JWT aud, default "ganglion" */
-    int64_t auth_lockout_threshold;   /* consecutive failures that lock, default 5 */
-    int64_t auth_lockout_s;           /* lock duration, default 900 */
-    int64_t auth_password_min;        /* shortest password accepted, default 12 */
-    int64_t auth_key_grace_s;         /* old key secret valid after rotate, default 86400 */
-    int64_t auth_public_metrics;      /* 1 = /metrics without a token */
-    int64_t auth_public_openapi;      /* 1 = /openapi.json without a token */
+    int64_t auth_pwhash_opslimit;   /* argon2id passes, default 2 */
+    int64_t auth_pwhash_memlimit;   /* argon2id bytes, default 32 MiB */
+    int64_t auth_access_ttl_s;      /* access token (JWT) lifetime, default 900 */
+    int64_t auth_refresh_ttl_s;     /* refresh token lifetime, default 7 days */
+    char auth_issuer[64];           /* JWT iss, default "ganglion" */
+    char auth_audience[64];         /* JWT aud, default "ganglion" */
+    int64_t auth_lockout_threshold; /* consecutive failures that lock, default 5 */
+    int64_t auth_lockout_s;         /* lock duration, default 900 */
+    int64_t auth_password_min;      /* shortest password accepted, default 12 */
+    int64_t auth_key_grace_s;       /* old key secret valid after rotate, default 86400 */
+    int64_t auth_public_metrics;    /* 1 = /metrics without a token */
+    int64_t auth_public_openapi;    /* 1 = /openapi.json without a token */
     /* [tls] HTTPS (src/net) */
     char tls_cert_file[CONFIG_STR_MAX];  /* PEM certificate (chain); with key_file: HTTPS */
     char tls_key_file[CONFIG_STR_MAX];   /* PEM private key, unencrypted */
     char tls_priorities[CONFIG_STR_MAX]; /* GnuTLS priority string */
     int64_t tls_hsts_max_age_s;          /* Strict-Transport-Security max-age; 0 = not sent */
     /* [ratelimit] token buckets (src/auth) */
-    int64_t rl_enabled;        /* 0 = no rate limiting */
-    int64_t rl_ip_rate;        /* requests/s per client address */
+    int64_t rl_enabled; /* 0 = no rate limiting */
+    int64_t rl_ip_rate; /* requests/s per client address */
     int64_t rl_ip_burst;
-    int64_t rl_auth_rate;      /* login/refresh requests/s per client address */
+    int64_t rl_auth_rate; /* login/refresh requests/s per client address */
     int64_t rl_auth_burst;
-    int64_t rl_admin_rate;     /* requests/s per principal, by role */
+    int64_t rl_admin_rate; /* requests/s per principal, by role */
     int64_t rl_operator_rate;
     int64_t rl_viewer_rate;
     int64_t rl_agent_rate;
     int64_t rl_principal_burst; /* bucket size per principal */
-    int64_t rl_max_buckets;    /* bound on tracked buckets (idle ones evicted first) */
-    int64_t rl_idle_s;         /* a bucket unused this long is dropped */
+    int64_t rl_max_buckets;     /* bound on tracked buckets (idle ones evicted first) */
+    int64_t rl_idle_s;          /* a bucket unused this long is dropped */
     /* [agents] process supervision (src/agents) */
-    int64_t agents_max;             /* agents with a process at once, default 1000 */
-    int64_t agents_output_buffer;   /* bytes of output kept per agent and stream, default 1 MiB */
-    int64_t agents_line_max;        /* longer lines are split into records, default 16 KiB */
-    int64_t agents_tail_lines;      /* lines of a finished agent persisted, default 200 */
-    int64_t agents_stop_grace_ms;   /* SIGTERM to SIGKILL, default 5000 */
+    int64_t agents_max;               /* agents with a process at once, default 1000 */
+    int64_t agents_output_buffer;     /* bytes of output kept per agent and stream, default 1 MiB */
+    int64_t agents_line_max;          /* longer lines are split into records, default 16 KiB */
+    int64_t agents_tail_lines;        /* lines of a finished agent persisted, default 200 */
+    int64_t agents_stop_grace_ms;     /* SIGTERM to SIGKILL, default 5000 */
     int64_t agents_action_timeout_ms; /* custom action reply wait, default 30000 */
-    int64_t agents_backoff_ms;      /* first restart delay, doubling, default 500 */
-    int64_t agents_backoff_max_ms;  /* restart delay cap, default 30000 */
-    char agents_user[64];           /* run agents as this user when root; empty = unchanged */
-    char agents_group[64];          /* and this group; empty = the user's */
-    int64_t agents_cgroup;          /* 1: cgroup v2 limits when delegated; 0: rlimits only */
+    int64_t agents_backoff_ms;        /* first restart delay, doubling, default 500 */
+    int64_t agents_backoff_max_ms;    /* restart delay cap, default 30000 */
+    char agents_user[64];             /* run agents as this user when root; empty = unchanged */
+    char agents_group[64];            /* and this group; empty = the user's */
+    int64_t agents_cgroup;            /* 1: cgroup v2 limits when delegated; 0: rlimits only */
     /* [zmq] ZMQ transport (src/net/zmq*) */
-    char zmq_listen[CONFIG_STR_MAX];   /* RPC ROUTER: HOST:PORT, tcp://..., or off */
-    char zmq_pub[CONFIG_STR_MAX];      /* event PUB: HOST:PORT, tcp://..., or off */
-    int64_t zmq_max_message;           /* largest request frame accepted, default 10 MiB */
-    int64_t zmq_hwm;                   /* send and receive high-water marks, messages */
-    int64_t zmq_max_inflight_per_peer; /* unanswered requests per peer before 429 */
-    char zmq_curve[8];                 /* on | off */
+    char zmq_listen[CONFIG_STR_MAX];        /* RPC ROUTER: HOST:PORT, tcp://..., or off */
+    char zmq_pub[CONFIG_STR_MAX];           /* event PUB: HOST:PORT, tcp://..., or off */
+    int64_t zmq_max_message;                /* largest request frame accepted, default 10 MiB */
+    int64_t zmq_hwm;                        /* send and receive high-water marks, messages */
+    int64_t zmq_max_inflight_per_peer;      /* unanswered requests per peer before 429 */
+    char zmq_curve[8];                      /* on | off */
     char zmq_curve_clients[CONFIG_STR_MAX]; /* allow-list file; empty = DATA_DIR/zmq_clients */
     /* [watch] anomaly detection (src/watch) */
-    int64_t watch_baseline;          /* default events in a stream's baseline, 400 */
-    int64_t watch_window;            /* default events in a window, 50 */
-    int64_t watch_hop;               /* default events between scored windows, 10 */
-    int64_t watch_level;             /* default zstd level, 3 */
-    char watch_ncd_threshold[32];    /* default novelty threshold, "0.15" */
-    char watch_flood_threshold[32];  /* default repetition threshold of a flood, "0.3" */
-    char watch_p_threshold[32];      /* default p-value threshold, "0.05" */
-    int64_t watch_permutations;      /* default permutation count, 1000 */
-    int64_t watch_seed;              /* default permutation seed, 42 */
-    int64_t watch_canonicalise;      /* default 1: volatile values become placeholders */
-    int64_t watch_redact;            /* default 1: secret-like fields are blanked */
-    int64_t watch_queue_events;      /* events queued per stream before ingest gets 429 */
-    int64_t watch_max_events;        /* events per ingest request */
-    int64_t watch_max_streams;       /* streams in all */
-    int64_t watch_agent_streams;     /* 1 = a stream per agent's output; 2 = labelled agents */
-    int64_t watch_metrics_streams;   /* streams with their own Prometheus labels */
+    int64_t watch_baseline;         /* default events in a stream's baseline, 400 */
+    int64_t watch_window;           /* default events in a window, 50 */
+    int64_t watch_hop;              /* default events between scored windows, 10 */
+    int64_t watch_level;            /* default zstd level, 3 */
+    char watch_ncd_threshold[32];   /* default novelty threshold, "0.15" */
+    char watch_flood_threshold[32]; /* default repetition threshold of a flood, "0.3" */
+    char watch_p_threshold[32];     /* default p-value threshold, "0.05" */
+    int64_t watch_permutations;     /* default permutation count, 1000 */
+    int64_t watch_seed;             /* default permutation seed, 42 */
+    int64_t watch_canonicalise;     /* default 1: volatile values become placeholders */
+    int64_t watch_redact;           /* default 1: secret-like fields are blanked */
+    int64_t watch_queue_events;     /* events queued per stream before ingest gets 429 */
+    int64_t watch_max_events;       /* events per ingest request */
+    int64_t watch_max_streams;      /* streams in all */
+    int64_t watch_agent_streams;    /* 1 = a stream per agent's output; 2 = labelled agents */
+    int64_t watch_metrics_streams;  /* streams with their own Prometheus labels */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

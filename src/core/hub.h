@@ -30,7 +30,7 @@ typedef struct hub {
     uint64_t started_mono_ns;
     int schema_version;
     int shutting_down;
-    double loop_lag_ms; /* last measured event-loop lag */
+    double loop_lag_ms;          /* last measured event-loop lag */
     struct system_state *system; /* built-in endpoints' own state (system_api.c) */
     /* Domains: each owns its state, created in serve.c, reached by other modules only through
      * the domain's public header or the bus. */
