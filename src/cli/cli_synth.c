@@ -1078,23 +1078,24 @@ int cli_watch_bench(cli_ctx_t *ctx, int argc, char **argv)
         memcpy(text + toff[i], ev.line, ev.len);
         toff[i + 1] = toff[i] + ev.len;
     }
-    /* One core, as the daemon runs a stream: push (cleaning, ring), snapshot, score, free —
-     * window after window. */
+    /* One core, as the daemon runs a stream: push (cleaning, ring), snapshot into the job's
+     * reused buffers, score — window after window. */
     if (cbad_new(&s, &d) < 0) {
         failed = 1;
         goto out;
     }
+    cbad_job_t *rj = NULL;
     double t0 = cli_tools_now(), c0 = cli_tools_cpu();
     for (uint64_t i = 0; i < events; i++) {
         if (cbad_push(d, text + toff[i], toff[i + 1] - toff[i]) != 1 || nw >= maxw)
             continue;
-        cbad_job_t *j = NULL;
-        if (cbad_job_take(d, &j) < 0 || cbad_job_run_mode(j, sc, CBAD_MODE_FAST, &fast[nw]) < 0)
+        if ((rj ? cbad_job_refill(d, rj) : cbad_job_take(d, &rj)) < 0 ||
+            cbad_job_run_mode(rj, sc, CBAD_MODE_FAST, &fast[nw]) < 0)
             failed = 1;
         nw++;
-        cbad_job_destroy(&j);
     }
     double t_fast = cli_tools_now() - t0, c_fast = cli_tools_cpu() - c0;
+    cbad_job_destroy(&rj);
     cbad_destroy(&d);
     /* Snapshots kept for the full test and the threaded run; their ingest is timed apart. */
     if (cbad_new(&s, &d) < 0) {

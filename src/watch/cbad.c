@@ -365,33 +365,59 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
     return cbad_after_push(d);
 }
 
-int cbad_job_take(cbad_t *d, cbad_job_t **out)
+/* Grows *p to hold need bytes (contents not kept: the job is refilled from scratch). */
+static int cbad_job_reserve(void **p, size_t *cap, size_t need)
 {
-    *out = NULL;
+    if (*cap >= need)
+        return 0;
+    size_t n = need + need / 4;
+    void *q = malloc(n);
+    if (!q)
+        return -ENOMEM;
+    free(*p);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+int cbad_job_refill(cbad_t *d, cbad_job_t *j)
+{
     if (!d->due)
         return -EAGAIN;
-    cbad_job_t *j = calloc(1, sizeof *j);
-    if (!j)
-        return -ENOMEM;
     j->s = d->s;
     j->n = d->cap;
     j->index = d->windows - 1;
     j->first_event = d->n - d->cap;
+    j->has_hist = false;
     uint64_t start = d->n - d->cap;
     if (d->val) {
-        j->val = malloc(sizeof *j->val * j->n);
-        if (!j->val)
-            goto nomem;
+        free(j->data); /* a job keeps the buffers of one kind: j->val tells metrics from text */
+        free(j->off);
+        j->data = NULL;
+        j->off = NULL;
+        j->data_cap = j->off_cap = 0;
+        void *v = j->val;
+        int rc = cbad_job_reserve(&v, &j->val_cap, sizeof *j->val * j->n);
+        j->val = v;
+        if (rc < 0)
+            return rc;
         for (uint32_t i = 0; i < j->n; i++)
             j->val[i] = d->val[(start + i) % d->cap];
     } else {
+        free(j->val);
+        j->val = NULL;
+        j->val_cap = 0;
         size_t total = 0;
         for (uint32_t i = 0; i < j->n; i++)
             total += d->len[(start + i) % d->cap] + 1;
-        j->data = malloc(total ? total : 1);
-        j->off = malloc(sizeof *j->off * (j->n + 1));
-        if (!j->data || !j->off)
-            goto nomem;
+        void *data = j->data, *off = j->off;
+        int rc = cbad_job_reserve(&data, &j->data_cap, total ? total : 1);
+        j->data = data;
+        if (rc == 0)
+            rc = cbad_job_reserve(&off, &j->off_cap, sizeof *j->off * (j->n + 1));
+        j->off = off;
+        if (rc < 0)
+            return rc;
         size_t pos = 0;
         for (uint32_t i = 0; i < j->n; i++) {
             uint32_t slot = (uint32_t)((start + i) % d->cap);
@@ -406,11 +432,24 @@ int cbad_job_take(cbad_t *d, cbad_job_t **out)
         memcpy(j->hist[1], d->hist_w, sizeof d->hist_w);
     }
     d->due = false;
+    return 0;
+}
+
+int cbad_job_take(cbad_t *d, cbad_job_t **out)
+{
+    *out = NULL;
+    if (!d->due)
+        return -EAGAIN;
+    cbad_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    int rc = cbad_job_refill(d, j);
+    if (rc < 0) {
+        cbad_job_destroy(&j);
+        return rc;
+    }
     *out = j;
     return 0;
-nomem:
-    cbad_job_destroy(&j);
-    return -ENOMEM;
 }
 
 void cbad_job_destroy(cbad_job_t **pj)

@@ -155,6 +155,10 @@ uint64_t cbad_windows(const cbad_t *d);
 /* Snapshot of the due window and its baseline as a job owned by the caller; -EAGAIN when no
  * window is due, -ENOMEM. */
 int cbad_job_take(cbad_t *d, cbad_job_t **out);
+/* Like cbad_job_take, into a job taken before (its buffers are reused, grown when needed): a
+ * stream scoring window after window allocates nothing per window. -EAGAIN (j unchanged),
+ * -ENOMEM (j stays valid to destroy). */
+int cbad_job_refill(cbad_t *d, cbad_job_t *j);
 void cbad_job_destroy(cbad_job_t **j);
 uint64_t cbad_job_window_index(const cbad_job_t *j);
 

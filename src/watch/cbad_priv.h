@@ -9,12 +9,13 @@
 
 struct cbad_job {
     cbad_settings_t s;
-    uint64_t index;        /* window index */
-    uint64_t first_event;  /* stream index of the baseline's first event */
-    uint32_t n;            /* baseline + window events */
-    char *data;            /* text events back to back, each followed by '\n' */
-    size_t *off;           /* n + 1 offsets into data */
-    double *val;           /* metrics: n values, else NULL */
+    uint64_t index;                    /* window index */
+    uint64_t first_event;              /* stream index of the baseline's first event */
+    uint32_t n;                        /* baseline + window events */
+    char *data;                        /* text events back to back, each followed by '\n' */
+    size_t *off;                       /* n + 1 offsets into data */
+    double *val;                       /* metrics: n values, else NULL */
+    size_t data_cap, off_cap, val_cap; /* allocated sizes, kept when a job is refilled */
     bool has_hist;         /* text: byte counts of the baseline and the window, kept by the */
     uint64_t hist[2][256]; /* detector as events come and go (entropy without a pass) */
 };

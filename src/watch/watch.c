@@ -475,6 +475,7 @@ static void watch_job_work(uv_work_t *req)
     watch_job_t *j = req->data;
     uint64_t t0 = clock_mono_ns();
     cbad_scratch_t *sc = watch_scratch_get(j->w);
+    cbad_job_t *cj = NULL; /* one snapshot, refilled window after window */
     j->consumed = j->nev;
     for (size_t i = 0; i < j->nev; i++) {
         if (json_array_size(j->anomalies) > 0) {
@@ -491,8 +492,7 @@ static void watch_job_work(uv_work_t *req)
         j->scored++;
         if (rc == 0)
             continue;
-        cbad_job_t *cj = NULL;
-        if (cbad_job_take(j->det, &cj) < 0)
+        if (cj ? cbad_job_refill(j->det, cj) < 0 : cbad_job_take(j->det, &cj) < 0)
             continue;
         cbad_result_t r;
         memset(&r, 0, sizeof r);
@@ -508,8 +508,8 @@ static void watch_job_work(uv_work_t *req)
             j->error = -EIO;
         }
         cbad_result_clear(&r);
-        cbad_job_destroy(&cj);
     }
+    cbad_job_destroy(&cj);
     watch_scratch_put(j->w, sc);
     j->seconds = (double)(clock_mono_ns() - t0) / 1e9;
 }
