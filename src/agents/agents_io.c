@@ -10,6 +10,7 @@
 #include "agents/agents_internal.h"
 #include "core/bus.h"
 #include "core/clock.h"
+#include "core/fmt.h"
 #include "core/hub.h"
 #include "core/log.h"
 
@@ -56,12 +57,11 @@ static char *agents_b64_encode(const unsigned char *p, size_t len)
     return out;
 }
 
-/* Text with every invalid UTF-8 byte (and NUL) replaced by U+FFFD. */
-static json_t *agents_text_lossy(const char *p, size_t len)
+char *agents_utf8_lossy(const char *p, size_t len, size_t *out_len)
 {
     char *buf = malloc(len * 3 + 1);
     if (!buf)
-        return json_string("");
+        return NULL;
     size_t o = 0, i = 0;
     while (i < len) {
         size_t n = 1;
@@ -82,7 +82,17 @@ static json_t *agents_text_lossy(const char *p, size_t len)
             i += 1;
         }
     }
-    json_t *s = json_stringn(buf, o);
+    buf[o] = '\0';
+    *out_len = o;
+    return buf;
+}
+
+/* Text with every invalid UTF-8 byte (and NUL) replaced by U+FFFD, as a JSON string. */
+static json_t *agents_text_lossy(const char *p, size_t len)
+{
+    size_t n = 0;
+    char *buf = agents_utf8_lossy(p, len, &n);
+    json_t *s = buf ? json_stringn(buf, n) : NULL;
     free(buf);
     return s ? s : json_string("");
 }
@@ -222,21 +232,6 @@ char *agents_json_escape(char *o, const char *s, size_t len)
     return o;
 }
 
-/* Decimal digits of v at o (no NUL); returns the end. snprintf costs more than the rest of a
- * line's event together. */
-static char *agents_put_u64(char *o, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *o++ = tmp[--n];
-    return o;
-}
-
 /* A line's JSON without its text: keys, two 20-digit numbers and both flags take 109 bytes. */
 #define AGENTS_LINE_JSON_FIXED 128
 
@@ -245,17 +240,12 @@ static char *agents_put_u64(char *o, uint64_t v)
 static char *agents_line_json_write(char *o, const agents_line_t *l)
 {
     o = mempcpy(o, "{\"seq\":", 7);
-    o = agents_put_u64(o, l->seq);
+    o += fmt_u64(o, l->seq); /* snprintf would cost more than the rest of the event */
     o = mempcpy(o,
                 l->stream == AGENTS_STDERR ? ",\"stream\":\"stderr\",\"ts\":"
                                            : ",\"stream\":\"stdout\",\"ts\":",
                 24);
-    if (l->ts_ms < 0) {
-        *o++ = '-';
-        o = agents_put_u64(o, (uint64_t)0 - (uint64_t)l->ts_ms);
-    } else {
-        o = agents_put_u64(o, (uint64_t)l->ts_ms);
-    }
+    o += fmt_i64(o, l->ts_ms);
     o = mempcpy(o, ",\"text\":\"", 9);
     o = agents_json_escape(o, l->data, l->len);
     *o++ = '"';

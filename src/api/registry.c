@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "core/clock.h"
+#include "core/fmt.h"
 #include "core/hub.h"
 #include "core/jsonx.h"
 #include "core/log.h"
@@ -139,31 +140,6 @@ size_t api_inflight(const api_registry_t *reg)
     return reg->inflight;
 }
 
-/* ---- small string helpers (a handful per request: no printf machinery) ---- */
-
-/* What snprintf(dst, n, "%s", src) leaves in dst: src cut to n - 1 bytes. Returns the length. */
-static size_t api_copy(char *dst, size_t n, const char *src)
-{
-    size_t len = strnlen(src, n - 1);
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-    return len;
-}
-
-/* The decimal digits of v (no NUL); returns their count (at most 20). */
-static size_t api_u64_digits(char out[20], uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* ---- request lifetime ---- */
 
 static void api_req_free(api_req_t *req)
@@ -194,20 +170,14 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
     hub_t *hub = reg->hub;
 
     if (hub && hub->metrics) {
-        char labels[600], st[24];
+        char labels[600];
         const char *base =
             req->route ? req->route->metric_labels : "endpoint=\"unmatched\",method=\"other\"";
         /* base,status="<status>" (base is under 512 bytes, so this always fits) */
-        size_t n = api_copy(labels, sizeof labels - 32, base);
+        size_t n = fmt_copy(labels, sizeof labels - 32, base);
         memcpy(labels + n, ",status=\"", 9);
         n += 9;
-        size_t sn = 0;
-        if (rep->status < 0)
-            st[sn++] = '-';
-        sn += api_u64_digits(st + sn, rep->status < 0 ? (uint64_t)(-(int64_t)rep->status)
-                                                      : (uint64_t)rep->status);
-        memcpy(labels + n, st, sn);
-        n += sn;
+        n += fmt_i64(labels + n, rep->status);
         labels[n++] = '"';
         labels[n] = '\0';
         metrics_counter_add(hub->metrics, "ganglion_http_requests_total", labels, 1);
@@ -598,17 +568,17 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     req->header = call->header;
     req->header_ctx = call->transport_ctx;
     req->replied_flag = &replied;
-    api_copy(req->method, sizeof req->method, call->method ? call->method : "");
+    fmt_copy(req->method, sizeof req->method, call->method ? call->method : "");
     req->path = strdup(call->path ? call->path : "/");
-    api_copy(req->peer, sizeof req->peer, call->peer ? call->peer : "");
-    api_copy(req->transport, sizeof req->transport, call->transport ? call->transport : "");
+    fmt_copy(req->peer, sizeof req->peer, call->peer ? call->peer : "");
+    fmt_copy(req->transport, sizeof req->transport, call->transport ? call->transport : "");
     if (call->request_id && api_request_id_ok(call->request_id)) {
-        api_copy(req->request_id, sizeof req->request_id, call->request_id);
+        fmt_copy(req->request_id, sizeof req->request_id, call->request_id);
     } else {
         /* "<prefix>-<counter>": 8 + 1 + at most 20 bytes, well inside request_id */
-        size_t n = api_copy(req->request_id, 16, reg->rid_prefix);
+        size_t n = fmt_copy(req->request_id, 16, reg->rid_prefix);
         req->request_id[n++] = '-';
-        n += api_u64_digits(req->request_id + n, ++reg->rid_counter);
+        n += fmt_u64(req->request_id + n, ++reg->rid_counter);
         req->request_id[n] = '\0';
     }
     reg->inflight++;

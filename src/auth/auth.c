@@ -16,6 +16,8 @@
 #include "auth/auth_jwt.h"
 #include "auth/auth_policy.h"
 #include "core/clock.h"
+#include "core/fmt.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "store/audit.h"
 
@@ -445,24 +447,13 @@ char *auth_access_token(auth_t *a, const auth_user_t *u, const char *fam)
 
 /* ---- identification --------------------------------------------------------------------- */
 
-/* What snprintf(dst, n, "%s", src) leaves in dst, without the printf machinery (a few copies
- * per request). */
-static void auth_copy(char *dst, size_t n, const char *src)
-{
-    size_t len = strnlen(src, n - 1);
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
 /* The keyed hash of an API key (len <= AUTH_KEY_SECRET_MAX), remembered for the keys seen
  * recently: a repeated key costs a comparison instead of a BLAKE2b. The slot is picked by a
  * cheap hash; an entry is used only when the whole key matches (compared in constant time). */
 static void auth_key_hash_cached(auth_t *a, const char *cred, size_t len,
                                  unsigned char out[AUTH_HASH_BYTES])
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)cred[i]) * 1099511628211ull;
+    uint64_t h = hash_fnv1a(HASH_FNV1A_SEED, cred, len);
     auth_keyhash_t *e = &a->keyhash[h % AUTH_KEYHASH_SLOTS];
     if (e->len == len && sodium_memcmp(e->secret, cred, len) == 0) {
         memcpy(out, e->hash, AUTH_HASH_BYTES);
@@ -514,23 +505,11 @@ int auth_identify(auth_t *a, api_req_t *req, auth_ident_t *id, const char **why)
         }
         id->kind = AUTH_ID_KEY;
         id->id = k->id;
-        auth_copy(id->name, sizeof id->name, k->name);
-        auth_copy(id->role, sizeof id->role, k->role);
+        fmt_copy(id->name, sizeof id->name, k->name);
+        fmt_copy(id->role, sizeof id->role, k->role);
         /* "key:<id>" */
-        char digits[24];
-        size_t nd = 0;
-        uint64_t v = k->id < 0 ? (uint64_t)0 - (uint64_t)k->id : (uint64_t)k->id;
-        do {
-            digits[nd++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        size_t n = 4;
         memcpy(id->principal, "key:", 4);
-        if (k->id < 0)
-            id->principal[n++] = '-';
-        while (nd)
-            id->principal[n++] = digits[--nd];
-        id->principal[n] = '\0';
+        id->principal[4 + fmt_i64(id->principal + 4, k->id)] = '\0';
         id->scopes = k->scopes;
         id->rate_limit = k->rate_limit;
         return 0;
@@ -582,11 +561,11 @@ int auth_identify(auth_t *a, api_req_t *req, auth_ident_t *id, const char **why)
     else {
         id->kind = AUTH_ID_USER;
         id->id = u->id;
-        auth_copy(id->name, sizeof id->name, u->username);
-        auth_copy(id->role, sizeof id->role, u->role);
+        fmt_copy(id->name, sizeof id->name, u->username);
+        fmt_copy(id->role, sizeof id->role, u->role);
         memcpy(id->principal, "user:", 5);
-        auth_copy(id->principal + 5, sizeof id->principal - 5, u->username);
-        auth_copy(id->fam, sizeof id->fam, t.fam);
+        fmt_copy(id->principal + 5, sizeof id->principal - 5, u->username);
+        fmt_copy(id->fam, sizeof id->fam, t.fam);
         id->must_change = u->must_change;
         return 0;
     }

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
+
 /* Cardinality bounds: a label value that slipped in from outside must not grow memory without
  * end. Updates that would create a series beyond them are dropped. */
 #define METRICS_MAX_SERIES     10000
@@ -67,26 +69,15 @@ struct metrics {
 
 /* ---- hashing ------------------------------------------------------------------------------ */
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static uint64_t hash_name(const char *name)
 {
-    return fnv1a(14695981039346656037ULL, name);
+    return hash_fnv1a_str(HASH_FNV1A_SEED, name);
 }
 
 static uint64_t hash_series(const char *name, const char *labels)
 {
-    uint64_t h = hash_name(name);
-    h ^= 0xff; /* a byte no name contains separates the two parts */
-    h *= 1099511628211ULL;
-    return fnv1a(h, labels);
+    static const unsigned char sep = 0xff; /* a byte no name contains separates the parts */
+    return hash_fnv1a_str(hash_fnv1a(hash_name(name), &sep, 1), labels);
 }
 
 static int tab_grow(void ***tab, size_t *size, size_t want, uint64_t (*key)(const void *))

@@ -21,6 +21,8 @@
 
 #include "api/api.h"
 #include "core/bus.h"
+#include "core/fmt.h"
+#include "core/hash.h"
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -148,10 +150,7 @@ static void zsrv_metrics_collect(strbuf_t *out, void *ud)
 
 static size_t zsrv_peer_hash(const unsigned char *id, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ id[i]) * 1099511628211ull;
-    return (size_t)(h % ZSRV_PEER_BUCKETS);
+    return (size_t)(hash_fnv1a(HASH_FNV1A_SEED, id, n) % ZSRV_PEER_BUCKETS);
 }
 
 static zsrv_peer_t *zsrv_peer_get(zmq_server_t *s, const void *id, size_t n)
@@ -334,18 +333,8 @@ static int zsrv_dump(strbuf_t *b, const json_t *v, size_t flags)
 static int zsrv_id_dump(strbuf_t *b, const zsrv_rq_t *rq)
 {
     if (json_is_integer(rq->id)) {
-        char digits[24], out[24];
-        json_int_t v = json_integer_value(rq->id);
-        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-        size_t nd = 0, n = 0;
-        do {
-            digits[nd++] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        if (v < 0)
-            out[n++] = '-';
-        while (nd)
-            out[n++] = digits[--nd];
+        char out[FMT_INT_MAX];
+        size_t n = fmt_i64(out, (int64_t)json_integer_value(rq->id));
         return strbuf_append(b, out, n) < 0 ? -1 : 0;
     }
     if (rq->id_plain && json_is_string(rq->id)) {
@@ -361,18 +350,9 @@ static int zsrv_id_dump(strbuf_t *b, const zsrv_rq_t *rq)
 static size_t zsrv_status_text(char *out, int status)
 {
     static const char head[] = ",\"status\":", tail[] = ",\"body\":";
-    char digits[12];
-    size_t nd = 0, n = sizeof head - 1;
-    unsigned v = status < 0 ? 0u - (unsigned)status : (unsigned)status;
-    do {
-        digits[nd++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    size_t n = sizeof head - 1;
     memcpy(out, head, n);
-    if (status < 0)
-        out[n++] = '-';
-    while (nd)
-        out[n++] = digits[--nd];
+    n += fmt_i64(out + n, status);
     memcpy(out + n, tail, sizeof tail - 1);
     return n + sizeof tail - 1;
 }

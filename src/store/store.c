@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "store/store_internal.h"
 
@@ -71,12 +72,7 @@ json_t *store_base64_json(const unsigned char *p, size_t n)
 
 uint64_t store_hash(const char *s)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return hash_fnv1a_str(HASH_FNV1A_SEED, s);
 }
 
 static void errset(char *err, size_t errlen, const char *fmt, ...)
