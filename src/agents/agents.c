@@ -21,6 +21,7 @@
 #include "agents/agents_internal.h"
 #include "core/bus.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -37,10 +38,7 @@ extern char **environ;
 
 static size_t agents_idx_hash(const char *id)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ull;
-    return (size_t)h;
+    return (size_t)hash_fnv1a_str(HASH_FNV1A_SEED, id);
 }
 
 static agent_t *agents_idx_get(const agents_t *ag, const char *id)
@@ -398,7 +396,10 @@ static void agents_reason_set(agent_t *a, const char *reason)
 {
     if (!reason)
         return;
-    char *r = strdup(reason);
+    /* a reason cut by a bounded snprintf can end inside a character: kept as valid UTF-8, so
+     * that every event and reply carries it as it is */
+    size_t n = strlen(reason);
+    char *r = agents_utf8_valid(reason, n) ? strdup(reason) : agents_utf8_lossy(reason, n, &n);
     if (r) {
         free(a->reason);
         a->reason = r;
@@ -427,16 +428,14 @@ static void agents_trim_finished(agents_t *ag, const agent_t *keep)
     }
 }
 
-/* The status event's JSON written directly (three of them per short agent); NULL when a
- * string is not valid UTF-8 (a reason cut inside a character) or on OOM: the caller then
- * builds it with jansson. */
+/* The status event's JSON written directly (three of them per short agent). The name came in
+ * as a JSON string and the reason is kept valid UTF-8 (agents_reason_set), so both go in as
+ * they are. NULL on OOM. */
 static char *agents_status_event_text(const agent_t *a, agents_status_t from, agents_status_t to,
                                       size_t *out_len)
 {
     const char *name = a->name ? a->name : "";
     size_t nl = strlen(name), rl = a->reason ? strlen(a->reason) : 0;
-    if (!agents_utf8_valid(name, nl) || (a->reason && !agents_utf8_valid(a->reason, rl)))
-        return NULL;
     size_t cap = agents_json_escaped_len(name, nl) + agents_json_escaped_len(a->reason, rl) + 256;
     char *buf = malloc(cap), *o = buf;
     if (!buf)
@@ -468,30 +467,17 @@ static char *agents_status_event_text(const agent_t *a, agents_status_t from, ag
 
 static void agents_status_publish(agent_t *a, agents_status_t from, agents_status_t to)
 {
-    bus_t *bus = a->owner->hub->bus;
-    char topic[64], sbuf[32];
+    char topic[64];
     snprintf(topic, sizeof topic, "agent.%s.status", a->id);
     size_t n = 0;
     char *text = agents_status_event_text(a, from, to, &n);
-    if (text && bus_topic_valid(topic)) {
-        bus_publish_text(bus, topic, text, n);
-        free(text);
+    if (!text) {
+        log_warn(NULL, "agents: status event not published (out of memory)", "{s:s}", "agent",
+                 a->id);
         return;
     }
+    bus_publish_text(a->owner->hub->bus, topic, text, n);
     free(text);
-    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", a->id, "name", a->name ? a->name : "",
-                           "status", agents_status_name(to), "previous", agents_status_name(from),
-                           "ts", (json_int_t)a->status_ms);
-    if (a->reason)
-        json_object_set_new(ev, "reason", json_string(a->reason));
-    if (a->pid)
-        json_object_set_new(ev, "pid", json_integer(a->pid));
-    if (a->exit_code >= 0 && agents_status_final(to))
-        json_object_set_new(ev, "exit_code", json_integer(a->exit_code));
-    if (a->term_signal && agents_status_final(to))
-        json_object_set_new(ev, "signal",
-                            json_string(agents_signal_name(a->term_signal, sbuf, sizeof sbuf)));
-    bus_publish(bus, topic, ev);
 }
 
 bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
@@ -576,12 +562,9 @@ __attribute__((noinline, noreturn)) static void agents_child(agents_exec_t *x)
             goto fail;
     step = AGENTS_STEP_CGROUP;
     if (x->cg_fd >= 0) {
-        /* join the agent's cgroup before anything runs in it: "<own pid>" to cgroup.procs,
-         * formatted by hand (no stdio in the child) */
-        char num[24], *p = num + sizeof num;
-        for (long v = (long)syscall(SYS_getpid); p > num && (p == num + sizeof num || v); v /= 10)
-            *--p = (char)('0' + v % 10);
-        if (write(x->cg_fd, p, (size_t)(num + sizeof num - p)) < 0)
+        /* join the agent's cgroup before anything runs in it: "0" written to cgroup.procs
+         * moves the writing process */
+        if (write(x->cg_fd, "0", 1) < 0)
             goto fail;
     }
     step = AGENTS_STEP_RLIMIT;
@@ -783,35 +766,21 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
     x.uid = ag->uid;
     x.gid = ag->gid;
     x.cg_fd = -1;
+    int cg_rc =
+        0; /* the limits were asked for and cannot be applied: refuse, never run unbounded */
     if (ag->cgroup_v2 && (a->limits.memory_mb || a->limits.cpu_percent)) {
         char cg[1100], procs[1200];
-        rc = agents_cgroup_create(ag->cgroup_dir, a->id, a->limits.memory_mb, a->limits.cpu_percent,
-                                  cg, sizeof cg);
+        cg_rc = agents_cgroup_create(ag->cgroup_dir, a->id, a->limits.memory_mb,
+                                     a->limits.cpu_percent, cg, sizeof cg);
         snprintf(procs, sizeof procs, "%s/cgroup.procs", cg);
-        if (rc == 0 && (x.cg_fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0)
-            rc = -errno;
-        if (rc == 0 && !a->cg_dir && !(a->cg_dir = strdup(cg)))
-            rc = -ENOMEM;
-        if (rc < 0) {
-            /* the limits were asked for and cannot be applied: refuse rather than run unbounded */
-            if (x.cg_fd >= 0)
-                close(x.cg_fd);
-            for (size_t i = 0; i < nowned; i++)
-                free(owned[i]);
-            free(x.envp);
-            close(x.fd[0]);
-            close(x.fd[1]);
-            close(x.fd[2]);
-            close(p_in[1]);
-            close(p_out[0]);
-            close(p_err[0]);
-            snprintf(why, whylen, "cannot apply the cgroup limits: %s", strerror(-rc));
-            return rc;
-        }
+        if (cg_rc == 0 && (x.cg_fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0)
+            cg_rc = -errno;
+        if (cg_rc == 0 && !a->cg_dir && !(a->cg_dir = strdup(cg)))
+            cg_rc = -ENOMEM;
     }
 
     pid_t pid = -1;
-    if (x.envp && x.fd[0] >= 0 && x.fd[1] >= 0 && x.fd[2] >= 0) {
+    if (cg_rc == 0 && x.envp && x.fd[0] >= 0 && x.fd[1] >= 0 && x.fd[2] >= 0) {
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -820,7 +789,7 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         errno = e;
     }
-    rc = pid < 0 ? -errno : 0;
+    rc = cg_rc ? cg_rc : pid < 0 ? -errno : 0;
     for (size_t i = 0; i < nowned; i++)
         free(owned[i]);
     free(x.envp);
@@ -833,7 +802,10 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
         close(p_in[1]);
         close(p_out[0]);
         close(p_err[0]);
-        snprintf(why, whylen, "cannot create the process: %s", strerror(-rc ? -rc : ENOMEM));
+        if (cg_rc)
+            snprintf(why, whylen, "cannot apply the cgroup limits: %s", strerror(-cg_rc));
+        else
+            snprintf(why, whylen, "cannot create the process: %s", strerror(-rc ? -rc : ENOMEM));
         return rc ? rc : -ENOMEM;
     }
     if (x.err) {

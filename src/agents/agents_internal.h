@@ -216,6 +216,9 @@ json_t *agents_line_json(const agent_t *a, const agents_line_t *l);
  * bytes s[0..len) need between quotes (valid UTF-8 in; quote, backslash and control
  * characters escaped as jansson's compact dump does), and the writer (returns the end). */
 size_t agents_json_escaped_len(const char *s, size_t len);
+/* s[0..len) with every invalid UTF-8 byte (and NUL) replaced by U+FFFD, NUL-terminated, its
+ * length in *out_len. Malloc'ed; NULL on OOM. */
+char *agents_utf8_lossy(const char *s, size_t len, size_t *out_len);
 char *agents_json_escape(char *o, const char *s, size_t len);
 /* A JSON array text of the lines (in the given order), as json_dumps of their
  * agents_line_json() objects would give. Malloc'ed; NULL on OOM. */

@@ -135,18 +135,32 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         p, np, NULL, NULL);
 }
 
+/* Every row and delete of the batch. With stop, the first error ends it; without, every one is
+ * tried and the last error is returned. */
+static int agents_batch_apply(store_conn_t *c, const agents_batch_t *b, bool stop)
+{
+    int rc = 0;
+    for (size_t i = 0; i < b->n + b->ndel && !(stop && rc < 0); i++) {
+        int r;
+        if (i < b->n) {
+            r = agents_write_row(c, &b->w[i]);
+        } else {
+            store_val_t p[] = {STORE_TEXTV(b->del[i - b->n])};
+            r = store_query(c, "DELETE FROM agents WHERE id = $1", p, 1, NULL, NULL);
+        }
+        rc = r < 0 ? r : rc;
+    }
+    return rc;
+}
+
 /* The whole batch in one transaction: one commit (one WAL sync point) for every row. */
 static int agents_batch_work(store_conn_t *c, void *ud)
 {
     agents_batch_t *b = ud;
     int rc = store_tx_begin(c);
     bool begun = rc == 0;
-    for (size_t i = 0; rc == 0 && i < b->n; i++)
-        rc = agents_write_row(c, &b->w[i]);
-    for (size_t i = 0; rc == 0 && i < b->ndel; i++) {
-        store_val_t p[] = {STORE_TEXTV(b->del[i])};
-        rc = store_query(c, "DELETE FROM agents WHERE id = $1", p, 1, NULL, NULL);
-    }
+    if (rc == 0)
+        rc = agents_batch_apply(c, b, true);
     if (rc == 0)
         rc = store_tx_commit(c);
     if (rc == 0)
@@ -154,18 +168,8 @@ static int agents_batch_work(store_conn_t *c, void *ud)
     if (begun)
         (void)store_tx_rollback(c); /* the error that counts is rc */
     /* one bad row (or a busy moment) must not cost the others: each again on its own, as
-     * they were written before grouping; the last error is reported */
-    rc = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        int r = agents_write_row(c, &b->w[i]);
-        rc = r < 0 ? r : rc;
-    }
-    for (size_t i = 0; i < b->ndel; i++) {
-        store_val_t p[] = {STORE_TEXTV(b->del[i])};
-        int r = store_query(c, "DELETE FROM agents WHERE id = $1", p, 1, NULL, NULL);
-        rc = r < 0 ? r : rc;
-    }
-    return rc;
+     * they were written before grouping */
+    return agents_batch_apply(c, b, false);
 }
 
 /* The last tail_lines lines of both streams, merged by seq, as a JSON array text. */

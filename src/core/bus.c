@@ -189,10 +189,7 @@ void bus_event_unref(bus_event_t *ev)
         return;
     assert(ev->refs > 0);
     if (--ev->refs == 0) {
-        /* the topic lives in the same allocation, and the data too when it follows it */
-        if (ev->data != ev->topic + strlen(ev->topic) + 1)
-            free(ev->data);
-        free(ev);
+        free(ev); /* the topic and the data live in the same allocation */
     }
 }
 
@@ -258,25 +255,6 @@ static void delivery_end(bus_t *bus)
         sweep(bus);
 }
 
-/* Takes over json (malloc'd text) on every path. */
-static bus_event_t *event_new_text(const char *topic, char *json, size_t len)
-{
-    size_t tlen = strlen(topic);
-    bus_event_t *ev = malloc(sizeof *ev + tlen + 1);
-    if (!ev) {
-        free(json);
-        return NULL;
-    }
-    ev->topic = (char *)(ev + 1);
-    memcpy(ev->topic, topic, tlen + 1);
-    ev->data = json;
-    ev->data_len = len;
-    ev->ts_ms = clock_wall_ms();
-    ev->id = 0;
-    ev->refs = 1;
-    return ev;
-}
-
 /* One allocation for the event, its topic and a copy of its data. */
 static bus_event_t *event_new_copy(const char *topic, const char *json, size_t len)
 {
@@ -301,7 +279,9 @@ static bus_event_t *event_new(const char *topic, json_t *data)
     char *json = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!json)
         return NULL;
-    return event_new_text(topic, json, strlen(json));
+    bus_event_t *ev = event_new_copy(topic, json, strlen(json));
+    free(json);
+    return ev;
 }
 
 /* Stores ev (taking over the caller's reference), evicting the oldest when full. */
@@ -358,15 +338,10 @@ uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data)
 
 uint64_t bus_publish_text(bus_t *bus, const char *topic, const char *json, size_t len)
 {
-    if (!bus || !json)
+    if (!bus || !json || !topic_valid(topic))
         return 0;
     bus_event_t *ev = event_new_copy(topic, json, len);
     return ev ? bus_deliver(bus, ev) : 0;
-}
-
-bool bus_topic_valid(const char *topic)
-{
-    return topic_valid(topic);
 }
 
 struct sub_build {

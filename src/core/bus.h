@@ -36,12 +36,8 @@ void bus_destroy(bus_t **bus);
 uint64_t bus_publish(bus_t *bus, const char *topic, json_t *data);
 /* The same with the payload already encoded: `json` is compact JSON text of len bytes (copied;
  * the event holds it in its own allocation). For hot paths that write their events directly
- * (an agent's output lines). The topic must pass bus_topic_valid(): callers that publish many
- * events on one topic check it once, it is not checked again here. */
+ * (an agent's output lines). */
 uint64_t bus_publish_text(bus_t *bus, const char *topic, const char *json, size_t len);
-/* A topic events can be published on: 1..BUS_MAX_TOPIC_LEN bytes, dotted non-empty segments, no
- * control characters, commas or '*'. */
-bool bus_topic_valid(const char *topic);
 
 /* Subscribes to a comma-separated pattern list. Returns NULL if the list is invalid (empty
  * segments, over 32 patterns, pattern over 256 bytes). */
