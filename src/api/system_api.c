@@ -3,6 +3,7 @@
  * diagnostic /api/v1/test endpoints exist only with GANGLION_TEST_ENDPOINTS=1. */
 #include "api/system_api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "store/store.h"
+#include "store/store_problem.h"
 
 /* ---- liveness and readiness ---- */
 
@@ -45,8 +47,12 @@ static void sys_ready_done(int status, void *ud)
     sys_ready_t *r = ud;
     hub_t *hub = api_req_hub(r->req);
     if (status != 0) {
-        api_reply_problem(r->req, problem_new(503, "not-ready", "the store is not reachable (%s)",
-                                              store_backend(hub->store)));
+        problem_t *p = problem_new(503, "not-ready", "the store is not reachable (%s)",
+                                   store_backend(hub->store));
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", store_retry_after_s(hub->store, status));
+        problem_header_set(p, "Retry-After", secs);
+        api_reply_problem(r->req, p);
     } else if (r->version != hub->schema_version) {
         api_reply_problem(r->req, problem_new(503, "not-ready",
                                               "the store schema is at version %d, expected %d",
@@ -116,10 +122,23 @@ static void sys_metrics_collect(strbuf_t *out, void *ud)
                       "# TYPE ganglion_store_errors_total counter\n"
                       "ganglion_store_errors_total{backend=\"%s\"} %llu\n"
                       "# HELP ganglion_store_pending Store operations queued or running.\n"
-                      "# TYPE ganglion_store_pending gauge\nganglion_store_pending %d\n",
+                      "# TYPE ganglion_store_pending gauge\nganglion_store_pending %d\n"
+                      "# HELP ganglion_store_up 0 from a lost database connection until a "
+                      "reconnect works, else 1.\n"
+                      "# TYPE ganglion_store_up gauge\nganglion_store_up %d\n"
+                      "# HELP ganglion_store_outages_total Times the database connection was "
+                      "lost.\n"
+                      "# TYPE ganglion_store_outages_total counter\n"
+                      "ganglion_store_outages_total %llu\n"
+                      "# HELP ganglion_store_reconnects_total Database connections "
+                      "re-established.\n"
+                      "# TYPE ganglion_store_reconnects_total counter\n"
+                      "ganglion_store_reconnects_total %llu\n",
                       store_backend(hub->store), (unsigned long long)store_ops_total(hub->store),
                       store_backend(hub->store), (unsigned long long)store_errors_total(hub->store),
-                      store_pending(hub->store));
+                      store_pending(hub->store), store_up(hub->store) ? 1 : 0,
+                      (unsigned long long)store_outages_total(hub->store),
+                      (unsigned long long)store_reconnects_total(hub->store));
     }
     if (hub->bus) {
         strbuf_printf(out,

@@ -115,9 +115,14 @@ static bool auth_submit(auth_job_t *j, store_work_fn work, store_done_fn done)
     return true;
 }
 
+/* Every failure here is temporary (store outages, memory), so clients are told when to retry;
+ * the exact cause is in the log. */
 static problem_t *auth_store_problem(void)
 {
-    return problem_new(503, "store-error", "the store could not complete the operation; retry");
+    problem_t *p =
+        problem_new(503, "store-error", "the store could not complete the operation; retry");
+    problem_header_set(p, "Retry-After", "1");
+    return p;
 }
 
 static int auth_hash_pw(const auth_job_t *j, const char *pw, char out[crypto_pwhash_STRBYTES])

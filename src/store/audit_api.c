@@ -9,6 +9,7 @@
 #include "core/hub.h"
 #include "core/log.h"
 #include "store/audit.h"
+#include "store/store_problem.h"
 
 /* ---- GET /api/v1/audit ------------------------------------------------------------------ */
 
@@ -45,10 +46,8 @@ static void audit_list_done(int status, void *ud)
         /* The database's message stays in the log: it can name tables and servers. */
         log_error(api_req_id(j->req), "audit: query failed", "{s:i,s:s}", "code", status, "error",
                   j->err[0] ? j->err : "cancelled");
-        bool transient = status == STORE_ECONN || status == STORE_EBUSY;
-        api_reply_problem(j->req, problem_new(transient ? 503 : 500,
-                                              transient ? "store-unavailable" : "store-error",
-                                              "the audit log could not be read"));
+        api_reply_problem(
+            j->req, store_problem_new(api_req_hub(j->req)->store, status, "reading the audit log"));
     } else {
         api_reply_json(j->req, 200, j->out);
         j->out = NULL; /* stolen by the reply */

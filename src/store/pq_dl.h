@@ -13,6 +13,7 @@
     X(PQcmdStatus)                                                                                 \
     X(PQcmdTuples)                                                                                 \
     X(PQconnectdbParams)                                                                           \
+    X(PQconsumeInput)                                                                              \
     X(PQerrorMessage)                                                                              \
     X(PQexec)                                                                                      \
     X(PQexecParams)                                                                                \
@@ -31,6 +32,7 @@
     X(PQresultErrorMessage)                                                                        \
     X(PQresultStatus)                                                                              \
     X(PQsetNoticeProcessor)                                                                        \
+    X(PQsocket)                                                                                    \
     X(PQstatus)                                                                                    \
     X(PQtransactionStatus)
 

@@ -31,6 +31,13 @@ struct store {
     /* The ordered lane (store_submit_ordered): loop-thread only, one job on the pool at a time. */
     struct store_job *oq_head, *oq_tail;
     bool oq_running;
+    /* Outages (see store.h), guarded by mu: down from a lost connection until a reconnect
+     * works; probing while one thread tries; no attempt before retry_at_ms (monotonic). */
+    bool down, probing;
+    int64_t retry_at_ms;
+    int backoff_ms;
+    atomic_uint_least64_t reconnects;
+    atomic_uint_least64_t outages;
 };
 
 static void store_ordered_fail_all(store_t *s);
@@ -155,6 +162,9 @@ int store_open(const char *url, const store_options_t *opt, store_t **out, char 
     atomic_init(&s->ops_total, 0);
     atomic_init(&s->errors_total, 0);
     atomic_init(&s->pending, 0);
+    atomic_init(&s->reconnects, 0);
+    atomic_init(&s->outages, 0);
+    s->backoff_ms = STORE_RECONNECT_MIN_MS;
 
     /* Open every connection now, so a bad path or an unreachable server fails at start and not
      * on the first request. */
@@ -212,6 +222,7 @@ store_conn_t *store_conn_acquire(store_t *s)
     c->in_pool = false;
     pthread_mutex_unlock(&s->mu);
     c->err[0] = '\0';
+    c->tx_lost = false;
     return c;
 }
 
@@ -222,6 +233,7 @@ void store_conn_release(store_t *s, store_conn_t *c)
     assert(c->store == s);
     /* A transaction left open would leak its locks and half its writes into the next user's
      * work: roll it back here, where it cannot be missed. */
+    c->tx_lost = false; /* the server ended that transaction with the connection */
     if (c->ops->in_tx(c)) {
         log_warn(NULL, "store: connection released inside a transaction; rolling back", NULL);
         if (c->ops->query(c, "ROLLBACK", NULL, 0, NULL, NULL) < 0 && c->ops->reset)
@@ -242,7 +254,128 @@ const char *store_conn_error(const store_conn_t *c)
     return c->err;
 }
 
+/* ---- outages --------------------------------------------------------------------------- */
+
+static int64_t store_now_ms(void)
+{
+    return (int64_t)(clock_mono_ns() / 1000000u);
+}
+
+/* Marks the store down (once per outage: counted and logged on the transition). The first
+ * reconnect may be tried at once, since a restarted server is often back already. Returns
+ * whether this call made the transition. Called with s->mu held. */
+static bool store_down_locked(store_t *s)
+{
+    if (s->down)
+        return false;
+    s->down = true;
+    s->retry_at_ms = store_now_ms();
+    s->backoff_ms = STORE_RECONNECT_MIN_MS;
+    atomic_fetch_add(&s->outages, 1);
+    return true;
+}
+
+static void store_down_log(const store_t *s, const char *why)
+{
+    log_error(NULL, "store: connection lost; requests that need the store get 503 until it is back",
+              "{s:s,s:s}", "backend", s->ops->name, "error", why && *why ? why : "?");
+}
+
+/* A statement lost its connection. */
+static void store_outage_begin(store_t *s, const char *why)
+{
+    pthread_mutex_lock(&s->mu);
+    bool first = store_down_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    if (first)
+        store_down_log(s, why);
+}
+
+/* Makes c usable before a statement. A broken connection while the store is believed up is
+ * re-established at once (the server closed it while idle, a restart nobody saw); while the
+ * store is down only one thread tries, once the backoff has run out, and the others' statements
+ * fail at once. Returns 0 (alive), 1 (reconnected: a new session) or STORE_ECONN (message in
+ * c->err). */
+static int store_conn_ready(store_conn_t *c)
+{
+    if (!c->ops->alive || c->ops->alive(c))
+        return 0;
+    store_t *s = c->store;
+    pthread_mutex_lock(&s->mu);
+    int64_t wait = s->retry_at_ms - store_now_ms();
+    bool probe = s->down;
+    bool mine = !probe || (!s->probing && wait <= 0);
+    if (probe && mine)
+        s->probing = true;
+    pthread_mutex_unlock(&s->mu);
+    if (!mine)
+        return store_conn_fail(c, STORE_ECONN, "%s unreachable; next reconnect attempt in %lld ms",
+                               s->ops->name, (long long)(wait > 0 ? wait : 0));
+
+    int rc = c->ops->reset(c);
+    pthread_mutex_lock(&s->mu);
+    if (probe)
+        s->probing = false;
+    bool back = false, first = false;
+    if (rc == 0) {
+        back = s->down;
+        s->down = false;
+        s->backoff_ms = STORE_RECONNECT_MIN_MS;
+    } else {
+        first = store_down_locked(s);
+        s->retry_at_ms = store_now_ms() + s->backoff_ms;
+        s->backoff_ms =
+            s->backoff_ms * 2 > STORE_RECONNECT_MAX_MS ? STORE_RECONNECT_MAX_MS : s->backoff_ms * 2;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (first)
+        store_down_log(s, c->err);
+    if (rc < 0)
+        return STORE_ECONN; /* whatever failed in the reset, the connection is what is missing */
+    atomic_fetch_add(&s->reconnects, 1);
+    if (back)
+        log_info(NULL, "store: reconnected", "{s:s}", "backend", s->ops->name);
+    return 1;
+}
+
+bool store_code_transient(int code)
+{
+    return code == STORE_ECONN || code == STORE_EBUSY || code == STORE_EFULL;
+}
+
+bool store_up(const store_t *s)
+{
+    store_t *m = (store_t *)(uintptr_t)s;
+    pthread_mutex_lock(&m->mu);
+    bool up = !m->down;
+    pthread_mutex_unlock(&m->mu);
+    return up;
+}
+
+int store_retry_after_s(const store_t *s, int code)
+{
+    if (!s || code != STORE_ECONN)
+        return 1;
+    store_t *m = (store_t *)(uintptr_t)s;
+    pthread_mutex_lock(&m->mu);
+    int64_t wait = m->down ? m->retry_at_ms - store_now_ms() : 0;
+    pthread_mutex_unlock(&m->mu);
+    return wait > 1000 ? (int)((wait + 999) / 1000) : 1;
+}
+
+uint64_t store_reconnects_total(const store_t *s)
+{
+    return atomic_load(&((store_t *)(uintptr_t)s)->reconnects);
+}
+
+uint64_t store_outages_total(const store_t *s)
+{
+    return atomic_load(&((store_t *)(uintptr_t)s)->outages);
+}
+
 /* ---- statements ------------------------------------------------------------------------- */
+
+#define STORE_TX_LOST "the connection was lost inside a transaction; roll back and retry"
 
 static int store_count(store_conn_t *c, int rc)
 {
@@ -273,7 +406,29 @@ int store_query(store_conn_t *c, const char *sql, const store_val_t *params, siz
                 c, store_conn_fail(c, STORE_EINVAL, "text parameter $%zu contains NUL", i + 1));
     }
     c->err[0] = '\0';
-    return store_count(c, c->ops->query(c, sql, params, nparams, rows, affected));
+    bool rollback = strcmp(sql, "ROLLBACK") == 0;
+    if (c->tx_lost) {
+        if (rollback) { /* nothing left to roll back: the server ended it with the connection */
+            c->tx_lost = false;
+            return store_count(c, 0);
+        }
+        return store_count(c, store_conn_fail(c, STORE_ECONN, STORE_TX_LOST));
+    }
+    /* Asked before store_conn_ready, which may replace a broken connection by a new one that
+     * is outside any transaction. */
+    bool in_tx = c->ops->in_tx(c);
+    int rc = store_conn_ready(c);
+    if (rc > 0 && in_tx) { /* reconnected under a transaction: it went with the old session */
+        c->tx_lost = !rollback;
+        return store_count(c, rollback ? 0 : store_conn_fail(c, STORE_ECONN, STORE_TX_LOST));
+    }
+    if (rc >= 0)
+        rc = c->ops->query(c, sql, params, nparams, rows, affected);
+    if (rc == STORE_ECONN && c->ops->reset) {
+        c->tx_lost = in_tx && !rollback;
+        store_outage_begin(c->store, c->err);
+    }
+    return store_count(c, rc);
 }
 
 int store_insert_id(store_conn_t *c, const char *sql, const store_val_t *params, size_t nparams,

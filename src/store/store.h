@@ -27,7 +27,12 @@ enum {
     STORE_ECONN = -4,       /* connection lost or server unreachable */
     STORE_ESCHEMA = -5,     /* database schema newer than this binary, or migration failed */
     STORE_EINVAL = -6,      /* bad URL, bad parameters */
+    STORE_EFULL = -7,       /* disk or quota full: writes refused, reads may still work */
 };
+
+/* True for the codes that describe the store's condition rather than the request (connection
+ * lost, busy, disk full): the same request may succeed later, so clients are told when to retry. */
+bool store_code_transient(int code);
 
 typedef enum {
     STORE_T_NULL = 0,
@@ -105,6 +110,23 @@ int store_tx_rollback(store_conn_t *c);
 
 /* Reachability check (SELECT 1). */
 int store_ping(store_t *s);
+
+/* Outages (PostgreSQL). A statement that loses its connection marks the store down; a broken
+ * pooled connection is re-established before its next statement, by one thread at a time and
+ * at most once per backoff period (STORE_RECONNECT_MIN_MS doubling to STORE_RECONNECT_MAX_MS),
+ * and every other statement meanwhile fails at once with STORE_ECONN rather than waiting for a
+ * connect timeout. The first successful reconnect marks the store up again. A connection lost
+ * inside a transaction refuses every statement but ROLLBACK, so a caller that missed the
+ * error cannot run the rest of its transaction outside one. Thread-safe. */
+#define STORE_RECONNECT_MIN_MS 250
+#define STORE_RECONNECT_MAX_MS 4000
+bool store_up(const store_t *s);
+/* Seconds a client should wait before retrying after code (>= 1): while the store is down the
+ * time to the next reconnect attempt, rounded up. */
+int store_retry_after_s(const store_t *s, int code);
+/* Successful reconnects since open; times the store went down since open. */
+uint64_t store_reconnects_total(const store_t *s);
+uint64_t store_outages_total(const store_t *s);
 
 /* Runs work(conn, ud) on the libuv thread pool with a pooled connection, then done(status, ud)
  * on the loop thread. status is what work returned. Returns 0 or a negative uv error. */

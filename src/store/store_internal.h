@@ -27,6 +27,7 @@ struct store_conn {
     store_t *store;
     char err[STORE_ERRMAX];
     bool in_pool; /* free in the pool (guards against double release) */
+    bool tx_lost; /* the connection broke inside a transaction: only ROLLBACK until release */
 };
 
 struct store_backend_ops {
@@ -44,6 +45,9 @@ struct store_backend_ops {
     bool (*in_tx)(store_conn_t *c);
     /* Re-establishes a broken connection (postgres); NULL when it cannot break. */
     int (*reset)(store_conn_t *c);
+    /* False when the connection is known to be broken (the server closed it while it was
+     * idle); NULL when it cannot break. Called before every statement: must not block. */
+    bool (*alive)(store_conn_t *c);
     const char *begin_sql;        /* sqlite takes the write lock up front: BEGIN IMMEDIATE */
     const char *migrate_lock_sql; /* serialises migrating processes inside the tx, or NULL */
     const char *table_exists_sql; /* $1 = table name; returns one row, one 0/1 column */

@@ -4,6 +4,7 @@
  * libpq is loaded on the first postgres:// open (pq_dl.h), so every call goes through `pq`. */
 #include <libpq-fe.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,11 @@ static void pg_msg(char *dst, size_t len, const char *msg)
     dst[strcspn(dst, "\n")] = '\0';
 }
 
+/* SQLSTATE classes: 23 integrity (a conflict the caller reports), 40 and 55P03 serialisation
+ * and lock timeouts (retry), 53 insufficient resources (53100 disk full; the rest, memory and
+ * connection slots, pass), 08 connection (but 08P01, a protocol violation, is the caller's) and
+ * 57P01..57P03 shutdown, crash and start-up (the server is going or not there yet: an outage,
+ * not an error in the request). */
 static int pg_code_for(PGconn *pg, const PGresult *res)
 {
     const char *state = res ? pq->PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -62,9 +68,15 @@ static int pg_code_for(PGconn *pg, const PGresult *res)
         return STORE_ERR;
     if (strncmp(state, "23", 2) == 0)
         return STORE_ECONSTRAINT;
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
+    if (strcmp(state, "53100") == 0)
+        return STORE_EFULL;
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0 ||
+        strncmp(state, "53", 2) == 0)
         return STORE_EBUSY;
-    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0)
+    if (strcmp(state, "08P01") == 0) /* protocol violation: a parameter count that is wrong */
+        return STORE_EINVAL;
+    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+        strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0)
         return STORE_ECONN;
     return STORE_ERR;
 }
@@ -121,6 +133,23 @@ static int pg_reset(store_conn_t *base)
     if (pq->PQstatus(c->pg) != CONNECTION_OK)
         return pg_fail(c, NULL);
     return pg_session_setup(c);
+}
+
+/* An idle connection has nothing to read unless the server spoke on its own; when it shuts
+ * down or restarts that is a FATAL message and end of file. Reading them here turns a
+ * connection the server already closed into a reconnect before the statement, instead of a
+ * failed statement after a restart nobody saw. Never blocks (poll with a zero timeout). */
+static bool pg_alive(store_conn_t *base)
+{
+    pg_conn_t *c = pgc(base);
+    if (pq->PQstatus(c->pg) != CONNECTION_OK)
+        return false;
+    struct pollfd pfd = {.fd = pq->PQsocket(c->pg), .events = POLLIN};
+    /* bounded: the message and then the end of file are two reads */
+    for (int i = 0; i < 4 && pfd.fd >= 0 && poll(&pfd, 1, 0) == 1; i++)
+        if (!pq->PQconsumeInput(c->pg) || pq->PQstatus(c->pg) != CONNECTION_OK)
+            return false;
+    return pq->PQstatus(c->pg) == CONNECTION_OK;
 }
 
 static int pg_prepare(pg_conn_t *c, const char *sql, const store_val_t *params, size_t n,
@@ -260,14 +289,7 @@ static int pg_query(store_conn_t *base, const char *sql, const store_val_t *para
                     json_t **rows, int64_t *affected)
 {
     pg_conn_t *c = pgc(base);
-    /* A server restart or network blip leaves the handle bad; reconnect once before giving
-     * up. The statement that saw the break already returned STORE_ECONN to its caller, so a
-     * transaction in progress is known to be lost. */
-    if (pq->PQstatus(c->pg) == CONNECTION_BAD) {
-        int rc = pg_reset(base);
-        if (rc < 0)
-            return rc;
-    }
+    /* A broken handle was reset (or the statement refused) by store.c before this call. */
     const char *values[STORE_MAX_PARAMS];
     int lengths[STORE_MAX_PARAMS], formats[STORE_MAX_PARAMS];
     char nums[STORE_MAX_PARAMS][32];
@@ -392,11 +414,17 @@ static int pg_conn_open(store_t *s, const char *url, const store_options_t *opt,
         return STORE_ERR;
     }
     c->statement_timeout_ms = opt->busy_timeout_ms;
-    /* Keywords apply in order: the URL (dbname, expanded) may override the first two, but the
-     * client encoding is ours because every string we hand to jansson must be UTF-8. */
-    const char *const keys[] = {"application_name", "connect_timeout", "dbname", "client_encoding",
-                                NULL};
-    const char *const vals[] = {"ganglion", "10", url, "UTF8", NULL};
+    /* Keywords apply in order: the URL (dbname, expanded) may override the ones before it, but
+     * the client encoding is ours because every string we hand to jansson must be UTF-8.
+     * Keepalives and the TCP user timeout bound how long a statement waits on a server that
+     * vanished without closing the connection (a network partition) to about 11 s; a stopped
+     * server closes it, and that is seen at once. */
+    const char *const keys[] = {"application_name",    "connect_timeout",
+                                "keepalives",          "keepalives_idle",
+                                "keepalives_interval", "keepalives_count",
+                                "tcp_user_timeout",    "dbname",
+                                "client_encoding",     NULL};
+    const char *const vals[] = {"ganglion", "10", "1", "5", "2", "3", "10000", url, "UTF8", NULL};
     c->pg = pq->PQconnectdbParams(keys, vals, 1);
     if (!c->pg || pq->PQstatus(c->pg) != CONNECTION_OK) {
         char msg[STORE_ERRMAX];
@@ -424,6 +452,7 @@ const store_backend_ops_t store_pg_ops = {
     .exec_script = pg_exec_script,
     .in_tx = pg_in_tx,
     .reset = pg_reset,
+    .alive = pg_alive,
     .begin_sql = "BEGIN",
     /* Two daemons sharing one database must not apply the same migration at once. */
     .migrate_lock_sql = "SELECT pg_advisory_xact_lock(7370001) IS NULL AS locked",

@@ -1,6 +1,7 @@
 /* The SQLite backend: one sqlite3 handle per pool slot (WAL, busy timeout, foreign keys on),
  * statements prepared once with sqlite3_prepare_v3 and kept in a small per-connection LRU
  * cache, $N parameters rewritten to SQLite's ?N on the way in. */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,18 +30,29 @@ static sqlite_conn_t *sq(store_conn_t *c)
 }
 
 /* Maps SQLite result codes onto the store's: constraint and busy/locked are the ones a caller
- * can act on (report a conflict, retry). */
-static int sqlite_fail(sqlite_conn_t *c, int rc)
+ * can act on (report a conflict, retry); a full disk (SQLITE_FULL, and an I/O error whose
+ * errno is ENOSPC or EDQUOT) refuses writes until space is freed, while reads go on. */
+static int sqlite_code(sqlite_conn_t *c, int rc)
 {
     int primary = rc & 0xff;
-    int code = STORE_ERR;
     if (primary == SQLITE_CONSTRAINT)
-        code = STORE_ECONSTRAINT;
-    else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
-        code = STORE_EBUSY;
-    else if (primary == SQLITE_CANTOPEN || primary == SQLITE_NOTADB)
-        code = STORE_ECONN;
-    return store_conn_fail(&c->base, code, "sqlite: %s", sqlite3_errmsg(c->db));
+        return STORE_ECONSTRAINT;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+        return STORE_EBUSY;
+    if (primary == SQLITE_FULL)
+        return STORE_EFULL;
+    if (primary == SQLITE_IOERR) {
+        int e = sqlite3_system_errno(c->db);
+        return e == ENOSPC || e == EDQUOT ? STORE_EFULL : STORE_ERR;
+    }
+    if (primary == SQLITE_CANTOPEN || primary == SQLITE_NOTADB)
+        return STORE_ECONN;
+    return STORE_ERR;
+}
+
+static int sqlite_fail(sqlite_conn_t *c, int rc)
+{
+    return store_conn_fail(&c->base, sqlite_code(c, rc), "sqlite: %s", sqlite3_errmsg(c->db));
 }
 
 /* Rewrites $N placeholders to ?N outside string literals, quoted identifiers and comments.
@@ -263,7 +275,7 @@ static int sqlite_exec_script(store_conn_t *base, const char *sql)
     char *msg = NULL;
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        int code = (rc & 0xff) == SQLITE_CONSTRAINT ? STORE_ECONSTRAINT : STORE_ERR;
+        int code = sqlite_code(c, rc);
         store_conn_fail(base, code, "sqlite: %s", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         return code;

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/strbuf.h"
+#include "store/store_problem.h"
 #include "watch/watch.h"
 #include "watch/watch_internal.h"
 
@@ -62,10 +63,7 @@ static void watch_reply_store_error(api_req_t *req, int status, const char *err,
 {
     log_error(api_req_id(req), "watch: store operation failed", "{s:s,s:i,s:s}", "operation", what,
               "code", status, "error", err && *err ? err : "?");
-    bool transient = status == STORE_ECONN || status == STORE_EBUSY;
-    api_reply_problem(req, problem_new(transient ? 503 : 500,
-                                       transient ? "store-unavailable" : "store-error",
-                                       "%s failed in the store", what));
+    api_reply_problem(req, store_problem_new(api_req_hub(req)->store, status, what));
 }
 
 static problem_t *watch_unavailable(void)

@@ -5,6 +5,11 @@ Standard library only.
     with PostgresServer() as url:      # url = "postgres://ganglion@127.0.0.1:PORT/ganglion_test"
         run_daemon("--store", url)
 
+A test that needs an outage stops and starts the server itself, keeping data and port:
+
+    srv = PostgresServer(); url = srv.start()
+    srv.halt(); ...; srv.resume(); ...; srv.stop()
+
 or as a pytest fixture:
 
     @pytest.fixture(scope="session")
@@ -14,8 +19,10 @@ or as a pytest fixture:
 """
 
 import atexit
+import glob
 import os
 import pathlib
+import pwd
 import subprocess
 
 HARNESS = pathlib.Path(__file__).resolve().parent.parent / "harness"
@@ -57,6 +64,31 @@ class PostgresServer:
         # fixture) must still not leave a server behind.
         atexit.register(self.stop)
         return self.url
+
+    def _pg_ctl(self, *args):
+        """Runs pg_ctl on this cluster as the owner of its data directory (the server refuses to
+        run as root)."""
+        data = pathlib.Path(self.dir) / "data"
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                      key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+        exe = os.environ.get("PG_BINDIR") and os.path.join(os.environ["PG_BINDIR"], "pg_ctl")
+        cmd = [exe or bins[-1], "-D", str(data), *args]
+        if os.geteuid() == 0:
+            owner = pwd.getpwuid(data.stat().st_uid).pw_name
+            cmd = ["runuser", "-u", owner, "--", *cmd]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout)
+        if p.returncode != 0:
+            raise PostgresError(f"pg_ctl {' '.join(args)} failed:\n{p.stdout}{p.stderr}")
+
+    def halt(self, mode="fast"):
+        """Stops the server and keeps its data: an outage (resume() brings it back on the same
+        port). mode "fast" ends sessions as an administrator's stop does; "immediate" as a crash."""
+        self._pg_ctl("-m", mode, "-w", "-t", "60", "stop")
+
+    def resume(self):
+        """Starts the server halted by halt() again, on the same port and data."""
+        log = pathlib.Path(self.dir) / "server.log"
+        self._pg_ctl("-l", str(log), "-w", "-t", "60", "start")
 
     def stop(self):
         if self.dir:

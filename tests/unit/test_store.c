@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "store/migrations.h"
 #include "store/store.h"
+#include "store/store_problem.h"
 
 /* ---- fixtures (shared shape with test_audit.c) ------------------------------------------ */
 
@@ -644,7 +645,8 @@ static void test_sqlite_busy(void **state)
     store_close(&s2);
 }
 
-/* PostgreSQL: a connection killed by the server reports STORE_ECONN once, then reconnects. */
+/* PostgreSQL: a connection the server closed while it was idle is re-established before the
+ * next statement, which succeeds; no outage is declared for it. */
 static void test_pg_reconnect(void **state)
 {
     fx_t *f = *state;
@@ -659,7 +661,6 @@ static void test_pg_reconnect(void **state)
                      0);
     json_decref(rows);
     usleep(100 * 1000);
-    assert_int_equal(store_query(a, "SELECT 1 AS one", NULL, 0, NULL, NULL), STORE_ECONN);
     assert_int_equal(store_query(a, "SELECT 1 AS one", NULL, 0, &rows, NULL), 0);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "one")), 1);
     json_decref(rows);
@@ -668,6 +669,102 @@ static void test_pg_reconnect(void **state)
     assert_int_equal(store_query(a, "SELECT COUNT(*) AS n FROM items", NULL, 0, NULL, NULL), 0);
     store_conn_release(f->s, a);
     store_conn_release(f->s, b);
+}
+
+/* SQLite: a full database (max_page_count stands in for a full disk) refuses writes with
+ * STORE_EFULL, a transient code, while reads go on; raising the limit lets writes resume. */
+static void test_sqlite_full(void **state)
+{
+    fx_t *f = *state;
+    items_create(f);
+    store_conn_t *c = store_conn_acquire(f->s);
+    json_t *rows = NULL;
+    assert_int_equal(store_query(c, "PRAGMA page_count", NULL, 0, &rows, NULL), 0);
+    int64_t pages = json_integer_value(json_object_get(json_array_get(rows, 0), "page_count"));
+    json_decref(rows);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+    assert_int_equal(store_query(c, sql, NULL, 0, NULL, NULL), 0);
+    static char blob[256 * 1024];
+    store_val_t p[] = {STORE_TEXTV("big"), STORE_BLOBV(blob, sizeof blob)};
+    const char *ins = "INSERT INTO items (name, data) VALUES ($1, $2)";
+    int rc = store_query(c, ins, p, 2, NULL, NULL);
+    assert_int_equal(rc, STORE_EFULL);
+    assert_true(store_code_transient(rc));
+    assert_int_equal(store_query(c, "SELECT COUNT(*) AS n FROM items", NULL, 0, NULL, NULL), 0);
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages * 1000);
+    assert_int_equal(store_query(c, sql, NULL, 0, NULL, NULL), 0);
+    assert_int_equal(store_query(c, ins, p, 2, NULL, NULL), 0);
+    store_conn_release(f->s, c);
+    assert_true(store_up(f->s)); /* a full disk is not a lost connection */
+}
+
+/* PostgreSQL: a connection lost inside a transaction refuses the rest of it — a later
+ * statement must not run outside a transaction on the new session — until ROLLBACK, which
+ * succeeds; nothing of the transaction is committed, and the connection works afterwards. */
+static void test_pg_tx_lost(void **state)
+{
+    fx_t *f = *state;
+    items_create(f);
+    store_conn_t *a = store_conn_acquire(f->s);
+    store_conn_t *b = store_conn_acquire(f->s);
+    json_t *rows = NULL;
+    const char *ins = "INSERT INTO items (name) VALUES ($1)";
+    assert_int_equal(store_tx_begin(a), 0);
+    assert_int_equal(store_query(a, ins, (store_val_t[]){STORE_TEXTV("in-tx")}, 1, NULL, NULL), 0);
+    assert_int_equal(store_query(a, "SELECT pg_backend_pid() AS pid", NULL, 0, &rows, NULL), 0);
+    int64_t pid = json_integer_value(json_object_get(json_array_get(rows, 0), "pid"));
+    json_decref(rows);
+    assert_int_equal(store_query(b, "SELECT pg_terminate_backend($1) AS ok",
+                                 (store_val_t[]){STORE_INTV(pid)}, 1, &rows, NULL),
+                     0);
+    json_decref(rows);
+    usleep(100 * 1000);
+    store_val_t after[] = {STORE_TEXTV("after-loss")};
+    assert_int_equal(store_query(a, ins, after, 1, NULL, NULL), STORE_ECONN);
+    assert_int_equal(store_query(a, ins, after, 1, NULL, NULL), STORE_ECONN);
+    assert_int_equal(store_tx_commit(a), STORE_ECONN);
+    assert_int_equal(store_tx_rollback(a), 0);
+    assert_int_equal(items_count(f), 0);
+    assert_int_equal(store_query(a, ins, after, 1, NULL, NULL), 0);
+    assert_int_equal(items_count(f), 1);
+    store_conn_release(f->s, a);
+    store_conn_release(f->s, b);
+    assert_true(store_up(f->s));
+    assert_true(store_reconnects_total(f->s) >= 1);
+}
+
+/* Error codes as problems: outages are 503 with Retry-After, conflicts 409, the rest 500. */
+static void test_store_problem(void **state)
+{
+    (void)state;
+    static const struct {
+        int code, status;
+        const char *type;
+        bool retry;
+    } cases[] = {
+        {STORE_ECONN, 503, "urn:ganglion:problem:store-unavailable", true},
+        {STORE_EBUSY, 503, "urn:ganglion:problem:store-busy", true},
+        {STORE_EFULL, 503, "urn:ganglion:problem:store-full", true},
+        {STORE_ECONSTRAINT, 409, "urn:ganglion:problem:conflict", false},
+        {STORE_ERR, 500, "urn:ganglion:problem:store-error", false},
+        {STORE_EINVAL, 500, "urn:ganglion:problem:store-error", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        problem_t *p = store_problem_new(NULL, cases[i].code, "writing the thing");
+        assert_int_equal(problem_status(p), cases[i].status);
+        json_t *j = problem_to_json(p, NULL);
+        assert_string_equal(json_string_value(json_object_get(j, "type")), cases[i].type);
+        json_decref(j);
+        const char *ra = problem_header_get(p, "Retry-After");
+        if (cases[i].retry)
+            assert_string_equal(ra, "1");
+        else
+            assert_null(ra);
+        assert_true(strstr(problem_detail(p), "writing the thing") != NULL);
+        assert_int_equal(store_code_transient(cases[i].code), cases[i].retry);
+        problem_destroy(&p);
+    }
 }
 
 #define T(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
@@ -681,9 +778,11 @@ static void test_pg_reconnect(void **state)
 int main(void)
 {
     log_open(LOG_LEVEL_ERROR, NULL); /* keep test output readable */
-    const struct CMUnitTest sqlite_tests[] = {COMMON(fx_setup_sqlite),
-                                              T(test_sqlite_busy, fx_setup_sqlite)};
-    const struct CMUnitTest pg_tests[] = {COMMON(fx_setup_pg), T(test_pg_reconnect, fx_setup_pg)};
+    const struct CMUnitTest sqlite_tests[] = {
+        COMMON(fx_setup_sqlite), T(test_sqlite_busy, fx_setup_sqlite),
+        T(test_sqlite_full, fx_setup_sqlite), cmocka_unit_test(test_store_problem)};
+    const struct CMUnitTest pg_tests[] = {COMMON(fx_setup_pg), T(test_pg_reconnect, fx_setup_pg),
+                                          T(test_pg_tx_lost, fx_setup_pg)};
     int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
     if (getenv("GANGLION_TEST_PG_URL") && *getenv("GANGLION_TEST_PG_URL"))
         failed += cmocka_run_group_tests_name("store/postgres", pg_tests, NULL, NULL);
