@@ -126,6 +126,9 @@ static void sys_metrics_collect(strbuf_t *out, void *ud)
                       "# HELP ganglion_store_up 0 from a lost database connection until a "
                       "reconnect works, else 1.\n"
                       "# TYPE ganglion_store_up gauge\nganglion_store_up %d\n"
+                      "# HELP ganglion_store_full 1 from a write refused for want of disk space "
+                      "until a write succeeds, else 0.\n"
+                      "# TYPE ganglion_store_full gauge\nganglion_store_full %d\n"
                       "# HELP ganglion_store_outages_total Times the database connection was "
                       "lost.\n"
                       "# TYPE ganglion_store_outages_total counter\n"
@@ -137,6 +140,7 @@ static void sys_metrics_collect(strbuf_t *out, void *ud)
                       store_backend(hub->store), (unsigned long long)store_ops_total(hub->store),
                       store_backend(hub->store), (unsigned long long)store_errors_total(hub->store),
                       store_pending(hub->store), store_up(hub->store) ? 1 : 0,
+                      store_full(hub->store) ? 1 : 0,
                       (unsigned long long)store_outages_total(hub->store),
                       (unsigned long long)store_reconnects_total(hub->store));
     }

@@ -38,6 +38,8 @@ struct store {
     int backoff_ms;
     atomic_uint_least64_t reconnects;
     atomic_uint_least64_t outages;
+    /* From a write refused for want of space until a write succeeds (see store_full). */
+    atomic_bool full;
 };
 
 static void store_ordered_fail_all(store_t *s);
@@ -164,6 +166,7 @@ int store_open(const char *url, const store_options_t *opt, store_t **out, char 
     atomic_init(&s->pending, 0);
     atomic_init(&s->reconnects, 0);
     atomic_init(&s->outages, 0);
+    atomic_init(&s->full, false);
     s->backoff_ms = STORE_RECONNECT_MIN_MS;
 
     /* Open every connection now, so a bad path or an unreachable server fails at start and not
@@ -338,6 +341,23 @@ static int store_conn_ready(store_conn_t *c)
     return 1;
 }
 
+/* Logged once per change, so an operator sees when writes stopped and when they resumed. */
+static void store_full_set(store_t *s, bool full, const char *why)
+{
+    if (atomic_exchange(&s->full, full) == full)
+        return;
+    if (full)
+        log_error(NULL, "store: disk full; writes get 503 until space is freed, reads go on",
+                  "{s:s,s:s}", "backend", s->ops->name, "error", why && *why ? why : "?");
+    else
+        log_info(NULL, "store: writes succeed again", "{s:s}", "backend", s->ops->name);
+}
+
+bool store_full(const store_t *s)
+{
+    return atomic_load(&((store_t *)(uintptr_t)s)->full);
+}
+
 bool store_code_transient(int code)
 {
     return code == STORE_ECONN || code == STORE_EBUSY || code == STORE_EFULL;
@@ -422,12 +442,18 @@ int store_query(store_conn_t *c, const char *sql, const store_val_t *params, siz
         c->tx_lost = !rollback;
         return store_count(c, rollback ? 0 : store_conn_fail(c, STORE_ECONN, STORE_TX_LOST));
     }
+    int64_t changed = 0;
     if (rc >= 0)
-        rc = c->ops->query(c, sql, params, nparams, rows, affected);
+        rc = c->ops->query(c, sql, params, nparams, rows, affected ? affected : &changed);
     if (rc == STORE_ECONN && c->ops->reset) {
         c->tx_lost = in_tx && !rollback;
         store_outage_begin(c->store, c->err);
     }
+    if (rc == STORE_EFULL)
+        store_full_set(c->store, true, c->err);
+    else if (rc == 0 && atomic_load(&c->store->full) &&
+             ((affected ? *affected : changed) > 0 || strcmp(sql, "COMMIT") == 0))
+        store_full_set(c->store, false, NULL);
     return store_count(c, rc);
 }
 

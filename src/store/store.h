@@ -124,6 +124,8 @@ bool store_up(const store_t *s);
 /* Seconds a client should wait before retrying after code (>= 1): while the store is down the
  * time to the next reconnect attempt, rounded up. */
 int store_retry_after_s(const store_t *s, int code);
+/* True from a write refused with STORE_EFULL until a write succeeds. */
+bool store_full(const store_t *s);
 /* Successful reconnects since open; times the store went down since open. */
 uint64_t store_reconnects_total(const store_t *s);
 uint64_t store_outages_total(const store_t *s);

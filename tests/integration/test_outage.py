@@ -262,6 +262,7 @@ def test_sqlite_disk_full(make_daemon, tmp_path):
         assert d.get("/api/v1/audit", params={"limit": 5}).status_code == 200
         assert d.get("/healthz").status_code == 200
         assert d.running()
+        assert d.metrics()["ganglion_store_full"].samples[0].value == 1
 
         filler.unlink()
         r = d.post("/api/v1/users", json={"username": "after", "password": PASSWORD,
@@ -270,6 +271,7 @@ def test_sqlite_disk_full(make_daemon, tmp_path):
         acked.add("after")
         r = d.request("PUT", "/api/v1/watch/streams/full-disk", json={})
         assert r.status_code in (200, 201), r.text
+        assert d.metrics()["ganglion_store_full"].samples[0].value == 0
 
         assert d.stop() == 0
         db = sqlite3.connect(str(data / "ganglion.db"))

@@ -691,10 +691,12 @@ static void test_sqlite_full(void **state)
     int rc = store_query(c, ins, p, 2, NULL, NULL);
     assert_int_equal(rc, STORE_EFULL);
     assert_true(store_code_transient(rc));
+    assert_true(store_full(f->s));
     assert_int_equal(store_query(c, "SELECT COUNT(*) AS n FROM items", NULL, 0, NULL, NULL), 0);
     snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages * 1000);
     assert_int_equal(store_query(c, sql, NULL, 0, NULL, NULL), 0);
     assert_int_equal(store_query(c, ins, p, 2, NULL, NULL), 0);
+    assert_false(store_full(f->s));
     store_conn_release(f->s, c);
     assert_true(store_up(f->s)); /* a full disk is not a lost connection */
 }
