@@ -294,6 +294,9 @@ def main():
     ap.add_argument("--watch-rate", type=float, default=4)
     ap.add_argument("--watch-batch", type=int, default=50)
     ap.add_argument("--agents", type=int, default=3, help="agents in flight")
+    ap.add_argument("--only", default="",
+                    help="comma-separated traffic kinds to run (reads,writes,zmq,watch,agents); "
+                         "default all — for finding which one a growth comes from")
     ap.add_argument("--out", required=True)
     ap.add_argument("--revision", default="unknown")
     a = ap.parse_args()
@@ -302,8 +305,11 @@ def main():
     soak = Soak(a)
     h0 = soak.scrape()
     t_start = time.monotonic()
-    workers = [soak.http_reads, soak.http_reads, soak.http_writes, soak.zmq_rpc, soak.zmq_rpc,
-               soak.watch_ingest] + [soak.agents] * a.agents
+    kinds = {"reads": [soak.http_reads] * 2, "writes": [soak.http_writes],
+             "zmq": [soak.zmq_rpc] * 2, "watch": [soak.watch_ingest],
+             "agents": [soak.agents] * a.agents}
+    only = [k for k in a.only.split(",") if k] or list(kinds)
+    workers = [w for k in only for w in kinds[k]]
     threads = [threading.Thread(target=w, daemon=True) for w in workers]
     threads.append(threading.Thread(target=soak.sampler, args=(t_start,), daemon=True))
     for th in threads:

@@ -69,16 +69,33 @@ class PostgresServer:
         """Runs pg_ctl on this cluster as the owner of its data directory (the server refuses to
         run as root)."""
         data = pathlib.Path(self.dir) / "data"
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-                      key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
-        exe = os.environ.get("PG_BINDIR") and os.path.join(os.environ["PG_BINDIR"], "pg_ctl")
-        cmd = [exe or bins[-1], "-D", str(data), *args]
+        cmd = [self._bin("pg_ctl"), "-D", str(data), *args]
         if os.geteuid() == 0:
             owner = pwd.getpwuid(data.stat().st_uid).pw_name
             cmd = ["runuser", "-u", owner, "--", *cmd]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout)
         if p.returncode != 0:
             raise PostgresError(f"pg_ctl {' '.join(args)} failed:\n{p.stdout}{p.stderr}")
+
+    def _bin(self, name):
+        if os.environ.get("PG_BINDIR"):
+            return os.path.join(os.environ["PG_BINDIR"], name)
+        bins = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                      key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+        return bins[-1]
+
+    def configure(self, **settings):
+        """ALTER SYSTEM SET name = value for each setting, then reload: e.g.
+        configure(synchronous_commit="on") for a test that crashes the server and counts on
+        every commit surviving (pg-start turns it off for speed)."""
+        for name, value in settings.items():
+            sql = f"ALTER SYSTEM SET {name} = '{value}'"
+            for cmd in ([self._bin("psql"), "-X", "-q", "-d", self.url, "-c", sql],
+                        [self._bin("psql"), "-X", "-q", "-d", self.url, "-c",
+                         "SELECT pg_reload_conf()"]):
+                p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout)
+                if p.returncode != 0:
+                    raise PostgresError(f"{' '.join(cmd[-2:])} failed:\n{p.stderr}")
 
     def halt(self, mode="fast"):
         """Stops the server and keeps its data: an outage (resume() brings it back on the same
