@@ -255,10 +255,14 @@ class Soak:
         return rss, fds
 
     def sampler(self, t_start):
+        prev = self.scrape()
         while not self.stop.is_set():
             rss, fds = self.proc()
+            h = self.scrape()
+            p99 = hist_quantile(prev, h, .99)
+            prev = h
             self.samples.append({"t": round(time.monotonic() - t_start, 1), "rss_kb": rss,
-                                 "fds": fds})
+                                 "fds": fds, "lag_p99_ms": round(p99, 2) if p99 else None})
             self.stop.wait(self.a.sample_s)
 
 
@@ -328,12 +332,15 @@ def main():
     elapsed = time.monotonic() - t_start
     h1 = soak.scrape()
     rss, fds = soak.proc()
-    soak.samples.append({"t": round(elapsed, 1), "rss_kb": rss, "fds": fds})
+    soak.samples.append({"t": round(elapsed, 1), "rss_kb": rss, "fds": fds, "lag_p99_ms": None})
 
+    # Growth after the warm-up: the median of the last three samples against the median of the
+    # first three after the warm-up, so that one sample taken at a busy instant does not decide.
     after = [s for s in soak.samples if s["t"] >= warmup]
-    base = after[0]["rss_kb"] if after else None
-    peak = max(s["rss_kb"] for s in after) if after else None
-    last = after[-1]["rss_kb"] if after else None
+    rss = [s["rss_kb"] for s in after]
+    base = sorted(rss[:3])[len(rss[:3]) // 2] if rss else None
+    last = sorted(rss[-3:])[len(rss[-3:]) // 2] if rss else None
+    peak = max(rss) if rss else None
     growth = (last - base) / base * 100 if base else None
     t = soak.t
     total_ok = sum(t.ok.values())

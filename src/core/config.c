@@ -100,6 +100,8 @@ static const config_key_t config_keys[] = {
             "database connections (PostgreSQL)"),
     CFG_NUM("store", "busy_timeout_ms", CONFIG_T_INT, store_busy_timeout_ms, "5000", 0, 600000, 0,
             "milliseconds to wait for a locked database"),
+    CFG_NUM("store", "sqlite_cache_kb", CONFIG_T_INT, store_sqlite_cache_kb, "2000", 64, 1048576, 0,
+            "SQLite page cache per pooled connection, KiB"),
     CFG_NUM("events", "ring", CONFIG_T_INT, events_ring, "1024", 1, 1048576, 0,
             "events kept for Last-Event-ID replay"),
     CFG_NUM("events", "client_queue", CONFIG_T_INT, events_client_queue, "256", 1, 65536,

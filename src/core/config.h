@@ -29,6 +29,7 @@ typedef struct config {
     char store_url[CONFIG_STR_MAX]; /* sqlite:PATH | postgres://...; empty = sqlite in data_dir */
     int64_t store_pool_size;        /* connections, default 4 */
     int64_t store_busy_timeout_ms;  /* default 5000 */
+    int64_t store_sqlite_cache_kb;  /* page cache per SQLite connection, default 2000 */
     /* [events] */
     int64_t events_ring; /* events kept for Last-Event-ID replay, default 1024 */
     int64_t

@@ -312,7 +312,8 @@ static int serve_open_store(serve_t *s)
     else
         snprintf(url, sizeof url, "sqlite:%s/ganglion.db", hub->cfg.data_dir);
     store_options_t opt = {.pool_size = (int)hub->cfg.store_pool_size,
-                           .busy_timeout_ms = (int)hub->cfg.store_busy_timeout_ms};
+                           .busy_timeout_ms = (int)hub->cfg.store_busy_timeout_ms,
+                           .sqlite_cache_kb = (int)hub->cfg.store_sqlite_cache_kb};
     if (store_open(url, &opt, &hub->store, err, sizeof err) < 0) {
         log_error(NULL, "cannot open the store", "{s:s}", "reason", err);
         return -1;

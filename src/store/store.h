@@ -64,6 +64,7 @@ typedef struct store_val {
 typedef struct store_options {
     int pool_size;       /* connections kept open (>= 1) */
     int busy_timeout_ms; /* SQLite busy timeout; PostgreSQL statement timeout */
+    int sqlite_cache_kb; /* SQLite page cache per connection in KiB; 0 = SQLite's default */
 } store_options_t;
 
 /* A migration: applied in version order inside a transaction, recorded in schema_migrations.

@@ -327,6 +327,17 @@ static int sqlite_conn_open(store_t *s, const char *path, const store_options_t 
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
     };
+    /* The page cache is most of a pooled connection's memory: pool_size times this is the
+     * store's share of RSS once the database is larger than the cache. */
+    char cache[48];
+    snprintf(cache, sizeof cache, "PRAGMA cache_size=-%d",
+             opt->sqlite_cache_kb > 0 ? opt->sqlite_cache_kb : 2000);
+    rc = sqlite3_exec(c->db, cache, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: %s on %s: %s", cache, path, sqlite3_errstr(rc));
+        sqlite_conn_close(&c->base);
+        return STORE_ECONN;
+    }
     for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
         char *msg = NULL;
         rc = sqlite3_exec(c->db, pragmas[i], NULL, NULL, &msg);

@@ -84,6 +84,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.store_url, "");
     assert_int_equal(c.store_pool_size, 4);
     assert_int_equal(c.store_busy_timeout_ms, 5000);
+    assert_int_equal(c.store_sqlite_cache_kb, 2000);
     assert_int_equal(c.events_ring, 1024);
     assert_int_equal(c.events_client_queue, 256);
     assert_int_equal(c.events_heartbeat_s, 15);

@@ -701,6 +701,29 @@ static void test_sqlite_full(void **state)
     assert_true(store_up(f->s)); /* a full disk is not a lost connection */
 }
 
+/* SQLite: store.sqlite_cache_kb reaches every pooled connection's page cache. */
+static void test_sqlite_cache_size(void **state)
+{
+    fx_t *f = *state;
+    store_t *s2 = NULL;
+    char err[256];
+    store_options_t opt = {.pool_size = 2, .busy_timeout_ms = 50, .sqlite_cache_kb = 300};
+    assert_int_equal(store_open(f->url, &opt, &s2, err, sizeof err), 0);
+    store_conn_t *a = store_conn_acquire(s2);
+    store_conn_t *b = store_conn_acquire(s2);
+    store_conn_t *both[] = {a, b};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *rows = NULL;
+        assert_int_equal(store_query(both[i], "PRAGMA cache_size", NULL, 0, &rows, NULL), 0);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "cache_size")),
+                         -300);
+        json_decref(rows);
+    }
+    store_conn_release(s2, a);
+    store_conn_release(s2, b);
+    store_close(&s2);
+}
+
 /* PostgreSQL: a connection lost inside a transaction refuses the rest of it — a later
  * statement must not run outside a transaction on the new session — until ROLLBACK, which
  * succeeds; nothing of the transaction is committed, and the connection works afterwards. */
@@ -782,7 +805,8 @@ int main(void)
     log_open(LOG_LEVEL_ERROR, NULL); /* keep test output readable */
     const struct CMUnitTest sqlite_tests[] = {
         COMMON(fx_setup_sqlite), T(test_sqlite_busy, fx_setup_sqlite),
-        T(test_sqlite_full, fx_setup_sqlite), cmocka_unit_test(test_store_problem)};
+        T(test_sqlite_full, fx_setup_sqlite), T(test_sqlite_cache_size, fx_setup_sqlite),
+        cmocka_unit_test(test_store_problem)};
     const struct CMUnitTest pg_tests[] = {COMMON(fx_setup_pg), T(test_pg_reconnect, fx_setup_pg),
                                           T(test_pg_tx_lost, fx_setup_pg)};
     int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
