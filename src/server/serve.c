@@ -12,6 +12,7 @@
 
 #include "agents/agents.h"
 #include "api/api.h"
+#include "api/audit_api.h"
 #include "api/system_api.h"
 #include "auth/auth.h"
 #include "build_info.h"
@@ -25,7 +26,6 @@
 #include "net/zmq_server.h"
 #include "server/lockfile.h"
 #include "server/schema.h"
-#include "store/audit.h"
 #include "store/store.h"
 #include "watch/watch.h"
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/audit_api.h"
 #include "core/clock.h"
 #include "core/hub.h"
 #include "core/log.h"
