@@ -4,7 +4,7 @@
 #include "cli/cli.h"
 #include "cli/cli_auth.h"
 #include "cli/cli_priv.h"
-#include "cli/cli_synth.h"
+#include "cli/cli_tools.h"
 #include "server/serve.h"
 
 #include "build_info.h"
