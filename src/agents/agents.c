@@ -1339,7 +1339,7 @@ void agents_forget(agent_t *a)
 
 /* ---- the daemon's side ---- */
 
-static void agents_metrics_collect(strbuf_t *out, void *ud)
+void agents_metrics_collect(strbuf_t *out, void *ud)
 {
     agents_t *ag = ud;
     strbuf_printf(out,
@@ -1452,14 +1452,6 @@ int agents_start(hub_t *hub)
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
     uv_unref((uv_handle_t *)&ag->sigchld);
     ag->sigchld_open = true;
-    if (hub->metrics) {
-        metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
-                        "Agent spawns by result.");
-        metrics_declare(hub->metrics, "ganglion_agents_active", "gauge",
-                        "Agents with a live process.");
-        metrics_collector_add(hub->metrics, agents_metrics_collect, ag);
-    }
-    agents_api_register(hub);
     log_info(NULL, "agents: ready", "{s:I,s:I,s:b}", "max", (json_int_t)hub->cfg.agents_max,
              "loaded", (json_int_t)ag->count, "cgroup_v2", ag->cgroup_v2);
     return 0;

@@ -1129,7 +1129,15 @@ static const api_endpoint_t agents_endpoints[] = {
      .handler = agents_h_logs},
 };
 
-void agents_api_register(hub_t *hub)
+int agents_api_register(hub_t *hub)
 {
     api_register(hub->api, agents_endpoints, sizeof agents_endpoints / sizeof agents_endpoints[0]);
+    if (hub->metrics) {
+        metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
+                        "Agent spawns by result.");
+        metrics_declare(hub->metrics, "ganglion_agents_active", "gauge",
+                        "Agents with a live process.");
+        metrics_collector_add(hub->metrics, agents_metrics_collect, hub->agents);
+    }
+    return 0;
 }

@@ -247,6 +247,6 @@ int agents_store_load(agents_t *ag);
 agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec);
 
 /* ---- agents_api.c ---- */
-void agents_api_register(struct hub *hub);
+void agents_metrics_collect(strbuf_t *out, void *ud);
 
 #endif

@@ -1580,7 +1580,9 @@ static const api_endpoint_t auth_endpoints[] = {
      .handler = auth_key_rotate_handler},
 };
 
-void auth_api_register(auth_t *a)
+int auth_api_register(hub_t *hub)
 {
-    api_register(a->hub->api, auth_endpoints, sizeof auth_endpoints / sizeof auth_endpoints[0]);
+    api_register(hub->api, auth_endpoints, sizeof auth_endpoints / sizeof auth_endpoints[0]);
+    api_auth_hook_set(hub->api, auth_hook, hub->auth);
+    return 0;
 }

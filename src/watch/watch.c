@@ -868,20 +868,6 @@ int watch_start(hub_t *hub)
         log_error(NULL, "watch: cannot load streams", "{s:s}", "reason", err);
         return -1;
     }
-    if (hub->metrics) {
-        metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
-                        "events accepted for scoring, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_events_scored_total", "counter",
-                        "events fed to the detector, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_windows_scored_total", "counter",
-                        "windows scored, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_anomalies_total", "counter",
-                        "anomalies detected, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_rejected_total", "counter",
-                        "events rejected at ingest (bad event or full queue), by stream");
-        metrics_collector_add(hub->metrics, watch_metrics_collect, w);
-    }
-    watch_api_register(hub->api, w);
     w->agents_opted = json_object();
     if (hub->cfg.watch_agent_streams) {
         /* 2 also follows status events, for the agents' labels */

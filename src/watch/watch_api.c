@@ -1157,8 +1157,22 @@ static const api_endpoint_t watch_endpoints[] = {
              .summary = "Counters per stream and anomalies by status", .handler = watch_stats),
 };
 
-void watch_api_register(api_registry_t *reg, watch_t *w)
+int watch_api_register(hub_t *hub)
 {
-    (void)w; /* handlers reach the state through the request's hub */
-    api_register(reg, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
+    /* handlers reach the state through the request's hub */
+    api_register(hub->api, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
+    if (hub->metrics) {
+        metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
+                        "events accepted for scoring, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_events_scored_total", "counter",
+                        "events fed to the detector, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_windows_scored_total", "counter",
+                        "windows scored, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_anomalies_total", "counter",
+                        "anomalies detected, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_rejected_total", "counter",
+                        "events rejected at ingest (bad event or full queue), by stream");
+        metrics_collector_add(hub->metrics, watch_metrics_collect, hub->watch);
+    }
+    return 0;
 }
