@@ -887,8 +887,7 @@ problem_t *agents_spawn(agents_t *ag, const json_t *body, agent_t **out)
     if (agents_agent_configure(a, why, sizeof why, &field) < 0) {
         a->forget = true;
         agents_agent_close_timers(a);
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "body", field, "%s", why);
         return p;
     }

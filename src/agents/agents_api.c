@@ -345,13 +345,6 @@ static agents_t *agents_of(api_req_t *req)
     return api_req_hub(req)->agents;
 }
 
-static problem_t *agents_validation(problem_t **p)
-{
-    if (!*p)
-        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
-    return *p;
-}
-
 /* Looks the agent up or replies 404 (returns NULL then). */
 static agent_t *agents_req_agent(api_req_t *req)
 {
@@ -415,7 +408,7 @@ static void agents_check_env_labels(json_t *body, problem_t **p)
     char ptr[128];
     json_t *env = json_object_get(body, "env");
     if (json_object_size(env) > 256)
-        problem_field_add(agents_validation(p), "body", "/env", "at most 256 variables");
+        problem_field_error(p, "body", "/env", "at most 256 variables");
     json_object_foreach(env, k, v)
     {
         snprintf(ptr, sizeof ptr, "/env/%.100s", k);
@@ -425,18 +418,17 @@ static void agents_check_env_labels(json_t *body, problem_t **p)
             ok = *c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
                  (*c >= '0' && *c <= '9');
         if (!ok)
-            problem_field_add(agents_validation(p), "body", ptr,
-                              "names are [A-Za-z_][A-Za-z0-9_]*, at most 128 characters");
+            problem_field_error(p, "body", ptr,
+                                "names are [A-Za-z_][A-Za-z0-9_]*, at most 128 characters");
         else if (!json_is_string(v))
-            problem_field_add(agents_validation(p), "body", ptr, "must be a string");
+            problem_field_error(p, "body", ptr, "must be a string");
         else if (json_string_length(v) > 32768 ||
                  strlen(json_string_value(v)) != json_string_length(v))
-            problem_field_add(agents_validation(p), "body", ptr,
-                              "at most 32768 bytes, no NUL characters");
+            problem_field_error(p, "body", ptr, "at most 32768 bytes, no NUL characters");
     }
     json_t *labels = json_object_get(body, "labels");
     if (json_object_size(labels) > AGENTS_LABELS_MAX)
-        problem_field_add(agents_validation(p), "body", "/labels", "at most 64 labels");
+        problem_field_error(p, "body", "/labels", "at most 64 labels");
     json_object_foreach(labels, k, v)
     {
         snprintf(ptr, sizeof ptr, "/labels/%.100s", k);
@@ -446,13 +438,12 @@ static void agents_check_env_labels(json_t *body, problem_t **p)
             ok = *c == '_' || *c == '-' || *c == '.' || *c == '/' || (*c >= 'A' && *c <= 'Z') ||
                  (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9');
         if (!ok)
-            problem_field_add(agents_validation(p), "body", ptr,
-                              "keys are 1-63 characters of [A-Za-z0-9._/-]");
+            problem_field_error(p, "body", ptr, "keys are 1-63 characters of [A-Za-z0-9._/-]");
         else if (!json_is_string(v) || json_string_length(v) > 256 ||
                  strchr(json_string_value(v), ',') ||
                  strlen(json_string_value(v)) != json_string_length(v))
-            problem_field_add(agents_validation(p), "body", ptr,
-                              "must be a string of at most 256 characters without commas");
+            problem_field_error(p, "body", ptr,
+                                "must be a string of at most 256 characters without commas");
     }
 }
 
@@ -468,8 +459,7 @@ static void agents_h_list(api_req_t *req, void *ctx)
     agents_selector_t sel;
     if (sel_text && agents_selector_parse(&sel, sel_text) < 0) {
         problem_t *p = NULL;
-        problem_field_add(agents_validation(&p), "query", "labels",
-                          "expected k=v[,k2=v2] (at most 64 pairs)");
+        problem_field_error(&p, "query", "labels", "expected k=v[,k2=v2] (at most 64 pairs)");
         api_reply_problem(req, p);
         return;
     }
@@ -649,19 +639,16 @@ static void agents_h_stdin(api_req_t *req, void *ctx)
     bool eof = json_is_true(json_object_get(body, "eof"));
     problem_t *p = NULL;
     if (text && b64)
-        problem_field_add(agents_validation(&p), "body", "/data_b64",
-                          "give either text or data_b64, not both");
+        problem_field_error(&p, "body", "/data_b64", "give either text or data_b64, not both");
     else if (!text && !b64 && !eof)
-        problem_field_add(agents_validation(&p), "body", "/text",
-                          "text, data_b64 or eof is required");
+        problem_field_error(&p, "body", "/text", "text, data_b64 or eof is required");
     unsigned char *bytes = NULL;
     long n = 0;
     if (!p && b64) {
         bytes = malloc(json_string_length(b64) / 4 * 3 + 3);
         n = bytes ? agents_b64_decode(json_string_value(b64), json_string_length(b64), bytes) : -1;
         if (n < 0 || n > AGENTS_STDIN_MAX)
-            problem_field_add(agents_validation(&p), "body", "/data_b64",
-                              "must be base64 of at most 65536 bytes");
+            problem_field_error(&p, "body", "/data_b64", "must be base64 of at most 65536 bytes");
     }
     if (!p) {
         const char *data = text ? json_string_value(text) : (const char *)bytes;
@@ -740,8 +727,8 @@ static int agents_grep_compile(api_req_t *req, regex_t *re, bool *have)
         char msg[256];
         regerror(rc, re, msg, sizeof msg);
         problem_t *p = NULL;
-        problem_field_add(agents_validation(&p), "query", "grep",
-                          "not a valid extended regular expression: %s", msg);
+        problem_field_error(&p, "query", "grep", "not a valid extended regular expression: %s",
+                            msg);
         api_reply_problem(req, p);
         return -1;
     }
@@ -865,13 +852,11 @@ static void agents_h_batch(api_req_t *req, void *ctx)
     problem_t *p = NULL;
     agents_selector_t sel;
     if ((ids != NULL) == (sel_text != NULL))
-        problem_field_add(agents_validation(&p), "body", "/ids", "give either ids or labels");
+        problem_field_error(&p, "body", "/ids", "give either ids or labels");
     else if (sel_text && agents_selector_parse(&sel, sel_text) < 0)
-        problem_field_add(agents_validation(&p), "body", "/labels",
-                          "expected k=v[,k2=v2] (at most 64 pairs)");
+        problem_field_error(&p, "body", "/labels", "expected k=v[,k2=v2] (at most 64 pairs)");
     if (strcmp(command, "signal") == 0 && !json_object_get(body, "signal"))
-        problem_field_add(agents_validation(&p), "body", "/signal",
-                          "required for the signal command");
+        problem_field_error(&p, "body", "/signal", "required for the signal command");
     if (p) {
         api_reply_problem(req, p);
         return;

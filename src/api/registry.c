@@ -405,10 +405,8 @@ bool api_req_query_time(const api_req_t *req, const char *name, int64_t *ms, pro
         return false;
     if (clock_rfc3339_parse(s, ms) == 0)
         return true;
-    if (!*p)
-        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
-    problem_field_add(*p, "query", name,
-                      "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z");
+    problem_field_error(p, "query", name,
+                        "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z");
     return false;
 }
 
@@ -539,11 +537,7 @@ static problem_t *api_body_prepare(api_req_t *req, const api_call_t *call, probl
     }
     if (ep->body) {
         if (!json_is_object(body)) {
-            problem_field_add(*fields ? *fields
-                                      : (*fields = problem_new(422, "validation",
-                                                               "the request has invalid fields; "
-                                                               "see errors[]")),
-                              "body", "", "must be a JSON object");
+            problem_field_error(fields, "body", "", "must be a JSON object");
         } else {
             api_validate_object(body, ep->body, false, "body", "", fields);
         }
@@ -634,11 +628,7 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     for (size_t i = 0; i < m.nparams; i++) {
         json_t *v = json_string(m.values[i]);
         if (!v) {
-            problem_field_add(fields ? fields
-                                     : (fields = problem_new(422, "validation",
-                                                             "the request has invalid fields; "
-                                                             "see errors[]")),
-                              "path", m.names[i], "is not valid UTF-8");
+            problem_field_error(&fields, "path", m.names[i], "is not valid UTF-8");
             continue;
         }
         json_object_set_new(pstr, m.names[i], v);

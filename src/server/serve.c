@@ -22,6 +22,7 @@
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/opt.h"
 #include "net/http.h"
 #include "net/zmq_server.h"
 #include "server/domains.h"
@@ -87,23 +88,13 @@ static const char serve_usage[] =
 
 /* ---- configuration ---- */
 
+/* opt_value, saying when the value is missing. */
 static int serve_flag_value(int argc, char **argv, int *i, const char *flag, const char **out)
 {
-    size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *out = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
+    int hit = opt_value(argc, argv, i, flag, out);
+    if (hit < 0)
         fprintf(stderr, "ganglion serve: %s needs a value\n", flag);
-        return -1;
-    }
-    *out = argv[++*i];
-    return 1;
+    return hit;
 }
 
 /* Applies the flags (the highest precedence). Returns 0, 1 for --print-config, 2 for --help,

@@ -169,8 +169,7 @@ static problem_t *watch_settings_resolve(watch_t *w, const char *type, const jso
                  "reason", err);
     *out = w->defaults;
     if (type && cbad_stream_type_parse(type, &out->type) < 0) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "body", "/type",
                           "must be one of logs, metrics, traces, llm, events, agent");
         return p;
@@ -209,8 +208,7 @@ problem_t *watch_stream_create(watch_t *w, const char *name, const char *type,
 {
     *out = NULL;
     if (!watch_name_valid(name)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "query", "stream",
                           "1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
         return p;

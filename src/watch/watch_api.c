@@ -180,8 +180,7 @@ static void watch_stream_put(api_req_t *req, void *ctx)
         return;
     }
     if (!name || !watch_name_valid(name)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "path", "name",
                           "1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
         api_reply_problem(req, p);
@@ -260,8 +259,7 @@ static void watch_events_post(api_req_t *req, void *ctx)
     const char *name = api_req_query_str(req, "stream");
     const char *type = api_req_query_str(req, "type");
     if (!name || !watch_name_valid(name)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(
             p, "query", "stream",
             "required: 1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
@@ -274,7 +272,7 @@ static void watch_events_post(api_req_t *req, void *ctx)
     json_t *items = NULL, *rejected = NULL;
     problem_t *p = NULL;
     if (len == 0) {
-        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        p = problem_validation_new();
         problem_field_add(p, "body", "", "no events: send one JSON event, an array, or NDJSON");
         api_reply_problem(req, p);
         return;
@@ -781,13 +779,13 @@ static void watch_anomalies_list(api_req_t *req, void *ctx)
     f.has_start = api_req_query_time(req, "start_time", &f.start_ms, &p);
     f.has_end = api_req_query_time(req, "end_time", &f.end_ms, &p);
     if (!p && f.has_start && f.has_end && f.end_ms <= f.start_ms) {
-        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        p = problem_validation_new();
         problem_field_add(p, "query", "end_time", "must be later than start_time");
     }
     const char *stream = api_req_query_str(req, "stream");
     if (stream && !watch_name_valid(stream)) {
         if (!p)
-            p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+            p = problem_validation_new();
         problem_field_add(p, "query", "stream", "not a valid stream name");
     }
     if (p) {
