@@ -1,6 +1,7 @@
 /* The agent supervisor: the records of agents, their processes (vfork + setrlimit + execve, one
  * process group each), reaping through SIGCHLD, the lifecycle with its reasons, stop escalation,
  * wall-clock timeouts, restart policies with backoff and a crash-loop cap, daemon shutdown. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -21,7 +22,7 @@
 #include "agents/agents_internal.h"
 #include "core/bus.h"
 #include "core/clock.h"
-#include "core/hash.h"
+#include "core/htab.h"
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -32,74 +33,38 @@ extern char **environ;
 
 /* ---- records ---- */
 
-/* ---- the id index: every record in memory by id (open addressing, linear probing, at most
- * half full), so that a lookup and the new id's uniqueness check do not walk up to 3000
- * records on every request and spawn ---- */
+/* ---- the id index: every record in memory by id (core/htab), so that a lookup and the new
+ * id's uniqueness check do not walk up to 3000 records on every request and spawn ---- */
 
-static size_t agents_idx_hash(const char *id)
+static const void *agents_idx_key(const void *item, size_t *len)
 {
-    return (size_t)hash_fnv1a_str(HASH_FNV1A_SEED, id);
+    const agent_t *a = item;
+    *len = strlen(a->id);
+    return a->id;
 }
 
 static agent_t *agents_idx_get(const agents_t *ag, const char *id)
 {
-    if (!ag->idx_cap)
-        return NULL;
-    size_t mask = ag->idx_cap - 1;
-    for (size_t i = agents_idx_hash(id) & mask; ag->idx[i]; i = (i + 1) & mask)
-        if (strcmp(ag->idx[i]->id, id) == 0)
-            return ag->idx[i];
-    return NULL;
-}
-
-static void agents_idx_place(agent_t **tab, size_t cap, agent_t *a)
-{
-    size_t i = agents_idx_hash(a->id) & (cap - 1);
-    while (tab[i])
-        i = (i + 1) & (cap - 1);
-    tab[i] = a;
+    return htab_get_str(ag->by_id, id);
 }
 
 /* Adds a record whose id is set and unique. 0 or -ENOMEM. */
 static int agents_idx_put(agents_t *ag, agent_t *a)
 {
-    if ((ag->idx_n + 1) * 2 > ag->idx_cap) {
-        size_t cap = ag->idx_cap ? ag->idx_cap * 2 : 64;
-        agent_t **tab = calloc(cap, sizeof *tab);
-        if (!tab)
-            return -ENOMEM;
-        for (size_t i = 0; i < ag->idx_cap; i++)
-            if (ag->idx[i])
-                agents_idx_place(tab, cap, ag->idx[i]);
-        free(ag->idx);
-        ag->idx = tab;
-        ag->idx_cap = cap;
-    }
-    agents_idx_place(ag->idx, ag->idx_cap, a);
-    ag->idx_n++;
-    a->indexed = true;
-    return 0;
+    int rc = htab_put(ag->by_id, a);
+    assert(rc != -EEXIST);
+    if (rc == 0)
+        a->indexed = true;
+    return rc;
 }
 
-/* Removes a record: backward-shift deletion keeps every probe chain unbroken. */
 static void agents_idx_del(agents_t *ag, agent_t *a)
 {
     if (!a->indexed)
         return;
-    size_t mask = ag->idx_cap - 1, i = agents_idx_hash(a->id) & mask;
-    while (ag->idx[i] != a)
-        i = (i + 1) & mask;
-    for (size_t j = (i + 1) & mask; ag->idx[j]; j = (j + 1) & mask) {
-        size_t home = agents_idx_hash(ag->idx[j]->id) & mask;
-        /* move j back into the hole at i unless its home lies cyclically in (i, j] */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            ag->idx[i] = ag->idx[j];
-            i = j;
-        }
-    }
-    ag->idx[i] = NULL;
-    ag->idx_n--;
+    agent_t *gone = htab_del(ag->by_id, a->id, strlen(a->id));
+    assert(gone == a);
+    (void)gone;
     a->indexed = false;
 }
 
@@ -1401,8 +1366,10 @@ static void agents_cgroup_detect(agents_t *ag)
 int agents_start(hub_t *hub)
 {
     agents_t *ag = calloc(1, sizeof *ag);
-    if (!ag)
+    if (!ag || htab_new(&ag->by_id, agents_idx_key) < 0) {
+        free(ag);
         return -1;
+    }
     ag->hub = hub;
     ag->started_ms = clock_wall_ms();
     ag->ring_bytes = (size_t)hub->cfg.agents_output_buffer;
@@ -1429,6 +1396,7 @@ int agents_start(hub_t *hub)
             if ((hub->cfg.agents_user[0] && !pw) || (hub->cfg.agents_group[0] && !gr)) {
                 log_error(NULL, "agents: unknown agents.user or agents.group", "{s:s,s:s}", "user",
                           hub->cfg.agents_user, "group", hub->cfg.agents_group);
+                htab_destroy(&ag->by_id);
                 free(ag);
                 return -1;
             }
@@ -1441,6 +1409,7 @@ int agents_start(hub_t *hub)
     hub->agents = ag;
     if (agents_store_load(ag) < 0) {
         hub->agents = NULL;
+        htab_destroy(&ag->by_id);
         free(ag);
         return -1;
     }
@@ -1531,7 +1500,7 @@ void agents_destroy(hub_t *hub)
         a->in_open = a->out_open = a->err_open = false;
         agents_agent_free(a);
     }
-    free(ag->idx);
+    htab_destroy(&ag->by_id);
     free(ag);
     hub->agents = NULL;
 }

@@ -119,10 +119,9 @@ typedef struct agent {
 struct agents {
     struct hub *hub;
     agent_t *head, *tail;
-    size_t count;  /* records in memory */
-    agent_t **idx; /* every record in memory by id (agents.c) */
-    size_t idx_cap, idx_n;
-    size_t live; /* with a process (or about to) */
+    size_t count;       /* records in memory */
+    struct htab *by_id; /* every record in memory by id (agents.c) */
+    size_t live;        /* with a process (or about to) */
     uv_signal_t sigchld;
     bool sigchld_open;
     bool shutting_down;
