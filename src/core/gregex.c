@@ -88,16 +88,37 @@ static size_t gregex_bracket(const char *p, size_t len, size_t i, char **o)
     return i;
 }
 
+/* A quantifier directly after another applies to what the first one repeats in POSIX
+ * ("a+?" is "(a+)?"), while PCRE2 reads a lazy or possessive quantifier. Only whether a line
+ * matches is asked, so the pair is folded into the one quantifier with the same language:
+ * '+' when both are '+', '?' when both are '?', '*' otherwise. */
+static char gregex_quant_fold(char first, char second)
+{
+    return first == second && first != '*' ? first : '*';
+}
+
 /* Rewrites the GNU and POSIX spellings PCRE2 reads otherwise: \< and \> (word start and end),
- * \` and \' (start and end of subject) and {,n} (at most n). \Q...\E and bracket expressions
- * are copied as they are. [=x=] becomes \\x{hh}. out has room for 5 * len + 1 bytes; returns the
- * output length. */
+ * \` and \' (start and end of subject), {,n} (at most n), stacked quantifiers (see
+ * gregex_quant_fold) and, in brackets, [=x=] and [.x.] (the character x). \Q...\E is copied as
+ * it is. out has room for 5 * len + 1 bytes; returns the output length. */
 static size_t gregex_posix_rewrite(const char *p, size_t len, char *out)
 {
     char *o = out;
+    char *quant = NULL; /* the quantifier just written, if the last token was one */
     size_t i = 0;
     while (i < len) {
         char c = p[i];
+        if (c == '*' || c == '+' || c == '?') {
+            if (quant) {
+                *quant = gregex_quant_fold(*quant, c);
+            } else {
+                quant = o;
+                *o++ = c;
+            }
+            i++;
+            continue;
+        }
+        quant = NULL;
         if (c == '[') {
             i = gregex_bracket(p, len, i, &o);
         } else if (c == '\\' && i + 1 < len) {
@@ -122,6 +143,10 @@ static size_t gregex_posix_rewrite(const char *p, size_t len, char *out)
                 *o++ = '\\';
                 *o++ = e;
             }
+        } else if (c == '(' && i + 1 < len && (p[i + 1] == '?' || p[i + 1] == '*')) {
+            /* (?...) and (*VERB): PCRE2 syntax, not a quantifier after a group opening */
+            o = gregex_put(o, p + i, 2);
+            i += 2;
         } else if (c == '{' && i + 1 < len && p[i + 1] == ',' && i + 2 < len && p[i + 2] >= '0' &&
                    p[i + 2] <= '9') {
             o = gregex_put(o, "{0", 2);
