@@ -69,15 +69,15 @@ static void agents_out_reply(api_req_t *req, const char *id, json_t *lines, int6
                              (json_int_t)last_seq));
 }
 
-/* The page [offset, offset + limit) of n lines of which hit[i] say which count (every line
- * when hit is NULL); `tail` > 0 takes the last `tail` instead. */
+/* The page [offset, offset + limit) of the n copied lines whose hit[i] is set; `tail` > 0
+ * takes the last `tail` instead. */
 static void agents_out_page(api_req_t *req, const char *id, const agents_line_t *const *v,
                             const uint8_t *hit, size_t n, const agents_out_q_t *q,
                             uint64_t first_seq, uint64_t last_seq)
 {
     int64_t total = 0;
     for (size_t i = 0; i < n; i++)
-        total += hit ? hit[i] : 1;
+        total += hit[i];
     int64_t offset = q->offset, limit = q->limit;
     if (q->tail > 0) {
         offset = total > q->tail ? total - q->tail : 0;
@@ -87,7 +87,7 @@ static void agents_out_page(api_req_t *req, const char *id, const agents_line_t 
     int64_t k = 0;
     uint64_t next = q->since;
     for (size_t i = 0; i < n && k < offset + limit; i++) {
-        if (hit && !hit[i])
+        if (!hit[i])
             continue;
         if (k >= offset) {
             json_array_append_new(lines, agents_line_json(NULL, v[i]));
@@ -100,23 +100,32 @@ static void agents_out_page(api_req_t *req, const char *id, const agents_line_t 
 
 void agents_out_answer(agent_t *a, api_req_t *req, const agents_out_q_t *q)
 {
-    /* without a pattern the work is one pass over lines already in memory (the ring's bytes
-     * bound it): the lines are only pointed to */
-    size_t n = 0;
+    /* without a pattern the work is one pass over lines already in memory (two with tail),
+     * bounded by the rings' bytes */
     agents_out_iter_t it;
-    agents_out_iter_init(&it, a, q->stream, q->since);
-    while (agents_out_iter_next(&it))
-        n++;
-    const agents_line_t **v = malloc((n ? n : 1) * sizeof *v);
-    if (!v) {
-        api_reply_problem(req, problem_new(503, "out-of-memory", "the lines could not be listed"));
-        return;
+    const agents_line_t *l;
+    int64_t offset = q->offset, limit = q->limit;
+    if (q->tail > 0) {
+        int64_t total = 0;
+        agents_out_iter_init(&it, a, q->stream, q->since);
+        while (agents_out_iter_next(&it))
+            total++;
+        offset = total > q->tail ? total - q->tail : 0;
+        limit = q->tail;
     }
+    json_t *lines = json_array();
+    int64_t k = 0;
+    uint64_t next = q->since;
     agents_out_iter_init(&it, a, q->stream, q->since);
-    for (size_t i = 0; i < n; i++)
-        v[i] = agents_out_iter_next(&it);
-    agents_out_page(req, a->id, v, NULL, n, q, agents_out_first_seq(a), a->seq);
-    free(v);
+    while ((l = agents_out_iter_next(&it)) != NULL) {
+        if (k >= offset && k < offset + limit) {
+            json_array_append_new(lines, agents_line_json(a, l));
+            next = l->seq;
+        }
+        k++;
+    }
+    agents_out_reply(req, a->id, lines, k, offset + limit < k, next, agents_out_first_seq(a),
+                     a->seq);
 }
 
 /* ---- grep on the thread pool -------------------------------------------------------------- */
