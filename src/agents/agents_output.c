@@ -205,7 +205,7 @@ static void agents_grep_work(uv_work_t *w)
         if (m < 0) {
             j->rc = m;
             j->at_seq = j->v[i]->seq;
-            j->reason = m == -ERANGE ? gregex_scan_reason(scan) : "out of memory";
+            j->reason = m == -ENOMEM ? "out of memory" : gregex_scan_reason(scan);
         } else {
             j->hit[i] = (uint8_t)m;
         }
@@ -222,6 +222,17 @@ static void agents_grep_after(uv_work_t *w, int status)
     if (status < 0 || j->rc == -ENOMEM) {
         api_reply_problem(j->req, problem_new(503, "out-of-memory",
                                               "the output could not be searched; try again"));
+    } else if (j->rc == -ETIMEDOUT) {
+        /* within its CPU budget but not its wall-clock deadline: the machine is busy, the
+         * pattern may be fine */
+        j->ag->grep_busy++;
+        problem_t *p =
+            problem_new(503, "busy",
+                        "the search ran out of time on a busy server (%llu ms of "
+                        "matching done at line seq %llu); try again",
+                        (unsigned long long)(j->cpu_ns / 1000000u), (unsigned long long)j->at_seq);
+        problem_header_set(p, "Retry-After", "1");
+        api_reply_problem(j->req, p);
     } else if (j->rc < 0) {
         j->ag->grep_refused++;
         problem_t *p =
@@ -248,6 +259,7 @@ void agents_grep_start(agent_t *a, api_req_t *req, const char *pattern, const ag
     gregex_limits_t lim;
     gregex_limits_default(&lim);
     lim.budget_ns = (uint64_t)cfg->agents_grep_budget_ms * 1000000u;
+    lim.deadline_ns = 4 * lim.budget_ns;
     char err[GREGEX_ERR_MAX];
     gregex_t *re = NULL;
     int rc = gregex_compile(pattern, strlen(pattern), &lim, &re, err, sizeof err);
@@ -277,19 +289,22 @@ void agents_grep_start(agent_t *a, api_req_t *req, const char *pattern, const ag
         return;
     }
     agents_grep_job_t *j = calloc(1, sizeof *j);
-    if (!j || (j->re = re, agents_grep_snapshot(j, a)) < 0) {
-        if (j)
-            agents_grep_job_free(j);
-        else
-            gregex_destroy(&re);
+    if (!j) {
+        gregex_destroy(&re);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the search could not start"));
+        return;
+    }
+    j->re = re;
+    j->q = *q;
+    if (agents_grep_snapshot(j, a) < 0) {
+        agents_grep_job_free(j);
         api_reply_problem(req, problem_new(503, "out-of-memory",
                                            "the output could not be copied for the search"));
         return;
     }
+    j->q.stream = NULL; /* borrowed from the request; the snapshot has applied it */
     j->ag = ag;
     j->req = req;
-    j->q = *q;
-    j->q.stream = NULL; /* borrowed from the request; the snapshot has applied it */
     memcpy(j->id, a->id, sizeof j->id);
     j->first_seq = agents_out_first_seq(a);
     j->last_seq = a->seq;

@@ -21,8 +21,9 @@ struct gregex_scan {
     const gregex_t *re;
     pcre2_match_data *md;
     pcre2_match_context *mctx;
-    uint64_t cpu_start, cpu_used;
+    uint64_t cpu_start, wall_start;
     uint64_t matches;
+    int error;          /* once spent: -ERANGE or -ETIMEDOUT */
     const char *reason; /* static; set when spent */
 };
 
@@ -38,6 +39,7 @@ void gregex_limits_default(gregex_limits_t *lim)
     lim->depth_limit = GREGEX_DEPTH_LIMIT;
     lim->heap_kib = GREGEX_HEAP_KIB;
     lim->budget_ns = GREGEX_BUDGET_NS;
+    lim->deadline_ns = GREGEX_DEADLINE_NS;
 }
 
 /* ---- POSIX spellings --------------------------------------------------------------------- */
@@ -232,12 +234,25 @@ void gregex_destroy(gregex_t **re)
 
 /* ---- scan -------------------------------------------------------------------------------- */
 
-static uint64_t gregex_cpu_ns(void)
+static uint64_t gregex_clock_ns(clockid_t id)
 {
     struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+    if (clock_gettime(id, &ts) != 0)
         return 0;
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t gregex_cpu_ns(void)
+{
+    return gregex_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* Marks the scan spent and returns err. */
+static int gregex_scan_spend(gregex_scan_t *s, int err, const char *reason)
+{
+    s->error = err;
+    s->reason = reason;
+    return err;
 }
 
 int gregex_scan_new(const gregex_t *re, gregex_scan_t **out)
@@ -258,6 +273,7 @@ int gregex_scan_new(const gregex_t *re, gregex_scan_t **out)
     pcre2_set_depth_limit(s->mctx, re->lim.depth_limit);
     pcre2_set_heap_limit(s->mctx, re->lim.heap_kib);
     s->cpu_start = gregex_cpu_ns();
+    s->wall_start = gregex_clock_ns(CLOCK_MONOTONIC);
     *out = s;
     return 0;
 }
@@ -274,16 +290,17 @@ void gregex_scan_destroy(gregex_scan_t **s)
 
 int gregex_scan_match(gregex_scan_t *s, const char *subject, size_t len)
 {
-    if (s->reason)
-        return -ERANGE;
+    if (s->error)
+        return s->error;
     int rc = pcre2_match(s->re->code, (PCRE2_SPTR)subject, len, 0, 0, s->md, s->mctx);
     s->matches++;
     if ((s->matches % GREGEX_CLOCK_EVERY) == 0 || len >= GREGEX_CLOCK_LONG) {
-        s->cpu_used = gregex_cpu_ns() - s->cpu_start;
-        if (s->cpu_used > s->re->lim.budget_ns) {
-            s->reason = "CPU budget";
-            return -ERANGE;
-        }
+        /* the pattern's cost first: a busy machine must not hide an expensive pattern */
+        if (gregex_cpu_ns() - s->cpu_start > s->re->lim.budget_ns)
+            return gregex_scan_spend(s, -ERANGE, "CPU budget");
+        if (s->re->lim.deadline_ns &&
+            gregex_clock_ns(CLOCK_MONOTONIC) - s->wall_start > s->re->lim.deadline_ns)
+            return gregex_scan_spend(s, -ETIMEDOUT, "deadline");
     }
     if (rc >= 0)
         return 1;
@@ -291,14 +308,11 @@ int gregex_scan_match(gregex_scan_t *s, const char *subject, size_t len)
     case PCRE2_ERROR_NOMATCH:
         return 0;
     case PCRE2_ERROR_MATCHLIMIT:
-        s->reason = "match limit";
-        return -ERANGE;
+        return gregex_scan_spend(s, -ERANGE, "match limit");
     case PCRE2_ERROR_DEPTHLIMIT:
-        s->reason = "depth limit";
-        return -ERANGE;
+        return gregex_scan_spend(s, -ERANGE, "depth limit");
     case PCRE2_ERROR_HEAPLIMIT:
-        s->reason = "heap limit";
-        return -ERANGE;
+        return gregex_scan_spend(s, -ERANGE, "heap limit");
     case PCRE2_ERROR_NOMEMORY:
         return -ENOMEM;
     default:

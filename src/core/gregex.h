@@ -21,6 +21,7 @@ typedef struct gregex_limits {
     uint32_t depth_limit; /* nested backtracking frames of one match */
     uint32_t heap_kib;    /* heap one match may use for its frames */
     uint64_t budget_ns;   /* CPU time (of the matching thread) a whole scan may use */
+    uint64_t deadline_ns; /* wall-clock time a whole scan may take (0: none) */
 } gregex_limits_t;
 
 #define GREGEX_PATTERN_MAX 512
@@ -28,6 +29,7 @@ typedef struct gregex_limits {
 #define GREGEX_DEPTH_LIMIT 100000
 #define GREGEX_HEAP_KIB    (16 * 1024)
 #define GREGEX_BUDGET_NS   (500 * 1000000ull)
+#define GREGEX_DEADLINE_NS (4 * GREGEX_BUDGET_NS)
 #define GREGEX_ERR_MAX     160 /* room for a reason text */
 
 /* The defaults above. */
@@ -48,10 +50,13 @@ int gregex_scan_new(const gregex_t *re, gregex_scan_t **out);
 void gregex_scan_destroy(gregex_scan_t **s);
 
 /* Matches subject[0..len) anywhere. Returns 1 (match), 0 (no match), -ERANGE when this match
- * went past its step, depth or heap limit or the scan past its CPU budget (the scan is spent:
- * later calls return -ERANGE at once), or -ENOMEM. */
+ * went past its step, depth or heap limit or the scan past its CPU budget (the pattern costs
+ * too much), -ETIMEDOUT when the scan went past its wall-clock deadline within its CPU budget
+ * (the machine is busy), or -ENOMEM. A scan that failed is spent: later calls return the same
+ * error at once. */
 int gregex_scan_match(gregex_scan_t *s, const char *subject, size_t len);
-/* Why the last -ERANGE happened ("match limit", "depth limit", "heap limit", "CPU budget"). */
+/* Why the scan is spent ("match limit", "depth limit", "heap limit", "CPU budget",
+ * "deadline"); "" while it is not. */
 const char *gregex_scan_reason(const gregex_scan_t *s);
 /* CPU time the scan has used so far, and the matches it ran. */
 uint64_t gregex_scan_cpu_ns(const gregex_scan_t *s);

@@ -180,6 +180,7 @@ static void test_cpu_budget(void **state)
     gregex_limits_t lim;
     gregex_limits_default(&lim);
     lim.budget_ns = 50 * 1000000ull;
+    lim.deadline_ns = 0; /* however busy the machine, the CPU budget decides */
     gregex_t *re = NULL;
     char err[GREGEX_ERR_MAX];
     assert_int_equal(gregex_compile("(a|aa)*[bc]", 11, &lim, &re, err, sizeof err), 0);
@@ -198,6 +199,30 @@ static void test_cpu_budget(void **state)
     assert_true(gregex_scan_cpu_ns(s) >= lim.budget_ns);
     assert_true(mono_s() - t0 < 5.0);
     assert_true(gregex_scan_matches(s) == i);
+    gregex_scan_destroy(&s);
+    gregex_destroy(&re);
+}
+
+/* Within its CPU budget but past its wall-clock deadline: told apart from a costly pattern. */
+static void test_deadline(void **state)
+{
+    (void)state;
+    gregex_limits_t lim;
+    gregex_limits_default(&lim);
+    lim.budget_ns = 60ull * 1000000000ull;
+    lim.deadline_ns = 1;
+    gregex_t *re = NULL;
+    char err[GREGEX_ERR_MAX];
+    assert_int_equal(gregex_compile("x", 1, &lim, &re, err, sizeof err), 0);
+    char line[GREGEX_PATTERN_MAX * 4];
+    memset(line, 'a', sizeof line);
+    gregex_scan_t *s = NULL;
+    assert_int_equal(gregex_scan_new(re, &s), 0);
+    struct timespec pause = {0, 1000000};
+    nanosleep(&pause, NULL);
+    assert_int_equal(gregex_scan_match(s, line, sizeof line), -ETIMEDOUT);
+    assert_string_equal(gregex_scan_reason(s), "deadline");
+    assert_int_equal(gregex_scan_match(s, "x", 1), -ETIMEDOUT); /* spent */
     gregex_scan_destroy(&s);
     gregex_destroy(&re);
 }
@@ -243,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_too_long_pattern),
         cmocka_unit_test(test_match_limit),
         cmocka_unit_test(test_cpu_budget),
+        cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_depth_and_heap_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
