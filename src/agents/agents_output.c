@@ -144,9 +144,9 @@ typedef struct agents_grep_job {
     uint8_t *hit;
     size_t n;
     /* the worker's result */
-    int rc;             /* 0, -ERANGE (budget), -ENOMEM */
-    const char *reason; /* static, with -ERANGE */
-    uint64_t at_seq;    /* the line being matched when the budget ran out */
+    int rc;             /* 0, -ERANGE (budget), -ETIMEDOUT (deadline), -ENOMEM */
+    const char *reason; /* static, with an error */
+    uint64_t at_seq;    /* the line being matched when the search stopped */
     uint64_t cpu_ns;
 } agents_grep_job_t;
 
@@ -264,9 +264,8 @@ void agents_grep_start(agent_t *a, api_req_t *req, const char *pattern, const ag
     gregex_t *re = NULL;
     int rc = gregex_compile(pattern, strlen(pattern), &lim, &re, err, sizeof err);
     if (rc == -ENOMEM) {
-        api_reply_problem(req, problem_new(503, "out-of-memory",
-                                           "the pattern could not be "
-                                           "compiled; try again"));
+        api_reply_problem(
+            req, problem_new(503, "out-of-memory", "the pattern could not be compiled; try again"));
         return;
     }
     if (rc < 0) {
