@@ -2,6 +2,7 @@
 over output an agent printed itself are matched off the loop thread within a budget, while
 /healthz keeps answering; refusals are clear (422 on grep, 503 with Retry-After when too many
 searches run) over HTTP and ZMQ."""
+import socket
 import threading
 import time
 
@@ -121,6 +122,19 @@ def test_grep_refusals_over_http_and_zmq(make_daemon):
     assert z["status"] == 503 and z["headers"]["Retry-After"] == "1", z
     t.join(GREP_WAIT)
     assert_problem(res["r"], (422, 503))
+    # a client that goes away mid-search: its reply is dropped and the slot comes back
+    end = time.monotonic() + GREP_WAIT
+    with socket.create_connection(("127.0.0.1", d.port)) as sk:
+        sk.sendall((f"GET {path}?grep=(a%7Caa)*%5Bbc%5D HTTP/1.1\r\nHost: x\r\n"
+                    f"Authorization: Bearer {d.token}\r\n\r\n").encode())
+        while d.get("/api/v1/agents/stats").json()["grep"]["running"] == 0:
+            assert time.monotonic() < end
+            time.sleep(0.01)
+    end = time.monotonic() + GREP_WAIT
+    while d.get("/api/v1/agents/stats").json()["grep"]["running"] != 0:
+        assert time.monotonic() < end, "the search of a departed client never ended"
+        time.sleep(0.05)
+    assert d.get("/healthz").status_code == 200
     # the slot is free again, over both transports
     assert d.get(path, params={"grep": "x"}).json()["total"] == 0
     z = c.call("GET", path, query={"grep": "^a+$", "stream": "stdout"})
