@@ -2,7 +2,6 @@
  * scopes (agents:read, agents:write) and served over every transport by the registry. The
  * request and reply shapes are documented in docs/agents.md. */
 #include <inttypes.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,7 +259,8 @@ static const api_field_t agents_output_query[] = {
      .flags = API_F_MIN | API_F_MAX,
      .min = 1,
      .max = AGENTS_GREP_MAX,
-     .description = "POSIX extended regular expression"},
+     .description = "regular expression (PCRE2 syntax; POSIX ERE patterns keep their "
+                    "meaning): only matching lines; matched off the loop within a budget"},
     {.name = "since",
      .type = API_T_INTEGER,
      .flags = API_F_MIN | API_F_MAX,
@@ -680,120 +680,26 @@ static void agents_h_action(api_req_t *req, void *ctx)
                   t ? (int64_t)json_number_value(t) : -1);
 }
 
-/* The lines of one or both rings after `since`, merged by seq, filtered by re. */
-typedef struct agents_out_iter {
-    const agents_ring_t *r[2];
-    size_t i[2];
-} agents_out_iter_t;
-
-static const agents_line_t *agents_out_next(agents_out_iter_t *it)
-{
-    const agents_line_t *best = NULL;
-    int bi = -1;
-    for (int s = 0; s < 2; s++) {
-        const agents_line_t *l = it->r[s] ? agents_ring_at(it->r[s], it->i[s]) : NULL;
-        if (l && (!best || l->seq < best->seq)) {
-            best = l;
-            bi = s;
-        }
-    }
-    if (bi >= 0)
-        it->i[bi]++;
-    return best;
-}
-
-static void agents_out_iter_init(agents_out_iter_t *it, const agent_t *a, const char *stream,
-                                 uint64_t since)
-{
-    memset(it, 0, sizeof *it);
-    if (!stream || strcmp(stream, "stderr") != 0)
-        it->r[AGENTS_STDOUT] = &a->ring[AGENTS_STDOUT];
-    if (!stream || strcmp(stream, "stdout") != 0)
-        it->r[AGENTS_STDERR] = &a->ring[AGENTS_STDERR];
-    for (int s = 0; s < 2; s++)
-        if (it->r[s])
-            it->i[s] = agents_ring_after(it->r[s], since);
-}
-
-/* Compiles the grep query value or replies 422 (returns -1 then). */
-static int agents_grep_compile(api_req_t *req, regex_t *re, bool *have)
-{
-    const char *grep = api_req_query_str(req, "grep");
-    *have = false;
-    if (!grep)
-        return 0;
-    int rc = regcomp(re, grep, REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-        char msg[256];
-        regerror(rc, re, msg, sizeof msg);
-        problem_t *p = NULL;
-        problem_field_error(&p, "query", "grep", "not a valid extended regular expression: %s",
-                            msg);
-        api_reply_problem(req, p);
-        return -1;
-    }
-    *have = true;
-    return 0;
-}
-
 static void agents_h_output(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
     if (!a)
         return;
-    regex_t re;
-    bool have_re;
-    if (agents_grep_compile(req, &re, &have_re) < 0)
-        return;
-    uint64_t since = (uint64_t)api_req_query_int(req, "since", 0);
-    int64_t offset = api_req_query_int(req, "offset", 0);
-    int64_t limit = api_req_query_int(req, "limit", 1000);
-    int64_t tail = api_req_query_int(req, "tail", 0);
-    const char *stream = api_req_query_str(req, "stream");
-    if (stream && strcmp(stream, "both") == 0)
-        stream = NULL;
-
-    agents_out_iter_t it;
-    const agents_line_t *l;
-    int64_t total = 0;
-    if (tail > 0) {
-        /* count first, then take the last `tail` */
-        agents_out_iter_init(&it, a, stream, since);
-        while ((l = agents_out_next(&it)) != NULL)
-            if (!have_re || regexec(&re, l->data, 0, NULL, 0) == 0)
-                total++;
-        offset = total > tail ? total - tail : 0;
-        limit = tail;
-    }
-    json_t *lines = json_array();
-    int64_t k = 0;
-    uint64_t last = since;
-    agents_out_iter_init(&it, a, stream, since);
-    while ((l = agents_out_next(&it)) != NULL) {
-        if (have_re && regexec(&re, l->data, 0, NULL, 0) != 0)
-            continue;
-        if (k >= offset && k < offset + limit) {
-            json_array_append_new(lines, agents_line_json(a, l));
-            last = l->seq;
-        }
-        k++;
-    }
-    total = k;
-    if (have_re)
-        regfree(&re);
-    uint64_t first = UINT64_MAX;
-    for (int s = 0; s < 2; s++) {
-        const agents_line_t *f = agents_ring_at(&a->ring[s], 0);
-        if (f && f->seq < first)
-            first = f->seq;
-    }
-    api_reply_json(req, 200,
-                   json_pack("{s:s,s:o,s:I,s:b,s:I,s:I,s:I}", "id", a->id, "lines", lines, "total",
-                             (json_int_t)total, "has_more", offset + limit < total, "next_since",
-                             (json_int_t)last, "first_seq",
-                             (json_int_t)(first == UINT64_MAX ? 0 : first), "last_seq",
-                             (json_int_t)a->seq));
+    agents_out_q_t q = {
+        .since = (uint64_t)api_req_query_int(req, "since", 0),
+        .offset = api_req_query_int(req, "offset", 0),
+        .limit = api_req_query_int(req, "limit", 1000),
+        .tail = api_req_query_int(req, "tail", 0),
+        .stream = api_req_query_str(req, "stream"),
+    };
+    if (q.stream && strcmp(q.stream, "both") == 0)
+        q.stream = NULL;
+    const char *grep = api_req_query_str(req, "grep");
+    if (grep)
+        agents_grep_start(a, req, grep, &q);
+    else
+        agents_out_answer(a, req, &q);
 }
 
 /* SSE: the ring's lines after `since` as frames (`event: agent.<id>.output`, no `id:` since
@@ -818,7 +724,7 @@ static void agents_h_logs(api_req_t *req, void *ctx)
     const agents_line_t *l;
     char topic[64];
     snprintf(topic, sizeof topic, "agent.%s.output", a->id);
-    while ((l = agents_out_next(&it)) != NULL) {
+    while ((l = agents_out_iter_next(&it)) != NULL) {
         if (sb.len >= AGENTS_PRELUDE_MAX) {
             /* the rest is in the ring: the client reads it from /output and resumes */
             strbuf_printf(&sb, "event: truncated\ndata: {\"next_since\":%" PRIu64 "}\n\n",
@@ -948,9 +854,11 @@ static void agents_h_stats(api_req_t *req, void *ctx)
                                                0.99, &p99) == 0;
     json_t *lag =
         have_lag ? json_pack("{s:f,s:f}", "p50_ms", p50 * 1e3, "p99_ms", p99 * 1e3) : json_null();
+    json_t *grep = json_pack("{s:i,s:I,s:I}", "running", ag->grep_running, "refused",
+                             (json_int_t)ag->grep_refused, "busy", (json_int_t)ag->grep_busy);
     api_reply_json(
         req, 200,
-        json_pack("{s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:f,s:o,s:b,s:b}",
+        json_pack("{s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:f,s:o,s:b,s:b,s:o}",
                   "healthy", !ag->shutting_down, "protocol_version", "1.0.0", "uptime_s",
                   (json_int_t)(up / 1000), "active_agents", (json_int_t)ag->live, "agents",
                   (json_int_t)ag->count, "max_agents", (json_int_t)hub->cfg.agents_max, "spawns_ok",
@@ -958,7 +866,8 @@ static void agents_h_stats(api_req_t *req, void *ctx)
                   "commands", (json_int_t)ag->commands, "errors", (json_int_t)ag->errors,
                   "restarts", (json_int_t)ag->restarts_total, "output_lines",
                   (json_int_t)ag->lines_total, "by_status", by, "loop_lag_ms", hub->loop_lag_ms,
-                  "loop_lag", lag, "cgroup_v2", ag->cgroup_v2, "shutting_down", ag->shutting_down));
+                  "loop_lag", lag, "cgroup_v2", ag->cgroup_v2, "shutting_down", ag->shutting_down,
+                  "grep", grep));
 }
 
 /* ---- the table ---- */

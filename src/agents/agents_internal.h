@@ -154,6 +154,9 @@ struct agents {
     char *scratch;      /* an output line's event is written here before the bus copies it */
     size_t scratch_cap;
     size_t ring_bytes, line_max;
+    /* output searches (agents_output.c): jobs on the thread pool, and refusals */
+    int grep_running;
+    uint64_t grep_refused, grep_busy;
 };
 
 /* ---- agents.c: the registry of agents and their operations ---- */
@@ -244,6 +247,35 @@ bool agents_store_busy(const agents_t *ag);
 int agents_store_load(agents_t *ag);
 /* Builds an in-memory record (status given) for a row loaded from the store; NULL on OOM. */
 agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec);
+
+/* ---- agents_output.c: the output query and its grep ---- */
+
+/* The lines of one or both rings after a seq, merged by seq. Valid while the loop does not
+ * run (the rings change only on the loop thread). */
+typedef struct agents_out_iter {
+    const agents_ring_t *r[2];
+    size_t i[2];
+} agents_out_iter_t;
+/* stream: "stdout", "stderr", or NULL for both. */
+void agents_out_iter_init(agents_out_iter_t *it, const agent_t *a, const char *stream,
+                          uint64_t since);
+const agents_line_t *agents_out_iter_next(agents_out_iter_t *it);
+
+/* The validated query of GET /agents/{id}/output. */
+typedef struct agents_out_q {
+    uint64_t since;
+    int64_t offset, limit, tail; /* tail > 0: the last `tail` lines instead of offset/limit */
+    const char *stream;          /* NULL for both; borrowed from the request */
+} agents_out_q_t;
+
+/* Replies with the page of lines q selects, without a pattern (on the loop: no matching). */
+void agents_out_answer(agent_t *a, api_req_t *req, const agents_out_q_t *q);
+/* The same filtered by a client's regular expression: compiled here (422 on the grep field
+ * when invalid or too long), the lines copied, matched on the thread pool within the pattern's
+ * limits (422 when they are exceeded), the reply sent from the loop; 503 with Retry-After when
+ * agents.grep_jobs searches are already running. Replies to req exactly once; the agent may
+ * go away before the reply (the snapshot answers). */
+void agents_grep_start(agent_t *a, api_req_t *req, const char *pattern, const agents_out_q_t *q);
 
 /* ---- agents_api.c ---- */
 void agents_metrics_collect(strbuf_t *out, void *ud);

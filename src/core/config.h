@@ -72,6 +72,8 @@ typedef struct config {
     int64_t agents_output_buffer;     /* bytes of output kept per agent and stream, default 1 MiB */
     int64_t agents_line_max;          /* longer lines are split into records, default 16 KiB */
     int64_t agents_tail_lines;        /* lines of a finished agent persisted, default 200 */
+    int64_t agents_grep_jobs;         /* output searches on the thread pool at once, default 2 */
+    int64_t agents_grep_budget_ms;    /* CPU ms one output search may use, default 500 */
     int64_t agents_stop_grace_ms;     /* SIGTERM to SIGKILL, default 5000 */
     int64_t agents_action_timeout_ms; /* custom action reply wait, default 30000 */
     int64_t agents_backoff_ms;        /* first restart delay, doubling, default 500 */
