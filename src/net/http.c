@@ -859,8 +859,11 @@ static enum MHD_Result http_query_add(void *cls, enum MHD_ValueKind kind, const 
     "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"                          \
     "X-Frame-Options: DENY\r\nContent-Security-Policy: " HTTP_CSP_API "\r\n"
 
-static void http_door_limits_fill(const http_server_t *srv, http_door_limits_t *lim)
+/* The door's limits, read from the configuration each time (body_limit and the header
+ * timeout are reloadable; the door checks heads before any request syncs srv). */
+static void http_door_limits_fill(void *ud, http_door_limits_t *lim)
 {
+    const http_server_t *srv = ud;
     const config_t *cfg = &srv->hub->cfg;
     memset(lim, 0, sizeof *lim);
     lim->max_conns = (size_t)cfg->max_connections;
@@ -869,7 +872,9 @@ static void http_door_limits_fill(const http_server_t *srv, http_door_limits_t *
                                      : cfg->max_connections);
     lim->header_timeout_ms = (uint64_t)cfg->header_timeout_ms;
     lim->inspect = !srv->tls;
-    lim->head = srv->head;
+    lim->head.header_max = (size_t)cfg->header_max;
+    lim->head.uri_max = (size_t)cfg->uri_max;
+    lim->head.body_max = cfg->body_limit > 0 ? (uint64_t)cfg->body_limit : 0;
     lim->security_headers = HTTP_DOOR_HEADERS;
 }
 
@@ -880,11 +885,6 @@ static void http_config_sync(http_server_t *srv)
     srv->head.header_max = (size_t)cfg->header_max;
     srv->head.uri_max = (size_t)cfg->uri_max;
     srv->head.body_max = srv->body_limit;
-    if (srv->door) {
-        http_door_limits_t lim;
-        http_door_limits_fill(srv, &lim);
-        http_door_limits_set(srv->door, &lim);
-    }
     srv->compress_min = cfg->compress_min_bytes > 0 ? (uint64_t)cfg->compress_min_bytes : 0;
     srv->client_queue = cfg->events_client_queue > 0 ? (size_t)cfg->events_client_queue : 256;
     if (cfg->events_heartbeat_s != srv->heartbeat_s) {
@@ -1433,9 +1433,7 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     srv->handles = 3;
     uv_poll_start(&srv->poll, UV_READABLE, http_on_poll);
     http_config_sync(srv); /* limits, and starts the heartbeat timer */
-    http_door_limits_t lim;
-    http_door_limits_fill(srv, &lim);
-    rc = http_door_start(hub->loop, fd, &lim, http_on_handoff, srv, &srv->door);
+    rc = http_door_start(hub->loop, fd, http_door_limits_fill, http_on_handoff, srv, &srv->door);
     if (rc < 0) {
         snprintf(err, errlen, "%s: cannot accept connections: %s", cfg->listen, uv_strerror(rc));
         close(fd);

@@ -51,7 +51,8 @@ struct http_door {
     uv_timer_t timer;
     int handles; /* open uv handles; freed when the last one closes */
     bool stopped;
-    http_door_limits_t lim;
+    http_door_limits_t lim; /* as of the last refresh */
+    http_door_limits_fn limits;
     http_door_handoff_fn handoff;
     void *ud;
     size_t live;               /* waiting here + open in MHD */
@@ -332,6 +333,7 @@ static void door_on_epoll(uv_poll_t *p, int status, int events)
     (void)status;
     (void)events;
     http_door_t *d = p->data;
+    d->limits(d->ud, &d->lim);
     struct epoll_event ev[DOOR_EVENTS];
     int n = epoll_wait(d->epfd, ev, DOOR_EVENTS, 0);
     for (int i = 0; i < n; i++)
@@ -401,6 +403,7 @@ static void door_on_listen(uv_poll_t *p, int status, int events)
     (void)status;
     (void)events;
     http_door_t *d = p->data;
+    d->limits(d->ud, &d->lim);
     for (int i = 0; i < DOOR_ACCEPT_BATCH && !d->stopped; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
@@ -419,7 +422,7 @@ static void door_on_closed(uv_handle_t *h);
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
-int http_door_start(uv_loop_t *loop, int listen_fd, const http_door_limits_t *lim,
+int http_door_start(uv_loop_t *loop, int listen_fd, http_door_limits_fn limits,
                     http_door_handoff_fn handoff, void *ud, http_door_t **out)
 {
     *out = NULL;
@@ -438,8 +441,9 @@ int http_door_start(uv_loop_t *loop, int listen_fd, const http_door_limits_t *li
     }
     d->loop = loop;
     d->listen_fd = listen_fd;
-    d->lim = *lim;
+    d->limits = limits;
     d->handoff = handoff;
+    limits(ud, &d->lim);
     d->ud = ud;
     if (uv_random(NULL, NULL, &d->rid_seed, sizeof d->rid_seed, 0, NULL) != 0)
         d->rid_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x5bd1e995u;
@@ -469,12 +473,6 @@ int http_door_start(uv_loop_t *loop, int listen_fd, const http_door_limits_t *li
     uv_poll_start(&d->ep_poll, UV_READABLE, door_on_epoll);
     *out = d;
     return 0;
-}
-
-void http_door_limits_set(http_door_t *d, const http_door_limits_t *lim)
-{
-    if (d)
-        d->lim = *lim;
 }
 
 void http_door_stop(http_door_t *d)

@@ -26,17 +26,18 @@ typedef struct http_door_limits {
     const char *security_headers; /* "Name: value\r\n" lines added to refusals; borrowed */
 } http_door_limits_t;
 
+/* Fills *lim with the limits in force now (they may change on reload); called on every
+ * listener wake-up and before every head check. */
+typedef void (*http_door_limits_fn)(void *ud, http_door_limits_t *lim);
+
 /* Takes an admitted connection: fd is the callee's from now on (closed by it on failure).
  * Returns 0, or -1 when it could not be taken. */
 typedef int (*http_door_handoff_fn)(void *ud, int fd, const struct sockaddr *sa, socklen_t salen);
 
 /* Starts accepting on listen_fd (a listening, non-blocking socket whose ownership passes to
  * the door). Returns 0 or a negative errno; *out is freed by http_door_destroy. */
-int http_door_start(uv_loop_t *loop, int listen_fd, const http_door_limits_t *lim,
+int http_door_start(uv_loop_t *loop, int listen_fd, http_door_limits_fn limits,
                     http_door_handoff_fn handoff, void *ud, http_door_t **out);
-
-/* New limits (a reload); connections already admitted keep their deadline. */
-void http_door_limits_set(http_door_t *d, const http_door_limits_t *lim);
 
 /* A connection handed to MHD opened or closed: it counts against the limits while open. */
 void http_door_conn_opened(http_door_t *d, const struct sockaddr *sa);
