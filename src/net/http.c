@@ -41,6 +41,9 @@
  * above server.header_max so that our 431 (a problem) answers before MHD's own (a page). */
 #define HTTP_CONN_MEMORY_MIN (32 * 1024)
 #define HTTP_CONN_MEMORY_PAD (16 * 1024)
+/* The door enforces server.max_connections; MHD's own limit, a silent close, sits above it
+ * for connections MHD has closed but not yet cleaned up. */
+#define HTTP_MHD_LIMIT_SLACK 64
 #define HTTP_RQ_POOL_MAX     256         /* request contexts kept for reuse */
 #define HTTP_BODY_KEEP       (16 * 1024) /* body buffers up to this stay with pooled contexts */
 #define HTTP_SCRATCH         (16 * 1024) /* JSON replies that fit are serialised without malloc */
@@ -1269,6 +1272,8 @@ static void http_declare_metrics(metrics_t *m)
         return;
     metrics_declare(m, "ganglion_http_connections", "gauge", "Open HTTP connections.");
     metrics_declare(m, "ganglion_sse_clients", "gauge", "Connected SSE clients.");
+    metrics_declare(m, "ganglion_http_refused_total", "counter",
+                    "Connections refused before a request reached the API, by the status sent.");
     metrics_declare(m, "ganglion_sse_dropped_total", "counter",
                     "SSE clients dropped because they read slower than events arrived.");
     metrics_gauge_set(m, "ganglion_http_connections", NULL, 0);
@@ -1402,11 +1407,12 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     /* The logger goes first so that MHD's complaints about later options reach our log. */
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_on_mhd_log, srv,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, http_conn_memory(cfg), MHD_OPTION_NOTIFY_COMPLETED,
-        http_on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, srv, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections + HTTP_MHD_LIMIT_SLACK, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        http_conn_memory(cfg), MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        http_unescape, srv, MHD_OPTION_END);
     if (!srv->d) {
         snprintf(err, errlen, "%s: libmicrohttpd failed to start%s", cfg->listen,
                  srv->tls ? " with TLS (see its log line above)" : "");
@@ -1433,7 +1439,8 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     srv->handles = 3;
     uv_poll_start(&srv->poll, UV_READABLE, http_on_poll);
     http_config_sync(srv); /* limits, and starts the heartbeat timer */
-    rc = http_door_start(hub->loop, fd, http_door_limits_fill, http_on_handoff, srv, &srv->door);
+    rc = http_door_start(hub->loop, fd, hub->metrics, http_door_limits_fill, http_on_handoff, srv,
+                         &srv->door);
     if (rc < 0) {
         snprintf(err, errlen, "%s: cannot accept connections: %s", cfg->listen, uv_strerror(rc));
         close(fd);

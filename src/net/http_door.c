@@ -53,6 +53,7 @@ struct http_door {
     bool stopped;
     http_door_limits_t lim; /* as of the last refresh */
     http_door_limits_fn limits;
+    metrics_t *metrics; /* borrowed, or NULL */
     http_door_handoff_fn handoff;
     void *ud;
     size_t live;               /* waiting here + open in MHD */
@@ -177,6 +178,11 @@ static void door_drain(int fd)
 static void door_refuse(http_door_t *d, int fd, int status, const char *slug, const char *detail,
                         unsigned retry_after_s)
 {
+    if (d->metrics) {
+        char label[24];
+        snprintf(label, sizeof label, "status=\"%d\"", status);
+        metrics_counter_add(d->metrics, "ganglion_http_refused_total", label, 1);
+    }
     if (!d->lim.inspect) { /* TLS: a plain-text reply would be noise to the client */
         door_drain(fd);
         close(fd);
@@ -422,7 +428,7 @@ static void door_on_closed(uv_handle_t *h);
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
-int http_door_start(uv_loop_t *loop, int listen_fd, http_door_limits_fn limits,
+int http_door_start(uv_loop_t *loop, int listen_fd, metrics_t *m, http_door_limits_fn limits,
                     http_door_handoff_fn handoff, void *ud, http_door_t **out)
 {
     *out = NULL;
@@ -442,6 +448,7 @@ int http_door_start(uv_loop_t *loop, int listen_fd, http_door_limits_fn limits,
     d->loop = loop;
     d->listen_fd = listen_fd;
     d->limits = limits;
+    d->metrics = m;
     d->handoff = handoff;
     limits(ud, &d->lim);
     d->ud = ud;

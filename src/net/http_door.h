@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "core/metrics.h"
 #include "net/http_head.h"
 
 typedef struct http_door http_door_t;
@@ -35,8 +36,9 @@ typedef void (*http_door_limits_fn)(void *ud, http_door_limits_t *lim);
 typedef int (*http_door_handoff_fn)(void *ud, int fd, const struct sockaddr *sa, socklen_t salen);
 
 /* Starts accepting on listen_fd (a listening, non-blocking socket whose ownership passes to
- * the door). Returns 0 or a negative errno; *out is freed by http_door_destroy. */
-int http_door_start(uv_loop_t *loop, int listen_fd, http_door_limits_fn limits,
+ * the door once started). Refusals are counted in ganglion_http_refused_total{status} of m
+ * (borrowed, may be NULL). Returns 0 or a negative errno; *out is freed by http_door_destroy. */
+int http_door_start(uv_loop_t *loop, int listen_fd, metrics_t *m, http_door_limits_fn limits,
                     http_door_handoff_fn handoff, void *ud, http_door_t **out);
 
 /* A connection handed to MHD opened or closed: it counts against the limits while open. */

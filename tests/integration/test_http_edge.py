@@ -246,6 +246,9 @@ def test_slowloris_does_not_starve_healthz(make_daemon):
         assert all(e.startswith(b"HTTP/1.1 408") or e == b"<reset>" for e in ended), ended
         got, took = healthz_time(d.port, SLOW_SRC)
         assert got and got[0][0] == 200 and took < 1.0
+        refused = d.metrics()["ganglion_http_refused_total"]
+        assert refused.find(status="429")[0].value == 22
+        assert refused.find(status="408")[0].value == 8
     finally:
         for s in slow:
             s.close()
