@@ -1336,7 +1336,7 @@ static int http_tls_prepare(http_server_t *srv, const config_t *cfg, char *err, 
  * builds from it, so the head limits answered by us (431, 414) come first. */
 static size_t http_conn_memory(const config_t *cfg)
 {
-    size_t n = (size_t)cfg->header_max * 2 + HTTP_CONN_MEMORY_PAD;
+    size_t n = (size_t)cfg->header_max + HTTP_CONN_MEMORY_PAD;
     return n < HTTP_CONN_MEMORY_MIN ? HTTP_CONN_MEMORY_MIN : n;
 }
 
