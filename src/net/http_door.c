@@ -27,7 +27,8 @@
 #define DOOR_DRAIN_MAX     (64 * 1024) /* unread input discarded before a refusal's close */
 #define DOOR_WARN_EVERY_MS 10000
 
-/* One client address (IPv4, or IPv6; v4-mapped v6 counts as v4) and its open connections. */
+/* One client address and its open connections: an IPv4 address (v4-mapped IPv6 included), or
+ * an IPv6 /64, the block one host or site usually holds whole, so its addresses count as one. */
 typedef struct door_addr {
     uint8_t family;
     uint8_t bytes[16];
@@ -80,7 +81,7 @@ static void door_addr_key(const struct sockaddr *sa, door_addr_t *k)
             memcpy(k->bytes, &in6->sin6_addr.s6_addr[12], 4);
         } else {
             k->family = 6;
-            memcpy(k->bytes, &in6->sin6_addr, 16);
+            memcpy(k->bytes, &in6->sin6_addr, 8);
         }
     }
 }
