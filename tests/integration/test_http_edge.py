@@ -184,7 +184,7 @@ def test_repeated_query_parameter_refused(daemon):
 # ---- finding 6: slowloris ------------------------------------------------------------------
 
 SLOW_ENV = {"GANGLION_SERVER_MAX_CONNECTIONS": "40", "GANGLION_SERVER_MAX_CONNECTIONS_PER_ADDRESS": "8",
-            "GANGLION_SERVER_HEADER_TIMEOUT_MS": "1500"}
+            "GANGLION_SERVER_HEADER_TIMEOUT_MS": "2000"}
 
 
 SLOW_SRC = "127.0.0.6"  # not the address the fixture's own session connects from
