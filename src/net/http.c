@@ -853,10 +853,6 @@ static enum MHD_Result http_query_add(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-/* First call for a request: headers are in. Preflight, early 413 and malformed URLs are
- * answered here, before any body is read. */
-/* Reloadable settings (SIGHUP rewrites hub->cfg) are re-read here, once per request: a few
- * compares, and a re-parse only when the CORS list changed. */
 /* Headers of every reply, also of the door's refusals, which MHD never sees. */
 #define HTTP_DOOR_HEADERS                                                                          \
     "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"                          \
@@ -881,6 +877,8 @@ static void http_door_limits_fill(void *ud, http_door_limits_t *lim)
     lim->security_headers = HTTP_DOOR_HEADERS;
 }
 
+/* Reloadable settings (SIGHUP rewrites hub->cfg) are re-read here, once per request: a few
+ * compares, and a re-parse only when the CORS list changed. */
 static void http_config_sync(http_server_t *srv)
 {
     const config_t *cfg = &srv->hub->cfg;
@@ -959,6 +957,8 @@ static int http_rq_framing_check(http_rq_t *rq, const char *url, const char *ver
     return 0;
 }
 
+/* First call for a request: headers are in. Framing errors, preflight, early 413 and malformed
+ * URLs are answered here, before any body is read. */
 static enum MHD_Result http_rq_begin(http_rq_t *rq, const char *url, const char *method,
                                      const char *version)
 {
