@@ -26,6 +26,7 @@
 #define DOOR_REPLY_MAX     2048
 #define DOOR_DRAIN_MAX     (64 * 1024) /* unread input discarded before a refusal's close */
 #define DOOR_WARN_EVERY_MS 10000
+#define DOOR_PAUSE_MS      100 /* no descriptor left: accepting again this much later */
 
 /* One client address and its open connections: an IPv4 address (v4-mapped IPv6 included), or
  * an IPv6 /64, the block one host or site usually holds whole, so its addresses count as one. */
@@ -50,7 +51,8 @@ struct http_door {
     int listen_fd, epfd;
     uv_poll_t listen_poll, ep_poll;
     uv_timer_t timer;
-    int handles; /* open uv handles; freed when the last one closes */
+    uv_timer_t pause; /* listener paused after EMFILE/ENFILE, so the loop does not spin */
+    int handles;      /* open uv handles; freed when the last one closes */
     bool stopped;
     http_door_limits_t lim; /* as of the last refresh */
     http_door_limits_fn limits;
@@ -61,7 +63,7 @@ struct http_door {
     door_conn_t *first, *last; /* waiting, oldest first (deadline order) */
     door_addr_t *table[DOOR_BUCKETS];
     uint64_t rid_seed, rid_counter;
-    uint64_t refused, refused_logged, last_warn;
+    uint64_t refused, refused_logged, last_warn, last_accept_warn;
     char *peek; /* DOOR_PEEK_MAX bytes, shared: one connection is looked at a time */
 };
 
@@ -405,6 +407,15 @@ static void door_admit(http_door_t *d, int fd, const struct sockaddr_storage *ss
     d->last = c;
 }
 
+static void door_on_listen(uv_poll_t *p, int status, int events);
+
+static void door_on_pause_end(uv_timer_t *t)
+{
+    http_door_t *d = t->data;
+    if (!d->stopped)
+        uv_poll_start(&d->listen_poll, UV_READABLE, door_on_listen);
+}
+
 static void door_on_listen(uv_poll_t *p, int status, int events)
 {
     (void)status;
@@ -416,8 +427,18 @@ static void door_on_listen(uv_poll_t *p, int status, int events)
         socklen_t sl = sizeof ss;
         int fd = accept4(d->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                log_warn(NULL, "http: accept failed", "{s:s}", "error", strerror(errno));
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                break;
+            /* The pending connection stays queued and the listener stays readable: without a
+             * pause (out of descriptors, say) this would spin and log on every loop turn. */
+            uint64_t now = uv_now(d->loop);
+            if (d->last_accept_warn == 0 || now - d->last_accept_warn >= DOOR_WARN_EVERY_MS) {
+                log_warn(NULL, "http: accept failed; pausing the listener", "{s:s,s:i}", "error",
+                         strerror(errno), "pause_ms", DOOR_PAUSE_MS);
+                d->last_accept_warn = now;
+            }
+            uv_poll_stop(&d->listen_poll);
+            uv_timer_start(&d->pause, door_on_pause_end, DOOR_PAUSE_MS, 0);
             break;
         }
         door_admit(d, fd, &ss, sl);
@@ -476,7 +497,9 @@ int http_door_start(uv_loop_t *loop, int listen_fd, metrics_t *m, http_door_limi
     d->handles++;
     uv_timer_init(loop, &d->timer);
     d->handles++;
-    d->listen_poll.data = d->ep_poll.data = d->timer.data = d;
+    uv_timer_init(loop, &d->pause);
+    d->handles++;
+    d->listen_poll.data = d->ep_poll.data = d->timer.data = d->pause.data = d;
     uv_poll_start(&d->listen_poll, UV_READABLE, door_on_listen);
     uv_poll_start(&d->ep_poll, UV_READABLE, door_on_epoll);
     *out = d;
@@ -496,6 +519,7 @@ void http_door_stop(http_door_t *d)
     while (d->first)
         door_conn_drop(d, d->first);
     uv_timer_stop(&d->timer);
+    uv_timer_stop(&d->pause);
 }
 
 static void door_on_closed(uv_handle_t *h)
@@ -525,6 +549,7 @@ void http_door_destroy(http_door_t **pd)
     uv_close((uv_handle_t *)&d->listen_poll, door_on_closed);
     uv_close((uv_handle_t *)&d->ep_poll, door_on_closed);
     uv_close((uv_handle_t *)&d->timer, door_on_closed);
+    uv_close((uv_handle_t *)&d->pause, door_on_closed);
     close(d->epfd);
     d->epfd = -1;
 }
