@@ -132,7 +132,7 @@ int http_head_check(const char *buf, size_t len, const http_head_limits_t *lim,
         if (memchr(p, '\r', n))
             return head_refuse(v, 400, "bad-request", "CR without LF in the request line");
         int rc = head_request_line(p, n, false, lim, v, &http11);
-        if (rc == HTTP_HEAD_PARTIAL && avail > lim->header_max)
+        if (rc == HTTP_HEAD_PARTIAL && len > lim->header_max)
             return head_refuse(v, 431, "header-fields-too-large",
                                "the request head is larger than %zu bytes", lim->header_max);
         return rc;
@@ -146,12 +146,12 @@ int http_head_check(const char *buf, size_t len, const http_head_limits_t *lim,
     http_framing_t f;
     http_framing_init(&f);
     for (p = nl + 1;;) {
-        if ((size_t)(p - head) > lim->header_max)
+        if ((size_t)(p - buf) > lim->header_max)
             return head_refuse(v, 431, "header-fields-too-large",
                                "the request head is larger than %zu bytes", lim->header_max);
         nl = head_eol(p, end);
         if (!nl) {
-            if ((size_t)(end - head) > lim->header_max)
+            if (len > lim->header_max)
                 return head_refuse(v, 431, "header-fields-too-large",
                                    "the request head is larger than %zu bytes", lim->header_max);
             return HTTP_HEAD_PARTIAL;
@@ -160,7 +160,7 @@ int http_head_check(const char *buf, size_t len, const http_head_limits_t *lim,
             return head_refuse(v, 400, "bad-request", "CR without LF in a header field");
         if (n == 0)
             break;
-        if ((size_t)(nl + 1 - head) > lim->header_max)
+        if ((size_t)(nl + 1 - buf) > lim->header_max)
             return head_refuse(v, 431, "header-fields-too-large",
                                "the request head is larger than %zu bytes", lim->header_max);
         if ((rc = head_field_line(p, n, &f, v)) != HTTP_HEAD_OK)

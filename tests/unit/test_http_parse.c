@@ -197,6 +197,12 @@ static void test_head_refusals(void **state)
     assert_int_equal(http_head_check(big, 256, &LIM, &v), HTTP_HEAD_PARTIAL);
     assert_int_equal(http_head_check(big, 257, &LIM, &v), HTTP_HEAD_REFUSED);
     assert_int_equal(v.status, 431);
+    /* Empty lines before the request line count too. */
+    char blank[300];
+    memset(blank, '\n', sizeof blank);
+    assert_int_equal(http_head_check(blank, 256, &LIM, &v), HTTP_HEAD_PARTIAL);
+    assert_int_equal(http_head_check(blank, sizeof blank, &LIM, &v), HTTP_HEAD_REFUSED);
+    assert_int_equal(v.status, 431);
 }
 
 int main(void)
