@@ -84,6 +84,14 @@ static const config_key_t config_keys[] = {
             "simultaneous HTTP connections"),
     CFG_NUM("server", "connection_timeout_s", CONFIG_T_INT, connection_timeout_s, "30", 1, 86400, 0,
             "seconds an idle connection is kept"),
+    CFG_NUM("server", "max_connections_per_address", CONFIG_T_INT, max_connections_per_address,
+            "128", 1, 1000000, 0, "simultaneous HTTP connections from one client address"),
+    CFG_NUM("server", "header_timeout_ms", CONFIG_T_INT, header_timeout_ms, "10000", 50, 600000,
+            CONFIG_F_RELOAD, "milliseconds from accept to the end of the first request head"),
+    CFG_NUM("server", "header_max", CONFIG_T_SIZE, header_max, "16k", KIB, 64 * KIB, 0,
+            "largest request line plus header fields in bytes; larger gets 431"),
+    CFG_NUM("server", "uri_max", CONFIG_T_SIZE, uri_max, "8k", 256, 64 * KIB, 0,
+            "longest request target (path and query) in bytes; longer gets 414"),
     CFG_NUM("server", "shutdown_grace_ms", CONFIG_T_INT, shutdown_grace_ms, "5000", 0, 600000,
             CONFIG_F_RELOAD, "milliseconds to let in-flight requests finish on shutdown"),
     CFG_NUM("server", "compress_min_bytes", CONFIG_T_SIZE, compress_min_bytes, "8192", 0, 64 * MIB,
@@ -1005,6 +1013,12 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
                            "events.heartbeat_s (%" PRId64
                            ") must be less than server.connection_timeout_s (%" PRId64 ")",
                            cfg->events_heartbeat_s, cfg->connection_timeout_s);
+    /* The request line is part of the head: a target as long as the head could never fit. */
+    if (cfg->uri_max + 64 > cfg->header_max)
+        return config_fail(err, errlen, NULL, 0,
+                           "server.uri_max (%" PRId64 ") must be at least 64 bytes below "
+                           "server.header_max (%" PRId64 ")",
+                           cfg->uri_max, cfg->header_max);
     return 0;
 }
 

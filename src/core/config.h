@@ -13,14 +13,18 @@
 
 typedef struct config {
     /* [server] */
-    char listen[CONFIG_STR_MAX];       /* HOST:PORT, default 127.0.0.1:7700 */
-    char data_dir[CONFIG_STR_MAX];     /* default ./var */
-    int64_t body_limit;                /* bytes, default 1 MiB */
-    int64_t json_max_depth;            /* default 64 */
-    int64_t max_connections;           /* default 1024 */
-    int64_t connection_timeout_s;      /* idle connection timeout, default 30 */
-    int64_t shutdown_grace_ms;         /* wait for in-flight requests on shutdown, default 5000 */
-    int64_t compress_min_bytes;        /* gzip responses at least this big when asked; 0 = off */
+    char listen[CONFIG_STR_MAX];         /* HOST:PORT, default 127.0.0.1:7700 */
+    char data_dir[CONFIG_STR_MAX];       /* default ./var */
+    int64_t body_limit;                  /* bytes, default 1 MiB */
+    int64_t json_max_depth;              /* default 64 */
+    int64_t max_connections;             /* default 1024 */
+    int64_t connection_timeout_s;        /* idle connection timeout, default 30 */
+    int64_t max_connections_per_address; /* of them from one client address, default 128 */
+    int64_t header_timeout_ms;  /* accept to the end of the first request head, default 10000 */
+    int64_t header_max;         /* request line + header fields, bytes, default 16 KiB */
+    int64_t uri_max;            /* request target, bytes, default 8 KiB */
+    int64_t shutdown_grace_ms;  /* wait for in-flight requests on shutdown, default 5000 */
+    int64_t compress_min_bytes; /* gzip responses at least this big when asked; 0 = off */
     char cors_origins[CONFIG_STR_MAX]; /* comma list or "*"; empty = CORS off */
     /* [log] */
     char log_level[16];            /* debug|info|warn|error|off */

@@ -25,6 +25,7 @@
 #include "core/opt.h"
 #include "net/http.h"
 #include "net/zmq_server.h"
+#include "server/datadir.h"
 #include "server/domains.h"
 #include "server/lockfile.h"
 #include "server/schema.h"
@@ -373,6 +374,8 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "ganglion serve: %s\n", err);
         goto out_log;
     }
+    /* Before anything is created: what is found wide was left so by someone else. */
+    datadir_modes_check(hub->cfg.data_dir);
 
     hub->started_wall_ms = clock_wall_ms();
     hub->started_mono_ns = clock_mono_ns();
