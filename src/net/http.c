@@ -820,9 +820,7 @@ typedef struct http_query {
 
 static void http_query_refuse(http_query_t *q, const char *key, const char *msg)
 {
-    if (!q->fields)
-        q->fields = problem_new(422, "validation", "the request has invalid fields; see errors[]");
-    problem_field_add(q->fields, "query", key, "%s", msg);
+    problem_field_error(&q->fields, "query", key, "%s", msg);
 }
 
 /* Query arguments become an object of strings. A repeated parameter is refused, as the
