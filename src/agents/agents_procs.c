@@ -1,0 +1,418 @@
+/* The processes behind agents, read from /proc: a snapshot of the process table to find every
+ * descendant of an agent (setsid takes a process out of its group, not out of its parent's
+ * tree), signals that never reach a reused pid (checked against the start time through a pidfd),
+ * the sweep of orphans the daemon inherits as their subreaper, and at start the end of what a
+ * daemon that was killed left running. Loop thread only. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agents/agents_internal.h"
+#include "core/hub.h"
+#include "core/log.h"
+
+#define AGENTS_PROCS_MAX   (4u << 20) /* PID_MAX_LIMIT: no table holds more */
+#define AGENTS_ENVIRON_MAX (256 * 1024)
+
+/* ---- one process ---- */
+
+int agents_proc_stat_read(pid_t pid, agents_proc_stat_t *st)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    int e = errno;
+    close(fd);
+    if (n <= 0)
+        return n < 0 && e != ESRCH ? -e : -ESRCH;
+    buf[n] = '\0';
+    return agents_proc_stat_parse(buf, st);
+}
+
+/* pidfd_open and pidfd_send_signal (Linux 5.3+) by number: older C libraries lack wrappers */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int agents_proc_signal(pid_t pid, uint64_t start, int sig)
+{
+    if (pid <= 1 || pid == getpid())
+        return -EPERM;
+    /* the pidfd pins the process it was opened on: if its start time matches, the signal goes
+     * to that process even if it exits and its pid is reused meanwhile */
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0 && errno != ENOSYS)
+        return errno == ESRCH ? -ESRCH : -errno;
+    agents_proc_stat_t st;
+    int rc = agents_proc_stat_read(pid, &st);
+    if (rc == 0 && st.start != start)
+        rc = -ESRCH; /* another process under a reused pid */
+    if (rc == 0) {
+        if (fd >= 0)
+            rc = syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 ? -errno : 0;
+        else
+            rc = kill(pid, sig) < 0 ? -errno : 0; /* no pidfd: the window is this line */
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* ---- the process table ---- */
+
+static int agents_by_ppid(const void *x, const void *y)
+{
+    const agents_proc_stat_t *a = x, *b = y;
+    return a->ppid < b->ppid ? -1 : a->ppid > b->ppid ? 1 : a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+void agents_procs_free(agents_procs_t *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+int agents_procs_read(agents_procs_t *t)
+{
+    t->n = 0;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 1024;
+            agents_proc_stat_t *v = cap <= AGENTS_PROCS_MAX ? realloc(t->v, cap * sizeof *v) : NULL;
+            if (!v) {
+                closedir(d);
+                return -ENOMEM;
+            }
+            t->v = v;
+            t->cap = cap;
+        }
+        if (agents_proc_stat_read((pid_t)pid, &t->v[t->n]) == 0 && t->v[t->n].state != 'Z')
+            t->n++; /* a zombie is gone already (its parent reaps it) */
+    }
+    closedir(d);
+    /* by parent: the children of a process are one range, found by binary search */
+    qsort(t->v, t->n, sizeof *t->v, agents_by_ppid);
+    return 0;
+}
+
+/* The index of the first entry whose parent is ppid (t->n when none). */
+static size_t agents_procs_first_child(const agents_procs_t *t, pid_t ppid)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->v[mid].ppid < ppid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+size_t agents_procs_descendants(const agents_procs_t *t, pid_t root, uint64_t min_start,
+                                size_t *out, size_t max)
+{
+    /* breadth first: out[] is the queue; each entry's children are appended after it */
+    size_t n = 0;
+    pid_t parent = root;
+    for (size_t q = 0;; q++) {
+        for (size_t i = agents_procs_first_child(t, parent);
+             i < t->n && t->v[i].ppid == parent && n < max; i++)
+            if (t->v[i].start >= min_start)
+                out[n++] = i;
+        if (q >= n)
+            break;
+        parent = t->v[out[q]].pid;
+    }
+    return n;
+}
+
+/* The table as it was at most one loop turn ago (signals to many agents in one turn, as at
+ * shutdown, read /proc once); fresh reads it again. NULL when it cannot be read. */
+static const agents_procs_t *agents_procs_get(agents_t *ag, bool fresh)
+{
+    uint64_t now = uv_now(ag->hub->loop);
+    if (!fresh && ag->procs_valid && ag->procs_at == now)
+        return &ag->procs;
+    ag->procs_valid = false;
+    int rc = agents_procs_read(&ag->procs);
+    if (rc < 0) {
+        log_warn(NULL, "agents: cannot read the process table", "{s:s}", "error", strerror(-rc));
+        return NULL;
+    }
+    ag->procs_valid = true;
+    ag->procs_at = now;
+    return &ag->procs;
+}
+
+/* ---- an agent's processes ---- */
+
+static int agents_cgroup_kill(const char *dir)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/cgroup.kill", dir);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t w = write(fd, "1", 1);
+        close(fd);
+        if (w == 1)
+            return 0;
+    }
+    /* before Linux 5.14: each member in turn (a member forking meanwhile is caught by the
+     * sweep when its parent dies) */
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    long pid;
+    while (fscanf(f, "%ld", &pid) == 1)
+        if (pid > 1 && pid != getpid())
+            (void)kill((pid_t)pid, SIGKILL);
+    fclose(f);
+    return 0;
+}
+
+int agents_tree_signal(agent_t *a, int sig)
+{
+    if (a->pgid <= 0 || !a->pid)
+        return -ESRCH;
+    int rc = kill(-a->pgid, sig) < 0 ? -errno : 0;
+    /* the descendants that left the group (setsid, setpgid) get the same signal; the agent's
+     * main process is their subreaper, so the tree holds them until it exits */
+    const agents_procs_t *t = agents_procs_get(a->owner, false);
+    if (t && t->n) {
+        size_t *idx = malloc(t->n * sizeof *idx);
+        size_t n = idx ? agents_procs_descendants(t, a->pid, a->pid_start, idx, t->n) : 0;
+        for (size_t i = 0; i < n; i++)
+            if (t->v[idx[i]].pgid != a->pgid)
+                (void)agents_proc_signal(t->v[idx[i]].pid, t->v[idx[i]].start, sig);
+        free(idx);
+    }
+    if (sig == SIGKILL && a->cg_dir)
+        (void)agents_cgroup_kill(a->cg_dir);
+    return rc;
+}
+
+void agents_tree_end(agent_t *a)
+{
+    /* the main process has exited: its group, and its cgroup when it has one. Descendants in
+     * other groups were re-parented to the daemon and are ended by the sweep. */
+    if (a->pgid > 0)
+        (void)kill(-a->pgid, SIGKILL);
+    if (a->cg_dir)
+        (void)agents_cgroup_kill(a->cg_dir);
+}
+
+static bool agents_is_agent_pid(const agents_t *ag, pid_t pid)
+{
+    for (const agent_t *a = ag->head; a; a = a->next)
+        if (a->pid == pid)
+            return true;
+    return false;
+}
+
+size_t agents_orphans_sweep(agents_t *ag)
+{
+    /* The daemon is the subreaper of everything its agents start: a process it did not spawn
+     * but is the parent of was left behind by an agent's main process that exited (each
+     * main process is itself the subreaper of its descendants while it runs). Such a process
+     * and everything under it are ended, with SIGKILL, as the group of an exited main is. */
+    const agents_procs_t *t = agents_procs_get(ag, true);
+    if (!t || !t->n)
+        return 0;
+    pid_t self = getpid();
+    size_t *idx = malloc(t->n * sizeof *idx), ended = 0;
+    if (!idx)
+        return 0;
+    for (size_t i = agents_procs_first_child(t, self); i < t->n && t->v[i].ppid == self; i++) {
+        const agents_proc_stat_t *o = &t->v[i];
+        if (agents_is_agent_pid(ag, o->pid))
+            continue;
+        if (agents_proc_signal(o->pid, o->start, SIGKILL) == 0)
+            ended++;
+        size_t n = agents_procs_descendants(t, o->pid, o->start, idx, t->n);
+        for (size_t k = 0; k < n; k++)
+            if (agents_proc_signal(t->v[idx[k]].pid, t->v[idx[k]].start, SIGKILL) == 0)
+                ended++;
+    }
+    free(idx);
+    if (ended)
+        log_info(NULL, "agents: ended processes left behind by exited agents", "{s:I}", "count",
+                 (json_int_t)ended);
+    return ended;
+}
+
+/* ---- what a killed daemon left running ---- */
+
+int agents_boot_id_read(char *out, size_t len)
+{
+    out[0] = '\0';
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (!f)
+        return -errno;
+    bool ok = fgets(out, (int)len, f) != NULL;
+    fclose(f);
+    if (!ok)
+        return -EIO;
+    out[strcspn(out, "\n")] = '\0';
+    return 0;
+}
+
+/* The value of AGENT_ID in the process's environment ("" when absent or unreadable). */
+static void agents_environ_agent_id(pid_t pid, char *buf, size_t buflen, char *id, size_t idlen)
+{
+    id[0] = '\0';
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    size_t len = 0;
+    ssize_t r;
+    while (len < buflen && (r = read(fd, buf + len, buflen - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    static const char key[] = "AGENT_ID=";
+    for (size_t i = 0; i < len;) {
+        const char *e = buf + i;
+        const char *nul = memchr(e, '\0', len - i);
+        size_t el = nul ? (size_t)(nul - e) : len - i;
+        if (el > sizeof key - 1 && memcmp(e, key, sizeof key - 1) == 0) {
+            snprintf(id, idlen, "%.*s", (int)(el - (sizeof key - 1)), e + sizeof key - 1);
+            return;
+        }
+        i += el + 1;
+    }
+}
+
+/* The row a process belongs to, or -1: its own pid and start time, its group or session (the
+ * group's number is still that agent's: no live process holds it as its own pid with another
+ * start time), or the AGENT_ID it inherited; and never a process older than the agent. */
+static long agents_leftover_match(const agents_leftover_t *v, size_t n, const agents_proc_stat_t *e,
+                                  const char *env_id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].start || e->start < v[i].start)
+            continue;
+        if (e->pid == v[i].pid && e->start == v[i].start)
+            return (long)i;
+        if (v[i].pgid > 0 && !v[i].group_reused && (e->pgid == v[i].pgid || e->sid == v[i].pgid))
+            return (long)i;
+        if (env_id && env_id[0] && strcmp(env_id, v[i].id) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+size_t agents_leftovers_end(agents_t *ag, agents_leftover_t *v, size_t n)
+{
+    size_t total = 0;
+    if (!n)
+        return 0;
+    agents_procs_t t = {0};
+    if (agents_procs_read(&t) < 0) {
+        log_warn(NULL, "agents: cannot read the process table: leftovers of the last run not ended",
+                 NULL);
+        return 0;
+    }
+    uint64_t min_start = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        v[i].ended = 0;
+        for (size_t k = 0; k < t.n && v[i].pgid > 0; k++)
+            if (t.v[k].pid == v[i].pgid && t.v[k].start != v[i].start)
+                v[i].group_reused = true;
+        if (v[i].start && v[i].start < min_start)
+            min_start = v[i].start;
+    }
+    /* the daemon and its ancestors are never candidates (an operator may start it from a
+     * shell that an agent of the last run opened) */
+    pid_t self = getpid();
+    pid_t *ancestors = malloc(64 * sizeof *ancestors);
+    size_t nanc = 0;
+    for (pid_t p = self; ancestors && p > 1 && nanc < 64;) {
+        ancestors[nanc++] = p;
+        agents_proc_stat_t st;
+        if (agents_proc_stat_read(p, &st) < 0)
+            break;
+        p = st.ppid;
+    }
+    long *owner = calloc(t.n ? t.n : 1, sizeof *owner);
+    char *envbuf = malloc(AGENTS_ENVIRON_MAX);
+    size_t *idx = malloc((t.n ? t.n : 1) * sizeof *idx);
+    if (!ancestors || !owner || !envbuf || !idx) {
+        free(ancestors);
+        free(owner);
+        free(envbuf);
+        free(idx);
+        agents_procs_free(&t);
+        return 0;
+    }
+    for (size_t k = 0; k < t.n; k++) {
+        const agents_proc_stat_t *e = &t.v[k];
+        owner[k] = -1;
+        bool skip = e->pid <= 2 || e->ppid == 2 || e->start < min_start; /* kernel threads */
+        for (size_t j = 0; j < nanc && !skip; j++)
+            skip = e->pid == ancestors[j];
+        if (skip)
+            continue;
+        owner[k] = agents_leftover_match(v, n, e, NULL);
+        if (owner[k] < 0) {
+            char id[AGENTS_ID_LEN + 2];
+            agents_environ_agent_id(e->pid, envbuf, AGENTS_ENVIRON_MAX, id, sizeof id);
+            owner[k] = agents_leftover_match(v, n, e, id);
+        }
+    }
+    /* everything under a leftover goes with it */
+    for (size_t k = 0; k < t.n; k++) {
+        if (owner[k] < 0)
+            continue;
+        size_t m = agents_procs_descendants(&t, t.v[k].pid, v[owner[k]].start, idx, t.n);
+        for (size_t j = 0; j < m; j++)
+            if (owner[idx[j]] < 0 && t.v[idx[j]].pid != self)
+                owner[idx[j]] = owner[k];
+    }
+    for (size_t k = 0; k < t.n; k++) {
+        if (owner[k] < 0 || agents_proc_signal(t.v[k].pid, t.v[k].start, SIGKILL) < 0)
+            continue;
+        v[owner[k]].ended++;
+        total++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].cgroup || !v[i].cgroup[0])
+            continue;
+        /* only a cgroup this daemon would have made: agent-<id> under its own */
+        const char *base = strrchr(v[i].cgroup, '/');
+        size_t rl = strlen(ag->cgroup_dir);
+        if (!ag->cgroup_v2 || !base || strncmp(base, "/agent-", 7) || strcmp(base + 7, v[i].id) ||
+            strncmp(v[i].cgroup, ag->cgroup_dir, rl) || v[i].cgroup + rl != base)
+            continue;
+        if (agents_cgroup_kill(v[i].cgroup) == 0)
+            (void)rmdir(v[i].cgroup); /* EBUSY while a member is still dying: left empty */
+    }
+    free(ancestors);
+    free(owner);
+    free(envbuf);
+    free(idx);
+    agents_procs_free(&t);
+    return total;
+}
