@@ -595,18 +595,3 @@ int agents_proc_stat_parse(const char *text, agents_proc_stat_t *out)
     out->start = (uint64_t)v[3];
     return 0;
 }
-
-bool agents_environ_has(const char *env, size_t len, const char *name, const char *value)
-{
-    size_t nl = strlen(name), vl = strlen(value);
-    for (size_t i = 0; i < len;) {
-        const char *e = env + i;
-        const char *nul = memchr(e, '\0', len - i);
-        size_t el = nul ? (size_t)(nul - e) : len - i;
-        if (el == nl + 1 + vl && memcmp(e, name, nl) == 0 && e[nl] == '=' &&
-            memcmp(e + nl + 1, value, vl) == 0)
-            return true;
-        i += el + 1;
-    }
-    return false;
-}

@@ -130,10 +130,6 @@ typedef struct agents_proc_stat {
  * hold spaces and ')', so the fields after it are counted from the last ')'. 0 or -EINVAL. */
 int agents_proc_stat_parse(const char *text, agents_proc_stat_t *out);
 
-/* True if the environment block env[0..len) (NUL-separated, as /proc/PID/environ) holds
- * exactly the entry "<name>=<value>". */
-bool agents_environ_has(const char *env, size_t len, const char *name, const char *value);
-
 /* True if p[0..len) is valid UTF-8 without NUL bytes. */
 bool agents_utf8_valid(const char *p, size_t len);
 

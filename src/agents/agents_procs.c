@@ -223,12 +223,24 @@ void agents_tree_end(agent_t *a)
         (void)agents_cgroup_kill(a->cg_dir);
 }
 
-static bool agents_is_agent_pid(const agents_t *ag, pid_t pid)
+static int agents_pid_cmp(const void *x, const void *y)
 {
-    for (const agent_t *a = ag->head; a; a = a->next)
-        if (a->pid == pid)
-            return true;
-    return false;
+    pid_t a = *(const pid_t *)x, b = *(const pid_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* The pids of agents' main processes, sorted (malloc'ed; *n their count). */
+static pid_t *agents_main_pids(const agents_t *ag, size_t *n)
+{
+    *n = 0;
+    pid_t *v = malloc((ag->count ? ag->count : 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    for (const agent_t *a = ag->head; a && *n < ag->count; a = a->next)
+        if (a->pid)
+            v[(*n)++] = a->pid;
+    qsort(v, *n, sizeof *v, agents_pid_cmp);
+    return v;
 }
 
 size_t agents_orphans_sweep(agents_t *ag)
@@ -241,12 +253,17 @@ size_t agents_orphans_sweep(agents_t *ag)
     if (!t || !t->n)
         return 0;
     pid_t self = getpid();
-    size_t *idx = malloc(t->n * sizeof *idx), ended = 0;
-    if (!idx)
+    size_t nmain = 0, ended = 0;
+    pid_t *mains = agents_main_pids(ag, &nmain);
+    size_t *idx = malloc(t->n * sizeof *idx);
+    if (!idx || !mains) {
+        free(idx);
+        free(mains);
         return 0;
+    }
     for (size_t i = agents_procs_first_child(t, self); i < t->n && t->v[i].ppid == self; i++) {
         const agents_proc_stat_t *o = &t->v[i];
-        if (agents_is_agent_pid(ag, o->pid))
+        if (bsearch(&o->pid, mains, nmain, sizeof *mains, agents_pid_cmp))
             continue;
         if (agents_proc_signal(o->pid, o->start, SIGKILL) == 0)
             ended++;
@@ -256,6 +273,7 @@ size_t agents_orphans_sweep(agents_t *ag)
                 ended++;
     }
     free(idx);
+    free(mains);
     if (ended)
         log_info(NULL, "agents: ended processes left behind by exited agents", "{s:I}", "count",
                  (json_int_t)ended);
