@@ -171,9 +171,19 @@ def test_a_reused_pid_is_never_touched_at_restart(make_daemon, sweeper):
     wait_status(d, a["id"], "running")
     wait_row_running(d, a["id"])
     d.kill()
-    # a process of its own session now holds the numbers the row names (as a reused pid
-    # would), started later than the agent
-    other = subprocess.Popen(["sleep", m], start_new_session=True)
+    # a process of its own session now holds the numbers the row names, as a reused pid would:
+    # started later than the agent (start times count clock ticks: a later tick)
+    db = sqlite3.connect(d.data_dir / "ganglion.db")
+    start = db.execute("SELECT pid_start FROM agents WHERE id = ?", (a["id"],)).fetchone()[0]
+    db.close()
+    assert start > 0
+    while True:
+        other = subprocess.Popen(["sleep", m], start_new_session=True)
+        with open(f"/proc/{other.pid}/stat") as f:
+            if int(f.read().rsplit(")", 1)[1].split()[19]) > start:
+                break
+        other.kill()
+        other.wait()
     try:
         db = sqlite3.connect(d.data_dir / "ganglion.db")
         with db:
