@@ -7,10 +7,12 @@ import signal
 import sqlite3
 import subprocess
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
 from agents_util import SLOW, get, pid_alive, spawn, wait_output, wait_status
+from conftest import _pg_client
 
 DEADLINE = 5 * SLOW
 
@@ -69,16 +71,28 @@ START_GRANDCHILD = ('setsid sleep {m} & g=$!; '
                     'echo "grandchild $g"')
 
 
+def row_status(d, aid):
+    """The agent's status as the store holds it (None without a row)."""
+    if d.store:  # PostgreSQL
+        u = urlsplit(d.store)
+        env = dict(os.environ, PGPASSWORD=u.password or "")
+        cmd = [_pg_client("psql"), "-h", u.hostname, "-p", str(u.port), "-U", u.username or "postgres",
+               "-d", u.path.lstrip("/"), "-At", "-c", f"SELECT status FROM agents WHERE id = '{aid}'"]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30, check=True).stdout
+        return out.strip() or None
+    db = sqlite3.connect(d.data_dir / "ganglion.db")
+    try:
+        row = db.execute("SELECT status FROM agents WHERE id = ?", (aid,)).fetchone()
+    finally:
+        db.close()
+    return row[0] if row else None
+
+
 def wait_row_running(d, aid, timeout=DEADLINE):
     """Until the store holds the agent's running row (written on the thread pool)."""
     end = time.time() + timeout
     while time.time() < end:
-        db = sqlite3.connect(d.data_dir / "ganglion.db")
-        try:
-            row = db.execute("SELECT status FROM agents WHERE id = ?", (aid,)).fetchone()
-        finally:
-            db.close()
-        if row and row[0] == "running":
+        if row_status(d, aid) == "running":
             return
         time.sleep(0.05)
     raise AssertionError(f"agent {aid}: no running row in the store")
@@ -143,8 +157,8 @@ def agent_with_descendants(d, m):
     return a
 
 
-def test_agents_of_a_killed_daemon_are_ended_at_restart(make_daemon, sweeper):
-    d = make_daemon()
+def test_agents_of_a_killed_daemon_are_ended_at_restart(store_daemon, sweeper):
+    d = store_daemon
     m = marker()
     sweeper.append(m)
     a = agent_with_descendants(d, m)
