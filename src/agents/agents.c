@@ -1166,7 +1166,7 @@ static void agents_on_sigchld(uv_signal_t *h, int signum)
     /* an exit is when orphans arrive: a main process's children come to the daemon as it
      * exits (before its SIGCHLD), and an orphan's children as it is killed */
     if (reaped && ag->subreaper)
-        agents_orphans_sweep(ag);
+        agents_orphans_sweep_start(ag);
 }
 
 /* ---- operations ---- */
@@ -1564,6 +1564,11 @@ void agents_destroy(hub_t *hub)
         uv_timer_stop(&a->timer);
         uv_timer_stop(&a->stop_timer);
         agents_agent_close_timers(a);
+    }
+    for (int i = 0; i < 5000 && ag->sweep_inflight; i++) {
+        uv_run(hub->loop, UV_RUN_NOWAIT);
+        if (ag->sweep_inflight)
+            uv_sleep(1);
     }
     /* what the main processes left behind came to the daemon as they died: end it too, level
      * by level (an orphan's children come as it dies), before the daemon's own exit would

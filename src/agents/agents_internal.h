@@ -148,6 +148,7 @@ struct agents {
     agents_procs_t procs; /* the process table as last read (agents_procs.c) */
     uint64_t procs_at;    /* uv_now() when it was read */
     bool procs_valid;
+    bool sweep_inflight, sweep_again; /* the orphan sweep on the thread pool */
     char cgroup_dir[512];
     /* statistics */
     uint64_t spawns_ok, spawns_failed, commands, errors, restarts_total;
@@ -189,8 +190,11 @@ int agents_tree_signal(agent_t *a, int sig);
 /* The main process exited: SIGKILL to what is left of its group and cgroup. */
 void agents_tree_end(agent_t *a);
 /* Ends the daemon's children that are not agents' main processes (orphans it inherited as
- * subreaper) and their descendants. Returns how many were signalled. */
+ * subreaper) and their descendants, now. Returns how many were signalled. */
 size_t agents_orphans_sweep(agents_t *ag);
+/* The same with /proc read on the thread pool (one read at a time; an exit during a read
+ * asks for another after it). agents_destroy waits for sweep_inflight to clear. */
+void agents_orphans_sweep_start(agents_t *ag);
 int agents_boot_id_read(char *out, size_t len);
 
 /* An agent of an earlier run that the store shows alive, as recorded when it started. */

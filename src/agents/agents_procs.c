@@ -243,41 +243,148 @@ static pid_t *agents_main_pids(const agents_t *ag, size_t *n)
     return v;
 }
 
-size_t agents_orphans_sweep(agents_t *ag)
+/* The daemon is the subreaper of everything its agents start: a process it did not spawn but
+ * is the parent of was left behind by an agent's main process that exited (each main process
+ * is itself the subreaper of its descendants while it runs). Such processes and everything
+ * under them, from t (mains sorted). Malloc'ed; *n their count; NULL when none or OOM.
+ * With roots, (*roots)[i] receives the daemon's child that out[i] is or descends from. */
+static agents_proc_stat_t *agents_orphans_find(const agents_procs_t *t, pid_t self,
+                                               const pid_t *mains, size_t nmains, size_t *n,
+                                               pid_t **roots)
 {
-    /* The daemon is the subreaper of everything its agents start: a process it did not spawn
-     * but is the parent of was left behind by an agent's main process that exited (each
-     * main process is itself the subreaper of its descendants while it runs). Such a process
-     * and everything under it are ended, with SIGKILL, as the group of an exited main is. */
-    const agents_procs_t *t = agents_procs_get(ag, true);
-    if (!t || !t->n)
-        return 0;
-    pid_t self = getpid();
-    size_t nmain = 0, ended = 0;
-    pid_t *mains = agents_main_pids(ag, &nmain);
-    size_t *idx = malloc(t->n * sizeof *idx);
-    if (!idx || !mains) {
+    *n = 0;
+    size_t *idx = t->n ? malloc(t->n * sizeof *idx) : NULL;
+    agents_proc_stat_t *out = t->n ? malloc(t->n * sizeof *out) : NULL;
+    pid_t *r = roots && t->n ? malloc(t->n * sizeof *r) : NULL;
+    if (!idx || !out || (roots && !r)) {
         free(idx);
-        free(mains);
-        return 0;
+        free(out);
+        free(r);
+        return NULL;
     }
     for (size_t i = agents_procs_first_child(t, self); i < t->n && t->v[i].ppid == self; i++) {
         const agents_proc_stat_t *o = &t->v[i];
-        if (bsearch(&o->pid, mains, nmain, sizeof *mains, agents_pid_cmp))
+        if (bsearch(&o->pid, mains, nmains, sizeof *mains, agents_pid_cmp))
             continue;
-        if (agents_proc_signal(o->pid, o->start, SIGKILL) == 0)
-            ended++;
-        size_t n = agents_procs_descendants(t, o->pid, o->start, idx, t->n);
-        for (size_t k = 0; k < n; k++)
-            if (agents_proc_signal(t->v[idx[k]].pid, t->v[idx[k]].start, SIGKILL) == 0)
-                ended++;
+        size_t first = *n;
+        out[(*n)++] = *o;
+        size_t m = agents_procs_descendants(t, o->pid, o->start, idx, t->n);
+        for (size_t k = 0; k < m && *n < t->n; k++)
+            out[(*n)++] = t->v[idx[k]];
+        for (size_t k = first; r && k < *n; k++)
+            r[k] = o->pid;
     }
     free(idx);
-    free(mains);
+    if (!*n) {
+        free(out);
+        free(r);
+        return NULL;
+    }
+    if (roots)
+        *roots = r;
+    return out;
+}
+
+/* SIGKILL to each, if it is still the process it was (start time). Returns how many. */
+static size_t agents_orphans_kill(const agents_proc_stat_t *v, size_t n)
+{
+    size_t ended = 0;
+    for (size_t i = 0; i < n; i++)
+        if (agents_proc_signal(v[i].pid, v[i].start, SIGKILL) == 0)
+            ended++;
     if (ended)
         log_info(NULL, "agents: ended processes left behind by exited agents", "{s:I}", "count",
                  (json_int_t)ended);
     return ended;
+}
+
+size_t agents_orphans_sweep(agents_t *ag)
+{
+    const agents_procs_t *t = agents_procs_get(ag, true);
+    size_t nmains = 0, n = 0;
+    pid_t *mains = t && t->n ? agents_main_pids(ag, &nmains) : NULL;
+    agents_proc_stat_t *v =
+        mains ? agents_orphans_find(t, getpid(), mains, nmains, &n, NULL) : NULL;
+    size_t ended = agents_orphans_kill(v, n);
+    free(v);
+    free(mains);
+    return ended;
+}
+
+/* ---- the sweep off the loop: reading /proc costs tens of microseconds per process, so
+ * with thousands of processes a read takes tens of milliseconds; it runs on the thread pool
+ * (one at a time) and the loop only sends the signals ---- */
+
+typedef struct agents_sweep {
+    uv_work_t req;
+    agents_t *ag;
+    pid_t self;
+    pid_t *mains; /* sorted, owned */
+    size_t nmains;
+    agents_proc_stat_t *victims; /* owned */
+    pid_t *roots;                /* owned: the daemon's child each victim is or is under */
+    size_t nvictims;
+} agents_sweep_t;
+
+static void agents_sweep_work(uv_work_t *req)
+{
+    agents_sweep_t *s = req->data;
+    agents_procs_t t = {0};
+    if (agents_procs_read(&t) == 0)
+        s->victims = agents_orphans_find(&t, s->self, s->mains, s->nmains, &s->nvictims, &s->roots);
+    agents_procs_free(&t);
+}
+
+static void agents_sweep_done(uv_work_t *req, int status)
+{
+    agents_sweep_t *s = req->data;
+    agents_t *ag = s->ag;
+    (void)status;
+    /* An agent spawned after the job took its list of main processes was read as a child
+     * that is no agent's: it and what is under it are kept. A victim whose pid now names
+     * another process fails its start-time check. */
+    size_t nmains = 0, k = 0;
+    pid_t *mains = s->nvictims ? agents_main_pids(ag, &nmains) : NULL;
+    for (size_t i = 0; mains && i < s->nvictims; i++)
+        if (!bsearch(&s->roots[i], mains, nmains, sizeof *mains, agents_pid_cmp))
+            s->victims[k++] = s->victims[i];
+    agents_orphans_kill(s->victims, k);
+    free(mains);
+    free(s->victims);
+    free(s->roots);
+    free(s->mains);
+    free(s);
+    ag->sweep_inflight = false;
+    if (ag->sweep_again) {
+        ag->sweep_again = false;
+        agents_orphans_sweep_start(ag);
+    }
+}
+
+void agents_orphans_sweep_start(agents_t *ag)
+{
+    if (ag->sweep_inflight) {
+        ag->sweep_again = true; /* the running read may predate this exit */
+        return;
+    }
+    agents_sweep_t *s = calloc(1, sizeof *s);
+    if (s)
+        s->mains = agents_main_pids(ag, &s->nmains);
+    if (!s || !s->mains) {
+        free(s);
+        agents_orphans_sweep(ag); /* no memory for a job: on the loop */
+        return;
+    }
+    s->ag = ag;
+    s->self = getpid();
+    s->req.data = s;
+    if (uv_queue_work(ag->hub->loop, &s->req, agents_sweep_work, agents_sweep_done) < 0) {
+        free(s->mains);
+        free(s);
+        agents_orphans_sweep(ag);
+        return;
+    }
+    ag->sweep_inflight = true;
 }
 
 /* ---- what a killed daemon left running ---- */
