@@ -149,6 +149,8 @@ struct agents {
     uint64_t procs_at;    /* uv_now() when it was read */
     bool procs_valid;
     bool sweep_inflight, sweep_again; /* the orphan sweep on the thread pool */
+    uv_timer_t sweep_timer;           /* the next sweep, while exits keep coming */
+    bool sweep_timer_open;
     char cgroup_dir[512];
     /* statistics */
     uint64_t spawns_ok, spawns_failed, commands, errors, restarts_total;
@@ -195,6 +197,9 @@ size_t agents_orphans_sweep(agents_t *ag);
 /* The same with /proc read on the thread pool (one read at a time; an exit during a read
  * asks for another after it). agents_destroy waits for sweep_inflight to clear. */
 void agents_orphans_sweep_start(agents_t *ag);
+/* The sweep's timer (agents_start) and its end (agents_destroy, after the last sweep). */
+void agents_orphans_sweep_init(agents_t *ag);
+void agents_orphans_sweep_fini(agents_t *ag);
 int agents_boot_id_read(char *out, size_t len);
 
 /* An agent of an earlier run that the store shows alive, as recorded when it started. */

@@ -17,8 +17,9 @@
 #include "core/hub.h"
 #include "core/log.h"
 
-#define AGENTS_PROCS_MAX   (4u << 20) /* PID_MAX_LIMIT: no table holds more */
-#define AGENTS_ENVIRON_MAX (256 * 1024)
+#define AGENTS_PROCS_MAX    (4u << 20) /* PID_MAX_LIMIT: no table holds more */
+#define AGENTS_ENVIRON_MAX  (256 * 1024)
+#define AGENTS_SWEEP_GAP_MS 50 /* between two reads of /proc while exits keep coming */
 
 /* ---- one process ---- */
 
@@ -335,6 +336,11 @@ static void agents_sweep_work(uv_work_t *req)
     agents_procs_free(&t);
 }
 
+static void agents_sweep_on_timer(uv_timer_t *t)
+{
+    agents_orphans_sweep_start(t->data);
+}
+
 static void agents_sweep_done(uv_work_t *req, int status)
 {
     agents_sweep_t *s = req->data;
@@ -356,13 +362,35 @@ static void agents_sweep_done(uv_work_t *req, int status)
     free(s);
     ag->sweep_inflight = false;
     if (ag->sweep_again) {
+        /* exits keep coming: the next read waits a little, so that a stream of exits costs a
+         * read every AGENTS_SWEEP_GAP_MS, not a thread busy reading /proc */
         ag->sweep_again = false;
-        agents_orphans_sweep_start(ag);
+        if (ag->sweep_timer_open && !ag->shutting_down)
+            uv_timer_start(&ag->sweep_timer, agents_sweep_on_timer, AGENTS_SWEEP_GAP_MS, 0);
+        else
+            agents_orphans_sweep_start(ag);
     }
+}
+
+void agents_orphans_sweep_init(agents_t *ag)
+{
+    uv_timer_init(ag->hub->loop, &ag->sweep_timer);
+    ag->sweep_timer.data = ag;
+    uv_unref((uv_handle_t *)&ag->sweep_timer);
+    ag->sweep_timer_open = true;
+}
+
+void agents_orphans_sweep_fini(agents_t *ag)
+{
+    if (ag->sweep_timer_open)
+        uv_close((uv_handle_t *)&ag->sweep_timer, NULL);
+    ag->sweep_timer_open = false;
 }
 
 void agents_orphans_sweep_start(agents_t *ag)
 {
+    if (ag->sweep_timer_open && uv_is_active((uv_handle_t *)&ag->sweep_timer))
+        return; /* a read is due shortly, after this exit */
     if (ag->sweep_inflight) {
         ag->sweep_again = true; /* the running read may predate this exit */
         return;
