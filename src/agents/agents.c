@@ -1492,7 +1492,7 @@ int agents_start(hub_t *hub)
     }
     agents_io_init(ag);
     agents_store_init(ag);
-    agents_orphans_sweep_init(ag);
+    agents_procs_jobs_init(ag);
     uv_signal_init(hub->loop, &ag->sigchld);
     ag->sigchld.data = ag;
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
@@ -1566,13 +1566,7 @@ void agents_destroy(hub_t *hub)
         uv_timer_stop(&a->stop_timer);
         agents_agent_close_timers(a);
     }
-    if (ag->sweep_timer_open)
-        uv_timer_stop(&ag->sweep_timer);
-    for (int i = 0; i < 5000 && ag->sweep_inflight; i++) {
-        uv_run(hub->loop, UV_RUN_NOWAIT);
-        if (ag->sweep_inflight)
-            uv_sleep(1);
-    }
+    agents_procs_jobs_fini(ag);
     /* what the main processes left behind came to the daemon as they died: end it too, level
      * by level (an orphan's children come as it dies), before the daemon's own exit would
      * hand them to init */
@@ -1585,8 +1579,6 @@ void agents_destroy(hub_t *hub)
     }
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
-    agents_procs_free(&ag->procs);
-    agents_orphans_sweep_fini(ag);
     agents_io_fini(ag);
     agents_store_fini(ag);
     if (ag->sigchld_open)

@@ -50,7 +50,8 @@ typedef struct agents_text_key {
     bool forced_pause, valid;
     char reason[AGENTS_TEXT_REASON_MAX]; /* the text: a freed reason's address can be reused */
 } agents_text_key_t;
-/* A snapshot of the process table (agents_procs.c). */
+/* A snapshot of the process table, and a signal for an agent's tree (agents_procs.c). */
+typedef struct agents_tree_req agents_tree_req_t;
 typedef struct agents_procs {
     agents_proc_stat_t *v; /* sorted by parent pid; zombies left out */
     size_t n, cap;
@@ -145,12 +146,13 @@ struct agents {
     bool orphans_leave; /* agents.orphans = leave: no parent-death signal, nothing ended at start */
     bool subreaper;     /* PR_SET_CHILD_SUBREAPER took: orphans of agents come to the daemon */
     char boot_id[40];   /* /proc/sys/kernel/random/boot_id: start times compare within a boot */
-    agents_procs_t procs; /* the process table as last read (agents_procs.c) */
-    uint64_t procs_at;    /* uv_now() when it was read */
-    bool procs_valid;
-    bool sweep_inflight, sweep_again; /* the orphan sweep on the thread pool */
-    uv_timer_t sweep_timer;           /* the next sweep, while exits keep coming */
-    bool sweep_timer_open;
+    /* reads of /proc on the thread pool, one job at a time (agents_procs.c) */
+    agents_tree_req_t *tree_q; /* tree signals waiting for the next job */
+    size_t tree_n, tree_cap;
+    bool sweep_wanted; /* a main process exited since the last sweep's read */
+    bool job_inflight, jobs_closed;
+    uv_timer_t job_timer; /* the next sweep, while exits keep coming */
+    bool job_timer_open;
     char cgroup_dir[512];
     /* statistics */
     uint64_t spawns_ok, spawns_failed, commands, errors, restarts_total;
@@ -186,20 +188,21 @@ int agents_proc_stat_read(pid_t pid, agents_proc_stat_t *st);
 /* Sends sig to pid only if it is still the process that started at start (a pidfd holds it
  * while the start time is checked). 0, -ESRCH (gone, or the pid was reused), -EPERM. */
 int agents_proc_signal(pid_t pid, uint64_t start, int sig);
-/* sig to the agent's process group and to every descendant that left it (and with SIGKILL,
- * to its cgroup). 0 or the group kill's negative errno. */
+/* sig to the agent's process group now (and with SIGKILL, to its cgroup) and to every
+ * descendant that left the group once the next job has read /proc. 0 or the group kill's
+ * negative errno. */
 int agents_tree_signal(agent_t *a, int sig);
 /* The main process exited: SIGKILL to what is left of its group and cgroup. */
 void agents_tree_end(agent_t *a);
 /* Ends the daemon's children that are not agents' main processes (orphans it inherited as
  * subreaper) and their descendants, now. Returns how many were signalled. */
 size_t agents_orphans_sweep(agents_t *ag);
-/* The same with /proc read on the thread pool (one read at a time; an exit during a read
- * asks for another after it). agents_destroy waits for sweep_inflight to clear. */
+/* The same with /proc read by the next job (on an exit: sweeps run at most every 50 ms). */
 void agents_orphans_sweep_start(agents_t *ag);
-/* The sweep's timer (agents_start) and its end (agents_destroy, after the last sweep). */
-void agents_orphans_sweep_init(agents_t *ag);
-void agents_orphans_sweep_fini(agents_t *ag);
+/* The jobs' timer (agents_start) and their end (agents_destroy: waits for the job in flight;
+ * later sweeps are agents_orphans_sweep's). */
+void agents_procs_jobs_init(agents_t *ag);
+void agents_procs_jobs_fini(agents_t *ag);
 int agents_boot_id_read(char *out, size_t len);
 
 /* An agent of an earlier run that the store shows alive, as recorded when it started. */
