@@ -799,6 +799,21 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
             cg_rc = -errno;
         if (cg_rc == 0 && !a->cg_dir && !(a->cg_dir = strdup(cg)))
             cg_rc = -ENOMEM;
+        if (cg_rc < 0 && !a->limits.memory_mb && !a->limits.cpu_percent) {
+            /* no limit was asked for: the agent runs without a cgroup (its tree is still
+             * held by the subreapers) rather than not at all */
+            log_warn(NULL, "agents: no cgroup for the agent", "{s:s,s:s}", "agent", a->id, "error",
+                     strerror(-cg_rc));
+            if (x.cg_fd >= 0)
+                close(x.cg_fd);
+            x.cg_fd = -1;
+            if (a->cg_dir) {
+                (void)rmdir(a->cg_dir);
+                free(a->cg_dir);
+                a->cg_dir = NULL;
+            }
+            cg_rc = 0;
+        }
     }
 
     pid_t pid = -1;
