@@ -226,3 +226,21 @@ def test_orphans_leave_keeps_the_old_behaviour(make_daemon, sweeper):
     b = get(d, a["id"])
     assert b["status"] == "lost" and f"pid {a['pid']}" in b["reason"], b["reason"]
     assert procs_with(m) == [a["pid"]]
+
+
+def test_a_main_process_left_running_is_ended_by_pid_and_start_time(make_daemon, sweeper):
+    # run with `leave` (no parent-death signal), so the main process survives the kill -9;
+    # the next start, with `stop`, ends it by its recorded pid and start time, with the rest
+    d = make_daemon(env={"GANGLION_AGENTS_ORPHANS": "leave"})
+    m = marker()
+    sweeper.append(m)
+    a = agent_with_descendants(d, m)
+    wait_row_running(d, a["id"])
+    d.kill()
+    assert pid_alive(a["pid"])
+    d.env["GANGLION_AGENTS_ORPHANS"] = "stop"
+    d.start()
+    wait_gone(m)
+    b = get(d, a["id"])
+    assert b["status"] == "lost"
+    assert b["reason"].endswith("; 3 of its processes were still running and were ended at restart"), b["reason"]
