@@ -1402,8 +1402,12 @@ static void agents_metrics_collect(strbuf_t *out, void *ud)
                   "# HELP ganglion_agents_output_reads_deferred_total Pipe reads left for a later "
                   "loop turn by the per-turn output budget.\n"
                   "# TYPE ganglion_agents_output_reads_deferred_total counter\n"
-                  "ganglion_agents_output_reads_deferred_total %" PRIu64 "\n",
-                  ag->live, ag->lines_total, ag->throttled);
+                  "ganglion_agents_output_reads_deferred_total %" PRIu64 "\n"
+                  "# HELP ganglion_agents_orphans_ended_total Processes left behind by exited "
+                  "agents (or by a killed daemon's, at start) that were ended.\n"
+                  "# TYPE ganglion_agents_orphans_ended_total counter\n"
+                  "ganglion_agents_orphans_ended_total %" PRIu64 "\n",
+                  ag->live, ag->lines_total, ag->throttled, ag->orphans_ended);
 }
 
 /* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits.

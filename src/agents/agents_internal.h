@@ -169,8 +169,9 @@ struct agents {
     size_t read_budget_used;
     uv_check_t read_check;
     bool read_check_open;
-    uint64_t throttled; /* reads deferred to a later turn by the budget (statistics) */
-    char *scratch;      /* an output line's event is written here before the bus copies it */
+    uint64_t throttled;     /* reads deferred to a later turn by the budget (statistics) */
+    uint64_t orphans_ended; /* processes ended by the sweep and at start (statistics) */
+    char *scratch;          /* an output line's event is written here before the bus copies it */
     size_t scratch_cap;
     size_t ring_bytes, line_max;
 };

@@ -238,12 +238,13 @@ static agents_proc_stat_t *agents_orphans_find(const agents_procs_t *t, pid_t se
 }
 
 /* SIGKILL to each, if it is still the process it was (start time). Returns how many. */
-static size_t agents_orphans_kill(const agents_proc_stat_t *v, size_t n)
+static size_t agents_orphans_kill(agents_t *ag, const agents_proc_stat_t *v, size_t n)
 {
     size_t ended = 0;
     for (size_t i = 0; i < n; i++)
         if (agents_proc_signal(v[i].pid, v[i].start, SIGKILL) == 0)
             ended++;
+    ag->orphans_ended += ended;
     if (ended)
         log_info(NULL, "agents: ended processes left behind by exited agents", "{s:I}", "count",
                  (json_int_t)ended);
@@ -257,7 +258,7 @@ size_t agents_orphans_sweep(agents_t *ag)
     pid_t *mains = agents_procs_read(&t) == 0 ? agents_main_pids(ag, &nmains) : NULL;
     agents_proc_stat_t *v =
         mains ? agents_orphans_find(&t, getpid(), mains, nmains, &n, NULL) : NULL;
-    size_t ended = agents_orphans_kill(v, n);
+    size_t ended = agents_orphans_kill(ag, v, n);
     free(v);
     free(mains);
     agents_procs_free(&t);
@@ -361,7 +362,7 @@ static void agents_job_apply(agents_procs_job_t *j)
     for (size_t i = 0; mains && i < j->nvictims; i++)
         if (!bsearch(&j->roots[i], mains, nmains, sizeof *mains, agents_pid_cmp))
             j->victims[k++] = j->victims[i];
-    agents_orphans_kill(j->victims, k);
+    agents_orphans_kill(ag, j->victims, k);
     free(mains);
 }
 
@@ -633,6 +634,7 @@ size_t agents_leftovers_end(agents_t *ag, agents_leftover_t *v, size_t n)
         v[owner[k]].ended++;
         total++;
     }
+    ag->orphans_ended += total;
     for (size_t i = 0; i < n; i++) {
         if (!v[i].cgroup || !v[i].cgroup[0])
             continue;

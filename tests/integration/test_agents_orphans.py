@@ -111,6 +111,7 @@ def test_setsid_grandchild_is_ended_when_the_main_process_exits(daemon, sweeper)
     assert procs_with(m) == [g] or not procs_with(m)
     wait_status(daemon, a["id"], "completed")
     wait_gone(m)
+    assert daemon.metrics()["ganglion_agents_orphans_ended_total"].samples[0].value >= 1
 
 
 @pytest.mark.parametrize("how", ["stop", "kill", "delete"])
