@@ -1498,7 +1498,10 @@ int agents_start(hub_t *hub)
         log_warn(NULL, "agents: no boot id: leftovers of a killed daemon cannot be identified",
                  NULL);
     /* Every process an agent starts stays the daemon's to end: orphaned descendants are
-     * re-parented to the daemon instead of init (agents_orphans_sweep). */
+     * re-parented to the daemon instead of init (agents_orphans_sweep). The sweep takes any
+     * child of the daemon that is not an agent's main process for such an orphan, and this
+     * module's SIGCHLD handler reaps every child: nothing else in the daemon may start
+     * processes (nothing does) without going through this module. */
     ag->subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
     if (!ag->subreaper)
         log_warn(NULL, "agents: not a child subreaper: orphaned descendants escape to init",
