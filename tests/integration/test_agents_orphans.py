@@ -245,3 +245,33 @@ def test_a_main_process_left_running_is_ended_by_pid_and_start_time(make_daemon,
     b = get(d, a["id"])
     assert b["status"] == "lost"
     assert b["reason"].endswith("; 3 of its processes were still running and were ended at restart"), b["reason"]
+
+
+def proc_state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def wait_state(pid, want, timeout=DEADLINE):
+    end = time.time() + timeout
+    while time.time() < end:
+        s = proc_state(pid)
+        if s in want:
+            return s
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} is in state {proc_state(pid)}, wanted one of {want}")
+
+
+def test_forced_pause_and_resume_reach_a_setsid_grandchild(daemon, sweeper):
+    m = marker()
+    sweeper.append(m)
+    a = spawn(daemon, name="paused", argv=["sh", "-c", f"sh -c '{START_GRANDCHILD.format(m=m)}'; exec sleep 600"])
+    g = grandchild_pid(daemon, a["id"])
+    wait_status(daemon, a["id"], "running")
+    r = daemon.post(f"/api/v1/agents/{a['id']}/pause", json={"force": True})
+    assert r.status_code == 200 and r.json()["status"] == "paused", r.text
+    wait_state(g, "T")
+    assert daemon.post(f"/api/v1/agents/{a['id']}/resume", json={}).status_code == 200
+    wait_state(g, "SR")
+    daemon.post(f"/api/v1/agents/{a['id']}/kill", json={})
+    wait_gone(m)
