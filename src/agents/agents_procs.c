@@ -2,7 +2,8 @@
  * descendant of an agent (setsid takes a process out of its group, not out of its parent's
  * tree), signals that never reach a reused pid (checked against the start time through a pidfd),
  * the sweep of orphans the daemon inherits as their subreaper, and at start the end of what a
- * daemon that was killed left running. Loop thread only. */
+ * daemon that was killed left running. Loop thread, but for the jobs' reads of /proc on the
+ * thread pool, which touch only what the job owns. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -542,6 +543,14 @@ static void agents_environ_agent_id(pid_t pid, char *buf, size_t buflen, char *i
     }
 }
 
+static bool agents_pid_in(const pid_t *v, size_t n, pid_t pid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == pid)
+            return true;
+    return false;
+}
+
 /* The row a process belongs to, or -1: its own pid and start time, its group or session (the
  * group's number is still that agent's: no live process holds it as its own pid with another
  * start time), or the AGENT_ID it inherited; and never a process older than the agent. */
@@ -608,9 +617,7 @@ size_t agents_leftovers_end(agents_t *ag, agents_leftover_t *v, size_t n)
         const agents_proc_stat_t *e = &t.v[k];
         owner[k] = -1;
         bool skip = e->pid <= 2 || e->ppid == 2 || e->start < min_start; /* kernel threads */
-        for (size_t j = 0; j < nanc && !skip; j++)
-            skip = e->pid == ancestors[j];
-        if (skip)
+        if (skip || agents_pid_in(ancestors, nanc, e->pid))
             continue;
         owner[k] = agents_leftover_match(v, n, e, NULL);
         if (owner[k] < 0) {
@@ -625,7 +632,7 @@ size_t agents_leftovers_end(agents_t *ag, agents_leftover_t *v, size_t n)
             continue;
         size_t m = agents_procs_descendants(&t, t.v[k].pid, v[owner[k]].start, idx, t.n);
         for (size_t j = 0; j < m; j++)
-            if (owner[idx[j]] < 0 && t.v[idx[j]].pid != self)
+            if (owner[idx[j]] < 0 && !agents_pid_in(ancestors, nanc, t.v[idx[j]].pid))
                 owner[idx[j]] = owner[k];
     }
     for (size_t k = 0; k < t.n; k++) {
