@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "net/zmq_codec.h"
+#include "net/zmq_envelope.h"
 
 static json_t *mp(const char *bytes, size_t n, char *err, size_t errlen)
 {
