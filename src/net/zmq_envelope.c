@@ -611,11 +611,15 @@ int zmq_envelope_read(zmq_codec_enc_t enc, const void *buf, size_t len, size_t m
     for (;;) {
         json_t *key;
         size_t klen, vs, ve;
-        int rc = env_rd_next(&r, &key, &klen, &vs, &ve, p);
+        problem_t *fault = NULL;
+        int rc = env_rd_next(&r, &key, &klen, &vs, &ve, &fault);
         if (rc == 0)
             break;
         if (rc < 0) {
-            /* The id, when read before the fault, addresses the reply. */
+            /* The fault is the answer, rather than field errors found before it; the id, when
+             * read before it, addresses the reply. */
+            problem_destroy(p);
+            *p = fault;
             problem_t *ignored = NULL;
             zmq_envelope_id(json_object_get(root, "id"), env, &ignored);
             problem_destroy(&ignored);

@@ -461,6 +461,7 @@ static void test_envelope_read_body(void **state)
         {"{\"id\":\"a\",\"method\":\"GET\",\"method\":\"POST\",\"path\":\"/x\"}", "a", 400},
         {"{\"id\":\"a\",\"path\":\"/x\",\"body\":[1] \"method\":\"GET\"}", "a", 400},
         {"{\"id\":\"a\",\"method\":\"GET\",\"path\":\"/x\"} trailing", "a", 400},
+        {"{\"id\":\"a\",\"id\":\"b\",\"body\":[1,", "a", 400}, /* field error, then a fault */
         {"{\"method\":\"GET\",\"body\":[1,", NULL, 400},
         {"{\"body\":[1}],\"id\":\"a\"}", NULL, 400},
     };
