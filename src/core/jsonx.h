@@ -19,12 +19,12 @@ size_t jsonx_depth(const char *buf, size_t len, size_t limit);
  * byte length, is bounded: every value (array, object, string, number, literal; an object's
  * keys are not counted apart from their values) and, more tightly, arrays and objects, in
  * proportion to the input's length with a floor for small inputs and a total cap. */
-#define JSONX_VALUES_PER_KIB     256     /* the densest common JSON is "1," */
-#define JSONX_CONTAINERS_PER_KIB 64      /* an array or an object per 16 bytes */
-#define JSONX_BUDGET_MIN_KIB     4       /* every input is allowed at least 4 KiB's worth */
-#define JSONX_VALUES_MAX         1048576 /* about 50 MB of jansson values at most */
-#define JSONX_CONTAINERS_MAX     131072  /* about 32 MB of empty objects at most */
-#define JSONX_DEPTH_MAX          1024    /* the largest max_depth a budget takes */
+#define JSONX_VALUES_PER_KIB     256    /* the densest common JSON is "1," */
+#define JSONX_CONTAINERS_PER_KIB 64     /* an array or an object per 16 bytes */
+#define JSONX_BUDGET_MIN_KIB     4      /* every input is allowed at least 4 KiB's worth */
+#define JSONX_VALUES_MAX         524288 /* at most about 40 MB (empty strings, the dearest) */
+#define JSONX_CONTAINERS_MAX     131072 /* at most about 30 MB (empty objects) */
+#define JSONX_DEPTH_MAX          1024   /* the largest max_depth a budget takes */
 
 /* What may still be made. A budget can be shared by several inputs (the lines of an NDJSON
  * body, the fields of a ZMQ envelope), so their sum is bounded as one input's would be. */
