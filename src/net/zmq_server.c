@@ -481,7 +481,7 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
             } else if (!env.id) {
                 s->drop_malformed++;
                 log_debug(NULL, "zmq: message without a usable id dropped", "{s:s}", "reason",
-                          problem_detail(p));
+                          p ? problem_detail(p) : "malformed");
             }
             problem_destroy(&p);
             if (!env.id || !oversize)
