@@ -447,7 +447,7 @@ static int env_rd_open(env_rd_t *r, problem_t **p)
         return env_rd_fail(p, "a map is expected", 0);
     if (r->len < 1 + w)
         return env_rd_fail(p, "truncated map header", 0);
-    r->n = c & 0x0f;
+    r->n = w ? 0 : c & 0x0f;
     for (size_t i = 0; i < w; i++)
         r->n = r->n << 8 | r->p[1 + i];
     r->off = 1 + w;

@@ -475,17 +475,18 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
         size_t depth = (size_t)s->hub->cfg.json_max_depth;
         if (zmq_envelope_read(enc, buf, len, depth, &env, &p) < 0) {
             s->malformed++;
-            if (env.id && !oversize) {
-                zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, NULL, p);
-                p = NULL;
-            } else if (!env.id) {
+            if (!env.id) {
                 s->drop_malformed++;
                 log_debug(NULL, "zmq: message without a usable id dropped", "{s:s}", "reason",
                           p ? problem_detail(p) : "malformed");
-            }
-            problem_destroy(&p);
-            if (!env.id || !oversize)
+                problem_destroy(&p);
                 goto out;
+            }
+            if (!oversize) {
+                zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, NULL, p);
+                goto out;
+            }
+            problem_destroy(&p); /* an oversized message is answered 413, whatever else */
         }
     }
     if (oversize) {
