@@ -537,8 +537,9 @@ static int env_rd_next(env_rd_t *r, json_t **key, size_t *klen, size_t *vs, size
             *p = sp;
             return -1;
         }
-        *p = problem_new(400, "bad-envelope", "the ZMQ envelope is malformed at byte %zu: %s",
-                         r->off, problem_detail(sp));
+        *p = problem_new(400, "bad-envelope",
+                         "the ZMQ envelope's member at byte %zu is malformed (%s)", r->off,
+                         problem_detail(sp));
         problem_destroy(&sp);
         return -1;
     }
@@ -580,8 +581,8 @@ static void env_member_set(env_rd_t *r, json_t *root, int slot, const char *name
         v = zmq_codec_decode_budget(r->enc, r->p + vs, ve - vs, &b, &dp);
         if (!v && slot == ENV_QUERY)
             problem_field_add(zmq_envelope_problem(p), "envelope", "/query",
-                              "must be an object of strings, numbers and booleans: %s",
-                              problem_detail(dp));
+                              "must be one object of strings, numbers and booleans, nothing "
+                              "nested");
         problem_destroy(&dp);
     } else if (slot == ENV_QUERY) {
         problem_field_add(zmq_envelope_problem(p), "envelope", "/query", "is longer than %d bytes",
