@@ -81,9 +81,10 @@ static int jsonx_scan_fail(int rc, const jsonx_budget_t *b, size_t at, problem_t
     else if (rc == -ELOOP)
         *err = jsonx_depth_problem(b->max_depth);
     else
-        *err =
-            problem_new(400, "malformed-json",
-                        "malformed JSON at byte %zu: unbalanced brackets or a truncated value", at);
+        *err = problem_new(
+            400, "malformed-json",
+            "malformed JSON: unbalanced brackets or a truncated value at byte %zu of the value",
+            at);
     return rc;
 }
 
