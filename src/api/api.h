@@ -94,8 +94,8 @@ typedef struct api_call {
     json_t *query_obj;        /* alternatively an object of query values (ZMQ); borrowed */
     const char *content_type; /* may be NULL */
     const char *body;         /* raw body bytes, may be NULL */
-    size_t body_len;
-    json_t *body_json; /* alternatively an already-decoded body; borrowed */
+    size_t body_len;          /* their length; with body_decode, the encoded body's length */
+    json_t *body_json;        /* alternatively an already-decoded body; borrowed */
     /* or a body the transport decodes only when the endpoint looks at it, after routing and
      * the auth hook, so that no request that is refused there costs a decode (ZMQ): a new
      * reference, or NULL with *p set; called at most once, inside api_dispatch */

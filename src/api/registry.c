@@ -44,6 +44,7 @@ struct api_req {
     json_t *body;
     char *raw_body;
     size_t raw_len;
+    size_t body_bytes; /* the body's encoded length, whoever decoded it */
     char *content_type;
     const char *(*header)(void *tctx, const char *name);
     void *header_ctx;
@@ -155,7 +156,9 @@ static void api_req_free(api_req_t *req)
         free(req->hname[i]);
         free(req->hvalue[i]);
     }
+    size_t body_bytes = req->body_bytes;
     free(req);
+    jsonx_release(body_bytes); /* what a large body cost goes back to the system */
 }
 
 static bool api_method_mutates(const char *m)
@@ -488,7 +491,7 @@ static problem_t *api_body_check(api_req_t *req, const api_call_t *call, json_t 
             return NULL;
         if (body_json && json_is_object(body_json) && json_object_size(body_json) == 0)
             return NULL;
-        if (!body_json && call->body_len == 2 && memcmp(call->body, "{}", 2) == 0)
+        if (!body_json && call->body && call->body_len == 2 && memcmp(call->body, "{}", 2) == 0)
             return NULL;
         return problem_new(400, "unexpected-body", "%s %s takes no request body", ep->method,
                            ep->path);
@@ -562,6 +565,7 @@ static problem_t *api_body_check(api_req_t *req, const api_call_t *call, json_t 
  * auth hook), then checked. */
 static problem_t *api_body_prepare(api_req_t *req, const api_call_t *call, problem_t **fields)
 {
+    req->body_bytes = call->body_len;
     if (!call->body_decode)
         return api_body_check(req, call, call->body_json, fields);
     problem_t *p = NULL;

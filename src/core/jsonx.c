@@ -4,6 +4,9 @@
 #include "core/jsonx.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +218,16 @@ json_t *jsonx_parse_budget(const char *buf, size_t len, jsonx_budget_t *b, probl
         return NULL;
     }
     return v;
+}
+
+void jsonx_release(size_t len)
+{
+#ifdef __GLIBC__
+    if (len >= JSONX_RELEASE_BYTES)
+        malloc_trim(0);
+#else
+    (void)len;
+#endif
 }
 
 char *jsonx_dump(const json_t *v, size_t *len)

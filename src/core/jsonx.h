@@ -59,6 +59,12 @@ json_t *jsonx_parse(const char *buf, size_t len, size_t max_depth, problem_t **e
 /* The same, charging the caller's budget b (which is consumed). */
 json_t *jsonx_parse_budget(const char *buf, size_t len, jsonx_budget_t *b, problem_t **err);
 
+/* Gives the heap's free pages back to the system after a value decoded from len bytes was
+ * freed, when len is at least JSONX_RELEASE_BYTES: glibc keeps freed memory in its arenas, so
+ * one large request would otherwise hold its peak for good. Nothing for smaller inputs. */
+#define JSONX_RELEASE_BYTES (256 * 1024)
+void jsonx_release(size_t len);
+
 /* Serialises compactly; caller frees. Returns NULL only on out-of-memory. */
 char *jsonx_dump(const json_t *v, size_t *len);
 

@@ -547,6 +547,7 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     call.query = env.raw_query;
     call.query_obj = env.query;
     call.body_decode = env.body_raw ? zsrv_body_decode : NULL;
+    call.body_len = env.body_len;
     call.content_type = env.body_raw ? "application/json" : NULL;
     call.request_id = env.request_id[0] ? env.request_id : NULL;
     call.peer = peer_addr;

@@ -1,6 +1,7 @@
 """The value budget on JSON request bodies over HTTP: a body of millions of empty arrays inside
 the byte limit is refused with a 413 problem naming the budget before it is built, memory stays
-where it was, and the lines of an NDJSON body share one budget."""
+where it was, memory a large body within its budget cost goes back after the reply, and the
+lines of an NDJSON body share one budget."""
 
 import pytest
 
@@ -39,6 +40,22 @@ def test_body_of_empty_arrays_is_refused_by_its_budget(make_daemon):
                                                                            range(20000)]},
                timeout=30)
     assert r.status_code in (200, 422), r.text[:300]
+
+
+def test_memory_returns_after_a_large_decoded_body(make_daemon):
+    """A body within its budget but dear to build (2 MB of text and 130 000 `{}`), sent to the
+    public login endpoint and refused there after decoding (422): the 30 MB it cost goes back."""
+    d = make_daemon(args=["--set", "server.body_limit=8M", "--set", "ratelimit.enabled=0"])
+    body = (b'{"username":"' + b"x" * 2_000_000 + b'","items":['
+            + b",".join([b"{}"] * 130_000) + b"]}")
+    start = _rss_mb(d)
+    for i in range(10):
+        r = d.post("/api/v1/auth/login", data=body, headers={"Content-Type": "application/json"},
+                   timeout=30)
+        assert_problem(r, 422)
+        if not SANITIZED:
+            rss = _rss_mb(d)
+            assert rss < start + 16, f"RSS {start:.0f} MB -> {rss:.0f} MB after {i + 1} bodies"
 
 
 @pytest.mark.parametrize("ctype", ["application/json", "application/x-ndjson"])
