@@ -29,6 +29,7 @@
 #include "core/strbuf.h"
 #include "net/zmq_codec.h"
 #include "net/zmq_dl.h"
+#include "net/zmq_envelope.h"
 
 #define ZSRV_BATCH          256  /* messages handled per loop iteration before yielding */
 #define ZSRV_PEER_BUCKETS   1024 /* hash buckets of the per-peer in-flight table */
@@ -57,7 +58,9 @@ typedef struct zsrv_rq {
     bool delim;       /* the request came with an empty delimiter frame (REQ): mirror it */
     bool in_dispatch; /* the reply, if any, arrives inside api_dispatch */
     bool replied;
-    bool id_plain;    /* the id came from the fast envelope reader (see zsrv_id_dump) */
+    bool id_plain; /* the id came from the fast envelope reader (see zsrv_id_dump) */
+    /* the envelope, with the body's undecoded bytes, while api_dispatch runs; NULL after */
+    const zmq_envelope_t *env;
     const char *auth; /* "Bearer <token>" (in auth_buf) or NULL */
     char auth_buf[];
 } zsrv_rq_t;
@@ -442,12 +445,23 @@ static const char *zsrv_header(void *ctx, const char *name)
 
 /* ---- receiving -------------------------------------------------------------------------- */
 
-/* Handles one decoded, size-checked message. */
+/* The registry asks for the body past routing and the auth hook: decoded only then. */
+static json_t *zsrv_body_decode(void *ctx, size_t max_depth, problem_t **p)
+{
+    zsrv_rq_t *rq = ctx;
+    if (!rq->env) { /* cannot happen: the registry decodes inside api_dispatch */
+        *p = problem_new(500, "internal", "the request body is no longer held");
+        return NULL;
+    }
+    return zmq_envelope_body(rq->env, max_depth, p);
+}
+
+/* Handles one size-checked message. The envelope is read without decoding its body; a reply
+ * goes to every message whose id could be read, whatever is wrong after it. */
 static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen, bool delim,
                         const char *peer_addr, const void *buf, size_t len, bool oversize)
 {
     zmq_codec_enc_t enc;
-    char why[256];
     if (zmq_codec_detect(buf, len, &enc) < 0) {
         s->malformed++;
         s->drop_malformed++;
@@ -455,36 +469,33 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     }
     zmq_envelope_t env;
     problem_t *p = NULL;
-    json_t *root = NULL;
     /* The usual request is read from its bytes directly; anything else (and every malformed
-     * envelope) is decoded into a tree and checked the general way. */
+     * envelope) member by member, the body left as bytes. */
     if (enc != ZMQ_CODEC_JSON || zmq_envelope_parse_fast(buf, len, &env) != 0) {
         size_t depth = (size_t)s->hub->cfg.json_max_depth;
-        root = zmq_codec_decode(enc, buf, len, depth, why, sizeof why);
-        if (!root) {
+        if (zmq_envelope_read(enc, buf, len, depth, &env, &p) < 0) {
             s->malformed++;
-            s->drop_malformed++;
-            log_debug(NULL, "zmq: undecodable message dropped", "{s:s}", "reason", why);
-            return;
+            if (!env.id) {
+                s->drop_malformed++;
+                log_debug(NULL, "zmq: message without a usable id dropped", "{s:s}", "reason",
+                          p ? problem_detail(p) : "malformed");
+                problem_destroy(&p);
+                goto out;
+            }
+            if (!oversize) {
+                zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, NULL, p);
+                goto out;
+            }
+            problem_destroy(&p); /* an oversized message is answered 413, whatever else */
         }
-    }
-    if (root && zmq_envelope_parse(root, &env, &p) < 0) {
-        s->malformed++;
-        if (env.id)
-            zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, NULL, p);
-        else {
-            s->drop_malformed++;
-            problem_destroy(&p);
-        }
-        json_decref(root);
-        return;
     }
     if (oversize) {
         p = problem_new(413, "payload-too-large",
                         "the ZMQ message of %zu bytes exceeds the limit of %zu bytes", len,
                         s->max_message);
         problem_ext_set(p, "max_bytes", json_integer((json_int_t)s->max_message));
-        zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path, p);
+        zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id,
+                          env.path[0] ? env.path : NULL, p);
         s->drop_oversize++;
         goto out;
     }
@@ -519,7 +530,7 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     rq->peer = peer;
     peer->inflight++;
     rq->id = json_incref(env.id);
-    rq->id_plain = env.id_owned;
+    rq->id_plain = env.id_plain;
     rq->enc = enc;
     rq->delim = delim;
     if (env.token) {
@@ -535,15 +546,18 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     call.path = env.path;
     call.query = env.raw_query;
     call.query_obj = env.query;
-    call.body_json = env.body;
-    call.content_type = env.body ? "application/json" : NULL;
+    call.body_decode = env.body_raw ? zsrv_body_decode : NULL;
+    call.body_len = env.body_len;
+    call.content_type = env.body_raw ? "application/json" : NULL;
     call.request_id = env.request_id[0] ? env.request_id : NULL;
     call.peer = peer_addr;
     call.header = zsrv_header;
     call.transport_ctx = rq;
 
     rq->in_dispatch = true;
+    rq->env = &env;
     api_req_t *req = api_dispatch(s->hub->api, &call, zsrv_on_reply, rq);
+    rq->env = NULL;
     rq->in_dispatch = false;
     if (rq->replied || !req) {
         zsrv_rq_free(rq);
@@ -557,7 +571,6 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     }
 out:
     zmq_envelope_clear(&env);
-    json_decref(root);
 }
 
 /* Receives one multipart message, if any. Returns 1 when one was taken, 0 when none waited. */
