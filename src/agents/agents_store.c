@@ -1,6 +1,7 @@
 /* Agents in the store: the agents table (migrations 200-299), one row per agent written on the
  * thread pool after each transition (coalesced per agent), the output tail of ended agents, and
  * at start the records of earlier runs, with agents that were alive marked lost. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,18 @@ static const store_migration_t agents_migration_list[] = {
                       "CREATE INDEX agents_status ON agents (status);"
                       "CREATE INDEX agents_created ON agents (created_ms);",
     },
+    {
+        /* what identifies a live agent's processes, so that the next daemon can end them
+         * after a crash without touching a reused pid: the main process's start time
+         * (/proc/PID/stat field 22, clock ticks after boot, meaningful with boot_id), its
+         * process group, and its cgroup when it has one */
+        .version = 201,
+        .name = "agents_process_identity",
+        .sql_sqlite = "ALTER TABLE agents ADD COLUMN pid_start BIGINT;"
+                      "ALTER TABLE agents ADD COLUMN pgid INTEGER;"
+                      "ALTER TABLE agents ADD COLUMN cgroup TEXT;"
+                      "ALTER TABLE agents ADD COLUMN boot_id TEXT;",
+    },
 };
 
 const store_migration_t *agents_migrations(size_t *n)
@@ -54,6 +67,9 @@ typedef struct agents_write {
     char id[AGENTS_ID_LEN + 1];
     char *name, *status, *spec, *reason, *tail; /* spec NULL: the row exists, UPDATE it */
     int64_t pid, exit_code, sig, restarts, created, started, ended, status_ms, lost, last_seq;
+    int64_t pid_start, pgid; /* with pid: the process's identity (0 without one) */
+    char *cgroup;            /* NULL without a live process in a cgroup */
+    const char *boot_id;     /* borrowed from the module (set once at start); NULL: none */
 } agents_write_t;
 
 struct agents_del {
@@ -76,6 +92,7 @@ static void agents_batch_free(agents_batch_t *b)
         free(b->w[i].spec);
         free(b->w[i].reason);
         free(b->w[i].tail);
+        free(b->w[i].cgroup);
     }
     free(b);
 }
@@ -104,18 +121,23 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         STORE_INTV(w->last_seq),
         w->tail ? STORE_TEXTV(w->tail) : STORE_NULLV,
         w->spec ? STORE_TEXTV(w->spec) : STORE_NULLV,
+        agents_int_or_null(w->pid_start),
+        agents_int_or_null(w->pgid),
+        w->cgroup ? STORE_TEXTV(w->cgroup) : STORE_NULLV,
+        w->pid && w->boot_id ? STORE_TEXTV(w->boot_id) : STORE_NULLV,
     };
     size_t np = sizeof p / sizeof p[0];
     if (!w->spec) {
         /* the spec never changes: later writes leave it (and its text) alone. Every parameter
          * is used (PostgreSQL cannot type one that is not), so created_ms ($9) is left out. */
-        store_val_t u[] = {p[0], p[1], p[2],  p[3],  p[4],  p[5],  p[6],
-                           p[7], p[9], p[10], p[11], p[12], p[13], p[14]};
+        store_val_t u[] = {p[0],  p[1],  p[2],  p[3],  p[4],  p[5],  p[6],  p[7],  p[9],
+                           p[10], p[11], p[12], p[13], p[14], p[16], p[17], p[18], p[19]};
         return store_query(c,
                            "UPDATE agents SET name = $2, status = $3, pid = $4, exit_code = $5,"
                            " signal = $6, reason = $7, restarts = $8, started_ms = $9,"
                            " ended_ms = $10, status_ms = $11, lost_ms = $12, last_seq = $13,"
-                           " tail = COALESCE($14, tail) WHERE id = $1",
+                           " tail = COALESCE($14, tail), pid_start = $15, pgid = $16,"
+                           " cgroup = $17, boot_id = $18 WHERE id = $1",
                            u, sizeof u / sizeof u[0], NULL, NULL);
     }
     /* ON CONFLICT ... excluded: the same text on SQLite (3.24+) and PostgreSQL */
@@ -123,7 +145,8 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         c,
         "INSERT INTO agents (id, name, status, pid, exit_code, signal, reason,"
         " restarts, created_ms, started_ms, ended_ms, status_ms, lost_ms, last_seq,"
-        " tail, spec) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
+        " tail, spec, pid_start, pgid, cgroup, boot_id)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
         " status = excluded.status, pid = excluded.pid,"
         " exit_code = excluded.exit_code, signal = excluded.signal,"
@@ -131,7 +154,8 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         " started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,"
         " status_ms = excluded.status_ms, lost_ms = excluded.lost_ms,"
         " last_seq = excluded.last_seq,"
-        " tail = COALESCE(excluded.tail, agents.tail)",
+        " tail = COALESCE(excluded.tail, agents.tail), pid_start = excluded.pid_start,"
+        " pgid = excluded.pgid, cgroup = excluded.cgroup, boot_id = excluded.boot_id",
         p, np, NULL, NULL);
 }
 
@@ -238,12 +262,19 @@ static bool agents_write_fill(agents_write_t *w, agent_t *a)
     w->status_ms = a->status_ms;
     w->lost = a->lost_ms;
     w->last_seq = (int64_t)a->seq;
+    if (a->pid) {
+        w->pid_start = (int64_t)a->pid_start;
+        w->pgid = a->pgid;
+        w->cgroup = a->cg_dir ? strdup(a->cg_dir) : NULL;
+        w->boot_id = ag->boot_id[0] ? ag->boot_id : NULL;
+    }
     if (!w->name || !w->status || (!a->spec_stored && !w->spec)) {
         free(w->name);
         free(w->status);
         free(w->spec);
         free(w->reason);
         free(w->tail);
+        free(w->cgroup);
         return false;
     }
     a->spec_stored = true;
@@ -402,6 +433,104 @@ static void agents_tail_restore(agent_t *a, const char *text)
     json_decref(arr);
 }
 
+/* The reason a lost agent's row gets, from what became of its processes. */
+static void agents_lost_reason(const agents_t *ag, const agents_leftover_t *l, bool same_boot,
+                               char *buf, size_t len)
+{
+    static const char base[] = "the daemon stopped while the agent was running";
+    if (!l->start) {
+        snprintf(buf, len, "%s", base);
+    } else if (!same_boot) {
+        snprintf(buf, len, "%s (the machine has restarted since)", base);
+    } else if (ag->orphans_leave) {
+        agents_proc_stat_t st;
+        bool alive = agents_proc_stat_read(l->pid, &st) == 0 && st.start == l->start;
+        if (alive)
+            snprintf(buf, len,
+                     "%s; left running (agents.orphans = leave): pid %d, process group %d", base,
+                     (int)l->pid, (int)l->pgid);
+        else
+            snprintf(buf, len, "%s; its main process (pid %d) had ended by the restart", base,
+                     (int)l->pid);
+    } else if (l->ended) {
+        snprintf(buf, len, "%s; %zu of its processes were still running and were ended at restart",
+                 base, l->ended);
+    } else {
+        snprintf(buf, len, "%s; none of its processes was left at restart", base);
+    }
+}
+
+/* Rows the last run left alive become lost; what their processes left running is ended
+ * (agents.orphans = stop) or left alone (leave), each process identified by its start time
+ * in this boot so that a reused pid is never touched. In one transaction. 0 or negative. */
+static int agents_store_mark_lost(agents_t *ag, store_conn_t *c, int64_t now, int64_t *count)
+{
+    json_t *rows = NULL;
+    *count = 0;
+    int rc = store_query(c,
+                         "SELECT id, pid, pid_start, pgid, cgroup, boot_id FROM agents"
+                         " WHERE status NOT IN ('completed', 'failed', 'terminated', 'lost')",
+                         NULL, 0, &rows, NULL);
+    size_t n = json_array_size(rows);
+    agents_leftover_t *v = calloc(n ? n : 1, sizeof *v);
+    bool *same_boot = calloc(n ? n : 1, sizeof *same_boot);
+    if (rc == 0 && (!v || !same_boot))
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *row = json_array_get(rows, i);
+        const char *boot = json_string_value(json_object_get(row, "boot_id"));
+        v[i].id = json_string_value(json_object_get(row, "id"));
+        v[i].pid = (pid_t)agents_row_int(row, "pid");
+        v[i].pgid = (pid_t)agents_row_int(row, "pgid");
+        v[i].start = (uint64_t)agents_row_int(row, "pid_start");
+        v[i].cgroup = json_string_value(json_object_get(row, "cgroup"));
+        same_boot[i] = boot && ag->boot_id[0] && strcmp(boot, ag->boot_id) == 0;
+        if (!v[i].id || v[i].pid <= 0)
+            v[i].start = 0; /* never acted on: nothing identifies its processes */
+    }
+    if (rc == 0 && !ag->orphans_leave) {
+        /* only the rows of this boot take part: start times of another mean nothing */
+        agents_leftover_t *act = calloc(n ? n : 1, sizeof *act);
+        size_t m = 0;
+        for (size_t i = 0; act && i < n; i++)
+            if (v[i].start && same_boot[i])
+                act[m++] = v[i];
+        size_t ended = act ? agents_leftovers_end(ag, act, m) : 0;
+        for (size_t i = 0, k = 0; act && i < n; i++)
+            if (v[i].start && same_boot[i])
+                v[i].ended = act[k++].ended;
+        free(act);
+        if (ended)
+            log_warn(NULL, "agents: processes of agents from the previous run ended", "{s:I}",
+                     "count", (json_int_t)ended);
+    }
+    bool begun = false;
+    if (rc == 0 && n) {
+        rc = store_tx_begin(c);
+        begun = rc == 0;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!v[i].id)
+            continue;
+        char reason[256];
+        agents_lost_reason(ag, &v[i], same_boot[i], reason, sizeof reason);
+        store_val_t p[] = {STORE_INTV(now), STORE_TEXTV(reason), STORE_TEXTV(v[i].id)};
+        rc = store_query(c,
+                         "UPDATE agents SET status = 'lost', lost_ms = $1, ended_ms = $1,"
+                         " status_ms = $1, pid = NULL, reason = $2 WHERE id = $3",
+                         p, 3, NULL, NULL);
+        (*count)++;
+    }
+    if (rc == 0 && begun)
+        rc = store_tx_commit(c);
+    else if (begun)
+        (void)store_tx_rollback(c); /* the error that counts is rc */
+    free(v);
+    free(same_boot);
+    json_decref(rows);
+    return rc;
+}
+
 int agents_store_load(agents_t *ag)
 {
     store_t *st = ag->hub->store;
@@ -412,13 +541,7 @@ int agents_store_load(agents_t *ag)
         return -1;
     int64_t now = clock_wall_ms();
     int64_t lost = 0;
-    store_val_t up[] = {STORE_INTV(now)};
-    int rc = store_query(c,
-                         "UPDATE agents SET status = 'lost', lost_ms = $1, ended_ms = $1,"
-                         " status_ms = $1, pid = NULL,"
-                         " reason = 'the daemon stopped while the agent was running'"
-                         " WHERE status NOT IN ('completed', 'failed', 'terminated', 'lost')",
-                         up, 1, NULL, &lost);
+    int rc = agents_store_mark_lost(ag, c, now, &lost);
     json_t *rows = NULL;
     if (rc == 0) {
         store_val_t lim[] = {STORE_INTV(AGENTS_LOAD_MAX)};

@@ -94,8 +94,12 @@ typedef struct api_call {
     json_t *query_obj;        /* alternatively an object of query values (ZMQ); borrowed */
     const char *content_type; /* may be NULL */
     const char *body;         /* raw body bytes, may be NULL */
-    size_t body_len;
-    json_t *body_json;      /* alternatively an already-decoded body (ZMQ msgpack); borrowed */
+    size_t body_len;          /* their length; with body_decode, the encoded body's length */
+    json_t *body_json;        /* alternatively an already-decoded body; borrowed */
+    /* or a body the transport decodes only when the endpoint looks at it, after routing and
+     * the auth hook, so that no request that is refused there costs a decode (ZMQ): a new
+     * reference, or NULL with *p set; called at most once, inside api_dispatch */
+    json_t *(*body_decode)(void *transport_ctx, size_t max_depth, problem_t **p);
     const char *request_id; /* from the client, or NULL to generate */
     const char *peer;       /* client address for logs and audit */
     /* header lookup (Authorization, Last-Event-ID, ...); may be NULL */

@@ -652,7 +652,7 @@ static void auth_peer_addr(const char *peer, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-static problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud)
+problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud)
 {
     auth_t *a = ud;
     const config_t *cfg = &a->hub->cfg;
@@ -870,8 +870,6 @@ int auth_start(hub_t *hub)
     store_conn_release(hub->store, c);
     if (rc < 0)
         return -1;
-    auth_api_register(a);
-    api_auth_hook_set(hub->api, auth_hook, a);
     return 0;
 }
 

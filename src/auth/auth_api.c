@@ -638,8 +638,7 @@ static void auth_password_done(int status, void *ud)
         auth_reply_json(req, 204, NULL);
     } else if (j->status == 422) {
         auth_audit(req, "auth.password", 422, json_pack("{s:s}", "reason", "bad_current_password"));
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "body", "/current_password", "is not the current password");
         auth_reply_problem(req, p);
     } else
@@ -803,7 +802,7 @@ static void auth_user_create_handler(api_req_t *req, void *ctx)
     const char *pw = json_string_value(json_object_get(b, "password"));
     problem_t *p = NULL;
     if (!auth_username_ok(name)) {
-        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        p = problem_validation_new();
         problem_field_add(p, "body", "/username",
                           "may contain only letters, digits, '.', '_', '-' and '@'");
     } else
@@ -1175,12 +1174,7 @@ static void auth_key_create_handler(api_req_t *req, void *ctx)
     json_t *scopes = json_object_get(b, "scopes");
     const char *exp = json_string_value(json_object_get(b, "expires_at"));
     problem_t *p = NULL;
-#define KEY_FIELD_ERR(f, ...)                                                                      \
-    do {                                                                                           \
-        if (!p)                                                                                    \
-            p = problem_new(422, "validation", "the request has invalid fields; see errors[]");    \
-        problem_field_add(p, "body", f, __VA_ARGS__);                                              \
-    } while (0)
+#define KEY_FIELD_ERR(f, ...) problem_field_error(&p, "body", f, __VA_ARGS__)
     if (!role && !scopes)
         KEY_FIELD_ERR("/role", "give a role or scopes[] (or both)");
     if (!role)
@@ -1585,7 +1579,9 @@ static const api_endpoint_t auth_endpoints[] = {
      .handler = auth_key_rotate_handler},
 };
 
-void auth_api_register(auth_t *a)
+int auth_api_register(hub_t *hub)
 {
-    api_register(a->hub->api, auth_endpoints, sizeof auth_endpoints / sizeof auth_endpoints[0]);
+    api_register(hub->api, auth_endpoints, sizeof auth_endpoints / sizeof auth_endpoints[0]);
+    api_auth_hook_set(hub->api, auth_hook, hub->auth);
+    return 0;
 }

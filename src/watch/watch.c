@@ -169,8 +169,7 @@ static problem_t *watch_settings_resolve(watch_t *w, const char *type, const jso
                  "reason", err);
     *out = w->defaults;
     if (type && cbad_stream_type_parse(type, &out->type) < 0) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "body", "/type",
                           "must be one of logs, metrics, traces, llm, events, agent");
         return p;
@@ -209,8 +208,7 @@ problem_t *watch_stream_create(watch_t *w, const char *name, const char *type,
 {
     *out = NULL;
     if (!watch_name_valid(name)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "query", "stream",
                           "1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
         return p;
@@ -868,20 +866,6 @@ int watch_start(hub_t *hub)
         log_error(NULL, "watch: cannot load streams", "{s:s}", "reason", err);
         return -1;
     }
-    if (hub->metrics) {
-        metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
-                        "events accepted for scoring, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_events_scored_total", "counter",
-                        "events fed to the detector, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_windows_scored_total", "counter",
-                        "windows scored, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_anomalies_total", "counter",
-                        "anomalies detected, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_rejected_total", "counter",
-                        "events rejected at ingest (bad event or full queue), by stream");
-        metrics_collector_add(hub->metrics, watch_metrics_collect, w);
-    }
-    watch_api_register(hub->api, w);
     w->agents_opted = json_object();
     if (hub->cfg.watch_agent_streams) {
         /* 2 also follows status events, for the agents' labels */

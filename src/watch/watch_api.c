@@ -178,8 +178,7 @@ static void watch_stream_put(api_req_t *req, void *ctx)
         return;
     }
     if (!name || !watch_name_valid(name)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "path", "name",
                           "1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
         api_reply_problem(req, p);
@@ -258,8 +257,7 @@ static void watch_events_post(api_req_t *req, void *ctx)
     const char *name = api_req_query_str(req, "stream");
     const char *type = api_req_query_str(req, "type");
     if (!name || !watch_name_valid(name)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(
             p, "query", "stream",
             "required: 1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
@@ -272,7 +270,7 @@ static void watch_events_post(api_req_t *req, void *ctx)
     json_t *items = NULL, *rejected = NULL;
     problem_t *p = NULL;
     if (len == 0) {
-        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        p = problem_validation_new();
         problem_field_add(p, "body", "", "no events: send one JSON event, an array, or NDJSON");
         api_reply_problem(req, p);
         return;
@@ -779,13 +777,13 @@ static void watch_anomalies_list(api_req_t *req, void *ctx)
     f.has_start = api_req_query_time(req, "start_time", &f.start_ms, &p);
     f.has_end = api_req_query_time(req, "end_time", &f.end_ms, &p);
     if (!p && f.has_start && f.has_end && f.end_ms <= f.start_ms) {
-        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        p = problem_validation_new();
         problem_field_add(p, "query", "end_time", "must be later than start_time");
     }
     const char *stream = api_req_query_str(req, "stream");
     if (stream && !watch_name_valid(stream)) {
         if (!p)
-            p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+            p = problem_validation_new();
         problem_field_add(p, "query", "stream", "not a valid stream name");
     }
     if (p) {
@@ -1155,8 +1153,22 @@ static const api_endpoint_t watch_endpoints[] = {
              .summary = "Counters per stream and anomalies by status", .handler = watch_stats),
 };
 
-void watch_api_register(api_registry_t *reg, watch_t *w)
+int watch_api_register(hub_t *hub)
 {
-    (void)w; /* handlers reach the state through the request's hub */
-    api_register(reg, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
+    /* handlers reach the state through the request's hub */
+    api_register(hub->api, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
+    if (hub->metrics) {
+        metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
+                        "events accepted for scoring, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_events_scored_total", "counter",
+                        "events fed to the detector, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_windows_scored_total", "counter",
+                        "windows scored, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_anomalies_total", "counter",
+                        "anomalies detected, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_rejected_total", "counter",
+                        "events rejected at ingest (bad event or full queue), by stream");
+        metrics_collector_add(hub->metrics, watch_metrics_collect, hub->watch);
+    }
+    return 0;
 }

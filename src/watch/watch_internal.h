@@ -166,7 +166,6 @@ int watch_sign_key_load(watch_t *w, const char *data_dir, char *err, size_t errl
 json_t *watch_bundle_make(const watch_t *w, const json_t *anomaly, const char *who, int64_t now_ms);
 
 /* ---- endpoints (watch_api.c) ---- */
-void watch_api_register(api_registry_t *reg, watch_t *w);
 void watch_metrics_collect(strbuf_t *out, void *ud);
 
 #endif
