@@ -22,8 +22,10 @@
     X(PQfname)                                                                                     \
     X(PQftype)                                                                                     \
     X(PQgetisnull)                                                                                 \
+    X(PQgetResult)                                                                                 \
     X(PQgetlength)                                                                                 \
     X(PQgetvalue)                                                                                  \
+    X(PQisBusy)                                                                                    \
     X(PQnfields)                                                                                   \
     X(PQntuples)                                                                                   \
     X(PQprepare)                                                                                   \
@@ -31,6 +33,8 @@
     X(PQresultErrorField)                                                                          \
     X(PQresultErrorMessage)                                                                        \
     X(PQresultStatus)                                                                              \
+    X(PQsendPrepare)                                                                               \
+    X(PQsendQueryPrepared)                                                                         \
     X(PQsetNoticeProcessor)                                                                        \
     X(PQsocket)                                                                                    \
     X(PQstatus)                                                                                    \

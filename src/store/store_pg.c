@@ -2,12 +2,15 @@
  * connection (PQprepare, LRU cache), parameters sent as text with types inferred by the server
  * (bytea in binary), results converted by column type OID, SQLSTATEs mapped to store codes.
  * libpq is loaded on the first postgres:// open (pq_dl.h), so every call goes through `pq`. */
+#include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "store/pq_dl.h"
@@ -152,6 +155,79 @@ static bool pg_alive(store_conn_t *base)
     return pq->PQstatus(c->pg) == CONNECTION_OK;
 }
 
+/* How long the client waits for an answer: twice the server's own statement timeout and a
+ * second. A server that is up cancels the statement itself well before then, so running out
+ * means it is frozen (stopped, paused, its disk hung) rather than slow. */
+static int pg_answer_ms(const pg_conn_t *c)
+{
+    return c->statement_timeout_ms > 0 ? 2 * c->statement_timeout_ms + 1000 : -1;
+}
+
+static int64_t pg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The result of what was just sent, waiting at most deadline_ms (monotonic; < 0: no limit).
+ * A server that does not answer in time has its connection dropped — libpq then sees it
+ * broken, the caller gets NULL and *late, and the next statement reconnects — because a
+ * statement must not hold a pool connection and a worker thread for as long as a frozen
+ * server stays frozen: keepalives do not help there, the server's kernel still answers them. */
+static PGresult *pg_wait(pg_conn_t *c, int64_t deadline_ms, bool *late)
+{
+    PGresult *res = NULL;
+    *late = false;
+    for (;;) {
+        while (!pq->PQisBusy(c->pg)) {
+            PGresult *r = pq->PQgetResult(c->pg);
+            if (!r)
+                return res;
+            if (res) /* one statement gives one result; keep the first */
+                pq->PQclear(r);
+            else
+                res = r;
+        }
+        int wait = -1;
+        if (deadline_ms >= 0) {
+            int64_t left = deadline_ms - pg_now_ms();
+            wait = left > 0 ? (int)left : 0;
+        }
+        struct pollfd pfd = {.fd = pq->PQsocket(c->pg), .events = POLLIN};
+        int n = pfd.fd >= 0 ? poll(&pfd, 1, wait) : -1;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0) {
+            *late = true;
+            (void)shutdown(pfd.fd, SHUT_RDWR);
+        }
+        if (!pq->PQconsumeInput(c->pg) || n <= 0) {
+            /* broken or dropped: collect what libpq reports, then give up */
+            for (PGresult *r; (r = pq->PQgetResult(c->pg)) != NULL;)
+                pq->PQclear(r);
+            if (res)
+                pq->PQclear(res);
+            return NULL;
+        }
+    }
+}
+
+static int64_t pg_deadline(const pg_conn_t *c)
+{
+    return pg_answer_ms(c) > 0 ? pg_now_ms() + pg_answer_ms(c) : -1;
+}
+
+/* The error for a statement that got no result (see pg_wait). */
+static int pg_fail_unanswered(pg_conn_t *c, bool late)
+{
+    if (late)
+        return store_conn_fail(&c->base, STORE_ECONN,
+                               "postgres: no answer within %d ms; connection dropped",
+                               pg_answer_ms(c));
+    return pg_fail(c, NULL);
+}
+
 static int pg_prepare(pg_conn_t *c, const char *sql, const store_val_t *params, size_t n,
                       pg_stmt_t **out)
 {
@@ -178,7 +254,12 @@ static int pg_prepare(pg_conn_t *c, const char *sql, const store_val_t *params, 
         types[i] = params[i].type == STORE_T_BLOB ? PG_OID_BYTEA : 0;
     pg_stmt_t *e = &c->cache[c->ncache];
     snprintf(e->name, sizeof e->name, "g%llu", (unsigned long long)++c->next_id);
-    PGresult *res = pq->PQprepare(c->pg, e->name, sql, (int)n, n ? types : NULL);
+    bool late = false;
+    PGresult *res = pq->PQsendPrepare(c->pg, e->name, sql, (int)n, n ? types : NULL)
+                        ? pg_wait(c, pg_deadline(c), &late)
+                        : NULL;
+    if (!res)
+        return pg_fail_unanswered(c, late);
     if (pq->PQresultStatus(res) != PGRES_COMMAND_OK) {
         int rc = pg_fail(c, res);
         pq->PQclear(res);
@@ -343,8 +424,15 @@ static int pg_query(store_conn_t *base, const char *sql, const store_val_t *para
     rc = pg_prepare(c, sql, params, nparams, &st);
     if (rc < 0)
         goto out;
-    PGresult *res = pq->PQexecPrepared(c->pg, st->name, (int)nparams, nparams ? values : NULL,
-                                       nparams ? lengths : NULL, nparams ? formats : NULL, 0);
+    bool late = false;
+    PGresult *res = pq->PQsendQueryPrepared(c->pg, st->name, (int)nparams, nparams ? values : NULL,
+                                            nparams ? lengths : NULL, nparams ? formats : NULL, 0)
+                        ? pg_wait(c, pg_deadline(c), &late)
+                        : NULL;
+    if (!res) {
+        rc = pg_fail_unanswered(c, late);
+        goto out;
+    }
     ExecStatusType es = pq->PQresultStatus(res);
     if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
         if (rows)
@@ -418,13 +506,19 @@ static int pg_conn_open(store_t *s, const char *url, const store_options_t *opt,
      * the client encoding is ours because every string we hand to jansson must be UTF-8.
      * Keepalives and the TCP user timeout bound how long a statement waits on a server that
      * vanished without closing the connection (a network partition) to about 11 s; a stopped
-     * server closes it, and that is seen at once. */
+     * server closes it, and that is seen at once; a frozen one is given up by pg_wait. A
+     * connection attempt may take a second more than the statement timeout (2..10 s): it is
+     * what a reconnect during an outage holds one worker for. */
+    char connect_s[16];
+    int cs = opt->busy_timeout_ms / 1000 + 1;
+    snprintf(connect_s, sizeof connect_s, "%d", cs < 2 ? 2 : cs > 10 ? 10 : cs);
     const char *const keys[] = {"application_name",    "connect_timeout",
                                 "keepalives",          "keepalives_idle",
                                 "keepalives_interval", "keepalives_count",
                                 "tcp_user_timeout",    "dbname",
                                 "client_encoding",     NULL};
-    const char *const vals[] = {"ganglion", "10", "1", "5", "2", "3", "10000", url, "UTF8", NULL};
+    const char *const vals[] = {"ganglion", connect_s, "1", "5",    "2",
+                                "3",        "10000",   url, "UTF8", NULL};
     c->pg = pq->PQconnectdbParams(keys, vals, 1);
     if (!c->pg || pq->PQstatus(c->pg) != CONNECTION_OK) {
         char msg[STORE_ERRMAX];

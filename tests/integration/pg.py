@@ -23,6 +23,7 @@ import glob
 import os
 import pathlib
 import pwd
+import signal
 import subprocess
 
 HARNESS = pathlib.Path(__file__).resolve().parent.parent / "harness"
@@ -96,6 +97,31 @@ class PostgresServer:
                 p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout)
                 if p.returncode != 0:
                     raise PostgresError(f"{' '.join(cmd[-2:])} failed:\n{p.stderr}")
+
+    def pids(self):
+        """The server's processes: the postmaster (postmaster.pid) and its children."""
+        data = pathlib.Path(self.dir) / "data"
+        main = int((data / "postmaster.pid").read_text().split()[0])
+        found = [main]
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    stat = open(f"/proc/{d}/stat").read()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == main:
+                    found.append(int(d))
+        return found
+
+    def freeze(self):
+        """SIGSTOP to every server process: a server that accepts connections (its kernel
+        does) and never answers, like one whose disk hung. thaw() resumes it."""
+        for pid in self.pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self):
+        for pid in self.pids():
+            os.kill(pid, signal.SIGCONT)
 
     def halt(self, mode="fast"):
         """Stops the server and keeps its data: an outage (resume() brings it back on the same

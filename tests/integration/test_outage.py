@@ -197,6 +197,47 @@ def test_postgres_stopped_and_started_under_load(make_daemon, mode):
         srv.stop()
 
 
+def test_postgres_frozen(make_daemon):
+    """A server that accepts connections and never answers (every process stopped, as when its
+    disk hangs): statements give up after twice the statement timeout and a second, so requests
+    get 503 in bounded time instead of hanging, and all is well once it answers again."""
+    pg = pytest.importorskip("pg")
+    srv = pg.PostgresServer()
+    url = srv.start()
+    frozen = False
+    try:
+        # statement timeout 500 ms: a statement is given up after 2 s, a connection after 2 s
+        d = make_daemon(store=url, args=["--set", "store.busy_timeout_ms=500"])
+        assert d.get("/api/v1/users/1").status_code == 200
+        srv.freeze()
+        frozen = True
+        s = http()
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            def one(_):
+                t0 = time.monotonic()
+                r = s.get(d.url + "/api/v1/users/1", timeout=30)
+                return r, time.monotonic() - t0
+            answers = list(ex.map(one, range(8)))
+        for r, took in answers:
+            assert_problem(r, 503)
+            assert _retry_after_ok(r), r.headers
+            assert took < 2 * REQUEST_BOUND_S, f"{took:.1f}s for a request to a frozen server"
+        assert d.get("/healthz", timeout=REQUEST_BOUND_S).status_code == 200
+        srv.thaw()
+        frozen = False
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if d.get("/api/v1/users/1").status_code == 200:
+                break
+            time.sleep(0.1)
+        rs = [d.get("/api/v1/users/1").status_code for _ in range(8)]
+        assert rs == [200] * 8, rs
+    finally:
+        if frozen:
+            srv.thaw()
+        srv.stop()
+
+
 # ---- SQLite on a full disk ----------------------------------------------------------------
 
 def _mount_tmpfs(path, size):
