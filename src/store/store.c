@@ -294,33 +294,14 @@ static void store_outage_begin(store_t *s, const char *why)
         store_down_log(s, why);
 }
 
-/* Makes c usable before a statement. A broken connection while the store is believed up is
- * re-established at once (the server closed it while idle, a restart nobody saw); while the
- * store is down only one thread tries, once the backoff has run out, and the others' statements
- * fail at once. Returns 0 (alive), 1 (reconnected: a new session) or STORE_ECONN (message in
- * c->err). */
-static int store_conn_ready(store_conn_t *c)
+/* The end of a reconnect or of a probe statement: ok marks the store up, otherwise the next
+ * attempt waits for the backoff, which doubles. */
+static void store_probe_end(store_t *s, bool ok, const char *why)
 {
-    if (!c->ops->alive || c->ops->alive(c))
-        return 0;
-    store_t *s = c->store;
     pthread_mutex_lock(&s->mu);
-    int64_t wait = s->retry_at_ms - store_now_ms();
-    bool probe = s->down;
-    bool mine = !probe || (!s->probing && wait <= 0);
-    if (probe && mine)
-        s->probing = true;
-    pthread_mutex_unlock(&s->mu);
-    if (!mine)
-        return store_conn_fail(c, STORE_ECONN, "%s unreachable; next reconnect attempt in %lld ms",
-                               s->ops->name, (long long)(wait > 0 ? wait : 0));
-
-    int rc = c->ops->reset(c);
-    pthread_mutex_lock(&s->mu);
-    if (probe)
-        s->probing = false;
+    s->probing = false;
     bool back = false, first = false;
-    if (rc == 0) {
+    if (ok) {
         back = s->down;
         s->down = false;
         s->backoff_ms = STORE_RECONNECT_MIN_MS;
@@ -332,12 +313,42 @@ static int store_conn_ready(store_conn_t *c)
     }
     pthread_mutex_unlock(&s->mu);
     if (first)
-        store_down_log(s, c->err);
+        store_down_log(s, why);
+    if (back)
+        log_info(NULL, "store: reconnected", "{s:s}", "backend", s->ops->name);
+}
+
+/* Makes c usable before a statement. While the store is up, a broken connection (the server
+ * closed it while idle: a restart nobody saw) is re-established at once. While it is down, one
+ * statement at a time, once the backoff has run out, is the probe — on a new connection if its
+ * own is broken — and *probe says so (the caller reports its outcome with store_probe_end);
+ * every other statement fails at once, also on a connection that looks alive, since a frozen
+ * server would hold it for the whole answer timeout. Returns 0 (go ahead), 1 (go ahead on a
+ * new session) or STORE_ECONN (message in c->err). */
+static int store_conn_ready(store_conn_t *c, bool *probe)
+{
+    *probe = false;
+    if (!c->ops->reset)
+        return 0; /* cannot break (sqlite) */
+    store_t *s = c->store;
+    bool alive = !c->ops->alive || c->ops->alive(c);
+    pthread_mutex_lock(&s->mu);
+    int64_t wait = s->retry_at_ms - store_now_ms();
+    bool down = s->down, mine = !down || (!s->probing && wait <= 0);
+    if (down && mine)
+        s->probing = *probe = true;
+    pthread_mutex_unlock(&s->mu);
+    if (!mine)
+        return store_conn_fail(c, STORE_ECONN, "%s unreachable; next reconnect attempt in %lld ms",
+                               s->ops->name, (long long)(wait > 0 ? wait : 0));
+    if (alive)
+        return 0;
+    int rc = c->ops->reset(c);
+    *probe = false; /* the reset was the probe: it answers for the server */
+    store_probe_end(s, rc == 0, c->err);
     if (rc < 0)
         return STORE_ECONN; /* whatever failed in the reset, the connection is what is missing */
     atomic_fetch_add(&s->reconnects, 1);
-    if (back)
-        log_info(NULL, "store: reconnected", "{s:s}", "backend", s->ops->name);
     return 1;
 }
 
@@ -437,17 +448,21 @@ int store_query(store_conn_t *c, const char *sql, const store_val_t *params, siz
     /* Asked before store_conn_ready, which may replace a broken connection by a new one that
      * is outside any transaction. */
     bool in_tx = c->ops->in_tx(c);
-    int rc = store_conn_ready(c);
+    bool probe;
+    int rc = store_conn_ready(c, &probe);
     if (rc > 0 && in_tx) { /* reconnected under a transaction: it went with the old session */
         c->tx_lost = !rollback;
         return store_count(c, rollback ? 0 : store_conn_fail(c, STORE_ECONN, STORE_TX_LOST));
     }
     int64_t changed = 0;
-    if (rc >= 0)
+    if (rc >= 0) {
         rc = c->ops->query(c, sql, params, nparams, rows, affected ? affected : &changed);
-    if (rc == STORE_ECONN && c->ops->reset) {
-        c->tx_lost = in_tx && !rollback;
-        store_outage_begin(c->store, c->err);
+        if (rc == STORE_ECONN && c->ops->reset)
+            c->tx_lost = in_tx && !rollback;
+        if (probe)
+            store_probe_end(c->store, rc != STORE_ECONN, c->err);
+        else if (rc == STORE_ECONN && c->ops->reset)
+            store_outage_begin(c->store, c->err);
     }
     if (rc == STORE_EFULL)
         store_full_set(c->store, true, c->err);

@@ -112,13 +112,15 @@ int store_tx_rollback(store_conn_t *c);
 /* Reachability check (SELECT 1). */
 int store_ping(store_t *s);
 
-/* Outages (PostgreSQL). A statement that loses its connection marks the store down; a broken
- * pooled connection is re-established before its next statement, by one thread at a time and
- * at most once per backoff period (STORE_RECONNECT_MIN_MS doubling to STORE_RECONNECT_MAX_MS),
- * and every other statement meanwhile fails at once with STORE_ECONN rather than waiting for a
- * connect timeout. The first successful reconnect marks the store up again. A connection lost
- * inside a transaction refuses every statement but ROLLBACK, so a caller that missed the
- * error cannot run the rest of its transaction outside one. Thread-safe. */
+/* Outages (PostgreSQL). A statement that loses its connection (or gets no answer in time)
+ * marks the store down. While it is down one statement at a time, at most once per backoff
+ * period (STORE_RECONNECT_MIN_MS doubling to STORE_RECONNECT_MAX_MS), probes the server — on a
+ * new connection when its own is broken — and every other statement fails at once with
+ * STORE_ECONN instead of waiting on the server; the first probe that works marks the store up.
+ * While it is up, a pooled connection the server closed when idle is re-established before its
+ * next statement. A connection lost inside a transaction refuses every statement but ROLLBACK,
+ * so a caller that missed the error cannot run the rest of its transaction outside one.
+ * Thread-safe. */
 #define STORE_RECONNECT_MIN_MS 250
 #define STORE_RECONNECT_MAX_MS 4000
 bool store_up(const store_t *s);
