@@ -323,15 +323,18 @@ static void store_probe_end(store_t *s, bool ok, const char *why)
  * statement at a time, once the backoff has run out, is the probe — on a new connection if its
  * own is broken — and *probe says so (the caller reports its outcome with store_probe_end);
  * every other statement fails at once, also on a connection that looks alive, since a frozen
- * server would hold it for the whole answer timeout. Returns 0 (go ahead), 1 (go ahead on a
- * new session) or STORE_ECONN (message in c->err). */
-static int store_conn_ready(store_conn_t *c, bool *probe)
+ * server would hold it for the whole answer timeout — but for a ROLLBACK on a live connection,
+ * so that a transaction begun before the outage can end. Returns 0 (go ahead), 1 (go ahead on
+ * a new session) or STORE_ECONN (message in c->err). */
+static int store_conn_ready(store_conn_t *c, bool rollback, bool *probe)
 {
     *probe = false;
     if (!c->ops->reset)
         return 0; /* cannot break (sqlite) */
     store_t *s = c->store;
     bool alive = !c->ops->alive || c->ops->alive(c);
+    if (alive && rollback)
+        return 0; /* ending a transaction on a live connection is never refused */
     pthread_mutex_lock(&s->mu);
     int64_t wait = s->retry_at_ms - store_now_ms();
     bool down = s->down, mine = !down || (!s->probing && wait <= 0);
@@ -449,7 +452,7 @@ int store_query(store_conn_t *c, const char *sql, const store_val_t *params, siz
      * is outside any transaction. */
     bool in_tx = c->ops->in_tx(c);
     bool probe;
-    int rc = store_conn_ready(c, &probe);
+    int rc = store_conn_ready(c, rollback, &probe);
     if (rc > 0 && in_tx) { /* reconnected under a transaction: it went with the old session */
         c->tx_lost = !rollback;
         return store_count(c, rollback ? 0 : store_conn_fail(c, STORE_ECONN, STORE_TX_LOST));
