@@ -62,6 +62,7 @@ class Soak:
         self.token = token
         self.h = {"Authorization": "Bearer " + token}
         self.samples = []
+        self.sse_resp = None
 
     # ---- HTTP helpers -------------------------------------------------------------------
 
@@ -233,6 +234,37 @@ class Soak:
                       json=[{"value": 100 + random.gauss(0, 3)} for _ in range(10)])
             self.pace(self.a.watch_rate)
 
+    def sse(self):
+        """One live event stream of agents' status changes and anomalies, read for the whole run;
+        each event counts as an answer, a stream that ends before the run does is an error."""
+        s = self.session()
+        while not self.stop.is_set():
+            try:
+                r = s.get(self.url + "/api/v1/stream", params={"topics": "agent.*.status,anomaly.*"},
+                          headers={"Accept": "text/event-stream"}, stream=True, timeout=60)
+            except requests.RequestException as e:
+                self.t.add("sse", "errors", what=f"connect: {e!r}")
+                self.stop.wait(1)
+                continue
+            self.sse_resp = r
+            if r.status_code != 200:
+                self.t.add("sse", "errors", what=f"stream: {r.status_code} {r.text[:200]}")
+                self.stop.wait(1)
+                continue
+            try:
+                for line in r.iter_lines(chunk_size=4096):
+                    if line.startswith(b"event:"):
+                        self.t.add("sse", "ok")
+                    if self.stop.is_set():
+                        break
+            except (requests.RequestException, AttributeError, ValueError) as e:
+                if not self.stop.is_set():  # closed by the main thread at the end otherwise
+                    self.t.add("sse", "errors", what=f"stream broke: {e!r}")
+            else:
+                if not self.stop.is_set():
+                    self.t.add("sse", "errors", what="stream ended by the daemon")
+            r.close()
+
     # ---- sampling -----------------------------------------------------------------------
 
     def scrape(self):
@@ -299,7 +331,7 @@ def main():
     ap.add_argument("--watch-batch", type=int, default=50)
     ap.add_argument("--agents", type=int, default=3, help="agents in flight")
     ap.add_argument("--only", default="",
-                    help="comma-separated traffic kinds to run (reads,writes,zmq,watch,agents); "
+                    help="comma-separated traffic kinds to run (reads,writes,zmq,watch,agents,sse); "
                          "default all — for finding which one a growth comes from")
     ap.add_argument("--out", required=True)
     ap.add_argument("--revision", default="unknown")
@@ -311,7 +343,7 @@ def main():
     t_start = time.monotonic()
     kinds = {"reads": [soak.http_reads] * 2, "writes": [soak.http_writes],
              "zmq": [soak.zmq_rpc] * 2, "watch": [soak.watch_ingest],
-             "agents": [soak.agents] * a.agents}
+             "agents": [soak.agents] * a.agents, "sse": [soak.sse]}
     only = [k for k in a.only.split(",") if k] or list(kinds)
     workers = [w for k in only for w in kinds[k]]
     threads = [threading.Thread(target=w, daemon=True) for w in workers]
@@ -326,10 +358,12 @@ def main():
         if not os.path.exists(f"/proc/{a.pid}"):
             soak.t.add("daemon", "errors", what="the daemon exited")
             break
+    elapsed = time.monotonic() - t_start
     soak.stop.set()
+    if soak.sse_resp is not None:
+        soak.sse_resp.close()  # the reader would otherwise wait for the next heartbeat
     for th in threads:
         th.join(timeout=60)
-    elapsed = time.monotonic() - t_start
     h1 = soak.scrape()
     rss, fds = soak.proc()
     soak.samples.append({"t": round(elapsed, 1), "rss_kb": rss, "fds": fds, "lag_p99_ms": None})
