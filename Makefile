@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 PYTEST     ?= /usr/bin/python3 -m pytest
 DATA_DIR   ?= var
 
-.PHONY: all deps build run test test-unit test-integration test-asan bench fmt fmt-check clean
+.PHONY: all deps build run test test-unit test-integration test-asan bench soak fmt fmt-check clean
 
 all: build
 
@@ -48,8 +48,13 @@ test: deps
 	$(MAKE) test-asan
 
 # Every benchmark: each bench/<name>/run measures ganglion next to its peer in the same run.
+# The soak is not one of them (it has no peer and takes 10 minutes): `make soak`.
 bench: deps build
-	@set -e; for b in bench/*/run; do echo "== $$b"; $$b; done
+	@set -e; for b in bench/*/run; do [ "$$b" = bench/soak/run ] && continue; echo "== $$b"; $$b; done
+
+# Mixed traffic for SOAK_SECONDS (default 600): errors, RSS and loop lag (docs/testing.md).
+soak: deps build
+	nice bench/soak/run
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')
