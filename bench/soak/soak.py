@@ -108,8 +108,17 @@ class Soak:
             self.pace(self.a.read_rate)
 
     def http_writes(self):
-        """Users and API keys created, read back and deleted: the tables stay small."""
+        """Users created, read back and deleted; a few API keys rotated and used at once. Keys
+        are rotated rather than created and revoked: a revoked key's row stays (for the audit
+        trail) and GET /api/v1/keys lists every row, so churning keys would grow the table and
+        that reply for the whole run — a cost of the churn, not of the daemon."""
         s = self.session()
+        keys = []
+        for i in range(4):
+            r = self.call(s, "http-write", "POST", "/api/v1/keys", (201,),
+                          json={"name": f"soak-key-{i}", "role": "viewer"})
+            if r is not None:
+                keys.append(r.json()["id"])
         n = 0
         while not self.stop.is_set():
             n += 1
@@ -119,10 +128,12 @@ class Soak:
                 uid = r.json()["id"]
                 self.call(s, "http-write", "GET", f"/api/v1/users/{uid}", (200,))
                 self.call(s, "http-write", "DELETE", f"/api/v1/users/{uid}", (204,))
-            r = self.call(s, "http-write", "POST", "/api/v1/keys", (201,),
-                          json={"name": f"soak-key-{n}", "role": "viewer"})
-            if r is not None:
-                self.call(s, "http-write", "DELETE", f"/api/v1/keys/{r.json()['id']}", (204,))
+            if keys:
+                r = self.call(s, "http-write", "POST", f"/api/v1/keys/{random.choice(keys)}/rotate",
+                              (200, 201))
+                if r is not None:
+                    self.call(s, "http-write", "GET", "/api/v1/agents/stats", (200,),
+                              headers={"Authorization": None, "X-Api-Key": r.json()["secret"]})
             self.pace(self.a.write_rate)
 
     def zmq_rpc(self):
