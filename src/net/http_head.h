@@ -37,6 +37,26 @@ enum {
 int http_head_check(const char *buf, size_t len, const http_head_limits_t *lim,
                     http_head_verdict_t *v);
 
+/* One header field of a split head: NUL-terminated, the value without surrounding blanks. */
+typedef struct http_head_field {
+    const char *name;
+    const char *value;
+} http_head_field_t;
+
+/* The parts of a head that http_head_check found complete and acceptable (HTTP_HEAD_OK), at the
+ * start of buf. buf is modified: NULs end the method, the target, each name and each value, and
+ * the parts point into it. *head_len is the length of the head with its final empty line. */
+typedef struct http_head_parts {
+    const char *method;
+    char *target;
+    bool http11;
+    size_t nfields;
+    http_head_field_t *fields; /* room for HTTP_HEAD_FIELDS_MAX, the caller's */
+    size_t head_len;
+} http_head_parts_t;
+
+void http_head_split(char *buf, size_t len, http_head_parts_t *out);
+
 /* The framing-relevant header fields of one request, fed one field at a time. */
 typedef struct http_framing {
     unsigned content_length; /* fields seen */
