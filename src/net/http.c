@@ -775,10 +775,14 @@ static void http_rq_from_head(http_rq_t *rq, const http_request_t *hr)
         rq->gzip_ok = http_accepts_gzip(http_request_header(hr, "Accept-Encoding"));
 }
 
+static void http_on_refresh(void *ud)
+{
+    http_config_sync(ud);
+}
+
 static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *ud)
 {
     http_server_t *srv = ud;
-    http_config_sync(srv);
     http_rq_t *rq = http_rq_get(srv, conn);
     if (!rq) {
         http_conn_abort(conn);
@@ -1088,6 +1092,7 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
         .refuse = http_on_refuse,
         .drain = http_on_drain,
         .gone = http_on_gone,
+        .refresh = http_on_refresh,
         .closed = http_on_closed,
     };
     srv->env.loop = hub->loop;
