@@ -127,6 +127,8 @@ int http_chunked_feed(http_chunked_t *c, const char *in, size_t len, size_t *use
                 c->state = CK_EXT;
             } else if (ch == '\r') {
                 c->state = CK_SIZE_LF;
+            } else if (ch == '\n') {
+                rc = ck_bad(v, "a bare LF after a chunk size (CRLF expected)");
             } else {
                 rc = ck_bad(v, "a chunk size is not a hexadecimal number");
             }
