@@ -47,6 +47,9 @@
 #define HTTP_ALLOW_HEADERS   "Authorization, Content-Type, X-Request-Id, Last-Event-ID"
 #define HTTP_CORS_MAX_AGE    "600"
 #define HTTP_REQ_HEADERS_MAX 1024 /* Access-Control-Request-Headers echoed up to this length */
+/* Connections refused at a limit under TLS get their problem after a handshake; beyond this
+ * many such handshakes at once they are closed without one, so refusing stays cheap. */
+#define HTTP_TLS_REFUSING_MAX 32
 
 typedef struct http_rq http_rq_t;
 typedef struct http_stream http_stream_t;
@@ -95,6 +98,7 @@ struct http_server {
     uv_timer_t heartbeat; /* one timer for every stream */
     bool quiescing, closing, heartbeat_open;
     size_t inflight;
+    size_t tls_refusing; /* connections answering a refusal after their handshake */
     uint64_t body_limit;
     uint64_t compress_min;
     size_t client_queue;
@@ -903,6 +907,10 @@ static void http_on_gone(http_conn_t *conn, void *app, void *ud)
 static void http_on_closed(http_conn_t *conn, void *ud)
 {
     http_server_t *srv = ud;
+    if (http_conn_refused(conn)) { /* never counted as open */
+        srv->tls_refusing--;
+        return;
+    }
     http_door_conn_closed(srv->door, http_conn_addr(conn));
     if (srv->hub->metrics)
         metrics_gauge_add(srv->hub->metrics, "ganglion_http_connections", NULL, -1);
@@ -1046,6 +1054,28 @@ static int http_on_handoff(void *ud, int fd, const struct sockaddr *sa, socklen_
     return 0;
 }
 
+/* The door refuses a TLS connection at a limit: answer with the problem after a handshake. */
+static int http_on_door_refuse(void *ud, int fd, int status, const char *slug, const char *detail,
+                               unsigned retry_after_s)
+{
+    http_server_t *srv = ud;
+    if (srv->closing || srv->quiescing || srv->tls_refusing >= HTTP_TLS_REFUSING_MAX)
+        return -1;
+    problem_t *p = problem_new(status, slug, "%s", detail);
+    if (retry_after_s) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", retry_after_s);
+        problem_header_set(p, "Retry-After", ra);
+    }
+    http_conn_t *conn;
+    srv->tls_refusing++;
+    if (http_conn_start_refused(&srv->env, fd, NULL, 0, p, &conn) < 0) {
+        srv->tls_refusing--;
+        return 0; /* fd is closed */
+    }
+    return 0;
+}
+
 static void http_on_heartbeat_closed(uv_handle_t *h)
 {
     free(h->data);
@@ -1112,6 +1142,8 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
         http_server_destroy(&srv);
         return rc;
     }
+    if (srv->tls)
+        http_door_tls_refuse_set(srv->door, http_on_door_refuse);
     http_declare_metrics(hub->metrics);
     *out = srv;
     return 0;

@@ -70,6 +70,8 @@ struct http_conn {
     strbuf_t out;
     size_t woff;
     void *app;
+    problem_t *refusal; /* answered right after the handshake, or NULL */
+    bool refused_conn;  /* started by http_conn_start_refused */
     struct sockaddr_storage sa;
     char peer[HTTP_CONN_PEER_MAX];
     http_conn_t *prev, *next; /* env->conns */
@@ -136,6 +138,7 @@ static void conn_on_closed(uv_handle_t *h)
     if (--c->handles > 0)
         return;
     close(c->fd);
+    problem_destroy(&c->refusal);
     strbuf_free(&c->out);
     strbuf_free(&c->body);
     free(c->rbuf);
@@ -561,6 +564,13 @@ static void conn_handshake(http_conn_t *c)
     c->last_io = conn_now(c);
     /* the head timeout runs on from the accept */
     c->again = true;
+    if (c->refusal) {
+        problem_t *p = c->refusal;
+        c->refusal = NULL;
+        c->close_after = true;
+        c->state = CS_APP;
+        c->env->ops->refuse(c, NULL, p, c->env->ud);
+    }
 }
 
 /* Runs the state machine until it waits for the socket, the timer or the transport. Re-entry
@@ -674,8 +684,8 @@ static void conn_on_timer(uv_timer_t *t)
 
 /* ---- the transport's side --------------------------------------------------------------- */
 
-int http_conn_start(http_conn_env_t *env, int fd, const struct sockaddr *sa, socklen_t salen,
-                    http_conn_t **out)
+static int conn_start(http_conn_env_t *env, int fd, const struct sockaddr *sa, socklen_t salen,
+                      problem_t *refusal, http_conn_t **out)
 {
     *out = NULL;
     http_conn_t *c = calloc(1, sizeof *c);
@@ -683,6 +693,7 @@ int http_conn_start(http_conn_env_t *env, int fd, const struct sockaddr *sa, soc
     if (!c || !rbuf) {
         free(c);
         free(rbuf);
+        problem_destroy(&refusal);
         close(fd);
         return -ENOMEM;
     }
@@ -706,9 +717,12 @@ int http_conn_start(http_conn_env_t *env, int fd, const struct sockaddr *sa, soc
         http_tls_free(&c->tls);
         free(rbuf);
         free(c);
+        problem_destroy(&refusal);
         close(fd);
         return rc;
     }
+    c->refusal = refusal;
+    c->refused_conn = refusal != NULL;
     uv_timer_init(env->loop, &c->timer);
     c->poll.data = c->timer.data = c;
     c->handles = 2;
@@ -721,6 +735,28 @@ int http_conn_start(http_conn_env_t *env, int fd, const struct sockaddr *sa, soc
     *out = c;
     conn_advance(c);
     return 0;
+}
+
+int http_conn_start(http_conn_env_t *env, int fd, const struct sockaddr *sa, socklen_t salen,
+                    http_conn_t **out)
+{
+    return conn_start(env, fd, sa, salen, NULL, out);
+}
+
+int http_conn_start_refused(http_conn_env_t *env, int fd, const struct sockaddr *sa,
+                            socklen_t salen, problem_t *p, http_conn_t **out)
+{
+    if (!env->tls) {
+        problem_destroy(&p);
+        close(fd);
+        return -EINVAL;
+    }
+    return conn_start(env, fd, sa, salen, p, out);
+}
+
+bool http_conn_refused(const http_conn_t *c)
+{
+    return c->refused_conn;
 }
 
 void http_conn_app_set(http_conn_t *c, void *app)

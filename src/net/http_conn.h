@@ -73,6 +73,15 @@ typedef struct http_conn_env {
 int http_conn_start(http_conn_env_t *env, int fd, const struct sockaddr *sa, socklen_t salen,
                     http_conn_t **out);
 
+/* Like http_conn_start, for a connection refused before any request (a limit, under TLS):
+ * after the handshake ops->refuse gets p (owned by the connection until then) and the
+ * connection closes after the answer. */
+int http_conn_start_refused(http_conn_env_t *env, int fd, const struct sockaddr *sa,
+                            socklen_t salen, problem_t *p, http_conn_t **out);
+
+/* True for a connection started by http_conn_start_refused. */
+bool http_conn_refused(const http_conn_t *c);
+
 /* Attaches the transport's state of the current request (borrowed; see ops->gone). */
 void http_conn_app_set(http_conn_t *c, void *app);
 void *http_conn_app(const http_conn_t *c);

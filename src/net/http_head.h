@@ -1,7 +1,7 @@
-/* Request-head checks: the framing rules of RFC 9110/9112 that libmicrohttpd does not enforce or
- * enforces with an HTML page. Applied to the raw bytes of a connection's first request before
- * libmicrohttpd sees them (http_door.c) and to the parsed fields of every request in the access
- * handler (http.c). Pure functions on memory; internal to src/net. */
+/* Request-head checks: the request line, field syntax and framing rules of RFC 9110/9112, with
+ * the status each violation gets, and the split of an accepted head into its parts. Applied by
+ * the door to a connection's first head (http_door.c) and by the connection to every head
+ * (http_conn.c). Pure functions on memory; internal to src/net. */
 #ifndef GANGLION_HTTP_HEAD_H
 #define GANGLION_HTTP_HEAD_H
 

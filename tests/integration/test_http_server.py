@@ -175,3 +175,21 @@ def test_later_head_has_its_own_timeout(make_daemon):
     assert got, data
     assert_problem(got[0], 408)
     assert took < 3, took
+
+
+def test_connection_limit_over_tls_is_a_problem(make_tls, certs):  # noqa: F811
+    d = Tls(make_tls(*certs, env={"GANGLION_SERVER_MAX_CONNECTIONS_PER_ADDRESS": "2",
+                                  "GANGLION_SERVER_HEADER_TIMEOUT_MS": "3000"}))
+    held = [d.connect() for _ in range(2)]  # handshaken, idle: both slots of this address
+    try:
+        with d.connect() as s:  # the third is refused after its handshake, in TLS
+            got = responses(read_tls_all(s))
+        assert got, "no reply at the per-address limit"
+        p = assert_problem(got[0], 429)
+        assert "per address" in p["detail"]
+        assert got[0][1].get("retry-after") == "3"
+    finally:
+        for s in held:
+            s.close()
+    refused = d.d.metrics()["ganglion_http_refused_total"]
+    assert refused.find(status="429")[0].value >= 1
