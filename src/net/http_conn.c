@@ -322,6 +322,13 @@ static bool conn_out_pending(const http_conn_t *c)
 static void conn_on_poll(uv_poll_t *p, int status, int events);
 static void conn_on_timer(uv_timer_t *t);
 
+/* Waiting on the transport (a request being served, a stream between events): the end of the
+ * client's input ends the connection. */
+static bool conn_waiting(const http_conn_t *c)
+{
+    return !c->eof && (c->state == CS_APP || (c->state == CS_WRITE && c->streaming));
+}
+
 static void conn_poll_update(http_conn_t *c)
 {
     if (c->state == CS_DEAD)
@@ -332,8 +339,8 @@ static void conn_poll_update(http_conn_t *c)
     else {
         if (conn_reading(c))
             ev |= UV_READABLE;
-        else if (c->state == CS_APP && !c->eof)
-            ev |= UV_DISCONNECT; /* a client that leaves while its request is served */
+        else if (conn_waiting(c))
+            ev |= UV_DISCONNECT; /* a client that leaves while served, its input buffer full */
         if (conn_out_pending(c))
             ev |= UV_WRITABLE;
     }
@@ -638,7 +645,7 @@ static void conn_on_poll(uv_poll_t *p, int status, int events)
         conn_close(c, true);
         return;
     }
-    if (c->state == CS_APP && (events & UV_DISCONNECT) && !(events & UV_READABLE)) {
+    if (conn_waiting(c) && (events & UV_DISCONNECT) && !(events & UV_READABLE)) {
         c->eof = true;
     } else if ((events & (UV_READABLE | UV_DISCONNECT)) && c->state != CS_HANDSHAKE) {
         if (conn_read(c) < 0)
