@@ -70,7 +70,6 @@ struct http_rq {
     bool gzip_ok;
     bool is_head;
     bool http11;
-    uint64_t started_ms;
     const char *cors;       /* Access-Control-Allow-Origin value (static or srv-owned), or NULL */
     char rid[HTTP_RID_BUF]; /* the client's valid X-Request-Id, or generated on demand */
     http_rq_t *prev, *next; /* srv->waiting while req != NULL; free list otherwise */
@@ -769,7 +768,6 @@ static void http_rq_from_head(http_rq_t *rq, const http_request_t *hr)
     http_server_t *srv = rq->srv;
     rq->http11 = hr->http11;
     rq->is_head = hr->is_head;
-    rq->started_ms = uv_now(srv->hub->loop);
     const char *rid = http_request_header(hr, "X-Request-Id");
     if (rid && http_request_id_valid(rid))
         snprintf(rq->rid, sizeof rq->rid, "%s", rid);
