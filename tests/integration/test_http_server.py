@@ -193,3 +193,49 @@ def test_connection_limit_over_tls_is_a_problem(make_tls, certs):  # noqa: F811
             s.close()
     refused = d.d.metrics()["ganglion_http_refused_total"]
     assert refused.find(status="429")[0].value >= 1
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_client_that_does_not_read_holds_one_response(daemon):
+    """Pipelined requests for a large reply, never read: the server writes what the socket
+    takes and reads no further request, so its memory does not grow with the requests sent."""
+    req = (b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+           + daemon.token.encode() + b"\r\n\r\n")
+    one = daemon.get("/openapi.json")
+    assert one.status_code == 200 and len(one.content) > 20000
+    before = rss_kb(daemon.proc.pid)
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=WAIT) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        sent = 0
+        for _ in range(4000):  # stops when the daemon stops reading and the buffers are full
+            try:
+                sent += s.send(req * 10)
+            except BlockingIOError:
+                break
+        assert daemon.get("/healthz").status_code == 200  # the loop is not stuck
+        grown = rss_kb(daemon.proc.pid) - before
+    # 4000 replies of the document would be hundreds of MB; one or two fit in a few MB
+    assert grown < 16 * 1024, (grown, sent)
+    assert daemon.get("/healthz").status_code == 200
+
+
+def test_expect_continue_and_head(daemon):
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=WAIT) as s:
+        body = b'{"name":"later"}'
+        s.sendall(b"POST " + ECHO + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Authorization: Bearer " + daemon.token.encode() + b"\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        assert s.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body + b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = responses(read_all(s))
+    assert [g[0] for g in got] == [200, 200]
+    assert json.loads(got[0][2])["name"] == "later"
+    assert got[1][1]["content-length"] == "15" and got[1][2] == b""  # HEAD: no body
