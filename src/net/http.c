@@ -1157,6 +1157,7 @@ void http_server_quiesce(http_server_t *srv)
     if (!srv || srv->quiescing)
         return;
     srv->quiescing = true;
+    srv->env.quiescing = true; /* every response from now on ends its connection */
     http_door_stop(srv->door); /* closes the listening socket */
     uv_timer_stop(&srv->heartbeat);
     http_streams_end(srv);
