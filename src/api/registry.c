@@ -48,6 +48,7 @@ struct api_req {
     char *content_type;
     const char *(*header)(void *tctx, const char *name);
     void *header_ctx;
+    const char *credential, *credential_error; /* borrowed from the transport until the reply */
     api_reply_fn reply;
     void *tctx;
     char *hname[API_MAX_REPLY_HEADERS];
@@ -361,6 +362,16 @@ const char *api_req_header(const api_req_t *req, const char *name)
     return req->header ? req->header(req->header_ctx, name) : NULL;
 }
 
+const char *api_req_credential(const api_req_t *req)
+{
+    return req->credential;
+}
+
+const char *api_req_credential_error(const api_req_t *req)
+{
+    return req->credential_error;
+}
+
 const char *api_req_raw_body(const api_req_t *req, size_t *len, const char **content_type)
 {
     if (len)
@@ -586,6 +597,8 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     req->tctx = tctx;
     req->header = call->header;
     req->header_ctx = call->transport_ctx;
+    req->credential = call->credential;
+    req->credential_error = call->credential_error;
     req->replied_flag = &replied;
     fmt_copy(req->method, sizeof req->method, call->method ? call->method : "");
     req->path = strdup(call->path ? call->path : "/");

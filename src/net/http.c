@@ -1061,6 +1061,9 @@ static enum MHD_Result http_rq_dispatch(http_rq_t *rq, const char *url, const ch
     call.body_len = rq->body.len;
     call.request_id = rq->rid[0] ? rq->rid : NULL;
     call.peer = rq->hc ? rq->hc->peer : "unknown";
+    http_credential(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Api-Key"),
+                    &call.credential, &call.credential_error);
     call.header = http_header;
     call.transport_ctx = rq;
 
