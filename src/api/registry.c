@@ -3,6 +3,7 @@
  * handler that replies later keeps the api_req_t and replies from the loop thread. */
 #include "api/api_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -622,7 +623,7 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     char allow[128];
     api_match_t m;
     int rc = api_router_match(reg->router, req->method, req->path, &m, allow, sizeof allow);
-    if (rc == -405) {
+    if (rc == -EPERM) {
         problem_t *p =
             problem_new(405, "method-not-allowed", "%s is not allowed on %s (allowed: %s)",
                         req->method, req->path, allow);
@@ -630,12 +631,12 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
         api_reply_problem(req, p);
         return NULL;
     }
-    if (rc == -414) {
+    if (rc == -E2BIG) {
         api_reply_problem(
             req, problem_new(414, "uri-too-long", "the path is too long or has too many segments"));
         return NULL;
     }
-    if (rc == -400) {
+    if (rc == -ENAMETOOLONG) {
         api_reply_problem(req, problem_new(400, "bad-path-parameter",
                                            "a path parameter is longer than 255 bytes"));
         return NULL;
