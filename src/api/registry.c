@@ -3,6 +3,7 @@
  * handler that replies later keeps the api_req_t and replies from the loop thread. */
 #include "api/api_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,8 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
 
     if (req->replied_flag)
         *req->replied_flag = true;
+    assert(reg->inflight > 0);
+    assert(rep->status >= 100 && rep->status <= 599);
     reg->inflight--;
     if (!req->cancelled)
         req->reply(rep, req->tctx);
