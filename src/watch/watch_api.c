@@ -1174,17 +1174,25 @@ static const api_endpoint_t watch_endpoints[] = {
              .summary = "Ingest events: one JSON event, a JSON array, NDJSON or text lines",
              .query = watch_events_query, .body_kind = API_BODY_RAW,
              .content_types = watch_ingest_types, .status = 202, .no_audit = true,
-             .response = "{stream, created, accepted, rejected:[{index, reason}]}",
+             .response = "{stream, created, accepted, rejected:[{index, reason}], durable:false}. "
+                         "202 means queued in memory for scoring, not durable: a crash loses "
+                         "events not yet scored (at most watch.queue_events per stream); a "
+                         "stream the request created (created:true) is committed, and so is "
+                         "every anomaly once reported",
              .handler = watch_events_post),
     WATCH_EP(.method = "POST", .path = "/v1/logs", .scope = "watch:write",
              .summary = "OTLP/HTTP logs export (JSON encoding)", .body_kind = API_BODY_RAW,
              .content_types = watch_otlp_types, .no_audit = true,
-             .response = "{} or {partialSuccess:{rejectedLogRecords, errorMessage}}",
+             .response =
+                 "{} or {partialSuccess:{rejectedLogRecords, errorMessage}}. "
+                 "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
              .handler = watch_otlp_logs_post),
     WATCH_EP(.method = "POST", .path = "/v1/metrics", .scope = "watch:write",
              .summary = "OTLP/HTTP metrics export (JSON encoding)", .body_kind = API_BODY_RAW,
              .content_types = watch_otlp_types, .no_audit = true,
-             .response = "{} or {partialSuccess:{rejectedDataPoints, errorMessage}}",
+             .response =
+                 "{} or {partialSuccess:{rejectedDataPoints, errorMessage}}. "
+                 "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
              .handler = watch_otlp_metrics_post),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies", .scope = "watch:read",
              .summary = "List anomalies, newest first, with filters", .query = watch_list_query,

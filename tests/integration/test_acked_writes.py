@@ -1,6 +1,7 @@
 """A 2xx means committed: concurrent writers (agents, API keys, users, watch streams) against the
 real daemon, kill -9 at a random moment, restart, and every id that was acknowledged is there;
 the SQLite file passes PRAGMA integrity_check (docs/security.md, "Acknowledged writes")."""
+import fcntl
 import random
 import signal
 import sqlite3
@@ -90,6 +91,21 @@ def _missing(d, acked):
     return gone
 
 
+def _wait_lock_free(data_dir, timeout=10):
+    """A child caught between vfork and exec by the kill still holds the data directory's lock
+    until its exec closes it: the restart waits for that (bounded)."""
+    end = time.monotonic() + timeout
+    with open(data_dir / "ganglion.lock", "rb") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < end, "the data directory stays locked after kill -9"
+                time.sleep(0.02)
+
+
 def _integrity(data_dir):
     db = sqlite3.connect(str(data_dir / "ganglion.db"), timeout=10)
     try:
@@ -113,6 +129,7 @@ def test_acknowledged_writes_survive_kill_9(store_kind, request, make_daemon):
         w.join()
         if store is None:
             assert _integrity(d.data_dir) == ["ok"]
+        _wait_lock_free(d.data_dir)
         d.start()
         for kind, ids in w.acked.items():
             totals[kind] = totals.get(kind, 0) + len(ids)
