@@ -140,3 +140,17 @@ def test_acknowledged_writes_survive_kill_9(store_kind, request, make_daemon):
     # the writers did write (a test that acknowledged nothing would prove nothing)
     assert totals["agents"] >= 20 and totals["keys"] >= 3 and totals["users"] >= 3, totals
     assert totals["streams"] >= 3, totals
+
+
+def test_ingest_says_its_202_is_not_durable(daemon):
+    """The one 2xx that is not a commit says so: in the reply and in the OpenAPI description."""
+    r = daemon.post("/api/v1/watch/events", params={"stream": "contract"}, json={"msg": "x"})
+    assert r.status_code == 202, r.text
+    assert r.json()["durable"] is False and r.json()["created"] is True
+    assert daemon.get("/api/v1/watch/streams/contract").status_code == 200
+    doc = daemon.get("/openapi.json").json()
+    ok = doc["paths"]["/api/v1/watch/events"]["post"]["responses"]["202"]["description"]
+    assert "not durable" in ok, ok
+    for path in ("/v1/logs", "/v1/metrics"):
+        ok = doc["paths"][path]["post"]["responses"]["200"]["description"]
+        assert "not durable" in ok, (path, ok)
