@@ -65,8 +65,8 @@ struct agents_del {
 typedef struct agents_batch {
     agents_t *ag;
     size_t n, ndel;
-    size_t took, took_del; /* queue entries consumed, written or not (agents_ack_batch_done) */
-    size_t nskipped;       /* rows that could not be built (out of memory): never written */
+    size_t took;     /* save queue entries consumed, written or not (agents_ack_batch_done) */
+    size_t nskipped; /* rows that could not be built (out of memory): never written */
     agents_write_t w[AGENTS_BATCH_MAX];
     char del[AGENTS_BATCH_MAX][AGENTS_ID_LEN + 1];
     int del_rc[AGENTS_BATCH_MAX];
@@ -232,7 +232,7 @@ static void agents_batch_ack(const agents_batch_t *b)
             failed[nf++] = b->del[i];
     for (size_t i = 0; i < b->nskipped; i++)
         failed[nf++] = b->skipped[i];
-    agents_ack_batch_done(b->ag, b->took, b->took_del, failed, nf);
+    agents_ack_batch_done(b->ag, b->took, b->ndel, failed, nf);
 }
 
 static void agents_batch_done(int status, void *ud)
@@ -297,7 +297,7 @@ static void agents_save_flush(uv_idle_t *h)
         return;
     }
     b->ag = ag;
-    b->n = b->ndel = b->took = b->took_del = b->nskipped = 0;
+    b->n = b->ndel = b->took = b->nskipped = 0;
     while (ag->save_head && b->took < AGENTS_BATCH_MAX) {
         agent_t *a = ag->save_head;
         ag->save_head = a->save_next;
@@ -319,7 +319,6 @@ static void agents_save_flush(uv_idle_t *h)
             ag->del_tail = NULL;
         b->del_rc[b->ndel] = STORE_ERR;
         memcpy(b->del[b->ndel++], d->id, sizeof d->id);
-        b->took_del++;
         free(d);
     }
     if (!b->n && !b->ndel) {
