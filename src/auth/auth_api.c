@@ -120,6 +120,32 @@ static problem_t *auth_store_problem(void)
     return problem_new(503, "store-error", "the store could not complete the operation; retry");
 }
 
+/* Ends a transaction begun by the caller: commits when ok, else (or when the commit fails) rolls
+ * back. Returns whether the writes are committed. */
+static bool auth_tx_end(store_conn_t *c, bool ok)
+{
+    if (ok && store_tx_commit(c) == 0)
+        return true;
+    (void)store_tx_rollback(c); /* nothing of the change stays; the caller answers 503 */
+    return false;
+}
+
+/* Runs work with every statement in one transaction, so that a change of several rows (a
+ * password and the sessions it revokes, a user and its tokens) is committed whole or not at all,
+ * whatever moment the daemon dies: the 2xx is sent after the commit. Committed unless work set
+ * status 503. Work must not hash passwords (the write lock is held throughout). */
+static int auth_tx(store_conn_t *c, auth_job_t *j, store_work_fn work)
+{
+    if (store_tx_begin(c) < 0) {
+        j->status = 503;
+        return 0;
+    }
+    int rc = work(c, j);
+    if (!auth_tx_end(c, rc == 0 && j->status != 503))
+        j->status = 503;
+    return 0;
+}
+
 static int auth_hash_pw(const auth_job_t *j, const char *pw, char out[crypto_pwhash_STRBYTES])
 {
     return crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)j->opslimit,
@@ -327,7 +353,7 @@ static void auth_login_handler(api_req_t *req, void *ctx)
 
 /* ---- refresh ---------------------------------------------------------------------------- */
 
-static int auth_refresh_work(store_conn_t *c, void *ud)
+static int auth_refresh_writes(store_conn_t *c, void *ud)
 {
     auth_job_t *j = ud;
     unsigned char h[AUTH_HASH_BYTES];
@@ -394,6 +420,12 @@ static int auth_refresh_work(store_conn_t *c, void *ud)
     json_decref(rows);
     j->status = auth_refresh_issue(c, j) == 0 ? 200 : 503;
     return 0;
+}
+
+/* the old token's use and the new token (or the family's revocation) together */
+static int auth_refresh_work(store_conn_t *c, void *ud)
+{
+    return auth_tx(c, ud, auth_refresh_writes);
 }
 
 static void auth_refresh_done(int status, void *ud)
@@ -605,13 +637,19 @@ static int auth_password_work(store_conn_t *c, void *ud)
         return 0;
     }
     char nh[crypto_pwhash_STRBYTES];
-    if (auth_hash_pw(j, j->password2, nh) != 0 ||
+    if (auth_hash_pw(j, j->password2, nh) != 0 || store_tx_begin(c) < 0) {
+        j->status = 503;
+        return 0;
+    }
+    /* the new password and the end of the other sessions: both or neither */
+    bool written =
         store_query(c,
                     "UPDATE auth_users SET pwhash = $2, must_change = 0, updated_ms = $3"
                     " WHERE id = $1",
                     (store_val_t[]){STORE_INTV(j->id), STORE_TEXTV(nh), STORE_INTV(j->now_ms)}, 3,
-                    NULL, NULL) < 0 ||
-        auth_revoke_sessions(c, j) < 0) {
+                    NULL, NULL) == 0 &&
+        auth_revoke_sessions(c, j) == 0;
+    if (!auth_tx_end(c, written)) {
         j->status = 503;
         return 0;
     }
@@ -897,7 +935,7 @@ static bool auth_last_admin(store_conn_t *c, auth_job_t *j)
     return last;
 }
 
-static int auth_user_patch_work(store_conn_t *c, void *ud)
+static int auth_user_patch_writes(store_conn_t *c, void *ud)
 {
     auth_job_t *j = ud;
     json_t *rows = NULL;
@@ -948,6 +986,11 @@ static int auth_user_patch_work(store_conn_t *c, void *ud)
     return auth_user_get_work(c, j);
 }
 
+static int auth_user_patch_work(store_conn_t *c, void *ud)
+{
+    return auth_tx(c, ud, auth_user_patch_writes);
+}
+
 static void auth_user_patch_handler(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -974,7 +1017,7 @@ static void auth_user_patch_handler(api_req_t *req, void *ctx)
     auth_submit(j, auth_user_patch_work, auth_user_write_done);
 }
 
-static int auth_user_delete_work(store_conn_t *c, void *ud)
+static int auth_user_delete_writes(store_conn_t *c, void *ud)
 {
     auth_job_t *j = ud;
     json_t *rows = NULL;
@@ -1007,6 +1050,11 @@ static int auth_user_delete_work(store_conn_t *c, void *ud)
     return 0;
 }
 
+static int auth_user_delete_work(store_conn_t *c, void *ud)
+{
+    return auth_tx(c, ud, auth_user_delete_writes);
+}
+
 static void auth_user_delete_handler(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -1024,21 +1072,23 @@ static int auth_user_reset_work(store_conn_t *c, void *ud)
     auth_job_t *j = ud;
     char h[crypto_pwhash_STRBYTES];
     int64_t affected = 0;
-    if (auth_hash_pw(j, j->password2, h) != 0 ||
-        store_query(c,
-                    "UPDATE auth_users SET pwhash = $2, must_change = 1, failed = 0,"
-                    " locked_until_ms = 0, updated_ms = $3 WHERE id = $1",
-                    (store_val_t[]){STORE_INTV(j->id), STORE_TEXTV(h), STORE_INTV(j->now_ms)}, 3,
-                    NULL, &affected) < 0) {
+    if (auth_hash_pw(j, j->password2, h) != 0 || store_tx_begin(c) < 0) {
+        j->status = 503;
+        return 0;
+    }
+    /* the new password and the end of every session: both or neither */
+    bool ok = store_query(c,
+                          "UPDATE auth_users SET pwhash = $2, must_change = 1, failed = 0,"
+                          " locked_until_ms = 0, updated_ms = $3 WHERE id = $1",
+                          (store_val_t[]){STORE_INTV(j->id), STORE_TEXTV(h), STORE_INTV(j->now_ms)},
+                          3, NULL, &affected) == 0 &&
+              (affected == 0 || auth_revoke_sessions(c, j) == 0);
+    if (!auth_tx_end(c, ok)) {
         j->status = 503;
         return 0;
     }
     if (affected == 0) {
         j->status = 404;
-        return 0;
-    }
-    if (auth_revoke_sessions(c, j) < 0) {
-        j->status = 503;
         return 0;
     }
     return auth_user_get_work(c, j);
