@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -492,6 +493,8 @@ typedef struct agents_exec {
     bool setid;
     uid_t uid;
     gid_t gid;
+    pid_t parent;     /* the daemon */
+    bool pdeathsig;   /* SIGKILL when the daemon dies (agents.orphans = stop) */
     volatile int err; /* written by the child (shared memory under vfork) */
     volatile int step;
 } agents_exec_t;
@@ -503,7 +506,8 @@ enum {
     AGENTS_STEP_CHDIR,
     AGENTS_STEP_SETID,
     AGENTS_STEP_EXEC,
-    AGENTS_STEP_CGROUP
+    AGENTS_STEP_CGROUP,
+    AGENTS_STEP_PRCTL
 };
 
 /* The child between vfork and execve: it shares the parent's memory, so it only makes system
@@ -547,6 +551,20 @@ __attribute__((noinline, noreturn)) static void agents_child(agents_exec_t *x)
     if (x->setid && (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setgid, x->gid) < 0 ||
                      syscall(SYS_setuid, x->uid) < 0))
         goto fail;
+    /* After the credentials change (which clears a parent-death signal). The main process is
+     * the subreaper of its own descendants, so one that daemonizes (setsid, double fork) stays
+     * in the agent's tree while it runs and comes to the daemon, not to init, when it exits. */
+    step = AGENTS_STEP_PRCTL;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        goto fail;
+    /* The signal fires when the thread that spawned dies: that is the loop thread, which
+     * lives as long as the daemon. A daemon killed before this line is seen by getppid. */
+    if (x->pdeathsig && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        goto fail;
+    if (x->pdeathsig && getppid() != x->parent) {
+        errno = ESRCH;
+        goto fail;
+    }
 #ifdef SYS_close_range
     /* anything a library left inheritable: close on exec (kernel 5.11+, else ignored) */
     (void)syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
@@ -730,10 +748,14 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
     x.setid = ag->setid;
     x.uid = ag->uid;
     x.gid = ag->gid;
+    x.parent = getpid();
+    x.pdeathsig = !ag->orphans_leave;
     x.cg_fd = -1;
     int cg_rc =
         0; /* the limits were asked for and cannot be applied: refuse, never run unbounded */
-    if (ag->cgroup_v2 && (a->limits.memory_mb || a->limits.cpu_percent)) {
+    /* every agent gets a cgroup when one can be made: it holds all of the agent's processes,
+     * whatever sessions and groups they make, and ends them together */
+    if (ag->cgroup_v2) {
         char cg[1100], procs[1200];
         cg_rc = agents_cgroup_create(ag->cgroup_dir, a->id, a->limits.memory_mb,
                                      a->limits.cpu_percent, cg, sizeof cg);
@@ -742,6 +764,21 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
             cg_rc = -errno;
         if (cg_rc == 0 && !a->cg_dir && !(a->cg_dir = strdup(cg)))
             cg_rc = -ENOMEM;
+        if (cg_rc < 0 && !a->limits.memory_mb && !a->limits.cpu_percent) {
+            /* no limit was asked for: the agent runs without a cgroup (its tree is still
+             * held by the subreapers) rather than not at all */
+            log_warn(NULL, "agents: no cgroup for the agent", "{s:s,s:s}", "agent", a->id, "error",
+                     strerror(-cg_rc));
+            if (x.cg_fd >= 0)
+                close(x.cg_fd);
+            x.cg_fd = -1;
+            if (a->cg_dir) {
+                (void)rmdir(a->cg_dir);
+                free(a->cg_dir);
+                a->cg_dir = NULL;
+            }
+            cg_rc = 0;
+        }
     }
 
     pid_t pid = -1;
@@ -775,17 +812,24 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
     }
     if (x.err) {
         /* the child failed before or at execve and has exited: reap it now */
-        static const char *const steps[] = {"",      "setsid",        "dup2",   "setrlimit",
-                                            "chdir", "setuid/setgid", "execve", "cgroup.procs"};
+        static const char *const steps[] = {"",          "setsid",       "dup2",
+                                            "setrlimit", "chdir",        "setuid/setgid",
+                                            "execve",    "cgroup.procs", "prctl"};
         waitpid(pid, NULL, 0);
         close(p_in[1]);
         close(p_out[0]);
         close(p_err[0]);
-        snprintf(why, whylen, "%s %s: %s", x.step < 7 ? steps[x.step] : "exec", a->argv[0],
-                 strerror(x.err));
+        snprintf(why, whylen, "%s %s: %s",
+                 x.step > 0 && (size_t)x.step < sizeof steps / sizeof steps[0] ? steps[x.step]
+                                                                               : "exec",
+                 a->argv[0], strerror(x.err));
         return -x.err;
     }
     a->pid = a->pgid = pid;
+    /* recorded with the pid, so that a later daemon never mistakes a reused pid for it; the
+     * process is an unreaped child, so its /proc entry is there */
+    agents_proc_stat_t pst;
+    a->pid_start = agents_proc_stat_read(pid, &pst) == 0 ? pst.start : 0;
     a->exit_code = -1;
     a->term_signal = 0;
     a->exited = false;
@@ -1048,9 +1092,9 @@ static void agents_on_exit(agent_t *a, int wstatus, const struct rusage *ru)
     }
     a->cpu_ns = ((uint64_t)ru->ru_utime.tv_sec + (uint64_t)ru->ru_stime.tv_sec) * 1000000000u +
                 ((uint64_t)ru->ru_utime.tv_usec + (uint64_t)ru->ru_stime.tv_usec) * 1000u;
-    /* the group does not outlive its leader: children left behind are killed */
-    if (a->pgid > 0)
-        kill(-a->pgid, SIGKILL);
+    /* the group (and cgroup) does not outlive its leader: children left behind are killed;
+     * those in other groups now have the daemon as parent and go in the orphan sweep */
+    agents_tree_end(a);
     if (a->cg_dir) {
         a->cg_oom = agents_cgroup_oom_kills(a->cg_dir);
         /* empty once the group is gone; if a child is still dying, at free or the next start */
@@ -1080,6 +1124,7 @@ static void agents_on_sigchld(uv_signal_t *h, int signum)
 {
     (void)signum;
     agents_t *ag = h->data;
+    size_t reaped = 0;
     for (;;) {
         int st;
         struct rusage ru;
@@ -1088,12 +1133,19 @@ static void agents_on_sigchld(uv_signal_t *h, int signum)
             break;
         if (!WIFEXITED(st) && !WIFSIGNALED(st))
             continue;
+        reaped++;
+        /* not every child is an agent's main process: orphans the daemon inherited as their
+         * subreaper are reaped here too, and only that */
         agent_t *a = ag->head;
         while (a && a->pid != pid)
             a = a->next;
         if (a)
             agents_on_exit(a, st, &ru);
     }
+    /* an exit is when orphans arrive: a main process's children come to the daemon as it
+     * exits (before its SIGCHLD), and an orphan's children as it is killed */
+    if (reaped && ag->subreaper)
+        agents_orphans_sweep_start(ag);
 }
 
 /* ---- operations ---- */
@@ -1106,9 +1158,7 @@ static problem_t *agents_not_live(const agent_t *a, const char *what)
 
 static int agents_group_kill(agent_t *a, int sig)
 {
-    if (a->pgid <= 0 || !a->pid)
-        return -ESRCH;
-    return kill(-a->pgid, sig) < 0 ? -errno : 0;
+    return agents_tree_signal(a, sig);
 }
 
 problem_t *agents_pause(agent_t *a, bool force)
@@ -1316,8 +1366,12 @@ void agents_metrics_collect(strbuf_t *out, void *ud)
                   "# HELP ganglion_agents_output_reads_deferred_total Pipe reads left for a later "
                   "loop turn by the per-turn output budget.\n"
                   "# TYPE ganglion_agents_output_reads_deferred_total counter\n"
-                  "ganglion_agents_output_reads_deferred_total %" PRIu64 "\n",
-                  ag->live, ag->lines_total, ag->throttled);
+                  "ganglion_agents_output_reads_deferred_total %" PRIu64 "\n"
+                  "# HELP ganglion_agents_orphans_ended_total Processes left behind by exited "
+                  "agents (or by a killed daemon's, at start) that were ended.\n"
+                  "# TYPE ganglion_agents_orphans_ended_total counter\n"
+                  "ganglion_agents_orphans_ended_total %" PRIu64 "\n",
+                  ag->live, ag->lines_total, ag->throttled, ag->orphans_ended);
 }
 
 /* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits.
@@ -1406,6 +1460,19 @@ int agents_start(hub_t *hub)
         }
     }
     agents_cgroup_detect(ag);
+    ag->orphans_leave = strcmp(hub->cfg.agents_orphans, "leave") == 0;
+    if (agents_boot_id_read(ag->boot_id, sizeof ag->boot_id) < 0)
+        log_warn(NULL, "agents: no boot id: leftovers of a killed daemon cannot be identified",
+                 NULL);
+    /* Every process an agent starts stays the daemon's to end: orphaned descendants are
+     * re-parented to the daemon instead of init (agents_orphans_sweep). The sweep takes any
+     * child of the daemon that is not an agent's main process for such an orphan, and this
+     * module's SIGCHLD handler reaps every child: nothing else in the daemon may start
+     * processes (nothing does) without going through this module. */
+    ag->subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+    if (!ag->subreaper)
+        log_warn(NULL, "agents: not a child subreaper: orphaned descendants escape to init",
+                 "{s:s}", "reason", strerror(errno));
     hub->agents = ag;
     if (agents_store_load(ag) < 0) {
         hub->agents = NULL;
@@ -1415,6 +1482,7 @@ int agents_start(hub_t *hub)
     }
     agents_io_init(ag);
     agents_store_init(ag);
+    agents_procs_jobs_init(ag);
     uv_signal_init(hub->loop, &ag->sigchld);
     ag->sigchld.data = ag;
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
@@ -1468,7 +1536,7 @@ void agents_destroy(hub_t *hub)
     ag->shutting_down = true;
     for (agent_t *a = ag->head; a; a = a->next) {
         if (a->pid) {
-            kill(-a->pgid, SIGKILL);
+            agents_tree_signal(a, SIGKILL);
             waitpid(a->pid, NULL, 0);
             a->pid = 0;
         }
@@ -1480,6 +1548,19 @@ void agents_destroy(hub_t *hub)
         uv_timer_stop(&a->stop_timer);
         agents_agent_close_timers(a);
     }
+    agents_procs_jobs_fini(ag);
+    /* what the main processes left behind came to the daemon as they died: end it too, level
+     * by level (an orphan's children come as it dies), before the daemon's own exit would
+     * hand them to init */
+    for (int round = 0; round < 100 && ag->subreaper; round++) {
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        if (agents_orphans_sweep(ag) == 0)
+            break;
+        uv_sleep(1);
+    }
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
     agents_io_fini(ag);
     agents_store_fini(ag);
     if (ag->sigchld_open)

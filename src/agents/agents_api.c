@@ -203,7 +203,8 @@ static const api_field_t agents_pause_body[] = {
     {.name = "force",
      .type = API_T_BOOLEAN,
      .def = "false",
-     .description = "true: SIGSTOP to the process group; false: a pause line on stdin"},
+     .description =
+         "true: SIGSTOP to the process group and its descendants; false: a pause line on stdin"},
     {.name = NULL}};
 
 static const api_field_t agents_stop_body[] = {
@@ -356,6 +357,8 @@ static agent_t *agents_req_agent(api_req_t *req)
     return a;
 }
 
+/* A command's reply: the agent as the command left it, sent once the row it changed (if any)
+ * is committed. */
 static void agents_reply_result(api_req_t *req, agent_t *a, problem_t *p)
 {
     if (p) {
@@ -363,7 +366,7 @@ static void agents_reply_result(api_req_t *req, agent_t *a, problem_t *p)
         api_reply_problem(req, p);
         return;
     }
-    api_reply_json(req, 200, agents_agent_json(a));
+    agents_ack_reply(a->owner, req, 200, agents_agent_json(a), a->id, false);
 }
 
 /* A parsed label selector: up to AGENTS_LABELS_MAX k=v pairs, all of which must match. */
@@ -503,7 +506,9 @@ static void agents_h_spawn(api_req_t *req, void *ctx)
     char loc[96];
     snprintf(loc, sizeof loc, "/api/v1/agents/%s", a->id);
     api_reply_header(req, "Location", loc);
-    api_reply_json(req, 201, agents_agent_json(a));
+    /* 201 once the batch that holds the new row is committed: an acknowledged agent survives
+     * a crash of the daemon */
+    agents_ack_reply(ag, req, 201, agents_agent_json(a), a->id, false);
 }
 
 static void agents_h_get(api_req_t *req, void *ctx)
@@ -528,9 +533,12 @@ static void agents_h_delete(api_req_t *req, void *ctx)
     agent_t *a = agents_req_agent(req);
     if (!a)
         return;
-    a->owner->commands++;
-    agents_forget(a);
-    api_reply_empty(req, 204);
+    agents_t *ag = a->owner;
+    char id[AGENTS_ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", a->id);
+    ag->commands++;
+    agents_forget(a); /* a may be freed */
+    agents_ack_reply(ag, req, 204, NULL, id, false);
 }
 
 static void agents_h_pause(api_req_t *req, void *ctx)
@@ -826,10 +834,12 @@ static void agents_h_batch(api_req_t *req, void *ctx)
         }
     }
     free(idcopy);
-    api_reply_json(req, 200,
-                   json_pack("{s:s,s:o,s:I,s:I,s:I,s:I}", "command", command, "results", results,
-                             "total", (json_int_t)n, "succeeded", (json_int_t)ok, "failed",
-                             (json_int_t)failed, "skipped", (json_int_t)skipped));
+    /* after the rows the commands changed are committed; a row that was not fails it all */
+    agents_ack_reply(ag, req, 200,
+                     json_pack("{s:s,s:o,s:I,s:I,s:I,s:I}", "command", command, "results", results,
+                               "total", (json_int_t)n, "succeeded", (json_int_t)ok, "failed",
+                               (json_int_t)failed, "skipped", (json_int_t)skipped),
+                     NULL, true);
 }
 
 static void agents_h_stats(api_req_t *req, void *ctx)
@@ -894,7 +904,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_spawn_body,
      .status = 201,
-     .response = AGENTS_OBJ,
+     .response = AGENTS_OBJ " (201 once the agent's row is committed)",
      .handler = agents_h_spawn},
     {.method = "GET",
      .path = "/api/v1/agents/stats",
@@ -927,7 +937,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .path = "/api/v1/agents/{id}",
      .scope = "agents:write",
      .tag = "agents",
-     .summary = "Kill the agent's process group and forget the agent",
+     .summary = "Kill the agent's processes and forget the agent",
      .params = agents_id_param,
      .status = 204,
      .handler = agents_h_delete},
@@ -955,7 +965,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .path = "/api/v1/agents/{id}/stop",
      .scope = "agents:write",
      .tag = "agents",
-     .summary = "SIGTERM to the group, SIGKILL after the grace period",
+     .summary = "SIGTERM to the agent's processes, SIGKILL after the grace period",
      .params = agents_id_param,
      .body_kind = API_BODY_JSON,
      .body = agents_stop_body,
@@ -965,7 +975,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .path = "/api/v1/agents/{id}/kill",
      .scope = "agents:write",
      .tag = "agents",
-     .summary = "SIGKILL to the process group",
+     .summary = "SIGKILL to the agent's process group and its descendants",
      .params = agents_id_param,
      .body_kind = API_BODY_JSON,
      .response = AGENTS_OBJ,
@@ -974,7 +984,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .path = "/api/v1/agents/{id}/signal",
      .scope = "agents:write",
      .tag = "agents",
-     .summary = "Send a signal to the process group",
+     .summary = "Send a signal to the agent's process group and its descendants",
      .params = agents_id_param,
      .body_kind = API_BODY_JSON,
      .body = agents_signal_body,

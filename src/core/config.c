@@ -206,6 +206,10 @@ static const config_key_t config_keys[] = {
             "run agents with this group (default: the user's primary group)"),
     CFG_NUM("agents", "cgroup", CONFIG_T_INT, agents_cgroup, "1", 0, 1, 0,
             "1: memory.max/cpu.max in a delegated cgroup v2 when writable; 0: rlimits only"),
+    CFG_ENUM("agents", "orphans", agents_orphans, "stop",
+             ((const char *const[]){"stop", "leave", NULL}), 0,
+             "stop: agents die with a killed daemon and leftovers are ended at restart; "
+             "leave: they keep running, unsupervised"),
     /* ---- [zmq] ---- */
     CFG_STR("zmq", "listen", zmq_listen, "127.0.0.1:7701", NULL, 0,
             "ZMQ RPC (ROUTER) HOST:PORT, tcp://HOST:PORT, or off"),

@@ -823,6 +823,8 @@ static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *u
     call.body_len = hr->body_len;
     call.request_id = rq->rid[0] ? rq->rid : NULL;
     call.peer = http_conn_peer(conn);
+    http_credential(http_request_header(hr, "Authorization"), http_request_header(hr, "X-Api-Key"),
+                    &call.credential, &call.credential_error);
     call.header = http_header;
     call.transport_ctx = rq;
 

@@ -82,7 +82,8 @@ def test_stream_bad_settings_name_the_field(daemon):
 def test_ingest_one_event_array_ndjson_and_text(daemon):
     r = daemon.post("/api/v1/watch/events?stream=web", json={"message": "hello", "level": "info"})
     assert r.status_code == 202, r.text
-    assert r.json() == {"stream": "web", "created": True, "accepted": 1, "rejected": []}
+    assert r.json() == {"stream": "web", "created": True, "accepted": 1, "rejected": [],
+                        "durable": False}
 
     r = daemon.post("/api/v1/watch/events?stream=web", json=["a line", {"message": "x"}, 42])
     assert r.status_code == 202 and r.json()["accepted"] == 3 and not r.json()["created"]
