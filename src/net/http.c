@@ -4,6 +4,7 @@
  * (JSON, problem+json, raw bytes, or an SSE stream fed from the bus through a bounded queue). */
 #include "net/http.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -777,6 +778,17 @@ static void http_rq_from_head(http_rq_t *rq, const http_request_t *hr)
         rq->gzip_ok = http_accepts_gzip(http_request_header(hr, "Accept-Encoding"));
 }
 
+/* True when every '%' of s starts a %HH sequence that is not %00 (as the path must). */
+static bool http_escapes_ok(const char *s)
+{
+    for (const char *p = strchr(s, '%'); p; p = strchr(p + 1, '%')) {
+        if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) ||
+            (p[1] == '0' && p[2] == '0'))
+            return false;
+    }
+    return true;
+}
+
 static void http_on_refresh(void *ud)
 {
     http_config_sync(ud);
@@ -798,7 +810,7 @@ static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *u
     char *query = strchr(path, '?');
     if (query)
         *query++ = '\0';
-    bool bad = false;
+    bool bad = query && !http_escapes_ok(query);
     http_unescape_inplace(path, &bad);
     if (bad || path[0] != '/') {
         http_fail(rq, NULL,

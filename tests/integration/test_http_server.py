@@ -239,3 +239,10 @@ def test_expect_continue_and_head(daemon):
     assert [g[0] for g in got] == [200, 200]
     assert json.loads(got[0][2])["name"] == "later"
     assert got[1][1]["content-length"] == "15" and got[1][2] == b""  # HEAD: no body
+
+
+@pytest.mark.parametrize("target", [b"/healthz?x=%zz", b"/healthz?x=%00", b"/health%zz"])
+def test_malformed_percent_encoding_is_400(daemon, target):
+    got = talk(Plain(daemon), b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    p = assert_problem(got[0], 400)
+    assert "percent-encoding" in p["detail"]
