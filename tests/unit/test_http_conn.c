@@ -292,6 +292,75 @@ static void test_conn_pipelined_in_order(void **state)
     assert_int_equal(f->refusals, 0);
 }
 
+/* The same requests a byte at a time: partial heads, bodies and chunk lines at every cut. */
+static void test_conn_bytewise(void **state)
+{
+    fixture_t *f = *state;
+    const char *reqs = "\r\nGET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                       "POST /3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "1;a=b\r\nz\r\n0\r\nT: 1\r\n\r\n"
+                       "GET /4 HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf[4096];
+    for (size_t i = 0; reqs[i]; i++) {
+        assert_int_equal(send(f->client, reqs + i, 1, 0), 1);
+        spin(f, 2);
+        while (recv(f->client, buf, sizeof buf, 0) > 0)
+            ;
+    }
+    spin(f, 4);
+    assert_int_equal(f->requests, 4);
+    assert_string_equal(f->targets[0], "/1");
+    assert_string_equal(f->targets[2], "/3");
+    assert_string_equal(f->targets[3], "/4");
+    assert_int_equal(f->refusals, 0);
+    assert_int_equal(f->closed, 0); /* keep-alive: still open */
+}
+
+static void spin_for_ms(fixture_t *f, int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        usleep(10000);
+        spin(f, 1);
+    }
+}
+
+/* A later head that never ends gets 408 after the head timeout; a silent keep-alive connection
+ * is closed after the idle timeout, without a reply. */
+static void test_conn_timeouts(void **state)
+{
+    fixture_t *f = *state;
+    f->env.header_timeout_ms = 100;
+    f->env.idle_ms = 300;
+    const char *one = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\n";
+    send(f->client, one, strlen(one), 0);
+    spin_for_ms(f, 300);
+    assert_int_equal(f->requests, 1);
+    assert_int_equal(f->refusals, 1);
+    assert_int_equal(f->last_status, 408);
+
+    /* a second connection that answers one request and then hears nothing */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    http_conn_t *c2;
+    assert_int_equal(http_conn_start(&f->env, sv[0], NULL, 0, &c2), 0);
+    const char *req = "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n";
+    send(sv[1], req, strlen(req), 0);
+    spin_for_ms(f, 150); /* past the head timeout: idle between requests is not a head */
+    int closed = f->closed;
+    assert_int_equal(f->refusals, 1);
+    spin_for_ms(f, 400);
+    assert_int_equal(f->refusals, 1);
+    assert_true(f->closed > closed);
+    char buf[256];
+    ssize_t n;
+    do
+        n = recv(sv[1], buf, sizeof buf, 0);
+    while (n > 0);
+    assert_int_equal(n, 0); /* the client sees the close */
+    close(sv[1]);
+}
+
 static void test_conn_bad_chunk_closes(void **state)
 {
     fixture_t *f = *state;
@@ -354,7 +423,9 @@ int main(void)
         cmocka_unit_test(test_chunked_limits),
         cmocka_unit_test(test_head_split),
         cmocka_unit_test_setup_teardown(test_conn_pipelined_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conn_bytewise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_bad_chunk_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conn_timeouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_second_head_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_backpressure, setup, teardown),
     };
