@@ -257,3 +257,25 @@ def test_malformed_percent_encoding_is_400(daemon, target):
     got = talk(Plain(daemon), b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     p = assert_problem(got[0], 400)
     assert "percent-encoding" in p["detail"]
+
+
+def test_client_gone_mid_request_frees_its_connection(daemon):
+    """A client that hangs up while its request is served: the connection ends at once (and the
+    registry is told to drop the reply), instead of living until the handler answers."""
+    def open_connections():
+        return daemon.metrics()["ganglion_http_connections"].find()[0].value
+
+    base = open_connections()
+    s = socket.create_connection(("127.0.0.1", daemon.port), timeout=WAIT)
+    s.sendall(b"GET /api/v1/test/sleep?ms=3000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+              + daemon.token.encode() + b"\r\n\r\n")
+    deadline = time.monotonic() + WAIT
+    while open_connections() <= base:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    s.close()
+    deadline = time.monotonic() + 1.5  # well before the handler's reply at 3 s
+    while open_connections() > base:
+        assert time.monotonic() < deadline, "the connection outlived its client"
+        time.sleep(0.05)
+    assert daemon.get("/healthz").status_code == 200
