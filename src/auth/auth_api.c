@@ -90,6 +90,17 @@ problem_t *auth_store_problem(void)
     return problem_new(503, "store-error", "the store could not complete the operation; retry");
 }
 
+void auth_submit_for_id(api_req_t *req, store_work_fn work, store_done_fn done)
+{
+    auth_job_t *j = auth_job_new(req);
+    if (!j) {
+        auth_reply_problem(req, auth_store_problem());
+        return;
+    }
+    j->id = api_req_param_int(req, "id");
+    auth_submit(j, work, done);
+}
+
 json_t *auth_token_reply(auth_job_t *j)
 {
     auth_user_t *u = auth_user_put(j->a, &j->user);

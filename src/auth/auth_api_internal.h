@@ -53,6 +53,9 @@ void auth_reply_json(api_req_t *req, int status, json_t *body);
 void auth_reply_problem(api_req_t *req, problem_t *p);
 bool auth_submit(auth_job_t *j, store_work_fn work, store_done_fn done);
 problem_t *auth_store_problem(void);
+/* The whole of a handler that acts on the path's {id}: a job for it submitted with work and
+ * done, or a 503 when no job could be made. */
+void auth_submit_for_id(api_req_t *req, store_work_fn work, store_done_fn done);
 json_t *auth_token_reply(auth_job_t *j);
 void auth_revoke_fams_loop(auth_job_t *j);
 problem_t *auth_policy_problem(const char *pw, const char *username, const char *field, size_t min);

@@ -140,13 +140,7 @@ void auth_key_list_handler(api_req_t *req, void *ctx)
 void auth_key_revoke_handler(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    auth_job_t *j = auth_job_new(req);
-    if (!j) {
-        auth_reply_problem(req, auth_store_problem());
-        return;
-    }
-    j->id = api_req_param_int(req, "id");
-    auth_submit(j, auth_key_revoke_work, auth_key_write_done);
+    auth_submit_for_id(req, auth_key_revoke_work, auth_key_write_done);
 }
 
 void auth_key_rotate_handler(api_req_t *req, void *ctx)

@@ -126,13 +126,7 @@ void auth_user_list_handler(api_req_t *req, void *ctx)
 void auth_user_get_handler(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    auth_job_t *j = auth_job_new(req);
-    if (!j) {
-        auth_reply_problem(req, auth_store_problem());
-        return;
-    }
-    j->id = api_req_param_int(req, "id");
-    auth_submit(j, auth_user_get_work, auth_read_done);
+    auth_submit_for_id(req, auth_user_get_work, auth_read_done);
 }
 
 void auth_user_patch_handler(api_req_t *req, void *ctx)
@@ -164,13 +158,7 @@ void auth_user_patch_handler(api_req_t *req, void *ctx)
 void auth_user_delete_handler(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    auth_job_t *j = auth_job_new(req);
-    if (!j) {
-        auth_reply_problem(req, auth_store_problem());
-        return;
-    }
-    j->id = api_req_param_int(req, "id");
-    auth_submit(j, auth_user_delete_work, auth_user_write_done);
+    auth_submit_for_id(req, auth_user_delete_work, auth_user_write_done);
 }
 
 void auth_user_reset_handler(api_req_t *req, void *ctx)

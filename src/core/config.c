@@ -254,7 +254,7 @@ static const config_key_t config_keys[] = {
             CONFIG_F_RELOAD, "events accepted in one ingest request"),
     CFG_NUM("watch", "max_streams", CONFIG_T_INT, watch_max_streams, "1000", 1, 1000000,
             CONFIG_F_RELOAD, "streams in all (ingest into a new one beyond it gets 429)"),
-    CFG_NUM("watch", "agent_streams", CONFIG_T_INT, watch_agent_streams, "0", 0, 2, 0,
+    CFG_NUM("watch", "agent_streams", CONFIG_T_INT, watch_agent_streams, "0", 0, 2, CONFIG_F_RELOAD,
             "1 = every agent's output becomes a stream agent.<id>; 2 = only agents spawned "
             "with the label watch=on; 0 = none"),
     CFG_NUM("watch", "metrics_streams", CONFIG_T_INT, watch_metrics_streams, "64", 0, 10000, 0,
