@@ -180,6 +180,20 @@ static void door_drain(int fd)
 
 /* Writes a problem reply on a connection the transport never saw and closes it. The socket's send
  * buffer is empty, so one non-blocking send of a small reply goes out whole or not at all. */
+/* Counts a refusal and tells the operator, at most once per DOOR_WARN_EVERY_MS. */
+static void door_refused_note(http_door_t *d, int status, const char *detail)
+{
+    d->refused++;
+    uint64_t now = uv_now(d->loop);
+    if (now - d->last_warn >= DOOR_WARN_EVERY_MS || d->last_warn == 0) {
+        log_warn(NULL, "http: connections refused", "{s:i,s:s,s:I,s:I}", "status", status, "detail",
+                 detail, "refused", (json_int_t)(d->refused - d->refused_logged), "open",
+                 (json_int_t)d->live);
+        d->refused_logged = d->refused;
+        d->last_warn = now;
+    }
+}
+
 static void door_refuse(http_door_t *d, int fd, int status, const char *slug, const char *detail,
                         unsigned retry_after_s)
 {
@@ -187,7 +201,7 @@ static void door_refuse(http_door_t *d, int fd, int status, const char *slug, co
      * handshake when it can (it counts the refusal then), else the connection just closes. */
     if (!d->lim.inspect && d->tls_refuse &&
         d->tls_refuse(d->ud, fd, status, slug, detail, retry_after_s) == 0) {
-        d->refused++;
+        door_refused_note(d, status, detail);
         return;
     }
     if (d->metrics) {
@@ -198,7 +212,7 @@ static void door_refuse(http_door_t *d, int fd, int status, const char *slug, co
     if (!d->lim.inspect) {
         door_drain(fd);
         close(fd);
-        d->refused++;
+        door_refused_note(d, status, detail);
         return;
     }
     char rid[24];
@@ -230,15 +244,7 @@ static void door_refuse(http_door_t *d, int fd, int status, const char *slug, co
     }
     shutdown(fd, SHUT_WR);
     close(fd);
-    d->refused++;
-    uint64_t now = uv_now(d->loop);
-    if (now - d->last_warn >= DOOR_WARN_EVERY_MS || d->last_warn == 0) {
-        log_warn(NULL, "http: connections refused", "{s:i,s:s,s:I,s:I}", "status", status, "detail",
-                 detail, "refused", (json_int_t)(d->refused - d->refused_logged), "open",
-                 (json_int_t)d->live);
-        d->refused_logged = d->refused;
-        d->last_warn = now;
-    }
+    door_refused_note(d, status, detail);
 }
 
 /* ---- connections waiting for a head ------------------------------------------------------- */
