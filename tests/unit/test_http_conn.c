@@ -361,6 +361,42 @@ static void test_conn_timeouts(void **state)
     close(sv[1]);
 }
 
+/* Random bytes, and valid requests with bytes flipped, each followed by the client's close:
+ * every connection ends (and under the sanitizers, without an error or a leak). */
+static void test_conn_random_input(void **state)
+{
+    fixture_t *f = *state;
+    static const char good[] = "POST /r HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                               "\r\n4\r\nabcd\r\n0\r\n\r\n";
+    unsigned seed = 12345;
+    char buf[2048], sink[65536];
+    for (int round = 0; round < 300; round++) {
+        size_t n = (size_t)(rand_r(&seed) % sizeof buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (char)(rand_r(&seed) & 0xff);
+        if (round % 2) { /* a valid request with a few bytes flipped */
+            n = sizeof good - 1;
+            memcpy(buf, good, n);
+            for (int k = 0; k < 3; k++)
+                buf[rand_r(&seed) % n] = (char)(rand_r(&seed) & 0xff);
+        }
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+        http_conn_t *c;
+        assert_int_equal(http_conn_start(&f->env, sv[0], NULL, 0, &c), 0);
+        send(sv[1], buf, n, 0);
+        shutdown(sv[1], SHUT_WR);
+        spin(f, 6);
+        while (recv(sv[1], sink, sizeof sink, 0) > 0)
+            ;
+        close(sv[1]);
+        spin(f, 4);
+    }
+    http_conn_env_close_all(&f->env);
+    spin(f, 2);
+    assert_int_equal(f->closed, 301); /* every one of them, and the fixture's */
+}
+
 static void test_conn_bad_chunk_closes(void **state)
 {
     fixture_t *f = *state;
@@ -426,6 +462,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conn_bytewise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_bad_chunk_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_timeouts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conn_random_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_second_head_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_backpressure, setup, teardown),
     };
