@@ -357,6 +357,8 @@ static agent_t *agents_req_agent(api_req_t *req)
     return a;
 }
 
+/* A command's reply: the agent as the command left it, sent once the row it changed (if any)
+ * is committed. */
 static void agents_reply_result(api_req_t *req, agent_t *a, problem_t *p)
 {
     if (p) {
@@ -364,7 +366,7 @@ static void agents_reply_result(api_req_t *req, agent_t *a, problem_t *p)
         api_reply_problem(req, p);
         return;
     }
-    api_reply_json(req, 200, agents_agent_json(a));
+    agents_ack_reply(a->owner, req, 200, agents_agent_json(a), a->id, false);
 }
 
 /* A parsed label selector: up to AGENTS_LABELS_MAX k=v pairs, all of which must match. */
@@ -450,7 +452,7 @@ static void agents_check_env_labels(json_t *body, problem_t **p)
 
 /* ---- handlers ---- */
 
-static void agents_h_list(api_req_t *req, void *ctx)
+static void agents_api_list(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agents_t *ag = agents_of(req);
@@ -483,7 +485,7 @@ static void agents_h_list(api_req_t *req, void *ctx)
                              offset + limit < total));
 }
 
-static void agents_h_spawn(api_req_t *req, void *ctx)
+static void agents_api_spawn(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agents_t *ag = agents_of(req);
@@ -504,10 +506,12 @@ static void agents_h_spawn(api_req_t *req, void *ctx)
     char loc[96];
     snprintf(loc, sizeof loc, "/api/v1/agents/%s", a->id);
     api_reply_header(req, "Location", loc);
-    api_reply_json(req, 201, agents_agent_json(a));
+    /* 201 once the batch that holds the new row is committed: an acknowledged agent survives
+     * a crash of the daemon */
+    agents_ack_reply(ag, req, 201, agents_agent_json(a), a->id, false);
 }
 
-static void agents_h_get(api_req_t *req, void *ctx)
+static void agents_api_get(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -523,18 +527,21 @@ static void agents_h_get(api_req_t *req, void *ctx)
         api_reply_json(req, 200, agents_agent_json(a));
 }
 
-static void agents_h_delete(api_req_t *req, void *ctx)
+static void agents_api_delete(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
     if (!a)
         return;
-    a->owner->commands++;
-    agents_forget(a);
-    api_reply_empty(req, 204);
+    agents_t *ag = a->owner;
+    char id[AGENTS_ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", a->id);
+    ag->commands++;
+    agents_forget(a); /* a may be freed */
+    agents_ack_reply(ag, req, 204, NULL, id, false);
 }
 
-static void agents_h_pause(api_req_t *req, void *ctx)
+static void agents_api_pause(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -545,7 +552,7 @@ static void agents_h_pause(api_req_t *req, void *ctx)
                         agents_pause(a, json_is_true(json_object_get(api_req_body(req), "force"))));
 }
 
-static void agents_h_resume(api_req_t *req, void *ctx)
+static void agents_api_resume(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -555,7 +562,7 @@ static void agents_h_resume(api_req_t *req, void *ctx)
     agents_reply_result(req, a, agents_resume(a));
 }
 
-static void agents_h_stop(api_req_t *req, void *ctx)
+static void agents_api_stop(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -566,7 +573,7 @@ static void agents_h_stop(api_req_t *req, void *ctx)
     agents_reply_result(req, a, agents_stop(a, g ? (int64_t)json_number_value(g) : -1));
 }
 
-static void agents_h_kill(api_req_t *req, void *ctx)
+static void agents_api_kill(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -576,7 +583,7 @@ static void agents_h_kill(api_req_t *req, void *ctx)
     agents_reply_result(req, a, agents_kill(a));
 }
 
-static void agents_h_signal(api_req_t *req, void *ctx)
+static void agents_api_signal(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -628,7 +635,7 @@ static long agents_b64_decode(const char *in, size_t len, unsigned char *out)
     return (long)o;
 }
 
-static void agents_h_stdin(api_req_t *req, void *ctx)
+static void agents_api_stdin(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -667,7 +674,7 @@ static void agents_h_stdin(api_req_t *req, void *ctx)
     }
 }
 
-static void agents_h_action(api_req_t *req, void *ctx)
+static void agents_api_action(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -681,7 +688,7 @@ static void agents_h_action(api_req_t *req, void *ctx)
                   t ? (int64_t)json_number_value(t) : -1);
 }
 
-static void agents_h_output(api_req_t *req, void *ctx)
+static void agents_api_output(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -705,13 +712,13 @@ static void agents_h_output(api_req_t *req, void *ctx)
 
 /* SSE: the ring's lines after `since` as frames (`event: agent.<id>.output`, no `id:` since
  * their seq is in the data), then the live bus events on agent.<id>.output and .status. */
-static void agents_h_logs(api_req_t *req, void *ctx)
+static void agents_api_logs(api_req_t *req, void *ctx)
 {
     agent_t *a = agents_req_agent(req);
     if (!a)
         return;
     if (!api_req_query_bool(req, "follow", true)) {
-        agents_h_output(req, ctx);
+        agents_api_output(req, ctx);
         return;
     }
     uint64_t since = (uint64_t)api_req_query_int(req, "since", 0);
@@ -747,7 +754,7 @@ static void agents_h_logs(api_req_t *req, void *ctx)
     api_reply_stream_prelude(req, topics, pre, len);
 }
 
-static void agents_h_batch(api_req_t *req, void *ctx)
+static void agents_api_batch(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agents_t *ag = agents_of(req);
@@ -827,13 +834,15 @@ static void agents_h_batch(api_req_t *req, void *ctx)
         }
     }
     free(idcopy);
-    api_reply_json(req, 200,
-                   json_pack("{s:s,s:o,s:I,s:I,s:I,s:I}", "command", command, "results", results,
-                             "total", (json_int_t)n, "succeeded", (json_int_t)ok, "failed",
-                             (json_int_t)failed, "skipped", (json_int_t)skipped));
+    /* after the rows the commands changed are committed; a row that was not fails it all */
+    agents_ack_reply(ag, req, 200,
+                     json_pack("{s:s,s:o,s:I,s:I,s:I,s:I}", "command", command, "results", results,
+                               "total", (json_int_t)n, "succeeded", (json_int_t)ok, "failed",
+                               (json_int_t)failed, "skipped", (json_int_t)skipped),
+                     NULL, true);
 }
 
-static void agents_h_stats(api_req_t *req, void *ctx)
+static void agents_api_stats(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agents_t *ag = agents_of(req);
@@ -886,7 +895,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .summary = "List agents (filter by status and labels, paginated)",
      .query = agents_list_query,
      .response = "{agents:[agent], total, limit, offset, has_more}",
-     .handler = agents_h_list},
+     .handler = agents_api_list},
     {.method = "POST",
      .path = "/api/v1/agents",
      .scope = "agents:write",
@@ -895,8 +904,8 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_spawn_body,
      .status = 201,
-     .response = AGENTS_OBJ,
-     .handler = agents_h_spawn},
+     .response = AGENTS_OBJ " (201 once the agent's row is committed)",
+     .handler = agents_api_spawn},
     {.method = "GET",
      .path = "/api/v1/agents/stats",
      .scope = "agents:read",
@@ -905,7 +914,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .response = "{healthy, protocol_version, uptime_s, active_agents, agents, max_agents, "
                  "spawns_ok, spawns_failed, commands, errors, restarts, output_lines, "
                  "by_status{}, loop_lag_ms, loop_lag{p50_ms, p99_ms}, cgroup_v2, shutting_down}",
-     .handler = agents_h_stats},
+     .handler = agents_api_stats},
     {.method = "POST",
      .path = "/api/v1/agents/batch",
      .scope = "agents:write",
@@ -915,7 +924,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body = agents_batch_body,
      .response = "{command, results:[{id, ok, agent_status | status+error | skipped}], total, "
                  "succeeded, failed, skipped}",
-     .handler = agents_h_batch},
+     .handler = agents_api_batch},
     {.method = "GET",
      .path = "/api/v1/agents/{id}",
      .scope = "agents:read",
@@ -923,7 +932,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .summary = "Get an agent",
      .params = agents_id_param,
      .response = AGENTS_OBJ,
-     .handler = agents_h_get},
+     .handler = agents_api_get},
     {.method = "DELETE",
      .path = "/api/v1/agents/{id}",
      .scope = "agents:write",
@@ -931,7 +940,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .summary = "Kill the agent's processes and forget the agent",
      .params = agents_id_param,
      .status = 204,
-     .handler = agents_h_delete},
+     .handler = agents_api_delete},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/pause",
      .scope = "agents:write",
@@ -941,7 +950,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_pause_body,
      .response = AGENTS_OBJ,
-     .handler = agents_h_pause},
+     .handler = agents_api_pause},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/resume",
      .scope = "agents:write",
@@ -951,7 +960,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_pause_body,
      .response = AGENTS_OBJ,
-     .handler = agents_h_resume},
+     .handler = agents_api_resume},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/stop",
      .scope = "agents:write",
@@ -961,7 +970,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_stop_body,
      .response = AGENTS_OBJ,
-     .handler = agents_h_stop},
+     .handler = agents_api_stop},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/kill",
      .scope = "agents:write",
@@ -970,7 +979,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .params = agents_id_param,
      .body_kind = API_BODY_JSON,
      .response = AGENTS_OBJ,
-     .handler = agents_h_kill},
+     .handler = agents_api_kill},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/signal",
      .scope = "agents:write",
@@ -980,7 +989,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_signal_body,
      .response = AGENTS_OBJ,
-     .handler = agents_h_signal},
+     .handler = agents_api_signal},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/stdin",
      .scope = "agents:write",
@@ -990,7 +999,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_stdin_body,
      .response = "{id, written, eof}",
-     .handler = agents_h_stdin},
+     .handler = agents_api_stdin},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/action",
      .scope = "agents:write",
@@ -1000,7 +1009,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_action_body,
      .response = "{id, action_id, name, result} (504 on timeout)",
-     .handler = agents_h_action},
+     .handler = agents_api_action},
     {.method = "GET",
      .path = "/api/v1/agents/{id}/output",
      .scope = "agents:read",
@@ -1010,7 +1019,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .query = agents_output_query,
      .response = "{id, lines:[{seq, stream, ts, text, data_b64?, cont?}], total, has_more, "
                  "next_since, first_seq, last_seq}",
-     .handler = agents_h_output},
+     .handler = agents_api_output},
     {.method = "GET",
      .path = "/api/v1/agents/{id}/logs",
      .scope = "agents:read",
@@ -1021,7 +1030,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .streaming = true,
      .response = "text/event-stream of agent.<id>.output {seq, stream, ts, text} and "
                  "agent.<id>.status events",
-     .handler = agents_h_logs},
+     .handler = agents_api_logs},
 };
 
 int agents_api_register(hub_t *hub)

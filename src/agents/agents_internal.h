@@ -38,6 +38,7 @@ typedef struct agents_limits {
 #define AGENTS_KEEP_FINISHED 2000        /* ended agents kept in memory (all stay in the store) */
 
 typedef struct agents_action agents_action_t;
+typedef struct agents_ack agents_ack_t;
 
 /* Everything the agent object (agents_agent_json) is built from that can change after spawn,
  * plus the identity of what cannot. Zero-filled before use, so it compares with memcmp. */
@@ -152,6 +153,10 @@ struct agents {
     bool job_inflight, jobs_closed;
     uv_timer_t job_timer; /* the next sweep, while exits keep coming */
     bool job_timer_open;
+    /* rows and deletes ever queued, and of those the ones whose batch has finished: a reply
+     * held for a commit waits until *_done reaches the *_seq it saw (agents_ack.c) */
+    uint64_t save_seq, save_done, del_seq, del_done;
+    agents_ack_t *ack_head, *ack_tail; /* held replies, oldest first */
     char cgroup_dir[512];
     /* statistics */
     uint64_t spawns_ok, spawns_failed, commands, errors, restarts_total;
@@ -339,6 +344,20 @@ void agents_out_answer(agent_t *a, api_req_t *req, const agents_out_q_t *q);
  * agents.grep_jobs searches are already running. Replies to req exactly once; the agent may
  * go away before the reply (the snapshot answers). */
 void agents_grep_start(agent_t *a, api_req_t *req, const char *pattern, const agents_out_q_t *q);
+/* ---- agents_ack.c: replies that wait for the commit of what they report ---- */
+/* Replies to req with status and body (stolen; NULL: an empty reply) once every row write and
+ * delete queued until now has been committed, or at once when nothing is queued (or there is
+ * no store). If the write of agent id's row (id may be NULL) failed meanwhile — with any, if
+ * any row failed — the reply is a 503 problem instead. Held replies are bounded by the
+ * requests in flight. */
+void agents_ack_reply(agents_t *ag, api_req_t *req, int status, json_t *body, const char *id,
+                      bool any);
+/* A batch finished: it had taken nsave rows and ndel deletes off the queues; failed holds the
+ * ids whose write or delete did not commit. Releases the replies it completes. */
+void agents_ack_batch_done(agents_t *ag, size_t nsave, size_t ndel, const char *const *failed,
+                           size_t nfailed);
+/* Shutdown: replies 503 to every reply still held (its write was never made). */
+void agents_ack_fini(agents_t *ag);
 
 /* ---- agents_api.c ---- */
 void agents_metrics_collect(strbuf_t *out, void *ud);

@@ -70,6 +70,7 @@ typedef struct agents_write {
     int64_t pid_start, pgid; /* with pid: the process's identity (0 without one) */
     char *cgroup;            /* NULL without a live process in a cgroup */
     const char *boot_id;     /* borrowed from the module (set once at start); NULL: none */
+    int rc;                  /* 0 once committed */
 } agents_write_t;
 
 struct agents_del {
@@ -80,8 +81,12 @@ struct agents_del {
 typedef struct agents_batch {
     agents_t *ag;
     size_t n, ndel;
+    size_t took;     /* save queue entries consumed, written or not (agents_ack_batch_done) */
+    size_t nskipped; /* rows that could not be built (out of memory): never written */
     agents_write_t w[AGENTS_BATCH_MAX];
     char del[AGENTS_BATCH_MAX][AGENTS_ID_LEN + 1];
+    int del_rc[AGENTS_BATCH_MAX];
+    char skipped[AGENTS_BATCH_MAX][AGENTS_ID_LEN + 1];
 } agents_batch_t;
 
 static void agents_batch_free(agents_batch_t *b)
@@ -160,8 +165,8 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
 }
 
 /* Every row and delete of the batch. With stop, the first error ends it; without, every one is
- * tried and the last error is returned. */
-static int agents_batch_apply(store_conn_t *c, const agents_batch_t *b, bool stop)
+ * tried on its own (each its own commit, its result in its rc) and the last error is returned. */
+static int agents_batch_apply(store_conn_t *c, agents_batch_t *b, bool stop)
 {
     int rc = 0;
     for (size_t i = 0; i < b->n + b->ndel && !(stop && rc < 0); i++) {
@@ -172,6 +177,10 @@ static int agents_batch_apply(store_conn_t *c, const agents_batch_t *b, bool sto
             store_val_t p[] = {STORE_TEXTV(b->del[i - b->n])};
             r = store_query(c, "DELETE FROM agents WHERE id = $1", p, 1, NULL, NULL);
         }
+        if (!stop && i < b->n)
+            b->w[i].rc = r;
+        else if (!stop)
+            b->del_rc[i - b->n] = r;
         rc = r < 0 ? r : rc;
     }
     return rc;
@@ -181,14 +190,23 @@ static int agents_batch_apply(store_conn_t *c, const agents_batch_t *b, bool sto
 static int agents_batch_work(store_conn_t *c, void *ud)
 {
     agents_batch_t *b = ud;
+    /* one statement commits on its own: BEGIN and COMMIT would double its cost, and since
+     * replies wait for their batch, batches of one row are common */
+    if (b->n + b->ndel == 1)
+        return agents_batch_apply(c, b, false);
     int rc = store_tx_begin(c);
     bool begun = rc == 0;
     if (rc == 0)
         rc = agents_batch_apply(c, b, true);
     if (rc == 0)
         rc = store_tx_commit(c);
-    if (rc == 0)
+    if (rc == 0) {
+        for (size_t i = 0; i < b->n; i++)
+            b->w[i].rc = 0;
+        for (size_t i = 0; i < b->ndel; i++)
+            b->del_rc[i] = 0;
         return 0;
+    }
     if (begun)
         (void)store_tx_rollback(c); /* the error that counts is rc */
     /* one bad row (or a busy moment) must not cost the others: each again on its own, as
@@ -228,6 +246,23 @@ static void agents_save_schedule(agents_t *ag)
         uv_idle_start(&ag->save_idle, agents_save_flush);
 }
 
+/* The replies this batch completes go out now that their rows are committed (or fail with the
+ * rows that were not). */
+static void agents_batch_ack(const agents_batch_t *b)
+{
+    const char *failed[3 * AGENTS_BATCH_MAX];
+    size_t nf = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->w[i].rc < 0)
+            failed[nf++] = b->w[i].id;
+    for (size_t i = 0; i < b->ndel; i++)
+        if (b->del_rc[i] < 0)
+            failed[nf++] = b->del[i];
+    for (size_t i = 0; i < b->nskipped; i++)
+        failed[nf++] = b->skipped[i];
+    agents_ack_batch_done(b->ag, b->took, b->ndel, failed, nf);
+}
+
 static void agents_batch_done(int status, void *ud)
 {
     agents_batch_t *b = ud;
@@ -236,6 +271,7 @@ static void agents_batch_done(int status, void *ud)
         log_warn(NULL, "agents: store write failed", "{s:I,s:I,s:i}", "rows", (json_int_t)b->n,
                  "deletes", (json_int_t)b->ndel, "code", status);
     ag->batch_inflight = NULL;
+    agents_batch_ack(b);
     agents_batch_free(b);
     agents_save_schedule(ag);
 }
@@ -268,6 +304,7 @@ static bool agents_write_fill(agents_write_t *w, agent_t *a)
         w->cgroup = a->cg_dir ? strdup(a->cg_dir) : NULL;
         w->boot_id = ag->boot_id[0] ? ag->boot_id : NULL;
     }
+    w->rc = STORE_ERR; /* until the commit says otherwise */
     if (!w->name || !w->status || (!a->spec_stored && !w->spec)) {
         free(w->name);
         free(w->status);
@@ -295,16 +332,19 @@ static void agents_save_flush(uv_idle_t *h)
         return;
     }
     b->ag = ag;
-    b->n = b->ndel = 0;
-    while (ag->save_head && b->n < AGENTS_BATCH_MAX) {
+    b->n = b->ndel = b->took = b->nskipped = 0;
+    while (ag->save_head && b->took < AGENTS_BATCH_MAX) {
         agent_t *a = ag->save_head;
         ag->save_head = a->save_next;
         if (!ag->save_head)
             ag->save_tail = NULL;
         a->save_next = NULL;
         a->save_queued = false;
+        b->took++;
         if (!a->forget && agents_write_fill(&b->w[b->n], a))
             b->n++;
+        else if (!a->forget)
+            memcpy(b->skipped[b->nskipped++], a->id, sizeof a->id);
         agents_agent_release(a);
     }
     while (ag->del_head && b->ndel < AGENTS_BATCH_MAX) {
@@ -312,10 +352,13 @@ static void agents_save_flush(uv_idle_t *h)
         ag->del_head = d->next;
         if (!ag->del_head)
             ag->del_tail = NULL;
+        b->del_rc[b->ndel] = STORE_ERR;
         memcpy(b->del[b->ndel++], d->id, sizeof d->id);
         free(d);
     }
     if (!b->n && !b->ndel) {
+        /* nothing to write (forgotten agents): the replies waiting on these entries can go */
+        agents_batch_ack(b);
         free(b);
         return;
     }
@@ -334,6 +377,7 @@ void agents_store_save(agent_t *a)
     if (!ag->hub->store || a->forget || a->save_queued)
         return;
     a->save_queued = true;
+    ag->save_seq++;
     a->save_next = NULL;
     if (ag->save_tail)
         ag->save_tail->save_next = a;
@@ -351,6 +395,7 @@ void agents_store_delete(agents_t *ag, const char *id)
     if (!d)
         return;
     snprintf(d->id, sizeof d->id, "%s", id);
+    ag->del_seq++;
     if (ag->del_tail)
         ag->del_tail->next = d;
     else
@@ -396,6 +441,7 @@ void agents_store_fini(agents_t *ag)
         free(d);
     }
     ag->del_tail = NULL;
+    agents_ack_fini(ag);
     if (ag->save_idle.loop && !uv_is_closing((uv_handle_t *)&ag->save_idle))
         uv_close((uv_handle_t *)&ag->save_idle, NULL);
 }

@@ -3,6 +3,8 @@
  * handler that replies later keeps the api_req_t and replies from the loop thread. */
 #include "api/api_internal.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +19,21 @@
 
 #define API_MAX_REPLY_HEADERS 16
 
+/* A route's metric series, found once (core/metrics) instead of by their label text on every
+ * request: its latency histogram, and its request counters for the statuses seen most. */
+#define API_STATUS_SERIES 4
+typedef struct api_route_series {
+    metrics_series_t *duration;
+    int status[API_STATUS_SERIES];
+    metrics_series_t *requests[API_STATUS_SERIES];
+    unsigned next; /* the slot a status not yet remembered takes (round robin) */
+} api_route_series_t;
+
 struct api_registry {
     hub_t *hub;
     api_router_t *router;
+    api_route_series_t *series; /* by route index; grown as routes are used */
+    size_t nseries;
     api_auth_fn auth;
     void *auth_ud;
     api_audit_fn audit;
@@ -48,6 +62,7 @@ struct api_req {
     char *content_type;
     const char *(*header)(void *tctx, const char *name);
     void *header_ctx;
+    const char *credential, *credential_error; /* borrowed from the transport until the reply */
     api_reply_fn reply;
     void *tctx;
     char *hname[API_MAX_REPLY_HEADERS];
@@ -96,6 +111,7 @@ void api_registry_destroy(api_registry_t **preg)
     if (!reg)
         return;
     api_router_destroy(&reg->router);
+    free(reg->series);
     free(reg);
     *preg = NULL;
 }
@@ -166,27 +182,69 @@ static bool api_method_mutates(const char *m)
     return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
 }
 
+static api_route_series_t *api_route_series(api_registry_t *reg, const api_route_t *rt)
+{
+    if (rt->index >= reg->nseries) {
+        size_t n = api_router_count(reg->router);
+        if (rt->index >= n)
+            return NULL;
+        api_route_series_t *grown = realloc(reg->series, n * sizeof *grown);
+        if (!grown)
+            return NULL;
+        memset(grown + reg->nseries, 0, (n - reg->nseries) * sizeof *grown);
+        reg->series = grown;
+        reg->nseries = n;
+    }
+    return &reg->series[rt->index];
+}
+
+/* ganglion_http_requests_total{endpoint,method,status} and the request's latency. */
+static void api_req_measure(api_registry_t *reg, const api_req_t *req, int status, double secs)
+{
+    metrics_t *m = reg->hub->metrics;
+    api_route_series_t *rs = req->route ? api_route_series(reg, req->route) : NULL;
+    const char *base =
+        req->route ? req->route->metric_labels : "endpoint=\"unmatched\",method=\"other\"";
+    metrics_series_t *count = NULL;
+    if (rs) {
+        for (unsigned i = 0; i < API_STATUS_SERIES && !count; i++)
+            if (rs->requests[i] && rs->status[i] == status)
+                count = rs->requests[i];
+        if (!rs->duration)
+            rs->duration =
+                metrics_histogram_series(m, "ganglion_http_request_duration_seconds", base);
+    }
+    if (!count) {
+        /* base,status="<status>" (base is under 512 bytes, so this always fits) */
+        char labels[600];
+        size_t n = fmt_copy(labels, sizeof labels - 32, base);
+        memcpy(labels + n, ",status=\"", 9);
+        n += 9;
+        n += fmt_i64(labels + n, status);
+        labels[n++] = '"';
+        labels[n] = '\0';
+        count = metrics_counter_series(m, "ganglion_http_requests_total", labels);
+        if (rs && count) {
+            unsigned slot = rs->next++ % API_STATUS_SERIES;
+            rs->status[slot] = status;
+            rs->requests[slot] = count;
+        }
+    }
+    metrics_series_add(count, 1);
+    metrics_series_observe(
+        rs ? rs->duration
+           : metrics_histogram_series(m, "ganglion_http_request_duration_seconds", base),
+        secs);
+}
+
 static void api_req_finish(api_req_t *req, api_reply_t *rep)
 {
     api_registry_t *reg = req->reg;
     double secs = (double)(clock_mono_ns() - req->start_ns) / 1e9;
     hub_t *hub = reg->hub;
 
-    if (hub && hub->metrics) {
-        char labels[600];
-        const char *base =
-            req->route ? req->route->metric_labels : "endpoint=\"unmatched\",method=\"other\"";
-        /* base,status="<status>" (base is under 512 bytes, so this always fits) */
-        size_t n = fmt_copy(labels, sizeof labels - 32, base);
-        memcpy(labels + n, ",status=\"", 9);
-        n += 9;
-        n += fmt_i64(labels + n, rep->status);
-        labels[n++] = '"';
-        labels[n] = '\0';
-        metrics_counter_add(hub->metrics, "ganglion_http_requests_total", labels, 1);
-        metrics_histogram_observe(hub->metrics, "ganglion_http_request_duration_seconds", base,
-                                  secs);
-    }
+    if (hub && hub->metrics)
+        api_req_measure(reg, req, rep->status, secs);
     if (req->ep && reg->audit && api_method_mutates(req->method) && !req->ep->no_audit)
         reg->audit(req, rep->status, reg->audit_ud);
 
@@ -211,6 +269,8 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
 
     if (req->replied_flag)
         *req->replied_flag = true;
+    assert(reg->inflight > 0);
+    assert(rep->status >= 100 && rep->status <= 599);
     reg->inflight--;
     if (!req->cancelled)
         req->reply(rep, req->tctx);
@@ -359,6 +419,16 @@ json_t *api_req_body(const api_req_t *req)
 const char *api_req_header(const api_req_t *req, const char *name)
 {
     return req->header ? req->header(req->header_ctx, name) : NULL;
+}
+
+const char *api_req_credential(const api_req_t *req)
+{
+    return req->credential;
+}
+
+const char *api_req_credential_error(const api_req_t *req)
+{
+    return req->credential_error;
 }
 
 const char *api_req_raw_body(const api_req_t *req, size_t *len, const char **content_type)
@@ -586,6 +656,8 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     req->tctx = tctx;
     req->header = call->header;
     req->header_ctx = call->transport_ctx;
+    req->credential = call->credential;
+    req->credential_error = call->credential_error;
     req->replied_flag = &replied;
     fmt_copy(req->method, sizeof req->method, call->method ? call->method : "");
     req->path = strdup(call->path ? call->path : "/");
@@ -609,7 +681,7 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     char allow[128];
     api_match_t m;
     int rc = api_router_match(reg->router, req->method, req->path, &m, allow, sizeof allow);
-    if (rc == -405) {
+    if (rc == -EPERM) {
         problem_t *p =
             problem_new(405, "method-not-allowed", "%s is not allowed on %s (allowed: %s)",
                         req->method, req->path, allow);
@@ -617,12 +689,12 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
         api_reply_problem(req, p);
         return NULL;
     }
-    if (rc == -414) {
+    if (rc == -E2BIG) {
         api_reply_problem(
             req, problem_new(414, "uri-too-long", "the path is too long or has too many segments"));
         return NULL;
     }
-    if (rc == -400) {
+    if (rc == -ENAMETOOLONG) {
         api_reply_problem(req, problem_new(400, "bad-path-parameter",
                                            "a path parameter is longer than 255 bytes"));
         return NULL;

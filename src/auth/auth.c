@@ -469,19 +469,11 @@ int auth_identify(auth_t *a, api_req_t *req, auth_ident_t *id, const char **why)
 {
     memset(id, 0, sizeof *id);
     *why = NULL;
-    const char *cred = NULL;
-    const char *h = api_req_header(req, "Authorization");
-    if (h && *h) {
-        if (strncasecmp(h, "Bearer ", 7) != 0) {
-            *why = "the Authorization header must use the Bearer scheme";
-            return -1;
-        }
-        cred = h + 7;
-        while (*cred == ' ')
-            cred++;
-    } else {
-        cred = api_req_header(req, "X-Api-Key");
+    if (api_req_credential_error(req)) {
+        *why = api_req_credential_error(req);
+        return -1;
     }
+    const char *cred = api_req_credential(req);
     if (!cred || !*cred)
         return 1;
     int64_t now_ms = clock_wall_ms();

@@ -61,8 +61,8 @@ typedef struct zsrv_rq {
     bool id_plain; /* the id came from the fast envelope reader (see zsrv_id_dump) */
     /* the envelope, with the body's undecoded bytes, while api_dispatch runs; NULL after */
     const zmq_envelope_t *env;
-    const char *auth; /* "Bearer <token>" (in auth_buf) or NULL */
-    char auth_buf[];
+    bool has_token;
+    char token[]; /* the envelope's token, kept until the reply (api_req_credential) */
 } zsrv_rq_t;
 
 struct zmq_server {
@@ -428,14 +428,6 @@ static void zsrv_on_reply(const api_reply_t *r, void *tctx)
     zsrv_schedule(s);
 }
 
-static const char *zsrv_header(void *ctx, const char *name)
-{
-    zsrv_rq_t *rq = ctx;
-    if (rq->auth && strcasecmp(name, "Authorization") == 0)
-        return rq->auth;
-    return NULL;
-}
-
 /* ---- receiving -------------------------------------------------------------------------- */
 
 /* The registry asks for the body past routing and the auth hook: decoded only then. */
@@ -509,7 +501,7 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     }
     /* The request and its "Bearer <token>" header in one allocation. */
     size_t toklen = env.token ? strlen(env.token) : 0;
-    zsrv_rq_t *rq = calloc(1, sizeof *rq + (env.token ? toklen + sizeof "Bearer " : 0));
+    zsrv_rq_t *rq = calloc(1, sizeof *rq + (env.token ? toklen + 1 : 0));
     if (!rq) {
         zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path,
                           problem_new(503, "out-of-memory", "the request could not be held"));
@@ -527,9 +519,8 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     rq->enc = enc;
     rq->delim = delim;
     if (env.token) {
-        memcpy(rq->auth_buf, "Bearer ", 7);
-        memcpy(rq->auth_buf + 7, env.token, toklen + 1);
-        rq->auth = rq->auth_buf;
+        memcpy(rq->token, env.token, toklen + 1);
+        rq->has_token = true;
     }
 
     api_call_t call;
@@ -544,7 +535,7 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     call.content_type = env.body_raw ? "application/json" : NULL;
     call.request_id = env.request_id[0] ? env.request_id : NULL;
     call.peer = peer_addr;
-    call.header = zsrv_header;
+    call.credential = rq->has_token ? rq->token : NULL;
     call.transport_ctx = rq;
 
     rq->in_dispatch = true;

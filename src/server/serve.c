@@ -406,6 +406,9 @@ int serve_main(int argc, char **argv)
             goto out_modules;
         }
     }
+    /* between domains: the lines agents print reach watch as lines */
+    hub->agent_output = watch_agent_output;
+    hub->agent_output_ud = hub->watch;
     if (zmq_server_start(hub, &hub->zmq, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the ZMQ transport", "{s:s}", "reason", err);
         fprintf(stderr, "ganglion serve: %s\n", err);

@@ -86,7 +86,7 @@ static problem_t *watch_queue_full(const char *stream, size_t room, size_t want)
 
 /* ---- streams --------------------------------------------------------------------------------- */
 
-static void watch_streams_list(api_req_t *req, void *ctx)
+static void watch_api_streams_list(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     json_t *arr = json_array();
@@ -106,7 +106,7 @@ static watch_stream_t *watch_stream_param(api_req_t *req, watch_t *w)
     return s;
 }
 
-static void watch_stream_get(api_req_t *req, void *ctx)
+static void watch_api_stream_get(api_req_t *req, void *ctx)
 {
     watch_stream_t *s = watch_stream_param(req, watch_of(req));
     if (s)
@@ -122,6 +122,7 @@ typedef struct watch_put_job {
     int64_t created_ms, updated_ms;
     bool created;
     bool del;
+    json_t *reply; /* owned: the ingest reply that waits for the stream's row (else NULL) */
     char err[256];
 } watch_put_job_t;
 
@@ -136,10 +137,50 @@ static int watch_put_work(store_conn_t *c, void *ud)
     return rc;
 }
 
+static void watch_put_job_free(watch_put_job_t *j)
+{
+    json_decref(j->reply);
+    free(j->overrides);
+    free(j);
+}
+
+/* The stream's row as it is now, for an upsert; NULL when out of memory. */
+static watch_put_job_t *watch_put_job_new(watch_t *w, const watch_stream_t *s, bool created)
+{
+    watch_put_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->w = w;
+    j->created = created;
+    snprintf(j->name, sizeof j->name, "%s", s->name);
+    snprintf(j->type, sizeof j->type, "%s", cbad_stream_type_name(s->settings.type));
+    j->overrides = json_dumps(s->overrides, JSON_COMPACT | JSON_SORT_KEYS);
+    j->created_ms = s->created_ms;
+    j->updated_ms = s->updated_ms;
+    if (!j->overrides) {
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
 static void watch_put_done(int status, void *ud)
 {
     watch_put_job_t *j = ud;
-    if (status < 0) {
+    if (status < 0 && j->reply) {
+        /* the events are queued already: say so, so that a client does not send them again */
+        log_error(api_req_id(j->req), "watch: stream definition not stored", "{s:s,s:i,s:s}",
+                  "stream", j->name, "code", status, "error", j->err[0] ? j->err : "?");
+        problem_t *p = problem_new(503, "store-error",
+                                   "stream %s was created and its events queued for scoring, but "
+                                   "its definition could not be stored; it will not survive a "
+                                   "restart",
+                                   j->name);
+        problem_ext_set(p, "accepted", json_incref(json_object_get(j->reply, "accepted")));
+        api_reply_problem(j->req, p);
+    } else if (j->reply) {
+        api_reply_json(j->req, 202, json_incref(j->reply));
+    } else if (status < 0) {
         watch_reply_store_error(j->req, status, j->err,
                                 j->del ? "deleting the stream" : "storing the stream");
     } else if (j->del) {
@@ -149,8 +190,7 @@ static void watch_put_done(int status, void *ud)
         api_reply_json(j->req, j->created ? 201 : 200,
                        s ? watch_stream_json(s) : json_pack("{s:s}", "name", j->name));
     }
-    free(j->overrides);
-    free(j);
+    watch_put_job_free(j);
 }
 
 static void watch_put_submit(api_req_t *req, watch_put_job_t *j)
@@ -159,14 +199,17 @@ static void watch_put_submit(api_req_t *req, watch_put_job_t *j)
     j->req = req;
     int rc = store_submit(hub->store, hub->loop, watch_put_work, watch_put_done, j);
     if (rc < 0) {
-        free(j->overrides);
-        free(j);
-        api_reply_problem(req, problem_new(503, "store-unavailable",
-                                           "the change could not be queued: %s", uv_strerror(rc)));
+        bool queued = j->reply != NULL;
+        watch_put_job_free(j);
+        api_reply_problem(req, problem_new(503, "store-unavailable", "%s could not be queued: %s",
+                                           queued ? "the new stream's definition (its events are "
+                                                    "queued for scoring)"
+                                                  : "the change",
+                                           uv_strerror(rc)));
     }
 }
 
-static void watch_stream_put(api_req_t *req, void *ctx)
+static void watch_api_stream_put(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     const char *name = api_req_param_str(req, "name");
@@ -197,27 +240,15 @@ static void watch_stream_put(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
-    watch_put_job_t *j = calloc(1, sizeof *j);
+    watch_put_job_t *j = watch_put_job_new(w, s, created);
     if (!j) {
-        api_reply_problem(req, problem_new(503, "out-of-memory", "the change could not be held"));
-        return;
-    }
-    j->w = w;
-    j->created = created;
-    snprintf(j->name, sizeof j->name, "%s", s->name);
-    snprintf(j->type, sizeof j->type, "%s", cbad_stream_type_name(s->settings.type));
-    j->overrides = json_dumps(s->overrides, JSON_COMPACT | JSON_SORT_KEYS);
-    j->created_ms = s->created_ms;
-    j->updated_ms = s->updated_ms;
-    if (!j->overrides) {
-        free(j);
         api_reply_problem(req, problem_new(503, "out-of-memory", "the change could not be held"));
         return;
     }
     watch_put_submit(req, j);
 }
 
-static void watch_stream_delete(api_req_t *req, void *ctx)
+static void watch_api_stream_delete(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     watch_stream_t *s = watch_stream_param(req, w);
@@ -246,7 +277,7 @@ static void watch_count(hub_t *hub, const watch_stream_t *s, const char *name, s
         metrics_counter_add(hub->metrics, name, s ? s->labels : "stream=\"_other\"", (double)n);
 }
 
-static void watch_events_post(api_req_t *req, void *ctx)
+static void watch_api_events_post(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     hub_t *hub = w->hub;
@@ -290,12 +321,13 @@ static void watch_events_post(api_req_t *req, void *ctx)
             api_reply_problem(req, p);
             return;
         }
-        created = true;
-        watch_stream_persist(w, s);
+        created = true; /* its row is written with the reply (or when the request fails) */
     }
     size_t n = json_array_size(items);
     watch_event_t *evs = calloc(n ? n : 1, sizeof *evs);
     if (!evs) {
+        if (created)
+            watch_stream_persist(w, s);
         json_decref(items);
         json_decref(rejected);
         api_reply_problem(req, problem_new(503, "out-of-memory", "the events could not be held"));
@@ -334,6 +366,8 @@ static void watch_events_post(api_req_t *req, void *ctx)
         json_decref(all_rej);
         watch_count(hub, s, "ganglion_watch_rejected_total", nev);
         w->rejected += nev;
+        if (created)
+            watch_stream_persist(w, s);
         api_reply_problem(req, watch_queue_full(s->name, room, nev));
         return;
     }
@@ -356,7 +390,21 @@ static void watch_events_post(api_req_t *req, void *ctx)
         problem_ext_set(p, "rejected", all_rej);
         watch_count(hub, s, "ganglion_watch_rejected_total", nrej);
         w->rejected += nrej;
+        if (created)
+            watch_stream_persist(w, s);
         api_reply_problem(req, p);
+        return;
+    }
+    /* a stream this request created is reported (created: true) only once its row is
+     * committed; the events themselves are queued in memory (durable: false, docs/watch.md) */
+    watch_put_job_t *j = created ? watch_put_job_new(w, s, true) : NULL;
+    if (created && !j) {
+        for (size_t k = 0; k < nev; k++)
+            watch_event_clear(&evs[k]);
+        free(evs);
+        json_decref(all_rej);
+        watch_stream_remove(w, s);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the events could not be held"));
         return;
     }
     for (size_t k = 0; k < nev; k++)
@@ -366,9 +414,14 @@ static void watch_events_post(api_req_t *req, void *ctx)
     watch_count(hub, s, "ganglion_watch_events_total", nev);
     watch_count(hub, s, "ganglion_watch_rejected_total", nrej);
     w->rejected += nrej;
-    api_reply_json(req, 202,
-                   json_pack("{s:s,s:b,s:I,s:o}", "stream", s->name, "created", created, "accepted",
-                             (json_int_t)nev, "rejected", all_rej));
+    json_t *reply = json_pack("{s:s,s:b,s:I,s:o,s:b}", "stream", s->name, "created", created,
+                              "accepted", (json_int_t)nev, "rejected", all_rej, "durable", 0);
+    if (!j) {
+        api_reply_json(req, 202, reply);
+        return;
+    }
+    j->reply = reply;
+    watch_put_submit(req, j);
 }
 
 /* OTLP: every stream of the request must have room before anything is accepted. */
@@ -531,12 +584,12 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
     api_reply_json(req, 200, reply);
 }
 
-static void watch_otlp_logs_post(api_req_t *req, void *ctx)
+static void watch_api_otlp_logs_post(api_req_t *req, void *ctx)
 {
     watch_otlp_post(req, false);
 }
 
-static void watch_otlp_metrics_post(api_req_t *req, void *ctx)
+static void watch_api_otlp_metrics_post(api_req_t *req, void *ctx)
 {
     watch_otlp_post(req, true);
 }
@@ -769,7 +822,7 @@ static void watch_q_submit(watch_q_t *q)
 
 /* ---- anomalies: handlers -------------------------------------------------------------------- */
 
-static void watch_anomalies_list(api_req_t *req, void *ctx)
+static void watch_api_anomalies_list(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     problem_t *p = NULL;
@@ -824,21 +877,21 @@ static void watch_anomalies_list(api_req_t *req, void *ctx)
     watch_q_submit(q);
 }
 
-static void watch_anomaly_get(api_req_t *req, void *ctx)
+static void watch_api_anomaly_get(api_req_t *req, void *ctx)
 {
     watch_q_t *q = watch_q_new(req, watch_of(req), WQ_GET);
     if (q)
         watch_q_submit(q);
 }
 
-static void watch_anomaly_export(api_req_t *req, void *ctx)
+static void watch_api_anomaly_export(api_req_t *req, void *ctx)
 {
     watch_q_t *q = watch_q_new(req, watch_of(req), WQ_EXPORT);
     if (q)
         watch_q_submit(q);
 }
 
-static void watch_anomaly_patch(api_req_t *req, void *ctx)
+static void watch_api_anomaly_patch(api_req_t *req, void *ctx)
 {
     json_t *body = api_req_body(req);
     if (!json_object_get(body, "status") && !json_object_get(body, "notes") &&
@@ -855,14 +908,14 @@ static void watch_anomaly_patch(api_req_t *req, void *ctx)
     watch_q_submit(q);
 }
 
-static void watch_stats(api_req_t *req, void *ctx)
+static void watch_api_stats(api_req_t *req, void *ctx)
 {
     watch_q_t *q = watch_q_new(req, watch_of(req), WQ_STATS);
     if (q)
         watch_q_submit(q);
 }
 
-static void watch_signing_key(api_req_t *req, void *ctx)
+static void watch_api_signing_key(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     api_reply_json(req, 200, watch_public_key_json(w->pk));
@@ -1101,56 +1154,64 @@ static const char *const watch_otlp_types[] = {"application/json", "application/
 static const api_endpoint_t watch_endpoints[] = {
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/streams", .scope = "watch:read",
              .summary = "List streams with their effective settings and counters",
-             .response = "{streams:[...], total}", .handler = watch_streams_list),
+             .response = "{streams:[...], total}", .handler = watch_api_streams_list),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/streams/{name}", .scope = "watch:read",
              .summary = "One stream", .params = watch_name_param,
              .response = "{name, type, settings, overrides, created_at, updated_at, stats}",
-             .handler = watch_stream_get),
+             .handler = watch_api_stream_get),
     WATCH_EP(.method = "PUT", .path = "/api/v1/watch/streams/{name}", .scope = "watch:write",
              .summary = "Create or update a stream (type, settings overrides)",
              .params = watch_name_param, .body_kind = API_BODY_JSON, .body = watch_stream_body,
-             .response = "the stream (201 when created)", .handler = watch_stream_put),
+             .response = "the stream (201 when created)", .handler = watch_api_stream_put),
     WATCH_EP(.method = "DELETE", .path = "/api/v1/watch/streams/{name}", .scope = "watch:write",
              .summary = "Delete a stream (its anomalies stay)", .params = watch_name_param,
-             .status = 204, .handler = watch_stream_delete),
+             .status = 204, .handler = watch_api_stream_delete),
     WATCH_EP(.method = "POST", .path = "/api/v1/watch/events", .scope = "watch:write",
              .summary = "Ingest events: one JSON event, a JSON array, NDJSON or text lines",
              .query = watch_events_query, .body_kind = API_BODY_RAW,
              .content_types = watch_ingest_types, .status = 202, .no_audit = true,
-             .response = "{stream, created, accepted, rejected:[{index, reason}]}",
-             .handler = watch_events_post),
+             .response = "{stream, created, accepted, rejected:[{index, reason}], durable:false}. "
+                         "202 means queued in memory for scoring, not durable: a crash loses "
+                         "events not yet scored (at most watch.queue_events per stream); a "
+                         "stream the request created (created:true) is committed, and so is "
+                         "every anomaly once reported",
+             .handler = watch_api_events_post),
     WATCH_EP(.method = "POST", .path = "/v1/logs", .scope = "watch:write",
              .summary = "OTLP/HTTP logs export (JSON encoding)", .body_kind = API_BODY_RAW,
              .content_types = watch_otlp_types, .no_audit = true,
-             .response = "{} or {partialSuccess:{rejectedLogRecords, errorMessage}}",
-             .handler = watch_otlp_logs_post),
+             .response =
+                 "{} or {partialSuccess:{rejectedLogRecords, errorMessage}}. "
+                 "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
+             .handler = watch_api_otlp_logs_post),
     WATCH_EP(.method = "POST", .path = "/v1/metrics", .scope = "watch:write",
              .summary = "OTLP/HTTP metrics export (JSON encoding)", .body_kind = API_BODY_RAW,
              .content_types = watch_otlp_types, .no_audit = true,
-             .response = "{} or {partialSuccess:{rejectedDataPoints, errorMessage}}",
-             .handler = watch_otlp_metrics_post),
+             .response =
+                 "{} or {partialSuccess:{rejectedDataPoints, errorMessage}}. "
+                 "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
+             .handler = watch_api_otlp_metrics_post),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies", .scope = "watch:read",
              .summary = "List anomalies, newest first, with filters", .query = watch_list_query,
              .response = "{anomalies, total, limit, offset, has_more}",
-             .handler = watch_anomalies_list),
+             .handler = watch_api_anomalies_list),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies/{id}", .scope = "watch:read",
              .summary = "One anomaly with all its evidence", .params = watch_id_param,
-             .handler = watch_anomaly_get),
+             .handler = watch_api_anomaly_get),
     WATCH_EP(.method = "PATCH", .path = "/api/v1/watch/anomalies/{id}", .scope = "watch:write",
              .summary = "Review an anomaly: status (defined moves), notes, tags",
              .params = watch_id_param, .body_kind = API_BODY_JSON, .body = watch_patch_body,
-             .handler = watch_anomaly_patch),
+             .handler = watch_api_anomaly_patch),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies/{id}/export", .scope = "watch:read",
              .summary = "Evidence bundle signed with the daemon's Ed25519 key",
              .params = watch_id_param,
              .response = "{format, anomaly, exported_at, exported_by, signature}",
-             .handler = watch_anomaly_export),
+             .handler = watch_api_anomaly_export),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/signing-key", .scope = "watch:read",
              .summary = "The public key that verifies evidence bundles",
              .response = "{algorithm, key_id, public_key, canonicalization}",
-             .handler = watch_signing_key),
+             .handler = watch_api_signing_key),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/stats", .scope = "watch:read",
-             .summary = "Counters per stream and anomalies by status", .handler = watch_stats),
+             .summary = "Counters per stream and anomalies by status", .handler = watch_api_stats),
 };
 
 int watch_api_register(hub_t *hub)

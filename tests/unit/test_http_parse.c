@@ -33,6 +33,26 @@ static void test_request_id(void **state)
     assert_false(http_request_id_valid("x/y"));
 }
 
+static void test_credential(void **state)
+{
+    (void)state;
+    const char *cred, *why;
+    assert_int_equal(http_credential("Bearer  abc.def", "gk_x", &cred, &why), 0);
+    assert_string_equal(cred, "abc.def"); /* Authorization wins over X-Api-Key */
+    assert_null(why);
+    assert_int_equal(http_credential("bearer gk_1", NULL, &cred, &why), 0);
+    assert_string_equal(cred, "gk_1");
+    assert_int_equal(http_credential(NULL, "gk_2", &cred, &why), 0);
+    assert_string_equal(cred, "gk_2");
+    assert_int_equal(http_credential("", "", &cred, &why), 0);
+    assert_null(cred);
+    assert_int_equal(http_credential("Bearer ", NULL, &cred, &why), 0);
+    assert_null(cred);
+    assert_true(http_credential("Basic YWRtaW46eA==", "gk_3", &cred, &why) < 0);
+    assert_null(cred);
+    assert_non_null(strstr(why, "Bearer"));
+}
+
 static void test_accepts_gzip(void **state)
 {
     (void)state;
@@ -208,10 +228,10 @@ static void test_head_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_id),    cmocka_unit_test(test_accepts_gzip),
-        cmocka_unit_test(test_unescape),      cmocka_unit_test(test_content_length),
-        cmocka_unit_test(test_cors),          cmocka_unit_test(test_head_prefixes),
-        cmocka_unit_test(test_head_refusals),
+        cmocka_unit_test(test_request_id),     cmocka_unit_test(test_credential),
+        cmocka_unit_test(test_accepts_gzip),   cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_content_length), cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_head_prefixes),  cmocka_unit_test(test_head_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
