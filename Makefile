@@ -69,6 +69,10 @@ test: deps
 	$(MAKE) test-asan
 	$(MAKE) test-fuzz
 
+# Line and branch coverage of src/ by the unit and integration suites (gcc, gcovr).
+coverage: deps
+	scripts/coverage $(COV_BUILD)
+
 # Every benchmark: each bench/<name>/run measures ganglion next to its peer in the same run.
 bench: deps build
 	@set -e; for b in bench/*/run; do echo "== $$b"; $$b; done

@@ -5,6 +5,7 @@
  * mode byte (bit 0: the first field is the raw path instead of a value for every {param}),
  * then fields separated by "\n--\n": path or parameter value, query string, body. */
 #include <assert.h>
+#include <stdio.h>
 
 #include "agents/agents_internal.h"
 #include "api/system_api.h"
@@ -64,6 +65,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     api_register(reg, eps, neps);
     hub.api = reg;
+    /* the selector byte of each endpoint, for writing seeds */
+    if (getenv("FUZZ_VALIDATE_LIST"))
+        for (size_t i = 0; i < neps; i++)
+            fprintf(stderr, "%zu %s %s\n", i, eps[i].method, eps[i].path);
     return 0;
 }
 
