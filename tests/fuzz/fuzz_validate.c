@@ -2,9 +2,11 @@
  * jsonx.c's bounded JSON parse and the router in front): the declarations are taken from the
  * domains as the daemon registers them, with each handler replaced by one that echoes what
  * passed. Input: a selector byte choosing the endpoint (its index modulo their number) and a
- * mode byte (bit 0: the first field is the raw path instead of a value for every {param}),
- * then fields separated by "\n--\n": path or parameter value, query string, body. */
+ * mode byte (bit 0: the first field is the raw path instead of a value for every {param}; bit
+ * 1: the query is a JSON object of typed values, as ZMQ carries it), then fields separated by
+ * "\n--\n": path or parameter value, query, body. */
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
 
 #include "agents/agents_internal.h"
@@ -20,6 +22,19 @@ static auth_t *auth;
 static api_endpoint_t *eps;
 static size_t neps;
 
+/* Every integer field a handler receives can be read as an int64: a real accepted for an
+ * integer field (3.0) must be within range, or a handler's cast would be undefined. */
+static void fuzz_check_ints(json_t *obj, const api_field_t *fields)
+{
+    for (const api_field_t *f = fields; f && f->name; f++) {
+        json_t *v = json_object_get(obj, f->name);
+        if (f->type == API_T_INTEGER && json_is_real(v))
+            assert(fabs(json_real_value(v)) < 9.2e18);
+        if (f->type == API_T_OBJECT && json_is_object(v))
+            fuzz_check_ints(v, f->props);
+    }
+}
+
 static void fuzz_echo(api_req_t *req, void *ctx)
 {
     json_t *body = api_req_body(req);
@@ -27,6 +42,9 @@ static void fuzz_echo(api_req_t *req, void *ctx)
     const api_endpoint_t *ep = api_req_endpoint(req);
     if (ep->body_kind == API_BODY_JSON && ep->body)
         assert(json_is_object(body));
+    if (ep->body_kind == API_BODY_JSON)
+        fuzz_check_ints(body, ep->body);
+    fuzz_check_ints(api_req_query(req), ep->query);
     json_t *out = json_pack("{s:O,s:O,s:O}", "params", api_req_params(req), "query",
                             api_req_query(req), "body", body ? body : json_null());
     api_reply_json(req, 200, out);
@@ -112,16 +130,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *ct = "application/json";
     if (ep->body_kind == API_BODY_RAW && ep->content_types)
         ct = ep->content_types[0];
+    json_t *query_obj = NULL;
+    if (mode & 2) {
+        query_obj = json_loads(query, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(query_obj)) {
+            json_decref(query_obj);
+            query_obj = NULL;
+        }
+    }
     api_call_t call = {.transport = "fuzz",
                        .method = ep->method,
                        .path = path,
-                       .query = *query ? query : NULL,
+                       .query = *query && !(mode & 2) ? query : NULL,
+                       .query_obj = query_obj,
                        .content_type = ct,
                        .body = blen ? body : NULL,
                        .body_len = blen,
                        .peer = "127.0.0.1"};
     api_req_t *pending = api_dispatch(reg, &call, fuzz_reply, NULL);
     assert(pending == NULL);
+    json_decref(query_obj);
     free(path);
     free(first);
     free(query);
