@@ -138,12 +138,17 @@ static void test_msgpack_refused(void **state)
 static void test_msgpack_nul_key(void **state)
 {
     char err[128];
-    assert_null(mp("\x81\xa5role\x00\xa5" "admin", 12, err, sizeof err));
+    assert_null(mp("\x81\xa5role\x00\xa5"
+                   "admin",
+                   12, err, sizeof err));
     assert_non_null(strstr(err, "NUL"));
     assert_null(mp("\x81\xa1\x00\x4c", 4, err, sizeof err));
     assert_non_null(strstr(err, "NUL"));
     /* a NUL inside a string value stays allowed, as in JSON ("\u0000") */
-    json_t *v = mp("\x81\xa1k\xa3" "a\x00" "b", 7, err, sizeof err);
+    json_t *v = mp("\x81\xa1k\xa3"
+                   "a\x00"
+                   "b",
+                   7, err, sizeof err);
     assert_non_null(v);
     assert_int_equal(json_string_length(json_object_get(v, "k")), 3);
     json_decref(v);
