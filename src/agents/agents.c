@@ -1,6 +1,7 @@
 /* The agent supervisor: the records of agents, their processes (vfork + setrlimit + execve, one
  * process group each), reaping through SIGCHLD, the lifecycle with its reasons, stop escalation,
  * wall-clock timeouts, restart policies with backoff and a crash-loop cap, daemon shutdown. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -21,7 +23,7 @@
 #include "agents/agents_internal.h"
 #include "core/bus.h"
 #include "core/clock.h"
-#include "core/hash.h"
+#include "core/htab.h"
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -32,74 +34,38 @@ extern char **environ;
 
 /* ---- records ---- */
 
-/* ---- the id index: every record in memory by id (open addressing, linear probing, at most
- * half full), so that a lookup and the new id's uniqueness check do not walk up to 3000
- * records on every request and spawn ---- */
+/* ---- the id index: every record in memory by id (core/htab), so that a lookup and the new
+ * id's uniqueness check do not walk up to 3000 records on every request and spawn ---- */
 
-static size_t agents_idx_hash(const char *id)
+static const void *agents_idx_key(const void *item, size_t *len)
 {
-    return (size_t)hash_fnv1a_str(HASH_FNV1A_SEED, id);
+    const agent_t *a = item;
+    *len = strlen(a->id);
+    return a->id;
 }
 
 static agent_t *agents_idx_get(const agents_t *ag, const char *id)
 {
-    if (!ag->idx_cap)
-        return NULL;
-    size_t mask = ag->idx_cap - 1;
-    for (size_t i = agents_idx_hash(id) & mask; ag->idx[i]; i = (i + 1) & mask)
-        if (strcmp(ag->idx[i]->id, id) == 0)
-            return ag->idx[i];
-    return NULL;
-}
-
-static void agents_idx_place(agent_t **tab, size_t cap, agent_t *a)
-{
-    size_t i = agents_idx_hash(a->id) & (cap - 1);
-    while (tab[i])
-        i = (i + 1) & (cap - 1);
-    tab[i] = a;
+    return htab_get_str(ag->by_id, id);
 }
 
 /* Adds a record whose id is set and unique. 0 or -ENOMEM. */
 static int agents_idx_put(agents_t *ag, agent_t *a)
 {
-    if ((ag->idx_n + 1) * 2 > ag->idx_cap) {
-        size_t cap = ag->idx_cap ? ag->idx_cap * 2 : 64;
-        agent_t **tab = calloc(cap, sizeof *tab);
-        if (!tab)
-            return -ENOMEM;
-        for (size_t i = 0; i < ag->idx_cap; i++)
-            if (ag->idx[i])
-                agents_idx_place(tab, cap, ag->idx[i]);
-        free(ag->idx);
-        ag->idx = tab;
-        ag->idx_cap = cap;
-    }
-    agents_idx_place(ag->idx, ag->idx_cap, a);
-    ag->idx_n++;
-    a->indexed = true;
-    return 0;
+    int rc = htab_put(ag->by_id, a);
+    assert(rc != -EEXIST);
+    if (rc == 0)
+        a->indexed = true;
+    return rc;
 }
 
-/* Removes a record: backward-shift deletion keeps every probe chain unbroken. */
 static void agents_idx_del(agents_t *ag, agent_t *a)
 {
     if (!a->indexed)
         return;
-    size_t mask = ag->idx_cap - 1, i = agents_idx_hash(a->id) & mask;
-    while (ag->idx[i] != a)
-        i = (i + 1) & mask;
-    for (size_t j = (i + 1) & mask; ag->idx[j]; j = (j + 1) & mask) {
-        size_t home = agents_idx_hash(ag->idx[j]->id) & mask;
-        /* move j back into the hole at i unless its home lies cyclically in (i, j] */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            ag->idx[i] = ag->idx[j];
-            i = j;
-        }
-    }
-    ag->idx[i] = NULL;
-    ag->idx_n--;
+    agent_t *gone = htab_del(ag->by_id, a->id, strlen(a->id));
+    assert(gone == a);
+    (void)gone;
     a->indexed = false;
 }
 
@@ -527,6 +493,8 @@ typedef struct agents_exec {
     bool setid;
     uid_t uid;
     gid_t gid;
+    pid_t parent;     /* the daemon */
+    bool pdeathsig;   /* SIGKILL when the daemon dies (agents.orphans = stop) */
     volatile int err; /* written by the child (shared memory under vfork) */
     volatile int step;
 } agents_exec_t;
@@ -538,7 +506,8 @@ enum {
     AGENTS_STEP_CHDIR,
     AGENTS_STEP_SETID,
     AGENTS_STEP_EXEC,
-    AGENTS_STEP_CGROUP
+    AGENTS_STEP_CGROUP,
+    AGENTS_STEP_PRCTL
 };
 
 /* The child between vfork and execve: it shares the parent's memory, so it only makes system
@@ -582,6 +551,20 @@ __attribute__((noinline, noreturn)) static void agents_child(agents_exec_t *x)
     if (x->setid && (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setgid, x->gid) < 0 ||
                      syscall(SYS_setuid, x->uid) < 0))
         goto fail;
+    /* After the credentials change (which clears a parent-death signal). The main process is
+     * the subreaper of its own descendants, so one that daemonizes (setsid, double fork) stays
+     * in the agent's tree while it runs and comes to the daemon, not to init, when it exits. */
+    step = AGENTS_STEP_PRCTL;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        goto fail;
+    /* The signal fires when the thread that spawned dies: that is the loop thread, which
+     * lives as long as the daemon. A daemon killed before this line is seen by getppid. */
+    if (x->pdeathsig && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        goto fail;
+    if (x->pdeathsig && getppid() != x->parent) {
+        errno = ESRCH;
+        goto fail;
+    }
 #ifdef SYS_close_range
     /* anything a library left inheritable: close on exec (kernel 5.11+, else ignored) */
     (void)syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
@@ -765,10 +748,14 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
     x.setid = ag->setid;
     x.uid = ag->uid;
     x.gid = ag->gid;
+    x.parent = getpid();
+    x.pdeathsig = !ag->orphans_leave;
     x.cg_fd = -1;
     int cg_rc =
         0; /* the limits were asked for and cannot be applied: refuse, never run unbounded */
-    if (ag->cgroup_v2 && (a->limits.memory_mb || a->limits.cpu_percent)) {
+    /* every agent gets a cgroup when one can be made: it holds all of the agent's processes,
+     * whatever sessions and groups they make, and ends them together */
+    if (ag->cgroup_v2) {
         char cg[1100], procs[1200];
         cg_rc = agents_cgroup_create(ag->cgroup_dir, a->id, a->limits.memory_mb,
                                      a->limits.cpu_percent, cg, sizeof cg);
@@ -777,6 +764,21 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
             cg_rc = -errno;
         if (cg_rc == 0 && !a->cg_dir && !(a->cg_dir = strdup(cg)))
             cg_rc = -ENOMEM;
+        if (cg_rc < 0 && !a->limits.memory_mb && !a->limits.cpu_percent) {
+            /* no limit was asked for: the agent runs without a cgroup (its tree is still
+             * held by the subreapers) rather than not at all */
+            log_warn(NULL, "agents: no cgroup for the agent", "{s:s,s:s}", "agent", a->id, "error",
+                     strerror(-cg_rc));
+            if (x.cg_fd >= 0)
+                close(x.cg_fd);
+            x.cg_fd = -1;
+            if (a->cg_dir) {
+                (void)rmdir(a->cg_dir);
+                free(a->cg_dir);
+                a->cg_dir = NULL;
+            }
+            cg_rc = 0;
+        }
     }
 
     pid_t pid = -1;
@@ -810,17 +812,24 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
     }
     if (x.err) {
         /* the child failed before or at execve and has exited: reap it now */
-        static const char *const steps[] = {"",      "setsid",        "dup2",   "setrlimit",
-                                            "chdir", "setuid/setgid", "execve", "cgroup.procs"};
+        static const char *const steps[] = {"",          "setsid",       "dup2",
+                                            "setrlimit", "chdir",        "setuid/setgid",
+                                            "execve",    "cgroup.procs", "prctl"};
         waitpid(pid, NULL, 0);
         close(p_in[1]);
         close(p_out[0]);
         close(p_err[0]);
-        snprintf(why, whylen, "%s %s: %s", x.step < 7 ? steps[x.step] : "exec", a->argv[0],
-                 strerror(x.err));
+        snprintf(why, whylen, "%s %s: %s",
+                 x.step > 0 && (size_t)x.step < sizeof steps / sizeof steps[0] ? steps[x.step]
+                                                                               : "exec",
+                 a->argv[0], strerror(x.err));
         return -x.err;
     }
     a->pid = a->pgid = pid;
+    /* recorded with the pid, so that a later daemon never mistakes a reused pid for it; the
+     * process is an unreaped child, so its /proc entry is there */
+    agents_proc_stat_t pst;
+    a->pid_start = agents_proc_stat_read(pid, &pst) == 0 ? pst.start : 0;
     a->exit_code = -1;
     a->term_signal = 0;
     a->exited = false;
@@ -887,8 +896,7 @@ problem_t *agents_spawn(agents_t *ag, const json_t *body, agent_t **out)
     if (agents_agent_configure(a, why, sizeof why, &field) < 0) {
         a->forget = true;
         agents_agent_close_timers(a);
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "body", field, "%s", why);
         return p;
     }
@@ -1084,9 +1092,9 @@ static void agents_on_exit(agent_t *a, int wstatus, const struct rusage *ru)
     }
     a->cpu_ns = ((uint64_t)ru->ru_utime.tv_sec + (uint64_t)ru->ru_stime.tv_sec) * 1000000000u +
                 ((uint64_t)ru->ru_utime.tv_usec + (uint64_t)ru->ru_stime.tv_usec) * 1000u;
-    /* the group does not outlive its leader: children left behind are killed */
-    if (a->pgid > 0)
-        kill(-a->pgid, SIGKILL);
+    /* the group (and cgroup) does not outlive its leader: children left behind are killed;
+     * those in other groups now have the daemon as parent and go in the orphan sweep */
+    agents_tree_end(a);
     if (a->cg_dir) {
         a->cg_oom = agents_cgroup_oom_kills(a->cg_dir);
         /* empty once the group is gone; if a child is still dying, at free or the next start */
@@ -1116,6 +1124,7 @@ static void agents_on_sigchld(uv_signal_t *h, int signum)
 {
     (void)signum;
     agents_t *ag = h->data;
+    size_t reaped = 0;
     for (;;) {
         int st;
         struct rusage ru;
@@ -1124,12 +1133,19 @@ static void agents_on_sigchld(uv_signal_t *h, int signum)
             break;
         if (!WIFEXITED(st) && !WIFSIGNALED(st))
             continue;
+        reaped++;
+        /* not every child is an agent's main process: orphans the daemon inherited as their
+         * subreaper are reaped here too, and only that */
         agent_t *a = ag->head;
         while (a && a->pid != pid)
             a = a->next;
         if (a)
             agents_on_exit(a, st, &ru);
     }
+    /* an exit is when orphans arrive: a main process's children come to the daemon as it
+     * exits (before its SIGCHLD), and an orphan's children as it is killed */
+    if (reaped && ag->subreaper)
+        agents_orphans_sweep_start(ag);
 }
 
 /* ---- operations ---- */
@@ -1142,9 +1158,7 @@ static problem_t *agents_not_live(const agent_t *a, const char *what)
 
 static int agents_group_kill(agent_t *a, int sig)
 {
-    if (a->pgid <= 0 || !a->pid)
-        return -ESRCH;
-    return kill(-a->pgid, sig) < 0 ? -errno : 0;
+    return agents_tree_signal(a, sig);
 }
 
 problem_t *agents_pause(agent_t *a, bool force)
@@ -1339,7 +1353,7 @@ void agents_forget(agent_t *a)
 
 /* ---- the daemon's side ---- */
 
-static void agents_metrics_collect(strbuf_t *out, void *ud)
+void agents_metrics_collect(strbuf_t *out, void *ud)
 {
     agents_t *ag = ud;
     strbuf_printf(out,
@@ -1352,8 +1366,12 @@ static void agents_metrics_collect(strbuf_t *out, void *ud)
                   "# HELP ganglion_agents_output_reads_deferred_total Pipe reads left for a later "
                   "loop turn by the per-turn output budget.\n"
                   "# TYPE ganglion_agents_output_reads_deferred_total counter\n"
-                  "ganglion_agents_output_reads_deferred_total %" PRIu64 "\n",
-                  ag->live, ag->lines_total, ag->throttled);
+                  "ganglion_agents_output_reads_deferred_total %" PRIu64 "\n"
+                  "# HELP ganglion_agents_orphans_ended_total Processes left behind by exited "
+                  "agents (or by a killed daemon's, at start) that were ended.\n"
+                  "# TYPE ganglion_agents_orphans_ended_total counter\n"
+                  "ganglion_agents_orphans_ended_total %" PRIu64 "\n",
+                  ag->live, ag->lines_total, ag->throttled, ag->orphans_ended);
 }
 
 /* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits.
@@ -1402,8 +1420,10 @@ static void agents_cgroup_detect(agents_t *ag)
 int agents_start(hub_t *hub)
 {
     agents_t *ag = calloc(1, sizeof *ag);
-    if (!ag)
+    if (!ag || htab_new(&ag->by_id, agents_idx_key) < 0) {
+        free(ag);
         return -1;
+    }
     ag->hub = hub;
     ag->started_ms = clock_wall_ms();
     ag->ring_bytes = (size_t)hub->cfg.agents_output_buffer;
@@ -1430,6 +1450,7 @@ int agents_start(hub_t *hub)
             if ((hub->cfg.agents_user[0] && !pw) || (hub->cfg.agents_group[0] && !gr)) {
                 log_error(NULL, "agents: unknown agents.user or agents.group", "{s:s,s:s}", "user",
                           hub->cfg.agents_user, "group", hub->cfg.agents_group);
+                htab_destroy(&ag->by_id);
                 free(ag);
                 return -1;
             }
@@ -1439,27 +1460,34 @@ int agents_start(hub_t *hub)
         }
     }
     agents_cgroup_detect(ag);
+    ag->orphans_leave = strcmp(hub->cfg.agents_orphans, "leave") == 0;
+    if (agents_boot_id_read(ag->boot_id, sizeof ag->boot_id) < 0)
+        log_warn(NULL, "agents: no boot id: leftovers of a killed daemon cannot be identified",
+                 NULL);
+    /* Every process an agent starts stays the daemon's to end: orphaned descendants are
+     * re-parented to the daemon instead of init (agents_orphans_sweep). The sweep takes any
+     * child of the daemon that is not an agent's main process for such an orphan, and this
+     * module's SIGCHLD handler reaps every child: nothing else in the daemon may start
+     * processes (nothing does) without going through this module. */
+    ag->subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+    if (!ag->subreaper)
+        log_warn(NULL, "agents: not a child subreaper: orphaned descendants escape to init",
+                 "{s:s}", "reason", strerror(errno));
     hub->agents = ag;
     if (agents_store_load(ag) < 0) {
         hub->agents = NULL;
+        htab_destroy(&ag->by_id);
         free(ag);
         return -1;
     }
     agents_io_init(ag);
     agents_store_init(ag);
+    agents_procs_jobs_init(ag);
     uv_signal_init(hub->loop, &ag->sigchld);
     ag->sigchld.data = ag;
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
     uv_unref((uv_handle_t *)&ag->sigchld);
     ag->sigchld_open = true;
-    if (hub->metrics) {
-        metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
-                        "Agent spawns by result.");
-        metrics_declare(hub->metrics, "ganglion_agents_active", "gauge",
-                        "Agents with a live process.");
-        metrics_collector_add(hub->metrics, agents_metrics_collect, ag);
-    }
-    agents_api_register(hub);
     log_info(NULL, "agents: ready", "{s:I,s:I,s:b}", "max", (json_int_t)hub->cfg.agents_max,
              "loaded", (json_int_t)ag->count, "cgroup_v2", ag->cgroup_v2);
     return 0;
@@ -1508,7 +1536,7 @@ void agents_destroy(hub_t *hub)
     ag->shutting_down = true;
     for (agent_t *a = ag->head; a; a = a->next) {
         if (a->pid) {
-            kill(-a->pgid, SIGKILL);
+            agents_tree_signal(a, SIGKILL);
             waitpid(a->pid, NULL, 0);
             a->pid = 0;
         }
@@ -1520,6 +1548,19 @@ void agents_destroy(hub_t *hub)
         uv_timer_stop(&a->stop_timer);
         agents_agent_close_timers(a);
     }
+    agents_procs_jobs_fini(ag);
+    /* what the main processes left behind came to the daemon as they died: end it too, level
+     * by level (an orphan's children come as it dies), before the daemon's own exit would
+     * hand them to init */
+    for (int round = 0; round < 100 && ag->subreaper; round++) {
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        if (agents_orphans_sweep(ag) == 0)
+            break;
+        uv_sleep(1);
+    }
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
     agents_io_fini(ag);
     agents_store_fini(ag);
     if (ag->sigchld_open)
@@ -1540,7 +1581,7 @@ void agents_destroy(hub_t *hub)
         a->in_open = a->out_open = a->err_open = false;
         agents_agent_free(a);
     }
-    free(ag->idx);
+    htab_destroy(&ag->by_id);
     free(ag);
     hub->agents = NULL;
 }

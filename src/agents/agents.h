@@ -11,10 +11,12 @@
 
 struct hub;
 
-/* Creates hub->agents, marks agents the store still shows as running as `lost`, registers the
- * endpoints and starts reaping children. 0 or -1 (logged). Call after the store is migrated
- * and the registry exists. */
+/* Creates hub->agents, marks agents the store still shows as running as `lost` and starts
+ * reaping children. 0 or -1 (logged). Call after the store is migrated. */
 int agents_start(struct hub *hub);
+
+/* Registers the agents endpoints and metrics (agents_api.c). After agents_start. 0 or -1. */
+int agents_api_register(struct hub *hub);
 
 /* Daemon shutdown: refuse new spawns, stop every live agent (SIGTERM to its group, then SIGKILL
  * after the grace period). */

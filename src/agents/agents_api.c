@@ -2,7 +2,6 @@
  * scopes (agents:read, agents:write) and served over every transport by the registry. The
  * request and reply shapes are documented in docs/agents.md. */
 #include <inttypes.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,7 +203,8 @@ static const api_field_t agents_pause_body[] = {
     {.name = "force",
      .type = API_T_BOOLEAN,
      .def = "false",
-     .description = "true: SIGSTOP to the process group; false: a pause line on stdin"},
+     .description =
+         "true: SIGSTOP to the process group and its descendants; false: a pause line on stdin"},
     {.name = NULL}};
 
 static const api_field_t agents_stop_body[] = {
@@ -260,7 +260,8 @@ static const api_field_t agents_output_query[] = {
      .flags = API_F_MIN | API_F_MAX,
      .min = 1,
      .max = AGENTS_GREP_MAX,
-     .description = "POSIX extended regular expression"},
+     .description = "regular expression (PCRE2 syntax; POSIX ERE patterns keep their "
+                    "meaning): only matching lines; matched off the loop within a budget"},
     {.name = "since",
      .type = API_T_INTEGER,
      .flags = API_F_MIN | API_F_MAX,
@@ -345,13 +346,6 @@ static agents_t *agents_of(api_req_t *req)
     return api_req_hub(req)->agents;
 }
 
-static problem_t *agents_validation(problem_t **p)
-{
-    if (!*p)
-        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
-    return *p;
-}
-
 /* Looks the agent up or replies 404 (returns NULL then). */
 static agent_t *agents_req_agent(api_req_t *req)
 {
@@ -363,6 +357,8 @@ static agent_t *agents_req_agent(api_req_t *req)
     return a;
 }
 
+/* A command's reply: the agent as the command left it, sent once the row it changed (if any)
+ * is committed. */
 static void agents_reply_result(api_req_t *req, agent_t *a, problem_t *p)
 {
     if (p) {
@@ -370,7 +366,7 @@ static void agents_reply_result(api_req_t *req, agent_t *a, problem_t *p)
         api_reply_problem(req, p);
         return;
     }
-    api_reply_json(req, 200, agents_agent_json(a));
+    agents_ack_reply(a->owner, req, 200, agents_agent_json(a), a->id, false);
 }
 
 /* A parsed label selector: up to AGENTS_LABELS_MAX k=v pairs, all of which must match. */
@@ -415,7 +411,7 @@ static void agents_check_env_labels(json_t *body, problem_t **p)
     char ptr[128];
     json_t *env = json_object_get(body, "env");
     if (json_object_size(env) > 256)
-        problem_field_add(agents_validation(p), "body", "/env", "at most 256 variables");
+        problem_field_error(p, "body", "/env", "at most 256 variables");
     json_object_foreach(env, k, v)
     {
         snprintf(ptr, sizeof ptr, "/env/%.100s", k);
@@ -425,18 +421,17 @@ static void agents_check_env_labels(json_t *body, problem_t **p)
             ok = *c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
                  (*c >= '0' && *c <= '9');
         if (!ok)
-            problem_field_add(agents_validation(p), "body", ptr,
-                              "names are [A-Za-z_][A-Za-z0-9_]*, at most 128 characters");
+            problem_field_error(p, "body", ptr,
+                                "names are [A-Za-z_][A-Za-z0-9_]*, at most 128 characters");
         else if (!json_is_string(v))
-            problem_field_add(agents_validation(p), "body", ptr, "must be a string");
+            problem_field_error(p, "body", ptr, "must be a string");
         else if (json_string_length(v) > 32768 ||
                  strlen(json_string_value(v)) != json_string_length(v))
-            problem_field_add(agents_validation(p), "body", ptr,
-                              "at most 32768 bytes, no NUL characters");
+            problem_field_error(p, "body", ptr, "at most 32768 bytes, no NUL characters");
     }
     json_t *labels = json_object_get(body, "labels");
     if (json_object_size(labels) > AGENTS_LABELS_MAX)
-        problem_field_add(agents_validation(p), "body", "/labels", "at most 64 labels");
+        problem_field_error(p, "body", "/labels", "at most 64 labels");
     json_object_foreach(labels, k, v)
     {
         snprintf(ptr, sizeof ptr, "/labels/%.100s", k);
@@ -446,13 +441,12 @@ static void agents_check_env_labels(json_t *body, problem_t **p)
             ok = *c == '_' || *c == '-' || *c == '.' || *c == '/' || (*c >= 'A' && *c <= 'Z') ||
                  (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9');
         if (!ok)
-            problem_field_add(agents_validation(p), "body", ptr,
-                              "keys are 1-63 characters of [A-Za-z0-9._/-]");
+            problem_field_error(p, "body", ptr, "keys are 1-63 characters of [A-Za-z0-9._/-]");
         else if (!json_is_string(v) || json_string_length(v) > 256 ||
                  strchr(json_string_value(v), ',') ||
                  strlen(json_string_value(v)) != json_string_length(v))
-            problem_field_add(agents_validation(p), "body", ptr,
-                              "must be a string of at most 256 characters without commas");
+            problem_field_error(p, "body", ptr,
+                                "must be a string of at most 256 characters without commas");
     }
 }
 
@@ -468,8 +462,7 @@ static void agents_h_list(api_req_t *req, void *ctx)
     agents_selector_t sel;
     if (sel_text && agents_selector_parse(&sel, sel_text) < 0) {
         problem_t *p = NULL;
-        problem_field_add(agents_validation(&p), "query", "labels",
-                          "expected k=v[,k2=v2] (at most 64 pairs)");
+        problem_field_error(&p, "query", "labels", "expected k=v[,k2=v2] (at most 64 pairs)");
         api_reply_problem(req, p);
         return;
     }
@@ -513,7 +506,9 @@ static void agents_h_spawn(api_req_t *req, void *ctx)
     char loc[96];
     snprintf(loc, sizeof loc, "/api/v1/agents/%s", a->id);
     api_reply_header(req, "Location", loc);
-    api_reply_json(req, 201, agents_agent_json(a));
+    /* 201 once the batch that holds the new row is committed: an acknowledged agent survives
+     * a crash of the daemon */
+    agents_ack_reply(ag, req, 201, agents_agent_json(a), a->id, false);
 }
 
 static void agents_h_get(api_req_t *req, void *ctx)
@@ -538,9 +533,12 @@ static void agents_h_delete(api_req_t *req, void *ctx)
     agent_t *a = agents_req_agent(req);
     if (!a)
         return;
-    a->owner->commands++;
-    agents_forget(a);
-    api_reply_empty(req, 204);
+    agents_t *ag = a->owner;
+    char id[AGENTS_ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", a->id);
+    ag->commands++;
+    agents_forget(a); /* a may be freed */
+    agents_ack_reply(ag, req, 204, NULL, id, false);
 }
 
 static void agents_h_pause(api_req_t *req, void *ctx)
@@ -649,19 +647,16 @@ static void agents_h_stdin(api_req_t *req, void *ctx)
     bool eof = json_is_true(json_object_get(body, "eof"));
     problem_t *p = NULL;
     if (text && b64)
-        problem_field_add(agents_validation(&p), "body", "/data_b64",
-                          "give either text or data_b64, not both");
+        problem_field_error(&p, "body", "/data_b64", "give either text or data_b64, not both");
     else if (!text && !b64 && !eof)
-        problem_field_add(agents_validation(&p), "body", "/text",
-                          "text, data_b64 or eof is required");
+        problem_field_error(&p, "body", "/text", "text, data_b64 or eof is required");
     unsigned char *bytes = NULL;
     long n = 0;
     if (!p && b64) {
         bytes = malloc(json_string_length(b64) / 4 * 3 + 3);
         n = bytes ? agents_b64_decode(json_string_value(b64), json_string_length(b64), bytes) : -1;
         if (n < 0 || n > AGENTS_STDIN_MAX)
-            problem_field_add(agents_validation(&p), "body", "/data_b64",
-                              "must be base64 of at most 65536 bytes");
+            problem_field_error(&p, "body", "/data_b64", "must be base64 of at most 65536 bytes");
     }
     if (!p) {
         const char *data = text ? json_string_value(text) : (const char *)bytes;
@@ -693,120 +688,26 @@ static void agents_h_action(api_req_t *req, void *ctx)
                   t ? (int64_t)json_number_value(t) : -1);
 }
 
-/* The lines of one or both rings after `since`, merged by seq, filtered by re. */
-typedef struct agents_out_iter {
-    const agents_ring_t *r[2];
-    size_t i[2];
-} agents_out_iter_t;
-
-static const agents_line_t *agents_out_next(agents_out_iter_t *it)
-{
-    const agents_line_t *best = NULL;
-    int bi = -1;
-    for (int s = 0; s < 2; s++) {
-        const agents_line_t *l = it->r[s] ? agents_ring_at(it->r[s], it->i[s]) : NULL;
-        if (l && (!best || l->seq < best->seq)) {
-            best = l;
-            bi = s;
-        }
-    }
-    if (bi >= 0)
-        it->i[bi]++;
-    return best;
-}
-
-static void agents_out_iter_init(agents_out_iter_t *it, const agent_t *a, const char *stream,
-                                 uint64_t since)
-{
-    memset(it, 0, sizeof *it);
-    if (!stream || strcmp(stream, "stderr") != 0)
-        it->r[AGENTS_STDOUT] = &a->ring[AGENTS_STDOUT];
-    if (!stream || strcmp(stream, "stdout") != 0)
-        it->r[AGENTS_STDERR] = &a->ring[AGENTS_STDERR];
-    for (int s = 0; s < 2; s++)
-        if (it->r[s])
-            it->i[s] = agents_ring_after(it->r[s], since);
-}
-
-/* Compiles the grep query value or replies 422 (returns -1 then). */
-static int agents_grep_compile(api_req_t *req, regex_t *re, bool *have)
-{
-    const char *grep = api_req_query_str(req, "grep");
-    *have = false;
-    if (!grep)
-        return 0;
-    int rc = regcomp(re, grep, REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-        char msg[256];
-        regerror(rc, re, msg, sizeof msg);
-        problem_t *p = NULL;
-        problem_field_add(agents_validation(&p), "query", "grep",
-                          "not a valid extended regular expression: %s", msg);
-        api_reply_problem(req, p);
-        return -1;
-    }
-    *have = true;
-    return 0;
-}
-
 static void agents_h_output(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
     if (!a)
         return;
-    regex_t re;
-    bool have_re;
-    if (agents_grep_compile(req, &re, &have_re) < 0)
-        return;
-    uint64_t since = (uint64_t)api_req_query_int(req, "since", 0);
-    int64_t offset = api_req_query_int(req, "offset", 0);
-    int64_t limit = api_req_query_int(req, "limit", 1000);
-    int64_t tail = api_req_query_int(req, "tail", 0);
-    const char *stream = api_req_query_str(req, "stream");
-    if (stream && strcmp(stream, "both") == 0)
-        stream = NULL;
-
-    agents_out_iter_t it;
-    const agents_line_t *l;
-    int64_t total = 0;
-    if (tail > 0) {
-        /* count first, then take the last `tail` */
-        agents_out_iter_init(&it, a, stream, since);
-        while ((l = agents_out_next(&it)) != NULL)
-            if (!have_re || regexec(&re, l->data, 0, NULL, 0) == 0)
-                total++;
-        offset = total > tail ? total - tail : 0;
-        limit = tail;
-    }
-    json_t *lines = json_array();
-    int64_t k = 0;
-    uint64_t last = since;
-    agents_out_iter_init(&it, a, stream, since);
-    while ((l = agents_out_next(&it)) != NULL) {
-        if (have_re && regexec(&re, l->data, 0, NULL, 0) != 0)
-            continue;
-        if (k >= offset && k < offset + limit) {
-            json_array_append_new(lines, agents_line_json(a, l));
-            last = l->seq;
-        }
-        k++;
-    }
-    total = k;
-    if (have_re)
-        regfree(&re);
-    uint64_t first = UINT64_MAX;
-    for (int s = 0; s < 2; s++) {
-        const agents_line_t *f = agents_ring_at(&a->ring[s], 0);
-        if (f && f->seq < first)
-            first = f->seq;
-    }
-    api_reply_json(req, 200,
-                   json_pack("{s:s,s:o,s:I,s:b,s:I,s:I,s:I}", "id", a->id, "lines", lines, "total",
-                             (json_int_t)total, "has_more", offset + limit < total, "next_since",
-                             (json_int_t)last, "first_seq",
-                             (json_int_t)(first == UINT64_MAX ? 0 : first), "last_seq",
-                             (json_int_t)a->seq));
+    agents_out_q_t q = {
+        .since = (uint64_t)api_req_query_int(req, "since", 0),
+        .offset = api_req_query_int(req, "offset", 0),
+        .limit = api_req_query_int(req, "limit", 1000),
+        .tail = api_req_query_int(req, "tail", 0),
+        .stream = api_req_query_str(req, "stream"),
+    };
+    if (q.stream && strcmp(q.stream, "both") == 0)
+        q.stream = NULL;
+    const char *grep = api_req_query_str(req, "grep");
+    if (grep)
+        agents_grep_start(a, req, grep, &q);
+    else
+        agents_out_answer(a, req, &q);
 }
 
 /* SSE: the ring's lines after `since` as frames (`event: agent.<id>.output`, no `id:` since
@@ -831,7 +732,7 @@ static void agents_h_logs(api_req_t *req, void *ctx)
     const agents_line_t *l;
     char topic[64];
     snprintf(topic, sizeof topic, "agent.%s.output", a->id);
-    while ((l = agents_out_next(&it)) != NULL) {
+    while ((l = agents_out_iter_next(&it)) != NULL) {
         if (sb.len >= AGENTS_PRELUDE_MAX) {
             /* the rest is in the ring: the client reads it from /output and resumes */
             strbuf_printf(&sb, "event: truncated\ndata: {\"next_since\":%" PRIu64 "}\n\n",
@@ -865,13 +766,11 @@ static void agents_h_batch(api_req_t *req, void *ctx)
     problem_t *p = NULL;
     agents_selector_t sel;
     if ((ids != NULL) == (sel_text != NULL))
-        problem_field_add(agents_validation(&p), "body", "/ids", "give either ids or labels");
+        problem_field_error(&p, "body", "/ids", "give either ids or labels");
     else if (sel_text && agents_selector_parse(&sel, sel_text) < 0)
-        problem_field_add(agents_validation(&p), "body", "/labels",
-                          "expected k=v[,k2=v2] (at most 64 pairs)");
+        problem_field_error(&p, "body", "/labels", "expected k=v[,k2=v2] (at most 64 pairs)");
     if (strcmp(command, "signal") == 0 && !json_object_get(body, "signal"))
-        problem_field_add(agents_validation(&p), "body", "/signal",
-                          "required for the signal command");
+        problem_field_error(&p, "body", "/signal", "required for the signal command");
     if (p) {
         api_reply_problem(req, p);
         return;
@@ -935,10 +834,12 @@ static void agents_h_batch(api_req_t *req, void *ctx)
         }
     }
     free(idcopy);
-    api_reply_json(req, 200,
-                   json_pack("{s:s,s:o,s:I,s:I,s:I,s:I}", "command", command, "results", results,
-                             "total", (json_int_t)n, "succeeded", (json_int_t)ok, "failed",
-                             (json_int_t)failed, "skipped", (json_int_t)skipped));
+    /* after the rows the commands changed are committed; a row that was not fails it all */
+    agents_ack_reply(ag, req, 200,
+                     json_pack("{s:s,s:o,s:I,s:I,s:I,s:I}", "command", command, "results", results,
+                               "total", (json_int_t)n, "succeeded", (json_int_t)ok, "failed",
+                               (json_int_t)failed, "skipped", (json_int_t)skipped),
+                     NULL, true);
 }
 
 static void agents_h_stats(api_req_t *req, void *ctx)
@@ -963,9 +864,11 @@ static void agents_h_stats(api_req_t *req, void *ctx)
                                                0.99, &p99) == 0;
     json_t *lag =
         have_lag ? json_pack("{s:f,s:f}", "p50_ms", p50 * 1e3, "p99_ms", p99 * 1e3) : json_null();
+    json_t *grep = json_pack("{s:i,s:I,s:I}", "running", ag->grep_running, "refused",
+                             (json_int_t)ag->grep_refused, "busy", (json_int_t)ag->grep_busy);
     api_reply_json(
         req, 200,
-        json_pack("{s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:f,s:o,s:b,s:b}",
+        json_pack("{s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:f,s:o,s:b,s:b,s:o}",
                   "healthy", !ag->shutting_down, "protocol_version", "1.0.0", "uptime_s",
                   (json_int_t)(up / 1000), "active_agents", (json_int_t)ag->live, "agents",
                   (json_int_t)ag->count, "max_agents", (json_int_t)hub->cfg.agents_max, "spawns_ok",
@@ -973,7 +876,8 @@ static void agents_h_stats(api_req_t *req, void *ctx)
                   "commands", (json_int_t)ag->commands, "errors", (json_int_t)ag->errors,
                   "restarts", (json_int_t)ag->restarts_total, "output_lines",
                   (json_int_t)ag->lines_total, "by_status", by, "loop_lag_ms", hub->loop_lag_ms,
-                  "loop_lag", lag, "cgroup_v2", ag->cgroup_v2, "shutting_down", ag->shutting_down));
+                  "loop_lag", lag, "cgroup_v2", ag->cgroup_v2, "shutting_down", ag->shutting_down,
+                  "grep", grep));
 }
 
 /* ---- the table ---- */
@@ -1000,7 +904,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_spawn_body,
      .status = 201,
-     .response = AGENTS_OBJ,
+     .response = AGENTS_OBJ " (201 once the agent's row is committed)",
      .handler = agents_h_spawn},
     {.method = "GET",
      .path = "/api/v1/agents/stats",
@@ -1033,7 +937,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .path = "/api/v1/agents/{id}",
      .scope = "agents:write",
      .tag = "agents",
-     .summary = "Kill the agent's process group and forget the agent",
+     .summary = "Kill the agent's processes and forget the agent",
      .params = agents_id_param,
      .status = 204,
      .handler = agents_h_delete},
@@ -1061,7 +965,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .path = "/api/v1/agents/{id}/stop",
      .scope = "agents:write",
      .tag = "agents",
-     .summary = "SIGTERM to the group, SIGKILL after the grace period",
+     .summary = "SIGTERM to the agent's processes, SIGKILL after the grace period",
      .params = agents_id_param,
      .body_kind = API_BODY_JSON,
      .body = agents_stop_body,
@@ -1071,7 +975,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .path = "/api/v1/agents/{id}/kill",
      .scope = "agents:write",
      .tag = "agents",
-     .summary = "SIGKILL to the process group",
+     .summary = "SIGKILL to the agent's process group and its descendants",
      .params = agents_id_param,
      .body_kind = API_BODY_JSON,
      .response = AGENTS_OBJ,
@@ -1080,7 +984,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .path = "/api/v1/agents/{id}/signal",
      .scope = "agents:write",
      .tag = "agents",
-     .summary = "Send a signal to the process group",
+     .summary = "Send a signal to the agent's process group and its descendants",
      .params = agents_id_param,
      .body_kind = API_BODY_JSON,
      .body = agents_signal_body,
@@ -1129,7 +1033,15 @@ static const api_endpoint_t agents_endpoints[] = {
      .handler = agents_h_logs},
 };
 
-void agents_api_register(hub_t *hub)
+int agents_api_register(hub_t *hub)
 {
     api_register(hub->api, agents_endpoints, sizeof agents_endpoints / sizeof agents_endpoints[0]);
+    if (hub->metrics) {
+        metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
+                        "Agent spawns by result.");
+        metrics_declare(hub->metrics, "ganglion_agents_active", "gauge",
+                        "Agents with a live process.");
+        metrics_collector_add(hub->metrics, agents_metrics_collect, hub->agents);
+    }
+    return 0;
 }

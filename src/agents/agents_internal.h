@@ -38,6 +38,7 @@ typedef struct agents_limits {
 #define AGENTS_KEEP_FINISHED 2000        /* ended agents kept in memory (all stay in the store) */
 
 typedef struct agents_action agents_action_t;
+typedef struct agents_ack agents_ack_t;
 
 /* Everything the agent object (agents_agent_json) is built from that can change after spawn,
  * plus the identity of what cannot. Zero-filled before use, so it compares with memcmp. */
@@ -50,6 +51,13 @@ typedef struct agents_text_key {
     bool forced_pause, valid;
     char reason[AGENTS_TEXT_REASON_MAX]; /* the text: a freed reason's address can be reused */
 } agents_text_key_t;
+/* A snapshot of the process table, and a signal for an agent's tree (agents_procs.c). */
+typedef struct agents_tree_req agents_tree_req_t;
+typedef struct agents_procs {
+    agents_proc_stat_t *v; /* sorted by parent pid; zombies left out */
+    size_t n, cap;
+} agents_procs_t;
+
 typedef struct agents agents_t;
 
 typedef struct agent {
@@ -78,12 +86,13 @@ typedef struct agent {
     bool kill_requested;
     bool forced_pause;
     bool timed_out;
-    bool forget;     /* DELETE: free once reaped and closed */
-    bool persisted;  /* loaded from the store (not a live record) */
-    bool indexed;    /* in the owner's id index */
-    uint64_t cpu_ns; /* user+sys of the last exit (limit reasons) */
-    char *cg_dir;    /* owned: the agent's cgroup v2 directory while it has one */
-    uint64_t cg_oom; /* the cgroup's oom_kill count at the last exit */
+    bool forget;        /* DELETE: free once reaped and closed */
+    bool persisted;     /* loaded from the store (not a live record) */
+    bool indexed;       /* in the owner's id index */
+    uint64_t cpu_ns;    /* user+sys of the last exit (limit reasons) */
+    char *cg_dir;       /* owned: the agent's cgroup v2 directory while it has one */
+    uint64_t pid_start; /* the main process's start time (/proc/PID/stat field 22) */
+    uint64_t cg_oom;    /* the cgroup's oom_kill count at the last exit */
 
     /* pipes: handles are embedded, `open` bits say which need closing */
     uv_pipe_t in, out, err;
@@ -119,10 +128,9 @@ typedef struct agent {
 struct agents {
     struct hub *hub;
     agent_t *head, *tail;
-    size_t count;  /* records in memory */
-    agent_t **idx; /* every record in memory by id (agents.c) */
-    size_t idx_cap, idx_n;
-    size_t live; /* with a process (or about to) */
+    size_t count;       /* records in memory */
+    struct htab *by_id; /* every record in memory by id (agents.c) */
+    size_t live;        /* with a process (or about to) */
     uv_signal_t sigchld;
     bool sigchld_open;
     bool shutting_down;
@@ -134,7 +142,21 @@ struct agents {
     struct agents_batch *batch_inflight;
     uv_idle_t save_idle;
     bool save_idle_open;
-    bool cgroup_v2; /* a writable delegated cgroup was found */
+    bool cgroup_v2;     /* a writable delegated cgroup was found */
+    bool orphans_leave; /* agents.orphans = leave: no parent-death signal, nothing ended at start */
+    bool subreaper;     /* PR_SET_CHILD_SUBREAPER took: orphans of agents come to the daemon */
+    char boot_id[40];   /* /proc/sys/kernel/random/boot_id: start times compare within a boot */
+    /* reads of /proc on the thread pool, one job at a time (agents_procs.c) */
+    agents_tree_req_t *tree_q; /* tree signals waiting for the next job */
+    size_t tree_n, tree_cap;
+    bool sweep_wanted; /* a main process exited since the last sweep's read */
+    bool job_inflight, jobs_closed;
+    uv_timer_t job_timer; /* the next sweep, while exits keep coming */
+    bool job_timer_open;
+    /* rows and deletes ever queued, and of those the ones whose batch has finished: a reply
+     * held for a commit waits until *_done reaches the *_seq it saw (agents_ack.c) */
+    uint64_t save_seq, save_done, del_seq, del_done;
+    agents_ack_t *ack_head, *ack_tail; /* held replies, oldest first */
     char cgroup_dir[512];
     /* statistics */
     uint64_t spawns_ok, spawns_failed, commands, errors, restarts_total;
@@ -151,11 +173,59 @@ struct agents {
     size_t read_budget_used;
     uv_check_t read_check;
     bool read_check_open;
-    uint64_t throttled; /* reads deferred to a later turn by the budget (statistics) */
-    char *scratch;      /* an output line's event is written here before the bus copies it */
+    uint64_t throttled;     /* reads deferred to a later turn by the budget (statistics) */
+    uint64_t orphans_ended; /* processes ended by the sweep and at start (statistics) */
+    char *scratch;          /* an output line's event is written here before the bus copies it */
     size_t scratch_cap;
     size_t ring_bytes, line_max;
+    /* output searches (agents_output.c): jobs on the thread pool, and refusals */
+    int grep_running;
+    uint64_t grep_refused, grep_busy;
 };
+
+/* ---- agents_procs.c: the processes behind agents, from /proc ---- */
+
+/* Reads the whole process table into t (reusing its memory). 0 or a negative errno. */
+int agents_procs_read(agents_procs_t *t);
+void agents_procs_free(agents_procs_t *t);
+/* Indexes into t->v of root's descendants started at or after min_start (a younger process
+ * under an older one is a reused pid's), parents before children; at most max. */
+size_t agents_procs_descendants(const agents_procs_t *t, pid_t root, uint64_t min_start,
+                                size_t *out, size_t max);
+int agents_proc_stat_read(pid_t pid, agents_proc_stat_t *st);
+/* Sends sig to pid only if it is still the process that started at start (a pidfd holds it
+ * while the start time is checked). 0, -ESRCH (gone, or the pid was reused), -EPERM. */
+int agents_proc_signal(pid_t pid, uint64_t start, int sig);
+/* sig to the agent's process group now (and with SIGKILL, to its cgroup) and to every
+ * descendant that left the group once the next job has read /proc. 0 or the group kill's
+ * negative errno. */
+int agents_tree_signal(agent_t *a, int sig);
+/* The main process exited: SIGKILL to what is left of its group and cgroup. */
+void agents_tree_end(agent_t *a);
+/* Ends the daemon's children that are not agents' main processes (orphans it inherited as
+ * subreaper) and their descendants, now. Returns how many were signalled. */
+size_t agents_orphans_sweep(agents_t *ag);
+/* The same with /proc read by the next job (on an exit: sweeps run at most every 50 ms). */
+void agents_orphans_sweep_start(agents_t *ag);
+/* The jobs' timer (agents_start) and their end (agents_destroy: waits for the job in flight;
+ * later sweeps are agents_orphans_sweep's). */
+void agents_procs_jobs_init(agents_t *ag);
+void agents_procs_jobs_fini(agents_t *ag);
+int agents_boot_id_read(char *out, size_t len);
+
+/* An agent of an earlier run that the store shows alive, as recorded when it started. */
+typedef struct agents_leftover {
+    const char *id;     /* borrowed */
+    pid_t pid, pgid;    /* 0 when not recorded */
+    uint64_t start;     /* 0: not recorded, the row is never acted on */
+    const char *cgroup; /* borrowed; NULL or "" without one */
+    bool group_reused;  /* set by agents_leftovers_end */
+    size_t ended;       /* processes ended (out) */
+} agents_leftover_t;
+/* SIGKILL to every process left of these agents (same boot only: the caller checks): the
+ * main process by pid and start time, its group and session, processes carrying its AGENT_ID,
+ * everything under those, and its cgroup. Returns the total ended. */
+size_t agents_leftovers_end(agents_t *ag, agents_leftover_t *v, size_t n);
 
 /* ---- agents.c: the registry of agents and their operations ---- */
 
@@ -246,7 +316,50 @@ int agents_store_load(agents_t *ag);
 /* Builds an in-memory record (status given) for a row loaded from the store; NULL on OOM. */
 agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec);
 
+/* ---- agents_output.c: the output query and its grep ---- */
+
+/* The lines of one or both rings after a seq, merged by seq. Valid while the loop does not
+ * run (the rings change only on the loop thread). */
+typedef struct agents_out_iter {
+    const agents_ring_t *r[2];
+    size_t i[2];
+} agents_out_iter_t;
+/* stream: "stdout", "stderr", or NULL for both. */
+void agents_out_iter_init(agents_out_iter_t *it, const agent_t *a, const char *stream,
+                          uint64_t since);
+const agents_line_t *agents_out_iter_next(agents_out_iter_t *it);
+
+/* The validated query of GET /agents/{id}/output. */
+typedef struct agents_out_q {
+    uint64_t since;
+    int64_t offset, limit, tail; /* tail > 0: the last `tail` lines instead of offset/limit */
+    const char *stream;          /* NULL for both; borrowed from the request */
+} agents_out_q_t;
+
+/* Replies with the page of lines q selects, without a pattern (on the loop: no matching). */
+void agents_out_answer(agent_t *a, api_req_t *req, const agents_out_q_t *q);
+/* The same filtered by a client's regular expression: compiled here (422 on the grep field
+ * when invalid or too long), the lines copied, matched on the thread pool within the pattern's
+ * limits (422 when they are exceeded), the reply sent from the loop; 503 with Retry-After when
+ * agents.grep_jobs searches are already running. Replies to req exactly once; the agent may
+ * go away before the reply (the snapshot answers). */
+void agents_grep_start(agent_t *a, api_req_t *req, const char *pattern, const agents_out_q_t *q);
+/* ---- agents_ack.c: replies that wait for the commit of what they report ---- */
+/* Replies to req with status and body (stolen; NULL: an empty reply) once every row write and
+ * delete queued until now has been committed, or at once when nothing is queued (or there is
+ * no store). If the write of agent id's row (id may be NULL) failed meanwhile — with any, if
+ * any row failed — the reply is a 503 problem instead. Held replies are bounded by the
+ * requests in flight. */
+void agents_ack_reply(agents_t *ag, api_req_t *req, int status, json_t *body, const char *id,
+                      bool any);
+/* A batch finished: it had taken nsave rows and ndel deletes off the queues; failed holds the
+ * ids whose write or delete did not commit. Releases the replies it completes. */
+void agents_ack_batch_done(agents_t *ag, size_t nsave, size_t ndel, const char *const *failed,
+                           size_t nfailed);
+/* Shutdown: replies 503 to every reply still held (its write was never made). */
+void agents_ack_fini(agents_t *ag);
+
 /* ---- agents_api.c ---- */
-void agents_api_register(struct hub *hub);
+void agents_metrics_collect(strbuf_t *out, void *ud);
 
 #endif

@@ -407,6 +407,17 @@ void agents_output_line(agent_t *a, int stream, const char *p, size_t len, unsig
         else
             bus_publish(ag->hub->bus, topic, agents_line_json(a, l));
     }
+    if (ag->hub->agent_output && rc == 0) {
+        if (flags & AGENTS_LINE_BINARY) {
+            size_t n = 0;
+            char *text = agents_utf8_lossy(p, len, &n);
+            if (text)
+                ag->hub->agent_output(ag->hub->agent_output_ud, a->id, a->labels, text, n);
+            free(text);
+        } else {
+            ag->hub->agent_output(ag->hub->agent_output_ud, a->id, a->labels, p, len);
+        }
+    }
     if (stream == AGENTS_STDOUT && whole)
         agents_stream_json(a, p, len);
 }

@@ -553,3 +553,45 @@ uint64_t agents_cgroup_oom_kills(const char *dir)
             return strtoull(p + 9, NULL, 10);
     return 0;
 }
+
+/* ---- processes (/proc) ---- */
+
+int agents_proc_stat_parse(const char *text, agents_proc_stat_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *open_paren = text ? strchr(text, '(') : NULL;
+    const char *close_paren = text ? strrchr(text, ')') : NULL;
+    if (!open_paren || !close_paren || close_paren < open_paren)
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    long pid = strtol(text, &end, 10);
+    if (errno || end == text || pid <= 0)
+        return -EINVAL;
+    /* after ") ": state, ppid, pgrp, session, then 15 fields, then starttime (field 22) */
+    const char *p = close_paren + 1;
+    if (p[0] != ' ' || !p[1] || p[2] != ' ')
+        return -EINVAL;
+    out->pid = (pid_t)pid;
+    out->state = p[1];
+    p += 3;
+    long long v[4] = {0};
+    for (int field = 4; field <= 22; field++) {
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (errno || end == p || (*end != ' ' && *end != '\n' && *end != '\0'))
+            return -EINVAL;
+        if (field <= 6)
+            v[field - 4] = x;
+        else if (field == 22)
+            v[3] = x;
+        p = end;
+    }
+    if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0)
+        return -EINVAL;
+    out->ppid = (pid_t)v[0];
+    out->pgid = (pid_t)v[1];
+    out->sid = (pid_t)v[2];
+    out->start = (uint64_t)v[3];
+    return 0;
+}

@@ -116,6 +116,20 @@ int agents_cgroup_create(const char *root, const char *id, int64_t memory_mb, in
 /* The oom_kill count of dir/memory.events (0 when absent). */
 uint64_t agents_cgroup_oom_kills(const char *dir);
 
+/* ---- processes (/proc) ---- */
+
+/* What identifies a process and places it in the tree, from /proc/PID/stat. A pid is reused
+ * after its process is reaped; (pid, start) is not, within one boot. */
+typedef struct agents_proc_stat {
+    pid_t pid, ppid, pgid, sid;
+    char state;     /* 'R', 'S', 'Z' ... */
+    uint64_t start; /* field 22: start time in clock ticks after boot */
+} agents_proc_stat_t;
+
+/* Parses the text of /proc/PID/stat. The command name (field 2) is in parentheses and may
+ * hold spaces and ')', so the fields after it are counted from the last ')'. 0 or -EINVAL. */
+int agents_proc_stat_parse(const char *text, agents_proc_stat_t *out);
+
 /* True if p[0..len) is valid UTF-8 without NUL bytes. */
 bool agents_utf8_valid(const char *p, size_t len);
 

@@ -1,6 +1,7 @@
 /* Agents in the store: the agents table (migrations 200-299), one row per agent written on the
  * thread pool after each transition (coalesced per agent), the output tail of ended agents, and
  * at start the records of earlier runs, with agents that were alive marked lost. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,18 @@ static const store_migration_t agents_migration_list[] = {
                       "CREATE INDEX agents_status ON agents (status);"
                       "CREATE INDEX agents_created ON agents (created_ms);",
     },
+    {
+        /* what identifies a live agent's processes, so that the next daemon can end them
+         * after a crash without touching a reused pid: the main process's start time
+         * (/proc/PID/stat field 22, clock ticks after boot, meaningful with boot_id), its
+         * process group, and its cgroup when it has one */
+        .version = 201,
+        .name = "agents_process_identity",
+        .sql_sqlite = "ALTER TABLE agents ADD COLUMN pid_start BIGINT;"
+                      "ALTER TABLE agents ADD COLUMN pgid INTEGER;"
+                      "ALTER TABLE agents ADD COLUMN cgroup TEXT;"
+                      "ALTER TABLE agents ADD COLUMN boot_id TEXT;",
+    },
 };
 
 const store_migration_t *agents_migrations(size_t *n)
@@ -54,6 +67,10 @@ typedef struct agents_write {
     char id[AGENTS_ID_LEN + 1];
     char *name, *status, *spec, *reason, *tail; /* spec NULL: the row exists, UPDATE it */
     int64_t pid, exit_code, sig, restarts, created, started, ended, status_ms, lost, last_seq;
+    int64_t pid_start, pgid; /* with pid: the process's identity (0 without one) */
+    char *cgroup;            /* NULL without a live process in a cgroup */
+    const char *boot_id;     /* borrowed from the module (set once at start); NULL: none */
+    int rc;                  /* 0 once committed */
 } agents_write_t;
 
 struct agents_del {
@@ -64,8 +81,12 @@ struct agents_del {
 typedef struct agents_batch {
     agents_t *ag;
     size_t n, ndel;
+    size_t took;     /* save queue entries consumed, written or not (agents_ack_batch_done) */
+    size_t nskipped; /* rows that could not be built (out of memory): never written */
     agents_write_t w[AGENTS_BATCH_MAX];
     char del[AGENTS_BATCH_MAX][AGENTS_ID_LEN + 1];
+    int del_rc[AGENTS_BATCH_MAX];
+    char skipped[AGENTS_BATCH_MAX][AGENTS_ID_LEN + 1];
 } agents_batch_t;
 
 static void agents_batch_free(agents_batch_t *b)
@@ -76,6 +97,7 @@ static void agents_batch_free(agents_batch_t *b)
         free(b->w[i].spec);
         free(b->w[i].reason);
         free(b->w[i].tail);
+        free(b->w[i].cgroup);
     }
     free(b);
 }
@@ -104,18 +126,23 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         STORE_INTV(w->last_seq),
         w->tail ? STORE_TEXTV(w->tail) : STORE_NULLV,
         w->spec ? STORE_TEXTV(w->spec) : STORE_NULLV,
+        agents_int_or_null(w->pid_start),
+        agents_int_or_null(w->pgid),
+        w->cgroup ? STORE_TEXTV(w->cgroup) : STORE_NULLV,
+        w->pid && w->boot_id ? STORE_TEXTV(w->boot_id) : STORE_NULLV,
     };
     size_t np = sizeof p / sizeof p[0];
     if (!w->spec) {
         /* the spec never changes: later writes leave it (and its text) alone. Every parameter
          * is used (PostgreSQL cannot type one that is not), so created_ms ($9) is left out. */
-        store_val_t u[] = {p[0], p[1], p[2],  p[3],  p[4],  p[5],  p[6],
-                           p[7], p[9], p[10], p[11], p[12], p[13], p[14]};
+        store_val_t u[] = {p[0],  p[1],  p[2],  p[3],  p[4],  p[5],  p[6],  p[7],  p[9],
+                           p[10], p[11], p[12], p[13], p[14], p[16], p[17], p[18], p[19]};
         return store_query(c,
                            "UPDATE agents SET name = $2, status = $3, pid = $4, exit_code = $5,"
                            " signal = $6, reason = $7, restarts = $8, started_ms = $9,"
                            " ended_ms = $10, status_ms = $11, lost_ms = $12, last_seq = $13,"
-                           " tail = COALESCE($14, tail) WHERE id = $1",
+                           " tail = COALESCE($14, tail), pid_start = $15, pgid = $16,"
+                           " cgroup = $17, boot_id = $18 WHERE id = $1",
                            u, sizeof u / sizeof u[0], NULL, NULL);
     }
     /* ON CONFLICT ... excluded: the same text on SQLite (3.24+) and PostgreSQL */
@@ -123,7 +150,8 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         c,
         "INSERT INTO agents (id, name, status, pid, exit_code, signal, reason,"
         " restarts, created_ms, started_ms, ended_ms, status_ms, lost_ms, last_seq,"
-        " tail, spec) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
+        " tail, spec, pid_start, pgid, cgroup, boot_id)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
         " status = excluded.status, pid = excluded.pid,"
         " exit_code = excluded.exit_code, signal = excluded.signal,"
@@ -131,13 +159,14 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         " started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,"
         " status_ms = excluded.status_ms, lost_ms = excluded.lost_ms,"
         " last_seq = excluded.last_seq,"
-        " tail = COALESCE(excluded.tail, agents.tail)",
+        " tail = COALESCE(excluded.tail, agents.tail), pid_start = excluded.pid_start,"
+        " pgid = excluded.pgid, cgroup = excluded.cgroup, boot_id = excluded.boot_id",
         p, np, NULL, NULL);
 }
 
 /* Every row and delete of the batch. With stop, the first error ends it; without, every one is
- * tried and the last error is returned. */
-static int agents_batch_apply(store_conn_t *c, const agents_batch_t *b, bool stop)
+ * tried on its own (each its own commit, its result in its rc) and the last error is returned. */
+static int agents_batch_apply(store_conn_t *c, agents_batch_t *b, bool stop)
 {
     int rc = 0;
     for (size_t i = 0; i < b->n + b->ndel && !(stop && rc < 0); i++) {
@@ -148,6 +177,10 @@ static int agents_batch_apply(store_conn_t *c, const agents_batch_t *b, bool sto
             store_val_t p[] = {STORE_TEXTV(b->del[i - b->n])};
             r = store_query(c, "DELETE FROM agents WHERE id = $1", p, 1, NULL, NULL);
         }
+        if (!stop && i < b->n)
+            b->w[i].rc = r;
+        else if (!stop)
+            b->del_rc[i - b->n] = r;
         rc = r < 0 ? r : rc;
     }
     return rc;
@@ -157,14 +190,23 @@ static int agents_batch_apply(store_conn_t *c, const agents_batch_t *b, bool sto
 static int agents_batch_work(store_conn_t *c, void *ud)
 {
     agents_batch_t *b = ud;
+    /* one statement commits on its own: BEGIN and COMMIT would double its cost, and since
+     * replies wait for their batch, batches of one row are common */
+    if (b->n + b->ndel == 1)
+        return agents_batch_apply(c, b, false);
     int rc = store_tx_begin(c);
     bool begun = rc == 0;
     if (rc == 0)
         rc = agents_batch_apply(c, b, true);
     if (rc == 0)
         rc = store_tx_commit(c);
-    if (rc == 0)
+    if (rc == 0) {
+        for (size_t i = 0; i < b->n; i++)
+            b->w[i].rc = 0;
+        for (size_t i = 0; i < b->ndel; i++)
+            b->del_rc[i] = 0;
         return 0;
+    }
     if (begun)
         (void)store_tx_rollback(c); /* the error that counts is rc */
     /* one bad row (or a busy moment) must not cost the others: each again on its own, as
@@ -204,6 +246,23 @@ static void agents_save_schedule(agents_t *ag)
         uv_idle_start(&ag->save_idle, agents_save_flush);
 }
 
+/* The replies this batch completes go out now that their rows are committed (or fail with the
+ * rows that were not). */
+static void agents_batch_ack(const agents_batch_t *b)
+{
+    const char *failed[3 * AGENTS_BATCH_MAX];
+    size_t nf = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->w[i].rc < 0)
+            failed[nf++] = b->w[i].id;
+    for (size_t i = 0; i < b->ndel; i++)
+        if (b->del_rc[i] < 0)
+            failed[nf++] = b->del[i];
+    for (size_t i = 0; i < b->nskipped; i++)
+        failed[nf++] = b->skipped[i];
+    agents_ack_batch_done(b->ag, b->took, b->ndel, failed, nf);
+}
+
 static void agents_batch_done(int status, void *ud)
 {
     agents_batch_t *b = ud;
@@ -212,6 +271,7 @@ static void agents_batch_done(int status, void *ud)
         log_warn(NULL, "agents: store write failed", "{s:I,s:I,s:i}", "rows", (json_int_t)b->n,
                  "deletes", (json_int_t)b->ndel, "code", status);
     ag->batch_inflight = NULL;
+    agents_batch_ack(b);
     agents_batch_free(b);
     agents_save_schedule(ag);
 }
@@ -238,12 +298,20 @@ static bool agents_write_fill(agents_write_t *w, agent_t *a)
     w->status_ms = a->status_ms;
     w->lost = a->lost_ms;
     w->last_seq = (int64_t)a->seq;
+    if (a->pid) {
+        w->pid_start = (int64_t)a->pid_start;
+        w->pgid = a->pgid;
+        w->cgroup = a->cg_dir ? strdup(a->cg_dir) : NULL;
+        w->boot_id = ag->boot_id[0] ? ag->boot_id : NULL;
+    }
+    w->rc = STORE_ERR; /* until the commit says otherwise */
     if (!w->name || !w->status || (!a->spec_stored && !w->spec)) {
         free(w->name);
         free(w->status);
         free(w->spec);
         free(w->reason);
         free(w->tail);
+        free(w->cgroup);
         return false;
     }
     a->spec_stored = true;
@@ -264,16 +332,19 @@ static void agents_save_flush(uv_idle_t *h)
         return;
     }
     b->ag = ag;
-    b->n = b->ndel = 0;
-    while (ag->save_head && b->n < AGENTS_BATCH_MAX) {
+    b->n = b->ndel = b->took = b->nskipped = 0;
+    while (ag->save_head && b->took < AGENTS_BATCH_MAX) {
         agent_t *a = ag->save_head;
         ag->save_head = a->save_next;
         if (!ag->save_head)
             ag->save_tail = NULL;
         a->save_next = NULL;
         a->save_queued = false;
+        b->took++;
         if (!a->forget && agents_write_fill(&b->w[b->n], a))
             b->n++;
+        else if (!a->forget)
+            memcpy(b->skipped[b->nskipped++], a->id, sizeof a->id);
         agents_agent_release(a);
     }
     while (ag->del_head && b->ndel < AGENTS_BATCH_MAX) {
@@ -281,10 +352,13 @@ static void agents_save_flush(uv_idle_t *h)
         ag->del_head = d->next;
         if (!ag->del_head)
             ag->del_tail = NULL;
+        b->del_rc[b->ndel] = STORE_ERR;
         memcpy(b->del[b->ndel++], d->id, sizeof d->id);
         free(d);
     }
     if (!b->n && !b->ndel) {
+        /* nothing to write (forgotten agents): the replies waiting on these entries can go */
+        agents_batch_ack(b);
         free(b);
         return;
     }
@@ -303,6 +377,7 @@ void agents_store_save(agent_t *a)
     if (!ag->hub->store || a->forget || a->save_queued)
         return;
     a->save_queued = true;
+    ag->save_seq++;
     a->save_next = NULL;
     if (ag->save_tail)
         ag->save_tail->save_next = a;
@@ -320,6 +395,7 @@ void agents_store_delete(agents_t *ag, const char *id)
     if (!d)
         return;
     snprintf(d->id, sizeof d->id, "%s", id);
+    ag->del_seq++;
     if (ag->del_tail)
         ag->del_tail->next = d;
     else
@@ -365,6 +441,7 @@ void agents_store_fini(agents_t *ag)
         free(d);
     }
     ag->del_tail = NULL;
+    agents_ack_fini(ag);
     if (ag->save_idle.loop && !uv_is_closing((uv_handle_t *)&ag->save_idle))
         uv_close((uv_handle_t *)&ag->save_idle, NULL);
 }
@@ -402,6 +479,104 @@ static void agents_tail_restore(agent_t *a, const char *text)
     json_decref(arr);
 }
 
+/* The reason a lost agent's row gets, from what became of its processes. */
+static void agents_lost_reason(const agents_t *ag, const agents_leftover_t *l, bool same_boot,
+                               char *buf, size_t len)
+{
+    static const char base[] = "the daemon stopped while the agent was running";
+    if (!l->start) {
+        snprintf(buf, len, "%s", base);
+    } else if (!same_boot) {
+        snprintf(buf, len, "%s (the machine has restarted since)", base);
+    } else if (ag->orphans_leave) {
+        agents_proc_stat_t st;
+        bool alive = agents_proc_stat_read(l->pid, &st) == 0 && st.start == l->start;
+        if (alive)
+            snprintf(buf, len,
+                     "%s; left running (agents.orphans = leave): pid %d, process group %d", base,
+                     (int)l->pid, (int)l->pgid);
+        else
+            snprintf(buf, len, "%s; its main process (pid %d) had ended by the restart", base,
+                     (int)l->pid);
+    } else if (l->ended) {
+        snprintf(buf, len, "%s; %zu of its processes were still running and were ended at restart",
+                 base, l->ended);
+    } else {
+        snprintf(buf, len, "%s; none of its processes was left at restart", base);
+    }
+}
+
+/* Rows the last run left alive become lost; what their processes left running is ended
+ * (agents.orphans = stop) or left alone (leave), each process identified by its start time
+ * in this boot so that a reused pid is never touched. In one transaction. 0 or negative. */
+static int agents_store_mark_lost(agents_t *ag, store_conn_t *c, int64_t now, int64_t *count)
+{
+    json_t *rows = NULL;
+    *count = 0;
+    int rc = store_query(c,
+                         "SELECT id, pid, pid_start, pgid, cgroup, boot_id FROM agents"
+                         " WHERE status NOT IN ('completed', 'failed', 'terminated', 'lost')",
+                         NULL, 0, &rows, NULL);
+    size_t n = json_array_size(rows);
+    agents_leftover_t *v = calloc(n ? n : 1, sizeof *v);
+    bool *same_boot = calloc(n ? n : 1, sizeof *same_boot);
+    if (rc == 0 && (!v || !same_boot))
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *row = json_array_get(rows, i);
+        const char *boot = json_string_value(json_object_get(row, "boot_id"));
+        v[i].id = json_string_value(json_object_get(row, "id"));
+        v[i].pid = (pid_t)agents_row_int(row, "pid");
+        v[i].pgid = (pid_t)agents_row_int(row, "pgid");
+        v[i].start = (uint64_t)agents_row_int(row, "pid_start");
+        v[i].cgroup = json_string_value(json_object_get(row, "cgroup"));
+        same_boot[i] = boot && ag->boot_id[0] && strcmp(boot, ag->boot_id) == 0;
+        if (!v[i].id || v[i].pid <= 0)
+            v[i].start = 0; /* never acted on: nothing identifies its processes */
+    }
+    if (rc == 0 && !ag->orphans_leave) {
+        /* only the rows of this boot take part: start times of another mean nothing */
+        agents_leftover_t *act = calloc(n ? n : 1, sizeof *act);
+        size_t m = 0;
+        for (size_t i = 0; act && i < n; i++)
+            if (v[i].start && same_boot[i])
+                act[m++] = v[i];
+        size_t ended = act ? agents_leftovers_end(ag, act, m) : 0;
+        for (size_t i = 0, k = 0; act && i < n; i++)
+            if (v[i].start && same_boot[i])
+                v[i].ended = act[k++].ended;
+        free(act);
+        if (ended)
+            log_warn(NULL, "agents: processes of agents from the previous run ended", "{s:I}",
+                     "count", (json_int_t)ended);
+    }
+    bool begun = false;
+    if (rc == 0 && n) {
+        rc = store_tx_begin(c);
+        begun = rc == 0;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!v[i].id)
+            continue;
+        char reason[256];
+        agents_lost_reason(ag, &v[i], same_boot[i], reason, sizeof reason);
+        store_val_t p[] = {STORE_INTV(now), STORE_TEXTV(reason), STORE_TEXTV(v[i].id)};
+        rc = store_query(c,
+                         "UPDATE agents SET status = 'lost', lost_ms = $1, ended_ms = $1,"
+                         " status_ms = $1, pid = NULL, reason = $2 WHERE id = $3",
+                         p, 3, NULL, NULL);
+        (*count)++;
+    }
+    if (rc == 0 && begun)
+        rc = store_tx_commit(c);
+    else if (begun)
+        (void)store_tx_rollback(c); /* the error that counts is rc */
+    free(v);
+    free(same_boot);
+    json_decref(rows);
+    return rc;
+}
+
 int agents_store_load(agents_t *ag)
 {
     store_t *st = ag->hub->store;
@@ -412,13 +587,7 @@ int agents_store_load(agents_t *ag)
         return -1;
     int64_t now = clock_wall_ms();
     int64_t lost = 0;
-    store_val_t up[] = {STORE_INTV(now)};
-    int rc = store_query(c,
-                         "UPDATE agents SET status = 'lost', lost_ms = $1, ended_ms = $1,"
-                         " status_ms = $1, pid = NULL,"
-                         " reason = 'the daemon stopped while the agent was running'"
-                         " WHERE status NOT IN ('completed', 'failed', 'terminated', 'lost')",
-                         up, 1, NULL, &lost);
+    int rc = agents_store_mark_lost(ag, c, now, &lost);
     json_t *rows = NULL;
     if (rc == 0) {
         store_val_t lim[] = {STORE_INTV(AGENTS_LOAD_MAX)};

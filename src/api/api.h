@@ -94,11 +94,20 @@ typedef struct api_call {
     json_t *query_obj;        /* alternatively an object of query values (ZMQ); borrowed */
     const char *content_type; /* may be NULL */
     const char *body;         /* raw body bytes, may be NULL */
-    size_t body_len;
-    json_t *body_json;      /* alternatively an already-decoded body (ZMQ msgpack); borrowed */
+    size_t body_len;          /* their length; with body_decode, the encoded body's length */
+    json_t *body_json;        /* alternatively an already-decoded body; borrowed */
+    /* or a body the transport decodes only when the endpoint looks at it, after routing and
+     * the auth hook, so that no request that is refused there costs a decode (ZMQ): a new
+     * reference, or NULL with *p set; called at most once, inside api_dispatch */
+    json_t *(*body_decode)(void *transport_ctx, size_t max_depth, problem_t **p);
     const char *request_id; /* from the client, or NULL to generate */
     const char *peer;       /* client address for logs and audit */
-    /* header lookup (Authorization, Last-Event-ID, ...); may be NULL */
+    /* The credential the transport read (a JWT or an API key), or NULL: HTTP's Bearer or
+     * X-Api-Key, ZMQ's envelope token. Borrowed, valid until the reply, like transport_ctx. */
+    const char *credential;
+    /* Why a credential the client sent cannot be used (a non-Bearer Authorization), or NULL. */
+    const char *credential_error;
+    /* header lookup (Last-Event-ID, ...); may be NULL */
     const char *(*header)(void *transport_ctx, const char *name);
     void *transport_ctx;
 } api_call_t;
@@ -176,6 +185,9 @@ const char *api_req_method(const api_req_t *req);
 const char *api_req_peer(const api_req_t *req);
 const char *api_req_transport(const api_req_t *req);
 const char *api_req_header(const api_req_t *req, const char *name);
+/* The call's credential and credential_error (see api_call_t), valid until the reply. */
+const char *api_req_credential(const api_req_t *req);
+const char *api_req_credential_error(const api_req_t *req);
 bool api_req_cancelled(const api_req_t *req);
 
 /* Validated inputs: path params and query are objects with values of their declared types

@@ -37,9 +37,9 @@ typedef struct api_match {
     char values[API_MAX_PARAMS][256];
 } api_match_t;
 
-/* Finds the route for method+path. Returns 0 with m filled; -404 when no pattern matches the
- * path; -405 when the path matches but not the method (allow gets "GET, POST"); -414 when the
- * path is too long or has too many segments; -400 when a parameter is too long. */
+/* Finds the route for method+path. Returns 0 with m filled; -ENOENT when no pattern matches the
+ * path; -EPERM when the path matches but not the method (allow gets "GET, POST"); -E2BIG when
+ * the path is too long or has too many segments; -ENAMETOOLONG when a parameter is too long. */
 int api_router_match(const api_router_t *r, const char *method, const char *path, api_match_t *m,
                      char *allow, size_t allowlen);
 

@@ -3,6 +3,8 @@
  * handler that replies later keeps the api_req_t and replies from the loop thread. */
 #include "api/api_internal.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +46,11 @@ struct api_req {
     json_t *body;
     char *raw_body;
     size_t raw_len;
+    size_t body_bytes; /* the body's encoded length, whoever decoded it */
     char *content_type;
     const char *(*header)(void *tctx, const char *name);
     void *header_ctx;
+    const char *credential, *credential_error; /* borrowed from the transport until the reply */
     api_reply_fn reply;
     void *tctx;
     char *hname[API_MAX_REPLY_HEADERS];
@@ -155,7 +159,9 @@ static void api_req_free(api_req_t *req)
         free(req->hname[i]);
         free(req->hvalue[i]);
     }
+    size_t body_bytes = req->body_bytes;
     free(req);
+    jsonx_release(body_bytes); /* what a large body cost goes back to the system */
 }
 
 static bool api_method_mutates(const char *m)
@@ -208,6 +214,8 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
 
     if (req->replied_flag)
         *req->replied_flag = true;
+    assert(reg->inflight > 0);
+    assert(rep->status >= 100 && rep->status <= 599);
     reg->inflight--;
     if (!req->cancelled)
         req->reply(rep, req->tctx);
@@ -358,6 +366,16 @@ const char *api_req_header(const api_req_t *req, const char *name)
     return req->header ? req->header(req->header_ctx, name) : NULL;
 }
 
+const char *api_req_credential(const api_req_t *req)
+{
+    return req->credential;
+}
+
+const char *api_req_credential_error(const api_req_t *req)
+{
+    return req->credential_error;
+}
+
 const char *api_req_raw_body(const api_req_t *req, size_t *len, const char **content_type)
 {
     if (len)
@@ -405,10 +423,8 @@ bool api_req_query_time(const api_req_t *req, const char *name, int64_t *ms, pro
         return false;
     if (clock_rfc3339_parse(s, ms) == 0)
         return true;
-    if (!*p)
-        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
-    problem_field_add(*p, "query", name,
-                      "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z");
+    problem_field_error(p, "query", name,
+                        "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z");
     return false;
 }
 
@@ -467,27 +483,33 @@ static bool api_request_id_ok(const char *s)
     return n > 0;
 }
 
-/* Parses and validates the body per the endpoint's declaration. Returns a problem for errors
- * that stop validation at once (415, 400); field errors accumulate in *fields. */
-static problem_t *api_body_prepare(api_req_t *req, const api_call_t *call, problem_t **fields)
+static size_t api_max_depth(const api_req_t *req)
+{
+    return req->reg->hub ? (size_t)req->reg->hub->cfg.json_max_depth : 64;
+}
+
+/* Parses and validates the body per the endpoint's declaration; body_json is the call's
+ * decoded body if any (borrowed). Returns a problem for errors that stop validation at once
+ * (415, 400); field errors accumulate in *fields. */
+static problem_t *api_body_check(api_req_t *req, const api_call_t *call, json_t *body_json,
+                                 problem_t **fields)
 {
     const api_endpoint_t *ep = req->ep;
-    bool has_body = call->body_json != NULL || call->body_len > 0;
-    size_t max_depth = req->reg->hub ? (size_t)req->reg->hub->cfg.json_max_depth : 64;
+    bool has_body = body_json != NULL || call->body_len > 0;
+    size_t max_depth = api_max_depth(req);
 
     switch (ep->body_kind) {
     case API_BODY_NONE:
         if (!has_body)
             return NULL;
-        if (call->body_json && json_is_object(call->body_json) &&
-            json_object_size(call->body_json) == 0)
+        if (body_json && json_is_object(body_json) && json_object_size(body_json) == 0)
             return NULL;
-        if (!call->body_json && call->body_len == 2 && memcmp(call->body, "{}", 2) == 0)
+        if (!body_json && call->body && call->body_len == 2 && memcmp(call->body, "{}", 2) == 0)
             return NULL;
         return problem_new(400, "unexpected-body", "%s %s takes no request body", ep->method,
                            ep->path);
     case API_BODY_RAW: {
-        if (!call->body_json && ep->content_types) {
+        if (!body_json && ep->content_types) {
             bool ok = false;
             for (size_t i = 0; ep->content_types[i] && !ok; i++)
                 ok = api_content_type_is(call->content_type, ep->content_types[i]);
@@ -499,8 +521,8 @@ static problem_t *api_body_prepare(api_req_t *req, const api_call_t *call, probl
                 return p;
             }
         }
-        if (call->body_json) {
-            req->raw_body = json_dumps(call->body_json, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (body_json) {
+            req->raw_body = json_dumps(body_json, JSON_COMPACT | JSON_ENCODE_ANY);
             req->raw_len = req->raw_body ? strlen(req->raw_body) : 0;
             req->content_type = strdup("application/json");
         } else if (call->body_len) {
@@ -519,8 +541,8 @@ static problem_t *api_body_prepare(api_req_t *req, const api_call_t *call, probl
     }
 
     json_t *body;
-    if (call->body_json) {
-        body = json_incref(call->body_json);
+    if (body_json) {
+        body = json_incref(body_json);
     } else if (!has_body) {
         body = json_object(); /* so that required fields are reported one by one */
     } else {
@@ -539,17 +561,29 @@ static problem_t *api_body_prepare(api_req_t *req, const api_call_t *call, probl
     }
     if (ep->body) {
         if (!json_is_object(body)) {
-            problem_field_add(*fields ? *fields
-                                      : (*fields = problem_new(422, "validation",
-                                                               "the request has invalid fields; "
-                                                               "see errors[]")),
-                              "body", "", "must be a JSON object");
+            problem_field_error(fields, "body", "", "must be a JSON object");
         } else {
             api_validate_object(body, ep->body, false, "body", "", fields);
         }
     }
     req->body = body;
     return NULL;
+}
+
+/* The body decoded first when the transport left it to us (only now, past routing and the
+ * auth hook), then checked. */
+static problem_t *api_body_prepare(api_req_t *req, const api_call_t *call, problem_t **fields)
+{
+    req->body_bytes = call->body_len;
+    if (!call->body_decode)
+        return api_body_check(req, call, call->body_json, fields);
+    problem_t *p = NULL;
+    json_t *body = call->body_decode(call->transport_ctx, api_max_depth(req), &p);
+    if (!body)
+        return p ? p : problem_new(400, "malformed-body", "the request body could not be read");
+    p = api_body_check(req, call, body, fields);
+    json_decref(body);
+    return p;
 }
 
 api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_fn reply, void *tctx)
@@ -567,6 +601,8 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     req->tctx = tctx;
     req->header = call->header;
     req->header_ctx = call->transport_ctx;
+    req->credential = call->credential;
+    req->credential_error = call->credential_error;
     req->replied_flag = &replied;
     fmt_copy(req->method, sizeof req->method, call->method ? call->method : "");
     req->path = strdup(call->path ? call->path : "/");
@@ -590,7 +626,7 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     char allow[128];
     api_match_t m;
     int rc = api_router_match(reg->router, req->method, req->path, &m, allow, sizeof allow);
-    if (rc == -405) {
+    if (rc == -EPERM) {
         problem_t *p =
             problem_new(405, "method-not-allowed", "%s is not allowed on %s (allowed: %s)",
                         req->method, req->path, allow);
@@ -598,12 +634,12 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
         api_reply_problem(req, p);
         return NULL;
     }
-    if (rc == -414) {
+    if (rc == -E2BIG) {
         api_reply_problem(
             req, problem_new(414, "uri-too-long", "the path is too long or has too many segments"));
         return NULL;
     }
-    if (rc == -400) {
+    if (rc == -ENAMETOOLONG) {
         api_reply_problem(req, problem_new(400, "bad-path-parameter",
                                            "a path parameter is longer than 255 bytes"));
         return NULL;
@@ -634,11 +670,7 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     for (size_t i = 0; i < m.nparams; i++) {
         json_t *v = json_string(m.values[i]);
         if (!v) {
-            problem_field_add(fields ? fields
-                                     : (fields = problem_new(422, "validation",
-                                                             "the request has invalid fields; "
-                                                             "see errors[]")),
-                              "path", m.names[i], "is not valid UTF-8");
+            problem_field_error(&fields, "path", m.names[i], "is not valid UTF-8");
             continue;
         }
         json_object_set_new(pstr, m.names[i], v);

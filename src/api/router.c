@@ -5,6 +5,7 @@
 #include "api/api_internal.h"
 
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,18 +154,18 @@ int api_router_match(const api_router_t *r, const char *method, const char *path
     char buf[API_PATH_MAX];
     size_t plen = strlen(path);
     if (plen >= sizeof buf)
-        return -414;
+        return -E2BIG;
     if (plen > 1 && path[plen - 1] == '/')
-        return -404; /* one spelling per resource: /things, never /things/ */
+        return -ENOENT; /* one spelling per resource: /things, never /things/ */
     memcpy(buf, path, plen + 1);
     char *seg[API_MAX_SEGMENTS];
     int n = api_path_split(buf, seg, API_MAX_SEGMENTS);
     if (n < 0)
-        return -414;
+        return -E2BIG;
     size_t seglen[API_MAX_SEGMENTS];
     for (int i = 0; i < n; i++) {
         if (seg[i][0] == '\0')
-            return -404; /* "//" or a trailing slash never names a resource here */
+            return -ENOENT; /* "//" or a trailing slash never names a resource here */
         seglen[i] = strlen(seg[i]);
     }
 
@@ -190,7 +191,7 @@ int api_router_match(const api_router_t *r, const char *method, const char *path
         }
     }
     if (!hit)
-        return path_known ? -405 : -404;
+        return path_known ? -EPERM : -ENOENT;
 
     m->route = hit;
     m->nparams = 0;
@@ -199,7 +200,7 @@ int api_router_match(const api_router_t *r, const char *method, const char *path
             continue;
         size_t len = seglen[i];
         if (len >= sizeof m->values[0])
-            return -400;
+            return -ENAMETOOLONG;
         m->names[m->nparams] = hit->param_names[i];
         memcpy(m->values[m->nparams], seg[i], len + 1);
         m->nparams++;

@@ -178,8 +178,7 @@ static void sys_stream(api_req_t *req, void *ctx)
 {
     const char *topics = api_req_query_str(req, "topics");
     if (!bus_pattern_valid(topics)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "query", "topics",
                           "must be a comma-separated list of dotted topic patterns (at most 32, "
                           "e.g. anomaly.*,agent.42.status)");

@@ -13,13 +13,6 @@
 #define API_QUERY_MAX_PARAMS 64
 #define API_QUERY_VALUE_MAX  4096
 
-static problem_t *api_validation_problem(problem_t **p)
-{
-    if (!*p)
-        *p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
-    return *p;
-}
-
 static const char *api_type_name(api_type_t t)
 {
     switch (t) {
@@ -101,8 +94,7 @@ void api_validate_value(json_t *v, const api_field_t *f, const char *in, const c
 {
     if (json_is_null(v)) {
         if (!(f->flags & API_F_NULLABLE))
-            problem_field_add(api_validation_problem(p), in, pointer, "must be %s, not null",
-                              api_type_name(f->type));
+            problem_field_error(p, in, pointer, "must be %s, not null", api_type_name(f->type));
         return;
     }
     switch (f->type) {
@@ -113,16 +105,15 @@ void api_validate_value(json_t *v, const api_field_t *f, const char *in, const c
             break;
         size_t len = api_utf8_chars(json_string_value(v), json_string_length(v));
         if (strlen(json_string_value(v)) != json_string_length(v)) {
-            problem_field_add(api_validation_problem(p), in, pointer,
-                              "must not contain NUL characters");
+            problem_field_error(p, in, pointer, "must not contain NUL characters");
             return;
         }
         if ((f->flags & API_F_MIN) && len < (size_t)f->min)
-            problem_field_add(api_validation_problem(p), in, pointer,
-                              "must be at least %.0f characters long (got %zu)", f->min, len);
+            problem_field_error(p, in, pointer, "must be at least %.0f characters long (got %zu)",
+                                f->min, len);
         else if ((f->flags & API_F_MAX) && len > (size_t)f->max)
-            problem_field_add(api_validation_problem(p), in, pointer,
-                              "must be at most %.0f characters long (got %zu)", f->max, len);
+            problem_field_error(p, in, pointer, "must be at most %.0f characters long (got %zu)",
+                                f->max, len);
         if (f->enums) {
             const char *s = json_string_value(v);
             size_t i = 0;
@@ -131,8 +122,7 @@ void api_validate_value(json_t *v, const api_field_t *f, const char *in, const c
             if (!f->enums[i]) {
                 char list[512];
                 api_enum_list(f->enums, list, sizeof list);
-                problem_field_add(api_validation_problem(p), in, pointer, "must be one of %s",
-                                  list);
+                problem_field_error(p, in, pointer, "must be one of %s", list);
             }
         }
         return;
@@ -151,11 +141,9 @@ void api_validate_value(json_t *v, const api_field_t *f, const char *in, const c
         } else
             break;
         if ((f->flags & API_F_MIN) && d < f->min)
-            problem_field_add(api_validation_problem(p), in, pointer,
-                              "must be >= %.15g (got %.15g)", f->min, d);
+            problem_field_error(p, in, pointer, "must be >= %.15g (got %.15g)", f->min, d);
         else if ((f->flags & API_F_MAX) && d > f->max)
-            problem_field_add(api_validation_problem(p), in, pointer,
-                              "must be <= %.15g (got %.15g)", f->max, d);
+            problem_field_error(p, in, pointer, "must be <= %.15g (got %.15g)", f->max, d);
         return;
     }
     case API_T_BOOLEAN:
@@ -173,11 +161,11 @@ void api_validate_value(json_t *v, const api_field_t *f, const char *in, const c
             break;
         size_t n = json_array_size(v);
         if ((f->flags & API_F_MIN) && n < (size_t)f->min)
-            problem_field_add(api_validation_problem(p), in, pointer,
-                              "must have at least %.0f items (got %zu)", f->min, n);
+            problem_field_error(p, in, pointer, "must have at least %.0f items (got %zu)", f->min,
+                                n);
         else if ((f->flags & API_F_MAX) && n > (size_t)f->max) {
-            problem_field_add(api_validation_problem(p), in, pointer,
-                              "must have at most %.0f items (got %zu)", f->max, n);
+            problem_field_error(p, in, pointer, "must have at most %.0f items (got %zu)", f->max,
+                                n);
             return;
         }
         if (f->items) {
@@ -190,8 +178,8 @@ void api_validate_value(json_t *v, const api_field_t *f, const char *in, const c
         return;
     }
     }
-    problem_field_add(api_validation_problem(p), in, pointer, "must be %s, not %s",
-                      api_type_name(f->type), api_json_kind(v));
+    problem_field_error(p, in, pointer, "must be %s, not %s", api_type_name(f->type),
+                        api_json_kind(v));
 }
 
 void api_validate_object(json_t *obj, const api_field_t *fields, bool additional, const char *in,
@@ -203,7 +191,7 @@ void api_validate_object(json_t *obj, const api_field_t *fields, bool additional
         json_t *v = json_object_get(obj, f->name);
         if (!v) {
             if (f->flags & API_F_REQUIRED)
-                problem_field_add(api_validation_problem(p), in, ptr, "is required");
+                problem_field_error(p, in, ptr, "is required");
             continue;
         }
         api_validate_value(v, f, in, ptr, p);
@@ -219,7 +207,7 @@ void api_validate_object(json_t *obj, const api_field_t *fields, bool additional
             f++;
         if (!f->name) {
             api_pointer_join(ptr, sizeof ptr, pointer, key);
-            problem_field_add(api_validation_problem(p), in, ptr, "is not a known field");
+            problem_field_error(p, in, ptr, "is not a known field");
         }
     }
 }
@@ -261,30 +249,28 @@ json_t *api_query_parse(const char *query, problem_t **p)
         size_t len = amp ? (size_t)(amp - s) : strlen(s);
         if (len) {
             if (++count > API_QUERY_MAX_PARAMS) {
-                problem_field_add(api_validation_problem(p), "query", "",
-                                  "too many query parameters (at most %d)", API_QUERY_MAX_PARAMS);
+                problem_field_error(p, "query", "", "too many query parameters (at most %d)",
+                                    API_QUERY_MAX_PARAMS);
                 break;
             }
             const char *eq = memchr(s, '=', len);
             size_t klen = eq ? (size_t)(eq - s) : len;
             char key[256], val[API_QUERY_VALUE_MAX];
             if (api_url_decode(s, klen, key, sizeof key, true) < 0) {
-                problem_field_add(api_validation_problem(p), "query", "",
-                                  "a parameter name is badly percent-encoded or too long");
+                problem_field_error(p, "query", "",
+                                    "a parameter name is badly percent-encoded or too long");
             } else if (api_url_decode(eq ? eq + 1 : s + len, eq ? len - klen - 1 : 0, val,
                                       sizeof val, true) < 0) {
-                problem_field_add(api_validation_problem(p), "query", key,
-                                  "is badly percent-encoded or longer than %d bytes",
-                                  API_QUERY_VALUE_MAX - 1);
+                problem_field_error(p, "query", key,
+                                    "is badly percent-encoded or longer than %d bytes",
+                                    API_QUERY_VALUE_MAX - 1);
             } else {
                 json_t *js = json_string(val);
                 if (!js)
-                    problem_field_add(api_validation_problem(p), "query", key,
-                                      "is not valid UTF-8");
+                    problem_field_error(p, "query", key, "is not valid UTF-8");
                 else if (json_object_get(o, key)) {
                     json_decref(js);
-                    problem_field_add(api_validation_problem(p), "query", key,
-                                      "is given more than once");
+                    problem_field_error(p, "query", key, "is given more than once");
                 } else
                     json_object_set_new(o, key, js);
             }
@@ -305,7 +291,7 @@ static json_t *api_convert_one(const char *s, const api_field_t *f, const char *
         errno = 0;
         long long v = strtoll(s, &end, 10);
         if (!*s || *end || errno) {
-            problem_field_add(api_validation_problem(p), in, f->name, "must be an integer");
+            problem_field_error(p, in, f->name, "must be an integer");
             return NULL;
         }
         return json_integer(v);
@@ -314,7 +300,7 @@ static json_t *api_convert_one(const char *s, const api_field_t *f, const char *
         errno = 0;
         double v = strtod(s, &end);
         if (!*s || *end || errno || !isfinite(v)) {
-            problem_field_add(api_validation_problem(p), in, f->name, "must be a number");
+            problem_field_error(p, in, f->name, "must be a number");
             return NULL;
         }
         return json_real(v);
@@ -324,8 +310,7 @@ static json_t *api_convert_one(const char *s, const api_field_t *f, const char *
             return json_true();
         if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no"))
             return json_false();
-        problem_field_add(api_validation_problem(p), in, f->name,
-                          "must be a boolean (true/false, 1/0)");
+        problem_field_error(p, in, f->name, "must be a boolean (true/false, 1/0)");
         return NULL;
     default:
         return json_string(s);
@@ -344,7 +329,7 @@ json_t *api_convert_params(json_t *strings, const api_field_t *fields, const cha
         while (f && f->name && strcmp(f->name, key) != 0)
             f++;
         if (!f || !f->name) {
-            problem_field_add(api_validation_problem(p), in, key, "is not a known parameter");
+            problem_field_error(p, in, key, "is not a known parameter");
             continue;
         }
         json_t *typed;
@@ -367,7 +352,7 @@ json_t *api_convert_params(json_t *strings, const api_field_t *fields, const cha
         if (json_object_get(out, f->name) || json_object_get(strings, f->name))
             continue;
         if (f->flags & API_F_REQUIRED)
-            problem_field_add(api_validation_problem(p), in, f->name, "is required");
+            problem_field_error(p, in, f->name, "is required");
         else if (f->def) {
             json_t *d = api_convert_one(f->def, f, in, p);
             if (d)

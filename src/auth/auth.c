@@ -469,19 +469,11 @@ int auth_identify(auth_t *a, api_req_t *req, auth_ident_t *id, const char **why)
 {
     memset(id, 0, sizeof *id);
     *why = NULL;
-    const char *cred = NULL;
-    const char *h = api_req_header(req, "Authorization");
-    if (h && *h) {
-        if (strncasecmp(h, "Bearer ", 7) != 0) {
-            *why = "the Authorization header must use the Bearer scheme";
-            return -1;
-        }
-        cred = h + 7;
-        while (*cred == ' ')
-            cred++;
-    } else {
-        cred = api_req_header(req, "X-Api-Key");
+    if (api_req_credential_error(req)) {
+        *why = api_req_credential_error(req);
+        return -1;
     }
+    const char *cred = api_req_credential(req);
     if (!cred || !*cred)
         return 1;
     int64_t now_ms = clock_wall_ms();
@@ -652,7 +644,7 @@ static void auth_peer_addr(const char *peer, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-static problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud)
+problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud)
 {
     auth_t *a = ud;
     const config_t *cfg = &a->hub->cfg;
@@ -870,8 +862,6 @@ int auth_start(hub_t *hub)
     store_conn_release(hub->store, c);
     if (rc < 0)
         return -1;
-    auth_api_register(a);
-    api_auth_hook_set(hub->api, auth_hook, a);
     return 0;
 }
 

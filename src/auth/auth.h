@@ -1,6 +1,7 @@
 /* Accounts, tokens, API keys, roles and rate limits: the security domain. auth_start creates
- * the state on the hub, bootstraps the first admin, registers /api/v1/auth, /users and /keys,
- * and installs the registry's auth hook that enforces every endpoint's declared scope. */
+ * the state on the hub and bootstraps the first admin; auth_api_register registers
+ * /api/v1/auth, /users and /keys and installs the registry's auth hook that enforces every
+ * endpoint's declared scope. */
 #ifndef GANGLION_AUTH_H
 #define GANGLION_AUTH_H
 
@@ -16,8 +17,11 @@ const store_migration_t *auth_migrations(size_t *n);
 
 /* Loads or creates the signing key and server secret in the data dir, creates `admin` on an
  * empty users table (password printed once on stderr, admin.token written 0600), loads the key
- * index, registers endpoints and the auth hook. Runs before the loop starts. 0 or -1 (logged). */
+ * index. Runs before the loop starts. 0 or -1 (logged). */
 int auth_start(struct hub *hub);
+/* Registers /api/v1/auth, /users and /keys and installs the registry's auth hook (auth_api.c).
+ * After auth_start. 0 or -1. */
+int auth_api_register(struct hub *hub);
 /* Frees hub->auth (NULL-safe). */
 void auth_destroy(struct hub *hub);
 

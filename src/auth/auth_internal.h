@@ -149,7 +149,8 @@ int auth_key_from_row(const json_t *row, auth_key_t *k);
 /* Key record → the JSON shown by the API (never the secret or its hash). New reference. */
 json_t *auth_key_json(const auth_key_t *k);
 
-void auth_api_register(auth_t *a);
+/* The registry's auth hook (auth.c): installed by auth_api_register. */
+problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud);
 
 /* Migrations (auth.c). */
 extern const store_migration_t auth_migration_list[];

@@ -3,6 +3,7 @@
  * works for all of them (log following polls /output rather than holding an SSE stream, for the
  * same reason). Tables with status colours on a terminal, the daemon's JSON with --json. */
 #include "cli/cli_priv.h"
+#include "core/opt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -184,25 +185,13 @@ static int cli_agent_print_brief(cli_ctx_t *ctx, const json_t *a, const char *ve
 
 /* ---- argument helpers ------------------------------------------------------------------- */
 
-/* "--opt VALUE" or "--opt=VALUE" at argv[*i]; 1 when matched (value in *v), 0 when not, -1 when
- * the value is missing (message printed). */
+/* opt_value, saying when the value is missing. */
 static int cli_agent_opt(int argc, char **argv, int *i, const char *name, const char **v)
 {
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *v = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
+    int hit = opt_value(argc, argv, i, name, v);
+    if (hit < 0)
         cli_error("%s needs a value", name);
-        return -1;
-    }
-    *v = argv[++*i];
-    return 1;
+    return hit;
 }
 
 /* k=v into obj; -1 (message printed) when malformed. */

@@ -2,6 +2,7 @@
  * running daemon (the work is in net/tls.c), then prints the paths and the configuration lines
  * that use them. */
 #include "cli/cli_priv.h"
+#include "core/opt.h"
 #include "net/tls.h"
 
 #include <errno.h>
@@ -30,24 +31,6 @@ static void cli_cert_usage(const cli_ctx_t *ctx)
            "  %s cert self-signed --out /etc/ganglion/tls --host ganglion.lan --host 10.0.0.5\n\n",
            ctx->prog, TLS_HOSTS_MAX, TLS_DAYS_MAX, ctx->prog, ctx->prog);
     cli_usage_globals(stdout);
-}
-
-/* "--name VALUE" or "--name=VALUE": 1 and *val set, 0 not this option, -1 value missing. */
-static int cli_cert_opt(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *val = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
 }
 
 static int cli_cert_print(const cli_ctx_t *ctx, const char *cert, const char *key,
@@ -93,13 +76,13 @@ static int cli_cert_self_signed(cli_ctx_t *ctx, int argc, char **argv)
         int r;
         if (strcmp(argv[i], "--force") == 0) {
             o.force = true;
-        } else if ((r = cli_cert_opt(argc, argv, &i, "--out", &out)) != 0 ||
-                   (r = cli_cert_opt(argc, argv, &i, "--days", &days_s)) != 0) {
+        } else if ((r = opt_value(argc, argv, &i, "--out", &out)) != 0 ||
+                   (r = opt_value(argc, argv, &i, "--days", &days_s)) != 0) {
             if (r < 0) {
                 cli_error("%s needs a value; see %s cert self-signed --help", argv[i], ctx->prog);
                 return CLI_EXIT_USAGE;
             }
-        } else if ((r = cli_cert_opt(argc, argv, &i, "--host", &v)) != 0) {
+        } else if ((r = opt_value(argc, argv, &i, "--host", &v)) != 0) {
             if (r < 0) {
                 cli_error("--host needs a value; see %s cert self-signed --help", ctx->prog);
                 return CLI_EXIT_USAGE;

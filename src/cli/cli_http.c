@@ -5,7 +5,7 @@
 
 #include "build_info.h"
 
-#include "cli/curl_dl.h"
+#include "client/curl_dl.h"
 #include "client/gclient.h"
 
 #include <curl/curl.h>

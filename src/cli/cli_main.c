@@ -4,7 +4,8 @@
 #include "cli/cli.h"
 #include "cli/cli_auth.h"
 #include "cli/cli_priv.h"
-#include "cli/cli_synth.h"
+#include "core/opt.h"
+#include "cli/cli_tools.h"
 #include "server/serve.h"
 
 #include "build_info.h"
@@ -330,26 +331,6 @@ out:
     return tok;
 }
 
-/* Value of an option given as "--name VALUE" or "--name=VALUE". Returns 1 when argv[*i]
- * is this option (advancing *i past a separate value), 0 when not, -1 when the value is
- * missing. */
-static int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *val = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
 /* Removes the global options from argv wherever they are (until a "--"), leaving the command
  * and its own arguments in `rest`. Returns 0 or CLI_EXIT_USAGE after printing why. */
 static int cli_globals_parse(cli_ctx_t *ctx, int argc, char **argv, char **rest, int *nrest)
@@ -377,7 +358,7 @@ static int cli_globals_parse(cli_ctx_t *ctx, int argc, char **argv, char **rest,
         static const char *const names[] = {"--url", "--timeout", "--token", "--via", "--cacert"};
         const char **dst[] = {&ctx->url, &timeout, &token, &via, &ctx->cacert};
         for (size_t k = 0; k < 5 && r == 0; k++) {
-            r = cli_opt_value(argc, argv, &i, names[k], &v);
+            r = opt_value(argc, argv, &i, names[k], &v);
             if (r == 1)
                 *dst[k] = v;
             else if (r < 0) {

@@ -2,7 +2,7 @@
  * evidence bundle's Ed25519 signature offline against a public key given with --key, or fetched
  * from the daemon (--url) when no key is given. Further subcommands join the table below. */
 #include "cli/cli_priv.h"
-#include "cli/cli_synth.h"
+#include "cli/cli_tools.h"
 
 #include <errno.h>
 #include <stdio.h>

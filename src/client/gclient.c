@@ -17,7 +17,7 @@
 
 #include <zmq.h>
 
-#include "cli/curl_dl.h"
+#include "client/curl_dl.h"
 #include "core/strbuf.h"
 #include "net/zmq_codec.h"
 #include "net/zmq_dl.h"

@@ -84,6 +84,14 @@ static const config_key_t config_keys[] = {
             "simultaneous HTTP connections"),
     CFG_NUM("server", "connection_timeout_s", CONFIG_T_INT, connection_timeout_s, "30", 1, 86400, 0,
             "seconds an idle connection is kept"),
+    CFG_NUM("server", "max_connections_per_address", CONFIG_T_INT, max_connections_per_address,
+            "128", 1, 1000000, 0, "simultaneous HTTP connections from one client address"),
+    CFG_NUM("server", "header_timeout_ms", CONFIG_T_INT, header_timeout_ms, "10000", 50, 600000,
+            CONFIG_F_RELOAD, "milliseconds from accept to the end of the first request head"),
+    CFG_NUM("server", "header_max", CONFIG_T_SIZE, header_max, "16k", KIB, 64 * KIB, 0,
+            "largest request line plus header fields in bytes; larger gets 431"),
+    CFG_NUM("server", "uri_max", CONFIG_T_SIZE, uri_max, "8k", 256, 64 * KIB, 0,
+            "longest request target (path and query) in bytes; longer gets 414"),
     CFG_NUM("server", "shutdown_grace_ms", CONFIG_T_INT, shutdown_grace_ms, "5000", 0, 600000,
             CONFIG_F_RELOAD, "milliseconds to let in-flight requests finish on shutdown"),
     CFG_NUM("server", "compress_min_bytes", CONFIG_T_SIZE, compress_min_bytes, "8192", 0, 64 * MIB,
@@ -180,6 +188,10 @@ static const config_key_t config_keys[] = {
             "longer output lines are split into records marked cont"),
     CFG_NUM("agents", "tail_lines", CONFIG_T_INT, agents_tail_lines, "200", 0, 10000,
             CONFIG_F_RELOAD, "last output lines of an ended agent kept in the store"),
+    CFG_NUM("agents", "grep_jobs", CONFIG_T_INT, agents_grep_jobs, "2", 1, 64, CONFIG_F_RELOAD,
+            "output searches (?grep=) matched on the thread pool at once; more get 503"),
+    CFG_NUM("agents", "grep_budget_ms", CONFIG_T_INT, agents_grep_budget_ms, "500", 1, 60000,
+            CONFIG_F_RELOAD, "CPU milliseconds one output search may use; past it, 422"),
     CFG_NUM("agents", "stop_grace_ms", CONFIG_T_INT, agents_stop_grace_ms, "5000", 0, 600000,
             CONFIG_F_RELOAD, "default delay between SIGTERM and SIGKILL on stop"),
     CFG_NUM("agents", "action_timeout_ms", CONFIG_T_INT, agents_action_timeout_ms, "30000", 1,
@@ -194,6 +206,10 @@ static const config_key_t config_keys[] = {
             "run agents with this group (default: the user's primary group)"),
     CFG_NUM("agents", "cgroup", CONFIG_T_INT, agents_cgroup, "1", 0, 1, 0,
             "1: memory.max/cpu.max in a delegated cgroup v2 when writable; 0: rlimits only"),
+    CFG_ENUM("agents", "orphans", agents_orphans, "stop",
+             ((const char *const[]){"stop", "leave", NULL}), 0,
+             "stop: agents die with a killed daemon and leftovers are ended at restart; "
+             "leave: they keep running, unsupervised"),
     /* ---- [zmq] ---- */
     CFG_STR("zmq", "listen", zmq_listen, "127.0.0.1:7701", NULL, 0,
             "ZMQ RPC (ROUTER) HOST:PORT, tcp://HOST:PORT, or off"),
@@ -238,7 +254,7 @@ static const config_key_t config_keys[] = {
             CONFIG_F_RELOAD, "events accepted in one ingest request"),
     CFG_NUM("watch", "max_streams", CONFIG_T_INT, watch_max_streams, "1000", 1, 1000000,
             CONFIG_F_RELOAD, "streams in all (ingest into a new one beyond it gets 429)"),
-    CFG_NUM("watch", "agent_streams", CONFIG_T_INT, watch_agent_streams, "0", 0, 2, 0,
+    CFG_NUM("watch", "agent_streams", CONFIG_T_INT, watch_agent_streams, "0", 0, 2, CONFIG_F_RELOAD,
             "1 = every agent's output becomes a stream agent.<id>; 2 = only agents spawned "
             "with the label watch=on; 0 = none"),
     CFG_NUM("watch", "metrics_streams", CONFIG_T_INT, watch_metrics_streams, "64", 0, 10000, 0,
@@ -1001,6 +1017,12 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
                            "events.heartbeat_s (%" PRId64
                            ") must be less than server.connection_timeout_s (%" PRId64 ")",
                            cfg->events_heartbeat_s, cfg->connection_timeout_s);
+    /* The request line is part of the head: a target as long as the head could never fit. */
+    if (cfg->uri_max + 64 > cfg->header_max)
+        return config_fail(err, errlen, NULL, 0,
+                           "server.uri_max (%" PRId64 ") must be at least 64 bytes below "
+                           "server.header_max (%" PRId64 ")",
+                           cfg->uri_max, cfg->header_max);
     return 0;
 }
 

@@ -13,14 +13,18 @@
 
 typedef struct config {
     /* [server] */
-    char listen[CONFIG_STR_MAX];       /* HOST:PORT, default 127.0.0.1:7700 */
-    char data_dir[CONFIG_STR_MAX];     /* default ./var */
-    int64_t body_limit;                /* bytes, default 1 MiB */
-    int64_t json_max_depth;            /* default 64 */
-    int64_t max_connections;           /* default 1024 */
-    int64_t connection_timeout_s;      /* idle connection timeout, default 30 */
-    int64_t shutdown_grace_ms;         /* wait for in-flight requests on shutdown, default 5000 */
-    int64_t compress_min_bytes;        /* gzip responses at least this big when asked; 0 = off */
+    char listen[CONFIG_STR_MAX];         /* HOST:PORT, default 127.0.0.1:7700 */
+    char data_dir[CONFIG_STR_MAX];       /* default ./var */
+    int64_t body_limit;                  /* bytes, default 1 MiB */
+    int64_t json_max_depth;              /* default 64 */
+    int64_t max_connections;             /* default 1024 */
+    int64_t connection_timeout_s;        /* idle connection timeout, default 30 */
+    int64_t max_connections_per_address; /* of them from one client address, default 128 */
+    int64_t header_timeout_ms;  /* accept to the end of the first request head, default 10000 */
+    int64_t header_max;         /* request line + header fields, bytes, default 16 KiB */
+    int64_t uri_max;            /* request target, bytes, default 8 KiB */
+    int64_t shutdown_grace_ms;  /* wait for in-flight requests on shutdown, default 5000 */
+    int64_t compress_min_bytes; /* gzip responses at least this big when asked; 0 = off */
     char cors_origins[CONFIG_STR_MAX]; /* comma list or "*"; empty = CORS off */
     /* [log] */
     char log_level[16];            /* debug|info|warn|error|off */
@@ -72,6 +76,8 @@ typedef struct config {
     int64_t agents_output_buffer;     /* bytes of output kept per agent and stream, default 1 MiB */
     int64_t agents_line_max;          /* longer lines are split into records, default 16 KiB */
     int64_t agents_tail_lines;        /* lines of a finished agent persisted, default 200 */
+    int64_t agents_grep_jobs;         /* output searches on the thread pool at once, default 2 */
+    int64_t agents_grep_budget_ms;    /* CPU ms one output search may use, default 500 */
     int64_t agents_stop_grace_ms;     /* SIGTERM to SIGKILL, default 5000 */
     int64_t agents_action_timeout_ms; /* custom action reply wait, default 30000 */
     int64_t agents_backoff_ms;        /* first restart delay, doubling, default 500 */
@@ -79,6 +85,7 @@ typedef struct config {
     char agents_user[64];             /* run agents as this user when root; empty = unchanged */
     char agents_group[64];            /* and this group; empty = the user's */
     int64_t agents_cgroup;            /* 1: cgroup v2 limits when delegated; 0: rlimits only */
+    char agents_orphans[8];           /* stop|leave: what a killed daemon's agents become */
     /* [zmq] ZMQ transport (src/net/zmq*) */
     char zmq_listen[CONFIG_STR_MAX];        /* RPC ROUTER: HOST:PORT, tcp://..., or off */
     char zmq_pub[CONFIG_STR_MAX];           /* event PUB: HOST:PORT, tcp://..., or off */

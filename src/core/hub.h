@@ -3,6 +3,8 @@
 #ifndef GANGLION_HUB_H
 #define GANGLION_HUB_H
 
+#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -17,6 +19,12 @@ struct auth;
 struct agents;
 struct zmq_server;
 struct watch;
+
+/* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
+ * the agent's id and labels (borrowed; labels may be NULL), and the line as text (valid UTF-8,
+ * no newline, not NUL-terminated). serve.c wires it (watch follows agents' output). */
+typedef void (*hub_output_fn)(void *ud, const char *agent_id, const json_t *labels,
+                              const char *line, size_t len);
 
 typedef struct hub {
     uv_loop_t *loop;
@@ -38,6 +46,9 @@ typedef struct hub {
     struct agents *agents;
     struct zmq_server *zmq;
     struct watch *watch;
+    /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
+    hub_output_fn agent_output;
+    void *agent_output_ud;
 } hub_t;
 
 #endif

@@ -66,7 +66,7 @@ int log_enabled(log_level_t level)
 
 static int log_open_fd(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     return fd < 0 ? -errno : fd;
 }
 

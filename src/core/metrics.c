@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hash.h"
+#include "core/htab.h"
 
 /* Cardinality bounds: a label value that slipped in from outside must not grow memory without
  * end. Updates that would create a series beyond them are dropped. */
@@ -29,8 +29,9 @@ struct family;
 
 struct metrics_series {
     struct family *fam;
-    uint64_t hash;
-    char *labels; /* "" when there are none */
+    char *key; /* the index key: the family's name, a 0xff byte, the labels */
+    size_t key_len;
+    char *labels; /* inside key, after the 0xff: "" when there are none */
     double value; /* counter and gauge */
     /* Worker-thread increments for counters, added to value when rendered. */
     _Atomic uint64_t atomic_total;
@@ -57,73 +58,49 @@ struct collector {
 struct metrics {
     struct family **fams; /* declaration order */
     size_t nfams, fams_cap;
-    /* Open-addressing tables (power-of-two sizes) kept as void ** so one grow routine serves
-     * both without aliasing casts. */
-    void **fam_tab; /* struct family *, by name */
-    size_t fam_tab_size;
-    void **ser_tab; /* struct metrics_series *, by (name, labels) */
-    size_t ser_tab_size, nseries;
+    htab_t *fam_tab; /* struct family *, by name */
+    htab_t *ser_tab; /* struct metrics_series *, by (name, labels) */
+    size_t nseries;
     struct collector *collectors;
     size_t ncollectors, collectors_cap;
 };
 
-/* ---- hashing ------------------------------------------------------------------------------ */
+/* ---- the indexes ------------------------------------------------------------------------- */
 
-static uint64_t hash_name(const char *name)
+/* A series' key: the name, a byte no name contains, then the labels. */
+#define METRICS_KEY_MAX (METRICS_MAX_NAME_LEN + 1 + METRICS_MAX_LABELS_LEN)
+#define METRICS_KEY_SEP '\xff'
+
+static const void *fam_key(const void *e, size_t *len)
 {
-    return hash_fnv1a_str(HASH_FNV1A_SEED, name);
+    const struct family *f = e;
+    *len = strlen(f->name);
+    return f->name;
 }
 
-static uint64_t hash_series(const char *name, const char *labels)
+static const void *ser_key(const void *e, size_t *len)
 {
-    static const unsigned char sep = 0xff; /* a byte no name contains separates the parts */
-    return hash_fnv1a_str(hash_fnv1a(hash_name(name), &sep, 1), labels);
+    const struct metrics_series *s = e;
+    *len = s->key_len;
+    return s->key;
 }
 
-static int tab_grow(void ***tab, size_t *size, size_t want, uint64_t (*key)(const void *))
+/* Writes the key of (name, labels) into buf (METRICS_KEY_MAX bytes); its length, or 0 when
+ * either part is too long to be a series. */
+static size_t series_key(char *buf, const char *name, const char *labels)
 {
-    size_t nsize = *size ? *size : 16;
-    while (nsize < want)
-        nsize *= 2;
-    void **nt = calloc(nsize, sizeof *nt);
-    if (!nt)
-        return -ENOMEM;
-    for (size_t i = 0; i < *size; i++) {
-        void *e = (*tab)[i];
-        if (!e)
-            continue;
-        size_t j = (size_t)key(e) & (nsize - 1);
-        while (nt[j])
-            j = (j + 1) & (nsize - 1);
-        nt[j] = e;
-    }
-    free(*tab);
-    *tab = nt;
-    *size = nsize;
-    return 0;
-}
-
-static uint64_t fam_key(const void *e)
-{
-    return hash_name(((const struct family *)e)->name);
-}
-
-static uint64_t ser_key(const void *e)
-{
-    return ((const struct metrics_series *)e)->hash;
+    size_t n = strlen(name), l = strlen(labels);
+    if (n > METRICS_MAX_NAME_LEN || l > METRICS_MAX_LABELS_LEN)
+        return 0;
+    memcpy(buf, name, n);
+    buf[n] = METRICS_KEY_SEP;
+    memcpy(buf + n + 1, labels, l);
+    return n + 1 + l;
 }
 
 static struct family *family_find(const metrics_t *m, const char *name)
 {
-    if (!m->fam_tab_size)
-        return NULL;
-    size_t mask = m->fam_tab_size - 1;
-    for (size_t i = (size_t)hash_name(name) & mask; m->fam_tab[i]; i = (i + 1) & mask) {
-        struct family *f = m->fam_tab[i];
-        if (strcmp(f->name, name) == 0)
-            return f;
-    }
-    return NULL;
+    return htab_get_str(m->fam_tab, name);
 }
 
 /* ---- declaration -------------------------------------------------------------------------- */
@@ -144,13 +121,16 @@ static bool name_valid(const char *name)
 
 metrics_t *metrics_new(void)
 {
-    return calloc(1, sizeof(metrics_t));
+    metrics_t *m = calloc(1, sizeof(metrics_t));
+    if (m && (htab_new(&m->fam_tab, fam_key) < 0 || htab_new(&m->ser_tab, ser_key) < 0))
+        metrics_destroy(&m);
+    return m;
 }
 
 static void family_free(struct family *f)
 {
     for (size_t i = 0; i < f->nseries; i++) {
-        free(f->series[i]->labels);
+        free(f->series[i]->key);
         free(f->series[i]->counts);
         free(f->series[i]);
     }
@@ -169,8 +149,8 @@ void metrics_destroy(metrics_t **pm)
     for (size_t i = 0; i < m->nfams; i++)
         family_free(m->fams[i]);
     free(m->fams);
-    free(m->fam_tab);
-    free(m->ser_tab);
+    htab_destroy(&m->fam_tab);
+    htab_destroy(&m->ser_tab);
     free(m->collectors);
     free(m);
     *pm = NULL;
@@ -179,9 +159,6 @@ void metrics_destroy(metrics_t **pm)
 static int family_add(metrics_t *m, const char *name, enum metrics_type type, const char *help,
                       const double *buckets, size_t nbuckets, struct family **out)
 {
-    if ((m->nfams + 1) * 2 > m->fam_tab_size &&
-        tab_grow(&m->fam_tab, &m->fam_tab_size, (m->nfams + 1) * 2, fam_key) < 0)
-        return -ENOMEM;
     if (m->nfams == m->fams_cap) {
         size_t ncap = m->fams_cap ? m->fams_cap * 2 : 16;
         struct family **nf = realloc(m->fams, ncap * sizeof *nf);
@@ -206,12 +183,11 @@ static int family_add(metrics_t *m, const char *name, enum metrics_type type, co
         family_free(f);
         return -ENOMEM;
     }
+    if (htab_put(m->fam_tab, f) < 0) {
+        family_free(f);
+        return -ENOMEM;
+    }
     m->fams[m->nfams++] = f;
-    size_t mask = m->fam_tab_size - 1;
-    size_t i = (size_t)hash_name(name) & mask;
-    while (m->fam_tab[i])
-        i = (i + 1) & mask;
-    m->fam_tab[i] = f;
     if (out)
         *out = f;
     return 0;
@@ -262,27 +238,15 @@ int metrics_declare_histogram(metrics_t *m, const char *name, const char *help,
 
 /* ---- series ------------------------------------------------------------------------------- */
 
-static struct metrics_series *series_find(const metrics_t *m, const char *name, const char *labels,
-                                          uint64_t h)
+static struct metrics_series *series_find(const metrics_t *m, const char *key, size_t len)
 {
-    if (!m->ser_tab_size)
-        return NULL;
-    size_t mask = m->ser_tab_size - 1;
-    for (size_t i = (size_t)h & mask; m->ser_tab[i]; i = (i + 1) & mask) {
-        struct metrics_series *s = m->ser_tab[i];
-        if (s->hash == h && strcmp(s->labels, labels) == 0 && strcmp(s->fam->name, name) == 0)
-            return s;
-    }
-    return NULL;
+    return htab_get(m->ser_tab, key, len);
 }
 
-static struct metrics_series *series_create(metrics_t *m, struct family *f, const char *labels,
-                                            uint64_t h)
+static struct metrics_series *series_create(metrics_t *m, struct family *f, const char *key,
+                                            size_t len)
 {
-    if (m->nseries >= METRICS_MAX_SERIES || strlen(labels) > METRICS_MAX_LABELS_LEN)
-        return NULL;
-    if ((m->nseries + 1) * 2 > m->ser_tab_size &&
-        tab_grow(&m->ser_tab, &m->ser_tab_size, (m->nseries + 1) * 2, ser_key) < 0)
+    if (m->nseries >= METRICS_MAX_SERIES)
         return NULL;
     if (f->nseries == f->cap) {
         size_t ncap = f->cap ? f->cap * 2 : 8;
@@ -296,16 +260,22 @@ static struct metrics_series *series_create(metrics_t *m, struct family *f, cons
     if (!s)
         return NULL;
     s->fam = f;
-    s->hash = h;
-    s->labels = strdup(labels);
+    s->key = malloc(len + 1);
+    if (s->key) {
+        memcpy(s->key, key, len);
+        s->key[len] = '\0';
+        s->key_len = len;
+        s->labels = s->key + strlen(f->name) + 1;
+    }
     if (f->type == MT_HISTOGRAM)
         s->counts = calloc(f->nbuckets + 1, sizeof *s->counts);
-    if (!s->labels || (f->type == MT_HISTOGRAM && !s->counts)) {
-        free(s->labels);
+    if (!s->key || (f->type == MT_HISTOGRAM && !s->counts) || htab_put(m->ser_tab, s) < 0) {
+        free(s->key);
         free(s->counts);
         free(s);
         return NULL;
     }
+    const char *labels = s->labels;
     atomic_init(&s->atomic_total, 0);
 
     /* Keep the family's series sorted by labels; creation is rare, rendering is not. */
@@ -320,12 +290,6 @@ static struct metrics_series *series_create(metrics_t *m, struct family *f, cons
     memmove(&f->series[lo + 1], &f->series[lo], (f->nseries - lo) * sizeof *f->series);
     f->series[lo] = s;
     f->nseries++;
-
-    size_t mask = m->ser_tab_size - 1;
-    size_t i = (size_t)h & mask;
-    while (m->ser_tab[i])
-        i = (i + 1) & mask;
-    m->ser_tab[i] = s;
     m->nseries++;
     return s;
 }
@@ -340,8 +304,11 @@ static struct metrics_series *series_get(metrics_t *m, const char *name, const c
         return NULL;
     if (!labels)
         labels = "";
-    uint64_t h = hash_series(name, labels);
-    struct metrics_series *s = series_find(m, name, labels, h);
+    char key[METRICS_KEY_MAX];
+    size_t len = series_key(key, name, labels);
+    if (len == 0)
+        return NULL;
+    struct metrics_series *s = series_find(m, key, len);
     if (s)
         return s->fam->type == type ? s : NULL;
     struct family *f = family_find(m, name);
@@ -353,7 +320,7 @@ static struct metrics_series *series_get(metrics_t *m, const char *name, const c
     }
     if (f->type != type)
         return NULL;
-    return series_create(m, f, labels, h);
+    return series_create(m, f, key, len);
 }
 
 void metrics_counter_add(metrics_t *m, const char *name, const char *labels, double v)
@@ -402,7 +369,9 @@ int metrics_histogram_quantile(const metrics_t *m, const char *name, const char 
         return -EINVAL;
     if (!labels)
         labels = "";
-    const struct metrics_series *s = series_find(m, name, labels, hash_series(name, labels));
+    char key[METRICS_KEY_MAX];
+    size_t len = series_key(key, name, labels);
+    const struct metrics_series *s = len ? series_find(m, key, len) : NULL;
     if (!s || s->fam->type != MT_HISTOGRAM || s->count == 0)
         return -ENOENT;
     const struct family *f = s->fam;

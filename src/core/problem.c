@@ -74,6 +74,25 @@ void problem_field_add(problem_t *p, const char *in, const char *field, const ch
     free(msg);
 }
 
+problem_t *problem_validation_new(void)
+{
+    return problem_new(422, "validation", "the request has invalid fields; see errors[]");
+}
+
+problem_t *problem_field_error(problem_t **p, const char *in, const char *field, const char *fmt,
+                               ...)
+{
+    if (!*p)
+        *p = problem_validation_new();
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = problem_vfmt(fmt, ap);
+    va_end(ap);
+    problem_field_add(*p, in, field, "%s", msg);
+    free(msg);
+    return *p;
+}
+
 void problem_ext_set(problem_t *p, const char *key, json_t *value)
 {
     if (!p->ext)
@@ -174,6 +193,8 @@ const char *problem_title_for(int status)
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
     default:
         return status >= 500 ? "Server Error" : "Error";
     }

@@ -21,6 +21,15 @@ problem_t *problem_newv(int status, const char *slug, const char *fmt, va_list a
 void problem_field_add(problem_t *p, const char *in, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The 422 "validation" problem whose errors[] say which inputs were wrong ("the request has
+ * invalid fields; see errors[]"): every field error of every module starts from this one. */
+problem_t *problem_validation_new(void);
+
+/* Adds a field error to *p, creating the validation problem on the first one; returns *p. For
+ * checks that collect every wrong field before answering. */
+problem_t *problem_field_error(problem_t **p, const char *in, const char *field, const char *fmt,
+                               ...) __attribute__((format(printf, 4, 5)));
+
 /* Extra top-level member (e.g. "max_bytes"); `value` is stolen. */
 void problem_ext_set(problem_t *p, const char *key, json_t *value);
 

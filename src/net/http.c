@@ -30,26 +30,33 @@
 #include "core/metrics.h"
 #include "core/problem.h"
 #include "core/strbuf.h"
+#include "net/http_door.h"
+#include "net/http_head.h"
 #include "net/http_parse.h"
 #include "net/sse.h"
 #include "net/tls.h"
 
 /* MHD's per-connection pool holds the request line, headers and the read/write buffers, so it
- * bounds what a client can make us hold before the access handler runs. */
-#define HTTP_CONN_MEMORY    (32 * 1024)
-#define HTTP_RQ_POOL_MAX    256         /* request contexts kept for reuse */
-#define HTTP_BODY_KEEP      (16 * 1024) /* body buffers up to this stay with pooled contexts */
-#define HTTP_SCRATCH        (16 * 1024) /* JSON replies that fit are serialised without malloc */
-#define HTTP_DISCARD_FACTOR 4           /* chunked bodies: drop the connection after limit * this */
-#define HTTP_PEER_MAX       64
-#define HTTP_RID_BUF        (HTTP_REQUEST_ID_MAX + 1)
-#define HTTP_EXTRA_HEADERS  16 /* problem headers copied into a reply */
-#define SSE_BLOCK           4096
-#define SSE_BATCH           (16 * 1024)   /* bytes of frames formatted per reader call */
-#define SSE_OUT_MAX         (1024 * 1024) /* one formatted batch never exceeds this */
-#define HTTP_ALLOW_METHODS  "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-#define HTTP_ALLOW_HEADERS  "Authorization, Content-Type, X-Request-Id, Last-Event-ID"
-#define HTTP_CORS_MAX_AGE   "600"
+ * bounds what a client can make us hold before the access handler runs. It is kept this far
+ * above server.header_max so that our 431 (a problem) answers before MHD's own (a page). */
+#define HTTP_CONN_MEMORY_MIN (32 * 1024)
+#define HTTP_CONN_MEMORY_PAD (16 * 1024)
+/* The door enforces server.max_connections; MHD's own limit, a silent close, sits above it
+ * for connections MHD has closed but not yet cleaned up. */
+#define HTTP_MHD_LIMIT_SLACK 64
+#define HTTP_RQ_POOL_MAX     256         /* request contexts kept for reuse */
+#define HTTP_BODY_KEEP       (16 * 1024) /* body buffers up to this stay with pooled contexts */
+#define HTTP_SCRATCH         (16 * 1024) /* JSON replies that fit are serialised without malloc */
+#define HTTP_DISCARD_FACTOR  4 /* chunked bodies: drop the connection after limit * this */
+#define HTTP_PEER_MAX        64
+#define HTTP_RID_BUF         (HTTP_REQUEST_ID_MAX + 1)
+#define HTTP_EXTRA_HEADERS   16 /* problem headers copied into a reply */
+#define SSE_BLOCK            4096
+#define SSE_BATCH            (16 * 1024)   /* bytes of frames formatted per reader call */
+#define SSE_OUT_MAX          (1024 * 1024) /* one formatted batch never exceeds this */
+#define HTTP_ALLOW_METHODS   "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+#define HTTP_ALLOW_HEADERS   "Authorization, Content-Type, X-Request-Id, Last-Event-ID"
+#define HTTP_CORS_MAX_AGE    "600"
 
 typedef struct http_rq http_rq_t;
 typedef struct http_stream http_stream_t;
@@ -57,6 +64,8 @@ typedef struct http_stream http_stream_t;
 /* One TCP connection (MHD's socket context): what stays the same across keep-alive requests. */
 typedef struct http_conn {
     char peer[HTTP_PEER_MAX];
+    struct sockaddr_storage sa; /* the client, counted by the door while the connection lives */
+    bool counted;
     bool bad_escape; /* the unescaper saw a malformed %-sequence in the request being parsed */
 } http_conn_t;
 
@@ -123,6 +132,8 @@ struct http_server {
     tls_material_t tlsm; /* the PEM text handed to MHD, kept until MHD is stopped */
     char hsts[32];       /* Strict-Transport-Security value over TLS, "" = not sent */
     int64_t heartbeat_s;
+    http_door_t *door; /* accepts, limits connections, checks first heads */
+    http_head_limits_t head;
     http_rq_t *waiting; /* requests whose reply is pending in the registry */
     http_rq_t *free_rqs;
     size_t nfree;
@@ -796,12 +807,24 @@ static void http_on_reply(const api_reply_t *r, void *tctx)
 
 /* ---- the access handler ----------------------------------------------------------------- */
 
+/* The limits api_query_parse (src/api/validate.c) applies to a raw query string. */
+#define HTTP_QUERY_MAX_PARAMS 64
+#define HTTP_QUERY_VALUE_MAX  4095
+
 typedef struct http_query {
     json_t *obj;
     bool bad;
+    size_t n;
+    problem_t *fields; /* 422 with the parameters refused, or NULL */
 } http_query_t;
 
-/* Query arguments become an object of strings; a repeated key keeps its last value. */
+static void http_query_refuse(http_query_t *q, const char *key, const char *msg)
+{
+    problem_field_error(&q->fields, "query", key, "%s", msg);
+}
+
+/* Query arguments become an object of strings. A repeated parameter is refused, as the
+ * registry does for a raw query: which of the values was meant cannot be known. */
 static enum MHD_Result http_query_add(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
 {
@@ -809,20 +832,58 @@ static enum MHD_Result http_query_add(void *cls, enum MHD_ValueKind kind, const 
     http_query_t *q = cls;
     if (!key)
         return MHD_YES;
+    if (++q->n > HTTP_QUERY_MAX_PARAMS) {
+        if (q->n == HTTP_QUERY_MAX_PARAMS + 1)
+            http_query_refuse(q, "", "too many query parameters (at most 64)");
+        return MHD_YES;
+    }
+    if (value && strlen(value) > HTTP_QUERY_VALUE_MAX) {
+        http_query_refuse(q, key, "is longer than 4095 bytes");
+        return MHD_YES;
+    }
+    if (json_object_get(q->obj, key)) {
+        http_query_refuse(q, key, "is given more than once");
+        return MHD_YES;
+    }
     json_t *v = json_string(value ? value : "");
     if (!v || json_object_set_new(q->obj, key, v) < 0)
         q->bad = true; /* not UTF-8 */
     return MHD_YES;
 }
 
-/* First call for a request: headers are in. Preflight, early 413 and malformed URLs are
- * answered here, before any body is read. */
+/* Headers of every reply, also of the door's refusals, which MHD never sees. */
+#define HTTP_DOOR_HEADERS                                                                          \
+    "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"                          \
+    "X-Frame-Options: DENY\r\nContent-Security-Policy: " HTTP_CSP_API "\r\n"
+
+/* The door's limits, read from the configuration each time (body_limit and the header
+ * timeout are reloadable; the door checks heads before any request syncs srv). */
+static void http_door_limits_fill(void *ud, http_door_limits_t *lim)
+{
+    const http_server_t *srv = ud;
+    const config_t *cfg = &srv->hub->cfg;
+    memset(lim, 0, sizeof *lim);
+    lim->max_conns = (size_t)cfg->max_connections;
+    lim->max_per_addr = (size_t)(cfg->max_connections_per_address < cfg->max_connections
+                                     ? cfg->max_connections_per_address
+                                     : cfg->max_connections);
+    lim->header_timeout_ms = (uint64_t)cfg->header_timeout_ms;
+    lim->inspect = !srv->tls;
+    lim->head.header_max = (size_t)cfg->header_max;
+    lim->head.uri_max = (size_t)cfg->uri_max;
+    lim->head.body_max = cfg->body_limit > 0 ? (uint64_t)cfg->body_limit : 0;
+    lim->security_headers = HTTP_DOOR_HEADERS;
+}
+
 /* Reloadable settings (SIGHUP rewrites hub->cfg) are re-read here, once per request: a few
  * compares, and a re-parse only when the CORS list changed. */
 static void http_config_sync(http_server_t *srv)
 {
     const config_t *cfg = &srv->hub->cfg;
     srv->body_limit = cfg->body_limit > 0 ? (uint64_t)cfg->body_limit : 0;
+    srv->head.header_max = (size_t)cfg->header_max;
+    srv->head.uri_max = (size_t)cfg->uri_max;
+    srv->head.body_max = srv->body_limit;
     srv->compress_min = cfg->compress_min_bytes > 0 ? (uint64_t)cfg->compress_min_bytes : 0;
     srv->client_queue = cfg->events_client_queue > 0 ? (size_t)cfg->events_client_queue : 256;
     if (cfg->events_heartbeat_s != srv->heartbeat_s) {
@@ -864,7 +925,40 @@ static enum MHD_Result http_preflight(http_rq_t *rq)
     return http_queue(rq, MHD_HTTP_NO_CONTENT, resp);
 }
 
-static enum MHD_Result http_rq_begin(http_rq_t *rq, const char *url, const char *method)
+static enum MHD_Result http_framing_add(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    if (key)
+        http_framing_field(cls, key, key_size, value ? value : "", value ? value_size : 0);
+    return MHD_YES;
+}
+
+/* The framing rules of http_head.c over the fields MHD parsed, plus the target's length. */
+static int http_rq_framing_check(http_rq_t *rq, const char *url, const char *version,
+                                 http_head_verdict_t *v)
+{
+    http_server_t *srv = rq->srv;
+    bool http11 = !version || strcmp(version, MHD_HTTP_VERSION_1_0) != 0;
+    http_framing_t f;
+    http_framing_init(&f);
+    MHD_get_connection_values_n(rq->conn, MHD_HEADER_KIND, http_framing_add, &f);
+    if (http_framing_verdict(&f, http11, &srv->head, v) < 0)
+        return -1;
+    if (url && strlen(url) > srv->head.uri_max) {
+        v->status = 414;
+        v->slug = "uri-too-long";
+        snprintf(v->detail, sizeof v->detail, "the request target is longer than %zu bytes",
+                 srv->head.uri_max);
+        return -1;
+    }
+    return 0;
+}
+
+/* First call for a request: headers are in. Framing errors, preflight, early 413 and malformed
+ * URLs are answered here, before any body is read. */
+static enum MHD_Result http_rq_begin(http_rq_t *rq, const char *url, const char *method,
+                                     const char *version)
 {
     http_server_t *srv = rq->srv;
     struct MHD_Connection *conn = rq->conn;
@@ -880,6 +974,17 @@ static enum MHD_Result http_rq_begin(http_rq_t *rq, const char *url, const char 
     if (srv->compress_min)
         rq->gzip_ok = http_accepts_gzip(
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+
+    /* Every request, keep-alive ones included (the door sees only a connection's first): a
+     * refusal here is queued before the body is read, so MHD closes the connection after it
+     * and nothing of an ambiguous body is taken as the next request. */
+    http_head_verdict_t v;
+    if (http_rq_framing_check(rq, url, version, &v) < 0) {
+        problem_t *p = problem_new(v.status, v.slug, "%s", v.detail);
+        if (v.status == 413)
+            problem_ext_set(p, "max_bytes", json_integer((json_int_t)srv->body_limit));
+        return http_fail(rq, NULL, p);
+    }
 
     if (rq->hc && rq->hc->bad_escape) {
         rq->hc->bad_escape = false;
@@ -929,7 +1034,7 @@ static enum MHD_Result http_rq_dispatch(http_rq_t *rq, const char *url, const ch
 
     api_call_t call;
     memset(&call, 0, sizeof call);
-    http_query_t q = {NULL, false};
+    http_query_t q = {NULL, false, 0, NULL};
     if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, NULL, NULL) > 0) {
         q.obj = json_object();
         if (!q.obj)
@@ -937,8 +1042,13 @@ static enum MHD_Result http_rq_dispatch(http_rq_t *rq, const char *url, const ch
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, http_query_add, &q);
         if (q.bad) {
             json_decref(q.obj);
+            problem_destroy(&q.fields);
             problem_t *p = problem_new(400, "bad-request", "query string is not valid UTF-8");
             return http_fail(rq, url, p);
+        }
+        if (q.fields) {
+            json_decref(q.obj);
+            return http_fail(rq, url, q.fields);
         }
     }
     call.transport = "http";
@@ -951,6 +1061,9 @@ static enum MHD_Result http_rq_dispatch(http_rq_t *rq, const char *url, const ch
     call.body_len = rq->body.len;
     call.request_id = rq->rid[0] ? rq->rid : NULL;
     call.peer = rq->hc ? rq->hc->peer : "unknown";
+    http_credential(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Api-Key"),
+                    &call.credential, &call.credential_error);
     call.header = http_header;
     call.transport_ctx = rq;
 
@@ -981,7 +1094,6 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_size, void **con_cls)
 {
-    (void)version;
     http_server_t *srv = cls;
     http_rq_t *rq = *con_cls;
     if (!rq) {
@@ -989,7 +1101,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         if (!rq)
             return MHD_NO;
         *con_cls = rq;
-        return http_rq_begin(rq, url, method);
+        return http_rq_begin(rq, url, method, version);
     }
     if (*upload_size) {
         http_rq_body(rq, upload_data, *upload_size);
@@ -1049,12 +1161,22 @@ static void http_on_connection(void *cls, struct MHD_Connection *conn, void **so
             const union MHD_ConnectionInfo *ci =
                 MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
             http_peer_format(ci ? ci->client_addr : NULL, hc->peer, sizeof hc->peer);
+            if (ci && ci->client_addr) {
+                socklen_t sl = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                      : sizeof(struct sockaddr_in);
+                memcpy(&hc->sa, ci->client_addr, sl);
+                hc->counted = true;
+                http_door_conn_opened(srv->door, (const struct sockaddr *)&hc->sa);
+            }
         }
         *socket_context = hc;
         if (srv->hub->metrics)
             metrics_gauge_add(srv->hub->metrics, "ganglion_http_connections", NULL, 1);
     } else {
-        free(*socket_context);
+        http_conn_t *hc = *socket_context;
+        if (hc && hc->counted)
+            http_door_conn_closed(srv->door, (const struct sockaddr *)&hc->sa);
+        free(hc);
         *socket_context = NULL;
         if (srv->hub->metrics)
             metrics_gauge_add(srv->hub->metrics, "ganglion_http_connections", NULL, -1);
@@ -1151,6 +1273,8 @@ static void http_declare_metrics(metrics_t *m)
         return;
     metrics_declare(m, "ganglion_http_connections", "gauge", "Open HTTP connections.");
     metrics_declare(m, "ganglion_sse_clients", "gauge", "Connected SSE clients.");
+    metrics_declare(m, "ganglion_http_refused_total", "counter",
+                    "Connections refused before a request reached the API, by the status sent.");
     metrics_declare(m, "ganglion_sse_dropped_total", "counter",
                     "SSE clients dropped because they read slower than events arrived.");
     metrics_gauge_set(m, "ganglion_http_connections", NULL, 0);
@@ -1209,6 +1333,28 @@ static int http_tls_prepare(http_server_t *srv, const config_t *cfg, char *err, 
     return 0;
 }
 
+/* MHD's per-connection pool: room for a head of server.header_max and the structures MHD
+ * builds from it, so the head limits answered by us (431, 414) come first. */
+static size_t http_conn_memory(const config_t *cfg)
+{
+    size_t n = (size_t)cfg->header_max + HTTP_CONN_MEMORY_PAD;
+    return n < HTTP_CONN_MEMORY_MIN ? HTTP_CONN_MEMORY_MIN : n;
+}
+
+/* The door admitted a connection: MHD reads it from here on (and closes fd on failure). */
+static int http_on_handoff(void *ud, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+    http_server_t *srv = ud;
+    if (srv->closing) {
+        close(fd);
+        return -1;
+    }
+    if (MHD_add_connection(srv->d, fd, sa, salen) != MHD_YES)
+        return -1;
+    http_kick(srv);
+    return 0;
+}
+
 int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -1246,8 +1392,9 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
         return rc;
     }
 
-    unsigned int flags =
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    /* The door (http_door.c) owns the listening socket and hands connections over. */
+    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                         MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET;
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tlsm.cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tlsm.key_pem},
@@ -1261,12 +1408,12 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     /* The logger goes first so that MHD's complaints about later options reach our log. */
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_on_mhd_log, srv,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-        http_on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, srv, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections + HTTP_MHD_LIMIT_SLACK, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        http_conn_memory(cfg), MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+        http_unescape, srv, MHD_OPTION_END);
     if (!srv->d) {
         snprintf(err, errlen, "%s: libmicrohttpd failed to start%s", cfg->listen,
                  srv->tls ? " with TLS (see its log line above)" : "");
@@ -1293,6 +1440,14 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     srv->handles = 3;
     uv_poll_start(&srv->poll, UV_READABLE, http_on_poll);
     http_config_sync(srv); /* limits, and starts the heartbeat timer */
+    rc = http_door_start(hub->loop, fd, hub->metrics, http_door_limits_fill, http_on_handoff, srv,
+                         &srv->door);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot accept connections: %s", cfg->listen, uv_strerror(rc));
+        close(fd);
+        http_server_destroy(&srv);
+        return rc;
+    }
     http_declare_metrics(hub->metrics);
     http_timer_arm(srv);
     *out = srv;
@@ -1309,10 +1464,7 @@ void http_server_quiesce(http_server_t *srv)
     if (!srv || srv->quiescing)
         return;
     srv->quiescing = true;
-    /* The listen socket is ours (MHD_OPTION_LISTEN_SOCKET); MHD hands it back to close. */
-    MHD_socket fd = MHD_quiesce_daemon(srv->d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    http_door_stop(srv->door); /* closes the listening socket */
     uv_timer_stop(&srv->heartbeat);
     http_streams_end(srv);
     http_kick(srv);
@@ -1358,6 +1510,8 @@ void http_server_destroy(http_server_t **psrv)
     uv_close((uv_handle_t *)&srv->heartbeat, http_on_handle_closed);
     MHD_stop_daemon(srv->d);
     srv->d = NULL;
+    /* After MHD: its last connections are uncounted from the door as they close. */
+    http_door_destroy(&srv->door);
     tls_material_free(&srv->tlsm);
     while (srv->free_rqs) {
         http_rq_t *rq = srv->free_rqs;

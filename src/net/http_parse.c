@@ -3,6 +3,7 @@
 #include "net/http_parse.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,6 +32,26 @@ static bool qvalue_zero(const char *v, size_t n)
         if (v[i] != '.' && v[i] != '0')
             return false;
     return true;
+}
+
+int http_credential(const char *authorization, const char *api_key, const char **cred,
+                    const char **why)
+{
+    *cred = NULL;
+    *why = NULL;
+    if (authorization && *authorization) {
+        if (strncasecmp(authorization, "Bearer ", 7) != 0) {
+            *why = "the Authorization header must use the Bearer scheme";
+            return -EINVAL;
+        }
+        const char *t = authorization + 7;
+        while (*t == ' ')
+            t++;
+        *cred = *t ? t : NULL;
+        return 0;
+    }
+    *cred = api_key && *api_key ? api_key : NULL;
+    return 0;
 }
 
 bool http_accepts_gzip(const char *ae)

@@ -17,6 +17,12 @@ bool http_request_id_valid(const char *s);
 /* True when an Accept-Encoding value allows gzip (gzip, x-gzip or *, without q=0). */
 bool http_accepts_gzip(const char *accept_encoding);
 
+/* The credential of a request from its Authorization and X-Api-Key values (either may be NULL):
+ * the Bearer token, else the API key, else NULL. Returns 0, or -EINVAL with *why set when an
+ * Authorization header uses another scheme. *cred points into the inputs. */
+int http_credential(const char *authorization, const char *api_key, const char **cred,
+                    const char **why);
+
 /* Decodes %HH sequences in place. Returns the new length; *bad is set when a '%' is not
  * followed by two hex digits or a sequence decodes to NUL (such input is refused with 400). */
 size_t http_unescape_inplace(char *s, bool *bad);

@@ -1,10 +1,11 @@
 /* JSON and MessagePack for the ZMQ envelope. Encoding uses msgpack-c's packer. Decoding walks
  * the MessagePack bytes directly into jansson values: msgpack-c's unpacker allocates a
  * container's declared size up front, so a 5-byte "array of 4 billion" would cost gigabytes;
- * here every declared count is checked against the bytes that remain before anything is made. */
+ * here every declared count is checked against the bytes that remain, and a first walk that
+ * builds nothing charges the value budget (core/jsonx.h), before anything is made. */
 #include "net/zmq_codec.h"
 
-#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,6 +77,7 @@ typedef struct mp_reader {
     size_t max_depth;
     char *err;
     size_t errlen;
+    jsonx_budget_t *budget; /* charged by mp_skip */
 } mp_reader_t;
 
 __attribute__((format(printf, 2, 3))) static json_t *mp_fail(mp_reader_t *r, const char *fmt, ...)
@@ -311,25 +313,163 @@ static json_t *mp_value(mp_reader_t *r, size_t depth)
     }
 }
 
+/* ---- MessagePack walked without building ----------------------------------------------- */
+
+static int mp_skip_fail(mp_reader_t *r, int rc, const char *why)
+{
+    mp_fail(r, "%s at byte %zu", why, r->off);
+    return rc;
+}
+
+/* Walks one value and builds nothing: every length checked against the bytes that remain,
+ * nesting against max_depth, each value (an array or a map also as a container; a map's keys,
+ * which must be strings, not apart from their values) charged to the budget, and the types
+ * without a JSON form refused. 0, or -EINVAL, -ELOOP (too deep) or -E2BIG (over budget). */
+static int mp_skip(mp_reader_t *r, size_t depth, bool key)
+{
+    if (mp_need(r, 1) < 0)
+        return mp_skip_fail(r, -EINVAL, "truncated message");
+    unsigned char c = r->p[r->off++];
+    enum { SCALAR, BYTES, ARRAY, MAP } kind = SCALAR;
+    size_t width = 0; /* a scalar's payload, or the width of a length or count */
+    uint64_t n = 0;
+    if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+        kind = SCALAR;
+    } else if ((c & 0xf0) == 0x80 || (c & 0xf0) == 0x90) {
+        kind = (c & 0xf0) == 0x80 ? MAP : ARRAY;
+        n = c & 0x0f;
+    } else if ((c & 0xe0) == 0xa0) {
+        kind = BYTES;
+        n = c & 0x1f;
+    } else if (c >= 0xc4 && c <= 0xc6) {
+        kind = BYTES;
+        width = (size_t)1 << (c - 0xc4);
+    } else if (c == 0xca || c == 0xcb) {
+        width = c == 0xca ? 4 : 8;
+    } else if (c >= 0xcc && c <= 0xd3) {
+        width = (size_t)1 << ((c - 0xcc) & 3);
+    } else if (c >= 0xd9 && c <= 0xdb) {
+        kind = BYTES;
+        width = (size_t)1 << (c - 0xd9);
+    } else if (c >= 0xdc && c <= 0xdf) {
+        kind = c <= 0xdd ? ARRAY : MAP;
+        width = c == 0xdc || c == 0xde ? 2 : 4;
+    } else { /* 0xc1 (never used), 0xc7-0xc9 and 0xd4-0xd8 (ext) */
+        r->off--;
+        mp_fail(r, "unsupported MessagePack type 0x%02x at byte %zu", c, r->off);
+        return -EINVAL;
+    }
+    bool str = (c & 0xe0) == 0xa0 || (c >= 0xd9 && c <= 0xdb);
+    if (key && !str) {
+        r->off--;
+        return mp_skip_fail(r, -EINVAL, "map key is not a string");
+    }
+    if (!key && jsonx_budget_take(r->budget, kind == ARRAY || kind == MAP) < 0)
+        return -E2BIG;
+    if (kind == SCALAR) {
+        if (mp_need(r, width) < 0)
+            return mp_skip_fail(r, -EINVAL, "truncated number");
+        r->off += width;
+        return 0;
+    }
+    if (width && mp_uint(r, width, &n) < 0)
+        return mp_skip_fail(r, -EINVAL, "truncated length");
+    if (kind == BYTES) {
+        if (n > r->len - r->off)
+            return mp_skip_fail(r, -EINVAL, "truncated string or binary");
+        r->off += (size_t)n;
+        return 0;
+    }
+    /* Every item takes at least one byte, every entry two: a larger count cannot be honest. */
+    if (n > (kind == MAP ? (r->len - r->off) / 2 : r->len - r->off)) {
+        mp_fail(r, "%s of %llu items exceeds the message", kind == MAP ? "map" : "array",
+                (unsigned long long)n);
+        return -EINVAL;
+    }
+    if (depth >= r->max_depth)
+        return -ELOOP;
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = kind == MAP ? mp_skip(r, depth + 1, true) : 0;
+        if (rc == 0)
+            rc = mp_skip(r, depth + 1, false);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int zmq_codec_skip(zmq_codec_enc_t enc, const void *buf, size_t len, jsonx_budget_t *b, size_t *end,
+                   problem_t **p)
+{
+    *p = NULL;
+    if (enc == ZMQ_CODEC_JSON)
+        return jsonx_scan(buf, len, b, end, p);
+    char why[256] = "";
+    mp_reader_t r = {.p = buf,
+                     .len = len,
+                     .max_depth = b->max_depth,
+                     .err = why,
+                     .errlen = sizeof why,
+                     .budget = b};
+    int rc = mp_skip(&r, 0, false);
+    if (rc == -E2BIG)
+        *p = jsonx_budget_problem(b);
+    else if (rc == -ELOOP)
+        *p = jsonx_depth_problem(b->max_depth);
+    else if (rc < 0)
+        *p = problem_new(400, "malformed-msgpack", "malformed MessagePack: %s", why);
+    else
+        *end = r.off;
+    return rc;
+}
+
+json_t *zmq_codec_decode_budget(zmq_codec_enc_t enc, const void *buf, size_t len, jsonx_budget_t *b,
+                                problem_t **p)
+{
+    *p = NULL;
+    if (enc == ZMQ_CODEC_JSON)
+        return jsonx_parse_budget(buf, len, b, p);
+    char why[256] = "";
+    mp_reader_t r = {.p = buf,
+                     .len = len,
+                     .max_depth = b->max_depth,
+                     .err = why,
+                     .errlen = sizeof why,
+                     .budget = b};
+    int rc = mp_skip(&r, 0, false);
+    if (rc == 0 && r.off != r.len) {
+        mp_fail(&r, "%zu trailing bytes after the message", r.len - r.off);
+        rc = -EINVAL;
+    }
+    if (rc == -E2BIG) {
+        *p = jsonx_budget_problem(b);
+        return NULL;
+    }
+    if (rc == -ELOOP) {
+        *p = jsonx_depth_problem(b->max_depth);
+        return NULL;
+    }
+    json_t *v = NULL;
+    if (rc == 0) {
+        r.off = 0;
+        v = mp_value(&r, 0);
+    }
+    if (!v)
+        *p = problem_new(400, "malformed-msgpack", "malformed MessagePack: %s",
+                         why[0] ? why : "out of memory");
+    return v;
+}
+
 json_t *zmq_codec_decode(zmq_codec_enc_t enc, const void *buf, size_t len, size_t max_depth,
                          char *err, size_t errlen)
 {
+    jsonx_budget_t b;
+    problem_t *p = NULL;
+    jsonx_budget_unlimited(&b, max_depth);
+    json_t *v = zmq_codec_decode_budget(enc, buf, len, &b, &p);
     if (err && errlen)
-        err[0] = '\0';
-    if (enc == ZMQ_CODEC_JSON) {
-        problem_t *p = NULL;
-        json_t *v = jsonx_parse(buf, len, max_depth, &p);
-        if (!v && err && errlen)
-            snprintf(err, errlen, "%s", p ? problem_detail(p) : "invalid JSON");
-        problem_destroy(&p);
-        return v;
-    }
-    mp_reader_t r = {.p = buf, .len = len, .max_depth = max_depth, .err = err, .errlen = errlen};
-    json_t *v = mp_value(&r, 0);
-    if (v && r.off != r.len) {
-        json_decref(v);
-        return mp_fail(&r, "%zu trailing bytes after the message", r.len - r.off);
-    }
+        snprintf(err, errlen, "%s", p ? problem_detail(p) : "");
+    problem_destroy(&p);
     return v;
 }
 
@@ -396,364 +536,4 @@ int zmq_codec_encode(zmq_codec_enc_t enc, const json_t *v, strbuf_t *out)
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, mp_write);
     return mp_pack(&pk, v, 0);
-}
-
-/* ---- the envelope ----------------------------------------------------------------------- */
-
-static const char *const zmq_envelope_keys[] = {"id",   "method", "path", "query",
-                                                "body", "token",  NULL};
-static const char *const zmq_envelope_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
-
-static problem_t *zmq_envelope_problem(problem_t **p)
-{
-    if (!*p)
-        *p = problem_new(400, "bad-envelope", "the ZMQ envelope is malformed; see errors[]");
-    return *p;
-}
-
-static bool zmq_request_id_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
-static int zmq_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes src[0..n) into out (the HTTP transport sees decoded paths too). */
-static int zmq_path_decode(const char *src, size_t n, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (i + 2 >= n)
-                return -1;
-            int hi = zmq_hex(src[i + 1]), lo = zmq_hex(src[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi << 4 | lo);
-            if (c == '\0')
-                return -1;
-            i += 2;
-        }
-        if (o + 1 >= outlen)
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-/* Query values travel as text on HTTP; numbers and booleans are converted so that the
- * registry's query schemas see exactly what an HTTP client would send. */
-static json_t *zmq_query_convert(json_t *q, problem_t **p)
-{
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    if (!out)
-        return NULL;
-    json_object_foreach(q, k, v)
-    {
-        char buf[64];
-        json_t *s = NULL;
-        switch (json_typeof(v)) {
-        case JSON_STRING:
-            s = json_incref(v);
-            break;
-        case JSON_INTEGER:
-            snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            s = json_string(buf);
-            break;
-        case JSON_REAL:
-            snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
-            s = json_string(buf);
-            break;
-        case JSON_TRUE:
-        case JSON_FALSE:
-            s = json_string(json_is_true(v) ? "true" : "false");
-            break;
-        case JSON_NULL:
-            continue;
-        default:
-            problem_field_add(zmq_envelope_problem(p), "envelope", "/query",
-                              "query value \"%s\" must be a string, number or boolean", k);
-            continue;
-        }
-        if (s)
-            json_object_set_new(out, k, s);
-    }
-    return out;
-}
-
-int zmq_envelope_parse(json_t *root, zmq_envelope_t *env, problem_t **p)
-{
-    memset(env, 0, sizeof *env);
-    *p = NULL;
-    if (!json_is_object(root)) {
-        *p = problem_new(400, "bad-envelope", "the ZMQ envelope must be an object");
-        return -1;
-    }
-
-    json_t *id = json_object_get(root, "id");
-    if (json_is_integer(id)) {
-        env->id = id;
-        snprintf(env->request_id, sizeof env->request_id, "%" JSON_INTEGER_FORMAT,
-                 json_integer_value(id));
-    } else if (json_is_string(id) && json_string_length(id) > 0 &&
-               json_string_length(id) <= ZMQ_CODEC_ID_MAX) {
-        env->id = id;
-        if (zmq_request_id_ok(json_string_value(id), json_string_length(id)))
-            snprintf(env->request_id, sizeof env->request_id, "%s", json_string_value(id));
-    } else {
-        problem_field_add(zmq_envelope_problem(p), "envelope", "/id",
-                          id ? "must be an integer or a string of 1 to %d bytes"
-                             : "is required (an integer or a string of 1 to %d bytes)",
-                          ZMQ_CODEC_ID_MAX);
-    }
-
-    const char *k;
-    json_t *v;
-    json_object_foreach(root, k, v)
-    {
-        bool known = false;
-        for (size_t i = 0; zmq_envelope_keys[i] && !known; i++)
-            known = strcmp(k, zmq_envelope_keys[i]) == 0;
-        if (!known)
-            problem_field_add(zmq_envelope_problem(p), "envelope", k,
-                              "is not an envelope field (id, method, path, query, body, token)");
-    }
-
-    json_t *m = json_object_get(root, "method");
-    const char *ms = json_string_value(m);
-    bool method_ok = false;
-    if (ms && strlen(ms) < sizeof env->method) {
-        for (size_t i = 0; ms[i]; i++)
-            env->method[i] = (char)toupper((unsigned char)ms[i]);
-        for (size_t i = 0; zmq_envelope_methods[i] && !method_ok; i++)
-            method_ok = strcmp(env->method, zmq_envelope_methods[i]) == 0;
-    }
-    if (!method_ok)
-        problem_field_add(zmq_envelope_problem(p), "envelope", "/method",
-                          m ? "must be one of GET, POST, PUT, PATCH, DELETE" : "is required");
-
-    json_t *path = json_object_get(root, "path");
-    const char *ps = json_string_value(path);
-    if (!ps || ps[0] != '/') {
-        problem_field_add(zmq_envelope_problem(p), "envelope", "/path",
-                          path ? "must be a string starting with /" : "is required");
-    } else {
-        size_t plen = json_string_length(path);
-        const char *q = memchr(ps, '?', plen);
-        size_t n = q ? (size_t)(q - ps) : plen;
-        if (plen >= ZMQ_CODEC_PATH_MAX || zmq_path_decode(ps, n, env->path, sizeof env->path) < 0)
-            problem_field_add(zmq_envelope_problem(p), "envelope", "/path",
-                              "is longer than %d bytes or has a malformed %%-escape",
-                              ZMQ_CODEC_PATH_MAX - 1);
-        if (q)
-            env->raw_query = q + 1;
-    }
-
-    json_t *query = json_object_get(root, "query");
-    if (query && !json_is_null(query)) {
-        if (!json_is_object(query))
-            problem_field_add(zmq_envelope_problem(p), "envelope", "/query", "must be an object");
-        else if (env->raw_query)
-            problem_field_add(zmq_envelope_problem(p), "envelope", "/query",
-                              "give the query either in path after '?' or as an object, not both");
-        else
-            env->query = zmq_query_convert(query, p);
-    }
-
-    json_t *body = json_object_get(root, "body");
-    env->body = json_is_null(body) ? NULL : body;
-
-    json_t *token = json_object_get(root, "token");
-    if (token && !json_is_null(token)) {
-        const char *ts = json_string_value(token);
-        if (!ts || json_string_length(token) == 0 ||
-            json_string_length(token) > ZMQ_CODEC_TOKEN_MAX ||
-            strlen(ts) != json_string_length(token))
-            problem_field_add(zmq_envelope_problem(p), "envelope", "/token",
-                              "must be a non-empty string of at most %d bytes",
-                              ZMQ_CODEC_TOKEN_MAX);
-        else
-            env->token = ts;
-    }
-
-    if (*p) {
-        json_decref(env->query);
-        env->query = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-void zmq_envelope_clear(zmq_envelope_t *env)
-{
-    json_decref(env->query);
-    env->query = NULL;
-    if (env->id_owned)
-        json_decref(env->id);
-    env->id = NULL;
-    env->id_owned = false;
-}
-
-/* ---- the fast envelope reader ----------------------------------------------------------- */
-
-static const unsigned char *fx_ws(const unsigned char *p, const unsigned char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* A string of printable ASCII without escapes (so its bytes are its value and valid UTF-8):
- * *s and *n get its contents, the byte after the closing quote is returned; NULL otherwise. */
-static const unsigned char *fx_str(const unsigned char *p, const unsigned char *e, const char **s,
-                                   size_t *n)
-{
-    if (p == e || *p != '"')
-        return NULL;
-    const unsigned char *q = ++p;
-    while (q < e && *q >= 0x20 && *q <= 0x7e && *q != '"' && *q != '\\')
-        q++;
-    if (q == e || *q != '"')
-        return NULL;
-    *s = (const char *)p;
-    *n = (size_t)(q - p);
-    return q + 1;
-}
-
-/* An integer as JSON writes it, of at most 18 digits (so it fits an int64): -?(0|[1-9][0-9]*).
- * What follows is checked by the caller (a ',' or '}' after whitespace, so "1.5" or "1e3"
- * are not taken). */
-static const unsigned char *fx_int(const unsigned char *p, const unsigned char *e, int64_t *v)
-{
-    bool neg = p < e && *p == '-';
-    if (neg)
-        p++;
-    if (p == e || *p < '0' || *p > '9' || (*p == '0' && neg))
-        return NULL;
-    if (*p == '0')
-        return p + 1 < e && p[1] >= '0' && p[1] <= '9' ? NULL : (*v = 0, p + 1);
-    int64_t x = 0;
-    size_t digits = 0;
-    for (; p < e && *p >= '0' && *p <= '9'; p++) {
-        if (++digits > 18)
-            return NULL;
-        x = x * 10 + (*p - '0');
-    }
-    *v = neg ? -x : x;
-    return p;
-}
-
-enum { FX_ID = 1, FX_METHOD = 2, FX_PATH = 4, FX_TOKEN = 8 };
-
-int zmq_envelope_parse_fast(const void *buf, size_t len, zmq_envelope_t *env)
-{
-    const unsigned char *p = buf, *e = p + len;
-    const char *id_s = NULL, *m_s = NULL, *path_s = NULL, *tok_s = NULL;
-    size_t id_n = 0, m_n = 0, path_n = 0, tok_n = 0;
-    int64_t id_i = 0;
-    unsigned seen = 0;
-    p = fx_ws(p, e);
-    if (p == e || *p++ != '{')
-        return 1;
-    for (;;) {
-        const char *k;
-        size_t kn;
-        p = fx_str(fx_ws(p, e), e, &k, &kn);
-        if (!p)
-            return 1;
-        p = fx_ws(p, e);
-        if (p == e || *p++ != ':')
-            return 1;
-        p = fx_ws(p, e);
-        unsigned which = kn == 2 && memcmp(k, "id", 2) == 0       ? FX_ID
-                         : kn == 6 && memcmp(k, "method", 6) == 0 ? FX_METHOD
-                         : kn == 4 && memcmp(k, "path", 4) == 0   ? FX_PATH
-                         : kn == 5 && memcmp(k, "token", 5) == 0  ? FX_TOKEN
-                                                                  : 0;
-        if (!which || (seen & which))
-            return 1; /* another key, or a repeated one */
-        seen |= which;
-        if (which == FX_ID && p < e && *p != '"')
-            p = fx_int(p, e, &id_i);
-        else if (which == FX_ID)
-            p = fx_str(p, e, &id_s, &id_n);
-        else if (which == FX_METHOD)
-            p = fx_str(p, e, &m_s, &m_n);
-        else if (which == FX_PATH)
-            p = fx_str(p, e, &path_s, &path_n);
-        else
-            p = fx_str(p, e, &tok_s, &tok_n);
-        if (!p)
-            return 1;
-        p = fx_ws(p, e);
-        if (p == e)
-            return 1;
-        if (*p == '}')
-            break;
-        if (*p++ != ',')
-            return 1;
-    }
-    if (fx_ws(p + 1, e) != e ||
-        (seen & (FX_ID | FX_METHOD | FX_PATH)) != (FX_ID | FX_METHOD | FX_PATH))
-        return 1;
-
-    /* The values, checked as zmq_envelope_parse checks them; any doubt goes the general way. */
-    if (id_s && (id_n == 0 || id_n > ZMQ_CODEC_ID_MAX))
-        return 1;
-    if (m_n == 0 || m_n >= sizeof env->method)
-        return 1;
-    for (size_t i = 0; i < m_n; i++)
-        env->method[i] = (char)toupper((unsigned char)m_s[i]);
-    env->method[m_n] = '\0';
-    bool method_ok = false;
-    for (size_t i = 0; zmq_envelope_methods[i] && !method_ok; i++)
-        method_ok = strcmp(env->method, zmq_envelope_methods[i]) == 0;
-    if (!method_ok || path_n == 0 || path_s[0] != '/' || path_n >= ZMQ_CODEC_PATH_MAX ||
-        memchr(path_s, '?', path_n) || (tok_s && (tok_n == 0 || tok_n > ZMQ_CODEC_FAST_TOKEN_MAX)))
-        return 1;
-    if (zmq_path_decode(path_s, path_n, env->path, sizeof env->path) < 0)
-        return 1;
-    json_t *id = id_s ? json_stringn(id_s, id_n) : json_integer((json_int_t)id_i);
-    if (!id)
-        return 1;
-    env->id = id;
-    env->id_owned = true;
-    if (id_s) {
-        env->request_id[0] = '\0';
-        if (zmq_request_id_ok(id_s, id_n)) {
-            memcpy(env->request_id, id_s, id_n);
-            env->request_id[id_n] = '\0';
-        }
-    } else {
-        snprintf(env->request_id, sizeof env->request_id, "%" JSON_INTEGER_FORMAT,
-                 (json_int_t)id_i);
-    }
-    env->raw_query = NULL;
-    env->query = NULL;
-    env->body = NULL;
-    env->token = NULL;
-    if (tok_s) {
-        memcpy(env->token_buf, tok_s, tok_n);
-        env->token_buf[tok_n] = '\0';
-        env->token = env->token_buf;
-    }
-    return 0;
 }

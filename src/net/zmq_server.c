@@ -5,6 +5,7 @@
  * is set — in bounded batches, the rest continued from a uv_idle handle so the loop stays fair. */
 #include "net/zmq_server.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -22,17 +23,18 @@
 #include "api/api.h"
 #include "core/bus.h"
 #include "core/fmt.h"
-#include "core/hash.h"
+#include "core/htab.h"
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/strbuf.h"
+#include "net/zmq_auth.h"
 #include "net/zmq_codec.h"
 #include "net/zmq_dl.h"
+#include "net/zmq_envelope.h"
 
-#define ZSRV_BATCH          256  /* messages handled per loop iteration before yielding */
-#define ZSRV_PEER_BUCKETS   1024 /* hash buckets of the per-peer in-flight table */
-#define ZSRV_ENDPOINT_MAX   600  /* "tcp://HOST:PORT" */
+#define ZSRV_BATCH          256 /* messages handled per loop iteration before yielding */
+#define ZSRV_ENDPOINT_MAX   600 /* "tcp://HOST:PORT" */
 #define ZSRV_CURVE_KEYS_MAX 10000
 #define ZSRV_CURVE_FILE_MAX (1024 * 1024)
 #define ZSRV_DEFAULT_LISTEN "127.0.0.1:7701"
@@ -40,7 +42,6 @@
 
 /* A peer (ZMQ routing id) with requests in flight; freed when its count returns to zero. */
 typedef struct zsrv_peer {
-    struct zsrv_peer *next;
     size_t inflight;
     size_t idlen;
     unsigned char id[256];
@@ -57,9 +58,11 @@ typedef struct zsrv_rq {
     bool delim;       /* the request came with an empty delimiter frame (REQ): mirror it */
     bool in_dispatch; /* the reply, if any, arrives inside api_dispatch */
     bool replied;
-    bool id_plain;    /* the id came from the fast envelope reader (see zsrv_id_dump) */
-    const char *auth; /* "Bearer <token>" (in auth_buf) or NULL */
-    char auth_buf[];
+    bool id_plain; /* the id came from the fast envelope reader (see zsrv_id_dump) */
+    /* the envelope, with the body's undecoded bytes, while api_dispatch runs; NULL after */
+    const zmq_envelope_t *env;
+    bool has_token;
+    char token[]; /* the envelope's token, kept until the reply (api_req_credential) */
 } zsrv_rq_t;
 
 struct zmq_server {
@@ -73,24 +76,17 @@ struct zmq_server {
     bool quiescing;
     char rpc_ep[ZSRV_ENDPOINT_MAX], pub_ep[ZSRV_ENDPOINT_MAX];
     size_t max_message;
-    zsrv_peer_t *peers[ZSRV_PEER_BUCKETS];
+    htab_t *peers; /* zsrv_peer_t by routing id: peers with requests in flight */
     zsrv_rq_t *pending;
     size_t inflight;
     /* XPUB: the bus is followed only while some subscriber exists */
     size_t pub_prefixes;
     bus_sub_t *bus_sub;
-    /* CURVE */
+    /* CURVE: the keypair and the clients' allow-list (zmq_auth.c); NULL when off */
     bool curve;
-    char curve_public[41], curve_secret[41];
-    char clients_path[CONFIG_STR_MAX + 32];
-    unsigned char (*keys)[32];
-    size_t nkeys;
-    struct timespec keys_mtime;
-    off_t keys_size;
-    ino_t keys_ino;
-    bool keys_loaded;
+    zmq_auth_t *auth;
     /* counters for /metrics */
-    uint64_t msgs_in, msgs_out, malformed, events_out, auth_ok, auth_denied;
+    uint64_t msgs_in, msgs_out, malformed, events_out;
     uint64_t drop_malformed, drop_oversize, drop_unroutable, drop_pub;
     strbuf_t scratch;
     /* Replies made while a batch is read are sent together at its end: a burst of sends
@@ -143,31 +139,35 @@ static void zsrv_metrics_collect(strbuf_t *out, void *ud)
                   (unsigned long long)s->malformed, (unsigned long long)s->drop_malformed,
                   (unsigned long long)s->drop_oversize, (unsigned long long)s->drop_unroutable,
                   (unsigned long long)s->drop_pub, s->inflight, (unsigned long long)s->events_out,
-                  (unsigned long long)s->auth_ok, (unsigned long long)s->auth_denied);
+                  (unsigned long long)zmq_auth_allowed_count(s->auth),
+                  (unsigned long long)zmq_auth_denied_count(s->auth));
 }
 
 /* ---- peers ------------------------------------------------------------------------------ */
 
-static size_t zsrv_peer_hash(const unsigned char *id, size_t n)
+static const void *zsrv_peer_key(const void *item, size_t *len)
 {
-    return (size_t)(hash_fnv1a(HASH_FNV1A_SEED, id, n) % ZSRV_PEER_BUCKETS);
+    const zsrv_peer_t *p = item;
+    *len = p->idlen;
+    return p->id;
 }
 
 static zsrv_peer_t *zsrv_peer_get(zmq_server_t *s, const void *id, size_t n)
 {
     if (n > sizeof((zsrv_peer_t *)0)->id)
         return NULL;
-    size_t b = zsrv_peer_hash(id, n);
-    for (zsrv_peer_t *p = s->peers[b]; p; p = p->next)
-        if (p->idlen == n && memcmp(p->id, id, n) == 0)
-            return p;
-    zsrv_peer_t *p = calloc(1, sizeof *p);
+    zsrv_peer_t *p = htab_get(s->peers, id, n);
+    if (p)
+        return p;
+    p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     memcpy(p->id, id, n);
     p->idlen = n;
-    p->next = s->peers[b];
-    s->peers[b] = p;
+    if (htab_put(s->peers, p) < 0) {
+        free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -175,14 +175,10 @@ static void zsrv_peer_release(zmq_server_t *s, zsrv_peer_t *peer)
 {
     if (--peer->inflight > 0)
         return;
-    zsrv_peer_t **pp = &s->peers[zsrv_peer_hash(peer->id, peer->idlen)];
-    for (; *pp; pp = &(*pp)->next) {
-        if (*pp == peer) {
-            *pp = peer->next;
-            free(peer);
-            return;
-        }
-    }
+    zsrv_peer_t *gone = htab_del(s->peers, peer->id, peer->idlen);
+    assert(gone == peer);
+    (void)gone;
+    free(peer);
 }
 
 /* ---- sending ---------------------------------------------------------------------------- */
@@ -432,22 +428,25 @@ static void zsrv_on_reply(const api_reply_t *r, void *tctx)
     zsrv_schedule(s);
 }
 
-static const char *zsrv_header(void *ctx, const char *name)
-{
-    zsrv_rq_t *rq = ctx;
-    if (rq->auth && strcasecmp(name, "Authorization") == 0)
-        return rq->auth;
-    return NULL;
-}
-
 /* ---- receiving -------------------------------------------------------------------------- */
 
-/* Handles one decoded, size-checked message. */
+/* The registry asks for the body past routing and the auth hook: decoded only then. */
+static json_t *zsrv_body_decode(void *ctx, size_t max_depth, problem_t **p)
+{
+    zsrv_rq_t *rq = ctx;
+    if (!rq->env) { /* cannot happen: the registry decodes inside api_dispatch */
+        *p = problem_new(500, "internal", "the request body is no longer held");
+        return NULL;
+    }
+    return zmq_envelope_body(rq->env, max_depth, p);
+}
+
+/* Handles one size-checked message. The envelope is read without decoding its body; a reply
+ * goes to every message whose id could be read, whatever is wrong after it. */
 static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen, bool delim,
                         const char *peer_addr, const void *buf, size_t len, bool oversize)
 {
     zmq_codec_enc_t enc;
-    char why[256];
     if (zmq_codec_detect(buf, len, &enc) < 0) {
         s->malformed++;
         s->drop_malformed++;
@@ -455,36 +454,33 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     }
     zmq_envelope_t env;
     problem_t *p = NULL;
-    json_t *root = NULL;
     /* The usual request is read from its bytes directly; anything else (and every malformed
-     * envelope) is decoded into a tree and checked the general way. */
+     * envelope) member by member, the body left as bytes. */
     if (enc != ZMQ_CODEC_JSON || zmq_envelope_parse_fast(buf, len, &env) != 0) {
         size_t depth = (size_t)s->hub->cfg.json_max_depth;
-        root = zmq_codec_decode(enc, buf, len, depth, why, sizeof why);
-        if (!root) {
+        if (zmq_envelope_read(enc, buf, len, depth, &env, &p) < 0) {
             s->malformed++;
-            s->drop_malformed++;
-            log_debug(NULL, "zmq: undecodable message dropped", "{s:s}", "reason", why);
-            return;
+            if (!env.id) {
+                s->drop_malformed++;
+                log_debug(NULL, "zmq: message without a usable id dropped", "{s:s}", "reason",
+                          p ? problem_detail(p) : "malformed");
+                problem_destroy(&p);
+                goto out;
+            }
+            if (!oversize) {
+                zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, NULL, p);
+                goto out;
+            }
+            problem_destroy(&p); /* an oversized message is answered 413, whatever else */
         }
-    }
-    if (root && zmq_envelope_parse(root, &env, &p) < 0) {
-        s->malformed++;
-        if (env.id)
-            zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, NULL, p);
-        else {
-            s->drop_malformed++;
-            problem_destroy(&p);
-        }
-        json_decref(root);
-        return;
     }
     if (oversize) {
         p = problem_new(413, "payload-too-large",
                         "the ZMQ message of %zu bytes exceeds the limit of %zu bytes", len,
                         s->max_message);
         problem_ext_set(p, "max_bytes", json_integer((json_int_t)s->max_message));
-        zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path, p);
+        zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id,
+                          env.path[0] ? env.path : NULL, p);
         s->drop_oversize++;
         goto out;
     }
@@ -505,7 +501,7 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     }
     /* The request and its "Bearer <token>" header in one allocation. */
     size_t toklen = env.token ? strlen(env.token) : 0;
-    zsrv_rq_t *rq = calloc(1, sizeof *rq + (env.token ? toklen + sizeof "Bearer " : 0));
+    zsrv_rq_t *rq = calloc(1, sizeof *rq + (env.token ? toklen + 1 : 0));
     if (!rq) {
         zsrv_problem_send(s, pid, pidlen, delim, enc, env.id, env.request_id, env.path,
                           problem_new(503, "out-of-memory", "the request could not be held"));
@@ -519,13 +515,12 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     rq->peer = peer;
     peer->inflight++;
     rq->id = json_incref(env.id);
-    rq->id_plain = env.id_owned;
+    rq->id_plain = env.id_plain;
     rq->enc = enc;
     rq->delim = delim;
     if (env.token) {
-        memcpy(rq->auth_buf, "Bearer ", 7);
-        memcpy(rq->auth_buf + 7, env.token, toklen + 1);
-        rq->auth = rq->auth_buf;
+        memcpy(rq->token, env.token, toklen + 1);
+        rq->has_token = true;
     }
 
     api_call_t call;
@@ -535,15 +530,18 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     call.path = env.path;
     call.query = env.raw_query;
     call.query_obj = env.query;
-    call.body_json = env.body;
-    call.content_type = env.body ? "application/json" : NULL;
+    call.body_decode = env.body_raw ? zsrv_body_decode : NULL;
+    call.body_len = env.body_len;
+    call.content_type = env.body_raw ? "application/json" : NULL;
     call.request_id = env.request_id[0] ? env.request_id : NULL;
     call.peer = peer_addr;
-    call.header = zsrv_header;
+    call.credential = rq->has_token ? rq->token : NULL;
     call.transport_ctx = rq;
 
     rq->in_dispatch = true;
+    rq->env = &env;
     api_req_t *req = api_dispatch(s->hub->api, &call, zsrv_on_reply, rq);
+    rq->env = NULL;
     rq->in_dispatch = false;
     if (rq->replied || !req) {
         zsrv_rq_free(rq);
@@ -557,7 +555,6 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     }
 out:
     zmq_envelope_clear(&env);
-    json_decref(root);
 }
 
 /* Receives one multipart message, if any. Returns 1 when one was taken, 0 when none waited. */
@@ -712,213 +709,12 @@ static void zsrv_on_pub_poll(uv_poll_t *h, int status, int events)
     zsrv_pub_pump(h->data);
 }
 
-/* ---- CURVE and ZAP ---------------------------------------------------------------------- */
-
-static int zsrv_read_small(const char *path, char *buf, size_t len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, len - 1);
-    close(fd);
-    if (n < 0)
-        return -1;
-    buf[n] = '\0';
-    return (int)n;
-}
-
-static void zsrv_trim(char *s)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
-}
-
-/* Loads DATA_DIR/zmq_curve.key, or makes a keypair there on first use (secret 0600, public
- * beside it in zmq_curve.pub for clients to copy). */
-static int zsrv_curve_keys(zmq_server_t *s, char *err, size_t errlen)
-{
-    const char *dir = s->hub->cfg.data_dir;
-    char sec_path[CONFIG_STR_MAX + 32], pub_path[CONFIG_STR_MAX + 32], buf[128];
-    snprintf(sec_path, sizeof sec_path, "%s/zmq_curve.key", dir);
-    snprintf(pub_path, sizeof pub_path, "%s/zmq_curve.pub", dir);
-    if (zsrv_read_small(sec_path, buf, sizeof buf) >= 0) {
-        zsrv_trim(buf);
-        if (strlen(buf) != 40 || lzmq->zmq_curve_public(s->curve_public, buf) < 0) {
-            snprintf(err, errlen, "%s does not hold a Z85 CURVE secret key", sec_path);
-            return -1;
-        }
-        memcpy(s->curve_secret, buf, 41);
-    } else if (errno == ENOENT) {
-        if (lzmq->zmq_curve_keypair(s->curve_public, s->curve_secret) < 0) {
-            snprintf(err, errlen, "zmq_curve_keypair: %s", lzmq->zmq_strerror(lzmq->zmq_errno()));
-            return -1;
-        }
-        int fd = open(sec_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || dprintf(fd, "%s\n", s->curve_secret) < 0 || fsync(fd) < 0) {
-            snprintf(err, errlen, "cannot write %s: %s", sec_path, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            return -1;
-        }
-        close(fd);
-        log_info(NULL, "zmq: CURVE keypair generated", "{s:s,s:s}", "secret", sec_path,
-                 "public_key", s->curve_public);
-    } else {
-        snprintf(err, errlen, "cannot read %s: %s", sec_path, strerror(errno));
-        return -1;
-    }
-    /* The public file is informational; rewrite it if it is missing or stale. */
-    if (zsrv_read_small(pub_path, buf, sizeof buf) < 0 ||
-        (zsrv_trim(buf), strcmp(buf, s->curve_public) != 0)) {
-        int fd = open(pub_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            if (dprintf(fd, "%s\n", s->curve_public) < 0)
-                log_warn(NULL, "zmq: cannot write the public key file", "{s:s}", "path", pub_path);
-            close(fd);
-        }
-    }
-    return 0;
-}
-
-/* (Re)reads the allow-list when the file changed since the last look: a stat per handshake,
- * so edits take effect for the next connection without a restart. */
-static void zsrv_keys_refresh(zmq_server_t *s)
-{
-    struct stat st;
-    if (stat(s->clients_path, &st) < 0) {
-        if (s->keys_loaded || !s->nkeys) {
-            free(s->keys);
-            s->keys = NULL;
-            s->nkeys = 0;
-            if (!s->keys_loaded)
-                log_warn(NULL, "zmq: CURVE allow-list missing: every client is refused", "{s:s}",
-                         "path", s->clients_path);
-            s->keys_loaded = true;
-            s->keys_ino = 0;
-        }
-        return;
-    }
-    if (s->keys_loaded && s->keys_ino == st.st_ino && s->keys_size == st.st_size &&
-        s->keys_mtime.tv_sec == st.st_mtim.tv_sec && s->keys_mtime.tv_nsec == st.st_mtim.tv_nsec)
-        return;
-    s->keys_loaded = true;
-    s->keys_ino = st.st_ino;
-    s->keys_size = st.st_size;
-    s->keys_mtime = st.st_mtim;
-    if (st.st_size > ZSRV_CURVE_FILE_MAX) {
-        log_warn(NULL, "zmq: CURVE allow-list too large; keeping the previous one", "{s:s,s:i}",
-                 "path", s->clients_path, "max_bytes", ZSRV_CURVE_FILE_MAX);
-        return;
-    }
-    FILE *f = fopen(s->clients_path, "re");
-    if (!f)
-        return;
-    unsigned char(*keys)[32] = calloc(ZSRV_CURVE_KEYS_MAX, 32);
-    size_t n = 0;
-    char line[256];
-    int lineno = 0;
-    while (keys && n < ZSRV_CURVE_KEYS_MAX && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        zsrv_trim(p);
-        if (!*p || *p == '#')
-            continue;
-        if (strlen(p) != 40 || !lzmq->zmq_z85_decode(keys[n], p)) {
-            log_warn(NULL, "zmq: CURVE allow-list line ignored (not a 40-character Z85 key)",
-                     "{s:s,s:i}", "path", s->clients_path, "line", lineno);
-            continue;
-        }
-        n++;
-    }
-    fclose(f);
-    if (!keys)
-        return;
-    free(s->keys);
-    s->keys = keys;
-    s->nkeys = n;
-    log_info(NULL, "zmq: CURVE allow-list loaded", "{s:s,s:i}", "path", s->clients_path, "keys",
-             (int)n);
-}
-
-static bool zsrv_key_allowed(zmq_server_t *s, const void *key, size_t len)
-{
-    if (len != 32)
-        return false;
-    zsrv_keys_refresh(s);
-    for (size_t i = 0; i < s->nkeys; i++)
-        if (memcmp(s->keys[i], key, 32) == 0)
-            return true;
-    return false;
-}
-
-/* One ZAP request (RFC 27): version, request id, domain, address, identity, mechanism,
- * credentials... → version, request id, status code, status text, user id, metadata. */
-static void zsrv_zap_one(zmq_server_t *s)
-{
-    zmq_msg_t f[8];
-    size_t n = 0;
-    int more;
-    do {
-        zmq_msg_t m;
-        lzmq->zmq_msg_init(&m);
-        if (lzmq->zmq_msg_recv(&m, s->zap, ZMQ_DONTWAIT) < 0) {
-            lzmq->zmq_msg_close(&m);
-            break;
-        }
-        more = lzmq->zmq_msg_more(&m);
-        if (n < 8)
-            f[n++] = m;
-        else
-            lzmq->zmq_msg_close(&m);
-    } while (more);
-    if (n == 0)
-        return;
-    bool allowed = false;
-    const char *why = "malformed ZAP request";
-    if (n >= 6) {
-        const char *mech = lzmq->zmq_msg_data(&f[5]);
-        size_t mlen = lzmq->zmq_msg_size(&f[5]);
-        if (mlen == 5 && memcmp(mech, "CURVE", 5) == 0 && n >= 7) {
-            allowed = zsrv_key_allowed(s, lzmq->zmq_msg_data(&f[6]), lzmq->zmq_msg_size(&f[6]));
-            why = allowed ? "OK" : "client key not allowed";
-        } else {
-            why = "CURVE required";
-        }
-    }
-    if (allowed)
-        s->auth_ok++;
-    else
-        s->auth_denied++;
-    if (!allowed) {
-        char addr[64] = "";
-        if (n >= 4)
-            snprintf(addr, sizeof addr, "%.*s", (int)lzmq->zmq_msg_size(&f[3]),
-                     (const char *)lzmq->zmq_msg_data(&f[3]));
-        log_warn(NULL, "zmq: connection refused", "{s:s,s:s}", "reason", why, "address", addr);
-    }
-    /* The REP socket must answer every request it took, even a malformed one. */
-    const char *code = allowed ? "200" : "400";
-    lzmq->zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    if (n >= 2)
-        lzmq->zmq_send(s->zap, lzmq->zmq_msg_data(&f[1]), lzmq->zmq_msg_size(&f[1]),
-                       ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    else
-        lzmq->zmq_send(s->zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    lzmq->zmq_send(s->zap, code, 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    lzmq->zmq_send(s->zap, why, strlen(why), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    lzmq->zmq_send(s->zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    lzmq->zmq_send(s->zap, "", 0, ZMQ_DONTWAIT);
-    for (size_t i = 0; i < n; i++)
-        lzmq->zmq_msg_close(&f[i]);
-}
+/* ---- ZAP ------------------------------------------------------------------------------- */
 
 static void zsrv_zap_pump(zmq_server_t *s)
 {
     for (int i = 0; i < ZSRV_BATCH && zsrv_readable(s->zap); i++)
-        zsrv_zap_one(s);
+        zmq_auth_zap_answer(s->auth, s->zap);
 }
 
 static void zsrv_on_zap_poll(uv_poll_t *h, int status, int events)
@@ -1003,7 +799,7 @@ static int zsrv_open(zmq_server_t *s, int type, const char *cfgval, const char *
     }
     if (s->curve) {
         lzmq->zmq_setsockopt(z, ZMQ_CURVE_SERVER, &one, sizeof one);
-        lzmq->zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, s->curve_secret, 40);
+        lzmq->zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, zmq_auth_secret_key(s->auth), 40);
         lzmq->zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, "ganglion", 8);
     }
     if (lzmq->zmq_bind(z, want) < 0) {
@@ -1032,7 +828,8 @@ static void zsrv_release(zmq_server_t *s)
     if (--s->closing == 0) {
         strbuf_free(&s->scratch);
         strbuf_free(&s->outbox);
-        free(s->keys);
+        zmq_auth_destroy(&s->auth);
+        htab_destroy(&s->peers);
         free(s);
     }
 }
@@ -1078,12 +875,11 @@ void zmq_server_destroy(zmq_server_t **sp)
         lzmq->zmq_close(s->zap);
     if (s->ctx)
         lzmq->zmq_ctx_term(s->ctx);
-    for (size_t b = 0; b < ZSRV_PEER_BUCKETS; b++) {
-        while (s->peers[b]) {
-            zsrv_peer_t *p = s->peers[b];
-            s->peers[b] = p->next;
-            free(p);
-        }
+    if (s->peers) {
+        size_t pos = 0;
+        zsrv_peer_t *p;
+        while ((p = htab_next(s->peers, &pos)))
+            free(p); /* the table goes with the server (zsrv_release) */
     }
     uv_loop_t *loop = s->hub->loop;
     bool handles = s->closing > 1;
@@ -1111,7 +907,8 @@ int zmq_server_start(hub_t *hub, zmq_server_t **out, char *err, size_t errlen)
         return -1;
 
     zmq_server_t *s = calloc(1, sizeof *s);
-    if (!s) {
+    if (!s || htab_new(&s->peers, zsrv_peer_key) < 0) {
+        free(s);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -1133,13 +930,8 @@ int zmq_server_start(hub_t *hub, zmq_server_t **out, char *err, size_t errlen)
             snprintf(err, errlen, "zmq.curve = on, but this libzmq was built without CURVE");
             goto fail;
         }
-        if (zsrv_curve_keys(s, err, errlen) < 0)
+        if (zmq_auth_new(&s->auth, cfg->data_dir, cfg->zmq_curve_clients, err, errlen) < 0)
             goto fail;
-        if (cfg->zmq_curve_clients[0])
-            snprintf(s->clients_path, sizeof s->clients_path, "%s", cfg->zmq_curve_clients);
-        else
-            snprintf(s->clients_path, sizeof s->clients_path, "%s/zmq_clients", cfg->data_dir);
-        zsrv_keys_refresh(s);
         /* The ZAP handler must be bound before any CURVE socket takes a connection. */
         s->zap = lzmq->zmq_socket(s->ctx, ZMQ_REP);
         int zero = 0;

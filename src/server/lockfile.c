@@ -27,11 +27,11 @@ int lockfile_mkdirs(const char *dir)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
             return -errno;
         *p = '/';
     }
-    if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
         return -errno;
     struct stat st;
     if (stat(buf, &st) < 0)
@@ -55,7 +55,7 @@ int lockfile_acquire(const char *dir, lockfile_t **out, char *err, size_t errlen
         snprintf(err, errlen, "data directory path is too long");
         return -ENAMETOOLONG;
     }
-    lf->fd = open(lf->path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    lf->fd = open(lf->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lf->fd < 0) {
         rc = -errno;
         snprintf(err, errlen, "cannot open %s: %s", lf->path, strerror(errno));

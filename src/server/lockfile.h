@@ -13,7 +13,8 @@ typedef struct lockfile lockfile_t;
 int lockfile_acquire(const char *dir, lockfile_t **out, char *err, size_t errlen);
 void lockfile_release(lockfile_t **lf);
 
-/* mkdir -p with mode 0750. 0 or -errno. */
+/* mkdir -p; the directories it creates get mode 0700 (the data directory holds password
+ * hashes, keys and tokens), whatever the umask. 0 or -errno. */
 int lockfile_mkdirs(const char *dir);
 
 #endif

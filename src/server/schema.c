@@ -1,23 +1,24 @@
 /* Merges the platform's and the domains' migrations into one sorted list. A domain contributes
- * a function returning its static array; adding a domain means adding one line to `sources`. */
+ * a function returning its static array through its row in serve_domains (domains.h). */
 #include "server/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "agents/agents.h"
-#include "auth/auth.h"
+#include "server/domains.h"
 #include "store/migrations.h"
-#include "watch/watch.h"
 
-typedef const store_migration_t *(*schema_source_fn)(size_t *n);
-
-static const schema_source_fn schema_sources[] = {
-    store_platform_migrations, /* 1-99 */
-    auth_migrations,           /* 100-199 */
-    agents_migrations,         /* 200-299 */
-    watch_migrations,          /* 300-399 */
-};
+static size_t schema_add(store_migration_t *out, size_t count, const store_migration_t *m, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        if (count == SCHEMA_MAX) {
+            fprintf(stderr, "schema: more than %d migrations\n", SCHEMA_MAX);
+            abort();
+        }
+        out[count++] = m[i];
+    }
+    return count;
+}
 
 static int schema_cmp(const void *a, const void *b)
 {
@@ -27,17 +28,12 @@ static int schema_cmp(const void *a, const void *b)
 
 size_t schema_migrations(store_migration_t *out)
 {
-    size_t count = 0;
-    for (size_t s = 0; s < sizeof schema_sources / sizeof schema_sources[0]; s++) {
-        size_t k;
-        const store_migration_t *m = schema_sources[s](&k);
-        for (size_t i = 0; i < k; i++) {
-            if (count == SCHEMA_MAX) {
-                fprintf(stderr, "schema: more than %d migrations\n", SCHEMA_MAX);
-                abort();
-            }
-            out[count++] = m[i];
-        }
+    size_t k;
+    const store_migration_t *m = store_platform_migrations(&k); /* 1-99 */
+    size_t count = schema_add(out, 0, m, k);
+    for (size_t d = 0; d < serve_domains_count; d++) {
+        m = serve_domains[d].migrations(&k);
+        count = schema_add(out, count, m, k);
     }
     qsort(out, count, sizeof out[0], schema_cmp);
     for (size_t i = 1; i < count; i++) {

@@ -1,6 +1,6 @@
 /* The whole schema this binary knows: the platform's migrations and every domain's, merged into
  * one list sorted by version. Version ranges keep domains apart: platform 1-99, auth 100-199,
- * agents 200-299, watch 300-399; later domains take the next hundred. */
+ * agents 200-299, watch 300-399; later domains take the next hundred (server/domains.h). */
 #ifndef GANGLION_SCHEMA_H
 #define GANGLION_SCHEMA_H
 

@@ -12,6 +12,7 @@
 
 #include "agents/agents.h"
 #include "api/api.h"
+#include "api/audit_api.h"
 #include "api/system_api.h"
 #include "auth/auth.h"
 #include "build_info.h"
@@ -21,11 +22,13 @@
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/opt.h"
 #include "net/http.h"
 #include "net/zmq_server.h"
+#include "server/datadir.h"
+#include "server/domains.h"
 #include "server/lockfile.h"
 #include "server/schema.h"
-#include "store/audit.h"
 #include "store/store.h"
 #include "watch/watch.h"
 
@@ -52,6 +55,16 @@ typedef struct serve {
     const char *config_path;
 } serve_t;
 
+/* The domains, in start order; each row is the recipe's one line (docs/architecture.md). */
+const serve_domain_t serve_domains[] = {
+    {"agents", agents_migrations, agents_start, agents_api_register, agents_shutdown, agents_busy,
+     agents_destroy},
+    {"auth", auth_migrations, auth_start, auth_api_register, NULL, NULL, auth_destroy},
+    {"watch", watch_migrations, watch_start, watch_api_register, watch_shutdown, NULL,
+     watch_destroy},
+};
+const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
+
 static const char serve_usage[] =
     "usage: ganglion serve [options]\n"
     "\n"
@@ -76,23 +89,13 @@ static const char serve_usage[] =
 
 /* ---- configuration ---- */
 
+/* opt_value, saying when the value is missing. */
 static int serve_flag_value(int argc, char **argv, int *i, const char *flag, const char **out)
 {
-    size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n) != 0)
-        return 0;
-    if (argv[*i][n] == '=') {
-        *out = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
+    int hit = opt_value(argc, argv, i, flag, out);
+    if (hit < 0)
         fprintf(stderr, "ganglion serve: %s needs a value\n", flag);
-        return -1;
-    }
-    *out = argv[++*i];
-    return 1;
+    return hit;
 }
 
 /* Applies the flags (the highest precedence). Returns 0, 1 for --print-config, 2 for --help,
@@ -227,7 +230,9 @@ static void serve_drain_check(uv_timer_t *t)
     size_t http = hub->http ? http_server_inflight(hub->http) : 0;
     size_t api = api_inflight(hub->api);
     int store = store_pending(hub->store);
-    store += agents_busy(hub); /* agents still stopping count as pending work */
+    for (size_t d = 0; d < serve_domains_count; d++) /* e.g. agents still stopping */
+        if (serve_domains[d].busy)
+            store += serve_domains[d].busy(hub);
     double waited_ms = (double)(clock_mono_ns() - s->drain_started_ns) / 1e6;
     if ((http == 0 && api == 0 && store == 0) || waited_ms >= (double)hub->cfg.shutdown_grace_ms) {
         if (http || api || store) {
@@ -255,9 +260,10 @@ static void serve_shutdown_begin(serve_t *s, const char *why)
     if (hub->http)
         http_server_quiesce(hub->http);
     /* domains: shutdown (stop accepting work, begin stopping what runs) */
-    agents_shutdown(hub);
+    for (size_t d = 0; d < serve_domains_count; d++)
+        if (serve_domains[d].shutdown)
+            serve_domains[d].shutdown(hub);
     zmq_server_quiesce(hub->zmq);
-    watch_shutdown(hub);
     uv_timer_stop(&s->lag_timer);
     s->drain_started_ns = clock_mono_ns();
     uv_timer_start(&s->drain_timer, serve_drain_check, 0, 20);
@@ -368,6 +374,8 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "ganglion serve: %s\n", err);
         goto out_log;
     }
+    /* Before anything is created: what is found wide was left so by someone else. */
+    datadir_modes_check(hub->cfg.data_dir);
 
     hub->started_wall_ms = clock_wall_ms();
     hub->started_mono_ns = clock_mono_ns();
@@ -389,20 +397,20 @@ int serve_main(int argc, char **argv)
     system_api_register(hub->api, hub, te && strcmp(te, "1") == 0);
     audit_api_register(hub->api);
     api_audit_hook_set(hub->api, audit_api_hook, NULL);
-    /* domains: start (each creates its state on the hub and registers its endpoints) */
-    if (agents_start(hub) < 0)
-        goto out_modules;
-    if (auth_start(hub) < 0) {
-        fprintf(stderr, "ganglion serve: the security module could not start (see log)\n");
-        goto out_modules;
+    /* domains: each creates its state on the hub, then registers its endpoints and metrics */
+    for (size_t d = 0; d < serve_domains_count; d++) {
+        const serve_domain_t *dom = &serve_domains[d];
+        if (dom->start(hub) < 0 || dom->api_register(hub) < 0) {
+            fprintf(stderr, "ganglion serve: the %s domain could not start (see log)\n", dom->name);
+            goto out_modules;
+        }
     }
+    /* between domains: the lines agents print reach watch as lines */
+    hub->agent_output = watch_agent_output;
+    hub->agent_output_ud = hub->watch;
     if (zmq_server_start(hub, &hub->zmq, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the ZMQ transport", "{s:s}", "reason", err);
         fprintf(stderr, "ganglion serve: %s\n", err);
-        goto out_modules;
-    }
-    if (watch_start(hub) < 0) {
-        fprintf(stderr, "ganglion serve: the watch module could not start (see log)\n");
         goto out_modules;
     }
 
@@ -446,11 +454,10 @@ out_modules:
         http_server_destroy(&hub->http);
         uv_run(hub->loop, UV_RUN_NOWAIT);
     }
-    /* domains: destroy (reverse order of start) */
-    agents_destroy(hub);
-    auth_destroy(hub);
     zmq_server_destroy(&hub->zmq);
-    watch_destroy(hub);
+    /* domains: destroy (reverse order of start) */
+    for (size_t d = serve_domains_count; d-- > 0;)
+        serve_domains[d].destroy(hub);
     if (hub->system)
         system_api_destroy(hub);
     api_registry_destroy(&hub->api);

@@ -1,6 +1,7 @@
 /* The audit log: one row per mutating request (who, what, on which target, with what result),
  * written asynchronously so a request never waits on it, and read back with filters and
- * pagination through GET /api/v1/audit. The table is created by platform migration 1. */
+ * pagination (GET /api/v1/audit lives above, in api/audit_api.c). The table is created by
+ * platform migration 1. */
 #ifndef GANGLION_AUDIT_H
 #define GANGLION_AUDIT_H
 
@@ -9,7 +10,6 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "api/api.h"
 #include "store/store.h"
 
 /* Stored lengths: longer values are cut (at a UTF-8 boundary) so a hostile request cannot
@@ -62,12 +62,5 @@ int audit_insert(store_conn_t *c, const audit_entry_t *e);
  * {entries:[{id, ts, ts_ms, principal, action, target, result, request_id, transport, peer,
  * detail}], total, limit, offset, has_more}. Returns 0 or a store error. */
 int audit_query(store_conn_t *c, const audit_filter_t *f, json_t **out);
-
-/* Registers GET /api/v1/audit (scope audit:read). */
-void audit_api_register(api_registry_t *reg);
-
-/* An api_audit_fn that records every mutating request through audit_write, using the request's
- * hub (store and loop). Install with api_audit_hook_set(reg, audit_api_hook, NULL). */
-void audit_api_hook(api_req_t *req, int status, void *ud);
 
 #endif

@@ -1,62 +1,24 @@
-/* Loads libpq at run time (see pq_dl.h): one dlopen, one table of function pointers written
- * under pthread_once and only read afterwards. */
+/* Loads libpq at run time (see pq_dl.h) through core/dl. */
 #include "store/pq_dl.h"
 
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <string.h>
+#include <stddef.h>
 
-#define PQ_DL_SONAME "libpq.so.5"
+#include "core/dl.h"
 
-/* POSIX guarantees that a data pointer from dlsym converts to a function pointer of this size;
- * copying the bytes avoids the cast C itself leaves undefined. */
-_Static_assert(sizeof(void *) == sizeof(void (*)(void)),
-               "dlsym needs code pointers = data pointers");
+#define PQ_DL_NAME(name)   #name,
+#define PQ_DL_OFFSET(name) offsetof(pq_dl_t, name),
+static const char *const pq_names[] = {PQ_DL_FUNCS(PQ_DL_NAME)};
+static const size_t pq_offsets[] = {PQ_DL_FUNCS(PQ_DL_OFFSET)};
+#undef PQ_DL_NAME
+#undef PQ_DL_OFFSET
 
 static pq_dl_t pq_table;
 const pq_dl_t *const pq = &pq_table;
 
-static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
-static int pq_rc = -1;
-static char pq_err[256];
-
-static void pq_dl_once(void)
-{
-    void *h = dlopen(PQ_DL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(pq_err, sizeof pq_err,
-                 "PostgreSQL support needs " PQ_DL_SONAME " (Debian package libpq5): %s",
-                 why ? why : "cannot load");
-        return;
-    }
-    pq_dl_t t;
-#define PQ_DL_RESOLVE(name)                                                                        \
-    {                                                                                              \
-        void *sym = dlsym(h, #name);                                                               \
-        if (!sym) {                                                                                \
-            snprintf(pq_err, sizeof pq_err,                                                        \
-                     "PostgreSQL support needs a newer " PQ_DL_SONAME                              \
-                     " (Debian package libpq5): no " #name);                                       \
-            dlclose(h);                                                                            \
-            return;                                                                                \
-        }                                                                                          \
-        memcpy(&t.name, &sym, sizeof sym);                                                         \
-    }
-    PQ_DL_FUNCS(PQ_DL_RESOLVE)
-#undef PQ_DL_RESOLVE
-    pq_table = t; /* h stays open for the life of the process */
-    pq_rc = 0;
-}
+static dl_lib_t pq_lib = DL_LIB_INIT("libpq.so.5", "PostgreSQL support", "libpq5", "", pq_names,
+                                     pq_offsets, &pq_table, NULL);
 
 int pq_dl_load(char *err, size_t errlen)
 {
-    if (pthread_once(&pq_once, pq_dl_once) != 0) {
-        snprintf(err, errlen, "PostgreSQL support: cannot load " PQ_DL_SONAME);
-        return -1;
-    }
-    if (pq_rc < 0)
-        snprintf(err, errlen, "%s", pq_err);
-    return pq_rc;
+    return dl_lib_load(&pq_lib, err, errlen);
 }

@@ -1,10 +1,12 @@
 /* The SQLite backend: one sqlite3 handle per pool slot (WAL, busy timeout, foreign keys on),
  * statements prepared once with sqlite3_prepare_v3 and kept in a small per-connection LRU
  * cache, $N parameters rewritten to SQLite's ?N on the way in. */
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/store_internal.h"
 
@@ -299,6 +301,13 @@ static int sqlite_conn_open(store_t *s, const char *path, const store_options_t 
     /* NOMUTEX: a pooled connection is used by one thread at a time, so SQLite's own
      * per-connection mutex would be pure overhead. */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    /* SQLite creates a database 0644 less the umask, and its -wal and -shm files with the
+     * database's mode: creating the file 0600 first keeps all three private. */
+    if (path[0] && path[0] != ':' && strncmp(path, "file:", 5) != 0) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0)
+            close(fd);
+    }
     int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: cannot open %s: %s", path,

@@ -167,6 +167,19 @@ uint64_t cbad_job_window_index(const cbad_job_t *j);
  * or NULL to use a temporary one. 0, or -ENOMEM / -EIO (compressor failure). */
 int cbad_job_run(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_result_t *out);
 
+/* How cbad_job_run_mode spends the permutation budget. The daemon always scores FAST; FULL is
+ * the reference that `ganglion synth bench` and the tests compare it with. */
+typedef enum {
+    CBAD_MODE_FAST = 0, /* screening + sequential stopping + reused contexts (docs/watch.md) */
+    CBAD_MODE_FULL,     /* the straightforward test: every window, all N permutations, a fresh
+                         * compressor per compression (the yardstick for agreement and speed) */
+} cbad_mode_t;
+
+/* cbad_job_run with the mode chosen: cbad_job_run(j, s, out) is
+ * cbad_job_run_mode(j, s, CBAD_MODE_FAST, out). */
+int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t mode,
+                      cbad_result_t *out);
+
 /* Reusable per-thread state for cbad_job_run: never shared by two threads at once. */
 int cbad_scratch_new(cbad_scratch_t **out);
 void cbad_scratch_destroy(cbad_scratch_t **s);

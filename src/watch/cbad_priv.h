@@ -68,16 +68,6 @@ struct cbad_scratch {
     size_t enc_off_cap;
 };
 
-/* How cbad_job_run_mode spends the permutation budget. */
-typedef enum {
-    CBAD_MODE_FAST = 0, /* screening + sequential stopping + reused contexts (docs/watch.md) */
-    CBAD_MODE_FULL,     /* the straightforward test: every window, all N permutations, a fresh
-                         * compressor per compression (the yardstick for agreement and speed) */
-} cbad_mode_t;
-
-int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t mode,
-                      cbad_result_t *out);
-
 /* Raw and compressed sizes of one split of events into baseline (the first nb of the order; B1
  * its first nb1 events, B2 the rest) and window W. */
 typedef struct {

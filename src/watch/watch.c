@@ -169,8 +169,7 @@ static problem_t *watch_settings_resolve(watch_t *w, const char *type, const jso
                  "reason", err);
     *out = w->defaults;
     if (type && cbad_stream_type_parse(type, &out->type) < 0) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "body", "/type",
                           "must be one of logs, metrics, traces, llm, events, agent");
         return p;
@@ -209,8 +208,7 @@ problem_t *watch_stream_create(watch_t *w, const char *name, const char *type,
 {
     *out = NULL;
     if (!watch_name_valid(name)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "query", "stream",
                           "1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
         return p;
@@ -703,60 +701,32 @@ void watch_stream_push(watch_t *w, watch_stream_t *s, watch_event_t *ev)
 
 /* ---- agents' output ---------------------------------------------------------------------- */
 
-/* agent.<id>.output carries {seq, stream, ts, text}; each line becomes an event of the stream
- * agent.<id> (type agent), for every agent when watch.agent_streams is 1, for agents spawned
- * with the label watch=on when it is 2. */
-/* agent.<id>.status (watch.agent_streams = 2): an agent spawned with the label watch=on (or
- * true, 1, yes) is followed; watch=off stops that. */
-static void watch_on_agent_status(watch_t *w, const char *id, bus_event_t *bev)
+/* Each line an agent prints becomes an event of the stream agent.<id> (type agent): for every
+ * agent when watch.agent_streams is 1, for agents spawned with the label watch=on (or true, 1,
+ * yes) when it is 2. serve.c hands the lines over as they are kept (hub->agent_output). */
+static bool watch_agent_opted(const json_t *labels)
 {
-    json_t *d = json_loadb(bev->data, bev->data_len, 0, NULL);
-    json_t *label = json_object_get(json_object_get(d, "labels"), "watch");
+    const json_t *label = json_object_get(labels, "watch");
     const char *v = json_string_value(label);
-    if (v || json_is_boolean(label)) {
-        bool on = json_is_true(label) || (v && (!strcasecmp(v, "on") || !strcasecmp(v, "true") ||
-                                                !strcmp(v, "1") || !strcasecmp(v, "yes")));
-        if (!on)
-            json_object_del(w->agents_opted, id);
-        else if (json_object_size(w->agents_opted) < WATCH_AGENTS_OPTED_MAX)
-            json_object_set_new(w->agents_opted, id, json_true());
-        else
-            log_warn(NULL, "watch: too many agents with the label watch=on; not followed", "{s:s}",
-                     "agent", id);
-    }
-    json_decref(d);
+    return json_is_true(label) || (v && (!strcasecmp(v, "on") || !strcasecmp(v, "true") ||
+                                         !strcmp(v, "1") || !strcasecmp(v, "yes")));
 }
 
-static void watch_on_agent_event(bus_event_t *bev, void *ud)
+void watch_agent_output(void *ud, const char *agent_id, const json_t *labels, const char *line,
+                        size_t len)
 {
     watch_t *w = ud;
-    if (w->stopping)
+    int64_t mode = w->hub->cfg.watch_agent_streams;
+    if (w->stopping || mode == 0 || (mode == 2 && !watch_agent_opted(labels)))
         return;
-    const char *t = bev->topic + strlen("agent.");
-    const char *dot = strrchr(t, '.');
-    if (!dot || dot == t || (size_t)(dot - t) > 64)
-        return;
-    char id[65];
-    snprintf(id, sizeof id, "%.*s", (int)(dot - t), t);
-    if (strcmp(dot, ".status") == 0) {
-        watch_on_agent_status(w, id, bev);
-        return;
-    }
-    if (strcmp(dot, ".output") != 0)
-        return;
-    if (w->hub->cfg.watch_agent_streams != 1 && !json_object_get(w->agents_opted, id))
+    if (len && line[len - 1] == '\r')
+        len--;
+    if (len == 0)
         return;
     char name[WATCH_NAME_MAX + 1];
-    snprintf(name, sizeof name, "agent.%s", id);
+    snprintf(name, sizeof name, "agent.%s", agent_id);
     if (!watch_name_valid(name))
         return;
-    json_error_t jerr;
-    json_t *d = json_loadb(bev->data, bev->data_len, 0, &jerr);
-    const char *text = json_string_value(json_object_get(d, "text"));
-    if (!text) {
-        json_decref(d);
-        return;
-    }
     watch_stream_t *s = watch_stream_find(w, name);
     if (!s) {
         problem_t *p = watch_stream_create(w, name, "agent", NULL, &s);
@@ -764,35 +734,21 @@ static void watch_on_agent_event(bus_event_t *bev, void *ud)
             log_warn(NULL, "watch: no stream for agent output", "{s:s,s:s}", "stream", name,
                      "reason", problem_detail(p));
             problem_destroy(&p);
-            json_decref(d);
             return;
         }
         watch_stream_persist(w, s);
     }
-    int64_t now = clock_wall_ms();
-    const char *line = text;
-    while (*line) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        if (len && !(len == 1 && line[0] == '\r')) {
-            if (watch_stream_room(s) == 0) {
-                w->rejected++;
-                log_warn(NULL, "watch: agent output not scored (queue full)", "{s:s}", "stream",
-                         name);
-                break;
-            }
-            json_t *item = json_stringn(line, len);
-            watch_event_t ev;
-            const char *reason = NULL;
-            if (item && watch_event_from_json(s, item, now, &ev, &reason) == 0)
-                watch_stream_push(w, s, &ev);
-            json_decref(item);
-        }
-        if (!nl)
-            break;
-        line = nl + 1;
+    if (watch_stream_room(s) == 0) {
+        w->rejected++;
+        log_warn(NULL, "watch: agent output not scored (queue full)", "{s:s}", "stream", name);
+        return;
     }
-    json_decref(d);
+    json_t *item = json_stringn(line, len);
+    watch_event_t ev;
+    const char *reason = NULL;
+    if (item && watch_event_from_json(s, item, clock_wall_ms(), &ev, &reason) == 0)
+        watch_stream_push(w, s, &ev);
+    json_decref(item);
     watch_stream_kick(w, s);
 }
 
@@ -868,30 +824,6 @@ int watch_start(hub_t *hub)
         log_error(NULL, "watch: cannot load streams", "{s:s}", "reason", err);
         return -1;
     }
-    if (hub->metrics) {
-        metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
-                        "events accepted for scoring, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_events_scored_total", "counter",
-                        "events fed to the detector, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_windows_scored_total", "counter",
-                        "windows scored, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_anomalies_total", "counter",
-                        "anomalies detected, by stream");
-        metrics_declare(hub->metrics, "ganglion_watch_rejected_total", "counter",
-                        "events rejected at ingest (bad event or full queue), by stream");
-        metrics_collector_add(hub->metrics, watch_metrics_collect, w);
-    }
-    watch_api_register(hub->api, w);
-    w->agents_opted = json_object();
-    if (hub->cfg.watch_agent_streams) {
-        /* 2 also follows status events, for the agents' labels */
-        w->agent_sub = bus_subscribe(
-            hub->bus,
-            hub->cfg.watch_agent_streams == 1 ? "agent.*.output" : "agent.*.output,agent.*.status",
-            watch_on_agent_event, w);
-        if (!w->agent_sub || !w->agents_opted)
-            log_warn(NULL, "watch: cannot follow agents' output", NULL);
-    }
     log_info(NULL, "watch started", "{s:i,s:s}", "streams", (int)w->nstreams, "key_id", w->key_id);
     return 0;
 }
@@ -902,8 +834,6 @@ void watch_shutdown(hub_t *hub)
     if (!w)
         return;
     w->stopping = true;
-    if (w->agent_sub)
-        bus_unsubscribe(hub->bus, &w->agent_sub);
     uint64_t queued = 0;
     for (size_t i = 0; i < w->nstreams; i++)
         queued += w->streams[i]->q_len + w->streams[i]->carry_n;
@@ -917,15 +847,12 @@ void watch_destroy(hub_t *hub)
     watch_t *w = hub->watch;
     if (!w)
         return;
-    if (w->agent_sub && hub->bus)
-        bus_unsubscribe(hub->bus, &w->agent_sub);
     for (size_t i = 0; i < w->nstreams; i++)
         watch_stream_free(w->streams[i]);
     free(w->streams);
     for (size_t i = 0; i < w->nscratch; i++)
         cbad_scratch_destroy(&w->scratch[i]);
     free(w->scratch);
-    json_decref(w->agents_opted);
     pthread_mutex_destroy(&w->scratch_mu);
     memset(w->sk, 0, sizeof w->sk);
     free(w);

@@ -12,9 +12,17 @@
 struct hub;
 
 /* Creates hub->watch, loads the persisted streams, loads or creates the signing key in the data
- * dir, registers the endpoints and subscribes to agents' output when enabled. 0, or -1 after
- * logging why (the daemon then refuses to start). */
+ * dir and subscribes to agents' output when enabled. 0, or -1 after logging why (the daemon then
+ * refuses to start). */
 int watch_start(struct hub *hub);
+
+/* Registers the watch endpoints and metrics (watch_api.c). After watch_start. 0 or -1. */
+int watch_api_register(struct hub *hub);
+
+/* A hub_output_fn (core/hub.h): one line an agent printed, scored as an event of the stream
+ * agent.<id> when watch.agent_streams says so. ud is hub->watch. */
+void watch_agent_output(void *ud, const char *agent_id, const json_t *labels, const char *line,
+                        size_t len);
 
 /* Stops taking events: ingest answers 503 and no new scoring job starts. Jobs already running
  * finish on the loop (their anomalies are still stored). */

@@ -124,6 +124,7 @@ typedef struct watch_put_job {
     int64_t created_ms, updated_ms;
     bool created;
     bool del;
+    json_t *reply; /* owned: the ingest reply that waits for the stream's row (else NULL) */
     char err[256];
 } watch_put_job_t;
 
@@ -138,10 +139,50 @@ static int watch_put_work(store_conn_t *c, void *ud)
     return rc;
 }
 
+static void watch_put_job_free(watch_put_job_t *j)
+{
+    json_decref(j->reply);
+    free(j->overrides);
+    free(j);
+}
+
+/* The stream's row as it is now, for an upsert; NULL when out of memory. */
+static watch_put_job_t *watch_put_job_new(watch_t *w, const watch_stream_t *s, bool created)
+{
+    watch_put_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->w = w;
+    j->created = created;
+    snprintf(j->name, sizeof j->name, "%s", s->name);
+    snprintf(j->type, sizeof j->type, "%s", cbad_stream_type_name(s->settings.type));
+    j->overrides = json_dumps(s->overrides, JSON_COMPACT | JSON_SORT_KEYS);
+    j->created_ms = s->created_ms;
+    j->updated_ms = s->updated_ms;
+    if (!j->overrides) {
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
 static void watch_put_done(int status, void *ud)
 {
     watch_put_job_t *j = ud;
-    if (status < 0) {
+    if (status < 0 && j->reply) {
+        /* the events are queued already: say so, so that a client does not send them again */
+        log_error(api_req_id(j->req), "watch: stream definition not stored", "{s:s,s:i,s:s}",
+                  "stream", j->name, "code", status, "error", j->err[0] ? j->err : "?");
+        problem_t *p = problem_new(503, "store-error",
+                                   "stream %s was created and its events queued for scoring, but "
+                                   "its definition could not be stored; it will not survive a "
+                                   "restart",
+                                   j->name);
+        problem_ext_set(p, "accepted", json_incref(json_object_get(j->reply, "accepted")));
+        api_reply_problem(j->req, p);
+    } else if (j->reply) {
+        api_reply_json(j->req, 202, json_incref(j->reply));
+    } else if (status < 0) {
         watch_reply_store_error(j->req, status, j->err,
                                 j->del ? "deleting the stream" : "storing the stream");
     } else if (j->del) {
@@ -151,8 +192,7 @@ static void watch_put_done(int status, void *ud)
         api_reply_json(j->req, j->created ? 201 : 200,
                        s ? watch_stream_json(s) : json_pack("{s:s}", "name", j->name));
     }
-    free(j->overrides);
-    free(j);
+    watch_put_job_free(j);
 }
 
 static void watch_put_submit(api_req_t *req, watch_put_job_t *j)
@@ -161,10 +201,13 @@ static void watch_put_submit(api_req_t *req, watch_put_job_t *j)
     j->req = req;
     int rc = store_submit(hub->store, hub->loop, watch_put_work, watch_put_done, j);
     if (rc < 0) {
-        free(j->overrides);
-        free(j);
-        api_reply_problem(req, problem_new(503, "store-unavailable",
-                                           "the change could not be queued: %s", uv_strerror(rc)));
+        bool queued = j->reply != NULL;
+        watch_put_job_free(j);
+        api_reply_problem(req, problem_new(503, "store-unavailable", "%s could not be queued: %s",
+                                           queued ? "the new stream's definition (its events are "
+                                                    "queued for scoring)"
+                                                  : "the change",
+                                           uv_strerror(rc)));
     }
 }
 
@@ -180,8 +223,7 @@ static void watch_stream_put(api_req_t *req, void *ctx)
         return;
     }
     if (!name || !watch_name_valid(name)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(p, "path", "name",
                           "1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
         api_reply_problem(req, p);
@@ -200,20 +242,8 @@ static void watch_stream_put(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
-    watch_put_job_t *j = calloc(1, sizeof *j);
+    watch_put_job_t *j = watch_put_job_new(w, s, created);
     if (!j) {
-        api_reply_problem(req, problem_new(503, "out-of-memory", "the change could not be held"));
-        return;
-    }
-    j->w = w;
-    j->created = created;
-    snprintf(j->name, sizeof j->name, "%s", s->name);
-    snprintf(j->type, sizeof j->type, "%s", cbad_stream_type_name(s->settings.type));
-    j->overrides = json_dumps(s->overrides, JSON_COMPACT | JSON_SORT_KEYS);
-    j->created_ms = s->created_ms;
-    j->updated_ms = s->updated_ms;
-    if (!j->overrides) {
-        free(j);
         api_reply_problem(req, problem_new(503, "out-of-memory", "the change could not be held"));
         return;
     }
@@ -260,8 +290,7 @@ static void watch_events_post(api_req_t *req, void *ctx)
     const char *name = api_req_query_str(req, "stream");
     const char *type = api_req_query_str(req, "type");
     if (!name || !watch_name_valid(name)) {
-        problem_t *p =
-            problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        problem_t *p = problem_validation_new();
         problem_field_add(
             p, "query", "stream",
             "required: 1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
@@ -274,7 +303,7 @@ static void watch_events_post(api_req_t *req, void *ctx)
     json_t *items = NULL, *rejected = NULL;
     problem_t *p = NULL;
     if (len == 0) {
-        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        p = problem_validation_new();
         problem_field_add(p, "body", "", "no events: send one JSON event, an array, or NDJSON");
         api_reply_problem(req, p);
         return;
@@ -294,12 +323,13 @@ static void watch_events_post(api_req_t *req, void *ctx)
             api_reply_problem(req, p);
             return;
         }
-        created = true;
-        watch_stream_persist(w, s);
+        created = true; /* its row is written with the reply (or when the request fails) */
     }
     size_t n = json_array_size(items);
     watch_event_t *evs = calloc(n ? n : 1, sizeof *evs);
     if (!evs) {
+        if (created)
+            watch_stream_persist(w, s);
         json_decref(items);
         json_decref(rejected);
         api_reply_problem(req, problem_new(503, "out-of-memory", "the events could not be held"));
@@ -338,6 +368,8 @@ static void watch_events_post(api_req_t *req, void *ctx)
         json_decref(all_rej);
         watch_count(hub, s, "ganglion_watch_rejected_total", nev);
         w->rejected += nev;
+        if (created)
+            watch_stream_persist(w, s);
         api_reply_problem(req, watch_queue_full(s->name, room, nev));
         return;
     }
@@ -360,7 +392,21 @@ static void watch_events_post(api_req_t *req, void *ctx)
         problem_ext_set(p, "rejected", all_rej);
         watch_count(hub, s, "ganglion_watch_rejected_total", nrej);
         w->rejected += nrej;
+        if (created)
+            watch_stream_persist(w, s);
         api_reply_problem(req, p);
+        return;
+    }
+    /* a stream this request created is reported (created: true) only once its row is
+     * committed; the events themselves are queued in memory (durable: false, docs/watch.md) */
+    watch_put_job_t *j = created ? watch_put_job_new(w, s, true) : NULL;
+    if (created && !j) {
+        for (size_t k = 0; k < nev; k++)
+            watch_event_clear(&evs[k]);
+        free(evs);
+        json_decref(all_rej);
+        watch_stream_remove(w, s);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the events could not be held"));
         return;
     }
     for (size_t k = 0; k < nev; k++)
@@ -370,9 +416,14 @@ static void watch_events_post(api_req_t *req, void *ctx)
     watch_count(hub, s, "ganglion_watch_events_total", nev);
     watch_count(hub, s, "ganglion_watch_rejected_total", nrej);
     w->rejected += nrej;
-    api_reply_json(req, 202,
-                   json_pack("{s:s,s:b,s:I,s:o}", "stream", s->name, "created", created, "accepted",
-                             (json_int_t)nev, "rejected", all_rej));
+    json_t *reply = json_pack("{s:s,s:b,s:I,s:o,s:b}", "stream", s->name, "created", created,
+                              "accepted", (json_int_t)nev, "rejected", all_rej, "durable", 0);
+    if (!j) {
+        api_reply_json(req, 202, reply);
+        return;
+    }
+    j->reply = reply;
+    watch_put_submit(req, j);
 }
 
 /* OTLP: every stream of the request must have room before anything is accepted. */
@@ -781,13 +832,13 @@ static void watch_anomalies_list(api_req_t *req, void *ctx)
     f.has_start = api_req_query_time(req, "start_time", &f.start_ms, &p);
     f.has_end = api_req_query_time(req, "end_time", &f.end_ms, &p);
     if (!p && f.has_start && f.has_end && f.end_ms <= f.start_ms) {
-        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        p = problem_validation_new();
         problem_field_add(p, "query", "end_time", "must be later than start_time");
     }
     const char *stream = api_req_query_str(req, "stream");
     if (stream && !watch_name_valid(stream)) {
         if (!p)
-            p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+            p = problem_validation_new();
         problem_field_add(p, "query", "stream", "not a valid stream name");
     }
     if (p) {
@@ -1121,17 +1172,25 @@ static const api_endpoint_t watch_endpoints[] = {
              .summary = "Ingest events: one JSON event, a JSON array, NDJSON or text lines",
              .query = watch_events_query, .body_kind = API_BODY_RAW,
              .content_types = watch_ingest_types, .status = 202, .no_audit = true,
-             .response = "{stream, created, accepted, rejected:[{index, reason}]}",
+             .response = "{stream, created, accepted, rejected:[{index, reason}], durable:false}. "
+                         "202 means queued in memory for scoring, not durable: a crash loses "
+                         "events not yet scored (at most watch.queue_events per stream); a "
+                         "stream the request created (created:true) is committed, and so is "
+                         "every anomaly once reported",
              .handler = watch_events_post),
     WATCH_EP(.method = "POST", .path = "/v1/logs", .scope = "watch:write",
              .summary = "OTLP/HTTP logs export (JSON encoding)", .body_kind = API_BODY_RAW,
              .content_types = watch_otlp_types, .no_audit = true,
-             .response = "{} or {partialSuccess:{rejectedLogRecords, errorMessage}}",
+             .response =
+                 "{} or {partialSuccess:{rejectedLogRecords, errorMessage}}. "
+                 "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
              .handler = watch_otlp_logs_post),
     WATCH_EP(.method = "POST", .path = "/v1/metrics", .scope = "watch:write",
              .summary = "OTLP/HTTP metrics export (JSON encoding)", .body_kind = API_BODY_RAW,
              .content_types = watch_otlp_types, .no_audit = true,
-             .response = "{} or {partialSuccess:{rejectedDataPoints, errorMessage}}",
+             .response =
+                 "{} or {partialSuccess:{rejectedDataPoints, errorMessage}}. "
+                 "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
              .handler = watch_otlp_metrics_post),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies", .scope = "watch:read",
              .summary = "List anomalies, newest first, with filters", .query = watch_list_query,
@@ -1157,8 +1216,22 @@ static const api_endpoint_t watch_endpoints[] = {
              .summary = "Counters per stream and anomalies by status", .handler = watch_stats),
 };
 
-void watch_api_register(api_registry_t *reg, watch_t *w)
+int watch_api_register(hub_t *hub)
 {
-    (void)w; /* handlers reach the state through the request's hub */
-    api_register(reg, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
+    /* handlers reach the state through the request's hub */
+    api_register(hub->api, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
+    if (hub->metrics) {
+        metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
+                        "events accepted for scoring, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_events_scored_total", "counter",
+                        "events fed to the detector, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_windows_scored_total", "counter",
+                        "windows scored, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_anomalies_total", "counter",
+                        "anomalies detected, by stream");
+        metrics_declare(hub->metrics, "ganglion_watch_rejected_total", "counter",
+                        "events rejected at ingest (bad event or full queue), by stream");
+        metrics_collector_add(hub->metrics, watch_metrics_collect, hub->watch);
+    }
+    return 0;
 }

@@ -232,6 +232,10 @@ int watch_body_items(const char *body, size_t len, const char *ct, size_t max_de
             json_array_append_new(items, v);
         }
     } else {
+        /* One budget for the whole body, so that many small lines cost what one large value
+         * would (each line alone would get the floor of a small input). */
+        jsonx_budget_t budget;
+        jsonx_budget_init(&budget, len, max_depth);
         size_t at = 0, index = 0;
         while (at < len) {
             const char *line = body + at;
@@ -249,7 +253,11 @@ int watch_body_items(const char *body, size_t len, const char *ct, size_t max_de
                     v = json_string("<invalid UTF-8>");
             } else {
                 problem_t *lp = NULL;
-                v = jsonx_parse(line, n, max_depth, &lp);
+                v = jsonx_parse_budget(line, n, &budget, &lp);
+                if (!v && problem_status(lp) == 413) {
+                    *p = lp; /* the body as a whole is over its budget */
+                    goto fail;
+                }
                 if (!v) {
                     char why[256];
                     snprintf(why, sizeof why, "not JSON: %s", problem_detail(lp));

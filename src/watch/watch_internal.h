@@ -28,7 +28,6 @@ struct bus_sub;
 #define WATCH_LIMIT_DEFAULT    50
 #define WATCH_LIMIT_MAX        1000
 #define WATCH_KEY_FILE         "watch-signing.key"
-#define WATCH_AGENTS_OPTED_MAX 4096 /* agents followed because of their label */
 
 /* One accepted event waiting to be scored. */
 typedef struct watch_event {
@@ -70,8 +69,6 @@ typedef struct watch {
     size_t nstreams, cap_streams;
     size_t labelled; /* streams given their own metric labels so far */
     bool stopping;
-    struct bus_sub *agent_sub;
-    json_t *agents_opted; /* {agent id: true} for agents spawned with the label watch=on */
     /* scratch contexts for cbad_job_run, shared by the pool's threads */
     pthread_mutex_t scratch_mu;
     cbad_scratch_t **scratch;
@@ -166,7 +163,6 @@ int watch_sign_key_load(watch_t *w, const char *data_dir, char *err, size_t errl
 json_t *watch_bundle_make(const watch_t *w, const json_t *anomaly, const char *who, int64_t now_ms);
 
 /* ---- endpoints (watch_api.c) ---- */
-void watch_api_register(api_registry_t *reg, watch_t *w);
 void watch_metrics_collect(strbuf_t *out, void *ud);
 
 #endif

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+import agents_util
+
 from conftest import assert_problem
 from gsse import SSEClient
 from watch_util import (SLOW, burst_lines, make_stream, ndjson, normal_lines, post_events, seed,
@@ -82,7 +84,8 @@ def test_stream_bad_settings_name_the_field(daemon):
 def test_ingest_one_event_array_ndjson_and_text(daemon):
     r = daemon.post("/api/v1/watch/events?stream=web", json={"message": "hello", "level": "info"})
     assert r.status_code == 202, r.text
-    assert r.json() == {"stream": "web", "created": True, "accepted": 1, "rejected": []}
+    assert r.json() == {"stream": "web", "created": True, "accepted": 1, "rejected": [],
+                        "durable": False}
 
     r = daemon.post("/api/v1/watch/events?stream=web", json=["a line", {"message": "x"}, 42])
     assert r.status_code == 202 and r.json()["accepted"] == 3 and not r.json()["created"]
@@ -405,38 +408,52 @@ def test_metric_labels_are_capped(make_daemon):
 
 # ---- agents' output ---------------------------------------------------------------------------
 
+def _sh_agent(d, script, **spec):
+    """Spawns `sh -c script` and waits for it to exit; returns its id."""
+    a = agents_util.spawn(d, argv=["/bin/sh", "-c", script], name="printer", **spec)
+    agents_util.wait_status(d, a["id"], ("completed", "failed"))
+    return a["id"]
+
+
+def _wait_events(d, stream, n, timeout=10):
+    end = time.time() + timeout * agents_util.SLOW
+    s = None
+    while time.time() < end:
+        r = d.get(f"/api/v1/watch/streams/{stream}")
+        s = r.json()
+        if r.status_code == 200 and s["stats"]["events_in"] >= n:
+            return s
+        time.sleep(0.05)
+    raise AssertionError(f"stream {stream}: {s}")
+
+
 def test_agent_output_becomes_a_stream_when_enabled(make_daemon):
     d = make_daemon(env={"GANGLION_WATCH_AGENT_STREAMS": "1"})
-    d.publish("agent.7.output", {"seq": 1, "stream": "stdout", "ts": "2026-01-01T00:00:00Z",
-                                 "text": "compiling crate foo\nrunning 3 tests\n"})
-    d.publish("agent.7.output", {"seq": 2, "stream": "stderr", "ts": "2026-01-01T00:00:01Z",
-                                 "text": "warning: unused variable"})
-    d.publish("agent.7.status", {"state": "running"})  # not output: ignored
-    s = d.get("/api/v1/watch/streams/agent.7").json()
+    aid = _sh_agent(d, "printf 'compiling crate foo\\nrunning 3 tests\\n'; "
+                       "printf 'warning: unused variable\\n' >&2")
+    s = _wait_events(d, f"agent.{aid}", 3)
     assert s["type"] == "agent" and s["stats"]["events_in"] == 3
-    assert [x["name"] for x in d.get("/api/v1/watch/streams").json()["streams"]] == ["agent.7"]
+    assert [x["name"] for x in d.get("/api/v1/watch/streams").json()["streams"]] == [f"agent.{aid}"]
 
 
 def test_agent_output_ignored_by_default(daemon):
-    daemon.publish("agent.8.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi"})
-    assert_problem(daemon.get("/api/v1/watch/streams/agent.8"), 404)
+    aid = _sh_agent(daemon, "echo hi")
+    agents_util.wait_output(daemon, aid, lambda o: len(o["lines"]) == 1)
+    assert_problem(daemon.get(f"/api/v1/watch/streams/agent.{aid}"), 404)
     # no subscription of its own on the bus either
     assert 'ganglion_bus_subscribers 0' in daemon.get("/metrics").text
 
 
 def test_only_labelled_agents_followed_in_mode_2(make_daemon):
     daemon = make_daemon(env={"GANGLION_WATCH_AGENT_STREAMS": "2"})
-    daemon.publish("agent.8.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi"})
-    assert_problem(daemon.get("/api/v1/watch/streams/agent.8"), 404)
-    # an agent spawned with the label watch=on is followed
-    daemon.publish("agent.9.status", {"id": "9", "status": "running", "labels": {"watch": "on"}})
-    daemon.publish("agent.9.output", {"seq": 1, "stream": "stdout", "ts": "", "text": "hi\nho"})
-    assert daemon.get("/api/v1/watch/streams/agent.9").json()["stats"]["events_in"] == 2
-    daemon.publish("agent.9.status", {"id": "9", "status": "running", "labels": {"watch": "off"}})
-    daemon.publish("agent.9.output", {"seq": 2, "stream": "stdout", "ts": "", "text": "more"})
-    assert daemon.get("/api/v1/watch/streams/agent.9").json()["stats"]["events_in"] == 2
-    daemon.publish("agent.8.output", {"seq": 2, "stream": "stdout", "ts": "", "text": "hi"})
-    assert_problem(daemon.get("/api/v1/watch/streams/agent.8"), 404)
+    # an agent spawned with the label watch=on is followed; others, or watch=off, are not
+    on = _sh_agent(daemon, "printf 'hi\\nho\\n'", labels={"watch": "on"})
+    plain = _sh_agent(daemon, "echo hi")
+    off = _sh_agent(daemon, "echo more", labels={"watch": "off"})
+    assert _wait_events(daemon, f"agent.{on}", 2)["stats"]["events_in"] == 2
+    for aid in (plain, off):
+        agents_util.wait_output(daemon, aid, lambda o: len(o["lines"]) == 1)
+        assert_problem(daemon.get(f"/api/v1/watch/streams/agent.{aid}"), 404)
 
 
 def test_reloaded_defaults_reach_streams_created_afterwards(make_daemon, tmp_path):

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agents/agents_internal.h"
 #include "agents/agents_model.h"
 
 static void test_status_names_roundtrip(void **state)
@@ -237,6 +238,74 @@ static void test_cgroup_find(void **state)
     rmdir(root);
 }
 
+static void test_proc_stat_parse(void **state)
+{
+    (void)state;
+    agents_proc_stat_t st;
+    /* the command name may hold spaces and ')': fields count from the last ')' */
+    const char *odd = "4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
+                      "987654321 1000 200 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0\n";
+    assert_int_equal(agents_proc_stat_parse(odd, &st), 0);
+    assert_int_equal(st.pid, 4242);
+    assert_int_equal(st.ppid, 17);
+    assert_int_equal(st.pgid, 4242);
+    assert_int_equal(st.sid, 4242);
+    assert_int_equal(st.state, 'S');
+    assert_true(st.start == 987654321u);
+    /* this process, read from /proc: its start time is stable and its parent is ours */
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_int_equal(agents_proc_stat_parse(buf, &st), 0);
+    assert_int_equal(st.pid, getpid());
+    assert_int_equal(st.ppid, getppid());
+    assert_true(st.start > 0);
+    /* truncated or malformed text is refused, never half read */
+    assert_int_equal(agents_proc_stat_parse("4242 (x) S 17 4242", &st), -EINVAL);
+    assert_int_equal(agents_proc_stat_parse("4242 x S 1 2 3", &st), -EINVAL);
+    assert_int_equal(agents_proc_stat_parse("(x) S 1 2 3", &st), -EINVAL);
+    assert_int_equal(agents_proc_stat_parse("", &st), -EINVAL);
+    assert_int_equal(agents_proc_stat_parse(NULL, &st), -EINVAL);
+    char bad[256];
+    snprintf(bad, sizeof bad, "%s", odd);
+    bad[strlen("4242 (a) b (c)) S 1")] = 'x'; /* "17" becomes "1x" */
+    assert_int_equal(agents_proc_stat_parse(bad, &st), -EINVAL);
+}
+
+/* A table (sorted by parent, as agents_procs_read leaves it) where 10 has children 11 and 12,
+ * 12 has 13 (its own session), 13 has 14, and 14 is younger than the agent only in name: a
+ * process started before 10 under 13 is a reused pid's and is not 10's descendant. */
+static void test_procs_descendants(void **state)
+{
+    (void)state;
+    agents_proc_stat_t v[] = {
+        {.pid = 10, .ppid = 1, .pgid = 10, .sid = 10, .state = 'S', .start = 100},
+        {.pid = 20, .ppid = 1, .pgid = 20, .sid = 20, .state = 'S', .start = 50},
+        {.pid = 11, .ppid = 10, .pgid = 10, .sid = 10, .state = 'S', .start = 110},
+        {.pid = 12, .ppid = 10, .pgid = 10, .sid = 10, .state = 'S', .start = 120},
+        {.pid = 13, .ppid = 12, .pgid = 13, .sid = 13, .state = 'S', .start = 130},
+        {.pid = 14, .ppid = 13, .pgid = 13, .sid = 13, .state = 'S', .start = 140},
+        {.pid = 15, .ppid = 13, .pgid = 15, .sid = 15, .state = 'S', .start = 90},
+        {.pid = 21, .ppid = 20, .pgid = 20, .sid = 20, .state = 'S', .start = 60},
+    };
+    agents_procs_t t = {.v = v, .n = sizeof v / sizeof v[0], .cap = sizeof v / sizeof v[0]};
+    size_t idx[8];
+    size_t n = agents_procs_descendants(&t, 10, 100, idx, 8);
+    assert_int_equal(n, 4);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++)
+        seen |= 1 << (v[idx[i]].pid - 10);
+    assert_int_equal(seen, (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4));
+    /* parents before children */
+    assert_true(v[idx[n - 1]].pid == 13 || v[idx[n - 1]].pid == 14);
+    assert_int_equal(agents_procs_descendants(&t, 14, 140, idx, 8), 0);
+    assert_int_equal(agents_procs_descendants(&t, 10, 100, idx, 2), 2); /* bounded by max */
+    assert_int_equal(agents_procs_descendants(&t, 20, 50, idx, 8), 1);
+}
+
 static void write_file(const char *dir, const char *name, const char *text)
 {
     char p[1100];
@@ -352,6 +421,8 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_long),
         cmocka_unit_test(test_cgroup_find),
+        cmocka_unit_test(test_proc_stat_parse),
+        cmocka_unit_test(test_procs_descendants),
         cmocka_unit_test(test_cgroup_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

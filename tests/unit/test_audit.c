@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/hub.h"
 #include "core/log.h"
+#include "api/audit_api.h"
 #include "store/audit.h"
 #include "store/migrations.h"
 #include "store/store.h"

@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "net/http_head.h"
 #include "net/http_parse.h"
 
 static void test_request_id(void **state)
@@ -29,6 +31,26 @@ static void test_request_id(void **state)
     assert_false(http_request_id_valid("a\tb"));
     assert_false(http_request_id_valid("\xc3\xa9"));
     assert_false(http_request_id_valid("x/y"));
+}
+
+static void test_credential(void **state)
+{
+    (void)state;
+    const char *cred, *why;
+    assert_int_equal(http_credential("Bearer  abc.def", "gk_x", &cred, &why), 0);
+    assert_string_equal(cred, "abc.def"); /* Authorization wins over X-Api-Key */
+    assert_null(why);
+    assert_int_equal(http_credential("bearer gk_1", NULL, &cred, &why), 0);
+    assert_string_equal(cred, "gk_1");
+    assert_int_equal(http_credential(NULL, "gk_2", &cred, &why), 0);
+    assert_string_equal(cred, "gk_2");
+    assert_int_equal(http_credential("", "", &cred, &why), 0);
+    assert_null(cred);
+    assert_int_equal(http_credential("Bearer ", NULL, &cred, &why), 0);
+    assert_null(cred);
+    assert_true(http_credential("Basic YWRtaW46eA==", "gk_3", &cred, &why) < 0);
+    assert_null(cred);
+    assert_non_null(strstr(why, "Bearer"));
 }
 
 static void test_accepts_gzip(void **state)
@@ -132,12 +154,84 @@ static void test_cors(void **state)
     assert_int_equal(http_cors_parse(&c, many), -1);
 }
 
+static const http_head_limits_t LIM = {.header_max = 256, .uri_max = 64, .body_max = 1000};
+
+static int head(const char *s, http_head_verdict_t *v)
+{
+    return http_head_check(s, strlen(s), &LIM, v);
+}
+
+/* A good head is PARTIAL at every prefix and OK once whole: no prefix is refused early. */
+static void test_head_prefixes(void **state)
+{
+    (void)state;
+    const char *good = "\r\nPOST /a?b=c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+    size_t end = strstr(good, "\r\n\r\n") - good + 4;
+    http_head_verdict_t v;
+    for (size_t n = 0; n < end; n++)
+        assert_int_equal(http_head_check(good, n, &LIM, &v), HTTP_HEAD_PARTIAL);
+    for (size_t n = end; n <= strlen(good); n++)
+        assert_int_equal(http_head_check(good, n, &LIM, &v), HTTP_HEAD_OK);
+    assert_int_equal(head("GET / HTTP/1.0\n\n", &v), HTTP_HEAD_OK); /* bare LF, no Host */
+}
+
+static void test_head_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int status;
+    } cases[] = {
+        {"GET /\r\n\r\n", 400},
+        {"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+        {"GET / HTTP/0.9\r\nHost: x\r\n\r\n", 505},
+        {"GET / HTTP/1.1x\r\n", 400},
+        {"GET / HTTP/1.1\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+         400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", 413},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", 413},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHo\rst: a\r\n\r\n", 400},
+        {"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 414},
+        {"G(T / HTTP/1.1\r\n", 400},
+    };
+    http_head_verdict_t v;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = head(cases[i].in, &v);
+        if (rc != HTTP_HEAD_REFUSED || v.status != cases[i].status)
+            fail_msg("case %zu: rc %d status %d (%s)", i, rc, v.status, v.detail);
+        assert_non_null(v.slug);
+        assert_true(v.detail[0] != '\0');
+    }
+    /* A head that never ends is refused once it passes header_max, not held forever. */
+    char big[400];
+    int n = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+    memset(big + n, 'a', sizeof big - (size_t)n);
+    assert_int_equal(http_head_check(big, 256, &LIM, &v), HTTP_HEAD_PARTIAL);
+    assert_int_equal(http_head_check(big, 257, &LIM, &v), HTTP_HEAD_REFUSED);
+    assert_int_equal(v.status, 431);
+    /* Empty lines before the request line count too. */
+    char blank[300];
+    memset(blank, '\n', sizeof blank);
+    assert_int_equal(http_head_check(blank, 256, &LIM, &v), HTTP_HEAD_PARTIAL);
+    assert_int_equal(http_head_check(blank, sizeof blank, &LIM, &v), HTTP_HEAD_REFUSED);
+    assert_int_equal(v.status, 431);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_id), cmocka_unit_test(test_accepts_gzip),
-        cmocka_unit_test(test_unescape),   cmocka_unit_test(test_content_length),
-        cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_request_id),     cmocka_unit_test(test_credential),
+        cmocka_unit_test(test_accepts_gzip),   cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_content_length), cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_head_prefixes),  cmocka_unit_test(test_head_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

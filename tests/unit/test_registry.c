@@ -1,5 +1,6 @@
 /* Registry tests: routing (404/405/params), the auth and audit hooks, query and body validation
- * with field errors, asynchronous replies and cancellation, and the OpenAPI document. */
+ * with field errors, a body the transport decodes only past routing and auth, asynchronous
+ * replies and cancellation, and the OpenAPI document. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -343,6 +344,51 @@ static void test_auth_hook_runs_before_validation(void **state)
     api_auth_hook_set(reg, NULL, NULL);
 }
 
+/* A transport's lazy body (ZMQ): decoded once, and only for a request that got past routing
+ * and the auth hook; its decode problem is the reply. */
+static int lazy_decodes;
+static json_t *lazy_body(void *tctx, size_t max_depth, problem_t **p)
+{
+    lazy_decodes++;
+    json_t *v = json_loads(tctx, 0, NULL);
+    if (!v)
+        *p = problem_new(400, "malformed-body", "the test body is not JSON");
+    return v;
+}
+
+static void test_lazy_body_after_auth(void **state)
+{
+    struct {
+        const char *method, *path, *body;
+        bool deny;
+        int status, decodes;
+    } cases[] = {
+        {"POST", "/nowhere", "{\"name\":\"x\"}", false, 404, 0},
+        {"PUT", "/things", "{\"name\":\"x\"}", false, 405, 0},
+        {"POST", "/things", "{\"name\":\"x\"}", true, 403, 0},
+        {"POST", "/things", "{\"name\":\"x\"}", false, 200, 1},
+        {"POST", "/things", "{\"name\":", false, 400, 1},
+        {"GET", "/things/1", "{}", false, 200, 1},
+        {"GET", "/things/1", "{\"a\":1}", false, 400, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        api_auth_hook_set(reg, cases[i].deny ? deny_writes : NULL, NULL);
+        lazy_decodes = 0;
+        captured_t c = {0};
+        api_call_t k = {.transport = "test",
+                        .method = cases[i].method,
+                        .path = cases[i].path,
+                        .content_type = "application/json",
+                        .body_decode = lazy_body,
+                        .transport_ctx = (void *)(uintptr_t)cases[i].body};
+        api_dispatch(reg, &k, capture, &c);
+        if (c.status != cases[i].status || lazy_decodes != cases[i].decodes)
+            fail_msg("case %zu: status %d, %d decodes", i, c.status, lazy_decodes);
+        json_decref(c.json);
+    }
+    api_auth_hook_set(reg, NULL, NULL);
+}
+
 static void test_request_ids(void **state)
 {
     captured_t c = {0};
@@ -392,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_async_reply_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_only_mutations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_hook_runs_before_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lazy_body_after_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openapi, setup, teardown),
     };

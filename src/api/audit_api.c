@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/audit_api.h"
 #include "core/clock.h"
 #include "core/hub.h"
 #include "core/log.h"
@@ -66,7 +67,7 @@ static void audit_list_handler(api_req_t *req, void *ctx)
     f.has_since = api_req_query_time(req, "since", &f.since_ms, &p);
     f.has_until = api_req_query_time(req, "until", &f.until_ms, &p);
     if (!p && f.has_since && f.has_until && f.until_ms <= f.since_ms) {
-        p = problem_new(422, "validation", "the request has invalid fields; see errors[]");
+        p = problem_validation_new();
         problem_field_add(p, "query", "until", "must be later than since");
     }
     if (p) {

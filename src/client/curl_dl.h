@@ -1,9 +1,9 @@
-/* libcurl, loaded on demand: only the CLI client talks HTTP through it, so the daemon never maps
- * libcurl and the TLS, SSH, HTTP/2 and compression libraries behind it. <curl/curl.h> still
- * supplies types and constants; every call goes through the table `lcurl`, filled once by
- * curl_dl_load() and read-only afterwards. */
-#ifndef GANGLION_CLI_CURL_DL_H
-#define GANGLION_CLI_CURL_DL_H
+/* libcurl, loaded on demand: only the client library (and so the CLI) talks HTTP through it, so the
+ * daemon never maps libcurl and the TLS, SSH, HTTP/2 and compression libraries behind it.
+ * <curl/curl.h> still supplies types and constants; every call goes through the table `lcurl`,
+ * filled once by curl_dl_load() and read-only afterwards. */
+#ifndef GANGLION_CLIENT_CURL_DL_H
+#define GANGLION_CLIENT_CURL_DL_H
 
 #include <curl/curl.h>
 #include <stddef.h>

@@ -1,0 +1,97 @@
+/* What the security domain's endpoint files share: the job a request carries from its
+ * handler to the thread pool and back, the helpers that answer it, the database work
+ * (auth_db.c) and the handlers the endpoint table names (auth_api_session.c, auth_api_users.c,
+ * auth_api_keys.c). */
+#ifndef GANGLION_AUTH_API_INTERNAL_H
+#define GANGLION_AUTH_API_INTERNAL_H
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "auth/auth_internal.h"
+#include "store/store.h"
+
+/* One request's state: inputs copied on the loop, outputs written by the database work on the
+ * thread pool, read back in the done callback. Owned by the request until auth_job_free. */
+typedef struct auth_job {
+    auth_t *a;
+    api_req_t *req;
+    /* inputs (copied on the loop) */
+    char username[AUTH_NAME_MAX + 1];
+    char *password;  /* wiped and freed with the job */
+    char *password2; /* new password */
+    char role[16];
+    char *email;
+    bool has_role, has_disabled, has_email, disabled;
+    int64_t id;
+    char fam[AUTH_FAM_LEN + 1];
+    char token[128]; /* refresh token presented (wiped) */
+    int64_t now_ms, opslimit, memlimit, threshold, lock_ms, refresh_ms, grace_ms;
+    auth_key_t key; /* keys: the record to insert */
+    char secret[80];
+    /* outputs */
+    int status;
+    const char *reason;
+    char field[32];
+    char why[160];
+    auth_user_t user;
+    char refresh[80];
+    char old_role[16];
+    bool lock_event, reuse;
+    json_t *out;
+    json_t *fams; /* session families revoked */
+} auth_job_t;
+
+/* ---- auth_api.c: shared by the handlers ---- */
+auth_t *auth_of(api_req_t *req);
+auth_job_t *auth_job_new(api_req_t *req);
+void auth_job_free(auth_job_t *j);
+void auth_reply_json(api_req_t *req, int status, json_t *body);
+void auth_reply_problem(api_req_t *req, problem_t *p);
+bool auth_submit(auth_job_t *j, store_work_fn work, store_done_fn done);
+problem_t *auth_store_problem(void);
+/* The whole of a handler that acts on the path's {id}: a job for it submitted with work and
+ * done, or a 503 when no job could be made. */
+void auth_submit_for_id(api_req_t *req, store_work_fn work, store_done_fn done);
+json_t *auth_token_reply(auth_job_t *j);
+void auth_revoke_fams_loop(auth_job_t *j);
+problem_t *auth_policy_problem(const char *pw, const char *username, const char *field, size_t min);
+void auth_read_done(int status, void *ud);
+
+/* ---- auth_db.c: the database work, run on the thread pool by auth_submit ---- */
+int auth_login_work(store_conn_t *c, void *ud);
+int auth_refresh_work(store_conn_t *c, void *ud);
+int auth_logout_work(store_conn_t *c, void *ud);
+int auth_user_get_work(store_conn_t *c, void *ud);
+int auth_password_work(store_conn_t *c, void *ud);
+int auth_user_create_work(store_conn_t *c, void *ud);
+int auth_user_list_work(store_conn_t *c, void *ud);
+int auth_user_patch_work(store_conn_t *c, void *ud);
+int auth_user_delete_work(store_conn_t *c, void *ud);
+int auth_user_reset_work(store_conn_t *c, void *ud);
+int auth_key_create_work(store_conn_t *c, void *ud);
+int auth_key_list_work(store_conn_t *c, void *ud);
+int auth_key_revoke_work(store_conn_t *c, void *ud);
+int auth_key_rotate_work(store_conn_t *c, void *ud);
+
+/* ---- handlers: auth_api_session.c, auth_api_users.c, auth_api_keys.c ---- */
+void auth_login_handler(api_req_t *req, void *ctx);
+void auth_refresh_handler(api_req_t *req, void *ctx);
+void auth_logout_handler(api_req_t *req, void *ctx);
+void auth_me_handler(api_req_t *req, void *ctx);
+void auth_password_handler(api_req_t *req, void *ctx);
+void auth_user_create_handler(api_req_t *req, void *ctx);
+void auth_user_list_handler(api_req_t *req, void *ctx);
+void auth_user_get_handler(api_req_t *req, void *ctx);
+void auth_user_patch_handler(api_req_t *req, void *ctx);
+void auth_user_delete_handler(api_req_t *req, void *ctx);
+void auth_user_reset_handler(api_req_t *req, void *ctx);
+void auth_key_create_handler(api_req_t *req, void *ctx);
+void auth_key_list_handler(api_req_t *req, void *ctx);
+void auth_key_revoke_handler(api_req_t *req, void *ctx);
+void auth_key_rotate_handler(api_req_t *req, void *ctx);
+
+#endif

@@ -1,0 +1,250 @@
+/* /api/v1/auth: login, refresh, logout, me and the caller's own password. */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/auth_api_internal.h"
+
+static problem_t *auth_bad_credentials(void)
+{
+    return problem_new(401, "invalid-credentials",
+                       "the username or password is wrong, or the account cannot sign in now");
+}
+
+static void auth_login_done(int status, void *ud)
+{
+    (void)status;
+    auth_job_t *j = ud;
+    api_req_t *req = j->req;
+    if (j->lock_event)
+        auth_audit(req, "auth.lockout", 401, json_pack("{s:s}", "username", j->username));
+    if (j->status == 200) {
+        json_t *body = auth_token_reply(j);
+        if (body) {
+            char p[96];
+            snprintf(p, sizeof p, "user:%s", j->user.username);
+            api_req_principal_set(req, p);
+            auth_audit(req, "auth.login", 200, json_pack("{s:s}", "username", j->username));
+            auth_reply_json(req, 200, body);
+        } else
+            auth_reply_problem(req, auth_store_problem());
+    } else if (j->status == 401) {
+        auth_audit(req, "auth.login", 401,
+                   json_pack("{s:s,s:s}", "username", j->username, "reason", j->reason ?: "?"));
+        auth_reply_problem(req, auth_bad_credentials());
+    } else {
+        auth_reply_problem(req, auth_store_problem());
+    }
+    auth_job_free(j);
+}
+
+void auth_login_handler(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    json_t *b = api_req_body(req);
+    auth_job_t *j = auth_job_new(req);
+    if (!j) {
+        auth_reply_problem(req, auth_store_problem());
+        return;
+    }
+    snprintf(j->username, sizeof j->username, "%s",
+             json_string_value(json_object_get(b, "username")));
+    j->password = strdup(json_string_value(json_object_get(b, "password")));
+    if (!j->password) {
+        auth_job_free(j);
+        auth_reply_problem(req, auth_store_problem());
+        return;
+    }
+    auth_submit(j, auth_login_work, auth_login_done);
+}
+
+static void auth_refresh_done(int status, void *ud)
+{
+    (void)status;
+    auth_job_t *j = ud;
+    api_req_t *req = j->req;
+    if (j->status == 200) {
+        char p[96];
+        snprintf(p, sizeof p, "user:%s", j->user.username);
+        api_req_principal_set(req, p);
+        json_t *body = auth_token_reply(j);
+        auth_audit(req, "auth.refresh", body ? 200 : 503, NULL);
+        if (body)
+            auth_reply_json(req, 200, body);
+        else
+            auth_reply_problem(req, auth_store_problem());
+    } else if (j->status == 401) {
+        if (j->reuse) {
+            auth_fam_revoke(j->a, j->fam);
+            auth_audit(req, "auth.refresh.reuse", 401,
+                       json_pack("{s:I}", "user_id", (json_int_t)j->user.id));
+        } else {
+            auth_audit(req, "auth.refresh", 401, json_pack("{s:s}", "reason", j->reason ?: "?"));
+        }
+        problem_t *p = problem_new(401, "invalid-refresh-token",
+                                   "the refresh token is invalid, expired, used or revoked");
+        auth_reply_problem(req, p);
+    } else {
+        auth_reply_problem(req, auth_store_problem());
+    }
+    auth_job_free(j);
+}
+
+void auth_refresh_handler(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    const char *t = json_string_value(json_object_get(api_req_body(req), "refresh_token"));
+    auth_job_t *j = auth_job_new(req);
+    if (!j) {
+        auth_reply_problem(req, auth_store_problem());
+        return;
+    }
+    snprintf(j->token, sizeof j->token, "%s", t);
+    auth_submit(j, auth_refresh_work, auth_refresh_done);
+}
+
+/* The caller as a user (the hook already authenticated; headers are still readable). Replies
+ * and returns false when the caller is not a user. */
+static bool auth_caller_user(api_req_t *req, auth_ident_t *id)
+{
+    const char *why = NULL;
+    if (auth_identify(auth_of(req), req, id, &why) != 0) {
+        auth_reply_problem(req, problem_new(401, "unauthorized", "%s", why ?: "no credential"));
+        return false;
+    }
+    if (id->kind != AUTH_ID_USER) {
+        auth_reply_problem(req, problem_new(400, "not-a-user-session",
+                                            "API keys have no session or password; revoke or "
+                                            "rotate the key instead"));
+        return false;
+    }
+    return true;
+}
+
+static void auth_logout_done(int status, void *ud)
+{
+    (void)status;
+    auth_job_t *j = ud;
+    api_req_t *req = j->req;
+    if (j->status == 204) {
+        auth_fam_revoke(j->a, j->fam);
+        auth_audit(req, "auth.logout", 204, NULL);
+        auth_reply_json(req, 204, NULL);
+    } else
+        auth_reply_problem(req, auth_store_problem());
+    auth_job_free(j);
+}
+
+void auth_logout_handler(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    auth_ident_t id;
+    if (!auth_caller_user(req, &id))
+        return;
+    auth_job_t *j = auth_job_new(req);
+    if (!j) {
+        auth_reply_problem(req, auth_store_problem());
+        return;
+    }
+    snprintf(j->fam, sizeof j->fam, "%s", id.fam);
+    auth_submit(j, auth_logout_work, auth_logout_done);
+}
+
+static void auth_me_done(int status, void *ud)
+{
+    (void)status;
+    auth_job_t *j = ud;
+    api_req_t *req = j->req;
+    if (j->status == 200) {
+        json_object_set_new(j->out, "kind", json_string("user"));
+        json_object_set_new(j->out, "principal", json_string(api_req_principal(req)));
+        auth_reply_json(req, 200, json_incref(j->out));
+    } else if (j->status == 404)
+        auth_reply_problem(req, problem_new(401, "unauthorized", "the user no longer exists"));
+    else
+        auth_reply_problem(req, auth_store_problem());
+    auth_job_free(j);
+}
+
+void auth_me_handler(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    auth_ident_t id;
+    const char *why = NULL;
+    if (auth_identify(auth_of(req), req, &id, &why) != 0) {
+        auth_reply_problem(req, problem_new(401, "unauthorized", "%s", why ?: "no credential"));
+        return;
+    }
+    if (id.kind == AUTH_ID_KEY) {
+        auth_key_t *k = auth_key_find(auth_of(req), id.id);
+        json_t *o = k ? auth_key_json(k) : json_object();
+        json_object_set_new(o, "kind", json_string("key"));
+        json_object_set_new(o, "principal", json_string(id.principal));
+        auth_reply_json(req, 200, o);
+        return;
+    }
+    auth_job_t *j = auth_job_new(req);
+    if (!j) {
+        auth_reply_problem(req, auth_store_problem());
+        return;
+    }
+    j->id = id.id;
+    auth_submit(j, auth_user_get_work, auth_me_done);
+}
+
+static void auth_password_done(int status, void *ud)
+{
+    (void)status;
+    auth_job_t *j = ud;
+    api_req_t *req = j->req;
+    if (j->status == 204) {
+        auth_revoke_fams_loop(j);
+        auth_user_t *u = auth_user_find(j->a, j->id);
+        if (u)
+            u->must_change = false;
+        auth_audit(req, "auth.password", 204, NULL);
+        auth_reply_json(req, 204, NULL);
+    } else if (j->status == 422) {
+        auth_audit(req, "auth.password", 422, json_pack("{s:s}", "reason", "bad_current_password"));
+        problem_t *p = problem_validation_new();
+        problem_field_add(p, "body", "/current_password", "is not the current password");
+        auth_reply_problem(req, p);
+    } else
+        auth_reply_problem(req, auth_store_problem());
+    auth_job_free(j);
+}
+
+void auth_password_handler(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    auth_ident_t id;
+    if (!auth_caller_user(req, &id))
+        return;
+    json_t *b = api_req_body(req);
+    const char *np = json_string_value(json_object_get(b, "new_password"));
+    problem_t *p = auth_policy_problem(np, id.name, "/new_password",
+                                       (size_t)auth_of(req)->hub->cfg.auth_password_min);
+    if (!p && strcmp(np, json_string_value(json_object_get(b, "current_password"))) == 0) {
+        p = problem_new(422, "validation", "the password does not meet the policy; see errors[]");
+        problem_field_add(p, "body", "/new_password", "must differ from the current password");
+    }
+    if (p) {
+        auth_reply_problem(req, p);
+        return;
+    }
+    auth_job_t *j = auth_job_new(req);
+    if (!j) {
+        auth_reply_problem(req, auth_store_problem());
+        return;
+    }
+    j->id = id.id;
+    snprintf(j->fam, sizeof j->fam, "%s", id.fam);
+    j->password = strdup(json_string_value(json_object_get(b, "current_password")));
+    j->password2 = strdup(np);
+    if (!j->password || !j->password2) {
+        auth_job_free(j);
+        auth_reply_problem(req, auth_store_problem());
+        return;
+    }
+    auth_submit(j, auth_password_work, auth_password_done);
+}

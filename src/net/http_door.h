@@ -1,0 +1,55 @@
+/* The front door of the HTTP listener: accepts connections itself, refuses those beyond the
+ * total or per-address limits with a problem, holds each admitted one until its first request
+ * head has arrived whole (or its header timeout passes), refuses a malformed first head with a
+ * problem, and hands the rest to libmicrohttpd. Internal to src/net. */
+#ifndef GANGLION_HTTP_DOOR_H
+#define GANGLION_HTTP_DOOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "core/metrics.h"
+#include "net/http_head.h"
+
+typedef struct http_door http_door_t;
+
+typedef struct http_door_limits {
+    size_t max_conns;           /* connections open at once, held here or by MHD */
+    size_t max_per_addr;        /* of them from one client address */
+    uint64_t header_timeout_ms; /* accept to the end of the first request head */
+    bool inspect;            /* plain HTTP: check the first head and answer refusals with a problem.
+                              * false under TLS (the bytes are TLS): refusals are a bare close. */
+    http_head_limits_t head; /* the checks of that head */
+    const char *security_headers; /* "Name: value\r\n" lines added to refusals; borrowed */
+} http_door_limits_t;
+
+/* Fills *lim with the limits in force now (they may change on reload); called on every
+ * listener wake-up and before every head check. */
+typedef void (*http_door_limits_fn)(void *ud, http_door_limits_t *lim);
+
+/* Takes an admitted connection: fd is the callee's from now on (closed by it on failure).
+ * Returns 0, or -1 when it could not be taken. */
+typedef int (*http_door_handoff_fn)(void *ud, int fd, const struct sockaddr *sa, socklen_t salen);
+
+/* Starts accepting on listen_fd (a listening, non-blocking socket whose ownership passes to
+ * the door once started). Refusals are counted in ganglion_http_refused_total{status} of m
+ * (borrowed, may be NULL). Returns 0 or a negative errno; *out is freed by http_door_destroy. */
+int http_door_start(uv_loop_t *loop, int listen_fd, metrics_t *m, http_door_limits_fn limits,
+                    http_door_handoff_fn handoff, void *ud, http_door_t **out);
+
+/* A connection handed to MHD opened or closed: it counts against the limits while open. */
+void http_door_conn_opened(http_door_t *d, const struct sockaddr *sa);
+void http_door_conn_closed(http_door_t *d, const struct sockaddr *sa);
+
+/* Stops accepting: the listening socket and the connections still waiting for a head are
+ * closed. Counting of MHD's connections goes on until destroy. */
+void http_door_stop(http_door_t *d);
+
+/* Stops and frees; the memory goes once the loop has run the handles' close callbacks. */
+void http_door_destroy(http_door_t **pd);
+
+#endif
