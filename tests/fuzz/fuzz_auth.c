@@ -1,5 +1,6 @@
-/* Fuzzes credential parsing (src/auth/auth.c's auth_identify, src/auth/auth_jwt.c): the
- * Authorization and X-Api-Key headers of any request, before anything else looks at it. Input:
+/* Fuzzes credential parsing: the Authorization and X-Api-Key headers of any request as HTTP reads
+ * them (http_credential in src/net/http_parse.c), then auth_identify in src/auth/auth.c (API
+ * keys) and src/auth/auth_jwt.c (tokens), before anything else looks at the request. Input:
  * a selector byte, then two fields separated by "\n--\n". Selector bit 0 clear: the fields are
  * the two header values as sent. Bit 0 set: they are a JWT header and claims (JSON text), which
  * the harness signs with the server's own key, so the claim checks behind the signature are
@@ -10,6 +11,7 @@
 #include "auth/auth_jwt.h"
 #include "core/clock.h"
 #include "fuzz_util.h"
+#include "net/http_parse.h"
 
 /* The API key the harness's index knows (key id 7, role viewer). */
 #define FUZZ_AUTH_KEY "gk_fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuz"
@@ -17,20 +19,6 @@
 static hub_t hub;
 static auth_t *auth;
 static api_registry_t *reg;
-
-typedef struct fuzz_headers {
-    const char *authorization, *api_key;
-} fuzz_headers_t;
-
-static const char *fuzz_header(void *ctx, const char *name)
-{
-    const fuzz_headers_t *h = ctx;
-    if (strcmp(name, "Authorization") == 0)
-        return h->authorization;
-    if (strcmp(name, "X-Api-Key") == 0)
-        return h->api_key;
-    return NULL;
-}
 
 static void fuzz_identify(api_req_t *req, void *ctx)
 {
@@ -135,11 +123,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(auth->seen, 0, sizeof auth->seen);
     memset(auth->keyhash, 0, sizeof auth->keyhash);
 
-    fuzz_headers_t h = {NULL, NULL};
+    const char *authorization = NULL, *api_key = NULL;
     char *signed_token = NULL;
     if (sel & 1) {
         signed_token = fuzz_sign(f1, l1, f2, l2);
-        h.authorization = signed_token;
+        authorization = signed_token;
         json_t *claims = NULL;
         int rc = auth_jwt_verify(signed_token + 7, auth->pk, clock_wall_ms() / 1000, "ganglion",
                                  "ganglion", &claims);
@@ -147,15 +135,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(rc != AUTH_JWT_ESIG); /* the harness signed it */
         json_decref(claims);
     } else {
-        h.authorization = l1 ? f1 : NULL;
-        h.api_key = l2 ? f2 : NULL;
+        authorization = l1 ? f1 : NULL;
+        api_key = l2 ? f2 : NULL;
     }
-    api_call_t call = {.method = "GET",
-                       .path = "/fuzz",
-                       .transport = "fuzz",
-                       .peer = "127.0.0.1",
-                       .header = fuzz_header,
-                       .transport_ctx = &h};
+    api_call_t call = {.method = "GET", .path = "/fuzz", .transport = "fuzz", .peer = "127.0.0.1"};
+    int crc = http_credential(authorization, api_key, &call.credential, &call.credential_error);
+    assert((crc == 0) == (call.credential_error == NULL));
     api_req_t *pending = api_dispatch(reg, &call, fuzz_reply, NULL);
     assert(pending == NULL);
     free(signed_token);

@@ -9,16 +9,16 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "agents/agents_internal.h"
+#include "agents/agents.h"
+#include "api/audit_api.h"
 #include "api/system_api.h"
-#include "auth/auth_internal.h"
+#include "auth/auth.h"
+#include "core/hub.h"
 #include "fuzz_util.h"
-#include "store/audit.h"
-#include "watch/watch_internal.h"
+#include "watch/watch.h"
 
 static hub_t hub;
 static api_registry_t *decl, *reg; /* the daemon's declarations; the registry fuzzed */
-static auth_t *auth;
 static api_endpoint_t *eps;
 static size_t neps;
 
@@ -61,16 +61,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     config_defaults(&hub.cfg);
     decl = api_registry_new(NULL);
-    auth = calloc(1, sizeof *auth);
-    if (!decl || !auth)
+    if (!decl)
         abort();
     hub.api = decl;
-    auth->hub = &hub;
     system_api_register(decl, &hub, true);
     audit_api_register(decl);
-    agents_api_register(&hub);
-    auth_api_register(auth);
-    watch_api_register(decl, NULL);
+    if (agents_api_register(&hub) < 0 || auth_api_register(&hub) < 0 ||
+        watch_api_register(&hub) < 0)
+        abort();
     neps = api_endpoint_count(decl);
     eps = calloc(neps, sizeof *eps);
     reg = api_registry_new(&hub);

@@ -1,12 +1,15 @@
-/* Fuzzes the ZMQ envelope (src/net/zmq_codec.c) as an unauthenticated peer sends it: encoding
- * detection, JSON and MessagePack decoding, the envelope checks, and the fast reader. Input: one
- * message, exactly as a frame. Checks beyond memory safety: a decoded value re-encodes and
- * decodes to an equal value in MessagePack (and in JSON when it came as JSON), and whenever the
- * fast reader takes a message the general path reads the same envelope from it. */
+/* Fuzzes the ZMQ transport's decoding (src/net/zmq_codec.c, src/net/zmq_envelope.c) as an
+ * unauthenticated peer reaches it: encoding detection, the fast reader, the member-by-member
+ * envelope reader and the body decoded after it, and the codec itself (JSON and MessagePack
+ * within the value budget). Input: one message, exactly as a frame. Checks beyond memory
+ * safety: whenever the fast reader takes a message, the general reader reads the same
+ * envelope; every refusal is a problem; a decoded value re-encodes and decodes to an equal
+ * value in MessagePack (and in JSON when it came as JSON). */
 #include <assert.h>
 
 #include "fuzz_util.h"
 #include "net/zmq_codec.h"
+#include "net/zmq_envelope.h"
 
 #define FUZZ_ZMQ_DEPTH 64
 
@@ -24,22 +27,53 @@ static void fuzz_round_trip(zmq_codec_enc_t enc, const json_t *v)
     strbuf_free(&out);
 }
 
-static void fuzz_fast_matches(const uint8_t *data, size_t size, const zmq_envelope_t *slow,
-                              int slow_rc)
+/* The fast reader took the message: the general reader must read the same envelope. */
+static void fuzz_fast_agrees(const uint8_t *data, size_t size, const zmq_envelope_t *fast)
 {
-    zmq_envelope_t fast;
-    memset(&fast, 0, sizeof fast);
-    if (zmq_envelope_parse_fast(data, size, &fast) != 0)
+    zmq_envelope_t env;
+    memset(&env, 0, sizeof env);
+    problem_t *p = NULL;
+    int rc = zmq_envelope_read(ZMQ_CODEC_JSON, data, size, FUZZ_ZMQ_DEPTH, &env, &p);
+    assert(rc == 0 && p == NULL);
+    assert(json_equal(fast->id, env.id));
+    assert(strcmp(fast->request_id, env.request_id) == 0);
+    assert(strcmp(fast->method, env.method) == 0);
+    assert(strcmp(fast->path, env.path) == 0);
+    assert(!env.raw_query && !env.query && !env.body_raw);
+    assert((fast->token == NULL) == (env.token == NULL));
+    assert(!fast->token || strcmp(fast->token, env.token) == 0);
+    zmq_envelope_clear(&env);
+}
+
+/* What zmq_server.c does with a message: the fast reader, else the envelope reader, then the
+ * body once the route is known. */
+static void fuzz_envelope(zmq_codec_enc_t enc, const uint8_t *data, size_t size)
+{
+    zmq_envelope_t env;
+    memset(&env, 0, sizeof env);
+    if (enc == ZMQ_CODEC_JSON && zmq_envelope_parse_fast(data, size, &env) == 0) {
+        fuzz_fast_agrees(data, size, &env);
+        zmq_envelope_clear(&env);
         return;
-    assert(slow_rc == 0);
-    assert(json_equal(fast.id, slow->id));
-    assert(strcmp(fast.request_id, slow->request_id) == 0);
-    assert(strcmp(fast.method, slow->method) == 0);
-    assert(strcmp(fast.path, slow->path) == 0);
-    assert(!slow->raw_query && !slow->query && !slow->body);
-    assert((fast.token == NULL) == (slow->token == NULL));
-    assert(!fast.token || strcmp(fast.token, slow->token) == 0);
-    zmq_envelope_clear(&fast);
+    }
+    memset(&env, 0, sizeof env);
+    problem_t *p = NULL;
+    int rc = zmq_envelope_read(enc, data, size, FUZZ_ZMQ_DEPTH, &env, &p);
+    assert((rc == 0) == (p == NULL));
+    if (rc == 0 && env.body_raw) {
+        problem_t *bp = NULL;
+        json_t *body = zmq_envelope_body(&env, FUZZ_ZMQ_DEPTH, &bp);
+        assert((body == NULL) == (bp != NULL));
+        json_decref(body);
+        problem_destroy(&bp);
+    }
+    if (p) {
+        json_t *pj = problem_to_json(p, "/zmq");
+        assert(pj);
+        json_decref(pj);
+    }
+    problem_destroy(&p);
+    zmq_envelope_clear(&env);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,31 +85,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(zmq_envelope_parse_fast(data, size, &fast) != 0);
         return 0;
     }
-    char err[256];
-    json_t *root = zmq_codec_decode(enc, data, size, FUZZ_ZMQ_DEPTH, err, sizeof err);
-    if (!root) {
-        assert(err[0] != '\0'); /* every refusal says why */
-        if (enc == ZMQ_CODEC_JSON) {
-            zmq_envelope_t fast;
-            memset(&fast, 0, sizeof fast);
-            assert(zmq_envelope_parse_fast(data, size, &fast) != 0);
-        }
+    fuzz_envelope(enc, data, size);
+
+    jsonx_budget_t b;
+    jsonx_budget_init(&b, size, FUZZ_ZMQ_DEPTH);
+    problem_t *p = NULL;
+    json_t *root = zmq_codec_decode_budget(enc, data, size, &b, &p);
+    assert((root == NULL) == (p != NULL));
+    problem_destroy(&p);
+    if (!root)
         return 0;
-    }
     fuzz_round_trip(ZMQ_CODEC_MSGPACK, root);
     if (enc == ZMQ_CODEC_JSON)
         fuzz_round_trip(ZMQ_CODEC_JSON, root);
-
     zmq_envelope_t env;
-    problem_t *p = NULL;
     int rc = zmq_envelope_parse(root, &env, &p);
     assert((rc == 0) == (p == NULL));
-    if (enc == ZMQ_CODEC_JSON)
-        fuzz_fast_matches(data, size, &env, rc);
-    if (p) {
-        json_t *pj = problem_to_json(p, "/zmq");
-        json_decref(pj);
-    }
     problem_destroy(&p);
     zmq_envelope_clear(&env);
     json_decref(root);

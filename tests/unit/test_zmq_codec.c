@@ -142,7 +142,7 @@ static void test_msgpack_nul_key(void **state)
     char err[128];
     assert_null(mp("\x81\xa5role\x00\xa5"
                    "admin",
-                   12, err, sizeof err));
+                   13, err, sizeof err));
     assert_non_null(strstr(err, "NUL"));
     assert_null(mp("\x81\xa1\x00\x4c", 4, err, sizeof err));
     assert_non_null(strstr(err, "NUL"));
