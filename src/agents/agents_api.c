@@ -452,7 +452,7 @@ static void agents_check_env_labels(json_t *body, problem_t **p)
 
 /* ---- handlers ---- */
 
-static void agents_h_list(api_req_t *req, void *ctx)
+static void agents_api_list(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agents_t *ag = agents_of(req);
@@ -485,7 +485,7 @@ static void agents_h_list(api_req_t *req, void *ctx)
                              offset + limit < total));
 }
 
-static void agents_h_spawn(api_req_t *req, void *ctx)
+static void agents_api_spawn(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agents_t *ag = agents_of(req);
@@ -511,7 +511,7 @@ static void agents_h_spawn(api_req_t *req, void *ctx)
     agents_ack_reply(ag, req, 201, agents_agent_json(a), a->id, false);
 }
 
-static void agents_h_get(api_req_t *req, void *ctx)
+static void agents_api_get(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -527,7 +527,7 @@ static void agents_h_get(api_req_t *req, void *ctx)
         api_reply_json(req, 200, agents_agent_json(a));
 }
 
-static void agents_h_delete(api_req_t *req, void *ctx)
+static void agents_api_delete(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -541,7 +541,7 @@ static void agents_h_delete(api_req_t *req, void *ctx)
     agents_ack_reply(ag, req, 204, NULL, id, false);
 }
 
-static void agents_h_pause(api_req_t *req, void *ctx)
+static void agents_api_pause(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -552,7 +552,7 @@ static void agents_h_pause(api_req_t *req, void *ctx)
                         agents_pause(a, json_is_true(json_object_get(api_req_body(req), "force"))));
 }
 
-static void agents_h_resume(api_req_t *req, void *ctx)
+static void agents_api_resume(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -562,7 +562,7 @@ static void agents_h_resume(api_req_t *req, void *ctx)
     agents_reply_result(req, a, agents_resume(a));
 }
 
-static void agents_h_stop(api_req_t *req, void *ctx)
+static void agents_api_stop(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -573,7 +573,7 @@ static void agents_h_stop(api_req_t *req, void *ctx)
     agents_reply_result(req, a, agents_stop(a, g ? (int64_t)json_number_value(g) : -1));
 }
 
-static void agents_h_kill(api_req_t *req, void *ctx)
+static void agents_api_kill(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -583,7 +583,7 @@ static void agents_h_kill(api_req_t *req, void *ctx)
     agents_reply_result(req, a, agents_kill(a));
 }
 
-static void agents_h_signal(api_req_t *req, void *ctx)
+static void agents_api_signal(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -635,7 +635,7 @@ static long agents_b64_decode(const char *in, size_t len, unsigned char *out)
     return (long)o;
 }
 
-static void agents_h_stdin(api_req_t *req, void *ctx)
+static void agents_api_stdin(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -674,7 +674,7 @@ static void agents_h_stdin(api_req_t *req, void *ctx)
     }
 }
 
-static void agents_h_action(api_req_t *req, void *ctx)
+static void agents_api_action(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -688,7 +688,7 @@ static void agents_h_action(api_req_t *req, void *ctx)
                   t ? (int64_t)json_number_value(t) : -1);
 }
 
-static void agents_h_output(api_req_t *req, void *ctx)
+static void agents_api_output(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
@@ -712,13 +712,13 @@ static void agents_h_output(api_req_t *req, void *ctx)
 
 /* SSE: the ring's lines after `since` as frames (`event: agent.<id>.output`, no `id:` since
  * their seq is in the data), then the live bus events on agent.<id>.output and .status. */
-static void agents_h_logs(api_req_t *req, void *ctx)
+static void agents_api_logs(api_req_t *req, void *ctx)
 {
     agent_t *a = agents_req_agent(req);
     if (!a)
         return;
     if (!api_req_query_bool(req, "follow", true)) {
-        agents_h_output(req, ctx);
+        agents_api_output(req, ctx);
         return;
     }
     uint64_t since = (uint64_t)api_req_query_int(req, "since", 0);
@@ -754,7 +754,7 @@ static void agents_h_logs(api_req_t *req, void *ctx)
     api_reply_stream_prelude(req, topics, pre, len);
 }
 
-static void agents_h_batch(api_req_t *req, void *ctx)
+static void agents_api_batch(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agents_t *ag = agents_of(req);
@@ -842,7 +842,7 @@ static void agents_h_batch(api_req_t *req, void *ctx)
                      NULL, true);
 }
 
-static void agents_h_stats(api_req_t *req, void *ctx)
+static void agents_api_stats(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agents_t *ag = agents_of(req);
@@ -895,7 +895,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .summary = "List agents (filter by status and labels, paginated)",
      .query = agents_list_query,
      .response = "{agents:[agent], total, limit, offset, has_more}",
-     .handler = agents_h_list},
+     .handler = agents_api_list},
     {.method = "POST",
      .path = "/api/v1/agents",
      .scope = "agents:write",
@@ -905,7 +905,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body = agents_spawn_body,
      .status = 201,
      .response = AGENTS_OBJ " (201 once the agent's row is committed)",
-     .handler = agents_h_spawn},
+     .handler = agents_api_spawn},
     {.method = "GET",
      .path = "/api/v1/agents/stats",
      .scope = "agents:read",
@@ -914,7 +914,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .response = "{healthy, protocol_version, uptime_s, active_agents, agents, max_agents, "
                  "spawns_ok, spawns_failed, commands, errors, restarts, output_lines, "
                  "by_status{}, loop_lag_ms, loop_lag{p50_ms, p99_ms}, cgroup_v2, shutting_down}",
-     .handler = agents_h_stats},
+     .handler = agents_api_stats},
     {.method = "POST",
      .path = "/api/v1/agents/batch",
      .scope = "agents:write",
@@ -924,7 +924,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body = agents_batch_body,
      .response = "{command, results:[{id, ok, agent_status | status+error | skipped}], total, "
                  "succeeded, failed, skipped}",
-     .handler = agents_h_batch},
+     .handler = agents_api_batch},
     {.method = "GET",
      .path = "/api/v1/agents/{id}",
      .scope = "agents:read",
@@ -932,7 +932,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .summary = "Get an agent",
      .params = agents_id_param,
      .response = AGENTS_OBJ,
-     .handler = agents_h_get},
+     .handler = agents_api_get},
     {.method = "DELETE",
      .path = "/api/v1/agents/{id}",
      .scope = "agents:write",
@@ -940,7 +940,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .summary = "Kill the agent's processes and forget the agent",
      .params = agents_id_param,
      .status = 204,
-     .handler = agents_h_delete},
+     .handler = agents_api_delete},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/pause",
      .scope = "agents:write",
@@ -950,7 +950,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_pause_body,
      .response = AGENTS_OBJ,
-     .handler = agents_h_pause},
+     .handler = agents_api_pause},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/resume",
      .scope = "agents:write",
@@ -960,7 +960,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_pause_body,
      .response = AGENTS_OBJ,
-     .handler = agents_h_resume},
+     .handler = agents_api_resume},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/stop",
      .scope = "agents:write",
@@ -970,7 +970,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_stop_body,
      .response = AGENTS_OBJ,
-     .handler = agents_h_stop},
+     .handler = agents_api_stop},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/kill",
      .scope = "agents:write",
@@ -979,7 +979,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .params = agents_id_param,
      .body_kind = API_BODY_JSON,
      .response = AGENTS_OBJ,
-     .handler = agents_h_kill},
+     .handler = agents_api_kill},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/signal",
      .scope = "agents:write",
@@ -989,7 +989,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_signal_body,
      .response = AGENTS_OBJ,
-     .handler = agents_h_signal},
+     .handler = agents_api_signal},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/stdin",
      .scope = "agents:write",
@@ -999,7 +999,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_stdin_body,
      .response = "{id, written, eof}",
-     .handler = agents_h_stdin},
+     .handler = agents_api_stdin},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/action",
      .scope = "agents:write",
@@ -1009,7 +1009,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = agents_action_body,
      .response = "{id, action_id, name, result} (504 on timeout)",
-     .handler = agents_h_action},
+     .handler = agents_api_action},
     {.method = "GET",
      .path = "/api/v1/agents/{id}/output",
      .scope = "agents:read",
@@ -1019,7 +1019,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .query = agents_output_query,
      .response = "{id, lines:[{seq, stream, ts, text, data_b64?, cont?}], total, has_more, "
                  "next_since, first_seq, last_seq}",
-     .handler = agents_h_output},
+     .handler = agents_api_output},
     {.method = "GET",
      .path = "/api/v1/agents/{id}/logs",
      .scope = "agents:read",
@@ -1030,7 +1030,7 @@ static const api_endpoint_t agents_endpoints[] = {
      .streaming = true,
      .response = "text/event-stream of agent.<id>.output {seq, stream, ts, text} and "
                  "agent.<id>.status events",
-     .handler = agents_h_logs},
+     .handler = agents_api_logs},
 };
 
 int agents_api_register(hub_t *hub)

@@ -19,6 +19,7 @@ typedef struct api_route {
     char *param_names[API_MAX_SEGMENTS];
     char *pattern_copy;      /* owns the segment strings */
     char metric_labels[512]; /* endpoint="...",method="..." preformatted for metrics */
+    size_t index;            /* its place in the router (0, 1, ...) */
 } api_route_t;
 
 typedef struct api_router api_router_t;

@@ -57,7 +57,7 @@ static void audit_list_done(int status, void *ud)
     audit_list_job_free(j);
 }
 
-static void audit_list_handler(api_req_t *req, void *ctx)
+static void audit_api_list(api_req_t *req, void *ctx)
 {
     (void)ctx;
     hub_t *hub = api_req_hub(req);
@@ -172,7 +172,7 @@ static const api_endpoint_t audit_endpoints[] = {
         .query = audit_query_fields,
         .response = "{entries:[{id, ts, ts_ms, principal, action, target, result, request_id, "
                     "transport, peer, detail}], total, limit, offset, has_more}",
-        .handler = audit_list_handler,
+        .handler = audit_api_list,
     },
 };
 

@@ -19,9 +19,21 @@
 
 #define API_MAX_REPLY_HEADERS 16
 
+/* A route's metric series, found once (core/metrics) instead of by their label text on every
+ * request: its latency histogram, and its request counters for the statuses seen most. */
+#define API_STATUS_SERIES 4
+typedef struct api_route_series {
+    metrics_series_t *duration;
+    int status[API_STATUS_SERIES];
+    metrics_series_t *requests[API_STATUS_SERIES];
+    unsigned next; /* the slot a status not yet remembered takes (round robin) */
+} api_route_series_t;
+
 struct api_registry {
     hub_t *hub;
     api_router_t *router;
+    api_route_series_t *series; /* by route index; grown as routes are used */
+    size_t nseries;
     api_auth_fn auth;
     void *auth_ud;
     api_audit_fn audit;
@@ -99,6 +111,7 @@ void api_registry_destroy(api_registry_t **preg)
     if (!reg)
         return;
     api_router_destroy(&reg->router);
+    free(reg->series);
     free(reg);
     *preg = NULL;
 }
@@ -169,27 +182,69 @@ static bool api_method_mutates(const char *m)
     return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
 }
 
+static api_route_series_t *api_route_series(api_registry_t *reg, const api_route_t *rt)
+{
+    if (rt->index >= reg->nseries) {
+        size_t n = api_router_count(reg->router);
+        if (rt->index >= n)
+            return NULL;
+        api_route_series_t *grown = realloc(reg->series, n * sizeof *grown);
+        if (!grown)
+            return NULL;
+        memset(grown + reg->nseries, 0, (n - reg->nseries) * sizeof *grown);
+        reg->series = grown;
+        reg->nseries = n;
+    }
+    return &reg->series[rt->index];
+}
+
+/* ganglion_http_requests_total{endpoint,method,status} and the request's latency. */
+static void api_req_measure(api_registry_t *reg, const api_req_t *req, int status, double secs)
+{
+    metrics_t *m = reg->hub->metrics;
+    api_route_series_t *rs = req->route ? api_route_series(reg, req->route) : NULL;
+    const char *base =
+        req->route ? req->route->metric_labels : "endpoint=\"unmatched\",method=\"other\"";
+    metrics_series_t *count = NULL;
+    if (rs) {
+        for (unsigned i = 0; i < API_STATUS_SERIES && !count; i++)
+            if (rs->requests[i] && rs->status[i] == status)
+                count = rs->requests[i];
+        if (!rs->duration)
+            rs->duration =
+                metrics_histogram_series(m, "ganglion_http_request_duration_seconds", base);
+    }
+    if (!count) {
+        /* base,status="<status>" (base is under 512 bytes, so this always fits) */
+        char labels[600];
+        size_t n = fmt_copy(labels, sizeof labels - 32, base);
+        memcpy(labels + n, ",status=\"", 9);
+        n += 9;
+        n += fmt_i64(labels + n, status);
+        labels[n++] = '"';
+        labels[n] = '\0';
+        count = metrics_counter_series(m, "ganglion_http_requests_total", labels);
+        if (rs && count) {
+            unsigned slot = rs->next++ % API_STATUS_SERIES;
+            rs->status[slot] = status;
+            rs->requests[slot] = count;
+        }
+    }
+    metrics_series_add(count, 1);
+    metrics_series_observe(
+        rs ? rs->duration
+           : metrics_histogram_series(m, "ganglion_http_request_duration_seconds", base),
+        secs);
+}
+
 static void api_req_finish(api_req_t *req, api_reply_t *rep)
 {
     api_registry_t *reg = req->reg;
     double secs = (double)(clock_mono_ns() - req->start_ns) / 1e9;
     hub_t *hub = reg->hub;
 
-    if (hub && hub->metrics) {
-        char labels[600];
-        const char *base =
-            req->route ? req->route->metric_labels : "endpoint=\"unmatched\",method=\"other\"";
-        /* base,status="<status>" (base is under 512 bytes, so this always fits) */
-        size_t n = fmt_copy(labels, sizeof labels - 32, base);
-        memcpy(labels + n, ",status=\"", 9);
-        n += 9;
-        n += fmt_i64(labels + n, rep->status);
-        labels[n++] = '"';
-        labels[n] = '\0';
-        metrics_counter_add(hub->metrics, "ganglion_http_requests_total", labels, 1);
-        metrics_histogram_observe(hub->metrics, "ganglion_http_request_duration_seconds", base,
-                                  secs);
-    }
+    if (hub && hub->metrics)
+        api_req_measure(reg, req, rep->status, secs);
     if (req->ep && reg->audit && api_method_mutates(req->method) && !req->ep->no_audit)
         reg->audit(req, rep->status, reg->audit_ud);
 

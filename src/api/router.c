@@ -122,6 +122,7 @@ int api_router_add(api_router_t *r, const api_endpoint_t *ep)
     snprintf(rt->metric_labels, sizeof rt->metric_labels, "endpoint=\"%s\",method=\"%s\"", ep->path,
              ep->method);
     r->byseg[rt->nseg][r->nbyseg[rt->nseg]++] = (uint16_t)r->n;
+    rt->index = r->n;
     r->routes[r->n++] = rt;
     return 0;
 bad:

@@ -17,7 +17,7 @@
 
 /* ---- liveness and readiness ---- */
 
-static void sys_healthz(api_req_t *req, void *ctx)
+static void system_api_healthz(api_req_t *req, void *ctx)
 {
     static const char body[] = "{\"status\":\"ok\"}";
     api_reply_json_text(req, 200, body, sizeof body - 1);
@@ -59,7 +59,7 @@ static void sys_ready_done(int status, void *ud)
     free(r);
 }
 
-static void sys_readyz(api_req_t *req, void *ctx)
+static void system_api_readyz(api_req_t *req, void *ctx)
 {
     hub_t *hub = api_req_hub(req);
     if (hub->shutting_down) {
@@ -132,7 +132,7 @@ static void sys_metrics_collect(strbuf_t *out, void *ud)
     }
 }
 
-static void sys_metrics(api_req_t *req, void *ctx)
+static void system_api_metrics(api_req_t *req, void *ctx)
 {
     hub_t *hub = api_req_hub(req);
     strbuf_t out;
@@ -149,12 +149,12 @@ static void sys_metrics(api_req_t *req, void *ctx)
 
 /* ---- documents ---- */
 
-static void sys_openapi(api_req_t *req, void *ctx)
+static void system_api_openapi(api_req_t *req, void *ctx)
 {
     api_reply_json(req, 200, api_openapi(api_req_hub(req)->api));
 }
 
-static void sys_info(api_req_t *req, void *ctx)
+static void system_api_info(api_req_t *req, void *ctx)
 {
     hub_t *hub = api_req_hub(req);
     char started[40];
@@ -174,7 +174,7 @@ static void sys_info(api_req_t *req, void *ctx)
 
 /* ---- the event stream ---- */
 
-static void sys_stream(api_req_t *req, void *ctx)
+static void system_api_stream(api_req_t *req, void *ctx)
 {
     const char *topics = api_req_query_str(req, "topics");
     if (!bus_pattern_valid(topics)) {
@@ -198,12 +198,12 @@ static void sys_stream(api_req_t *req, void *ctx)
 
 /* ---- diagnostics for tests ---- */
 
-static void sys_test_echo(api_req_t *req, void *ctx)
+static void system_api_test_echo(api_req_t *req, void *ctx)
 {
     api_reply_json(req, 200, json_incref(api_req_body(req)));
 }
 
-static void sys_test_publish(api_req_t *req, void *ctx)
+static void system_api_test_publish(api_req_t *req, void *ctx)
 {
     json_t *body = api_req_body(req);
     json_t *data = json_object_get(body, "data");
@@ -251,7 +251,7 @@ static void sys_sleep_done(uv_timer_t *t)
     sys_sleeper_end(api_req_hub(sl->req), sl, NULL);
 }
 
-static void sys_test_sleep(api_req_t *req, void *ctx)
+static void system_api_test_sleep(api_req_t *req, void *ctx)
 {
     hub_t *hub = api_req_hub(req);
     sys_sleeper_t *sl = calloc(1, sizeof *sl);
@@ -336,32 +336,32 @@ static const api_endpoint_t sys_endpoints[] = {
      .tag = "system",
      .summary = "Liveness: the daemon is running",
      .response = "{status: ok}",
-     .handler = sys_healthz},
+     .handler = system_api_healthz},
     {.method = "GET",
      .path = "/readyz",
      .scope = API_SCOPE_PUBLIC,
      .tag = "system",
      .summary = "Readiness: store reachable and migrations applied",
      .response = "{status: ready, store, schema_version}",
-     .handler = sys_readyz},
+     .handler = system_api_readyz},
     {.method = "GET",
      .path = "/metrics",
      .scope = "metrics:read",
      .tag = "system",
      .summary = "Prometheus metrics (text exposition format)",
-     .handler = sys_metrics},
+     .handler = system_api_metrics},
     {.method = "GET",
      .path = "/openapi.json",
      .scope = "system:read",
      .tag = "system",
      .summary = "This API as an OpenAPI 3.1 document",
-     .handler = sys_openapi},
+     .handler = system_api_openapi},
     {.method = "GET",
      .path = "/api/v1/system/info",
      .scope = "system:read",
      .tag = "system",
      .summary = "Version, build, configuration summary and uptime",
-     .handler = sys_info},
+     .handler = system_api_info},
     {.method = "GET",
      .path = "/api/v1/stream",
      .scope = "events:read",
@@ -369,7 +369,7 @@ static const api_endpoint_t sys_endpoints[] = {
      .summary = "Server-sent events for the given topic patterns",
      .query = sys_stream_query,
      .streaming = true,
-     .handler = sys_stream},
+     .handler = system_api_stream},
 };
 
 static const api_endpoint_t sys_test_endpoints[] = {
@@ -380,7 +380,7 @@ static const api_endpoint_t sys_test_endpoints[] = {
      .summary = "Echo a validated body (diagnostics)",
      .body_kind = API_BODY_JSON,
      .body = sys_echo_body,
-     .handler = sys_test_echo},
+     .handler = system_api_test_echo},
     {.method = "POST",
      .path = "/api/v1/test/publish",
      .scope = "system:write",
@@ -388,14 +388,14 @@ static const api_endpoint_t sys_test_endpoints[] = {
      .summary = "Publish an event on the bus (diagnostics)",
      .body_kind = API_BODY_JSON,
      .body = sys_publish_body,
-     .handler = sys_test_publish},
+     .handler = system_api_test_publish},
     {.method = "GET",
      .path = "/api/v1/test/sleep",
      .scope = "system:read",
      .tag = "test",
      .summary = "Reply after a delay (diagnostics)",
      .query = sys_sleep_query,
-     .handler = sys_test_sleep},
+     .handler = system_api_test_sleep},
 };
 
 void system_api_register(api_registry_t *reg, hub_t *hub, bool test_endpoints)

@@ -78,20 +78,20 @@ int auth_key_revoke_work(store_conn_t *c, void *ud);
 int auth_key_rotate_work(store_conn_t *c, void *ud);
 
 /* ---- handlers: auth_api_session.c, auth_api_users.c, auth_api_keys.c ---- */
-void auth_login_handler(api_req_t *req, void *ctx);
-void auth_refresh_handler(api_req_t *req, void *ctx);
-void auth_logout_handler(api_req_t *req, void *ctx);
-void auth_me_handler(api_req_t *req, void *ctx);
-void auth_password_handler(api_req_t *req, void *ctx);
-void auth_user_create_handler(api_req_t *req, void *ctx);
-void auth_user_list_handler(api_req_t *req, void *ctx);
-void auth_user_get_handler(api_req_t *req, void *ctx);
-void auth_user_patch_handler(api_req_t *req, void *ctx);
-void auth_user_delete_handler(api_req_t *req, void *ctx);
-void auth_user_reset_handler(api_req_t *req, void *ctx);
-void auth_key_create_handler(api_req_t *req, void *ctx);
-void auth_key_list_handler(api_req_t *req, void *ctx);
-void auth_key_revoke_handler(api_req_t *req, void *ctx);
-void auth_key_rotate_handler(api_req_t *req, void *ctx);
+void auth_api_login(api_req_t *req, void *ctx);
+void auth_api_refresh(api_req_t *req, void *ctx);
+void auth_api_logout(api_req_t *req, void *ctx);
+void auth_api_me(api_req_t *req, void *ctx);
+void auth_api_password(api_req_t *req, void *ctx);
+void auth_api_user_create(api_req_t *req, void *ctx);
+void auth_api_user_list(api_req_t *req, void *ctx);
+void auth_api_user_get(api_req_t *req, void *ctx);
+void auth_api_user_patch(api_req_t *req, void *ctx);
+void auth_api_user_delete(api_req_t *req, void *ctx);
+void auth_api_user_reset(api_req_t *req, void *ctx);
+void auth_api_key_create(api_req_t *req, void *ctx);
+void auth_api_key_list(api_req_t *req, void *ctx);
+void auth_api_key_revoke(api_req_t *req, void *ctx);
+void auth_api_key_rotate(api_req_t *req, void *ctx);
 
 #endif

@@ -61,7 +61,7 @@ static void auth_key_write_done(int status, void *ud)
     auth_job_free(j);
 }
 
-void auth_key_create_handler(api_req_t *req, void *ctx)
+void auth_api_key_create(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_t *a = auth_of(req);
@@ -124,7 +124,7 @@ void auth_key_create_handler(api_req_t *req, void *ctx)
     auth_submit(j, auth_key_create_work, auth_key_write_done);
 }
 
-void auth_key_list_handler(api_req_t *req, void *ctx)
+void auth_api_key_list(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_job_t *j = auth_job_new(req);
@@ -137,13 +137,13 @@ void auth_key_list_handler(api_req_t *req, void *ctx)
     auth_submit(j, auth_key_list_work, auth_read_done);
 }
 
-void auth_key_revoke_handler(api_req_t *req, void *ctx)
+void auth_api_key_revoke(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_submit_for_id(req, auth_key_revoke_work, auth_key_write_done);
 }
 
-void auth_key_rotate_handler(api_req_t *req, void *ctx)
+void auth_api_key_rotate(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_job_t *j = auth_job_new(req);

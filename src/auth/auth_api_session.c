@@ -38,7 +38,7 @@ static void auth_login_done(int status, void *ud)
     auth_job_free(j);
 }
 
-void auth_login_handler(api_req_t *req, void *ctx)
+void auth_api_login(api_req_t *req, void *ctx)
 {
     (void)ctx;
     json_t *b = api_req_body(req);
@@ -90,7 +90,7 @@ static void auth_refresh_done(int status, void *ud)
     auth_job_free(j);
 }
 
-void auth_refresh_handler(api_req_t *req, void *ctx)
+void auth_api_refresh(api_req_t *req, void *ctx)
 {
     (void)ctx;
     const char *t = json_string_value(json_object_get(api_req_body(req), "refresh_token"));
@@ -135,7 +135,7 @@ static void auth_logout_done(int status, void *ud)
     auth_job_free(j);
 }
 
-void auth_logout_handler(api_req_t *req, void *ctx)
+void auth_api_logout(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_ident_t id;
@@ -166,7 +166,7 @@ static void auth_me_done(int status, void *ud)
     auth_job_free(j);
 }
 
-void auth_me_handler(api_req_t *req, void *ctx)
+void auth_api_me(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_ident_t id;
@@ -214,7 +214,7 @@ static void auth_password_done(int status, void *ud)
     auth_job_free(j);
 }
 
-void auth_password_handler(api_req_t *req, void *ctx)
+void auth_api_password(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_ident_t id;

@@ -76,7 +76,7 @@ static void auth_user_write_done(int status, void *ud)
     auth_job_free(j);
 }
 
-void auth_user_create_handler(api_req_t *req, void *ctx)
+void auth_api_user_create(api_req_t *req, void *ctx)
 {
     (void)ctx;
     json_t *b = api_req_body(req);
@@ -112,7 +112,7 @@ void auth_user_create_handler(api_req_t *req, void *ctx)
     auth_submit(j, auth_user_create_work, auth_user_write_done);
 }
 
-void auth_user_list_handler(api_req_t *req, void *ctx)
+void auth_api_user_list(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_job_t *j = auth_job_new(req);
@@ -123,13 +123,13 @@ void auth_user_list_handler(api_req_t *req, void *ctx)
     auth_submit(j, auth_user_list_work, auth_read_done);
 }
 
-void auth_user_get_handler(api_req_t *req, void *ctx)
+void auth_api_user_get(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_submit_for_id(req, auth_user_get_work, auth_read_done);
 }
 
-void auth_user_patch_handler(api_req_t *req, void *ctx)
+void auth_api_user_patch(api_req_t *req, void *ctx)
 {
     (void)ctx;
     json_t *b = api_req_body(req);
@@ -155,13 +155,13 @@ void auth_user_patch_handler(api_req_t *req, void *ctx)
     auth_submit(j, auth_user_patch_work, auth_user_write_done);
 }
 
-void auth_user_delete_handler(api_req_t *req, void *ctx)
+void auth_api_user_delete(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_submit_for_id(req, auth_user_delete_work, auth_user_write_done);
 }
 
-void auth_user_reset_handler(api_req_t *req, void *ctx)
+void auth_api_user_reset(api_req_t *req, void *ctx)
 {
     (void)ctx;
     auth_t *a = auth_of(req);

@@ -87,7 +87,7 @@ static const config_key_t config_keys[] = {
     CFG_NUM("server", "max_connections_per_address", CONFIG_T_INT, max_connections_per_address,
             "128", 1, 1000000, 0, "simultaneous HTTP connections from one client address"),
     CFG_NUM("server", "header_timeout_ms", CONFIG_T_INT, header_timeout_ms, "10000", 50, 600000,
-            CONFIG_F_RELOAD, "milliseconds from accept to the end of the first request head"),
+            CONFIG_F_RELOAD, "milliseconds a request head may take (the first from accept)"),
     CFG_NUM("server", "header_max", CONFIG_T_SIZE, header_max, "16k", KIB, 64 * KIB, 0,
             "largest request line plus header fields in bytes; larger gets 431"),
     CFG_NUM("server", "uri_max", CONFIG_T_SIZE, uri_max, "8k", 256, 64 * KIB, 0,

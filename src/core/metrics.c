@@ -323,13 +323,26 @@ static struct metrics_series *series_get(metrics_t *m, const char *name, const c
     return series_create(m, f, key, len);
 }
 
+metrics_series_t *metrics_counter_series(metrics_t *m, const char *name, const char *labels)
+{
+    return series_get(m, name, labels, MT_COUNTER);
+}
+
+metrics_series_t *metrics_histogram_series(metrics_t *m, const char *name, const char *labels)
+{
+    return series_get(m, name, labels, MT_HISTOGRAM);
+}
+
+void metrics_series_add(metrics_series_t *s, double v)
+{
+    if (s && v >= 0) /* counters only go up; also drops NaN */
+        s->value += v;
+}
+
 void metrics_counter_add(metrics_t *m, const char *name, const char *labels, double v)
 {
-    if (!(v >= 0)) /* counters only go up; also drops NaN */
-        return;
-    struct metrics_series *s = series_get(m, name, labels, MT_COUNTER);
-    if (s)
-        s->value += v;
+    if (v >= 0)
+        metrics_series_add(series_get(m, name, labels, MT_COUNTER), v);
 }
 
 void metrics_gauge_set(metrics_t *m, const char *name, const char *labels, double v)
@@ -348,11 +361,15 @@ void metrics_gauge_add(metrics_t *m, const char *name, const char *labels, doubl
 
 void metrics_histogram_observe(metrics_t *m, const char *name, const char *labels, double v)
 {
-    if (isnan(v))
+    if (!isnan(v))
+        metrics_series_observe(series_get(m, name, labels, MT_HISTOGRAM), v);
+}
+
+void metrics_series_observe(metrics_series_t *s, double v)
+{
+    if (!s || isnan(v))
         return;
-    struct metrics_series *s = series_get(m, name, labels, MT_HISTOGRAM);
-    if (!s)
-        return;
+    assert(s->fam->type == MT_HISTOGRAM);
     const struct family *f = s->fam;
     size_t i = 0;
     while (i < f->nbuckets && v > f->buckets[i])

@@ -30,6 +30,15 @@ void metrics_counter_add(metrics_t *m, const char *name, const char *labels, dou
 void metrics_gauge_set(metrics_t *m, const char *name, const char *labels, double v);
 void metrics_gauge_add(metrics_t *m, const char *name, const char *labels, double v);
 void metrics_histogram_observe(metrics_t *m, const char *name, const char *labels, double v);
+/* A series found once and updated often (the registry keeps one per route): the series (name,
+ * labels), created on first use like the calls above, or NULL when the type differs or a bound
+ * is hit. Valid for the life of m. The update calls take NULL and then do nothing. */
+typedef struct metrics_series metrics_series_t;
+metrics_series_t *metrics_counter_series(metrics_t *m, const char *name, const char *labels);
+metrics_series_t *metrics_histogram_series(metrics_t *m, const char *name, const char *labels);
+void metrics_series_add(metrics_series_t *s, double v);     /* a counter's series */
+void metrics_series_observe(metrics_series_t *s, double v); /* a histogram's series */
+
 /* The q-quantile (0..1) of a histogram series, interpolated linearly inside its bucket as
  * Prometheus' histogram_quantile() does (the +Inf bucket answers the highest finite bound).
  * 0 with *out set; -ENOENT when the series has no observation yet. */

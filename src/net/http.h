@@ -1,4 +1,4 @@
-/* The HTTP transport: libmicrohttpd in external-epoll mode driven by the hub's libuv loop.
+/* The HTTP transport: ganglion's own HTTP/1.1 server (plain or TLS) on the hub's libuv loop.
  * Translates each request into an api_call_t for the registry and the api_reply_t back into a
  * response (JSON, problem+json, raw text, or an SSE stream fed by the bus). */
 #ifndef GANGLION_HTTP_H

@@ -1,6 +1,7 @@
 /* The HTTP listener's front door (see http_door.h). A connection waiting for its first head
  * costs one small struct and a place in one epoll set of our own: its bytes stay in the kernel
- * (read with MSG_PEEK) so libmicrohttpd later reads the request as if it had accepted it. */
+ * (read with MSG_PEEK) so the connection (http_conn.c) later reads the request as if it had
+ * accepted it. */
 #include "net/http_door.h"
 
 #include <errno.h>
@@ -58,8 +59,9 @@ struct http_door {
     http_door_limits_fn limits;
     metrics_t *metrics; /* borrowed, or NULL */
     http_door_handoff_fn handoff;
+    http_door_refuse_fn tls_refuse; /* or NULL */
     void *ud;
-    size_t live;               /* waiting here + open in MHD */
+    size_t live;               /* waiting here + open in the transport */
     door_conn_t *first, *last; /* waiting, oldest first (deadline order) */
     door_addr_t *table[DOOR_BUCKETS];
     uint64_t rid_seed, rid_counter;
@@ -176,20 +178,41 @@ static void door_drain(int fd)
     }
 }
 
-/* Writes a problem reply on a connection that MHD never saw and closes it. The socket's send
+/* Writes a problem reply on a connection the transport never saw and closes it. The socket's send
  * buffer is empty, so one non-blocking send of a small reply goes out whole or not at all. */
+/* Counts a refusal and tells the operator, at most once per DOOR_WARN_EVERY_MS. */
+static void door_refused_note(http_door_t *d, int status, const char *detail)
+{
+    d->refused++;
+    uint64_t now = uv_now(d->loop);
+    if (now - d->last_warn >= DOOR_WARN_EVERY_MS || d->last_warn == 0) {
+        log_warn(NULL, "http: connections refused", "{s:i,s:s,s:I,s:I}", "status", status, "detail",
+                 detail, "refused", (json_int_t)(d->refused - d->refused_logged), "open",
+                 (json_int_t)d->live);
+        d->refused_logged = d->refused;
+        d->last_warn = now;
+    }
+}
+
 static void door_refuse(http_door_t *d, int fd, int status, const char *slug, const char *detail,
                         unsigned retry_after_s)
 {
+    /* TLS: a plain-text reply would be noise to the client; the transport answers after a
+     * handshake when it can (it counts the refusal then), else the connection just closes. */
+    if (!d->lim.inspect && d->tls_refuse &&
+        d->tls_refuse(d->ud, fd, status, slug, detail, retry_after_s) == 0) {
+        door_refused_note(d, status, detail);
+        return;
+    }
     if (d->metrics) {
         char label[24];
         snprintf(label, sizeof label, "status=\"%d\"", status);
         metrics_counter_add(d->metrics, "ganglion_http_refused_total", label, 1);
     }
-    if (!d->lim.inspect) { /* TLS: a plain-text reply would be noise to the client */
+    if (!d->lim.inspect) {
         door_drain(fd);
         close(fd);
-        d->refused++;
+        door_refused_note(d, status, detail);
         return;
     }
     char rid[24];
@@ -221,15 +244,7 @@ static void door_refuse(http_door_t *d, int fd, int status, const char *slug, co
     }
     shutdown(fd, SHUT_WR);
     close(fd);
-    d->refused++;
-    uint64_t now = uv_now(d->loop);
-    if (now - d->last_warn >= DOOR_WARN_EVERY_MS || d->last_warn == 0) {
-        log_warn(NULL, "http: connections refused", "{s:i,s:s,s:I,s:I}", "status", status, "detail",
-                 detail, "refused", (json_int_t)(d->refused - d->refused_logged), "open",
-                 (json_int_t)d->live);
-        d->refused_logged = d->refused;
-        d->last_warn = now;
-    }
+    door_refused_note(d, status, detail);
 }
 
 /* ---- connections waiting for a head ------------------------------------------------------- */
@@ -260,8 +275,8 @@ static void door_conn_unlink(http_door_t *d, door_conn_t *c)
     c->prev = c->next = NULL;
 }
 
-/* Ends the wait of c: it leaves the epoll set and the list, and stops counting here (MHD
- * counts it from now on if it was handed over). */
+/* Ends the wait of c: it leaves the epoll set and the list, and stops counting here (the
+ * transport counts it from now on if it was handed over). */
 static void door_conn_end(http_door_t *d, door_conn_t *c)
 {
     if (epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
@@ -289,12 +304,12 @@ static void door_conn_drop(http_door_t *d, door_conn_t *c)
 static void door_conn_pass(http_door_t *d, door_conn_t *c)
 {
     int fd = c->fd;
-    /* Counted for MHD before it is uncounted here, so the limits never see a gap. */
+    /* Counted by the transport before it is uncounted here, so the limits never see a gap. */
     if (epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
         log_debug(NULL, "http: epoll del", "{s:s}", "error", strerror(errno));
     door_conn_unlink(d, c);
     if (d->handoff(d->ud, fd, (const struct sockaddr *)&c->sa, c->salen) < 0)
-        log_warn(NULL, "http: connection not taken by libmicrohttpd", "{s:s}", "error",
+        log_warn(NULL, "http: connection not taken by the transport", "{s:s}", "error",
                  strerror(errno));
     door_addr_release(d, (const struct sockaddr *)&c->sa);
     free(c);
@@ -377,7 +392,7 @@ static void door_admit(http_door_t *d, int fd, const struct sockaddr_storage *ss
     }
     if (!d->lim.inspect) {
         if (d->handoff(d->ud, fd, sa, sl) < 0)
-            log_warn(NULL, "http: connection not taken by libmicrohttpd", "{s:s}", "error",
+            log_warn(NULL, "http: connection not taken by the transport", "{s:s}", "error",
                      strerror(errno));
         return;
     }
@@ -504,6 +519,12 @@ int http_door_start(uv_loop_t *loop, int listen_fd, metrics_t *m, http_door_limi
     uv_poll_start(&d->ep_poll, UV_READABLE, door_on_epoll);
     *out = d;
     return 0;
+}
+
+void http_door_tls_refuse_set(http_door_t *d, http_door_refuse_fn fn)
+{
+    if (d)
+        d->tls_refuse = fn;
 }
 
 void http_door_stop(http_door_t *d)

@@ -174,6 +174,47 @@ int http_head_check(const char *buf, size_t len, const http_head_limits_t *lim,
     return http_framing_verdict(&f, http11, lim, v) == 0 ? HTTP_HEAD_OK : HTTP_HEAD_REFUSED;
 }
 
+/* ---- splitting a checked head ------------------------------------------------------------ */
+
+void http_head_split(char *buf, size_t len, http_head_parts_t *out)
+{
+    char *p = buf, *end = buf + len;
+    out->nfields = 0;
+    while (p < end && (*p == '\r' || *p == '\n'))
+        p++;
+    char *nl = memchr(p, '\n', (size_t)(end - p));
+    char *sp = memchr(p, ' ', (size_t)(nl - p));
+    *sp = '\0';
+    out->method = p;
+    char *t = sp + 1;
+    sp = memchr(t, ' ', (size_t)(nl - t));
+    *sp = '\0';
+    out->target = t;
+    out->http11 = sp[8] != '0'; /* "HTTP/1.x": checked already */
+    for (p = nl + 1; p < end; p = nl + 1) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl;
+        if (e > p && e[-1] == '\r')
+            e--;
+        if (e == p)
+            break;
+        char *colon = memchr(p, ':', (size_t)(e - p));
+        *colon = '\0';
+        char *v = colon + 1;
+        while (v < e && (*v == ' ' || *v == '\t'))
+            v++;
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        *e = '\0';
+        if (out->nfields < HTTP_HEAD_FIELDS_MAX) {
+            out->fields[out->nfields].name = p;
+            out->fields[out->nfields].value = v;
+            out->nfields++;
+        }
+    }
+    out->head_len = nl ? (size_t)(nl + 1 - buf) : len;
+}
+
 /* ---- framing ------------------------------------------------------------------------------ */
 
 void http_framing_init(http_framing_t *f)

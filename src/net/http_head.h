@@ -1,7 +1,7 @@
-/* Request-head checks: the framing rules of RFC 9110/9112 that libmicrohttpd does not enforce or
- * enforces with an HTML page. Applied to the raw bytes of a connection's first request before
- * libmicrohttpd sees them (http_door.c) and to the parsed fields of every request in the access
- * handler (http.c). Pure functions on memory; internal to src/net. */
+/* Request-head checks: the request line, field syntax and framing rules of RFC 9110/9112, with
+ * the status each violation gets, and the split of an accepted head into its parts. Applied by
+ * the door to a connection's first head (http_door.c) and by the connection to every head
+ * (http_conn.c). Pure functions on memory; internal to src/net. */
 #ifndef GANGLION_HTTP_HEAD_H
 #define GANGLION_HTTP_HEAD_H
 
@@ -36,6 +36,26 @@ enum {
  * HTTP_HEAD_REFUSED with *v filled. Never reads past len. */
 int http_head_check(const char *buf, size_t len, const http_head_limits_t *lim,
                     http_head_verdict_t *v);
+
+/* One header field of a split head: NUL-terminated, the value without surrounding blanks. */
+typedef struct http_head_field {
+    const char *name;
+    const char *value;
+} http_head_field_t;
+
+/* The parts of a head that http_head_check found complete and acceptable (HTTP_HEAD_OK), at the
+ * start of buf. buf is modified: NULs end the method, the target, each name and each value, and
+ * the parts point into it. *head_len is the length of the head with its final empty line. */
+typedef struct http_head_parts {
+    const char *method;
+    char *target;
+    bool http11;
+    size_t nfields;
+    http_head_field_t *fields; /* room for HTTP_HEAD_FIELDS_MAX, the caller's */
+    size_t head_len;
+} http_head_parts_t;
+
+void http_head_split(char *buf, size_t len, http_head_parts_t *out);
 
 /* The framing-relevant header fields of one request, fed one field at a time. */
 typedef struct http_framing {

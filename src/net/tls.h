@@ -1,7 +1,7 @@
 /* TLS material for the HTTP listener and the development certificate of `ganglion cert`:
  * PEM files read and checked once at start (so a bad file is an error naming it, not a vague
- * failure inside libmicrohttpd), the GnuTLS priority string checked, and a self-signed
- * ECDSA P-256 certificate written for local use. GnuTLS is what libmicrohttpd already uses. */
+ * failure later), the GnuTLS priority string checked, and a self-signed ECDSA P-256
+ * certificate written for local use. The listener's sessions are in http_tls.c. */
 #ifndef GANGLION_TLS_H
 #define GANGLION_TLS_H
 
@@ -16,7 +16,7 @@
 #define TLS_CERT_NAME "cert.pem"
 #define TLS_KEY_NAME  "key.pem"
 
-/* The certificate chain and key as read from their files, NUL-terminated (libmicrohttpd takes
+/* The certificate chain and key as read from their files, NUL-terminated (GnuTLS takes
  * C strings). Owned; tls_material_free() wipes the key. */
 typedef struct tls_material {
     char *cert_pem;

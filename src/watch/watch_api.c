@@ -88,7 +88,7 @@ static problem_t *watch_queue_full(const char *stream, size_t room, size_t want)
 
 /* ---- streams --------------------------------------------------------------------------------- */
 
-static void watch_streams_list(api_req_t *req, void *ctx)
+static void watch_api_streams_list(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     json_t *arr = json_array();
@@ -108,7 +108,7 @@ static watch_stream_t *watch_stream_param(api_req_t *req, watch_t *w)
     return s;
 }
 
-static void watch_stream_get(api_req_t *req, void *ctx)
+static void watch_api_stream_get(api_req_t *req, void *ctx)
 {
     watch_stream_t *s = watch_stream_param(req, watch_of(req));
     if (s)
@@ -211,7 +211,7 @@ static void watch_put_submit(api_req_t *req, watch_put_job_t *j)
     }
 }
 
-static void watch_stream_put(api_req_t *req, void *ctx)
+static void watch_api_stream_put(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     const char *name = api_req_param_str(req, "name");
@@ -250,7 +250,7 @@ static void watch_stream_put(api_req_t *req, void *ctx)
     watch_put_submit(req, j);
 }
 
-static void watch_stream_delete(api_req_t *req, void *ctx)
+static void watch_api_stream_delete(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     watch_stream_t *s = watch_stream_param(req, w);
@@ -279,7 +279,7 @@ static void watch_count(hub_t *hub, const watch_stream_t *s, const char *name, s
         metrics_counter_add(hub->metrics, name, s ? s->labels : "stream=\"_other\"", (double)n);
 }
 
-static void watch_events_post(api_req_t *req, void *ctx)
+static void watch_api_events_post(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     hub_t *hub = w->hub;
@@ -586,12 +586,12 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
     api_reply_json(req, 200, reply);
 }
 
-static void watch_otlp_logs_post(api_req_t *req, void *ctx)
+static void watch_api_otlp_logs_post(api_req_t *req, void *ctx)
 {
     watch_otlp_post(req, false);
 }
 
-static void watch_otlp_metrics_post(api_req_t *req, void *ctx)
+static void watch_api_otlp_metrics_post(api_req_t *req, void *ctx)
 {
     watch_otlp_post(req, true);
 }
@@ -824,7 +824,7 @@ static void watch_q_submit(watch_q_t *q)
 
 /* ---- anomalies: handlers -------------------------------------------------------------------- */
 
-static void watch_anomalies_list(api_req_t *req, void *ctx)
+static void watch_api_anomalies_list(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     problem_t *p = NULL;
@@ -879,21 +879,21 @@ static void watch_anomalies_list(api_req_t *req, void *ctx)
     watch_q_submit(q);
 }
 
-static void watch_anomaly_get(api_req_t *req, void *ctx)
+static void watch_api_anomaly_get(api_req_t *req, void *ctx)
 {
     watch_q_t *q = watch_q_new(req, watch_of(req), WQ_GET);
     if (q)
         watch_q_submit(q);
 }
 
-static void watch_anomaly_export(api_req_t *req, void *ctx)
+static void watch_api_anomaly_export(api_req_t *req, void *ctx)
 {
     watch_q_t *q = watch_q_new(req, watch_of(req), WQ_EXPORT);
     if (q)
         watch_q_submit(q);
 }
 
-static void watch_anomaly_patch(api_req_t *req, void *ctx)
+static void watch_api_anomaly_patch(api_req_t *req, void *ctx)
 {
     json_t *body = api_req_body(req);
     if (!json_object_get(body, "status") && !json_object_get(body, "notes") &&
@@ -910,14 +910,14 @@ static void watch_anomaly_patch(api_req_t *req, void *ctx)
     watch_q_submit(q);
 }
 
-static void watch_stats(api_req_t *req, void *ctx)
+static void watch_api_stats(api_req_t *req, void *ctx)
 {
     watch_q_t *q = watch_q_new(req, watch_of(req), WQ_STATS);
     if (q)
         watch_q_submit(q);
 }
 
-static void watch_signing_key(api_req_t *req, void *ctx)
+static void watch_api_signing_key(api_req_t *req, void *ctx)
 {
     watch_t *w = watch_of(req);
     api_reply_json(req, 200, watch_public_key_json(w->pk));
@@ -1156,18 +1156,18 @@ static const char *const watch_otlp_types[] = {"application/json", "application/
 static const api_endpoint_t watch_endpoints[] = {
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/streams", .scope = "watch:read",
              .summary = "List streams with their effective settings and counters",
-             .response = "{streams:[...], total}", .handler = watch_streams_list),
+             .response = "{streams:[...], total}", .handler = watch_api_streams_list),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/streams/{name}", .scope = "watch:read",
              .summary = "One stream", .params = watch_name_param,
              .response = "{name, type, settings, overrides, created_at, updated_at, stats}",
-             .handler = watch_stream_get),
+             .handler = watch_api_stream_get),
     WATCH_EP(.method = "PUT", .path = "/api/v1/watch/streams/{name}", .scope = "watch:write",
              .summary = "Create or update a stream (type, settings overrides)",
              .params = watch_name_param, .body_kind = API_BODY_JSON, .body = watch_stream_body,
-             .response = "the stream (201 when created)", .handler = watch_stream_put),
+             .response = "the stream (201 when created)", .handler = watch_api_stream_put),
     WATCH_EP(.method = "DELETE", .path = "/api/v1/watch/streams/{name}", .scope = "watch:write",
              .summary = "Delete a stream (its anomalies stay)", .params = watch_name_param,
-             .status = 204, .handler = watch_stream_delete),
+             .status = 204, .handler = watch_api_stream_delete),
     WATCH_EP(.method = "POST", .path = "/api/v1/watch/events", .scope = "watch:write",
              .summary = "Ingest events: one JSON event, a JSON array, NDJSON or text lines",
              .query = watch_events_query, .body_kind = API_BODY_RAW,
@@ -1177,43 +1177,43 @@ static const api_endpoint_t watch_endpoints[] = {
                          "events not yet scored (at most watch.queue_events per stream); a "
                          "stream the request created (created:true) is committed, and so is "
                          "every anomaly once reported",
-             .handler = watch_events_post),
+             .handler = watch_api_events_post),
     WATCH_EP(.method = "POST", .path = "/v1/logs", .scope = "watch:write",
              .summary = "OTLP/HTTP logs export (JSON encoding)", .body_kind = API_BODY_RAW,
              .content_types = watch_otlp_types, .no_audit = true,
              .response =
                  "{} or {partialSuccess:{rejectedLogRecords, errorMessage}}. "
                  "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
-             .handler = watch_otlp_logs_post),
+             .handler = watch_api_otlp_logs_post),
     WATCH_EP(.method = "POST", .path = "/v1/metrics", .scope = "watch:write",
              .summary = "OTLP/HTTP metrics export (JSON encoding)", .body_kind = API_BODY_RAW,
              .content_types = watch_otlp_types, .no_audit = true,
              .response =
                  "{} or {partialSuccess:{rejectedDataPoints, errorMessage}}. "
                  "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
-             .handler = watch_otlp_metrics_post),
+             .handler = watch_api_otlp_metrics_post),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies", .scope = "watch:read",
              .summary = "List anomalies, newest first, with filters", .query = watch_list_query,
              .response = "{anomalies, total, limit, offset, has_more}",
-             .handler = watch_anomalies_list),
+             .handler = watch_api_anomalies_list),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies/{id}", .scope = "watch:read",
              .summary = "One anomaly with all its evidence", .params = watch_id_param,
-             .handler = watch_anomaly_get),
+             .handler = watch_api_anomaly_get),
     WATCH_EP(.method = "PATCH", .path = "/api/v1/watch/anomalies/{id}", .scope = "watch:write",
              .summary = "Review an anomaly: status (defined moves), notes, tags",
              .params = watch_id_param, .body_kind = API_BODY_JSON, .body = watch_patch_body,
-             .handler = watch_anomaly_patch),
+             .handler = watch_api_anomaly_patch),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies/{id}/export", .scope = "watch:read",
              .summary = "Evidence bundle signed with the daemon's Ed25519 key",
              .params = watch_id_param,
              .response = "{format, anomaly, exported_at, exported_by, signature}",
-             .handler = watch_anomaly_export),
+             .handler = watch_api_anomaly_export),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/signing-key", .scope = "watch:read",
              .summary = "The public key that verifies evidence bundles",
              .response = "{algorithm, key_id, public_key, canonicalization}",
-             .handler = watch_signing_key),
+             .handler = watch_api_signing_key),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/stats", .scope = "watch:read",
-             .summary = "Counters per stream and anomalies by status", .handler = watch_stats),
+             .summary = "Counters per stream and anomalies by status", .handler = watch_api_stats),
 };
 
 int watch_api_register(hub_t *hub)

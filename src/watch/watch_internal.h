@@ -19,15 +19,15 @@
 struct hub;
 struct bus_sub;
 
-#define WATCH_NAME_MAX         128  /* stream names: [A-Za-z0-9._:-], 1..128 */
-#define WATCH_JOB_EVENTS       4096 /* events one scoring job takes from a queue */
-#define WATCH_TAGS_MAX         32
-#define WATCH_TAG_LEN          64
-#define WATCH_NOTES_MAX        8192
-#define WATCH_META_MAX         8192 /* bytes of serialised metadata kept per anomaly */
-#define WATCH_LIMIT_DEFAULT    50
-#define WATCH_LIMIT_MAX        1000
-#define WATCH_KEY_FILE         "watch-signing.key"
+#define WATCH_NAME_MAX      128  /* stream names: [A-Za-z0-9._:-], 1..128 */
+#define WATCH_JOB_EVENTS    4096 /* events one scoring job takes from a queue */
+#define WATCH_TAGS_MAX      32
+#define WATCH_TAG_LEN       64
+#define WATCH_NOTES_MAX     8192
+#define WATCH_META_MAX      8192 /* bytes of serialised metadata kept per anomaly */
+#define WATCH_LIMIT_DEFAULT 50
+#define WATCH_LIMIT_MAX     1000
+#define WATCH_KEY_FILE      "watch-signing.key"
 
 /* One accepted event waiting to be scored. */
 typedef struct watch_event {

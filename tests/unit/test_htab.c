@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "core/htab.h"
 
@@ -23,6 +24,28 @@ static const void *item_key(const void *p, size_t *len)
     const item_t *it = p;
     *len = strlen(it->key);
     return it->key;
+}
+
+/* With 2 and 4 rounds the tables' SipHash is the reference SipHash-2-4 that libsodium ships. */
+static void test_siphash_reference(void **state)
+{
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    unsigned char k[crypto_shorthash_KEYBYTES], msg[64], want[crypto_shorthash_BYTES];
+    for (size_t i = 0; i < sizeof k; i++)
+        k[i] = (unsigned char)i;
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (unsigned char)(i * 7 + 1);
+    uint64_t k0, k1;
+    memcpy(&k0, k, 8);
+    memcpy(&k1, k + 8, 8);
+    for (size_t len = 0; len <= sizeof msg; len++) {
+        crypto_shorthash(want, msg, len, k);
+        uint64_t w;
+        memcpy(&w, want, 8);
+        assert_true(htab_siphash(k0, k1, msg, len, 2, 4) == w);
+        assert_true(htab_siphash(k0, k1, msg, len, 1, 3) != w);
+    }
 }
 
 static void test_basic(void **state)
@@ -94,6 +117,7 @@ static void test_random_against_array(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_siphash_reference),
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_random_against_array),
     };
