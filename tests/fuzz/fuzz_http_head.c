@@ -1,6 +1,6 @@
-/* Fuzzes the request-head checks (src/net/http_head.c): the raw bytes of a connection's first
- * request as http_door.c sees them before libmicrohttpd, and the framing verdict over header
- * fields as http.c feeds them. Input: a selector byte (limits: bit 0 small ones, bit 1 HTTP/1.0
+/* Fuzzes the request-head checks (src/net/http_head.c): the raw bytes of a request head as the
+ * connection (http_conn.c) and the front door (http_door.c) check them from their read buffers,
+ * and the framing verdict over header fields. Input: a selector byte (limits: bit 0 small ones, bit 1 HTTP/1.0
  * for the framing verdict), then the bytes as a client sends them. Checks beyond memory safety:
  * a refusal carries a status, a slug and a detail; and the verdict does not depend on how the
  * bytes arrive: a prefix that is refused means the whole is refused, so a client sending byte by
@@ -38,7 +38,7 @@ static int fuzz_check(const uint8_t *p, size_t n, const http_head_limits_t *lim)
 }
 
 /* The header fields of the input (lines "name: value" after the first), fed to the framing
- * checks as http.c feeds MHD's parsed fields. */
+ * checks one field at a time. */
 static void fuzz_framing(const uint8_t *p, size_t n, bool http11, const http_head_limits_t *lim)
 {
     http_framing_t f;

@@ -1,7 +1,7 @@
 /* Fuzzes the HTTP transport's own request helpers (src/net/http_parse.c): X-Request-Id,
  * Accept-Encoding, percent-decoding, Content-Length, the CORS origin list and an Origin against
- * it, the CSP per Content-Type. MHD parses the request line and headers; these read the header
- * values it hands over. Input: fields separated by "\n--\n" in that order. Beyond memory safety
+ * it, the CSP per Content-Type: the header values read once a head is parsed (the head itself
+ * is fuzz_http_head's). Input: fields separated by "\n--\n" in that order. Beyond memory safety
  * it checks what callers rely on: decoding never grows, an accepted length is plain decimal,
  * an allowed origin is one that was listed. */
 #include <assert.h>
