@@ -1,10 +1,10 @@
 /* Fuzzes the request-head checks (src/net/http_head.c): the raw bytes of a request head as the
  * connection (http_conn.c) and the front door (http_door.c) check them from their read buffers,
- * and the framing verdict over header fields. Input: a selector byte (limits: bit 0 small ones, bit 1 HTTP/1.0
- * for the framing verdict), then the bytes as a client sends them. Checks beyond memory safety:
- * a refusal carries a status, a slug and a detail; and the verdict does not depend on how the
- * bytes arrive: a prefix that is refused means the whole is refused, so a client sending byte by
- * byte meets the same rules as one sending at once. */
+ * and the framing verdict over header fields. Input: a selector byte (limits: bit 0 small ones,
+ * bit 1 HTTP/1.0 for the framing verdict), then the bytes as a client sends them. Checks beyond
+ * memory safety: a refusal carries a status, a slug and a detail; and the verdict does not
+ * depend on how the bytes arrive: a prefix that is refused means the whole is refused, so a
+ * client sending byte by byte meets the same rules as one sending at once. */
 #include <assert.h>
 #include <stdbool.h>
 
