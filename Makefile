@@ -1,10 +1,17 @@
 # Thin wrappers: the build is Meson's, the dependencies are scripts/install-deps'.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+COV_BUILD  ?= build-cov
+# Seconds each libFuzzer harness runs: `make fuzz` for a real run, `make test-fuzz` in the suite
+# (a minute each in CI, where CI is set; 10 s for a local `make test`).
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= $(if $(CI),60,10)
 PYTEST     ?= /usr/bin/python3 -m pytest
 DATA_DIR   ?= var
 
-.PHONY: all deps build run test test-unit test-integration test-asan bench soak fmt fmt-check clean
+.PHONY: all deps build run test test-unit test-integration test-asan build-asan bench soak fmt \
+        fmt-check clean fuzz fuzz-build test-fuzz coverage
 
 all: build
 
@@ -42,10 +49,30 @@ test-asan: build-asan
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $(PYTEST) -q tests/integration
 
+# The libFuzzer harnesses (tests/fuzz): a clang build of their own, ASan and UBSan included.
+# Warnings are not errors there: the gcc build is the one that enforces them.
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang-14 meson setup $(FUZZ_BUILD) --buildtype=debugoptimized -Dfuzz=true -Dwerror=false
+
+fuzz-build: $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+
+# Each harness for FUZZ_SECONDS (FUZZ_ONLY="auth sse" picks some); fails on any finding.
+fuzz: fuzz-build
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+test-fuzz: fuzz-build
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_TEST_SECONDS)
+
 test: deps
 	$(MAKE) test-unit
 	$(MAKE) test-integration
 	$(MAKE) test-asan
+	$(MAKE) test-fuzz
+
+# Line and branch coverage of src/ by the unit and integration suites (gcc, gcovr).
+coverage: deps
+	scripts/coverage $(COV_BUILD)
 
 # Every benchmark: each bench/<name>/run measures ganglion next to its peer in the same run.
 # The soak is not one of them (it has no peer and takes 10 minutes): `make soak`.
@@ -63,4 +90,4 @@ fmt-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD)

@@ -181,6 +181,14 @@ static json_t *mp_map(mp_reader_t *r, uint64_t n, size_t depth)
             json_decref(o);
             return mp_fail(r, "map key at byte %zu is not a string", at);
         }
+        /* A key with a NUL in it is refused as the JSON parser refuses it: lookups by name
+         * would miss it while iteration shows its prefix, so a field could pass validation
+         * unchecked. */
+        if (memchr(json_string_value(k), '\0', json_string_length(k))) {
+            json_decref(k);
+            json_decref(o);
+            return mp_fail(r, "map key at byte %zu contains a NUL byte", at);
+        }
         json_t *v = mp_value(r, depth + 1);
         if (!v) {
             json_decref(k);

@@ -526,7 +526,10 @@ int watch_otlp_metrics(const json_t *root, int64_t now_ms, bool redact, json_t *
                         continue;
                     }
                     json_t *ev = json_pack("{s:f}", "value", v);
-                    json_t *pm = json_deep_copy(meta);
+                    /* A shallow copy: the resource and scope are shared by every point, as
+                     * logs share them; a deep copy per point cost points x attributes (118 KB
+                     * of 2 000 attributes and 2 000 points took 700 MB and 0.9 s). */
+                    json_t *pm = json_copy(meta);
                     json_object_set_new(pm, "metric", json_string(name));
                     json_t *attrs = otlp_attrs(json_object_get(dp, "attributes"));
                     if (redact)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -125,6 +126,50 @@ static void test_otlp_logs_and_metrics(void **state)
     json_decref(root);
 }
 
+/* Metrics conversion costs what the request holds, not points x resource attributes: each data
+ * point's metadata shares the resource instead of copying it (2 000 attributes and 2 000 points,
+ * 118 KB of JSON, took 700 MB when every point copied them). */
+static void test_otlp_metrics_share_resource(void **state)
+{
+    (void)state;
+    json_t *attrs = json_array(), *pts = json_array();
+    for (int i = 0; i < 2000; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        json_array_append_new(attrs,
+                              json_pack("{s:s,s:{s:s}}", "key", k, "value", "stringValue", "v"));
+        json_array_append_new(pts, json_pack("{s:f}", "asDouble", 1.5));
+    }
+    json_t *root = json_pack("{s:[{s:{s:o},s:[{s:[{s:s,s:{s:o}}]}]}]}", "resourceMetrics",
+                             "resource", "attributes", attrs, "scopeMetrics", "metrics", "name",
+                             "m", "gauge", "dataPoints", pts);
+    assert_non_null(root);
+    struct rusage before, after;
+    assert_int_equal(getrusage(RUSAGE_SELF, &before), 0);
+    json_t *out = NULL;
+    size_t rejected = 0;
+    char why[256];
+    assert_int_equal(watch_otlp_metrics(root, 5, true, &out, &rejected, why, sizeof why), 0);
+    assert_int_equal(getrusage(RUSAGE_SELF, &after), 0);
+    const char *name;
+    json_t *b;
+    size_t events = 0;
+    json_object_foreach(out, name, b)
+    {
+        json_t *evs = json_object_get(b, "events");
+        events += json_array_size(evs);
+        /* every point still carries the resource's attributes and its own metric name */
+        json_t *meta = json_object_get(json_array_get(evs, 0), "meta");
+        assert_int_equal(json_object_size(json_object_get(meta, "resource")), 2000);
+        assert_string_equal(json_string_value(json_object_get(meta, "metric")), "m");
+    }
+    assert_int_equal(events, 2000);
+    assert_int_equal(rejected, 0);
+    assert_true(after.ru_maxrss - before.ru_maxrss < 100 * 1024); /* KB: < 100 MB */
+    json_decref(out);
+    json_decref(root);
+}
+
 static void test_bundle_sign_verify_tamper(void **state)
 {
     (void)state;
@@ -209,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_secret_keys_and_redaction),
         cmocka_unit_test(test_body_items),
         cmocka_unit_test(test_otlp_logs_and_metrics),
+        cmocka_unit_test(test_otlp_metrics_share_resource),
         cmocka_unit_test(test_bundle_sign_verify_tamper),
         cmocka_unit_test(test_otlp_protobuf_garbage),
     };
