@@ -440,12 +440,9 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
     if (!ct) /* an empty body carries no content type through the registry */
         ct = api_req_header(req, "Content-Type");
     bool pb = ct && strncasecmp(ct, "application/x-protobuf", 22) == 0;
-    json_t *root = pb ? watch_otlp_pb_decode(body ? body : "", len, metrics)
+    json_t *root = pb ? watch_otlp_pb_decode(body ? body : "", len, metrics, &p)
                       : jsonx_parse(body ? body : "", len, (size_t)hub->cfg.json_max_depth, &p);
     if (!root) {
-        if (pb)
-            p = problem_new(400, "bad-protobuf", "the body is not an OTLP %s export request",
-                            metrics ? "metrics" : "logs");
         api_reply_problem(req, p);
         return;
     }

@@ -127,7 +127,9 @@ int watch_otlp_metrics(const json_t *root, int64_t now_ms, bool redact, json_t *
 
 /* OTLP protobuf (ExportLogsServiceRequest / ExportMetricsServiceRequest) to the JSON encoding's
  * shape; NULL when the bytes are not such a message. New reference. */
-json_t *watch_otlp_pb_decode(const void *body, size_t len, bool metrics);
+/* NULL when the body is malformed (400 bad-protobuf) or would make more values than its length
+ * allows (413, the JSON value budget of core/jsonx.h); *p (when p is not NULL) says which. */
+json_t *watch_otlp_pb_decode(const void *body, size_t len, bool metrics, problem_t **p);
 
 /* ---- persistence (watch_db.c; these run on the store's worker threads) ---- */
 int watch_db_streams_load(store_conn_t *c, json_t **rows);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonx.h"
 #include "watch/watch_internal.h"
 
 #define PB_DEPTH_MAX 24
@@ -194,23 +195,34 @@ static int pb_skip(pb_buf_t *b, unsigned wire)
     }
 }
 
-static void pb_put(json_t *obj, const pb_field_t *f, json_t *v)
+/* Puts v (stolen) into obj under f, charging the budget for it and for a new array. -1 when
+ * the budget is spent or memory ran out (v is freed). */
+static int pb_put(json_t *obj, const pb_field_t *f, json_t *v, jsonx_budget_t *bud)
 {
     if (!v)
-        return;
+        return -1;
+    if (jsonx_budget_take(bud, json_is_object(v)) < 0) {
+        json_decref(v);
+        return -1;
+    }
     if (f->repeated) {
         json_t *arr = json_object_get(obj, f->name);
         if (!arr) {
-            arr = json_array();
+            if (jsonx_budget_take(bud, true) < 0 || !(arr = json_array())) {
+                json_decref(v);
+                return -1;
+            }
             json_object_set_new(obj, f->name, arr);
         }
         json_array_append_new(arr, v);
     } else {
         json_object_set_new(obj, f->name, v);
     }
+    return 0;
 }
 
-static json_t *pb_message(const unsigned char *p, size_t len, const pb_field_t *fields, int depth)
+static json_t *pb_message(const unsigned char *p, size_t len, const pb_field_t *fields, int depth,
+                          jsonx_budget_t *bud)
 {
     if (depth > PB_DEPTH_MAX)
         return NULL;
@@ -240,13 +252,15 @@ static json_t *pb_message(const unsigned char *p, size_t len, const pb_field_t *
             const unsigned char *s = b.p;
             b.p += v;
             if (f->kind == PB_MSG) {
-                json_t *sub = pb_message(s, (size_t)v, f->sub, depth + 1);
+                json_t *sub = pb_message(s, (size_t)v, f->sub, depth + 1, bud);
                 if (!sub)
                     goto bad;
-                pb_put(obj, f, sub);
+                if (pb_put(obj, f, sub, bud) < 0)
+                    goto bad;
             } else if (f->kind == PB_STR) {
                 json_t *str = json_stringn((const char *)s, (size_t)v);
-                pb_put(obj, f, str ? str : json_string("<invalid UTF-8>"));
+                if (pb_put(obj, f, str ? str : json_string("<invalid UTF-8>"), bud) < 0)
+                    goto bad;
             } else {
                 char *hex = malloc((size_t)v * 2 + 1);
                 if (!hex)
@@ -254,8 +268,10 @@ static json_t *pb_message(const unsigned char *p, size_t len, const pb_field_t *
                 for (size_t i = 0; i < v; i++)
                     snprintf(hex + 2 * i, 3, "%02x", s[i]);
                 hex[2 * v] = '\0';
-                pb_put(obj, f, json_string(hex));
+                json_t *hv = json_string(hex);
                 free(hex);
+                if (pb_put(obj, f, hv, bud) < 0)
+                    goto bad;
             }
             break;
         }
@@ -267,13 +283,15 @@ static json_t *pb_message(const unsigned char *p, size_t len, const pb_field_t *
             if (f->kind == PB_DOUBLE) {
                 double d;
                 memcpy(&d, &v, sizeof d);
-                pb_put(obj, f, json_real(d));
+                if (pb_put(obj, f, json_real(d), bud) < 0)
+                    goto bad;
             } else {
                 if (f->kind == PB_FIX64)
                     snprintf(num_text, sizeof num_text, "%llu", (unsigned long long)v);
                 else
                     snprintf(num_text, sizeof num_text, "%lld", (long long)(int64_t)v);
-                pb_put(obj, f, json_string(num_text));
+                if (pb_put(obj, f, json_string(num_text), bud) < 0)
+                    goto bad;
             }
             break;
         case PB_VARINT:
@@ -282,12 +300,15 @@ static json_t *pb_message(const unsigned char *p, size_t len, const pb_field_t *
             if (wire != 0 || pb_varint(&b, &v) < 0)
                 goto bad;
             if (f->kind == PB_BOOL) {
-                pb_put(obj, f, json_boolean(v != 0));
+                if (pb_put(obj, f, json_boolean(v != 0), bud) < 0)
+                    goto bad;
             } else if (f->kind == PB_INT64S) {
                 snprintf(num_text, sizeof num_text, "%lld", (long long)(int64_t)v);
-                pb_put(obj, f, json_string(num_text));
+                if (pb_put(obj, f, json_string(num_text), bud) < 0)
+                    goto bad;
             } else {
-                pb_put(obj, f, json_integer((json_int_t)v));
+                if (pb_put(obj, f, json_integer((json_int_t)v), bud) < 0)
+                    goto bad;
             }
             break;
         }
@@ -298,7 +319,17 @@ bad:
     return NULL;
 }
 
-json_t *watch_otlp_pb_decode(const void *body, size_t len, bool metrics)
+json_t *watch_otlp_pb_decode(const void *body, size_t len, bool metrics, problem_t **p)
 {
-    return pb_message(body, len, metrics ? pb_metrics_request : pb_logs_request, 0);
+    jsonx_budget_t bud;
+    jsonx_budget_init(&bud, len, PB_DEPTH_MAX + 1);
+    if (jsonx_budget_take(&bud, true) < 0)
+        return NULL;
+    json_t *root = pb_message(body, len, metrics ? pb_metrics_request : pb_logs_request, 0, &bud);
+    if (!root && p)
+        *p = bud.values == 0 || bud.containers == 0
+                 ? jsonx_budget_problem(&bud)
+                 : problem_new(400, "bad-protobuf", "the body is not an OTLP %s export request",
+                               metrics ? "metrics" : "logs");
+    return root;
 }

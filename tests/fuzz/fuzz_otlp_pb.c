@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_in_t in = {data, size};
     unsigned sel = fuzz_next_byte(&in);
     bool metrics = sel & 1, redact = sel & 2;
-    json_t *root = watch_otlp_pb_decode(in.n ? (const char *)in.p : "", in.n, metrics);
+    json_t *root = watch_otlp_pb_decode(in.n ? (const char *)in.p : "", in.n, metrics, NULL);
     if (!root)
         return 0;
     /* what the decoder yields is what the JSON encoding would: an object of one array */

@@ -70,3 +70,39 @@ def test_watch_ingest_body_shares_one_budget(daemon, ctype):
                     headers={"Content-Type": ctype}, timeout=30)
     assert_problem(r, 413)
     assert r.json()["type"] == BUDGET
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _msg(field, payload):
+    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+
+
+def test_otlp_protobuf_of_empty_records_is_refused_by_its_budget(make_daemon):
+    """OTLP/HTTP protobuf has the same budget: 1 MB of empty log records (two bytes each, half a
+    million records, hundreds of MB once built as OTLP/JSON and converted) is a 413, RSS flat."""
+    d = make_daemon()
+    records = b"\x12\x00" * 480_000  # ScopeLogs.log_records (2), each an empty LogRecord
+    body = _msg(1, _msg(2, records))  # ExportLogsServiceRequest.resource_logs.scope_logs
+    assert len(body) < 1024 * 1024
+    start = _rss_mb(d)
+    for i in range(5):
+        r = d.post("/v1/logs", data=body, headers={"Content-Type": "application/x-protobuf"},
+                   timeout=30)
+        assert_problem(r, 413)
+        assert r.json()["type"] == BUDGET
+        if not SANITIZED:
+            rss = _rss_mb(d)
+            assert rss < start + 48, f"RSS {start:.0f} MB -> {rss:.0f} MB after {i + 1} bodies"
+    # a small export of the same shape is accepted
+    r = d.post("/v1/logs", data=_msg(1, _msg(2, b"\x12\x00" * 3)),
+               headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 200, r.text
