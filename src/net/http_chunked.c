@@ -24,19 +24,8 @@ enum {
     CK_DONE,
 };
 
-static int ck_refuse(http_head_verdict_t *v, int status, const char *slug, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int ck_refuse(http_head_verdict_t *v, int status, const char *slug, const char *fmt, ...)
-{
-    v->status = status;
-    v->slug = slug;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(v->detail, sizeof v->detail, fmt, ap);
-    va_end(ap);
-    return HTTP_CHUNKED_ERROR;
-}
+/* A refusal of the body: the verdict filled, HTTP_CHUNKED_ERROR returned. */
+#define ck_refuse(v, ...) (http_head_verdict_set((v), __VA_ARGS__), HTTP_CHUNKED_ERROR)
 
 static int ck_hex(unsigned char ch)
 {

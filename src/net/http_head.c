@@ -11,10 +11,8 @@
 
 #define HTTP_METHOD_MAX 32
 
-static int head_refuse(http_head_verdict_t *v, int status, const char *slug, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int head_refuse(http_head_verdict_t *v, int status, const char *slug, const char *fmt, ...)
+void http_head_verdict_set(http_head_verdict_t *v, int status, const char *slug, const char *fmt,
+                           ...)
 {
     v->status = status;
     v->slug = slug;
@@ -22,8 +20,10 @@ static int head_refuse(http_head_verdict_t *v, int status, const char *slug, con
     va_start(ap, fmt);
     vsnprintf(v->detail, sizeof v->detail, fmt, ap);
     va_end(ap);
-    return HTTP_HEAD_REFUSED;
 }
+
+/* A refusal of the head: the verdict filled, HTTP_HEAD_REFUSED returned. */
+#define head_refuse(v, ...) (http_head_verdict_set((v), __VA_ARGS__), HTTP_HEAD_REFUSED)
 
 /* RFC 9110 5.6.2 tchar. */
 static bool head_tchar(unsigned char c)
@@ -292,49 +292,53 @@ int http_framing_verdict(const http_framing_t *f, bool http11, const http_head_l
 {
     memset(v, 0, sizeof *v);
     if (f->fields > HTTP_HEAD_FIELDS_MAX || f->bytes > lim->header_max) {
-        head_refuse(v, 431, "header-fields-too-large",
-                    "the request has more than %d header fields or %zu bytes of them",
-                    HTTP_HEAD_FIELDS_MAX, lim->header_max);
+        http_head_verdict_set(v, 431, "header-fields-too-large",
+                              "the request has more than %d header fields or %zu bytes of them",
+                              HTTP_HEAD_FIELDS_MAX, lim->header_max);
         return -1;
     }
     /* RFC 9112 3.2: a server MUST answer 400 to a request without Host or with several. */
     if (http11 && f->host != 1) {
-        head_refuse(v, 400, "bad-request",
-                    f->host ? "more than one Host header field"
-                            : "an HTTP/1.1 request needs a Host field");
+        http_head_verdict_set(v, 400, "bad-request",
+                              f->host ? "more than one Host header field"
+                                      : "an HTTP/1.1 request needs a Host field");
         return -1;
     }
     /* RFC 9112 6.1 and 6.3: both framings at once, or several lengths, are how requests are
      * smuggled past intermediaries; the body's length cannot be trusted, so nothing is read. */
     if (f->transfer_encoding && f->content_length) {
-        head_refuse(v, 400, "bad-request",
-                    "both Transfer-Encoding and Content-Length: the body length is ambiguous");
+        http_head_verdict_set(
+            v, 400, "bad-request",
+            "both Transfer-Encoding and Content-Length: the body length is ambiguous");
         return -1;
     }
     if (f->transfer_encoding > 1) {
-        head_refuse(v, 400, "bad-request", "more than one Transfer-Encoding header field");
+        http_head_verdict_set(v, 400, "bad-request",
+                              "more than one Transfer-Encoding header field");
         return -1;
     }
     if (f->transfer_encoding && !f->te_chunked_last) {
-        head_refuse(v, 400, "bad-request",
-                    "Transfer-Encoding does not end with chunked: the body length is unknown");
+        http_head_verdict_set(
+            v, 400, "bad-request",
+            "Transfer-Encoding does not end with chunked: the body length is unknown");
         return -1;
     }
     if (f->transfer_encoding && !f->te_chunked_only) {
-        head_refuse(v, 501, "not-implemented", "only the chunked transfer coding is supported");
+        http_head_verdict_set(v, 501, "not-implemented",
+                              "only the chunked transfer coding is supported");
         return -1;
     }
     if (f->content_length > 1) {
-        head_refuse(v, 400, "bad-request", "more than one Content-Length header field");
+        http_head_verdict_set(v, 400, "bad-request", "more than one Content-Length header field");
         return -1;
     }
     if (f->content_length && f->cl_bad) {
-        head_refuse(v, 400, "bad-request", "Content-Length is not a decimal number");
+        http_head_verdict_set(v, 400, "bad-request", "Content-Length is not a decimal number");
         return -1;
     }
     if (f->content_length && (f->cl_overflow || f->cl > lim->body_max)) {
-        head_refuse(v, 413, "payload-too-large",
-                    "request body exceeds the limit of %" PRIu64 " bytes", lim->body_max);
+        http_head_verdict_set(v, 413, "payload-too-large",
+                              "request body exceeds the limit of %" PRIu64 " bytes", lim->body_max);
         return -1;
     }
     return 0;

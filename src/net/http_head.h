@@ -25,6 +25,10 @@ typedef struct http_head_verdict {
     char detail[HTTP_HEAD_DETAIL];
 } http_head_verdict_t;
 
+/* Fills v with a refusal: its status, problem slug and printf-style detail. */
+void http_head_verdict_set(http_head_verdict_t *v, int status, const char *slug, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+
 enum {
     HTTP_HEAD_OK = 0,      /* a complete, acceptable head */
     HTTP_HEAD_PARTIAL = 1, /* acceptable so far; more bytes needed */
