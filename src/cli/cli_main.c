@@ -6,6 +6,7 @@
 #include "cli/cli_priv.h"
 #include "core/opt.h"
 #include "cli/cli_tools.h"
+#include "cli/cli_top.h"
 #include "server/serve.h"
 
 #include "build_info.h"
@@ -27,6 +28,7 @@ static const cli_cmd_t cli_commands[] = {
     {"call", "send one request to any endpoint and print the reply", cli_cmd_call},
     {"agent", "supervise agents: spawn, ls, show, logs, pause, stop ... (see agent help)",
      cli_cmd_agent},
+    {"top", "a live view of the agents: status, CPU, memory, log; keys to act", cli_cmd_top},
     {"cert", "write a self-signed development certificate for HTTPS", cli_cmd_cert},
     {"watch", "anomaly detection: verify evidence bundles (see watch --help)", cli_cmd_watch},
     {"synth", "write labelled synthetic traffic for the anomaly detector", cli_cmd_synth},
