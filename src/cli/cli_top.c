@@ -175,7 +175,9 @@ static void cli_top_log_load(cli_top_t *t)
 
 /* ---- actions ---- */
 
-static void cli_top_act(cli_top_t *t, const char *verb, const char *body)
+/* POST …/{id}/verb with body; the status line then says "<label> NAME: <new status>" or the
+ * daemon's problem. label defaults to the verb. */
+static void cli_top_act(cli_top_t *t, const char *verb, const char *label, const char *body)
 {
     const cli_top_agent_t *a = cli_top_model_selected(&t->m);
     if (!a) {
@@ -184,7 +186,7 @@ static void cli_top_act(cli_top_t *t, const char *verb, const char *body)
     }
     char path[CLI_TOP_PATH_MAX], what[CLI_TOP_NAME_MAX + 64], id[CLI_TOP_ID_MAX + 1];
     snprintf(id, sizeof id, "%s", a->id);
-    snprintf(what, sizeof what, "%s %s", verb, a->name[0] ? a->name : a->id);
+    snprintf(what, sizeof what, "%s %s", label ? label : verb, a->name[0] ? a->name : a->id);
     if (!cli_top_id_ok(id))
         return;
     snprintf(path, sizeof path, "/api/v1/agents/%s/%s", id, verb);
@@ -214,9 +216,10 @@ static void cli_top_signal_send(cli_top_t *t)
         cli_top_model_say(&t->m, true, "no signal given");
         return;
     }
-    char body[96];
+    char body[96], label[64];
     snprintf(body, sizeof body, "{\"signal\":\"%s\"}", name);
-    cli_top_act(t, "signal", body);
+    snprintf(label, sizeof label, "signal %s to", name);
+    cli_top_act(t, "signal", label, body);
 }
 
 static void cli_top_key_input(cli_top_t *t, int k)
@@ -248,7 +251,7 @@ static void cli_top_key(cli_top_t *t, int k)
     case CLI_TOP_MODE_CONFIRM:
         m->mode = CLI_TOP_MODE_TABLE;
         if (k == 'y' || k == 'Y')
-            cli_top_act(t, "kill", "{}");
+            cli_top_act(t, "kill", NULL, "{}");
         else
             cli_top_model_say(m, false, "kill cancelled");
         return;
@@ -289,14 +292,14 @@ static void cli_top_key(cli_top_t *t, int k)
         cli_top_model_select(m, (long)CLI_TOP_MAX_AGENTS);
         break;
     case 'r':
-        cli_top_act(t, "restart", "{}");
+        cli_top_act(t, "restart", NULL, "{}");
         break;
     case 's':
-        cli_top_act(t, "stop", "{}");
+        cli_top_act(t, "stop", NULL, "{}");
         break;
     case 'p': {
         const cli_top_agent_t *a = cli_top_model_selected(m);
-        cli_top_act(t, a && strcmp(a->status, "paused") == 0 ? "resume" : "pause", "{}");
+        cli_top_act(t, a && strcmp(a->status, "paused") == 0 ? "resume" : "pause", NULL, "{}");
         break;
     }
     case 'K':

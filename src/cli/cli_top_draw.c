@@ -363,8 +363,10 @@ char *cli_top_draw(cli_top_model_t *m, int w, int h, int64_t now_ms, bool ansi)
     char sel_name[CLI_TOP_NAME_MAX + CLI_TOP_ID_MAX + 8] = "-";
     if (sel)
         snprintf(sel_name, sizeof sel_name, "%s (%s)", sel->name[0] ? sel->name : "-", sel->id);
-    snprintf(line, sizeof line, "── %s %s ", m->mode == CLI_TOP_MODE_HELP ? "help" : "log of",
-             m->mode == CLI_TOP_MODE_HELP ? "" : sel_name);
+    if (m->mode == CLI_TOP_MODE_HELP)
+        snprintf(line, sizeof line, "── help ");
+    else
+        snprintf(line, sizeof line, "── log of %s ", sel_name);
     char rule[1400];
     size_t rl = strlen(line);
     memcpy(rule, line, rl + 1);
