@@ -20,10 +20,10 @@ PY = sys.executable or "/usr/bin/python3"
 
 
 def ticker(d, name, period=0.2):
-    """A shell agent printing '<name> line N' every period seconds."""
+    """A shell agent printing '<name> line N' every period seconds, and 'got usr1' on SIGUSR1."""
     body = {"name": name,
-            "argv": ["sh", "-c", f'i=0; while :; do echo "{name} line $i"; i=$((i+1)); '
-                                 f'sleep {period}; done']}
+            "argv": ["sh", "-c", f'trap "echo got usr1" USR1; i=0; while :; do '
+                                 f'echo "{name} line $i"; i=$((i+1)); sleep {period}; done']}
     r = d.post("/api/v1/agents", json=body)
     assert r.status_code == 201, r.text
     return r.json()
@@ -149,8 +149,26 @@ def test_top_follows_events_and_acts_on_the_selection(bin, daemon, pane, tmp_pat
     pane.keys("r")
     s = pane.wait(lambda t: status_line(t).startswith("restart beta:"), "the restart's outcome")
 
+    # p pauses the selection and p again resumes it
+    pane.keys("k")
+    pane.wait(lambda t: "log of alpha" in t, "alpha selected again")
+    pane.keys("p")
+    pane.wait(lambda t: "paused" in row(t, a["id"]), "alpha paused")
+    assert get(d, a["id"])["status"] == "paused"
+    pane.keys("p")
+    pane.wait(lambda t: "running" in row(t, a["id"]), "alpha resumed")
+    assert get(d, a["id"])["status"] == "running"
+
+    # S asks for a signal's name; the agent's trap answers in the log pane
+    pane.keys("S")
+    pane.wait(lambda t: "signal to alpha" in status_line(t), "the signal prompt")
+    pane.keys("-l", "SIGUSR1")
+    pane.keys("Enter")
+    pane.wait(lambda t: re.search(r"^got usr1$", t, re.M), "the trap's line")
+    assert "signal usr1 to alpha:" in status_line(pane.screen())
+
     # K asks first; n keeps the agent
-    pane.keys("k", "K")
+    pane.keys("K")
     pane.wait(lambda t: "kill alpha" in status_line(t) and "(y/N)" in status_line(t),
               "the kill confirmation")
     pane.keys("n")
@@ -179,6 +197,25 @@ def test_top_restores_the_terminal_on_sigterm(bin, daemon, pane, tmp_path):
     assert wait_file(tmp_path / "rc") == "0"
     assert (tmp_path / "stty.after").read_text() == (tmp_path / "stty.before").read_text()
     assert pane.tmux("display", "-p", "#{alternate_on}").stdout.strip() == "0"
+
+
+def test_top_reconnects_when_the_daemon_restarts(bin, daemon, pane, tmp_path):
+    d = daemon
+    a = ticker(d, "solo")
+    pane.start(top_command(bin, d, tmp_path), {"GTOP_TOKEN": d.token})
+    s = pane.wait(lambda t: a["id"] in t and " live " in t.splitlines()[0], "the live view")
+    d.restart(port=d.port)
+    # the stream ended and came back: the list reloaded on reconnect shows what the restart
+    # did to the agent (its process ended with the daemon) ...
+    after = get(d, a["id"])["status"]
+    assert after != "running"
+    pane.wait(lambda t: " live " in t.splitlines()[0] and after in row(t, a["id"]),
+              "live again", timeout=8.0)
+    # ... and events flow on the new stream
+    b = ticker(d, "after")
+    pane.wait(lambda t: b["id"] in t, "an agent spawned after the reconnect", timeout=3.0)
+    pane.keys("q")
+    assert wait_file(tmp_path / "rc") == "0"
 
 
 def test_top_once_prints_one_plain_frame(bin, daemon):
