@@ -17,6 +17,7 @@
 
 #define CLI_TOP_RESYNC_MS   10000 /* the full list, as a resync only */
 #define CLI_TOP_DEBOUNCE_MS 120   /* the log follows a selection that has rested this long */
+#define CLI_TOP_FRAME_MS    40    /* at most 25 frames a second, however chatty the log */
 #define CLI_TOP_BACKOFF_MIN 250
 #define CLI_TOP_BACKOFF_MAX 5000
 #define CLI_TOP_TAIL        200 /* lines fetched when a log is first shown */
@@ -397,7 +398,7 @@ static int cli_top_run(cli_top_t *t)
         return CLI_EXIT_USAGE;
     }
     t->reopen_at[0] = 1; /* open at once */
-    int64_t last_second = 0;
+    int64_t last_second = 0, last_frame = 0;
     while (!t->quit) {
         int64_t now = clock_wall_ms();
         cli_top_streams_tend(t, now);
@@ -417,11 +418,15 @@ static int cli_top_run(cli_top_t *t)
         bool settled = now - t->sel_ms >= CLI_TOP_DEBOUNCE_MS;
         if (settled && strcmp(t->sel_id, t->log_for) != 0)
             cli_top_log_load(t);
-        if (t->dirty || now / 1000 != last_second) {
+        bool frame_due = now - last_frame >= CLI_TOP_FRAME_MS;
+        if ((t->dirty && frame_due) || now / 1000 != last_second) {
             cli_top_draw_now(t); /* the uptimes move every second */
             last_second = now / 1000;
+            last_frame = now;
         }
         int timeout = 1000 - (int)(now % 1000);
+        if (t->dirty && timeout > CLI_TOP_FRAME_MS)
+            timeout = CLI_TOP_FRAME_MS; /* a change waits for the next frame, not a second */
         if (strcmp(t->sel_id, t->log_for) != 0 && timeout > CLI_TOP_DEBOUNCE_MS)
             timeout = CLI_TOP_DEBOUNCE_MS;
         for (int s = 0; s < 2; s++)

@@ -187,9 +187,11 @@ static void cli_top_cell(char *row, size_t rowlen, const char *text, int cols, b
     row[o] = '\0';
 }
 
+/* What is left for NAME once the other cells and the gaps after them are placed (the last
+ * gap is a trailing blank, so the row ends exactly at the edge). */
 static int cli_top_name_cols(int w)
 {
-    int n = w - (12 + 1 + 12 + 1 + 6 + 1 + 7 + 1 + 8 + 1 + 8);
+    int n = w - (13 + 1 + 13 + 7 + 8 + 9 + 8);
     return n < 6 ? 6 : n > 40 ? 40 : n;
 }
 
@@ -214,6 +216,7 @@ static void cli_top_row(const cli_top_agent_t *a, int name_cols, int64_t now_ms,
     cli_top_cell(post, 128, rss, 7, true);
     cli_top_cell(post, 128, rs, 8, true);
     cli_top_cell(post, 128, up, 8, true);
+    post[strlen(post) - 1] = '\0'; /* no gap after the last cell */
 }
 
 /* A table row not under the selection bar: its status cell in the status's colour when the

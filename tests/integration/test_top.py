@@ -189,6 +189,13 @@ def test_top_restores_the_terminal_on_sigterm(bin, daemon, pane, tmp_path):
     pane.start(top_command(bin, d, tmp_path), {"GTOP_TOKEN": d.token})
     pane.wait(lambda t: a["id"] in t, "the agent")
     assert pane.tmux("display", "-p", "#{alternate_on}").stdout.strip() == "1"
+    # a resize (SIGWINCH) redraws for the new width: the NAME column narrows to fit 80
+    def name_gap(t):
+        head = t.splitlines()[1]
+        return head.index("STATUS") - head.index("NAME") if "STATUS" in head else -1
+    assert name_gap(pane.screen()) == 41
+    pane.tmux("resize-window", "-x", "80", "-y", "24")
+    pane.wait(lambda t: name_gap(t) == 22 and a["id"] in t, "the narrower table")
     shell = int(pane.tmux("display", "-p", "#{pane_pid}").stdout)
     kids = open(f"/proc/{shell}/task/{shell}/children").read().split()
     tops = [int(k) for k in kids if "top" in open(f"/proc/{k}/cmdline").read()]
