@@ -470,10 +470,10 @@ static int cli_top_once(cli_top_t *t)
         cli_top_term_size(&w, &h);
     else if (cols && atoi(cols) >= 20)
         w = atoi(cols);
+    /* every agent, then up to ten lines of the selected one's log */
     size_t logs = t->m.log_n < 10 ? t->m.log_n : 10;
-    /* every agent and up to ten log lines: the table takes half of the body at most */
-    size_t rows = t->m.n ? t->m.n : 1;
-    h = (int)(4 + 2 * (rows > logs ? rows : logs));
+    t->m.full_table = true;
+    h = (int)(4 + (t->m.n ? t->m.n : 1) + logs);
     t->m.live = true;
     char *frame = cli_top_draw(&t->m, w, h, clock_wall_ms(), false);
     if (!frame) {

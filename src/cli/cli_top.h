@@ -60,7 +60,8 @@ typedef struct cli_top_model {
     char url[CLI_TOP_MSG_MAX];
     char msg[CLI_TOP_MSG_MAX]; /* last action's outcome or a problem; "" = the key hints */
     bool msg_err;
-    bool live; /* the event stream is connected */
+    bool live;       /* the event stream is connected */
+    bool full_table; /* --once: every row, the log pane gets what is left */
     cli_top_mode_t mode;
     char input[32]; /* the signal name being typed */
     /* Agents the loop should fetch once (new or restarted); bounded, deduplicated. */

@@ -337,7 +337,7 @@ char *cli_top_draw(cli_top_model_t *m, int w, int h, int64_t now_ms, bool ansi)
     /* the table takes what it needs up to half the body; the log pane the rest */
     int body = h - 4;
     int rows = (int)(m->n ? m->n : 1);
-    int half = body / 2 > 1 ? body / 2 : 1;
+    int half = m->full_table ? body : body / 2 > 1 ? body / 2 : 1;
     if (rows > half)
         rows = half;
     if (m->sel < m->top)

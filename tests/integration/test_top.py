@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from agents_util import SLOW, get, wait_status
+from agents_util import SLOW, get, wait_output, wait_status
 
 TMUX = shutil.which("tmux")
 PY = sys.executable or "/usr/bin/python3"
@@ -90,10 +90,10 @@ def pane(tmp_path):
 
 
 def top_command(bin, d, tmp_path):
-    """top between two snapshots of the terminal settings, with its exit code kept."""
+    """top between two snapshots of the terminal settings; its exit code, written last."""
     t = tmp_path
     return (f"stty -g > {t}/stty.before; {bin} top --url {d.url} --token \"$GTOP_TOKEN\"; "
-            f"echo $? > {t}/rc; stty -g > {t}/stty.after; sleep 60")
+            f"r=$?; stty -g > {t}/stty.after; echo $r > {t}/rc; sleep 60")
 
 
 def wait_file(path, timeout=5.0):
@@ -227,9 +227,10 @@ def test_top_reconnects_when_the_daemon_restarts(bin, daemon, pane, tmp_path):
 
 def test_top_once_prints_one_plain_frame(bin, daemon):
     d = daemon
-    a = ticker(d, "alpha")
+    a = ticker(d, "alpha", period=0.01)
     b = ticker(d, "béta-日本")
     wait_status(d, b["id"], "running")
+    wait_output(d, a["id"], lambda o: len(o["lines"]) >= 12)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GANGLION_")}
     r = subprocess.run([str(bin), "top", "--once", "--url", d.url, "--token", d.token],
                        capture_output=True, text=True, timeout=10, env=env)
@@ -240,6 +241,12 @@ def test_top_once_prints_one_plain_frame(bin, daemon):
     assert lines[1].split() == ["ID", "NAME", "STATUS", "CPU%", "RSS", "RESTARTS", "UPTIME"]
     assert re.match(rf"{a['id']} alpha\s+running\s+-\s+-\s+0\s+\d+s$", row(r.stdout, a["id"]))
     assert "béta-日本" in row(r.stdout, b["id"])
+    # the selected (first) agent's last ten lines follow the table, in order
+    log = [l for l in lines if l.startswith("alpha line ")]
+    assert len(log) == 10, r.stdout
+    nums = [int(l.split()[-1]) for l in log]
+    assert nums == list(range(nums[0], nums[0] + 10))
+    assert lines[-1].startswith("q quit")
     # uptimes carry no fractions
     assert not re.search(r"\d\.\d+s", r.stdout)
 
