@@ -40,6 +40,13 @@ typedef struct cli_top {
     bool was_alive;
 } cli_top_t;
 
+/* Timers run on the monotonic clock (a wall-clock step must not stall the resync); only the
+ * uptimes and the header's time use the wall clock. */
+static int64_t cli_top_now(void)
+{
+    return (int64_t)(clock_mono_ns() / 1000000u);
+}
+
 static void cli_top_usage(const cli_ctx_t *ctx)
 {
     printf("usage: %s top [--once]\n\n"
@@ -150,7 +157,7 @@ static void cli_top_log_open(cli_top_t *t)
     snprintf(path, sizeof path, "/api/v1/agents/%s/logs?since=%lld", t->log_for, t->m.log_seq);
     t->reopen_at[1] = 0;
     if (cli_top_net_open(t->net, 1, path, "", cli_top_on_event, t) < 0)
-        t->reopen_at[1] = clock_wall_ms() + CLI_TOP_BACKOFF_MAX;
+        t->reopen_at[1] = cli_top_now() + CLI_TOP_BACKOFF_MAX;
 }
 
 /* The lower pane follows the selected agent: its last lines, then its live ones. */
@@ -400,9 +407,11 @@ static int cli_top_run(cli_top_t *t)
     t->reopen_at[0] = 1; /* open at once */
     int64_t last_second = 0, last_frame = 0;
     while (!t->quit) {
-        int64_t now = clock_wall_ms();
+        int64_t now = cli_top_now();
         cli_top_streams_tend(t, now);
-        if (now >= t->resync_at) {
+        /* not while the stream is down: the reconnect reloads the list anyway, and a daemon
+         * that does not answer would hold the keys for the request's timeout */
+        if (now >= t->resync_at && t->m.live) {
             cli_top_list_load(t);
             t->resync_at = now + CLI_TOP_RESYNC_MS;
         }
@@ -446,7 +455,7 @@ static int cli_top_run(cli_top_t *t)
             t->dirty = true;
         if (ready[0])
             cli_top_keys_read(t);
-        now = clock_wall_ms();
+        now = cli_top_now();
         for (int s = 0; s < 2; s++)
             if (ended[s])
                 cli_top_stream_ended(t, s, why, now);
