@@ -257,3 +257,19 @@ def test_top_reports_an_unreachable_daemon(bin):
                        capture_output=True, text=True, timeout=10, env=env)
     assert r.returncode == 3, (r.returncode, r.stderr)
     assert "cannot reach" in r.stderr
+
+
+def test_top_refused_before_taking_the_screen(bin, daemon, pane, tmp_path):
+    """A wrong token is said on stderr with the daemon's status and exit code 1, in the
+    interactive mode too (the first list is read before the screen is taken)."""
+    d = daemon
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GANGLION_")}
+    r = subprocess.run([str(bin), "top", "--once", "--url", d.url, "--token", "gk_wrong"],
+                       capture_output=True, text=True, timeout=10, env=env)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "401" in r.stderr
+    pane.start(f"{bin} top --url {d.url} --token gk_wrong 2> {tmp_path}/err; "
+               f"echo $? > {tmp_path}/rc; sleep 60", {})
+    assert wait_file(tmp_path / "rc") == "1"
+    err = (tmp_path / "err").read_text()
+    assert "401" in err and "\x1b[?1049h" not in pane.screen()
