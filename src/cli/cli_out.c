@@ -110,6 +110,11 @@ void cli_sanitize(const char *s, char *out, size_t outlen)
 
 void cli_problem_print(const cli_response_t *r)
 {
+    cli_problem_print_ex(r, true);
+}
+
+void cli_problem_print_ex(const cli_response_t *r, bool hint)
+{
     char title[256], detail[1024];
     json_t *p = cli_response_json(r);
     const char *t = p ? json_string_value(json_object_get(p, "title")) : NULL;
@@ -158,6 +163,11 @@ void cli_problem_print(const cli_response_t *r)
         cli_sanitize(r->request_id, rid, sizeof rid);
         fprintf(stderr, "  request id: %s (quote it when reading the daemon's log)\n", rid);
     }
+    if (r->status == 401 && hint)
+        fputs("hint: sign in with 'ganglion login', or set GANGLION_TOKEN, or point\n"
+              "      GANGLION_DATA_DIR at the daemon's data directory (it holds admin.token);\n"
+              "      'ganglion whoami' shows which credential was sent and where it came from\n",
+              stderr);
     json_decref(p);
 }
 
