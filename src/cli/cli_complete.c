@@ -19,12 +19,15 @@ static const char cli_complete_globals[] =
 /* Global options that take a value: the word after them is not a command. */
 static const char cli_complete_valued[] = "--url|--token|--timeout|--cacert|--via";
 
-/* The distinct --options named in a usage text, space-separated, into out. */
+/* The distinct --options named in a usage text (before its examples), space-separated. */
 static void cli_complete_options(const char *usage, char *out, size_t len)
 {
     size_t o = 0;
     out[0] = '\0';
-    for (const char *p = usage ? strstr(usage, "--") : NULL; p; p = strstr(p + 2, "--")) {
+    /* Examples may show the command's own options ("-- python3 worker.py --fast"). */
+    const char *end = usage ? strstr(usage, "\nexamples:") : NULL;
+    for (const char *p = usage ? strstr(usage, "--") : NULL; p && (!end || p < end);
+         p = strstr(p + 2, "--")) {
         if (p > usage && (isalnum((unsigned char)p[-1]) || p[-1] == '-'))
             continue;
         size_t n = 2;

@@ -177,14 +177,16 @@ void cli_duration_format(double seconds, char *out, size_t outlen)
         snprintf(out, outlen, "?");
         return;
     }
+    /* Two units at most, the smaller zero-padded where it has two digits: 42s, 12m05s, 3h 04m,
+     * 3d 4h. Whole seconds: the fraction of an uptime is noise to a reader. */
     unsigned long long s = (unsigned long long)seconds;
     unsigned long long d = s / 86400, h = (s / 3600) % 24, m = (s / 60) % 60, sec = s % 60;
     if (d)
-        snprintf(out, outlen, "%llud %lluh %llum %llus", d, h, m, sec);
+        snprintf(out, outlen, "%llud %lluh", d, h);
     else if (h)
-        snprintf(out, outlen, "%lluh %llum %llus", h, m, sec);
+        snprintf(out, outlen, "%lluh %02llum", h, m);
     else if (m)
-        snprintf(out, outlen, "%llum %llus", m, sec);
+        snprintf(out, outlen, "%llum%02llus", m, sec);
     else
         snprintf(out, outlen, "%llus", sec);
 }

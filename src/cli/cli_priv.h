@@ -153,7 +153,7 @@ bool cli_response_is_json(const cli_response_t *r);
 /* Parses a reply body as JSON when its content type says JSON; NULL otherwise. */
 json_t *cli_response_json(const cli_response_t *r);
 
-/* Human durations: 3h 12m 5s, 2d 4h 0m 1s, 42s. */
+/* Human durations, two units at most: 42s, 12m05s, 3h 04m, 2d 4h. */
 void cli_duration_format(double seconds, char *out, size_t outlen);
 
 /* Copies s into out with control characters replaced, so text from the daemon cannot drive the
