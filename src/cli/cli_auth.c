@@ -134,13 +134,8 @@ static const char *cli_opt(int *argc, char **argv, const char *name)
 
 static int cli_session_path(char *out, size_t len, bool mkdirs)
 {
-    const char *x = getenv("XDG_CONFIG_HOME");
     char dir[3500];
-    if (x && *x)
-        snprintf(dir, sizeof dir, "%s/ganglion", x);
-    else if (getenv("HOME") && *getenv("HOME"))
-        snprintf(dir, sizeof dir, "%s/.config/ganglion", getenv("HOME"));
-    else
+    if (cli_config_dir(dir, sizeof dir) < 0)
         return -1;
     if (mkdirs) {
         char parent[3500];

@@ -83,9 +83,11 @@ static void cli_complete_bash(const cli_ctx_t *ctx, FILE *f)
             "    done\n"
             "    case \"$cmd/$sub\" in\n",
             p, p, p, p, cli_complete_valued, cli_complete_valued);
-    fprintf(f, "        /) words='");
-    cli_complete_names(&cli_main_group, f);
-    fprintf(f, "';;\n");
+    for (int help = 0; help < 2; help++) { /* `ganglion help COMMAND` completes like the first */
+        fprintf(f, "        %s/) words='", help ? "help" : "");
+        cli_complete_names(&cli_main_group, f);
+        fprintf(f, "';;\n");
+    }
     char opts[2048];
     for (size_t g = 0; g < CLI_COMPLETE_NGROUPS; g++) {
         const cli_group_t *grp = cli_complete_groups[g];
@@ -151,7 +153,7 @@ static void cli_complete_zsh(const cli_ctx_t *ctx, FILE *f)
             "    done\n"
             "    case \"$cmd/$sub\" in\n",
             p, p, p, p, p, p, cli_complete_valued, cli_complete_valued);
-    fprintf(f, "        (/) cmds=(");
+    fprintf(f, "        (/|help/) cmds=(");
     for (size_t i = 0; i < cli_main_group.n; i++)
         cli_complete_zsh_item(f, &cli_main_group.cmds[i]);
     fprintf(f, ");;\n");
