@@ -170,6 +170,10 @@ static int cli_agent_print_brief(cli_ctx_t *ctx, const json_t *a, const char *ve
     if (ctx->json)
         return cli_agent_print_json(a ? a : json_null());
     const char *st = cli_agent_str(a, "status");
+    static const char *const ended[] = {"completed", "failed", "terminated", "lost"};
+    for (size_t i = 0; !strcmp(verb, "stopping") && i < sizeof ended / sizeof ended[0]; i++)
+        if (!strcmp(st, ended[i]))
+            verb = "stopped"; /* it had ended already: stop is idempotent */
     if (ctx->color && *st)
         printf("%s %s: \033[%sm%s\033[0m\n", verb, cli_agent_str(a, "id"),
                cli_agent_status_color(st) == CLI_COLOR_RED     ? "31"
@@ -312,6 +316,8 @@ static int cli_agent_spawn(cli_ctx_t *ctx, int argc, char **argv)
             if (hit < 0)
                 goto out;
             json_object_set_new(body, "cwd", json_string(v));
+        } else if (!strcmp(argv[i], "--allow-duplicate-name")) {
+            json_object_set_new(body, "allow_duplicate_name", json_true());
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_error("agent spawn: unknown option '%.60s'", argv[i]);
             goto out;
@@ -446,11 +452,11 @@ static int cli_agent_ls(cli_ctx_t *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-/* Builds /api/v1/agents/ID[/suffix]; -1 for an empty or oversized id. */
+/* Builds /api/v1/agents/ID[/suffix] (ID: an id or a name); -1 for an empty or oversized one. */
 static int cli_agent_path(char *out, size_t outlen, const char *id, const char *suffix)
 {
-    if (!id || !*id || strlen(id) > 64) {
-        cli_error("an agent ID is required (1 to 64 characters)");
+    if (!id || !*id || strlen(id) > 128) {
+        cli_error("an agent ID or NAME is required (1 to 128 characters)");
         return -1;
     }
     snprintf(out, outlen, "/api/v1/agents/");
@@ -637,24 +643,93 @@ static int cli_agent_simple(cli_ctx_t *ctx, const char *id, const char *suffix, 
     return rc;
 }
 
+/* The agents a control command is for: ids or names given, --all (every agent that has not
+ * ended) or -l/--label k=v selectors (all must match). */
+typedef struct cli_agent_targets {
+    json_t *ids; /* the handles given, in order */
+    bool all;
+    char labels[1024];
+} cli_agent_targets_t;
+
+/* Takes argv[*i] if it is --all or a label selector: 1 taken, 0 not one, -1 (printed) wrong. */
+static int cli_agent_target_opt(int argc, char **argv, int *i, cli_agent_targets_t *t)
+{
+    const char *v;
+    int hit;
+    if (!strcmp(argv[*i], "--all")) {
+        t->all = true;
+        return 1;
+    }
+    if ((hit = cli_agent_opt(argc, argv, i, "--label", &v)) == 0)
+        hit = cli_agent_opt(argc, argv, i, "-l", &v);
+    if (hit <= 0)
+        return hit;
+    if (!strchr(v, '=') || v[0] == '=') {
+        cli_error("-l/--label wants KEY=VALUE, not '%.80s'", v);
+        return -1;
+    }
+    size_t n = strlen(t->labels);
+    if (n + strlen(v) + 2 > sizeof t->labels) {
+        cli_error("the label selectors are too long");
+        return -1;
+    }
+    snprintf(t->labels + n, sizeof t->labels - n, "%s%s", n ? "," : "", v);
+    return 1;
+}
+
+static int cli_agent_batch_run(cli_ctx_t *ctx, json_t *body);
+
+/* One agent by its endpoint, or many through POST /agents/batch. body holds the command's
+ * options (force, grace_ms, signal) and is consumed. */
+static int cli_agent_targets_run(cli_ctx_t *ctx, cli_agent_targets_t *t, const char *cmd,
+                                 const char *verb, json_t *body)
+{
+    size_t n = json_array_size(t->ids);
+    bool selector = t->all || t->labels[0];
+    if ((selector && n) || (t->all && t->labels[0]) || (!selector && !n)) {
+        cli_error("agent %s: give IDs or names, --all, or -l KEY=VALUE (one of them)", cmd);
+        json_decref(body);
+        return CLI_EXIT_USAGE;
+    }
+    if (n == 1)
+        return cli_agent_simple(ctx, json_string_value(json_array_get(t->ids, 0)), cmd, verb, body,
+                                "POST");
+    if (!body)
+        body = json_object();
+    json_object_set_new(body, "command", json_string(cmd));
+    if (n)
+        json_object_set(body, "ids", t->ids);
+    else if (t->all)
+        json_object_set_new(body, "all", json_true());
+    else
+        json_object_set_new(body, "labels", json_string(t->labels));
+    return cli_agent_batch_run(ctx, body);
+}
+
 static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *cmd = argv[0], *id = NULL, *v;
+    const char *cmd = argv[0], *v;
     bool force = false;
     long grace = -1;
+    cli_agent_targets_t t = {.ids = json_array()};
+    int rc = CLI_EXIT_USAGE;
+    bool many_ok = strcmp(cmd, "rm") != 0; /* rm takes one agent: it forgets it */
     for (int i = 1; i < argc; i++) {
         int hit;
         if (!strcmp(argv[i], "--force"))
             force = true;
         else if ((hit = cli_agent_opt(argc, argv, &i, "--grace", &v)) != 0) {
             if (hit < 0)
-                return CLI_EXIT_USAGE;
+                goto out;
             grace = atol(v);
-        } else if (argv[i][0] == '-' || id) {
+        } else if (many_ok && (hit = cli_agent_target_opt(argc, argv, &i, &t)) != 0) {
+            if (hit < 0)
+                goto out;
+        } else if (argv[i][0] == '-' || (!many_ok && json_array_size(t.ids))) {
             cli_error("agent %s: unexpected '%.60s'", cmd, argv[i]);
-            return CLI_EXIT_USAGE;
+            goto out;
         } else {
-            id = argv[i];
+            json_array_append_new(t.ids, json_string(argv[i]));
         }
     }
     json_t *body = NULL;
@@ -662,8 +737,11 @@ static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
         body = json_pack("{s:b}", "force", force);
     else if (!strcmp(cmd, "stop") && grace >= 0)
         body = json_pack("{s:I}", "grace_ms", (json_int_t)grace);
-    if (!strcmp(cmd, "rm"))
-        return cli_agent_simple(ctx, id, NULL, "removed", body, "DELETE");
+    if (!strcmp(cmd, "rm")) {
+        rc = cli_agent_simple(ctx, json_string_value(json_array_get(t.ids, 0)), NULL, "removed",
+                              body, "DELETE");
+        goto out;
+    }
     static const struct {
         const char *cmd, *verb;
     } verbs[] = {
@@ -672,25 +750,43 @@ static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (!strcmp(cmd, verbs[i].cmd))
             verb = verbs[i].verb;
-    return cli_agent_simple(ctx, id, cmd, verb, body, "POST");
+    rc = cli_agent_targets_run(ctx, &t, cmd, verb, body);
+out:
+    json_decref(t.ids);
+    return rc;
 }
 
+/* agent signal (ID... | --all | -l k=v) SIGNAL: the signal goes as given (the daemon takes
+ * names with or without SIG, in any case, and numbers, and says what it accepts). */
 static int cli_agent_signal(cli_ctx_t *ctx, int argc, char **argv)
 {
-    if (argc != 3) {
-        cli_error("usage: agent signal ID SIGNAL (int, term, kill, stop, cont, hup, usr1, usr2)");
-        return CLI_EXIT_USAGE;
+    cli_agent_targets_t t = {.ids = json_array()};
+    const char *sig = NULL;
+    int rc = CLI_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        int hit = cli_agent_target_opt(argc, argv, &i, &t);
+        if (hit < 0)
+            goto out;
+        if (hit > 0)
+            continue;
+        if (argv[i][0] == '-') {
+            cli_error("agent signal: unexpected '%.60s'", argv[i]);
+            goto out;
+        }
+        /* the last word is the signal, the ones before it the agents */
+        if (sig)
+            json_array_append_new(t.ids, json_string(sig));
+        sig = argv[i];
     }
-    char sig[16];
-    const char *s = argv[2];
-    if (!strncasecmp(s, "SIG", 3))
-        s += 3;
-    size_t n = 0;
-    for (; s[n] && n + 1 < sizeof sig; n++)
-        sig[n] = (char)tolower((unsigned char)s[n]);
-    sig[n] = '\0';
-    return cli_agent_simple(ctx, argv[1], "signal", "signalled", json_pack("{s:s}", "signal", sig),
-                            "POST");
+    if (!sig) {
+        cli_error("usage: agent signal (ID... | --all | -l KEY=VALUE) SIGNAL   (TERM, HUP, "
+                  "WINCH, SIGUSR1, 10 ...)");
+        goto out;
+    }
+    rc = cli_agent_targets_run(ctx, &t, "signal", "signalled", json_pack("{s:s}", "signal", sig));
+out:
+    json_decref(t.ids);
+    return rc;
 }
 
 static int cli_agent_send(cli_ctx_t *ctx, int argc, char **argv)
@@ -738,6 +834,62 @@ static int cli_agent_action(cli_ctx_t *ctx, int argc, char **argv)
     return cli_agent_simple(ctx, argv[1], "action", "action", body, "POST");
 }
 
+/* Sends a batch body (consumed) and prints its results: a table and "COMMAND: N of M
+ * succeeded", or the JSON. CLI_EXIT_FAIL when any agent failed. */
+static int cli_agent_batch_run(cli_ctx_t *ctx, json_t *body)
+{
+    const char *command = cli_agent_str(body, "command");
+    cli_client_t *c = NULL;
+    int rc = cli_agent_open(ctx, &c);
+    if (rc) {
+        json_decref(body);
+        return rc;
+    }
+    json_t *r = NULL;
+    rc = cli_agent_req(ctx, c, "POST", "/api/v1/agents/batch", body, &r);
+    cli_client_destroy(&c);
+    if (rc == 0 && ctx->json) {
+        rc = cli_agent_print_json(r);
+    } else if (rc == 0) {
+        static const char *const hdr[] = {"ID", "RESULT", "DETAIL"};
+        cli_table_t *t = cli_table_new(3, hdr);
+        json_t *res = json_object_get(r, "results");
+        for (size_t i = 0; t && i < json_array_size(res); i++) {
+            json_t *x = json_array_get(res, i);
+            bool ok = json_is_true(json_object_get(x, "ok"));
+            bool skipped = json_is_true(json_object_get(x, "skipped"));
+            char detail[512];
+            json_t *d = json_object_get(x, "error");
+            if (!d)
+                d = json_object_get(x, "agent_status");
+            if (!d)
+                d = json_object_get(x, "status");
+            cli_agent_val(d, detail, sizeof detail);
+            cli_table_row_add(t);
+            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(x, "id"));
+            cli_table_cell_set(t, 1,
+                               ok        ? CLI_COLOR_GREEN
+                               : skipped ? CLI_COLOR_DIM
+                                         : CLI_COLOR_RED,
+                               ok        ? "ok"
+                               : skipped ? "skipped"
+                                         : "failed");
+            cli_table_cell_set(t, 2, CLI_COLOR_DIM, detail);
+        }
+        if (t && cli_table_rows(t) > 0)
+            cli_table_print(t, stdout, ctx->color);
+        cli_table_destroy(&t);
+        printf("%s: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " succeeded\n", command,
+               json_integer_value(json_object_get(r, "succeeded")),
+               json_integer_value(json_object_get(r, "total")));
+        if (json_integer_value(json_object_get(r, "failed")) > 0)
+            rc = CLI_EXIT_FAIL;
+    }
+    json_decref(r);
+    json_decref(body);
+    return rc;
+}
+
 static int cli_agent_batch(cli_ctx_t *ctx, int argc, char **argv)
 {
     json_t *body = json_object(), *ids = json_array();
@@ -783,50 +935,8 @@ static int cli_agent_batch(cli_ctx_t *ctx, int argc, char **argv)
         json_object_set(body, "ids", ids);
     if (sig)
         json_object_set_new(body, "signal", json_string(sig));
-    cli_client_t *c = NULL;
-    if ((rc = cli_agent_open(ctx, &c)) != 0)
-        goto out;
-    json_t *r = NULL;
-    rc = cli_agent_req(ctx, c, "POST", "/api/v1/agents/batch", body, &r);
-    cli_client_destroy(&c);
-    if (rc == 0 && ctx->json) {
-        rc = cli_agent_print_json(r);
-    } else if (rc == 0) {
-        static const char *const hdr[] = {"ID", "RESULT", "DETAIL"};
-        cli_table_t *t = cli_table_new(3, hdr);
-        json_t *res = json_object_get(r, "results");
-        for (size_t i = 0; t && i < json_array_size(res); i++) {
-            json_t *x = json_array_get(res, i);
-            bool ok = json_is_true(json_object_get(x, "ok"));
-            bool skipped = json_is_true(json_object_get(x, "skipped"));
-            char detail[512];
-            json_t *d = json_object_get(x, "error");
-            if (!d)
-                d = json_object_get(x, "detail");
-            if (!d)
-                d = json_object_get(x, "status");
-            cli_agent_val(d, detail, sizeof detail);
-            cli_table_row_add(t);
-            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(x, "id"));
-            cli_table_cell_set(t, 1,
-                               ok        ? CLI_COLOR_GREEN
-                               : skipped ? CLI_COLOR_DIM
-                                         : CLI_COLOR_RED,
-                               ok        ? "ok"
-                               : skipped ? "skipped"
-                                         : "failed");
-            cli_table_cell_set(t, 2, CLI_COLOR_DIM, detail);
-        }
-        if (t)
-            cli_table_print(t, stdout, ctx->color);
-        cli_table_destroy(&t);
-        printf("%s: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " succeeded\n", command,
-               json_integer_value(json_object_get(r, "succeeded")),
-               json_integer_value(json_object_get(r, "total")));
-        if (json_integer_value(json_object_get(r, "failed")) > 0)
-            rc = CLI_EXIT_FAIL;
-    }
-    json_decref(r);
+    rc = cli_agent_batch_run(ctx, body);
+    body = NULL;
 out:
     json_decref(body);
     json_decref(ids);
@@ -842,12 +952,15 @@ static const cli_cmd_t cli_agent_cmds[] = {
     {"ls", "list agents [--status S] [--label k=v] [--limit N]", cli_agent_ls},
     {"show", "one agent's details: ID", cli_agent_show},
     {"logs", "its output: ID [-f] [--stderr] [--grep RE] [--tail N]", cli_agent_logs},
-    {"pause", "pause: ID [--force] (SIGSTOP instead of a stdin line)", cli_agent_control},
-    {"resume", "resume: ID [--force]", cli_agent_control},
-    {"stop", "SIGTERM, then SIGKILL after the grace period: ID [--grace MS]", cli_agent_control},
-    {"kill", "SIGKILL the process group: ID", cli_agent_control},
+    {"pause", "pause (SIGSTOP unless it speaks the pause protocol): AGENTS [--force]",
+     cli_agent_control},
+    {"resume", "resume: AGENTS", cli_agent_control},
+    {"stop", "SIGTERM, then SIGKILL after the grace: AGENTS [--grace MS] (ended: ok)",
+     cli_agent_control},
+    {"kill", "SIGKILL the process group: AGENTS (ended: ok)", cli_agent_control},
     {"rm", "kill and forget: ID", cli_agent_control},
-    {"signal", "send a signal: ID SIG (int term kill stop cont hup usr1 usr2)", cli_agent_signal},
+    {"signal", "send a signal: AGENTS SIG (TERM, hup, SIGWINCH, RTMIN+1, 28 ...)",
+     cli_agent_signal},
     {"send", "write a line to stdin: ID TEXT [--raw]", cli_agent_send},
     {"action", "custom action, answered by the agent: ID NAME [JSON]", cli_agent_action},
     {"batch", "one command for many: (--label k=v | --id ID...) COMMAND", cli_agent_batch},
@@ -862,16 +975,21 @@ static int cli_agent_help(cli_ctx_t *ctx, int argc, char **argv)
     printf("usage: %s agent COMMAND [ARGS]\n\ncommands:\n", ctx->prog);
     for (size_t i = 0; i < CLI_AGENT_NCMDS; i++)
         printf("  %-7s %s\n", cli_agent_cmds[i].name, cli_agent_cmds[i].summary);
-    printf("\nspawn options: --label k=v (repeatable), --env K=V (repeatable), --cwd DIR,\n"
+    printf("\nAn agent is named by its ID or its NAME (the one that has not ended, else the one\n"
+           "that ended last). AGENTS is one or more of them, --all (every agent that has not\n"
+           "ended) or -l KEY=VALUE (repeatable: all must match).\n"
+           "\nspawn options: --label k=v (repeatable), --env K=V (repeatable), --cwd DIR,\n"
            "  --limit mem=512M,cpu=60s,time=1h,nofile=256,cpu%%=50, --restart "
-           "never|on-failure|always\n\n"
+           "never|on-failure|always,\n"
+           "  --allow-duplicate-name (the name may be shared with an agent still running)\n\n"
            "examples:\n"
            "  %s agent spawn w1 --label team=a -- python3 worker.py --fast\n"
            "  %s agent spawn r1 --preset claude --task 'summarise README.md' --limit time=10m\n"
            "  %s agent ls --label team=a\n"
-           "  %s agent logs ID -f --grep 'error|warn'\n"
+           "  %s agent logs w1 -f --grep 'error|warn'\n"
+           "  %s agent stop -l team=a\n"
            "  %s --via zmq agent batch --label team=a stop\n\n",
-           ctx->prog, ctx->prog, ctx->prog, ctx->prog, ctx->prog);
+           ctx->prog, ctx->prog, ctx->prog, ctx->prog, ctx->prog, ctx->prog);
     cli_usage_globals(stdout);
     return CLI_EXIT_OK;
 }
