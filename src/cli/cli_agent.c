@@ -541,6 +541,17 @@ static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
     if (rc)
         return rc;
     if (follow) {
+        /* a name is resolved once: the lines followed stay one agent's even if another of that
+         * name is spawned meanwhile */
+        json_t *a = NULL;
+        if ((rc = cli_agent_req(ctx, c, "GET", agent_path, NULL, &a)) != 0 ||
+            cli_agent_path(base, sizeof base, cli_agent_str(a, "id"), "output") < 0 ||
+            cli_agent_path(agent_path, sizeof agent_path, cli_agent_str(a, "id"), NULL) < 0) {
+            json_decref(a);
+            cli_client_destroy(&c);
+            return rc ? rc : CLI_EXIT_FAIL;
+        }
+        json_decref(a);
         struct sigaction sa = {.sa_handler = cli_agent_on_sigint};
         sigaction(SIGINT, &sa, NULL);
     }

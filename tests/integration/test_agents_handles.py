@@ -226,3 +226,27 @@ def test_signals_by_any_name_or_number(daemon, bin):
     assert r.status_code == 200
     a = wait_status(daemon, a["id"], "failed")
     assert (a["signal"], a["reason"]) == ("SIGUSR1", "killed by SIGUSR1")
+
+
+def test_logs_follow_keeps_to_the_agent_its_name_meant(daemon, bin):
+    old = _spawn(daemon, "follow-me", argv=["sh", "-c", "trap '' TERM; while true; do echo x; "
+                                                         "sleep 0.1; done"])
+    wait_output(daemon, old["id"], lambda o: o["total"] >= 2)
+    follower = subprocess.Popen([str(bin), "--url", daemon.url, "agent", "logs", "follow-me", "-f"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=daemon.cli_env())
+    try:
+        r = daemon.post("/api/v1/agents/follow-me/stop", json={"grace_ms": 1000})
+        assert r.json()["status"] == "stopping", r.text
+        # while the first still runs out its grace, a second of that name starts printing
+        new = _spawn(daemon, "follow-me", argv=["sh", "-c", "while true; do echo y; sleep 0.1; done"],
+                     allow_duplicate_name=True)
+        wait_output(daemon, new["id"], lambda o: o["total"] >= 2)
+        out, err = follower.communicate(timeout=CLI_TIMEOUT * SLOW)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 0, err
+    assert set(out.split()) == {"x"}, out
+    assert get(daemon, old["id"])["status"] == "terminated"
+    daemon.post(f"/api/v1/agents/{new['id']}/kill", json={})
