@@ -523,6 +523,10 @@ static void agents_api_spawn(api_req_t *req, void *ctx)
     json_t *body = api_req_body(req);
     problem_t *p = NULL;
     agents_check_env_labels(body, &p);
+    /* a name is a handle in paths, where a '/' (even as %2F) would split it */
+    if (strchr(json_string_value(json_object_get(body, "name")), '/'))
+        problem_field_error(&p, "body", "/name",
+                            "a name cannot contain '/': it is used in paths in place of the id");
     if (p) {
         api_reply_problem(req, p);
         return;

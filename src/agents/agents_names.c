@@ -148,7 +148,7 @@ problem_t *agents_name_check(agents_t *ag, const char *name)
         return NULL;
     problem_t *p = problem_new(409, "name-taken",
                                "agent %s (%s) is already named '%.128s': stop it, choose another "
-                               "name, or spawn with allow_duplicate_name",
+                               "name, or spawn with allow_duplicate_name (--allow-duplicate-name)",
                                x->id, agents_status_name(x->status), name);
     problem_ext_set(p, "agent_id", json_string(x->id));
     return p;

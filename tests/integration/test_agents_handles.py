@@ -62,6 +62,12 @@ def test_a_name_works_wherever_an_id_does(daemon, bin):
     assert get(daemon, t["id"])["id"] == t["id"]
     assert impostor["id"] != t["id"]
     assert daemon.post(f"/api/v1/agents/{impostor['id']}/kill", json={}).status_code == 200
+    # any name that fits in a path segment, percent-encoded by the CLI; '/' cannot
+    spaced = _spawn(daemon, "my wörker", argv=["sleep", "30"])
+    r = _cli(daemon, bin, "--json", "agent", "stop", "my wörker")
+    assert r.returncode == 0 and json.loads(r.stdout)["id"] == spaced["id"], r.stderr
+    assert_problem(daemon.post("/api/v1/agents", json={"name": "team/a", "argv": ["true"]}),
+                   422, "/name")
     # unknown: 404 naming what was asked for
     body = assert_problem(daemon.get("/api/v1/agents/no-such-name"), 404)
     assert "no-such-name" in body["detail"]
