@@ -260,3 +260,19 @@ def test_logs_follow_keeps_to_the_agent_its_name_meant(daemon, bin):
     assert set(out.split()) <= {"x"}, out
     assert get(daemon, old["id"])["status"] == "terminated"
     daemon.post(f"/api/v1/agents/{new['id']}/kill", json={})
+
+
+def test_names_over_zmq(make_daemon, bin):
+    from gzmq import zmq_daemon
+    d, rpc, _ = zmq_daemon(make_daemon)
+    a = _spawn(d, "z ticker")
+
+    def run(*args):
+        return subprocess.run([str(bin), "--via", "zmq", "--url", rpc, *args], capture_output=True,
+                              text=True, env=d.cli_env(), timeout=CLI_TIMEOUT * SLOW)
+    r = run("--json", "agent", "show", "z ticker")
+    assert r.returncode == 0 and json.loads(r.stdout)["id"] == a["id"], r.stderr
+    for _ in range(2):  # the second finds it stopping or ended: still a success
+        r = run("agent", "stop", "z ticker")
+        assert r.returncode == 0 and a["id"] in r.stdout, r.stderr
+    wait_status(d, a["id"], "terminated")
