@@ -21,6 +21,8 @@
 #define AGENTS_LABELS_MAX   64
 #define AGENTS_SELECTOR_MAX 1024
 #define AGENTS_BATCH_MAX    1000
+#define AGENTS_HANDLE_MAX   128 /* an id or a name, in characters */
+#define AGENTS_HANDLE_BYTES 255 /* and in bytes: what a path segment holds (api/router) */
 
 /* ---- schemas ---- */
 
@@ -37,8 +39,11 @@ static const api_field_t agents_string_item[] = {
     {.name = "item", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096}};
 static const api_field_t agents_cap_item[] = {
     {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 128}};
-static const api_field_t agents_id_item[] = {
-    {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 128}};
+static const api_field_t agents_id_item[] = {{.name = "item",
+                                              .type = API_T_STRING,
+                                              .flags = API_F_MIN | API_F_MAX,
+                                              .min = 1,
+                                              .max = AGENTS_HANDLE_MAX}};
 
 static const api_field_t agents_limits_fields[] = {
     {.name = "memory_mb",
@@ -178,7 +183,7 @@ static const api_field_t agents_id_param[] = {
      .type = API_T_STRING,
      .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
      .min = 1,
-     .max = 128,
+     .max = AGENTS_HANDLE_MAX,
      .description = "agent id, or name: the agent of that name that has not ended (409 "
                     "ambiguous-name with candidates if several), else the one that ended last"},
     {.name = NULL}};
@@ -523,10 +528,16 @@ static void agents_api_spawn(api_req_t *req, void *ctx)
     json_t *body = api_req_body(req);
     problem_t *p = NULL;
     agents_check_env_labels(body, &p);
-    /* a name is a handle in paths, where a '/' (even as %2F) would split it */
-    if (strchr(json_string_value(json_object_get(body, "name")), '/'))
+    /* a name is a handle in paths, where a '/' (even as %2F) would split it and a segment
+     * holds at most AGENTS_HANDLE_BYTES */
+    const char *name = json_string_value(json_object_get(body, "name"));
+    if (strchr(name, '/'))
         problem_field_error(&p, "body", "/name",
                             "a name cannot contain '/': it is used in paths in place of the id");
+    else if (strlen(name) > AGENTS_HANDLE_BYTES)
+        problem_field_error(&p, "body", "/name",
+                            "at most %d bytes of UTF-8: it is used in paths in place of the id",
+                            AGENTS_HANDLE_BYTES);
     if (p) {
         api_reply_problem(req, p);
         return;
@@ -837,7 +848,7 @@ static void agents_api_batch(api_req_t *req, void *ctx)
     }
     /* ids (and names) are copied: a command (kill of a forgotten agent) may free nothing, but
      * be safe */
-    char(*idcopy)[129] = calloc(n ? n : 1, sizeof *idcopy);
+    char(*idcopy)[AGENTS_HANDLE_MAX * 4 + 1] = calloc(n ? n : 1, sizeof *idcopy);
     if (!idcopy) {
         free(targets);
         api_reply_problem(req, problem_new(503, "out-of-memory", "the batch could not be held"));

@@ -11,6 +11,9 @@
 
 #define AGENTS_CANDIDATES_MAX 64 /* ids listed in an ambiguous-name problem */
 
+/* Names and handles reach the problems' details whole: the endpoints' schemas bound them (128
+ * characters) and keep them valid UTF-8. */
+
 /* One name and its agents. Owned by the table; freed when its last agent leaves. */
 typedef struct agents_name {
     char *name; /* owned; the table's key */
@@ -147,7 +150,7 @@ problem_t *agents_name_check(agents_t *ag, const char *name)
     if (!x)
         return NULL;
     problem_t *p = problem_new(409, "name-taken",
-                               "agent %s (%s) is already named '%.128s': stop it, choose another "
+                               "agent %s (%s) is already named '%s': stop it, choose another "
                                "name, or spawn with allow_duplicate_name (--allow-duplicate-name)",
                                x->id, agents_status_name(x->status), name);
     problem_ext_set(p, "agent_id", json_string(x->id));
@@ -171,7 +174,7 @@ static problem_t *agents_name_ambiguous(const agents_name_t *e)
         n++;
     }
     problem_t *p = problem_new(409, "ambiguous-name",
-                               "%zu agents that have not ended are named '%.128s': give an id "
+                               "%zu agents that have not ended are named '%s': give an id "
                                "(%s%s)",
                                n, e->name, listed, n > 8 ? ", …" : "");
     problem_ext_set(p, "candidates", ids);
@@ -192,8 +195,7 @@ problem_t *agents_resolve(agents_t *ag, const char *handle, agent_t **out)
         if (!y->forget)
             x = y;
     if (!x)
-        return problem_new(404, "not-found", "no agent with id or name '%.128s'",
-                           handle ? handle : "");
+        return problem_new(404, "not-found", "no agent with id or name '%s'", handle ? handle : "");
     *out = x;
     return NULL;
 }

@@ -455,8 +455,8 @@ static int cli_agent_ls(cli_ctx_t *ctx, int argc, char **argv)
 /* Builds /api/v1/agents/ID[/suffix] (ID: an id or a name); -1 for an empty or oversized one. */
 static int cli_agent_path(char *out, size_t outlen, const char *id, const char *suffix)
 {
-    if (!id || !*id || strlen(id) > 128) {
-        cli_error("an agent ID or NAME is required (1 to 128 characters)");
+    if (!id || !*id || strlen(id) > 255) {
+        cli_error("an agent ID or NAME is required (1 to 128 characters, at most 255 bytes)");
         return -1;
     }
     snprintf(out, outlen, "/api/v1/agents/");

@@ -68,6 +68,8 @@ def test_a_name_works_wherever_an_id_does(daemon, bin):
     assert r.returncode == 0 and json.loads(r.stdout)["id"] == spaced["id"], r.stderr
     assert_problem(daemon.post("/api/v1/agents", json={"name": "team/a", "argv": ["true"]}),
                    422, "/name")
+    assert_problem(daemon.post("/api/v1/agents", json={"name": "ü" * 128, "argv": ["true"]}),
+                   422, "/name")
     # unknown: 404 naming what was asked for
     body = assert_problem(daemon.get("/api/v1/agents/no-such-name"), 404)
     assert "no-such-name" in body["detail"]
