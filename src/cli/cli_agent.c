@@ -922,6 +922,8 @@ static int cli_agent_batch(cli_ctx_t *ctx, int argc, char **argv)
             json_object_set_new(body, "force", json_true());
         } else if (!strcmp(argv[i], "--fail-fast")) {
             json_object_set_new(body, "fail_fast", json_true());
+        } else if (!strcmp(argv[i], "--all")) {
+            json_object_set_new(body, "all", json_true());
         } else if (argv[i][0] == '-') {
             cli_error("agent batch: unknown option '%.60s'", argv[i]);
             goto out;
@@ -934,9 +936,9 @@ static int cli_agent_batch(cli_ctx_t *ctx, int argc, char **argv)
             goto out;
         }
     }
-    if (!command || (!labels[0] && !json_array_size(ids))) {
-        cli_error("usage: agent batch (--label k=v | --id ID ...) COMMAND [SIGNAL] [--force] "
-                  "[--fail-fast]");
+    if (!command || (!labels[0] && !json_array_size(ids) && !json_object_get(body, "all"))) {
+        cli_error("usage: agent batch (--label k=v | --id ID ... | --all) COMMAND [SIGNAL] "
+                  "[--force] [--fail-fast]");
         goto out;
     }
     json_object_set_new(body, "command", json_string(command));
@@ -974,7 +976,7 @@ static const cli_cmd_t cli_agent_cmds[] = {
      cli_agent_signal},
     {"send", "write a line to stdin: ID TEXT [--raw]", cli_agent_send},
     {"action", "custom action, answered by the agent: ID NAME [JSON]", cli_agent_action},
-    {"batch", "one command for many: (--label k=v | --id ID...) COMMAND", cli_agent_batch},
+    {"batch", "one command for many: (--label k=v | --id ID... | --all) COMMAND", cli_agent_batch},
     {"help", "this help", cli_agent_help},
 };
 #define CLI_AGENT_NCMDS (sizeof cli_agent_cmds / sizeof cli_agent_cmds[0])
