@@ -401,6 +401,10 @@ int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out
         return STORE_ERR;
 
     json_t *rows = NULL, *cnt = NULL;
+    /* taken before the query: a follower asking for created_since=as_of misses nothing stored
+     * after this listing (it may see some of its anomalies again) */
+    char as_of[40];
+    clock_rfc3339(clock_wall_ms(), as_of, sizeof as_of);
     strbuf_t sql;
     strbuf_init(&sql, 0);
     strbuf_printf(&sql, "SELECT COUNT(*) AS n FROM watch_anomalies%s", where.data);
@@ -424,9 +428,9 @@ int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out
         {
             json_array_append_new(list, watch_row_to_anomaly(row));
         }
-        *out = json_pack("{s:o,s:I,s:i,s:I,s:b}", "anomalies", list, "total", (json_int_t)total,
+        *out = json_pack("{s:o,s:I,s:i,s:I,s:b,s:s}", "anomalies", list, "total", (json_int_t)total,
                          "limit", f->limit, "offset", (json_int_t)f->offset, "has_more",
-                         f->offset + (int64_t)json_array_size(rows) < total);
+                         f->offset + (int64_t)json_array_size(rows) < total, "as_of", as_of);
         if (!*out)
             rc = STORE_ERR;
     }
