@@ -2,6 +2,7 @@
 burst grouped into one incident, a later burst into another, listings newest first, one-step
 acknowledgement, reviewing a whole incident — against the real daemon on both stores."""
 
+import sqlite3
 import time
 
 from conftest import assert_problem
@@ -154,3 +155,31 @@ def test_anomaly_listing_filters_by_severity_and_time_stored(daemon):
     since = daemon.get("/api/v1/watch/anomalies?created_since=" + first_created).json()
     assert since["total"] == len(allr)
     assert daemon.get("/api/v1/watch/anomalies?created_since=2999-01-01T00:00:00Z").json()["total"] == 0
+
+
+def test_anomalies_stored_before_incidents_become_one_incident_each(daemon):
+    """Migration 303 on a database that already holds anomalies: their grouping cannot be
+    rebuilt, so each becomes an incident of its own and every listing keeps working."""
+    make_stream(daemon, "old")
+    assert post_events(daemon, "old", normal_lines(100) + burst_lines(20)).status_code == 202
+    before = wait_settled(daemon, "old", 120)["anomalies"]
+    daemon.stop()
+    db = sqlite3.connect(str(daemon.data_dir / "ganglion.db"), timeout=10)
+    with db:  # back to schema 302, as a daemon of the previous release left it
+        for idx in ("watch_anomalies_incident", "watch_anomalies_severity",
+                    "watch_anomalies_created"):
+            db.execute(f"DROP INDEX {idx}")
+        db.execute("DROP TABLE watch_incidents")
+        db.execute("ALTER TABLE watch_anomalies DROP COLUMN incident_id")
+        db.execute("DELETE FROM schema_migrations WHERE version = 303")
+    db.close()
+    daemon.start()
+    after = daemon.get("/api/v1/watch/anomalies?stream=old&limit=1000").json()["anomalies"]
+    assert {a["id"]: a["incident_id"] for a in after} == {a["id"]: "inc-" + a["id"] for a in before}
+    incs = daemon.get("/api/v1/watch/incidents?stream=old&limit=1000").json()
+    assert incs["total"] == len(before)
+    assert all(i["anomalies"] == 1 and i["status"] == "pending" for i in incs["incidents"])
+    one = before[0]
+    r = daemon.request("PATCH", f"/api/v1/watch/incidents/inc-{one['id']}",
+                       json={"status": "acknowledged"})
+    assert r.status_code == 200 and r.json()["review"]["moved"] == 1
