@@ -42,9 +42,9 @@ void watch_incident_assign(watch_t *w, watch_stream_t *s, json_t *anomalies)
         int64_t dt = ts - s->incident_last_ms;
         /* Same burst: its window overlaps or adjoins the incident's last window, or it comes
          * within the gap (in the events' own time) of the incident's last anomaly. */
-        bool join =
-            s->incident[0] && ((s->incident_events_valid && first <= s->incident_last_event + 1) ||
-                               (dt <= gap_ms && dt >= -gap_ms));
+        bool join = s->incident[0] && s->incident_count < WATCH_INCIDENT_MAX &&
+                    ((s->incident_events_valid && first <= s->incident_last_event + 1) ||
+                     (dt <= gap_ms && dt >= -gap_ms));
         if (!join) {
             unsigned char b[12];
             randombytes_buf(b, sizeof b);
@@ -54,7 +54,9 @@ void watch_incident_assign(watch_t *w, watch_stream_t *s, json_t *anomalies)
                 o += snprintf(o, 3, "%02x", b[k]);
             s->incident_last_ms = ts;
             s->incident_last_event = last;
+            s->incident_count = 0;
         }
+        s->incident_count++;
         if (ts > s->incident_last_ms)
             s->incident_last_ms = ts;
         if (!s->incident_events_valid || last > s->incident_last_event)

@@ -28,6 +28,7 @@ struct bus_sub;
 #define WATCH_LIMIT_DEFAULT 50
 #define WATCH_LIMIT_MAX     1000
 #define WATCH_KEY_FILE      "watch-signing.key"
+#define WATCH_INCIDENT_MAX  10000 /* anomalies in one incident: reviewing one stays bounded */
 
 /* One accepted event waiting to be scored. */
 typedef struct watch_event {
@@ -62,6 +63,7 @@ typedef struct watch_stream {
     char incident[48];
     int64_t incident_last_ms;
     uint64_t incident_last_event;
+    uint32_t incident_count;    /* anomalies given to it since it opened (WATCH_INCIDENT_MAX) */
     bool incident_events_valid; /* false once the detector is rebuilt: indices start again */
     /* counters */
     uint64_t events_in, events_scored, windows_scored, anomalies, jobs;
@@ -179,8 +181,8 @@ typedef struct watch_review {
 /* Applies a review body {status, notes, tags, add_tags} to one anomaly inside the caller's
  * transaction (optimistic on the old status, retried a few times). Does not touch its
  * incident's row. 0 with rv filled, or a store error. */
-int watch_review_apply(store_conn_t *c, const char *id, const json_t *patch,
-                       const char *principal, watch_review_t *rv);
+int watch_review_apply(store_conn_t *c, const char *id, const json_t *patch, const char *principal,
+                       watch_review_t *rv);
 
 /* ---- incidents (watch_incident.c, watch_incident_db.c) ---- */
 /* medium 1, high 2, critical 3, anything else 0. */

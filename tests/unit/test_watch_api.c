@@ -92,8 +92,16 @@ static void test_incident_grouping(void **state)
     json_array_append_new(m, anomaly_at(0, 9, t0 + 400000));
     watch_incident_assign(&w, &s, m);
     assert_string_not_equal(incident_of(m, 0), incident_of(l, 4));
+    /* an incident without end is cut at WATCH_INCIDENT_MAX anomalies */
+    json_t *n = json_array();
+    for (int i = 0; i <= WATCH_INCIDENT_MAX; i++)
+        json_array_append_new(n, anomaly_at(1000 + i, 1009 + i, t0 + 500000));
+    watch_incident_assign(&w, &s, n);
+    assert_string_equal(incident_of(n, WATCH_INCIDENT_MAX - 1), incident_of(n, 0));
+    assert_string_not_equal(incident_of(n, WATCH_INCIDENT_MAX), incident_of(n, 0));
     json_decref(l);
     json_decref(m);
+    json_decref(n);
 }
 
 static void test_secret_keys_and_redaction(void **state)
