@@ -398,7 +398,10 @@ int cli_watch_anomalies(cli_ctx_t *ctx, int argc, char **argv)
         }
         if (ctx->out_tty && !ctx->json)
             fprintf(stderr, "following new anomalies (Ctrl-C to stop)\n");
-        rc = cli_watch_follow(ctx, c, &q, cli_watch_ms(r, "as_of"), seen);
+        int64_t as_of = cli_watch_ms(r, "as_of");
+        if (as_of == 0) /* a daemon that does not say: this machine's clock, minus the margin */
+            as_of = (int64_t)time(NULL) * 1000;
+        rc = cli_watch_follow(ctx, c, &q, as_of, seen);
         json_decref(seen);
     }
     json_decref(r);

@@ -117,7 +117,9 @@ static int watch_iq_patch(store_conn_t *c, watch_iq_t *q)
     }
     json_decref(inc);
     json_t *ids = NULL;
-    rc = watch_db_incident_members(c, q->id, &ids);
+    bool per_anomaly = json_object_get(q->patch, "status") || json_object_get(q->patch, "add_tags");
+    /* notes alone are the incident's: its anomalies are left untouched */
+    rc = per_anomaly ? watch_db_incident_members(c, q->id, &ids) : 0;
     if (rc < 0)
         return rc;
     json_t *each = json_object();

@@ -121,6 +121,11 @@ def test_reviewing_an_incident_moves_its_anomalies(store_daemon):
 
     x = d.request("PATCH", f"/api/v1/watch/incidents/{inc}", json={"status": "resolved"}).json()
     assert x["status"] == "resolved"  # every anomaly is resolved or dismissed: resolved leads
+    members = d.get(f"/api/v1/watch/anomalies?incident_id={inc}").json()["anomalies"]
+    x = d.request("PATCH", f"/api/v1/watch/incidents/{inc}", json={"notes": "postmortem"}).json()
+    assert x["notes"] == "postmortem" and x["review"]["moved"] == 0
+    # the notes are the incident's own: its anomalies are not touched
+    assert d.get(f"/api/v1/watch/anomalies?incident_id={inc}").json()["anomalies"] == members
     body = assert_problem(d.request("PATCH", f"/api/v1/watch/incidents/{inc}",
                                     json={"status": "acknowledged"}), 409)
     assert body["found"] == {"resolved": len(found) - 1, "dismissed": 1}
