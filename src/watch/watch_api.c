@@ -1,7 +1,8 @@
 /* The watch endpoints: streams (CRUD and settings), ingest (JSON, arrays, NDJSON, text lines;
  * OTLP/HTTP JSON logs and metrics), anomalies (filtered list, one, the review workflow, signed
- * export), the signing key, stats, and the per-stream Prometheus series. Database work goes
- * through store_submit; replies come back on the loop. */
+ * export), incidents (declared here, handled in watch_incident.c), the signing key, stats, and
+ * the per-stream Prometheus series. Database work goes through store_submit; replies come back
+ * on the loop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
