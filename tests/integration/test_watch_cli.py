@@ -9,7 +9,10 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import free_port
+from gzmq import zmq_daemon
 from watch_util import SLOW, burst_lines, make_stream, normal_lines, post_events, wait_settled
 
 
@@ -128,9 +131,12 @@ def _read_until(proc, sel, pred, timeout):
     raise AssertionError(f"nothing matched within {timeout}s; read: {out!r}")
 
 
-def test_follow_prints_an_anomaly_found_while_it_runs(daemon):
+@pytest.mark.parametrize("via", ["http", "zmq"])
+def test_follow_prints_an_anomaly_found_while_it_runs(make_daemon, via):
+    daemon, rpc, _ = zmq_daemon(make_daemon)
+    url = rpc if via == "zmq" else daemon.url
     make_stream(daemon, "live")
-    proc = subprocess.Popen([daemon.bin, "--url", daemon.url, "watch", "anomalies", "-f",
+    proc = subprocess.Popen([daemon.bin, "--via", via, "--url", url, "watch", "anomalies", "-f",
                              "--stream", "live"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=cli_env(daemon))
     try:
@@ -148,3 +154,8 @@ def test_follow_prints_an_anomaly_found_while_it_runs(daemon):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    # the review verbs travel the same way
+    p = subprocess.run([daemon.bin, "--via", via, "--url", url, "watch", "ack",
+                        stored[0]["incident_id"]], capture_output=True, text=True,
+                       timeout=30 * SLOW, env=cli_env(daemon))
+    assert p.returncode == 0 and f"({len(stored)} anomalies moved" in p.stdout, p.stderr
