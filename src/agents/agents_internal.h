@@ -49,6 +49,7 @@ typedef struct agents_text_key {
     uint64_t lines_total[2], bytes_total[2], seq;
     int status, restart, restarts, pid, exit_code, term_signal;
     bool forced_pause, valid;
+    int64_t usage_ms; /* the sample shown (agents_usage.c); 0: none */
     char reason[AGENTS_TEXT_REASON_MAX]; /* the text: a freed reason's address can be reused */
 } agents_text_key_t;
 /* A snapshot of the process table, and a signal for an agent's tree (agents_procs.c). */
@@ -59,6 +60,18 @@ typedef struct agents_procs {
 } agents_procs_t;
 
 typedef struct agents agents_t;
+
+/* The last resource sample of an agent's process tree (agents_usage.c). Shown while pid is the
+ * agent's current process; zero before the first sample. */
+typedef struct agents_usage {
+    pid_t pid;           /* the main process the sample is of */
+    double cpu_percent;  /* since the previous sample (the first: since the process started) */
+    uint64_t rss_bytes;  /* resident memory of the tree (or the cgroup's anon + mapped files) */
+    int64_t sampled_ms;  /* wall clock */
+    uint64_t cpu_ns;     /* CPU time of the tree at the sample */
+    uint64_t mono_ns;    /* monotonic time of the sample */
+} agents_usage_t;
+typedef struct agents_trig agents_trig_t;
 
 typedef struct agent {
     agents_t *owner;
@@ -123,6 +136,9 @@ typedef struct agent {
      * from: reused while that state is unchanged (agents_agent_text). */
     strbuf_t text;
     agents_text_key_t text_key;
+
+    agents_usage_t usage; /* the last sample (agents_usage.c) */
+    agents_trig_t *trig;  /* restart triggers while armed (agents_triggers.c); owned */
 } agent_t;
 
 struct agents {
@@ -181,6 +197,7 @@ struct agents {
     /* output searches (agents_output.c): jobs on the thread pool, and refusals */
     int grep_running;
     uint64_t grep_refused, grep_busy;
+    struct agents_sampler *sampler; /* resource sampling (agents_usage.c); owned */
 };
 
 /* ---- agents_procs.c: the processes behind agents, from /proc ---- */
@@ -358,6 +375,33 @@ void agents_ack_batch_done(agents_t *ag, size_t nsave, size_t ndel, const char *
                            size_t nfailed);
 /* Shutdown: replies 503 to every reply still held (its write was never made). */
 void agents_ack_fini(agents_t *ag);
+
+/* ---- agents_usage.c: CPU and resident memory of live agents ---- */
+
+/* Starts sampling every agents.sample_ms: /proc (or the agents' cgroups) read on the thread
+ * pool, one job at a time; each sample updates a->usage, publishes agent.<id>.usage and feeds
+ * the memory trigger. 0 or -ENOMEM. */
+int agents_usage_init(agents_t *ag);
+/* Stops sampling; waits for the job in flight (a bounded read). */
+void agents_usage_fini(agents_t *ag);
+/* The sample shown for a: NULL when there is none for its current process (before the
+ * first, or once it ended). */
+const agents_usage_t *agents_usage_of(const agent_t *a);
+/* {"cpu_percent", "rss_bytes", "sampled_at"} or JSON null. New reference. */
+json_t *agents_usage_json(const agent_t *a);
+
+/* ---- agents_triggers.c: restarts on memory, a cron schedule, and file changes ---- */
+
+/* Checks the trigger fields of a spawn body (max_memory_restart, cron, watch); adds field
+ * errors to *p (created when NULL). cwd resolves relative watch paths. */
+void agents_triggers_check(const json_t *body, const char *cwd, problem_t **p);
+/* The agent's status moved: its triggers are armed when it becomes live and released when it
+ * ends (a restart keeps them). */
+void agents_triggers_on_status(agent_t *a, agents_status_t from, agents_status_t to);
+/* A new usage sample arrived: restarts the agent when it is over max_memory_restart. */
+void agents_triggers_usage(agent_t *a);
+/* The record is freed: its triggers go (their handles close in the background). */
+void agents_triggers_free(agent_t *a);
 
 /* ---- agents_api.c ---- */
 void agents_metrics_collect(strbuf_t *out, void *ud);

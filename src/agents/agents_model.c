@@ -568,23 +568,31 @@ int agents_proc_stat_parse(const char *text, agents_proc_stat_t *out)
     long pid = strtol(text, &end, 10);
     if (errno || end == text || pid <= 0)
         return -EINVAL;
-    /* after ") ": state, ppid, pgrp, session, then 15 fields, then starttime (field 22) */
+    /* after ") ": state, ppid, pgrp, session, then 15 fields, then starttime (field 22);
+     * utime and stime (fields 14 and 15) and rss (field 24) for the usage sampler, the last
+     * optional so that a shortened line still identifies its process */
     const char *p = close_paren + 1;
     if (p[0] != ' ' || !p[1] || p[2] != ' ')
         return -EINVAL;
     out->pid = (pid_t)pid;
     out->state = p[1];
     p += 3;
-    long long v[4] = {0};
-    for (int field = 4; field <= 22; field++) {
+    long long v[4] = {0}, cpu = 0, rss = 0;
+    for (int field = 4; field <= 24; field++) {
         errno = 0;
         long long x = strtoll(p, &end, 10);
+        if (field > 22 && end == p)
+            break;
         if (errno || end == p || (*end != ' ' && *end != '\n' && *end != '\0'))
             return -EINVAL;
         if (field <= 6)
             v[field - 4] = x;
+        else if (field == 14 || field == 15)
+            cpu += x > 0 ? x : 0;
         else if (field == 22)
             v[3] = x;
+        else if (field == 24)
+            rss = x > 0 ? x : 0;
         p = end;
     }
     if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0)
@@ -593,5 +601,7 @@ int agents_proc_stat_parse(const char *text, agents_proc_stat_t *out)
     out->pgid = (pid_t)v[1];
     out->sid = (pid_t)v[2];
     out->start = (uint64_t)v[3];
+    out->cpu_ticks = (uint64_t)cpu;
+    out->rss_pages = (uint64_t)rss;
     return 0;
 }

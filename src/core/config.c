@@ -202,6 +202,8 @@ static const config_key_t config_keys[] = {
             CONFIG_F_RELOAD, "first restart delay (doubles per restart in the window)"),
     CFG_NUM("agents", "backoff_max_ms", CONFIG_T_INT, agents_backoff_max_ms, "30000", 1, 3600000,
             CONFIG_F_RELOAD, "restart delay cap"),
+    CFG_NUM("agents", "sample_ms", CONFIG_T_INT, agents_sample_ms, "1000", 100, 3600000, 0,
+            "how often live agents' CPU and resident memory are sampled"),
     CFG_STR("agents", "user", agents_user, "", NULL, 0,
             "run agents as this user when the daemon is root; empty = unchanged"),
     CFG_STR("agents", "group", agents_group, "", NULL, 0,

@@ -252,6 +252,11 @@ static void test_proc_stat_parse(void **state)
     assert_int_equal(st.sid, 4242);
     assert_int_equal(st.state, 'S');
     assert_true(st.start == 987654321u);
+    assert_true(st.cpu_ticks == 3u); /* utime 1 + stime 2 */
+    assert_true(st.rss_pages == 200u);
+    const char *short_line = "7 (x) R 1 7 7 0 -1 0 0 0 0 0 40 2 0 0 20 0 1 0 555";
+    assert_int_equal(agents_proc_stat_parse(short_line, &st), 0);
+    assert_true(st.start == 555u && st.cpu_ticks == 42u && st.rss_pages == 0u);
     /* this process, read from /proc: its start time is stable and its parent is ours */
     char buf[1024];
     FILE *f = fopen("/proc/self/stat", "r");
@@ -263,6 +268,7 @@ static void test_proc_stat_parse(void **state)
     assert_int_equal(st.pid, getpid());
     assert_int_equal(st.ppid, getppid());
     assert_true(st.start > 0);
+    assert_true(st.rss_pages > 0);
     /* truncated or malformed text is refused, never half read */
     assert_int_equal(agents_proc_stat_parse("4242 (x) S 17 4242", &st), -EINVAL);
     assert_int_equal(agents_proc_stat_parse("4242 x S 1 2 3", &st), -EINVAL);
