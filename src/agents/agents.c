@@ -105,6 +105,7 @@ static void agents_agent_free(agent_t *a)
     agents_argv_free(a->argv);
     free(a->name);
     free(a->reason);
+    free(a->restart_reason);
     free(a->cwd);
     if (a->cg_dir)
         (void)rmdir(a->cg_dir);
@@ -678,8 +679,7 @@ static int agents_fd_high(int fd)
 
 static void agents_on_timeout(uv_timer_t *t);
 
-/* Starts the process. 0, or a negative errno with a readable reason in why. */
-static int agents_proc_start(agent_t *a, char *why, size_t whylen)
+int agents_proc_start(agent_t *a, char *why, size_t whylen)
 {
     agents_t *ag = a->owner;
     char path[4096];
@@ -963,6 +963,16 @@ static agents_status_t agents_exit_verdict(agent_t *a, char *why, size_t len)
         snprintf(why, len, "killed: wall-clock timeout %s", t);
         return AGENTS_FAILED;
     }
+    if (a->stop_requested && a->daemon_stop_ms) {
+        /* not the user's stop: the agent comes back at the next start (agents_restart.c) */
+        if (a->term_signal == SIGKILL)
+            snprintf(why, len, "daemon shutting down (SIGKILL after the grace period)");
+        else if (sig)
+            snprintf(why, len, "daemon shutting down (%s)", sig);
+        else
+            snprintf(why, len, "daemon shutting down (exit code %d)", a->exit_code);
+        return AGENTS_TERMINATED;
+    }
     if (a->stop_requested) {
         if (a->term_signal == SIGKILL)
             snprintf(why, len, "stopped on request (SIGKILL after the grace period)");
@@ -1012,6 +1022,8 @@ static void agents_proc_finish(agent_t *a)
     char why[256];
     agents_status_t end = agents_exit_verdict(a, why, sizeof why);
     agents_actions_fail(a, 502, "agent-ended", why);
+    if (agents_restart_resume(a, why))
+        return;
     bool restart = !ag->shutting_down && !a->stop_requested && !a->kill_requested && !a->forget &&
                    (a->restart == AGENTS_RESTART_ALWAYS ||
                     (a->restart == AGENTS_RESTART_ON_FAILURE && end == AGENTS_FAILED));
@@ -1252,6 +1264,7 @@ static void agents_on_timeout(uv_timer_t *t)
 problem_t *agents_stop(agent_t *a, int64_t grace_ms)
 {
     agents_t *ag = a->owner;
+    a->restart_pending = false; /* a stop asked for after a restart wins */
     if (a->status == AGENTS_IDLE) {
         /* waiting for a restart: nothing runs, just end it */
         uv_timer_stop(&a->stop_timer);
@@ -1279,6 +1292,7 @@ problem_t *agents_stop(agent_t *a, int64_t grace_ms)
 
 problem_t *agents_kill(agent_t *a)
 {
+    a->restart_pending = false;
     if (a->status == AGENTS_IDLE) {
         uv_timer_stop(&a->stop_timer);
         agents_status_set(a, AGENTS_TERMINATED, "killed on request (while waiting to restart)");
@@ -1325,6 +1339,10 @@ problem_t *agents_command(agent_t *a, const char *command, const json_t *body)
     }
     if (!strcmp(command, "kill"))
         return agents_kill(a);
+    if (!strcmp(command, "restart")) {
+        int rc = agents_agent_restart(a->owner, a, NULL);
+        return rc < 0 ? agents_restart_problem(a, rc, "restart") : NULL;
+    }
     if (!strcmp(command, "signal"))
         return agents_signal(
             a, agents_signal_parse(json_string_value(json_object_get(body, "signal"))));
@@ -1488,6 +1506,7 @@ int agents_start(hub_t *hub)
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
     uv_unref((uv_handle_t *)&ag->sigchld);
     ag->sigchld_open = true;
+    agents_restart_revive(ag);
     log_info(NULL, "agents: ready", "{s:I,s:I,s:b}", "max", (json_int_t)hub->cfg.agents_max,
              "loaded", (json_int_t)ag->count, "cgroup_v2", ag->cgroup_v2);
     return 0;
@@ -1501,16 +1520,24 @@ void agents_shutdown(hub_t *hub)
     ag->shutting_down = true;
     /* leave room in the shutdown grace for the final writes */
     int64_t grace = hub->cfg.shutdown_grace_ms * 3 / 4;
+    int64_t now = clock_wall_ms();
+    /* what the daemon's own stop ends is marked (daemon_stop_ms): its reason says so, not
+     * "stopped on request", and the next start brings it back by its restart policy */
     for (agent_t *a = ag->head; a; a = a->next) {
         if (a->forget)
             continue;
         if (a->status == AGENTS_IDLE && uv_is_active((uv_handle_t *)&a->stop_timer)) {
             uv_timer_stop(&a->stop_timer);
-            agents_status_set(a, AGENTS_TERMINATED, "daemon shutdown while waiting to restart");
+            a->daemon_stop_ms = now;
+            agents_status_set(a, AGENTS_TERMINATED,
+                              "daemon shutting down while waiting to restart");
         } else if (a->pid && a->status != AGENTS_STOPPING) {
             int64_t g = a->stop_grace_ms >= 0 ? a->stop_grace_ms : hub->cfg.agents_stop_grace_ms;
             agents_stop(a, g < grace ? g : grace);
-            agents_reason_set(a, "stopping: daemon shutdown");
+            a->daemon_stop_ms = now;
+            agents_reason_set(a, "stopping: daemon shutting down");
+        } else if (a->restart_pending && (a->pid || a->exited)) {
+            a->daemon_stop_ms = now; /* on its way to a restart the next start makes */
         }
     }
 }

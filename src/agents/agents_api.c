@@ -32,8 +32,8 @@ static const char *const agents_status_enum[] = {
 static const char *const agents_signal_enum[] = {"int", "term", "kill", "stop", "cont",
                                                  "hup", "usr1", "usr2", NULL};
 static const char *const agents_stream_enum[] = {"stdout", "stderr", "both", NULL};
-static const char *const agents_command_enum[] = {"pause", "resume", "stop",
-                                                  "kill",  "signal", NULL};
+static const char *const agents_command_enum[] = {"pause",  "resume",  "stop", "kill",
+                                                  "signal", "restart", NULL};
 
 static const api_field_t agents_string_item[] = {
     {.name = "item", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096}};
@@ -214,6 +214,16 @@ static const api_field_t agents_stop_body[] = {
      .min = 0,
      .max = 600000,
      .description = "SIGTERM to SIGKILL delay (default: the agent's)"},
+    {.name = NULL}};
+
+static const api_field_t agents_start_body[] = {
+    {.name = "reason",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 200,
+     .description = "recorded as the agent's reason (default: started again / restarted on "
+                    "request)"},
     {.name = NULL}};
 
 static const api_field_t agents_signal_body[] = {
@@ -571,6 +581,23 @@ static void agents_api_stop(api_req_t *req, void *ctx)
     a->owner->commands++;
     json_t *g = json_object_get(api_req_body(req), "grace_ms");
     agents_reply_result(req, a, agents_stop(a, g ? (int64_t)json_number_value(g) : -1));
+}
+
+/* start (an ended agent) and restart (stop with its grace, then start): the same id and spec,
+ * a restart counted; the reply is the agent as the command left it (restart of a live agent:
+ * stopping, then running again with a new pid once the old process has ended). */
+static void agents_api_start(api_req_t *req, void *ctx)
+{
+    bool restart = ctx != NULL;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    agents_t *ag = a->owner;
+    ag->commands++;
+    const char *reason = json_string_value(json_object_get(api_req_body(req), "reason"));
+    int rc = restart ? agents_agent_restart(ag, a, reason) : agents_agent_start(ag, a, reason);
+    agents_reply_result(
+        req, a, rc < 0 ? agents_restart_problem(a, rc, restart ? "restart" : "start") : NULL);
 }
 
 static void agents_api_kill(api_req_t *req, void *ctx)
@@ -971,6 +998,27 @@ static const api_endpoint_t agents_endpoints[] = {
      .body = agents_stop_body,
      .response = AGENTS_OBJ,
      .handler = agents_api_stop},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/start",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Start an ended agent again: same id and spec, restarts + 1 (409 when it runs)",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_start_body,
+     .response = AGENTS_OBJ,
+     .handler = agents_api_start},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/restart",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Stop with the agent's grace, then start again with the same id and spec",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_start_body,
+     .response = AGENTS_OBJ " (stopping until the old process has ended, then running)",
+     .handler = agents_api_start,
+     .ctx = (void *)1},
     {.method = "POST",
      .path = "/api/v1/agents/{id}/kill",
      .scope = "agents:write",

@@ -132,6 +132,11 @@ typedef struct agent {
     int pending_close;       /* handles whose close callback has not run */
     char *cwd;
 
+    /* starting again with the same id (agents_restart.c) */
+    bool restart_pending;   /* start again once the process has ended */
+    char *restart_reason;   /* owned: why, kept while the restart is pending */
+    int64_t daemon_stop_ms; /* the daemon's shutdown ended it: started again at the next start */
+
     /* The agent object's compact JSON as last rendered for GET, and the state it was rendered
      * from: reused while that state is unchanged (agents_agent_text). */
     strbuf_t text;
@@ -282,6 +287,33 @@ void agents_agent_release(agent_t *a);
 void agents_proc_drained(agent_t *a);
 /* Output arrived: after the exit, the wait for EOF starts over. */
 void agents_proc_output_seen(agent_t *a);
+
+/* Starts the process (the spec's argv, cwd, env and limits). 0, or a negative errno with a
+ * readable reason in why. The status is the caller's to set. */
+int agents_proc_start(agent_t *a, char *why, size_t whylen);
+
+/* ---- agents_restart.c: starting an agent again with the same id ---- */
+
+/* Stops the agent with its own grace and starts it again with the same id and spec, whatever
+ * its restart policy, counting a restart; reason (copied; NULL: "restarted on request") is the
+ * agent's reason once it runs again, e.g. "memory 612 MB over max_memory_restart 500 MB". An
+ * ended agent (or one waiting for a policy restart) is started at once; a live one goes to
+ * stopping and is started when its process has ended. 0, -ENOENT (deleted), -ESHUTDOWN (the
+ * daemon is shutting down), -EAGAIN (agents.max reached), -ENOEXEC (its stored spec cannot be
+ * run by this version), -ENOMEM, or the start's negative errno (the agent is then failed). */
+int agents_agent_restart(agents_t *ag, agent_t *a, const char *reason);
+/* Starts an ended agent (completed, failed, terminated, lost) again with the same id and
+ * spec, counting a restart. The codes of agents_agent_restart, and -EBUSY when it is not
+ * ended. */
+int agents_agent_start(agents_t *ag, agent_t *a, const char *reason);
+/* The process of an agent with a restart pending has ended (why: how): starts it again.
+ * Returns false when no restart was pending (the caller settles the end as usual). */
+bool agents_restart_resume(agent_t *a, const char *why);
+/* Daemon start: the agents the last run left alive (lost) or stopped at its shutdown whose
+ * policy is always or on-failure are started again, keeping their ids. */
+void agents_restart_revive(agents_t *ag);
+/* The problem a client sees for a negative code of the functions above (what: "start"...). */
+problem_t *agents_restart_problem(const agent_t *a, int rc, const char *what);
 
 /* ---- agents_io.c: pipes, output lines, stdin, custom actions ---- */
 

@@ -51,7 +51,8 @@ bool agents_status_live(agents_status_t s)
 
 /* The design's moves, plus: `stopping` from any live state and from it to an end; `idle` from
  * a live state when the process exited and a restart is scheduled; `completed` from paused
- * (a cooperatively paused agent may still finish); `lost` from anything not final. */
+ * (a cooperatively paused agent may still finish); `lost` from anything not final; `idle`
+ * from an end when the agent is started again with the same id. */
 static const unsigned agents_moves[AGENTS_STATUS_COUNT] = {
     [AGENTS_IDLE] =
         B(AGENTS_INITIALIZING) | B(AGENTS_TERMINATED) | B(AGENTS_FAILED) | B(AGENTS_LOST),
@@ -69,6 +70,11 @@ static const unsigned agents_moves[AGENTS_STATUS_COUNT] = {
                       B(AGENTS_IDLE) | B(AGENTS_LOST),
     [AGENTS_STOPPING] = B(AGENTS_TERMINATED) | B(AGENTS_FAILED) | B(AGENTS_COMPLETED) |
                         B(AGENTS_IDLE) | B(AGENTS_LOST),
+    /* an ended agent moves only when it is started again (agent start, daemon start) */
+    [AGENTS_COMPLETED] = B(AGENTS_IDLE),
+    [AGENTS_FAILED] = B(AGENTS_IDLE),
+    [AGENTS_TERMINATED] = B(AGENTS_IDLE),
+    [AGENTS_LOST] = B(AGENTS_IDLE),
 };
 
 bool agents_transition_allowed(agents_status_t from, agents_status_t to)

@@ -666,8 +666,8 @@ static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
         return cli_agent_simple(ctx, id, NULL, "removed", body, "DELETE");
     static const struct {
         const char *cmd, *verb;
-    } verbs[] = {
-        {"pause", "paused"}, {"resume", "resumed"}, {"stop", "stopping"}, {"kill", "killed"}};
+    } verbs[] = {{"pause", "paused"}, {"resume", "resumed"}, {"stop", "stopping"},
+                 {"kill", "killed"},  {"start", "started"},  {"restart", "restarting"}};
     const char *verb = cmd;
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (!strcmp(cmd, verbs[i].cmd))
@@ -846,6 +846,8 @@ static const cli_cmd_t cli_agent_cmds[] = {
     {"resume", "resume: ID [--force]", cli_agent_control},
     {"stop", "SIGTERM, then SIGKILL after the grace period: ID [--grace MS]", cli_agent_control},
     {"kill", "SIGKILL the process group: ID", cli_agent_control},
+    {"start", "start an ended agent again (same id and spec): ID", cli_agent_control},
+    {"restart", "stop with its grace, then start again (same id): ID", cli_agent_control},
     {"rm", "kill and forget: ID", cli_agent_control},
     {"signal", "send a signal: ID SIG (int term kill stop cont hup usr1 usr2)", cli_agent_signal},
     {"send", "write a line to stdin: ID TEXT [--raw]", cli_agent_send},
