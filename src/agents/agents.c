@@ -111,6 +111,7 @@ static void agents_agent_free(agent_t *a)
         (void)rmdir(a->cg_dir);
     free(a->cg_dir);
     strbuf_free(&a->text);
+    agents_triggers_free(a);
     free(a);
 }
 
@@ -286,6 +287,7 @@ json_t *agents_agent_json(const agent_t *a)
     json_object_set_new(o, "ended_at", agents_time_json(a->ended_ms));
     json_object_set_new(o, "status_at", agents_time_json(a->status_ms));
     json_object_set_new(o, "lost_at", agents_time_json(a->lost_ms));
+    json_object_set_new(o, "usage", agents_usage_json(a));
     json_object_set_new(o, "output",
                         json_pack("{s:I,s:I,s:I,s:I,s:I}", "stdout_lines",
                                   (json_int_t)a->lines_total[0], "stderr_lines",
@@ -322,6 +324,8 @@ static bool agents_text_key_fill(const agent_t *a, agents_text_key_t *k)
     k->exit_code = a->exit_code;
     k->term_signal = a->term_signal;
     k->forced_pause = a->forced_pause;
+    const agents_usage_t *u = agents_usage_of(a);
+    k->usage_ms = u ? u->sampled_ms : 0;
     k->valid = true;
     if (a->reason) {
         size_t n = strlen(a->reason);
@@ -475,6 +479,7 @@ bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
         agents_trim_finished(ag, a);
     if (ag->hub->bus)
         agents_status_publish(a, from, to);
+    agents_triggers_on_status(a, from, to);
     if (ag->hub->metrics)
         metrics_gauge_set(ag->hub->metrics, "ganglion_agents_active", NULL, (double)ag->live);
     return true;
@@ -1501,6 +1506,8 @@ int agents_start(hub_t *hub)
     agents_io_init(ag);
     agents_store_init(ag);
     agents_procs_jobs_init(ag);
+    if (agents_usage_init(ag) < 0)
+        log_warn(NULL, "agents: usage sampling off (out of memory)", NULL);
     uv_signal_init(hub->loop, &ag->sigchld);
     ag->sigchld.data = ag;
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
@@ -1575,6 +1582,7 @@ void agents_destroy(hub_t *hub)
         uv_timer_stop(&a->stop_timer);
         agents_agent_close_timers(a);
     }
+    agents_usage_fini(ag);
     agents_procs_jobs_fini(ag);
     /* what the main processes left behind came to the daemon as they died: end it too, level
      * by level (an orphan's children come as it dies), before the daemon's own exit would

@@ -75,6 +75,33 @@ static const api_field_t agents_limits_fields[] = {
      .description = "cpu.max quota (cgroup v2 only; ignored without it)"},
     {.name = NULL}};
 
+static const api_field_t agents_path_item[] = {
+    {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 4096}};
+static const api_field_t agents_glob_item[] = {
+    {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 256}};
+static const api_field_t agents_watch_fields[] = {
+    {.name = "paths",
+     .type = API_T_ARRAY,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 64,
+     .items = agents_path_item,
+     .description = "files or directories (recursive), relative to cwd"},
+    {.name = "ignore",
+     .type = API_T_ARRAY,
+     .flags = API_F_MAX,
+     .max = 64,
+     .items = agents_glob_item,
+     .description = "fnmatch globs: \"*.pyc\" (any component), \"node_modules/**\" (a path)"},
+    {.name = "debounce_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 600000,
+     .def = "500",
+     .description = "quiet time after the last change before the restart"},
+    {.name = NULL}};
+
 static const api_field_t agents_spawn_body[] = {
     {.name = "name",
      .type = API_T_STRING,
@@ -167,6 +194,20 @@ static const api_field_t agents_spawn_body[] = {
      .min = 0,
      .max = 600000,
      .description = "SIGTERM to SIGKILL delay (default agents.stop_grace_ms)"},
+    {.name = "max_memory_restart",
+     .type = API_T_ANY,
+     .description = "restart when the sampled RSS exceeds this: bytes, or \"500M\" (K, M, G, "
+                    "T: powers of 1024)"},
+    {.name = "cron",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 256,
+     .description = "restart on this schedule (UTC): 5 cron fields, or 6 with seconds first"},
+    {.name = "watch",
+     .type = API_T_OBJECT,
+     .props = agents_watch_fields,
+     .description = "restart when files change under paths (inotify, debounced)"},
     {.name = NULL}};
 
 static const api_field_t agents_id_param[] = {{.name = "id",
@@ -502,6 +543,8 @@ static void agents_api_spawn(api_req_t *req, void *ctx)
     json_t *body = api_req_body(req);
     problem_t *p = NULL;
     agents_check_env_labels(body, &p);
+    const char *cwd = json_string_value(json_object_get(body, "cwd"));
+    agents_triggers_check(body, cwd ? cwd : ag->hub->cfg.data_dir, &p);
     if (p) {
         api_reply_problem(req, p);
         return;

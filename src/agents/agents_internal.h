@@ -49,7 +49,7 @@ typedef struct agents_text_key {
     uint64_t lines_total[2], bytes_total[2], seq;
     int status, restart, restarts, pid, exit_code, term_signal;
     bool forced_pause, valid;
-    int64_t usage_ms; /* the sample shown (agents_usage.c); 0: none */
+    int64_t usage_ms;                    /* the sample shown (agents_usage.c); 0: none */
     char reason[AGENTS_TEXT_REASON_MAX]; /* the text: a freed reason's address can be reused */
 } agents_text_key_t;
 /* A snapshot of the process table, and a signal for an agent's tree (agents_procs.c). */
@@ -64,12 +64,12 @@ typedef struct agents agents_t;
 /* The last resource sample of an agent's process tree (agents_usage.c). Shown while pid is the
  * agent's current process; zero before the first sample. */
 typedef struct agents_usage {
-    pid_t pid;           /* the main process the sample is of */
-    double cpu_percent;  /* since the previous sample (the first: since the process started) */
-    uint64_t rss_bytes;  /* resident memory of the tree (or the cgroup's anon + mapped files) */
-    int64_t sampled_ms;  /* wall clock */
-    uint64_t cpu_ns;     /* CPU time of the tree at the sample */
-    uint64_t mono_ns;    /* monotonic time of the sample */
+    pid_t pid;          /* the main process the sample is of */
+    double cpu_percent; /* since the previous sample (the first: since the process started) */
+    uint64_t rss_bytes; /* resident memory of the tree (or the cgroup's anon + mapped files) */
+    int64_t sampled_ms; /* wall clock */
+    uint64_t cpu_ns;    /* CPU time of the tree at the sample */
+    uint64_t mono_ns;   /* monotonic time of the sample */
 } agents_usage_t;
 typedef struct agents_trig agents_trig_t;
 

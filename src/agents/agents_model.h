@@ -122,8 +122,8 @@ uint64_t agents_cgroup_oom_kills(const char *dir);
  * after its process is reaped; (pid, start) is not, within one boot. */
 typedef struct agents_proc_stat {
     pid_t pid, ppid, pgid, sid;
-    char state;     /* 'R', 'S', 'Z' ... */
-    uint64_t start; /* field 22: start time in clock ticks after boot */
+    char state;         /* 'R', 'S', 'Z' ... */
+    uint64_t start;     /* field 22: start time in clock ticks after boot */
     uint64_t cpu_ticks; /* fields 14 + 15: user and system time, in clock ticks */
     uint64_t rss_pages; /* field 24: resident set size, in pages (0 when absent) */
 } agents_proc_stat_t;

@@ -20,19 +20,19 @@
 #include "core/hub.h"
 #include "core/log.h"
 
-#define AGENTS_WATCH_DIRS_MAX   1024   /* inotify watches of one agent */
-#define AGENTS_WATCH_SCAN_MAX   100000 /* directory entries looked at while adding them */
-#define AGENTS_WATCH_DEPTH_MAX  32
-#define AGENTS_WATCH_READ_MAX   (64 * 1024) /* event bytes handled per readiness callback */
-#define AGENTS_WATCH_DEBOUNCE   500
-#define AGENTS_MEMORY_MIN       (1024 * 1024)
-#define AGENTS_MEMORY_MAX       (1024ull * 1024 * 1024 * 1024)
-#define AGENTS_TRIG_REASON_MAX  200
+#define AGENTS_WATCH_DIRS_MAX  1024   /* inotify watches of one agent */
+#define AGENTS_WATCH_SCAN_MAX  100000 /* directory entries looked at while adding them */
+#define AGENTS_WATCH_DEPTH_MAX 32
+#define AGENTS_WATCH_READ_MAX  (64 * 1024) /* event bytes handled per readiness callback */
+#define AGENTS_WATCH_DEBOUNCE  500
+#define AGENTS_MEMORY_MIN      (1024 * 1024)
+#define AGENTS_MEMORY_MAX      (1024ull * 1024 * 1024 * 1024)
+#define AGENTS_TRIG_REASON_MAX AGENTS_TEXT_REASON_MAX
 
 typedef struct agents_watch_dir {
     int wd;
-    size_t root;  /* index of the spec's path it is under */
-    char *rel;    /* relative to that path ("" for the path itself) */
+    size_t root; /* index of the spec's path it is under */
+    char *rel;   /* relative to that path ("" for the path itself) */
 } agents_watch_dir_t;
 
 struct agents_trig {
@@ -58,6 +58,7 @@ struct agents_trig {
     char **roots;                 /* the paths resolved against the agent's cwd */
     size_t nroots;
     char changed[PATH_MAX]; /* the first change of a burst, as shown in the reason */
+    char last[PATH_MAX];    /* the latest: events on one path in a row count once */
     unsigned changes;
 };
 
@@ -90,12 +91,28 @@ static int agents_bytes_parse(const json_t *v, uint64_t *out)
         p++;
     unsigned shift = 0;
     switch (*p) {
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
-    case 't': case 'T': shift = 40; break;
-    case 'b': case 'B': case '\0': break;
-    default: return -EINVAL;
+    case 'k':
+    case 'K':
+        shift = 10;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        break;
+    case 't':
+    case 'T':
+        shift = 40;
+        break;
+    case 'b':
+    case 'B':
+    case '\0':
+        break;
+    default:
+        return -EINVAL;
     }
     if (shift) {
         p++;
@@ -229,8 +246,7 @@ static void agents_on_cron(uv_timer_t *h)
     int64_t now_ms = clock_wall_ms();
     if (now_ms < t->cron_at * 1000) {
         /* the timer runs on the monotonic clock: the wall clock was set back meanwhile */
-        uv_timer_start(&t->cron_timer, agents_on_cron, (uint64_t)(t->cron_at * 1000 - now_ms),
-                       0);
+        uv_timer_start(&t->cron_timer, agents_on_cron, (uint64_t)(t->cron_at * 1000 - now_ms), 0);
         return;
     }
     int64_t fired = t->cron_at;
@@ -246,8 +262,8 @@ static void agents_on_cron(uv_timer_t *h)
 
 /* Whether rel (a path relative to a watched path) is ignored: a pattern without '/' is
  * matched against each component (so "node_modules" or "*.pyc" anywhere), a pattern with '/'
- * against the whole relative path and every tail of it that starts at a component ("a/**"
- * also matches the directory a itself). */
+ * against the whole relative path and every tail of it that starts at a component ("a/" followed
+ * by "**" also matches the directory a itself). */
 static bool agents_watch_ignored(const json_t *ignore, const char *rel)
 {
     size_t i;
@@ -376,10 +392,10 @@ static void agents_on_debounce(uv_timer_t *h)
         return;
     char reason[AGENTS_TRIG_REASON_MAX];
     if (t->changes > 1)
-        snprintf(reason, sizeof reason, "file changed: %s (and %u more changes)", t->changed,
+        snprintf(reason, sizeof reason, "files changed: %.160s and %u more", t->changed,
                  t->changes - 1);
     else
-        snprintf(reason, sizeof reason, "file changed: %s", t->changed);
+        snprintf(reason, sizeof reason, "file changed: %.160s", t->changed);
     t->changes = 0;
     agents_trig_fire(t->a, reason);
 }
@@ -387,8 +403,11 @@ static void agents_on_debounce(uv_timer_t *h)
 /* One change (display is the path as shown: the spec's path joined with the relative one). */
 static void agents_watch_changed(agents_trig_t *t, const char *display)
 {
-    if (t->changes++ == 0)
+    if (t->changes == 0)
         snprintf(t->changed, sizeof t->changed, "%s", display);
+    if (t->changes == 0 || strcmp(t->last, display) != 0)
+        t->changes++;
+    snprintf(t->last, sizeof t->last, "%s", display);
     uv_timer_start(&t->debounce, agents_on_debounce, (uint64_t)t->debounce_ms, 0);
 }
 
@@ -418,9 +437,9 @@ static void agents_watch_event(agents_trig_t *t, const struct inotify_event *ev)
         (void)agents_watch_add(t, root, rel, 0);
     const char *given = json_string_value(json_array_get(t->paths, root));
     char display[PATH_MAX];
-    snprintf(display, sizeof display, "%s%s%s", given ? given : t->roots[root], *rel ? "/" : "",
-             rel);
-    agents_watch_changed(t, display);
+    n = snprintf(display, sizeof display, "%s%s%s", given ? given : t->roots[root], *rel ? "/" : "",
+                 rel);
+    agents_watch_changed(t, n >= 0 && (size_t)n < sizeof display ? display : rel);
 }
 
 static void agents_on_inotify(uv_poll_t *h, int status, int events)

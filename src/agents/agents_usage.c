@@ -27,6 +27,7 @@ typedef struct agents_usage_item {
     char *cg_dir; /* owned copy, or NULL: the process tree from /proc */
     /* results (the job's) */
     int rc;
+    bool cgroup; /* read from the cgroup (its CPU time spans the agent's earlier runs) */
     uint64_t cpu_ns, rss_bytes;
 } agents_usage_item_t;
 
@@ -121,6 +122,7 @@ static void agents_usage_work(uv_work_t *w)
     for (size_t i = 0; i < s->n; i++) {
         agents_usage_item_t *it = &s->items[i];
         it->rc = it->cg_dir ? agents_usage_cgroup(it) : -ENOENT;
+        it->cgroup = it->rc == 0;
         if (it->rc < 0)
             it->rc = agents_usage_tree(s, it);
     }
@@ -162,8 +164,7 @@ static void agents_usage_publish(agent_t *a)
     bus_publish(hub->bus, topic, u);
 }
 
-static void agents_usage_apply(agents_sampler_t *s, const agents_usage_item_t *it,
-                               int64_t wall_ms)
+static void agents_usage_apply(agents_sampler_t *s, const agents_usage_item_t *it, int64_t wall_ms)
 {
     agent_t *a = agents_find(s->ag, it->id);
     if (!a || a->forget || a->pid != it->pid || it->rc < 0 || !agents_status_live(a->status))
@@ -171,13 +172,15 @@ static void agents_usage_apply(agents_sampler_t *s, const agents_usage_item_t *i
     agents_usage_t *u = &a->usage;
     double cpu;
     if (u->pid == it->pid && u->mono_ns && s->mono_ns > u->mono_ns)
-        cpu = it->cpu_ns > u->cpu_ns ? (double)(it->cpu_ns - u->cpu_ns) * 100.0 /
-                                           (double)(s->mono_ns - u->mono_ns)
-                                     : 0.0; /* a child that ended took its time with it */
+        cpu = it->cpu_ns > u->cpu_ns
+                  ? (double)(it->cpu_ns - u->cpu_ns) * 100.0 / (double)(s->mono_ns - u->mono_ns)
+                  : 0.0; /* a child that ended took its time with it */
+    else if (it->cgroup)
+        cpu = 0.0; /* the first sample of this run: no share of the cgroup's time is its own */
     else
-        cpu = wall_ms > a->started_ms ? (double)it->cpu_ns / 1e6 * 100.0 /
-                                            (double)(wall_ms - a->started_ms)
-                                      : 0.0;
+        cpu = wall_ms > a->started_ms
+                  ? (double)it->cpu_ns / 1e6 * 100.0 / (double)(wall_ms - a->started_ms)
+                  : 0.0;
     u->pid = it->pid;
     u->cpu_percent = cpu;
     u->rss_bytes = it->rss_bytes;
