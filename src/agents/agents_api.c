@@ -955,7 +955,7 @@ static void agents_api_stats(api_req_t *req, void *ctx)
 #define AGENTS_OBJ                                                                                 \
     "the agent object {id, name, status, pid, exit_code, signal, reason, labels, capabilities, "   \
     "argv, cwd, limits, restart, restarts, created_at, started_at, ended_at, status_at, lost_at, " \
-    "output{stdout_lines, stderr_lines, last_seq}}"
+    "usage{cpu_percent, rss_bytes, sampled_at}, output{stdout_lines, stderr_lines, last_seq}}"
 
 static const api_endpoint_t agents_endpoints[] = {
     {.method = "GET",
