@@ -20,8 +20,8 @@
 #include "core/hub.h"
 #include "core/log.h"
 
-#define AGENTS_WATCH_DIRS_MAX  1024   /* inotify watches of one agent */
-#define AGENTS_WATCH_SCAN_MAX  100000 /* directory entries looked at while adding them */
+#define AGENTS_WATCH_DIRS_MAX  1024  /* inotify watches of one agent */
+#define AGENTS_WATCH_SCAN_MAX  20000 /* directory entries looked at while adding them */
 #define AGENTS_WATCH_DEPTH_MAX 32
 #define AGENTS_WATCH_READ_MAX  (64 * 1024) /* event bytes handled per readiness callback */
 #define AGENTS_WATCH_DEBOUNCE  500
