@@ -434,6 +434,16 @@ void agents_triggers_on_status(agent_t *a, agents_status_t from, agents_status_t
 void agents_triggers_usage(agent_t *a);
 /* The record is freed: its triggers go (their handles close in the background). */
 void agents_triggers_free(agent_t *a);
+/* max_memory_restart's value: an integer number of bytes, or a string, a whole number with an
+ * optional unit K, M, G or T (powers of 1024; "KB", "MiB" and the like read the same).
+ * 0 or -EINVAL. */
+int agents_bytes_parse(const json_t *v, uint64_t *out);
+/* Whether rel (a path relative to a watched path) matches one of the ignore globs (a JSON
+ * array of strings): a pattern without '/' is matched against each component ("*.pyc",
+ * "node_modules" anywhere), one with '/' against the whole path and every tail of it that
+ * starts at a component ("a/" followed by "**" also matches the directory a itself; a leading
+ * '/' anchors at the watched path). */
+bool agents_watch_ignored(const json_t *ignore, const char *rel);
 
 /* ---- agents_api.c ---- */
 void agents_metrics_collect(strbuf_t *out, void *ud);

@@ -64,9 +64,7 @@ struct agents_trig {
 
 /* ---- max_memory_restart: bytes, or "500M" ---- */
 
-/* An integer number of bytes, or a string: a whole number with an optional unit K, M, G or T
- * (powers of 1024; "KB", "MiB" and the like read the same). 0 or -EINVAL. */
-static int agents_bytes_parse(const json_t *v, uint64_t *out)
+int agents_bytes_parse(const json_t *v, uint64_t *out)
 {
     if (json_is_integer(v)) {
         json_int_t n = json_integer_value(v);
@@ -260,11 +258,7 @@ static void agents_on_cron(uv_timer_t *h)
 
 /* ---- watch ---- */
 
-/* Whether rel (a path relative to a watched path) is ignored: a pattern without '/' is
- * matched against each component (so "node_modules" or "*.pyc" anywhere), a pattern with '/'
- * against the whole relative path and every tail of it that starts at a component ("a/" followed
- * by "**" also matches the directory a itself). */
-static bool agents_watch_ignored(const json_t *ignore, const char *rel)
+bool agents_watch_ignored(const json_t *ignore, const char *rel)
 {
     size_t i;
     const json_t *e;
