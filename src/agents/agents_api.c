@@ -1132,6 +1132,8 @@ int agents_api_register(hub_t *hub)
                         "Agent spawns by result.");
         metrics_declare(hub->metrics, "ganglion_agents_active", "gauge",
                         "Agents with a live process.");
+        metrics_declare(hub->metrics, "ganglion_agents_triggered_restarts_total", "counter",
+                        "Restarts asked for by a trigger (memory, cron, watch).");
         metrics_collector_add(hub->metrics, agents_metrics_collect, hub->agents);
     }
     return 0;

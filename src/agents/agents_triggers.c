@@ -19,6 +19,7 @@
 #include "core/cron.h"
 #include "core/hub.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 #define AGENTS_WATCH_DIRS_MAX  1024  /* inotify watches of one agent */
 #define AGENTS_WATCH_SCAN_MAX  20000 /* directory entries looked at while adding them */
@@ -198,13 +199,20 @@ void agents_triggers_check(const json_t *body, const char *cwd, problem_t **p)
 
 /* ---- firing ---- */
 
-static void agents_trig_fire(agent_t *a, const char *reason)
+static void agents_trig_fire(agent_t *a, const char *trigger, const char *reason)
 {
     /* a paused agent stays as its user left it; stopping or waiting to restart: on its way */
     if (a->status != AGENTS_RUNNING && a->status != AGENTS_THINKING &&
         a->status != AGENTS_INITIALIZING)
         return;
-    log_info(NULL, "agents: restart trigger", "{s:s,s:s}", "agent", a->id, "reason", reason);
+    log_info(NULL, "agents: restart trigger", "{s:s,s:s,s:s}", "agent", a->id, "trigger", trigger,
+             "reason", reason);
+    hub_t *hub = a->owner->hub;
+    if (hub->metrics) {
+        char label[32];
+        snprintf(label, sizeof label, "trigger=\"%s\"", trigger);
+        metrics_counter_add(hub->metrics, "ganglion_agents_triggered_restarts_total", label, 1);
+    }
     int rc = agents_agent_restart(a->owner, a, reason);
     if (rc < 0)
         log_warn(NULL, "agents: triggered restart failed", "{s:s,s:s,s:s}", "agent", a->id,
@@ -220,7 +228,7 @@ void agents_triggers_usage(agent_t *a)
     agents_mib_fmt(used, sizeof used, a->usage.rss_bytes);
     agents_mib_fmt(max, sizeof max, t->max_rss);
     snprintf(reason, sizeof reason, "memory %s over max_memory_restart %s", used, max);
-    agents_trig_fire(a, reason);
+    agents_trig_fire(a, "memory", reason);
 }
 
 /* ---- cron ---- */
@@ -253,7 +261,7 @@ static void agents_on_cron(uv_timer_t *h)
     char reason[AGENTS_TRIG_REASON_MAX];
     snprintf(reason, sizeof reason, "cron schedule '%s'",
              json_string_value(json_object_get(t->a->spec, "cron")));
-    agents_trig_fire(t->a, reason);
+    agents_trig_fire(t->a, "cron", reason);
 }
 
 /* ---- watch ---- */
@@ -391,7 +399,7 @@ static void agents_on_debounce(uv_timer_t *h)
     else
         snprintf(reason, sizeof reason, "file changed: %.160s", t->changed);
     t->changes = 0;
-    agents_trig_fire(t->a, reason);
+    agents_trig_fire(t->a, "watch", reason);
 }
 
 /* One change (display is the path as shown: the spec's path joined with the relative one). */

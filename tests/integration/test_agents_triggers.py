@@ -127,6 +127,9 @@ def test_cron_schedule_with_seconds_restarts_the_agent(daemon):
     assert b["id"] == a["id"]
     assert b["reason"] == "cron schedule '*/2 * * * * *'"
     restarted(daemon, a["id"], 2)
+    m = daemon.get("/metrics").text
+    assert any(line.startswith('ganglion_agents_triggered_restarts_total{trigger="cron"} ')
+               and float(line.split()[-1]) >= 2 for line in m.splitlines()), m[-2000:]
     # an ended agent is not started by its schedule
     assert daemon.post(f"/api/v1/agents/{a['id']}/stop").status_code == 200
     n = wait_status(daemon, a["id"], "terminated")["restarts"]
