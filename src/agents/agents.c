@@ -208,6 +208,44 @@ static int agents_agent_configure(agent_t *a, char *err, size_t errlen, const ch
     return 0;
 }
 
+int agents_agent_respec(agent_t *a, json_t *spec, char *why, size_t whylen)
+{
+    const char *field;
+    char **check = agents_argv_build(spec, why, whylen, &field);
+    if (!check) {
+        json_decref(spec);
+        return -EINVAL;
+    }
+    agents_argv_free(check);
+    json_t *old_spec = a->spec;
+    char **old_argv = a->argv;
+    char *old_name = a->name, *old_cwd = a->cwd;
+    a->spec = spec;
+    a->argv = NULL;
+    a->name = a->cwd = NULL;
+    if (agents_agent_configure(a, why, whylen, &field) < 0) {
+        /* out of memory: the old spec and what was built from it stay */
+        agents_argv_free(a->argv);
+        free(a->name);
+        free(a->cwd);
+        json_decref(spec);
+        a->spec = old_spec;
+        a->argv = old_argv;
+        a->name = old_name;
+        a->cwd = old_cwd;
+        a->labels = json_object_get(old_spec, "labels");
+        return -EINVAL;
+    }
+    json_decref(old_spec);
+    agents_argv_free(old_argv);
+    free(old_name);
+    free(old_cwd);
+    a->text_key.valid = false;
+    a->spec_stored = false; /* the next write carries the new spec */
+    agents_store_save(a);
+    return 0;
+}
+
 agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec)
 {
     agent_t *a = agents_agent_alloc(ag, spec);
@@ -684,6 +722,32 @@ static int agents_fd_high(int fd)
 
 static void agents_on_timeout(uv_timer_t *t);
 
+/* A program's `user` (agents_programs_file.c checked that a switch is possible when it was
+ * read): its uid and primary group, looked up at each start. */
+static int agents_user_resolve(const agent_t *a, bool *setid, uid_t *uid, gid_t *gid, char *why,
+                               size_t whylen)
+{
+    const char *user = json_string_value(json_object_get(a->spec, "user"));
+    if (!user)
+        return 0;
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || !res) {
+        snprintf(why, whylen, "run as %s: no such user", user);
+        return -ENOENT;
+    }
+    if (res->pw_uid == geteuid())
+        return 0;
+    if (geteuid() != 0) {
+        snprintf(why, whylen, "run as %s: the daemon is not root and cannot switch users", user);
+        return -EPERM;
+    }
+    *setid = true;
+    *uid = res->pw_uid;
+    *gid = res->pw_gid;
+    return 0;
+}
+
 int agents_proc_start(agent_t *a, char *why, size_t whylen)
 {
     agents_t *ag = a->owner;
@@ -753,6 +817,19 @@ int agents_proc_start(agent_t *a, char *why, size_t whylen)
     x.setid = ag->setid;
     x.uid = ag->uid;
     x.gid = ag->gid;
+    rc = agents_user_resolve(a, &x.setid, &x.uid, &x.gid, why, whylen);
+    if (rc < 0) {
+        close(x.fd[0]);
+        close(x.fd[1]);
+        close(x.fd[2]);
+        close(p_in[1]);
+        close(p_out[0]);
+        close(p_err[0]);
+        for (size_t i = 0; i < nowned; i++)
+            free(owned[i]);
+        free(x.envp);
+        return rc;
+    }
     x.parent = getpid();
     x.pdeathsig = !ag->orphans_leave;
     x.cg_fd = -1;
@@ -1514,6 +1591,7 @@ int agents_start(hub_t *hub)
     uv_unref((uv_handle_t *)&ag->sigchld);
     ag->sigchld_open = true;
     agents_restart_revive(ag);
+    agents_programs_boot(ag);
     log_info(NULL, "agents: ready", "{s:I,s:I,s:b}", "max", (json_int_t)hub->cfg.agents_max,
              "loaded", (json_int_t)ag->count, "cgroup_v2", ag->cgroup_v2);
     return 0;
@@ -1554,7 +1632,7 @@ bool agents_busy(const hub_t *hub)
     const agents_t *ag = hub->agents;
     if (!ag)
         return false;
-    if (agents_store_busy(ag))
+    if (agents_store_busy(ag) || ag->programs_reloading)
         return true;
     for (const agent_t *a = ag->head; a; a = a->next)
         if (a->pid || a->exited)
@@ -1616,6 +1694,7 @@ void agents_destroy(hub_t *hub)
         a->in_open = a->out_open = a->err_open = false;
         agents_agent_free(a);
     }
+    agents_programs_fini(ag);
     htab_destroy(&ag->by_id);
     free(ag);
     hub->agents = NULL;

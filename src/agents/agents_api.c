@@ -1127,6 +1127,7 @@ static const api_endpoint_t agents_endpoints[] = {
 int agents_api_register(hub_t *hub)
 {
     api_register(hub->api, agents_endpoints, sizeof agents_endpoints / sizeof agents_endpoints[0]);
+    programs_api_register(hub);
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
                         "Agent spawns by result.");

@@ -203,6 +203,9 @@ struct agents {
     int grep_running;
     uint64_t grep_refused, grep_busy;
     struct agents_sampler *sampler; /* resource sampling (agents_usage.c); owned */
+    /* programs (agents_programs.c): the set applied last (owned), and a reload in flight */
+    json_t *programs;
+    bool programs_reloading;
 };
 
 /* ---- agents_procs.c: the processes behind agents, from /proc ---- */
@@ -291,6 +294,30 @@ void agents_proc_output_seen(agent_t *a);
 /* Starts the process (the spec's argv, cwd, env and limits). 0, or a negative errno with a
  * readable reason in why. The status is the caller's to set. */
 int agents_proc_start(agent_t *a, char *why, size_t whylen);
+
+/* Gives the agent a new spec (taken, also on failure): argv, name, cwd, labels, limits and
+ * policy are rebuilt from it and the row's spec is written again. A running process keeps
+ * what it was started with until it is started again. 0, or -EINVAL with why set (the agent
+ * keeps its old spec). */
+int agents_agent_respec(agent_t *a, json_t *spec, char *why, size_t whylen);
+
+/* ---- agents_programs.c: programs from files, on the loop ---- */
+
+/* The directory program files are read from (agents.programs, or <data-dir>/programs.d). */
+const char *agents_programs_dir(const agents_t *ag, char *buf, size_t len);
+/* Applies a set read by agents_programs_read (taken: it becomes the current one) and returns
+ * what happened, [{program, action, agents:[{id, name, result, error?}]}]. boot: every program
+ * is brought to its declaration, reusing agents of the previous run by program and name;
+ * otherwise only programs added, changed or removed since the current set are touched. */
+json_t *agents_programs_apply(agents_t *ag, json_t *set, bool boot);
+/* At daemon start: reads the directory, logs each error (file:line), applies the rest. */
+void agents_programs_boot(agents_t *ag);
+/* {dir, programs:[{name, file, line, numprocs, autostart, argv, restart, agents:[…]}], errors}. */
+json_t *agents_programs_json(agents_t *ag);
+/* start | stop | restart the agents of program name; *out: {program, command, agents:[…]}.
+ * 404 for an unknown program. */
+problem_t *agents_program_command(agents_t *ag, const char *name, const char *cmd, json_t **out);
+void agents_programs_fini(agents_t *ag);
 
 /* ---- agents_restart.c: starting an agent again with the same id ---- */
 
@@ -447,5 +474,8 @@ bool agents_watch_ignored(const json_t *ignore, const char *rel);
 
 /* ---- agents_api.c ---- */
 void agents_metrics_collect(strbuf_t *out, void *ud);
+
+/* ---- programs_api.c: /api/v1/programs (registered by agents_api_register) ---- */
+int programs_api_register(struct hub *hub);
 
 #endif

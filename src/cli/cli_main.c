@@ -27,6 +27,7 @@ static const cli_cmd_t cli_commands[] = {
     {"call", "send one request to any endpoint and print the reply", cli_cmd_call},
     {"agent", "supervise agents: spawn, ls, show, logs, pause, stop ... (see agent help)",
      cli_cmd_agent},
+    {"program", "programs from program files: ls, reload, start, stop, restart", cli_cmd_program},
     {"cert", "write a self-signed development certificate for HTTPS", cli_cmd_cert},
     {"watch", "anomaly detection: verify evidence bundles (see watch --help)", cli_cmd_watch},
     {"synth", "write labelled synthetic traffic for the anomaly detector", cli_cmd_synth},

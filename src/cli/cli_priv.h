@@ -55,9 +55,10 @@ int cli_dispatch(cli_ctx_t *ctx, const cli_cmd_t *cmds, size_t n, const char *gr
 
 /* The commands. */
 int cli_cmd_call(cli_ctx_t *ctx, int argc, char **argv);
-int cli_cmd_agent(cli_ctx_t *ctx, int argc, char **argv); /* cli_agent.c */
-int cli_cmd_cert(cli_ctx_t *ctx, int argc, char **argv);  /* cli_cert.c */
-int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv); /* cli_watch.c */
+int cli_cmd_agent(cli_ctx_t *ctx, int argc, char **argv);   /* cli_agent.c */
+int cli_cmd_program(cli_ctx_t *ctx, int argc, char **argv); /* cli_program.c */
+int cli_cmd_cert(cli_ctx_t *ctx, int argc, char **argv);    /* cli_cert.c */
+int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv);   /* cli_watch.c */
 int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv);
 

@@ -210,6 +210,8 @@ static const config_key_t config_keys[] = {
             "run agents with this group (default: the user's primary group)"),
     CFG_NUM("agents", "cgroup", CONFIG_T_INT, agents_cgroup, "1", 0, 1, 0,
             "1: memory.max/cpu.max in a delegated cgroup v2 when writable; 0: rlimits only"),
+    CFG_STR("agents", "programs", agents_programs, "", NULL, 0,
+            "directory of program files (*.ini); empty = <data-dir>/programs.d"),
     CFG_ENUM("agents", "orphans", agents_orphans, "stop",
              ((const char *const[]){"stop", "leave", NULL}), 0,
              "stop: agents die with a killed daemon and leftovers are ended at restart; "

@@ -88,6 +88,8 @@ typedef struct config {
     char agents_group[64];            /* and this group; empty = the user's */
     int64_t agents_cgroup;            /* 1: cgroup v2 limits when delegated; 0: rlimits only */
     char agents_orphans[8];           /* stop|leave: what a killed daemon's agents become */
+    char
+        agents_programs[CONFIG_STR_MAX]; /* program files' directory; empty = data-dir/programs.d */
     /* [zmq] ZMQ transport (src/net/zmq*) */
     char zmq_listen[CONFIG_STR_MAX];        /* RPC ROUTER: HOST:PORT, tcp://..., or off */
     char zmq_pub[CONFIG_STR_MAX];           /* event PUB: HOST:PORT, tcp://..., or off */

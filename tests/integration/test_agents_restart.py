@@ -4,7 +4,7 @@ import os
 import subprocess
 import time
 
-from agents_util import SLOW, get, pid_alive, spawn, wait_status
+from agents_util import SLOW, get, pid_alive, spawn, wait_output, wait_status
 
 
 def cli(d, *args):
@@ -79,7 +79,7 @@ def test_restart_a_running_agent_keeps_its_id(daemon):
 
 def test_stop_while_a_restart_is_pending_wins(daemon):
     a = spawn(daemon, "ignore-term", stop_grace_ms=500)
-    wait_status(daemon, a["id"], "running")
+    wait_output(daemon, a["id"], lambda o: o["lines"])  # SIGTERM is ignored from here on
     r = daemon.post(f"/api/v1/agents/{a['id']}/restart")
     assert r.status_code == 200 and r.json()["status"] == "stopping", r.text
     assert r.json()["reason"].startswith("restarting (restarted on request)")
