@@ -70,6 +70,9 @@ typedef struct agents_usage {
     int64_t sampled_ms; /* wall clock */
     uint64_t cpu_ns;    /* CPU time of the tree at the sample */
     uint64_t mono_ns;   /* monotonic time of the sample */
+    /* what the last agent.<id>.usage event said, and when (events go out on a change) */
+    int64_t pub_cpu10, pub_ms;
+    uint64_t pub_rss;
 } agents_usage_t;
 typedef struct agents_trig agents_trig_t;
 

@@ -18,7 +18,8 @@
 #include "core/hub.h"
 #include "core/log.h"
 
-#define AGENTS_USAGE_TREE_MAX 4096 /* processes of one tree counted per sample */
+#define AGENTS_USAGE_TREE_MAX 4096  /* processes of one tree counted per sample */
+#define AGENTS_USAGE_QUIET_MS 10000 /* an unchanged sample is published at least this often */
 
 typedef struct agents_usage_item {
     char id[AGENTS_ID_LEN + 1];
@@ -146,22 +147,32 @@ json_t *agents_usage_json(const agent_t *a)
                      clock_rfc3339(u->sampled_ms, ts, sizeof ts));
 }
 
-static void agents_usage_publish(agent_t *a)
+/* An event when the figures moved (CPU by 0.1 point, RSS by 1 %), and at least every
+ * AGENTS_USAGE_QUIET_MS: idle agents do not fill the bus's replay ring every second. */
+static void agents_usage_publish(agent_t *a, bool first)
 {
     hub_t *hub = a->owner->hub;
-    if (!hub->bus)
+    agents_usage_t *u = &a->usage;
+    int64_t cpu10 = (int64_t)llround(u->cpu_percent * 10.0);
+    uint64_t drss =
+        u->rss_bytes > u->pub_rss ? u->rss_bytes - u->pub_rss : u->pub_rss - u->rss_bytes;
+    if (!hub->bus || (!first && cpu10 == u->pub_cpu10 && drss * 100 < u->pub_rss &&
+                      u->sampled_ms - u->pub_ms < AGENTS_USAGE_QUIET_MS))
         return;
-    json_t *u = agents_usage_json(a);
-    if (!json_is_object(u)) {
-        json_decref(u);
+    u->pub_cpu10 = cpu10;
+    u->pub_rss = u->rss_bytes;
+    u->pub_ms = u->sampled_ms;
+    json_t *ev = agents_usage_json(a);
+    if (!json_is_object(ev)) {
+        json_decref(ev);
         return;
     }
-    json_object_set_new(u, "id", json_string(a->id));
-    json_object_set_new(u, "name", json_string(a->name ? a->name : ""));
-    json_object_set_new(u, "pid", json_integer(a->pid));
+    json_object_set_new(ev, "id", json_string(a->id));
+    json_object_set_new(ev, "name", json_string(a->name ? a->name : ""));
+    json_object_set_new(ev, "pid", json_integer(a->pid));
     char topic[64];
     snprintf(topic, sizeof topic, "agent.%s.usage", a->id);
-    bus_publish(hub->bus, topic, u);
+    bus_publish(hub->bus, topic, ev);
 }
 
 static void agents_usage_apply(agents_sampler_t *s, const agents_usage_item_t *it, int64_t wall_ms)
@@ -170,6 +181,7 @@ static void agents_usage_apply(agents_sampler_t *s, const agents_usage_item_t *i
     if (!a || a->forget || a->pid != it->pid || it->rc < 0 || !agents_status_live(a->status))
         return;
     agents_usage_t *u = &a->usage;
+    bool first = u->pid != it->pid;
     double cpu;
     if (u->pid == it->pid && u->mono_ns && s->mono_ns > u->mono_ns)
         cpu = it->cpu_ns > u->cpu_ns
@@ -187,7 +199,7 @@ static void agents_usage_apply(agents_sampler_t *s, const agents_usage_item_t *i
     u->cpu_ns = it->cpu_ns;
     u->mono_ns = s->mono_ns;
     u->sampled_ms = wall_ms;
-    agents_usage_publish(a);
+    agents_usage_publish(a, first);
     agents_triggers_usage(a);
 }
 
