@@ -124,6 +124,33 @@ def test_daemon_restart_reuses_the_programs_agents(make_daemon):
     assert len(d.get("/api/v1/agents").json()["agents"]) == 3
 
 
+def test_programs_removed_or_not_autostart_stay_down_after_a_daemon_restart(make_daemon):
+    d = make_daemon(start=False)
+    write(d, "p.ini", f"""\
+        [program:gone]
+        {SLEEP}
+        [program:manual]
+        {SLEEP}
+        autostart = false
+        """)
+    d.start()
+    gone = wait_running(d, "gone", 1)[0]
+    assert d.post("/api/v1/programs/manual/start").status_code == 200
+    manual = wait_running(d, "manual", 1)[0]
+    assert d.stop() == 0
+    write(d, "p.ini", f"""\
+        [program:manual]
+        {SLEEP}
+        autostart = false
+        """)
+    d.start()
+    for a in (gone, manual):
+        b = get(d, a["id"])
+        assert b["status"] == "terminated" and b["restarts"] == 0, b
+        assert b["reason"].startswith("daemon shutting down"), b["reason"]
+    assert set(programs(d)[0]) == {"manual"}
+
+
 def test_reload_applies_only_what_changed(make_daemon):
     d = make_daemon(start=False)
     write(d, "p.ini", f"""\
