@@ -254,8 +254,8 @@ json_t *agents_programs_json(agents_t *ag)
                            "restart", json_object_get(spec, "restart"), "agents", agents));
     }
     json_t *errors = json_object_get(ag->programs, "errors");
-    return json_pack("{s:O?,s:o,s:O}", "dir", json_object_get(ag->programs, "dir"), "programs", arr,
-                     "errors", errors ? errors : json_array());
+    return json_pack("{s:O?,s:o,s:o}", "dir", json_object_get(ag->programs, "dir"), "programs", arr,
+                     "errors", errors ? json_incref(errors) : json_array());
 }
 
 problem_t *agents_program_command(agents_t *ag, const char *name, const char *cmd, json_t **out)

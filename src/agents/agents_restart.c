@@ -178,7 +178,10 @@ void agents_restart_revive(agents_t *ag)
 {
     size_t started = 0, failed = 0;
     for (agent_t *a = ag->head; a; a = a->next) {
-        if (a->forget || a->restart == AGENTS_RESTART_NEVER)
+        /* a program's agents come back by its declaration instead (agents_programs_boot):
+         * not when the program was removed from the files or is not autostart */
+        if (a->forget || a->restart == AGENTS_RESTART_NEVER ||
+            json_object_get(a->labels, "program"))
             continue;
         /* lost: it was running when the last daemon went away; daemon_stop_ms: the last
          * daemon's shutdown stopped it. Only the rows this start marked lost: a lost row of an

@@ -124,8 +124,36 @@ def test_daemon_restart_reuses_the_programs_agents(make_daemon):
     assert len(d.get("/api/v1/agents").json()["agents"]) == 3
 
 
-def test_reload_applies_only_what_changed(make_daemon):
+def test_programs_removed_or_not_autostart_stay_down_after_a_daemon_restart(make_daemon):
     d = make_daemon(start=False)
+    write(d, "p.ini", f"""\
+        [program:gone]
+        {SLEEP}
+        [program:manual]
+        {SLEEP}
+        autostart = false
+        """)
+    d.start()
+    gone = wait_running(d, "gone", 1)[0]
+    assert d.post("/api/v1/programs/manual/start").status_code == 200
+    manual = wait_running(d, "manual", 1)[0]
+    assert d.stop() == 0
+    write(d, "p.ini", f"""\
+        [program:manual]
+        {SLEEP}
+        autostart = false
+        """)
+    d.start()
+    for a in (gone, manual):
+        b = get(d, a["id"])
+        assert b["status"] == "terminated" and b["restarts"] == 0, b
+        assert b["reason"].startswith("daemon shutting down"), b["reason"]
+    assert set(programs(d)[0]) == {"manual"}
+
+
+def test_reload_applies_only_what_changed(store_kind, request, make_daemon):
+    store = request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+    d = make_daemon(store=store, start=False)
     write(d, "p.ini", f"""\
         [program:keep]
         {SLEEP}
@@ -188,6 +216,10 @@ def test_reload_applies_only_what_changed(make_daemon):
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("unchanged") == 4, r.stdout
     assert get(d, keep["id"])["pid"] == keep["pid"]
+    # the new spec is the stored one: the next daemon starts the same agent with it
+    d.restart()
+    c = wait_status(d, change["id"], "running")
+    assert c["argv"] == ["sleep", "999"] and c["restarts"] == 2
 
 
 def test_bad_program_files_are_named_by_file_and_line(make_daemon):

@@ -98,8 +98,8 @@ def test_batch_restart(daemon):
         assert running_again(daemon, i, pids[i])["restarts"] == 1
 
 
-def test_daemon_restart_brings_back_agents_by_policy(make_daemon):
-    d = make_daemon()
+def test_daemon_restart_brings_back_agents_by_policy(store_daemon):
+    d = store_daemon
     always = spawn(d, "interactive", name="always", restart="always")
     onfail = spawn(d, "interactive", name="onfail", restart="on-failure")
     never = spawn(d, "interactive", name="never")
