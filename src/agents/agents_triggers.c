@@ -423,8 +423,14 @@ static void agents_watch_event(agents_trig_t *t, const struct inotify_event *ev)
     if (!d)
         return;
     if (ev->mask & IN_IGNORED) {
+        /* the watched inode is gone: a path of the spec replaced by rename (as editors save a
+         * file) is watched again under its name, if something is there now */
+        size_t root = d->root;
+        bool top = !*d->rel;
         free(d->rel);
         *d = t->dirs[--t->ndirs];
+        if (top)
+            (void)agents_watch_add(t, root, "", 0);
         return;
     }
     char rel[PATH_MAX];

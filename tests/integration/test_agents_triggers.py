@@ -197,6 +197,20 @@ def test_file_change_restarts_once_ignored_files_do_not(daemon, tmp_path):
     assert c["restarts"] == 6 and c["reason"] == "file changed: src/marker", c["reason"]
 
 
+def test_a_watched_file_replaced_by_rename_stays_watched(daemon, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("a = 1\n")
+    a = sh(daemon, "sleep 60", cwd=str(tmp_path), stop_grace_ms=500,
+           watch={"paths": ["config.toml"], "debounce_ms": 100})
+    wait_status(daemon, a["id"], "running")
+    for n in (1, 2):  # saved as editors do: a new file renamed over the old one, twice
+        tmp = tmp_path / f".config.toml.{n}"
+        tmp.write_text(f"a = {n + 1}\n")
+        os.rename(tmp, cfg)
+        b = restarted(daemon, a["id"], n)
+        assert b["reason"] == "file changed: config.toml", b["reason"]
+
+
 def test_watch_of_an_ended_agent_is_released(daemon, tmp_path):
     (tmp_path / "w").mkdir()
     a = sh(daemon, "exit 0", watch={"paths": [str(tmp_path / "w")], "debounce_ms": 50})
