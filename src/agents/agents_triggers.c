@@ -333,9 +333,11 @@ static int agents_watch_add(agents_trig_t *t, size_t root, const char *rel, int 
     int n = snprintf(path, sizeof path, "%s%s%s", t->roots[root], *rel ? "/" : "", rel);
     if (n < 0 || (size_t)n >= sizeof path)
         return -ENAMETOOLONG;
-    int wd = inotify_add_watch(t->ifd, path,
-                               IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-                                   IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF | IN_DONT_FOLLOW);
+    /* a path of the spec is followed if it is a symbolic link; links below it are not */
+    int wd =
+        inotify_add_watch(t->ifd, path,
+                          IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                              IN_ATTRIB | IN_DELETE_SELF | (*rel ? IN_DONT_FOLLOW : 0));
     if (wd < 0)
         return -errno;
     char *copy = strdup(rel);
@@ -490,16 +492,19 @@ static int agents_watch_start(agents_trig_t *t, const json_t *w)
         t->roots[i] = s ? agents_path_join(a->cwd, s) : NULL;
         if (!t->roots[i])
             continue;
-        int rc = agents_watch_add(t, i, "", 0);
-        if (rc < 0 && rc != -ENOSPC)
+        int err = agents_watch_add(t, i, "", 0);
+        if (err < 0 && err != -ENOSPC)
             log_warn(NULL, "agents: a watch path cannot be watched", "{s:s,s:s,s:s}", "agent",
-                     a->id, "path", t->roots[i], "error", strerror(-rc));
+                     a->id, "path", t->roots[i], "error", strerror(-err));
     }
-    uv_poll_init(a->owner->hub->loop, &t->poll, t->ifd);
+    int rc = uv_poll_init(a->owner->hub->loop, &t->poll, t->ifd);
+    if (rc < 0)
+        return rc == UV_ENOMEM ? -ENOMEM : -EIO;
     t->poll.data = t;
     t->poll_open = true;
-    uv_poll_start(&t->poll, UV_READABLE, agents_on_inotify);
-    return 0;
+    uv_unref((uv_handle_t *)&t->poll); /* the agent's own handles keep the loop alive */
+    rc = uv_poll_start(&t->poll, UV_READABLE, agents_on_inotify);
+    return rc < 0 ? -EIO : 0;
 }
 
 /* ---- arming and release ---- */
