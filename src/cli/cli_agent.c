@@ -2,6 +2,7 @@
  * is one or a few requests to /api/v1/agents… through the CLI's client face, so `--via zmq`
  * works for all of them (log following polls /output rather than holding an SSE stream, for the
  * same reason). Tables with status colours on a terminal, the daemon's JSON with --json. */
+#include "cli/cli_agent_triggers.h"
 #include "cli/cli_priv.h"
 #include "core/opt.h"
 
@@ -287,7 +288,10 @@ static int cli_agent_spawn(cli_ctx_t *ctx, int argc, char **argv)
                 json_array_append_new(cmd, json_string(argv[i]));
             break;
         }
-        if ((hit = cli_agent_opt(argc, argv, &i, "--preset", &v)) != 0) {
+        if ((hit = cli_agent_trigger_opt(argc, argv, &i, body)) != 0) {
+            if (hit < 0)
+                goto out;
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--preset", &v)) != 0) {
             if (hit < 0)
                 goto out;
             json_object_set_new(body, "preset", json_string(v));
@@ -866,7 +870,7 @@ static int cli_agent_help(cli_ctx_t *ctx, int argc, char **argv)
         printf("  %-7s %s\n", cli_agent_cmds[i].name, cli_agent_cmds[i].summary);
     printf("\nspawn options: --label k=v (repeatable), --env K=V (repeatable), --cwd DIR,\n"
            "  --limit mem=512M,cpu=60s,time=1h,nofile=256,cpu%%=50, --restart "
-           "never|on-failure|always\n\n"
+           "never|on-failure|always\nrestart triggers:\n" CLI_AGENT_TRIGGER_USAGE "\n"
            "examples:\n"
            "  %s agent spawn w1 --label team=a -- python3 worker.py --fast\n"
            "  %s agent spawn r1 --preset claude --task 'summarise README.md' --limit time=10m\n"

@@ -222,3 +222,42 @@ def test_watch_of_an_ended_agent_is_released(daemon, tmp_path):
     links = [os.readlink(f"/proc/{daemon.proc.pid}/fd/{f}") for f in fds
              if os.path.exists(f"/proc/{daemon.proc.pid}/fd/{f}")]
     assert not any("inotify" in x for x in links), links
+
+
+# ---- the CLI ----
+
+def cli(d, *args):
+    import subprocess
+    env = d.cli_env({k: v for k, v in os.environ.items()
+                     if k not in ("GANGLION_URL", "GANGLION_TOKEN", "GANGLION_DATA_DIR")})
+    env["NO_COLOR"] = "1"
+    return subprocess.run([d.bin, "--url", d.url, *args], capture_output=True, text=True,
+                          timeout=30, env=env)
+
+
+def spawned_id(r):
+    import re
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"\b[0-9a-f]{12}\b", r.stdout)
+    assert m, r.stdout
+    return m.group(0)
+
+
+def test_spawn_options_from_the_cli(daemon, tmp_path):
+    (tmp_path / "src").mkdir()
+    aid = spawned_id(cli(daemon, "agent", "spawn", "dev", "--cwd", str(tmp_path),
+                         "--watch", "src", "--watch-ignore", "*.pyc", "--watch-debounce", "100",
+                         "--max-memory-restart", "1G", "--", "sleep", "60"))
+    wait_status(daemon, aid, "running")
+    (tmp_path / "src" / "a.pyc").write_text("x")
+    (tmp_path / "src" / "a.py").write_text("x")
+    assert restarted(daemon, aid, 1)["reason"] == "file changed: src/a.py"
+    bid = spawned_id(cli(daemon, "agent", "spawn", "tick", "--cron", "*/1 * * * * *",
+                         "--", "sleep", "60"))
+    assert restarted(daemon, bid, 1)["reason"] == "cron schedule '*/1 * * * * *'"
+    r = cli(daemon, "agent", "spawn", "bad", "--cron", "* * 32 * *", "--", "true")
+    assert r.returncode == 1 and "day of month: 32 is out of range 1-31" in r.stderr, r.stderr
+    r = cli(daemon, "agent", "spawn", "bad", "--max-memory-restart", "lots", "--", "true")
+    assert r.returncode == 1 and "max_memory_restart" in r.stderr, r.stderr
+    r = cli(daemon, "agent", "spawn", "bad", "--watch-debounce", "soon", "--", "true")
+    assert r.returncode == 2 and "--watch-debounce" in r.stderr, r.stderr
