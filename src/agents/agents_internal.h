@@ -451,6 +451,10 @@ void agents_usage_fini(agents_t *ag);
 const agents_usage_t *agents_usage_of(const agent_t *a);
 /* {"cpu_percent", "rss_bytes", "sampled_at"} or JSON null. New reference. */
 json_t *agents_usage_json(const agent_t *a);
+/* A cgroup v2 directory's CPU time (cpu.stat usage_usec) and resident memory: memory.stat's
+ * anon plus file_mapped, what RSS counts (not the page cache memory.current also holds).
+ * 0, or -ENOENT when a file or a line is missing. Blocking reads: thread pool or tests. */
+int agents_usage_cgroup_read(const char *dir, uint64_t *cpu_ns, uint64_t *rss_bytes);
 
 /* ---- agents_triggers.c: restarts on memory, a cron schedule, and file changes ---- */
 

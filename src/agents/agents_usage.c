@@ -76,21 +76,19 @@ static int agents_usage_file(const char *dir, const char *name, char *buf, size_
     return 0;
 }
 
-/* The cgroup's CPU time and resident memory: anonymous memory plus mapped files, what RSS
- * counts (not the page cache that memory.current also holds). */
-static int agents_usage_cgroup(agents_usage_item_t *it)
+int agents_usage_cgroup_read(const char *dir, uint64_t *cpu_ns, uint64_t *rss_bytes)
 {
     char buf[8192];
     uint64_t usec, anon, mapped = 0;
-    if (agents_usage_file(it->cg_dir, "cpu.stat", buf, sizeof buf) < 0 ||
+    if (agents_usage_file(dir, "cpu.stat", buf, sizeof buf) < 0 ||
         agents_usage_kv(buf, "usage_usec", &usec) < 0)
         return -ENOENT;
-    if (agents_usage_file(it->cg_dir, "memory.stat", buf, sizeof buf) < 0 ||
+    if (agents_usage_file(dir, "memory.stat", buf, sizeof buf) < 0 ||
         agents_usage_kv(buf, "anon", &anon) < 0)
         return -ENOENT;
     (void)agents_usage_kv(buf, "file_mapped", &mapped);
-    it->cpu_ns = usec * 1000u;
-    it->rss_bytes = anon + mapped;
+    *cpu_ns = usec * 1000u;
+    *rss_bytes = anon + mapped;
     return 0;
 }
 
@@ -122,7 +120,8 @@ static void agents_usage_work(uv_work_t *w)
     s->mono_ns = clock_mono_ns();
     for (size_t i = 0; i < s->n; i++) {
         agents_usage_item_t *it = &s->items[i];
-        it->rc = it->cg_dir ? agents_usage_cgroup(it) : -ENOENT;
+        it->rc = it->cg_dir ? agents_usage_cgroup_read(it->cg_dir, &it->cpu_ns, &it->rss_bytes)
+                            : -ENOENT;
         it->cgroup = it->rc == 0;
         if (it->rc < 0)
             it->rc = agents_usage_tree(s, it);

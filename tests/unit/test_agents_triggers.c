@@ -1,10 +1,14 @@
 /* Unit tests for the pure parts of the agents' restart triggers: max_memory_restart's byte
- * sizes and the watch trigger's ignore globs. */
+ * sizes, the watch trigger's ignore globs, and the usage read from a (fake) cgroup. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -82,11 +86,48 @@ static void test_ignore_globs(void **state)
     assert_false(agents_watch_ignored(NULL, "a.pyc"));
 }
 
+static void put(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_cgroup_read(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ganglion-cg-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    uint64_t cpu = 7, rss = 7;
+    assert_int_equal(agents_usage_cgroup_read(dir, &cpu, &rss), -ENOENT); /* no files */
+    put(dir, "cpu.stat", "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n");
+    assert_int_equal(agents_usage_cgroup_read(dir, &cpu, &rss), -ENOENT); /* no memory.stat */
+    /* "anon" must not be taken from "anon_thp", nor file_mapped from "file" */
+    put(dir, "memory.stat",
+        "anon_thp 999\nanon 52428800\nfile 1000000000\nkernel 123\nfile_mapped 4096\n"
+        "shmem 0\n");
+    assert_int_equal(agents_usage_cgroup_read(dir, &cpu, &rss), 0);
+    assert_true(cpu == 2500000000ull);
+    assert_true(rss == 52428800ull + 4096u);
+    put(dir, "memory.stat", "file 1\n");
+    assert_int_equal(agents_usage_cgroup_read(dir, &cpu, &rss), -ENOENT);
+    char path[512];
+    snprintf(path, sizeof path, "%s/cpu.stat", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/memory.stat", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bytes_parse),
         cmocka_unit_test(test_ignore_globs),
+        cmocka_unit_test(test_cgroup_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
