@@ -106,11 +106,13 @@ static void agents_agent_free(agent_t *a)
     agents_argv_free(a->argv);
     free(a->name);
     free(a->reason);
+    free(a->restart_reason);
     free(a->cwd);
     if (a->cg_dir)
         (void)rmdir(a->cg_dir);
     free(a->cg_dir);
     strbuf_free(&a->text);
+    agents_triggers_free(a);
     free(a);
 }
 
@@ -207,6 +209,44 @@ static int agents_agent_configure(agent_t *a, char *err, size_t errlen, const ch
     return 0;
 }
 
+int agents_agent_respec(agent_t *a, json_t *spec, char *why, size_t whylen)
+{
+    const char *field;
+    char **check = agents_argv_build(spec, why, whylen, &field);
+    if (!check) {
+        json_decref(spec);
+        return -EINVAL;
+    }
+    agents_argv_free(check);
+    json_t *old_spec = a->spec;
+    char **old_argv = a->argv;
+    char *old_name = a->name, *old_cwd = a->cwd;
+    a->spec = spec;
+    a->argv = NULL;
+    a->name = a->cwd = NULL;
+    if (agents_agent_configure(a, why, whylen, &field) < 0) {
+        /* out of memory: the old spec and what was built from it stay */
+        agents_argv_free(a->argv);
+        free(a->name);
+        free(a->cwd);
+        json_decref(spec);
+        a->spec = old_spec;
+        a->argv = old_argv;
+        a->name = old_name;
+        a->cwd = old_cwd;
+        a->labels = json_object_get(old_spec, "labels");
+        return -EINVAL;
+    }
+    json_decref(old_spec);
+    agents_argv_free(old_argv);
+    free(old_name);
+    free(old_cwd);
+    a->text_key.valid = false;
+    a->spec_stored = false; /* the next write carries the new spec */
+    agents_store_save(a);
+    return 0;
+}
+
 agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec)
 {
     agent_t *a = agents_agent_alloc(ag, spec);
@@ -291,6 +331,7 @@ json_t *agents_agent_json(const agent_t *a)
     json_object_set_new(o, "ended_at", agents_time_json(a->ended_ms));
     json_object_set_new(o, "status_at", agents_time_json(a->status_ms));
     json_object_set_new(o, "lost_at", agents_time_json(a->lost_ms));
+    json_object_set_new(o, "usage", agents_usage_json(a));
     json_object_set_new(o, "output",
                         json_pack("{s:I,s:I,s:I,s:I,s:I}", "stdout_lines",
                                   (json_int_t)a->lines_total[0], "stderr_lines",
@@ -327,6 +368,8 @@ static bool agents_text_key_fill(const agent_t *a, agents_text_key_t *k)
     k->exit_code = a->exit_code;
     k->term_signal = a->term_signal;
     k->forced_pause = a->forced_pause;
+    const agents_usage_t *u = agents_usage_of(a);
+    k->usage_ms = u ? u->sampled_ms : 0;
     k->valid = true;
     if (a->reason) {
         size_t n = strlen(a->reason);
@@ -481,6 +524,7 @@ bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
         agents_trim_finished(ag, a);
     if (ag->hub->bus)
         agents_status_publish(a, from, to);
+    agents_triggers_on_status(a, from, to);
     if (ag->hub->metrics)
         metrics_gauge_set(ag->hub->metrics, "ganglion_agents_active", NULL, (double)ag->live);
     return true;
@@ -685,8 +729,33 @@ static int agents_fd_high(int fd)
 
 static void agents_on_timeout(uv_timer_t *t);
 
-/* Starts the process. 0, or a negative errno with a readable reason in why. */
-static int agents_proc_start(agent_t *a, char *why, size_t whylen)
+/* A program's `user` (agents_programs_file.c checked that a switch is possible when it was
+ * read): its uid and primary group, looked up at each start. */
+static int agents_user_resolve(const agent_t *a, bool *setid, uid_t *uid, gid_t *gid, char *why,
+                               size_t whylen)
+{
+    const char *user = json_string_value(json_object_get(a->spec, "user"));
+    if (!user)
+        return 0;
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || !res) {
+        snprintf(why, whylen, "run as %s: no such user", user);
+        return -ENOENT;
+    }
+    if (res->pw_uid == geteuid())
+        return 0;
+    if (geteuid() != 0) {
+        snprintf(why, whylen, "run as %s: the daemon is not root and cannot switch users", user);
+        return -EPERM;
+    }
+    *setid = true;
+    *uid = res->pw_uid;
+    *gid = res->pw_gid;
+    return 0;
+}
+
+int agents_proc_start(agent_t *a, char *why, size_t whylen)
 {
     agents_t *ag = a->owner;
     char path[4096];
@@ -755,6 +824,19 @@ static int agents_proc_start(agent_t *a, char *why, size_t whylen)
     x.setid = ag->setid;
     x.uid = ag->uid;
     x.gid = ag->gid;
+    rc = agents_user_resolve(a, &x.setid, &x.uid, &x.gid, why, whylen);
+    if (rc < 0) {
+        close(x.fd[0]);
+        close(x.fd[1]);
+        close(x.fd[2]);
+        close(p_in[1]);
+        close(p_out[0]);
+        close(p_err[0]);
+        for (size_t i = 0; i < nowned; i++)
+            free(owned[i]);
+        free(x.envp);
+        return rc;
+    }
     x.parent = getpid();
     x.pdeathsig = !ag->orphans_leave;
     x.cg_fd = -1;
@@ -980,6 +1062,16 @@ static agents_status_t agents_exit_verdict(agent_t *a, char *why, size_t len)
         snprintf(why, len, "killed: wall-clock timeout %s", t);
         return AGENTS_FAILED;
     }
+    if (a->stop_requested && a->daemon_stop_ms) {
+        /* not the user's stop: the agent comes back at the next start (agents_restart.c) */
+        if (a->term_signal == SIGKILL)
+            snprintf(why, len, "daemon shutting down (SIGKILL after the grace period)");
+        else if (sig)
+            snprintf(why, len, "daemon shutting down (%s)", sig);
+        else
+            snprintf(why, len, "daemon shutting down (exit code %d)", a->exit_code);
+        return AGENTS_TERMINATED;
+    }
     if (a->stop_requested) {
         if (a->term_signal == SIGKILL)
             snprintf(why, len, "stopped on request (SIGKILL after the grace period)");
@@ -1029,6 +1121,8 @@ static void agents_proc_finish(agent_t *a)
     char why[256];
     agents_status_t end = agents_exit_verdict(a, why, sizeof why);
     agents_actions_fail(a, 502, "agent-ended", why);
+    if (agents_restart_resume(a, why))
+        return;
     bool restart = !ag->shutting_down && !a->stop_requested && !a->kill_requested && !a->forget &&
                    (a->restart == AGENTS_RESTART_ALWAYS ||
                     (a->restart == AGENTS_RESTART_ON_FAILURE && end == AGENTS_FAILED));
@@ -1290,6 +1384,7 @@ static void agents_on_timeout(uv_timer_t *t)
 problem_t *agents_stop(agent_t *a, int64_t grace_ms)
 {
     agents_t *ag = a->owner;
+    a->restart_pending = false; /* a stop asked for after a restart wins */
     if (a->status == AGENTS_IDLE) {
         /* waiting for a restart: nothing runs, just end it */
         uv_timer_stop(&a->stop_timer);
@@ -1317,6 +1412,7 @@ problem_t *agents_stop(agent_t *a, int64_t grace_ms)
 
 problem_t *agents_kill(agent_t *a)
 {
+    a->restart_pending = false;
     if (a->status == AGENTS_IDLE) {
         uv_timer_stop(&a->stop_timer);
         agents_status_set(a, AGENTS_TERMINATED, "killed on request (while waiting to restart)");
@@ -1363,6 +1459,10 @@ problem_t *agents_command(agent_t *a, const char *command, const json_t *body)
     }
     if (!strcmp(command, "kill"))
         return agents_kill(a);
+    if (!strcmp(command, "restart")) {
+        int rc = agents_agent_restart(a->owner, a, NULL);
+        return rc < 0 ? agents_restart_problem(a, rc, "restart") : NULL;
+    }
     if (!strcmp(command, "signal"))
         return agents_signal(
             a, agents_signal_parse(json_string_value(json_object_get(body, "signal"))));
@@ -1528,11 +1628,15 @@ int agents_start(hub_t *hub)
     agents_io_init(ag);
     agents_store_init(ag);
     agents_procs_jobs_init(ag);
+    if (agents_usage_init(ag) < 0)
+        log_warn(NULL, "agents: usage sampling off (out of memory)", NULL);
     uv_signal_init(hub->loop, &ag->sigchld);
     ag->sigchld.data = ag;
     uv_signal_start(&ag->sigchld, agents_on_sigchld, SIGCHLD);
     uv_unref((uv_handle_t *)&ag->sigchld);
     ag->sigchld_open = true;
+    agents_restart_revive(ag);
+    agents_programs_boot(ag);
     log_info(NULL, "agents: ready", "{s:I,s:I,s:b}", "max", (json_int_t)hub->cfg.agents_max,
              "loaded", (json_int_t)ag->count, "cgroup_v2", ag->cgroup_v2);
     return 0;
@@ -1546,16 +1650,24 @@ void agents_shutdown(hub_t *hub)
     ag->shutting_down = true;
     /* leave room in the shutdown grace for the final writes */
     int64_t grace = hub->cfg.shutdown_grace_ms * 3 / 4;
+    int64_t now = clock_wall_ms();
+    /* what the daemon's own stop ends is marked (daemon_stop_ms): its reason says so, not
+     * "stopped on request", and the next start brings it back by its restart policy */
     for (agent_t *a = ag->head; a; a = a->next) {
         if (a->forget)
             continue;
         if (a->status == AGENTS_IDLE && uv_is_active((uv_handle_t *)&a->stop_timer)) {
             uv_timer_stop(&a->stop_timer);
-            agents_status_set(a, AGENTS_TERMINATED, "daemon shutdown while waiting to restart");
+            a->daemon_stop_ms = now;
+            agents_status_set(a, AGENTS_TERMINATED,
+                              "daemon shutting down while waiting to restart");
         } else if (a->pid && a->status != AGENTS_STOPPING) {
             int64_t g = a->stop_grace_ms >= 0 ? a->stop_grace_ms : hub->cfg.agents_stop_grace_ms;
             agents_stop(a, g < grace ? g : grace);
-            agents_reason_set(a, "stopping: daemon shutdown");
+            a->daemon_stop_ms = now;
+            agents_reason_set(a, "stopping: daemon shutting down");
+        } else if (a->restart_pending && (a->pid || a->exited)) {
+            a->daemon_stop_ms = now; /* on its way to a restart the next start makes */
         }
     }
 }
@@ -1565,7 +1677,7 @@ bool agents_busy(const hub_t *hub)
     const agents_t *ag = hub->agents;
     if (!ag)
         return false;
-    if (agents_store_busy(ag))
+    if (agents_store_busy(ag) || ag->programs_reloading)
         return true;
     for (const agent_t *a = ag->head; a; a = a->next)
         if (a->pid || a->exited)
@@ -1593,6 +1705,7 @@ void agents_destroy(hub_t *hub)
         uv_timer_stop(&a->stop_timer);
         agents_agent_close_timers(a);
     }
+    agents_usage_fini(ag);
     agents_procs_jobs_fini(ag);
     /* what the main processes left behind came to the daemon as they died: end it too, level
      * by level (an orphan's children come as it dies), before the daemon's own exit would
@@ -1626,6 +1739,7 @@ void agents_destroy(hub_t *hub)
         a->in_open = a->out_open = a->err_open = false;
         agents_agent_free(a);
     }
+    agents_programs_fini(ag);
     htab_destroy(&ag->by_id);
     agents_names_fini(ag);
     free(ag);

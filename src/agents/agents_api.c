@@ -32,8 +32,8 @@ static const char *const agents_status_enum[] = {
     "idle",      "initializing", "running",    "thinking", "paused", "stopping",
     "completed", "failed",       "terminated", "lost",     NULL};
 static const char *const agents_stream_enum[] = {"stdout", "stderr", "both", NULL};
-static const char *const agents_command_enum[] = {"pause", "resume", "stop",
-                                                  "kill",  "signal", NULL};
+static const char *const agents_command_enum[] = {"pause",  "resume",  "stop", "kill",
+                                                  "signal", "restart", NULL};
 
 static const api_field_t agents_string_item[] = {
     {.name = "item", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096}};
@@ -76,6 +76,33 @@ static const api_field_t agents_limits_fields[] = {
      .min = 1,
      .max = 100000,
      .description = "cpu.max quota (cgroup v2 only; ignored without it)"},
+    {.name = NULL}};
+
+static const api_field_t agents_path_item[] = {
+    {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 4096}};
+static const api_field_t agents_glob_item[] = {
+    {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 256}};
+static const api_field_t agents_watch_fields[] = {
+    {.name = "paths",
+     .type = API_T_ARRAY,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 64,
+     .items = agents_path_item,
+     .description = "files or directories (recursive), relative to cwd"},
+    {.name = "ignore",
+     .type = API_T_ARRAY,
+     .flags = API_F_MAX,
+     .max = 64,
+     .items = agents_glob_item,
+     .description = "fnmatch globs: \"*.pyc\" (any component), \"node_modules/**\" (a path)"},
+    {.name = "debounce_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 600000,
+     .def = "500",
+     .description = "quiet time after the last change before the restart"},
     {.name = NULL}};
 
 static const api_field_t agents_spawn_body[] = {
@@ -176,6 +203,20 @@ static const api_field_t agents_spawn_body[] = {
      .min = 0,
      .max = 600000,
      .description = "SIGTERM to SIGKILL delay (default agents.stop_grace_ms)"},
+    {.name = "max_memory_restart",
+     .type = API_T_ANY,
+     .description = "restart when the sampled RSS exceeds this: bytes, or \"500M\" (K, M, G, "
+                    "T: powers of 1024)"},
+    {.name = "cron",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 256,
+     .description = "restart on this schedule (UTC): 5 cron fields, or 6 with seconds first"},
+    {.name = "watch",
+     .type = API_T_OBJECT,
+     .props = agents_watch_fields,
+     .description = "restart when files change under paths (inotify, debounced)"},
     {.name = NULL}};
 
 static const api_field_t agents_id_param[] = {
@@ -237,6 +278,15 @@ static const api_field_t agents_signal_body[] = {{.name = "signal",
                                                   .max = 32,
                                                   .description = AGENTS_SIGNAL_DESC},
                                                  {.name = NULL}};
+static const api_field_t agents_start_body[] = {
+    {.name = "reason",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 200,
+     .description = "recorded as the agent's reason (default: started again / restarted on "
+                    "request)"},
+    {.name = NULL}};
 
 static const api_field_t agents_stdin_body[] = {
     {.name = "text",
@@ -538,6 +588,8 @@ static void agents_api_spawn(api_req_t *req, void *ctx)
         problem_field_error(&p, "body", "/name",
                             "at most %d bytes of UTF-8: it is used in paths in place of the id",
                             AGENTS_HANDLE_BYTES);
+    const char *cwd = json_string_value(json_object_get(body, "cwd"));
+    agents_triggers_check(body, cwd ? cwd : ag->hub->cfg.data_dir, &p);
     if (p) {
         api_reply_problem(req, p);
         return;
@@ -617,6 +669,23 @@ static void agents_api_stop(api_req_t *req, void *ctx)
     a->owner->commands++;
     json_t *g = json_object_get(api_req_body(req), "grace_ms");
     agents_reply_result(req, a, agents_stop(a, g ? (int64_t)json_number_value(g) : -1));
+}
+
+/* start (an ended agent) and restart (stop with its grace, then start): the same id and spec,
+ * a restart counted; the reply is the agent as the command left it (restart of a live agent:
+ * stopping, then running again with a new pid once the old process has ended). */
+static void agents_api_start(api_req_t *req, void *ctx)
+{
+    bool restart = ctx != NULL;
+    agent_t *a = agents_req_agent(req);
+    if (!a)
+        return;
+    agents_t *ag = a->owner;
+    ag->commands++;
+    const char *reason = json_string_value(json_object_get(api_req_body(req), "reason"));
+    int rc = restart ? agents_agent_restart(ag, a, reason) : agents_agent_start(ag, a, reason);
+    agents_reply_result(
+        req, a, rc < 0 ? agents_restart_problem(a, rc, restart ? "restart" : "start") : NULL);
 }
 
 static void agents_api_kill(api_req_t *req, void *ctx)
@@ -944,7 +1013,7 @@ static void agents_api_stats(api_req_t *req, void *ctx)
 #define AGENTS_OBJ                                                                                 \
     "the agent object {id, name, status, pid, exit_code, signal, reason, labels, capabilities, "   \
     "argv, cwd, limits, restart, restarts, created_at, started_at, ended_at, status_at, lost_at, " \
-    "output{stdout_lines, stderr_lines, last_seq}}"
+    "usage{cpu_percent, rss_bytes, sampled_at}, output{stdout_lines, stderr_lines, last_seq}}"
 
 static const api_endpoint_t agents_endpoints[] = {
     {.method = "GET",
@@ -1031,6 +1100,27 @@ static const api_endpoint_t agents_endpoints[] = {
      .response = AGENTS_OBJ,
      .handler = agents_api_stop},
     {.method = "POST",
+     .path = "/api/v1/agents/{id}/start",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Start an ended agent again: same id and spec, restarts + 1 (409 when it runs)",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_start_body,
+     .response = AGENTS_OBJ,
+     .handler = agents_api_start},
+    {.method = "POST",
+     .path = "/api/v1/agents/{id}/restart",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Stop with the agent's grace, then start again with the same id and spec",
+     .params = agents_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = agents_start_body,
+     .response = AGENTS_OBJ " (stopping until the old process has ended, then running)",
+     .handler = agents_api_start,
+     .ctx = (void *)1},
+    {.method = "POST",
      .path = "/api/v1/agents/{id}/kill",
      .scope = "agents:write",
      .tag = "agents",
@@ -1095,11 +1185,14 @@ static const api_endpoint_t agents_endpoints[] = {
 int agents_api_register(hub_t *hub)
 {
     api_register(hub->api, agents_endpoints, sizeof agents_endpoints / sizeof agents_endpoints[0]);
+    programs_api_register(hub);
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
                         "Agent spawns by result.");
         metrics_declare(hub->metrics, "ganglion_agents_active", "gauge",
                         "Agents with a live process.");
+        metrics_declare(hub->metrics, "ganglion_agents_triggered_restarts_total", "counter",
+                        "Restarts asked for by a trigger (memory, cron, watch).");
         metrics_collector_add(hub->metrics, agents_metrics_collect, hub->agents);
     }
     return 0;

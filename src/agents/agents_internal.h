@@ -50,6 +50,7 @@ typedef struct agents_text_key {
     uint64_t lines_total[2], bytes_total[2], seq;
     int status, restart, restarts, pid, exit_code, term_signal;
     bool forced_pause, valid;
+    int64_t usage_ms;                    /* the sample shown (agents_usage.c); 0: none */
     char reason[AGENTS_TEXT_REASON_MAX]; /* the text: a freed reason's address can be reused */
 } agents_text_key_t;
 /* A snapshot of the process table, and a signal for an agent's tree (agents_procs.c). */
@@ -60,6 +61,21 @@ typedef struct agents_procs {
 } agents_procs_t;
 
 typedef struct agents agents_t;
+
+/* The last resource sample of an agent's process tree (agents_usage.c). Shown while pid is the
+ * agent's current process; zero before the first sample. */
+typedef struct agents_usage {
+    pid_t pid;          /* the main process the sample is of */
+    double cpu_percent; /* since the previous sample (the first: since the process started) */
+    uint64_t rss_bytes; /* resident memory of the tree (or the cgroup's anon + mapped files) */
+    int64_t sampled_ms; /* wall clock */
+    uint64_t cpu_ns;    /* CPU time of the tree at the sample */
+    uint64_t mono_ns;   /* monotonic time of the sample */
+    /* what the last agent.<id>.usage event said, and when (events go out on a change) */
+    int64_t pub_cpu10, pub_ms;
+    uint64_t pub_rss;
+} agents_usage_t;
+typedef struct agents_trig agents_trig_t;
 
 typedef struct agent {
     agents_t *owner;
@@ -125,11 +141,18 @@ typedef struct agent {
     struct agents_name *name_ent;
     struct agent *name_prev, *name_next;
     bool name_live;
+    /* starting again with the same id (agents_restart.c) */
+    bool restart_pending;   /* start again once the process has ended */
+    char *restart_reason;   /* owned: why, kept while the restart is pending */
+    int64_t daemon_stop_ms; /* the daemon's shutdown ended it: started again at the next start */
 
     /* The agent object's compact JSON as last rendered for GET, and the state it was rendered
      * from: reused while that state is unchanged (agents_agent_text). */
     strbuf_t text;
     agents_text_key_t text_key;
+
+    agents_usage_t usage; /* the last sample (agents_usage.c) */
+    agents_trig_t *trig;  /* restart triggers while armed (agents_triggers.c); owned */
 } agent_t;
 
 struct agents {
@@ -189,6 +212,10 @@ struct agents {
     /* output searches (agents_output.c): jobs on the thread pool, and refusals */
     int grep_running;
     uint64_t grep_refused, grep_busy;
+    struct agents_sampler *sampler; /* resource sampling (agents_usage.c); owned */
+    /* programs (agents_programs.c): the set applied last (owned), and a reload in flight */
+    json_t *programs;
+    bool programs_reloading;
 };
 
 /* ---- agents_procs.c: the processes behind agents, from /proc ---- */
@@ -297,6 +324,57 @@ void agents_proc_drained(agent_t *a);
 /* Output arrived: after the exit, the wait for EOF starts over. */
 void agents_proc_output_seen(agent_t *a);
 
+/* Starts the process (the spec's argv, cwd, env and limits). 0, or a negative errno with a
+ * readable reason in why. The status is the caller's to set. */
+int agents_proc_start(agent_t *a, char *why, size_t whylen);
+
+/* Gives the agent a new spec (taken, also on failure): argv, name, cwd, labels, limits and
+ * policy are rebuilt from it and the row's spec is written again. A running process keeps
+ * what it was started with until it is started again. 0, or -EINVAL with why set (the agent
+ * keeps its old spec). */
+int agents_agent_respec(agent_t *a, json_t *spec, char *why, size_t whylen);
+
+/* ---- agents_programs.c: programs from files, on the loop ---- */
+
+/* The directory program files are read from (agents.programs, or <data-dir>/programs.d). */
+const char *agents_programs_dir(const agents_t *ag, char *buf, size_t len);
+/* Applies a set read by agents_programs_read (taken: it becomes the current one) and returns
+ * what happened, [{program, action, agents:[{id, name, result, error?}]}]. boot: every program
+ * is brought to its declaration, reusing agents of the previous run by program and name;
+ * otherwise only programs added, changed or removed since the current set are touched. */
+json_t *agents_programs_apply(agents_t *ag, json_t *set, bool boot);
+/* At daemon start: reads the directory, logs each error (file:line), applies the rest. */
+void agents_programs_boot(agents_t *ag);
+/* {dir, programs:[{name, file, line, numprocs, autostart, argv, restart, agents:[…]}], errors}. */
+json_t *agents_programs_json(agents_t *ag);
+/* start | stop | restart the agents of program name; *out: {program, command, agents:[…]}.
+ * 404 for an unknown program. */
+problem_t *agents_program_command(agents_t *ag, const char *name, const char *cmd, json_t **out);
+void agents_programs_fini(agents_t *ag);
+
+/* ---- agents_restart.c: starting an agent again with the same id ---- */
+
+/* Stops the agent with its own grace and starts it again with the same id and spec, whatever
+ * its restart policy, counting a restart; reason (copied; NULL: "restarted on request") is the
+ * agent's reason once it runs again, e.g. "memory 612 MB over max_memory_restart 500 MB". An
+ * ended agent (or one waiting for a policy restart) is started at once; a live one goes to
+ * stopping and is started when its process has ended. 0, -ENOENT (deleted), -ESHUTDOWN (the
+ * daemon is shutting down), -EAGAIN (agents.max reached), -ENOEXEC (its stored spec cannot be
+ * run by this version), -ENOMEM, or the start's negative errno (the agent is then failed). */
+int agents_agent_restart(agents_t *ag, agent_t *a, const char *reason);
+/* Starts an ended agent (completed, failed, terminated, lost) again with the same id and
+ * spec, counting a restart. The codes of agents_agent_restart, and -EBUSY when it is not
+ * ended. */
+int agents_agent_start(agents_t *ag, agent_t *a, const char *reason);
+/* The process of an agent with a restart pending has ended (why: how): starts it again.
+ * Returns false when no restart was pending (the caller settles the end as usual). */
+bool agents_restart_resume(agent_t *a, const char *why);
+/* Daemon start: the agents the last run left alive (lost) or stopped at its shutdown whose
+ * policy is always or on-failure are started again, keeping their ids. */
+void agents_restart_revive(agents_t *ag);
+/* The problem a client sees for a negative code of the functions above (what: "start"...). */
+problem_t *agents_restart_problem(const agent_t *a, int rc, const char *what);
+
 /* ---- agents_io.c: pipes, output lines, stdin, custom actions ---- */
 
 /* Takes the parent ends (stdin write, stdout read, stderr read) and starts reading. 0 or a
@@ -390,7 +468,51 @@ void agents_ack_batch_done(agents_t *ag, size_t nsave, size_t ndel, const char *
 /* Shutdown: replies 503 to every reply still held (its write was never made). */
 void agents_ack_fini(agents_t *ag);
 
+/* ---- agents_usage.c: CPU and resident memory of live agents ---- */
+
+/* Starts sampling every agents.sample_ms: /proc (or the agents' cgroups) read on the thread
+ * pool, one job at a time; each sample updates a->usage, publishes agent.<id>.usage and feeds
+ * the memory trigger. 0 or -ENOMEM. */
+int agents_usage_init(agents_t *ag);
+/* Stops sampling; waits for the job in flight (a bounded read). */
+void agents_usage_fini(agents_t *ag);
+/* The sample shown for a: NULL when there is none for its current process (before the
+ * first, or once it ended). */
+const agents_usage_t *agents_usage_of(const agent_t *a);
+/* {"cpu_percent", "rss_bytes", "sampled_at"} or JSON null. New reference. */
+json_t *agents_usage_json(const agent_t *a);
+/* A cgroup v2 directory's CPU time (cpu.stat usage_usec) and resident memory: memory.stat's
+ * anon plus file_mapped, what RSS counts (not the page cache memory.current also holds).
+ * 0, or -ENOENT when a file or a line is missing. Blocking reads: thread pool or tests. */
+int agents_usage_cgroup_read(const char *dir, uint64_t *cpu_ns, uint64_t *rss_bytes);
+
+/* ---- agents_triggers.c: restarts on memory, a cron schedule, and file changes ---- */
+
+/* Checks the trigger fields of a spawn body (max_memory_restart, cron, watch); adds field
+ * errors to *p (created when NULL). cwd resolves relative watch paths. */
+void agents_triggers_check(const json_t *body, const char *cwd, problem_t **p);
+/* The agent's status moved: its triggers are armed when it becomes live and released when it
+ * ends (a restart keeps them). */
+void agents_triggers_on_status(agent_t *a, agents_status_t from, agents_status_t to);
+/* A new usage sample arrived: restarts the agent when it is over max_memory_restart. */
+void agents_triggers_usage(agent_t *a);
+/* The record is freed: its triggers go (their handles close in the background). */
+void agents_triggers_free(agent_t *a);
+/* max_memory_restart's value: an integer number of bytes, or a string, a whole number with an
+ * optional unit K, M, G or T (powers of 1024; "KB", "MiB" and the like read the same).
+ * 0 or -EINVAL. */
+int agents_bytes_parse(const json_t *v, uint64_t *out);
+/* Whether rel (a path relative to a watched path) matches one of the ignore globs (a JSON
+ * array of strings): a pattern without '/' is matched against each component ("*.pyc",
+ * "node_modules" anywhere), one with '/' against the whole path and every tail of it that
+ * starts at a component ("a/" followed by "**" also matches the directory a itself; a leading
+ * '/' anchors at the watched path). */
+bool agents_watch_ignored(const json_t *ignore, const char *rel);
+
 /* ---- agents_api.c ---- */
 void agents_metrics_collect(strbuf_t *out, void *ud);
+
+/* ---- programs_api.c: /api/v1/programs (registered by agents_api_register) ---- */
+int programs_api_register(struct hub *hub);
 
 #endif

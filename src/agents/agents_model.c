@@ -52,7 +52,8 @@ bool agents_status_live(agents_status_t s)
 
 /* The design's moves, plus: `stopping` from any live state and from it to an end; `idle` from
  * a live state when the process exited and a restart is scheduled; `completed` from paused
- * (a cooperatively paused agent may still finish); `lost` from anything not final. */
+ * (a cooperatively paused agent may still finish); `lost` from anything not final; `idle`
+ * from an end when the agent is started again with the same id. */
 static const unsigned agents_moves[AGENTS_STATUS_COUNT] = {
     [AGENTS_IDLE] =
         B(AGENTS_INITIALIZING) | B(AGENTS_TERMINATED) | B(AGENTS_FAILED) | B(AGENTS_LOST),
@@ -70,6 +71,11 @@ static const unsigned agents_moves[AGENTS_STATUS_COUNT] = {
                       B(AGENTS_IDLE) | B(AGENTS_LOST),
     [AGENTS_STOPPING] = B(AGENTS_TERMINATED) | B(AGENTS_FAILED) | B(AGENTS_COMPLETED) |
                         B(AGENTS_IDLE) | B(AGENTS_LOST),
+    /* an ended agent moves only when it is started again (agent start, daemon start) */
+    [AGENTS_COMPLETED] = B(AGENTS_IDLE),
+    [AGENTS_FAILED] = B(AGENTS_IDLE),
+    [AGENTS_TERMINATED] = B(AGENTS_IDLE),
+    [AGENTS_LOST] = B(AGENTS_IDLE),
 };
 
 bool agents_transition_allowed(agents_status_t from, agents_status_t to)
@@ -651,23 +657,31 @@ int agents_proc_stat_parse(const char *text, agents_proc_stat_t *out)
     long pid = strtol(text, &end, 10);
     if (errno || end == text || pid <= 0)
         return -EINVAL;
-    /* after ") ": state, ppid, pgrp, session, then 15 fields, then starttime (field 22) */
+    /* after ") ": state, ppid, pgrp, session, then 15 fields, then starttime (field 22);
+     * utime and stime (fields 14 and 15) and rss (field 24) for the usage sampler, the last
+     * optional so that a shortened line still identifies its process */
     const char *p = close_paren + 1;
     if (p[0] != ' ' || !p[1] || p[2] != ' ')
         return -EINVAL;
     out->pid = (pid_t)pid;
     out->state = p[1];
     p += 3;
-    long long v[4] = {0};
-    for (int field = 4; field <= 22; field++) {
+    long long v[4] = {0}, cpu = 0, rss = 0;
+    for (int field = 4; field <= 24; field++) {
         errno = 0;
         long long x = strtoll(p, &end, 10);
+        if (field > 22 && end == p)
+            break;
         if (errno || end == p || (*end != ' ' && *end != '\n' && *end != '\0'))
             return -EINVAL;
         if (field <= 6)
             v[field - 4] = x;
+        else if (field == 14 || field == 15)
+            cpu += x > 0 ? x : 0;
         else if (field == 22)
             v[3] = x;
+        else if (field == 24)
+            rss = x > 0 ? x : 0;
         p = end;
     }
     if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0)
@@ -676,5 +690,7 @@ int agents_proc_stat_parse(const char *text, agents_proc_stat_t *out)
     out->pgid = (pid_t)v[1];
     out->sid = (pid_t)v[2];
     out->start = (uint64_t)v[3];
+    out->cpu_ticks = (uint64_t)cpu;
+    out->rss_pages = (uint64_t)rss;
     return 0;
 }

@@ -129,12 +129,15 @@ uint64_t agents_cgroup_oom_kills(const char *dir);
  * after its process is reaped; (pid, start) is not, within one boot. */
 typedef struct agents_proc_stat {
     pid_t pid, ppid, pgid, sid;
-    char state;     /* 'R', 'S', 'Z' ... */
-    uint64_t start; /* field 22: start time in clock ticks after boot */
+    char state;         /* 'R', 'S', 'Z' ... */
+    uint64_t start;     /* field 22: start time in clock ticks after boot */
+    uint64_t cpu_ticks; /* fields 14 + 15: user and system time, in clock ticks */
+    uint64_t rss_pages; /* field 24: resident set size, in pages (0 when absent) */
 } agents_proc_stat_t;
 
 /* Parses the text of /proc/PID/stat. The command name (field 2) is in parentheses and may
- * hold spaces and ')', so the fields after it are counted from the last ')'. 0 or -EINVAL. */
+ * hold spaces and ')', so the fields after it are counted from the last ')'. Fields 23 and 24
+ * may be missing (rss_pages is then 0). 0 or -EINVAL. */
 int agents_proc_stat_parse(const char *text, agents_proc_stat_t *out);
 
 /* True if p[0..len) is valid UTF-8 without NUL bytes. */

@@ -50,6 +50,13 @@ static const store_migration_t agents_migration_list[] = {
                       "ALTER TABLE agents ADD COLUMN cgroup TEXT;"
                       "ALTER TABLE agents ADD COLUMN boot_id TEXT;",
     },
+    {
+        /* when the daemon's own shutdown ended the agent (not a user's stop): the next start
+         * brings it back by its restart policy (agents_restart.c) */
+        .version = 202,
+        .name = "agents_daemon_stop",
+        .sql_sqlite = "ALTER TABLE agents ADD COLUMN daemon_stop_ms BIGINT;",
+    },
 };
 
 const store_migration_t *agents_migrations(size_t *n)
@@ -68,6 +75,7 @@ typedef struct agents_write {
     char *name, *status, *spec, *reason, *tail; /* spec NULL: the row exists, UPDATE it */
     int64_t pid, exit_code, sig, restarts, created, started, ended, status_ms, lost, last_seq;
     int64_t pid_start, pgid; /* with pid: the process's identity (0 without one) */
+    int64_t daemon_stop_ms;  /* 0 unless the daemon's shutdown ended it */
     char *cgroup;            /* NULL without a live process in a cgroup */
     const char *boot_id;     /* borrowed from the module (set once at start); NULL: none */
     int rc;                  /* 0 once committed */
@@ -130,19 +138,20 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         agents_int_or_null(w->pgid),
         w->cgroup ? STORE_TEXTV(w->cgroup) : STORE_NULLV,
         w->pid && w->boot_id ? STORE_TEXTV(w->boot_id) : STORE_NULLV,
+        agents_int_or_null(w->daemon_stop_ms),
     };
     size_t np = sizeof p / sizeof p[0];
     if (!w->spec) {
         /* the spec never changes: later writes leave it (and its text) alone. Every parameter
          * is used (PostgreSQL cannot type one that is not), so created_ms ($9) is left out. */
-        store_val_t u[] = {p[0],  p[1],  p[2],  p[3],  p[4],  p[5],  p[6],  p[7],  p[9],
-                           p[10], p[11], p[12], p[13], p[14], p[16], p[17], p[18], p[19]};
+        store_val_t u[] = {p[0],  p[1],  p[2],  p[3],  p[4],  p[5],  p[6],  p[7],  p[9], p[10],
+                           p[11], p[12], p[13], p[14], p[16], p[17], p[18], p[19], p[20]};
         return store_query(c,
                            "UPDATE agents SET name = $2, status = $3, pid = $4, exit_code = $5,"
                            " signal = $6, reason = $7, restarts = $8, started_ms = $9,"
                            " ended_ms = $10, status_ms = $11, lost_ms = $12, last_seq = $13,"
                            " tail = COALESCE($14, tail), pid_start = $15, pgid = $16,"
-                           " cgroup = $17, boot_id = $18 WHERE id = $1",
+                           " cgroup = $17, boot_id = $18, daemon_stop_ms = $19 WHERE id = $1",
                            u, sizeof u / sizeof u[0], NULL, NULL);
     }
     /* ON CONFLICT ... excluded: the same text on SQLite (3.24+) and PostgreSQL */
@@ -150,8 +159,8 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         c,
         "INSERT INTO agents (id, name, status, pid, exit_code, signal, reason,"
         " restarts, created_ms, started_ms, ended_ms, status_ms, lost_ms, last_seq,"
-        " tail, spec, pid_start, pgid, cgroup, boot_id)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"
+        " tail, spec, pid_start, pgid, cgroup, boot_id, daemon_stop_ms)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
         " status = excluded.status, pid = excluded.pid,"
         " exit_code = excluded.exit_code, signal = excluded.signal,"
@@ -160,7 +169,8 @@ static int agents_write_row(store_conn_t *c, const agents_write_t *w)
         " status_ms = excluded.status_ms, lost_ms = excluded.lost_ms,"
         " last_seq = excluded.last_seq,"
         " tail = COALESCE(excluded.tail, agents.tail), pid_start = excluded.pid_start,"
-        " pgid = excluded.pgid, cgroup = excluded.cgroup, boot_id = excluded.boot_id",
+        " pgid = excluded.pgid, cgroup = excluded.cgroup, boot_id = excluded.boot_id,"
+        " daemon_stop_ms = excluded.daemon_stop_ms, spec = excluded.spec",
         p, np, NULL, NULL);
 }
 
@@ -298,6 +308,7 @@ static bool agents_write_fill(agents_write_t *w, agent_t *a)
     w->status_ms = a->status_ms;
     w->lost = a->lost_ms;
     w->last_seq = (int64_t)a->seq;
+    w->daemon_stop_ms = a->daemon_stop_ms;
     if (a->pid) {
         w->pid_start = (int64_t)a->pid_start;
         w->pgid = a->pgid;
@@ -593,8 +604,8 @@ int agents_store_load(agents_t *ag)
         store_val_t lim[] = {STORE_INTV(AGENTS_LOAD_MAX)};
         rc = store_query(c,
                          "SELECT id, name, status, spec, exit_code, signal, reason, restarts,"
-                         " created_ms, started_ms, ended_ms, status_ms, lost_ms, last_seq, tail"
-                         " FROM agents ORDER BY created_ms DESC LIMIT $1",
+                         " created_ms, started_ms, ended_ms, status_ms, lost_ms, last_seq, tail,"
+                         " daemon_stop_ms FROM agents ORDER BY created_ms DESC LIMIT $1",
                          lim, 1, &rows, NULL);
     }
     if (rc < 0) {
@@ -635,6 +646,7 @@ int agents_store_load(agents_t *ag)
         a->ended_ms = agents_row_int(row, "ended_ms");
         a->status_ms = agents_row_int(row, "status_ms");
         a->lost_ms = agents_row_int(row, "lost_ms");
+        a->daemon_stop_ms = agents_row_int(row, "daemon_stop_ms");
         agents_tail_restore(a, json_string_value(json_object_get(row, "tail")));
         a->seq = (uint64_t)agents_row_int(row, "last_seq");
     }

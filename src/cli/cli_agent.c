@@ -2,6 +2,7 @@
  * is one or a few requests to /api/v1/agents… through the CLI's client face, so `--via zmq`
  * works for all of them (log following polls /output rather than holding an SSE stream, for the
  * same reason). Tables with status colours on a terminal, the daemon's JSON with --json. */
+#include "cli/cli_agent_triggers.h"
 #include "cli/cli_priv.h"
 #include "core/opt.h"
 
@@ -291,7 +292,10 @@ static int cli_agent_spawn(cli_ctx_t *ctx, int argc, char **argv)
                 json_array_append_new(cmd, json_string(argv[i]));
             break;
         }
-        if ((hit = cli_agent_opt(argc, argv, &i, "--preset", &v)) != 0) {
+        if ((hit = cli_agent_trigger_opt(argc, argv, &i, body)) != 0) {
+            if (hit < 0)
+                goto out;
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--preset", &v)) != 0) {
             if (hit < 0)
                 goto out;
             json_object_set_new(body, "preset", json_string(v));
@@ -760,8 +764,8 @@ static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
     }
     static const struct {
         const char *cmd, *verb;
-    } verbs[] = {
-        {"pause", "paused"}, {"resume", "resumed"}, {"stop", "stopping"}, {"kill", "killed"}};
+    } verbs[] = {{"pause", "paused"}, {"resume", "resumed"}, {"stop", "stopping"},
+                 {"kill", "killed"},  {"start", "started"},  {"restart", "restarting"}};
     const char *verb = cmd;
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (!strcmp(cmd, verbs[i].cmd))
@@ -978,7 +982,8 @@ static const cli_cmd_t cli_agent_cmds[] = {
      "  --cwd DIR           working directory (default: the current directory)\n"
      "  --limit SPEC        mem=512M,cpu=60s,time=1h,nofile=256,cpu%=50\n"
      "  --restart POLICY    never | on-failure | always\n"
-     "  --allow-duplicate-name  the name may be shared with an agent still running\n\n"
+     "  --allow-duplicate-name  the name may be shared with an agent still "
+     "running\n" CLI_AGENT_TRIGGER_USAGE "\n"
      "examples:\n"
      "  ganglion agent spawn w1 --label team=a -- python3 worker.py --fast\n"
      "  ganglion agent spawn r1 --preset claude --task 'summarise README.md' --limit time=10m\n",
@@ -1027,6 +1032,15 @@ static const cli_cmd_t cli_agent_cmds[] = {
      "--all (every agent that has not ended) or -l k=v\n"
      "(repeatable: all must match). \n",
      cli_agent_control},
+    {"start", "start an ended agent again (same id and spec): AGENTS",
+     "AGENTS\n\nStarts ended agents again with the same id and spec; restarts + 1.\n"
+     "AGENTS is one or more ids or names.\n",
+     cli_agent_control},
+    {"restart", "stop with its grace, then start again (same id): AGENTS",
+     "AGENTS\n\nStops each agent with its grace period, then starts it again with the same id\n"
+     "and spec (an ended agent is started at once).\nAGENTS is one or more ids or names, --all "
+     "(every agent that has not ended) or -l k=v\n(repeatable: all must match).\n",
+     cli_agent_control},
     {"rm", "kill and forget: ID", "ID\n\nKills the agent if it runs and forgets it.\n",
      cli_agent_control},
     {"signal", "send a signal: AGENTS SIG (TERM, hup, SIGWINCH, RTMIN+1, 28 ...)",
@@ -1045,7 +1059,7 @@ static const cli_cmd_t cli_agent_cmds[] = {
      cli_agent_action},
     {"batch", "one command for many: (--label k=v | --id ID... | --all) COMMAND",
      "(--label k=v | --id ID ... | --all) COMMAND [SIGNAL] [OPTIONS]\n\n"
-     "Runs pause, resume, stop, kill or signal on every selected agent and prints one\n"
+     "Runs pause, resume, stop, kill, restart or signal on every selected agent and prints one\n"
      "result per agent.\n\noptions:\n"
      "  --label k=v         select by label (repeatable)\n"
      "  --id ID             select by id or name (repeatable)\n"

@@ -30,6 +30,8 @@ static const cli_cmd_t cli_commands[] = {
     {"agent", "supervise agents: spawn, ls, show, logs, pause, stop ... (see agent help)", NULL,
      cli_cmd_agent},
     {"top", "a live view of the agents: status, CPU, memory, log; keys to act", NULL, cli_cmd_top},
+    {"program", "programs from program files: ls, reload, start, stop, restart", NULL,
+     cli_cmd_program},
     {"cert", "write a self-signed development certificate for HTTPS", NULL, cli_cmd_cert},
     {"watch", "anomaly detection: anomalies, incidents, ack, verify ... (see watch --help)", NULL,
      cli_cmd_watch},

@@ -83,10 +83,13 @@ typedef struct config {
     int64_t agents_action_timeout_ms; /* custom action reply wait, default 30000 */
     int64_t agents_backoff_ms;        /* first restart delay, doubling, default 500 */
     int64_t agents_backoff_max_ms;    /* restart delay cap, default 30000 */
+    int64_t agents_sample_ms;         /* CPU and RSS sampling period of live agents, default 1000 */
     char agents_user[64];             /* run agents as this user when root; empty = unchanged */
     char agents_group[64];            /* and this group; empty = the user's */
     int64_t agents_cgroup;            /* 1: cgroup v2 limits when delegated; 0: rlimits only */
     char agents_orphans[8];           /* stop|leave: what a killed daemon's agents become */
+    char
+        agents_programs[CONFIG_STR_MAX]; /* program files' directory; empty = data-dir/programs.d */
     /* [zmq] ZMQ transport (src/net/zmq*) */
     char zmq_listen[CONFIG_STR_MAX];        /* RPC ROUTER: HOST:PORT, tcp://..., or off */
     char zmq_pub[CONFIG_STR_MAX];           /* event PUB: HOST:PORT, tcp://..., or off */

@@ -48,13 +48,14 @@ static void test_transitions(void **state)
     assert_false(agents_transition_allowed(AGENTS_IDLE, AGENTS_PAUSED));
     assert_false(agents_transition_allowed(AGENTS_STOPPING, AGENTS_RUNNING));
     assert_false(agents_transition_allowed(AGENTS_STOPPING, AGENTS_PAUSED));
-    /* final states are final */
+    /* final states are final, except for a start again (to idle, then initializing) */
     agents_status_t finals[] = {AGENTS_COMPLETED, AGENTS_FAILED, AGENTS_TERMINATED, AGENTS_LOST};
     for (size_t f = 0; f < 4; f++) {
         assert_true(agents_status_final(finals[f]));
         assert_false(agents_status_live(finals[f]));
         for (int to = 0; to < AGENTS_STATUS_COUNT; to++)
-            assert_false(agents_transition_allowed(finals[f], (agents_status_t)to));
+            assert_int_equal(agents_transition_allowed(finals[f], (agents_status_t)to),
+                             to == AGENTS_IDLE);
     }
     /* anything not final can be lost */
     for (int from = 0; from < AGENTS_STATUS_COUNT; from++)
@@ -297,6 +298,11 @@ static void test_proc_stat_parse(void **state)
     assert_int_equal(st.sid, 4242);
     assert_int_equal(st.state, 'S');
     assert_true(st.start == 987654321u);
+    assert_true(st.cpu_ticks == 3u); /* utime 1 + stime 2 */
+    assert_true(st.rss_pages == 200u);
+    const char *short_line = "7 (x) R 1 7 7 0 -1 0 0 0 0 0 40 2 0 0 20 0 1 0 555";
+    assert_int_equal(agents_proc_stat_parse(short_line, &st), 0);
+    assert_true(st.start == 555u && st.cpu_ticks == 42u && st.rss_pages == 0u);
     /* this process, read from /proc: its start time is stable and its parent is ours */
     char buf[1024];
     FILE *f = fopen("/proc/self/stat", "r");
@@ -308,6 +314,7 @@ static void test_proc_stat_parse(void **state)
     assert_int_equal(st.pid, getpid());
     assert_int_equal(st.ppid, getppid());
     assert_true(st.start > 0);
+    assert_true(st.rss_pages > 0);
     /* truncated or malformed text is refused, never half read */
     assert_int_equal(agents_proc_stat_parse("4242 (x) S 17 4242", &st), -EINVAL);
     assert_int_equal(agents_proc_stat_parse("4242 x S 1 2 3", &st), -EINVAL);
