@@ -35,6 +35,24 @@ static void prog_instance_name(const char *pname, int64_t i, int64_t numprocs, c
         snprintf(out, len, "%s-%d", pname, (int)i);
 }
 
+/* Instance i's spawn spec: the program's, with its name and PROGRAM_NAME / PROGRAM_INDEX in
+ * the environment (unless the file sets them), so that instances can pick ports or shards.
+ * New reference. */
+static json_t *prog_instance_spec(const json_t *spec, const char *pname, int64_t i,
+                                  const char *iname)
+{
+    json_t *ispec = json_deep_copy(spec);
+    json_t *env = json_object_get(ispec, "env");
+    char idx[24];
+    snprintf(idx, sizeof idx, "%d", (int)i);
+    if (env && !json_object_get(env, "PROGRAM_NAME"))
+        json_object_set_new(env, "PROGRAM_NAME", json_string(pname));
+    if (env && !json_object_get(env, "PROGRAM_INDEX"))
+        json_object_set_new(env, "PROGRAM_INDEX", json_string(idx));
+    json_object_set_new(ispec, "name", json_string(iname));
+    return ispec;
+}
+
 /* The agent of program pname called iname: a live one if there is one, else the newest. */
 static agent_t *prog_instance(agents_t *ag, const char *pname, const char *iname)
 {
@@ -111,8 +129,7 @@ static void prog_apply_one(agents_t *ag, const char *pname, json_t *p, bool forc
     for (int64_t i = 0; i < numprocs; i++) {
         char iname[AGENTS_PROGRAM_NAME_MAX + 8], why[300];
         prog_instance_name(pname, i, numprocs, iname, sizeof iname);
-        json_t *ispec = json_deep_copy(spec);
-        json_object_set_new(ispec, "name", json_string(iname));
+        json_t *ispec = prog_instance_spec(spec, pname, i, iname);
         agent_t *a = prog_instance(ag, pname, iname);
         if (!a) {
             if (autostart)
@@ -247,11 +264,12 @@ json_t *agents_programs_json(agents_t *ag)
                                                     "restarts", a->restarts));
         }
         json_array_append_new(
-            arr, json_pack("{s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:o}", "name", name, "file",
+            arr, json_pack("{s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:O?,s:o}", "name", name, "file",
                            json_object_get(p, "file"), "line", json_object_get(p, "line"),
                            "numprocs", json_object_get(p, "numprocs"), "autostart",
                            json_object_get(p, "autostart"), "argv", json_object_get(spec, "argv"),
-                           "restart", json_object_get(spec, "restart"), "agents", agents));
+                           "restart", json_object_get(spec, "restart"), "user",
+                           json_object_get(spec, "user"), "agents", agents));
     }
     json_t *errors = json_object_get(ag->programs, "errors");
     return json_pack("{s:O?,s:o,s:o}", "dir", json_object_get(ag->programs, "dir"), "programs", arr,
@@ -283,8 +301,7 @@ problem_t *agents_program_command(agents_t *ag, const char *name, const char *cm
                 prog_result(agents, a, iname, "restarted",
                             prog_code(a, agents_agent_restart(ag, a, why), "restart"));
             } else {
-                json_t *ispec = json_deep_copy(json_object_get(p, "spec"));
-                json_object_set_new(ispec, "name", json_string(iname));
+                json_t *ispec = prog_instance_spec(json_object_get(p, "spec"), name, i, iname);
                 prog_spawn(ag, ispec, iname, agents);
                 json_decref(ispec);
             }

@@ -156,7 +156,7 @@ static const api_endpoint_t programs_endpoints[] = {
      .summary = "The programs declared in the program files, with their agents and the files' "
                 "errors",
      .response = "{dir, programs:[{name, file, line, numprocs, autostart, argv, restart, "
-                 "agents:[{id, name, status, pid, restarts}]}], errors:[\"file:line: …\"]}",
+                 "user?, agents:[{id, name, status, pid, restarts}]}], errors:[\"file:line: …\"]}",
      .handler = programs_api_list},
     {.method = "POST",
      .path = "/api/v1/programs/reload",

@@ -69,11 +69,12 @@ def test_program_files_start_with_the_daemon(make_daemon):
     d.start()
     ws = wait_running(d, "worker", 3)
     assert [a["name"] for a in ws] == ["worker-0", "worker-1", "worker-2"]
-    for a in ws:
+    for i, a in enumerate(ws):
         assert a["labels"] == {"team": "a", "program": "worker"}
         assert a["cwd"] == "/tmp" and a["restart"] == "always"
         env = open(f"/proc/{a['pid']}/environ", "rb").read().split(b"\0")
         assert b"GREETING=hello world" in env and b"A=1" in env and b"B=two" in env
+        assert b"PROGRAM_NAME=worker" in env and b"PROGRAM_INDEX=%d" % i in env
     assert agents_of(d, "manual") == []
     ps, errors = programs(d)
     assert errors == []
