@@ -85,6 +85,15 @@ static int agents_restart_launch(agents_t *ag, agent_t *a, const char *reason)
 {
     if (!reason)
         reason = AGENTS_RESTART_REASON;
+    /* an ended agent coming back takes its name again: not while another has it */
+    if (agents_status_final(a->status) &&
+        !json_is_true(json_object_get(a->spec, "allow_duplicate_name"))) {
+        problem_t *taken = agents_name_check(ag, a->name);
+        if (taken) {
+            problem_destroy(&taken);
+            return -EEXIST;
+        }
+    }
     if ((int64_t)ag->live >= ag->hub->cfg.agents_max) {
         if (a->status == AGENTS_IDLE)
             agents_status_set(a, AGENTS_FAILED, "restart refused: agents.max reached");
@@ -223,6 +232,12 @@ problem_t *agents_restart_problem(const agent_t *a, int rc, const char *what)
                            "cannot %s agent %s: it is %s (start is for ended agents; use "
                            "restart)",
                            what, a->id, agents_status_name(a->status));
+    case -EEXIST: {
+        problem_t *p = agents_name_check(a->owner, a->name);
+        if (p)
+            return p;
+        return problem_new(409, "name-taken", "cannot %s agent %s: its name is taken", what, a->id);
+    }
     case -ENOEXEC:
         return problem_new(409, "agent-not-startable",
                            "cannot %s agent %s: its stored spec cannot be run by this version",

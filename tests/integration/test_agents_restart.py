@@ -60,6 +60,21 @@ def test_start_refuses_a_running_agent(daemon):
     assert daemon.post("/api/v1/agents/nosuchagent/start").status_code == 404
 
 
+def test_start_refuses_a_name_another_live_agent_holds(daemon):
+    a = spawn(daemon, "exit", 0, name="nightly", allow_duplicate_name=False)
+    wait_status(daemon, a["id"], "completed")
+    b = spawn(daemon, "interactive", name="nightly", allow_duplicate_name=False)
+    r = daemon.post(f"/api/v1/agents/{a['id']}/start")
+    assert r.status_code == 409, r.text
+    assert r.json()["agent_id"] == b["id"]
+    assert get(daemon, a["id"])["status"] == "completed"
+    # once the name is free again, the old agent starts under it
+    daemon.post(f"/api/v1/agents/{b['id']}/stop")
+    wait_status(daemon, b["id"], ("terminated", "completed", "failed"))
+    r = daemon.post(f"/api/v1/agents/{a['id']}/start")
+    assert r.status_code == 200, r.text
+
+
 def test_restart_a_running_agent_keeps_its_id(daemon):
     a = spawn(daemon, "interactive", stop_grace_ms=2000)
     a = wait_status(daemon, a["id"], "running")
