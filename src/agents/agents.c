@@ -97,6 +97,8 @@ static void agents_agent_free(agent_t *a)
     else
         ag->tail = a->prev;
     ag->count--;
+    agents_log_close(a);
+    free(a->log.buf);
     for (int s = 0; s < 2; s++) {
         agents_ring_free(&a->ring[s]);
         strbuf_free(&a->part[s]);
@@ -129,6 +131,7 @@ static agent_t *agents_agent_alloc(agents_t *ag, json_t *spec)
     a->owner = ag;
     a->spec = spec;
     a->exit_code = -1;
+    a->log.fd = -1;
     for (int s = 0; s < 2; s++) {
         agents_ring_init(&a->ring[s], ag->ring_bytes);
         strbuf_init(&a->part[s], ag->line_max + 1);
@@ -1341,6 +1344,8 @@ void agents_forget(agent_t *a)
     uv_timer_stop(&a->timer);
     agents_store_delete(a->owner, a->id);
     a->forget = true;
+    agents_log_close(a);
+    agents_log_remove(a->owner, a->id);
     if (!a->pid) {
         if (agents_status_live(a->status))
             a->owner->live--;
@@ -1474,7 +1479,9 @@ int agents_start(hub_t *hub)
         log_warn(NULL, "agents: not a child subreaper: orphaned descendants escape to init",
                  "{s:s}", "reason", strerror(errno));
     hub->agents = ag;
+    (void)agents_logs_init(ag); /* without it, output stays in memory only (logged) */
     if (agents_store_load(ag) < 0) {
+        free(ag->logs_dir);
         hub->agents = NULL;
         htab_destroy(&ag->by_id);
         free(ag);
@@ -1534,6 +1541,7 @@ void agents_destroy(hub_t *hub)
     if (!ag)
         return;
     ag->shutting_down = true;
+    agents_logs_fini(ag); /* what the last turns read goes to disk before records go */
     for (agent_t *a = ag->head; a; a = a->next) {
         if (a->pid) {
             agents_tree_signal(a, SIGKILL);

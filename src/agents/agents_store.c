@@ -637,6 +637,14 @@ int agents_store_load(agents_t *ag)
         a->lost_ms = agents_row_int(row, "lost_ms");
         agents_tail_restore(a, json_string_value(json_object_get(row, "tail")));
         a->seq = (uint64_t)agents_row_int(row, "last_seq");
+        /* only the tail came back: earlier lines are in the log files (and an agent lost to
+         * a killed daemon has no tail, and more lines on disk than its row's last_seq) */
+        a->ring_from = UINT64_MAX;
+        for (int k = 0; k < 2; k++) {
+            const agents_line_t *f = agents_ring_at(&a->ring[k], 0);
+            if (f && f->seq < a->ring_from)
+                a->ring_from = f->seq;
+        }
     }
     json_decref(rows);
     return 0;
