@@ -469,6 +469,12 @@ bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
         ag->live++;
     a->status = to;
     a->status_ms = clock_wall_ms();
+    if (!reason &&
+        (to == AGENTS_INITIALIZING || (to == AGENTS_RUNNING && from != AGENTS_THINKING))) {
+        /* a (re)start says nothing more: the reason of the exit or pause before it is stale */
+        free(a->reason);
+        a->reason = NULL;
+    }
     agents_reason_set(a, reason);
     if (agents_status_final(to))
         a->ended_ms = a->status_ms;

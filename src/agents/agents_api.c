@@ -179,6 +179,10 @@ static const api_field_t agents_id_param[] = {{.name = "id",
 
 static const api_field_t agents_list_query[] = {
     {.name = "status", .type = API_T_STRING, .enums = agents_status_enum},
+    {.name = "ended",
+     .type = API_T_BOOLEAN,
+     .def = "true",
+     .description = "false: only agents that have not ended (no final status)"},
     {.name = "labels",
      .type = API_T_STRING,
      .flags = API_F_MIN | API_F_MAX,
@@ -303,6 +307,21 @@ static const api_field_t agents_logs_query[] = {
      .def = "0",
      .description = "replay lines with seq > since"},
     {.name = "stream", .type = API_T_STRING, .enums = agents_stream_enum, .def = "both"},
+    {.name = NULL}};
+
+static const api_field_t agents_prune_body[] = {
+    {.name = "older_than_s",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 315360000,
+     .description = "only agents that ended at least this long ago (default: every ended one)"},
+    {.name = "labels",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_SELECTOR_MAX,
+     .description = "selector k=v[,k2=v2]: all must match"},
     {.name = NULL}};
 
 static const api_field_t agents_batch_body[] = {
@@ -470,10 +489,12 @@ static void agents_api_list(api_req_t *req, void *ctx)
         agents_status_parse(st, &want);
     int64_t limit = api_req_query_int(req, "limit", 100);
     int64_t offset = api_req_query_int(req, "offset", 0);
+    bool ended = api_req_query_bool(req, "ended", true);
     json_t *arr = json_array();
     int64_t total = 0;
     for (agent_t *a = ag->head; a; a = a->next) {
-        if (a->forget || (st && a->status != want) || (sel_text && !agents_selector_match(&sel, a)))
+        if (a->forget || (st && a->status != want) || (!ended && agents_status_final(a->status)) ||
+            (sel_text && !agents_selector_match(&sel, a)))
             continue;
         if (total >= offset && total < offset + limit)
             json_array_append_new(arr, agents_agent_json(a));
@@ -754,6 +775,38 @@ static void agents_api_logs(api_req_t *req, void *ctx)
     api_reply_stream_prelude(req, topics, pre, len);
 }
 
+/* Forgets ended agents (rows, output, log files); replies {pruned} once the deletes are
+ * committed. */
+static void agents_api_prune(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agents_t *ag = agents_of(req);
+    json_t *body = api_req_body(req);
+    const char *sel_text = json_string_value(json_object_get(body, "labels"));
+    json_t *older = json_object_get(body, "older_than_s");
+    agents_selector_t sel;
+    if (sel_text && agents_selector_parse(&sel, sel_text) < 0) {
+        problem_t *p = NULL;
+        problem_field_error(&p, "body", "labels", "expected k=v[,k2=v2] (at most 64 pairs)");
+        api_reply_problem(req, p);
+        return;
+    }
+    int64_t before = older ? clock_wall_ms() - json_integer_value(older) * 1000 : INT64_MAX;
+    int64_t n = 0;
+    for (agent_t *a = ag->head, *next; a; a = next) {
+        next = a->next; /* a may be freed */
+        if (a->forget || !agents_status_final(a->status) || a->pid || a->exited)
+            continue;
+        int64_t ended = a->ended_ms ? a->ended_ms : a->status_ms;
+        if (ended > before || (sel_text && !agents_selector_match(&sel, a)))
+            continue;
+        agents_forget(a);
+        n++;
+    }
+    ag->commands++;
+    agents_ack_reply(ag, req, 200, json_pack("{s:I}", "pruned", (json_int_t)n), NULL, true);
+}
+
 static void agents_api_batch(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -925,6 +978,15 @@ static const api_endpoint_t agents_endpoints[] = {
      .response = "{command, results:[{id, ok, agent_status | status+error | skipped}], total, "
                  "succeeded, failed, skipped}",
      .handler = agents_api_batch},
+    {.method = "POST",
+     .path = "/api/v1/agents/prune",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Forget ended agents: their rows, output and log files",
+     .body_kind = API_BODY_JSON,
+     .body = agents_prune_body,
+     .response = "{pruned} (once the deletes are committed)",
+     .handler = agents_api_prune},
     {.method = "GET",
      .path = "/api/v1/agents/{id}",
      .scope = "agents:read",

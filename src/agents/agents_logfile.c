@@ -312,13 +312,13 @@ typedef struct agents_logq_job {
     char id[AGENTS_ID_LEN + 1];
     char *dir; /* owned copy of the logs directory */
     agents_out_q_t q;
-    int stream; /* -1: both */
+    int stream;     /* -1: both */
     uint64_t until; /* the last seq written when the query came */
     /* the result: kept records (owned strings), as a ring of `cap` when tail > 0 */
     char **kept;
     size_t cap, head, n, kept_bytes;
     int64_t total;
-    bool cut; /* the reply's byte cap stopped the page short */
+    bool cut;   /* the reply's byte cap stopped the page short */
     bool found; /* at least one file was read */
     uint64_t first_seq, last_seq_read;
     int rc; /* 0, -ENOMEM, -ERANGE/-ETIMEDOUT (the pattern's budget) */
@@ -391,9 +391,9 @@ static void agents_logq_record(agents_logq_job_t *j, gregex_scan_t *scan, const 
     if (scan) {
         json_t *o = json_loadb(rec, len, 0, NULL);
         json_t *t = json_object_get(o, "text");
-        int m = json_is_string(t) ? gregex_scan_match(scan, json_string_value(t),
-                                                      json_string_length(t))
-                                  : 0;
+        int m = json_is_string(t)
+                    ? gregex_scan_match(scan, json_string_value(t), json_string_length(t))
+                    : 0;
         json_decref(o);
         if (m < 0) {
             j->rc = m;
@@ -572,8 +572,8 @@ void agents_log_query_start(agent_t *a, api_req_t *req, const agents_out_q_t *q,
     int rc = uv_queue_work(ag->hub->loop, &j->work, agents_logq_work, agents_logq_after);
     if (rc < 0) {
         agents_logq_free(j);
-        api_reply_problem(req, problem_new(503, "unavailable", "the query could not start: %s",
-                                           uv_strerror(rc)));
+        api_reply_problem(
+            req, problem_new(503, "unavailable", "the query could not start: %s", uv_strerror(rc)));
         return;
     }
     ag->grep_running++;
