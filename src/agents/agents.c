@@ -1383,6 +1383,19 @@ void agents_metrics_collect(strbuf_t *out, void *ud)
                   "# TYPE ganglion_agents_orphans_ended_total counter\n"
                   "ganglion_agents_orphans_ended_total %" PRIu64 "\n",
                   ag->live, ag->lines_total, ag->throttled, ag->orphans_ended);
+    strbuf_printf(out,
+                  "# HELP ganglion_agents_log_bytes_total Output bytes written to agents' log "
+                  "files.\n"
+                  "# TYPE ganglion_agents_log_bytes_total counter\n"
+                  "ganglion_agents_log_bytes_total %" PRIu64 "\n"
+                  "# HELP ganglion_agents_log_dropped_total Output bytes (or lines, out of "
+                  "memory) that could not be written to the log files.\n"
+                  "# TYPE ganglion_agents_log_dropped_total counter\n"
+                  "ganglion_agents_log_dropped_total %" PRIu64 "\n"
+                  "# HELP ganglion_agents_log_rotations_total Log files rotated.\n"
+                  "# TYPE ganglion_agents_log_rotations_total counter\n"
+                  "ganglion_agents_log_rotations_total %" PRIu64 "\n",
+                  ag->log_bytes, ag->log_dropped, ag->log_rotations);
 }
 
 /* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits.

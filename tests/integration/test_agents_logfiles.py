@@ -66,6 +66,10 @@ def test_rotation_keeps_at_most_n_backups_of_at_most_m_bytes(make_daemon):
     seqs = [l["seq"] for l in lines]
     assert 1 < seqs[0] == last["first_seq"] and seqs == list(range(seqs[0], 20001))
     assert len(seqs) > 2000  # three files of ~1000 records each, not just the ring
+    m = d.metrics()
+    assert m["ganglion_agents_log_rotations_total"].samples[0].value >= 15
+    assert m["ganglion_agents_log_dropped_total"].samples[0].value == 0
+    assert m["ganglion_agents_log_bytes_total"].samples[0].value > 1_500_000
 
 
 def test_history_survives_a_restart_and_a_kill(make_daemon):
