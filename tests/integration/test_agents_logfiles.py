@@ -76,6 +76,9 @@ def test_history_survives_a_restart_and_a_kill(make_daemon):
     d = make_daemon(args=("--set", "agents.output_buffer=64k"))
     done = spawn(d, "flood", 3000)
     wait_status(d, done["id"], "completed")
+    binary = spawn(d, "binary")
+    wait_status(d, binary["id"], "completed")
+    before = _all_lines(d, binary["id"])[0]
     # an agent still running when the daemon is killed: the lines it printed are on disk
     live = spawn(d, name="live", argv=["sh", "-c",
                                        "i=0; while [ $i -lt 500 ]; do i=$((i+1)); echo l$i; "
@@ -85,6 +88,9 @@ def test_history_survives_a_restart_and_a_kill(make_daemon):
     d.start()
     lines, _ = _all_lines(d, done["id"])
     assert [l["seq"] for l in lines] == list(range(1, 3001))
+    # binary lines and split long lines come back from the file as they were served
+    after, last = _all_lines(d, binary["id"])
+    assert last["source"] == "files" and after == before
     lost = wait_status(d, live["id"], "lost")
     assert lost["output"]["last_seq"] in (0, 500)
     lines, _ = _all_lines(d, live["id"])
