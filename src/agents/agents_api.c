@@ -167,6 +167,19 @@ static const api_field_t agents_spawn_body[] = {
      .min = 0,
      .max = 600000,
      .description = "SIGTERM to SIGKILL delay (default agents.stop_grace_ms)"},
+    {.name = "log_max_bytes",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1073741824,
+     .description = "rotate this agent's log file past this size; 0: no file (default "
+                    "agents.log_max_bytes)"},
+    {.name = "log_backups",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 100,
+     .description = "rotated log files kept for this agent (default agents.log_backups)"},
     {.name = NULL}};
 
 static const api_field_t agents_id_param[] = {{.name = "id",

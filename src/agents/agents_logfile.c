@@ -48,16 +48,28 @@ int agents_logs_init(agents_t *ag)
 
 /* ---- writing --------------------------------------------------------------------------- */
 
-static bool agents_logs_on(const agents_t *ag)
+/* The agent's own setting from its spec, else the daemon's. */
+static int64_t agents_log_setting(const agent_t *a, const char *key, int64_t dflt)
 {
-    return ag->logs_dir && ag->hub->cfg.agents_log_max_bytes > 0;
+    json_t *v = json_object_get(a->spec, key);
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+static int64_t agents_log_max_bytes(const agent_t *a)
+{
+    return agents_log_setting(a, "log_max_bytes", a->owner->hub->cfg.agents_log_max_bytes);
+}
+
+static bool agents_logs_on(const agent_t *a)
+{
+    return a->owner->logs_dir && agents_log_max_bytes(a) > 0;
 }
 
 void agents_log_line(agent_t *a, const agents_line_t *l)
 {
     agents_t *ag = a->owner;
     agents_logfile_t *f = &a->log;
-    if (!l || a->forget || !agents_logs_on(ag))
+    if (!l || a->forget || !agents_logs_on(a))
         return;
     char *bin = NULL;
     size_t need;
@@ -115,7 +127,7 @@ static void agents_log_rotate(agent_t *a)
     f->fd = -1;
     f->size = 0;
     ag->log_rotations++;
-    int keep = (int)ag->hub->cfg.agents_log_backups;
+    int keep = (int)agents_log_setting(a, "log_backups", ag->hub->cfg.agents_log_backups);
     char from[AGENTS_LOG_PATH_MAX], to[AGENTS_LOG_PATH_MAX];
     if (keep == 0) {
         if (agents_log_path(ag->logs_dir, a->id, 0, from, sizeof from) == 0)
@@ -172,7 +184,7 @@ static void agents_log_write(agent_t *a)
 {
     agents_t *ag = a->owner;
     agents_logfile_t *f = &a->log;
-    int64_t max = ag->hub->cfg.agents_log_max_bytes;
+    int64_t max = agents_log_max_bytes(a);
     const char *p = f->buf;
     size_t left = f->len;
     int rc = 0;
@@ -221,7 +233,7 @@ void agents_logs_flush(agents_t *ag)
         agent_t *next = a->log.dirty_next;
         a->log.dirty = false;
         a->log.dirty_next = NULL;
-        if (a->forget || !agents_logs_on(ag))
+        if (a->forget || !agents_logs_on(a))
             a->log.len = 0;
         else if (a->log.len)
             agents_log_write(a);
@@ -247,7 +259,7 @@ void agents_log_close(agent_t *a)
         f->dirty = false;
         f->dirty_next = NULL;
     }
-    if (f->len && !a->forget && agents_logs_on(ag))
+    if (f->len && !a->forget && agents_logs_on(a))
         agents_log_write(a);
     f->len = 0;
     if (f->fd >= 0)

@@ -66,6 +66,11 @@ def test_rotation_keeps_at_most_n_backups_of_at_most_m_bytes(make_daemon):
     seqs = [l["seq"] for l in lines]
     assert 1 < seqs[0] == last["first_seq"] and seqs == list(range(seqs[0], 20001))
     assert len(seqs) > 2000  # three files of ~1000 records each, not just the ring
+    # an agent's own settings win over the daemon's
+    own = spawn(d, "flood", 2000, log_max_bytes=20000, log_backups=1)
+    wait_status(d, own["id"], "completed")
+    assert [p.name for p in _files(d, own["id"])] == [f"{own['id']}.log", f"{own['id']}.log.1"]
+    assert all(p.stat().st_size <= 20000 for p in _files(d, own["id"]))
     m = d.metrics()
     assert m["ganglion_agents_log_rotations_total"].samples[0].value >= 15
     assert m["ganglion_agents_log_dropped_total"].samples[0].value == 0
