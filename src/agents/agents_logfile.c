@@ -452,8 +452,25 @@ static void agents_logq_work(uv_work_t *w)
     j->found = nf > 0;
     char *line = NULL;
     size_t lcap = 0;
+    ssize_t n;
+    int st;
+    /* the oldest record on disk: the reply's first_seq */
+    if (nf > 0 && (n = getline(&line, &lcap, fp[nf - 1])) > 0)
+        (void)agents_log_record_head(line, (size_t)n, &j->first_seq, &st);
+    if (nf > 0)
+        rewind(fp[nf - 1]);
     for (int i = nf - 1; i >= 0; i--) {
-        ssize_t n;
+        /* a file whose successor starts at or before since+1 holds nothing wanted */
+        uint64_t next_first = 0;
+        bool skip = i > 0 && (n = getline(&line, &lcap, fp[i - 1])) > 0 &&
+                    agents_log_record_head(line, (size_t)n, &next_first, &st) == 0 &&
+                    next_first <= j->q.since + 1;
+        if (i > 0)
+            rewind(fp[i - 1]);
+        if (skip) {
+            fclose(fp[i]);
+            continue;
+        }
         while (j->rc == 0 && (n = getline(&line, &lcap, fp[i])) > 0) {
             if (line[n - 1] != '\n')
                 break; /* a record being written: it is after `until` */

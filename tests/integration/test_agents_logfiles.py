@@ -66,6 +66,11 @@ def test_rotation_keeps_at_most_n_backups_of_at_most_m_bytes(make_daemon):
     seqs = [l["seq"] for l in lines]
     assert 1 < seqs[0] == last["first_seq"] and seqs == list(range(seqs[0], 20001))
     assert len(seqs) > 2000  # three files of ~1000 records each, not just the ring
+    # a page that starts in a later file (the older ones are skipped) still counts right
+    for since in (seqs[0] - 1, seqs[len(seqs) // 2], 19990):  # the last from the ring
+        o = output(d, aid, since=since, limit=5)
+        assert [l["seq"] for l in o["lines"]] == list(range(since + 1, min(since + 6, 20001)))
+        assert o["total"] == 20000 - since
     # an agent's own settings win over the daemon's
     own = spawn(d, "flood", 2000, log_max_bytes=20000, log_backups=1)
     wait_status(d, own["id"], "completed")
