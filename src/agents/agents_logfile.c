@@ -17,6 +17,7 @@
 #include "core/log.h"
 
 #define AGENTS_LOG_BUF_MAX   (4 * 1024 * 1024) /* records queued per agent between writes */
+#define AGENTS_LOG_BUF_KEEP  (256 * 1024)      /* a larger buffer is freed once written */
 #define AGENTS_LOG_FILES_MAX 100               /* agents.log_backups' maximum */
 #define AGENTS_LOG_REPLY_MAX (8 * 1024 * 1024) /* line bytes one reply from the files carries */
 #define AGENTS_LOG_PATH_MAX  1024
@@ -237,10 +238,17 @@ void agents_logs_flush(agents_t *ag)
             a->log.len = 0;
         else if (a->log.len)
             agents_log_write(a);
-        /* an ended agent writes nothing more: its descriptor goes */
-        if (!a->out_open && !a->err_open && a->log.fd >= 0) {
+        /* an ended agent writes nothing more: its descriptor goes; a buffer a burst made
+         * large goes too (the next turn's lines allocate what they need) */
+        bool ended = !a->out_open && !a->err_open;
+        if (ended && a->log.fd >= 0) {
             (void)close(a->log.fd);
             a->log.fd = -1;
+        }
+        if (ended || a->log.cap > AGENTS_LOG_BUF_KEEP) {
+            free(a->log.buf);
+            a->log.buf = NULL;
+            a->log.cap = 0;
         }
         a = next;
     }
