@@ -487,6 +487,9 @@ static void agents_pipe_close(agent_t *a, int which)
         }
         strbuf_free(part);
         strbuf_init(part, a->owner->line_max + 1);
+        /* the last lines are on disk before the end is reported (a reply in this same turn) */
+        if (!a->out_open && !a->err_open)
+            agents_log_close(a);
     }
     a->pending_close++;
     uv_close((uv_handle_t *)p, agents_on_pipe_closed);

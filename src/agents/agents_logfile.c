@@ -344,6 +344,8 @@ typedef struct agents_logq_job {
     int rc; /* 0, -ENOMEM, -ERANGE/-ETIMEDOUT (the pattern's budget) */
     const char *reason;
     uint64_t at_seq, cpu_ns;
+    char *text_buf; /* a record's unescaped text (worker only; owned) */
+    size_t text_cap;
 } agents_logq_job_t;
 
 /* The head every record starts with: {"seq":N,"stream":"stdout"|"stderr", written by
@@ -365,6 +367,107 @@ static int agents_log_record_head(const char *p, size_t len, uint64_t *seq, int 
         return -EINVAL;
     *seq = v;
     *stream = c == 'e' ? AGENTS_STDERR : AGENTS_STDOUT;
+    return 0;
+}
+
+static int agents_hex4(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* c as UTF-8 at o; returns the end. A lone surrogate is written as it is: the pattern sees
+ * what was logged. */
+static char *agents_utf8_put(char *o, int c)
+{
+    if (c < 0x80) {
+        *o++ = (char)c;
+    } else if (c < 0x800) {
+        *o++ = (char)(0xC0 | c >> 6);
+        *o++ = (char)(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+        *o++ = (char)(0xE0 | c >> 12);
+        *o++ = (char)(0x80 | ((c >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (c & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | c >> 18);
+        *o++ = (char)(0x80 | ((c >> 12) & 0x3F));
+        *o++ = (char)(0x80 | ((c >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (c & 0x3F));
+    }
+    return o;
+}
+
+/* The "text" of a record without building a JSON object (a grep reads every record): a
+ * pointer into rec when the string has no escapes, else its unescaped bytes in *buf (grown as
+ * needed, owned by the caller). 0, or -EINVAL/-ENOMEM (the caller then parses the record). */
+static int agents_log_record_text(const char *rec, size_t len, char **buf, size_t *cap,
+                                  const char **text, size_t *tlen)
+{
+    static const char key[] = ",\"text\":\"";
+    const char *k = memmem(rec, len, key, sizeof key - 1);
+    if (!k)
+        return -EINVAL;
+    const char *p = k + sizeof key - 1, *end = rec + len, *q = p;
+    while (q < end && *q != '"' && *q != '\\')
+        q++;
+    if (q < end && *q == '"') {
+        *text = p;
+        *tlen = (size_t)(q - p);
+        return 0;
+    }
+    if (*cap < len) { /* the unescaped text is never longer than its record */
+        char *nb = realloc(*buf, len);
+        if (!nb)
+            return -ENOMEM;
+        *buf = nb;
+        *cap = len;
+    }
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    char *o = *buf;
+    while (p < end && *p != '"') {
+        if (*p != '\\') {
+            *o++ = *p++;
+            continue;
+        }
+        if (end - p < 2)
+            return -EINVAL;
+        char e = p[1];
+        p += 2;
+        if (e != 'u') {
+            const char *at = e ? strchr(from, e) : NULL;
+            if (!at)
+                return -EINVAL;
+            *o++ = to[at - from];
+            continue;
+        }
+        int c = end - p >= 4 ? agents_hex4(p) : -1;
+        if (c < 0)
+            return -EINVAL;
+        p += 4;
+        if (c >= 0xD800 && c < 0xDC00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+            int lo = agents_hex4(p + 2);
+            if (lo >= 0xDC00 && lo < 0xE000) {
+                c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
+                p += 6;
+            }
+        }
+        o = agents_utf8_put(o, c);
+    }
+    if (p >= end)
+        return -EINVAL;
+    *text = *buf;
+    *tlen = (size_t)(o - *buf);
     return 0;
 }
 
@@ -409,12 +512,19 @@ static void agents_logq_record(agents_logq_job_t *j, gregex_scan_t *scan, const 
     if (seq <= j->q.since || (j->stream >= 0 && stream != j->stream))
         return;
     if (scan) {
-        json_t *o = json_loadb(rec, len, 0, NULL);
-        json_t *t = json_object_get(o, "text");
-        int m = json_is_string(t)
+        const char *text;
+        size_t tlen;
+        int m;
+        if (agents_log_record_text(rec, len, &j->text_buf, &j->text_cap, &text, &tlen) == 0) {
+            m = gregex_scan_match(scan, text, tlen);
+        } else {
+            json_t *o = json_loadb(rec, len, 0, NULL);
+            json_t *t = json_object_get(o, "text");
+            m = json_is_string(t)
                     ? gregex_scan_match(scan, json_string_value(t), json_string_length(t))
                     : 0;
-        json_decref(o);
+            json_decref(o);
+        }
         if (m < 0) {
             j->rc = m;
             j->at_seq = seq;
@@ -497,6 +607,7 @@ static void agents_logq_free(agents_logq_job_t *j)
     for (size_t i = 0; i < j->n; i++)
         free(j->kept[(j->head + i) % (j->cap ? j->cap : 1)]);
     free(j->kept);
+    free(j->text_buf);
     gregex_destroy(&j->re);
     free(j->dir);
     free(j);

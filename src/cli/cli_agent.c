@@ -748,8 +748,8 @@ static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
     }
     while (!cli_agent_interrupted) {
         char path[CLI_AGENT_PATH_MAX * 2];
-        snprintf(path, sizeof path, "%s?stream=%s&since=%lld", base, err_only ? "stderr" : "both",
-                 since);
+        snprintf(path, sizeof path, "%s?stream=%s&since=%lld&limit=10000", base,
+                 err_only ? "stderr" : "both", since);
         if (grep) {
             strncat(path, "&grep=", sizeof path - strlen(path) - 1);
             cli_agent_pct(path, sizeof path, grep);

@@ -4,7 +4,7 @@ the daemon, file modes, and the files going with the agent."""
 import json
 import stat
 
-from agents_util import output, spawn, wait_output, wait_status
+from agents_util import PY, output, spawn, wait_output, wait_status
 
 
 def _files(d, aid):
@@ -89,6 +89,10 @@ def test_history_survives_a_restart_and_a_kill(make_daemon):
     binary = spawn(d, "binary")
     wait_status(d, binary["id"], "completed")
     before = _all_lines(d, binary["id"])[0]
+    # a line with escapes, then more lines than the stored tail holds
+    odd = spawn(d, name="odd", argv=[PY, "-c", "print('tab\\t\"q\" back\\\\slash \\u00e9t\\u00e9 "
+                                     "\\U0001f600 \\x1b[1mbold'); [print(i) for i in range(300)]"])
+    wait_status(d, odd["id"], "completed")
     # an agent still running when the daemon is killed: the lines it printed are on disk
     live = spawn(d, name="live", argv=["sh", "-c",
                                        "i=0; while [ $i -lt 500 ]; do i=$((i+1)); echo l$i; "
@@ -101,6 +105,10 @@ def test_history_survives_a_restart_and_a_kill(make_daemon):
     # binary lines and split long lines come back from the file as they were served
     after, last = _all_lines(d, binary["id"])
     assert last["source"] == "files" and after == before
+    # grep over the files sees the text as it was printed (escapes undone)
+    g = output(d, odd["id"], grep='\t"q" back\\\\slash été 😀 \x1b\\[1mbold$')
+    assert g["source"] == "files" and [l["text"] for l in g["lines"]] == [
+        'tab\t"q" back\\slash été 😀 \x1b[1mbold']
     lost = wait_status(d, live["id"], "lost")
     assert lost["output"]["last_seq"] in (0, 500)
     lines, _ = _all_lines(d, live["id"])
