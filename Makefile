@@ -9,6 +9,14 @@ FUZZ_SECONDS      ?= 60
 FUZZ_TEST_SECONDS ?= $(if $(CI),60,10)
 PYTEST     ?= /usr/bin/python3 -m pytest
 DATA_DIR   ?= var
+# `make run` on another address: PORT=7710 (HTTP on 127.0.0.1:7710, ZMQ on the two ports after
+# it), or LISTEN=HOST:PORT for HTTP alone; CONFIG=FILE passes an INI file (see docs/operations.md).
+# A second instance also needs its own DATA_DIR (the data dir is locked by the running one).
+PORT       ?=
+LISTEN     ?= $(if $(PORT),127.0.0.1:$(PORT))
+ZMQ_LISTEN ?= $(if $(PORT),127.0.0.1:$(shell expr $(PORT) + 1))
+ZMQ_PUB    ?= $(if $(PORT),127.0.0.1:$(shell expr $(PORT) + 2))
+CONFIG     ?=
 
 .PHONY: all deps build run test test-unit test-integration test-asan build-asan bench soak fmt \
         fmt-check clean fuzz fuzz-build test-fuzz coverage
@@ -26,7 +34,9 @@ build: $(BUILD)/build.ninja
 
 run: deps build
 	mkdir -p $(DATA_DIR)
-	./$(BUILD)/ganglion serve --data-dir $(DATA_DIR)
+	./$(BUILD)/ganglion serve --data-dir $(DATA_DIR) $(if $(CONFIG),--config $(CONFIG)) \
+	  $(if $(LISTEN),--listen $(LISTEN)) $(if $(ZMQ_LISTEN),--zmq-listen $(ZMQ_LISTEN)) \
+	  $(if $(ZMQ_PUB),--zmq-pub $(ZMQ_PUB))
 
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false

@@ -182,15 +182,15 @@ static void system_api_info(api_req_t *req, void *ctx)
     hub_t *hub = api_req_hub(req);
     char started[40];
     clock_rfc3339(hub->started_wall_ms, started, sizeof started);
-    json_t *info =
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:i,s:{s:s,s:i},s:{s:s,s:s,s:I,s:s,s:I}}", "name",
-                  "ganglion", "version", GANGLION_VERSION, "revision", GANGLION_REVISION,
-                  "build_type", GANGLION_BUILD_TYPE, "compiler", GANGLION_COMPILER, "started_at",
-                  started, "uptime_s", (double)(clock_mono_ns() - hub->started_mono_ns) / 1e9,
-                  "pid", (int)getpid(), "store", "backend", store_backend(hub->store),
-                  "schema_version", hub->schema_version, "config", "listen", hub->cfg.listen,
-                  "data_dir", hub->cfg.data_dir, "body_limit", (json_int_t)hub->cfg.body_limit,
-                  "log_level", hub->cfg.log_level, "events_ring", (json_int_t)hub->cfg.events_ring);
+    json_t *info = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:i,s:{s:s,s:i},s:{s:s,s:s,s:I,s:s,s:I}}", "name", "ganglion",
+        "version", GANGLION_VERSION, "revision", GANGLION_REVISION, "build_type",
+        GANGLION_BUILD_TYPE, "compiler", GANGLION_COMPILER, "started_at", started, "uptime_s",
+        (json_int_t)((clock_mono_ns() - hub->started_mono_ns) / 1000000000u), "pid", (int)getpid(),
+        "store", "backend", store_backend(hub->store), "schema_version", hub->schema_version,
+        "config", "listen", hub->cfg.listen, "data_dir", hub->cfg.data_dir, "body_limit",
+        (json_int_t)hub->cfg.body_limit, "log_level", hub->cfg.log_level, "events_ring",
+        (json_int_t)hub->cfg.events_ring);
     json_object_set_new(info, "endpoints", json_integer((json_int_t)api_endpoint_count(hub->api)));
     api_reply_json(req, 200, info);
 }

@@ -185,10 +185,11 @@ static int auth_file_secret(const char *dir, const char *name, unsigned char *bu
     return 0;
 }
 
-static int auth_write_token_file(const char *dir, const char *secret)
+/* Writes `secret` and a newline to <dir>/<name> (mode 0600, replaced atomically). 0 or -1. */
+static int auth_write_secret_file(const char *dir, const char *name, const char *secret)
 {
     char path[1024], tmp[1100];
-    snprintf(path, sizeof path, "%s/admin.token", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -748,6 +749,15 @@ static int auth_load(auth_t *a, store_conn_t *c)
     return 0;
 }
 
+void auth_first_password_forget(auth_t *a)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", a->hub->cfg.data_dir, AUTH_FIRST_PASSWORD_FILE);
+    if (unlink(path) < 0 && errno != ENOENT)
+        log_warn(NULL, "auth: cannot remove " AUTH_FIRST_PASSWORD_FILE, "{s:s}", "reason",
+                 strerror(errno));
+}
+
 /* First start: `admin` with the given or a random password, and a local admin API key in
  * <data-dir>/admin.token for the CLI on this machine. */
 static int auth_bootstrap(auth_t *a, store_conn_t *c)
@@ -789,6 +799,18 @@ static int auth_bootstrap(auth_t *a, store_conn_t *c)
     auth_secret_hash(a, secret, hh);
     auth_hex(hh, sizeof hh, hhex);
     int64_t uid = 0, kid = 0;
+    /* The generated password goes to a 0600 file before the admin exists, so a start that fails
+     * later (port busy, killed, stderr lost) never leaves an admin nobody can sign in as. It is
+     * removed when the admin changes the password (auth_first_password_forget). */
+    bool saved = !(given && *given);
+    if (saved && auth_write_secret_file(cfg->data_dir, AUTH_FIRST_PASSWORD_FILE, pw) < 0) {
+        log_error(NULL, "auth: cannot write " AUTH_FIRST_PASSWORD_FILE, "{s:s,s:s}", "data_dir",
+                  cfg->data_dir, "reason", strerror(errno));
+        fprintf(stderr, "ganglion serve: cannot write %s/%s: %s\n", cfg->data_dir,
+                AUTH_FIRST_PASSWORD_FILE, strerror(errno));
+        sodium_memzero(pw, sizeof pw);
+        return -1;
+    }
     int rc = store_tx_begin(c);
     if (rc == 0)
         rc = store_insert_id(
@@ -801,21 +823,25 @@ static int auth_bootstrap(auth_t *a, store_conn_t *c)
                              "INSERT INTO auth_keys (name, role, hash, created_by, created_ms)"
                              " VALUES ('local-admin', 'admin', $1, 'system', $2) RETURNING id",
                              (store_val_t[]){STORE_TEXTV(hhex), STORE_INTV(now)}, 2, &kid);
+    bool committed = false;
     if (rc == 0)
-        rc = store_tx_commit(c);
+        committed = (rc = store_tx_commit(c)) == 0;
     else
         store_tx_rollback(c);
-    if (rc == 0 && auth_write_token_file(cfg->data_dir, secret) < 0) {
+    if (rc == 0 && auth_write_secret_file(cfg->data_dir, "admin.token", secret) < 0) {
         log_error(NULL, "auth: cannot write admin.token", "{s:s}", "data_dir", cfg->data_dir);
         rc = -1;
     }
     sodium_memzero(secret, sizeof secret);
-    if (rc == 0) {
-        if (!(given && *given))
+    if (saved && !committed) {
+        auth_first_password_forget(a);
+    } else if (rc == 0) {
+        if (saved)
             fprintf(stderr,
                     "ganglion: created user 'admin' with password: %s\n"
-                    "ganglion: it is shown only this once; the local CLI uses %s/admin.token\n",
-                    pw, cfg->data_dir);
+                    "ganglion: it is kept in %s/%s (mode 0600) until the admin changes it;\n"
+                    "ganglion: the local CLI uses %s/admin.token\n",
+                    pw, cfg->data_dir, AUTH_FIRST_PASSWORD_FILE, cfg->data_dir);
         log_info(NULL, "auth: created the first admin user and the local admin key", "{s:s,s:I}",
                  "user", "admin", "key_id", (json_int_t)kid);
     }

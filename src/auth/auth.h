@@ -15,9 +15,13 @@ typedef struct auth auth_t;
 /* Migrations 100-199 (users, refresh tokens, API keys). */
 const store_migration_t *auth_migrations(size_t *n);
 
+/* The first start's generated admin password, kept 0600 in the data dir (written before the
+ * admin exists) until the admin changes it. */
+#define AUTH_FIRST_PASSWORD_FILE "admin.password"
+
 /* Loads or creates the signing key and server secret in the data dir, creates `admin` on an
- * empty users table (password printed once on stderr, admin.token written 0600), loads the key
- * index. Runs before the loop starts. 0 or -1 (logged). */
+ * empty users table (password printed on stderr and kept in AUTH_FIRST_PASSWORD_FILE,
+ * admin.token written 0600), loads the key index. Runs before the loop starts. 0 or -1. */
 int auth_start(struct hub *hub);
 /* Registers /api/v1/auth, /users and /keys and installs the registry's auth hook (auth_api.c).
  * After auth_start. 0 or -1. */

@@ -202,6 +202,8 @@ static void auth_password_done(int status, void *ud)
         auth_user_t *u = auth_user_find(j->a, j->id);
         if (u)
             u->must_change = false;
+        if (u && strcmp(u->username, "admin") == 0)
+            auth_first_password_forget(j->a);
         auth_audit(req, "auth.password", 204, NULL);
         auth_reply_json(req, 204, NULL);
     } else if (j->status == 422) {

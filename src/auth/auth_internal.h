@@ -136,6 +136,9 @@ void auth_keys_reindex(auth_t *a);
 auth_user_t *auth_user_find(auth_t *a, int64_t id);
 auth_user_t *auth_user_put(auth_t *a, const auth_user_t *u);
 void auth_user_forget(auth_t *a, int64_t id);
+
+/* Removes AUTH_FIRST_PASSWORD_FILE once the admin has changed the password (missing is fine). */
+void auth_first_password_forget(auth_t *a);
 void auth_fam_revoke(auth_t *a, const char *fam);
 
 /* Signs an access token for a user and session family. Caller frees. */

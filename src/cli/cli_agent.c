@@ -200,21 +200,6 @@ static int64_t cli_agent_time_ms(const char *s)
     return t == (time_t)-1 ? -1 : (int64_t)t * 1000 + ms;
 }
 
-/* A duration the way people read it: 45s, 3m12s, 2h05m, 3d04h. */
-static void cli_agent_dur(int64_t s, char *out, size_t len)
-{
-    if (s < 0)
-        s = 0;
-    if (s < 60)
-        snprintf(out, len, "%llds", (long long)s);
-    else if (s < 3600)
-        snprintf(out, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-    else if (s < 86400)
-        snprintf(out, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-    else
-        snprintf(out, len, "%lldd%02lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
-}
-
 /* Bytes as 512B, 12.3M, 1.1G. */
 static void cli_agent_bytes(double b, char *out, size_t len)
 {
@@ -377,6 +362,11 @@ static int cli_agent_spawn(cli_ctx_t *ctx, int argc, char **argv)
         cli_error("agent spawn: give either --preset/--task or -- CMD ARGS, not both");
         goto out;
     }
+    /* The command runs where the user stands (`python3 worker.py` finds worker.py); a daemon
+     * on another host has no such directory, so there its own default holds. */
+    char wd[CLI_AGENT_PATH_MAX];
+    if (!json_object_get(body, "cwd") && cli_url_is_loopback(ctx->url) && getcwd(wd, sizeof wd))
+        json_object_set_new(body, "cwd", json_string(wd));
     if (json_array_size(cmd))
         json_object_set(body, "argv", cmd);
     if (json_object_size(labels))
@@ -433,7 +423,7 @@ static void cli_agent_ls_row(cli_table_t *t, const json_t *a, int64_t now_ms)
     cli_agent_val(sig && !json_is_null(sig) ? sig : code, ex, sizeof ex);
     int64_t started = cli_agent_time_ms(json_string_value(json_object_get(a, "started_at")));
     if (started > 0 && json_is_integer(json_object_get(a, "pid")))
-        cli_agent_dur((now_ms - started) / 1000, uptime, sizeof uptime);
+        cli_duration_format((double)((now_ms - started) / 1000), uptime, sizeof uptime);
     json_t *usage = json_object_get(a, "usage");
     json_t *cp = json_object_get(usage, "cpu_percent"), *rs = json_object_get(usage, "rss_bytes");
     if (json_is_number(cp))
@@ -1089,60 +1079,106 @@ out:
 
 /* ---- the group -------------------------------------------------------------------------- */
 
-static int cli_agent_help(cli_ctx_t *ctx, int argc, char **argv);
-
+/* One row per subcommand: {name, summary, usage (what `agent NAME --help` prints after
+ * "usage: ganglion agent NAME "), handler}; see cli_cmd_t. */
 static const cli_cmd_t cli_agent_cmds[] = {
-    {"spawn", "start an agent: NAME [--preset P --task T | -- CMD ARGS...]", cli_agent_spawn},
-    {"ls", "list live agents [--all] [--status S] [--label k=v] [--limit N]", cli_agent_ls},
-    {"prune", "forget ended agents: [--older-than DURATION] [--label k=v]", cli_agent_prune},
-    {"show", "one agent's details: ID", cli_agent_show},
-    {"logs", "its output: ID [-f] [-t] [--stderr] [--grep RE] [--tail N] [--raw] [--color WHEN]",
+    {"spawn", "start an agent: NAME [--preset P --task T | -- CMD ARGS...]",
+     "NAME [OPTIONS] (--preset P --task T | -- CMD ARGS...)\n\n"
+     "Starts an agent. Prints only its id when stdout is not a terminal (ID=$(ganglion agent\n"
+     "spawn ...)), a sentence on a terminal. The command runs in this shell's working directory\n"
+     "unless --cwd says otherwise (when the daemon is on another host, in its data dir).\n\n"
+     "options:\n"
+     "  --preset P          a preset the daemon knows (e.g. claude), with --task\n"
+     "  --task TEXT         the preset's task\n"
+     "  --label k=v         a label (repeatable); selects agents in ls and batch\n"
+     "  --env K=V           an environment variable for the agent (repeatable)\n"
+     "  --cwd DIR           working directory (default: the current directory)\n"
+     "  --limit SPEC        mem=512M,cpu=60s,time=1h,nofile=256,cpu%=50\n"
+     "  --restart POLICY    never | on-failure | always\n\n"
+     "examples:\n"
+     "  ganglion agent spawn w1 --label team=a -- python3 worker.py --fast\n"
+     "  ganglion agent spawn r1 --preset claude --task 'summarise README.md' --limit time=10m\n",
+     cli_agent_spawn},
+    {"ls", "list live agents [--all] [--status S] [--label k=v] [--limit N]",
+     "[OPTIONS]\n\nLists the agents that have not ended: id, name, status, pid, uptime, restarts,\n"
+     "CPU %, RSS, exit, command and the current reason.\n\noptions:\n"
+     "  -a, --all           the ended agents too\n"
+     "  --status S          only agents in this state (running, paused, failed ...)\n"
+     "  --label k=v         only agents with this label (repeatable: all must match)\n"
+     "  --limit N           at most N agents (default 1000)\n",
+     cli_agent_ls},
+    {"prune", "forget ended agents: [--older-than DURATION] [--label k=v]",
+     "[--older-than DURATION] [--label k=v]\n\nForgets ended agents: their records, rows, output "
+     "and log files.\n\noptions:\n"
+     "  --older-than D      only agents that ended at least D ago: 90, 90s, 10m, 2h, 7d\n"
+     "  --label k=v         only agents with this label (repeatable: all must match)\n",
+     cli_agent_prune},
+    {"show", "one agent's details: ID", "ID\n\nShows one agent's details.\n", cli_agent_show},
+    {"logs", "its output: ID [-f] [-t] [--stderr] [--grep RE] [--tail N] [--raw]",
+     "ID [OPTIONS]\n\nPrints the agent's output, from its log files when the memory has lost "
+     "some.\n"
+     "Lines from stderr are marked 'stderr| ' (red on a terminal).\n\noptions:\n"
+     "  -f, --follow        keep printing new lines until the agent ends (Ctrl-C: exit 130)\n"
+     "  -t, --timestamps    each line's time first (UTC, milliseconds)\n"
+     "  --stderr            only its standard error (unmarked)\n"
+     "  --grep RE           only lines matching the regular expression\n"
+     "  --tail N            only the last N lines; 0: none, with -f only new ones\n"
+     "  --raw               no stderr marks\n"
+     "  --color WHEN        auto (default: the program's colours on a terminal, stripped\n"
+     "                      elsewhere), always or never\n",
      cli_agent_logs},
-    {"pause", "pause: ID [--force] (SIGSTOP instead of a stdin line)", cli_agent_control},
-    {"resume", "resume: ID [--force]", cli_agent_control},
-    {"stop", "SIGTERM, then SIGKILL after the grace period: ID [--grace MS]", cli_agent_control},
-    {"kill", "SIGKILL the process group: ID", cli_agent_control},
-    {"rm", "kill and forget: ID", cli_agent_control},
-    {"signal", "send a signal: ID SIG (int term kill stop cont hup usr1 usr2)", cli_agent_signal},
-    {"send", "write a line to stdin: ID TEXT [--raw]", cli_agent_send},
-    {"action", "custom action, answered by the agent: ID NAME [JSON]", cli_agent_action},
-    {"batch", "one command for many: (--label k=v | --id ID...) COMMAND", cli_agent_batch},
-    {"help", "this help", cli_agent_help},
+    {"pause", "pause: ID [--force] (SIGSTOP instead of a stdin line)",
+     "ID [--force]\n\nAsks the agent to pause.\n\noptions:\n"
+     "  --force             SIGSTOP instead of the pause request on its stdin\n",
+     cli_agent_control},
+    {"resume", "resume: ID [--force]",
+     "ID [--force]\n\nResumes a paused agent.\n\noptions:\n"
+     "  --force             SIGCONT instead of the resume request on its stdin\n",
+     cli_agent_control},
+    {"stop", "SIGTERM, then SIGKILL after the grace period: ID [--grace MS]",
+     "ID [--grace MS]\n\nSends SIGTERM, then SIGKILL when the grace period has passed.\n\n"
+     "options:\n"
+     "  --grace MS          milliseconds between SIGTERM and SIGKILL\n",
+     cli_agent_control},
+    {"kill", "SIGKILL the process group: ID", "ID\n\nSends SIGKILL to the agent's process group.\n",
+     cli_agent_control},
+    {"rm", "kill and forget: ID", "ID\n\nKills the agent if it runs and forgets it.\n",
+     cli_agent_control},
+    {"signal", "send a signal: ID SIG (int term kill stop cont hup usr1 usr2)",
+     "ID SIGNAL\n\nSends a signal to the agent's process group: int, term, kill, stop, cont, "
+     "hup,\nusr1, usr2 (with or without SIG, any case).\n",
+     cli_agent_signal},
+    {"send", "write a line to stdin: ID TEXT [--raw]",
+     "ID TEXT [--raw]\n\nWrites TEXT to the agent's standard input.\n\noptions:\n"
+     "  --raw               no newline after TEXT\n",
+     cli_agent_send},
+    {"action", "custom action, answered by the agent: ID NAME [JSON]",
+     "ID NAME [JSON]\n\nSends a custom action with optional JSON arguments and prints the "
+     "agent's answer.\n",
+     cli_agent_action},
+    {"batch", "one command for many: (--label k=v | --id ID...) COMMAND",
+     "(--label k=v | --id ID ...) COMMAND [SIGNAL] [OPTIONS]\n\n"
+     "Runs pause, resume, stop, kill or signal on every selected agent and prints one\n"
+     "result per agent.\n\noptions:\n"
+     "  --label k=v         select by label (repeatable)\n"
+     "  --id ID             select by id (repeatable)\n"
+     "  --force             as pause/resume --force\n"
+     "  --fail-fast         stop at the first failure\n",
+     cli_agent_batch},
 };
-#define CLI_AGENT_NCMDS (sizeof cli_agent_cmds / sizeof cli_agent_cmds[0])
 
-static int cli_agent_help(cli_ctx_t *ctx, int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    printf("usage: %s agent COMMAND [ARGS]\n\ncommands:\n", ctx->prog);
-    for (size_t i = 0; i < CLI_AGENT_NCMDS; i++)
-        printf("  %-7s %s\n", cli_agent_cmds[i].name, cli_agent_cmds[i].summary);
-    printf("\nspawn options: --label k=v (repeatable), --env K=V (repeatable), --cwd DIR,\n"
-           "  --limit mem=512M,cpu=60s,time=1h,nofile=256,cpu%%=50, --restart "
-           "never|on-failure|always\n\n"
-           "examples:\n"
-           "  %s agent spawn w1 --label team=a -- python3 worker.py --fast\n"
-           "  %s agent spawn r1 --preset claude --task 'summarise README.md' --limit time=10m\n"
-           "  %s agent ls --label team=a\n"
-           "  %s agent logs ID -f --grep 'error|warn'\n"
-           "  %s agent logs ID --tail 0 -f --timestamps\n"
-           "  %s agent prune --older-than 1d\n"
-           "  %s --via zmq agent batch --label team=a stop\n\n",
-           ctx->prog, ctx->prog, ctx->prog, ctx->prog, ctx->prog, ctx->prog, ctx->prog);
-    cli_usage_globals(stdout);
-    return CLI_EXIT_OK;
-}
+const cli_group_t cli_agent_group = {"agent", cli_agent_cmds,
+                                     sizeof cli_agent_cmds / sizeof cli_agent_cmds[0]};
 
 int cli_cmd_agent(cli_ctx_t *ctx, int argc, char **argv)
 {
-    if (argc < 2) {
-        cli_agent_help(ctx, argc, argv);
-        return CLI_EXIT_USAGE;
-    }
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-        return cli_agent_help(ctx, argc, argv);
-    if (cli_wants_help(argc - 1, argv + 1) && strcmp(argv[1], "help") != 0)
-        return cli_agent_help(ctx, argc, argv);
-    return cli_dispatch(ctx, cli_agent_cmds, CLI_AGENT_NCMDS, "ganglion agent", argc - 1, argv + 1);
+    static const char examples[] =
+        "examples:\n"
+        "  ganglion agent spawn w1 --label team=a -- python3 worker.py --fast\n"
+        "  ganglion agent ls --label team=a\n"
+        "  ganglion agent logs ID -f --grep 'error|warn'\n"
+        "  ganglion agent logs ID --tail 0 -f --timestamps\n"
+        "  ganglion agent prune --older-than 1d\n"
+        "  ganglion --via zmq agent batch --label team=a stop\n";
+    return cli_group_run(ctx, &cli_agent_group, examples, argc, argv);
 }

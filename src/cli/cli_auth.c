@@ -43,7 +43,8 @@ static int cli_auth_req(const cli_ctx_t *ctx, const char *token, const char *met
         cli_error("%s", cli_client_error(c));
         code = cli_exit_for(rc);
     } else if (r.status < 200 || r.status > 299) {
-        cli_problem_print(&r);
+        /* Sign-in requests carry no credential on purpose: no "log in" hint for them. */
+        cli_problem_print_ex(&r, !(token && !*token));
         code = CLI_EXIT_FAIL;
     } else if (out) {
         *out = cli_response_json(&r);
@@ -133,13 +134,8 @@ static const char *cli_opt(int *argc, char **argv, const char *name)
 
 static int cli_session_path(char *out, size_t len, bool mkdirs)
 {
-    const char *x = getenv("XDG_CONFIG_HOME");
     char dir[3500];
-    if (x && *x)
-        snprintf(dir, sizeof dir, "%s/ganglion", x);
-    else if (getenv("HOME") && *getenv("HOME"))
-        snprintf(dir, sizeof dir, "%s/.config/ganglion", getenv("HOME"));
-    else
+    if (cli_config_dir(dir, sizeof dir) < 0)
         return -1;
     if (mkdirs) {
         char parent[3500];
@@ -389,134 +385,157 @@ static int cli_user_ls(const cli_ctx_t *ctx)
     return CLI_EXIT_OK;
 }
 
-static int cli_user_usage(const cli_ctx_t *ctx, int code)
+/* Each `user` subcommand: argv[0] is its name, its own options are taken out of argv. */
+static int cli_user_ls_cmd(cli_ctx_t *ctx, int argc, char **argv)
 {
-    FILE *o = code ? stderr : stdout;
-    fprintf(
-        o,
-        "usage: %s user add NAME --role ROLE [--email E] [--password-stdin]\n"
-        "       %s user ls\n"
-        "       %s user disable|enable NAME\n"
-        "       %s user role NAME ROLE\n"
-        "       %s user passwd [NAME] [--password-stdin]\n\n"
-        "Roles: admin, operator, viewer, agent. `user passwd` alone changes your own password\n"
-        "(of the stored session); with NAME an admin sets a temporary one that must be changed\n"
-        "at the next login. --password-stdin reads one line per password asked.\n",
-        ctx->prog, ctx->prog, ctx->prog, ctx->prog, ctx->prog);
-    return code;
+    if (argc != 1) {
+        cli_error("user ls takes no arguments (got '%.60s')", argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+    return cli_user_ls(ctx);
 }
 
-int cli_cmd_user(cli_ctx_t *ctx, int argc, char **argv)
+static int cli_user_add(cli_ctx_t *ctx, int argc, char **argv)
 {
-    if (argc < 2 || cli_wants_help(argc, argv))
-        return cli_user_usage(ctx, argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK);
     bool from_stdin = cli_flag(&argc, argv, "--password-stdin");
     const char *role = cli_opt(&argc, argv, "--role");
     const char *email = cli_opt(&argc, argv, "--email");
-    const char *sub = argv[1];
+    if (argc != 2 || !role) {
+        cli_error("usage: user add NAME --role ROLE [--email E] [--password-stdin]");
+        return CLI_EXIT_USAGE;
+    }
+    char pw[CLI_PW_MAX];
+    json_t *out = NULL;
+    if (cli_read_secret("new user's password: ", from_stdin, pw, sizeof pw) < 0)
+        return CLI_EXIT_USAGE;
+    json_t *b = json_pack("{s:s,s:s,s:s}", "username", argv[1], "password", pw, "role", role);
+    explicit_bzero(pw, sizeof pw);
+    if (email)
+        json_object_set_new(b, "email", json_string(email));
+    int code = cli_auth_req(ctx, NULL, "POST", "/api/v1/users", b, &out);
+    json_object_clear(b);
+    json_decref(b);
+    if (code)
+        return code;
+    char msg[160];
+    snprintf(msg, sizeof msg, "created user %.64s (id %lld, %s)", argv[1],
+             (long long)json_integer_value(json_object_get(out, "id")), role);
+    return cli_print_obj(ctx, out, msg);
+}
+
+/* PATCH /users/{id} of the user named `who` with body b (consumed); prints msg. */
+static int cli_user_patch(cli_ctx_t *ctx, const char *who, json_t *b, const char *msg)
+{
+    long long id = cli_user_id(ctx, who);
+    if (id < 0) {
+        json_decref(b);
+        return CLI_EXIT_FAIL;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/users/%lld", id);
+    json_t *out = NULL;
+    int code = cli_auth_req(ctx, NULL, "PATCH", path, b, &out);
+    json_decref(b);
+    return code ? code : cli_print_obj(ctx, out, msg);
+}
+
+static int cli_user_able(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 2) {
+        cli_error("usage: user %s NAME", argv[0]);
+        return CLI_EXIT_USAGE;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s %sd", argv[1], argv[0]);
+    return cli_user_patch(ctx, argv[1], json_pack("{s:b}", "disabled", argv[0][0] == 'd'), msg);
+}
+
+static int cli_user_role(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 3) {
+        cli_error("usage: user role NAME ROLE");
+        return CLI_EXIT_USAGE;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s is now %s", argv[1], argv[2]);
+    return cli_user_patch(ctx, argv[1], json_pack("{s:s}", "role", argv[2]), msg);
+}
+
+static int cli_user_passwd(cli_ctx_t *ctx, int argc, char **argv)
+{
+    bool from_stdin = cli_flag(&argc, argv, "--password-stdin");
     char pw[CLI_PW_MAX], pw2[CLI_PW_MAX];
     json_t *out = NULL;
     int code;
-    if (strcmp(sub, "ls") == 0 && argc == 2)
-        return cli_user_ls(ctx);
-    if (strcmp(sub, "add") == 0 && argc == 3 && role) {
-        if (cli_read_secret("new user's password: ", from_stdin, pw, sizeof pw) < 0)
-            return CLI_EXIT_USAGE;
-        json_t *b = json_pack("{s:s,s:s,s:s}", "username", argv[2], "password", pw, "role", role);
-        explicit_bzero(pw, sizeof pw);
-        if (email)
-            json_object_set_new(b, "email", json_string(email));
-        code = cli_auth_req(ctx, NULL, "POST", "/api/v1/users", b, &out);
-        json_object_clear(b);
-        json_decref(b);
-        if (code)
-            return code;
-        char msg[160];
-        snprintf(msg, sizeof msg, "created user %.64s (id %lld, %s)", argv[2],
-                 (long long)json_integer_value(json_object_get(out, "id")), role);
-        return cli_print_obj(ctx, out, msg);
+    if (argc > 2) {
+        cli_error("usage: user passwd [NAME] [--password-stdin]");
+        return CLI_EXIT_USAGE;
     }
-    if ((strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0) && argc == 3) {
-        long long id = cli_user_id(ctx, argv[2]);
+    if (argc == 2) {
+        long long id = cli_user_id(ctx, argv[1]);
         if (id < 0)
             return CLI_EXIT_FAIL;
-        char path[64];
-        snprintf(path, sizeof path, "/api/v1/users/%lld", id);
-        json_t *b = json_pack("{s:b}", "disabled", sub[0] == 'd');
-        code = cli_auth_req(ctx, NULL, "PATCH", path, b, &out);
-        json_decref(b);
-        if (code)
-            return code;
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s %sd", argv[2], sub);
-        return cli_print_obj(ctx, out, msg);
-    }
-    if (strcmp(sub, "role") == 0 && argc == 4) {
-        long long id = cli_user_id(ctx, argv[2]);
-        if (id < 0)
-            return CLI_EXIT_FAIL;
-        char path[64];
-        snprintf(path, sizeof path, "/api/v1/users/%lld", id);
-        json_t *b = json_pack("{s:s}", "role", argv[3]);
-        code = cli_auth_req(ctx, NULL, "PATCH", path, b, &out);
-        json_decref(b);
-        if (code)
-            return code;
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s is now %s", argv[2], argv[3]);
-        return cli_print_obj(ctx, out, msg);
-    }
-    if (strcmp(sub, "passwd") == 0 && (argc == 2 || argc == 3)) {
-        if (argc == 3) {
-            long long id = cli_user_id(ctx, argv[2]);
-            if (id < 0)
-                return CLI_EXIT_FAIL;
-            if (cli_read_secret("temporary password: ", from_stdin, pw, sizeof pw) < 0)
-                return CLI_EXIT_USAGE;
-            char path[80];
-            snprintf(path, sizeof path, "/api/v1/users/%lld/password", id);
-            json_t *b = json_pack("{s:s}", "password", pw);
-            explicit_bzero(pw, sizeof pw);
-            code = cli_auth_req(ctx, NULL, "POST", path, b, &out);
-            json_object_clear(b);
-            json_decref(b);
-            return code ? code
-                        : cli_print_obj(ctx, out,
-                                        "password reset; it must be changed at the next login");
-        }
-        if (cli_read_secret("current password: ", from_stdin, pw, sizeof pw) < 0 ||
-            cli_read_secret("new password: ", from_stdin, pw2, sizeof pw2) < 0) {
-            explicit_bzero(pw, sizeof pw);
+        if (cli_read_secret("temporary password: ", from_stdin, pw, sizeof pw) < 0)
             return CLI_EXIT_USAGE;
-        }
-        json_t *b = json_pack("{s:s,s:s}", "current_password", pw, "new_password", pw2);
+        char path[80];
+        snprintf(path, sizeof path, "/api/v1/users/%lld/password", id);
+        json_t *b = json_pack("{s:s}", "password", pw);
         explicit_bzero(pw, sizeof pw);
-        explicit_bzero(pw2, sizeof pw2);
-        code = cli_auth_req(ctx, NULL, "POST", "/api/v1/auth/password", b, NULL);
+        code = cli_auth_req(ctx, NULL, "POST", path, b, &out);
         json_object_clear(b);
         json_decref(b);
-        if (code == 0 && !ctx->json)
-            printf("password changed; other sessions were signed out\n");
-        return code;
+        return code ? code
+                    : cli_print_obj(ctx, out,
+                                    "password reset; it must be changed at the next login");
     }
-    return cli_user_usage(ctx, CLI_EXIT_USAGE);
+    if (cli_read_secret("current password: ", from_stdin, pw, sizeof pw) < 0 ||
+        cli_read_secret("new password: ", from_stdin, pw2, sizeof pw2) < 0) {
+        explicit_bzero(pw, sizeof pw);
+        return CLI_EXIT_USAGE;
+    }
+    json_t *b = json_pack("{s:s,s:s}", "current_password", pw, "new_password", pw2);
+    explicit_bzero(pw, sizeof pw);
+    explicit_bzero(pw2, sizeof pw2);
+    code = cli_auth_req(ctx, NULL, "POST", "/api/v1/auth/password", b, NULL);
+    json_object_clear(b);
+    json_decref(b);
+    if (code == 0 && !ctx->json)
+        printf("password changed; other sessions were signed out\n");
+    return code;
+}
+
+static const cli_cmd_t cli_user_cmds[] = {
+    {"add", "create a user: NAME --role ROLE [--email E] [--password-stdin]",
+     "NAME --role ROLE [--email E] [--password-stdin]\n\n"
+     "Creates a user; the password is asked without echo.\n\noptions:\n"
+     "  --role ROLE         admin, operator, viewer or agent\n"
+     "  --email E           a contact address\n"
+     "  --password-stdin    read the password as one line from stdin\n",
+     cli_user_add},
+    {"ls", "list users", "\n\nLists users with their role and state.\n", cli_user_ls_cmd},
+    {"disable", "refuse a user's sign-ins and revoke their sessions: NAME",
+     "NAME\n\nDisables the user.\n", cli_user_able},
+    {"enable", "allow a disabled user again: NAME", "NAME\n\nEnables the user again.\n",
+     cli_user_able},
+    {"role", "change a user's role: NAME ROLE",
+     "NAME ROLE\n\nRoles: admin, operator, viewer, agent.\n", cli_user_role},
+    {"passwd", "change your password, or set a temporary one: [NAME]",
+     "[NAME] [--password-stdin]\n\n"
+     "Alone, changes your own password (of the stored session); with NAME an admin sets a\n"
+     "temporary one that must be changed at the next login.\n\noptions:\n"
+     "  --password-stdin    read one line per password asked from stdin\n",
+     cli_user_passwd},
+};
+
+const cli_group_t cli_user_group = {"user", cli_user_cmds,
+                                    sizeof cli_user_cmds / sizeof cli_user_cmds[0]};
+
+int cli_cmd_user(cli_ctx_t *ctx, int argc, char **argv)
+{
+    return cli_group_run(ctx, &cli_user_group, NULL, argc, argv);
 }
 
 /* ---- keys ------------------------------------------------------------------------------- */
-
-static int cli_key_usage(const cli_ctx_t *ctx, int code)
-{
-    FILE *o = code ? stderr : stdout;
-    fprintf(o,
-            "usage: %s key create NAME [--role ROLE] [--scope SCOPE]... [--expires RFC3339]\n"
-            "                          [--rate-limit N]\n"
-            "       %s key ls\n"
-            "       %s key revoke ID\n"
-            "       %s key rotate ID\n\n"
-            "The secret (gk_...) is printed once by create and rotate; store it then.\n",
-            ctx->prog, ctx->prog, ctx->prog, ctx->prog);
-    return code;
-}
 
 static int cli_key_secret_out(const cli_ctx_t *ctx, json_t *out)
 {
@@ -532,10 +551,8 @@ static int cli_key_secret_out(const cli_ctx_t *ctx, json_t *out)
     return CLI_EXIT_OK;
 }
 
-int cli_cmd_key(cli_ctx_t *ctx, int argc, char **argv)
+static int cli_key_create(cli_ctx_t *ctx, int argc, char **argv)
 {
-    if (argc < 2 || cli_wants_help(argc, argv))
-        return cli_key_usage(ctx, argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK);
     const char *role = cli_opt(&argc, argv, "--role");
     const char *expires = cli_opt(&argc, argv, "--expires");
     const char *rl = cli_opt(&argc, argv, "--rate-limit");
@@ -543,80 +560,119 @@ int cli_cmd_key(cli_ctx_t *ctx, int argc, char **argv)
     const char *sc;
     while ((sc = cli_opt(&argc, argv, "--scope")))
         json_array_append_new(scopes, json_string(sc));
-    const char *sub = argv[1];
-    json_t *out = NULL;
-    int code = CLI_EXIT_USAGE;
-    if (strcmp(sub, "create") == 0 && argc == 3) {
-        json_t *b = json_pack("{s:s}", "name", argv[2]);
-        if (role)
-            json_object_set_new(b, "role", json_string(role));
-        if (json_array_size(scopes))
-            json_object_set(b, "scopes", scopes);
-        if (expires)
-            json_object_set_new(b, "expires_at", json_string(expires));
-        if (rl)
-            json_object_set_new(b, "rate_limit", json_integer(strtoll(rl, NULL, 10)));
-        code = cli_auth_req(ctx, NULL, "POST", "/api/v1/keys", b, &out);
-        json_decref(b);
+    if (argc != 2) {
         json_decref(scopes);
-        return code ? code : cli_key_secret_out(ctx, out);
+        cli_error("usage: key create NAME [--role ROLE] [--scope SCOPE]... [--expires RFC3339] "
+                  "[--rate-limit N]");
+        return CLI_EXIT_USAGE;
     }
+    json_t *out = NULL;
+    json_t *b = json_pack("{s:s}", "name", argv[1]);
+    if (role)
+        json_object_set_new(b, "role", json_string(role));
+    if (json_array_size(scopes))
+        json_object_set(b, "scopes", scopes);
+    if (expires)
+        json_object_set_new(b, "expires_at", json_string(expires));
+    if (rl)
+        json_object_set_new(b, "rate_limit", json_integer(strtoll(rl, NULL, 10)));
+    int code = cli_auth_req(ctx, NULL, "POST", "/api/v1/keys", b, &out);
+    json_decref(b);
     json_decref(scopes);
-    if (strcmp(sub, "ls") == 0 && argc == 2) {
-        code = cli_auth_req(ctx, NULL, "GET", "/api/v1/keys", NULL, &out);
-        if (code || ctx->json)
-            return code ? code : cli_print_obj(ctx, out, NULL);
-        static const char *const hdr[] = {"ID",    "NAME",    "ROLE",      "SCOPES",
-                                          "STATE", "EXPIRES", "CREATED BY"};
-        cli_table_t *t = cli_table_new(7, hdr);
-        size_t i;
-        json_t *k;
-        json_array_foreach(json_object_get(out, "keys"), i, k)
-        {
-            cli_table_row_add(t);
-            cli_table_cellf(t, 0, CLI_COLOR_NONE, "%lld",
-                            (long long)json_integer_value(json_object_get(k, "id")));
-            cli_table_cell_set(t, 1, CLI_COLOR_NONE,
-                               json_string_value(json_object_get(k, "name")) ?: "");
-            cli_table_cell_set(t, 2, CLI_COLOR_NONE,
-                               json_string_value(json_object_get(k, "role")) ?: "");
-            json_t *s = json_object_get(k, "scopes");
-            char *st = json_is_array(s) ? json_dumps(s, JSON_COMPACT) : NULL;
-            cli_table_cell_set(t, 3, CLI_COLOR_NONE, st ? st : "(role)");
-            free(st);
-            bool rev = json_is_true(json_object_get(k, "revoked"));
-            cli_table_cell_set(t, 4, rev ? CLI_COLOR_RED : CLI_COLOR_GREEN,
-                               rev ? "revoked" : "active");
-            cli_table_cell_set(t, 5, CLI_COLOR_NONE,
-                               json_string_value(json_object_get(k, "expires_at")) ?: "never");
-            cli_table_cell_set(t, 6, CLI_COLOR_NONE,
-                               json_string_value(json_object_get(k, "created_by")) ?: "");
-        }
-        cli_table_print(t, stdout, ctx->color);
-        cli_table_destroy(&t);
-        json_decref(out);
-        return CLI_EXIT_OK;
+    return code ? code : cli_key_secret_out(ctx, out);
+}
+
+static int cli_key_ls(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 1) {
+        cli_error("key ls takes no arguments (got '%.60s')", argv[1]);
+        return CLI_EXIT_USAGE;
     }
-    if ((strcmp(sub, "revoke") == 0 || strcmp(sub, "rotate") == 0) && argc == 3) {
-        char *end = NULL;
-        long long id = strtoll(argv[2], &end, 10);
-        if (!end || *end || id <= 0) {
-            cli_error("a key is named by its numeric id (see ganglion key ls)");
-            return CLI_EXIT_USAGE;
-        }
-        char path[80];
-        if (sub[1] == 'e' && sub[2] == 'v') {
-            snprintf(path, sizeof path, "/api/v1/keys/%lld", id);
-            code = cli_auth_req(ctx, NULL, "DELETE", path, NULL, NULL);
-            if (code == 0 && !ctx->json)
-                printf("key %lld revoked\n", id);
-            return code;
-        }
-        snprintf(path, sizeof path, "/api/v1/keys/%lld/rotate", id);
-        code = cli_auth_req(ctx, NULL, "POST", path, NULL, &out);
-        return code ? code : cli_key_secret_out(ctx, out);
+    json_t *out = NULL;
+    int code = cli_auth_req(ctx, NULL, "GET", "/api/v1/keys", NULL, &out);
+    if (code || ctx->json)
+        return code ? code : cli_print_obj(ctx, out, NULL);
+    static const char *const hdr[] = {"ID",    "NAME",    "ROLE",      "SCOPES",
+                                      "STATE", "EXPIRES", "CREATED BY"};
+    cli_table_t *t = cli_table_new(7, hdr);
+    size_t i;
+    json_t *k;
+    json_array_foreach(json_object_get(out, "keys"), i, k)
+    {
+        cli_table_row_add(t);
+        cli_table_cellf(t, 0, CLI_COLOR_NONE, "%lld",
+                        (long long)json_integer_value(json_object_get(k, "id")));
+        cli_table_cell_set(t, 1, CLI_COLOR_NONE,
+                           json_string_value(json_object_get(k, "name")) ?: "");
+        cli_table_cell_set(t, 2, CLI_COLOR_NONE,
+                           json_string_value(json_object_get(k, "role")) ?: "");
+        json_t *s = json_object_get(k, "scopes");
+        char *st = json_is_array(s) ? json_dumps(s, JSON_COMPACT) : NULL;
+        cli_table_cell_set(t, 3, CLI_COLOR_NONE, st ? st : "(role)");
+        free(st);
+        bool rev = json_is_true(json_object_get(k, "revoked"));
+        cli_table_cell_set(t, 4, rev ? CLI_COLOR_RED : CLI_COLOR_GREEN, rev ? "revoked" : "active");
+        cli_table_cell_set(t, 5, CLI_COLOR_NONE,
+                           json_string_value(json_object_get(k, "expires_at")) ?: "never");
+        cli_table_cell_set(t, 6, CLI_COLOR_NONE,
+                           json_string_value(json_object_get(k, "created_by")) ?: "");
     }
-    return cli_key_usage(ctx, CLI_EXIT_USAGE);
+    cli_table_print(t, stdout, ctx->color);
+    cli_table_destroy(&t);
+    json_decref(out);
+    return CLI_EXIT_OK;
+}
+
+/* `key revoke ID` and `key rotate ID`. */
+static int cli_key_by_id(cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *sub = argv[0];
+    if (argc != 2) {
+        cli_error("usage: key %s ID", sub);
+        return CLI_EXIT_USAGE;
+    }
+    char *end = NULL;
+    long long id = strtoll(argv[1], &end, 10);
+    if (!end || *end || id <= 0) {
+        cli_error("a key is named by its numeric id (see ganglion key ls)");
+        return CLI_EXIT_USAGE;
+    }
+    char path[80];
+    json_t *out = NULL;
+    int code;
+    if (strcmp(sub, "revoke") == 0) {
+        snprintf(path, sizeof path, "/api/v1/keys/%lld", id);
+        code = cli_auth_req(ctx, NULL, "DELETE", path, NULL, NULL);
+        if (code == 0 && !ctx->json)
+            printf("key %lld revoked\n", id);
+        return code;
+    }
+    snprintf(path, sizeof path, "/api/v1/keys/%lld/rotate", id);
+    code = cli_auth_req(ctx, NULL, "POST", path, NULL, &out);
+    return code ? code : cli_key_secret_out(ctx, out);
+}
+
+static const cli_cmd_t cli_key_cmds[] = {
+    {"create", "create an API key: NAME [--role R] [--scope S]... [--expires T]",
+     "NAME [--role ROLE] [--scope SCOPE]... [--expires RFC3339] [--rate-limit N]\n\n"
+     "Creates an API key. The secret (gk_...) is printed once; store it then.\n\noptions:\n"
+     "  --role ROLE         the key's role (default: yours)\n"
+     "  --scope SCOPE       narrow the key to a scope (repeatable)\n"
+     "  --expires RFC3339   when the key stops working\n"
+     "  --rate-limit N      requests per second allowed to the key\n",
+     cli_key_create},
+    {"ls", "list API keys", "\n\nLists API keys (never their secrets).\n", cli_key_ls},
+    {"revoke", "revoke a key: ID", "ID\n\nRevokes the key at once.\n", cli_key_by_id},
+    {"rotate", "replace a key's secret: ID",
+     "ID\n\nReplaces the key's secret and prints the new one once.\n", cli_key_by_id},
+};
+
+const cli_group_t cli_key_group = {"key", cli_key_cmds,
+                                   sizeof cli_key_cmds / sizeof cli_key_cmds[0]};
+
+int cli_cmd_key(cli_ctx_t *ctx, int argc, char **argv)
+{
+    return cli_group_run(ctx, &cli_key_group, NULL, argc, argv);
 }
 
 /* ---- audit ------------------------------------------------------------------------------ */

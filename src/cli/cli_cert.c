@@ -138,15 +138,19 @@ static int cli_cert_self_signed(cli_ctx_t *ctx, int argc, char **argv)
     return cli_cert_print(ctx, cert, key, &o) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
+static const cli_cmd_t cli_cert_cmds[] = {
+    {"self-signed", "write a development certificate and key", NULL, cli_cert_self_signed},
+};
+
+const cli_group_t cli_cert_group = {"cert", cli_cert_cmds,
+                                    sizeof cli_cert_cmds / sizeof cli_cert_cmds[0]};
+
 int cli_cmd_cert(cli_ctx_t *ctx, int argc, char **argv)
 {
-    static const cli_cmd_t subs[] = {
-        {"self-signed", "write a development certificate and key", cli_cert_self_signed},
-    };
     if (argc < 2 || cli_wants_help(argc, argv)) {
         cli_cert_usage(ctx);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    return cli_dispatch(ctx, subs, sizeof subs / sizeof subs[0], "ganglion cert", argc - 1,
-                        argv + 1);
+    return cli_dispatch(ctx, cli_cert_cmds, sizeof cli_cert_cmds / sizeof cli_cert_cmds[0],
+                        "ganglion cert", argc - 1, argv + 1);
 }

@@ -6,6 +6,7 @@
 #include "cli/cli_priv.h"
 #include "core/opt.h"
 #include "cli/cli_tools.h"
+#include "cli/cli_top.h"
 #include "server/serve.h"
 
 #include "build_info.h"
@@ -22,31 +23,40 @@ static int cli_cmd_help(cli_ctx_t *ctx, int argc, char **argv);
 static int cli_cmd_serve(cli_ctx_t *ctx, int argc, char **argv);
 
 static const cli_cmd_t cli_commands[] = {
-    {"serve", "run the daemon (see ganglion serve --help)", cli_cmd_serve},
-    {"status", "show whether the daemon is up and ready, its version and uptime", cli_cmd_status},
-    {"call", "send one request to any endpoint and print the reply", cli_cmd_call},
-    {"agent", "supervise agents: spawn, ls, show, logs, pause, stop ... (see agent help)",
+    {"serve", "run the daemon (see ganglion serve --help)", NULL, cli_cmd_serve},
+    {"status", "show whether the daemon is up and ready, its version and uptime", NULL,
+     cli_cmd_status},
+    {"call", "send one request to any endpoint and print the reply", NULL, cli_cmd_call},
+    {"agent", "supervise agents: spawn, ls, show, logs, pause, stop ... (see agent help)", NULL,
      cli_cmd_agent},
-    {"cert", "write a self-signed development certificate for HTTPS", cli_cmd_cert},
-    {"watch", "anomaly detection: verify evidence bundles (see watch --help)", cli_cmd_watch},
-    {"synth", "write labelled synthetic traffic for the anomaly detector", cli_cmd_synth},
-    {"login", "sign in and store the session for later commands", cli_cmd_login},
-    {"logout", "revoke and forget the stored session", cli_cmd_logout},
-    {"user", "manage users: add, ls, disable, enable, passwd, role", cli_cmd_user},
-    {"key", "manage API keys: create, ls, revoke, rotate", cli_cmd_key},
-    {"audit", "show the audit log (who did what, with what result)", cli_cmd_audit},
-    {"version", "print the client's version and the daemon's", cli_cmd_version},
-    {"help", "show help for ganglion or for one command", cli_cmd_help},
+    {"top", "a live view of the agents: status, CPU, memory, log; keys to act", NULL, cli_cmd_top},
+    {"cert", "write a self-signed development certificate for HTTPS", NULL, cli_cmd_cert},
+    {"watch", "anomaly detection: verify evidence bundles (see watch --help)", NULL, cli_cmd_watch},
+    {"synth", "write labelled synthetic traffic for the anomaly detector", NULL, cli_cmd_synth},
+    {"login", "sign in and store the session for later commands", NULL, cli_cmd_login},
+    {"logout", "revoke and forget the stored session", NULL, cli_cmd_logout},
+    {"whoami", "show who the daemon takes you for and where the credential came from", NULL,
+     cli_cmd_whoami},
+    {"user", "manage users: add, ls, disable, enable, passwd, role", NULL, cli_cmd_user},
+    {"key", "manage API keys: create, ls, revoke, rotate", NULL, cli_cmd_key},
+    {"audit", "show the audit log (who did what, with what result)", NULL, cli_cmd_audit},
+    {"completion", "print a bash or zsh completion script", NULL, cli_cmd_completion},
+    {"version", "print the client's version and the daemon's", NULL, cli_cmd_version},
+    {"help", "show help for ganglion or for one command", NULL, cli_cmd_help},
 };
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])
+
+const cli_group_t cli_main_group = {"", cli_commands, CLI_NCOMMANDS};
 
 void cli_usage_globals(FILE *out)
 {
     fputs("global options (before or after the command):\n"
-          "  --url URL          daemon URL (default: $GANGLION_URL, else " CLI_DEFAULT_URL ")\n"
-          "  --token TOKEN      bearer token (default: $GANGLION_TOKEN, else the local admin\n"
-          "                     token in $GANGLION_DATA_DIR or ./var when the URL is loopback;\n"
-          "                     prefer the variable: arguments are visible to other users)\n"
+          "  --url URL          daemon URL (default: $GANGLION_URL, else url in the user\n"
+          "                     config, else " CLI_DEFAULT_URL ")\n"
+          "  --token TOKEN      bearer token (default: $GANGLION_TOKEN, else the `login`\n"
+          "                     session, the user config, the daemon's admin.token; see\n"
+          "                     `whoami --help`; prefer the variable: arguments are visible\n"
+          "                     to other users)\n"
           "  --timeout SECONDS  bound on each request (default 10)\n"
           "  --cacert FILE      trust this PEM certificate for https:// URLs (default:\n"
           "                     $GANGLION_CACERT, else the system's CAs)\n"
@@ -66,7 +76,7 @@ static void cli_usage(const cli_ctx_t *ctx, FILE *out)
             "commands:\n",
             ctx->prog, ctx->prog);
     for (size_t i = 0; i < CLI_NCOMMANDS; i++)
-        fprintf(out, "  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
+        fprintf(out, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
     fputc('\n', out);
     cli_usage_globals(out);
     fprintf(out,
@@ -76,13 +86,14 @@ static void cli_usage(const cli_ctx_t *ctx, FILE *out)
             ctx->prog);
 }
 
-/* Edit distance, for suggestions; names are short, so the O(n*m) table is tiny. */
+/* Edit distance with transpositions ("lgos" is one step from "logs"), for suggestions; names
+ * are short, so three rows of the O(n*m) table are tiny. */
 static size_t cli_distance(const char *a, const char *b)
 {
     size_t la = strnlen(a, 64), lb = strnlen(b, 64);
-    size_t prev[65], cur[65];
+    size_t pp[65], prev[65], cur[65];
     for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
+        prev[j] = pp[j] = j;
     for (size_t i = 1; i <= la; i++) {
         cur[0] = i;
         for (size_t j = 1; j <= lb; j++) {
@@ -91,7 +102,11 @@ static size_t cli_distance(const char *a, const char *b)
             cur[j] = del < ins ? del : ins;
             if (sub < cur[j])
                 cur[j] = sub;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                pp[j - 2] + 1 < cur[j])
+                cur[j] = pp[j - 2] + 1;
         }
+        memcpy(pp, prev, (lb + 1) * sizeof *pp);
         memcpy(prev, cur, (lb + 1) * sizeof *prev);
     }
     return prev[lb];
@@ -116,23 +131,86 @@ static const cli_cmd_t *cli_suggest(const cli_cmd_t *cmds, size_t n, const char 
     return best_d <= limit ? best : NULL;
 }
 
+/* "ganglion agent" → "agent "; "ganglion" → "" (for "unknown agent command"). */
+static const char *cli_group_word(const char *group, char *buf, size_t len)
+{
+    const char *sp = strrchr(group, ' ');
+    if (!sp)
+        return "";
+    snprintf(buf, len, "%s ", sp + 1);
+    return buf;
+}
+
 int cli_dispatch(cli_ctx_t *ctx, const cli_cmd_t *cmds, size_t n, const char *group, int argc,
                  char **argv)
 {
     const char *name = argv[0];
     for (size_t i = 0; i < n; i++)
-        if (strcmp(cmds[i].name, name) == 0)
+        if (strcmp(cmds[i].name, name) == 0) {
+            if (cmds[i].usage && cli_wants_help(argc, argv)) {
+                printf("usage: %s %s %s\n", group, cmds[i].name, cmds[i].usage);
+                cli_usage_globals(stdout);
+                return CLI_EXIT_OK;
+            }
             return cmds[i].fn(ctx, argc, argv);
+        }
 
-    char shown[80];
+    char shown[80], word[64];
     cli_sanitize(name, shown, sizeof shown);
+    const char *kind = cli_group_word(group, word, sizeof word);
     const cli_cmd_t *s = cli_suggest(cmds, n, name);
-    if (s)
+    if (s && !*kind)
         cli_error("unknown command '%s'. Did you mean '%s %s'?", shown, group, s->name);
+    else if (s)
+        cli_error("unknown %scommand '%s'; did you mean '%s'?", kind, shown, s->name);
     else
-        cli_error("unknown command '%s'", shown);
+        cli_error("unknown %scommand '%s'", kind, shown);
     fprintf(stderr, "Run '%s --help' for the list of commands.\n", group);
     return CLI_EXIT_USAGE;
+}
+
+void cli_group_usage(const cli_ctx_t *ctx, const cli_group_t *g, FILE *out)
+{
+    size_t w = 4;
+    for (size_t i = 0; i < g->n; i++)
+        if (strlen(g->cmds[i].name) > w)
+            w = strlen(g->cmds[i].name);
+    fprintf(out, "usage: %s %s COMMAND [ARGS]\n\ncommands:\n", ctx->prog, g->name);
+    for (size_t i = 0; i < g->n; i++)
+        fprintf(out, "  %-*s %s\n", (int)w, g->cmds[i].name, g->cmds[i].summary);
+    fprintf(out, "\nRun '%s %s COMMAND --help' for a command's arguments and options.\n", ctx->prog,
+            g->name);
+}
+
+static int cli_group_run_sub(cli_ctx_t *ctx, const cli_group_t *g, int argc, char **argv)
+{
+    char group[128];
+    snprintf(group, sizeof group, "%s %s", ctx->prog, g->name);
+    return cli_dispatch(ctx, g->cmds, g->n, group, argc, argv);
+}
+
+int cli_group_run(cli_ctx_t *ctx, const cli_group_t *g, const char *extra, int argc, char **argv)
+{
+    bool bare = argc < 2;
+    if (bare || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        (!strcmp(argv[1], "help") && argc == 2)) {
+        FILE *out = bare ? stderr : stdout;
+        cli_group_usage(ctx, g, out);
+        if (extra)
+            fprintf(out, "\n%s", extra);
+        if (!bare) {
+            fputc('\n', out);
+            cli_usage_globals(out);
+        }
+        return bare ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    /* `agent help spawn` is `agent spawn --help` */
+    if (!strcmp(argv[1], "help")) {
+        static char help_opt[] = "--help";
+        char *sub[] = {argv[2], help_opt, NULL};
+        return cli_group_run_sub(ctx, g, 2, sub);
+    }
+    return cli_group_run_sub(ctx, g, argc - 1, argv + 1);
 }
 
 static int cli_cmd_help(cli_ctx_t *ctx, int argc, char **argv)
@@ -287,55 +365,12 @@ int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv)
 
 /* ---- global options ------------------------------------------------------------------- */
 
-/* Reads the local admin token, if there is one. Only for a loopback URL: the file is a secret
- * of this machine and must never travel to another host. Missing files are normal. */
-static char *cli_token_local(const char *url)
-{
-    if (!cli_url_is_loopback(url))
-        return NULL;
-    const char *dir = getenv("GANGLION_DATA_DIR");
-    if (!dir || !*dir)
-        dir = "./var";
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/admin.token", dir) >= (int)sizeof path)
-        return NULL;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT && errno != ENOTDIR)
-            fprintf(stderr, "warning: cannot read %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    char *tok = NULL;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CLI_MAX_TOKEN) {
-        fprintf(stderr, "warning: ignoring %s: not a regular file of at most %d bytes\n", path,
-                CLI_MAX_TOKEN);
-        goto out;
-    }
-    char buf[CLI_MAX_TOKEN + 1];
-    ssize_t n = read(fd, buf, CLI_MAX_TOKEN);
-    if (n < 0) {
-        fprintf(stderr, "warning: cannot read %s: %s\n", path, strerror(errno));
-        goto out;
-    }
-    size_t len = (size_t)n, start = 0;
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-        len--;
-    while (start < len && (buf[start] == ' ' || buf[start] == '\t'))
-        start++;
-    if (len > start)
-        tok = strndup(buf + start, len - start);
-    explicit_bzero(buf, sizeof buf);
-out:
-    close(fd);
-    return tok;
-}
-
 /* Removes the global options from argv wherever they are (until a "--"), leaving the command
  * and its own arguments in `rest`. Returns 0 or CLI_EXIT_USAGE after printing why. */
-static int cli_globals_parse(cli_ctx_t *ctx, int argc, char **argv, char **rest, int *nrest)
+static int cli_globals_parse(cli_ctx_t *ctx, const cli_conf_t *conf, int argc, char **argv,
+                             char **rest, int *nrest)
 {
-    const char *timeout = NULL, *via = NULL, *token = NULL;
+    const char *timeout = NULL, *via = NULL, *token = NULL, *url = NULL;
     bool dashdash = false;
     *nrest = 0;
     for (int i = 1; i < argc; i++) {
@@ -356,7 +391,7 @@ static int cli_globals_parse(cli_ctx_t *ctx, int argc, char **argv, char **rest,
             continue;
         }
         static const char *const names[] = {"--url", "--timeout", "--token", "--via", "--cacert"};
-        const char **dst[] = {&ctx->url, &timeout, &token, &via, &ctx->cacert};
+        const char **dst[] = {&url, &timeout, &token, &via, &ctx->cacert};
         for (size_t k = 0; k < 5 && r == 0; k++) {
             r = opt_value(argc, argv, &i, names[k], &v);
             if (r == 1)
@@ -391,26 +426,31 @@ static int cli_globals_parse(cli_ctx_t *ctx, int argc, char **argv, char **rest,
             return CLI_EXIT_USAGE;
         }
     }
-    if (!ctx->url || !*ctx->url) {
+    const char *env_url = getenv("GANGLION_URL");
+    if (url) {
+        ctx->url = url;
+        ctx->url_from = "--url";
+    } else if (env_url && *env_url) {
+        ctx->url = env_url;
+        ctx->url_from = "$GANGLION_URL";
+    } else if (conf->url[0]) {
+        ctx->url = conf->url;
+        ctx->url_from = conf->path;
+    } else {
+        ctx->url = CLI_DEFAULT_URL;
+        ctx->url_from = "default";
+    }
+    if (!*ctx->url) {
         cli_error("--url is empty");
         return CLI_EXIT_USAGE;
     }
-    if (!token) {
-        token = getenv("GANGLION_TOKEN");
-        if (token && !*token)
-            token = NULL;
+    const char *env_token = getenv("GANGLION_TOKEN");
+    if ((token && strlen(token) > CLI_MAX_TOKEN) ||
+        (!token && env_token && strlen(env_token) > CLI_MAX_TOKEN)) {
+        cli_error("the token is longer than %d bytes", CLI_MAX_TOKEN);
+        return CLI_EXIT_USAGE;
     }
-    if (token) {
-        if (strlen(token) > CLI_MAX_TOKEN) {
-            cli_error("the token is longer than %d bytes", CLI_MAX_TOKEN);
-            return CLI_EXIT_USAGE;
-        }
-        ctx->token = strdup(token);
-    } else {
-        ctx->token = cli_session_token(ctx); /* `ganglion login`, refreshed when expired */
-        if (!ctx->token)
-            ctx->token = cli_token_local(ctx->url);
-    }
+    cli_cred_resolve(ctx, conf, token);
     return 0;
 }
 
@@ -419,13 +459,16 @@ int cli_main(int argc, char **argv)
     const char *prog = (argc > 0 && argv[0]) ? strrchr(argv[0], '/') : NULL;
     cli_ctx_t ctx = {
         .prog = prog ? prog + 1 : (argc > 0 && argv[0] ? argv[0] : "ganglion"),
-        .url = getenv("GANGLION_URL"),
+        .url = CLI_DEFAULT_URL,
         .cacert = getenv("GANGLION_CACERT"),
         .timeout_s = CLI_DEFAULT_TIMEOUT,
         .via = CLI_VIA_HTTP,
     };
-    if (!ctx.url || !*ctx.url)
-        ctx.url = CLI_DEFAULT_URL;
+    /* Static: it is large and may hold a token (wiped on the way out); read once per process. */
+    static cli_conf_t conf;
+    int crc = cli_conf_load(&conf);
+    if (crc < 0)
+        fprintf(stderr, "warning: cannot read %s: %s\n", conf.path, strerror(-crc));
     const char *nc = getenv("NO_COLOR");
     const char *term = getenv("TERM");
     ctx.out_tty = isatty(STDOUT_FILENO) == 1;
@@ -436,7 +479,7 @@ int cli_main(int argc, char **argv)
         cli_error("out of memory");
         return CLI_EXIT_FAIL;
     }
-    int nrest = 0, rc = cli_globals_parse(&ctx, argc, argv, rest, &nrest);
+    int nrest = 0, rc = cli_globals_parse(&ctx, &conf, argc, argv, rest, &nrest);
     if (rc != 0)
         goto out;
 
@@ -463,6 +506,7 @@ out:
         explicit_bzero(ctx.token, strlen(ctx.token));
         free(ctx.token);
     }
+    explicit_bzero(conf.token, sizeof conf.token);
     free(rest);
     fflush(stdout);
     return rc;

@@ -110,6 +110,11 @@ void cli_sanitize(const char *s, char *out, size_t outlen)
 
 void cli_problem_print(const cli_response_t *r)
 {
+    cli_problem_print_ex(r, true);
+}
+
+void cli_problem_print_ex(const cli_response_t *r, bool hint)
+{
     char title[256], detail[1024];
     json_t *p = cli_response_json(r);
     const char *t = p ? json_string_value(json_object_get(p, "title")) : NULL;
@@ -158,6 +163,11 @@ void cli_problem_print(const cli_response_t *r)
         cli_sanitize(r->request_id, rid, sizeof rid);
         fprintf(stderr, "  request id: %s (quote it when reading the daemon's log)\n", rid);
     }
+    if (r->status == 401 && hint)
+        fputs("hint: sign in with 'ganglion login', or set GANGLION_TOKEN, or point\n"
+              "      GANGLION_DATA_DIR at the daemon's data directory (it holds admin.token);\n"
+              "      'ganglion whoami' shows which credential was sent and where it came from\n",
+              stderr);
     json_decref(p);
 }
 
@@ -167,14 +177,16 @@ void cli_duration_format(double seconds, char *out, size_t outlen)
         snprintf(out, outlen, "?");
         return;
     }
+    /* Two units at most, the smaller zero-padded where it has two digits: 42s, 12m05s, 3h 04m,
+     * 3d 4h. Whole seconds: the fraction of an uptime is noise to a reader. */
     unsigned long long s = (unsigned long long)seconds;
     unsigned long long d = s / 86400, h = (s / 3600) % 24, m = (s / 60) % 60, sec = s % 60;
     if (d)
-        snprintf(out, outlen, "%llud %lluh %llum %llus", d, h, m, sec);
+        snprintf(out, outlen, "%llud %lluh", d, h);
     else if (h)
-        snprintf(out, outlen, "%lluh %llum %llus", h, m, sec);
+        snprintf(out, outlen, "%lluh %02llum", h, m);
     else if (m)
-        snprintf(out, outlen, "%llum %llus", m, sec);
+        snprintf(out, outlen, "%llum%02llus", m, sec);
     else
         snprintf(out, outlen, "%llus", sec);
 }

@@ -36,22 +36,80 @@ typedef struct cli_ctx {
     /* --cacert or $GANGLION_CACERT (borrowed; NULL = the system's CAs), --insecure */
     const char *cacert;
     bool insecure;
+    const char *url_from; /* where url came from: "--url", "$GANGLION_URL", the config, "default" */
+    char token_from[8400]; /* where token came from, for whoami; "" when there is none */
 } cli_ctx_t;
+
+/* The user config, $XDG_CONFIG_HOME/ganglion/config (KEY = VALUE lines, # comments). */
+typedef struct cli_conf {
+    bool found;
+    char path[3600];
+    char url[1024];                /* the daemon to talk to when neither --url nor $GANGLION_URL */
+    char token[CLI_MAX_TOKEN + 1]; /* a bearer token for that daemon */
+    char token_file[1024];         /* or a file holding one */
+    char data_dir[1024];           /* the local daemon's data dir (its admin.token) */
+} cli_conf_t;
+
+/* $XDG_CONFIG_HOME/ganglion, else ~/.config/ganglion, into out. 0 or a negative errno. */
+int cli_config_dir(char *out, size_t len);
+
+/* Reads the user config into *conf (all empty when there is none; bad lines are warnings).
+ * 0 or a negative errno when the file exists but cannot be opened. */
+int cli_conf_load(cli_conf_t *conf);
+
+/* Finds the credential for ctx->url: `token` (the --token option, may be NULL),
+ * $GANGLION_TOKEN, the login session, the config's token or token_file (only for the config's
+ * daemon), then admin.token in $GANGLION_DATA_DIR, the config's data_dir and ./var (loopback
+ * URLs only). Sets ctx->token (owned) and ctx->token_from. */
+void cli_cred_resolve(cli_ctx_t *ctx, const cli_conf_t *conf, const char *token);
+
+/* A one-line secret file, trimmed; NULL when missing (silently) or unreadable (a warning).
+ * Caller frees. */
+char *cli_cred_file_read(const char *path);
 
 /* A command: argv[0] is its own name, the global options are already removed. Returns the
  * process exit code. */
 typedef int (*cli_cmd_fn)(cli_ctx_t *ctx, int argc, char **argv);
 
+/* One row of a command table; a new (sub)command is one more row. `usage` is what
+ * `ganglion GROUP NAME --help` prints after "usage: ganglion GROUP NAME ": the arguments, a blank
+ * line, a paragraph and the options, one `--option` per line (the shell completion offers every
+ * `--word` it finds there). NULL when the handler prints its own help. */
 typedef struct cli_cmd {
     const char *name;
-    const char *summary;
+    const char *summary; /* one line in the group's listing */
+    const char *usage;   /* per-command --help text, or NULL */
     cli_cmd_fn fn;
 } cli_cmd_t;
 
+/* A command table with the words that lead to it ("agent"; "" for the top level). The shell
+ * completion walks these (cli_complete.c lists them). */
+typedef struct cli_group {
+    const char *name;
+    const cli_cmd_t *cmds;
+    size_t n;
+} cli_group_t;
+
+extern const cli_group_t cli_main_group;       /* cli_main.c */
+extern const cli_group_t cli_agent_group;      /* cli_agent.c */
+extern const cli_group_t cli_watch_group;      /* cli_watch.c */
+extern const cli_group_t cli_cert_group;       /* cli_cert.c */
+extern const cli_group_t cli_user_group;       /* cli_auth.c */
+extern const cli_group_t cli_key_group;        /* cli_auth.c */
+extern const cli_group_t cli_completion_group; /* cli_complete.c */
+
 /* Runs the command named argv[0] from `cmds` (n entries). `group` is the words before it in
- * usage text ("ganglion", later "ganglion agent"). Unknown names get a suggestion and exit 2. */
+ * usage text ("ganglion", "ganglion agent"). `NAME --help` prints the row's usage when it has
+ * one; unknown names get a suggestion ("did you mean 'logs'?") and exit 2. */
 int cli_dispatch(cli_ctx_t *ctx, const cli_cmd_t *cmds, size_t n, const char *group, int argc,
                  char **argv);
+
+/* Runs argv[1] of a group ("agent logs ..."): with no argument, -h/--help or `help` the group's
+ * listing; otherwise cli_dispatch. `extra` is printed after the listing (examples), may be NULL. */
+int cli_group_run(cli_ctx_t *ctx, const cli_group_t *g, const char *extra, int argc, char **argv);
+
+/* The group's listing: usage line and one line per row. */
+void cli_group_usage(const cli_ctx_t *ctx, const cli_group_t *g, FILE *out);
 
 /* The commands. */
 int cli_cmd_call(cli_ctx_t *ctx, int argc, char **argv);
@@ -59,6 +117,8 @@ int cli_cmd_agent(cli_ctx_t *ctx, int argc, char **argv); /* cli_agent.c */
 int cli_cmd_cert(cli_ctx_t *ctx, int argc, char **argv);  /* cli_cert.c */
 int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv); /* cli_watch.c */
 int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_whoami(cli_ctx_t *ctx, int argc, char **argv);     /* cli_whoami.c */
+int cli_cmd_completion(cli_ctx_t *ctx, int argc, char **argv); /* cli_complete.c */
 int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv);
 
 /* True when argv (after the command name) asks for help with -h or --help before any "--". */
@@ -84,13 +144,16 @@ int cli_json_print(const json_t *v, bool pretty);
  * error; understands RFC 9457 problems and degrades to the raw body otherwise. */
 void cli_problem_print(const cli_response_t *r);
 
+/* The same; with hint, a 401 adds how to give the CLI a credential (login, GANGLION_TOKEN, ...). */
+void cli_problem_print_ex(const cli_response_t *r, bool hint);
+
 /* True when the reply's content type is JSON (application/json or any +json). */
 bool cli_response_is_json(const cli_response_t *r);
 
 /* Parses a reply body as JSON when its content type says JSON; NULL otherwise. */
 json_t *cli_response_json(const cli_response_t *r);
 
-/* Human durations: 3h 12m 5s, 2d 4h 0m 1s, 42s. */
+/* Human durations, two units at most: 42s, 12m05s, 3h 04m, 2d 4h. */
 void cli_duration_format(double seconds, char *out, size_t outlen);
 
 /* Copies s into out with control characters replaced, so text from the daemon cannot drive the

@@ -107,6 +107,9 @@ static int cli_status_collect(cli_client_t *c, const char *url, json_t *out)
             json_object_set(store, "backend", is);
         }
         json_t *up = json_object_get(out, "uptime_s");
+        if (json_is_real(up)) /* an older daemon's float: whole seconds, like today's */
+            json_object_set_new(out, "uptime_s", json_integer((json_int_t)json_real_value(up)));
+        up = json_object_get(out, "uptime_s");
         if (json_is_number(up)) {
             char buf[64];
             cli_duration_format(json_number_value(up), buf, sizeof buf);

@@ -13,8 +13,6 @@
 
 #define CLI_WATCH_BUNDLE_MAX (64u * 1024u * 1024u)
 
-static void cli_watch_usage(const cli_ctx_t *ctx, FILE *out);
-
 /* Reads a whole file ("-" = stdin) up to max bytes. Caller frees. NULL with errno set. */
 static char *cli_watch_slurp(const char *path, size_t max, size_t *len)
 {
@@ -202,29 +200,17 @@ static int cli_watch_verify(cli_ctx_t *ctx, int argc, char **argv)
     return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
-/* The watch subcommands. Others (synth, nab) are added here as rows. */
+/* The watch subcommands, one row each (see cli_cmd_t); these print their own --help. */
 static const cli_cmd_t cli_watch_cmds[] = {
-    {"verify", "check an exported evidence bundle's signature", cli_watch_verify},
-    {"nab", "run the detector over the NAB corpus, write NAB's result layout", cli_watch_nab},
-    {"bench", "measure the detector against the full permutation test", cli_watch_bench},
+    {"verify", "check an exported evidence bundle's signature", NULL, cli_watch_verify},
+    {"nab", "run the detector over the NAB corpus, write NAB's result layout", NULL, cli_watch_nab},
+    {"bench", "measure the detector against the full permutation test", NULL, cli_watch_bench},
 };
-#define CLI_WATCH_NCMDS (sizeof cli_watch_cmds / sizeof cli_watch_cmds[0])
 
-static void cli_watch_usage(const cli_ctx_t *ctx, FILE *out)
-{
-    fprintf(out, "usage: %s watch COMMAND [ARGS]\n\ncommands:\n", ctx->prog);
-    for (size_t i = 0; i < CLI_WATCH_NCMDS; i++)
-        fprintf(out, "  %-9s %s\n", cli_watch_cmds[i].name, cli_watch_cmds[i].summary);
-    fprintf(out, "\nRun '%s watch COMMAND --help' for a command's options.\n", ctx->prog);
-}
+const cli_group_t cli_watch_group = {"watch", cli_watch_cmds,
+                                     sizeof cli_watch_cmds / sizeof cli_watch_cmds[0]};
 
 int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        cli_watch_usage(ctx, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-    }
-    char group[64];
-    snprintf(group, sizeof group, "%s watch", ctx->prog);
-    return cli_dispatch(ctx, cli_watch_cmds, CLI_WATCH_NCMDS, group, argc - 1, argv + 1);
+    return cli_group_run(ctx, &cli_watch_group, NULL, argc, argv);
 }

@@ -26,6 +26,13 @@
     X(url_set)                                                                                     \
     X(url_get)                                                                                     \
     X(url_cleanup)                                                                                 \
+    X(multi_init)                                                                                  \
+    X(multi_cleanup)                                                                               \
+    X(multi_add_handle)                                                                            \
+    X(multi_remove_handle)                                                                         \
+    X(multi_perform)                                                                               \
+    X(multi_poll)                                                                                  \
+    X(multi_info_read)                                                                             \
     X(free)
 
 /* Typed from the declarations in <curl/curl.h>; easy_setopt and easy_getinfo stay variadic, as

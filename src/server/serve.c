@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agents/agents.h"
@@ -354,6 +355,20 @@ static int serve_open_store(serve_t *s)
     return 0;
 }
 
+/* A start that fails after the first admin was created (port busy, bad TLS file ...) says where
+ * that admin's password is, so it is not lost with this run's scrolled-away stderr. */
+static void serve_first_password_remind(const char *data_dir)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", data_dir, AUTH_FIRST_PASSWORD_FILE);
+    if (stat(path, &st) == 0)
+        fprintf(stderr,
+                "ganglion serve: the first admin's password is kept in %s (mode 0600) until it "
+                "is changed\n",
+                path);
+}
+
 int serve_main(int argc, char **argv)
 {
     serve_t *s = calloc(1, sizeof *s);
@@ -496,6 +511,8 @@ out_modules:
             uv_loop_close(hub->loop);
         }
     }
+    if (code != 0)
+        serve_first_password_remind(hub->cfg.data_dir);
 out_lock:
     lockfile_release(&s->lock);
 out_log:
