@@ -12,6 +12,7 @@
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "core/strbuf.h"
+#include "store/store_problem.h"
 
 #define AGENTS_STDIN_MAX    65536
 #define AGENTS_GREP_MAX     512
@@ -788,8 +789,27 @@ static void agents_api_logs(api_req_t *req, void *ctx)
     api_reply_stream_prelude(req, topics, pre, len);
 }
 
-/* Forgets ended agents (rows, output, log files); replies {pruned} once the deletes are
- * committed. */
+/* A prune waiting for the rows no record in memory holds. */
+typedef struct agents_prune_req {
+    agents_t *ag;
+    api_req_t *req;
+    int64_t in_memory; /* records forgotten before the store's part */
+} agents_prune_req_t;
+
+static void agents_api_prune_done(int64_t n, void *ud)
+{
+    agents_prune_req_t *pr = ud;
+    if (n < 0)
+        api_reply_problem(pr->req, store_problem_new(pr->ag->hub->store, (int)n,
+                                                     "deleting the ended agents' rows"));
+    else
+        agents_ack_reply(pr->ag, pr->req, 200,
+                         json_pack("{s:I}", "pruned", (json_int_t)(pr->in_memory + n)), NULL, true);
+    free(pr);
+}
+
+/* Forgets ended agents (records, rows, output, log files) in memory and in the store; replies
+ * {pruned} once the deletes are committed. */
 static void agents_api_prune(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -817,6 +837,22 @@ static void agents_api_prune(api_req_t *req, void *ctx)
         n++;
     }
     ag->commands++;
+    agents_prune_req_t *pr = ag->hub->store ? calloc(1, sizeof *pr) : NULL;
+    json_t *match = sel_text ? json_object() : NULL;
+    for (size_t i = 0; match && i < sel.n; i++)
+        json_object_set_new(match, sel.k[i], json_string(sel.v[i]));
+    if (pr) {
+        *pr = (agents_prune_req_t){.ag = ag, .req = req, .in_memory = n};
+        if (agents_store_prune(ag, before, match, agents_api_prune_done, pr) == 0)
+            return;
+        free(pr);
+        api_reply_problem(req, problem_new(503, "unavailable",
+                                           "the store's part of the prune could not start (%" PRId64
+                                           " records in memory were forgotten)",
+                                           n));
+        return;
+    }
+    json_decref(match);
     agents_ack_reply(ag, req, 200, json_pack("{s:I}", "pruned", (json_int_t)n), NULL, true);
 }
 

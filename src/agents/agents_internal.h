@@ -334,6 +334,14 @@ void agents_store_delete(agents_t *ag, const char *id);
  * batch in flight is done, drops what was never written). */
 void agents_store_init(agents_t *ag);
 void agents_store_fini(agents_t *ag);
+/* Forgets the ended agents no record in memory holds (ended agents that left memory, rows
+ * beyond what the start loaded): on the thread pool, at most AGENTS_PRUNE_MAX rows that ended
+ * at or before before_ms and have every label in match (owned; NULL: any) are deleted in one
+ * transaction, and their log files; then done(count or a negative store error, ud) runs on
+ * the loop. 0, or a negative error (done is not called). */
+#define AGENTS_PRUNE_MAX 10000
+int agents_store_prune(agents_t *ag, int64_t before_ms, json_t *match,
+                       void (*done)(int64_t n, void *ud), void *ud);
 /* Rows still to write or being written (the shutdown drain waits for them). */
 bool agents_store_busy(const agents_t *ag);
 /* At start: marks rows of agents that were alive as lost and loads recent agents as records.
@@ -384,6 +392,8 @@ void agents_logs_flush(agents_t *ag);
 void agents_log_close(agent_t *a);
 /* Deletes the agent's files (<id>.log and its backups): the agent is forgotten. */
 void agents_log_remove(agents_t *ag, const char *id);
+/* The same given the directory: any thread. */
+void agents_log_files_remove(const char *dir, const char *id);
 /* True when q reaches lines the rings no longer hold and the files may have them. */
 bool agents_log_wanted(const agent_t *a, const agents_out_q_t *q);
 /* Answers q (re may be NULL; owned) from the log files on the thread pool, counted against

@@ -284,18 +284,22 @@ void agents_logs_fini(agents_t *ag)
     ag->logs_dir = NULL;
 }
 
-void agents_log_remove(agents_t *ag, const char *id)
+void agents_log_files_remove(const char *dir, const char *id)
 {
-    if (!ag->logs_dir)
-        return;
     char path[AGENTS_LOG_PATH_MAX];
     /* the backups are numbered without gaps: the first one missing ends the walk */
     for (int i = 0; i <= AGENTS_LOG_FILES_MAX; i++) {
-        if (agents_log_path(ag->logs_dir, id, i, path, sizeof path) < 0)
+        if (agents_log_path(dir, id, i, path, sizeof path) < 0)
             return;
         if (unlink(path) < 0 && errno == ENOENT && i > 0)
             return;
     }
+}
+
+void agents_log_remove(agents_t *ag, const char *id)
+{
+    if (ag->logs_dir)
+        agents_log_files_remove(ag->logs_dir, id);
 }
 
 /* ---- reading --------------------------------------------------------------------------- */

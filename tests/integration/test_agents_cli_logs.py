@@ -123,8 +123,11 @@ def test_tail_zero_follows_only_new_lines_and_ctrl_c_is_quiet(daemon):
     assert bad == [], bad
 
 
-def test_ls_shows_live_agents_unless_all_and_prune_forgets_ended_ones(make_daemon):
-    d = make_daemon(args=("--set", "agents.log_max_bytes=2k", "--set", "agents.log_backups=1"))
+def test_ls_shows_live_agents_unless_all_and_prune_forgets_ended_ones(make_daemon, store_kind,
+                                                                       request):
+    store = request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+    d = make_daemon(store=store, args=("--set", "agents.log_max_bytes=2k", "--set",
+                                       "agents.log_backups=1"))
     done = spawn(d, "flood", 100, labels={"team": "a"})
     wait_status(d, done["id"], "completed")
     other = spawn(d, "flood", 10, labels={"team": "b"})
