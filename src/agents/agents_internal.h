@@ -378,8 +378,12 @@ void agents_out_answer(agent_t *a, api_req_t *req, const agents_out_q_t *q);
  * agents.grep_jobs searches are already running. Replies to req exactly once; the agent may
  * go away before the reply (the snapshot answers). */
 void agents_grep_start(agent_t *a, api_req_t *req, const char *pattern, const agents_out_q_t *q);
-/* ---- agents_logfile.c: output on disk, rotated ---- */
+/* ---- agents_logfile.c: output on disk, rotated; agents_logquery.c: read back ---- */
 
+#define AGENTS_LOG_FILES_MAX 100 /* agents.log_backups' maximum */
+#define AGENTS_LOG_PATH_MAX  1024
+/* <dir>/<id>.log, or <dir>/<id>.log.<i> for i > 0. 0 or -ENAMETOOLONG. */
+int agents_log_path(const char *dir, const char *id, int i, char *out, size_t len);
 /* <data-dir>/logs (0700). 0, or -1 when it cannot be made (then no files are written). */
 int agents_logs_init(agents_t *ag);
 /* Writes what is buffered and closes every file (shutdown). */
