@@ -191,7 +191,7 @@ class Soak:
         while not self.stop.is_set():
             lines = random.randint(50, 500)
             r = self.call(s, "agents", "POST", "/api/v1/agents", (201,),
-                          json={"name": "soak", "labels": {"soak": "1"},
+                          json={"name": "soak", "allow_duplicate_name": True, "labels": {"soak": "1"},
                                 "argv": ["sh", "-c", f'i=0; while [ $i -lt {lines} ]; do '
                                          f'i=$((i+1)); echo "soak line $i"; done; '
                                          f'echo "done" >&2']})

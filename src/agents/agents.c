@@ -88,6 +88,7 @@ static void agents_agent_free(agent_t *a)
 {
     agents_t *ag = a->owner;
     agents_idx_del(ag, a);
+    agents_name_del(a);
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -235,6 +236,11 @@ agent_t *agents_record_new(agents_t *ag, const char *id, json_t *spec)
     }
     a->persisted = true;
     a->spec_stored = true; /* its row exists */
+    /* every row loaded has ended (agents_store_load makes the others lost): indexed as such */
+    a->status = AGENTS_LOST;
+    if (agents_name_add(a) < 0)
+        log_warn(NULL, "agents: the agent is found by id only (out of memory)", "{s:s}", "agent",
+                 a->id);
     return a;
 }
 
@@ -468,6 +474,7 @@ bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
     else if (!was_live && live)
         ag->live++;
     a->status = to;
+    agents_name_sync(a);
     a->status_ms = clock_wall_ms();
     if (!reason &&
         (to == AGENTS_INITIALIZING || (to == AGENTS_RUNNING && from != AGENTS_THINKING))) {
@@ -888,6 +895,11 @@ problem_t *agents_spawn(agents_t *ag, const json_t *body, agent_t **out)
         problem_header_set(p, "Retry-After", "1");
         return p;
     }
+    if (!json_is_true(json_object_get(body, "allow_duplicate_name"))) {
+        problem_t *p = agents_name_check(ag, json_string_value(json_object_get(body, "name")));
+        if (p)
+            return p;
+    }
     json_t *spec = json_deep_copy(body);
     agent_t *a = spec ? agents_agent_alloc(ag, spec) : NULL;
     if (!a) {
@@ -908,6 +920,11 @@ problem_t *agents_spawn(agents_t *ag, const json_t *body, agent_t **out)
         problem_t *p = problem_validation_new();
         problem_field_add(p, "body", field, "%s", why);
         return p;
+    }
+    if (agents_name_add(a) < 0) {
+        a->forget = true;
+        agents_agent_close_timers(a);
+        return problem_new(503, "out-of-memory", "the agent could not be created");
     }
     a->created_ms = clock_wall_ms();
     a->status = AGENTS_IDLE;
@@ -1170,12 +1187,29 @@ static int agents_group_kill(agent_t *a, int sig)
     return agents_tree_signal(a, sig);
 }
 
+/* Whether the agent said it reads the JSON pause lines (the `pause-protocol` capability). A
+ * program that does not would go on running while reported paused, so it is SIGSTOPped. */
+static bool agents_speaks_pause(const agent_t *a)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(a->spec, "capabilities"), i, v)
+    {
+        const char *c = json_string_value(v);
+        if (c && !strcmp(c, AGENTS_CAP_PAUSE))
+            return true;
+    }
+    return false;
+}
+
 problem_t *agents_pause(agent_t *a, bool force)
 {
     if (a->status == AGENTS_PAUSED)
         return problem_new(409, "agent-paused", "agent %s is already paused", a->id);
     if (!agents_status_live(a->status) || a->status == AGENTS_STOPPING || a->exited)
         return agents_not_live(a, "pause");
+    bool fallback = !force && !agents_speaks_pause(a);
+    force = force || fallback;
     if (force) {
         int rc = agents_group_kill(a, SIGSTOP);
         if (rc < 0)
@@ -1187,7 +1221,11 @@ problem_t *agents_pause(agent_t *a, bool force)
             return p;
     }
     a->forced_pause = force;
-    agents_status_set(a, AGENTS_PAUSED, force ? "paused (SIGSTOP)" : "paused (cooperative)");
+    agents_status_set(a, AGENTS_PAUSED,
+                      fallback ? "paused (SIGSTOP: the agent has no " AGENTS_CAP_PAUSE
+                                 " capability)"
+                      : force ? "paused (SIGSTOP)"
+                              : "paused (cooperative)");
     return NULL;
 }
 
@@ -1267,10 +1305,10 @@ problem_t *agents_stop(agent_t *a, int64_t grace_ms)
         agents_status_set(a, AGENTS_TERMINATED, "stopped on request (while waiting to restart)");
         return NULL;
     }
-    if (a->status == AGENTS_STOPPING)
-        return NULL; /* already on its way; idempotent */
-    if (!agents_status_live(a->status) || !a->pid)
-        return agents_not_live(a, "stop");
+    /* idempotent: an agent on its way out, or whose process is gone (ended, or exited and
+     * draining its pipes), is left as it is and the reply shows its status */
+    if (a->status == AGENTS_STOPPING || !agents_status_live(a->status) || !a->pid)
+        return NULL;
     if (grace_ms < 0)
         grace_ms = a->stop_grace_ms >= 0 ? a->stop_grace_ms : ag->hub->cfg.agents_stop_grace_ms;
     a->stop_requested = true;
@@ -1294,7 +1332,7 @@ problem_t *agents_kill(agent_t *a)
         return NULL;
     }
     if (!a->pid)
-        return agents_not_live(a, "kill");
+        return NULL; /* nothing runs: idempotent, like stop */
     a->kill_requested = true;
     int rc = agents_group_kill(a, SIGKILL);
     if (rc < 0)
@@ -1448,6 +1486,11 @@ int agents_start(hub_t *hub)
         free(ag);
         return -1;
     }
+    if (agents_names_init(ag) < 0) {
+        htab_destroy(&ag->by_id);
+        free(ag);
+        return -1;
+    }
     ag->hub = hub;
     ag->started_ms = clock_wall_ms();
     ag->ring_bytes = (size_t)hub->cfg.agents_output_buffer;
@@ -1475,6 +1518,7 @@ int agents_start(hub_t *hub)
                 log_error(NULL, "agents: unknown agents.user or agents.group", "{s:s,s:s}", "user",
                           hub->cfg.agents_user, "group", hub->cfg.agents_group);
                 htab_destroy(&ag->by_id);
+                agents_names_fini(ag);
                 free(ag);
                 return -1;
             }
@@ -1503,6 +1547,7 @@ int agents_start(hub_t *hub)
         free(ag->logs_dir);
         hub->agents = NULL;
         htab_destroy(&ag->by_id);
+        agents_names_fini(ag);
         free(ag);
         return -1;
     }
@@ -1609,6 +1654,7 @@ void agents_destroy(hub_t *hub)
         agents_agent_free(a);
     }
     htab_destroy(&ag->by_id);
+    agents_names_fini(ag);
     free(ag);
     hub->agents = NULL;
 }

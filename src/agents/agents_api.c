@@ -22,6 +22,8 @@
 #define AGENTS_LABELS_MAX   64
 #define AGENTS_SELECTOR_MAX 1024
 #define AGENTS_BATCH_MAX    1000
+#define AGENTS_HANDLE_MAX   128 /* an id or a name, in characters */
+#define AGENTS_HANDLE_BYTES 255 /* and in bytes: what a path segment holds (api/router) */
 
 /* ---- schemas ---- */
 
@@ -30,8 +32,6 @@ static const char *const agents_restart_enum[] = {"never", "on-failure", "always
 static const char *const agents_status_enum[] = {
     "idle",      "initializing", "running",    "thinking", "paused", "stopping",
     "completed", "failed",       "terminated", "lost",     NULL};
-static const char *const agents_signal_enum[] = {"int", "term", "kill", "stop", "cont",
-                                                 "hup", "usr1", "usr2", NULL};
 static const char *const agents_stream_enum[] = {"stdout", "stderr", "both", NULL};
 static const char *const agents_command_enum[] = {"pause", "resume", "stop",
                                                   "kill",  "signal", NULL};
@@ -40,8 +40,11 @@ static const api_field_t agents_string_item[] = {
     {.name = "item", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096}};
 static const api_field_t agents_cap_item[] = {
     {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 128}};
-static const api_field_t agents_id_item[] = {
-    {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 64}};
+static const api_field_t agents_id_item[] = {{.name = "item",
+                                              .type = API_T_STRING,
+                                              .flags = API_F_MIN | API_F_MAX,
+                                              .min = 1,
+                                              .max = AGENTS_HANDLE_MAX}};
 
 static const api_field_t agents_limits_fields[] = {
     {.name = "memory_mb",
@@ -82,7 +85,13 @@ static const api_field_t agents_spawn_body[] = {
      .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
      .min = 1,
      .max = 128,
-     .description = "a name for people; need not be unique"},
+     .description = "a name for people, and a handle wherever an id is taken: unique among "
+                    "agents that have not ended (409 name-taken) unless allow_duplicate_name"},
+    {.name = "allow_duplicate_name",
+     .type = API_T_BOOLEAN,
+     .def = "false",
+     .description = "spawn even when an agent that has not ended has this name (the name is "
+                    "then ambiguous as a handle while both run)"},
     {.name = "argv",
      .type = API_T_ARRAY,
      .flags = API_F_MIN | API_F_MAX,
@@ -183,13 +192,15 @@ static const api_field_t agents_spawn_body[] = {
      .description = "rotated log files kept for this agent (default agents.log_backups)"},
     {.name = NULL}};
 
-static const api_field_t agents_id_param[] = {{.name = "id",
-                                               .type = API_T_STRING,
-                                               .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
-                                               .min = 1,
-                                               .max = 64,
-                                               .description = "agent id"},
-                                              {.name = NULL}};
+static const api_field_t agents_id_param[] = {
+    {.name = "id",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_HANDLE_MAX,
+     .description = "agent id, or name: the agent of that name that has not ended (409 "
+                    "ambiguous-name with candidates if several), else the one that ended last"},
+    {.name = NULL}};
 
 static const api_field_t agents_list_query[] = {
     {.name = "status", .type = API_T_STRING, .enums = agents_status_enum},
@@ -222,7 +233,8 @@ static const api_field_t agents_pause_body[] = {
      .type = API_T_BOOLEAN,
      .def = "false",
      .description =
-         "true: SIGSTOP to the process group and its descendants; false: a pause line on stdin"},
+         "true: SIGSTOP to the process group and its descendants; false: a pause line on stdin "
+         "if the agent has the pause-protocol capability, else SIGSTOP as well"},
     {.name = NULL}};
 
 static const api_field_t agents_stop_body[] = {
@@ -234,9 +246,15 @@ static const api_field_t agents_stop_body[] = {
      .description = "SIGTERM to SIGKILL delay (default: the agent's)"},
     {.name = NULL}};
 
-static const api_field_t agents_signal_body[] = {
-    {.name = "signal", .type = API_T_STRING, .flags = API_F_REQUIRED, .enums = agents_signal_enum},
-    {.name = NULL}};
+#define AGENTS_SIGNAL_DESC                                                                         \
+    "a name with or without SIG, in any case (TERM, sigwinch, RTMIN+2), or a number"
+static const api_field_t agents_signal_body[] = {{.name = "signal",
+                                                  .type = API_T_STRING,
+                                                  .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+                                                  .min = 1,
+                                                  .max = 32,
+                                                  .description = AGENTS_SIGNAL_DESC},
+                                                 {.name = NULL}};
 
 static const api_field_t agents_stdin_body[] = {
     {.name = "text",
@@ -350,7 +368,11 @@ static const api_field_t agents_batch_body[] = {
      .flags = API_F_MIN | API_F_MAX,
      .min = 1,
      .max = AGENTS_SELECTOR_MAX,
-     .description = "selector k=v[,k2=v2] (instead of ids)"},
+     .description = "selector k=v[,k2=v2] (instead of ids): the agents that have not ended"},
+    {.name = "all",
+     .type = API_T_BOOLEAN,
+     .def = "false",
+     .description = "true: every agent that has not ended (instead of ids or labels)"},
     {.name = "command",
      .type = API_T_STRING,
      .flags = API_F_REQUIRED,
@@ -364,8 +386,10 @@ static const api_field_t agents_batch_body[] = {
      .description = "stop"},
     {.name = "signal",
      .type = API_T_STRING,
-     .enums = agents_signal_enum,
-     .description = "signal (required for command signal)"},
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 32,
+     .description = "required for command signal: " AGENTS_SIGNAL_DESC},
     {.name = "fail_fast",
      .type = API_T_BOOLEAN,
      .def = "false",
@@ -379,15 +403,27 @@ static agents_t *agents_of(api_req_t *req)
     return api_req_hub(req)->agents;
 }
 
-/* Looks the agent up or replies 404 (returns NULL then). */
+/* Looks the agent up by id or name, or replies 404 or 409 (ambiguous name) and returns NULL. */
 static agent_t *agents_req_agent(api_req_t *req)
 {
-    agents_t *ag = agents_of(req);
-    const char *id = api_req_param_str(req, "id");
-    agent_t *a = ag ? agents_find(ag, id) : NULL;
-    if (!a)
-        api_reply_problem(req, problem_new(404, "not-found", "no agent with id %s", id));
+    agent_t *a = NULL;
+    problem_t *p = agents_resolve(agents_of(req), api_req_param_str(req, "id"), &a);
+    if (p)
+        api_reply_problem(req, p);
     return a;
+}
+
+/* The signal field's number, or -1 with a 422 naming what is accepted in *p. */
+static int agents_signal_field(const char *name, problem_t **p)
+{
+    int sig = agents_signal_parse(name);
+    if (sig > 0)
+        return sig;
+    char accepted[512];
+    problem_field_error(p, "body", "/signal", "unknown signal '%.32s'; accepted: %s", name,
+                        agents_signal_accepted(accepted, sizeof accepted));
+    problem_ext_set(*p, "accepted", agents_signal_names_json());
+    return -1;
 }
 
 /* A command's reply: the agent as the command left it, sent once the row it changed (if any)
@@ -527,6 +563,16 @@ static void agents_api_spawn(api_req_t *req, void *ctx)
     json_t *body = api_req_body(req);
     problem_t *p = NULL;
     agents_check_env_labels(body, &p);
+    /* a name is a handle in paths, where a '/' (even as %2F) would split it and a segment
+     * holds at most AGENTS_HANDLE_BYTES */
+    const char *name = json_string_value(json_object_get(body, "name"));
+    if (strchr(name, '/'))
+        problem_field_error(&p, "body", "/name",
+                            "a name cannot contain '/': it is used in paths in place of the id");
+    else if (strlen(name) > AGENTS_HANDLE_BYTES)
+        problem_field_error(&p, "body", "/name",
+                            "at most %d bytes of UTF-8: it is used in paths in place of the id",
+                            AGENTS_HANDLE_BYTES);
     if (p) {
         api_reply_problem(req, p);
         return;
@@ -625,8 +671,10 @@ static void agents_api_signal(api_req_t *req, void *ctx)
     if (!a)
         return;
     a->owner->commands++;
-    const char *name = json_string_value(json_object_get(api_req_body(req), "signal"));
-    agents_reply_result(req, a, agents_signal(a, agents_signal_parse(name)));
+    problem_t *p = NULL;
+    int sig =
+        agents_signal_field(json_string_value(json_object_get(api_req_body(req), "signal")), &p);
+    agents_reply_result(req, a, p ? p : agents_signal(a, sig));
 }
 
 static int agents_b64_val(int c)
@@ -865,14 +913,17 @@ static void agents_api_batch(api_req_t *req, void *ctx)
     const char *sel_text = json_string_value(json_object_get(body, "labels"));
     const char *command = json_string_value(json_object_get(body, "command"));
     bool fail_fast = json_is_true(json_object_get(body, "fail_fast"));
+    bool all = json_is_true(json_object_get(body, "all"));
     problem_t *p = NULL;
     agents_selector_t sel;
-    if ((ids != NULL) == (sel_text != NULL))
-        problem_field_error(&p, "body", "/ids", "give either ids or labels");
+    if ((ids != NULL) + (sel_text != NULL) + all != 1)
+        problem_field_error(&p, "body", "/ids", "give one of ids, labels or all: true");
     else if (sel_text && agents_selector_parse(&sel, sel_text) < 0)
         problem_field_error(&p, "body", "/labels", "expected k=v[,k2=v2] (at most 64 pairs)");
     if (strcmp(command, "signal") == 0 && !json_object_get(body, "signal"))
         problem_field_error(&p, "body", "/signal", "required for the signal command");
+    else if (json_object_get(body, "signal"))
+        (void)agents_signal_field(json_string_value(json_object_get(body, "signal")), &p);
     if (p) {
         api_reply_problem(req, p);
         return;
@@ -890,12 +941,16 @@ static void agents_api_batch(api_req_t *req, void *ctx)
         json_t *v;
         json_array_foreach(ids, i, v) targets[n++] = json_string_value(v);
     } else {
+        /* a selector picks the agents that have not ended: stop and kill would have nothing
+         * to do on the others, pause, resume and signal would fail on each */
         for (agent_t *a = ag->head; a && n < cap; a = a->next)
-            if (!a->forget && agents_selector_match(&sel, a))
+            if (!a->forget && !agents_status_final(a->status) &&
+                (all || agents_selector_match(&sel, a)))
                 targets[n++] = a->id;
     }
-    /* ids are copied: a command (kill of a forgotten agent) may free nothing, but be safe */
-    char(*idcopy)[AGENTS_ID_LEN + 50] = calloc(n ? n : 1, sizeof *idcopy);
+    /* ids (and names) are copied: a command (kill of a forgotten agent) may free nothing, but
+     * be safe */
+    char(*idcopy)[AGENTS_HANDLE_MAX * 4 + 1] = calloc(n ? n : 1, sizeof *idcopy);
     if (!idcopy) {
         free(targets);
         api_reply_problem(req, problem_new(503, "out-of-memory", "the batch could not be held"));
@@ -915,9 +970,10 @@ static void agents_api_batch(api_req_t *req, void *ctx)
             skipped++;
             continue;
         }
-        agent_t *a = agents_find(ag, idcopy[i]);
-        problem_t *e = a ? agents_command(a, command, body)
-                         : problem_new(404, "not-found", "no agent with id %s", idcopy[i]);
+        agent_t *a = NULL;
+        problem_t *e = agents_resolve(ag, idcopy[i], &a);
+        if (!e)
+            e = agents_command(a, command, body);
         ag->commands++;
         if (e) {
             ag->errors++;
@@ -930,9 +986,12 @@ static void agents_api_batch(api_req_t *req, void *ctx)
                 stop = true;
         } else {
             ok++;
-            json_array_append_new(results,
-                                  json_pack("{s:s,s:b,s:s}", "id", idcopy[i], "ok", 1,
-                                            "agent_status", agents_status_name(a->status)));
+            /* the agent's id, and the name it was given by if that is what came */
+            json_t *r = json_pack("{s:s,s:b,s:s}", "id", a->id, "ok", 1, "agent_status",
+                                  agents_status_name(a->status));
+            if (strcmp(a->id, idcopy[i]) != 0)
+                json_object_set_new(r, "handle", json_string(idcopy[i]));
+            json_array_append_new(results, r);
         }
     }
     free(idcopy);

@@ -33,6 +33,7 @@ typedef struct agents_limits {
     int64_t cpu_percent; /* cpu.max (cgroups only); 0 = none */
 } agents_limits_t;
 
+#define AGENTS_CAP_PAUSE     "pause-protocol" /* the agent reads the JSON pause lines */
 #define AGENTS_ID_LEN        12
 #define AGENTS_READ_BUF      (64 * 1024) /* one read buffer shared by every pipe (loop thread) */
 #define AGENTS_RESTART_LOG   64          /* restart times remembered for the crash-loop window */
@@ -137,6 +138,12 @@ typedef struct agent {
     int pending_close;       /* handles whose close callback has not run */
     char *cwd;
 
+    /* the name index (agents_names.c): the agent's place among its namesakes, in the list of
+     * those that have not ended (name_live) or of those that have */
+    struct agents_name *name_ent;
+    struct agent *name_prev, *name_next;
+    bool name_live;
+
     /* The agent object's compact JSON as last rendered for GET, and the state it was rendered
      * from: reused while that state is unchanged (agents_agent_text). */
     strbuf_t text;
@@ -146,9 +153,10 @@ typedef struct agent {
 struct agents {
     struct hub *hub;
     agent_t *head, *tail;
-    size_t count;       /* records in memory */
-    struct htab *by_id; /* every record in memory by id (agents.c) */
-    size_t live;        /* with a process (or about to) */
+    size_t count;         /* records in memory */
+    struct htab *by_id;   /* every record in memory by id (agents.c) */
+    struct htab *by_name; /* the records by name (agents_names.c) */
+    size_t live;          /* with a process (or about to) */
     uv_signal_t sigchld;
     bool sigchld_open;
     bool shutting_down;
@@ -248,6 +256,29 @@ typedef struct agents_leftover {
  * main process by pid and start time, its group and session, processes carrying its AGENT_ID,
  * everything under those, and its cgroup. Returns the total ended. */
 size_t agents_leftovers_end(agents_t *ag, agents_leftover_t *v, size_t n);
+
+/* ---- agents_names.c: names as handles ---- */
+
+/* The index's table (agents_start) and its end (agents_destroy, after every record is freed).
+ * 0 or -ENOMEM. */
+int agents_names_init(agents_t *ag);
+void agents_names_fini(agents_t *ag);
+/* Adds a record whose name is set, among its namesakes that have ended or not as its status
+ * says. 0 or -ENOMEM (the record is then found by id only). */
+int agents_name_add(agent_t *a);
+/* Removes the record (agents_agent_free). */
+void agents_name_del(agent_t *a);
+/* The status moved between ended and not ended: the record changes list (an agent that ends
+ * goes last among the ended). agents_status_set calls it; code that sets a->status directly
+ * must call it too. */
+void agents_name_sync(agent_t *a);
+/* A spawn's name check: NULL, or a 409 `name-taken` problem naming the agent (not ended) that
+ * already has this name. */
+problem_t *agents_name_check(agents_t *ag, const char *name);
+/* What an endpoint's {id} names: the agent with that id; else the one agent not ended with that
+ * name (409 `ambiguous-name` with `candidates` when there are several); else the one of that
+ * name that ended last; else 404. NULL with *out set, or the problem. */
+problem_t *agents_resolve(agents_t *ag, const char *handle, agent_t **out);
 
 /* ---- agents.c: the registry of agents and their operations ---- */
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,63 +81,145 @@ bool agents_transition_allowed(agents_status_t from, agents_status_t to)
 
 /* ---- signals ---- */
 
+/* Every signal Linux names (the replies' spelling; input may leave "SIG" out). The
+ * real-time signals are RTMIN..RTMAX, counted at run time (the C library keeps the first few). */
 static const struct {
     const char *name;
     int sig;
-} agents_signals[] = {{"int", SIGINT},   {"term", SIGTERM}, {"kill", SIGKILL}, {"stop", SIGSTOP},
-                      {"cont", SIGCONT}, {"hup", SIGHUP},   {"usr1", SIGUSR1}, {"usr2", SIGUSR2}};
+} agents_signals[] = {
+    {"SIGHUP", SIGHUP},       {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},
+    {"SIGILL", SIGILL},       {"SIGTRAP", SIGTRAP}, {"SIGABRT", SIGABRT},
+    {"SIGBUS", SIGBUS},       {"SIGFPE", SIGFPE},   {"SIGKILL", SIGKILL},
+    {"SIGUSR1", SIGUSR1},     {"SIGSEGV", SIGSEGV}, {"SIGUSR2", SIGUSR2},
+    {"SIGPIPE", SIGPIPE},     {"SIGALRM", SIGALRM}, {"SIGTERM", SIGTERM},
+#ifdef SIGSTKFLT
+    {"SIGSTKFLT", SIGSTKFLT},
+#endif
+    {"SIGCHLD", SIGCHLD},     {"SIGCONT", SIGCONT}, {"SIGSTOP", SIGSTOP},
+    {"SIGTSTP", SIGTSTP},     {"SIGTTIN", SIGTTIN}, {"SIGTTOU", SIGTTOU},
+    {"SIGURG", SIGURG},       {"SIGXCPU", SIGXCPU}, {"SIGXFSZ", SIGXFSZ},
+    {"SIGVTALRM", SIGVTALRM}, {"SIGPROF", SIGPROF}, {"SIGWINCH", SIGWINCH},
+#ifdef SIGIO
+    {"SIGIO", SIGIO},
+#endif
+#ifdef SIGPWR
+    {"SIGPWR", SIGPWR},
+#endif
+    {"SIGSYS", SIGSYS},
+};
+
+/* Other spellings accepted on input (the replies use the names above). */
+static const struct {
+    const char *name;
+    int sig;
+} agents_signal_aliases[] = {{"IOT", SIGABRT},
+                             {"CLD", SIGCHLD},
+#ifdef SIGPOLL
+                             {"POLL", SIGPOLL}
+#endif
+};
+
+#define AGENTS_NSIGNALS (sizeof agents_signals / sizeof agents_signals[0])
+
+/* n in "+n" / "-n" (decimal, at most 3 digits), or -1. */
+static int agents_signal_offset(const char *s)
+{
+    int n = 0, digits = 0;
+    for (; *s; s++, digits++) {
+        if (*s < '0' || *s > '9' || digits == 3)
+            return -1;
+        n = n * 10 + (*s - '0');
+    }
+    return digits ? n : -1;
+}
+
+static int agents_signal_rt(const char *s)
+{
+    int lo = SIGRTMIN, hi = SIGRTMAX, n;
+    if (!strncasecmp(s, "RTMIN", 5)) {
+        if (!s[5])
+            return lo;
+        n = s[5] == '+' ? agents_signal_offset(s + 6) : -1;
+        return n >= 0 && n <= hi - lo ? lo + n : -1;
+    }
+    if (!strncasecmp(s, "RTMAX", 5)) {
+        if (!s[5])
+            return hi;
+        n = s[5] == '-' ? agents_signal_offset(s + 6) : -1;
+        return n >= 0 && n <= hi - lo ? hi - n : -1;
+    }
+    return -1;
+}
 
 int agents_signal_parse(const char *name)
 {
-    for (size_t i = 0; name && i < sizeof agents_signals / sizeof agents_signals[0]; i++)
-        if (strcmp(name, agents_signals[i].name) == 0)
+    if (!name || !*name)
+        return -1;
+    if (name[0] >= '0' && name[0] <= '9') {
+        /* a number is taken when the platform names it: glibc's reserved 32 and 33 are not */
+        int n = agents_signal_offset(name);
+        for (size_t i = 0; n > 0 && i < AGENTS_NSIGNALS; i++)
+            if (agents_signals[i].sig == n)
+                return n;
+        return n >= SIGRTMIN && n <= SIGRTMAX ? n : -1;
+    }
+    if (!strncasecmp(name, "SIG", 3))
+        name += 3;
+    for (size_t i = 0; i < AGENTS_NSIGNALS; i++)
+        if (!strcasecmp(name, agents_signals[i].name + 3))
             return agents_signals[i].sig;
-    return -1;
+    for (size_t i = 0; i < sizeof agents_signal_aliases / sizeof agents_signal_aliases[0]; i++)
+        if (!strcasecmp(name, agents_signal_aliases[i].name))
+            return agents_signal_aliases[i].sig;
+    return agents_signal_rt(name);
 }
 
 const char *agents_signal_name(int sig, char *buf, size_t len)
 {
-    switch (sig) {
-    case SIGINT:
-        return "SIGINT";
-    case SIGTERM:
-        return "SIGTERM";
-    case SIGKILL:
-        return "SIGKILL";
-    case SIGSTOP:
-        return "SIGSTOP";
-    case SIGCONT:
-        return "SIGCONT";
-    case SIGHUP:
-        return "SIGHUP";
-    case SIGUSR1:
-        return "SIGUSR1";
-    case SIGUSR2:
-        return "SIGUSR2";
-    case SIGSEGV:
-        return "SIGSEGV";
-    case SIGABRT:
-        return "SIGABRT";
-    case SIGXCPU:
-        return "SIGXCPU";
-    case SIGXFSZ:
-        return "SIGXFSZ";
-    case SIGBUS:
-        return "SIGBUS";
-    case SIGPIPE:
-        return "SIGPIPE";
-    case SIGQUIT:
-        return "SIGQUIT";
-    case SIGILL:
-        return "SIGILL";
-    case SIGFPE:
-        return "SIGFPE";
-    case SIGALRM:
-        return "SIGALRM";
-    default:
-        snprintf(buf, len, "signal %d", sig);
+    for (size_t i = 0; i < AGENTS_NSIGNALS; i++)
+        if (agents_signals[i].sig == sig)
+            return agents_signals[i].name;
+    int lo = SIGRTMIN, hi = SIGRTMAX;
+    if (sig == lo)
+        return "SIGRTMIN";
+    if (sig == hi)
+        return "SIGRTMAX";
+    /* as kill -l names them: the lower half from RTMIN, the upper half from RTMAX */
+    if (sig > lo && sig < hi) {
+        if (sig - lo <= (hi - lo) / 2)
+            snprintf(buf, len, "SIGRTMIN+%d", sig - lo);
+        else
+            snprintf(buf, len, "SIGRTMAX-%d", hi - sig);
         return buf;
     }
+    snprintf(buf, len, "signal %d", sig);
+    return buf;
+}
+
+const char *agents_signal_accepted(char *text, size_t len)
+{
+    size_t o = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < AGENTS_NSIGNALS && o < len; i++)
+        o += (size_t)snprintf(text + o, len - o, "%s ", agents_signals[i].name + 3);
+    if (o < len)
+        snprintf(text + o, len - o,
+                 "RTMIN RTMIN+n RTMAX-n RTMAX (n up to %d), with or without SIG, in any case; or "
+                 "a number 1-%d that has one of these names",
+                 SIGRTMAX - SIGRTMIN, SIGRTMAX);
+    return text;
+}
+
+json_t *agents_signal_names_json(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < AGENTS_NSIGNALS; i++)
+        json_array_append_new(a, json_string(agents_signals[i].name + 3));
+    json_array_append_new(a, json_string("RTMIN"));
+    json_array_append_new(a, json_string("RTMIN+n"));
+    json_array_append_new(a, json_string("RTMAX-n"));
+    json_array_append_new(a, json_string("RTMAX"));
+    return a;
 }
 
 /* ---- command line ---- */

@@ -36,10 +36,17 @@ bool agents_transition_allowed(agents_status_t from, agents_status_t to);
 
 /* ---- signals ---- */
 
-/* "int" | "term" | "kill" | "stop" | "cont" | "hup" | "usr1" | "usr2" → signal number, or -1. */
+/* A signal's name, with or without "SIG", in any case ("term", "SIGWINCH", "RtMin+2",
+ * "RTMAX-1", the aliases IOT, CLD and POLL), or its number ("28") → the signal number; -1 for
+ * what the platform does not name (so also 0, 32 and 33, the C library's own). */
 int agents_signal_parse(const char *name);
-/* "SIGTERM" for 15; "signal 42" style for others (static or into buf). */
+/* "SIGTERM" for 15, "SIGRTMIN+2" / "SIGRTMAX-1" as kill -l says, "signal 32" for a number
+ * without a name (static, or written into buf). */
 const char *agents_signal_name(int sig, char *buf, size_t len);
+/* What agents_signal_parse accepts, in words, for a refusal's message (into text; returned). */
+const char *agents_signal_accepted(char *text, size_t len);
+/* The accepted names without "SIG" as a JSON array (a refusal's `accepted`). New reference. */
+json_t *agents_signal_names_json(void);
 
 /* ---- command line ---- */
 

@@ -170,6 +170,10 @@ static int cli_agent_print_brief(cli_ctx_t *ctx, const json_t *a, const char *ve
     if (ctx->json)
         return cli_agent_print_json(a ? a : json_null());
     const char *st = cli_agent_str(a, "status");
+    static const char *const ended[] = {"completed", "failed", "terminated", "lost"};
+    for (size_t i = 0; !strcmp(verb, "stopping") && i < sizeof ended / sizeof ended[0]; i++)
+        if (!strcmp(st, ended[i]))
+            verb = "stopped"; /* it had ended already: stop is idempotent */
     if (ctx->color && *st)
         printf("%s %s: \033[%sm%s\033[0m\n", verb, cli_agent_str(a, "id"),
                cli_agent_status_color(st) == CLI_COLOR_RED     ? "31"
@@ -344,6 +348,8 @@ static int cli_agent_spawn(cli_ctx_t *ctx, int argc, char **argv)
             if (hit < 0)
                 goto out;
             json_object_set_new(body, "cwd", json_string(v));
+        } else if (!strcmp(argv[i], "--allow-duplicate-name")) {
+            json_object_set_new(body, "allow_duplicate_name", json_true());
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_error("agent spawn: unknown option '%.60s'", argv[i]);
             goto out;
@@ -529,11 +535,11 @@ static int cli_agent_ls(cli_ctx_t *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-/* Builds /api/v1/agents/ID[/suffix]; -1 for an empty or oversized id. */
+/* Builds /api/v1/agents/ID[/suffix] (ID: an id or a name); -1 for an empty or oversized one. */
 static int cli_agent_path(char *out, size_t outlen, const char *id, const char *suffix)
 {
-    if (!id || !*id || strlen(id) > 64) {
-        cli_error("an agent ID is required (1 to 64 characters)");
+    if (!id || !*id || strlen(id) > 255) {
+        cli_error("an agent ID or NAME is required (1 to 128 characters, at most 255 bytes)");
         return -1;
     }
     snprintf(out, outlen, "/api/v1/agents/");
@@ -719,6 +725,17 @@ static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
     if (rc)
         return rc;
     if (follow) {
+        /* a name is resolved once: the lines followed stay one agent's even if another of that
+         * name is spawned meanwhile */
+        json_t *a = NULL;
+        if ((rc = cli_agent_req(ctx, c, "GET", agent_path, NULL, &a)) != 0 ||
+            cli_agent_path(base, sizeof base, cli_agent_str(a, "id"), "output") < 0 ||
+            cli_agent_path(agent_path, sizeof agent_path, cli_agent_str(a, "id"), NULL) < 0) {
+            json_decref(a);
+            cli_client_destroy(&c);
+            return rc ? rc : CLI_EXIT_FAIL;
+        }
+        json_decref(a);
         struct sigaction sa = {.sa_handler = cli_agent_on_sigint};
         sigaction(SIGINT, &sa, NULL);
     }
@@ -881,24 +898,93 @@ static int cli_agent_simple(cli_ctx_t *ctx, const char *id, const char *suffix, 
     return rc;
 }
 
+/* The agents a control command is for: ids or names given, --all (every agent that has not
+ * ended) or -l/--label k=v selectors (all must match). */
+typedef struct cli_agent_targets {
+    json_t *ids; /* the handles given, in order */
+    bool all;
+    char labels[1024];
+} cli_agent_targets_t;
+
+/* Takes argv[*i] if it is --all or a label selector: 1 taken, 0 not one, -1 (printed) wrong. */
+static int cli_agent_target_opt(int argc, char **argv, int *i, cli_agent_targets_t *t)
+{
+    const char *v;
+    int hit;
+    if (!strcmp(argv[*i], "--all")) {
+        t->all = true;
+        return 1;
+    }
+    if ((hit = cli_agent_opt(argc, argv, i, "--label", &v)) == 0)
+        hit = cli_agent_opt(argc, argv, i, "-l", &v);
+    if (hit <= 0)
+        return hit;
+    if (!strchr(v, '=') || v[0] == '=') {
+        cli_error("-l/--label wants KEY=VALUE, not '%.80s'", v);
+        return -1;
+    }
+    size_t n = strlen(t->labels);
+    if (n + strlen(v) + 2 > sizeof t->labels) {
+        cli_error("the label selectors are too long");
+        return -1;
+    }
+    snprintf(t->labels + n, sizeof t->labels - n, "%s%s", n ? "," : "", v);
+    return 1;
+}
+
+static int cli_agent_batch_run(cli_ctx_t *ctx, json_t *body);
+
+/* One agent by its endpoint, or many through POST /agents/batch. body holds the command's
+ * options (force, grace_ms, signal) and is consumed. */
+static int cli_agent_targets_run(cli_ctx_t *ctx, cli_agent_targets_t *t, const char *cmd,
+                                 const char *verb, json_t *body)
+{
+    size_t n = json_array_size(t->ids);
+    bool selector = t->all || t->labels[0];
+    if ((selector && n) || (t->all && t->labels[0]) || (!selector && !n)) {
+        cli_error("agent %s: give IDs or names, --all, or -l KEY=VALUE (one of them)", cmd);
+        json_decref(body);
+        return CLI_EXIT_USAGE;
+    }
+    if (n == 1)
+        return cli_agent_simple(ctx, json_string_value(json_array_get(t->ids, 0)), cmd, verb, body,
+                                "POST");
+    if (!body)
+        body = json_object();
+    json_object_set_new(body, "command", json_string(cmd));
+    if (n)
+        json_object_set(body, "ids", t->ids);
+    else if (t->all)
+        json_object_set_new(body, "all", json_true());
+    else
+        json_object_set_new(body, "labels", json_string(t->labels));
+    return cli_agent_batch_run(ctx, body);
+}
+
 static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *cmd = argv[0], *id = NULL, *v;
+    const char *cmd = argv[0], *v;
     bool force = false;
     long grace = -1;
+    cli_agent_targets_t t = {.ids = json_array()};
+    int rc = CLI_EXIT_USAGE;
+    bool many_ok = strcmp(cmd, "rm") != 0; /* rm takes one agent: it forgets it */
     for (int i = 1; i < argc; i++) {
         int hit;
         if (!strcmp(argv[i], "--force"))
             force = true;
         else if ((hit = cli_agent_opt(argc, argv, &i, "--grace", &v)) != 0) {
             if (hit < 0)
-                return CLI_EXIT_USAGE;
+                goto out;
             grace = atol(v);
-        } else if (argv[i][0] == '-' || id) {
+        } else if (many_ok && (hit = cli_agent_target_opt(argc, argv, &i, &t)) != 0) {
+            if (hit < 0)
+                goto out;
+        } else if (argv[i][0] == '-' || (!many_ok && json_array_size(t.ids))) {
             cli_error("agent %s: unexpected '%.60s'", cmd, argv[i]);
-            return CLI_EXIT_USAGE;
+            goto out;
         } else {
-            id = argv[i];
+            json_array_append_new(t.ids, json_string(argv[i]));
         }
     }
     json_t *body = NULL;
@@ -906,8 +992,11 @@ static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
         body = json_pack("{s:b}", "force", force);
     else if (!strcmp(cmd, "stop") && grace >= 0)
         body = json_pack("{s:I}", "grace_ms", (json_int_t)grace);
-    if (!strcmp(cmd, "rm"))
-        return cli_agent_simple(ctx, id, NULL, "removed", body, "DELETE");
+    if (!strcmp(cmd, "rm")) {
+        rc = cli_agent_simple(ctx, json_string_value(json_array_get(t.ids, 0)), NULL, "removed",
+                              body, "DELETE");
+        goto out;
+    }
     static const struct {
         const char *cmd, *verb;
     } verbs[] = {
@@ -916,25 +1005,43 @@ static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (!strcmp(cmd, verbs[i].cmd))
             verb = verbs[i].verb;
-    return cli_agent_simple(ctx, id, cmd, verb, body, "POST");
+    rc = cli_agent_targets_run(ctx, &t, cmd, verb, body);
+out:
+    json_decref(t.ids);
+    return rc;
 }
 
+/* agent signal (ID... | --all | -l k=v) SIGNAL: the signal goes as given (the daemon takes
+ * names with or without SIG, in any case, and numbers, and says what it accepts). */
 static int cli_agent_signal(cli_ctx_t *ctx, int argc, char **argv)
 {
-    if (argc != 3) {
-        cli_error("usage: agent signal ID SIGNAL (int, term, kill, stop, cont, hup, usr1, usr2)");
-        return CLI_EXIT_USAGE;
+    cli_agent_targets_t t = {.ids = json_array()};
+    const char *sig = NULL;
+    int rc = CLI_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        int hit = cli_agent_target_opt(argc, argv, &i, &t);
+        if (hit < 0)
+            goto out;
+        if (hit > 0)
+            continue;
+        if (argv[i][0] == '-') {
+            cli_error("agent signal: unexpected '%.60s'", argv[i]);
+            goto out;
+        }
+        /* the last word is the signal, the ones before it the agents */
+        if (sig)
+            json_array_append_new(t.ids, json_string(sig));
+        sig = argv[i];
     }
-    char sig[16];
-    const char *s = argv[2];
-    if (!strncasecmp(s, "SIG", 3))
-        s += 3;
-    size_t n = 0;
-    for (; s[n] && n + 1 < sizeof sig; n++)
-        sig[n] = (char)tolower((unsigned char)s[n]);
-    sig[n] = '\0';
-    return cli_agent_simple(ctx, argv[1], "signal", "signalled", json_pack("{s:s}", "signal", sig),
-                            "POST");
+    if (!sig) {
+        cli_error("usage: agent signal (ID... | --all | -l KEY=VALUE) SIGNAL   (TERM, HUP, "
+                  "WINCH, SIGUSR1, 10 ...)");
+        goto out;
+    }
+    rc = cli_agent_targets_run(ctx, &t, "signal", "signalled", json_pack("{s:s}", "signal", sig));
+out:
+    json_decref(t.ids);
+    return rc;
 }
 
 static int cli_agent_send(cli_ctx_t *ctx, int argc, char **argv)
@@ -982,6 +1089,62 @@ static int cli_agent_action(cli_ctx_t *ctx, int argc, char **argv)
     return cli_agent_simple(ctx, argv[1], "action", "action", body, "POST");
 }
 
+/* Sends a batch body (consumed) and prints its results: a table and "COMMAND: N of M
+ * succeeded", or the JSON. CLI_EXIT_FAIL when any agent failed. */
+static int cli_agent_batch_run(cli_ctx_t *ctx, json_t *body)
+{
+    const char *command = cli_agent_str(body, "command");
+    cli_client_t *c = NULL;
+    int rc = cli_agent_open(ctx, &c);
+    if (rc) {
+        json_decref(body);
+        return rc;
+    }
+    json_t *r = NULL;
+    rc = cli_agent_req(ctx, c, "POST", "/api/v1/agents/batch", body, &r);
+    cli_client_destroy(&c);
+    if (rc == 0 && ctx->json) {
+        rc = cli_agent_print_json(r);
+    } else if (rc == 0) {
+        static const char *const hdr[] = {"ID", "RESULT", "DETAIL"};
+        cli_table_t *t = cli_table_new(3, hdr);
+        json_t *res = json_object_get(r, "results");
+        for (size_t i = 0; t && i < json_array_size(res); i++) {
+            json_t *x = json_array_get(res, i);
+            bool ok = json_is_true(json_object_get(x, "ok"));
+            bool skipped = json_is_true(json_object_get(x, "skipped"));
+            char detail[512];
+            json_t *d = json_object_get(x, "error");
+            if (!d)
+                d = json_object_get(x, "agent_status");
+            if (!d)
+                d = json_object_get(x, "status");
+            cli_agent_val(d, detail, sizeof detail);
+            cli_table_row_add(t);
+            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(x, "id"));
+            cli_table_cell_set(t, 1,
+                               ok        ? CLI_COLOR_GREEN
+                               : skipped ? CLI_COLOR_DIM
+                                         : CLI_COLOR_RED,
+                               ok        ? "ok"
+                               : skipped ? "skipped"
+                                         : "failed");
+            cli_table_cell_set(t, 2, CLI_COLOR_DIM, detail);
+        }
+        if (t && cli_table_rows(t) > 0)
+            cli_table_print(t, stdout, ctx->color);
+        cli_table_destroy(&t);
+        printf("%s: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " succeeded\n", command,
+               json_integer_value(json_object_get(r, "succeeded")),
+               json_integer_value(json_object_get(r, "total")));
+        if (json_integer_value(json_object_get(r, "failed")) > 0)
+            rc = CLI_EXIT_FAIL;
+    }
+    json_decref(r);
+    json_decref(body);
+    return rc;
+}
+
 static int cli_agent_batch(cli_ctx_t *ctx, int argc, char **argv)
 {
     json_t *body = json_object(), *ids = json_array();
@@ -1003,6 +1166,8 @@ static int cli_agent_batch(cli_ctx_t *ctx, int argc, char **argv)
             json_object_set_new(body, "force", json_true());
         } else if (!strcmp(argv[i], "--fail-fast")) {
             json_object_set_new(body, "fail_fast", json_true());
+        } else if (!strcmp(argv[i], "--all")) {
+            json_object_set_new(body, "all", json_true());
         } else if (argv[i][0] == '-') {
             cli_error("agent batch: unknown option '%.60s'", argv[i]);
             goto out;
@@ -1015,9 +1180,9 @@ static int cli_agent_batch(cli_ctx_t *ctx, int argc, char **argv)
             goto out;
         }
     }
-    if (!command || (!labels[0] && !json_array_size(ids))) {
-        cli_error("usage: agent batch (--label k=v | --id ID ...) COMMAND [SIGNAL] [--force] "
-                  "[--fail-fast]");
+    if (!command || (!labels[0] && !json_array_size(ids) && !json_object_get(body, "all"))) {
+        cli_error("usage: agent batch (--label k=v | --id ID ... | --all) COMMAND [SIGNAL] "
+                  "[--force] [--fail-fast]");
         goto out;
     }
     json_object_set_new(body, "command", json_string(command));
@@ -1027,50 +1192,8 @@ static int cli_agent_batch(cli_ctx_t *ctx, int argc, char **argv)
         json_object_set(body, "ids", ids);
     if (sig)
         json_object_set_new(body, "signal", json_string(sig));
-    cli_client_t *c = NULL;
-    if ((rc = cli_agent_open(ctx, &c)) != 0)
-        goto out;
-    json_t *r = NULL;
-    rc = cli_agent_req(ctx, c, "POST", "/api/v1/agents/batch", body, &r);
-    cli_client_destroy(&c);
-    if (rc == 0 && ctx->json) {
-        rc = cli_agent_print_json(r);
-    } else if (rc == 0) {
-        static const char *const hdr[] = {"ID", "RESULT", "DETAIL"};
-        cli_table_t *t = cli_table_new(3, hdr);
-        json_t *res = json_object_get(r, "results");
-        for (size_t i = 0; t && i < json_array_size(res); i++) {
-            json_t *x = json_array_get(res, i);
-            bool ok = json_is_true(json_object_get(x, "ok"));
-            bool skipped = json_is_true(json_object_get(x, "skipped"));
-            char detail[512];
-            json_t *d = json_object_get(x, "error");
-            if (!d)
-                d = json_object_get(x, "detail");
-            if (!d)
-                d = json_object_get(x, "status");
-            cli_agent_val(d, detail, sizeof detail);
-            cli_table_row_add(t);
-            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(x, "id"));
-            cli_table_cell_set(t, 1,
-                               ok        ? CLI_COLOR_GREEN
-                               : skipped ? CLI_COLOR_DIM
-                                         : CLI_COLOR_RED,
-                               ok        ? "ok"
-                               : skipped ? "skipped"
-                                         : "failed");
-            cli_table_cell_set(t, 2, CLI_COLOR_DIM, detail);
-        }
-        if (t)
-            cli_table_print(t, stdout, ctx->color);
-        cli_table_destroy(&t);
-        printf("%s: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " succeeded\n", command,
-               json_integer_value(json_object_get(r, "succeeded")),
-               json_integer_value(json_object_get(r, "total")));
-        if (json_integer_value(json_object_get(r, "failed")) > 0)
-            rc = CLI_EXIT_FAIL;
-    }
-    json_decref(r);
+    rc = cli_agent_batch_run(ctx, body);
+    body = NULL;
 out:
     json_decref(body);
     json_decref(ids);
@@ -1094,7 +1217,8 @@ static const cli_cmd_t cli_agent_cmds[] = {
      "  --env K=V           an environment variable for the agent (repeatable)\n"
      "  --cwd DIR           working directory (default: the current directory)\n"
      "  --limit SPEC        mem=512M,cpu=60s,time=1h,nofile=256,cpu%=50\n"
-     "  --restart POLICY    never | on-failure | always\n\n"
+     "  --restart POLICY    never | on-failure | always\n"
+     "  --allow-duplicate-name  the name may be shared with an agent still running\n\n"
      "examples:\n"
      "  ganglion agent spawn w1 --label team=a -- python3 worker.py --fast\n"
      "  ganglion agent spawn r1 --preset claude --task 'summarise README.md' --limit time=10m\n",
@@ -1113,11 +1237,15 @@ static const cli_cmd_t cli_agent_cmds[] = {
      "  --older-than D      only agents that ended at least D ago: 90, 90s, 10m, 2h, 7d\n"
      "  --label k=v         only agents with this label (repeatable: all must match)\n",
      cli_agent_prune},
-    {"show", "one agent's details: ID", "ID\n\nShows one agent's details.\n", cli_agent_show},
+    {"show", "one agent's details: ID",
+     "ID\n\nShows one agent's details. ID is an id or a name (the agent of\n"
+     "that name that has not ended, else the one that ended last).\n",
+     cli_agent_show},
     {"logs", "its output: ID [-f] [-t] [--stderr] [--grep RE] [--tail N] [--raw]",
-     "ID [OPTIONS]\n\nPrints the agent's output, from its log files when the memory has lost "
-     "some.\n"
-     "Lines from stderr are marked 'stderr| ' (red on a terminal).\n\noptions:\n"
+     "ID [OPTIONS]\n\nPrints the agent's output (ID: an id or a name), from its log files when "
+     "the\n"
+     "memory has lost some. Lines from stderr are marked 'stderr| ' (red on a terminal).\n\n"
+     "options:\n"
      "  -f, --follow        keep printing new lines until the agent ends (Ctrl-C: exit 130)\n"
      "  -t, --timestamps    each line's time first (UTC, milliseconds)\n"
      "  --stderr            only its standard error (unmarked)\n"
@@ -1127,26 +1255,40 @@ static const cli_cmd_t cli_agent_cmds[] = {
      "  --color WHEN        auto (default: the program's colours on a terminal, stripped\n"
      "                      elsewhere), always or never\n",
      cli_agent_logs},
-    {"pause", "pause: ID [--force] (SIGSTOP instead of a stdin line)",
-     "ID [--force]\n\nAsks the agent to pause.\n\noptions:\n"
-     "  --force             SIGSTOP instead of the pause request on its stdin\n",
+    {"pause", "pause (SIGSTOP unless it speaks the pause protocol): AGENTS [--force]",
+     "AGENTS [--force]\n\nPauses agents: a pause request on stdin for those with the\n"
+     "pause-protocol capability, SIGSTOP for the others.\nAGENTS is one or more ids or names, "
+     "--all (every agent that has not ended) or -l k=v\n"
+     "(repeatable: all must match). \n\noptions:\n"
+     "  --force             SIGSTOP even when it speaks the pause protocol\n",
      cli_agent_control},
-    {"resume", "resume: ID [--force]",
-     "ID [--force]\n\nResumes a paused agent.\n\noptions:\n"
+    {"resume", "resume: AGENTS [--force]",
+     "AGENTS [--force]\n\nResumes paused agents.\nAGENTS is one or more ids or names, --all (every "
+     "agent that has not ended) or -l k=v\n"
+     "(repeatable: all must match). \n\noptions:\n"
      "  --force             SIGCONT instead of the resume request on its stdin\n",
      cli_agent_control},
-    {"stop", "SIGTERM, then SIGKILL after the grace period: ID [--grace MS]",
-     "ID [--grace MS]\n\nSends SIGTERM, then SIGKILL when the grace period has passed.\n\n"
+    {"stop", "SIGTERM, then SIGKILL after the grace: AGENTS [--grace MS] (ended: ok)",
+     "AGENTS [--grace MS]\n\nSends SIGTERM, then SIGKILL when the grace period has passed. An "
+     "agent\n"
+     "that has already ended counts as stopped.\nAGENTS is one or more ids or names, --all (every "
+     "agent that has not ended) or -l k=v\n"
+     "(repeatable: all must match). \n\n"
      "options:\n"
      "  --grace MS          milliseconds between SIGTERM and SIGKILL\n",
      cli_agent_control},
-    {"kill", "SIGKILL the process group: ID", "ID\n\nSends SIGKILL to the agent's process group.\n",
+    {"kill", "SIGKILL the process group: AGENTS (ended: ok)",
+     "AGENTS\n\nSends SIGKILL to the agents' process groups.\nAGENTS is one or more ids or names, "
+     "--all (every agent that has not ended) or -l k=v\n"
+     "(repeatable: all must match). \n",
      cli_agent_control},
     {"rm", "kill and forget: ID", "ID\n\nKills the agent if it runs and forgets it.\n",
      cli_agent_control},
-    {"signal", "send a signal: ID SIG (int term kill stop cont hup usr1 usr2)",
-     "ID SIGNAL\n\nSends a signal to the agent's process group: int, term, kill, stop, cont, "
-     "hup,\nusr1, usr2 (with or without SIG, any case).\n",
+    {"signal", "send a signal: AGENTS SIG (TERM, hup, SIGWINCH, RTMIN+1, 28 ...)",
+     "AGENTS SIGNAL\n\nSends a signal to the agents' process groups: any name the platform has,\n"
+     "with or without SIG, any case (TERM, hup, SIGWINCH, RTMIN+1), or a number.\nAGENTS is one or "
+     "more ids or names, --all (every agent that has not ended) or -l k=v\n"
+     "(repeatable: all must match). \n",
      cli_agent_signal},
     {"send", "write a line to stdin: ID TEXT [--raw]",
      "ID TEXT [--raw]\n\nWrites TEXT to the agent's standard input.\n\noptions:\n"
@@ -1156,12 +1298,13 @@ static const cli_cmd_t cli_agent_cmds[] = {
      "ID NAME [JSON]\n\nSends a custom action with optional JSON arguments and prints the "
      "agent's answer.\n",
      cli_agent_action},
-    {"batch", "one command for many: (--label k=v | --id ID...) COMMAND",
-     "(--label k=v | --id ID ...) COMMAND [SIGNAL] [OPTIONS]\n\n"
+    {"batch", "one command for many: (--label k=v | --id ID... | --all) COMMAND",
+     "(--label k=v | --id ID ... | --all) COMMAND [SIGNAL] [OPTIONS]\n\n"
      "Runs pause, resume, stop, kill or signal on every selected agent and prints one\n"
      "result per agent.\n\noptions:\n"
      "  --label k=v         select by label (repeatable)\n"
-     "  --id ID             select by id (repeatable)\n"
+     "  --id ID             select by id or name (repeatable)\n"
+     "  --all               every agent that has not ended\n"
      "  --force             as pause/resume --force\n"
      "  --fail-fast         stop at the first failure\n",
      cli_agent_batch},

@@ -1,8 +1,10 @@
 /* `ganglion watch …`: client commands of the watch domain. `watch verify` checks an exported
  * evidence bundle's Ed25519 signature offline against a public key given with --key, or fetched
- * from the daemon (--url) when no key is given. Further subcommands join the table below. */
+ * from the daemon (--url) when no key is given. The review commands (anomalies, show, ack …)
+ * live in cli_watch_review.c; every subcommand is a row of the table below. */
 #include "cli/cli_priv.h"
 #include "cli/cli_tools.h"
+#include "cli/cli_watch_review.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -202,6 +204,15 @@ static int cli_watch_verify(cli_ctx_t *ctx, int argc, char **argv)
 
 /* The watch subcommands, one row each (see cli_cmd_t); these print their own --help. */
 static const cli_cmd_t cli_watch_cmds[] = {
+    {"anomalies", "list anomalies newest first; -f follows new ones", NULL, cli_watch_anomalies},
+    {"show", "one anomaly with its explanation and evidence, or an incident", NULL, cli_watch_show},
+    {"ack", "acknowledge an anomaly or a whole incident", NULL, cli_watch_ack},
+    {"resolve", "mark an anomaly or incident resolved", NULL, cli_watch_resolve},
+    {"false-positive", "dismiss an anomaly or incident as a false positive", NULL,
+     cli_watch_false_positive},
+    {"incidents", "list incidents (one burst on one stream each) newest first", NULL,
+     cli_watch_incidents},
+    {"streams", "list streams with their counters", NULL, cli_watch_streams},
     {"verify", "check an exported evidence bundle's signature", NULL, cli_watch_verify},
     {"nab", "run the detector over the NAB corpus, write NAB's result layout", NULL, cli_watch_nab},
     {"bench", "measure the detector against the full permutation test", NULL, cli_watch_bench},

@@ -262,9 +262,18 @@ static const config_key_t config_keys[] = {
             CONFIG_F_RELOAD, "events accepted in one ingest request"),
     CFG_NUM("watch", "max_streams", CONFIG_T_INT, watch_max_streams, "1000", 1, 1000000,
             CONFIG_F_RELOAD, "streams in all (ingest into a new one beyond it gets 429)"),
-    CFG_NUM("watch", "agent_streams", CONFIG_T_INT, watch_agent_streams, "0", 0, 2, CONFIG_F_RELOAD,
-            "1 = every agent's output becomes a stream agent.<id>; 2 = only agents spawned "
-            "with the label watch=on; 0 = none"),
+    CFG_ENUM("watch", "agents", watch_agents, "labelled",
+             ((const char *const[]){"all", "labelled", "none", NULL}), CONFIG_F_RELOAD,
+             "whose output is scored: labelled = agents with a watch label (watch=true, or "
+             "watch=STREAM to name the stream); all = every agent unless watch=false; none"),
+    CFG_NUM("watch", "agent_streams", CONFIG_T_INT, watch_agent_streams, "-1", -1, 2,
+            CONFIG_F_RELOAD,
+            "deprecated (use watch.agents): 0 = none, 1 = all, 2 = labelled; -1 = watch.agents "
+            "decides"),
+    CFG_NUM("watch", "incident_gap_s", CONFIG_T_INT, watch_incident_gap_s, "60", 0, 86400,
+            CONFIG_F_RELOAD,
+            "seconds (in the events' time) within which a stream's anomalies join the same "
+            "incident even when their windows do not overlap"),
     CFG_NUM("watch", "metrics_streams", CONFIG_T_INT, watch_metrics_streams, "64", 0, 10000, 0,
             "streams given their own Prometheus labels; the rest add up under _other"),
 };

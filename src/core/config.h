@@ -112,7 +112,9 @@ typedef struct config {
     int64_t watch_queue_events;     /* events queued per stream before ingest gets 429 */
     int64_t watch_max_events;       /* events per ingest request */
     int64_t watch_max_streams;      /* streams in all */
-    int64_t watch_agent_streams;    /* 1 = a stream per agent's output; 2 = labelled agents */
+    int64_t watch_agent_streams;    /* deprecated: -1 unset, else 0 none, 1 all, 2 labelled */
+    char watch_agents[12];          /* all | labelled | none: whose output is watched */
+    int64_t watch_incident_gap_s;   /* anomalies this close (event time) share an incident */
     int64_t watch_metrics_streams;  /* streams with their own Prometheus labels */
 } config_t;
 

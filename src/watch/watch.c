@@ -274,6 +274,7 @@ problem_t *watch_stream_update(watch_t *w, watch_stream_t *s, const char *type,
         if (s->busy) {
             s->reconfigure = true;
         } else {
+            s->incident_events_valid = false;
             cbad_destroy(&s->det);
             if (cbad_new(&s->settings, &s->det) < 0)
                 return problem_new(503, "out-of-memory", "the detector could not be rebuilt");
@@ -523,8 +524,11 @@ static int watch_store_work(store_conn_t *c, void *ud)
 {
     watch_store_job_t *sj = ud;
     int rc = store_tx_begin(c);
-    for (size_t i = 0; rc == 0 && i < json_array_size(sj->anomalies); i++)
+    for (size_t i = 0; rc == 0 && i < json_array_size(sj->anomalies); i++) {
         rc = watch_db_anomaly_insert(c, json_array_get(sj->anomalies, i));
+        if (rc == 0)
+            rc = watch_db_incident_note(c, json_array_get(sj->anomalies, i));
+    }
     if (rc == 0)
         rc = store_tx_commit(c);
     if (rc < 0) {
@@ -584,6 +588,8 @@ static void watch_job_after(uv_work_t *req, int status)
     if (j->error)
         log_warn(NULL, "watch: some events could not be scored", "{s:s,s:i}", "stream", s->name,
                  "code", j->error);
+    if (n)
+        watch_incident_assign(w, s, j->anomalies);
     if (n) {
         watch_store_job_t *sj = calloc(1, sizeof *sj);
         if (sj) {
@@ -618,6 +624,7 @@ static void watch_job_after(uv_work_t *req, int status)
     }
     if (s->reconfigure) {
         s->reconfigure = false;
+        s->incident_events_valid = false;
         cbad_destroy(&s->det);
         if (cbad_new(&s->settings, &s->det) < 0)
             log_error(NULL, "watch: detector could not be rebuilt", "{s:s}", "stream", s->name);
@@ -701,31 +708,57 @@ void watch_stream_push(watch_t *w, watch_stream_t *s, watch_event_t *ev)
 
 /* ---- agents' output ---------------------------------------------------------------------- */
 
-/* Each line an agent prints becomes an event of the stream agent.<id> (type agent): for every
- * agent when watch.agent_streams is 1, for agents spawned with the label watch=on (or true, 1,
- * yes) when it is 2. serve.c hands the lines over as they are kept (hub->agent_output). */
-static bool watch_agent_opted(const json_t *labels)
+/* Each line an agent prints becomes an event of a stream of type agent, by watch.agents:
+ * `labelled` (the default) watches agents spawned with a watch label — watch=true (on, 1, yes)
+ * scores into agent.<id>, watch=NAME into the stream NAME (several agents may share it); `all`
+ * watches every agent unless its label says false (off, 0, no); `none` watches nobody. The
+ * deprecated watch.agent_streams (0, 1, 2) wins when set. serve.c hands the lines over as they
+ * are kept (hub->agent_output). */
+static bool watch_word_in(const char *v, const char *const *words)
 {
+    for (size_t i = 0; v && words[i]; i++)
+        if (!strcasecmp(v, words[i]))
+            return true;
+    return false;
+}
+
+/* The stream an agent's output goes to, in out; false when it is not watched. */
+static bool watch_agent_stream_name(const watch_t *w, const char *agent_id, const json_t *labels,
+                                    char *out, size_t outlen)
+{
+    static const char *const yes[] = {"on", "true", "1", "yes", NULL};
+    static const char *const no[] = {"off", "false", "0", "no", NULL};
+    const config_t *cfg = &w->hub->cfg;
     const json_t *label = json_object_get(labels, "watch");
     const char *v = json_string_value(label);
-    return json_is_true(label) || (v && (!strcasecmp(v, "on") || !strcasecmp(v, "true") ||
-                                         !strcmp(v, "1") || !strcasecmp(v, "yes")));
+    bool on = json_is_true(label) || watch_word_in(v, yes);
+    bool off = json_is_false(label) || watch_word_in(v, no);
+    bool named = v && *v && !on && !off && watch_name_valid(v);
+    const char *mode = cfg->watch_agents;
+    if (cfg->watch_agent_streams >= 0)
+        mode = cfg->watch_agent_streams == 1   ? "all"
+               : cfg->watch_agent_streams == 2 ? "labelled"
+                                               : "none";
+    bool watched = !strcmp(mode, "all") ? !off : !strcmp(mode, "labelled") && (on || named);
+    if (!watched)
+        return false;
+    if (named)
+        snprintf(out, outlen, "%s", v);
+    else
+        snprintf(out, outlen, "agent.%s", agent_id);
+    return watch_name_valid(out);
 }
 
 void watch_agent_output(void *ud, const char *agent_id, const json_t *labels, const char *line,
                         size_t len)
 {
     watch_t *w = ud;
-    int64_t mode = w->hub->cfg.watch_agent_streams;
-    if (w->stopping || mode == 0 || (mode == 2 && !watch_agent_opted(labels)))
+    char name[WATCH_NAME_MAX + 1];
+    if (w->stopping || !watch_agent_stream_name(w, agent_id, labels, name, sizeof name))
         return;
     if (len && line[len - 1] == '\r')
         len--;
     if (len == 0)
-        return;
-    char name[WATCH_NAME_MAX + 1];
-    snprintf(name, sizeof name, "agent.%s", agent_id);
-    if (!watch_name_valid(name))
         return;
     watch_stream_t *s = watch_stream_find(w, name);
     if (!s) {

@@ -20,7 +20,8 @@ int watch_start(struct hub *hub);
 int watch_api_register(struct hub *hub);
 
 /* A hub_output_fn (core/hub.h): one line an agent printed, scored as an event of the stream
- * agent.<id> when watch.agent_streams says so. ud is hub->watch. */
+ * agent.<id> (or the stream its watch=NAME label names) when watch.agents says so: by default
+ * for agents with a watch label. ud is hub->watch. */
 void watch_agent_output(void *ud, const char *agent_id, const json_t *labels, const char *line,
                         size_t len);
 

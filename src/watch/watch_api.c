@@ -1,7 +1,8 @@
 /* The watch endpoints: streams (CRUD and settings), ingest (JSON, arrays, NDJSON, text lines;
  * OTLP/HTTP JSON logs and metrics), anomalies (filtered list, one, the review workflow, signed
- * export), the signing key, stats, and the per-stream Prometheus series. Database work goes
- * through store_submit; replies come back on the loop. */
+ * export), incidents (declared here, handled in watch_incident.c), the signing key, stats, and
+ * the per-stream Prometheus series. Database work goes through store_submit; replies come back
+ * on the loop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,37 +21,6 @@
 
 static const char *const watch_types[] = {"logs",   "metrics", "traces", "llm",
                                           "events", "agent",   NULL};
-static const char *const watch_statuses[] = {"pending", "investigating", "acknowledged",
-                                             "dismissed", NULL};
-
-/* ---- workflow ------------------------------------------------------------------------------ */
-
-/* pending → investigating → acknowledged | dismissed; either of those → investigating again. */
-static const struct {
-    const char *from, *to;
-} watch_moves[] = {
-    {"pending", "investigating"},   {"investigating", "acknowledged"},
-    {"investigating", "dismissed"}, {"acknowledged", "investigating"},
-    {"dismissed", "investigating"},
-};
-
-bool watch_transition_ok(const char *from, const char *to)
-{
-    for (size_t i = 0; i < sizeof watch_moves / sizeof watch_moves[0]; i++)
-        if (!strcmp(watch_moves[i].from, from) && !strcmp(watch_moves[i].to, to))
-            return true;
-    return false;
-}
-
-json_t *watch_transitions_from(const char *from)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < sizeof watch_moves / sizeof watch_moves[0]; i++)
-        if (!strcmp(watch_moves[i].from, from))
-            json_array_append_new(a, json_string(watch_moves[i].to));
-    return a;
-}
-
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 static watch_t *watch_of(api_req_t *req)
@@ -602,7 +572,7 @@ typedef struct watch_q {
     char id[64];
     char principal[256];
     watch_filter_t f;
-    char fs_type[16], fs_status[16], fs_stream[WATCH_NAME_MAX + 1];
+    char fs_type[16], fs_status[16], fs_stream[WATCH_NAME_MAX + 1], fs_incident[64];
     json_t *patch; /* owned copy of the PATCH body */
     json_t *out;
     int outcome; /* 0 ok, 404, 409 */
@@ -610,63 +580,21 @@ typedef struct watch_q {
     char err[256];
 } watch_q_t;
 
+/* One anomaly's review, and its incident's status after it, in the caller's transaction. */
 static int watch_patch_run(store_conn_t *c, watch_q_t *q)
 {
-    for (int attempt = 0; attempt < 5; attempt++) {
-        json_t *a = NULL;
-        int rc = watch_db_anomaly_get(c, q->id, &a);
-        if (rc < 0)
-            return rc;
-        if (!a) {
-            q->outcome = 404;
-            return 0;
-        }
-        const char *cur = json_string_value(json_object_get(a, "status"));
-        snprintf(q->from, sizeof q->from, "%s", cur ? cur : "pending");
-        const char *to = json_string_value(json_object_get(q->patch, "status"));
-        int64_t now = clock_wall_ms();
-        char nowbuf[40];
-        clock_rfc3339(now, nowbuf, sizeof nowbuf);
-        if (to && strcmp(to, q->from) != 0) {
-            if (!watch_transition_ok(q->from, to)) {
-                q->outcome = 409;
-                json_decref(a);
-                return 0;
-            }
-            json_object_set_new(a, "status", json_string(to));
-            if (!strcmp(to, "acknowledged")) {
-                json_object_set_new(a, "acknowledged_by", json_string(q->principal));
-                json_object_set_new(a, "acknowledged_at", json_string(nowbuf));
-            } else if (!strcmp(to, "dismissed")) {
-                json_object_set_new(a, "dismissed_by", json_string(q->principal));
-                json_object_set_new(a, "dismissed_at", json_string(nowbuf));
-            }
-        }
-        json_t *notes = json_object_get(q->patch, "notes");
-        if (json_is_string(notes))
-            json_object_set(a, "notes", notes);
-        json_t *tags = json_object_get(q->patch, "tags");
-        if (json_is_array(tags))
-            json_object_set(a, "tags", tags);
-        json_object_set_new(a, "updated_at", json_string(nowbuf));
-        rc = watch_db_anomaly_update(c, q->id, q->from, a);
-        if (rc < 0) {
-            json_decref(a);
-            return rc;
-        }
-        if (rc == 0) {
-            q->out = a;
-            return 0;
-        }
-        json_decref(a);
-        if (rc == 1) {
-            q->outcome = 404;
-            return 0;
-        }
-        /* rc == 2: another request moved the status first; decide again on the new one */
+    watch_review_t rv;
+    int rc = watch_review_apply(c, q->id, q->patch, q->principal, &rv);
+    if (rc < 0)
+        return rc;
+    snprintf(q->from, sizeof q->from, "%s", rv.from);
+    if (rv.outcome == WATCH_REVIEW_NOT_FOUND || rv.outcome == WATCH_REVIEW_REFUSED) {
+        q->outcome = rv.outcome == WATCH_REVIEW_NOT_FOUND ? 404 : 409;
+        return 0;
     }
-    q->outcome = 409;
-    return 0;
+    q->out = rv.out;
+    const char *inc = json_string_value(json_object_get(rv.out, "incident_id"));
+    return inc ? watch_db_incident_refresh(c, inc) : 0;
 }
 
 static int watch_q_work(store_conn_t *c, void *ud)
@@ -687,7 +615,7 @@ static int watch_q_work(store_conn_t *c, void *ud)
         rc = store_tx_begin(c);
         if (rc == 0)
             rc = watch_patch_run(c, q);
-        if (rc == 0)
+        if (rc == 0 && q->outcome == 0)
             rc = store_tx_commit(c);
         else
             store_tx_rollback(c);
@@ -826,6 +754,7 @@ static void watch_api_anomalies_list(api_req_t *req, void *ctx)
     watch_filter_t f = {0};
     f.has_start = api_req_query_time(req, "start_time", &f.start_ms, &p);
     f.has_end = api_req_query_time(req, "end_time", &f.end_ms, &p);
+    f.has_created_since = api_req_query_time(req, "created_since", &f.created_since_ms, &p);
     if (!p && f.has_start && f.has_end && f.end_ms <= f.start_ms) {
         p = problem_validation_new();
         problem_field_add(p, "query", "end_time", "must be later than start_time");
@@ -870,6 +799,12 @@ static void watch_api_anomalies_list(api_req_t *req, void *ctx)
         snprintf(q->fs_stream, sizeof q->fs_stream, "%s", stream);
         f.stream = q->fs_stream;
     }
+    const char *inc = api_req_query_str(req, "incident_id");
+    if (inc) {
+        snprintf(q->fs_incident, sizeof q->fs_incident, "%s", inc);
+        f.incident = q->fs_incident;
+    }
+    f.min_severity = watch_severity_rank(api_req_query_str(req, "severity"));
     q->f = f;
     watch_q_submit(q);
 }
@@ -892,9 +827,9 @@ static void watch_api_anomaly_patch(api_req_t *req, void *ctx)
 {
     json_t *body = api_req_body(req);
     if (!json_object_get(body, "status") && !json_object_get(body, "notes") &&
-        !json_object_get(body, "tags")) {
+        !json_object_get(body, "tags") && !json_object_get(body, "add_tags")) {
         problem_t *p = problem_new(422, "validation", "nothing to change; see errors[]");
-        problem_field_add(p, "body", "", "give at least one of status, notes, tags");
+        problem_field_add(p, "body", "", "give at least one of status, notes, tags, add_tags");
         api_reply_problem(req, p);
         return;
     }
@@ -1078,6 +1013,8 @@ static const api_field_t watch_events_query[] = {
     {.name = NULL},
 };
 
+static const char *const watch_severities[] = {"medium", "high", "critical", NULL};
+
 static const api_field_t watch_list_query[] = {
     {.name = "stream_type", .type = API_T_STRING, .enums = watch_types},
     {.name = "status", .type = API_T_STRING, .enums = watch_statuses},
@@ -1086,6 +1023,21 @@ static const api_field_t watch_list_query[] = {
      .flags = API_F_MIN | API_F_MAX,
      .min = 1,
      .max = WATCH_NAME_MAX},
+    {.name = "severity",
+     .type = API_T_STRING,
+     .enums = watch_severities,
+     .description = "at least this severity (medium < high < critical)"},
+    {.name = "incident_id",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 63,
+     .description = "the anomalies of one incident"},
+    {.name = "created_since",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = 64,
+     .description = "RFC 3339; anomalies stored at or after it (what `watch anomalies -f` polls)"},
     {.name = "min_ncd_score",
      .type = API_T_NUMBER,
      .flags = API_F_MIN | API_F_MAX,
@@ -1125,17 +1077,104 @@ static const api_field_t watch_list_query[] = {
 static const api_field_t watch_tag_item = {
     .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = WATCH_TAG_LEN};
 
+#define WATCH_STATUS_MOVES                                                                         \
+    "pending → investigating | acknowledged | resolved | dismissed; investigating → "          \
+    "acknowledged | resolved | dismissed; acknowledged → investigating | resolved | dismissed; " \
+    "resolved | dismissed → investigating"
+
 static const api_field_t watch_patch_body[] = {
     {.name = "status",
      .type = API_T_STRING,
      .enums = watch_statuses,
-     .description = "pending → investigating → acknowledged | dismissed → investigating"},
+     .description = WATCH_STATUS_MOVES},
     {.name = "notes", .type = API_T_STRING, .flags = API_F_MAX, .max = WATCH_NOTES_MAX},
     {.name = "tags",
      .type = API_T_ARRAY,
      .flags = API_F_MAX,
      .max = WATCH_TAGS_MAX,
-     .items = &watch_tag_item},
+     .items = &watch_tag_item,
+     .description = "replaces the tags"},
+    {.name = "add_tags",
+     .type = API_T_ARRAY,
+     .flags = API_F_MAX,
+     .max = WATCH_TAGS_MAX,
+     .items = &watch_tag_item,
+     .description = "adds these tags to the ones there"},
+    {.name = NULL},
+};
+
+static const api_field_t watch_incident_param[] = {
+    {.name = "id",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 63,
+     .description = "incident id (inc-...)"},
+    {.name = NULL},
+};
+
+static const api_field_t watch_incidents_query[] = {
+    {.name = "stream",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = WATCH_NAME_MAX},
+    {.name = "status",
+     .type = API_T_STRING,
+     .enums = watch_statuses,
+     .description = "the incident's status: its most urgent anomaly's"},
+    {.name = "severity",
+     .type = API_T_STRING,
+     .enums = watch_severities,
+     .description = "at least this highest severity (medium < high < critical)"},
+    {.name = "limit",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = WATCH_LIMIT_MAX,
+     .def = "50"},
+    {.name = "offset",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1000000000,
+     .def = "0"},
+    {.name = NULL},
+};
+
+static const api_field_t watch_incident_get_query[] = {
+    {.name = "limit",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = WATCH_LIMIT_MAX,
+     .def = "50",
+     .description = "anomalies of the incident in the reply (newest first)"},
+    {.name = "offset",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1000000000,
+     .def = "0"},
+    {.name = NULL},
+};
+
+static const api_field_t watch_incident_patch_body[] = {
+    {.name = "status",
+     .type = API_T_STRING,
+     .enums = watch_statuses,
+     .description = "moves every anomaly of the incident that can make the move"},
+    {.name = "notes",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = WATCH_NOTES_MAX,
+     .description = "the incident's own notes"},
+    {.name = "add_tags",
+     .type = API_T_ARRAY,
+     .flags = API_F_MAX,
+     .max = WATCH_TAGS_MAX,
+     .items = &watch_tag_item,
+     .description = "added to every anomaly of the incident"},
     {.name = NULL},
 };
 
@@ -1203,6 +1242,25 @@ static const api_endpoint_t watch_endpoints[] = {
              .params = watch_id_param,
              .response = "{format, anomaly, exported_at, exported_by, signature}",
              .handler = watch_api_anomaly_export),
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/incidents", .scope = "watch:read",
+             .summary = "List incidents (one burst on one stream each), newest first",
+             .query = watch_incidents_query,
+             .response = "{incidents:[{id, stream, stream_type, first_at, last_at, anomalies, "
+                         "severity, status, notes, ...}], total, limit, offset, has_more}",
+             .handler = watch_api_incidents_list),
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/incidents/{id}", .scope = "watch:read",
+             .summary = "One incident with its anomalies (newest first, paginated)",
+             .params = watch_incident_param, .query = watch_incident_get_query,
+             .response = "the incident with members:[anomaly...] and has_more",
+             .handler = watch_api_incident_get),
+    WATCH_EP(.method = "PATCH", .path = "/api/v1/watch/incidents/{id}", .scope = "watch:write",
+             .summary = "Review an incident: the status move applies to each of its anomalies "
+                        "that can make it; notes are the incident's",
+             .params = watch_incident_param, .body_kind = API_BODY_JSON,
+             .body = watch_incident_patch_body,
+             .response = "the incident with review:{moved, unchanged, refused_total, refused}; "
+                         "409 when none of its anomalies can make the move",
+             .handler = watch_api_incident_patch),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/signing-key", .scope = "watch:read",
              .summary = "The public key that verifies evidence bundles",
              .response = "{algorithm, key_id, public_key, canonicalization}",

@@ -79,6 +79,40 @@ static const store_migration_t watch_migs[] = {
         .name = "watch_anomalies_extra",
         .sql_sqlite = "ALTER TABLE watch_anomalies ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'",
     },
+    {
+        /* Incidents: the overlapping windows of one burst on one stream under one id. Anomalies
+         * stored before it become an incident each (their grouping cannot be rebuilt). */
+        .version = 303,
+        .name = "watch_incidents_create",
+        .sql_sqlite =
+            "ALTER TABLE watch_anomalies ADD COLUMN incident_id TEXT;"
+            "CREATE TABLE watch_incidents ("
+            " id TEXT PRIMARY KEY,"
+            " stream TEXT NOT NULL,"
+            " stream_type TEXT NOT NULL,"
+            " first_ms BIGINT NOT NULL,"
+            " last_ms BIGINT NOT NULL,"
+            " anomalies BIGINT NOT NULL,"
+            " severity TEXT NOT NULL,"
+            " severity_rank INTEGER NOT NULL,"
+            " status TEXT NOT NULL,"
+            " notes TEXT NOT NULL DEFAULT '',"
+            " created_at BIGINT NOT NULL,"
+            " updated_at BIGINT NOT NULL);"
+            "UPDATE watch_anomalies SET incident_id = 'inc-' || id;"
+            "INSERT INTO watch_incidents (id, stream, stream_type, first_ms, last_ms, anomalies,"
+            " severity, severity_rank, status, created_at, updated_at)"
+            " SELECT 'inc-' || id, stream, stream_type, ts_ms, ts_ms, 1, severity,"
+            " CASE severity WHEN 'critical' THEN 3 WHEN 'high' THEN 2 WHEN 'medium' THEN 1"
+            " ELSE 0 END, status, created_at, updated_at FROM watch_anomalies;"
+            "CREATE INDEX watch_anomalies_incident ON watch_anomalies (incident_id, ts_ms);"
+            "CREATE INDEX watch_anomalies_severity ON watch_anomalies (severity, ts_ms);"
+            "CREATE INDEX watch_anomalies_created ON watch_anomalies (created_at);"
+            "CREATE INDEX watch_incidents_last ON watch_incidents (last_ms);"
+            "CREATE INDEX watch_incidents_stream ON watch_incidents (stream, last_ms);"
+            "CREATE INDEX watch_incidents_status ON watch_incidents (status, last_ms);"
+            "CREATE INDEX watch_incidents_severity ON watch_incidents (severity_rank, last_ms);",
+    },
 };
 
 const store_migration_t *watch_migrations(size_t *n)
@@ -159,6 +193,7 @@ static const col_t watch_cols[] = {
     {"dismissed_at", "dismissed_at", COL_TIME},
     {"created_at", "created_at", COL_TIME},
     {"updated_at", "updated_at", COL_TIME},
+    {"incident_id", "incident_id", COL_TEXT_NULL},
 };
 #define WATCH_NCOLS (sizeof watch_cols / sizeof watch_cols[0])
 
@@ -314,7 +349,7 @@ int watch_db_anomaly_get(store_conn_t *c, const char *id, json_t **out)
 
 int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out)
 {
-    store_val_t p[12];
+    store_val_t p[16];
     size_t n = 0;
     strbuf_t where;
     strbuf_init(&where, 0);
@@ -330,6 +365,19 @@ int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out
     if (f->stream) {
         p[n++] = STORE_TEXTV(f->stream);
         strbuf_printf(&where, " AND stream = $%zu", n);
+    }
+    if (f->incident) {
+        p[n++] = STORE_TEXTV(f->incident);
+        strbuf_printf(&where, " AND incident_id = $%zu", n);
+    }
+    if (f->min_severity > 0) /* fixed words, no parameter needed */
+        strbuf_puts(&where, f->min_severity >= 3   ? " AND severity = 'critical'"
+                            : f->min_severity == 2 ? " AND severity IN ('high', 'critical')"
+                                                   : " AND severity IN ('medium', 'high', "
+                                                     "'critical')");
+    if (f->has_created_since) {
+        p[n++] = STORE_INTV(f->created_since_ms);
+        strbuf_printf(&where, " AND created_at >= $%zu", n);
     }
     if (f->has_min_ncd) {
         p[n++] = STORE_REALV(f->min_ncd);
@@ -353,6 +401,10 @@ int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out
         return STORE_ERR;
 
     json_t *rows = NULL, *cnt = NULL;
+    /* taken before the query: a follower asking for created_since=as_of misses nothing stored
+     * after this listing (it may see some of its anomalies again) */
+    char as_of[40];
+    clock_rfc3339(clock_wall_ms(), as_of, sizeof as_of);
     strbuf_t sql;
     strbuf_init(&sql, 0);
     strbuf_printf(&sql, "SELECT COUNT(*) AS n FROM watch_anomalies%s", where.data);
@@ -376,9 +428,9 @@ int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out
         {
             json_array_append_new(list, watch_row_to_anomaly(row));
         }
-        *out = json_pack("{s:o,s:I,s:i,s:I,s:b}", "anomalies", list, "total", (json_int_t)total,
+        *out = json_pack("{s:o,s:I,s:i,s:I,s:b,s:s}", "anomalies", list, "total", (json_int_t)total,
                          "limit", f->limit, "offset", (json_int_t)f->offset, "has_more",
-                         f->offset + (int64_t)json_array_size(rows) < total);
+                         f->offset + (int64_t)json_array_size(rows) < total, "as_of", as_of);
         if (!*out)
             rc = STORE_ERR;
     }

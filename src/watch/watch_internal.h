@@ -28,6 +28,7 @@ struct bus_sub;
 #define WATCH_LIMIT_DEFAULT 50
 #define WATCH_LIMIT_MAX     1000
 #define WATCH_KEY_FILE      "watch-signing.key"
+#define WATCH_INCIDENT_MAX  10000 /* anomalies in one incident: reviewing one stays bounded */
 
 /* One accepted event waiting to be scored. */
 typedef struct watch_event {
@@ -57,6 +58,13 @@ typedef struct watch_stream {
     cbad_t *det;
     int metric_slot; /* index of its own labels, or -1 for the "_other" series */
     char labels[WATCH_NAME_MAX * 2 + 16];
+    /* the open incident: anomalies whose windows overlap or adjoin its last one (event indices of
+     * this detector), or come within watch.incident_gap_s of it, join it (watch_incident.c) */
+    char incident[48];
+    int64_t incident_last_ms;
+    uint64_t incident_last_event;
+    uint32_t incident_count;    /* anomalies given to it since it opened (WATCH_INCIDENT_MAX) */
+    bool incident_events_valid; /* false once the detector is rebuilt: indices start again */
     /* counters */
     uint64_t events_in, events_scored, windows_scored, anomalies, jobs;
     double score_seconds, last_score;
@@ -139,10 +147,11 @@ int watch_db_stream_delete(store_conn_t *c, const char *name);
 int watch_db_anomaly_insert(store_conn_t *c, const json_t *a);
 int watch_db_anomaly_get(store_conn_t *c, const char *id, json_t **out);
 typedef struct watch_filter {
-    const char *stream_type, *status, *stream;
-    bool has_min_ncd, has_max_p, has_start, has_end, only_significant;
+    const char *stream_type, *status, *stream, *incident;
+    bool has_min_ncd, has_max_p, has_start, has_end, only_significant, has_created_since;
     double min_ncd, max_p;
-    int64_t start_ms, end_ms;
+    int64_t start_ms, end_ms, created_since_ms;
+    int min_severity; /* 0 = any; else the rank of watch_severity_rank() it must reach */
     int limit;
     int64_t offset;
 } watch_filter_t;
@@ -153,18 +162,59 @@ int watch_db_anomaly_update(store_conn_t *c, const char *id, const char *old_sta
                             const json_t *a);
 int watch_db_status_counts(store_conn_t *c, json_t **out);
 
-/* ---- workflow ---- */
+/* ---- workflow (watch_workflow.c) ---- */
+/* pending, investigating, acknowledged, resolved, dismissed (NULL-terminated), in the order of
+ * watch_status_rank: the most urgent first. */
+extern const char *const watch_statuses[];
 /* True when an anomaly may move from `from` to `to`. */
 bool watch_transition_ok(const char *from, const char *to);
 /* The statuses reachable from `from` (a new JSON array). */
 json_t *watch_transitions_from(const char *from);
+int watch_status_rank(const char *status);
+
+enum { WATCH_REVIEW_NOT_FOUND, WATCH_REVIEW_REFUSED, WATCH_REVIEW_MOVED, WATCH_REVIEW_KEPT };
+typedef struct watch_review {
+    int outcome;   /* WATCH_REVIEW_* */
+    char from[32]; /* the status found */
+    json_t *out;   /* owned by the caller: the anomaly as stored (MOVED or KEPT), else NULL */
+} watch_review_t;
+/* Applies a review body {status, notes, tags, add_tags} to one anomaly inside the caller's
+ * transaction (optimistic on the old status, retried a few times). Does not touch its
+ * incident's row. 0 with rv filled, or a store error. */
+int watch_review_apply(store_conn_t *c, const char *id, const json_t *patch, const char *principal,
+                       watch_review_t *rv);
+
+/* ---- incidents (watch_incident.c, watch_incident_db.c) ---- */
+/* medium 1, high 2, critical 3, anything else 0. */
+int watch_severity_rank(const char *severity);
+/* Gives each new anomaly of stream s (in detection order) its incident_id: the stream's open
+ * incident when the anomaly belongs to the same burst, else a new one. Loop thread. */
+void watch_incident_assign(watch_t *w, watch_stream_t *s, json_t *anomalies);
+/* Incident rows, on store worker threads. note: counts a just-inserted anomaly in its incident
+ * (created when new; its status back to pending). refresh: the status recomputed from its
+ * anomalies (the most urgent one's). */
+int watch_db_incident_note(store_conn_t *c, const json_t *anomaly);
+int watch_db_incident_refresh(store_conn_t *c, const char *id);
+int watch_db_incident_get(store_conn_t *c, const char *id, json_t **out);
+typedef struct watch_ifilter {
+    const char *stream, *status;
+    int min_severity;
+    int limit;
+    int64_t offset;
+} watch_ifilter_t;
+int watch_db_incident_list(store_conn_t *c, const watch_ifilter_t *f, json_t **out);
+int watch_db_incident_members(store_conn_t *c, const char *id, json_t **ids);
+int watch_db_incident_notes_set(store_conn_t *c, const char *id, const char *notes);
 
 /* ---- signing (watch_sign.c) ---- */
 int watch_sign_key_load(watch_t *w, const char *data_dir, char *err, size_t errlen);
 /* A new bundle {anomaly, exported_at, exported_by, signature{...}}; anomaly is borrowed. */
 json_t *watch_bundle_make(const watch_t *w, const json_t *anomaly, const char *who, int64_t now_ms);
 
-/* ---- endpoints (watch_api.c) ---- */
+/* ---- endpoints (watch_api.c; the incidents' handlers in watch_incident.c) ---- */
 void watch_metrics_collect(strbuf_t *out, void *ud);
+void watch_api_incidents_list(api_req_t *req, void *ctx);
+void watch_api_incident_get(api_req_t *req, void *ctx);
+void watch_api_incident_patch(api_req_t *req, void *ctx);
 
 #endif

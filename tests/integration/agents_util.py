@@ -11,8 +11,16 @@ SLOW = 3 if os.environ.get("GANGLION_SANITIZED") == "1" else 1
 PY = sys.executable or "/usr/bin/python3"
 
 
+_SPAWNED = [0]
+
+
 def spawn(d, mode=None, *args, expect=201, **spec):
-    body = {"name": spec.pop("name", mode or "agent")}
+    """Spawns the test agent in a mode (or the spec's own argv). Without a name, a fresh one
+    (MODE-N); names may repeat among running agents unless allow_duplicate_name=False is passed
+    (the tests of names as handles post their spawns themselves)."""
+    _SPAWNED[0] += 1
+    body = {"name": spec.pop("name", f"{mode or 'agent'}-{_SPAWNED[0]}"),
+            "allow_duplicate_name": spec.pop("allow_duplicate_name", True)}
     if mode is not None:
         body["argv"] = [PY, AGENT, mode, *map(str, args)]
     body.update(spec)

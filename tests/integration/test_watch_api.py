@@ -261,10 +261,6 @@ def test_review_workflow_transitions(store_daemon):
     d = store_daemon
     a = seed(d, "wf")[0]
     url = f"/api/v1/watch/anomalies/{a['id']}"
-    body = assert_problem(d.request("PATCH", url, json={"status": "acknowledged"}), 409)
-    assert body["allowed"] == ["investigating"] and "investigating" in body["detail"]
-    assert d.get(url).json()["status"] == "pending"
-
     r = d.request("PATCH", url, json={"status": "investigating", "notes": "looking", "tags": ["db"]})
     assert r.status_code == 200, r.text
     x = r.json()
@@ -275,12 +271,13 @@ def test_review_workflow_transitions(store_daemon):
     x = r.json()
     assert r.status_code == 200 and x["status"] == "acknowledged"
     assert x["acknowledged_by"] and x["acknowledged_at"] and x["tags"] == ["db"]
-    body = assert_problem(d.request("PATCH", url, json={"status": "dismissed"}), 409)
-    assert body["allowed"] == ["investigating"]
-    assert d.request("PATCH", url, json={"status": "investigating"}).status_code == 200
     x = d.request("PATCH", url, json={"status": "dismissed"}).json()
     assert x["status"] == "dismissed" and x["dismissed_by"] and x["dismissed_at"]
     assert x["acknowledged_by"]  # history kept
+    # a closed anomaly reopens through investigating only
+    body = assert_problem(d.request("PATCH", url, json={"status": "acknowledged"}), 409)
+    assert body["allowed"] == ["investigating"] and "investigating" in body["detail"]
+    assert d.get(url).json()["status"] == "dismissed"
     assert d.get("/api/v1/watch/anomalies?status=dismissed").json()["total"] == 1
     assert_problem(d.request("PATCH", url, json={}), 422)
     assert_problem(d.request("PATCH", url, json={"status": "closed"}), 422, field="/status")
@@ -427,33 +424,56 @@ def _wait_events(d, stream, n, timeout=10):
     raise AssertionError(f"stream {stream}: {s}")
 
 
-def test_agent_output_becomes_a_stream_when_enabled(make_daemon):
-    d = make_daemon(env={"GANGLION_WATCH_AGENT_STREAMS": "1"})
+def test_every_agent_watched_with_agents_all(make_daemon):
+    d = make_daemon(env={"GANGLION_WATCH_AGENTS": "all"})
     aid = _sh_agent(d, "printf 'compiling crate foo\\nrunning 3 tests\\n'; "
                        "printf 'warning: unused variable\\n' >&2")
     s = _wait_events(d, f"agent.{aid}", 3)
     assert s["type"] == "agent" and s["stats"]["events_in"] == 3
+    # watch=false opts one agent out even then
+    off = _sh_agent(d, "echo quiet", labels={"watch": "false"})
+    agents_util.wait_output(d, off, lambda o: len(o["lines"]) == 1)
     assert [x["name"] for x in d.get("/api/v1/watch/streams").json()["streams"]] == [f"agent.{aid}"]
 
 
-def test_agent_output_ignored_by_default(daemon):
-    aid = _sh_agent(daemon, "echo hi")
-    agents_util.wait_output(daemon, aid, lambda o: len(o["lines"]) == 1)
-    assert_problem(daemon.get(f"/api/v1/watch/streams/agent.{aid}"), 404)
-    # no subscription of its own on the bus either
-    assert 'ganglion_bus_subscribers 0' in daemon.get("/metrics").text
-
-
-def test_only_labelled_agents_followed_in_mode_2(make_daemon):
-    daemon = make_daemon(env={"GANGLION_WATCH_AGENT_STREAMS": "2"})
-    # an agent spawned with the label watch=on is followed; others, or watch=off, are not
-    on = _sh_agent(daemon, "printf 'hi\\nho\\n'", labels={"watch": "on"})
+def test_by_default_only_agents_with_a_watch_label_are_watched(daemon):
+    # watch=true: a stream of its own; watch=NAME: that stream; no label or watch=off: nothing
+    on = _sh_agent(daemon, "printf 'hi\\nho\\n'", labels={"watch": "true"})
+    named = _sh_agent(daemon, "printf 'one\\ntwo\\nthree\\n'", labels={"watch": "build"})
     plain = _sh_agent(daemon, "echo hi")
     off = _sh_agent(daemon, "echo more", labels={"watch": "off"})
     assert _wait_events(daemon, f"agent.{on}", 2)["stats"]["events_in"] == 2
+    s = _wait_events(daemon, "build", 3)
+    assert s["type"] == "agent" and s["stats"]["events_in"] == 3
     for aid in (plain, off):
         agents_util.wait_output(daemon, aid, lambda o: len(o["lines"]) == 1)
         assert_problem(daemon.get(f"/api/v1/watch/streams/agent.{aid}"), 404)
+    names = sorted(x["name"] for x in daemon.get("/api/v1/watch/streams").json()["streams"])
+    assert names == sorted([f"agent.{on}", "build"])
+    # no subscription of its own on the bus
+    assert 'ganglion_bus_subscribers 0' in daemon.get("/metrics").text
+
+
+def test_labelled_agent_output_raises_an_anomaly(daemon):
+    make_stream(daemon, "worker")  # small windows, so that a short run is enough
+    script = ("i=0; while [ $i -lt 100 ]; do echo \"Request completed method=GET path=/api/users "
+              "status=200 duration_ms=$((40 + i % 20))\"; i=$((i + 1)); done; "
+              "while [ $i -lt 120 ]; do echo \"panic: runtime error: index out of range goroutine "
+              "$i [running] main.handler(0x$((i * 7919))) /srv/app/handler.go:$i\" >&2; "
+              "i=$((i + 1)); done")
+    aid = _sh_agent(daemon, script, labels={"watch": "worker"})
+    found = wait_anomalies(daemon, "worker")["anomalies"]
+    assert found[0]["stream"] == "worker" and found[0]["incident_id"].startswith("inc-")
+    assert agents_util.get(daemon, aid)["labels"]["watch"] == "worker"
+
+
+def test_none_and_the_deprecated_key_turn_it_off(make_daemon):
+    for env in ({"GANGLION_WATCH_AGENTS": "none"}, {"GANGLION_WATCH_AGENT_STREAMS": "0"}):
+        d = make_daemon(env=env)
+        aid = _sh_agent(d, "echo hi", labels={"watch": "true"})
+        agents_util.wait_output(d, aid, lambda o: len(o["lines"]) == 1)
+        assert d.get("/api/v1/watch/streams").json()["streams"] == []
+        d.stop()
 
 
 def test_reloaded_defaults_reach_streams_created_afterwards(make_daemon, tmp_path):

@@ -66,13 +66,58 @@ static void test_transitions(void **state)
 static void test_signals(void **state)
 {
     (void)state;
+    /* names in any case, with or without SIG, and numbers */
     assert_int_equal(agents_signal_parse("term"), SIGTERM);
     assert_int_equal(agents_signal_parse("usr2"), SIGUSR2);
-    assert_int_equal(agents_signal_parse("TERM"), -1);
+    assert_int_equal(agents_signal_parse("TERM"), SIGTERM);
+    assert_int_equal(agents_signal_parse("SIGWINCH"), SIGWINCH);
+    assert_int_equal(agents_signal_parse("sigwinch"), SIGWINCH);
+    assert_int_equal(agents_signal_parse("Winch"), SIGWINCH);
+    assert_int_equal(agents_signal_parse("28"), 28);
+    assert_int_equal(agents_signal_parse("tstp"), SIGTSTP);
+    assert_int_equal(agents_signal_parse("VTALRM"), SIGVTALRM);
+    assert_int_equal(agents_signal_parse("io"), SIGIO);
+    assert_int_equal(agents_signal_parse("POLL"), SIGIO);
+    assert_int_equal(agents_signal_parse("iot"), SIGABRT);
+    assert_int_equal(agents_signal_parse("SIGCLD"), SIGCHLD);
+    assert_int_equal(agents_signal_parse("pwr"), SIGPWR);
+    assert_int_equal(agents_signal_parse("SYS"), SIGSYS);
+    /* real-time signals, counted from the ends of the range the C library leaves */
+    assert_int_equal(agents_signal_parse("RTMIN"), SIGRTMIN);
+    assert_int_equal(agents_signal_parse("sigrtmin+2"), SIGRTMIN + 2);
+    assert_int_equal(agents_signal_parse("RTMAX-1"), SIGRTMAX - 1);
+    assert_int_equal(agents_signal_parse("rtmax"), SIGRTMAX);
+    assert_int_equal(agents_signal_parse("RTMIN+999"), -1);
+    assert_int_equal(agents_signal_parse("RTMIN-1"), -1);
+    assert_int_equal(agents_signal_parse("RTMIN+"), -1);
+    /* what the platform does not name */
     assert_int_equal(agents_signal_parse(NULL), -1);
+    assert_int_equal(agents_signal_parse(""), -1);
+    assert_int_equal(agents_signal_parse("SIG"), -1);
+    assert_int_equal(agents_signal_parse("bogus"), -1);
+    assert_int_equal(agents_signal_parse("SIGSIGTERM"), -1);
+    assert_int_equal(agents_signal_parse("0"), -1);
+    assert_int_equal(agents_signal_parse("32"), -1);
+    assert_int_equal(agents_signal_parse("1000"), -1);
+    assert_int_equal(agents_signal_parse("15x"), -1);
+    assert_int_equal(agents_signal_parse("-15"), -1);
     char buf[32];
     assert_string_equal(agents_signal_name(SIGXCPU, buf, sizeof buf), "SIGXCPU");
-    assert_string_equal(agents_signal_name(40, buf, sizeof buf), "signal 40");
+    assert_string_equal(agents_signal_name(SIGWINCH, buf, sizeof buf), "SIGWINCH");
+    assert_string_equal(agents_signal_name(SIGRTMIN, buf, sizeof buf), "SIGRTMIN");
+    assert_string_equal(agents_signal_name(SIGRTMIN + 1, buf, sizeof buf), "SIGRTMIN+1");
+    assert_string_equal(agents_signal_name(SIGRTMAX - 1, buf, sizeof buf), "SIGRTMAX-1");
+    assert_string_equal(agents_signal_name(32, buf, sizeof buf), "signal 32");
+    /* every name round-trips: the name a reply gives is one the parser takes */
+    for (int sig = 1; sig <= SIGRTMAX; sig++) {
+        const char *name = agents_signal_name(sig, buf, sizeof buf);
+        if (strncmp(name, "SIG", 3) == 0)
+            assert_int_equal(agents_signal_parse(name), sig);
+        else
+            assert_int_equal(agents_signal_parse(name), -1);
+    }
+    char accepted[512];
+    assert_non_null(strstr(agents_signal_accepted(accepted, sizeof accepted), "WINCH"));
 }
 
 static char **build(const char *json, char *err, const char **field)

@@ -11,28 +11,97 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "core/hub.h"
 #include "watch/watch.h"
 #include "watch/watch_internal.h"
 
 static void test_transitions(void **state)
 {
     (void)state;
+    /* one step from pending to any outcome */
     assert_true(watch_transition_ok("pending", "investigating"));
+    assert_true(watch_transition_ok("pending", "acknowledged"));
+    assert_true(watch_transition_ok("pending", "resolved"));
+    assert_true(watch_transition_ok("pending", "dismissed"));
     assert_true(watch_transition_ok("investigating", "acknowledged"));
     assert_true(watch_transition_ok("investigating", "dismissed"));
+    assert_true(watch_transition_ok("acknowledged", "resolved"));
+    assert_true(watch_transition_ok("acknowledged", "dismissed"));
     assert_true(watch_transition_ok("acknowledged", "investigating"));
+    /* closed ones reopen through investigating only; nothing goes back to pending */
     assert_true(watch_transition_ok("dismissed", "investigating"));
-    assert_false(watch_transition_ok("pending", "acknowledged"));
-    assert_false(watch_transition_ok("pending", "dismissed"));
-    assert_false(watch_transition_ok("acknowledged", "dismissed"));
+    assert_true(watch_transition_ok("resolved", "investigating"));
+    assert_false(watch_transition_ok("resolved", "acknowledged"));
+    assert_false(watch_transition_ok("dismissed", "resolved"));
     assert_false(watch_transition_ok("dismissed", "pending"));
     assert_false(watch_transition_ok("investigating", "pending"));
     json_t *a = watch_transitions_from("investigating");
-    assert_int_equal(json_array_size(a), 2);
+    assert_int_equal(json_array_size(a), 3);
     json_decref(a);
     a = watch_transitions_from("nonsense");
     assert_int_equal(json_array_size(a), 0);
     json_decref(a);
+    /* an incident shows its most urgent anomaly's status */
+    assert_true(watch_status_rank("pending") < watch_status_rank("investigating"));
+    assert_true(watch_status_rank("acknowledged") < watch_status_rank("resolved"));
+    assert_true(watch_status_rank("resolved") < watch_status_rank("dismissed"));
+    assert_int_equal(watch_severity_rank("critical"), 3);
+    assert_int_equal(watch_severity_rank("medium"), 1);
+    assert_int_equal(watch_severity_rank("none"), 0);
+    assert_int_equal(watch_severity_rank(NULL), 0);
+}
+
+/* One anomaly as the scoring job builds it: its window's events and its time. */
+static json_t *anomaly_at(int first, int last, int64_t ts_ms)
+{
+    return json_pack("{s:{s:i,s:i},s:I}", "metadata", "first_event", first, "last_event", last,
+                     "timestamp_ms", (json_int_t)ts_ms);
+}
+
+static const char *incident_of(json_t *list, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(list, i), "incident_id"));
+}
+
+static void test_incident_grouping(void **state)
+{
+    (void)state;
+    hub_t hub;
+    memset(&hub, 0, sizeof hub);
+    hub.cfg.watch_incident_gap_s = 10;
+    watch_t w = {.hub = &hub};
+    watch_stream_t s;
+    memset(&s, 0, sizeof s);
+    int64_t t0 = 1000000;
+    json_t *l = json_array();
+    json_array_append_new(l, anomaly_at(100, 109, t0));          /* opens an incident */
+    json_array_append_new(l, anomaly_at(105, 114, t0 + 50000));  /* overlaps: joins, late or not */
+    json_array_append_new(l, anomaly_at(115, 124, t0 + 90000));  /* adjoins: joins */
+    json_array_append_new(l, anomaly_at(300, 309, t0 + 95000));  /* far, but within the gap */
+    json_array_append_new(l, anomaly_at(500, 509, t0 + 200000)); /* far and later: a new one */
+    watch_incident_assign(&w, &s, l);
+    assert_non_null(incident_of(l, 0));
+    assert_memory_equal(incident_of(l, 0), "inc-", 4);
+    assert_int_equal(strlen(incident_of(l, 0)), 28);
+    for (size_t i = 1; i < 4; i++)
+        assert_string_equal(incident_of(l, i), incident_of(l, 0));
+    assert_string_not_equal(incident_of(l, 4), incident_of(l, 0));
+    /* a rebuilt detector counts events from 0 again: only time can join then */
+    s.incident_events_valid = false;
+    json_t *m = json_array();
+    json_array_append_new(m, anomaly_at(0, 9, t0 + 400000));
+    watch_incident_assign(&w, &s, m);
+    assert_string_not_equal(incident_of(m, 0), incident_of(l, 4));
+    /* an incident without end is cut at WATCH_INCIDENT_MAX anomalies */
+    json_t *n = json_array();
+    for (int i = 0; i <= WATCH_INCIDENT_MAX; i++)
+        json_array_append_new(n, anomaly_at(1000 + i, 1009 + i, t0 + 500000));
+    watch_incident_assign(&w, &s, n);
+    assert_string_equal(incident_of(n, WATCH_INCIDENT_MAX - 1), incident_of(n, 0));
+    assert_string_not_equal(incident_of(n, WATCH_INCIDENT_MAX), incident_of(n, 0));
+    json_decref(l);
+    json_decref(m);
+    json_decref(n);
 }
 
 static void test_secret_keys_and_redaction(void **state)
@@ -251,6 +320,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transitions),
+        cmocka_unit_test(test_incident_grouping),
         cmocka_unit_test(test_secret_keys_and_redaction),
         cmocka_unit_test(test_body_items),
         cmocka_unit_test(test_otlp_logs_and_metrics),
