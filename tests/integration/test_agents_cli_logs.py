@@ -117,8 +117,13 @@ def test_tail_zero_follows_only_new_lines_and_ctrl_c_is_quiet(daemon):
     # without -f, --tail 0 prints nothing
     r = _cli(daemon, "agent", "logs", aid, "--tail", "0")
     assert r.returncode == 0 and r.stdout == ""
+    # an SSE follower that goes away mid-stream, as curl -N does on Ctrl-C
+    with daemon.http.get(daemon.url + f"/api/v1/agents/{aid}/logs", stream=True,
+                         timeout=TIMEOUT) as r:
+        assert r.status_code == 200
+        assert any(l.startswith(b"event: ") for l in r.iter_lines())  # stops at the first
     assert daemon.request("POST", f"/api/v1/agents/{aid}/kill").status_code == 200
-    # the follower's end is nothing the daemon calls an error
+    # the followers' ends are nothing the daemon calls an error
     bad = [l for l in daemon.log_lines()[logged:] if l.get("level") in ("error", "warn")]
     assert bad == [], bad
 
