@@ -98,6 +98,8 @@ static void agents_agent_free(agent_t *a)
     else
         ag->tail = a->prev;
     ag->count--;
+    agents_log_close(a);
+    free(a->log.buf);
     for (int s = 0; s < 2; s++) {
         agents_ring_free(&a->ring[s]);
         strbuf_free(&a->part[s]);
@@ -132,6 +134,7 @@ static agent_t *agents_agent_alloc(agents_t *ag, json_t *spec)
     a->owner = ag;
     a->spec = spec;
     a->exit_code = -1;
+    a->log.fd = -1;
     for (int s = 0; s < 2; s++) {
         agents_ring_init(&a->ring[s], ag->ring_bytes);
         strbuf_init(&a->part[s], ag->line_max + 1);
@@ -516,6 +519,12 @@ bool agents_status_set(agent_t *a, agents_status_t to, const char *reason)
     a->status = to;
     agents_name_sync(a);
     a->status_ms = clock_wall_ms();
+    if (!reason &&
+        (to == AGENTS_INITIALIZING || (to == AGENTS_RUNNING && from != AGENTS_THINKING))) {
+        /* a (re)start says nothing more: the reason of the exit or pause before it is stale */
+        free(a->reason);
+        a->reason = NULL;
+    }
     agents_reason_set(a, reason);
     if (agents_status_final(to))
         a->ended_ms = a->status_ms;
@@ -1479,6 +1488,8 @@ void agents_forget(agent_t *a)
     uv_timer_stop(&a->timer);
     agents_store_delete(a->owner, a->id);
     a->forget = true;
+    agents_log_close(a);
+    agents_log_remove(a->owner, a->id);
     if (!a->pid) {
         if (agents_status_live(a->status))
             a->owner->live--;
@@ -1510,6 +1521,19 @@ void agents_metrics_collect(strbuf_t *out, void *ud)
                   "# TYPE ganglion_agents_orphans_ended_total counter\n"
                   "ganglion_agents_orphans_ended_total %" PRIu64 "\n",
                   ag->live, ag->lines_total, ag->throttled, ag->orphans_ended);
+    strbuf_printf(out,
+                  "# HELP ganglion_agents_log_bytes_total Output bytes written to agents' log "
+                  "files.\n"
+                  "# TYPE ganglion_agents_log_bytes_total counter\n"
+                  "ganglion_agents_log_bytes_total %" PRIu64 "\n"
+                  "# HELP ganglion_agents_log_dropped_total Output bytes (or lines, out of "
+                  "memory) that could not be written to the log files.\n"
+                  "# TYPE ganglion_agents_log_dropped_total counter\n"
+                  "ganglion_agents_log_dropped_total %" PRIu64 "\n"
+                  "# HELP ganglion_agents_log_rotations_total Log files rotated.\n"
+                  "# TYPE ganglion_agents_log_rotations_total counter\n"
+                  "ganglion_agents_log_rotations_total %" PRIu64 "\n",
+                  ag->log_bytes, ag->log_dropped, ag->log_rotations);
 }
 
 /* cgroup v2 limits need a delegated, writable subtree; without one, rlimits are the limits.
@@ -1618,7 +1642,9 @@ int agents_start(hub_t *hub)
         log_warn(NULL, "agents: not a child subreaper: orphaned descendants escape to init",
                  "{s:s}", "reason", strerror(errno));
     hub->agents = ag;
+    (void)agents_logs_init(ag); /* without it, output stays in memory only (logged) */
     if (agents_store_load(ag) < 0) {
+        free(ag->logs_dir);
         hub->agents = NULL;
         htab_destroy(&ag->by_id);
         agents_names_fini(ag);
@@ -1691,6 +1717,7 @@ void agents_destroy(hub_t *hub)
     if (!ag)
         return;
     ag->shutting_down = true;
+    agents_logs_fini(ag); /* what the last turns read goes to disk before records go */
     for (agent_t *a = ag->head; a; a = a->next) {
         if (a->pid) {
             agents_tree_signal(a, SIGKILL);

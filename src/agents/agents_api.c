@@ -12,6 +12,7 @@
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "core/strbuf.h"
+#include "store/store_problem.h"
 
 #define AGENTS_STDIN_MAX    65536
 #define AGENTS_GREP_MAX     512
@@ -217,6 +218,19 @@ static const api_field_t agents_spawn_body[] = {
      .type = API_T_OBJECT,
      .props = agents_watch_fields,
      .description = "restart when files change under paths (inotify, debounced)"},
+    {.name = "log_max_bytes",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1073741824,
+     .description = "rotate this agent's log file past this size; 0: no file (default "
+                    "agents.log_max_bytes)"},
+    {.name = "log_backups",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 100,
+     .description = "rotated log files kept for this agent (default agents.log_backups)"},
     {.name = NULL}};
 
 static const api_field_t agents_id_param[] = {
@@ -231,6 +245,10 @@ static const api_field_t agents_id_param[] = {
 
 static const api_field_t agents_list_query[] = {
     {.name = "status", .type = API_T_STRING, .enums = agents_status_enum},
+    {.name = "ended",
+     .type = API_T_BOOLEAN,
+     .def = "true",
+     .description = "false: only agents that have not ended (no final status)"},
     {.name = "labels",
      .type = API_T_STRING,
      .flags = API_F_MIN | API_F_MAX,
@@ -371,6 +389,21 @@ static const api_field_t agents_logs_query[] = {
      .def = "0",
      .description = "replay lines with seq > since"},
     {.name = "stream", .type = API_T_STRING, .enums = agents_stream_enum, .def = "both"},
+    {.name = NULL}};
+
+static const api_field_t agents_prune_body[] = {
+    {.name = "older_than_s",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 315360000,
+     .description = "only agents that ended at least this long ago (default: every ended one)"},
+    {.name = "labels",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = AGENTS_SELECTOR_MAX,
+     .description = "selector k=v[,k2=v2]: all must match"},
     {.name = NULL}};
 
 static const api_field_t agents_batch_body[] = {
@@ -556,10 +589,12 @@ static void agents_api_list(api_req_t *req, void *ctx)
         agents_status_parse(st, &want);
     int64_t limit = api_req_query_int(req, "limit", 100);
     int64_t offset = api_req_query_int(req, "offset", 0);
+    bool ended = api_req_query_bool(req, "ended", true);
     json_t *arr = json_array();
     int64_t total = 0;
     for (agent_t *a = ag->head; a; a = a->next) {
-        if (a->forget || (st && a->status != want) || (sel_text && !agents_selector_match(&sel, a)))
+        if (a->forget || (st && a->status != want) || (!ended && agents_status_final(a->status)) ||
+            (sel_text && !agents_selector_match(&sel, a)))
             continue;
         if (total >= offset && total < offset + limit)
             json_array_append_new(arr, agents_agent_json(a));
@@ -871,6 +906,73 @@ static void agents_api_logs(api_req_t *req, void *ctx)
     api_reply_stream_prelude(req, topics, pre, len);
 }
 
+/* A prune waiting for the rows no record in memory holds. */
+typedef struct agents_prune_req {
+    agents_t *ag;
+    api_req_t *req;
+    int64_t in_memory; /* records forgotten before the store's part */
+} agents_prune_req_t;
+
+static void agents_api_prune_done(int64_t n, void *ud)
+{
+    agents_prune_req_t *pr = ud;
+    if (n < 0)
+        api_reply_problem(pr->req, store_problem_new(pr->ag->hub->store, (int)n,
+                                                     "deleting the ended agents' rows"));
+    else
+        agents_ack_reply(pr->ag, pr->req, 200,
+                         json_pack("{s:I}", "pruned", (json_int_t)(pr->in_memory + n)), NULL, true);
+    free(pr);
+}
+
+/* Forgets ended agents (records, rows, output, log files) in memory and in the store; replies
+ * {pruned} once the deletes are committed. */
+static void agents_api_prune(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    agents_t *ag = agents_of(req);
+    json_t *body = api_req_body(req);
+    const char *sel_text = json_string_value(json_object_get(body, "labels"));
+    json_t *older = json_object_get(body, "older_than_s");
+    agents_selector_t sel;
+    if (sel_text && agents_selector_parse(&sel, sel_text) < 0) {
+        problem_t *p = NULL;
+        problem_field_error(&p, "body", "labels", "expected k=v[,k2=v2] (at most 64 pairs)");
+        api_reply_problem(req, p);
+        return;
+    }
+    int64_t before = older ? clock_wall_ms() - json_integer_value(older) * 1000 : INT64_MAX;
+    int64_t n = 0;
+    for (agent_t *a = ag->head, *next; a; a = next) {
+        next = a->next; /* a may be freed */
+        if (a->forget || !agents_status_final(a->status) || a->pid || a->exited)
+            continue;
+        int64_t ended = a->ended_ms ? a->ended_ms : a->status_ms;
+        if (ended > before || (sel_text && !agents_selector_match(&sel, a)))
+            continue;
+        agents_forget(a);
+        n++;
+    }
+    ag->commands++;
+    agents_prune_req_t *pr = ag->hub->store ? calloc(1, sizeof *pr) : NULL;
+    json_t *match = sel_text ? json_object() : NULL;
+    for (size_t i = 0; match && i < sel.n; i++)
+        json_object_set_new(match, sel.k[i], json_string(sel.v[i]));
+    if (pr) {
+        *pr = (agents_prune_req_t){.ag = ag, .req = req, .in_memory = n};
+        if (agents_store_prune(ag, before, match, agents_api_prune_done, pr) == 0)
+            return;
+        free(pr);
+        api_reply_problem(req, problem_new(503, "unavailable",
+                                           "the store's part of the prune could not start (%" PRId64
+                                           " records in memory were forgotten)",
+                                           n));
+        return;
+    }
+    json_decref(match);
+    agents_ack_reply(ag, req, 200, json_pack("{s:I}", "pruned", (json_int_t)n), NULL, true);
+}
+
 static void agents_api_batch(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -1053,6 +1155,15 @@ static const api_endpoint_t agents_endpoints[] = {
      .response = "{command, results:[{id, ok, agent_status | status+error | skipped}], total, "
                  "succeeded, failed, skipped}",
      .handler = agents_api_batch},
+    {.method = "POST",
+     .path = "/api/v1/agents/prune",
+     .scope = "agents:write",
+     .tag = "agents",
+     .summary = "Forget ended agents: their rows, output and log files",
+     .body_kind = API_BODY_JSON,
+     .body = agents_prune_body,
+     .response = "{pruned} (once the deletes are committed)",
+     .handler = agents_api_prune},
     {.method = "GET",
      .path = "/api/v1/agents/{id}",
      .scope = "agents:read",

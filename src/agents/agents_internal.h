@@ -13,6 +13,7 @@
 #include "agents/agents.h"
 #include "agents/agents_model.h"
 #include "api/api.h"
+#include "core/gregex.h"
 #include "core/problem.h"
 #include "core/strbuf.h"
 
@@ -76,6 +77,17 @@ typedef struct agents_usage {
     uint64_t pub_rss;
 } agents_usage_t;
 typedef struct agents_trig agents_trig_t;
+/* An agent's log file (agents_logfile.c): records waiting for the end of the loop turn, and
+ * the open file they go to. */
+typedef struct agents_logfile {
+    char *buf; /* owned: NDJSON records not written yet */
+    size_t len, cap;
+    int fd;       /* -1 while closed; opened on the first write */
+    int64_t size; /* bytes in <id>.log */
+    bool dirty;   /* on the module's flush list */
+    bool warned;  /* a write error was logged (once per agent) */
+    struct agent *dirty_next;
+} agents_logfile_t;
 
 typedef struct agent {
     agents_t *owner;
@@ -124,6 +136,11 @@ typedef struct agent {
     strbuf_t part[2]; /* partial line per stream */
     uint64_t lines_total[2];
     uint64_t bytes_total[2];
+    /* lines with seq < ring_from may be missing from the rings even though none was evicted:
+     * a record loaded at start holds only the persisted tail (agents_logfile.c reads the
+     * rest from the log files) */
+    uint64_t ring_from;
+    agents_logfile_t log;
 
     agents_action_t *actions;
     uint64_t action_seq;
@@ -209,6 +226,10 @@ struct agents {
     char *scratch;          /* an output line's event is written here before the bus copies it */
     size_t scratch_cap;
     size_t ring_bytes, line_max;
+    /* log files (agents_logfile.c): <data-dir>/logs, the agents with records to write */
+    char *logs_dir; /* owned; NULL when the directory could not be made */
+    agent_t *log_dirty;
+    uint64_t log_bytes, log_dropped, log_rotations;
     /* output searches (agents_output.c): jobs on the thread pool, and refusals */
     int grep_running;
     uint64_t grep_refused, grep_busy;
@@ -391,6 +412,10 @@ void agents_output_line(agent_t *a, int stream, const char *p, size_t len, unsig
                         int64_t ts_ms);
 /* One line's JSON {seq, stream, ts, text[, data_b64][, cont][, noeol]}. New reference. */
 json_t *agents_line_json(const agent_t *a, const agents_line_t *l);
+/* A text line's record as compact JSON (the object /output returns for it) at o, which has
+ * room for AGENTS_LINE_JSON_FIXED + agents_json_escaped_len(text). Returns the end. */
+#define AGENTS_LINE_JSON_FIXED 128
+char *agents_line_json_write(char *o, const agents_line_t *l);
 /* JSON string bodies written directly (hot paths that skip building jansson objects): the
  * bytes s[0..len) need between quotes (valid UTF-8 in; quote, backslash and control
  * characters escaped as jansson's compact dump does), and the writer (returns the end). */
@@ -417,6 +442,14 @@ void agents_store_delete(agents_t *ag, const char *id);
  * batch in flight is done, drops what was never written). */
 void agents_store_init(agents_t *ag);
 void agents_store_fini(agents_t *ag);
+/* Forgets the ended agents no record in memory holds (ended agents that left memory, rows
+ * beyond what the start loaded): on the thread pool, at most AGENTS_PRUNE_MAX rows that ended
+ * at or before before_ms and have every label in match (owned; NULL: any) are deleted in one
+ * transaction, and their log files; then done(count or a negative store error, ud) runs on
+ * the loop. 0, or a negative error (done is not called). */
+#define AGENTS_PRUNE_MAX 10000
+int agents_store_prune(agents_t *ag, int64_t before_ms, json_t *match,
+                       void (*done)(int64_t n, void *ud), void *ud);
 /* Rows still to write or being written (the shutdown drain waits for them). */
 bool agents_store_busy(const agents_t *ag);
 /* At start: marks rows of agents that were alive as lost and loads recent agents as records.
@@ -453,6 +486,32 @@ void agents_out_answer(agent_t *a, api_req_t *req, const agents_out_q_t *q);
  * agents.grep_jobs searches are already running. Replies to req exactly once; the agent may
  * go away before the reply (the snapshot answers). */
 void agents_grep_start(agent_t *a, api_req_t *req, const char *pattern, const agents_out_q_t *q);
+/* ---- agents_logfile.c: output on disk, rotated; agents_logquery.c: read back ---- */
+
+#define AGENTS_LOG_FILES_MAX 100 /* agents.log_backups' maximum */
+#define AGENTS_LOG_PATH_MAX  1024
+/* <dir>/<id>.log, or <dir>/<id>.log.<i> for i > 0. 0 or -ENAMETOOLONG. */
+int agents_log_path(const char *dir, const char *id, int i, char *out, size_t len);
+/* <data-dir>/logs (0700). 0, or -1 when it cannot be made (then no files are written). */
+int agents_logs_init(agents_t *ag);
+/* Writes what is buffered and closes every file (shutdown). */
+void agents_logs_fini(agents_t *ag);
+/* Queues the line's record for the agent's log file (written at the end of the loop turn). */
+void agents_log_line(agent_t *a, const agents_line_t *l);
+/* Writes every agent's queued records: once per loop turn, after the reads. */
+void agents_logs_flush(agents_t *ag);
+/* Writes the agent's queued records and closes its file (it ended, or is freed). */
+void agents_log_close(agent_t *a);
+/* Deletes the agent's files (<id>.log and its backups): the agent is forgotten. */
+void agents_log_remove(agents_t *ag, const char *id);
+/* The same given the directory: any thread. */
+void agents_log_files_remove(const char *dir, const char *id);
+/* True when q reaches lines the rings no longer hold and the files may have them. */
+bool agents_log_wanted(const agent_t *a, const agents_out_q_t *q);
+/* Answers q (re may be NULL; owned) from the log files on the thread pool, counted against
+ * agents.grep_jobs; replies to req exactly once. */
+void agents_log_query_start(agent_t *a, api_req_t *req, const agents_out_q_t *q, gregex_t *re);
+
 /* ---- agents_ack.c: replies that wait for the commit of what they report ---- */
 /* Replies to req with status and body (stolen; NULL: an empty reply) once every row write and
  * delete queued until now has been committed, or at once when nothing is queued (or there is

@@ -232,12 +232,10 @@ char *agents_json_escape(char *o, const char *s, size_t len)
     return o;
 }
 
-/* A line's JSON without its text: keys, two 20-digit numbers and both flags take 109 bytes. */
-#define AGENTS_LINE_JSON_FIXED 128
-
-/* One text line's JSON object at o, the same as json_dumps(agents_line_json(), COMPACT); o
- * has room for AGENTS_LINE_JSON_FIXED + agents_json_escaped_len(text). Returns the end. */
-static char *agents_line_json_write(char *o, const agents_line_t *l)
+/* AGENTS_LINE_JSON_FIXED: a line's JSON without its text (keys, two 20-digit numbers and
+ * both flags) takes 109 bytes. The object written is the same as
+ * json_dumps(agents_line_json(), COMPACT). */
+char *agents_line_json_write(char *o, const agents_line_t *l)
 {
     o = mempcpy(o, "{\"seq\":", 7);
     o += fmt_u64(o, l->seq); /* snprintf would cost more than the rest of the event */
@@ -418,6 +416,8 @@ void agents_output_line(agent_t *a, int stream, const char *p, size_t len, unsig
             ag->hub->agent_output(ag->hub->agent_output_ud, a->id, a->labels, p, len);
         }
     }
+    if (rc == 0)
+        agents_log_line(a, agents_ring_at(&a->ring[stream], a->ring[stream].n - 1));
     if (stream == AGENTS_STDOUT && whole)
         agents_stream_json(a, p, len);
 }
@@ -487,6 +487,9 @@ static void agents_pipe_close(agent_t *a, int which)
         }
         strbuf_free(part);
         strbuf_init(part, a->owner->line_max + 1);
+        /* the last lines are on disk before the end is reported (a reply in this same turn) */
+        if (!a->out_open && !a->err_open)
+            agents_log_close(a);
     }
     a->pending_close++;
     uv_close((uv_handle_t *)p, agents_on_pipe_closed);
@@ -535,6 +538,7 @@ static void agents_on_read_check(uv_check_t *c)
 {
     agents_t *ag = c->data;
     ag->read_budget_used = 0;
+    agents_logs_flush(ag); /* the turn's lines to the log files, one write per agent */
 }
 
 void agents_io_init(agents_t *ag)

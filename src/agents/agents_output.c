@@ -105,6 +105,7 @@ void agents_out_answer(agent_t *a, api_req_t *req, const agents_out_q_t *q)
     agents_out_iter_t it;
     const agents_line_t *l;
     int64_t offset = q->offset, limit = q->limit;
+    bool older = agents_log_wanted(a, q); /* lines before the rings are wanted */
     if (q->tail > 0) {
         int64_t total = 0;
         agents_out_iter_init(&it, a, q->stream, q->since);
@@ -112,6 +113,11 @@ void agents_out_answer(agent_t *a, api_req_t *req, const agents_out_q_t *q)
             total++;
         offset = total > q->tail ? total - q->tail : 0;
         limit = q->tail;
+        older = older && total < q->tail;
+    }
+    if (older) {
+        agents_log_query_start(a, req, q, NULL);
+        return;
     }
     json_t *lines = json_array();
     int64_t k = 0;
@@ -272,6 +278,10 @@ void agents_grep_start(agent_t *a, api_req_t *req, const char *pattern, const ag
         problem_field_add(p, "query", "grep", "%s: %s",
                           rc == -E2BIG ? "too long" : "not a valid regular expression", err);
         api_reply_problem(req, p);
+        return;
+    }
+    if (agents_log_wanted(a, q)) {
+        agents_log_query_start(a, req, q, re); /* the files hold what the rings lost */
         return;
     }
     if (ag->grep_running >= (int)cfg->agents_grep_jobs) {

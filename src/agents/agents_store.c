@@ -457,6 +457,129 @@ void agents_store_fini(agents_t *ag)
         uv_close((uv_handle_t *)&ag->save_idle, NULL);
 }
 
+/* ---- prune of rows not in memory ---- */
+
+typedef struct agents_prune_job {
+    char *dir;  /* owned copy of the logs directory; NULL without one */
+    char **mem; /* the ids of records in memory, sorted (owned): not this job's */
+    size_t nmem;
+    int64_t before;
+    json_t *match; /* owned */
+    int64_t n;
+    void (*done)(int64_t n, void *ud);
+    void *ud;
+} agents_prune_job_t;
+
+static int agents_id_cmp(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static bool agents_prune_match(const agents_prune_job_t *j, json_t *row)
+{
+    const char *id = json_string_value(json_object_get(row, "id"));
+    if (!id || (j->nmem && bsearch(&id, j->mem, j->nmem, sizeof *j->mem, agents_id_cmp)))
+        return false;
+    if (!j->match)
+        return true;
+    const char *text = json_string_value(json_object_get(row, "spec"));
+    json_t *spec = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *labels = json_object_get(spec, "labels");
+    const char *k;
+    json_t *v;
+    bool ok = true;
+    json_object_foreach(j->match, k, v)
+    {
+        json_t *have = json_object_get(labels, k);
+        if (!json_is_string(have) || strcmp(json_string_value(have), json_string_value(v)) != 0)
+            ok = false;
+    }
+    json_decref(spec);
+    return ok;
+}
+
+static int agents_prune_work(store_conn_t *c, void *ud)
+{
+    agents_prune_job_t *j = ud;
+    store_val_t p[] = {STORE_INTV(j->before), STORE_INTV(AGENTS_PRUNE_MAX)};
+    json_t *rows = NULL;
+    int rc = store_query(c,
+                         "SELECT id, spec FROM agents WHERE status IN"
+                         " ('completed', 'failed', 'terminated', 'lost')"
+                         " AND COALESCE(ended_ms, status_ms, created_ms) <= $1"
+                         " ORDER BY created_ms LIMIT $2",
+                         p, 2, &rows, NULL);
+    bool begun = rc == 0 && (rc = store_tx_begin(c)) == 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        if (rc < 0 || !agents_prune_match(j, row))
+            continue;
+        store_val_t d[] = {STORE_TEXTV(json_string_value(json_object_get(row, "id")))};
+        rc = store_query(c, "DELETE FROM agents WHERE id = $1", d, 1, NULL, NULL);
+        j->n++;
+    }
+    if (rc == 0)
+        rc = store_tx_commit(c);
+    else if (begun)
+        (void)store_tx_rollback(c); /* the error that counts is rc */
+    /* the files go once the rows are gone: a failed prune leaves both */
+    json_array_foreach(rows, i, row)
+    {
+        if (rc == 0 && j->dir && agents_prune_match(j, row))
+            agents_log_files_remove(j->dir, json_string_value(json_object_get(row, "id")));
+    }
+    json_decref(rows);
+    return rc;
+}
+
+static void agents_prune_job_free(agents_prune_job_t *j)
+{
+    for (size_t i = 0; i < j->nmem; i++)
+        free(j->mem[i]);
+    free(j->mem);
+    free(j->dir);
+    json_decref(j->match);
+    free(j);
+}
+
+static void agents_prune_done(int status, void *ud)
+{
+    agents_prune_job_t *j = ud;
+    j->done(status < 0 ? status : j->n, j->ud);
+    agents_prune_job_free(j);
+}
+
+int agents_store_prune(agents_t *ag, int64_t before_ms, json_t *match,
+                       void (*done)(int64_t n, void *ud), void *ud)
+{
+    agents_prune_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        json_decref(match);
+        return -ENOMEM;
+    }
+    j->match = match;
+    j->before = before_ms;
+    j->done = done;
+    j->ud = ud;
+    j->dir = ag->logs_dir ? strdup(ag->logs_dir) : NULL;
+    j->mem = calloc(ag->count ? ag->count : 1, sizeof *j->mem);
+    bool oom = !j->mem || (ag->logs_dir && !j->dir);
+    for (agent_t *a = ag->head; a && !oom; a = a->next)
+        if (!(j->mem[j->nmem++] = strdup(a->id)))
+            oom = true;
+    if (oom) {
+        agents_prune_job_free(j);
+        return -ENOMEM;
+    }
+    qsort(j->mem, j->nmem, sizeof *j->mem, agents_id_cmp);
+    int rc = store_submit(ag->hub->store, ag->hub->loop, agents_prune_work, agents_prune_done, j);
+    if (rc < 0)
+        agents_prune_job_free(j);
+    return rc;
+}
+
 /* ---- start ---- */
 
 static int64_t agents_row_int(json_t *row, const char *k)
@@ -649,6 +772,14 @@ int agents_store_load(agents_t *ag)
         a->daemon_stop_ms = agents_row_int(row, "daemon_stop_ms");
         agents_tail_restore(a, json_string_value(json_object_get(row, "tail")));
         a->seq = (uint64_t)agents_row_int(row, "last_seq");
+        /* only the tail came back: earlier lines are in the log files (and an agent lost to
+         * a killed daemon has no tail, and more lines on disk than its row's last_seq) */
+        a->ring_from = UINT64_MAX;
+        for (int k = 0; k < 2; k++) {
+            const agents_line_t *f = agents_ring_at(&a->ring[k], 0);
+            if (f && f->seq < a->ring_from)
+                a->ring_from = f->seq;
+        }
     }
     json_decref(rows);
     return 0;

@@ -188,6 +188,38 @@ static int cli_agent_print_brief(cli_ctx_t *ctx, const json_t *a, const char *ve
     return CLI_EXIT_OK;
 }
 
+/* An RFC 3339 UTC time as the daemon writes it (2026-01-02T03:04:05.678Z) in ms; -1 if not. */
+static int64_t cli_agent_time_ms(const char *s)
+{
+    struct tm tm = {0};
+    int ms = 0, n = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+        return -1;
+    if (s[n] == '.') /* milliseconds: the first three digits, padded */
+        for (int i = n + 1, d = 0; d < 3; d++)
+            ms = ms * 10 + (s[i] >= '0' && s[i] <= '9' ? s[i++] - '0' : 0);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t == (time_t)-1 ? -1 : (int64_t)t * 1000 + ms;
+}
+
+/* Bytes as 512B, 12.3M, 1.1G. */
+static void cli_agent_bytes(double b, char *out, size_t len)
+{
+    static const char units[] = "BKMGT";
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, len, "%.0fB", b);
+    else
+        snprintf(out, len, "%.1f%c", b, units[u]);
+}
+
 /* ---- argument helpers ------------------------------------------------------------------- */
 
 /* opt_value, saying when the value is missing. */
@@ -358,8 +390,14 @@ static int cli_agent_spawn(cli_ctx_t *ctx, int argc, char **argv)
         goto out;
     json_t *a = NULL;
     rc = cli_agent_req(ctx, c, "POST", "/api/v1/agents", body, &a);
-    if (rc == 0)
-        rc = ctx->json ? cli_agent_print_json(a) : cli_agent_print_brief(ctx, a, "spawned");
+    if (rc == 0 && ctx->json)
+        rc = cli_agent_print_json(a);
+    else if (rc == 0 && !ctx->out_tty)
+        printf("%s\n", cli_agent_str(a, "id")); /* ID=$(ganglion agent spawn …) */
+    else if (rc == 0)
+        printf("spawned %s (%s), %s; follow it with: %s agent logs %s -f\n",
+               cli_agent_str(a, "name"), cli_agent_str(a, "id"), cli_agent_str(a, "status"),
+               ctx->prog, cli_agent_str(a, "id"));
     json_decref(a);
     cli_client_destroy(&c);
 out:
@@ -371,14 +409,65 @@ out:
     return rc;
 }
 
+/* The command line, argv joined by spaces. */
+static void cli_agent_cmdline(const json_t *argv, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(argv) && o + 1 < len; i++) {
+        int n = snprintf(out + o, len - o, "%s%s", i ? " " : "",
+                         json_string_value(json_array_get(argv, i)) ?: "");
+        if (n < 0)
+            break;
+        o += (size_t)n < len - o ? (size_t)n : len - o - 1;
+    }
+}
+
+/* One row of `agent ls`. */
+static void cli_agent_ls_row(cli_table_t *t, const json_t *a, int64_t now_ms)
+{
+    char pid[32], ex[32], uptime[32] = "-", cpu[32] = "-", rss[32] = "-", cmd[1024], reason[512];
+    const char *st = cli_agent_str(a, "status");
+    cli_agent_val(json_object_get(a, "pid"), pid, sizeof pid);
+    json_t *code = json_object_get(a, "exit_code"), *sig = json_object_get(a, "signal");
+    cli_agent_val(sig && !json_is_null(sig) ? sig : code, ex, sizeof ex);
+    int64_t started = cli_agent_time_ms(json_string_value(json_object_get(a, "started_at")));
+    if (started > 0 && json_is_integer(json_object_get(a, "pid")))
+        cli_duration_format((double)((now_ms - started) / 1000), uptime, sizeof uptime);
+    json_t *usage = json_object_get(a, "usage");
+    json_t *cp = json_object_get(usage, "cpu_percent"), *rs = json_object_get(usage, "rss_bytes");
+    if (json_is_number(cp))
+        snprintf(cpu, sizeof cpu, "%.1f", json_number_value(cp));
+    if (json_is_number(rs))
+        cli_agent_bytes(json_number_value(rs), rss, sizeof rss);
+    cli_agent_cmdline(json_object_get(a, "argv"), cmd, sizeof cmd);
+    cli_agent_val(json_object_get(a, "reason"), reason, sizeof reason);
+    cli_table_row_add(t);
+    cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(a, "id"));
+    cli_table_cell_set(t, 1, CLI_COLOR_BOLD, cli_agent_str(a, "name"));
+    cli_table_cell_set(t, 2, cli_agent_status_color(st), st);
+    cli_table_cell_set(t, 3, CLI_COLOR_NONE, pid);
+    cli_table_cell_set(t, 4, CLI_COLOR_NONE, uptime);
+    cli_table_cellf(t, 5, CLI_COLOR_NONE, "%" JSON_INTEGER_FORMAT,
+                    json_integer_value(json_object_get(a, "restarts")));
+    cli_table_cell_set(t, 6, CLI_COLOR_NONE, cpu);
+    cli_table_cell_set(t, 7, CLI_COLOR_NONE, rss);
+    cli_table_cell_set(t, 8, CLI_COLOR_NONE, ex);
+    cli_table_cell_set(t, 9, CLI_COLOR_DIM, cmd);
+    cli_table_cell_set(t, 10, CLI_COLOR_DIM, reason);
+}
+
 static int cli_agent_ls(cli_ctx_t *ctx, int argc, char **argv)
 {
     char path[CLI_AGENT_PATH_MAX] = "/api/v1/agents?limit=";
     const char *status = NULL, *limit = "1000", *v;
     char labels[1024] = "";
+    bool all = false;
     for (int i = 1; i < argc; i++) {
         int hit;
-        if ((hit = cli_agent_opt(argc, argv, &i, "--status", &v)) != 0) {
+        if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a")) {
+            all = true;
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--status", &v)) != 0) {
             if (hit < 0)
                 return CLI_EXIT_USAGE;
             status = v;
@@ -400,6 +489,8 @@ static int cli_agent_ls(cli_ctx_t *ctx, int argc, char **argv)
     if (status) {
         strncat(path, "&status=", sizeof path - strlen(path) - 1);
         cli_agent_pct(path, sizeof path, status);
+    } else if (!all) {
+        strncat(path, "&ended=false", sizeof path - strlen(path) - 1);
     }
     if (labels[0]) {
         strncat(path, "&labels=", sizeof path - strlen(path) - 1);
@@ -421,34 +512,21 @@ static int cli_agent_ls(cli_ctx_t *ctx, int argc, char **argv)
         json_decref(r);
         return rc;
     }
-    static const char *const hdr[] = {"ID", "NAME", "STATUS", "PID", "EXIT", "LABELS", "REASON"};
-    cli_table_t *t = cli_table_new(7, hdr);
+    static const char *const hdr[] = {"ID",   "NAME", "STATUS", "PID",     "UPTIME", "RESTARTS",
+                                      "CPU%", "RSS",  "EXIT",   "COMMAND", "REASON"};
+    cli_table_t *t = cli_table_new(11, hdr);
     json_t *list = json_object_get(r, "agents");
-    for (size_t i = 0; t && i < json_array_size(list); i++) {
-        json_t *a = json_array_get(list, i);
-        char pid[32], ex[32], lab[1024], reason[512];
-        cli_agent_val(json_object_get(a, "pid"), pid, sizeof pid);
-        json_t *code = json_object_get(a, "exit_code"), *sig = json_object_get(a, "signal");
-        if (sig && !json_is_null(sig))
-            cli_agent_val(sig, ex, sizeof ex);
-        else
-            cli_agent_val(code, ex, sizeof ex);
-        cli_agent_labels(json_object_get(a, "labels"), lab, sizeof lab);
-        cli_agent_val(json_object_get(a, "reason"), reason, sizeof reason);
-        const char *st = cli_agent_str(a, "status");
-        cli_table_row_add(t);
-        cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(a, "id"));
-        cli_table_cell_set(t, 1, CLI_COLOR_BOLD, cli_agent_str(a, "name"));
-        cli_table_cell_set(t, 2, cli_agent_status_color(st), st);
-        cli_table_cell_set(t, 3, CLI_COLOR_NONE, pid);
-        cli_table_cell_set(t, 4, CLI_COLOR_NONE, ex);
-        cli_table_cell_set(t, 5, CLI_COLOR_DIM, lab[0] ? lab : "-");
-        cli_table_cell_set(t, 6, CLI_COLOR_DIM, reason);
-    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    for (size_t i = 0; t && i < json_array_size(list); i++)
+        cli_agent_ls_row(t, json_array_get(list, i), now_ms);
     if (t) {
-        cli_table_align_set(t, 3, CLI_ALIGN_RIGHT);
+        for (size_t col = 3; col <= 8; col++)
+            cli_table_align_set(t, col, CLI_ALIGN_RIGHT);
+        cli_table_width_set(t, 9, 40);
         if (cli_table_rows(t) == 0)
-            puts("no agents");
+            puts(all || status ? "no agents" : "no live agents (--all shows the ended ones)");
         else
             cli_table_print(t, stdout, ctx->color);
         json_t *more = json_object_get(r, "has_more");
@@ -513,17 +591,102 @@ static bool cli_agent_alive(const char *st)
            !strcmp(st, "initializing") || !strcmp(st, "idle") || !strcmp(st, "stopping");
 }
 
+/* How `agent logs` prints a line. */
+typedef struct cli_agent_logfmt {
+    bool json, color, ansi, marks, timestamps;
+} cli_agent_logfmt_t;
+
+/* text without its ANSI escape sequences (CSI ESC [ … final, OSC ESC ] … BEL or ESC \, and
+ * two-byte ESC X), written to out. */
+static void cli_agent_put_plain(const char *p, FILE *out)
+{
+    while (*p) {
+        if (*p != '\033') {
+            const char *e = strchr(p, '\033');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            fwrite(p, 1, n, out);
+            p += n;
+            continue;
+        }
+        p++;
+        if (*p == '[') {
+            for (p++; *p && !(*p >= 0x40 && *p <= 0x7E); p++)
+                ;
+            if (*p)
+                p++;
+        } else if (*p == ']') {
+            for (p++; *p && *p != '\a' && !(*p == '\033' && p[1] == '\\'); p++)
+                ;
+            p += *p == '\a' ? 1 : *p ? 2 : 0;
+        } else if (*p) {
+            p++;
+        }
+    }
+}
+
+static void cli_agent_logline(const cli_agent_logfmt_t *f, const json_t *l)
+{
+    if (f->json) {
+        cli_json_print(l, false);
+        return;
+    }
+    const char *text = cli_agent_str(l, "text");
+    bool is_err = !strcmp(cli_agent_str(l, "stream"), "stderr");
+    bool cont = json_is_true(json_object_get(l, "cont"));
+    if (f->timestamps) {
+        json_int_t ts = json_integer_value(json_object_get(l, "ts"));
+        time_t secs = (time_t)(ts / 1000);
+        struct tm tm;
+        char buf[32] = "";
+        if (gmtime_r(&secs, &tm))
+            strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+        printf(f->color ? "\033[2m%s.%03dZ\033[0m " : "%s.%03dZ ", buf, (int)(ts % 1000));
+    }
+    if (is_err && f->marks)
+        fputs(f->color ? "\033[31mstderr|\033[0m " : "stderr| ", stdout);
+    if (f->ansi) {
+        fputs(text, stdout);
+        if (strchr(text, '\033'))
+            fputs("\033[0m", stdout); /* a colour the line left on ends with it */
+    } else {
+        cli_agent_put_plain(text, stdout);
+    }
+    if (!cont)
+        putchar('\n');
+}
+
+/* GET path with SIGINT held back, so that Ctrl-C never cuts a request (the daemon sees
+ * whole requests) and is acted on between them. */
+static int cli_agent_req_held(cli_ctx_t *ctx, cli_client_t *c, const char *path, json_t **out)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    int rc = cli_agent_req(ctx, c, "GET", path, NULL, out);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *id = NULL, *grep = NULL, *tail = NULL, *v;
-    bool follow = false, err_only = false;
+    const char *id = NULL, *grep = NULL, *tail = NULL, *color = "auto", *v;
+    bool follow = false, err_only = false, raw = false, timestamps = false;
     for (int i = 1; i < argc; i++) {
         int hit;
         if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
             follow = true;
         else if (!strcmp(argv[i], "--stderr"))
             err_only = true;
-        else if ((hit = cli_agent_opt(argc, argv, &i, "--grep", &v)) != 0) {
+        else if (!strcmp(argv[i], "--raw"))
+            raw = true;
+        else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--timestamps"))
+            timestamps = true;
+        else if ((hit = cli_agent_opt(argc, argv, &i, "--color", &v)) != 0) {
+            if (hit < 0)
+                return CLI_EXIT_USAGE;
+            color = v;
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--grep", &v)) != 0) {
             if (hit < 0)
                 return CLI_EXIT_USAGE;
             grep = v;
@@ -541,6 +704,22 @@ static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
+    if (strcmp(color, "auto") && strcmp(color, "always") && strcmp(color, "never")) {
+        cli_error("agent logs: --color is auto, always or never");
+        return CLI_EXIT_USAGE;
+    }
+    char *end = NULL;
+    long tail_n = tail ? strtol(tail, &end, 10) : -1;
+    if (tail && (end == tail || *end || tail_n < 0 || tail_n > 10000)) {
+        cli_error("agent logs: --tail is a number of lines from 0 to 10000");
+        return CLI_EXIT_USAGE;
+    }
+    bool colored = !strcmp(color, "always") || (!strcmp(color, "auto") && ctx->color);
+    cli_agent_logfmt_t fmt = {.json = ctx->json,
+                              .color = colored,
+                              .ansi = colored,
+                              .marks = !raw && !err_only,
+                              .timestamps = timestamps};
     char base[CLI_AGENT_PATH_MAX], agent_path[CLI_AGENT_PATH_MAX];
     if (cli_agent_path(base, sizeof base, id, "output") < 0 ||
         cli_agent_path(agent_path, sizeof agent_path, id, NULL) < 0)
@@ -566,39 +745,37 @@ static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
     }
     long long since = 0;
     bool first = true, ended = false;
-    for (;;) {
+    if (tail_n == 0) {
+        /* only what comes from now on: start after the last line there is */
+        json_t *a = NULL;
+        rc = cli_agent_req_held(ctx, c, agent_path, &a);
+        since = json_integer_value(json_object_get(json_object_get(a, "output"), "last_seq"));
+        json_decref(a);
+        first = false;
+        if (rc || !follow) {
+            cli_client_destroy(&c);
+            return rc;
+        }
+    }
+    while (!cli_agent_interrupted) {
         char path[CLI_AGENT_PATH_MAX * 2];
-        snprintf(path, sizeof path, "%s?stream=%s&since=%lld", base, err_only ? "stderr" : "both",
-                 since);
+        snprintf(path, sizeof path, "%s?stream=%s&since=%lld&limit=10000", base,
+                 err_only ? "stderr" : "both", since);
         if (grep) {
             strncat(path, "&grep=", sizeof path - strlen(path) - 1);
             cli_agent_pct(path, sizeof path, grep);
         }
-        if (tail && first) {
-            strncat(path, "&tail=", sizeof path - strlen(path) - 1);
-            cli_agent_pct(path, sizeof path, tail);
-        }
+        if (tail_n > 0 && first)
+            snprintf(path + strlen(path), sizeof path - strlen(path), "&tail=%ld", tail_n);
         json_t *r = NULL;
-        rc = cli_agent_req(ctx, c, "GET", path, NULL, &r);
+        rc = cli_agent_req_held(ctx, c, path, &r);
         if (rc) {
             json_decref(r);
             break;
         }
         json_t *lines = json_object_get(r, "lines");
-        for (size_t i = 0; i < json_array_size(lines); i++) {
-            json_t *l = json_array_get(lines, i);
-            if (ctx->json) {
-                cli_json_print(l, false);
-                continue;
-            }
-            const char *text = cli_agent_str(l, "text");
-            bool is_err = !strcmp(cli_agent_str(l, "stream"), "stderr");
-            bool cont = json_is_true(json_object_get(l, "cont"));
-            if (ctx->color && is_err && !err_only)
-                printf("\033[31m%s\033[0m%s", text, cont ? "" : "\n");
-            else
-                printf("%s%s", text, cont ? "" : "\n");
-        }
+        for (size_t i = 0; i < json_array_size(lines); i++)
+            cli_agent_logline(&fmt, json_array_get(lines, i));
         json_t *next = json_object_get(r, "next_since");
         if (json_is_integer(next) && json_integer_value(next) > since)
             since = json_integer_value(next);
@@ -608,15 +785,15 @@ static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
         first = false;
         if (more)
             continue;
-        if (!follow || cli_agent_interrupted || ended)
+        if (!follow || ended)
             break;
         /* Follow until the agent has ended and its last lines are out, or Ctrl-C. */
         json_t *a = NULL;
-        rc = cli_agent_req(ctx, c, "GET", agent_path, NULL, &a);
+        rc = cli_agent_req_held(ctx, c, agent_path, &a);
         bool alive = rc == 0 && cli_agent_alive(cli_agent_str(a, "status"));
         json_decref(a);
         if (rc || !alive) {
-            if (rc == 0 && !ended && !cli_agent_interrupted) {
+            if (rc == 0 && !ended) {
                 ended = true; /* one more read for lines written just before the end */
                 continue;
             }
@@ -624,10 +801,72 @@ static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
         }
         struct timespec ts = {.tv_sec = 0, .tv_nsec = CLI_AGENT_FOLLOW_MS * 1000000L};
         nanosleep(&ts, NULL);
-        if (cli_agent_interrupted)
-            break;
     }
     cli_client_destroy(&c);
+    fflush(stdout);
+    /* Ctrl-C is how a follow ends: quietly, with the shell's usual status for it */
+    return cli_agent_interrupted ? 130 : rc;
+}
+
+/* "90", "90s", "10m", "2h", "7d" → seconds; -1 if not. */
+static long long cli_agent_secs_parse(const char *s)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno || v < 0)
+        return -1;
+    long long mul = !*end || !strcmp(end, "s") ? 1
+                    : !strcmp(end, "m")        ? 60
+                    : !strcmp(end, "h")        ? 3600
+                    : !strcmp(end, "d")        ? 86400
+                                               : -1;
+    return mul < 0 || v > 315360000 / mul ? -1 : v * mul;
+}
+
+static int cli_agent_prune(cli_ctx_t *ctx, int argc, char **argv)
+{
+    json_t *body = json_object();
+    char labels[1024] = "";
+    const char *v;
+    int rc = CLI_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        int hit;
+        if ((hit = cli_agent_opt(argc, argv, &i, "--older-than", &v)) != 0) {
+            long long secs = hit > 0 ? cli_agent_secs_parse(v) : -1;
+            if (secs < 0) {
+                if (hit > 0)
+                    cli_error("agent prune: --older-than wants 90, 90s, 10m, 2h or 7d");
+                goto out;
+            }
+            json_object_set_new(body, "older_than_s", json_integer(secs));
+        } else if ((hit = cli_agent_opt(argc, argv, &i, "--label", &v)) != 0) {
+            if (hit < 0)
+                goto out;
+            size_t n = strlen(labels);
+            snprintf(labels + n, sizeof labels - n, "%s%s", n ? "," : "", v);
+        } else {
+            cli_error("agent prune: unexpected '%.60s'", argv[i]);
+            goto out;
+        }
+    }
+    if (labels[0])
+        json_object_set_new(body, "labels", json_string(labels));
+    cli_client_t *c = NULL;
+    if ((rc = cli_agent_open(ctx, &c)) != 0)
+        goto out;
+    json_t *r = NULL;
+    rc = cli_agent_req(ctx, c, "POST", "/api/v1/agents/prune", body, &r);
+    cli_client_destroy(&c);
+    if (rc == 0 && ctx->json)
+        rc = cli_agent_print_json(r);
+    else if (rc == 0)
+        printf("pruned %" JSON_INTEGER_FORMAT " ended agent%s\n",
+               json_integer_value(json_object_get(r, "pruned")),
+               json_integer_value(json_object_get(r, "pruned")) == 1 ? "" : "s");
+    json_decref(r);
+out:
+    json_decref(body);
     return rc;
 }
 
@@ -972,7 +1211,8 @@ out:
 static const cli_cmd_t cli_agent_cmds[] = {
     {"spawn", "start an agent: NAME [--preset P --task T | -- CMD ARGS...]",
      "NAME [OPTIONS] (--preset P --task T | -- CMD ARGS...)\n\n"
-     "Starts an agent and prints its id. The command runs in this shell's working directory\n"
+     "Starts an agent. Prints only its id when stdout is not a terminal (ID=$(ganglion agent\n"
+     "spawn ...)), a sentence on a terminal. The command runs in this shell's working directory\n"
      "unless --cwd says otherwise (when the daemon is on another host, in its data dir).\n\n"
      "options:\n"
      "  --preset P          a preset the daemon knows (e.g. claude), with --task\n"
@@ -988,22 +1228,37 @@ static const cli_cmd_t cli_agent_cmds[] = {
      "  ganglion agent spawn w1 --label team=a -- python3 worker.py --fast\n"
      "  ganglion agent spawn r1 --preset claude --task 'summarise README.md' --limit time=10m\n",
      cli_agent_spawn},
-    {"ls", "list agents [--status S] [--label k=v] [--limit N]",
-     "[OPTIONS]\n\nLists agents, newest first.\n\noptions:\n"
+    {"ls", "list live agents [--all] [--status S] [--label k=v] [--limit N]",
+     "[OPTIONS]\n\nLists the agents that have not ended: id, name, status, pid, uptime, restarts,\n"
+     "CPU %, RSS, exit, command and the current reason.\n\noptions:\n"
+     "  -a, --all           the ended agents too\n"
      "  --status S          only agents in this state (running, paused, failed ...)\n"
      "  --label k=v         only agents with this label (repeatable: all must match)\n"
      "  --limit N           at most N agents (default 1000)\n",
      cli_agent_ls},
+    {"prune", "forget ended agents: [--older-than DURATION] [--label k=v]",
+     "[--older-than DURATION] [--label k=v]\n\nForgets ended agents: their records, rows, output "
+     "and log files.\n\noptions:\n"
+     "  --older-than D      only agents that ended at least D ago: 90, 90s, 10m, 2h, 7d\n"
+     "  --label k=v         only agents with this label (repeatable: all must match)\n",
+     cli_agent_prune},
     {"show", "one agent's details: ID",
      "ID\n\nShows one agent's details. ID is an id or a name (the agent of\n"
      "that name that has not ended, else the one that ended last).\n",
      cli_agent_show},
-    {"logs", "its output: ID [-f] [--stderr] [--grep RE] [--tail N]",
-     "ID [OPTIONS]\n\nPrints the agent's output.\n\noptions:\n"
-     "  -f, --follow        keep printing new lines until the agent ends (Ctrl-C stops)\n"
-     "  --stderr            only its standard error\n"
+    {"logs", "its output: ID [-f] [-t] [--stderr] [--grep RE] [--tail N] [--raw]",
+     "ID [OPTIONS]\n\nPrints the agent's output (ID: an id or a name), from its log files when "
+     "the\n"
+     "memory has lost some. Lines from stderr are marked 'stderr| ' (red on a terminal).\n\n"
+     "options:\n"
+     "  -f, --follow        keep printing new lines until the agent ends (Ctrl-C: exit 130)\n"
+     "  -t, --timestamps    each line's time first (UTC, milliseconds)\n"
+     "  --stderr            only its standard error (unmarked)\n"
      "  --grep RE           only lines matching the regular expression\n"
-     "  --tail N            only the last N lines\n",
+     "  --tail N            only the last N lines; 0: none, with -f only new ones\n"
+     "  --raw               no stderr marks\n"
+     "  --color WHEN        auto (default: the program's colours on a terminal, stripped\n"
+     "                      elsewhere), always or never\n",
      cli_agent_logs},
     {"pause", "pause (SIGSTOP unless it speaks the pause protocol): AGENTS [--force]",
      "AGENTS [--force]\n\nPauses agents: a pause request on stdin for those with the\n"
@@ -1079,6 +1334,8 @@ int cli_cmd_agent(cli_ctx_t *ctx, int argc, char **argv)
         "  ganglion agent spawn w1 --label team=a -- python3 worker.py --fast\n"
         "  ganglion agent ls --label team=a\n"
         "  ganglion agent logs ID -f --grep 'error|warn'\n"
+        "  ganglion agent logs ID --tail 0 -f --timestamps\n"
+        "  ganglion agent prune --older-than 1d\n"
         "  ganglion --via zmq agent batch --label team=a stop\n";
     return cli_group_run(ctx, &cli_agent_group, examples, argc, argv);
 }

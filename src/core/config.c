@@ -190,6 +190,12 @@ static const config_key_t config_keys[] = {
             "longer output lines are split into records marked cont"),
     CFG_NUM("agents", "tail_lines", CONFIG_T_INT, agents_tail_lines, "200", 0, 10000,
             CONFIG_F_RELOAD, "last output lines of an ended agent kept in the store"),
+    CFG_NUM("agents", "log_max_bytes", CONFIG_T_SIZE, agents_log_max_bytes, "10M", 0, 1024 * MIB,
+            CONFIG_F_RELOAD,
+            "size at which an agent's log file is rotated (<data-dir>/logs/<id>.log); 0: no "
+            "log files"),
+    CFG_NUM("agents", "log_backups", CONFIG_T_INT, agents_log_backups, "5", 0, 100, CONFIG_F_RELOAD,
+            "rotated log files kept per agent (<id>.log.1 is the newest)"),
     CFG_NUM("agents", "grep_jobs", CONFIG_T_INT, agents_grep_jobs, "2", 1, 64, CONFIG_F_RELOAD,
             "output searches (?grep=) matched on the thread pool at once; more get 503"),
     CFG_NUM("agents", "grep_budget_ms", CONFIG_T_INT, agents_grep_budget_ms, "500", 1, 60000,

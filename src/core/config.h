@@ -77,6 +77,8 @@ typedef struct config {
     int64_t agents_output_buffer;     /* bytes of output kept per agent and stream, default 1 MiB */
     int64_t agents_line_max;          /* longer lines are split into records, default 16 KiB */
     int64_t agents_tail_lines;        /* lines of a finished agent persisted, default 200 */
+    int64_t agents_log_max_bytes;     /* rotate an agent's log file past this, default 10 MiB */
+    int64_t agents_log_backups;       /* rotated log files kept per agent, default 5 */
     int64_t agents_grep_jobs;         /* output searches on the thread pool at once, default 2 */
     int64_t agents_grep_budget_ms;    /* CPU ms one output search may use, default 500 */
     int64_t agents_stop_grace_ms;     /* SIGTERM to SIGKILL, default 5000 */

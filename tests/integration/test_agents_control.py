@@ -201,3 +201,12 @@ def test_ended_agents_kept_in_memory_are_bounded(make_daemon):
         assert d.get(f"/api/v1/agents/{aid}").status_code == want, aid
     st = d.get("/api/v1/agents/stats").json()
     assert st["agents"] == 1500
+    # prune reaches the rows that left memory too (ids[:10]), with their log files
+    logs = d.data_dir / "logs"
+    (logs / f"{ids[0]}.log").write_text('{"seq":1,"stream":"stdout","ts":1,"text":"x"}\n')
+    (logs / f"{ids[0]}.log.1").write_text("")
+    r = d.post("/api/v1/agents/prune", json={})
+    assert r.status_code == 200 and r.json() == {"pruned": 1510}, r.text
+    assert not any(p.name.startswith(ids[0]) for p in logs.iterdir())
+    d.restart()
+    assert d.get("/api/v1/agents").json()["total"] == 0
