@@ -50,8 +50,9 @@ static int agents_restart_exec(agents_t *ag, agent_t *a, const char *reason)
     }
     ag->spawns_ok++;
     agents_restart_metric(ag->hub, true);
+    /* the reason of this run (why it was started again) stays while it runs */
     agents_status_set(a, AGENTS_INITIALIZING, reason);
-    agents_status_set(a, AGENTS_RUNNING, NULL);
+    agents_status_set(a, AGENTS_RUNNING, reason);
     return 0;
 }
 

@@ -114,7 +114,7 @@ def test_trigger_fields_are_validated(daemon, tmp_path):
         "name": "x", "argv": ["true"], "watch": {"paths": ["."], "debounce_ms": -1}}), 422)
     assert daemon.get("/api/v1/agents").json()["total"] == 0
     for good in ("500M", "1G", "64MiB", "2048K", 1 << 20):
-        r = daemon.post("/api/v1/agents", json={"name": "x", "argv": ["true"],
+        r = daemon.post("/api/v1/agents", json={"name": f"x-{good}", "argv": ["true"],
                                                 "max_memory_restart": good})
         assert r.status_code == 201, (good, r.text)
 
