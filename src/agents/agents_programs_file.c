@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agents/agents_internal.h"
 #include "agents/agents_programs.h"
+#include "core/problem.h"
 
 typedef struct prog_parse {
     const char *path;
@@ -360,6 +362,39 @@ static const char *const prog_limit_keys[] = {"memory_mb", "cpu_s", "nofile", "t
 static const int64_t prog_limit_lo[] = {1, 1, 3, 1, 1};
 static const int64_t prog_limit_hi[] = {1048576, 31536000, 1048576, 31536000, 100000};
 
+/* The restart-trigger keys (max_memory_restart, cron, watch …) checked as a spawn body's
+ * (agents_triggers_check); each field error becomes an error at the key's line. A number-only
+ * max_memory_restart is bytes, as in the spawn spec. */
+static void prog_triggers_check(prog_parse_t *st, json_t *spec, const json_t *lines, int pline)
+{
+    const char *mm = json_string_value(json_object_get(spec, "max_memory_restart"));
+    if (mm && *mm && strspn(mm, "0123456789") == strlen(mm))
+        json_object_set_new(spec, "max_memory_restart", json_integer(strtoll(mm, NULL, 10)));
+    if (!json_object_size(lines))
+        return;
+    const char *cwd = json_string_value(json_object_get(spec, "cwd"));
+    problem_t *p = NULL;
+    agents_triggers_check(spec, cwd ? cwd : "/", &p);
+    if (!p)
+        return;
+    json_t *pj = problem_to_json(p, NULL);
+    json_t *fe;
+    size_t i;
+    json_array_foreach(json_object_get(pj, "errors"), i, fe)
+    {
+        const char *field = json_string_value(json_object_get(fe, "field"));
+        const char *msg = json_string_value(json_object_get(fe, "message"));
+        char key[64] = "";
+        if (field && field[0] == '/')
+            snprintf(key, sizeof key, "%.*s", (int)strcspn(field + 1, "/"), field + 1);
+        json_t *l = json_object_get(lines, key);
+        PERR(st, l ? (int)json_integer_value(l) : pline, "%s: %s", key[0] ? key : "trigger",
+             msg ? msg : "invalid");
+    }
+    json_decref(pj);
+    problem_destroy(&p);
+}
+
 /* The raw keys of one [program:NAME] into {file, line, numprocs, autostart, spec}; NULL with
  * errors added when a key is wrong. */
 static json_t *prog_build(prog_parse_t *st, const char *pname, json_t *raw)
@@ -370,6 +405,7 @@ static json_t *prog_build(prog_parse_t *st, const char *pname, json_t *raw)
     json_t *spec = json_object(), *env = json_object(), *labels = json_object(),
            *limits = json_object();
     json_t *argv = NULL;
+    json_t *watch = json_object(), *trig_lines = json_object();
     int64_t numprocs = 1;
     bool autostart = true;
     const char *restart = "always";
@@ -451,6 +487,33 @@ static json_t *prog_build(prog_parse_t *st, const char *pname, json_t *raw)
         } else if (!strcmp(k, "stop_grace_ms")) {
             if (prog_int(v, 0, 600000, &grace) < 0)
                 PERR(st, line, "stop_grace_ms: an integer from 0 to 600000 expected");
+        } else if (!strcmp(k, "max_memory_restart") || !strcmp(k, "cron")) {
+            /* checked with the other trigger fields below, as a spawn checks them */
+            json_object_set_new(spec, k, json_string(v));
+            json_object_set_new(trig_lines, k, json_integer(line));
+        } else if (!strcmp(k, "watch") || !strcmp(k, "watch_ignore")) {
+            json_t *list = json_array();
+            char *copy = strdup(v), *save = NULL;
+            for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
+                 t = strtok_r(NULL, ",", &save)) {
+                t = prog_trim(t);
+                if (*t)
+                    json_array_append_new(list, json_string(t));
+            }
+            free(copy);
+            json_object_set_new(watch, !strcmp(k, "watch") ? "paths" : "ignore", list);
+            json_object_set_new(trig_lines, "watch", json_integer(line));
+        } else if (!strcmp(k, "watch_debounce_ms")) {
+            if (prog_int(v, 0, 600000, &n) < 0)
+                PERR(st, line, "watch_debounce_ms: an integer from 0 to 600000 expected");
+            else
+                json_object_set_new(watch, "debounce_ms", json_integer(n));
+        } else if (!strcmp(k, "log_max_bytes") || !strcmp(k, "log_backups")) {
+            bool bytes = !strcmp(k, "log_max_bytes");
+            if (prog_int(v, 0, bytes ? 1073741824 : 100, &n) < 0)
+                PERR(st, line, "%s: an integer from 0 to %d expected", k, bytes ? 1073741824 : 100);
+            else
+                json_object_set_new(spec, k, json_integer(n));
         } else if (!strcmp(k, "autostart")) {
             if (prog_bool(v, &autostart) < 0)
                 PERR(st, line, "autostart: true or false expected");
@@ -476,10 +539,18 @@ static json_t *prog_build(prog_parse_t *st, const char *pname, json_t *raw)
     }
     if (!argv && st->nerr == nerr)
         PERR(st, pline, "[program:%s] needs command = ... or argv = [...]", pname);
+    if (json_object_size(watch) && !json_object_get(watch, "paths"))
+        PERR(st, pline, "[program:%s]: watch_ignore and watch_debounce_ms need watch = PATHS",
+             pname);
+    else if (json_object_size(watch))
+        json_object_set(spec, "watch", watch);
+    prog_triggers_check(st, spec, trig_lines, pline);
     if (json_object_get(labels, "program"))
         PERR(st, pline, "[program:%s]: the label program is set by ganglion", pname);
     if (json_object_size(env) > 256 || json_object_size(labels) > 63)
         PERR(st, pline, "[program:%s]: at most 256 variables and 63 labels", pname);
+    json_decref(watch);
+    json_decref(trig_lines);
     if (st->nerr != nerr) {
         json_decref(spec);
         json_decref(env);

@@ -277,3 +277,51 @@ def test_program_runs_as_its_user(make_daemon):
     a = wait_running(d, "asnobody", 1)[0]
     uid = [l for l in open(f"/proc/{a['pid']}/status") if l.startswith("Uid:")][0].split()[1]
     assert int(uid) == 65534
+
+
+def test_program_restart_triggers_and_log_settings(make_daemon, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    d = make_daemon(start=False)
+    write(d, "dev.ini", f"""\
+        [program:dev]
+        {SLEEP}
+        cwd = {tmp_path}
+        watch = src
+        watch_ignore = *.pyc
+        watch_debounce_ms = 100
+        max_memory_restart = 512M
+        log_backups = 2
+
+        [program:tick]
+        {SLEEP}
+        cron = */1 * * * * *
+        """)
+    write(d, "bad.ini", """\
+        [program:wrong]
+        command = sleep 5
+        cron = 61 * * * *
+        """)
+    d.start()
+    dev = wait_running(d, "dev", 1)[0]
+    spec = d.get(f"/api/v1/agents/{dev['id']}").json()
+    assert spec["restarts"] == 0
+    # a cron program restarts on its schedule
+    tick = wait_running(d, "tick", 1)[0]
+    end = time.time() + 10 * SLOW
+    while time.time() < end and get(d, tick["id"])["restarts"] == 0:
+        time.sleep(0.05)
+    assert get(d, tick["id"])["restarts"] >= 1
+    assert get(d, tick["id"])["reason"].startswith("cron schedule")
+    # a watched file change restarts the dev program, an ignored one does not
+    (src / "x.pyc").write_text("1")
+    (src / "app.py").write_text("print(1)")
+    end = time.time() + 10 * SLOW
+    while time.time() < end and get(d, dev["id"])["restarts"] == 0:
+        time.sleep(0.05)
+    a = get(d, dev["id"])
+    assert a["restarts"] == 1 and a["reason"] == "file changed: src/app.py", a
+    # a wrong trigger is an error at its line
+    _, errors = programs(d)
+    bad = str(d.data_dir / "programs.d" / "bad.ini")
+    assert any(e.startswith(f"{bad}:3: cron:") for e in errors), errors
