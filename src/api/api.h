@@ -115,6 +115,11 @@ typedef struct api_call {
 /* The reply delivered to the transport. Exactly one of json / raw / stream is set. */
 typedef struct api_reply {
     int status;
+    /* The registry's answer to "replied yet?", the one place it is kept: true when this reply
+     * is delivered while api_dispatch still runs (which then returns NULL). The transport keeps
+     * its request context alive until api_dispatch returns and releases it there; when false
+     * (a later reply), the callback is the context's last use. */
+    bool in_dispatch;
     json_t *json;    /* borrowed for the callback */
     const char *raw; /* raw bytes (metrics text) */
     size_t raw_len;
@@ -158,7 +163,8 @@ void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud);
 
 /* Dispatches a call. The reply callback runs exactly once, possibly before this returns —
  * unless the transport cancels first. Returns the pending request when the handler will reply
- * later (keep it to cancel), or NULL when the reply has already been delivered. The call's
+ * later (keep it to cancel), or NULL when the reply has already been delivered (with
+ * api_reply_t.in_dispatch set): NULL always means replied. The call's
  * strings need only live until this returns; the registry copies what it keeps. Headers are
  * looked up only while api_dispatch runs. */
 api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_fn reply,

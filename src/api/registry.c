@@ -70,7 +70,9 @@ struct api_req {
     size_t nheaders;
     uint64_t start_ns;
     bool cancelled;
-    bool *replied_flag; /* set while api_dispatch runs, to learn of a synchronous reply */
+    /* While api_dispatch runs: its own "replied" flag, set by the reply (which frees req), so
+     * that it knows whether to return the request or NULL. NULL once the request is pending. */
+    bool *replied_flag;
 };
 
 static const double api_latency_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -267,6 +269,7 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
     rep->headers = hv;
     rep->nheaders = req->nheaders;
 
+    rep->in_dispatch = req->replied_flag != NULL;
     if (req->replied_flag)
         *req->replied_flag = true;
     assert(reg->inflight > 0);
@@ -645,7 +648,8 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
 {
     api_req_t *req = calloc(1, sizeof *req);
     if (!req) {
-        api_reply_t rep = {.status = 503, .raw = "", .content_type = "text/plain"};
+        api_reply_t rep = {
+            .status = 503, .raw = "", .content_type = "text/plain", .in_dispatch = true};
         reply(&rep, tctx);
         return NULL;
     }

@@ -66,8 +66,6 @@ struct http_rq {
     http_conn_t *conn;
     const http_request_t *hreq; /* while dispatching: the head, for header lookups */
     api_req_t *req;             /* pending in the registry, or NULL */
-    bool in_dispatch;           /* the reply may arrive before api_dispatch returns */
-    bool replied;
     bool gzip_ok;
     bool is_head;
     bool http11;
@@ -426,8 +424,9 @@ static int http_problem_write(http_rq_t *rq, problem_t *p, const char *path)
 }
 
 /* Ends a request whose response is in the connection's buffer (or drops the connection when
- * it could not be written). rq goes back to the pool unless api_dispatch still runs. */
-static void http_rq_finish(http_rq_t *rq, int rc, int how)
+ * it could not be written). rq goes back to the pool, unless `in_dispatch` (the registry's
+ * reply arrived while api_dispatch runs: http_on_request releases it when that returns). */
+static void http_rq_finish(http_rq_t *rq, int rc, int how, bool in_dispatch)
 {
     http_server_t *srv = rq->srv;
     http_conn_t *conn = rq->conn;
@@ -436,10 +435,9 @@ static void http_rq_finish(http_rq_t *rq, int rc, int how)
         rq->req = NULL;
     }
     srv->inflight--;
-    rq->replied = true;
     if (http_conn_app(conn) == rq)
         http_conn_app_set(conn, NULL);
-    if (!rq->in_dispatch)
+    if (!in_dispatch)
         http_rq_put(srv, rq);
     if (rc < 0)
         http_conn_abort(conn); /* out of memory: dropping the connection is all that is left */
@@ -447,10 +445,10 @@ static void http_rq_finish(http_rq_t *rq, int rc, int how)
         http_conn_respond(conn, how);
 }
 
-static void http_fail(http_rq_t *rq, const char *path, problem_t *p)
+static void http_fail(http_rq_t *rq, const char *path, problem_t *p, bool in_dispatch)
 {
     int rc = http_problem_write(rq, p, path);
-    http_rq_finish(rq, rc, HTTP_CONN_DONE);
+    http_rq_finish(rq, rc, HTTP_CONN_DONE, in_dispatch);
 }
 
 /* ---- SSE streams ------------------------------------------------------------------------ */
@@ -558,12 +556,13 @@ static void http_stream_open(http_rq_t *rq, const api_reply_t *r)
     http_server_t *srv = rq->srv;
     bus_t *bus = srv->hub->bus;
     if (srv->quiescing || !bus) {
-        http_fail(rq, NULL, problem_new(503, "shutting-down", "the server is shutting down"));
+        http_fail(rq, NULL, problem_new(503, "shutting-down", "the server is shutting down"),
+                  r->in_dispatch);
         return;
     }
     http_stream_t *st = calloc(1, sizeof *st);
     if (!st) {
-        http_rq_finish(rq, -1, HTTP_CONN_CLOSE);
+        http_rq_finish(rq, -1, HTTP_CONN_CLOSE, r->in_dispatch);
         return;
     }
     st->kind = HTTP_APP_STREAM;
@@ -576,7 +575,7 @@ static void http_stream_open(http_rq_t *rq, const api_reply_t *r)
         free(st);
         problem_t *p = problem_new(400, "validation", "invalid topic list");
         problem_field_add(p, "query", "topics", "comma-separated dotted patterns expected");
-        http_fail(rq, NULL, p);
+        http_fail(rq, NULL, p, r->in_dispatch);
         return;
     }
     /* Replayed events get room on top of the live allowance: a reconnecting client may be
@@ -587,7 +586,7 @@ static void http_stream_open(http_rq_t *rq, const api_reply_t *r)
     if (sse_queue_init(&st->q, srv->client_queue + replay) < 0) {
         bus_unsubscribe(bus, &st->sub);
         free(st);
-        http_rq_finish(rq, -1, HTTP_CONN_CLOSE);
+        http_rq_finish(rq, -1, HTTP_CONN_CLOSE, r->in_dispatch);
         return;
     }
     st->next = srv->streams;
@@ -640,8 +639,7 @@ static void http_stream_open(http_rq_t *rq, const api_reply_t *r)
         rq->req = NULL;
     }
     srv->inflight--;
-    rq->replied = true;
-    if (!rq->in_dispatch)
+    if (!r->in_dispatch)
         http_rq_put(srv, rq);
     http_conn_app_set(conn, st);
     st->writing = true;
@@ -685,7 +683,7 @@ static void http_on_reply(const api_reply_t *r, void *tctx)
     }
     int status = r->status ? r->status : 200;
     int rc = http_response_write(rq, r, status);
-    http_rq_finish(rq, rc, HTTP_CONN_DONE);
+    http_rq_finish(rq, rc, HTTP_CONN_DONE, r->in_dispatch);
 }
 
 /* ---- requests --------------------------------------------------------------------------- */
@@ -695,8 +693,8 @@ static void http_on_reply(const api_reply_t *r, void *tctx)
     "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"                          \
     "X-Frame-Options: DENY\r\nContent-Security-Policy: " HTTP_CSP_API "\r\n"
 
-/* The door's limits, read from the configuration each time (body_limit and the header
- * timeout are reloadable; the door checks heads before any request syncs srv). */
+/* The door's limits, read from the configuration at start and after each reload (body_limit
+ * and the header timeout are reloadable; the door checks heads before a request reaches srv). */
 static void http_door_limits_fill(void *ud, http_door_limits_t *lim)
 {
     const http_server_t *srv = ud;
@@ -714,9 +712,10 @@ static void http_door_limits_fill(void *ud, http_door_limits_t *lim)
     lim->security_headers = HTTP_DOOR_HEADERS;
 }
 
-/* Reloadable settings (SIGHUP rewrites hub->cfg) are re-read here, once per request: a few
- * compares, and a re-parse only when the CORS list changed. */
-static void http_config_sync(http_server_t *srv)
+/* Reloadable settings (SIGHUP rewrites hub->cfg) are copied here at start and when the reload
+ * is announced (hub_reload_notify), never per request; the CORS list is parsed again only when
+ * it changed. */
+static void http_config_apply(http_server_t *srv)
 {
     const config_t *cfg = &srv->hub->cfg;
     srv->body_limit = cfg->body_limit > 0 ? (uint64_t)cfg->body_limit : 0;
@@ -760,7 +759,7 @@ static void http_preflight(http_rq_t *rq, const http_request_t *hr)
     strbuf_puts(o, "Allow: " HTTP_ALLOW_METHODS "\r\n");
     http_head_common(rq, o, http_rq_id(rq), HTTP_CSP_API);
     int rc = strbuf_append(o, "\r\n", 2);
-    http_rq_finish(rq, rc, HTTP_CONN_DONE);
+    http_rq_finish(rq, rc, HTTP_CONN_DONE, false);
 }
 
 /* What every request context takes from its head: id, CORS origin, gzip. */
@@ -789,9 +788,12 @@ static bool http_escapes_ok(const char *s)
     return true;
 }
 
-static void http_on_refresh(void *ud)
+/* The hub's reload listener: the server's own copies, then the door's. */
+static void http_on_reload(void *ud)
 {
-    http_config_sync(ud);
+    http_server_t *srv = ud;
+    http_config_apply(srv);
+    http_door_limits_refresh(srv->door);
 }
 
 static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *ud)
@@ -816,7 +818,8 @@ static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *u
         http_fail(rq, NULL,
                   problem_new(400, "bad-request",
                               bad ? "malformed percent-encoding in the URL"
-                                  : "the request target is not an absolute path"));
+                                  : "the request target is not an absolute path"),
+                  false);
         return;
     }
     if (srv->cors.enabled && strcmp(hr->method, "OPTIONS") == 0) {
@@ -841,21 +844,15 @@ static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *u
     call.transport_ctx = rq;
 
     rq->hreq = hr;
-    rq->in_dispatch = true;
     api_req_t *req = api_dispatch(srv->hub->api, &call, http_on_reply, rq);
-    rq->in_dispatch = false;
     rq->hreq = NULL;
-    if (rq->replied) {
+    if (!req) { /* replied inside the call: the reply left rq to us (api_reply_t.in_dispatch) */
         http_rq_put(srv, rq);
         return;
     }
-    if (req) {
-        rq->req = req;
-        http_waiting_link(rq);
-        http_conn_app_set(conn, rq);
-        return;
-    }
-    http_fail(rq, call.path, problem_new(500, "internal", "the request produced no reply"));
+    rq->req = req;
+    http_waiting_link(rq);
+    http_conn_app_set(conn, rq);
 }
 
 /* The connection refuses what it read (a bad head, a bad or oversized body, a timeout): a
@@ -883,7 +880,7 @@ static void http_on_refuse(http_conn_t *conn, const http_request_t *hr, problem_
         http_rq_from_head(rq, hr);
     rq->is_head = false;
     int rc = http_problem_write(rq, p, NULL);
-    http_rq_finish(rq, rc, HTTP_CONN_CLOSE);
+    http_rq_finish(rq, rc, HTTP_CONN_CLOSE, false);
 }
 
 static void http_on_drain(http_conn_t *conn, void *app, void *ud)
@@ -1134,7 +1131,6 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
         .refuse = http_on_refuse,
         .drain = http_on_drain,
         .gone = http_on_gone,
-        .refresh = http_on_refresh,
         .closed = http_on_closed,
     };
     srv->env.loop = hub->loop;
@@ -1144,7 +1140,7 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     uv_timer_init(hub->loop, &srv->heartbeat);
     srv->heartbeat.data = srv;
     srv->heartbeat_open = true;
-    http_config_sync(srv); /* limits, and starts the heartbeat timer */
+    http_config_apply(srv); /* limits, and starts the heartbeat timer */
     /* The door (http_door.c) owns the listening socket and hands connections over. */
     rc = http_door_start(hub->loop, fd, hub->metrics, http_door_limits_fill, http_on_handoff, srv,
                          &srv->door);
@@ -1156,6 +1152,8 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     }
     if (srv->tls)
         http_door_tls_refuse_set(srv->door, http_on_door_refuse);
+    if (hub_reload_hook_add(hub, http_on_reload, srv) < 0)
+        log_warn(NULL, "http: no room for a reload listener; reloads reach HTTP at restart", NULL);
     http_declare_metrics(hub->metrics);
     *out = srv;
     return 0;
@@ -1194,6 +1192,7 @@ void http_server_destroy(http_server_t **psrv)
     if (!srv)
         return;
     *psrv = NULL;
+    hub_reload_hook_remove(srv->hub, http_on_reload, srv);
     srv->quiescing = true;
     srv->env.quiescing = true;
     http_conn_env_close_all(&srv->env); /* gone and closed for each, synchronously */

@@ -55,9 +55,7 @@ typedef struct zsrv_rq {
     api_req_t *req;
     json_t *id;
     zmq_codec_enc_t enc;
-    bool delim;       /* the request came with an empty delimiter frame (REQ): mirror it */
-    bool in_dispatch; /* the reply, if any, arrives inside api_dispatch */
-    bool replied;
+    bool delim;    /* the request came with an empty delimiter frame (REQ): mirror it */
     bool id_plain; /* the id came from the fast envelope reader (see zsrv_id_dump) */
     /* the envelope, with the body's undecoded bytes, while api_dispatch runs; NULL after */
     const zmq_envelope_t *env;
@@ -418,10 +416,8 @@ static void zsrv_on_reply(const api_reply_t *r, void *tctx)
         json_decref(body);
     }
     json_decref(headers);
-    if (rq->in_dispatch) {
-        rq->replied = true;
-        return;
-    }
+    if (r->in_dispatch)
+        return; /* zsrv_handle frees rq when api_dispatch returns */
     zsrv_pending_unlink(rq);
     zsrv_rq_free(rq);
     /* A send outside a wake-up may have consumed the FD's edge: look at ZMQ_EVENTS again. */
@@ -538,12 +534,10 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     call.credential = rq->has_token ? rq->token : NULL;
     call.transport_ctx = rq;
 
-    rq->in_dispatch = true;
     rq->env = &env;
     api_req_t *req = api_dispatch(s->hub->api, &call, zsrv_on_reply, rq);
     rq->env = NULL;
-    rq->in_dispatch = false;
-    if (rq->replied || !req) {
+    if (!req) { /* replied inside the call (api_reply_t.in_dispatch) */
         zsrv_rq_free(rq);
     } else {
         rq->req = req;
