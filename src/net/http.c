@@ -334,18 +334,10 @@ static int http_response_write(http_rq_t *rq, const api_reply_t *r, int status)
     char *heap = NULL;
     const char *ctype = NULL;
 
-    if (r->json) {
-        size_t n = json_dumpb(r->json, srv->scratch, sizeof srv->scratch, JSON_COMPACT);
-        if (n > sizeof srv->scratch) {
-            heap = malloc(n);
-            if (!heap)
-                return -1;
-            n = json_dumpb(r->json, heap, n, JSON_COMPACT);
-            body = heap;
-        } else {
-            body = srv->scratch;
-        }
-        len = n;
+    /* The registry renders a JSON body's text once (api_call_t.want_value is false here). */
+    if (r->json_text) {
+        body = r->json_text;
+        len = r->json_text_len;
         ctype = r->is_problem ? "application/problem+json" : "application/json";
     } else if (r->raw) {
         body = r->raw;
@@ -399,6 +391,7 @@ static int http_response_write(http_rq_t *rq, const api_reply_t *r, int status)
 /* A problem found by the transport itself (413, 400, 503, 500). p is destroyed. */
 static int http_problem_write(http_rq_t *rq, problem_t *p, const char *path)
 {
+    http_server_t *srv = rq->srv;
     const char *hdrs[2 * HTTP_EXTRA_HEADERS];
     size_t nh = 0;
     const char *name, *value;
@@ -409,9 +402,17 @@ static int http_problem_write(http_rq_t *rq, problem_t *p, const char *path)
     }
     problem_ext_set(p, "request_id", json_string(http_rq_id(rq)));
     json_t *j = problem_to_json(p, path);
+    size_t n = j ? json_dumpb(j, srv->scratch, sizeof srv->scratch, JSON_COMPACT) : 0;
+    if (n == 0 || n > sizeof srv->scratch) { /* a problem's text is small: out of memory */
+        json_decref(j);
+        problem_destroy(&p);
+        return -1;
+    }
     api_reply_t r = {
         .status = problem_status(p),
         .json = j,
+        .json_text = srv->scratch,
+        .json_text_len = n,
         .is_problem = true,
         .request_id = http_rq_id(rq),
         .headers = hdrs,

@@ -363,10 +363,11 @@ static void zsrv_reply_json_fast(zmq_server_t *s, zsrv_rq_t *rq, const api_reply
     rc |= zsrv_id_dump(b, rq);
     char st[48];
     rc |= strbuf_append(b, st, zsrv_status_text(st, r->status ? r->status : 200));
-    bool raw_json = !r->json && r->raw && r->raw_len && r->content_type &&
+    /* a JSON body comes as text (the call did not set want_value): copied as it is */
+    bool raw_json = !r->json_text && r->raw && r->raw_len && r->content_type &&
                     strcmp(r->content_type, "application/json") == 0;
-    if (r->json) {
-        rc |= zsrv_dump(b, r->json, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (r->json_text) {
+        rc |= strbuf_append(b, r->json_text, r->json_text_len);
     } else if (raw_json) {
         rc |= strbuf_append(b, r->raw, r->raw_len);
     } else {
@@ -410,6 +411,8 @@ static void zsrv_on_reply(const api_reply_t *r, void *tctx)
     } else if (rq->enc == ZMQ_CODEC_JSON) {
         zsrv_reply_json_fast(s, rq, r, headers);
     } else {
+        /* MessagePack: the registry handed the value (want_value), encoded here without a
+         * JSON text in between */
         json_t *body = r->json ? json_incref(r->json) : zsrv_raw_body(r, &headers);
         zsrv_reply_send(s, rq->peer->id, rq->peer->idlen, rq->delim, rq->enc, rq->id,
                         r->status ? r->status : 200, body, headers);
@@ -533,6 +536,7 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     call.peer = peer_addr;
     call.credential = rq->has_token ? rq->token : NULL;
     call.transport_ctx = rq;
+    call.want_value = enc != ZMQ_CODEC_JSON;
 
     rq->env = &env;
     api_req_t *req = api_dispatch(s->hub->api, &call, zsrv_on_reply, rq);
