@@ -666,17 +666,15 @@ struct agents_render {
     agents_render_slot_t slot[AGENTS_RENDER_SLOTS];
 };
 
+/* The registry's cleanup: frees the cache (ud) alone — the agents may be gone already. */
 static void agents_render_free(void *ud)
 {
-    agents_t *ag = ud;
-    if (!ag->render)
-        return;
+    struct agents_render *r = ud;
     for (size_t i = 0; i < AGENTS_RENDER_SLOTS; i++) {
-        json_decref(ag->render->slot[i].value);
-        free(ag->render->slot[i].text);
+        json_decref(r->slot[i].value);
+        free(r->slot[i].text);
     }
-    free(ag->render);
-    ag->render = NULL;
+    free(r);
 }
 
 /* The slot holding a's current rendering, rendered now if needed; NULL when a cannot be keyed
@@ -1359,8 +1357,10 @@ int agents_api_register(hub_t *hub)
     agents_t *ag = hub->agents;
     if (ag && !ag->render) {
         ag->render = calloc(1, sizeof *ag->render);
-        if (ag->render && api_registry_cleanup_add(hub->api, agents_render_free, ag) < 0)
-            agents_render_free(ag);
+        if (ag->render && api_registry_cleanup_add(hub->api, agents_render_free, ag->render) < 0) {
+            agents_render_free(ag->render);
+            ag->render = NULL;
+        }
     }
     programs_api_register(hub);
     if (hub->metrics) {

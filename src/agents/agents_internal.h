@@ -173,7 +173,8 @@ typedef struct agent {
 
 struct agents {
     struct hub *hub;
-    struct agents_render *render; /* the API's render cache (agents_api.c), owned there */
+    /* The API's render cache (agents_api.c): owned by the registry, which frees it. */
+    struct agents_render *render;
     agent_t *head, *tail;
     size_t count;         /* records in memory */
     struct htab *by_id;   /* every record in memory by id (agents.c) */
