@@ -21,7 +21,7 @@
 #include "net/sse.h"
 
 #define HTTP_RQ_POOL_MAX     256         /* request contexts kept for reuse */
-#define HTTP_SCRATCH         (16 * 1024) /* JSON replies that fit are serialised without malloc */
+#define HTTP_SCRATCH         (16 * 1024) /* the transport's own problems are serialised here */
 #define HTTP_RID_BUF         (HTTP_REQUEST_ID_MAX + 1)
 #define HTTP_EXTRA_HEADERS   16          /* problem headers copied into a reply */
 #define SSE_BATCH            (16 * 1024) /* bytes of frames formatted per write */

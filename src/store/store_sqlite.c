@@ -110,10 +110,18 @@ static char *sqlite_rewrite(const char *sql)
     return out;
 }
 
+/* Removes e from the index when the index holds e (an entry left unindexed by an out-of-memory
+ * put may share its text with an indexed one). */
+static void sqlite_index_drop(sqlite_conn_t *c, sqlite_stmt_t *e)
+{
+    if (htab_get(c->index, e->sql, e->sqllen) == e)
+        htab_del(c->index, e->sql, e->sqllen);
+}
+
 static void sqlite_cache_clear(sqlite_conn_t *c)
 {
     for (size_t i = 0; i < c->ncache; i++) {
-        htab_del(c->index, c->cache[i].sql, c->cache[i].sqllen);
+        sqlite_index_drop(c, &c->cache[i]);
         sqlite3_finalize(c->cache[i].stmt);
         free(c->cache[i].sql);
     }
@@ -162,7 +170,7 @@ static int sqlite_prepare(sqlite_conn_t *c, const char *sql, sqlite3_stmt **out)
         for (size_t i = 1; i < c->ncache; i++)
             if (c->cache[i].used < slot->used)
                 slot = &c->cache[i];
-        htab_del(c->index, slot->sql, slot->sqllen);
+        sqlite_index_drop(c, slot);
         sqlite3_finalize(slot->stmt);
         free(slot->sql);
     }
