@@ -113,7 +113,6 @@ static void agents_agent_free(agent_t *a)
     if (a->cg_dir)
         (void)rmdir(a->cg_dir);
     free(a->cg_dir);
-    strbuf_free(&a->text);
     agents_triggers_free(a);
     free(a);
 }
@@ -244,7 +243,7 @@ int agents_agent_respec(agent_t *a, json_t *spec, char *why, size_t whylen)
     agents_argv_free(old_argv);
     free(old_name);
     free(old_cwd);
-    a->text_key.valid = false;
+    a->spec_version++;
     a->spec_stored = false; /* the next write carries the new spec */
     agents_store_save(a);
     return 0;
@@ -344,16 +343,14 @@ json_t *agents_agent_json(const agent_t *a)
     return o;
 }
 
-/* Fills k from what agents_agent_json reads. Returns false when the state cannot be captured
- * (an unusually long reason): the text is then rendered every time. A field added to the
- * object must be added here too, or a GET would show its old value. */
-static bool agents_text_key_fill(const agent_t *a, agents_text_key_t *k)
+bool agents_agent_key(const agent_t *a, agents_agent_key_t *k)
 {
     memset(k, 0, sizeof *k);
     k->spec = a->spec;
     k->name = a->name;
     k->argv = a->argv;
     k->cwd = a->cwd;
+    k->spec_version = a->spec_version;
     k->created_ms = a->created_ms;
     k->started_ms = a->started_ms;
     k->ended_ms = a->ended_ms;
@@ -381,31 +378,6 @@ static bool agents_text_key_fill(const agent_t *a, agents_text_key_t *k)
         memcpy(k->reason, a->reason, n + 1);
     }
     return true;
-}
-
-const char *agents_agent_text(agent_t *a, size_t *len)
-{
-    agents_text_key_t k;
-    bool keyed = agents_text_key_fill(a, &k);
-    if (keyed && a->text.len && memcmp(&k, &a->text_key, sizeof k) == 0) {
-        *len = a->text.len;
-        return a->text.data;
-    }
-    a->text_key.valid = false;
-    strbuf_reset(&a->text);
-    json_t *o = agents_agent_json(a);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    int rc = s ? strbuf_append(&a->text, s, strlen(s)) : -1;
-    free(s);
-    if (rc < 0) {
-        strbuf_reset(&a->text);
-        return NULL;
-    }
-    if (keyed)
-        a->text_key = k;
-    *len = a->text.len;
-    return a->text.data;
 }
 
 /* ---- lifecycle ---- */

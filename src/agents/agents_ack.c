@@ -7,6 +7,7 @@
 #include "agents/agents_internal.h"
 #include "core/hub.h"
 #include "core/log.h"
+#include "store/store_problem.h"
 
 /* One held reply. Waiters are released in the order they were added: their marks only grow. */
 struct agents_ack {
@@ -36,10 +37,7 @@ static void agents_ack_send(agents_t *ag, agents_ack_t *k, const char *why)
     if (why) {
         p = problem_new(503, "shutting-down", "%s", why);
     } else {
-        p = problem_new(503, "store-error",
-                        "the change was made but could not be committed to the store; it will "
-                        "not survive a restart");
-        problem_header_set(p, "Retry-After", "1");
+        p = store_problem_uncommitted(ag->hub ? ag->hub->store : NULL, "the change");
     }
     if (k->id[0])
         problem_ext_set(p, "agent", json_string(k->id));

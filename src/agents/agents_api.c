@@ -9,6 +9,7 @@
 #include "agents/agents_internal.h"
 #include "core/bus.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "core/strbuf.h"
@@ -644,18 +645,75 @@ static void agents_api_spawn(api_req_t *req, void *ctx)
     agents_ack_reply(ag, req, 201, agents_agent_json(a), a->id, false);
 }
 
+/* ---- the render cache: GET /api/v1/agents/{id} ----
+ * An agent object rendered for a reply is kept here, in the API layer, as the value and its
+ * compact text, keyed by the agent's id and its version (agents_agent_key): a client polling
+ * an agent costs a key comparison, not a JSON build and dump, and the transports take the form
+ * they send (text for HTTP and ZMQ JSON, the value for MessagePack) without converting. A
+ * fixed number of slots, picked by the id's hash: bounded, and nothing to forget when an agent
+ * goes (a stale slot never matches its key and is overwritten). */
+#define AGENTS_RENDER_SLOTS 128
+
+typedef struct agents_render_slot {
+    char id[AGENTS_ID_LEN + 1];
+    agents_agent_key_t key;
+    json_t *value; /* owned; never changed once rendered */
+    char *text;    /* owned */
+    size_t len;
+} agents_render_slot_t;
+
+struct agents_render {
+    agents_render_slot_t slot[AGENTS_RENDER_SLOTS];
+};
+
+/* The registry's cleanup: frees the cache (ud) alone — the agents may be gone already. */
+static void agents_render_free(void *ud)
+{
+    struct agents_render *r = ud;
+    for (size_t i = 0; i < AGENTS_RENDER_SLOTS; i++) {
+        json_decref(r->slot[i].value);
+        free(r->slot[i].text);
+    }
+    free(r);
+}
+
+/* The slot holding a's current rendering, rendered now if needed; NULL when a cannot be keyed
+ * or memory ran out (the caller renders for this reply only). */
+static const agents_render_slot_t *agents_render_get(agents_t *ag, const agent_t *a)
+{
+    agents_agent_key_t k;
+    if (!ag->render || !agents_agent_key(a, &k))
+        return NULL;
+    agents_render_slot_t *sl =
+        &ag->render->slot[hash_fnv1a_str(HASH_FNV1A_SEED, a->id) % AGENTS_RENDER_SLOTS];
+    if (sl->value && strcmp(sl->id, a->id) == 0 && memcmp(&sl->key, &k, sizeof k) == 0)
+        return sl;
+    json_decref(sl->value);
+    free(sl->text);
+    memset(sl, 0, sizeof *sl);
+    json_t *v = agents_agent_json(a);
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    if (!text) {
+        json_decref(v);
+        return NULL;
+    }
+    snprintf(sl->id, sizeof sl->id, "%s", a->id);
+    sl->key = k;
+    sl->value = v;
+    sl->text = text;
+    sl->len = strlen(text);
+    return sl;
+}
+
 static void agents_api_get(api_req_t *req, void *ctx)
 {
     (void)ctx;
     agent_t *a = agents_req_agent(req);
     if (!a)
         return;
-    /* The rendered text is kept on the agent and reused while its state is unchanged: a
-     * client polling an agent costs a comparison and a copy, not a JSON build and dump. */
-    size_t len;
-    const char *text = agents_agent_text(a, &len);
-    if (text)
-        api_reply_json_text(req, 200, text, len);
+    const agents_render_slot_t *sl = agents_render_get(a->owner, a);
+    if (sl)
+        api_reply_json_rendered(req, 200, sl->value, sl->text, sl->len);
     else
         api_reply_json(req, 200, agents_agent_json(a));
 }
@@ -1296,6 +1354,14 @@ static const api_endpoint_t agents_endpoints[] = {
 int agents_api_register(hub_t *hub)
 {
     api_register(hub->api, agents_endpoints, sizeof agents_endpoints / sizeof agents_endpoints[0]);
+    agents_t *ag = hub->agents;
+    if (ag && !ag->render) {
+        ag->render = calloc(1, sizeof *ag->render);
+        if (ag->render && api_registry_cleanup_add(hub->api, agents_render_free, ag->render) < 0) {
+            agents_render_free(ag->render);
+            ag->render = NULL;
+        }
+    }
     programs_api_register(hub);
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",

@@ -43,17 +43,19 @@ typedef struct agents_action agents_action_t;
 typedef struct agents_ack agents_ack_t;
 
 /* Everything the agent object (agents_agent_json) is built from that can change after spawn,
- * plus the identity of what cannot. Zero-filled before use, so it compares with memcmp. */
+ * plus the identity of what cannot: the agent's version as a renderer sees it (the API's
+ * render cache, agents_api.c). Zero-filled before use, so it compares with memcmp. */
 #define AGENTS_TEXT_REASON_MAX 256
-typedef struct agents_text_key {
-    const void *spec, *name, *argv, *cwd; /* set once at spawn; compared by identity */
+typedef struct agents_agent_key {
+    const void *spec, *name, *argv, *cwd; /* set at spawn; compared by identity */
+    uint64_t spec_version;                /* and a spec change, whatever the addresses */
     int64_t created_ms, started_ms, ended_ms, status_ms, lost_ms;
     uint64_t lines_total[2], bytes_total[2], seq;
     int status, restart, restarts, pid, exit_code, term_signal;
     bool forced_pause, valid;
     int64_t usage_ms;                    /* the sample shown (agents_usage.c); 0: none */
     char reason[AGENTS_TEXT_REASON_MAX]; /* the text: a freed reason's address can be reused */
-} agents_text_key_t;
+} agents_agent_key_t;
 /* A snapshot of the process table, and a signal for an agent's tree (agents_procs.c). */
 typedef struct agents_tree_req agents_tree_req_t;
 typedef struct agents_procs {
@@ -163,10 +165,7 @@ typedef struct agent {
     char *restart_reason;   /* owned: why, kept while the restart is pending */
     int64_t daemon_stop_ms; /* the daemon's shutdown ended it: started again at the next start */
 
-    /* The agent object's compact JSON as last rendered for GET, and the state it was rendered
-     * from: reused while that state is unchanged (agents_agent_text). */
-    strbuf_t text;
-    agents_text_key_t text_key;
+    uint64_t spec_version; /* bumped when the spec is replaced (agents_agent_key) */
 
     agents_usage_t usage; /* the last sample (agents_usage.c) */
     agents_trig_t *trig;  /* restart triggers while armed (agents_triggers.c); owned */
@@ -174,6 +173,8 @@ typedef struct agent {
 
 struct agents {
     struct hub *hub;
+    /* The API's render cache (agents_api.c): owned by the registry, which frees it. */
+    struct agents_render *render;
     agent_t *head, *tail;
     size_t count;         /* records in memory */
     struct htab *by_id;   /* every record in memory by id (agents.c) */
@@ -311,10 +312,10 @@ problem_t *agents_resolve(agents_t *ag, const char *handle, agent_t **out);
 agent_t *agents_find(agents_t *ag, const char *id);
 /* The agent object every reply carries. New reference. */
 json_t *agents_agent_json(const agent_t *a);
-/* The same object as compact JSON text (the bytes json_dumpb(agents_agent_json(a),
- * JSON_COMPACT) gives), rendered again only when a field it shows has changed since the last
- * call. Borrowed: valid until the agent changes or is freed. NULL when out of memory. */
-const char *agents_agent_text(agent_t *a, size_t *len);
+/* Fills k with what agents_agent_json(a) is built from: two equal keys give the same object.
+ * Returns false when the state cannot be captured (an unusually long reason): render every
+ * time then. A field added to the object must be added to the key too. */
+bool agents_agent_key(const agent_t *a, agents_agent_key_t *k);
 /* Spawns from a validated body. 0 with *out set (the agent may already be failed if the
  * program could not be executed), or a problem (422 field errors, 429 too many agents, 503
  * shutting down). */

@@ -110,12 +110,26 @@ typedef struct api_call {
     /* header lookup (Last-Event-ID, ...); may be NULL */
     const char *(*header)(void *transport_ctx, const char *name);
     void *transport_ctx;
+    /* The form a JSON reply body is wanted in: false (HTTP, ZMQ's JSON envelope) — its compact
+     * text, api_reply_t.json_text; true (ZMQ's MessagePack envelope) — the value,
+     * api_reply_t.json, which the transport encodes itself. The registry produces that form
+     * once from whatever the handler gave; the transport does not convert. */
+    bool want_value;
 } api_call_t;
 
-/* The reply delivered to the transport. Exactly one of json / raw / stream is set. */
+/* The reply delivered to the transport: a JSON body (json_text, or json when the call set
+ * want_value — in the form asked for, and possibly also the other), a raw body (raw), or a
+ * stream; an empty reply has raw "" of length 0. */
 typedef struct api_reply {
     int status;
-    json_t *json;    /* borrowed for the callback */
+    /* The registry's answer to "replied yet?", the one place it is kept: true when this reply
+     * is delivered while api_dispatch still runs (which then returns NULL). The transport keeps
+     * its request context alive until api_dispatch returns and releases it there; when false
+     * (a later reply), the callback is the context's last use. */
+    bool in_dispatch;
+    json_t *json;          /* the JSON value; borrowed for the callback */
+    const char *json_text; /* its compact text; borrowed for the callback */
+    size_t json_text_len;
     const char *raw; /* raw bytes (metrics text) */
     size_t raw_len;
     const char *content_type; /* of raw; json implies application/json (or problem+json) */
@@ -144,6 +158,12 @@ void api_registry_destroy(api_registry_t **reg);
  * duplicate method+path or a malformed pattern: these are programming errors. */
 void api_register(api_registry_t *reg, const api_endpoint_t *eps, size_t n);
 
+/* Calls fn(ud) when the registry is destroyed: state an *_api.c file keeps for its handlers
+ * (a render cache) lives as long as the endpoints that use it. At most API_MAX_CLEANUPS;
+ * -ENOSPC beyond. */
+#define API_MAX_CLEANUPS 8
+int api_registry_cleanup_add(api_registry_t *reg, void (*fn)(void *ud), void *ud);
+
 size_t api_endpoint_count(const api_registry_t *reg);
 const api_endpoint_t *api_endpoint_at(const api_registry_t *reg, size_t i);
 
@@ -158,7 +178,8 @@ void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud);
 
 /* Dispatches a call. The reply callback runs exactly once, possibly before this returns —
  * unless the transport cancels first. Returns the pending request when the handler will reply
- * later (keep it to cancel), or NULL when the reply has already been delivered. The call's
+ * later (keep it to cancel), or NULL when the reply has already been delivered (with
+ * api_reply_t.in_dispatch set): NULL always means replied. The call's
  * strings need only live until this returns; the registry copies what it keeps. Headers are
  * looked up only while api_dispatch runs. */
 api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_fn reply,
@@ -220,6 +241,11 @@ void api_reply_raw(api_req_t *req, int status, const char *content_type, char *b
  * JSON_COMPACT): transports send the bytes as they are, with Content-Type application/json.
  * text is borrowed for the call (a cached rendering need not be copied). */
 void api_reply_json_text(api_req_t *req, int status, const char *text, size_t len);
+/* Replies with a value the handler keeps rendered both ways (a render cache): value and its
+ * compact text, both borrowed for the call, so that neither form is rebuilt for any
+ * transport. */
+void api_reply_json_rendered(api_req_t *req, int status, const json_t *value, const char *text,
+                             size_t len);
 void api_reply_empty(api_req_t *req, int status);
 void api_reply_stream(api_req_t *req, const char *topics, uint64_t after_id);
 /* Like api_reply_stream(after_id 0), first sending `prelude` (SSE frames, taken and freed; keep

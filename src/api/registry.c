@@ -29,6 +29,9 @@ typedef struct api_route_series {
     unsigned next; /* the slot a status not yet remembered takes (round robin) */
 } api_route_series_t;
 
+#define API_TEXT_SCRATCH (16 * 1024)
+#define API_TEXT_FLAGS   (JSON_COMPACT | JSON_ENCODE_ANY)
+
 struct api_registry {
     hub_t *hub;
     api_router_t *router;
@@ -41,6 +44,16 @@ struct api_registry {
     size_t inflight;
     uint64_t rid_counter;
     char rid_prefix[16];
+    /* JSON replies' text is rendered here when it fits (no malloc); a reply rendered while
+     * another one's text is still in use (a reply callback that leads to another reply) takes
+     * the heap instead. */
+    bool text_busy;
+    char text[API_TEXT_SCRATCH];
+    struct {
+        void (*fn)(void *ud);
+        void *ud;
+    } cleanup[API_MAX_CLEANUPS];
+    size_t ncleanup;
 };
 
 struct api_req {
@@ -63,6 +76,7 @@ struct api_req {
     const char *(*header)(void *tctx, const char *name);
     void *header_ctx;
     const char *credential, *credential_error; /* borrowed from the transport until the reply */
+    bool want_value;                           /* api_call_t.want_value */
     api_reply_fn reply;
     void *tctx;
     char *hname[API_MAX_REPLY_HEADERS];
@@ -70,7 +84,9 @@ struct api_req {
     size_t nheaders;
     uint64_t start_ns;
     bool cancelled;
-    bool *replied_flag; /* set while api_dispatch runs, to learn of a synchronous reply */
+    /* While api_dispatch runs: its own "replied" flag, set by the reply (which frees req), so
+     * that it knows whether to return the request or NULL. NULL once the request is pending. */
+    bool *replied_flag;
 };
 
 static const double api_latency_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -110,10 +126,22 @@ void api_registry_destroy(api_registry_t **preg)
     api_registry_t *reg = *preg;
     if (!reg)
         return;
+    for (size_t i = 0; i < reg->ncleanup; i++)
+        reg->cleanup[i].fn(reg->cleanup[i].ud);
     api_router_destroy(&reg->router);
     free(reg->series);
     free(reg);
     *preg = NULL;
+}
+
+int api_registry_cleanup_add(api_registry_t *reg, void (*fn)(void *ud), void *ud)
+{
+    if (reg->ncleanup == API_MAX_CLEANUPS)
+        return -ENOSPC;
+    reg->cleanup[reg->ncleanup].fn = fn;
+    reg->cleanup[reg->ncleanup].ud = ud;
+    reg->ncleanup++;
+    return 0;
 }
 
 void api_register(api_registry_t *reg, const api_endpoint_t *eps, size_t n)
@@ -237,6 +265,57 @@ static void api_req_measure(api_registry_t *reg, const api_req_t *req, int statu
         secs);
 }
 
+/* What api_body_render made for one reply, released after the reply callback. */
+typedef struct api_body_render {
+    char *heap;    /* text rendered outside the scratch */
+    bool scratch;  /* text rendered into reg->text */
+    json_t *value; /* value parsed from the handler's text */
+} api_body_render_t;
+
+/* Puts a JSON reply's body into the form the transport asked for, once: compact text (from
+ * the value, into the scratch when it fits) or the value (parsed from the handler's text only
+ * when it gave nothing else). Out of memory turns the reply into an empty 503. */
+static void api_body_render(api_registry_t *reg, api_reply_t *rep, bool want_value,
+                            api_body_render_t *br)
+{
+    if (want_value && !rep->json && rep->json_text) {
+        br->value =
+            json_loadb(rep->json_text, rep->json_text_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        rep->json = br->value;
+    } else if (!want_value && rep->json && !rep->json_text) {
+        /* json_dumpb gives the size needed when the buffer is too small */
+        size_t n = reg->text_busy
+                       ? json_dumpb(rep->json, NULL, 0, API_TEXT_FLAGS)
+                       : json_dumpb(rep->json, reg->text, sizeof reg->text, API_TEXT_FLAGS);
+        if (!reg->text_busy && n && n <= sizeof reg->text) {
+            reg->text_busy = br->scratch = true;
+            rep->json_text = reg->text;
+        } else if (n) {
+            br->heap = malloc(n);
+            if (br->heap && json_dumpb(rep->json, br->heap, n, API_TEXT_FLAGS) == n)
+                rep->json_text = br->heap;
+        }
+        rep->json_text_len = rep->json_text ? n : 0;
+    } else {
+        return;
+    }
+    if (!rep->json && !rep->json_text) {
+        rep->status = 503;
+        rep->is_problem = false;
+        rep->raw = "";
+        rep->raw_len = 0;
+        rep->content_type = NULL;
+    }
+}
+
+static void api_body_render_done(api_registry_t *reg, api_body_render_t *br)
+{
+    if (br->scratch)
+        reg->text_busy = false;
+    free(br->heap);
+    json_decref(br->value);
+}
+
 static void api_req_finish(api_req_t *req, api_reply_t *rep)
 {
     api_registry_t *reg = req->reg;
@@ -267,13 +346,18 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
     rep->headers = hv;
     rep->nheaders = req->nheaders;
 
+    rep->in_dispatch = req->replied_flag != NULL;
     if (req->replied_flag)
         *req->replied_flag = true;
     assert(reg->inflight > 0);
     assert(rep->status >= 100 && rep->status <= 599);
     reg->inflight--;
-    if (!req->cancelled)
+    if (!req->cancelled) {
+        api_body_render_t br = {0};
+        api_body_render(reg, rep, req->want_value, &br);
         req->reply(rep, req->tctx);
+        api_body_render_done(reg, &br);
+    }
     api_req_free(req);
 }
 
@@ -334,8 +418,18 @@ void api_reply_raw(api_req_t *req, int status, const char *content_type, char *b
 
 void api_reply_json_text(api_req_t *req, int status, const char *text, size_t len)
 {
-    api_reply_t rep = {
-        .status = status, .raw = text, .raw_len = len, .content_type = "application/json"};
+    api_reply_t rep = {.status = status, .json_text = text, .json_text_len = len};
+    api_req_finish(req, &rep);
+}
+
+void api_reply_json_rendered(api_req_t *req, int status, const json_t *value, const char *text,
+                             size_t len)
+{
+    /* value is only read: the transports encode from it, none changes it */
+    api_reply_t rep = {.status = status,
+                       .json = (json_t *)(uintptr_t)value,
+                       .json_text = text,
+                       .json_text_len = len};
     api_req_finish(req, &rep);
 }
 
@@ -645,7 +739,8 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
 {
     api_req_t *req = calloc(1, sizeof *req);
     if (!req) {
-        api_reply_t rep = {.status = 503, .raw = "", .content_type = "text/plain"};
+        api_reply_t rep = {
+            .status = 503, .raw = "", .content_type = "text/plain", .in_dispatch = true};
         reply(&rep, tctx);
         return NULL;
     }
@@ -658,6 +753,7 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     req->header_ctx = call->transport_ctx;
     req->credential = call->credential;
     req->credential_error = call->credential_error;
+    req->want_value = call->want_value;
     req->replied_flag = &replied;
     fmt_copy(req->method, sizeof req->method, call->method ? call->method : "");
     req->path = strdup(call->path ? call->path : "/");

@@ -132,13 +132,15 @@ bad:
 }
 
 /* Does the route's shape match the request segments? Literal segments win over parameters by
- * being tried in a first pass. */
+ * being tried in a first pass. Compared from the last segment: the leading ones ("api", "v1")
+ * are the same in nearly every route, so a route that does not fit is told by the first
+ * comparison, usually by length alone. */
 static bool api_route_fits(const api_route_t *rt, char **seg, const size_t *seglen, size_t nseg,
                            bool literal_only)
 {
     if (rt->nseg != nseg)
         return false;
-    for (size_t i = 0; i < nseg; i++) {
+    for (size_t i = nseg; i-- > 0;) {
         if (rt->seg[i]) {
             if (rt->seglen[i] != seglen[i] || memcmp(rt->seg[i], seg[i], seglen[i]) != 0)
                 return false;

@@ -14,6 +14,9 @@
 #include "auth/auth_internal.h"
 #include "store/store.h"
 
+#define AUTH_KEYS_PAGE_DEFAULT 100
+#define AUTH_KEYS_PAGE_MAX     1000
+
 /* One request's state: inputs copied on the loop, outputs written by the database work on the
  * thread pool, read back in the done callback. Owned by the request until auth_job_free. */
 typedef struct auth_job {
@@ -30,7 +33,9 @@ typedef struct auth_job {
     char fam[AUTH_FAM_LEN + 1];
     char token[128]; /* refresh token presented (wiped) */
     int64_t now_ms, opslimit, memlimit, threshold, lock_ms, refresh_ms, grace_ms;
-    auth_key_t key; /* keys: the record to insert */
+    auth_key_t key;        /* keys: the record to insert */
+    int64_t limit, offset; /* keys list: the page */
+    bool include_revoked;  /* keys list: revoked keys too */
     char secret[80];
     /* outputs */
     int status;

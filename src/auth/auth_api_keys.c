@@ -132,8 +132,13 @@ void auth_api_key_list(api_req_t *req, void *ctx)
         auth_reply_problem(req, auth_store_problem());
         return;
     }
-    if (strcmp(api_req_path(req), "/api/v1/keys") != 0)
+    if (strcmp(api_req_path(req), "/api/v1/keys") != 0) {
         j->id = api_req_param_int(req, "id");
+    } else {
+        j->limit = api_req_query_int(req, "limit", AUTH_KEYS_PAGE_DEFAULT);
+        j->offset = api_req_query_int(req, "offset", 0);
+        j->include_revoked = api_req_query_bool(req, "include_revoked", false);
+    }
     auth_submit(j, auth_key_list_work, auth_read_done);
 }
 

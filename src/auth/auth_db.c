@@ -533,15 +533,33 @@ int auth_key_create_work(store_conn_t *c, void *ud)
     return 0;
 }
 
+/* GET /api/v1/keys/{id}, or a page of GET /api/v1/keys: {keys, total, limit, offset,
+ * has_more}, revoked keys only when asked for (a revoked key is kept for the audit trail but
+ * is rarely what a listing is for). */
 int auth_key_list_work(store_conn_t *c, void *ud)
 {
     auth_job_t *j = ud;
-    json_t *rows = NULL;
-    int rc = j->id ? store_query(c, "SELECT " AUTH_KEY_COLS " FROM auth_keys WHERE id = $1",
-                                 (store_val_t[]){STORE_INTV(j->id)}, 1, &rows, NULL)
-                   : store_query(c, "SELECT " AUTH_KEY_COLS " FROM auth_keys ORDER BY id", NULL, 0,
-                                 &rows, NULL);
+    json_t *rows = NULL, *count = NULL;
+    int64_t total = 0;
+    int rc;
+    if (j->id) {
+        rc = store_query(c, "SELECT " AUTH_KEY_COLS " FROM auth_keys WHERE id = $1",
+                         (store_val_t[]){STORE_INTV(j->id)}, 1, &rows, NULL);
+    } else {
+        store_val_t all = STORE_INTV(j->include_revoked ? 1 : 0);
+        rc = store_query(c, "SELECT COUNT(*) AS n FROM auth_keys WHERE ($1 = 1 OR revoked = 0)",
+                         &all, 1, &count, NULL);
+        total = json_integer_value(json_object_get(json_array_get(count, 0), "n"));
+        json_decref(count);
+        if (rc == 0)
+            rc = store_query(c,
+                             "SELECT " AUTH_KEY_COLS " FROM auth_keys WHERE ($1 = 1 OR revoked = 0)"
+                             " ORDER BY id LIMIT $2 OFFSET $3",
+                             (store_val_t[]){all, STORE_INTV(j->limit), STORE_INTV(j->offset)}, 3,
+                             &rows, NULL);
+    }
     if (rc < 0) {
+        json_decref(rows);
         j->status = 503;
         return 0;
     }
@@ -561,7 +579,9 @@ int auth_key_list_work(store_conn_t *c, void *ud)
         j->out = json_incref(json_array_get(arr, 0));
         json_decref(arr);
     } else {
-        j->out = json_pack("{s:o}", "keys", arr);
+        j->out = json_pack("{s:o,s:I,s:I,s:I,s:b}", "keys", arr, "total", (json_int_t)total,
+                           "limit", (json_int_t)j->limit, "offset", (json_int_t)j->offset,
+                           "has_more", j->offset + (int64_t)json_array_size(arr) < total);
         j->status = 200;
     }
     return 0;

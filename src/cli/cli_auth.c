@@ -589,7 +589,8 @@ static int cli_key_ls(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     json_t *out = NULL;
-    int code = cli_auth_req(ctx, NULL, "GET", "/api/v1/keys", NULL, &out);
+    int code =
+        cli_auth_req(ctx, NULL, "GET", "/api/v1/keys?include_revoked=true&limit=1000", NULL, &out);
     if (code || ctx->json)
         return code ? code : cli_print_obj(ctx, out, NULL);
     static const char *const hdr[] = {"ID",    "NAME",    "ROLE",      "SCOPES",

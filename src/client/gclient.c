@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "client/curl_dl.h"
+#include "core/jsonx.h"
 #include "core/strbuf.h"
 #include "net/zmq_codec.h"
 #include "net/zmq_dl.h"
@@ -288,9 +289,10 @@ static int gclient_zmq_request(gclient_t *c, const char *method, const char *pat
         int more = lzmq->zmq_msg_more(&m);
         json_t *r = NULL;
         zmq_codec_enc_t renc;
+        int drc = 0;
         if (zmq_codec_detect(lzmq->zmq_msg_data(&m), lzmq->zmq_msg_size(&m), &renc) == 0)
-            r = zmq_codec_decode(renc, lzmq->zmq_msg_data(&m), lzmq->zmq_msg_size(&m), 512, NULL,
-                                 0);
+            drc = gclient_reply_decode((int)renc, lzmq->zmq_msg_data(&m), lzmq->zmq_msg_size(&m),
+                                       &r, c->err, sizeof c->err);
         lzmq->zmq_msg_close(&m);
         while (more) { /* a reply is one frame; drain anything else */
             lzmq->zmq_msg_init(&m);
@@ -299,6 +301,11 @@ static int gclient_zmq_request(gclient_t *c, const char *method, const char *pat
             else
                 more = lzmq->zmq_msg_more(&m);
             lzmq->zmq_msg_close(&m);
+        }
+        if (drc < 0) {
+            /* whose reply it was cannot be read: a fresh socket, so no late reply follows */
+            gclient_zmq_close(c);
+            return drc;
         }
         json_t *rid = json_object_get(r, "id");
         if (!r || !json_is_string(rid) || strcmp(json_string_value(rid), id) != 0) {
@@ -317,6 +324,27 @@ static int gclient_zmq_request(gclient_t *c, const char *method, const char *pat
         json_decref(r);
         return 0;
     }
+}
+
+/* ---- replies --------------------------------------------------------------------------- */
+
+int gclient_reply_decode(int enc, const void *buf, size_t len, json_t **out, char *err,
+                         size_t errlen)
+{
+    *out = NULL;
+    jsonx_budget_t b;
+    jsonx_budget_init(&b, len, GCLIENT_JSON_DEPTH);
+    problem_t *p = NULL;
+    json_t *v = enc < 0 ? jsonx_parse_budget(buf, len, &b, &p)
+                        : zmq_codec_decode_budget((zmq_codec_enc_t)enc, buf, len, &b, &p);
+    int rc = 0;
+    if (!v && p && problem_status(p) == 413) {
+        snprintf(err, errlen, "the reply was refused: %s", problem_detail(p));
+        rc = -E2BIG;
+    }
+    problem_destroy(&p);
+    *out = v;
+    return rc;
 }
 
 /* ---- HTTP ------------------------------------------------------------------------------- */
@@ -460,9 +488,15 @@ static int gclient_http_request(gclient_t *c, const char *method, const char *pa
         bool is_json =
             strncasecmp(x.ctype, "application/json", 16) == 0 || strstr(x.ctype, "+json") != NULL;
         if (x.body.len && is_json)
-            reply->body = json_loadb(x.body.data, x.body.len, JSON_DECODE_ANY, NULL);
+            rc = gclient_reply_decode(-1, x.body.data, x.body.len, &reply->body, c->err,
+                                      sizeof c->err);
         else if (x.body.len)
             reply->body = json_stringn(x.body.data, x.body.len);
+        if (rc < 0) {
+            json_decref(x.headers);
+            strbuf_free(&x.body);
+            return rc;
+        }
         if (is_json && x.headers)
             json_object_del(x.headers, "Content-Type");
         const char *rid = json_string_value(json_object_get(x.headers, "X-Request-Id"));

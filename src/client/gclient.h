@@ -75,6 +75,15 @@ unsigned long gclient_discarded(const gclient_t *c);
  * by a jitter factor in [0.5, 1.0) from `rnd` (uniform in [0,1)). Exposed for unit tests. */
 long gclient_backoff_ms(int attempt, double rnd);
 
+/* Decodes a reply's bytes (ZMQ: the envelope in enc, 0 JSON or 1 MessagePack; HTTP: a JSON
+ * body, enc -1) within the JSON value budget of their length and a depth of
+ * GCLIENT_JSON_DEPTH, as the daemon bounds what it reads: a reply cannot make the client build
+ * more values than its size justifies. Returns 0 with *out (NULL when the bytes are not
+ * valid), or -E2BIG when they are over budget or too deep, with the reason in err. */
+#define GCLIENT_JSON_DEPTH 512
+int gclient_reply_decode(int enc, const void *buf, size_t len, json_t **out, char *err,
+                         size_t errlen);
+
 /* The ZMQ endpoint for a client URL: tcp://… as is; http(s)://HOST[:PORT]… → tcp://HOST:7701.
  * 0 or -1. */
 int gclient_zmq_endpoint(const char *url, char *out, size_t outlen);

@@ -1,5 +1,5 @@
 /* FNV-1a (64-bit): the one fast, non-cryptographic hash of the in-memory tables (metrics
- * series, the agents' id index, ZMQ peers, cached API-key hashes, prepared statements).
+ * series, the agents' id index, ZMQ peers, cached API-key hashes, the agents' render cache).
  * Never for anything that must resist a chosen input beyond a longer probe. */
 #ifndef GANGLION_HASH_H
 #define GANGLION_HASH_H

@@ -3,6 +3,7 @@
 #ifndef GANGLION_HUB_H
 #define GANGLION_HUB_H
 
+#include <errno.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,12 @@ struct watch;
  * no newline, not NUL-terminated). serve.c wires it (watch follows agents' output). */
 typedef void (*hub_output_fn)(void *ud, const char *agent_id, const json_t *labels,
                               const char *line, size_t len);
+
+/* Told after a reload (SIGHUP) applied the reloadable settings to hub->cfg, on the loop: a
+ * module that copies settings into its own state (the HTTP server's limits, CORS list and
+ * heartbeat) refreshes them here, instead of comparing them on every request. */
+typedef void (*hub_reload_fn)(void *ud);
+#define HUB_RELOAD_HOOKS 8
 
 typedef struct hub {
     uv_loop_t *loop;
@@ -49,6 +56,44 @@ typedef struct hub {
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;
     void *agent_output_ud;
+    /* Reload listeners (hub_reload_hook_add), told in the order added. */
+    struct {
+        hub_reload_fn fn;
+        void *ud;
+    } reload_hooks[HUB_RELOAD_HOOKS];
+    size_t nreload_hooks;
 } hub_t;
+
+/* Adds a reload listener; -ENOSPC when HUB_RELOAD_HOOKS are taken (a programming error: the
+ * set of listeners is fixed at start). */
+static inline int hub_reload_hook_add(hub_t *hub, hub_reload_fn fn, void *ud)
+{
+    if (hub->nreload_hooks == HUB_RELOAD_HOOKS)
+        return -ENOSPC;
+    hub->reload_hooks[hub->nreload_hooks].fn = fn;
+    hub->reload_hooks[hub->nreload_hooks].ud = ud;
+    hub->nreload_hooks++;
+    return 0;
+}
+
+/* Removes the listener added with this fn and ud (a module stopping before the hub). */
+static inline void hub_reload_hook_remove(hub_t *hub, hub_reload_fn fn, void *ud)
+{
+    for (size_t i = 0; i < hub->nreload_hooks; i++) {
+        if (hub->reload_hooks[i].fn == fn && hub->reload_hooks[i].ud == ud) {
+            for (size_t j = i + 1; j < hub->nreload_hooks; j++)
+                hub->reload_hooks[j - 1] = hub->reload_hooks[j];
+            hub->nreload_hooks--;
+            return;
+        }
+    }
+}
+
+/* Tells every listener that hub->cfg holds newly applied reloadable settings. */
+static inline void hub_reload_notify(hub_t *hub)
+{
+    for (size_t i = 0; i < hub->nreload_hooks; i++)
+        hub->reload_hooks[i].fn(hub->reload_hooks[i].ud);
+}
 
 #endif

@@ -38,87 +38,7 @@
 #include "net/sse.h"
 #include "net/tls.h"
 
-#define HTTP_RQ_POOL_MAX     256         /* request contexts kept for reuse */
-#define HTTP_SCRATCH         (16 * 1024) /* JSON replies that fit are serialised without malloc */
-#define HTTP_RID_BUF         (HTTP_REQUEST_ID_MAX + 1)
-#define HTTP_EXTRA_HEADERS   16          /* problem headers copied into a reply */
-#define SSE_BATCH            (16 * 1024) /* bytes of frames formatted per write */
-#define SSE_CHUNK_HEAD       10          /* "%08zx\r\n": room kept for a chunk's size line */
-#define HTTP_ALLOW_METHODS   "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-#define HTTP_ALLOW_HEADERS   "Authorization, Content-Type, X-Request-Id, Last-Event-ID"
-#define HTTP_CORS_MAX_AGE    "600"
-#define HTTP_REQ_HEADERS_MAX 1024 /* Access-Control-Request-Headers echoed up to this length */
-/* Connections refused at a limit under TLS get their problem after a handshake; beyond this
- * many such handshakes at once they are closed without one, so refusing stays cheap. */
-#define HTTP_TLS_REFUSING_MAX 32
-
-typedef struct http_rq http_rq_t;
-typedef struct http_stream http_stream_t;
-
-/* What a connection carries for the transport (its app pointer): a request the registry holds,
- * or a stream. */
-enum { HTTP_APP_RQ = 1, HTTP_APP_STREAM };
-
-/* One request, from its head to the registry's reply (or its cancellation). */
-struct http_rq {
-    int kind; /* HTTP_APP_RQ */
-    http_server_t *srv;
-    http_conn_t *conn;
-    const http_request_t *hreq; /* while dispatching: the head, for header lookups */
-    api_req_t *req;             /* pending in the registry, or NULL */
-    bool in_dispatch;           /* the reply may arrive before api_dispatch returns */
-    bool replied;
-    bool gzip_ok;
-    bool is_head;
-    bool http11;
-    const char *cors;       /* Access-Control-Allow-Origin value (static or srv-owned), or NULL */
-    char rid[HTTP_RID_BUF]; /* the client's valid X-Request-Id, or generated on demand */
-    http_rq_t *prev, *next; /* srv->waiting while req != NULL; free list otherwise */
-};
-
-enum { SSE_RUNNING = 0, SSE_END };
-
-/* One SSE client: lives from its reply to the end of its connection (ops->gone). */
-struct http_stream {
-    int kind; /* HTTP_APP_STREAM */
-    http_server_t *srv;
-    http_conn_t *conn;
-    bus_sub_t *sub;
-    sse_queue_t q;
-    bool chunked; /* HTTP/1.1: chunked framing; HTTP/1.0: the close ends the body */
-    bool writing; /* bytes handed to the connection and not yet written */
-    bool heartbeat_due;
-    int end;
-    http_stream_t *prev, *next;
-};
-
-struct http_server {
-    hub_t *hub;
-    int port;
-    uv_timer_t heartbeat; /* one timer for every stream */
-    bool quiescing, closing, heartbeat_open;
-    size_t inflight;
-    size_t tls_refusing; /* connections answering a refusal after their handshake */
-    uint64_t body_limit;
-    uint64_t compress_min;
-    size_t client_queue;
-    http_cors_t cors;
-    char cors_src[CONFIG_STR_MAX]; /* the list `cors` was parsed from */
-    http_tls_ctx_t *tls;
-    char hsts[32]; /* Strict-Transport-Security value over TLS, "" = not sent */
-    int64_t heartbeat_s;
-    http_door_t *door; /* accepts, limits connections, checks first heads */
-    http_conn_env_t env;
-    http_conn_ops_t ops;
-    http_rq_t *waiting; /* requests whose reply is pending in the registry */
-    http_rq_t *free_rqs;
-    size_t nfree;
-    http_stream_t *streams;
-    uint64_t rid_seed, rid_counter;
-    time_t date_at;
-    char date[40]; /* the Date field value of date_at */
-    char scratch[HTTP_SCRATCH];
-};
+#include "net/http_internal.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -131,7 +51,7 @@ static uint64_t http_mix64(uint64_t x)
 }
 
 /* The request's id for transport-made responses: the client's if valid, else a fresh one. */
-static const char *http_rq_id(http_rq_t *rq)
+const char *http_rq_id(http_rq_t *rq)
 {
     if (!rq->rid[0]) {
         http_server_t *srv = rq->srv;
@@ -157,7 +77,7 @@ static void http_waiting_link(http_rq_t *rq)
     srv->waiting = rq;
 }
 
-static void http_waiting_unlink(http_rq_t *rq)
+void http_waiting_unlink(http_rq_t *rq)
 {
     http_server_t *srv = rq->srv;
     if (rq->prev)
@@ -188,7 +108,7 @@ static http_rq_t *http_rq_get(http_server_t *srv, http_conn_t *conn)
     return rq;
 }
 
-static void http_rq_put(http_server_t *srv, http_rq_t *rq)
+void http_rq_put(http_server_t *srv, http_rq_t *rq)
 {
     if (srv->closing || srv->nfree >= HTTP_RQ_POOL_MAX) {
         free(rq);
@@ -276,7 +196,7 @@ static int http_gzip(const char *in, size_t len, char **out, size_t *outlen)
 }
 
 /* The Content-Security-Policy for a body of this type, or NULL when the reply brings its own. */
-static const char *http_csp_for(const char *ctype, const api_reply_t *r)
+const char *http_csp_for(const char *ctype, const api_reply_t *r)
 {
     for (size_t i = 0; r && i < r->nheaders; i++)
         if (r->headers[2 * i] && strcasecmp(r->headers[2 * i], "Content-Security-Policy") == 0)
@@ -284,7 +204,7 @@ static const char *http_csp_for(const char *ctype, const api_reply_t *r)
     return http_csp_for_type(ctype);
 }
 
-static void http_field(strbuf_t *o, const char *name, const char *value)
+void http_field(strbuf_t *o, const char *name, const char *value)
 {
     /* A value with CR or LF would end the field early and start another: never sent. */
     if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n:"))
@@ -296,7 +216,7 @@ static void http_field(strbuf_t *o, const char *name, const char *value)
 }
 
 /* The status line and the fields every response has. */
-static void http_head_begin(http_rq_t *rq, strbuf_t *o, int status)
+void http_head_begin(http_rq_t *rq, strbuf_t *o, int status)
 {
     http_server_t *srv = rq->srv;
     strbuf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_reason(status), http_date(srv));
@@ -307,7 +227,7 @@ static void http_head_begin(http_rq_t *rq, strbuf_t *o, int status)
         strbuf_puts(o, "Connection: keep-alive\r\n");
 }
 
-static void http_head_common(http_rq_t *rq, strbuf_t *o, const char *rid, const char *csp)
+void http_head_common(http_rq_t *rq, strbuf_t *o, const char *rid, const char *csp)
 {
     http_server_t *srv = rq->srv;
     strbuf_puts(o, "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
@@ -336,18 +256,10 @@ static int http_response_write(http_rq_t *rq, const api_reply_t *r, int status)
     char *heap = NULL;
     const char *ctype = NULL;
 
-    if (r->json) {
-        size_t n = json_dumpb(r->json, srv->scratch, sizeof srv->scratch, JSON_COMPACT);
-        if (n > sizeof srv->scratch) {
-            heap = malloc(n);
-            if (!heap)
-                return -1;
-            n = json_dumpb(r->json, heap, n, JSON_COMPACT);
-            body = heap;
-        } else {
-            body = srv->scratch;
-        }
-        len = n;
+    /* The registry renders a JSON body's text once (api_call_t.want_value is false here). */
+    if (r->json_text) {
+        body = r->json_text;
+        len = r->json_text_len;
         ctype = r->is_problem ? "application/problem+json" : "application/json";
     } else if (r->raw) {
         body = r->raw;
@@ -401,6 +313,7 @@ static int http_response_write(http_rq_t *rq, const api_reply_t *r, int status)
 /* A problem found by the transport itself (413, 400, 503, 500). p is destroyed. */
 static int http_problem_write(http_rq_t *rq, problem_t *p, const char *path)
 {
+    http_server_t *srv = rq->srv;
     const char *hdrs[2 * HTTP_EXTRA_HEADERS];
     size_t nh = 0;
     const char *name, *value;
@@ -411,9 +324,17 @@ static int http_problem_write(http_rq_t *rq, problem_t *p, const char *path)
     }
     problem_ext_set(p, "request_id", json_string(http_rq_id(rq)));
     json_t *j = problem_to_json(p, path);
+    size_t n = j ? json_dumpb(j, srv->scratch, sizeof srv->scratch, JSON_COMPACT) : 0;
+    if (n == 0 || n > sizeof srv->scratch) { /* a problem's text is small: out of memory */
+        json_decref(j);
+        problem_destroy(&p);
+        return -1;
+    }
     api_reply_t r = {
         .status = problem_status(p),
         .json = j,
+        .json_text = srv->scratch,
+        .json_text_len = n,
         .is_problem = true,
         .request_id = http_rq_id(rq),
         .headers = hdrs,
@@ -426,8 +347,9 @@ static int http_problem_write(http_rq_t *rq, problem_t *p, const char *path)
 }
 
 /* Ends a request whose response is in the connection's buffer (or drops the connection when
- * it could not be written). rq goes back to the pool unless api_dispatch still runs. */
-static void http_rq_finish(http_rq_t *rq, int rc, int how)
+ * it could not be written). rq goes back to the pool, unless `in_dispatch` (the registry's
+ * reply arrived while api_dispatch runs: http_on_request releases it when that returns). */
+void http_rq_finish(http_rq_t *rq, int rc, int how, bool in_dispatch)
 {
     http_server_t *srv = rq->srv;
     http_conn_t *conn = rq->conn;
@@ -436,10 +358,9 @@ static void http_rq_finish(http_rq_t *rq, int rc, int how)
         rq->req = NULL;
     }
     srv->inflight--;
-    rq->replied = true;
     if (http_conn_app(conn) == rq)
         http_conn_app_set(conn, NULL);
-    if (!rq->in_dispatch)
+    if (!in_dispatch)
         http_rq_put(srv, rq);
     if (rc < 0)
         http_conn_abort(conn); /* out of memory: dropping the connection is all that is left */
@@ -447,231 +368,10 @@ static void http_rq_finish(http_rq_t *rq, int rc, int how)
         http_conn_respond(conn, how);
 }
 
-static void http_fail(http_rq_t *rq, const char *path, problem_t *p)
+void http_fail(http_rq_t *rq, const char *path, problem_t *p, bool in_dispatch)
 {
     int rc = http_problem_write(rq, p, path);
-    http_rq_finish(rq, rc, HTTP_CONN_DONE);
-}
-
-/* ---- SSE streams ------------------------------------------------------------------------ */
-
-static void http_stream_free(http_stream_t *st)
-{
-    http_server_t *srv = st->srv;
-    if (st->sub && srv->hub->bus)
-        bus_unsubscribe(srv->hub->bus, &st->sub);
-    sse_queue_free(&st->q);
-    if (st->prev)
-        st->prev->next = st->next;
-    else if (srv->streams == st)
-        srv->streams = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
-    if (srv->hub->metrics)
-        metrics_gauge_add(srv->hub->metrics, "ganglion_sse_clients", NULL, -1);
-    free(st);
-}
-
-/* Formats queued events (and a due heartbeat) into the connection's buffer as one chunk and
- * hands it over; at the end of a stream, the last chunk. Only while nothing is being written,
- * so a stream holds at most one batch beyond its queue. */
-static void http_stream_pump(http_stream_t *st)
-{
-    if (st->writing)
-        return;
-    strbuf_t *o = http_conn_out(st->conn);
-    size_t o0 = o->len;
-    if (st->chunked)
-        strbuf_append(o, "00000000\r\n", SSE_CHUNK_HEAD);
-    size_t d0 = o->len;
-    bus_event_t *ev;
-    int rc = 0;
-    while (rc == 0 && o->len - d0 < SSE_BATCH && (ev = sse_queue_pop(&st->q)) != NULL) {
-        rc = sse_frame_append(o, ev);
-        bus_event_unref(ev);
-    }
-    if (rc == 0 && st->heartbeat_due) {
-        st->heartbeat_due = false;
-        rc = sse_comment_append(o, "heartbeat");
-    }
-    if (rc < 0) {
-        http_conn_abort(st->conn); /* frees st through ops->gone */
-        return;
-    }
-    size_t n = o->len - d0;
-    if (n == 0) {
-        o->len = o0;
-        if (st->end == SSE_END) {
-            if (st->chunked)
-                strbuf_append(o, "0\r\n\r\n", 5);
-            http_conn_t *conn = st->conn;
-            bool chunked = st->chunked;
-            http_conn_app_set(conn, NULL);
-            http_stream_free(st);
-            /* without chunked framing only the close tells the client the body ended */
-            http_conn_respond(conn, chunked ? HTTP_CONN_DONE : HTTP_CONN_CLOSE);
-        }
-        return;
-    }
-    if (st->chunked) {
-        char size[32];
-        snprintf(size, sizeof size, "%08zx\r\n", n & 0xffffffffu);
-        memcpy(o->data + o0, size, SSE_CHUNK_HEAD);
-        strbuf_append(o, "\r\n", 2);
-    }
-    st->writing = true;
-    http_conn_respond(st->conn, HTTP_CONN_STREAM);
-}
-
-static void http_stream_on_event(bus_event_t *ev, void *ud)
-{
-    http_stream_t *st = ud;
-    if (st->end != SSE_RUNNING)
-        return;
-    if (!sse_queue_push(&st->q, ev)) {
-        /* The client reads slower than events arrive: drop it rather than buffer without end. */
-        if (st->srv->hub->metrics)
-            metrics_counter_add(st->srv->hub->metrics, "ganglion_sse_dropped_total", NULL, 1);
-        log_warn(NULL, "http: slow SSE client dropped", "{s:i}", "queue", (int)st->q.cap);
-        http_conn_abort(st->conn); /* a reset: the client sees the end even if not reading */
-        return;
-    }
-    http_stream_pump(st);
-}
-
-static void http_replay_count(bus_event_t *ev, void *ud)
-{
-    (void)ev;
-    (*(size_t *)ud)++;
-}
-
-static void http_replay_push(bus_event_t *ev, void *ud)
-{
-    http_stream_t *st = ud;
-    sse_queue_push(&st->q, ev);
-}
-
-/* Opens the stream for a reply with `stream` set: subscribe, replay, the head and the first
- * chunk (a comment, a gap notice, the handler's prelude). */
-static void http_stream_open(http_rq_t *rq, const api_reply_t *r)
-{
-    http_server_t *srv = rq->srv;
-    bus_t *bus = srv->hub->bus;
-    if (srv->quiescing || !bus) {
-        http_fail(rq, NULL, problem_new(503, "shutting-down", "the server is shutting down"));
-        return;
-    }
-    http_stream_t *st = calloc(1, sizeof *st);
-    if (!st) {
-        http_rq_finish(rq, -1, HTTP_CONN_CLOSE);
-        return;
-    }
-    st->kind = HTTP_APP_STREAM;
-    st->srv = srv;
-    st->conn = rq->conn;
-    st->chunked = rq->http11;
-    const char *topics = r->stream_topics ? r->stream_topics : "";
-    st->sub = bus_subscribe(bus, topics, http_stream_on_event, st);
-    if (!st->sub) {
-        free(st);
-        problem_t *p = problem_new(400, "validation", "invalid topic list");
-        problem_field_add(p, "query", "topics", "comma-separated dotted patterns expected");
-        http_fail(rq, NULL, p);
-        return;
-    }
-    /* Replayed events get room on top of the live allowance: a reconnecting client may be
-     * up to a ring behind without counting as slow. */
-    size_t replay = 0;
-    if (r->stream_after > 0)
-        bus_replay(bus, st->sub, r->stream_after, http_replay_count, &replay);
-    if (sse_queue_init(&st->q, srv->client_queue + replay) < 0) {
-        bus_unsubscribe(bus, &st->sub);
-        free(st);
-        http_rq_finish(rq, -1, HTTP_CONN_CLOSE);
-        return;
-    }
-    st->next = srv->streams;
-    if (srv->streams)
-        srv->streams->prev = st;
-    srv->streams = st;
-    if (srv->hub->metrics)
-        metrics_gauge_add(srv->hub->metrics, "ganglion_sse_clients", NULL, 1);
-
-    strbuf_t *o = http_conn_out(rq->conn);
-    int status = r->status ? r->status : 200;
-    http_head_begin(rq, o, status);
-    strbuf_puts(o, "Content-Type: text/event-stream\r\nCache-Control: no-cache, no-store\r\n"
-                   "X-Accel-Buffering: no\r\n");
-    if (st->chunked)
-        strbuf_puts(o, "Transfer-Encoding: chunked\r\n");
-    for (size_t i = 0; i < r->nheaders; i++)
-        if (r->headers[2 * i] && r->headers[2 * i + 1])
-            http_field(o, r->headers[2 * i], r->headers[2 * i + 1]);
-    http_head_common(rq, o, r->request_id ? r->request_id : http_rq_id(rq),
-                     http_csp_for("text/event-stream", r));
-    strbuf_append(o, "\r\n", 2);
-
-    /* The first chunk: what the client learns before any live event. */
-    size_t c0 = o->len;
-    if (st->chunked)
-        strbuf_append(o, "00000000\r\n", SSE_CHUNK_HEAD);
-    size_t d0 = o->len;
-    char line[CONFIG_STR_MAX + 64];
-    snprintf(line, sizeof line, "connected topics=%s last-id=%" PRIu64, topics, bus_last_id(bus));
-    sse_comment_append(o, line);
-    if (r->stream_after > 0) {
-        int gap = bus_replay(bus, st->sub, r->stream_after, http_replay_push, st);
-        if (gap == 1)
-            strbuf_printf(o, "event: gap\ndata: {\"after\":%" PRIu64 "}\n\n", r->stream_after);
-    }
-    if (r->stream_prelude_len)
-        strbuf_append(o, r->stream_prelude, r->stream_prelude_len);
-    if (st->chunked) {
-        char size[32];
-        snprintf(size, sizeof size, "%08zx\r\n", (o->len - d0) & 0xffffffffu);
-        memcpy(o->data + c0, size, SSE_CHUNK_HEAD);
-        strbuf_append(o, "\r\n", 2);
-    }
-
-    /* From here the connection carries the stream, not the request. */
-    http_conn_t *conn = rq->conn;
-    if (rq->req) {
-        http_waiting_unlink(rq);
-        rq->req = NULL;
-    }
-    srv->inflight--;
-    rq->replied = true;
-    if (!rq->in_dispatch)
-        http_rq_put(srv, rq);
-    http_conn_app_set(conn, st);
-    st->writing = true;
-    http_conn_respond(conn, HTTP_CONN_STREAM);
-}
-
-static void http_on_heartbeat(uv_timer_t *t)
-{
-    http_server_t *srv = t->data;
-    http_stream_t *st = srv->streams;
-    while (st) {
-        http_stream_t *next = st->next; /* a pump may end st */
-        st->heartbeat_due = true;
-        http_stream_pump(st);
-        st = next;
-    }
-}
-
-static void http_streams_end(http_server_t *srv)
-{
-    http_stream_t *st = srv->streams;
-    while (st) {
-        http_stream_t *next = st->next;
-        if (st->end == SSE_RUNNING) {
-            st->end = SSE_END;
-            bus_unsubscribe(srv->hub->bus, &st->sub);
-        }
-        http_stream_pump(st);
-        st = next;
-    }
+    http_rq_finish(rq, rc, HTTP_CONN_DONE, in_dispatch);
 }
 
 /* ---- the registry's reply --------------------------------------------------------------- */
@@ -685,7 +385,7 @@ static void http_on_reply(const api_reply_t *r, void *tctx)
     }
     int status = r->status ? r->status : 200;
     int rc = http_response_write(rq, r, status);
-    http_rq_finish(rq, rc, HTTP_CONN_DONE);
+    http_rq_finish(rq, rc, HTTP_CONN_DONE, r->in_dispatch);
 }
 
 /* ---- requests --------------------------------------------------------------------------- */
@@ -695,8 +395,8 @@ static void http_on_reply(const api_reply_t *r, void *tctx)
     "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"                          \
     "X-Frame-Options: DENY\r\nContent-Security-Policy: " HTTP_CSP_API "\r\n"
 
-/* The door's limits, read from the configuration each time (body_limit and the header
- * timeout are reloadable; the door checks heads before any request syncs srv). */
+/* The door's limits, read from the configuration at start and after each reload (body_limit
+ * and the header timeout are reloadable; the door checks heads before a request reaches srv). */
 static void http_door_limits_fill(void *ud, http_door_limits_t *lim)
 {
     const http_server_t *srv = ud;
@@ -714,9 +414,10 @@ static void http_door_limits_fill(void *ud, http_door_limits_t *lim)
     lim->security_headers = HTTP_DOOR_HEADERS;
 }
 
-/* Reloadable settings (SIGHUP rewrites hub->cfg) are re-read here, once per request: a few
- * compares, and a re-parse only when the CORS list changed. */
-static void http_config_sync(http_server_t *srv)
+/* Reloadable settings (SIGHUP rewrites hub->cfg) are copied here at start and when the reload
+ * is announced (hub_reload_notify), never per request; the CORS list is parsed again only when
+ * it changed. */
+static void http_config_apply(http_server_t *srv)
 {
     const config_t *cfg = &srv->hub->cfg;
     srv->body_limit = cfg->body_limit > 0 ? (uint64_t)cfg->body_limit : 0;
@@ -732,7 +433,7 @@ static void http_config_sync(http_server_t *srv)
         uv_timer_stop(&srv->heartbeat);
         if (srv->heartbeat_s > 0 && !srv->quiescing) {
             uint64_t ms = (uint64_t)srv->heartbeat_s * 1000;
-            uv_timer_start(&srv->heartbeat, http_on_heartbeat, ms, ms);
+            uv_timer_start(&srv->heartbeat, http_streams_heartbeat, ms, ms);
         }
     }
     if (strcmp(cfg->cors_origins, srv->cors_src) != 0) {
@@ -760,7 +461,7 @@ static void http_preflight(http_rq_t *rq, const http_request_t *hr)
     strbuf_puts(o, "Allow: " HTTP_ALLOW_METHODS "\r\n");
     http_head_common(rq, o, http_rq_id(rq), HTTP_CSP_API);
     int rc = strbuf_append(o, "\r\n", 2);
-    http_rq_finish(rq, rc, HTTP_CONN_DONE);
+    http_rq_finish(rq, rc, HTTP_CONN_DONE, false);
 }
 
 /* What every request context takes from its head: id, CORS origin, gzip. */
@@ -789,9 +490,12 @@ static bool http_escapes_ok(const char *s)
     return true;
 }
 
-static void http_on_refresh(void *ud)
+/* The hub's reload listener: the server's own copies, then the door's. */
+static void http_on_reload(void *ud)
 {
-    http_config_sync(ud);
+    http_server_t *srv = ud;
+    http_config_apply(srv);
+    http_door_limits_refresh(srv->door);
 }
 
 static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *ud)
@@ -816,7 +520,8 @@ static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *u
         http_fail(rq, NULL,
                   problem_new(400, "bad-request",
                               bad ? "malformed percent-encoding in the URL"
-                                  : "the request target is not an absolute path"));
+                                  : "the request target is not an absolute path"),
+                  false);
         return;
     }
     if (srv->cors.enabled && strcmp(hr->method, "OPTIONS") == 0) {
@@ -841,21 +546,15 @@ static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *u
     call.transport_ctx = rq;
 
     rq->hreq = hr;
-    rq->in_dispatch = true;
     api_req_t *req = api_dispatch(srv->hub->api, &call, http_on_reply, rq);
-    rq->in_dispatch = false;
     rq->hreq = NULL;
-    if (rq->replied) {
+    if (!req) { /* replied inside the call: the reply left rq to us (api_reply_t.in_dispatch) */
         http_rq_put(srv, rq);
         return;
     }
-    if (req) {
-        rq->req = req;
-        http_waiting_link(rq);
-        http_conn_app_set(conn, rq);
-        return;
-    }
-    http_fail(rq, call.path, problem_new(500, "internal", "the request produced no reply"));
+    rq->req = req;
+    http_waiting_link(rq);
+    http_conn_app_set(conn, rq);
 }
 
 /* The connection refuses what it read (a bad head, a bad or oversized body, a timeout): a
@@ -883,7 +582,7 @@ static void http_on_refuse(http_conn_t *conn, const http_request_t *hr, problem_
         http_rq_from_head(rq, hr);
     rq->is_head = false;
     int rc = http_problem_write(rq, p, NULL);
-    http_rq_finish(rq, rc, HTTP_CONN_CLOSE);
+    http_rq_finish(rq, rc, HTTP_CONN_CLOSE, false);
 }
 
 static void http_on_drain(http_conn_t *conn, void *app, void *ud)
@@ -1134,7 +833,6 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
         .refuse = http_on_refuse,
         .drain = http_on_drain,
         .gone = http_on_gone,
-        .refresh = http_on_refresh,
         .closed = http_on_closed,
     };
     srv->env.loop = hub->loop;
@@ -1144,7 +842,7 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     uv_timer_init(hub->loop, &srv->heartbeat);
     srv->heartbeat.data = srv;
     srv->heartbeat_open = true;
-    http_config_sync(srv); /* limits, and starts the heartbeat timer */
+    http_config_apply(srv); /* limits, and starts the heartbeat timer */
     /* The door (http_door.c) owns the listening socket and hands connections over. */
     rc = http_door_start(hub->loop, fd, hub->metrics, http_door_limits_fill, http_on_handoff, srv,
                          &srv->door);
@@ -1156,6 +854,8 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
     }
     if (srv->tls)
         http_door_tls_refuse_set(srv->door, http_on_door_refuse);
+    if (hub_reload_hook_add(hub, http_on_reload, srv) < 0)
+        log_warn(NULL, "http: no room for a reload listener; reloads reach HTTP at restart", NULL);
     http_declare_metrics(hub->metrics);
     *out = srv;
     return 0;
@@ -1194,6 +894,7 @@ void http_server_destroy(http_server_t **psrv)
     if (!srv)
         return;
     *psrv = NULL;
+    hub_reload_hook_remove(srv->hub, http_on_reload, srv);
     srv->quiescing = true;
     srv->env.quiescing = true;
     http_conn_env_close_all(&srv->env); /* gone and closed for each, synchronously */

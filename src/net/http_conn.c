@@ -479,8 +479,6 @@ static void conn_head(http_conn_t *c)
             conn_close(c, false);
         return;
     }
-    if (c->env->ops->refresh)
-        c->env->ops->refresh(c->env->ud);
     http_head_verdict_t v;
     int rc = http_head_check(c->rbuf + c->rpos, c->rlen - c->rpos, &c->env->head, &v);
     if (rc == HTTP_HEAD_OK) {

@@ -48,8 +48,6 @@ typedef struct http_conn_ops {
     void (*drain)(http_conn_t *c, void *app, void *ud);
     /* The connection ends while app is attached (client gone, abort, shutdown). */
     void (*gone)(http_conn_t *c, void *app, void *ud);
-    /* Before a head is checked: the transport may update the env's limits (reload). */
-    void (*refresh)(void *ud);
     /* The connection is closed and about to be freed: the last call for it. */
     void (*closed)(http_conn_t *c, void *ud);
 } http_conn_ops_t;

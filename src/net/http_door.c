@@ -357,7 +357,6 @@ static void door_on_epoll(uv_poll_t *p, int status, int events)
     (void)status;
     (void)events;
     http_door_t *d = p->data;
-    d->limits(d->ud, &d->lim);
     struct epoll_event ev[DOOR_EVENTS];
     int n = epoll_wait(d->epfd, ev, DOOR_EVENTS, 0);
     for (int i = 0; i < n; i++)
@@ -436,7 +435,6 @@ static void door_on_listen(uv_poll_t *p, int status, int events)
     (void)status;
     (void)events;
     http_door_t *d = p->data;
-    d->limits(d->ud, &d->lim);
     for (int i = 0; i < DOOR_ACCEPT_BATCH && !d->stopped; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
@@ -519,6 +517,12 @@ int http_door_start(uv_loop_t *loop, int listen_fd, metrics_t *m, http_door_limi
     uv_poll_start(&d->ep_poll, UV_READABLE, door_on_epoll);
     *out = d;
     return 0;
+}
+
+void http_door_limits_refresh(http_door_t *d)
+{
+    if (d)
+        d->limits(d->ud, &d->lim);
 }
 
 void http_door_tls_refuse_set(http_door_t *d, http_door_refuse_fn fn)

@@ -27,8 +27,8 @@ typedef struct http_door_limits {
     const char *security_headers; /* "Name: value\r\n" lines added to refusals; borrowed */
 } http_door_limits_t;
 
-/* Fills *lim with the limits in force now (they may change on reload); called on every
- * listener wake-up and before every head check. */
+/* Fills *lim with the limits in force now; called at start and by http_door_limits_refresh
+ * (the transport's reload listener), not per connection. */
 typedef void (*http_door_limits_fn)(void *ud, http_door_limits_t *lim);
 
 /* Takes an admitted connection: fd is the callee's from now on (closed by it on failure).
@@ -47,6 +47,9 @@ int http_door_start(uv_loop_t *loop, int listen_fd, metrics_t *m, http_door_limi
 typedef int (*http_door_refuse_fn)(void *ud, int fd, int status, const char *slug,
                                    const char *detail, unsigned retry_after_s);
 void http_door_tls_refuse_set(http_door_t *d, http_door_refuse_fn fn);
+
+/* Reads the limits again (after a reload): connections admitted from now on see them. */
+void http_door_limits_refresh(http_door_t *d);
 
 /* A connection handed to the transport opened or closed: it counts against the limits while
  * open. */

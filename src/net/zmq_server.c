@@ -55,9 +55,7 @@ typedef struct zsrv_rq {
     api_req_t *req;
     json_t *id;
     zmq_codec_enc_t enc;
-    bool delim;       /* the request came with an empty delimiter frame (REQ): mirror it */
-    bool in_dispatch; /* the reply, if any, arrives inside api_dispatch */
-    bool replied;
+    bool delim;    /* the request came with an empty delimiter frame (REQ): mirror it */
     bool id_plain; /* the id came from the fast envelope reader (see zsrv_id_dump) */
     /* the envelope, with the body's undecoded bytes, while api_dispatch runs; NULL after */
     const zmq_envelope_t *env;
@@ -365,10 +363,11 @@ static void zsrv_reply_json_fast(zmq_server_t *s, zsrv_rq_t *rq, const api_reply
     rc |= zsrv_id_dump(b, rq);
     char st[48];
     rc |= strbuf_append(b, st, zsrv_status_text(st, r->status ? r->status : 200));
-    bool raw_json = !r->json && r->raw && r->raw_len && r->content_type &&
+    /* a JSON body comes as text (the call did not set want_value): copied as it is */
+    bool raw_json = !r->json_text && r->raw && r->raw_len && r->content_type &&
                     strcmp(r->content_type, "application/json") == 0;
-    if (r->json) {
-        rc |= zsrv_dump(b, r->json, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (r->json_text) {
+        rc |= strbuf_append(b, r->json_text, r->json_text_len);
     } else if (raw_json) {
         rc |= strbuf_append(b, r->raw, r->raw_len);
     } else {
@@ -412,16 +411,16 @@ static void zsrv_on_reply(const api_reply_t *r, void *tctx)
     } else if (rq->enc == ZMQ_CODEC_JSON) {
         zsrv_reply_json_fast(s, rq, r, headers);
     } else {
+        /* MessagePack: the registry handed the value (want_value), encoded here without a
+         * JSON text in between */
         json_t *body = r->json ? json_incref(r->json) : zsrv_raw_body(r, &headers);
         zsrv_reply_send(s, rq->peer->id, rq->peer->idlen, rq->delim, rq->enc, rq->id,
                         r->status ? r->status : 200, body, headers);
         json_decref(body);
     }
     json_decref(headers);
-    if (rq->in_dispatch) {
-        rq->replied = true;
-        return;
-    }
+    if (r->in_dispatch)
+        return; /* zsrv_handle frees rq when api_dispatch returns */
     zsrv_pending_unlink(rq);
     zsrv_rq_free(rq);
     /* A send outside a wake-up may have consumed the FD's edge: look at ZMQ_EVENTS again. */
@@ -537,13 +536,12 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     call.peer = peer_addr;
     call.credential = rq->has_token ? rq->token : NULL;
     call.transport_ctx = rq;
+    call.want_value = enc != ZMQ_CODEC_JSON;
 
-    rq->in_dispatch = true;
     rq->env = &env;
     api_req_t *req = api_dispatch(s->hub->api, &call, zsrv_on_reply, rq);
     rq->env = NULL;
-    rq->in_dispatch = false;
-    if (rq->replied || !req) {
+    if (!req) { /* replied inside the call (api_reply_t.in_dispatch) */
         zsrv_rq_free(rq);
     } else {
         rq->req = req;

@@ -304,6 +304,7 @@ static void serve_reload(serve_t *s)
                  err);
     bool log_moved = strcmp(next.log_file, s->hub.cfg.log_file) != 0;
     config_apply_reloadable(&s->hub.cfg, &next);
+    hub_reload_notify(&s->hub);
     log_level_t lvl = LOG_LEVEL_INFO;
     log_level_parse(s->hub.cfg.log_level, &lvl);
     int rc = log_moved ? log_open(lvl, s->hub.cfg.log_file) : log_reopen();

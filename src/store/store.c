@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "core/clock.h"
-#include "core/hash.h"
 #include "core/log.h"
 #include "store/store_internal.h"
 
@@ -77,11 +76,6 @@ json_t *store_base64_json(const unsigned char *p, size_t n)
     json_t *j = json_stringn(out, o);
     free(out);
     return j;
-}
-
-uint64_t store_hash(const char *s)
-{
-    return hash_fnv1a_str(HASH_FNV1A_SEED, s);
 }
 
 static void errset(char *err, size_t errlen, const char *fmt, ...)

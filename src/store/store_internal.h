@@ -63,7 +63,4 @@ int store_conn_fail(store_conn_t *c, int code, const char *fmt, ...)
 /* Base64 (standard alphabet, padded) of n bytes as a new JSON string; NULL on OOM. */
 json_t *store_base64_json(const unsigned char *p, size_t n);
 
-/* 64-bit FNV-1a of a NUL-terminated string: the statement cache key. */
-uint64_t store_hash(const char *s);
-
 #endif

@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "store/pq_dl.h"
+#include "core/htab.h"
 #include "store/store_internal.h"
 
 /* Type OIDs from pg_type.h (server headers are not a build dependency). */
@@ -29,18 +30,26 @@ enum {
 };
 
 typedef struct pg_stmt {
-    uint64_t hash;
-    char *sql;
+    char *sql; /* the text as given: the cache's key */
+    size_t sqllen;
     char name[24];
     uint64_t used; /* LRU clock */
 } pg_stmt_t;
+
+static const void *pg_stmt_key(const void *item, size_t *len)
+{
+    const pg_stmt_t *e = item;
+    *len = e->sqllen;
+    return e->sql;
+}
 
 typedef struct pg_conn {
     store_conn_t base; /* first: store_conn_t * <-> pg_conn_t * */
     PGconn *pg;
     int statement_timeout_ms;
-    pg_stmt_t cache[STORE_STMT_CACHE];
+    pg_stmt_t cache[STORE_STMT_CACHE]; /* dense; the index points into it */
     size_t ncache;
+    htab_t *index; /* the cache's entries by SQL text (core/htab) */
     uint64_t clock;
     uint64_t next_id; /* statement names are never reused on a connection */
 } pg_conn_t;
@@ -110,10 +119,20 @@ static int pg_session_setup(pg_conn_t *c)
     return rc;
 }
 
+/* Removes e from the index when the index holds e (an entry left unindexed by an out-of-memory
+ * put may share its text with an indexed one). */
+static void pg_index_drop(pg_conn_t *c, pg_stmt_t *e)
+{
+    if (htab_get(c->index, e->sql, e->sqllen) == e)
+        htab_del(c->index, e->sql, e->sqllen);
+}
+
 static void pg_cache_forget(pg_conn_t *c)
 {
-    for (size_t i = 0; i < c->ncache; i++)
+    for (size_t i = 0; i < c->ncache; i++) {
+        pg_index_drop(c, &c->cache[i]);
         free(c->cache[i].sql);
+    }
     c->ncache = 0;
 }
 
@@ -124,8 +143,14 @@ static void pg_cache_evict(pg_conn_t *c, pg_stmt_t *e)
     char sql[48];
     snprintf(sql, sizeof sql, "DEALLOCATE %s", e->name);
     pq->PQclear(pq->PQexec(c->pg, sql));
+    pg_index_drop(c, e);
     free(e->sql);
-    *e = c->cache[--c->ncache];
+    pg_stmt_t *last = &c->cache[--c->ncache];
+    if (last != e) { /* the last entry fills the hole: its index entry follows it */
+        pg_index_drop(c, last);
+        *e = *last;
+        (void)htab_put(c->index, e); /* out of memory: unindexed until evicted */
+    }
 }
 
 static int pg_reset(store_conn_t *base)
@@ -231,14 +256,12 @@ static int pg_fail_unanswered(pg_conn_t *c, bool late)
 static int pg_prepare(pg_conn_t *c, const char *sql, const store_val_t *params, size_t n,
                       pg_stmt_t **out)
 {
-    uint64_t h = store_hash(sql);
-    for (size_t i = 0; i < c->ncache; i++) {
-        pg_stmt_t *e = &c->cache[i];
-        if (e->hash == h && strcmp(e->sql, sql) == 0) {
-            e->used = ++c->clock;
-            *out = e;
-            return 0;
-        }
+    size_t sqllen = strlen(sql);
+    pg_stmt_t *hit = htab_get(c->index, sql, sqllen);
+    if (hit) {
+        hit->used = ++c->clock;
+        *out = hit;
+        return 0;
     }
     if (c->ncache == STORE_STMT_CACHE) {
         pg_stmt_t *old = &c->cache[0];
@@ -272,9 +295,10 @@ static int pg_prepare(pg_conn_t *c, const char *sql, const store_val_t *params, 
         pg_cache_forget(c);
         return store_conn_fail(&c->base, STORE_ERR, "postgres: out of memory");
     }
-    e->hash = h;
+    e->sqllen = sqllen;
     e->used = ++c->clock;
     c->ncache++;
+    (void)htab_put(c->index, e); /* out of memory: unindexed (prepared again) until evicted */
     *out = e;
     return 0;
 }
@@ -475,6 +499,7 @@ static void pg_conn_close(store_conn_t *base)
     if (!c)
         return;
     pg_cache_forget(c);
+    htab_destroy(&c->index);
     if (c->pg)
         pq->PQfinish(c->pg);
     free(c);
@@ -497,7 +522,8 @@ static int pg_conn_open(store_t *s, const char *url, const store_options_t *opt,
     if (pq_dl_load(err, errlen) < 0)
         return STORE_ERR;
     pg_conn_t *c = calloc(1, sizeof *c);
-    if (!c) {
+    if (!c || htab_new(&c->index, pg_stmt_key) < 0) {
+        free(c);
         snprintf(err, errlen, "postgres: out of memory");
         return STORE_ERR;
     }

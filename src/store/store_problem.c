@@ -5,6 +5,13 @@
 
 #include <stdio.h>
 
+static void store_problem_retry_set(problem_t *p, const store_t *s, int code)
+{
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", store_retry_after_s(s, code));
+    problem_header_set(p, "Retry-After", secs);
+}
+
 problem_t *store_problem_new(const store_t *s, int code, const char *what)
 {
     const char *op = what && *what ? what : "the operation";
@@ -28,8 +35,16 @@ problem_t *store_problem_new(const store_t *s, int code, const char *what)
     default:
         return problem_new(500, "store-error", "%s failed in the store", op);
     }
-    char secs[16];
-    snprintf(secs, sizeof secs, "%d", store_retry_after_s(s, code));
-    problem_header_set(p, "Retry-After", secs);
+    store_problem_retry_set(p, s, code);
+    return p;
+}
+
+problem_t *store_problem_uncommitted(const store_t *s, const char *what)
+{
+    problem_t *p = problem_new(503, "store-error",
+                               "%s was made but could not be committed to the store; it will not "
+                               "survive a restart",
+                               what && *what ? what : "the change");
+    store_problem_retry_set(p, s, STORE_ERR);
     return p;
 }

@@ -15,4 +15,10 @@
  * (Retry-After then 1). Never returns NULL; the caller owns the result. */
 problem_t *store_problem_new(const store_t *s, int code, const char *what);
 
+/* A change a domain has made in memory whose write the store did not commit (an acknowledged
+ * write's failed batch, agents_ack.c): 503 store-error with Retry-After, whatever the batch's
+ * error was — the client's change is not lost to a conflict it could fix, it was not made
+ * durable. what names the change ("the change"). Never returns NULL; the caller owns it. */
+problem_t *store_problem_uncommitted(const store_t *s, const char *what);
+
 #endif

@@ -9,11 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/htab.h"
 #include "store/store_internal.h"
 
 typedef struct sqlite_stmt {
-    uint64_t hash;
-    char *sql; /* the text as given, to confirm a hash hit */
+    char *sql; /* the text as given: the cache's key */
+    size_t sqllen;
     sqlite3_stmt *stmt;
     uint64_t used; /* LRU clock */
 } sqlite_stmt_t;
@@ -21,10 +22,18 @@ typedef struct sqlite_stmt {
 typedef struct sqlite_conn {
     store_conn_t base; /* first: store_conn_t * <-> sqlite_conn_t * */
     sqlite3 *db;
-    sqlite_stmt_t cache[STORE_STMT_CACHE];
+    sqlite_stmt_t cache[STORE_STMT_CACHE]; /* slots never move: the index points into them */
     size_t ncache;
+    htab_t *index; /* the cache's entries by SQL text (core/htab) */
     uint64_t clock;
 } sqlite_conn_t;
+
+static const void *sqlite_stmt_key(const void *item, size_t *len)
+{
+    const sqlite_stmt_t *e = item;
+    *len = e->sqllen;
+    return e->sql;
+}
 
 static sqlite_conn_t *sq(store_conn_t *c)
 {
@@ -101,9 +110,18 @@ static char *sqlite_rewrite(const char *sql)
     return out;
 }
 
+/* Removes e from the index when the index holds e (an entry left unindexed by an out-of-memory
+ * put may share its text with an indexed one). */
+static void sqlite_index_drop(sqlite_conn_t *c, sqlite_stmt_t *e)
+{
+    if (htab_get(c->index, e->sql, e->sqllen) == e)
+        htab_del(c->index, e->sql, e->sqllen);
+}
+
 static void sqlite_cache_clear(sqlite_conn_t *c)
 {
     for (size_t i = 0; i < c->ncache; i++) {
+        sqlite_index_drop(c, &c->cache[i]);
         sqlite3_finalize(c->cache[i].stmt);
         free(c->cache[i].sql);
     }
@@ -113,14 +131,12 @@ static void sqlite_cache_clear(sqlite_conn_t *c)
 /* Returns a reset statement for sql from the cache, preparing (and maybe evicting) on a miss. */
 static int sqlite_prepare(sqlite_conn_t *c, const char *sql, sqlite3_stmt **out)
 {
-    uint64_t h = store_hash(sql);
-    for (size_t i = 0; i < c->ncache; i++) {
-        sqlite_stmt_t *e = &c->cache[i];
-        if (e->hash == h && strcmp(e->sql, sql) == 0) {
-            e->used = ++c->clock;
-            *out = e->stmt;
-            return 0;
-        }
+    size_t sqllen = strlen(sql);
+    sqlite_stmt_t *e = htab_get(c->index, sql, sqllen);
+    if (e) {
+        e->used = ++c->clock;
+        *out = e->stmt;
+        return 0;
     }
     char *text = sqlite_rewrite(sql);
     char *copy = strdup(sql);
@@ -154,10 +170,14 @@ static int sqlite_prepare(sqlite_conn_t *c, const char *sql, sqlite3_stmt **out)
         for (size_t i = 1; i < c->ncache; i++)
             if (c->cache[i].used < slot->used)
                 slot = &c->cache[i];
+        sqlite_index_drop(c, slot);
         sqlite3_finalize(slot->stmt);
         free(slot->sql);
     }
-    *slot = (sqlite_stmt_t){.hash = h, .sql = copy, .stmt = stmt, .used = ++c->clock};
+    *slot = (sqlite_stmt_t){.sql = copy, .sqllen = sqllen, .stmt = stmt, .used = ++c->clock};
+    /* Out of memory in the index: the entry stays unindexed (prepared again next time) until
+     * the LRU evicts it, and this call still runs. */
+    (void)htab_put(c->index, slot);
     *out = stmt;
     return 0;
 }
@@ -296,6 +316,7 @@ static void sqlite_conn_close(store_conn_t *base)
     if (!c)
         return;
     sqlite_cache_clear(c);
+    htab_destroy(&c->index);
     if (c->db)
         sqlite3_close_v2(c->db);
     free(c);
@@ -306,7 +327,8 @@ static int sqlite_conn_open(store_t *s, const char *path, const store_options_t 
 {
     (void)s;
     sqlite_conn_t *c = calloc(1, sizeof *c);
-    if (!c) {
+    if (!c || htab_new(&c->index, sqlite_stmt_key) < 0) {
+        free(c);
         snprintf(err, errlen, "sqlite: out of memory");
         return STORE_ERR;
     }

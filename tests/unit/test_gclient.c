@@ -7,9 +7,46 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/gclient.h"
+
+/* Replies are decoded within the value budget of their size, over HTTP and ZMQ alike. */
+static void test_reply_decode_budget(void **state)
+{
+    char err[256] = "";
+    json_t *v = NULL;
+    const char ok[] = "{\"status\":\"ok\",\"n\":[1,2,3]}";
+    assert_int_equal(gclient_reply_decode(-1, ok, sizeof ok - 1, &v, err, sizeof err), 0);
+    assert_int_equal(json_array_size(json_object_get(v, "n")), 3);
+    json_decref(v);
+    assert_int_equal(gclient_reply_decode(0, ok, sizeof ok - 1, &v, err, sizeof err), 0);
+    assert_non_null(v);
+    json_decref(v);
+
+    /* 20 000 empty arrays in 60 KB: far more containers than 60 KB of JSON may make */
+    size_t n = 20000, len = 0;
+    char *dense = malloc(3 * n + 2);
+    assert_non_null(dense);
+    dense[len++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        memcpy(dense + len, i ? ",[]" : "[]", i ? 3 : 2);
+        len += i ? 3 : 2;
+    }
+    dense[len++] = ']';
+    for (int enc = -1; enc <= 0; enc++) {
+        err[0] = '\0';
+        assert_int_equal(gclient_reply_decode(enc, dense, len, &v, err, sizeof err), -E2BIG);
+        assert_null(v);
+        assert_non_null(strstr(err, "refused"));
+    }
+    free(dense);
+
+    /* not JSON: no value, no error (the caller treats it as a reply without a body) */
+    assert_int_equal(gclient_reply_decode(-1, "{nope", 5, &v, err, sizeof err), 0);
+    assert_null(v);
+}
 
 static void test_backoff(void **state)
 {
@@ -72,6 +109,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_reply_decode_budget),
         cmocka_unit_test(test_endpoint),
         cmocka_unit_test(test_new_refuses_bad_input),
     };

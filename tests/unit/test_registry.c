@@ -21,6 +21,7 @@ typedef struct captured {
     char allow[128];
     char request_id[80];
     bool stream;
+    bool in_dispatch;
 } captured_t;
 
 static void capture(const api_reply_t *r, void *tctx)
@@ -30,6 +31,7 @@ static void capture(const api_reply_t *r, void *tctx)
     c->status = r->status;
     c->json = r->json ? json_deep_copy(r->json) : NULL;
     c->stream = r->stream;
+    c->in_dispatch = r->in_dispatch;
     snprintf(c->request_id, sizeof c->request_id, "%s", r->request_id ? r->request_id : "");
     c->allow[0] = '\0';
     for (size_t i = 0; i < r->nheaders; i++)
@@ -312,6 +314,33 @@ static void test_async_reply_and_cancel(void **state)
     assert_int_equal(audit_calls, 2);
 }
 
+/* "Replied yet?" is the registry's: a reply inside api_dispatch says so (and dispatch returns
+ * NULL), a later one does not, whatever the transport tracks. */
+static void test_reply_in_dispatch_flag(void **state)
+{
+    captured_t c = {0};
+    api_call_t k = {.transport = "test", .method = "GET", .path = "/things/7"};
+    assert_null(api_dispatch(reg, &k, capture, &c));
+    assert_int_equal(c.calls, 1);
+    assert_true(c.in_dispatch);
+    json_decref(c.json);
+
+    captured_t n = {0};
+    k.path = "/nothing-here";
+    assert_null(api_dispatch(reg, &k, capture, &n));
+    assert_true(n.in_dispatch);
+    assert_int_equal(n.status, 404);
+    json_decref(n.json);
+
+    captured_t l = {0};
+    api_call_t kl = {.transport = "test", .method = "POST", .path = "/later"};
+    assert_non_null(api_dispatch(reg, &kl, capture, &l));
+    api_reply_json(pending, 200, NULL);
+    assert_int_equal(l.calls, 1);
+    assert_false(l.in_dispatch);
+    json_decref(l.json);
+}
+
 static void test_audit_only_mutations(void **state)
 {
     captured_t c = call("GET", "/things/1", NULL, NULL, NULL);
@@ -441,6 +470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lazy_body_after_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openapi, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_in_dispatch_flag, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

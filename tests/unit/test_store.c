@@ -701,6 +701,29 @@ static void test_sqlite_full(void **state)
     assert_true(store_up(f->s)); /* a full disk is not a lost connection */
 }
 
+/* More distinct statements than the prepared-statement cache holds, then the first ones again:
+ * each evicted entry leaves the cache's index with it, and every statement still answers its
+ * own query (no stale entry found under another text). */
+static void test_stmt_cache_eviction(void **state)
+{
+    fx_t *f = *state;
+    store_conn_t *c = store_conn_acquire(f->s);
+    assert_non_null(c);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 400; i++) { /* the cache holds 128 (STORE_STMT_CACHE) */
+            char sql[96];
+            snprintf(sql, sizeof sql, "SELECT %d + $1 AS n", i);
+            json_t *rows = NULL;
+            assert_int_equal(store_query(c, sql, (store_val_t[]){STORE_INTV(1000)}, 1, &rows, NULL),
+                             0);
+            assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "n")),
+                             i + 1000);
+            json_decref(rows);
+        }
+    }
+    store_conn_release(f->s, c);
+}
+
 /* SQLite: store.sqlite_cache_kb reaches every pooled connection's page cache. */
 static void test_sqlite_cache_size(void **state)
 {
@@ -798,7 +821,7 @@ static void test_store_problem(void **state)
         T(test_schema_newer_refused, setup), T(test_query_insert_id_affected, setup),              \
         T(test_params_quotes_binary, setup), T(test_constraint, setup),                            \
         T(test_transactions, setup), T(test_pool_threads, setup), T(test_submit, setup),           \
-        T(test_submit_ordered, setup)
+        T(test_submit_ordered, setup), T(test_stmt_cache_eviction, setup)
 
 int main(void)
 {
