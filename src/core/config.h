@@ -100,6 +100,20 @@ typedef struct config {
     int64_t zmq_max_inflight_per_peer;      /* unanswered requests per peer before 429 */
     char zmq_curve[8];                      /* on | off */
     char zmq_curve_clients[CONFIG_STR_MAX]; /* allow-list file; empty = DATA_DIR/zmq_clients */
+    /* [mqtt] MQTT transport (src/net/mqtt*) */
+    char mqtt_url[CONFIG_STR_MAX];           /* mqtt://HOST:PORT, mqtts://...; empty = off */
+    char mqtt_prefix[128];                   /* topic prefix, default "ganglion" */
+    char mqtt_client_id[128];                /* empty = ganglion-<host>-<pid> */
+    char mqtt_username[128];                 /* empty = none */
+    char mqtt_password[256];                 /* secret */
+    char mqtt_password_file[CONFIG_STR_MAX]; /* first line is the password */
+    char mqtt_ca_file[CONFIG_STR_MAX];       /* mqtts: CA bundle; empty = system */
+    char mqtt_cert_file[CONFIG_STR_MAX];     /* mqtts: client certificate */
+    char mqtt_key_file[CONFIG_STR_MAX];      /* mqtts: its key */
+    int64_t mqtt_qos_events;                 /* 0..2 */
+    char mqtt_events[CONFIG_STR_MAX];        /* bus patterns published; empty = none */
+    int64_t mqtt_max_message;                /* largest request payload */
+    int64_t mqtt_keepalive;                  /* seconds */
     /* [watch] anomaly detection (src/watch) */
     int64_t watch_baseline;         /* default events in a stream's baseline, 400 */
     int64_t watch_window;           /* default events in a window, 50 */

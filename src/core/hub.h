@@ -19,6 +19,7 @@ struct http_server;
 struct auth;
 struct agents;
 struct zmq_server;
+struct mqtt_server;
 struct watch;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
@@ -52,6 +53,7 @@ typedef struct hub {
     struct auth *auth;
     struct agents *agents;
     struct zmq_server *zmq;
+    struct mqtt_server *mqtt;
     struct watch *watch;
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;

@@ -26,6 +26,7 @@
 #include "core/metrics.h"
 #include "core/opt.h"
 #include "net/http.h"
+#include "net/mqtt_server.h"
 #include "net/zmq_server.h"
 #include "server/datadir.h"
 #include "server/domains.h"
@@ -284,6 +285,7 @@ static void serve_shutdown_begin(serve_t *s, const char *why)
         if (serve_domains[d].shutdown)
             serve_domains[d].shutdown(hub);
     zmq_server_quiesce(hub->zmq);
+    mqtt_server_quiesce(hub->mqtt);
     uv_timer_stop(&s->lag_timer);
     uv_timer_stop(&s->trim_timer);
     s->drain_started_ns = clock_mono_ns();
@@ -451,6 +453,12 @@ int serve_main(int argc, char **argv)
         goto out_modules;
     }
 
+    if (mqtt_server_start(hub, &hub->mqtt, err, sizeof err) < 0) {
+        log_error(NULL, "cannot start the MQTT transport", "{s:s}", "reason", err);
+        fprintf(stderr, "ganglion serve: %s\n", err);
+        goto out_modules;
+    }
+
     if (http_server_start(hub, &hub->http, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the HTTP server", "{s:s,s:s}", "listen", hub->cfg.listen,
                   "reason", err);
@@ -494,6 +502,7 @@ out_modules:
         http_server_destroy(&hub->http);
         uv_run(hub->loop, UV_RUN_NOWAIT);
     }
+    mqtt_server_destroy(&hub->mqtt);
     zmq_server_destroy(&hub->zmq);
     /* domains: destroy (reverse order of start) */
     for (size_t d = serve_domains_count; d-- > 0;)
