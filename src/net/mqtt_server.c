@@ -219,6 +219,8 @@ static void mqtt_sync(mqtt_server_t *s)
         s->poll = p;
         s->poll_fd = fd;
         s->holds++;
+        if (s->quiescing)
+            uv_unref((uv_handle_t *)&p->h);
     }
     int ev = UV_READABLE | (lmosq->mosquitto_want_write(s->mosq) ? UV_WRITABLE : 0);
     uv_poll_start(&s->poll->h, ev, mqtt_on_poll);
@@ -864,4 +866,9 @@ void mqtt_server_quiesce(mqtt_server_t *s)
     s->quiescing = true;
     if (s->bus_sub)
         bus_unsubscribe(s->hub->bus, &s->bus_sub);
+    /* The connection stays up for the replies still to come, but no longer keeps the loop
+     * running: the loop ends when the other transports and the domains are done. */
+    if (s->poll)
+        uv_unref((uv_handle_t *)&s->poll->h);
+    uv_unref((uv_handle_t *)&s->retry_timer);
 }
