@@ -17,6 +17,9 @@ LISTEN     ?= $(if $(PORT),127.0.0.1:$(PORT))
 ZMQ_LISTEN ?= $(if $(PORT),127.0.0.1:$(shell expr $(PORT) + 1))
 ZMQ_PUB    ?= $(if $(PORT),127.0.0.1:$(shell expr $(PORT) + 2))
 CONFIG     ?=
+# `make run MQTT_PORT=1883` also starts a throwaway mosquitto on 127.0.0.1:1883 and connects the
+# daemon to it (tests/harness/with-mqtt; docs/mqtt.md). Without it no broker is started.
+MQTT_PORT  ?=
 
 .PHONY: all deps build run test test-unit test-integration test-asan build-asan bench soak fmt \
         fmt-check clean fuzz fuzz-build test-fuzz coverage
@@ -34,7 +37,7 @@ build: $(BUILD)/build.ninja
 
 run: deps build
 	mkdir -p $(DATA_DIR)
-	./$(BUILD)/ganglion serve --data-dir $(DATA_DIR) $(if $(CONFIG),--config $(CONFIG)) \
+	$(if $(MQTT_PORT),tests/harness/with-mqtt --port $(MQTT_PORT)) ./$(BUILD)/ganglion serve --data-dir $(DATA_DIR) $(if $(CONFIG),--config $(CONFIG)) \
 	  $(if $(LISTEN),--listen $(LISTEN)) $(if $(ZMQ_LISTEN),--zmq-listen $(ZMQ_LISTEN)) \
 	  $(if $(ZMQ_PUB),--zmq-pub $(ZMQ_PUB))
 
