@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import msgpack
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -23,19 +24,21 @@ class Broker:
     """One mosquitto process. start() picks a free port the first time and keeps it, so a
     restart listens where the daemon expects the broker."""
 
-    def __init__(self, user=None, password=None):
+    def __init__(self, user=None, password=None, tls=None):
         self.user, self.password = user, password
+        self.tls = tls or {}  # MQTT_CERTFILE, MQTT_KEYFILE, MQTT_CAFILE, MQTT_REQUIRE_CERT
         self.port = None
         self.dir = None
 
     @property
     def url(self):
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"mqtt{'s' if self.tls else ''}://127.0.0.1:{self.port}"
 
     def start(self):
         env = dict(os.environ)
         if self.user:
             env.update(MQTT_USER=self.user, MQTT_PASSWORD=self.password or "")
+        env.update({k: str(v) for k, v in self.tls.items()})
         args = [str(HARNESS / "mqtt-start")] + ([str(self.port)] if self.port else [])
         out = subprocess.run(args, env=env, check=True, capture_output=True, text=True,
                              timeout=30).stdout
@@ -56,7 +59,8 @@ class Client:
 
     _ids = itertools.count(1)
 
-    def __init__(self, broker, name="t", prefix="ganglion", user=None, password=None):
+    def __init__(self, broker, name="t", prefix="ganglion", user=None, password=None,
+                 tls_ca=None, tls_cert=None, tls_key=None):
         self.prefix, self.name = prefix, name
         self.replies = queue.Queue()
         self.messages = queue.Queue()
@@ -64,6 +68,9 @@ class Client:
                              protocol=mqtt.MQTTv5)
         if user:
             self.c.username_pw_set(user, password)
+        if tls_ca:
+            self.c.tls_set(ca_certs=str(tls_ca), certfile=tls_cert and str(tls_cert),
+                           keyfile=tls_key and str(tls_key))
         self.c.on_message = self._on_message
         self.c.connect("127.0.0.1", broker.port)
         self.c.loop_start()
@@ -106,7 +113,7 @@ class Client:
                 topic, payload, corr = self.replies.get(timeout=left)
             except queue.Empty:
                 continue
-            env = json.loads(payload)
+            env = json.loads(payload) if payload[:1] == b"{" else msgpack.unpackb(payload, raw=False)
             if env.get("id") == id_:
                 return topic, env, corr
 
@@ -118,7 +125,8 @@ class Client:
         except queue.Empty:
             return True
 
-    def call(self, method, path, body=None, query=None, token=None, id=None, timeout=TIMEOUT):
+    def call(self, method, path, body=None, query=None, token=None, id=None, timeout=TIMEOUT,
+             enc="json"):
         id_ = id if id is not None else f"m-{next(self._ids)}"
         env = {"id": id_, "method": method, "path": path}
         if body is not None:
@@ -127,7 +135,8 @@ class Client:
             env["query"] = query
         if token is not None:
             env["token"] = token
-        self.publish(f"{self.prefix}/rpc/request/{self.name}", json.dumps(env))
+        payload = msgpack.packb(env, use_bin_type=True) if enc == "msgpack" else json.dumps(env)
+        self.publish(f"{self.prefix}/rpc/request/{self.name}", payload)
         return self.reply(id_, timeout)[1]
 
     def close(self):
@@ -150,3 +159,18 @@ def wait_connected(d, timeout=TIMEOUT * 2):
             return
         time.sleep(0.05)
     raise AssertionError("the daemon did not connect to the broker:\n" + d.stderr()[-2000:])
+
+
+def make_pki(d):
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, in d."""
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=30)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=ganglion test CA")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        run("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        Path(d, f"{name}.ext").write_text(ext + "\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")
+    return {k: Path(d, k) for k in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")}

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agents_util import spawn, wait_status
-from gmqtt import TIMEOUT, Broker, Client, metric, wait_connected
+from gmqtt import TIMEOUT, Broker, Client, make_pki, metric, wait_connected
 
 
 @pytest.fixture
@@ -52,8 +52,9 @@ def test_rpc_answers_as_http_does(make_daemon, broker):
     for i, (method, path, body, query) in enumerate(cases):
         rid = f"par-{i}"
         hs, hb = http_same(d, method, path, rid, body, query)
-        z = c.call(method, path, body=body, query=query, token=d.token, id=rid)
-        assert (z["status"], z["body"]) == (hs, hb), (method, path)
+        for enc in ("json", "msgpack"):
+            z = c.call(method, path, body=body, query=query, token=d.token, id=rid, enc=enc)
+            assert (z["status"], z["body"]) == (hs, hb), (method, path, enc)
     # A login over MQTT gives a token that works over MQTT.
     z = c.call("POST", "/api/v1/auth/login",
                body={"username": "admin", "password": "suite-admin-passphrase"})
@@ -65,7 +66,7 @@ def test_rpc_answers_as_http_does(make_daemon, broker):
               response_topic="ganglion/rpc/mine/t", correlation=b"\x00corr-7")
     topic, env, corr = c.reply(7)
     assert topic == "ganglion/rpc/mine/t" and corr == b"\x00corr-7" and env["status"] == 200
-    assert metric(d, "ganglion_mqtt_requests_total") >= len(cases) + 3
+    assert metric(d, "ganglion_mqtt_requests_total") >= 2 * len(cases) + 3
     c.close()
 
 
@@ -194,6 +195,22 @@ def test_a_broker_with_passwords(make_daemon, tmp_path):
             time.sleep(0.05)
         assert metric(d2, "ganglion_mqtt_connected") == 0
         assert d2.get("/healthz").status_code == 200
+    finally:
+        b.stop()
+
+
+def test_a_tls_broker_that_wants_client_certificates(make_daemon, tmp_path):
+    pki = make_pki(tmp_path)
+    b = Broker(tls={"MQTT_CERTFILE": pki["server.crt"], "MQTT_KEYFILE": pki["server.key"],
+                    "MQTT_CAFILE": pki["ca.crt"], "MQTT_REQUIRE_CERT": "1"}).start()
+    try:
+        d = mqtt_daemon(make_daemon, b, env={"GANGLION_MQTT_CA_FILE": str(pki["ca.crt"]),
+                                            "GANGLION_MQTT_CERT_FILE": str(pki["client.crt"]),
+                                            "GANGLION_MQTT_KEY_FILE": str(pki["client.key"])})
+        assert b.url.startswith("mqtts://")
+        c = Client(b, tls_ca=pki["ca.crt"], tls_cert=pki["client.crt"], tls_key=pki["client.key"])
+        assert c.call("GET", "/api/v1/agents", token=d.token)["status"] == 200
+        c.close()
     finally:
         b.stop()
 
