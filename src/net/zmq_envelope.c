@@ -21,7 +21,7 @@ static const char *const zmq_envelope_methods[] = {"GET", "POST", "PUT", "PATCH"
 static problem_t *zmq_envelope_problem(problem_t **p)
 {
     if (!*p)
-        *p = problem_new(400, "bad-envelope", "the ZMQ envelope is malformed; see errors[]");
+        *p = problem_new(400, "bad-envelope", "the request envelope is malformed; see errors[]");
     return *p;
 }
 
@@ -213,7 +213,7 @@ int zmq_envelope_parse(json_t *root, zmq_envelope_t *env, problem_t **p)
     memset(env, 0, sizeof *env);
     *p = NULL;
     if (!json_is_object(root)) {
-        *p = problem_new(400, "bad-envelope", "the ZMQ envelope must be an object");
+        *p = problem_new(400, "bad-envelope", "the request envelope must be an object");
         return -1;
     }
     zmq_envelope_check(root, env, p);
@@ -426,7 +426,8 @@ static void env_rd_skip_ws(env_rd_t *r)
 
 static int env_rd_fail(problem_t **p, const char *why, size_t at)
 {
-    *p = problem_new(400, "bad-envelope", "the ZMQ envelope is malformed at byte %zu: %s", at, why);
+    *p = problem_new(400, "bad-envelope", "the request envelope is malformed at byte %zu: %s", at,
+                     why);
     return -1;
 }
 
@@ -538,7 +539,7 @@ static int env_rd_next(env_rd_t *r, json_t **key, size_t *klen, size_t *vs, size
             return -1;
         }
         *p = problem_new(400, "bad-envelope",
-                         "the ZMQ envelope's member at byte %zu is malformed (%s)", r->off,
+                         "the request envelope's member at byte %zu is malformed (%s)", r->off,
                          problem_detail(sp));
         problem_destroy(&sp);
         return -1;

@@ -1,7 +1,8 @@
-/* The ZMQ request envelope {id, method, path, query?, body?, token?}: read from the message
- * bytes member by member, so that the id, the route and the credential are known before the
- * body is decoded (the registry decodes it, through zmq_envelope_body, only after routing and
- * the auth hook), and checked into a struct. Pure functions over buffers, unit-tested. */
+/* The request envelope {id, method, path, query?, body?, token?} of ZMQ and MQTT: read from
+ * the message bytes member by member, so that the id, the route and the credential are known
+ * before the body is decoded (the registry decodes it, through zmq_envelope_body, only after
+ * routing and the auth hook), and checked into a struct. Pure functions over buffers,
+ * unit-tested. */
 #ifndef GANGLION_ZMQ_ENVELOPE_H
 #define GANGLION_ZMQ_ENVELOPE_H
 
