@@ -35,6 +35,9 @@
 #define MQTT_MISC_PERIOD_MS  1000
 #define MQTT_DEFAULT_PORT    1883
 #define MQTT_DEFAULT_TLSPORT 8883
+/* Bytes handed to libmosquitto while its socket has not drained: past this, replies and events
+ * are dropped (and counted) instead of queueing without bound behind a broker that stalls. */
+#define MQTT_BACKLOG_MAX (16u * 1024 * 1024)
 
 /* Topics that stand for one endpoint (the names Jamey's agents publish on): the payload is an
  * envelope without method and path, which come from this table. */
@@ -88,9 +91,10 @@ struct mqtt_server {
     mqtt_rq_t *pending;
     size_t inflight;
     strbuf_t scratch;
+    size_t backlog; /* bytes published since the socket last had nothing queued */
     /* counters for /metrics */
     uint64_t requests, replies, malformed, reconnects, events_out;
-    uint64_t drop_malformed, drop_oversize, drop_offline, drop_events;
+    uint64_t drop_malformed, drop_oversize, drop_offline, drop_events, drop_backlog;
 };
 
 /* ---- metrics ---------------------------------------------------------------------------- */
@@ -125,6 +129,7 @@ static void mqtt_metrics_collect(strbuf_t *out, void *ud)
         "ganglion_mqtt_dropped_total{reason=\"oversize\"} %llu\n"
         "ganglion_mqtt_dropped_total{reason=\"offline\"} %llu\n"
         "ganglion_mqtt_dropped_total{reason=\"event\"} %llu\n"
+        "ganglion_mqtt_dropped_total{reason=\"backlog\"} %llu\n"
         "# HELP ganglion_mqtt_inflight_requests MQTT requests not yet answered.\n"
         "# TYPE ganglion_mqtt_inflight_requests gauge\n"
         "ganglion_mqtt_inflight_requests %zu\n"
@@ -134,8 +139,8 @@ static void mqtt_metrics_collect(strbuf_t *out, void *ud)
         (unsigned long long)s->requests, (unsigned long long)s->replies,
         (unsigned long long)s->malformed, (unsigned long long)s->reconnects, s->connected ? 1 : 0,
         (unsigned long long)s->drop_malformed, (unsigned long long)s->drop_oversize,
-        (unsigned long long)s->drop_offline, (unsigned long long)s->drop_events, s->inflight,
-        (unsigned long long)s->events_out);
+        (unsigned long long)s->drop_offline, (unsigned long long)s->drop_events,
+        (unsigned long long)s->drop_backlog, s->inflight, (unsigned long long)s->events_out);
 }
 
 /* ---- the socket on the loop -------------------------------------------------------------- */
@@ -185,8 +190,6 @@ static void mqtt_lost(mqtt_server_t *s)
 {
     if (s->connected) {
         s->connected = false;
-        if (s->bus_sub)
-            bus_unsubscribe(s->hub->bus, &s->bus_sub);
         log_warn(NULL, "mqtt: connection to the broker lost; reconnecting", "{s:s,s:i}", "host",
                  s->host, "port", s->port);
     }
@@ -222,7 +225,10 @@ static void mqtt_sync(mqtt_server_t *s)
         if (s->quiescing)
             uv_unref((uv_handle_t *)&p->h);
     }
-    int ev = UV_READABLE | (lmosq->mosquitto_want_write(s->mosq) ? UV_WRITABLE : 0);
+    bool queued = lmosq->mosquitto_want_write(s->mosq);
+    if (!queued)
+        s->backlog = 0;
+    int ev = UV_READABLE | (queued ? UV_WRITABLE : 0);
     uv_poll_start(&s->poll->h, ev, mqtt_on_poll);
 }
 
@@ -250,22 +256,31 @@ static void mqtt_on_misc(uv_timer_t *t)
 
 /* ---- publishing ------------------------------------------------------------------------- */
 
-/* Publishes payload on topic, with correlation data when given. 0, or -1 (counted by caller). */
-static int mqtt_publish(mqtt_server_t *s, const char *topic, const void *corr, size_t corr_len,
-                        const void *buf, size_t len, int qos)
+/* Publishes payload on topic, with correlation data when given, or drops it and counts the drop
+ * in *dropped (the caller's reason) — or in drop_backlog when the broker is not keeping up. */
+static void mqtt_publish(mqtt_server_t *s, const char *topic, const void *corr, size_t corr_len,
+                         const void *buf, size_t len, int qos, uint64_t *dropped, uint64_t *sent)
 {
-    if (!s->connected || len > INT32_MAX)
-        return -1;
+    if (!s->connected || len > INT32_MAX) {
+        (*dropped)++;
+        return;
+    }
+    if (s->backlog + len > MQTT_BACKLOG_MAX) {
+        s->drop_backlog++;
+        return;
+    }
     mosquitto_property *props = NULL;
     if (corr && lmosq->mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, corr,
                                                      (uint16_t)corr_len) != MOSQ_ERR_SUCCESS) {
         lmosq->mosquitto_property_free_all(&props);
-        return -1;
+        (*dropped)++;
+        return;
     }
     int rc = lmosq->mosquitto_publish_v5(s->mosq, NULL, topic, (int)len, buf, qos, false, props);
     lmosq->mosquitto_property_free_all(&props);
+    s->backlog += len;
     mqtt_sync(s);
-    return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+    (*(rc == MOSQ_ERR_SUCCESS ? sent : dropped))++;
 }
 
 static void mqtt_on_event(bus_event_t *ev, void *ud)
@@ -280,11 +295,8 @@ static void mqtt_on_event(bus_event_t *ev, void *ud)
     /* bus segments become topic levels; MQTT's wildcards cannot appear in a topic name */
     for (char *c = topic + strlen(s->prefix) + 8; *c; c++)
         *c = *c == '.' ? '/' : (*c == '+' || *c == '#') ? '_' : *c;
-    if (mqtt_publish(s, topic, NULL, 0, ev->data, ev->data_len, (int)s->hub->cfg.mqtt_qos_events) <
-        0)
-        s->drop_events++;
-    else
-        s->events_out++;
+    mqtt_publish(s, topic, NULL, 0, ev->data, ev->data_len, (int)s->hub->cfg.mqtt_qos_events,
+                 &s->drop_events, &s->events_out);
 }
 
 /* ---- replies ---------------------------------------------------------------------------- */
@@ -303,11 +315,11 @@ static void mqtt_reply_value(mqtt_server_t *s, const char *topic, const void *co
     if (headers)
         json_object_set(env, "headers", headers);
     strbuf_reset(&s->scratch);
-    if (zmq_codec_encode(enc, env, &s->scratch) < 0 ||
-        mqtt_publish(s, topic, corr, corr_len, s->scratch.data, s->scratch.len, qos) < 0)
-        s->drop_offline++;
+    if (zmq_codec_encode(enc, env, &s->scratch) < 0)
+        log_warn(NULL, "mqtt: reply could not be encoded", NULL);
     else
-        s->replies++;
+        mqtt_publish(s, topic, corr, corr_len, s->scratch.data, s->scratch.len, qos,
+                     &s->drop_offline, &s->replies);
     json_decref(env);
 }
 
@@ -396,11 +408,11 @@ static void mqtt_reply_json(mqtt_server_t *s, mqtt_rq_t *rq, const api_reply_t *
         free(h);
     }
     rc |= strbuf_append(b, "}", 1);
-    if (rc < 0 ||
-        mqtt_publish(s, rq->reply_topic, rq->corr, rq->corr_len, b->data, b->len, rq->qos) < 0)
-        s->drop_offline++;
+    if (rc < 0)
+        log_warn(NULL, "mqtt: reply could not be encoded", NULL);
     else
-        s->replies++;
+        mqtt_publish(s, rq->reply_topic, rq->corr, rq->corr_len, b->data, b->len, rq->qos,
+                     &s->drop_offline, &s->replies);
 }
 
 static void mqtt_on_reply(const api_reply_t *r, void *tctx)
@@ -671,9 +683,6 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *ud, int rc)
         snprintf(topic, sizeof topic, "%s/%s", s->prefix, mqtt_routes[i].suffix);
         lmosq->mosquitto_subscribe(mosq, NULL, topic, 1);
     }
-    const char *events = s->hub->cfg.mqtt_events;
-    if (events[0] && !s->bus_sub && !s->quiescing)
-        s->bus_sub = bus_subscribe(s->hub->bus, events, mqtt_on_event, s);
     log_info(NULL, "mqtt: connected", "{s:s,s:i,s:s,s:b}", "host", s->host, "port", s->port,
              "prefix", s->prefix, "tls", s->tls);
 }
@@ -845,6 +854,10 @@ int mqtt_server_start(hub_t *hub, mqtt_server_t **out, char *err, size_t errlen)
     }
     lmosq->mosquitto_connect_callback_set(s->mosq, mqtt_on_connect);
     lmosq->mosquitto_message_v5_callback_set(s->mosq, mqtt_on_message);
+    /* Events are followed from the start: those published while the broker is away are
+     * counted as dropped rather than silently missed. */
+    if (cfg->mqtt_events[0])
+        s->bus_sub = bus_subscribe(hub->bus, cfg->mqtt_events, mqtt_on_event, s);
     metrics_collector_add(hub->metrics, mqtt_metrics_collect, hub);
     uv_timer_start(&s->misc_timer, mqtt_on_misc, MQTT_MISC_PERIOD_MS, MQTT_MISC_PERIOD_MS);
     uv_unref((uv_handle_t *)&s->misc_timer);

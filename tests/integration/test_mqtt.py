@@ -121,6 +121,10 @@ def test_broker_restart_is_survived(make_daemon, broker):
     while metric(d, "ganglion_mqtt_connected") != 0:
         assert time.monotonic() < deadline, "the lost connection went unnoticed"
         time.sleep(0.05)
+    # An event published while the broker is away is counted as dropped, not queued.
+    before = metric(d, "ganglion_mqtt_dropped_total", reason="event")
+    d.publish("test.offline", {"n": 1})
+    assert metric(d, "ganglion_mqtt_dropped_total", reason="event") == before + 1
     broker.start()  # same port
     wait_connected(d)
     c = Client(broker)
