@@ -702,8 +702,15 @@ static int mqtt_url_parse(mqtt_server_t *s, const char *url, char *err, size_t e
         snprintf(err, errlen, "mqtt.url: expected mqtt://HOST:PORT or mqtts://HOST:PORT");
         return -1;
     }
+    if (strchr(rest, '@')) {
+        /* kept out of the url, which is logged: mqtt.username and mqtt.password_file */
+        snprintf(err, errlen,
+                 "mqtt.url: give the user name as mqtt.username and the password as "
+                 "mqtt.password_file, not in the url");
+        return -1;
+    }
     s->port = s->tls ? MQTT_DEFAULT_TLSPORT : MQTT_DEFAULT_PORT;
-    const char *colon = NULL, *end = rest + strlen(rest);
+    const char *colon = NULL;
     if (rest[0] == '[') {
         const char *rb = strchr(rest, ']');
         if (!rb)
@@ -715,7 +722,7 @@ static int mqtt_url_parse(mqtt_server_t *s, const char *url, char *err, size_t e
     } else {
         colon = strrchr(rest, ':');
         size_t hl = colon ? (size_t)(colon - rest) : strcspn(rest, "/");
-        if (hl == 0 || hl >= sizeof s->host)
+        if (hl == 0 || hl >= sizeof s->host || memchr(rest, '/', hl))
             goto bad;
         snprintf(s->host, sizeof s->host, "%.*s", (int)hl, rest);
     }
@@ -726,8 +733,8 @@ static int mqtt_url_parse(mqtt_server_t *s, const char *url, char *err, size_t e
             goto bad;
         s->port = (int)port;
     }
-    (void)end;
-    return s->host[0] ? 0 : -1;
+    if (s->host[0])
+        return 0;
 bad:
     snprintf(err, errlen, "mqtt.url: cannot read host and port in \"%s\"", url);
     return -1;
@@ -791,6 +798,14 @@ int mqtt_server_start(hub_t *hub, mqtt_server_t **out, char *err, size_t errlen)
     const config_t *cfg = &hub->cfg;
     if (!cfg->mqtt_url[0])
         return 0; /* libmosquitto stays unmapped */
+    const char *pf = cfg->mqtt_prefix;
+    if (!pf[0] || strpbrk(pf, "+#") || pf[0] == '/' || pf[strlen(pf) - 1] == '/') {
+        snprintf(err, errlen,
+                 "mqtt.prefix: \"%s\" must be topic levels without wildcards (+, #) or a "
+                 "leading or trailing /",
+                 pf);
+        return -1;
+    }
     if (cfg->mqtt_events[0] && !bus_pattern_valid(cfg->mqtt_events)) {
         snprintf(err, errlen, "mqtt.events: \"%s\" is not a list of bus topic patterns",
                  cfg->mqtt_events);

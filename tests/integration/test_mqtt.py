@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from conftest import DaemonStartError
+
 from agents_util import spawn, wait_status
 from gmqtt import TIMEOUT, Broker, Client, make_pki, metric, wait_connected
 
@@ -217,6 +219,26 @@ def test_a_tls_broker_that_wants_client_certificates(make_daemon, tmp_path):
         c.close()
     finally:
         b.stop()
+
+
+def test_bad_mqtt_settings_stop_the_start_with_a_reason(make_daemon, tmp_path):
+    cases = [
+        ({"GANGLION_MQTT_URL": "tcp://127.0.0.1:1883"}, "mqtt.url"),
+        ({"GANGLION_MQTT_URL": "mqtt://127.0.0.1:99999"}, "mqtt.url"),
+        ({"GANGLION_MQTT_URL": "mqtt://user:pw@127.0.0.1:1883"}, "mqtt.password_file"),
+        ({"GANGLION_MQTT_URL": "mqtt://127.0.0.1:1883", "GANGLION_MQTT_PREFIX": "a/#"},
+         "mqtt.prefix"),
+        ({"GANGLION_MQTT_URL": "mqtt://127.0.0.1:1883",
+          "GANGLION_MQTT_PASSWORD_FILE": str(tmp_path / "missing")}, "mqtt.password_file"),
+        ({"GANGLION_MQTT_URL": "mqtt://127.0.0.1:1883", "GANGLION_MQTT_EVENTS": "a..b"},
+         "mqtt.events"),
+    ]
+    for i, (env, needle) in enumerate(cases):
+        d = make_daemon(env=env, start=False, name=f"bad{i}")
+        with pytest.raises(DaemonStartError):
+            d.start()
+        assert needle in d.stderr(), (env, d.stderr()[-1000:])
+        assert "pw@" not in d.stderr()
 
 
 def test_no_broker_configured_leaves_mqtt_off(daemon):
