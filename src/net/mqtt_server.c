@@ -849,6 +849,9 @@ int mqtt_server_start(hub_t *hub, mqtt_server_t **out, char *err, size_t errlen)
         goto fail;
     }
     lmosq->mosquitto_int_option(s->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    /* A reply follows the request's PUBACK at once: without this, Nagle holds it until the
+     * broker's delayed ACK (tens of milliseconds per request). */
+    lmosq->mosquitto_int_option(s->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     if (cfg->mqtt_username[0] &&
         lmosq->mosquitto_username_pw_set(s->mosq, cfg->mqtt_username,
                                          password[0] ? password : NULL) != MOSQ_ERR_SUCCESS) {

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import queue
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -73,6 +74,8 @@ class Client:
                            keyfile=tls_key and str(tls_key))
         self.c.on_message = self._on_message
         self.c.connect("127.0.0.1", broker.port)
+        # small request after small request: Nagle would hold each behind a delayed ACK
+        self.c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.c.loop_start()
         self.subscribe(f"{prefix}/rpc/reply/{name}")
         self.subscribe(f"{prefix}/rpc/mine/{name}")
