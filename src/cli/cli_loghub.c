@@ -201,6 +201,7 @@ static int cli_loghub_run(const cbad_settings_t *s, const cli_loghub_log_t *l, s
         row->windows++;
         if (r.anomaly) {
             bool rare = false;
+            cbad_anomaly_note(d, &r);
             row->flagged++;
             for (uint64_t e = r.first_event; e <= r.last_event && e < l->n; e++) {
                 covered[e] = 1;

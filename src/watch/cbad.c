@@ -222,6 +222,9 @@ struct cbad {
     uint64_t n;  /* events pushed */
     uint64_t windows;
     bool due;
+    uint64_t quiet_until; /* text: windows starting before this stream index are folded into
+                           * the last anomaly (cbad_anomaly_note); 0 = none */
+    uint64_t folded;      /* windows not handed out because of that */
     char *clean;
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
 };
@@ -290,7 +293,23 @@ static int cbad_after_push(cbad_t *d)
     d->due = d->n >= d->cap && (d->n - d->cap) % d->s.hop == 0;
     if (d->due)
         d->windows = (d->n - d->cap) / d->s.hop + 1;
+    if (d->due && d->n - d->s.window < d->quiet_until) {
+        d->due = false;
+        d->folded++;
+    }
     return d->due ? 1 : 0;
+}
+
+void cbad_anomaly_note(cbad_t *d, const cbad_result_t *r)
+{
+    if (d->s.type == CBAD_STREAM_METRICS || !r->anomaly || r->last_event + 1 <= d->quiet_until)
+        return;
+    d->quiet_until = r->last_event + 1;
+}
+
+uint64_t cbad_folded(const cbad_t *d)
+{
+    return d->folded;
 }
 
 int cbad_push_value(cbad_t *d, double value)

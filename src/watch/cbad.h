@@ -148,6 +148,15 @@ int cbad_push(cbad_t *d, const void *event, size_t len);
 /* Feeds one numeric value (metrics streams; -EINVAL for others or for NaN/inf). Same returns. */
 int cbad_push_value(cbad_t *d, double value);
 
+/* Tells a text detector that a window it handed out was an anomaly (no-op otherwise, and for
+ * metrics): the next windows overlapping it are folded into it, not handed out, so one burst of
+ * new lines is one anomaly window rather than window/hop overlapping ones, and the detector
+ * spends nothing re-testing what it has just reported. The first window after it holds only
+ * lines it did not report. Call in stream order, before pushing the events after the window. */
+void cbad_anomaly_note(cbad_t *d, const cbad_result_t *r);
+/* Windows folded so far (due but not handed out because of cbad_anomaly_note). */
+uint64_t cbad_folded(const cbad_t *d);
+
 /* Total events pushed; windows handed out so far. */
 uint64_t cbad_events(const cbad_t *d);
 uint64_t cbad_windows(const cbad_t *d);

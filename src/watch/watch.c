@@ -499,6 +499,7 @@ static void watch_job_work(uv_work_t *req)
             j->windows++;
             j->last_score = r.score;
             if (r.anomaly) {
+                cbad_anomaly_note(j->det, &r);
                 json_t *a = watch_anomaly_build(j, &r, ev, clock_wall_ms());
                 if (a)
                     json_array_append_new(j->anomalies, a);
