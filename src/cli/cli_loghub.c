@@ -199,9 +199,9 @@ static int cli_loghub_run(const cbad_settings_t *s, const cli_loghub_log_t *l, s
             (rc = cbad_job_run(j, sc, &r)) < 0)
             break;
         row->windows++;
+        cbad_result_note(d, &r);
         if (r.anomaly) {
             bool rare = false;
-            cbad_anomaly_note(d, &r);
             row->flagged++;
             for (uint64_t e = r.first_event; e <= r.last_event && e < l->n; e++) {
                 covered[e] = 1;

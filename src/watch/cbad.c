@@ -223,8 +223,10 @@ struct cbad {
     uint64_t windows;
     bool due;
     uint64_t quiet_until; /* text: windows starting before this stream index are folded into
-                           * the last anomaly (cbad_anomaly_note); 0 = none */
+                           * the last anomaly (cbad_result_note); 0 = none */
     uint64_t folded;      /* windows not handed out because of that */
+    double *rep;          /* text: repetition of the last n_rep noted windows, ring */
+    uint32_t n_rep, rep_cap, rep_next;
     char *clean;
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
 };
@@ -245,9 +247,11 @@ int cbad_new(const cbad_settings_t *s, cbad_t **out)
         d->ev = calloc(d->cap, sizeof *d->ev);
         d->len = calloc(d->cap, sizeof *d->len);
         d->clean = malloc(CBAD_EVENT_MAX + 1);
+        d->rep_cap = s->baseline / s->hop + 1;
+        d->rep = calloc(d->rep_cap, sizeof *d->rep);
     }
     if ((s->type == CBAD_STREAM_METRICS && !d->val) ||
-        (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean))) {
+        (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean || !d->rep))) {
         cbad_destroy(&d);
         return -ENOMEM;
     }
@@ -267,6 +271,7 @@ void cbad_destroy(cbad_t **pd)
     free(d->len);
     free(d->val);
     free(d->clean);
+    free(d->rep);
     free(d);
     *pd = NULL;
 }
@@ -300,11 +305,31 @@ static int cbad_after_push(cbad_t *d)
     return d->due ? 1 : 0;
 }
 
-void cbad_anomaly_note(cbad_t *d, const cbad_result_t *r)
+void cbad_result_note(cbad_t *d, const cbad_result_t *r)
 {
-    if (d->s.type == CBAD_STREAM_METRICS || !r->anomaly || r->last_event + 1 <= d->quiet_until)
+    if (d->s.type == CBAD_STREAM_METRICS)
         return;
-    d->quiet_until = r->last_event + 1;
+    if (r->anomaly) {
+        if (r->last_event + 1 > d->quiet_until)
+            d->quiet_until = r->last_event + 1;
+        return;
+    }
+    d->rep[d->rep_next] = r->repetition;
+    d->rep_next = (d->rep_next + 1) % d->rep_cap;
+    if (d->n_rep < d->rep_cap)
+        d->n_rep++;
+}
+
+/* The largest repetition among the noted windows (a few dozen: a scan is cheapest). Until a
+ * baseline's worth of windows is noted the stream's usual burstiness is unknown: 1, no flood. */
+static double cbad_rep_usual(const cbad_t *d)
+{
+    double m = 0.0;
+    if (d->n_rep < d->rep_cap)
+        return 1.0;
+    for (uint32_t i = 0; i < d->n_rep; i++)
+        m = d->rep[i] > m ? d->rep[i] : m;
+    return m;
 }
 
 uint64_t cbad_folded(const cbad_t *d)
@@ -407,6 +432,7 @@ int cbad_job_refill(cbad_t *d, cbad_job_t *j)
     j->n = d->cap;
     j->index = d->windows - 1;
     j->first_event = d->n - d->cap;
+    j->rep_usual = d->rep ? cbad_rep_usual(d) : 0.0;
     j->has_hist = false;
     uint64_t start = d->n - d->cap;
     if (d->val) {
@@ -736,13 +762,14 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     double rep = r->compression_window > 0 ? 1.0 - ratio_ref / r->compression_window : 0.0;
     rep = rep < 0.0 ? 0.0 : rep > 1.0 ? 1.0 : rep;
     r->repetition = rep;
+    r->repetition_usual = j->rep_usual;
 
     /* The permutation test. Two effects can make an anomaly, each with its own statistic over
      * the same shuffles: new content (novelty > ncd_threshold; statistic NCD(W|B)) or a flood
      * (otherwise repetition > flood_threshold; statistic: the window's compression ratio). A window
      * with neither effect over the threshold cannot be an anomaly whatever p is, so the fast
      * mode leaves it untested (p = 1). */
-    bool flood = novelty <= s->ncd_threshold && rep > s->flood_threshold;
+    bool flood = novelty <= s->ncd_threshold && rep > s->flood_threshold && rep > j->rep_usual;
     r->flood = flood;
     uint32_t n_perm = s->permutations, k = 0, done = 0;
     uint32_t n_grade = n_perm < CBAD_GRADE_PERMUTATIONS ? n_perm : CBAD_GRADE_PERMUTATIONS;

@@ -498,8 +498,8 @@ static void watch_job_work(uv_work_t *req)
         if (cbad_job_run(cj, sc, &r) == 0) {
             j->windows++;
             j->last_score = r.score;
+            cbad_result_note(j->det, &r);
             if (r.anomaly) {
-                cbad_anomaly_note(j->det, &r);
                 json_t *a = watch_anomaly_build(j, &r, ev, clock_wall_ms());
                 if (a)
                     json_array_append_new(j->anomalies, a);
