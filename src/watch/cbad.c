@@ -320,13 +320,11 @@ void cbad_result_note(cbad_t *d, const cbad_result_t *r)
         d->n_rep++;
 }
 
-/* The largest repetition among the noted windows (a few dozen: a scan is cheapest). Until a
- * baseline's worth of windows is noted the stream's usual burstiness is unknown: 1, no flood. */
+/* The largest repetition among the noted windows (a few dozen: a scan is cheapest); 0 before
+ * any, so a caller that notes nothing gets the threshold alone. */
 static double cbad_rep_usual(const cbad_t *d)
 {
     double m = 0.0;
-    if (d->n_rep < d->rep_cap)
-        return 1.0;
     for (uint32_t i = 0; i < d->n_rep; i++)
         m = d->rep[i] > m ? d->rep[i] : m;
     return m;
