@@ -487,7 +487,8 @@ static void cbad_canon(const char *s, size_t len, tbuf_t *out)
                    isdigit((unsigned char)s[i + 1])) {
             /* After '_' too: blk_-6952295868487656571 is an id like blk_38865049064139660. */
             if ((m = match_num(s, len, i)))
-                ph = num_placeholder(s + i, m, numph);
+                ph =
+                    i > 0 && s[i - 1] == '_' && m >= 5 ? "<NUM>" : num_placeholder(s + i, m, numph);
         } else if (boundary && c == ':' && i + 1 < len && s[i + 1] == ':') {
             if ((m = match_ipv6(s, len, i)))
                 ph = "<IP>";
