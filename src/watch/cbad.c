@@ -642,6 +642,27 @@ static int cbad_measure(cbad_scratch_t *sc, cbad_mode_t mode, int level, cbad_me
 
 /* ---- scoring ------------------------------------------------------------------------------- */
 
+/* Text streams: the largest repetition of the baseline's own blocks of m events before its last
+ * block (the usual level), against that block's ratio — how bursty the stream already was. Only
+ * a flood candidate pays for it (a few window-sized compressions), and both modes measure it
+ * alike, so a flood needs more repetition than the baseline has shown. Raises *usual. */
+static int cbad_rep_baseline(cbad_scratch_t *sc, cbad_mode_t mode, int level, const char *data,
+                             const size_t *off, uint32_t nb1, uint32_t m, double ratio_ref,
+                             double *usual)
+{
+    for (uint32_t b = 0; m > 0 && b + m <= nb1; b += m) {
+        size_t raw = off[b + m] - off[b], c = 0;
+        int rc = cbad_csize(sc, mode, level, true, data + off[b], raw, &c);
+        if (rc < 0)
+            return rc;
+        double ratio_b = c ? (double)raw / (double)c : 0.0;
+        double rep = ratio_b > 0 ? 1.0 - ratio_ref / ratio_b : 0.0;
+        if (rep > *usual)
+            *usual = rep;
+    }
+    return 0;
+}
+
 static double ratio(size_t raw, size_t comp)
 {
     return comp ? (double)raw / (double)comp : 0.0;
@@ -761,13 +782,18 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     rep = rep < 0.0 ? 0.0 : rep > 1.0 ? 1.0 : rep;
     r->repetition = rep;
     r->repetition_usual = j->rep_usual;
+    if (!j->val && novelty <= s->ncd_threshold && rep > s->flood_threshold && rep > j->rep_usual &&
+        (rc = cbad_rep_baseline(sc, mode, s->level, data, off, nb1, m, ratio_ref,
+                                &r->repetition_usual)) < 0)
+        goto out;
 
     /* The permutation test. Two effects can make an anomaly, each with its own statistic over
      * the same shuffles: new content (novelty > ncd_threshold; statistic NCD(W|B)) or a flood
      * (otherwise repetition > flood_threshold; statistic: the window's compression ratio). A window
      * with neither effect over the threshold cannot be an anomaly whatever p is, so the fast
      * mode leaves it untested (p = 1). */
-    bool flood = novelty <= s->ncd_threshold && rep > s->flood_threshold && rep > j->rep_usual;
+    bool flood =
+        novelty <= s->ncd_threshold && rep > s->flood_threshold && rep > r->repetition_usual;
     r->flood = flood;
     uint32_t n_perm = s->permutations, k = 0, done = 0;
     uint32_t n_grade = n_perm < CBAD_GRADE_PERMUTATIONS ? n_perm : CBAD_GRADE_PERMUTATIONS;
