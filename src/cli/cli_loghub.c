@@ -167,6 +167,7 @@ out:
 typedef struct {
     char name[64];
     size_t lines, windows, flagged, flagged_rare, first_seen, first_seen_flagged;
+    size_t alarms; /* flagged windows grouped when they overlap or adjoin, as incidents are */
     double seconds;
 } cli_loghub_row_t;
 
@@ -183,6 +184,7 @@ static int cli_loghub_run(const cbad_settings_t *s, const cli_loghub_log_t *l, s
     if (!seen || !before || !covered)
         rc = -ENOMEM;
     size_t shown = 0;
+    uint64_t alarm_end = 0; /* one past the last event of the current group of flagged windows */
     double t0 = cli_tools_now();
     for (size_t i = 0; i < l->n && rc >= 0; i++) {
         before[i] = seen[l->tmpl[i]]++;
@@ -203,6 +205,9 @@ static int cli_loghub_run(const cbad_settings_t *s, const cli_loghub_log_t *l, s
         if (r.anomaly) {
             bool rare = false;
             row->flagged++;
+            if (row->alarms == 0 || r.first_event > alarm_end)
+                row->alarms++;
+            alarm_end = r.last_event + 1;
             for (uint64_t e = r.first_event; e <= r.last_event && e < l->n; e++) {
                 covered[e] = 1;
                 rare |= before[e] < CLI_LOGHUB_RARE_BELOW;
@@ -248,10 +253,13 @@ static void cli_loghub_usage(const cli_ctx_t *ctx)
     printf("usage: %s watch loghub DIR [--show N] [detector settings as for watch nab]\n\n"
            "Runs the log detector (default settings unless told otherwise) over every\n"
            "<System>_2k.csv in DIR (loghub's parsed samples: a header, EventId per line) and\n"
-           "prints per system: flagged windows per 1000 lines, the share of flagged windows\n"
+           "prints per system: flagged windows per 1000 lines (and alarms: flagged windows\n"
+           "that overlap or adjoin grouped, as the daemon groups them into incidents), the\n"
+           "share of flagged windows\n"
            "holding a template seen fewer than 3 times before, and the share of templates\n"
            "first seen after the warm-up (baseline + window lines) inside a flagged window.\n"
-           "--show N prints the first N flagged windows of each system with their lines.\n\n",
+           "--show N prints the first N flagged windows of each system with their lines;\n"
+           "--fold on folds the windows overlapping an anomaly into it (cbad's fold).\n\n",
            ctx->prog);
 }
 
@@ -344,8 +352,10 @@ int cli_watch_loghub(cli_ctx_t *ctx, int argc, char **argv)
         nr++;
     }
     if (!failed) {
-        printf("| system | lines | windows | flagged | flagged / 1000 lines | flagged with a rare "
-               "template | first-seen templates flagged |\n|---|---|---|---|---|---|---|\n");
+        printf(
+            "| system | lines | windows | flagged | flagged / 1000 lines | alarms / 1000 lines | "
+            "flagged with a rare template | first-seen templates flagged |\n"
+            "|---|---|---|---|---|---|---|---|\n");
         double sum_rare = 0, sum_first = 0, worst = 0;
         size_t n_rare = 0, n_first = 0;
         for (size_t i = 0; i < nr; i++) {
@@ -355,15 +365,16 @@ int cli_watch_loghub(cli_ctx_t *ctx, int argc, char **argv)
             cli_loghub_share(r->first_seen_flagged, r->first_seen, b, sizeof b);
             double per = r->lines ? 1000.0 * (double)r->flagged / (double)r->lines : 0;
             worst = per > worst ? per : worst;
-            printf("| %s | %zu | %zu | %zu | %.1f | %s (%zu/%zu) | %s (%zu/%zu) |\n", r->name,
-                   r->lines, r->windows, r->flagged, per, a, r->flagged_rare, r->flagged, b,
-                   r->first_seen_flagged, r->first_seen);
+            double alarms = r->lines ? 1000.0 * (double)r->alarms / (double)r->lines : 0;
+            printf("| %s | %zu | %zu | %zu | %.1f | %.1f | %s (%zu/%zu) | %s (%zu/%zu) |\n",
+                   r->name, r->lines, r->windows, r->flagged, per, alarms, a, r->flagged_rare,
+                   r->flagged, b, r->first_seen_flagged, r->first_seen);
             if (r->flagged)
                 sum_rare += (double)r->flagged_rare / (double)r->flagged, n_rare++;
             if (r->first_seen)
                 sum_first += (double)r->first_seen_flagged / (double)r->first_seen, n_first++;
         }
-        printf("| mean | | | | max %.1f | %.2f (%zu systems) | %.2f (%zu systems) |\n", worst,
+        printf("| mean | | | | max %.1f | | %.2f (%zu systems) | %.2f (%zu systems) |\n", worst,
                n_rare ? sum_rare / (double)n_rare : 0.0, n_rare,
                n_first ? sum_first / (double)n_first : 0.0, n_first);
     }

@@ -310,7 +310,7 @@ void cbad_result_note(cbad_t *d, const cbad_result_t *r)
     if (d->s.type == CBAD_STREAM_METRICS)
         return;
     if (r->anomaly) {
-        if (r->last_event + 1 > d->quiet_until)
+        if (d->s.fold && r->last_event + 1 > d->quiet_until)
             d->quiet_until = r->last_event + 1;
         return;
     }

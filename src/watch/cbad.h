@@ -51,6 +51,9 @@ typedef struct cbad_settings {
     uint64_t seed;          /* permutation generator seed; per window seed + window index */
     bool canonicalise;      /* replace volatile values (numbers, ids, times, ...) by placeholders */
     bool redact;            /* blank values of secret-like JSON fields before anything is kept */
+    bool fold;              /* text: windows overlapping a noted anomaly are folded into it, not
+                             * handed out (cbad_result_note); off by default: the daemon scores
+                             * every window and groups overlapping anomalies into incidents */
     uint32_t symbols;       /* metrics: alphabet size of the quantile encoding (2..64) */
 } cbad_settings_t;
 
@@ -151,11 +154,11 @@ int cbad_push(cbad_t *d, const void *event, size_t len);
 int cbad_push_value(cbad_t *d, double value);
 
 /* Tells a text detector (no-op for metrics) how a window it handed out was scored; call for
- * every window in stream order, before pushing the events after it. An anomaly: the next
- * windows overlapping it are folded into it, not handed out, so one burst of new lines is one
- * anomaly window rather than window/hop overlapping ones and nothing is re-tested; the first
- * window after it holds only lines it did not report. Any other window: its repetition joins the
- * stream's usual repetition (the largest over the last baseline/hop windows), which a flood
+ * every window in stream order, before pushing the events after it. An anomaly, with `fold` set:
+ * the next windows overlapping it are folded into it, not handed out, so one burst of new lines
+ * is one anomaly window rather than window/hop overlapping ones and nothing is re-tested; the
+ * first window after it holds only lines it did not report. Any other window: its repetition joins
+ * the stream's usual repetition (the largest over the last baseline/hop windows), which a flood
  * must exceed (real logs are bursty: a burst like those the stream has shown is not a flood). */
 void cbad_result_note(cbad_t *d, const cbad_result_t *r);
 /* Windows folded so far (due but not handed out because of cbad_result_note). */

@@ -475,7 +475,6 @@ static void watch_job_work(uv_work_t *req)
     uint64_t t0 = clock_mono_ns();
     cbad_scratch_t *sc = watch_scratch_get(j->w);
     cbad_job_t *cj = NULL; /* one snapshot, refilled window after window */
-    uint64_t folded0 = cbad_folded(j->det);
     j->consumed = j->nev;
     for (size_t i = 0; i < j->nev; i++) {
         if (json_array_size(j->anomalies) > 0) {
@@ -510,9 +509,6 @@ static void watch_job_work(uv_work_t *req)
         }
         cbad_result_clear(&r);
     }
-    /* A window folded into the anomaly it overlaps is decided (part of that anomaly) without a
-     * test of its own: it counts among the windows scored, every due window once. */
-    j->windows += cbad_folded(j->det) - folded0;
     cbad_job_destroy(&cj);
     watch_scratch_put(j->w, sc);
     j->seconds = (double)(clock_mono_ns() - t0) / 1e9;

@@ -140,14 +140,15 @@ static void test_canonicalise(void **state)
     check_clean("status=200 id=10.0.0.1", false, false, "status=200 id=10.0.0.1");
 }
 
-/* An anomaly noted on a text stream folds the windows overlapping it: the next window handed out
- * starts after the anomaly's last event. */
+/* An anomaly noted on a text stream set to fold folds the windows overlapping it: the next window
+ * handed out starts after the anomaly's last event. */
 static void test_result_note_folds_overlapping_windows(void **state)
 {
     (void)state;
     cbad_settings_t s;
     cbad_settings_default(&s);
     s.baseline = 20, s.window = 10, s.hop = 2;
+    s.fold = true;
     cbad_t *d = NULL;
     assert_int_equal(cbad_new(&s, &d), 0);
     uint64_t due_at[64];
