@@ -777,12 +777,10 @@ void watch_agent_output(void *ud, const char *agent_id, const json_t *labels, co
         log_warn(NULL, "watch: agent output not scored (queue full)", "{s:s}", "stream", name);
         return;
     }
-    json_t *item = json_stringn(line, len);
     watch_event_t ev;
     const char *reason = NULL;
-    if (item && watch_event_from_json(s, item, clock_wall_ms(), &ev, &reason) == 0)
+    if (watch_event_from_line(s, line, len, clock_wall_ms(), &ev, &reason) == 0)
         watch_stream_push(w, s, &ev);
-    json_decref(item);
     watch_stream_kick(w, s);
 }
 

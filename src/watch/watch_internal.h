@@ -121,6 +121,11 @@ void watch_redact(json_t *v);
 int watch_event_from_json(const watch_stream_t *s, json_t *item, int64_t now_ms, watch_event_t *ev,
                           const char **reason);
 
+/* One line of text (agents' output) as an event for stream s, taken as it is — no JSON on the
+ * way: the same checks and bytes as a JSON string item holding the line. -1 with *reason. */
+int watch_event_from_line(const watch_stream_t *s, const char *line, size_t len, int64_t now_ms,
+                          watch_event_t *ev, const char **reason);
+
 /* Splits a body into decoded items by content type (JSON value or array; NDJSON and text/plain
  * one per line). Lines that are not JSON become null items with their reason in *rejected
  * ({index, reason}). Too many events → 413 problem; a body that is not JSON → 400 problem. */

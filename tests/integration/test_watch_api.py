@@ -436,6 +436,16 @@ def test_every_agent_watched_with_agents_all(make_daemon):
     assert [x["name"] for x in d.get("/api/v1/watch/streams").json()["streams"]] == [f"agent.{aid}"]
 
 
+def test_agent_output_lines_reach_watch_as_written(make_daemon):
+    # each line is one event as it is, UTF-8 text and a line that looks like JSON alike
+    d = make_daemon(env={"GANGLION_WATCH_AGENTS": "all"})
+    aid = _sh_agent(d, "printf 'caf\\303\\251 ouvert\\nplain line\\n"
+                       "{\\\"not\\\": \\\"parsed\\\"}\\n'")
+    agents_util.wait_output(d, aid, lambda o: len(o["lines"]) == 3)
+    s = _wait_events(d, f"agent.{aid}", 3)
+    assert s["stats"]["events_in"] == 3, s
+
+
 def test_by_default_only_agents_with_a_watch_label_are_watched(daemon):
     # watch=true: a stream of its own; watch=NAME: that stream; no label or watch=off: nothing
     on = _sh_agent(daemon, "printf 'hi\\nho\\n'", labels={"watch": "true"})
