@@ -62,6 +62,8 @@ def test_loghub_flags_the_new_template_and_shows_its_lines(bin, tmp_path):
     # --show prints the flagged window with the new lines, canonicalised
     shown = p.stdout.split("| system |")[0]
     assert re.search(r"novel: .*disk /dev/sd[abc] failed, error <NUM3>", shown), shown
+    # the explanation names the new kind of line, once per kind
+    assert re.search(r'Most novel[^\n]*"[^"\n]*disk /dev/sd[abc] failed, error <NUM3>"', shown), shown
     # folding: the windows overlapping the anomaly are not handed out, one flagged window
     f = run(bin, "watch", "loghub", str(tmp_path), "--fold", "on")
     assert f.returncode == 0, f.stderr
