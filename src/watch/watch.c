@@ -120,9 +120,8 @@ bool watch_name_valid(const char *name)
     size_t n = 0;
     for (; name[n]; n++) {
         char c = name[n];
-        if (n >= WATCH_NAME_MAX ||
-            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == ':'))
+        if (n >= WATCH_NAME_MAX || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                     (c >= '0' && c <= '9') || strchr(WATCH_NAME_CHARS, c)))
             return false;
     }
     return n > 0;

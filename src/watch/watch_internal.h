@@ -19,8 +19,9 @@
 struct hub;
 struct bus_sub;
 
-#define WATCH_NAME_MAX      128  /* stream names: [A-Za-z0-9._:-], 1..128 */
-#define WATCH_JOB_EVENTS    4096 /* events one scoring job takes from a queue */
+#define WATCH_NAME_MAX      128    /* stream names: [A-Za-z0-9._:-], 1..128 */
+#define WATCH_NAME_CHARS    "._-:" /* the characters of a name beyond letters and digits */
+#define WATCH_JOB_EVENTS    4096   /* events one scoring job takes from a queue */
 #define WATCH_TAGS_MAX      32
 #define WATCH_TAG_LEN       64
 #define WATCH_NOTES_MAX     8192
