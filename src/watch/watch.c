@@ -120,9 +120,8 @@ bool watch_name_valid(const char *name)
     size_t n = 0;
     for (; name[n]; n++) {
         char c = name[n];
-        if (n >= WATCH_NAME_MAX ||
-            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == ':'))
+        if (n >= WATCH_NAME_MAX || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                     (c >= '0' && c <= '9') || strchr(WATCH_NAME_CHARS, c)))
             return false;
     }
     return n > 0;
@@ -498,6 +497,7 @@ static void watch_job_work(uv_work_t *req)
         if (cbad_job_run(cj, sc, &r) == 0) {
             j->windows++;
             j->last_score = r.score;
+            cbad_result_note(j->det, &r);
             if (r.anomaly) {
                 json_t *a = watch_anomaly_build(j, &r, ev, clock_wall_ms());
                 if (a)
@@ -776,12 +776,10 @@ void watch_agent_output(void *ud, const char *agent_id, const json_t *labels, co
         log_warn(NULL, "watch: agent output not scored (queue full)", "{s:s}", "stream", name);
         return;
     }
-    json_t *item = json_stringn(line, len);
     watch_event_t ev;
     const char *reason = NULL;
-    if (item && watch_event_from_json(s, item, clock_wall_ms(), &ev, &reason) == 0)
+    if (watch_event_from_line(s, line, len, clock_wall_ms(), &ev, &reason) == 0)
         watch_stream_push(w, s, &ev);
-    json_decref(item);
     watch_stream_kick(w, s);
 }
 

@@ -19,8 +19,9 @@
 struct hub;
 struct bus_sub;
 
-#define WATCH_NAME_MAX      128  /* stream names: [A-Za-z0-9._:-], 1..128 */
-#define WATCH_JOB_EVENTS    4096 /* events one scoring job takes from a queue */
+#define WATCH_NAME_MAX      128    /* stream names: [A-Za-z0-9._:-], 1..128 */
+#define WATCH_NAME_CHARS    "._-:" /* the characters of a name beyond letters and digits */
+#define WATCH_JOB_EVENTS    4096   /* events one scoring job takes from a queue */
 #define WATCH_TAGS_MAX      32
 #define WATCH_TAG_LEN       64
 #define WATCH_NOTES_MAX     8192
@@ -120,6 +121,11 @@ void watch_redact(json_t *v);
  * static sentence. */
 int watch_event_from_json(const watch_stream_t *s, json_t *item, int64_t now_ms, watch_event_t *ev,
                           const char **reason);
+
+/* One line of text (agents' output) as an event for stream s, taken as it is — no JSON on the
+ * way: the same checks and bytes as a JSON string item holding the line. -1 with *reason. */
+int watch_event_from_line(const watch_stream_t *s, const char *line, size_t len, int64_t now_ms,
+                          watch_event_t *ev, const char **reason);
 
 /* Splits a body into decoded items by content type (JSON value or array; NDJSON and text/plain
  * one per line). Lines that are not JSON become null items with their reason in *rejected

@@ -436,6 +436,30 @@ def test_every_agent_watched_with_agents_all(make_daemon):
     assert [x["name"] for x in d.get("/api/v1/watch/streams").json()["streams"]] == [f"agent.{aid}"]
 
 
+def test_stream_names_in_queries_are_checked_by_the_schema(daemon):
+    # one rule, from the endpoints' schema, for every query that names a stream
+    for path in ("/api/v1/watch/anomalies", "/api/v1/watch/incidents"):
+        body = assert_problem(daemon.get(f"{path}?stream=no%20spaces"), 422, field="stream",
+                              in_="query")
+        assert "letters, digits" in str(body["errors"])
+        assert daemon.get(f"{path}?stream=app.logs:eu-1_x").status_code == 200
+    body = assert_problem(daemon.post("/api/v1/watch/events?stream=a/b", json={"m": 1}), 422,
+                          field="stream", in_="query")
+    params = daemon.get("/openapi.json").json()["paths"]["/api/v1/watch/events"]["post"]["parameters"]
+    stream = next(x for x in params if x["name"] == "stream")
+    assert stream["schema"]["pattern"] == "^[A-Za-z0-9\\.\\_\\-\\:]*$"
+
+
+def test_agent_output_lines_reach_watch_as_written(make_daemon):
+    # each line is one event as it is, UTF-8 text and a line that looks like JSON alike
+    d = make_daemon(env={"GANGLION_WATCH_AGENTS": "all"})
+    aid = _sh_agent(d, "printf 'caf\\303\\251 ouvert\\nplain line\\n"
+                       "{\\\"not\\\": \\\"parsed\\\"}\\n'")
+    agents_util.wait_output(d, aid, lambda o: len(o["lines"]) == 3)
+    s = _wait_events(d, f"agent.{aid}", 3)
+    assert s["stats"]["events_in"] == 3, s
+
+
 def test_by_default_only_agents_with_a_watch_label_are_watched(daemon):
     # watch=true: a stream of its own; watch=NAME: that stream; no label or watch=off: nothing
     on = _sh_agent(daemon, "printf 'hi\\nho\\n'", labels={"watch": "true"})
