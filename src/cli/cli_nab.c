@@ -1,4 +1,5 @@
 /* `ganglion watch nab`: runs the detector over the NAB corpus and writes NAB's result layout. */
+#include "cli/cli_nab_num.h"
 #include "cli/cli_tools.h"
 #include "watch/cbad.h"
 
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #define CLI_NAB_BASELINES_MAX 4
+
+enum { CLI_NAB_NUM, CLI_NAB_CBAD };
 
 /* The settings `watch nab` starts from (chosen by the NAB score, see docs/watch.md). */
 static void cli_nab_defaults(cbad_settings_t *s)
@@ -34,6 +37,8 @@ typedef struct {
     uint32_t baselines[CLI_NAB_BASELINES_MAX]; /* one detector per baseline length */
     size_t n_baselines;
     bool calibrate;     /* false: write the raw NCD(W|B) (for tuning) */
+    int detector;       /* CLI_NAB_NUM (default) or CLI_NAB_CBAD */
+    num_settings_t num; /* the numeric detector's settings */
     double quiet_level; /* suppression after a detection (cli_nab_suppress) */
     size_t quiet_rows;
     double quiet_share;
@@ -230,7 +235,9 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
     double *one = rc == 0 ? calloc(n ? n : 1, sizeof *one) : NULL;
     if (rc == 0 && (!raw || !one))
         rc = -ENOMEM;
-    if (rc == 0) {
+    if (rc == 0 && nb->detector == CLI_NAB_NUM) {
+        rc = cli_nab_num_series(&nb->num, val, n, raw);
+    } else if (rc == 0) {
         /* One detector per baseline length; a row scores the least of their calibrated scores
          * (or, uncalibrated, the mean of their NCDs): the window must be new to a short memory,
          * which follows level changes, and to a long one, which spans a daily cycle. */
@@ -256,7 +263,7 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
     }
     if (rc == 0) {
         fputs("timestamp,value,anomaly_score,label\n", o);
-        if (nb->calibrate)
+        if (nb->calibrate && nb->detector == CLI_NAB_CBAD)
             cli_nab_suppress(raw, n, nb->quiet_level, nb->quiet_rows, nb->quiet_share);
         for (size_t i = 0; i < n; i++) {
             int label = 0;
@@ -391,6 +398,7 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
     nb.quiet_rows = 75;
     nb.quiet_share = 0.05;
     cli_nab_defaults(&nb.s);
+    num_settings_default(&nb.num);
     const char *labels = NULL;
     uint64_t threads = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1 || threads > 64)
@@ -407,7 +415,15 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
             }
             continue;
         }
-        if (strcmp(a, "--baselines") == 0 && v) {
+        int nr = cli_nab_num_option(&nb.num, a, v);
+        if (nr < 0)
+            return CLI_EXIT_USAGE;
+        if (nr == 1)
+            continue;
+        if (strcmp(a, "--detector") == 0 && v &&
+            (strcmp(v, "num") == 0 || strcmp(v, "cbad") == 0)) {
+            nb.detector = strcmp(v, "num") == 0 ? CLI_NAB_NUM : CLI_NAB_CBAD;
+        } else if (strcmp(a, "--baselines") == 0 && v) {
             if (cli_nab_parse_baselines(v, &nb) < 0) {
                 cli_error("--baselines wants 1 to %d lengths between 2 and %d, comma-separated",
                           CLI_NAB_BASELINES_MAX, CBAD_BASELINE_MAX);
@@ -442,6 +458,10 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
         }
     }
     const char *field, *reason;
+    if (num_settings_check(&nb.num, &field, &reason) < 0) {
+        cli_error("--num %s %s", field, reason);
+        return CLI_EXIT_USAGE;
+    }
     for (size_t b = 0; b < nb.n_baselines; b++) {
         cbad_settings_t s = nb.s;
         s.baseline = nb.baselines[b];

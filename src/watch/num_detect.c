@@ -1,0 +1,236 @@
+/* The numeric-series detector: quantises each value with a step fixed by the warm-up range,
+ * counts every context (the last 1..L quantised values) in a hash table, and scores a point by
+ * how many of its contexts are new, whether it is a new extreme, and its robust level residual. */
+#include "watch/num_detect.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t key; /* 0: empty slot */
+    uint32_t count;
+} num_slot_t;
+
+struct num_detector {
+    num_settings_t s;
+    uint64_t n;                   /* values seen */
+    double lo, hi;                /* range of the values seen */
+    double w_lo, step;            /* quantisation: floor((v - w_lo) / step), step > 0 */
+    int64_t sym[NUM_CONTEXT_MAX]; /* the last quantised values, newest at (n-1) % max */
+    double level, spread;         /* smoothed level and mean absolute deviation */
+    uint64_t rest_until;          /* no anomaly raised while n <= rest_until */
+    bool resting;
+    num_slot_t *tab; /* open addressing, cap a power of two, at most half full */
+    size_t cap, used;
+};
+
+void num_settings_default(num_settings_t *s)
+{
+    *s = (num_settings_t){.warmup = 150,
+                          .bins = 8,
+                          .context = 4,
+                          .w_novelty = 1.0,
+                          .w_extreme = 0.0,
+                          .w_residual = 0.0,
+                          .res_alpha = 0.02,
+                          .threshold = 0.75,
+                          .rest = 30,
+                          .rest_share = 0.0};
+}
+
+int num_settings_check(const num_settings_t *s, const char **field, const char **reason)
+{
+    if (s->warmup < 2 || s->warmup > 100000)
+        return *field = "warmup", *reason = "must be 2..100000", -EINVAL;
+    if (s->bins < 1 || s->bins > 4096)
+        return *field = "bins", *reason = "must be 1..4096", -EINVAL;
+    if (s->context < 1 || s->context > NUM_CONTEXT_MAX)
+        return *field = "context", *reason = "must be 1..8", -EINVAL;
+    if (!(s->w_novelty >= 0 && s->w_extreme >= 0 && s->w_residual >= 0) ||
+        s->w_novelty + s->w_extreme + s->w_residual <= 0)
+        return *field = "weights", *reason = "must be >= 0 and not all 0", -EINVAL;
+    if (!(s->res_alpha > 0 && s->res_alpha <= 1))
+        return *field = "res_alpha", *reason = "must be in (0,1]", -EINVAL;
+    if (!(s->threshold > 0 && s->threshold <= 1))
+        return *field = "threshold", *reason = "must be in (0,1]", -EINVAL;
+    if (s->rest > 1000000 || !(s->rest_share >= 0 && s->rest_share <= 1))
+        return *field = "rest", *reason = "rows must be <= 1000000, share in [0,1]", -EINVAL;
+    return 0;
+}
+
+int num_detector_new(const num_settings_t *s, num_detector_t **out)
+{
+    const char *f, *r;
+    *out = NULL;
+    if (num_settings_check(s, &f, &r) < 0)
+        return -EINVAL;
+    num_detector_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    d->s = *s;
+    d->cap = 1024;
+    d->tab = calloc(d->cap, sizeof *d->tab);
+    if (!d->tab) {
+        free(d);
+        return -ENOMEM;
+    }
+    *out = d;
+    return 0;
+}
+
+void num_detector_destroy(num_detector_t **d)
+{
+    if (!d || !*d)
+        return;
+    free((*d)->tab);
+    free(*d);
+    *d = NULL;
+}
+
+static uint64_t num_mix(uint64_t h, uint64_t x)
+{
+    h ^= x + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static int num_table_grow(num_detector_t *d)
+{
+    size_t cap = d->cap * 2;
+    num_slot_t *t = calloc(cap, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    for (size_t i = 0; i < d->cap; i++) {
+        if (!d->tab[i].key)
+            continue;
+        size_t j = d->tab[i].key & (cap - 1);
+        while (t[j].key)
+            j = (j + 1) & (cap - 1);
+        t[j] = d->tab[i];
+    }
+    free(d->tab);
+    d->tab = t;
+    d->cap = cap;
+    return 0;
+}
+
+/* Count of key before this call; the count is then incremented. -ENOMEM when it cannot grow. */
+static int64_t num_table_bump(num_detector_t *d, uint64_t key)
+{
+    key |= 1; /* never 0, the empty mark */
+    if ((d->used + 1) * 2 > d->cap && num_table_grow(d) < 0)
+        return -ENOMEM;
+    size_t j = key & (d->cap - 1);
+    while (d->tab[j].key && d->tab[j].key != key)
+        j = (j + 1) & (d->cap - 1);
+    if (!d->tab[j].key) {
+        d->tab[j].key = key;
+        d->used++;
+    }
+    uint32_t c = d->tab[j].count;
+    if (c < UINT32_MAX)
+        d->tab[j].count++;
+    return c;
+}
+
+/* -log10 of the two-sided Gaussian tail of z, over 10, in [0,1]: 0.5 at p = 1e-5. */
+static double num_tail_score(double z)
+{
+    double p = erfc(z / sqrt(2.0));
+    if (!(p > 0))
+        return 1.0;
+    double sc = -log10(p) / 10.0;
+    return sc < 0 ? 0 : sc > 1 ? 1 : sc;
+}
+
+static int num_context_novelty(num_detector_t *d, int64_t q, num_point_t *p)
+{
+    uint32_t L = d->s.context;
+    d->sym[d->n % NUM_CONTEXT_MAX] = q;
+    uint64_t avail = d->n + 1 < L ? d->n + 1 : L;
+    uint64_t h = 0x51ed270b27b3d3a1ULL;
+    uint32_t novel = 0;
+    for (uint32_t l = 1; l <= avail; l++) {
+        h = num_mix(h, (uint64_t)d->sym[(d->n + 1 - l) % NUM_CONTEXT_MAX]);
+        int64_t c = num_table_bump(d, num_mix(h, l));
+        if (c < 0)
+            return (int)c;
+        if (c == 0) {
+            novel++;
+            if (!p->novel_len)
+                p->novel_len = l;
+        }
+    }
+    p->novelty = (double)novel / (double)L;
+    return 0;
+}
+
+int num_detector_push(num_detector_t *d, double v, num_point_t *p)
+{
+    if (!d || !p || !isfinite(v))
+        return -EINVAL;
+    *p = (num_point_t){0};
+    const num_settings_t *s = &d->s;
+    bool warm = d->n >= s->warmup;
+    if (d->n == 0) {
+        d->lo = d->hi = d->level = v;
+        d->spread = 0;
+    }
+    if (d->n == s->warmup) { /* the quantisation step is fixed from here on */
+        double range = d->hi - d->lo;
+        if (!(range > 0))
+            range = fabs(d->hi) > 0 ? fabs(d->hi) : 1.0;
+        d->w_lo = d->lo;
+        d->step = range / (double)s->bins;
+    }
+    if (warm) {
+        p->extreme = v > d->hi || v < d->lo ? 1.0 : 0.0;
+        double q = floor((v - d->w_lo) / d->step);
+        q = q < -1e15 ? -1e15 : q > 1e15 ? 1e15 : q;
+        int rc = num_context_novelty(d, (int64_t)q, p);
+        if (rc < 0)
+            return rc;
+        double sd = d->spread * 1.2533 + 1e-9 * (fabs(d->level) + 1);
+        p->residual = num_tail_score(fabs(v - d->level) / sd);
+        double sc =
+            s->w_novelty * p->novelty + s->w_extreme * p->extreme + s->w_residual * p->residual;
+        p->score = sc > 1 ? 1 : sc;
+        if (d->resting && d->n > d->rest_until)
+            d->resting = false;
+        p->resting = d->resting;
+        if (p->score >= s->threshold && !d->resting) {
+            p->anomaly = true;
+            uint64_t span = (uint64_t)(s->rest_share * (double)d->n);
+            d->rest_until = d->n + (span > s->rest ? span : s->rest);
+            d->resting = true;
+        }
+    }
+    double a = d->n < 1.0 / s->res_alpha ? 1.0 / (double)(d->n + 1) : s->res_alpha;
+    d->spread += a * (fabs(v - d->level) - d->spread);
+    d->level += a * (v - d->level);
+    d->lo = v < d->lo ? v : d->lo;
+    d->hi = v > d->hi ? v : d->hi;
+    d->n++;
+    return 0;
+}
+
+void num_point_explain(const num_point_t *p, char *buf, size_t cap)
+{
+    if (!cap)
+        return;
+    int w = snprintf(buf, cap, "score %.2f:", p->score);
+    size_t at = w > 0 && (size_t)w < cap ? (size_t)w : cap - 1;
+    if (p->novelty > 0 && at < cap)
+        at += (size_t)snprintf(buf + at, cap - at,
+                               " novel context (%.0f%% of lengths new, shortest %u)",
+                               100 * p->novelty, p->novel_len);
+    if (p->extreme > 0 && at < cap)
+        at += (size_t)snprintf(buf + at, cap - at, " beyond every earlier value;");
+    if (p->residual > 0.3 && at < cap)
+        snprintf(buf + at, cap - at, " far from the smoothed level (tail score %.2f)", p->residual);
+}
