@@ -235,9 +235,8 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
     double *one = rc == 0 ? calloc(n ? n : 1, sizeof *one) : NULL;
     if (rc == 0 && (!raw || !one))
         rc = -ENOMEM;
-    if (rc == 0 && nb->detector == CLI_NAB_NUM) {
-        rc = cli_nab_num_series(&nb->num, val, n, raw);
-    } else if (rc == 0) {
+    bool want_cbad = nb->detector == CLI_NAB_CBAD || nb->num.w_compress > 0;
+    if (rc == 0 && want_cbad) {
         /* One detector per baseline length; a row scores the least of their calibrated scores
          * (or, uncalibrated, the mean of their NCDs): the window must be new to a short memory,
          * which follows level changes, and to a long one, which spans a daily cycle. */
@@ -257,10 +256,12 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
                     raw[i] = one[i]; /* a detector without a score yet has no say */
             }
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n && nb->detector == CLI_NAB_CBAD; i++)
             if (isnan(raw[i]))
                 raw[i] = 0.0;
     }
+    if (rc == 0 && nb->detector == CLI_NAB_NUM)
+        rc = cli_nab_num_series(&nb->num, val, want_cbad ? raw : NULL, n, raw);
     if (rc == 0) {
         fputs("timestamp,value,anomaly_score,label\n", o);
         if (nb->calibrate && nb->detector == CLI_NAB_CBAD)

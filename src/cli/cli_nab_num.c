@@ -5,6 +5,7 @@
 #include "cli/cli_tools.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 int cli_nab_num_option(num_settings_t *s, const char *a, const char *v)
@@ -18,6 +19,11 @@ int cli_nab_num_option(num_settings_t *s, const char *a, const char *v)
         {"--num-warmup", offsetof(num_settings_t, warmup), true, 2, 100000},
         {"--num-bins", offsetof(num_settings_t, bins), true, 1, 4096},
         {"--num-context", offsetof(num_settings_t, context), true, 1, NUM_CONTEXT_MAX},
+        {"--num-rare", offsetof(num_settings_t, rare), true, 1, 1000},
+        {"--num-context-delta", offsetof(num_settings_t, context_delta), true, 1, NUM_CONTEXT_MAX},
+        {"--num-w-delta", offsetof(num_settings_t, w_delta), false, 0, 10},
+        {"--num-trim", offsetof(num_settings_t, trim), false, 0, 0.49},
+        {"--num-w-compress", offsetof(num_settings_t, w_compress), false, 0, 10},
         {"--num-rest", offsetof(num_settings_t, rest), true, 0, 1000000},
         {"--num-w-novelty", offsetof(num_settings_t, w_novelty), false, 0, 10},
         {"--num-w-extreme", offsetof(num_settings_t, w_extreme), false, 0, 10},
@@ -26,6 +32,14 @@ int cli_nab_num_option(num_settings_t *s, const char *a, const char *v)
         {"--num-threshold", offsetof(num_settings_t, threshold), false, 1e-6, 1},
         {"--num-rest-share", offsetof(num_settings_t, rest_share), false, 0, 1},
     };
+    if (strcmp(a, "--num-rest-extend") == 0) {
+        if (!v || (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)) {
+            cli_error("--num-rest-extend wants yes or no");
+            return -EINVAL;
+        }
+        s->rest_extend = strcmp(v, "yes") == 0;
+        return 1;
+    }
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
         if (strcmp(a, opts[i].name) != 0)
             continue;
@@ -47,13 +61,14 @@ int cli_nab_num_option(num_settings_t *s, const char *a, const char *v)
     return 0;
 }
 
-int cli_nab_num_series(const num_settings_t *s, const double *val, size_t n, double *out)
+int cli_nab_num_series(const num_settings_t *s, const double *val, const double *compress, size_t n,
+                       double *out)
 {
     num_detector_t *d = NULL;
     int rc = num_detector_new(s, &d);
     for (size_t i = 0; i < n && rc == 0; i++) {
         num_point_t p;
-        rc = num_detector_push(d, val[i], &p);
+        rc = num_detector_push_with(d, val[i], compress ? compress[i] : NAN, &p);
         out[i] = p.resting ? 0.0 : p.score;
     }
     num_detector_destroy(&d);

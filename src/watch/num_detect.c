@@ -14,37 +14,55 @@ typedef struct {
     uint32_t count;
 } num_slot_t;
 
+typedef struct {
+    int64_t sym[NUM_CONTEXT_MAX]; /* the last symbols, newest at (n - 1) % max */
+    uint64_t n;                   /* symbols seen */
+    uint64_t salt;                /* keeps the streams' contexts apart in one table */
+} num_stream_t;
+
 struct num_detector {
     num_settings_t s;
-    uint64_t n;                   /* values seen */
-    double lo, hi;                /* range of the values seen */
-    double w_lo, step;            /* quantisation: floor((v - w_lo) / step), step > 0 */
-    int64_t sym[NUM_CONTEXT_MAX]; /* the last quantised values, newest at (n-1) % max */
-    double level, spread;         /* smoothed level and mean absolute deviation */
-    uint64_t rest_until;          /* no anomaly raised while n <= rest_until */
+    uint64_t n;              /* values seen */
+    double lo, hi;           /* range of the values seen */
+    double w_lo, step;       /* quantisation: floor((v - w_lo) / step), step > 0 */
+    num_stream_t val, delta; /* quantised values, and their quantised steps */
+    double prev;             /* the previous value */
+    double level, spread;    /* smoothed level and mean absolute deviation */
+    uint64_t rest_until;     /* no anomaly raised while n <= rest_until */
     bool resting;
+    double *warm;    /* the warm-up values (freed once the step is fixed) */
     num_slot_t *tab; /* open addressing, cap a power of two, at most half full */
     size_t cap, used;
 };
 
 void num_settings_default(num_settings_t *s)
 {
+    /* Chosen on the NAB corpus, one set for every series (docs/watch.md, "Numeric series"). */
     *s = (num_settings_t){.warmup = 150,
                           .bins = 8,
-                          .context = 4,
+                          .context = 3,
+                          .rare = 1,
+                          .trim = 0.0,
+                          .context_delta = 3,
                           .w_novelty = 1.0,
-                          .w_extreme = 0.0,
+                          .w_extreme = 0.3,
+                          .w_delta = 0.0,
+                          .w_compress = 0.0,
                           .w_residual = 0.0,
                           .res_alpha = 0.02,
-                          .threshold = 0.75,
-                          .rest = 30,
-                          .rest_share = 0.0};
+                          .threshold = 0.9,
+                          .rest = 50,
+                          .rest_share = 0.05};
 }
 
 int num_settings_check(const num_settings_t *s, const char **field, const char **reason)
 {
     if (s->warmup < 2 || s->warmup > 100000)
         return *field = "warmup", *reason = "must be 2..100000", -EINVAL;
+    if (s->rare < 1 || s->rare > 1000)
+        return *field = "rare", *reason = "must be 1..1000", -EINVAL;
+    if (!(s->trim >= 0 && s->trim < 0.5))
+        return *field = "trim", *reason = "must be in [0,0.5)", -EINVAL;
     if (s->bins < 1 || s->bins > 4096)
         return *field = "bins", *reason = "must be 1..4096", -EINVAL;
     if (s->context < 1 || s->context > NUM_CONTEXT_MAX)
@@ -71,9 +89,14 @@ int num_detector_new(const num_settings_t *s, num_detector_t **out)
     if (!d)
         return -ENOMEM;
     d->s = *s;
+    d->val.salt = 0x51ed270b27b3d3a1ULL;
+    d->delta.salt = 0x2545f4914f6cdd1dULL;
     d->cap = 1024;
     d->tab = calloc(d->cap, sizeof *d->tab);
-    if (!d->tab) {
+    d->warm = calloc(s->warmup, sizeof *d->warm);
+    if (!d->tab || !d->warm) {
+        free(d->warm);
+        free(d->tab);
         free(d);
         return -ENOMEM;
     }
@@ -86,8 +109,15 @@ void num_detector_destroy(num_detector_t **d)
     if (!d || !*d)
         return;
     free((*d)->tab);
+    free((*d)->warm);
     free(*d);
     *d = NULL;
+}
+
+static int num_cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 static uint64_t num_mix(uint64_t h, uint64_t x)
@@ -148,29 +178,39 @@ static double num_tail_score(double z)
     return sc < 0 ? 0 : sc > 1 ? 1 : sc;
 }
 
-static int num_context_novelty(num_detector_t *d, int64_t q, num_point_t *p)
+/* Appends q to st and counts its contexts of length 1..L; the share of lengths whose context
+ * was seen fewer than `rare` times before into *novelty, the shortest such length into *shortest
+ * (0 if none). 0 / -ENOMEM. */
+static int num_stream_novelty(num_detector_t *d, num_stream_t *st, int64_t q, uint32_t L,
+                              double *novelty, uint32_t *shortest)
 {
-    uint32_t L = d->s.context;
-    d->sym[d->n % NUM_CONTEXT_MAX] = q;
-    uint64_t avail = d->n + 1 < L ? d->n + 1 : L;
-    uint64_t h = 0x51ed270b27b3d3a1ULL;
+    st->sym[st->n % NUM_CONTEXT_MAX] = q;
+    st->n++;
+    uint64_t avail = st->n < L ? st->n : L;
+    uint64_t h = st->salt;
     uint32_t novel = 0;
+    *shortest = 0;
     for (uint32_t l = 1; l <= avail; l++) {
-        h = num_mix(h, (uint64_t)d->sym[(d->n + 1 - l) % NUM_CONTEXT_MAX]);
+        h = num_mix(h, (uint64_t)st->sym[(st->n - l) % NUM_CONTEXT_MAX]);
         int64_t c = num_table_bump(d, num_mix(h, l));
         if (c < 0)
             return (int)c;
-        if (c == 0) {
+        if (c < (int64_t)d->s.rare) {
             novel++;
-            if (!p->novel_len)
-                p->novel_len = l;
+            if (!*shortest)
+                *shortest = l;
         }
     }
-    p->novelty = (double)novel / (double)L;
+    *novelty = (double)novel / (double)L;
     return 0;
 }
 
 int num_detector_push(num_detector_t *d, double v, num_point_t *p)
+{
+    return num_detector_push_with(d, v, NAN, p);
+}
+
+int num_detector_push_with(num_detector_t *d, double v, double compress, num_point_t *p)
 {
     if (!d || !p || !isfinite(v))
         return -EINVAL;
@@ -181,28 +221,49 @@ int num_detector_push(num_detector_t *d, double v, num_point_t *p)
         d->lo = d->hi = d->level = v;
         d->spread = 0;
     }
+    if (d->n < s->warmup)
+        d->warm[d->n] = v;
     if (d->n == s->warmup) { /* the quantisation step is fixed from here on */
-        double range = d->hi - d->lo;
+        qsort(d->warm, s->warmup, sizeof *d->warm, num_cmp_dbl);
+        size_t cut = (size_t)(s->trim * (double)s->warmup);
+        double wlo = d->warm[cut], whi = d->warm[s->warmup - 1 - cut];
+        free(d->warm);
+        d->warm = NULL;
+        double range = whi - wlo;
         if (!(range > 0))
             range = fabs(d->hi) > 0 ? fabs(d->hi) : 1.0;
-        d->w_lo = d->lo;
+        d->w_lo = wlo;
         d->step = range / (double)s->bins;
     }
     if (warm) {
         p->extreme = v > d->hi || v < d->lo ? 1.0 : 0.0;
         double q = floor((v - d->w_lo) / d->step);
         q = q < -1e15 ? -1e15 : q > 1e15 ? 1e15 : q;
-        int rc = num_context_novelty(d, (int64_t)q, p);
+        int rc = num_stream_novelty(d, &d->val, (int64_t)q, s->context, &p->novelty, &p->novel_len);
+        if (rc == 0 && s->w_delta > 0) {
+            double dq = floor((v - d->prev) / d->step + 0.5);
+            dq = dq < -1e15 ? -1e15 : dq > 1e15 ? 1e15 : dq;
+            uint32_t dl;
+            rc = num_stream_novelty(d, &d->delta, (int64_t)dq, s->context_delta, &p->delta, &dl);
+        }
         if (rc < 0)
             return rc;
         double sd = d->spread * 1.2533 + 1e-9 * (fabs(d->level) + 1);
         p->residual = num_tail_score(fabs(v - d->level) / sd);
-        double sc =
-            s->w_novelty * p->novelty + s->w_extreme * p->extreme + s->w_residual * p->residual;
+        double sc = s->w_novelty * p->novelty + s->w_extreme * p->extreme +
+                    s->w_residual * p->residual + s->w_delta * p->delta;
+        if (isfinite(compress)) {
+            p->compress = compress < 0 ? 0 : compress > 1 ? 1 : compress;
+            sc += s->w_compress * p->compress;
+        }
         p->score = sc > 1 ? 1 : sc;
         if (d->resting && d->n > d->rest_until)
             d->resting = false;
         p->resting = d->resting;
+        if (d->resting && s->rest_extend && p->score >= s->threshold) {
+            uint64_t span = (uint64_t)(s->rest_share * (double)d->n);
+            d->rest_until = d->n + (span > s->rest ? span : s->rest);
+        }
         if (p->score >= s->threshold && !d->resting) {
             p->anomaly = true;
             uint64_t span = (uint64_t)(s->rest_share * (double)d->n);
@@ -215,6 +276,7 @@ int num_detector_push(num_detector_t *d, double v, num_point_t *p)
     d->level += a * (v - d->level);
     d->lo = v < d->lo ? v : d->lo;
     d->hi = v > d->hi ? v : d->hi;
+    d->prev = v;
     d->n++;
     return 0;
 }
