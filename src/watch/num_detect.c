@@ -39,7 +39,7 @@ void num_settings_default(num_settings_t *s)
 {
     /* Chosen on the NAB corpus, one set for every series (docs/watch.md, "Numeric series"). */
     *s = (num_settings_t){.warmup = 150,
-                          .bins = 8,
+                          .bins = 9,
                           .context = 3,
                           .rare = 1,
                           .trim = 0.0,
