@@ -24,6 +24,7 @@ int cli_nab_num_option(num_settings_t *s, const char *a, const char *v)
         {"--num-w-delta", offsetof(num_settings_t, w_delta), false, -1e-9, 10},
         {"--num-trim", offsetof(num_settings_t, trim), false, -1e-9, 0.49},
         {"--num-w-compress", offsetof(num_settings_t, w_compress), false, -1e-9, 10},
+        {"--num-outer", offsetof(num_settings_t, outer), false, -1e-9, 100},
         {"--num-rest", offsetof(num_settings_t, rest), true, 0, 1000000},
         {"--num-w-novelty", offsetof(num_settings_t, w_novelty), false, -1e-9, 10},
         {"--num-w-extreme", offsetof(num_settings_t, w_extreme), false, -1e-9, 10},

@@ -42,6 +42,7 @@ void num_settings_default(num_settings_t *s)
                           .bins = 9,
                           .context = 3,
                           .rare = 1,
+                          .outer = 4.0,
                           .trim = 0.0,
                           .context_delta = 3,
                           .w_novelty = 1.0,
@@ -238,6 +239,10 @@ int num_detector_push_with(num_detector_t *d, double v, double compress, num_poi
     if (warm) {
         p->extreme = v > d->hi || v < d->lo ? 1.0 : 0.0;
         double q = floor((v - d->w_lo) / d->step);
+        if (s->outer > 0 && q >= (double)s->bins) /* above the warm-up range: log-spaced */
+            q = (double)s->bins + floor(s->outer * log2(q - (double)s->bins + 1.0));
+        else if (s->outer > 0 && q < 0)
+            q = -1.0 - floor(s->outer * log2(-q));
         q = q < -1e15 ? -1e15 : q > 1e15 ? 1e15 : q;
         int rc = num_stream_novelty(d, &d->val, (int64_t)q, s->context, &p->novelty, &p->novel_len);
         if (rc == 0 && s->w_delta > 0) {
