@@ -336,6 +336,7 @@ static void cli_nab_usage(const cli_ctx_t *ctx)
         "       num:  [--num-warmup N] [--num-bins N] [--num-context N] [--num-w-extreme X]\n"
         "             [--num-outer X] [--num-threshold X] [--num-rest N] [--num-rest-share X]\n"
         "             [--num-w-compress X] [--num-w-delta X] [--num-w-residual X] [--num-rare N]\n"
+        "             [--num-shifted yes|no]\n"
         "       cbad: [--baseline N] [--window N] [--hop N] [--permutations N] [--symbols N]\n"
         "             [--baselines N,N..] [--level N] [--short N] [--history N]\n"
         "             [--calibrate yes|no] [--quiet-level X] [--quiet-rows N] [--quiet-share X]\n\n"

@@ -33,6 +33,14 @@ int cli_nab_num_option(num_settings_t *s, const char *a, const char *v)
         {"--num-threshold", offsetof(num_settings_t, threshold), false, 1e-6, 1.000001},
         {"--num-rest-share", offsetof(num_settings_t, rest_share), false, -1e-9, 1},
     };
+    if (strcmp(a, "--num-shifted") == 0) {
+        if (!v || (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)) {
+            cli_error("--num-shifted wants yes or no");
+            return -EINVAL;
+        }
+        s->shifted = strcmp(v, "yes") == 0;
+        return 1;
+    }
     if (strcmp(a, "--num-rest-extend") == 0) {
         if (!v || (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)) {
             cli_error("--num-rest-extend wants yes or no");

@@ -26,6 +26,7 @@ struct num_detector {
     double lo, hi;           /* range of the values seen */
     double w_lo, step;       /* quantisation: floor((v - w_lo) / step), step > 0 */
     num_stream_t val, delta; /* quantised values, and their quantised steps */
+    num_stream_t half;       /* quantised values on the grid shifted by half a step */
     double prev;             /* the previous value */
     double level, spread;    /* smoothed level and mean absolute deviation */
     uint64_t rest_until;     /* no anomaly raised while n <= rest_until */
@@ -42,6 +43,7 @@ void num_settings_default(num_settings_t *s)
                           .bins = 9,
                           .context = 3,
                           .rare = 1,
+                          .shifted = false,
                           .outer = 4.0,
                           .trim = 0.0,
                           .context_delta = 3,
@@ -92,6 +94,7 @@ int num_detector_new(const num_settings_t *s, num_detector_t **out)
     d->s = *s;
     d->val.salt = 0x51ed270b27b3d3a1ULL;
     d->delta.salt = 0x2545f4914f6cdd1dULL;
+    d->half.salt = 0x94d049bb133111ebULL;
     d->cap = 1024;
     d->tab = calloc(d->cap, sizeof *d->tab);
     d->warm = calloc(s->warmup, sizeof *d->warm);
@@ -206,6 +209,18 @@ static int num_stream_novelty(num_detector_t *d, num_stream_t *st, int64_t q, ui
     return 0;
 }
 
+/* The symbol of x (a value in steps above the warm-up minimum): linear inside the warm-up
+ * range, log-spaced (outer per doubling) beyond it. */
+static double num_symbol(const num_settings_t *s, double x)
+{
+    double q = floor(x);
+    if (s->outer > 0 && q >= (double)s->bins)
+        q = (double)s->bins + floor(s->outer * log2(q - (double)s->bins + 1.0));
+    else if (s->outer > 0 && q < 0)
+        q = -1.0 - floor(s->outer * log2(-q));
+    return q < -1e15 ? -1e15 : q > 1e15 ? 1e15 : q;
+}
+
 int num_detector_push(num_detector_t *d, double v, num_point_t *p)
 {
     return num_detector_push_with(d, v, NAN, p);
@@ -238,13 +253,19 @@ int num_detector_push_with(num_detector_t *d, double v, double compress, num_poi
     }
     if (warm) {
         p->extreme = v > d->hi || v < d->lo ? 1.0 : 0.0;
-        double q = floor((v - d->w_lo) / d->step);
-        if (s->outer > 0 && q >= (double)s->bins) /* above the warm-up range: log-spaced */
-            q = (double)s->bins + floor(s->outer * log2(q - (double)s->bins + 1.0));
-        else if (s->outer > 0 && q < 0)
-            q = -1.0 - floor(s->outer * log2(-q));
-        q = q < -1e15 ? -1e15 : q > 1e15 ? 1e15 : q;
+        double q = num_symbol(s, (v - d->w_lo) / d->step);
         int rc = num_stream_novelty(d, &d->val, (int64_t)q, s->context, &p->novelty, &p->novel_len);
+        if (rc == 0 && s->shifted) { /* new on the half-step-shifted grid too, or not new */
+            double nov2;
+            uint32_t len2;
+            rc = num_stream_novelty(d, &d->half,
+                                    (int64_t)num_symbol(s, (v - d->w_lo) / d->step + 0.5),
+                                    s->context, &nov2, &len2);
+            if (nov2 < p->novelty) {
+                p->novelty = nov2;
+                p->novel_len = len2;
+            }
+        }
         if (rc == 0 && s->w_delta > 0) {
             double dq = floor((v - d->prev) / d->step + 0.5);
             dq = dq < -1e15 ? -1e15 : dq > 1e15 ? 1e15 : dq;

@@ -19,6 +19,7 @@ typedef struct {
     double w_novelty;       /* weight of the context novelty in the score */
     double w_extreme;       /* weight of a value beyond every value seen so far */
     double outer;           /* >0: steps per doubling of the distance beyond the warm-up range */
+    bool shifted;           /* a context must be new on a half-step-shifted grid too */
     double trim;            /* share of the warm-up values left out at each end of its range */
     uint32_t context_delta; /* context lengths of the quantised steps */
     double w_delta;         /* weight of the novelty of the steps' context */
