@@ -319,6 +319,11 @@ void num_point_explain(const num_point_t *p, char *buf, size_t cap)
                                100 * p->novelty, p->novel_len);
     if (p->extreme > 0 && at < cap)
         at += (size_t)snprintf(buf + at, cap - at, " beyond every earlier value;");
+    if (p->delta > 0 && at < cap)
+        at += (size_t)snprintf(buf + at, cap - at, " novel step pattern (%.0f%% of lengths new);",
+                               100 * p->delta);
+    if (p->compress > 0 && at < cap)
+        at += (size_t)snprintf(buf + at, cap - at, " compression score %.2f;", p->compress);
     if (p->residual > 0.3 && at < cap)
         snprintf(buf + at, cap - at, " far from the smoothed level (tail score %.2f)", p->residual);
 }

@@ -134,10 +134,11 @@ static void test_rest_and_determinism(void **state)
     }
     assert_true(alarms >= 2);
     char buf[256];
-    num_point_t p = {.score = 1.0, .novelty = 1.0, .novel_len = 1, .extreme = 1.0};
+    num_point_t p = {.score = 1.0, .novelty = 1.0, .novel_len = 1, .extreme = 1.0, .compress = 0.5};
     num_point_explain(&p, buf, sizeof buf);
     assert_non_null(strstr(buf, "novel context"));
     assert_non_null(strstr(buf, "beyond every earlier value"));
+    assert_non_null(strstr(buf, "compression score 0.50"));
     num_detector_destroy(&a);
     num_detector_destroy(&b);
 }
