@@ -19,7 +19,7 @@ ZMQ_PUB    ?= $(if $(PORT),127.0.0.1:$(shell expr $(PORT) + 2))
 CONFIG     ?=
 
 .PHONY: all deps build run test test-unit test-integration test-asan build-asan bench soak fmt \
-        fmt-check clean fuzz fuzz-build test-fuzz coverage
+        fmt-check clean fuzz fuzz-build test-fuzz coverage nab
 
 all: build
 
@@ -43,6 +43,10 @@ $(ASAN_BUILD)/build.ninja:
 
 build-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
+
+# NAB: the three profile scores and the per-category table (bench/nab/run, niced).
+nab: $(BUILD)/build.ninja
+	bench/nab/run
 
 # Unit tests run against SQLite and a throwaway PostgreSQL that with-pg starts and removes.
 test-unit: build
