@@ -13,7 +13,7 @@ static const guard_default_t guard_defaults[] = {
     {"destructive-rm-root", "recursive removal of the root, the home directory or everything",
      100,
      "{\"regex\":[\"(?i)\\\\brm\\\\s+(-{1,2}[\\\\w-]+\\\\s+)*-\\\\w*r\\\\w*\\\\s+(-{1,2}[\\\\w-]+"
-     "\\\\s+)*(/\\\\*?|~/?|\\\\$HOME/?|\\\\*)(?=$|[\\\\s;&|)])\"]}"},
+     "\\\\s+)*(/\\\\*?|~/?|\\\\$HOME/?|\\\\*)(?=$|[\\\\s;&|)'\\\"])\"]}"},
     {"destructive-mkfs", "formatting a file system", 80,
      "{\"words\":[\"mkfs\",\"mkfs.ext4\",\"mkfs.xfs\",\"mkfs.vfat\",\"mkfs.btrfs\",\"mke2fs\","
      "\"wipefs\"]}"},
