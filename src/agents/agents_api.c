@@ -639,8 +639,9 @@ static void agents_gate_pass(api_req_t *req, json_t *action, agents_gated_fn run
         json_decref(action);
         if (hub->agent_gate) { /* no memory to ask the gate: refuse rather than skip it */
             free(held);
-            api_reply_problem(req, problem_new(503, "out-of-memory", "the action could not be "
-                                                                     "checked"));
+            api_reply_problem(req, problem_new(503, "out-of-memory",
+                                               "the action could not be "
+                                               "checked"));
             return;
         }
         run(req, held);
@@ -650,8 +651,8 @@ static void agents_gate_pass(api_req_t *req, json_t *action, agents_gated_fn run
     g->run = run;
     g->held = held;
     problem_t *refusal = NULL;
-    int rc = hub->agent_gate(hub->agent_gate_ud, action, api_req_principal(req),
-                             agents_gate_resume, g, &refusal);
+    int rc = hub->agent_gate(hub->agent_gate_ud, action, api_req_principal(req), agents_gate_resume,
+                             g, &refusal);
     json_decref(action);
     if (rc == 0) {
         free(g);
@@ -659,8 +660,8 @@ static void agents_gate_pass(api_req_t *req, json_t *action, agents_gated_fn run
     } else if (rc < 0) {
         free(g);
         free(held);
-        api_reply_problem(req, refusal ? refusal
-                                       : problem_new(403, "forbidden", "the gate refused it"));
+        api_reply_problem(req,
+                          refusal ? refusal : problem_new(403, "forbidden", "the gate refused it"));
     }
 }
 
@@ -720,10 +721,10 @@ static void agents_api_spawn(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
-    json_t *action = json_pack("{s:s,s:s,s:O*,s:O*,s:O*,s:O*}", "kind", "spawn", "agent", name,
-                               "argv", json_object_get(body, "argv"), "path",
-                               json_object_get(body, "cwd"), "env", json_object_get(body, "env"),
-                               "labels", json_object_get(body, "labels"));
+    json_t *action =
+        json_pack("{s:s,s:s,s:O*,s:O*,s:O*,s:O*}", "kind", "spawn", "agent", name, "argv",
+                  json_object_get(body, "argv"), "path", json_object_get(body, "cwd"), "env",
+                  json_object_get(body, "env"), "labels", json_object_get(body, "labels"));
     agents_gate_pass(req, action, agents_api_spawn_run, NULL);
 }
 
@@ -937,8 +938,8 @@ static void agents_api_stdin(api_req_t *req, void *ctx)
     h->eof = eof;
     json_t *action = agents_gate_action(a, "stdin");
     if (action && h->data) /* binary writes are matched as their bytes when they are UTF-8 */
-        json_object_set_new(action, "input", json_stringn(h->data, h->len)
-                                                 ?: json_string("(binary, not UTF-8)"));
+        json_object_set_new(action, "input",
+                            json_stringn(h->data, h->len) ?: json_string("(binary, not UTF-8)"));
     agents_gate_pass(req, action, agents_api_stdin_run, h);
 }
 

@@ -73,13 +73,12 @@ static int cli_guard_rules(cli_ctx_t *ctx, int argc, char **argv)
     printf("%5s  %6s  %-3s  %-24s  %s\n", "ID", "WEIGHT", "ON", "NAME", "DESCRIPTION");
     size_t i;
     json_t *r;
-    json_array_foreach(json_object_get(out, "rules"), i, r)
-        printf("%5lld  %6lld  %-3s  %-24s  %s\n",
-               (long long)json_integer_value(json_object_get(r, "id")),
-               (long long)json_integer_value(json_object_get(r, "weight")),
-               json_is_true(json_object_get(r, "enabled")) ? "yes" : "no",
-               json_string_value(json_object_get(r, "name")) ?: "",
-               json_string_value(json_object_get(r, "description")) ?: "");
+    json_array_foreach(json_object_get(out, "rules"), i, r) printf(
+        "%5lld  %6lld  %-3s  %-24s  %s\n", (long long)json_integer_value(json_object_get(r, "id")),
+        (long long)json_integer_value(json_object_get(r, "weight")),
+        json_is_true(json_object_get(r, "enabled")) ? "yes" : "no",
+        json_string_value(json_object_get(r, "name")) ?: "",
+        json_string_value(json_object_get(r, "description")) ?: "");
     json_decref(out);
     return CLI_EXIT_OK;
 }
@@ -184,7 +183,8 @@ static int cli_guard_decide(cli_ctx_t *ctx, int argc, char **argv, const char *v
         if (out)
             cli_json_print(out, true);
     } else {
-        printf("review %s %s\n", argv[1], json_string_value(json_object_get(out, "decision")) ?: verb);
+        printf("review %s %s\n", argv[1],
+               json_string_value(json_object_get(out, "decision")) ?: verb);
     }
     json_decref(out);
     return ex;

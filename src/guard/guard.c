@@ -28,8 +28,8 @@ json_t *guard_rule_json(const json_t *rule)
     char c[40], u[40];
     clock_rfc3339(json_integer_value(json_object_get(rule, "created_ms")), c, sizeof c);
     clock_rfc3339(json_integer_value(json_object_get(rule, "updated_ms")), u, sizeof u);
-    return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:s,s:s}", "id", json_object_get(rule, "id"),
-                     "name", json_object_get(rule, "name"), "description",
+    return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:s,s:s}", "id", json_object_get(rule, "id"), "name",
+                     json_object_get(rule, "name"), "description",
                      json_object_get(rule, "description"), "weight",
                      json_object_get(rule, "weight"), "enabled", json_object_get(rule, "enabled"),
                      "match", json_object_get(rule, "match"), "created_at", c, "updated_at", u);
@@ -133,8 +133,8 @@ int guard_start(hub_t *hub)
         return -1;
     }
     log_info(NULL, "guard started", "{s:i,s:I,s:i,s:s}", "rules", (int)json_array_size(rules),
-             "rules_version", (json_int_t)g->version, "words", (int)guard_set_words(g->set),
-             "gate", hub->cfg.guard_gate);
+             "rules_version", (json_int_t)g->version, "words", (int)guard_set_words(g->set), "gate",
+             hub->cfg.guard_gate);
     return 0;
 }
 

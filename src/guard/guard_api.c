@@ -258,20 +258,21 @@ static void guard_api_rule_create(api_req_t *req, void *ctx)
         return;
     }
     if (json_array_size(g->pending) >= GUARD_RULES_MAX) {
-        api_reply_problem(req, problem_new(409, "too-many-rules", "the rule set holds %d rules, "
-                                                                  "its maximum",
+        api_reply_problem(req, problem_new(409, "too-many-rules",
+                                           "the rule set holds %d rules, "
+                                           "its maximum",
                                            GUARD_RULES_MAX));
         return;
     }
     int64_t now = clock_wall_ms();
     json_t *enabled = json_object_get(body, "enabled");
-    json_t *rule = json_pack(
-        "{s:I,s:O,s:s,s:O,s:b,s:O,s:I,s:I}", "id", (json_int_t)g->next_id++, "name",
-        json_object_get(body, "name"), "description",
-        json_string_value(json_object_get(body, "description")) ?: "", "weight",
-        json_object_get(body, "weight"), "enabled", enabled ? json_is_true(enabled) : 1, "match",
-        json_object_get(body, "match"), "created_ms", (json_int_t)now, "updated_ms",
-        (json_int_t)now);
+    json_t *rule =
+        json_pack("{s:I,s:O,s:s,s:O,s:b,s:O,s:I,s:I}", "id", (json_int_t)g->next_id++, "name",
+                  json_object_get(body, "name"), "description",
+                  json_string_value(json_object_get(body, "description")) ?: "", "weight",
+                  json_object_get(body, "weight"), "enabled", enabled ? json_is_true(enabled) : 1,
+                  "match", json_object_get(body, "match"), "created_ms", (json_int_t)now,
+                  "updated_ms", (json_int_t)now);
     guard_change_submit(req, g, GUARD_CHANGE_CREATE, rule, 201);
 }
 
@@ -280,8 +281,8 @@ static json_t *guard_rule_param(api_req_t *req, guard_t *g)
     int64_t id = api_req_param_int(req, "id");
     json_t *r = guard_rule_find(g->pending, id, NULL);
     if (!r)
-        api_reply_problem(req, problem_new(404, "rule-not-found", "no rule with id %lld",
-                                           (long long)id));
+        api_reply_problem(
+            req, problem_new(404, "rule-not-found", "no rule with id %lld", (long long)id));
     return r;
 }
 
@@ -376,11 +377,11 @@ int guard_evaluate(guard_t *g, const json_t *action, const char *principal, guar
 
 json_t *guard_result_json(const guard_t *g, const guard_result_t *res, const char *principal)
 {
-    json_t *o = json_pack("{s:I,s:s,s:O,s:o,s:I,s:s,s:f}", "score", (json_int_t)res->score,
-                          "verdict", guard_verdict_names[res->verdict], "fired", res->fired,
-                          "thresholds", guard_thresholds_json(g), "rules_version",
-                          (json_int_t)res->rules_version, "digest", res->digest, "trust",
-                          res->trust);
+    json_t *o =
+        json_pack("{s:I,s:s,s:O,s:o,s:I,s:s,s:f}", "score", (json_int_t)res->score, "verdict",
+                  guard_verdict_names[res->verdict], "fired", res->fired, "thresholds",
+                  guard_thresholds_json(g), "rules_version", (json_int_t)res->rules_version,
+                  "digest", res->digest, "trust", res->trust);
     if (principal)
         json_object_set_new(o, "principal", json_string(principal));
     return o;
@@ -406,14 +407,13 @@ typedef struct guard_record {
 static int guard_record_work(store_conn_t *c, void *ud)
 {
     guard_record_t *j = ud;
-    json_t *detail = json_pack("{s:s,s:s,s:I,s:I,s:s}", "digest", j->digest, "verdict",
-                               j->verdict, "score", (json_int_t)j->score, "rules_version",
+    json_t *detail = json_pack("{s:s,s:s,s:I,s:I,s:s}", "digest", j->digest, "verdict", j->verdict,
+                               "score", (json_int_t)j->score, "rules_version",
                                (json_int_t)j->rules_version, "source", j->source);
     int rc = store_tx_begin(c);
     if (rc == 0)
-        rc = guard_db_verdict_insert(c, j->digest, j->principal[0] ? j->principal : NULL,
-                                     j->source, j->verdict, j->score, j->fired, j->rules_version,
-                                     j->ts_ms);
+        rc = guard_db_verdict_insert(c, j->digest, j->principal[0] ? j->principal : NULL, j->source,
+                                     j->verdict, j->score, j->fired, j->rules_version, j->ts_ms);
     if (rc == 0 && j->principal_rec)
         rc = guard_db_principal_put(c, j->principal, j->principal_rec);
     if (rc == 0 && j->has_audit)
@@ -476,8 +476,8 @@ int guard_record(guard_t *g, const guard_result_t *res, const char *principal, c
     const char *c = cause ? cause : guard_verdict_names[res->verdict];
     json_t *rec = guard_trust_move(g, principal, guard_trust_step(g, c), c, j->ts_ms);
     j->principal_rec = rec ? json_deep_copy(rec) : NULL;
-    int rc = store_submit_ordered(g->hub->store, g->hub->loop, guard_record_work,
-                                  guard_record_done, j);
+    int rc =
+        store_submit_ordered(g->hub->store, g->hub->loop, guard_record_work, guard_record_done, j);
     if (rc < 0) {
         json_decref(j->reply);
         json_decref(j->fired);
@@ -535,7 +535,8 @@ static void guard_api_principals_list(api_req_t *req, void *ctx)
 {
     (void)ctx;
     guard_t *g = guard_of(req);
-    int64_t limit = api_req_query_int(req, "limit", 100), offset = api_req_query_int(req, "offset", 0);
+    int64_t limit = api_req_query_int(req, "limit", 100),
+            offset = api_req_query_int(req, "offset", 0);
     int64_t now = clock_wall_ms();
     json_t *arr = json_array();
     const char *id;
@@ -593,11 +594,18 @@ static void guard_metrics_collect(strbuf_t *out, void *ud)
 static const api_field_t guard_id_param[] = {
     {.name = "id", .type = API_T_INTEGER, .flags = API_F_REQUIRED | API_F_MIN, .min = 1}, {0}};
 static const api_field_t guard_principal_param[] = {
-    {.name = "id", .type = API_T_STRING, .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX, .min = 1,
+    {.name = "id",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
      .max = GUARD_PRINCIPAL_MAX},
     {0}};
 static const api_field_t guard_page_query[] = {
-    {.name = "limit", .type = API_T_INTEGER, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 1000,
+    {.name = "limit",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 1000,
      .def = "100"},
     {.name = "offset", .type = API_T_INTEGER, .flags = API_F_MIN, .min = 0, .def = "0"},
     {0}};
@@ -606,11 +614,17 @@ static const api_field_t guard_review_param[] = {
     {.name = "id", .type = API_T_INTEGER, .flags = API_F_REQUIRED | API_F_MIN, .min = 1}, {0}};
 
 #define GUARD_RULE_FIELDS(req)                                                                     \
-    {.name = "name", .type = API_T_STRING, .flags = (req) | API_F_MIN | API_F_MAX, .min = 1,       \
+    {.name = "name",                                                                               \
+     .type = API_T_STRING,                                                                         \
+     .flags = (req) | API_F_MIN | API_F_MAX,                                                       \
+     .min = 1,                                                                                     \
      .max = GUARD_NAME_MAX},                                                                       \
-        {.name = "description", .type = API_T_STRING, .flags = API_F_MAX, .max = GUARD_DESC_MAX}, \
-        {.name = "weight", .type = API_T_INTEGER, .flags = (req) | API_F_MIN | API_F_MAX,          \
-         .min = -100, .max = 100},                                                                 \
+        {.name = "description", .type = API_T_STRING, .flags = API_F_MAX, .max = GUARD_DESC_MAX},  \
+        {.name = "weight",                                                                         \
+         .type = API_T_INTEGER,                                                                    \
+         .flags = (req) | API_F_MIN | API_F_MAX,                                                   \
+         .min = -100,                                                                              \
+         .max = 100},                                                                              \
         {.name = "enabled", .type = API_T_BOOLEAN},                                                \
     {                                                                                              \
         .name = "match", .type = API_T_OBJECT, .flags = (req) | API_F_ADDITIONAL,                  \
@@ -620,11 +634,18 @@ static const api_field_t guard_review_param[] = {
 static const api_field_t guard_rule_create_body[] = {GUARD_RULE_FIELDS(API_F_REQUIRED), {0}};
 static const api_field_t guard_rule_update_body[] = {GUARD_RULE_FIELDS(0), {0}};
 static const api_field_t guard_evaluate_body[] = {
-    {.name = "action", .type = API_T_ANY, .flags = API_F_REQUIRED,
+    {.name = "action",
+     .type = API_T_ANY,
+     .flags = API_F_REQUIRED,
      .description = "a text, or an object {kind, agent, argv, path, env, labels, text, input}"},
-    {.name = "principal", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1,
-     .max = GUARD_PRINCIPAL_MAX, .description = "whose action (default: the caller)"},
-    {.name = "dry_run", .type = API_T_BOOLEAN,
+    {.name = "principal",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = GUARD_PRINCIPAL_MAX,
+     .description = "whose action (default: the caller)"},
+    {.name = "dry_run",
+     .type = API_T_BOOLEAN,
      .description = "true: neither stored nor counted in the principal's trust"},
     {0}};
 
@@ -665,17 +686,31 @@ static const api_endpoint_t guard_endpoints[] = {
              .summary = "One principal's trust and its history", .params = guard_principal_param,
              .response = "{id, trust, default, known, updated_at, history:[{at, cause, from, to}]}",
              .handler = guard_api_principal_get),
-    {.method = "GET", .path = "/api/v1/guard/reviews", .scope = "guard:read", .tag = "guard",
+    {.method = "GET",
+     .path = "/api/v1/guard/reviews",
+     .scope = "guard:read",
+     .tag = "guard",
      .summary = "Actions held for review",
      .response = "{reviews:[{id, action, principal, score, fired, digest, created_at, "
                  "expires_at}], total, max}",
      .handler = guard_api_reviews_list},
-    {.method = "POST", .path = "/api/v1/guard/reviews/{id}/approve", .scope = "guard:write",
-     .tag = "guard", .summary = "Approve a held action: it runs", .params = guard_review_param,
-     .no_audit = true, .response = "{id, decision, digest}", .handler = guard_api_review_approve},
-    {.method = "POST", .path = "/api/v1/guard/reviews/{id}/reject", .scope = "guard:write",
-     .tag = "guard", .summary = "Reject a held action: it is refused (403)",
-     .params = guard_review_param, .no_audit = true, .response = "{id, decision, digest}",
+    {.method = "POST",
+     .path = "/api/v1/guard/reviews/{id}/approve",
+     .scope = "guard:write",
+     .tag = "guard",
+     .summary = "Approve a held action: it runs",
+     .params = guard_review_param,
+     .no_audit = true,
+     .response = "{id, decision, digest}",
+     .handler = guard_api_review_approve},
+    {.method = "POST",
+     .path = "/api/v1/guard/reviews/{id}/reject",
+     .scope = "guard:write",
+     .tag = "guard",
+     .summary = "Reject a held action: it is refused (403)",
+     .params = guard_review_param,
+     .no_audit = true,
+     .response = "{id, decision, digest}",
      .handler = guard_api_review_reject},
 };
 

@@ -35,7 +35,8 @@ typedef struct guard_timer {
 static bool guard_gate_applies(const guard_t *g, const json_t *action)
 {
     const char *mode = g->hub->cfg.guard_gate;
-    const char *label = json_string_value(json_object_get(json_object_get(action, "labels"), "guard"));
+    const char *label =
+        json_string_value(json_object_get(json_object_get(action, "labels"), "guard"));
     if (strcmp(mode, "off") == 0)
         return false;
     if (strcmp(mode, "all") == 0)
@@ -108,7 +109,8 @@ static void guard_review_finish(guard_t *g, guard_review_t *r, const char *cause
                                     "digest", r->res.digest)
                         : NULL;
     /* trust moves by the decision's step; the row records the decision itself */
-    if (guard_record(g, &r->res, r->principal, "review", cause, audit, req, reply, NULL, NULL) < 0 &&
+    if (guard_record(g, &r->res, r->principal, "review", cause, audit, req, reply, NULL, NULL) <
+            0 &&
         req)
         api_reply_problem(req, problem_new(503, "store-unavailable",
                                            "the decision could not be queued for storing"));
@@ -182,7 +184,8 @@ int guard_agent_gate(void *ud, const json_t *action, const char *principal,
         t->g = g;
         t->id = r->id;
         uv_timer_init(g->hub->loop, &t->t);
-        uv_timer_start(&t->t, guard_review_expire, (uint64_t)g->hub->cfg.guard_review_timeout_ms, 0);
+        uv_timer_start(&t->t, guard_review_expire, (uint64_t)g->hub->cfg.guard_review_timeout_ms,
+                       0);
         guard_review_publish(g, r, "held");
         rc = 1;
     }
@@ -201,8 +204,8 @@ static json_t *guard_review_json(const guard_review_t *r)
     clock_rfc3339(r->deadline_ms, d, sizeof d);
     return json_pack("{s:I,s:O,s:s,s:I,s:O,s:s,s:s,s:s}", "id", (json_int_t)r->id, "action",
                      r->action, "principal", r->principal, "score", (json_int_t)r->res.score,
-                     "fired", r->res.fired, "digest", r->res.digest, "created_at", c,
-                     "expires_at", d);
+                     "fired", r->res.fired, "digest", r->res.digest, "created_at", c, "expires_at",
+                     d);
 }
 
 void guard_api_reviews_list(api_req_t *req, void *ctx)
@@ -212,9 +215,9 @@ void guard_api_reviews_list(api_req_t *req, void *ctx)
     json_t *arr = json_array();
     for (size_t i = 0; i < g->nreviews; i++)
         json_array_append_new(arr, guard_review_json(&g->reviews[i]));
-    api_reply_json(req, 200, json_pack("{s:o,s:I,s:I}", "reviews", arr, "total",
-                                       (json_int_t)g->nreviews, "max",
-                                       (json_int_t)g->hub->cfg.guard_reviews_max));
+    api_reply_json(req, 200,
+                   json_pack("{s:o,s:I,s:I}", "reviews", arr, "total", (json_int_t)g->nreviews,
+                             "max", (json_int_t)g->hub->cfg.guard_reviews_max));
 }
 
 static void guard_api_review_decide(api_req_t *req, const char *cause)

@@ -7,7 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { GUARD_OP_EQ, GUARD_OP_NE, GUARD_OP_IN, GUARD_OP_GLOB, GUARD_OP_LT, GUARD_OP_GT } guard_op_t;
+typedef enum {
+    GUARD_OP_EQ,
+    GUARD_OP_NE,
+    GUARD_OP_IN,
+    GUARD_OP_GLOB,
+    GUARD_OP_LT,
+    GUARD_OP_GT
+} guard_op_t;
 
 typedef enum {
     GUARD_F_TOP,       /* a top-level field of the action: kind, agent, path, ... */
@@ -59,8 +66,8 @@ static bool guard_field_parse(guard_cond_t *c, const char *f, char *err, size_t 
         c->index = i;
     } else {
         for (const char *p = f; *p; p++)
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                  *p == '_')) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '_')) {
                 snprintf(err, errlen,
                          "field: one of kind, agent, argv[N], path, env.NAME, labels.NAME, "
                          "principal, trust or a top-level field name (letters, digits, _)");

@@ -26,7 +26,6 @@ guard_cond_t *guard_cond_parse(const json_t *obj, char *err, size_t errlen);
 void guard_cond_destroy(guard_cond_t **c);
 /* True when the condition holds. When it does and why is non-NULL, why receives a short
  * explanation ("argv[0] == rm"). */
-bool guard_cond_eval(const guard_cond_t *c, const guard_subject_t *subj, char *why,
-                     size_t whylen);
+bool guard_cond_eval(const guard_cond_t *c, const guard_subject_t *subj, char *why, size_t whylen);
 
 #endif

@@ -107,7 +107,8 @@ int guard_db_load(store_conn_t *c, json_t **rules, int64_t *version, bool *seede
     }
     json_array_foreach(*rules, i, row)
     {
-        json_t *m = json_loads(json_string_value(json_object_get(row, "match_json")) ?: "", 0, NULL);
+        json_t *m =
+            json_loads(json_string_value(json_object_get(row, "match_json")) ?: "", 0, NULL);
         json_object_del(row, "match_json");
         json_object_set_new(row, "match", m ? m : json_object());
         json_object_set_new(row, "enabled",
@@ -118,9 +119,9 @@ int guard_db_load(store_conn_t *c, json_t **rules, int64_t *version, bool *seede
         json_t *h = json_loads(json_string_value(json_object_get(row, "history")) ?: "", 0, NULL);
         json_t *t = json_object_get(row, "trust");
         json_object_set_new(*principals, json_string_value(json_object_get(row, "id")) ?: "",
-                            json_pack("{s:f,s:O,s:o}", "trust", json_number_value(t),
-                                      "updated_ms", json_object_get(row, "updated_ms"),
-                                      "history", h && json_is_array(h) ? h : json_array()));
+                            json_pack("{s:f,s:O,s:o}", "trust", json_number_value(t), "updated_ms",
+                                      json_object_get(row, "updated_ms"), "history",
+                                      h && json_is_array(h) ? h : json_array()));
     }
 out:
     json_decref(meta);
@@ -148,14 +149,15 @@ static int guard_db_rule_write(store_conn_t *c, const json_t *r)
         STORE_INTV(json_integer_value(json_object_get(r, "created_ms"))),
         STORE_INTV(json_integer_value(json_object_get(r, "updated_ms"))),
     };
-    int rc = store_query(c,
-                         "INSERT INTO guard_rules (id, name, description, weight, enabled, match_json, "
-                         "created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = "
-                         "excluded.description, weight = excluded.weight, enabled = "
-                         "excluded.enabled, match_json = excluded.match_json, updated_ms = "
-                         "excluded.updated_ms",
-                         p, 8, NULL, NULL);
+    int rc =
+        store_query(c,
+                    "INSERT INTO guard_rules (id, name, description, weight, enabled, match_json, "
+                    "created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                    "ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = "
+                    "excluded.description, weight = excluded.weight, enabled = "
+                    "excluded.enabled, match_json = excluded.match_json, updated_ms = "
+                    "excluded.updated_ms",
+                    p, 8, NULL, NULL);
     free(match);
     return rc;
 }
@@ -194,9 +196,9 @@ int guard_db_principal_put(store_conn_t *c, const char *id, const json_t *rec)
     char *hist = json_dumps(json_object_get(rec, "history"), JSON_COMPACT);
     if (!hist)
         return STORE_EINVAL;
-    store_val_t p[] = {STORE_TEXTV(id), STORE_REALV(json_number_value(json_object_get(rec, "trust"))),
-                       STORE_INTV(json_integer_value(json_object_get(rec, "updated_ms"))),
-                       STORE_TEXTV(hist)};
+    store_val_t p[] = {
+        STORE_TEXTV(id), STORE_REALV(json_number_value(json_object_get(rec, "trust"))),
+        STORE_INTV(json_integer_value(json_object_get(rec, "updated_ms"))), STORE_TEXTV(hist)};
     int rc = store_query(c,
                          "INSERT INTO guard_principals (id, trust, updated_ms, history) VALUES "
                          "($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET trust = excluded.trust, "
@@ -213,10 +215,13 @@ int guard_db_verdict_insert(store_conn_t *c, const char *digest, const char *pri
     char *f = json_dumps(fired, JSON_COMPACT);
     if (!f)
         return STORE_EINVAL;
-    store_val_t p[] = {STORE_INTV(ts_ms),       STORE_TEXTV(digest),
+    store_val_t p[] = {STORE_INTV(ts_ms),
+                       STORE_TEXTV(digest),
                        principal ? STORE_TEXTV(principal) : STORE_NULLV,
-                       STORE_TEXTV(source),     STORE_TEXTV(verdict),
-                       STORE_INTV(score),       STORE_TEXTV(f),
+                       STORE_TEXTV(source),
+                       STORE_TEXTV(verdict),
+                       STORE_INTV(score),
+                       STORE_TEXTV(f),
                        STORE_INTV(rules_version)};
     int rc = store_query(c,
                          "INSERT INTO guard_verdicts (ts_ms, digest, principal, source, verdict, "

@@ -10,8 +10,7 @@ typedef struct guard_default {
 } guard_default_t;
 
 static const guard_default_t guard_defaults[] = {
-    {"destructive-rm-root", "recursive removal of the root, the home directory or everything",
-     100,
+    {"destructive-rm-root", "recursive removal of the root, the home directory or everything", 100,
      "{\"regex\":[\"(?i)\\\\brm\\\\s+(-{1,2}[\\\\w-]+\\\\s+)*-\\\\w*r\\\\w*\\\\s+(-{1,2}[\\\\w-]+"
      "\\\\s+)*(/\\\\*?|~/?|\\\\$HOME/?|\\\\*)(?=$|[\\\\s;&|)'\\\"])\"]}"},
     {"destructive-mkfs", "formatting a file system", 80,

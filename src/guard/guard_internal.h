@@ -13,11 +13,11 @@
 #include "guard/guard.h"
 #include "guard/guard_rules.h"
 
-#define GUARD_RULES_MAX       5000   /* rules in a set */
-#define GUARD_NAME_MAX        64     /* bytes of a rule's name */
-#define GUARD_DESC_MAX        1024   /* bytes of a rule's description */
-#define GUARD_PRINCIPALS_MAX  100000 /* principals whose trust is tracked */
-#define GUARD_PRINCIPAL_MAX   128    /* bytes of a principal's id */
+#define GUARD_RULES_MAX      5000   /* rules in a set */
+#define GUARD_NAME_MAX       64     /* bytes of a rule's name */
+#define GUARD_DESC_MAX       1024   /* bytes of a rule's description */
+#define GUARD_PRINCIPALS_MAX 100000 /* principals whose trust is tracked */
+#define GUARD_PRINCIPAL_MAX  128    /* bytes of a principal's id */
 
 typedef struct guard_review guard_review_t;
 
@@ -28,7 +28,7 @@ typedef struct guard {
     int64_t version;         /* committed rules_version */
     int64_t pending_version; /* the version the last queued change will commit */
     int64_t next_id;
-    guard_set_t *set; /* compiled from `rules`; swapped on the loop */
+    guard_set_t *set;        /* compiled from `rules`; swapped on the loop */
     json_t *principals;      /* id -> {trust, updated_ms, history:[...]} */
     guard_review_t *reviews; /* held actions, oldest first */
     size_t nreviews;

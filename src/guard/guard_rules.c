@@ -41,8 +41,8 @@ static void guard_regex_limits(gregex_limits_t *lim)
     lim->deadline_ns = 0;
 }
 
-static int guard_list_check(const json_t *list, const char *what, size_t max_items,
-                            size_t max_len, char *err, size_t errlen)
+static int guard_list_check(const json_t *list, const char *what, size_t max_items, size_t max_len,
+                            char *err, size_t errlen)
 {
     if (!list)
         return 0;
@@ -96,8 +96,8 @@ int guard_match_check(const json_t *match, char *err, size_t errlen)
     {
         gregex_t *g = NULL;
         char why[GREGEX_ERR_MAX];
-        if (gregex_compile(json_string_value(v), json_string_length(v), &lim, &g, why,
-                           sizeof why) < 0) {
+        if (gregex_compile(json_string_value(v), json_string_length(v), &lim, &g, why, sizeof why) <
+            0) {
             snprintf(err, errlen, "match.regex[%zu]: %s", i, why);
             return -EINVAL;
         }
@@ -177,8 +177,8 @@ static int guard_crule_build(guard_set_t *s, guard_crule_t *r, const json_t *rul
     json_array_foreach(re, i, v)
     {
         char why[GREGEX_ERR_MAX];
-        if (gregex_compile(json_string_value(v), json_string_length(v), &lim, &r->re[r->nre],
-                           why, sizeof why) < 0) {
+        if (gregex_compile(json_string_value(v), json_string_length(v), &lim, &r->re[r->nre], why,
+                           sizeof why) < 0) {
             snprintf(err, errlen, "rule %s: regex %zu: %s", r->name, i, why);
             return -EINVAL;
         }
@@ -329,9 +329,8 @@ int guard_set_eval(const guard_set_t *set, const json_t *action, const char *pri
     for (size_t i = 0; i < set->nrules; i++)
         first[i] = -1;
     guard_ac_scan(set->ac, folded, flen, guard_word_hit, first);
-    guard_subject_t subj = {.action = json_is_object(action) ? action : NULL,
-                            .principal = principal,
-                            .trust = trust};
+    guard_subject_t subj = {
+        .action = json_is_object(action) ? action : NULL, .principal = principal, .trust = trust};
     for (size_t i = 0; i < set->nrules; i++) {
         const guard_crule_t *r = &set->rules[i];
         guard_hit_t h = {.rule = (uint32_t)i, .word = first[i], .regex = -1};
@@ -369,13 +368,12 @@ void guard_eval_clear(guard_eval_t *ev)
     memset(ev, 0, sizeof *ev);
 }
 
-json_t *guard_eval_fired_json(const guard_set_t *set, const guard_eval_t *ev,
-                              const json_t *action, const char *principal, double trust)
+json_t *guard_eval_fired_json(const guard_set_t *set, const guard_eval_t *ev, const json_t *action,
+                              const char *principal, double trust)
 {
     json_t *arr = json_array();
-    guard_subject_t subj = {.action = json_is_object(action) ? action : NULL,
-                            .principal = principal,
-                            .trust = trust};
+    guard_subject_t subj = {
+        .action = json_is_object(action) ? action : NULL, .principal = principal, .trust = trust};
     for (size_t i = 0; arr && i < ev->nfired; i++) {
         const guard_hit_t *h = &ev->fired[i];
         const guard_crule_t *r = &set->rules[h->rule];
@@ -396,9 +394,8 @@ json_t *guard_eval_fired_json(const guard_set_t *set, const guard_eval_t *ev,
             if (guard_cond_eval(r->conds[k], &subj, w, sizeof w))
                 json_array_append_new(why, json_string(w));
         }
-        json_array_append_new(arr, json_pack("{s:I,s:s,s:I,s:o}", "rule", (json_int_t)r->id,
-                                             "name", r->name, "weight", (json_int_t)r->weight,
-                                             "why", why));
+        json_array_append_new(arr, json_pack("{s:I,s:s,s:I,s:o}", "rule", (json_int_t)r->id, "name",
+                                             r->name, "weight", (json_int_t)r->weight, "why", why));
     }
     return arr;
 }

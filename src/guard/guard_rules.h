@@ -11,13 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GUARD_WORDS_MAX        64   /* words and phrases per rule */
-#define GUARD_WORD_MAX         128  /* bytes of one word or phrase */
-#define GUARD_REGEX_PER_RULE   8    /* regular expressions per rule */
-#define GUARD_REGEX_MAX        256  /* bytes of one regular expression */
-#define GUARD_CONDS_MAX        16   /* conditions per rule */
-#define GUARD_TEXT_MAX         65536 /* bytes of an action's text that are scanned */
-#define GUARD_REGEX_STEPS      20000 /* backtracking steps of one regex match */
+#define GUARD_WORDS_MAX      64    /* words and phrases per rule */
+#define GUARD_WORD_MAX       128   /* bytes of one word or phrase */
+#define GUARD_REGEX_PER_RULE 8     /* regular expressions per rule */
+#define GUARD_REGEX_MAX      256   /* bytes of one regular expression */
+#define GUARD_CONDS_MAX      16    /* conditions per rule */
+#define GUARD_TEXT_MAX       65536 /* bytes of an action's text that are scanned */
+#define GUARD_REGEX_STEPS    20000 /* backtracking steps of one regex match */
 
 typedef struct guard_set guard_set_t;
 
@@ -34,9 +34,9 @@ size_t guard_set_words(const guard_set_t *set);
 
 /* One evaluation's result. */
 typedef struct guard_hit {
-    uint32_t rule;  /* index in the set */
-    int32_t word;   /* the automaton's pattern that matched, or -1 */
-    int32_t regex;  /* the rule's regex that matched, or -1 */
+    uint32_t rule;   /* index in the set */
+    int32_t word;    /* the automaton's pattern that matched, or -1 */
+    int32_t regex;   /* the rule's regex that matched, or -1 */
     bool regex_cost; /* the regex went past its limits: counted as a match (fail closed) */
 } guard_hit_t;
 
@@ -57,7 +57,7 @@ int guard_set_eval(const guard_set_t *set, const json_t *action, const char *pri
                    double trust, guard_eval_t *out);
 void guard_eval_clear(guard_eval_t *ev);
 /* The fired rules as [{rule, name, weight, why:[...]}]. New reference. */
-json_t *guard_eval_fired_json(const guard_set_t *set, const guard_eval_t *ev,
-                              const json_t *action, const char *principal, double trust);
+json_t *guard_eval_fired_json(const guard_set_t *set, const guard_eval_t *ev, const json_t *action,
+                              const char *principal, double trust);
 
 #endif

@@ -176,6 +176,10 @@ struct guard_ac {
     int32_t *fail, *dict, *out, *first_child, *sibling;
     unsigned char *byte;
     uint32_t root[256]; /* the root's edges (0 = back to the root) */
+    /* the first two bytes of every pattern (a bit per pair) and the one-byte patterns: from
+     * the root, a position where no pattern can start is passed without leaving the root */
+    uint64_t bigram[256 * 256 / 64];
+    bool single[256];
     /* other edges: key (state << 8 | byte) + 1 -> state; open addressing */
     uint64_t *keys;
     uint32_t *vals;
@@ -183,7 +187,19 @@ struct guard_ac {
     guard_ac_pat_t *pats;
     size_t npats, cap_pats;
     bool built;
+    /* The full transition table once built, over byte classes (the bytes patterns use, each
+     * its own class; every other byte class 0, which always leads back to the root): one
+     * lookup per byte of text. An entry's top bit says the state reports matches. NULL when
+     * it would pass GUARD_AC_DFA_MAX bytes: then the hashed edges and failure links serve. */
+    uint32_t *delta;
+    uint32_t *old_of; /* the table numbers states breadth-first (the shallow ones, visited
+                       * most, share cache lines); the trie's number of each */
+    uint8_t cls[256];
+    unsigned nclasses;
 };
+
+#define GUARD_AC_DFA_MAX (64u << 20)
+#define GUARD_AC_OUT     0x80000000u
 
 static size_t guard_ac_slot(uint64_t key, size_t cap)
 {
@@ -309,6 +325,8 @@ void guard_ac_destroy(guard_ac_t **acp)
     free(ac->byte);
     free(ac->keys);
     free(ac->vals);
+    free(ac->delta);
+    free(ac->old_of);
     free(ac);
     *acp = NULL;
 }
@@ -341,6 +359,13 @@ int guard_ac_add(guard_ac_t *ac, const char *pat, size_t len, uint32_t tag)
         }
         s = (uint32_t)n;
     }
+    unsigned char b0 = (unsigned char)pat[0];
+    if (len == 1) {
+        ac->single[b0] = true;
+    } else {
+        unsigned pair = (unsigned)b0 << 8 | (unsigned char)pat[1];
+        ac->bigram[pair >> 6] |= 1ull << (pair & 63);
+    }
     guard_ac_pat_t *p = &ac->pats[ac->npats];
     p->text = copy;
     p->len = (uint32_t)len;
@@ -350,6 +375,62 @@ int guard_ac_add(guard_ac_t *ac, const char *pat, size_t len, uint32_t tag)
     p->word_last = guard_text_word_before(pat, len);
     ac->out[s] = (int32_t)ac->npats++;
     return 0;
+}
+
+/* Fills the full table in breadth-first order (a state's failure is shallower, so its row is
+ * ready): an edge where the trie has one, else the failure's entry. Leaves delta NULL when the
+ * table would be too large or memory is short. */
+static void guard_ac_dfa_build(guard_ac_t *ac, const uint32_t *bfs, size_t nbfs)
+{
+    bool used[256] = {false};
+    for (size_t i = 0; i < ac->npats; i++)
+        for (size_t k = 0; k < ac->pats[i].len; k++)
+            used[(unsigned char)ac->pats[i].text[k]] = true;
+    unsigned k = 1;
+    for (unsigned b = 0; b < 256; b++)
+        ac->cls[b] = used[b] ? (uint8_t)k++ : 0;
+    if (k > 255)
+        return; /* every byte used: a class per byte would not fit uint8_t, keep the hash */
+    ac->nclasses = k;
+    if ((uint64_t)ac->nstates * k * sizeof(uint32_t) > GUARD_AC_DFA_MAX)
+        return;
+    uint32_t *d = calloc((size_t)ac->nstates * k, sizeof *d);
+    uint32_t *new_of = malloc((size_t)ac->nstates * sizeof *new_of);
+    uint32_t *old_of = malloc((size_t)ac->nstates * sizeof *old_of);
+    if (!d || !new_of || !old_of) {
+        free(d);
+        free(new_of);
+        free(old_of);
+        return;
+    }
+    old_of[0] = 0;
+    new_of[0] = 0;
+    for (size_t q = 1; q <= nbfs; q++) {
+        old_of[q] = bfs[q - 1];
+        new_of[bfs[q - 1]] = (uint32_t)q;
+    }
+    unsigned char byte_of[256];
+    for (unsigned b = 0; b < 256; b++)
+        if (ac->cls[b])
+            byte_of[ac->cls[b]] = (unsigned char)b;
+    for (size_t q = 0; q <= nbfs; q++) {
+        uint32_t u = old_of[q];
+        for (unsigned c = 1; c < k; c++) {
+            int32_t n = guard_ac_edge(ac, u, byte_of[c]);
+            uint32_t v; /* in the table's numbering */
+            if (n >= 0) {
+                v = new_of[n];
+                if (ac->out[n] >= 0 || ac->dict[n] >= 0)
+                    v |= GUARD_AC_OUT;
+            } else {
+                v = u == 0 ? 0 : d[(size_t)new_of[ac->fail[u]] * k + c];
+            }
+            d[q * k + c] = v;
+        }
+    }
+    free(new_of);
+    ac->delta = d;
+    ac->old_of = old_of;
 }
 
 int guard_ac_build(guard_ac_t *ac)
@@ -377,8 +458,9 @@ int guard_ac_build(guard_ac_t *ac)
             queue[tail++] = (uint32_t)v;
         }
     }
-    free(queue);
     ac->built = true;
+    guard_ac_dfa_build(ac, queue, tail);
+    free(queue);
     return 0;
 }
 
@@ -423,8 +505,28 @@ size_t guard_ac_scan(const guard_ac_t *ac, const char *text, size_t len, guard_a
 {
     size_t hits = 0;
     uint32_t s = 0;
+    if (ac->delta) {
+        const uint32_t *d = ac->delta;
+        const unsigned k = ac->nclasses;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t v = d[(size_t)s * k + ac->cls[(unsigned char)text[i]]];
+            s = v & ~GUARD_AC_OUT;
+            if (!(v & GUARD_AC_OUT))
+                continue;
+            int32_t t = (int32_t)ac->old_of[s];
+            for (int32_t o = ac->out[t] >= 0 ? t : ac->dict[t]; o >= 0; o = ac->dict[o])
+                if (guard_ac_report(ac, o, text, len, i + 1, hit, ud, &hits))
+                    return hits;
+        }
+        return hits;
+    }
     for (size_t i = 0; i < len; i++) {
         unsigned char b = (unsigned char)text[i];
+        if (s == 0 && !ac->single[b]) {
+            unsigned pair = i + 1 < len ? (unsigned)b << 8 | (unsigned char)text[i + 1] : 0;
+            if (i + 1 >= len || !(ac->bigram[pair >> 6] & (1ull << (pair & 63))))
+                continue;
+        }
         int32_t n = -1;
         while (s != 0 && (n = guard_ac_edge(ac, s, b)) < 0)
             s = (uint32_t)ac->fail[s];

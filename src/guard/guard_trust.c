@@ -85,10 +85,11 @@ json_t *guard_principal_json(const guard_t *g, const char *id, const json_t *rec
         char at[40];
         clock_rfc3339(json_integer_value(json_object_get(rec, "updated_ms")), at, sizeof at);
         json_object_set_new(o, "updated_at", json_string(at));
-        json_object_set_new(o, "stored_trust", json_real(json_number_value(json_object_get(rec, "trust"))));
+        json_object_set_new(o, "stored_trust",
+                            json_real(json_number_value(json_object_get(rec, "trust"))));
     }
     if (history)
-        json_object_set_new(o, "history", rec ? json_deep_copy(json_object_get(rec, "history"))
-                                              : json_array());
+        json_object_set_new(o, "history",
+                            rec ? json_deep_copy(json_object_get(rec, "history")) : json_array());
     return o;
 }

@@ -26,12 +26,12 @@ static void test_fold(void **state)
 {
     (void)state;
     fold_is("Hello  WORLD\n\t!", "hello world !");
-    fold_is("  ÀÉÎÕÜ ÿŸ ×", "àéîõü ÿÿ ×");       /* Latin-1; U+00D7 stays */
-    fold_is("ŁÓDŹ Ğ", "łódź ğ");                  /* Latin Extended-A pairs */
-    fold_is("ΣΟΦΊΑ ΟΔΟΣ", "σοφία οδοσ");          /* Greek, final sigma */
-    fold_is("ὈΔΟΣ", "Ὀδοσ"); /* Greek Extended is outside the table: kept */
-    fold_is("ПРИВЕТ ЁЖ Ђ", "привет ёж ђ");         /* Cyrillic */
-    fold_is("a\xff\xfeZ", "a\xff\xfez");          /* invalid UTF-8 passes through */
+    fold_is("  ÀÉÎÕÜ ÿŸ ×", "àéîõü ÿÿ ×"); /* Latin-1; U+00D7 stays */
+    fold_is("ŁÓDŹ Ğ", "łódź ğ");           /* Latin Extended-A pairs */
+    fold_is("ΣΟΦΊΑ ΟΔΟΣ", "σοφία οδοσ");   /* Greek, final sigma */
+    fold_is("ὈΔΟΣ", "Ὀδοσ");               /* Greek Extended is outside the table: kept */
+    fold_is("ПРИВЕТ ЁЖ Ђ", "привет ёж ђ"); /* Cyrillic */
+    fold_is("a\xff\xfeZ", "a\xff\xfez");   /* invalid UTF-8 passes through */
 }
 
 typedef struct hits {
@@ -77,15 +77,15 @@ static void test_automaton_whole_words(void **state)
     static const char *const pats[] = {"he", "she", "his", "hers", "rm -rf /", "σοφία"};
     guard_ac_t *ac = ac_of(pats, 6);
     hits_t h;
-    assert_int_equal(scan(ac, "ushers", &h), 0);          /* inside a word: nothing */
-    assert_int_equal(scan(ac, "she said", &h), 1);        /* "he" is inside "she" */
+    assert_int_equal(scan(ac, "ushers", &h), 0);   /* inside a word: nothing */
+    assert_int_equal(scan(ac, "she said", &h), 1); /* "he" is inside "she" */
     assert_int_equal(h.tags[0], 1);
     assert_int_equal(scan(ac, "HE, SHE; hers.", &h), 3);
-    assert_int_equal(scan(ac, "x; RM  -RF /", &h), 1);    /* phrase, whitespace folded */
+    assert_int_equal(scan(ac, "x; RM  -RF /", &h), 1); /* phrase, whitespace folded */
     assert_int_equal(h.tags[0], 4);
-    assert_int_equal(scan(ac, "rm -rf /home", &h), 1);    /* ends in '/': no boundary needed */
+    assert_int_equal(scan(ac, "rm -rf /home", &h), 1); /* ends in '/': no boundary needed */
     assert_int_equal(scan(ac, "ΣΟΦΊΑ!", &h), 1);
-    assert_int_equal(scan(ac, "ΣΟΦΊΑς", &h), 0);          /* a Greek letter follows */
+    assert_int_equal(scan(ac, "ΣΟΦΊΑς", &h), 0); /* a Greek letter follows */
     assert_int_equal(scan(ac, "", &h), 0);
     assert_int_equal(guard_ac_patterns(ac), 6);
     guard_ac_destroy(&ac);
@@ -138,12 +138,14 @@ static void test_conditions(void **state)
                       "\"env\":{\"USER\":\"root\"},\"labels\":{\"tier\":\"prod\"},\"n\":5}";
     assert_true(holds("{\"field\":\"kind\",\"op\":\"==\",\"value\":\"spawn\"}", act, NULL, 0.5));
     assert_false(holds("{\"field\":\"kind\",\"op\":\"!=\",\"value\":\"spawn\"}", act, NULL, 0.5));
-    assert_true(holds("{\"field\":\"argv[0]\",\"op\":\"in\",\"value\":[\"rm\",\"dd\"]}", act, NULL, 0));
+    assert_true(
+        holds("{\"field\":\"argv[0]\",\"op\":\"in\",\"value\":[\"rm\",\"dd\"]}", act, NULL, 0));
     assert_false(holds("{\"field\":\"argv[7]\",\"op\":\"==\",\"value\":\"rm\"}", act, NULL, 0));
     assert_true(holds("{\"field\":\"argv[7]\",\"op\":\"!=\",\"value\":\"rm\"}", act, NULL, 0));
     assert_true(holds("{\"field\":\"path\",\"op\":\"glob\",\"value\":\"/srv/*\"}", act, NULL, 0));
     assert_true(holds("{\"field\":\"env.USER\",\"op\":\"==\",\"value\":\"root\"}", act, NULL, 0));
-    assert_true(holds("{\"field\":\"labels.tier\",\"op\":\"glob\",\"value\":\"pr?d\"}", act, NULL, 0));
+    assert_true(
+        holds("{\"field\":\"labels.tier\",\"op\":\"glob\",\"value\":\"pr?d\"}", act, NULL, 0));
     assert_true(holds("{\"field\":\"n\",\"op\":\">\",\"value\":4}", act, NULL, 0));
     assert_true(holds("{\"field\":\"n\",\"op\":\"==\",\"value\":5.0}", act, NULL, 0));
     assert_true(holds("{\"field\":\"trust\",\"op\":\"<\",\"value\":0.3}", act, NULL, 0.2));
@@ -151,7 +153,8 @@ static void test_conditions(void **state)
     assert_true(holds("{\"field\":\"principal\",\"op\":\"glob\",\"value\":\"agent:*\"}", act,
                       "agent:7", 0));
     assert_false(holds("{\"field\":\"principal\",\"op\":\"==\",\"value\":\"x\"}", act, NULL, 0));
-    assert_false(holds("{\"field\":\"kind\",\"op\":\"==\",\"value\":\"spawn\"}", "\"text\"", NULL, 0));
+    assert_false(
+        holds("{\"field\":\"kind\",\"op\":\"==\",\"value\":\"spawn\"}", "\"text\"", NULL, 0));
     /* refused: bad fields, ops and values */
     assert_null(cond("{\"field\":\"argv[x]\",\"op\":\"==\",\"value\":1}"));
     assert_null(cond("{\"field\":\"a-b\",\"op\":\"==\",\"value\":1}"));
@@ -165,10 +168,13 @@ static void test_rule_set_scores(void **state)
 {
     (void)state;
     json_t *rules = json_loads(
-        "[{\"id\":1,\"name\":\"w\",\"weight\":30,\"enabled\":true,\"match\":{\"words\":[\"drop\"]}},"
-        " {\"id\":2,\"name\":\"r\",\"weight\":50,\"enabled\":true,\"match\":{\"regex\":[\"t[a-z]+e\"],"
+        "[{\"id\":1,\"name\":\"w\",\"weight\":30,\"enabled\":true,\"match\":{\"words\":[\"drop\"]}}"
+        ","
+        " {\"id\":2,\"name\":\"r\",\"weight\":50,\"enabled\":true,\"match\":{\"regex\":[\"t[a-z]+"
+        "e\"],"
         "  \"conditions\":[{\"field\":\"kind\",\"op\":\"==\",\"value\":\"sql\"}]}},"
-        " {\"id\":3,\"name\":\"off\",\"weight\":99,\"enabled\":false,\"match\":{\"words\":[\"drop\"]}},"
+        " {\"id\":3,\"name\":\"off\",\"weight\":99,\"enabled\":false,\"match\":{\"words\":["
+        "\"drop\"]}},"
         " {\"id\":4,\"name\":\"neg\",\"weight\":-20,\"enabled\":true,\"match\":{\"conditions\":"
         "  [{\"field\":\"principal\",\"op\":\"==\",\"value\":\"ci\"}]}}]",
         0, NULL);
