@@ -189,7 +189,14 @@ int guard_agent_gate(void *ud, const json_t *action, const char *principal,
         guard_review_publish(g, r, "held");
         rc = 1;
     }
-    if (guard_record(g, &res, principal, source, NULL, NULL, NULL, NULL, NULL, NULL) < 0)
+    /* the verdict's own audit row, beside the request's: who, which agent, the digest */
+    guard_audit_t audit = {.status = rc < 0 ? problem_status(*refusal) : rc > 0 ? 202 : 200};
+    snprintf(audit.principal, sizeof audit.principal, "%s", principal ? principal : "anonymous");
+    snprintf(audit.action, sizeof audit.action, "GUARD %s", source);
+    snprintf(audit.target, sizeof audit.target, "%s",
+             json_string_value(json_object_get(action, "agent")) ?: "");
+    snprintf(audit.transport, sizeof audit.transport, "gate");
+    if (guard_record(g, &res, principal, source, NULL, &audit, NULL, NULL, NULL, NULL) < 0)
         log_error(NULL, "guard: verdict not queued for storing", "{s:s}", "digest", res.digest);
     json_decref(res.fired);
     return rc;

@@ -62,6 +62,10 @@ def test_deny_on_spawn_stdin_and_action(daemon):
     assert r.status_code == 200 and r.json()["result"] == {"sum": 3}
     audit = daemon.get("/api/v1/audit", params={"action": "POST /api/v1/agents/{id}/stdin"}).json()["entries"]
     assert audit and audit[0]["result"] == 200
+    gate = daemon.get("/api/v1/audit", params={"action": "GUARD gate.spawn"}).json()["entries"]
+    assert {e["target"]: e["result"] for e in gate} == {"bad": 403, a["name"]: 200}
+    denied = [e for e in gate if e["target"] == "bad"][0]
+    assert denied["detail"]["digest"] == body["digest"] and denied["detail"]["verdict"] == "deny"
 
 
 def test_gate_all_and_the_opt_out_label(make_daemon):
