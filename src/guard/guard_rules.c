@@ -37,7 +37,7 @@ static void guard_regex_limits(gregex_limits_t *lim)
     lim->match_limit = GUARD_REGEX_STEPS;
     lim->depth_limit = GUARD_REGEX_STEPS;
     lim->heap_kib = 1024;
-    lim->budget_ns = 20 * 1000000ull; /* one evaluation's scan of one regex */
+    lim->budget_ns = 50 * 1000000ull; /* CPU for all the regexes of one evaluation */
     lim->deadline_ns = 0;
 }
 
@@ -331,6 +331,7 @@ int guard_set_eval(const guard_set_t *set, const json_t *action, const char *pri
     guard_ac_scan(set->ac, folded, flen, guard_word_hit, first);
     guard_subject_t subj = {
         .action = json_is_object(action) ? action : NULL, .principal = principal, .trust = trust};
+    gregex_scan_t *sc = NULL;
     for (size_t i = 0; i < set->nrules; i++) {
         const guard_crule_t *r = &set->rules[i];
         guard_hit_t h = {.rule = (uint32_t)i, .word = first[i], .regex = -1};
@@ -340,11 +341,10 @@ int guard_set_eval(const guard_set_t *set, const json_t *action, const char *pri
             continue;
         if (r->textual && h.word < 0) {
             for (size_t k = 0; k < r->nre && h.regex < 0; k++) {
-                gregex_scan_t *sc = NULL;
-                if (gregex_scan_new(r->re[k], &sc) < 0)
-                    continue;
-                int m = gregex_scan_match(sc, raw, len);
-                gregex_scan_destroy(&sc);
+                /* one scan for the evaluation: its match state and CPU budget are shared */
+                int m = sc ? gregex_scan_rebind(sc, r->re[k]) : gregex_scan_new(r->re[k], &sc);
+                if (m == 0)
+                    m = gregex_scan_match(sc, raw, len);
                 if (m != 0 && m != -ENOMEM) { /* a match, or too costly: fail closed */
                     h.regex = (int32_t)k;
                     h.regex_cost = m < 0;
@@ -356,6 +356,7 @@ int guard_set_eval(const guard_set_t *set, const json_t *action, const char *pri
         out->fired[out->nfired++] = h;
         out->score += r->weight;
     }
+    gregex_scan_destroy(&sc);
     free(raw);
     free(folded);
     free(first);
