@@ -143,3 +143,15 @@ def test_guard_cli_rules_and_eval(daemon):
     r = cli(daemon, "guard", "approve", "12345")
     assert r.returncode == 1 and "12345" in r.stderr
     assert cli(daemon, "guard", "eval").returncode == 2
+
+
+def test_a_stopping_daemon_refuses_what_is_held(daemon):
+    assert daemon.post("/api/v1/guard/rules", json=REVIEW_RULE).status_code == 201
+    t, box = in_background(lambda: daemon.post(
+        "/api/v1/agents", json={"name": "late", "argv": ["echo", "needs-review"], "labels": GUARDED}))
+    held_review(daemon)
+    start = time.monotonic()
+    assert daemon.stop() == 0
+    t.join(10)
+    assert assert_problem(box["r"], 503)["type"].endswith("guard-review-abandoned")
+    assert time.monotonic() - start < 5, "the drain waited for the held request"
