@@ -91,12 +91,16 @@ static int cli_guard_eval(cli_ctx_t *ctx, int argc, char **argv)
         const char *v;
         int r;
         if ((r = opt_value(argc, argv, &i, "--principal", &v)) != 0) {
-            if (r < 0)
+            if (r < 0) {
+                cli_error("guard eval: --principal needs a value");
                 return CLI_EXIT_USAGE;
+            }
             principal = v;
         } else if ((r = opt_value(argc, argv, &i, "--object", &v)) != 0) {
-            if (r < 0)
+            if (r < 0) {
+                cli_error("guard eval: --object needs a JSON object");
                 return CLI_EXIT_USAGE;
+            }
             obj = v;
         } else if (strcmp(argv[i], "--dry-run") == 0) {
             dry = true;

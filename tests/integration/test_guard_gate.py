@@ -99,8 +99,8 @@ def test_review_rejected_refuses_the_stdin_write(daemon):
                                                json={"text": "please needs-review\n"}))
     rv = held_review(daemon)
     assert rv["action"]["kind"] == "stdin" and rv["action"]["input"] == "please needs-review\n"
-    r = daemon.post(f"/api/v1/guard/reviews/{rv['id']}/reject")
-    assert r.status_code == 200 and r.json()["decision"] == "rejected"
+    r = cli(daemon, "guard", "reject", str(rv["id"]))
+    assert r.returncode == 0 and r.stdout.strip() == f"review {rv['id']} rejected", r.stderr
     t.join(10)
     body = assert_problem(box["r"], 403)
     assert body["type"].endswith("guard-review-rejected")
@@ -143,6 +143,8 @@ def test_guard_cli_rules_and_eval(daemon):
     r = cli(daemon, "guard", "approve", "12345")
     assert r.returncode == 1 and "12345" in r.stderr
     assert cli(daemon, "guard", "eval").returncode == 2
+    r = cli(daemon, "guard", "eval", "ls", "--principal")
+    assert r.returncode == 2 and "--principal needs a value" in r.stderr
 
 
 def test_a_stopping_daemon_refuses_what_is_held(daemon):
