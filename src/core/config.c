@@ -310,6 +310,9 @@ static const config_key_t config_keys[] = {
             1000, CONFIG_F_RELOAD, "trust step (per mille) of a review rejected or timed out"),
     CFG_NUM("guard", "trust_history", CONFIG_T_INT, guard_trust_history, "20", 1, 1000,
             CONFIG_F_RELOAD, "trust changes kept per principal"),
+    CFG_NUM("guard", "verdicts_max", CONFIG_T_INT, guard_verdicts_max, "100000", 100, 100000000,
+            CONFIG_F_RELOAD,
+            "verdict rows kept in the store; older ones are pruned (their audit rows stay)"),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])

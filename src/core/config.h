@@ -133,6 +133,7 @@ typedef struct config {
     int64_t guard_trust_approved_milli; /* of a review approved */
     int64_t guard_trust_rejected_milli; /* of a review rejected (or timed out) */
     int64_t guard_trust_history;        /* trust changes kept per principal */
+    int64_t guard_verdicts_max;         /* verdict rows kept (the oldest pruned) */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

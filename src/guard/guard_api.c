@@ -400,6 +400,7 @@ typedef struct guard_record {
     int64_t score, rules_version, ts_ms;
     guard_audit_t audit;
     bool has_audit;
+    int64_t prune_keep; /* > 0: prune the table to this many rows after the insert */
     void (*then)(void *ud, int status);
     void *then_ud;
 } guard_record_t;
@@ -418,6 +419,8 @@ static int guard_record_work(store_conn_t *c, void *ud)
         rc = guard_db_principal_put(c, j->principal, j->principal_rec);
     if (rc == 0 && j->has_audit)
         rc = guard_audit_insert(c, &j->audit, detail);
+    if (rc == 0 && j->prune_keep > 0)
+        rc = guard_db_verdicts_prune(c, j->prune_keep);
     if (rc == 0)
         rc = store_tx_commit(c);
     else
@@ -473,6 +476,8 @@ int guard_record(guard_t *g, const guard_result_t *res, const char *principal, c
     }
     j->then = then;
     j->then_ud = then_ud;
+    if (++g->recorded % GUARD_PRUNE_EVERY == 0)
+        j->prune_keep = g->hub->cfg.guard_verdicts_max;
     const char *c = cause ? cause : guard_verdict_names[res->verdict];
     json_t *rec = guard_trust_move(g, principal, guard_trust_step(g, c), c, j->ts_ms);
     j->principal_rec = rec ? json_deep_copy(rec) : NULL;

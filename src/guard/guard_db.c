@@ -208,6 +208,15 @@ int guard_db_principal_put(store_conn_t *c, const char *id, const json_t *rec)
     return rc;
 }
 
+int guard_db_verdicts_prune(store_conn_t *c, int64_t keep)
+{
+    store_val_t p[] = {STORE_INTV(keep)};
+    return store_query(c,
+                       "DELETE FROM guard_verdicts WHERE id <= "
+                       "(SELECT MAX(id) FROM guard_verdicts) - $1",
+                       p, 1, NULL, NULL);
+}
+
 int guard_db_verdict_insert(store_conn_t *c, const char *digest, const char *principal,
                             const char *source, const char *verdict, int64_t score,
                             const json_t *fired, int64_t rules_version, int64_t ts_ms)

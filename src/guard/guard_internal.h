@@ -18,6 +18,7 @@
 #define GUARD_DESC_MAX       1024   /* bytes of a rule's description */
 #define GUARD_PRINCIPALS_MAX 100000 /* principals whose trust is tracked */
 #define GUARD_PRINCIPAL_MAX  128    /* bytes of a principal's id */
+#define GUARD_PRUNE_EVERY    512    /* verdicts stored between two prunes of the table */
 
 typedef struct guard_review guard_review_t;
 
@@ -35,6 +36,7 @@ typedef struct guard {
     int64_t next_review;
     bool stopping;
     uint64_t evaluations, verdicts[3];
+    uint64_t recorded; /* verdicts queued for storing: every GUARD_PRUNE_EVERY one prunes */
 } guard_t;
 
 typedef enum { GUARD_ALLOW = 0, GUARD_REVIEW = 1, GUARD_DENY = 2 } guard_verdict_t;
@@ -52,6 +54,8 @@ int guard_db_seed(store_conn_t *c, const json_t *rules, int64_t version);
 int guard_db_rule_put(store_conn_t *c, const json_t *rule, int64_t version);
 int guard_db_rule_delete(store_conn_t *c, int64_t id, int64_t version);
 int guard_db_principal_put(store_conn_t *c, const char *id, const json_t *p);
+/* Deletes the verdict rows beyond the newest `keep`. */
+int guard_db_verdicts_prune(store_conn_t *c, int64_t keep);
 int guard_db_verdict_insert(store_conn_t *c, const char *digest, const char *principal,
                             const char *source, const char *verdict, int64_t score,
                             const json_t *fired, int64_t rules_version, int64_t ts_ms);

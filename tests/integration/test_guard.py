@@ -212,3 +212,17 @@ def test_scopes_admin_writes_rules_operator_evaluates_viewer_reads(daemon):
     assert daemon.post(EVAL, json={"action": "ls"}, headers=viewer).status_code == 403
     assert daemon.get(RULES, headers=viewer).status_code == 200
     assert daemon.get("/api/v1/guard/reviews", headers=viewer).status_code == 200
+
+
+def test_stored_verdicts_are_bounded(make_daemon):
+    import sqlite3
+    d = make_daemon(args=["--set", "guard.verdicts_max=100"])
+    s = d.http
+    for i in range(530):
+        assert s.post(d.url + EVAL, json={"action": f"ls {i}", "principal": "agent:many"}).status_code == 200
+    db = sqlite3.connect(d.data_dir / "ganglion.db")
+    try:
+        n, newest = db.execute("SELECT COUNT(*), MAX(id) FROM guard_verdicts").fetchone()
+    finally:
+        db.close()
+    assert newest == 530 and 100 <= n <= 100 + 530 - 512
