@@ -288,6 +288,9 @@ static const config_key_t config_keys[] = {
              ((const char *const[]){"off", "all", "labelled", NULL}), CONFIG_F_RELOAD,
              "which agents' spawn, stdin and actions are evaluated first: labelled = agents "
              "labelled guard=true; all = every agent unless guard=false; off = none"),
+    CFG_STR("guard", "gate_selector", guard_gate_selector, "", NULL, CONFIG_F_RELOAD,
+            "with gate=labelled, also gate the agents whose labels match all of KEY=VALUE,... "
+            "(e.g. env=prod,team=payments)"),
     CFG_NUM("guard", "review_timeout_ms", CONFIG_T_INT, guard_review_timeout_ms, "60000", 100,
             86400000, CONFIG_F_RELOAD,
             "how long an action held for review waits before it is refused (408)"),

@@ -123,6 +123,7 @@ typedef struct config {
     int64_t guard_review_at;            /* score from which the verdict is review, 50 */
     int64_t guard_deny_at;              /* score from which the verdict is deny, 80 */
     char guard_gate[12];                /* off | all | labelled: which agents' actions are gated */
+    char guard_gate_selector[256];      /* labelled: also agents whose labels match K=V,K=V */
     int64_t guard_review_timeout_ms;    /* how long a held action waits for a decision */
     int64_t guard_reviews_max;          /* actions held for review at once */
     int64_t guard_trust_default_milli;  /* trust of a new principal, per mille (500) */

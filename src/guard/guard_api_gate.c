@@ -30,18 +30,50 @@ typedef struct guard_timer {
     int64_t id;
 } guard_timer_t;
 
+/* Whether labels match every KEY=VALUE of a comma-separated selector (non-empty). */
+static bool guard_selector_match(const char *sel, const json_t *labels)
+{
+    bool any = false;
+    while (*sel) {
+        const char *end = strchr(sel, ',');
+        size_t n = end ? (size_t)(end - sel) : strlen(sel);
+        const char *eq = memchr(sel, '=', n);
+        if (n) {
+            if (!eq || eq == sel)
+                return false; /* a malformed term matches nothing */
+            char key[128];
+            size_t kl = (size_t)(eq - sel);
+            if (kl >= sizeof key)
+                return false;
+            memcpy(key, sel, kl);
+            key[kl] = '\0';
+            const char *v = json_string_value(json_object_get(labels, key));
+            size_t vl = n - kl - 1;
+            if (!v || strlen(v) != vl || memcmp(v, eq + 1, vl) != 0)
+                return false;
+            any = true;
+        }
+        sel += n + (end ? 1 : 0);
+    }
+    return any;
+}
+
 /* Whether the agent's action is gated: guard.gate=all unless the agent says guard=false;
- * labelled (the default) when it says guard=true; off never. */
+ * labelled (the default) when it says guard=true or its labels match guard.gate_selector; off
+ * never. */
 static bool guard_gate_applies(const guard_t *g, const json_t *action)
 {
     const char *mode = g->hub->cfg.guard_gate;
-    const char *label =
-        json_string_value(json_object_get(json_object_get(action, "labels"), "guard"));
+    const json_t *labels = json_object_get(action, "labels");
+    const char *label = json_string_value(json_object_get(labels, "guard"));
     if (strcmp(mode, "off") == 0)
         return false;
     if (strcmp(mode, "all") == 0)
         return !(label && strcmp(label, "false") == 0);
-    return label && strcmp(label, "true") == 0;
+    if (label)
+        return strcmp(label, "true") == 0;
+    return g->hub->cfg.guard_gate_selector[0] &&
+           guard_selector_match(g->hub->cfg.guard_gate_selector, labels);
 }
 
 static problem_t *guard_refusal(const guard_result_t *res, int status, const char *slug,

@@ -74,6 +74,16 @@ def test_gate_all_and_the_opt_out_label(make_daemon):
     spawn(d, argv=["echo", ":(){ :|:& };:"], labels={"guard": "false"})
 
 
+def test_gate_by_label_selector(make_daemon):
+    d = make_daemon(args=["--set", "guard.gate_selector=env=prod,team=pay"])
+    bomb = ["echo", ":(){ :|:& };:"]
+    assert_problem(d.post("/api/v1/agents", json={"name": "p", "argv": bomb,
+                                                  "labels": {"env": "prod", "team": "pay", "x": "1"}}), 403)
+    spawn(d, argv=bomb, labels={"env": "prod"})                      # only one of the two
+    spawn(d, argv=bomb, labels={"env": "prod", "team": "pay", "guard": "false"})  # opted out
+    spawn(d, argv=bomb)
+
+
 def test_review_approved_lets_the_spawn_run(daemon):
     assert daemon.post("/api/v1/guard/rules", json=REVIEW_RULE).status_code == 201
     t, box = in_background(lambda: daemon.post(
