@@ -21,11 +21,10 @@ guard_t *guard_of(api_req_t *req)
     return api_req_hub(req)->guard;
 }
 
-void guard_audit_from(guard_audit_t *a, api_req_t *req, int status)
+void guard_audit_from(guard_audit_t *a, api_req_t *req, int status, const char *what)
 {
-    const api_endpoint_t *ep = api_req_endpoint(req);
     snprintf(a->principal, sizeof a->principal, "%s", api_req_principal(req));
-    snprintf(a->action, sizeof a->action, "%s %s", ep->method, ep->path);
+    snprintf(a->action, sizeof a->action, "GUARD %s", what);
     snprintf(a->target, sizeof a->target, "%s", api_req_path(req));
     snprintf(a->request_id, sizeof a->request_id, "%s", api_req_id(req) ?: "");
     snprintf(a->transport, sizeof a->transport, "%s", api_req_transport(req) ?: "");
@@ -188,7 +187,10 @@ static void guard_change_submit(api_req_t *req, guard_t *g, guard_change_op_t op
         json_array_append(g->pending, rule);
     j->version = ++g->pending_version;
     j->snapshot = json_deep_copy(g->pending);
-    guard_audit_from(&j->audit, req, status);
+    guard_audit_from(&j->audit, req, status,
+                     op == GUARD_CHANGE_CREATE   ? "rule.create"
+                     : op == GUARD_CHANGE_UPDATE ? "rule.update"
+                                                 : "rule.delete");
     hub_t *hub = api_req_hub(req);
     int rc = j->snapshot ? store_submit_ordered(hub->store, hub->loop, guard_change_work,
                                                 guard_change_done, j)
@@ -526,7 +528,7 @@ static void guard_api_evaluate(api_req_t *req, void *ctx)
     }
     json_object_set_new(reply, "recorded", json_true());
     guard_audit_t audit;
-    guard_audit_from(&audit, req, 200);
+    guard_audit_from(&audit, req, 200, "evaluate");
     int rc = guard_record(g, &res, principal, "evaluate", NULL, &audit, req, reply, NULL, NULL);
     json_decref(res.fired);
     if (rc < 0)
@@ -666,20 +668,20 @@ static const api_endpoint_t guard_endpoints[] = {
              .handler = guard_api_rules_list),
     GUARD_EP(.method = "POST", .path = "/api/v1/guard/rules", .scope = "guard_rules:write",
              .summary = "Create a rule (admin)", .body_kind = API_BODY_JSON,
-             .body = guard_rule_create_body, .status = 201, .no_audit = true,
+             .body = guard_rule_create_body, .status = 201,
              .response = "the rule with the new rules_version", .handler = guard_api_rule_create),
     GUARD_EP(.method = "GET", .path = "/api/v1/guard/rules/{id}", .scope = "guard:read",
              .summary = "One rule", .params = guard_id_param, .handler = guard_api_rule_get),
     GUARD_EP(.method = "PUT", .path = "/api/v1/guard/rules/{id}", .scope = "guard_rules:write",
              .summary = "Change a rule (the fields given) (admin)", .params = guard_id_param,
-             .body_kind = API_BODY_JSON, .body = guard_rule_update_body, .no_audit = true,
+             .body_kind = API_BODY_JSON, .body = guard_rule_update_body,
              .response = "the rule with the new rules_version", .handler = guard_api_rule_update),
     GUARD_EP(.method = "DELETE", .path = "/api/v1/guard/rules/{id}", .scope = "guard_rules:write",
              .summary = "Delete a rule (admin)", .params = guard_id_param, .status = 204,
-             .no_audit = true, .handler = guard_api_rule_delete),
+             .handler = guard_api_rule_delete),
     GUARD_EP(.method = "POST", .path = "/api/v1/guard/evaluate", .scope = "guard:write",
              .summary = "Score an action: verdict, the rules that fired (stored, moves trust)",
-             .body_kind = API_BODY_JSON, .body = guard_evaluate_body, .no_audit = true,
+             .body_kind = API_BODY_JSON, .body = guard_evaluate_body,
              .response = "{score, verdict, fired:[{rule, name, weight, why}], thresholds, "
                          "rules_version, digest, trust, principal, recorded}",
              .handler = guard_api_evaluate),
@@ -705,7 +707,6 @@ static const api_endpoint_t guard_endpoints[] = {
      .tag = "guard",
      .summary = "Approve a held action: it runs",
      .params = guard_review_param,
-     .no_audit = true,
      .response = "{id, decision, digest}",
      .handler = guard_api_review_approve},
     {.method = "POST",
@@ -714,7 +715,6 @@ static const api_endpoint_t guard_endpoints[] = {
      .tag = "guard",
      .summary = "Reject a held action: it is refused (403)",
      .params = guard_review_param,
-     .no_audit = true,
      .response = "{id, decision, digest}",
      .handler = guard_api_review_reject},
 };

@@ -273,7 +273,8 @@ static void guard_api_review_decide(api_req_t *req, const char *cause)
     }
     guard_review_t r = guard_review_take(g, (size_t)i);
     guard_audit_t audit;
-    guard_audit_from(&audit, req, 200);
+    guard_audit_from(&audit, req, 200,
+                     strcmp(cause, "approved") == 0 ? "review.approved" : "review.rejected");
     guard_review_finish(g, &r, cause, &audit, req);
 }
 

@@ -27,7 +27,9 @@ typedef struct guard_result {
 } guard_result_t;
 
 guard_t *guard_of(api_req_t *req);
-void guard_audit_from(guard_audit_t *a, api_req_t *req, int status);
+/* The audit fields of the change a request makes: its own row (action "GUARD <what>", with the
+ * change's detail) beside the one the registry writes for the request. */
+void guard_audit_from(guard_audit_t *a, api_req_t *req, int status, const char *what);
 int guard_audit_insert(store_conn_t *c, const guard_audit_t *a, const json_t *detail);
 json_t *guard_thresholds_json(const guard_t *g);
 

@@ -142,9 +142,12 @@ def test_versioning_audit_and_persistence(store_daemon):
     gone = add_rule(d, "temp", 1, {"words": ["temp"]})
     assert d.request("DELETE", f"{RULES}/{gone['id']}").status_code == 204
     assert_problem(d.get(f"{RULES}/{gone['id']}"), 404)
-    audit = d.get("/api/v1/audit", params={"action": "POST /api/v1/guard/rules"}).json()["entries"]
+    audit = d.get("/api/v1/audit", params={"action": "GUARD rule.create"}).json()["entries"]
     assert {e["detail"]["rules_version"] for e in audit} >= {v0 + 1, v0 + 4}
-    dels = d.get("/api/v1/audit", params={"action": "DELETE /api/v1/guard/rules/{id}"}).json()["entries"]
+    # the requests themselves, refused ones too, have the registry's rows
+    reqs = d.get("/api/v1/audit", params={"action": "POST /api/v1/guard/rules"}).json()["entries"]
+    assert sorted(e["result"] for e in reqs) == [201, 201, 409]
+    dels = d.get("/api/v1/audit", params={"action": "GUARD rule.delete"}).json()["entries"]
     assert dels and dels[0]["detail"]["change"] == "delete" and dels[0]["detail"]["rules_version"] == v0 + 5
     d.restart()
     after = d.get(RULES).json()
@@ -164,7 +167,7 @@ def test_verdicts_are_recorded_with_the_digest(daemon):
     res = ev(daemon, action, principal="agent:a1")
     digest = hashlib.sha256(json.dumps(action, separators=(",", ":"), sort_keys=True).encode()).hexdigest()
     assert res["recorded"] is True and res["digest"] == digest and res["verdict"] == "deny"
-    rows = daemon.get("/api/v1/audit", params={"action": "POST /api/v1/guard/evaluate"}).json()["entries"]
+    rows = daemon.get("/api/v1/audit", params={"action": "GUARD evaluate"}).json()["entries"]
     assert rows[0]["detail"]["digest"] == digest and rows[0]["detail"]["verdict"] == "deny"
     dry = ev(daemon, action, principal="agent:a2", dry_run=True)
     assert dry["recorded"] is False
