@@ -232,7 +232,17 @@ static bool guard_name_valid(const char *s)
     return true;
 }
 
-/* Checks the fields of a create or update body; a 422 problem or NULL. */
+/* Bytes of a match's words and regexes. */
+static size_t guard_match_bytes(const json_t *match)
+{
+    size_t n = 0, i;
+    json_t *v;
+    json_array_foreach(json_object_get(match, "words"), i, v) n += json_string_length(v);
+    json_array_foreach(json_object_get(match, "regex"), i, v) n += json_string_length(v);
+    return n;
+}
+
+/* Checks the fields of a create or update body; a 422 (409) problem or NULL. */
 static problem_t *guard_rule_check(const guard_t *g, const json_t *body, int64_t id)
 {
     problem_t *p = NULL;
@@ -246,6 +256,18 @@ static problem_t *guard_rule_check(const guard_t *g, const json_t *body, int64_t
     char err[300];
     if (match && guard_match_check(match, err, sizeof err) < 0)
         problem_field_error(&p, "body", "match", "%s", err);
+    if (!p && match) {
+        /* the automaton grows with the bytes of all words: bounded for the whole set */
+        size_t total = guard_match_bytes(match), i;
+        json_t *r;
+        json_array_foreach(g->pending, i, r) if (json_integer_value(json_object_get(r, "id")) != id)
+            total += guard_match_bytes(json_object_get(r, "match"));
+        if (total > GUARD_SET_BYTES_MAX)
+            return problem_new(409, "rule-set-too-large",
+                               "the rules' words and regexes would take %zu bytes, more than the "
+                               "%d a rule set may hold",
+                               total, GUARD_SET_BYTES_MAX);
+    }
     return p;
 }
 

@@ -13,12 +13,13 @@
 #include "guard/guard.h"
 #include "guard/guard_rules.h"
 
-#define GUARD_RULES_MAX      5000   /* rules in a set */
-#define GUARD_NAME_MAX       64     /* bytes of a rule's name */
-#define GUARD_DESC_MAX       1024   /* bytes of a rule's description */
-#define GUARD_PRINCIPALS_MAX 100000 /* principals whose trust is tracked */
-#define GUARD_PRINCIPAL_MAX  128    /* bytes of a principal's id */
-#define GUARD_PRUNE_EVERY    512    /* verdicts stored between two prunes of the table */
+#define GUARD_RULES_MAX      5000      /* rules in a set */
+#define GUARD_NAME_MAX       64        /* bytes of a rule's name */
+#define GUARD_DESC_MAX       1024      /* bytes of a rule's description */
+#define GUARD_PRINCIPALS_MAX 100000    /* principals whose trust is tracked */
+#define GUARD_PRINCIPAL_MAX  128       /* bytes of a principal's id */
+#define GUARD_SET_BYTES_MAX  (1 << 20) /* bytes of words and regexes in all the rules */
+#define GUARD_PRUNE_EVERY    512       /* verdicts stored between two prunes of the table */
 
 typedef struct guard_review guard_review_t;
 

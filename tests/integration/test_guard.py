@@ -229,3 +229,14 @@ def test_stored_verdicts_are_bounded(make_daemon):
     finally:
         db.close()
     assert newest == 530 and 100 <= n <= 100 + 530 - 512
+
+
+def test_the_rule_set_is_bounded_in_bytes(daemon):
+    words = [f"{i:03d}" + "w" * 124 for i in range(64)]            # 8 KiB a rule
+    for n in range(200):
+        r = daemon.post(RULES, json={"name": f"big-{n}", "weight": 1, "match": {"words": words}})
+        if r.status_code != 201:
+            break
+    body = assert_problem(r, 409)
+    assert body["type"].endswith("rule-set-too-large") and 100 <= n <= 130
+    assert daemon.get(RULES).json()["total"] == 8 + n
