@@ -240,3 +240,13 @@ def test_the_rule_set_is_bounded_in_bytes(daemon):
     body = assert_problem(r, 409)
     assert body["type"].endswith("rule-set-too-large") and 100 <= n <= 130
     assert daemon.get(RULES).json()["total"] == 8 + n
+
+
+def test_metrics_count_rules_and_verdicts(daemon):
+    ev(daemon, "rm -rf /", dry_run=True)
+    ev(daemon, "ls", dry_run=True)
+    text = daemon.get("/metrics").text
+    assert "ganglion_guard_rules 8" in text and "ganglion_guard_rules_version 1" in text
+    assert 'ganglion_guard_evaluations_total{verdict="deny"} 1' in text
+    assert 'ganglion_guard_evaluations_total{verdict="allow"} 1' in text
+    assert "ganglion_guard_reviews_held 0" in text
