@@ -119,6 +119,22 @@ typedef struct config {
     char watch_agents[12];          /* all | labelled | none: whose output is watched */
     int64_t watch_incident_gap_s;   /* anomalies this close (event time) share an incident */
     int64_t watch_metrics_streams;  /* streams with their own Prometheus labels */
+    /* [guard] rules, verdicts, the gate and trust (src/guard) */
+    int64_t guard_review_at;            /* score from which the verdict is review, 50 */
+    int64_t guard_deny_at;              /* score from which the verdict is deny, 80 */
+    char guard_gate[12];                /* off | all | labelled: which agents' actions are gated */
+    char guard_gate_selector[256];      /* labelled: also agents whose labels match K=V,K=V */
+    int64_t guard_review_timeout_ms;    /* how long a held action waits for a decision */
+    int64_t guard_reviews_max;          /* actions held for review at once */
+    int64_t guard_trust_default_milli;  /* trust of a new principal, per mille (500) */
+    int64_t guard_trust_half_life_ms;   /* trust decays halfway back to the default in this */
+    int64_t guard_trust_allow_milli;    /* trust step of an allow verdict, per mille */
+    int64_t guard_trust_review_milli;   /* of a review verdict */
+    int64_t guard_trust_deny_milli;     /* of a deny verdict */
+    int64_t guard_trust_approved_milli; /* of a review approved */
+    int64_t guard_trust_rejected_milli; /* of a review rejected (or timed out) */
+    int64_t guard_trust_history;        /* trust changes kept per principal */
+    int64_t guard_verdicts_max;         /* verdict rows kept (the oldest pruned) */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

@@ -32,6 +32,7 @@
 #include "server/lockfile.h"
 #include "server/schema.h"
 #include "store/store.h"
+#include "guard/guard.h"
 #include "watch/watch.h"
 
 extern char **environ;
@@ -65,6 +66,8 @@ const serve_domain_t serve_domains[] = {
     {"auth", auth_migrations, auth_start, auth_api_register, NULL, NULL, auth_destroy},
     {"watch", watch_migrations, watch_start, watch_api_register, watch_shutdown, NULL,
      watch_destroy},
+    {"guard", guard_migrations, guard_start, guard_api_register, guard_shutdown, NULL,
+     guard_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 
@@ -445,6 +448,9 @@ int serve_main(int argc, char **argv)
     /* between domains: the lines agents print reach watch as lines */
     hub->agent_output = watch_agent_output;
     hub->agent_output_ud = hub->watch;
+    /* and what agents are asked to do passes the guard first */
+    hub->agent_gate = guard_agent_gate;
+    hub->agent_gate_ud = hub->guard;
     if (zmq_server_start(hub, &hub->zmq, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the ZMQ transport", "{s:s}", "reason", err);
         fprintf(stderr, "ganglion serve: %s\n", err);
