@@ -112,7 +112,7 @@ static const config_key_t config_keys[] = {
             "milliseconds to wait for a locked database"),
     CFG_NUM("store", "sqlite_cache_kb", CONFIG_T_INT, store_sqlite_cache_kb, "2000", 64, 1048576, 0,
             "SQLite page cache per pooled connection, KiB"),
-    CFG_NUM("store", "sqlite_heap_kb", CONFIG_T_INT, store_sqlite_heap_kb, "2048", 0, 16777216, 0,
+    CFG_NUM("store", "sqlite_heap_kb", CONFIG_T_INT, store_sqlite_heap_kb, "1024", 0, 16777216, 0,
             "SQLite's memory for the whole pool (page caches recycle beyond it), KiB; 0 = none"),
     CFG_NUM("events", "ring", CONFIG_T_INT, events_ring, "1024", 1, 1048576, 0,
             "events kept for Last-Event-ID replay"),
