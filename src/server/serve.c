@@ -231,7 +231,7 @@ static void serve_close_all(serve_t *s)
 /* glibc gives each thread that allocates while another holds an arena a new arena, up to 8 per
  * core: the loop, the four thread-pool workers and libzmq's threads each ended up with their
  * own, and each kept its own free fragments (1-1.7 MB apiece in the soak). Two arenas — the
- * loop's and one the workers share — held RSS 2.3 MB (11 %) lower with the same throughput and
+ * loop's and one the workers share — held RSS 2.4 MB (11 %) lower with the same throughput and
  * loop lag (docs/testing.md, "Soak"). Set before any thread exists; server.malloc_arenas. */
 static void serve_mem_setup(const config_t *cfg)
 {
