@@ -25,6 +25,7 @@ typedef struct config {
     int64_t uri_max;            /* request target, bytes, default 8 KiB */
     int64_t shutdown_grace_ms;  /* wait for in-flight requests on shutdown, default 5000 */
     int64_t compress_min_bytes; /* gzip responses at least this big when asked; 0 = off */
+    int64_t malloc_arenas;      /* glibc malloc arenas for all threads, default 2; 0 = glibc's */
     char cors_origins[CONFIG_STR_MAX]; /* comma list or "*"; empty = CORS off */
     /* [log] */
     char log_level[16];            /* debug|info|warn|error|off */
@@ -34,6 +35,7 @@ typedef struct config {
     int64_t store_pool_size;        /* connections, default 4 */
     int64_t store_busy_timeout_ms;  /* default 5000 */
     int64_t store_sqlite_cache_kb;  /* page cache per SQLite connection, default 2000 */
+    int64_t store_sqlite_heap_kb;   /* SQLite's memory, the whole pool, soft limit; 0 = none */
     /* [events] */
     int64_t events_ring; /* events kept for Last-Event-ID replay, default 1024 */
     int64_t

@@ -337,6 +337,16 @@ static void watch_api_events_post(api_req_t *req, void *ctx)
         api_reply_problem(req, watch_queue_full(s->name, room, nev));
         return;
     }
+    if (nev > 0 && watch_stream_reserve(s, nev) < 0) {
+        for (size_t k = 0; k < nev; k++)
+            watch_event_clear(&evs[k]);
+        free(evs);
+        json_decref(all_rej);
+        if (created)
+            watch_stream_persist(w, s);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the events could not be held"));
+        return;
+    }
     if (nev == 0) {
         free(evs);
         p = problem_new(422, "validation", "no event of the request was accepted; see errors[]");
@@ -470,6 +480,12 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
             p = watch_queue_full(s->name, watch_stream_room(s), want);
             json_decref(batches);
             api_reply_problem(req, p);
+            return;
+        }
+        if (watch_stream_reserve(s, want) < 0) {
+            json_decref(batches);
+            api_reply_problem(req,
+                              problem_new(503, "out-of-memory", "the events could not be held"));
             return;
         }
     }

@@ -46,9 +46,11 @@ typedef struct watch_stream {
     cbad_settings_t settings; /* effective: defaults overlaid with `overrides` */
     json_t *overrides;        /* the settings set explicitly over the API (object, owned) */
     int64_t created_ms, updated_ms;
-    /* accepted, not yet scored: a ring of q_cap */
+    /* accepted, not yet scored: a ring of q_alloc slots that grows with the backlog up to q_cap
+     * (watch.queue_events) and is given back when a drained backlog had made it large, so a
+     * stream holds memory for the events it waits on, not for its throughput */
     watch_event_t *q;
-    size_t q_head, q_len, q_cap;
+    size_t q_head, q_len, q_alloc, q_cap;
     /* taken by the last job but not fed to the detector (the job stopped at an anomaly so that
      * it is announced at once): the next job scores them first. Owned; carry_n events. */
     watch_event_t *carry;
@@ -107,7 +109,10 @@ json_t *watch_settings_json(const cbad_settings_t *s);
 void watch_stream_persist(watch_t *w, const watch_stream_t *s);
 /* Free room in a stream's queue. */
 size_t watch_stream_room(const watch_stream_t *s);
-/* Moves ev into the queue (the caller checked room) and starts scoring if idle. */
+/* Makes the queue hold n more events without allocating in watch_stream_push (the caller
+ * checked room first): 0, or -ENOMEM. */
+int watch_stream_reserve(watch_stream_t *s, size_t n);
+/* Moves ev into the queue (the caller reserved room). */
 void watch_stream_push(watch_t *w, watch_stream_t *s, watch_event_t *ev);
 void watch_stream_kick(watch_t *w, watch_stream_t *s);
 void watch_event_clear(watch_event_t *ev);
