@@ -22,7 +22,7 @@ CONFIG     ?=
 MQTT_PORT  ?=
 
 .PHONY: all deps build run test test-unit test-integration test-asan build-asan bench soak fmt \
-        fmt-check clean fuzz fuzz-build test-fuzz coverage
+        fmt-check clean fuzz fuzz-build test-fuzz coverage nab
 
 all: build
 
@@ -46,6 +46,10 @@ $(ASAN_BUILD)/build.ninja:
 
 build-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
+
+# NAB: the three profile scores and the per-category table (bench/nab/run, niced).
+nab: $(BUILD)/build.ninja
+	bench/nab/run
 
 # Unit tests run against SQLite and a throwaway PostgreSQL that with-pg starts and removes.
 test-unit: build

@@ -376,12 +376,15 @@ def main():
     for th in threads:
         th.join(timeout=60)
     h1 = soak.scrape()
-    rss, fds = soak.proc()
-    soak.samples.append({"t": round(elapsed, 1), "rss_kb": rss, "fds": fds, "lag_p99_ms": None})
+    idle_rss, fds = soak.proc()
+    soak.samples.append({"t": round(elapsed, 1), "rss_kb": idle_rss, "fds": fds, "lag_p99_ms": None,
+                         "idle": True})
 
     # Growth after the warm-up: the median of the last three samples against the median of the
     # first three after the warm-up, so that one sample taken at a busy instant does not decide.
-    after = [s for s in soak.samples if s["t"] >= warmup]
+    # Only samples taken under traffic count: the one after the clients stopped (and after the
+    # daemon's periodic trim may have run on an idle heap) would flatter the end.
+    after = [s for s in soak.samples if s["t"] >= warmup and not s.get("idle")]
     rss = [s["rss_kb"] for s in after]
     base = sorted(rss[:3])[len(rss[:3]) // 2] if rss else None
     last = sorted(rss[-3:])[len(rss[-3:]) // 2] if rss else None
@@ -398,7 +401,8 @@ def main():
         "errors": sum(t.errors.values()), "refused": sum(t.refused.values()),
         "first_errors": t.first_errors,
         "rss_kb": {"start": soak.samples[0]["rss_kb"], "after_warmup": base, "peak": peak,
-                   "end": last, "growth_after_warmup_pct": round(growth, 2) if growth is not None else None},
+                   "end": last, "idle_after_run": idle_rss,
+                   "growth_after_warmup_pct": round(growth, 2) if growth is not None else None},
         "fds": {"after_warmup": after[0]["fds"] if after else None, "end": fds},
         "loop_lag_ms": {"p50": hist_quantile(h0, h1, .5), "p99": hist_quantile(h0, h1, .99),
                         "p999": hist_quantile(h0, h1, .999),

@@ -607,6 +607,98 @@ static void agents_api_list(api_req_t *req, void *ctx)
                              offset + limit < total));
 }
 
+/* ---- the gate (core/hub.h's agent_gate): spawn, stdin writes and custom actions pass it
+ * first; it may refuse them or hold them (the request waiting) until someone decides ---- */
+
+typedef void (*agents_gated_fn)(api_req_t *req, void *held);
+
+typedef struct agents_gated {
+    api_req_t *req;
+    agents_gated_fn run;
+    void *held; /* what run needs beyond the request; run frees it, or free() on a refusal */
+} agents_gated_t;
+
+static void agents_gate_resume(void *ud, problem_t *refusal)
+{
+    agents_gated_t *g = ud;
+    if (refusal) {
+        free(g->held);
+        api_reply_problem(g->req, refusal);
+    } else {
+        g->run(g->req, g->held);
+    }
+    free(g);
+}
+
+/* Runs run(req, held) now, later, or never (a refusal replied) as the gate decides. action is
+ * stolen. */
+static void agents_gate_pass(api_req_t *req, json_t *action, agents_gated_fn run, void *held)
+{
+    hub_t *hub = api_req_hub(req);
+    agents_gated_t *g = hub->agent_gate && action ? calloc(1, sizeof *g) : NULL;
+    if (!g) {
+        json_decref(action);
+        if (hub->agent_gate) { /* no memory to ask the gate: refuse rather than skip it */
+            free(held);
+            api_reply_problem(req, problem_new(503, "out-of-memory",
+                                               "the action could not be "
+                                               "checked"));
+            return;
+        }
+        run(req, held);
+        return;
+    }
+    g->req = req;
+    g->run = run;
+    g->held = held;
+    problem_t *refusal = NULL;
+    int rc = hub->agent_gate(hub->agent_gate_ud, action, api_req_principal(req), agents_gate_resume,
+                             g, &refusal);
+    json_decref(action);
+    if (rc == 0) {
+        free(g);
+        run(req, held);
+    } else if (rc < 0) {
+        free(g);
+        free(held);
+        api_reply_problem(req,
+                          refusal ? refusal : problem_new(403, "forbidden", "the gate refused it"));
+    }
+}
+
+/* The action an agent's stdin write or custom action is, for the gate. New reference. */
+static json_t *agents_gate_action(const agent_t *a, const char *kind)
+{
+    json_t *argv = json_object_get(a->spec, "argv");
+    json_t *o = json_pack("{s:s,s:s,s:s,s:O*,s:O*}", "kind", kind, "agent", a->id, "name",
+                          a->name ? a->name : "", "argv", argv, "labels", a->labels);
+    json_t *cwd = json_object_get(a->spec, "cwd");
+    if (o && cwd)
+        json_object_set(o, "path", cwd);
+    if (o && json_object_get(a->spec, "env"))
+        json_object_set(o, "env", json_object_get(a->spec, "env"));
+    return o;
+}
+
+static void agents_api_spawn_run(api_req_t *req, void *held)
+{
+    (void)held;
+    agents_t *ag = agents_of(req);
+    agent_t *a = NULL;
+    problem_t *p = agents_spawn(ag, api_req_body(req), &a);
+    if (p) {
+        ag->errors++;
+        api_reply_problem(req, p);
+        return;
+    }
+    char loc[96];
+    snprintf(loc, sizeof loc, "/api/v1/agents/%s", a->id);
+    api_reply_header(req, "Location", loc);
+    /* 201 once the batch that holds the new row is committed: an acknowledged agent survives
+     * a crash of the daemon */
+    agents_ack_reply(ag, req, 201, agents_agent_json(a), a->id, false);
+}
+
 static void agents_api_spawn(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -630,19 +722,11 @@ static void agents_api_spawn(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
-    agent_t *a = NULL;
-    p = agents_spawn(ag, body, &a);
-    if (p) {
-        ag->errors++;
-        api_reply_problem(req, p);
-        return;
-    }
-    char loc[96];
-    snprintf(loc, sizeof loc, "/api/v1/agents/%s", a->id);
-    api_reply_header(req, "Location", loc);
-    /* 201 once the batch that holds the new row is committed: an acknowledged agent survives
-     * a crash of the daemon */
-    agents_ack_reply(ag, req, 201, agents_agent_json(a), a->id, false);
+    json_t *action =
+        json_pack("{s:s,s:s,s:O*,s:O*,s:O*,s:O*}", "kind", "spawn", "agent", name, "argv",
+                  json_object_get(body, "argv"), "path", json_object_get(body, "cwd"), "env",
+                  json_object_get(body, "env"), "labels", json_object_get(body, "labels"));
+    agents_gate_pass(req, action, agents_api_spawn_run, NULL);
 }
 
 /* ---- the render cache: GET /api/v1/agents/{id} ----
@@ -845,6 +929,32 @@ static long agents_b64_decode(const char *in, size_t len, unsigned char *out)
     return (long)o;
 }
 
+/* A stdin write waiting for the gate: the bytes (text points into the request's body). */
+typedef struct agents_stdin_held {
+    const char *data;
+    size_t len;
+    bool eof;
+    unsigned char bytes[]; /* decoded base64 */
+} agents_stdin_held_t;
+
+static void agents_api_stdin_run(api_req_t *req, void *held)
+{
+    agents_stdin_held_t *h = held;
+    agent_t *a = agents_req_agent(req); /* it may have gone while the write was held */
+    if (a) {
+        problem_t *p = agents_stdin_write(a, h->data ? h->data : "", h->data ? h->len : 0, h->eof);
+        if (p) {
+            a->owner->errors++;
+            api_reply_problem(req, p);
+        } else {
+            api_reply_json(req, 200,
+                           json_pack("{s:s,s:I,s:b}", "id", a->id, "written", (json_int_t)h->len,
+                                     "eof", h->eof));
+        }
+    }
+    free(h);
+}
+
 static void agents_api_stdin(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -860,28 +970,48 @@ static void agents_api_stdin(api_req_t *req, void *ctx)
         problem_field_error(&p, "body", "/data_b64", "give either text or data_b64, not both");
     else if (!text && !b64 && !eof)
         problem_field_error(&p, "body", "/text", "text, data_b64 or eof is required");
-    unsigned char *bytes = NULL;
-    long n = 0;
+    agents_stdin_held_t *h = NULL;
+    if (!p) {
+        size_t room = b64 ? json_string_length(b64) / 4 * 3 + 3 : 0;
+        h = calloc(1, sizeof *h + room);
+        if (!h)
+            p = problem_new(503, "out-of-memory", "the write could not be held");
+    }
     if (!p && b64) {
-        bytes = malloc(json_string_length(b64) / 4 * 3 + 3);
-        n = bytes ? agents_b64_decode(json_string_value(b64), json_string_length(b64), bytes) : -1;
+        long n = agents_b64_decode(json_string_value(b64), json_string_length(b64), h->bytes);
         if (n < 0 || n > AGENTS_STDIN_MAX)
             problem_field_error(&p, "body", "/data_b64", "must be base64 of at most 65536 bytes");
+        h->data = (const char *)h->bytes;
+        h->len = n < 0 ? 0 : (size_t)n;
+    } else if (!p && text) {
+        h->data = json_string_value(text);
+        h->len = json_string_length(text);
     }
-    if (!p) {
-        const char *data = text ? json_string_value(text) : (const char *)bytes;
-        size_t len = text ? json_string_length(text) : (size_t)n;
-        p = agents_stdin_write(a, data ? data : "", data ? len : 0, eof);
-        if (!p)
-            api_reply_json(
-                req, 200,
-                json_pack("{s:s,s:I,s:b}", "id", a->id, "written", (json_int_t)len, "eof", eof));
-    }
-    free(bytes);
     if (p) {
+        free(h);
         a->owner->errors++;
         api_reply_problem(req, p);
+        return;
     }
+    h->eof = eof;
+    json_t *action = agents_gate_action(a, "stdin");
+    if (action && h->data) /* binary writes are matched as their bytes when they are UTF-8 */
+        json_object_set_new(action, "input",
+                            json_stringn(h->data, h->len) ?: json_string("(binary, not UTF-8)"));
+    agents_gate_pass(req, action, agents_api_stdin_run, h);
+}
+
+static void agents_api_action_run(api_req_t *req, void *held)
+{
+    (void)held;
+    agent_t *a = agents_req_agent(req); /* it may have gone while the action was held */
+    if (!a)
+        return;
+    json_t *body = api_req_body(req);
+    const char *name = json_string_value(json_object_get(body, "name"));
+    json_t *t = json_object_get(body, "timeout_ms");
+    agents_action(a, req, name, json_object_get(body, "params"),
+                  t ? (int64_t)json_number_value(t) : -1);
 }
 
 static void agents_api_action(api_req_t *req, void *ctx)
@@ -892,10 +1022,18 @@ static void agents_api_action(api_req_t *req, void *ctx)
         return;
     a->owner->commands++;
     json_t *body = api_req_body(req);
-    const char *name = json_string_value(json_object_get(body, "name"));
-    json_t *t = json_object_get(body, "timeout_ms");
-    agents_action(a, req, name, json_object_get(body, "params"),
-                  t ? (int64_t)json_number_value(t) : -1);
+    json_t *action = agents_gate_action(a, "action");
+    if (action) {
+        json_t *params = json_object_get(body, "params");
+        char *text = params ? json_dumps(params, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        json_object_set(action, "action", json_object_get(body, "name"));
+        if (params)
+            json_object_set(action, "params", params);
+        if (text)
+            json_object_set_new(action, "input", json_string(text));
+        free(text);
+    }
+    agents_gate_pass(req, action, agents_api_action_run, NULL);
 }
 
 static void agents_api_output(api_req_t *req, void *ctx)

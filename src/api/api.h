@@ -50,7 +50,9 @@ typedef struct api_field {
     const struct api_field *props; /* API_T_OBJECT: its fields */
     const struct api_field *items; /* API_T_ARRAY: the schema of one item (name ignored) */
     const char *description;
-    const char *def; /* default shown in OpenAPI (queries: applied when absent) */
+    const char *def;   /* default shown in OpenAPI (queries: applied when absent) */
+    const char *chars; /* strings: when set, only ASCII letters, digits and these characters
+                        * (names such as stream names; OpenAPI shows it as a `pattern`) */
 } api_field_t;
 
 /* ---- endpoints -------------------------------------------------------------------------- */

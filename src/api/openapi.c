@@ -87,6 +87,19 @@ static json_t *api_field_schema(const api_field_t *f)
         json_object_set_new(s, kmin, whole ? json_integer((json_int_t)f->min) : json_real(f->min));
     if (kmax && (f->flags & API_F_MAX))
         json_object_set_new(s, kmax, whole ? json_integer((json_int_t)f->max) : json_real(f->max));
+    if (f->type == API_T_STRING && f->chars) {
+        /* ^[A-Za-z0-9<chars>]*$ with every extra character escaped: a literal in the class. */
+        char pat[128];
+        size_t n = (size_t)snprintf(pat, sizeof pat, "^[A-Za-z0-9");
+        for (size_t i = 0; f->chars[i] && n + 4 < sizeof pat; i++) {
+            pat[n++] = '\\';
+            pat[n++] = f->chars[i];
+        }
+        if (n + 4 < sizeof pat) {
+            memcpy(pat + n, "]*$", 4);
+            json_object_set_new(s, "pattern", json_string(pat));
+        }
+    }
     if (f->enums) {
         json_t *e = json_array();
         for (size_t i = 0; f->enums[i]; i++)

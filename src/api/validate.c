@@ -114,6 +114,19 @@ void api_validate_value(json_t *v, const api_field_t *f, const char *in, const c
         else if ((f->flags & API_F_MAX) && len > (size_t)f->max)
             problem_field_error(p, in, pointer, "must be at most %.0f characters long (got %zu)",
                                 f->max, len);
+        if (f->chars) {
+            const char *s = json_string_value(v);
+            for (size_t i = 0; s[i]; i++) {
+                char c = s[i];
+                if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    strchr(f->chars, c))
+                    continue;
+                problem_field_error(p, in, pointer,
+                                    "may contain only letters, digits and the characters %s",
+                                    f->chars);
+                return;
+            }
+        }
         if (f->enums) {
             const char *s = json_string_value(v);
             size_t i = 0;

@@ -20,11 +20,12 @@ bool auth_role_valid(const char *role)
     return false;
 }
 
-/* Domains whose every operation is reserved to admins (they hand out power). */
+/* Domains whose every operation is reserved to admins (they hand out power; the guard's rules
+ * decide what everyone else may do). */
 static bool auth_scope_admin_only(const char *scope)
 {
     return strcmp(scope, "admin") == 0 || strncmp(scope, "users:", 6) == 0 ||
-           strncmp(scope, "keys:", 5) == 0;
+           strncmp(scope, "keys:", 5) == 0 || strncmp(scope, "guard_rules:", 12) == 0;
 }
 
 static bool auth_suffix(const char *s, const char *suf)

@@ -35,6 +35,8 @@ static const cli_cmd_t cli_commands[] = {
     {"cert", "write a self-signed development certificate for HTTPS", NULL, cli_cmd_cert},
     {"watch", "anomaly detection: anomalies, incidents, ack, verify ... (see watch --help)", NULL,
      cli_cmd_watch},
+    {"guard", "rules that score actions, reviews of held actions (see guard --help)", NULL,
+     cli_cmd_guard},
     {"synth", "write labelled synthetic traffic for the anomaly detector", NULL, cli_cmd_synth},
     {"login", "sign in and store the session for later commands", NULL, cli_cmd_login},
     {"logout", "revoke and forget the stored session", NULL, cli_cmd_logout},

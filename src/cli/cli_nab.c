@@ -1,4 +1,5 @@
 /* `ganglion watch nab`: runs the detector over the NAB corpus and writes NAB's result layout. */
+#include "cli/cli_nab_num.h"
 #include "cli/cli_tools.h"
 #include "watch/cbad.h"
 
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #define CLI_NAB_BASELINES_MAX 4
+
+enum { CLI_NAB_NUM, CLI_NAB_CBAD };
 
 /* The settings `watch nab` starts from (chosen by the NAB score, see docs/watch.md). */
 static void cli_nab_defaults(cbad_settings_t *s)
@@ -34,6 +37,8 @@ typedef struct {
     uint32_t baselines[CLI_NAB_BASELINES_MAX]; /* one detector per baseline length */
     size_t n_baselines;
     bool calibrate;     /* false: write the raw NCD(W|B) (for tuning) */
+    int detector;       /* CLI_NAB_NUM (default) or CLI_NAB_CBAD */
+    num_settings_t num; /* the numeric detector's settings */
     double quiet_level; /* suppression after a detection (cli_nab_suppress) */
     size_t quiet_rows;
     double quiet_share;
@@ -230,7 +235,8 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
     double *one = rc == 0 ? calloc(n ? n : 1, sizeof *one) : NULL;
     if (rc == 0 && (!raw || !one))
         rc = -ENOMEM;
-    if (rc == 0) {
+    bool want_cbad = nb->detector == CLI_NAB_CBAD || nb->num.w_compress > 0;
+    if (rc == 0 && want_cbad) {
         /* One detector per baseline length; a row scores the least of their calibrated scores
          * (or, uncalibrated, the mean of their NCDs): the window must be new to a short memory,
          * which follows level changes, and to a long one, which spans a daily cycle. */
@@ -250,13 +256,15 @@ static int cli_nab_one(cli_nab_t *nb, const char *rel, cbad_scratch_t *sc)
                     raw[i] = one[i]; /* a detector without a score yet has no say */
             }
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n && nb->detector == CLI_NAB_CBAD; i++)
             if (isnan(raw[i]))
                 raw[i] = 0.0;
     }
+    if (rc == 0 && nb->detector == CLI_NAB_NUM)
+        rc = cli_nab_num_series(&nb->num, val, want_cbad ? raw : NULL, n, raw);
     if (rc == 0) {
         fputs("timestamp,value,anomaly_score,label\n", o);
-        if (nb->calibrate)
+        if (nb->calibrate && nb->detector == CLI_NAB_CBAD)
             cli_nab_suppress(raw, n, nb->quiet_level, nb->quiet_rows, nb->quiet_share);
         for (size_t i = 0; i < n; i++) {
             int label = 0;
@@ -324,25 +332,38 @@ static void cli_nab_usage(const cli_ctx_t *ctx)
 {
     printf(
         "usage: %s watch nab DATA_DIR OUT_DIR [--labels FILE] [--name NAME] [--threads N]\n"
-        "       [--baseline N] [--window N] [--hop N] [--permutations N] [--symbols N]\n"
-        "       [--baselines N,N..] [--level N] [--short N] [--history N] [--calibrate yes|no]\n"
-        "       [--quiet-level X] [--quiet-rows N] [--quiet-share X]\n\n"
-        "Runs the detector over every NAB series (DATA_DIR/<category>/<file>.csv) as a\n"
-        "metrics stream and writes OUT_DIR/<name>/<category>/<name>_<file>.csv with columns\n"
-        "timestamp,value,anomaly_score,label. Each row gets the score of the latest window,\n"
-        "which only sees rows up to it; label is 1 at the timestamps of combined_labels.json\n"
-        "(default: DATA_DIR/../labels/combined_labels.json). One detector runs per\n"
-        "--baselines length (--baseline N: just one); each window's NCD(W|B) is calibrated\n"
-        "per series: the mean of the last --short scores against the --history scores\n"
-        "before them, as -log10 of a Gaussian tail over 10, and the row scores the least\n"
-        "of its detectors' (--calibrate no: the mean raw NCD, nothing else). Once a row's\n"
-        "score reaches --quiet-level, the next max(--quiet-rows, --quiet-share x rows\n"
-        "seen) rows score 0 (NAB counts only the first detection in a window;\n"
-        "--quiet-rows 0 turns it off).\n"
+        "       [--detector num|cbad]\n"
+        "       num:  [--num-warmup N] [--num-bins N] [--num-context N] [--num-w-extreme X]\n"
+        "             [--num-outer X] [--num-threshold X] [--num-rest N] [--num-rest-share X]\n"
+        "             [--num-w-compress X] [--num-w-delta X] [--num-w-residual X] [--num-rare N]\n"
+        "             [--num-shifted yes|no]\n"
+        "       cbad: [--baseline N] [--window N] [--hop N] [--permutations N] [--symbols N]\n"
+        "             [--baselines N,N..] [--level N] [--short N] [--history N]\n"
+        "             [--calibrate yes|no] [--quiet-level X] [--quiet-rows N] [--quiet-share X]\n\n"
+        "Runs a detector over every NAB series (DATA_DIR/<category>/<file>.csv) and writes\n"
+        "OUT_DIR/<name>/<category>/<name>_<file>.csv with columns\n"
+        "timestamp,value,anomaly_score,label; a row's score sees only rows up to it; label is 1\n"
+        "at the timestamps of combined_labels.json (default:\n"
+        "DATA_DIR/../labels/combined_labels.json), for the reader only.\n"
+        "--detector num (default): the numeric-series detector: each value is quantised with a\n"
+        "step of 1/--num-bins of the first --num-warmup values' range; the score is the share\n"
+        "of its contexts (the last 1..--num-context steps) never seen before, plus\n"
+        "--num-w-extreme when it lies beyond every earlier value (optionally plus the weighted\n"
+        "compression score, step-context novelty or level residual); a row scoring at least\n"
+        "--num-threshold is a detection and the next max(--num-rest, --num-rest-share x rows\n"
+        "seen) rows score 0.\n"
+        "--detector cbad: the compression view: one detector per --baselines length, each\n"
+        "window's NCD(W|B) calibrated per series (the mean of the last --short scores against\n"
+        "the --history before them, as -log10 of a Gaussian tail over 10), the row scoring the\n"
+        "least of its detectors' (--calibrate no: the mean raw NCD); once a row reaches\n"
+        "--quiet-level the next max(--quiet-rows, --quiet-share x rows seen) rows score 0.\n"
         "Score the result with tools/nab_score.py.\n\n"
-        "Defaults (tuned on the NAB score): baselines 200,400, window 4, hop 1, permutations 0,\n"
-        "symbols 26, zstd level 3, short 2, history 1000, quiet level 0.2, quiet rows 75,\n"
-        "quiet share 0.05, name ganglion, threads = CPUs.\n\n"
+        "Defaults (tuned on the NAB score): num: warmup 150, bins 9, context 3, w-extreme 0.3,\n"
+        "outer 4, threshold 0.9, rest 50, rest share 0.05, other weights 0; cbad: baselines "
+        "200,400,\n"
+        "window 4, hop 1, permutations 0, symbols 26, zstd level 3, short 2, history 1000,\n"
+        "quiet level 0.2, quiet rows 75, quiet share 0.05; name ganglion, threads = CPUs.\n"
+        "bench/nab/run (or make nab) runs and scores the whole corpus.\n\n"
         "example:\n"
         "  %s watch nab ../shared/data/nab/data /tmp/nab-results\n"
         "  python3 tools/nab_score.py /tmp/nab-results \\\n"
@@ -391,6 +412,7 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
     nb.quiet_rows = 75;
     nb.quiet_share = 0.05;
     cli_nab_defaults(&nb.s);
+    num_settings_default(&nb.num);
     const char *labels = NULL;
     uint64_t threads = (uint64_t)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1 || threads > 64)
@@ -407,7 +429,15 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
             }
             continue;
         }
-        if (strcmp(a, "--baselines") == 0 && v) {
+        int nr = cli_nab_num_option(&nb.num, a, v);
+        if (nr < 0)
+            return CLI_EXIT_USAGE;
+        if (nr == 1)
+            continue;
+        if (strcmp(a, "--detector") == 0 && v &&
+            (strcmp(v, "num") == 0 || strcmp(v, "cbad") == 0)) {
+            nb.detector = strcmp(v, "num") == 0 ? CLI_NAB_NUM : CLI_NAB_CBAD;
+        } else if (strcmp(a, "--baselines") == 0 && v) {
             if (cli_nab_parse_baselines(v, &nb) < 0) {
                 cli_error("--baselines wants 1 to %d lengths between 2 and %d, comma-separated",
                           CLI_NAB_BASELINES_MAX, CBAD_BASELINE_MAX);
@@ -442,6 +472,10 @@ int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv)
         }
     }
     const char *field, *reason;
+    if (num_settings_check(&nb.num, &field, &reason) < 0) {
+        cli_error("--num %s %s", field, reason);
+        return CLI_EXIT_USAGE;
+    }
     for (size_t b = 0; b < nb.n_baselines; b++) {
         cbad_settings_t s = nb.s;
         s.baseline = nb.baselines[b];

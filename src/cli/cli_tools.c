@@ -79,6 +79,14 @@ int cli_tools_setting(cbad_settings_t *s, const char *a, const char *v)
         s->level = (int)x;
         return 1;
     }
+    if (strcmp(a, "--fold") == 0) {
+        if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)) {
+            cli_error("--fold wants on or off");
+            return -1;
+        }
+        s->fold = strcmp(v, "on") == 0;
+        return 1;
+    }
     if (strcmp(a, "--seed") == 0) {
         if (cli_tools_u64(a, v, 0, UINT64_MAX, &x) < 0)
             return -1;

@@ -12,6 +12,7 @@
 int cli_cmd_synth(cli_ctx_t *ctx, int argc, char **argv);
 int cli_watch_nab(cli_ctx_t *ctx, int argc, char **argv);
 int cli_watch_bench(cli_ctx_t *ctx, int argc, char **argv);
+int cli_watch_loghub(cli_ctx_t *ctx, int argc, char **argv);
 
 /* A whole number / a number strictly between lo and hi from option opt's value v; prints the
  * error and returns -EINVAL when v is not one. */

@@ -216,6 +216,7 @@ static const cli_cmd_t cli_watch_cmds[] = {
     {"verify", "check an exported evidence bundle's signature", NULL, cli_watch_verify},
     {"nab", "run the detector over the NAB corpus, write NAB's result layout", NULL, cli_watch_nab},
     {"bench", "measure the detector against the full permutation test", NULL, cli_watch_bench},
+    {"loghub", "measure the log detector on loghub's parsed samples", NULL, cli_watch_loghub},
 };
 
 const cli_group_t cli_watch_group = {"watch", cli_watch_cmds,

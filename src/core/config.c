@@ -96,6 +96,8 @@ static const config_key_t config_keys[] = {
             CONFIG_F_RELOAD, "milliseconds to let in-flight requests finish on shutdown"),
     CFG_NUM("server", "compress_min_bytes", CONFIG_T_SIZE, compress_min_bytes, "8192", 0, 64 * MIB,
             CONFIG_F_RELOAD, "gzip responses at least this big when asked; 0 = off"),
+    CFG_NUM("server", "malloc_arenas", CONFIG_T_INT, malloc_arenas, "2", 0, 64, 0,
+            "malloc arenas the threads share (glibc); 0 = the C library's default"),
     CFG_STR("server", "cors_origins", cors_origins, "", config_check_cors, CONFIG_F_RELOAD,
             "comma-separated allowed origins, or *; empty = CORS off"),
     CFG_ENUM("log", "level", log_level, "info", config_log_levels, CONFIG_F_RELOAD,
@@ -110,6 +112,8 @@ static const config_key_t config_keys[] = {
             "milliseconds to wait for a locked database"),
     CFG_NUM("store", "sqlite_cache_kb", CONFIG_T_INT, store_sqlite_cache_kb, "2000", 64, 1048576, 0,
             "SQLite page cache per pooled connection, KiB"),
+    CFG_NUM("store", "sqlite_heap_kb", CONFIG_T_INT, store_sqlite_heap_kb, "1024", 0, 16777216, 0,
+            "SQLite's memory for the whole pool (page caches recycle beyond it), KiB; 0 = none"),
     CFG_NUM("events", "ring", CONFIG_T_INT, events_ring, "1024", 1, 1048576, 0,
             "events kept for Last-Event-ID replay"),
     CFG_NUM("events", "client_queue", CONFIG_T_INT, events_client_queue, "256", 1, 65536,
@@ -305,13 +309,49 @@ static const config_key_t config_keys[] = {
             "incident even when their windows do not overlap"),
     CFG_NUM("watch", "metrics_streams", CONFIG_T_INT, watch_metrics_streams, "64", 0, 10000, 0,
             "streams given their own Prometheus labels; the rest add up under _other"),
+    CFG_NUM("guard", "review_at", CONFIG_T_INT, guard_review_at, "50", -10000, 100000,
+            CONFIG_F_RELOAD, "score from which an action's verdict is review"),
+    CFG_NUM("guard", "deny_at", CONFIG_T_INT, guard_deny_at, "80", -10000, 100000, CONFIG_F_RELOAD,
+            "score from which an action's verdict is deny"),
+    CFG_ENUM("guard", "gate", guard_gate, "labelled",
+             ((const char *const[]){"off", "all", "labelled", NULL}), CONFIG_F_RELOAD,
+             "which agents' spawn, stdin and actions are evaluated first: labelled = agents "
+             "labelled guard=true; all = every agent unless guard=false; off = none"),
+    CFG_STR("guard", "gate_selector", guard_gate_selector, "", NULL, CONFIG_F_RELOAD,
+            "with gate=labelled, also gate the agents whose labels match all of KEY=VALUE,... "
+            "(e.g. env=prod,team=payments)"),
+    CFG_NUM("guard", "review_timeout_ms", CONFIG_T_INT, guard_review_timeout_ms, "60000", 100,
+            86400000, CONFIG_F_RELOAD,
+            "how long an action held for review waits before it is refused (408)"),
+    CFG_NUM("guard", "reviews_max", CONFIG_T_INT, guard_reviews_max, "64", 1, 10000,
+            CONFIG_F_RELOAD, "actions held for review at once; beyond it the action is refused"),
+    CFG_NUM("guard", "trust_default", CONFIG_T_INT, guard_trust_default_milli, "500", 0, 1000,
+            CONFIG_F_RELOAD, "trust of a principal never seen, per mille"),
+    CFG_NUM("guard", "trust_half_life_ms", CONFIG_T_INT, guard_trust_half_life_ms, "604800000", 1,
+            INT64_C(315360000000), CONFIG_F_RELOAD,
+            "time in which a principal's trust moves halfway back to the default"),
+    CFG_NUM("guard", "trust_allow", CONFIG_T_INT, guard_trust_allow_milli, "10", -1000, 1000,
+            CONFIG_F_RELOAD, "trust step (per mille) of an allow verdict"),
+    CFG_NUM("guard", "trust_review", CONFIG_T_INT, guard_trust_review_milli, "-20", -1000, 1000,
+            CONFIG_F_RELOAD, "trust step (per mille) of a review verdict"),
+    CFG_NUM("guard", "trust_deny", CONFIG_T_INT, guard_trust_deny_milli, "-100", -1000, 1000,
+            CONFIG_F_RELOAD, "trust step (per mille) of a deny verdict"),
+    CFG_NUM("guard", "trust_approved", CONFIG_T_INT, guard_trust_approved_milli, "50", -1000, 1000,
+            CONFIG_F_RELOAD, "trust step (per mille) of a review approved"),
+    CFG_NUM("guard", "trust_rejected", CONFIG_T_INT, guard_trust_rejected_milli, "-100", -1000,
+            1000, CONFIG_F_RELOAD, "trust step (per mille) of a review rejected or timed out"),
+    CFG_NUM("guard", "trust_history", CONFIG_T_INT, guard_trust_history, "20", 1, 1000,
+            CONFIG_F_RELOAD, "trust changes kept per principal"),
+    CFG_NUM("guard", "verdicts_max", CONFIG_T_INT, guard_verdicts_max, "100000", 100, 100000000,
+            CONFIG_F_RELOAD,
+            "verdict rows kept in the store; older ones are pruned (their audit rows stay)"),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
 static const char *const config_sections[] = {"server", "log",  "store", "events",
                                               "audit",  "auth", "tls",   "ratelimit",
-                                              "agents", "zmq",  "watch"};
+                                              "agents", "zmq",  "watch", "guard"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */

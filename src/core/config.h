@@ -25,6 +25,7 @@ typedef struct config {
     int64_t uri_max;            /* request target, bytes, default 8 KiB */
     int64_t shutdown_grace_ms;  /* wait for in-flight requests on shutdown, default 5000 */
     int64_t compress_min_bytes; /* gzip responses at least this big when asked; 0 = off */
+    int64_t malloc_arenas;      /* glibc malloc arenas for all threads, default 2; 0 = glibc's */
     char cors_origins[CONFIG_STR_MAX]; /* comma list or "*"; empty = CORS off */
     /* [log] */
     char log_level[16];            /* debug|info|warn|error|off */
@@ -34,6 +35,7 @@ typedef struct config {
     int64_t store_pool_size;        /* connections, default 4 */
     int64_t store_busy_timeout_ms;  /* default 5000 */
     int64_t store_sqlite_cache_kb;  /* page cache per SQLite connection, default 2000 */
+    int64_t store_sqlite_heap_kb;   /* SQLite's memory, the whole pool, soft limit; 0 = none */
     /* [events] */
     int64_t events_ring; /* events kept for Last-Event-ID replay, default 1024 */
     int64_t
@@ -133,6 +135,22 @@ typedef struct config {
     char watch_agents[12];          /* all | labelled | none: whose output is watched */
     int64_t watch_incident_gap_s;   /* anomalies this close (event time) share an incident */
     int64_t watch_metrics_streams;  /* streams with their own Prometheus labels */
+    /* [guard] rules, verdicts, the gate and trust (src/guard) */
+    int64_t guard_review_at;            /* score from which the verdict is review, 50 */
+    int64_t guard_deny_at;              /* score from which the verdict is deny, 80 */
+    char guard_gate[12];                /* off | all | labelled: which agents' actions are gated */
+    char guard_gate_selector[256];      /* labelled: also agents whose labels match K=V,K=V */
+    int64_t guard_review_timeout_ms;    /* how long a held action waits for a decision */
+    int64_t guard_reviews_max;          /* actions held for review at once */
+    int64_t guard_trust_default_milli;  /* trust of a new principal, per mille (500) */
+    int64_t guard_trust_half_life_ms;   /* trust decays halfway back to the default in this */
+    int64_t guard_trust_allow_milli;    /* trust step of an allow verdict, per mille */
+    int64_t guard_trust_review_milli;   /* of a review verdict */
+    int64_t guard_trust_deny_milli;     /* of a deny verdict */
+    int64_t guard_trust_approved_milli; /* of a review approved */
+    int64_t guard_trust_rejected_milli; /* of a review rejected (or timed out) */
+    int64_t guard_trust_history;        /* trust changes kept per principal */
+    int64_t guard_verdicts_max;         /* verdict rows kept (the oldest pruned) */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

@@ -278,6 +278,20 @@ int gregex_scan_new(const gregex_t *re, gregex_scan_t **out)
     return 0;
 }
 
+int gregex_scan_rebind(gregex_scan_t *s, const gregex_t *re)
+{
+    s->re = re;
+    pcre2_set_match_limit(s->mctx, re->lim.match_limit);
+    pcre2_set_depth_limit(s->mctx, re->lim.depth_limit);
+    pcre2_set_heap_limit(s->mctx, re->lim.heap_kib);
+    /* a match's limits belonged to the previous pattern; the scan's budget goes on */
+    if (s->error == -ERANGE && strcmp(s->reason, "CPU budget") != 0) {
+        s->error = 0;
+        s->reason = NULL;
+    }
+    return s->error;
+}
+
 void gregex_scan_destroy(gregex_scan_t **s)
 {
     if (!s || !*s)

@@ -48,6 +48,11 @@ void gregex_destroy(gregex_t **re);
  * scan on one thread. */
 int gregex_scan_new(const gregex_t *re, gregex_scan_t **out);
 void gregex_scan_destroy(gregex_scan_t **s);
+/* Points the scan at another pattern (borrowed, like the first), keeping its match state and
+ * its budget: one scan serves several patterns of one request. A scan spent by a match's limit
+ * is usable again (those limits were the previous pattern's); one past its CPU budget or
+ * deadline stays spent. Returns 0 or the scan's error. */
+int gregex_scan_rebind(gregex_scan_t *s, const gregex_t *re);
 
 /* Matches subject[0..len) anywhere. Returns 1 (match), 0 (no match), -ERANGE when this match
  * went past its step, depth or heap limit or the scan past its CPU budget (the pattern costs

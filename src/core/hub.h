@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "core/problem.h"
 
 struct bus;
 struct metrics;
@@ -21,6 +22,7 @@ struct agents;
 struct zmq_server;
 struct mqtt_server;
 struct watch;
+struct guard;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
  * the agent's id and labels (borrowed; labels may be NULL), and the line as text (valid UTF-8,
@@ -33,6 +35,15 @@ typedef void (*hub_output_fn)(void *ud, const char *agent_id, const json_t *labe
  * heartbeat) refreshes them here, instead of comparing them on every request. */
 typedef void (*hub_reload_fn)(void *ud);
 #define HUB_RELOAD_HOOKS 8
+/* A gate in front of what agents are asked to do (spawn, stdin writes, custom actions), called on
+ * the loop with the action — {kind, agent, argv, path, env, labels, input, name, ...}, borrowed
+ * — and the principal asking. Returns 0 to let the action run now; -1 to refuse it, with
+ * *refusal set (the caller replies it); or 1 when it holds the action: it then calls
+ * resume(resume_ud, refusal) exactly once, later, on the loop, with refusal NULL to run it or
+ * the problem to reply (owned by resume). serve.c wires it (the guard's gate). */
+typedef void (*hub_gate_resume_fn)(void *resume_ud, problem_t *refusal);
+typedef int (*hub_gate_fn)(void *ud, const json_t *action, const char *principal,
+                           hub_gate_resume_fn resume, void *resume_ud, problem_t **refusal);
 
 typedef struct hub {
     uv_loop_t *loop;
@@ -55,6 +66,7 @@ typedef struct hub {
     struct zmq_server *zmq;
     struct mqtt_server *mqtt;
     struct watch *watch;
+    struct guard *guard;
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;
     void *agent_output_ud;
@@ -64,6 +76,9 @@ typedef struct hub {
         void *ud;
     } reload_hooks[HUB_RELOAD_HOOKS];
     size_t nreload_hooks;
+    /* Wiring: the gate agents' spawn, stdin and custom actions pass first, or NULL. */
+    hub_gate_fn agent_gate;
+    void *agent_gate_ud;
 } hub_t;
 
 /* Adds a reload listener; -ENOSPC when HUB_RELOAD_HOOKS are taken (a programming error: the

@@ -65,6 +65,10 @@ typedef struct store_options {
     int pool_size;       /* connections kept open (>= 1) */
     int busy_timeout_ms; /* SQLite busy timeout; PostgreSQL statement timeout */
     int sqlite_cache_kb; /* SQLite page cache per connection in KiB; 0 = SQLite's default */
+    /* SQLite's memory in the whole process, every connection of the pool together, in KiB: a
+     * soft limit (over it the page caches recycle their pages instead of taking more);
+     * 0 = none. Process-wide: the last store opened sets it. */
+    int64_t sqlite_heap_kb;
 } store_options_t;
 
 /* A migration: applied in version order inside a transaction, recorded in schema_migrations.

@@ -359,7 +359,13 @@ static int sqlite_conn_open(store_t *s, const char *path, const store_options_t 
         "PRAGMA foreign_keys=ON",
     };
     /* The page cache is most of a pooled connection's memory: pool_size times this is the
-     * store's share of RSS once the database is larger than the cache. */
+     * store's share of RSS once the database is larger than the cache, unless the soft heap
+     * limit, which SQLite keeps for all connections together, is lower: past it, a cache that
+     * needs a page recycles its least recently used one instead of allocating. A soak whose
+     * lists scan whole tables otherwise grew RSS by the pool's caches filling, long after the
+     * warm-up (docs/testing.md, "Soak"). */
+    (void)sqlite3_soft_heap_limit64(
+        opt->sqlite_heap_kb > 0 ? (sqlite3_int64)opt->sqlite_heap_kb * 1024 : 0);
     char cache[48];
     snprintf(cache, sizeof cache, "PRAGMA cache_size=-%d",
              opt->sqlite_cache_kb > 0 ? opt->sqlite_cache_kb : 2000);

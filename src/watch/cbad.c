@@ -222,6 +222,11 @@ struct cbad {
     uint64_t n;  /* events pushed */
     uint64_t windows;
     bool due;
+    uint64_t quiet_until; /* text: windows starting before this stream index are folded into
+                           * the last anomaly (cbad_result_note); 0 = none */
+    uint64_t folded;      /* windows not handed out because of that */
+    double *rep;          /* text: repetition of the last n_rep noted windows, ring */
+    uint32_t n_rep, rep_cap, rep_next;
     char *clean;
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
 };
@@ -242,9 +247,11 @@ int cbad_new(const cbad_settings_t *s, cbad_t **out)
         d->ev = calloc(d->cap, sizeof *d->ev);
         d->len = calloc(d->cap, sizeof *d->len);
         d->clean = malloc(CBAD_EVENT_MAX + 1);
+        d->rep_cap = s->baseline / s->hop + 1;
+        d->rep = calloc(d->rep_cap, sizeof *d->rep);
     }
     if ((s->type == CBAD_STREAM_METRICS && !d->val) ||
-        (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean))) {
+        (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean || !d->rep))) {
         cbad_destroy(&d);
         return -ENOMEM;
     }
@@ -264,6 +271,7 @@ void cbad_destroy(cbad_t **pd)
     free(d->len);
     free(d->val);
     free(d->clean);
+    free(d->rep);
     free(d);
     *pd = NULL;
 }
@@ -290,7 +298,41 @@ static int cbad_after_push(cbad_t *d)
     d->due = d->n >= d->cap && (d->n - d->cap) % d->s.hop == 0;
     if (d->due)
         d->windows = (d->n - d->cap) / d->s.hop + 1;
+    if (d->due && d->n - d->s.window < d->quiet_until) {
+        d->due = false;
+        d->folded++;
+    }
     return d->due ? 1 : 0;
+}
+
+void cbad_result_note(cbad_t *d, const cbad_result_t *r)
+{
+    if (d->s.type == CBAD_STREAM_METRICS)
+        return;
+    if (r->anomaly) {
+        if (d->s.fold && r->last_event + 1 > d->quiet_until)
+            d->quiet_until = r->last_event + 1;
+        return;
+    }
+    d->rep[d->rep_next] = r->repetition;
+    d->rep_next = (d->rep_next + 1) % d->rep_cap;
+    if (d->n_rep < d->rep_cap)
+        d->n_rep++;
+}
+
+/* The largest repetition among the noted windows (a few dozen: a scan is cheapest); 0 before
+ * any, so a caller that notes nothing gets the threshold alone. */
+static double cbad_rep_usual(const cbad_t *d)
+{
+    double m = 0.0;
+    for (uint32_t i = 0; i < d->n_rep; i++)
+        m = d->rep[i] > m ? d->rep[i] : m;
+    return m;
+}
+
+uint64_t cbad_folded(const cbad_t *d)
+{
+    return d->folded;
 }
 
 int cbad_push_value(cbad_t *d, double value)
@@ -388,6 +430,7 @@ int cbad_job_refill(cbad_t *d, cbad_job_t *j)
     j->n = d->cap;
     j->index = d->windows - 1;
     j->first_event = d->n - d->cap;
+    j->rep_usual = d->rep ? cbad_rep_usual(d) : 0.0;
     j->has_hist = false;
     uint64_t start = d->n - d->cap;
     if (d->val) {
@@ -599,6 +642,27 @@ static int cbad_measure(cbad_scratch_t *sc, cbad_mode_t mode, int level, cbad_me
 
 /* ---- scoring ------------------------------------------------------------------------------- */
 
+/* Text streams: the largest repetition of the baseline's own blocks of m events before its last
+ * block (the usual level), against that block's ratio — how bursty the stream already was. Only
+ * a flood candidate pays for it (a few window-sized compressions), and both modes measure it
+ * alike, so a flood needs more repetition than the baseline has shown. Raises *usual. */
+static int cbad_rep_baseline(cbad_scratch_t *sc, cbad_mode_t mode, int level, const char *data,
+                             const size_t *off, uint32_t nb1, uint32_t m, double ratio_ref,
+                             double *usual)
+{
+    for (uint32_t b = 0; m > 0 && b + m <= nb1; b += m) {
+        size_t raw = off[b + m] - off[b], c = 0;
+        int rc = cbad_csize(sc, mode, level, true, data + off[b], raw, &c);
+        if (rc < 0)
+            return rc;
+        double ratio_b = c ? (double)raw / (double)c : 0.0;
+        double rep = ratio_b > 0 ? 1.0 - ratio_ref / ratio_b : 0.0;
+        if (rep > *usual)
+            *usual = rep;
+    }
+    return 0;
+}
+
 static double ratio(size_t raw, size_t comp)
 {
     return comp ? (double)raw / (double)comp : 0.0;
@@ -717,13 +781,19 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     double rep = r->compression_window > 0 ? 1.0 - ratio_ref / r->compression_window : 0.0;
     rep = rep < 0.0 ? 0.0 : rep > 1.0 ? 1.0 : rep;
     r->repetition = rep;
+    r->repetition_usual = j->rep_usual;
+    if (!j->val && novelty <= s->ncd_threshold && rep > s->flood_threshold && rep > j->rep_usual &&
+        (rc = cbad_rep_baseline(sc, mode, s->level, data, off, nb1, m, ratio_ref,
+                                &r->repetition_usual)) < 0)
+        goto out;
 
     /* The permutation test. Two effects can make an anomaly, each with its own statistic over
      * the same shuffles: new content (novelty > ncd_threshold; statistic NCD(W|B)) or a flood
      * (otherwise repetition > flood_threshold; statistic: the window's compression ratio). A window
      * with neither effect over the threshold cannot be an anomaly whatever p is, so the fast
      * mode leaves it untested (p = 1). */
-    bool flood = novelty <= s->ncd_threshold && rep > s->flood_threshold;
+    bool flood =
+        novelty <= s->ncd_threshold && rep > s->flood_threshold && rep > r->repetition_usual;
     r->flood = flood;
     uint32_t n_perm = s->permutations, k = 0, done = 0;
     uint32_t n_grade = n_perm < CBAD_GRADE_PERMUTATIONS ? n_perm : CBAD_GRADE_PERMUTATIONS;

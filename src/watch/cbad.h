@@ -51,6 +51,9 @@ typedef struct cbad_settings {
     uint64_t seed;          /* permutation generator seed; per window seed + window index */
     bool canonicalise;      /* replace volatile values (numbers, ids, times, ...) by placeholders */
     bool redact;            /* blank values of secret-like JSON fields before anything is kept */
+    bool fold;              /* text: windows overlapping a noted anomaly are folded into it, not
+                             * handed out (cbad_result_note); off by default: the daemon scores
+                             * every window and groups overlapping anomalies into incidents */
     uint32_t symbols;       /* metrics: alphabet size of the quantile encoding (2..64) */
 } cbad_settings_t;
 
@@ -78,21 +81,23 @@ typedef struct cbad_result {
     double ncd;   /* the window's NCD given the baseline, (C(B||W) - C(B)) / C(W), in
                    * [0,1]: the share of the window the baseline does not explain. This
                    * is the statistic of the permutation test (docs/watch.md, "Why directed") */
-    double ncd_symmetric; /* the textbook (C(B||W) - min(C(B),C(W))) / max(C(B),C(W)) */
-    double ncd_reference; /* the same directed NCD of the baseline's own last `window` events
-                           * given the rest of the baseline: the stream's usual level */
-    double novelty;       /* (ncd - ncd_reference) / (1 - ncd_reference) clamped to [0,1]: how
-                           * much more the window is new than usual; ncd_threshold applies here */
-    double repetition;    /* 1 - (usual compression ratio / the window's), clamped to [0,1]: how
-                           * much more repetitive than usual the window is (a flood) */
-    bool flood;           /* tested as a flood: novelty <= ncd_threshold, repetition >
-                           * flood_threshold */
-    double p_value;       /* (k+1)/(N+1); 1 when the window was screened out untested (novelty
-                           * at or under the threshold: it cannot be an anomaly); after an early
-                           * stop: see p_value_is_bound and docs/watch.md, "Speed" */
-    double confidence;    /* 1 - p_value */
-    bool significant;     /* p_value < p_threshold */
-    bool anomaly;         /* significant, and novelty > ncd_threshold or a flood */
+    double ncd_symmetric;    /* the textbook (C(B||W) - min(C(B),C(W))) / max(C(B),C(W)) */
+    double ncd_reference;    /* the same directed NCD of the baseline's own last `window` events
+                              * given the rest of the baseline: the stream's usual level */
+    double novelty;          /* (ncd - ncd_reference) / (1 - ncd_reference) clamped to [0,1]: how
+                              * much more the window is new than usual; ncd_threshold applies here */
+    double repetition;       /* 1 - (usual compression ratio / the window's), clamped to [0,1]: how
+                              * much more repetitive than usual the window is (a flood) */
+    double repetition_usual; /* the largest repetition of the stream's recent windows
+                              * (cbad_result_note); a flood must exceed it too */
+    bool flood;              /* tested as a flood: novelty <= ncd_threshold, repetition >
+                              * flood_threshold */
+    double p_value;          /* (k+1)/(N+1); 1 when the window was screened out untested (novelty
+                              * at or under the threshold: it cannot be an anomaly); after an early
+                              * stop: see p_value_is_bound and docs/watch.md, "Speed" */
+    double confidence;       /* 1 - p_value */
+    bool significant;        /* p_value < p_threshold */
+    bool anomaly;            /* significant, and novelty > ncd_threshold or a flood */
     cbad_severity_t severity;
     uint32_t permutations_run;   /* N actually spent (sequential stopping may spend fewer) */
     bool p_value_is_bound;       /* stopped early, significant beyond doubt: p_value is an upper
@@ -147,6 +152,17 @@ const cbad_settings_t *cbad_settings(const cbad_t *d);
 int cbad_push(cbad_t *d, const void *event, size_t len);
 /* Feeds one numeric value (metrics streams; -EINVAL for others or for NaN/inf). Same returns. */
 int cbad_push_value(cbad_t *d, double value);
+
+/* Tells a text detector (no-op for metrics) how a window it handed out was scored; call for
+ * every window in stream order, before pushing the events after it. An anomaly, with `fold` set:
+ * the next windows overlapping it are folded into it, not handed out, so one burst of new lines
+ * is one anomaly window rather than window/hop overlapping ones and nothing is re-tested; the
+ * first window after it holds only lines it did not report. Any other window: its repetition joins
+ * the stream's usual repetition (the largest over the last baseline/hop windows), which a flood
+ * must exceed (real logs are bursty: a burst like those the stream has shown is not a flood). */
+void cbad_result_note(cbad_t *d, const cbad_result_t *r);
+/* Windows folded so far (due but not handed out because of cbad_result_note). */
+uint64_t cbad_folded(const cbad_t *d);
 
 /* Total events pushed; windows handed out so far. */
 uint64_t cbad_events(const cbad_t *d);

@@ -265,13 +265,34 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
                  "(%+.0f %%)",
                  vs * 100.0);
 
-    r->explanation = cbad_fmt(
-        "%s. NCD %.3f (%s) against a usual %.3f: novelty %.2f. p %s %.4g (confidence "
-        "%.1f %%, %u permutations). Compression: %s. Entropy %.2f -> %.2f bits/byte.%s%s%s",
-        verdict, r->ncd, cbad_ncd_reading(r->ncd), r->ncd_reference, r->novelty,
-        r->p_value_is_bound ? "<=" : "=", r->p_value, r->confidence * 100.0, r->permutations_run,
-        reading, r->baseline_entropy, r->window_entropy, r->n_novel ? " Most novel: \"" : "",
-        r->n_novel ? r->novel_lines[0] : "", r->n_novel ? "\"" : "");
+    /* The novel lines are canonicalised, so lines of one template read alike: name each kind
+     * once ("Most novel" for one; the kinds in order of novelty for several). */
+    char kinds[3 * (CBAD_SAMPLE_LEN + 8) + 64];
+    size_t kp = 0, n_kinds = 0;
+    kinds[0] = '\0';
+    for (size_t i = 0; i < r->n_novel && n_kinds < 3; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(r->novel_lines[k], r->novel_lines[i]) == 0;
+        if (seen)
+            continue;
+        int w = snprintf(kinds + kp, sizeof kinds - kp, "%s\"%s\"", n_kinds ? "; " : "",
+                         r->novel_lines[i]);
+        if (w < 0 || (size_t)w >= sizeof kinds - kp)
+            break;
+        kp += (size_t)w;
+        n_kinds++;
+    }
+    r->explanation =
+        cbad_fmt("%s. NCD %.3f (%s) against a usual %.3f: novelty %.2f. p %s %.4g (confidence "
+                 "%.1f %%, %u permutations). Compression: %s. Entropy %.2f -> %.2f bits/byte.%s%s",
+                 verdict, r->ncd, cbad_ncd_reading(r->ncd), r->ncd_reference, r->novelty,
+                 r->p_value_is_bound ? "<=" : "=", r->p_value, r->confidence * 100.0,
+                 r->permutations_run, reading, r->baseline_entropy, r->window_entropy,
+                 n_kinds == 0   ? ""
+                 : n_kinds == 1 ? " Most novel: "
+                                : " Most novel, by kind: ",
+                 kinds);
 
     char novel[CBAD_SAMPLES_MAX * (CBAD_SAMPLE_LEN + 8) + 1];
     size_t pos = 0;
@@ -343,6 +364,7 @@ json_t *cbad_result_to_json(const cbad_result_t *r)
     if (!o)
         return NULL;
     if (json_object_set_new(o, "repetition", json_real(r->repetition)) < 0 ||
+        json_object_set_new(o, "repetition_usual", json_real(r->repetition_usual)) < 0 ||
         json_object_set_new(o, "flood", json_boolean(r->flood)) < 0 ||
         json_object_set_new(o, "ncd_symmetric", json_real(r->ncd_symmetric)) < 0 ||
         json_object_set_new(o, "ncd_reference", json_real(r->ncd_reference)) < 0 ||

@@ -16,6 +16,7 @@ struct cbad_job {
     size_t *off;                       /* n + 1 offsets into data */
     double *val;                       /* metrics: n values, else NULL */
     size_t data_cap, off_cap, val_cap; /* allocated sizes, kept when a job is refilled */
+    double rep_usual;                  /* the stream's usual repetition when the job was taken */
     bool has_hist;         /* text: byte counts of the baseline and the window, kept by the */
     uint64_t hist[2][256]; /* detector as events come and go (entropy without a pass) */
 };

@@ -388,6 +388,73 @@ static const char *num_placeholder(const char *s, size_t m, char *ph)
     return ph;
 }
 
+/* Month and weekday abbreviations of syslog-style stamps ("Sun Dec 04", "Jun 14"). */
+static bool cbad_calendar_word(const char *w, size_t n)
+{
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDecMonTueWedThuFriSatSun";
+    if (n != 3)
+        return false;
+    for (size_t k = 0; k + 3 <= sizeof names - 1; k += 3)
+        if (memcmp(names + k, w, 3) == 0)
+            return true;
+    return false;
+}
+
+/* A part of a word (between underscores) that is an id: >= 6 hex digits mixing digits and
+ * letters. Shorter ones and letters alone are words (deadbeef, cafe, ab12). */
+static bool cbad_hex_part(const char *p, size_t n)
+{
+    bool digit = false, alpha = false;
+    if (n < 6)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        if (!is_hex((unsigned char)p[k]))
+            return false;
+        if (isdigit((unsigned char)p[k]))
+            digit = true;
+        else
+            alpha = true;
+    }
+    return digit && alpha;
+}
+
+/* One word the matchers left alone: calendar names become <TS>; within it, hex id parts become
+ * <HEX> and runs of >= 4 digits <NUM> (short digit runs are usually names: v1, x86_64, ssh2). */
+static void cbad_canon_word(const char *w, size_t n, bool boundary, tbuf_t *out)
+{
+    if (boundary && cbad_calendar_word(w, n)) {
+        tb_put(out, "<TS>", 4);
+        return;
+    }
+    size_t k = 0;
+    while (k < n) {
+        size_t e = k;
+        while (e < n && w[e] != '_')
+            e++;
+        if ((k > 0 || boundary) && cbad_hex_part(w + k, e - k)) {
+            tb_put(out, "<HEX>", 5);
+        } else {
+            for (size_t q = k; q < e;) {
+                size_t d = q;
+                while (d < e && isdigit((unsigned char)w[d]))
+                    d++;
+                if (d - q >= 4) {
+                    tb_put(out, "<NUM>", 5);
+                    q = d;
+                } else if (d > q) {
+                    tb_put(out, w + q, d - q);
+                    q = d;
+                } else {
+                    tb_putc(out, w[q++]);
+                }
+            }
+        }
+        if (e < n)
+            tb_putc(out, '_');
+        k = e + 1;
+    }
+}
+
 static void cbad_canon(const char *s, size_t len, tbuf_t *out)
 {
     size_t i = 0;
@@ -416,9 +483,12 @@ static void cbad_canon(const char *s, size_t len, tbuf_t *out)
                 ph = "<HEX>";
             else if ((m = match_num(s, len, i)))
                 ph = num_placeholder(s + i, m, numph);
-        } else if (boundary && c == '-' && i + 1 < len && isdigit((unsigned char)s[i + 1])) {
+        } else if ((i == 0 || !isalnum((unsigned char)s[i - 1])) && c == '-' && i + 1 < len &&
+                   isdigit((unsigned char)s[i + 1])) {
+            /* After '_' too: blk_-6952295868487656571 is an id like blk_38865049064139660. */
             if ((m = match_num(s, len, i)))
-                ph = num_placeholder(s + i, m, numph);
+                ph =
+                    i > 0 && s[i - 1] == '_' && m >= 5 ? "<NUM>" : num_placeholder(s + i, m, numph);
         } else if (boundary && c == ':' && i + 1 < len && s[i + 1] == ':') {
             if ((m = match_ipv6(s, len, i)))
                 ph = "<IP>";
@@ -429,11 +499,13 @@ static void cbad_canon(const char *s, size_t len, tbuf_t *out)
             continue;
         }
         if (is_word(c)) {
-            /* Copy the rest of a word at once so that no match starts inside it. */
+            /* The rest of a word at once, so that no match starts inside it; the ids real logs
+             * glue into words (blk_1234..., appattempt_..._0020, KB3075220, 9f4ef63) are
+             * replaced part by part. */
             size_t j = i;
             while (j < len && is_word((unsigned char)s[j]))
                 j++;
-            tb_put(out, s + i, j - i);
+            cbad_canon_word(s + i, j - i, boundary, out);
             i = j;
             continue;
         }

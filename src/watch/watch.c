@@ -2,6 +2,7 @@
  * overrides, a bounded queue of accepted events per stream, and the scoring glue — one job at a
  * time per stream on the libuv thread pool (so a stream's events are scored in order), results
  * back on the loop, anomalies stored and then announced on the bus as anomaly.created. */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -120,9 +121,8 @@ bool watch_name_valid(const char *name)
     size_t n = 0;
     for (; name[n]; n++) {
         char c = name[n];
-        if (n >= WATCH_NAME_MAX ||
-            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == ':'))
+        if (n >= WATCH_NAME_MAX || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                     (c >= '0' && c <= '9') || strchr(WATCH_NAME_CHARS, c)))
             return false;
     }
     return n > 0;
@@ -148,7 +148,7 @@ static void watch_stream_free(watch_stream_t *s)
     if (!s)
         return;
     for (size_t i = 0; i < s->q_len; i++)
-        watch_event_clear(&s->q[(s->q_head + i) % s->q_cap]);
+        watch_event_clear(&s->q[(s->q_head + i) % s->q_alloc]);
     free(s->q);
     for (size_t i = 0; i < s->carry_n; i++)
         watch_event_clear(&s->carry[i]);
@@ -230,10 +230,9 @@ problem_t *watch_stream_create(watch_t *w, const char *name, const char *type,
     snprintf(s->name, sizeof s->name, "%s", name);
     s->settings = eff;
     s->overrides = json_is_object(overrides) ? json_deep_copy(overrides) : json_object();
-    s->q_cap = (size_t)w->hub->cfg.watch_queue_events;
-    s->q = calloc(s->q_cap, sizeof *s->q);
+    s->q_cap = (size_t)w->hub->cfg.watch_queue_events; /* the ring grows to it on demand */
     s->created_ms = s->updated_ms = clock_wall_ms();
-    if (!s->overrides || !s->q || cbad_new(&s->settings, &s->det) < 0) {
+    if (!s->overrides || cbad_new(&s->settings, &s->det) < 0) {
         watch_stream_free(s);
         return problem_new(503, "out-of-memory", "the stream could not be created");
     }
@@ -364,6 +363,50 @@ void watch_stream_persist(watch_t *w, const watch_stream_t *s)
 size_t watch_stream_room(const watch_stream_t *s)
 {
     return s->q_cap - s->q_len;
+}
+
+/* The ring starts at WATCH_QUEUE_MIN slots and doubles as the backlog needs. A ring of the full
+ * watch.queue_events (20 000 slots, 940 KB) from the start was touched page by page as its
+ * head went round, so each busy stream's RSS crept up to the whole of it whatever the backlog
+ * was — the soak's three streams added 2.8 MB that way. */
+#define WATCH_QUEUE_MIN 64
+/* A drained ring larger than this goes back to the allocator (a burst's backlog is not kept). */
+#define WATCH_QUEUE_KEEP 256
+
+int watch_stream_reserve(watch_stream_t *s, size_t n)
+{
+    size_t need = s->q_len + n;
+    if (need <= s->q_alloc)
+        return 0;
+    size_t cap = s->q_alloc ? s->q_alloc : WATCH_QUEUE_MIN;
+    while (cap < need)
+        cap *= 2;
+    if (cap > s->q_cap)
+        cap = s->q_cap > need ? s->q_cap : need;
+    watch_event_t *q = malloc(cap * sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->q_len; i++) /* unwrapped: the oldest first */
+        q[i] = s->q[(s->q_head + i) % s->q_alloc];
+    free(s->q);
+    s->q = q;
+    s->q_alloc = cap;
+    s->q_head = 0;
+    return 0;
+}
+
+/* After a job took events: an empty ring starts again at slot 0, so the same few pages serve a
+ * stream that keeps up, and a large one is freed. */
+static void watch_stream_drained(watch_stream_t *s)
+{
+    if (s->q_len)
+        return;
+    s->q_head = 0;
+    if (s->q_alloc > WATCH_QUEUE_KEEP) {
+        free(s->q);
+        s->q = NULL;
+        s->q_alloc = 0;
+    }
 }
 
 typedef struct watch_job {
@@ -498,6 +541,7 @@ static void watch_job_work(uv_work_t *req)
         if (cbad_job_run(cj, sc, &r) == 0) {
             j->windows++;
             j->last_score = r.score;
+            cbad_result_note(j->det, &r);
             if (r.anomaly) {
                 json_t *a = watch_anomaly_build(j, &r, ev, clock_wall_ms());
                 if (a)
@@ -661,7 +705,7 @@ void watch_stream_kick(watch_t *w, watch_stream_t *s)
         for (size_t i = 0; i < n; i++) {
             j->ev[i] = s->q[s->q_head];
             memset(&s->q[s->q_head], 0, sizeof s->q[0]);
-            s->q_head = (s->q_head + 1) % s->q_cap;
+            s->q_head = (s->q_head + 1) % s->q_alloc;
         }
         s->q_len -= n;
     }
@@ -680,7 +724,7 @@ void watch_stream_kick(watch_t *w, watch_stream_t *s)
             s->carry_n = n;
         } else {
             for (size_t i = n; i-- > 0;) {
-                s->q_head = (s->q_head + s->q_cap - 1) % s->q_cap;
+                s->q_head = (s->q_head + s->q_alloc - 1) % s->q_alloc;
                 s->q[s->q_head] = j->ev[i];
             }
             s->q_len += n;
@@ -694,11 +738,14 @@ void watch_stream_kick(watch_t *w, watch_stream_t *s)
     }
     s->busy = true;
     w->jobs_running++;
+    if (!carried)
+        watch_stream_drained(s);
 }
 
 void watch_stream_push(watch_t *w, watch_stream_t *s, watch_event_t *ev)
 {
-    size_t at = (s->q_head + s->q_len) % s->q_cap;
+    assert(s->q_len < s->q_alloc);
+    size_t at = (s->q_head + s->q_len) % s->q_alloc;
     s->q[at] = *ev;
     memset(ev, 0, sizeof *ev);
     s->q_len++;
@@ -771,17 +818,15 @@ void watch_agent_output(void *ud, const char *agent_id, const json_t *labels, co
         }
         watch_stream_persist(w, s);
     }
-    if (watch_stream_room(s) == 0) {
+    if (watch_stream_room(s) == 0 || watch_stream_reserve(s, 1) < 0) {
         w->rejected++;
         log_warn(NULL, "watch: agent output not scored (queue full)", "{s:s}", "stream", name);
         return;
     }
-    json_t *item = json_stringn(line, len);
     watch_event_t ev;
     const char *reason = NULL;
-    if (item && watch_event_from_json(s, item, clock_wall_ms(), &ev, &reason) == 0)
+    if (watch_event_from_line(s, line, len, clock_wall_ms(), &ev, &reason) == 0)
         watch_stream_push(w, s, &ev);
-    json_decref(item);
     watch_stream_kick(w, s);
 }
 

@@ -5,6 +5,7 @@
  * on the loop. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <assert.h>
 #include <string.h>
 #include <strings.h>
 
@@ -255,16 +256,11 @@ static void watch_api_events_post(api_req_t *req, void *ctx)
         api_reply_problem(req, watch_unavailable());
         return;
     }
+    /* The query's schema (watch_events_query) required `stream` and checked its length and
+     * characters before this handler runs. */
     const char *name = api_req_query_str(req, "stream");
     const char *type = api_req_query_str(req, "type");
-    if (!name || !watch_name_valid(name)) {
-        problem_t *p = problem_validation_new();
-        problem_field_add(
-            p, "query", "stream",
-            "required: 1 to %d characters among letters, digits and . _ - :", WATCH_NAME_MAX);
-        api_reply_problem(req, p);
-        return;
-    }
+    assert(name && watch_name_valid(name));
     size_t len = 0;
     const char *ct = NULL;
     const char *body = api_req_raw_body(req, &len, &ct);
@@ -339,6 +335,16 @@ static void watch_api_events_post(api_req_t *req, void *ctx)
         if (created)
             watch_stream_persist(w, s);
         api_reply_problem(req, watch_queue_full(s->name, room, nev));
+        return;
+    }
+    if (nev > 0 && watch_stream_reserve(s, nev) < 0) {
+        for (size_t k = 0; k < nev; k++)
+            watch_event_clear(&evs[k]);
+        free(evs);
+        json_decref(all_rej);
+        if (created)
+            watch_stream_persist(w, s);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the events could not be held"));
         return;
     }
     if (nev == 0) {
@@ -474,6 +480,12 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
             p = watch_queue_full(s->name, watch_stream_room(s), want);
             json_decref(batches);
             api_reply_problem(req, p);
+            return;
+        }
+        if (watch_stream_reserve(s, want) < 0) {
+            json_decref(batches);
+            api_reply_problem(req,
+                              problem_new(503, "out-of-memory", "the events could not be held"));
             return;
         }
     }
@@ -759,12 +771,6 @@ static void watch_api_anomalies_list(api_req_t *req, void *ctx)
         p = problem_validation_new();
         problem_field_add(p, "query", "end_time", "must be later than start_time");
     }
-    const char *stream = api_req_query_str(req, "stream");
-    if (stream && !watch_name_valid(stream)) {
-        if (!p)
-            p = problem_validation_new();
-        problem_field_add(p, "query", "stream", "not a valid stream name");
-    }
     if (p) {
         api_reply_problem(req, p);
         return;
@@ -787,6 +793,8 @@ static void watch_api_anomalies_list(api_req_t *req, void *ctx)
     f.offset = api_req_query_int(req, "offset", 0);
     const char *t = api_req_query_str(req, "stream_type");
     const char *st = api_req_query_str(req, "status");
+    const char *stream = api_req_query_str(req, "stream"); /* checked by watch_list_query */
+    assert(!stream || watch_name_valid(stream));
     if (t) {
         snprintf(q->fs_type, sizeof q->fs_type, "%s", t);
         f.stream_type = q->fs_type;
@@ -1005,6 +1013,7 @@ static const api_field_t watch_events_query[] = {
      .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
      .min = 1,
      .max = WATCH_NAME_MAX,
+     .chars = WATCH_NAME_CHARS,
      .description = "the stream; created with the defaults when unknown"},
     {.name = "type",
      .type = API_T_STRING,
@@ -1022,7 +1031,8 @@ static const api_field_t watch_list_query[] = {
      .type = API_T_STRING,
      .flags = API_F_MIN | API_F_MAX,
      .min = 1,
-     .max = WATCH_NAME_MAX},
+     .max = WATCH_NAME_MAX,
+     .chars = WATCH_NAME_CHARS},
     {.name = "severity",
      .type = API_T_STRING,
      .enums = watch_severities,
@@ -1118,7 +1128,8 @@ static const api_field_t watch_incidents_query[] = {
      .type = API_T_STRING,
      .flags = API_F_MIN | API_F_MAX,
      .min = 1,
-     .max = WATCH_NAME_MAX},
+     .max = WATCH_NAME_MAX,
+     .chars = WATCH_NAME_CHARS},
     {.name = "status",
      .type = API_T_STRING,
      .enums = watch_statuses,

@@ -166,6 +166,78 @@ int watch_event_from_json(const watch_stream_t *s, json_t *item, int64_t now_ms,
     return 0;
 }
 
+/* Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF): what jansson
+ * accepts as a string, so a line taken here can be shown in an anomaly's JSON later. */
+static bool watch_utf8_valid(const unsigned char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        size_t n = c < 0x80             ? 0
+                   : (c & 0xE0) == 0xC0 ? 1
+                   : (c & 0xF0) == 0xE0 ? 2
+                   : (c & 0xF8) == 0xF0 ? 3
+                                        : 4;
+        if (n == 4 || i + n >= len)
+            return false;
+        uint32_t cp = n == 0 ? c : n == 1 ? c & 0x1F : n == 2 ? c & 0x0F : c & 0x07;
+        for (size_t k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3F);
+        }
+        static const uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0)
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+int watch_event_from_line(const watch_stream_t *s, const char *line, size_t len, int64_t now_ms,
+                          watch_event_t *ev, const char **reason)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->ts_ms = now_ms;
+    if (len == 0) {
+        *reason = "an event must not be empty";
+        return -1;
+    }
+    if (len > CBAD_EVENT_MAX) {
+        *reason = "an event must be at most 65536 bytes";
+        return -1;
+    }
+    if (!watch_utf8_valid((const unsigned char *)line, len)) {
+        *reason = "an event must be UTF-8 text";
+        return -1;
+    }
+    ev->text = strndup(line, len);
+    ev->len = len;
+    if (!ev->text) {
+        *reason = "out of memory";
+        return -1;
+    }
+    if (s->settings.type != CBAD_STREAM_METRICS)
+        return 0;
+    /* A metrics stream takes a line that is a number, as it takes a JSON string that is one. */
+    if (watch_number_text(ev->text, &ev->value) < 0 || !isfinite(ev->value)) {
+        watch_event_clear(ev);
+        *reason = "a metrics event must be a number or an object with a numeric \"value\"";
+        return -1;
+    }
+    ev->has_value = true;
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%.17g", ev->value);
+    free(ev->text);
+    ev->text = strndup(buf, (size_t)n);
+    ev->len = (size_t)n;
+    if (!ev->text) {
+        *reason = "out of memory";
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- request bodies ------------------------------------------------------------------------- */
 
 static bool watch_ct_is(const char *ct, const char *want)

@@ -19,8 +19,9 @@
 struct hub;
 struct bus_sub;
 
-#define WATCH_NAME_MAX      128  /* stream names: [A-Za-z0-9._:-], 1..128 */
-#define WATCH_JOB_EVENTS    4096 /* events one scoring job takes from a queue */
+#define WATCH_NAME_MAX      128    /* stream names: [A-Za-z0-9._:-], 1..128 */
+#define WATCH_NAME_CHARS    "._-:" /* the characters of a name beyond letters and digits */
+#define WATCH_JOB_EVENTS    4096   /* events one scoring job takes from a queue */
 #define WATCH_TAGS_MAX      32
 #define WATCH_TAG_LEN       64
 #define WATCH_NOTES_MAX     8192
@@ -45,9 +46,11 @@ typedef struct watch_stream {
     cbad_settings_t settings; /* effective: defaults overlaid with `overrides` */
     json_t *overrides;        /* the settings set explicitly over the API (object, owned) */
     int64_t created_ms, updated_ms;
-    /* accepted, not yet scored: a ring of q_cap */
+    /* accepted, not yet scored: a ring of q_alloc slots that grows with the backlog up to q_cap
+     * (watch.queue_events) and is given back when a drained backlog had made it large, so a
+     * stream holds memory for the events it waits on, not for its throughput */
     watch_event_t *q;
-    size_t q_head, q_len, q_cap;
+    size_t q_head, q_len, q_alloc, q_cap;
     /* taken by the last job but not fed to the detector (the job stopped at an anomaly so that
      * it is announced at once): the next job scores them first. Owned; carry_n events. */
     watch_event_t *carry;
@@ -106,7 +109,10 @@ json_t *watch_settings_json(const cbad_settings_t *s);
 void watch_stream_persist(watch_t *w, const watch_stream_t *s);
 /* Free room in a stream's queue. */
 size_t watch_stream_room(const watch_stream_t *s);
-/* Moves ev into the queue (the caller checked room) and starts scoring if idle. */
+/* Makes the queue hold n more events without allocating in watch_stream_push (the caller
+ * checked room first): 0, or -ENOMEM. */
+int watch_stream_reserve(watch_stream_t *s, size_t n);
+/* Moves ev into the queue (the caller reserved room). */
 void watch_stream_push(watch_t *w, watch_stream_t *s, watch_event_t *ev);
 void watch_stream_kick(watch_t *w, watch_stream_t *s);
 void watch_event_clear(watch_event_t *ev);
@@ -120,6 +126,11 @@ void watch_redact(json_t *v);
  * static sentence. */
 int watch_event_from_json(const watch_stream_t *s, json_t *item, int64_t now_ms, watch_event_t *ev,
                           const char **reason);
+
+/* One line of text (agents' output) as an event for stream s, taken as it is — no JSON on the
+ * way: the same checks and bytes as a JSON string item holding the line. -1 with *reason. */
+int watch_event_from_line(const watch_stream_t *s, const char *line, size_t len, int64_t now_ms,
+                          watch_event_t *ev, const char **reason);
 
 /* Splits a body into decoded items by content type (JSON value or array; NDJSON and text/plain
  * one per line). Lines that are not JSON become null items with their reason in *rejected

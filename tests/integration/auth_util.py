@@ -9,7 +9,7 @@ from conftest import bare_http
 ADMIN_PASSWORD = "suite-admin-passphrase"  # conftest.AUTH_TEST_ENV
 ROLES = ("admin", "operator", "viewer", "agent")
 AGENT_SCOPES = {"agents:read", "agents:write", "events:read"}
-ADMIN_ONLY_DOMAINS = ("users", "keys")
+ADMIN_ONLY_DOMAINS = ("users", "keys", "guard_rules")
 
 
 def role_allows(role, scope):

@@ -14,8 +14,8 @@ import agents_util
 
 from conftest import assert_problem
 from gsse import SSEClient
-from watch_util import (SLOW, burst_lines, make_stream, ndjson, normal_lines, post_events, seed,
-                        wait_anomalies)
+from watch_util import (SANITIZED, SLOW, burst_lines, make_stream, ndjson, normal_lines,
+                        post_events, seed, wait_anomalies, wait_settled)
 
 EVIDENCE = ("id", "timestamp", "stream", "stream_type", "ncd_score", "p_value", "confidence_level",
             "is_statistically_significant", "compression_baseline", "compression_window",
@@ -167,6 +167,46 @@ def test_full_queue_refuses_the_whole_request_with_retry_after(make_daemon):
     assert d.get("/api/v1/watch/streams/q").json()["stats"]["events_in"] == 0
     r = d.post("/api/v1/watch/events?stream=q", json=[{"m": i} for i in range(16)])
     assert r.status_code == 202 and r.json()["accepted"] == 16
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_queue_memory_follows_the_backlog_not_the_throughput(make_daemon):
+    """A stream's queue holds memory for the events waiting in it: 200 000 events through a
+    stream that keeps up cost no more than the largest batch, however large watch.queue_events
+    is (a queue of its full size from the start was touched page by page as it went round:
+    48 bytes an event here, 9.6 MB). Every event is scored, in order, while the queue grows
+    and shrinks."""
+    d = make_daemon(env={"GANGLION_WATCH_QUEUE_EVENTS": "1000000"})
+    make_stream(d, "tp", permutations=0)
+    batch = "".join(json.dumps({"m": f"line {i % 7}"}) + "\n" for i in range(5000))
+
+    def push(rounds):
+        for _ in range(rounds):
+            r = d.post("/api/v1/watch/events?stream=tp", data=batch,
+                       headers={"Content-Type": "application/x-ndjson"})
+            assert r.status_code == 202, r.text
+            deadline = time.monotonic() + 30 * SLOW
+            while d.get("/api/v1/watch/streams/tp").json()["stats"]["queue_depth"]:
+                assert time.monotonic() < deadline, "the queue did not drain"
+                time.sleep(0.02)
+
+    push(4)  # the detector, its jobs and the allocator reach their working size
+    before = rss_kb(d.proc.pid)
+    push(40)
+    grown = rss_kb(d.proc.pid) - before
+    wait_settled(d, "tp", 44 * 5000)
+    stats = d.get("/api/v1/watch/streams/tp").json()["stats"]
+    assert stats["events_scored"] == 44 * 5000 and stats["queue_depth"] == 0
+    assert stats["windows_scored"] == (44 * 5000 - 50) // 5 + 1  # every due window, once
+    if not SANITIZED:
+        assert grown < 4 * 1024, grown
 
 
 def test_too_many_streams(make_daemon):
@@ -434,6 +474,30 @@ def test_every_agent_watched_with_agents_all(make_daemon):
     off = _sh_agent(d, "echo quiet", labels={"watch": "false"})
     agents_util.wait_output(d, off, lambda o: len(o["lines"]) == 1)
     assert [x["name"] for x in d.get("/api/v1/watch/streams").json()["streams"]] == [f"agent.{aid}"]
+
+
+def test_stream_names_in_queries_are_checked_by_the_schema(daemon):
+    # one rule, from the endpoints' schema, for every query that names a stream
+    for path in ("/api/v1/watch/anomalies", "/api/v1/watch/incidents"):
+        body = assert_problem(daemon.get(f"{path}?stream=no%20spaces"), 422, field="stream",
+                              in_="query")
+        assert "letters, digits" in str(body["errors"])
+        assert daemon.get(f"{path}?stream=app.logs:eu-1_x").status_code == 200
+    body = assert_problem(daemon.post("/api/v1/watch/events?stream=a/b", json={"m": 1}), 422,
+                          field="stream", in_="query")
+    params = daemon.get("/openapi.json").json()["paths"]["/api/v1/watch/events"]["post"]["parameters"]
+    stream = next(x for x in params if x["name"] == "stream")
+    assert stream["schema"]["pattern"] == "^[A-Za-z0-9\\.\\_\\-\\:]*$"
+
+
+def test_agent_output_lines_reach_watch_as_written(make_daemon):
+    # each line is one event as it is, UTF-8 text and a line that looks like JSON alike
+    d = make_daemon(env={"GANGLION_WATCH_AGENTS": "all"})
+    aid = _sh_agent(d, "printf 'caf\\303\\251 ouvert\\nplain line\\n"
+                       "{\\\"not\\\": \\\"parsed\\\"}\\n'")
+    agents_util.wait_output(d, aid, lambda o: len(o["lines"]) == 3)
+    s = _wait_events(d, f"agent.{aid}", 3)
+    assert s["stats"]["events_in"] == 3, s
 
 
 def test_by_default_only_agents_with_a_watch_label_are_watched(daemon):

@@ -54,8 +54,8 @@ def read(out, name):
 
 def test_layout_scores_and_determinism(bin, tmp_path):
     data = make_corpus(tmp_path)
-    run_nab(bin, data, tmp_path / "a")
-    run_nab(bin, data, tmp_path / "b")
+    run_nab(bin, data, tmp_path / "a", "--detector", "cbad")
+    run_nab(bin, data, tmp_path / "b", "--detector", "cbad")
     for name in ("shift.csv", "noise.csv"):
         a, b = read(tmp_path / "a", name), read(tmp_path / "b", name)
         assert a == b  # bit for bit the same on every run, whatever the thread order
@@ -74,9 +74,9 @@ def test_layout_scores_and_determinism(bin, tmp_path):
 def test_quiet_period_after_a_detection(bin, tmp_path):
     data = make_corpus(tmp_path)
     # A share this small never beats 100 rows on 1500; --quiet-rows 0 turns the period off.
-    run_nab(bin, data, tmp_path / "q", "--quiet-level", "0.3", "--quiet-rows", "100",
+    run_nab(bin, data, tmp_path / "q", "--detector", "cbad", "--quiet-level", "0.3", "--quiet-rows", "100",
             "--quiet-share", "0.00001")
-    run_nab(bin, data, tmp_path / "raw", "--quiet-rows", "0")
+    run_nab(bin, data, tmp_path / "raw", "--detector", "cbad", "--quiet-rows", "0")
     for name in ("shift.csv", "noise.csv"):
         q = [float(r["anomaly_score"]) for r in read(tmp_path / "q", name)]
         raw = [float(r["anomaly_score"]) for r in read(tmp_path / "raw", name)]
@@ -94,3 +94,31 @@ def test_quiet_period_after_a_detection(bin, tmp_path):
             assert triggers >= 1
             # Without the quiet period the shift scores high on more than one row.
             assert sum(1 for v in raw[SHIFT:SHIFT + 100] if v >= 0.3) > 1
+
+
+def test_numeric_detector_finds_the_shift_then_rests(bin, tmp_path):
+    """The default detector (numeric: context novelty, new extremes): the same output on every
+    run, the shift reaches the anomaly threshold (0.9) within a few rows, the 50 rows after a
+    detection score 0 (the rest period), and the noise before the shift stays within the stated
+    false-alarm bound (about 2 ln(N / warm-up) + 4 detections)."""
+    data = make_corpus(tmp_path)
+    run_nab(bin, data, tmp_path / "a")
+    run_nab(bin, data, tmp_path / "b", "--threads", "1")
+    for name in ("shift.csv", "noise.csv"):
+        a, b = read(tmp_path / "a", name), read(tmp_path / "b", name)
+        assert a == b
+        sc = [float(r["anomaly_score"]) for r in a]
+        assert all(0.0 <= v <= 1.0 for v in sc)
+        assert all(v == 0.0 for v in sc[:150])  # warm-up: no score
+        hits = [i for i, v in enumerate(sc) if v >= 0.9]
+        for i in hits:
+            assert all(v == 0.0 for v in sc[i + 1:i + 51])
+        before = [i for i in hits if i < SHIFT]
+        assert len(before) <= 2 * math.log(SHIFT / 150) + 4
+        if name == "shift.csv":
+            assert any(SHIFT <= i < SHIFT + 10 for i in hits)
+    # Options reach the detector: a longer rest silences more rows.
+    run_nab(bin, data, tmp_path / "r", "--num-rest", "200")
+    sc = [float(r["anomaly_score"]) for r in read(tmp_path / "r", "shift.csv")]
+    first = next(i for i in range(SHIFT, N) if sc[i] >= 0.9)
+    assert all(v == 0.0 for v in sc[first + 1:first + 201])

@@ -125,12 +125,58 @@ static void test_canonicalise(void **state)
         {"see https://example.com/a?b=1 now", "see <URL> now"},
         {"tok eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcDEF123_- end", "tok <JWT> end"},
         {"user_123 x1", "user_123 x1"},
+        /* ids real logs glue into words, and calendar names of syslog stamps */
+        {"block blk_38865049064139660 and blk_-6952295868487656571",
+         "block blk_<NUM> and blk_<NUM>"},
+        {"for appattempt_1445144423722_0020_000001", "for appattempt_<NUM>_<NUM>_<NUM>"},
+        {"Package_for_KB3075220 x86_64 ssh2", "Package_for_KB<NUM> x86_64 ssh2"},
+        {"token=Token{a64f992 u0}", "token=Token{<HEX> u0}"},
+        {"Sun Dec <NUM2> ok", "<TS> <TS> <NUM2> ok"},
         {"", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_clean(cases[i].in, true, false, cases[i].want);
     /* Off means untouched. */
     check_clean("status=200 id=10.0.0.1", false, false, "status=200 id=10.0.0.1");
+}
+
+/* An anomaly noted on a text stream set to fold folds the windows overlapping it: the next window
+ * handed out starts after the anomaly's last event. */
+static void test_result_note_folds_overlapping_windows(void **state)
+{
+    (void)state;
+    cbad_settings_t s;
+    cbad_settings_default(&s);
+    s.baseline = 20, s.window = 10, s.hop = 2;
+    s.fold = true;
+    cbad_t *d = NULL;
+    assert_int_equal(cbad_new(&s, &d), 0);
+    uint64_t due_at[64];
+    size_t n_due = 0;
+    for (int i = 0; i < 60; i++) {
+        char ev[32];
+        int len = snprintf(ev, sizeof ev, "line %d", i % 3);
+        int rc = cbad_push(d, ev, (size_t)len);
+        assert_true(rc >= 0);
+        if (rc == 1) {
+            due_at[n_due++] = cbad_events(d) - 1;
+            cbad_job_t *j = NULL;
+            assert_int_equal(cbad_job_take(d, &j), 0);
+            cbad_job_destroy(&j);
+            if (n_due == 1) {
+                cbad_result_t r = {0};
+                r.anomaly = true;
+                r.first_event = 20, r.last_event = 29; /* the first window: events 20..29 */
+                cbad_result_note(d, &r);
+            }
+        }
+    }
+    /* First window ends at event 29; the next one starting after it ends at 39. */
+    assert_true(n_due >= 2);
+    assert_int_equal(due_at[0], 29);
+    assert_int_equal(due_at[1], 39);
+    assert_int_equal(cbad_folded(d), 4);
+    cbad_destroy(&d);
 }
 
 static void test_redact(void **state)
@@ -752,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_window_arithmetic),
         cmocka_unit_test(test_job_refill),
         cmocka_unit_test(test_permutation_determinism),
+        cmocka_unit_test(test_result_note_folds_overlapping_windows),
         cmocka_unit_test(test_fast_matches_full),
         cmocka_unit_test(test_sequential_boundaries),
         cmocka_unit_test(test_sequential_matches_full),

@@ -173,6 +173,31 @@ static void test_match_limit(void **state)
     gregex_destroy(&re);
 }
 
+/* One scan serves several patterns (the guard's regexes of one evaluation): rebinding keeps
+ * the budget, and forgives a match limit that belonged to the previous pattern. */
+static void test_rebind(void **state)
+{
+    (void)state;
+    gregex_t *costly = compile_ok("(a|aa)*[bc]"), *plain = compile_ok("b+");
+    size_t n = 16384;
+    char *a = malloc(n);
+    assert_non_null(a);
+    memset(a, 'a', n);
+    gregex_scan_t *s = NULL;
+    assert_int_equal(gregex_scan_new(costly, &s), 0);
+    assert_int_equal(gregex_scan_match(s, a, n), -ERANGE);
+    assert_int_equal(gregex_scan_rebind(s, plain), 0);
+    assert_string_equal(gregex_scan_reason(s), "");
+    assert_int_equal(gregex_scan_match(s, "abba", 4), 1);
+    assert_int_equal(gregex_scan_match(s, "aaa", 3), 0);
+    assert_int_equal(gregex_scan_rebind(s, costly), 0);
+    assert_int_equal(gregex_scan_match(s, "aab", 3), 1);
+    gregex_scan_destroy(&s);
+    free(a);
+    gregex_destroy(&costly);
+    gregex_destroy(&plain);
+}
+
 /* Lines each under the per-match limit but costly together: the CPU budget ends the scan. */
 static void test_cpu_budget(void **state)
 {
@@ -269,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_match_limit),
         cmocka_unit_test(test_cpu_budget),
         cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_rebind),
         cmocka_unit_test(test_depth_and_heap_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

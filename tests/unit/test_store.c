@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -747,6 +748,57 @@ static void test_sqlite_cache_size(void **state)
     store_close(&s2);
 }
 
+/* Reads every row of a 4 MB table on both connections of a pool opened with opt; returns what
+ * SQLite holds afterwards. */
+static int64_t sqlite_heap_after_scans(fx_t *f, const store_options_t *opt)
+{
+    store_t *s2 = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->url, opt, &s2, err, sizeof err), 0);
+    store_conn_t *a = store_conn_acquire(s2);
+    store_conn_t *b = store_conn_acquire(s2);
+    store_conn_t *both[] = {a, b};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *rows = NULL;
+        assert_int_equal(
+            store_query(both[i], "SELECT SUM(length(data)) AS n FROM items", NULL, 0, &rows, NULL),
+            0);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "n")),
+                         1000 * 4000);
+        json_decref(rows);
+    }
+    int64_t used = sqlite3_memory_used();
+    store_conn_release(s2, a);
+    store_conn_release(s2, b);
+    store_close(&s2);
+    return used;
+}
+
+/* SQLite: store.sqlite_heap_kb bounds the page caches of the whole pool together — two
+ * connections that each may cache 8 MB, scanning a 4 MB table, stay near the limit with it and
+ * hold both copies without it. */
+static void test_sqlite_heap_limit(void **state)
+{
+    fx_t *f = *state;
+    items_create(f);
+    store_conn_t *c = store_conn_acquire(f->s);
+    assert_int_equal(store_query(c,
+                                 "WITH RECURSIVE k(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM k "
+                                 "WHERE x < 1000) INSERT INTO items (name, data) "
+                                 "SELECT 'r' || x, randomblob(4000) FROM k",
+                                 NULL, 0, NULL, NULL),
+                     0);
+    store_conn_release(f->s, c);
+    store_close(&f->s); /* the fixture's pool would cache the table too */
+    store_options_t opt = {
+        .pool_size = 2, .busy_timeout_ms = 50, .sqlite_cache_kb = 8192, .sqlite_heap_kb = 1024};
+    int64_t limited = sqlite_heap_after_scans(f, &opt);
+    opt.sqlite_heap_kb = 0;
+    int64_t unlimited = sqlite_heap_after_scans(f, &opt);
+    assert_true(limited < 1536 * 1024);
+    assert_true(unlimited > 6 * 1024 * 1024);
+}
+
 /* PostgreSQL: a connection lost inside a transaction refuses the rest of it — a later
  * statement must not run outside a transaction on the new session — until ROLLBACK, which
  * succeeds; nothing of the transaction is committed, and the connection works afterwards. */
@@ -826,10 +878,12 @@ static void test_store_problem(void **state)
 int main(void)
 {
     log_open(LOG_LEVEL_ERROR, NULL); /* keep test output readable */
-    const struct CMUnitTest sqlite_tests[] = {
-        COMMON(fx_setup_sqlite), T(test_sqlite_busy, fx_setup_sqlite),
-        T(test_sqlite_full, fx_setup_sqlite), T(test_sqlite_cache_size, fx_setup_sqlite),
-        cmocka_unit_test(test_store_problem)};
+    const struct CMUnitTest sqlite_tests[] = {COMMON(fx_setup_sqlite),
+                                              T(test_sqlite_busy, fx_setup_sqlite),
+                                              T(test_sqlite_full, fx_setup_sqlite),
+                                              T(test_sqlite_cache_size, fx_setup_sqlite),
+                                              T(test_sqlite_heap_limit, fx_setup_sqlite),
+                                              cmocka_unit_test(test_store_problem)};
     const struct CMUnitTest pg_tests[] = {COMMON(fx_setup_pg), T(test_pg_reconnect, fx_setup_pg),
                                           T(test_pg_tx_lost, fx_setup_pg)};
     int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
