@@ -100,6 +100,12 @@ typedef struct config {
     int64_t zmq_max_inflight_per_peer;      /* unanswered requests per peer before 429 */
     char zmq_curve[8];                      /* on | off */
     char zmq_curve_clients[CONFIG_STR_MAX]; /* allow-list file; empty = DATA_DIR/zmq_clients */
+    /* [websocket] WebSocket transport (src/net/ws*) */
+    int64_t ws_max_frame;    /* largest frame payload, default 1 MiB */
+    int64_t ws_max_message;  /* largest message, all fragments, default 1 MiB */
+    int64_t ws_queue_bytes;  /* unwritten bytes before a slow client is closed, default 4 MiB */
+    int64_t ws_idle_s;       /* no frame from the client this long: close, default 300 */
+    int64_t ws_max_inflight; /* unanswered requests per connection before 429, default 256 */
     /* [watch] anomaly detection (src/watch) */
     int64_t watch_baseline;         /* default events in a stream's baseline, 400 */
     int64_t watch_window;           /* default events in a window, 50 */
