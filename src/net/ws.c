@@ -64,11 +64,14 @@ static void ws_send(ws_conn_t *ws, const char *text, size_t len)
 {
     if (ws->closing)
         return;
-    strbuf_t *o = http_conn_out(ws->conn);
-    if (ws_frame_encode(o, WS_OP_TEXT, true, text, len) < 0)
-        ws->slow = true; /* the buffer cannot take it: treated like a client that does not read */
-    if (http_conn_out_pending(ws->conn) > (size_t)ws->srv->hub->cfg.ws_queue_bytes)
+    /* The backlog before this message counts, so one reply larger than the bound still goes
+     * to a client that reads. */
+    if (http_conn_out_pending(ws->conn) > (size_t)ws->srv->hub->cfg.ws_queue_bytes) {
         ws->slow = true;
+        return;
+    }
+    if (ws_frame_encode(http_conn_out(ws->conn), WS_OP_TEXT, true, text, len) < 0)
+        ws->slow = true; /* the buffer cannot take it: treated like a client that does not read */
 }
 
 static void ws_send_json(ws_conn_t *ws, json_t *v)
