@@ -906,6 +906,7 @@ void http_server_quiesce(http_server_t *srv)
     http_door_stop(srv->door); /* closes the listening socket */
     uv_timer_stop(&srv->heartbeat);
     http_streams_end(srv);
+    ws_all_end(srv);
     http_conn_env_quiesce(&srv->env); /* idle keep-alive connections close now */
 }
 

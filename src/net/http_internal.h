@@ -95,6 +95,7 @@ struct http_server {
     http_rq_t *free_rqs;
     size_t nfree;
     http_stream_t *streams;
+    ws_conn_t *wss; /* every open WebSocket (ws.c) */
     uint64_t rid_seed, rid_counter;
     time_t date_at;
     char date[40]; /* the Date field value of date_at */
@@ -146,5 +147,8 @@ void ws_open(http_rq_t *rq, const http_request_t *hr);
 size_t ws_on_input(ws_conn_t *ws, char *data, size_t len);
 void ws_on_idle(ws_conn_t *ws);
 void ws_free(ws_conn_t *ws);
+/* Shutdown: every WebSocket stops its events and closes with 1001 once its requests in flight
+ * are answered. */
+void ws_all_end(http_server_t *srv);
 
 #endif

@@ -42,9 +42,11 @@ struct ws_conn {
     ws_rq_t *pending;
     size_t inflight;
     uint64_t events_sent;
-    bool in_input; /* the connection is inside ops->input: it flushes when that returns */
-    bool closing;  /* a close frame is queued: nothing more is sent */
-    bool slow;     /* the unwritten output passed queue_bytes */
+    bool in_input;          /* the connection is inside ops->input: it flushes when that returns */
+    bool closing;           /* a close frame is queued: nothing more is sent */
+    bool slow;              /* the unwritten output passed queue_bytes */
+    bool ending;            /* shutdown: close 1001 once the requests in flight are answered */
+    ws_conn_t *prev, *next; /* srv->wss */
 };
 
 /* A request the registry holds for the client. */
@@ -282,6 +284,10 @@ static void ws_on_reply(const api_reply_t *r, void *tctx)
         return; /* ws_dispatch frees rq when api_dispatch returns */
     ws_pending_unlink(rq);
     ws_rq_free(rq);
+    if (ws->ending && !ws->pending) {
+        ws_close(ws, WS_CLOSE_GOING_AWAY, "server shutting down");
+        return;
+    }
     ws_flush(ws);
 }
 
@@ -291,6 +297,11 @@ static void ws_on_reply(const api_reply_t *r, void *tctx)
 static void ws_dispatch(ws_conn_t *ws, int kind, json_t *id, api_call_t *call, const char *token)
 {
     size_t limit = (size_t)ws->srv->hub->cfg.ws_max_inflight;
+    if (ws->ending) {
+        ws_send_problem(ws, kind == WS_RQ_RPC ? "reply" : "error", id,
+                        problem_new(503, "shutting-down", "the server is shutting down"));
+        return;
+    }
     if (ws->inflight >= limit) {
         problem_t *p = problem_new(429, "too-many-requests",
                                    "more than %zu requests in flight on this WebSocket; wait "
@@ -556,8 +567,29 @@ void ws_on_idle(ws_conn_t *ws)
     ws_close(ws, WS_CLOSE_GOING_AWAY, "idle timeout");
 }
 
+void ws_all_end(http_server_t *srv)
+{
+    ws_conn_t *ws = srv->wss;
+    while (ws) {
+        ws_conn_t *next = ws->next;
+        ws->ending = true;
+        if (ws->sub)
+            bus_unsubscribe(srv->hub->bus, &ws->sub);
+        if (!ws->pending)
+            ws_close(ws, WS_CLOSE_GOING_AWAY, "server shutting down");
+        ws = next;
+    }
+}
+
 void ws_free(ws_conn_t *ws)
 {
+    http_server_t *srv = ws->srv;
+    if (ws->prev)
+        ws->prev->next = ws->next;
+    else if (srv->wss == ws)
+        srv->wss = ws->next;
+    if (ws->next)
+        ws->next->prev = ws->prev;
     while (ws->pending) {
         ws_rq_t *rq = ws->pending;
         api_call_cancel(rq->req);
@@ -694,6 +726,10 @@ void ws_open(http_rq_t *rq, const http_request_t *hr)
     }
     if (srv->hub->metrics)
         metrics_gauge_add(srv->hub->metrics, "ganglion_ws_connections", NULL, 1);
+    ws->next = srv->wss;
+    if (srv->wss)
+        srv->wss->prev = ws;
+    srv->wss = ws;
     http_conn_app_set(conn, ws);
     http_conn_upgrade(conn, (size_t)cfg->ws_max_frame + WS_HEAD_MAX,
                       (uint64_t)cfg->ws_idle_s * 1000);

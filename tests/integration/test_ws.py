@@ -213,3 +213,18 @@ def test_protocol_errors_close_1002(daemon):
         rest += chunk
     assert rest[0] == 0x88 and int.from_bytes(rest[2:4], "big") == 1002
     s.close()
+
+
+def test_shutdown_closes_1001(daemon):
+    async def go():
+        async with connect(daemon) as ws:
+            assert (await rpc(ws, "GET", "/healthz"))["status"] == 200
+            await ws.send(json.dumps({"type": "subscribe", "topics": ["x.*"]}))
+            await until(ws, lambda m: m.get("type") == "subscribed")
+            stopping = asyncio.create_task(asyncio.to_thread(daemon.stop))
+            with pytest.raises(websockets.ConnectionClosed) as e:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            assert e.value.rcvd.code == 1001
+            assert await stopping == 0
+    run(go())
