@@ -21,48 +21,12 @@
 #include "net/http_internal.h"
 #include "net/ws_frame.h"
 #include "net/zmq_envelope.h"
-
-#define WS_PATH       "/api/v1/ws"
-#define WS_PROTOCOL   "ganglion.v1" /* the optional subprotocol */
-#define WS_TOPICS_MAX 4096          /* the joined topic list of a subscribe message */
-#define WS_TOKEN_MAX  ZMQ_CODEC_TOKEN_MAX
-
-enum { WS_RQ_RPC = 0, WS_RQ_AUTH, WS_RQ_SUBSCRIBE };
-
-typedef struct ws_rq ws_rq_t;
-
-/* One WebSocket client; the connection's app pointer from the upgrade to ops->gone. */
-struct ws_conn {
-    int kind; /* HTTP_APP_WS */
-    http_server_t *srv;
-    http_conn_t *conn;
-    ws_msg_t msg;
-    char *token;    /* the connection's credential (header or auth message), or NULL; owned */
-    bus_sub_t *sub; /* the event subscription, or NULL */
-    ws_rq_t *pending;
-    size_t inflight;
-    uint64_t events_sent;
-    bool in_input;          /* the connection is inside ops->input: it flushes when that returns */
-    bool closing;           /* a close frame is queued: nothing more is sent */
-    bool slow;              /* the unwritten output passed queue_bytes */
-    bool ending;            /* shutdown: close 1001 once the requests in flight are answered */
-    ws_conn_t *prev, *next; /* srv->wss */
-};
-
-/* A request the registry holds for the client. */
-struct ws_rq {
-    ws_conn_t *ws;
-    api_req_t *req;
-    json_t *id; /* the envelope's id (RPC) or the control message's id, or NULL */
-    int kind;
-    ws_rq_t *prev, *next;
-    char token[]; /* the credential for this request ("" when none) */
-};
+#include "net/ws_internal.h"
 
 /* ---- sending ---------------------------------------------------------------------------- */
 
 /* Appends one text message. The output is flushed by ws_flush (or when ops->input returns). */
-static void ws_send(ws_conn_t *ws, const char *text, size_t len)
+void ws_send(ws_conn_t *ws, const char *text, size_t len)
 {
     if (ws->closing)
         return;
@@ -76,7 +40,7 @@ static void ws_send(ws_conn_t *ws, const char *text, size_t len)
         ws->slow = true; /* the buffer cannot take it: treated like a client that does not read */
 }
 
-static void ws_send_json(ws_conn_t *ws, json_t *v)
+void ws_send_json(ws_conn_t *ws, json_t *v)
 {
     size_t len = 0;
     char *text = v ? jsonx_dump(v, &len) : NULL;
@@ -94,6 +58,7 @@ static void ws_close(ws_conn_t *ws, unsigned code, const char *reason)
 {
     if (ws->sub)
         bus_unsubscribe(ws->srv->hub->bus, &ws->sub);
+    ws_chat_free(ws);
     if (!ws->closing) {
         ws->closing = true;
         if (ws_close_encode(http_conn_out(ws->conn), code, reason) < 0) {
@@ -105,7 +70,7 @@ static void ws_close(ws_conn_t *ws, unsigned code, const char *reason)
 }
 
 /* Sends what was appended, or closes a client that does not read (1008). The last use of ws. */
-static void ws_flush(ws_conn_t *ws)
+void ws_flush(ws_conn_t *ws)
 {
     if (ws->slow && !ws->closing) {
         hub_t *hub = ws->srv->hub;
@@ -122,7 +87,7 @@ static void ws_flush(ws_conn_t *ws)
 }
 
 /* {"type": type, "status": N, "body": problem} for a message that has no envelope id. */
-static void ws_send_problem(ws_conn_t *ws, const char *type, json_t *id, problem_t *p)
+void ws_send_problem(ws_conn_t *ws, const char *type, json_t *id, problem_t *p)
 {
     json_t *m = json_pack("{s:s,s:i,s:o}", "type", type, "status", problem_status(p), "body",
                           problem_to_json(p, WS_PATH));
@@ -265,6 +230,8 @@ static void ws_on_reply(const api_reply_t *r, void *tctx)
     ws_conn_t *ws = rq->ws;
     if (rq->kind == WS_RQ_SUBSCRIBE)
         ws_reply_subscribe(ws, rq, r);
+    else if (rq->kind == WS_RQ_CHAT)
+        ws_chat_reply(ws, rq, r);
     else if (rq->kind == WS_RQ_AUTH)
         ws_reply_auth(ws, rq, r);
     else if (r->stream) {
@@ -294,7 +261,7 @@ static void ws_on_reply(const api_reply_t *r, void *tctx)
 /* ---- requests --------------------------------------------------------------------------- */
 
 /* Hands one call to the registry on behalf of ws. token: the request's credential or NULL. */
-static void ws_dispatch(ws_conn_t *ws, int kind, json_t *id, api_call_t *call, const char *token)
+void ws_dispatch(ws_conn_t *ws, int kind, json_t *id, api_call_t *call, const char *token)
 {
     size_t limit = (size_t)ws->srv->hub->cfg.ws_max_inflight;
     if (ws->ending) {
@@ -458,6 +425,8 @@ static void ws_message(ws_conn_t *ws, const char *data, size_t len)
         ws_auth(ws, root);
     } else if (ts && strcmp(ts, "ping") == 0) {
         ws_send_json(ws, json_pack("{s:s}", "type", "pong"));
+    } else if (ts && ws_chat_message(ws, ts, root)) {
+        /* chat, get_history, clear_history (ws_chat.c) */
     } else {
         ws_send_problem(ws, "error", json_object_get(root, "id"),
                         problem_new(400, "bad-message",
@@ -575,6 +544,7 @@ void ws_all_end(http_server_t *srv)
         ws->ending = true;
         if (ws->sub)
             bus_unsubscribe(srv->hub->bus, &ws->sub);
+        ws_chat_free(ws);
         if (!ws->pending)
             ws_close(ws, WS_CLOSE_GOING_AWAY, "server shutting down");
         ws = next;
@@ -598,6 +568,7 @@ void ws_free(ws_conn_t *ws)
     }
     if (ws->sub)
         bus_unsubscribe(ws->srv->hub->bus, &ws->sub);
+    ws_chat_free(ws);
     ws_msg_free(&ws->msg);
     free(ws->token);
     if (ws->srv->hub->metrics)
