@@ -471,15 +471,14 @@ static void ws_on_event(bus_event_t *ev, void *ud)
 
 size_t ws_on_input(ws_conn_t *ws, char *data, size_t len)
 {
-    const config_t *cfg = &ws->srv->hub->cfg;
     size_t off = 0;
     ws->in_input = true;
     while (!ws->closing && off < len) {
         ws_frame_t f;
         size_t used = 0;
         uint16_t code = 0;
-        int rc = ws_frame_parse((uint8_t *)data + off, len - off, (size_t)cfg->ws_max_frame, true,
-                                &f, &used, &code);
+        int rc =
+            ws_frame_parse((uint8_t *)data + off, len - off, ws->frame_max, true, &f, &used, &code);
         if (rc == WS_FRAME_MORE)
             break;
         if (rc == WS_FRAME_ERROR) {
@@ -673,6 +672,7 @@ void ws_open(http_rq_t *rq, const http_request_t *hr)
     ws->conn = conn;
     const config_t *cfg = &srv->hub->cfg;
     ws_msg_init(&ws->msg, (size_t)cfg->ws_max_message);
+    ws->frame_max = (size_t)cfg->ws_max_frame;
 
     const char *proto = http_request_header(hr, "Sec-WebSocket-Protocol");
     strbuf_t *o = http_conn_out(conn);
@@ -702,6 +702,5 @@ void ws_open(http_rq_t *rq, const http_request_t *hr)
         srv->wss->prev = ws;
     srv->wss = ws;
     http_conn_app_set(conn, ws);
-    http_conn_upgrade(conn, (size_t)cfg->ws_max_frame + WS_HEAD_MAX,
-                      (uint64_t)cfg->ws_idle_s * 1000);
+    http_conn_upgrade(conn, ws->frame_max + WS_HEAD_MAX, (uint64_t)cfg->ws_idle_s * 1000);
 }

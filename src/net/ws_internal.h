@@ -32,8 +32,9 @@ struct ws_conn {
     http_server_t *srv;
     http_conn_t *conn;
     ws_msg_t msg;
-    char *token;    /* the connection's credential (header or auth message), or NULL; owned */
-    bus_sub_t *sub; /* the event subscription, or NULL */
+    size_t frame_max; /* websocket.max_frame at the upgrade: the input buffer is sized for it */
+    char *token;      /* the connection's credential (header or auth message), or NULL; owned */
+    bus_sub_t *sub;   /* the event subscription, or NULL */
     ws_rq_t *pending;
     size_t inflight;
     uint64_t events_sent;

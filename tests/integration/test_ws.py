@@ -190,29 +190,107 @@ def test_slow_consumer_closed_1008(make_daemon):
     assert "ganglion_ws_slow_closed_total 1" in r.text
 
 
-def test_protocol_errors_close_1002(daemon):
-    """A raw socket sends an unmasked frame: the server fails the connection with 1002."""
-    import base64
-    import os
-    import socket
-    s = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-               f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        buf += s.recv(4096)
-    assert buf.startswith(b"HTTP/1.1 101")
-    rest = buf.split(b"\r\n\r\n", 1)[1]
-    s.sendall(b"\x81\x02hi")  # text, unmasked
-    while len(rest) < 4:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        rest += chunk
-    assert rest[0] == 0x88 and int.from_bytes(rest[2:4], "big") == 1002
-    s.close()
+class Raw:
+    """A WebSocket spoken by hand over a socket, to send what a library would not."""
+
+    def __init__(self, d):
+        import base64
+        import os
+        import socket
+        self.s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall((f"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                        f"Authorization: Bearer {d.token}\r\n"
+                        f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += self.s.recv(4096)
+        assert buf.startswith(b"HTTP/1.1 101")
+        self.buf = buf.split(b"\r\n\r\n", 1)[1]
+
+    def send(self, op, payload=b"", fin=True, mask=True):
+        n = len(payload)
+        head = bytes([(0x80 if fin else 0) | op])
+        m = 0x80 if mask else 0
+        if n < 126:
+            head += bytes([m | n])
+        else:
+            head += bytes([m | 126]) + n.to_bytes(2, "big")
+        if mask:
+            key = b"\x11\x22\x33\x44"
+            head += key
+            payload = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+        self.s.sendall(head + payload)
+
+    def frame(self):
+        """The next server frame as (opcode, payload); None at the end of the stream."""
+        while True:
+            if len(self.buf) >= 2:
+                n = self.buf[1] & 0x7F
+                pos = 2
+                if n == 126:
+                    n, pos = int.from_bytes(self.buf[2:4], "big"), 4
+                elif n == 127:
+                    n, pos = int.from_bytes(self.buf[2:10], "big"), 10
+                assert not self.buf[1] & 0x80, "server frames are not masked"
+                if len(self.buf) >= pos + n:
+                    op, payload = self.buf[0] & 0x0F, self.buf[pos:pos + n]
+                    self.buf = self.buf[pos + n:]
+                    return op, payload
+            chunk = self.s.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def close_code(self):
+        while True:
+            f = self.frame()
+            assert f is not None, "the stream ended without a close frame"
+            if f[0] == 0x8:
+                return int.from_bytes(f[1][:2], "big") if f[1] else None
+
+
+def test_fragments_with_a_ping_between_them(daemon):
+    r = Raw(daemon)
+    env = json.dumps({"id": 9, "method": "GET", "path": "/healthz"}).encode()
+    r.send(0x1, env[:10], fin=False)
+    r.send(0x9, b"mid")
+    r.send(0x0, env[10:20], fin=False)
+    r.send(0x0, env[20:], fin=True)
+    assert r.frame() == (0xA, b"mid")  # the pong comes first, the message is not whole yet
+    op, payload = r.frame()
+    assert op == 0x1 and json.loads(payload)["id"] == 9 and json.loads(payload)["status"] == 200
+    r.send(0x8, (1000).to_bytes(2, "big") + b"bye")
+    assert r.close_code() == 1000  # the client's code is echoed
+    assert r.frame() is None
+
+
+@pytest.mark.parametrize("frames,code", [
+    ([(0x1, b"hi", True, False)], 1002),                    # unmasked client frame
+    ([(0x3, b"", True, True)], 1002),                       # reserved opcode
+    ([(0x9, b"x" * 126, True, True)], 1002),                # control frame over 125 bytes
+    ([(0x0, b"x", True, True)], 1002),                      # continuation with nothing open
+    ([(0x1, b"a", False, True), (0x1, b"b", True, True)], 1002),  # new message inside one
+    ([(0x1, b"\xce", False, True), (0x0, b"\xff", True, True)], 1007),  # bad UTF-8 across fragments
+    ([(0x8, (1000).to_bytes(2, "big") + b"\xff", True, True)], 1007),  # close reason not UTF-8
+    ([(0x8, (1005).to_bytes(2, "big"), True, True)], 1002),  # 1005 may not travel
+    ([(0x8, b"\x03", True, True)], 1002),                   # one-byte close payload
+    ([(0x2, b"\x00\x01", True, True)], 1003),               # binary message
+], ids=["unmasked", "opcode", "long-ping", "lone-cont", "nested", "utf8", "close-utf8",
+        "close-1005", "close-1byte", "binary"])
+def test_protocol_violations_close_with_their_code(daemon, frames, code):
+    r = Raw(daemon)
+    for op, payload, fin, mask in frames:
+        r.send(op, payload, fin=fin, mask=mask)
+    assert r.close_code() == code
+
+
+def test_empty_close_is_answered_empty(daemon):
+    r = Raw(daemon)
+    r.send(0x8, b"")
+    f = r.frame()
+    assert f == (0x8, b"")  # 1005 is never put on the wire
 
 
 def test_shutdown_closes_1001(daemon):
