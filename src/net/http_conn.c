@@ -691,6 +691,12 @@ static void conn_advance(http_conn_t *c)
         }
         if (c->state != st && c->state != CS_DEAD)
             c->again = true;
+        /* Input consumed from a full buffer while GnuTLS still holds decrypted bytes: the
+         * socket may be empty and never signal them, so read them now (each pass reads, so
+         * this ends once the buffer is full or GnuTLS is drained). */
+        if (c->tls && c->state != CS_HANDSHAKE && c->state != CS_DEAD && http_tls_pending(c->tls) &&
+            conn_reading(c))
+            c->again = true;
     } while (c->again && c->state != CS_DEAD);
     c->in_advance = false;
     conn_poll_update(c);
