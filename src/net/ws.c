@@ -86,11 +86,14 @@ void ws_flush(ws_conn_t *ws)
     http_conn_send(ws->conn);
 }
 
-/* {"type": type, "status": N, "body": problem} for a message that has no envelope id. */
+/* A problem as a message: {"type": type, "status", "body", "id"?}, or without "type" (NULL)
+ * as the reply to an RPC envelope, shaped like every other reply. p is destroyed. */
 void ws_send_problem(ws_conn_t *ws, const char *type, json_t *id, problem_t *p)
 {
-    json_t *m = json_pack("{s:s,s:i,s:o}", "type", type, "status", problem_status(p), "body",
-                          problem_to_json(p, WS_PATH));
+    json_t *m =
+        json_pack("{s:i,s:o}", "status", problem_status(p), "body", problem_to_json(p, WS_PATH));
+    if (m && type)
+        json_object_set_new(m, "type", json_string(type));
     if (m && id)
         json_object_set(m, "id", id);
     ws_send_json(ws, m);
@@ -212,9 +215,12 @@ static void ws_reply_subscribe(ws_conn_t *ws, ws_rq_t *rq, const api_reply_t *r)
 /* The registry's answer to an auth message (GET /api/v1/auth/me with the new token). */
 static void ws_reply_auth(ws_conn_t *ws, ws_rq_t *rq, const api_reply_t *r)
 {
-    bool ok = r->status >= 200 && r->status < 300;
-    free(ws->token);
-    ws->token = ok && rq->token[0] ? strdup(rq->token) : NULL;
+    /* a refused token leaves the connection's credential as it was */
+    char *tok = r->status >= 200 && r->status < 300 ? strdup(rq->token) : NULL;
+    if (tok) {
+        free(ws->token);
+        ws->token = tok;
+    }
     json_t *body = r->json ? json_incref(r->json)
                            : json_loadb(r->json_text ? r->json_text : "null",
                                         r->json_text ? r->json_text_len : 4, 0, NULL);
@@ -265,7 +271,7 @@ void ws_dispatch(ws_conn_t *ws, int kind, json_t *id, api_call_t *call, const ch
 {
     size_t limit = (size_t)ws->srv->hub->cfg.ws_max_inflight;
     if (ws->ending) {
-        ws_send_problem(ws, kind == WS_RQ_RPC ? "reply" : "error", id,
+        ws_send_problem(ws, kind == WS_RQ_RPC ? NULL : "error", id,
                         problem_new(503, "shutting-down", "the server is shutting down"));
         return;
     }
@@ -275,7 +281,7 @@ void ws_dispatch(ws_conn_t *ws, int kind, json_t *id, api_call_t *call, const ch
                                    "for replies",
                                    limit);
         problem_header_set(p, "Retry-After", "1");
-        ws_send_problem(ws, kind == WS_RQ_RPC ? "reply" : "error", id, p);
+        ws_send_problem(ws, kind == WS_RQ_RPC ? NULL : "error", id, p);
         return;
     }
     size_t toklen = token ? strlen(token) : 0;
@@ -315,7 +321,7 @@ static void ws_rpc(ws_conn_t *ws, json_t *root)
     if (zmq_envelope_parse(root, &env, &p) < 0) {
         if (env.request_id[0])
             problem_ext_set(p, "request_id", json_string(env.request_id));
-        ws_send_problem(ws, env.id ? "reply" : "error", env.id, p);
+        ws_send_problem(ws, env.id ? NULL : "error", env.id, p);
         zmq_envelope_clear(&env);
         return;
     }

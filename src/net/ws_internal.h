@@ -62,7 +62,8 @@ struct ws_rq {
 void ws_send(ws_conn_t *ws, const char *text, size_t len);
 /* The same for a JSON value (stolen; NULL marks the client slow: out of memory). */
 void ws_send_json(ws_conn_t *ws, json_t *v);
-/* {"type": type, "status", "body": problem, "id"?}; p is destroyed. */
+/* {"type": type, "status", "body": problem, "id"?} — no "type" (NULL) for an RPC reply; p is
+ * destroyed. */
 void ws_send_problem(ws_conn_t *ws, const char *type, json_t *id, problem_t *p);
 /* Sends what was appended, or closes a slow client (1008). The last use of ws. */
 void ws_flush(ws_conn_t *ws);

@@ -30,7 +30,7 @@ def test_rpc_answers_like_http(daemon):
             # a malformed envelope still gets a reply with its id
             await ws.send(json.dumps({"id": "x1", "method": "FETCH", "path": "/healthz"}))
             m = await until(ws, lambda m: m.get("id") == "x1")
-            assert m["status"] == 400 and m["body"]["errors"]
+            assert m["status"] == 400 and m["body"]["errors"] and "type" not in m
             # not JSON at all: an error message, the connection stays
             await ws.send("{not json")
             m = await recv_json(ws)
@@ -82,6 +82,10 @@ def test_auth_message_for_browsers(daemon):
             m = await recv_json(ws)
             assert m["type"] == "auth" and m["status"] == 200
             assert m["body"] == daemon.get("/api/v1/auth/me").json()
+            assert (await rpc(ws, "GET", "/api/v1/auth/me"))["status"] == 200
+            # a refused token later does not take the good one away
+            await ws.send(json.dumps({"type": "auth", "token": "wrong-again"}))
+            assert (await recv_json(ws))["status"] == 401
             assert (await rpc(ws, "GET", "/api/v1/auth/me"))["status"] == 200
     run(go())
 
