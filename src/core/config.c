@@ -244,8 +244,9 @@ static const config_key_t config_keys[] = {
             CONFIG_F_RELOAD, "largest WebSocket message (all fragments) in bytes; larger: 1009"),
     CFG_NUM("websocket", "queue_bytes", CONFIG_T_SIZE, ws_queue_bytes, "4M", 4 * KIB, 256 * MIB,
             CONFIG_F_RELOAD, "unwritten bytes per WebSocket before the client is closed (1008)"),
-    CFG_NUM("websocket", "idle_s", CONFIG_T_INT, ws_idle_s, "300", 1, 86400, CONFIG_F_RELOAD,
-            "seconds without a frame from the client before the WebSocket closes (1001)"),
+    CFG_NUM(
+        "websocket", "idle_s", CONFIG_T_INT, ws_idle_s, "300", 1, 86400, CONFIG_F_RELOAD,
+        "seconds without a frame from the client before a ping; as long again unanswered: close"),
     CFG_NUM("websocket", "max_inflight", CONFIG_T_INT, ws_max_inflight, "256", 1, 100000,
             CONFIG_F_RELOAD, "unanswered requests per WebSocket before 429"),
     /* ---- [watch] ---- */

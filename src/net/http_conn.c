@@ -77,7 +77,6 @@ struct http_conn {
     size_t up_max;
     uint64_t up_idle_ms, last_in;
     bool up_fresh; /* input arrived that ops->input has not seen */
-    bool up_idled; /* ops->idle ran: the next idle time without input resets */
     struct sockaddr_storage sa;
     char peer[HTTP_CONN_PEER_MAX];
     http_conn_t *prev, *next; /* env->conns */
@@ -281,7 +280,6 @@ static int conn_read(http_conn_t *c)
         if (c->state == CS_UPGRADED) {
             c->up_fresh = true;
             c->last_in = c->last_io;
-            c->up_idled = false;
         }
         if (!c->tls && c->rlen < c->rcap)
             return 0; /* the socket is empty: a short read says so */
@@ -752,12 +750,11 @@ static void conn_on_timer(uv_timer_t *t)
             conn_close(c, true); /* the peer does not read */
             return;
         }
-        if (c->up_idled || c->close_after) { /* the transport's goodbye went unanswered */
+        if (c->close_after) { /* the transport's goodbye went unanswered */
             conn_close(c, true);
             return;
         }
-        c->up_idled = true;
-        c->last_in = conn_now(c);
+        c->last_in = conn_now(c); /* the next idle period starts now */
         c->env->ops->idle(c, c->app, c->env->ud);
         break;
     default: /* handshake or linger */

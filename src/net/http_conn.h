@@ -54,7 +54,8 @@ typedef struct http_conn_ops {
      * not yet consumed. Returns how many bytes it consumed (the rest is offered again with
      * more input). */
     size_t (*input)(http_conn_t *c, void *app, char *data, size_t len, void *ud);
-    /* An upgraded connection saw no input for its idle time. */
+    /* An upgraded connection saw no input for its idle time (again after each further idle
+     * time without input: the transport decides when to end it). */
     void (*idle)(http_conn_t *c, void *app, void *ud);
 } http_conn_ops_t;
 

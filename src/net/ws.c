@@ -479,6 +479,7 @@ size_t ws_on_input(ws_conn_t *ws, char *data, size_t len)
 {
     size_t off = 0;
     ws->in_input = true;
+    ws->pinged = false; /* any frame, a pong among them, shows the client is there */
     while (!ws->closing && off < len) {
         ws_frame_t f;
         size_t used = 0;
@@ -536,9 +537,19 @@ size_t ws_on_input(ws_conn_t *ws, char *data, size_t len)
     return off;
 }
 
+/* No frame from the client for websocket.idle_s: a ping first (browsers answer pings but
+ * send none, so a quiet page stays connected), then, with no answer after another idle_s, the
+ * close. */
 void ws_on_idle(ws_conn_t *ws)
 {
-    ws_close(ws, WS_CLOSE_GOING_AWAY, "idle timeout");
+    if (ws->pinged || ws->closing) {
+        ws_close(ws, WS_CLOSE_GOING_AWAY, "idle timeout");
+        return;
+    }
+    ws->pinged = true;
+    if (ws_frame_encode(http_conn_out(ws->conn), WS_OP_PING, true, "idle", 4) < 0)
+        ws->slow = true;
+    ws_flush(ws);
 }
 
 void ws_all_end(http_server_t *srv)

@@ -41,6 +41,7 @@ struct ws_conn {
     bool in_input;          /* the connection is inside ops->input: it flushes when that returns */
     bool closing;           /* a close frame is queued: nothing more is sent */
     bool slow;              /* the unwritten output passed queue_bytes */
+    bool pinged;            /* idle: a ping went out and nothing came back yet */
     bool ending;            /* shutdown: close 1001 once the requests in flight are answered */
     ws_chat_t *chat;        /* chat state (ws_chat.c), or NULL before the first chat */
     ws_conn_t *prev, *next; /* srv->wss */
