@@ -78,6 +78,17 @@ static void ws_chat_on_output(bus_event_t *ev, void *ud)
     if (!c || ws->closing)
         return;
     json_t *line = json_loadb(ev->data, ev->data_len, 0, NULL);
+    size_t tl = strlen(ev->topic);
+    if (tl > 7 && strcmp(ev->topic + tl - 7, ".status") == 0) {
+        /* an agent that ends mid-answer ends the answer: the client does not wait forever */
+        const char *st = json_string_value(json_object_get(line, "status"));
+        if (st && (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+                   strcmp(st, "terminated") == 0 || strcmp(st, "lost") == 0))
+            ws_chat_end(ws, c, "the agent ended");
+        json_decref(line);
+        ws_flush(ws);
+        return;
+    }
     const char *stream = json_string_value(json_object_get(line, "stream"));
     json_t *text = json_object_get(line, "text");
     if (!json_is_string(text) || (stream && strcmp(stream, "stdout") != 0)) {
@@ -136,10 +147,10 @@ void ws_chat_reply(ws_conn_t *ws, ws_rq_t *rq, const api_reply_t *r)
         return;
     }
     const char *id = json_string_value(json_object_get(body, "id"));
-    char topic[WS_CHAT_AGENT_MAX + 16];
+    char topic[2 * WS_CHAT_AGENT_MAX + 32];
     if (id && strlen(id) < WS_CHAT_AGENT_MAX) {
         snprintf(c->agent, sizeof c->agent, "%s", id);
-        snprintf(topic, sizeof topic, "agent.%s.output", id);
+        snprintf(topic, sizeof topic, "agent.%s.output,agent.%s.status", id, id);
         /* the write has just been queued: the agent's answer is read on this loop later, so
          * nothing of it is published before this subscription */
         c->sub = bus_subscribe(ws->srv->hub->bus, topic, ws_chat_on_output, ws);

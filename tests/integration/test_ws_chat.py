@@ -82,3 +82,28 @@ def test_chat_refusals(daemon):
             m = await until(ws, lambda m: m.get("type") == "error")
             assert m["status"] == 422
     run(go())
+
+
+def test_chat_answer_ends_when_the_agent_exits_or_a_new_message_comes(daemon):
+    a = echo_agent(daemon)
+    # an agent that reads one line and exits without an end line
+    quitter = agents_util.spawn(daemon, argv=["sh", "-c", "read l; echo partial; exit 3"])
+
+    async def go():
+        async with connect(daemon) as ws:
+            _, chunks, end = await chat(ws, quitter["id"], "bye")
+            assert end["full_response"] == "partial\n" and end["interrupted"]
+            # a slow answer is cut short by the next message
+            slow = agents_util.spawn(daemon, argv=[agents_util.PY, ECHO, "0.5"])
+            agents_util.wait_status(daemon, slow["id"], ("running", "idle"))
+            await ws.send(json.dumps({"type": "chat", "agent": slow["id"],
+                                      "message": "one two three four"}))
+            await until(ws, lambda m: m.get("type") == "stream_start")
+            await ws.send(json.dumps({"type": "chat", "agent": a["id"], "message": "next"}))
+            cut = await until(ws, lambda m: m.get("type") == "stream_end")
+            assert cut["agent"] == slow["id"] and cut["interrupted"] == "a new message was sent"
+            start = await until(ws, lambda m: m.get("type") == "stream_start")
+            assert start["agent"] == a["id"]
+            end = await until(ws, lambda m: m.get("type") == "stream_end")
+            assert end["full_response"] == "You said: next"
+    run(go())
