@@ -266,6 +266,18 @@ static const config_key_t config_keys[] = {
             "largest MQTT request payload; larger gets a 413 reply"),
     CFG_NUM("mqtt", "keepalive", CONFIG_T_INT, mqtt_keepalive, "30", 5, 3600, 0,
             "seconds between MQTT keep-alive pings"),
+    /* ---- [websocket] ---- */
+    CFG_NUM("websocket", "max_frame", CONFIG_T_SIZE, ws_max_frame, "1M", 125, 64 * MIB,
+            CONFIG_F_RELOAD, "largest WebSocket frame payload in bytes; larger closes with 1009"),
+    CFG_NUM("websocket", "max_message", CONFIG_T_SIZE, ws_max_message, "1M", 125, 64 * MIB,
+            CONFIG_F_RELOAD, "largest WebSocket message (all fragments) in bytes; larger: 1009"),
+    CFG_NUM("websocket", "queue_bytes", CONFIG_T_SIZE, ws_queue_bytes, "4M", 4 * KIB, 256 * MIB,
+            CONFIG_F_RELOAD, "unwritten bytes per WebSocket before the client is closed (1008)"),
+    CFG_NUM(
+        "websocket", "idle_s", CONFIG_T_INT, ws_idle_s, "300", 1, 86400, CONFIG_F_RELOAD,
+        "seconds without a frame from the client before a ping; as long again unanswered: close"),
+    CFG_NUM("websocket", "max_inflight", CONFIG_T_INT, ws_max_inflight, "256", 1, 100000,
+            CONFIG_F_RELOAD, "unanswered requests per WebSocket before 429"),
     /* ---- [watch] ---- */
     CFG_NUM("watch", "baseline", CONFIG_T_INT, watch_baseline, "400", 2, 10000, CONFIG_F_RELOAD,
             "default events in a stream's baseline (streams created later)"),

@@ -116,6 +116,12 @@ typedef struct config {
     char mqtt_events[CONFIG_STR_MAX];        /* bus patterns published; empty = none */
     int64_t mqtt_max_message;                /* largest request payload */
     int64_t mqtt_keepalive;                  /* seconds */
+    /* [websocket] WebSocket transport (src/net/ws*) */
+    int64_t ws_max_frame;    /* largest frame payload, default 1 MiB */
+    int64_t ws_max_message;  /* largest message, all fragments, default 1 MiB */
+    int64_t ws_queue_bytes;  /* unwritten bytes before a slow client is closed, default 4 MiB */
+    int64_t ws_idle_s;       /* silence before a ping, then before close 1001, default 300 */
+    int64_t ws_max_inflight; /* unanswered requests per connection before 429, default 256 */
     /* [watch] anomaly detection (src/watch) */
     int64_t watch_baseline;         /* default events in a stream's baseline, 400 */
     int64_t watch_window;           /* default events in a window, 50 */

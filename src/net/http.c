@@ -528,6 +528,10 @@ static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *u
         http_preflight(rq, hr);
         return;
     }
+    if (ws_wanted(path)) {
+        ws_open(rq, hr);
+        return;
+    }
 
     api_call_t call;
     memset(&call, 0, sizeof call);
@@ -596,6 +600,27 @@ static void http_on_drain(http_conn_t *conn, void *app, void *ud)
     http_stream_pump(st);
 }
 
+/* Bytes for an upgraded connection (a WebSocket). */
+static size_t http_on_input(http_conn_t *conn, void *app, char *data, size_t len, void *ud)
+{
+    (void)ud;
+    if (!app || *(int *)app != HTTP_APP_WS) {
+        http_conn_abort(conn);
+        return len;
+    }
+    return ws_on_input(app, data, len);
+}
+
+static void http_on_idle(http_conn_t *conn, void *app, void *ud)
+{
+    (void)ud;
+    if (!app || *(int *)app != HTTP_APP_WS) {
+        http_conn_abort(conn);
+        return;
+    }
+    ws_on_idle(app);
+}
+
 /* The client left (or the server closes) while the registry holds its request or it streams. */
 static void http_on_gone(http_conn_t *conn, void *app, void *ud)
 {
@@ -603,6 +628,10 @@ static void http_on_gone(http_conn_t *conn, void *app, void *ud)
     http_server_t *srv = ud;
     if (*(int *)app == HTTP_APP_STREAM) {
         http_stream_free(app);
+        return;
+    }
+    if (*(int *)app == HTTP_APP_WS) {
+        ws_free(app);
         return;
     }
     http_rq_t *rq = app;
@@ -833,6 +862,8 @@ int http_server_start(struct hub *hub, http_server_t **out, char *err, size_t er
         .refuse = http_on_refuse,
         .drain = http_on_drain,
         .gone = http_on_gone,
+        .input = http_on_input,
+        .idle = http_on_idle,
         .closed = http_on_closed,
     };
     srv->env.loop = hub->loop;
@@ -875,6 +906,7 @@ void http_server_quiesce(http_server_t *srv)
     http_door_stop(srv->door); /* closes the listening socket */
     uv_timer_stop(&srv->heartbeat);
     http_streams_end(srv);
+    ws_all_end(srv);
     http_conn_env_quiesce(&srv->env); /* idle keep-alive connections close now */
 }
 

@@ -34,6 +34,7 @@ enum {
     CS_APP,       /* the transport has the request; no response yet */
     CS_WRITE,     /* a response is being written (or streamed) */
     CS_LINGER,    /* the reply is out, the write side shut: draining input before close */
+    CS_UPGRADED,  /* another protocol (WebSocket) owns the bytes both ways */
     CS_DEAD,
 };
 
@@ -72,6 +73,10 @@ struct http_conn {
     void *app;
     problem_t *refusal; /* answered right after the handshake, or NULL */
     bool refused_conn;  /* started by http_conn_start_refused */
+    /* upgraded: input buffered up to up_max, ops->idle after up_idle_ms without input */
+    size_t up_max;
+    uint64_t up_idle_ms, last_in;
+    bool up_fresh; /* input arrived that ops->input has not seen */
     struct sockaddr_storage sa;
     char peer[HTTP_CONN_PEER_MAX];
     http_conn_t *prev, *next; /* env->conns */
@@ -207,6 +212,8 @@ static ssize_t conn_recv(http_conn_t *c, char *buf, size_t len)
  * head is too large. */
 static size_t conn_rbuf_max(const http_conn_t *c)
 {
+    if (c->state == CS_UPGRADED)
+        return c->up_max;
     size_t m = c->env->head.header_max + 1;
     return m < CONN_RBUF_MIN ? CONN_RBUF_MIN : m;
 }
@@ -220,8 +227,9 @@ static bool conn_reading(const http_conn_t *c)
         return true;
     if (c->rlen < c->rcap)
         return true;
-    /* a head that fills the buffer may make it grow, up to its limit */
-    return c->state == CS_HEAD && c->rcap < conn_rbuf_max(c);
+    /* a head (or an upgraded protocol's frame) that fills the buffer may make it grow, up to
+     * its limit */
+    return (c->state == CS_HEAD || c->state == CS_UPGRADED) && c->rcap < conn_rbuf_max(c);
 }
 
 /* Reads what the socket has into the buffer. 0, or -1 when the connection was closed. */
@@ -269,6 +277,10 @@ static int conn_read(http_conn_t *c)
             c->head_start = conn_now(c);
         c->rlen += (size_t)n;
         c->last_io = conn_now(c);
+        if (c->state == CS_UPGRADED) {
+            c->up_fresh = true;
+            c->last_in = c->last_io;
+        }
         if (!c->tls && c->rlen < c->rcap)
             return 0; /* the socket is empty: a short read says so */
     }
@@ -326,7 +338,8 @@ static void conn_on_timer(uv_timer_t *t);
  * client's input ends the connection. */
 static bool conn_waiting(const http_conn_t *c)
 {
-    return !c->eof && (c->state == CS_APP || (c->state == CS_WRITE && c->streaming));
+    return !c->eof && (c->state == CS_APP || c->state == CS_UPGRADED ||
+                       (c->state == CS_WRITE && c->streaming));
 }
 
 static void conn_poll_update(http_conn_t *c)
@@ -370,6 +383,10 @@ static uint64_t conn_deadline(const http_conn_t *c)
         return conn_out_pending(c) && !c->streaming ? c->last_io + e->idle_ms : CONN_NEVER;
     case CS_LINGER:
         return c->linger_end;
+    case CS_UPGRADED:
+        if (conn_out_pending(c) && c->last_io + e->idle_ms < c->last_in + c->up_idle_ms)
+            return c->last_io + e->idle_ms; /* a peer that does not read */
+        return c->last_in + c->up_idle_ms;
     default:
         return CONN_NEVER;
     }
@@ -578,6 +595,45 @@ static void conn_handshake(http_conn_t *c)
     }
 }
 
+/* Upgraded: fresh input goes to the transport, which consumes whole frames; a drained output
+ * buffer is reported; the peer's end of input ends the connection. */
+static void conn_upgraded(http_conn_t *c)
+{
+    if (c->up_fresh && c->rlen > c->rpos) {
+        c->up_fresh = false;
+        size_t used =
+            c->env->ops->input(c, c->app, c->rbuf + c->rpos, c->rlen - c->rpos, c->env->ud);
+        if (c->state != CS_UPGRADED)
+            return;
+        c->rpos += used;
+        if (c->rpos == c->rlen) {
+            c->rpos = c->rlen = 0;
+        } else if (c->rpos > 0 && c->rlen == c->rcap) { /* room for the rest of a frame */
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+    }
+    if (conn_out_pending(c))
+        return;
+    if (c->close_after) { /* http_conn_end: the transport's part is over */
+        void *app = c->app;
+        c->app = NULL;
+        if (app && c->env->ops->gone)
+            c->env->ops->gone(c, app, c->env->ud);
+        conn_linger(c);
+        return;
+    }
+    if (c->drain_due) {
+        c->drain_due = false;
+        c->env->ops->drain(c, c->app, c->env->ud);
+        if (c->state != CS_UPGRADED)
+            return;
+    }
+    if (c->eof)
+        conn_close(c, false);
+}
+
 /* Runs the state machine until it waits for the socket, the timer or the transport. Re-entry
  * (a transport that answers inside ops->request) is folded into the running loop. */
 static void conn_advance(http_conn_t *c)
@@ -611,6 +667,9 @@ static void conn_advance(http_conn_t *c)
                 conn_close(c, false);
             }
             break;
+        case CS_UPGRADED:
+            conn_upgraded(c);
+            break;
         case CS_WRITE:
             if (conn_out_pending(c))
                 break;
@@ -629,6 +688,12 @@ static void conn_advance(http_conn_t *c)
             break;
         }
         if (c->state != st && c->state != CS_DEAD)
+            c->again = true;
+        /* Input consumed from a full buffer while GnuTLS still holds decrypted bytes: the
+         * socket may be empty and never signal them, so read them now (each pass reads, so
+         * this ends once the buffer is full or GnuTLS is drained). */
+        if (c->tls && c->state != CS_HANDSHAKE && c->state != CS_DEAD && http_tls_pending(c->tls) &&
+            conn_reading(c))
             c->again = true;
     } while (c->again && c->state != CS_DEAD);
     c->in_advance = false;
@@ -680,6 +745,18 @@ static void conn_on_timer(uv_timer_t *t)
     case CS_WRITE: /* the client does not read its reply */
         conn_close(c, true);
         return;
+    case CS_UPGRADED:
+        if (conn_out_pending(c) && conn_now(c) >= c->last_io + c->env->idle_ms) {
+            conn_close(c, true); /* the peer does not read */
+            return;
+        }
+        if (c->close_after) { /* the transport's goodbye went unanswered */
+            conn_close(c, true);
+            return;
+        }
+        c->last_in = conn_now(c); /* the next idle period starts now */
+        c->env->ops->idle(c, c->app, c->env->ud);
+        break;
     default: /* handshake or linger */
         conn_close(c, false);
         return;
@@ -785,6 +862,42 @@ void http_conn_respond(http_conn_t *c, int how)
     if (!c->streaming)
         c->app = NULL;
     c->state = CS_WRITE;
+    conn_advance(c);
+}
+
+void http_conn_upgrade(http_conn_t *c, size_t input_max, uint64_t idle_ms)
+{
+    if (c->state == CS_DEAD)
+        return;
+    /* the head and body are done with; input already read after them is the new protocol's */
+    size_t left = c->rlen - c->rpos;
+    memmove(c->rbuf, c->rbuf + c->rpos, left);
+    c->rlen = left;
+    c->rpos = c->hend = 0;
+    strbuf_free(&c->body);
+    c->up_max = input_max < CONN_RBUF_INIT ? CONN_RBUF_INIT : input_max;
+    c->up_idle_ms = idle_ms;
+    c->last_in = conn_now(c);
+    c->up_fresh = left > 0;
+    c->streaming = false;
+    c->close_after = false;
+    c->state = CS_UPGRADED;
+    conn_advance(c);
+}
+
+void http_conn_send(http_conn_t *c)
+{
+    if (c->state != CS_UPGRADED)
+        return;
+    c->drain_due = true;
+    conn_advance(c);
+}
+
+void http_conn_end(http_conn_t *c)
+{
+    if (c->state != CS_UPGRADED)
+        return;
+    c->close_after = true;
     conn_advance(c);
 }
 

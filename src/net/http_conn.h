@@ -50,6 +50,13 @@ typedef struct http_conn_ops {
     void (*gone)(http_conn_t *c, void *app, void *ud);
     /* The connection is closed and about to be freed: the last call for it. */
     void (*closed)(http_conn_t *c, void *ud);
+    /* An upgraded connection (http_conn_upgrade) received bytes: data[0..len) is everything
+     * not yet consumed. Returns how many bytes it consumed (the rest is offered again with
+     * more input). */
+    size_t (*input)(http_conn_t *c, void *app, char *data, size_t len, void *ud);
+    /* An upgraded connection saw no input for its idle time (again after each further idle
+     * time without input: the transport decides when to end it). */
+    void (*idle)(http_conn_t *c, void *app, void *ud);
 } http_conn_ops_t;
 
 /* Settings shared by all connections of a server; http.c owns it and may change the values
@@ -97,6 +104,19 @@ enum {
  * app pointer is cleared); after the last byte the next request is read (DONE) or the
  * connection closes (CLOSE, or when the client or shutdown asked for it). */
 void http_conn_respond(http_conn_t *c, int how);
+
+/* Switches the connection to another protocol (WebSocket) once the 101 response appended to
+ * http_conn_out is written: from then on input goes to ops->input (buffered up to input_max
+ * bytes), output appended to http_conn_out goes out with http_conn_send, and ops->idle runs
+ * after idle_ms without input. app (set with http_conn_app_set) stays until ops->gone. */
+void http_conn_upgrade(http_conn_t *c, size_t input_max, uint64_t idle_ms);
+
+/* Upgraded: writes what was appended to http_conn_out; ops->drain once all of it is out. */
+void http_conn_send(http_conn_t *c);
+
+/* Upgraded: ends the connection after what is buffered is written (the peer's remaining
+ * input is drained for a short while, then the connection closes; ops->gone then). */
+void http_conn_end(http_conn_t *c);
 
 /* Ends the connection at once (reset), dropping what is buffered; ops->gone if app is set. */
 void http_conn_abort(http_conn_t *c);

@@ -1,4 +1,4 @@
-/* What http.c and http_stream.c share, and nothing else includes: the server, a request's
+/* What http.c, http_stream.c and ws.c share, and nothing else includes: the server, a request's
  * context and an SSE stream, and the response helpers the stream's head is written with. */
 #ifndef GANGLION_HTTP_INTERNAL_H
 #define GANGLION_HTTP_INTERNAL_H
@@ -36,10 +36,11 @@
 
 typedef struct http_rq http_rq_t;
 typedef struct http_stream http_stream_t;
+typedef struct ws_conn ws_conn_t;
 
 /* What a connection carries for the transport (its app pointer): a request the registry holds,
  * or a stream. */
-enum { HTTP_APP_RQ = 1, HTTP_APP_STREAM };
+enum { HTTP_APP_RQ = 1, HTTP_APP_STREAM, HTTP_APP_WS };
 
 /* One request, from its head to the registry's reply (or its cancellation). */
 struct http_rq {
@@ -94,6 +95,7 @@ struct http_server {
     http_rq_t *free_rqs;
     size_t nfree;
     http_stream_t *streams;
+    ws_conn_t *wss; /* every open WebSocket (ws.c) */
     uint64_t rid_seed, rid_counter;
     time_t date_at;
     char date[40]; /* the Date field value of date_at */
@@ -133,5 +135,20 @@ void http_stream_free(http_stream_t *st);
 void http_streams_heartbeat(uv_timer_t *t);
 /* Shutdown: every stream unsubscribes and ends once its queue is written. */
 void http_streams_end(http_server_t *srv);
+
+/* ---- ws.c: the WebSocket transport ---- */
+
+/* True for the WebSocket's path (GET /api/v1/ws). */
+bool ws_wanted(const char *path);
+/* Answers rq with the opening handshake (101, the connection then carries a ws_conn_t) or a
+ * problem (426, 400, 401, 403). */
+void ws_open(http_rq_t *rq, const http_request_t *hr);
+/* The connection's ops for a ws_conn_t app (see http_conn_ops_t). */
+size_t ws_on_input(ws_conn_t *ws, char *data, size_t len);
+void ws_on_idle(ws_conn_t *ws);
+void ws_free(ws_conn_t *ws);
+/* Shutdown: every WebSocket stops its events and closes with 1001 once its requests in flight
+ * are answered. */
+void ws_all_end(http_server_t *srv);
 
 #endif
