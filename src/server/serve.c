@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/opt.h"
+#include "memory/memory.h"
 #include "net/http.h"
 #include "net/zmq_server.h"
 #include "server/datadir.h"
@@ -65,6 +66,8 @@ const serve_domain_t serve_domains[] = {
     {"auth", auth_migrations, auth_start, auth_api_register, NULL, NULL, auth_destroy},
     {"watch", watch_migrations, watch_start, watch_api_register, watch_shutdown, NULL,
      watch_destroy},
+    {"memory", memory_migrations, memory_start, memory_api_register, memory_shutdown, memory_busy,
+     memory_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 

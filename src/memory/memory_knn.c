@@ -1,0 +1,296 @@
+/* The vector index: vectors are stored normalised, row after row, so a query's cosine with every
+ * vector is a dot product over contiguous memory that the compiler vectorises. Each row also
+ * keeps the norm of its second half: once the first half's dot product plus the largest the rest
+ * could add (|q_tail| * |v_tail|) cannot beat the k-th best so far, the row is dropped. */
+#include "memory/memory_knn.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct memory_knn_meta {
+    char id[MEMORY_ID_LEN];
+    int64_t created_ms;
+    uint64_t principal_hash, agent_hash;
+    float tail_norm; /* norm of the normalised vector's elements [half, dim) */
+} memory_knn_meta_t;
+
+struct memory_knn {
+    size_t dim, half, n, cap;
+    float *vecs; /* n rows of dim floats */
+    memory_knn_meta_t *meta;
+};
+
+uint64_t memory_knn_hash(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+memory_knn_t *memory_knn_new(size_t dim)
+{
+    if (dim == 0 || dim > 4096)
+        return NULL;
+    memory_knn_t *ix = calloc(1, sizeof *ix);
+    if (ix) {
+        ix->dim = dim;
+        ix->half = dim / 2;
+    }
+    return ix;
+}
+
+void memory_knn_free(memory_knn_t *ix)
+{
+    if (!ix)
+        return;
+    free(ix->vecs);
+    free(ix->meta);
+    free(ix);
+}
+
+size_t memory_knn_dim(const memory_knn_t *ix)
+{
+    return ix->dim;
+}
+
+size_t memory_knn_count(const memory_knn_t *ix)
+{
+    return ix->n;
+}
+
+static ptrdiff_t memory_knn_find(const memory_knn_t *ix, const char *id)
+{
+    for (size_t i = 0; i < ix->n; i++)
+        if (strcmp(ix->meta[i].id, id) == 0)
+            return (ptrdiff_t)i;
+    return -1;
+}
+
+static float memory_knn_dot(const float *restrict a, const float *restrict b, size_t n)
+{
+    /* four running sums: independent chains the compiler turns into vector lanes */
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t created_ms,
+                   uint64_t principal_hash, uint64_t agent_hash)
+{
+    if (!id || strlen(id) >= MEMORY_ID_LEN)
+        return -EINVAL;
+    double norm = 0;
+    for (size_t i = 0; i < ix->dim; i++)
+        norm += (double)vec[i] * vec[i];
+    if (!(norm > 0) || !isfinite(norm))
+        return -EINVAL;
+    ptrdiff_t at = memory_knn_find(ix, id);
+    if (at < 0) {
+        if (ix->n == ix->cap) {
+            size_t cap = ix->cap ? ix->cap * 2 : 64;
+            float *v = realloc(ix->vecs, cap * ix->dim * sizeof *v);
+            if (!v)
+                return -ENOMEM;
+            ix->vecs = v;
+            memory_knn_meta_t *m = realloc(ix->meta, cap * sizeof *m);
+            if (!m)
+                return -ENOMEM;
+            ix->meta = m;
+            ix->cap = cap;
+        }
+        at = (ptrdiff_t)ix->n++;
+    }
+    float *row = ix->vecs + (size_t)at * ix->dim;
+    float inv = (float)(1.0 / sqrt(norm));
+    double tail = 0;
+    for (size_t i = 0; i < ix->dim; i++) {
+        row[i] = vec[i] * inv;
+        if (i >= ix->half)
+            tail += (double)row[i] * row[i];
+    }
+    memory_knn_meta_t *m = &ix->meta[at];
+    memset(m->id, 0, sizeof m->id);
+    memcpy(m->id, id, strlen(id));
+    m->created_ms = created_ms;
+    m->principal_hash = principal_hash;
+    m->agent_hash = agent_hash;
+    m->tail_norm = (float)sqrt(tail) * 1.0001f; /* rounding must not make the bound too tight */
+    return 0;
+}
+
+int memory_knn_remove(memory_knn_t *ix, const char *id)
+{
+    ptrdiff_t at = memory_knn_find(ix, id);
+    if (at < 0)
+        return -ENOENT;
+    size_t last = ix->n - 1;
+    if ((size_t)at != last) {
+        memcpy(ix->vecs + (size_t)at * ix->dim, ix->vecs + last * ix->dim, ix->dim * sizeof(float));
+        ix->meta[at] = ix->meta[last];
+    }
+    ix->n--;
+    return 0;
+}
+
+/* ---- the bounded top-k: a min-heap on (score, then larger id is worse) ---- */
+
+static int memory_hit_worse(const memory_knn_hit_t *a, const memory_knn_hit_t *b)
+{
+    if (a->score != b->score)
+        return a->score < b->score;
+    return strcmp(a->id, b->id) > 0;
+}
+
+static void memory_heap_sift_down(memory_knn_hit_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && memory_hit_worse(&h[l], &h[w]))
+            w = l;
+        if (r < n && memory_hit_worse(&h[r], &h[w]))
+            w = r;
+        if (w == i)
+            return;
+        memory_knn_hit_t t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+static void memory_heap_offer(memory_knn_hit_t *h, size_t *n, size_t k, float score, const char *id)
+{
+    memory_knn_hit_t c = {.score = score};
+    memcpy(c.id, id, MEMORY_ID_LEN);
+    if (*n < k) {
+        size_t i = (*n)++;
+        h[i] = c;
+        while (i > 0) {
+            size_t p = (i - 1) / 2;
+            if (!memory_hit_worse(&h[i], &h[p]))
+                break;
+            memory_knn_hit_t t = h[i];
+            h[i] = h[p];
+            h[p] = t;
+            i = p;
+        }
+    } else if (memory_hit_worse(&h[0], &c)) {
+        h[0] = c;
+        memory_heap_sift_down(h, *n, 0);
+    }
+}
+
+static int memory_hit_cmp(const void *a, const void *b)
+{
+    const memory_knn_hit_t *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return strcmp(x->id, y->id);
+}
+
+static int memory_knn_keeps(const memory_knn_meta_t *m, const memory_knn_filter_t *f)
+{
+    if (!f)
+        return 1;
+    if (f->principal_hash && m->principal_hash != f->principal_hash)
+        return 0;
+    if (f->agent_hash && m->agent_hash != f->agent_hash)
+        return 0;
+    if (f->since_ms && m->created_ms < f->since_ms)
+        return 0;
+    if (f->until_ms && m->created_ms >= f->until_ms)
+        return 0;
+    return 1;
+}
+
+/* q normalised into qn (dim floats); the norm of its tail into *qtail. -EINVAL for zero. */
+static int memory_knn_query_prepare(const memory_knn_t *ix, const float *q, float *qn, float *qtail)
+{
+    double norm = 0, tail = 0;
+    for (size_t i = 0; i < ix->dim; i++)
+        norm += (double)q[i] * q[i];
+    if (!(norm > 0) || !isfinite(norm))
+        return -EINVAL;
+    float inv = (float)(1.0 / sqrt(norm));
+    for (size_t i = 0; i < ix->dim; i++) {
+        qn[i] = q[i] * inv;
+        if (i >= ix->half)
+            tail += (double)qn[i] * qn[i];
+    }
+    *qtail = (float)sqrt(tail) * 1.0001f;
+    return 0;
+}
+
+int memory_knn_search(const memory_knn_t *ix, const float *q, size_t k,
+                      const memory_knn_filter_t *f, memory_knn_hit_t *out)
+{
+    if (k == 0)
+        return 0;
+    if (k > MEMORY_KNN_MAX_K)
+        k = MEMORY_KNN_MAX_K;
+    float *qn = malloc(ix->dim * sizeof *qn);
+    if (!qn)
+        return -ENOMEM;
+    float qtail;
+    if (memory_knn_query_prepare(ix, q, qn, &qtail) < 0) {
+        free(qn);
+        return -EINVAL;
+    }
+    size_t n = 0, dim = ix->dim, half = ix->half;
+    for (size_t r = 0; r < ix->n; r++) {
+        const memory_knn_meta_t *m = &ix->meta[r];
+        if (!memory_knn_keeps(m, f))
+            continue;
+        const float *row = ix->vecs + r * dim;
+        float s = memory_knn_dot(qn, row, half);
+        /* the rest can add at most |q_tail| * |row_tail|: skip it when that cannot win */
+        if (n == k && s + qtail * m->tail_norm < out[0].score)
+            continue;
+        s += memory_knn_dot(qn + half, row + half, dim - half);
+        memory_heap_offer(out, &n, k, s, m->id);
+    }
+    free(qn);
+    qsort(out, n, sizeof out[0], memory_hit_cmp);
+    return (int)n;
+}
+
+int memory_knn_search_naive(const memory_knn_t *ix, const float *q, size_t k,
+                            const memory_knn_filter_t *f, memory_knn_hit_t *out)
+{
+    if (k == 0)
+        return 0;
+    if (k > MEMORY_KNN_MAX_K)
+        k = MEMORY_KNN_MAX_K;
+    double qq = 0;
+    for (size_t i = 0; i < ix->dim; i++)
+        qq += (double)q[i] * q[i];
+    if (!(qq > 0))
+        return -EINVAL;
+    size_t n = 0;
+    for (size_t r = 0; r < ix->n; r++) {
+        if (!memory_knn_keeps(&ix->meta[r], f))
+            continue;
+        const float *row = ix->vecs + r * ix->dim;
+        double dot = 0, vv = 0;
+        for (size_t i = 0; i < ix->dim; i++) {
+            dot += (double)q[i] * row[i];
+            vv += (double)row[i] * row[i];
+        }
+        memory_heap_offer(out, &n, k, (float)(dot / sqrt(qq * vv)), ix->meta[r].id);
+    }
+    qsort(out, n, sizeof out[0], memory_hit_cmp);
+    return (int)n;
+}
