@@ -120,13 +120,13 @@ typedef struct config {
     int64_t watch_incident_gap_s;   /* anomalies this close (event time) share an incident */
     int64_t watch_metrics_streams;  /* streams with their own Prometheus labels */
     /* memory (docs/memory.md) */
-    int64_t memory_max_content;    /* bytes of one record's content */
-    int64_t memory_max_records;    /* records in all layers */
-    int64_t memory_max_dim;        /* floats in one embedding */
+    int64_t memory_max_content;       /* bytes of one record's content */
+    int64_t memory_max_records;       /* records in all layers */
+    int64_t memory_max_dim;           /* floats in one embedding */
     int64_t memory_prune_interval_ms; /* how often retention runs */
-    int64_t memory_prune_batch;    /* records one retention pass deletes at most */
-    int64_t memory_max_count[5];   /* per layer (memory_layers order); 0 = no bound */
-    int64_t memory_max_age_s[5];   /* per layer; 0 = no bound */
+    int64_t memory_prune_batch;       /* records one retention pass deletes at most */
+    int64_t memory_max_count[5];      /* per layer (memory_layers order); 0 = no bound */
+    int64_t memory_max_age_s[5];      /* per layer; 0 = no bound */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

@@ -4,6 +4,8 @@
  * could add (|q_tail| * |v_tail|) cannot beat the k-th best so far, the row is dropped. */
 #include "memory/memory_knn.h"
 
+#include "core/htab.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -16,11 +18,26 @@ typedef struct memory_knn_meta {
     float tail_norm; /* norm of the normalised vector's elements [half, dim) */
 } memory_knn_meta_t;
 
+/* Where an id's row is: the table's items (one allocation each, so rows can move). */
+typedef struct memory_knn_slot {
+    char id[MEMORY_ID_LEN];
+    size_t row;
+} memory_knn_slot_t;
+
 struct memory_knn {
     size_t dim, half, n, cap;
     float *vecs; /* n rows of dim floats */
     memory_knn_meta_t *meta;
+    memory_knn_slot_t **slots; /* slots[row] */
+    htab_t *by_id;
 };
+
+static const void *memory_knn_slot_key(const void *item, size_t *len)
+{
+    const memory_knn_slot_t *s = item;
+    *len = strlen(s->id);
+    return s->id;
+}
 
 uint64_t memory_knn_hash(const char *s)
 {
@@ -37,10 +54,12 @@ memory_knn_t *memory_knn_new(size_t dim)
     if (dim == 0 || dim > 4096)
         return NULL;
     memory_knn_t *ix = calloc(1, sizeof *ix);
-    if (ix) {
-        ix->dim = dim;
-        ix->half = dim / 2;
+    if (!ix || htab_new(&ix->by_id, memory_knn_slot_key) < 0) {
+        free(ix);
+        return NULL;
     }
+    ix->dim = dim;
+    ix->half = dim / 2;
     return ix;
 }
 
@@ -48,6 +67,10 @@ void memory_knn_free(memory_knn_t *ix)
 {
     if (!ix)
         return;
+    for (size_t i = 0; i < ix->n; i++)
+        free(ix->slots[i]);
+    free(ix->slots);
+    htab_destroy(&ix->by_id);
     free(ix->vecs);
     free(ix->meta);
     free(ix);
@@ -65,10 +88,8 @@ size_t memory_knn_count(const memory_knn_t *ix)
 
 static ptrdiff_t memory_knn_find(const memory_knn_t *ix, const char *id)
 {
-    for (size_t i = 0; i < ix->n; i++)
-        if (strcmp(ix->meta[i].id, id) == 0)
-            return (ptrdiff_t)i;
-    return -1;
+    const memory_knn_slot_t *s = htab_get_str(ix->by_id, id);
+    return s ? (ptrdiff_t)s->row : -1;
 }
 
 static float memory_knn_dot(const float *restrict a, const float *restrict b, size_t n)
@@ -109,8 +130,22 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
             if (!m)
                 return -ENOMEM;
             ix->meta = m;
+            memory_knn_slot_t **sl = realloc(ix->slots, cap * sizeof *sl);
+            if (!sl)
+                return -ENOMEM;
+            ix->slots = sl;
             ix->cap = cap;
         }
+        memory_knn_slot_t *slot = calloc(1, sizeof *slot);
+        if (!slot)
+            return -ENOMEM;
+        memcpy(slot->id, id, strlen(id));
+        slot->row = ix->n;
+        if (htab_put(ix->by_id, slot) < 0) {
+            free(slot);
+            return -ENOMEM;
+        }
+        ix->slots[ix->n] = slot;
         at = (ptrdiff_t)ix->n++;
     }
     float *row = ix->vecs + (size_t)at * ix->dim;
@@ -133,13 +168,17 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
 
 int memory_knn_remove(memory_knn_t *ix, const char *id)
 {
-    ptrdiff_t at = memory_knn_find(ix, id);
-    if (at < 0)
+    memory_knn_slot_t *gone = htab_del(ix->by_id, id, strlen(id));
+    if (!gone)
         return -ENOENT;
-    size_t last = ix->n - 1;
-    if ((size_t)at != last) {
-        memcpy(ix->vecs + (size_t)at * ix->dim, ix->vecs + last * ix->dim, ix->dim * sizeof(float));
+    size_t at = gone->row, last = ix->n - 1;
+    free(gone);
+    if (at != last) {
+        /* the last row fills the hole */
+        memcpy(ix->vecs + at * ix->dim, ix->vecs + last * ix->dim, ix->dim * sizeof(float));
         ix->meta[at] = ix->meta[last];
+        ix->slots[at] = ix->slots[last];
+        ix->slots[at]->row = at;
     }
     ix->n--;
     return 0;
