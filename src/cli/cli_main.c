@@ -35,6 +35,7 @@ static const cli_cmd_t cli_commands[] = {
     {"cert", "write a self-signed development certificate for HTTPS", NULL, cli_cmd_cert},
     {"watch", "anomaly detection: anomalies, incidents, ack, verify ... (see watch --help)", NULL,
      cli_cmd_watch},
+    {"memory", "memory records: add, search, show, rm (see memory --help)", NULL, cli_cmd_memory},
     {"synth", "write labelled synthetic traffic for the anomaly detector", NULL, cli_cmd_synth},
     {"login", "sign in and store the session for later commands", NULL, cli_cmd_login},
     {"logout", "revoke and forget the stored session", NULL, cli_cmd_logout},

@@ -3,6 +3,7 @@ deleted and promoted; full-text search ranked the same on SQLite and PostgreSQL;
 searched by cosine and mixed with full text; bounds; retention; agent keys confined to their own
 records."""
 
+import json
 import math
 import time
 
@@ -247,3 +248,38 @@ def test_agent_keys_see_only_their_own_records(daemon):
     assert call("GET", "/api/v1/memory/records", v).status_code == 200
     assert_problem(call("POST", "/api/v1/memory/records", v,
                         json={"layer": "working", "content": "x"}), 403)
+
+
+def memory_cli(d, *args):
+    import subprocess
+    env = d.cli_env()
+    env.pop("GANGLION_URL", None)
+    return subprocess.run([d.bin, "--url", d.url, "memory", *args], capture_output=True,
+                          text=True, timeout=30, env=env)
+
+
+def test_cli_add_search_show_rm(daemon):
+    p = memory_cli(daemon, "add", "episodic", "the backup ran at midnight", "--tag", "ops",
+                   "--agent", "cron", "--embedding", "1,0,0")
+    assert p.returncode == 0, p.stderr
+    rid = p.stdout.strip()
+    assert rid.startswith("mem-")
+    p = memory_cli(daemon, "add", "episodic", "lunch was at noon", "--embedding", "0,1,0")
+    other = p.stdout.strip()
+    p = memory_cli(daemon, "search", "backup")
+    assert p.returncode == 0, p.stderr
+    assert rid in p.stdout and other not in p.stdout and "<b>backup</b>" in p.stdout
+    p = memory_cli(daemon, "--json", "search", "--vector", "0.1,1,0", "--k", "1")
+    assert p.returncode == 0, p.stderr
+    assert [h["record"]["id"] for h in json.loads(p.stdout)["results"]] == [other]
+    p = memory_cli(daemon, "show", rid)
+    assert p.returncode == 0 and "the backup ran at midnight" in p.stdout
+    assert "layer:      episodic" in p.stdout and "ops" in p.stdout and "3 dimensions" in p.stdout
+    p = memory_cli(daemon, "rm", rid)
+    assert p.returncode == 0 and f"deleted {rid}" in p.stdout
+    p = memory_cli(daemon, "show", rid)
+    assert p.returncode != 0 and "no memory record" in p.stderr
+    p = memory_cli(daemon, "add", "attic", "x")
+    assert p.returncode != 0 and "layer" in p.stderr
+    p = memory_cli(daemon, "search", "--vector", "1,x")
+    assert p.returncode == 2 and "vector" in p.stderr
