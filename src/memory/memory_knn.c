@@ -15,7 +15,6 @@ typedef struct memory_knn_meta {
     char id[MEMORY_ID_LEN];
     int64_t created_ms;
     uint64_t principal_hash, agent_hash;
-    float tail_norm; /* norm of the normalised vector's elements [half, dim) */
 } memory_knn_meta_t;
 
 /* Where an id's row is: the table's items (one allocation each, so rows can move). */
@@ -25,8 +24,12 @@ typedef struct memory_knn_slot {
 } memory_knn_slot_t;
 
 struct memory_knn {
-    size_t dim, half, n, cap;
-    float *vecs; /* n rows of dim floats */
+    size_t dim, cut[2], n, cap; /* checkpoints at a quarter and a half of the row */
+    /* The unit vectors split at cut[0]: every row's first quarter together (what each search
+     * reads), the rest of the rows apart (read only for rows the bound does not drop). */
+    float *head;  /* n rows of cut[0] floats */
+    float *rest;  /* n rows of dim - cut[0] floats */
+    float *tails; /* per row: norms of its elements [cut[0], dim) and [cut[1], dim) */
     memory_knn_meta_t *meta;
     memory_knn_slot_t **slots; /* slots[row] */
     htab_t *by_id;
@@ -59,7 +62,8 @@ memory_knn_t *memory_knn_new(size_t dim)
         return NULL;
     }
     ix->dim = dim;
-    ix->half = dim / 2;
+    ix->cut[0] = dim / 4;
+    ix->cut[1] = dim / 2;
     return ix;
 }
 
@@ -71,7 +75,9 @@ void memory_knn_free(memory_knn_t *ix)
         free(ix->slots[i]);
     free(ix->slots);
     htab_destroy(&ix->by_id);
-    free(ix->vecs);
+    free(ix->head);
+    free(ix->rest);
+    free(ix->tails);
     free(ix->meta);
     free(ix);
 }
@@ -92,20 +98,23 @@ static ptrdiff_t memory_knn_find(const memory_knn_t *ix, const char *id)
     return s ? (ptrdiff_t)s->row : -1;
 }
 
+#define MEMORY_KNN_LANES 16
+
 static float memory_knn_dot(const float *restrict a, const float *restrict b, size_t n)
 {
-    /* four running sums: independent chains the compiler turns into vector lanes */
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    /* independent running sums, one per lane: the loop over j is what the compiler turns into
+     * vector instructions (no reassociation needed, so no -ffast-math) */
+    float acc[MEMORY_KNN_LANES] = {0};
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
-    }
+    for (; i + MEMORY_KNN_LANES <= n; i += MEMORY_KNN_LANES)
+        for (size_t j = 0; j < MEMORY_KNN_LANES; j++)
+            acc[j] += a[i + j] * b[i + j];
+    float s = 0;
     for (; i < n; i++)
-        s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
+        s += a[i] * b[i];
+    for (size_t j = 0; j < MEMORY_KNN_LANES; j++)
+        s += acc[j];
+    return s;
 }
 
 int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t created_ms,
@@ -122,10 +131,19 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
     if (at < 0) {
         if (ix->n == ix->cap) {
             size_t cap = ix->cap ? ix->cap * 2 : 64;
-            float *v = realloc(ix->vecs, cap * ix->dim * sizeof *v);
-            if (!v)
+            size_t c0 = ix->cut[0];
+            float *h = realloc(ix->head, cap * (c0 ? c0 : 1) * sizeof *h);
+            if (!h)
                 return -ENOMEM;
-            ix->vecs = v;
+            ix->head = h;
+            float *r = realloc(ix->rest, cap * (ix->dim - c0) * sizeof *r);
+            if (!r)
+                return -ENOMEM;
+            ix->rest = r;
+            float *t = realloc(ix->tails, cap * 2 * sizeof *t);
+            if (!t)
+                return -ENOMEM;
+            ix->tails = t;
             memory_knn_meta_t *m = realloc(ix->meta, cap * sizeof *m);
             if (!m)
                 return -ENOMEM;
@@ -148,13 +166,19 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
         ix->slots[ix->n] = slot;
         at = (ptrdiff_t)ix->n++;
     }
-    float *row = ix->vecs + (size_t)at * ix->dim;
+    size_t c0 = ix->cut[0], row = (size_t)at;
+    float *head = ix->head + row * c0, *rest = ix->rest + row * (ix->dim - c0);
     float inv = (float)(1.0 / sqrt(norm));
-    double tail = 0;
+    double tail[2] = {0, 0};
     for (size_t i = 0; i < ix->dim; i++) {
-        row[i] = vec[i] * inv;
-        if (i >= ix->half)
-            tail += (double)row[i] * row[i];
+        float x = vec[i] * inv;
+        if (i < c0)
+            head[i] = x;
+        else
+            rest[i - c0] = x;
+        for (int c = 0; c < 2; c++)
+            if (i >= ix->cut[c])
+                tail[c] += (double)x * x;
     }
     memory_knn_meta_t *m = &ix->meta[at];
     memset(m->id, 0, sizeof m->id);
@@ -162,7 +186,9 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
     m->created_ms = created_ms;
     m->principal_hash = principal_hash;
     m->agent_hash = agent_hash;
-    m->tail_norm = (float)sqrt(tail) * 1.0001f; /* rounding must not make the bound too tight */
+    /* a little above: float rounding must never make the bound too tight */
+    for (int c = 0; c < 2; c++)
+        ix->tails[2 * row + c] = (float)sqrt(tail[c]) * 1.0001f + 1e-6f;
     return 0;
 }
 
@@ -175,7 +201,10 @@ int memory_knn_remove(memory_knn_t *ix, const char *id)
     free(gone);
     if (at != last) {
         /* the last row fills the hole */
-        memcpy(ix->vecs + at * ix->dim, ix->vecs + last * ix->dim, ix->dim * sizeof(float));
+        size_t c0 = ix->cut[0], r = ix->dim - c0;
+        memcpy(ix->head + at * c0, ix->head + last * c0, c0 * sizeof(float));
+        memcpy(ix->rest + at * r, ix->rest + last * r, r * sizeof(float));
+        memcpy(ix->tails + 2 * at, ix->tails + 2 * last, 2 * sizeof(float));
         ix->meta[at] = ix->meta[last];
         ix->slots[at] = ix->slots[last];
         ix->slots[at]->row = at;
@@ -255,10 +284,11 @@ static int memory_knn_keeps(const memory_knn_meta_t *m, const memory_knn_filter_
     return 1;
 }
 
-/* q normalised into qn (dim floats); the norm of its tail into *qtail. -EINVAL for zero. */
-static int memory_knn_query_prepare(const memory_knn_t *ix, const float *q, float *qn, float *qtail)
+/* q normalised into qn (dim floats); the norms of its tails into qtail. -EINVAL for zero. */
+static int memory_knn_query_prepare(const memory_knn_t *ix, const float *q, float *qn,
+                                    float qtail[2])
 {
-    double norm = 0, tail = 0;
+    double norm = 0, tail[2] = {0, 0};
     for (size_t i = 0; i < ix->dim; i++)
         norm += (double)q[i] * q[i];
     if (!(norm > 0) || !isfinite(norm))
@@ -266,10 +296,12 @@ static int memory_knn_query_prepare(const memory_knn_t *ix, const float *q, floa
     float inv = (float)(1.0 / sqrt(norm));
     for (size_t i = 0; i < ix->dim; i++) {
         qn[i] = q[i] * inv;
-        if (i >= ix->half)
-            tail += (double)qn[i] * qn[i];
+        for (int c = 0; c < 2; c++)
+            if (i >= ix->cut[c])
+                tail[c] += (double)qn[i] * qn[i];
     }
-    *qtail = (float)sqrt(tail) * 1.0001f;
+    for (int c = 0; c < 2; c++)
+        qtail[c] = (float)sqrt(tail[c]) * 1.0001f + 1e-6f;
     return 0;
 }
 
@@ -283,23 +315,27 @@ int memory_knn_search(const memory_knn_t *ix, const float *q, size_t k,
     float *qn = malloc(ix->dim * sizeof *qn);
     if (!qn)
         return -ENOMEM;
-    float qtail;
-    if (memory_knn_query_prepare(ix, q, qn, &qtail) < 0) {
+    float qtail[2];
+    if (memory_knn_query_prepare(ix, q, qn, qtail) < 0) {
         free(qn);
         return -EINVAL;
     }
-    size_t n = 0, dim = ix->dim, half = ix->half;
+    size_t n = 0, dim = ix->dim, c0 = ix->cut[0], c1 = ix->cut[1];
     for (size_t r = 0; r < ix->n; r++) {
-        const memory_knn_meta_t *m = &ix->meta[r];
-        if (!memory_knn_keeps(m, f))
+        if (!memory_knn_keeps(&ix->meta[r], f))
             continue;
-        const float *row = ix->vecs + r * dim;
-        float s = memory_knn_dot(qn, row, half);
-        /* the rest can add at most |q_tail| * |row_tail|: skip it when that cannot win */
-        if (n == k && s + qtail * m->tail_norm < out[0].score)
+        const float *head = ix->head + r * c0, *rest = ix->rest + r * (dim - c0);
+        const float *tail = ix->tails + 2 * r;
+        /* at each checkpoint the rest can add at most |q_tail| * |row_tail| (Cauchy-Schwarz):
+         * once that cannot reach the k-th best, the rest of the row is never read */
+        float s = memory_knn_dot(qn, head, c0);
+        if (n == k && s + qtail[0] * tail[0] < out[0].score)
             continue;
-        s += memory_knn_dot(qn + half, row + half, dim - half);
-        memory_heap_offer(out, &n, k, s, m->id);
+        s += memory_knn_dot(qn + c0, rest, c1 - c0);
+        if (n == k && s + qtail[1] * tail[1] < out[0].score)
+            continue;
+        s += memory_knn_dot(qn + c1, rest + (c1 - c0), dim - c1);
+        memory_heap_offer(out, &n, k, s, ix->meta[r].id);
     }
     free(qn);
     qsort(out, n, sizeof out[0], memory_hit_cmp);
@@ -322,11 +358,13 @@ int memory_knn_search_naive(const memory_knn_t *ix, const float *q, size_t k,
     for (size_t r = 0; r < ix->n; r++) {
         if (!memory_knn_keeps(&ix->meta[r], f))
             continue;
-        const float *row = ix->vecs + r * ix->dim;
+        size_t c0 = ix->cut[0];
+        const float *head = ix->head + r * c0, *rest = ix->rest + r * (ix->dim - c0);
         double dot = 0, vv = 0;
         for (size_t i = 0; i < ix->dim; i++) {
-            dot += (double)q[i] * row[i];
-            vv += (double)row[i] * row[i];
+            float x = i < c0 ? head[i] : rest[i - c0];
+            dot += (double)q[i] * x;
+            vv += (double)x * x;
         }
         memory_heap_offer(out, &n, k, (float)(dot / sqrt(qq * vv)), ix->meta[r].id);
     }
