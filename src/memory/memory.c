@@ -120,6 +120,8 @@ static int memory_prune_work(store_conn_t *c, void *ud)
     return 0;
 }
 
+static void memory_prune_tick(uv_timer_t *t);
+
 static void memory_prune_done(int status, void *ud)
 {
     memory_prune_job_t *j = ud;
@@ -142,15 +144,20 @@ static void memory_prune_done(int status, void *ud)
     free(j);
     /* a full batch: more may wait, go on at once rather than after the interval */
     if (!m->stopping && n > 0 && (int64_t)n >= m->hub->cfg.memory_prune_batch)
-        uv_timer_start(&m->prune, m->prune.timer_cb, 0, 0);
+        uv_timer_start(&m->prune, memory_prune_tick, 0, 0);
 }
 
 static void memory_prune_tick(uv_timer_t *t)
 {
     memory_t *m = t->data;
-    if (m->stopping || m->prune_running)
+    if (m->stopping)
         return;
     const config_t *cfg = &m->hub->cfg;
+    /* again after the interval, whatever this pass does (a full batch restarts it sooner) */
+    uv_timer_start(&m->prune, memory_prune_tick, (uint64_t)cfg->memory_prune_interval_ms,
+                   (uint64_t)cfg->memory_prune_interval_ms);
+    if (m->prune_running)
+        return;
     memory_prune_job_t *j = calloc(1, sizeof *j);
     if (!j)
         return;
@@ -170,8 +177,6 @@ static void memory_prune_tick(uv_timer_t *t)
     }
     m->prune_running = 1;
     m->inflight++;
-    uv_timer_start(&m->prune, memory_prune_tick, (uint64_t)cfg->memory_prune_interval_ms,
-                   (uint64_t)cfg->memory_prune_interval_ms);
 }
 
 /* ---- life ------------------------------------------------------------------------------- */
