@@ -37,7 +37,7 @@ typedef struct memory_job {
     memory_terms_t terms;
     int64_t k;
     double weight; /* hybrid: the text score's share */
-    int outcome;   /* 0, 404 */
+    int outcome;   /* 0, 404, 422 (promotion to a layer of another dimension) */
     json_t *out;
 } memory_job_t;
 
@@ -240,6 +240,19 @@ static int memory_job_work(store_conn_t *c, void *ud)
         j->outcome = 404;
         return 0;
     }
+    if (j->kind == MJ_PROMOTE) {
+        /* an embedding must fit the target layer's dimension (read under the index lock) */
+        size_t dim = (size_t)json_integer_value(json_object_get(j->rec, "dim"));
+        uv_rwlock_rdlock(&j->m->lock);
+        memory_knn_t *ix = j->m->knn[memory_layer_index(j->layer)];
+        j->dim = ix ? memory_knn_dim(ix) : 0;
+        uv_rwlock_rdunlock(&j->m->lock);
+        if (dim && j->dim && dim != j->dim) {
+            j->outcome = 422;
+            j->k = (int64_t)dim;
+            return 0;
+        }
+    }
     if (j->kind == MJ_DELETE)
         rc = memory_db_delete(c, j->id, &n);
     else if (j->kind == MJ_PROMOTE)
@@ -264,6 +277,12 @@ static void memory_job_done(int status, void *ud)
         api_reply_problem(req, store_problem_new(m->hub->store, status, "the memory operation"));
     } else if (j->outcome == 404) {
         api_reply_problem(req, problem_new(404, "not-found", "no memory record with id %s", j->id));
+    } else if (j->outcome == 422) {
+        problem_t *p = problem_validation_new();
+        problem_field_add(p, "body", "layer",
+                          "the %s layer holds vectors of %zu dimensions, this record's has %lld",
+                          j->layer, j->dim, (long long)j->k);
+        api_reply_problem(req, p);
     } else if (j->kind == MJ_CREATE) {
         const char *id = json_string_value(json_object_get(j->rec, "id"));
         int layer = memory_layer_index(json_string_value(json_object_get(j->rec, "layer")));

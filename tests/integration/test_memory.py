@@ -129,6 +129,11 @@ def test_promotion_moves_a_record_between_layers(store_daemon):
                           json={"layer": "attic"}), 422)
     assert_problem(d.post("/api/v1/memory/records/mem-0000000000000000/promote",
                           json={"layer": "working"}), 404)
+    # a layer's vectors share one dimension: a record with another cannot move in
+    add(d, "working", "two numbers", embedding=[1.0, 2.0])
+    r = d.post(f"/api/v1/memory/records/{rec['id']}/promote", json={"layer": "working"})
+    assert_problem(r, 422, field="layer")
+    assert d.get(f"/api/v1/memory/records/{rec['id']}").json()["layer"] == "long-term"
 
 
 def unit(v):
