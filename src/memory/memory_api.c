@@ -540,14 +540,12 @@ static void memory_api_record_create(api_req_t *req, void *ctx)
         o += snprintf(j->id + o, sizeof j->id - (size_t)o, "%02x", rnd[i]);
     const char *agent = json_string_value(json_object_get(body, "agent"));
     json_t *tags = json_object_get(body, "tags");
-    j->rec =
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:I}", "id", j->id, "layer", layer, "content", content,
-                  "principal", api_req_principal(req), "agent", agent ? agent : "", "tags",
-                  tags ? tags : json_array(), "created_ms", (json_int_t)clock_wall_ms());
+    j->rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:I}", "id", j->id, "layer", layer, "content",
+                       content, "principal", api_req_principal(req), "agent", agent ? agent : "",
+                       "tags", tags ? json_incref(tags) : json_array(), "created_ms",
+                       (json_int_t)clock_wall_ms());
     if (j->rec && exp)
         json_object_set_new(j->rec, "expires_ms", json_integer(expires));
-    if (j->rec && !tags)
-        json_object_set_new(j->rec, "tags", json_array());
     j->vec = vec;
     j->dim = dim;
     if (!j->rec) {
