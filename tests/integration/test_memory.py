@@ -200,8 +200,9 @@ def test_bounds(make_daemon):
     assert r.json()["type"].endswith("memory-full")
 
 
-def test_retention_prunes_by_count_and_age(make_daemon):
-    d = make_daemon(args=["--set", "memory.prune_interval_ms=200", "--set",
+def test_retention_prunes_by_count_and_age(make_daemon, store_kind, request):
+    store = request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+    d = make_daemon(store=store, args=["--set", "memory.prune_interval_ms=200", "--set",
                           "memory.short_term_max_count=2", "--set",
                           "memory.working_max_age_s=1", "--set", "memory.prune_batch=2"])
     for i in range(5):
@@ -231,18 +232,26 @@ def test_agent_keys_see_only_their_own_records(daemon):
                          **kw)
 
     r = call("POST", "/api/v1/memory/records", k1, json={"layer": "working",
-                                                         "content": "secret plan alpha"})
+                                                         "content": "secret plan alpha",
+                                                         "embedding": [0.0, 1.0]})
     assert r.status_code == 201, r.text
     mine = r.json()
     assert mine["principal"] == f"key:{k1['id']}"
     r = call("POST", "/api/v1/memory/records", k2, json={"layer": "working",
-                                                         "content": "other plan alpha"})
+                                                         "content": "other plan alpha",
+                                                         "embedding": [1.0, 0.0]})
     theirs = r.json()
     assert [x["id"] for x in call("GET", "/api/v1/memory/records", k1).json()["records"]] == [
         mine["id"]]
     hits = call("POST", "/api/v1/memory/search", k1, json={"query": "plan"}).json()["results"]
     assert [h["record"]["id"] for h in hits] == [mine["id"]]
+    # the nearest vector is the other agent's: it is never shown
+    hits = call("POST", "/api/v1/memory/search", k1,
+                json={"vector": [1.0, 0.0], "k": 5}).json()["results"]
+    assert [h["record"]["id"] for h in hits] == [mine["id"]]
     assert_problem(call("GET", f"/api/v1/memory/records/{theirs['id']}", k1), 404)
+    assert_problem(call("POST", f"/api/v1/memory/records/{theirs['id']}/promote", k1,
+                        json={"layer": "long-term"}), 404)
     assert_problem(call("DELETE", f"/api/v1/memory/records/{theirs['id']}", k1), 404)
     assert_problem(call("GET", "/api/v1/memory/records", k1,
                         params={"principal": f"key:{k2['id']}"}), 403)
