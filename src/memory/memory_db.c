@@ -174,26 +174,36 @@ int memory_db_match(store_conn_t *c, bool pg, const memory_terms_t *t, const mem
     return store_query(c, sql, p, n, rows, NULL);
 }
 
+#define MEMORY_IDS_CHUNK 50
+
 int memory_db_by_ids(store_conn_t *c, const char *const *ids, size_t n, const memory_filter_t *f,
                      json_t **rows)
 {
     *rows = json_array();
     if (!*rows)
         return STORE_ERR;
-    /* one statement per id keeps the text constant (prepared once); n is bounded by k */
-    for (size_t i = 0; i < n; i++) {
-        char sql[1024] = "SELECT " MEMORY_COLS " FROM memory_records WHERE id = $1";
-        store_val_t p[10] = {STORE_TEXTV(ids[i])};
-        size_t k = 1;
-        memory_db_where(f, sql, sizeof sql, p, &k);
+    /* chunks of MEMORY_IDS_CHUNK ids, the last one padded with its last id: one statement text
+     * (prepared once per connection) whatever n is */
+    char sql[2048] = "SELECT " MEMORY_COLS " FROM memory_records WHERE id IN (";
+    size_t o = strlen(sql);
+    for (size_t i = 0; i < MEMORY_IDS_CHUNK; i++)
+        o += (size_t)snprintf(sql + o, sizeof sql - o, "%s$%zu", i ? ", " : "", i + 1);
+    snprintf(sql + o, sizeof sql - o, ")");
+    for (size_t at = 0; at < n; at += MEMORY_IDS_CHUNK) {
+        char q[2048];
+        memcpy(q, sql, sizeof q);
+        store_val_t p[MEMORY_IDS_CHUNK + 10];
+        size_t k = 0;
+        for (; k < MEMORY_IDS_CHUNK; k++)
+            p[k] = STORE_TEXTV(ids[at + k < n ? at + k : n - 1]);
+        memory_db_where(f, q, sizeof q, p, &k);
         json_t *r = NULL;
-        int rc = store_query(c, sql, p, k, &r, NULL);
+        int rc = store_query(c, q, p, k, &r, NULL);
         if (rc < 0) {
             json_decref(r);
             return rc;
         }
-        if (json_array_size(r) == 1)
-            json_array_append(*rows, json_array_get(r, 0));
+        json_array_extend(*rows, r);
         json_decref(r);
     }
     return 0;

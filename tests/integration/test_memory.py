@@ -297,3 +297,16 @@ def test_cli_add_search_show_rm(daemon):
     assert p.returncode != 0 and "layer" in p.stderr
     p = memory_cli(daemon, "search", "--vector", "1,x")
     assert p.returncode == 2 and "vector" in p.stderr
+
+
+def test_hybrid_reads_many_vector_candidates(store_daemon):
+    # more vector candidates than one statement reads (50): every one is found and ranked
+    d = store_daemon
+    ids = [add(d, "episodic", f"note number {i}" + (" zebra" if i == 37 else ""),
+               embedding=[1.0, i / 100.0])["id"] for i in range(70)]
+    res = search(d, query="zebra", vector=[1.0, 0.0], k=70, hybrid_weight=0.5)
+    assert len(res) == 70 and len({r["record"]["id"] for r in res}) == 70
+    assert res[0]["record"]["id"] == ids[37]
+    # then by cosine: the smaller the second coordinate, the nearer
+    rest = [r["record"]["id"] for r in res[1:]]
+    assert rest == [i for i in ids if i != ids[37]]
