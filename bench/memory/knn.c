@@ -88,8 +88,7 @@ int main(int argc, char **argv)
            "\"index_p50_ms\":%.2f,\"index_p99_ms\":%.2f,\"naive_p50_ms\":%.2f,"
            "\"naive_p99_ms\":%.2f,\"speedup_p50\":%.2f,\"same_answers\":%s}\n",
            n, dim, k, queries, clustered ? "clustered" : "uniform", load, ta[p50] * 1e3,
-           ta[p99] * 1e3, tb[p50] * 1e3, tb[p99] * 1e3, tb[p50] / ta[p50],
-           same ? "true" : "false");
+           ta[p99] * 1e3, tb[p50] * 1e3, tb[p99] * 1e3, tb[p50] / ta[p50], same ? "true" : "false");
     memory_knn_free(ix);
     return same ? 0 : 1;
 }
