@@ -232,6 +232,10 @@ bool api_req_query_time(const api_req_t *req, const char *name, int64_t *ms, pro
 /* The principal set by the auth hook ("anonymous" until the security module sets it). */
 const char *api_req_principal(const api_req_t *req);
 void api_req_principal_set(api_req_t *req, const char *principal);
+/* The caller's role ("admin", "agent" ...) as the auth hook found it; "" without auth. Domains
+ * use it to confine a role's view (an agent key sees only its own memory records). */
+const char *api_req_role(const api_req_t *req);
+void api_req_role_set(api_req_t *req, const char *role);
 
 /* Extra response header for the coming reply (copied). */
 void api_reply_header(api_req_t *req, const char *name, const char *value);

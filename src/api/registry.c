@@ -66,6 +66,7 @@ struct api_req {
     char peer[64];
     char transport[16];
     char *principal;
+    char role[16]; /* the credential's role (auth hook), "" when none */
     json_t *params;
     json_t *query;
     json_t *body;
@@ -589,6 +590,16 @@ void api_req_principal_set(api_req_t *req, const char *principal)
         return;
     free(req->principal);
     req->principal = p;
+}
+
+const char *api_req_role(const api_req_t *req)
+{
+    return req->role;
+}
+
+void api_req_role_set(api_req_t *req, const char *role)
+{
+    snprintf(req->role, sizeof req->role, "%s", role ? role : "");
 }
 
 /* ---- dispatch ---- */

@@ -680,6 +680,7 @@ problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud)
     if (rc != 0)
         return auth_unauthorized(rc > 0 ? NULL : why, rc < 0);
     api_req_principal_set(req, id.principal);
+    api_req_role_set(req, id.role);
     if (!auth_ident_allows(&id, ep->scope)) {
         problem_t *p =
             problem_new(403, "forbidden", "this endpoint needs the scope %s, which %s lacks",

@@ -157,6 +157,14 @@ typedef struct config {
     int64_t guard_trust_rejected_milli; /* of a review rejected (or timed out) */
     int64_t guard_trust_history;        /* trust changes kept per principal */
     int64_t guard_verdicts_max;         /* verdict rows kept (the oldest pruned) */
+    /* memory (docs/memory.md) */
+    int64_t memory_max_content;       /* bytes of one record's content */
+    int64_t memory_max_records;       /* records in all layers */
+    int64_t memory_max_dim;           /* floats in one embedding */
+    int64_t memory_prune_interval_ms; /* how often retention runs */
+    int64_t memory_prune_batch;       /* records one retention pass deletes at most */
+    int64_t memory_max_count[5];      /* per layer (memory_layers order); 0 = no bound */
+    int64_t memory_max_age_s[5];      /* per layer; 0 = no bound */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/opt.h"
+#include "memory/memory.h"
 #include "net/http.h"
 #include "net/mqtt_server.h"
 #include "net/zmq_server.h"
@@ -69,6 +70,8 @@ const serve_domain_t serve_domains[] = {
      watch_destroy},
     {"guard", guard_migrations, guard_start, guard_api_register, guard_shutdown, NULL,
      guard_destroy},
+    {"memory", memory_migrations, memory_start, memory_api_register, memory_shutdown, memory_busy,
+     memory_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 
