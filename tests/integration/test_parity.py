@@ -1,5 +1,6 @@
 """The contract suite: every endpoint of the registry (as /openapi.json lists it) is called
-over HTTP, ZMQ and WebSocket with the same inputs, and the three replies must agree in status
+over HTTP, ZMQ, WebSocket and MQTT (through a real Mosquitto) with the same inputs, and the
+four replies must agree in status
 and body (volatile fields such as request ids and clocks normalised away). One daemon serves
 the whole module, so the suite stays fast.
 
@@ -14,6 +15,7 @@ import pytest
 import websockets
 import zmq
 
+import gmqtt
 import gzmq
 from conftest import Daemon, _finish, daemon_env, free_port
 from gws import rpc
@@ -138,9 +140,10 @@ def normalise(v):
 class Transports:
     """One client per transport to one daemon; call() returns (status, body) from each."""
 
-    def __init__(self, d, zmq_ep):
+    def __init__(self, d, zmq_ep, broker):
         self.d = d
         self.zmq = gzmq.Client(zmq_ep)
+        self.mqtt = gmqtt.Client(broker, name="parity")
         self.loop = asyncio.new_event_loop()
 
         async def open_ws():  # created inside the loop: the client binds to the running loop
@@ -174,27 +177,35 @@ class Transports:
         yield "http", self.http
         yield "zmq", self.zmq_call
         yield "ws", self.ws_call
-        # MQTT: once the MQTT transport lands (branch `mqtt`), yield ("mqtt", self.mqtt_call)
-        # here with a client that publishes the same envelope and waits for its reply.
+        yield "mqtt", self.mqtt_call
+
+    def mqtt_call(self, method, path, query=None, body=None):
+        r = self.mqtt.call(method, path, body=body, query=query, token=self.d.token)
+        return r["status"], r.get("body")
 
     def close(self):
         self.loop.run_until_complete(self.ws.close())
         self.loop.close()
         self.zmq.close()
+        self.mqtt.close()
 
 
 @pytest.fixture(scope="module")
 def transports(bin, tmp_path_factory):
     rpc_port, pub_port = free_port(), free_port()
-    d = Daemon(bin, tmp_path_factory.mktemp("parity"), env=daemon_env(),
+    broker = gmqtt.Broker().start()
+    d = Daemon(bin, tmp_path_factory.mktemp("parity"),
+               env={**daemon_env(), "GANGLION_MQTT_URL": broker.url},
                args=["--zmq-listen", f"127.0.0.1:{rpc_port}", "--zmq-pub",
                      f"127.0.0.1:{pub_port}", "--set", "ratelimit.enabled=0"])
     d.start()
+    gmqtt.wait_connected(d)
     ep = f"tcp://127.0.0.1:{rpc_port}"
     gzmq.ENDPOINT_TOKENS[ep] = d.token
-    t = Transports(d, ep)
+    t = Transports(d, ep, broker)
     yield t
     t.close()
+    broker.stop()
     problems = _finish(d)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
