@@ -1,0 +1,56 @@
+/* The vault: encrypted, deduplicated, signed backups of a data directory into a repository on a
+ * local directory (docs/vault.md). Every call here blocks (files, hashing, compression): the CLI
+ * calls it directly; the daemon would call it from the thread pool. Errors: 0 or a negative
+ * errno, with a sentence in err. */
+#ifndef GANGLION_VAULT_H
+#define GANGLION_VAULT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct vault_repo vault_repo_t;
+
+/* Where the key that unlocks a repository comes from: a passphrase (argon2id) or a key file
+ * (its bytes, hashed). Exactly one is set. Borrowed. */
+typedef struct vault_key_src {
+    const char *passphrase;
+    const char *key_file;
+} vault_key_src_t;
+
+/* Progress of a long operation: bytes done of total (total 0 = unknown). */
+typedef void (*vault_progress_fn)(void *arg, const char *what, unsigned long long done,
+                                  unsigned long long total);
+
+/* Creates a repository in dir (absent or empty): a fresh repository key wrapped by key. */
+int vault_repo_init(const char *dir, const vault_key_src_t *key, char *err, size_t errlen);
+
+/* Opens dir with key; *out owned by the caller (vault_repo_close). -EACCES for a wrong key. */
+int vault_repo_open(const char *dir, const vault_key_src_t *key, vault_repo_t **out, char *err,
+                    size_t errlen);
+void vault_repo_close(vault_repo_t *r);
+
+/* Re-wraps the repository key under newkey; chunks and manifests are not rewritten. */
+int vault_key_rotate(vault_repo_t *r, const vault_key_src_t *newkey, char *err, size_t errlen);
+
+/* Backs up data_dir (the SQLite store through the online backup API, the key files, config
+ * and the other files there) and writes the manifest last. *manifest_out (owned, may be NULL):
+ * the manifest plus "added_chunks", "added_bytes" and "seconds". config_file may be NULL. */
+int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_file,
+                     const char *description, vault_progress_fn progress, void *parg,
+                     json_t **manifest_out, char *err, size_t errlen);
+
+/* Every manifest's summary (id, created_at, description, size, chunks), oldest first. */
+int vault_backup_list(vault_repo_t *r, json_t **out, char *err, size_t errlen);
+
+/* Checks every manifest and (sample_pct < 100: a random sample of) chunk; *report (owned):
+ * {ok, manifests, chunks_checked, damage[{object, problem}]}. Returns 0 even with damage. */
+int vault_verify_run(vault_repo_t *r, double sample_pct, vault_progress_fn progress, void *parg,
+                     json_t **report, char *err, size_t errlen);
+
+/* Rebuilds a data directory from backup id in target (must be absent or empty unless force).
+ * Every file is written to a temporary name, checked, then renamed. */
+int vault_restore_run(vault_repo_t *r, const char *id, const char *target, bool force,
+                      vault_progress_fn progress, void *parg, char *err, size_t errlen);
+
+#endif
