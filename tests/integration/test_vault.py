@@ -1,0 +1,206 @@
+"""vault: back up a populated daemon, restore into a fresh directory (every table row by row,
+then the daemon serves the same users and keys), damage detected before anything is restored,
+kill -9 in the middle of a backup, deduplication of a second backup."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from auth_util import login, make_key, make_user
+
+PASS = {"GANGLION_VAULT_PASSPHRASE": "a vault passphrase for tests"}
+
+
+def vault(bin, *args, env=None, check=True):
+    e = dict(os.environ, **PASS)
+    e.update(env or {})
+    r = subprocess.run([str(bin), "--json", "vault", *map(str, args)], capture_output=True,
+                       text=True, env=e, timeout=120)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def rows(db):
+    """Every table's rows, sorted, keyed by table name."""
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    out = {}
+    for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
+        out[t] = sorted(c.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
+    c.close()
+    return out
+
+
+@pytest.fixture
+def repo(bin, tmp_path):
+    path = tmp_path / "repo"
+    vault(bin, "init", "--repo", path)
+    return path
+
+
+def backup(bin, repo, data_dir, *extra):
+    r = vault(bin, "backup", "--repo", repo, "--data-dir", data_dir, *extra)
+    return json.loads(r.stdout)
+
+
+def test_backup_of_a_running_daemon_restores_every_row_and_serves(bin, make_daemon, repo, tmp_path):
+    d = make_daemon()
+    _, pw = make_user(d, "alice", "operator")
+    key = make_key(d, name="ci", role="viewer")
+    r = d.post("/api/v1/agents", json={"name": "sleeper", "argv": ["/bin/true"]})
+    assert r.status_code == 201, r.text
+    aid = r.json()["id"]
+    deadline = time.monotonic() + 10
+    while d.get(f"/api/v1/agents/{aid}").json()["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    b = backup(bin, repo, d.data_dir, "--description", "drill")  # the daemon keeps running
+    assert b["schema_version"] > 0 and b["store"].startswith("sqlite")
+    live = rows(d.data_dir / "ganglion.db")
+    d.stop()
+    listed = json.loads(vault(bin, "ls", "--repo", repo).stdout)
+    assert [x["id"] for x in listed] == [b["id"]] and listed[0]["description"] == "drill"
+
+    new = tmp_path / "restored"
+    vault(bin, "restore", b["id"], "--repo", repo, "--data-dir", new)
+    assert rows(new / "ganglion.db") == live
+    for f in ("zmq_curve.key", "zmq_curve.pub", "admin.token"):
+        if (d.data_dir / f).exists():
+            assert (new / f).read_bytes() == (d.data_dir / f).read_bytes()
+
+    d2 = make_daemon(data_dir=new)
+    assert login(d2, "alice", pw).status_code == 200
+    r = d2.http.get(d2.url + "/api/v1/auth/me", headers={"Authorization": "Bearer " + key["secret"]},
+                    timeout=10)
+    assert r.status_code == 200, r.text
+    assert d2.get(f"/api/v1/agents/{aid}").json()["name"] == "sleeper"
+
+
+def test_restore_refuses_a_non_empty_directory(bin, repo, tmp_path):
+    dd = tmp_path / "dd"
+    dd.mkdir()
+    (dd / "state").write_text("x")
+    b = backup(bin, repo, dd)
+    target = tmp_path / "t"
+    target.mkdir()
+    (target / "keep").write_text("mine")
+    r = vault(bin, "restore", b["id"], "--repo", repo, "--data-dir", target, check=False)
+    assert r.returncode == 2 and "not empty" in r.stderr and "--force" in r.stderr
+    assert sorted(os.listdir(target)) == ["keep"]
+    vault(bin, "restore", b["id"], "--repo", repo, "--data-dir", target, "--force")
+    assert (target / "state").read_text() == "x"
+
+
+def _damage_setup(bin, repo, tmp_path):
+    dd = tmp_path / "dd"
+    dd.mkdir()
+    (dd / "big").write_bytes(os.urandom(3 << 20))
+    b = backup(bin, repo, dd)
+    chunks = sorted(p for p in (repo / "chunks").rglob("*") if p.is_file())
+    return b, chunks
+
+
+def _assert_nothing_restored(bin, repo, b, tmp_path, words):
+    target = tmp_path / "target"
+    r = vault(bin, "restore", b["id"], "--repo", repo, "--data-dir", target, check=False)
+    assert r.returncode == 1 and words in r.stderr and "nothing was restored" in r.stderr
+    assert not target.exists() or os.listdir(target) == []
+
+
+def test_one_flipped_byte_in_a_chunk_is_named_and_nothing_restored(bin, repo, tmp_path):
+    b, chunks = _damage_setup(bin, repo, tmp_path)
+    raw = bytearray(chunks[0].read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    chunks[0].write_bytes(raw)
+    r = vault(bin, "verify", "--repo", repo, check=False)
+    rep = json.loads(r.stdout)
+    assert r.returncode == 1 and not rep["ok"]
+    assert rep["damage"][0]["object"] == "chunk " + chunks[0].name
+    assert "authentication failed" in rep["damage"][0]["problem"]
+    _assert_nothing_restored(bin, repo, b, tmp_path, "authentication failed")
+
+
+def test_truncated_chunk_and_missing_chunk_are_detected(bin, repo, tmp_path):
+    b, chunks = _damage_setup(bin, repo, tmp_path)
+    with open(chunks[0], "r+b") as f:
+        f.truncate(100)
+    chunks[-1].unlink()
+    rep = json.loads(vault(bin, "verify", "--repo", repo, check=False).stdout)
+    problems = sorted(x["problem"].split(":")[1].strip().split(" ")[0] for x in rep["damage"])
+    assert problems == ["authentication", "missing"]
+    _assert_nothing_restored(bin, repo, b, tmp_path, "chunk")
+
+
+def test_damaged_manifest_and_wrong_key_are_refused(bin, repo, tmp_path):
+    b, _ = _damage_setup(bin, repo, tmp_path)
+    m = repo / "manifests" / b["id"]
+    raw = bytearray(m.read_bytes())
+    raw[-5] ^= 0x01
+    m.write_bytes(raw)
+    rep = json.loads(vault(bin, "verify", "--repo", repo, check=False).stdout)
+    assert rep["damage"] == [{"object": "manifest " + b["id"], "problem": rep["damage"][0]["problem"]}]
+    assert "authentication failed" in rep["damage"][0]["problem"]
+    _assert_nothing_restored(bin, repo, b, tmp_path, "manifest")
+    r = vault(bin, "ls", "--repo", repo, env={"GANGLION_VAULT_PASSPHRASE": "not it"}, check=False)
+    assert r.returncode == 1 and "wrong key" in r.stderr
+
+
+def test_key_rotation_keeps_the_backups_and_retires_the_old_key(bin, repo, tmp_path):
+    dd = tmp_path / "dd"
+    dd.mkdir()
+    (dd / "f").write_text("hello")
+    b = backup(bin, repo, dd)
+    chunks_before = sorted(p.stat().st_mtime_ns for p in (repo / "chunks").rglob("*") if p.is_file())
+    kf = tmp_path / "new.key"
+    kf.write_bytes(os.urandom(32))
+    vault(bin, "key", "rotate", "--repo", repo, "--new-key-file", kf)
+    assert vault(bin, "ls", "--repo", repo, check=False).returncode == 1
+    listed = json.loads(vault(bin, "ls", "--repo", repo, "--key-file", kf).stdout)
+    assert [x["id"] for x in listed] == [b["id"]]
+    after = sorted(p.stat().st_mtime_ns for p in (repo / "chunks").rglob("*") if p.is_file())
+    assert after == chunks_before  # no chunk rewritten
+    vault(bin, "verify", "--repo", repo, "--key-file", kf)
+
+
+def test_kill_9_during_backup_leaves_a_usable_repository(bin, repo, tmp_path):
+    dd = tmp_path / "dd"
+    dd.mkdir()
+    (dd / "small").write_text("first")
+    first = backup(bin, repo, dd)
+    (dd / "big").write_bytes(os.urandom(96 << 20))
+    e = dict(os.environ, **PASS)
+    p = subprocess.Popen([str(bin), "vault", "backup", "--repo", str(repo), "--data-dir", str(dd)],
+                         env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = sum(1 for x in (repo / "chunks").rglob("*") if x.is_file())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if sum(1 for x in (repo / "chunks").rglob("*") if x.is_file()) > before + 1:
+            break
+        time.sleep(0.005)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert sorted(os.listdir(repo / "manifests")) == [first["id"]]  # killed before its manifest
+    vault(bin, "verify", "--repo", repo)
+    second = backup(bin, repo, dd)
+    assert second["added_chunks"] < 96 // 2  # what the killed run wrote is reused
+    vault(bin, "verify", "--repo", repo)
+    vault(bin, "restore", second["id"], "--repo", repo, "--data-dir", tmp_path / "r")
+    assert (tmp_path / "r" / "big").read_bytes() == (dd / "big").read_bytes()
+
+
+def test_a_small_change_adds_only_a_few_chunks(bin, repo, tmp_path):
+    dd = tmp_path / "dd"
+    dd.mkdir()
+    data = bytearray(os.urandom(24 << 20))
+    (dd / "data").write_bytes(data)
+    first = backup(bin, repo, dd)
+    data[12 << 20:(12 << 20) + 100] = b"z" * 100
+    (dd / "data").write_bytes(data)
+    second = backup(bin, repo, dd)
+    assert first["added_chunks"] >= 4
+    assert second["added_chunks"] <= 2
+    assert second["added_bytes"] <= first["added_bytes"] * 0.5
