@@ -15,8 +15,32 @@ typedef struct cli_vault_opts {
     const char *repo, *key_file, *new_key_file, *data_dir, *config, *description, *target;
     const char *id;
     double sample;
-    bool force;
+    bool force, dry_run;
+    vault_retention_t keep;
 } cli_vault_opts_t;
+
+/* --keep-last/daily/weekly/monthly N: 1 when argv[*i] is one (read into keep), 0 when not,
+ * -EINVAL for a bad count. */
+static int cli_vault_keep_opt(int argc, char **argv, int *i, vault_retention_t *keep)
+{
+    static const char *names[] = {"--keep-last", "--keep-daily", "--keep-weekly", "--keep-monthly"};
+    int *slots[] = {&keep->last, &keep->daily, &keep->weekly, &keep->monthly};
+    for (size_t k = 0; k < 4; k++) {
+        const char *v = NULL;
+        int r = opt_value(argc, argv, i, names[k], &v);
+        if (!r)
+            continue;
+        char *end = NULL;
+        long n = r < 0 ? -1 : strtol(v, &end, 10);
+        if (r < 0 || !end || *end || n < 1 || n > 100000) {
+            fprintf(stderr, "ganglion vault: %s takes a count from 1 to 100000\n", names[k]);
+            return -EINVAL;
+        }
+        *slots[k] = (int)n;
+        return 1;
+    }
+    return 0;
+}
 
 /* Reads the options every vault command shares; unknown options are a usage error. */
 static int cli_vault_opts_parse(int argc, char **argv, cli_vault_opts_t *o)
@@ -49,6 +73,11 @@ static int cli_vault_opts_parse(int argc, char **argv, cli_vault_opts_t *o)
             }
         } else if (!strcmp(argv[i], "--force")) {
             o->force = true;
+        } else if (!strcmp(argv[i], "--dry-run")) {
+            o->dry_run = true;
+        } else if ((r = cli_vault_keep_opt(argc, argv, &i, &o->keep))) {
+            if (r < 0)
+                return -EINVAL;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "ganglion vault: unknown option %s\n", argv[i]);
             return -EINVAL;
@@ -283,6 +312,43 @@ static int cli_vault_restore(cli_ctx_t *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+static int cli_vault_prune(cli_ctx_t *ctx, int argc, char **argv)
+{
+    cli_vault_opts_t o;
+    vault_repo_t *r = NULL;
+    if (cli_vault_opts_parse(argc, argv, &o) < 0)
+        return CLI_EXIT_USAGE;
+    if (cli_vault_open(&o, &r))
+        return CLI_EXIT_FAIL;
+    char err[512] = "";
+    json_t *rep = NULL;
+    int rc = vault_prune_run(r, &o.keep, o.dry_run, &rep, err, sizeof err);
+    vault_repo_close(r);
+    if (rc < 0) {
+        fprintf(stderr, "ganglion vault prune: %s\n", err);
+        return rc == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+    }
+    if (ctx->json) {
+        cli_json_print(rep, ctx->out_tty);
+    } else {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(rep, "forgotten"), i, v)
+            printf("%s %s\n", o.dry_run ? "would forget" : "forgot", json_string_value(v));
+        printf("%zu kept, %zu forgotten, %lld chunks %s (%.1f MiB)%s\n",
+               json_array_size(json_object_get(rep, "kept")),
+               json_array_size(json_object_get(rep, "forgotten")),
+               (long long)json_integer_value(json_object_get(rep, "chunks_removed")),
+               o.dry_run ? "would go" : "removed",
+               json_integer_value(json_object_get(rep, "bytes_freed")) / 1048576.0,
+               json_is_true(json_object_get(rep, "swept"))
+                   ? ""
+                   : "; no chunk swept: a manifest could not be read (run verify)");
+    }
+    json_decref(rep);
+    return CLI_EXIT_OK;
+}
+
 static int cli_vault_key_cmd(cli_ctx_t *ctx, int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "rotate")) {
@@ -345,6 +411,15 @@ static const cli_cmd_t cli_vault_cmds[] = {
      "  --data-dir DIR      the directory to rebuild (absent or empty)\n"
      "  --force             replace what a non-empty directory holds\n",
      cli_vault_restore},
+    {"prune", "forget old backups, remove unreferenced chunks: --keep-last N ...",
+     "[OPTIONS]\n\nKeeps the backups a rule names, forgets the others, then removes the chunks no "
+     "remaining backup references. Interrupted, it leaves a usable "
+     "repository.\n\noptions:\n" CLI_VAULT_KEYOPTS "  --keep-last N       the newest N backups\n"
+     "  --keep-daily N      the newest backup of each of the newest N days (UTC)\n"
+     "  --keep-weekly N     the newest backup of each of the newest N ISO weeks\n"
+     "  --keep-monthly N    the newest backup of each of the newest N months\n"
+     "  --dry-run           say what would go, change nothing\n",
+     cli_vault_prune},
     {"key", "key rotate: re-wrap the repository key", NULL, cli_vault_key_cmd},
 };
 const cli_group_t cli_vault_group = {"vault", cli_vault_cmds,

@@ -53,4 +53,16 @@ int vault_verify_run(vault_repo_t *r, double sample_pct, vault_progress_fn progr
 int vault_restore_run(vault_repo_t *r, const char *id, const char *target, bool force,
                       vault_progress_fn progress, void *parg, char *err, size_t errlen);
 
+/* A retention policy: keep the newest `last`, and the newest backup of each of the newest
+ * `daily` days, `weekly` ISO weeks, `monthly` months (UTC). 0 = rule off. */
+typedef struct vault_retention {
+    int last, daily, weekly, monthly;
+} vault_retention_t;
+
+/* Forgets the backups the policy does not keep, then removes the chunks no remaining backup
+ * references (none at all when a manifest cannot be read). *report (owned): {kept[],
+ * forgotten[], chunks_removed, bytes_freed, dry_run, swept}. -EBUSY while a backup runs. */
+int vault_prune_run(vault_repo_t *r, const vault_retention_t *keep, bool dry_run, json_t **report,
+                    char *err, size_t errlen);
+
 #endif

@@ -195,6 +195,10 @@ static int vault_files_add(vault_job_t *j, json_t *comps, const char *root, cons
     return rc;
 }
 
+static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data_dir,
+                              const char *config_file, const char *description, const char *id,
+                              const char *created, json_t **manifest_out);
+
 int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_file,
                      const char *description, vault_progress_fn progress, void *parg,
                      json_t **manifest_out, char *err, size_t errlen)
@@ -204,13 +208,31 @@ int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_f
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    char stamp[32], created[32], id[64], snap[4096], store[4096];
+    char stamp[32], created[32], id[64];
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
     uint8_t rnd[4];
     randombytes_buf(rnd, sizeof rnd);
     snprintf(id, sizeof id, "%s-%02x%02x%02x%02x", stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
 
+    int lock = -1;
+    int rc = vault_lock_take(r, false, &lock, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = vault_backup_write(r, &j, data_dir, config_file, description, id, created, manifest_out);
+    close(lock);
+    if (rc == 0 && manifest_out)
+        json_object_set_new(*manifest_out, "seconds", json_real(vault_now() - t0));
+    return rc;
+}
+
+static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data_dir,
+                              const char *config_file, const char *description, const char *id,
+                              const char *created, json_t **manifest_out)
+{
+    vault_job_t j = *jp;
+    char *err = j.err, snap[4096], store[4096];
+    size_t errlen = j.errlen;
     json_t *comps = json_array();
     int schema = 0, rc = 0;
     const char *store_kind = "none";
@@ -256,7 +278,6 @@ int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_f
     if (manifest_out) {
         json_object_set_new(m, "added_chunks", json_integer((json_int_t)j.added_chunks));
         json_object_set_new(m, "added_bytes", json_integer((json_int_t)j.added_bytes));
-        json_object_set_new(m, "seconds", json_real(vault_now() - t0));
         *manifest_out = m;
     } else {
         json_decref(m);

@@ -46,4 +46,8 @@ int vault_manifest_get(const vault_repo_t *r, const char *id, json_t **out, char
 /* The ids in dir/manifests, sorted; *out an array of strings, owned. */
 int vault_manifest_ids(const vault_repo_t *r, json_t **out);
 
+/* The repository lock (locks/repository.lock): shared for a backup, exclusive for a prune.
+ * *fd_out holds it until closed. -EBUSY when the other kind holds it. */
+int vault_lock_take(const vault_repo_t *r, bool exclusive, int *fd_out, char *err, size_t errlen);
+
 #endif

@@ -204,3 +204,55 @@ def test_a_small_change_adds_only_a_few_chunks(bin, repo, tmp_path):
     assert first["added_chunks"] >= 4
     assert second["added_chunks"] <= 2
     assert second["added_bytes"] <= first["added_bytes"] * 0.5
+
+
+def _chunk_files(repo):
+    return {p.name for p in (repo / "chunks").rglob("*") if p.is_file()}
+
+
+def test_prune_keeps_the_newest_and_removes_only_unreferenced_chunks(bin, repo, tmp_path):
+    dd = tmp_path / "dd"
+    dd.mkdir()
+    ids = []
+    for i in range(3):
+        (dd / "f").write_bytes(os.urandom(256 << 10))  # one chunk per backup
+        ids.append(backup(bin, repo, dd)["id"])
+    dry = json.loads(vault(bin, "prune", "--repo", repo, "--keep-last", 1, "--dry-run").stdout)
+    assert sorted(dry["forgotten"]) == sorted(ids[:2]) and len(_chunk_files(repo)) == 3
+    rep = json.loads(vault(bin, "prune", "--repo", repo, "--keep-last", 1).stdout)
+    assert rep["kept"] == [ids[2]] and rep["chunks_removed"] == 2 and rep["swept"]
+    assert len(_chunk_files(repo)) == 1
+    vault(bin, "verify", "--repo", repo)
+    vault(bin, "restore", ids[2], "--repo", repo, "--data-dir", tmp_path / "r")
+    assert (tmp_path / "r" / "f").read_bytes() == (dd / "f").read_bytes()
+    r = vault(bin, "prune", "--repo", repo, check=False)
+    assert r.returncode == 2 and "retention rule" in r.stderr
+
+
+def test_kill_9_during_prune_leaves_a_usable_repository(bin, repo, tmp_path):
+    dd = tmp_path / "dd"
+    (dd / "many").mkdir(parents=True)
+    for i in range(400):
+        (dd / "many" / f"{i}").write_bytes(os.urandom(64))
+    old = backup(bin, repo, dd)
+    for i in range(400):
+        (dd / "many" / f"{i}").write_bytes(os.urandom(64))
+    new = backup(bin, repo, dd)
+    before = len(_chunk_files(repo))
+    e = dict(os.environ, **PASS)
+    p = subprocess.Popen([str(bin), "vault", "prune", "--repo", str(repo), "--keep-last", "1"],
+                         env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while (repo / "manifests" / old["id"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert len(_chunk_files(repo)) >= 400
+    rep = json.loads(vault(bin, "verify", "--repo", repo).stdout)
+    assert rep["ok"] and rep["manifests"] == 1
+    vault(bin, "restore", new["id"], "--repo", repo, "--data-dir", tmp_path / "r")
+    assert (tmp_path / "r" / "many" / "7").read_bytes() == (dd / "many" / "7").read_bytes()
+    backup(bin, repo, dd)
+    rep = json.loads(vault(bin, "prune", "--repo", repo, "--keep-last", 2).stdout)
+    assert len(_chunk_files(repo)) < before and rep["swept"]
+    vault(bin, "verify", "--repo", repo)
