@@ -247,7 +247,8 @@ static int cli_vault_verify(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_FAIL;
     char err[512] = "";
     json_t *rep = NULL;
-    int rc = vault_verify_run(r, o.sample, cli_vault_progress_fn(), NULL, &rep, err, sizeof err);
+    int rc =
+        vault_verify_run(r, o.id, o.sample, cli_vault_progress_fn(), NULL, &rep, err, sizeof err);
     cli_vault_progress_end();
     vault_repo_close(r);
     if (rc < 0) {
@@ -400,8 +401,9 @@ static const cli_cmd_t cli_vault_cmds[] = {
      cli_vault_backup},
     {"ls", "the backups in a repository",
      "[OPTIONS]\n\nLists the backups.\n\noptions:\n" CLI_VAULT_KEYOPTS, cli_vault_ls},
-    {"verify", "check every manifest and chunk [--sample N%]",
-     "[OPTIONS]\n\nChecks every manifest (signature, tag) and every chunk (tag, id, references); "
+    {"verify", "check every manifest and chunk [ID] [--sample N%]",
+     "[ID] [OPTIONS]\n\nChecks backup ID, or every manifest (signature, tag) and every chunk (tag, "
+     "id, references); "
      "exit 1 with a line per damaged object.\n\noptions:\n" CLI_VAULT_KEYOPTS
      "  --sample N%         check only about N % of the chunks\n",
      cli_vault_verify},

@@ -22,6 +22,7 @@ struct agents;
 struct zmq_server;
 struct watch;
 struct guard;
+struct vault;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
  * the agent's id and labels (borrowed; labels may be NULL), and the line as text (valid UTF-8,
@@ -65,6 +66,7 @@ typedef struct hub {
     struct zmq_server *zmq;
     struct watch *watch;
     struct guard *guard;
+    struct vault *vault;
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;
     void *agent_output_ud;

@@ -33,6 +33,7 @@
 #include "server/schema.h"
 #include "store/store.h"
 #include "guard/guard.h"
+#include "vault/vault.h"
 #include "watch/watch.h"
 
 extern char **environ;
@@ -68,6 +69,8 @@ const serve_domain_t serve_domains[] = {
      watch_destroy},
     {"guard", guard_migrations, guard_start, guard_api_register, guard_shutdown, NULL,
      guard_destroy},
+    {"vault", vault_migrations, vault_start, vault_api_register, vault_shutdown, vault_busy,
+     vault_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 

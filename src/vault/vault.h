@@ -44,9 +44,11 @@ int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_f
 int vault_backup_list(vault_repo_t *r, json_t **out, char *err, size_t errlen);
 
 /* Checks every manifest and (sample_pct < 100: a random sample of) chunk; *report (owned):
- * {ok, manifests, chunks_checked, damage[{object, problem}]}. Returns 0 even with damage. */
-int vault_verify_run(vault_repo_t *r, double sample_pct, vault_progress_fn progress, void *parg,
-                     json_t **report, char *err, size_t errlen);
+ * {ok, manifests, chunks_checked, damage[{object, problem}]}. Returns 0 even with damage.
+ * only_id (may be NULL): that backup alone (-ENOENT when there is none). */
+int vault_verify_run(vault_repo_t *r, const char *only_id, double sample_pct,
+                     vault_progress_fn progress, void *parg, json_t **report, char *err,
+                     size_t errlen);
 
 /* Rebuilds a data directory from backup id in target (must be absent or empty unless force).
  * Every file is written to a temporary name, checked, then renamed. */
@@ -64,5 +66,39 @@ typedef struct vault_retention {
  * forgotten[], chunks_removed, bytes_freed, dry_run, swept}. -EBUSY while a backup runs. */
 int vault_prune_run(vault_repo_t *r, const vault_retention_t *keep, bool dry_run, json_t **report,
                     char *err, size_t errlen);
+
+/* ---- the daemon side (vault_daemon.c, vault_api.c) ------------------------------------ */
+
+struct hub;
+struct store_migration;
+
+/* The daemon's vault: repository operations on the thread pool, the schedule, events. */
+const struct store_migration *vault_migrations(size_t *n);
+int vault_start(struct hub *hub);
+int vault_api_register(struct hub *hub);
+void vault_shutdown(struct hub *hub);
+bool vault_busy(const struct hub *hub);
+void vault_destroy(struct hub *hub);
+
+typedef enum {
+    VAULT_OP_BACKUP,
+    VAULT_OP_LIST,
+    VAULT_OP_GET,
+    VAULT_OP_VERIFY,
+    VAULT_OP_PRUNE
+} vault_op_t;
+
+/* Called on the loop thread when a job ends: rc 0 with result (owned by the callee), or a
+ * negative errno with err. */
+typedef void (*vault_done_fn)(void *arg, int rc, json_t *result, const char *err);
+
+/* Runs op on the thread pool (id: GET's backup; keep: PRUNE's rules; who: the principal that
+ * asked, for the events). -ENODEV when no repository is configured. */
+int vault_job_submit(struct hub *hub, vault_op_t op, const char *id, const vault_retention_t *keep,
+                     const char *who, vault_done_fn done, void *arg);
+
+/* What the schedule and the last runs say: {repo, interval_s, cron, next_run, last_success,
+ * last_size, last_duration_s, runs_ok, runs_failed, running}. Owned by the caller. */
+json_t *vault_schedule_get(const struct hub *hub);
 
 #endif

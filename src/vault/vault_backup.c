@@ -326,14 +326,27 @@ static void vault_damage(json_t *damage, const char *object, const char *problem
     json_array_append_new(damage, json_pack("{s:s, s:s}", "object", object, "problem", problem));
 }
 
-int vault_verify_run(vault_repo_t *r, double sample_pct, vault_progress_fn progress, void *parg,
-                     json_t **report, char *err, size_t errlen)
+int vault_verify_run(vault_repo_t *r, const char *only_id, double sample_pct,
+                     vault_progress_fn progress, void *parg, json_t **report, char *err,
+                     size_t errlen)
 {
     json_t *ids = NULL;
     int rc = vault_manifest_ids(r, &ids);
     if (rc < 0) {
         snprintf(err, errlen, "cannot list %s/manifests: %s", r->dir, strerror(-rc));
         return rc;
+    }
+    if (only_id) {
+        bool found = false;
+        size_t k;
+        json_t *x;
+        json_array_foreach(ids, k, x) found = found || !strcmp(json_string_value(x), only_id);
+        json_decref(ids);
+        if (!found) {
+            snprintf(err, errlen, "backup %s: no such backup", only_id);
+            return -ENOENT;
+        }
+        ids = json_pack("[s]", only_id);
     }
     json_t *damage = json_array(), *seen = json_object(), *v;
     size_t i, checked = 0, refs = 0;

@@ -256,3 +256,52 @@ def test_kill_9_during_prune_leaves_a_usable_repository(bin, repo, tmp_path):
     rep = json.loads(vault(bin, "prune", "--repo", repo, "--keep-last", 2).stdout)
     assert len(_chunk_files(repo)) < before and rep["swept"]
     vault(bin, "verify", "--repo", repo)
+
+
+def _poll(fn, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_daemon_schedule_runs_a_missed_backup_at_start_and_serves_the_endpoints(bin, make_daemon,
+                                                                                tmp_path):
+    kf = tmp_path / "vault.key"
+    kf.write_bytes(os.urandom(32))
+    repo = tmp_path / "repo"
+    vault(bin, "init", "--repo", repo, "--key-file", kf)
+    env = {"GANGLION_VAULT_REPO": str(repo), "GANGLION_VAULT_KEY_FILE": str(kf),
+           "GANGLION_VAULT_INTERVAL_S": "3600"}
+    d = make_daemon(env=env)
+    # never backed up: the run is due at start
+    first = _poll(lambda: d.get("/api/v1/vault/backups").json())
+    assert first[0]["description"] == "scheduled"
+    s = _poll(lambda: (lambda s: s if s["runs_ok"] == 1 else None)(d.get("/api/v1/vault/schedule").json()))
+    assert s["enabled"] and s["next_run"] >= s["last_success"] + 3500 and s["last_size"] > 0
+    assert "ganglion_vault_last_success_timestamp_seconds" in d.metrics()
+    _poll(lambda: any(a.get("principal") == "vault-schedule" and a.get("action") == "vault.backup"
+                      for a in d.get("/api/v1/audit", params={"limit": 100}).json()["entries"]))
+
+    r = d.post("/api/v1/vault/backups")
+    assert r.status_code == 201, r.text
+    bid = r.json()["id"]
+    m = d.get(f"/api/v1/vault/backups/{bid}").json()
+    assert m["id"] == bid and any(c["name"] == "store:sqlite" for c in m["components"])
+    assert d.get("/api/v1/vault/backups/nope").status_code == 404
+    v = d.post(f"/api/v1/vault/backups/{bid}/verify")
+    assert v.status_code == 200 and v.json()["ok"], v.text
+    assert d.post("/api/v1/vault/prune", json={}).status_code == 422
+    p = d.post("/api/v1/vault/prune", json={"keep_last": 1})
+    assert p.status_code == 200 and p.json()["kept"] == [bid], p.text
+
+    # a backup made recently: a restart runs nothing until the interval has passed
+    d.stop()
+    d.start()
+    time.sleep(0.5)
+    s = d.get("/api/v1/vault/schedule").json()
+    assert s["runs_ok"] == 0 and s["next_run"] > time.time() + 3000
+    assert [b["id"] for b in d.get("/api/v1/vault/backups").json()] == [bid]
