@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,26 @@ static int vault_sqlite_snapshot(const char *src, const char *dst, int *schema, 
     return rc == SQLITE_OK ? 0 : -EIO;
 }
 
+/* The snapshots of backups killed before they could remove them: .vault-snapshot-<pid>-… of a
+ * pid that is gone. */
+static void vault_snapshots_stale_remove(const char *data_dir)
+{
+    DIR *d = opendir(data_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, VAULT_SNAPSHOT_PREF, sizeof VAULT_SNAPSHOT_PREF - 1))
+            continue;
+        long pid = strtol(e->d_name + sizeof VAULT_SNAPSHOT_PREF - 1, NULL, 10);
+        if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+            char path[4096];
+            if ((size_t)snprintf(path, sizeof path, "%s/%s", data_dir, e->d_name) < sizeof path)
+                unlink(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
 static int vault_skip(const char *rel)
 {
     static const char *skip[] = {VAULT_STORE_FILE, VAULT_STORE_FILE "-wal", VAULT_STORE_FILE "-shm",
@@ -246,7 +267,17 @@ static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data
     if (stat(store, &st) == 0) {
         store_kind = "sqlite (online backup API)";
         j.total = (unsigned long long)st.st_size;
-        snprintf(snap, sizeof snap, "%s/%s%s.db", data_dir, VAULT_SNAPSHOT_PREF, id);
+        vault_snapshots_stale_remove(data_dir);
+        snprintf(snap, sizeof snap, "%s/%s%ld-%s.db", data_dir, VAULT_SNAPSHOT_PREF, (long)getpid(),
+                 id);
+        /* owner-only from the first byte: it holds what the store holds */
+        int sfd = open(snap, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (sfd < 0) {
+            json_decref(comps);
+            snprintf(err, errlen, "cannot create %s: %s", snap, strerror(errno));
+            return -errno;
+        }
+        close(sfd);
         rc = vault_sqlite_snapshot(store, snap, &schema, err, errlen);
         if (!rc)
             rc = vault_component_add(&j, comps, "store:sqlite", snap);
