@@ -173,8 +173,8 @@ static int cli_vault_backup(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_FAIL;
     char err[512] = "";
     json_t *m = NULL;
-    int rc = vault_backup_run(r, o.data_dir, o.config, o.description, cli_vault_progress_fn(), NULL,
-                              &m, err, sizeof err);
+    int rc = vault_backup_run(r, o.data_dir, o.config, o.description, NULL, 0,
+                              cli_vault_progress_fn(), NULL, &m, err, sizeof err);
     cli_vault_progress_end();
     vault_repo_close(r);
     if (rc < 0) {

@@ -33,12 +33,24 @@ void vault_repo_close(vault_repo_t *r);
 /* Re-wraps the repository key under newkey; chunks and manifests are not rewritten. */
 int vault_key_rotate(vault_repo_t *r, const vault_key_src_t *newkey, char *err, size_t errlen);
 
+/* State a domain declares beyond its files (vault_component_register): fn writes it into the
+ * file at path (created empty, owner-only). It runs on a worker thread, so it must not touch
+ * loop-owned state without its own lock. 0 or a negative errno with err. */
+typedef int (*vault_component_fn)(void *ud, const char *path, char *err, size_t errlen);
+typedef struct vault_component {
+    char name[64]; /* [a-z0-9_-]: the component "domain:NAME", restored as vault-components/NAME */
+    vault_component_fn fn;
+    void *ud;
+} vault_component_t;
+
 /* Backs up data_dir (the SQLite store through the online backup API, the key files, config
  * and the other files there) and writes the manifest last. *manifest_out (owned, may be NULL):
- * the manifest plus "added_chunks", "added_bytes" and "seconds". config_file may be NULL. */
+ * the manifest plus "added_chunks", "added_bytes" and "seconds". config_file may be NULL;
+ * extra: the components domains declared (n_extra of them, may be 0). */
 int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_file,
-                     const char *description, vault_progress_fn progress, void *parg,
-                     json_t **manifest_out, char *err, size_t errlen);
+                     const char *description, const vault_component_t *extra, size_t n_extra,
+                     vault_progress_fn progress, void *parg, json_t **manifest_out, char *err,
+                     size_t errlen);
 
 /* Every manifest's summary (id, created_at, description, size, chunks), oldest first. */
 int vault_backup_list(vault_repo_t *r, json_t **out, char *err, size_t errlen);
@@ -96,6 +108,12 @@ typedef void (*vault_done_fn)(void *arg, int rc, json_t *result, const char *err
  * asked, for the events). -ENODEV when no repository is configured. */
 int vault_job_submit(struct hub *hub, vault_op_t op, const char *id, const vault_retention_t *keep,
                      const char *who, vault_done_fn done, void *arg);
+
+/* A domain declares state to back up beyond its files in the data directory (serve.c wires
+ * it: domains do not include each other). Up to 16; every daemon backup then holds it as the
+ * component "domain:NAME". 0, -EINVAL for a bad name, -ENOSPC when full, -EEXIST. */
+#define VAULT_COMPONENTS_MAX 16
+int vault_component_register(struct hub *hub, const char *name, vault_component_fn fn, void *ud);
 
 /* What the schedule and the last runs say: {repo, interval_s, cron, next_run, last_success,
  * last_size, last_duration_s, runs_ok, runs_failed, running}. Owned by the caller. */

@@ -150,6 +150,30 @@ static int vault_sqlite_snapshot(const char *src, const char *dst, int *schema, 
     return rc == SQLITE_OK ? 0 : -EIO;
 }
 
+/* A declared component: its export written next to the store snapshot, then chunked. */
+static int vault_extra_add(vault_job_t *j, json_t *comps, const char *data_dir, const char *id,
+                           const vault_component_t *c)
+{
+    char path[4096], name[128];
+    snprintf(path, sizeof path, "%s/%s%ld-%s-%s.part", data_dir, VAULT_SNAPSHOT_PREF,
+             (long)getpid(), id, c->name);
+    snprintf(name, sizeof name, "domain:%s", c->name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(j->err, j->errlen, "cannot create %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    close(fd);
+    char e[400] = "";
+    int rc = c->fn(c->ud, path, e, sizeof e);
+    if (rc < 0)
+        snprintf(j->err, j->errlen, "component %s: %s", name, *e ? e : strerror(-rc));
+    else
+        rc = vault_component_add(j, comps, name, path);
+    unlink(path);
+    return rc;
+}
+
 /* The snapshots of backups killed before they could remove them: .vault-snapshot-<pid>-… of a
  * pid that is gone. */
 static void vault_snapshots_stale_remove(const char *data_dir)
@@ -217,12 +241,14 @@ static int vault_files_add(vault_job_t *j, json_t *comps, const char *root, cons
 }
 
 static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data_dir,
-                              const char *config_file, const char *description, const char *id,
+                              const char *config_file, const char *description,
+                              const vault_component_t *extra, size_t n_extra, const char *id,
                               const char *created, json_t **manifest_out);
 
 int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_file,
-                     const char *description, vault_progress_fn progress, void *parg,
-                     json_t **manifest_out, char *err, size_t errlen)
+                     const char *description, const vault_component_t *extra, size_t n_extra,
+                     vault_progress_fn progress, void *parg, json_t **manifest_out, char *err,
+                     size_t errlen)
 {
     double t0 = vault_now();
     vault_job_t j = {.repo = r, .progress = progress, .parg = parg, .err = err, .errlen = errlen};
@@ -240,7 +266,8 @@ int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_f
     int rc = vault_lock_take(r, false, &lock, err, errlen);
     if (rc < 0)
         return rc;
-    rc = vault_backup_write(r, &j, data_dir, config_file, description, id, created, manifest_out);
+    rc = vault_backup_write(r, &j, data_dir, config_file, description, extra, n_extra, id, created,
+                            manifest_out);
     close(lock);
     if (rc == 0 && manifest_out)
         json_object_set_new(*manifest_out, "seconds", json_real(vault_now() - t0));
@@ -248,7 +275,8 @@ int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_f
 }
 
 static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data_dir,
-                              const char *config_file, const char *description, const char *id,
+                              const char *config_file, const char *description,
+                              const vault_component_t *extra, size_t n_extra, const char *id,
                               const char *created, json_t **manifest_out)
 {
     vault_job_t j = *jp;
@@ -285,6 +313,8 @@ static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data
     }
     if (!rc && config_file)
         rc = vault_component_add(&j, comps, "config", config_file);
+    for (size_t k = 0; !rc && k < n_extra; k++)
+        rc = vault_extra_add(&j, comps, data_dir, id, &extra[k]);
     if (!rc)
         rc = vault_files_add(&j, comps, data_dir, "", 0);
     if (rc < 0) {
@@ -475,6 +505,11 @@ static int vault_component_restore(vault_job_t *j, json_t *c, const char *stage)
         rel = VAULT_CONFIG_NAME;
     else if (!strncmp(name, "file:", 5))
         rel = name + 5;
+    char dom[128];
+    if (!strncmp(name, "domain:", 7)) {
+        snprintf(dom, sizeof dom, "vault-components/%s", name + 7);
+        rel = dom;
+    }
     if (!rel || !*rel || rel[0] == '/' || strstr(rel, "..")) {
         snprintf(j->err, j->errlen, "component '%.100s': not a name this version restores", name);
         return -EBADMSG;

@@ -27,6 +27,8 @@ struct vault {
     int64_t next_run_s, last_success_s, last_size;
     double last_duration_s;
     uint64_t runs_ok, runs_failed;
+    vault_component_t components[VAULT_COMPONENTS_MAX];
+    size_t n_components;
 };
 
 typedef struct vault_work {
@@ -62,9 +64,10 @@ static void vault_work_run(uv_work_t *w)
         return;
     switch (j->op) {
     case VAULT_OP_BACKUP:
+        /* the table is filled before the loop runs and never changes after */
         j->rc = vault_backup_run(r, j->v->hub->cfg.data_dir, NULL,
-                                 j->scheduled ? "scheduled" : "requested", NULL, NULL, &j->result,
-                                 j->err, sizeof j->err);
+                                 j->scheduled ? "scheduled" : "requested", j->v->components,
+                                 j->v->n_components, NULL, NULL, &j->result, j->err, sizeof j->err);
         if (j->result)
             json_object_del(j->result, "components");
         break;
@@ -270,6 +273,25 @@ int vault_start(struct hub *hub)
         v->timer_on = true;
         vault_job_queue(v, VAULT_OP_LIST, NULL, NULL, "vault-schedule", true, vault_latest_done, v);
     }
+    return 0;
+}
+
+int vault_component_register(struct hub *hub, const char *name, vault_component_fn fn, void *ud)
+{
+    struct vault *v = hub->vault;
+    size_t n = name ? strlen(name) : 0;
+    if (!v || !fn || n == 0 || n >= sizeof v->components[0].name ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+        return -EINVAL;
+    for (size_t i = 0; i < v->n_components; i++)
+        if (!strcmp(v->components[i].name, name))
+            return -EEXIST;
+    if (v->n_components == VAULT_COMPONENTS_MAX)
+        return -ENOSPC;
+    vault_component_t *c = &v->components[v->n_components++];
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->fn = fn;
+    c->ud = ud;
     return 0;
 }
 

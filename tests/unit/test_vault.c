@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -175,6 +176,64 @@ static void test_manifest_signed_sealed(void **state)
         vault_manifest_get(f->repo, "20260101T000000Z-00000000", &back, err, sizeof err), -EBADMSG);
 }
 
+static int write_connectome(void *ud, const char *path, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    FILE *fp = fopen(path, "w");
+    if (!fp)
+        return -1;
+    fputs((const char *)ud, fp);
+    fclose(fp);
+    return 0;
+}
+
+static int fail_export(void *ud, const char *path, char *err, size_t errlen)
+{
+    (void)ud;
+    (void)path;
+    snprintf(err, errlen, "index locked");
+    return -EBUSY;
+}
+
+/* A declared component goes into the backup as domain:NAME and comes back in
+ * vault-components/NAME; a failing one fails the backup with its reason and writes no manifest. */
+static void test_declared_component_backed_up_and_restored(void **state)
+{
+    fixture_t *f = *state;
+    char dd[300], target[300], path[400], err[512];
+    snprintf(dd, sizeof dd, "%s/data", f->dir);
+    snprintf(target, sizeof target, "%s/restored", f->dir);
+    assert_int_equal(mkdir(dd, 0700), 0);
+    static char connectome[] = "neurons: 3";
+    vault_component_t c = {.name = "brains", .fn = write_connectome, .ud = connectome};
+    json_t *m = NULL;
+    assert_int_equal(
+        vault_backup_run(f->repo, dd, NULL, "t", &c, 1, NULL, NULL, &m, err, sizeof err), 0);
+    json_t *comp = json_array_get(json_object_get(m, "components"), 0);
+    assert_string_equal(json_string_value(json_object_get(comp, "name")), "domain:brains");
+    assert_int_equal(vault_restore_run(f->repo, json_string_value(json_object_get(m, "id")), target,
+                                       false, NULL, NULL, err, sizeof err),
+                     0);
+    json_decref(m);
+    snprintf(path, sizeof path, "%s/vault-components/brains", target);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    char buf[64] = "";
+    assert_non_null(fgets(buf, sizeof buf, fp));
+    fclose(fp);
+    assert_string_equal(buf, "neurons: 3");
+
+    vault_component_t bad = {.name = "memory", .fn = fail_export};
+    json_t *ids = NULL;
+    assert_int_equal(
+        vault_backup_run(f->repo, dd, NULL, "t", &bad, 1, NULL, NULL, &m, err, sizeof err), -EBUSY);
+    assert_non_null(strstr(err, "domain:memory: index locked"));
+    assert_int_equal(vault_manifest_ids(f->repo, &ids), 0);
+    assert_int_equal(json_array_size(ids), 1);
+    json_decref(ids);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -184,6 +243,8 @@ int main(void)
         cmocka_unit_test(test_chunk_uniform_input_is_capped),
         cmocka_unit_test_setup_teardown(test_chunk_frame_refuses_damage_and_swaps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_signed_sealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_declared_component_backed_up_and_restored, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
