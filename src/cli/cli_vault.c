@@ -429,10 +429,11 @@ const cli_group_t cli_vault_group = {"vault", cli_vault_cmds,
 
 int cli_cmd_vault(cli_ctx_t *ctx, int argc, char **argv)
 {
-    return cli_group_run(ctx, &cli_vault_group,
-                         "examples:\n  ganglion vault init --repo /backup/g\n"
-                         "  ganglion vault backup --repo /backup/g --data-dir /var/lib/ganglion\n"
-                         "  ganglion vault restore 20261207T010000Z-1a2b3c4d --repo /backup/g "
-                         "--data-dir /tmp/drill\n",
-                         argc, argv);
+    return cli_group_run(
+        ctx, &cli_vault_group,
+        "examples:\n  ganglion vault init --repo /backup/g\n"
+        "  ganglion vault backup --repo /backup/g --data-dir /var/lib/ganglion\n"
+        "  ganglion vault restore 20261207T010000.123456Z-1a2b3c4d --repo /backup/g "
+        "--data-dir /tmp/drill\n",
+        argc, argv);
 }

@@ -252,7 +252,9 @@ int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_f
 {
     double t0 = vault_now();
     vault_job_t j = {.repo = r, .progress = progress, .parg = parg, .err = err, .errlen = errlen};
-    time_t now = time(NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    time_t now = ts.tv_sec;
     struct tm tm;
     gmtime_r(&now, &tm);
     char stamp[32], created[32], id[64];
@@ -260,7 +262,10 @@ int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_f
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
     uint8_t rnd[4];
     randombytes_buf(rnd, sizeof rnd);
-    snprintf(id, sizeof id, "%s-%02x%02x%02x%02x", stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
+    /* microseconds in the id: ids sort in the order backups were made, which prune relies on */
+    stamp[15] = '\0'; /* "YYYYMMDDTHHMMSS" without the Z */
+    snprintf(id, sizeof id, "%s.%06ldZ-%02x%02x%02x%02x", stamp, ts.tv_nsec / 1000, rnd[0], rnd[1],
+             rnd[2], rnd[3]);
 
     int lock = -1;
     int rc = vault_lock_take(r, false, &lock, err, errlen);

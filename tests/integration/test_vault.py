@@ -98,7 +98,7 @@ def test_restore_refuses_a_non_empty_directory(bin, repo, tmp_path):
 def _damage_setup(bin, repo, tmp_path):
     dd = tmp_path / "dd"
     dd.mkdir()
-    (dd / "big").write_bytes(os.urandom(3 << 20))
+    (dd / "big").write_bytes(os.urandom(10 << 20))  # at least two chunks (8 MiB at most each)
     b = backup(bin, repo, dd)
     chunks = sorted(p for p in (repo / "chunks").rglob("*") if p.is_file())
     return b, chunks
