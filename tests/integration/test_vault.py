@@ -312,3 +312,17 @@ def test_daemon_schedule_runs_a_missed_backup_at_start_and_serves_the_endpoints(
     s = d.get("/api/v1/vault/schedule").json()
     assert s["runs_ok"] == 0 and s["next_run"] > time.time() + 3000
     assert [b["id"] for b in d.get("/api/v1/vault/backups").json()] == [bid]
+
+
+def test_verify_sample_checks_a_share_of_the_chunks(bin, repo, tmp_path):
+    dd = tmp_path / "dd"
+    dd.mkdir()
+    for i in range(12):
+        (dd / f"f{i}").write_bytes(os.urandom(1000))  # one chunk each
+    backup(bin, repo, dd)
+    full = json.loads(vault(bin, "verify", "--repo", repo).stdout)
+    assert full["chunks_checked"] == full["chunks_referenced"] == 12
+    part = json.loads(vault(bin, "verify", "--repo", repo, "--sample", "1%").stdout)
+    assert part["ok"] and part["sample_pct"] == 1 and part["chunks_checked"] < 12  # 0.01**12 to fail
+    r = vault(bin, "verify", "--repo", repo, "--sample", "0", check=False)
+    assert r.returncode == 2 and "--sample" in r.stderr
