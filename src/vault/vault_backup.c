@@ -291,7 +291,8 @@ static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data
     size_t errlen = j.errlen;
     json_t *comps = json_array();
     int schema = 0, rc = 0;
-    const char *store_kind = "none";
+    const char *store_kind = "none (no SQLite store in the data directory; a PostgreSQL store "
+                             "is not exported by this version)";
     snprintf(store, sizeof store, "%s/%s", data_dir, VAULT_STORE_FILE);
     struct stat st;
     if (stat(data_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
