@@ -11,6 +11,7 @@ import time
 import pytest
 
 from auth_util import login, make_key, make_user
+from gsse import SSEClient
 
 PASS = {"GANGLION_VAULT_PASSPHRASE": "a vault passphrase for tests"}
 
@@ -293,9 +294,22 @@ def test_daemon_schedule_runs_a_missed_backup_at_start_and_serves_the_endpoints(
     _poll(lambda: any(a.get("principal") == "vault-schedule" and a.get("action") == "vault.backup"
                       for a in d.get("/api/v1/audit", params={"limit": 100}).json()["entries"]))
 
-    r = d.post("/api/v1/vault/backups")
-    assert r.status_code == 201, r.text
-    bid = r.json()["id"]
+    def subscribers():
+        return sum(x.value for x in d.metrics()["ganglion_bus_subscribers"].samples)
+    base = subscribers()
+    with SSEClient(d.url, "/api/v1/stream?topics=vault.backup.*") as c:
+        assert c.read_headers() == 200
+        _poll(lambda: subscribers() >= base + 1)
+        r = d.post("/api/v1/vault/backups")
+        assert r.status_code == 201, r.text
+        bid = r.json()["id"]
+        seen = []
+        while len(seen) < 2:
+            ev = c.next_event(timeout=10, comments=False)
+            v = json.loads(ev.data)
+            seen.append((ev.event or v.get("topic"), json.dumps(v)))
+    assert "vault.backup.started" in seen[0][0] + seen[0][1]
+    assert "vault.backup.finished" in seen[1][0] + seen[1][1] and bid in seen[1][1]
     m = d.get(f"/api/v1/vault/backups/{bid}").json()
     assert m["id"] == bid and any(c["name"] == "store:sqlite" for c in m["components"])
     assert d.get("/api/v1/vault/backups/nope").status_code == 404
