@@ -181,6 +181,12 @@ static int cli_vault_backup(cli_ctx_t *ctx, int argc, char **argv)
         fprintf(stderr, "ganglion vault backup: %s\n", err);
         return CLI_EXIT_FAIL;
     }
+    const char *store = json_string_value(json_object_get(m, "store"));
+    if (store && !strncmp(store, "none", 4))
+        fprintf(stderr,
+                "ganglion vault backup: warning: %s held no ganglion.db: no store in this "
+                "backup (a PostgreSQL store is backed up with pg_dump)\n",
+                o.data_dir);
     if (ctx->json) {
         json_object_del(m, "components");
         cli_json_print(m, ctx->out_tty);
