@@ -284,8 +284,9 @@ static const config_key_t config_keys[] = {
             "the backup repository (a directory made by `ganglion vault init`); empty = off"),
     CFG_STR("vault", "key_file", vault_key_file, "", NULL, 0,
             "the repository's key file; empty = the passphrase in $GANGLION_VAULT_PASSPHRASE"),
-    CFG_NUM("vault", "interval_s", CONFIG_T_INT, vault_interval_s, "0", 0, INT64_C(31536000), 0,
-            "a backup every N seconds (0 = not by interval); a run missed while down runs at start"),
+    CFG_NUM(
+        "vault", "interval_s", CONFIG_T_INT, vault_interval_s, "0", 0, INT64_C(31536000), 0,
+        "a backup every N seconds (0 = not by interval); a run missed while down runs at start"),
     CFG_STR("vault", "cron", vault_cron, "", NULL, 0,
             "or a backup at a cron expression's times, UTC (e.g. `30 2 * * *`); empty = not"),
     CFG_NUM("guard", "review_at", CONFIG_T_INT, guard_review_at, "50", -10000, 100000,
