@@ -38,6 +38,7 @@ static const cli_cmd_t cli_commands[] = {
     {"guard", "rules that score actions, reviews of held actions (see guard --help)", NULL,
      cli_cmd_guard},
     {"memory", "memory records: add, search, show, rm (see memory --help)", NULL, cli_cmd_memory},
+    {"vault", "encrypted, verified backups and restores (see vault --help)", NULL, cli_cmd_vault},
     {"synth", "write labelled synthetic traffic for the anomaly detector", NULL, cli_cmd_synth},
     {"login", "sign in and store the session for later commands", NULL, cli_cmd_login},
     {"logout", "revoke and forget the stored session", NULL, cli_cmd_logout},

@@ -95,6 +95,7 @@ extern const cli_group_t cli_agent_group;      /* cli_agent.c */
 extern const cli_group_t cli_watch_group;      /* cli_watch.c */
 extern const cli_group_t cli_guard_group;      /* cli_guard.c */
 extern const cli_group_t cli_memory_group;     /* cli_memory.c */
+extern const cli_group_t cli_vault_group;      /* cli_vault.c */
 extern const cli_group_t cli_program_group;    /* cli_program.c */
 extern const cli_group_t cli_cert_group;       /* cli_cert.c */
 extern const cli_group_t cli_user_group;       /* cli_auth.c */
@@ -122,6 +123,7 @@ int cli_cmd_cert(cli_ctx_t *ctx, int argc, char **argv);    /* cli_cert.c */
 int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv);   /* cli_watch.c */
 int cli_cmd_guard(cli_ctx_t *ctx, int argc, char **argv);   /* cli_guard.c */
 int cli_cmd_memory(cli_ctx_t *ctx, int argc, char **argv);  /* cli_memory.c */
+int cli_cmd_vault(cli_ctx_t *ctx, int argc, char **argv);   /* cli_vault.c */
 int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_whoami(cli_ctx_t *ctx, int argc, char **argv);     /* cli_whoami.c */
 int cli_cmd_completion(cli_ctx_t *ctx, int argc, char **argv); /* cli_complete.c */

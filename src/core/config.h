@@ -141,6 +141,11 @@ typedef struct config {
     char watch_agents[12];          /* all | labelled | none: whose output is watched */
     int64_t watch_incident_gap_s;   /* anomalies this close (event time) share an incident */
     int64_t watch_metrics_streams;  /* streams with their own Prometheus labels */
+    /* [vault] scheduled backups (src/vault, docs/vault.md) */
+    char vault_repo[1024];     /* the repository directory; empty = no vault in the daemon */
+    char vault_key_file[1024]; /* its key file; empty = $GANGLION_VAULT_PASSPHRASE */
+    int64_t vault_interval_s;  /* a backup every N seconds; 0 = not by interval */
+    char vault_cron[128];      /* or at a cron expression's times (UTC); empty = not */
     /* [guard] rules, verdicts, the gate and trust (src/guard) */
     int64_t guard_review_at;            /* score from which the verdict is review, 50 */
     int64_t guard_deny_at;              /* score from which the verdict is deny, 80 */

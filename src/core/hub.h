@@ -24,6 +24,7 @@ struct mqtt_server;
 struct watch;
 struct guard;
 struct memory;
+struct vault;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
  * the agent's id and labels (borrowed; labels may be NULL), and the line as text (valid UTF-8,
@@ -69,6 +70,7 @@ typedef struct hub {
     struct watch *watch;
     struct guard *guard;
     struct memory *memory;
+    struct vault *vault;
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;
     void *agent_output_ud;

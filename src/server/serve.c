@@ -35,6 +35,7 @@
 #include "server/schema.h"
 #include "store/store.h"
 #include "guard/guard.h"
+#include "vault/vault.h"
 #include "watch/watch.h"
 
 extern char **environ;
@@ -72,6 +73,8 @@ const serve_domain_t serve_domains[] = {
      guard_destroy},
     {"memory", memory_migrations, memory_start, memory_api_register, memory_shutdown, memory_busy,
      memory_destroy},
+    {"vault", vault_migrations, vault_start, vault_api_register, vault_shutdown, vault_busy,
+     vault_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 
