@@ -83,6 +83,13 @@ CALLS = {
     ("POST", "/api/v1/memory/records/{id}/promote"): {"path": f"/api/v1/memory/records/{NOPE}/promote",
                                                       "body": {"layer": "working"}},
     ("POST", "/api/v1/memory/search"): {"body": {}},
+    # no vault.repo in this daemon: each answers its refusal, the same on every transport
+    ("GET", "/api/v1/vault/backups"): {},
+    ("POST", "/api/v1/vault/backups"): {"body": {}},
+    ("GET", "/api/v1/vault/backups/{id}"): {"path": f"/api/v1/vault/backups/{NOPE}"},
+    ("POST", "/api/v1/vault/backups/{id}/verify"): {"path": f"/api/v1/vault/backups/{NOPE}/verify"},
+    ("POST", "/api/v1/vault/prune"): {"body": {}},
+    ("GET", "/api/v1/vault/schedule"): {},
     ("POST", "/api/v1/auth/login"): {"body": {}},
     ("POST", "/api/v1/auth/refresh"): {"body": {}},
     ("POST", "/api/v1/auth/logout"): SKIP("would sign the suite's own credential out"),
