@@ -936,14 +936,16 @@ int brain_genome_validate(const brain_genome_t *g, problem_t **err)
             rc = -EINVAL;
         }
         total += vox * a->npv;
-        if (a->refrac > 65535 || a->snooze > 65535 || a->c_fr_c > 65535) {
-            area_ptr(ptr, sizeof ptr, a->id, "nx", "refrac", 'i');
-            problem_field_error(err, "body", ptr,
-                                "area %s: refractory, snooze and consecutive-fire limit are at "
-                                "most 65535 bursts",
-                                a->id);
-            rc = -EINVAL;
-        }
+        /* a consecutive-fire limit above 65535 is no limit (the engine counts in 16 bits) */
+        static const char *gn[2] = {"refrac", "snooze"};
+        const uint32_t gv[2] = {a->refrac, a->snooze};
+        for (int k = 0; k < 2; k++)
+            if (gv[k] > 65535) {
+                area_ptr(ptr, sizeof ptr, a->id, "nx", gn[k], k == 0 ? 'i' : 'f');
+                problem_field_error(err, "body", ptr, "area %s: %s is at most 65535 bursts, not %u",
+                                    a->id, gn[k], gv[k]);
+                rc = -EINVAL;
+            }
         for (size_t m = 0; m < a->n_maps; m++) {
             const brain_mapping_t *mp = &a->maps[m];
             area_ptr(ptr, sizeof ptr, a->id, "cx", "dstmap", 'd');

@@ -108,7 +108,7 @@ static void params_write(brain_net_t *n, const brain_genome_t *g, uint32_t ai)
         n->leak[ni] = (float)l;
         n->excite[ni] = (float)(ga->excite < 0 ? 0 : (ga->excite > 1 ? 1 : ga->excite));
         n->refrac[ni] = u16(ga->refrac);
-        n->cfc_limit[ni] = u16(ga->c_fr_c);
+        n->cfc_limit[ni] = ga->c_fr_c > 65535 ? 0 : (uint16_t)ga->c_fr_c;
         n->snooze[ni] = u16(ga->snooze);
         n->accumulate[ni] = ga->mp_acc;
     }
