@@ -336,14 +336,15 @@ static void brain_api_area_put(api_req_t *req, void *ctx)
     brain_t *b = brain_api_find(req);
     if (!b)
         return;
-    problem_t *p = NULL;
-    json_t *g =
-        brain_bp_area_edit(brain_view(b), api_req_param_str(req, "area"), api_req_body(req), &p);
-    if (!g) {
+    void *ud = NULL;
+    brain_done_fn done = brain_api_done_fn(req, brain_id(b), 200, brain_api_area_reply, &ud);
+    problem_t *p =
+        done ? brain_area_update(b, api_req_param_str(req, "area"), api_req_body(req), done, ud)
+             : problem_new(503, "out-of-memory", "no memory");
+    if (p) {
+        free(ud);
         api_reply_problem(req, p);
-        return;
     }
-    brain_api_genome_apply(req, b, g, 200, brain_api_area_reply);
 }
 
 static void brain_api_area_activity(api_req_t *req, void *ctx)
