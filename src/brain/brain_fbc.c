@@ -15,8 +15,7 @@ static uint16_t fbc_u16(const uint8_t *p)
 
 static uint32_t fbc_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 static void fbc_put_u16(uint8_t *p, uint16_t v)
@@ -36,23 +35,40 @@ static void fbc_put_u32(uint8_t *p, uint32_t v)
 const char *brain_fbc_strerror(int err)
 {
     switch (err) {
-    case 0: return "ok";
-    case BRAIN_FBC_E_SHORT: return "container shorter than its 12-byte header";
-    case BRAIN_FBC_E_VERSION: return "container version is not 4";
-    case BRAIN_FBC_E_LOOKUP: return "struct length table runs past the end";
-    case BRAIN_FBC_E_STRUCT_BOUNDS: return "a struct runs past the end of the container";
-    case BRAIN_FBC_E_STRUCT_SHORT: return "a struct is shorter than its 2-byte header";
-    case BRAIN_FBC_E_TYPE: return "unexpected struct type";
-    case BRAIN_FBC_E_STRUCT_VERSION: return "struct version is not 1";
-    case BRAIN_FBC_E_AREAS: return "more cortical areas than allowed";
-    case BRAIN_FBC_E_AREA_TABLE: return "area table runs past the struct";
-    case BRAIN_FBC_E_AREA_BOUNDS: return "an area's data lies outside the struct";
-    case BRAIN_FBC_E_AREA_LENGTH: return "an area's length is not a multiple of 16";
-    case BRAIN_FBC_E_POINTS_AREA: return "more points in one area than allowed";
-    case BRAIN_FBC_E_POINTS_TOTAL: return "more points in the frame than allowed";
-    case BRAIN_FBC_E_TOO_BIG: return "too large for the format";
-    case BRAIN_FBC_E_NOMEM: return "out of memory";
-    default: return "unknown error";
+    case 0:
+        return "ok";
+    case BRAIN_FBC_E_SHORT:
+        return "container shorter than its 12-byte header";
+    case BRAIN_FBC_E_VERSION:
+        return "container version is not 4";
+    case BRAIN_FBC_E_LOOKUP:
+        return "struct length table runs past the end";
+    case BRAIN_FBC_E_STRUCT_BOUNDS:
+        return "a struct runs past the end of the container";
+    case BRAIN_FBC_E_STRUCT_SHORT:
+        return "a struct is shorter than its 2-byte header";
+    case BRAIN_FBC_E_TYPE:
+        return "unexpected struct type";
+    case BRAIN_FBC_E_STRUCT_VERSION:
+        return "struct version is not 1";
+    case BRAIN_FBC_E_AREAS:
+        return "more cortical areas than allowed";
+    case BRAIN_FBC_E_AREA_TABLE:
+        return "area table runs past the struct";
+    case BRAIN_FBC_E_AREA_BOUNDS:
+        return "an area's data lies outside the struct";
+    case BRAIN_FBC_E_AREA_LENGTH:
+        return "an area's length is not a multiple of 16";
+    case BRAIN_FBC_E_POINTS_AREA:
+        return "more points in one area than allowed";
+    case BRAIN_FBC_E_POINTS_TOTAL:
+        return "more points in the frame than allowed";
+    case BRAIN_FBC_E_TOO_BIG:
+        return "too large for the format";
+    case BRAIN_FBC_E_NOMEM:
+        return "out of memory";
+    default:
+        return "unknown error";
     }
 }
 
@@ -87,8 +103,8 @@ int brain_fbc_decode(const void *buf, size_t len, brain_fbc_t *out)
             return BRAIN_FBC_E_STRUCT_BOUNDS;
         if (slen < BRAIN_FBC_STRUCT_HEAD)
             return BRAIN_FBC_E_STRUCT_SHORT;
-        out->structs[i] = (brain_fbc_struct_t){
-            .type = b[at], .version = b[at + 1], .data = b + at, .len = slen};
+        out->structs[i] =
+            (brain_fbc_struct_t){.type = b[at], .version = b[at + 1], .data = b + at, .len = slen};
         at += slen;
     }
     out->n = n;
@@ -132,8 +148,8 @@ int brain_fbc_encode(strbuf_t *out, uint16_t counter, const uint8_t agent_id[BRA
     return rc;
 }
 
-int brain_fbc_encode_json(strbuf_t *out, uint16_t counter,
-                          const uint8_t agent_id[BRAIN_FBC_ID_LEN], const char *json, size_t len)
+int brain_fbc_encode_json(strbuf_t *out, uint16_t counter, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
+                          const char *json, size_t len)
 {
     if (len > UINT32_MAX - BRAIN_FBC_STRUCT_HEAD)
         return BRAIN_FBC_E_TOO_BIG;
@@ -294,9 +310,8 @@ int brain_xyzp_encode(strbuf_t *out, const brain_xyzp_area_t *areas, size_t n)
     return rc;
 }
 
-int brain_fbc_encode_xyzp(strbuf_t *out, uint16_t counter,
-                          const uint8_t agent_id[BRAIN_FBC_ID_LEN], const brain_xyzp_area_t *areas,
-                          size_t n)
+int brain_fbc_encode_xyzp(strbuf_t *out, uint16_t counter, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
+                          const brain_xyzp_area_t *areas, size_t n)
 {
     size_t slen = xyzp_size(areas, n);
     if (slen == 0)

@@ -26,12 +26,12 @@ enum {
 
 /* Decoding errors: negative, with brain_fbc_strerror(). */
 enum {
-    BRAIN_FBC_E_SHORT = -1,         /* shorter than the 12-byte header */
-    BRAIN_FBC_E_VERSION = -2,       /* container version is not 4 */
-    BRAIN_FBC_E_LOOKUP = -3,        /* the struct length table runs past the end */
-    BRAIN_FBC_E_STRUCT_BOUNDS = -4, /* a struct runs past the end */
-    BRAIN_FBC_E_STRUCT_SHORT = -5,  /* a struct without its 2-byte header */
-    BRAIN_FBC_E_TYPE = -6,          /* a struct of another type than expected */
+    BRAIN_FBC_E_SHORT = -1,          /* shorter than the 12-byte header */
+    BRAIN_FBC_E_VERSION = -2,        /* container version is not 4 */
+    BRAIN_FBC_E_LOOKUP = -3,         /* the struct length table runs past the end */
+    BRAIN_FBC_E_STRUCT_BOUNDS = -4,  /* a struct runs past the end */
+    BRAIN_FBC_E_STRUCT_SHORT = -5,   /* a struct without its 2-byte header */
+    BRAIN_FBC_E_TYPE = -6,           /* a struct of another type than expected */
     BRAIN_FBC_E_STRUCT_VERSION = -7, /* a struct version other than 1 */
     BRAIN_FBC_E_AREAS = -8,          /* more areas than the limit allows */
     BRAIN_FBC_E_AREA_TABLE = -9,     /* the area table runs past the struct */
@@ -71,8 +71,8 @@ int brain_fbc_encode(strbuf_t *out, uint16_t counter, const uint8_t agent_id[BRA
                      const brain_fbc_struct_t *structs, size_t n);
 
 /* Appends a container with one JSON struct (payload: len bytes of UTF-8, not checked). */
-int brain_fbc_encode_json(strbuf_t *out, uint16_t counter,
-                          const uint8_t agent_id[BRAIN_FBC_ID_LEN], const char *json, size_t len);
+int brain_fbc_encode_json(strbuf_t *out, uint16_t counter, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
+                          const char *json, size_t len);
 
 /* The JSON text of a type-1 struct (its bytes after the header). Returns 0 or
  * BRAIN_FBC_E_TYPE / BRAIN_FBC_E_STRUCT_VERSION. */
@@ -126,9 +126,8 @@ typedef struct brain_xyzp_area {
 int brain_xyzp_encode(strbuf_t *out, const brain_xyzp_area_t *areas, size_t n);
 
 /* Appends a container with one XYZP struct holding n areas. */
-int brain_fbc_encode_xyzp(strbuf_t *out, uint16_t counter,
-                          const uint8_t agent_id[BRAIN_FBC_ID_LEN], const brain_xyzp_area_t *areas,
-                          size_t n);
+int brain_fbc_encode_xyzp(strbuf_t *out, uint16_t counter, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
+                          const brain_xyzp_area_t *areas, size_t n);
 
 /* ---- cortical ids --------------------------------------------------------------------------- */
 

@@ -18,13 +18,13 @@
 #include "core/log.h"
 #include "net/zmq_dl.h"
 
-#define ROBOT_BATCH       256          /* messages read per socket per loop turn */
-#define ROBOT_EP_MAX      300          /* "tcp://HOST:PORT" */
-#define ROBOT_CMD_MAX     (64 * 1024)  /* a command from a registered agent */
-#define ROBOT_RID_MAX     256          /* ZMQ routing ids are at most 255 bytes */
-#define ROBOT_TEXT_MAX    64           /* descriptor strings */
-#define ROBOT_LOG_EVERY   10000        /* ms between two malformed-frame log lines */
-#define ROBOT_SWEEP_MAX   1000         /* ms between two liveness sweeps at most */
+#define ROBOT_BATCH     256         /* messages read per socket per loop turn */
+#define ROBOT_EP_MAX    300         /* "tcp://HOST:PORT" */
+#define ROBOT_CMD_MAX   (64 * 1024) /* a command from a registered agent */
+#define ROBOT_RID_MAX   256         /* ZMQ routing ids are at most 255 bytes */
+#define ROBOT_TEXT_MAX  64          /* descriptor strings */
+#define ROBOT_LOG_EVERY 10000       /* ms between two malformed-frame log lines */
+#define ROBOT_SWEEP_MAX 1000        /* ms between two liveness sweeps at most */
 
 enum {
     ROBOT_CAP_SENSORY = 1 << 0,
@@ -309,9 +309,9 @@ static void robot_register(brain_robot_t *r, const void *rid, size_t ridlen, boo
     json_t *idb = json_array();
     for (size_t i = 0; i < BRAIN_FBC_ID_LEN; i++)
         json_array_append_new(idb, json_integer(slot->id[i]));
-    json_t *msg = json_pack("{s:{s:{s:[{s:o},o]}}}", "agent_registration",
-                            "server_responds_registration", "success", "bytes", idb,
-                            robot_caps_reply(r, slot->caps));
+    json_t *msg =
+        json_pack("{s:{s:{s:[{s:o},o]}}}", "agent_registration", "server_responds_registration",
+                  "success", "bytes", idb, robot_caps_reply(r, slot->caps));
     r->reg[REG_OK]++;
     if (msg)
         robot_reply(r, rid, ridlen, delim, counter, slot->id, msg);
@@ -428,8 +428,8 @@ static int robot_frame_decode(brain_robot_t *r, brain_xyzp_t *frame)
 {
     for (size_t i = 0; i < r->fbc.n; i++)
         if (r->fbc.structs[i].type == BRAIN_FBC_T_XYZP)
-            return brain_xyzp_decode(&r->fbc.structs[i], &r->xyzp, r->views,
-                                     r->xyzp.areas_max, frame);
+            return brain_xyzp_decode(&r->fbc.structs[i], &r->xyzp, r->views, r->xyzp.areas_max,
+                                     frame);
     return BRAIN_FBC_E_TYPE;
 }
 
@@ -616,12 +616,11 @@ json_t *brain_robot_embodiments(const brain_robot_t *r)
             if (a->caps & (1u << k))
                 json_array_append_new(caps, json_string(robot_cap_names[k]));
         int64_t seen_wall = now_wall - (int64_t)((now_ns - a->seen_ns) / 1000000u);
-        json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I}", "agent_id", hex, "name",
-                              a->name, "manufacturer", a->manufacturer, "version", a->version,
-                              "capabilities", caps, "registered_at_ms",
-                              (json_int_t)a->registered_ms, "last_seen_ms", (json_int_t)seen_wall,
-                              "sensory_frames", (json_int_t)a->frames, "malformed_frames",
-                              (json_int_t)a->malformed);
+        json_t *e = json_pack(
+            "{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I}", "agent_id", hex, "name", a->name,
+            "manufacturer", a->manufacturer, "version", a->version, "capabilities", caps,
+            "registered_at_ms", (json_int_t)a->registered_ms, "last_seen_ms", (json_int_t)seen_wall,
+            "sensory_frames", (json_int_t)a->frames, "malformed_frames", (json_int_t)a->malformed);
         if (!e || json_array_append_new(arr, e) < 0) {
             json_decref(arr);
             return NULL;
@@ -722,8 +721,10 @@ static int robot_open(brain_robot_t *r, int type, const char *what, const char *
 {
     char want[ROBOT_EP_MAX];
     if (robot_endpoint_parse(cfgval, want, sizeof want) < 0) {
-        snprintf(err, errlen, "brain.robot_%s: expected HOST:PORT, tcp://HOST:PORT or empty, got "
-                 "\"%s\"", what, cfgval);
+        snprintf(err, errlen,
+                 "brain.robot_%s: expected HOST:PORT, tcp://HOST:PORT or empty, got "
+                 "\"%s\"",
+                 what, cfgval);
         return -1;
     }
     if (!want[0])
@@ -880,8 +881,7 @@ int brain_robot_start(uv_loop_t *loop, const brain_robot_config_t *cfg,
                    r->ep_router, err, errlen) < 0 ||
         robot_open(r, ZMQ_PULL, "sensory", cfg->sensory, hwm, (int64_t)r->max_message, &r->pull,
                    r->ep_sensory, err, errlen) < 0 ||
-        robot_open(r, ZMQ_PUB, "motor", cfg->motor, hwm, 64, &r->pub, r->ep_motor, err,
-                   errlen) < 0)
+        robot_open(r, ZMQ_PUB, "motor", cfg->motor, hwm, 64, &r->pub, r->ep_motor, err, errlen) < 0)
         goto fail;
     robot_url(r, r->ep_sensory, r->url_sensory, sizeof r->url_sensory);
     robot_url(r, r->ep_motor, r->url_motor, sizeof r->url_motor);
@@ -899,8 +899,8 @@ int brain_robot_start(uv_loop_t *loop, const brain_robot_config_t *cfg,
     uv_unref((uv_handle_t *)&r->sweep);
     log_info(NULL, "brain robot: serving", "{s:s,s:s,s:s,s:b,s:I}", "router", r->ep_router,
              "sensory", r->ep_sensory[0] ? r->ep_sensory : "off", "motor",
-             r->ep_motor[0] ? r->ep_motor : "off", "token", r->has_token,
-             "timeout_ms", (json_int_t)r->timeout_ms);
+             r->ep_motor[0] ? r->ep_motor : "off", "token", r->has_token, "timeout_ms",
+             (json_int_t)r->timeout_ms);
     uv_idle_start(&r->idle, robot_on_idle); /* messages may have queued before the first poll */
     *out = r;
     return 0;

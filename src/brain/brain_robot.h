@@ -14,7 +14,7 @@
 #include "brain/brain_fbc.h"
 #include "core/strbuf.h"
 
-#define BRAIN_ROBOT_TOKEN_LEN 32 /* the registration's auth token, bytes */
+#define BRAIN_ROBOT_TOKEN_LEN   32   /* the registration's auth token, bytes */
 #define BRAIN_ROBOT_UNKNOWN_MAX 1024 /* larger requests from unregistered peers are dropped */
 
 typedef struct brain_robot brain_robot_t;
