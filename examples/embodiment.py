@@ -59,11 +59,11 @@ def json_struct(obj):
 
 
 def area_id(name):
-    """Genome ids have 6 characters, feagi-core's 8 bytes: padded with NUL bytes."""
+    """Genome ids have 6 characters, feagi-core's 8 bytes: padded on the right with '_'."""
     raw = name.encode("ascii")
     if not 1 <= len(raw) <= 8:
         raise argparse.ArgumentTypeError("an area id has 1 to 8 ASCII characters")
-    return raw.ljust(8, b"\0")
+    return raw.ljust(8, b"_")
 
 
 def xyzp_struct(areas):

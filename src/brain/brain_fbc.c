@@ -332,7 +332,7 @@ int brain_fbc_id_from_name(const char *name, uint8_t id[BRAIN_FBC_ID_LEN])
     size_t n = strlen(name);
     if (n == 0 || n > BRAIN_FBC_ID_LEN)
         return -1;
-    memset(id, 0, BRAIN_FBC_ID_LEN);
+    memset(id, '_', BRAIN_FBC_ID_LEN);
     memcpy(id, name, n);
     return 0;
 }

@@ -132,12 +132,12 @@ int brain_fbc_encode_xyzp(strbuf_t *out, uint16_t counter, const uint8_t agent_i
 /* ---- cortical ids --------------------------------------------------------------------------- */
 
 /* Genome files (2.x) name areas with 6 characters, feagi-core with 8 bytes. An id of up to 8
- * characters is padded with NUL bytes to 8; back, trailing NULs are dropped. Returns 0, or -1
- * when name is empty or longer than 8. */
+ * characters is padded on the right with '_' to 8 (as the brain core does: "i__inf" ->
+ * "i__inf__"). Returns 0, or -1 when name is empty or longer than 8. */
 int brain_fbc_id_from_name(const char *name, uint8_t id[BRAIN_FBC_ID_LEN]);
 
-/* Writes the id as text into out (at least 9 bytes): trailing NULs dropped, bytes outside
- * printable ASCII as '?'. */
+/* Writes the 8 wire bytes as text into out (9 bytes): trailing NUL bytes (some peers pad with
+ * them) dropped, bytes outside printable ASCII as '?'. */
 void brain_fbc_id_to_name(const uint8_t id[BRAIN_FBC_ID_LEN], char out[BRAIN_FBC_ID_LEN + 1]);
 
 #endif

@@ -100,7 +100,7 @@ class Client:
         reply = self.ask({"agent_registration": {"client_request_deregistration": {"reason": "shutdown"}}})
         return reply["agent_registration"]["server_responds_deregistration"]
 
-    def frame(self, points, area=b"i__inf\0\0"):
+    def frame(self, points, area=b"i__inf__"):
         return emb.fbc_encode([emb.xyzp_struct({area: points})], 2, self.agent_id)
 
 
@@ -184,7 +184,7 @@ def test_malformed_containers_are_counted_and_dropped(make_daemon, ctx):
            good[:12] + b"\xff" * 4 + good[16:],            # struct length past the end
            good[:-1]]                                      # truncated area data
     # an area whose offset points into the area table
-    st = bytearray(emb.xyzp_struct({b"i__inf\0\0": [(0, 0, 0, 1.0)]}))
+    st = bytearray(emb.xyzp_struct({b"i__inf__": [(0, 0, 0, 1.0)]}))
     struct.pack_into("<I", st, 4 + 8, 2)
     bad.append(emb.fbc_encode([bytes(st)], 3, a.agent_id))
     for b in bad:

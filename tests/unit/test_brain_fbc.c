@@ -59,7 +59,7 @@ static void test_xyzp_round_trip(void **state)
     assert_int_equal(x.points, 4);
     char name[9];
     brain_fbc_id_to_name(x.areas[0].id, name);
-    assert_string_equal(name, "i__inf");
+    assert_string_equal(name, "i__inf__");
     /* the first area's data starts right after the table: offset 4 + 32 from the struct */
     assert_ptr_equal(x.areas[0].data, fbc.structs[0].data + 36);
     uint32_t px, py, pz;
@@ -235,6 +235,8 @@ static void test_ids_and_errors(void **state)
     char name[9];
     assert_int_equal(brain_fbc_id_from_name("", id), -1);
     assert_int_equal(brain_fbc_id_from_name("123456789", id), -1);
+    assert_int_equal(brain_fbc_id_from_name("c__for", id), 0);
+    assert_memory_equal(id, "c__for__", 8);
     assert_int_equal(brain_fbc_id_from_name("c__for12", id), 0);
     brain_fbc_id_to_name(id, name);
     assert_string_equal(name, "c__for12");
