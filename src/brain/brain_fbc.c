@@ -178,10 +178,10 @@ int brain_fbc_json(const brain_fbc_struct_t *st, const char **json, size_t *len)
 
 #define XYZP_FIXED (BRAIN_FBC_STRUCT_HEAD + 2) /* struct header and area count */
 
-int brain_xyzp_decode(const brain_fbc_struct_t *st, const brain_xyzp_limits_t *lim,
-                      brain_xyzp_view_t *views, size_t cap, brain_xyzp_t *out)
+int brain_fbc_xyzp_decode(const brain_fbc_struct_t *st, const brain_fbc_limits_t *lim,
+                          brain_fbc_view_t *views, size_t cap, brain_fbc_frame_t *out)
 {
-    *out = (brain_xyzp_t){.areas = views};
+    *out = (brain_fbc_frame_t){.areas = views};
     if (st->type != BRAIN_FBC_T_XYZP)
         return BRAIN_FBC_E_TYPE;
     if (st->version != BRAIN_FBC_STRUCT_VER)
@@ -221,8 +221,8 @@ int brain_xyzp_decode(const brain_fbc_struct_t *st, const brain_xyzp_limits_t *l
     return 0;
 }
 
-void brain_xyzp_point(const brain_xyzp_view_t *v, size_t i, uint32_t *x, uint32_t *y, uint32_t *z,
-                      float *p)
+void brain_fbc_xyzp_point(const brain_fbc_view_t *v, size_t i, uint32_t *x, uint32_t *y,
+                          uint32_t *z, float *p)
 {
     const uint8_t *d = v->data + 4 * i;
     size_t plane = 4 * v->n;
@@ -234,7 +234,7 @@ void brain_xyzp_point(const brain_xyzp_view_t *v, size_t i, uint32_t *x, uint32_
 }
 
 /* The struct's size for these areas, or 0 when it does not fit a u32. */
-static size_t xyzp_size(const brain_xyzp_area_t *areas, size_t n)
+static size_t xyzp_size(const brain_fbc_area_t *areas, size_t n)
 {
     if (n > UINT16_MAX)
         return 0;
@@ -263,7 +263,7 @@ static int xyzp_plane_put(strbuf_t *out, const uint32_t *v, size_t n)
     return 0;
 }
 
-static int xyzp_put(strbuf_t *out, const brain_xyzp_area_t *areas, size_t n)
+static int xyzp_put(strbuf_t *out, const brain_fbc_area_t *areas, size_t n)
 {
     uint8_t h[XYZP_FIXED] = {BRAIN_FBC_T_XYZP, BRAIN_FBC_STRUCT_VER};
     fbc_put_u16(h + 2, (uint16_t)n);
@@ -280,7 +280,7 @@ static int xyzp_put(strbuf_t *out, const brain_xyzp_area_t *areas, size_t n)
         off += BRAIN_XYZP_POINT_LEN * areas[i].n;
     }
     for (size_t i = 0; i < n; i++) {
-        const brain_xyzp_area_t *a = &areas[i];
+        const brain_fbc_area_t *a = &areas[i];
         int rc;
         if ((rc = xyzp_plane_put(out, a->x, a->n)) < 0 ||
             (rc = xyzp_plane_put(out, a->y, a->n)) < 0 ||
@@ -299,7 +299,7 @@ static int xyzp_put(strbuf_t *out, const brain_xyzp_area_t *areas, size_t n)
     return 0;
 }
 
-int brain_xyzp_encode(strbuf_t *out, const brain_xyzp_area_t *areas, size_t n)
+int brain_fbc_xyzp_encode(strbuf_t *out, const brain_fbc_area_t *areas, size_t n)
 {
     if (xyzp_size(areas, n) == 0)
         return BRAIN_FBC_E_TOO_BIG;
@@ -311,7 +311,7 @@ int brain_xyzp_encode(strbuf_t *out, const brain_xyzp_area_t *areas, size_t n)
 }
 
 int brain_fbc_encode_xyzp(strbuf_t *out, uint16_t counter, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
-                          const brain_xyzp_area_t *areas, size_t n)
+                          const brain_fbc_area_t *areas, size_t n)
 {
     size_t slen = xyzp_size(areas, n);
     if (slen == 0)

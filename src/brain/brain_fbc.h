@@ -81,53 +81,53 @@ int brain_fbc_json(const brain_fbc_struct_t *st, const char **json, size_t *len)
 /* ---- XYZP ----------------------------------------------------------------------------------- */
 
 /* Limits a decoder enforces; any zero member means "the format's own maximum". */
-typedef struct brain_xyzp_limits {
+typedef struct brain_fbc_limits {
     size_t areas_max;           /* areas per struct (the format allows 65 535) */
     size_t points_per_area_max; /* points in one area */
     size_t points_max;          /* points in all areas together */
-} brain_xyzp_limits_t;
+} brain_fbc_limits_t;
 
 /* One decoded area: its id and a view of its planar little-endian arrays (x[n], y[n], z[n],
- * p[n], 4 bytes each) in the decoded buffer. Read points with brain_xyzp_point(). */
-typedef struct brain_xyzp_view {
+ * p[n], 4 bytes each) in the decoded buffer. Read points with brain_fbc_xyzp_point(). */
+typedef struct brain_fbc_view {
     uint8_t id[BRAIN_FBC_ID_LEN];
     size_t n;
     const uint8_t *data; /* 16 * n bytes */
-} brain_xyzp_view_t;
+} brain_fbc_view_t;
 
 /* A decoded XYZP struct: areas in wire order (ids may repeat; the consumer merges). */
-typedef struct brain_xyzp {
-    const brain_xyzp_view_t *areas;
+typedef struct brain_fbc_frame {
+    const brain_fbc_view_t *areas;
     size_t n_areas;
     size_t points; /* in all areas */
-} brain_xyzp_t;
+} brain_fbc_frame_t;
 
 /* Decodes one XYZP struct (type 11, version 1; the whole struct, header included) into the
  * caller's array of cap views. Every area's data must lie after the area table and inside the
  * struct, be a multiple of 16 bytes, and stay within lim; more areas than cap is
  * BRAIN_FBC_E_AREAS too. out->areas = views. Returns 0 or a BRAIN_FBC_E_* code. */
-int brain_xyzp_decode(const brain_fbc_struct_t *st, const brain_xyzp_limits_t *lim,
-                      brain_xyzp_view_t *views, size_t cap, brain_xyzp_t *out);
+int brain_fbc_xyzp_decode(const brain_fbc_struct_t *st, const brain_fbc_limits_t *lim,
+                          brain_fbc_view_t *views, size_t cap, brain_fbc_frame_t *out);
 
 /* Point i (< v->n) of an area. */
-void brain_xyzp_point(const brain_xyzp_view_t *v, size_t i, uint32_t *x, uint32_t *y, uint32_t *z,
-                      float *p);
+void brain_fbc_xyzp_point(const brain_fbc_view_t *v, size_t i, uint32_t *x, uint32_t *y,
+                          uint32_t *z, float *p);
 
 /* An area to encode, from host arrays (borrowed). */
-typedef struct brain_xyzp_area {
+typedef struct brain_fbc_area {
     uint8_t id[BRAIN_FBC_ID_LEN];
     size_t n;
     const uint32_t *x, *y, *z;
     const float *p;
-} brain_xyzp_area_t;
+} brain_fbc_area_t;
 
 /* Appends one XYZP struct (header included) holding n areas to out. Returns 0,
  * BRAIN_FBC_E_TOO_BIG or BRAIN_FBC_E_NOMEM. */
-int brain_xyzp_encode(strbuf_t *out, const brain_xyzp_area_t *areas, size_t n);
+int brain_fbc_xyzp_encode(strbuf_t *out, const brain_fbc_area_t *areas, size_t n);
 
 /* Appends a container with one XYZP struct holding n areas. */
 int brain_fbc_encode_xyzp(strbuf_t *out, uint16_t counter, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
-                          const brain_xyzp_area_t *areas, size_t n);
+                          const brain_fbc_area_t *areas, size_t n);
 
 /* ---- cortical ids --------------------------------------------------------------------------- */
 

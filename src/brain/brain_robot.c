@@ -68,7 +68,7 @@ struct brain_robot {
     uint8_t token[BRAIN_ROBOT_TOKEN_LEN];
     uint64_t timeout_ms;
     size_t max_message;
-    brain_xyzp_limits_t xyzp;
+    brain_fbc_limits_t xyzp;
     /* sockets and their handles */
     void *ctx, *router, *pull, *pub;
     uv_poll_t router_poll, pull_poll;
@@ -82,7 +82,7 @@ struct brain_robot {
     robot_agent_t *agents;
     size_t max_agents, nagents;
     /* scratch: decoded views (areas_max of them), the decoded container, the output */
-    brain_xyzp_view_t *views;
+    brain_fbc_view_t *views;
     brain_fbc_t fbc;
     strbuf_t out;
     /* counters */
@@ -424,12 +424,12 @@ static int robot_router_recv(brain_robot_t *r)
 /* ---- the PULL ------------------------------------------------------------------------------- */
 
 /* The first XYZP struct of the decoded container, decoded into r->views. */
-static int robot_frame_decode(brain_robot_t *r, brain_xyzp_t *frame)
+static int robot_frame_decode(brain_robot_t *r, brain_fbc_frame_t *frame)
 {
     for (size_t i = 0; i < r->fbc.n; i++)
         if (r->fbc.structs[i].type == BRAIN_FBC_T_XYZP)
-            return brain_xyzp_decode(&r->fbc.structs[i], &r->xyzp, r->views, r->xyzp.areas_max,
-                                     frame);
+            return brain_fbc_xyzp_decode(&r->fbc.structs[i], &r->xyzp, r->views, r->xyzp.areas_max,
+                                         frame);
     return BRAIN_FBC_E_TYPE;
 }
 
@@ -446,7 +446,7 @@ static void robot_sensory(brain_robot_t *r, const uint8_t *buf, size_t len, bool
         r->drop_unregistered++;
         return;
     }
-    brain_xyzp_t frame;
+    brain_fbc_frame_t frame;
     if ((rc = robot_frame_decode(r, &frame)) < 0) {
         r->malformed_sensory++;
         a->malformed++;
@@ -553,7 +553,7 @@ static void robot_on_sweep(uv_timer_t *h)
 
 /* ---- the motor side and the brain's reads --------------------------------------------------- */
 
-int brain_robot_motor_publish(brain_robot_t *r, uint16_t counter, const brain_xyzp_area_t *areas,
+int brain_robot_motor_publish(brain_robot_t *r, uint16_t counter, const brain_fbc_area_t *areas,
                               size_t n)
 {
     static const uint8_t zero[BRAIN_FBC_ID_LEN];
@@ -574,7 +574,7 @@ int brain_robot_motor_publish(brain_robot_t *r, uint16_t counter, const brain_xy
 
 void brain_robot_sensory_take(brain_robot_t *r,
                               void (*fn)(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
-                                         const brain_xyzp_t *frame),
+                                         const brain_fbc_frame_t *frame),
                               void *ctx)
 {
     if (!r)
@@ -584,7 +584,7 @@ void brain_robot_sensory_take(brain_robot_t *r,
         if (!a->used || !a->fresh)
             continue;
         a->fresh = false;
-        brain_xyzp_t frame;
+        brain_fbc_frame_t frame;
         /* the copy was valid when kept; decoding it again only rebuilds the views */
         if (brain_fbc_decode(a->frame, a->frame_len, &r->fbc) == 0 &&
             robot_frame_decode(r, &frame) == 0)

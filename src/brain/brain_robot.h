@@ -26,7 +26,7 @@ typedef struct brain_robot_hooks {
     /* A valid sensory frame from a registered agent (it is also kept as the agent's latest
      * frame until brain_robot_sensory_take() reads it). */
     void (*sensory)(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], uint16_t counter,
-                    const brain_xyzp_t *frame);
+                    const brain_fbc_frame_t *frame);
     /* An agent registered (true) or left: deregistered or silent too long (false). */
     void (*agent)(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], bool registered);
 } brain_robot_hooks_t;
@@ -41,11 +41,11 @@ typedef struct brain_robot_config {
     /* When has_token, a registration must carry exactly this token; otherwise any 32 bytes. */
     bool has_token;
     uint8_t token[BRAIN_ROBOT_TOKEN_LEN];
-    uint64_t timeout_ms;      /* an agent silent this long is dropped (FEAGI: 30 000) */
-    size_t max_agents;        /* registrations beyond it get failed_invalid_request */
-    size_t max_message;       /* largest sensory container accepted, bytes */
-    brain_xyzp_limits_t xyzp; /* bounds of a sensory frame */
-    int hwm;                  /* ZMQ high-water marks */
+    uint64_t timeout_ms;     /* an agent silent this long is dropped (FEAGI: 30 000) */
+    size_t max_agents;       /* registrations beyond it get failed_invalid_request */
+    size_t max_message;      /* largest sensory container accepted, bytes */
+    brain_fbc_limits_t xyzp; /* bounds of a sensory frame */
+    int hwm;                 /* ZMQ high-water marks */
 } brain_robot_config_t;
 
 /* Binds the sockets that are on and serves them on loop. *out stays NULL when the router is off.
@@ -60,14 +60,14 @@ void brain_robot_hooks_set(brain_robot_t *r, const brain_robot_hooks_t *hooks);
 /* Publishes one motor container (agent id all zeros, the burst counter's low 16 bits) holding
  * n areas on the PUB. Never blocks: a full pipe drops the frame (counted). Returns 0, -ENOTCONN
  * when the motor socket is off, or a BRAIN_FBC_E_* code. */
-int brain_robot_motor_publish(brain_robot_t *r, uint16_t counter, const brain_xyzp_area_t *areas,
+int brain_robot_motor_publish(brain_robot_t *r, uint16_t counter, const brain_fbc_area_t *areas,
                               size_t n);
 
 /* Calls fn for each agent whose latest sensory frame has not been taken yet, then marks it
  * taken: what the next burst injects. The frame's views are valid during the call only. */
 void brain_robot_sensory_take(brain_robot_t *r,
                               void (*fn)(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
-                                         const brain_xyzp_t *frame),
+                                         const brain_fbc_frame_t *frame),
                               void *ctx);
 
 /* The registered agents, a new array of {agent_id (hex), name, manufacturer, version,

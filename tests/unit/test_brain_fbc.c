@@ -21,8 +21,8 @@ static void build_two_areas(strbuf_t *b)
     static const float p1[] = {1.0f, 0.5f, -2.25f};
     static const uint32_t x2[] = {4294967295u}, y2[] = {0}, z2[] = {9};
     static const float p2[] = {100.0f};
-    brain_xyzp_area_t areas[2] = {{.n = 3, .x = x1, .y = y1, .z = z1, .p = p1},
-                                  {.n = 1, .x = x2, .y = y2, .z = z2, .p = p2}};
+    brain_fbc_area_t areas[2] = {{.n = 3, .x = x1, .y = y1, .z = z1, .p = p1},
+                                 {.n = 1, .x = x2, .y = y2, .z = z2, .p = p2}};
     assert_int_equal(brain_fbc_id_from_name("i__inf", areas[0].id), 0);
     assert_int_equal(brain_fbc_id_from_name("o__mot", areas[1].id), 0);
     strbuf_init(b, 0);
@@ -52,9 +52,9 @@ static void test_xyzp_round_trip(void **state)
     assert_memory_equal(fbc.agent_id, agent, 8);
     assert_int_equal(fbc.n, 1);
     assert_int_equal(fbc.structs[0].type, BRAIN_FBC_T_XYZP);
-    brain_xyzp_view_t views[4];
-    brain_xyzp_t x;
-    assert_int_equal(brain_xyzp_decode(&fbc.structs[0], NULL, views, 4, &x), 0);
+    brain_fbc_view_t views[4];
+    brain_fbc_frame_t x;
+    assert_int_equal(brain_fbc_xyzp_decode(&fbc.structs[0], NULL, views, 4, &x), 0);
     assert_int_equal(x.n_areas, 2);
     assert_int_equal(x.points, 4);
     char name[9];
@@ -64,12 +64,12 @@ static void test_xyzp_round_trip(void **state)
     assert_ptr_equal(x.areas[0].data, fbc.structs[0].data + 36);
     uint32_t px, py, pz;
     float pp;
-    brain_xyzp_point(&x.areas[0], 2, &px, &py, &pz, &pp);
+    brain_fbc_xyzp_point(&x.areas[0], 2, &px, &py, &pz, &pp);
     assert_int_equal(px, 2);
     assert_int_equal(py, 5);
     assert_int_equal(pz, 8);
     assert_true(pp == -2.25f);
-    brain_xyzp_point(&x.areas[1], 0, &px, &py, &pz, &pp);
+    brain_fbc_xyzp_point(&x.areas[1], 0, &px, &py, &pz, &pp);
     assert_int_equal(px, 4294967295u);
     assert_int_equal(pz, 9);
     assert_true(pp == 100.0f);
@@ -90,9 +90,9 @@ static void test_json_round_trip(void **state)
     assert_int_equal(brain_fbc_json(&fbc.structs[0], &j, &n), 0);
     assert_int_equal(n, 12);
     assert_memory_equal(j, "\"heart_beat\"", 12);
-    brain_xyzp_view_t v[1];
-    brain_xyzp_t x;
-    assert_int_equal(brain_xyzp_decode(&fbc.structs[0], NULL, v, 1, &x), BRAIN_FBC_E_TYPE);
+    brain_fbc_view_t v[1];
+    brain_fbc_frame_t x;
+    assert_int_equal(brain_fbc_xyzp_decode(&fbc.structs[0], NULL, v, 1, &x), BRAIN_FBC_E_TYPE);
     strbuf_free(&b);
 }
 
@@ -108,9 +108,9 @@ static void test_multi_struct_and_empty(void **state)
     assert_int_equal(brain_fbc_decode(b.data, b.len, &fbc), 0);
     assert_int_equal(fbc.n, 2);
     assert_int_equal(fbc.structs[1].type, 11);
-    brain_xyzp_view_t v[1];
-    brain_xyzp_t x;
-    assert_int_equal(brain_xyzp_decode(&fbc.structs[1], NULL, v, 1, &x), 0);
+    brain_fbc_view_t v[1];
+    brain_fbc_frame_t x;
+    assert_int_equal(brain_fbc_xyzp_decode(&fbc.structs[1], NULL, v, 1, &x), 0);
     assert_int_equal(x.n_areas, 0);
     /* no structs at all is a valid, empty container */
     strbuf_reset(&b);
@@ -166,7 +166,7 @@ static void test_container_malformed(void **state)
 }
 
 /* Decodes the XYZP struct of buf after patch() changed it; returns the code. */
-static int xyzp_patched(const strbuf_t *b, size_t at, uint32_t v, const brain_xyzp_limits_t *lim,
+static int xyzp_patched(const strbuf_t *b, size_t at, uint32_t v, const brain_fbc_limits_t *lim,
                         size_t cap)
 {
     uint8_t *d = malloc(b->len);
@@ -179,10 +179,10 @@ static int xyzp_patched(const strbuf_t *b, size_t at, uint32_t v, const brain_xy
     }
     brain_fbc_t fbc;
     int rc = brain_fbc_decode(d, b->len, &fbc);
-    brain_xyzp_view_t views[8];
-    brain_xyzp_t x;
+    brain_fbc_view_t views[8];
+    brain_fbc_frame_t x;
     if (rc == 0)
-        rc = brain_xyzp_decode(&fbc.structs[0], lim, views, cap, &x);
+        rc = brain_fbc_xyzp_decode(&fbc.structs[0], lim, views, cap, &x);
     free(d);
     return rc;
 }
@@ -203,7 +203,7 @@ static void test_xyzp_malformed(void **state)
                      BRAIN_FBC_E_AREA_TABLE);
     assert_int_equal(xyzp_patched(&b, s, 11 | (1 << 8) | (65535u << 16), NULL, 8),
                      BRAIN_FBC_E_AREAS);
-    brain_xyzp_limits_t one_area = {.areas_max = 1};
+    brain_fbc_limits_t one_area = {.areas_max = 1};
     assert_int_equal(xyzp_patched(&b, SIZE_MAX, 0, &one_area, 8), BRAIN_FBC_E_AREAS);
     assert_int_equal(xyzp_patched(&b, SIZE_MAX, 0, NULL, 1), BRAIN_FBC_E_AREAS);
     /* an offset inside the area table, past the struct, and one that wraps with the length */
@@ -214,17 +214,17 @@ static void test_xyzp_malformed(void **state)
     assert_int_equal(xyzp_patched(&b, len0, 16 * 5, NULL, 8), BRAIN_FBC_E_AREA_BOUNDS);
     assert_int_equal(xyzp_patched(&b, len0, 40, NULL, 8), BRAIN_FBC_E_AREA_LENGTH);
     /* point limits: per area and in all */
-    brain_xyzp_limits_t per = {.points_per_area_max = 2}, total = {.points_max = 3};
+    brain_fbc_limits_t per = {.points_per_area_max = 2}, total = {.points_max = 3};
     assert_int_equal(xyzp_patched(&b, SIZE_MAX, 0, &per, 8), BRAIN_FBC_E_POINTS_AREA);
     assert_int_equal(xyzp_patched(&b, SIZE_MAX, 0, &total, 8), BRAIN_FBC_E_POINTS_TOTAL);
-    brain_xyzp_limits_t exact = {.areas_max = 2, .points_per_area_max = 3, .points_max = 4};
+    brain_fbc_limits_t exact = {.areas_max = 2, .points_per_area_max = 3, .points_max = 4};
     assert_int_equal(xyzp_patched(&b, SIZE_MAX, 0, &exact, 8), 0);
     /* a struct too short for its area count */
     static const uint8_t three[] = {11, 1, 0};
     brain_fbc_struct_t st = {.type = 11, .version = 1, .data = three, .len = 3};
-    brain_xyzp_view_t v[1];
-    brain_xyzp_t x;
-    assert_int_equal(brain_xyzp_decode(&st, NULL, v, 1, &x), BRAIN_FBC_E_AREA_TABLE);
+    brain_fbc_view_t v[1];
+    brain_fbc_frame_t x;
+    assert_int_equal(brain_fbc_xyzp_decode(&st, NULL, v, 1, &x), BRAIN_FBC_E_AREA_TABLE);
     strbuf_free(&b);
 }
 
