@@ -182,6 +182,18 @@ static const config_key_t config_keys[] = {
             "most buckets kept in memory (idle ones are evicted first)"),
     CFG_NUM("ratelimit", "idle_s", CONFIG_T_INT, rl_idle_s, "600", 1, 86400, CONFIG_F_RELOAD,
             "seconds after which an unused bucket is dropped"),
+    /* ---- [brain] ---- */
+    CFG_STR("brain", "genome_dir", brain_genome_dir, "", NULL, 0,
+            "directory of shipped genomes created by name (<name>.json or <name>_genome.json); "
+            "empty = <data_dir>/genomes"),
+    CFG_STR("brain", "default", brain_default, "", NULL, CONFIG_F_RELOAD,
+            "id or name of the brain the FEAGI /v1 routes act on; empty = the first brain"),
+    CFG_NUM("brain", "max", CONFIG_T_INT, brain_max, "16", 1, 1024, CONFIG_F_RELOAD,
+            "brains at once; more creates get 429"),
+    CFG_NUM("brain", "events_hz", CONFIG_T_INT, brain_events_hz, "10", 1, 1000, CONFIG_F_RELOAD,
+            "brain.<id>.burst activity events per second per brain (later bursts are skipped)"),
+    CFG_NUM("brain", "feagi_loopback_open", CONFIG_T_INT, brain_feagi_loopback_open, "0", 0, 1, 0,
+            "1 = the FEAGI /v1 routes answer loopback clients without a token"),
     /* ---- [agents] ---- */
     CFG_NUM("agents", "max", CONFIG_T_INT, agents_max, "1000", 1, 100000, CONFIG_F_RELOAD,
             "agents with a live process at once; more spawns get 429"),

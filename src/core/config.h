@@ -86,10 +86,16 @@ typedef struct config {
     int64_t agents_backoff_ms;        /* first restart delay, doubling, default 500 */
     int64_t agents_backoff_max_ms;    /* restart delay cap, default 30000 */
     int64_t agents_sample_ms;         /* CPU and RSS sampling period of live agents, default 1000 */
-    char agents_user[64];             /* run agents as this user when root; empty = unchanged */
-    char agents_group[64];            /* and this group; empty = the user's */
-    int64_t agents_cgroup;            /* 1: cgroup v2 limits when delegated; 0: rlimits only */
-    char agents_orphans[8];           /* stop|leave: what a killed daemon's agents become */
+    /* [brain] */
+    char brain_genome_dir[CONFIG_STR_MAX]; /* shipped genomes; empty = <data_dir>/genomes */
+    char brain_default[64];                /* the brain the FEAGI /v1 routes act on */
+    int64_t brain_max;                     /* brains at once, default 16 */
+    int64_t brain_events_hz;               /* brain.<id>.burst events per second per brain */
+    int64_t brain_feagi_loopback_open;     /* 1: /v1 FEAGI routes need no token from loopback */
+    char agents_user[64];   /* run agents as this user when root; empty = unchanged */
+    char agents_group[64];  /* and this group; empty = the user's */
+    int64_t agents_cgroup;  /* 1: cgroup v2 limits when delegated; 0: rlimits only */
+    char agents_orphans[8]; /* stop|leave: what a killed daemon's agents become */
     char
         agents_programs[CONFIG_STR_MAX]; /* program files' directory; empty = data-dir/programs.d */
     /* [zmq] ZMQ transport (src/net/zmq*) */

@@ -19,6 +19,7 @@ struct auth;
 struct agents;
 struct zmq_server;
 struct watch;
+struct brain_reg;
 struct brain_robot;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
@@ -47,6 +48,7 @@ typedef struct hub {
     struct agents *agents;
     struct zmq_server *zmq;
     struct watch *watch;
+    struct brain_reg *brain;
     struct brain_robot *brain_robot; /* robot I/O sockets (brain/brain_robot.c), or NULL */
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;

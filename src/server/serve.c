@@ -36,6 +36,7 @@
 #include "server/schema.h"
 #include "store/store.h"
 #include "watch/watch.h"
+#include "brain/brain.h"
 
 extern char **environ;
 
@@ -68,6 +69,8 @@ const serve_domain_t serve_domains[] = {
     {"auth", auth_migrations, auth_start, auth_api_register, NULL, NULL, auth_destroy},
     {"watch", watch_migrations, watch_start, watch_api_register, watch_shutdown, NULL,
      watch_destroy},
+    {"brain", brain_migrations, brain_start, brain_api_register, brain_shutdown, brain_busy,
+     brain_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 
