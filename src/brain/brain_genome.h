@@ -27,7 +27,7 @@
 #define BRAIN_GENOME_MAX_BYTES        (16u << 20)  /* JSON text */
 #define BRAIN_GENOME_MAX_AREAS        1024u        /* cortical areas */
 #define BRAIN_GENOME_MAX_MORPHS       4096u        /* morphologies */
-#define BRAIN_GENOME_MAX_RULES        64u          /* rules per mapping (per destination) */
+#define BRAIN_GENOME_MAX_RULES        128u         /* rules per mapping (per destination) */
 #define BRAIN_GENOME_MAX_VECTORS      4096u        /* vectors or pattern pairs per morphology */
 #define BRAIN_GENOME_MAX_DIM          65535u       /* voxels along one axis */
 #define BRAIN_GENOME_MAX_AREA_VOXELS  (1u << 24)   /* voxels per area */
