@@ -19,6 +19,7 @@
 #include "api/audit_api.h"
 #include "api/system_api.h"
 #include "auth/auth.h"
+#include "brain/brain_io.h"
 #include "brain/brain_robot.h"
 #include "build_info.h"
 #include "core/bus.h"
@@ -98,9 +99,8 @@ static const char serve_usage[] =
 
 /* ---- robot I/O ---- */
 
-/* Opens the robot sockets (brain.robot_*; off unless brain.robot_router is set). Until a brain
- * is wired to them, sensory frames are only counted (the robot's metrics) and no motor frames
- * are published. */
+/* Opens the robot sockets (brain.robot_*; off unless brain.robot_router is set), wired to the
+ * default brain (docs/brain.md "Robot I/O"). */
 static int serve_robot_start(hub_t *hub, char *err, size_t errlen)
 {
     const config_t *c = &hub->cfg;
@@ -127,7 +127,11 @@ static int serve_robot_start(hub_t *hub, char *err, size_t errlen)
         }
         rc.has_token = true;
     }
-    if (brain_robot_start(hub->loop, &rc, NULL, &hub->brain_robot, err, errlen) < 0)
+    /* sensory frames to the default brain's next burst; its output areas' fired voxels come
+     * back through brain_run.c (brain_io_motor_flush) */
+    brain_robot_hooks_t hooks = {.ctx = hub->brain, .sensory = brain_io_sensory,
+                                 .agent = brain_io_agent};
+    if (brain_robot_start(hub->loop, &rc, &hooks, &hub->brain_robot, err, errlen) < 0)
         return -1;
     if (hub->brain_robot && hub->metrics)
         metrics_collector_add(hub->metrics, brain_robot_metrics_collect, hub->brain_robot);
