@@ -727,6 +727,11 @@ int brain_start(hub_t *hub)
     return 0;
 }
 
+static void brain_wake_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
 void brain_shutdown(hub_t *hub)
 {
     brain_reg_t *r = hub->brain;
@@ -739,6 +744,11 @@ void brain_shutdown(hub_t *hub)
         if (!b->building)
             brain_store_save(b, false, NULL, NULL); /* keeps its status: it runs again */
     }
+    /* no burst thread is left to wake the loop: the handle must not keep it running */
+    if (r->wake_live) {
+        uv_close((uv_handle_t *)&r->wake, brain_wake_closed);
+        r->wake_live = false;
+    }
 }
 
 bool brain_busy(const hub_t *hub)
@@ -750,11 +760,6 @@ bool brain_busy(const hub_t *hub)
     for (size_t i = 0; i < r->n; i++)
         busy = busy || r->v[i]->building;
     return busy;
-}
-
-static void brain_wake_closed(uv_handle_t *h)
-{
-    (void)h;
 }
 
 void brain_destroy(hub_t *hub)

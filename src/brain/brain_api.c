@@ -15,7 +15,7 @@
 
 #define BRAIN_ACTIVITY_MAX BRAIN_LEDGER_DEPTH
 
-/* ---- shared with brain_feagi_api.c ---- */
+/* ---- shared with brain_api_feagi.c ---- */
 
 brain_reg_t *brain_api_reg(api_req_t *req)
 {
@@ -636,7 +636,9 @@ static void brain_metrics_collect(strbuf_t *out, void *ud)
 int brain_api_register(hub_t *hub)
 {
     api_register(hub->api, brain_endpoints, sizeof brain_endpoints / sizeof brain_endpoints[0]);
-    brain_feagi_api_register(hub);
+    size_t nf = 0;
+    const api_endpoint_t *feagi = brain_api_feagi_endpoints(hub, &nf);
+    api_register(hub->api, feagi, nf);
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_brain_bursts_total", "counter",
                         "Bursts run per brain.");

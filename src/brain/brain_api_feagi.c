@@ -840,12 +840,12 @@ static api_endpoint_t feagi_endpoints[] = {
             "Burst engine, genome and brain readiness, counts"),
 };
 
-void brain_feagi_api_register(hub_t *hub)
+const api_endpoint_t *brain_api_feagi_endpoints(const hub_t *hub, size_t *n)
 {
-    size_t n = sizeof feagi_endpoints / sizeof feagi_endpoints[0];
+    *n = sizeof feagi_endpoints / sizeof feagi_endpoints[0];
     feagi_open = hub->cfg.brain_feagi_loopback_open != 0;
     if (feagi_open)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < *n; i++)
             feagi_endpoints[i].scope = API_SCOPE_PUBLIC;
-    api_register(hub->api, feagi_endpoints, n);
+    return feagi_endpoints;
 }

@@ -24,6 +24,7 @@ void brain_api_change(api_req_t *req, brain_t *b, int status, brain_api_reply_fn
 void brain_api_genome_apply(api_req_t *req, brain_t *b, json_t *genome, int status,
                             brain_api_reply_fn reply);
 
-void brain_feagi_api_register(struct hub *hub);
+/* The FEAGI /v1 table (public when brain.feagi_loopback_open); brain_api.c registers it. */
+const api_endpoint_t *brain_api_feagi_endpoints(const struct hub *hub, size_t *n);
 
 #endif

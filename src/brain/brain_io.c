@@ -12,11 +12,11 @@
 #include "brain/brain_robot.h"
 #include "core/hub.h"
 
-#define IO_SLOTS        64        /* agents with a frame waiting, per brain */
+#define IO_SLOTS        64         /* agents with a frame waiting, per brain */
 #define IO_INBOX_MAX    (1u << 20) /* points waiting in all slots together */
-#define IO_MOTOR_RING   4         /* motor frames the loop may fall behind by */
-#define IO_MOTOR_AREAS  64        /* output areas in one motor frame */
-#define IO_MOTOR_POINTS 4096      /* voxels in one motor frame */
+#define IO_MOTOR_RING   4          /* motor frames the loop may fall behind by */
+#define IO_MOTOR_AREAS  64         /* output areas in one motor frame */
+#define IO_MOTOR_POINTS 4096       /* voxels in one motor frame */
 
 typedef struct io_area {
     uint8_t wire[BRAIN_FBC_ID_LEN];
@@ -254,8 +254,8 @@ void brain_io_motor_flush(brain_reg_t *r, brain_t *b)
         brain_fbc_area_t areas[IO_MOTOR_AREAS];
         size_t at = 0;
         for (size_t a = 0; a < m->nareas; a++) {
-            areas[a] = (brain_fbc_area_t){.n = m->count[a], .x = m->x + at, .y = m->y + at,
-                                          .z = m->z + at, .p = m->p + at};
+            areas[a] = (brain_fbc_area_t){
+                .n = m->count[a], .x = m->x + at, .y = m->y + at, .z = m->z + at, .p = m->p + at};
             memcpy(areas[a].id, m->wire[a], BRAIN_FBC_ID_LEN);
             at += m->count[a];
         }

@@ -129,8 +129,8 @@ static int serve_robot_start(hub_t *hub, char *err, size_t errlen)
     }
     /* sensory frames to the default brain's next burst; its output areas' fired voxels come
      * back through brain_run.c (brain_io_motor_flush) */
-    brain_robot_hooks_t hooks = {.ctx = hub->brain, .sensory = brain_io_sensory,
-                                 .agent = brain_io_agent};
+    brain_robot_hooks_t hooks = {
+        .ctx = hub->brain, .sensory = brain_io_sensory, .agent = brain_io_agent};
     if (brain_robot_start(hub->loop, &rc, &hooks, &hub->brain_robot, err, errlen) < 0)
         return -1;
     if (hub->brain_robot && hub->metrics)

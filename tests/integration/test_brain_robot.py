@@ -221,3 +221,61 @@ def test_oversize_request_from_unknown_peer_is_dropped(make_daemon, ctx):
     # once registered, a command over 1 KiB (a heartbeat with a padding struct) is answered
     pad = bytes([emb.T_XYZP, 1]) + b"\0" * 2000
     assert a.ask("heart_beat", extra_structs=[pad]) == "heart_beat"
+
+
+# ---- a running brain: stimulus in, motor out --------------------------------------------------
+
+RELAY = json.loads((ROOT / "tests" / "integration" / "genomes" / "robot_relay.json").read_text())
+
+
+def relay_brain(d):
+    """Creates and starts the relay brain (i__inf projected onto o__mot); waits until it runs."""
+    r = d.post("/api/v1/brains", json={"name": "relay", "genome": RELAY, "start": True})
+    assert r.status_code == 201, r.text
+    bid = r.json()["id"]
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        st = d.get(f"/api/v1/brains/{bid}").json()
+        if st["status"] == "running" or time.monotonic() > deadline:
+            assert st["status"] == "running", st
+            return bid
+        time.sleep(0.05)
+
+
+def test_example_stimulus_comes_back_as_motor_output(make_daemon):
+    d, router, _s, _m = robot_daemon(make_daemon)
+    relay_brain(d)
+    out = subprocess.run([sys.executable, str(EXAMPLE), "--router", router, "--once", "--json",
+                          "--area", "i__inf", "--motor-wait", str(WAIT_MS / 1000)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    motor = [e for e in map(json.loads, out.stdout.splitlines()) if e["event"] == "motor"]
+    assert motor, out.stdout
+    # the stimulus at x = 0 of i__inf fires voxel 0 of o__mot (2 × 3 = 6 over a threshold of 1)
+    assert motor[0]["areas"] == {"o__mot__": [[0, 0, 0, 6.0]]}
+
+
+def test_moving_stimulus_is_followed_by_the_motor_voxel(make_daemon, ctx):
+    d, router, sensory, motor = robot_daemon(make_daemon)
+    relay_brain(d)
+    a = Client(ctx, router, sensory)
+    assert "success" in a.register()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(motor)
+    for x in (2, 5, 7):
+        # resend until the subscription is up and the voxel answers (bounded by the deadline)
+        deadline, seen = time.monotonic() + WAIT_MS / 1000, None
+        while seen is None and time.monotonic() < deadline:
+            a.push.send(a.frame([(x, 0, 0, 50.0)]))
+            if sub.poll(200):
+                _c, agent, structs = emb.fbc_decode(sub.recv())
+                assert agent == bytes(8)
+                areas = emb.xyzp_decode(structs[0])
+                if areas.get("o__mot__"):
+                    seen = areas["o__mot__"]
+        assert seen and {p[0] for p in seen} == {x}, seen
+        while sub.poll(100):  # what the resends still bring
+            sub.recv()
+    assert metric(d, "ganglion_brain_robot_motor_frames_total") >= 3
