@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "brain/brain_internal.h"
+#include "brain/brain_io.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/hub.h"
@@ -184,6 +185,7 @@ static void brain_free(brain_t *b)
 {
     brain_engine_destroy(&b->engine);
     brain_ledger_free(b);
+    brain_io_free(b);
     json_decref(b->genome);
     json_decref(b->view);
     pthread_mutex_destroy(&b->mu);

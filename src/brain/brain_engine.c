@@ -1,6 +1,7 @@
 /* The engine behind a brain: the genome parsed and grown into a network by the pure core
  * (brain_genome.h, brain_net.h) and run burst by burst (brain_burst.h); each burst's fired set
  * summarised per area for the fire ledger. Runs on the thread pool (build) and the burst thread. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,4 +111,32 @@ int brain_engine_edit(brain_engine_t *e, const brain_edit_t *ed, problem_t **p)
     }
     free(ch.areas);
     return rc;
+}
+
+/* ---- robot I/O (brain_io.c; the burst thread) ---- */
+
+int brain_engine_stage_wire(brain_engine_t *e, const uint8_t wire[BRAIN_AREA_WIRE_LEN],
+                            const brain_xyzp_t *pts, size_t n, size_t *dropped)
+{
+    uint8_t w[BRAIN_AREA_WIRE_LEN];
+    for (size_t i = 0; i < BRAIN_AREA_WIRE_LEN; i++) /* NUL padding reads as '_' padding */
+        w[i] = wire[i] ? wire[i] : '_';
+    ssize_t a = brain_genome_area_find_wire(e->g, w);
+    if (a < 0)
+        return -ENOENT;
+    return brain_burst_stage(e->burst, (uint32_t)a, pts, n, dropped);
+}
+
+bool brain_engine_area_output(const brain_engine_t *e, size_t area, uint8_t wire[8])
+{
+    if (area >= e->net->n_areas || !e->net->areas[area].output)
+        return false;
+    brain_area_id_to_wire(e->net->areas[area].id, wire);
+    return true;
+}
+
+size_t brain_engine_area_motor(const brain_engine_t *e, size_t area, brain_xyzp_t *out, size_t cap)
+{
+    size_t total = 0;
+    return brain_burst_area_xyzp(e->burst, (uint32_t)area, out, cap, &total);
 }

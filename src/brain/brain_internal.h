@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "brain/brain.h"
+#include "brain/brain_burst.h"
 
 #define BRAIN_MAX_DEFAULT 16
 #define BRAIN_FIRED_KEEP  4096 /* fired neurons kept per burst in the ledger */
@@ -86,6 +87,17 @@ typedef struct brain_fired {
 /* Runs one burst (burst thread) and records what fired into rec. */
 void brain_engine_burst(brain_engine_t *e, brain_fired_t *rec);
 
+/* Robot I/O (brain_io.c), on the burst thread. Stages points for the next burst into the area
+ * named by 8 wire bytes ('_' or NUL padded): 0, -ENOENT (no such area) or brain_burst_stage's
+ * -E2BIG. */
+int brain_engine_stage_wire(brain_engine_t *e, const uint8_t wire[8], const brain_xyzp_t *pts,
+                            size_t n, size_t *dropped);
+/* Whether area is an output area (OPU), and its 8 wire bytes. */
+bool brain_engine_area_output(const brain_engine_t *e, size_t area, uint8_t wire[8]);
+/* The last burst's fired voxels of an area into out (at most cap); the count written. */
+size_t brain_engine_area_motor(const brain_engine_t *e, size_t area, brain_xyzp_t *out,
+                               size_t cap);
+
 /* ---- the registry and one brain ---- */
 
 typedef struct brain_op brain_op_t; /* a client waiting for a change to be committed */
@@ -122,6 +134,8 @@ struct brain {
     uint64_t ledger_n;
     uint64_t published_burst; /* loop: last burst put on the bus */
     uint64_t published_ns;
+    /* robot I/O (brain_io.c): sensory inbox and motor frames, under mu; NULL until used */
+    struct brain_io *io;
     /* waiting operations */
     brain_op_t *waiting;
     int writes; /* store writes in flight */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "brain/brain_internal.h"
+#include "brain/brain_io.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/hub.h"
@@ -68,10 +69,12 @@ static void *brain_thread_main(void *arg)
             pthread_cond_timedwait(&b->cv, &b->mu, &ts);
             continue;
         }
+        brain_io_stage_locked(b); /* the robots' latest sensory frames */
         pthread_mutex_unlock(&b->mu);
         uint64_t t0 = clock_mono_ns();
         brain_engine_burst(b->engine, &scratch);
         uint64_t t1 = clock_mono_ns();
+        brain_io_motor_collect(b, atomic_load(&b->bursts) + 1);
         pthread_mutex_lock(&b->mu);
         uint64_t n = atomic_fetch_add(&b->bursts, 1) + 1;
         scratch.burst = n;
@@ -196,6 +199,7 @@ void brain_run_drain(brain_reg_t *r)
             bus_publish(hub->bus, topic, ev);
             r->bursts_published++;
         }
+        brain_io_motor_flush(r, b);
         brain_steps_done(b, stepped);
     }
 }

@@ -48,6 +48,7 @@ static int config_check_listen(const char *v, char *why, size_t whylen);
 static int config_check_store_url(const char *v, char *why, size_t whylen);
 static int config_check_cors(const char *v, char *why, size_t whylen);
 static int config_check_nonempty(const char *v, char *why, size_t whylen);
+static int config_check_robot_token(const char *v, char *why, size_t whylen);
 
 static const char *const config_log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 
@@ -249,6 +250,29 @@ static const config_key_t config_keys[] = {
              "on = CURVE encryption with an allow-list of client keys"),
     CFG_STR("zmq", "curve_clients", zmq_curve_clients, "", NULL, 0,
             "file of allowed client public keys (Z85, one a line); empty = DATA_DIR/zmq_clients"),
+    /* ---- [brain] robot I/O (feagi-core's ZMQ protocol; docs/brain.md "Robot I/O") ---- */
+    CFG_STR("brain", "robot_router", brain_robot_router, "", NULL, 0,
+            "robot registration ROUTER: HOST:PORT, tcp://HOST:PORT, or empty = robot I/O off "
+            "(FEAGI's port is 30001)"),
+    CFG_STR("brain", "robot_sensory", brain_robot_sensory, "", NULL, 0,
+            "robot sensory PULL: HOST:PORT, tcp://HOST:PORT, or empty = off (FEAGI: 5558)"),
+    CFG_STR("brain", "robot_motor", brain_robot_motor, "", NULL, 0,
+            "robot motor PUB: HOST:PORT, tcp://HOST:PORT, or empty = off (FEAGI: 5564)"),
+    CFG_STR("brain", "robot_advertise", brain_robot_advertise, "", NULL, 0,
+            "host named in the URLs a registered robot is given; empty = the bound address"),
+    CFG_STR("brain", "robot_token", brain_robot_token, "", config_check_robot_token,
+            CONFIG_F_SECRET,
+            "64 hex digits: the 32-byte auth token a robot must register with; empty = any"),
+    CFG_NUM("brain", "robot_timeout_ms", CONFIG_T_INT, brain_robot_timeout_ms, "30000", 100,
+            86400000, 0, "a registered robot silent this long is dropped"),
+    CFG_NUM("brain", "robot_max_agents", CONFIG_T_INT, brain_robot_max_agents, "64", 1, 4096, 0,
+            "robots registered at once; more get failed_invalid_request"),
+    CFG_NUM("brain", "robot_max_message", CONFIG_T_SIZE, brain_robot_max_message, "16M", KIB,
+            256 * MIB, 0, "largest sensory container accepted"),
+    CFG_NUM("brain", "robot_max_areas", CONFIG_T_INT, brain_robot_max_areas, "1024", 1, 65535, 0,
+            "cortical areas in one sensory frame"),
+    CFG_NUM("brain", "robot_max_points", CONFIG_T_INT, brain_robot_max_points, "1000000", 1,
+            16777216, 0, "neuron points in one sensory frame (all areas together)"),
     /* ---- [watch] ---- */
     CFG_NUM("watch", "baseline", CONFIG_T_INT, watch_baseline, "400", 2, 10000, CONFIG_F_RELOAD,
             "default events in a stream's baseline (streams created later)"),
@@ -298,7 +322,7 @@ static const config_key_t config_keys[] = {
 
 static const char *const config_sections[] = {"server", "log",  "store", "events",
                                               "audit",  "auth", "tls",   "ratelimit",
-                                              "agents", "zmq",  "watch"};
+                                              "agents", "zmq",  "watch", "brain"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */
@@ -648,6 +672,17 @@ static int config_check_nonempty(const char *v, char *why, size_t whylen)
 {
     if (v[0] == '\0')
         return snprintf(why, whylen, "must not be empty"), -1;
+    return 0;
+}
+
+/* Empty, or the 32-byte robot token as 64 hex digits. */
+static int config_check_robot_token(const char *v, char *why, size_t whylen)
+{
+    size_t n = strlen(v);
+    if (n == 0)
+        return 0;
+    if (n != 64 || strspn(v, "0123456789abcdefABCDEF") != n)
+        return snprintf(why, whylen, "expected 64 hex digits (32 bytes) or empty"), -1;
     return 0;
 }
 

@@ -125,6 +125,17 @@ typedef struct config {
     char watch_agents[12];          /* all | labelled | none: whose output is watched */
     int64_t watch_incident_gap_s;   /* anomalies this close (event time) share an incident */
     int64_t watch_metrics_streams;  /* streams with their own Prometheus labels */
+    /* [brain] robot I/O over ZMQ (src/brain/brain_robot.c) */
+    char brain_robot_router[CONFIG_STR_MAX];    /* ROUTER: registration; empty = off */
+    char brain_robot_sensory[CONFIG_STR_MAX];   /* PULL: sensory frames; empty = off */
+    char brain_robot_motor[CONFIG_STR_MAX];     /* PUB: motor frames; empty = off */
+    char brain_robot_advertise[CONFIG_STR_MAX]; /* host in the URLs given to robots */
+    char brain_robot_token[80];                 /* 64 hex digits, or empty = any token */
+    int64_t brain_robot_timeout_ms;             /* silent robots dropped after, default 30000 */
+    int64_t brain_robot_max_agents;             /* robots registered at once, default 64 */
+    int64_t brain_robot_max_message;            /* largest sensory container, default 16 MiB */
+    int64_t brain_robot_max_areas;              /* areas per sensory frame, default 1024 */
+    int64_t brain_robot_max_points;             /* points per sensory frame, default 1e6 */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */
