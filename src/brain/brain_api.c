@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "brain/brain_api_internal.h"
 #include "brain/brain_internal.h"
+#include "brain/brain_robot.h"
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "core/strbuf.h"
@@ -414,8 +415,14 @@ static void brain_api_embodiments(api_req_t *req, void *ctx)
 {
     (void)ctx;
     brain_t *b = brain_api_find(req);
-    if (b)
-        api_reply_json(req, 200, json_pack("{s:[]}", "embodiments"));
+    if (!b)
+        return;
+    /* the robot sockets drive the default brain: its embodiments are theirs */
+    hub_t *hub = api_req_hub(req);
+    json_t *list = NULL;
+    if (hub->brain_robot && b == brain_default(brain_api_reg(req)))
+        list = brain_robot_embodiments(hub->brain_robot);
+    api_reply_json(req, 200, json_pack("{s:o}", "embodiments", list ? list : json_array()));
 }
 
 static void brain_api_stats(api_req_t *req, void *ctx)
