@@ -212,6 +212,7 @@ static brain_t *brain_alloc(brain_reg_t *r, const char *id, const char *name, js
     snprintf(b->id, sizeof b->id, "%s", id);
     snprintf(b->name, sizeof b->name, "%s", name);
     b->genome = genome;
+    b->genome_gen = 1;
     b->view = brain_bp_view(genome);
     b->seed = seed;
     double ts = json_number_value(
@@ -307,6 +308,8 @@ static void brain_build_after(uv_work_t *w, int status)
     json_decref(j->edit.arg);
     b->neurons = brain_engine_neurons(b->engine);
     b->synapses = brain_engine_synapses(b->engine);
+    if (j->genome != b->genome)
+        b->genome_gen++;
     json_decref(b->genome);
     b->genome = j->genome;
     json_decref(b->view);
@@ -766,6 +769,7 @@ int brain_start(hub_t *hub)
         if (hz >= BRAIN_HZ_MIN && hz <= BRAIN_HZ_MAX)
             atomic_store(&b->hz, hz);
         atomic_store(&b->bursts, (uint64_t)json_integer_value(json_object_get(row, "burst_count")));
+        b->genome_saved_gen = b->genome_gen; /* the row holds it */
         b->created_ms = json_integer_value(json_object_get(row, "created_ms"));
         b->status_ms = json_integer_value(json_object_get(row, "status_ms"));
         brain_status_t st = brain_status_parse(json_string_value(json_object_get(row, "status")));

@@ -95,8 +95,7 @@ int brain_engine_stage_wire(brain_engine_t *e, const uint8_t wire[8], const brai
 /* Whether area is an output area (OPU), and its 8 wire bytes. */
 bool brain_engine_area_output(const brain_engine_t *e, size_t area, uint8_t wire[8]);
 /* The last burst's fired voxels of an area into out (at most cap); the count written. */
-size_t brain_engine_area_motor(const brain_engine_t *e, size_t area, brain_xyzp_t *out,
-                               size_t cap);
+size_t brain_engine_area_motor(const brain_engine_t *e, size_t area, brain_xyzp_t *out, size_t cap);
 
 /* ---- the registry and one brain ---- */
 
@@ -108,6 +107,7 @@ struct brain {
     char name[BRAIN_NAME_MAX + 1];
     json_t *genome; /* as uploaded or last edited: stored and downloaded */
     json_t *view;   /* brain_bp_view(genome): what areas, mappings and edits read */
+    uint64_t genome_gen, genome_saved_gen; /* the genome is written only when it changed */
     uint64_t seed;
     brain_status_t status;
     char error[256]; /* why it failed */
