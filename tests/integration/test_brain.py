@@ -226,3 +226,15 @@ def test_status_and_burst_events_on_the_bus(make_daemon):
     assert len(bursts) == 3 and all(e["areas"]["_power"] == 1 for e in bursts)
     nums = [e["burst"] for e in bursts]
     assert all(b2 - b1 > 1 for b1, b2 in zip(nums, nums[1:])), nums
+
+
+def test_edited_genome_survives_restart(make_daemon):
+    d = make_daemon(args=brain_args())
+    create(d, genome_name="barebones", name="ed")
+    r = d.request("PUT", "/api/v1/brains/ed/areas/_power", json={"neuron_fire_threshold": 0.25})
+    assert r.status_code == 200, r.text
+    d.post("/api/v1/brains/ed/step")
+    d.restart()
+    got = wait_for(lambda: (b := brain(d, "ed"))["status"] != "building" and b, what="rebuilt")
+    assert got["status"] == "paused" and got["burst_count"] == 1
+    assert d.get("/api/v1/brains/ed/areas/_power").json()["neuron_fire_threshold"] == 0.25
