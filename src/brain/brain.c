@@ -830,6 +830,8 @@ void brain_destroy(hub_t *hub)
         brain_free(r->v[i]);
     }
     free(r->v);
+    for (size_t i = 0; i < r->feagi_nagents; i++)
+        json_decref(r->feagi_agents[i].info);
     if (r->wake_live) {
         uv_close((uv_handle_t *)&r->wake, brain_wake_closed);
         uv_run(hub->loop, UV_RUN_NOWAIT);

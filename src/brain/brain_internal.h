@@ -141,8 +141,18 @@ struct brain {
     int writes; /* store writes in flight */
 };
 
+/* A Python FEAGI connector registered over HTTP (brain_api_feagi.c; in memory only). */
+#define BRAIN_FEAGI_AGENTS_MAX 64
+typedef struct brain_feagi_agent {
+    char id[128];
+    json_t *info;
+} brain_feagi_agent_t;
+
 struct brain_reg {
     struct hub *hub;
+    bool feagi_open; /* brain.feagi_loopback_open, read when the routes are registered */
+    brain_feagi_agent_t feagi_agents[BRAIN_FEAGI_AGENTS_MAX];
+    size_t feagi_nagents;
     brain_t **v;
     size_t n, cap;
     uv_async_t wake; /* burst threads → loop: bursts done */
