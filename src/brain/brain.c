@@ -89,10 +89,7 @@ json_t *brain_to_json(const brain_t *b, bool detail)
         "burst_count", (json_int_t)brain_bursts(b), "overruns", (json_int_t)brain_overruns(b),
         "genome_id", json_string_value(json_object_get(b->genome, "genome_id")) ?: "", "created_at",
         clock_rfc3339(b->created_ms, created, sizeof created));
-    size_t nareas = 0;
-    brain_bp_area_t *areas = brain_bp_areas(b->view, &nareas);
-    free(areas);
-    json_object_set_new(o, "area_count", json_integer((json_int_t)nareas));
+    json_object_set_new(o, "area_count", json_integer((json_int_t)b->nareas));
     json_object_set_new(o, "neuron_count", json_integer((json_int_t)b->neurons));
     json_object_set_new(o, "synapse_count",
                         json_integer(b->engine ? (json_int_t)brain_engine_synapses(b->engine) : 0));
@@ -214,6 +211,7 @@ static brain_t *brain_alloc(brain_reg_t *r, const char *id, const char *name, js
     b->genome = genome;
     b->genome_gen = 1;
     b->view = brain_bp_view(genome);
+    free(brain_bp_areas(b->view, &b->nareas));
     b->seed = seed;
     double ts = json_number_value(
         json_object_get(json_object_get(genome, "physiology"), "simulation_timestep"));
@@ -314,6 +312,7 @@ static void brain_build_after(uv_work_t *w, int status)
     b->genome = j->genome;
     json_decref(b->view);
     b->view = brain_bp_view(b->genome);
+    free(brain_bp_areas(b->view, &b->nareas));
     brain_status_t then = j->then;
     if (r->shutting_down)
         then = b->status; /* kept for the next start; not run now */

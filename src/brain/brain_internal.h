@@ -107,6 +107,7 @@ struct brain {
     char name[BRAIN_NAME_MAX + 1];
     json_t *genome; /* as uploaded or last edited: stored and downloaded */
     json_t *view;   /* brain_bp_view(genome): what areas, mappings and edits read */
+    size_t nareas;  /* areas of the view */
     uint64_t genome_gen, genome_saved_gen; /* the genome is written only when it changed */
     uint64_t seed;
     brain_status_t status;

@@ -238,3 +238,14 @@ def test_edited_genome_survives_restart(make_daemon):
     got = wait_for(lambda: (b := brain(d, "ed"))["status"] != "building" and b, what="rebuilt")
     assert got["status"] == "paused" and got["burst_count"] == 1
     assert d.get("/api/v1/brains/ed/areas/_power").json()["neuron_fire_threshold"] == 0.25
+
+
+def test_genome_beyond_the_bounds_is_refused_naming_the_area(bd):
+    """The build's bounds (voxels per area) refuse a genome before any memory is taken for it."""
+    g = json.loads((GENOMES / "barebones_genome.json").read_text())
+    g["blueprint"]["_____10c-_power-cx-___bbx-i"] = 60000
+    g["blueprint"]["_____10c-_power-cx-___bby-i"] = 60000
+    r = bd.post("/api/v1/brains", json={"name": "huge", "genome": g})
+    p = assert_problem(r, 422)
+    assert "_power" in json.dumps(p)
+    assert bd.get("/api/v1/brains").json()["total"] == 0
