@@ -19,11 +19,13 @@ static const char *const feagi_shipped[] = {"barebones", "essential"};
 
 static bool feagi_peer_loopback(api_req_t *req)
 {
+    /* HTTP peers are "IP:port" or "[IPv6]:port"; ZMQ's are the bare address */
     const char *peer = api_req_peer(req);
     if (!peer)
         return false;
-    return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "::1", 3) == 0 ||
-           strncmp(peer, "[::1]", 5) == 0 || strcmp(api_req_transport(req), "zmq") == 0;
+    return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]", 5) == 0 ||
+           strcmp(peer, "::1") == 0 || strncmp(peer, "[::ffff:127.", 12) == 0 ||
+           strncmp(peer, "::ffff:127.", 11) == 0;
 }
 
 /* The open routes are registered public; they still refuse other peers. */
