@@ -120,12 +120,17 @@ int main(int argc, char **argv)
     }
     free(text);
     double t0 = now();
+    struct timespec pc0, pc1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &pc0);
     brain_net_t *net = NULL;
     if (brain_net_build(g, 1, threads, &net, &err) < 0) {
         fprintf(stderr, "bench: build: %s\n", err ? problem_detail(err) : "out of memory");
         return 1;
     }
     double build = now() - t0;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &pc1);
+    double build_cpu =
+        (double)(pc1.tv_sec - pc0.tv_sec) + (double)(pc1.tv_nsec - pc0.tv_nsec) * 1e-9;
     size_t nb, sb;
     brain_net_bytes(net, &nb, &sb);
     uint32_t nn = net->n_neurons;
@@ -213,14 +218,14 @@ int main(int argc, char **argv)
         free(r.next);
     }
     printf("{\"neurons\":%u,\"synapses\":%llu,\"bursts\":%u,\"stimulated_per_burst\":%u,"
-           "\"fired_per_burst\":%.1f,\"build_s\":%.3f,\"threads\":%u,"
+           "\"fired_per_burst\":%.1f,\"build_s\":%.3f,\"build_cpu_s\":%.3f,\"threads\":%u,"
            "\"net_bytes_per_neuron\":%.1f,\"engine_bytes_per_neuron\":%.1f,\"net_bytes_per_"
            "synapse\":%.2f,"
            "\"burst_median_us\":%.2f,\"burst_cpu_median_us\":%.2f,\"burst_mean_us\":%.2f,\"burst_"
            "p99_us\":%.2f,"
            "\"reference_mean_us\":%.2f,\"reference_fired_per_burst\":%.1f}\n",
-           nn, (unsigned long long)m, bursts, per, (double)fired / bursts, build, threads,
-           (double)nb / nn, (double)nb / nn + 12.125, m ? (double)sb / (double)m : 0.0,
+           nn, (unsigned long long)m, bursts, per, (double)fired / bursts, build, build_cpu,
+           threads, (double)nb / nn, (double)nb / nn + 12.125, m ? (double)sb / (double)m : 0.0,
            median * 1e6, cpu_median * 1e6, total / bursts * 1e6, p99 * 1e6, ref_mean * 1e6,
            ref ? (double)ref_fired / bursts : 0.0);
     free(dt);
