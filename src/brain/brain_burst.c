@@ -168,6 +168,17 @@ static inline void prefetch_source(const brain_net_t *n, uint32_t src)
     }
 }
 
+/* Then the inputs those synapses will add to: in a large network they are scattered over more
+ * memory than the caches hold, and fetching them in parallel is what bounds the burst. */
+static inline void prefetch_targets(const brain_net_t *n, uint32_t src, const float *in)
+{
+    const brain_net_area_t *a = &n->areas[n->area[src]];
+    const brain_syn_block_t *s = &a->syn;
+    uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
+    for (uint32_t k = lo; k < hi; k++)
+        __builtin_prefetch(in + s->target[k], 1);
+}
+
 /* Step 1: power and the previous burst's fired set into the input. */
 static void inject(brain_burst_t *b)
 {
@@ -190,6 +201,8 @@ static void inject(brain_burst_t *b)
         }
         if (f + 4 < b->n_fired)
             prefetch_source(n, b->fired[f + 4]);
+        if (f + 2 < b->n_fired)
+            prefetch_targets(n, b->fired[f + 2], b->input);
         const brain_net_area_t *a = &n->areas[n->area[src]];
         const brain_syn_block_t *s = &a->syn;
         uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
