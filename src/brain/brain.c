@@ -93,8 +93,7 @@ json_t *brain_to_json(const brain_t *b, bool detail)
     brain_bp_area_t *areas = brain_bp_areas(b->view, &nareas);
     free(areas);
     json_object_set_new(o, "area_count", json_integer((json_int_t)nareas));
-    json_object_set_new(o, "neuron_count",
-                        json_integer(b->engine ? (json_int_t)brain_engine_neurons(b->engine) : 0));
+    json_object_set_new(o, "neuron_count", json_integer((json_int_t)b->neurons));
     json_object_set_new(o, "synapse_count",
                         json_integer(b->engine ? (json_int_t)brain_engine_synapses(b->engine) : 0));
     if (b->status == BRAIN_FAILED && b->error[0])
@@ -250,6 +249,8 @@ typedef struct brain_build {
     json_t *genome; /* a copy owned by the job */
     brain_engine_t *engine;
     problem_t *p;
+    brain_edit_t edit;   /* kind 0: a whole build */
+    bool edited;         /* the edit was applied in place */
     brain_status_t then; /* status once built */
     bool creating;       /* a create: failure removes the brain */
     brain_done_fn done;
@@ -259,6 +260,14 @@ typedef struct brain_build {
 static void brain_build_work(uv_work_t *w)
 {
     brain_build_t *j = w->data;
+    if (j->edit.kind && j->b->engine) {
+        problem_t *p = NULL;
+        if (brain_engine_edit(j->b->engine, &j->edit, &p) == 0) {
+            j->edited = true;
+            return;
+        }
+        problem_destroy(&p); /* the whole network is built from the edited genome instead */
+    }
     brain_engine_build(j->genome, j->b->seed, &j->engine, &j->p);
 }
 
@@ -287,11 +296,17 @@ static void brain_build_after(uv_work_t *w, int status)
         else
             problem_destroy(&j->p);
         json_decref(j->genome);
+        json_decref(j->edit.arg);
         free(j);
         return;
     }
-    brain_engine_destroy(&b->engine);
-    b->engine = j->engine;
+    if (!j->edited) {
+        brain_engine_destroy(&b->engine);
+        b->engine = j->engine;
+    }
+    json_decref(j->edit.arg);
+    b->neurons = brain_engine_neurons(b->engine);
+    b->synapses = brain_engine_synapses(b->engine);
     json_decref(b->genome);
     b->genome = j->genome;
     json_decref(b->view);
@@ -316,11 +331,13 @@ static void brain_build_after(uv_work_t *w, int status)
 }
 
 static int brain_build_submit(brain_t *b, json_t *genome, brain_status_t then, bool creating,
-                              brain_done_fn done, void *ud)
+                              brain_done_fn done, void *ud, const brain_edit_t *edit)
 {
     brain_build_t *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
+    if (edit)
+        j->edit = *edit;
     j->w.data = j;
     j->b = b;
     j->genome = genome;
@@ -381,7 +398,8 @@ problem_t *brain_create(brain_reg_t *r, const char *name, json_t *genome, uint64
         json_decref(genome);
         return problem_new(503, "out-of-memory", "no memory for a brain");
     }
-    int rc = brain_build_submit(b, genome, start ? BRAIN_RUNNING : BRAIN_STOPPED, true, done, ud);
+    int rc =
+        brain_build_submit(b, genome, start ? BRAIN_RUNNING : BRAIN_STOPPED, true, done, ud, NULL);
     if (rc < 0) {
         brain_reg_remove(r, b);
         brain_free(b);
@@ -562,7 +580,9 @@ problem_t *brain_frequency_set(brain_t *b, double hz, brain_done_fn done, void *
     return brain_save_or_problem(b, done, ud);
 }
 
-problem_t *brain_genome_replace(brain_t *b, json_t *genome, brain_done_fn done, void *ud)
+/* A new genome (stolen), built whole or, with edit, by the engine in place. */
+static problem_t *brain_rebuild(brain_t *b, json_t *genome, brain_edit_t *edit, brain_done_fn done,
+                                void *ud)
 {
     problem_t *p = brain_busy_problem(b);
     if (!p) {
@@ -572,18 +592,52 @@ problem_t *brain_genome_replace(brain_t *b, json_t *genome, brain_done_fn done, 
     }
     if (p) {
         json_decref(genome);
+        if (edit)
+            json_decref(edit->arg);
         return p;
     }
     brain_status_t then = b->status == BRAIN_FAILED ? BRAIN_STOPPED : b->status;
     brain_thread_stop(b);
-    int rc = brain_build_submit(b, genome, then, false, done, ud);
+    int rc = brain_build_submit(b, genome, then, false, done, ud, edit);
     if (rc < 0) {
         json_decref(genome);
+        if (edit)
+            json_decref(edit->arg);
         if (then != BRAIN_STOPPED)
             brain_thread_start(b, then == BRAIN_PAUSED);
         return problem_new(503, "busy", "cannot queue the rebuild");
     }
     return NULL;
+}
+
+problem_t *brain_genome_replace(brain_t *b, json_t *genome, brain_done_fn done, void *ud)
+{
+    return brain_rebuild(b, genome, NULL, done, ud);
+}
+
+problem_t *brain_area_update(brain_t *b, const char *area, json_t *props, brain_done_fn done,
+                             void *ud)
+{
+    problem_t *p = brain_busy_problem(b);
+    json_t *g = p ? NULL : brain_bp_area_edit(b->view, area, props, &p);
+    if (!g)
+        return p;
+    brain_edit_t ed = {.kind = BRAIN_EDIT_AREA, .arg = json_deep_copy(props)};
+    snprintf(ed.src, sizeof ed.src, "%s", area);
+    return brain_rebuild(b, g, &ed, done, ud);
+}
+
+problem_t *brain_mapping_update(brain_t *b, const char *src, const char *dst, json_t *rules,
+                                brain_done_fn done, void *ud)
+{
+    problem_t *p = brain_busy_problem(b);
+    json_t *g = p ? NULL : brain_bp_mapping_set(b->view, src, dst, rules, &p);
+    if (!g)
+        return p;
+    brain_edit_t ed = {.kind = BRAIN_EDIT_MAPPING, .arg = json_deep_copy(rules)};
+    snprintf(ed.src, sizeof ed.src, "%s", src);
+    snprintf(ed.dst, sizeof ed.dst, "%s", dst);
+    return brain_rebuild(b, g, &ed, done, ud);
 }
 
 /* ---- shipped genomes ---- */
@@ -718,7 +772,7 @@ int brain_start(hub_t *hub)
         b->status = st == BRAIN_FAILED ? BRAIN_STOPPED : st;
         brain_status_t then = b->status;
         b->status = BRAIN_STOPPED;
-        if (brain_build_submit(b, json_incref(genome), then, false, NULL, NULL) < 0)
+        if (brain_build_submit(b, json_incref(genome), then, false, NULL, NULL, NULL) < 0)
             json_decref(genome);
         log_info(NULL, "brain: restored", "{s:s,s:s,s:s}", "brain", b->id, "name", b->name,
                  "status", brain_status_name(then));

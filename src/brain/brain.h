@@ -78,6 +78,13 @@ problem_t *brain_run_pause(brain_t *b, brain_done_fn done, void *ud);
 problem_t *brain_run_step(brain_t *b, brain_done_fn done, void *ud);
 /* Bursts per second; applies at the next burst of a running brain. */
 problem_t *brain_frequency_set(brain_t *b, double hz, brain_done_fn done, void *ud);
+/* Sets one area's properties (FEAGI's names or gene names), or replaces the rules of one
+ * mapping (rules: an array; empty removes it). Only the areas the edit touches are rebuilt; the
+ * brain keeps its state and goes on in its status. 404/422 problems at once. */
+problem_t *brain_area_update(brain_t *b, const char *area, json_t *props, brain_done_fn done,
+                             void *ud);
+problem_t *brain_mapping_update(brain_t *b, const char *src, const char *dst, json_t *rules,
+                                brain_done_fn done, void *ud);
 /* Replaces the genome after an edit (stolen): the network is rebuilt, the row written. */
 problem_t *brain_genome_replace(brain_t *b, json_t *genome, brain_done_fn done, void *ud);
 

@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "brain/brain_api_internal.h"
 #include "brain/brain_internal.h"
+#include "brain/brain_robot.h"
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "core/strbuf.h"
@@ -336,14 +337,15 @@ static void brain_api_area_put(api_req_t *req, void *ctx)
     brain_t *b = brain_api_find(req);
     if (!b)
         return;
-    problem_t *p = NULL;
-    json_t *g =
-        brain_bp_area_edit(brain_view(b), api_req_param_str(req, "area"), api_req_body(req), &p);
-    if (!g) {
+    void *ud = NULL;
+    brain_done_fn done = brain_api_done_fn(req, brain_id(b), 200, brain_api_area_reply, &ud);
+    problem_t *p =
+        done ? brain_area_update(b, api_req_param_str(req, "area"), api_req_body(req), done, ud)
+             : problem_new(503, "out-of-memory", "no memory");
+    if (p) {
+        free(ud);
         api_reply_problem(req, p);
-        return;
     }
-    brain_api_genome_apply(req, b, g, 200, brain_api_area_reply);
 }
 
 static void brain_api_area_activity(api_req_t *req, void *ctx)
@@ -413,8 +415,13 @@ static void brain_api_embodiments(api_req_t *req, void *ctx)
 {
     (void)ctx;
     brain_t *b = brain_api_find(req);
-    if (b)
-        api_reply_json(req, 200, json_pack("{s:[]}", "embodiments"));
+    if (!b)
+        return;
+    /* the robot sockets feed the default brain: its embodiments are the registered robots */
+    hub_t *hub = api_req_hub(req);
+    json_t *list =
+        b == brain_default(hub->brain) ? brain_robot_embodiments(hub->brain_robot) : json_array();
+    api_reply_json(req, 200, json_pack("{s:o}", "embodiments", list ? list : json_array()));
 }
 
 static void brain_api_stats(api_req_t *req, void *ctx)

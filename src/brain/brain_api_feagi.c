@@ -324,8 +324,16 @@ static void feagi_area_change(api_req_t *req, void *ctx)
     } else if (op == FEAGI_SET) {
         json_t *props = json_deep_copy(body);
         json_object_del(props, "cortical_area_id");
-        g = brain_bp_area_edit(brain_view(b), id, props, &p);
+        void *ud = NULL;
+        brain_done_fn done = brain_api_done_fn(req, brain_id(b), 200, feagi_area_reply, &ud);
+        p = done ? brain_area_update(b, id, props, done, ud)
+                 : problem_new(503, "out-of-memory", "no memory");
         json_decref(props);
+        if (p) {
+            free(ud);
+            api_reply_problem(req, p);
+        }
+        return;
     } else {
         g = brain_bp_area_remove(brain_view(b), id, &p);
     }
@@ -532,11 +540,14 @@ static void feagi_mapping_set(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
-    json_t *g = brain_bp_mapping_set(brain_view(b), src, dst, rules, &p);
-    if (!g)
+    void *ud = NULL;
+    brain_done_fn done = brain_api_done_fn(req, brain_id(b), 200, feagi_ok, &ud);
+    p = done ? brain_mapping_update(b, src, dst, rules, done, ud)
+             : problem_new(503, "out-of-memory", "no memory");
+    if (p) {
+        free(ud);
         api_reply_problem(req, p);
-    else
-        brain_api_genome_apply(req, b, g, 200, feagi_ok);
+    }
 }
 
 /* ---- burst engine ---- */

@@ -96,6 +96,23 @@ void brain_engine_burst(brain_engine_t *e, brain_fired_t *rec)
     }
 }
 
+int brain_engine_edit(brain_engine_t *e, const brain_edit_t *ed, problem_t **p)
+{
+    brain_change_t ch = {0};
+    int rc;
+    if (ed->kind == BRAIN_EDIT_AREA)
+        rc = brain_genome_area_update(e->g, ed->src, ed->arg, &ch, p);
+    else
+        rc = brain_genome_mapping_set(e->g, ed->src, ed->dst, ed->arg, &ch, p);
+    if (rc == 0 && (ch.neurons || ch.params || ch.synapses)) {
+        rc = brain_net_rebuild(e->net, e->g, &ch, BRAIN_ENGINE_THREADS, p);
+        if (rc == 0 && ch.neurons)
+            rc = brain_burst_net_changed(e->burst, e->net);
+    }
+    free(ch.areas);
+    return rc;
+}
+
 /* ---- robot I/O (brain_io.c; the burst thread) ---- */
 
 int brain_engine_stage_wire(brain_engine_t *e, const uint8_t wire[BRAIN_AREA_WIRE_LEN],

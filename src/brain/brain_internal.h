@@ -63,6 +63,17 @@ uint64_t brain_engine_synapses(const brain_engine_t *e);
 size_t brain_engine_area_count(const brain_engine_t *e);
 const char *brain_engine_area_id(const brain_engine_t *e, size_t i);
 
+/* An edit the engine applies in place, rebuilding only the areas it touches. */
+typedef enum { BRAIN_EDIT_AREA = 1, BRAIN_EDIT_MAPPING } brain_edit_kind_t;
+typedef struct brain_edit {
+    brain_edit_kind_t kind;
+    char src[BRAIN_BP_ID_MAX + 1]; /* the area; the mapping's source */
+    char dst[BRAIN_BP_ID_MAX + 1]; /* the mapping's destination */
+    json_t *arg;                   /* the area's properties; the mapping's rules (owned) */
+} brain_edit_t;
+/* 0, or a negative errno with *p (the caller then rebuilds the whole network). */
+int brain_engine_edit(brain_engine_t *e, const brain_edit_t *ed, problem_t **p);
+
 /* One burst's fire record: per-area counts and up to BRAIN_FIRED_KEEP fired neurons. */
 typedef struct brain_fired {
     uint64_t burst;
@@ -101,7 +112,8 @@ struct brain {
     brain_status_t status;
     char error[256]; /* why it failed */
     int64_t created_ms, status_ms;
-    brain_engine_t *engine; /* NULL until built */
+    brain_engine_t *engine;     /* NULL until built; the build job's alone while building */
+    uint64_t neurons, synapses; /* of the engine, as last built (read while building) */
     bool building;
     bool deleted;
     _Atomic double hz;

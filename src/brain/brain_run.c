@@ -207,7 +207,7 @@ void brain_run_drain(brain_reg_t *r)
 json_t *brain_ledger_json(brain_t *b, const char *area, size_t bursts)
 {
     json_t *out = json_array();
-    if (!b->engine)
+    if (!b->engine || b->building) /* the build job owns the engine */
         return out;
     ssize_t ai = -1;
     if (area) {

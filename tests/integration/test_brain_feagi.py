@@ -136,3 +136,26 @@ def test_feagi_routes_need_a_token_unless_opened_on_loopback(make_daemon):
     assert r.status_code == 200 and r.json() == 0
     # the native endpoints are not opened
     assert bare_http().get(o.url + "/api/v1/brains").status_code == 401
+
+
+def test_mapping_edit_rebuilds_in_place(fd):
+    """Removing one mapping takes its synapses away; the brain keeps running and counting."""
+    b = wait_for(lambda: (x := fd.get("/api/v1/brains/essential").json())["burst_count"] >= 2 and x,
+                 what="bursts")
+    assert b["synapse_count"] > 0
+    m = next(m for m in fd.get("/api/v1/brains/essential/mappings").json()["mappings"])
+    r = fd.request("PUT", "/v1/cortical_mapping/mapping_properties",
+                   json={"src_cortical_area": m["source"], "dst_cortical_area": m["destination"],
+                         "mapping_string": []})
+    assert r.status_code == 200, r.text
+    after = fd.get("/api/v1/brains/essential").json()
+    assert after["status"] == "running" and after["burst_count"] >= b["burst_count"]
+    assert after["synapse_count"] < b["synapse_count"]
+    eff = fd.post("/v1/cortical_mapping/efferents", json={"cortical_area_id": m["source"]}).json()
+    assert m["destination"] not in eff
+    # and back: the same rules give the same synapses
+    r = fd.request("PUT", "/v1/cortical_mapping/mapping_properties",
+                   json={"src_cortical_area": m["source"], "dst_cortical_area": m["destination"],
+                         "mapping_string": m["rules"]})
+    assert r.status_code == 200, r.text
+    assert fd.get("/api/v1/brains/essential").json()["synapse_count"] == b["synapse_count"]

@@ -257,9 +257,14 @@ def test_example_stimulus_comes_back_as_motor_output(make_daemon):
 
 def test_moving_stimulus_is_followed_by_the_motor_voxel(make_daemon, ctx):
     d, router, sensory, motor = robot_daemon(make_daemon)
-    relay_brain(d)
+    bid = relay_brain(d)
     a = Client(ctx, router, sensory)
     assert "success" in a.register()
+    # the brain lists the robot among its embodiments
+    emb_list = d.get(f"/api/v1/brains/{bid}/embodiments").json()["embodiments"]
+    assert [(e["agent_id"], e["name"], e["capabilities"]) for e in emb_list] == \
+        [(a.agent_id.hex(), "raw", ["send_sensor_data", "receive_motor_data"])]
+    assert abs(emb_list[0]["last_seen_ms"] - time.time() * 1000) < 60000
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
@@ -279,3 +284,5 @@ def test_moving_stimulus_is_followed_by_the_motor_voxel(make_daemon, ctx):
         while sub.poll(100):  # what the resends still bring
             sub.recv()
     assert metric(d, "ganglion_brain_robot_motor_frames_total") >= 3
+    emb_list = d.get(f"/api/v1/brains/{bid}/embodiments").json()["embodiments"]
+    assert emb_list[0]["sensory_frames"] >= 3

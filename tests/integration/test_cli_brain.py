@@ -44,7 +44,8 @@ def test_cli_brain_commands(make_daemon, tmp_path):
     assert "bb running" in run(d, "brain", "start", "bb").stdout
     assert "bb stopped" in run(d, "brain", "stop", "bb").stdout
     run(d, "brain", "rm", "bb")
-    assert "bb" not in run(d, "brain", "ls").stdout
+    names = [line.split()[1] for line in run(d, "brain", "ls").stdout.splitlines()[1:]]
+    assert names == ["ess"]
     p = run(d, "brain", "show", "bb", check=False)
     assert p.returncode != 0 and "no brain" in p.stderr
     p = run(d, "brain", "strat", "ess", check=False)
