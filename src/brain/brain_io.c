@@ -200,7 +200,8 @@ void brain_io_stage_locked(brain_t *b)
 
 void brain_io_motor_collect(brain_t *b, uint64_t burst)
 {
-    if (!b->reg->hub->brain_robot || !b->engine)
+    /* the sockets may open while stored brains already run: read the pointer atomically */
+    if (!__atomic_load_n(&b->reg->hub->brain_robot, __ATOMIC_ACQUIRE) || !b->engine)
         return;
     pthread_mutex_lock(&b->mu);
     struct brain_io *io = io_get(b);

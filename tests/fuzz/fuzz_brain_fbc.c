@@ -20,13 +20,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void fuzz_reencode(const brain_fbc_frame_t *x)
 {
     brain_fbc_area_t areas[FUZZ_AREAS];
+    float *ps[FUZZ_AREAS];
     uint32_t *planes = malloc(sizeof(uint32_t) * 4 * (x->points + 1));
     assert(planes);
     size_t at = 0;
     for (size_t a = 0; a < x->n_areas; a++) {
         const brain_fbc_view_t *v = &x->areas[a];
         uint32_t *px = planes + at, *py = px + v->n, *pz = py + v->n;
-        float *pp = malloc(sizeof(float) * (v->n + 1));
+        float *pp = ps[a] = malloc(sizeof(float) * (v->n + 1));
         assert(pp);
         for (size_t i = 0; i < v->n; i++)
             brain_fbc_xyzp_point(v, i, &px[i], &py[i], &pz[i], &pp[i]);
@@ -48,7 +49,7 @@ static void fuzz_reencode(const brain_fbc_frame_t *x)
         assert(memcmp(y.areas[a].id, x->areas[a].id, BRAIN_FBC_ID_LEN) == 0);
         /* the same bytes: floats compared bit for bit (NaN payloads included) */
         assert(memcmp(y.areas[a].data, x->areas[a].data, 16 * x->areas[a].n) == 0);
-        free((void *)areas[a].p);
+        free(ps[a]);
     }
     strbuf_free(&b);
     free(planes);

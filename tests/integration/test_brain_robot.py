@@ -257,9 +257,14 @@ def test_example_stimulus_comes_back_as_motor_output(make_daemon):
 
 def test_moving_stimulus_is_followed_by_the_motor_voxel(make_daemon, ctx):
     d, router, sensory, motor = robot_daemon(make_daemon)
-    relay_brain(d)
+    bid = relay_brain(d)
     a = Client(ctx, router, sensory)
     assert "success" in a.register()
+    # the brain lists the robot among its embodiments
+    emb_list = d.get(f"/api/v1/brains/{bid}/embodiments").json()["embodiments"]
+    assert [(e["agent_id"], e["name"], e["capabilities"]) for e in emb_list] == \
+        [(a.agent_id.hex(), "raw", ["send_sensor_data", "receive_motor_data"])]
+    assert abs(emb_list[0]["last_seen_ms"] - time.time() * 1000) < 60000
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
@@ -279,3 +284,24 @@ def test_moving_stimulus_is_followed_by_the_motor_voxel(make_daemon, ctx):
         while sub.poll(100):  # what the resends still bring
             sub.recv()
     assert metric(d, "ganglion_brain_robot_motor_frames_total") >= 3
+    emb_list = d.get(f"/api/v1/brains/{bid}/embodiments").json()["embodiments"]
+    assert emb_list[0]["sensory_frames"] >= 3
+
+
+def test_robot_token_is_checked_and_masked(bin):
+    bad = subprocess.run([str(bin), "serve", "--set", "brain.robot_token=abc", "--print-config"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "brain.robot_token" in bad.stderr and "64 hex digits" in bad.stderr
+    good = subprocess.run([str(bin), "serve", "--set", f"brain.robot_token={TOKEN}", "--print-config"],
+                          capture_output=True, text=True, timeout=30)
+    assert good.returncode == 0 and TOKEN not in good.stdout and "robot_token = ****" in good.stdout
+
+
+def test_a_bad_robot_endpoint_stops_the_start(bin, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GANGLION_")}
+    env["GANGLION_ADMIN_PASSWORD"] = "suite-admin-passphrase"
+    out = subprocess.run([str(bin), "serve", "--listen", f"127.0.0.1:{free_port()}",
+                          "--data-dir", str(tmp_path / "d"), "--zmq-listen", "off", "--zmq-pub", "off",
+                          "--set", "brain.robot_router=nonsense"],
+                         capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode != 0 and "brain.robot_router" in out.stderr
