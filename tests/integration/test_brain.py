@@ -120,12 +120,12 @@ def test_activity_fire_ledger(bd):
     assert act["area"] == "_power" and [b["burst"] for b in act["bursts"]] == [3, 2]
     # the power neuron fires three bursts in a row (c_fr_c = 3), then rests one
     assert all(b["count"] == 1 and b["fired"] == [[0, 0, 0]] for b in act["bursts"])
-    bd.post("/api/v1/brains/bb/step")
-    rest = bd.get("/api/v1/brains/bb/areas/_power/activity").json()["bursts"][0]
-    assert rest["burst"] == 4 and rest["count"] == 0 and rest["fired"] == []
     allareas = bd.get("/api/v1/brains/bb/activity").json()["bursts"][0]
     assert allareas["burst"] == 3 and set(allareas["areas"]) == {"_power", "_death"}
     assert_problem(bd.get("/api/v1/brains/bb/areas/nope__/activity"), 404)
+    bd.post("/api/v1/brains/bb/step")
+    rest = bd.get("/api/v1/brains/bb/areas/_power/activity").json()["bursts"][0]
+    assert rest["burst"] == 4 and rest["count"] == 0 and rest["fired"] == []
 
 
 def test_area_edit_rebuilds_and_persists(bd):
