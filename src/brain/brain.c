@@ -323,7 +323,7 @@ static void brain_build_after(uv_work_t *w, int status)
         }
     }
     brain_status_set(b, then);
-    if (r->shutting_down || (!j->done && !j->creating)) {
+    if (!j->done && !j->creating) { /* a restore: its row is as it was */
         free(j);
         return;
     }
