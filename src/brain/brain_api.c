@@ -137,6 +137,27 @@ static const api_field_t brain_create_body[] = {
      .description = "random seed (0: derived from the id)"},
     {.name = "start", .type = API_T_BOOLEAN, .description = "run once built"},
     {0}};
+static const api_field_t brain_rule_item[] = {{.name = "rule", .type = API_T_ANY}};
+static const api_field_t brain_mapping_body[] = {
+    {.name = "source",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = BRAIN_BP_ID_MAX,
+     .description = "source cortical area"},
+    {.name = "destination",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = BRAIN_BP_ID_MAX,
+     .description = "destination cortical area"},
+    {.name = "rules",
+     .type = API_T_ARRAY,
+     .flags = API_F_REQUIRED | API_F_MAX,
+     .max = 64,
+     .items = brain_rule_item,
+     .description = "mapping rules as the genome writes them; [] removes the mapping"},
+    {0}};
 static const api_field_t brain_freq_body[] = {{.name = "frequency_hz",
                                                .type = API_T_NUMBER,
                                                .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
@@ -388,6 +409,36 @@ static void brain_api_mappings(api_req_t *req, void *ctx)
         api_reply_json(req, 200, json_pack("{s:o}", "mappings", brain_bp_mappings(brain_view(b))));
 }
 
+static void brain_api_mappings_reply(api_req_t *req, brain_t *b)
+{
+    json_t *body = api_req_body(req);
+    const char *src = json_string_value(json_object_get(body, "source"));
+    const char *dst = json_string_value(json_object_get(body, "destination"));
+    api_reply_json(req, 200,
+                   json_pack("{s:s,s:s,s:o}", "source", src, "destination", dst, "rules",
+                             b ? brain_bp_mapping_get(brain_view(b), src, dst) : json_array()));
+}
+
+static void brain_api_mappings_put(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    brain_t *b = brain_api_find(req);
+    if (!b)
+        return;
+    json_t *body = api_req_body(req);
+    void *ud = NULL;
+    brain_done_fn done = brain_api_done_fn(req, brain_id(b), 200, brain_api_mappings_reply, &ud);
+    problem_t *p =
+        done ? brain_mapping_update(b, json_string_value(json_object_get(body, "source")),
+                                    json_string_value(json_object_get(body, "destination")),
+                                    json_object_get(body, "rules"), done, ud)
+             : problem_new(503, "out-of-memory", "no memory");
+    if (p) {
+        free(ud);
+        api_reply_problem(req, p);
+    }
+}
+
 static void brain_api_morphologies(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -594,6 +645,16 @@ static const api_endpoint_t brain_endpoints[] = {
      .params = brain_id_param,
      .response = "{mappings:[{source, destination, rules}]}",
      .handler = brain_api_mappings},
+    {.method = "PUT",
+     .path = "/api/v1/brains/{id}/mappings",
+     .scope = "brain:write",
+     .tag = "brain",
+     .summary = "Replace the rules of one mapping; only the source area's synapses are rebuilt",
+     .params = brain_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = brain_mapping_body,
+     .response = "{source, destination, rules} once rebuilt and committed",
+     .handler = brain_api_mappings_put},
     {.method = "GET",
      .path = "/api/v1/brains/{id}/morphologies",
      .scope = "brain:read",

@@ -253,3 +253,21 @@ def test_genome_beyond_the_bounds_is_refused_naming_the_area(bd):
     p = assert_problem(r, 422)
     assert "_power" in json.dumps(p)
     assert bd.get("/api/v1/brains").json()["total"] == 0
+
+
+def test_mapping_put_rebuilds_the_source_area(bd):
+    create(bd, genome_name="essential", name="ess")
+    before = brain(bd, "ess")
+    m = bd.get("/api/v1/brains/ess/mappings").json()["mappings"][0]
+    body = {"source": m["source"], "destination": m["destination"], "rules": []}
+    r = bd.request("PUT", "/api/v1/brains/ess/mappings", json=body)
+    assert r.status_code == 200 and r.json() == body, r.text
+    assert brain(bd, "ess")["synapse_count"] < before["synapse_count"]
+    body["rules"] = m["rules"]
+    assert bd.request("PUT", "/api/v1/brains/ess/mappings", json=body).json() == body
+    assert brain(bd, "ess")["synapse_count"] == before["synapse_count"]
+    body["rules"] = [["no_such_morphology", [1, 1, 1], 1, False]]
+    p = assert_problem(bd.request("PUT", "/api/v1/brains/ess/mappings", json=body), 422)
+    assert "no_such_morphology" in json.dumps(p)
+    body["destination"] = "zz_none"
+    assert_problem(bd.request("PUT", "/api/v1/brains/ess/mappings", json=body), 404)
