@@ -98,7 +98,7 @@ json_t *brain_to_json(const brain_t *b, bool detail)
     if (detail) {
         json_object_set_new(o, "seed", json_integer((json_int_t)b->seed));
         json_object_set_new(o, "last_burst_us",
-                            json_real((double)atomic_load(&b->last_burst_ns) / 1e3));
+                            json_real((double)(atomic_load(&b->last_burst_ns) / 10) / 100.0));
         json_object_set_new(
             o, "genome_title",
             json_string(json_string_value(json_object_get(b->genome, "genome_title")) ?: ""));

@@ -171,7 +171,7 @@ static json_t *brain_activity_json(const brain_t *b, const brain_fired_t *f)
         json_object_set_new(areas, brain_engine_area_id(b->engine, a),
                             json_integer((json_int_t)f->counts[a]));
     return json_pack("{s:s,s:I,s:f,s:o}", "brain", b->id, "burst", (json_int_t)f->burst,
-                     "duration_us", (double)f->duration_ns / 1e3, "areas", areas);
+                     "duration_us", (double)(f->duration_ns / 10) / 100.0, "areas", areas);
 }
 
 void brain_run_drain(brain_reg_t *r)
