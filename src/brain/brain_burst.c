@@ -272,7 +272,8 @@ static void ledger_push(brain_burst_t *b)
         e->idx = ni;
         e->cap = cap;
     }
-    memcpy(e->idx, b->fired, (size_t)b->n_fired * sizeof *e->idx);
+    if (b->n_fired)
+        memcpy(e->idx, b->fired, (size_t)b->n_fired * sizeof *e->idx);
     e->n = b->n_fired;
     e->burst = b->count;
 }

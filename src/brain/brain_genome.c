@@ -884,13 +884,10 @@ int brain_genome_parse(const char *text, size_t len, brain_genome_t **out, probl
         problem_ext_set(*err, "max_bytes", json_integer(BRAIN_GENOME_MAX_BYTES));
         return -E2BIG;
     }
-    json_error_t je;
-    json_t *doc = json_loadb(text, len, JSON_DECODE_INT_AS_REAL * 0, &je);
-    if (!doc) {
-        *err =
-            problem_new(400, "bad-json", "the genome is not JSON: %s at line %d", je.text, je.line);
+    /* bounded like every request body: depth, and values in proportion to the length */
+    json_t *doc = jsonx_parse(text, len, 64, err);
+    if (!doc)
         return -EINVAL;
-    }
     return brain_genome_from_json(doc, out, err);
 }
 

@@ -157,9 +157,11 @@ typedef struct {
 
 /* Parses genome JSON text (at most BRAIN_GENOME_MAX_BYTES) into *out and validates it (as
  * brain_genome_validate). Accepts the flat 2.x format (`blueprint` of `_____10c-…` genes) and the
- * nested form some FEAGI examples use (`blueprint.cortical_areas`, `morphologies`). Returns 0, or
- * -EINVAL with *err a 422 whose errors[] name the offending gene keys (JSON pointers such as
- * "/blueprint/_____10c-c__for-cx-dstmap-d"), -E2BIG/-ENOMEM likewise with *err set. */
+ * nested form some FEAGI examples use (`blueprint.cortical_areas`, `morphologies`), converted to
+ * the flat one. The JSON is bounded like a request body (core/jsonx.h: depth 64, values in
+ * proportion to the length). Returns 0; -E2BIG with a 413 when the text is too long; -EINVAL with
+ * a 400 (not JSON, too deep), a 413 (too many values) or a 422 whose errors[] name the offending
+ * gene keys as JSON pointers ("/blueprint/_____10c-c__for-cx-dstmap-d/o__mot"); -ENOMEM. */
 int brain_genome_parse(const char *text, size_t len, brain_genome_t **out, problem_t **err);
 
 /* Same from a parsed document; `doc` is stolen (also on failure). */

@@ -363,6 +363,14 @@ static void test_validation_errors(void **state)
     assert_non_null(strstr(f, "/neuron_morphologies/m2"));
     problem_destroy(&err);
 
+    /* not JSON, too long */
+    assert_int_equal(brain_genome_parse("{\"blueprint\":", 13, &g, &err), -EINVAL);
+    assert_int_equal(problem_status(err), 400);
+    problem_destroy(&err);
+    assert_int_equal(brain_genome_parse("{}", BRAIN_GENOME_MAX_BYTES + 1, &g, &err), -E2BIG);
+    assert_int_equal(problem_status(err), 413);
+    problem_destroy(&err);
+
     /* too many neurons in one area */
     g = tiny("\"_____10c-c_a___-cx-___bbx-i\":4096,\"_____10c-c_a___-cx-___bby-i\":4096,"
              "\"_____10c-c_a___-cx-___bbz-i\":2",
