@@ -89,10 +89,7 @@ json_t *brain_to_json(const brain_t *b, bool detail)
         "burst_count", (json_int_t)brain_bursts(b), "overruns", (json_int_t)brain_overruns(b),
         "genome_id", json_string_value(json_object_get(b->genome, "genome_id")) ?: "", "created_at",
         clock_rfc3339(b->created_ms, created, sizeof created));
-    size_t nareas = 0;
-    brain_bp_area_t *areas = brain_bp_areas(b->view, &nareas);
-    free(areas);
-    json_object_set_new(o, "area_count", json_integer((json_int_t)nareas));
+    json_object_set_new(o, "area_count", json_integer((json_int_t)b->nareas));
     json_object_set_new(o, "neuron_count", json_integer((json_int_t)b->neurons));
     json_object_set_new(o, "synapse_count",
                         json_integer(b->engine ? (json_int_t)brain_engine_synapses(b->engine) : 0));
@@ -212,7 +209,9 @@ static brain_t *brain_alloc(brain_reg_t *r, const char *id, const char *name, js
     snprintf(b->id, sizeof b->id, "%s", id);
     snprintf(b->name, sizeof b->name, "%s", name);
     b->genome = genome;
+    b->genome_gen = 1;
     b->view = brain_bp_view(genome);
+    free(brain_bp_areas(b->view, &b->nareas));
     b->seed = seed;
     double ts = json_number_value(
         json_object_get(json_object_get(genome, "physiology"), "simulation_timestep"));
@@ -307,10 +306,13 @@ static void brain_build_after(uv_work_t *w, int status)
     json_decref(j->edit.arg);
     b->neurons = brain_engine_neurons(b->engine);
     b->synapses = brain_engine_synapses(b->engine);
+    if (j->genome != b->genome)
+        b->genome_gen++;
     json_decref(b->genome);
     b->genome = j->genome;
     json_decref(b->view);
     b->view = brain_bp_view(b->genome);
+    free(brain_bp_areas(b->view, &b->nareas));
     brain_status_t then = j->then;
     if (r->shutting_down)
         then = b->status; /* kept for the next start; not run now */
@@ -766,6 +768,7 @@ int brain_start(hub_t *hub)
         if (hz >= BRAIN_HZ_MIN && hz <= BRAIN_HZ_MAX)
             atomic_store(&b->hz, hz);
         atomic_store(&b->bursts, (uint64_t)json_integer_value(json_object_get(row, "burst_count")));
+        b->genome_saved_gen = b->genome_gen; /* the row holds it */
         b->created_ms = json_integer_value(json_object_get(row, "created_ms"));
         b->status_ms = json_integer_value(json_object_get(row, "status_ms"));
         brain_status_t st = brain_status_parse(json_string_value(json_object_get(row, "status")));
@@ -826,6 +829,8 @@ void brain_destroy(hub_t *hub)
         brain_free(r->v[i]);
     }
     free(r->v);
+    for (size_t i = 0; i < r->feagi_nagents; i++)
+        json_decref(r->feagi_agents[i].info);
     if (r->wake_live) {
         uv_close((uv_handle_t *)&r->wake, brain_wake_closed);
         uv_run(hub->loop, UV_RUN_NOWAIT);

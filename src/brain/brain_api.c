@@ -417,10 +417,11 @@ static void brain_api_embodiments(api_req_t *req, void *ctx)
     brain_t *b = brain_api_find(req);
     if (!b)
         return;
-    /* the robot sockets feed the default brain: its embodiments are the registered robots */
+    /* the robot sockets drive the default brain: its embodiments are theirs */
     hub_t *hub = api_req_hub(req);
-    json_t *list =
-        b == brain_default(hub->brain) ? brain_robot_embodiments(hub->brain_robot) : json_array();
+    json_t *list = NULL;
+    if (hub->brain_robot && b == brain_default(brain_api_reg(req)))
+        list = brain_robot_embodiments(hub->brain_robot);
     api_reply_json(req, 200, json_pack("{s:o}", "embodiments", list ? list : json_array()));
 }
 

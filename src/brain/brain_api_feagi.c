@@ -12,36 +12,26 @@
 #include "core/clock.h"
 #include "core/hub.h"
 
-#define FEAGI_AGENTS_MAX 64
-
 /* what a shared handler does, passed as its ctx */
 enum { FEAGI_ADD = 1, FEAGI_SET, FEAGI_DEL, FEAGI_EFF, FEAGI_AFF };
 static const char *const feagi_shipped[] = {"barebones", "essential"};
 #define FEAGI_OP(ctx) ((int)(intptr_t)(ctx))
 
-/* Python connectors registered over HTTP (kept in memory: they register again on restart). */
-typedef struct feagi_agent {
-    char id[128];
-    json_t *info;
-} feagi_agent_t;
-
-static feagi_agent_t feagi_agents[FEAGI_AGENTS_MAX]; /* loop thread only */
-static size_t feagi_nagents;
-static bool feagi_open; /* brain.feagi_loopback_open, read once at registration */
-
 static bool feagi_peer_loopback(api_req_t *req)
 {
+    /* HTTP peers are "IP:port" or "[IPv6]:port"; ZMQ's are the bare address */
     const char *peer = api_req_peer(req);
     if (!peer)
         return false;
-    return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "::1", 3) == 0 ||
-           strncmp(peer, "[::1]", 5) == 0 || strcmp(api_req_transport(req), "zmq") == 0;
+    return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]", 5) == 0 ||
+           strcmp(peer, "::1") == 0 || strncmp(peer, "[::ffff:127.", 12) == 0 ||
+           strncmp(peer, "::ffff:127.", 11) == 0;
 }
 
 /* The open routes are registered public; they still refuse other peers. */
 static bool feagi_allowed(api_req_t *req)
 {
-    if (!feagi_open || feagi_peer_loopback(req))
+    if (!brain_api_reg(req)->feagi_open || feagi_peer_loopback(req))
         return true;
     api_reply_problem(req, problem_new(403, "loopback-only",
                                        "the FEAGI /v1 routes are open to loopback clients only"
@@ -606,6 +596,7 @@ static void feagi_period_set(api_req_t *req, void *ctx)
 
 static void feagi_agent_register(api_req_t *req, void *ctx)
 {
+    brain_reg_t *R = brain_api_reg(req);
     (void)ctx;
     if (!feagi_allowed(req))
         return;
@@ -615,7 +606,7 @@ static void feagi_agent_register(api_req_t *req, void *ctx)
     const char *id = json_string_value(json_object_get(v, "agent_id"));
     if (!id)
         id = api_req_query_str(req, "agent_id");
-    if (!json_is_object(v) || !id || !id[0] || strlen(id) >= sizeof feagi_agents[0].id) {
+    if (!json_is_object(v) || !id || !id[0] || strlen(id) >= sizeof R->feagi_agents[0].id) {
         json_decref(v);
         problem_t *p = NULL;
         problem_field_error(&p, "body", "agent_id", "is required (a JSON body with agent_id)");
@@ -623,21 +614,21 @@ static void feagi_agent_register(api_req_t *req, void *ctx)
         return;
     }
     size_t i = 0;
-    while (i < feagi_nagents && strcmp(feagi_agents[i].id, id) != 0)
+    while (i < R->feagi_nagents && strcmp(R->feagi_agents[i].id, id) != 0)
         i++;
-    if (i == feagi_nagents) {
-        if (feagi_nagents == FEAGI_AGENTS_MAX) {
+    if (i == R->feagi_nagents) {
+        if (R->feagi_nagents == BRAIN_FEAGI_AGENTS_MAX) {
             json_decref(v);
             api_reply_problem(req, problem_new(429, "too-many-agents",
                                                "%d FEAGI agents are registered already",
-                                               FEAGI_AGENTS_MAX));
+                                               BRAIN_FEAGI_AGENTS_MAX));
             return;
         }
-        feagi_nagents++;
-        snprintf(feagi_agents[i].id, sizeof feagi_agents[i].id, "%s", id);
+        R->feagi_nagents++;
+        snprintf(R->feagi_agents[i].id, sizeof R->feagi_agents[i].id, "%s", id);
     }
-    json_decref(feagi_agents[i].info);
-    feagi_agents[i].info = json_deep_copy(v);
+    json_decref(R->feagi_agents[i].info);
+    R->feagi_agents[i].info = json_deep_copy(v);
     json_object_set_new(v, "agent_router_address", json_string(""));
     json_object_set_new(v, "success", json_true());
     api_reply_json(req, 200, v);
@@ -645,26 +636,28 @@ static void feagi_agent_register(api_req_t *req, void *ctx)
 
 static void feagi_agent_list(api_req_t *req, void *ctx)
 {
+    brain_reg_t *R = brain_api_reg(req);
     (void)ctx;
     if (!feagi_allowed(req))
         return;
     json_t *a = json_array();
-    for (size_t i = 0; i < feagi_nagents; i++)
-        json_array_append_new(a, json_string(feagi_agents[i].id));
+    for (size_t i = 0; i < R->feagi_nagents; i++)
+        json_array_append_new(a, json_string(R->feagi_agents[i].id));
     api_reply_json(req, 200, a);
 }
 
 static void feagi_agent_deregister(api_req_t *req, void *ctx)
 {
+    brain_reg_t *R = brain_api_reg(req);
     (void)ctx;
     if (!feagi_allowed(req))
         return;
     const char *id = api_req_query_str(req, "agent_id");
-    for (size_t i = 0; id && i < feagi_nagents; i++)
-        if (strcmp(feagi_agents[i].id, id) == 0) {
-            json_decref(feagi_agents[i].info);
-            feagi_agents[i] = feagi_agents[--feagi_nagents];
-            memset(&feagi_agents[feagi_nagents], 0, sizeof feagi_agents[0]);
+    for (size_t i = 0; id && i < R->feagi_nagents; i++)
+        if (strcmp(R->feagi_agents[i].id, id) == 0) {
+            json_decref(R->feagi_agents[i].info);
+            R->feagi_agents[i] = R->feagi_agents[--R->feagi_nagents];
+            memset(&R->feagi_agents[R->feagi_nagents], 0, sizeof R->feagi_agents[0]);
             api_reply_json(req, 200, json_pack("{s:b}", "success", 1));
             return;
         }
@@ -675,15 +668,16 @@ static void feagi_agent_deregister(api_req_t *req, void *ctx)
 
 static void feagi_health(api_req_t *req, void *ctx)
 {
+    brain_reg_t *R = brain_api_reg(req);
     (void)ctx;
     if (!feagi_allowed(req))
         return;
-    brain_t *b = brain_default(brain_api_reg(req));
+    brain_t *b = brain_default(R);
     json_t *o = json_object();
     json_t *summary = b ? brain_to_json(b, false) : NULL;
     bool running = b && brain_status(b) == BRAIN_RUNNING;
     json_object_set_new(o, "burst_engine", json_boolean(running));
-    json_object_set_new(o, "connected_agents", json_integer((json_int_t)feagi_nagents));
+    json_object_set_new(o, "connected_agents", json_integer((json_int_t)R->feagi_nagents));
     json_object_set_new(o, "genome_availability", json_boolean(b != NULL));
     json_object_set_new(o, "brain_readiness",
                         json_boolean(b && brain_status(b) != BRAIN_FAILED &&
@@ -712,151 +706,163 @@ static const api_field_t feagi_agent_query[] = {
 static const api_field_t feagi_area_query[] = {
     {.name = "cortical_id", .type = API_T_STRING, .flags = API_F_MAX, .max = BRAIN_BP_ID_MAX}, {0}};
 
-#define FEAGI_R(m, p, fn, c, sum)                                                                  \
+#define FEAGI_R(SR, m, p, fn, c, sum)                                                              \
     {                                                                                              \
-        .method = m, .path = p, .scope = "brain:read", .tag = "feagi", .summary = sum,             \
-        .handler = fn, .ctx = (void *)(intptr_t)(c)                                                \
+        .method = m, .path = p, .scope = SR, .tag = "feagi", .summary = sum, .handler = fn,        \
+        .ctx = (void *)(intptr_t)(c)                                                               \
     }
-#define FEAGI_W(m, p, fn, c, sum)                                                                  \
+#define FEAGI_W(SW, m, p, fn, c, sum)                                                              \
     {                                                                                              \
-        .method = m, .path = p, .scope = "brain:write", .tag = "feagi", .summary = sum,            \
+        .method = m, .path = p, .scope = SW, .tag = "feagi", .summary = sum,                       \
         .body_kind = API_BODY_JSON, .handler = fn, .ctx = (void *)(intptr_t)(c)                    \
     }
 
-static api_endpoint_t feagi_endpoints[] = {
-    FEAGI_W("POST", "/v1/genome/upload/barebones", feagi_upload_shipped, 0,
-            "Load the shipped barebones genome into the default brain"),
-    FEAGI_W("POST", "/v1/genome/upload/essential", feagi_upload_shipped, 1,
-            "Load the shipped essential genome into the default brain"),
-    {.method = "POST",
-     .path = "/v1/genome/upload/file",
-     .scope = "brain:write",
-     .tag = "feagi",
-     .summary = "Load a genome file (JSON, or a multipart form's file)",
-     .body_kind = API_BODY_RAW,
-     .content_types = feagi_any_type,
-     .handler = feagi_upload_body},
-    {.method = "POST",
-     .path = "/v1/genome/upload/string",
-     .scope = "brain:write",
-     .tag = "feagi",
-     .summary = "Load a genome given as JSON ({genome: object or text})",
-     .body_kind = API_BODY_RAW,
-     .content_types = feagi_any_type,
-     .handler = feagi_upload_body},
-    FEAGI_R("GET", "/v1/genome/file_name", feagi_genome_file_name, NULL,
-            "The default brain's genome title"),
-    FEAGI_R("GET", "/v1/genome/download", feagi_genome_download, NULL,
-            "The default brain's genome"),
-    FEAGI_R("GET", "/v1/cortical_area/cortical_area_id_list", feagi_areas_list, FEAGI_IDS,
-            "Cortical area ids, sorted"),
-    FEAGI_R("GET", "/v1/cortical_area/cortical_area_name_list", feagi_areas_list, FEAGI_NAMES,
-            "Cortical area names"),
-    FEAGI_R("GET", "/v1/cortical_area/cortical_id_name_mapping", feagi_areas_list, FEAGI_ID_NAME,
-            "Cortical area id to name"),
-    FEAGI_R("GET", "/v1/cortical_area/cortical_types", feagi_areas_list, FEAGI_TYPES,
-            "Cortical area ids by group"),
-    FEAGI_R("GET", "/v1/cortical_area/ipu", feagi_areas_list, FEAGI_IPU, "Input area ids"),
-    FEAGI_R("GET", "/v1/cortical_area/opu", feagi_areas_list, FEAGI_OPU, "Output area ids"),
-    {.method = "POST",
-     .path = "/v1/cortical_area/cortical_area_properties",
-     .scope = "brain:read",
-     .tag = "feagi",
-     .summary = "One cortical area's properties ({cortical_id})",
-     .body_kind = API_BODY_JSON,
-     .handler = feagi_area_properties},
-    FEAGI_W("POST", "/v1/cortical_area/cortical_area", feagi_area_change, FEAGI_ADD,
-            "Add a cortical area"),
-    FEAGI_W("PUT", "/v1/cortical_area/cortical_area", feagi_area_change, FEAGI_SET,
-            "Change a cortical area's properties"),
-    {.method = "DELETE",
-     .path = "/v1/cortical_area/cortical_area",
-     .scope = "brain:write",
-     .tag = "feagi",
-     .summary = "Delete a cortical area (?cortical_id= or a body)",
-     .query = feagi_area_query,
-     .body_kind = API_BODY_JSON,
-     .handler = feagi_area_change,
-     .ctx = (void *)(intptr_t)FEAGI_DEL},
-    FEAGI_R("GET", "/v1/region/regions", feagi_regions, NULL, "Brain regions"),
-    FEAGI_W("POST", "/v1/region/region", feagi_region_change, FEAGI_ADD, "Add a brain region"),
-    FEAGI_W("PUT", "/v1/region/region", feagi_region_change, FEAGI_SET, "Change a brain region"),
-    FEAGI_W("DELETE", "/v1/region/region", feagi_region_change, FEAGI_DEL, "Delete a brain region"),
-    FEAGI_R("GET", "/v1/morphology/morphology_list", feagi_morph_list, NULL, "Morphology names"),
-    {.method = "POST",
-     .path = "/v1/morphology/morphology_properties",
-     .scope = "brain:read",
-     .tag = "feagi",
-     .summary = "One morphology ({morphology_name})",
-     .body_kind = API_BODY_JSON,
-     .handler = feagi_morph_props},
-    FEAGI_W("POST", "/v1/morphology/morphology", feagi_morph_change, FEAGI_ADD, "Add a morphology"),
-    FEAGI_W("PUT", "/v1/morphology/morphology", feagi_morph_change, FEAGI_SET,
-            "Change a morphology"),
-    FEAGI_W("DELETE", "/v1/morphology/morphology", feagi_morph_change, FEAGI_DEL,
-            "Delete a morphology"),
-    {.method = "POST",
-     .path = "/v1/cortical_mapping/efferents",
-     .scope = "brain:read",
-     .tag = "feagi",
-     .summary = "Areas an area maps to ({cortical_area_id})",
-     .body_kind = API_BODY_JSON,
-     .handler = feagi_mapping_list,
-     .ctx = (void *)(intptr_t)FEAGI_EFF},
-    {.method = "POST",
-     .path = "/v1/cortical_mapping/afferents",
-     .scope = "brain:read",
-     .tag = "feagi",
-     .summary = "Areas that map to an area ({cortical_area_id})",
-     .body_kind = API_BODY_JSON,
-     .handler = feagi_mapping_list,
-     .ctx = (void *)(intptr_t)FEAGI_AFF},
-    {.method = "POST",
-     .path = "/v1/cortical_mapping/mapping_properties",
-     .scope = "brain:read",
-     .tag = "feagi",
-     .summary = "Rules of one mapping ({src_cortical_area, dst_cortical_area})",
-     .body_kind = API_BODY_JSON,
-     .handler = feagi_mapping_props},
-    FEAGI_W("PUT", "/v1/cortical_mapping/mapping_properties", feagi_mapping_set, NULL,
-            "Replace one mapping's rules ({src_cortical_area, dst_cortical_area, "
-            "mapping_string})"),
-    FEAGI_R("GET", "/v1/burst_engine/burst_counter", feagi_burst_counter, NULL,
-            "Bursts run (a bare integer)"),
-    FEAGI_R("GET", "/v1/burst_engine/stimulation_period", feagi_period_get, NULL,
-            "Seconds per burst (a bare number)"),
-    FEAGI_W("POST", "/v1/burst_engine/stimulation_period", feagi_period_set, NULL,
-            "Set seconds per burst ({burst_duration} or {simulation_timestep})"),
-    FEAGI_R("GET", "/v1/connectome/cortical_areas/list/summary", feagi_areas_list, FEAGI_SUMMARY,
-            "Cortical areas in short"),
-    FEAGI_R("GET", "/v1/connectome/properties/dimensions", feagi_areas_list, FEAGI_DIMS,
-            "Cortical area dimensions by id"),
-    {.method = "POST",
-     .path = "/v1/agent/register",
-     .scope = "brain:write",
-     .tag = "feagi",
-     .summary = "Register a Python FEAGI connector (JSON body, any Content-Type)",
-     .query = feagi_agent_query,
-     .body_kind = API_BODY_RAW,
-     .handler = feagi_agent_register},
-    FEAGI_R("GET", "/v1/agent/list", feagi_agent_list, NULL, "Registered connector ids"),
-    {.method = "DELETE",
-     .path = "/v1/agent/deregister",
-     .scope = "brain:write",
-     .tag = "feagi",
-     .summary = "Deregister a connector (?agent_id=)",
-     .query = feagi_agent_query,
-     .handler = feagi_agent_deregister},
-    FEAGI_R("GET", "/v1/system/health_check", feagi_health, NULL,
-            "Burst engine, genome and brain readiness, counts"),
-};
+/* The routes, with their read and write scopes as arguments: registered with brain:read and
+ * brain:write, or all public when brain.feagi_loopback_open opens them to loopback. */
+#define FEAGI_TABLE(SR, SW)                                                                        \
+    {                                                                                              \
+        FEAGI_W(SW, "POST", "/v1/genome/upload/barebones", feagi_upload_shipped, 0,                \
+                "Load the shipped barebones genome into the default brain"),                       \
+            FEAGI_W(SW, "POST", "/v1/genome/upload/essential", feagi_upload_shipped, 1,            \
+                    "Load the shipped essential genome into the default brain"),                   \
+            {.method = "POST",                                                                     \
+             .path = "/v1/genome/upload/file",                                                     \
+             .scope = SW,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "Load a genome file (JSON, or a multipart form's file)",                   \
+             .body_kind = API_BODY_RAW,                                                            \
+             .content_types = feagi_any_type,                                                      \
+             .handler = feagi_upload_body},                                                        \
+            {.method = "POST",                                                                     \
+             .path = "/v1/genome/upload/string",                                                   \
+             .scope = SW,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "Load a genome given as JSON ({genome: object or text})",                  \
+             .body_kind = API_BODY_RAW,                                                            \
+             .content_types = feagi_any_type,                                                      \
+             .handler = feagi_upload_body},                                                        \
+            FEAGI_R(SR, "GET", "/v1/genome/file_name", feagi_genome_file_name, NULL,               \
+                    "The default brain's genome title"),                                           \
+            FEAGI_R(SR, "GET", "/v1/genome/download", feagi_genome_download, NULL,                 \
+                    "The default brain's genome"),                                                 \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_area_id_list", feagi_areas_list,        \
+                    FEAGI_IDS, "Cortical area ids, sorted"),                                       \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_area_name_list", feagi_areas_list,      \
+                    FEAGI_NAMES, "Cortical area names"),                                           \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_id_name_mapping", feagi_areas_list,     \
+                    FEAGI_ID_NAME, "Cortical area id to name"),                                    \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_types", feagi_areas_list, FEAGI_TYPES,  \
+                    "Cortical area ids by group"),                                                 \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/ipu", feagi_areas_list, FEAGI_IPU,               \
+                    "Input area ids"),                                                             \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/opu", feagi_areas_list, FEAGI_OPU,               \
+                    "Output area ids"),                                                            \
+            {.method = "POST",                                                                     \
+             .path = "/v1/cortical_area/cortical_area_properties",                                 \
+             .scope = SR,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "One cortical area's properties ({cortical_id})",                          \
+             .body_kind = API_BODY_JSON,                                                           \
+             .handler = feagi_area_properties},                                                    \
+            FEAGI_W(SW, "POST", "/v1/cortical_area/cortical_area", feagi_area_change, FEAGI_ADD,   \
+                    "Add a cortical area"),                                                        \
+            FEAGI_W(SW, "PUT", "/v1/cortical_area/cortical_area", feagi_area_change, FEAGI_SET,    \
+                    "Change a cortical area's properties"),                                        \
+            {.method = "DELETE",                                                                   \
+             .path = "/v1/cortical_area/cortical_area",                                            \
+             .scope = SW,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "Delete a cortical area (?cortical_id= or a body)",                        \
+             .query = feagi_area_query,                                                            \
+             .body_kind = API_BODY_JSON,                                                           \
+             .handler = feagi_area_change,                                                         \
+             .ctx = (void *)(intptr_t)FEAGI_DEL},                                                  \
+            FEAGI_R(SR, "GET", "/v1/region/regions", feagi_regions, NULL, "Brain regions"),        \
+            FEAGI_W(SW, "POST", "/v1/region/region", feagi_region_change, FEAGI_ADD,               \
+                    "Add a brain region"),                                                         \
+            FEAGI_W(SW, "PUT", "/v1/region/region", feagi_region_change, FEAGI_SET,                \
+                    "Change a brain region"),                                                      \
+            FEAGI_W(SW, "DELETE", "/v1/region/region", feagi_region_change, FEAGI_DEL,             \
+                    "Delete a brain region"),                                                      \
+            FEAGI_R(SR, "GET", "/v1/morphology/morphology_list", feagi_morph_list, NULL,           \
+                    "Morphology names"),                                                           \
+            {.method = "POST",                                                                     \
+             .path = "/v1/morphology/morphology_properties",                                       \
+             .scope = SR,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "One morphology ({morphology_name})",                                      \
+             .body_kind = API_BODY_JSON,                                                           \
+             .handler = feagi_morph_props},                                                        \
+            FEAGI_W(SW, "POST", "/v1/morphology/morphology", feagi_morph_change, FEAGI_ADD,        \
+                    "Add a morphology"),                                                           \
+            FEAGI_W(SW, "PUT", "/v1/morphology/morphology", feagi_morph_change, FEAGI_SET,         \
+                    "Change a morphology"),                                                        \
+            FEAGI_W(SW, "DELETE", "/v1/morphology/morphology", feagi_morph_change, FEAGI_DEL,      \
+                    "Delete a morphology"),                                                        \
+            {.method = "POST",                                                                     \
+             .path = "/v1/cortical_mapping/efferents",                                             \
+             .scope = SR,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "Areas an area maps to ({cortical_area_id})",                              \
+             .body_kind = API_BODY_JSON,                                                           \
+             .handler = feagi_mapping_list,                                                        \
+             .ctx = (void *)(intptr_t)FEAGI_EFF},                                                  \
+            {.method = "POST",                                                                     \
+             .path = "/v1/cortical_mapping/afferents",                                             \
+             .scope = SR,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "Areas that map to an area ({cortical_area_id})",                          \
+             .body_kind = API_BODY_JSON,                                                           \
+             .handler = feagi_mapping_list,                                                        \
+             .ctx = (void *)(intptr_t)FEAGI_AFF},                                                  \
+            {.method = "POST",                                                                     \
+             .path = "/v1/cortical_mapping/mapping_properties",                                    \
+             .scope = SR,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "Rules of one mapping ({src_cortical_area, dst_cortical_area})",           \
+             .body_kind = API_BODY_JSON,                                                           \
+             .handler = feagi_mapping_props},                                                      \
+            FEAGI_W(SW, "PUT", "/v1/cortical_mapping/mapping_properties", feagi_mapping_set, NULL, \
+                    "Replace one mapping's rules ({src_cortical_area, dst_cortical_area, "         \
+                    "mapping_string})"),                                                           \
+            FEAGI_R(SR, "GET", "/v1/burst_engine/burst_counter", feagi_burst_counter, NULL,        \
+                    "Bursts run (a bare integer)"),                                                \
+            FEAGI_R(SR, "GET", "/v1/burst_engine/stimulation_period", feagi_period_get, NULL,      \
+                    "Seconds per burst (a bare number)"),                                          \
+            FEAGI_W(SW, "POST", "/v1/burst_engine/stimulation_period", feagi_period_set, NULL,     \
+                    "Set seconds per burst ({burst_duration} or {simulation_timestep})"),          \
+            FEAGI_R(SR, "GET", "/v1/connectome/cortical_areas/list/summary", feagi_areas_list,     \
+                    FEAGI_SUMMARY, "Cortical areas in short"),                                     \
+            FEAGI_R(SR, "GET", "/v1/connectome/properties/dimensions", feagi_areas_list,           \
+                    FEAGI_DIMS, "Cortical area dimensions by id"),                                 \
+            {.method = "POST",                                                                     \
+             .path = "/v1/agent/register",                                                         \
+             .scope = SW,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "Register a Python FEAGI connector (JSON body, any Content-Type)",         \
+             .query = feagi_agent_query,                                                           \
+             .body_kind = API_BODY_RAW,                                                            \
+             .handler = feagi_agent_register},                                                     \
+            FEAGI_R(SR, "GET", "/v1/agent/list", feagi_agent_list, NULL,                           \
+                    "Registered connector ids"),                                                   \
+            {.method = "DELETE",                                                                   \
+             .path = "/v1/agent/deregister",                                                       \
+             .scope = SW,                                                                          \
+             .tag = "feagi",                                                                       \
+             .summary = "Deregister a connector (?agent_id=)",                                     \
+             .query = feagi_agent_query,                                                           \
+             .handler = feagi_agent_deregister},                                                   \
+            FEAGI_R(SR, "GET", "/v1/system/health_check", feagi_health, NULL,                      \
+                    "Burst engine, genome and brain readiness, counts"),                           \
+    }
+
+static const api_endpoint_t feagi_endpoints[] = FEAGI_TABLE("brain:read", "brain:write");
+static const api_endpoint_t feagi_endpoints_open[] =
+    FEAGI_TABLE(API_SCOPE_PUBLIC, API_SCOPE_PUBLIC);
 
 const api_endpoint_t *brain_api_feagi_endpoints(const hub_t *hub, size_t *n)
 {
     *n = sizeof feagi_endpoints / sizeof feagi_endpoints[0];
-    feagi_open = hub->cfg.brain_feagi_loopback_open != 0;
-    if (feagi_open)
-        for (size_t i = 0; i < *n; i++)
-            feagi_endpoints[i].scope = API_SCOPE_PUBLIC;
-    return feagi_endpoints;
+    hub->brain->feagi_open = hub->cfg.brain_feagi_loopback_open != 0;
+    return hub->brain->feagi_open ? feagi_endpoints_open : feagi_endpoints;
 }

@@ -148,6 +148,9 @@ brain_bp_area_t *brain_bp_areas(json_t *genome, size_t *n)
         char id[BRAIN_BP_ID_MAX + 1], gene[32], type;
         if (!brain_bp_key_split(key, id, sizeof id, gene, sizeof gene, &type))
             continue;
+        /* an area's genes usually come together: the last area first, then the others */
+        if (k > 0 && strcmp(v[k - 1].id, id) == 0)
+            continue;
         size_t i = 0;
         while (i < k && strcmp(v[i].id, id) != 0)
             i++;

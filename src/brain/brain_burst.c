@@ -152,6 +152,33 @@ int brain_burst_stage(brain_burst_t *b, uint32_t area, const brain_xyzp_t *pts, 
     return 0;
 }
 
+/* The synapses of a source fired a few places ahead are fetched while this one's are added: the
+ * blocks of successive fired neurons lie far apart, so each would otherwise wait for memory. */
+static inline void prefetch_source(const brain_net_t *n, uint32_t src)
+{
+    const brain_net_area_t *a = &n->areas[n->area[src]];
+    const brain_syn_block_t *s = &a->syn;
+    uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
+    for (uint32_t k = lo; k < hi; k += 16)
+        __builtin_prefetch(s->target + k);
+    for (uint32_t k = lo; k < hi; k += 64) {
+        __builtin_prefetch(s->weight + k);
+        __builtin_prefetch(s->psp + k);
+        __builtin_prefetch(s->flags + k);
+    }
+}
+
+/* Then the inputs those synapses will add to: in a large network they are scattered over more
+ * memory than the caches hold, and fetching them in parallel is what bounds the burst. */
+static inline void prefetch_targets(const brain_net_t *n, uint32_t src, const float *in)
+{
+    const brain_net_area_t *a = &n->areas[n->area[src]];
+    const brain_syn_block_t *s = &a->syn;
+    uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
+    for (uint32_t k = lo; k < hi; k++)
+        __builtin_prefetch(in + s->target[k], 1);
+}
+
 /* Step 1: power and the previous burst's fired set into the input. */
 static void inject(brain_burst_t *b)
 {
@@ -163,23 +190,36 @@ static void inject(brain_burst_t *b)
         for (uint32_t i = a->first; i < a->first + a->count; i++)
             add_input(b, i, b->power_set ? b->power : n->threshold[i]);
     }
+    float *in = b->input;
+    uint64_t *cand = b->cand;
     for (uint32_t f = 0; f < b->n_fired; f++) {
         uint32_t src = b->fired[f];
+        if (f + 8 < b->n_fired) {
+            uint32_t ahead = b->fired[f + 8];
+            const brain_net_area_t *aa = &n->areas[n->area[ahead]];
+            __builtin_prefetch(aa->syn.off + (ahead - aa->first));
+        }
+        if (f + 4 < b->n_fired)
+            prefetch_source(n, b->fired[f + 4]);
+        if (f + 2 < b->n_fired)
+            prefetch_targets(n, b->fired[f + 2], b->input);
         const brain_net_area_t *a = &n->areas[n->area[src]];
         const brain_syn_block_t *s = &a->syn;
         uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
         if (lo == hi)
             continue;
-        float div = a->pspuni ? 1.0f : (float)(hi - lo);
-        for (uint32_t k = lo; k < hi; k++) {
-            float c = (float)((uint32_t)s->weight[k] * s->psp[k]);
-            if (s->flags[k] & BRAIN_SYN_INHIBITORY)
+        /* divided PSP: each synapse carries weight × PSP / out-degree */
+        float scale = a->pspuni ? 1.0f : 1.0f / (float)(hi - lo);
+        const uint32_t *tg = s->target + lo;
+        const uint8_t *w = s->weight + lo, *ps = s->psp + lo, *fl = s->flags + lo;
+        uint32_t cnt = hi - lo;
+        for (uint32_t k = 0; k < cnt; k++) {
+            float c = (float)((uint32_t)w[k] * ps[k]) * scale;
+            if (fl[k] & BRAIN_SYN_INHIBITORY)
                 c = -c;
-            if (div != 1.0f)
-                c /= div;
-            uint32_t t = s->target[k];
-            b->input[t] += c;
-            b->cand[t >> 6] |= 1ull << (t & 63);
+            uint32_t t = tg[k];
+            in[t] += c;
+            cand[t >> 6] |= 1ull << (t & 63);
         }
     }
 }

@@ -653,10 +653,11 @@ static int nested_flatten(json_t *doc, problem_t **err)
         json_t *mv;
         json_object_foreach(json_object_get(a, "cortical_mapping_dstn"), dst, mv)
         {
-            json_t *rule = json_pack("[s[iii]ifiii]", "all_to_all", 1, 1, 1, 1, 0, 1.0, 1, 1, 1);
-            json_array_set_new(rule, 3, json_false());
+            /* the mapping's postsynaptic_current, when given, is the synapses' weight */
+            const json_t *pc = json_object_get(mv, "postsynaptic_current");
+            json_t *psc = json_is_number(pc) ? json_copy((json_t *)(uintptr_t)pc) : json_integer(1);
+            json_t *rule = json_pack("[s[iii]obiii]", "all_to_all", 1, 1, 1, psc, 0, 1, 1, 1);
             json_object_set_new(dm, dst, json_pack("[o]", rule));
-            (void)mv;
         }
         SETG("dstmap", "cx", "d", dm);
         /* neuron parameters from its morphology_id in "morphologies" */

@@ -95,8 +95,7 @@ int brain_engine_stage_wire(brain_engine_t *e, const uint8_t wire[8], const brai
 /* Whether area is an output area (OPU), and its 8 wire bytes. */
 bool brain_engine_area_output(const brain_engine_t *e, size_t area, uint8_t wire[8]);
 /* The last burst's fired voxels of an area into out (at most cap); the count written. */
-size_t brain_engine_area_motor(const brain_engine_t *e, size_t area, brain_xyzp_t *out,
-                               size_t cap);
+size_t brain_engine_area_motor(const brain_engine_t *e, size_t area, brain_xyzp_t *out, size_t cap);
 
 /* ---- the registry and one brain ---- */
 
@@ -108,6 +107,8 @@ struct brain {
     char name[BRAIN_NAME_MAX + 1];
     json_t *genome; /* as uploaded or last edited: stored and downloaded */
     json_t *view;   /* brain_bp_view(genome): what areas, mappings and edits read */
+    size_t nareas;  /* areas of the view */
+    uint64_t genome_gen, genome_saved_gen; /* the genome is written only when it changed */
     uint64_t seed;
     brain_status_t status;
     char error[256]; /* why it failed */
@@ -141,8 +142,18 @@ struct brain {
     int writes; /* store writes in flight */
 };
 
+/* A Python FEAGI connector registered over HTTP (brain_api_feagi.c; in memory only). */
+#define BRAIN_FEAGI_AGENTS_MAX 64
+typedef struct brain_feagi_agent {
+    char id[128];
+    json_t *info;
+} brain_feagi_agent_t;
+
 struct brain_reg {
     struct hub *hub;
+    bool feagi_open; /* brain.feagi_loopback_open, read when the routes are registered */
+    brain_feagi_agent_t feagi_agents[BRAIN_FEAGI_AGENTS_MAX];
+    size_t feagi_nagents;
     brain_t **v;
     size_t n, cap;
     uv_async_t wake; /* burst threads → loop: bursts done */

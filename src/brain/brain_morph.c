@@ -33,6 +33,15 @@ void brain_rng_derive(brain_rng_t *r, uint64_t seed, uint64_t a, uint64_t b, uin
     r->s = brain_rng_next(&t);
 }
 
+/* Uniform in [0, d) by multiply-shift (no division: the randomizer runs once per synapse); an
+ * axis of one voxel draws nothing. */
+static uint32_t rng_below(brain_rng_t *r, uint32_t d)
+{
+    if (d <= 1)
+        return 0;
+    return (uint32_t)(((brain_rng_next(r) >> 32) * d) >> 32);
+}
+
 /* Emits (x, y, z) when inside dst. */
 static int emit(brain_voxel_fn fn, void *ctx, const uint32_t dst[3], int64_t x, int64_t y,
                 int64_t z)
@@ -169,9 +178,9 @@ int brain_morph_voxels(const brain_morph_t *m, const int32_t sc[3], const uint32
         return rc;
     }
     case BRAIN_FN_RANDOMIZER: {
-        uint32_t x = (uint32_t)(brain_rng_next(rng) % dd[0]);
-        uint32_t y = (uint32_t)(brain_rng_next(rng) % dd[1]);
-        uint32_t z = (uint32_t)(brain_rng_next(rng) % dd[2]);
+        uint32_t x = rng_below(rng, dd[0]);
+        uint32_t y = rng_below(rng, dd[1]);
+        uint32_t z = rng_below(rng, dd[2]);
         return fn(ctx, x, y, z);
     }
     case BRAIN_FN_ALL_TO_ALL:

@@ -127,6 +127,10 @@ typedef struct {
     uint8_t w, psp, flags;
     bool fill;
     uint64_t emitted;
+    /* the source area's mappings resolved once per chunk: destination index per mapping,
+     * morphology per rule (NULL when absent), rules in mapping order */
+    int *dst_idx;
+    const brain_morph_t **morph;
 } grow_t;
 
 static int grow_voxel(void *ctx, uint32_t x, uint32_t y, uint32_t z)
@@ -157,23 +161,25 @@ static uint64_t grow_neuron(grow_t *c, uint32_t local)
     brain_net_neuron_coords(c->n, sa->first + local, xyz);
     c->emitted = 0;
     c->psp = (uint8_t)clamp255(ga->pstcr);
+    size_t ri = 0;
     for (size_t m = 0; m < ga->n_maps; m++) {
         const brain_mapping_t *mp = &ga->maps[m];
-        int di = brain_net_area_find(c->n, mp->dst);
-        if (di < 0)
+        int di = c->dst_idx[m];
+        if (di < 0) {
+            ri += mp->n_rules;
             continue;
+        }
         c->dst = &c->n->areas[di];
         for (size_t r = 0; r < mp->n_rules; r++) {
             const brain_rule_t *rule = &mp->rules[r];
-            ssize_t mi = brain_genome_morph_find(c->g, rule->morphology);
-            if (mi < 0)
+            const brain_morph_t *mo = c->morph[ri++];
+            if (!mo)
                 continue;
             c->w = (uint8_t)clamp255(rule->psc_multiplier);
             c->flags = rule->psc_multiplier < 0 ? BRAIN_SYN_INHIBITORY : 0;
             brain_rng_t rng;
             brain_rng_derive(&rng, c->n->seed, c->src_area, m * 256 + r, local);
-            brain_morph_voxels(&c->g->morphs[mi], rule->scalar, sa->dim, c->dst->dim, xyz, &rng,
-                               grow_voxel, c);
+            brain_morph_voxels(mo, rule->scalar, sa->dim, c->dst->dim, xyz, &rng, grow_voxel, c);
         }
     }
     return c->emitted;
@@ -204,6 +210,26 @@ static void *grow_worker(void *arg)
         uint32_t end = start + CHUNK < sa->count ? start + CHUNK : sa->count;
         brain_syn_block_t *blk = &j->blocks[ai];
         grow_t c = {.n = j->n, .g = j->g, .src_area = ai, .blk = blk, .fill = j->fill};
+        const brain_area_t *ga = &j->g->areas[ai];
+        size_t nr = 0;
+        for (size_t m = 0; m < ga->n_maps; m++)
+            nr += ga->maps[m].n_rules;
+        c.dst_idx = malloc((ga->n_maps + 1) * sizeof *c.dst_idx);
+        c.morph = malloc((nr + 1) * sizeof *c.morph);
+        if (!c.dst_idx || !c.morph) {
+            /* counted as an overflow: the build fails rather than grows a partial network */
+            atomic_store(&j->overflow, true);
+            free(c.dst_idx);
+            free(c.morph);
+            continue;
+        }
+        for (size_t m = 0, ri = 0; m < ga->n_maps; m++) {
+            c.dst_idx[m] = brain_net_area_find(j->n, ga->maps[m].dst);
+            for (size_t r = 0; r < ga->maps[m].n_rules; r++, ri++) {
+                ssize_t mi = brain_genome_morph_find(j->g, ga->maps[m].rules[r].morphology);
+                c.morph[ri] = mi < 0 ? NULL : &j->g->morphs[mi];
+            }
+        }
         for (uint32_t i = start; i < end; i++) {
             if (j->fill) {
                 c.pos = blk->off[i];
@@ -217,6 +243,8 @@ static void *grow_worker(void *arg)
                 blk->off[i + 1] = (uint32_t)k;
             }
         }
+        free(c.dst_idx);
+        free(c.morph);
     }
     return NULL;
 }
@@ -305,6 +333,8 @@ static int grow(brain_net_t *n, const brain_genome_t *g, const uint8_t *only,
     if (rc == 0) {
         j.fill = true;
         job_run(&j, threads);
+        if (atomic_load(&j.overflow))
+            rc = -ENOMEM; /* a chunk could not be filled */
     }
 out:
     free(j.item_area);

@@ -59,7 +59,8 @@ typedef struct brain_write {
     bool remove;
     char id[BRAIN_ID_LEN + 1];
     char name[BRAIN_NAME_MAX + 1];
-    char *genome;
+    char *genome; /* NULL: unchanged since it was last written */
+    uint64_t genome_gen;
     char status[16];
     int64_t seed, bursts, created_ms, status_ms;
     double hz;
@@ -73,6 +74,16 @@ static int brain_store_work(store_conn_t *c, void *ud)
     if (w->remove) {
         store_val_t p[] = {STORE_TEXTV(w->id)};
         return store_query(c, "DELETE FROM brains WHERE id = $1", p, 1, NULL, NULL);
+    }
+    if (!w->genome) {
+        /* the genome is in the row already: only the state changes (no large text per step) */
+        store_val_t u[] = {STORE_TEXTV(w->id), STORE_TEXTV(w->name),  STORE_TEXTV(w->status),
+                           STORE_REALV(w->hz), STORE_INTV(w->bursts), STORE_INTV(w->status_ms),
+                           STORE_INTV(w->seed)};
+        return store_query(c,
+                           "UPDATE brains SET name = $2, status = $3, frequency_hz = $4,"
+                           " burst_count = $5, status_ms = $6, seed = $7 WHERE id = $1",
+                           u, sizeof u / sizeof u[0], NULL, NULL);
     }
     store_val_t p[] = {STORE_TEXTV(w->id),    STORE_TEXTV(w->name),      STORE_TEXTV(w->genome),
                        STORE_INTV(w->seed),   STORE_TEXTV(w->status),    STORE_REALV(w->hz),
@@ -92,8 +103,11 @@ static void brain_store_done(int status, void *ud)
 {
     brain_write_t *w = ud;
     w->reg->writes--;
-    if (w->b)
+    if (w->b) {
         w->b->writes--;
+        if (status >= 0 && w->genome && w->genome_gen > w->b->genome_saved_gen)
+            w->b->genome_saved_gen = w->genome_gen;
+    }
     problem_t *p = NULL;
     if (status < 0) {
         log_error(NULL, "brain: cannot write the brain's row", "{s:s,s:i}", "brain", w->id, "code",
@@ -119,8 +133,9 @@ int brain_store_save(brain_t *b, bool remove, brain_done_fn done, void *ud)
     snprintf(w->id, sizeof w->id, "%s", b->id);
     snprintf(w->name, sizeof w->name, "%s", b->name);
     snprintf(w->status, sizeof w->status, "%s", brain_status_name(b->status));
-    if (!remove) {
+    if (!remove && b->genome_saved_gen != b->genome_gen) {
         w->genome = json_dumps(b->genome, JSON_COMPACT);
+        w->genome_gen = b->genome_gen;
         if (!w->genome) {
             free(w);
             return -1;

@@ -197,3 +197,55 @@ def test_brains_over_zmq(make_daemon):
     r = c.call("GET", "/v1/burst_engine/burst_counter")
     assert r["status"] == 200 and r["body"] == 1
     c.close()
+
+
+def test_status_and_burst_events_on_the_bus(make_daemon):
+    """brain.<id>.status on every move; brain.<id>.burst at most brain.events_hz a second, so a
+    brain bursting at 100 Hz with 5 events a second skips bursts on the bus."""
+    import gsse
+    d = make_daemon(args=brain_args("--set", "brain.events_hz=5"))
+    b = create(d, genome_name="barebones", name="ev")
+    d.request("PUT", "/api/v1/brains/ev/frequency", json={"frequency_hz": 100})
+    c = gsse.SSEClient(d.url, f"/api/v1/stream?topics=brain.{b['id']}.*")
+    c.read_headers()
+    assert c.next_event().is_comment  # subscribed from here on
+    d.post("/api/v1/brains/ev/start")
+    statuses, bursts = [], []
+    deadline = time.monotonic() + 10
+    while len(bursts) < 3 and time.monotonic() < deadline:
+        ev = c.next_event(comments=False)
+        if ev is None:
+            continue
+        data = json.loads(ev.data)
+        if "status" in data:
+            statuses.append(data["status"])
+        else:
+            bursts.append(data)
+    c.close()
+    assert statuses[:1] == ["running"]
+    assert len(bursts) == 3 and all(e["areas"]["_power"] == 1 for e in bursts)
+    nums = [e["burst"] for e in bursts]
+    assert all(b2 - b1 > 1 for b1, b2 in zip(nums, nums[1:])), nums
+
+
+def test_edited_genome_survives_restart(make_daemon):
+    d = make_daemon(args=brain_args())
+    create(d, genome_name="barebones", name="ed")
+    r = d.request("PUT", "/api/v1/brains/ed/areas/_power", json={"neuron_fire_threshold": 0.25})
+    assert r.status_code == 200, r.text
+    d.post("/api/v1/brains/ed/step")
+    d.restart()
+    got = wait_for(lambda: (b := brain(d, "ed"))["status"] != "building" and b, what="rebuilt")
+    assert got["status"] == "paused" and got["burst_count"] == 1
+    assert d.get("/api/v1/brains/ed/areas/_power").json()["neuron_fire_threshold"] == 0.25
+
+
+def test_genome_beyond_the_bounds_is_refused_naming_the_area(bd):
+    """The build's bounds (voxels per area) refuse a genome before any memory is taken for it."""
+    g = json.loads((GENOMES / "barebones_genome.json").read_text())
+    g["blueprint"]["_____10c-_power-cx-___bbx-i"] = 60000
+    g["blueprint"]["_____10c-_power-cx-___bby-i"] = 60000
+    r = bd.post("/api/v1/brains", json={"name": "huge", "genome": g})
+    p = assert_problem(r, 422)
+    assert "_power" in json.dumps(p)
+    assert bd.get("/api/v1/brains").json()["total"] == 0

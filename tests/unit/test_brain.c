@@ -239,6 +239,13 @@ static void test_shipped_genomes(void **state)
         assert_int_equal(brain_net_build(g, 42, 2, &n, &err), 0);
         assert_int_equal(n->n_neurons, G[i].neurons);
         assert_int_equal(n->n_synapses, G[i].synapses);
+        if (strcmp(G[i].name, "example_fp32") == 0) {
+            /* the nested form's fully connected mapping, its postsynaptic_current the weight */
+            int motor = brain_net_area_find(n, "motor_1");
+            assert_true(motor >= 0);
+            assert_int_equal(n->areas[motor].syn.n, 5000);
+            assert_int_equal(n->areas[motor].syn.weight[0], 50);
+        }
         brain_burst_t *b = brain_burst_new(n, 1, 8);
         assert_non_null(b);
         uint64_t fired = 0;
