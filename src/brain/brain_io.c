@@ -132,17 +132,19 @@ static int io_slot_reserve(io_slot_t *s, size_t n, size_t m)
     return 0;
 }
 
-void brain_io_sensory(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], uint16_t counter,
-                      const brain_fbc_frame_t *frame)
+int brain_io_sensory(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], uint16_t counter,
+                     const brain_fbc_frame_t *frame)
 {
     (void)counter;
     brain_t *b = brain_default(ctx);
     if (!b || !b->thread_live)
-        return; /* no running brain: the frame goes nowhere */
+        return 0; /* no running brain: the frame goes nowhere */
+    int replaced = 0;
     pthread_mutex_lock(&b->mu);
     struct brain_io *io = io_get(b);
     io_slot_t *s = io ? io_slot_find(io, agent_id, true) : NULL;
     if (s) {
+        replaced = s->nareas > 0;
         io_slot_clear(io, s);
         if (io->inbox_pts + frame->points <= IO_INBOX_MAX &&
             io_slot_reserve(s, frame->n_areas, frame->points) == 0) {
@@ -161,6 +163,7 @@ void brain_io_sensory(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], uint1
         }
     }
     pthread_mutex_unlock(&b->mu);
+    return replaced;
 }
 
 void brain_io_agent(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], bool registered)

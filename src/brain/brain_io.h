@@ -14,10 +14,10 @@ struct brain;
 struct brain_reg;
 
 /* Robot hooks (loop thread; ctx is the registry, hub->brain). A valid sensory frame replaces
- * the agent's previous frame in the default brain's inbox; an agent that leaves takes its
- * frame with it. */
-void brain_io_sensory(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], uint16_t counter,
-                      const brain_fbc_frame_t *frame);
+ * the agent's previous frame in the default brain's inbox (returns 1 when one was waiting);
+ * an agent that leaves takes its frame with it. */
+int brain_io_sensory(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], uint16_t counter,
+                     const brain_fbc_frame_t *frame);
 void brain_io_agent(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], bool registered);
 
 /* Burst thread, holding b->mu, right before a burst: stages every agent's latest frame. */

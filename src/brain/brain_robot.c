@@ -53,10 +53,6 @@ typedef struct robot_agent {
     int64_t registered_ms; /* wall clock */
     uint64_t seen_ns;      /* monotonic: the last message from it */
     uint64_t frames, malformed;
-    /* the latest valid sensory container, owned; fresh until taken */
-    uint8_t *frame;
-    size_t frame_len, frame_cap;
-    bool fresh;
 } robot_agent_t;
 
 struct brain_robot {
@@ -152,7 +148,6 @@ static void robot_agent_drop(brain_robot_t *r, robot_agent_t *a, const char *why
              "reason", why);
     uint8_t id[BRAIN_FBC_ID_LEN];
     memcpy(id, a->id, sizeof id);
-    free(a->frame);
     memset(a, 0, sizeof *a);
     r->nagents--;
     if (r->hooks.agent)
@@ -456,23 +451,8 @@ static void robot_sensory(brain_robot_t *r, const uint8_t *buf, size_t len, bool
     a->seen_ns = clock_mono_ns();
     a->frames++;
     r->frames++;
-    /* keep a copy for the next burst; len <= max_message (the socket's ZMQ_MAXMSGSIZE) */
-    if (len > a->frame_cap) {
-        uint8_t *nb = realloc(a->frame, len);
-        if (!nb) {
-            r->drop_unroutable++;
-            return;
-        }
-        a->frame = nb;
-        a->frame_cap = len;
-    }
-    memcpy(a->frame, buf, len);
-    a->frame_len = len;
-    if (a->fresh)
+    if (r->hooks.sensory && r->hooks.sensory(r->hooks.ctx, a->id, r->fbc.counter, &frame) > 0)
         r->superseded++;
-    a->fresh = true;
-    if (r->hooks.sensory)
-        r->hooks.sensory(r->hooks.ctx, a->id, r->fbc.counter, &frame);
 }
 
 static int robot_pull_recv(brain_robot_t *r)
@@ -570,26 +550,6 @@ int brain_robot_motor_publish(brain_robot_t *r, uint16_t counter, const brain_fb
     if (r->out.cap > 4 * 1024 * 1024)
         strbuf_free(&r->out); /* do not keep a large frame's worth of memory around */
     return 0;
-}
-
-void brain_robot_sensory_take(brain_robot_t *r,
-                              void (*fn)(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
-                                         const brain_fbc_frame_t *frame),
-                              void *ctx)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->max_agents; i++) {
-        robot_agent_t *a = &r->agents[i];
-        if (!a->used || !a->fresh)
-            continue;
-        a->fresh = false;
-        brain_fbc_frame_t frame;
-        /* the copy was valid when kept; decoding it again only rebuilds the views */
-        if (brain_fbc_decode(a->frame, a->frame_len, &r->fbc) == 0 &&
-            robot_frame_decode(r, &frame) == 0)
-            fn(ctx, a->id, &frame);
-    }
 }
 
 void brain_robot_hooks_set(brain_robot_t *r, const brain_robot_hooks_t *hooks)
@@ -781,8 +741,6 @@ static void robot_release(brain_robot_t *r)
 {
     if (--r->closing > 0)
         return;
-    for (size_t i = 0; r->agents && i < r->max_agents; i++)
-        free(r->agents[i].frame);
     free(r->agents);
     free(r->views);
     strbuf_free(&r->out);

@@ -23,10 +23,11 @@ typedef struct brain_robot brain_robot_t;
  * pointers passed in are borrowed for the call only. */
 typedef struct brain_robot_hooks {
     void *ctx;
-    /* A valid sensory frame from a registered agent (it is also kept as the agent's latest
-     * frame until brain_robot_sensory_take() reads it). */
-    void (*sensory)(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], uint16_t counter,
-                    const brain_fbc_frame_t *frame);
+    /* A valid sensory frame from a registered agent. Keeping it for the next burst is the
+     * brain's side (brain_io.c keeps each agent's latest); returns 1 when the frame replaced one
+     * of the same agent's that no burst had taken yet (counted as superseded), else 0. */
+    int (*sensory)(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], uint16_t counter,
+                   const brain_fbc_frame_t *frame);
     /* An agent registered (true) or left: deregistered or silent too long (false). */
     void (*agent)(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], bool registered);
 } brain_robot_hooks_t;
@@ -62,13 +63,6 @@ void brain_robot_hooks_set(brain_robot_t *r, const brain_robot_hooks_t *hooks);
  * when the motor socket is off, or a BRAIN_FBC_E_* code. */
 int brain_robot_motor_publish(brain_robot_t *r, uint16_t counter, const brain_fbc_area_t *areas,
                               size_t n);
-
-/* Calls fn for each agent whose latest sensory frame has not been taken yet, then marks it
- * taken: what the next burst injects. The frame's views are valid during the call only. */
-void brain_robot_sensory_take(brain_robot_t *r,
-                              void (*fn)(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN],
-                                         const brain_fbc_frame_t *frame),
-                              void *ctx);
 
 /* The registered agents, a new array of {agent_id (hex), name, manufacturer, version,
  * capabilities[], registered_at, last_seen, sensory_frames, malformed_frames}. NULL when out of

@@ -305,3 +305,68 @@ def test_a_bad_robot_endpoint_stops_the_start(bin, tmp_path):
                           "--set", "brain.robot_router=nonsense"],
                          capture_output=True, text=True, timeout=30, env=env)
     assert out.returncode != 0 and "brain.robot_router" in out.stderr
+
+
+def motor_frames(sub, wait_ms):
+    """The motor frames that arrive within wait_ms, decoded: [(counter, {area: points})]."""
+    out, deadline = [], time.monotonic() + wait_ms / 1000
+    while True:
+        left = int((deadline - time.monotonic()) * 1000)
+        if left <= 0 or not sub.poll(left):
+            return out
+        counter, _a, structs = emb.fbc_decode(sub.recv())
+        out.append((counter, emb.xyzp_decode(structs[0])))
+
+
+def test_a_paused_brain_takes_each_agents_latest_frame_at_its_next_burst(make_daemon, ctx):
+    d, router, sensory, motor = robot_daemon(make_daemon)
+    bid = relay_brain(d)
+    a = Client(ctx, router, sensory)
+    assert "success" in a.register()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(motor)
+    assert d.post(f"/api/v1/brains/{bid}/pause").json()["status"] == "paused"
+    # the subscription is up once a stepped stimulus comes back
+    deadline, sent, answered = time.monotonic() + WAIT_MS / 1000, 0, []
+    while not answered and time.monotonic() < deadline:
+        a.push.send(a.frame([(0, 0, 0, 50.0)]))
+        sent += 1
+        wait_metric(d, "ganglion_brain_robot_sensory_frames_total", sent)
+        d.post(f"/api/v1/brains/{bid}/step")
+        d.post(f"/api/v1/brains/{bid}/step")
+        answered = motor_frames(sub, 200)
+    assert answered
+    frames0 = metric(d, "ganglion_brain_robot_sensory_frames_total")
+    superseded0 = metric(d, "ganglion_brain_robot_sensory_superseded_total")
+    # two frames before a burst: the second replaces the first
+    a.push.send(a.frame([(2, 0, 0, 50.0)]))
+    a.push.send(a.frame([(5, 0, 0, 50.0)]))
+    wait_metric(d, "ganglion_brain_robot_sensory_frames_total", frames0 + 2)
+    assert metric(d, "ganglion_brain_robot_sensory_superseded_total") == superseded0 + 1
+    assert d.post(f"/api/v1/brains/{bid}/step").status_code == 200  # i__inf voxel 5 fires
+    assert d.post(f"/api/v1/brains/{bid}/step").status_code == 200  # o__mot voxel 5 fires
+    got = motor_frames(sub, 1000)
+    assert [areas for _c, areas in got] == [{"o__mot__": [(5, 0, 0, 6.0)]}]
+
+
+def test_frames_for_unknown_areas_or_outside_an_area_are_dropped_at_staging(make_daemon, ctx):
+    d, router, sensory, motor = robot_daemon(make_daemon)
+    relay_brain(d)
+    a = Client(ctx, router, sensory)
+    assert "success" in a.register()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(motor)
+    odd = emb.fbc_encode([emb.xyzp_struct({b"zzzzzz__": [(0, 0, 0, 50.0)],
+                                           b"i__inf__": [(8, 0, 0, 50.0), (4294967295, 9, 9, 50.0)],
+                                           b"i__inf\0\0": [(6, 0, 0, 50.0)]})], 1, a.agent_id)
+    deadline, seen = time.monotonic() + WAIT_MS / 1000, []
+    while not seen and time.monotonic() < deadline:
+        a.push.send(odd)
+        seen = [f for f in motor_frames(sub, 200) if f[1].get("o__mot__")]
+    # only the in-bounds point of the NUL-padded id reaches the brain
+    assert {p[0] for _c, f in seen for p in f["o__mot__"]} == {6}
+    assert d.get("/healthz").status_code == 200
