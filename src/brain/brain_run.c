@@ -179,6 +179,7 @@ void brain_run_drain(brain_reg_t *r)
     hub_t *hub = r->hub;
     uint64_t now = clock_mono_ns();
     uint64_t gap = (uint64_t)(1e9 / (double)hub->cfg.brain_events_hz);
+    bool listeners = bus_subscriber_count(hub->bus) > 0;
     for (size_t i = 0; i < r->n; i++) {
         brain_t *b = r->v[i];
         if (!b->thread_live)
@@ -186,7 +187,9 @@ void brain_run_drain(brain_reg_t *r)
         json_t *ev = NULL;
         pthread_mutex_lock(&b->mu);
         uint64_t stepped = b->stepped;
-        if (b->ledger_n > 0 && b->ledger_n != b->published_burst && now - b->published_ns >= gap) {
+        /* nobody listening (no SSE client, no ZMQ PUB): nothing is built or kept in the ring */
+        if (listeners && b->ledger_n > 0 && b->ledger_n != b->published_burst &&
+            now - b->published_ns >= gap) {
             const brain_fired_t *f = &b->ledger[(b->ledger_n - 1) % BRAIN_LEDGER_DEPTH];
             ev = brain_activity_json(b, f);
             b->published_burst = b->ledger_n;
