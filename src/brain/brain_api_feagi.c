@@ -14,10 +14,10 @@
 
 /* what a shared handler does, passed as its ctx */
 enum { FEAGI_ADD = 1, FEAGI_SET, FEAGI_DEL, FEAGI_EFF, FEAGI_AFF };
-static const char *const feagi_shipped[] = {"barebones", "essential"};
+static const char *const brain_api_feagi_shipped[] = {"barebones", "essential"};
 #define FEAGI_OP(ctx) ((int)(intptr_t)(ctx))
 
-static bool feagi_peer_loopback(api_req_t *req)
+static bool brain_api_feagi_peer_loopback(api_req_t *req)
 {
     /* HTTP peers are "IP:port" or "[IPv6]:port"; ZMQ's are the bare address */
     const char *peer = api_req_peer(req);
@@ -29,9 +29,9 @@ static bool feagi_peer_loopback(api_req_t *req)
 }
 
 /* The open routes are registered public; they still refuse other peers. */
-static bool feagi_allowed(api_req_t *req)
+static bool brain_api_feagi_allowed(api_req_t *req)
 {
-    if (!brain_api_reg(req)->feagi_open || feagi_peer_loopback(req))
+    if (!brain_api_reg(req)->feagi_open || brain_api_feagi_peer_loopback(req))
         return true;
     api_reply_problem(req, problem_new(403, "loopback-only",
                                        "the FEAGI /v1 routes are open to loopback clients only"
@@ -39,9 +39,9 @@ static bool feagi_allowed(api_req_t *req)
     return false;
 }
 
-static brain_t *feagi_brain(api_req_t *req)
+static brain_t *brain_api_feagi_brain(api_req_t *req)
 {
-    if (!feagi_allowed(req))
+    if (!brain_api_feagi_allowed(req))
         return NULL;
     brain_t *b = brain_default(brain_api_reg(req));
     if (!b)
@@ -52,7 +52,7 @@ static brain_t *feagi_brain(api_req_t *req)
 }
 
 /* A string field under any of its names (Python's and feagi-core's). */
-static const char *feagi_str(api_req_t *req, const char *a, const char *b)
+static const char *brain_api_feagi_str(api_req_t *req, const char *a, const char *b)
 {
     json_t *body = api_req_body(req);
     const char *v = json_string_value(json_object_get(body, a));
@@ -64,7 +64,7 @@ static const char *feagi_str(api_req_t *req, const char *a, const char *b)
 }
 
 /* Replies with any JSON value, bare numbers and strings included (stolen). */
-static void feagi_reply_any(api_req_t *req, json_t *v)
+static void brain_api_feagi_reply_any(api_req_t *req, json_t *v)
 {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(v);
@@ -76,7 +76,7 @@ static void feagi_reply_any(api_req_t *req, json_t *v)
     free(text);
 }
 
-static void feagi_ok(api_req_t *req, brain_t *b)
+static void brain_api_feagi_ok(api_req_t *req, brain_t *b)
 {
     (void)b;
     api_reply_json(req, 200, json_pack("{s:b}", "success", 1));
@@ -84,17 +84,17 @@ static void feagi_ok(api_req_t *req, brain_t *b)
 
 /* ---- genome ---- */
 
-static void feagi_genome_load(api_req_t *req, json_t *genome, const char *name)
+static void brain_api_feagi_genome_load(api_req_t *req, json_t *genome, const char *name)
 {
     brain_reg_t *r = brain_api_reg(req);
     brain_t *b = brain_default(r);
     if (b) {
-        brain_api_genome_apply(req, b, genome, 200, feagi_ok);
+        brain_api_genome_apply(req, b, genome, 200, brain_api_feagi_ok);
         return;
     }
     void *ud = NULL;
     brain_t *nb = NULL;
-    brain_done_fn done = brain_api_done_fn(req, "", 200, feagi_ok, &ud);
+    brain_done_fn done = brain_api_done_fn(req, "", 200, brain_api_feagi_ok, &ud);
     if (!done) {
         json_decref(genome);
         api_reply_problem(req, problem_new(503, "out-of-memory", "no memory"));
@@ -107,22 +107,22 @@ static void feagi_genome_load(api_req_t *req, json_t *genome, const char *name)
     }
 }
 
-static void feagi_upload_shipped(api_req_t *req, void *ctx)
+static void brain_api_feagi_upload_shipped(api_req_t *req, void *ctx)
 {
-    if (!feagi_allowed(req))
+    if (!brain_api_feagi_allowed(req))
         return;
     problem_t *p = NULL;
-    const char *name = feagi_shipped[FEAGI_OP(ctx)];
+    const char *name = brain_api_feagi_shipped[FEAGI_OP(ctx)];
     json_t *g = brain_genome_shipped(brain_api_reg(req), name, &p);
     if (!g)
         api_reply_problem(req, p);
     else
-        feagi_genome_load(req, g, name);
+        brain_api_feagi_genome_load(req, g, name);
 }
 
 /* The genome from a body: the genome object itself, {"genome": object or JSON text}, or a
  * multipart form's first part (FEAGI's file upload). New reference or NULL with *p. */
-static json_t *feagi_genome_from_body(api_req_t *req, problem_t **p)
+static json_t *brain_api_feagi_genome_from_body(api_req_t *req, problem_t **p)
 {
     size_t len = 0;
     const char *ct = NULL;
@@ -167,34 +167,34 @@ static json_t *feagi_genome_from_body(api_req_t *req, problem_t **p)
     return v;
 }
 
-static void feagi_upload_body(api_req_t *req, void *ctx)
+static void brain_api_feagi_upload_body(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    if (!feagi_allowed(req))
+    if (!brain_api_feagi_allowed(req))
         return;
     problem_t *p = NULL;
-    json_t *g = feagi_genome_from_body(req, &p);
+    json_t *g = brain_api_feagi_genome_from_body(req, &p);
     if (!g) {
         api_reply_problem(req, p);
         return;
     }
-    feagi_genome_load(req, g, NULL);
+    brain_api_feagi_genome_load(req, g, NULL);
 }
 
-static void feagi_genome_file_name(api_req_t *req, void *ctx)
+static void brain_api_feagi_genome_file_name(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
     const char *t = json_string_value(json_object_get(brain_genome(b), "genome_title"));
-    feagi_reply_any(req, json_string(t ? t : brain_name(b)));
+    brain_api_feagi_reply_any(req, json_string(t ? t : brain_name(b)));
 }
 
-static void feagi_genome_download(api_req_t *req, void *ctx)
+static void brain_api_feagi_genome_download(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (b)
         api_reply_json(req, 200, json_deep_copy(brain_genome(b)));
 }
@@ -210,14 +210,14 @@ typedef enum {
     FEAGI_DIMS,
     FEAGI_SUMMARY,
     FEAGI_TYPES
-} feagi_list_t;
+} brain_api_feagi_list_t;
 
-static void feagi_areas_list(api_req_t *req, void *ctx)
+static void brain_api_feagi_areas_list(api_req_t *req, void *ctx)
 {
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
-    feagi_list_t kind = (feagi_list_t)(intptr_t)ctx;
+    brain_api_feagi_list_t kind = (brain_api_feagi_list_t)(intptr_t)ctx;
     size_t n = 0;
     brain_bp_area_t *areas = brain_bp_areas(brain_view(b), &n); /* sorted by id */
     json_t *out = (kind == FEAGI_ID_NAME || kind == FEAGI_DIMS || kind == FEAGI_TYPES)
@@ -270,13 +270,13 @@ static void feagi_areas_list(api_req_t *req, void *ctx)
     api_reply_json(req, 200, out);
 }
 
-static void feagi_area_properties(api_req_t *req, void *ctx)
+static void brain_api_feagi_area_properties(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
-    const char *id = feagi_str(req, "cortical_id", "cortical_area_id");
+    const char *id = brain_api_feagi_str(req, "cortical_id", "cortical_area_id");
     if (!id) {
         problem_t *p = NULL;
         problem_field_error(&p, "body", "cortical_id", "is required");
@@ -290,21 +290,21 @@ static void feagi_area_properties(api_req_t *req, void *ctx)
         api_reply_json(req, 200, a);
 }
 
-static void feagi_area_reply(api_req_t *req, brain_t *b)
+static void brain_api_feagi_area_reply(api_req_t *req, brain_t *b)
 {
-    const char *id = feagi_str(req, "cortical_id", "cortical_area_id");
+    const char *id = brain_api_feagi_str(req, "cortical_id", "cortical_area_id");
     json_t *a = b && id ? brain_bp_area_json(brain_view(b), id) : NULL;
     api_reply_json(req, 200, a ? a : json_pack("{s:b}", "success", 1));
 }
 
-static void feagi_area_change(api_req_t *req, void *ctx)
+static void brain_api_feagi_area_change(api_req_t *req, void *ctx)
 {
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
     int op = FEAGI_OP(ctx);
     json_t *body = api_req_body(req);
-    const char *id = feagi_str(req, "cortical_id", "cortical_area_id");
+    const char *id = brain_api_feagi_str(req, "cortical_id", "cortical_area_id");
     problem_t *p = NULL;
     json_t *g = NULL;
     if (op == FEAGI_ADD) {
@@ -315,7 +315,8 @@ static void feagi_area_change(api_req_t *req, void *ctx)
         json_t *props = json_deep_copy(body);
         json_object_del(props, "cortical_area_id");
         void *ud = NULL;
-        brain_done_fn done = brain_api_done_fn(req, brain_id(b), 200, feagi_area_reply, &ud);
+        brain_done_fn done =
+            brain_api_done_fn(req, brain_id(b), 200, brain_api_feagi_area_reply, &ud);
         p = done ? brain_area_update(b, id, props, done, ud)
                  : problem_new(503, "out-of-memory", "no memory");
         json_decref(props);
@@ -331,28 +332,29 @@ static void feagi_area_change(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
-    brain_api_genome_apply(req, b, g, 200, op != FEAGI_DEL ? feagi_area_reply : feagi_ok);
+    brain_api_genome_apply(req, b, g, 200,
+                           op != FEAGI_DEL ? brain_api_feagi_area_reply : brain_api_feagi_ok);
 }
 
 /* ---- regions and morphologies ---- */
 
-static void feagi_regions(api_req_t *req, void *ctx)
+static void brain_api_feagi_regions(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
     json_t *r = json_object_get(brain_view(b), "brain_regions");
     api_reply_json(req, 200, json_is_object(r) ? json_deep_copy(r) : json_object());
 }
 
-static void feagi_region_change(api_req_t *req, void *ctx)
+static void brain_api_feagi_region_change(api_req_t *req, void *ctx)
 {
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
     int op = FEAGI_OP(ctx);
-    const char *id = feagi_str(req, "region_id", "id");
+    const char *id = brain_api_feagi_str(req, "region_id", "id");
     problem_t *p = NULL;
     if (!id) {
         problem_field_error(&p, "body", "region_id", "is required");
@@ -388,13 +390,13 @@ static void feagi_region_change(api_req_t *req, void *ctx)
             json_object_set(regions, id, props);
         json_decref(props);
     }
-    brain_api_genome_apply(req, b, g, 200, feagi_ok);
+    brain_api_genome_apply(req, b, g, 200, brain_api_feagi_ok);
 }
 
-static void feagi_morph_list(api_req_t *req, void *ctx)
+static void brain_api_feagi_morph_list(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
     json_t *m = json_object_get(brain_view(b), "neuron_morphologies");
@@ -405,13 +407,13 @@ static void feagi_morph_list(api_req_t *req, void *ctx)
     api_reply_json(req, 200, a);
 }
 
-static void feagi_morph_props(api_req_t *req, void *ctx)
+static void brain_api_feagi_morph_props(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
-    const char *id = feagi_str(req, "morphology_name", "morphology_id");
+    const char *id = brain_api_feagi_str(req, "morphology_name", "morphology_id");
     json_t *m =
         id ? json_object_get(json_object_get(brain_view(b), "neuron_morphologies"), id) : NULL;
     if (!m) {
@@ -423,13 +425,13 @@ static void feagi_morph_props(api_req_t *req, void *ctx)
     api_reply_json(req, 200, o);
 }
 
-static void feagi_morph_change(api_req_t *req, void *ctx)
+static void brain_api_feagi_morph_change(api_req_t *req, void *ctx)
 {
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
     int op = FEAGI_OP(ctx);
-    const char *id = feagi_str(req, "morphology_name", "morphology_id");
+    const char *id = brain_api_feagi_str(req, "morphology_name", "morphology_id");
     problem_t *p = NULL;
     if (!id) {
         problem_field_error(&p, "body", "morphology_name", "is required");
@@ -461,18 +463,18 @@ static void feagi_morph_change(api_req_t *req, void *ctx)
         json_object_del(m, "morphology_id");
         json_object_set_new(morphs, id, m);
     }
-    brain_api_genome_apply(req, b, g, 200, feagi_ok);
+    brain_api_genome_apply(req, b, g, 200, brain_api_feagi_ok);
 }
 
 /* ---- mappings ---- */
 
-static void feagi_mapping_list(api_req_t *req, void *ctx)
+static void brain_api_feagi_mapping_list(api_req_t *req, void *ctx)
 {
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
     bool eff = FEAGI_OP(ctx) == FEAGI_EFF;
-    const char *id = feagi_str(req, "cortical_area_id", "cortical_id");
+    const char *id = brain_api_feagi_str(req, "cortical_area_id", "cortical_id");
     if (!id) {
         problem_t *p = NULL;
         problem_field_error(&p, "body", "cortical_area_id", "is required");
@@ -494,14 +496,14 @@ static void feagi_mapping_list(api_req_t *req, void *ctx)
     api_reply_json(req, 200, out);
 }
 
-static void feagi_mapping_props(api_req_t *req, void *ctx)
+static void brain_api_feagi_mapping_props(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
-    const char *src = feagi_str(req, "src_cortical_area", "source");
-    const char *dst = feagi_str(req, "dst_cortical_area", "destination");
+    const char *src = brain_api_feagi_str(req, "src_cortical_area", "source");
+    const char *dst = brain_api_feagi_str(req, "dst_cortical_area", "destination");
     if (!src || !dst) {
         problem_t *p = NULL;
         problem_field_error(&p, "body", src ? "dst_cortical_area" : "src_cortical_area",
@@ -512,14 +514,14 @@ static void feagi_mapping_props(api_req_t *req, void *ctx)
     api_reply_json(req, 200, brain_bp_mapping_get(brain_view(b), src, dst));
 }
 
-static void feagi_mapping_set(api_req_t *req, void *ctx)
+static void brain_api_feagi_mapping_set(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
-    const char *src = feagi_str(req, "src_cortical_area", "source");
-    const char *dst = feagi_str(req, "dst_cortical_area", "destination");
+    const char *src = brain_api_feagi_str(req, "src_cortical_area", "source");
+    const char *dst = brain_api_feagi_str(req, "dst_cortical_area", "destination");
     json_t *rules = json_object_get(api_req_body(req), "mapping_string");
     if (!rules)
         rules = json_object_get(api_req_body(req), "rules");
@@ -531,7 +533,7 @@ static void feagi_mapping_set(api_req_t *req, void *ctx)
         return;
     }
     void *ud = NULL;
-    brain_done_fn done = brain_api_done_fn(req, brain_id(b), 200, feagi_ok, &ud);
+    brain_done_fn done = brain_api_done_fn(req, brain_id(b), 200, brain_api_feagi_ok, &ud);
     p = done ? brain_mapping_update(b, src, dst, rules, done, ud)
              : problem_new(503, "out-of-memory", "no memory");
     if (p) {
@@ -542,33 +544,33 @@ static void feagi_mapping_set(api_req_t *req, void *ctx)
 
 /* ---- burst engine ---- */
 
-static void feagi_burst_counter(api_req_t *req, void *ctx)
+static void brain_api_feagi_burst_counter(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    if (!feagi_allowed(req))
+    if (!brain_api_feagi_allowed(req))
         return;
     brain_t *b = brain_default(brain_api_reg(req));
-    feagi_reply_any(req, json_integer(b ? (json_int_t)brain_bursts(b) : 0));
+    brain_api_feagi_reply_any(req, json_integer(b ? (json_int_t)brain_bursts(b) : 0));
 }
 
-static void feagi_period_get(api_req_t *req, void *ctx)
+static void brain_api_feagi_period_get(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    if (!feagi_allowed(req))
+    if (!brain_api_feagi_allowed(req))
         return;
     brain_t *b = brain_default(brain_api_reg(req));
-    feagi_reply_any(req, json_real(b ? 1.0 / brain_frequency(b) : 0.0));
+    brain_api_feagi_reply_any(req, json_real(b ? 1.0 / brain_frequency(b) : 0.0));
 }
 
-static void feagi_period_reply(api_req_t *req, brain_t *b)
+static void brain_api_feagi_period_reply(api_req_t *req, brain_t *b)
 {
-    feagi_reply_any(req, json_real(b ? 1.0 / brain_frequency(b) : 0.0));
+    brain_api_feagi_reply_any(req, json_real(b ? 1.0 / brain_frequency(b) : 0.0));
 }
 
-static void feagi_period_set(api_req_t *req, void *ctx)
+static void brain_api_feagi_period_set(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    brain_t *b = feagi_brain(req);
+    brain_t *b = brain_api_feagi_brain(req);
     if (!b)
         return;
     json_t *body = api_req_body(req);
@@ -583,7 +585,8 @@ static void feagi_period_set(api_req_t *req, void *ctx)
         return;
     }
     void *ud = NULL;
-    brain_done_fn done = brain_api_done_fn(req, brain_id(b), 200, feagi_period_reply, &ud);
+    brain_done_fn done =
+        brain_api_done_fn(req, brain_id(b), 200, brain_api_feagi_period_reply, &ud);
     problem_t *p = done ? brain_frequency_set(b, 1.0 / json_number_value(v), done, ud)
                         : problem_new(503, "out-of-memory", "no memory");
     if (p) {
@@ -592,13 +595,13 @@ static void feagi_period_set(api_req_t *req, void *ctx)
     }
 }
 
-/* ---- agents (Python feagi_connector's HTTP registration) ---- */
+/* ---- agents (Python brain_api_feagi_connector's HTTP registration) ---- */
 
-static void feagi_agent_register(api_req_t *req, void *ctx)
+static void brain_api_feagi_agent_register(api_req_t *req, void *ctx)
 {
     brain_reg_t *R = brain_api_reg(req);
     (void)ctx;
-    if (!feagi_allowed(req))
+    if (!brain_api_feagi_allowed(req))
         return;
     size_t len = 0;
     const char *raw = api_req_raw_body(req, &len, NULL);
@@ -634,11 +637,11 @@ static void feagi_agent_register(api_req_t *req, void *ctx)
     api_reply_json(req, 200, v);
 }
 
-static void feagi_agent_list(api_req_t *req, void *ctx)
+static void brain_api_feagi_agent_list(api_req_t *req, void *ctx)
 {
     brain_reg_t *R = brain_api_reg(req);
     (void)ctx;
-    if (!feagi_allowed(req))
+    if (!brain_api_feagi_allowed(req))
         return;
     json_t *a = json_array();
     for (size_t i = 0; i < R->feagi_nagents; i++)
@@ -646,11 +649,11 @@ static void feagi_agent_list(api_req_t *req, void *ctx)
     api_reply_json(req, 200, a);
 }
 
-static void feagi_agent_deregister(api_req_t *req, void *ctx)
+static void brain_api_feagi_agent_deregister(api_req_t *req, void *ctx)
 {
     brain_reg_t *R = brain_api_reg(req);
     (void)ctx;
-    if (!feagi_allowed(req))
+    if (!brain_api_feagi_allowed(req))
         return;
     const char *id = api_req_query_str(req, "agent_id");
     for (size_t i = 0; id && i < R->feagi_nagents; i++)
@@ -666,11 +669,11 @@ static void feagi_agent_deregister(api_req_t *req, void *ctx)
 
 /* ---- system ---- */
 
-static void feagi_health(api_req_t *req, void *ctx)
+static void brain_api_feagi_health(api_req_t *req, void *ctx)
 {
     brain_reg_t *R = brain_api_reg(req);
     (void)ctx;
-    if (!feagi_allowed(req))
+    if (!brain_api_feagi_allowed(req))
         return;
     brain_t *b = brain_default(R);
     json_t *o = json_object();
@@ -699,11 +702,11 @@ static void feagi_health(api_req_t *req, void *ctx)
 
 /* ---- the table ---- */
 
-static const char *const feagi_any_type[] = {"application/json", "multipart/form-data",
-                                             "application/octet-stream", "text/plain", NULL};
-static const api_field_t feagi_agent_query[] = {
+static const char *const brain_api_feagi_any_type[] = {
+    "application/json", "multipart/form-data", "application/octet-stream", "text/plain", NULL};
+static const api_field_t brain_api_feagi_agent_query[] = {
     {.name = "agent_id", .type = API_T_STRING, .flags = API_F_MAX, .max = 127}, {0}};
-static const api_field_t feagi_area_query[] = {
+static const api_field_t brain_api_feagi_area_query[] = {
     {.name = "cortical_id", .type = API_T_STRING, .flags = API_F_MAX, .max = BRAIN_BP_ID_MAX}, {0}};
 
 #define FEAGI_R(SR, m, p, fn, c, sum)                                                              \
@@ -721,9 +724,9 @@ static const api_field_t feagi_area_query[] = {
  * brain:write, or all public when brain.feagi_loopback_open opens them to loopback. */
 #define FEAGI_TABLE(SR, SW)                                                                        \
     {                                                                                              \
-        FEAGI_W(SW, "POST", "/v1/genome/upload/barebones", feagi_upload_shipped, 0,                \
+        FEAGI_W(SW, "POST", "/v1/genome/upload/barebones", brain_api_feagi_upload_shipped, 0,      \
                 "Load the shipped barebones genome into the default brain"),                       \
-            FEAGI_W(SW, "POST", "/v1/genome/upload/essential", feagi_upload_shipped, 1,            \
+            FEAGI_W(SW, "POST", "/v1/genome/upload/essential", brain_api_feagi_upload_shipped, 1,  \
                     "Load the shipped essential genome into the default brain"),                   \
             {.method = "POST",                                                                     \
              .path = "/v1/genome/upload/file",                                                     \
@@ -731,31 +734,31 @@ static const api_field_t feagi_area_query[] = {
              .tag = "feagi",                                                                       \
              .summary = "Load a genome file (JSON, or a multipart form's file)",                   \
              .body_kind = API_BODY_RAW,                                                            \
-             .content_types = feagi_any_type,                                                      \
-             .handler = feagi_upload_body},                                                        \
+             .content_types = brain_api_feagi_any_type,                                            \
+             .handler = brain_api_feagi_upload_body},                                              \
             {.method = "POST",                                                                     \
              .path = "/v1/genome/upload/string",                                                   \
              .scope = SW,                                                                          \
              .tag = "feagi",                                                                       \
              .summary = "Load a genome given as JSON ({genome: object or text})",                  \
              .body_kind = API_BODY_RAW,                                                            \
-             .content_types = feagi_any_type,                                                      \
-             .handler = feagi_upload_body},                                                        \
-            FEAGI_R(SR, "GET", "/v1/genome/file_name", feagi_genome_file_name, NULL,               \
+             .content_types = brain_api_feagi_any_type,                                            \
+             .handler = brain_api_feagi_upload_body},                                              \
+            FEAGI_R(SR, "GET", "/v1/genome/file_name", brain_api_feagi_genome_file_name, NULL,     \
                     "The default brain's genome title"),                                           \
-            FEAGI_R(SR, "GET", "/v1/genome/download", feagi_genome_download, NULL,                 \
+            FEAGI_R(SR, "GET", "/v1/genome/download", brain_api_feagi_genome_download, NULL,       \
                     "The default brain's genome"),                                                 \
-            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_area_id_list", feagi_areas_list,        \
-                    FEAGI_IDS, "Cortical area ids, sorted"),                                       \
-            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_area_name_list", feagi_areas_list,      \
-                    FEAGI_NAMES, "Cortical area names"),                                           \
-            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_id_name_mapping", feagi_areas_list,     \
-                    FEAGI_ID_NAME, "Cortical area id to name"),                                    \
-            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_types", feagi_areas_list, FEAGI_TYPES,  \
-                    "Cortical area ids by group"),                                                 \
-            FEAGI_R(SR, "GET", "/v1/cortical_area/ipu", feagi_areas_list, FEAGI_IPU,               \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_area_id_list",                          \
+                    brain_api_feagi_areas_list, FEAGI_IDS, "Cortical area ids, sorted"),           \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_area_name_list",                        \
+                    brain_api_feagi_areas_list, FEAGI_NAMES, "Cortical area names"),               \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_id_name_mapping",                       \
+                    brain_api_feagi_areas_list, FEAGI_ID_NAME, "Cortical area id to name"),        \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/cortical_types", brain_api_feagi_areas_list,     \
+                    FEAGI_TYPES, "Cortical area ids by group"),                                    \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/ipu", brain_api_feagi_areas_list, FEAGI_IPU,     \
                     "Input area ids"),                                                             \
-            FEAGI_R(SR, "GET", "/v1/cortical_area/opu", feagi_areas_list, FEAGI_OPU,               \
+            FEAGI_R(SR, "GET", "/v1/cortical_area/opu", brain_api_feagi_areas_list, FEAGI_OPU,     \
                     "Output area ids"),                                                            \
             {.method = "POST",                                                                     \
              .path = "/v1/cortical_area/cortical_area_properties",                                 \
@@ -763,28 +766,29 @@ static const api_field_t feagi_area_query[] = {
              .tag = "feagi",                                                                       \
              .summary = "One cortical area's properties ({cortical_id})",                          \
              .body_kind = API_BODY_JSON,                                                           \
-             .handler = feagi_area_properties},                                                    \
-            FEAGI_W(SW, "POST", "/v1/cortical_area/cortical_area", feagi_area_change, FEAGI_ADD,   \
-                    "Add a cortical area"),                                                        \
-            FEAGI_W(SW, "PUT", "/v1/cortical_area/cortical_area", feagi_area_change, FEAGI_SET,    \
-                    "Change a cortical area's properties"),                                        \
+             .handler = brain_api_feagi_area_properties},                                          \
+            FEAGI_W(SW, "POST", "/v1/cortical_area/cortical_area", brain_api_feagi_area_change,    \
+                    FEAGI_ADD, "Add a cortical area"),                                             \
+            FEAGI_W(SW, "PUT", "/v1/cortical_area/cortical_area", brain_api_feagi_area_change,     \
+                    FEAGI_SET, "Change a cortical area's properties"),                             \
             {.method = "DELETE",                                                                   \
              .path = "/v1/cortical_area/cortical_area",                                            \
              .scope = SW,                                                                          \
              .tag = "feagi",                                                                       \
              .summary = "Delete a cortical area (?cortical_id= or a body)",                        \
-             .query = feagi_area_query,                                                            \
+             .query = brain_api_feagi_area_query,                                                  \
              .body_kind = API_BODY_JSON,                                                           \
-             .handler = feagi_area_change,                                                         \
+             .handler = brain_api_feagi_area_change,                                               \
              .ctx = (void *)(intptr_t)FEAGI_DEL},                                                  \
-            FEAGI_R(SR, "GET", "/v1/region/regions", feagi_regions, NULL, "Brain regions"),        \
-            FEAGI_W(SW, "POST", "/v1/region/region", feagi_region_change, FEAGI_ADD,               \
+            FEAGI_R(SR, "GET", "/v1/region/regions", brain_api_feagi_regions, NULL,                \
+                    "Brain regions"),                                                              \
+            FEAGI_W(SW, "POST", "/v1/region/region", brain_api_feagi_region_change, FEAGI_ADD,     \
                     "Add a brain region"),                                                         \
-            FEAGI_W(SW, "PUT", "/v1/region/region", feagi_region_change, FEAGI_SET,                \
+            FEAGI_W(SW, "PUT", "/v1/region/region", brain_api_feagi_region_change, FEAGI_SET,      \
                     "Change a brain region"),                                                      \
-            FEAGI_W(SW, "DELETE", "/v1/region/region", feagi_region_change, FEAGI_DEL,             \
+            FEAGI_W(SW, "DELETE", "/v1/region/region", brain_api_feagi_region_change, FEAGI_DEL,   \
                     "Delete a brain region"),                                                      \
-            FEAGI_R(SR, "GET", "/v1/morphology/morphology_list", feagi_morph_list, NULL,           \
+            FEAGI_R(SR, "GET", "/v1/morphology/morphology_list", brain_api_feagi_morph_list, NULL, \
                     "Morphology names"),                                                           \
             {.method = "POST",                                                                     \
              .path = "/v1/morphology/morphology_properties",                                       \
@@ -792,20 +796,20 @@ static const api_field_t feagi_area_query[] = {
              .tag = "feagi",                                                                       \
              .summary = "One morphology ({morphology_name})",                                      \
              .body_kind = API_BODY_JSON,                                                           \
-             .handler = feagi_morph_props},                                                        \
-            FEAGI_W(SW, "POST", "/v1/morphology/morphology", feagi_morph_change, FEAGI_ADD,        \
-                    "Add a morphology"),                                                           \
-            FEAGI_W(SW, "PUT", "/v1/morphology/morphology", feagi_morph_change, FEAGI_SET,         \
-                    "Change a morphology"),                                                        \
-            FEAGI_W(SW, "DELETE", "/v1/morphology/morphology", feagi_morph_change, FEAGI_DEL,      \
-                    "Delete a morphology"),                                                        \
+             .handler = brain_api_feagi_morph_props},                                              \
+            FEAGI_W(SW, "POST", "/v1/morphology/morphology", brain_api_feagi_morph_change,         \
+                    FEAGI_ADD, "Add a morphology"),                                                \
+            FEAGI_W(SW, "PUT", "/v1/morphology/morphology", brain_api_feagi_morph_change,          \
+                    FEAGI_SET, "Change a morphology"),                                             \
+            FEAGI_W(SW, "DELETE", "/v1/morphology/morphology", brain_api_feagi_morph_change,       \
+                    FEAGI_DEL, "Delete a morphology"),                                             \
             {.method = "POST",                                                                     \
              .path = "/v1/cortical_mapping/efferents",                                             \
              .scope = SR,                                                                          \
              .tag = "feagi",                                                                       \
              .summary = "Areas an area maps to ({cortical_area_id})",                              \
              .body_kind = API_BODY_JSON,                                                           \
-             .handler = feagi_mapping_list,                                                        \
+             .handler = brain_api_feagi_mapping_list,                                              \
              .ctx = (void *)(intptr_t)FEAGI_EFF},                                                  \
             {.method = "POST",                                                                     \
              .path = "/v1/cortical_mapping/afferents",                                             \
@@ -813,7 +817,7 @@ static const api_field_t feagi_area_query[] = {
              .tag = "feagi",                                                                       \
              .summary = "Areas that map to an area ({cortical_area_id})",                          \
              .body_kind = API_BODY_JSON,                                                           \
-             .handler = feagi_mapping_list,                                                        \
+             .handler = brain_api_feagi_mapping_list,                                              \
              .ctx = (void *)(intptr_t)FEAGI_AFF},                                                  \
             {.method = "POST",                                                                     \
              .path = "/v1/cortical_mapping/mapping_properties",                                    \
@@ -821,48 +825,49 @@ static const api_field_t feagi_area_query[] = {
              .tag = "feagi",                                                                       \
              .summary = "Rules of one mapping ({src_cortical_area, dst_cortical_area})",           \
              .body_kind = API_BODY_JSON,                                                           \
-             .handler = feagi_mapping_props},                                                      \
-            FEAGI_W(SW, "PUT", "/v1/cortical_mapping/mapping_properties", feagi_mapping_set, NULL, \
+             .handler = brain_api_feagi_mapping_props},                                            \
+            FEAGI_W(SW, "PUT", "/v1/cortical_mapping/mapping_properties",                          \
+                    brain_api_feagi_mapping_set, NULL,                                             \
                     "Replace one mapping's rules ({src_cortical_area, dst_cortical_area, "         \
                     "mapping_string})"),                                                           \
-            FEAGI_R(SR, "GET", "/v1/burst_engine/burst_counter", feagi_burst_counter, NULL,        \
-                    "Bursts run (a bare integer)"),                                                \
-            FEAGI_R(SR, "GET", "/v1/burst_engine/stimulation_period", feagi_period_get, NULL,      \
-                    "Seconds per burst (a bare number)"),                                          \
-            FEAGI_W(SW, "POST", "/v1/burst_engine/stimulation_period", feagi_period_set, NULL,     \
-                    "Set seconds per burst ({burst_duration} or {simulation_timestep})"),          \
-            FEAGI_R(SR, "GET", "/v1/connectome/cortical_areas/list/summary", feagi_areas_list,     \
-                    FEAGI_SUMMARY, "Cortical areas in short"),                                     \
-            FEAGI_R(SR, "GET", "/v1/connectome/properties/dimensions", feagi_areas_list,           \
+            FEAGI_R(SR, "GET", "/v1/burst_engine/burst_counter", brain_api_feagi_burst_counter,    \
+                    NULL, "Bursts run (a bare integer)"),                                          \
+            FEAGI_R(SR, "GET", "/v1/burst_engine/stimulation_period", brain_api_feagi_period_get,  \
+                    NULL, "Seconds per burst (a bare number)"),                                    \
+            FEAGI_W(SW, "POST", "/v1/burst_engine/stimulation_period", brain_api_feagi_period_set, \
+                    NULL, "Set seconds per burst ({burst_duration} or {simulation_timestep})"),    \
+            FEAGI_R(SR, "GET", "/v1/connectome/cortical_areas/list/summary",                       \
+                    brain_api_feagi_areas_list, FEAGI_SUMMARY, "Cortical areas in short"),         \
+            FEAGI_R(SR, "GET", "/v1/connectome/properties/dimensions", brain_api_feagi_areas_list, \
                     FEAGI_DIMS, "Cortical area dimensions by id"),                                 \
             {.method = "POST",                                                                     \
              .path = "/v1/agent/register",                                                         \
              .scope = SW,                                                                          \
              .tag = "feagi",                                                                       \
              .summary = "Register a Python FEAGI connector (JSON body, any Content-Type)",         \
-             .query = feagi_agent_query,                                                           \
+             .query = brain_api_feagi_agent_query,                                                 \
              .body_kind = API_BODY_RAW,                                                            \
-             .handler = feagi_agent_register},                                                     \
-            FEAGI_R(SR, "GET", "/v1/agent/list", feagi_agent_list, NULL,                           \
+             .handler = brain_api_feagi_agent_register},                                           \
+            FEAGI_R(SR, "GET", "/v1/agent/list", brain_api_feagi_agent_list, NULL,                 \
                     "Registered connector ids"),                                                   \
             {.method = "DELETE",                                                                   \
              .path = "/v1/agent/deregister",                                                       \
              .scope = SW,                                                                          \
              .tag = "feagi",                                                                       \
              .summary = "Deregister a connector (?agent_id=)",                                     \
-             .query = feagi_agent_query,                                                           \
-             .handler = feagi_agent_deregister},                                                   \
-            FEAGI_R(SR, "GET", "/v1/system/health_check", feagi_health, NULL,                      \
+             .query = brain_api_feagi_agent_query,                                                 \
+             .handler = brain_api_feagi_agent_deregister},                                         \
+            FEAGI_R(SR, "GET", "/v1/system/health_check", brain_api_feagi_health, NULL,            \
                     "Burst engine, genome and brain readiness, counts"),                           \
     }
 
-static const api_endpoint_t feagi_endpoints[] = FEAGI_TABLE("brain:read", "brain:write");
-static const api_endpoint_t feagi_endpoints_open[] =
+static const api_endpoint_t brain_api_feagi_table[] = FEAGI_TABLE("brain:read", "brain:write");
+static const api_endpoint_t brain_api_feagi_table_open[] =
     FEAGI_TABLE(API_SCOPE_PUBLIC, API_SCOPE_PUBLIC);
 
 const api_endpoint_t *brain_api_feagi_endpoints(const hub_t *hub, size_t *n)
 {
-    *n = sizeof feagi_endpoints / sizeof feagi_endpoints[0];
+    *n = sizeof brain_api_feagi_table / sizeof brain_api_feagi_table[0];
     hub->brain->feagi_open = hub->cfg.brain_feagi_loopback_open != 0;
-    return hub->brain->feagi_open ? feagi_endpoints_open : feagi_endpoints;
+    return hub->brain->feagi_open ? brain_api_feagi_table_open : brain_api_feagi_table;
 }
