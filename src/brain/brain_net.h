@@ -23,6 +23,10 @@ typedef struct {
     uint8_t *psp;     /* 0..255 */
     uint8_t *flags;   /* BRAIN_SYN_* */
     uint32_t n;       /* synapses in the block */
+    /* Set when every synapse of the block has the same weight, PSP and flags (one mapping
+     * weight, the usual case): the burst then reads the targets only. Whoever changes a
+     * weight in place (plasticity) clears it. */
+    bool uniform;
 } brain_syn_block_t;
 
 typedef struct {

@@ -424,6 +424,7 @@ static void test_edit_rebuilds_only_what_changed(void **state)
     assert_ptr_equal(n->areas[2].syn.target, c_block);
     assert_int_equal(n->areas[0].syn.weight[0], 2);
     assert_int_equal(n->areas[0].syn.flags[0], BRAIN_SYN_INHIBITORY);
+    assert_true(n->areas[0].syn.uniform); /* one rule: one weight, the burst reads targets only */
 
     /* a dimension: the whole network */
     props = json_pack("{s:[i,i,i]}", "cortical_dimensions", 5, 1, 1);
@@ -692,6 +693,7 @@ static uint64_t run_hash(unsigned threads, uint64_t seed)
     assert_non_null(g);
     brain_net_t *n = NULL;
     assert_int_equal(brain_net_build(g, seed, threads, &n, &err), 0);
+    assert_false(n->areas[0].syn.uniform); /* excitatory and inhibitory rules mixed */
     brain_burst_t *b = brain_burst_new(n, seed, 4);
     brain_rng_t in;
     brain_rng_seed(&in, 99);
