@@ -225,6 +225,11 @@ int brain_genome_morph_set(brain_genome_t *g, const char *id, const json_t *morp
                            brain_change_t *changed, problem_t **err);
 int brain_genome_morph_remove(brain_genome_t *g, const char *id, problem_t **err);
 
+/* Replaces brain_regions (an object of region id → region; `regions` is stolen, also on
+ * failure). The regions are kept as given and written back; an area listed in a region that does
+ * not exist is a 422 naming /brain_regions/<id>/areas. g->regions points at the new object. */
+int brain_genome_regions_set(brain_genome_t *g, json_t *regions, problem_t **err);
+
 /* JSON views for the API (new references): one area with FEAGI's property names; one morphology
  * as in the genome; the rules of one mapping as the genome writes them. */
 json_t *brain_area_to_json(const brain_area_t *a);

@@ -447,6 +447,22 @@ static void test_edit_rebuilds_only_what_changed(void **state)
     problem_destroy(&err);
     assert_int_equal(brain_genome_morph_remove(g, "all_to_all", &err), -EBUSY);
     problem_destroy(&err);
+    /* regions: kept as given, areas checked */
+    assert_int_equal(
+        brain_genome_regions_set(g, json_pack("{s:{s:[s]}}", "r1", "areas", "c_x___"), &err),
+        -EINVAL);
+    assert_non_null(strstr(error_fields(err), "/brain_regions/r1/areas"));
+    problem_destroy(&err);
+    assert_int_equal(
+        brain_genome_regions_set(
+            g, json_pack("{s:{s:[s],s:s}}", "r1", "areas", "c_a___", "title", "T"), &err),
+        0);
+    json_t *doc = brain_genome_to_json(g);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(doc, "brain_regions"), "r1"), "title")),
+                        "T");
+    json_decref(doc);
+
     assert_int_equal(brain_genome_area_remove(g, "c_b___", &ch, &err), 0);
     free(ch.areas);
     assert_int_equal(g->n_areas, 2);
