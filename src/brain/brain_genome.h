@@ -116,8 +116,8 @@ typedef struct {
     double fthlim;   /* threshold limit, 0 = none */
     double ftinc[3]; /* threshold increment per x, y, z */
     uint32_t refrac; /* refractory period in bursts */
-    double leak_c;   /* leak coefficient 0..1 (potential × (1 − leak) when not firing) */
-    double leak_v;   /* leak variability: leak drawn in leak_c ± leak_v at build, seeded */
+    double leak_c;   /* leak: a fraction 0..1, or percent when above 1 (as genomes write it) */
+    double leak_v;   /* leak variability, same scale: leak drawn in leak_c ± leak_v at build */
     uint32_t c_fr_c; /* consecutive-fire limit, 0 = none */
     uint32_t snooze; /* extra refractory bursts once the limit is reached */
     bool mp_acc;     /* potential accumulates across bursts */

@@ -75,7 +75,7 @@ int brain_net_rebuild(brain_net_t *n, const brain_genome_t *g, const brain_chang
 
 void brain_net_destroy(brain_net_t **n);
 
-/* Area index of a neuron, and its voxel coordinates within that area. */
+/* Voxel coordinates of a neuron within its area (its area index is n->area[neuron]). */
 void brain_net_neuron_coords(const brain_net_t *n, uint32_t neuron, uint32_t xyz[3]);
 /* Index of an area by id, -1 when absent. */
 int brain_net_area_find(const brain_net_t *n, const char *id);
