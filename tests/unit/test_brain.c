@@ -758,6 +758,90 @@ static void test_wire_ids(void **state)
     brain_genome_destroy(&g);
 }
 
+/* Genes replaced by values of the wrong type, sign or size, many at a time: the parser either
+ * accepts a genome that then builds and runs, or refuses it with a problem; nothing else. */
+static void test_mutated_genomes(void **state)
+{
+    (void)state;
+    brain_genome_t *base = load("essential");
+    if (!base)
+        skip();
+    json_t *doc = brain_genome_to_json(base);
+    brain_genome_destroy(&base);
+    json_t *bp = json_object_get(doc, "blueprint");
+    size_t n_keys = json_object_size(bp);
+    const char **keys = calloc(n_keys, sizeof *keys);
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(bp, k, v) keys[i++] = k;
+    brain_rng_t rng;
+    brain_rng_seed(&rng, 2024);
+    int accepted = 0, refused = 0;
+    for (int round = 0; round < 150; round++) {
+        json_t *m = json_deep_copy(doc);
+        json_t *mbp = json_object_get(m, "blueprint");
+        for (int e = 0; e < 3; e++) {
+            const char *key = keys[brain_rng_next(&rng) % n_keys];
+            json_t *val;
+            switch (brain_rng_next(&rng) % 9) {
+            case 0:
+                val = json_integer(-1);
+                break;
+            case 1:
+                val = json_integer(0);
+                break;
+            case 2:
+                val = json_integer(3);
+                break;
+            case 3:
+                val = json_real(1e12);
+                break;
+            case 4:
+                val = json_string("x");
+                break;
+            case 5:
+                val = json_array();
+                break;
+            case 6:
+                val = json_pack("{s:[[s,[i,i,i],i,b,i,i,i]]}", "omot00", "projector", 1, 1, 1, -300,
+                                0, 1, 1, 1);
+                break;
+            case 7:
+                val = json_pack("{s:[[s]]}", "nowhere", "projector");
+                break;
+            default:
+                val = json_null();
+                break;
+            }
+            json_object_set_new(mbp, key, val);
+        }
+        brain_genome_t *g = NULL;
+        problem_t *err = NULL;
+        if (brain_genome_from_json(m, &g, &err) == 0) {
+            brain_net_t *n = NULL;
+            if (brain_net_build(g, 3, 2, &n, &err) == 0) {
+                brain_burst_t *b = brain_burst_new(n, 3, 2);
+                for (int s = 0; s < 3; s++)
+                    brain_burst_step(b);
+                brain_burst_destroy(&b);
+                brain_net_destroy(&n);
+            }
+            brain_genome_destroy(&g);
+            accepted++;
+        } else {
+            assert_non_null(err);
+            int st = problem_status(err);
+            assert_true(st == 400 || st == 413 || st == 422);
+            refused++;
+        }
+        problem_destroy(&err);
+    }
+    assert_true(accepted > 0 && refused > 0);
+    free(keys);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -779,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_burst_power_and_ledger_depth),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_wire_ids),
+        cmocka_unit_test(test_mutated_genomes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
