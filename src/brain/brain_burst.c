@@ -161,6 +161,8 @@ static inline void prefetch_source(const brain_net_t *n, uint32_t src)
     uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
     for (uint32_t k = lo; k < hi; k += 16)
         __builtin_prefetch(s->target + k);
+    if (s->uniform)
+        return;
     for (uint32_t k = lo; k < hi; k += 64) {
         __builtin_prefetch(s->weight + k);
         __builtin_prefetch(s->psp + k);
@@ -213,6 +215,17 @@ static void inject(brain_burst_t *b)
         const uint32_t *tg = s->target + lo;
         const uint8_t *w = s->weight + lo, *ps = s->psp + lo, *fl = s->flags + lo;
         uint32_t cnt = hi - lo;
+        if (s->uniform) {
+            float c = (float)((uint32_t)w[0] * ps[0]) * scale;
+            if (fl[0] & BRAIN_SYN_INHIBITORY)
+                c = -c;
+            for (uint32_t k = 0; k < cnt; k++) {
+                uint32_t t = tg[k];
+                in[t] += c;
+                cand[t >> 6] |= 1ull << (t & 63);
+            }
+            continue;
+        }
         for (uint32_t k = 0; k < cnt; k++) {
             float c = (float)((uint32_t)w[k] * ps[k]) * scale;
             if (fl[k] & BRAIN_SYN_INHIBITORY)

@@ -116,8 +116,8 @@ typedef struct {
     double fthlim;   /* threshold limit, 0 = none */
     double ftinc[3]; /* threshold increment per x, y, z */
     uint32_t refrac; /* refractory period in bursts */
-    double leak_c;   /* leak coefficient 0..1 (potential × (1 − leak) when not firing) */
-    double leak_v;   /* leak variability: leak drawn in leak_c ± leak_v at build, seeded */
+    double leak_c;   /* leak: a fraction 0..1, or percent when above 1 (as genomes write it) */
+    double leak_v;   /* leak variability, same scale: leak drawn in leak_c ± leak_v at build */
     uint32_t c_fr_c; /* consecutive-fire limit, 0 = none */
     uint32_t snooze; /* extra refractory bursts once the limit is reached */
     bool mp_acc;     /* potential accumulates across bursts */
@@ -224,6 +224,11 @@ int brain_genome_mapping_set(brain_genome_t *g, const char *src, const char *dst
 int brain_genome_morph_set(brain_genome_t *g, const char *id, const json_t *morph,
                            brain_change_t *changed, problem_t **err);
 int brain_genome_morph_remove(brain_genome_t *g, const char *id, problem_t **err);
+
+/* Replaces brain_regions (an object of region id → region; `regions` is stolen, also on
+ * failure). The regions are kept as given and written back; an area listed in a region that does
+ * not exist is a 422 naming /brain_regions/<id>/areas. g->regions points at the new object. */
+int brain_genome_regions_set(brain_genome_t *g, json_t *regions, problem_t **err);
 
 /* JSON views for the API (new references): one area with FEAGI's property names; one morphology
  * as in the genome; the rules of one mapping as the genome writes them. */

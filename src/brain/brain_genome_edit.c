@@ -350,3 +350,44 @@ int brain_genome_morph_remove(brain_genome_t *g, const char *id, problem_t **err
     json_object_del(json_object_get(doc, "neuron_morphologies"), id);
     return commit(g, doc, NULL, err);
 }
+
+int brain_genome_regions_set(brain_genome_t *g, json_t *regions, problem_t **err)
+{
+    if (!json_is_object(regions)) {
+        json_decref(regions);
+        problem_field_error(err, "body", "/brain_regions", "brain_regions is an object");
+        return -EINVAL;
+    }
+    int rc = 0;
+    const char *id;
+    json_t *r;
+    json_object_foreach(regions, id, r)
+    {
+        char ptr[300];
+        snprintf(ptr, sizeof ptr, "/brain_regions/%s/areas", id);
+        json_t *areas = json_object_get(r, "areas");
+        if (areas && !json_is_array(areas)) {
+            problem_field_error(err, "body", ptr, "a region's areas are an array of ids");
+            rc = -EINVAL;
+            continue;
+        }
+        size_t i;
+        json_t *a;
+        json_array_foreach(areas, i, a)
+        {
+            if (!json_is_string(a) || brain_genome_area_find(g, json_string_value(a)) < 0) {
+                problem_field_error(err, "body", ptr,
+                                    "region %s lists area %s, which does not exist", id,
+                                    json_is_string(a) ? json_string_value(a) : "(not a string)");
+                rc = -EINVAL;
+            }
+        }
+    }
+    if (rc < 0) {
+        json_decref(regions);
+        return rc;
+    }
+    json_object_set_new(g->doc, "brain_regions", regions);
+    g->regions = regions;
+    return 0;
+}

@@ -266,6 +266,14 @@ static void job_run(job_t *j, unsigned threads)
         pthread_join(th[t], NULL);
 }
 
+static void block_uniform_set(brain_syn_block_t *b)
+{
+    b->uniform = true;
+    for (uint32_t k = 1; k < b->n && b->uniform; k++)
+        b->uniform =
+            b->weight[k] == b->weight[0] && b->psp[k] == b->psp[0] && b->flags[k] == b->flags[0];
+}
+
 /* Grows the blocks of the areas in `only` (all when NULL) into blocks[]; the prefix sums and the
  * synapse bound are checked between the passes. */
 static int grow(brain_net_t *n, const brain_genome_t *g, const uint8_t *only,
@@ -335,6 +343,9 @@ static int grow(brain_net_t *n, const brain_genome_t *g, const uint8_t *only,
         job_run(&j, threads);
         if (atomic_load(&j.overflow))
             rc = -ENOMEM; /* a chunk could not be filled */
+        for (uint32_t a = 0; a < n->n_areas && rc == 0; a++)
+            if (!only || only[a])
+                block_uniform_set(&blocks[a]);
     }
 out:
     free(j.item_area);

@@ -23,6 +23,10 @@ typedef struct {
     uint8_t *psp;     /* 0..255 */
     uint8_t *flags;   /* BRAIN_SYN_* */
     uint32_t n;       /* synapses in the block */
+    /* Set when every synapse of the block has the same weight, PSP and flags (one mapping
+     * weight, the usual case): the burst then reads the targets only. Whoever changes a
+     * weight in place (plasticity) clears it. */
+    bool uniform;
 } brain_syn_block_t;
 
 typedef struct {
@@ -71,7 +75,7 @@ int brain_net_rebuild(brain_net_t *n, const brain_genome_t *g, const brain_chang
 
 void brain_net_destroy(brain_net_t **n);
 
-/* Area index of a neuron, and its voxel coordinates within that area. */
+/* Voxel coordinates of a neuron within its area (its area index is n->area[neuron]). */
 void brain_net_neuron_coords(const brain_net_t *n, uint32_t neuron, uint32_t xyz[3]);
 /* Index of an area by id, -1 when absent. */
 int brain_net_area_find(const brain_net_t *n, const char *id);

@@ -424,6 +424,7 @@ static void test_edit_rebuilds_only_what_changed(void **state)
     assert_ptr_equal(n->areas[2].syn.target, c_block);
     assert_int_equal(n->areas[0].syn.weight[0], 2);
     assert_int_equal(n->areas[0].syn.flags[0], BRAIN_SYN_INHIBITORY);
+    assert_true(n->areas[0].syn.uniform); /* one rule: one weight, the burst reads targets only */
 
     /* a dimension: the whole network */
     props = json_pack("{s:[i,i,i]}", "cortical_dimensions", 5, 1, 1);
@@ -446,6 +447,22 @@ static void test_edit_rebuilds_only_what_changed(void **state)
     problem_destroy(&err);
     assert_int_equal(brain_genome_morph_remove(g, "all_to_all", &err), -EBUSY);
     problem_destroy(&err);
+    /* regions: kept as given, areas checked */
+    assert_int_equal(
+        brain_genome_regions_set(g, json_pack("{s:{s:[s]}}", "r1", "areas", "c_x___"), &err),
+        -EINVAL);
+    assert_non_null(strstr(error_fields(err), "/brain_regions/r1/areas"));
+    problem_destroy(&err);
+    assert_int_equal(
+        brain_genome_regions_set(
+            g, json_pack("{s:{s:[s],s:s}}", "r1", "areas", "c_a___", "title", "T"), &err),
+        0);
+    json_t *doc = brain_genome_to_json(g);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(doc, "brain_regions"), "r1"), "title")),
+                        "T");
+    json_decref(doc);
+
     assert_int_equal(brain_genome_area_remove(g, "c_b___", &ch, &err), 0);
     free(ch.areas);
     assert_int_equal(g->n_areas, 2);
@@ -692,6 +709,7 @@ static uint64_t run_hash(unsigned threads, uint64_t seed)
     assert_non_null(g);
     brain_net_t *n = NULL;
     assert_int_equal(brain_net_build(g, seed, threads, &n, &err), 0);
+    assert_false(n->areas[0].syn.uniform); /* excitatory and inhibitory rules mixed */
     brain_burst_t *b = brain_burst_new(n, seed, 4);
     brain_rng_t in;
     brain_rng_seed(&in, 99);
@@ -740,6 +758,90 @@ static void test_wire_ids(void **state)
     brain_genome_destroy(&g);
 }
 
+/* Genes replaced by values of the wrong type, sign or size, many at a time: the parser either
+ * accepts a genome that then builds and runs, or refuses it with a problem; nothing else. */
+static void test_mutated_genomes(void **state)
+{
+    (void)state;
+    brain_genome_t *base = load("essential");
+    if (!base)
+        skip();
+    json_t *doc = brain_genome_to_json(base);
+    brain_genome_destroy(&base);
+    json_t *bp = json_object_get(doc, "blueprint");
+    size_t n_keys = json_object_size(bp);
+    const char **keys = calloc(n_keys, sizeof *keys);
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(bp, k, v) keys[i++] = k;
+    brain_rng_t rng;
+    brain_rng_seed(&rng, 2024);
+    int accepted = 0, refused = 0;
+    for (int round = 0; round < 150; round++) {
+        json_t *m = json_deep_copy(doc);
+        json_t *mbp = json_object_get(m, "blueprint");
+        for (int e = 0; e < 3; e++) {
+            const char *key = keys[brain_rng_next(&rng) % n_keys];
+            json_t *val;
+            switch (brain_rng_next(&rng) % 9) {
+            case 0:
+                val = json_integer(-1);
+                break;
+            case 1:
+                val = json_integer(0);
+                break;
+            case 2:
+                val = json_integer(3);
+                break;
+            case 3:
+                val = json_real(1e12);
+                break;
+            case 4:
+                val = json_string("x");
+                break;
+            case 5:
+                val = json_array();
+                break;
+            case 6:
+                val = json_pack("{s:[[s,[i,i,i],i,b,i,i,i]]}", "omot00", "projector", 1, 1, 1, -300,
+                                0, 1, 1, 1);
+                break;
+            case 7:
+                val = json_pack("{s:[[s]]}", "nowhere", "projector");
+                break;
+            default:
+                val = json_null();
+                break;
+            }
+            json_object_set_new(mbp, key, val);
+        }
+        brain_genome_t *g = NULL;
+        problem_t *err = NULL;
+        if (brain_genome_from_json(m, &g, &err) == 0) {
+            brain_net_t *n = NULL;
+            if (brain_net_build(g, 3, 2, &n, &err) == 0) {
+                brain_burst_t *b = brain_burst_new(n, 3, 2);
+                for (int s = 0; s < 3; s++)
+                    brain_burst_step(b);
+                brain_burst_destroy(&b);
+                brain_net_destroy(&n);
+            }
+            brain_genome_destroy(&g);
+            accepted++;
+        } else {
+            assert_non_null(err);
+            int st = problem_status(err);
+            assert_true(st == 400 || st == 413 || st == 422);
+            refused++;
+        }
+        problem_destroy(&err);
+    }
+    assert_true(accepted > 0 && refused > 0);
+    free(keys);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_burst_power_and_ledger_depth),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_wire_ids),
+        cmocka_unit_test(test_mutated_genomes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
