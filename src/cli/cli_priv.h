@@ -92,6 +92,7 @@ typedef struct cli_group {
 
 extern const cli_group_t cli_main_group;       /* cli_main.c */
 extern const cli_group_t cli_agent_group;      /* cli_agent.c */
+extern const cli_group_t cli_brain_group;      /* cli_brain.c */
 extern const cli_group_t cli_watch_group;      /* cli_watch.c */
 extern const cli_group_t cli_guard_group;      /* cli_guard.c */
 extern const cli_group_t cli_memory_group;     /* cli_memory.c */
@@ -118,6 +119,7 @@ void cli_group_usage(const cli_ctx_t *ctx, const cli_group_t *g, FILE *out);
 /* The commands. */
 int cli_cmd_call(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_agent(cli_ctx_t *ctx, int argc, char **argv);   /* cli_agent.c */
+int cli_cmd_brain(cli_ctx_t *ctx, int argc, char **argv);   /* cli_brain.c */
 int cli_cmd_program(cli_ctx_t *ctx, int argc, char **argv); /* cli_program.c */
 int cli_cmd_cert(cli_ctx_t *ctx, int argc, char **argv);    /* cli_cert.c */
 int cli_cmd_watch(cli_ctx_t *ctx, int argc, char **argv);   /* cli_watch.c */

@@ -48,6 +48,7 @@ static int config_check_listen(const char *v, char *why, size_t whylen);
 static int config_check_store_url(const char *v, char *why, size_t whylen);
 static int config_check_cors(const char *v, char *why, size_t whylen);
 static int config_check_nonempty(const char *v, char *why, size_t whylen);
+static int config_check_robot_token(const char *v, char *why, size_t whylen);
 
 static const char *const config_log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 
@@ -185,6 +186,18 @@ static const config_key_t config_keys[] = {
             "most buckets kept in memory (idle ones are evicted first)"),
     CFG_NUM("ratelimit", "idle_s", CONFIG_T_INT, rl_idle_s, "600", 1, 86400, CONFIG_F_RELOAD,
             "seconds after which an unused bucket is dropped"),
+    /* ---- [brain] ---- */
+    CFG_STR("brain", "genome_dir", brain_genome_dir, "", NULL, 0,
+            "directory of shipped genomes created by name (<name>.json or <name>_genome.json); "
+            "empty = <data_dir>/genomes"),
+    CFG_STR("brain", "default", brain_default, "", NULL, CONFIG_F_RELOAD,
+            "id or name of the brain the FEAGI /v1 routes act on; empty = the first brain"),
+    CFG_NUM("brain", "max", CONFIG_T_INT, brain_max, "16", 1, 1024, CONFIG_F_RELOAD,
+            "brains at once; more creates get 429"),
+    CFG_NUM("brain", "events_hz", CONFIG_T_INT, brain_events_hz, "10", 1, 1000, CONFIG_F_RELOAD,
+            "brain.<id>.burst activity events per second per brain (later bursts are skipped)"),
+    CFG_NUM("brain", "feagi_loopback_open", CONFIG_T_INT, brain_feagi_loopback_open, "0", 0, 1, 0,
+            "1 = the FEAGI /v1 routes answer loopback clients without a token"),
     /* ---- [agents] ---- */
     CFG_NUM("agents", "max", CONFIG_T_INT, agents_max, "1000", 1, 100000, CONFIG_F_RELOAD,
             "agents with a live process at once; more spawns get 429"),
@@ -278,6 +291,29 @@ static const config_key_t config_keys[] = {
         "seconds without a frame from the client before a ping; as long again unanswered: close"),
     CFG_NUM("websocket", "max_inflight", CONFIG_T_INT, ws_max_inflight, "256", 1, 100000,
             CONFIG_F_RELOAD, "unanswered requests per WebSocket before 429"),
+    /* ---- [brain] robot I/O (feagi-core's ZMQ protocol; docs/brain.md "Robot I/O") ---- */
+    CFG_STR("brain", "robot_router", brain_robot_router, "", NULL, 0,
+            "robot registration ROUTER: HOST:PORT, tcp://HOST:PORT, or empty = robot I/O off "
+            "(FEAGI's port is 30001)"),
+    CFG_STR("brain", "robot_sensory", brain_robot_sensory, "", NULL, 0,
+            "robot sensory PULL: HOST:PORT, tcp://HOST:PORT, or empty = off (FEAGI: 5558)"),
+    CFG_STR("brain", "robot_motor", brain_robot_motor, "", NULL, 0,
+            "robot motor PUB: HOST:PORT, tcp://HOST:PORT, or empty = off (FEAGI: 5564)"),
+    CFG_STR("brain", "robot_advertise", brain_robot_advertise, "", NULL, 0,
+            "host named in the URLs a registered robot is given; empty = the bound address"),
+    CFG_STR("brain", "robot_token", brain_robot_token, "", config_check_robot_token,
+            CONFIG_F_SECRET,
+            "64 hex digits: the 32-byte auth token a robot must register with; empty = any"),
+    CFG_NUM("brain", "robot_timeout_ms", CONFIG_T_INT, brain_robot_timeout_ms, "30000", 100,
+            86400000, 0, "a registered robot silent this long is dropped"),
+    CFG_NUM("brain", "robot_max_agents", CONFIG_T_INT, brain_robot_max_agents, "64", 1, 4096, 0,
+            "robots registered at once; more get failed_invalid_request"),
+    CFG_NUM("brain", "robot_max_message", CONFIG_T_SIZE, brain_robot_max_message, "16M", KIB,
+            256 * MIB, 0, "largest sensory container accepted"),
+    CFG_NUM("brain", "robot_max_areas", CONFIG_T_INT, brain_robot_max_areas, "1024", 1, 65535, 0,
+            "cortical areas in one sensory frame"),
+    CFG_NUM("brain", "robot_max_points", CONFIG_T_INT, brain_robot_max_points, "1000000", 1,
+            16777216, 0, "neuron points in one sensory frame (all areas together)"),
     /* ---- [watch] ---- */
     CFG_NUM("watch", "baseline", CONFIG_T_INT, watch_baseline, "400", 2, 10000, CONFIG_F_RELOAD,
             "default events in a stream's baseline (streams created later)"),
@@ -401,9 +437,12 @@ static const config_key_t config_keys[] = {
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
-static const char *const config_sections[] = {"server", "log",  "store", "events",
-                                              "audit",  "auth", "tls",   "ratelimit",
-                                              "agents", "zmq",  "watch", "guard"};
+/* Every section of the key table, in the order --print-config shows them; a section missing
+ * here would be refused in a file (config_section_known) and left out of the print
+ * (config_sections_check, run by the unit tests, keeps the two in step). */
+static const char *const config_sections[] = {
+    "server", "log",  "store",     "events", "audit", "auth",   "tls",   "ratelimit", "agents",
+    "zmq",    "mqtt", "websocket", "watch",  "guard", "memory", "vault", "brain"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */
@@ -592,6 +631,18 @@ static int config_section_known(const char *section)
     return 0;
 }
 
+int config_sections_check(const char **missing)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        if (!config_section_known(config_keys[i].section)) {
+            if (missing)
+                *missing = config_keys[i].section;
+            return -ENOENT;
+        }
+    }
+    return 0;
+}
+
 static const config_key_t *config_find(const char *section, const char *key)
 {
     for (size_t i = 0; i < CONFIG_NKEYS; i++)
@@ -753,6 +804,17 @@ static int config_check_nonempty(const char *v, char *why, size_t whylen)
 {
     if (v[0] == '\0')
         return snprintf(why, whylen, "must not be empty"), -1;
+    return 0;
+}
+
+/* Empty, or the 32-byte robot token as 64 hex digits. */
+static int config_check_robot_token(const char *v, char *why, size_t whylen)
+{
+    size_t n = strlen(v);
+    if (n == 0)
+        return 0;
+    if (n != 64 || strspn(v, "0123456789abcdefABCDEF") != n)
+        return snprintf(why, whylen, "expected 64 hex digits (32 bytes) or empty"), -1;
     return 0;
 }
 

@@ -88,10 +88,16 @@ typedef struct config {
     int64_t agents_backoff_ms;        /* first restart delay, doubling, default 500 */
     int64_t agents_backoff_max_ms;    /* restart delay cap, default 30000 */
     int64_t agents_sample_ms;         /* CPU and RSS sampling period of live agents, default 1000 */
-    char agents_user[64];             /* run agents as this user when root; empty = unchanged */
-    char agents_group[64];            /* and this group; empty = the user's */
-    int64_t agents_cgroup;            /* 1: cgroup v2 limits when delegated; 0: rlimits only */
-    char agents_orphans[8];           /* stop|leave: what a killed daemon's agents become */
+    /* [brain] */
+    char brain_genome_dir[CONFIG_STR_MAX]; /* shipped genomes; empty = <data_dir>/genomes */
+    char brain_default[64];                /* the brain the FEAGI /v1 routes act on */
+    int64_t brain_max;                     /* brains at once, default 16 */
+    int64_t brain_events_hz;               /* brain.<id>.burst events per second per brain */
+    int64_t brain_feagi_loopback_open;     /* 1: /v1 FEAGI routes need no token from loopback */
+    char agents_user[64];   /* run agents as this user when root; empty = unchanged */
+    char agents_group[64];  /* and this group; empty = the user's */
+    int64_t agents_cgroup;  /* 1: cgroup v2 limits when delegated; 0: rlimits only */
+    char agents_orphans[8]; /* stop|leave: what a killed daemon's agents become */
     char
         agents_programs[CONFIG_STR_MAX]; /* program files' directory; empty = data-dir/programs.d */
     /* [zmq] ZMQ transport (src/net/zmq*) */
@@ -170,10 +176,25 @@ typedef struct config {
     int64_t memory_prune_batch;       /* records one retention pass deletes at most */
     int64_t memory_max_count[5];      /* per layer (memory_layers order); 0 = no bound */
     int64_t memory_max_age_s[5];      /* per layer; 0 = no bound */
+    /* [brain] robot I/O over ZMQ (src/brain/brain_robot.c) */
+    char brain_robot_router[CONFIG_STR_MAX];    /* ROUTER: registration; empty = off */
+    char brain_robot_sensory[CONFIG_STR_MAX];   /* PULL: sensory frames; empty = off */
+    char brain_robot_motor[CONFIG_STR_MAX];     /* PUB: motor frames; empty = off */
+    char brain_robot_advertise[CONFIG_STR_MAX]; /* host in the URLs given to robots */
+    char brain_robot_token[80];                 /* 64 hex digits, or empty = any token */
+    int64_t brain_robot_timeout_ms;             /* silent robots dropped after, default 30000 */
+    int64_t brain_robot_max_agents;             /* robots registered at once, default 64 */
+    int64_t brain_robot_max_message;            /* largest sensory container, default 16 MiB */
+    int64_t brain_robot_max_areas;              /* areas per sensory frame, default 1024 */
+    int64_t brain_robot_max_points;             /* points per sensory frame, default 1e6 */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */
 void config_defaults(config_t *cfg);
+
+/* 0 when every key's section is a known section (accepted in files, shown by --print-config);
+ * -ENOENT with *missing set to the first that is not. */
+int config_sections_check(const char **missing);
 
 /* Applies one key from a source. `source` and `line` only feed the error message
  * ("ganglion.ini:12: server.listen: expected HOST:PORT"). Returns 0 or -1 with err filled. */

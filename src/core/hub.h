@@ -25,6 +25,8 @@ struct watch;
 struct guard;
 struct memory;
 struct vault;
+struct brain_reg;
+struct brain_robot;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
  * the agent's id and labels (borrowed; labels may be NULL), and the line as text (valid UTF-8,
@@ -71,6 +73,8 @@ typedef struct hub {
     struct guard *guard;
     struct memory *memory;
     struct vault *vault;
+    struct brain_reg *brain;
+    struct brain_robot *brain_robot; /* robot I/O sockets (brain/brain_robot.c), or NULL */
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;
     void *agent_output_ud;

@@ -12,11 +12,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "agents/agents.h"
 #include "api/api.h"
 #include "api/audit_api.h"
 #include "api/system_api.h"
 #include "auth/auth.h"
+#include "brain/brain_io.h"
+#include "brain/brain_robot.h"
 #include "build_info.h"
 #include "core/bus.h"
 #include "core/clock.h"
@@ -37,6 +41,7 @@
 #include "guard/guard.h"
 #include "vault/vault.h"
 #include "watch/watch.h"
+#include "brain/brain.h"
 
 extern char **environ;
 
@@ -75,6 +80,8 @@ const serve_domain_t serve_domains[] = {
      memory_destroy},
     {"vault", vault_migrations, vault_start, vault_api_register, vault_shutdown, vault_busy,
      vault_destroy},
+    {"brain", brain_migrations, brain_start, brain_api_register, brain_shutdown, brain_busy,
+     brain_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 
@@ -99,6 +106,47 @@ static const char serve_usage[] =
     "  -h, --help           this help\n"
     "\n"
     "Precedence: defaults < --config file < GANGLION_<SECTION>_<KEY> environment < flags.\n";
+
+/* ---- robot I/O ---- */
+
+/* Opens the robot sockets (brain.robot_*; off unless brain.robot_router is set), wired to the
+ * default brain (docs/brain.md "Robot I/O"). */
+static int serve_robot_start(hub_t *hub, char *err, size_t errlen)
+{
+    const config_t *c = &hub->cfg;
+    brain_robot_config_t rc = {
+        .router = c->brain_robot_router,
+        .sensory = c->brain_robot_sensory,
+        .motor = c->brain_robot_motor,
+        .advertise = c->brain_robot_advertise,
+        .timeout_ms = (uint64_t)c->brain_robot_timeout_ms,
+        .max_agents = (size_t)c->brain_robot_max_agents,
+        .max_message = (size_t)c->brain_robot_max_message,
+        .xyzp = {.areas_max = (size_t)c->brain_robot_max_areas,
+                 .points_per_area_max = (size_t)c->brain_robot_max_points,
+                 .points_max = (size_t)c->brain_robot_max_points},
+        .hwm = (int)c->zmq_hwm,
+    };
+    if (c->brain_robot_token[0]) {
+        size_t n = 0;
+        if (sodium_hex2bin(rc.token, sizeof rc.token, c->brain_robot_token,
+                           strlen(c->brain_robot_token), NULL, &n, NULL) != 0 ||
+            n != sizeof rc.token) {
+            snprintf(err, errlen, "brain.robot_token: expected 64 hex digits");
+            return -1;
+        }
+        rc.has_token = true;
+    }
+    /* sensory frames to the default brain's next burst; its output areas' fired voxels come
+     * back through brain_run.c (brain_io_motor_flush) */
+    brain_robot_hooks_t hooks = {
+        .ctx = hub->brain, .sensory = brain_io_sensory, .agent = brain_io_agent};
+    if (brain_robot_start(hub->loop, &rc, &hooks, &hub->brain_robot, err, errlen) < 0)
+        return -1;
+    if (hub->brain_robot && hub->metrics)
+        metrics_collector_add(hub->metrics, brain_robot_metrics_collect, hub->brain_robot);
+    return 0;
+}
 
 /* ---- configuration ---- */
 
@@ -311,6 +359,7 @@ static void serve_shutdown_begin(serve_t *s, const char *why)
             serve_domains[d].shutdown(hub);
     zmq_server_quiesce(hub->zmq);
     mqtt_server_quiesce(hub->mqtt);
+    brain_robot_quiesce(hub->brain_robot);
     uv_timer_stop(&s->lag_timer);
     uv_timer_stop(&s->trim_timer);
     s->drain_started_ns = clock_mono_ns();
@@ -488,6 +537,11 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "ganglion serve: %s\n", err);
         goto out_modules;
     }
+    if (serve_robot_start(hub, err, sizeof err) < 0) {
+        log_error(NULL, "cannot start the brain robot sockets", "{s:s}", "reason", err);
+        fprintf(stderr, "ganglion serve: %s\n", err);
+        goto out_modules;
+    }
 
     if (http_server_start(hub, &hub->http, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the HTTP server", "{s:s,s:s}", "listen", hub->cfg.listen,
@@ -534,6 +588,7 @@ out_modules:
     }
     mqtt_server_destroy(&hub->mqtt);
     zmq_server_destroy(&hub->zmq);
+    brain_robot_destroy(&hub->brain_robot);
     /* domains: destroy (reverse order of start) */
     for (size_t d = serve_domains_count; d-- > 0;)
         serve_domains[d].destroy(hub);

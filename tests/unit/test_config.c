@@ -225,6 +225,30 @@ static void test_unknown_key_and_section(void **state)
     assert_string_equal(c.listen, "127.0.0.1:7700");
 }
 
+/* Every section a key belongs to can be written in a file: [mqtt] url = … is read, not refused. */
+static void test_every_section_is_known(void **state)
+{
+    (void)state;
+    const char *missing = NULL;
+    int rc = config_sections_check(&missing);
+    if (rc != 0)
+        fail_msg("section [%s] has keys but is not in config_sections[]", missing);
+    config_t cfg;
+    config_defaults(&cfg);
+    char path[] = "/tmp/ganglion-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char text[] =
+        "[mqtt]\nprefix = edge\n[websocket]\nidle_s = 60\n[vault]\ncron = 0 3 * * *\n";
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    char err[256] = "";
+    assert_int_equal(config_load_file(&cfg, path, err, sizeof err), 0);
+    unlink(path);
+    assert_string_equal(cfg.mqtt_prefix, "edge");
+    assert_int_equal(cfg.ws_idle_s, 60);
+}
+
 static void test_long_values(void **state)
 {
     (void)state;
@@ -526,12 +550,19 @@ static void test_cors_and_store(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_file_good),
-        cmocka_unit_test(test_file_bad_value), cmocka_unit_test(test_unknown_key_and_section),
-        cmocka_unit_test(test_long_values),    cmocka_unit_test(test_env),
-        cmocka_unit_test(test_precedence),     cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_listen),         cmocka_unit_test(test_render_masks),
-        cmocka_unit_test(test_validate),       cmocka_unit_test(test_reload_check),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_good),
+        cmocka_unit_test(test_file_bad_value),
+        cmocka_unit_test(test_unknown_key_and_section),
+        cmocka_unit_test(test_long_values),
+        cmocka_unit_test(test_every_section_is_known),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_render_masks),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_reload_check),
         cmocka_unit_test(test_cors_and_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

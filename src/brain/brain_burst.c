@@ -1,0 +1,412 @@
+/* The burst engine: injection into a dense input array with a candidate bitmap, dynamics over
+ * the candidates in ascending index order (so the excitability draws, and thus the fired sets,
+ * are the same on every run), and a ring of the last bursts' fired sets. */
+#include "brain/brain_burst.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brain/brain_morph.h"
+
+typedef struct {
+    uint64_t burst;
+    uint32_t n, cap;
+    uint32_t *idx;
+} ledger_entry_t;
+
+struct brain_burst {
+    brain_net_t *net;
+    uint64_t seed;
+    brain_rng_t rng;
+    float *input;    /* n_neurons */
+    uint64_t *cand;  /* candidate bitmap */
+    uint32_t *fired; /* last burst, ascending */
+    float *fired_p;
+    uint32_t n_fired;
+    uint32_t *area_fired; /* per area, last burst */
+    size_t staged;
+    uint64_t count;
+    bool power_set;
+    float power;
+    ledger_entry_t *ledger;
+    unsigned depth;
+};
+
+static void state_free(brain_burst_t *b)
+{
+    free(b->input);
+    free(b->cand);
+    free(b->fired);
+    free(b->fired_p);
+    free(b->area_fired);
+    for (unsigned i = 0; b->ledger && i < b->depth; i++)
+        free(b->ledger[i].idx);
+    free(b->ledger);
+    b->input = NULL;
+    b->cand = NULL;
+    b->fired = NULL;
+    b->fired_p = NULL;
+    b->area_fired = NULL;
+    b->ledger = NULL;
+}
+
+static int state_alloc(brain_burst_t *b)
+{
+    size_t n = b->net->n_neurons ? b->net->n_neurons : 1;
+    b->input = calloc(n, sizeof *b->input);
+    b->cand = calloc((n + 63) / 64, sizeof *b->cand);
+    b->fired = malloc(n * sizeof *b->fired);
+    b->fired_p = malloc(n * sizeof *b->fired_p);
+    b->area_fired = calloc(b->net->n_areas ? b->net->n_areas : 1, sizeof *b->area_fired);
+    b->ledger = calloc(b->depth, sizeof *b->ledger);
+    if (!b->input || !b->cand || !b->fired || !b->fired_p || !b->area_fired || !b->ledger) {
+        state_free(b);
+        return -ENOMEM;
+    }
+    b->n_fired = 0;
+    b->staged = 0;
+    b->count = 0;
+    brain_rng_seed(&b->rng, b->seed);
+    return 0;
+}
+
+brain_burst_t *brain_burst_new(brain_net_t *net, uint64_t seed, unsigned ledger_depth)
+{
+    brain_burst_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->net = net;
+    b->seed = seed;
+    b->depth =
+        ledger_depth < 1 ? 1 : (ledger_depth > BRAIN_LEDGER_MAX ? BRAIN_LEDGER_MAX : ledger_depth);
+    if (state_alloc(b) < 0) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void brain_burst_destroy(brain_burst_t **bp)
+{
+    if (!bp || !*bp)
+        return;
+    state_free(*bp);
+    free(*bp);
+    *bp = NULL;
+}
+
+int brain_burst_net_changed(brain_burst_t *b, brain_net_t *net)
+{
+    state_free(b);
+    b->net = net;
+    return state_alloc(b);
+}
+
+void brain_burst_power_set(brain_burst_t *b, float input)
+{
+    b->power_set = true;
+    b->power = input;
+}
+
+static inline void add_input(brain_burst_t *b, uint32_t i, float v)
+{
+    b->input[i] += v;
+    b->cand[i >> 6] |= 1ull << (i & 63);
+}
+
+int brain_burst_stage_neuron(brain_burst_t *b, uint32_t neuron, float input)
+{
+    if (neuron >= b->net->n_neurons || !isfinite(input))
+        return -EINVAL;
+    if (b->staged >= BRAIN_STAGE_MAX_POINTS)
+        return -E2BIG;
+    b->staged++;
+    add_input(b, neuron, input);
+    return 0;
+}
+
+int brain_burst_stage(brain_burst_t *b, uint32_t area, const brain_xyzp_t *pts, size_t n,
+                      size_t *dropped)
+{
+    if (area >= b->net->n_areas)
+        return -EINVAL;
+    if (n > BRAIN_STAGE_MAX_POINTS - b->staged)
+        return -E2BIG;
+    const brain_net_area_t *a = &b->net->areas[area];
+    size_t drop = 0;
+    for (size_t i = 0; i < n; i++) {
+        const brain_xyzp_t *p = &pts[i];
+        if (p->x >= a->dim[0] || p->y >= a->dim[1] || p->z >= a->dim[2] || !isfinite(p->p)) {
+            drop++;
+            continue;
+        }
+        uint32_t base = a->first + ((p->z * a->dim[1] + p->y) * a->dim[0] + p->x) * a->npv;
+        for (uint32_t k = 0; k < a->npv; k++)
+            add_input(b, base + k, p->p);
+    }
+    b->staged += n;
+    if (dropped)
+        *dropped = drop;
+    return 0;
+}
+
+/* The synapses of a source fired a few places ahead are fetched while this one's are added: the
+ * blocks of successive fired neurons lie far apart, so each would otherwise wait for memory. */
+static inline void prefetch_source(const brain_net_t *n, uint32_t src)
+{
+    const brain_net_area_t *a = &n->areas[n->area[src]];
+    const brain_syn_block_t *s = &a->syn;
+    uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
+    for (uint32_t k = lo; k < hi; k += 16)
+        __builtin_prefetch(s->target + k);
+    if (s->uniform)
+        return;
+    for (uint32_t k = lo; k < hi; k += 64) {
+        __builtin_prefetch(s->weight + k);
+        __builtin_prefetch(s->psp + k);
+        __builtin_prefetch(s->flags + k);
+    }
+}
+
+/* Then the inputs those synapses will add to: in a large network they are scattered over more
+ * memory than the caches hold, and fetching them in parallel is what bounds the burst. */
+static inline void prefetch_targets(const brain_net_t *n, uint32_t src, const float *in)
+{
+    const brain_net_area_t *a = &n->areas[n->area[src]];
+    const brain_syn_block_t *s = &a->syn;
+    uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
+    for (uint32_t k = lo; k < hi; k++)
+        __builtin_prefetch(in + s->target[k], 1);
+}
+
+/* Step 1: power and the previous burst's fired set into the input. */
+static void inject(brain_burst_t *b)
+{
+    brain_net_t *n = b->net;
+    for (uint32_t ai = 0; ai < n->n_areas; ai++) {
+        const brain_net_area_t *a = &n->areas[ai];
+        if (!a->power)
+            continue;
+        for (uint32_t i = a->first; i < a->first + a->count; i++)
+            add_input(b, i, b->power_set ? b->power : n->threshold[i]);
+    }
+    float *in = b->input;
+    uint64_t *cand = b->cand;
+    for (uint32_t f = 0; f < b->n_fired; f++) {
+        uint32_t src = b->fired[f];
+        if (f + 8 < b->n_fired) {
+            uint32_t ahead = b->fired[f + 8];
+            const brain_net_area_t *aa = &n->areas[n->area[ahead]];
+            __builtin_prefetch(aa->syn.off + (ahead - aa->first));
+        }
+        if (f + 4 < b->n_fired)
+            prefetch_source(n, b->fired[f + 4]);
+        if (f + 2 < b->n_fired)
+            prefetch_targets(n, b->fired[f + 2], b->input);
+        const brain_net_area_t *a = &n->areas[n->area[src]];
+        const brain_syn_block_t *s = &a->syn;
+        uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
+        if (lo == hi)
+            continue;
+        /* divided PSP: each synapse carries weight × PSP / out-degree */
+        float scale = a->pspuni ? 1.0f : 1.0f / (float)(hi - lo);
+        const uint32_t *tg = s->target + lo;
+        const uint8_t *w = s->weight + lo, *ps = s->psp + lo, *fl = s->flags + lo;
+        uint32_t cnt = hi - lo;
+        if (s->uniform) {
+            float c = (float)((uint32_t)w[0] * ps[0]) * scale;
+            if (fl[0] & BRAIN_SYN_INHIBITORY)
+                c = -c;
+            for (uint32_t k = 0; k < cnt; k++) {
+                uint32_t t = tg[k];
+                in[t] += c;
+                cand[t >> 6] |= 1ull << (t & 63);
+            }
+            continue;
+        }
+        for (uint32_t k = 0; k < cnt; k++) {
+            float c = (float)((uint32_t)w[k] * ps[k]) * scale;
+            if (fl[k] & BRAIN_SYN_INHIBITORY)
+                c = -c;
+            uint32_t t = tg[k];
+            in[t] += c;
+            cand[t >> 6] |= 1ull << (t & 63);
+        }
+    }
+}
+
+/* Step 2 for one candidate; true when it fires (its potential in *p). */
+static inline bool dynamics(brain_burst_t *b, uint32_t i, float in, float *p)
+{
+    brain_net_t *n = b->net;
+    if (n->countdown[i] > 0) {
+        n->countdown[i]--;
+        return false;
+    }
+    float pot = n->accumulate[i] ? n->potential[i] + in : in;
+    float lim = n->thr_limit[i];
+    uint16_t cl = n->cfc_limit[i];
+    bool fire =
+        pot >= n->threshold[i] && (lim == 0.0f || pot <= lim) && (cl == 0 || n->cfc[i] < cl);
+    if (fire) {
+        float e = n->excite[i];
+        if (e < 1.0f)
+            fire = e > 0.0f && brain_rng_unit(&b->rng) < e;
+    }
+    if (fire) {
+        *p = pot;
+        n->potential[i] = 0;
+        if (n->cfc[i] < UINT16_MAX)
+            n->cfc[i]++;
+        uint32_t cd = n->refrac[i];
+        if (cl && n->cfc[i] >= cl)
+            cd += n->snooze[i];
+        n->countdown[i] = (uint16_t)(cd > UINT16_MAX ? UINT16_MAX : cd);
+        return true;
+    }
+    n->cfc[i] = 0;
+    n->potential[i] = pot * (1.0f - n->leak[i]);
+    return false;
+}
+
+static void ledger_push(brain_burst_t *b)
+{
+    ledger_entry_t *e = &b->ledger[b->count % b->depth];
+    if (e->cap < b->n_fired) {
+        uint32_t cap = b->n_fired + b->n_fired / 2 + 16;
+        uint32_t *ni = realloc(e->idx, (size_t)cap * sizeof *ni);
+        if (!ni) {
+            e->n = 0; /* the entry is marked empty rather than wrong */
+            e->burst = b->count;
+            return;
+        }
+        e->idx = ni;
+        e->cap = cap;
+    }
+    if (b->n_fired)
+        memcpy(e->idx, b->fired, (size_t)b->n_fired * sizeof *e->idx);
+    e->n = b->n_fired;
+    e->burst = b->count;
+}
+
+uint32_t brain_burst_step(brain_burst_t *b)
+{
+    brain_net_t *n = b->net;
+    inject(b);
+    uint32_t nf = 0;
+    size_t words = ((size_t)n->n_neurons + 63) / 64;
+    for (size_t w = 0; w < words; w++) {
+        uint64_t m = b->cand[w];
+        if (!m)
+            continue;
+        b->cand[w] = 0;
+        while (m) {
+            uint32_t i = (uint32_t)(w * 64 + (unsigned)__builtin_ctzll(m));
+            m &= m - 1;
+            float in = b->input[i], p;
+            b->input[i] = 0;
+            if (dynamics(b, i, in, &p)) {
+                b->fired[nf] = i;
+                b->fired_p[nf++] = p;
+            }
+        }
+    }
+    b->n_fired = nf;
+    memset(b->area_fired, 0, n->n_areas * sizeof *b->area_fired);
+    for (uint32_t f = 0; f < nf; f++)
+        b->area_fired[n->area[b->fired[f]]]++;
+    b->staged = 0;
+    b->count++;
+    ledger_push(b);
+    return nf;
+}
+
+uint64_t brain_burst_count(const brain_burst_t *b)
+{
+    return b->count;
+}
+
+const uint32_t *brain_burst_fired(const brain_burst_t *b, uint32_t *n, const float **p)
+{
+    *n = b->n_fired;
+    if (p)
+        *p = b->fired_p;
+    return b->fired;
+}
+
+uint32_t brain_burst_area_fired_count(const brain_burst_t *b, uint32_t area)
+{
+    return area < b->net->n_areas ? b->area_fired[area] : 0;
+}
+
+/* First index in a[0..n) whose value is >= v. */
+static uint32_t lower_bound(const uint32_t *a, uint32_t n, uint32_t v)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+uint64_t brain_burst_ledger_oldest(const brain_burst_t *b)
+{
+    if (b->count == 0)
+        return 0;
+    return b->count > b->depth ? b->count - b->depth + 1 : 1;
+}
+
+ssize_t brain_burst_ledger_area(const brain_burst_t *b, uint64_t burst, uint32_t area,
+                                uint32_t *out, size_t cap)
+{
+    if (area >= b->net->n_areas || burst == 0 || burst > b->count ||
+        burst < brain_burst_ledger_oldest(b))
+        return -ENOENT;
+    const ledger_entry_t *e = &b->ledger[burst % b->depth];
+    if (e->burst != burst)
+        return -ENOENT;
+    const brain_net_area_t *a = &b->net->areas[area];
+    uint32_t lo = lower_bound(e->idx, e->n, a->first);
+    uint32_t hi = lower_bound(e->idx, e->n, a->first + a->count);
+    for (uint32_t i = lo; i < hi && (size_t)(i - lo) < cap; i++)
+        out[i - lo] = e->idx[i];
+    return (ssize_t)(hi - lo);
+}
+
+size_t brain_burst_area_xyzp(const brain_burst_t *b, uint32_t area, brain_xyzp_t *out, size_t cap,
+                             size_t *total)
+{
+    *total = 0;
+    if (area >= b->net->n_areas)
+        return 0;
+    const brain_net_area_t *a = &b->net->areas[area];
+    uint32_t lo = lower_bound(b->fired, b->n_fired, a->first);
+    uint32_t hi = lower_bound(b->fired, b->n_fired, a->first + a->count);
+    size_t w = 0, t = 0;
+    uint32_t last_vox = UINT32_MAX;
+    for (uint32_t i = lo; i < hi; i++) {
+        uint32_t vox = (b->fired[i] - a->first) / a->npv;
+        if (vox == last_vox) {
+            if (w > 0 && w <= cap && b->fired_p[i] > out[w - 1].p && t == w)
+                out[w - 1].p = b->fired_p[i];
+            continue;
+        }
+        last_vox = vox;
+        if (w < cap) {
+            out[w].x = vox % a->dim[0];
+            out[w].y = (vox / a->dim[0]) % a->dim[1];
+            out[w].z = vox / (a->dim[0] * a->dim[1]);
+            out[w].p = b->fired_p[i];
+            w++;
+        }
+        t++;
+    }
+    *total = t;
+    return w;
+}
