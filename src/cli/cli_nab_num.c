@@ -44,6 +44,14 @@ int cli_nab_num_option(num_settings_t *s, const char *a, const char *v)
         s->shifted = strcmp(v, "yes") == 0;
         return 1;
     }
+    if (strcmp(a, "--num-learn-warmup") == 0) {
+        if (!v || (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)) {
+            cli_error("--num-learn-warmup wants yes or no");
+            return -EINVAL;
+        }
+        s->learn_warmup = strcmp(v, "yes") == 0;
+        return 1;
+    }
     if (strcmp(a, "--num-rest-extend") == 0) {
         if (!v || (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)) {
             cli_error("--num-rest-extend wants yes or no");

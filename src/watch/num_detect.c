@@ -106,7 +106,7 @@ int num_detector_new(const num_settings_t *s, num_detector_t **out)
     d->half.salt = 0x94d049bb133111ebULL;
     d->cap = 1024;
     d->tab = calloc(d->cap, sizeof *d->tab);
-    d->warm = calloc(s->warmup, sizeof *d->warm);
+    d->warm = calloc(2 * (size_t)s->warmup, sizeof *d->warm); /* in order, then sorted */
     d->sur = calloc(s->ent_window ? s->ent_window : 1, sizeof *d->sur);
     if (!d->tab || !d->warm || !d->sur) {
         free(d->sur);
@@ -259,6 +259,23 @@ static double num_entropy_push(num_detector_t *d, int64_t seen)
     return e < 0 ? 0 : e > 1 ? 1 : e;
 }
 
+/* Counts the contexts of the warm-up values (in their order) once the step is fixed, so that the
+ * first points after the warm-up are not new merely because nothing was counted yet. Once per
+ * detector, O(warmup x context). 0 / -ENOMEM. */
+static int num_warmup_learn(num_detector_t *d)
+{
+    const num_settings_t *s = &d->s;
+    for (uint32_t i = 0; i < s->warmup; i++) {
+        double nov;
+        uint32_t len;
+        int64_t q = (int64_t)num_symbol(s, (d->warm[i] - d->w_lo) / d->step);
+        int rc = num_stream_novelty(d, &d->val, q, s->context, &nov, &len, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int num_detector_push(num_detector_t *d, double v, num_point_t *p)
 {
     return num_detector_push_with(d, v, NAN, p);
@@ -278,16 +295,26 @@ int num_detector_push_with(num_detector_t *d, double v, double compress, num_poi
     if (d->n < s->warmup)
         d->warm[d->n] = v;
     if (d->n == s->warmup) { /* the quantisation step is fixed from here on */
-        qsort(d->warm, s->warmup, sizeof *d->warm, num_cmp_dbl);
+        double *sorted = d->warm + s->warmup;
+        memcpy(sorted, d->warm, s->warmup * sizeof *d->warm);
+        qsort(sorted, s->warmup, sizeof *sorted, num_cmp_dbl);
         size_t cut = (size_t)(s->trim * (double)s->warmup);
-        double wlo = d->warm[cut], whi = d->warm[s->warmup - 1 - cut];
-        free(d->warm);
-        d->warm = NULL;
+        double wlo = sorted[cut], whi = sorted[s->warmup - 1 - cut];
         double range = whi - wlo;
         if (!(range > 0))
             range = fabs(d->hi) > 0 ? fabs(d->hi) : 1.0;
         d->w_lo = wlo;
         d->step = range / (double)s->bins;
+        int rc = s->learn_warmup ? num_warmup_learn(d) : 0;
+        free(d->warm);
+        d->warm = NULL;
+        if (rc < 0)
+            return rc;
+        /* The contexts are learnt from here on: the first rest period starts now, so the first
+         * points after the warm-up (every context new) raise no anomaly. */
+        uint64_t span = (uint64_t)(s->rest_share * (double)d->n);
+        d->rest_until = d->n + (span > s->rest ? span : s->rest);
+        d->resting = true;
     }
     if (warm) {
         p->extreme = v > d->hi || v < d->lo ? 1.0 : 0.0;

@@ -12,6 +12,7 @@
 
 typedef struct {
     uint32_t warmup;        /* points that fix the quantisation step (no score before) */
+    bool learn_warmup;      /* the warm-up values' contexts are counted once the step is fixed */
     uint32_t bins;          /* quantisation steps across the warm-up range */
     uint32_t context;       /* context lengths 1..context are checked for novelty */
     uint32_t rare;          /* a context seen fewer than this many times before counts as new */

@@ -908,7 +908,13 @@ static const api_field_t watch_id_param[] = {
 
 static const char *const watch_compressors[] = {"zstd", NULL};
 
+static const char *const watch_detectors[] = {"auto", "numeric", "text", NULL};
+
 static const api_field_t watch_settings_fields[] = {
+    {.name = "detector",
+     .type = API_T_STRING,
+     .enums = watch_detectors,
+     .description = "auto (numeric for metrics streams, text otherwise), numeric or text"},
     {.name = "baseline",
      .type = API_T_INTEGER,
      .flags = API_F_MIN | API_F_MAX,

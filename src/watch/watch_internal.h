@@ -15,6 +15,7 @@
 #include "core/strbuf.h"
 #include "store/store.h"
 #include "watch/cbad.h"
+#include "watch/num_detect.h"
 
 struct hub;
 struct bus_sub;
@@ -57,7 +58,11 @@ typedef struct watch_stream {
     bool dead;        /* deleted while busy: freed when the job comes back */
     bool reconfigure; /* settings changed while busy: new detector when the job comes back */
     cbad_t *det;
-    int metric_slot; /* index of its own labels, or -1 for the "_other" series */
+    /* the numeric detector scoring the stream's values, per point: set when the stream's
+     * `detector` setting is numeric, or auto on a metrics stream (watch.c) */
+    num_detector_t *num;
+    uint64_t num_points; /* values given to it so far */
+    int metric_slot;     /* index of its own labels, or -1 for the "_other" series */
     char labels[WATCH_NAME_MAX * 2 + 16];
     /* the open incident: anomalies whose windows overlap or adjoin its last one (event indices of
      * this detector), or come within watch.incident_gap_s of it, join it (watch_incident.c) */
