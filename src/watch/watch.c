@@ -343,6 +343,20 @@ json_t *watch_stream_json(const watch_stream_t *s)
         (json_int_t)s->q_len, "last_score", s->last_score);
 }
 
+json_t *watch_stream_scores_json(const watch_stream_t *s)
+{
+    json_t *pts = json_array();
+    uint64_t n = s->num_points < WATCH_RECENT_POINTS ? s->num_points : WATCH_RECENT_POINTS;
+    for (uint64_t at = s->num_points - n; pts && at < s->num_points; at++) {
+        const watch_point_t *p = &s->recent[at % WATCH_RECENT_POINTS];
+        json_array_append_new(pts, json_pack("{s:I,s:f,s:f}", "index", (json_int_t)p->index,
+                                             "value", p->value, "score", p->score));
+    }
+    return json_pack("{s:s,s:s,s:I,s:o}", "stream", s->name, "detector",
+                     s->num ? "numeric" : "text", "points_scored", (json_int_t)s->num_points,
+                     "points", pts ? pts : json_array());
+}
+
 /* ---- persistence of stream definitions -------------------------------------------------- */
 
 typedef struct watch_persist_job {
@@ -406,9 +420,10 @@ typedef struct watch_job {
     char name[WATCH_NAME_MAX + 1];
     cbad_stream_type_t type;
     cbad_t *det;
-    num_detector_t *num; /* the stream's numeric detector, or NULL */
-    uint64_t point0;     /* its point count when the job started */
-    uint64_t points;     /* values it scored in this job */
+    num_detector_t *num;                       /* the stream's numeric detector, or NULL */
+    uint64_t point0;                           /* its point count when the job started */
+    uint64_t points;                           /* values it scored in this job */
+    watch_point_t recent[WATCH_RECENT_POINTS]; /* its last points, as the stream keeps them */
     watch_event_t *ev;
     size_t nev;
     size_t consumed;   /* events fed to the detector: all, or up to the first anomaly */
@@ -513,6 +528,7 @@ static void watch_job_point(watch_job_t *j, const watch_event_t *ev)
         return;
     }
     uint64_t at = j->point0 + j->points++;
+    j->recent[at % WATCH_RECENT_POINTS] = (watch_point_t){at, ev->value, p.score};
     j->scored++;
     j->last_score = p.score;
     if (!p.anomaly)
@@ -698,6 +714,11 @@ static void watch_job_after(uv_work_t *req, int status)
     s->anomalies += n;
     s->score_seconds += j->seconds;
     s->jobs++;
+    for (uint64_t k = j->points > WATCH_RECENT_POINTS ? j->points - WATCH_RECENT_POINTS : 0;
+         k < j->points; k++) {
+        uint64_t at = j->point0 + k;
+        s->recent[at % WATCH_RECENT_POINTS] = j->recent[at % WATCH_RECENT_POINTS];
+    }
     s->num_points += j->points;
     if (j->windows || j->points)
         s->last_score = j->last_score;

@@ -32,6 +32,14 @@ struct bus_sub;
 #define WATCH_KEY_FILE      "watch-signing.key"
 #define WATCH_INCIDENT_MAX  10000 /* anomalies in one incident: reviewing one stays bounded */
 
+#define WATCH_RECENT_POINTS 256 /* numeric streams: the last points' scores kept for the API */
+
+/* One value scored by the numeric detector. */
+typedef struct watch_point {
+    uint64_t index; /* among the values given to the stream's numeric detector */
+    double value, score;
+} watch_point_t;
+
 /* One accepted event waiting to be scored. */
 typedef struct watch_event {
     char *text; /* owned; the bytes fed to the detector (already redacted) */
@@ -61,8 +69,9 @@ typedef struct watch_stream {
     /* the numeric detector scoring the stream's values, per point: set when the stream's
      * `detector` setting is numeric, or auto on a metrics stream (watch.c) */
     num_detector_t *num;
-    uint64_t num_points; /* values given to it so far */
-    int metric_slot;     /* index of its own labels, or -1 for the "_other" series */
+    uint64_t num_points;                       /* values given to it so far */
+    watch_point_t recent[WATCH_RECENT_POINTS]; /* the last points, point i at i % the size */
+    int metric_slot; /* index of its own labels, or -1 for the "_other" series */
     char labels[WATCH_NAME_MAX * 2 + 16];
     /* the open incident: anomalies whose windows overlap or adjoin its last one (event indices of
      * this detector), or come within watch.incident_gap_s of it, join it (watch_incident.c) */
@@ -108,6 +117,9 @@ problem_t *watch_stream_update(watch_t *w, watch_stream_t *s, const char *type,
 void watch_stream_remove(watch_t *w, watch_stream_t *s);
 json_t *watch_stream_json(const watch_stream_t *s);
 json_t *watch_settings_json(const cbad_settings_t *s);
+/* {stream, detector, points_scored, points:[{index, value, score}]}: the numeric detector's
+ * last WATCH_RECENT_POINTS scores, oldest first (none for a text stream). New reference. */
+json_t *watch_stream_scores_json(const watch_stream_t *s);
 /* Persists (upserts) a stream's definition in the background; failures are logged. */
 void watch_stream_persist(watch_t *w, const watch_stream_t *s);
 /* Free room in a stream's queue. */

@@ -51,6 +51,13 @@ def test_level_shift_raises_an_explained_anomaly(daemon):
     assert "novel context" in why and "beyond every earlier value" in why, why
     st = _wait_scored(daemon, "m.shift", len(values))
     assert 0 <= st["last_score"] <= 1
+    # every point's score in [0,1]: the last 256, oldest first, the shift's first one high
+    sc = daemon.get("/api/v1/watch/streams/m.shift/scores").json()
+    assert sc["detector"] == "numeric" and sc["points_scored"] == len(values)
+    pts = sc["points"]
+    assert [p["index"] for p in pts] == list(range(len(values) - 256, len(values)))
+    assert all(0 <= p["score"] <= 1 for p in pts)
+    assert pts[400 - (len(values) - 256)]["score"] >= 0.9 and pts[0]["score"] < 0.9
 
 
 def test_stationary_series_raises_nothing(daemon):
@@ -68,6 +75,7 @@ def test_detector_setting_chooses(daemon):
     _post_values(daemon, "m.text", _stationary(60, 3))
     st = _wait_scored(daemon, "m.text", 60)
     assert st["windows_scored"] > 0
+    assert daemon.get("/api/v1/watch/streams/m.text/scores").json()["points"] == []
     # numeric on a metrics stream switched back to it: the detector is rebuilt
     s = _put(daemon, "m.text", detector="numeric")
     assert s["detector"] == "numeric"
