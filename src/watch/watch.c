@@ -89,6 +89,7 @@ static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
     WATCH_INT("permutations", permutations, uint32_t);
     WATCH_INT("seed", seed, uint64_t);
     WATCH_INT("symbols", symbols, uint32_t);
+    WATCH_INT("rare_template", rare_template, uint32_t);
 #undef WATCH_INT
     if ((v = json_object_get(o, "ncd_threshold")) && json_is_number(v))
         s->ncd_threshold = json_number_value(v);
@@ -104,13 +105,14 @@ static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
 
 json_t *watch_settings_json(const cbad_settings_t *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:I}", "baseline",
+    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:I,s:I}", "baseline",
                      (json_int_t)s->baseline, "window", (json_int_t)s->window, "hop",
                      (json_int_t)s->hop, "compressor", "zstd", "level", s->level, "ncd_threshold",
                      s->ncd_threshold, "flood_threshold", s->flood_threshold, "p_threshold",
                      s->p_threshold, "permutations", (json_int_t)s->permutations, "seed",
                      (json_int_t)s->seed, "canonicalise", s->canonicalise, "redact", s->redact,
-                     "symbols", (json_int_t)s->symbols);
+                     "symbols", (json_int_t)s->symbols, "rare_template",
+                     (json_int_t)s->rare_template);
 }
 
 /* ---- streams --------------------------------------------------------------------------- */

@@ -990,6 +990,13 @@ static const api_field_t watch_settings_fields[] = {
      .min = 2,
      .max = 64,
      .description = "metrics: alphabet size of the quantile encoding"},
+    {.name = "rare_template",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1000000,
+     .description = "text: an anomaly's window must hold a canonical line seen fewer than this "
+                    "many times before (0: off)"},
     {.name = NULL},
 };
 
