@@ -88,6 +88,14 @@ int cli_tools_setting(cbad_settings_t *s, const char *a, const char *v)
         s->fold = strcmp(v, "on") == 0;
         return 1;
     }
+    if (strcmp(a, "--rare-history") == 0) {
+        if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)) {
+            cli_error("--rare-history wants on or off");
+            return -1;
+        }
+        s->rare_history = strcmp(v, "on") == 0;
+        return 1;
+    }
     if (strcmp(a, "--seed") == 0) {
         if (cli_tools_u64(a, v, 0, UINT64_MAX, &x) < 0)
             return -1;

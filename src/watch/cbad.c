@@ -28,7 +28,8 @@ void cbad_settings_default(cbad_settings_t *s)
     s->canonicalise = true;
     s->redact = true;
     s->symbols = 16;
-    s->rare_template = 0;
+    s->rare_template = 3;
+    s->rare_history = false;
 }
 
 int cbad_settings_check(const cbad_settings_t *s, const char **field, const char **reason)
@@ -236,21 +237,37 @@ struct cbad {
      * that ring slot found before it */
     uint64_t *tkey;
     uint32_t *tcnt, *tseen;
+    uint64_t *thash; /* [slot]: the hash of the event in that ring slot (0: none) */
     size_t tcap, tused;
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
 };
 
 /* The count of the canonical line before this one, then counted. UINT32_MAX when the table
  * cannot grow (the line then counts as common: no gate is opened by a failed allocation). */
-static uint32_t cbad_template_bump(cbad_t *d, const char *line, size_t len)
+/* One occurrence of the canonical line with hash h less (it left the baseline). */
+static void cbad_template_forget(cbad_t *d, uint64_t h)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a finaliser */
+    size_t j = h & (d->tcap - 1);
+    while (d->tkey[j] && d->tkey[j] != h)
+        j = (j + 1) & (d->tcap - 1);
+    if (d->tkey[j] && d->tcnt[j] > 0 && d->tcnt[j] < UINT32_MAX)
+        d->tcnt[j]--;
+}
+
+/* FNV-1a with a finaliser; never 0 (the empty mark). */
+static uint64_t cbad_template_hash(const char *line, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)line[i]) * 1099511628211ULL;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
-    h |= 1; /* 0 marks an empty slot */
+    return h | 1;
+}
+
+static uint32_t cbad_template_bump(cbad_t *d, uint64_t h)
+{
     if ((d->tused + 1) * 2 > d->tcap) {
         size_t nc = d->tcap * 2;
         uint64_t *nk = calloc(nc, sizeof *nk);
@@ -310,10 +327,11 @@ int cbad_new(const cbad_settings_t *s, cbad_t **out)
         d->tkey = calloc(d->tcap, sizeof *d->tkey);
         d->tcnt = calloc(d->tcap, sizeof *d->tcnt);
         d->tseen = calloc(d->cap, sizeof *d->tseen);
+        d->thash = calloc(d->cap, sizeof *d->thash);
     }
     if ((s->type == CBAD_STREAM_METRICS && !d->val) ||
-        (s->type != CBAD_STREAM_METRICS &&
-         (!d->ev || !d->len || !d->clean || !d->rep || !d->tkey || !d->tcnt || !d->tseen))) {
+        (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean || !d->rep || !d->tkey ||
+                                            !d->tcnt || !d->tseen || !d->thash))) {
         cbad_destroy(&d);
         return -ENOMEM;
     }
@@ -337,6 +355,7 @@ void cbad_destroy(cbad_t **pd)
     free(d->tkey);
     free(d->tcnt);
     free(d->tseen);
+    free(d->thash);
     free(d);
     *pd = NULL;
 }
@@ -466,7 +485,10 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
         cbad_hist_add(d->hist_b, d->ev[mv], d->len[mv], 1);
     }
     memcpy(copy, d->clean, n + 1);
-    d->tseen[slot] = cbad_template_bump(d, d->clean, n);
+    if (!d->s.rare_history && d->thash[slot]) /* the line leaving the ring stops counting */
+        cbad_template_forget(d, d->thash[slot]);
+    d->thash[slot] = cbad_template_hash(d->clean, n);
+    d->tseen[slot] = cbad_template_bump(d, d->thash[slot]);
     d->ev[slot] = copy;
     d->len[slot] = (uint32_t)n;
     cbad_hist_add(d->hist_w, copy, d->len[slot], 1);

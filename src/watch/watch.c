@@ -99,20 +99,22 @@ static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
         s->p_threshold = json_number_value(v);
     if ((v = json_object_get(o, "canonicalise")) && json_is_boolean(v))
         s->canonicalise = json_is_true(v);
+    if ((v = json_object_get(o, "rare_history")) && json_is_boolean(v))
+        s->rare_history = json_is_true(v);
     if ((v = json_object_get(o, "redact")) && json_is_boolean(v))
         s->redact = json_is_true(v);
 }
 
 json_t *watch_settings_json(const cbad_settings_t *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:I,s:I}", "baseline",
+    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:I,s:I,s:b}", "baseline",
                      (json_int_t)s->baseline, "window", (json_int_t)s->window, "hop",
                      (json_int_t)s->hop, "compressor", "zstd", "level", s->level, "ncd_threshold",
                      s->ncd_threshold, "flood_threshold", s->flood_threshold, "p_threshold",
                      s->p_threshold, "permutations", (json_int_t)s->permutations, "seed",
                      (json_int_t)s->seed, "canonicalise", s->canonicalise, "redact", s->redact,
                      "symbols", (json_int_t)s->symbols, "rare_template",
-                     (json_int_t)s->rare_template);
+                     (json_int_t)s->rare_template, "rare_history", s->rare_history);
 }
 
 /* ---- streams --------------------------------------------------------------------------- */

@@ -996,7 +996,10 @@ static const api_field_t watch_settings_fields[] = {
      .min = 0,
      .max = 1000000,
      .description = "text: an anomaly's window must hold a canonical line seen fewer than this "
-                    "many times before (0: off)"},
+                    "many times in the baseline and window before it (0: off)"},
+    {.name = "rare_history",
+     .type = API_T_BOOLEAN,
+     .description = "text: rare_template counts over the stream's whole history"},
     {.name = NULL},
 };
 
