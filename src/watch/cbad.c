@@ -242,8 +242,6 @@ struct cbad {
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
 };
 
-/* The count of the canonical line before this one, then counted. UINT32_MAX when the table
- * cannot grow (the line then counts as common: no gate is opened by a failed allocation). */
 /* One occurrence of the canonical line with hash h less (it left the baseline). */
 static void cbad_template_forget(cbad_t *d, uint64_t h)
 {
@@ -266,8 +264,36 @@ static uint64_t cbad_template_hash(const char *line, size_t len)
     return h | 1;
 }
 
-static uint32_t cbad_template_bump(cbad_t *d, uint64_t h)
+#define CBAD_TEMPLATES_MAX (1u << 18) /* table slots at most (3 MiB): then rebuilt from the ring   \
+                                       */
+
+static void cbad_template_insert(cbad_t *d, uint64_t h)
 {
+    size_t j = h & (d->tcap - 1);
+    while (d->tkey[j] && d->tkey[j] != h)
+        j = (j + 1) & (d->tcap - 1);
+    if (!d->tkey[j]) {
+        d->tkey[j] = h;
+        d->tused++;
+    }
+    if (d->tcnt[j] < UINT32_MAX)
+        d->tcnt[j]++;
+}
+
+/* The count of the canonical line with hash h before this one, then counted (the event in ring
+ * slot `slot`). A full table (CBAD_TEMPLATES_MAX) is rebuilt from the lines in the ring: exact
+ * for the default count over the baseline and window, the older history forgotten with
+ * rare_history. UINT32_MAX when the table cannot grow (the line then counts as common). */
+static uint32_t cbad_template_bump(cbad_t *d, uint64_t h, uint32_t slot)
+{
+    if ((d->tused + 1) * 2 > d->tcap && d->tcap >= CBAD_TEMPLATES_MAX) {
+        memset(d->tkey, 0, d->tcap * sizeof *d->tkey);
+        memset(d->tcnt, 0, d->tcap * sizeof *d->tcnt);
+        d->tused = 0;
+        for (uint32_t i = 0; i < d->cap; i++)
+            if (i != slot && d->thash[i])
+                cbad_template_insert(d, d->thash[i]);
+    }
     if ((d->tused + 1) * 2 > d->tcap) {
         size_t nc = d->tcap * 2;
         uint64_t *nk = calloc(nc, sizeof *nk);
@@ -295,13 +321,8 @@ static uint32_t cbad_template_bump(cbad_t *d, uint64_t h)
     size_t j = h & (d->tcap - 1);
     while (d->tkey[j] && d->tkey[j] != h)
         j = (j + 1) & (d->tcap - 1);
-    if (!d->tkey[j]) {
-        d->tkey[j] = h;
-        d->tused++;
-    }
-    uint32_t c = d->tcnt[j];
-    if (c < UINT32_MAX)
-        d->tcnt[j]++;
+    uint32_t c = d->tkey[j] ? d->tcnt[j] : 0;
+    cbad_template_insert(d, h);
     return c;
 }
 
@@ -488,7 +509,7 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
     if (!d->s.rare_history && d->thash[slot]) /* the line leaving the ring stops counting */
         cbad_template_forget(d, d->thash[slot]);
     d->thash[slot] = cbad_template_hash(d->clean, n);
-    d->tseen[slot] = cbad_template_bump(d, d->thash[slot]);
+    d->tseen[slot] = cbad_template_bump(d, d->thash[slot], slot);
     d->ev[slot] = copy;
     d->len[slot] = (uint32_t)n;
     cbad_hist_add(d->hist_w, copy, d->len[slot], 1);

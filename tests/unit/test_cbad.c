@@ -239,6 +239,29 @@ static void test_rare_template_gate(void **state)
     assert_true(on > 0); /* the new template's burst still is one */
 }
 
+/* More distinct lines than the template table holds (2^18 slots, half full): it is rebuilt
+ * from the ring instead of growing, and the detector keeps taking lines. */
+static void test_rare_template_table_bounded(void **state)
+{
+    (void)state;
+    cbad_settings_t s;
+    cbad_settings_default(&s);
+    s.baseline = 20, s.window = 10, s.hop = 10, s.permutations = 0;
+    cbad_t *d = NULL;
+    assert_int_equal(cbad_new(&s, &d), 0);
+    char ev[32];
+    for (uint32_t i = 0; i < 300000; i++) {
+        char w[8];
+        uint32_t x = i;
+        for (int k = 0; k < 6; k++, x /= 26)
+            w[k] = (char)('a' + x % 26);
+        w[6] = '\0';
+        int len = snprintf(ev, sizeof ev, "user %s logged in", w);
+        assert_true(cbad_push(d, ev, (size_t)len) >= 0);
+    }
+    cbad_destroy(&d);
+}
+
 static void test_redact(void **state)
 {
     (void)state;
@@ -865,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_synthetic_suite),
         cmocka_unit_test(test_metrics_shift),
         cmocka_unit_test(test_rare_template_gate),
+        cmocka_unit_test(test_rare_template_table_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
