@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NUM_TABLE_MAX (1u << 18) /* context table slots at most (3 MiB per detector) */
+
 typedef struct {
     uint64_t key; /* 0: empty slot */
     uint32_t count;
@@ -165,15 +167,20 @@ static int num_table_grow(num_detector_t *d)
     return 0;
 }
 
-/* Count of key before this call; the count is then incremented. -ENOMEM when it cannot grow. */
+/* Count of key before this call; the count is then incremented. -ENOMEM when it cannot grow.
+ * The table stops at NUM_TABLE_MAX slots: a context new after that is not stored and counts as
+ * seen (the memory of a stream stays bounded; novelty then comes from known contexts only). */
 static int64_t num_table_bump(num_detector_t *d, uint64_t key)
 {
     key |= 1; /* never 0, the empty mark */
-    if ((d->used + 1) * 2 > d->cap && num_table_grow(d) < 0)
+    bool full = (d->used + 1) * 2 > d->cap && d->cap >= NUM_TABLE_MAX;
+    if (!full && (d->used + 1) * 2 > d->cap && num_table_grow(d) < 0)
         return -ENOMEM;
     size_t j = key & (d->cap - 1);
     while (d->tab[j].key && d->tab[j].key != key)
         j = (j + 1) & (d->cap - 1);
+    if (!d->tab[j].key && full)
+        return UINT32_MAX;
     if (!d->tab[j].key) {
         d->tab[j].key = key;
         d->used++;

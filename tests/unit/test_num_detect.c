@@ -177,6 +177,27 @@ static void test_entropy_inside_range(void **state)
     num_detector_destroy(&d);
 }
 
+/* Values spread over many orders of magnitude beyond a narrow warm-up make more contexts than
+ * the table holds (2^18 slots, half full; 300 000 such points fill it): it stops
+ * growing and every point is still scored in [0,1]. */
+static void test_table_bounded(void **state)
+{
+    (void)state;
+    num_settings_t s;
+    num_settings_default(&s);
+    num_detector_t *d = NULL;
+    assert_int_equal(num_detector_new(&s, &d), 0);
+    uint64_t seed = 11;
+    for (size_t i = 0; i < 300000; i++) {
+        num_point_t p;
+        double u = test_uniform(&seed), sign = test_uniform(&seed) < 0.5 ? -1.0 : 1.0;
+        double v = i < 150 ? u : sign * exp(40.0 * u); /* a narrow warm-up, then everywhere */
+        assert_int_equal(num_detector_push(d, v, &p), 0);
+        assert_true(p.score >= 0 && p.score <= 1);
+    }
+    num_detector_destroy(&d);
+}
+
 static void test_settings_refused(void **state)
 {
     (void)state;
@@ -201,7 +222,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_false_alarm_rate),     cmocka_unit_test(test_level_shift_and_spike),
         cmocka_unit_test(test_rest_and_determinism), cmocka_unit_test(test_entropy_inside_range),
-        cmocka_unit_test(test_settings_refused),
+        cmocka_unit_test(test_settings_refused),     cmocka_unit_test(test_table_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
