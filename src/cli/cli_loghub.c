@@ -259,7 +259,9 @@ static void cli_loghub_usage(const cli_ctx_t *ctx)
            "holding a template seen fewer than 3 times before, and the share of templates\n"
            "first seen after the warm-up (baseline + window lines) inside a flagged window.\n"
            "--show N prints the first N flagged windows of each system with their lines;\n"
-           "--fold on folds the windows overlapping an anomaly into it (cbad's fold).\n\n",
+           "--fold on folds the windows overlapping an anomaly into it (cbad's fold);\n"
+           "--rare-template N (default 3, 0 off): a flagged window must hold a canonical line\n"
+           "seen fewer than N times in the baseline and window (--rare-history on: ever).\n\n",
            ctx->prog);
 }
 

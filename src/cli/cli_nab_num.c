@@ -31,6 +31,9 @@ int cli_nab_num_option(num_settings_t *s, const char *a, const char *v)
         {"--num-w-residual", offsetof(num_settings_t, w_residual), false, -1e-9, 10},
         {"--num-alpha", offsetof(num_settings_t, res_alpha), false, 1e-6, 1},
         {"--num-threshold", offsetof(num_settings_t, threshold), false, 1e-6, 1.000001},
+        {"--num-ent-window", offsetof(num_settings_t, ent_window), true, 0, 100000},
+        {"--num-ent-bits", offsetof(num_settings_t, ent_bits), false, 1e-6, 100},
+        {"--num-w-entropy", offsetof(num_settings_t, w_entropy), false, -1e-9, 10},
         {"--num-rest-share", offsetof(num_settings_t, rest_share), false, -1e-9, 1},
     };
     if (strcmp(a, "--num-shifted") == 0) {
@@ -39,6 +42,14 @@ int cli_nab_num_option(num_settings_t *s, const char *a, const char *v)
             return -EINVAL;
         }
         s->shifted = strcmp(v, "yes") == 0;
+        return 1;
+    }
+    if (strcmp(a, "--num-learn-warmup") == 0) {
+        if (!v || (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)) {
+            cli_error("--num-learn-warmup wants yes or no");
+            return -EINVAL;
+        }
+        s->learn_warmup = strcmp(v, "yes") == 0;
         return 1;
     }
     if (strcmp(a, "--num-rest-extend") == 0) {

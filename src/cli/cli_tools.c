@@ -65,7 +65,8 @@ int cli_tools_setting(cbad_settings_t *s, const char *a, const char *v)
                 {"--window", &s->window, 1, CBAD_WINDOW_MAX},
                 {"--hop", &s->hop, 1, CBAD_WINDOW_MAX},
                 {"--permutations", &s->permutations, 0, CBAD_PERMUTATIONS_MAX},
-                {"--symbols", &s->symbols, 2, 64}};
+                {"--symbols", &s->symbols, 2, 64},
+                {"--rare-template", &s->rare_template, 0, 1000000}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (strcmp(a, ints[i].name) == 0) {
             if (cli_tools_u64(a, v, ints[i].lo, ints[i].hi, &x) < 0)
@@ -85,6 +86,14 @@ int cli_tools_setting(cbad_settings_t *s, const char *a, const char *v)
             return -1;
         }
         s->fold = strcmp(v, "on") == 0;
+        return 1;
+    }
+    if (strcmp(a, "--rare-history") == 0) {
+        if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)) {
+            cli_error("--rare-history wants on or off");
+            return -1;
+        }
+        s->rare_history = strcmp(v, "on") == 0;
         return 1;
     }
     if (strcmp(a, "--seed") == 0) {

@@ -28,6 +28,8 @@ void cbad_settings_default(cbad_settings_t *s)
     s->canonicalise = true;
     s->redact = true;
     s->symbols = 16;
+    s->rare_template = 3;
+    s->rare_history = false;
 }
 
 int cbad_settings_check(const cbad_settings_t *s, const char **field, const char **reason)
@@ -55,6 +57,8 @@ int cbad_settings_check(const cbad_settings_t *s, const char **field, const char
         f = "permutations", r = "must be at most 100000";
     else if (s->symbols < 2 || s->symbols > 64)
         f = "symbols", r = "must be between 2 and 64";
+    else if (s->rare_template > 1000000)
+        f = "rare_template", r = "must be at most 1000000";
     if (field)
         *field = f;
     if (reason)
@@ -228,8 +232,99 @@ struct cbad {
     double *rep;          /* text: repetition of the last n_rep noted windows, ring */
     uint32_t n_rep, rep_cap, rep_next;
     char *clean;
+    /* text: how often each canonical line (a template) was seen, by 64-bit hash: open
+     * addressing, tcap a power of two, at most half full; tseen[slot]: the count the event in
+     * that ring slot found before it */
+    uint64_t *tkey;
+    uint32_t *tcnt, *tseen;
+    uint64_t *thash; /* [slot]: the hash of the event in that ring slot (0: none) */
+    size_t tcap, tused;
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
 };
+
+/* One occurrence of the canonical line with hash h less (it left the baseline). */
+static void cbad_template_forget(cbad_t *d, uint64_t h)
+{
+    size_t j = h & (d->tcap - 1);
+    while (d->tkey[j] && d->tkey[j] != h)
+        j = (j + 1) & (d->tcap - 1);
+    if (d->tkey[j] && d->tcnt[j] > 0 && d->tcnt[j] < UINT32_MAX)
+        d->tcnt[j]--;
+}
+
+/* FNV-1a with a finaliser; never 0 (the empty mark). */
+static uint64_t cbad_template_hash(const char *line, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)line[i]) * 1099511628211ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h | 1;
+}
+
+#define CBAD_TEMPLATES_MAX (1u << 18) /* table slots at most (3 MiB): then rebuilt from the ring   \
+                                       */
+
+static void cbad_template_insert(cbad_t *d, uint64_t h)
+{
+    size_t j = h & (d->tcap - 1);
+    while (d->tkey[j] && d->tkey[j] != h)
+        j = (j + 1) & (d->tcap - 1);
+    if (!d->tkey[j]) {
+        d->tkey[j] = h;
+        d->tused++;
+    }
+    if (d->tcnt[j] < UINT32_MAX)
+        d->tcnt[j]++;
+}
+
+/* The count of the canonical line with hash h before this one, then counted (the event in ring
+ * slot `slot`). A full table (CBAD_TEMPLATES_MAX) is rebuilt from the lines in the ring: exact
+ * for the default count over the baseline and window, the older history forgotten with
+ * rare_history. UINT32_MAX when the table cannot grow (the line then counts as common). */
+static uint32_t cbad_template_bump(cbad_t *d, uint64_t h, uint32_t slot)
+{
+    if ((d->tused + 1) * 2 > d->tcap && d->tcap >= CBAD_TEMPLATES_MAX) {
+        memset(d->tkey, 0, d->tcap * sizeof *d->tkey);
+        memset(d->tcnt, 0, d->tcap * sizeof *d->tcnt);
+        d->tused = 0;
+        for (uint32_t i = 0; i < d->cap; i++)
+            if (i != slot && d->thash[i])
+                cbad_template_insert(d, d->thash[i]);
+    }
+    if ((d->tused + 1) * 2 > d->tcap) {
+        size_t nc = d->tcap * 2;
+        uint64_t *nk = calloc(nc, sizeof *nk);
+        uint32_t *nv = calloc(nc, sizeof *nv);
+        if (!nk || !nv) {
+            free(nk);
+            free(nv);
+            return UINT32_MAX;
+        }
+        for (size_t i = 0; i < d->tcap; i++) {
+            if (!d->tkey[i])
+                continue;
+            size_t j = d->tkey[i] & (nc - 1);
+            while (nk[j])
+                j = (j + 1) & (nc - 1);
+            nk[j] = d->tkey[i];
+            nv[j] = d->tcnt[i];
+        }
+        free(d->tkey);
+        free(d->tcnt);
+        d->tkey = nk;
+        d->tcnt = nv;
+        d->tcap = nc;
+    }
+    size_t j = h & (d->tcap - 1);
+    while (d->tkey[j] && d->tkey[j] != h)
+        j = (j + 1) & (d->tcap - 1);
+    uint32_t c = d->tkey[j] ? d->tcnt[j] : 0;
+    cbad_template_insert(d, h);
+    return c;
+}
 
 int cbad_new(const cbad_settings_t *s, cbad_t **out)
 {
@@ -249,9 +344,15 @@ int cbad_new(const cbad_settings_t *s, cbad_t **out)
         d->clean = malloc(CBAD_EVENT_MAX + 1);
         d->rep_cap = s->baseline / s->hop + 1;
         d->rep = calloc(d->rep_cap, sizeof *d->rep);
+        d->tcap = 1024;
+        d->tkey = calloc(d->tcap, sizeof *d->tkey);
+        d->tcnt = calloc(d->tcap, sizeof *d->tcnt);
+        d->tseen = calloc(d->cap, sizeof *d->tseen);
+        d->thash = calloc(d->cap, sizeof *d->thash);
     }
     if ((s->type == CBAD_STREAM_METRICS && !d->val) ||
-        (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean || !d->rep))) {
+        (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean || !d->rep || !d->tkey ||
+                                            !d->tcnt || !d->tseen || !d->thash))) {
         cbad_destroy(&d);
         return -ENOMEM;
     }
@@ -272,6 +373,10 @@ void cbad_destroy(cbad_t **pd)
     free(d->val);
     free(d->clean);
     free(d->rep);
+    free(d->tkey);
+    free(d->tcnt);
+    free(d->tseen);
+    free(d->thash);
     free(d);
     *pd = NULL;
 }
@@ -401,6 +506,10 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
         cbad_hist_add(d->hist_b, d->ev[mv], d->len[mv], 1);
     }
     memcpy(copy, d->clean, n + 1);
+    if (!d->s.rare_history && d->thash[slot]) /* the line leaving the ring stops counting */
+        cbad_template_forget(d, d->thash[slot]);
+    d->thash[slot] = cbad_template_hash(d->clean, n);
+    d->tseen[slot] = cbad_template_bump(d, d->thash[slot], slot);
     d->ev[slot] = copy;
     d->len[slot] = (uint32_t)n;
     cbad_hist_add(d->hist_w, copy, d->len[slot], 1);
@@ -432,6 +541,9 @@ int cbad_job_refill(cbad_t *d, cbad_job_t *j)
     j->first_event = d->n - d->cap;
     j->rep_usual = d->rep ? cbad_rep_usual(d) : 0.0;
     j->has_hist = false;
+    j->window_rare = false;
+    for (uint64_t e = d->n - d->s.window; d->tseen && e < d->n; e++)
+        j->window_rare |= d->tseen[e % d->cap] < d->s.rare_template;
     uint64_t start = d->n - d->cap;
     if (d->val) {
         free(j->data); /* a job keeps the buffers of one kind: j->val tells metrics from text */
@@ -879,6 +991,10 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
         tested && (stop == CBAD_STOP_SIG || (stop == CBAD_RAN_ALL && r->p_value < s->p_threshold));
     double effect = flood ? rep : novelty;
     r->anomaly = r->significant && effect > (flood ? s->flood_threshold : s->ncd_threshold);
+    /* The per-template view: a window of templates the stream has seen often is no anomaly,
+     * however it compresses (floods of a common line included). */
+    if (s->rare_template && !j->val && !j->window_rare)
+        r->anomaly = false;
     /* Severity is graded on the first n_grade shuffles, the same ones in both modes (a
      * significant window always runs them): p over them < 0.01 is strong evidence. */
     uint32_t graded = done < n_grade ? done : n_grade;

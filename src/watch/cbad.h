@@ -55,6 +55,10 @@ typedef struct cbad_settings {
                              * handed out (cbad_result_note); off by default: the daemon scores
                              * every window and groups overlapping anomalies into incidents */
     uint32_t symbols;       /* metrics: alphabet size of the quantile encoding (2..64) */
+    uint32_t rare_template; /* text: an anomaly's window must hold a canonical line seen fewer
+                             * than this many times in the baseline and window before it (0: no
+                             * such gate) */
+    bool rare_history;      /* text: ... in the stream's whole history instead */
 } cbad_settings_t;
 
 /* Defaults: logs, baseline 400, window 50, hop 10, zstd level 3, ncd 0.15, flood 0.3, p 0.05, 1000

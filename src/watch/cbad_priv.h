@@ -17,7 +17,8 @@ struct cbad_job {
     double *val;                       /* metrics: n values, else NULL */
     size_t data_cap, off_cap, val_cap; /* allocated sizes, kept when a job is refilled */
     double rep_usual;                  /* the stream's usual repetition when the job was taken */
-    bool has_hist;         /* text: byte counts of the baseline and the window, kept by the */
+    bool window_rare; /* text: the window holds a line of a template seen < rare_template times */
+    bool has_hist;    /* text: byte counts of the baseline and the window, kept by the */
     uint64_t hist[2][256]; /* detector as events come and go (entropy without a pass) */
 };
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NUM_TABLE_MAX (1u << 18) /* context table slots at most (3 MiB per detector) */
+
 typedef struct {
     uint64_t key; /* 0: empty slot */
     uint32_t count;
@@ -31,6 +33,10 @@ struct num_detector {
     double level, spread;    /* smoothed level and mean absolute deviation */
     uint64_t rest_until;     /* no anomaly raised while n <= rest_until */
     bool resting;
+    double *sur;     /* ring of the last ent_window points' surprise (bits) */
+    double sur_sum;  /* their sum */
+    double hist_sum; /* surprise summed over the points that left the ring */
+    uint64_t hist_n; /* how many they are */
     double *warm;    /* the warm-up values (freed once the step is fixed) */
     num_slot_t *tab; /* open addressing, cap a power of two, at most half full */
     size_t cap, used;
@@ -53,6 +59,9 @@ void num_settings_default(num_settings_t *s)
                           .w_compress = 0.0,
                           .w_residual = 0.0,
                           .res_alpha = 0.02,
+                          .ent_window = 60,
+                          .ent_bits = 4.0,
+                          .w_entropy = 0.3,
                           .threshold = 0.9,
                           .rest = 50,
                           .rest_share = 0.05};
@@ -73,6 +82,8 @@ int num_settings_check(const num_settings_t *s, const char **field, const char *
     if (!(s->w_novelty >= 0 && s->w_extreme >= 0 && s->w_residual >= 0) ||
         s->w_novelty + s->w_extreme + s->w_residual <= 0)
         return *field = "weights", *reason = "must be >= 0 and not all 0", -EINVAL;
+    if (s->ent_window > 100000 || !(s->ent_bits > 0) || !(s->w_entropy >= 0))
+        return *field = "entropy", *reason = "window <= 100000, bits > 0, weight >= 0", -EINVAL;
     if (!(s->res_alpha > 0 && s->res_alpha <= 1))
         return *field = "res_alpha", *reason = "must be in (0,1]", -EINVAL;
     if (!(s->threshold > 0 && s->threshold <= 1))
@@ -97,8 +108,10 @@ int num_detector_new(const num_settings_t *s, num_detector_t **out)
     d->half.salt = 0x94d049bb133111ebULL;
     d->cap = 1024;
     d->tab = calloc(d->cap, sizeof *d->tab);
-    d->warm = calloc(s->warmup, sizeof *d->warm);
-    if (!d->tab || !d->warm) {
+    d->warm = calloc(2 * (size_t)s->warmup, sizeof *d->warm); /* in order, then sorted */
+    d->sur = calloc(s->ent_window ? s->ent_window : 1, sizeof *d->sur);
+    if (!d->tab || !d->warm || !d->sur) {
+        free(d->sur);
         free(d->warm);
         free(d->tab);
         free(d);
@@ -114,6 +127,7 @@ void num_detector_destroy(num_detector_t **d)
         return;
     free((*d)->tab);
     free((*d)->warm);
+    free((*d)->sur);
     free(*d);
     *d = NULL;
 }
@@ -153,15 +167,20 @@ static int num_table_grow(num_detector_t *d)
     return 0;
 }
 
-/* Count of key before this call; the count is then incremented. -ENOMEM when it cannot grow. */
+/* Count of key before this call; the count is then incremented. -ENOMEM when it cannot grow.
+ * The table stops at NUM_TABLE_MAX slots: a context new after that is not stored and counts as
+ * seen (the memory of a stream stays bounded; novelty then comes from known contexts only). */
 static int64_t num_table_bump(num_detector_t *d, uint64_t key)
 {
     key |= 1; /* never 0, the empty mark */
-    if ((d->used + 1) * 2 > d->cap && num_table_grow(d) < 0)
+    bool full = (d->used + 1) * 2 > d->cap && d->cap >= NUM_TABLE_MAX;
+    if (!full && (d->used + 1) * 2 > d->cap && num_table_grow(d) < 0)
         return -ENOMEM;
     size_t j = key & (d->cap - 1);
     while (d->tab[j].key && d->tab[j].key != key)
         j = (j + 1) & (d->cap - 1);
+    if (!d->tab[j].key && full)
+        return UINT32_MAX;
     if (!d->tab[j].key) {
         d->tab[j].key = key;
         d->used++;
@@ -186,7 +205,7 @@ static double num_tail_score(double z)
  * was seen fewer than `rare` times before into *novelty, the shortest such length into *shortest
  * (0 if none). 0 / -ENOMEM. */
 static int num_stream_novelty(num_detector_t *d, num_stream_t *st, int64_t q, uint32_t L,
-                              double *novelty, uint32_t *shortest)
+                              double *novelty, uint32_t *shortest, int64_t *count1)
 {
     st->sym[st->n % NUM_CONTEXT_MAX] = q;
     st->n++;
@@ -199,6 +218,8 @@ static int num_stream_novelty(num_detector_t *d, num_stream_t *st, int64_t q, ui
         int64_t c = num_table_bump(d, num_mix(h, l));
         if (c < 0)
             return (int)c;
+        if (l == 1 && count1)
+            *count1 = c;
         if (c < (int64_t)d->s.rare) {
             novel++;
             if (!*shortest)
@@ -221,6 +242,47 @@ static double num_symbol(const num_settings_t *s, double x)
     return q < -1e15 ? -1e15 : q > 1e15 ? 1e15 : q;
 }
 
+/* The relative-entropy signal: a point's surprise is -log2 of its symbol's share among the
+ * symbols before it (add-one smoothed); the signal is how many bits per point the last
+ * ent_window points' mean surprise exceeds the mean surprise of every point before them, over
+ * ent_bits, in [0,1] — high when the recent values are distributed unlike the history. O(1). */
+static double num_entropy_push(num_detector_t *d, int64_t seen)
+{
+    const num_settings_t *s = &d->s;
+    uint64_t k = d->val.n - 1; /* symbols before this one */
+    double bits = -log2(((double)seen + 1.0) / ((double)k + (double)s->bins + 1.0));
+    uint64_t slot = k % s->ent_window;
+    if (k >= s->ent_window) {
+        d->hist_sum += d->sur[slot];
+        d->hist_n++;
+        d->sur_sum -= d->sur[slot];
+    }
+    d->sur[slot] = bits;
+    d->sur_sum += bits;
+    if (d->hist_n < s->ent_window)
+        return 0.0;
+    double excess = d->sur_sum / (double)s->ent_window - d->hist_sum / (double)d->hist_n;
+    double e = excess / s->ent_bits;
+    return e < 0 ? 0 : e > 1 ? 1 : e;
+}
+
+/* Counts the contexts of the warm-up values (in their order) once the step is fixed, so that the
+ * first points after the warm-up are not new merely because nothing was counted yet. Once per
+ * detector, O(warmup x context). 0 / -ENOMEM. */
+static int num_warmup_learn(num_detector_t *d)
+{
+    const num_settings_t *s = &d->s;
+    for (uint32_t i = 0; i < s->warmup; i++) {
+        double nov;
+        uint32_t len;
+        int64_t q = (int64_t)num_symbol(s, (d->warm[i] - d->w_lo) / d->step);
+        int rc = num_stream_novelty(d, &d->val, q, s->context, &nov, &len, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int num_detector_push(num_detector_t *d, double v, num_point_t *p)
 {
     return num_detector_push_with(d, v, NAN, p);
@@ -240,27 +302,39 @@ int num_detector_push_with(num_detector_t *d, double v, double compress, num_poi
     if (d->n < s->warmup)
         d->warm[d->n] = v;
     if (d->n == s->warmup) { /* the quantisation step is fixed from here on */
-        qsort(d->warm, s->warmup, sizeof *d->warm, num_cmp_dbl);
+        double *sorted = d->warm + s->warmup;
+        memcpy(sorted, d->warm, s->warmup * sizeof *d->warm);
+        qsort(sorted, s->warmup, sizeof *sorted, num_cmp_dbl);
         size_t cut = (size_t)(s->trim * (double)s->warmup);
-        double wlo = d->warm[cut], whi = d->warm[s->warmup - 1 - cut];
-        free(d->warm);
-        d->warm = NULL;
+        double wlo = sorted[cut], whi = sorted[s->warmup - 1 - cut];
         double range = whi - wlo;
         if (!(range > 0))
             range = fabs(d->hi) > 0 ? fabs(d->hi) : 1.0;
         d->w_lo = wlo;
         d->step = range / (double)s->bins;
+        int rc = s->learn_warmup ? num_warmup_learn(d) : 0;
+        free(d->warm);
+        d->warm = NULL;
+        if (rc < 0)
+            return rc;
+        /* The contexts are learnt from here on: the first rest period starts now, so the first
+         * points after the warm-up (every context new) raise no anomaly. */
+        uint64_t span = (uint64_t)(s->rest_share * (double)d->n);
+        d->rest_until = d->n + (span > s->rest ? span : s->rest);
+        d->resting = true;
     }
     if (warm) {
         p->extreme = v > d->hi || v < d->lo ? 1.0 : 0.0;
         double q = num_symbol(s, (v - d->w_lo) / d->step);
-        int rc = num_stream_novelty(d, &d->val, (int64_t)q, s->context, &p->novelty, &p->novel_len);
+        int64_t seen = 0;
+        int rc = num_stream_novelty(d, &d->val, (int64_t)q, s->context, &p->novelty, &p->novel_len,
+                                    &seen);
         if (rc == 0 && s->shifted) { /* new on the half-step-shifted grid too, or not new */
             double nov2;
             uint32_t len2;
             rc = num_stream_novelty(d, &d->half,
                                     (int64_t)num_symbol(s, (v - d->w_lo) / d->step + 0.5),
-                                    s->context, &nov2, &len2);
+                                    s->context, &nov2, &len2, NULL);
             if (nov2 < p->novelty) {
                 p->novelty = nov2;
                 p->novel_len = len2;
@@ -270,14 +344,17 @@ int num_detector_push_with(num_detector_t *d, double v, double compress, num_poi
             double dq = floor((v - d->prev) / d->step + 0.5);
             dq = dq < -1e15 ? -1e15 : dq > 1e15 ? 1e15 : dq;
             uint32_t dl;
-            rc = num_stream_novelty(d, &d->delta, (int64_t)dq, s->context_delta, &p->delta, &dl);
+            rc = num_stream_novelty(d, &d->delta, (int64_t)dq, s->context_delta, &p->delta, &dl,
+                                    NULL);
         }
         if (rc < 0)
             return rc;
+        if (s->ent_window > 0)
+            p->entropy = num_entropy_push(d, seen);
         double sd = d->spread * 1.2533 + 1e-9 * (fabs(d->level) + 1);
         p->residual = num_tail_score(fabs(v - d->level) / sd);
         double sc = s->w_novelty * p->novelty + s->w_extreme * p->extreme +
-                    s->w_residual * p->residual + s->w_delta * p->delta;
+                    s->w_residual * p->residual + s->w_delta * p->delta + s->w_entropy * p->entropy;
         if (isfinite(compress)) {
             p->compress = compress < 0 ? 0 : compress > 1 ? 1 : compress;
             sc += s->w_compress * p->compress;
@@ -322,6 +399,11 @@ void num_point_explain(const num_point_t *p, char *buf, size_t cap)
     if (p->delta > 0 && at < cap)
         at += (size_t)snprintf(buf + at, cap - at, " novel step pattern (%.0f%% of lengths new);",
                                100 * p->delta);
+    if (p->entropy > 0 && at < cap)
+        at += (size_t)snprintf(buf + at, cap - at,
+                               " recent values distributed unlike the history (relative entropy "
+                               "%.2f);",
+                               p->entropy);
     if (p->compress > 0 && at < cap)
         at += (size_t)snprintf(buf + at, cap - at, " compression score %.2f;", p->compress);
     if (p->residual > 0.3 && at < cap)

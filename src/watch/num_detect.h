@@ -12,6 +12,7 @@
 
 typedef struct {
     uint32_t warmup;        /* points that fix the quantisation step (no score before) */
+    bool learn_warmup;      /* the warm-up values' contexts are counted once the step is fixed */
     uint32_t bins;          /* quantisation steps across the warm-up range */
     uint32_t context;       /* context lengths 1..context are checked for novelty */
     uint32_t rare;          /* a context seen fewer than this many times before counts as new */
@@ -26,6 +27,9 @@ typedef struct {
     double w_compress;      /* weight of the compression signal given to num_detector_push_with */
     double w_residual;      /* weight of the robust level residual */
     double res_alpha;       /* smoothing of the level and spread (per point) */
+    uint32_t ent_window;    /* points in the relative-entropy window (0: signal off) */
+    double ent_bits;        /* excess surprise (bits per point) that scores 1 */
+    double w_entropy;       /* weight of the window's excess surprise over the history's */
     double threshold;       /* a point scoring at least this is an anomaly ... */
     uint32_t rest;          /* ... unless an anomaly was raised in the rest rows before it */
     double rest_share;      /* rest grows to this share of the points seen */
@@ -38,6 +42,7 @@ typedef struct {
     double residual;    /* [0,1]: tail score of the distance to the smoothed level */
     double delta;       /* [0,1]: share of step-context lengths never seen before */
     double compress;    /* [0,1]: the compression signal given (0 if none) */
+    double entropy;     /* [0,1]: the window's excess surprise over the history's, / ent_bits */
     uint32_t novel_len; /* shortest novel context length, 0 if none */
     bool anomaly;       /* score >= threshold outside a rest period */
     bool resting;       /* inside the rest period of an earlier anomaly */

@@ -90,6 +90,7 @@ static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
     WATCH_INT("permutations", permutations, uint32_t);
     WATCH_INT("seed", seed, uint64_t);
     WATCH_INT("symbols", symbols, uint32_t);
+    WATCH_INT("rare_template", rare_template, uint32_t);
 #undef WATCH_INT
     if ((v = json_object_get(o, "ncd_threshold")) && json_is_number(v))
         s->ncd_threshold = json_number_value(v);
@@ -99,19 +100,22 @@ static void watch_settings_overlay(cbad_settings_t *s, const json_t *o)
         s->p_threshold = json_number_value(v);
     if ((v = json_object_get(o, "canonicalise")) && json_is_boolean(v))
         s->canonicalise = json_is_true(v);
+    if ((v = json_object_get(o, "rare_history")) && json_is_boolean(v))
+        s->rare_history = json_is_true(v);
     if ((v = json_object_get(o, "redact")) && json_is_boolean(v))
         s->redact = json_is_true(v);
 }
 
 json_t *watch_settings_json(const cbad_settings_t *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:I}", "baseline",
+    return json_pack("{s:I,s:I,s:I,s:s,s:i,s:f,s:f,s:f,s:I,s:I,s:b,s:b,s:I,s:I,s:b}", "baseline",
                      (json_int_t)s->baseline, "window", (json_int_t)s->window, "hop",
                      (json_int_t)s->hop, "compressor", "zstd", "level", s->level, "ncd_threshold",
                      s->ncd_threshold, "flood_threshold", s->flood_threshold, "p_threshold",
                      s->p_threshold, "permutations", (json_int_t)s->permutations, "seed",
                      (json_int_t)s->seed, "canonicalise", s->canonicalise, "redact", s->redact,
-                     "symbols", (json_int_t)s->symbols);
+                     "symbols", (json_int_t)s->symbols, "rare_template",
+                     (json_int_t)s->rare_template, "rare_history", s->rare_history);
 }
 
 /* ---- streams --------------------------------------------------------------------------- */
@@ -155,7 +159,40 @@ static void watch_stream_free(watch_stream_t *s)
     free(s->carry);
     json_decref(s->overrides);
     cbad_destroy(&s->det);
+    num_detector_destroy(&s->num);
     free(s);
+}
+
+/* The stream's `detector` setting: auto (the default), numeric or text. */
+static const char *watch_detector_setting(const json_t *overrides)
+{
+    const char *d = json_string_value(json_object_get(overrides, "detector"));
+    return d ? d : "auto";
+}
+
+/* Whether the stream's values go to the numeric detector: `detector: numeric`, or `auto` on a
+ * metrics stream. Text events always go to the compression view. */
+static bool watch_detector_numeric(const watch_stream_t *s)
+{
+    const char *d = watch_detector_setting(s->overrides);
+    return !strcmp(d, "numeric") || (!strcmp(d, "auto") && s->settings.type == CBAD_STREAM_METRICS);
+}
+
+/* (Re)builds the stream's detectors from its settings. 0 / -ENOMEM. */
+static int watch_detectors_build(watch_stream_t *s)
+{
+    cbad_destroy(&s->det);
+    num_detector_destroy(&s->num);
+    s->num_points = 0;
+    if (cbad_new(&s->settings, &s->det) < 0)
+        return -ENOMEM;
+    if (watch_detector_numeric(s)) {
+        num_settings_t ns;
+        num_settings_default(&ns);
+        if (num_detector_new(&ns, &s->num) < 0)
+            return -ENOMEM;
+    }
+    return 0;
 }
 
 /* Computes the effective settings of type+overrides over the defaults; on a bad combination
@@ -232,7 +269,7 @@ problem_t *watch_stream_create(watch_t *w, const char *name, const char *type,
     s->overrides = json_is_object(overrides) ? json_deep_copy(overrides) : json_object();
     s->q_cap = (size_t)w->hub->cfg.watch_queue_events; /* the ring grows to it on demand */
     s->created_ms = s->updated_ms = clock_wall_ms();
-    if (!s->overrides || cbad_new(&s->settings, &s->det) < 0) {
+    if (!s->overrides || watch_detectors_build(s) < 0) {
         watch_stream_free(s);
         return problem_new(503, "out-of-memory", "the stream could not be created");
     }
@@ -263,9 +300,10 @@ problem_t *watch_stream_update(watch_t *w, watch_stream_t *s, const char *type,
     json_t *o = json_is_object(overrides) ? json_deep_copy(overrides) : json_object();
     if (!o)
         return problem_new(503, "out-of-memory", "the stream could not be updated");
+    bool changed = memcmp(&eff, &s->settings, sizeof eff) != 0 ||
+                   strcmp(watch_detector_setting(o), watch_detector_setting(s->overrides)) != 0;
     json_decref(s->overrides);
     s->overrides = o;
-    bool changed = memcmp(&eff, &s->settings, sizeof eff) != 0;
     s->settings = eff;
     s->updated_ms = clock_wall_ms();
     if (changed) {
@@ -274,8 +312,7 @@ problem_t *watch_stream_update(watch_t *w, watch_stream_t *s, const char *type,
             s->reconfigure = true;
         } else {
             s->incident_events_valid = false;
-            cbad_destroy(&s->det);
-            if (cbad_new(&s->settings, &s->det) < 0)
+            if (watch_detectors_build(s) < 0)
                 return problem_new(503, "out-of-memory", "the detector could not be rebuilt");
         }
     }
@@ -299,14 +336,29 @@ void watch_stream_remove(watch_t *w, watch_stream_t *s)
 json_t *watch_stream_json(const watch_stream_t *s)
 {
     char c[40], u[40];
-    return json_pack("{s:s,s:s,s:o,s:O,s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I}}", "name", s->name, "type",
-                     cbad_stream_type_name(s->settings.type), "settings",
-                     watch_settings_json(&s->settings), "overrides", s->overrides, "created_at",
-                     clock_rfc3339(s->created_ms, c, sizeof c), "updated_at",
-                     clock_rfc3339(s->updated_ms, u, sizeof u), "stats", "events_in",
-                     (json_int_t)s->events_in, "events_scored", (json_int_t)s->events_scored,
-                     "windows_scored", (json_int_t)s->windows_scored, "anomalies",
-                     (json_int_t)s->anomalies, "queue_depth", (json_int_t)s->q_len);
+    return json_pack(
+        "{s:s,s:s,s:s,s:o,s:O,s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I,s:f}}", "name", s->name, "type",
+        cbad_stream_type_name(s->settings.type), "detector", s->num ? "numeric" : "text",
+        "settings", watch_settings_json(&s->settings), "overrides", s->overrides, "created_at",
+        clock_rfc3339(s->created_ms, c, sizeof c), "updated_at",
+        clock_rfc3339(s->updated_ms, u, sizeof u), "stats", "events_in", (json_int_t)s->events_in,
+        "events_scored", (json_int_t)s->events_scored, "windows_scored",
+        (json_int_t)s->windows_scored, "anomalies", (json_int_t)s->anomalies, "queue_depth",
+        (json_int_t)s->q_len, "last_score", s->last_score);
+}
+
+json_t *watch_stream_scores_json(const watch_stream_t *s)
+{
+    json_t *pts = json_array();
+    uint64_t n = s->num_points < WATCH_RECENT_POINTS ? s->num_points : WATCH_RECENT_POINTS;
+    for (uint64_t at = s->num_points - n; pts && at < s->num_points; at++) {
+        const watch_point_t *p = &s->recent[at % WATCH_RECENT_POINTS];
+        json_array_append_new(pts, json_pack("{s:I,s:f,s:f}", "index", (json_int_t)p->index,
+                                             "value", p->value, "score", p->score));
+    }
+    return json_pack("{s:s,s:s,s:I,s:o}", "stream", s->name, "detector",
+                     s->num ? "numeric" : "text", "points_scored", (json_int_t)s->num_points,
+                     "points", pts ? pts : json_array());
 }
 
 /* ---- persistence of stream definitions -------------------------------------------------- */
@@ -416,6 +468,10 @@ typedef struct watch_job {
     char name[WATCH_NAME_MAX + 1];
     cbad_stream_type_t type;
     cbad_t *det;
+    num_detector_t *num;                       /* the stream's numeric detector, or NULL */
+    uint64_t point0;                           /* its point count when the job started */
+    uint64_t points;                           /* values it scored in this job */
+    watch_point_t recent[WATCH_RECENT_POINTS]; /* its last points, as the stream keeps them */
     watch_event_t *ev;
     size_t nev;
     size_t consumed;   /* events fed to the detector: all, or up to the first anomaly */
@@ -509,6 +565,50 @@ static json_t *watch_anomaly_build(const watch_job_t *j, const cbad_result_t *r,
     return a;
 }
 
+/* One value to the numeric detector; an anomaly by its decision rule is appended to j->anomalies
+ * with the point's signals and their explanation. */
+static void watch_job_point(watch_job_t *j, const watch_event_t *ev)
+{
+    num_point_t p;
+    int rc = num_detector_push(j->num, ev->value, &p);
+    if (rc < 0) {
+        j->error = rc;
+        return;
+    }
+    uint64_t at = j->point0 + j->points++;
+    j->recent[at % WATCH_RECENT_POINTS] = (watch_point_t){at, ev->value, p.score};
+    j->scored++;
+    j->last_score = p.score;
+    if (!p.anomaly)
+        return;
+    char why[512];
+    num_point_explain(&p, why, sizeof why);
+    cbad_result_t r;
+    memset(&r, 0, sizeof r);
+    r.window_index = r.first_event = r.last_event = at;
+    r.score = p.score;
+    r.novelty = p.novelty;
+    r.confidence = 1.0;
+    r.p_value = 1.0; /* no permutation test: the rule's false-alarm rate is in docs/watch.md */
+    r.anomaly = true;
+    r.severity = p.score >= 0.99 ? CBAD_SEVERITY_HIGH : CBAD_SEVERITY_MEDIUM;
+    char line[640];
+    snprintf(line, sizeof line, "Value %.6g (point %llu) is unusual for this series: %s", ev->value,
+             (unsigned long long)at, why);
+    r.explanation = strdup(line);
+    json_t *a = r.explanation ? watch_anomaly_build(j, &r, ev, clock_wall_ms()) : NULL;
+    if (a) {
+        json_object_set_new(a, "detector", json_string("numeric"));
+        json_object_set_new(a, "value", json_real(ev->value));
+        json_object_set_new(a, "signals",
+                            json_pack("{s:f,s:f,s:f,s:f,s:I}", "novelty", p.novelty, "extreme",
+                                      p.extreme, "entropy", p.entropy, "residual", p.residual,
+                                      "novel_context_length", (json_int_t)p.novel_len));
+        json_array_append_new(j->anomalies, a);
+    }
+    cbad_result_clear(&r);
+}
+
 /* Thread pool: feeds the queued events to the stream's detector and scores every due window.
  * It stops after the first window that is an anomaly, so that the anomaly is stored and
  * announced without waiting for the windows after it; the rest goes to the next job. */
@@ -525,6 +625,10 @@ static void watch_job_work(uv_work_t *req)
             break;
         }
         watch_event_t *ev = &j->ev[i];
+        if (j->num && ev->has_value) {
+            watch_job_point(j, ev);
+            continue;
+        }
         int rc = ev->has_value ? cbad_push_value(j->det, ev->value)
                                : cbad_push(j->det, ev->text, ev->len);
         if (rc < 0) {
@@ -658,7 +762,13 @@ static void watch_job_after(uv_work_t *req, int status)
     s->anomalies += n;
     s->score_seconds += j->seconds;
     s->jobs++;
-    if (j->windows)
+    for (uint64_t k = j->points > WATCH_RECENT_POINTS ? j->points - WATCH_RECENT_POINTS : 0;
+         k < j->points; k++) {
+        uint64_t at = j->point0 + k;
+        s->recent[at % WATCH_RECENT_POINTS] = j->recent[at % WATCH_RECENT_POINTS];
+    }
+    s->num_points += j->points;
+    if (j->windows || j->points)
         s->last_score = j->last_score;
     free(j);
     (void)status;
@@ -669,8 +779,7 @@ static void watch_job_after(uv_work_t *req, int status)
     if (s->reconfigure) {
         s->reconfigure = false;
         s->incident_events_valid = false;
-        cbad_destroy(&s->det);
-        if (cbad_new(&s->settings, &s->det) < 0)
+        if (watch_detectors_build(s) < 0)
             log_error(NULL, "watch: detector could not be rebuilt", "{s:s}", "stream", s->name);
     }
     watch_stream_kick(w, s);
@@ -713,6 +822,8 @@ void watch_stream_kick(watch_t *w, watch_stream_t *s)
     j->w = w;
     j->s = s;
     j->det = s->det;
+    j->num = s->num;
+    j->point0 = s->num_points;
     j->type = s->settings.type;
     snprintf(j->name, sizeof j->name, "%s", s->name);
     j->work.data = j;

@@ -84,6 +84,14 @@ static void watch_api_stream_get(api_req_t *req, void *ctx)
         api_reply_json(req, 200, watch_stream_json(s));
 }
 
+static void watch_api_stream_scores(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    watch_stream_t *s = watch_stream_param(req, watch_of(req));
+    if (s)
+        api_reply_json(req, 200, watch_stream_scores_json(s));
+}
+
 typedef struct watch_put_job {
     api_req_t *req;
     watch_t *w;
@@ -924,7 +932,13 @@ static const api_field_t watch_id_param[] = {
 
 static const char *const watch_compressors[] = {"zstd", NULL};
 
+static const char *const watch_detectors[] = {"auto", "numeric", "text", NULL};
+
 static const api_field_t watch_settings_fields[] = {
+    {.name = "detector",
+     .type = API_T_STRING,
+     .enums = watch_detectors,
+     .description = "auto (numeric for metrics streams, text otherwise), numeric or text"},
     {.name = "baseline",
      .type = API_T_INTEGER,
      .flags = API_F_MIN | API_F_MAX,
@@ -992,6 +1006,16 @@ static const api_field_t watch_settings_fields[] = {
      .min = 2,
      .max = 64,
      .description = "metrics: alphabet size of the quantile encoding"},
+    {.name = "rare_template",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 1000000,
+     .description = "text: an anomaly's window must hold a canonical line seen fewer than this "
+                    "many times in the baseline and window before it (0: off)"},
+    {.name = "rare_history",
+     .type = API_T_BOOLEAN,
+     .description = "text: rare_template counts over the stream's whole history"},
     {.name = NULL},
 };
 
@@ -1206,6 +1230,11 @@ static const api_endpoint_t watch_endpoints[] = {
              .summary = "One stream", .params = watch_name_param,
              .response = "{name, type, settings, overrides, created_at, updated_at, stats}",
              .handler = watch_api_stream_get),
+    WATCH_EP(.method = "GET", .path = "/api/v1/watch/streams/{name}/scores", .scope = "watch:read",
+             .summary = "A numeric stream's last 256 point scores in [0,1]",
+             .params = watch_name_param,
+             .response = "{stream, detector, points_scored, points:[{index, value, score}]}",
+             .handler = watch_api_stream_scores),
     WATCH_EP(.method = "PUT", .path = "/api/v1/watch/streams/{name}", .scope = "watch:write",
              .summary = "Create or update a stream (type, settings overrides)",
              .params = watch_name_param, .body_kind = API_BODY_JSON, .body = watch_stream_body,

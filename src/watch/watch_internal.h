@@ -15,6 +15,7 @@
 #include "core/strbuf.h"
 #include "store/store.h"
 #include "watch/cbad.h"
+#include "watch/num_detect.h"
 
 struct hub;
 struct bus_sub;
@@ -30,6 +31,14 @@ struct bus_sub;
 #define WATCH_LIMIT_MAX     1000
 #define WATCH_KEY_FILE      "watch-signing.key"
 #define WATCH_INCIDENT_MAX  10000 /* anomalies in one incident: reviewing one stays bounded */
+
+#define WATCH_RECENT_POINTS 256 /* numeric streams: the last points' scores kept for the API */
+
+/* One value scored by the numeric detector. */
+typedef struct watch_point {
+    uint64_t index; /* among the values given to the stream's numeric detector */
+    double value, score;
+} watch_point_t;
 
 /* One accepted event waiting to be scored. */
 typedef struct watch_event {
@@ -59,6 +68,11 @@ typedef struct watch_stream {
     bool dead;        /* deleted while busy: freed when the job comes back */
     bool reconfigure; /* settings changed while busy: new detector when the job comes back */
     cbad_t *det;
+    /* the numeric detector scoring the stream's values, per point: set when the stream's
+     * `detector` setting is numeric, or auto on a metrics stream (watch.c) */
+    num_detector_t *num;
+    uint64_t num_points;                       /* values given to it so far */
+    watch_point_t recent[WATCH_RECENT_POINTS]; /* the last points, point i at i % the size */
     int metric_slot; /* index of its own labels, or -1 for the "_other" series */
     char labels[WATCH_NAME_MAX * 2 + 16];
     /* the open incident: anomalies whose windows overlap or adjoin its last one (event indices of
@@ -105,6 +119,9 @@ problem_t *watch_stream_update(watch_t *w, watch_stream_t *s, const char *type,
 void watch_stream_remove(watch_t *w, watch_stream_t *s);
 json_t *watch_stream_json(const watch_stream_t *s);
 json_t *watch_settings_json(const cbad_settings_t *s);
+/* {stream, detector, points_scored, points:[{index, value, score}]}: the numeric detector's
+ * last WATCH_RECENT_POINTS scores, oldest first (none for a text stream). New reference. */
+json_t *watch_stream_scores_json(const watch_stream_t *s);
 /* Persists (upserts) a stream's definition in the background; failures are logged. */
 void watch_stream_persist(watch_t *w, const watch_stream_t *s);
 /* Free room in a stream's queue. */

@@ -179,6 +179,89 @@ static void test_result_note_folds_overlapping_windows(void **state)
     cbad_destroy(&d);
 }
 
+/* Anomalies over normal lines (five templates), a flood of one of them, then a burst of a new
+ * template, with the per-template gate at `rare` (0: off); *flood_hits counts those in the flood.
+ */
+static size_t template_run(uint32_t rare, size_t *flood_hits)
+{
+    cbad_settings_t s;
+    cbad_settings_default(&s);
+    s.baseline = 100, s.window = 20, s.hop = 10, s.permutations = 200;
+    s.rare_template = rare;
+    cbad_t *d = NULL;
+    assert_int_equal(cbad_new(&s, &d), 0);
+    cbad_scratch_t *sc = NULL;
+    assert_int_equal(cbad_scratch_new(&sc), 0);
+    size_t hits = 0;
+    *flood_hits = 0;
+    for (int i = 0; i < 360; i++) {
+        char ev[128];
+        int len;
+        if (i < 200 || i >= 260)
+            len = snprintf(ev, sizeof ev, "svc-%d request done user=%d took %d ms", i % 5, i * 7,
+                           i % 13);
+        else if (i < 240)
+            len = snprintf(ev, sizeof ev, "svc-1 request done user=%d took %d ms", i, i % 7);
+        else
+            len = snprintf(ev, sizeof ev, "kernel: segfault at %d ip %d error 4 in libfoo.so", i,
+                           i * 3);
+        int rc = cbad_push(d, ev, (size_t)len);
+        assert_true(rc >= 0);
+        if (rc != 1)
+            continue;
+        cbad_job_t *j = NULL;
+        assert_int_equal(cbad_job_take(d, &j), 0);
+        cbad_result_t r = {0};
+        assert_int_equal(cbad_job_run(j, sc, &r), 0);
+        cbad_result_note(d, &r);
+        hits += r.anomaly;
+        if (r.anomaly && r.last_event < 240)
+            (*flood_hits)++;
+        cbad_result_clear(&r);
+        cbad_job_destroy(&j);
+    }
+    cbad_scratch_destroy(&sc);
+    cbad_destroy(&d);
+    return hits;
+}
+
+/* The per-template gate: a flood of a common template is no anomaly, a new template is. */
+static void test_rare_template_gate(void **state)
+{
+    (void)state;
+    size_t flood_off, flood_on;
+    size_t off = template_run(0, &flood_off);
+    size_t on = template_run(3, &flood_on);
+    print_message("rare_template off: %zu anomalies (%zu in the flood); 3: %zu (%zu)\n", off,
+                  flood_off, on, flood_on);
+    assert_true(flood_off > 0); /* the compression view alone flags the flood */
+    assert_int_equal(flood_on, 0);
+    assert_true(on > 0); /* the new template's burst still is one */
+}
+
+/* More distinct lines than the template table holds (2^18 slots, half full): it is rebuilt
+ * from the ring instead of growing, and the detector keeps taking lines. */
+static void test_rare_template_table_bounded(void **state)
+{
+    (void)state;
+    cbad_settings_t s;
+    cbad_settings_default(&s);
+    s.baseline = 20, s.window = 10, s.hop = 10, s.permutations = 0;
+    cbad_t *d = NULL;
+    assert_int_equal(cbad_new(&s, &d), 0);
+    char ev[32];
+    for (uint32_t i = 0; i < 300000; i++) {
+        char w[8];
+        uint32_t x = i;
+        for (int k = 0; k < 6; k++, x /= 26)
+            w[k] = (char)('a' + x % 26);
+        w[6] = '\0';
+        int len = snprintf(ev, sizeof ev, "user %s logged in", w);
+        assert_true(cbad_push(d, ev, (size_t)len) >= 0);
+    }
+    cbad_destroy(&d);
+}
+
 static void test_redact(void **state)
 {
     (void)state;
@@ -804,6 +887,8 @@ int main(void)
         cmocka_unit_test(test_sequential_matches_full),
         cmocka_unit_test(test_synthetic_suite),
         cmocka_unit_test(test_metrics_shift),
+        cmocka_unit_test(test_rare_template_gate),
+        cmocka_unit_test(test_rare_template_table_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,6 +143,61 @@ static void test_rest_and_determinism(void **state)
     num_detector_destroy(&b);
 }
 
+/* The relative-entropy signal: a series that moves into a part of its known range it rarely
+ * visited scores high, while the same series before the move stays low. */
+static void test_entropy_inside_range(void **state)
+{
+    (void)state;
+    num_settings_t s;
+    num_settings_default(&s);
+    s.ent_window = 50;
+    s.w_entropy = 1.0;
+    num_detector_t *d = NULL;
+    assert_int_equal(num_detector_new(&s, &d), 0);
+    uint64_t seed = 7;
+    double before = 0, after = 0;
+    char why[256];
+    for (size_t i = 0; i < 2300; i++) {
+        num_point_t p;
+        double u = test_uniform(&seed);
+        /* mostly near 2, one point in ten anywhere in 0..10; from 2000 on near 8 */
+        double v = i % 10 == 0 ? 10.0 * u : (i < 2000 ? 2.0 : 8.0) + 0.5 * u;
+        assert_int_equal(num_detector_push(d, v, &p), 0);
+        assert_true(p.entropy >= 0 && p.entropy <= 1);
+        if (i >= 600 && i < 2000 && p.entropy > before)
+            before = p.entropy;
+        if (i >= 2000 && p.entropy > after) {
+            after = p.entropy;
+            num_point_explain(&p, why, sizeof why);
+        }
+    }
+    assert_true(before < 0.5);
+    assert_true(after >= 1.0);
+    assert_non_null(strstr(why, "relative entropy"));
+    num_detector_destroy(&d);
+}
+
+/* Values spread over many orders of magnitude beyond a narrow warm-up make more contexts than
+ * the table holds (2^18 slots, half full; 300 000 such points fill it): it stops
+ * growing and every point is still scored in [0,1]. */
+static void test_table_bounded(void **state)
+{
+    (void)state;
+    num_settings_t s;
+    num_settings_default(&s);
+    num_detector_t *d = NULL;
+    assert_int_equal(num_detector_new(&s, &d), 0);
+    uint64_t seed = 11;
+    for (size_t i = 0; i < 300000; i++) {
+        num_point_t p;
+        double u = test_uniform(&seed), sign = test_uniform(&seed) < 0.5 ? -1.0 : 1.0;
+        double v = i < 150 ? u : sign * exp(40.0 * u); /* a narrow warm-up, then everywhere */
+        assert_int_equal(num_detector_push(d, v, &p), 0);
+        assert_true(p.score >= 0 && p.score <= 1);
+    }
+    num_detector_destroy(&d);
+}
+
 static void test_settings_refused(void **state)
 {
     (void)state;
@@ -165,10 +220,9 @@ static void test_settings_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_false_alarm_rate),
-        cmocka_unit_test(test_level_shift_and_spike),
-        cmocka_unit_test(test_rest_and_determinism),
-        cmocka_unit_test(test_settings_refused),
+        cmocka_unit_test(test_false_alarm_rate),     cmocka_unit_test(test_level_shift_and_spike),
+        cmocka_unit_test(test_rest_and_determinism), cmocka_unit_test(test_entropy_inside_range),
+        cmocka_unit_test(test_settings_refused),     cmocka_unit_test(test_table_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
