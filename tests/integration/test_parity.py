@@ -171,6 +171,7 @@ CALLS = {
     ("POST", "/api/v1/keys/{id}/rotate"): {"path": "/api/v1/keys/999999/rotate"},
     ("GET", "/api/v1/watch/streams"): {},
     ("GET", "/api/v1/watch/streams/{name}"): {"path": f"/api/v1/watch/streams/{NOPE}"},
+    ("GET", "/api/v1/watch/streams/{name}/scores"): {"path": f"/api/v1/watch/streams/{NOPE}/scores"},
     ("PUT", "/api/v1/watch/streams/{name}"): {"path": f"/api/v1/watch/streams/{NOPE}",
                                               "body": {"type": 5}},
     ("DELETE", "/api/v1/watch/streams/{name}"): {"path": f"/api/v1/watch/streams/{NOPE}"},
