@@ -20,6 +20,7 @@ struct auth;
 struct agents;
 struct zmq_server;
 struct watch;
+struct tasks;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
  * the agent's id and labels (borrowed; labels may be NULL), and the line as text (valid UTF-8,
@@ -53,6 +54,7 @@ typedef struct hub {
     struct agents *agents;
     struct zmq_server *zmq;
     struct watch *watch;
+    struct tasks *tasks;
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;
     void *agent_output_ud;

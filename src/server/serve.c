@@ -32,6 +32,7 @@
 #include "server/lockfile.h"
 #include "server/schema.h"
 #include "store/store.h"
+#include "tasks/tasks.h"
 #include "watch/watch.h"
 
 extern char **environ;
@@ -65,6 +66,8 @@ const serve_domain_t serve_domains[] = {
     {"auth", auth_migrations, auth_start, auth_api_register, NULL, NULL, auth_destroy},
     {"watch", watch_migrations, watch_start, watch_api_register, watch_shutdown, NULL,
      watch_destroy},
+    {"tasks", tasks_migrations, tasks_start, tasks_api_register, tasks_shutdown, tasks_busy,
+     tasks_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 

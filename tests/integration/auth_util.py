@@ -8,7 +8,7 @@ from conftest import bare_http
 
 ADMIN_PASSWORD = "suite-admin-passphrase"  # conftest.AUTH_TEST_ENV
 ROLES = ("admin", "operator", "viewer", "agent")
-AGENT_SCOPES = {"agents:read", "agents:write", "events:read"}
+AGENT_SCOPES = {"agents:read", "agents:write", "events:read", "tasks:read", "tasks:write"}
 ADMIN_ONLY_DOMAINS = ("users", "keys")
 
 
