@@ -448,6 +448,11 @@ int serve_main(int argc, char **argv)
     /* between domains: the lines agents print reach watch as lines */
     hub->agent_output = watch_agent_output;
     hub->agent_output_ud = hub->watch;
+    /* tasks reach stdin workers through the agents domain, and their answers come back */
+    hub->agents_each_live = agents_each_live;
+    hub->agents_stdin_line = agents_stdin_line;
+    hub->agent_task_line = tasks_agent_line;
+    hub->agent_task_line_ud = hub->tasks;
     if (zmq_server_start(hub, &hub->zmq, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the ZMQ transport", "{s:s}", "reason", err);
         fprintf(stderr, "ganglion serve: %s\n", err);

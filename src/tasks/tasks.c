@@ -123,6 +123,11 @@ static void tasks_link(tasks_t *ts, task_t *t, int which)
     l->n++;
 }
 
+void tasks_link_flight(tasks_t *ts, task_t *t)
+{
+    tasks_link(ts, t, TASKS_L_FLIGHT);
+}
+
 void tasks_place(tasks_t *ts, task_t *t)
 {
     if (t->seq > ts->seq)
@@ -170,6 +175,9 @@ json_t *tasks_task_json(const task_t *t)
     tasks_set_time(o, "updated_at", t->updated_ms);
     tasks_set_time(o, "deadline", t->deadline_ms);
     json_object_set_new(o, "seq", json_integer((json_int_t)t->seq));
+    json_object_set_new(o, "via",
+                        t->state == TASK_QUEUED ? json_null()
+                                                : json_string(t->via_stdin ? "stdin" : "lease"));
     json_object_set_new(o, "lease", json_integer((json_int_t)t->lease));
     tasks_set_time(o, "lease_expires_at",
                    t->state == TASK_ASSIGNED || t->state == TASK_RUNNING ? t->lease_expires_ms : 0);
@@ -240,7 +248,7 @@ task_t *tasks_from_json(const json_t *doc)
 
 /* Every transition: persisted (marked for the next batch), published, and audited when no
  * request caused it (a request's own audit row covers the others). */
-static void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause)
+void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause)
 {
     t->updated_ms = clock_wall_ms();
     tasks_dirty(ts, t);
@@ -278,7 +286,7 @@ static void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause)
     }
 }
 
-static void tasks_requeue_or_fail(tasks_t *ts, task_t *t, const char *why)
+void tasks_requeue_or_fail(tasks_t *ts, task_t *t, const char *why)
 {
     free(t->worker);
     t->worker = NULL;
@@ -419,6 +427,7 @@ json_t *tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const ch
             task_t *nx = t->next;
             if (tasks_matches(t, caps, agent, now)) {
                 t->state = TASK_ASSIGNED;
+                t->via_stdin = false;
                 t->attempts++;
                 t->lease = ++ts->lease_seq;
                 t->lease_expires_ms = now + lease_ms;
@@ -499,8 +508,11 @@ problem_t *tasks_cancel(tasks_t *ts, task_t *t)
         problem_ext_set(p, "state", json_string(tasks_state_names[t->state]));
         return p;
     }
+    bool at_stdin = t->via_stdin && (t->state == TASK_ASSIGNED || t->state == TASK_RUNNING);
     t->state = TASK_CANCELLED;
     tasks_changed(ts, t, NULL);
+    if (at_stdin)
+        tasks_stdin_cancel(ts, t);
     return NULL;
 }
 
@@ -545,6 +557,7 @@ static bool tasks_queued_any(const tasks_t *ts)
 
 void tasks_dispatch(tasks_t *ts)
 {
+    tasks_stdin_dispatch(ts);
     tasks_waiter_t *w = ts->leases.head;
     while (w && tasks_queued_any(ts)) {
         tasks_waiter_t *nx = w->next;
@@ -571,7 +584,7 @@ static void tasks_on_tick(uv_timer_t *h)
         if (t->deadline_ms && t->deadline_ms <= now) {
             t->state = TASK_EXPIRED;
             tasks_changed(ts, t, "deadline passed");
-        } else if (t->lease_expires_ms <= now) {
+        } else if (!t->via_stdin && t->lease_expires_ms <= now) {
             ts->lapsed++;
             tasks_requeue_or_fail(ts, t, "lease lapsed");
         }
@@ -605,6 +618,15 @@ static void tasks_on_tick(uv_timer_t *h)
     }
 }
 
+/* An agent came, went or changed: its tasks follow (reconcile), free slots get work. */
+static void tasks_on_agent_status(bus_event_t *ev, void *ud)
+{
+    (void)ev;
+    tasks_t *ts = ud;
+    tasks_stdin_reconcile(ts);
+    tasks_dispatch(ts);
+}
+
 int tasks_start(hub_t *hub)
 {
     tasks_t *ts = calloc(1, sizeof *ts);
@@ -621,6 +643,7 @@ int tasks_start(hub_t *hub)
     uv_timer_init(hub->loop, &ts->tick);
     ts->tick.data = ts;
     uv_timer_start(&ts->tick, tasks_on_tick, TASKS_TICK_MS, TASKS_TICK_MS);
+    ts->agent_sub = bus_subscribe(hub->bus, "agent.*.status", tasks_on_agent_status, ts);
     uv_unref((uv_handle_t *)&ts->tick);
     log_info(NULL, "tasks started", "{s:i}", "tasks", (int)htab_count(ts->by_id));
     return 0;
@@ -652,6 +675,8 @@ void tasks_destroy(hub_t *hub)
     if (!ts)
         return;
     tasks_ack_fini(ts);
+    if (ts->agent_sub)
+        bus_unsubscribe(hub->bus, &ts->agent_sub);
     while (ts->leases.head) {
         api_reply_json(ts->leases.head->req, 200, json_pack("{s:[]}", "tasks"));
         tasks_waiter_free(&ts->leases, ts->leases.head);

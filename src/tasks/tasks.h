@@ -4,6 +4,7 @@
 #ifndef GANGLION_TASKS_TASKS_H
 #define GANGLION_TASKS_TASKS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,5 +23,9 @@ void tasks_shutdown(struct hub *hub);
 /* Transitions not yet committed. */
 bool tasks_busy(const struct hub *hub);
 void tasks_destroy(struct hub *hub);
+
+/* A stdout line of an agent that is a task message (task_progress, task_result): serve.c
+ * wires it as the hub's agent_task_line with the hub's tasks as ud. */
+void tasks_agent_line(void *ud, const char *agent_id, const json_t *msg);
 
 #endif

@@ -393,10 +393,12 @@ static void tasks_api_result(api_req_t *req, void *ctx)
         tasks_result(ts, t, (uint64_t)json_integer_value(json_object_get(body, "lease")),
                      json_is_true(json_object_get(body, "ok")), json_object_get(body, "output"),
                      json_string_value(json_object_get(body, "error")));
-    if (p)
+    if (p) {
         api_reply_problem(req, p);
-    else
-        tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+        return;
+    }
+    tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+    tasks_dispatch(ts); /* a stdin worker's slot may be free now */
 }
 
 static const api_endpoint_t tasks_endpoints[] = {

@@ -52,6 +52,7 @@ typedef struct task {
     int list;                 /* which: TASKS_L_* */
     struct task *dnext;       /* dirty list */
     bool dirty;
+    bool via_stdin; /* handed to a stdin worker: no lease lapse; the agent's end retries it */
 } task_t;
 
 enum { TASKS_L_NONE = 0, TASKS_L_QUEUE, TASKS_L_FLIGHT, TASKS_L_DONE };
@@ -109,6 +110,7 @@ typedef struct tasks {
     uv_check_t check;
     uv_timer_t tick;
     bool stopping;
+    struct bus_sub *agent_sub; /* agent.*.status: stdin workers come and go */
     tasks_gate_fn gate;
     void *gate_ud;
     uint64_t submitted, completed, lapsed, errors;
@@ -130,7 +132,12 @@ problem_t *tasks_heartbeat(tasks_t *ts, task_t *t, uint64_t lease, const json_t 
 problem_t *tasks_result(tasks_t *ts, task_t *t, uint64_t lease, bool ok, const json_t *output,
                         const char *error);
 problem_t *tasks_cancel(tasks_t *ts, task_t *t);
-/* Leases waiting for work get what the queue now has. */
+/* A transition: marked for the next batch, published, audited when no request caused it
+ * (system_cause names why). */
+void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause);
+/* An attempt ended without a result: back to the queue after a backoff, or failed. */
+void tasks_requeue_or_fail(tasks_t *ts, task_t *t, const char *why);
+/* Leases waiting for work, then stdin workers with a free slot, get what the queue has. */
 void tasks_dispatch(tasks_t *ts);
 void tasks_waiter_add(tasks_waiters_t *l, tasks_waiter_t *w);
 void tasks_waiter_free(tasks_waiters_t *l, tasks_waiter_t *w);
@@ -138,7 +145,15 @@ bool tasks_terminal(task_state_t s);
 void tasks_free(task_t *t);
 /* Puts a loaded task into its place (queue or finished). */
 void tasks_place(tasks_t *ts, task_t *t);
+void tasks_link_flight(tasks_t *ts, task_t *t);
 task_t *tasks_from_json(const json_t *doc);
+
+/* ---- tasks_stdin.c: stdin workers (agents that declare the capability tasks:N) ---- */
+void tasks_stdin_dispatch(tasks_t *ts);
+/* Tasks of stdin workers that are gone go back to the queue (or fail). */
+void tasks_stdin_reconcile(tasks_t *ts);
+/* Tells a stdin worker that its task was cancelled. */
+void tasks_stdin_cancel(tasks_t *ts, const task_t *t);
 
 /* ---- tasks_store.c: persistence and held replies ---- */
 void tasks_dirty(tasks_t *ts, task_t *t);
