@@ -35,6 +35,8 @@ static const cli_cmd_t cli_commands[] = {
     {"cert", "write a self-signed development certificate for HTTPS", NULL, cli_cmd_cert},
     {"watch", "anomaly detection: anomalies, incidents, ack, verify ... (see watch --help)", NULL,
      cli_cmd_watch},
+    {"task", "hand work to agents: submit, ls, show, cancel, wait (see task --help)", NULL,
+     cli_cmd_task},
     {"synth", "write labelled synthetic traffic for the anomaly detector", NULL, cli_cmd_synth},
     {"login", "sign in and store the session for later commands", NULL, cli_cmd_login},
     {"logout", "revoke and forget the stored session", NULL, cli_cmd_logout},
