@@ -87,8 +87,8 @@ def drain_worker(n_total, done_q):
             continue
         idle = 0
         for t in got["tasks"]:
-            st, _ = call("POST", f"/api/v1/tasks/{t['id']}/result", {"lease": t["lease"], "ok": True})
-            assert st == 200
+            st, r = call("POST", f"/api/v1/tasks/{t['id']}/result", {"lease": t["lease"], "ok": True})
+            assert st == 200, (st, r)
             n += 1
     done_q.put(n)
 
@@ -97,7 +97,7 @@ def submitter(n, q):
     local.c = None
     for i in range(n):
         st, _ = call("POST", "/api/v1/tasks", {"type": "noop", "capability": "noop"})
-        assert st == 201
+        assert st == 201, (st, _)
     q.put(n)
 
 
@@ -158,8 +158,16 @@ def rabbit():
         return {"skipped": "no broker: set BENCH_AMQP=amqp://guest:guest@127.0.0.1:PORT/"}
     params = pika.URLParameters(url)
 
+    def connect():
+        for _ in range(60):  # the broker may still be booting after its port opened
+            try:
+                return pika.BlockingConnection(params)
+            except pika.exceptions.AMQPConnectionError:
+                time.sleep(0.5)
+        return pika.BlockingConnection(params)
+
     def chan():
-        conn = pika.BlockingConnection(params)
+        conn = connect()
         ch = conn.channel()
         ch.confirm_delivery()
         for qn in ("bench.tasks", "bench.results"):
