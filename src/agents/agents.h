@@ -4,6 +4,7 @@
 #ifndef GANGLION_AGENTS_H
 #define GANGLION_AGENTS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,5 +33,13 @@ void agents_destroy(struct hub *hub);
 
 /* Migrations 200-299 (static data) for server/schema.c. */
 const store_migration_t *agents_migrations(size_t *n);
+
+/* What other domains reach through the hub (serve.c wires these into hub_t; agents_port.c):
+ * visit every agent that runs with its stdin open, and write a line to one's stdin. */
+void agents_each_live(struct hub *hub,
+                      void (*fn)(void *ud, const char *id, const char *name,
+                                 const json_t *capabilities),
+                      void *ud);
+int agents_stdin_line(struct hub *hub, const char *id, const char *line, size_t len);
 
 #endif

@@ -331,7 +331,11 @@ static void agents_stream_json(agent_t *a, const char *p, size_t len)
         return;
     }
     agents_status_t to = AGENTS_STATUS_COUNT;
-    if (!strcmp(type, "action_result")) {
+    hub_t *hub = a->owner->hub;
+    if (!strncmp(type, "task_", 5) && hub->agent_task_line) {
+        /* a task's progress or result: the tasks domain's (docs/tasks.md) */
+        hub->agent_task_line(hub->agent_task_line_ud, a->id, j);
+    } else if (!strcmp(type, "action_result")) {
         const char *id = json_string_value(json_object_get(j, "id"));
         agents_action_t **pp = id ? agents_action_find(a, id) : NULL;
         if (pp) {

@@ -55,7 +55,8 @@ bool auth_role_allows(const char *role, const char *scope)
     if (strcmp(role, "agent") == 0)
         return strcmp(scope, "agents:read") == 0 || strcmp(scope, "agents:write") == 0 ||
                strcmp(scope, "events:read") == 0 || strcmp(scope, "memory:read") == 0 ||
-               strcmp(scope, "memory:write") == 0;
+               strcmp(scope, "memory:write") == 0 || strcmp(scope, "tasks:read") == 0 ||
+               strcmp(scope, "tasks:write") == 0;
     return false;
 }
 

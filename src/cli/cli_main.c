@@ -42,6 +42,8 @@ static const cli_cmd_t cli_commands[] = {
      cli_cmd_guard},
     {"memory", "memory records: add, search, show, rm (see memory --help)", NULL, cli_cmd_memory},
     {"vault", "encrypted, verified backups and restores (see vault --help)", NULL, cli_cmd_vault},
+    {"task", "hand work to agents: submit, ls, show, cancel, wait (see task --help)", NULL,
+     cli_cmd_task},
     {"synth", "write labelled synthetic traffic for the anomaly detector", NULL, cli_cmd_synth},
     {"login", "sign in and store the session for later commands", NULL, cli_cmd_login},
     {"logout", "revoke and forget the stored session", NULL, cli_cmd_logout},

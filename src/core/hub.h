@@ -27,12 +27,21 @@ struct memory;
 struct vault;
 struct brain_reg;
 struct brain_robot;
+struct tasks;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
  * the agent's id and labels (borrowed; labels may be NULL), and the line as text (valid UTF-8,
  * no newline, not NUL-terminated). serve.c wires it (watch follows agents' output). */
 typedef void (*hub_output_fn)(void *ud, const char *agent_id, const json_t *labels,
                               const char *line, size_t len);
+
+/* Between the agents and tasks domains (serve.c wires them; either may be NULL): a live agent
+ * as the agents domain shows it to a visitor (borrowed for the call: id, name, and its
+ * capabilities array), and a stdout line of an agent that is a task message ("type" starting
+ * with "task_"), parsed (borrowed). */
+typedef void (*hub_agent_visit_fn)(void *ud, const char *id, const char *name,
+                                   const json_t *capabilities);
+typedef void (*hub_agent_task_line_fn)(void *ud, const char *agent_id, const json_t *msg);
 
 /* Told after a reload (SIGHUP) applied the reloadable settings to hub->cfg, on the loop: a
  * module that copies settings into its own state (the HTTP server's limits, CORS list and
@@ -75,9 +84,17 @@ typedef struct hub {
     struct vault *vault;
     struct brain_reg *brain;
     struct brain_robot *brain_robot; /* robot I/O sockets (brain/brain_robot.c), or NULL */
+    struct tasks *tasks;
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;
     void *agent_output_ud;
+    /* agents → others: visit every agent that can take stdin lines now; write one line
+     * (newline included) to an agent's stdin (0, or a negative errno: -ENOENT, -EPIPE, -EAGAIN) */
+    void (*agents_each_live)(struct hub *hub, hub_agent_visit_fn fn, void *ud);
+    int (*agents_stdin_line)(struct hub *hub, const char *id, const char *line, size_t len);
+    /* agents' task_* stdout lines to the tasks domain */
+    hub_agent_task_line_fn agent_task_line;
+    void *agent_task_line_ud;
     /* Reload listeners (hub_reload_hook_add), told in the order added. */
     struct {
         hub_reload_fn fn;

@@ -40,6 +40,7 @@
 #include "store/store.h"
 #include "guard/guard.h"
 #include "vault/vault.h"
+#include "tasks/tasks.h"
 #include "watch/watch.h"
 #include "brain/brain.h"
 
@@ -82,6 +83,8 @@ const serve_domain_t serve_domains[] = {
      vault_destroy},
     {"brain", brain_migrations, brain_start, brain_api_register, brain_shutdown, brain_busy,
      brain_destroy},
+    {"tasks", tasks_migrations, tasks_start, tasks_api_register, tasks_shutdown, tasks_busy,
+     tasks_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 
@@ -526,6 +529,11 @@ int serve_main(int argc, char **argv)
     /* and what agents are asked to do passes the guard first */
     hub->agent_gate = guard_agent_gate;
     hub->agent_gate_ud = hub->guard;
+    /* tasks reach stdin workers through the agents domain, and their answers come back */
+    hub->agents_each_live = agents_each_live;
+    hub->agents_stdin_line = agents_stdin_line;
+    hub->agent_task_line = tasks_agent_line;
+    hub->agent_task_line_ud = hub->tasks;
     if (zmq_server_start(hub, &hub->zmq, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the ZMQ transport", "{s:s}", "reason", err);
         fprintf(stderr, "ganglion serve: %s\n", err);

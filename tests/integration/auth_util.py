@@ -8,7 +8,8 @@ from conftest import bare_http
 
 ADMIN_PASSWORD = "suite-admin-passphrase"  # conftest.AUTH_TEST_ENV
 ROLES = ("admin", "operator", "viewer", "agent")
-AGENT_SCOPES = {"agents:read", "agents:write", "events:read", "memory:read", "memory:write"}
+AGENT_SCOPES = {"agents:read", "agents:write", "events:read", "memory:read", "memory:write",
+                "tasks:read", "tasks:write"}
 ADMIN_ONLY_DOMAINS = ("users", "keys", "guard_rules")
 
 

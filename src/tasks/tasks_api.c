@@ -1,0 +1,495 @@
+/* The tasks endpoints: submission and queries for clients (tasks:write, tasks:read), and the
+ * leasing protocol for workers — lease (a bounded long-poll), heartbeat, result. Every reply
+ * that reports a change waits for its commit (tasks_ack_reply). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/clock.h"
+#include "core/hub.h"
+#include "tasks/tasks_internal.h"
+
+#define TASK_OBJ                                                                                   \
+    "{id, type, description, state, input, agent, capability, labels, priority, max_attempts, "    \
+    "attempts, idempotency_key, worker, progress, output, error, created_at, updated_at, "         \
+    "deadline, seq, lease, lease_expires_at}"
+
+static const api_field_t tasks_name_item[] = {
+    {.name = "item", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1, .max = 128}};
+
+static const char *const tasks_states_enum[] = {"queued", "assigned",  "running", "succeeded",
+                                                "failed", "cancelled", "expired", NULL};
+
+static const api_field_t tasks_submit_body[] = {
+    {.name = "type",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 128,
+     .description = "what kind of work (the worker's switch)"},
+    {.name = "description", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096},
+    {.name = "input", .type = API_T_ANY, .description = "any JSON, at most 64 KiB encoded (413)"},
+    {.name = "agent",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 128,
+     .description = "only this agent (its name, as a leasing worker gives it) takes the task"},
+    {.name = "capability",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 128,
+     .description = "any worker that declares this capability takes the task"},
+    {.name = "labels",
+     .type = API_T_OBJECT,
+     .flags = API_F_ADDITIONAL,
+     .description = "free key/value pairs (filters of GET /api/v1/tasks)"},
+    {.name = "priority",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 9,
+     .def = "0",
+     .description = "higher first; FIFO within one priority"},
+    {.name = "deadline",
+     .type = API_T_STRING,
+     .flags = API_F_MAX,
+     .max = 64,
+     .description = "RFC 3339: unfinished by then, the task expires"},
+    {.name = "timeout_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 31536000000.0,
+     .description = "the deadline as a delay from now (when deadline is absent)"},
+    {.name = "max_attempts",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 100,
+     .def = "3",
+     .description = "leases that may lapse before the task fails"},
+    {.name = "idempotency_key",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 128,
+     .description = "a second submission with the same key returns the first task (200)"},
+    {0}};
+
+static const api_field_t tasks_list_query[] = {
+    {.name = "state", .type = API_T_STRING, .enums = tasks_states_enum},
+    {.name = "type", .type = API_T_STRING, .flags = API_F_MAX, .max = 128},
+    {.name = "agent", .type = API_T_STRING, .flags = API_F_MAX, .max = 128},
+    {.name = "capability", .type = API_T_STRING, .flags = API_F_MAX, .max = 128},
+    {.name = "limit",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 1000,
+     .def = "100"},
+    {.name = "after",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN,
+     .min = 0,
+     .def = "0",
+     .description = "the cursor: tasks submitted after this seq (the reply's next)"},
+    {0}};
+
+static const api_field_t tasks_id_param[] = {{.name = "id",
+                                              .type = API_T_STRING,
+                                              .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+                                              .min = 1,
+                                              .max = TASKS_ID_LEN},
+                                             {0}};
+
+static const api_field_t tasks_wait_query[] = {{.name = "timeout_ms",
+                                                .type = API_T_INTEGER,
+                                                .flags = API_F_MIN | API_F_MAX,
+                                                .min = 0,
+                                                .max = 60000,
+                                                .def = "30000"},
+                                               {0}};
+
+static const api_field_t tasks_lease_body[] = {
+    {.name = "capabilities",
+     .type = API_T_ARRAY,
+     .flags = API_F_MAX,
+     .max = 64,
+     .items = tasks_name_item,
+     .description = "what this worker can do"},
+    {.name = "agent",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 128,
+     .description = "the worker's agent name: it also takes tasks addressed to it"},
+    {.name = "max",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = TASKS_LEASE_MAX,
+     .def = "1"},
+    {.name = "wait_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 0,
+     .max = 60000,
+     .def = "0",
+     .description = "wait this long for work when none is queued"},
+    {.name = "lease_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 50,
+     .max = 3600000,
+     .def = "30000",
+     .description = "the lease lapses unless a heartbeat renews it in time"},
+    {0}};
+
+static const api_field_t tasks_heartbeat_body[] = {
+    {.name = "lease", .type = API_T_INTEGER, .flags = API_F_REQUIRED | API_F_MIN, .min = 1},
+    {.name = "progress", .type = API_T_ANY, .description = "any JSON, at most 256 KiB (413)"},
+    {.name = "lease_ms",
+     .type = API_T_INTEGER,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 50,
+     .max = 3600000,
+     .def = "30000"},
+    {0}};
+
+static const api_field_t tasks_result_body[] = {
+    {.name = "lease", .type = API_T_INTEGER, .flags = API_F_REQUIRED | API_F_MIN, .min = 1},
+    {.name = "ok", .type = API_T_BOOLEAN, .flags = API_F_REQUIRED},
+    {.name = "output", .type = API_T_ANY, .description = "any JSON, at most 256 KiB (413)"},
+    {.name = "error", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096},
+    {0}};
+
+static tasks_t *tasks_of(api_req_t *req)
+{
+    return api_req_hub(req)->tasks;
+}
+
+static task_t *tasks_find(api_req_t *req)
+{
+    const char *id = api_req_param_str(req, "id");
+    task_t *t = tasks_get(tasks_of(req), id);
+    if (!t) {
+        problem_t *p = problem_new(404, "task-not-found",
+                                   "no task %s (finished tasks beyond the "
+                                   "most recent 10000 are kept only in the store)",
+                                   id);
+        api_reply_problem(req, p);
+    }
+    return t;
+}
+
+static bool tasks_stopping(api_req_t *req)
+{
+    if (!tasks_of(req)->stopping)
+        return false;
+    api_reply_problem(req, problem_new(503, "shutting-down", "the server is shutting down"));
+    return true;
+}
+
+static void tasks_api_submit(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    if (tasks_stopping(req))
+        return;
+    tasks_t *ts = tasks_of(req);
+    problem_t *p = NULL;
+    bool existed = false;
+    task_t *t = tasks_submit(ts, api_req_body(req), api_req_principal(req), &existed, &p);
+    if (!t) {
+        api_reply_problem(req, p);
+        return;
+    }
+    tasks_dispatch(ts);
+    tasks_ack_reply(ts, req, existed ? 200 : 201, tasks_task_json(t));
+}
+
+static int tasks_seq_cmp(const void *a, const void *b)
+{
+    const task_t *x = *(task_t *const *)a, *y = *(task_t *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static bool tasks_str_eq(const char *filter, const char *v)
+{
+    return !filter || (v && !strcmp(filter, v));
+}
+
+static void tasks_api_list(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    tasks_t *ts = tasks_of(req);
+    const char *state = api_req_query_str(req, "state");
+    const char *type = api_req_query_str(req, "type");
+    const char *agent = api_req_query_str(req, "agent");
+    const char *cap = api_req_query_str(req, "capability");
+    int64_t limit = api_req_query_int(req, "limit", 100);
+    uint64_t after = (uint64_t)api_req_query_int(req, "after", 0);
+    size_t n = htab_count(ts->by_id), k = 0, pos = 0;
+    task_t **all = malloc((n ? n : 1) * sizeof *all);
+    if (!all) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "cannot list tasks now"));
+        return;
+    }
+    task_t *t;
+    while ((t = htab_next(ts->by_id, &pos)))
+        if (t->seq > after && (!state || !strcmp(state, tasks_state_names[t->state])) &&
+            tasks_str_eq(type, t->type) && tasks_str_eq(agent, t->agent) &&
+            tasks_str_eq(cap, t->capability))
+            all[k++] = t;
+    qsort(all, k, sizeof *all, tasks_seq_cmp);
+    json_t *arr = json_array();
+    size_t shown = k < (size_t)limit ? k : (size_t)limit;
+    for (size_t i = 0; i < shown; i++)
+        json_array_append_new(arr, tasks_task_json(all[i]));
+    json_t *next = shown < k ? json_integer((json_int_t)all[shown - 1]->seq) : json_null();
+    free(all);
+    api_reply_json(req, 200,
+                   json_pack("{s:o,s:o,s:b}", "tasks", arr, "next", next, "has_more", shown < k));
+}
+
+static void tasks_api_get(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    task_t *t = tasks_find(req);
+    if (t)
+        api_reply_json(req, 200, tasks_task_json(t));
+}
+
+static void tasks_api_cancel(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    tasks_t *ts = tasks_of(req);
+    task_t *t = tasks_find(req);
+    if (!t)
+        return;
+    problem_t *p = tasks_cancel(ts, t);
+    if (p)
+        api_reply_problem(req, p);
+    else
+        tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+}
+
+static bool tasks_waiter_room(api_req_t *req)
+{
+    tasks_t *ts = tasks_of(req);
+    if (ts->leases.n + ts->waits.n < TASKS_WAITERS_MAX)
+        return true;
+    problem_t *p =
+        problem_new(429, "too-many-waiters", "%d long-polls are held already", TASKS_WAITERS_MAX);
+    problem_header_set(p, "Retry-After", "1");
+    api_reply_problem(req, p);
+    return false;
+}
+
+static void tasks_api_wait(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    tasks_t *ts = tasks_of(req);
+    task_t *t = tasks_find(req);
+    if (!t)
+        return;
+    int64_t timeout = api_req_query_int(req, "timeout_ms", 30000);
+    if (tasks_terminal(t->state) || timeout == 0 || ts->stopping) {
+        tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+        return;
+    }
+    if (!tasks_waiter_room(req))
+        return;
+    tasks_waiter_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "cannot wait now"));
+        return;
+    }
+    w->req = req;
+    w->until_ms = clock_wall_ms() + timeout;
+    memcpy(w->task_id, t->id, sizeof w->task_id);
+    tasks_waiter_add(&ts->waits, w);
+}
+
+static void tasks_api_events(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    task_t *t = tasks_find(req);
+    if (!t)
+        return;
+    char topic[64];
+    snprintf(topic, sizeof topic, "task.%s.updated", t->id);
+    api_reply_stream(req, topic, 0);
+}
+
+static void tasks_api_lease(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    if (tasks_stopping(req))
+        return;
+    tasks_t *ts = tasks_of(req);
+    json_t *body = api_req_body(req);
+    json_t *caps = json_object_get(body, "capabilities");
+    const char *agent = json_string_value(json_object_get(body, "agent"));
+    json_t *v = json_object_get(body, "max");
+    int max = v ? (int)json_integer_value(v) : 1;
+    v = json_object_get(body, "wait_ms");
+    int64_t wait_ms = v ? json_integer_value(v) : 0;
+    v = json_object_get(body, "lease_ms");
+    int64_t lease_ms = v ? json_integer_value(v) : 30000;
+    json_t *none = json_array(); /* no capabilities: only tasks for anyone or for `agent` */
+    json_t *got = tasks_lease(ts, caps ? caps : none, agent, api_req_principal(req), max, lease_ms);
+    json_decref(none);
+    if (json_array_size(got) || wait_ms == 0) {
+        tasks_ack_reply(ts, req, 200, json_pack("{s:o}", "tasks", got));
+        return;
+    }
+    json_decref(got);
+    if (!tasks_waiter_room(req))
+        return;
+    tasks_waiter_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "cannot wait now"));
+        return;
+    }
+    w->req = req;
+    w->until_ms = clock_wall_ms() + wait_ms;
+    w->caps = caps ? json_incref(caps) : json_array();
+    w->agent = agent ? strdup(agent) : NULL;
+    w->principal = strdup(api_req_principal(req));
+    w->max = max;
+    w->lease_ms = lease_ms;
+    tasks_waiter_add(&ts->leases, w);
+}
+
+static void tasks_api_heartbeat(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    tasks_t *ts = tasks_of(req);
+    task_t *t = tasks_find(req);
+    if (!t)
+        return;
+    json_t *body = api_req_body(req);
+    json_t *lm = json_object_get(body, "lease_ms");
+    problem_t *p =
+        tasks_heartbeat(ts, t, (uint64_t)json_integer_value(json_object_get(body, "lease")),
+                        json_object_get(body, "progress"), lm ? json_integer_value(lm) : 30000);
+    if (p)
+        api_reply_problem(req, p);
+    else
+        tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+}
+
+static void tasks_api_result(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    tasks_t *ts = tasks_of(req);
+    task_t *t = tasks_find(req);
+    if (!t)
+        return;
+    json_t *body = api_req_body(req);
+    problem_t *p =
+        tasks_result(ts, t, (uint64_t)json_integer_value(json_object_get(body, "lease")),
+                     json_is_true(json_object_get(body, "ok")), json_object_get(body, "output"),
+                     json_string_value(json_object_get(body, "error")));
+    if (p) {
+        api_reply_problem(req, p);
+        return;
+    }
+    tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+    tasks_dispatch(ts); /* a stdin worker's slot may be free now */
+}
+
+static const api_endpoint_t tasks_endpoints[] = {
+    {.method = "POST",
+     .path = "/api/v1/tasks",
+     .scope = "tasks:write",
+     .tag = "tasks",
+     .summary = "Submit a task (to an agent by name, or to any worker with a capability)",
+     .body_kind = API_BODY_JSON,
+     .body = tasks_submit_body,
+     .status = 201,
+     .response = TASK_OBJ " (201 once committed; 200 with the first task for a repeated "
+                          "idempotency_key)",
+     .handler = tasks_api_submit},
+    {.method = "GET",
+     .path = "/api/v1/tasks",
+     .scope = "tasks:read",
+     .tag = "tasks",
+     .summary = "List tasks (filters; oldest first, paginated by the seq cursor)",
+     .query = tasks_list_query,
+     .response = "{tasks:[task], next, has_more}",
+     .handler = tasks_api_list},
+    {.method = "POST",
+     .path = "/api/v1/tasks/lease",
+     .scope = "tasks:write",
+     .tag = "tasks",
+     .summary = "Lease queued tasks a worker can do (waits up to wait_ms for work)",
+     .body_kind = API_BODY_JSON,
+     .body = tasks_lease_body,
+     .response = "{tasks:[task]} (each with its lease number; [] when none came in time)",
+     .handler = tasks_api_lease},
+    {.method = "GET",
+     .path = "/api/v1/tasks/{id}",
+     .scope = "tasks:read",
+     .tag = "tasks",
+     .summary = "One task",
+     .params = tasks_id_param,
+     .response = TASK_OBJ,
+     .handler = tasks_api_get},
+    {.method = "POST",
+     .path = "/api/v1/tasks/{id}/cancel",
+     .scope = "tasks:write",
+     .tag = "tasks",
+     .summary = "Cancel a task (its worker's next heartbeat or result gets 409)",
+     .params = tasks_id_param,
+     .response = TASK_OBJ " (409 when already finished)",
+     .handler = tasks_api_cancel},
+    {.method = "GET",
+     .path = "/api/v1/tasks/{id}/wait",
+     .scope = "tasks:read",
+     .tag = "tasks",
+     .summary = "The task once it has finished, or as it is after timeout_ms",
+     .params = tasks_id_param,
+     .query = tasks_wait_query,
+     .response = TASK_OBJ,
+     .handler = tasks_api_wait},
+    {.method = "GET",
+     .path = "/api/v1/tasks/{id}/events",
+     .scope = "tasks:read",
+     .tag = "tasks",
+     .summary = "The task's transitions and progress as server-sent events",
+     .params = tasks_id_param,
+     .streaming = true,
+     .response = "SSE of task.<id>.updated events, each the task",
+     .handler = tasks_api_events},
+    {.method = "POST",
+     .path = "/api/v1/tasks/{id}/heartbeat",
+     .scope = "tasks:write",
+     .tag = "tasks",
+     .summary = "Renew a lease and report progress (409 when the lease is no longer held)",
+     .params = tasks_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = tasks_heartbeat_body,
+     .response = TASK_OBJ,
+     .handler = tasks_api_heartbeat},
+    {.method = "POST",
+     .path = "/api/v1/tasks/{id}/result",
+     .scope = "tasks:write",
+     .tag = "tasks",
+     .summary = "Complete a leased task, exactly once (409 for a lapsed or replaced lease)",
+     .params = tasks_id_param,
+     .body_kind = API_BODY_JSON,
+     .body = tasks_result_body,
+     .response = TASK_OBJ " (413 when output exceeds 256 KiB)",
+     .handler = tasks_api_result},
+};
+
+int tasks_api_register(hub_t *hub)
+{
+    if (!hub->tasks)
+        return -1;
+    api_register(hub->api, tasks_endpoints, sizeof tasks_endpoints / sizeof tasks_endpoints[0]);
+    return 0;
+}

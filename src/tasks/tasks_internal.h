@@ -1,0 +1,165 @@
+/* What the tasks files share: the task, the queue, held replies and the persistence batch.
+ * Everything here is used on the loop thread only, except the batch rows the store worker
+ * reads (owned by the batch while it is in flight). */
+#ifndef GANGLION_TASKS_INTERNAL_H
+#define GANGLION_TASKS_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "core/htab.h"
+#include "tasks/tasks.h"
+
+#define TASKS_ID_LEN      18 /* "t-" + 16 hex digits */
+#define TASKS_PRIORITIES  10
+#define TASKS_INPUT_MAX   (64 * 1024)  /* encoded input, bytes */
+#define TASKS_RESULT_MAX  (256 * 1024) /* encoded output or progress, bytes */
+#define TASKS_KEEP        10000        /* finished tasks kept in memory (all are stored) */
+#define TASKS_LIVE_MAX    100000       /* unfinished tasks at once */
+#define TASKS_LEASE_MAX   100          /* tasks in one lease */
+#define TASKS_WAITERS_MAX 4096         /* long-polls held at once (leases and waits) */
+#define TASKS_BACKOFF_MS  200          /* first retry delay; doubles, up to ... */
+#define TASKS_BACKOFF_MAX 10000
+#define TASKS_TICK_MS     20
+
+typedef enum {
+    TASK_QUEUED = 0,
+    TASK_ASSIGNED,
+    TASK_RUNNING,
+    TASK_SUCCEEDED,
+    TASK_FAILED,
+    TASK_CANCELLED,
+    TASK_EXPIRED,
+} task_state_t;
+
+extern const char *const tasks_state_names[]; /* NULL-terminated, in task_state_t order */
+
+typedef struct task {
+    char id[TASKS_ID_LEN + 1];
+    char *type, *description, *agent, *capability, *idem_key; /* owned; NULL when unset */
+    char *worker; /* who holds the lease (principal), owned, or NULL */
+    char *error;  /* why it failed, owned, or NULL */
+    json_t *input, *labels, *output, *progress; /* owned; NULL when unset */
+    int priority, max_attempts, attempts;
+    task_state_t state;
+    int64_t created_ms, updated_ms, deadline_ms, not_before_ms, lease_expires_ms;
+    uint64_t lease;           /* the current lease's number; a result must name it */
+    uint64_t seq;             /* submission order (FIFO within a priority) */
+    struct task *prev, *next; /* in one list: a priority queue, in flight, or finished */
+    int list;                 /* which: TASKS_L_* */
+    struct task *dnext;       /* dirty list */
+    bool dirty;
+    bool via_stdin; /* handed to a stdin worker: no lease lapse; the agent's end retries it */
+} task_t;
+
+enum { TASKS_L_NONE = 0, TASKS_L_QUEUE, TASKS_L_FLIGHT, TASKS_L_DONE };
+
+typedef struct tasks_list {
+    task_t *head, *tail;
+    size_t n;
+} tasks_list_t;
+
+/* A held reply: sent when the batch holding what it reports has committed. */
+typedef struct tasks_ack {
+    struct tasks_ack *next;
+    api_req_t *req;
+    json_t *body; /* owned */
+    int status;
+    uint64_t mark;
+} tasks_ack_t;
+
+/* A long-poll: a worker's lease waiting for work, or a client waiting for a task's end. */
+typedef struct tasks_waiter {
+    struct tasks_waiter *prev, *next;
+    api_req_t *req;
+    int64_t until_ms;
+    /* lease */
+    json_t *caps; /* owned array of strings */
+    char *agent;  /* owned or NULL */
+    char *principal;
+    int max;
+    int64_t lease_ms;
+    /* wait */
+    char task_id[TASKS_ID_LEN + 1];
+} tasks_waiter_t;
+
+typedef struct tasks_waiters {
+    tasks_waiter_t *head, *tail;
+    size_t n;
+} tasks_waiters_t;
+
+/* Guard gate: evaluates a submission before it is queued; NULL problem = allowed. The guard
+ * domain sets it (serve.c); NULL = every submission is allowed. */
+typedef problem_t *(*tasks_gate_fn)(void *ud, const json_t *submission, const char *principal);
+
+typedef struct tasks {
+    struct hub *hub;
+    htab_t *by_id, *by_key;
+    tasks_list_t queue[TASKS_PRIORITIES];
+    tasks_list_t flight, done;
+    tasks_waiters_t leases, waits;
+    uint64_t seq, lease_seq;
+    /* persistence: rows marked, rows committed; one batch in flight at a time */
+    task_t *dirty_head, *dirty_tail;
+    uint64_t save_seq, save_done;
+    bool batch_busy, check_on;
+    tasks_ack_t *ack_head, *ack_tail;
+    uv_check_t check;
+    uv_timer_t tick;
+    bool stopping;
+    struct bus_sub *agent_sub; /* agent.*.status: stdin workers come and go */
+    tasks_gate_fn gate;
+    void *gate_ud;
+    uint64_t submitted, completed, lapsed, errors;
+} tasks_t;
+
+/* ---- tasks.c: the model and scheduling ---- */
+task_t *tasks_get(tasks_t *ts, const char *id);
+json_t *tasks_task_json(const task_t *t);
+/* Validated submission body → a new queued task (or the one with the same idempotency key,
+ * *existed set). NULL with *p on refusal. */
+task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, bool *existed,
+                     problem_t **p);
+/* Moves up to max matching queued tasks to `assigned` under new leases of lease_ms; returns
+ * a new array of their JSON (with "lease"). */
+json_t *tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const char *principal,
+                    int max, int64_t lease_ms);
+problem_t *tasks_heartbeat(tasks_t *ts, task_t *t, uint64_t lease, const json_t *progress,
+                           int64_t lease_ms);
+problem_t *tasks_result(tasks_t *ts, task_t *t, uint64_t lease, bool ok, const json_t *output,
+                        const char *error);
+problem_t *tasks_cancel(tasks_t *ts, task_t *t);
+/* A transition: marked for the next batch, published, audited when no request caused it
+ * (system_cause names why). */
+void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause);
+/* An attempt ended without a result: back to the queue after a backoff, or failed. */
+void tasks_requeue_or_fail(tasks_t *ts, task_t *t, const char *why);
+/* Leases waiting for work, then stdin workers with a free slot, get what the queue has. */
+void tasks_dispatch(tasks_t *ts);
+void tasks_waiter_add(tasks_waiters_t *l, tasks_waiter_t *w);
+void tasks_waiter_free(tasks_waiters_t *l, tasks_waiter_t *w);
+bool tasks_terminal(task_state_t s);
+void tasks_free(task_t *t);
+/* Puts a loaded task into its place (queue or finished). */
+void tasks_place(tasks_t *ts, task_t *t);
+void tasks_link_flight(tasks_t *ts, task_t *t);
+task_t *tasks_from_json(const json_t *doc);
+
+/* ---- tasks_stdin.c: stdin workers (agents that declare the capability tasks:N) ---- */
+void tasks_stdin_dispatch(tasks_t *ts);
+/* Tasks of stdin workers that are gone go back to the queue (or fail). */
+void tasks_stdin_reconcile(tasks_t *ts);
+/* Tells a stdin worker that its task was cancelled. */
+void tasks_stdin_cancel(tasks_t *ts, const task_t *t);
+
+/* ---- tasks_store.c: persistence and held replies ---- */
+void tasks_dirty(tasks_t *ts, task_t *t);
+/* Sends body (stolen) with status once everything marked so far has committed. */
+void tasks_ack_reply(tasks_t *ts, api_req_t *req, int status, json_t *body);
+void tasks_ack_fini(tasks_t *ts);
+int tasks_load(tasks_t *ts);
+
+#endif

@@ -1,0 +1,303 @@
+/* Tasks persistence: the table (migration 700), transitions written in grouped commits — one
+ * batch in flight at a time, holding every task changed since the last — and replies held
+ * until the batch that holds what they report has committed. Loop thread, except the batch's
+ * work on the store's thread pool. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hub.h"
+#include "core/log.h"
+#include "store/store_problem.h"
+#include "tasks/tasks_internal.h"
+
+static const store_migration_t tasks_migs[] = {
+    {
+        .version = 700,
+        .name = "tasks",
+        .sql_sqlite = "CREATE TABLE tasks ("
+                      " id TEXT PRIMARY KEY,"
+                      " state TEXT NOT NULL,"
+                      " priority INTEGER NOT NULL,"
+                      " idempotency_key TEXT UNIQUE,"
+                      " created_ms BIGINT NOT NULL,"
+                      " updated_ms BIGINT NOT NULL,"
+                      " doc TEXT NOT NULL);"
+                      "CREATE INDEX tasks_state ON tasks (state, created_ms);"
+                      "CREATE INDEX tasks_updated ON tasks (updated_ms);",
+    },
+};
+
+const store_migration_t *tasks_migrations(size_t *n)
+{
+    *n = sizeof tasks_migs / sizeof tasks_migs[0];
+    return tasks_migs;
+}
+
+/* ---- the batch ---- */
+
+typedef struct tasks_row {
+    char id[TASKS_ID_LEN + 1];
+    const char *state; /* static */
+    int priority;
+    char *key; /* owned or NULL */
+    int64_t created_ms, updated_ms;
+    char *doc; /* owned */
+} tasks_row_t;
+
+typedef struct tasks_batch {
+    tasks_t *ts;
+    tasks_row_t *rows;
+    size_t n;
+    char err[256];
+} tasks_batch_t;
+
+static void tasks_flush(tasks_t *ts);
+
+static int tasks_batch_work(store_conn_t *c, void *ud)
+{
+    tasks_batch_t *b = ud;
+    int rc = store_tx_begin(c);
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        tasks_row_t *r = &b->rows[i];
+        store_val_t p[] = {STORE_TEXTV(r->id),        STORE_TEXTV(r->state),
+                           STORE_INTV(r->priority),   r->key ? STORE_TEXTV(r->key) : STORE_NULLV,
+                           STORE_INTV(r->created_ms), STORE_INTV(r->updated_ms),
+                           STORE_TEXTV(r->doc)};
+        rc = store_query(c,
+                         "INSERT INTO tasks (id, state, priority, idempotency_key, created_ms,"
+                         " updated_ms, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                         " ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
+                         " updated_ms = excluded.updated_ms, doc = excluded.doc",
+                         p, 7, NULL, NULL);
+    }
+    if (rc == 0)
+        rc = store_tx_commit(c);
+    if (rc < 0) {
+        snprintf(b->err, sizeof b->err, "%s", store_conn_error(c));
+        (void)store_tx_rollback(c); /* the error that counts is rc */
+    }
+    return rc;
+}
+
+static void tasks_batch_free(tasks_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->rows[i].key);
+        free(b->rows[i].doc);
+    }
+    free(b->rows);
+    free(b);
+}
+
+/* Releases the replies whose rows are committed (or failed: then a 503). */
+static void tasks_ack_release(tasks_t *ts, bool failed)
+{
+    while (ts->ack_head && ts->ack_head->mark <= ts->save_done) {
+        tasks_ack_t *k = ts->ack_head;
+        ts->ack_head = k->next;
+        if (!ts->ack_head)
+            ts->ack_tail = NULL;
+        if (failed) {
+            json_decref(k->body);
+            api_reply_problem(k->req, store_problem_uncommitted(ts->hub->store, "the task"));
+        } else {
+            api_reply_json(k->req, k->status, k->body);
+        }
+        free(k);
+    }
+}
+
+/* Finished tasks beyond TASKS_KEEP leave memory (their rows stay in the store). */
+static void tasks_evict(tasks_t *ts)
+{
+    while (ts->done.n > TASKS_KEEP && !ts->done.head->dirty) {
+        task_t *t = ts->done.head;
+        ts->done.head = t->next;
+        if (t->next)
+            t->next->prev = NULL;
+        else
+            ts->done.tail = NULL;
+        ts->done.n--;
+        htab_del(ts->by_id, t->id, strlen(t->id));
+        if (t->idem_key && htab_get_str(ts->by_key, t->idem_key) == t)
+            htab_del(ts->by_key, t->idem_key, strlen(t->idem_key));
+        tasks_free(t);
+    }
+}
+
+static void tasks_batch_done(int status, void *ud)
+{
+    tasks_batch_t *b = ud;
+    tasks_t *ts = b->ts;
+    if (status < 0) {
+        ts->errors++;
+        log_error(NULL, "tasks: batch not committed", "{s:i,s:s}", "rows", (int)b->n, "reason",
+                  b->err);
+    }
+    ts->save_done += b->n;
+    ts->batch_busy = false;
+    tasks_batch_free(b);
+    if (!ts->hub->tasks) /* destroyed meanwhile */
+        return;
+    tasks_ack_release(ts, status < 0);
+    tasks_evict(ts);
+    if (ts->dirty_head)
+        tasks_flush(ts);
+}
+
+static void tasks_flush(tasks_t *ts)
+{
+    if (ts->batch_busy || !ts->dirty_head)
+        return;
+    size_t n = 0;
+    for (task_t *t = ts->dirty_head; t; t = t->dnext)
+        n++;
+    tasks_batch_t *b = calloc(1, sizeof *b);
+    tasks_row_t *rows = b ? calloc(n, sizeof *rows) : NULL;
+    if (!rows) {
+        free(b);
+        log_error(NULL, "tasks: out of memory for a batch", NULL);
+        return; /* the next change tries again */
+    }
+    b->ts = ts;
+    b->rows = rows;
+    for (task_t *t = ts->dirty_head; t;) {
+        task_t *nx = t->dnext;
+        tasks_row_t *r = &rows[b->n++];
+        memcpy(r->id, t->id, sizeof r->id);
+        r->state = tasks_state_names[t->state];
+        r->priority = t->priority;
+        r->key = t->idem_key ? strdup(t->idem_key) : NULL;
+        r->created_ms = t->created_ms;
+        r->updated_ms = t->updated_ms;
+        json_t *doc = tasks_task_json(t);
+        r->doc = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        t->dirty = false;
+        t->dnext = NULL;
+        t = nx;
+    }
+    ts->dirty_head = ts->dirty_tail = NULL;
+    ts->batch_busy = true;
+    int rc = store_submit(ts->hub->store, ts->hub->loop, tasks_batch_work, tasks_batch_done, b);
+    if (rc < 0) {
+        snprintf(b->err, sizeof b->err, "cannot queue the batch: %s", uv_strerror(rc));
+        tasks_batch_done(STORE_ERR, b);
+    }
+}
+
+static void tasks_on_check(uv_check_t *h)
+{
+    tasks_t *ts = h->data;
+    uv_check_stop(h);
+    ts->check_on = false;
+    tasks_flush(ts);
+}
+
+void tasks_dirty(tasks_t *ts, task_t *t)
+{
+    if (t->dirty)
+        return; /* its row in the coming batch will show this change too */
+    t->dirty = true;
+    ts->save_seq++;
+    if (ts->dirty_tail)
+        ts->dirty_tail->dnext = t;
+    else
+        ts->dirty_head = t;
+    ts->dirty_tail = t;
+    if (!ts->batch_busy && !ts->check_on && ts->check.loop) {
+        ts->check_on = true;
+        uv_check_start(&ts->check, tasks_on_check);
+    }
+}
+
+void tasks_ack_reply(tasks_t *ts, api_req_t *req, int status, json_t *body)
+{
+    if (ts->save_done >= ts->save_seq) {
+        api_reply_json(req, status, body);
+        return;
+    }
+    tasks_ack_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        log_warn(api_req_id(req), "tasks: reply sent before its commit (out of memory)", NULL);
+        api_reply_json(req, status, body);
+        return;
+    }
+    k->req = req;
+    k->body = body;
+    k->status = status;
+    k->mark = ts->save_seq;
+    if (ts->ack_tail)
+        ts->ack_tail->next = k;
+    else
+        ts->ack_head = k;
+    ts->ack_tail = k;
+}
+
+void tasks_ack_fini(tasks_t *ts)
+{
+    while (ts->ack_head) {
+        tasks_ack_t *k = ts->ack_head;
+        ts->ack_head = k->next;
+        json_decref(k->body);
+        api_reply_problem(k->req, problem_new(503, "shutting-down",
+                                              "the server shut down before the change was "
+                                              "committed"));
+        free(k);
+    }
+    ts->ack_tail = NULL;
+}
+
+/* ---- start ---- */
+
+static int tasks_load_rows(tasks_t *ts, store_conn_t *c, const char *sql)
+{
+    json_t *rows = NULL;
+    int rc = store_query(c, sql, NULL, 0, &rows, NULL);
+    if (rc < 0)
+        return rc;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        json_t *doc = json_loads(json_string_value(json_object_get(row, "doc")), 0, NULL);
+        task_t *t = doc ? tasks_from_json(doc) : NULL;
+        json_decref(doc);
+        if (!t || htab_put(ts->by_id, t) < 0) {
+            tasks_free(t);
+            continue;
+        }
+        if (t->idem_key && htab_put(ts->by_key, t) < 0) {
+            free(t->idem_key);
+            t->idem_key = NULL;
+        }
+        bool requeued = !tasks_terminal(t->state) && t->state != TASK_QUEUED;
+        tasks_place(ts, t);
+        if (requeued)
+            tasks_dirty(ts, t);
+    }
+    json_decref(rows);
+    return 0;
+}
+
+int tasks_load(tasks_t *ts)
+{
+    if (!ts->hub->store)
+        return 0;
+    store_conn_t *c = store_conn_acquire(ts->hub->store);
+    if (!c)
+        return -1;
+    int rc = tasks_load_rows(ts, c,
+                             "SELECT doc FROM (SELECT doc, updated_ms FROM tasks WHERE state IN"
+                             " ('succeeded', 'failed', 'cancelled', 'expired')"
+                             " ORDER BY updated_ms DESC LIMIT 10000) AS recent"
+                             " ORDER BY updated_ms");
+    if (rc == 0)
+        rc = tasks_load_rows(ts, c,
+                             "SELECT doc FROM tasks WHERE state IN ('queued', 'assigned',"
+                             " 'running') ORDER BY created_ms");
+    if (rc < 0)
+        log_error(NULL, "tasks: cannot load", "{s:s}", "reason", store_conn_error(c));
+    store_conn_release(ts->hub->store, c);
+    return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,215 @@
+"""Tasks through the leasing protocol: a real worker (examples/tasks/lease_worker.py) with an
+agent-role key takes tasks over the API; leases lapse, results come once, sizes are bounded, and
+every transition survives a restart (SQLite and PostgreSQL)."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from auth_util import bearer, make_key
+from conftest import assert_problem, bare_http
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = ROOT / "examples" / "tasks" / "lease_worker.py"
+
+
+def until(pred, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def agent_session(d):
+    k = make_key(d, name="worker", role="agent")
+    s = bare_http()
+    s.headers.update(bearer(k["secret"]))
+    return s, k["secret"]
+
+
+def submit(d, **body):
+    body.setdefault("type", "echo")
+    r = d.post("/api/v1/tasks", json=body)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def lease(d, s, **body):
+    r = s.post(d.url + "/api/v1/tasks/lease", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["tasks"]
+
+
+def task(d, tid):
+    r = d.get(f"/api/v1/tasks/{tid}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def start_worker(d, secret, *args):
+    env = dict(os.environ, GANGLION_URL=d.url, GANGLION_API_KEY=secret)
+    return subprocess.Popen([sys.executable, str(WORKER), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_leasing_worker_end_to_end(store_daemon):
+    d = store_daemon
+    _, secret = agent_session(d)
+    w = start_worker(d, secret, "--capability", "echo", "--capability", "sleep")
+    try:
+        t = submit(d, type="echo", capability="echo", input={"hello": [1, 2]}, labels={"team": "a"})
+        assert t["state"] == "queued" and t["id"].startswith("t-")
+        r = d.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 10000}, timeout=20)
+        assert r.status_code == 200
+        done = r.json()
+        assert done["state"] == "succeeded" and done["output"] == {"hello": [1, 2]}
+        assert done["attempts"] == 1
+        s2 = submit(d, type="sleep", capability="sleep", input={"ms": 300})
+        fin = d.get(f"/api/v1/tasks/{s2['id']}/wait", params={"timeout_ms": 10000}, timeout=20).json()
+        assert fin["state"] == "succeeded" and fin["progress"]["step"] >= 1
+    finally:
+        w.kill()
+        w.wait()
+    # every transition was committed: a restart still knows both results
+    d.restart()
+    assert task(d, t["id"])["output"] == {"hello": [1, 2]}
+    lst = d.get("/api/v1/tasks", params={"state": "succeeded"}).json()
+    assert [x["id"] for x in lst["tasks"]] == [t["id"], s2["id"]]
+
+
+def test_priority_then_fifo_and_capability_routing(daemon):
+    d = daemon
+    s, _ = agent_session(d)
+    low1 = submit(d, priority=1, capability="c")
+    high = submit(d, priority=7, capability="c")
+    low2 = submit(d, priority=1, capability="c")
+    other = submit(d, priority=9, capability="other")
+    mine = submit(d, priority=0, agent="w1")
+    got = lease(d, s, capabilities=["c"], max=10)
+    assert [x["id"] for x in got] == [high["id"], low1["id"], low2["id"]]
+    assert all(x["state"] == "assigned" for x in got)
+    # a task addressed to an agent goes only to that agent
+    assert lease(d, s, capabilities=["c"], agent="w2", max=10) == []
+    got = lease(d, s, capabilities=["other"], agent="w1", max=10)
+    assert [x["id"] for x in got] == [other["id"], mine["id"]]
+    assert task(d, mine["id"])["worker"] == "w1"
+
+
+def test_lease_waits_until_work_arrives(daemon):
+    d = daemon
+    s, _ = agent_session(d)
+    import threading
+    out = {}
+    th = threading.Thread(target=lambda: out.update(
+        tasks=lease(d, s, capabilities=["late"], wait_ms=10000)))
+    th.start()
+    time.sleep(0.2)  # the lease is parked before the task exists (not an assertion)
+    t0 = time.monotonic()
+    t = submit(d, capability="late")
+    th.join(15)
+    assert [x["id"] for x in out["tasks"]] == [t["id"]]
+    assert time.monotonic() - t0 < 2
+    # nothing for it: an empty list once wait_ms is over
+    t0 = time.monotonic()
+    assert lease(d, s, capabilities=["none"], wait_ms=300) == []
+    assert time.monotonic() - t0 >= 0.25
+
+
+def test_lapsed_lease_retries_then_late_result_is_409(daemon):
+    d = daemon
+    s, _ = agent_session(d)
+    t = submit(d, capability="x", max_attempts=3)
+    first = lease(d, s, capabilities=["x"], lease_ms=100)[0]
+    # the worker goes silent: the task returns to the queue (with a backoff) and goes elsewhere
+    second = until(lambda: lease(d, s, capabilities=["x"], lease_ms=5000), what="re-lease")[0]
+    assert second["id"] == t["id"] and second["attempts"] == 2 and second["lease"] != first["lease"]
+    late = s.post(f"{d.url}/api/v1/tasks/{t['id']}/result",
+                  json={"lease": first["lease"], "ok": True, "output": 1}, timeout=10)
+    assert_problem(late, 409)
+    ok = s.post(f"{d.url}/api/v1/tasks/{t['id']}/result",
+                json={"lease": second["lease"], "ok": True, "output": 2}, timeout=10)
+    assert ok.status_code == 200 and ok.json()["state"] == "succeeded"
+    again = s.post(f"{d.url}/api/v1/tasks/{t['id']}/result",
+                   json={"lease": second["lease"], "ok": True, "output": 3}, timeout=10)
+    assert_problem(again, 409)
+    assert task(d, t["id"])["output"] == 2
+
+
+def test_max_attempts_exhausted_fails(daemon):
+    d = daemon
+    s, _ = agent_session(d)
+    t = submit(d, capability="y", max_attempts=1)
+    lease(d, s, capabilities=["y"], lease_ms=50)
+    fin = until(lambda: (lambda x: x if x["state"] == "failed" else None)(task(d, t["id"])),
+                what="failed")
+    assert fin["attempts"] == 1 and "lapsed" in fin["error"]
+    audit = d.get("/api/v1/audit", params={"principal": "system"}).json()
+    assert any(t["id"] in (e.get("target") or "") for e in audit["entries"]), audit
+
+
+def test_deadline_expires_a_task(daemon):
+    d = daemon
+    t = submit(d, capability="nobody", timeout_ms=150)
+    fin = d.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 5000}, timeout=10).json()
+    assert fin["state"] == "expired"
+
+
+def test_cancel_reaches_a_leasing_worker(daemon):
+    d = daemon
+    _, secret = agent_session(d)
+    w = start_worker(d, secret, "--capability", "sleep", "--once")
+    try:
+        t = submit(d, type="sleep", capability="sleep", input={"ms": 20000})
+        until(lambda: task(d, t["id"])["state"] == "running", what="running")
+        r = d.post(f"/api/v1/tasks/{t['id']}/cancel")
+        assert r.status_code == 200 and r.json()["state"] == "cancelled"
+        out, _ = w.communicate(timeout=10)  # its next heartbeat is refused: it stops the work
+        assert f"task {t['id']} lost its lease" in out
+    finally:
+        w.kill()
+    assert task(d, t["id"])["state"] == "cancelled"
+    assert_problem(d.post(f"/api/v1/tasks/{t['id']}/cancel"), 409)
+
+
+def test_idempotency_key_dedups(store_daemon):
+    d = store_daemon
+    a = d.post("/api/v1/tasks", json={"type": "echo", "idempotency_key": "k-1"})
+    b = d.post("/api/v1/tasks", json={"type": "echo", "idempotency_key": "k-1"})
+    assert a.status_code == 201 and b.status_code == 200 and a.json()["id"] == b.json()["id"]
+    d.restart()
+    c = d.post("/api/v1/tasks", json={"type": "echo", "idempotency_key": "k-1"})
+    assert c.status_code == 200 and c.json()["id"] == a.json()["id"]
+
+
+def test_sizes_are_bounded(daemon):
+    d = daemon
+    s, _ = agent_session(d)
+    assert_problem(d.post("/api/v1/tasks", json={"type": "x", "input": "a" * 70000}), 413)
+    t = submit(d, capability="z")
+    got = lease(d, s, capabilities=["z"])[0]
+    big = s.post(f"{d.url}/api/v1/tasks/{t['id']}/result",
+                 json={"lease": got["lease"], "ok": True, "output": "b" * 300000}, timeout=10)
+    assert_problem(big, 413)
+    assert task(d, t["id"])["state"] == "assigned"
+    assert_problem(d.post("/api/v1/tasks", json={"type": "x", "agent": "a", "capability": "c"}),
+                   422)
+
+
+def test_roles_and_events(daemon):
+    d = daemon
+    viewer = make_key(d, name="v", role="viewer")
+    s = bare_http()
+    r = s.post(d.url + "/api/v1/tasks", json={"type": "x"}, headers=bearer(viewer["secret"]))
+    assert_problem(r, 403)
+    t = submit(d)
+    r = s.get(f"{d.url}/api/v1/tasks/{t['id']}", headers=bearer(viewer["secret"]), timeout=10)
+    assert r.status_code == 200
+    lst = d.get("/api/v1/tasks", params={"limit": 1}).json()
+    assert lst["has_more"] is False and lst["tasks"][0]["id"] == t["id"]
