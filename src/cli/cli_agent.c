@@ -90,12 +90,6 @@ static cli_color_t cli_agent_status_color(const char *st)
     return CLI_COLOR_NONE;
 }
 
-static const char *cli_agent_str(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* A scalar as text ("-" for null or absent). */
 static void cli_agent_val(const json_t *v, char *out, size_t outlen)
 {
@@ -170,21 +164,21 @@ static int cli_agent_print_brief(cli_ctx_t *ctx, const json_t *a, const char *ve
 {
     if (ctx->json)
         return cli_agent_print_json(a ? a : json_null());
-    const char *st = cli_agent_str(a, "status");
+    const char *st = cli_json_str(a, "status");
     static const char *const ended[] = {"completed", "failed", "terminated", "lost"};
     for (size_t i = 0; !strcmp(verb, "stopping") && i < sizeof ended / sizeof ended[0]; i++)
         if (!strcmp(st, ended[i]))
             verb = "stopped"; /* it had ended already: stop is idempotent */
     if (ctx->color && *st)
-        printf("%s %s: \033[%sm%s\033[0m\n", verb, cli_agent_str(a, "id"),
+        printf("%s %s: \033[%sm%s\033[0m\n", verb, cli_json_str(a, "id"),
                cli_agent_status_color(st) == CLI_COLOR_RED     ? "31"
                : cli_agent_status_color(st) == CLI_COLOR_GREEN ? "32"
                                                                : "33",
                st);
     else if (*st)
-        printf("%s %s: %s\n", verb, cli_agent_str(a, "id"), st);
+        printf("%s %s: %s\n", verb, cli_json_str(a, "id"), st);
     else
-        printf("%s %s\n", verb, cli_agent_str(a, "id"));
+        printf("%s %s\n", verb, cli_json_str(a, "id"));
     return CLI_EXIT_OK;
 }
 
@@ -393,11 +387,11 @@ static int cli_agent_spawn(cli_ctx_t *ctx, int argc, char **argv)
     if (rc == 0 && ctx->json)
         rc = cli_agent_print_json(a);
     else if (rc == 0 && !ctx->out_tty)
-        printf("%s\n", cli_agent_str(a, "id")); /* ID=$(ganglion agent spawn …) */
+        printf("%s\n", cli_json_str(a, "id")); /* ID=$(ganglion agent spawn …) */
     else if (rc == 0)
         printf("spawned %s (%s), %s; follow it with: %s agent logs %s -f\n",
-               cli_agent_str(a, "name"), cli_agent_str(a, "id"), cli_agent_str(a, "status"),
-               ctx->prog, cli_agent_str(a, "id"));
+               cli_json_str(a, "name"), cli_json_str(a, "id"), cli_json_str(a, "status"), ctx->prog,
+               cli_json_str(a, "id"));
     json_decref(a);
     cli_client_destroy(&c);
 out:
@@ -427,7 +421,7 @@ static void cli_agent_cmdline(const json_t *argv, char *out, size_t len)
 static void cli_agent_ls_row(cli_table_t *t, const json_t *a, int64_t now_ms)
 {
     char pid[32], ex[32], uptime[32] = "-", cpu[32] = "-", rss[32] = "-", cmd[1024], reason[512];
-    const char *st = cli_agent_str(a, "status");
+    const char *st = cli_json_str(a, "status");
     cli_agent_val(json_object_get(a, "pid"), pid, sizeof pid);
     json_t *code = json_object_get(a, "exit_code"), *sig = json_object_get(a, "signal");
     cli_agent_val(sig && !json_is_null(sig) ? sig : code, ex, sizeof ex);
@@ -443,8 +437,8 @@ static void cli_agent_ls_row(cli_table_t *t, const json_t *a, int64_t now_ms)
     cli_agent_cmdline(json_object_get(a, "argv"), cmd, sizeof cmd);
     cli_agent_val(json_object_get(a, "reason"), reason, sizeof reason);
     cli_table_row_add(t);
-    cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(a, "id"));
-    cli_table_cell_set(t, 1, CLI_COLOR_BOLD, cli_agent_str(a, "name"));
+    cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_json_str(a, "id"));
+    cli_table_cell_set(t, 1, CLI_COLOR_BOLD, cli_json_str(a, "name"));
     cli_table_cell_set(t, 2, cli_agent_status_color(st), st);
     cli_table_cell_set(t, 3, CLI_COLOR_NONE, pid);
     cli_table_cell_set(t, 4, CLI_COLOR_NONE, uptime);
@@ -630,8 +624,8 @@ static void cli_agent_logline(const cli_agent_logfmt_t *f, const json_t *l)
         cli_json_print(l, false);
         return;
     }
-    const char *text = cli_agent_str(l, "text");
-    bool is_err = !strcmp(cli_agent_str(l, "stream"), "stderr");
+    const char *text = cli_json_str(l, "text");
+    bool is_err = !strcmp(cli_json_str(l, "stream"), "stderr");
     bool cont = json_is_true(json_object_get(l, "cont"));
     if (f->timestamps) {
         json_int_t ts = json_integer_value(json_object_get(l, "ts"));
@@ -733,8 +727,8 @@ static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
          * name is spawned meanwhile */
         json_t *a = NULL;
         if ((rc = cli_agent_req(ctx, c, "GET", agent_path, NULL, &a)) != 0 ||
-            cli_agent_path(base, sizeof base, cli_agent_str(a, "id"), "output") < 0 ||
-            cli_agent_path(agent_path, sizeof agent_path, cli_agent_str(a, "id"), NULL) < 0) {
+            cli_agent_path(base, sizeof base, cli_json_str(a, "id"), "output") < 0 ||
+            cli_agent_path(agent_path, sizeof agent_path, cli_json_str(a, "id"), NULL) < 0) {
             json_decref(a);
             cli_client_destroy(&c);
             return rc ? rc : CLI_EXIT_FAIL;
@@ -790,7 +784,7 @@ static int cli_agent_logs(cli_ctx_t *ctx, int argc, char **argv)
         /* Follow until the agent has ended and its last lines are out, or Ctrl-C. */
         json_t *a = NULL;
         rc = cli_agent_req_held(ctx, c, agent_path, &a);
-        bool alive = rc == 0 && cli_agent_alive(cli_agent_str(a, "status"));
+        bool alive = rc == 0 && cli_agent_alive(cli_json_str(a, "status"));
         json_decref(a);
         if (rc || !alive) {
             if (rc == 0 && !ended) {
@@ -1097,7 +1091,7 @@ static int cli_agent_action(cli_ctx_t *ctx, int argc, char **argv)
  * succeeded", or the JSON. CLI_EXIT_FAIL when any agent failed. */
 static int cli_agent_batch_run(cli_ctx_t *ctx, json_t *body)
 {
-    const char *command = cli_agent_str(body, "command");
+    const char *command = cli_json_str(body, "command");
     cli_client_t *c = NULL;
     int rc = cli_agent_open(ctx, &c);
     if (rc) {
@@ -1125,7 +1119,7 @@ static int cli_agent_batch_run(cli_ctx_t *ctx, json_t *body)
                 d = json_object_get(x, "status");
             cli_agent_val(d, detail, sizeof detail);
             cli_table_row_add(t);
-            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_agent_str(x, "id"));
+            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_json_str(x, "id"));
             cli_table_cell_set(t, 1,
                                ok        ? CLI_COLOR_GREEN
                                : skipped ? CLI_COLOR_DIM

@@ -42,38 +42,6 @@ static void cli_brain_path(char *out, size_t len, const char *id, const char *su
     strncat(out, suffix, len - strlen(out) - 1);
 }
 
-/* One request; on a reply < 400 *out holds its JSON (NULL when empty) and 0 is returned, else
- * the problem is printed and the exit code returned. */
-static int cli_brain_req(cli_ctx_t *ctx, const char *method, const char *path, const json_t *body,
-                         json_t **out)
-{
-    cli_client_t *c = NULL;
-    if (out)
-        *out = NULL;
-    if (cli_client_open(ctx, 0, &c) < 0)
-        return CLI_EXIT_USAGE;
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    cli_response_t r;
-    int rc = cli_client_request(c, method, path, text, text ? strlen(text) : 0, &r);
-    free(text);
-    if (rc < 0) {
-        cli_error("%s", cli_client_error(c));
-        cli_response_free(&r);
-        cli_client_destroy(&c);
-        return cli_exit_for(rc);
-    }
-    cli_client_destroy(&c);
-    if (r.status >= 400) {
-        cli_problem_print(&r);
-        cli_response_free(&r);
-        return CLI_EXIT_FAIL;
-    }
-    if (out && r.body_len)
-        *out = json_loadb(r.body, r.body_len, JSON_DECODE_ANY, NULL);
-    cli_response_free(&r);
-    return CLI_EXIT_OK;
-}
-
 /* ---- output ---- */
 
 static cli_color_t cli_brain_color(const char *st)
@@ -193,7 +161,7 @@ static int cli_brain_create(cli_ctx_t *ctx, int argc, char **argv)
     if (start)
         json_object_set_new(body, "start", json_true());
     json_t *r = NULL;
-    int rc = cli_brain_req(ctx, "POST", "/api/v1/brains", body, &r);
+    int rc = cli_request_json(ctx, "POST", "/api/v1/brains", body, &r);
     json_decref(body);
     if (!rc)
         rc = cli_brain_print_one(ctx, r);
@@ -208,7 +176,7 @@ static int cli_brain_ls(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     json_t *r = NULL;
-    int rc = cli_brain_req(ctx, "GET", "/api/v1/brains", NULL, &r);
+    int rc = cli_request_json(ctx, "GET", "/api/v1/brains", NULL, &r);
     if (rc || ctx->json) {
         if (!rc)
             cli_json_print(r, false);
@@ -264,7 +232,7 @@ static int cli_brain_show(cli_ctx_t *ctx, int argc, char **argv)
     char path[CLI_BRAIN_PATH_MAX];
     cli_brain_path(path, sizeof path, id, "");
     json_t *r = NULL;
-    int rc = cli_brain_req(ctx, "GET", path, NULL, &r);
+    int rc = cli_request_json(ctx, "GET", path, NULL, &r);
     if (!rc)
         rc = cli_brain_print_one(ctx, r);
     json_decref(r);
@@ -281,7 +249,7 @@ static int cli_brain_command(cli_ctx_t *ctx, int argc, char **argv)
     snprintf(suffix, sizeof suffix, "/%s", argv[0]);
     cli_brain_path(path, sizeof path, id, suffix);
     json_t *r = NULL;
-    int rc = cli_brain_req(ctx, "POST", path, NULL, &r);
+    int rc = cli_request_json(ctx, "POST", path, NULL, &r);
     if (!rc && ctx->json)
         cli_json_print(r, false);
     else if (!rc)
@@ -299,7 +267,7 @@ static int cli_brain_rm(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_USAGE;
     char path[CLI_BRAIN_PATH_MAX];
     cli_brain_path(path, sizeof path, id, "");
-    return cli_brain_req(ctx, "DELETE", path, NULL, NULL);
+    return cli_request_json(ctx, "DELETE", path, NULL, NULL);
 }
 
 static int cli_brain_frequency(cli_ctx_t *ctx, int argc, char **argv)
@@ -321,7 +289,7 @@ static int cli_brain_frequency(cli_ctx_t *ctx, int argc, char **argv)
         body = json_pack("{s:f}", "frequency_hz", hz);
     }
     json_t *r = NULL;
-    int rc = cli_brain_req(ctx, body ? "PUT" : "GET", path, body, &r);
+    int rc = cli_request_json(ctx, body ? "PUT" : "GET", path, body, &r);
     json_decref(body);
     if (!rc && ctx->json)
         cli_json_print(r, false);
@@ -471,7 +439,7 @@ static int cli_brain_activity(cli_ctx_t *ctx, int argc, char **argv)
     }
     for (long frame = 0; !cli_brain_stop; frame++) {
         json_t *r = NULL;
-        int rc = cli_brain_req(ctx, "GET", path, NULL, &r);
+        int rc = cli_request_json(ctx, "GET", path, NULL, &r);
         if (rc) {
             json_decref(r);
             return rc;

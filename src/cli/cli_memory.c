@@ -9,46 +9,6 @@
 
 #define CLI_MEMORY_TAGS_MAX 32
 
-/* One request with an optional JSON body; *out gets the parsed reply (< 400), else the problem
- * is printed. */
-static int cli_memory_req(cli_ctx_t *ctx, const char *method, const char *path, json_t *body,
-                          json_t **out)
-{
-    cli_client_t *c = NULL;
-    *out = NULL;
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (body && !text)
-        return CLI_EXIT_FAIL;
-    if (cli_client_open(ctx, 0, &c) < 0) {
-        free(text);
-        return CLI_EXIT_USAGE;
-    }
-    cli_response_t r;
-    int rc = cli_client_request(c, method, path, text, text ? strlen(text) : 0, &r);
-    free(text);
-    if (rc < 0) {
-        cli_error("%s", cli_client_error(c));
-        cli_response_free(&r);
-        cli_client_destroy(&c);
-        return cli_exit_for(rc);
-    }
-    cli_client_destroy(&c);
-    if (r.status >= 400) {
-        cli_problem_print(&r);
-        cli_response_free(&r);
-        return CLI_EXIT_FAIL;
-    }
-    *out = r.status == 204 ? json_object() : cli_response_json(&r);
-    cli_response_free(&r);
-    return CLI_EXIT_OK;
-}
-
-static const char *cli_memory_str(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* "0.1,0.2,..." to a JSON array of numbers; NULL (and a message) when it is not one. */
 static json_t *cli_memory_vector(const char *s)
 {
@@ -100,14 +60,14 @@ static int cli_memory_opt(int argc, char **argv, int *i, const char *name, const
 static void cli_memory_print_record(const json_t *r)
 {
     char safe[4096];
-    printf("id:         %s\n", cli_memory_str(r, "id"));
-    printf("layer:      %s\n", cli_memory_str(r, "layer"));
-    printf("principal:  %s\n", cli_memory_str(r, "principal"));
+    printf("id:         %s\n", cli_json_str(r, "id"));
+    printf("layer:      %s\n", cli_json_str(r, "layer"));
+    printf("principal:  %s\n", cli_json_str(r, "principal"));
     if (json_is_string(json_object_get(r, "agent")))
-        printf("agent:      %s\n", cli_memory_str(r, "agent"));
-    printf("created_at: %s\n", cli_memory_str(r, "created_at"));
+        printf("agent:      %s\n", cli_json_str(r, "agent"));
+    printf("created_at: %s\n", cli_json_str(r, "created_at"));
     if (json_is_string(json_object_get(r, "expires_at")))
-        printf("expires_at: %s\n", cli_memory_str(r, "expires_at"));
+        printf("expires_at: %s\n", cli_json_str(r, "expires_at"));
     if (json_array_size(json_object_get(r, "tags"))) {
         printf("tags:      ");
         size_t i;
@@ -122,7 +82,7 @@ static void cli_memory_print_record(const json_t *r)
     if (json_integer_value(json_object_get(r, "dim")))
         printf("embedding:  %" JSON_INTEGER_FORMAT " dimensions\n",
                json_integer_value(json_object_get(r, "dim")));
-    cli_sanitize(cli_memory_str(r, "content"), safe, sizeof safe);
+    cli_sanitize(cli_json_str(r, "content"), safe, sizeof safe);
     printf("\n%s\n", safe);
 }
 
@@ -172,11 +132,11 @@ static int cli_memory_add(cli_ctx_t *ctx, int argc, char **argv)
     if (json_array_size(tags))
         json_object_set(body, "tags", tags);
     json_t *r = NULL;
-    rc = cli_memory_req(ctx, "POST", "/api/v1/memory/records", body, &r);
+    rc = cli_request_json(ctx, "POST", "/api/v1/memory/records", body, &r);
     if (rc == 0 && ctx->json)
         cli_json_print(r, true);
     else if (rc == 0)
-        printf("%s\n", cli_memory_str(r, "id"));
+        printf("%s\n", cli_json_str(r, "id"));
     json_decref(r);
 out:
     json_decref(tags);
@@ -221,7 +181,7 @@ static int cli_memory_search(cli_ctx_t *ctx, int argc, char **argv)
         }
     }
     json_t *r = NULL;
-    rc = cli_memory_req(ctx, "POST", "/api/v1/memory/search", body, &r);
+    rc = cli_request_json(ctx, "POST", "/api/v1/memory/search", body, &r);
     if (rc == 0 && ctx->json) {
         cli_json_print(r, true);
     } else if (rc == 0) {
@@ -235,13 +195,13 @@ static int cli_memory_search(cli_ctx_t *ctx, int argc, char **argv)
             char score[32], safe[512];
             snprintf(score, sizeof score, "%.4f", json_number_value(json_object_get(h, "score")));
             const char *text = json_is_string(json_object_get(h, "snippet"))
-                                   ? cli_memory_str(h, "snippet")
-                                   : cli_memory_str(rec, "content");
+                                   ? cli_json_str(h, "snippet")
+                                   : cli_json_str(rec, "content");
             cli_sanitize(text, safe, sizeof safe);
             cli_table_row_add(t);
             cli_table_cell_set(t, 0, CLI_COLOR_NONE, score);
-            cli_table_cell_set(t, 1, CLI_COLOR_NONE, cli_memory_str(rec, "id"));
-            cli_table_cell_set(t, 2, CLI_COLOR_DIM, cli_memory_str(rec, "layer"));
+            cli_table_cell_set(t, 1, CLI_COLOR_NONE, cli_json_str(rec, "id"));
+            cli_table_cell_set(t, 2, CLI_COLOR_DIM, cli_json_str(rec, "layer"));
             cli_table_cell_set(t, 3, CLI_COLOR_NONE, safe);
         }
         if (t)
@@ -270,7 +230,7 @@ static int cli_memory_one(cli_ctx_t *ctx, int argc, char **argv)
         char path[96];
         snprintf(path, sizeof path, "/api/v1/memory/records/%s", argv[i]);
         json_t *r = NULL;
-        int one = cli_memory_req(ctx, rm ? "DELETE" : "GET", path, NULL, &r);
+        int one = cli_request_json(ctx, rm ? "DELETE" : "GET", path, NULL, &r);
         if (one == 0 && ctx->json && rm) {
             json_t *o = json_pack("{s:s}", "deleted", argv[i]);
             cli_json_print(o, true);

@@ -52,6 +52,53 @@ int cli_client_open(const cli_ctx_t *ctx, double max_timeout_s, cli_client_t **o
     return rc;
 }
 
+int cli_request(const cli_ctx_t *ctx, double max_timeout_s, const char *method, const char *path,
+                const char *body, json_t **out)
+{
+    cli_client_t *c = NULL;
+    if (out)
+        *out = NULL;
+    if (cli_client_open(ctx, max_timeout_s, &c) < 0)
+        return CLI_EXIT_USAGE;
+    cli_response_t r;
+    int rc = cli_client_request(c, method, path, body, body ? strlen(body) : 0, &r);
+    if (rc < 0) {
+        cli_error("%s", cli_client_error(c));
+        cli_response_free(&r);
+        cli_client_destroy(&c);
+        return cli_exit_for(rc);
+    }
+    cli_client_destroy(&c);
+    if (r.status >= 400) {
+        cli_problem_print(&r);
+        cli_response_free(&r);
+        return CLI_EXIT_FAIL;
+    }
+    if (out)
+        *out = r.body_len ? cli_response_json(&r) : json_object();
+    cli_response_free(&r);
+    return CLI_EXIT_OK;
+}
+
+int cli_request_json(const cli_ctx_t *ctx, const char *method, const char *path, const json_t *body,
+                     json_t **out)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (body && !text) {
+        cli_error("out of memory");
+        return CLI_EXIT_FAIL;
+    }
+    int rc = cli_request(ctx, 0, method, path, text, out);
+    free(text);
+    return rc;
+}
+
+const char *cli_json_str(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
 int cli_exit_for(int rc)
 {
     return cli_client_unreachable(rc) ? CLI_EXIT_UNREACHABLE : CLI_EXIT_FAIL;

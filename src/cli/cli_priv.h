@@ -146,6 +146,20 @@ int cli_client_open(const cli_ctx_t *ctx, double max_timeout_s, cli_client_t **o
 /* Maps a failed cli_client_request() to an exit code (3 when unreachable, else 1). */
 int cli_exit_for(int rc);
 
+/* One request with an optional body text through a client opened for it (max_timeout_s as in
+ * cli_client_open): on a reply < 400 *out (may be NULL) gets its JSON — an empty object for an
+ * empty body — and 0 is returned; otherwise the problem or the error is printed and the exit
+ * code returned. The command files' one way to call the daemon. */
+int cli_request(const cli_ctx_t *ctx, double max_timeout_s, const char *method, const char *path,
+                const char *body, json_t **out);
+
+/* cli_request with a JSON body (NULL: none). */
+int cli_request_json(const cli_ctx_t *ctx, const char *method, const char *path, const json_t *body,
+                     json_t **out);
+
+/* The string member k of o, or "" (never NULL): for printing fields that may be absent. */
+const char *cli_json_str(const json_t *o, const char *k);
+
 /* "error: ..." on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

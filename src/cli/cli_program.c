@@ -8,39 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One request; *out gets the parsed reply (< 400), else the problem is printed. */
-static int cli_program_req(cli_ctx_t *ctx, const char *method, const char *path, json_t **out)
-{
-    cli_client_t *c = NULL;
-    *out = NULL;
-    if (cli_client_open(ctx, 0, &c) < 0)
-        return CLI_EXIT_USAGE;
-    cli_response_t r;
-    int rc = cli_client_request(c, method, path, method[0] == 'P' ? "{}" : NULL,
-                                method[0] == 'P' ? 2 : 0, &r);
-    if (rc < 0) {
-        cli_error("%s", cli_client_error(c));
-        cli_response_free(&r);
-        cli_client_destroy(&c);
-        return cli_exit_for(rc);
-    }
-    cli_client_destroy(&c);
-    if (r.status >= 400) {
-        cli_problem_print(&r);
-        cli_response_free(&r);
-        return CLI_EXIT_FAIL;
-    }
-    *out = cli_response_json(&r);
-    cli_response_free(&r);
-    return CLI_EXIT_OK;
-}
-
-static const char *cli_program_str(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* The agents of one result as "name id result" lines under a heading; 1 when one failed. */
 static int cli_program_results(const char *head, const json_t *agents)
 {
@@ -50,13 +17,13 @@ static int cli_program_results(const char *head, const json_t *agents)
     printf("%s\n", head);
     json_array_foreach(agents, i, x)
     {
-        const char *err = cli_program_str(x, "error");
+        const char *err = cli_json_str(x, "error");
         char detail[300];
         cli_sanitize(err, detail, sizeof detail);
-        printf("  %-24s %-12s %s%s%s\n", cli_program_str(x, "name"),
-               json_is_string(json_object_get(x, "id")) ? cli_program_str(x, "id") : "-",
-               cli_program_str(x, "result"), *err ? ": " : "", detail);
-        failed |= !strcmp(cli_program_str(x, "result"), "error");
+        printf("  %-24s %-12s %s%s%s\n", cli_json_str(x, "name"),
+               json_is_string(json_object_get(x, "id")) ? cli_json_str(x, "id") : "-",
+               cli_json_str(x, "result"), *err ? ": " : "", detail);
+        failed |= !strcmp(cli_json_str(x, "result"), "error");
     }
     return failed;
 }
@@ -66,7 +33,7 @@ static int cli_program_ls(cli_ctx_t *ctx, int argc, char **argv)
     (void)argc;
     (void)argv;
     json_t *r = NULL;
-    int rc = cli_program_req(ctx, "GET", "/api/v1/programs", &r);
+    int rc = cli_request(ctx, 0, "GET", "/api/v1/programs", NULL, &r);
     if (rc == 0 && ctx->json) {
         cli_json_print(r, true);
     } else if (rc == 0) {
@@ -81,7 +48,7 @@ static int cli_program_ls(cli_ctx_t *ctx, int argc, char **argv)
             json_t *a;
             json_array_foreach(agents, k, a)
             {
-                const char *st = cli_program_str(a, "status");
+                const char *st = cli_json_str(a, "status");
                 running += !strcmp(st, "running") || !strcmp(st, "thinking") ||
                            !strcmp(st, "initializing");
             }
@@ -98,7 +65,7 @@ static int cli_program_ls(cli_ctx_t *ctx, int argc, char **argv)
             char safe[512];
             cli_sanitize(cmd, safe, sizeof safe);
             cli_table_row_add(t);
-            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_program_str(p, "name"));
+            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_json_str(p, "name"));
             cli_table_cell_set(t, 1, CLI_COLOR_NONE, n);
             cli_table_cell_set(t, 2, running ? CLI_COLOR_GREEN : CLI_COLOR_DIM, run);
             cli_table_cell_set(t, 3, CLI_COLOR_NONE,
@@ -124,7 +91,7 @@ static int cli_program_reload(cli_ctx_t *ctx, int argc, char **argv)
     (void)argc;
     (void)argv;
     json_t *r = NULL;
-    int rc = cli_program_req(ctx, "POST", "/api/v1/programs/reload", &r);
+    int rc = cli_request(ctx, 0, "POST", "/api/v1/programs/reload", "{}", &r);
     if (rc == 0 && ctx->json) {
         cli_json_print(r, true);
     } else if (rc == 0) {
@@ -133,13 +100,13 @@ static int cli_program_reload(cli_ctx_t *ctx, int argc, char **argv)
         json_array_foreach(json_object_get(r, "programs"), i, p)
         {
             char head[160];
-            snprintf(head, sizeof head, "%s: %s", cli_program_str(p, "program"),
-                     cli_program_str(p, "action"));
+            snprintf(head, sizeof head, "%s: %s", cli_json_str(p, "program"),
+                     cli_json_str(p, "action"));
             if (cli_program_results(head, json_object_get(p, "agents")))
                 rc = CLI_EXIT_FAIL;
         }
         if (!json_array_size(json_object_get(r, "programs")))
-            printf("no programs in %s\n", cli_program_str(r, "dir"));
+            printf("no programs in %s\n", cli_json_str(r, "dir"));
     }
     json_decref(r);
     return rc;
@@ -159,7 +126,7 @@ static int cli_program_command(cli_ctx_t *ctx, int argc, char **argv)
     char path[256];
     snprintf(path, sizeof path, "/api/v1/programs/%.64s/%s", argv[1], argv[0]);
     json_t *r = NULL;
-    int rc = cli_program_req(ctx, "POST", path, &r);
+    int rc = cli_request(ctx, 0, "POST", path, "{}", &r);
     if (rc == 0 && ctx->json) {
         cli_json_print(r, true);
     } else if (rc == 0) {

@@ -10,39 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-/* One request; *out gets the parsed reply (< 400), else the problem is printed. */
-static int cli_task_req(cli_ctx_t *ctx, double max_s, const char *method, const char *path,
-                        const char *body, json_t **out)
-{
-    cli_client_t *c = NULL;
-    *out = NULL;
-    if (cli_client_open(ctx, max_s, &c) < 0)
-        return CLI_EXIT_USAGE;
-    cli_response_t r;
-    int rc = cli_client_request(c, method, path, body, body ? strlen(body) : 0, &r);
-    if (rc < 0) {
-        cli_error("%s", cli_client_error(c));
-        cli_response_free(&r);
-        cli_client_destroy(&c);
-        return cli_exit_for(rc);
-    }
-    cli_client_destroy(&c);
-    if (r.status >= 400) {
-        cli_problem_print(&r);
-        cli_response_free(&r);
-        return CLI_EXIT_FAIL;
-    }
-    *out = cli_response_json(&r);
-    cli_response_free(&r);
-    return CLI_EXIT_OK;
-}
-
-static const char *cli_task_str(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* A task id as it may go into a path: t- and hex digits. */
 static bool cli_task_id_ok(const char *id)
 {
@@ -76,11 +43,11 @@ static void cli_task_print(const cli_ctx_t *ctx, const json_t *t)
         return;
     }
     char err[512];
-    cli_sanitize(cli_task_str(t, "error"), err, sizeof err);
-    printf("%s  %s  %s  attempts %" JSON_INTEGER_FORMAT "  worker %s%s%s\n", cli_task_str(t, "id"),
-           cli_task_str(t, "state"), cli_task_str(t, "type"),
+    cli_sanitize(cli_json_str(t, "error"), err, sizeof err);
+    printf("%s  %s  %s  attempts %" JSON_INTEGER_FORMAT "  worker %s%s%s\n", cli_json_str(t, "id"),
+           cli_json_str(t, "state"), cli_json_str(t, "type"),
            json_integer_value(json_object_get(t, "attempts")),
-           json_is_string(json_object_get(t, "worker")) ? cli_task_str(t, "worker") : "-",
+           json_is_string(json_object_get(t, "worker")) ? cli_json_str(t, "worker") : "-",
            *err ? "  error: " : "", err);
     json_t *out = json_object_get(t, "output");
     if (out && !json_is_null(out))
@@ -109,10 +76,10 @@ static int cli_task_wait_for(cli_ctx_t *ctx, const char *id, double timeout_s, j
         char path[160];
         snprintf(path, sizeof path, "/api/v1/tasks/%s/wait?timeout_ms=%d", id, (int)(poll * 1000));
         json_decref(*out);
-        int rc = cli_task_req(ctx, 0, "GET", path, NULL, out);
+        int rc = cli_request(ctx, 0, "GET", path, NULL, out);
         if (rc)
             return rc;
-        const char *st = cli_task_str(*out, "state");
+        const char *st = cli_json_str(*out, "state");
         bool end = strcmp(st, "queued") && strcmp(st, "assigned") && strcmp(st, "running");
         if (end)
             return strcmp(st, "succeeded") ? CLI_EXIT_FAIL : CLI_EXIT_OK;
@@ -197,11 +164,11 @@ static int cli_task_submit(cli_ctx_t *ctx, int argc, char **argv)
         json_object_set(body, "labels", labels);
     char *text = json_dumps(body, JSON_COMPACT);
     json_t *t = NULL;
-    rc = cli_task_req(ctx, 0, "POST", "/api/v1/tasks", text, &t);
+    rc = cli_request(ctx, 0, "POST", "/api/v1/tasks", text, &t);
     free(text);
     if (rc == 0 && wait) {
         json_t *fin = NULL;
-        rc = cli_task_wait_for(ctx, cli_task_str(t, "id"), wait_s, &fin);
+        rc = cli_task_wait_for(ctx, cli_json_str(t, "id"), wait_s, &fin);
         if (fin)
             cli_task_print(ctx, fin);
         json_decref(fin);
@@ -209,7 +176,7 @@ static int cli_task_submit(cli_ctx_t *ctx, int argc, char **argv)
         if (ctx->json)
             cli_json_print(t, true);
         else
-            printf("%s\n", cli_task_str(t, "id"));
+            printf("%s\n", cli_json_str(t, "id"));
     }
     json_decref(t);
 out:
@@ -238,7 +205,7 @@ static int cli_task_ls(cli_ctx_t *ctx, int argc, char **argv)
         snprintf(path + l, sizeof path - l, "&%s=%s", names[k] + 2, enc);
     }
     json_t *r = NULL;
-    int rc = cli_task_req(ctx, 0, "GET", path, NULL, &r);
+    int rc = cli_request(ctx, 0, "GET", path, NULL, &r);
     if (rc == 0 && ctx->json) {
         cli_json_print(r, true);
     } else if (rc == 0) {
@@ -253,11 +220,11 @@ static int cli_task_ls(cli_ctx_t *ctx, int argc, char **argv)
                      json_integer_value(json_object_get(x, "priority")));
             snprintf(att, sizeof att, "%" JSON_INTEGER_FORMAT,
                      json_integer_value(json_object_get(x, "attempts")));
-            cli_sanitize(cli_task_str(x, "type"), type, sizeof type);
-            cli_sanitize(cli_task_str(x, "worker"), worker, sizeof worker);
-            const char *st = cli_task_str(x, "state");
+            cli_sanitize(cli_json_str(x, "type"), type, sizeof type);
+            cli_sanitize(cli_json_str(x, "worker"), worker, sizeof worker);
+            const char *st = cli_json_str(x, "state");
             cli_table_row_add(t);
-            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_task_str(x, "id"));
+            cli_table_cell_set(t, 0, CLI_COLOR_NONE, cli_json_str(x, "id"));
             cli_table_cell_set(t, 1,
                                !strcmp(st, "succeeded")                          ? CLI_COLOR_GREEN
                                : !strcmp(st, "failed") || !strcmp(st, "expired") ? CLI_COLOR_RED
@@ -302,7 +269,7 @@ static int cli_task_one(cli_ctx_t *ctx, int argc, char **argv)
         char path[128];
         bool cancel = !strcmp(argv[0], "cancel");
         snprintf(path, sizeof path, "/api/v1/tasks/%s%s", argv[1], cancel ? "/cancel" : "");
-        rc = cli_task_req(ctx, 0, cancel ? "POST" : "GET", path, cancel ? "{}" : NULL, &t);
+        rc = cli_request(ctx, 0, cancel ? "POST" : "GET", path, cancel ? "{}" : NULL, &t);
         if (rc == 0 && (ctx->json || !cancel))
             cli_json_print(t, true);
         else if (rc == 0)

@@ -104,14 +104,6 @@ static const char *const cli_watch_severities[] = {"medium", "high", "critical",
 static const char *const cli_watch_statuses[] = {"pending",  "investigating", "acknowledged",
                                                  "resolved", "dismissed",     NULL};
 
-/* ---- output ------------------------------------------------------------------------------- */
-
-static const char *cli_watch_str(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 static cli_color_t cli_watch_severity_color(const char *sev)
 {
     if (!strcmp(sev, "critical"))
@@ -145,7 +137,7 @@ static void cli_watch_time(const char *rfc, char *out, size_t outlen)
 /* The first line of the short explanation. */
 static void cli_watch_summary(const json_t *a, char *out, size_t outlen)
 {
-    const char *s = cli_watch_str(a, "glass_box_explanation");
+    const char *s = cli_json_str(a, "glass_box_explanation");
     size_t n = strcspn(s, "\n");
     snprintf(out, outlen, "%.*s", (int)(n < outlen ? n : outlen - 1), s);
 }
@@ -156,17 +148,17 @@ static const char *const cli_watch_anomaly_hdr[] = {"TIME",     "STREAM", "SEVER
 static void cli_watch_anomaly_row(cli_table_t *t, const json_t *a)
 {
     char when[32], sum[512];
-    cli_watch_time(cli_watch_str(a, "timestamp"), when, sizeof when);
+    cli_watch_time(cli_json_str(a, "timestamp"), when, sizeof when);
     cli_watch_summary(a, sum, sizeof sum);
-    const char *sev = cli_watch_str(a, "severity"), *st = cli_watch_str(a, "status");
-    const char *inc = cli_watch_str(a, "incident_id");
+    const char *sev = cli_json_str(a, "severity"), *st = cli_json_str(a, "status");
+    const char *inc = cli_json_str(a, "incident_id");
     cli_table_row_add(t);
     cli_table_cell_set(t, 0, CLI_COLOR_NONE, when);
-    cli_table_cell_set(t, 1, CLI_COLOR_BOLD, cli_watch_str(a, "stream"));
+    cli_table_cell_set(t, 1, CLI_COLOR_BOLD, cli_json_str(a, "stream"));
     cli_table_cell_set(t, 2, cli_watch_severity_color(sev), sev);
     cli_table_cell_set(t, 3, cli_watch_status_color(st), st);
     cli_table_cell_set(t, 4, CLI_COLOR_DIM, *inc ? inc : "-");
-    cli_table_cell_set(t, 5, CLI_COLOR_NONE, cli_watch_str(a, "id"));
+    cli_table_cell_set(t, 5, CLI_COLOR_NONE, cli_json_str(a, "id"));
     cli_table_cell_set(t, 6, CLI_COLOR_DIM, sum);
 }
 
@@ -284,7 +276,7 @@ static void cli_watch_seen_prune(json_t *seen, int64_t keep_ms)
 static int64_t cli_watch_ms(const json_t *o, const char *k)
 {
     /* the daemon writes "YYYY-MM-DDTHH:MM:SS.mmmZ" in UTC */
-    const char *s = cli_watch_str(o, k);
+    const char *s = cli_json_str(o, k);
     struct tm tm = {0};
     int ms = 0;
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
@@ -329,7 +321,7 @@ static int cli_watch_follow(cli_ctx_t *ctx, cli_client_t *c, const cli_watch_lis
         json_t *list = json_object_get(r, "anomalies"), *fresh = json_array();
         for (size_t i = json_array_size(list); i-- > 0;) {
             json_t *a = json_array_get(list, i);
-            const char *id = cli_watch_str(a, "id");
+            const char *id = cli_json_str(a, "id");
             if (json_object_get(seen, id))
                 continue;
             json_object_set_new(seen, id, json_integer(cli_watch_ms(a, "created_at")));
@@ -393,7 +385,7 @@ int cli_watch_anomalies(cli_ctx_t *ctx, int argc, char **argv)
         json_t *a;
         json_array_foreach(list, i, a)
         {
-            json_object_set_new(seen, cli_watch_str(a, "id"),
+            json_object_set_new(seen, cli_json_str(a, "id"),
                                 json_integer(cli_watch_ms(a, "created_at")));
         }
         if (ctx->out_tty && !ctx->json)
@@ -464,7 +456,7 @@ static void cli_watch_anomaly_show(const cli_ctx_t *ctx, const json_t *a)
                                        "incident_id",  "acknowledged_by", "acknowledged_at",
                                        "dismissed_by", "dismissed_at",    "notes"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        cli_watch_kv(t, keys[i], cli_watch_str(a, keys[i]));
+        cli_watch_kv(t, keys[i], cli_json_str(a, keys[i]));
         if (i == 5) {
             snprintf(buf, sizeof buf, "%.4f (the stream's usual %.4f, novelty %.4f)",
                      json_number_value(json_object_get(a, "ncd_score")),
@@ -491,8 +483,8 @@ static void cli_watch_anomaly_show(const cli_ctx_t *ctx, const json_t *a)
     cli_table_print(t, stdout, ctx->color);
     cli_table_destroy(&t);
     printf("\nexplanation:\n");
-    cli_watch_text(cli_watch_str(a, "glass_box_explanation"), "  ", 50);
-    const char *det = cli_watch_str(a, "detailed_explanation");
+    cli_watch_text(cli_json_str(a, "glass_box_explanation"), "  ", 50);
+    const char *det = cli_json_str(a, "detailed_explanation");
     if (*det) {
         printf("\ndetails:\n");
         cli_watch_text(det, "  ", 200);
@@ -512,16 +504,16 @@ static void cli_watch_incident_show(const cli_ctx_t *ctx, const json_t *inc)
         return;
     cli_table_width_set(t, 1, 0);
     char buf[64];
-    cli_watch_kv(t, "id", cli_watch_str(inc, "id"));
-    cli_watch_kv(t, "stream", cli_watch_str(inc, "stream"));
-    cli_watch_kv(t, "status", cli_watch_str(inc, "status"));
-    cli_watch_kv(t, "severity", cli_watch_str(inc, "severity"));
+    cli_watch_kv(t, "id", cli_json_str(inc, "id"));
+    cli_watch_kv(t, "stream", cli_json_str(inc, "stream"));
+    cli_watch_kv(t, "status", cli_json_str(inc, "status"));
+    cli_watch_kv(t, "severity", cli_json_str(inc, "severity"));
     snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT,
              json_integer_value(json_object_get(inc, "anomalies")));
     cli_watch_kv(t, "anomalies", buf);
-    cli_watch_kv(t, "first_at", cli_watch_str(inc, "first_at"));
-    cli_watch_kv(t, "last_at", cli_watch_str(inc, "last_at"));
-    cli_watch_kv(t, "notes", cli_watch_str(inc, "notes"));
+    cli_watch_kv(t, "first_at", cli_json_str(inc, "first_at"));
+    cli_watch_kv(t, "last_at", cli_json_str(inc, "last_at"));
+    cli_watch_kv(t, "notes", cli_json_str(inc, "notes"));
     cli_table_print(t, stdout, ctx->color);
     cli_table_destroy(&t);
     json_t *members = json_object_get(inc, "members");
@@ -530,7 +522,7 @@ static void cli_watch_incident_show(const cli_ctx_t *ctx, const json_t *inc)
         cli_watch_anomalies_print(ctx, members, true, false);
         if (json_is_true(json_object_get(inc, "has_more")))
             printf("(more: %s watch anomalies --incident %s --limit N)\n", ctx->prog,
-                   cli_watch_str(inc, "id"));
+                   cli_json_str(inc, "id"));
     }
 }
 
@@ -622,16 +614,16 @@ static int cli_watch_review(cli_ctx_t *ctx, int argc, char **argv, const char *s
         json_t *rv = json_object_get(r, "review");
         printf("incident %s: %s (%" JSON_INTEGER_FORMAT " anomalies moved, %" JSON_INTEGER_FORMAT
                " already were, %" JSON_INTEGER_FORMAT " could not move)\n",
-               id, cli_watch_str(r, "status"), json_integer_value(json_object_get(rv, "moved")),
+               id, cli_json_str(r, "status"), json_integer_value(json_object_get(rv, "moved")),
                json_integer_value(json_object_get(rv, "unchanged")),
                json_integer_value(json_object_get(rv, "refused_total")));
         json_t *refused = json_object_get(rv, "refused");
         for (size_t i = 0; i < json_array_size(refused); i++) {
             json_t *x = json_array_get(refused, i);
-            printf("  %s stays %s\n", cli_watch_str(x, "id"), cli_watch_str(x, "status"));
+            printf("  %s stays %s\n", cli_json_str(x, "id"), cli_json_str(x, "status"));
         }
     } else if (rc == 0) {
-        printf("anomaly %s: %s\n", id, cli_watch_str(r, "status"));
+        printf("anomaly %s: %s\n", id, cli_json_str(r, "status"));
     }
     json_decref(r);
     return rc;
@@ -684,8 +676,8 @@ int cli_watch_streams(cli_ctx_t *ctx, int argc, char **argv)
         json_t *s = json_array_get(list, i), *st = json_object_get(s, "stats");
         json_t *set = json_object_get(s, "settings");
         cli_table_row_add(t);
-        cli_table_cell_set(t, 0, CLI_COLOR_BOLD, cli_watch_str(s, "name"));
-        cli_table_cell_set(t, 1, CLI_COLOR_NONE, cli_watch_str(s, "type"));
+        cli_table_cell_set(t, 0, CLI_COLOR_BOLD, cli_json_str(s, "name"));
+        cli_table_cell_set(t, 1, CLI_COLOR_NONE, cli_json_str(s, "type"));
         static const char *const counters[] = {"events_in", "events_scored", "queue_depth",
                                                "anomalies"};
         for (size_t k = 0; k < 4; k++)
@@ -749,18 +741,18 @@ int cli_watch_incidents(cli_ctx_t *ctx, int argc, char **argv)
     for (size_t i = 0; t && i < json_array_size(list); i++) {
         json_t *x = json_array_get(list, i);
         char last[32], first[32];
-        cli_watch_time(cli_watch_str(x, "last_at"), last, sizeof last);
-        cli_watch_time(cli_watch_str(x, "first_at"), first, sizeof first);
-        const char *sev = cli_watch_str(x, "severity"), *st = cli_watch_str(x, "status");
+        cli_watch_time(cli_json_str(x, "last_at"), last, sizeof last);
+        cli_watch_time(cli_json_str(x, "first_at"), first, sizeof first);
+        const char *sev = cli_json_str(x, "severity"), *st = cli_json_str(x, "status");
         cli_table_row_add(t);
         cli_table_cell_set(t, 0, CLI_COLOR_NONE, last);
         cli_table_cell_set(t, 1, CLI_COLOR_DIM, first);
-        cli_table_cell_set(t, 2, CLI_COLOR_BOLD, cli_watch_str(x, "stream"));
+        cli_table_cell_set(t, 2, CLI_COLOR_BOLD, cli_json_str(x, "stream"));
         cli_table_cellf(t, 3, CLI_COLOR_NONE, "%" JSON_INTEGER_FORMAT,
                         json_integer_value(json_object_get(x, "anomalies")));
         cli_table_cell_set(t, 4, cli_watch_severity_color(sev), sev);
         cli_table_cell_set(t, 5, cli_watch_status_color(st), st);
-        cli_table_cell_set(t, 6, CLI_COLOR_NONE, cli_watch_str(x, "id"));
+        cli_table_cell_set(t, 6, CLI_COLOR_NONE, cli_json_str(x, "id"));
     }
     if (t) {
         cli_table_align_set(t, 3, CLI_ALIGN_RIGHT);
