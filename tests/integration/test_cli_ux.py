@@ -279,10 +279,15 @@ def test_make_run_honours_port(make_daemon, tmp_path, bin):
         pytest.skip("make is not installed")
     port = free_port()
     data = tmp_path / "mk-data"
-    out = subprocess.run(["make", "-s", "-n", "-C", str(ROOT), "run", f"PORT={port}",
-                          f"DATA_DIR={data}"], capture_output=True, text=True, timeout=60)
+    # a make of its own: not the MAKEFLAGS of a `make test` this may run under (whose -w would
+    # add "Entering directory" lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    out = subprocess.run(["make", "-s", "-n", "--no-print-directory", "-C", str(ROOT), "run",
+                          f"PORT={port}", f"DATA_DIR={data}"], capture_output=True, text=True,
+                         timeout=60, env=env)
     assert out.returncode == 0, out.stderr
-    serve = " ".join(out.stdout.replace("\\\n", " ").split("\n")[-2:])
+    lines = out.stdout.replace("\\\n", " ").split("\n")
+    serve = next(l for l in lines if "/ganglion serve" in l)
     serve = serve[serve.index("/ganglion serve"):].split()
     assert f"127.0.0.1:{port}" in serve and f"127.0.0.1:{port + 1}" in serve
     # run what make would run, with the binary under test
