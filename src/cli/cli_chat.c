@@ -1,7 +1,7 @@
 /* `ganglion chat AGENT`: a terminal conversation with an agent over the WebSocket's chat
  * (docs/websocket.md): a line typed is sent, the answer prints as it streams; /history and
  * /clear ask the daemon; Ctrl-D or Ctrl-C leave. --message TEXT sends one message, prints the
- * whole answer and exits (for scripts). */
+ * whole answer and exits (for scripts); --session keeps the conversation in the daemon's store. */
 #include "cli/cli_chat_ws.h"
 
 #include <errno.h>
@@ -175,6 +175,28 @@ static int cli_chat_clear(const cli_ctx_t *ctx, cli_ws_t *ws)
     return CLI_EXIT_OK;
 }
 
+/* Binds the connection to a stored session: "new" starts one; its id goes to stderr. */
+static int cli_chat_session(const cli_ctx_t *ctx, cli_ws_t *ws, const char *session)
+{
+    json_t *q = strcmp(session, "new") == 0
+                    ? json_pack("{s:s}", "type", "session")
+                    : json_pack("{s:s,s:s}", "type", "session", "session", session);
+    int rc = q ? cli_ws_send_json(ws, q) : -ENOMEM;
+    json_decref(q);
+    if (rc < 0) {
+        cli_error("cannot ask for the session");
+        return CLI_EXIT_UNREACHABLE;
+    }
+    json_t *m = NULL;
+    rc = cli_chat_await(ctx, ws, "session", &m);
+    if (rc >= 0)
+        return rc;
+    fprintf(stderr, "session %s (%lld turns restored)\n", cli_json_str(m, "session"),
+            (long long)json_integer_value(json_object_get(m, "restored")));
+    json_decref(m);
+    return CLI_EXIT_OK;
+}
+
 /* Lines from stdin read with read(2), so poll sees what is not yet taken. */
 typedef struct cli_chat_in {
     char buf[CLI_CHAT_LINE_MAX];
@@ -269,7 +291,7 @@ static int cli_chat_interactive(const cli_ctx_t *ctx, cli_ws_t *ws, const char *
 
 int cli_cmd_chat(cli_ctx_t *ctx, int argc, char **argv)
 {
-    const char *agent = NULL, *message = NULL;
+    const char *agent = NULL, *message = NULL, *session = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--message") == 0 || strcmp(argv[i], "-m") == 0) {
             if (++i == argc) {
@@ -279,15 +301,23 @@ int cli_cmd_chat(cli_ctx_t *ctx, int argc, char **argv)
             message = argv[i];
         } else if (strncmp(argv[i], "--message=", 10) == 0) {
             message = argv[i] + 10;
+        } else if (strcmp(argv[i], "--session") == 0) {
+            if (++i == argc) {
+                cli_error("--session needs a value (a session id, or new)");
+                return CLI_EXIT_USAGE;
+            }
+            session = argv[i];
         } else if (argv[i][0] == '-' || agent) {
-            cli_error("usage: chat AGENT [--message TEXT] (unexpected '%s')", argv[i]);
+            cli_error("usage: chat AGENT [--message TEXT] [--session ID|new] (unexpected '%s')",
+                      argv[i]);
             return CLI_EXIT_USAGE;
         } else {
             agent = argv[i];
         }
     }
     if (!agent || !*agent || strlen(agent) > 128) {
-        cli_error("usage: chat AGENT [--message TEXT] (AGENT: an agent's id or name)");
+        cli_error(
+            "usage: chat AGENT [--message TEXT] [--session ID|new] (AGENT: an agent's id or name)");
         return CLI_EXIT_USAGE;
     }
     if (message && !*message) {
@@ -303,8 +333,10 @@ int cli_cmd_chat(cli_ctx_t *ctx, int argc, char **argv)
         cli_error("%s", err);
         return CLI_EXIT_UNREACHABLE;
     }
-    int rc =
-        message ? cli_chat_turn(ctx, &ws, agent, message) : cli_chat_interactive(ctx, &ws, agent);
+    int rc = session ? cli_chat_session(ctx, &ws, session) : CLI_EXIT_OK;
+    if (rc == CLI_EXIT_OK && !cli_chat_stop)
+        rc = message ? cli_chat_turn(ctx, &ws, agent, message)
+                     : cli_chat_interactive(ctx, &ws, agent);
     cli_ws_close(&ws);
     return rc;
 }

@@ -76,3 +76,18 @@ def test_ctrl_c_leaves_cleanly(daemon):
     p.send_signal(signal.SIGINT)
     assert p.wait(10) == 0
     p.stdin.close()
+
+
+def test_session_resumed_by_a_later_chat(daemon):
+    a = echo_agent(daemon)
+    r = chat(daemon, a["name"], "--session", "new", "--message", "remember me")
+    assert r.returncode == 0 and r.stdout == "You said: remember me\n", r.stderr
+    line = [ln for ln in r.stderr.splitlines() if ln.startswith("session cs-")]
+    assert line and line[0].endswith("(0 turns restored)"), r.stderr
+    session = line[0].split()[1]
+    r = chat(daemon, a["name"], "--session", session, stdin="/history\n")
+    assert r.returncode == 0, r.stderr
+    assert f"session {session} (2 turns restored)" in r.stderr
+    assert r.stdout.splitlines() == ["user: remember me", "assistant: You said: remember me"]
+    r = chat(daemon, a["name"], "--session", "nope", "--message", "x")
+    assert r.returncode == 1 and "422" in r.stderr and r.stdout == ""
