@@ -44,6 +44,16 @@ static const cli_cmd_t cli_commands[] = {
     {"vault", "encrypted, verified backups and restores (see vault --help)", NULL, cli_cmd_vault},
     {"task", "hand work to agents: submit, ls, show, cancel, wait (see task --help)", NULL,
      cli_cmd_task},
+    {"chat", "talk to an agent: the answer streams as it comes (/history, /clear)",
+     "AGENT [--message TEXT] [--session ID|new]\n\nA conversation with an agent over the WebSocket "
+     "(docs/websocket.md): each line typed\n"
+     "is sent to AGENT (an id or name) and its answer prints as it streams. /history shows the\n"
+     "conversation, /clear forgets it; Ctrl-D or Ctrl-C leave. --timeout bounds the wait for\n"
+     "each piece of an answer.\n\n"
+     "  --message TEXT  send TEXT, print the whole answer and exit (1 when it failed)\n"
+     "  --session ID    keep the conversation in the daemon's store under session ID and\n"
+     "                  resume it (new: start one; its id is printed on stderr)\n",
+     cli_cmd_chat},
     {"synth", "write labelled synthetic traffic for the anomaly detector", NULL, cli_cmd_synth},
     {"login", "sign in and store the session for later commands", NULL, cli_cmd_login},
     {"logout", "revoke and forget the stored session", NULL, cli_cmd_logout},

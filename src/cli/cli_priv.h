@@ -128,6 +128,7 @@ int cli_cmd_guard(cli_ctx_t *ctx, int argc, char **argv);   /* cli_guard.c */
 int cli_cmd_memory(cli_ctx_t *ctx, int argc, char **argv);  /* cli_memory.c */
 int cli_cmd_vault(cli_ctx_t *ctx, int argc, char **argv);   /* cli_vault.c */
 int cli_cmd_task(cli_ctx_t *ctx, int argc, char **argv);    /* cli_task.c */
+int cli_cmd_chat(cli_ctx_t *ctx, int argc, char **argv);    /* cli_chat.c */
 int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_whoami(cli_ctx_t *ctx, int argc, char **argv);     /* cli_whoami.c */
 int cli_cmd_completion(cli_ctx_t *ctx, int argc, char **argv); /* cli_complete.c */

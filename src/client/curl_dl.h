@@ -19,6 +19,8 @@
     X(easy_setopt)                                                                                 \
     X(easy_getinfo)                                                                                \
     X(easy_perform)                                                                                \
+    X(easy_send)                                                                                   \
+    X(easy_recv)                                                                                   \
     X(easy_strerror)                                                                               \
     X(slist_append)                                                                                \
     X(slist_free_all)                                                                              \

@@ -55,6 +55,8 @@ typedef void (*hub_reload_fn)(void *ud);
  * resume(resume_ud, refusal) exactly once, later, on the loop, with refusal NULL to run it or
  * the problem to reply (owned by resume). serve.c wires it (the guard's gate). */
 typedef void (*hub_gate_resume_fn)(void *resume_ud, problem_t *refusal);
+/* A synchronous gate: NULL = allowed, else the refusal (owned by the caller). */
+typedef problem_t *(*hub_task_gate_fn)(void *ud, const json_t *submission, const char *principal);
 typedef int (*hub_gate_fn)(void *ud, const json_t *action, const char *principal,
                            hub_gate_resume_fn resume, void *resume_ud, problem_t **refusal);
 
@@ -104,6 +106,9 @@ typedef struct hub {
     /* Wiring: the gate agents' spawn, stdin and custom actions pass first, or NULL. */
     hub_gate_fn agent_gate;
     void *agent_gate_ud;
+    /* Wiring: the gate task submissions pass before they are queued (synchronous), or NULL. */
+    hub_task_gate_fn task_gate;
+    void *task_gate_ud;
 } hub_t;
 
 /* Adds a reload listener; -ENOSPC when HUB_RELOAD_HOOKS are taken (a programming error: the

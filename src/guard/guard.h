@@ -26,6 +26,10 @@ int guard_api_register(struct hub *hub);
 int guard_agent_gate(void *ud, const json_t *action, const char *principal,
                      void (*resume)(void *resume_ud, struct problem *refusal), void *resume_ud,
                      struct problem **refusal);
+/* A hub_task_gate_fn (core/hub.h) for task submissions, under the same guard.gate rule as
+ * agents (the task's labels): deny refuses (403 guard-denied); review refuses too (403
+ * guard-review-unsupported) — a submission is not held. NULL = allowed. ud is hub->guard. */
+struct problem *guard_task_gate(void *ud, const json_t *submission, const char *principal);
 /* Refuses the actions still held for review (the daemon stops). */
 void guard_shutdown(struct hub *hub);
 /* Frees hub->guard. Safe when guard_start never ran. */

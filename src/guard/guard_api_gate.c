@@ -164,12 +164,11 @@ static void guard_review_expire(uv_timer_t *t)
     guard_review_finish(g, &r, "expired", NULL, NULL);
 }
 
-int guard_agent_gate(void *ud, const json_t *action, const char *principal,
-                     hub_gate_resume_fn resume, void *resume_ud, problem_t **refusal)
+/* The gate's verdict on one action: 0 allowed, 1 held for review (resume told later), -1
+ * refused (*refusal set). Without resume a review verdict is refused: the caller cannot wait. */
+static int guard_gate_run(guard_t *g, const json_t *action, const char *principal,
+                          hub_gate_resume_fn resume, void *resume_ud, problem_t **refusal)
 {
-    guard_t *g = ud;
-    if (!g || !guard_gate_applies(g, action))
-        return 0;
     guard_result_t res;
     if (guard_evaluate(g, action, principal, &res) < 0) {
         json_decref(res.fired);
@@ -182,6 +181,11 @@ int guard_agent_gate(void *ud, const json_t *action, const char *principal,
     int rc = 0;
     if (res.verdict == GUARD_DENY) {
         *refusal = guard_refusal(&res, 403, "guard-denied", "the guard denied the action");
+        rc = -1;
+    } else if (res.verdict == GUARD_REVIEW && !resume) {
+        *refusal = guard_refusal(&res, 403, "guard-review-unsupported",
+                                 "the action needs a review, and held submissions are not "
+                                 "supported here yet");
         rc = -1;
     } else if (res.verdict == GUARD_REVIEW &&
                (g->stopping || g->nreviews >= (size_t)g->hub->cfg.guard_reviews_max)) {
@@ -232,6 +236,38 @@ int guard_agent_gate(void *ud, const json_t *action, const char *principal,
         log_error(NULL, "guard: verdict not queued for storing", "{s:s}", "digest", res.digest);
     json_decref(res.fired);
     return rc;
+}
+
+int guard_agent_gate(void *ud, const json_t *action, const char *principal,
+                     hub_gate_resume_fn resume, void *resume_ud, problem_t **refusal)
+{
+    guard_t *g = ud;
+    if (!g || !guard_gate_applies(g, action))
+        return 0;
+    return guard_gate_run(g, action, principal, resume, resume_ud, refusal);
+}
+
+problem_t *guard_task_gate(void *ud, const json_t *submission, const char *principal)
+{
+    guard_t *g = ud;
+    if (!g || !guard_gate_applies(g, submission))
+        return NULL;
+    /* what the rules read: the description as text, the input as its JSON (bounded by the
+     * tasks domain); "agent" names the target in the verdict's audit row */
+    const json_t *in = json_object_get(submission, "input");
+    char *input = in ? json_dumps(in, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_t *action = json_pack(
+        "{s:s,s:O*,s:O*,s:s*,s:O*,s:O*,s:O*}", "kind", "task", "type",
+        json_object_get(submission, "type"), "text", json_object_get(submission, "description"),
+        "input", input, "agent", json_object_get(submission, "agent"), "capability",
+        json_object_get(submission, "capability"), "labels", json_object_get(submission, "labels"));
+    free(input);
+    if (!action)
+        return problem_new(503, "out-of-memory", "the guard could not evaluate the task");
+    problem_t *refusal = NULL;
+    guard_gate_run(g, action, principal, NULL, NULL, &refusal);
+    json_decref(action);
+    return refusal;
 }
 
 /* ---- the reviews' endpoints ------------------------------------------------------------- */

@@ -2,7 +2,8 @@
  * as one JSON line {"type":"chat","message":…} (POST /api/v1/agents/{id}/stdin through the
  * registry, so the auth hook decides), and the agent's stdout lines stream back as stream_start,
  * stream_chunk {content} and stream_end {full_response}. History is kept per connection,
- * bounded, and paginated (get_history, clear_history). */
+ * bounded, and paginated (get_history, clear_history); with a session (a "session" message)
+ * it is also stored and comes back when another connection resumes that session. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +13,10 @@
 #include "core/hub.h"
 #include "core/jsonx.h"
 #include "core/strbuf.h"
+#include "net/ws_chat_store.h"
 #include "net/ws_internal.h"
 
-#define WS_CHAT_HISTORY_MAX 200         /* turns kept per connection; the oldest go first */
+#define WS_CHAT_HISTORY_MAX WS_CHAT_STORE_TURNS /* turns kept; the oldest go first */
 #define WS_CHAT_MESSAGE_MAX (60 * 1024) /* a user's message (the stdin write is 64 KiB at most) */
 #define WS_CHAT_PAGE_MAX    100
 #define WS_CHAT_AGENT_MAX   128
@@ -24,6 +26,11 @@ struct ws_chat {
     char agent[WS_CHAT_AGENT_MAX];
     strbuf_t answer; /* the answer so far (bounded by websocket.max_message) */
     json_t *history; /* array of {role, content, agent, ts} */
+    ws_conn_t *ws;
+    char session[WS_CHAT_SESSION_LEN + 1]; /* "" until a session message binds one */
+    int64_t seq;                           /* the session's last stored turn number */
+    ws_chat_load_t *load;                  /* the session's turns being read, or NULL */
+    json_t *load_id;                       /* the session message's id, for its answer */
 };
 
 static ws_chat_t *ws_chat_get(ws_conn_t *ws)
@@ -35,9 +42,16 @@ static ws_chat_t *ws_chat_get(ws_conn_t *ws)
             return NULL;
         }
         strbuf_init(&c->answer, (size_t)ws->srv->hub->cfg.ws_max_message);
+        c->ws = ws;
         ws->chat = c;
     }
     return ws->chat;
+}
+
+static void ws_chat_history_trim(ws_chat_t *c)
+{
+    while (json_array_size(c->history) > WS_CHAT_HISTORY_MAX)
+        json_array_remove(c->history, 0);
 }
 
 static void ws_chat_history_add(ws_chat_t *c, const char *role, const char *agent,
@@ -48,9 +62,89 @@ static void ws_chat_history_add(ws_chat_t *c, const char *role, const char *agen
                   content ? content : "", content ? len : 0, "ts", (json_int_t)clock_wall_ms());
     if (!turn)
         return;
-    json_array_append_new(c->history, turn);
-    while (json_array_size(c->history) > WS_CHAT_HISTORY_MAX)
-        json_array_remove(c->history, 0);
+    json_array_append(c->history, turn);
+    ws_chat_history_trim(c);
+    if (c->session[0]) {
+        /* numbers rise with time, so two connections on one session rarely collide */
+        int64_t seq = clock_wall_ms() * 1000;
+        c->seq = seq > c->seq ? seq : c->seq + 1;
+        ws_chat_store_turn(c->ws->srv->hub, c->session, c->seq, turn);
+    }
+    json_decref(turn);
+}
+
+/* The session's stored turns came back: they go before what this connection said meanwhile. */
+static void ws_chat_session_loaded(void *ud, json_t *turns, int64_t last_seq)
+{
+    ws_chat_t *c = ud;
+    ws_conn_t *ws = c->ws;
+    c->load = NULL;
+    json_t *id = c->load_id;
+    c->load_id = NULL;
+    if (!turns) {
+        ws_send_problem(ws, "error", id,
+                        problem_new(503, "store-unavailable",
+                                    "the session's history could not be read; new turns are "
+                                    "still stored"));
+    } else {
+        size_t n = json_array_size(turns);
+        json_array_extend(turns, c->history);
+        json_decref(c->history);
+        c->history = turns;
+        ws_chat_history_trim(c);
+        if (last_seq > c->seq)
+            c->seq = last_seq;
+        json_t *m = json_pack("{s:s,s:s,s:I}", "type", "session", "session", c->session, "restored",
+                              (json_int_t)n);
+        if (m && id)
+            json_object_set(m, "id", id);
+        ws_send_json(ws, m);
+    }
+    json_decref(id);
+    ws_flush(ws);
+}
+
+/* {"type":"session","session":"cs-…"} resumes a stored session; without "session" a new one
+ * starts. Once per connection. */
+static void ws_chat_session(ws_conn_t *ws, json_t *root)
+{
+    json_t *id = json_object_get(root, "id");
+    const char *want = json_string_value(json_object_get(root, "session"));
+    problem_t *p = NULL;
+    if (json_object_get(root, "session") && !ws_chat_session_valid(want))
+        problem_field_error(&p, "message", "session",
+                            "must be a session id as a session message answered (cs-…)");
+    ws_chat_t *c = p ? NULL : ws_chat_get(ws);
+    if (!p && !c)
+        p = problem_new(503, "out-of-memory", "the chat could not be held");
+    if (!p && c->session[0])
+        p = problem_new(409, "session-bound",
+                        "this connection already holds session %s; open another connection "
+                        "for another session",
+                        c->session);
+    if (p) {
+        ws_send_problem(ws, "error", id, p);
+        return;
+    }
+    if (!want) {
+        ws_chat_session_new(c->session);
+        json_t *m =
+            json_pack("{s:s,s:s,s:i}", "type", "session", "session", c->session, "restored", 0);
+        if (m && id)
+            json_object_set(m, "id", id);
+        ws_send_json(ws, m);
+        return;
+    }
+    snprintf(c->session, sizeof c->session, "%s", want);
+    c->load_id = json_incref(id);
+    c->load = ws_chat_store_load(ws->srv->hub, c->session, ws_chat_session_loaded, c);
+    if (!c->load) {
+        json_decref(c->load_id);
+        c->load_id = NULL;
+        ws_send_problem(
+            ws, "error", id,
+            problem_new(503, "store-unavailable", "the session's history could not be read"));
+    }
 }
 
 /* Ends the streaming answer: stream_end with the whole answer, one history turn. */
@@ -242,9 +336,14 @@ bool ws_chat_message(ws_conn_t *ws, const char *type, json_t *root)
         ws_chat_send(ws, root);
     } else if (strcmp(type, "get_history") == 0) {
         ws_chat_history(ws, root);
+    } else if (strcmp(type, "session") == 0) {
+        ws_chat_session(ws, root);
     } else if (strcmp(type, "clear_history") == 0) {
-        if (ws->chat)
+        if (ws->chat) {
             json_array_clear(ws->chat->history);
+            if (ws->chat->session[0])
+                ws_chat_store_clear(ws->srv->hub, ws->chat->session);
+        }
         ws_send_json(ws, json_pack("{s:s}", "type", "history_cleared"));
     } else if (strcmp(type, "pong") != 0 && strcmp(type, "error") != 0) {
         return false; /* a client's pong or error report needs no answer */
@@ -259,6 +358,8 @@ void ws_chat_free(ws_conn_t *ws)
         return;
     if (c->sub)
         bus_unsubscribe(ws->srv->hub->bus, &c->sub);
+    ws_chat_load_detach(c->load);
+    json_decref(c->load_id);
     strbuf_free(&c->answer);
     json_decref(c->history);
     free(c);

@@ -529,6 +529,8 @@ int serve_main(int argc, char **argv)
     /* and what agents are asked to do passes the guard first */
     hub->agent_gate = guard_agent_gate;
     hub->agent_gate_ud = hub->guard;
+    hub->task_gate = guard_task_gate;
+    hub->task_gate_ud = hub->guard;
     /* tasks reach stdin workers through the agents domain, and their answers come back */
     hub->agents_each_live = agents_each_live;
     hub->agents_stdin_line = agents_stdin_line;

@@ -355,9 +355,10 @@ task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, boo
         problem_header_set(*p, "Retry-After", "1");
         return NULL;
     }
-    /* The guard gate: the one place a submission is evaluated before it is queued. */
-    if (ts->gate) {
-        *p = ts->gate(ts->gate_ud, body, principal);
+    /* The guard gate (hub->task_gate, wired in serve.c): the one place a submission is
+     * evaluated before it is queued. */
+    if (ts->hub->task_gate) {
+        *p = ts->hub->task_gate(ts->hub->task_gate_ud, body, principal);
         if (*p)
             return NULL;
     }

@@ -12,7 +12,7 @@
 
 struct hub;
 
-/* Its migrations (versions 700-709). */
+/* Its migrations (versions 700-709, and 710: the chat history of src/net/ws_chat_store.c). */
 const store_migration_t *tasks_migrations(size_t *n);
 /* Creates the state and loads the stored tasks (those in flight go back to the queue). 0/-1. */
 int tasks_start(struct hub *hub);

@@ -91,10 +91,6 @@ typedef struct tasks_waiters {
     size_t n;
 } tasks_waiters_t;
 
-/* Guard gate: evaluates a submission before it is queued; NULL problem = allowed. The guard
- * domain sets it (serve.c); NULL = every submission is allowed. */
-typedef problem_t *(*tasks_gate_fn)(void *ud, const json_t *submission, const char *principal);
-
 typedef struct tasks {
     struct hub *hub;
     htab_t *by_id, *by_key;
@@ -111,8 +107,6 @@ typedef struct tasks {
     uv_timer_t tick;
     bool stopping;
     struct bus_sub *agent_sub; /* agent.*.status: stdin workers come and go */
-    tasks_gate_fn gate;
-    void *gate_ud;
     uint64_t submitted, completed, lapsed, errors;
 } tasks_t;
 

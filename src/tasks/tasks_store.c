@@ -25,6 +25,20 @@ static const store_migration_t tasks_migs[] = {
                       "CREATE INDEX tasks_state ON tasks (state, created_ms);"
                       "CREATE INDEX tasks_updated ON tasks (updated_ms);",
     },
+    {
+        /* chat history per session (src/net/ws_chat_store.c): in the tasks range, as the
+         * chat is the other half of talking to agents */
+        .version = 710,
+        .name = "chat_turns",
+        .sql_sqlite = "CREATE TABLE chat_turns ("
+                      " session TEXT NOT NULL,"
+                      " seq BIGINT NOT NULL,"
+                      " role TEXT NOT NULL,"
+                      " agent TEXT NOT NULL,"
+                      " content TEXT NOT NULL,"
+                      " ts BIGINT NOT NULL,"
+                      " PRIMARY KEY (session, seq));",
+    },
 };
 
 const store_migration_t *tasks_migrations(size_t *n)

@@ -393,3 +393,16 @@ def test_websocket_over_wss(tls_daemon, certs, SIZE):
             m = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             assert m["topic"] == "demo.wss" and len(m["data"]["s"]) == SIZE
     asyncio.run(go())
+
+
+def test_cli_chat_over_wss(tls_daemon, certs, bin):
+    cert, _ = certs
+    cli_env = client_env(GANGLION_DATA_DIR=str(tls_daemon.data_dir), GANGLION_URL=tls_daemon.url,
+                         GANGLION_CACERT=str(cert))
+    echo = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "echo_llm.py")
+    r = cli(bin, "agent", "spawn", "echo", "--", "python3", echo, "0.001", env=cli_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = cli(bin, "chat", "echo", "--message", "over tls", env=cli_env)
+    assert r.returncode == 0 and r.stdout == "You said: over tls\n", r.stdout + r.stderr
+    r = cli(bin, "chat", "echo", "--message", "x", env=dict(cli_env, GANGLION_CACERT=""))
+    assert r.returncode == 3 and "cannot reach" in r.stderr, r.stderr
