@@ -686,12 +686,15 @@ static void brain_api_feagi_health(api_req_t *req, void *ctx)
                         json_boolean(b && brain_status(b) != BRAIN_FAILED &&
                                      strcmp(json_string_value(json_object_get(summary, "status")),
                                             "building") != 0));
-    json_object_set(o, "cortical_area_count",
-                    summary ? json_object_get(summary, "area_count") : json_integer(0));
-    json_object_set(o, "neuron_count",
-                    summary ? json_object_get(summary, "neuron_count") : json_integer(0));
-    json_object_set(o, "synapse_count",
-                    summary ? json_object_get(summary, "synapse_count") : json_integer(0));
+    json_object_set_new(o, "cortical_area_count",
+                        summary ? json_incref(json_object_get(summary, "area_count"))
+                                : json_integer(0));
+    json_object_set_new(o, "neuron_count",
+                        summary ? json_incref(json_object_get(summary, "neuron_count"))
+                                : json_integer(0));
+    json_object_set_new(o, "synapse_count",
+                        summary ? json_incref(json_object_get(summary, "synapse_count"))
+                                : json_integer(0));
     json_object_set_new(o, "simulation_timestep", json_real(b ? 1.0 / brain_frequency(b) : 0.0));
     json_object_set_new(o, "burst_counter", json_integer(b ? (json_int_t)brain_bursts(b) : 0));
     json_object_set_new(o, "brain_id", b ? json_string(brain_id(b)) : json_null());

@@ -384,7 +384,7 @@ static void mqtt_pending_unlink(mqtt_rq_t *rq)
 }
 
 /* The JSON reply written as text: a handler's JSON text is copied, not parsed again. */
-static void mqtt_reply_json(mqtt_server_t *s, mqtt_rq_t *rq, const api_reply_t *r, json_t *headers)
+static void mqtt_reply_json(mqtt_server_t *s, mqtt_rq_t *rq, const api_reply_t *r, json_t **headers)
 {
     strbuf_t *b = &s->scratch;
     strbuf_reset(b);
@@ -396,14 +396,14 @@ static void mqtt_reply_json(mqtt_server_t *s, mqtt_rq_t *rq, const api_reply_t *
     if (r->json_text) {
         rc |= strbuf_append(b, r->json_text, r->json_text_len);
     } else {
-        json_t *body = mqtt_raw_body(r, &headers);
+        json_t *body = mqtt_raw_body(r, headers);
         char *t = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         rc |= strbuf_puts(b, t ? t : "null");
         free(t);
         json_decref(body);
     }
-    if (headers) {
-        char *h = json_dumps(headers, JSON_COMPACT);
+    if (*headers) {
+        char *h = json_dumps(*headers, JSON_COMPACT);
         rc |= h ? strbuf_printf(b, ",\"headers\":%s", h) : -1;
         free(h);
     }
@@ -433,7 +433,7 @@ static void mqtt_on_reply(const api_reply_t *r, void *tctx)
                                       "%s/events/# instead",
                                       s->prefix));
     } else if (rq->enc == ZMQ_CODEC_JSON) {
-        mqtt_reply_json(s, rq, r, headers);
+        mqtt_reply_json(s, rq, r, &headers); /* may add Content-Type: freed below */
     } else {
         json_t *body = r->json ? json_incref(r->json) : mqtt_raw_body(r, &headers);
         mqtt_reply_value(s, rq->reply_topic, rq->corr, rq->corr_len, rq->qos, rq->enc, rq->id,

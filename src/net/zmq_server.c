@@ -355,7 +355,7 @@ static size_t zsrv_status_text(char *out, int status)
  * handler's own JSON text (healthz) is copied rather than parsed and printed again. The bytes
  * are the same as zmq_codec_encode would give for {id, status, body[, headers]}. */
 static void zsrv_reply_json_fast(zmq_server_t *s, zsrv_rq_t *rq, const api_reply_t *r,
-                                 json_t *headers)
+                                 json_t **headers)
 {
     strbuf_t *b = &s->scratch;
     strbuf_reset(b);
@@ -371,14 +371,14 @@ static void zsrv_reply_json_fast(zmq_server_t *s, zsrv_rq_t *rq, const api_reply
     } else if (raw_json) {
         rc |= strbuf_append(b, r->raw, r->raw_len);
     } else {
-        json_t *body = zsrv_raw_body(r, &headers);
+        json_t *body = zsrv_raw_body(r, headers);
         rc |=
             body ? zsrv_dump(b, body, JSON_COMPACT | JSON_ENCODE_ANY) : strbuf_append(b, "null", 4);
         json_decref(body);
     }
-    if (headers) {
+    if (*headers) {
         rc |= strbuf_append(b, ",\"headers\":", 11);
-        rc |= zsrv_dump(b, headers, JSON_COMPACT);
+        rc |= zsrv_dump(b, *headers, JSON_COMPACT);
     }
     rc |= strbuf_append(b, "}", 1);
     if (rc == 0)
@@ -409,7 +409,7 @@ static void zsrv_on_reply(const api_reply_t *r, void *tctx)
         zsrv_problem_send(s, rq->peer->id, rq->peer->idlen, rq->delim, rq->enc, rq->id,
                           r->request_id, NULL, p);
     } else if (rq->enc == ZMQ_CODEC_JSON) {
-        zsrv_reply_json_fast(s, rq, r, headers);
+        zsrv_reply_json_fast(s, rq, r, &headers); /* may add Content-Type: freed below */
     } else {
         /* MessagePack: the registry handed the value (want_value), encoded here without a
          * JSON text in between */
