@@ -336,31 +336,6 @@ static void mqtt_problem_send(mqtt_server_t *s, const char *topic, const void *c
     problem_destroy(&p);
 }
 
-/* A body the handler gave as bytes: JSON as its value, text as a string, anything else as
- * base64 (said in headers). New reference or NULL. */
-static json_t *mqtt_raw_body(const api_reply_t *r, json_t **headers)
-{
-    if (!r->raw || r->raw_len == 0)
-        return NULL;
-    if (r->content_type && (strncasecmp(r->content_type, "application/json", 16) == 0 ||
-                            strstr(r->content_type, "+json"))) {
-        json_t *j = json_loadb(r->raw, r->raw_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-        if (j)
-            return j;
-    }
-    json_t *b = json_stringn(r->raw, r->raw_len);
-    if (!b) {
-        char *b64 = zmq_codec_base64(r->raw, r->raw_len);
-        b = b64 ? json_string(b64) : NULL;
-        free(b64);
-        if (*headers || (*headers = json_object()))
-            json_object_set_new(*headers, "Content-Transfer-Encoding", json_string("base64"));
-    }
-    if (r->content_type && (*headers || (*headers = json_object())))
-        json_object_set_new(*headers, "Content-Type", json_string(r->content_type));
-    return b;
-}
-
 static void mqtt_rq_free(mqtt_rq_t *rq)
 {
     json_decref(rq->id);
@@ -396,7 +371,7 @@ static void mqtt_reply_json(mqtt_server_t *s, mqtt_rq_t *rq, const api_reply_t *
     if (r->json_text) {
         rc |= strbuf_append(b, r->json_text, r->json_text_len);
     } else {
-        json_t *body = mqtt_raw_body(r, headers);
+        json_t *body = zmq_envelope_raw_body(r, headers);
         char *t = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         rc |= strbuf_puts(b, t ? t : "null");
         free(t);
@@ -435,7 +410,7 @@ static void mqtt_on_reply(const api_reply_t *r, void *tctx)
     } else if (rq->enc == ZMQ_CODEC_JSON) {
         mqtt_reply_json(s, rq, r, &headers); /* may add Content-Type: freed below */
     } else {
-        json_t *body = r->json ? json_incref(r->json) : mqtt_raw_body(r, &headers);
+        json_t *body = r->json ? json_incref(r->json) : zmq_envelope_raw_body(r, &headers);
         mqtt_reply_value(s, rq->reply_topic, rq->corr, rq->corr_len, rq->qos, rq->enc, rq->id,
                          r->status ? r->status : 200, body, headers);
         json_decref(body);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/jsonx.h"
 
@@ -668,4 +669,29 @@ json_t *zmq_envelope_body(const zmq_envelope_t *env, size_t max_depth, problem_t
     jsonx_budget_t b;
     jsonx_budget_init(&b, env->body_len, max_depth);
     return zmq_codec_decode_budget(env->body_enc, env->body_raw, env->body_len, &b, p);
+}
+
+json_t *zmq_envelope_raw_body(const api_reply_t *r, json_t **headers)
+{
+    if (!r->raw || r->raw_len == 0)
+        return NULL;
+    /* A handler that wrote its JSON itself: the envelope carries the value, not its text. */
+    if (r->content_type && (strncasecmp(r->content_type, "application/json", 16) == 0 ||
+                            strstr(r->content_type, "+json"))) {
+        json_t *j = json_loadb(r->raw, r->raw_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (j)
+            return j;
+    }
+    json_t *b = json_stringn(r->raw, r->raw_len);
+    if (!b) {
+        /* Not UTF-8: the body travels as base64 and the reply says so. */
+        char *b64 = zmq_codec_base64(r->raw, r->raw_len);
+        b = b64 ? json_string(b64) : NULL;
+        free(b64);
+        if (*headers || (*headers = json_object()))
+            json_object_set_new(*headers, "Content-Transfer-Encoding", json_string("base64"));
+    }
+    if (r->content_type && (*headers || (*headers = json_object())))
+        json_object_set_new(*headers, "Content-Type", json_string(r->content_type));
+    return b;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "api/api.h"
 #include "core/problem.h"
 #include "net/zmq_codec.h"
 
@@ -78,5 +79,10 @@ json_t *zmq_envelope_body(const zmq_envelope_t *env, size_t max_depth, problem_t
 int zmq_envelope_parse_fast(const void *buf, size_t len, zmq_envelope_t *env);
 /* Releases what any of the readers holds in env. */
 void zmq_envelope_clear(zmq_envelope_t *env);
+
+/* A reply body the handler gave as bytes, as the envelope's `body`: JSON as its value, text as a
+ * string, anything else as base64 (said in *headers, created when NULL, with the Content-Type).
+ * New reference, or NULL for no body. Shared by the ZMQ and MQTT transports. */
+json_t *zmq_envelope_raw_body(const api_reply_t *r, json_t **headers);
 
 #endif

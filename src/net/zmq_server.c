@@ -276,31 +276,6 @@ static void zsrv_pending_unlink(zsrv_rq_t *rq)
     s->inflight--;
 }
 
-static json_t *zsrv_raw_body(const api_reply_t *r, json_t **headers)
-{
-    if (!r->raw || r->raw_len == 0)
-        return NULL;
-    /* A handler that wrote its JSON itself: the envelope carries the value, not its text. */
-    if (r->content_type && (strncasecmp(r->content_type, "application/json", 16) == 0 ||
-                            strstr(r->content_type, "+json"))) {
-        json_t *j = json_loadb(r->raw, r->raw_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-        if (j)
-            return j;
-    }
-    json_t *b = json_stringn(r->raw, r->raw_len);
-    if (!b) {
-        /* Not UTF-8: the body travels as base64 and the reply says so. */
-        char *b64 = zmq_codec_base64(r->raw, r->raw_len);
-        b = b64 ? json_string(b64) : NULL;
-        free(b64);
-        if (*headers || (*headers = json_object()))
-            json_object_set_new(*headers, "Content-Transfer-Encoding", json_string("base64"));
-    }
-    if (r->content_type && (*headers || (*headers = json_object())))
-        json_object_set_new(*headers, "Content-Type", json_string(r->content_type));
-    return b;
-}
-
 /* Appends v's compact JSON: json_dumpb straight into the buffer's spare room (jansson's callback
  * form costs a call per token), growing it once when the room is short. 0 or -1. */
 static int zsrv_dump(strbuf_t *b, const json_t *v, size_t flags)
@@ -371,7 +346,7 @@ static void zsrv_reply_json_fast(zmq_server_t *s, zsrv_rq_t *rq, const api_reply
     } else if (raw_json) {
         rc |= strbuf_append(b, r->raw, r->raw_len);
     } else {
-        json_t *body = zsrv_raw_body(r, headers);
+        json_t *body = zmq_envelope_raw_body(r, headers);
         rc |=
             body ? zsrv_dump(b, body, JSON_COMPACT | JSON_ENCODE_ANY) : strbuf_append(b, "null", 4);
         json_decref(body);
@@ -413,7 +388,7 @@ static void zsrv_on_reply(const api_reply_t *r, void *tctx)
     } else {
         /* MessagePack: the registry handed the value (want_value), encoded here without a
          * JSON text in between */
-        json_t *body = r->json ? json_incref(r->json) : zsrv_raw_body(r, &headers);
+        json_t *body = r->json ? json_incref(r->json) : zmq_envelope_raw_body(r, &headers);
         zsrv_reply_send(s, rq->peer->id, rq->peer->idlen, rq->delim, rq->enc, rq->id,
                         r->status ? r->status : 200, body, headers);
         json_decref(body);
