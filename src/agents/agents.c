@@ -334,6 +334,10 @@ json_t *agents_agent_json(const agent_t *a)
     json_object_set_new(o, "status_at", agents_time_json(a->status_ms));
     json_object_set_new(o, "lost_at", agents_time_json(a->lost_ms));
     json_object_set_new(o, "usage", agents_usage_json(a));
+    const char *owner = json_string_value(json_object_get(a->spec, "owner"));
+    const char *team = json_string_value(json_object_get(a->spec, "team"));
+    json_object_set_new(o, "owner", owner ? json_string(owner) : json_null());
+    json_object_set_new(o, "team", team ? json_string(team) : json_null());
     json_object_set_new(o, "output",
                         json_pack("{s:I,s:I,s:I,s:I,s:I}", "stdout_lines",
                                   (json_int_t)a->lines_total[0], "stderr_lines",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agents/agents_internal.h"
+#include "api/api_owner.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/hash.h"
@@ -232,6 +233,7 @@ static const api_field_t agents_spawn_body[] = {
      .min = 0,
      .max = 100,
      .description = "rotated log files kept for this agent (default agents.log_backups)"},
+    API_OWNER_TEAM_FIELD,
     {.name = NULL}};
 
 static const api_field_t agents_id_param[] = {
@@ -454,13 +456,40 @@ static agents_t *agents_of(api_req_t *req)
     return api_req_hub(req)->agents;
 }
 
-/* Looks the agent up by id or name, or replies 404 or 409 (ambiguous name) and returns NULL. */
-static agent_t *agents_req_agent(api_req_t *req)
+/* Who owns an agent and which team it is shared with: recorded in its spec at spawn (NULL for
+ * agents from before ownership and from program files: an admin's alone). */
+static const char *agents_owner(const agent_t *a)
+{
+    return json_string_value(json_object_get(a->spec, "owner"));
+}
+
+static const char *agents_team(const agent_t *a)
+{
+    return json_string_value(json_object_get(a->spec, "team"));
+}
+
+/* NULL when the caller may see (act false) or change (act true) the agent, else the 404 or
+ * 403 of api_owner_check. */
+static problem_t *agents_owner_check(const api_req_t *req, const agent_t *a, const char *handle,
+                                     bool act)
+{
+    return api_owner_check(req, "agent", handle, agents_owner(a), agents_team(a), act);
+}
+
+/* Looks the agent up by id or name and checks that the caller may see it (act false) or
+ * change it (act true), or replies 404 (unknown, or not the caller's to see), 409 (ambiguous
+ * name) or 403 and returns NULL. */
+static agent_t *agents_req_agent(api_req_t *req, bool act)
 {
     agent_t *a = NULL;
-    problem_t *p = agents_resolve(agents_of(req), api_req_param_str(req, "id"), &a);
-    if (p)
+    const char *handle = api_req_param_str(req, "id");
+    problem_t *p = agents_resolve(agents_of(req), handle, &a);
+    if (!p)
+        p = agents_owner_check(req, a, handle, act);
+    if (p) {
         api_reply_problem(req, p);
+        return NULL;
+    }
     return a;
 }
 
@@ -595,7 +624,8 @@ static void agents_api_list(api_req_t *req, void *ctx)
     int64_t total = 0;
     for (agent_t *a = ag->head; a; a = a->next) {
         if (a->forget || (st && a->status != want) || (!ended && agents_status_final(a->status)) ||
-            (sel_text && !agents_selector_match(&sel, a)))
+            (sel_text && !agents_selector_match(&sel, a)) ||
+            !api_owner_may_see(req, agents_owner(a), agents_team(a)))
             continue;
         if (total >= offset && total < offset + limit)
             json_array_append_new(arr, agents_agent_json(a));
@@ -718,10 +748,16 @@ static void agents_api_spawn(api_req_t *req, void *ctx)
                             AGENTS_HANDLE_BYTES);
     const char *cwd = json_string_value(json_object_get(body, "cwd"));
     agents_triggers_check(body, cwd ? cwd : ag->hub->cfg.data_dir, &p);
+    if (!p)
+        p = api_owner_team_check(req, json_string_value(json_object_get(body, "team")), "/team");
     if (p) {
         api_reply_problem(req, p);
         return;
     }
+    /* the owner is kept in the spec, and so in the agent's row: it survives restarts */
+    const char *owner = api_owner_of(req);
+    if (owner)
+        json_object_set_new(body, "owner", json_string(owner));
     json_t *action =
         json_pack("{s:s,s:s,s:O*,s:O*,s:O*,s:O*}", "kind", "spawn", "agent", name, "argv",
                   json_object_get(body, "argv"), "path", json_object_get(body, "cwd"), "env",
@@ -792,7 +828,7 @@ static const agents_render_slot_t *agents_render_get(agents_t *ag, const agent_t
 static void agents_api_get(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, false);
     if (!a)
         return;
     const agents_render_slot_t *sl = agents_render_get(a->owner, a);
@@ -805,7 +841,7 @@ static void agents_api_get(api_req_t *req, void *ctx)
 static void agents_api_delete(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, true);
     if (!a)
         return;
     agents_t *ag = a->owner;
@@ -819,7 +855,7 @@ static void agents_api_delete(api_req_t *req, void *ctx)
 static void agents_api_pause(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, true);
     if (!a)
         return;
     a->owner->commands++;
@@ -830,7 +866,7 @@ static void agents_api_pause(api_req_t *req, void *ctx)
 static void agents_api_resume(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, true);
     if (!a)
         return;
     a->owner->commands++;
@@ -840,7 +876,7 @@ static void agents_api_resume(api_req_t *req, void *ctx)
 static void agents_api_stop(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, true);
     if (!a)
         return;
     a->owner->commands++;
@@ -854,7 +890,7 @@ static void agents_api_stop(api_req_t *req, void *ctx)
 static void agents_api_start(api_req_t *req, void *ctx)
 {
     bool restart = ctx != NULL;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, true);
     if (!a)
         return;
     agents_t *ag = a->owner;
@@ -868,7 +904,7 @@ static void agents_api_start(api_req_t *req, void *ctx)
 static void agents_api_kill(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, true);
     if (!a)
         return;
     a->owner->commands++;
@@ -878,7 +914,7 @@ static void agents_api_kill(api_req_t *req, void *ctx)
 static void agents_api_signal(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, true);
     if (!a)
         return;
     a->owner->commands++;
@@ -940,7 +976,7 @@ typedef struct agents_stdin_held {
 static void agents_api_stdin_run(api_req_t *req, void *held)
 {
     agents_stdin_held_t *h = held;
-    agent_t *a = agents_req_agent(req); /* it may have gone while the write was held */
+    agent_t *a = agents_req_agent(req, true); /* it may have gone while the write was held */
     if (a) {
         problem_t *p = agents_stdin_write(a, h->data ? h->data : "", h->data ? h->len : 0, h->eof);
         if (p) {
@@ -958,7 +994,7 @@ static void agents_api_stdin_run(api_req_t *req, void *held)
 static void agents_api_stdin(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, true);
     if (!a)
         return;
     a->owner->commands++;
@@ -1004,7 +1040,7 @@ static void agents_api_stdin(api_req_t *req, void *ctx)
 static void agents_api_action_run(api_req_t *req, void *held)
 {
     (void)held;
-    agent_t *a = agents_req_agent(req); /* it may have gone while the action was held */
+    agent_t *a = agents_req_agent(req, true); /* it may have gone while the action was held */
     if (!a)
         return;
     json_t *body = api_req_body(req);
@@ -1017,7 +1053,7 @@ static void agents_api_action_run(api_req_t *req, void *held)
 static void agents_api_action(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, true);
     if (!a)
         return;
     a->owner->commands++;
@@ -1039,7 +1075,7 @@ static void agents_api_action(api_req_t *req, void *ctx)
 static void agents_api_output(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, false);
     if (!a)
         return;
     agents_out_q_t q = {
@@ -1062,7 +1098,7 @@ static void agents_api_output(api_req_t *req, void *ctx)
  * their seq is in the data), then the live bus events on agent.<id>.output and .status. */
 static void agents_api_logs(api_req_t *req, void *ctx)
 {
-    agent_t *a = agents_req_agent(req);
+    agent_t *a = agents_req_agent(req, false);
     if (!a)
         return;
     if (!api_req_query_bool(req, "follow", true)) {
@@ -1144,13 +1180,17 @@ static void agents_api_prune(api_req_t *req, void *ctx)
         if (a->forget || !agents_status_final(a->status) || a->pid || a->exited)
             continue;
         int64_t ended = a->ended_ms ? a->ended_ms : a->status_ms;
-        if (ended > before || (sel_text && !agents_selector_match(&sel, a)))
+        if (ended > before || (sel_text && !agents_selector_match(&sel, a)) ||
+            !api_owner_may_act(req, agents_owner(a), agents_team(a)))
             continue;
         agents_forget(a);
         n++;
     }
     ag->commands++;
-    agents_prune_req_t *pr = ag->hub->store ? calloc(1, sizeof *pr) : NULL;
+    /* rows beyond the records in memory have no owner to check here: only an admin's prune
+     * reaches them */
+    agents_prune_req_t *pr =
+        ag->hub->store && api_owner_unrestricted(req) ? calloc(1, sizeof *pr) : NULL;
     json_t *match = sel_text ? json_object() : NULL;
     for (size_t i = 0; match && i < sel.n; i++)
         json_object_set_new(match, sel.k[i], json_string(sel.v[i]));
@@ -1210,7 +1250,8 @@ static void agents_api_batch(api_req_t *req, void *ctx)
          * to do on the others, pause, resume and signal would fail on each */
         for (agent_t *a = ag->head; a && n < cap; a = a->next)
             if (!a->forget && !agents_status_final(a->status) &&
-                (all || agents_selector_match(&sel, a)))
+                (all || agents_selector_match(&sel, a)) &&
+                api_owner_may_act(req, agents_owner(a), agents_team(a)))
                 targets[n++] = a->id;
     }
     /* ids (and names) are copied: a command (kill of a forgotten agent) may free nothing, but
@@ -1237,6 +1278,8 @@ static void agents_api_batch(api_req_t *req, void *ctx)
         }
         agent_t *a = NULL;
         problem_t *e = agents_resolve(ag, idcopy[i], &a);
+        if (!e)
+            e = agents_owner_check(req, a, idcopy[i], true);
         if (!e)
             e = agents_command(a, command, body);
         ag->commands++;

@@ -236,6 +236,10 @@ void api_req_principal_set(api_req_t *req, const char *principal);
  * use it to confine a role's view (an agent key sees only its own memory records). */
 const char *api_req_role(const api_req_t *req);
 void api_req_role_set(api_req_t *req, const char *role);
+/* The caller's teams as the auth hook found them: names separated by ',', "" when none.
+ * Ownership decisions read them through api/api_owner.h. */
+const char *api_req_teams(const api_req_t *req);
+void api_req_teams_set(api_req_t *req, const char *teams);
 
 /* Extra response header for the coming reply (copied). */
 void api_reply_header(api_req_t *req, const char *name, const char *value);

@@ -67,6 +67,7 @@ struct api_req {
     char transport[16];
     char *principal;
     char role[16]; /* the credential's role (auth hook), "" when none */
+    char *teams;   /* the principal's teams, ','-separated (auth hook); NULL = none */
     json_t *params;
     json_t *query;
     json_t *body;
@@ -192,6 +193,7 @@ static void api_req_free(api_req_t *req)
 {
     free(req->path);
     free(req->principal);
+    free(req->teams);
     json_decref(req->params);
     json_decref(req->query);
     json_decref(req->body);
@@ -600,6 +602,17 @@ const char *api_req_role(const api_req_t *req)
 void api_req_role_set(api_req_t *req, const char *role)
 {
     snprintf(req->role, sizeof req->role, "%s", role ? role : "");
+}
+
+const char *api_req_teams(const api_req_t *req)
+{
+    return req->teams ? req->teams : "";
+}
+
+void api_req_teams_set(api_req_t *req, const char *teams)
+{
+    free(req->teams);
+    req->teams = teams && *teams ? strdup(teams) : NULL;
 }
 
 /* ---- dispatch ---- */

@@ -57,6 +57,17 @@
     " created_by TEXT NOT NULL,"                                                                   \
     " created_ms BIGINT NOT NULL)"
 
+#define AUTH_TEAMS_COLS                                                                            \
+    " name TEXT NOT NULL UNIQUE,"                                                                  \
+    " created_ms BIGINT NOT NULL)"
+#define AUTH_MEMBERS_TABLE                                                                         \
+    "CREATE TABLE auth_team_members ("                                                             \
+    " team_id BIGINT NOT NULL REFERENCES auth_teams (id),"                                         \
+    " user_id BIGINT NOT NULL REFERENCES auth_users (id),"                                         \
+    " created_ms BIGINT NOT NULL,"                                                                 \
+    " PRIMARY KEY (team_id, user_id));"                                                            \
+    "CREATE INDEX auth_team_members_user ON auth_team_members (user_id)"
+
 const store_migration_t auth_migration_list[] = {
     {
         .version = 100,
@@ -75,7 +86,7 @@ const store_migration_t auth_migration_list[] = {
 
 const store_migration_t *auth_migrations(size_t *n)
 {
-    *n = 1;
+    *n = sizeof auth_migration_list / sizeof auth_migration_list[0];
     return auth_migration_list;
 }
 
@@ -370,6 +381,7 @@ int auth_key_from_row(const json_t *row, auth_key_t *k)
     k->created_ms = json_integer_value(json_object_get(row, "created_ms"));
     k->revoked = json_integer_value(json_object_get(row, "revoked")) != 0;
     k->prev_until_ms = json_integer_value(json_object_get(row, "prev_until_ms"));
+    snprintf(k->team, sizeof k->team, "%s", json_string_value(json_object_get(row, "team")) ?: "");
     const char *sc = json_string_value(json_object_get(row, "scopes"));
     if (sc && *sc) {
         k->scopes = json_loads(sc, 0, NULL);
@@ -402,6 +414,8 @@ json_t *auth_key_json(const auth_key_t *k)
                         k->prev_until_ms
                             ? json_string(clock_rfc3339(k->prev_until_ms, ts, sizeof ts))
                             : json_null());
+    json_object_set_new(o, "owner", json_string(k->created_by));
+    json_object_set_new(o, "team", k->team[0] ? json_string(k->team) : json_null());
     return o;
 }
 
@@ -681,6 +695,11 @@ problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud)
         return auth_unauthorized(rc > 0 ? NULL : why, rc < 0);
     api_req_principal_set(req, id.principal);
     api_req_role_set(req, id.role);
+    if (strcmp(id.role, "admin") != 0 && (a->nmembers || id.kind == AUTH_ID_KEY)) {
+        char teams[1024]; /* what the ownership checks (api/api_owner.h) share by */
+        auth_ident_teams(a, &id, teams, sizeof teams);
+        api_req_teams_set(req, teams);
+    }
     if (!auth_ident_allows(&id, ep->scope)) {
         problem_t *p =
             problem_new(403, "forbidden", "this endpoint needs the scope %s, which %s lacks",
@@ -735,7 +754,7 @@ static int auth_load(auth_t *a, store_conn_t *c)
     rows = NULL;
     if (store_query(c,
                     "SELECT id, name, role, scopes, hash, prev_hash, prev_until_ms, expires_ms,"
-                    " rate_limit, revoked, created_by, created_ms FROM auth_keys WHERE revoked = 0",
+                    " rate_limit, revoked, created_by, created_ms, team FROM auth_keys WHERE revoked = 0",
                     NULL, 0, &rows, NULL) < 0)
         return -1;
     json_array_foreach(rows, i, r)
@@ -883,6 +902,8 @@ int auth_start(hub_t *hub)
     int rc = auth_bootstrap(a, c);
     if (rc == 0)
         rc = auth_load(a, c);
+    if (rc == 0)
+        rc = auth_teams_load(a, c);
     if (rc < 0)
         log_error(NULL, "auth: cannot load users and keys", "{s:s}", "reason",
                   store_conn_error(c) ?: "");
@@ -903,6 +924,7 @@ void auth_destroy(hub_t *hub)
     free(a->slots);
     free(a->users);
     free(a->fams);
+    auth_teams_free(a);
     auth_rate_destroy(&a->rate);
     sodium_memzero(a, sizeof *a);
     free(a);

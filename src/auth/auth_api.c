@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_owner.h"
 #include "auth/auth_api_internal.h"
 #include "auth/auth_policy.h"
 #include "core/clock.h"
@@ -257,6 +258,25 @@ static const api_field_t auth_key_body[] = {
      .min = 1,
      .max = 1000000,
      .description = "requests per second; absent = the role's"},
+    API_OWNER_TEAM_FIELD,
+    {.name = NULL},
+};
+static const api_field_t auth_team_body[] = {
+    {.name = "name",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = API_TEAM_MAX,
+     .chars = "._-"},
+    {.name = NULL},
+};
+static const api_field_t auth_team_params[] = {
+    {.name = "name", .type = API_T_STRING, .flags = API_F_REQUIRED | API_F_MAX, .max = 64},
+    {.name = NULL},
+};
+static const api_field_t auth_member_params[] = {
+    {.name = "name", .type = API_T_STRING, .flags = API_F_REQUIRED | API_F_MAX, .max = 64},
+    {.name = "user", .type = API_T_STRING, .flags = API_F_REQUIRED | API_F_MAX, .max = 64},
     {.name = NULL},
 };
 
@@ -432,6 +452,60 @@ static const api_endpoint_t auth_endpoints[] = {
      .no_audit = true,
      .response = "{id, secret, previous_valid_until, ...}",
      .handler = auth_api_key_rotate},
+    {.method = "GET",
+     .path = "/api/v1/teams",
+     .scope = "users:read",
+     .summary = "List teams and their members",
+     .tag = "teams",
+     .response = "{teams:[{id, name, members}]}",
+     .handler = auth_api_team_list},
+    {.method = "POST",
+     .path = "/api/v1/teams",
+     .scope = "users:write",
+     .summary = "Create a team (resources are shared with a team by its name)",
+     .tag = "teams",
+     .body_kind = API_BODY_JSON,
+     .body = auth_team_body,
+     .status = 201,
+     .no_audit = true,
+     .response = "the team",
+     .handler = auth_api_team_create},
+    {.method = "GET",
+     .path = "/api/v1/teams/{name}",
+     .scope = "users:read",
+     .summary = "Show a team and its members",
+     .tag = "teams",
+     .params = auth_team_params,
+     .response = "the team",
+     .handler = auth_api_team_get},
+    {.method = "DELETE",
+     .path = "/api/v1/teams/{name}",
+     .scope = "users:write",
+     .summary = "Delete a team (what was shared with it stays its owners')",
+     .tag = "teams",
+     .params = auth_team_params,
+     .status = 204,
+     .no_audit = true,
+     .response = "no content",
+     .handler = auth_api_team_delete},
+    {.method = "PUT",
+     .path = "/api/v1/teams/{name}/members/{user}",
+     .scope = "users:write",
+     .summary = "Add a user (by username) to a team",
+     .tag = "teams",
+     .params = auth_member_params,
+     .no_audit = true,
+     .response = "the team",
+     .handler = auth_api_team_member_add},
+    {.method = "DELETE",
+     .path = "/api/v1/teams/{name}/members/{user}",
+     .scope = "users:write",
+     .summary = "Remove a user from a team",
+     .tag = "teams",
+     .params = auth_member_params,
+     .no_audit = true,
+     .response = "the team",
+     .handler = auth_api_team_member_remove},
 };
 
 int auth_api_register(hub_t *hub)

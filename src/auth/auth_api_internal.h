@@ -37,6 +37,7 @@ typedef struct auth_job {
     int64_t limit, offset; /* keys list: the page */
     bool include_revoked;  /* keys list: revoked keys too */
     char secret[80];
+    char team[AUTH_NAME_MAX + 1]; /* teams: the team of the path or body */
     /* outputs */
     int status;
     const char *reason;
@@ -98,5 +99,11 @@ void auth_api_key_create(api_req_t *req, void *ctx);
 void auth_api_key_list(api_req_t *req, void *ctx);
 void auth_api_key_revoke(api_req_t *req, void *ctx);
 void auth_api_key_rotate(api_req_t *req, void *ctx);
+void auth_api_team_list(api_req_t *req, void *ctx);
+void auth_api_team_get(api_req_t *req, void *ctx);
+void auth_api_team_create(api_req_t *req, void *ctx);
+void auth_api_team_delete(api_req_t *req, void *ctx);
+void auth_api_team_member_add(api_req_t *req, void *ctx);
+void auth_api_team_member_remove(api_req_t *req, void *ctx);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api_owner.h"
 #include "auth/auth_api_internal.h"
 #include "auth/auth_policy.h"
 #include "core/clock.h"
@@ -102,6 +103,11 @@ void auth_api_key_create(api_req_t *req, void *ctx)
         KEY_FIELD_ERR("/expires_at", "is not an RFC 3339 date-time");
     else if (exp && exp_ms <= clock_wall_ms())
         KEY_FIELD_ERR("/expires_at", "is in the past");
+    const char *team = json_string_value(json_object_get(b, "team"));
+    if (team && !auth_team_exists(a, team))
+        KEY_FIELD_ERR("/team", "no team named %s (an admin creates it: POST /api/v1/teams)", team);
+    else if (!p)
+        p = api_owner_team_check(req, team, "/team");
     if (p) {
         auth_reply_problem(req, p);
         return;
@@ -119,6 +125,7 @@ void auth_api_key_create(api_req_t *req, void *ctx)
     j->key.rate_limit = json_integer_value(json_object_get(b, "rate_limit"));
     j->key.created_ms = j->now_ms;
     snprintf(j->key.created_by, sizeof j->key.created_by, "%s", me.principal);
+    snprintf(j->key.team, sizeof j->key.team, "%s", team ? team : "");
     auth_random_secret("gk_", j->secret, sizeof j->secret);
     auth_secret_hash(a, j->secret, j->key.hash);
     auth_submit(j, auth_key_create_work, auth_key_write_done);

@@ -158,6 +158,7 @@ static void auth_me_done(int status, void *ud)
     if (j->status == 200) {
         json_object_set_new(j->out, "kind", json_string("user"));
         json_object_set_new(j->out, "principal", json_string(api_req_principal(req)));
+        json_object_set_new(j->out, "teams", auth_user_teams_json(j->a, j->id));
         auth_reply_json(req, 200, json_incref(j->out));
     } else if (j->status == 404)
         auth_reply_problem(req, problem_new(401, "unauthorized", "the user no longer exists"));
@@ -180,6 +181,18 @@ void auth_api_me(api_req_t *req, void *ctx)
         json_t *o = k ? auth_key_json(k) : json_object();
         json_object_set_new(o, "kind", json_string("key"));
         json_object_set_new(o, "principal", json_string(id.principal));
+        char teams[1024];
+        auth_ident_teams(auth_of(req), &id, teams, sizeof teams);
+        json_t *arr = json_array();
+        for (char *t = teams, *end; *t; t = end + 1) {
+            end = strchr(t, ',');
+            if (end)
+                *end = '\0';
+            json_array_append_new(arr, json_string(t));
+            if (!end)
+                break;
+        }
+        json_object_set_new(o, "teams", arr);
         auth_reply_json(req, 200, o);
         return;
     }

@@ -40,6 +40,7 @@ static void auth_user_write_done(int status, void *ud)
             auth_user_put(j->a, &u);
         } else if (strcmp(api_req_method(req), "DELETE") == 0) {
             auth_user_forget(j->a, j->id);
+            auth_members_drop(j->a, 0, j->id);
         }
         auth_revoke_fams_loop(j);
         json_t *d = json_pack("{s:I}", "user_id", (json_int_t)j->id);

@@ -470,6 +470,8 @@ static int auth_user_delete_writes(store_conn_t *c, void *ud)
     if (auth_revoke_sessions(c, j) < 0 ||
         store_query(c, "DELETE FROM auth_refresh WHERE user_id = $1",
                     (store_val_t[]){STORE_INTV(j->id)}, 1, NULL, NULL) < 0 ||
+        store_query(c, "DELETE FROM auth_team_members WHERE user_id = $1",
+                    (store_val_t[]){STORE_INTV(j->id)}, 1, NULL, NULL) < 0 ||
         store_query(c, "DELETE FROM auth_users WHERE id = $1", (store_val_t[]){STORE_INTV(j->id)},
                     1, NULL, NULL) < 0) {
         j->status = 503;
@@ -521,12 +523,13 @@ int auth_key_create_work(store_conn_t *c, void *ud)
     int rc = store_insert_id(
         c,
         "INSERT INTO auth_keys (name, role, scopes, hash, expires_ms, rate_limit, created_by,"
-        " created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        " created_ms, team) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         (store_val_t[]){STORE_TEXTV(j->key.name), STORE_TEXTV(j->key.role),
                         sc ? STORE_TEXTV(sc) : STORE_NULLV, STORE_TEXTV(hex),
                         STORE_INTV(j->key.expires_ms), STORE_INTV(j->key.rate_limit),
-                        STORE_TEXTV(j->key.created_by), STORE_INTV(j->key.created_ms)},
-        8, &id);
+                        STORE_TEXTV(j->key.created_by), STORE_INTV(j->key.created_ms),
+                        j->key.team[0] ? STORE_TEXTV(j->key.team) : STORE_NULLV},
+        9, &id);
     free(sc);
     j->key.id = id;
     j->status = rc == 0 ? 201 : 503;

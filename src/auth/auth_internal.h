@@ -31,6 +31,7 @@ typedef struct auth_key {
     unsigned char hash[AUTH_HASH_BYTES];
     unsigned char prev_hash[AUTH_HASH_BYTES];
     int64_t prev_until_ms; /* the previous secret is valid until then; 0 = none */
+    char team[AUTH_NAME_MAX + 1]; /* the team the key acts with (beside its creator's); "" */
 } auth_key_t;
 
 typedef struct auth_user {
@@ -41,6 +42,15 @@ typedef struct auth_user {
     bool must_change;
     int64_t valid_after_s; /* access tokens issued before this are refused */
 } auth_user_t;
+
+typedef struct auth_team {
+    int64_t id;
+    char name[AUTH_NAME_MAX + 1];
+} auth_team_t;
+
+typedef struct auth_member {
+    int64_t team_id, user_id;
+} auth_member_t;
 
 typedef struct auth_fam {
     char fam[AUTH_FAM_LEN + 1];
@@ -89,6 +99,10 @@ struct auth {
     size_t nusers, capusers;
     auth_fam_t *fams;
     size_t nfams, capfams;
+    auth_team_t *teams; /* auth_teams.c */
+    size_t nteams, capteams;
+    auth_member_t *members;
+    size_t nmembers, capmembers;
     auth_rate_t *rate;
     auth_jwt_seen_t seen[AUTH_SEEN_SLOTS];      /* direct-mapped by token hash */
     auth_keyhash_t keyhash[AUTH_KEYHASH_SLOTS]; /* direct-mapped by a cheap hash of the key */
@@ -154,6 +168,23 @@ json_t *auth_key_json(const auth_key_t *k);
 
 /* The registry's auth hook (auth.c): installed by auth_api_register. */
 problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud);
+
+/* Teams (auth_teams.c): loaded at start, the caller's teams for the auth hook (','-separated
+ * into out, within cap), a user's team names (new array), memberships dropped (a team's with
+ * user 0, a user's with team 0). */
+int auth_teams_load(auth_t *a, store_conn_t *c);
+void auth_teams_free(auth_t *a);
+void auth_ident_teams(auth_t *a, const auth_ident_t *id, char *out, size_t cap);
+json_t *auth_user_teams_json(auth_t *a, int64_t user);
+bool auth_team_exists(auth_t *a, const char *name);
+void auth_members_drop(auth_t *a, int64_t team, int64_t user);
+auth_team_t *auth_team_by_name(auth_t *a, const char *name);
+auth_team_t *auth_team_by_id(auth_t *a, int64_t id);
+auth_user_t *auth_user_by_name(auth_t *a, const char *name);
+/* Adds to memory (no-op when present); 0 or -1 (out of memory). */
+int auth_team_put(auth_t *a, int64_t id, const char *name);
+int auth_member_put(auth_t *a, int64_t team, int64_t user);
+void auth_team_drop(auth_t *a, int64_t id);
 
 /* Migrations (auth.c). */
 extern const store_migration_t auth_migration_list[];
