@@ -15,13 +15,11 @@
 
 /* The optional "team" field of a creation body, the same in every domain. */
 #define API_OWNER_TEAM_FIELD                                                                       \
-    {.name = "team",                                                                               \
-     .type = API_T_STRING,                                                                         \
-     .flags = API_F_MIN | API_F_MAX,                                                               \
-     .min = 1,                                                                                     \
-     .max = API_TEAM_MAX,                                                                          \
-     .chars = "._-",                                                                               \
-     .description = "share it with this team (one of the caller's, unless admin)"}
+    {                                                                                              \
+        .name = "team", .type = API_T_STRING, .flags = API_F_MIN | API_F_MAX, .min = 1,            \
+        .max = API_TEAM_MAX, .chars = "._-",                                                       \
+        .description = "share it with this team (one of the caller's, unless admin)"               \
+    }
 
 /* True for an admin, and for every caller when no auth hook is installed (role ""). */
 bool api_owner_unrestricted(const api_req_t *req);

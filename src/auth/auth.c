@@ -82,6 +82,26 @@ const store_migration_t auth_migration_list[] = {
                   ";CREATE TABLE auth_keys (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY "
                   "KEY," AUTH_KEYS_COLS,
     },
+    {
+        /* teams: named groups of users that resources are shared with (auth_teams.c) */
+        .version = 101,
+        .name = "auth_teams",
+        .sql_sqlite =
+            "CREATE TABLE auth_teams (id INTEGER PRIMARY KEY AUTOINCREMENT," AUTH_TEAMS_COLS,
+        .sql_pg = "CREATE TABLE auth_teams (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY "
+                  "KEY," AUTH_TEAMS_COLS,
+    },
+    {
+        .version = 102,
+        .name = "auth_team_members",
+        .sql_sqlite = AUTH_MEMBERS_TABLE,
+    },
+    {
+        /* the team an API key acts with, beside its creator's teams */
+        .version = 103,
+        .name = "auth_key_team",
+        .sql_sqlite = "ALTER TABLE auth_keys ADD COLUMN team TEXT",
+    },
 };
 
 const store_migration_t *auth_migrations(size_t *n)
@@ -752,10 +772,11 @@ static int auth_load(auth_t *a, store_conn_t *c)
     }
     json_decref(rows);
     rows = NULL;
-    if (store_query(c,
-                    "SELECT id, name, role, scopes, hash, prev_hash, prev_until_ms, expires_ms,"
-                    " rate_limit, revoked, created_by, created_ms, team FROM auth_keys WHERE revoked = 0",
-                    NULL, 0, &rows, NULL) < 0)
+    if (store_query(
+            c,
+            "SELECT id, name, role, scopes, hash, prev_hash, prev_until_ms, expires_ms,"
+            " rate_limit, revoked, created_by, created_ms, team FROM auth_keys WHERE revoked = 0",
+            NULL, 0, &rows, NULL) < 0)
         return -1;
     json_array_foreach(rows, i, r)
     {

@@ -13,14 +13,12 @@ static json_t *auth_team_json(auth_t *a, const auth_team_t *t)
 {
     json_t *members = json_array();
     for (size_t i = 0; i < a->nmembers; i++) {
-        const auth_user_t *u = a->members[i].team_id == t->id
-                                   ? auth_user_find(a, a->members[i].user_id)
-                                   : NULL;
+        const auth_user_t *u =
+            a->members[i].team_id == t->id ? auth_user_find(a, a->members[i].user_id) : NULL;
         if (u)
             json_array_append_new(members, json_string(u->username));
     }
-    return json_pack("{s:I,s:s,s:o}", "id", (json_int_t)t->id, "name", t->name, "members",
-                     members);
+    return json_pack("{s:I,s:s,s:o}", "id", (json_int_t)t->id, "name", t->name, "members", members);
 }
 
 void auth_api_team_list(api_req_t *req, void *ctx)
@@ -99,12 +97,12 @@ static int auth_member_add_work(store_conn_t *c, void *ud)
 {
     auth_job_t *j = ud;
     /* the same text on both stores: a second add of a member changes nothing */
-    int rc = store_query(c,
-                         "INSERT INTO auth_team_members (team_id, user_id, created_ms)"
-                         " VALUES ($1, $2, $3) ON CONFLICT (team_id, user_id) DO NOTHING",
-                         (store_val_t[]){STORE_INTV(j->id), STORE_INTV(j->user.id),
-                                         STORE_INTV(j->now_ms)},
-                         3, NULL, NULL);
+    int rc = store_query(
+        c,
+        "INSERT INTO auth_team_members (team_id, user_id, created_ms)"
+        " VALUES ($1, $2, $3) ON CONFLICT (team_id, user_id) DO NOTHING",
+        (store_val_t[]){STORE_INTV(j->id), STORE_INTV(j->user.id), STORE_INTV(j->now_ms)}, 3, NULL,
+        NULL);
     j->status = rc == STORE_ECONSTRAINT ? 404 : rc < 0 ? 503 : 200;
     return 0;
 }
@@ -113,8 +111,7 @@ static int auth_member_remove_work(store_conn_t *c, void *ud)
 {
     auth_job_t *j = ud;
     int rc = store_query(c, "DELETE FROM auth_team_members WHERE team_id = $1 AND user_id = $2",
-                         (store_val_t[]){STORE_INTV(j->id), STORE_INTV(j->user.id)}, 2, NULL,
-                         NULL);
+                         (store_val_t[]){STORE_INTV(j->id), STORE_INTV(j->user.id)}, 2, NULL, NULL);
     j->status = rc < 0 ? 503 : 200;
     return 0;
 }
@@ -135,8 +132,8 @@ static void auth_team_write_done(int status, void *ud)
     if (j->status >= 400) {
         auth_audit(req, action, j->status, d);
         if (j->status == 409)
-            auth_reply_problem(req, problem_new(409, "conflict", "a team named %s already exists",
-                                                j->team));
+            auth_reply_problem(
+                req, problem_new(409, "conflict", "a team named %s already exists", j->team));
         else if (j->status == 404)
             auth_reply_problem(req, auth_team_missing(j->team));
         else

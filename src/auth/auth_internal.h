@@ -30,7 +30,7 @@ typedef struct auth_key {
     bool revoked;
     unsigned char hash[AUTH_HASH_BYTES];
     unsigned char prev_hash[AUTH_HASH_BYTES];
-    int64_t prev_until_ms; /* the previous secret is valid until then; 0 = none */
+    int64_t prev_until_ms;        /* the previous secret is valid until then; 0 = none */
     char team[AUTH_NAME_MAX + 1]; /* the team the key acts with (beside its creator's); "" */
 } auth_key_t;
 

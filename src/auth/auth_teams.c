@@ -119,9 +119,8 @@ void auth_ident_teams(auth_t *a, const auth_ident_t *id, char *out, size_t cap)
     if (k->team[0])
         snprintf(out, cap, "%s", k->team);
     /* a key acts with its creator's teams too */
-    const auth_user_t *u = strncmp(k->created_by, "user:", 5) == 0
-                               ? auth_user_by_name(a, k->created_by + 5)
-                               : NULL;
+    const auth_user_t *u =
+        strncmp(k->created_by, "user:", 5) == 0 ? auth_user_by_name(a, k->created_by + 5) : NULL;
     if (u)
         auth_user_teams(a, u->id, out, cap);
 }
@@ -158,8 +157,7 @@ int auth_teams_load(auth_t *a, store_conn_t *c)
     }
     json_decref(rows);
     rows = NULL;
-    if (store_query(c, "SELECT team_id, user_id FROM auth_team_members", NULL, 0, &rows, NULL) <
-        0)
+    if (store_query(c, "SELECT team_id, user_id FROM auth_team_members", NULL, 0, &rows, NULL) < 0)
         return -1;
     json_array_foreach(rows, i, r)
     {
@@ -179,4 +177,3 @@ void auth_teams_free(auth_t *a)
     a->members = NULL;
     a->nteams = a->capteams = a->nmembers = a->capmembers = 0;
 }
-

@@ -1,0 +1,117 @@
+"""Ownership and sharing: the endpoint × role matrix's ownership dimension. For each kind of
+owned resource, operator A (team t1) creates one shared with t1 and one of its own; operator B
+(no team) neither sees nor changes them (404 on the one, absent from the list), operator C
+(team t1) acts on the shared one only, an admin on both, a viewer sees only what its teams
+share. On SQLite and PostgreSQL (store_daemon)."""
+
+import pytest
+
+from agents_util import PY
+from auth_util import bearer, make_user, tokens
+from conftest import bare_http
+
+SLEEPER = [PY, "-c", "import time; time.sleep(60)"]
+
+
+class World:
+    """Users of each kind signed in on one daemon, team t1 = {A, C, viewer T}."""
+
+    def __init__(self, d):
+        self.d = d
+        self.s = bare_http()
+        assert d.post("/api/v1/teams", json={"name": "t1"}).status_code == 201
+        self.h = {"admin": {}}
+        for who, role, team in (("opa", "operator", True), ("opb", "operator", False),
+                                ("opc", "operator", True), ("viewt", "viewer", True),
+                                ("view", "viewer", False)):
+            _, pw = make_user(d, who, role)
+            if team:
+                r = d.request("PUT", f"/api/v1/teams/t1/members/{who}")
+                assert r.status_code == 200, r.text
+            self.h[who] = bearer(tokens(d, who, pw)["access_token"])
+
+    def call(self, who, method, path, **kw):
+        if who == "admin":
+            return self.d.request(method, path, **kw)
+        return self.s.request(method, self.d.url + path, headers=self.h[who], timeout=30, **kw)
+
+
+class Agents:
+    kind = "agent"
+
+    def create(self, w, who, team=None, expect=201):
+        body = {"name": f"own-{who}-{team or 'private'}", "argv": SLEEPER,
+                "allow_duplicate_name": True}
+        if team:
+            body["team"] = team
+        r = w.call(who, "POST", "/api/v1/agents", json=body)
+        assert r.status_code == expect, r.text
+        return r.json()["id"] if expect == 201 else r
+
+    def path(self, rid):
+        return f"/api/v1/agents/{rid}"
+
+    def listed(self, w, who):
+        r = w.call(who, "GET", "/api/v1/agents?limit=1000")
+        assert r.status_code == 200, r.text
+        return {a["id"] for a in r.json()["agents"]}
+
+    def act(self, w, who, rid):
+        return w.call(who, "POST", f"/api/v1/agents/{rid}/signal", json={"signal": "CONT"})
+
+    def cleanup(self, w, rid):
+        w.call("admin", "POST", f"/api/v1/agents/{rid}/kill")
+
+
+KINDS = [Agents()]
+
+
+@pytest.fixture
+def world(store_daemon):
+    return World(store_daemon)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
+def test_ownership_matrix(world, kind):
+    w = world
+    shared = kind.create(w, "opa", team="t1")
+    private = kind.create(w, "opa")
+    try:
+        # the owner: sees and acts on both
+        for rid in (shared, private):
+            assert w.call("opa", "GET", kind.path(rid)).status_code == 200
+            assert kind.act(w, "opa", rid).status_code < 300
+        assert {shared, private} <= kind.listed(w, "opa")
+        # B, no team: neither exists for it — 404 on the one, absent from the list, 404 on acts
+        for rid in (shared, private):
+            r = w.call("opb", "GET", kind.path(rid))
+            assert r.status_code == 404, r.text
+            assert kind.act(w, "opb", rid).status_code == 404
+        assert not {shared, private} & kind.listed(w, "opb")
+        # C, team t1: the shared one only
+        assert w.call("opc", "GET", kind.path(shared)).status_code == 200
+        assert kind.act(w, "opc", shared).status_code < 300
+        assert w.call("opc", "GET", kind.path(private)).status_code == 404
+        assert kind.act(w, "opc", private).status_code == 404
+        assert kind.listed(w, "opc") & {shared, private} == {shared}
+        # the admin: everything
+        for rid in (shared, private):
+            assert w.call("admin", "GET", kind.path(rid)).status_code == 200
+            assert kind.act(w, "admin", rid).status_code < 300
+        assert {shared, private} <= kind.listed(w, "admin")
+        # viewers: what their teams share, never a change
+        assert w.call("viewt", "GET", kind.path(shared)).status_code == 200
+        assert w.call("viewt", "GET", kind.path(private)).status_code == 404
+        assert kind.listed(w, "viewt") & {shared, private} == {shared}
+        assert not {shared, private} & kind.listed(w, "view")
+        assert w.call("view", "GET", kind.path(shared)).status_code == 404
+        assert kind.act(w, "viewt", shared).status_code == 403
+        # the owner and team are shown
+        got = w.call("opc", "GET", kind.path(shared)).json()
+        assert got["owner"].startswith("user:") and got["team"] == "t1"
+        # sharing needs membership: B cannot share with t1
+        r = kind.create(w, "opb", team="t1", expect=422)
+        assert "not a member of team t1" in r.text
+    finally:
+        kind.cleanup(w, shared)
+        kind.cleanup(w, private)
