@@ -90,6 +90,8 @@ json_t *brain_to_json(const brain_t *b, bool detail)
         "genome_id", json_string_value(json_object_get(b->genome, "genome_id")) ?: "", "created_at",
         clock_rfc3339(b->created_ms, created, sizeof created));
     json_object_set_new(o, "area_count", json_integer((json_int_t)b->nareas));
+    json_object_set_new(o, "owner", b->owner[0] ? json_string(b->owner) : json_null());
+    json_object_set_new(o, "team", b->team[0] ? json_string(b->team) : json_null());
     json_object_set_new(o, "neuron_count", json_integer((json_int_t)b->neurons));
     json_object_set_new(o, "synapse_count",
                         json_integer(b->engine ? (json_int_t)brain_engine_synapses(b->engine) : 0));
@@ -359,7 +361,8 @@ static int brain_build_submit(brain_t *b, json_t *genome, brain_status_t then, b
 /* ---- create, delete ---- */
 
 problem_t *brain_create(brain_reg_t *r, const char *name, json_t *genome, uint64_t seed, bool start,
-                        brain_t **out, brain_done_fn done, void *ud)
+                        const char *owner, const char *team, brain_t **out, brain_done_fn done,
+                        void *ud)
 {
     *out = NULL;
     if (r->shutting_down) {
@@ -400,6 +403,8 @@ problem_t *brain_create(brain_reg_t *r, const char *name, json_t *genome, uint64
         json_decref(genome);
         return problem_new(503, "out-of-memory", "no memory for a brain");
     }
+    snprintf(b->owner, sizeof b->owner, "%s", owner ? owner : "");
+    snprintf(b->team, sizeof b->team, "%s", team ? team : "");
     int rc =
         brain_build_submit(b, genome, start ? BRAIN_RUNNING : BRAIN_STOPPED, true, done, ud, NULL);
     if (rc < 0) {
@@ -770,6 +775,10 @@ int brain_start(hub_t *hub)
         atomic_store(&b->bursts, (uint64_t)json_integer_value(json_object_get(row, "burst_count")));
         b->genome_saved_gen = b->genome_gen; /* the row holds it */
         b->created_ms = json_integer_value(json_object_get(row, "created_ms"));
+        snprintf(b->owner, sizeof b->owner, "%s",
+                 json_string_value(json_object_get(row, "owner")) ?: "");
+        snprintf(b->team, sizeof b->team, "%s",
+                 json_string_value(json_object_get(row, "team")) ?: "");
         b->status_ms = json_integer_value(json_object_get(row, "status_ms"));
         brain_status_t st = brain_status_parse(json_string_value(json_object_get(row, "status")));
         b->status = st == BRAIN_FAILED ? BRAIN_STOPPED : st;

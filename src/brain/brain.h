@@ -56,7 +56,8 @@ typedef void (*brain_done_fn)(problem_t *p, void *ud);
  * (422 with errors[] on a bad genome); *out is the new brain (borrowed). done runs once the
  * row is committed — and, with start, once the brain runs. 0 or a problem. */
 problem_t *brain_create(brain_reg_t *r, const char *name, json_t *genome, uint64_t seed, bool start,
-                        brain_t **out, brain_done_fn done, void *ud);
+                        const char *owner, const char *team, brain_t **out, brain_done_fn done,
+                        void *ud);
 /* A shipped genome by name (file <brain.genome_dir>/<name>.json or <name>_genome.json).
  * New reference or NULL with *p set (404). */
 json_t *brain_genome_shipped(brain_reg_t *r, const char *name, problem_t **p);

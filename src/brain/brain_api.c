@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_owner.h"
 #include "brain/brain_api_internal.h"
 #include "brain/brain_internal.h"
 #include "brain/brain_robot.h"
@@ -82,12 +83,25 @@ brain_done_fn brain_api_done_fn(api_req_t *req, const char *id, int status,
     return brain_api_done;
 }
 
+problem_t *brain_api_owner_check(const api_req_t *req, const brain_t *b)
+{
+    return api_owner_check(req, "brain", b->name, b->owner, b->team,
+                           strcmp(api_req_method(req), "GET") != 0);
+}
+
+/* The brain of the path, when the caller may see it (a GET) or change it (any other method);
+ * else NULL after a 404 (unknown, or not the caller's to see) or a 403. */
 static brain_t *brain_api_find(api_req_t *req)
 {
     const char *id = api_req_param_str(req, "id");
     brain_t *b = brain_find(brain_api_reg(req), id);
+    problem_t *p = b ? brain_api_owner_check(req, b) : NULL;
     if (!b)
-        api_reply_problem(req, problem_new(404, "not-found", "no brain '%s'", id));
+        p = problem_new(404, "not-found", "no brain '%s'", id);
+    if (p) {
+        api_reply_problem(req, p);
+        return NULL;
+    }
     return b;
 }
 
@@ -136,6 +150,7 @@ static const api_field_t brain_create_body[] = {
      .min = 0,
      .description = "random seed (0: derived from the id)"},
     {.name = "start", .type = API_T_BOOLEAN, .description = "run once built"},
+    API_OWNER_TEAM_FIELD,
     {0}};
 static const api_field_t brain_rule_item[] = {{.name = "rule", .type = API_T_ANY}};
 static const api_field_t brain_mapping_body[] = {
@@ -182,10 +197,13 @@ static void brain_api_list(api_req_t *req, void *ctx)
     (void)ctx;
     brain_reg_t *r = brain_api_reg(req);
     json_t *a = json_array();
-    for (size_t i = 0; i < brain_count(r); i++)
-        json_array_append_new(a, brain_to_json(brain_at(r, i), false));
+    for (size_t i = 0; i < brain_count(r); i++) {
+        const brain_t *b = brain_at(r, i);
+        if (api_owner_may_see(req, b->owner, b->team))
+            json_array_append_new(a, brain_to_json(b, false));
+    }
     api_reply_json(req, 200,
-                   json_pack("{s:o,s:I}", "brains", a, "total", (json_int_t)brain_count(r)));
+                   json_pack("{s:o,s:I}", "brains", a, "total", (json_int_t)json_array_size(a)));
 }
 
 static void brain_api_genomes(api_req_t *req, void *ctx)
@@ -203,8 +221,12 @@ static void brain_api_create(api_req_t *req, void *ctx)
     json_t *genome = json_object_get(body, "genome");
     const char *gname = json_string_value(json_object_get(body, "genome_name"));
     problem_t *p = NULL;
-    if (!genome == !gname) {
+    const char *team = json_string_value(json_object_get(body, "team"));
+    if (!genome == !gname)
         problem_field_error(&p, "body", "genome", "give either genome or genome_name");
+    else
+        p = api_owner_team_check(req, team, "/team");
+    if (p) {
         api_reply_problem(req, p);
         return;
     }
@@ -229,7 +251,8 @@ static void brain_api_create(api_req_t *req, void *ctx)
         return;
     }
     p = brain_create(r, name, genome, (uint64_t)json_integer_value(json_object_get(body, "seed")),
-                     json_is_true(json_object_get(body, "start")), &b, done, ud);
+                     json_is_true(json_object_get(body, "start")), api_owner_of(req), team, &b,
+                     done, ud);
     if (p) {
         free(ud);
         api_reply_problem(req, p);

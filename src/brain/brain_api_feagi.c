@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_owner.h"
 #include "brain/brain_api_internal.h"
 #include "brain/brain_internal.h"
 #include "core/clock.h"
@@ -44,10 +45,14 @@ static brain_t *brain_api_feagi_brain(api_req_t *req)
     if (!brain_api_feagi_allowed(req))
         return NULL;
     brain_t *b = brain_default(brain_api_reg(req));
+    problem_t *p = b ? brain_api_owner_check(req, b) : NULL;
     if (!b)
-        api_reply_problem(req, problem_new(404, "no-brain",
-                                           "no brain yet: upload a genome (POST "
-                                           "/v1/genome/upload/...) or create one"));
+        p = problem_new(404, "no-brain",
+                        "no brain yet: upload a genome (POST /v1/genome/upload/...) or create one");
+    if (p) {
+        api_reply_problem(req, p);
+        return NULL;
+    }
     return b;
 }
 
@@ -100,7 +105,7 @@ static void brain_api_feagi_genome_load(api_req_t *req, json_t *genome, const ch
         api_reply_problem(req, problem_new(503, "out-of-memory", "no memory"));
         return;
     }
-    problem_t *p = brain_create(r, name, genome, 0, true, &nb, done, ud);
+    problem_t *p = brain_create(r, name, genome, 0, true, api_owner_of(req), NULL, &nb, done, ud);
     if (p) {
         free(ud);
         api_reply_problem(req, p);

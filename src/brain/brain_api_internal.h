@@ -13,6 +13,9 @@ struct hub;
 typedef void (*brain_api_reply_fn)(api_req_t *req, brain_t *b);
 
 brain_reg_t *brain_api_reg(api_req_t *req);
+/* NULL when the caller may see the brain (a GET) or change it (another method), else the 404
+ * or 403 of api_owner_check. */
+problem_t *brain_api_owner_check(const api_req_t *req, const brain_t *b);
 /* A completion that replies to req: with reply, or else with the brain's JSON and `status`
  * (204: no body). *ud is what to pass with it (free() it if the operation is refused). */
 brain_done_fn brain_api_done_fn(api_req_t *req, const char *id, int status,

@@ -105,6 +105,8 @@ struct brain {
     brain_reg_t *reg;
     char id[BRAIN_ID_LEN + 1];
     char name[BRAIN_NAME_MAX + 1];
+    char owner[96]; /* the principal that created it; "" = none (an admin's alone) */
+    char team[65];  /* the team it is shared with; "" = none */
     json_t *genome; /* as uploaded or last edited: stored and downloaded */
     json_t *view;   /* brain_bp_view(genome): what areas, mappings and edits read */
     size_t nareas;  /* areas of the view */

@@ -28,6 +28,14 @@ static const store_migration_t brain_migration_list[] = {
                       " status_ms BIGINT NOT NULL,"
                       " learned TEXT);",
     },
+    {
+        /* who created the brain and the team it is shared with (api/api_owner.h); NULL on
+         * brains from before: an admin's alone */
+        .version = 401,
+        .name = "brains_owner",
+        .sql_sqlite = "ALTER TABLE brains ADD COLUMN owner TEXT;"
+                      "ALTER TABLE brains ADD COLUMN team TEXT;",
+    },
 };
 
 const store_migration_t *brain_migrations(size_t *n)
@@ -43,7 +51,8 @@ int brain_store_load(brain_reg_t *r, json_t **rows)
         return -1;
     int rc = store_query(c,
                          "SELECT id, name, genome, seed, status, frequency_hz, burst_count,"
-                         " created_ms, status_ms FROM brains ORDER BY created_ms, id",
+                         " created_ms, status_ms, owner, team FROM brains"
+                         " ORDER BY created_ms, id",
                          NULL, 0, rows, NULL);
     if (rc < 0)
         log_error(NULL, "brain: cannot read the brains table", "{s:s}", "error",
@@ -59,6 +68,7 @@ typedef struct brain_write {
     bool remove;
     char id[BRAIN_ID_LEN + 1];
     char name[BRAIN_NAME_MAX + 1];
+    char owner[96], team[65];
     char *genome; /* NULL: unchanged since it was last written */
     uint64_t genome_gen;
     char status[16];
@@ -85,13 +95,22 @@ static int brain_store_work(store_conn_t *c, void *ud)
                            " burst_count = $5, status_ms = $6, seed = $7 WHERE id = $1",
                            u, sizeof u / sizeof u[0], NULL, NULL);
     }
-    store_val_t p[] = {STORE_TEXTV(w->id),    STORE_TEXTV(w->name),      STORE_TEXTV(w->genome),
-                       STORE_INTV(w->seed),   STORE_TEXTV(w->status),    STORE_REALV(w->hz),
-                       STORE_INTV(w->bursts), STORE_INTV(w->created_ms), STORE_INTV(w->status_ms)};
+    store_val_t p[] = {STORE_TEXTV(w->id),
+                       STORE_TEXTV(w->name),
+                       STORE_TEXTV(w->genome),
+                       STORE_INTV(w->seed),
+                       STORE_TEXTV(w->status),
+                       STORE_REALV(w->hz),
+                       STORE_INTV(w->bursts),
+                       STORE_INTV(w->created_ms),
+                       STORE_INTV(w->status_ms),
+                       w->owner[0] ? STORE_TEXTV(w->owner) : STORE_NULLV,
+                       w->team[0] ? STORE_TEXTV(w->team) : STORE_NULLV};
+    /* the owner and team are written with the first row and never changed */
     return store_query(c,
                        "INSERT INTO brains (id, name, genome, seed, status, frequency_hz,"
-                       " burst_count, created_ms, status_ms)"
-                       " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+                       " burst_count, created_ms, status_ms, owner, team)"
+                       " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
                        " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
                        " genome = excluded.genome, seed = excluded.seed,"
                        " status = excluded.status, frequency_hz = excluded.frequency_hz,"
@@ -132,6 +151,8 @@ int brain_store_save(brain_t *b, bool remove, brain_done_fn done, void *ud)
     w->remove = remove;
     snprintf(w->id, sizeof w->id, "%s", b->id);
     snprintf(w->name, sizeof w->name, "%s", b->name);
+    snprintf(w->owner, sizeof w->owner, "%s", b->owner);
+    snprintf(w->team, sizeof w->team, "%s", b->team);
     snprintf(w->status, sizeof w->status, "%s", brain_status_name(b->status));
     if (!remove && b->genome_saved_gen != b->genome_gen) {
         w->genome = json_dumps(b->genome, JSON_COMPACT);

@@ -9,6 +9,7 @@ import pytest
 from agents_util import PY
 from auth_util import bearer, make_user, tokens
 from conftest import bare_http
+from test_brain import GENOMES, brain_args
 
 SLEEPER = [PY, "-c", "import time; time.sleep(60)"]
 
@@ -63,16 +64,48 @@ class Agents:
         w.call("admin", "POST", f"/api/v1/agents/{rid}/kill")
 
 
-KINDS = [Agents()]
+class Brains:
+    kind = "brain"
+
+    def create(self, w, who, team=None, expect=201):
+        body = {"name": f"own-{who}-{team or 'private'}", "genome_name": "barebones"}
+        if team:
+            body["team"] = team
+        r = w.call(who, "POST", "/api/v1/brains", json=body)
+        assert r.status_code == expect, r.text
+        return r.json()["id"] if expect == 201 else r
+
+    def path(self, rid):
+        return f"/api/v1/brains/{rid}"
+
+    def listed(self, w, who):
+        r = w.call(who, "GET", "/api/v1/brains")
+        assert r.status_code == 200, r.text
+        return {b["id"] for b in r.json()["brains"]}
+
+    def act(self, w, who, rid):
+        return w.call(who, "POST", f"/api/v1/brains/{rid}/step")
+
+    def cleanup(self, w, rid):
+        w.call("admin", "DELETE", f"/api/v1/brains/{rid}")
+
+
+KINDS = [Agents(), Brains()]
 
 
 @pytest.fixture
 def world(store_daemon):
+    if GENOMES:  # the brains need the shipped genomes
+        store_daemon.stop()
+        store_daemon.args = brain_args()
+        store_daemon.start()
     return World(store_daemon)
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
 def test_ownership_matrix(world, kind):
+    if kind.kind == "brain" and not GENOMES:
+        pytest.skip("the shipped FEAGI genomes are not here")
     w = world
     shared = kind.create(w, "opa", team="t1")
     private = kind.create(w, "opa")
