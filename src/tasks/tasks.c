@@ -59,6 +59,8 @@ void tasks_free(task_t *t)
     free(t->idem_key);
     free(t->worker);
     free(t->error);
+    free(t->owner);
+    free(t->team);
     json_decref(t->input);
     json_decref(t->labels);
     json_decref(t->output);
@@ -171,6 +173,8 @@ json_t *tasks_task_json(const task_t *t)
     json_object_set_new(o, "progress", t->progress ? json_incref(t->progress) : json_null());
     json_object_set_new(o, "output", t->output ? json_incref(t->output) : json_null());
     json_object_set_new(o, "error", t->error ? json_string(t->error) : json_null());
+    json_object_set_new(o, "owner", t->owner ? json_string(t->owner) : json_null());
+    json_object_set_new(o, "team", t->team ? json_string(t->team) : json_null());
     tasks_set_time(o, "created_at", t->created_ms);
     tasks_set_time(o, "updated_at", t->updated_ms);
     tasks_set_time(o, "deadline", t->deadline_ms);
@@ -225,6 +229,8 @@ task_t *tasks_from_json(const json_t *doc)
     t->idem_key = tasks_dup(doc, "idempotency_key");
     t->worker = tasks_dup(doc, "worker");
     t->error = tasks_dup(doc, "error");
+    t->owner = tasks_dup(doc, "owner");
+    t->team = tasks_dup(doc, "team");
     t->input = tasks_ref(doc, "input");
     t->labels = tasks_ref(doc, "labels");
     t->output = tasks_ref(doc, "output");
@@ -315,8 +321,8 @@ static problem_t *tasks_field(const char *field, const char *why)
     return p;
 }
 
-task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, bool *existed,
-                     problem_t **p)
+task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, const char *owner,
+                     bool *existed, problem_t **p)
 {
     *existed = false;
     const char *key = json_string_value(json_object_get(body, "idempotency_key"));
@@ -376,6 +382,8 @@ task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, boo
     t->agent = agent ? strdup(agent) : NULL;
     t->capability = cap ? strdup(cap) : NULL;
     t->idem_key = key ? strdup(key) : NULL;
+    t->owner = owner ? strdup(owner) : NULL;
+    t->team = tasks_dup(body, "team");
     t->input = tasks_ref(body, "input");
     t->labels = tasks_ref(body, "labels");
     json_t *pr = json_object_get(body, "priority");

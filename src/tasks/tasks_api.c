@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_owner.h"
 #include "core/clock.h"
 #include "core/hub.h"
 #include "tasks/tasks_internal.h"
@@ -76,6 +77,7 @@ static const api_field_t tasks_submit_body[] = {
      .min = 1,
      .max = 128,
      .description = "a second submission with the same key returns the first task (200)"},
+    API_OWNER_TEAM_FIELD,
     {0}};
 
 static const api_field_t tasks_list_query[] = {
@@ -170,18 +172,29 @@ static tasks_t *tasks_of(api_req_t *req)
     return api_req_hub(req)->tasks;
 }
 
-static task_t *tasks_find(api_req_t *req)
+/* The task of the path, or NULL after a 404. With owner, only when the caller may see it
+ * (act false) or change it (act true), else NULL after a 404 or 403; without, the worker's
+ * side: a lease's holder reports on it, whoever submitted it. */
+static task_t *tasks_find_as(api_req_t *req, bool owner, bool act)
 {
     const char *id = api_req_param_str(req, "id");
     task_t *t = tasks_get(tasks_of(req), id);
-    if (!t) {
-        problem_t *p = problem_new(404, "task-not-found",
-                                   "no task %s (finished tasks beyond the "
-                                   "most recent 10000 are kept only in the store)",
-                                   id);
+    problem_t *p = t && owner ? api_owner_check(req, "task", id, t->owner, t->team, act) : NULL;
+    if (!t)
+        p = problem_new(404, "task-not-found",
+                        "no task %s (finished tasks beyond the "
+                        "most recent 10000 are kept only in the store)",
+                        id);
+    if (p) {
         api_reply_problem(req, p);
+        return NULL;
     }
     return t;
+}
+
+static task_t *tasks_find(api_req_t *req)
+{
+    return tasks_find_as(req, true, false);
 }
 
 static bool tasks_stopping(api_req_t *req)
@@ -200,9 +213,20 @@ static void tasks_api_submit(api_req_t *req, void *ctx)
     tasks_t *ts = tasks_of(req);
     problem_t *p = NULL;
     bool existed = false;
-    task_t *t = tasks_submit(ts, api_req_body(req), api_req_principal(req), &existed, &p);
+    p = api_owner_team_check(req, json_string_value(json_object_get(api_req_body(req), "team")),
+                             "/team");
+    task_t *t = p ? NULL
+                  : tasks_submit(ts, api_req_body(req), api_req_principal(req), api_owner_of(req),
+                                 &existed, &p);
     if (!t) {
         api_reply_problem(req, p);
+        return;
+    }
+    if (existed && !api_owner_may_see(req, t->owner, t->team)) {
+        /* another's task under the same key: not shown, and not a new one either */
+        api_reply_problem(req, problem_new(409, "conflict",
+                                           "the idempotency_key is taken by a task that is not "
+                                           "the caller's; choose another"));
         return;
     }
     tasks_dispatch(ts);
@@ -240,7 +264,7 @@ static void tasks_api_list(api_req_t *req, void *ctx)
     while ((t = htab_next(ts->by_id, &pos)))
         if (t->seq > after && (!state || !strcmp(state, tasks_state_names[t->state])) &&
             tasks_str_eq(type, t->type) && tasks_str_eq(agent, t->agent) &&
-            tasks_str_eq(cap, t->capability))
+            tasks_str_eq(cap, t->capability) && api_owner_may_see(req, t->owner, t->team))
             all[k++] = t;
     qsort(all, k, sizeof *all, tasks_seq_cmp);
     json_t *arr = json_array();
@@ -265,7 +289,7 @@ static void tasks_api_cancel(api_req_t *req, void *ctx)
 {
     (void)ctx;
     tasks_t *ts = tasks_of(req);
-    task_t *t = tasks_find(req);
+    task_t *t = tasks_find_as(req, true, true);
     if (!t)
         return;
     problem_t *p = tasks_cancel(ts, t);
@@ -367,7 +391,7 @@ static void tasks_api_heartbeat(api_req_t *req, void *ctx)
 {
     (void)ctx;
     tasks_t *ts = tasks_of(req);
-    task_t *t = tasks_find(req);
+    task_t *t = tasks_find_as(req, false, false);
     if (!t)
         return;
     json_t *body = api_req_body(req);
@@ -385,7 +409,7 @@ static void tasks_api_result(api_req_t *req, void *ctx)
 {
     (void)ctx;
     tasks_t *ts = tasks_of(req);
-    task_t *t = tasks_find(req);
+    task_t *t = tasks_find_as(req, false, false);
     if (!t)
         return;
     json_t *body = api_req_body(req);

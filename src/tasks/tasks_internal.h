@@ -40,8 +40,9 @@ extern const char *const tasks_state_names[]; /* NULL-terminated, in task_state_
 typedef struct task {
     char id[TASKS_ID_LEN + 1];
     char *type, *description, *agent, *capability, *idem_key; /* owned; NULL when unset */
-    char *worker; /* who holds the lease (principal), owned, or NULL */
-    char *error;  /* why it failed, owned, or NULL */
+    char *worker;       /* who holds the lease (principal), owned, or NULL */
+    char *error;        /* why it failed, owned, or NULL */
+    char *owner, *team; /* who submitted it and the team it is shared with; owned or NULL */
     json_t *input, *labels, *output, *progress; /* owned; NULL when unset */
     int priority, max_attempts, attempts;
     task_state_t state;
@@ -115,8 +116,8 @@ task_t *tasks_get(tasks_t *ts, const char *id);
 json_t *tasks_task_json(const task_t *t);
 /* Validated submission body → a new queued task (or the one with the same idempotency key,
  * *existed set). NULL with *p on refusal. */
-task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, bool *existed,
-                     problem_t **p);
+task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, const char *owner,
+                     bool *existed, problem_t **p);
 /* Moves up to max matching queued tasks to `assigned` under new leases of lease_ms; returns
  * a new array of their JSON (with "lease"). */
 json_t *tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const char *principal,

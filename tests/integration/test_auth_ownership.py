@@ -90,7 +90,36 @@ class Brains:
         w.call("admin", "DELETE", f"/api/v1/brains/{rid}")
 
 
-KINDS = [Agents(), Brains()]
+class Tasks:
+    kind = "task"
+
+    def create(self, w, who, team=None, expect=201):
+        body = {"type": "own", "capability": "nobody-has-it"}
+        if team:
+            body["team"] = team
+        r = w.call(who, "POST", "/api/v1/tasks", json=body)
+        assert r.status_code == expect, r.text
+        return r.json()["id"] if expect == 201 else r
+
+    def path(self, rid):
+        return f"/api/v1/tasks/{rid}"
+
+    def listed(self, w, who):
+        r = w.call(who, "GET", "/api/v1/tasks?limit=1000")
+        assert r.status_code == 200, r.text
+        return {t["id"] for t in r.json()["tasks"]}
+
+    def act(self, w, who, rid):
+        r = w.call(who, "POST", f"/api/v1/tasks/{rid}/cancel")
+        if r.status_code == 409 and r.json()["type"].endswith("task-finished"):
+            r.status_code = 200  # cancelled by an earlier caller: the act was allowed
+        return r
+
+    def cleanup(self, w, rid):
+        pass
+
+
+KINDS = [Agents(), Brains(), Tasks()]
 
 
 @pytest.fixture
