@@ -204,12 +204,18 @@ def test_sizes_are_bounded(daemon):
 
 def test_roles_and_events(daemon):
     d = daemon
-    viewer = make_key(d, name="v", role="viewer")
+    assert d.post("/api/v1/teams", json={"name": "ops"}).status_code == 201
+    viewer = make_key(d, name="v", role="viewer", team="ops")
     s = bare_http()
     r = s.post(d.url + "/api/v1/tasks", json={"type": "x"}, headers=bearer(viewer["secret"]))
     assert_problem(r, 403)
-    t = submit(d)
+    # a viewer reads what its team shares, and nothing else of another's (docs/security.md)
+    hidden = submit(d)
+    r = s.get(f"{d.url}/api/v1/tasks/{hidden['id']}", headers=bearer(viewer["secret"]), timeout=10)
+    assert r.status_code == 404
+    d.post(f"/api/v1/tasks/{hidden['id']}/cancel")
+    t = submit(d, team="ops")
     r = s.get(f"{d.url}/api/v1/tasks/{t['id']}", headers=bearer(viewer["secret"]), timeout=10)
     assert r.status_code == 200
-    lst = d.get("/api/v1/tasks", params={"limit": 1}).json()
+    lst = d.get("/api/v1/tasks", params={"limit": 1, "after": hidden["seq"]}).json()
     assert lst["has_more"] is False and lst["tasks"][0]["id"] == t["id"]
