@@ -337,14 +337,15 @@ json_t *watch_stream_json(const watch_stream_t *s)
 {
     char c[40], u[40];
     return json_pack(
-        "{s:s,s:s,s:s,s:o,s:O,s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I,s:f}}", "name", s->name, "type",
-        cbad_stream_type_name(s->settings.type), "detector", s->num ? "numeric" : "text",
+        "{s:s,s:s,s:s,s:o,s:O,s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I,s:f},s:s?,s:s?}", "name", s->name,
+        "type", cbad_stream_type_name(s->settings.type), "detector", s->num ? "numeric" : "text",
         "settings", watch_settings_json(&s->settings), "overrides", s->overrides, "created_at",
         clock_rfc3339(s->created_ms, c, sizeof c), "updated_at",
         clock_rfc3339(s->updated_ms, u, sizeof u), "stats", "events_in", (json_int_t)s->events_in,
         "events_scored", (json_int_t)s->events_scored, "windows_scored",
         (json_int_t)s->windows_scored, "anomalies", (json_int_t)s->anomalies, "queue_depth",
-        (json_int_t)s->q_len, "last_score", s->last_score);
+        (json_int_t)s->q_len, "last_score", s->last_score, "owner", s->owner[0] ? s->owner : NULL,
+        "team", s->team[0] ? s->team : NULL);
 }
 
 json_t *watch_stream_scores_json(const watch_stream_t *s)
@@ -368,14 +369,15 @@ typedef struct watch_persist_job {
     char type[16];
     char *overrides;
     int64_t created_ms, updated_ms;
+    char owner[96], team[65];
     char err[256];
 } watch_persist_job_t;
 
 static int watch_persist_work(store_conn_t *c, void *ud)
 {
     watch_persist_job_t *j = ud;
-    int rc =
-        watch_db_stream_upsert(c, j->name, j->type, j->overrides, j->created_ms, j->updated_ms);
+    int rc = watch_db_stream_upsert(c, j->name, j->type, j->overrides, j->created_ms, j->updated_ms,
+                                    j->owner, j->team);
     if (rc < 0)
         snprintf(j->err, sizeof j->err, "%s", store_conn_error(c));
     return rc;
@@ -398,6 +400,8 @@ void watch_stream_persist(watch_t *w, const watch_stream_t *s)
     if (!j)
         return;
     snprintf(j->name, sizeof j->name, "%s", s->name);
+    snprintf(j->owner, sizeof j->owner, "%s", s->owner);
+    snprintf(j->team, sizeof j->team, "%s", s->team);
     snprintf(j->type, sizeof j->type, "%s", cbad_stream_type_name(s->settings.type));
     j->overrides = json_dumps(s->overrides, JSON_COMPACT | JSON_SORT_KEYS);
     j->created_ms = s->created_ms;
@@ -983,6 +987,10 @@ static int watch_streams_load(watch_t *w, char *err, size_t errlen)
         if (s) {
             s->created_ms = json_integer_value(json_object_get(row, "created_ms"));
             s->updated_ms = json_integer_value(json_object_get(row, "updated_ms"));
+            snprintf(s->owner, sizeof s->owner, "%s",
+                     json_string_value(json_object_get(row, "owner")) ?: "");
+            snprintf(s->team, sizeof s->team, "%s",
+                     json_string_value(json_object_get(row, "team")) ?: "");
         }
         json_decref(o);
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/api_owner.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/hub.h"
@@ -62,19 +63,35 @@ static void watch_api_streams_list(api_req_t *req, void *ctx)
     watch_t *w = watch_of(req);
     json_t *arr = json_array();
     for (size_t i = 0; i < w->nstreams; i++)
-        json_array_append_new(arr, watch_stream_json(w->streams[i]));
-    api_reply_json(req, 200,
-                   json_pack("{s:o,s:I}", "streams", arr, "total", (json_int_t)w->nstreams));
+        if (api_owner_may_see(req, w->streams[i]->owner, w->streams[i]->team))
+            json_array_append_new(arr, watch_stream_json(w->streams[i]));
+    api_reply_json(
+        req, 200,
+        json_pack("{s:o,s:I}", "streams", arr, "total", (json_int_t)json_array_size(arr)));
 }
 
+/* The stream of the path when the caller may see it (a GET) or change it (another method);
+ * else NULL after a 404 (unknown, or not the caller's to see) or a 403. */
 static watch_stream_t *watch_stream_param(api_req_t *req, watch_t *w)
 {
     const char *name = api_req_param_str(req, "name");
     watch_stream_t *s = name ? watch_stream_find(w, name) : NULL;
-    if (!s)
-        api_reply_problem(
-            req, problem_new(404, "not-found", "no stream named %s", name ? name : "(none)"));
+    problem_t *p = s ? api_owner_check(req, "stream", s->name, s->owner, s->team,
+                                       strcmp(api_req_method(req), "GET") != 0)
+                     : problem_new(404, "not-found", "no stream named %s", name ? name : "(none)");
+    if (p) {
+        api_reply_problem(req, p);
+        return NULL;
+    }
     return s;
+}
+
+/* A stream just made by the caller: its owner and team. */
+static void watch_stream_own(api_req_t *req, watch_stream_t *s, const char *team)
+{
+    const char *owner = api_owner_of(req);
+    snprintf(s->owner, sizeof s->owner, "%s", owner ? owner : "");
+    snprintf(s->team, sizeof s->team, "%s", team ? team : "");
 }
 
 static void watch_api_stream_get(api_req_t *req, void *ctx)
@@ -99,6 +116,7 @@ typedef struct watch_put_job {
     char type[16];
     char *overrides;
     int64_t created_ms, updated_ms;
+    char owner[96], team[65];
     bool created;
     bool del;
     json_t *reply; /* owned: the ingest reply that waits for the stream's row (else NULL) */
@@ -110,7 +128,7 @@ static int watch_put_work(store_conn_t *c, void *ud)
     watch_put_job_t *j = ud;
     int rc = j->del ? watch_db_stream_delete(c, j->name)
                     : watch_db_stream_upsert(c, j->name, j->type, j->overrides, j->created_ms,
-                                             j->updated_ms);
+                                             j->updated_ms, j->owner, j->team);
     if (rc < 0)
         snprintf(j->err, sizeof j->err, "%s", store_conn_error(c));
     return rc;
@@ -136,6 +154,8 @@ static watch_put_job_t *watch_put_job_new(watch_t *w, const watch_stream_t *s, b
     j->overrides = json_dumps(s->overrides, JSON_COMPACT | JSON_SORT_KEYS);
     j->created_ms = s->created_ms;
     j->updated_ms = s->updated_ms;
+    snprintf(j->owner, sizeof j->owner, "%s", s->owner);
+    snprintf(j->team, sizeof j->team, "%s", s->team);
     if (!j->overrides) {
         free(j);
         return NULL;
@@ -208,12 +228,19 @@ static void watch_api_stream_put(api_req_t *req, void *ctx)
     }
     watch_stream_t *s = watch_stream_find(w, name);
     bool created = false;
+    const char *team = json_string_value(json_object_get(body, "team"));
     problem_t *p;
     if (s) {
-        p = watch_stream_update(w, s, type, settings);
+        p = api_owner_check(req, "stream", s->name, s->owner, s->team, true);
+        if (!p)
+            p = watch_stream_update(w, s, type, settings);
     } else {
-        p = watch_stream_create(w, name, type, settings, &s);
+        p = api_owner_team_check(req, team, "/team");
+        if (!p)
+            p = watch_stream_create(w, name, type, settings, &s);
         created = p == NULL;
+        if (created)
+            watch_stream_own(req, s, team);
     }
     if (p) {
         api_reply_problem(req, p);
@@ -295,6 +322,7 @@ static void watch_api_events_post(api_req_t *req, void *ctx)
             api_reply_problem(req, p);
             return;
         }
+        watch_stream_own(req, s, NULL);
         created = true; /* its row is written with the reply (or when the request fails) */
     }
     size_t n = json_array_size(items);
@@ -481,6 +509,7 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
                 json_object_del(batches, name);
                 continue;
             }
+            watch_stream_own(req, s, NULL);
             watch_stream_persist(w, s);
         }
         size_t want = json_array_size(json_object_get(b, "events"));
@@ -1028,6 +1057,7 @@ static const api_field_t watch_stream_body[] = {
      .type = API_T_OBJECT,
      .props = watch_settings_fields,
      .description = "overrides of the [watch] defaults; absent keys follow the defaults"},
+    API_OWNER_TEAM_FIELD,
     {.name = NULL},
 };
 

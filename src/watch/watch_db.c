@@ -113,6 +113,14 @@ static const store_migration_t watch_migs[] = {
             "CREATE INDEX watch_incidents_status ON watch_incidents (status, last_ms);"
             "CREATE INDEX watch_incidents_severity ON watch_incidents (severity_rank, last_ms);",
     },
+    {
+        /* who created a stream and the team it is shared with (api/api_owner.h); NULL on
+         * streams from before and on those the daemon makes itself: an admin's alone */
+        .version = 304,
+        .name = "watch_streams_owner",
+        .sql_sqlite = "ALTER TABLE watch_streams ADD COLUMN owner TEXT;"
+                      "ALTER TABLE watch_streams ADD COLUMN team TEXT;",
+    },
 };
 
 const store_migration_t *watch_migrations(size_t *n)
@@ -125,23 +133,31 @@ const store_migration_t *watch_migrations(size_t *n)
 
 int watch_db_streams_load(store_conn_t *c, json_t **rows)
 {
-    return store_query(c,
-                       "SELECT name, type, overrides, created_ms, updated_ms FROM watch_streams "
-                       "ORDER BY name",
-                       NULL, 0, rows, NULL);
+    return store_query(
+        c,
+        "SELECT name, type, overrides, created_ms, updated_ms, owner, team FROM watch_streams "
+        "ORDER BY name",
+        NULL, 0, rows, NULL);
 }
 
 int watch_db_stream_upsert(store_conn_t *c, const char *name, const char *type,
-                           const char *overrides_json, int64_t created_ms, int64_t updated_ms)
+                           const char *overrides_json, int64_t created_ms, int64_t updated_ms,
+                           const char *owner, const char *team)
 {
-    store_val_t p[] = {STORE_TEXTV(name), STORE_TEXTV(type), STORE_TEXTV(overrides_json),
-                       STORE_INTV(created_ms), STORE_INTV(updated_ms)};
+    store_val_t p[] = {STORE_TEXTV(name),
+                       STORE_TEXTV(type),
+                       STORE_TEXTV(overrides_json),
+                       STORE_INTV(created_ms),
+                       STORE_INTV(updated_ms),
+                       owner && *owner ? STORE_TEXTV(owner) : STORE_NULLV,
+                       team && *team ? STORE_TEXTV(team) : STORE_NULLV};
     return store_query(c,
-                       "INSERT INTO watch_streams (name, type, overrides, created_ms, updated_ms) "
-                       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET "
+                       "INSERT INTO watch_streams (name, type, overrides, created_ms, updated_ms,"
+                       " owner, team) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                       " ON CONFLICT (name) DO UPDATE SET "
                        "type = excluded.type, overrides = excluded.overrides, "
                        "updated_ms = excluded.updated_ms",
-                       p, 5, NULL, NULL);
+                       p, 7, NULL, NULL);
 }
 
 int watch_db_stream_delete(store_conn_t *c, const char *name)

@@ -52,6 +52,8 @@ typedef struct watch_event {
 
 typedef struct watch_stream {
     char name[WATCH_NAME_MAX + 1];
+    char owner[96];           /* who created it ("user:alice"); "" = none: an admin's alone */
+    char team[65];            /* the team it is shared with; "" = none */
     cbad_settings_t settings; /* effective: defaults overlaid with `overrides` */
     json_t *overrides;        /* the settings set explicitly over the API (object, owned) */
     int64_t created_ms, updated_ms;
@@ -169,8 +171,10 @@ json_t *watch_otlp_pb_decode(const void *body, size_t len, bool metrics, problem
 
 /* ---- persistence (watch_db.c; these run on the store's worker threads) ---- */
 int watch_db_streams_load(store_conn_t *c, json_t **rows);
+/* owner and team ("" = none) are written with the first row and never changed */
 int watch_db_stream_upsert(store_conn_t *c, const char *name, const char *type,
-                           const char *overrides_json, int64_t created_ms, int64_t updated_ms);
+                           const char *overrides_json, int64_t created_ms, int64_t updated_ms,
+                           const char *owner, const char *team);
 int watch_db_stream_delete(store_conn_t *c, const char *name);
 int watch_db_anomaly_insert(store_conn_t *c, const json_t *a);
 int watch_db_anomaly_get(store_conn_t *c, const char *id, json_t **out);

@@ -119,7 +119,34 @@ class Tasks:
         pass
 
 
-KINDS = [Agents(), Brains(), Tasks()]
+class Streams:
+    kind = "stream"
+
+    def create(self, w, who, team=None, expect=201):
+        name = f"own-{who}-{team or 'private'}"
+        body = {"type": "logs"}
+        if team:
+            body["team"] = team
+        r = w.call(who, "PUT", f"/api/v1/watch/streams/{name}", json=body)
+        assert r.status_code == expect, r.text
+        return name if expect == 201 else r
+
+    def path(self, rid):
+        return f"/api/v1/watch/streams/{rid}"
+
+    def listed(self, w, who):
+        r = w.call(who, "GET", "/api/v1/watch/streams")
+        assert r.status_code == 200, r.text
+        return {s["name"] for s in r.json()["streams"]}
+
+    def act(self, w, who, rid):
+        return w.call(who, "PUT", f"/api/v1/watch/streams/{rid}", json={"type": "logs"})
+
+    def cleanup(self, w, rid):
+        w.call("admin", "DELETE", f"/api/v1/watch/streams/{rid}")
+
+
+KINDS = [Agents(), Brains(), Tasks(), Streams()]
 
 
 @pytest.fixture
