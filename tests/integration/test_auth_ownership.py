@@ -4,6 +4,8 @@ owned resource, operator A (team t1) creates one shared with t1 and one of its o
 (team t1) acts on the shared one only, an admin on both, a viewer sees only what its teams
 share. On SQLite and PostgreSQL (store_daemon)."""
 
+import time
+
 import pytest
 
 from agents_util import PY
@@ -204,3 +206,63 @@ def test_ownership_matrix(world, kind):
     finally:
         kind.cleanup(w, shared)
         kind.cleanup(w, private)
+
+
+def test_unowned_agents_are_seen_by_all_changed_by_admins(make_daemon):
+    """An agent started from programs.d has no owner (nor has a row from before ownership was
+    recorded): every role sees it, only an admin changes it, and the 403 says why."""
+    d = make_daemon(start=False)
+    pd = d.data_dir / "programs.d"
+    pd.mkdir(exist_ok=True)
+    (pd / "sys.ini").write_text(f'[program:sys]\nargv = ["{PY}", "-c", "import time; time.sleep(60)"]\n')
+    d.start()
+    w = World(d)
+    deadline = time.monotonic() + 10
+    while not (got := [a for a in w.call("admin", "GET", "/api/v1/agents").json()["agents"]
+                       if a["name"] == "sys-0" or a["name"] == "sys"]):
+        assert time.monotonic() < deadline, "the program's agent did not start"
+        time.sleep(0.05)
+    aid = got[0]["id"]
+    assert got[0]["owner"] is None
+    for who in ("opb", "view"):
+        assert w.call(who, "GET", f"/api/v1/agents/{aid}").status_code == 200
+        assert aid in Agents().listed(w, who)
+    r = w.call("opa", "POST", f"/api/v1/agents/{aid}/stop")
+    assert r.status_code == 403 and "only an admin" in r.json()["detail"]
+    assert w.call("admin", "POST", f"/api/v1/agents/{aid}/stop").status_code == 200
+
+
+def test_teams_are_managed_by_admins(daemon):
+    w = World(daemon)
+    r = w.call("admin", "GET", "/api/v1/teams/t1")
+    assert r.status_code == 200 and sorted(r.json()["members"]) == ["opa", "opc", "viewt"]
+    # operators cannot manage teams, but see their own in /auth/me
+    assert w.call("opa", "POST", "/api/v1/teams", json={"name": "t2"}).status_code == 403
+    assert w.call("opa", "GET", "/api/v1/auth/me").json()["teams"] == ["t1"]
+    assert w.call("opb", "GET", "/api/v1/auth/me").json()["teams"] == []
+    assert w.call("admin", "POST", "/api/v1/teams", json={"name": "t1"}).status_code == 409
+    assert w.call("admin", "POST", "/api/v1/teams", json={"name": "a b"}).status_code == 422
+    assert w.call("admin", "PUT", "/api/v1/teams/t1/members/nobody").status_code == 404
+    # a member removed loses the team's resources at its next request
+    shared = Tasks().create(w, "opa", team="t1")
+    assert w.call("opc", "GET", f"/api/v1/tasks/{shared}").status_code == 200
+    r = w.call("admin", "DELETE", "/api/v1/teams/t1/members/opc")
+    assert r.status_code == 200 and "opc" not in r.json()["members"]
+    assert w.call("opc", "GET", f"/api/v1/tasks/{shared}").status_code == 404
+    # a key shared with a team acts with it
+    key = w.call("admin", "POST", "/api/v1/keys", json={"name": "ci", "role": "operator", "team": "t1"})
+    assert key.status_code == 201 and key.json()["team"] == "t1", key.text
+    kh = bearer(key.json()["secret"])
+    assert w.s.get(f"{daemon.url}/api/v1/tasks/{shared}", headers=kh, timeout=10).status_code == 200
+    bad = w.call("admin", "POST", "/api/v1/keys", json={"name": "x", "role": "operator", "team": "nope"})
+    assert bad.status_code == 422 and "no team named nope" in bad.text
+    # deleting a team unshares: the owner keeps it
+    assert w.call("admin", "DELETE", "/api/v1/teams/t1").status_code == 204
+    assert w.call("admin", "GET", "/api/v1/teams/t1").status_code == 404
+    assert w.call("viewt", "GET", f"/api/v1/tasks/{shared}").status_code == 404
+    assert w.call("opa", "GET", f"/api/v1/tasks/{shared}").status_code == 200
+    # the teams survive a restart
+    assert w.call("admin", "POST", "/api/v1/teams", json={"name": "t3"}).status_code == 201
+    assert w.call("admin", "PUT", "/api/v1/teams/t3/members/opb").status_code == 200
+    daemon.restart()
+    assert daemon.get("/api/v1/teams/t3").json()["members"] == ["opb"]
