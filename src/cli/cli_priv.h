@@ -100,6 +100,7 @@ extern const cli_group_t cli_vault_group;      /* cli_vault.c */
 extern const cli_group_t cli_program_group;    /* cli_program.c */
 extern const cli_group_t cli_cert_group;       /* cli_cert.c */
 extern const cli_group_t cli_user_group;       /* cli_auth.c */
+extern const cli_group_t cli_team_group;       /* cli_team.c */
 extern const cli_group_t cli_key_group;        /* cli_auth.c */
 extern const cli_group_t cli_completion_group; /* cli_complete.c */
 extern const cli_group_t cli_task_group;       /* cli_task.c */
@@ -128,6 +129,7 @@ int cli_cmd_guard(cli_ctx_t *ctx, int argc, char **argv);   /* cli_guard.c */
 int cli_cmd_memory(cli_ctx_t *ctx, int argc, char **argv);  /* cli_memory.c */
 int cli_cmd_vault(cli_ctx_t *ctx, int argc, char **argv);   /* cli_vault.c */
 int cli_cmd_task(cli_ctx_t *ctx, int argc, char **argv);    /* cli_task.c */
+int cli_cmd_team(cli_ctx_t *ctx, int argc, char **argv);    /* cli_team.c */
 int cli_cmd_chat(cli_ctx_t *ctx, int argc, char **argv);    /* cli_chat.c */
 int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_whoami(cli_ctx_t *ctx, int argc, char **argv);     /* cli_whoami.c */

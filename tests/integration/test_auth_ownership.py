@@ -4,6 +4,8 @@ owned resource, operator A (team t1) creates one shared with t1 and one of its o
 (team t1) acts on the shared one only, an admin on both, a viewer sees only what its teams
 share. On SQLite and PostgreSQL (store_daemon)."""
 
+import os
+import subprocess
 import time
 
 import pytest
@@ -266,3 +268,31 @@ def test_teams_are_managed_by_admins(daemon):
     assert w.call("admin", "PUT", "/api/v1/teams/t3/members/opb").status_code == 200
     daemon.restart()
     assert daemon.get("/api/v1/teams/t3").json()["members"] == ["opb"]
+
+
+def test_team_cli(daemon, tmp_path):
+    """`ganglion team`: create, add, show, ls, remove, delete with the daemon's admin token."""
+    make_user(daemon, "cli-op", "operator")
+
+    def team(*args):
+        env = daemon.cli_env({k: v for k, v in os.environ.items()
+                              if k not in ("GANGLION_URL", "GANGLION_TOKEN")})
+        env["NO_COLOR"] = "1"
+        return subprocess.run([daemon.bin, "--url", daemon.url, "team", *args], capture_output=True,
+                              text=True, timeout=30, env=env)
+
+    r = team("create", "ops")
+    assert r.returncode == 0 and "created team ops" in r.stdout, r.stderr
+    assert team("add", "ops", "cli-op").returncode == 0
+    r = team("show", "ops")
+    assert r.returncode == 0 and r.stdout.strip() == "ops: cli-op"
+    r = team("ls")
+    assert r.returncode == 0 and "ops" in r.stdout and "cli-op" in r.stdout
+    r = team("add", "ops", "nobody")
+    assert r.returncode == 1 and "no user named nobody" in r.stderr
+    assert team("remove", "ops", "cli-op").returncode == 0
+    assert daemon.get("/api/v1/teams/ops").json()["members"] == []
+    assert team("delete", "ops").returncode == 0
+    r = team("show", "ops")
+    assert r.returncode == 1 and "404" in r.stderr
+    assert team("create").returncode == 2
