@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_owner.h"
 #include "core/hub.h"
 #include "core/metrics.h"
 
@@ -457,6 +458,89 @@ static void test_openapi(void **state)
     json_decref(doc);
 }
 
+/* ---- ownership (api/api_owner.c) over what an auth hook put on the request ---- */
+
+static const char *who_principal, *who_role, *who_teams;
+
+static problem_t *set_who(api_req_t *req, const api_endpoint_t *ep, void *ud)
+{
+    if (who_role) {
+        api_req_principal_set(req, who_principal);
+        api_req_role_set(req, who_role);
+        api_req_teams_set(req, who_teams);
+    }
+    return NULL;
+}
+
+/* A request held by h_later as principal/role/teams (role NULL: no auth hook at all). */
+static api_req_t *held_as(const char *principal, const char *role, const char *teams)
+{
+    who_principal = principal;
+    who_role = role;
+    who_teams = teams;
+    api_auth_hook_set(reg, set_who, NULL);
+    pending = NULL;
+    static captured_t c;
+    memset(&c, 0, sizeof c);
+    api_dispatch(reg, &(api_call_t){.transport = "test", .method = "POST", .path = "/later"},
+                 capture, &c);
+    assert_non_null(pending);
+    return pending;
+}
+
+static void release(api_req_t *req)
+{
+    api_reply_empty(req, 204);
+    api_auth_hook_set(reg, NULL, NULL);
+}
+
+static int owner_status(api_req_t *req, const char *owner, const char *team, bool act)
+{
+    problem_t *p = api_owner_check(req, "thing", "x", owner, team, act);
+    int st = p ? problem_status(p) : 0;
+    problem_destroy(&p);
+    return st;
+}
+
+static void test_owner_decisions(void **state)
+{
+    api_req_t *r = held_as("user:a", "operator", "t1,t22");
+    assert_true(api_owner_in_team(r, "t1"));
+    assert_true(api_owner_in_team(r, "t22"));
+    assert_false(api_owner_in_team(r, "t2")); /* a prefix of a member is not a member */
+    assert_false(api_owner_in_team(r, ""));
+    assert_int_equal(owner_status(r, "user:a", NULL, true), 0);    /* own */
+    assert_int_equal(owner_status(r, "user:b", "t22", true), 0);   /* shared with a team */
+    assert_int_equal(owner_status(r, "user:b", NULL, false), 404); /* another's: not there */
+    assert_int_equal(owner_status(r, "user:b", "t3", true), 404);  /* another team's */
+    assert_int_equal(owner_status(r, NULL, NULL, false), 0);       /* unowned: seen */
+    assert_int_equal(owner_status(r, "", NULL, true), 403);        /* unowned: admin's */
+    assert_string_equal(api_owner_of(r), "user:a");
+    problem_t *p = api_owner_team_check(r, "t9", "/team");
+    assert_non_null(p);
+    assert_int_equal(problem_status(p), 422);
+    problem_destroy(&p);
+    assert_null(api_owner_team_check(r, "t1", "/team"));
+    assert_null(api_owner_team_check(r, NULL, "/team"));
+    release(r);
+
+    r = held_as("user:root", "admin", NULL);
+    assert_int_equal(owner_status(r, "user:b", "t3", true), 0);
+    assert_int_equal(owner_status(r, NULL, NULL, true), 0);
+    assert_null(api_owner_team_check(r, "any", "/team"));
+    release(r);
+
+    r = held_as("key:7", "viewer", NULL); /* a viewer without a team: only unowned things */
+    assert_int_equal(owner_status(r, "user:b", NULL, false), 404);
+    assert_int_equal(owner_status(r, NULL, NULL, false), 0);
+    release(r);
+
+    r = held_as(NULL, NULL, NULL); /* no auth: everything, and no owner recorded */
+    assert_int_equal(owner_status(r, "user:b", "t3", true), 0);
+    assert_null(api_owner_of(r));
+    release(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +555,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openapi, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_in_dispatch_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_decisions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
