@@ -14,7 +14,7 @@
     " updated_ms"
 #define AUTH_KEY_COLS                                                                              \
     "id, name, role, scopes, hash, prev_hash, prev_until_ms, expires_ms, rate_limit, revoked,"     \
-    " created_by, created_ms"
+    " created_by, created_ms, team"
 
 /* Ends a transaction begun by the caller: commits when ok, else (or when the commit fails) rolls
  * back. Returns whether the writes are committed. */

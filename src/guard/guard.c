@@ -28,11 +28,13 @@ json_t *guard_rule_json(const json_t *rule)
     char c[40], u[40];
     clock_rfc3339(json_integer_value(json_object_get(rule, "created_ms")), c, sizeof c);
     clock_rfc3339(json_integer_value(json_object_get(rule, "updated_ms")), u, sizeof u);
-    return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:s,s:s}", "id", json_object_get(rule, "id"), "name",
-                     json_object_get(rule, "name"), "description",
+    json_t *owner = json_object_get(rule, "owner"), *team = json_object_get(rule, "team");
+    return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:s,s:s,s:O,s:O}", "id", json_object_get(rule, "id"),
+                     "name", json_object_get(rule, "name"), "description",
                      json_object_get(rule, "description"), "weight",
                      json_object_get(rule, "weight"), "enabled", json_object_get(rule, "enabled"),
-                     "match", json_object_get(rule, "match"), "created_at", c, "updated_at", u);
+                     "match", json_object_get(rule, "match"), "created_at", c, "updated_at", u,
+                     "owner", owner ? owner : json_null(), "team", team ? team : json_null());
 }
 
 json_t *guard_rule_find(json_t *rules, int64_t id, size_t *index)

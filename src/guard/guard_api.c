@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_owner.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/bus.h"
@@ -297,6 +298,9 @@ static void guard_api_rule_create(api_req_t *req, void *ctx)
                   json_object_get(body, "weight"), "enabled", enabled ? json_is_true(enabled) : 1,
                   "match", json_object_get(body, "match"), "created_ms", (json_int_t)now,
                   "updated_ms", (json_int_t)now);
+    const char *owner = api_owner_of(req);
+    json_object_set_new(rule, "owner", owner ? json_string(owner) : json_null());
+    json_object_set(rule, "team", json_object_get(body, "team") ?: json_null());
     guard_change_submit(req, g, GUARD_CHANGE_CREATE, rule, 201);
 }
 
@@ -660,7 +664,8 @@ static const api_field_t guard_review_param[] = {
         .description = "{words?:[...], regex?:[...], conditions?:[{field, op, value}]}"            \
     }
 
-static const api_field_t guard_rule_create_body[] = {GUARD_RULE_FIELDS(API_F_REQUIRED), {0}};
+static const api_field_t guard_rule_create_body[] = {
+    GUARD_RULE_FIELDS(API_F_REQUIRED), API_OWNER_TEAM_FIELD, {0}};
 static const api_field_t guard_rule_update_body[] = {GUARD_RULE_FIELDS(0), {0}};
 static const api_field_t guard_evaluate_body[] = {
     {.name = "action",

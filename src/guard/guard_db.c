@@ -58,6 +58,14 @@ static const store_migration_t guard_migs[] = {
                   " rules_version BIGINT NOT NULL);"
                   "CREATE INDEX guard_verdicts_ts ON guard_verdicts (ts_ms);",
     },
+    {
+        /* who created a rule and the team it names (api/api_owner.h); rules are an admin's
+         * (guard_rules:*), so this records, it does not restrict; NULL on seeded rules */
+        .version = 503,
+        .name = "guard_rules_owner",
+        .sql_sqlite = "ALTER TABLE guard_rules ADD COLUMN owner TEXT;"
+                      "ALTER TABLE guard_rules ADD COLUMN team TEXT;",
+    },
 };
 
 const store_migration_t *guard_migrations(size_t *n)
@@ -83,7 +91,7 @@ int guard_db_load(store_conn_t *c, json_t **rules, int64_t *version, bool *seede
     *principals = json_object();
     int rc = store_query(c,
                          "SELECT id, name, description, weight, enabled, match_json, created_ms, "
-                         "updated_ms FROM guard_rules ORDER BY id",
+                         "updated_ms, owner, team FROM guard_rules ORDER BY id",
                          NULL, 0, rules, NULL);
     if (rc == 0)
         rc = store_query(c, "SELECT name, value FROM guard_meta", NULL, 0, &meta, NULL);
@@ -148,16 +156,23 @@ static int guard_db_rule_write(store_conn_t *c, const json_t *r)
         STORE_TEXTV(match),
         STORE_INTV(json_integer_value(json_object_get(r, "created_ms"))),
         STORE_INTV(json_integer_value(json_object_get(r, "updated_ms"))),
+        json_is_string(json_object_get(r, "owner"))
+            ? STORE_TEXTV(json_string_value(json_object_get(r, "owner")))
+            : STORE_NULLV,
+        json_is_string(json_object_get(r, "team"))
+            ? STORE_TEXTV(json_string_value(json_object_get(r, "team")))
+            : STORE_NULLV,
     };
     int rc =
         store_query(c,
                     "INSERT INTO guard_rules (id, name, description, weight, enabled, match_json, "
-                    "created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                    "created_ms, updated_ms, owner, team) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
                     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = "
                     "excluded.description, weight = excluded.weight, enabled = "
                     "excluded.enabled, match_json = excluded.match_json, updated_ms = "
                     "excluded.updated_ms",
-                    p, 8, NULL, NULL);
+                    p, 10, NULL, NULL);
     free(match);
     return rc;
 }

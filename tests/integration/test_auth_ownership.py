@@ -296,3 +296,22 @@ def test_team_cli(daemon, tmp_path):
     r = team("show", "ops")
     assert r.returncode == 1 and "404" in r.stderr
     assert team("create").returncode == 2
+
+
+def test_guard_rules_and_keys_record_their_owner(store_daemon):
+    """Guard rules and keys are an admin's to change (guard_rules:*, keys:*); they record who
+    made them and the team they name, across a restart."""
+    d = store_daemon
+    assert d.post("/api/v1/teams", json={"name": "sec"}).status_code == 201
+    r = d.post("/api/v1/guard/rules", json={"name": "owned", "weight": 5, "team": "sec",
+                                             "match": {"words": ["rm -rf"]}})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    me = d.get("/api/v1/auth/me").json()["principal"]
+    assert r.json()["owner"] == me and r.json()["team"] == "sec"
+    k = d.post("/api/v1/keys", json={"name": "k", "role": "viewer", "team": "sec"}).json()
+    assert k["owner"] == me and k["team"] == "sec"
+    d.restart()
+    got = d.get(f"/api/v1/guard/rules/{rid}").json()
+    assert got["owner"] == me and got["team"] == "sec"
+    assert d.get(f"/api/v1/keys/{k['id']}").json()["team"] == "sec"
