@@ -314,6 +314,14 @@ static void watch_api_events_post(api_req_t *req, void *ctx)
     }
     watch_stream_t *s = watch_stream_find(w, name);
     bool created = false;
+    /* appending needs only to see the stream: its own, its teams' and unowned streams take
+     * anyone's events, another's private stream is not there */
+    if (s && (p = api_owner_check(req, "stream", s->name, s->owner, s->team, false))) {
+        json_decref(items);
+        json_decref(rejected);
+        api_reply_problem(req, p);
+        return;
+    }
     if (!s) {
         p = watch_stream_create(w, name, type ? type : "logs", NULL, &s);
         if (p) {
@@ -499,6 +507,14 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
     json_object_foreach_safe(batches, tmp, name, b)
     {
         watch_stream_t *s = watch_stream_find(w, name);
+        if (s && !api_owner_may_see(req, s->owner, s->team)) {
+            /* another's private stream: its events are refused as for a stream that cannot be
+             * made */
+            rejected += json_array_size(json_object_get(b, "events"));
+            snprintf(why, sizeof why, "no stream named %s", s->name);
+            json_object_del(batches, name);
+            continue;
+        }
         if (!s) {
             p = watch_stream_create(w, name, json_string_value(json_object_get(b, "type")), NULL,
                                     &s);

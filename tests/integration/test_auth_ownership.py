@@ -315,3 +315,21 @@ def test_guard_rules_and_keys_record_their_owner(store_daemon):
     got = d.get(f"/api/v1/guard/rules/{rid}").json()
     assert got["owner"] == me and got["team"] == "sec"
     assert d.get(f"/api/v1/keys/{k['id']}").json()["team"] == "sec"
+
+
+def test_ingestion_into_streams_follows_visibility(daemon):
+    """Events go into one's own, one's teams' and unowned streams; another's private stream is
+    not there (404), and a stream made by ingestion is the ingesting principal's."""
+    w = World(daemon)
+    s = Streams()
+    private = s.create(w, "opa")
+    shared = s.create(w, "opa", team="t1")
+    ev = {"message": "hello", "level": "info"}
+    assert w.call("opb", "POST", f"/api/v1/watch/events?stream={private}", json=ev).status_code == 404
+    assert w.call("opc", "POST", f"/api/v1/watch/events?stream={shared}", json=ev).status_code == 202
+    assert w.call("admin", "POST", "/api/v1/watch/events?stream=sys-made", json=ev).status_code == 202
+    r = w.call("opb", "POST", "/api/v1/watch/events?stream=opb-made", json=ev)
+    assert r.status_code == 202, r.text
+    got = w.call("opb", "GET", "/api/v1/watch/streams/opb-made").json()
+    assert got["owner"] == "user:opb" and got["team"] is None
+    assert w.call("opa", "GET", "/api/v1/watch/streams/opb-made").status_code == 404
