@@ -1,7 +1,8 @@
 """Every endpoint × role, generated from GET /openapi.json: each operation's x-scope must be a
 decision of the documented table, anonymous callers get 401 on everything not public, and each
 role is allowed or refused (403 naming the scope) exactly as the table says. A new endpoint is
-covered the moment it is registered."""
+covered the moment it is registered. The ownership dimension (who may see and change which
+agent, stream, brain and task, by owner and team) is test_auth_ownership.py."""
 
 import re
 
