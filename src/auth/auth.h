@@ -12,7 +12,8 @@
 struct hub;
 typedef struct auth auth_t;
 
-/* Migrations 100-199 (users, refresh tokens, API keys). */
+/* Migrations 100-199 (users, refresh tokens, API keys; 101-103 teams, memberships, a key's team).
+ */
 const store_migration_t *auth_migrations(size_t *n);
 
 /* The first start's generated admin password, kept 0600 in the data dir (written before the
