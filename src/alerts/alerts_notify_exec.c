@@ -1,7 +1,7 @@
 /* The exec notifier: runs a command (argv, no shell) with the notification's JSON on stdin,
  * within the attempt's timeout (killed past it) and keeping the start of its output; exit
- * status 0 is a delivery. The child is started with clone() and no exit signal, so the agents
- * domain's SIGCHLD reaper (wait4 on any child) leaves it to this thread's waitpid(__WCLONE). */
+ * status 0 is a delivery. The child is registered in core/child.h, so the agents domain's
+ * reaper (wait4 on any child) hands its status back and its orphan sweep leaves it alone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "alerts/alerts_notify.h"
+#include "core/child.h"
 
 #define ALERTS_EXEC_ARGS  64
 #define ALERTS_EXEC_STACK (64 * 1024)
@@ -106,10 +107,26 @@ static void alerts_spawn_run(alerts_delivery_t *d, alerts_child_t *cp)
     c.in_fd = in[0];
     c.out_fd = out[1];
     char *stack = malloc(ALERTS_EXEC_STACK);
-    pid_t pid =
-        stack ? clone(alerts_child_main, stack + ALERTS_EXEC_STACK, CLONE_VM | CLONE_VFORK, &c)
-              : -1;
+    child_lock();
+    pid_t pid = stack ? clone(alerts_child_main, stack + ALERTS_EXEC_STACK,
+                              CLONE_VM | CLONE_VFORK | SIGCHLD, &c)
+                      : -1;
     int err = errno;
+    if (pid > 0 && child_add_locked(pid) < 0) {
+        /* no room to register it: end it now, before a reaper can take it for an orphan */
+        child_unlock();
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+            ;
+        free(stack);
+        snprintf(d->error, sizeof d->error, "too many commands running at once");
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        return;
+    }
+    child_unlock();
     free(stack);
     close(in[0]);
     close(out[1]);
@@ -164,11 +181,17 @@ static void alerts_spawn_run(alerts_delivery_t *d, alerts_child_t *cp)
         close(wfd);
     if (rfd >= 0)
         close(rfd);
-    if (timed_out)
-        kill(pid, SIGKILL);
     int st = 0;
-    while (waitpid(pid, &st, __WCLONE) < 0 && errno == EINTR)
-        ;
+    int rc = child_wait(pid, alerts_now_ms() + (timed_out ? 0 : 1000), &st);
+    if (rc == -ETIMEDOUT) {
+        timed_out = true;
+        kill(pid, SIGKILL);
+        rc = child_wait(pid, alerts_now_ms() + 5000, &st);
+    }
+    if (rc < 0) {
+        snprintf(d->error, sizeof d->error, "the command's exit status is lost: %s", strerror(-rc));
+        return;
+    }
     if (timed_out) {
         snprintf(d->error, sizeof d->error, "killed after %lld ms", (long long)d->timeout_ms);
         return;
