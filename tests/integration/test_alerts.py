@@ -213,3 +213,44 @@ def test_rules_are_validated_and_audited(daemon):
     audit = daemon.get("/api/v1/audit", params={"limit": "20"}).json()
     text = json.dumps(audit)
     assert "/api/v1/alerts/rules" in text
+
+
+def test_task_failing_fires_a_task_rule(make_daemon):
+    rec = Receiver().start()
+    try:
+        d = make_daemon(env=FAST)
+        n = notifier(d, url=rec.url)
+        rule(d, name="builds failing", kind="task", task_type="build*", notifiers=[n["id"]])
+        ok = d.post("/api/v1/tasks", json={"type": "lint", "capability": "y", "max_attempts": 1})
+        t = d.post("/api/v1/tasks", json={"type": "build-web", "capability": "y", "max_attempts": 1})
+        assert t.status_code in (200, 201) and ok.status_code in (200, 201), t.text
+        # leased and never answered: the lease lapses and, out of attempts, the tasks fail
+        r = d.post("/api/v1/tasks/lease", json={"capabilities": ["y"], "lease_ms": 50, "max": 2})
+        assert r.status_code == 200 and len(r.json()["tasks"]) == 2, r.text
+        body = json.loads(rec.wait(1)[0]["body"])
+        assert body["event"]["id"] == t.json()["id"] and body["event"]["state"] == "failed"
+        assert body["group_key"] == "build-web"
+        poll(lambda: d.get(f"/api/v1/tasks/{ok.json()['id']}").json()["state"] == "failed",
+             what="the other task failed too")
+        assert len(rec.got()) == 1  # its type does not match the rule
+    finally:
+        rec.stop()
+
+
+def test_brain_overrunning_its_period_fires_a_brain_rule(make_daemon):
+    from test_brain import brain_args
+    rec = Receiver().start()
+    try:
+        d = make_daemon(env=FAST, args=brain_args())
+        n = notifier(d, url=rec.url)
+        rule(d, name="slow brains", kind="brain", brain="heavy*", notifiers=[n["id"]])
+        r = d.post("/api/v1/brains", json={"genome_name": "vision", "name": "heavy-1"})
+        assert r.status_code == 201, r.text
+        d.request("PUT", "/api/v1/brains/heavy-1/frequency", json={"frequency_hz": 1000})
+        assert d.post("/api/v1/brains/heavy-1/start").status_code == 200
+        body = json.loads(rec.wait(1, timeout=30)[0]["body"])
+        assert body["topic"] == f"brain.{r.json()['id']}.overrun" and body["event"]["new"] >= 1
+        assert "heavy-1 overran" in body["title"]
+        d.post("/api/v1/brains/heavy-1/stop")
+    finally:
+        rec.stop()
