@@ -132,6 +132,7 @@ size_t alerts_enqueue(alerts_t *al, const json_t *alert, const json_t *notifier_
     }
     j->al = al;
     j->req = req;
+    size_t full = 0;
     int64_t now = clock_wall_ms();
     const char *key = json_string_value(json_object_get(alert, "group_key"));
     const char *rule = json_string_value(json_object_get(json_object_get(alert, "rule"), "id"));
@@ -140,9 +141,14 @@ size_t alerts_enqueue(alerts_t *al, const json_t *alert, const json_t *notifier_
         if (!nid || !json_object_get(al->notifiers, nid))
             continue;
         if (al->npending + al->nqueued + j->n >= (size_t)al->hub->cfg.alerts_outbox_max) {
+            /* logged once per stretch of fullness; every drop is counted */
+            if (!al->full_logged)
+                log_warn(NULL, "alerts: outbox full, notifications dropped until it drains",
+                         "{s:I,s:s}", "max", (json_int_t)al->hub->cfg.alerts_outbox_max, "notifier",
+                         nid);
+            al->full_logged = true;
             al->dropped++;
-            log_warn(NULL, "alerts: outbox full, notification dropped", "{s:I,s:s}", "max",
-                     (json_int_t)al->hub->cfg.alerts_outbox_max, "notifier", nid);
+            full++;
             continue;
         }
         alerts_row_t *r = &j->rows[j->n];
@@ -168,6 +174,17 @@ size_t alerts_enqueue(alerts_t *al, const json_t *alert, const json_t *notifier_
         j->n++;
     }
     size_t n = j->n;
+    if (req && n == 0 && full) {
+        problem_t *p = problem_new(503, "outbox-full",
+                                   "the outbox holds alerts.outbox_max (%lld) notifications "
+                                   "waiting; try again once they are delivered",
+                                   (long long)al->hub->cfg.alerts_outbox_max);
+        problem_header_set(p, "Retry-After", "10");
+        api_reply_problem(req, p);
+        free(j->rows);
+        free(j);
+        return 0;
+    }
     if (!al->hub->store || (n == 0 && !req)) {
         free(j->rows);
         free(j);

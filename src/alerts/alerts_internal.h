@@ -60,6 +60,7 @@ typedef struct alerts {
     bus_sub_t *sub;
     uv_timer_t tick;
     bool tick_open, shutting_down;
+    bool full_logged; /* the outbox-full warning was logged since it last had room */
     int64_t metric_next_ms;
     /* counters */
     uint64_t fired, delivered, failed, dead, dropped, suppressed;

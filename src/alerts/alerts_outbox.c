@@ -38,6 +38,8 @@ static void alerts_outbox_remove(alerts_t *al, alerts_item_t *it)
         if (*p == it) {
             *p = it->next;
             al->npending--;
+            if (al->npending < (size_t)al->hub->cfg.alerts_outbox_max / 2)
+                al->full_logged = false;
             free(it->payload);
             free(it);
             return;

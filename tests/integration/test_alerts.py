@@ -101,8 +101,7 @@ def test_agent_failed_rule_silence_and_rate_limit(make_daemon):
                  group_window_s=0, rate_limit=1, rate_window_s=3600)
         a = spawn(d, name="crashy-1", argv=["/bin/false"])
         wait_status(d, a["id"], "failed")
-        body = rec.bodies() or [json.loads(rec.wait(1)[0]["body"])]
-        body = body[0]
+        body = json.loads(rec.wait(1)[0]["body"])
         assert body["rule"]["id"] == r["id"] and body["event"]["status"] == "failed"
         assert body["group_key"] == a["id"] and "crashy-1" in body["title"]
         # the rate limit (1 per hour) holds the second failure back
@@ -167,8 +166,8 @@ def test_metric_threshold_for_a_duration(make_daemon):
         n = notifier(d, url=rec.url)
         rule(d, name="anything live", kind="metric", metric="ganglion_agents_live", op=">=",
              threshold=1, for_s=1, notifiers=[n["id"]])
+        start = time.time()  # the condition cannot hold before the agent lives
         a = spawn(d, argv=["/bin/sleep", "30"])
-        start = time.time()
         body = json.loads(rec.wait(1, timeout=20)[0]["body"])
         assert time.time() - start >= 1.0  # held for for_s before it fired
         assert body["event"]["metric"] == "ganglion_agents_live" and body["event"]["value"] >= 1
@@ -252,5 +251,46 @@ def test_brain_overrunning_its_period_fires_a_brain_rule(make_daemon):
         assert body["topic"] == f"brain.{r.json()['id']}.overrun" and body["event"]["new"] >= 1
         assert "heavy-1 overran" in body["title"]
         d.post("/api/v1/brains/heavy-1/stop")
+    finally:
+        rec.stop()
+
+
+def test_outbox_is_bounded_with_a_clear_refusal(make_daemon):
+    rec = Receiver()  # never listening: everything stays pending
+    d = make_daemon(env={**FAST, "GANGLION_ALERTS_MAX_ATTEMPTS": "1000",
+                         "GANGLION_ALERTS_OUTBOX_MAX": "2"})
+    n = notifier(d, url=rec.url)
+    for _ in range(2):
+        assert d.post(f"/api/v1/alerts/notifiers/{n['id']}/test").status_code == 202
+    for _ in range(2):
+        r = d.post(f"/api/v1/alerts/notifiers/{n['id']}/test")
+        assert r.status_code == 503 and r.json()["type"].endswith("outbox-full"), r.text
+        assert "alerts.outbox_max (2)" in r.json()["detail"]
+    assert metric(d, "ganglion_alerts_outbox_depth") == 2
+    assert metric(d, "ganglion_alerts_notifications_total", result="dropped") == 2
+    full = [x for x in d.log_lines() if x.get("msg", "").startswith("alerts: outbox full")]
+    assert len(full) == 1  # one warning per stretch, every drop counted
+
+
+def test_delivery_and_restart_on_both_stores(store_kind, request, make_daemon):
+    store = request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+    rec = Receiver(statuses=(500, 200))
+    d = make_daemon(store=store, env={**FAST, "GANGLION_ALERTS_MAX_ATTEMPTS": "100",
+                                      "GANGLION_ALERTS_BACKOFF_MAX_MS": "200"})
+    n = notifier(d, url=rec.url, secret=SECRET)
+    r = rule(d, name="t", kind="task", notifiers=[n["id"]])
+    nid = d.post(f"/api/v1/alerts/rules/{r['id']}/test").json()["notifications"][0]
+    poll(lambda: d.get("/api/v1/alerts/outbox").json()["outbox"][0]["attempts"] >= 1,
+         what="a failed attempt")
+    assert d.stop() == 0
+    rec.start()
+    try:
+        d.start()
+        assert d.get(f"/api/v1/alerts/rules/{r['id']}").status_code == 200  # rules persist
+        got = rec.wait(2)
+        assert got[-1]["headers"]["X-Ganglion-Signature"] == signature(SECRET, got[-1]["body"])
+        row = poll(lambda: [h for h in history(d, rule=r["id"]) if h["state"] == "delivered"],
+                   what="delivered")[0]
+        assert row["id"] == nid and row["attempts"] >= 2
     finally:
         rec.stop()
