@@ -254,13 +254,20 @@ static bool alerts_crash_loop(alerts_rt_t *rt, const json_t *rule, const char *k
     return count >= need;
 }
 
-static void alerts_title(char *out, size_t n, const char *kind, const json_t *data)
+static void alerts_title(char *out, size_t n, const json_t *rule, const char *kind,
+                         const json_t *data)
 {
     const char *s = NULL;
     if (strcmp(kind, "anomaly") == 0) {
         snprintf(out, n, "%s anomaly on stream %s",
                  (s = json_string_value(json_object_get(data, "severity"))) ? s : "an",
                  json_string_value(json_object_get(data, "stream")));
+    } else if (strcmp(kind, "agent") == 0 && json_object_get(rule, "restarts")) {
+        s = json_string_value(json_object_get(data, "name"));
+        snprintf(out, n, "agent %s is crash-looping: %lld ends within %llds",
+                 s && *s ? s : json_string_value(json_object_get(data, "id")),
+                 (long long)json_integer_value(json_object_get(rule, "restarts")),
+                 (long long)json_integer_value(json_object_get(rule, "within_s")));
     } else if (strcmp(kind, "agent") == 0) {
         s = json_string_value(json_object_get(data, "name"));
         snprintf(out, n, "agent %s %s",
@@ -302,7 +309,7 @@ static void alerts_on_event(bus_event_t *ev, void *ud)
         if (!rt || !alerts_crash_loop(rt, rule, key, now))
             continue;
         char title[256];
-        alerts_title(title, sizeof title, kind, data);
+        alerts_title(title, sizeof title, rule, kind, data);
         const char *sev = json_string_value(json_object_get(rule, "severity"));
         if (!sev)
             sev = json_string_value(json_object_get(data, "severity"));

@@ -119,8 +119,14 @@ bool alerts_rule_match(const json_t *rule, const char *topic, const json_t *data
             return false;
     } else if (strcmp(kind, "agent") == 0) {
         static const char *const def[] = {"failed", "lost", NULL};
-        if (strncmp(topic, "agent.", 6) != 0 ||
-            !alerts_in(json_object_get(rule, "statuses"), def, alerts_str(data, "status")))
+        if (strncmp(topic, "agent.", 6) != 0)
+            return false;
+        /* a crash loop counts the restarts too: an agent with a restart policy that exits is
+         * idle, "restarting in N ms (...)", until its next start */
+        const char *status = alerts_str(data, "status"), *reason = alerts_str(data, "reason");
+        bool restart = json_object_get(rule, "restarts") && status && !strcmp(status, "idle") &&
+                       reason && strncmp(reason, "restarting in ", 14) == 0;
+        if (!restart && !alerts_in(json_object_get(rule, "statuses"), def, status))
             return false;
         const char *name = alerts_str(data, "name");
         if (!alerts_glob_match(alerts_str(rule, "agent"),

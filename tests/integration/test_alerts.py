@@ -294,3 +294,23 @@ def test_delivery_and_restart_on_both_stores(store_kind, request, make_daemon):
         assert row["id"] == nid and row["attempts"] >= 2
     finally:
         rec.stop()
+
+
+def test_crash_loop_fires_once_restarts_pile_up(make_daemon):
+    rec = Receiver().start()
+    try:
+        d = make_daemon(env={**FAST, "GANGLION_AGENTS_BACKOFF_MS": "20"})
+        n = notifier(d, url=rec.url)
+        rule(d, name="crash loops", kind="agent", statuses=["failed"], restarts=3, within_s=60,
+             notifiers=[n["id"]])
+        a = spawn(d, name="loopy", argv=["/bin/false"], restart="on-failure", restart_max=10,
+                  restart_window_s=60)
+        body = json.loads(rec.wait(1, timeout=30)[0]["body"])
+        assert body["group_key"] == a["id"] and body["event"]["status"] == "idle"
+        assert body["event"]["reason"].startswith("restarting in")
+        assert body["title"] == "agent loopy is crash-looping: 3 ends within 60s"
+        # fired at the third end, not before
+        assert d.get(f"/api/v1/agents/{a['id']}").json()["restarts"] >= 2
+        d.post(f"/api/v1/agents/{a['id']}/stop")
+    finally:
+        rec.stop()

@@ -68,6 +68,12 @@ static void test_agent_task_brain_rules(void **state)
                          "{\"id\":\"a1\",\"name\":\"db\",\"status\":\"failed\"}", key));
     assert_true(matches("{\"kind\":\"agent\",\"statuses\":[\"completed\"]}", "agent.a1.status",
                         "{\"id\":\"a1\",\"name\":\"db\",\"status\":\"completed\"}", key));
+    /* a crash-loop rule counts the restarts (idle, "restarting in ...") besides its statuses */
+    const char *loop = "{\"kind\":\"agent\",\"restarts\":3,\"within_s\":60}";
+    const char *restarting = "{\"id\":\"a1\",\"name\":\"w\",\"status\":\"idle\","
+                             "\"reason\":\"restarting in 500 ms (exited with code 1)\"}";
+    assert_true(matches(loop, "agent.a1.status", restarting, key));
+    assert_false(matches(agent, "agent.a1.status", restarting, key));
     const char *task = "{\"kind\":\"task\",\"task_type\":\"build*\"}";
     assert_true(matches(task, "task.t1.updated",
                         "{\"id\":\"t1\",\"type\":\"build\",\"state\":\"failed\"}", key));
