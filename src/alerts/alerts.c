@@ -117,6 +117,7 @@ static void alerts_insert_done(int status, void *ud)
     json_decref(ids);
     free(j->rows);
     free(j);
+    alerts_outbox_tick(al); /* what was just stored is due now */
 }
 
 size_t alerts_enqueue(alerts_t *al, const json_t *alert, const json_t *notifier_ids, api_req_t *req)

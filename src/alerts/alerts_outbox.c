@@ -77,6 +77,7 @@ static void alerts_update_done(int status, void *ud)
         it->next_ms = j->row.next_ms;
     }
     alerts_job_free(j);
+    alerts_outbox_tick(al); /* a slot is free: the next due one goes now, not at the tick */
 }
 
 static void alerts_deliver_work(uv_work_t *w)
