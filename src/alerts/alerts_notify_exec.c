@@ -1,11 +1,12 @@
 /* The exec notifier: runs a command (argv, no shell) with the notification's JSON on stdin,
  * within the attempt's timeout (killed past it) and keeping the start of its output; exit
- * status 0 is a delivery. The child is registered in core/child.h, so the agents domain's
- * reaper (wait4 on any child) hands its status back and its orphan sweep leaves it alone. */
+ * status 0 is a delivery. The command starts with posix_spawn (no shell, no PATH search) and
+ * is registered in core/child.h, so the agents domain's reaper (wait4 on any child) hands its
+ * status back and its orphan sweep leaves it alone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,7 @@
 #include "alerts/alerts_notify.h"
 #include "core/child.h"
 
-#define ALERTS_EXEC_ARGS  64
-#define ALERTS_EXEC_STACK (64 * 1024)
+#define ALERTS_EXEC_ARGS 64
 
 extern char **environ;
 
@@ -44,19 +44,7 @@ static int alerts_exec_check(const json_t *doc, char *field, size_t flen, char *
 
 typedef struct alerts_child {
     char *argv[ALERTS_EXEC_ARGS + 1];
-    int in_fd, out_fd; /* the child's ends */
 } alerts_child_t;
-
-/* In the child, sharing the parent's memory until exec (CLONE_VM | CLONE_VFORK): only
- * system calls. */
-static int alerts_child_main(void *arg)
-{
-    alerts_child_t *c = arg;
-    if (dup2(c->in_fd, 0) < 0 || dup2(c->out_fd, 1) < 0 || dup2(c->out_fd, 2) < 0)
-        _exit(126);
-    execve(c->argv[0], c->argv, environ);
-    _exit(127);
-}
 
 static int64_t alerts_now_ms(void)
 {
@@ -104,34 +92,39 @@ static void alerts_spawn_run(alerts_delivery_t *d, alerts_child_t *cp)
         close(in[1]);
         return;
     }
-    c.in_fd = in[0];
-    c.out_fd = out[1];
-    char *stack = malloc(ALERTS_EXEC_STACK);
-    child_lock();
-    pid_t pid = stack ? clone(alerts_child_main, stack + ALERTS_EXEC_STACK,
-                              CLONE_VM | CLONE_VFORK | SIGCHLD, &c)
-                      : -1;
-    int err = errno;
-    if (pid > 0 && child_add_locked(pid) < 0) {
-        /* no room to register it: end it now, before a reaper can take it for an orphan */
-        child_unlock();
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
-            ;
-        free(stack);
-        snprintf(d->error, sizeof d->error, "too many commands running at once");
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        return;
+    /* the child's stdin and stdout/stderr; the pipes' other ends close on exec */
+    posix_spawn_file_actions_t fa;
+    pid_t pid = -1;
+    int err = posix_spawn_file_actions_init(&fa);
+    if (err == 0) {
+        err = posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        if (err == 0)
+            err = posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        if (err == 0)
+            err = posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+        child_lock();
+        if (err == 0)
+            err = posix_spawn(&pid, c.argv[0], &fa, NULL, c.argv, environ);
+        if (err == 0 && child_add_locked(pid) < 0) {
+            /* no room to register it: end it now, before a reaper takes it for an orphan */
+            child_unlock();
+            kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            pid = -1;
+            err = EAGAIN;
+        } else {
+            child_unlock();
+        }
+        posix_spawn_file_actions_destroy(&fa);
     }
-    child_unlock();
-    free(stack);
+    if (err != 0)
+        pid = -1;
     close(in[0]);
     close(out[1]);
     if (pid < 0) {
-        snprintf(d->error, sizeof d->error, "cannot start %s: %s", c.argv[0], strerror(err));
+        snprintf(d->error, sizeof d->error, "cannot start %s: %s", c.argv[0],
+                 err == EAGAIN ? "too many commands running at once" : strerror(err));
         close(in[1]);
         close(out[0]);
         return;
