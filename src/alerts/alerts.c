@@ -374,6 +374,19 @@ static void alerts_metrics_sample(alerts_t *al)
     strbuf_free(&text);
 }
 
+/* Whether anything needs the tick: notifications waiting, or metric rules to sample. */
+static bool alerts_tick_wanted(const alerts_t *al)
+{
+    if (al->npending > 0)
+        return true;
+    const char *id;
+    json_t *rule;
+    json_object_foreach(
+        (json_t *)al->rules, id,
+        rule) if (!strcmp(json_string_value(json_object_get(rule, "kind")), "metric")) return true;
+    return false;
+}
+
 static void alerts_on_tick(uv_timer_t *t)
 {
     alerts_t *al = t->data;
@@ -383,6 +396,16 @@ static void alerts_on_tick(uv_timer_t *t)
         alerts_metrics_sample(al);
     }
     alerts_outbox_tick(al);
+    /* an idle daemon is not woken ten times a second for nothing */
+    if (!alerts_tick_wanted(al))
+        uv_timer_stop(t);
+}
+
+void alerts_tick_arm(alerts_t *al)
+{
+    if (al->tick_open && !al->shutting_down && !uv_is_active((uv_handle_t *)&al->tick) &&
+        alerts_tick_wanted(al))
+        uv_timer_start(&al->tick, alerts_on_tick, ALERTS_TICK_MS, ALERTS_TICK_MS);
 }
 
 int alerts_start(hub_t *hub)
@@ -407,8 +430,8 @@ int alerts_start(hub_t *hub)
         uv_timer_init(hub->loop, &al->tick);
         al->tick.data = al;
         al->tick_open = true;
-        uv_timer_start(&al->tick, alerts_on_tick, ALERTS_TICK_MS, ALERTS_TICK_MS);
         uv_unref((uv_handle_t *)&al->tick);
+        alerts_tick_arm(al);
     }
     log_info(NULL, "alerts: ready", "{s:I,s:I,s:I}", "rules",
              (json_int_t)json_object_size(al->rules), "notifiers",

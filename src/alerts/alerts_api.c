@@ -289,6 +289,8 @@ static void alerts_write_done(int status, void *ud)
             api_reply_empty(w->req, 204);
     } else {
         json_object_set(obj, w->id, w->doc);
+        if (w->rules)
+            alerts_tick_arm(al); /* a metric rule is sampled by the tick */
         api_reply_json(w->req, w->op == ALERTS_W_INSERT ? 201 : 200,
                        w->rules ? json_incref(w->doc) : alerts_notifier_view(w->doc));
     }

@@ -100,6 +100,9 @@ int alerts_db_doc_delete(store_conn_t *c, const char *table, const char *id, int
 
 /* alerts_outbox.c */
 void alerts_outbox_tick(alerts_t *al);
+/* Starts the tick when something needs it (a notification waiting, a metric rule); it stops
+ * itself when nothing does. alerts.c */
+void alerts_tick_arm(alerts_t *al);
 void alerts_outbox_add(alerts_t *al, alerts_item_t *it); /* committed pending: owned now */
 
 #endif

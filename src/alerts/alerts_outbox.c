@@ -30,6 +30,7 @@ void alerts_outbox_add(alerts_t *al, alerts_item_t *it)
     it->next = NULL;
     *p = it;
     al->npending++;
+    alerts_tick_arm(al);
 }
 
 static void alerts_outbox_remove(alerts_t *al, alerts_item_t *it)
