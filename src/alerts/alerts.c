@@ -124,9 +124,11 @@ size_t alerts_enqueue(alerts_t *al, const json_t *alert, const json_t *notifier_
 {
     size_t want = json_array_size(notifier_ids);
     alerts_insert_t *j = calloc(1, sizeof *j);
-    j->rows = want ? calloc(want, sizeof *j->rows) : NULL;
-    if (!j || (want && !j->rows)) {
+    if (j && want && !(j->rows = calloc(want, sizeof *j->rows))) {
         free(j);
+        j = NULL;
+    }
+    if (!j) {
         if (req)
             api_reply_problem(req, problem_new(503, "out-of-memory", "no memory for the outbox"));
         return 0;
@@ -187,6 +189,12 @@ size_t alerts_enqueue(alerts_t *al, const json_t *alert, const json_t *notifier_
         return 0;
     }
     if (!al->hub->store || (n == 0 && !req)) {
+        for (size_t i = 0; i < j->n; i++) {
+            free(j->rows[i].key);
+            free(j->rows[i].payload);
+        }
+        if (req)
+            api_reply_problem(req, problem_new(503, "store-unavailable", "no store"));
         free(j->rows);
         free(j);
         return 0;
