@@ -12,8 +12,9 @@ from conftest import free_port
 
 
 class Receiver:
-    def __init__(self, statuses=(200,), port=None):
+    def __init__(self, statuses=(200,), port=None, delay_s=0):
         self.statuses = list(statuses)
+        self.delay_s = delay_s  # a slow receiver: each answer waits this long
         self.requests = []
         self.lock = threading.Lock()
         self.port = port or free_port()
@@ -35,6 +36,7 @@ class Receiver:
                     rec.requests.append({"headers": dict(self.headers), "body": body})
                     i = len(rec.requests) - 1
                     status = rec.statuses[min(i, len(rec.statuses) - 1)]
+                time.sleep(rec.delay_s)
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

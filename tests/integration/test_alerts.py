@@ -314,3 +314,20 @@ def test_crash_loop_fires_once_restarts_pile_up(make_daemon):
         d.post(f"/api/v1/agents/{a['id']}/stop")
     finally:
         rec.stop()
+
+
+def test_a_hanging_receiver_times_out_without_holding_the_daemon(make_daemon):
+    rec = Receiver(delay_s=3).start()
+    try:
+        d = make_daemon(env={**FAST, "GANGLION_ALERTS_MAX_ATTEMPTS": "1"})
+        n = notifier(d, url=rec.url, timeout_ms=300)
+        nid = d.post(f"/api/v1/alerts/notifiers/{n['id']}/test").json()["notifications"][0]
+        rec.wait(1)  # the request is in the receiver's hands now
+        t0 = time.time()
+        assert d.get("/healthz").status_code == 200
+        assert time.time() - t0 < 1  # the loop answers while the delivery waits
+        row = poll(lambda: [h for h in history(d) if h["id"] == nid and h["state"] == "dead"],
+                   what="the attempt timed out")[0]
+        assert "Timeout" in row["last_error"] or "timed out" in row["last_error"], row
+    finally:
+        rec.stop()
