@@ -218,13 +218,23 @@ static alerts_t *alerts_of(api_req_t *req)
     return api_req_hub(req)->alerts;
 }
 
-/* A notifier as clients see it: the secret replaced by has_secret. New reference. */
+/* A notifier as clients see it: the secret replaced by has_secret, and the URL cut after its
+ * host — chat webhooks carry their credential in the path (hooks.slack.com/services/T/B/XXX),
+ * which a viewer must not read. New reference. */
 static json_t *alerts_notifier_view(const json_t *doc)
 {
     json_t *v = json_deep_copy(doc);
     bool has = json_object_get(v, "secret") != NULL;
     json_object_del(v, "secret");
     json_object_set_new(v, "has_secret", json_boolean(has));
+    const char *url = json_string_value(json_object_get(v, "url"));
+    const char *host = url ? strstr(url, "://") : NULL;
+    const char *path = host ? strchr(host + 3, '/') : NULL;
+    if (path && path[1]) {
+        char cut[2100];
+        snprintf(cut, sizeof cut, "%.*s/...", (int)(path - url), url);
+        json_object_set_new(v, "url", json_string(cut));
+    }
     return v;
 }
 

@@ -21,6 +21,9 @@ def test_webhook_is_signed_and_retried_until_it_succeeds(make_daemon):
         d = make_daemon(env=FAST)
         n = notifier(d, url=rec.url, secret=SECRET)
         assert n["has_secret"] is True and "secret" not in n
+        # the URL's path (where chat webhooks keep their token) is never shown either
+        assert n["url"] == f"http://127.0.0.1:{rec.port}/..."
+        assert d.get(f"/api/v1/alerts/notifiers/{n['id']}").json()["url"] == n["url"]
         r = d.post(f"/api/v1/alerts/notifiers/{n['id']}/test")
         assert r.status_code == 202, r.text
         nid = r.json()["notifications"][0]
