@@ -22,6 +22,7 @@
 
 #include "agents/agents_internal.h"
 #include "core/bus.h"
+#include "core/child.h"
 #include "core/clock.h"
 #include "core/htab.h"
 #include "core/hub.h"
@@ -1237,6 +1238,8 @@ static void agents_on_sigchld(uv_signal_t *h, int signum)
             a = a->next;
         if (a)
             agents_on_exit(a, st, &ru);
+        else
+            (void)child_reaped(pid, st); /* another module's child (core/child.h) */
     }
     /* an exit is when orphans arrive: a main process's children come to the daemon as it
      * exits (before its SIGCHLD), and an orphan's children as it is killed */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agents/agents_internal.h"
+#include "core/child.h"
 #include "core/hub.h"
 #include "core/log.h"
 
@@ -186,12 +187,14 @@ static int agents_pid_cmp(const void *x, const void *y)
 static pid_t *agents_main_pids(const agents_t *ag, size_t *n)
 {
     *n = 0;
-    pid_t *v = malloc((ag->count ? ag->count : 1) * sizeof *v);
+    pid_t *v = malloc((ag->count + CHILD_MAX) * sizeof *v);
     if (!v)
         return NULL;
     for (const agent_t *a = ag->head; a && *n < ag->count; a = a->next)
         if (a->pid)
             v[(*n)++] = a->pid;
+    /* the children other modules started (core/child.h) are not orphans either */
+    *n += child_pids(v + *n, CHILD_MAX);
     qsort(v, *n, sizeof *v, agents_pid_cmp);
     return v;
 }

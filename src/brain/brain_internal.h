@@ -122,6 +122,8 @@ struct brain {
     _Atomic double hz;
     _Atomic uint64_t bursts;
     _Atomic uint64_t overruns;
+    uint64_t overruns_told; /* loop: overruns the last brain.<id>.overrun event reported */
+    uint64_t overrun_told_ns;
     _Atomic uint64_t last_burst_ns;
     /* the burst thread */
     pthread_t thread;

@@ -174,6 +174,24 @@ static json_t *brain_activity_json(const brain_t *b, const brain_fired_t *f)
                      "duration_us", (double)(f->duration_ns / 10) / 100.0, "areas", areas);
 }
 
+/* Bursts that overran their period since the last report, on the bus at most once a second
+ * per brain: {id, name, overruns (in all), new, hz}. The alerts' brain rules watch it. */
+#define BRAIN_OVERRUN_GAP_NS 1000000000ull
+static void brain_overrun_publish(brain_reg_t *r, brain_t *b, uint64_t now, bool listeners)
+{
+    uint64_t n = atomic_load(&b->overruns);
+    if (!listeners || n == b->overruns_told || now - b->overrun_told_ns < BRAIN_OVERRUN_GAP_NS)
+        return;
+    char topic[64];
+    snprintf(topic, sizeof topic, "brain.%s.overrun", b->id);
+    bus_publish(r->hub->bus, topic,
+                json_pack("{s:s,s:s,s:I,s:I,s:f}", "id", b->id, "name", b->name, "overruns",
+                          (json_int_t)n, "new", (json_int_t)(n - b->overruns_told), "hz",
+                          atomic_load(&b->hz)));
+    b->overruns_told = n;
+    b->overrun_told_ns = now;
+}
+
 void brain_run_drain(brain_reg_t *r)
 {
     hub_t *hub = r->hub;
@@ -202,6 +220,7 @@ void brain_run_drain(brain_reg_t *r)
             bus_publish(hub->bus, topic, ev);
             r->bursts_published++;
         }
+        brain_overrun_publish(r, b, now, listeners);
         brain_io_motor_flush(r, b);
         brain_steps_done(b, stepped);
     }

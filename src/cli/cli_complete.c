@@ -12,7 +12,7 @@ static const cli_group_t *const cli_complete_groups[] = {
     &cli_agent_group,  &cli_watch_group, &cli_program_group,    &cli_cert_group,
     &cli_user_group,   &cli_key_group,   &cli_completion_group, &cli_guard_group,
     &cli_memory_group, &cli_vault_group, &cli_brain_group,      &cli_task_group,
-    &cli_team_group,
+    &cli_team_group,   &cli_alert_group,
 };
 #define CLI_COMPLETE_NGROUPS (sizeof cli_complete_groups / sizeof cli_complete_groups[0])
 

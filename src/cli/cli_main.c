@@ -44,6 +44,8 @@ static const cli_cmd_t cli_commands[] = {
     {"vault", "encrypted, verified backups and restores (see vault --help)", NULL, cli_cmd_vault},
     {"task", "hand work to agents: submit, ls, show, cancel, wait (see task --help)", NULL,
      cli_cmd_task},
+    {"alert", "alert rules and notifiers: rules, test, history, outbox (see alert --help)", NULL,
+     cli_cmd_alert},
     {"chat", "talk to an agent: the answer streams as it comes (/history, /clear)",
      "AGENT [--message TEXT] [--session ID|new]\n\nA conversation with an agent over the WebSocket "
      "(docs/websocket.md): each line typed\n"

@@ -104,6 +104,7 @@ extern const cli_group_t cli_team_group;       /* cli_team.c */
 extern const cli_group_t cli_key_group;        /* cli_auth.c */
 extern const cli_group_t cli_completion_group; /* cli_complete.c */
 extern const cli_group_t cli_task_group;       /* cli_task.c */
+extern const cli_group_t cli_alert_group;      /* cli_alert.c */
 
 /* Runs the command named argv[0] from `cmds` (n entries). `group` is the words before it in
  * usage text ("ganglion", "ganglion agent"). `NAME --help` prints the row's usage when it has
@@ -130,6 +131,7 @@ int cli_cmd_memory(cli_ctx_t *ctx, int argc, char **argv);  /* cli_memory.c */
 int cli_cmd_vault(cli_ctx_t *ctx, int argc, char **argv);   /* cli_vault.c */
 int cli_cmd_task(cli_ctx_t *ctx, int argc, char **argv);    /* cli_task.c */
 int cli_cmd_team(cli_ctx_t *ctx, int argc, char **argv);    /* cli_team.c */
+int cli_cmd_alert(cli_ctx_t *ctx, int argc, char **argv);   /* cli_alert.c */
 int cli_cmd_chat(cli_ctx_t *ctx, int argc, char **argv);    /* cli_chat.c */
 int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_whoami(cli_ctx_t *ctx, int argc, char **argv);     /* cli_whoami.c */

@@ -388,6 +388,20 @@ static const config_key_t config_keys[] = {
             CONFIG_F_RELOAD, "seconds a long-term record is kept; 0 = no bound"),
     CFG_NUM("watch", "metrics_streams", CONFIG_T_INT, watch_metrics_streams, "64", 0, 10000, 0,
             "streams given their own Prometheus labels; the rest add up under _other"),
+    CFG_NUM("alerts", "outbox_max", CONFIG_T_INT, alerts_outbox_max, "10000", 1, 10000000,
+            CONFIG_F_RELOAD, "notifications waiting in the outbox at most (beyond: dropped, logged)"),
+    CFG_NUM("alerts", "max_attempts", CONFIG_T_INT, alerts_max_attempts, "8", 1, 1000,
+            CONFIG_F_RELOAD, "delivery attempts of one notification before it is dead-lettered"),
+    CFG_NUM("alerts", "backoff_ms", CONFIG_T_INT, alerts_backoff_ms, "1000", 1, 3600000,
+            CONFIG_F_RELOAD, "wait before the first retry; doubles per attempt"),
+    CFG_NUM("alerts", "backoff_max_ms", CONFIG_T_INT, alerts_backoff_max_ms, "300000", 1,
+            86400000, CONFIG_F_RELOAD, "the longest wait between two attempts"),
+    CFG_NUM("alerts", "timeout_ms", CONFIG_T_INT, alerts_timeout_ms, "5000", 100, 60000,
+            CONFIG_F_RELOAD, "one delivery attempt's time limit (HTTP request, exec command)"),
+    CFG_NUM("alerts", "concurrency", CONFIG_T_INT, alerts_concurrency, "4", 1, 64, 0,
+            "deliveries running at once on the thread pool"),
+    CFG_NUM("alerts", "metric_interval_ms", CONFIG_T_INT, alerts_metric_interval_ms, "1000", 100,
+            3600000, 0, "how often metric rules sample the metrics registry"),
     CFG_STR("vault", "repo", vault_repo, "", NULL, 0,
             "the backup repository (a directory made by `ganglion vault init`); empty = off"),
     CFG_STR("vault", "key_file", vault_key_file, "", NULL, 0,
@@ -442,7 +456,7 @@ static const config_key_t config_keys[] = {
  * (config_sections_check, run by the unit tests, keeps the two in step). */
 static const char *const config_sections[] = {
     "server", "log",  "store",     "events", "audit", "auth",   "tls",   "ratelimit", "agents",
-    "zmq",    "mqtt", "websocket", "watch",  "guard", "memory", "vault", "brain"};
+    "zmq",    "mqtt", "websocket", "watch",  "guard", "memory", "vault", "brain", "alerts"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */

@@ -147,6 +147,14 @@ typedef struct config {
     char watch_agents[12];          /* all | labelled | none: whose output is watched */
     int64_t watch_incident_gap_s;   /* anomalies this close (event time) share an incident */
     int64_t watch_metrics_streams;  /* streams with their own Prometheus labels */
+    /* [alerts] rules and notifiers (src/alerts, docs/alerts.md) */
+    int64_t alerts_outbox_max;         /* notifications waiting at most */
+    int64_t alerts_max_attempts;       /* attempts before the dead letter */
+    int64_t alerts_backoff_ms;         /* first retry's wait, doubled per attempt */
+    int64_t alerts_backoff_max_ms;     /* the longest wait */
+    int64_t alerts_timeout_ms;         /* one attempt's limit */
+    int64_t alerts_concurrency;        /* deliveries at once */
+    int64_t alerts_metric_interval_ms; /* metric rules' sampling period */
     /* [vault] scheduled backups (src/vault, docs/vault.md) */
     char vault_repo[1024];     /* the repository directory; empty = no vault in the daemon */
     char vault_key_file[1024]; /* its key file; empty = $GANGLION_VAULT_PASSPHRASE */

@@ -28,6 +28,7 @@ struct vault;
 struct brain_reg;
 struct brain_robot;
 struct tasks;
+struct alerts;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
  * the agent's id and labels (borrowed; labels may be NULL), and the line as text (valid UTF-8,
@@ -87,6 +88,7 @@ typedef struct hub {
     struct brain_reg *brain;
     struct brain_robot *brain_robot; /* robot I/O sockets (brain/brain_robot.c), or NULL */
     struct tasks *tasks;
+    struct alerts *alerts;
     /* Wiring between domains (serve.c): agents' output lines to their consumer, or NULL. */
     hub_output_fn agent_output;
     void *agent_output_ud;

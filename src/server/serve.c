@@ -41,6 +41,7 @@
 #include "guard/guard.h"
 #include "vault/vault.h"
 #include "tasks/tasks.h"
+#include "alerts/alerts.h"
 #include "watch/watch.h"
 #include "brain/brain.h"
 
@@ -85,6 +86,8 @@ const serve_domain_t serve_domains[] = {
      brain_destroy},
     {"tasks", tasks_migrations, tasks_start, tasks_api_register, tasks_shutdown, tasks_busy,
      tasks_destroy},
+    {"alerts", alerts_migrations, alerts_start, alerts_api_register, alerts_shutdown, alerts_busy,
+     alerts_destroy},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 

@@ -77,3 +77,26 @@ def test_endpoint_role_matrix(daemon):
                 elif r.json().get("required_scope") != scope:
                     failures.append(f"{method} {path}: 403 does not name {scope}")
     assert not failures, "\n".join(failures)
+
+
+def test_alerts_roles_manage_and_read(daemon):
+    # the matrix above covers every alerts endpoint by its scope; this is the same decision
+    # with real documents: admins and operators manage rules and notifiers, viewers read them
+    s = bare_http()
+    h = {role: {"Authorization": "Bearer " + make_key(daemon, name=f"al-{role}", role=role)["secret"]}
+         for role in ("operator", "viewer", "agent")}
+    notifier = {"name": "ops", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}
+    r = s.post(daemon.url + "/api/v1/alerts/notifiers", json=notifier, headers=h["operator"], timeout=10)
+    assert r.status_code == 201, r.text
+    nid = r.json()["id"]
+    rule = {"name": "r", "kind": "agent", "notifiers": [nid]}
+    assert s.post(daemon.url + "/api/v1/alerts/rules", json=rule, headers=h["operator"],
+                  timeout=10).status_code == 201
+    assert daemon.post("/api/v1/alerts/rules", json=rule).status_code == 201  # admin
+    v = s.get(daemon.url + "/api/v1/alerts/rules", headers=h["viewer"], timeout=10)
+    assert v.status_code == 200 and len(v.json()["rules"]) == 2
+    assert s.get(daemon.url + "/api/v1/alerts/history", headers=h["viewer"], timeout=10).status_code == 200
+    for who in ("viewer", "agent"):
+        r = s.post(daemon.url + "/api/v1/alerts/rules", json=rule, headers=h[who], timeout=10)
+        assert r.status_code == 403 and r.json()["required_scope"] == "alerts:write"
+    assert s.get(daemon.url + "/api/v1/alerts/rules", headers=h["agent"], timeout=10).status_code == 403
