@@ -35,6 +35,7 @@
 #include "net/http_head.h"
 #include "net/http_parse.h"
 #include "net/http_tls.h"
+#include "net/http_ui.h"
 #include "net/sse.h"
 #include "net/tls.h"
 
@@ -530,6 +531,10 @@ static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *u
     }
     if (ws_wanted(path)) {
         ws_open(rq, hr);
+        return;
+    }
+    if (http_ui_wanted(path)) {
+        http_ui_serve(rq, hr, path);
         return;
     }
 
