@@ -31,6 +31,11 @@ function authHeaders() {
   return {};
 }
 
+// For the WebSocket's auth message, which carries the credential itself.
+export function credential() {
+  return { token: auth.token || auth.key };
+}
+
 export async function api(method, path, body, opts = {}) {
   const headers = { ...authHeaders(), Accept: 'application/json' };
   let payload;
@@ -90,7 +95,7 @@ function adopt(r) {
   auth.refresh = r.refresh_token || auth.refresh;
   const c = tokenClaims(auth.token);
   auth.exp = c.exp || 0;
-  auth.user = (r.user && r.user.username) || c.sub || auth.user;
+  auth.user = (r.user && r.user.username) || c.name || c.sub || auth.user;
   auth.role = (r.user && r.user.role) || c.role || auth.role;
   schedule();
   announce();
@@ -140,6 +145,11 @@ export function can(what) {
 // Server-sent events of /api/v1/stream, read with fetch (EventSource cannot send the token);
 // reconnects with Last-Event-ID. Returns a function that stops it.
 export function stream(topics, onEvent) {
+  return sse('/api/v1/stream?topics=' + encodeURIComponent(topics), onEvent);
+}
+
+// Any SSE endpoint (an agent's logs, a task's events) the same way.
+export function sse(url, onEvent) {
   let stopped = false, last = null, ctrl = null;
   const run = async () => {
     while (!stopped) {
@@ -147,7 +157,7 @@ export function stream(topics, onEvent) {
       try {
         const h = { ...authHeaders(), Accept: 'text/event-stream' };
         if (last) h['Last-Event-ID'] = last;
-        const r = await fetch('/api/v1/stream?topics=' + encodeURIComponent(topics), { headers: h, signal: ctrl.signal });
+        const r = await fetch(url, { headers: h, signal: ctrl.signal });
         if (!r.ok) throw new Error('stream ' + r.status);
         const reader = r.body.getReader();
         const dec = new TextDecoder();
