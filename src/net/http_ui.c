@@ -82,11 +82,12 @@ bool http_ui_etag_matches(const char *inm, const char *etag)
         inm++;
     if (strcmp(inm, "*") == 0)
         return true;
-    /* etag is "HASH" (quoted): match HASH as a whole token of the list */
+    /* etag is "HASH" (quoted): match HASH as a whole token of the list, "HASH" or "HASH-gz" */
+    const char *hash = etag + 1;
     size_t hl = strlen(etag) - 2;
-    for (const char *p = strstr(inm, etag + 1); p; p = strstr(p + 1, etag + 1)) {
-        char after = p[hl];
-        if (p > inm && p[-1] == '"' && (after == '"' || after == '-'))
+    for (const char *p = strchr(inm, '"'); p; p = strchr(p + 1, '"')) {
+        if (strncmp(p + 1, hash, hl) == 0 &&
+            (p[1 + hl] == '"' || strncmp(p + 1 + hl, "-gz\"", 4) == 0))
             return true;
     }
     return false;
