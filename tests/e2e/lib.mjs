@@ -22,13 +22,16 @@ export function check(cond, what) {
 }
 
 // A browser, a page with the console's error guard, and a finish() that fails on errors seen.
-export async function open({ width = 1280, height = 860 } = {}) {
+// `allow` lists the errors a scenario causes on purpose (the browser logs a refused fetch).
+export async function open({ width = 1280, height = 860, allow = [] } = {}) {
   const browser = await chromium.launch({ executablePath: env.chromium, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   const context = await browser.newContext({ viewport: { width, height } });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
   const errors = [];
-  page.on('console', m => { if (m.type() === 'error') errors.push('console: ' + m.text()); });
+  page.on('console', m => {
+    if (m.type() === 'error' && !allow.some(re => re.test(m.text()))) errors.push('console: ' + m.text());
+  });
   page.on('pageerror', e => errors.push('pageerror: ' + e.message));
   const finish = async () => {
     await browser.close();

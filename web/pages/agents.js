@@ -100,7 +100,7 @@ function AgentList() {
   return html`<h1>Agents</h1>
     <div class="toolbar">
       <label>Status <select value=${status} onChange=${e => setStatus(e.target.value)}>${STATUSES.map(s => html`<option value=${s}>${s || 'any'}</option>`)}</select></label>
-      <label>Labels <input value=${labels} placeholder="k=v,k2=v2" onChange=${e => setLabels(e.target.value)} /></label>
+      <label>Label filter <input value=${labels} placeholder="k=v,k2=v2" onChange=${e => setLabels(e.target.value)} /></label>
       <span class="spacer"></span>
       <span class="muted">${sorted.length} agents</span>
       ${can('write') && html`<button onClick=${() => setSpawn(!spawn)}>${spawn ? 'Close' : 'Spawn…'}</button>`}

@@ -1,0 +1,43 @@
+// Every page opens without a console error, at 1280 px and at a phone's width, in both themes;
+// the page is usable from the keyboard (sign in without the mouse); it loads in under a second.
+import { open, signIn, env, shot, check, scenario } from './lib.mjs';
+
+const PAGES = ['overview', 'agents', 'watch', 'tasks', 'chat', 'brains', 'guard', 'admin'];
+
+scenario(async () => {
+  const { page, context, finish } = await open();
+  await page.goto(env.url + '/');
+  await page.getByLabel('Username').waitFor();
+  const loadMs = await page.evaluate(() => performance.getEntriesByType('navigation')[0].loadEventEnd);
+  console.log(JSON.stringify({ load_ms: Math.round(loadMs) }));
+  check(loadMs > 0 && loadMs < 1000, `the page loads in under 1 s (took ${loadMs} ms)`);
+
+  // keyboard only: the username field has the focus, Tab to the password, Enter signs in
+  await page.keyboard.type(env.user);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(env.password);
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+
+  for (const theme of ['dark', 'light']) {
+    const cur = await page.evaluate(() => document.documentElement.dataset.theme);
+    if (cur !== theme) await page.getByRole('button', { name: 'switch theme' }).click();
+    check(await page.evaluate(() => document.documentElement.dataset.theme) === theme, 'theme ' + theme);
+    for (const p of PAGES) {
+      await page.getByRole('link', { name: new RegExp('^' + p + '$', 'i') }).click();
+      await page.locator('#page-' + p + ' h1').first().waitFor();
+      await page.waitForLoadState('networkidle').catch(() => {});
+      await shot(page, `${p}-${theme}`);
+    }
+  }
+
+  // a phone's width: the menu folds behind its button
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(env.url + '/#/overview');
+  check(!(await page.getByRole('link', { name: 'Agents' }).isVisible()), 'the menu is folded on a phone');
+  await page.getByRole('button', { name: 'menu' }).click();
+  await page.getByRole('link', { name: 'Agents' }).click();
+  await page.locator('#page-agents h1').waitFor();
+  await shot(page, 'agents-phone');
+  await finish();
+});
