@@ -31,6 +31,29 @@ scenario(async () => {
     }
   }
 
+  // 10 000 agents (answered here, not spawned): the table keeps a few dozen rows in the DOM and
+  // scrolls to the last one
+  const N = 10000;
+  await page.route(/\/api\/v1\/agents\?/, async route => {
+    const q = new URL(route.request().url()).searchParams;
+    const offset = Number(q.get('offset') || 0), limit = Number(q.get('limit') || 100);
+    const agents = [];
+    for (let i = offset; i < Math.min(N, offset + limit); i++)
+      agents.push({ id: 'a' + i, name: 'agent-' + String(i).padStart(5, '0'), status: i % 3 ? 'running' : 'failed',
+        pid: 1000 + i, restarts: 0, created_at: new Date(1.7e12 + i * 1000).toISOString(), labels: {} });
+    await route.fulfill({ contentType: 'application/json',
+      body: JSON.stringify({ agents, total: N, limit, offset, has_more: offset + limit < N }) });
+  });
+  await page.getByRole('link', { name: 'Agents' }).click();
+  await page.getByText(`${N} agents`).waitFor();
+  const rows = await page.locator('.vrow.agent-row').count();
+  check(rows > 5 && rows < 100, `only the rows in view are drawn (${rows})`);
+  const t0 = Date.now();
+  await page.locator('.vlist').evaluate(el => { el.scrollTop = el.scrollHeight; });
+  await page.getByText('agent-00000').waitFor();  // newest first: the oldest is last
+  check(Date.now() - t0 < 2000, 'scrolling to the end is quick');
+  await page.unroute(/\/api\/v1\/agents\?/);
+
   // a phone's width: the menu folds behind its button
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(env.url + '/#/overview');
