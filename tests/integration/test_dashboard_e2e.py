@@ -50,6 +50,7 @@ def test_every_page_opens_in_both_themes_and_on_a_phone(daemon, tmp_path, bin):
     assert daemon.post("/api/v1/tasks", json={"type": "resize", "input": {"w": 64}}).status_code == 201
     out = run_scenario(daemon, "pages", tmp_path, bin)
     load = json.loads(out.splitlines()[0])["load_ms"]
+    print(f"console load: {load} ms")
     assert load < 1000
     for page in ["overview", "agents", "watch", "tasks", "chat", "brains", "guard", "admin"]:
         for theme in ["dark", "light"]:
