@@ -13,7 +13,7 @@ import pytest
 
 import agents_util
 from auth_util import make_user
-from conftest import AUTH_TEST_ENV, ROOT
+from conftest import AUTH_TEST_ENV, ROOT, SANITIZED
 from watch_util import SMALL
 
 E2E = ROOT / "tests" / "e2e"
@@ -48,10 +48,10 @@ def run_scenario(d, name, tmp_path, bin, timeout=60, **extra):
 def test_every_page_opens_in_both_themes_and_on_a_phone(daemon, tmp_path, bin):
     agents_util.spawn(daemon, argv=["sleep", "30"], name="idle-worker", labels={"team": "a"})
     assert daemon.post("/api/v1/tasks", json={"type": "resize", "input": {"w": 64}}).status_code == 201
-    out = run_scenario(daemon, "pages", tmp_path, bin)
+    out = run_scenario(daemon, "pages", tmp_path, bin, LOAD_MAX_MS=3000 if SANITIZED else 1000)
     load = json.loads(out.splitlines()[0])["load_ms"]
     print(f"console load: {load} ms")
-    assert load < 1000
+    assert load < (3000 if SANITIZED else 1000)
     for page in ["overview", "agents", "watch", "tasks", "chat", "brains", "guard", "admin"]:
         for theme in ["dark", "light"]:
             assert (tmp_path / f"{page}-{theme}.png").stat().st_size > 1000
@@ -101,6 +101,15 @@ def test_a_running_brains_activity_view_updates(make_daemon, tmp_path, bin):
     assert d.request("PUT", "/api/v1/brains/ess/frequency", json={"frequency_hz": 20}).status_code == 200
     run_scenario(d, "brain", tmp_path, bin, BRAIN_NAME="ess")
     assert d.get("/api/v1/brains/ess").json()["status"] == "stopped"
+
+
+def test_the_token_is_refreshed_before_it_expires_and_sign_out_ends_the_session(make_daemon, tmp_path, bin):
+    d = make_daemon(env={"GANGLION_AUTH_ACCESS_TTL_S": "3"})
+    run_scenario(d, "refresh", tmp_path, bin)
+    refreshes = d.get("/api/v1/audit?action=auth.refresh").json()["entries"]
+    # 3 s tokens refreshed at 80 % of their life over the scenario's 7.5 s: two or three times
+    assert 2 <= len(refreshes) <= 4 and all(e["result"] == 200 for e in refreshes)
+    assert d.get("/api/v1/audit?action=auth.logout").json()["entries"][0]["result"] in (200, 204)
 
 
 def test_guard_evaluate_shows_the_verdict_and_the_rule(daemon, tmp_path, bin):

@@ -75,9 +75,9 @@ function tokenClaims(t) {
 function schedule() {
   clearTimeout(auth.timer);
   if (!auth.refresh || !auth.exp) return;
-  // A minute before expiry (or at 80 % of a shorter lifetime).
+  // A minute before expiry, or at 80 % of a lifetime shorter than two minutes.
   const left = auth.exp * 1000 - Date.now();
-  const wait = Math.max(1000, Math.min(left - 60000, left * 0.8));
+  const wait = Math.max(1000, left > 120000 ? left - 60000 : left * 0.8);
   auth.timer = setTimeout(refreshNow, wait);
 }
 
