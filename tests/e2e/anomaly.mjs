@@ -22,6 +22,10 @@ scenario(async () => {
   await page.getByRole('button', { name: 'Acknowledge' }).click();
   await page.locator('h1 .status', { hasText: 'acknowledged' }).waitFor();
   await shot(page, 'anomaly');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export evidence' }).click()]);
+  const fs = await import('node:fs/promises');
+  const bundle = JSON.parse(await fs.readFile(await download.path(), 'utf8'));
+  check(JSON.stringify(bundle).includes('"signature"'), 'the export is the signed evidence bundle');
   await page.locator('h1 a', { hasText: 'web' }).click();
   await page.locator('.chart canvas').first().waitFor();
   await shot(page, 'stream');
