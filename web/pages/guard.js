@@ -20,7 +20,7 @@ function Evaluate() {
       <label><input type="checkbox" name="dry" checked /> dry run (no trust change, not recorded)</label>
       <button>Evaluate</button></form>
     <${ErrorLine} error=${err} />
-    ${r && html`<div class="verdict"><p>Verdict <${Status} value=${r.verdict} /> score <strong data-score>${r.score}</strong>
+    ${r && html`<div class="verdict"><p>Verdict <${Status} value=${r.verdict} /> score <strong data-score>${r.score}</strong>${' '}
         (review ≥ ${r.thresholds && r.thresholds.review}, deny ≥ ${r.thresholds && r.thresholds.deny})</p>
       <ul>${(r.fired || []).map(f => html`<li><strong>${f.name}</strong> (+${f.weight}) ${(f.why || []).join('; ')}</li>`)}</ul>
       ${!(r.fired || []).length && html`<p class="muted">No rule fired.</p>`}</div>`}
@@ -33,10 +33,10 @@ function Reviews() {
   const decide = (id, how) => post(`/api/v1/guard/reviews/${id}/${how}`, {}).then(reload, setErr);
   const items = (d && (d.reviews || d.items)) || [];
   return html`<section class="card"><h2>Review queue</h2><${ErrorLine} error=${error || err} />
-    <table class="grid"><thead><tr><th>Held</th><th>Principal</th><th>Action</th><th>Score</th><th>Status</th><th></th></tr></thead>
-    <tbody>${items.map(v => html`<tr><td>${fmtTime(v.created_at)}</td><td>${v.principal}</td><td><code>${typeof v.action === 'string' ? v.action : JSON.stringify(v.action || v.object)}</code></td>
-      <td>${v.score}</td><td><${Status} value=${v.status} /></td>
-      <td>${can('write') && (v.status === 'pending' || !v.status) && html`<button onClick=${() => decide(v.id, 'approve')}>Approve</button> <button class="danger" onClick=${() => decide(v.id, 'reject')}>Reject</button>`}</td></tr>`)}</tbody></table>
+    <table class="grid"><thead><tr><th>Held</th><th>Principal</th><th>Action</th><th>Score</th><th>Rules</th><th>Expires</th><th></th></tr></thead>
+    <tbody>${items.map(v => html`<tr data-review=${v.id}><td>${fmtTime(v.created_at)}</td><td>${v.principal}</td><td><code>${JSON.stringify(v.action)}</code></td>
+      <td>${v.score}</td><td>${(v.fired || []).map(f => f.name).join(', ')}</td><td>${fmtTime(v.expires_at)}</td>
+      <td>${can('write') && html`<button onClick=${() => decide(v.id, 'approve')}>Approve</button> <button class="danger" onClick=${() => decide(v.id, 'reject')}>Reject</button>`}</td></tr>`)}</tbody></table>
     ${d && !items.length && html`<p class="muted">Nothing held for review.</p>`}</section>`;
 }
 
@@ -45,9 +45,9 @@ function Guard() {
   return html`<h1>Guard</h1>
     ${can('write') && html`<${Evaluate} />`}
     <${Reviews} />
-    <section class="card"><h2>Rules ${d && html`<span class="muted">version ${d.version}</span>`}</h2><${ErrorLine} error=${error} />
-    <table class="grid"><thead><tr><th>ID</th><th>Name</th><th>Weight</th><th>Kind</th><th>Enabled</th></tr></thead>
-    <tbody>${((d && d.rules) || []).map(r => html`<tr><td>${r.id}</td><td>${r.name}</td><td>${r.weight}</td><td>${r.kind || r.type || ''}</td><td>${r.enabled === false ? 'no' : 'yes'}</td></tr>`)}</tbody></table></section>`;
+    <section class="card"><h2>Rules ${d && html`<span class="muted">version ${d.rules_version}</span>`}</h2><${ErrorLine} error=${error} />
+    <table class="grid"><thead><tr><th>ID</th><th>Name</th><th>Weight</th><th>Description</th><th>Enabled</th></tr></thead>
+    <tbody>${((d && d.rules) || []).map(r => html`<tr><td>${r.id}</td><td>${r.name}</td><td>${r.weight}</td><td>${r.description || ''}</td><td>${r.enabled === false ? 'no' : 'yes'}</td></tr>`)}</tbody></table></section>`;
 }
 
 export default { path: 'guard', title: 'Guard', order: 70, view: Guard };
