@@ -944,6 +944,7 @@ void http_server_destroy(http_server_t **psrv)
         free(rq);
     }
     http_cors_free(&srv->cors);
+    http_ui_free(srv);
     if (srv->heartbeat_open) {
         uv_timer_stop(&srv->heartbeat);
         uv_close((uv_handle_t *)&srv->heartbeat, http_on_heartbeat_closed);

@@ -5,8 +5,10 @@ is not there, [server] ui_dir serving web/ for development — and none of it in
 
 import gzip
 import re
-from pathlib import Path
+import shutil
+import subprocess
 
+import pytest
 import requests
 
 from conftest import ROOT, assert_problem
@@ -78,6 +80,25 @@ def test_tagged_files_are_immutable_and_gzipped_when_accepted(daemon):
     # another tag (a page loaded before an upgrade) still gets the file, revalidated
     old = requests.get(f"{daemon.url}/ui/0123456789ab/vendor/uplot.mjs")
     assert old.status_code == 200 and old.headers["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.skipif(not shutil.which("zstd"), reason="the zstd command checks the copy")
+def test_zstd_is_preferred_when_accepted(daemon):
+    url = f"{daemon.url}/ui/{tag_of(daemon)}/vendor/uplot.mjs"
+    plain = requests.get(url, headers={"Accept-Encoding": "identity"}).content
+    gz = requests.get(url, headers={"Accept-Encoding": "gzip"}, stream=True).raw.read(decode_content=False)
+    for _ in range(2):  # the copy made by the first request is the one the second gets
+        raw = requests.get(url, headers={"Accept-Encoding": "gzip, zstd"}, stream=True).raw
+        body = raw.read(decode_content=False)
+        assert raw.headers["Content-Encoding"] == "zstd"
+        assert raw.headers["ETag"].endswith('-zst"')
+        assert len(body) < len(gz)
+        out = subprocess.run(["zstd", "-dc"], input=body, capture_output=True, check=True).stdout
+        assert out == plain
+    assert requests.get(url, headers={"If-None-Match": raw.headers["ETag"],
+                                      "Accept-Encoding": "zstd"}).status_code == 304
+    refused = requests.get(url, headers={"Accept-Encoding": "gzip, zstd;q=0"}, stream=True).raw
+    assert refused.headers["Content-Encoding"] == "gzip"
 
 
 def test_writes_are_405_and_unknown_files_404(daemon):

@@ -1,6 +1,7 @@
 /* Unit tests for the console's file serving helpers: which paths are the console's, which file
- * paths are acceptable, If-None-Match against strong ETags, and the compiled-in table (sorted,
- * index.html with its tag written in, gzip copies smaller than the files). */
+ * paths are acceptable, If-None-Match against strong ETags, Accept-Encoding for zstd, and the
+ * compiled-in table (sorted, index.html with its tag written in, gzip copies smaller than the
+ * files). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "net/http_parse.h"
 #include "net/http_ui.h"
 #include "net/ui_assets.h"
 
@@ -59,7 +61,23 @@ static void test_etag_matches(void **state)
     assert_false(http_ui_etag_matches("\"0123456789abcdef012\"", etag));
     assert_false(http_ui_etag_matches("\"0123456789abcdef01234\"", etag));
     assert_false(http_ui_etag_matches("\"x0123456789abcdef0123\"", etag));
+    assert_true(http_ui_etag_matches("\"0123456789abcdef0123-zst\"", etag));
     assert_false(http_ui_etag_matches("\"0123456789abcdef0123-br\"", etag));
+    assert_false(http_ui_etag_matches("\"0123456789abcdef0123-zs\"", etag));
+}
+
+static void test_accepts_zstd(void **state)
+{
+    (void)state;
+    assert_true(http_accepts_zstd("zstd"));
+    assert_true(http_accepts_zstd("gzip, deflate, br, zstd"));
+    assert_true(http_accepts_zstd("ZSTD;q=0.5"));
+    assert_false(http_accepts_zstd("zstd;q=0"));
+    assert_false(http_accepts_zstd("*"));
+    assert_false(http_accepts_zstd("gzip"));
+    assert_false(http_accepts_zstd("zstdx"));
+    assert_false(http_accepts_zstd(NULL));
+    assert_true(http_accepts_gzip("*"));
 }
 
 static void test_table(void **state)
@@ -90,9 +108,8 @@ static void test_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wanted),
-        cmocka_unit_test(test_rel_valid),
-        cmocka_unit_test(test_etag_matches),
+        cmocka_unit_test(test_wanted),       cmocka_unit_test(test_rel_valid),
+        cmocka_unit_test(test_etag_matches), cmocka_unit_test(test_accepts_zstd),
         cmocka_unit_test(test_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
