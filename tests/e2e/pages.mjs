@@ -30,6 +30,8 @@ scenario(async () => {
       await page.waitForLoadState('networkidle').catch(() => {});
       await shot(page, `${p}-${theme}`);
     }
+    await page.getByRole('link', { name: 'Tasks' }).click();
+    await page.getByRole('cell', { name: 'resize' }).waitFor(); // the test's task is listed
   }
 
   // 10 000 agents (answered here, not spawned): the table keeps a few dozen rows in the DOM and

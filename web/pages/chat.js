@@ -1,7 +1,7 @@
 // Chat with an agent over the WebSocket (/api/v1/ws, docs/websocket.md): the credential goes in
-// an auth message, each answer streams in token by token.
+// an auth message (again after each refresh), each answer streams in token by token.
 import { html, useState, useEffect, useRef, usePoll, ErrorLine } from '../lib/ui.js';
-import { get, credential } from '../lib/api.js';
+import { get, credential, onSession } from '../lib/api.js';
 
 function Chat({ args }) {
   const [agents] = usePoll(() => get('/api/v1/agents?ended=false&limit=1000'), 5000);
@@ -26,7 +26,11 @@ function Chat({ args }) {
       else if (msg.type === 'error') setErr(new Error((msg.body && msg.body.detail) || 'refused'));
     };
     s.onclose = () => setState('closed');
-    return () => s.close();
+    // a refreshed access token replaces the connection's before the old one expires
+    const off = onSession(() => {
+      if (s.readyState === WebSocket.OPEN && credential().token) s.send(JSON.stringify({ type: 'auth', ...credential(), id: 2 }));
+    });
+    return () => { off(); s.close(); };
   }, []);
   useEffect(() => { if (log.current) log.current.scrollTop = log.current.scrollHeight; }, [turns]);
   const send = (e) => {
