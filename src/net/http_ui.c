@@ -183,7 +183,13 @@ static int http_ui_file_read(const char *dir, const char *rel, char **out, size_
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n < 0) {
+            int e = -errno;
+            free(buf);
+            close(fd);
+            return e;
+        }
+        if (n == 0) /* the file shrank while it was read: what is there */
             break;
         got += (size_t)n;
     }
