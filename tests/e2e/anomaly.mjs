@@ -8,8 +8,8 @@ scenario(async () => {
   await signIn(page);
   await page.goto(env.url + '/#/watch');
   await page.getByRole('link', { name: 'web' }).waitFor();
+  await page.locator('[data-feed="live"]').waitFor(); // the feed's stream is connected
   check(await page.locator('.anomaly-row.vrow').count() === 0, 'no anomaly before the incident');
-  await page.waitForTimeout(300); // the feed's stream is connected (its first request has gone)
   const r = spawnSync(process.env.GANGLION_BIN, ['synth', '--url', env.url, '--stream', 'web', '--count', '300',
     '--warmup', '100', '--gap', '100', '--anomalies', 'stack_trace'], { env: process.env, encoding: 'utf8' });
   check(r.status === 0, 'synth posted: ' + r.stderr);

@@ -144,12 +144,13 @@ export function can(what) {
 
 // Server-sent events of /api/v1/stream, read with fetch (EventSource cannot send the token);
 // reconnects with Last-Event-ID. Returns a function that stops it.
-export function stream(topics, onEvent) {
-  return sse('/api/v1/stream?topics=' + encodeURIComponent(topics), onEvent);
+export function stream(topics, onEvent, onOpen) {
+  return sse('/api/v1/stream?topics=' + encodeURIComponent(topics), onEvent, onOpen);
 }
 
-// Any SSE endpoint (an agent's logs, a task's events) the same way.
-export function sse(url, onEvent) {
+// Any SSE endpoint (an agent's logs, a task's events) the same way. onOpen runs each time the
+// stream is (re)connected, so a caller can fetch what it may have missed before.
+export function sse(url, onEvent, onOpen) {
   let stopped = false, last = null, ctrl = null;
   const run = async () => {
     while (!stopped) {
@@ -159,6 +160,7 @@ export function sse(url, onEvent) {
         if (last) h['Last-Event-ID'] = last;
         const r = await fetch(url, { headers: h, signal: ctrl.signal });
         if (!r.ok) throw new Error('stream ' + r.status);
+        if (onOpen) onOpen();
         const reader = r.body.getReader();
         const dec = new TextDecoder();
         let buf = '';

@@ -7,17 +7,23 @@ import { Chart } from '../lib/chart.js';
 
 const FEED_MAX = 10000;
 
+// The newest anomalies, then every new one as it is announced. The list is fetched once the
+// stream is connected (and after each reconnection), so nothing falls between the two.
 function useFeed() {
   const [items, setItems] = useState([]);
+  const [live, setLive] = useState(false);
   useEffect(() => {
     let alive = true;
-    get('/api/v1/watch/anomalies?limit=200').then(r => { if (alive) setItems(old => merge(old, r.anomalies)); }).catch(() => {});
     const stop = stream('anomaly.*', (ev, a) => {
       if (a && a.id && a.stream) setItems(old => merge(old, [a]));
+    }, () => {
+      get('/api/v1/watch/anomalies?limit=200').then(r => {
+        if (alive) { setItems(old => merge(old, r.anomalies)); setLive(true); }
+      }).catch(() => {});
     });
     return () => { alive = false; stop(); };
   }, []);
-  return items;
+  return [items, live];
 }
 
 function merge(old, add) {
@@ -45,8 +51,8 @@ function Streams() {
     ${d && !d.length && html`<p class="muted">No streams yet: PUT /api/v1/watch/streams/NAME or ganglion synth --stream NAME.</p>`}</section>`;
 }
 
-function Feed({ items }) {
-  return html`<section class="card"><h2>Live anomalies <span class="muted">${items.length}</span></h2>
+function Feed({ items, live }) {
+  return html`<section class="card" data-feed=${live ? 'live' : 'connecting'}><h2>Live anomalies <span class="muted">${items.length}</span></h2>
     <div class="vhead anomaly-row"><span class="th">Time</span><span class="th">Stream</span><span class="th">Severity</span><span class="th">Score</span><span class="th">Status</span></div>
     <${VList} label="anomalies" height=${360} items=${items} row=${a => html`<a class="vrow anomaly-row" role="row" key=${a.id} href=${'#/watch/anomaly/' + a.id}>
       <span>${fmtTime(a.timestamp_ms || a.timestamp)}</span><span>${a.stream}</span><span><${Status} value=${a.severity} /></span>
@@ -122,10 +128,10 @@ function AnomalyPage({ id }) {
 }
 
 function Watch({ args }) {
-  const items = useFeed();
+  const [items, live] = useFeed();
   if (args[0] === 'stream') return html`<${StreamPage} name=${args[1]} />`;
   if (args[0] === 'anomaly') return html`<${AnomalyPage} id=${args[1]} />`;
-  return html`<h1>Watch</h1><${Streams} /><${Feed} items=${items} />`;
+  return html`<h1>Watch</h1><${Streams} /><${Feed} items=${items} live=${live} />`;
 }
 
 export default { path: 'watch', title: 'Watch', order: 30, view: Watch };
