@@ -22,6 +22,12 @@ scenario(async () => {
   await page.getByLabel('Search').fill('green 3');
   check(await log.locator('.log-line').first().innerText().then(t => t.includes('green 3')), 'search filters lines');
   await page.getByLabel('Search').fill('');
+  await page.getByLabel('sequence').fill('3');
+  await page.getByRole('button', { name: 'Jump' }).click();
+  await log.locator('[data-seq="3"].hit').waitFor();
+  await page.getByRole('button', { name: 'Follow', exact: true }).waitFor(); // jumping pauses following
+  await page.getByRole('button', { name: 'Follow', exact: true }).click();
+  await page.getByRole('button', { name: 'Pause following' }).waitFor();
   await shot(page, 'agent');
   await page.getByRole('button', { name: 'Stop' }).click();
   await page.locator('h1 .status', { hasText: /terminated|completed|failed/ }).waitFor();
