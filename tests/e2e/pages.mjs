@@ -34,6 +34,23 @@ scenario(async () => {
     await page.getByRole('cell', { name: 'resize' }).waitFor(); // the test's task is listed
   }
 
+  // the agents table filters by status and by labels (the test spawned idle-worker, team=a)
+  await page.getByRole('link', { name: 'Agents' }).click();
+  await page.getByRole('row').filter({ hasText: 'idle-worker' }).waitFor();
+  await page.getByLabel('Status').selectOption('failed');
+  await page.getByText('0 agents').waitFor();
+  await page.getByLabel('Status').selectOption('running');
+  await page.getByLabel('Label filter').fill('team=a');
+  await page.getByLabel('Label filter').press('Enter');
+  await page.getByRole('row').filter({ hasText: 'idle-worker' }).waitFor();
+  await page.getByLabel('Label filter').fill('team=b');
+  await page.getByLabel('Label filter').press('Enter');
+  await page.getByText('0 agents').waitFor();
+  await page.getByLabel('Label filter').fill('');
+  await page.getByLabel('Label filter').press('Enter');
+  await page.getByLabel('Status').selectOption('');
+  await page.getByRole('link', { name: 'Overview' }).click();
+
   // 10 000 agents (answered here, not spawned): the table keeps a few dozen rows in the DOM and
   // scrolls to the last one
   const N = 10000;
