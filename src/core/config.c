@@ -101,6 +101,8 @@ static const config_key_t config_keys[] = {
             "malloc arenas the threads share (glibc); 0 = the C library's default"),
     CFG_STR("server", "cors_origins", cors_origins, "", config_check_cors, CONFIG_F_RELOAD,
             "comma-separated allowed origins, or *; empty = CORS off"),
+    CFG_STR("server", "ui_dir", ui_dir, "", NULL, 0,
+            "serve the console's files from this directory (development: web/); empty = built in"),
     CFG_ENUM("log", "level", log_level, "info", config_log_levels, CONFIG_F_RELOAD,
              "debug, info, warn, error or off"),
     CFG_STR("log", "file", log_file, "", NULL, CONFIG_F_RELOAD,

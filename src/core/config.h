@@ -27,6 +27,7 @@ typedef struct config {
     int64_t compress_min_bytes; /* gzip responses at least this big when asked; 0 = off */
     int64_t malloc_arenas;      /* glibc malloc arenas for all threads, default 2; 0 = glibc's */
     char cors_origins[CONFIG_STR_MAX]; /* comma list or "*"; empty = CORS off */
+    char ui_dir[CONFIG_STR_MAX];       /* console files from here (development); empty = built in */
     /* [log] */
     char log_level[16];            /* debug|info|warn|error|off */
     char log_file[CONFIG_STR_MAX]; /* empty = stderr */

@@ -35,6 +35,7 @@
 #include "net/http_head.h"
 #include "net/http_parse.h"
 #include "net/http_tls.h"
+#include "net/http_ui.h"
 #include "net/sse.h"
 #include "net/tls.h"
 
@@ -532,6 +533,10 @@ static void http_on_request(http_conn_t *conn, const http_request_t *hr, void *u
         ws_open(rq, hr);
         return;
     }
+    if (http_ui_wanted(path)) {
+        http_ui_serve(rq, hr, path);
+        return;
+    }
 
     api_call_t call;
     memset(&call, 0, sizeof call);
@@ -939,6 +944,7 @@ void http_server_destroy(http_server_t **psrv)
         free(rq);
     }
     http_cors_free(&srv->cors);
+    http_ui_free(srv);
     if (srv->heartbeat_open) {
         uv_timer_stop(&srv->heartbeat);
         uv_close((uv_handle_t *)&srv->heartbeat, http_on_heartbeat_closed);

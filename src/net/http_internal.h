@@ -95,7 +95,8 @@ struct http_server {
     http_rq_t *free_rqs;
     size_t nfree;
     http_stream_t *streams;
-    ws_conn_t *wss; /* every open WebSocket (ws.c) */
+    ws_conn_t *wss;           /* every open WebSocket (ws.c) */
+    struct http_ui_cache *ui; /* the console's zstd copies, made on demand (http_ui.c) */
     uint64_t rid_seed, rid_counter;
     time_t date_at;
     char date[40]; /* the Date field value of date_at */

@@ -54,7 +54,20 @@ int http_credential(const char *authorization, const char *api_key, const char *
     return 0;
 }
 
-bool http_accepts_gzip(const char *ae)
+static bool coding_is_gzip(const char *name, size_t nlen)
+{
+    return (nlen == 4 && strncasecmp(name, "gzip", 4) == 0) ||
+           (nlen == 6 && strncasecmp(name, "x-gzip", 6) == 0) || (nlen == 1 && name[0] == '*');
+}
+
+/* zstd only when named: "*" is taken as gzip, the coding every client decodes. */
+static bool coding_is_zstd(const char *name, size_t nlen)
+{
+    return nlen == 4 && strncasecmp(name, "zstd", 4) == 0;
+}
+
+/* True when the Accept-Encoding list has a coding `match` takes, without q=0. */
+static bool http_accepts(const char *ae, bool (*match_fn)(const char *, size_t))
 {
     if (!ae)
         return false;
@@ -66,9 +79,7 @@ bool http_accepts_gzip(const char *ae)
         while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
             p++;
         size_t nlen = (size_t)(p - name);
-        bool match = (nlen == 4 && strncasecmp(name, "gzip", 4) == 0) ||
-                     (nlen == 6 && strncasecmp(name, "x-gzip", 6) == 0) ||
-                     (nlen == 1 && name[0] == '*');
+        bool match = match_fn(name, nlen);
         bool refused = false;
         /* parameters up to the next comma; only q matters */
         while (*p && *p != ',') {
@@ -93,6 +104,16 @@ bool http_accepts_gzip(const char *ae)
             return !refused;
     }
     return false;
+}
+
+bool http_accepts_gzip(const char *ae)
+{
+    return http_accepts(ae, coding_is_gzip);
+}
+
+bool http_accepts_zstd(const char *ae)
+{
+    return http_accepts(ae, coding_is_zstd);
 }
 
 static int hexval(char c)

@@ -16,6 +16,8 @@ bool http_request_id_valid(const char *s);
 
 /* True when an Accept-Encoding value allows gzip (gzip, x-gzip or *, without q=0). */
 bool http_accepts_gzip(const char *accept_encoding);
+/* True when an Accept-Encoding value names zstd without q=0 ("*" does not count). */
+bool http_accepts_zstd(const char *accept_encoding);
 
 /* The credential of a request from its Authorization and X-Api-Key values (either may be NULL):
  * the Bearer token, else the API key, else NULL. Returns 0, or -EINVAL with *why set when an
