@@ -433,6 +433,29 @@ static const config_key_t config_keys[] = {
     CFG_NUM("guard", "verdicts_max", CONFIG_T_INT, guard_verdicts_max, "100000", 100, 100000000,
             CONFIG_F_RELOAD,
             "verdict rows kept in the store; older ones are pruned (their audit rows stay)"),
+    CFG_NUM("retention", "interval_ms", CONFIG_T_INT, retention_interval_ms, "60000", 0, 86400000,
+            0, "how often the retention pass runs; 0 = never"),
+    CFG_NUM("retention", "batch", CONFIG_T_INT, retention_batch, "500", 1, 10000, CONFIG_F_RELOAD,
+            "rows one retention statement removes at most (the loop serves requests between)"),
+    CFG_NUM("retention", "anomalies_max_age_s", CONFIG_T_INT, retention_anomalies_max_age_s,
+            "7776000", 0, 3153600000, CONFIG_F_RELOAD,
+            "anomalies older than this (by their window's time) are deleted; 0 = kept"),
+    CFG_NUM("retention", "anomalies_max_per_stream", CONFIG_T_INT,
+            retention_anomalies_max_per_stream, "100000", 0, 100000000, CONFIG_F_RELOAD,
+            "anomalies kept per stream, the newest; 0 = no bound"),
+    CFG_NUM("retention", "anomalies_resolve_after_s", CONFIG_T_INT,
+            retention_anomalies_resolve_after_s, "0", 0, 3153600000, CONFIG_F_RELOAD,
+            "pending anomalies older than this are marked resolved by \"retention\"; 0 = off"),
+    CFG_NUM("retention", "audit_max_age_s", CONFIG_T_INT, retention_audit_max_age_s, "31536000", 0,
+            3153600000, CONFIG_F_RELOAD, "audit rows older than this are deleted; 0 = kept"),
+    CFG_NUM("retention", "tasks_max_age_s", CONFIG_T_INT, retention_tasks_max_age_s, "2592000", 0,
+            3153600000, CONFIG_F_RELOAD,
+            "finished tasks (and their results) not updated for this long are deleted; 0 = kept"),
+    CFG_NUM("retention", "chat_max_age_s", CONFIG_T_INT, retention_chat_max_age_s, "7776000", 0,
+            3153600000, CONFIG_F_RELOAD, "stored chat turns older than this are deleted; 0 = kept"),
+    CFG_NUM("retention", "agents_max_age_s", CONFIG_T_INT, retention_agents_max_age_s, "2592000", 0,
+            3153600000, CONFIG_F_RELOAD,
+            "ended agents' records and log files older than this are deleted; 0 = kept"),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -442,7 +465,7 @@ static const config_key_t config_keys[] = {
  * (config_sections_check, run by the unit tests, keeps the two in step). */
 static const char *const config_sections[] = {
     "server", "log",  "store",     "events", "audit", "auth",   "tls",   "ratelimit", "agents",
-    "zmq",    "mqtt", "websocket", "watch",  "guard", "memory", "vault", "brain"};
+    "zmq",    "mqtt", "websocket", "watch",  "guard", "memory", "vault", "brain",     "retention"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */

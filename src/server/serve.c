@@ -37,6 +37,9 @@
 #include "server/domains.h"
 #include "server/lockfile.h"
 #include "server/schema.h"
+#include "net/ws_chat_store.h"
+#include "store/audit.h"
+#include "store/retention.h"
 #include "store/store.h"
 #include "guard/guard.h"
 #include "vault/vault.h"
@@ -326,7 +329,7 @@ static void serve_drain_check(uv_timer_t *t)
     hub_t *hub = &s->hub;
     size_t http = hub->http ? http_server_inflight(hub->http) : 0;
     size_t api = api_inflight(hub->api);
-    int store = store_pending(hub->store);
+    int store = store_pending(hub->store) + retention_busy(hub->retention);
     for (size_t d = 0; d < serve_domains_count; d++) /* e.g. agents still stopping */
         if (serve_domains[d].busy)
             store += serve_domains[d].busy(hub);
@@ -356,6 +359,7 @@ static void serve_shutdown_begin(serve_t *s, const char *why)
              (json_int_t)hub->cfg.shutdown_grace_ms);
     if (hub->http)
         http_server_quiesce(hub->http);
+    retention_stop(hub->retention);
     /* domains: shutdown (stop accepting work, begin stopping what runs) */
     for (size_t d = 0; d < serve_domains_count; d++)
         if (serve_domains[d].shutdown)
@@ -515,6 +519,11 @@ int serve_main(int argc, char **argv)
     system_api_register(hub->api, hub, te && strcmp(te, "1") == 0);
     audit_api_register(hub->api);
     api_audit_hook_set(hub->api, audit_api_hook, NULL);
+    /* retention: the platform's purges here, each domain's in its api_register */
+    if (retention_new(hub, &hub->retention) < 0)
+        goto out_modules;
+    retention_purge_add(hub->retention, "audit", audit_retention_purge, NULL, NULL);
+    retention_purge_add(hub->retention, "chat", ws_chat_store_retention_purge, NULL, NULL);
     /* domains: each creates its state on the hub, then registers its endpoints and metrics */
     for (size_t d = 0; d < serve_domains_count; d++) {
         const serve_domain_t *dom = &serve_domains[d];
@@ -536,6 +545,8 @@ int serve_main(int argc, char **argv)
     hub->agents_stdin_line = agents_stdin_line;
     hub->agent_task_line = tasks_agent_line;
     hub->agent_task_line_ud = hub->tasks;
+    if (retention_start(hub->retention) < 0)
+        goto out_modules;
     if (zmq_server_start(hub, &hub->zmq, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the ZMQ transport", "{s:s}", "reason", err);
         fprintf(stderr, "ganglion serve: %s\n", err);
@@ -599,6 +610,7 @@ out_modules:
     mqtt_server_destroy(&hub->mqtt);
     zmq_server_destroy(&hub->zmq);
     brain_robot_destroy(&hub->brain_robot);
+    retention_destroy(&hub->retention);
     /* domains: destroy (reverse order of start) */
     for (size_t d = serve_domains_count; d-- > 0;)
         serve_domains[d].destroy(hub);

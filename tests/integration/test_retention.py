@@ -1,0 +1,162 @@
+"""Retention as an operator meets it: short retention settings remove old anomalies, audit rows and
+finished tasks while recent ones stay, pending anomalies left too long become resolved, every row
+removed is counted in /metrics, and a purge of 50 000 rows runs while requests keep being served —
+on SQLite and PostgreSQL."""
+
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+
+from conftest import _pg_client
+from watch_util import (SLOW, burst_lines, make_stream, normal_lines, post_events,
+                        wait_settled)
+
+DAY_MS = 86400 * 1000
+FAST = {"GANGLION_RETENTION_INTERVAL_MS": "200"}
+
+
+def run_sql(d, sql):
+    """Runs sql on the daemon's database (stopped or not) — the old rows a long-running
+    installation would have."""
+    if d.store:
+        psql = _pg_client("psql")
+        r = subprocess.run([psql, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql, d.store],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    else:
+        db = sqlite3.connect(str(d.data_dir / "ganglion.db"), timeout=10)
+        with db:
+            db.execute(sql)
+        db.close()
+
+
+def removed(d, kind):
+    fam = d.metrics().get("ganglion_retention_removed_total")
+    got = fam.find(kind=kind) if fam else []
+    return got[0].value if got else 0
+
+
+def wait_for(what, fn, timeout=30.0):
+    deadline = time.monotonic() + timeout * SLOW
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not reached in {timeout * SLOW}s (last: {last})")
+
+
+def daemon_for(make_daemon, store_kind, request, env):
+    store = request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+    return make_daemon(store=store, env=env)
+
+
+def stamped(events, ts_ms):
+    return [dict(e, timestamp=ts_ms + i) for i, e in enumerate(events)]
+
+
+def test_anomalies_expire_are_capped_per_stream_and_resolved(make_daemon, store_kind, request):
+    # first gather anomalies with nothing removed, then restart with the bounds in place
+    d = daemon_for(make_daemon, store_kind, request,
+                   {"GANGLION_RETENTION_INTERVAL_MS": "0"})
+    now = int(time.time() * 1000)
+    ages = {"ancient": now - 60 * DAY_MS, "old": now - 10 * DAY_MS, "fresh": now}
+    for stream, ts in ages.items():
+        make_stream(d, stream)
+        r = post_events(d, stream, stamped(normal_lines(100) + burst_lines(20), ts))
+        assert r.status_code == 202, r.text
+    found = {s: wait_settled(d, s, 120)["anomalies"] for s in ages}
+    for s, got in found.items():
+        assert len(got) >= 2, f"{s}: the burst should span several windows: {got}"
+        assert all(a["status"] == "pending" for a in got)
+    newest_fresh = max(found["fresh"], key=lambda a: (a["timestamp_ms"], a["id"]))
+
+    d.env.update(FAST, GANGLION_RETENTION_ANOMALIES_MAX_AGE_S=str(30 * 86400),
+                 GANGLION_RETENTION_ANOMALIES_MAX_PER_STREAM="1",
+                 GANGLION_RETENTION_ANOMALIES_RESOLVE_AFTER_S="86400")
+    d.restart()
+
+    def listing(stream):
+        return d.get(f"/api/v1/watch/anomalies?stream={stream}&limit=1000").json()["anomalies"]
+
+    wait_for("anomalies removed", lambda: removed(d, "anomalies") >=
+             len(found["ancient"]) + len(found["old"]) - 1 + len(found["fresh"]) - 1)
+    wait_for("old anomaly resolved", lambda: removed(d, "anomalies_resolved") >= 1)
+    assert listing("ancient") == []
+    fresh = listing("fresh")
+    assert [a["id"] for a in fresh] == [newest_fresh["id"]], "the newest is kept"
+    assert fresh[0]["status"] == "pending", "a recent anomaly is left for people to review"
+    old = listing("old")
+    assert len(old) == 1 and old[0]["status"] == "resolved"
+    # the counts are exact: each row once, however many passes ran since
+    assert removed(d, "anomalies") == (len(found["ancient"]) + len(found["old"]) - 1
+                                       + len(found["fresh"]) - 1)
+    assert removed(d, "anomalies_resolved") == 1
+    # the ancient burst's incident went with its anomalies; the old one's is resolved
+    incidents = d.get("/api/v1/watch/incidents?limit=100").json()["incidents"]
+    assert {i["stream"] for i in incidents} == {"old", "fresh"}
+    assert all(i["status"] == "resolved" for i in incidents if i["stream"] == "old")
+    assert removed(d, "incidents") >= 1
+
+
+def test_a_large_audit_purge_leaves_requests_served(make_daemon, store_kind, request):
+    d = daemon_for(make_daemon, store_kind, request, {"GANGLION_RETENTION_INTERVAL_MS": "0"})
+    assert d.post("/api/v1/test/echo", json={"name": "recent"}).status_code in (200, 201)
+    d.stop()
+    old = int(time.time() * 1000) - 10 * DAY_MS
+    run_sql(d, "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 50000)"
+               " INSERT INTO audit_log (ts_ms, principal, action, target, result)"
+               f" SELECT {old} + n, 'seed', 'POST /api/v1/old', '/api/v1/old', 200 FROM g")
+    d.env.update(FAST, GANGLION_RETENTION_AUDIT_MAX_AGE_S="86400")
+    d.start()
+
+    latencies, stop = [], threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            t = time.monotonic()
+            r = d.get("/healthz")
+            latencies.append(time.monotonic() - t)
+            assert r.status_code == 200
+
+    th = threading.Thread(target=probe)
+    th.start()
+    try:
+        wait_for("50 000 audit rows removed", lambda: removed(d, "audit") >= 50000, timeout=120)
+    finally:
+        stop.set()
+        th.join()
+    assert removed(d, "audit") == 50000
+    page = d.get("/api/v1/audit?limit=1000").json()
+    rows = page["entries"]
+    assert rows, page
+    assert not [r for r in rows if r["principal"] == "seed"], "every old row is gone"
+    assert [r for r in rows if r["action"].startswith("POST /api/v1/test/echo")], \
+        "a recent row stays"
+    latencies.sort()
+    assert len(latencies) >= 20
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    assert p99 < 1.0, f"p99 of /healthz during the purge: {p99:.3f}s"
+    passes = d.metrics()["ganglion_retention_passes_total"].samples[0].value
+    assert passes >= 1
+
+
+def test_finished_tasks_leave_after_their_age(make_daemon, store_kind, request):
+    d = daemon_for(make_daemon, store_kind, request,
+                   dict(FAST, GANGLION_RETENTION_TASKS_MAX_AGE_S="2"))
+    r = d.post("/api/v1/tasks", json={"type": "echo"})
+    assert r.status_code in (201, 202), r.text
+    old = r.json()["id"]
+    queued = d.post("/api/v1/tasks", json={"type": "echo"}).json()["id"]
+    assert d.post(f"/api/v1/tasks/{old}/cancel").status_code == 200
+    wait_for("the finished task removed",
+             lambda: d.get(f"/api/v1/tasks/{old}").status_code == 404)
+    assert removed(d, "tasks") >= 1
+    # a task not finished is never removed, however old
+    assert d.get(f"/api/v1/tasks/{queued}").json()["state"] == "queued"
+    d.restart()
+    assert d.get(f"/api/v1/tasks/{old}").status_code == 404, "removed from the store too"
+    assert d.get(f"/api/v1/tasks/{queued}").status_code == 200
