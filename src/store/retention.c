@@ -56,6 +56,17 @@ int retention_purge_add(retention_t *r, const char *kind, retention_purge_fn fn,
     return 0;
 }
 
+void retention_count(retention_t *r, const char *kind, int64_t n)
+{
+    for (size_t i = 0; i < r->npurges; i++) {
+        if (strcmp(r->purges[i].kind, kind) == 0) {
+            if (r->purges[i].removed)
+                metrics_series_add(r->purges[i].removed, (double)n);
+            return;
+        }
+    }
+}
+
 static void retention_on_timer(uv_timer_t *t)
 {
     retention_pass_begin(t->data);
@@ -124,6 +135,13 @@ static void retention_batch_done(int status, void *ud);
 static void retention_batch_next(retention_t *r)
 {
     while (r->cur < r->npurges && !r->stopping) {
+        retention_purge_t *p = &r->purges[r->cur];
+        if (!p->fn) { /* a purge done on the loop by the domain itself */
+            if (p->after)
+                p->after(p->ud, r->cfg, r->batch.now_ms);
+            r->cur++;
+            continue;
+        }
         r->batch.removed = 0;
         r->inflight = true;
         if (store_submit(r->hub->store, r->hub->loop, retention_batch_work, retention_batch_done,

@@ -36,10 +36,14 @@ typedef void (*retention_after_fn)(void *ud, const config_t *cfg, int64_t now_ms
 /* Creates the scheduler for hub->store on hub->loop; nothing runs until retention_start.
  * 0 or -ENOMEM. The caller owns *out (retention_destroy). */
 int retention_new(hub_t *hub, retention_t **out);
-/* Adds a purge counted under `kind` (a static string: "audit", "anomalies", ...; several
- * purges may share a kind). 0, or -ENOSPC past RETENTION_PURGES_MAX. Before retention_start. */
+/* Adds a purge counted under `kind` (a static string: "audit", "anomalies", ...; several purges
+ * may share a kind); fn NULL: a purge the domain does itself in after, on the loop (counted with
+ * retention_count). 0, or -ENOSPC past RETENTION_PURGES_MAX. Before retention_start. */
 int retention_purge_add(retention_t *r, const char *kind, retention_purge_fn fn,
                         retention_after_fn after, void *ud);
+/* Adds n to the removed count of kind (a domain that removes some of its rows itself, from an
+ * after callback). Loop thread. */
+void retention_count(retention_t *r, const char *kind, int64_t n);
 /* Declares the metrics and starts the timer (retention.interval_ms; 0 = never). */
 int retention_start(retention_t *r);
 /* Runs a pass now unless one runs (tests, the first pass after start). */

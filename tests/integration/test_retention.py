@@ -160,3 +160,25 @@ def test_finished_tasks_leave_after_their_age(make_daemon, store_kind, request):
     d.restart()
     assert d.get(f"/api/v1/tasks/{old}").status_code == 404, "removed from the store too"
     assert d.get(f"/api/v1/tasks/{queued}").status_code == 200
+
+
+def test_ended_agents_are_forgotten_with_their_log_files(make_daemon, store_kind, request):
+    from agents_util import spawn, wait_status
+    d = daemon_for(make_daemon, store_kind, request,
+                   dict(FAST, GANGLION_RETENTION_AGENTS_MAX_AGE_S="2"))
+    ended = spawn(d, argv=["sh", "-c", "echo retained-line"])["id"]
+    live = spawn(d, argv=["sleep", "60"])["id"]
+    wait_status(d, ended, "completed")
+    log = d.data_dir / "logs" / f"{ended}.log"
+    wait_for("the agent's log file", log.exists)
+    wait_for("the ended agent forgotten",
+             lambda: d.get(f"/api/v1/agents/{ended}").status_code == 404)
+    assert not log.exists(), "its log file went with it"
+    assert removed(d, "agents") == 1
+    assert d.get(f"/api/v1/agents/{live}").json()["status"] == "running", \
+        "a running agent is never removed, however old"
+    assert d.post(f"/api/v1/agents/{live}/stop").status_code in (200, 202)
+    wait_status(d, live, ("terminated", "completed", "failed"))
+    d.env["GANGLION_RETENTION_INTERVAL_MS"] = "0"
+    d.restart()
+    assert d.get(f"/api/v1/agents/{ended}").status_code == 404, "removed from the store too"
