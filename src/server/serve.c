@@ -22,6 +22,7 @@
 #include "brain/brain_io.h"
 #include "brain/brain_robot.h"
 #include "build_info.h"
+#include "core/buildinfo.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -414,10 +415,11 @@ static void serve_close_stray(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static int serve_open_store(serve_t *s)
+/* Opens and migrates the store; err receives the reason of a refusal (stderr shows it). */
+static int serve_open_store(serve_t *s, char *err, size_t errlen)
 {
     hub_t *hub = &s->hub;
-    char url[CONFIG_STR_MAX + 32], err[1024];
+    char url[CONFIG_STR_MAX + 32];
     if (hub->cfg.store_url[0])
         snprintf(url, sizeof url, "%s", hub->cfg.store_url);
     else
@@ -426,13 +428,13 @@ static int serve_open_store(serve_t *s)
                            .busy_timeout_ms = (int)hub->cfg.store_busy_timeout_ms,
                            .sqlite_cache_kb = (int)hub->cfg.store_sqlite_cache_kb,
                            .sqlite_heap_kb = hub->cfg.store_sqlite_heap_kb};
-    if (store_open(url, &opt, &hub->store, err, sizeof err) < 0) {
+    if (store_open(url, &opt, &hub->store, err, errlen) < 0) {
         log_error(NULL, "cannot open the store", "{s:s}", "reason", err);
         return -1;
     }
     store_migration_t migs[SCHEMA_MAX];
     size_t n = schema_migrations(migs);
-    if (store_migrate(hub->store, migs, n, err, sizeof err) < 0) {
+    if (store_migrate(hub->store, migs, n, err, errlen) < 0) {
         log_error(NULL, "cannot migrate the store", "{s:s}", "reason", err);
         return -1;
     }
@@ -508,8 +510,8 @@ int serve_main(int argc, char **argv)
     hub->bus = bus_new((size_t)hub->cfg.events_ring);
     if (!hub->metrics || !hub->bus)
         goto out_modules;
-    if (serve_open_store(s) < 0) {
-        fprintf(stderr, "ganglion serve: the store could not be opened or migrated (see log)\n");
+    if (serve_open_store(s, err, sizeof err) < 0) {
+        fprintf(stderr, "ganglion serve: the store could not be opened or migrated: %s\n", err);
         goto out_modules;
     }
     hub->api = api_registry_new(hub);
@@ -594,7 +596,7 @@ int serve_main(int argc, char **argv)
     uv_unref((uv_handle_t *)&s->lag_timer);
 
     log_info(NULL, "ganglion started", "{s:s,s:s,s:i,s:s,s:s,s:i,s:i}", "version", GANGLION_VERSION,
-             "revision", GANGLION_REVISION, "pid", (int)getpid(), "listen", hub->cfg.listen,
+             "revision", buildinfo_revision(), "pid", (int)getpid(), "listen", hub->cfg.listen,
              "store", store_backend(hub->store), "schema_version", hub->schema_version, "port",
              http_server_port(hub->http));
 

@@ -3,33 +3,15 @@ finished tasks while recent ones stay, pending anomalies left too long become re
 removed is counted in /metrics, and a purge of 50 000 rows runs while requests keep being served —
 on SQLite and PostgreSQL."""
 
-import os
-import sqlite3
-import subprocess
 import threading
 import time
 
-from conftest import _pg_client
+from db_util import run_sql
 from watch_util import (SLOW, burst_lines, make_stream, normal_lines, post_events,
                         wait_settled)
 
 DAY_MS = 86400 * 1000
 FAST = {"GANGLION_RETENTION_INTERVAL_MS": "200"}
-
-
-def run_sql(d, sql):
-    """Runs sql on the daemon's database (stopped or not) — the old rows a long-running
-    installation would have."""
-    if d.store:
-        psql = _pg_client("psql")
-        r = subprocess.run([psql, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql, d.store],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-    else:
-        db = sqlite3.connect(str(d.data_dir / "ganglion.db"), timeout=10)
-        with db:
-            db.execute(sql)
-        db.close()
 
 
 def removed(d, kind):
