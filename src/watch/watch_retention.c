@@ -68,6 +68,15 @@ int watch_retention_per_stream(store_conn_t *c, retention_batch_t *b, void *ud)
         if (rc < 0)
             break;
         b->removed += n;
+        /* an incident whose every member went goes too (one that keeps some keeps its count
+         * of the anomalies it grouped) */
+        store_val_t q1[1] = {STORE_TEXTV(stream)};
+        rc = store_query(c,
+                         "DELETE FROM watch_incidents WHERE stream = $1 AND NOT EXISTS (SELECT 1"
+                         " FROM watch_anomalies a WHERE a.incident_id = watch_incidents.id)",
+                         q1, 1, NULL, NULL);
+        if (rc < 0)
+            break;
     }
     json_decref(rows);
     return rc < 0 ? rc : 0;

@@ -41,20 +41,26 @@ def stamped(events, ts_ms):
 
 
 def test_anomalies_expire_are_capped_per_stream_and_resolved(make_daemon, store_kind, request):
-    # first gather anomalies with nothing removed, then restart with the bounds in place
+    # first gather anomalies with nothing removed, then restart with the bounds in place; gap 0:
+    # the fresh stream's two bursts are two incidents
     d = daemon_for(make_daemon, store_kind, request,
-                   {"GANGLION_RETENTION_INTERVAL_MS": "0"})
+                   {"GANGLION_RETENTION_INTERVAL_MS": "0", "GANGLION_WATCH_INCIDENT_GAP_S": "0"})
     now = int(time.time() * 1000)
     ages = {"ancient": now - 60 * DAY_MS, "old": now - 10 * DAY_MS, "fresh": now}
+    burst = normal_lines(100) + burst_lines(20)
+    events = {"ancient": burst, "old": burst,
+              "fresh": burst + normal_lines(100, 100) + burst_lines(20)}
     for stream, ts in ages.items():
         make_stream(d, stream)
-        r = post_events(d, stream, stamped(normal_lines(100) + burst_lines(20), ts))
+        r = post_events(d, stream, stamped(events[stream], ts))
         assert r.status_code == 202, r.text
-    found = {s: wait_settled(d, s, 120)["anomalies"] for s in ages}
+    found = {s: wait_settled(d, s, len(events[s]))["anomalies"] for s in ages}
     for s, got in found.items():
         assert len(got) >= 2, f"{s}: the burst should span several windows: {got}"
         assert all(a["status"] == "pending" for a in got)
     newest_fresh = max(found["fresh"], key=lambda a: (a["timestamp_ms"], a["id"]))
+    fresh_incidents = {a["incident_id"] for a in found["fresh"]}
+    assert len(fresh_incidents) == 2, found["fresh"]
 
     d.env.update(FAST, GANGLION_RETENTION_ANOMALIES_MAX_AGE_S=str(30 * 86400),
                  GANGLION_RETENTION_ANOMALIES_MAX_PER_STREAM="1",
@@ -64,8 +70,8 @@ def test_anomalies_expire_are_capped_per_stream_and_resolved(make_daemon, store_
     def listing(stream):
         return d.get(f"/api/v1/watch/anomalies?stream={stream}&limit=1000").json()["anomalies"]
 
-    wait_for("anomalies removed", lambda: removed(d, "anomalies") >=
-             len(found["ancient"]) + len(found["old"]) - 1 + len(found["fresh"]) - 1)
+    expected = len(found["ancient"]) + len(found["old"]) - 1 + len(found["fresh"]) - 1
+    wait_for("anomalies removed", lambda: removed(d, "anomalies") >= expected)
     wait_for("old anomaly resolved", lambda: removed(d, "anomalies_resolved") >= 1)
     assert listing("ancient") == []
     fresh = listing("fresh")
@@ -74,12 +80,13 @@ def test_anomalies_expire_are_capped_per_stream_and_resolved(make_daemon, store_
     old = listing("old")
     assert len(old) == 1 and old[0]["status"] == "resolved"
     # the counts are exact: each row once, however many passes ran since
-    assert removed(d, "anomalies") == (len(found["ancient"]) + len(found["old"]) - 1
-                                       + len(found["fresh"]) - 1)
+    assert removed(d, "anomalies") == expected
     assert removed(d, "anomalies_resolved") == 1
-    # the ancient burst's incident went with its anomalies; the old one's is resolved
+    # the ancient burst's incident went with its anomalies, and the fresh stream's first one
+    # with its last member; the old one's is resolved
     incidents = d.get("/api/v1/watch/incidents?limit=100").json()["incidents"]
-    assert {i["stream"] for i in incidents} == {"old", "fresh"}
+    assert sorted(i["stream"] for i in incidents) == ["fresh", "old"], incidents
+    assert [i["id"] for i in incidents if i["stream"] == "fresh"] == [newest_fresh["incident_id"]]
     assert all(i["status"] == "resolved" for i in incidents if i["stream"] == "old")
     assert removed(d, "incidents") >= 1
 
