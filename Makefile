@@ -2,6 +2,8 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+DEB_BUILD  ?= build-deb
+DIST       ?= dist
 COV_BUILD  ?= build-cov
 # Seconds each libFuzzer harness runs: `make fuzz` for a real run, `make test-fuzz` in the suite
 # (a minute each in CI, where CI is set; 10 s for a local `make test`).
@@ -22,7 +24,7 @@ CONFIG     ?=
 MQTT_PORT  ?=
 
 .PHONY: all deps build run test test-unit test-integration test-asan build-asan bench soak fmt \
-        fmt-check clean fuzz fuzz-build test-fuzz coverage nab
+        fmt-check clean fuzz fuzz-build test-fuzz coverage nab deb
 
 all: build
 
@@ -46,6 +48,15 @@ $(ASAN_BUILD)/build.ninja:
 
 build-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
+
+# The Debian package (packaging/deb/build-deb): $(DIST)/ganglion_VERSION_ARCH.deb, from a build of
+# its own in the configuration the test suites run (-O2, assertions on), stripped when packed.
+$(DEB_BUILD)/build.ninja:
+	meson setup $(DEB_BUILD) --buildtype=debugoptimized
+
+deb: $(DEB_BUILD)/build.ninja
+	ninja -C $(DEB_BUILD) ganglion
+	packaging/deb/build-deb $(DEB_BUILD)/ganglion $(DIST)
 
 # NAB: the three profile scores and the per-category table (bench/nab/run, niced).
 nab: $(BUILD)/build.ninja
@@ -107,4 +118,4 @@ fmt-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD) $(DEB_BUILD) $(DIST)

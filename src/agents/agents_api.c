@@ -14,6 +14,7 @@
 #include "core/hub.h"
 #include "core/metrics.h"
 #include "core/strbuf.h"
+#include "store/retention.h"
 #include "store/store_problem.h"
 
 #define AGENTS_STDIN_MAX    65536
@@ -1196,7 +1197,7 @@ static void agents_api_prune(api_req_t *req, void *ctx)
         json_object_set_new(match, sel.k[i], json_string(sel.v[i]));
     if (pr) {
         *pr = (agents_prune_req_t){.ag = ag, .req = req, .in_memory = n};
-        if (agents_store_prune(ag, before, match, agents_api_prune_done, pr) == 0)
+        if (agents_store_prune(ag, before, match, AGENTS_PRUNE_MAX, agents_api_prune_done, pr) == 0)
             return;
         free(pr);
         api_reply_problem(req, problem_new(503, "unavailable",
@@ -1553,5 +1554,7 @@ int agents_api_register(hub_t *hub)
                         "Restarts asked for by a trigger (memory, cron, watch).");
         metrics_collector_add(hub->metrics, agents_metrics_collect, hub->agents);
     }
+    if (hub->retention && ag)
+        retention_purge_add(hub->retention, "agents", NULL, agents_retention_after, ag);
     return 0;
 }

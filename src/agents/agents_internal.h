@@ -14,6 +14,7 @@
 #include "agents/agents_model.h"
 #include "api/api.h"
 #include "core/gregex.h"
+#include "core/config.h"
 #include "core/problem.h"
 #include "core/strbuf.h"
 
@@ -444,13 +445,17 @@ void agents_store_delete(agents_t *ag, const char *id);
 void agents_store_init(agents_t *ag);
 void agents_store_fini(agents_t *ag);
 /* Forgets the ended agents no record in memory holds (ended agents that left memory, rows
- * beyond what the start loaded): on the thread pool, at most AGENTS_PRUNE_MAX rows that ended
- * at or before before_ms and have every label in match (owned; NULL: any) are deleted in one
+ * beyond what the start loaded): on the thread pool, at most limit (<= AGENTS_PRUNE_MAX) rows that
+ * ended at or before before_ms and have every label in match (owned; NULL: any) are deleted in one
  * transaction, and their log files; then done(count or a negative store error, ud) runs on
  * the loop. 0, or a negative error (done is not called). */
 #define AGENTS_PRUNE_MAX 10000
-int agents_store_prune(agents_t *ag, int64_t before_ms, json_t *match,
+int agents_store_prune(agents_t *ag, int64_t before_ms, json_t *match, int64_t limit,
                        void (*done)(int64_t n, void *ud), void *ud);
+/* Retention (registered by agents_api.c), on the loop once per pass: ended agents that ended
+ * retention.agents_max_age_s ago are forgotten — records, rows, tails and log files — at most
+ * retention.batch in memory and as many rows not in memory; counted under "agents". */
+void agents_retention_after(void *ud, const config_t *cfg, int64_t now_ms);
 /* Rows still to write or being written (the shutdown drain waits for them). */
 bool agents_store_busy(const agents_t *ag);
 /* At start: marks rows of agents that were alive as lost and loads recent agents as records.

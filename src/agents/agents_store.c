@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/hub.h"
 #include "core/log.h"
+#include "store/retention.h"
 
 #define AGENTS_LOAD_MAX 10000 /* most recent rows loaded at start */
 
@@ -463,7 +464,7 @@ typedef struct agents_prune_job {
     char *dir;  /* owned copy of the logs directory; NULL without one */
     char **mem; /* the ids of records in memory, sorted (owned): not this job's */
     size_t nmem;
-    int64_t before;
+    int64_t before, limit;
     json_t *match; /* owned */
     int64_t n;
     void (*done)(int64_t n, void *ud);
@@ -501,7 +502,7 @@ static bool agents_prune_match(const agents_prune_job_t *j, json_t *row)
 static int agents_prune_work(store_conn_t *c, void *ud)
 {
     agents_prune_job_t *j = ud;
-    store_val_t p[] = {STORE_INTV(j->before), STORE_INTV(AGENTS_PRUNE_MAX)};
+    store_val_t p[] = {STORE_INTV(j->before), STORE_INTV(j->limit)};
     json_t *rows = NULL;
     int rc = store_query(c,
                          "SELECT id, spec FROM agents WHERE status IN"
@@ -551,7 +552,7 @@ static void agents_prune_done(int status, void *ud)
     agents_prune_job_free(j);
 }
 
-int agents_store_prune(agents_t *ag, int64_t before_ms, json_t *match,
+int agents_store_prune(agents_t *ag, int64_t before_ms, json_t *match, int64_t limit,
                        void (*done)(int64_t n, void *ud), void *ud)
 {
     agents_prune_job_t *j = calloc(1, sizeof *j);
@@ -561,6 +562,7 @@ int agents_store_prune(agents_t *ag, int64_t before_ms, json_t *match,
     }
     j->match = match;
     j->before = before_ms;
+    j->limit = limit < 1 ? 1 : limit > AGENTS_PRUNE_MAX ? AGENTS_PRUNE_MAX : limit;
     j->done = done;
     j->ud = ud;
     j->dir = ag->logs_dir ? strdup(ag->logs_dir) : NULL;
@@ -578,6 +580,44 @@ int agents_store_prune(agents_t *ag, int64_t before_ms, json_t *match,
     if (rc < 0)
         agents_prune_job_free(j);
     return rc;
+}
+
+/* ---- retention ---- */
+
+static void agents_retention_pruned(int64_t n, void *ud)
+{
+    agents_t *ag = ud;
+    if (n > 0 && ag->hub->retention)
+        retention_count(ag->hub->retention, "agents", n);
+    else if (n < 0)
+        log_warn(NULL, "agents: retention could not prune stored agents", "{s:i}", "code", (int)n);
+}
+
+void agents_retention_after(void *ud, const config_t *cfg, int64_t now_ms)
+{
+    agents_t *ag = ud;
+    int64_t age_s = cfg->retention_agents_max_age_s;
+    if (age_s <= 0 || ag->hub->shutting_down)
+        return;
+    int64_t before = now_ms - age_s * 1000;
+    /* the rows no record holds first: its list of records still names those forgotten below,
+     * so no agent is counted twice */
+    if (ag->hub->store)
+        (void)agents_store_prune(ag, before, NULL, cfg->retention_batch, agents_retention_pruned,
+                                 ag);
+    int64_t n = 0;
+    for (agent_t *a = ag->head, *next; a && n < cfg->retention_batch; a = next) {
+        next = a->next; /* a may be freed */
+        if (a->forget || !agents_status_final(a->status) || a->pid || a->exited)
+            continue;
+        int64_t ended = a->ended_ms ? a->ended_ms : a->status_ms;
+        if (ended > before)
+            continue;
+        agents_forget(a);
+        n++;
+    }
+    if (n > 0 && ag->hub->retention)
+        retention_count(ag->hub->retention, "agents", n);
 }
 
 /* ---- start ---- */

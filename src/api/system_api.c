@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "build_info.h"
+#include "core/buildinfo.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/hub.h"
@@ -94,7 +95,7 @@ static void sys_metrics_collect(strbuf_t *out, void *ud)
                   "# HELP ganglion_build_info Build of the running daemon.\n"
                   "# TYPE ganglion_build_info gauge\n"
                   "ganglion_build_info{version=\"%s\",revision=\"%s\",build_type=\"%s\"} 1\n",
-                  GANGLION_VERSION, GANGLION_REVISION, GANGLION_BUILD_TYPE);
+                  GANGLION_VERSION, buildinfo_revision(), GANGLION_BUILD_TYPE);
     strbuf_printf(out,
                   "# HELP ganglion_uptime_seconds Seconds since the daemon started.\n"
                   "# TYPE ganglion_uptime_seconds gauge\nganglion_uptime_seconds %.3f\n",
@@ -184,7 +185,7 @@ static void system_api_info(api_req_t *req, void *ctx)
     clock_rfc3339(hub->started_wall_ms, started, sizeof started);
     json_t *info = json_pack(
         "{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:i,s:{s:s,s:i},s:{s:s,s:s,s:I,s:s,s:I}}", "name", "ganglion",
-        "version", GANGLION_VERSION, "revision", GANGLION_REVISION, "build_type",
+        "version", GANGLION_VERSION, "revision", buildinfo_revision(), "build_type",
         GANGLION_BUILD_TYPE, "compiler", GANGLION_COMPILER, "started_at", started, "uptime_s",
         (json_int_t)((clock_mono_ns() - hub->started_mono_ns) / 1000000000u), "pid", (int)getpid(),
         "store", "backend", store_backend(hub->store), "schema_version", hub->schema_version,
@@ -192,6 +193,7 @@ static void system_api_info(api_req_t *req, void *ctx)
         (json_int_t)hub->cfg.body_limit, "log_level", hub->cfg.log_level, "events_ring",
         (json_int_t)hub->cfg.events_ring);
     json_object_set_new(info, "endpoints", json_integer((json_int_t)api_endpoint_count(hub->api)));
+    json_object_set_new(info, "build", buildinfo_json());
     api_reply_json(req, 200, info);
 }
 

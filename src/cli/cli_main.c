@@ -10,6 +10,7 @@
 #include "server/serve.h"
 
 #include "build_info.h"
+#include "core/buildinfo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -268,7 +269,7 @@ static int cli_cmd_serve(cli_ctx_t *ctx, int argc, char **argv)
 static void cli_version_usage(const cli_ctx_t *ctx)
 {
     printf("usage: %s version [--json]\n\n"
-           "Prints this client's version, revision and build type, and asks the daemon at\n"
+           "Prints this client's version, revision and build options, and asks the daemon at\n"
            "--url for its own (GET /api/v1/system/info). An unreachable daemon is reported,\n"
            "not treated as a failure.\n\n"
            "examples:\n"
@@ -299,10 +300,10 @@ static void cli_version_probe(const cli_ctx_t *ctx, json_t *daemon)
         json_object_set_new(daemon, "reachable", json_true());
         json_t *info = cli_response_json(&r);
         if (r.status >= 200 && r.status < 300 && json_is_object(info)) {
-            static const char *const keys[] = {"version", "revision", "build_type"};
+            static const char *const keys[] = {"version", "revision", "build_type", "build"};
             for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
                 json_t *v = json_object_get(info, keys[i]);
-                if (json_is_string(v))
+                if (json_is_string(v) || json_is_object(v))
                     json_object_set(daemon, keys[i], v);
             }
         } else {
@@ -314,6 +315,23 @@ static void cli_version_probe(const cli_ctx_t *ctx, json_t *daemon)
     }
     cli_response_free(&r);
     cli_client_destroy(&c);
+}
+
+/* "-O2, debug, sanitize none, fuzz off, gnutls 3.7.9, gcc 12.2.0" from a build object. */
+static void cli_version_build_row(cli_table_t *t, const json_t *b)
+{
+    if (!json_is_object(b))
+        return;
+    const char *opt = json_string_value(json_object_get(b, "optimization"));
+    const char *san = json_string_value(json_object_get(b, "sanitize"));
+    const char *tls = json_string_value(json_object_get(b, "tls"));
+    const char *cc = json_string_value(json_object_get(b, "compiler"));
+    cli_table_row_add(t);
+    cli_table_cellf(t, 1, CLI_COLOR_DIM, "-O%s, %s, sanitize %s, fuzz %s, %s, %s", opt ? opt : "?",
+                    json_is_true(json_object_get(b, "debug")) ? "debug info" : "no debug info",
+                    san && *san ? san : "none",
+                    json_is_true(json_object_get(b, "fuzz")) ? "on" : "off", tls ? tls : "?",
+                    cc ? cc : "?");
 }
 
 static void cli_version_row(cli_table_t *t, const char *who, const json_t *o)
@@ -347,8 +365,9 @@ int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     json_object_set_new(client, "version", json_string(GANGLION_VERSION));
-    json_object_set_new(client, "revision", json_string(GANGLION_REVISION));
+    json_object_set_new(client, "revision", json_string(buildinfo_revision()));
     json_object_set_new(client, "build_type", json_string(GANGLION_BUILD_TYPE));
+    json_object_set_new(client, "build", buildinfo_json());
     cli_version_probe(ctx, daemon);
     json_object_set_new(out, "client", client);
     json_object_set_new(out, "daemon", daemon);
@@ -366,9 +385,11 @@ int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv)
         }
         cli_table_width_set(t, 1, 0);
         cli_version_row(t, "client", client);
+        cli_version_build_row(t, json_object_get(client, "build"));
         const char *err = json_string_value(json_object_get(daemon, "error"));
         if (json_is_true(json_object_get(daemon, "reachable")) && !err) {
             cli_version_row(t, "daemon", daemon);
+            cli_version_build_row(t, json_object_get(daemon, "build"));
             cli_table_row_add(t);
             cli_table_cell_set(t, 1, CLI_COLOR_DIM, ctx->url);
         } else {

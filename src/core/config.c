@@ -391,13 +391,14 @@ static const config_key_t config_keys[] = {
     CFG_NUM("watch", "metrics_streams", CONFIG_T_INT, watch_metrics_streams, "64", 0, 10000, 0,
             "streams given their own Prometheus labels; the rest add up under _other"),
     CFG_NUM("alerts", "outbox_max", CONFIG_T_INT, alerts_outbox_max, "10000", 1, 10000000,
-            CONFIG_F_RELOAD, "notifications waiting in the outbox at most (beyond: dropped, logged)"),
+            CONFIG_F_RELOAD,
+            "notifications waiting in the outbox at most (beyond: dropped, logged)"),
     CFG_NUM("alerts", "max_attempts", CONFIG_T_INT, alerts_max_attempts, "8", 1, 1000,
             CONFIG_F_RELOAD, "delivery attempts of one notification before it is dead-lettered"),
     CFG_NUM("alerts", "backoff_ms", CONFIG_T_INT, alerts_backoff_ms, "1000", 1, 3600000,
             CONFIG_F_RELOAD, "wait before the first retry; doubles per attempt"),
-    CFG_NUM("alerts", "backoff_max_ms", CONFIG_T_INT, alerts_backoff_max_ms, "300000", 1,
-            86400000, CONFIG_F_RELOAD, "the longest wait between two attempts"),
+    CFG_NUM("alerts", "backoff_max_ms", CONFIG_T_INT, alerts_backoff_max_ms, "300000", 1, 86400000,
+            CONFIG_F_RELOAD, "the longest wait between two attempts"),
     CFG_NUM("alerts", "timeout_ms", CONFIG_T_INT, alerts_timeout_ms, "5000", 100, 60000,
             CONFIG_F_RELOAD, "one delivery attempt's time limit (HTTP request, exec command)"),
     CFG_NUM("alerts", "concurrency", CONFIG_T_INT, alerts_concurrency, "4", 1, 64, 0,
@@ -449,6 +450,29 @@ static const config_key_t config_keys[] = {
     CFG_NUM("guard", "verdicts_max", CONFIG_T_INT, guard_verdicts_max, "100000", 100, 100000000,
             CONFIG_F_RELOAD,
             "verdict rows kept in the store; older ones are pruned (their audit rows stay)"),
+    CFG_NUM("retention", "interval_ms", CONFIG_T_INT, retention_interval_ms, "60000", 0, 86400000,
+            0, "how often the retention pass runs; 0 = never"),
+    CFG_NUM("retention", "batch", CONFIG_T_INT, retention_batch, "500", 1, 10000, CONFIG_F_RELOAD,
+            "rows one retention statement removes at most (the loop serves requests between)"),
+    CFG_NUM("retention", "anomalies_max_age_s", CONFIG_T_INT, retention_anomalies_max_age_s,
+            "7776000", 0, 3153600000, CONFIG_F_RELOAD,
+            "anomalies older than this (by their window's time) are deleted; 0 = kept"),
+    CFG_NUM("retention", "anomalies_max_per_stream", CONFIG_T_INT,
+            retention_anomalies_max_per_stream, "100000", 0, 100000000, CONFIG_F_RELOAD,
+            "anomalies kept per stream, the newest; 0 = no bound"),
+    CFG_NUM("retention", "anomalies_resolve_after_s", CONFIG_T_INT,
+            retention_anomalies_resolve_after_s, "0", 0, 3153600000, CONFIG_F_RELOAD,
+            "pending anomalies older than this are marked resolved by \"retention\"; 0 = off"),
+    CFG_NUM("retention", "audit_max_age_s", CONFIG_T_INT, retention_audit_max_age_s, "31536000", 0,
+            3153600000, CONFIG_F_RELOAD, "audit rows older than this are deleted; 0 = kept"),
+    CFG_NUM("retention", "tasks_max_age_s", CONFIG_T_INT, retention_tasks_max_age_s, "2592000", 0,
+            3153600000, CONFIG_F_RELOAD,
+            "finished tasks (and their results) not updated for this long are deleted; 0 = kept"),
+    CFG_NUM("retention", "chat_max_age_s", CONFIG_T_INT, retention_chat_max_age_s, "7776000", 0,
+            3153600000, CONFIG_F_RELOAD, "stored chat turns older than this are deleted; 0 = kept"),
+    CFG_NUM("retention", "agents_max_age_s", CONFIG_T_INT, retention_agents_max_age_s, "2592000", 0,
+            3153600000, CONFIG_F_RELOAD,
+            "ended agents' records and log files older than this are deleted; 0 = kept"),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -457,8 +481,9 @@ static const config_key_t config_keys[] = {
  * here would be refused in a file (config_section_known) and left out of the print
  * (config_sections_check, run by the unit tests, keeps the two in step). */
 static const char *const config_sections[] = {
-    "server", "log",  "store",     "events", "audit", "auth",   "tls",   "ratelimit", "agents",
-    "zmq",    "mqtt", "websocket", "watch",  "guard", "memory", "vault", "brain", "alerts"};
+    "server",    "log",    "store", "events", "audit",     "auth",  "tls",
+    "ratelimit", "agents", "zmq",   "mqtt",   "websocket", "watch", "guard",
+    "memory",    "vault",  "brain", "alerts", "retention"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */

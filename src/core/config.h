@@ -185,6 +185,16 @@ typedef struct config {
     int64_t memory_prune_batch;       /* records one retention pass deletes at most */
     int64_t memory_max_count[5];      /* per layer (memory_layers order); 0 = no bound */
     int64_t memory_max_age_s[5];      /* per layer; 0 = no bound */
+    /* [retention] the background purges (src/store/retention.c, docs/operations.md) */
+    int64_t retention_interval_ms;               /* a pass every N ms; 0 = never */
+    int64_t retention_batch;                     /* rows one statement removes at most */
+    int64_t retention_anomalies_max_age_s;       /* anomalies older are deleted; 0 = kept */
+    int64_t retention_anomalies_max_per_stream;  /* newest kept per stream; 0 = no bound */
+    int64_t retention_anomalies_resolve_after_s; /* pending ones older become resolved; 0 = off */
+    int64_t retention_audit_max_age_s;           /* audit rows older are deleted; 0 = kept */
+    int64_t retention_tasks_max_age_s;           /* finished tasks older are deleted; 0 = kept */
+    int64_t retention_chat_max_age_s;            /* chat turns older are deleted; 0 = kept */
+    int64_t retention_agents_max_age_s; /* ended agents' records and logs older; 0 = kept */
     /* [brain] robot I/O over ZMQ (src/brain/brain_robot.c) */
     char brain_robot_router[CONFIG_STR_MAX];    /* ROUTER: registration; empty = off */
     char brain_robot_sensory[CONFIG_STR_MAX];   /* PULL: sensory frames; empty = off */

@@ -29,6 +29,7 @@ struct brain_reg;
 struct brain_robot;
 struct tasks;
 struct alerts;
+struct retention;
 
 /* A consumer of agents' output lines besides the bus, called on the loop for each line kept:
  * the agent's id and labels (borrowed; labels may be NULL), and the line as text (valid UTF-8,
@@ -75,6 +76,7 @@ typedef struct hub {
     int shutting_down;
     double loop_lag_ms;          /* last measured event-loop lag */
     struct system_state *system; /* built-in endpoints' own state (system_api.c) */
+    struct retention *retention; /* the background purges (store/retention.c) */
     /* Domains: each owns its state, created in serve.c, reached by other modules only through
      * the domain's public header or the bus. */
     struct auth *auth;

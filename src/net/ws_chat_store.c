@@ -180,3 +180,16 @@ void ws_chat_load_detach(ws_chat_load_t *l)
     if (l)
         l->fn = NULL;
 }
+
+int ws_chat_store_retention_purge(store_conn_t *c, retention_batch_t *b, void *ud)
+{
+    (void)ud;
+    int64_t age_s = b->cfg->retention_chat_max_age_s;
+    if (age_s <= 0)
+        return 0;
+    store_val_t p[2] = {STORE_INTV(b->now_ms - age_s * 1000), STORE_INTV(b->limit)};
+    return store_query(c,
+                       "DELETE FROM chat_turns WHERE (session, seq) IN (SELECT session, seq"
+                       " FROM chat_turns WHERE ts < $1 LIMIT $2)",
+                       p, 2, NULL, &b->removed);
+}

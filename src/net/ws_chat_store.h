@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/retention.h"
+
 struct hub;
 
 #define WS_CHAT_STORE_TURNS 200
@@ -22,6 +24,9 @@ void ws_chat_session_new(char out[WS_CHAT_SESSION_LEN + 1]);
 
 /* Stores one turn ({role, agent, content, ts}; borrowed) as number seq of the session. */
 void ws_chat_store_turn(struct hub *hub, const char *session, int64_t seq, const json_t *turn);
+/* Retention's purge of turns older than retention.chat_max_age_s (thread pool; serve.c
+ * registers it). */
+int ws_chat_store_retention_purge(store_conn_t *c, retention_batch_t *b, void *ud);
 /* Forgets the session's turns. */
 void ws_chat_store_clear(struct hub *hub, const char *session);
 

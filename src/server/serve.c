@@ -22,6 +22,7 @@
 #include "brain/brain_io.h"
 #include "brain/brain_robot.h"
 #include "build_info.h"
+#include "core/buildinfo.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -37,6 +38,9 @@
 #include "server/domains.h"
 #include "server/lockfile.h"
 #include "server/schema.h"
+#include "net/ws_chat_store.h"
+#include "store/audit.h"
+#include "store/retention.h"
 #include "store/store.h"
 #include "guard/guard.h"
 #include "vault/vault.h"
@@ -329,7 +333,7 @@ static void serve_drain_check(uv_timer_t *t)
     hub_t *hub = &s->hub;
     size_t http = hub->http ? http_server_inflight(hub->http) : 0;
     size_t api = api_inflight(hub->api);
-    int store = store_pending(hub->store);
+    int store = store_pending(hub->store) + retention_busy(hub->retention);
     for (size_t d = 0; d < serve_domains_count; d++) /* e.g. agents still stopping */
         if (serve_domains[d].busy)
             store += serve_domains[d].busy(hub);
@@ -359,6 +363,7 @@ static void serve_shutdown_begin(serve_t *s, const char *why)
              (json_int_t)hub->cfg.shutdown_grace_ms);
     if (hub->http)
         http_server_quiesce(hub->http);
+    retention_stop(hub->retention);
     /* domains: shutdown (stop accepting work, begin stopping what runs) */
     for (size_t d = 0; d < serve_domains_count; d++)
         if (serve_domains[d].shutdown)
@@ -413,10 +418,11 @@ static void serve_close_stray(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static int serve_open_store(serve_t *s)
+/* Opens and migrates the store; err receives the reason of a refusal (stderr shows it). */
+static int serve_open_store(serve_t *s, char *err, size_t errlen)
 {
     hub_t *hub = &s->hub;
-    char url[CONFIG_STR_MAX + 32], err[1024];
+    char url[CONFIG_STR_MAX + 32];
     if (hub->cfg.store_url[0])
         snprintf(url, sizeof url, "%s", hub->cfg.store_url);
     else
@@ -425,13 +431,13 @@ static int serve_open_store(serve_t *s)
                            .busy_timeout_ms = (int)hub->cfg.store_busy_timeout_ms,
                            .sqlite_cache_kb = (int)hub->cfg.store_sqlite_cache_kb,
                            .sqlite_heap_kb = hub->cfg.store_sqlite_heap_kb};
-    if (store_open(url, &opt, &hub->store, err, sizeof err) < 0) {
+    if (store_open(url, &opt, &hub->store, err, errlen) < 0) {
         log_error(NULL, "cannot open the store", "{s:s}", "reason", err);
         return -1;
     }
     store_migration_t migs[SCHEMA_MAX];
     size_t n = schema_migrations(migs);
-    if (store_migrate(hub->store, migs, n, err, sizeof err) < 0) {
+    if (store_migrate(hub->store, migs, n, err, errlen) < 0) {
         log_error(NULL, "cannot migrate the store", "{s:s}", "reason", err);
         return -1;
     }
@@ -507,8 +513,8 @@ int serve_main(int argc, char **argv)
     hub->bus = bus_new((size_t)hub->cfg.events_ring);
     if (!hub->metrics || !hub->bus)
         goto out_modules;
-    if (serve_open_store(s) < 0) {
-        fprintf(stderr, "ganglion serve: the store could not be opened or migrated (see log)\n");
+    if (serve_open_store(s, err, sizeof err) < 0) {
+        fprintf(stderr, "ganglion serve: the store could not be opened or migrated: %s\n", err);
         goto out_modules;
     }
     hub->api = api_registry_new(hub);
@@ -518,6 +524,11 @@ int serve_main(int argc, char **argv)
     system_api_register(hub->api, hub, te && strcmp(te, "1") == 0);
     audit_api_register(hub->api);
     api_audit_hook_set(hub->api, audit_api_hook, NULL);
+    /* retention: the platform's purges here, each domain's in its api_register */
+    if (retention_new(hub, &hub->retention) < 0)
+        goto out_modules;
+    retention_purge_add(hub->retention, "audit", audit_retention_purge, NULL, NULL);
+    retention_purge_add(hub->retention, "chat", ws_chat_store_retention_purge, NULL, NULL);
     /* domains: each creates its state on the hub, then registers its endpoints and metrics */
     for (size_t d = 0; d < serve_domains_count; d++) {
         const serve_domain_t *dom = &serve_domains[d];
@@ -539,6 +550,8 @@ int serve_main(int argc, char **argv)
     hub->agents_stdin_line = agents_stdin_line;
     hub->agent_task_line = tasks_agent_line;
     hub->agent_task_line_ud = hub->tasks;
+    if (retention_start(hub->retention) < 0)
+        goto out_modules;
     if (zmq_server_start(hub, &hub->zmq, err, sizeof err) < 0) {
         log_error(NULL, "cannot start the ZMQ transport", "{s:s}", "reason", err);
         fprintf(stderr, "ganglion serve: %s\n", err);
@@ -586,7 +599,7 @@ int serve_main(int argc, char **argv)
     uv_unref((uv_handle_t *)&s->lag_timer);
 
     log_info(NULL, "ganglion started", "{s:s,s:s,s:i,s:s,s:s,s:i,s:i}", "version", GANGLION_VERSION,
-             "revision", GANGLION_REVISION, "pid", (int)getpid(), "listen", hub->cfg.listen,
+             "revision", buildinfo_revision(), "pid", (int)getpid(), "listen", hub->cfg.listen,
              "store", store_backend(hub->store), "schema_version", hub->schema_version, "port",
              http_server_port(hub->http));
 
@@ -602,6 +615,7 @@ out_modules:
     mqtt_server_destroy(&hub->mqtt);
     zmq_server_destroy(&hub->zmq);
     brain_robot_destroy(&hub->brain_robot);
+    retention_destroy(&hub->retention);
     /* domains: destroy (reverse order of start) */
     for (size_t d = serve_domains_count; d-- > 0;)
         serve_domains[d].destroy(hub);

@@ -269,3 +269,16 @@ int audit_query(store_conn_t *c, const audit_filter_t *f, json_t **out)
                      "offset", (json_int_t)f->offset, "has_more", more);
     return *out ? 0 : STORE_ERR;
 }
+
+int audit_retention_purge(store_conn_t *c, retention_batch_t *b, void *ud)
+{
+    (void)ud;
+    int64_t age_s = b->cfg->retention_audit_max_age_s;
+    if (age_s <= 0)
+        return 0;
+    store_val_t p[2] = {STORE_INTV(b->now_ms - age_s * 1000), STORE_INTV(b->limit)};
+    return store_query(c,
+                       "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log"
+                       " WHERE ts_ms < $1 ORDER BY ts_ms LIMIT $2)",
+                       p, 2, NULL, &b->removed);
+}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "store/retention.h"
 #include "store/store.h"
 
 /* Stored lengths: longer values are cut (at a UTF-8 boundary) so a hostile request cannot
@@ -54,6 +55,10 @@ typedef struct audit_filter {
 /* Copies e and inserts it on the store's thread pool. Failures are logged, never fatal.
  * Returns 0 when queued or a negative error (also logged). */
 int audit_write(store_t *s, uv_loop_t *loop, const audit_entry_t *e);
+
+/* Retention's purge of audit rows older than retention.audit_max_age_s (thread pool; serve.c
+ * registers it). */
+int audit_retention_purge(store_conn_t *c, retention_batch_t *b, void *ud);
 
 /* Inserts e synchronously on a connection (what audit_write's worker runs). */
 int audit_insert(store_conn_t *c, const audit_entry_t *e);

@@ -603,6 +603,18 @@ static int migrate_check_known(store_conn_t *c, const store_migration_t *migs, s
         return rc;
     }
     int maxknown = n ? migs[n - 1].version : 0;
+    /* the newest applied first: a database a newer binary migrated is a downgrade, said so */
+    json_t *last = json_array_get(rows, json_array_size(rows) ? json_array_size(rows) - 1 : 0);
+    int newest = last ? (int)json_integer_value(json_object_get(last, "version")) : 0;
+    if (newest > maxknown) {
+        errset(err, errlen,
+               "store: refusing to downgrade: the database's schema is at version %d (%s), "
+               "newer than the newest this binary knows, %d; a newer ganglion migrated it — run "
+               "that version again, or restore a backup taken before the upgrade",
+               newest, json_string_value(json_object_get(last, "name")), maxknown);
+        json_decref(rows);
+        return STORE_ESCHEMA;
+    }
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
@@ -610,8 +622,9 @@ static int migrate_check_known(store_conn_t *c, const store_migration_t *migs, s
         int v = (int)json_integer_value(json_object_get(row, "version"));
         if (!migs_known(migs, n, v)) {
             errset(err, errlen,
-                   "store: database schema version %d (%s) is newer than this binary "
-                   "supports (up to %d); upgrade ganglion or use another database",
+                   "store: database schema version %d (%s) is unknown to this binary "
+                   "(newest it knows: %d); it was written by another build — use that build "
+                   "or another database",
                    v, json_string_value(json_object_get(row, "name")), maxknown);
             json_decref(rows);
             return STORE_ESCHEMA;

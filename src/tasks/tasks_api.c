@@ -515,5 +515,8 @@ int tasks_api_register(hub_t *hub)
     if (!hub->tasks)
         return -1;
     api_register(hub->api, tasks_endpoints, sizeof tasks_endpoints / sizeof tasks_endpoints[0]);
+    if (hub->retention)
+        retention_purge_add(hub->retention, "tasks", tasks_retention_purge, tasks_retention_after,
+                            hub->tasks);
     return 0;
 }

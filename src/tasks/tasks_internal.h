@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "core/htab.h"
+#include "store/retention.h"
 #include "tasks/tasks.h"
 
 #define TASKS_ID_LEN      18 /* "t-" + 16 hex digits */
@@ -156,5 +157,8 @@ void tasks_dirty(tasks_t *ts, task_t *t);
 void tasks_ack_reply(tasks_t *ts, api_req_t *req, int status, json_t *body);
 void tasks_ack_fini(tasks_t *ts);
 int tasks_load(tasks_t *ts);
+/* Retention (tasks_store.c): the purge (thread pool) and what memory drops after it (loop). */
+int tasks_retention_purge(store_conn_t *c, retention_batch_t *b, void *ud);
+void tasks_retention_after(void *ud, const config_t *cfg, int64_t now_ms);
 
 #endif

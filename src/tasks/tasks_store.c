@@ -121,10 +121,12 @@ static void tasks_ack_release(tasks_t *ts, bool failed)
     }
 }
 
-/* Finished tasks beyond TASKS_KEEP leave memory (their rows stay in the store). */
-static void tasks_evict(tasks_t *ts)
+/* Finished tasks leave memory from the oldest: beyond TASKS_KEEP (their rows stay in the
+ * store), or finished before cut_ms (retention removed their rows; 0 = no cut). */
+static void tasks_evict(tasks_t *ts, int64_t cut_ms)
 {
-    while (ts->done.n > TASKS_KEEP && !ts->done.head->dirty) {
+    while (ts->done.head && !ts->done.head->dirty &&
+           (ts->done.n > TASKS_KEEP || ts->done.head->updated_ms < cut_ms)) {
         task_t *t = ts->done.head;
         ts->done.head = t->next;
         if (t->next)
@@ -137,6 +139,29 @@ static void tasks_evict(tasks_t *ts)
             htab_del(ts->by_key, t->idem_key, strlen(t->idem_key));
         tasks_free(t);
     }
+}
+
+/* Retention (registered by tasks_api.c): finished tasks not updated since the cut, with their
+ * results; thread pool. */
+int tasks_retention_purge(store_conn_t *c, retention_batch_t *b, void *ud)
+{
+    (void)ud;
+    int64_t age_s = b->cfg->retention_tasks_max_age_s;
+    if (age_s <= 0)
+        return 0;
+    store_val_t p[2] = {STORE_INTV(b->now_ms - age_s * 1000), STORE_INTV(b->limit)};
+    return store_query(c,
+                       "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE state IN"
+                       " ('succeeded', 'failed', 'cancelled', 'expired') AND updated_ms < $1"
+                       " ORDER BY updated_ms LIMIT $2)",
+                       p, 2, NULL, &b->removed);
+}
+
+/* After the purge, on the loop: what it removed leaves memory too. */
+void tasks_retention_after(void *ud, const config_t *cfg, int64_t now_ms)
+{
+    if (cfg->retention_tasks_max_age_s > 0)
+        tasks_evict(ud, now_ms - cfg->retention_tasks_max_age_s * 1000);
 }
 
 static void tasks_batch_done(int status, void *ud)
@@ -154,7 +179,7 @@ static void tasks_batch_done(int status, void *ud)
     if (!ts->hub->tasks) /* destroyed meanwhile */
         return;
     tasks_ack_release(ts, status < 0);
-    tasks_evict(ts);
+    tasks_evict(ts, 0);
     if (ts->dirty_head)
         tasks_flush(ts);
 }

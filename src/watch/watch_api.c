@@ -1372,5 +1372,14 @@ int watch_api_register(hub_t *hub)
                         "events rejected at ingest (bad event or full queue), by stream");
         metrics_collector_add(hub->metrics, watch_metrics_collect, hub->watch);
     }
+    if (hub->retention) {
+        retention_purge_add(hub->retention, "anomalies", watch_retention_age, NULL, hub->watch);
+        retention_purge_add(hub->retention, "anomalies", watch_retention_per_stream, NULL,
+                            hub->watch);
+        retention_purge_add(hub->retention, "incidents", watch_retention_incidents, NULL,
+                            hub->watch);
+        retention_purge_add(hub->retention, "anomalies_resolved", watch_retention_resolve, NULL,
+                            hub->watch);
+    }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "core/problem.h"
 #include "core/strbuf.h"
+#include "store/retention.h"
 #include "store/store.h"
 #include "watch/cbad.h"
 #include "watch/num_detect.h"
@@ -248,5 +249,11 @@ void watch_metrics_collect(strbuf_t *out, void *ud);
 void watch_api_incidents_list(api_req_t *req, void *ctx);
 void watch_api_incident_get(api_req_t *req, void *ctx);
 void watch_api_incident_patch(api_req_t *req, void *ctx);
+
+/* Retention's purges (watch_retention.c), registered by watch_api.c; thread pool. */
+int watch_retention_age(store_conn_t *c, retention_batch_t *b, void *ud);
+int watch_retention_incidents(store_conn_t *c, retention_batch_t *b, void *ud);
+int watch_retention_per_stream(store_conn_t *c, retention_batch_t *b, void *ud);
+int watch_retention_resolve(store_conn_t *c, retention_batch_t *b, void *ud);
 
 #endif
