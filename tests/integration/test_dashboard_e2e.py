@@ -22,7 +22,9 @@ CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/c
 PLAYWRIGHT = ROOT / "web" / "vendor" / "node_modules" / "playwright-core"
 NODE = shutil.which("node")
 ECHO = str(ROOT / "examples" / "echo_llm.py")
-GENOMES = Path(os.environ.get("GANGLION_TEST_GENOMES") or ROOT.parents[1] / "shared" / "data" / "feagi-genomes")
+GENOMES = Path(os.environ.get("GANGLION_TEST_GENOMES") or next(
+    (up / "shared" / "data" / "feagi-genomes" for up in ROOT.parents
+     if (up / "shared" / "data" / "feagi-genomes").is_dir()), ROOT / "no-genomes"))
 
 pytestmark = pytest.mark.skipif(
     not (Path(CHROMIUM).is_file() and PLAYWRIGHT.is_dir() and NODE),
@@ -83,7 +85,10 @@ def test_create_and_revoke_an_api_key(daemon, tmp_path, bin):
 
 def test_a_viewer_is_not_offered_stop_and_a_forced_stop_is_refused(daemon, tmp_path, bin):
     make_user(daemon, "vera", "viewer", "vera-long-passphrase-7")
-    a = agents_util.spawn(daemon, argv=["sleep", "60"], name="sleeper")
+    # a viewer sees what a team of theirs shares: the agent is shared with vera's team
+    assert daemon.post("/api/v1/teams", json={"name": "ops"}).status_code == 201
+    assert daemon.request("PUT", "/api/v1/teams/ops/members/vera").status_code in (200, 201, 204)
+    a = agents_util.spawn(daemon, argv=["sleep", "60"], name="sleeper", team="ops")
     run_scenario(daemon, "viewer", tmp_path, bin, VIEWER_USER="vera",
                  VIEWER_PASSWORD="vera-long-passphrase-7", AGENT_ID=a["id"])
     assert agents_util.get(daemon, a["id"])["status"] == "running"
