@@ -216,8 +216,10 @@ static void inject(brain_burst_t *b)
         const uint8_t *w = s->weight + lo, *ps = s->psp + lo, *fl = s->flags + lo;
         uint32_t cnt = hi - lo;
         if (s->uniform) {
-            float c = (float)((uint32_t)w[0] * ps[0]) * scale;
-            if (fl[0] & BRAIN_SYN_INHIBITORY)
+            /* every synapse of the block is the same: its first one, read by every source and
+             * so in cache, not this source's (a cache miss per fired neuron otherwise) */
+            float c = (float)((uint32_t)s->weight[0] * s->psp[0]) * scale;
+            if (s->flags[0] & BRAIN_SYN_INHIBITORY)
                 c = -c;
             for (uint32_t k = 0; k < cnt; k++) {
                 uint32_t t = tg[k];
@@ -246,10 +248,17 @@ static inline bool dynamics(brain_burst_t *b, uint32_t i, float in, float *p)
         return false;
     }
     float pot = n->accumulate[i] ? n->potential[i] + in : in;
+    if (pot < n->threshold[i]) {
+        /* below threshold, nearly every candidate of a burst: the limits are never read, and
+         * the consecutive-fire count is written only when there is one to reset */
+        if (n->cfc[i])
+            n->cfc[i] = 0;
+        n->potential[i] = pot * (1.0f - n->leak[i]);
+        return false;
+    }
     float lim = n->thr_limit[i];
     uint16_t cl = n->cfc_limit[i];
-    bool fire =
-        pot >= n->threshold[i] && (lim == 0.0f || pot <= lim) && (cl == 0 || n->cfc[i] < cl);
+    bool fire = (lim == 0.0f || pot <= lim) && (cl == 0 || n->cfc[i] < cl);
     if (fire) {
         float e = n->excite[i];
         if (e < 1.0f)
