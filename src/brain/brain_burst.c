@@ -239,23 +239,12 @@ static void inject(brain_burst_t *b)
     }
 }
 
-/* Step 2 for one candidate; true when it fires (its potential in *p). */
-static inline bool dynamics(brain_burst_t *b, uint32_t i, float in, float *p)
+/* Step 2 for a candidate that is not refractory and reached its threshold with potential
+ * `pot`: the limits, the excitability draw, and the refractory period when it fires. True when
+ * it fires. The common case (refractory, or below threshold) is in brain_burst_step. */
+static bool dynamics_at_threshold(brain_burst_t *b, uint32_t i, float pot)
 {
     brain_net_t *n = b->net;
-    if (n->countdown[i] > 0) {
-        n->countdown[i]--;
-        return false;
-    }
-    float pot = n->accumulate[i] ? n->potential[i] + in : in;
-    if (pot < n->threshold[i]) {
-        /* below threshold, nearly every candidate of a burst: the limits are never read, and
-         * the consecutive-fire count is written only when there is one to reset */
-        if (n->cfc[i])
-            n->cfc[i] = 0;
-        n->potential[i] = pot * (1.0f - n->leak[i]);
-        return false;
-    }
     float lim = n->thr_limit[i];
     uint16_t cl = n->cfc_limit[i];
     bool fire = (lim == 0.0f || pot <= lim) && (cl == 0 || n->cfc[i] < cl);
@@ -265,7 +254,6 @@ static inline bool dynamics(brain_burst_t *b, uint32_t i, float in, float *p)
             fire = e > 0.0f && brain_rng_unit(&b->rng) < e;
     }
     if (fire) {
-        *p = pot;
         n->potential[i] = 0;
         if (n->cfc[i] < UINT16_MAX)
             n->cfc[i]++;
@@ -306,19 +294,40 @@ uint32_t brain_burst_step(brain_burst_t *b)
     inject(b);
     uint32_t nf = 0;
     size_t words = ((size_t)n->n_neurons + 63) / 64;
+    /* the arrays in locals: stores through them cannot change these pointers, so the compiler
+     * keeps them in registers instead of reloading them from the network after every store */
+    float *input = b->input, *potential = n->potential;
+    const float *threshold = n->threshold, *leak = n->leak;
+    uint16_t *countdown = n->countdown, *cfc = n->cfc;
+    const uint8_t *accumulate = n->accumulate;
+    uint64_t *cand = b->cand;
     for (size_t w = 0; w < words; w++) {
-        uint64_t m = b->cand[w];
+        uint64_t m = cand[w];
         if (!m)
             continue;
-        b->cand[w] = 0;
+        cand[w] = 0;
         while (m) {
             uint32_t i = (uint32_t)(w * 64 + (unsigned)__builtin_ctzll(m));
             m &= m - 1;
-            float in = b->input[i], p;
-            b->input[i] = 0;
-            if (dynamics(b, i, in, &p)) {
+            float in = input[i];
+            input[i] = 0;
+            /* feagi-core's order: refractory first, then the potential against the threshold */
+            if (countdown[i] > 0) {
+                countdown[i]--;
+                continue;
+            }
+            float pot = accumulate[i] ? potential[i] + in : in;
+            if (pot < threshold[i]) {
+                /* nearly every candidate of a burst: the limits are never read, and the
+                 * consecutive-fire count is written only when there is one to reset */
+                if (cfc[i])
+                    cfc[i] = 0;
+                potential[i] = pot * (1.0f - leak[i]);
+                continue;
+            }
+            if (dynamics_at_threshold(b, i, pot)) {
                 b->fired[nf] = i;
-                b->fired_p[nf++] = p;
+                b->fired_p[nf++] = pot;
             }
         }
     }
