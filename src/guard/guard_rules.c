@@ -44,6 +44,7 @@ static void guard_regex_limits(gregex_limits_t *lim)
     lim->heap_kib = 1024;
     lim->budget_ns = 50 * 1000000ull; /* CPU for all the regexes of one evaluation */
     lim->deadline_ns = 0;
+    lim->jit = true; /* on the request's path: every evaluation runs them */
 }
 
 static int guard_list_check(const json_t *list, const char *what, size_t max_items, size_t max_len,

@@ -249,6 +249,40 @@ static void test_rule_set_scores(void **state)
     json_decref(rules);
 }
 
+/* Guard regexes are compiled to machine code; a pattern that backtracks without end still
+ * stops at its step limit and counts as a match (fail closed), and plain ones match as before. */
+static void test_regex_limits_fail_closed(void **state)
+{
+    (void)state;
+    json_t *rules = json_loads("[{\"id\":1,\"name\":\"slow\",\"weight\":40,\"enabled\":true,"
+                               "  \"match\":{\"regex\":[\"^(a|aa)+$\"]}},"
+                               " {\"id\":2,\"name\":\"key\",\"weight\":7,\"enabled\":true,"
+                               "  \"match\":{\"regex\":[\"AKIA[0-9A-Z]{16}\"]}}]",
+                               0, NULL);
+    char err[300];
+    guard_set_t *set = guard_set_build(rules, err, sizeof err);
+    assert_non_null(set);
+    char text[200];
+    memset(text, 'a', 120);
+    memcpy(text + 120, "! AKIAABCDEFGHIJKLMNOP", 23);
+    json_t *a = json_string(text);
+    guard_eval_t ev;
+    assert_int_equal(guard_set_eval(set, a, NULL, 0.5, &ev), 0);
+    assert_int_equal(ev.score, 47);
+    assert_int_equal(ev.nfired, 2);
+    assert_true(ev.fired[0].regex_cost);  /* past its step limit: counted */
+    assert_false(ev.fired[1].regex_cost); /* a real match */
+    guard_eval_clear(&ev);
+    json_decref(a);
+    a = json_string("nothing to see");
+    assert_int_equal(guard_set_eval(set, a, NULL, 0.5, &ev), 0);
+    assert_int_equal(ev.score, 0);
+    guard_eval_clear(&ev);
+    json_decref(a);
+    guard_set_destroy(&set);
+    json_decref(rules);
+}
+
 static void test_match_check(void **state)
 {
     (void)state;
@@ -276,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_automaton_long_text_order),
         cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_rule_set_scores),
+        cmocka_unit_test(test_regex_limits_fail_closed),
         cmocka_unit_test(test_match_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
