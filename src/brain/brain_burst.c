@@ -216,8 +216,10 @@ static void inject(brain_burst_t *b)
         const uint8_t *w = s->weight + lo, *ps = s->psp + lo, *fl = s->flags + lo;
         uint32_t cnt = hi - lo;
         if (s->uniform) {
-            float c = (float)((uint32_t)w[0] * ps[0]) * scale;
-            if (fl[0] & BRAIN_SYN_INHIBITORY)
+            /* every synapse of the block is the same: its first one, read by every source and
+             * so in cache, not this source's (a cache miss per fired neuron otherwise) */
+            float c = (float)((uint32_t)s->weight[0] * s->psp[0]) * scale;
+            if (s->flags[0] & BRAIN_SYN_INHIBITORY)
                 c = -c;
             for (uint32_t k = 0; k < cnt; k++) {
                 uint32_t t = tg[k];
@@ -237,26 +239,21 @@ static void inject(brain_burst_t *b)
     }
 }
 
-/* Step 2 for one candidate; true when it fires (its potential in *p). */
-static inline bool dynamics(brain_burst_t *b, uint32_t i, float in, float *p)
+/* Step 2 for a candidate that is not refractory and reached its threshold with potential
+ * `pot`: the limits, the excitability draw, and the refractory period when it fires. True when
+ * it fires. The common case (refractory, or below threshold) is in brain_burst_step. */
+static bool dynamics_at_threshold(brain_burst_t *b, uint32_t i, float pot)
 {
     brain_net_t *n = b->net;
-    if (n->countdown[i] > 0) {
-        n->countdown[i]--;
-        return false;
-    }
-    float pot = n->accumulate[i] ? n->potential[i] + in : in;
     float lim = n->thr_limit[i];
     uint16_t cl = n->cfc_limit[i];
-    bool fire =
-        pot >= n->threshold[i] && (lim == 0.0f || pot <= lim) && (cl == 0 || n->cfc[i] < cl);
+    bool fire = (lim == 0.0f || pot <= lim) && (cl == 0 || n->cfc[i] < cl);
     if (fire) {
         float e = n->excite[i];
         if (e < 1.0f)
             fire = e > 0.0f && brain_rng_unit(&b->rng) < e;
     }
     if (fire) {
-        *p = pot;
         n->potential[i] = 0;
         if (n->cfc[i] < UINT16_MAX)
             n->cfc[i]++;
@@ -297,19 +294,40 @@ uint32_t brain_burst_step(brain_burst_t *b)
     inject(b);
     uint32_t nf = 0;
     size_t words = ((size_t)n->n_neurons + 63) / 64;
+    /* the arrays in locals: stores through them cannot change these pointers, so the compiler
+     * keeps them in registers instead of reloading them from the network after every store */
+    float *input = b->input, *potential = n->potential;
+    const float *threshold = n->threshold, *leak = n->leak;
+    uint16_t *countdown = n->countdown, *cfc = n->cfc;
+    const uint8_t *accumulate = n->accumulate;
+    uint64_t *cand = b->cand;
     for (size_t w = 0; w < words; w++) {
-        uint64_t m = b->cand[w];
+        uint64_t m = cand[w];
         if (!m)
             continue;
-        b->cand[w] = 0;
+        cand[w] = 0;
         while (m) {
             uint32_t i = (uint32_t)(w * 64 + (unsigned)__builtin_ctzll(m));
             m &= m - 1;
-            float in = b->input[i], p;
-            b->input[i] = 0;
-            if (dynamics(b, i, in, &p)) {
+            float in = input[i];
+            input[i] = 0;
+            /* feagi-core's order: refractory first, then the potential against the threshold */
+            if (countdown[i] > 0) {
+                countdown[i]--;
+                continue;
+            }
+            float pot = accumulate[i] ? potential[i] + in : in;
+            if (pot < threshold[i]) {
+                /* nearly every candidate of a burst: the limits are never read, and the
+                 * consecutive-fire count is written only when there is one to reset */
+                if (cfc[i])
+                    cfc[i] = 0;
+                potential[i] = pot * (1.0f - leak[i]);
+                continue;
+            }
+            if (dynamics_at_threshold(b, i, pot)) {
                 b->fired[nf] = i;
-                b->fired_p[nf++] = p;
+                b->fired_p[nf++] = pot;
             }
         }
     }

@@ -40,6 +40,7 @@ void gregex_limits_default(gregex_limits_t *lim)
     lim->heap_kib = GREGEX_HEAP_KIB;
     lim->budget_ns = GREGEX_BUDGET_NS;
     lim->deadline_ns = GREGEX_DEADLINE_NS;
+    lim->jit = false;
 }
 
 /* ---- POSIX spellings --------------------------------------------------------------------- */
@@ -208,6 +209,10 @@ int gregex_compile(const char *pattern, size_t len, const gregex_limits_t *lim, 
     }
     pcre2_compile_context_free(cctx);
     free(text);
+    /* a pattern the JIT cannot take (or a platform without it) is matched by the interpreter:
+     * pcre2_match picks whichever the code has */
+    if (re->code && lim->jit)
+        (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
     if (!re->code) {
         PCRE2_UCHAR msg[120];
         if (pcre2_get_error_message(ec, msg, sizeof msg) < 0)
@@ -327,6 +332,8 @@ int gregex_scan_match(gregex_scan_t *s, const char *subject, size_t len)
         return gregex_scan_spend(s, -ERANGE, "depth limit");
     case PCRE2_ERROR_HEAPLIMIT:
         return gregex_scan_spend(s, -ERANGE, "heap limit");
+    case PCRE2_ERROR_JIT_STACKLIMIT: /* the JIT's stand-in for the depth limit */
+        return gregex_scan_spend(s, -ERANGE, "depth limit");
     case PCRE2_ERROR_NOMEMORY:
         return -ENOMEM;
     default:

@@ -22,6 +22,11 @@ typedef struct gregex_limits {
     uint32_t heap_kib;    /* heap one match may use for its frames */
     uint64_t budget_ns;   /* CPU time (of the matching thread) a whole scan may use */
     uint64_t deadline_ns; /* wall-clock time a whole scan may take (0: none) */
+    /* Compile to machine code (PCRE2's JIT) when the platform allows: several times faster,
+     * for patterns matched on a request's path. The step limit still holds; the depth and heap
+     * limits give way to the JIT's own stack, whose overflow is reported like the depth
+     * limit (-ERANGE). Off by default. */
+    bool jit;
 } gregex_limits_t;
 
 #define GREGEX_PATTERN_MAX 512

@@ -28,6 +28,11 @@ struct guard_set {
     guard_crule_t *rules;
     size_t nrules;
     guard_ac_t *ac;
+    /* the rules an evaluation must look at whatever the automaton finds (those with regexes
+     * or conditions only), in rule order; a rule with words only is looked at when one of
+     * its words was found, so an evaluation touches the rules that can fire, not all */
+    uint32_t *always;
+    size_t nalways;
 };
 
 static void guard_regex_limits(gregex_limits_t *lim)
@@ -39,6 +44,7 @@ static void guard_regex_limits(gregex_limits_t *lim)
     lim->heap_kib = 1024;
     lim->budget_ns = 50 * 1000000ull; /* CPU for all the regexes of one evaluation */
     lim->deadline_ns = 0;
+    lim->jit = true; /* on the request's path: every evaluation runs them */
 }
 
 static int guard_list_check(const json_t *list, const char *what, size_t max_items, size_t max_len,
@@ -143,6 +149,7 @@ void guard_set_destroy(guard_set_t **sp)
         free(r->conds);
     }
     free(s->rules);
+    free(s->always);
     guard_ac_destroy(&s->ac);
     free(s);
     *sp = NULL;
@@ -205,9 +212,10 @@ guard_set_t *guard_set_build(const json_t *rules, char *err, size_t errlen)
     guard_set_t *s = calloc(1, sizeof *s);
     if (s) {
         s->rules = calloc(json_array_size(rules) + 1, sizeof *s->rules);
+        s->always = calloc(json_array_size(rules) + 1, sizeof *s->always);
         s->ac = guard_ac_new();
     }
-    if (!s || !s->rules || !s->ac) {
+    if (!s || !s->rules || !s->always || !s->ac) {
         snprintf(err, errlen, "out of memory");
         guard_set_destroy(&s);
         return NULL;
@@ -218,7 +226,8 @@ guard_set_t *guard_set_build(const json_t *rules, char *err, size_t errlen)
     {
         if (!json_is_true(json_object_get(rule, "enabled")))
             continue;
-        int rc = guard_crule_build(s, &s->rules[s->nrules], rule, err, errlen);
+        guard_crule_t *r = &s->rules[s->nrules];
+        int rc = guard_crule_build(s, r, rule, err, errlen);
         s->nrules++;
         if (rc < 0) {
             if (rc == -ENOMEM)
@@ -226,6 +235,8 @@ guard_set_t *guard_set_build(const json_t *rules, char *err, size_t errlen)
             guard_set_destroy(&s);
             return NULL;
         }
+        if (!r->textual || r->nre > 0)
+            s->always[s->nalways++] = (uint32_t)(s->nrules - 1);
     }
     if (guard_ac_build(s->ac) < 0) {
         snprintf(err, errlen, "out of memory");
@@ -293,12 +304,28 @@ char *guard_action_text(const json_t *action, size_t *len)
     return buf;
 }
 
+/* What the automaton found: for each rule its first word (by end position in the text), -1
+ * when none; and the rules found, in the order found. */
+typedef struct guard_found {
+    int32_t *first;
+    uint32_t *rules;
+    size_t n;
+} guard_found_t;
+
 static int guard_word_hit(void *ud, uint32_t tag, uint32_t pattern)
 {
-    int32_t *first = ud;
-    if (first[tag] < 0)
-        first[tag] = (int32_t)pattern;
+    guard_found_t *f = ud;
+    if (f->first[tag] < 0) {
+        f->first[tag] = (int32_t)pattern;
+        f->rules[f->n++] = tag;
+    }
     return 0;
+}
+
+static int guard_u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static bool guard_conds_hold(const guard_crule_t *r, const guard_subject_t *subj)
@@ -309,57 +336,82 @@ static bool guard_conds_hold(const guard_crule_t *r, const guard_subject_t *subj
     return true;
 }
 
+/* Judges rule i (its words found or not as first[i] says) and appends it to out when it fires.
+ * *sc is the evaluation's one regex scan, made on first use. */
+static void guard_rule_judge(const guard_set_t *set, uint32_t i, int32_t word, const char *raw,
+                             size_t len, const guard_subject_t *subj, gregex_scan_t **sc,
+                             guard_eval_t *out)
+{
+    const guard_crule_t *r = &set->rules[i];
+    guard_hit_t h = {.rule = i, .word = word, .regex = -1};
+    if (r->textual && h.word < 0 && r->nre == 0)
+        return;
+    if (!guard_conds_hold(r, subj))
+        return;
+    if (r->textual && h.word < 0) {
+        for (size_t k = 0; k < r->nre && h.regex < 0; k++) {
+            /* one scan for the evaluation: its match state and CPU budget are shared */
+            int m = *sc ? gregex_scan_rebind(*sc, r->re[k]) : gregex_scan_new(r->re[k], sc);
+            if (m == 0)
+                m = gregex_scan_match(*sc, raw, len);
+            if (m != 0 && m != -ENOMEM) { /* a match, or too costly: fail closed */
+                h.regex = (int32_t)k;
+                h.regex_cost = m < 0;
+            }
+        }
+        if (h.regex < 0)
+            return;
+    }
+    out->fired[out->nfired++] = h;
+    out->score += r->weight;
+}
+
 int guard_set_eval(const guard_set_t *set, const json_t *action, const char *principal,
                    double trust, guard_eval_t *out)
 {
     memset(out, 0, sizeof *out);
     size_t len = 0;
     char *raw = guard_action_text(action, &len);
-    char *folded = malloc(len + 1);
-    int32_t *first = malloc((set->nrules + 1) * sizeof *first);
-    out->fired = calloc(set->nrules + 1, sizeof *out->fired);
-    if (!raw || !folded || !first || !out->fired) {
+    /* one scratch block: the folded text, first[] and the rules found */
+    size_t n = set->nrules + 1, text_room = (len + 1 + 3) & ~(size_t)3;
+    char *scratch = malloc(text_room + n * (sizeof(int32_t) + sizeof(uint32_t)));
+    if (!raw || !scratch) {
         free(raw);
-        free(folded);
-        free(first);
-        guard_eval_clear(out);
+        free(scratch);
         return -ENOMEM;
     }
+    char *folded = scratch;
+    guard_found_t found = {.first = (int32_t *)(void *)(scratch + text_room)};
+    found.rules = (uint32_t *)(void *)(found.first + n);
     size_t flen = guard_text_fold(raw, len, folded);
-    for (size_t i = 0; i < set->nrules; i++)
-        first[i] = -1;
-    guard_ac_scan(set->ac, folded, flen, guard_word_hit, first);
+    memset(found.first, 0xff, set->nrules * sizeof *found.first); /* every entry -1 */
+    guard_ac_scan(set->ac, folded, flen, guard_word_hit, &found);
+    out->fired = malloc((found.n + set->nalways + 1) * sizeof *out->fired);
+    if (!out->fired) {
+        free(raw);
+        free(scratch);
+        return -ENOMEM;
+    }
+    /* the rules found and the rules always judged, merged in rule order (fired[] is in
+     * rule order, as the explanation lists them) */
+    qsort(found.rules, found.n, sizeof *found.rules, guard_u32_cmp);
     guard_subject_t subj = {
         .action = json_is_object(action) ? action : NULL, .principal = principal, .trust = trust};
     gregex_scan_t *sc = NULL;
-    for (size_t i = 0; i < set->nrules; i++) {
-        const guard_crule_t *r = &set->rules[i];
-        guard_hit_t h = {.rule = (uint32_t)i, .word = first[i], .regex = -1};
-        if (r->textual && h.word < 0 && r->nre == 0)
-            continue;
-        if (!guard_conds_hold(r, &subj))
-            continue;
-        if (r->textual && h.word < 0) {
-            for (size_t k = 0; k < r->nre && h.regex < 0; k++) {
-                /* one scan for the evaluation: its match state and CPU budget are shared */
-                int m = sc ? gregex_scan_rebind(sc, r->re[k]) : gregex_scan_new(r->re[k], &sc);
-                if (m == 0)
-                    m = gregex_scan_match(sc, raw, len);
-                if (m != 0 && m != -ENOMEM) { /* a match, or too costly: fail closed */
-                    h.regex = (int32_t)k;
-                    h.regex_cost = m < 0;
-                }
-            }
-            if (h.regex < 0)
-                continue;
-        }
-        out->fired[out->nfired++] = h;
-        out->score += r->weight;
+    size_t a = 0, w = 0;
+    while (a < set->nalways || w < found.n) {
+        uint32_t i;
+        if (w == found.n || (a < set->nalways && set->always[a] < found.rules[w]))
+            i = set->always[a++];
+        else if (a < set->nalways && set->always[a] == found.rules[w])
+            i = set->always[a++], w++;
+        else
+            i = found.rules[w++];
+        guard_rule_judge(set, i, found.first[i], raw, len, &subj, &sc, out);
     }
     gregex_scan_destroy(&sc);
     free(raw);
-    free(folded);
-    free(first);
+    free(scratch);
     return 0;
 }
 

@@ -101,6 +101,14 @@ size_t guard_text_fold(const char *in, size_t len, char *out)
             out[o++] = ' ';
             pending_space = false;
         }
+        /* ASCII, the common case, a byte at a time until the next space or non-ASCII byte:
+         * no decoding, and the case fold is one compare */
+        while (i < len && s[i] < 0x80 && !guard_space(s[i])) {
+            unsigned char b = s[i++];
+            out[o++] = (char)((unsigned)(b - 'A') < 26u ? b + 32 : b);
+        }
+        if (i == len || s[i] < 0x80)
+            continue;
         uint32_t cp;
         size_t n = guard_utf8_decode(s + i, len - i, &cp);
         if (n == 0) {
@@ -186,12 +194,17 @@ struct guard_ac {
     size_t ecap, nedges;
     guard_ac_pat_t *pats;
     size_t npats, cap_pats;
+    size_t maxlen; /* the longest pattern: a state never stands for more bytes than this */
     bool built;
     /* The full transition table once built, over byte classes (the bytes patterns use, each
      * its own class; every other byte class 0, which always leads back to the root): one
-     * lookup per byte of text. An entry's top bit says the state reports matches. NULL when
-     * it would pass GUARD_AC_DFA_MAX bytes: then the hashed edges and failure links serve. */
+     * lookup per byte of text. An entry holds the next state and, in its top bit, whether that
+     * state reports matches. In 16 bits (delta16) when the states fit in 15, else 32 (delta):
+     * the scan is bound by cache misses on the table, so half the bytes is fewer misses. Both
+     * NULL when it would pass GUARD_AC_DFA_MAX bytes: then the hashed edges and failure links
+     * serve. */
     uint32_t *delta;
+    uint16_t *delta16;
     uint32_t *old_of; /* the table numbers states breadth-first (the shallow ones, visited
                        * most, share cache lines); the trie's number of each */
     uint8_t cls[256];
@@ -326,6 +339,7 @@ void guard_ac_destroy(guard_ac_t **acp)
     free(ac->keys);
     free(ac->vals);
     free(ac->delta);
+    free(ac->delta16);
     free(ac->old_of);
     free(ac);
     *acp = NULL;
@@ -366,6 +380,8 @@ int guard_ac_add(guard_ac_t *ac, const char *pat, size_t len, uint32_t tag)
         unsigned pair = (unsigned)b0 << 8 | (unsigned char)pat[1];
         ac->bigram[pair >> 6] |= 1ull << (pair & 63);
     }
+    if (len > ac->maxlen)
+        ac->maxlen = len;
     guard_ac_pat_t *p = &ac->pats[ac->npats];
     p->text = copy;
     p->len = (uint32_t)len;
@@ -429,8 +445,16 @@ static void guard_ac_dfa_build(guard_ac_t *ac, const uint32_t *bfs, size_t nbfs)
         }
     }
     free(new_of);
-    ac->delta = d;
     ac->old_of = old_of;
+    uint16_t *d16 = ac->nstates <= 0x7fff ? malloc((size_t)ac->nstates * k * sizeof *d16) : NULL;
+    if (!d16) {
+        ac->delta = d;
+        return;
+    }
+    for (size_t i = 0; i < (size_t)ac->nstates * k; i++)
+        d16[i] = (uint16_t)((d[i] & 0x7fffu) | (d[i] & GUARD_AC_OUT ? 0x8000u : 0));
+    free(d);
+    ac->delta16 = d16;
 }
 
 int guard_ac_build(guard_ac_t *ac)
@@ -500,26 +524,118 @@ static int guard_ac_report(const guard_ac_t *ac, int32_t s, const char *text, si
     return 0;
 }
 
+/* The table's next state from s on byte b, GUARD_AC_OUT set when it reports matches. */
+static inline uint32_t guard_ac_next(const guard_ac_t *ac, uint32_t s, unsigned char b)
+{
+    size_t at = (size_t)s * ac->nclasses + ac->cls[b];
+    if (ac->delta16) {
+        uint32_t v = ac->delta16[at];
+        return (v & 0x7fffu) | (v & 0x8000u ? GUARD_AC_OUT : 0);
+    }
+    return ac->delta[at];
+}
+
+/* Reports the patterns that end at text[end) in the table's state `row`. */
+static int guard_ac_report_row(const guard_ac_t *ac, uint32_t row, const char *text, size_t len,
+                               size_t end, guard_ac_hit_fn hit, void *ud, size_t *hits)
+{
+    int32_t t = (int32_t)ac->old_of[row];
+    for (int32_t o = ac->out[t] >= 0 ? t : ac->dict[t]; o >= 0; o = ac->dict[o])
+        if (guard_ac_report(ac, o, text, len, end, hit, ud, hits))
+            return 1;
+    return 0;
+}
+
+/* A text long enough is scanned as GUARD_AC_STREAMS segments walked in step, one byte of each
+ * per round: each byte's table lookup depends on the previous one of its segment only, so the
+ * core waits for several cache misses at once instead of one after another (a table of
+ * thousands of rules does not stay in cache between evaluations). A segment's walk starts
+ * maxlen - 1 bytes early, from the root: after that many bytes it is in the state a walk from
+ * the start of the text would be in. Matches are reported in text order: segment 0's at once,
+ * the others' kept (up to GUARD_AC_EVENTS each, the segment pausing when full) and reported
+ * after the segments before them. */
+#define GUARD_AC_STREAMS   4
+#define GUARD_AC_SPLIT_MIN 256 /* bytes of text below which one walk is as fast */
+#define GUARD_AC_EVENTS    16
+
+typedef struct guard_ac_stream {
+    size_t pos, from, end; /* walks text[pos..end); reports matches ending at from + 1 or later */
+    uint32_t row;          /* the state, in the table's numbering */
+    unsigned nev;          /* kept matches: the state and the end of each */
+    bool paused;
+    uint32_t ev_row[GUARD_AC_EVENTS];
+    size_t ev_end[GUARD_AC_EVENTS];
+} guard_ac_stream_t;
+
+/* Reports a stream's kept matches, then walks the rest of it reporting as it goes. */
+static int guard_ac_stream_finish(const guard_ac_t *ac, guard_ac_stream_t *st, const char *text,
+                                  size_t len, guard_ac_hit_fn hit, void *ud, size_t *hits)
+{
+    for (unsigned e = 0; e < st->nev; e++)
+        if (guard_ac_report_row(ac, st->ev_row[e], text, len, st->ev_end[e], hit, ud, hits))
+            return 1;
+    st->nev = 0;
+    uint32_t row = st->row;
+    for (size_t i = st->pos; i < st->end; i++) {
+        uint32_t v = guard_ac_next(ac, row, (unsigned char)text[i]);
+        row = v & ~GUARD_AC_OUT;
+        if ((v & GUARD_AC_OUT) && i >= st->from &&
+            guard_ac_report_row(ac, row, text, len, i + 1, hit, ud, hits))
+            return 1;
+    }
+    return 0;
+}
+
+static size_t guard_ac_scan_table(const guard_ac_t *ac, const char *text, size_t len,
+                                  guard_ac_hit_fn hit, void *ud)
+{
+    size_t hits = 0, overlap = ac->maxlen ? ac->maxlen - 1 : 0;
+    guard_ac_stream_t st[GUARD_AC_STREAMS];
+    if (len < GUARD_AC_SPLIT_MIN || overlap * GUARD_AC_STREAMS > len / 2) {
+        st[0] = (guard_ac_stream_t){.pos = 0, .from = 0, .end = len};
+        guard_ac_stream_finish(ac, &st[0], text, len, hit, ud, &hits);
+        return hits;
+    }
+    size_t steps = len;
+    for (size_t j = 0; j < GUARD_AC_STREAMS; j++) {
+        size_t from = len * j / GUARD_AC_STREAMS, end = len * (j + 1) / GUARD_AC_STREAMS;
+        st[j] = (guard_ac_stream_t){.pos = j ? from - overlap : 0, .from = from, .end = end};
+        if (end - st[j].pos < steps)
+            steps = end - st[j].pos;
+    }
+    for (size_t t = 0; t < steps; t++) {
+        for (size_t j = 0; j < GUARD_AC_STREAMS; j++) {
+            guard_ac_stream_t *x = &st[j];
+            if (x->paused)
+                continue;
+            size_t i = x->pos++;
+            uint32_t v = guard_ac_next(ac, x->row, (unsigned char)text[i]);
+            x->row = v & ~GUARD_AC_OUT;
+            if (!(v & GUARD_AC_OUT) || i < x->from)
+                continue;
+            if (j == 0) {
+                if (guard_ac_report_row(ac, x->row, text, len, i + 1, hit, ud, &hits))
+                    return hits;
+                continue;
+            }
+            x->ev_row[x->nev] = x->row;
+            x->ev_end[x->nev] = i + 1;
+            x->paused = ++x->nev == GUARD_AC_EVENTS;
+        }
+    }
+    for (size_t j = 0; j < GUARD_AC_STREAMS; j++)
+        if (guard_ac_stream_finish(ac, &st[j], text, len, hit, ud, &hits))
+            break;
+    return hits;
+}
+
 size_t guard_ac_scan(const guard_ac_t *ac, const char *text, size_t len, guard_ac_hit_fn hit,
                      void *ud)
 {
+    if (ac->delta || ac->delta16)
+        return guard_ac_scan_table(ac, text, len, hit, ud);
     size_t hits = 0;
     uint32_t s = 0;
-    if (ac->delta) {
-        const uint32_t *d = ac->delta;
-        const unsigned k = ac->nclasses;
-        for (size_t i = 0; i < len; i++) {
-            uint32_t v = d[(size_t)s * k + ac->cls[(unsigned char)text[i]]];
-            s = v & ~GUARD_AC_OUT;
-            if (!(v & GUARD_AC_OUT))
-                continue;
-            int32_t t = (int32_t)ac->old_of[s];
-            for (int32_t o = ac->out[t] >= 0 ? t : ac->dict[t]; o >= 0; o = ac->dict[o])
-                if (guard_ac_report(ac, o, text, len, i + 1, hit, ud, &hits))
-                    return hits;
-        }
-        return hits;
-    }
     for (size_t i = 0; i < len; i++) {
         unsigned char b = (unsigned char)text[i];
         if (s == 0 && !ac->single[b]) {

@@ -1,15 +1,20 @@
 /* The vector index: vectors are stored normalised, row after row, so a query's cosine with every
- * vector is a dot product over contiguous memory that the compiler vectorises. Each row also
- * keeps the norm of its second half: once the first half's dot product plus the largest the rest
- * could add (|q_tail| * |v_tail|) cannot beat the k-th best so far, the row is dropped. */
+ * vector is a dot product over contiguous memory that the compiler vectorises. Each row also has
+ * a copy in 8-bit integers with the bound of its rounding error: a search first reads that copy
+ * (a quarter of the bytes) and reads the floats only of rows whose score could still reach the
+ * k-th best; and each row keeps the norms of its tails, so the float pass stops early too. */
 #include "memory/memory_knn.h"
 
 #include "core/htab.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 typedef struct memory_knn_meta {
     char id[MEMORY_ID_LEN];
@@ -30,6 +35,10 @@ struct memory_knn {
     float *head;  /* n rows of cut[0] floats */
     float *rest;  /* n rows of dim - cut[0] floats */
     float *tails; /* per row: norms of its elements [cut[0], dim) and [cut[1], dim) */
+    /* The 8-bit copy: row r is about codes[r] * code_scale[r], and |row - that| is at most
+     * code_err[r]. A quarter of the floats' bytes: what every search reads of every row. */
+    int8_t *codes;
+    float *code_scale, *code_err;
     memory_knn_meta_t *meta;
     memory_knn_slot_t **slots; /* slots[row] */
     htab_t *by_id;
@@ -78,6 +87,9 @@ void memory_knn_free(memory_knn_t *ix)
     free(ix->head);
     free(ix->rest);
     free(ix->tails);
+    free(ix->codes);
+    free(ix->code_scale);
+    free(ix->code_err);
     free(ix->meta);
     free(ix);
 }
@@ -117,6 +129,34 @@ static float memory_knn_dot(const float *restrict a, const float *restrict b, si
     return s;
 }
 
+/* The dot product of a query in 16-bit integers and a row in 8-bit ones, exact in 32 bits for
+ * the query's range (memory_knn_query_codes). SSE2 is part of x86-64, so this is what every
+ * x86-64 build runs: 16 elements per step, widened and multiplied-added in pairs. */
+static int32_t memory_knn_dot_codes(const int16_t *restrict q, const int8_t *restrict c, size_t n)
+{
+    size_t i = 0;
+    int32_t s = 0;
+#if defined(__SSE2__)
+    __m128i acc0 = _mm_setzero_si128(), acc1 = _mm_setzero_si128();
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(c + i));
+        /* each byte doubled into a 16-bit lane, shifted back down: sign-extended */
+        __m128i lo = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
+        __m128i hi = _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);
+        acc0 = _mm_add_epi32(
+            acc0, _mm_madd_epi16(lo, _mm_loadu_si128((const __m128i *)(const void *)(q + i))));
+        acc1 = _mm_add_epi32(
+            acc1, _mm_madd_epi16(hi, _mm_loadu_si128((const __m128i *)(const void *)(q + i + 8))));
+    }
+    int32_t lanes[4];
+    _mm_storeu_si128((__m128i *)(void *)lanes, _mm_add_epi32(acc0, acc1));
+    s = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+#endif
+    for (; i < n; i++)
+        s += (int32_t)q[i] * c[i];
+    return s;
+}
+
 int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t created_ms,
                    uint64_t principal_hash, uint64_t agent_hash)
 {
@@ -144,6 +184,18 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
             if (!t)
                 return -ENOMEM;
             ix->tails = t;
+            int8_t *codes = realloc(ix->codes, cap * ix->dim);
+            if (!codes)
+                return -ENOMEM;
+            ix->codes = codes;
+            float *cs = realloc(ix->code_scale, cap * sizeof *cs);
+            if (!cs)
+                return -ENOMEM;
+            ix->code_scale = cs;
+            float *ce = realloc(ix->code_err, cap * sizeof *ce);
+            if (!ce)
+                return -ENOMEM;
+            ix->code_err = ce;
             memory_knn_meta_t *m = realloc(ix->meta, cap * sizeof *m);
             if (!m)
                 return -ENOMEM;
@@ -170,6 +222,8 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
     float *head = ix->head + row * c0, *rest = ix->rest + row * (ix->dim - c0);
     float inv = (float)(1.0 / sqrt(norm));
     double tail[2] = {0, 0};
+    int8_t *code = ix->codes + row * ix->dim;
+    float top = 0;
     for (size_t i = 0; i < ix->dim; i++) {
         float x = vec[i] * inv;
         if (i < c0)
@@ -179,7 +233,21 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
         for (int c = 0; c < 2; c++)
             if (i >= ix->cut[c])
                 tail[c] += (double)x * x;
+        top = fabsf(x) > top ? fabsf(x) : top;
     }
+    /* the 8-bit copy from the stored floats, so its error bound is about them */
+    float sc = top / 127.0f;
+    double e = 0;
+    for (size_t i = 0; i < ix->dim; i++) {
+        float x = i < c0 ? head[i] : rest[i - c0];
+        long q = lrintf(x / sc);
+        q = q > 127 ? 127 : q < -127 ? -127 : q;
+        code[i] = (int8_t)q;
+        double d = (double)x - (double)sc * (double)q;
+        e += d * d;
+    }
+    ix->code_scale[row] = sc;
+    ix->code_err[row] = (float)sqrt(e) * 1.001f + 1e-6f;
     memory_knn_meta_t *m = &ix->meta[at];
     memset(m->id, 0, sizeof m->id);
     memcpy(m->id, id, strlen(id));
@@ -205,6 +273,9 @@ int memory_knn_remove(memory_knn_t *ix, const char *id)
         memcpy(ix->head + at * c0, ix->head + last * c0, c0 * sizeof(float));
         memcpy(ix->rest + at * r, ix->rest + last * r, r * sizeof(float));
         memcpy(ix->tails + 2 * at, ix->tails + 2 * last, 2 * sizeof(float));
+        memcpy(ix->codes + at * ix->dim, ix->codes + last * ix->dim, ix->dim);
+        ix->code_scale[at] = ix->code_scale[last];
+        ix->code_err[at] = ix->code_err[last];
         ix->meta[at] = ix->meta[last];
         ix->slots[at] = ix->slots[last];
         ix->slots[at]->row = at;
@@ -305,6 +376,30 @@ static int memory_knn_query_prepare(const memory_knn_t *ix, const float *q, floa
     return 0;
 }
 
+/* The query's 16-bit copy for memory_knn_dot_codes: qn ~ code * *scale, |qn - that| <= *err.
+ * Its range is kept where no sum of dim products with 8-bit codes can pass 32 bits. */
+static void memory_knn_query_codes(const float *qn, size_t dim, int16_t *code, float *scale,
+                                   float *err)
+{
+    long range = (long)(INT32_MAX / (127 * (long)dim));
+    if (range > 32767)
+        range = 32767;
+    float top = 0;
+    for (size_t i = 0; i < dim; i++)
+        top = fabsf(qn[i]) > top ? fabsf(qn[i]) : top;
+    float sc = top / (float)range;
+    double e = 0;
+    for (size_t i = 0; i < dim; i++) {
+        long c = lrintf(qn[i] / sc);
+        c = c > range ? range : c < -range ? -range : c;
+        code[i] = (int16_t)c;
+        double d = (double)qn[i] - (double)sc * (double)c;
+        e += d * d;
+    }
+    *scale = sc;
+    *err = (float)sqrt(e) * 1.001f + 1e-6f;
+}
+
 int memory_knn_search(const memory_knn_t *ix, const float *q, size_t k,
                       const memory_knn_filter_t *f, memory_knn_hit_t *out)
 {
@@ -313,17 +408,30 @@ int memory_knn_search(const memory_knn_t *ix, const float *q, size_t k,
     if (k > MEMORY_KNN_MAX_K)
         k = MEMORY_KNN_MAX_K;
     float *qn = malloc(ix->dim * sizeof *qn);
-    if (!qn)
-        return -ENOMEM;
+    int16_t *qc = malloc(ix->dim * sizeof *qc);
     float qtail[2];
-    if (memory_knn_query_prepare(ix, q, qn, qtail) < 0) {
+    if (!qn || !qc || memory_knn_query_prepare(ix, q, qn, qtail) < 0) {
+        int rc = qn && qc ? -EINVAL : -ENOMEM;
         free(qn);
-        return -EINVAL;
+        free(qc);
+        return rc;
     }
+    float qscale, qerr;
+    memory_knn_query_codes(qn, ix->dim, qc, &qscale, &qerr);
     size_t n = 0, dim = ix->dim, c0 = ix->cut[0], c1 = ix->cut[1];
     for (size_t r = 0; r < ix->n; r++) {
         if (!memory_knn_keeps(&ix->meta[r], f))
             continue;
+        if (n == k) {
+            /* q.v = q.v~ + q.(v - v~) with v~ the row's 8-bit copy (the query's own rounding
+             * likewise): |q| = 1 and |v~| <= 1 + err, so the error is at most
+             * err_v + err_q * (1 + err_v), plus float rounding of a score in [-1, 1] */
+            float ev = ix->code_err[r];
+            float approx = (float)memory_knn_dot_codes(qc, ix->codes + r * dim, dim) *
+                           (qscale * ix->code_scale[r]);
+            if (approx + ev + qerr * (1.0f + ev) + 1e-5f < out[0].score)
+                continue;
+        }
         const float *head = ix->head + r * c0, *rest = ix->rest + r * (dim - c0);
         const float *tail = ix->tails + 2 * r;
         /* at each checkpoint the rest can add at most |q_tail| * |row_tail| (Cauchy-Schwarz):
@@ -338,6 +446,7 @@ int memory_knn_search(const memory_knn_t *ix, const float *q, size_t k,
         memory_heap_offer(out, &n, k, s, ix->meta[r].id);
     }
     free(qn);
+    free(qc);
     qsort(out, n, sizeof out[0], memory_hit_cmp);
     return (int)n;
 }

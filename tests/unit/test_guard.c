@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,56 @@ static bool holds(const char *c_json, const char *action, const char *principal,
     return r;
 }
 
+typedef struct ordered {
+    size_t n;
+    uint32_t tags[512];
+} ordered_t;
+
+static int on_hit_ordered(void *ud, uint32_t tag, uint32_t pattern)
+{
+    (void)pattern;
+    ordered_t *o = ud;
+    if (o->n < 512)
+        o->tags[o->n] = tag;
+    o->n++;
+    return 0;
+}
+
+/* A long text is walked in several segments at once: every match is reported exactly once and
+ * in text order, also matches that straddle a segment's edge and more matches per segment than
+ * a segment keeps before it pauses. */
+static void test_automaton_long_text_order(void **state)
+{
+    (void)state;
+    guard_ac_t *ac = guard_ac_new();
+    char w[32];
+    for (uint32_t i = 0; i < 3000; i++) {
+        int n = snprintf(w, sizeof w, "w%u", i);
+        assert_int_equal(guard_ac_add(ac, w, (size_t)n, i), 0);
+    }
+    assert_int_equal(guard_ac_add(ac, "rm -rf /", 8, 9999), 0);
+    assert_int_equal(guard_ac_build(ac), 0);
+    static char text[8192];
+    size_t len = 0;
+    uint32_t want[400];
+    size_t nwant = 0;
+    for (uint32_t k = 0; k < 300; k++) {
+        uint32_t tag = (k * 7919u) % 3000u;
+        if (k % 50 == 25) {
+            len += (size_t)snprintf(text + len, sizeof text - len, "rm -rf / ");
+            want[nwant++] = 9999;
+        }
+        len += (size_t)snprintf(text + len, sizeof text - len, "w%u xw%u ", tag, tag);
+        want[nwant++] = tag; /* "xw.." is inside a word: no match */
+    }
+    ordered_t o = {0};
+    assert_int_equal(guard_ac_scan(ac, text, len, on_hit_ordered, &o), nwant);
+    assert_int_equal(o.n, nwant);
+    for (size_t i = 0; i < nwant; i++)
+        assert_int_equal(o.tags[i], want[i]);
+    guard_ac_destroy(&ac);
+}
+
 static void test_conditions(void **state)
 {
     (void)state;
@@ -198,6 +249,40 @@ static void test_rule_set_scores(void **state)
     json_decref(rules);
 }
 
+/* Guard regexes are compiled to machine code; a pattern that backtracks without end still
+ * stops at its step limit and counts as a match (fail closed), and plain ones match as before. */
+static void test_regex_limits_fail_closed(void **state)
+{
+    (void)state;
+    json_t *rules = json_loads("[{\"id\":1,\"name\":\"slow\",\"weight\":40,\"enabled\":true,"
+                               "  \"match\":{\"regex\":[\"^(a|aa)+$\"]}},"
+                               " {\"id\":2,\"name\":\"key\",\"weight\":7,\"enabled\":true,"
+                               "  \"match\":{\"regex\":[\"AKIA[0-9A-Z]{16}\"]}}]",
+                               0, NULL);
+    char err[300];
+    guard_set_t *set = guard_set_build(rules, err, sizeof err);
+    assert_non_null(set);
+    char text[200];
+    memset(text, 'a', 120);
+    memcpy(text + 120, "! AKIAABCDEFGHIJKLMNOP", 23);
+    json_t *a = json_string(text);
+    guard_eval_t ev;
+    assert_int_equal(guard_set_eval(set, a, NULL, 0.5, &ev), 0);
+    assert_int_equal(ev.score, 47);
+    assert_int_equal(ev.nfired, 2);
+    assert_true(ev.fired[0].regex_cost);  /* past its step limit: counted */
+    assert_false(ev.fired[1].regex_cost); /* a real match */
+    guard_eval_clear(&ev);
+    json_decref(a);
+    a = json_string("nothing to see");
+    assert_int_equal(guard_set_eval(set, a, NULL, 0.5, &ev), 0);
+    assert_int_equal(ev.score, 0);
+    guard_eval_clear(&ev);
+    json_decref(a);
+    guard_set_destroy(&set);
+    json_decref(rules);
+}
+
 static void test_match_check(void **state)
 {
     (void)state;
@@ -222,8 +307,10 @@ int main(void)
         cmocka_unit_test(test_fold),
         cmocka_unit_test(test_automaton_whole_words),
         cmocka_unit_test(test_automaton_many_patterns),
+        cmocka_unit_test(test_automaton_long_text_order),
         cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_rule_set_scores),
+        cmocka_unit_test(test_regex_limits_fail_closed),
         cmocka_unit_test(test_match_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -152,6 +152,54 @@ static void test_filters_and_removal(void **state)
     memory_knn_free(ix);
 }
 
+/* The 8-bit first pass only skips rows that cannot make the top k: vectors that differ by less
+ * than its rounding still come out in the naive loop's order, rows moved by a removal keep their
+ * copy, and the widest dimension does not overflow its integer sums. */
+static void test_first_pass_is_exact(void **state)
+{
+    (void)state;
+    size_t dims[] = {384, 4096};
+    for (size_t t = 0; t < 2; t++) {
+        size_t dim = dims[t];
+        memory_knn_t *ix = memory_knn_new(dim);
+        assert_non_null(ix);
+        float *base = malloc(dim * sizeof *base), *v = malloc(dim * sizeof *v);
+        for (size_t d = 0; d < dim; d++)
+            base[d] = rnd();
+        char id[MEMORY_ID_LEN];
+        for (size_t i = 0; i < 600; i++) {
+            float eps = i % 2 ? 0.02f : 0.5f; /* half the rows within the first pass's rounding */
+            for (size_t d = 0; d < dim; d++)
+                v[d] = base[d] + eps * rnd();
+            id_of(id, i);
+            assert_int_equal(memory_knn_put(ix, id, v, (int64_t)i, 0, 0), 0);
+        }
+        for (size_t i = 0; i < 600; i += 3) {
+            id_of(id, i);
+            assert_int_equal(memory_knn_remove(ix, id), 0);
+        }
+        memory_knn_hit_t a[20], b[20];
+        for (int round = 0; round < 4; round++) {
+            for (size_t d = 0; d < dim; d++)
+                v[d] = base[d] + 0.05f * (float)round * rnd();
+            int na = memory_knn_search(ix, v, 20, NULL, a);
+            int nb = memory_knn_search_naive(ix, v, 20, NULL, b);
+            assert_int_equal(na, 20);
+            assert_int_equal(nb, 20);
+            for (int i = 0; i < 20; i++) {
+                /* the same rows, in the same order but where float sums over 4096 elements
+                 * tie with the naive loop's double ones */
+                assert_true(strcmp(a[i].id, b[i].id) == 0 ||
+                            fabsf(a[i].score - b[i].score) < 1e-6f);
+                assert_true(fabsf(a[i].score - b[i].score) < 1e-5f);
+            }
+        }
+        free(base);
+        free(v);
+        memory_knn_free(ix);
+    }
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -176,6 +224,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_the_naive_loop),
+        cmocka_unit_test(test_first_pass_is_exact),
         cmocka_unit_test(test_exact_neighbours_and_scores),
         cmocka_unit_test(test_ties_are_broken_by_id),
         cmocka_unit_test(test_filters_and_removal),
