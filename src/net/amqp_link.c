@@ -599,6 +599,7 @@ int amqp_link_start(uv_loop_t *loop, const char *url, const char *exchange, cons
     pthread_cond_init(&l->wake, NULL);
     uv_async_init(loop, &l->async, amqp_link_on_async);
     l->async.data = l;
+    uv_unref((uv_handle_t *)&l->async); /* the link alone does not keep the daemon running */
     if (pthread_create(&l->thread, NULL, amqp_link_main, l) != 0) {
         snprintf(err, errlen, "rabbitmq: cannot start its thread");
         amqp_link_destroy(&l);

@@ -1,0 +1,205 @@
+"""Tasks between hubs over RabbitMQ: two real daemons on one PostgreSQL, connected to a real
+rabbitmq-server (one throwaway node per module, tests/harness/rabbitmq-start). A task submitted to
+hub A runs once on a worker of hub B, the only hub with the capability, and A shows its result;
+hub and broker restarts lose nothing that was acknowledged; repeated offers do not run a task
+twice."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from auth_util import make_key
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = ROOT / "tests" / "harness"
+WORKER = ROOT / "examples" / "tasks" / "lease_worker.py"
+SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+
+
+class Broker:
+    def __init__(self):
+        self.url = self.dir = None
+        self.port = None
+
+    def start(self, port=None, keep_dir=None):
+        args = [str(HARNESS / "rabbitmq-start")]
+        if port:
+            args += [str(port), keep_dir]
+        p = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-3000:]
+        vals = dict(line.split("=", 1) for line in p.stdout.splitlines() if "=" in line)
+        self.url = vals["GANGLION_TEST_AMQP_URL"]
+        self.dir = vals["GANGLION_TEST_AMQP_DIR"]
+        self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
+
+    def stop(self, keep=False):
+        args = [str(HARNESS / "rabbitmq-stop")] + (["--keep"] if keep else []) + [self.dir]
+        subprocess.run(args, capture_output=True, timeout=60)
+
+    def restart(self):
+        self.stop(keep=True)
+        self.start(self.port, self.dir)
+
+
+@pytest.fixture(scope="module")
+def broker():
+    b = Broker()
+    if os.environ.get("GANGLION_TEST_AMQP_URL") and os.environ.get("GANGLION_TEST_AMQP_DIR"):
+        # a node from tests/harness/with-rabbitmq (or rabbitmq-start), shared with the caller
+        b.url, b.dir = os.environ["GANGLION_TEST_AMQP_URL"], os.environ["GANGLION_TEST_AMQP_DIR"]
+        b.port = int(b.url.rsplit(":", 1)[1].split("/")[0])
+        yield b
+        return
+    if not SERVER.exists():
+        pytest.skip("rabbitmq-server is not installed")
+    b.start()
+    yield b
+    b.stop()
+
+
+def until(pred, timeout=20.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def hub(make_daemon, pg_url, broker, name, first=None, **extra):
+    """A hub on the shared store. The keys are shared, and made by the first hub only: the others
+    get its admin token and its key secrets in their data dir, as a deployment would."""
+    args = ["--set", f"rabbitmq.url={broker.url}", "--set", f"rabbitmq.hub={name}",
+            "--set", "rabbitmq.forward_ms=100", "--set", "rabbitmq.poll_ms=50"]
+    for k, v in extra.items():
+        args += ["--set", f"rabbitmq.{k}={v}"]
+    d = make_daemon(store=pg_url, args=args, name=name, start=False)
+    if first is not None:
+        for f in ("admin.token", "auth_secret.key", "auth_signing.key"):
+            (d.data_dir / f).write_bytes((first.data_dir / f).read_bytes())
+    d.start()
+    until(lambda: metric(d, "ganglion_rabbitmq_connected") == 1, what=f"hub {name} connected")
+    return d
+
+
+def metric(d, name):
+    r = d.get("/metrics")
+    for line in r.text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def submit(d, **body):
+    body.setdefault("type", "echo")
+    r = d.post("/api/v1/tasks", json=body)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def task(d, tid):
+    r = d.get(f"/api/v1/tasks/{tid}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+class Worker:
+    """examples/tasks/lease_worker.py against one hub."""
+
+    def __init__(self, d, *caps):
+        secret = make_key(d, name="worker-" + uuid.uuid4().hex[:8], role="agent")["secret"]
+        env = dict(os.environ, GANGLION_URL=d.url, GANGLION_API_KEY=secret)
+        args = [a for c in caps for a in ("--capability", c)]
+        self.proc = subprocess.Popen([sys.executable, str(WORKER), *args], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self):
+        self.proc.kill()
+        out, _ = self.proc.communicate(timeout=10)
+        return out
+
+
+@pytest.fixture
+def two_hubs(make_daemon, pg_url, broker):
+    a = hub(make_daemon, pg_url, broker, "a")
+    b = hub(make_daemon, pg_url, broker, "b", first=a)
+    return a, b
+
+
+def test_a_task_submitted_to_a_runs_once_on_b(two_hubs):
+    a, b = two_hubs
+    w = Worker(b, "gpu")
+    try:
+        tasks = [submit(a, capability="gpu", input={"n": i}) for i in range(5)]
+        for t in tasks:
+            r = a.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 20000}, timeout=30)
+            assert r.status_code == 200, r.text
+            done = r.json()
+            assert done["state"] == "succeeded", done
+            assert done["output"] == t["input"]
+            assert done["hub"] == "b" and done["origin"] == "a"
+            assert done["attempts"] == 1
+            # the hub that ran it has the same result, committed in the shared store
+            on_b = task(b, t["id"])
+            assert on_b["state"] == "succeeded" and on_b["output"] == t["input"]
+    finally:
+        w.stop()
+    assert metric(a, "ganglion_rabbitmq_offered_total") >= 5
+    assert metric(b, "ganglion_rabbitmq_taken_total") == 5
+    assert metric(a, "ganglion_rabbitmq_confirmed_total") >= 5
+    # a task for a capability of A's own stays on A (no hop through the broker)
+    wa = Worker(a, "cpu")
+    try:
+        t = submit(a, capability="cpu", input="local")
+        done = a.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 20000}, timeout=30).json()
+        assert done["state"] == "succeeded" and done["hub"] == "a"
+    finally:
+        wa.stop()
+
+
+def test_hub_restart_and_repeated_offers_run_a_task_once(two_hubs):
+    a, b = two_hubs
+    t = submit(a, capability="gpu", input={"once": True})
+    # offered (no worker anywhere yet), then A restarts: it offers the task a second time
+    until(lambda: metric(a, "ganglion_rabbitmq_confirmed_total") >= 1, what="offer confirmed")
+    a.restart()
+    until(lambda: metric(a, "ganglion_rabbitmq_connected") == 1, what="A reconnected")
+    until(lambda: metric(a, "ganglion_rabbitmq_confirmed_total") >= 1, what="second offer")
+    w = Worker(b, "gpu")
+    try:
+        done = a.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 20000}, timeout=30).json()
+        assert done["state"] == "succeeded" and done["attempts"] == 1 and done["hub"] == "b"
+        # the second offer was taken off the queue and dropped: the task ran once
+        until(lambda: metric(b, "ganglion_rabbitmq_duplicates_total") >= 1, what="duplicate dropped")
+        assert metric(b, "ganglion_rabbitmq_taken_total") == 1
+        assert task(b, t["id"])["attempts"] == 1
+    finally:
+        w.stop()
+
+
+def test_broker_restart_loses_no_acknowledged_task(two_hubs, broker):
+    a, b = two_hubs
+    first = submit(a, capability="gpu", input="before")
+    until(lambda: metric(a, "ganglion_rabbitmq_confirmed_total") >= 1, what="offer confirmed")
+    broker.stop(keep=True)
+    until(lambda: metric(a, "ganglion_rabbitmq_connected") == 0, what="A sees the broker gone")
+    # accepted while the broker is down: held on A, offered once it is back
+    second = submit(a, capability="gpu", input="during")
+    broker.start(broker.port, broker.dir)
+    until(lambda: metric(b, "ganglion_rabbitmq_connected") == 1, timeout=30, what="B reconnected")
+    until(lambda: metric(a, "ganglion_rabbitmq_connected") == 1, timeout=30, what="A reconnected")
+    w = Worker(b, "gpu")
+    try:
+        for t in (first, second):
+            done = a.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 25000},
+                         timeout=35).json()
+            assert done["state"] == "succeeded" and done["output"] == t["input"], done
+            assert done["hub"] == "b"
+    finally:
+        w.stop()
