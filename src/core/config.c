@@ -285,8 +285,8 @@ static const config_key_t config_keys[] = {
             "empty = tasks stay on this hub"),
     CFG_STR("rabbitmq", "hub", rabbitmq_hub, "", NULL, 0,
             "this hub's name, unique among the hubs sharing the store; empty = the host name"),
-    CFG_STR("rabbitmq", "exchange", rabbitmq_exchange, "ganglion.tasks", config_check_nonempty,
-            0, "the durable topic exchange the hubs share"),
+    CFG_STR("rabbitmq", "exchange", rabbitmq_exchange, "ganglion.tasks", config_check_nonempty, 0,
+            "the durable topic exchange the hubs share"),
     CFG_NUM("rabbitmq", "forward_ms", CONFIG_T_INT, rabbitmq_forward_ms, "200", 0, 3600000, 0,
             "a queued task no local worker took within this many ms is offered to other hubs"),
     CFG_NUM("rabbitmq", "poll_ms", CONFIG_T_INT, rabbitmq_poll_ms, "100", 10, 60000, 0,
@@ -453,8 +453,8 @@ static const config_key_t config_keys[] = {
  * here would be refused in a file (config_section_known) and left out of the print
  * (config_sections_check, run by the unit tests, keeps the two in step). */
 static const char *const config_sections[] = {
-    "server", "log",  "store",     "events", "audit", "auth",   "tls",   "ratelimit", "agents",
-    "zmq",    "mqtt", "rabbitmq", "websocket", "watch",  "guard", "memory", "vault", "brain"};
+    "server", "log",  "store",    "events",    "audit", "auth",  "tls",    "ratelimit", "agents",
+    "zmq",    "mqtt", "rabbitmq", "websocket", "watch", "guard", "memory", "vault",     "brain"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */

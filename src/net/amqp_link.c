@@ -233,8 +233,8 @@ static int amqp_link_connect(amqp_link_t *l)
         l->conn = NULL;
         return -1;
     }
-    amqp_rpc_reply_t r = lamqp->amqp_login(l->conn, ci.vhost, 0, 131072, 30,
-                                           AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+    amqp_rpc_reply_t r = lamqp->amqp_login(l->conn, ci.vhost, 0, 131072, 30, AMQP_SASL_METHOD_PLAIN,
+                                           ci.user, ci.password);
     struct timeval rpc = {10, 0};
     amqp_table_t none = {0, NULL};
     if (r.reply_type != AMQP_RESPONSE_NORMAL ||
@@ -313,12 +313,11 @@ static int amqp_link_read(amqp_link_t *l, uint64_t tag, bool redelivered, amqp_b
     size_t kn = key.len < AMQP_LINK_KEY_MAX ? key.len : AMQP_LINK_KEY_MAX;
     memcpy(k, key.bytes, kn);
     k[kn] = '\0';
-    amqp_link_post(l,
-                   (amqp_link_ev_t){.kind = AMQP_LINK_MESSAGE,
-                                    .tag = tag,
-                                    .gen = l->gen,
-                                    .redelivered = redelivered},
-                   k, msg.body.bytes, msg.body.len);
+    amqp_link_post(
+        l,
+        (amqp_link_ev_t){
+            .kind = AMQP_LINK_MESSAGE, .tag = tag, .gen = l->gen, .redelivered = redelivered},
+        k, msg.body.bytes, msg.body.len);
     lamqp->amqp_destroy_message(&msg);
     return 0;
 }
@@ -347,7 +346,8 @@ static void amqp_link_confirm(amqp_link_t *l, uint64_t tag, bool multiple, bool 
         amqp_pending_t p = l->pending[i];
         if (p.tag == tag || (multiple && p.tag < tag))
             amqp_link_post(
-                l, (amqp_link_ev_t){.kind = ok ? AMQP_LINK_CONFIRMED : AMQP_LINK_REJECTED, .id = p.id},
+                l,
+                (amqp_link_ev_t){.kind = ok ? AMQP_LINK_CONFIRMED : AMQP_LINK_REJECTED, .id = p.id},
                 NULL, NULL, 0);
         else
             l->pending[keep++] = p;

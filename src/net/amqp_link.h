@@ -29,12 +29,12 @@ typedef enum {
 /* What the callback receives. Every pointer is borrowed for the callback's duration. */
 typedef struct amqp_link_ev {
     amqp_link_ev_kind_t kind;
-    uint64_t id;       /* CONFIRMED, REJECTED */
-    uint64_t tag;      /* MESSAGE: for amqp_link_settle */
-    uint32_t gen;      /* MESSAGE: the connection it came on */
-    bool redelivered;  /* MESSAGE: the broker delivered it before */
-    const char *key;   /* MESSAGE: its routing key; EMPTY: the key asked for */
-    const char *body;  /* MESSAGE, NUL-terminated */
+    uint64_t id;      /* CONFIRMED, REJECTED */
+    uint64_t tag;     /* MESSAGE: for amqp_link_settle */
+    uint32_t gen;     /* MESSAGE: the connection it came on */
+    bool redelivered; /* MESSAGE: the broker delivered it before */
+    const char *key;  /* MESSAGE: its routing key; EMPTY: the key asked for */
+    const char *body; /* MESSAGE, NUL-terminated */
     size_t len;
 } amqp_link_ev_t;
 

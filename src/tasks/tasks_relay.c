@@ -239,8 +239,7 @@ static void relay_on_event(tasks_relay_t *r, const json_t *doc)
     const char *cancel = json_string_value(json_object_get(doc, "cancel"));
     if (cancel) {
         task_t *t = tasks_get(ts, cancel);
-        if (t && !t->forwarded && !tasks_terminal(t->state))
-        {
+        if (t && !t->forwarded && !tasks_terminal(t->state)) {
             problem_t *p = tasks_cancel(ts, t);
             problem_destroy(&p);
         }
