@@ -17,6 +17,7 @@
 
 #define RELAY_OFFERS_PER_TICK 256 /* offers published in one tick */
 #define RELAY_GETS_MAX        64  /* keys asked for at once */
+#define RELAY_GETS_PER_KEY    16  /* messages asked for at once under one key */
 #define RELAY_CLAIMS_MAX      256 /* claims in the store at once */
 
 typedef enum { RELAY_PUB_OFFER, RELAY_PUB_EVENT } relay_pub_kind_t;
@@ -39,7 +40,11 @@ typedef struct tasks_relay {
     int64_t forward_ms, poll_ms, next_poll_ms;
     relay_pub_t *pubs;  /* awaiting a confirm */
     relay_pub_t *retry; /* events rejected: sent again when the link is up */
-    char gets[RELAY_GETS_MAX][AMQP_LINK_KEY_MAX + 1];
+    /* gets outstanding, by key; `wanted` counts the idle workers of this round that fit */
+    struct {
+        char key[AMQP_LINK_KEY_MAX + 1];
+        int outstanding, wanted;
+    } gets[RELAY_GETS_MAX];
     size_t ngets;
     size_t claims; /* in the store now */
     tasks_relay_stats_t stats;
@@ -364,8 +369,9 @@ static void relay_on_offer(tasks_relay_t *r, const amqp_link_ev_t *ev, json_t *d
 static void relay_get_done(tasks_relay_t *r, const char *key)
 {
     for (size_t i = 0; i < r->ngets; i++)
-        if (!strcmp(r->gets[i], key)) {
-            memcpy(r->gets[i], r->gets[--r->ngets], sizeof r->gets[i]);
+        if (!strcmp(r->gets[i].key, key)) {
+            if (r->gets[i].outstanding > 0)
+                r->gets[i].outstanding--;
             return;
         }
 }
@@ -376,13 +382,22 @@ static void relay_want(void *ud, const char *kind, const char *name)
     char key[AMQP_LINK_KEY_MAX + 16];
     int n = kind ? snprintf(key, sizeof key, "offer.%s.%s", kind, name)
                  : snprintf(key, sizeof key, "offer.any");
-    if (n < 0 || n > AMQP_LINK_KEY_MAX || strpbrk(key, "*#") || r->ngets >= RELAY_GETS_MAX)
+    if (n < 0 || n > AMQP_LINK_KEY_MAX || strpbrk(key, "*#"))
         return;
-    for (size_t i = 0; i < r->ngets; i++)
-        if (!strcmp(r->gets[i], key))
+    size_t i = 0;
+    while (i < r->ngets && strcmp(r->gets[i].key, key))
+        i++;
+    if (i == r->ngets) {
+        if (r->ngets == RELAY_GETS_MAX)
             return;
-    if (amqp_link_get(r->link, key) == 0)
-        memcpy(r->gets[r->ngets++], key, (size_t)n + 1);
+        memcpy(r->gets[i].key, key, (size_t)n + 1);
+        r->gets[i].outstanding = r->gets[i].wanted = 0;
+        r->ngets++;
+    }
+    /* one message per idle worker that fits, at most RELAY_GETS_PER_KEY in flight */
+    if (++r->gets[i].wanted > r->gets[i].outstanding &&
+        r->gets[i].outstanding < RELAY_GETS_PER_KEY && amqp_link_get(r->link, key) == 0)
+        r->gets[i].outstanding++;
 }
 
 static void relay_wants_lease(tasks_relay_t *r)
@@ -409,10 +424,18 @@ void tasks_relay_tick(tasks_t *ts)
     int64_t now = clock_wall_ms();
     if (r->retry)
         relay_retry_events(r);
-    relay_offers_publish(r, now);
     if (now < r->next_poll_ms)
         return;
     r->next_poll_ms = now + r->poll_ms;
+    relay_offers_publish(r, now);
+    /* a new round: keys nobody waits for any more are forgotten once their gets are back */
+    size_t keep = 0;
+    for (size_t i = 0; i < r->ngets; i++) {
+        r->gets[i].wanted = 0;
+        if (r->gets[i].outstanding > 0)
+            r->gets[keep++] = r->gets[i];
+    }
+    r->ngets = keep;
     relay_wants_lease(r);
     tasks_stdin_wants(ts, relay_want, r);
 }
@@ -454,8 +477,10 @@ static void relay_on_link(void *ud, const amqp_link_ev_t *ev)
     case AMQP_LINK_MESSAGE: {
         json_t *doc = json_loadb(ev->body, ev->len, 0, NULL);
         bool offer = !strncmp(ev->key, "offer.", 6);
-        if (offer)
+        if (offer) {
             relay_get_done(r, ev->key);
+            r->next_poll_ms = 0; /* there may be more: ask again at the next tick */
+        }
         if (!json_is_object(doc)) {
             json_decref(doc);
             log_warn(NULL, "tasks: a relayed message is not a JSON object", "{s:s}", "key",

@@ -203,3 +203,29 @@ def test_broker_restart_loses_no_acknowledged_task(two_hubs, broker):
             assert done["hub"] == "b"
     finally:
         w.stop()
+
+
+def test_running_hub_restart_and_cancel_from_the_submitting_hub(make_daemon, pg_url, broker):
+    a = hub(make_daemon, pg_url, broker, "a")
+    b = hub(make_daemon, pg_url, broker, "b", first=a)
+    t = submit(a, type="sleep", capability="gpu", input={"ms": 1500}, max_attempts=3)
+    w = Worker(b, "gpu")
+    until(lambda: task(a, t["id"])["state"] == "running", what="running on B, seen on A")
+    # B stops mid-task: its lease dies with it; the row is B's, so B runs it again after restart
+    w.stop()
+    b.restart()
+    until(lambda: metric(b, "ganglion_rabbitmq_connected") == 1, what="B reconnected")
+    w = Worker(b, "gpu")
+    try:
+        done = a.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 25000}, timeout=35).json()
+        assert done["state"] == "succeeded" and done["hub"] == "b", done
+        assert done["attempts"] == 2
+        # a cancel on A of a task running on B: accepted, carried out by B, seen on A
+        c = submit(a, type="sleep", capability="gpu", input={"ms": 20000})
+        until(lambda: task(a, c["id"])["state"] == "running", what="second task running on B")
+        r = a.post(f"/api/v1/tasks/{c['id']}/cancel")
+        assert r.status_code == 202, r.text
+        until(lambda: task(a, c["id"])["state"] == "cancelled", what="cancel seen on A")
+        assert task(b, c["id"])["state"] == "cancelled"
+    finally:
+        w.stop()
