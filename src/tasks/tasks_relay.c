@@ -513,16 +513,16 @@ int tasks_relay_start(tasks_t *ts)
     r->poll_ms = cfg->rabbitmq_poll_ms;
     if (cfg->rabbitmq_hub[0])
         snprintf(r->hub, sizeof r->hub, "%s", cfg->rabbitmq_hub);
-    else if (gethostname(r->hub, sizeof r->hub - 1) < 0)
+    else if (gethostname(r->hub, sizeof r->hub - 1) < 0 || !r->hub[0])
         snprintf(r->hub, sizeof r->hub, "ganglion");
     char inbox[AMQP_LINK_KEY_MAX + 1];
     int n = snprintf(inbox, sizeof inbox, "event.%s", r->hub);
     char err[512];
-    if (n < 0 || (size_t)n >= sizeof inbox || strpbrk(r->hub, "*#.") ||
+    if (n < 0 || (size_t)n >= sizeof inbox || strpbrk(r->hub, "*#") ||
         amqp_link_start(ts->hub->loop, cfg->rabbitmq_url, cfg->rabbitmq_exchange, inbox,
                         relay_on_link, r, &r->link, err, sizeof err) < 0) {
-        if (n < 0 || (size_t)n >= sizeof inbox || strpbrk(r->hub, "*#."))
-            snprintf(err, sizeof err, "[rabbitmq] hub must be a name without '.', '*' or '#'");
+        if (n < 0 || (size_t)n >= sizeof inbox || strpbrk(r->hub, "*#"))
+            snprintf(err, sizeof err, "[rabbitmq] hub must be a name without '*' or '#'");
         log_error(NULL, "tasks: cannot start the RabbitMQ relay", "{s:s}", "reason", err);
         free(r);
         return -1;
