@@ -231,6 +231,8 @@ task_t *tasks_from_json(const json_t *doc)
     t->error = tasks_dup(doc, "error");
     t->origin = tasks_dup(doc, "origin");
     t->owner = tasks_dup(doc, "hub");
+    const char *via = json_string_value(json_object_get(doc, "via"));
+    t->via_stdin = via && !strcmp(via, "stdin");
     t->input = tasks_ref(doc, "input");
     t->labels = tasks_ref(doc, "labels");
     t->output = tasks_ref(doc, "output");

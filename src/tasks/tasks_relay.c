@@ -265,6 +265,7 @@ static void relay_on_event(tasks_relay_t *r, const json_t *doc)
     t->state = n->state;
     t->attempts = n->attempts;
     t->lease = n->lease;
+    t->via_stdin = n->via_stdin;
 #define RELAY_SWAP(f)                                                                              \
     do {                                                                                           \
         void *tmp_ = (void *)t->f;                                                                 \

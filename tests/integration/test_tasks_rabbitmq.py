@@ -229,3 +229,17 @@ def test_running_hub_restart_and_cancel_from_the_submitting_hub(make_daemon, pg_
         assert task(b, c["id"])["state"] == "cancelled"
     finally:
         w.stop()
+
+
+def test_stdin_worker_of_b_takes_tasks_by_capability_and_by_name(two_hubs):
+    from agents_util import PY, spawn, wait_status
+    a, b = two_hubs
+    ag = spawn(b, name="speaker", argv=[PY, str(ROOT / "examples" / "tasks" / "stdin_worker.py")],
+               capabilities=["tts", "tasks:2"])
+    wait_status(b, ag["id"], ("running",))
+    by_cap = submit(a, capability="tts", input={"say": "hi"})
+    by_name = submit(a, agent="speaker", input={"say": "again"})
+    for t in (by_cap, by_name):
+        done = a.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 20000}, timeout=30).json()
+        assert done["state"] == "succeeded" and done["output"] == t["input"], done
+        assert done["hub"] == "b" and done["via"] == "stdin" and done["worker"] == ag["id"]
