@@ -182,7 +182,10 @@ static void amqp_link_disconnect(amqp_link_t *l, const char *why)
     l->ndeclared = 0;
     amqp_link_reject_pending(l);
     atomic_store(&l->up, false);
-    log_warn(NULL, "rabbitmq: disconnected", "{s:s}", "reason", why);
+    if (!strcmp(why, "shutting down"))
+        log_info(NULL, "rabbitmq: disconnected", "{s:s}", "reason", why);
+    else
+        log_warn(NULL, "rabbitmq: disconnected", "{s:s}", "reason", why);
     amqp_link_post(l, (amqp_link_ev_t){.kind = AMQP_LINK_DOWN}, NULL, NULL, 0);
 }
 

@@ -15,10 +15,12 @@
 #include "net/amqp_link.h"
 #include "tasks/tasks_internal.h"
 
-#define RELAY_OFFERS_PER_TICK 256 /* offers published in one tick */
-#define RELAY_GETS_MAX        64  /* keys asked for at once */
-#define RELAY_GETS_PER_KEY    16  /* messages asked for at once under one key */
-#define RELAY_CLAIMS_MAX      256 /* claims in the store at once */
+#define RELAY_OFFERS_PER_TICK 256   /* offers published in one tick */
+#define RELAY_GETS_MAX        64    /* keys asked for at once */
+#define RELAY_GETS_PER_KEY    16    /* messages asked for at once under one key */
+#define RELAY_CLAIMS_MAX      256   /* claims in the store at once */
+#define RELAY_SEEN_MAX        256   /* keys local workers asked for, remembered */
+#define RELAY_SEEN_MS         10000 /* a worker not seen idle for this long may be gone */
 
 typedef enum { RELAY_PUB_OFFER, RELAY_PUB_EVENT } relay_pub_kind_t;
 
@@ -46,6 +48,13 @@ typedef struct tasks_relay {
         int outstanding, wanted;
     } gets[RELAY_GETS_MAX];
     size_t ngets;
+    /* keys local idle workers asked for lately: a task nobody here asked for is offered at
+     * once, without waiting forward_ms */
+    struct {
+        char key[AMQP_LINK_KEY_MAX + 1];
+        int64_t ms;
+    } seen[RELAY_SEEN_MAX];
+    size_t nseen;
     size_t claims; /* in the store now */
     tasks_relay_stats_t stats;
 } tasks_relay_t;
@@ -121,11 +130,48 @@ static void relay_pub_free(relay_pub_t *p)
 
 /* ---- offers (the submitting side) ---- */
 
-static bool relay_offerable(const tasks_t *ts, const task_t *t, int64_t now, int64_t forward_ms)
+static void relay_seen_mark(tasks_relay_t *r, const char *key, int64_t now)
 {
-    const char *me = tasks_hub_name(ts);
-    return !t->forwarded && t->not_before_ms <= now && now - t->updated_ms >= forward_ms &&
-           !t->dirty && t->save_mark <= ts->save_done && (!t->origin || !strcmp(t->origin, me));
+    size_t len = strlen(key);
+    if (len > AMQP_LINK_KEY_MAX)
+        return;
+    size_t i = 0, oldest = 0;
+    for (; i < r->nseen; i++) {
+        if (!strcmp(r->seen[i].key, key))
+            break;
+        if (r->seen[i].ms < r->seen[oldest].ms)
+            oldest = i;
+    }
+    if (i == r->nseen) {
+        if (r->nseen < RELAY_SEEN_MAX)
+            r->nseen++;
+        else
+            i = oldest;
+        memcpy(r->seen[i].key, key, len + 1);
+    }
+    r->seen[i].ms = now;
+}
+
+static bool relay_seen_lately(const tasks_relay_t *r, const char *key, int64_t now)
+{
+    for (size_t i = 0; i < r->nseen; i++)
+        if (!strcmp(r->seen[i].key, key))
+            return now - r->seen[i].ms < RELAY_SEEN_MS;
+    return false;
+}
+
+/* Offered when committed here, submitted here (a task taken from another hub stays), and either
+ * waited forward_ms or no local worker asked for its kind lately. */
+static bool relay_offerable(const tasks_relay_t *r, const task_t *t, int64_t now)
+{
+    const tasks_t *ts = r->ts;
+    if (t->forwarded || t->not_before_ms > now || t->dirty || t->save_mark > ts->save_done ||
+        (t->origin && strcmp(t->origin, r->hub)))
+        return false;
+    if (now - t->updated_ms >= r->forward_ms)
+        return true;
+    char key[AMQP_LINK_KEY_MAX + 16];
+    return relay_offer_key(t, key, sizeof key) == 0 && !relay_seen_lately(r, key, now);
 }
 
 static void relay_offer(tasks_relay_t *r, task_t *t)
@@ -164,7 +210,7 @@ static void relay_offers_publish(tasks_relay_t *r, int64_t now)
         task_t *t = ts->queue[pr].head;
         while (t && budget > 0) {
             task_t *nx = t->next;
-            if (relay_offerable(ts, t, now, r->forward_ms)) {
+            if (relay_offerable(r, t, now)) {
                 relay_offer(r, t);
                 budget--;
             }
@@ -385,6 +431,7 @@ static void relay_want(void *ud, const char *kind, const char *name)
                  : snprintf(key, sizeof key, "offer.any");
     if (n < 0 || n > AMQP_LINK_KEY_MAX || strpbrk(key, "*#"))
         return;
+    relay_seen_mark(r, key, clock_wall_ms());
     size_t i = 0;
     while (i < r->ngets && strcmp(r->gets[i].key, key))
         i++;
@@ -428,7 +475,6 @@ void tasks_relay_tick(tasks_t *ts)
     if (now < r->next_poll_ms)
         return;
     r->next_poll_ms = now + r->poll_ms;
-    relay_offers_publish(r, now);
     /* a new round: keys nobody waits for any more are forgotten once their gets are back */
     size_t keep = 0;
     for (size_t i = 0; i < r->ngets; i++) {
@@ -439,6 +485,7 @@ void tasks_relay_tick(tasks_t *ts)
     r->ngets = keep;
     relay_wants_lease(r);
     tasks_stdin_wants(ts, relay_want, r);
+    relay_offers_publish(r, now);
 }
 
 /* ---- the link's events ---- */
