@@ -372,6 +372,7 @@ static void tasks_api_lease(api_req_t *req, void *ctx)
     w->max = max;
     w->lease_ms = lease_ms;
     tasks_waiter_add(&ts->leases, w);
+    tasks_relay_poke(ts); /* an idle worker: other hubs' offers may fit it */
 }
 
 static void tasks_api_heartbeat(api_req_t *req, void *ctx)

@@ -171,6 +171,8 @@ int tasks_relay_start(tasks_t *ts);
 void tasks_relay_destroy(tasks_t *ts);
 /* Offers what waited too long here, asks for offers for idle local workers. Every tick. */
 void tasks_relay_tick(tasks_t *ts);
+/* A local worker became idle: ask the broker for offers now rather than at the next poll. */
+void tasks_relay_poke(tasks_t *ts);
 /* A committed row (doc: its JSON) of a task submitted to another hub: tell that hub. */
 void tasks_relay_committed(tasks_t *ts, const char *origin, const char *doc);
 /* Asks the hub running t to cancel it. NULL, or why not. */

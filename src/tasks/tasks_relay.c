@@ -637,3 +637,11 @@ bool tasks_relay_busy(const tasks_t *ts)
 {
     return ts->relay && ts->relay->claims > 0;
 }
+
+void tasks_relay_poke(tasks_t *ts)
+{
+    if (!ts->relay)
+        return;
+    ts->relay->next_poll_ms = 0;
+    tasks_relay_tick(ts);
+}

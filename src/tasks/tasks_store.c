@@ -10,6 +10,8 @@
 #include "store/store_problem.h"
 #include "tasks/tasks_internal.h"
 
+#define TASKS_BATCH_TRIES 3 /* a batch's transaction, when the server reports a deadlock */
+
 static const store_migration_t tasks_migs[] = {
     {
         .version = 700,
@@ -73,15 +75,16 @@ typedef struct tasks_batch {
     tasks_t *ts;
     tasks_row_t *rows;
     size_t n;
+    size_t marked; /* dirty tasks taken: n plus copies of tasks another hub writes */
     char hub[128]; /* the hub writing: a row another hub took is left alone */
     char err[256];
 } tasks_batch_t;
 
 static void tasks_flush(tasks_t *ts);
 
-static int tasks_batch_work(store_conn_t *c, void *ud)
+/* One try of the batch's transaction. */
+static int tasks_batch_try(store_conn_t *c, tasks_batch_t *b)
 {
-    tasks_batch_t *b = ud;
     int rc = store_tx_begin(c);
     for (size_t i = 0; rc == 0 && i < b->n; i++) {
         tasks_row_t *r = &b->rows[i];
@@ -105,6 +108,25 @@ static int tasks_batch_work(store_conn_t *c, void *ud)
         (void)store_tx_rollback(c); /* the error that counts is rc */
     }
     return rc;
+}
+
+/* Rows go in id order, so that hubs writing one shared table lock rows in the same order; a
+ * deadlock or serialization failure the server still reports is tried again. */
+static int tasks_batch_work(store_conn_t *c, void *ud)
+{
+    tasks_batch_t *b = ud;
+    int rc = 0;
+    for (int attempt = 0; attempt < TASKS_BATCH_TRIES; attempt++) {
+        rc = tasks_batch_try(c, b);
+        if (rc == 0 || (!strstr(b->err, "40P01") && !strstr(b->err, "40001")))
+            break;
+    }
+    return rc;
+}
+
+static int tasks_row_cmp(const void *x, const void *y)
+{
+    return strcmp(((const tasks_row_t *)x)->id, ((const tasks_row_t *)y)->id);
 }
 
 static void tasks_batch_free(tasks_batch_t *b)
@@ -163,7 +185,7 @@ static void tasks_batch_done(int status, void *ud)
         log_error(NULL, "tasks: batch not committed", "{s:i,s:s}", "rows", (int)b->n, "reason",
                   b->err);
     }
-    ts->save_done += b->n;
+    ts->save_done += b->marked;
     ts->batch_busy = false;
     /* tasks submitted to another hub: that hub hears of what is committed now */
     for (size_t i = 0; status >= 0 && ts->hub->tasks && i < b->n; i++)
@@ -196,6 +218,13 @@ static void tasks_flush(tasks_t *ts)
     snprintf(b->hub, sizeof b->hub, "%s", tasks_hub_name(ts));
     for (task_t *t = ts->dirty_head; t;) {
         task_t *nx = t->dnext;
+        b->marked++;
+        if (tasks_remote(ts, t)) { /* the hub running it writes its row */
+            t->dirty = false;
+            t->dnext = NULL;
+            t = nx;
+            continue;
+        }
         tasks_row_t *r = &rows[b->n++];
         memcpy(r->id, t->id, sizeof r->id);
         r->state = tasks_state_names[t->state];
@@ -212,6 +241,7 @@ static void tasks_flush(tasks_t *ts)
         t = nx;
     }
     ts->dirty_head = ts->dirty_tail = NULL;
+    qsort(b->rows, b->n, sizeof *b->rows, tasks_row_cmp);
     ts->batch_busy = true;
     int rc = store_submit(ts->hub->store, ts->hub->loop, tasks_batch_work, tasks_batch_done, b);
     if (rc < 0) {
