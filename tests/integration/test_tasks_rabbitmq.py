@@ -243,3 +243,24 @@ def test_stdin_worker_of_b_takes_tasks_by_capability_and_by_name(two_hubs):
         done = a.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 20000}, timeout=30).json()
         assert done["state"] == "succeeded" and done["output"] == t["input"], done
         assert done["hub"] == "b" and done["via"] == "stdin" and done["worker"] == ag["id"]
+
+
+def test_without_url_librabbitmq_is_never_loaded(daemon):
+    assert metric(daemon, "ganglion_rabbitmq_connected") is None
+    assert "librabbitmq.so" not in open(f"/proc/{daemon.proc.pid}/maps").read()
+
+
+def test_unreachable_broker_keeps_tasks_on_their_hub(make_daemon):
+    from conftest import free_port
+    d = make_daemon(args=["--set", f"rabbitmq.url=amqp://guest:guest@127.0.0.1:{free_port()}/%2F",
+                          "--set", "rabbitmq.hub=lonely", "--set", "rabbitmq.forward_ms=0"])
+    assert "librabbitmq.so" in open(f"/proc/{d.proc.pid}/maps").read()
+    assert metric(d, "ganglion_rabbitmq_connected") == 0
+    w = Worker(d, "gpu")
+    try:
+        t = submit(d, capability="gpu", input=[1])
+        done = d.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 20000}, timeout=30).json()
+        assert done["state"] == "succeeded" and done["hub"] == "lonely" and done["output"] == [1]
+    finally:
+        w.stop()
+    assert metric(d, "ganglion_rabbitmq_published_total") == 0
