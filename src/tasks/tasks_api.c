@@ -270,6 +270,8 @@ static void tasks_api_cancel(api_req_t *req, void *ctx)
     task_t *t = tasks_find(req);
     if (!t)
         return;
+    if (!tasks_remote(ts, t) && tasks_relay_cancel_offered(ts, t, req))
+        return; /* offered to other hubs: the store says whether one took it meanwhile */
     if (tasks_remote(ts, t) && !tasks_terminal(t->state)) {
         /* the hub running it cancels it; this copy follows when that is committed */
         problem_t *p = tasks_relay_cancel(ts, t);

@@ -175,6 +175,9 @@ void tasks_relay_tick(tasks_t *ts);
 void tasks_relay_poke(tasks_t *ts);
 /* A committed row (doc: its JSON) of a task submitted to another hub: tell that hub. */
 void tasks_relay_committed(tasks_t *ts, const char *origin, const char *doc);
+/* Cancels a task this hub offered (t->forwarded), whichever hub holds its row by now, and
+ * replies to req. false when t is not such a task (the caller cancels it as usual). */
+bool tasks_relay_cancel_offered(tasks_t *ts, task_t *t, api_req_t *req);
 /* Asks the hub running t to cancel it. NULL, or why not. */
 problem_t *tasks_relay_cancel(tasks_t *ts, const task_t *t);
 /* Claims in the store or publishes awaiting a confirm. */

@@ -645,3 +645,85 @@ void tasks_relay_poke(tasks_t *ts)
     ts->relay->next_poll_ms = 0;
     tasks_relay_tick(ts);
 }
+
+/* ---- cancelling a task this hub offered ---- */
+
+/* The cancel of an offered task races other hubs' claims: the store decides. Either the row is
+ * still ours and queued, and the conditional update cancels it (a later claim finds it is no
+ * longer queued), or another hub took it, and the cancel goes to that hub. */
+typedef struct relay_cancel_job {
+    tasks_relay_t *r;
+    api_req_t *req;
+    char id[TASKS_ID_LEN + 1];
+    char hub[128], owner[128];
+    int64_t moved, now;
+} relay_cancel_job_t;
+
+static int relay_cancel_work(store_conn_t *c, void *ud)
+{
+    relay_cancel_job_t *k = ud;
+    store_val_t p[] = {STORE_TEXTV(k->id), STORE_TEXTV(k->hub)};
+    int rc = store_query(c,
+                         "UPDATE tasks SET state = 'cancelled' WHERE id = $1 AND hub = $2"
+                         " AND state = 'queued'",
+                         p, 2, NULL, &k->moved);
+    if (rc < 0 || k->moved == 1)
+        return rc;
+    json_t *rows = NULL;
+    rc = store_query(c, "SELECT hub FROM tasks WHERE id = $1", p, 1, &rows, NULL);
+    const char *owner = json_string_value(json_object_get(json_array_get(rows, 0), "hub"));
+    snprintf(k->owner, sizeof k->owner, "%s", owner ? owner : "");
+    json_decref(rows);
+    return rc;
+}
+
+static void relay_cancel_done(int status, void *ud)
+{
+    relay_cancel_job_t *k = ud;
+    tasks_relay_t *r = k->r;
+    tasks_t *ts = r->ts;
+    r->claims--;
+    task_t *t = tasks_get(ts, k->id);
+    if (status < 0) {
+        api_reply_problem(k->req, problem_new(503, "store-error",
+                                              "the cancel of task %s could not be committed; try "
+                                              "again",
+                                              k->id));
+    } else if (!t) {
+        api_reply_problem(k->req, problem_new(404, "not-found", "no task %s", k->id));
+    } else if (k->moved != 1 && k->owner[0] && strcmp(k->owner, r->hub) &&
+               !tasks_terminal(t->state)) {
+        free(t->owner);
+        t->owner = strdup(k->owner);
+        problem_t *p = tasks_relay_cancel(ts, t);
+        if (p)
+            api_reply_problem(k->req, p);
+        else
+            api_reply_json(k->req, 202, tasks_task_json(t));
+    } else {
+        problem_t *p = tasks_cancel(ts, t);
+        if (p)
+            api_reply_problem(k->req, p);
+        else
+            tasks_ack_reply(ts, k->req, 200, tasks_task_json(t));
+    }
+    free(k);
+}
+
+bool tasks_relay_cancel_offered(tasks_t *ts, task_t *t, api_req_t *req)
+{
+    tasks_relay_t *r = ts->relay;
+    if (!r || !t->forwarded || tasks_terminal(t->state) || !ts->hub->store)
+        return false;
+    relay_cancel_job_t *k = calloc(1, sizeof *k);
+    if (!k)
+        return false;
+    k->r = r;
+    k->req = req;
+    memcpy(k->id, t->id, sizeof k->id);
+    snprintf(k->hub, sizeof k->hub, "%s", r->hub);
+    r->claims++;
+    if (store_submit(ts->hub->store, ts->hub->loop, relay_cancel_work, relay_cancel_done, k) < 0)
+        relay_cancel_done(-1, k);
+    return true;
+}

@@ -264,3 +264,24 @@ def test_unreachable_broker_keeps_tasks_on_their_hub(make_daemon):
     finally:
         w.stop()
     assert metric(d, "ganglion_rabbitmq_published_total") == 0
+
+
+def test_cancelled_offer_is_not_run_by_another_hub(two_hubs):
+    a, b = two_hubs
+    t = submit(a, capability="gpu", input="never")
+    until(lambda: metric(a, "ganglion_rabbitmq_confirmed_total") >= 1, what="offer confirmed")
+    r = a.post(f"/api/v1/tasks/{t['id']}/cancel")
+    assert r.status_code == 200 and r.json()["state"] == "cancelled", r.text
+    marker = submit(a, capability="gpu", input="after")
+    w = Worker(b, "gpu")
+    try:
+        done = a.get(f"/api/v1/tasks/{marker['id']}/wait", params={"timeout_ms": 20000},
+                     timeout=30).json()
+        assert done["state"] == "succeeded"
+        # the cancelled task's offer came first in the queue: taken off it and dropped
+        until(lambda: metric(b, "ganglion_rabbitmq_duplicates_total") >= 1, what="offer dropped")
+        assert task(a, t["id"])["state"] == "cancelled"
+        assert b.get(f"/api/v1/tasks/{t['id']}").status_code == 404  # never held by B
+        assert metric(b, "ganglion_rabbitmq_taken_total") == 1
+    finally:
+        w.stop()
