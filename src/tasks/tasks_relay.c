@@ -390,6 +390,16 @@ static void relay_on_offer(tasks_relay_t *r, const amqp_link_ev_t *ev, json_t *d
         amqp_link_settle(r->link, ev->gen, ev->tag, !bad);
         return;
     }
+    int64_t deadline_ms = 0;
+    const char *deadline = json_string_value(json_object_get(doc, "deadline"));
+    if (deadline && clock_rfc3339_parse(deadline, &deadline_ms) == 0 &&
+        deadline_ms <= clock_wall_ms()) {
+        r->stats.duplicates++; /* its own hub expires it */
+        json_decref(doc);
+        free(k);
+        amqp_link_settle(r->link, ev->gen, ev->tag, false);
+        return;
+    }
     task_t *have = tasks_get(r->ts, id);
     if (have && !have->forwarded) {
         r->stats.duplicates++; /* running here already */

@@ -223,6 +223,10 @@ def test_running_hub_restart_and_cancel_from_the_submitting_hub(make_daemon, pg_
         # a cancel on A of a task running on B: accepted, carried out by B, seen on A
         c = submit(a, type="sleep", capability="gpu", input={"ms": 20000})
         until(lambda: task(a, c["id"])["state"] == "running", what="second task running on B")
+        # A restarts meanwhile: it reloads its copy of the task B runs, and still follows it
+        a.restart()
+        assert task(a, c["id"])["hub"] == "b"
+        until(lambda: metric(a, "ganglion_rabbitmq_connected") == 1, what="A reconnected")
         r = a.post(f"/api/v1/tasks/{c['id']}/cancel")
         assert r.status_code == 202, r.text
         until(lambda: task(a, c["id"])["state"] == "cancelled", what="cancel seen on A")
