@@ -81,6 +81,11 @@ static amqp_bytes_t amqp_link_bytes(const char *s)
 
 /* ---- thread → loop ---- */
 
+/* The event list needs no bound of its own: every event answers a command (a publish's confirm
+ * or rejection, a get's message or emptiness; at most AMQP_LINK_CMDS_MAX queued), is one of the
+ * inbox's unacknowledged deliveries (at most AMQP_LINK_PREFETCH), or marks a connection's start
+ * or end (one per connection attempt that succeeded). */
+
 static void amqp_link_post(amqp_link_t *l, amqp_link_ev_t ev, const char *key, const void *body,
                            size_t len)
 {
