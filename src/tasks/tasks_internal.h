@@ -174,7 +174,7 @@ void tasks_relay_tick(tasks_t *ts);
 /* A local worker became idle: ask the broker for offers now rather than at the next poll. */
 void tasks_relay_poke(tasks_t *ts);
 /* A committed row (doc: its JSON) of a task submitted to another hub: tell that hub. */
-void tasks_relay_committed(tasks_t *ts, const char *origin, const char *doc);
+void tasks_relay_committed(tasks_t *ts, const char *id, const char *origin, const char *doc);
 /* Cancels a task this hub offered (t->forwarded), whichever hub holds its row by now, and
  * replies to req. false when t is not such a task (the caller cancels it as usual). */
 bool tasks_relay_cancel_offered(tasks_t *ts, task_t *t, api_req_t *req);

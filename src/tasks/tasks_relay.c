@@ -233,19 +233,34 @@ static void relay_offer_back(tasks_relay_t *r, const char *task_id)
 
 /* ---- events (the running side tells the submitting side) ---- */
 
+/* Keeps p to send again. Only the newest message for one task and key is kept: each carries
+ * the task's whole state, so the list holds at most one message per task while the link is
+ * down. */
+static void relay_retry_add(tasks_relay_t *r, relay_pub_t *p)
+{
+    for (relay_pub_t **pp = &r->retry; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->task_id, p->task_id) && !strcmp((*pp)->key, p->key)) {
+            relay_pub_t *old = *pp;
+            *pp = old->next;
+            relay_pub_free(old);
+            break;
+        }
+    p->next = r->retry;
+    r->retry = p;
+}
+
 static void relay_event_send(tasks_relay_t *r, relay_pub_t *p)
 {
     uint64_t id;
     if (amqp_link_publish(r->link, p->key, p->body, p->len, &id) < 0) {
-        p->next = r->retry;
-        r->retry = p;
+        relay_retry_add(r, p);
         return;
     }
     p->id = id;
     relay_pub_add(r, p);
 }
 
-void tasks_relay_committed(tasks_t *ts, const char *origin, const char *doc)
+void tasks_relay_committed(tasks_t *ts, const char *id, const char *origin, const char *doc)
 {
     tasks_relay_t *r = ts->relay;
     if (!r || !origin || !*origin || !strcmp(origin, r->hub))
@@ -259,6 +274,7 @@ void tasks_relay_committed(tasks_t *ts, const char *origin, const char *doc)
     }
     p->kind = RELAY_PUB_EVENT;
     p->len = strlen(doc);
+    snprintf(p->task_id, sizeof p->task_id, "%s", id);
     relay_event_send(r, p);
 }
 
@@ -524,8 +540,7 @@ static void relay_on_link(void *ud, const amqp_link_ev_t *ev)
             relay_offer_back(r, p->task_id);
             relay_pub_free(p);
         } else {
-            p->next = r->retry;
-            r->retry = p;
+            relay_retry_add(r, p);
         }
         break;
     }

@@ -189,7 +189,7 @@ static void tasks_batch_done(int status, void *ud)
     ts->batch_busy = false;
     /* tasks submitted to another hub: that hub hears of what is committed now */
     for (size_t i = 0; status >= 0 && ts->hub->tasks && i < b->n; i++)
-        tasks_relay_committed(ts, b->rows[i].origin, b->rows[i].doc);
+        tasks_relay_committed(ts, b->rows[i].id, b->rows[i].origin, b->rows[i].doc);
     tasks_batch_free(b);
     if (!ts->hub->tasks) /* destroyed meanwhile */
         return;
