@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 import uuid
 from pathlib import Path
 
@@ -185,24 +186,40 @@ def test_hub_restart_and_repeated_offers_run_a_task_once(two_hubs):
 
 def test_broker_restart_loses_no_acknowledged_task(two_hubs, broker):
     a, b = two_hubs
-    first = submit(a, capability="gpu", input="before")
-    until(lambda: metric(a, "ganglion_rabbitmq_confirmed_total") >= 1, what="offer confirmed")
-    broker.stop(keep=True)
-    until(lambda: metric(a, "ganglion_rabbitmq_connected") == 0, what="A sees the broker gone")
-    # accepted while the broker is down: held on A, offered once it is back
-    second = submit(a, capability="gpu", input="during")
-    broker.start(broker.port, broker.dir)
-    until(lambda: metric(b, "ganglion_rabbitmq_connected") == 1, timeout=30, what="B reconnected")
-    until(lambda: metric(a, "ganglion_rabbitmq_connected") == 1, timeout=30, what="A reconnected")
     w = Worker(b, "gpu")
+    w2 = None
     try:
-        for t in (first, second):
+        # running on B when the broker goes: its result is reported once the broker is back
+        running = submit(a, type="sleep", capability="gpu", input={"ms": 4000})
+        until(lambda: task(a, running["id"])["state"] == "running", what="running on B")
+        # offered, with no worker for it anywhere: the broker keeps the offer across its restart
+        parked = submit(a, capability="fpga", input="parked")
+        until(lambda: metric(a, "ganglion_rabbitmq_offered_total") >= 2, what="offer published")
+        until(lambda: metric(a, "ganglion_rabbitmq_confirmed_total") >= 2, what="offer confirmed")
+        broker.stop(keep=True)
+        stopped_at = time.time()
+        until(lambda: metric(a, "ganglion_rabbitmq_connected") == 0, what="A sees the broker gone")
+        # accepted while the broker is down: held on A, offered once it is back
+        during = submit(a, capability="gpu", input="during")
+        until(lambda: task(b, running["id"])["state"] == "succeeded", what="done on B meanwhile")
+        finished = task(b, running["id"])["updated_at"]
+        if datetime.fromisoformat(finished.replace("Z", "+00:00")).timestamp() > stopped_at:
+            assert task(a, running["id"])["state"] == "running"  # A cannot have heard of it
+        broker.start(broker.port, broker.dir)
+        until(lambda: metric(b, "ganglion_rabbitmq_connected") == 1, timeout=30, what="B reconnected")
+        until(lambda: metric(a, "ganglion_rabbitmq_connected") == 1, timeout=30, what="A reconnected")
+        w2 = Worker(b, "fpga")
+        for t in (running, parked, during):
             done = a.get(f"/api/v1/tasks/{t['id']}/wait", params={"timeout_ms": 25000},
                          timeout=35).json()
-            assert done["state"] == "succeeded" and done["output"] == t["input"], done
-            assert done["hub"] == "b"
+            assert done["state"] == "succeeded" and done["hub"] == "b", done
+            assert done["attempts"] == 1
+        assert task(a, during["id"])["output"] == "during"
+        assert task(a, parked["id"])["output"] == "parked"
     finally:
         w.stop()
+        if w2:
+            w2.stop()
 
 
 def test_running_hub_restart_and_cancel_from_the_submitting_hub(make_daemon, pg_url, broker):
