@@ -60,7 +60,7 @@ void tasks_free(task_t *t)
     free(t->worker);
     free(t->error);
     free(t->origin);
-    free(t->owner);
+    free(t->holder);
     json_decref(t->input);
     json_decref(t->labels);
     json_decref(t->output);
@@ -182,7 +182,7 @@ json_t *tasks_task_json(const task_t *t)
                                                 : json_string(t->via_stdin ? "stdin" : "lease"));
     json_object_set_new(o, "lease", json_integer((json_int_t)t->lease));
     json_object_set_new(o, "origin", t->origin ? json_string(t->origin) : json_null());
-    json_object_set_new(o, "hub", t->owner ? json_string(t->owner) : json_null());
+    json_object_set_new(o, "hub", t->holder ? json_string(t->holder) : json_null());
     tasks_set_time(o, "lease_expires_at",
                    t->state == TASK_ASSIGNED || t->state == TASK_RUNNING ? t->lease_expires_ms : 0);
     return o;
@@ -230,7 +230,7 @@ task_t *tasks_from_json(const json_t *doc)
     t->worker = tasks_dup(doc, "worker");
     t->error = tasks_dup(doc, "error");
     t->origin = tasks_dup(doc, "origin");
-    t->owner = tasks_dup(doc, "hub");
+    t->holder = tasks_dup(doc, "hub");
     const char *via = json_string_value(json_object_get(doc, "via"));
     t->via_stdin = via && !strcmp(via, "stdin");
     t->input = tasks_ref(doc, "input");
@@ -396,7 +396,7 @@ task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, boo
     t->state = TASK_QUEUED;
     if (ts->relay) {
         t->origin = strdup(tasks_hub_name(ts));
-        t->owner = strdup(tasks_hub_name(ts));
+        t->holder = strdup(tasks_hub_name(ts));
     }
     if (htab_put(ts->by_id, t) < 0 || (t->idem_key && htab_put(ts->by_key, t) < 0)) {
         htab_del(ts->by_id, t->id, strlen(t->id));

@@ -55,7 +55,7 @@ typedef struct task {
     bool via_stdin; /* handed to a stdin worker: no lease lapse; the agent's end retries it */
     /* between hubs (tasks_relay.c); NULL/false when the relay is off */
     char *origin;       /* the hub it was submitted to, owned */
-    char *owner;        /* the hub whose row it is (runs it, or offers it), owned */
+    char *holder;       /* the hub whose row it is (runs it, or offers it), owned */
     bool forwarded;     /* offered to other hubs or running under one: a copy that follows */
     uint64_t save_mark; /* committed once save_done reaches it */
 } task_t;

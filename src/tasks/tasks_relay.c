@@ -169,7 +169,7 @@ static void relay_offer_back(tasks_relay_t *r, const char *task_id)
     task_t *t = tasks_get(r->ts, task_id);
     if (!t || !t->forwarded || t->state != TASK_QUEUED)
         return;
-    if (t->owner && strcmp(t->owner, r->hub))
+    if (t->holder && strcmp(t->holder, r->hub))
         return; /* another hub took it meanwhile */
     t->forwarded = false;
     tasks_place(r->ts, t);
@@ -263,7 +263,7 @@ static void relay_on_event(tasks_relay_t *r, const json_t *doc)
     task_t *n = tasks_from_json(doc);
     if (!n)
         return;
-    if (n->state == TASK_QUEUED && t->owner && n->owner && !strcmp(t->owner, n->owner) &&
+    if (n->state == TASK_QUEUED && t->holder && n->holder && !strcmp(t->holder, n->holder) &&
         n->attempts == t->attempts) {
         tasks_free(n);
         return; /* nothing new */
@@ -280,7 +280,7 @@ static void relay_on_event(tasks_relay_t *r, const json_t *doc)
     } while (0)
     RELAY_SWAP(worker);
     RELAY_SWAP(error);
-    RELAY_SWAP(owner);
+    RELAY_SWAP(holder);
     RELAY_SWAP(output);
     RELAY_SWAP(progress);
 #undef RELAY_SWAP
@@ -476,7 +476,7 @@ void tasks_relay_destroy(tasks_t *ts)
 
 bool tasks_remote(const tasks_t *ts, const task_t *t)
 {
-    return ts->relay && t->forwarded && t->owner && strcmp(t->owner, ts->relay->hub);
+    return ts->relay && t->forwarded && t->holder && strcmp(t->holder, ts->relay->hub);
 }
 
 bool tasks_relay_busy(const tasks_t *ts)

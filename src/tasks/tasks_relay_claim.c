@@ -48,12 +48,12 @@ static void relay_claim_done(int status, void *ud)
         task_t *t = tasks_get(ts, k->id);
         if (t) { /* our own offer, taken back by a local worker */
             t->forwarded = false;
-            free(t->owner);
-            t->owner = strdup(r->hub);
+            free(t->holder);
+            t->holder = strdup(r->hub);
             tasks_place(ts, t);
         } else if ((t = tasks_from_json(k->doc)) && htab_put(ts->by_id, t) == 0) {
-            free(t->owner);
-            t->owner = strdup(r->hub);
+            free(t->holder);
+            t->holder = strdup(r->hub);
             if (!t->origin)
                 t->origin = strdup(k->from);
             tasks_place(ts, t);
@@ -117,7 +117,7 @@ problem_t *tasks_relay_cancel(tasks_t *ts, const task_t *t)
 {
     tasks_relay_t *r = ts->relay;
     char key[AMQP_LINK_KEY_MAX + 16];
-    int n = snprintf(key, sizeof key, "event.%s", t->owner);
+    int n = snprintf(key, sizeof key, "event.%s", t->holder);
     relay_pub_t *p = calloc(1, sizeof *p);
     json_t *msg = json_pack("{s:s}", "cancel", t->id);
     char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
@@ -130,7 +130,7 @@ problem_t *tasks_relay_cancel(tasks_t *ts, const task_t *t)
         problem_t *pr = problem_new(503, "hub-unreachable",
                                     "task %s runs on hub %s and the message bus cannot take the "
                                     "cancel now; try again",
-                                    t->id, t->owner);
+                                    t->id, t->holder);
         problem_header_set(pr, "Retry-After", "1");
         return pr;
     }
@@ -153,7 +153,7 @@ typedef struct relay_cancel_job {
     tasks_relay_t *r;
     api_req_t *req;
     char id[TASKS_ID_LEN + 1];
-    char hub[128], owner[128];
+    char hub[128], holder[128];
     int64_t moved, now;
 } relay_cancel_job_t;
 
@@ -169,8 +169,8 @@ static int relay_cancel_work(store_conn_t *c, void *ud)
         return rc;
     json_t *rows = NULL;
     rc = store_query(c, "SELECT hub FROM tasks WHERE id = $1", p, 1, &rows, NULL);
-    const char *owner = json_string_value(json_object_get(json_array_get(rows, 0), "hub"));
-    snprintf(k->owner, sizeof k->owner, "%s", owner ? owner : "");
+    const char *holder_name = json_string_value(json_object_get(json_array_get(rows, 0), "hub"));
+    snprintf(k->holder, sizeof k->holder, "%s", holder_name ? holder_name : "");
     json_decref(rows);
     return rc;
 }
@@ -189,10 +189,10 @@ static void relay_cancel_done(int status, void *ud)
                                               k->id));
     } else if (!t) {
         api_reply_problem(k->req, problem_new(404, "not-found", "no task %s", k->id));
-    } else if (k->moved != 1 && k->owner[0] && strcmp(k->owner, r->hub) &&
+    } else if (k->moved != 1 && k->holder[0] && strcmp(k->holder, r->hub) &&
                !tasks_terminal(t->state)) {
-        free(t->owner);
-        t->owner = strdup(k->owner);
+        free(t->holder);
+        t->holder = strdup(k->holder);
         problem_t *p = tasks_relay_cancel(ts, t);
         if (p)
             api_reply_problem(k->req, p);
