@@ -281,6 +281,18 @@ static const config_key_t config_keys[] = {
             "largest MQTT request payload; larger gets a 413 reply"),
     CFG_NUM("mqtt", "keepalive", CONFIG_T_INT, mqtt_keepalive, "30", 5, 3600, 0,
             "seconds between MQTT keep-alive pings"),
+    /* ---- [rabbitmq] ---- */
+    CFG_STR("rabbitmq", "url", rabbitmq_url, "", NULL, CONFIG_F_URL,
+            "RabbitMQ broker shared by hubs on one PostgreSQL: amqp://USER:PASS@HOST:PORT/VHOST; "
+            "empty = tasks stay on this hub"),
+    CFG_STR("rabbitmq", "hub", rabbitmq_hub, "", NULL, 0,
+            "this hub's name, unique among the hubs sharing the store; empty = the host name"),
+    CFG_STR("rabbitmq", "exchange", rabbitmq_exchange, "ganglion.tasks", config_check_nonempty, 0,
+            "the durable topic exchange the hubs share"),
+    CFG_NUM("rabbitmq", "forward_ms", CONFIG_T_INT, rabbitmq_forward_ms, "200", 0, 3600000, 0,
+            "a queued task no local worker took within this many ms is offered to other hubs"),
+    CFG_NUM("rabbitmq", "poll_ms", CONFIG_T_INT, rabbitmq_poll_ms, "100", 10, 60000, 0,
+            "how often a hub with idle workers asks the broker for offered tasks"),
     /* ---- [websocket] ---- */
     CFG_NUM("websocket", "max_frame", CONFIG_T_SIZE, ws_max_frame, "1M", 125, 64 * MIB,
             CONFIG_F_RELOAD, "largest WebSocket frame payload in bytes; larger closes with 1009"),
@@ -481,9 +493,9 @@ static const config_key_t config_keys[] = {
  * here would be refused in a file (config_section_known) and left out of the print
  * (config_sections_check, run by the unit tests, keeps the two in step). */
 static const char *const config_sections[] = {
-    "server",    "log",    "store", "events", "audit",     "auth",  "tls",
-    "ratelimit", "agents", "zmq",   "mqtt",   "websocket", "watch", "guard",
-    "memory",    "vault",  "brain", "alerts", "retention"};
+    "server",    "log",    "store", "events", "audit",    "auth",      "tls",
+    "ratelimit", "agents", "zmq",   "mqtt",   "rabbitmq", "websocket", "watch",
+    "guard",     "memory", "vault", "brain",  "alerts",   "retention"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */

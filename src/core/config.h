@@ -123,6 +123,12 @@ typedef struct config {
     char mqtt_events[CONFIG_STR_MAX];        /* bus patterns published; empty = none */
     int64_t mqtt_max_message;                /* largest request payload */
     int64_t mqtt_keepalive;                  /* seconds */
+    /* [rabbitmq] tasks between hubs (src/tasks/tasks_relay.c, src/net/amqp_link.c) */
+    char rabbitmq_url[CONFIG_STR_MAX]; /* amqp://USER:PASS@HOST:PORT/VHOST; empty = off */
+    char rabbitmq_hub[128];            /* this hub's name among those sharing the store */
+    char rabbitmq_exchange[128];       /* topic exchange, default "ganglion.tasks" */
+    int64_t rabbitmq_forward_ms;       /* a task no local worker took by then goes to the bus */
+    int64_t rabbitmq_poll_ms;          /* idle local workers ask the bus this often */
     /* [websocket] WebSocket transport (src/net/ws*) */
     int64_t ws_max_frame;    /* largest frame payload, default 1 MiB */
     int64_t ws_max_message;  /* largest message, all fragments, default 1 MiB */

@@ -61,6 +61,8 @@ void tasks_free(task_t *t)
     free(t->error);
     free(t->owner);
     free(t->team);
+    free(t->origin);
+    free(t->holder);
     json_decref(t->input);
     json_decref(t->labels);
     json_decref(t->output);
@@ -183,6 +185,8 @@ json_t *tasks_task_json(const task_t *t)
                         t->state == TASK_QUEUED ? json_null()
                                                 : json_string(t->via_stdin ? "stdin" : "lease"));
     json_object_set_new(o, "lease", json_integer((json_int_t)t->lease));
+    json_object_set_new(o, "origin", t->origin ? json_string(t->origin) : json_null());
+    json_object_set_new(o, "hub", t->holder ? json_string(t->holder) : json_null());
     tasks_set_time(o, "lease_expires_at",
                    t->state == TASK_ASSIGNED || t->state == TASK_RUNNING ? t->lease_expires_ms : 0);
     return o;
@@ -231,6 +235,10 @@ task_t *tasks_from_json(const json_t *doc)
     t->error = tasks_dup(doc, "error");
     t->owner = tasks_dup(doc, "owner");
     t->team = tasks_dup(doc, "team");
+    t->origin = tasks_dup(doc, "origin");
+    t->holder = tasks_dup(doc, "hub");
+    const char *via = json_string_value(json_object_get(doc, "via"));
+    t->via_stdin = via && !strcmp(via, "stdin");
     t->input = tasks_ref(doc, "input");
     t->labels = tasks_ref(doc, "labels");
     t->output = tasks_ref(doc, "output");
@@ -394,6 +402,10 @@ task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, con
     t->created_ms = clock_wall_ms();
     t->seq = ++ts->seq;
     t->state = TASK_QUEUED;
+    if (ts->relay) {
+        t->origin = strdup(tasks_hub_name(ts));
+        t->holder = strdup(tasks_hub_name(ts));
+    }
     if (htab_put(ts->by_id, t) < 0 || (t->idem_key && htab_put(ts->by_key, t) < 0)) {
         htab_del(ts->by_id, t->id, strlen(t->id));
         tasks_free(t);
@@ -590,9 +602,15 @@ static void tasks_on_tick(uv_timer_t *h)
     task_t *t = ts->flight.head;
     while (t) {
         task_t *nx = t->next;
+        if (tasks_remote(ts, t)) {
+            t = nx; /* its deadline and lease are the running hub's to watch */
+            continue;
+        }
         if (t->deadline_ms && t->deadline_ms <= now) {
             t->state = TASK_EXPIRED;
             tasks_changed(ts, t, "deadline passed");
+        } else if (t->forwarded) {
+            /* offered, not taken yet: no lease to lapse */
         } else if (!t->via_stdin && t->lease_expires_ms <= now) {
             ts->lapsed++;
             tasks_requeue_or_fail(ts, t, "lease lapsed");
@@ -611,6 +629,7 @@ static void tasks_on_tick(uv_timer_t *h)
         }
     }
     tasks_dispatch(ts);
+    tasks_relay_tick(ts);
     for (tasks_waiters_t *l = &ts->leases; l; l = l == &ts->leases ? &ts->waits : NULL) {
         tasks_waiter_t *w = l->head;
         while (w) {
@@ -647,7 +666,7 @@ int tasks_start(hub_t *hub)
         return -1;
     uv_check_init(hub->loop, &ts->check);
     ts->check.data = ts;
-    if (tasks_load(ts) < 0)
+    if (tasks_relay_start(ts) < 0 || tasks_load(ts) < 0)
         return -1;
     uv_timer_init(hub->loop, &ts->tick);
     ts->tick.data = ts;
@@ -670,7 +689,7 @@ void tasks_shutdown(hub_t *hub)
 bool tasks_busy(const hub_t *hub)
 {
     const tasks_t *ts = hub->tasks;
-    return ts && (ts->batch_busy || ts->dirty_head || ts->ack_head);
+    return ts && (ts->batch_busy || ts->dirty_head || ts->ack_head || tasks_relay_busy(ts));
 }
 
 static void tasks_handle_closed(uv_handle_t *h)
@@ -684,6 +703,7 @@ void tasks_destroy(hub_t *hub)
     if (!ts)
         return;
     tasks_ack_fini(ts);
+    tasks_relay_destroy(ts);
     if (ts->agent_sub)
         bus_unsubscribe(hub->bus, &ts->agent_sub);
     while (ts->leases.head) {

@@ -1,6 +1,7 @@
 /* The tasks endpoints: submission and queries for clients (tasks:write, tasks:read), and the
  * leasing protocol for workers — lease (a bounded long-poll), heartbeat, result. Every reply
  * that reports a change waits for its commit (tasks_ack_reply). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "api/api_owner.h"
 #include "core/clock.h"
 #include "core/hub.h"
+#include "core/metrics.h"
 #include "tasks/tasks_internal.h"
 
 #define TASK_OBJ                                                                                   \
@@ -292,6 +294,17 @@ static void tasks_api_cancel(api_req_t *req, void *ctx)
     task_t *t = tasks_find_as(req, true, true);
     if (!t)
         return;
+    if (!tasks_remote(ts, t) && tasks_relay_cancel_offered(ts, t, req))
+        return; /* offered to other hubs: the store says whether one took it meanwhile */
+    if (tasks_remote(ts, t) && !tasks_terminal(t->state)) {
+        /* the hub running it cancels it; this copy follows when that is committed */
+        problem_t *p = tasks_relay_cancel(ts, t);
+        if (p)
+            api_reply_problem(req, p);
+        else
+            api_reply_json(req, 202, tasks_task_json(t));
+        return;
+    }
     problem_t *p = tasks_cancel(ts, t);
     if (p)
         api_reply_problem(req, p);
@@ -385,6 +398,7 @@ static void tasks_api_lease(api_req_t *req, void *ctx)
     w->max = max;
     w->lease_ms = lease_ms;
     tasks_waiter_add(&ts->leases, w);
+    tasks_relay_poke(ts); /* an idle worker: other hubs' offers may fit it */
 }
 
 static void tasks_api_heartbeat(api_req_t *req, void *ctx)
@@ -468,7 +482,8 @@ static const api_endpoint_t tasks_endpoints[] = {
      .tag = "tasks",
      .summary = "Cancel a task (its worker's next heartbeat or result gets 409)",
      .params = tasks_id_param,
-     .response = TASK_OBJ " (409 when already finished)",
+     .response = TASK_OBJ " (409 when already finished; 202 when it runs on another hub, "
+                          "which cancels it)",
      .handler = tasks_api_cancel},
     {.method = "GET",
      .path = "/api/v1/tasks/{id}/wait",
@@ -510,6 +525,54 @@ static const api_endpoint_t tasks_endpoints[] = {
      .handler = tasks_api_result},
 };
 
+/* The RabbitMQ relay's figures, when it is on. */
+static void tasks_api_metrics(strbuf_t *out, void *ud)
+{
+    hub_t *hub = ud;
+    if (!hub->tasks)
+        return;
+    tasks_relay_stats_t st;
+    tasks_relay_stats(hub->tasks, &st);
+    if (!st.on)
+        return;
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } counters[] = {
+        {"published", "Messages published to RabbitMQ (offers, transitions, cancels).",
+         offsetof(tasks_relay_stats_t, published)},
+        {"confirmed", "Publishes the broker confirmed.", offsetof(tasks_relay_stats_t, confirmed)},
+        {"rejected", "Publishes the broker nacked or lost with the connection.",
+         offsetof(tasks_relay_stats_t, rejected)},
+        {"consumed", "Messages received from RabbitMQ.", offsetof(tasks_relay_stats_t, consumed)},
+        {"redelivered", "Received messages the broker had delivered before.",
+         offsetof(tasks_relay_stats_t, redelivered)},
+        {"connects", "Connections to the broker established.",
+         offsetof(tasks_relay_stats_t, connects)},
+        {"offered", "Tasks offered to other hubs.", offsetof(tasks_relay_stats_t, offered)},
+        {"taken", "Offered tasks this hub took to run.", offsetof(tasks_relay_stats_t, taken)},
+        {"duplicates", "Offers dropped because the task was taken or finished already.",
+         offsetof(tasks_relay_stats_t, duplicates)},
+        {"applied", "Transitions of tasks running on other hubs applied here.",
+         offsetof(tasks_relay_stats_t, applied)},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&st + counters[i].off, sizeof v);
+        strbuf_printf(out,
+                      "# HELP ganglion_rabbitmq_%s_total %s\n"
+                      "# TYPE ganglion_rabbitmq_%s_total counter\n"
+                      "ganglion_rabbitmq_%s_total %llu\n",
+                      counters[i].name, counters[i].help, counters[i].name, counters[i].name,
+                      (unsigned long long)v);
+    }
+    strbuf_printf(out,
+                  "# HELP ganglion_rabbitmq_connected 1 while connected to the broker.\n"
+                  "# TYPE ganglion_rabbitmq_connected gauge\n"
+                  "ganglion_rabbitmq_connected %d\n",
+                  st.connected ? 1 : 0);
+}
+
 int tasks_api_register(hub_t *hub)
 {
     if (!hub->tasks)
@@ -518,5 +581,6 @@ int tasks_api_register(hub_t *hub)
     if (hub->retention)
         retention_purge_add(hub->retention, "tasks", tasks_retention_purge, tasks_retention_after,
                             hub->tasks);
+    metrics_collector_add(hub->metrics, tasks_api_metrics, hub);
     return 0;
 }

@@ -55,6 +55,11 @@ typedef struct task {
     struct task *dnext;       /* dirty list */
     bool dirty;
     bool via_stdin; /* handed to a stdin worker: no lease lapse; the agent's end retries it */
+    /* between hubs (tasks_relay.c); NULL/false when the relay is off */
+    char *origin;       /* the hub it was submitted to, owned */
+    char *holder;       /* the hub whose row it is (runs it, or offers it), owned */
+    bool forwarded;     /* offered to other hubs or running under one: a copy that follows */
+    uint64_t save_mark; /* committed once save_done reaches it */
 } task_t;
 
 enum { TASKS_L_NONE = 0, TASKS_L_QUEUE, TASKS_L_FLIGHT, TASKS_L_DONE };
@@ -109,6 +114,7 @@ typedef struct tasks {
     uv_timer_t tick;
     bool stopping;
     struct bus_sub *agent_sub; /* agent.*.status: stdin workers come and go */
+    struct tasks_relay *relay; /* RabbitMQ between hubs, or NULL */
     uint64_t submitted, completed, lapsed, errors;
 } tasks_t;
 
@@ -150,6 +156,39 @@ void tasks_stdin_dispatch(tasks_t *ts);
 void tasks_stdin_reconcile(tasks_t *ts);
 /* Tells a stdin worker that its task was cancelled. */
 void tasks_stdin_cancel(tasks_t *ts, const task_t *t);
+
+/* Calls want(ud, kind, name) for what a stdin worker with a free slot takes: kind "agent" with
+ * its id and its name, "cap" with each capability, and NULL kind (any task). */
+typedef void (*tasks_want_fn)(void *ud, const char *kind, const char *name);
+void tasks_stdin_wants(tasks_t *ts, tasks_want_fn want, void *ud);
+
+/* ---- tasks_relay.c: tasks between hubs over RabbitMQ ---- */
+typedef struct tasks_relay_stats {
+    bool on, connected;
+    uint64_t published, confirmed, rejected, consumed, redelivered, connects;
+    uint64_t offered, taken, duplicates, applied;
+} tasks_relay_stats_t;
+/* Starts the relay when [rabbitmq] url is set (0 when it is not). 0 or -1. */
+int tasks_relay_start(tasks_t *ts);
+void tasks_relay_destroy(tasks_t *ts);
+/* Offers what waited too long here, asks for offers for idle local workers. Every tick. */
+void tasks_relay_tick(tasks_t *ts);
+/* A local worker became idle: ask the broker for offers now rather than at the next poll. */
+void tasks_relay_poke(tasks_t *ts);
+/* A committed row (doc: its JSON) of a task submitted to another hub: tell that hub. */
+void tasks_relay_committed(tasks_t *ts, const char *id, const char *origin, const char *doc);
+/* Cancels a task this hub offered (t->forwarded), whichever hub holds its row by now, and
+ * replies to req. false when t is not such a task (the caller cancels it as usual). */
+bool tasks_relay_cancel_offered(tasks_t *ts, task_t *t, api_req_t *req);
+/* Asks the hub running t to cancel it. NULL, or why not. */
+problem_t *tasks_relay_cancel(tasks_t *ts, const task_t *t);
+/* Claims in the store or publishes awaiting a confirm. */
+bool tasks_relay_busy(const tasks_t *ts);
+void tasks_relay_stats(const tasks_t *ts, tasks_relay_stats_t *out);
+/* This hub's name, "" when the relay is off. */
+const char *tasks_hub_name(const tasks_t *ts);
+/* t runs under another hub (a copy here follows it). */
+bool tasks_remote(const tasks_t *ts, const task_t *t);
 
 /* ---- tasks_store.c: persistence and held replies ---- */
 void tasks_dirty(tasks_t *ts, task_t *t);

@@ -239,3 +239,27 @@ void tasks_agent_line(void *ud, const char *agent_id, const json_t *msg)
         problem_destroy(&p);
     }
 }
+
+void tasks_stdin_wants(tasks_t *ts, tasks_want_fn want, void *ud)
+{
+    tasks_workers_t *ws = tasks_workers_get(ts, false);
+    if (!ws)
+        return;
+    for (size_t i = 0; i < ws->n; i++) {
+        const tasks_worker_t *w = &ws->w[i];
+        if (w->load >= w->slots)
+            continue;
+        want(ud, "agent", w->id);
+        want(ud, "agent", w->name);
+        size_t j;
+        json_t *c;
+        json_array_foreach(w->caps, j, c)
+        {
+            const char *s = json_string_value(c);
+            if (s && strncmp(s, "tasks:", 6))
+                want(ud, "cap", s);
+        }
+        want(ud, NULL, NULL);
+    }
+    tasks_workers_free(ws);
+}

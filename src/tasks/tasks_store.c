@@ -10,6 +10,8 @@
 #include "store/store_problem.h"
 #include "tasks/tasks_internal.h"
 
+#define TASKS_BATCH_TRIES 3 /* a batch's transaction, when the server reports a deadlock */
+
 static const store_migration_t tasks_migs[] = {
     {
         .version = 700,
@@ -39,6 +41,16 @@ static const store_migration_t tasks_migs[] = {
                       " ts BIGINT NOT NULL,"
                       " PRIMARY KEY (session, seq));",
     },
+    {
+        /* hubs sharing one store (tasks_relay.c): the hub whose task a row is, and the hub it
+         * was submitted to; '' for a hub without the relay */
+        .version = 720,
+        .name = "tasks_hub",
+        .sql_sqlite = "ALTER TABLE tasks ADD COLUMN hub TEXT NOT NULL DEFAULT '';"
+                      "ALTER TABLE tasks ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
+                      "CREATE INDEX tasks_hub ON tasks (hub, state);"
+                      "CREATE INDEX tasks_origin ON tasks (origin, state);",
+    },
 };
 
 const store_migration_t *tasks_migrations(size_t *n)
@@ -55,34 +67,39 @@ typedef struct tasks_row {
     int priority;
     char *key; /* owned or NULL */
     int64_t created_ms, updated_ms;
-    char *doc; /* owned */
+    char *doc;    /* owned */
+    char *origin; /* owned; "" when the relay is off */
 } tasks_row_t;
 
 typedef struct tasks_batch {
     tasks_t *ts;
     tasks_row_t *rows;
     size_t n;
+    size_t marked; /* dirty tasks taken: n plus copies of tasks another hub writes */
+    char hub[128]; /* the hub writing: a row another hub took is left alone */
     char err[256];
 } tasks_batch_t;
 
 static void tasks_flush(tasks_t *ts);
 
-static int tasks_batch_work(store_conn_t *c, void *ud)
+/* One try of the batch's transaction. */
+static int tasks_batch_try(store_conn_t *c, tasks_batch_t *b)
 {
-    tasks_batch_t *b = ud;
     int rc = store_tx_begin(c);
     for (size_t i = 0; rc == 0 && i < b->n; i++) {
         tasks_row_t *r = &b->rows[i];
         store_val_t p[] = {STORE_TEXTV(r->id),        STORE_TEXTV(r->state),
                            STORE_INTV(r->priority),   r->key ? STORE_TEXTV(r->key) : STORE_NULLV,
                            STORE_INTV(r->created_ms), STORE_INTV(r->updated_ms),
-                           STORE_TEXTV(r->doc)};
+                           STORE_TEXTV(r->doc),       STORE_TEXTV(b->hub),
+                           STORE_TEXTV(r->origin)};
         rc = store_query(c,
                          "INSERT INTO tasks (id, state, priority, idempotency_key, created_ms,"
-                         " updated_ms, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                         " ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
-                         " updated_ms = excluded.updated_ms, doc = excluded.doc",
-                         p, 7, NULL, NULL);
+                         " updated_ms, doc, hub, origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                         " $9) ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
+                         " updated_ms = excluded.updated_ms, doc = excluded.doc,"
+                         " hub = excluded.hub WHERE tasks.hub = excluded.hub OR tasks.hub = ''",
+                         p, 9, NULL, NULL);
     }
     if (rc == 0)
         rc = store_tx_commit(c);
@@ -93,11 +110,31 @@ static int tasks_batch_work(store_conn_t *c, void *ud)
     return rc;
 }
 
+/* Rows go in id order, so that hubs writing one shared table lock rows in the same order; a
+ * deadlock or serialization failure the server still reports is tried again. */
+static int tasks_batch_work(store_conn_t *c, void *ud)
+{
+    tasks_batch_t *b = ud;
+    int rc = 0;
+    for (int attempt = 0; attempt < TASKS_BATCH_TRIES; attempt++) {
+        rc = tasks_batch_try(c, b);
+        if (rc == 0 || (!strstr(b->err, "40P01") && !strstr(b->err, "40001")))
+            break;
+    }
+    return rc;
+}
+
+static int tasks_row_cmp(const void *x, const void *y)
+{
+    return strcmp(((const tasks_row_t *)x)->id, ((const tasks_row_t *)y)->id);
+}
+
 static void tasks_batch_free(tasks_batch_t *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         free(b->rows[i].key);
         free(b->rows[i].doc);
+        free(b->rows[i].origin);
     }
     free(b->rows);
     free(b);
@@ -173,8 +210,11 @@ static void tasks_batch_done(int status, void *ud)
         log_error(NULL, "tasks: batch not committed", "{s:i,s:s}", "rows", (int)b->n, "reason",
                   b->err);
     }
-    ts->save_done += b->n;
+    ts->save_done += b->marked;
     ts->batch_busy = false;
+    /* tasks submitted to another hub: that hub hears of what is committed now */
+    for (size_t i = 0; status >= 0 && ts->hub->tasks && i < b->n; i++)
+        tasks_relay_committed(ts, b->rows[i].id, b->rows[i].origin, b->rows[i].doc);
     tasks_batch_free(b);
     if (!ts->hub->tasks) /* destroyed meanwhile */
         return;
@@ -200,8 +240,16 @@ static void tasks_flush(tasks_t *ts)
     }
     b->ts = ts;
     b->rows = rows;
+    snprintf(b->hub, sizeof b->hub, "%s", tasks_hub_name(ts));
     for (task_t *t = ts->dirty_head; t;) {
         task_t *nx = t->dnext;
+        b->marked++;
+        if (tasks_remote(ts, t)) { /* the hub running it writes its row */
+            t->dirty = false;
+            t->dnext = NULL;
+            t = nx;
+            continue;
+        }
         tasks_row_t *r = &rows[b->n++];
         memcpy(r->id, t->id, sizeof r->id);
         r->state = tasks_state_names[t->state];
@@ -212,11 +260,13 @@ static void tasks_flush(tasks_t *ts)
         json_t *doc = tasks_task_json(t);
         r->doc = json_dumps(doc, JSON_COMPACT);
         json_decref(doc);
+        r->origin = strdup(t->origin ? t->origin : "");
         t->dirty = false;
         t->dnext = NULL;
         t = nx;
     }
     ts->dirty_head = ts->dirty_tail = NULL;
+    qsort(b->rows, b->n, sizeof *b->rows, tasks_row_cmp);
     ts->batch_busy = true;
     int rc = store_submit(ts->hub->store, ts->hub->loop, tasks_batch_work, tasks_batch_done, b);
     if (rc < 0) {
@@ -238,7 +288,7 @@ void tasks_dirty(tasks_t *ts, task_t *t)
     if (t->dirty)
         return; /* its row in the coming batch will show this change too */
     t->dirty = true;
-    ts->save_seq++;
+    t->save_mark = ++ts->save_seq;
     if (ts->dirty_tail)
         ts->dirty_tail->dnext = t;
     else
@@ -289,10 +339,13 @@ void tasks_ack_fini(tasks_t *ts)
 
 /* ---- start ---- */
 
-static int tasks_load_rows(tasks_t *ts, store_conn_t *c, const char *sql)
+/* mirror: the rows are tasks submitted here that another hub runs; copies that follow it */
+static int tasks_load_rows(tasks_t *ts, store_conn_t *c, const char *sql, bool hub_param,
+                           bool mirror)
 {
     json_t *rows = NULL;
-    int rc = store_query(c, sql, NULL, 0, &rows, NULL);
+    store_val_t p[] = {STORE_TEXTV(tasks_hub_name(ts))};
+    int rc = store_query(c, sql, hub_param ? p : NULL, hub_param ? 1 : 0, &rows, NULL);
     if (rc < 0)
         return rc;
     size_t i;
@@ -309,6 +362,11 @@ static int tasks_load_rows(tasks_t *ts, store_conn_t *c, const char *sql)
         if (t->idem_key && htab_put(ts->by_key, t) < 0) {
             free(t->idem_key);
             t->idem_key = NULL;
+        }
+        if (mirror) {
+            t->forwarded = true;
+            tasks_link_flight(ts, t);
+            continue;
         }
         bool requeued = !tasks_terminal(t->state) && t->state != TASK_QUEUED;
         tasks_place(ts, t);
@@ -330,11 +388,19 @@ int tasks_load(tasks_t *ts)
                              "SELECT doc FROM (SELECT doc, updated_ms FROM tasks WHERE state IN"
                              " ('succeeded', 'failed', 'cancelled', 'expired')"
                              " ORDER BY updated_ms DESC LIMIT 10000) AS recent"
-                             " ORDER BY updated_ms");
+                             " ORDER BY updated_ms",
+                             false, false);
+    /* unfinished: this hub's own (and those no hub has taken yet) */
     if (rc == 0)
         rc = tasks_load_rows(ts, c,
-                             "SELECT doc FROM tasks WHERE state IN ('queued', 'assigned',"
-                             " 'running') ORDER BY created_ms");
+                             "SELECT doc FROM tasks WHERE (hub = $1 OR hub = '') AND state IN"
+                             " ('queued', 'assigned', 'running') ORDER BY created_ms",
+                             true, false);
+    if (rc == 0 && ts->relay)
+        rc = tasks_load_rows(ts, c,
+                             "SELECT doc FROM tasks WHERE origin = $1 AND hub <> $1 AND hub <> ''"
+                             " AND state IN ('queued', 'assigned', 'running') ORDER BY created_ms",
+                             true, true);
     if (rc < 0)
         log_error(NULL, "tasks: cannot load", "{s:s}", "reason", store_conn_error(c));
     store_conn_release(ts->hub->store, c);

@@ -33,7 +33,8 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSa
 # Variables the test runner uses that must not reach the daemon (it treats unknown
 # GANGLION_<SECTION>_<KEY> variables as configuration errors).
 _RUNNER_VARS = {"GANGLION_BIN", "GANGLION_SANITIZED", "GANGLION_URL", "GANGLION_TOKEN",
-                "GANGLION_TEST_PG_URL"}
+                "GANGLION_TEST_PG_URL", "GANGLION_TEST_AMQP_URL",
+                "GANGLION_TEST_AMQP_DIR"}
 
 
 def free_port():
