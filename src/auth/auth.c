@@ -57,6 +57,21 @@
     " created_by TEXT NOT NULL,"                                                                   \
     " created_ms BIGINT NOT NULL)"
 
+/* Single-use tokens of the account flows (password reset, e-mail verification, invitations),
+ * kept as keyed hashes; the users' e-mail verification and pending-approval flags. */
+#define AUTH_TOKENS_COLS                                                                           \
+    " kind TEXT NOT NULL,"                                                                         \
+    " token_hash TEXT NOT NULL UNIQUE,"                                                            \
+    " user_id BIGINT NOT NULL DEFAULT 0,"                                                          \
+    " email TEXT,"                                                                                 \
+    " created_by TEXT NOT NULL,"                                                                   \
+    " expires_ms BIGINT NOT NULL,"                                                                 \
+    " used_ms BIGINT NOT NULL DEFAULT 0,"                                                          \
+    " created_ms BIGINT NOT NULL);"                                                                \
+    "CREATE INDEX auth_tokens_user ON auth_tokens (user_id);"                                      \
+    "ALTER TABLE auth_users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;"                 \
+    "ALTER TABLE auth_users ADD COLUMN pending INTEGER NOT NULL DEFAULT 0"
+
 const store_migration_t auth_migration_list[] = {
     {
         .version = 100,
@@ -71,11 +86,19 @@ const store_migration_t auth_migration_list[] = {
                   ";CREATE TABLE auth_keys (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY "
                   "KEY," AUTH_KEYS_COLS,
     },
+    {
+        .version = 105,
+        .name = "auth_account_flows",
+        .sql_sqlite =
+            "CREATE TABLE auth_tokens (id INTEGER PRIMARY KEY AUTOINCREMENT," AUTH_TOKENS_COLS,
+        .sql_pg = "CREATE TABLE auth_tokens (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY "
+                  "KEY," AUTH_TOKENS_COLS,
+    },
 };
 
 const store_migration_t *auth_migrations(size_t *n)
 {
-    *n = 1;
+    *n = 2;
     return auth_migration_list;
 }
 
@@ -595,7 +618,7 @@ static problem_t *auth_unauthorized(const char *why, bool invalid)
     return p;
 }
 
-static problem_t *auth_limited(const auth_rate_info_t *ri, const char *what)
+problem_t *auth_limited(const auth_rate_info_t *ri, const char *what)
 {
     problem_t *p =
         problem_new(429, "rate-limited", "too many requests from this %s; retry in %lld s", what,

@@ -37,6 +37,15 @@ typedef struct auth_job {
     int64_t limit, offset; /* keys list: the page */
     bool include_revoked;  /* keys list: revoked keys too */
     char secret[80];
+    /* account flows (auth_db_flows.c) */
+    char kind[8];      /* token kind: reset, verify, invite */
+    int64_t ttl_ms;    /* lifetime of the token issued */
+    int64_t pw_min;    /* the password policy's shortest length */
+    bool pending;      /* registration: the account waits for an admin */
+    bool with_invite;  /* registration: j->token is an invitation code to consume */
+    bool mail_on;      /* mail is configured: issue a verification token when there is an e-mail */
+    char mail_to[256]; /* out: where the token issued is to be mailed; empty = nowhere */
+    char verify[80];   /* out: the verification token issued with a registration */
     /* outputs */
     int status;
     const char *reason;
@@ -82,6 +91,28 @@ int auth_key_list_work(store_conn_t *c, void *ud);
 int auth_key_revoke_work(store_conn_t *c, void *ud);
 int auth_key_rotate_work(store_conn_t *c, void *ud);
 
+/* ---- auth_db_flows.c: registration, invitations, reset and verification tokens ---- */
+int auth_token_issue_work(store_conn_t *c, void *ud);
+int auth_reset_request_work(store_conn_t *c, void *ud);
+int auth_reset_confirm_work(store_conn_t *c, void *ud);
+int auth_verify_request_work(store_conn_t *c, void *ud);
+int auth_verify_confirm_work(store_conn_t *c, void *ud);
+int auth_invite_create_work(store_conn_t *c, void *ud);
+int auth_register_work(store_conn_t *c, void *ud);
+int auth_user_approve_work(store_conn_t *c, void *ud);
+/* Shared with auth_db.c: the transaction helpers and the row readers. */
+bool auth_tx_end(store_conn_t *c, bool ok);
+int auth_hash_pw(const auth_job_t *j, const char *pw, char out[crypto_pwhash_STRBYTES]);
+int auth_revoke_sessions(store_conn_t *c, auth_job_t *j);
+
+/* ---- auth_mail.c: the mails of the account flows, sent off the loop ---- */
+/* Whether a relay is configured ([mail] smtp_url). */
+bool auth_mail_on(const auth_t *a);
+/* Queues the reset ("reset") or verification ("verify") mail carrying token to `to` for
+ * username; failures are logged, never reported to the asker. 0 or a negative errno. */
+int auth_mail_token(auth_t *a, const char *kind, const char *to, const char *username,
+                    const char *token, int64_t ttl_s);
+
 /* ---- handlers: auth_api_session.c, auth_api_users.c, auth_api_keys.c ---- */
 void auth_api_login(api_req_t *req, void *ctx);
 void auth_api_refresh(api_req_t *req, void *ctx);
@@ -98,5 +129,15 @@ void auth_api_key_create(api_req_t *req, void *ctx);
 void auth_api_key_list(api_req_t *req, void *ctx);
 void auth_api_key_revoke(api_req_t *req, void *ctx);
 void auth_api_key_rotate(api_req_t *req, void *ctx);
+/* auth_api_flows.c */
+void auth_api_signup(api_req_t *req, void *ctx);
+void auth_api_invite_create(api_req_t *req, void *ctx);
+void auth_api_user_approve(api_req_t *req, void *ctx);
+void auth_api_user_reset_token(api_req_t *req, void *ctx);
+void auth_api_reset_request(api_req_t *req, void *ctx);
+void auth_api_reset_confirm(api_req_t *req, void *ctx);
+void auth_api_verify_request(api_req_t *req, void *ctx);
+void auth_api_verify_confirm(api_req_t *req, void *ctx);
+bool auth_username_ok(const char *s);
 
 #endif

@@ -5,7 +5,7 @@
 
 #include "auth/auth_api_internal.h"
 
-static bool auth_username_ok(const char *s)
+bool auth_username_ok(const char *s)
 {
     if (!*s)
         return false;

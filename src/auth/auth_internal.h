@@ -152,6 +152,10 @@ int auth_key_from_row(const json_t *row, auth_key_t *k);
 /* Key record → the JSON shown by the API (never the secret or its hash). New reference. */
 json_t *auth_key_json(const auth_key_t *k);
 
+/* The 429 of a refused rate bucket (Retry-After and RateLimit-* headers), naming what was
+ * limited ("address", "principal", "account"). */
+problem_t *auth_limited(const auth_rate_info_t *ri, const char *what);
+
 /* The registry's auth hook (auth.c): installed by auth_api_register. */
 problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud);
 

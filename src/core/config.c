@@ -46,6 +46,7 @@ typedef struct {
 
 static int config_check_listen(const char *v, char *why, size_t whylen);
 static int config_check_store_url(const char *v, char *why, size_t whylen);
+static int config_check_smtp_url(const char *v, char *why, size_t whylen);
 static int config_check_cors(const char *v, char *why, size_t whylen);
 static int config_check_nonempty(const char *v, char *why, size_t whylen);
 static int config_check_robot_token(const char *v, char *why, size_t whylen);
@@ -148,6 +149,33 @@ static const config_key_t config_keys[] = {
             "1 = serve /metrics without a token (trusted networks only)"),
     CFG_NUM("auth", "public_openapi", CONFIG_T_INT, auth_public_openapi, "0", 0, 1, CONFIG_F_RELOAD,
             "1 = serve /openapi.json without a token"),
+    CFG_ENUM("auth", "registration", auth_registration, "off",
+             ((const char *const[]){"off", "invite", "approval", NULL}), CONFIG_F_RELOAD,
+             "self-registration: off, invite (an admin-issued code is needed) or approval (an "
+             "admin approves each new account); new users get the viewer role"),
+    CFG_NUM("auth", "reset_ttl_s", CONFIG_T_INT, auth_reset_ttl_s, "3600", 60, 86400 * 7,
+            CONFIG_F_RELOAD, "seconds a password-reset token stays valid"),
+    CFG_NUM("auth", "verify_ttl_s", CONFIG_T_INT, auth_verify_ttl_s, "86400", 60, 86400 * 30,
+            CONFIG_F_RELOAD, "seconds an e-mail verification token stays valid"),
+    CFG_NUM("auth", "invite_ttl_s", CONFIG_T_INT, auth_invite_ttl_s, "604800", 60, 86400 * 90,
+            CONFIG_F_RELOAD, "seconds an invitation code stays valid (unless the admin says)"),
+    CFG_NUM("auth", "mail_interval_s", CONFIG_T_INT, auth_mail_interval_s, "60", 1, 86400,
+            CONFIG_F_RELOAD,
+            "least seconds between two reset or verification mails asked for one account"),
+    CFG_STR("auth", "console_url", auth_console_url, "", NULL, CONFIG_F_RELOAD,
+            "base URL put in reset and verification mails (…/#/reset?token=…); empty = the "
+            "mails carry the token only"),
+    /* ---- [mail] ---- */
+    CFG_STR("mail", "smtp_url", mail_smtp_url, "", config_check_smtp_url,
+            CONFIG_F_URL | CONFIG_F_RELOAD,
+            "relay for the daemon's mail: smtp://[user:pass@]host[:port], smtp+starttls://… or "
+            "smtps://…; empty = no mail"),
+    CFG_STR("mail", "from", mail_from, "ganglion@localhost", config_check_nonempty, CONFIG_F_RELOAD,
+            "sender address of the daemon's mail"),
+    CFG_STR("mail", "helo", mail_helo, "", NULL, CONFIG_F_RELOAD,
+            "name given in EHLO; empty = localhost"),
+    CFG_NUM("mail", "timeout_s", CONFIG_T_INT, mail_timeout_s, "30", 1, 600, CONFIG_F_RELOAD,
+            "seconds one conversation with the relay may take, connect to QUIT"),
     /* ---- [tls] ---- */
     CFG_STR("tls", "cert_file", tls_cert_file, "", NULL, 0,
             "PEM certificate (server first, then intermediates); with key_file the HTTP "
@@ -758,6 +786,16 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 static int config_check_listen(const char *v, char *why, size_t whylen)
 {
     return config_split(v, NULL, 0, NULL, why, whylen);
+}
+
+/* The scheme only: the relay's URL is taken apart by the SMTP client when mail is sent. */
+static int config_check_smtp_url(const char *v, char *why, size_t whylen)
+{
+    if (v[0] == '\0' || strncmp(v, "smtp://", 7) == 0 || strncmp(v, "smtps://", 8) == 0 ||
+        strncmp(v, "smtp+starttls://", 16) == 0)
+        return 0;
+    snprintf(why, whylen, "is not an SMTP URL (smtp://HOST:PORT, smtp+starttls://…, smtps://…)");
+    return -1;
 }
 
 static int config_check_store_url(const char *v, char *why, size_t whylen)
