@@ -237,7 +237,8 @@ void api_req_principal_set(api_req_t *req, const char *principal);
 const char *api_req_role(const api_req_t *req);
 void api_req_role_set(api_req_t *req, const char *role);
 
-/* Extra response header for the coming reply (copied). */
+/* Extra response header for the coming reply (copied); a later value of the same name replaces
+ * it, except Set-Cookie, of which each call adds one. */
 void api_reply_header(api_req_t *req, const char *name, const char *value);
 /* Replies (each frees the request afterwards; do not touch req again). json is stolen. */
 void api_reply_json(api_req_t *req, int status, json_t *json);

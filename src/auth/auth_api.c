@@ -177,14 +177,19 @@ static const api_field_t auth_login_body[] = {
      .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
      .min = 1,
      .max = 1024},
+    {.name = "cookie",
+     .type = API_T_BOOLEAN,
+     .description = "true = the refresh token is set as an HttpOnly cookie (not in the body) "
+                    "and csrf_token is returned for the refresh call's X-CSRF-Token header"},
     {.name = NULL},
 };
 static const api_field_t auth_refresh_body[] = {
     {.name = "refresh_token",
      .type = API_T_STRING,
-     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .flags = API_F_MIN | API_F_MAX,
      .min = 1,
-     .max = 120},
+     .max = 120,
+     .description = "absent = the ganglion_refresh cookie, with the X-CSRF-Token header"},
     {.name = NULL},
 };
 static const api_field_t auth_password_body[] = {
@@ -356,7 +361,8 @@ static const api_endpoint_t auth_endpoints[] = {
      .body_kind = API_BODY_JSON,
      .body = auth_login_body,
      .no_audit = true,
-     .response = "{access_token, refresh_token, token_type, expires_in, must_change_password}",
+     .response = "{access_token, refresh_token (or csrf_token in cookie mode), token_type, "
+                 "expires_in, must_change_password}",
      .handler = auth_api_login},
     {.method = "POST",
      .path = "/api/v1/auth/refresh",

@@ -43,6 +43,7 @@ typedef struct auth_job {
     int64_t pw_min;    /* the password policy's shortest length */
     bool pending;      /* registration: the account waits for an admin */
     bool with_invite;  /* registration: j->token is an invitation code to consume */
+    bool cookie;       /* the refresh token goes in a cookie (auth_cookie.c) */
     bool mail_on;      /* mail is configured: issue a verification token when there is an e-mail */
     char mail_to[256]; /* out: where the token issued is to be mailed; empty = nowhere */
     char verify[80];   /* out: the verification token issued with a registration */
@@ -112,6 +113,22 @@ bool auth_mail_on(const auth_t *a);
  * username; failures are logged, never reported to the asker. 0 or a negative errno. */
 int auth_mail_token(auth_t *a, const char *kind, const char *to, const char *username,
                     const char *token, int64_t ttl_s);
+
+/* ---- auth_cookie.c: the refresh token as an HttpOnly cookie, with a CSRF token ---- */
+#define AUTH_CSRF_LEN (2 * AUTH_HASH_BYTES)
+/* The CSRF token of a refresh token: hex of its keyed hash. */
+void auth_cookie_csrf(const auth_t *a, const char *refresh, char out[AUTH_CSRF_LEN + 1]);
+/* Adds the Set-Cookie headers of a refresh token (and its CSRF cookie) to the reply; csrf
+ * receives the CSRF token for the body. */
+void auth_cookie_set(api_req_t *req, const auth_t *a, const char *refresh, int64_t max_age_s,
+                     char csrf[AUTH_CSRF_LEN + 1]);
+/* Adds the Set-Cookie headers that remove both cookies. */
+void auth_cookie_clear(api_req_t *req, const auth_t *a);
+/* The value of cookie `name` in a Cookie header. 0, or -1 when absent, empty or too long. */
+int auth_cookie_get(const char *header, const char *name, char *out, size_t outlen);
+/* The refresh token of the request's cookie when its X-CSRF-Token header matches: 0; -1 when
+ * there is no cookie, -2 when the CSRF header is missing or wrong (*why says which). */
+int auth_cookie_refresh(api_req_t *req, const auth_t *a, char *token, size_t len, const char **why);
 
 /* ---- handlers: auth_api_session.c, auth_api_users.c, auth_api_keys.c ---- */
 void auth_api_login(api_req_t *req, void *ctx);

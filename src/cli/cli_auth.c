@@ -504,6 +504,76 @@ static int cli_user_passwd(cli_ctx_t *ctx, int argc, char **argv)
     return code;
 }
 
+static int cli_user_approve(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 2) {
+        cli_error("usage: user approve NAME");
+        return CLI_EXIT_USAGE;
+    }
+    long long id = cli_user_id(ctx, argv[1]);
+    if (id < 0)
+        return CLI_EXIT_FAIL;
+    char path[80], msg[160];
+    snprintf(path, sizeof path, "/api/v1/users/%lld/approve", id);
+    snprintf(msg, sizeof msg, "%.64s approved; they can sign in now", argv[1]);
+    json_t *out = NULL;
+    int code = cli_auth_req(ctx, NULL, "POST", path, NULL, &out);
+    return code ? code : cli_print_obj(ctx, out, msg);
+}
+
+static int cli_user_reset_token(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 2) {
+        cli_error("usage: user reset-token NAME");
+        return CLI_EXIT_USAGE;
+    }
+    long long id = cli_user_id(ctx, argv[1]);
+    if (id < 0)
+        return CLI_EXIT_FAIL;
+    char path[80];
+    snprintf(path, sizeof path, "/api/v1/users/%lld/reset-token", id);
+    json_t *out = NULL;
+    int code = cli_auth_req(ctx, NULL, "POST", path, NULL, &out);
+    if (code)
+        return code;
+    if (ctx->json)
+        return cli_print_obj(ctx, out, NULL);
+    printf("token:      %s\nexpires_at: %s\n",
+           json_string_value(json_object_get(out, "token")) ?: "",
+           json_string_value(json_object_get(out, "expires_at")) ?: "");
+    fprintf(stderr,
+            "give it to %.64s; it sets a new password once (POST /api/v1/auth/password-reset/"
+            "confirm) and is shown only now\n",
+            argv[1]);
+    json_decref(out);
+    return CLI_EXIT_OK;
+}
+
+static int cli_user_invite(cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *ttl = cli_opt(&argc, argv, "--ttl");
+    char *end = NULL;
+    long long t = ttl ? strtoll(ttl, &end, 10) : 0;
+    if (argc != 1 || (ttl && (*end || t < 60))) {
+        cli_error("usage: user invite [--ttl SECONDS] (at least 60)");
+        return CLI_EXIT_USAGE;
+    }
+    json_t *b = ttl ? json_pack("{s:I}", "ttl_s", (json_int_t)t) : json_object();
+    json_t *out = NULL;
+    int code = cli_auth_req(ctx, NULL, "POST", "/api/v1/invites", b, &out);
+    json_decref(b);
+    if (code)
+        return code;
+    if (ctx->json)
+        return cli_print_obj(ctx, out, NULL);
+    printf("code:       %s\nexpires_at: %s\n",
+           json_string_value(json_object_get(out, "code")) ?: "",
+           json_string_value(json_object_get(out, "expires_at")) ?: "");
+    fprintf(stderr, "one registration (POST /api/v1/auth/register with invite); shown only now\n");
+    json_decref(out);
+    return CLI_EXIT_OK;
+}
+
 static const cli_cmd_t cli_user_cmds[] = {
     {"add", "create a user: NAME --role ROLE [--email E] [--password-stdin]",
      "NAME --role ROLE [--email E] [--password-stdin]\n\n"
@@ -525,6 +595,19 @@ static const cli_cmd_t cli_user_cmds[] = {
      "temporary one that must be changed at the next login.\n\noptions:\n"
      "  --password-stdin    read one line per password asked from stdin\n",
      cli_user_passwd},
+    {"reset-token", "issue a single-use password-reset token for a user: NAME",
+     "NAME\n\nPrints a token (valid auth.reset_ttl_s) with which NAME sets a new password once\n"
+     "(POST /api/v1/auth/password-reset/confirm); every session of NAME then ends.\n",
+     cli_user_reset_token},
+    {"approve", "let a self-registered account waiting for approval sign in: NAME",
+     "NAME\n\nApproves an account created by self-registration (auth.registration =\n"
+     "approval); `user ls` shows it as pending until then.\n",
+     cli_user_approve},
+    {"invite", "create an invitation code for self-registration: [--ttl SECONDS]",
+     "[--ttl SECONDS]\n\nPrints a code that lets one person register a viewer account\n"
+     "(auth.registration = invite).\n\noptions:\n"
+     "  --ttl SECONDS       how long the code stays valid (default auth.invite_ttl_s)\n",
+     cli_user_invite},
 };
 
 const cli_group_t cli_user_group = {"user", cli_user_cmds,

@@ -153,9 +153,9 @@ static const config_key_t config_keys[] = {
              ((const char *const[]){"off", "invite", "approval", NULL}), CONFIG_F_RELOAD,
              "self-registration: off, invite (an admin-issued code is needed) or approval (an "
              "admin approves each new account); new users get the viewer role"),
-    CFG_NUM("auth", "reset_ttl_s", CONFIG_T_INT, auth_reset_ttl_s, "3600", 60, 86400 * 7,
+    CFG_NUM("auth", "reset_ttl_s", CONFIG_T_INT, auth_reset_ttl_s, "3600", 1, 86400 * 7,
             CONFIG_F_RELOAD, "seconds a password-reset token stays valid"),
-    CFG_NUM("auth", "verify_ttl_s", CONFIG_T_INT, auth_verify_ttl_s, "86400", 60, 86400 * 30,
+    CFG_NUM("auth", "verify_ttl_s", CONFIG_T_INT, auth_verify_ttl_s, "86400", 1, 86400 * 30,
             CONFIG_F_RELOAD, "seconds an e-mail verification token stays valid"),
     CFG_NUM("auth", "invite_ttl_s", CONFIG_T_INT, auth_invite_ttl_s, "604800", 60, 86400 * 90,
             CONFIG_F_RELOAD, "seconds an invitation code stays valid (unless the admin says)"),

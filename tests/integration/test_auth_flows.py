@@ -1,0 +1,333 @@
+"""The account flows a console needs, done as a user does them against the real daemon and a
+real SMTP server (aiosmtpd on loopback): self-registration (off by default, by invitation, by
+approval), password reset with an admin-issued token and with a mailed one, single use and
+expiry, the same answer for accounts that do not exist, e-mail verification, the refresh token
+as an HttpOnly cookie guarded by a CSRF header, and the rate limits of the flows."""
+
+import time
+
+import pytest
+
+from auth_util import bearer, login, make_user, tokens
+from conftest import assert_problem, bare_http
+from smtp_sink import SmtpSink, token_in
+
+PW = "a-new-long-passphrase-9"
+
+
+@pytest.fixture
+def sink():
+    s = SmtpSink().start()
+    yield s
+    s.stop()
+
+
+def mail_daemon(make_daemon, sink, **env):
+    e = {"GANGLION_MAIL_SMTP_URL": sink.url, "GANGLION_MAIL_FROM": "ganglion@example.test"}
+    e.update(env)
+    return make_daemon(env=e)
+
+
+def audit_actions(d, prefix):
+    r = d.get("/api/v1/audit", params={"limit": 1000})
+    assert r.status_code == 200, r.text
+    return [e for e in r.json()["entries"] if e["action"].startswith(prefix)]
+
+
+def user_id(d, name):
+    users = d.get("/api/v1/users").json()["users"]
+    return next(u["id"] for u in users if u["username"] == name)
+
+
+# ---- registration ----------------------------------------------------------------------------
+
+def test_registration_is_off_by_default(daemon):
+    s = bare_http()
+    r = s.post(daemon.url + "/api/v1/auth/register",
+               json={"username": "mallory", "password": "mallory-long-passphrase"}, timeout=10)
+    assert_problem(r, 403)
+    assert r.json()["type"].endswith("registration-closed")
+    assert "registration" in r.json()["detail"]
+    assert login(daemon, "mallory", "mallory-long-passphrase").status_code == 401
+    assert audit_actions(daemon, "auth.register")[0]["result"] == 403
+
+
+def test_registration_with_an_invitation(make_daemon):
+    d = make_daemon(env={"GANGLION_AUTH_REGISTRATION": "invite"})
+    s = bare_http()
+    body = {"username": "newbie", "password": "newbie-long-passphrase"}
+    r = s.post(d.url + "/api/v1/auth/register", json=body, timeout=10)
+    assert_problem(r, 403)
+    assert r.json()["type"].endswith("invite-required")
+    r = s.post(d.url + "/api/v1/auth/register", json={**body, "invite": "gin_forged"}, timeout=10)
+    assert_problem(r, 403)
+    assert r.json()["type"].endswith("invalid-invite")
+
+    inv = d.post("/api/v1/invites", json={})
+    assert inv.status_code == 201, inv.text
+    code = inv.json()["code"]
+    r = s.post(d.url + "/api/v1/auth/register", json={**body, "invite": code}, timeout=10)
+    assert r.status_code == 201, r.text
+    assert r.json()["role"] == "viewer" and r.json()["pending"] is False
+    t = tokens(d, "newbie", "newbie-long-passphrase")
+    me = s.get(d.url + "/api/v1/auth/me", headers=bearer(t["access_token"]), timeout=10).json()
+    assert me["role"] == "viewer"
+    # the code is spent
+    r = s.post(d.url + "/api/v1/auth/register",
+               json={"username": "second", "password": "second-long-passphrase", "invite": code},
+               timeout=10)
+    assert_problem(r, 403)
+    # a name taken does not spend a code
+    inv2 = d.post("/api/v1/invites", json={}).json()["code"]
+    r = s.post(d.url + "/api/v1/auth/register", json={**body, "invite": inv2}, timeout=10)
+    assert_problem(r, 409)
+    r = s.post(d.url + "/api/v1/auth/register",
+               json={"username": "third", "password": "third-long-passphrase", "invite": inv2},
+               timeout=10)
+    assert r.status_code == 201, r.text
+    results = sorted(e["result"] for e in audit_actions(d, "auth.register"))
+    assert results == [201, 201, 403, 403, 409]
+
+
+def test_registration_waits_for_approval(make_daemon):
+    d = make_daemon(env={"GANGLION_AUTH_REGISTRATION": "approval"})
+    s = bare_http()
+    r = s.post(d.url + "/api/v1/auth/register",
+               json={"username": "waiting", "password": "waiting-long-passphrase"}, timeout=10)
+    assert r.status_code == 201, r.text
+    assert r.json()["pending"] is True
+    uid = r.json()["id"]
+    assert login(d, "waiting", "waiting-long-passphrase").status_code == 401
+    listed = {u["username"]: u for u in d.get("/api/v1/users").json()["users"]}
+    assert listed["waiting"]["pending"] is True
+    # a viewer may not approve
+    make_user(d, "vv", "viewer")
+    vt = tokens(d, "vv", "vv-long-passphrase-7")["access_token"]
+    assert_problem(s.post(d.url + f"/api/v1/users/{uid}/approve", headers=bearer(vt), timeout=10), 403)
+    r = d.post(f"/api/v1/users/{uid}/approve")
+    assert r.status_code == 200, r.text
+    assert r.json()["pending"] is False and r.json()["disabled"] is False
+    assert login(d, "waiting", "waiting-long-passphrase").status_code == 200
+    assert_problem(d.post(f"/api/v1/users/{uid}/approve"), 409)
+    assert_problem(d.post("/api/v1/users/999999/approve"), 404)
+
+
+# ---- password reset ------------------------------------------------------------------------
+
+def test_reset_with_an_admin_issued_token_is_single_use(daemon, bin):
+    make_user(daemon, "forgetful", "operator")
+    old = tokens(daemon, "forgetful", "forgetful-long-passphrase-7")
+    uid = user_id(daemon, "forgetful")
+    r = daemon.post(f"/api/v1/users/{uid}/reset-token")
+    assert r.status_code == 201, r.text
+    tok = r.json()["token"]
+    assert tok.startswith("gpr_") and r.json()["username"] == "forgetful"
+    s = bare_http()
+    # a weak password is refused and the token stays usable
+    r = s.post(daemon.url + "/api/v1/auth/password-reset/confirm",
+               json={"token": tok, "new_password": "short"}, timeout=10)
+    assert_problem(r, 422, field="/new_password")
+    r = s.post(daemon.url + "/api/v1/auth/password-reset/confirm",
+               json={"token": tok, "new_password": PW}, timeout=10)
+    assert r.status_code == 204, r.text
+    assert login(daemon, "forgetful", PW).status_code == 200
+    assert login(daemon, "forgetful", "forgetful-long-passphrase-7").status_code == 401
+    # every earlier session ended
+    r = s.post(daemon.url + "/api/v1/auth/refresh", json={"refresh_token": old["refresh_token"]},
+               timeout=10)
+    assert_problem(r, 401)
+    # single use
+    r = s.post(daemon.url + "/api/v1/auth/password-reset/confirm",
+               json={"token": tok, "new_password": "yet-another-passphrase-3"}, timeout=10)
+    assert_problem(r, 400)
+    assert r.json()["type"].endswith("invalid-token")
+    actions = [(e["action"], e["result"]) for e in audit_actions(daemon, "")]
+    assert ("users.reset_token", 201) in actions
+    assert ("auth.password_reset", 204) in actions and ("auth.password_reset", 400) in actions
+
+
+def test_a_newer_token_replaces_the_older_one(daemon):
+    make_user(daemon, "twice", "viewer")
+    uid = user_id(daemon, "twice")
+    first = daemon.post(f"/api/v1/users/{uid}/reset-token").json()["token"]
+    second = daemon.post(f"/api/v1/users/{uid}/reset-token").json()["token"]
+    s = bare_http()
+    r = s.post(daemon.url + "/api/v1/auth/password-reset/confirm",
+               json={"token": first, "new_password": PW}, timeout=10)
+    assert_problem(r, 400)
+    r = s.post(daemon.url + "/api/v1/auth/password-reset/confirm",
+               json={"token": second, "new_password": PW}, timeout=10)
+    assert r.status_code == 204, r.text
+
+
+def test_reset_token_expires(make_daemon):
+    d = make_daemon(env={"GANGLION_AUTH_RESET_TTL_S": "1"})
+    make_user(d, "slow", "viewer")
+    tok = d.post(f"/api/v1/users/{user_id(d, 'slow')}/reset-token").json()["token"]
+    time.sleep(1.2)
+    r = bare_http().post(d.url + "/api/v1/auth/password-reset/confirm",
+                         json={"token": tok, "new_password": PW}, timeout=10)
+    assert_problem(r, 400)
+    assert login(d, "slow", PW).status_code == 401
+
+
+def test_reset_token_from_the_cli(daemon, bin):
+    import subprocess
+    make_user(daemon, "clireset", "viewer")
+    r = subprocess.run([str(bin), "user", "reset-token", "clireset"], env=daemon.cli_env(),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    tok = next(w for w in r.stdout.split() if w.startswith("gpr_"))
+    r = bare_http().post(daemon.url + "/api/v1/auth/password-reset/confirm",
+                         json={"token": tok, "new_password": PW}, timeout=10)
+    assert r.status_code == 204, r.text
+
+
+def test_reset_by_mail(make_daemon, sink):
+    d = mail_daemon(make_daemon, sink)
+    r = d.post("/api/v1/users", json={"username": "mailer", "password": "mailer-long-passphrase",
+                                      "role": "viewer", "email": "mailer@example.test"})
+    assert r.status_code == 201, r.text
+    s = bare_http()
+    r = s.post(d.url + "/api/v1/auth/password-reset", json={"login": "Mailer@Example.test"},
+               timeout=10)
+    assert r.status_code == 202, r.text
+    mail = sink.wait_for("mailer@example.test")[0]
+    msg = mail["msg"]
+    assert msg["From"] == "ganglion@example.test" and msg["To"] == "mailer@example.test"
+    assert msg["Subject"] and msg["Date"] and msg["Message-ID"]
+    assert msg.get_content_type() == "text/plain" and msg.get_content_charset() == "utf-8"
+    tok = token_in(mail, "gpr_")
+    r = s.post(d.url + "/api/v1/auth/password-reset/confirm",
+               json={"token": tok, "new_password": PW}, timeout=10)
+    assert r.status_code == 204, r.text
+    assert login(d, "mailer", PW).status_code == 200
+    e = audit_actions(d, "auth.password_reset.request")[0]
+    assert e["result"] == 202 and e["detail"]["mailed"] is True
+
+
+def test_reset_answers_the_same_for_unknown_accounts(make_daemon, sink):
+    d = mail_daemon(make_daemon, sink)
+    d.post("/api/v1/users", json={"username": "known", "password": "known-long-passphrase",
+                                  "role": "viewer", "email": "known@example.test"})
+    s = bare_http()
+
+    def ask(login_):
+        t0 = time.monotonic()
+        r = s.post(d.url + "/api/v1/auth/password-reset", json={"login": login_}, timeout=10)
+        return r, time.monotonic() - t0
+
+    known, tk = ask("known")
+    unknown, tu = ask("nobody-here")
+    by_mail, _ = ask("ghost@example.test")
+    for r in (known, unknown, by_mail):
+        assert r.status_code == 202
+        assert r.json() == known.json()
+        assert r.headers.get("Content-Type") == known.headers.get("Content-Type")
+    assert abs(tk - tu) < 0.25, (tk, tu)
+    sink.wait_for("known@example.test")
+    assert len(sink.messages) == 1
+
+
+# ---- e-mail verification -------------------------------------------------------------------
+
+def test_email_verification_by_mail(make_daemon, sink):
+    d = mail_daemon(make_daemon, sink, GANGLION_AUTH_REGISTRATION="approval")
+    s = bare_http()
+    r = s.post(d.url + "/api/v1/auth/register",
+               json={"username": "verif", "password": "verif-long-passphrase",
+                     "email": "verif@example.test"}, timeout=10)
+    assert r.status_code == 201, r.text
+    assert r.json()["email_verified"] is False
+    uid = r.json()["id"]
+    tok = token_in(sink.wait_for("verif@example.test")[0], "gev_")
+    r = s.post(d.url + "/api/v1/auth/email-verification/confirm", json={"token": tok}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"username": "verif", "email": "verif@example.test", "email_verified": True}
+    assert d.get(f"/api/v1/users/{uid}").json()["email_verified"] is True
+    assert_problem(s.post(d.url + "/api/v1/auth/email-verification/confirm", json={"token": tok},
+                          timeout=10), 400)
+    # a new address is unverified again, and the signed-in user asks for a new mail
+    d.post(f"/api/v1/users/{uid}/approve")
+    r = d.request("PATCH", f"/api/v1/users/{uid}", json={"email": "verif2@example.test"})
+    assert r.status_code == 200 and r.json()["email_verified"] is False
+    at = tokens(d, "verif", "verif-long-passphrase")["access_token"]
+    r = s.post(d.url + "/api/v1/auth/email-verification", headers=bearer(at), timeout=10)
+    assert r.status_code == 202, r.text
+    tok2 = token_in(sink.wait_for("verif2@example.test")[0], "gev_")
+    r = s.post(d.url + "/api/v1/auth/email-verification/confirm", json={"token": tok2}, timeout=10)
+    assert r.status_code == 200 and r.json()["email"] == "verif2@example.test"
+    r = s.post(d.url + "/api/v1/auth/email-verification", headers=bearer(at), timeout=10)
+    assert_problem(r, (409, 429))
+
+
+def test_mail_flows_without_a_relay_say_so(daemon):
+    s = bare_http()
+    r = s.post(daemon.url + "/api/v1/auth/password-reset", json={"login": "admin"}, timeout=10)
+    assert_problem(r, 503)
+    assert "smtp_url" in r.json()["detail"]
+
+
+# ---- refresh token cookie ------------------------------------------------------------------
+
+def test_refresh_cookie_needs_the_csrf_header(daemon):
+    s = bare_http()
+    r = s.post(daemon.url + "/api/v1/auth/login",
+               json={"username": "admin", "password": "suite-admin-passphrase", "cookie": True},
+               timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "refresh_token" not in body and body["refresh_cookie"] is True
+    csrf = body["csrf_token"]
+    cookies = r.raw.headers.getlist("Set-Cookie")
+    rc = next(c for c in cookies if c.startswith("ganglion_refresh="))
+    assert "HttpOnly" in rc and "SameSite=Strict" in rc and "Path=/api/v1/auth" in rc
+    assert "Secure" not in rc  # plain HTTP on loopback
+    cc = next(c for c in cookies if c.startswith("ganglion_csrf="))
+    assert "HttpOnly" not in cc and cc.startswith(f"ganglion_csrf={csrf};")
+    # the cookie alone is refused
+    r = s.post(daemon.url + "/api/v1/auth/refresh", json={}, timeout=10)
+    assert_problem(r, 403)
+    assert "X-CSRF-Token" in r.json()["detail"]
+    r = s.post(daemon.url + "/api/v1/auth/refresh", json={}, headers={"X-CSRF-Token": "0" * 64},
+               timeout=10)
+    assert_problem(r, 403)
+    # with the header it works, and the cookie rotates
+    r = s.post(daemon.url + "/api/v1/auth/refresh", json={}, headers={"X-CSRF-Token": csrf},
+               timeout=10)
+    assert r.status_code == 200, r.text
+    new_csrf = r.json()["csrf_token"]
+    assert new_csrf != csrf and "refresh_token" not in r.json()
+    at = r.json()["access_token"]
+    # the previous pair is spent
+    r = bare_http().post(daemon.url + "/api/v1/auth/refresh", json={},
+                         headers={"X-CSRF-Token": csrf,
+                                  "Cookie": f"ganglion_refresh={rc.split(';')[0].split('=', 1)[1]}"},
+                         timeout=10)
+    assert_problem(r, 401)
+    # logout clears both cookies
+    r = s.post(daemon.url + "/api/v1/auth/logout", headers=bearer(at), timeout=10)
+    assert r.status_code == 204
+    cleared = r.raw.headers.getlist("Set-Cookie")
+    assert any(c.startswith("ganglion_refresh=;") and "Max-Age=0" in c for c in cleared)
+    assert any(c.startswith("ganglion_csrf=;") and "Max-Age=0" in c for c in cleared)
+    assert_problem(bare_http().post(daemon.url + "/api/v1/auth/refresh", json={}, timeout=10), 400)
+
+
+# ---- rate limits ---------------------------------------------------------------------------
+
+def test_flows_are_rate_limited(make_daemon, sink):
+    d = mail_daemon(make_daemon, sink, GANGLION_RATELIMIT_AUTH_RATE="1",
+                    GANGLION_RATELIMIT_AUTH_BURST="4")
+    s = bare_http()
+    # one mail per account named per interval, whether it exists or not
+    for who in ("admin", "no-such-user"):
+        assert s.post(d.url + "/api/v1/auth/password-reset", json={"login": who}, timeout=10).status_code == 202
+        r = s.post(d.url + "/api/v1/auth/password-reset", json={"login": who.upper()}, timeout=10)
+        assert_problem(r, 429)
+        assert "account" in r.json()["detail"] and int(r.headers["Retry-After"]) >= 1
+    # and the address bucket of /api/v1/auth/ covers every public flow
+    codes = [s.post(d.url + "/api/v1/auth/password-reset/confirm",
+                    json={"token": "gpr_x", "new_password": PW}, timeout=10).status_code
+             for _ in range(6)]
+    assert 429 in codes
