@@ -174,7 +174,8 @@ def test_reset_token_expires(make_daemon):
 def test_reset_token_from_the_cli(daemon, bin):
     import subprocess
     make_user(daemon, "clireset", "viewer")
-    r = subprocess.run([str(bin), "user", "reset-token", "clireset"], env=daemon.cli_env(),
+    r = subprocess.run([str(bin), "--url", daemon.url, "user", "reset-token", "clireset"],
+                       env=daemon.cli_env(),
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     tok = next(w for w in r.stdout.split() if w.startswith("gpr_"))
@@ -299,18 +300,18 @@ def test_refresh_cookie_needs_the_csrf_header(daemon):
     new_csrf = r.json()["csrf_token"]
     assert new_csrf != csrf and "refresh_token" not in r.json()
     at = r.json()["access_token"]
-    # the previous pair is spent
-    r = bare_http().post(daemon.url + "/api/v1/auth/refresh", json={},
-                         headers={"X-CSRF-Token": csrf,
-                                  "Cookie": f"ganglion_refresh={rc.split(';')[0].split('=', 1)[1]}"},
-                         timeout=10)
-    assert_problem(r, 401)
     # logout clears both cookies
     r = s.post(daemon.url + "/api/v1/auth/logout", headers=bearer(at), timeout=10)
     assert r.status_code == 204
     cleared = r.raw.headers.getlist("Set-Cookie")
     assert any(c.startswith("ganglion_refresh=;") and "Max-Age=0" in c for c in cleared)
     assert any(c.startswith("ganglion_csrf=;") and "Max-Age=0" in c for c in cleared)
+    # the first pair is spent (used, and its session signed out)
+    r = bare_http().post(daemon.url + "/api/v1/auth/refresh", json={},
+                         headers={"X-CSRF-Token": csrf,
+                                  "Cookie": f"ganglion_refresh={rc.split(';')[0].split('=', 1)[1]}"},
+                         timeout=10)
+    assert_problem(r, 401)
     assert_problem(bare_http().post(daemon.url + "/api/v1/auth/refresh", json={}, timeout=10), 400)
 
 
