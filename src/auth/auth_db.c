@@ -427,7 +427,9 @@ static int auth_user_patch_writes(store_conn_t *c, void *ud)
                           (store_val_t[]){STORE_INTV(j->id), STORE_TEXTV(j->role)}, 2, NULL, NULL);
     if (j->has_disabled)
         rc |=
-            store_query(c, "UPDATE auth_users SET disabled = $2 WHERE id = $1",
+            /* enabling a self-registered account waiting for approval approves it */
+            store_query(c,
+                        "UPDATE auth_users SET disabled = $2, pending = pending * $2 WHERE id = $1",
                         (store_val_t[]){STORE_INTV(j->id), STORE_INTV(j->disabled)}, 2, NULL, NULL);
     if (j->has_email)
         rc |= store_query(
