@@ -19,6 +19,7 @@
 #include "core/fmt.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "net/mail_outbox.h"
 #include "store/audit.h"
 
 /* ---- migrations ------------------------------------------------------------------------- */
@@ -72,6 +73,18 @@
     "ALTER TABLE auth_users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;"                 \
     "ALTER TABLE auth_users ADD COLUMN pending INTEGER NOT NULL DEFAULT 0"
 
+/* The durable outbox of src/net/mail_outbox.c: mails sealed with a key derived from the server
+ * secret, until the relay took them. */
+#define AUTH_OUTBOX_COLS                                                                           \
+    " source TEXT NOT NULL,"                                                                       \
+    " recipient TEXT NOT NULL,"                                                                    \
+    " sealed TEXT NOT NULL,"                                                                       \
+    " attempts INTEGER NOT NULL DEFAULT 0,"                                                        \
+    " next_ms BIGINT NOT NULL,"                                                                    \
+    " last_error TEXT,"                                                                            \
+    " created_ms BIGINT NOT NULL);"                                                                \
+    "CREATE INDEX mail_outbox_due ON mail_outbox (source, next_ms)"
+
 const store_migration_t auth_migration_list[] = {
     {
         .version = 100,
@@ -94,11 +107,19 @@ const store_migration_t auth_migration_list[] = {
         .sql_pg = "CREATE TABLE auth_tokens (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY "
                   "KEY," AUTH_TOKENS_COLS,
     },
+    {
+        .version = 106,
+        .name = "mail_outbox",
+        .sql_sqlite =
+            "CREATE TABLE mail_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT," AUTH_OUTBOX_COLS,
+        .sql_pg = "CREATE TABLE mail_outbox (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY "
+                  "KEY," AUTH_OUTBOX_COLS,
+    },
 };
 
 const store_migration_t *auth_migrations(size_t *n)
 {
-    *n = 2;
+    *n = 3;
     return auth_migration_list;
 }
 
@@ -893,6 +914,13 @@ int auth_start(hub_t *hub)
     a->rate = auth_rate_new((size_t)hub->cfg.rl_max_buckets);
     if (!a->rate)
         return -1;
+    /* The outbox key: derived from the server secret, so no second file to keep. */
+    crypto_generichash(a->outbox_key, sizeof a->outbox_key, (const unsigned char *)"mail-outbox",
+                       11, a->secret, sizeof a->secret);
+    a->outbox = mail_outbox_new(hub->loop, hub->store, "auth", a->outbox_key, auth_mail_conf, a);
+    if (!a->outbox)
+        return -1;
+    mail_outbox_retry_set(a->outbox, hub->cfg.mail_retry_s * 1000);
     /* A dummy hash for unknown users, so their login costs what a real one does. */
     char rnd[48];
     auth_random_secret("", rnd, sizeof rnd);
@@ -915,6 +943,17 @@ int auth_start(hub_t *hub)
     return 0;
 }
 
+void auth_shutdown(hub_t *hub)
+{
+    if (hub->auth)
+        mail_outbox_shutdown(hub->auth->outbox);
+}
+
+bool auth_busy(const hub_t *hub)
+{
+    return hub->auth && mail_outbox_busy(hub->auth->outbox) > 0;
+}
+
 void auth_destroy(hub_t *hub)
 {
     auth_t *a = hub ? hub->auth : NULL;
@@ -927,6 +966,7 @@ void auth_destroy(hub_t *hub)
     free(a->users);
     free(a->fams);
     auth_rate_destroy(&a->rate);
+    mail_outbox_destroy(&a->outbox);
     sodium_memzero(a, sizeof *a);
     free(a);
     hub->auth = NULL;

@@ -33,6 +33,7 @@ auth_job_t *auth_job_new(api_req_t *req)
     j->grace_ms = cfg->auth_key_grace_s * 1000;
     j->pw_min = cfg->auth_password_min;
     j->mail_on = cfg->mail_smtp_url[0] != '\0';
+    j->link = j->mail_on && cfg->auth_console_url[0] ? strdup(cfg->auth_console_url) : NULL;
     j->status = 500;
     return j;
 }
@@ -50,6 +51,7 @@ void auth_job_free(auth_job_t *j)
     auth_wipe_free(j->password);
     auth_wipe_free(j->password2);
     free(j->email);
+    free(j->link);
     json_decref(j->out);
     json_decref(j->fams);
     json_decref(j->key.scopes);

@@ -47,6 +47,7 @@ typedef struct auth_job {
     bool mail_on;      /* mail is configured: issue a verification token when there is an e-mail */
     char mail_to[256]; /* out: where the token issued is to be mailed; empty = nowhere */
     char verify[80];   /* out: the verification token issued with a registration */
+    char *link;        /* auth.console_url when set (copied on the loop), for the mails */
     /* outputs */
     int status;
     const char *reason;
@@ -109,10 +110,11 @@ int auth_revoke_sessions(store_conn_t *c, auth_job_t *j);
 /* ---- auth_mail.c: the mails of the account flows, sent off the loop ---- */
 /* Whether a relay is configured ([mail] smtp_url). */
 bool auth_mail_on(const auth_t *a);
-/* Queues the reset ("reset") or verification ("verify") mail carrying token to `to` for
- * username; failures are logged, never reported to the asker. 0 or a negative errno. */
-int auth_mail_token(auth_t *a, const char *kind, const char *to, const char *username,
-                    const char *token, int64_t ttl_s);
+/* Worker thread, in the transaction that issued token: puts the reset ("reset") or
+ * verification ("verify") mail carrying it to `to` in the outbox. 0 or a negative code. The
+ * loop kicks the outbox (mail_outbox_kick) after the commit. */
+int auth_mail_enqueue(store_conn_t *c, auth_job_t *j, const char *kind, const char *to,
+                      const char *username, const char *token, int64_t ttl_s);
 
 /* ---- auth_cookie.c: the refresh token as an HttpOnly cookie, with a CSRF token ---- */
 #define AUTH_CSRF_LEN (2 * AUTH_HASH_BYTES)

@@ -110,7 +110,9 @@ int auth_reset_request_work(store_conn_t *c, void *ud)
     json_decref(rows);
     bool ok = store_tx_begin(c) == 0 && auth_token_supersede(c, j, "reset", j->user.id) == 0 &&
               auth_token_insert(c, j, "reset", j->user.id, NULL, j->ttl_ms, j->secret,
-                                sizeof j->secret) == 0;
+                                sizeof j->secret) == 0 &&
+              auth_mail_enqueue(c, j, "reset", j->mail_to, j->user.username, j->secret,
+                                j->ttl_ms / 1000) == 0;
     if (!auth_tx_end(c, ok)) {
         j->mail_to[0] = '\0';
         j->status = 503;
@@ -237,7 +239,9 @@ int auth_verify_request_work(store_conn_t *c, void *ud)
         snprintf(j->mail_to, sizeof j->mail_to, "%s", email);
         bool ok = store_tx_begin(c) == 0 && auth_token_supersede(c, j, "verify", j->id) == 0 &&
                   auth_token_insert(c, j, "verify", j->id, email, j->ttl_ms, j->secret,
-                                    sizeof j->secret) == 0;
+                                    sizeof j->secret) == 0 &&
+                  auth_mail_enqueue(c, j, "verify", email, j->user.username, j->secret,
+                                    j->ttl_ms / 1000) == 0;
         j->status = auth_tx_end(c, ok) ? 202 : 503;
         if (j->status != 202)
             j->mail_to[0] = '\0';
@@ -338,7 +342,9 @@ int auth_register_work(store_conn_t *c, void *ud)
     bool ok = true;
     if (j->email && j->mail_on) {
         ok = auth_token_insert(c, j, "verify", id, j->email, j->ttl_ms, j->verify,
-                               sizeof j->verify) == 0;
+                               sizeof j->verify) == 0 &&
+             auth_mail_enqueue(c, j, "verify", j->email, j->username, j->verify,
+                               j->ttl_ms / 1000) == 0;
         if (ok)
             snprintf(j->mail_to, sizeof j->mail_to, "%s", j->email);
     }

@@ -176,6 +176,9 @@ static const config_key_t config_keys[] = {
             "name given in EHLO; empty = localhost"),
     CFG_NUM("mail", "timeout_s", CONFIG_T_INT, mail_timeout_s, "30", 1, 600, CONFIG_F_RELOAD,
             "seconds one conversation with the relay may take, connect to QUIT"),
+    CFG_NUM("mail", "retry_s", CONFIG_T_INT, mail_retry_s, "30", 1, 3600, 0,
+            "seconds before an unsent mail is tried again (doubled each time, at most an hour; "
+            "given up after 12 tries)"),
     /* ---- [tls] ---- */
     CFG_STR("tls", "cert_file", tls_cert_file, "", NULL, 0,
             "PEM certificate (server first, then intermediates); with key_file the HTTP "

@@ -332,3 +332,50 @@ def test_flows_are_rate_limited(make_daemon, sink):
                     json={"token": "gpr_x", "new_password": PW}, timeout=10).status_code
              for _ in range(6)]
     assert 429 in codes
+
+
+# ---- the outbox: a mail survives a relay outage and a restart --------------------------------
+
+def test_mail_is_retried_until_the_relay_takes_it(make_daemon):
+    sink = SmtpSink()  # its port is chosen, nothing listens there yet
+    d = mail_daemon(make_daemon, sink, GANGLION_MAIL_RETRY_S="1")
+    d.post("/api/v1/users", json={"username": "patient", "password": "patient-long-passphrase",
+                                  "role": "viewer", "email": "patient@example.test"})
+    r = bare_http().post(d.url + "/api/v1/auth/password-reset", json={"login": "patient"}, timeout=10)
+    assert r.status_code == 202
+    deadline = time.monotonic() + 10
+    while not any(e.get("msg") == "mail: not sent" for e in d.log_lines()):
+        assert time.monotonic() < deadline, "the refused send was not logged"
+        time.sleep(0.05)
+    sink.start()
+    try:
+        tok = token_in(sink.wait_for("patient@example.test", timeout=15)[0], "gpr_")
+    finally:
+        sink.stop()
+    r = bare_http().post(d.url + "/api/v1/auth/password-reset/confirm",
+                         json={"token": tok, "new_password": PW}, timeout=10)
+    assert r.status_code == 204, r.text
+
+
+def test_mail_survives_a_restart(make_daemon):
+    sink = SmtpSink()
+    d = mail_daemon(make_daemon, sink, GANGLION_MAIL_RETRY_S="2")
+    d.post("/api/v1/users", json={"username": "durable", "password": "durable-long-passphrase",
+                                  "role": "viewer", "email": "durable@example.test"})
+    r = bare_http().post(d.url + "/api/v1/auth/password-reset", json={"login": "durable"}, timeout=10)
+    assert r.status_code == 202
+    deadline = time.monotonic() + 10
+    while not any(e.get("msg") == "mail: not sent" for e in d.log_lines()):
+        assert time.monotonic() < deadline, "the refused send was not logged"
+        time.sleep(0.05)
+    assert d.stop() == 0
+    sink.start()
+    try:
+        d.start()
+        # the new process knows of the mail only from its row; nothing is asked of it
+        tok = token_in(sink.wait_for("durable@example.test", timeout=15)[0], "gpr_")
+    finally:
+        sink.stop()
+    r = bare_http().post(d.url + "/api/v1/auth/password-reset/confirm",
+                         json={"token": tok, "new_password": PW}, timeout=10)
+    assert r.status_code == 204, r.text
