@@ -126,6 +126,7 @@ int mail_outbox_add(store_conn_t *c, const char *source, const unsigned char *ke
 /* ---- the cycle -------------------------------------------------------------------------- */
 
 static void mail_outbox_fetch(mail_outbox_t *o);
+static void mail_outbox_tick(uv_timer_t *t);
 
 static void mail_outbox_idle(mail_outbox_t *o)
 {
@@ -283,6 +284,11 @@ static void mail_outbox_fetch(mail_outbox_t *o)
 void mail_outbox_retry_set(mail_outbox_t *o, int64_t first_ms)
 {
     o->retry_ms = first_ms > 0 ? first_ms : MAIL_OUTBOX_RETRY_MS;
+    /* look for due retries at least as often as the first retry comes */
+    uint64_t poll =
+        (uint64_t)(o->retry_ms < MAIL_OUTBOX_POLL_MS ? o->retry_ms : MAIL_OUTBOX_POLL_MS);
+    if (o->timer)
+        uv_timer_start(o->timer, mail_outbox_tick, 100, poll);
 }
 
 void mail_outbox_kick(mail_outbox_t *o)
