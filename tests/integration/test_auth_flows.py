@@ -379,3 +379,31 @@ def test_mail_survives_a_restart(make_daemon):
     r = bare_http().post(d.url + "/api/v1/auth/password-reset/confirm",
                          json={"token": tok, "new_password": PW}, timeout=10)
     assert r.status_code == 204, r.text
+
+
+# ---- both stores -----------------------------------------------------------------------------
+
+def test_the_flows_on_each_store(store_kind, request, make_daemon, sink):
+    """Invitation, registration with an e-mail, its verification mail, a mailed reset and an
+    admin's approval path, on SQLite and on PostgreSQL (the statements differ by backend)."""
+    store = request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+    d = make_daemon(store=store, env={"GANGLION_MAIL_SMTP_URL": sink.url,
+                                      "GANGLION_AUTH_REGISTRATION": "invite"})
+    s = bare_http()
+    code = d.post("/api/v1/invites", json={"ttl_s": 600}).json()["code"]
+    r = s.post(d.url + "/api/v1/auth/register",
+               json={"username": "both", "password": "both-long-passphrase", "email": "both@example.test",
+                     "invite": code}, timeout=10)
+    assert r.status_code == 201, r.text
+    tok = token_in(sink.wait_for("both@example.test")[0], "gev_")
+    r = s.post(d.url + "/api/v1/auth/email-verification/confirm", json={"token": tok}, timeout=10)
+    assert r.status_code == 200, r.text
+    r = s.post(d.url + "/api/v1/auth/password-reset", json={"login": "BOTH@example.test"}, timeout=10)
+    assert r.status_code == 202
+    tok = token_in(sink.wait_for("both@example.test", count=2)[1], "gpr_")
+    r = s.post(d.url + "/api/v1/auth/password-reset/confirm", json={"token": tok, "new_password": PW},
+               timeout=10)
+    assert r.status_code == 204, r.text
+    assert login(d, "both", PW).status_code == 200
+    r = d.request("PATCH", f"/api/v1/users/{user_id(d, 'both')}", json={"disabled": True})
+    assert r.status_code == 200 and r.json()["pending"] is False
