@@ -76,3 +76,28 @@ def test_endpoint_role_matrix(daemon):
                 elif r.json().get("required_scope") != scope:
                     failures.append(f"{method} {path}: 403 does not name {scope}")
     assert not failures, "\n".join(failures)
+
+
+# The account flows: which are open to anyone (they must answer the same whether the account
+# exists), which need the caller's own session, which are an admin's. A change of scope here is
+# a change of the security model and must be deliberate.
+ACCOUNT_FLOW_SCOPES = {
+    ("POST", "/api/v1/auth/register"): "public",
+    ("POST", "/api/v1/auth/password-reset"): "public",
+    ("POST", "/api/v1/auth/password-reset/confirm"): "public",
+    ("POST", "/api/v1/auth/email-verification/confirm"): "public",
+    ("POST", "/api/v1/auth/email-verification"): "self",
+    ("POST", "/api/v1/invites"): "users:write",
+    ("POST", "/api/v1/users/{id}/approve"): "users:write",
+    ("POST", "/api/v1/users/{id}/reset-token"): "users:write",
+}
+
+
+def test_account_flow_scopes(daemon):
+    declared = {(m, p): op.get("x-scope") for m, p, op in _operations(daemon)}
+    for key, scope in ACCOUNT_FLOW_SCOPES.items():
+        assert declared.get(key) == scope, f"{key}: x-scope {declared.get(key)!r}, expected {scope!r}"
+    # only an admin issues reset tokens, invitations and approvals
+    for key, scope in ACCOUNT_FLOW_SCOPES.items():
+        if scope == "users:write":
+            assert [r for r in ("operator", "viewer", "agent") if role_allows(r, scope)] == []
