@@ -47,6 +47,7 @@ typedef struct {
 static int config_check_listen(const char *v, char *why, size_t whylen);
 static int config_check_store_url(const char *v, char *why, size_t whylen);
 static int config_check_smtp_url(const char *v, char *why, size_t whylen);
+static int config_check_mail_from(const char *v, char *why, size_t whylen);
 static int config_check_cors(const char *v, char *why, size_t whylen);
 static int config_check_nonempty(const char *v, char *why, size_t whylen);
 static int config_check_robot_token(const char *v, char *why, size_t whylen);
@@ -170,8 +171,8 @@ static const config_key_t config_keys[] = {
             CONFIG_F_URL | CONFIG_F_RELOAD,
             "relay for the daemon's mail: smtp://[user:pass@]host[:port], smtp+starttls://… or "
             "smtps://…; empty = no mail"),
-    CFG_STR("mail", "from", mail_from, "ganglion@localhost", config_check_nonempty, CONFIG_F_RELOAD,
-            "sender address of the daemon's mail"),
+    CFG_STR("mail", "from", mail_from, "ganglion@localhost", config_check_mail_from,
+            CONFIG_F_RELOAD, "sender address of the daemon's mail"),
     CFG_STR("mail", "helo", mail_helo, "", NULL, CONFIG_F_RELOAD,
             "name given in EHLO; empty = localhost"),
     CFG_NUM("mail", "timeout_s", CONFIG_T_INT, mail_timeout_s, "30", 1, 600, CONFIG_F_RELOAD,
@@ -472,8 +473,8 @@ static const config_key_t config_keys[] = {
  * here would be refused in a file (config_section_known) and left out of the print
  * (config_sections_check, run by the unit tests, keeps the two in step). */
 static const char *const config_sections[] = {
-    "server", "log",  "store",     "events", "audit", "auth",   "tls",   "ratelimit", "agents",
-    "zmq",    "mqtt", "websocket", "watch",  "guard", "memory", "vault", "brain"};
+    "server", "log", "store", "events",    "audit", "auth",  "mail",   "tls",   "ratelimit",
+    "agents", "zmq", "mqtt",  "websocket", "watch", "guard", "memory", "vault", "brain"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */
@@ -798,6 +799,19 @@ static int config_check_smtp_url(const char *v, char *why, size_t whylen)
         strncmp(v, "smtp+starttls://", 16) == 0)
         return 0;
     snprintf(why, whylen, "is not an SMTP URL (smtp://HOST:PORT, smtp+starttls://…, smtps://…)");
+    return -1;
+}
+
+/* A bare address (it goes into MAIL FROM:<…> and the From: header as it is). */
+static int config_check_mail_from(const char *v, char *why, size_t whylen)
+{
+    const char *at = strrchr(v, '@');
+    bool ok = at && at != v && at[1] != '\0';
+    for (const char *p = v; ok && *p; p++)
+        ok = *p > ' ' && *p < 127 && !strchr("<>\"(),;:\\[]", *p);
+    if (ok)
+        return 0;
+    snprintf(why, whylen, "is not a bare e-mail address (name@domain)");
     return -1;
 }
 
