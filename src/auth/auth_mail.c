@@ -25,6 +25,7 @@ void auth_mail_conf(void *ud, smtp_conf_t *out)
     snprintf(out->from, sizeof out->from, "%s", cfg->mail_from);
     snprintf(out->helo, sizeof out->helo, "%s", cfg->mail_helo);
     out->timeout_ms = cfg->mail_timeout_s * 1000;
+    snprintf(out->ca_file, sizeof out->ca_file, "%s", cfg->mail_ca_file);
 }
 
 int auth_mail_enqueue(store_conn_t *c, auth_job_t *j, const char *kind, const char *to,

@@ -177,6 +177,8 @@ static const config_key_t config_keys[] = {
             "name given in EHLO; empty = localhost"),
     CFG_NUM("mail", "timeout_s", CONFIG_T_INT, mail_timeout_s, "30", 1, 600, CONFIG_F_RELOAD,
             "seconds one conversation with the relay may take, connect to QUIT"),
+    CFG_STR("mail", "ca_file", mail_ca_file, "", NULL, CONFIG_F_RELOAD,
+            "PEM certificates trusted for the relay's TLS; empty = the system's trust store"),
     CFG_NUM("mail", "retry_s", CONFIG_T_INT, mail_retry_s, "30", 1, 3600, 0,
             "seconds before an unsent mail is tried again (doubled each time, at most an hour; "
             "given up after 12 tries)"),

@@ -68,6 +68,7 @@ typedef struct config {
     char mail_helo[128];                /* EHLO name; empty = localhost */
     int64_t mail_timeout_s;             /* one conversation with the relay, default 30 */
     int64_t mail_retry_s;               /* first retry of an unsent mail, default 30 */
+    char mail_ca_file[CONFIG_STR_MAX];  /* PEM trust anchors for the relay; empty = system */
     /* [tls] HTTPS (src/net) */
     char tls_cert_file[CONFIG_STR_MAX];  /* PEM certificate (chain); with key_file: HTTPS */
     char tls_key_file[CONFIG_STR_MAX];   /* PEM private key, unencrypted */

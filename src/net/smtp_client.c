@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -79,11 +80,10 @@ static int smtp_write(smtp_conv_t *c, const char *p, size_t n)
                 return smtp_fail(c, -EPROTO, "TLS write failed: %s", gnutls_strerror((int)w));
         } else {
             w = send(c->fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)
-                continue;
+            if (w < 0 && (errno == EINTR || errno == EAGAIN))
+                continue; /* a send timeout: smtp_arm ends it at the deadline */
             if (w < 0)
-                return smtp_fail(c, errno == EAGAIN ? -ETIMEDOUT : -errno,
-                                 "writing to the relay failed: %s", strerror(errno));
+                return smtp_fail(c, -errno, "writing to the relay failed: %s", strerror(errno));
         }
         p += w;
         n -= (size_t)w;
@@ -91,29 +91,32 @@ static int smtp_write(smtp_conv_t *c, const char *p, size_t n)
     return 0;
 }
 
+/* GnuTLS may answer GNUTLS_E_AGAIN on a blocking socket after a post-handshake message (a
+ * TLS 1.3 session ticket) as well as on a receive timeout: either way the read is tried again
+ * until the conversation's deadline, which smtp_arm enforces. */
 static int smtp_fill(smtp_conv_t *c)
 {
     if (c->have >= sizeof c->buf - 1)
         return smtp_fail(c, -EPROTO, "the relay's reply is too long");
-    int rc = smtp_arm(c);
-    if (rc < 0)
-        return smtp_fail(c, rc, "timed out waiting for the relay");
     ssize_t r;
-    if (c->tls) {
-        do
+    for (;;) {
+        int rc = smtp_arm(c);
+        if (rc < 0)
+            return smtp_fail(c, rc, "timed out waiting for the relay");
+        if (c->tls) {
             r = gnutls_record_recv(c->tls, c->buf + c->have, sizeof c->buf - 1 - c->have);
-        while (r == GNUTLS_E_INTERRUPTED);
-        if (r == GNUTLS_E_AGAIN)
-            return smtp_fail(c, -ETIMEDOUT, "timed out waiting for the relay");
-        if (r < 0)
-            return smtp_fail(c, -EPROTO, "TLS read failed: %s", gnutls_strerror((int)r));
-    } else {
-        do
+            if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+                continue;
+            if (r < 0)
+                return smtp_fail(c, -EPROTO, "TLS read failed: %s", gnutls_strerror((int)r));
+        } else {
             r = recv(c->fd, c->buf + c->have, sizeof c->buf - 1 - c->have, 0);
-        while (r < 0 && errno == EINTR);
-        if (r < 0)
-            return smtp_fail(c, errno == EAGAIN ? -ETIMEDOUT : -errno,
-                             "reading from the relay failed: %s", strerror(errno));
+            if (r < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (r < 0)
+                return smtp_fail(c, -errno, "reading from the relay failed: %s", strerror(errno));
+        }
+        break;
     }
     if (r == 0)
         return smtp_fail(c, -ECONNRESET, "the relay closed the connection");
@@ -222,14 +225,19 @@ static int smtp_connect(smtp_conv_t *c, const smtp_url_t *u)
     return 0;
 }
 
-static int smtp_tls_start(smtp_conv_t *c, const smtp_url_t *u)
+static int smtp_tls_start(smtp_conv_t *c, const smtp_url_t *u, const char *ca_file)
 {
     int rc = gnutls_certificate_allocate_credentials(&c->cred);
-    if (rc >= 0 && gnutls_certificate_set_x509_system_trust(c->cred) < 0)
-        rc = GNUTLS_E_FILE_ERROR;
+    if (rc >= 0 &&
+        (ca_file[0] ? gnutls_certificate_set_x509_trust_file(c->cred, ca_file, GNUTLS_X509_FMT_PEM)
+                    : gnutls_certificate_set_x509_system_trust(c->cred)) <= 0)
+        return smtp_fail(c, -EPROTO, "no trust anchors for the relay's certificate (%s)",
+                         ca_file[0] ? ca_file : "the system's store");
     if (rc >= 0)
         rc = gnutls_init(&c->tls, GNUTLS_CLIENT);
-    if (rc >= 0)
+    unsigned char ip[16];
+    bool literal = inet_pton(AF_INET, u->host, ip) == 1 || inet_pton(AF_INET6, u->host, ip) == 1;
+    if (rc >= 0 && !literal) /* SNI carries names only (RFC 6066 3) */
         rc = gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, u->host, strlen(u->host));
     if (rc >= 0)
         rc = gnutls_set_default_priority(c->tls);
@@ -296,7 +304,7 @@ static int smtp_converse(smtp_conv_t *c, const smtp_conf_t *conf, const smtp_url
     char cmd[SMTP_ADDR_MAX + 32];
     int rc = smtp_connect(c, u);
     if (rc == 0 && u->tls == SMTP_TLS_IMPLICIT)
-        rc = smtp_tls_start(c, u);
+        rc = smtp_tls_start(c, u, conf->ca_file);
     if (rc == 0)
         rc = smtp_cmd(c, NULL, 220, NULL, 0);
     if (rc == 0)
@@ -308,7 +316,7 @@ static int smtp_converse(smtp_conv_t *c, const smtp_conf_t *conf, const smtp_url
         if (rc == 0 && c->have > 0)
             return smtp_fail(c, -EPROTO, "the relay sent data before the TLS handshake");
         if (rc == 0)
-            rc = smtp_tls_start(c, u);
+            rc = smtp_tls_start(c, u, conf->ca_file);
         if (rc == 0)
             rc = smtp_ehlo(c, conf, ext, sizeof ext);
     }

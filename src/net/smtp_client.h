@@ -5,8 +5,8 @@
  *
  * Relays: smtp://[user:pass@]host[:port] (plain, port 25), smtp+starttls://… (STARTTLS
  * required, port 587), smtps://… (implicit TLS, port 465). TLS peers are verified against the
- * system trust store and the host name. AUTH PLAIN is sent only over TLS or to a loopback
- * relay, never in the clear across a network. */
+ * system trust store (or conf->ca_file) and the host name or IP address of the URL. AUTH PLAIN is
+ * sent only over TLS or to a loopback relay, never in the clear across a network. */
 #ifndef GANGLION_NET_SMTP_CLIENT_H
 #define GANGLION_NET_SMTP_CLIENT_H
 
@@ -37,6 +37,7 @@ typedef struct smtp_conf {
     char from[SMTP_ADDR_MAX + 1]; /* envelope and header sender */
     char helo[128];               /* the EHLO name; empty = "localhost" */
     int64_t timeout_ms;           /* the whole conversation, connect to QUIT */
+    char ca_file[SMTP_URL_MAX];   /* PEM trust anchors for the relay; empty = the system's */
 } smtp_conf_t;
 
 /* One message to one recipient; the strings are borrowed (smtp_send_queue copies them). */

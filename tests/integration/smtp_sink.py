@@ -25,11 +25,13 @@ class _Keep:
 
 
 class SmtpSink:
-    def __init__(self):
+    """kw goes to aiosmtpd's SMTP: tls_context, require_starttls, authenticator, auth_required."""
+
+    def __init__(self, **kw):
         self.messages = []
         self.lock = threading.Lock()
         self.port = free_port()
-        self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port, **kw)
 
     @property
     def url(self):

@@ -407,3 +407,38 @@ def test_the_flows_on_each_store(store_kind, request, make_daemon, sink):
     assert login(d, "both", PW).status_code == 200
     r = d.request("PATCH", f"/api/v1/users/{user_id(d, 'both')}", json={"disabled": True})
     assert r.status_code == 200 and r.json()["pending"] is False
+
+
+# ---- a relay over STARTTLS with AUTH PLAIN -------------------------------------------------
+
+def test_mail_over_starttls_with_auth(make_daemon, bin, tmp_path):
+    import ssl
+    import subprocess
+
+    from aiosmtpd.smtp import AuthResult
+
+    r = subprocess.run([str(bin), "cert", "self-signed", "--out", str(tmp_path / "tls")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem")
+    seen = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        seen.append((mechanism, auth_data.login, auth_data.password, session.ssl is not None))
+        return AuthResult(success=auth_data.login == b"relay" and auth_data.password == b"s3cret")
+
+    sink = SmtpSink(tls_context=ctx, require_starttls=True, authenticator=authenticator,
+                    auth_required=True).start()
+    try:
+        d = make_daemon(env={"GANGLION_MAIL_SMTP_URL": f"smtp+starttls://relay:s3cret@127.0.0.1:{sink.port}",
+                             "GANGLION_MAIL_CA_FILE": str(tmp_path / "tls" / "cert.pem")})
+        d.post("/api/v1/users", json={"username": "tlsuser", "password": "tlsuser-long-passphrase",
+                                      "role": "viewer", "email": "tlsuser@example.test"})
+        r = bare_http().post(d.url + "/api/v1/auth/password-reset", json={"login": "tlsuser"},
+                             timeout=10)
+        assert r.status_code == 202
+        token_in(sink.wait_for("tlsuser@example.test")[0], "gpr_")
+        assert seen == [("PLAIN", b"relay", b"s3cret", True)]
+    finally:
+        sink.stop()
