@@ -254,14 +254,14 @@ static void auth_reset_request_done(int status, void *ud)
         if (sent)
             mail_outbox_kick(j->a->outbox);
         auth_audit(req, "auth.password_reset.request", 202,
-                   json_pack("{s:s,s:b}", "login", j->username, "mailed", sent));
+                   json_pack("{s:s,s:b}", "login", j->email, "mailed", sent));
         auth_reply_json(req, 202,
                         json_pack("{s:s,s:s}", "status", "accepted", "detail",
                                   "if an account with that name or address exists and has an "
                                   "e-mail address, a reset token is on its way"));
     } else {
         auth_audit(req, "auth.password_reset.request", j->status,
-                   json_pack("{s:s}", "login", j->username));
+                   json_pack("{s:s}", "login", j->email));
         auth_reply_problem(req, auth_store_problem());
     }
     auth_job_free(j);
@@ -287,7 +287,12 @@ void auth_api_reset_request(api_req_t *req, void *ctx)
         auth_reply_problem(req, auth_store_problem());
         return;
     }
-    snprintf(j->username, sizeof j->username, "%s", login);
+    j->email = strdup(login); /* a username or an address: up to 254 bytes */
+    if (!j->email) {
+        auth_job_free(j);
+        auth_reply_problem(req, auth_store_problem());
+        return;
+    }
     j->ttl_ms = a->hub->cfg.auth_reset_ttl_s * 1000;
     auth_submit(j, auth_reset_request_work, auth_reset_request_done);
 }

@@ -92,7 +92,7 @@ int auth_reset_request_work(store_conn_t *c, void *ud)
                     "SELECT id, username, email FROM auth_users WHERE (username = $1 OR"
                     " lower(email) = lower($1)) AND disabled = 0 AND pending = 0"
                     " AND email IS NOT NULL ORDER BY id LIMIT 1",
-                    (store_val_t[]){STORE_TEXTV(j->username)}, 1, &rows, NULL) < 0) {
+                    (store_val_t[]){STORE_TEXTV(j->email)}, 1, &rows, NULL) < 0) {
         j->status = 503;
         return 0;
     }

@@ -205,6 +205,13 @@ def test_reset_by_mail(make_daemon, sink):
     assert login(d, "mailer", PW).status_code == 200
     e = audit_actions(d, "auth.password_reset.request")[0]
     assert e["result"] == 202 and e["detail"]["mailed"] is True
+    # an address longer than any username is looked up whole
+    long_addr = "a-rather-long-mailbox-name-for-this-test." + "x" * 30 + "@example.test"
+    d.post("/api/v1/users", json={"username": "longmail", "password": "longmail-long-passphrase",
+                                  "role": "viewer", "email": long_addr})
+    assert s.post(d.url + "/api/v1/auth/password-reset", json={"login": long_addr},
+                  timeout=10).status_code == 202
+    token_in(sink.wait_for(long_addr)[0], "gpr_")
 
 
 def test_reset_answers_the_same_for_unknown_accounts(make_daemon, sink):
