@@ -372,12 +372,20 @@ static int cli_user_ls(const cli_ctx_t *ctx)
                            json_string_value(json_object_get(u, "role")) ?: "");
         bool dis = json_is_true(json_object_get(u, "disabled"));
         bool locked = json_is_true(json_object_get(u, "locked"));
-        cli_table_cell_set(t, 3, dis || locked ? CLI_COLOR_RED : CLI_COLOR_GREEN,
-                           dis      ? "disabled"
+        bool pending = json_is_true(json_object_get(u, "pending"));
+        cli_table_cell_set(t, 3,
+                           pending         ? CLI_COLOR_YELLOW
+                           : dis || locked ? CLI_COLOR_RED
+                                           : CLI_COLOR_GREEN,
+                           pending  ? "pending"
+                           : dis    ? "disabled"
                            : locked ? "locked"
                                     : "active");
-        cli_table_cell_set(t, 4, CLI_COLOR_NONE,
-                           json_string_value(json_object_get(u, "email")) ?: "");
+        const char *email = json_string_value(json_object_get(u, "email"));
+        if (email && !json_is_true(json_object_get(u, "email_verified")))
+            cli_table_cellf(t, 4, CLI_COLOR_NONE, "%s (unverified)", email);
+        else
+            cli_table_cell_set(t, 4, CLI_COLOR_NONE, email ?: "");
     }
     cli_table_print(t, stdout, ctx->color);
     cli_table_destroy(&t);

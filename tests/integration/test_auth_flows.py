@@ -456,3 +456,36 @@ def test_mail_over_tls_with_auth(make_daemon, bin, tmp_path, scheme):
         assert seen == [("PLAIN", b"relay", b"s3cret")]
     finally:
         sink.stop()
+
+
+def test_invite_and_approve_from_the_cli(make_daemon, bin):
+    import subprocess
+
+    def cli(d, *args):
+        return subprocess.run([str(bin), "--url", d.url, *args], env=d.cli_env(),
+                              capture_output=True, text=True, timeout=30)
+
+    d = make_daemon(env={"GANGLION_AUTH_REGISTRATION": "invite"})
+    r = cli(d, "user", "invite", "--ttl", "600")
+    assert r.returncode == 0, r.stderr
+    code = next(w for w in r.stdout.split() if w.startswith("gin_"))
+    r = bare_http().post(d.url + "/api/v1/auth/register",
+                         json={"username": "invited", "password": "invited-long-passphrase",
+                               "email": "invited@example.test", "invite": code}, timeout=10)
+    assert r.status_code == 201, r.text
+    r = cli(d, "user", "ls")
+    line = next(ln for ln in r.stdout.splitlines() if "invited" in ln)
+    assert "active" in line and "invited@example.test (unverified)" in line
+    assert cli(d, "user", "invite", "--ttl", "5").returncode == 2  # below the floor: usage
+
+    a = make_daemon(env={"GANGLION_AUTH_REGISTRATION": "approval"}, name="appr")
+    r = bare_http().post(a.url + "/api/v1/auth/register",
+                         json={"username": "waits", "password": "waits-long-passphrase"}, timeout=10)
+    assert r.status_code == 201
+    assert "pending" in next(ln for ln in cli(a, "user", "ls").stdout.splitlines() if "waits" in ln)
+    r = cli(a, "user", "approve", "waits")
+    assert r.returncode == 0, r.stderr
+    assert "approved" in r.stdout
+    assert login(a, "waits", "waits-long-passphrase").status_code == 200
+    r = cli(a, "user", "approve", "waits")
+    assert r.returncode != 0 and "not waiting for approval" in r.stderr
