@@ -140,7 +140,9 @@ static void mail_outbox_idle(mail_outbox_t *o)
 static int mail_outbox_record_work(store_conn_t *c, void *ud)
 {
     mail_outbox_job_t *j = ud;
-    if (j->rc == 0 || j->rc == -EINVAL || j->attempts + 1 >= MAIL_OUTBOX_ATTEMPTS)
+    /* sent, refused for good (5xx) or unsendable: the row goes */
+    if (j->rc == 0 || j->rc == -EINVAL || j->rc == -EPERM ||
+        j->attempts + 1 >= MAIL_OUTBOX_ATTEMPTS)
         return store_query(c, "DELETE FROM mail_outbox WHERE id = $1",
                            (store_val_t[]){STORE_INTV(j->id)}, 1, NULL, NULL);
     int64_t delay = j->o->retry_ms;
@@ -190,7 +192,9 @@ static void mail_outbox_sent(int rc, const char *err, void *ud)
         log_info(NULL, "mail: sent", "{s:s,s:I}", "source", j->o->source, "id", (json_int_t)j->id);
     else
         log_warn(NULL,
-                 j->attempts + 1 >= MAIL_OUTBOX_ATTEMPTS ? "mail: given up" : "mail: not sent",
+                 j->attempts + 1 >= MAIL_OUTBOX_ATTEMPTS || rc == -EPERM || rc == -EINVAL
+                     ? "mail: given up"
+                     : "mail: not sent",
                  "{s:s,s:I,s:I,s:s}", "source", j->o->source, "id", (json_int_t)j->id, "attempt",
                  (json_int_t)(j->attempts + 1), "reason", j->err);
     mail_outbox_record(j);

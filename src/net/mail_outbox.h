@@ -2,7 +2,8 @@
  * transaction (so it exists exactly when what it announces was committed), sealed with a key
  * the caller holds (its text may carry a secret token), and sent by the loop one at a time
  * through smtp_send_queue; a failure is retried with exponential backoff, also after a restart,
- * and given up (logged) after MAIL_OUTBOX_ATTEMPTS. Each user of the table names its `source`
+ * and given up (logged) after MAIL_OUTBOX_ATTEMPTS — at once when the relay refused it for good
+ * (a 5xx reply). Each user of the table names its `source`
  * and runs its own outbox over its own rows.
  *
  * The table (mail_outbox) is created by the auth domain's migration 106. */

@@ -179,7 +179,7 @@ static int smtp_cmd(smtp_conv_t *c, const char *cmd, int want, char *whole, size
         snprintf(why, sizeof why, "%s", c->err);
         snprintf(c->err, c->errlen, "the relay refused %.20s: %.200s", cmd ? cmd : "the greeting",
                  why);
-        return -EPROTO;
+        return code / 100 == 5 ? -EPERM : -EPROTO; /* 5xx: permanent (RFC 5321 4.2.1) */
     }
     return 0;
 }
@@ -270,7 +270,7 @@ static bool smtp_loopback(const char *host)
 static int smtp_auth(smtp_conv_t *c, const smtp_url_t *u)
 {
     if (!c->tls && !smtp_loopback(u->host))
-        return smtp_fail(c, -EPERM,
+        return smtp_fail(c, -EACCES,
                          "refusing to send the relay's password in the clear; use "
                          "smtps:// or smtp+starttls://");
     unsigned char raw[sizeof u->user + sizeof u->pass + 2];

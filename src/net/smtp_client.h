@@ -70,8 +70,11 @@ int smtp_message_build(const char *from, const smtp_msg_t *m, int64_t now_ms, ch
 
 /* Sends m through the relay: EHLO, STARTTLS when asked, AUTH PLAIN when the URL has a user,
  * MAIL FROM, RCPT TO, DATA, QUIT, all within conf->timeout_ms. Blocks: never on the loop
- * thread. 0 or a negative errno (-ETIMEDOUT, -ECONNREFUSED, -EPROTO for a refusal by the
- * relay …) with a one-line reason in err (the relay's reply when it refused). */
+ * thread. 0 or a negative errno with a one-line reason in err (the relay's reply when it
+ * refused): -EPERM for a permanent refusal (a 5xx reply: retrying the same message is useless),
+ * -EPROTO for a transient one (4xx) or a broken conversation, -ETIMEDOUT, -ECONNREFUSED and
+ * the like for the network, -EACCES when the URL's password would go in the clear, -EINVAL
+ * for a message that cannot be built. */
 int smtp_send(const smtp_conf_t *conf, const smtp_msg_t *m, char *err, size_t errlen);
 
 /* Called on the loop thread when a queued send ends: rc as smtp_send, err its reason. */

@@ -16,6 +16,14 @@ class _Keep:
     def __init__(self, sink):
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        with self.sink.lock:
+            self.sink.rcpts.append(address)
+        if address.startswith("bounce"):
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         msg = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self.sink.lock:
@@ -29,6 +37,7 @@ class SmtpSink:
 
     def __init__(self, **kw):
         self.messages = []
+        self.rcpts = []  # every RCPT TO seen; addresses starting with "bounce" are refused (550)
         self.lock = threading.Lock()
         self.port = free_port()
         self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port, **kw)

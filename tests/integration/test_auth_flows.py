@@ -489,3 +489,26 @@ def test_invite_and_approve_from_the_cli(make_daemon, bin):
     assert login(a, "waits", "waits-long-passphrase").status_code == 200
     r = cli(a, "user", "approve", "waits")
     assert r.returncode != 0 and "not waiting for approval" in r.stderr
+
+
+def test_a_mail_refused_for_good_is_not_retried(make_daemon, sink):
+    import sqlite3
+    d = mail_daemon(make_daemon, sink, GANGLION_MAIL_RETRY_S="1")
+    d.post("/api/v1/users", json={"username": "bouncer", "password": "bouncer-long-passphrase",
+                                  "role": "viewer", "email": "bounce@example.test"})
+    r = bare_http().post(d.url + "/api/v1/auth/password-reset", json={"login": "bouncer"}, timeout=10)
+    assert r.status_code == 202
+    deadline = time.monotonic() + 10
+    while not any(e.get("msg") == "mail: given up" for e in d.log_lines()):
+        assert time.monotonic() < deadline, "the 550 was not logged as given up"
+        time.sleep(0.05)
+    given_up = next(e for e in d.log_lines() if e.get("msg") == "mail: given up")
+    assert "550" in given_up["reason"]
+    db = sqlite3.connect(d.data_dir / "ganglion.db", timeout=10)
+    deadline = time.monotonic() + 10
+    while db.execute("SELECT count(*) FROM mail_outbox").fetchone()[0] != 0:
+        assert time.monotonic() < deadline, "the refused mail stayed in the outbox"
+        time.sleep(0.05)
+    db.close()
+    assert sink.rcpts == ["bounce@example.test"]
+    assert not any(e.get("msg") == "mail: not sent" for e in d.log_lines())
