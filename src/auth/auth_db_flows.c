@@ -9,6 +9,7 @@
 
 #include "auth/auth_api_internal.h"
 #include "auth/auth_policy.h"
+#include "net/smtp_client.h"
 
 static void auth_token_hex(const auth_job_t *j, const char *token,
                            char hex[2 * AUTH_HASH_BYTES + 1])
@@ -98,7 +99,9 @@ int auth_reset_request_work(store_conn_t *c, void *ud)
     }
     json_t *r = json_array_get(rows, 0);
     const char *email = r ? json_string_value(json_object_get(r, "email")) : NULL;
-    if (!email || !email[0]) {
+    /* an address no mail can go to (set by an admin before addresses were checked) is no
+     * address: the answer must not differ from an unknown account's */
+    if (!email || smtp_addr_check(email) < 0) {
         j->reason = "no_such_account";
         json_decref(rows);
         return 0;
@@ -231,6 +234,10 @@ int auth_verify_request_work(store_conn_t *c, void *ud)
     if (!email || !email[0]) {
         snprintf(j->why, sizeof j->why,
                  "the account has no e-mail address; set one first (PATCH /api/v1/users/{id})");
+        j->status = 409;
+    } else if (smtp_addr_check(email) < 0) {
+        snprintf(j->why, sizeof j->why,
+                 "the account's e-mail address is not one mail can be sent to (name@domain)");
         j->status = 409;
     } else if (json_integer_value(json_object_get(r, "email_verified")) != 0) {
         snprintf(j->why, sizeof j->why, "the e-mail address %.120s is verified already", email);

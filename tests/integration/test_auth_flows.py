@@ -512,3 +512,13 @@ def test_a_mail_refused_for_good_is_not_retried(make_daemon, sink):
     db.close()
     assert sink.rcpts == ["bounce@example.test"]
     assert not any(e.get("msg") == "mail: not sent" for e in d.log_lines())
+
+
+def test_addresses_are_checked_where_they_enter(daemon):
+    for bad in ("no-at-sign", "a b@example.test", "x@y>\r\nRCPT TO:<z@w"):
+        r = daemon.post("/api/v1/users", json={"username": "addr", "password": "addr-long-passphrase",
+                                               "role": "viewer", "email": bad})
+        assert_problem(r, 422, field="/email")
+    make_user(daemon, "addr2", "viewer")
+    r = daemon.request("PATCH", f"/api/v1/users/{user_id(daemon, 'addr2')}", json={"email": "nope"})
+    assert_problem(r, 422, field="/email")
