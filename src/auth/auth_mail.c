@@ -43,19 +43,23 @@ int auth_mail_enqueue(store_conn_t *c, auth_job_t *j, const char *kind, const ch
                  "Hello %s,\n\n"
                  "someone asked to reset the password of your ganglion account. If it was\n"
                  "you, set a new password with this token (valid %lld minutes, once):\n\n"
-                 "  %s\n"
+                 "  %s\n\n"
+                 "for instance with\n\n"
+                 "  ganglion user reset-password %s\n"
                  "%s\n"
                  "If it was not you, ignore this message; your password stays as it is.\n",
-                 username, mins, token, link);
+                 username, mins, token, token, link);
     else
         snprintf(body, sizeof body,
                  "Hello %s,\n\n"
                  "please confirm that this address belongs to your ganglion account with\n"
                  "this token (valid %lld minutes, once):\n\n"
-                 "  %s\n"
+                 "  %s\n\n"
+                 "for instance with\n\n"
+                 "  ganglion user verify-email %s\n"
                  "%s\n"
                  "If you did not expect this message, ignore it.\n",
-                 username, mins, token, link);
+                 username, mins, token, token, link);
     smtp_msg_t m = {.to = to,
                     .subject = reset ? "ganglion: reset your password"
                                      : "ganglion: confirm your e-mail address",

@@ -582,6 +582,62 @@ static int cli_user_invite(cli_ctx_t *ctx, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* `user reset-password` and `user verify-email`: what the holder of a mailed or handed-over
+ * token does with it. No credential is sent (the token is the credential). */
+static int cli_user_reset_password(cli_ctx_t *ctx, int argc, char **argv)
+{
+    bool from_stdin = cli_flag(&argc, argv, "--password-stdin");
+    const char *login = cli_opt(&argc, argv, "--request");
+    const char *token = argc == 2 ? argv[1] : NULL;
+    if (argc > 2 || (!token) == (!login)) {
+        cli_error("usage: user reset-password TOKEN [--password-stdin] | --request LOGIN");
+        return CLI_EXIT_USAGE;
+    }
+    json_t *out = NULL;
+    if (login) {
+        json_t *b = json_pack("{s:s}", "login", login);
+        int code = cli_auth_req(ctx, "", "POST", "/api/v1/auth/password-reset", b, &out);
+        json_decref(b);
+        return code ? code
+                    : cli_print_obj(ctx, out,
+                                    "if the account exists and has an e-mail address, a reset "
+                                    "token is on its way");
+    }
+    char pw[CLI_PW_MAX];
+    if (cli_read_secret("new password: ", from_stdin, pw, sizeof pw) < 0)
+        return CLI_EXIT_USAGE;
+    json_t *b = json_pack("{s:s,s:s}", "token", token, "new_password", pw);
+    explicit_bzero(pw, sizeof pw);
+    int code = cli_auth_req(ctx, "", "POST", "/api/v1/auth/password-reset/confirm", b, NULL);
+    json_object_clear(b);
+    json_decref(b);
+    if (code == 0 && !ctx->json)
+        printf("password set; every earlier session was signed out\n");
+    return code;
+}
+
+static int cli_user_verify_email(cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *token = argc == 2 ? argv[1] : NULL;
+    json_t *out = NULL;
+    int code;
+    if (argc > 2) {
+        cli_error("usage: user verify-email [TOKEN]");
+        return CLI_EXIT_USAGE;
+    }
+    if (!token) { /* ask for a mail to one's own address (the stored session) */
+        code = cli_auth_req(ctx, NULL, "POST", "/api/v1/auth/email-verification", NULL, &out);
+        return code ? code : cli_print_obj(ctx, out, "a verification token is on its way");
+    }
+    json_t *b = json_pack("{s:s}", "token", token);
+    code = cli_auth_req(ctx, "", "POST", "/api/v1/auth/email-verification/confirm", b, &out);
+    json_decref(b);
+    char msg[320];
+    snprintf(msg, sizeof msg, "%.254s is verified",
+             out ? json_string_value(json_object_get(out, "email")) ?: "" : "");
+    return code ? code : cli_print_obj(ctx, out, msg);
+}
+
 static const cli_cmd_t cli_user_cmds[] = {
     {"add", "create a user: NAME --role ROLE [--email E] [--password-stdin]",
      "NAME --role ROLE [--email E] [--password-stdin]\n\n"
@@ -616,6 +672,19 @@ static const cli_cmd_t cli_user_cmds[] = {
      "(auth.registration = invite).\n\noptions:\n"
      "  --ttl SECONDS       how long the code stays valid (default auth.invite_ttl_s)\n",
      cli_user_invite},
+    {"reset-password", "set a new password with a reset token, or ask for one by mail",
+     "TOKEN [--password-stdin] | --request LOGIN\n\n"
+     "With TOKEN (gpr_...), sets a new password (asked without echo) with a token from an\n"
+     "admin (`user reset-token`) or from the reset mail; every session of the account ends.\n"
+     "With --request, asks for that mail for the username or e-mail address LOGIN.\n\n"
+     "options:\n"
+     "  --request LOGIN     mail a token to the account named (same answer if there is none)\n"
+     "  --password-stdin    read the new password as one line from stdin\n",
+     cli_user_reset_password},
+    {"verify-email", "confirm an e-mail address with its token, or ask for the mail",
+     "[TOKEN]\n\nWith TOKEN (gev_...), confirms the address the token was mailed to;\n"
+     "without, asks for a verification mail to the signed-in user's address.\n",
+     cli_user_verify_email},
 };
 
 const cli_group_t cli_user_group = {"user", cli_user_cmds,

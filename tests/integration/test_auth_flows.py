@@ -179,9 +179,17 @@ def test_reset_token_from_the_cli(daemon, bin):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     tok = next(w for w in r.stdout.split() if w.startswith("gpr_"))
-    r = bare_http().post(daemon.url + "/api/v1/auth/password-reset/confirm",
-                         json={"token": tok, "new_password": PW}, timeout=10)
-    assert r.status_code == 204, r.text
+    # the user sets the password with the CLI too, without any credential of their own
+    r = subprocess.run([str(bin), "--url", daemon.url, "user", "reset-password", tok,
+                        "--password-stdin"], input=PW + "\n",
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "password set" in r.stdout
+    assert login(daemon, "clireset", PW).status_code == 200
+    r = subprocess.run([str(bin), "--url", daemon.url, "user", "reset-password", tok,
+                        "--password-stdin"], input=PW + "x\n",
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "used or expired" in r.stderr
 
 
 def test_reset_by_mail(make_daemon, sink):
@@ -262,9 +270,14 @@ def test_email_verification_by_mail(make_daemon, sink):
     at = tokens(d, "verif", "verif-long-passphrase")["access_token"]
     r = s.post(d.url + "/api/v1/auth/email-verification", headers=bearer(at), timeout=10)
     assert r.status_code == 202, r.text
-    tok2 = token_in(sink.wait_for("verif2@example.test")[0], "gev_")
-    r = s.post(d.url + "/api/v1/auth/email-verification/confirm", json={"token": tok2}, timeout=10)
-    assert r.status_code == 200 and r.json()["email"] == "verif2@example.test"
+    mail = sink.wait_for("verif2@example.test")[0]
+    tok2 = token_in(mail, "gev_")
+    assert f"ganglion user verify-email {tok2}" in mail["msg"].get_content()
+    import subprocess
+    r = subprocess.run([d.bin, "--url", d.url, "user", "verify-email", tok2],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "verif2@example.test is verified" in r.stdout
     r = s.post(d.url + "/api/v1/auth/email-verification", headers=bearer(at), timeout=10)
     assert_problem(r, (409, 429))
 
