@@ -475,8 +475,8 @@ static const config_key_t config_keys[] = {
  * here would be refused in a file (config_section_known) and left out of the print
  * (config_sections_check, run by the unit tests, keeps the two in step). */
 static const char *const config_sections[] = {
-    "server", "log", "store", "events",    "audit", "auth",  "mail",   "tls",   "ratelimit",
-    "agents", "zmq", "mqtt",  "websocket", "watch", "guard", "memory", "vault", "brain"};
+    "server", "log",  "store",     "events", "audit", "auth",   "tls",   "ratelimit", "agents",
+    "zmq",    "mqtt", "websocket", "watch",  "guard", "memory", "vault", "brain",     "mail"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */

@@ -44,18 +44,19 @@ typedef struct config {
     /* [audit] */
     int64_t audit_page_max; /* max page size for GET /api/v1/audit, default 1000 */
     /* [auth] accounts, tokens, keys (src/auth) */
-    int64_t auth_pwhash_opslimit;          /* argon2id passes, default 2 */
-    int64_t auth_pwhash_memlimit;          /* argon2id bytes, default 32 MiB */
-    int64_t auth_access_ttl_s;             /* access token (JWT) lifetime, default 900 */
-    int64_t auth_refresh_ttl_s;            /* refresh token lifetime, default 7 days */
-    char auth_issuer[64];                  /* JWT iss, default "ganglion" */
-    char auth_audience[64];                /* JWT aud, default "ganglion" */
-    int64_t auth_lockout_threshold;        /* consecutive failures that lock, default 5 */
-    int64_t auth_lockout_s;                /* lock duration, default 900 */
-    int64_t auth_password_min;             /* shortest password accepted, default 12 */
-    int64_t auth_key_grace_s;              /* old key secret valid after rotate, default 86400 */
-    int64_t auth_public_metrics;           /* 1 = /metrics without a token */
-    int64_t auth_public_openapi;           /* 1 = /openapi.json without a token */
+    int64_t auth_pwhash_opslimit;   /* argon2id passes, default 2 */
+    int64_t auth_pwhash_memlimit;   /* argon2id bytes, default 32 MiB */
+    int64_t auth_access_ttl_s;      /* access token (JWT) lifetime, default 900 */
+    int64_t auth_refresh_ttl_s;     /* refresh token lifetime, default 7 days */
+    char auth_issuer[64];           /* JWT iss, default "ganglion" */
+    char auth_audience[64];         /* JWT aud, default "ganglion" */
+    int64_t auth_lockout_threshold; /* consecutive failures that lock, default 5 */
+    int64_t auth_lockout_s;         /* lock duration, default 900 */
+    int64_t auth_password_min;      /* shortest password accepted, default 12 */
+    int64_t auth_key_grace_s;       /* old key secret valid after rotate, default 86400 */
+    int64_t auth_public_metrics;    /* 1 = /metrics without a token */
+    int64_t auth_public_openapi;    /* 1 = /openapi.json without a token */
+    /* [auth] account flows: registration, reset, verification (docs/security.md) */
     char auth_registration[16];            /* off | invite | approval, default off */
     int64_t auth_reset_ttl_s;              /* password-reset token lifetime, default 3600 */
     int64_t auth_verify_ttl_s;             /* e-mail verification token lifetime, default 86400 */
