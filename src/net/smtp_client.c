@@ -22,7 +22,8 @@
 #include "core/clock.h"
 #include "net/smtp_client.h"
 
-#define SMTP_REPLY_MAX 4096 /* a multi-line reply, all lines */
+#define SMTP_REPLY_MAX   4096 /* one reply line, and the EHLO reply kept whole */
+#define SMTP_REPLY_LINES 128  /* lines of one multi-line reply */
 
 typedef struct smtp_conv {
     int fd;
@@ -125,12 +126,12 @@ static int smtp_fill(smtp_conv_t *c)
     return 0;
 }
 
-/* Reads one reply (all its lines) and returns its code, or a negative errno. The reply's text
- * (last line) is kept in c->err for a refusal's message; *ehlo, when given, receives the
- * whole reply so extensions can be looked up. */
+/* Reads one reply (all its lines, at most SMTP_REPLY_LINES) and returns its code, or a negative
+ * errno. The reply's text (last line) is kept in c->err for a refusal's message; whole, when
+ * given, receives the whole reply so EHLO's extensions can be looked up. */
 static int smtp_reply(smtp_conv_t *c, char *whole, size_t wlen)
 {
-    size_t used = 0;
+    size_t used = 0, lines = 0;
     if (whole)
         whole[0] = '\0';
     for (;;) {
@@ -150,6 +151,8 @@ static int smtp_reply(smtp_conv_t *c, char *whole, size_t wlen)
         line[strcspn(line, "\r\n")] = '\0';
         if (strlen(line) < 3 || strspn(line, "0123456789") < 3)
             return smtp_fail(c, -EPROTO, "the relay sent a malformed reply: %.80s", line);
+        if (++lines > SMTP_REPLY_LINES)
+            return smtp_fail(c, -EPROTO, "the relay's reply has too many lines");
         if (whole && used + strlen(line) + 2 < wlen)
             used += (size_t)snprintf(whole + used, wlen - used, "%s\n", line);
         if (line[3] != '-') {
