@@ -535,3 +535,62 @@ def test_addresses_are_checked_where_they_enter(daemon):
     make_user(daemon, "addr2", "viewer")
     r = daemon.request("PATCH", f"/api/v1/users/{user_id(daemon, 'addr2')}", json={"email": "nope"})
     assert_problem(r, 422, field="/email")
+
+
+def test_a_silent_relay_neither_blocks_the_daemon_nor_hangs_the_send(make_daemon):
+    import socket
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts (by the kernel) and never says a word
+    port = silent.getsockname()[1]
+    try:
+        d = make_daemon(env={"GANGLION_MAIL_SMTP_URL": f"smtp://127.0.0.1:{port}",
+                             "GANGLION_MAIL_TIMEOUT_S": "2"})
+        d.post("/api/v1/users", json={"username": "quiet", "password": "quiet-long-passphrase",
+                                      "role": "viewer", "email": "quiet@example.test"})
+        s = bare_http()
+        t0 = time.monotonic()
+        r = s.post(d.url + "/api/v1/auth/password-reset", json={"login": "quiet"}, timeout=10)
+        assert r.status_code == 202 and time.monotonic() - t0 < 1.0
+        # while the conversation waits for a greeting, the daemon answers at once
+        for _ in range(5):
+            t = time.monotonic()
+            assert s.get(d.url + "/healthz", timeout=5).status_code == 200
+            assert time.monotonic() - t < 0.5
+        deadline = time.monotonic() + 10
+        while True:
+            failed = [e for e in d.log_lines() if e.get("msg") == "mail: not sent"]
+            if failed:
+                break
+            assert time.monotonic() < deadline, "the silent relay was waited for past mail.timeout_s"
+            time.sleep(0.05)
+        assert "timed out" in failed[0]["reason"]
+        assert 1.5 < time.monotonic() - t0 < 6
+    finally:
+        silent.close()
+
+
+def test_shutdown_with_a_send_in_flight(make_daemon):
+    import socket
+    import sqlite3
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    try:
+        d = make_daemon(env={"GANGLION_MAIL_SMTP_URL": f"smtp://127.0.0.1:{port}",
+                             "GANGLION_MAIL_TIMEOUT_S": "2"})
+        d.post("/api/v1/users", json={"username": "leaving", "password": "leaving-long-passphrase",
+                                      "role": "viewer", "email": "leaving@example.test"})
+        r = bare_http().post(d.url + "/api/v1/auth/password-reset", json={"login": "leaving"},
+                             timeout=10)
+        assert r.status_code == 202
+        t0 = time.monotonic()
+        assert d.stop() == 0
+        assert time.monotonic() - t0 < 8  # the drain waits for the send, bounded by its timeout
+        db = sqlite3.connect(d.data_dir / "ganglion.db")
+        rows = db.execute("SELECT attempts FROM mail_outbox").fetchall()
+        db.close()
+        assert rows == [(1,)]  # still there for the next run, its failed try recorded
+    finally:
+        silent.close()
