@@ -41,6 +41,21 @@ static problem_t *auth_mail_off(void)
                        "a token instead");
 }
 
+/* ---- what a sign-in page may offer ------------------------------------------------------- */
+
+void auth_api_options(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    auth_t *a = auth_of(req);
+    const config_t *cfg = &a->hub->cfg;
+    bool mail = auth_mail_on(a);
+    auth_reply_json(req, 200,
+                    json_pack("{s:s,s:b,s:b,s:b,s:I}", "registration", cfg->auth_registration,
+                              "password_reset_by_mail", mail, "email_verification", mail,
+                              "refresh_cookie", 1, "password_min",
+                              (json_int_t)cfg->auth_password_min));
+}
+
 /* ---- registration ----------------------------------------------------------------------- */
 
 static void auth_signup_done(int status, void *ud)

@@ -150,6 +150,7 @@ void auth_api_key_revoke(api_req_t *req, void *ctx);
 void auth_api_key_rotate(api_req_t *req, void *ctx);
 /* auth_api_flows.c */
 void auth_api_signup(api_req_t *req, void *ctx);
+void auth_api_options(api_req_t *req, void *ctx);
 void auth_api_invite_create(api_req_t *req, void *ctx);
 void auth_api_user_approve(api_req_t *req, void *ctx);
 void auth_api_user_reset_token(api_req_t *req, void *ctx);

@@ -43,6 +43,10 @@ def user_id(d, name):
 
 def test_registration_is_off_by_default(daemon):
     s = bare_http()
+    r = s.get(daemon.url + "/api/v1/auth/options", timeout=10)
+    assert r.status_code == 200
+    assert r.json() == {"registration": "off", "password_reset_by_mail": False,
+                        "email_verification": False, "refresh_cookie": True, "password_min": 12}
     r = s.post(daemon.url + "/api/v1/auth/register",
                json={"username": "mallory", "password": "mallory-long-passphrase"}, timeout=10)
     assert_problem(r, 403)
@@ -250,6 +254,8 @@ def test_reset_answers_the_same_for_unknown_accounts(make_daemon, sink):
 def test_email_verification_by_mail(make_daemon, sink):
     d = mail_daemon(make_daemon, sink, GANGLION_AUTH_REGISTRATION="approval")
     s = bare_http()
+    opts = s.get(d.url + "/api/v1/auth/options", timeout=10).json()
+    assert opts["registration"] == "approval" and opts["email_verification"] is True
     r = s.post(d.url + "/api/v1/auth/register",
                json={"username": "verif", "password": "verif-long-passphrase",
                      "email": "verif@example.test"}, timeout=10)

@@ -82,6 +82,7 @@ def test_endpoint_role_matrix(daemon):
 # exists), which need the caller's own session, which are an admin's. A change of scope here is
 # a change of the security model and must be deliberate.
 ACCOUNT_FLOW_SCOPES = {
+    ("GET", "/api/v1/auth/options"): "public",
     ("POST", "/api/v1/auth/register"): "public",
     ("POST", "/api/v1/auth/password-reset"): "public",
     ("POST", "/api/v1/auth/password-reset/confirm"): "public",

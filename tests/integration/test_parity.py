@@ -173,6 +173,7 @@ CALLS = {
     ("DELETE", "/api/v1/users/{id}"): {"path": "/api/v1/users/999999"},
     ("POST", "/api/v1/users/{id}/password"): {"path": "/api/v1/users/999999/password",
                                               "body": {}},
+    ("GET", "/api/v1/auth/options"): {},
     ("POST", "/api/v1/auth/register"): {"body": {}},
     ("POST", "/api/v1/auth/password-reset"): {"body": {}},
     ("POST", "/api/v1/auth/password-reset/confirm"): {"body": {}},
