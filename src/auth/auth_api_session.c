@@ -65,7 +65,9 @@ void auth_api_login(api_req_t *req, void *ctx)
     snprintf(j->username, sizeof j->username, "%s",
              json_string_value(json_object_get(b, "username")));
     j->password = strdup(json_string_value(json_object_get(b, "password")));
-    j->cookie = json_is_true(json_object_get(b, "cookie"));
+    /* cookies exist on HTTP only; elsewhere the body keeps the refresh token */
+    j->cookie =
+        json_is_true(json_object_get(b, "cookie")) && strcmp(api_req_transport(req), "http") == 0;
     if (!j->password) {
         auth_job_free(j);
         auth_reply_problem(req, auth_store_problem());

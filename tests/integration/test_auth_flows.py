@@ -600,3 +600,16 @@ def test_shutdown_with_a_send_in_flight(make_daemon):
         assert rows == [(1,)]  # still there for the next run, its failed try recorded
     finally:
         silent.close()
+
+
+def test_cookie_mode_is_for_http_only(make_daemon):
+    import gzmq
+    d, rpc, _pub = gzmq.zmq_daemon(make_daemon)
+    c = gzmq.Client(rpc)
+    try:
+        r = c.call("POST", "/api/v1/auth/login",
+                   body={"username": "admin", "password": "suite-admin-passphrase", "cookie": True})
+    finally:
+        c.close()
+    assert r["status"] == 200, r
+    assert r["body"]["refresh_token"].startswith("grt_") and "csrf_token" not in r["body"]
