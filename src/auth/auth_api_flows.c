@@ -184,6 +184,37 @@ void auth_api_invite_create(api_req_t *req, void *ctx)
     auth_submit(j, auth_invite_create_work, auth_invite_done);
 }
 
+void auth_api_invite_list(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    auth_submit_for_id(req, auth_invite_list_work, auth_read_done);
+}
+
+static void auth_invite_revoke_done(int status, void *ud)
+{
+    (void)status;
+    auth_job_t *j = ud;
+    api_req_t *req = j->req;
+    auth_audit(req, "users.invite_revoke", j->status,
+               json_pack("{s:I}", "invite_id", (json_int_t)j->id));
+    if (j->status == 204)
+        auth_reply_json(req, 204, NULL);
+    else if (j->status == 404)
+        auth_reply_problem(req, problem_new(404, "not-found",
+                                            "no open invitation with id %lld (used, expired, "
+                                            "revoked or never issued)",
+                                            (long long)j->id));
+    else
+        auth_reply_problem(req, auth_store_problem());
+    auth_job_free(j);
+}
+
+void auth_api_invite_revoke(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    auth_submit_for_id(req, auth_invite_revoke_work, auth_invite_revoke_done);
+}
+
 static void auth_approve_done(int status, void *ud)
 {
     (void)status;

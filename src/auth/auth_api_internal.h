@@ -100,6 +100,8 @@ int auth_reset_confirm_work(store_conn_t *c, void *ud);
 int auth_verify_request_work(store_conn_t *c, void *ud);
 int auth_verify_confirm_work(store_conn_t *c, void *ud);
 int auth_invite_create_work(store_conn_t *c, void *ud);
+int auth_invite_list_work(store_conn_t *c, void *ud);
+int auth_invite_revoke_work(store_conn_t *c, void *ud);
 int auth_register_work(store_conn_t *c, void *ud);
 int auth_user_approve_work(store_conn_t *c, void *ud);
 /* Shared with auth_db.c: the transaction helpers and the row readers. */
@@ -152,6 +154,8 @@ void auth_api_key_rotate(api_req_t *req, void *ctx);
 void auth_api_signup(api_req_t *req, void *ctx);
 void auth_api_options(api_req_t *req, void *ctx);
 void auth_api_invite_create(api_req_t *req, void *ctx);
+void auth_api_invite_list(api_req_t *req, void *ctx);
+void auth_api_invite_revoke(api_req_t *req, void *ctx);
 void auth_api_user_approve(api_req_t *req, void *ctx);
 void auth_api_user_reset_token(api_req_t *req, void *ctx);
 void auth_api_reset_request(api_req_t *req, void *ctx);

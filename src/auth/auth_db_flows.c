@@ -9,6 +9,7 @@
 
 #include "auth/auth_api_internal.h"
 #include "auth/auth_policy.h"
+#include "core/clock.h"
 #include "net/smtp_client.h"
 
 static void auth_token_hex(const auth_job_t *j, const char *token,
@@ -303,6 +304,57 @@ int auth_invite_create_work(store_conn_t *c, void *ud)
         auth_token_insert(c, j, "invite", 0, NULL, j->ttl_ms, j->secret, sizeof j->secret) == 0
             ? 201
             : 503;
+    return 0;
+}
+
+/* Admin: the invitations still open (unused, unexpired), never their codes. 200 or 503. */
+int auth_invite_list_work(store_conn_t *c, void *ud)
+{
+    auth_job_t *j = ud;
+    json_t *rows = NULL;
+    if (store_query(c,
+                    "SELECT id, created_by, created_ms, expires_ms FROM auth_tokens"
+                    " WHERE kind = 'invite' AND used_ms = 0 AND expires_ms > $1 ORDER BY id"
+                    " LIMIT 1000",
+                    (store_val_t[]){STORE_INTV(j->now_ms)}, 1, &rows, NULL) < 0) {
+        j->status = 503;
+        return 0;
+    }
+    json_t *arr = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        char c1[40], c2[40];
+        json_array_append_new(
+            arr, json_pack("{s:I,s:s,s:s,s:s}", "id", json_integer_value(json_object_get(r, "id")),
+                           "created_by", json_string_value(json_object_get(r, "created_by")) ?: "",
+                           "created_at",
+                           clock_rfc3339(json_integer_value(json_object_get(r, "created_ms")), c1,
+                                         sizeof c1),
+                           "expires_at",
+                           clock_rfc3339(json_integer_value(json_object_get(r, "expires_ms")), c2,
+                                         sizeof c2)));
+    }
+    json_decref(rows);
+    j->out = json_pack("{s:o}", "invites", arr);
+    j->status = 200;
+    return 0;
+}
+
+/* Admin: an open invitation j->id stops working. 204, 404 or 503. */
+int auth_invite_revoke_work(store_conn_t *c, void *ud)
+{
+    auth_job_t *j = ud;
+    int64_t n = 0;
+    if (store_query(c,
+                    "UPDATE auth_tokens SET used_ms = $2 WHERE id = $1 AND kind = 'invite'"
+                    " AND used_ms = 0 AND expires_ms > $2",
+                    (store_val_t[]){STORE_INTV(j->id), STORE_INTV(j->now_ms)}, 2, NULL, &n) < 0) {
+        j->status = 503;
+        return 0;
+    }
+    j->status = n == 1 ? 204 : 404;
     return 0;
 }
 

@@ -613,3 +613,26 @@ def test_cookie_mode_is_for_http_only(make_daemon):
         c.close()
     assert r["status"] == 200, r
     assert r["body"]["refresh_token"].startswith("grt_") and "csrf_token" not in r["body"]
+
+
+def test_open_invitations_are_listed_and_revocable(make_daemon):
+    d = make_daemon(env={"GANGLION_AUTH_REGISTRATION": "invite"})
+    first = d.post("/api/v1/invites", json={}).json()["code"]
+    second = d.post("/api/v1/invites", json={"ttl_s": 600}).json()["code"]
+    listed = d.get("/api/v1/invites").json()["invites"]
+    assert len(listed) == 2 and all(set(i) == {"id", "created_by", "created_at", "expires_at"}
+                                    for i in listed)
+    assert first not in str(listed) and second not in str(listed)
+    r = d.request("DELETE", f"/api/v1/invites/{listed[1]['id']}")
+    assert r.status_code == 204
+    assert_problem(d.request("DELETE", f"/api/v1/invites/{listed[1]['id']}"), 404)
+    r = bare_http().post(d.url + "/api/v1/auth/register",
+                         json={"username": "late", "password": "late-long-passphrase", "invite": second},
+                         timeout=10)
+    assert_problem(r, 403)
+    r = bare_http().post(d.url + "/api/v1/auth/register",
+                         json={"username": "early", "password": "early-long-passphrase", "invite": first},
+                         timeout=10)
+    assert r.status_code == 201
+    assert d.get("/api/v1/invites").json()["invites"] == []
+    assert [e["result"] for e in audit_actions(d, "users.invite_revoke")] == [404, 204]

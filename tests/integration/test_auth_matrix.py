@@ -89,6 +89,8 @@ ACCOUNT_FLOW_SCOPES = {
     ("POST", "/api/v1/auth/email-verification/confirm"): "public",
     ("POST", "/api/v1/auth/email-verification"): "self",
     ("POST", "/api/v1/invites"): "users:write",
+    ("GET", "/api/v1/invites"): "users:read",
+    ("DELETE", "/api/v1/invites/{id}"): "users:write",
     ("POST", "/api/v1/users/{id}/approve"): "users:write",
     ("POST", "/api/v1/users/{id}/reset-token"): "users:write",
 }

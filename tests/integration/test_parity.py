@@ -180,6 +180,8 @@ CALLS = {
     ("POST", "/api/v1/auth/email-verification"): {},
     ("POST", "/api/v1/auth/email-verification/confirm"): {"body": {}},
     ("POST", "/api/v1/invites"): {"body": {"ttl_s": 1}},
+    ("GET", "/api/v1/invites"): {},
+    ("DELETE", "/api/v1/invites/{id}"): {"path": "/api/v1/invites/999999"},
     ("POST", "/api/v1/users/{id}/approve"): {"path": "/api/v1/users/999999/approve"},
     ("POST", "/api/v1/users/{id}/reset-token"): {"path": "/api/v1/users/999999/reset-token"},
     ("POST", "/api/v1/keys"): {"body": {"name": 5}},
