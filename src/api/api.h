@@ -241,7 +241,8 @@ void api_req_role_set(api_req_t *req, const char *role);
 const char *api_req_teams(const api_req_t *req);
 void api_req_teams_set(api_req_t *req, const char *teams);
 
-/* Extra response header for the coming reply (copied). */
+/* Extra response header for the coming reply (copied); a later value of the same name replaces
+ * it, except Set-Cookie, of which each call adds one. */
 void api_reply_header(api_req_t *req, const char *name, const char *value);
 /* Replies (each frees the request afterwards; do not touch req again). json is stolen. */
 void api_reply_json(api_req_t *req, int status, json_t *json);

@@ -366,7 +366,9 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
 
 void api_reply_header(api_req_t *req, const char *name, const char *value)
 {
-    for (size_t i = 0; i < req->nheaders; i++) {
+    /* Set-Cookie is the one header sent once per value (RFC 6265 3): each call adds one. */
+    bool repeat = strcasecmp(name, "Set-Cookie") == 0;
+    for (size_t i = 0; i < req->nheaders && !repeat; i++) {
         if (strcasecmp(req->hname[i], name) == 0) {
             char *v = strdup(value);
             if (v) {

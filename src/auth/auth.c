@@ -19,6 +19,7 @@
 #include "core/fmt.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "net/mail_outbox.h"
 #include "store/audit.h"
 
 /* ---- migrations ------------------------------------------------------------------------- */
@@ -67,6 +68,32 @@
     " created_ms BIGINT NOT NULL,"                                                                 \
     " PRIMARY KEY (team_id, user_id));"                                                            \
     "CREATE INDEX auth_team_members_user ON auth_team_members (user_id)"
+/* Single-use tokens of the account flows (password reset, e-mail verification, invitations),
+ * kept as keyed hashes; the users' e-mail verification and pending-approval flags. */
+#define AUTH_TOKENS_COLS                                                                           \
+    " kind TEXT NOT NULL,"                                                                         \
+    " token_hash TEXT NOT NULL UNIQUE,"                                                            \
+    " user_id BIGINT NOT NULL DEFAULT 0,"                                                          \
+    " email TEXT,"                                                                                 \
+    " created_by TEXT NOT NULL,"                                                                   \
+    " expires_ms BIGINT NOT NULL,"                                                                 \
+    " used_ms BIGINT NOT NULL DEFAULT 0,"                                                          \
+    " created_ms BIGINT NOT NULL);"                                                                \
+    "CREATE INDEX auth_tokens_user ON auth_tokens (user_id);"                                      \
+    "ALTER TABLE auth_users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;"                 \
+    "ALTER TABLE auth_users ADD COLUMN pending INTEGER NOT NULL DEFAULT 0"
+
+/* The durable outbox of src/net/mail_outbox.c: mails sealed with a key derived from the server
+ * secret, until the relay took them. */
+#define AUTH_OUTBOX_COLS                                                                           \
+    " source TEXT NOT NULL,"                                                                       \
+    " recipient TEXT NOT NULL,"                                                                    \
+    " sealed TEXT NOT NULL,"                                                                       \
+    " attempts INTEGER NOT NULL DEFAULT 0,"                                                        \
+    " next_ms BIGINT NOT NULL,"                                                                    \
+    " last_error TEXT,"                                                                            \
+    " created_ms BIGINT NOT NULL);"                                                                \
+    "CREATE INDEX mail_outbox_due ON mail_outbox (source, next_ms)"
 
 const store_migration_t auth_migration_list[] = {
     {
@@ -102,11 +129,28 @@ const store_migration_t auth_migration_list[] = {
         .name = "auth_key_team",
         .sql_sqlite = "ALTER TABLE auth_keys ADD COLUMN team TEXT",
     },
+    {
+        .version = 105,
+        .name = "auth_account_flows",
+        .sql_sqlite =
+            "CREATE TABLE auth_tokens (id INTEGER PRIMARY KEY AUTOINCREMENT," AUTH_TOKENS_COLS,
+        .sql_pg = "CREATE TABLE auth_tokens (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY "
+                  "KEY," AUTH_TOKENS_COLS,
+    },
+    {
+        .version = 106,
+        .name = "mail_outbox",
+        .sql_sqlite =
+            "CREATE TABLE mail_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT," AUTH_OUTBOX_COLS,
+        .sql_pg = "CREATE TABLE mail_outbox (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY "
+                  "KEY," AUTH_OUTBOX_COLS,
+    },
 };
 
 const store_migration_t *auth_migrations(size_t *n)
 {
     *n = sizeof auth_migration_list / sizeof auth_migration_list[0];
+    *n = 3;
     return auth_migration_list;
 }
 
@@ -629,7 +673,7 @@ static problem_t *auth_unauthorized(const char *why, bool invalid)
     return p;
 }
 
-static problem_t *auth_limited(const auth_rate_info_t *ri, const char *what)
+problem_t *auth_limited(const auth_rate_info_t *ri, const char *what)
 {
     problem_t *p =
         problem_new(429, "rate-limited", "too many requests from this %s; retry in %lld s", what,
@@ -910,6 +954,13 @@ int auth_start(hub_t *hub)
     a->rate = auth_rate_new((size_t)hub->cfg.rl_max_buckets);
     if (!a->rate)
         return -1;
+    /* The outbox key: derived from the server secret, so no second file to keep. */
+    crypto_generichash(a->outbox_key, sizeof a->outbox_key, (const unsigned char *)"mail-outbox",
+                       11, a->secret, sizeof a->secret);
+    a->outbox = mail_outbox_new(hub->loop, hub->store, "auth", a->outbox_key, auth_mail_conf, a);
+    if (!a->outbox)
+        return -1;
+    mail_outbox_retry_set(a->outbox, hub->cfg.mail_retry_s * 1000);
     /* A dummy hash for unknown users, so their login costs what a real one does. */
     char rnd[48];
     auth_random_secret("", rnd, sizeof rnd);
@@ -934,6 +985,17 @@ int auth_start(hub_t *hub)
     return 0;
 }
 
+void auth_shutdown(hub_t *hub)
+{
+    if (hub->auth)
+        mail_outbox_shutdown(hub->auth->outbox);
+}
+
+bool auth_busy(const hub_t *hub)
+{
+    return hub->auth && mail_outbox_busy(hub->auth->outbox) > 0;
+}
+
 void auth_destroy(hub_t *hub)
 {
     auth_t *a = hub ? hub->auth : NULL;
@@ -947,6 +1009,7 @@ void auth_destroy(hub_t *hub)
     free(a->fams);
     auth_teams_free(a);
     auth_rate_destroy(&a->rate);
+    mail_outbox_destroy(&a->outbox);
     sodium_memzero(a, sizeof *a);
     free(a);
     hub->auth = NULL;

@@ -5,6 +5,7 @@
 #ifndef GANGLION_AUTH_H
 #define GANGLION_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store/store.h"
@@ -27,6 +28,10 @@ int auth_start(struct hub *hub);
 /* Registers /api/v1/auth, /users and /keys and installs the registry's auth hook (auth_api.c).
  * After auth_start. 0 or -1. */
 int auth_api_register(struct hub *hub);
+/* Daemon shutdown: the mail outbox stops looking for mail; a send in flight finishes. */
+void auth_shutdown(struct hub *hub);
+/* Whether a mail is being sent or recorded (the drain waits for it). */
+bool auth_busy(const struct hub *hub);
 /* Frees hub->auth (NULL-safe). */
 void auth_destroy(struct hub *hub);
 

@@ -11,6 +11,19 @@ static problem_t *auth_bad_credentials(void)
                        "the username or password is wrong, or the account cannot sign in now");
 }
 
+/* Cookie mode: the refresh token leaves the body for an HttpOnly cookie, and the CSRF token the
+ * refresh call must echo takes its place. */
+static void auth_token_cookie(auth_job_t *j, json_t *body)
+{
+    if (!j->cookie || !body)
+        return;
+    char csrf[AUTH_CSRF_LEN + 1];
+    auth_cookie_set(j->req, j->a, j->refresh, j->refresh_ms / 1000, csrf);
+    json_object_del(body, "refresh_token");
+    json_object_set_new(body, "csrf_token", json_string(csrf));
+    json_object_set_new(body, "refresh_cookie", json_true());
+}
+
 static void auth_login_done(int status, void *ud)
 {
     (void)status;
@@ -24,7 +37,9 @@ static void auth_login_done(int status, void *ud)
             char p[96];
             snprintf(p, sizeof p, "user:%s", j->user.username);
             api_req_principal_set(req, p);
-            auth_audit(req, "auth.login", 200, json_pack("{s:s}", "username", j->username));
+            auth_audit(req, "auth.login", 200,
+                       json_pack("{s:s,s:b}", "username", j->username, "cookie", j->cookie));
+            auth_token_cookie(j, body);
             auth_reply_json(req, 200, body);
         } else
             auth_reply_problem(req, auth_store_problem());
@@ -50,6 +65,9 @@ void auth_api_login(api_req_t *req, void *ctx)
     snprintf(j->username, sizeof j->username, "%s",
              json_string_value(json_object_get(b, "username")));
     j->password = strdup(json_string_value(json_object_get(b, "password")));
+    /* cookies exist on HTTP only; elsewhere the body keeps the refresh token */
+    j->cookie =
+        json_is_true(json_object_get(b, "cookie")) && strcmp(api_req_transport(req), "http") == 0;
     if (!j->password) {
         auth_job_free(j);
         auth_reply_problem(req, auth_store_problem());
@@ -68,7 +86,9 @@ static void auth_refresh_done(int status, void *ud)
         snprintf(p, sizeof p, "user:%s", j->user.username);
         api_req_principal_set(req, p);
         json_t *body = auth_token_reply(j);
-        auth_audit(req, "auth.refresh", body ? 200 : 503, NULL);
+        auth_audit(req, "auth.refresh", body ? 200 : 503,
+                   j->cookie ? json_pack("{s:b}", "cookie", 1) : NULL);
+        auth_token_cookie(j, body);
         if (body)
             auth_reply_json(req, 200, body);
         else
@@ -83,6 +103,8 @@ static void auth_refresh_done(int status, void *ud)
         }
         problem_t *p = problem_new(401, "invalid-refresh-token",
                                    "the refresh token is invalid, expired, used or revoked");
+        if (j->cookie) /* a dead cookie is of no use to keep */
+            auth_cookie_clear(req, j->a);
         auth_reply_problem(req, p);
     } else {
         auth_reply_problem(req, auth_store_problem());
@@ -99,7 +121,21 @@ void auth_api_refresh(api_req_t *req, void *ctx)
         auth_reply_problem(req, auth_store_problem());
         return;
     }
-    snprintf(j->token, sizeof j->token, "%s", t);
+    if (t)
+        snprintf(j->token, sizeof j->token, "%s", t);
+    else {
+        const char *why = NULL;
+        int rc = auth_cookie_refresh(req, j->a, j->token, sizeof j->token, &why);
+        if (rc < 0) {
+            auth_job_free(j);
+            if (rc == -2)
+                auth_audit(req, "auth.refresh", 403, json_pack("{s:s}", "reason", "csrf"));
+            auth_reply_problem(req, rc == -1 ? problem_new(400, "refresh-token-required", "%s", why)
+                                             : problem_new(403, "csrf-token-required", "%s", why));
+            return;
+        }
+        j->cookie = true;
+    }
     auth_submit(j, auth_refresh_work, auth_refresh_done);
 }
 
@@ -129,6 +165,7 @@ static void auth_logout_done(int status, void *ud)
     if (j->status == 204) {
         auth_fam_revoke(j->a, j->fam);
         auth_audit(req, "auth.logout", 204, NULL);
+        auth_cookie_clear(req, j->a);
         auth_reply_json(req, 204, NULL);
     } else
         auth_reply_problem(req, auth_store_problem());

@@ -4,8 +4,9 @@
 #include <string.h>
 
 #include "auth/auth_api_internal.h"
+#include "net/smtp_client.h"
 
-static bool auth_username_ok(const char *s)
+bool auth_username_ok(const char *s)
 {
     if (!*s)
         return false;
@@ -83,11 +84,15 @@ void auth_api_user_create(api_req_t *req, void *ctx)
     json_t *b = api_req_body(req);
     const char *name = json_string_value(json_object_get(b, "username"));
     const char *pw = json_string_value(json_object_get(b, "password"));
+    const char *em = json_string_value(json_object_get(b, "email"));
     problem_t *p = NULL;
     if (!auth_username_ok(name)) {
         p = problem_validation_new();
         problem_field_add(p, "body", "/username",
                           "may contain only letters, digits, '.', '_', '-' and '@'");
+    } else if (em && smtp_addr_check(em) < 0) {
+        p = problem_validation_new();
+        problem_field_add(p, "body", "/email", "is not a plain e-mail address (name@domain)");
     } else
         p = auth_policy_problem(pw, name, "/password",
                                 (size_t)auth_of(req)->hub->cfg.auth_password_min);
@@ -149,7 +154,15 @@ void auth_api_user_patch(api_req_t *req, void *ctx)
         j->has_disabled = true;
         j->disabled = json_is_true(v);
     }
-    if ((v = json_object_get(b, "email"))) {
+    if ((v = json_object_get(b, "email")) && json_is_string(v) &&
+        smtp_addr_check(json_string_value(v)) < 0) {
+        auth_job_free(j);
+        problem_t *p = problem_validation_new();
+        problem_field_add(p, "body", "/email", "is not a plain e-mail address (name@domain)");
+        auth_reply_problem(req, p);
+        return;
+    }
+    if (v) {
         j->has_email = true;
         j->email = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
     }

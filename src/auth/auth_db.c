@@ -11,14 +11,14 @@
 
 #define AUTH_USER_COLS                                                                             \
     "id, username, email, role, disabled, must_change, failed, locked_until_ms, created_ms,"       \
-    " updated_ms"
+    " updated_ms, email_verified, pending"
 #define AUTH_KEY_COLS                                                                              \
     "id, name, role, scopes, hash, prev_hash, prev_until_ms, expires_ms, rate_limit, revoked,"     \
     " created_by, created_ms, team"
 
 /* Ends a transaction begun by the caller: commits when ok, else (or when the commit fails) rolls
  * back. Returns whether the writes are committed. */
-static bool auth_tx_end(store_conn_t *c, bool ok)
+bool auth_tx_end(store_conn_t *c, bool ok)
 {
     if (ok && store_tx_commit(c) == 0)
         return true;
@@ -42,7 +42,7 @@ static int auth_tx(store_conn_t *c, auth_job_t *j, store_work_fn work)
     return 0;
 }
 
-static int auth_hash_pw(const auth_job_t *j, const char *pw, char out[crypto_pwhash_STRBYTES])
+int auth_hash_pw(const auth_job_t *j, const char *pw, char out[crypto_pwhash_STRBYTES])
 {
     return crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)j->opslimit,
                              (size_t)j->memlimit);
@@ -65,10 +65,14 @@ static json_t *auth_user_json(const json_t *r, int64_t now_ms)
     json_t *email = json_object_get(r, "email");
     int64_t locked = json_integer_value(json_object_get(r, "locked_until_ms"));
     return json_pack(
-        "{s:I,s:s,s:O,s:s,s:b,s:b,s:b,s:s,s:s}", "id", json_integer_value(json_object_get(r, "id")),
-        "username", json_string_value(json_object_get(r, "username")) ?: "", "email",
-        email ? email : json_null(), "role", json_string_value(json_object_get(r, "role")) ?: "",
-        "disabled", json_integer_value(json_object_get(r, "disabled")) != 0, "must_change_password",
+        "{s:I,s:s,s:O,s:b,s:b,s:s,s:b,s:b,s:b,s:s,s:s}", "id",
+        json_integer_value(json_object_get(r, "id")), "username",
+        json_string_value(json_object_get(r, "username")) ?: "", "email",
+        email ? email : json_null(), "email_verified",
+        json_integer_value(json_object_get(r, "email_verified")) != 0, "pending",
+        json_integer_value(json_object_get(r, "pending")) != 0, "role",
+        json_string_value(json_object_get(r, "role")) ?: "", "disabled",
+        json_integer_value(json_object_get(r, "disabled")) != 0, "must_change_password",
         json_integer_value(json_object_get(r, "must_change")) != 0, "locked", locked > now_ms,
         "created_at",
         clock_rfc3339(json_integer_value(json_object_get(r, "created_ms")), c, sizeof c),
@@ -279,7 +283,7 @@ int auth_user_get_work(store_conn_t *c, void *ud)
 
 /* Revokes every session family of user j->id except j->fam (empty = all), collecting them in
  * j->fams so the loop can refuse their access tokens at once. Worker thread. */
-static int auth_revoke_sessions(store_conn_t *c, auth_job_t *j)
+int auth_revoke_sessions(store_conn_t *c, auth_job_t *j)
 {
     json_t *rows = NULL;
     if (store_query(c,
@@ -423,11 +427,13 @@ static int auth_user_patch_writes(store_conn_t *c, void *ud)
                           (store_val_t[]){STORE_INTV(j->id), STORE_TEXTV(j->role)}, 2, NULL, NULL);
     if (j->has_disabled)
         rc |=
-            store_query(c, "UPDATE auth_users SET disabled = $2 WHERE id = $1",
+            /* enabling a self-registered account waiting for approval approves it */
+            store_query(c,
+                        "UPDATE auth_users SET disabled = $2, pending = pending * $2 WHERE id = $1",
                         (store_val_t[]){STORE_INTV(j->id), STORE_INTV(j->disabled)}, 2, NULL, NULL);
     if (j->has_email)
         rc |= store_query(
-            c, "UPDATE auth_users SET email = $2 WHERE id = $1",
+            c, "UPDATE auth_users SET email = $2, email_verified = 0 WHERE id = $1",
             (store_val_t[]){STORE_INTV(j->id), j->email ? STORE_TEXTV(j->email) : STORE_NULLV}, 2,
             NULL, NULL);
     rc |= store_query(c, "UPDATE auth_users SET updated_ms = $2 WHERE id = $1",

@@ -104,6 +104,8 @@ struct auth {
     auth_member_t *members;
     size_t nmembers, capmembers;
     auth_rate_t *rate;
+    struct mail_outbox *outbox;   /* the reset and verification mails (net/mail_outbox.h) */
+    unsigned char outbox_key[32]; /* seals them at rest */
     auth_jwt_seen_t seen[AUTH_SEEN_SLOTS];      /* direct-mapped by token hash */
     auth_keyhash_t keyhash[AUTH_KEYHASH_SLOTS]; /* direct-mapped by a cheap hash of the key */
 };
@@ -165,6 +167,14 @@ void auth_audit(api_req_t *req, const char *action, int result, json_t *detail /
 int auth_key_from_row(const json_t *row, auth_key_t *k);
 /* Key record → the JSON shown by the API (never the secret or its hash). New reference. */
 json_t *auth_key_json(const auth_key_t *k);
+
+/* The 429 of a refused rate bucket (Retry-After and RateLimit-* headers), naming what was
+ * limited ("address", "principal", "account"). */
+problem_t *auth_limited(const auth_rate_info_t *ri, const char *what);
+
+/* The relay settings of [mail] for the outbox (auth_mail.c); ud is the auth_t. */
+struct smtp_conf;
+void auth_mail_conf(void *ud, struct smtp_conf *out);
 
 /* The registry's auth hook (auth.c): installed by auth_api_register. */
 problem_t *auth_hook(api_req_t *req, const api_endpoint_t *ep, void *ud);

@@ -372,12 +372,20 @@ static int cli_user_ls(const cli_ctx_t *ctx)
                            json_string_value(json_object_get(u, "role")) ?: "");
         bool dis = json_is_true(json_object_get(u, "disabled"));
         bool locked = json_is_true(json_object_get(u, "locked"));
-        cli_table_cell_set(t, 3, dis || locked ? CLI_COLOR_RED : CLI_COLOR_GREEN,
-                           dis      ? "disabled"
+        bool pending = json_is_true(json_object_get(u, "pending"));
+        cli_table_cell_set(t, 3,
+                           pending         ? CLI_COLOR_YELLOW
+                           : dis || locked ? CLI_COLOR_RED
+                                           : CLI_COLOR_GREEN,
+                           pending  ? "pending"
+                           : dis    ? "disabled"
                            : locked ? "locked"
                                     : "active");
-        cli_table_cell_set(t, 4, CLI_COLOR_NONE,
-                           json_string_value(json_object_get(u, "email")) ?: "");
+        const char *email = json_string_value(json_object_get(u, "email"));
+        if (email && !json_is_true(json_object_get(u, "email_verified")))
+            cli_table_cellf(t, 4, CLI_COLOR_NONE, "%s (unverified)", email);
+        else
+            cli_table_cell_set(t, 4, CLI_COLOR_NONE, email ?: "");
     }
     cli_table_print(t, stdout, ctx->color);
     cli_table_destroy(&t);
@@ -504,6 +512,132 @@ static int cli_user_passwd(cli_ctx_t *ctx, int argc, char **argv)
     return code;
 }
 
+static int cli_user_approve(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 2) {
+        cli_error("usage: user approve NAME");
+        return CLI_EXIT_USAGE;
+    }
+    long long id = cli_user_id(ctx, argv[1]);
+    if (id < 0)
+        return CLI_EXIT_FAIL;
+    char path[80], msg[160];
+    snprintf(path, sizeof path, "/api/v1/users/%lld/approve", id);
+    snprintf(msg, sizeof msg, "%.64s approved; they can sign in now", argv[1]);
+    json_t *out = NULL;
+    int code = cli_auth_req(ctx, NULL, "POST", path, NULL, &out);
+    return code ? code : cli_print_obj(ctx, out, msg);
+}
+
+static int cli_user_reset_token(cli_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 2) {
+        cli_error("usage: user reset-token NAME");
+        return CLI_EXIT_USAGE;
+    }
+    long long id = cli_user_id(ctx, argv[1]);
+    if (id < 0)
+        return CLI_EXIT_FAIL;
+    char path[80];
+    snprintf(path, sizeof path, "/api/v1/users/%lld/reset-token", id);
+    json_t *out = NULL;
+    int code = cli_auth_req(ctx, NULL, "POST", path, NULL, &out);
+    if (code)
+        return code;
+    if (ctx->json)
+        return cli_print_obj(ctx, out, NULL);
+    printf("token:      %s\nexpires_at: %s\n",
+           json_string_value(json_object_get(out, "token")) ?: "",
+           json_string_value(json_object_get(out, "expires_at")) ?: "");
+    fprintf(stderr,
+            "give it to %.64s; it sets a new password once (POST /api/v1/auth/password-reset/"
+            "confirm) and is shown only now\n",
+            argv[1]);
+    json_decref(out);
+    return CLI_EXIT_OK;
+}
+
+static int cli_user_invite(cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *ttl = cli_opt(&argc, argv, "--ttl");
+    char *end = NULL;
+    long long t = ttl ? strtoll(ttl, &end, 10) : 0;
+    if (argc != 1 || (ttl && (*end || t < 60))) {
+        cli_error("usage: user invite [--ttl SECONDS] (at least 60)");
+        return CLI_EXIT_USAGE;
+    }
+    json_t *b = ttl ? json_pack("{s:I}", "ttl_s", (json_int_t)t) : json_object();
+    json_t *out = NULL;
+    int code = cli_auth_req(ctx, NULL, "POST", "/api/v1/invites", b, &out);
+    json_decref(b);
+    if (code)
+        return code;
+    if (ctx->json)
+        return cli_print_obj(ctx, out, NULL);
+    printf("code:       %s\nexpires_at: %s\n",
+           json_string_value(json_object_get(out, "code")) ?: "",
+           json_string_value(json_object_get(out, "expires_at")) ?: "");
+    fprintf(stderr, "one registration (POST /api/v1/auth/register with invite); shown only now\n");
+    json_decref(out);
+    return CLI_EXIT_OK;
+}
+
+/* `user reset-password` and `user verify-email`: what the holder of a mailed or handed-over
+ * token does with it. No credential is sent (the token is the credential). */
+static int cli_user_reset_password(cli_ctx_t *ctx, int argc, char **argv)
+{
+    bool from_stdin = cli_flag(&argc, argv, "--password-stdin");
+    const char *login = cli_opt(&argc, argv, "--request");
+    const char *token = argc == 2 ? argv[1] : NULL;
+    if (argc > 2 || (!token) == (!login)) {
+        cli_error("usage: user reset-password TOKEN [--password-stdin] | --request LOGIN");
+        return CLI_EXIT_USAGE;
+    }
+    json_t *out = NULL;
+    if (login) {
+        json_t *b = json_pack("{s:s}", "login", login);
+        int code = cli_auth_req(ctx, "", "POST", "/api/v1/auth/password-reset", b, &out);
+        json_decref(b);
+        return code ? code
+                    : cli_print_obj(ctx, out,
+                                    "if the account exists and has an e-mail address, a reset "
+                                    "token is on its way");
+    }
+    char pw[CLI_PW_MAX];
+    if (cli_read_secret("new password: ", from_stdin, pw, sizeof pw) < 0)
+        return CLI_EXIT_USAGE;
+    json_t *b = json_pack("{s:s,s:s}", "token", token, "new_password", pw);
+    explicit_bzero(pw, sizeof pw);
+    int code = cli_auth_req(ctx, "", "POST", "/api/v1/auth/password-reset/confirm", b, NULL);
+    json_object_clear(b);
+    json_decref(b);
+    if (code == 0 && !ctx->json)
+        printf("password set; every earlier session was signed out\n");
+    return code;
+}
+
+static int cli_user_verify_email(cli_ctx_t *ctx, int argc, char **argv)
+{
+    const char *token = argc == 2 ? argv[1] : NULL;
+    json_t *out = NULL;
+    int code;
+    if (argc > 2) {
+        cli_error("usage: user verify-email [TOKEN]");
+        return CLI_EXIT_USAGE;
+    }
+    if (!token) { /* ask for a mail to one's own address (the stored session) */
+        code = cli_auth_req(ctx, NULL, "POST", "/api/v1/auth/email-verification", NULL, &out);
+        return code ? code : cli_print_obj(ctx, out, "a verification token is on its way");
+    }
+    json_t *b = json_pack("{s:s}", "token", token);
+    code = cli_auth_req(ctx, "", "POST", "/api/v1/auth/email-verification/confirm", b, &out);
+    json_decref(b);
+    char msg[320];
+    snprintf(msg, sizeof msg, "%.254s is verified",
+             out ? json_string_value(json_object_get(out, "email")) ?: "" : "");
+    return code ? code : cli_print_obj(ctx, out, msg);
+}
+
 static const cli_cmd_t cli_user_cmds[] = {
     {"add", "create a user: NAME --role ROLE [--email E] [--password-stdin]",
      "NAME --role ROLE [--email E] [--password-stdin]\n\n"
@@ -525,6 +659,32 @@ static const cli_cmd_t cli_user_cmds[] = {
      "temporary one that must be changed at the next login.\n\noptions:\n"
      "  --password-stdin    read one line per password asked from stdin\n",
      cli_user_passwd},
+    {"reset-token", "issue a single-use password-reset token for a user: NAME",
+     "NAME\n\nPrints a token (valid auth.reset_ttl_s) with which NAME sets a new password once\n"
+     "(POST /api/v1/auth/password-reset/confirm); every session of NAME then ends.\n",
+     cli_user_reset_token},
+    {"approve", "let a self-registered account waiting for approval sign in: NAME",
+     "NAME\n\nApproves an account created by self-registration (auth.registration =\n"
+     "approval); `user ls` shows it as pending until then.\n",
+     cli_user_approve},
+    {"invite", "create an invitation code for self-registration: [--ttl SECONDS]",
+     "[--ttl SECONDS]\n\nPrints a code that lets one person register a viewer account\n"
+     "(auth.registration = invite).\n\noptions:\n"
+     "  --ttl SECONDS       how long the code stays valid (default auth.invite_ttl_s)\n",
+     cli_user_invite},
+    {"reset-password", "set a new password with a reset token, or ask for one by mail",
+     "TOKEN [--password-stdin] | --request LOGIN\n\n"
+     "With TOKEN (gpr_...), sets a new password (asked without echo) with a token from an\n"
+     "admin (`user reset-token`) or from the reset mail; every session of the account ends.\n"
+     "With --request, asks for that mail for the username or e-mail address LOGIN.\n\n"
+     "options:\n"
+     "  --request LOGIN     mail a token to the account named (same answer if there is none)\n"
+     "  --password-stdin    read the new password as one line from stdin\n",
+     cli_user_reset_password},
+    {"verify-email", "confirm an e-mail address with its token, or ask for the mail",
+     "[TOKEN]\n\nWith TOKEN (gev_...), confirms the address the token was mailed to;\n"
+     "without, asks for a verification mail to the signed-in user's address.\n",
+     cli_user_verify_email},
 };
 
 const cli_group_t cli_user_group = {"user", cli_user_cmds,

@@ -62,7 +62,10 @@ static const cli_cmd_t cli_commands[] = {
     {"logout", "revoke and forget the stored session", NULL, cli_cmd_logout},
     {"whoami", "show who the daemon takes you for and where the credential came from", NULL,
      cli_cmd_whoami},
-    {"user", "manage users: add, ls, disable, enable, passwd, role", NULL, cli_cmd_user},
+    {"user",
+     "manage users: add, ls, disable, enable, passwd, role, reset-token, approve, invite, "
+     "reset-password, verify-email",
+     NULL, cli_cmd_user},
     {"team", "manage teams (admins): ls, show, create, delete, add, remove", NULL, cli_cmd_team},
     {"key", "manage API keys: create, ls, revoke, rotate", NULL, cli_cmd_key},
     {"audit", "show the audit log (who did what, with what result)", NULL, cli_cmd_audit},

@@ -46,6 +46,8 @@ typedef struct {
 
 static int config_check_listen(const char *v, char *why, size_t whylen);
 static int config_check_store_url(const char *v, char *why, size_t whylen);
+static int config_check_smtp_url(const char *v, char *why, size_t whylen);
+static int config_check_mail_from(const char *v, char *why, size_t whylen);
 static int config_check_cors(const char *v, char *why, size_t whylen);
 static int config_check_nonempty(const char *v, char *why, size_t whylen);
 static int config_check_robot_token(const char *v, char *why, size_t whylen);
@@ -150,6 +152,38 @@ static const config_key_t config_keys[] = {
             "1 = serve /metrics without a token (trusted networks only)"),
     CFG_NUM("auth", "public_openapi", CONFIG_T_INT, auth_public_openapi, "0", 0, 1, CONFIG_F_RELOAD,
             "1 = serve /openapi.json without a token"),
+    CFG_ENUM("auth", "registration", auth_registration, "off",
+             ((const char *const[]){"off", "invite", "approval", NULL}), CONFIG_F_RELOAD,
+             "self-registration: off, invite (an admin-issued code is needed) or approval (an "
+             "admin approves each new account); new users get the viewer role"),
+    CFG_NUM("auth", "reset_ttl_s", CONFIG_T_INT, auth_reset_ttl_s, "3600", 1, 86400 * 7,
+            CONFIG_F_RELOAD, "seconds a password-reset token stays valid"),
+    CFG_NUM("auth", "verify_ttl_s", CONFIG_T_INT, auth_verify_ttl_s, "86400", 1, 86400 * 30,
+            CONFIG_F_RELOAD, "seconds an e-mail verification token stays valid"),
+    CFG_NUM("auth", "invite_ttl_s", CONFIG_T_INT, auth_invite_ttl_s, "604800", 60, 86400 * 90,
+            CONFIG_F_RELOAD, "seconds an invitation code stays valid (unless the admin says)"),
+    CFG_NUM("auth", "mail_interval_s", CONFIG_T_INT, auth_mail_interval_s, "60", 1, 86400,
+            CONFIG_F_RELOAD,
+            "least seconds between two reset or verification mails asked for one account"),
+    CFG_STR("auth", "console_url", auth_console_url, "", NULL, CONFIG_F_RELOAD,
+            "base URL put in reset and verification mails (…/#/reset?token=…); empty = the "
+            "mails carry the token only"),
+    /* ---- [mail] ---- */
+    CFG_STR("mail", "smtp_url", mail_smtp_url, "", config_check_smtp_url,
+            CONFIG_F_URL | CONFIG_F_RELOAD,
+            "relay for the daemon's mail: smtp://[user:pass@]host[:port], smtp+starttls://… or "
+            "smtps://…; empty = no mail"),
+    CFG_STR("mail", "from", mail_from, "ganglion@localhost", config_check_mail_from,
+            CONFIG_F_RELOAD, "sender address of the daemon's mail"),
+    CFG_STR("mail", "helo", mail_helo, "", NULL, CONFIG_F_RELOAD,
+            "name given in EHLO; empty = localhost"),
+    CFG_NUM("mail", "timeout_s", CONFIG_T_INT, mail_timeout_s, "30", 1, 600, CONFIG_F_RELOAD,
+            "seconds one conversation with the relay may take, connect to QUIT"),
+    CFG_STR("mail", "ca_file", mail_ca_file, "", NULL, CONFIG_F_RELOAD,
+            "PEM certificates trusted for the relay's TLS; empty = the system's trust store"),
+    CFG_NUM("mail", "retry_s", CONFIG_T_INT, mail_retry_s, "30", 1, 3600, 0,
+            "seconds before an unsent mail is tried again (doubled each time, at most an hour; "
+            "given up after 12 tries)"),
     /* ---- [tls] ---- */
     CFG_STR("tls", "cert_file", tls_cert_file, "", NULL, 0,
             "PEM certificate (server first, then intermediates); with key_file the HTTP "
@@ -495,7 +529,7 @@ static const config_key_t config_keys[] = {
 static const char *const config_sections[] = {
     "server",    "log",    "store", "events", "audit",    "auth",      "tls",
     "ratelimit", "agents", "zmq",   "mqtt",   "rabbitmq", "websocket", "watch",
-    "guard",     "memory", "vault", "brain",  "alerts",   "retention"};
+    "guard",     "memory", "vault", "brain",  "alerts",   "retention", "mail"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */
@@ -811,6 +845,29 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 static int config_check_listen(const char *v, char *why, size_t whylen)
 {
     return config_split(v, NULL, 0, NULL, why, whylen);
+}
+
+/* The scheme only: the relay's URL is taken apart by the SMTP client when mail is sent. */
+static int config_check_smtp_url(const char *v, char *why, size_t whylen)
+{
+    if (v[0] == '\0' || strncmp(v, "smtp://", 7) == 0 || strncmp(v, "smtps://", 8) == 0 ||
+        strncmp(v, "smtp+starttls://", 16) == 0)
+        return 0;
+    snprintf(why, whylen, "is not an SMTP URL (smtp://HOST:PORT, smtp+starttls://…, smtps://…)");
+    return -1;
+}
+
+/* A bare address (it goes into MAIL FROM:<…> and the From: header as it is). */
+static int config_check_mail_from(const char *v, char *why, size_t whylen)
+{
+    const char *at = strrchr(v, '@');
+    bool ok = at && at != v && at[1] != '\0';
+    for (const char *p = v; ok && *p; p++)
+        ok = *p > ' ' && *p < 127 && !strchr("<>\"(),;:\\[]", *p);
+    if (ok)
+        return 0;
+    snprintf(why, whylen, "is not a bare e-mail address (name@domain)");
+    return -1;
 }
 
 static int config_check_store_url(const char *v, char *why, size_t whylen)

@@ -57,6 +57,20 @@ typedef struct config {
     int64_t auth_key_grace_s;       /* old key secret valid after rotate, default 86400 */
     int64_t auth_public_metrics;    /* 1 = /metrics without a token */
     int64_t auth_public_openapi;    /* 1 = /openapi.json without a token */
+    /* [auth] account flows: registration, reset, verification (docs/security.md) */
+    char auth_registration[16];            /* off | invite | approval, default off */
+    int64_t auth_reset_ttl_s;              /* password-reset token lifetime, default 3600 */
+    int64_t auth_verify_ttl_s;             /* e-mail verification token lifetime, default 86400 */
+    int64_t auth_invite_ttl_s;             /* invitation code lifetime, default 7 days */
+    int64_t auth_mail_interval_s;          /* least seconds between mails asked for one account */
+    char auth_console_url[CONFIG_STR_MAX]; /* base of the links in mails; empty = no link */
+    /* [mail] the relay for the daemon's own mail (src/net/smtp_client.h) */
+    char mail_smtp_url[CONFIG_STR_MAX]; /* smtp://, smtp+starttls://, smtps://; empty = no mail */
+    char mail_from[255];                /* envelope and header sender */
+    char mail_helo[128];                /* EHLO name; empty = localhost */
+    int64_t mail_timeout_s;             /* one conversation with the relay, default 30 */
+    int64_t mail_retry_s;               /* first retry of an unsent mail, default 30 */
+    char mail_ca_file[CONFIG_STR_MAX];  /* PEM trust anchors for the relay; empty = system */
     /* [tls] HTTPS (src/net) */
     char tls_cert_file[CONFIG_STR_MAX];  /* PEM certificate (chain); with key_file: HTTPS */
     char tls_key_file[CONFIG_STR_MAX];   /* PEM private key, unencrypted */

@@ -77,7 +77,8 @@ typedef struct serve {
 const serve_domain_t serve_domains[] = {
     {"agents", agents_migrations, agents_start, agents_api_register, agents_shutdown, agents_busy,
      agents_destroy},
-    {"auth", auth_migrations, auth_start, auth_api_register, NULL, NULL, auth_destroy},
+    {"auth", auth_migrations, auth_start, auth_api_register, auth_shutdown, auth_busy,
+     auth_destroy},
     {"watch", watch_migrations, watch_start, watch_api_register, watch_shutdown, NULL,
      watch_destroy},
     {"guard", guard_migrations, guard_start, guard_api_register, guard_shutdown, NULL,

@@ -100,3 +100,29 @@ def test_alerts_roles_manage_and_read(daemon):
         r = s.post(daemon.url + "/api/v1/alerts/rules", json=rule, headers=h[who], timeout=10)
         assert r.status_code == 403 and r.json()["required_scope"] == "alerts:write"
     assert s.get(daemon.url + "/api/v1/alerts/rules", headers=h["agent"], timeout=10).status_code == 403
+# The account flows: which are open to anyone (they must answer the same whether the account
+# exists), which need the caller's own session, which are an admin's. A change of scope here is
+# a change of the security model and must be deliberate.
+ACCOUNT_FLOW_SCOPES = {
+    ("GET", "/api/v1/auth/options"): "public",
+    ("POST", "/api/v1/auth/register"): "public",
+    ("POST", "/api/v1/auth/password-reset"): "public",
+    ("POST", "/api/v1/auth/password-reset/confirm"): "public",
+    ("POST", "/api/v1/auth/email-verification/confirm"): "public",
+    ("POST", "/api/v1/auth/email-verification"): "self",
+    ("POST", "/api/v1/invites"): "users:write",
+    ("GET", "/api/v1/invites"): "users:read",
+    ("DELETE", "/api/v1/invites/{id}"): "users:write",
+    ("POST", "/api/v1/users/{id}/approve"): "users:write",
+    ("POST", "/api/v1/users/{id}/reset-token"): "users:write",
+}
+
+
+def test_account_flow_scopes(daemon):
+    declared = {(m, p): op.get("x-scope") for m, p, op in _operations(daemon)}
+    for key, scope in ACCOUNT_FLOW_SCOPES.items():
+        assert declared.get(key) == scope, f"{key}: x-scope {declared.get(key)!r}, expected {scope!r}"
+    # only an admin issues reset tokens, invitations and approvals
+    for key, scope in ACCOUNT_FLOW_SCOPES.items():
+        if scope == "users:write":
+            assert [r for r in ("operator", "viewer", "agent") if role_allows(r, scope)] == []
