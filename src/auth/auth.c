@@ -908,3 +908,8 @@ void auth_destroy(hub_t *hub)
     free(a);
     hub->auth = NULL;
 }
+
+/* what the vault backs up for this domain (core/backup.h) */
+const backup_decl_t auth_backup = {
+    "auth", BACKUP_LIST("auth_users", "auth_keys", "auth_refresh"),
+    BACKUP_LIST("auth_signing.key", "auth_secret.key", "admin.token", AUTH_FIRST_PASSWORD_FILE)};

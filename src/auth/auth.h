@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 struct hub;
@@ -14,6 +15,8 @@ typedef struct auth auth_t;
 
 /* Migrations 100-199 (users, refresh tokens, API keys). */
 const store_migration_t *auth_migrations(size_t *n);
+/* Its tables and data-directory files, for the vault (core/backup.h). */
+extern const backup_decl_t auth_backup;
 
 /* The first start's generated admin password, kept 0600 in the data dir (written before the
  * admin exists) until the admin changes it. */
