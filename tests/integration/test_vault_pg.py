@@ -4,6 +4,7 @@ every table compared row by row, the daemon serving the restored data; damage re
 database is touched; a stream of writes during a backup never tears the snapshot."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -214,3 +215,44 @@ def test_daemon_backup_of_its_pg_store_holds_the_export(bin, make_daemon, pg_url
     assert users["rows"] >= 2  # the first admin and carol
     v = d.post(f"/api/v1/vault/backups/{bid}/verify")
     assert v.status_code == 200 and v.json()["ok"], v.text
+
+
+def test_kill_9_during_a_pg_export_leaves_a_usable_repository(bin, make_daemon, pg_cluster,
+                                                               pg_url, repo, tmp_path):
+    d = make_daemon(store=pg_url)
+    d.stop()
+    dd = d.data_dir
+    first = backup(bin, repo, dd, "--store", pg_url)
+    # about 24 MiB of rows that neither compress nor repeat: the export takes a while
+    psql(pg_url, "INSERT INTO audit_log (ts_ms, principal, action, result, target) "
+                 "SELECT i, 'bulk', 'x', 200, repeat(md5(i::text), 128) "
+                 "FROM generate_series(1, 6000) i")
+    p = subprocess.Popen([str(bin), "vault", "backup", "--repo", str(repo), "--data-dir", str(dd),
+                          "--store", pg_url], env=dict(os.environ, **PASS),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        snaps = [f for f in dd.iterdir() if f.name.startswith(".vault-snapshot-")]
+        if snaps and snaps[0].stat().st_size > (2 << 20):
+            break
+        time.sleep(0.005)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "the backup ended before it could be killed"
+    assert sorted(os.listdir(repo / "manifests")) == [first["id"]]
+    left = [f for f in os.listdir(dd) if f.startswith(".vault-snapshot-")]
+    assert len(left) == 1 and (dd / left[0]).stat().st_mode & 0o077 == 0
+    # the server rolled the export's transaction back: no session of it is left
+    deadline = time.monotonic() + 10
+    while psql(pg_url, "SELECT count(*) FROM pg_stat_activity "
+                       "WHERE application_name = 'ganglion-vault'") != "0":
+        assert time.monotonic() < deadline, "the killed export's session is still open"
+        time.sleep(0.05)
+    vault(bin, "verify", "--repo", repo)
+    second = backup(bin, repo, dd, "--store", pg_url)
+    assert not [f for f in os.listdir(dd) if f.startswith(".vault-snapshot-")]
+    vault(bin, "verify", "--repo", repo)
+    target = _create_database(pg_cluster, "t_killed_" + os.urandom(4).hex())
+    vault(bin, "restore", second["id"], "--repo", repo, "--data-dir", tmp_path / "r", "--store",
+          target)
+    assert pg_rows(target) == pg_rows(pg_url)
