@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli_priv.h"
+#include "core/log.h"
 #include "core/opt.h"
 #include "server/schema.h"
 #include "store/store.h"
@@ -301,6 +302,7 @@ static int cli_vault_verify(cli_ctx_t *ctx, int argc, char **argv)
 static int cli_vault_store_prepare(void *ud, const char *url, char *err, size_t errlen)
 {
     (void)ud;
+    log_level_set(LOG_LEVEL_WARN); /* not a line per migration applied on the way */
     store_options_t opt = {.pool_size = 1, .busy_timeout_ms = 60000};
     store_t *s = NULL;
     if (store_open(url, &opt, &s, err, errlen) < 0)
