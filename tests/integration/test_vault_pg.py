@@ -40,8 +40,20 @@ def pg_rows(url):
     (each database records when it migrated)."""
     tables = psql(url, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
                        "AND tablename <> 'schema_migrations' ORDER BY 1").split()
-    return {t: psql(url, f"SELECT coalesce(json_agg(x ORDER BY x::text), '[]') FROM {t} x")
-            for t in tables}
+    out = {t: psql(url, f"SELECT coalesce(json_agg(x ORDER BY x::text), '[]') FROM {t} x")
+           for t in tables}
+    # the indexes and constraints too: a restore drops them for the load and builds them again
+    out["(indexes)"] = psql(url, "SELECT string_agg(indexdef, E'\\n' ORDER BY indexdef) "
+                                 "FROM pg_indexes WHERE schemaname = current_schema()")
+    out["(constraints)"] = psql(url, "SELECT string_agg(c, E'\\n' ORDER BY c) FROM (SELECT "
+                                     "conrelid::regclass || ' ' || conname || ' ' || "
+                                     "pg_get_constraintdef(oid) AS c FROM pg_constraint WHERE "
+                                     "connamespace = current_schema()::regnamespace) x")
+    # and where each sequence stands: the next id is the one the original would have given
+    out["(sequences)"] = psql(url, "SELECT string_agg(sequencename || '=' || "
+                                   "coalesce(last_value::text, '-'), ',' ORDER BY sequencename) "
+                                   "FROM pg_sequences WHERE schemaname = current_schema()")
+    return out
 
 
 @pytest.fixture
@@ -115,6 +127,8 @@ def test_pg_backup_restores_every_domain_into_an_empty_and_into_the_same_databas
     new = tmp_path / "restored"
     vault(bin, "restore", b["id"], "--repo", repo, "--data-dir", new, "--store", empty)
     assert pg_rows(empty) == live
+    assert "audit_log_pkey" in live["(indexes)"] and "PRIMARY KEY" in live["(constraints)"]
+    assert "audit_log_id_seq=" in live["(sequences)"]
     d2 = make_daemon(store=empty, data_dir=new, args=brain_args())
     assert_serves(d2, seen)
     # a daemon connected to the database: a restore into it is refused, even with --force
