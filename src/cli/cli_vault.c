@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli_priv.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/opt.h"
 #include "server/schema.h"
@@ -179,14 +180,28 @@ static int cli_vault_backup(cli_ctx_t *ctx, int argc, char **argv)
     char err[512] = "";
     json_t *m = NULL;
     const backup_decl_t *decls[SCHEMA_BACKUP_MAX];
-    const char *env_store = getenv("GANGLION_STORE_URL");
+    /* the store as the daemon finds it: --store, else $GANGLION_STORE_URL, else the config's
+     * store.url */
+    const char *store_url = o.store ? o.store : getenv("GANGLION_STORE_URL");
+    config_t *cfg = NULL;
+    if (!store_url && o.config && (cfg = calloc(1, sizeof *cfg))) {
+        config_defaults(cfg);
+        if (config_load_file(cfg, o.config, err, sizeof err) < 0) {
+            fprintf(stderr, "ganglion vault backup: %s\n", err);
+            free(cfg);
+            vault_repo_close(r);
+            return CLI_EXIT_USAGE;
+        }
+        store_url = cfg->store_url;
+    }
     vault_backup_src_t src = {.data_dir = o.data_dir,
                               .config_file = o.config,
-                              .store_url = o.store ? o.store : env_store,
+                              .store_url = store_url,
                               .description = o.description,
                               .decls = decls,
                               .n_decls = schema_backup_decls(decls, SCHEMA_BACKUP_MAX)};
     int rc = vault_backup_run(r, &src, cli_vault_progress_fn(), NULL, &m, err, sizeof err);
+    free(cfg);
     cli_vault_progress_end();
     vault_repo_close(r);
     if (rc < 0) {
@@ -443,8 +458,8 @@ static const cli_cmd_t cli_vault_cmds[] = {
      "  --data-dir DIR      the data directory (default $GANGLION_DATA_DIR or ./var)\n"
      "  --config FILE       the daemon's config file, kept with the backup\n"
      "  --description TEXT  a note kept in the manifest\n"
-     "  --store URL         a PostgreSQL store (postgres://...; or $GANGLION_STORE_URL): its "
-     "tables exported in one snapshot\n",
+     "  --store URL         a PostgreSQL store (postgres://...; else $GANGLION_STORE_URL, else "
+     "store.url of --config): its tables exported in one snapshot\n",
      cli_vault_backup},
     {"ls", "the backups in a repository",
      "[OPTIONS]\n\nLists the backups.\n\noptions:\n" CLI_VAULT_KEYOPTS, cli_vault_ls},

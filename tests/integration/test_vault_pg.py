@@ -270,3 +270,20 @@ def test_kill_9_during_a_pg_export_leaves_a_usable_repository(bin, make_daemon, 
     vault(bin, "restore", second["id"], "--repo", repo, "--data-dir", tmp_path / "r", "--store",
           target)
     assert pg_rows(target) == pg_rows(pg_url)
+
+
+def test_cli_backup_finds_the_pg_store_in_the_daemons_config(bin, make_daemon, pg_url, repo,
+                                                             tmp_path):
+    d = make_daemon(store=pg_url)
+    make_user(d, "dave", "viewer")
+    d.stop()
+    conf = tmp_path / "ganglion.ini"
+    conf.write_text(f"[store]\nurl = {pg_url}\n")
+    b = backup(bin, repo, d.data_dir, "--config", conf)
+    assert b["store"].startswith("postgres")
+    users = next(t for x in b["domains"] if x["name"] == "auth" for t in x["tables"]
+                 if t["table"] == "auth_users")
+    assert users["rows"] >= 2
+    # without it the data directory alone holds no store, and the backup says so
+    r = vault(bin, "backup", "--repo", repo, "--data-dir", d.data_dir)
+    assert json.loads(r.stdout)["store"].startswith("none") and "--store" in r.stderr
