@@ -311,8 +311,8 @@ static int vault_store_add(vault_job_t *j, json_t *comps, const vault_backup_src
         rc = vault_snapshot_create(src->data_dir, id, "pg", snap, sizeof snap, j->err, j->errlen);
         if (rc < 0)
             return rc;
-        rc = vault_pg_export(src->store_url, src->decls, src->n_decls, snap, schema, tables, j->err,
-                             j->errlen);
+        rc = vault_pg_export(src->store_url, src->decls, src->n_decls, snap, j->progress, j->parg,
+                             schema, tables, j->err, j->errlen);
         if (!rc && stat(snap, &st) == 0)
             j->total += (unsigned long long)st.st_size;
         if (!rc)
@@ -679,7 +679,7 @@ static int vault_dir_empty(const char *dir, int *exists)
 
 /* The database a backup of a PostgreSQL store goes back into, from the staged export. */
 static int vault_restore_pg(const json_t *m, const char *stage, const vault_restore_dst_t *dst,
-                            char *err, size_t errlen)
+                            vault_progress_fn progress, void *parg, char *err, size_t errlen)
 {
     bool has_pg = false;
     size_t i;
@@ -704,9 +704,9 @@ static int vault_restore_pg(const json_t *m, const char *stage, const vault_rest
         return 0;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", stage, VAULT_PG_EXPORT);
-    int rc = vault_pg_import(dst->store_url, path,
-                             (int)json_integer_value(json_object_get(m, "schema_version")),
-                             dst->force, dst->store_prepare, dst->prepare_ud, err, errlen);
+    int rc = vault_pg_import(
+        dst->store_url, path, (int)json_integer_value(json_object_get(m, "schema_version")),
+        dst->force, dst->store_prepare, dst->prepare_ud, progress, parg, err, errlen);
     unlink(path);
     return rc;
 }
@@ -759,7 +759,7 @@ int vault_restore_run(vault_repo_t *r, const char *id, const vault_restore_dst_t
     }
     /* every file checked: the database next (one transaction), the files last */
     if (!rc)
-        rc = vault_restore_pg(m, stage, dst, err, errlen);
+        rc = vault_restore_pg(m, stage, dst, progress, parg, err, errlen);
     /* everything checked: move the staged entries into place */
     DIR *d = rc < 0 ? NULL : opendir(stage);
     if (d) {

@@ -55,8 +55,10 @@ int vault_lock_take(const vault_repo_t *r, bool exclusive, int *fd_out, char *er
  * table, rows}], undeclared[]}, owned); and an export loaded back in one transaction (the
  * schema versions must match; force: replace rows already there). */
 int vault_pg_export(const char *url, const backup_decl_t *const *decls, size_t n, const char *path,
-                    int *schema, json_t **tables_out, char *err, size_t errlen);
+                    vault_progress_fn progress, void *parg, int *schema, json_t **tables_out,
+                    char *err, size_t errlen);
 int vault_pg_import(const char *url, const char *path, int want_schema, bool force,
-                    vault_store_prepare_fn prepare, void *ud, char *err, size_t errlen);
+                    vault_store_prepare_fn prepare, void *ud, vault_progress_fn progress,
+                    void *parg, char *err, size_t errlen);
 
 #endif

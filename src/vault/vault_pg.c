@@ -13,6 +13,25 @@
 #define VAULT_PG_MAGIC    "ganglion-pg-export 1"
 #define VAULT_PG_LINE_MAX (256u << 20) /* one COPY row; a store row is far smaller */
 #define VAULT_PG_COLS_MAX 128
+#define VAULT_PG_TICK     (4u << 20) /* progress reported every 4 MiB */
+
+/* Progress of an export or a load: bytes through COPY so far (the total is not known ahead). */
+typedef struct vault_pg_meter {
+    vault_progress_fn fn;
+    void *arg;
+    unsigned long long done, told;
+} vault_pg_meter_t;
+
+static void vault_pg_meter_add(vault_pg_meter_t *m, const char *what, const char *table, size_t n)
+{
+    m->done += n;
+    if (!m->fn || m->done - m->told < VAULT_PG_TICK)
+        return;
+    char label[96];
+    snprintf(label, sizeof label, "%s %s", what, table);
+    m->fn(m->arg, label, m->done, 0);
+    m->told = m->done;
+}
 
 /* Only ganglion's own names: [a-z0-9_], so they go into SQL quoted without escaping. */
 static bool vault_pg_name_ok(const char *s)
@@ -124,7 +143,7 @@ static int vault_pg_columns(PGconn *c, const char *table, char *cols, size_t len
 /* COPY table TO STDOUT into out, between a "table NAME COLS" line and the end marker "\.": in
  * COPY's text format a backslash in the data is always doubled, so no row reads as it. */
 static int vault_pg_copy_out(PGconn *c, const char *table, FILE *out, FILE *seqs, long long *rows,
-                             char *err, size_t errlen)
+                             vault_pg_meter_t *meter, char *err, size_t errlen)
 {
     char cols[8192], sql[8400];
     int rc = vault_pg_columns(c, table, cols, sizeof cols, seqs, err, errlen);
@@ -144,6 +163,7 @@ static int vault_pg_copy_out(PGconn *c, const char *table, FILE *out, FILE *seqs
             rc = -EIO;
         pq->PQfreemem(buf);
         (*rows)++;
+        vault_pg_meter_add(meter, "export", table, (size_t)n);
     }
     res = pq->PQgetResult(c);
     if (n == -2 || !res || pq->PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -196,8 +216,10 @@ static int vault_pg_undeclared(PGconn *c, const backup_decl_t *const *decls, siz
 }
 
 int vault_pg_export(const char *url, const backup_decl_t *const *decls, size_t n, const char *path,
-                    int *schema, json_t **tables_out, char *err, size_t errlen)
+                    vault_progress_fn progress, void *parg, int *schema, json_t **tables_out,
+                    char *err, size_t errlen)
 {
+    vault_pg_meter_t meter = {.fn = progress, .arg = parg};
     FILE *out = fopen(path, "we"), *seqs = tmpfile();
     PGconn *c = out && seqs ? vault_pg_connect(url, err, errlen) : NULL;
     if (!c) {
@@ -243,7 +265,7 @@ int vault_pg_export(const char *url, const backup_decl_t *const *decls, size_t n
         if (rc)
             break;
         rc = vault_pg_copy_out(c, json_string_value(json_object_get(e, "table")), out, seqs, &rows,
-                               err, errlen);
+                               &meter, err, errlen);
         json_object_set_new(e, "rows", json_integer((json_int_t)rows));
         json_array_append(tables, e);
     }
@@ -390,7 +412,7 @@ static int vault_pg_indexes_build(PGconn *c, json_t *rebuild, char *err, size_t 
 }
 
 /* Every table of the export emptied at once, then loaded; the sequences set last. */
-static int vault_pg_load(PGconn *c, FILE *in, char *err, size_t errlen)
+static int vault_pg_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, char *err, size_t errlen)
 {
     char *line = NULL, sql[8400];
     size_t cap = 0;
@@ -447,6 +469,7 @@ static int vault_pg_load(PGconn *c, FILE *in, char *err, size_t errlen)
             }
             if (pq->PQputCopyData(c, line, (int)n) != 1)
                 rc = -EIO;
+            vault_pg_meter_add(meter, "load", table, (size_t)n);
         }
         if (!ended && !rc) {
             snprintf(err, errlen, "the export of table %s ends early", table);
@@ -472,8 +495,10 @@ static int vault_pg_load(PGconn *c, FILE *in, char *err, size_t errlen)
 }
 
 int vault_pg_import(const char *url, const char *path, int want_schema, bool force,
-                    vault_store_prepare_fn prepare, void *ud, char *err, size_t errlen)
+                    vault_store_prepare_fn prepare, void *ud, vault_progress_fn progress,
+                    void *parg, char *err, size_t errlen)
 {
+    vault_pg_meter_t meter = {.fn = progress, .arg = parg};
     FILE *in = fopen(path, "re");
     if (!in) {
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
@@ -509,7 +534,7 @@ int vault_pg_import(const char *url, const char *path, int want_schema, bool for
         rc = -EPROTO;
     }
     if (!rc)
-        rc = vault_pg_load(c, in, err, errlen);
+        rc = vault_pg_load(c, in, &meter, err, errlen);
     if (!rc)
         rc = vault_pg_command(c, "COMMIT", err, errlen);
     else
