@@ -34,13 +34,13 @@ static void vault_pg_meter_add(vault_pg_meter_t *m, const char *what, const char
 }
 
 /* Only ganglion's own names: [a-z0-9_], so they go into SQL quoted without escaping. */
-static bool vault_pg_name_ok(const char *s)
+static bool vault_pg_name_check(const char *s)
 {
     size_t n = strlen(s);
     return n > 0 && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
-static void vault_pg_msg(char *err, size_t errlen, const char *what, const char *msg)
+static void vault_pg_err_set(char *err, size_t errlen, const char *what, const char *msg)
 {
     snprintf(err, errlen, "postgres: %s: %s", what, msg ? msg : "unknown error");
     size_t n = strlen(err);
@@ -48,7 +48,7 @@ static void vault_pg_msg(char *err, size_t errlen, const char *what, const char 
         err[--n] = '\0';
 }
 
-static PGconn *vault_pg_connect(const char *url, char *err, size_t errlen)
+static PGconn *vault_pg_conn_open(const char *url, char *err, size_t errlen)
 {
     if (pq_dl_load(err, errlen) < 0)
         return NULL;
@@ -57,7 +57,8 @@ static PGconn *vault_pg_connect(const char *url, char *err, size_t errlen)
     const char *const vals[] = {"ganglion-vault", "10", url, "UTF8", NULL};
     PGconn *c = pq->PQconnectdbParams(keys, vals, 1);
     if (!c || pq->PQstatus(c) != CONNECTION_OK) {
-        vault_pg_msg(err, errlen, "cannot connect", c ? pq->PQerrorMessage(c) : "out of memory");
+        vault_pg_err_set(err, errlen, "cannot connect",
+                         c ? pq->PQerrorMessage(c) : "out of memory");
         if (c)
             pq->PQfinish(c);
         return NULL;
@@ -66,28 +67,28 @@ static PGconn *vault_pg_connect(const char *url, char *err, size_t errlen)
 }
 
 /* Runs sql with text parameters; the result when its status is want, else NULL with err. */
-static PGresult *vault_pg_exec(PGconn *c, const char *sql, int n, const char *const *params,
-                               ExecStatusType want, char *err, size_t errlen)
+static PGresult *vault_pg_sql_exec(PGconn *c, const char *sql, int n, const char *const *params,
+                                   ExecStatusType want, char *err, size_t errlen)
 {
     PGresult *res = pq->PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     if (res && pq->PQresultStatus(res) == want)
         return res;
-    vault_pg_msg(err, errlen, sql, res ? pq->PQresultErrorMessage(res) : pq->PQerrorMessage(c));
+    vault_pg_err_set(err, errlen, sql, res ? pq->PQresultErrorMessage(res) : pq->PQerrorMessage(c));
     pq->PQclear(res);
     return NULL;
 }
 
-static int vault_pg_command(PGconn *c, const char *sql, char *err, size_t errlen)
+static int vault_pg_sql_run(PGconn *c, const char *sql, char *err, size_t errlen)
 {
-    PGresult *res = vault_pg_exec(c, sql, 0, NULL, PGRES_COMMAND_OK, err, errlen);
+    PGresult *res = vault_pg_sql_exec(c, sql, 0, NULL, PGRES_COMMAND_OK, err, errlen);
     pq->PQclear(res);
     return res ? 0 : -EIO;
 }
 
-static int vault_pg_schema(PGconn *c, int *schema, char *err, size_t errlen)
+static int vault_pg_schema_read(PGconn *c, int *schema, char *err, size_t errlen)
 {
-    PGresult *res = vault_pg_exec(c, "SELECT max(version) FROM schema_migrations", 0, NULL,
-                                  PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = vault_pg_sql_exec(c, "SELECT max(version) FROM schema_migrations", 0, NULL,
+                                      PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -EIO;
     *schema = pq->PQntuples(res) == 1 ? atoi(pq->PQgetvalue(res, 0, 0)) : 0;
@@ -97,16 +98,16 @@ static int vault_pg_schema(PGconn *c, int *schema, char *err, size_t errlen)
 
 /* The table's columns (generated ones left out: they are computed again) as "a,b,c", and a
  * line "sequence TABLE COLUMN" per column a sequence feeds, its state read now. */
-static int vault_pg_columns(PGconn *c, const char *table, char *cols, size_t len, FILE *seqs,
-                            char *err, size_t errlen)
+static int vault_pg_columns_read(PGconn *c, const char *table, char *cols, size_t len, FILE *seqs,
+                                 char *err, size_t errlen)
 {
     const char *p[] = {table};
-    PGresult *res =
-        vault_pg_exec(c,
-                      "SELECT a.attname, pg_get_serial_sequence($1, a.attname) FROM pg_attribute a "
-                      "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped "
-                      "AND a.attgenerated = '' ORDER BY a.attnum",
-                      1, p, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = vault_pg_sql_exec(
+        c,
+        "SELECT a.attname, pg_get_serial_sequence($1, a.attname) FROM pg_attribute a "
+        "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND a.attgenerated = '' ORDER BY a.attnum",
+        1, p, PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -EIO;
     int n = pq->PQntuples(res), rc = 0;
@@ -114,7 +115,7 @@ static int vault_pg_columns(PGconn *c, const char *table, char *cols, size_t len
     cols[0] = '\0';
     for (int i = 0; i < n && !rc; i++) {
         const char *name = pq->PQgetvalue(res, i, 0);
-        if (!vault_pg_name_ok(name) || i >= VAULT_PG_COLS_MAX || off + strlen(name) + 2 >= len) {
+        if (!vault_pg_name_check(name) || i >= VAULT_PG_COLS_MAX || off + strlen(name) + 2 >= len) {
             snprintf(err, errlen, "postgres: table %s: column '%.64s' is not one ganglion made",
                      table, name);
             rc = -EINVAL;
@@ -127,7 +128,7 @@ static int vault_pg_columns(PGconn *c, const char *table, char *cols, size_t len
         char sql[512];
         snprintf(sql, sizeof sql, "SELECT last_value, is_called FROM %s",
                  pq->PQgetvalue(res, i, 1));
-        PGresult *s = vault_pg_exec(c, sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
+        PGresult *s = vault_pg_sql_exec(c, sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
         if (!s) {
             rc = -EIO;
             break;
@@ -146,11 +147,11 @@ static int vault_pg_copy_out(PGconn *c, const char *table, FILE *out, FILE *seqs
                              vault_pg_meter_t *meter, char *err, size_t errlen)
 {
     char cols[8192], sql[8400];
-    int rc = vault_pg_columns(c, table, cols, sizeof cols, seqs, err, errlen);
+    int rc = vault_pg_columns_read(c, table, cols, sizeof cols, seqs, err, errlen);
     if (rc < 0)
         return rc;
     snprintf(sql, sizeof sql, "COPY \"%s\" (%s) TO STDOUT", table, cols);
-    PGresult *res = vault_pg_exec(c, sql, 0, NULL, PGRES_COPY_OUT, err, errlen);
+    PGresult *res = vault_pg_sql_exec(c, sql, 0, NULL, PGRES_COPY_OUT, err, errlen);
     if (!res)
         return -EIO;
     pq->PQclear(res);
@@ -167,7 +168,8 @@ static int vault_pg_copy_out(PGconn *c, const char *table, FILE *out, FILE *seqs
     }
     res = pq->PQgetResult(c);
     if (n == -2 || !res || pq->PQresultStatus(res) != PGRES_COMMAND_OK) {
-        vault_pg_msg(err, errlen, sql, res ? pq->PQresultErrorMessage(res) : pq->PQerrorMessage(c));
+        vault_pg_err_set(err, errlen, sql,
+                         res ? pq->PQresultErrorMessage(res) : pq->PQerrorMessage(c));
         rc = -EIO;
     }
     pq->PQclear(res);
@@ -179,11 +181,12 @@ static int vault_pg_copy_out(PGconn *c, const char *table, FILE *out, FILE *seqs
     return rc;
 }
 
-static int vault_pg_exists(PGconn *c, const char *table, bool *present, char *err, size_t errlen)
+static int vault_pg_table_exists(PGconn *c, const char *table, bool *present, char *err,
+                                 size_t errlen)
 {
     const char *p[] = {table};
-    PGresult *res =
-        vault_pg_exec(c, "SELECT to_regclass($1) IS NOT NULL", 1, p, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = vault_pg_sql_exec(c, "SELECT to_regclass($1) IS NOT NULL", 1, p,
+                                      PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -EIO;
     *present = !strcmp(pq->PQgetvalue(res, 0, 0), "t");
@@ -192,14 +195,14 @@ static int vault_pg_exists(PGconn *c, const char *table, bool *present, char *er
 }
 
 /* The tables of the current schema no domain declared: listed in the manifest, not exported. */
-static int vault_pg_undeclared(PGconn *c, const backup_decl_t *const *decls, size_t n, json_t *out,
-                               char *err, size_t errlen)
+static int vault_pg_undeclared_list(PGconn *c, const backup_decl_t *const *decls, size_t n,
+                                    json_t *out, char *err, size_t errlen)
 {
-    PGresult *res = vault_pg_exec(c,
-                                  "SELECT c.relname FROM pg_class c JOIN pg_namespace s ON "
-                                  "s.oid = c.relnamespace WHERE s.nspname = current_schema() "
-                                  "AND c.relkind IN ('r', 'p') ORDER BY 1",
-                                  0, NULL, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = vault_pg_sql_exec(c,
+                                      "SELECT c.relname FROM pg_class c JOIN pg_namespace s ON "
+                                      "s.oid = c.relnamespace WHERE s.nspname = current_schema() "
+                                      "AND c.relkind IN ('r', 'p') ORDER BY 1",
+                                      0, NULL, PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -EIO;
     for (int i = 0; i < pq->PQntuples(res); i++) {
@@ -221,7 +224,7 @@ int vault_pg_export(const char *url, const backup_decl_t *const *decls, size_t n
 {
     vault_pg_meter_t meter = {.fn = progress, .arg = parg};
     FILE *out = fopen(path, "we"), *seqs = tmpfile();
-    PGconn *c = out && seqs ? vault_pg_connect(url, err, errlen) : NULL;
+    PGconn *c = out && seqs ? vault_pg_conn_open(url, err, errlen) : NULL;
     if (!c) {
         if (!out || !seqs)
             snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
@@ -232,20 +235,20 @@ int vault_pg_export(const char *url, const backup_decl_t *const *decls, size_t n
         return -EIO;
     }
     json_t *tables = json_array(), *undeclared = json_array();
-    int rc = vault_pg_command(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen);
+    int rc = vault_pg_sql_run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen);
     if (!rc)
-        rc = vault_pg_schema(c, schema, err, errlen);
+        rc = vault_pg_schema_read(c, schema, err, errlen);
     json_t *present = json_array();
     for (size_t d = 0; !rc && d < n; d++) {
         for (const char *const *t = decls[d]->tables; !rc && *t; t++) {
             bool here = false;
-            if (!vault_pg_name_ok(*t)) {
+            if (!vault_pg_name_check(*t)) {
                 snprintf(err, errlen, "domain %s declares a bad table name '%s'", decls[d]->domain,
                          *t);
                 rc = -EINVAL;
                 break;
             }
-            rc = vault_pg_exists(c, *t, &here, err, errlen);
+            rc = vault_pg_table_exists(c, *t, &here, err, errlen);
             if (!rc && here)
                 json_array_append_new(
                     present, json_pack("{s:s, s:s}", "domain", decls[d]->domain, "table", *t));
@@ -271,9 +274,9 @@ int vault_pg_export(const char *url, const backup_decl_t *const *decls, size_t n
     }
     json_decref(present);
     if (!rc)
-        rc = vault_pg_undeclared(c, decls, n, undeclared, err, errlen);
+        rc = vault_pg_undeclared_list(c, decls, n, undeclared, err, errlen);
     if (!rc)
-        rc = vault_pg_command(c, "COMMIT", err, errlen);
+        rc = vault_pg_sql_run(c, "COMMIT", err, errlen);
     pq->PQfinish(c);
     /* the sequences after every table, so a restore sets them once the rows are in */
     char line[512];
@@ -298,7 +301,7 @@ int vault_pg_export(const char *url, const backup_decl_t *const *decls, size_t n
 }
 
 /* Reads one line of in into *buf (grown); its length, 0 at the end, -EFBIG past the bound. */
-static ssize_t vault_pg_line(FILE *in, char **buf, size_t *cap)
+static ssize_t vault_pg_line_read(FILE *in, char **buf, size_t *cap)
 {
     ssize_t n = getline(buf, cap, in);
     if (n < 0)
@@ -309,11 +312,11 @@ static ssize_t vault_pg_line(FILE *in, char **buf, size_t *cap)
 /* Refuses a database a daemon is connected to, or one holding ganglion's rows without force. */
 static int vault_pg_target_check(PGconn *c, char *tables, bool force, char *err, size_t errlen)
 {
-    PGresult *res = vault_pg_exec(c,
-                                  "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                  "current_database() AND application_name = 'ganglion' "
-                                  "AND pid <> pg_backend_pid()",
-                                  0, NULL, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = vault_pg_sql_exec(c,
+                                      "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                      "current_database() AND application_name = 'ganglion' "
+                                      "AND pid <> pg_backend_pid()",
+                                      0, NULL, PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -EIO;
     int busy = atoi(pq->PQgetvalue(res, 0, 0));
@@ -332,14 +335,14 @@ static int vault_pg_target_check(PGconn *c, char *tables, bool force, char *err,
     for (char *table = strtok_r(tables, " \n", &save); table && !rc;
          table = strtok_r(NULL, " \n", &save)) {
         bool present = false;
-        if (!vault_pg_name_ok(table))
+        if (!vault_pg_name_check(table))
             continue;
-        rc = vault_pg_exists(c, table, &present, err, errlen);
+        rc = vault_pg_table_exists(c, table, &present, err, errlen);
         if (rc || !present)
             continue;
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT EXISTS (SELECT 1 FROM \"%s\")", table);
-        res = vault_pg_exec(c, sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
+        res = vault_pg_sql_exec(c, sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
         if (!res)
             rc = -EIO;
         else if (!strcmp(pq->PQgetvalue(res, 0, 0), "t")) {
@@ -363,10 +366,10 @@ static int vault_pg_indexes_drop(PGconn *c, const char *table, json_t **rebuild,
 {
     const char *p[] = {table};
     *rebuild = NULL;
-    PGresult *res = vault_pg_exec(c,
-                                  "SELECT count(*) FROM pg_constraint WHERE confrelid = "
-                                  "$1::regclass AND contype = 'f'",
-                                  1, p, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = vault_pg_sql_exec(c,
+                                      "SELECT count(*) FROM pg_constraint WHERE confrelid = "
+                                      "$1::regclass AND contype = 'f'",
+                                      1, p, PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -EIO;
     bool referenced = atoi(pq->PQgetvalue(res, 0, 0)) > 0;
@@ -374,7 +377,7 @@ static int vault_pg_indexes_drop(PGconn *c, const char *table, json_t **rebuild,
     if (referenced)
         return 0;
     /* constraints (primary key, unique) first, then plain indexes; both named by the server */
-    res = vault_pg_exec(
+    res = vault_pg_sql_exec(
         c,
         "SELECT format('ALTER TABLE %I DROP CONSTRAINT %I', $1::text, conname), "
         "format('ALTER TABLE %I ADD CONSTRAINT %I %s', $1::text, conname, "
@@ -389,7 +392,7 @@ static int vault_pg_indexes_drop(PGconn *c, const char *table, json_t **rebuild,
     json_t *again = json_array();
     int rc = 0;
     for (int i = 0; i < pq->PQntuples(res) && !rc; i++) {
-        rc = vault_pg_command(c, pq->PQgetvalue(res, i, 0), err, errlen);
+        rc = vault_pg_sql_run(c, pq->PQgetvalue(res, i, 0), err, errlen);
         json_array_append_new(again, json_string(pq->PQgetvalue(res, i, 1)));
     }
     pq->PQclear(res);
@@ -407,18 +410,19 @@ static int vault_pg_indexes_build(PGconn *c, json_t *rebuild, char *err, size_t 
     json_t *s;
     int rc = 0;
     json_array_foreach(rebuild, i, s) if (!rc) rc =
-        vault_pg_command(c, json_string_value(s), err, errlen);
+        vault_pg_sql_run(c, json_string_value(s), err, errlen);
     return rc;
 }
 
 /* Every table of the export emptied at once, then loaded; the sequences set last. */
-static int vault_pg_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, char *err, size_t errlen)
+static int vault_pg_tables_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, char *err,
+                                size_t errlen)
 {
     char *line = NULL, sql[8400];
     size_t cap = 0;
     ssize_t n;
     int rc = 0;
-    while (!rc && (n = vault_pg_line(in, &line, &cap)) != 0) {
+    while (!rc && (n = vault_pg_line_read(in, &line, &cap)) != 0) {
         if (n < 0) {
             snprintf(err, errlen, "the export holds a line longer than %u bytes",
                      VAULT_PG_LINE_MAX);
@@ -431,7 +435,7 @@ static int vault_pg_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, char *err
         char table[64], col[64], value[32], called[8];
         if (sscanf(line, "sequence %63s %63s %31s %7s", table, col, value, called) == 4) {
             const char *p[] = {table, col, value, !strcmp(called, "t") ? "true" : "false"};
-            PGresult *res = vault_pg_exec(
+            PGresult *res = vault_pg_sql_exec(
                 c, "SELECT setval(pg_get_serial_sequence($1, $2), $3::bigint, $4::boolean)", 4, p,
                 PGRES_TUPLES_OK, err, errlen);
             rc = res ? 0 : -EIO;
@@ -440,7 +444,7 @@ static int vault_pg_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, char *err
         }
         char cols[8192];
         if (strncmp(line, "table ", 6) || sscanf(line + 6, "%63s %8191s", table, cols) != 2 ||
-            !vault_pg_name_ok(table) ||
+            !vault_pg_name_check(table) ||
             strspn(cols, "abcdefghijklmnopqrstuvwxyz0123456789_,") != strlen(cols)) {
             snprintf(err, errlen, "the export is malformed near '%.60s'", line);
             rc = -EBADMSG;
@@ -448,13 +452,13 @@ static int vault_pg_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, char *err
         }
         snprintf(sql, sizeof sql, "TRUNCATE \"%s\"", table);
         json_t *rebuild = NULL; /* owned; freed on every path below */
-        if ((rc = vault_pg_command(c, sql, err, errlen)) < 0 ||
+        if ((rc = vault_pg_sql_run(c, sql, err, errlen)) < 0 ||
             (rc = vault_pg_indexes_drop(c, table, &rebuild, err, errlen)) < 0)
             break;
         /* FREEZE: the table was emptied in this transaction, so the rows go in already frozen
          * (no rewrite of every page by the first vacuum) */
         snprintf(sql, sizeof sql, "COPY \"%s\" (%s) FROM STDIN WITH (FREEZE)", table, cols);
-        PGresult *res = vault_pg_exec(c, sql, 0, NULL, PGRES_COPY_IN, err, errlen);
+        PGresult *res = vault_pg_sql_exec(c, sql, 0, NULL, PGRES_COPY_IN, err, errlen);
         if (!res) {
             json_decref(rebuild);
             rc = -EIO;
@@ -462,7 +466,7 @@ static int vault_pg_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, char *err
         }
         pq->PQclear(res);
         bool ended = false;
-        while (!rc && (n = vault_pg_line(in, &line, &cap)) > 0) {
+        while (!rc && (n = vault_pg_line_read(in, &line, &cap)) > 0) {
             if (!strcmp(line, "\\.\n")) {
                 ended = true;
                 break;
@@ -479,8 +483,8 @@ static int vault_pg_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, char *err
         res = pq->PQgetResult(c);
         if (!res || pq->PQresultStatus(res) != PGRES_COMMAND_OK) {
             if (!rc)
-                vault_pg_msg(err, errlen, sql,
-                             res ? pq->PQresultErrorMessage(res) : pq->PQerrorMessage(c));
+                vault_pg_err_set(err, errlen, sql,
+                                 res ? pq->PQresultErrorMessage(res) : pq->PQerrorMessage(c));
             rc = rc ? rc : -EIO;
         }
         pq->PQclear(res);
@@ -513,7 +517,7 @@ int vault_pg_import(const char *url, const char *path, int want_schema, bool for
         fclose(in);
         return -EBADMSG;
     }
-    PGconn *c = vault_pg_connect(url, err, errlen);
+    PGconn *c = vault_pg_conn_open(url, err, errlen);
     if (!c) {
         fclose(in);
         return -EIO;
@@ -523,9 +527,9 @@ int vault_pg_import(const char *url, const char *path, int want_schema, bool for
         rc = prepare(ud, url, err, errlen);
     int have = 0;
     if (!rc)
-        rc = vault_pg_command(c, "BEGIN", err, errlen);
+        rc = vault_pg_sql_run(c, "BEGIN", err, errlen);
     if (!rc)
-        rc = vault_pg_schema(c, &have, err, errlen);
+        rc = vault_pg_schema_read(c, &have, err, errlen);
     if (!rc && have != schema) {
         snprintf(err, errlen,
                  "the backup holds schema version %d and the database is at %d after "
@@ -534,9 +538,9 @@ int vault_pg_import(const char *url, const char *path, int want_schema, bool for
         rc = -EPROTO;
     }
     if (!rc)
-        rc = vault_pg_load(c, in, &meter, err, errlen);
+        rc = vault_pg_tables_load(c, in, &meter, err, errlen);
     if (!rc)
-        rc = vault_pg_command(c, "COMMIT", err, errlen);
+        rc = vault_pg_sql_run(c, "COMMIT", err, errlen);
     else
         pq->PQclear(pq->PQexec(c, "ROLLBACK"));
     pq->PQfinish(c);
