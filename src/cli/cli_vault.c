@@ -129,6 +129,8 @@ static void cli_vault_progress(void *arg, const char *what, unsigned long long d
     if (total)
         fprintf(stderr, "\r\033[K%-40.40s %8.1f / %.1f MiB", what, done / 1048576.0,
                 total / 1048576.0);
+    else if (!strncmp(what, "export ", 7) || !strncmp(what, "load ", 5)) /* PostgreSQL */
+        fprintf(stderr, "\r\033[K%-40.40s %8.1f MiB", what, done / 1048576.0);
     else
         fprintf(stderr, "\r\033[K%-40.40s %llu", what, done);
     fflush(stderr);
