@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 struct hub;
@@ -33,6 +34,8 @@ void agents_destroy(struct hub *hub);
 
 /* Migrations 200-299 (static data) for server/schema.c. */
 const store_migration_t *agents_migrations(size_t *n);
+/* Its tables and data-directory files, for the vault (core/backup.h). */
+extern const backup_decl_t agents_backup;
 
 /* What other domains reach through the hub (serve.c wires these into hub_t; agents_port.c):
  * visit every agent that runs with its stdin open, and write a line to one's stdin. */

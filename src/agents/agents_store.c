@@ -824,3 +824,7 @@ int agents_store_load(agents_t *ag)
     json_decref(rows);
     return 0;
 }
+
+/* what the vault backs up for this domain (core/backup.h) */
+const backup_decl_t agents_backup = {"agents", BACKUP_LIST("agents"),
+                                     BACKUP_LIST("programs.d", "logs")};

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 struct hub;
@@ -23,5 +24,8 @@ void alerts_shutdown(struct hub *hub);
 /* Deliveries or outbox writes still running. */
 bool alerts_busy(const struct hub *hub);
 void alerts_destroy(struct hub *hub);
+
+/* what the vault backs up for this domain (core/backup.h) */
+extern const backup_decl_t alerts_backup;
 
 #endif

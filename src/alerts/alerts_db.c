@@ -153,3 +153,7 @@ int alerts_db_doc_delete(store_conn_t *c, const char *table, const char *id, int
                           : "DELETE FROM alert_notifiers WHERE id = $1";
     return store_query(c, sql, p, 1, NULL, affected);
 }
+
+/* what the vault backs up for this domain (core/backup.h) */
+const backup_decl_t alerts_backup = {
+    "alerts", BACKUP_LIST("alert_rules", "alert_notifiers", "alert_outbox"), BACKUP_NONE};

@@ -150,7 +150,6 @@ const store_migration_t auth_migration_list[] = {
 const store_migration_t *auth_migrations(size_t *n)
 {
     *n = sizeof auth_migration_list / sizeof auth_migration_list[0];
-    *n = 3;
     return auth_migration_list;
 }
 
@@ -1014,3 +1013,10 @@ void auth_destroy(hub_t *hub)
     free(a);
     hub->auth = NULL;
 }
+
+/* what the vault backs up for this domain (core/backup.h) */
+const backup_decl_t auth_backup = {
+    "auth",
+    BACKUP_LIST("auth_users", "auth_keys", "auth_refresh", "auth_teams", "auth_team_members",
+                "auth_tokens", "mail_outbox"),
+    BACKUP_LIST("auth_signing.key", "auth_secret.key", "admin.token", AUTH_FIRST_PASSWORD_FILE)};

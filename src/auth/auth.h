@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 struct hub;
@@ -16,6 +17,8 @@ typedef struct auth auth_t;
 /* Migrations 100-199 (users, refresh tokens, API keys; 101-103 teams, memberships, a key's team).
  */
 const store_migration_t *auth_migrations(size_t *n);
+/* Its tables and data-directory files, for the vault (core/backup.h). */
+extern const backup_decl_t auth_backup;
 
 /* The first start's generated admin password, kept 0600 in the data dir (written before the
  * admin exists) until the admin changes it. */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/backup.h"
 #include "core/problem.h"
 #include "store/store.h"
 
@@ -35,6 +36,8 @@ const char *brain_status_name(brain_status_t s);
 
 /* Migrations 400-409 (static data) for server/schema.c. */
 const store_migration_t *brain_migrations(size_t *n);
+/* Its tables and data-directory files, for the vault (core/backup.h). */
+extern const backup_decl_t brain_backup;
 /* Creates hub->brain and loads the stored brains; those stored running run again. 0 or -1. */
 int brain_start(struct hub *hub);
 /* Registers the native and FEAGI endpoints and the metrics (brain_api.c). */

@@ -181,3 +181,6 @@ int brain_store_save(brain_t *b, bool remove, brain_done_fn done, void *ud)
         b->writes++;
     return 0;
 }
+
+/* what the vault backs up for this domain (core/backup.h) */
+const backup_decl_t brain_backup = {"brain", BACKUP_LIST("brains"), BACKUP_NONE};

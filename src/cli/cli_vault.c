@@ -8,11 +8,16 @@
 #include <unistd.h>
 
 #include "cli/cli_priv.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "core/opt.h"
+#include "server/schema.h"
+#include "store/store.h"
 #include "vault/vault.h"
 
 typedef struct cli_vault_opts {
     const char *repo, *key_file, *new_key_file, *data_dir, *config, *description, *target;
+    const char *store; /* --store URL: a PostgreSQL store to back up or restore into */
     const char *id;
     double sample;
     bool force, dry_run;
@@ -59,6 +64,7 @@ static int cli_vault_opts_parse(int argc, char **argv, cli_vault_opts_t *o)
             (r = opt_value(argc, argv, &i, "--new-key-file", &o->new_key_file)) ||
             (r = opt_value(argc, argv, &i, "--data-dir", &o->data_dir)) ||
             (r = opt_value(argc, argv, &i, "--config", &o->config)) ||
+            (r = opt_value(argc, argv, &i, "--store", &o->store)) ||
             (r = opt_value(argc, argv, &i, "--description", &o->description))) {
             if (r < 0) {
                 fprintf(stderr, "ganglion vault: %s needs a value\n", argv[i]);
@@ -123,6 +129,8 @@ static void cli_vault_progress(void *arg, const char *what, unsigned long long d
     if (total)
         fprintf(stderr, "\r\033[K%-40.40s %8.1f / %.1f MiB", what, done / 1048576.0,
                 total / 1048576.0);
+    else if (!strncmp(what, "export ", 7) || !strncmp(what, "load ", 5)) /* PostgreSQL */
+        fprintf(stderr, "\r\033[K%-40.40s %8.1f MiB", what, done / 1048576.0);
     else
         fprintf(stderr, "\r\033[K%-40.40s %llu", what, done);
     fflush(stderr);
@@ -173,8 +181,29 @@ static int cli_vault_backup(cli_ctx_t *ctx, int argc, char **argv)
         return CLI_EXIT_FAIL;
     char err[512] = "";
     json_t *m = NULL;
-    int rc = vault_backup_run(r, o.data_dir, o.config, o.description, NULL, 0,
-                              cli_vault_progress_fn(), NULL, &m, err, sizeof err);
+    const backup_decl_t *decls[SCHEMA_BACKUP_MAX];
+    /* the store as the daemon finds it: --store, else $GANGLION_STORE_URL, else the config's
+     * store.url */
+    const char *store_url = o.store ? o.store : getenv("GANGLION_STORE_URL");
+    config_t *cfg = NULL;
+    if (!store_url && o.config && (cfg = calloc(1, sizeof *cfg))) {
+        config_defaults(cfg);
+        if (config_load_file(cfg, o.config, err, sizeof err) < 0) {
+            fprintf(stderr, "ganglion vault backup: %s\n", err);
+            free(cfg);
+            vault_repo_close(r);
+            return CLI_EXIT_USAGE;
+        }
+        store_url = cfg->store_url;
+    }
+    vault_backup_src_t src = {.data_dir = o.data_dir,
+                              .config_file = o.config,
+                              .store_url = store_url,
+                              .description = o.description,
+                              .decls = decls,
+                              .n_decls = schema_backup_decls(decls, SCHEMA_BACKUP_MAX)};
+    int rc = vault_backup_run(r, &src, cli_vault_progress_fn(), NULL, &m, err, sizeof err);
+    free(cfg);
     cli_vault_progress_end();
     vault_repo_close(r);
     if (rc < 0) {
@@ -185,8 +214,15 @@ static int cli_vault_backup(cli_ctx_t *ctx, int argc, char **argv)
     if (store && !strncmp(store, "none", 4))
         fprintf(stderr,
                 "ganglion vault backup: warning: %s held no ganglion.db: no store in this "
-                "backup (a PostgreSQL store is backed up with pg_dump)\n",
+                "backup (a PostgreSQL store is backed up with --store postgres://...)\n",
                 o.data_dir);
+    size_t k;
+    json_t *u;
+    json_array_foreach(json_object_get(m, "undeclared_tables"), k, u)
+        fprintf(stderr,
+                "ganglion vault backup: warning: table %s belongs to no domain and was not "
+                "exported\n",
+                json_string_value(u));
     if (ctx->json) {
         json_object_del(m, "components");
         cli_json_print(m, ctx->out_tty);
@@ -279,6 +315,22 @@ static int cli_vault_verify(cli_ctx_t *ctx, int argc, char **argv)
     return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
+/* Brings the database a restore loads to this binary's schema: the daemon's own migrations. */
+static int cli_vault_store_prepare(void *ud, const char *url, char *err, size_t errlen)
+{
+    (void)ud;
+    log_level_set(LOG_LEVEL_WARN); /* not a line per migration applied on the way */
+    store_options_t opt = {.pool_size = 1, .busy_timeout_ms = 60000};
+    store_t *s = NULL;
+    if (store_open(url, &opt, &s, err, errlen) < 0)
+        return -EIO;
+    store_migration_t migs[SCHEMA_MAX];
+    size_t n = schema_migrations(migs);
+    int rc = store_migrate(s, migs, n, err, errlen) < 0 ? -EIO : 0;
+    store_close(&s);
+    return rc;
+}
+
 static int cli_vault_restore(cli_ctx_t *ctx, int argc, char **argv)
 {
     cli_vault_opts_t o;
@@ -300,8 +352,11 @@ static int cli_vault_restore(cli_ctx_t *ctx, int argc, char **argv)
     if (cli_vault_open(&o, &r))
         return CLI_EXIT_FAIL;
     char err[512] = "";
-    int rc = vault_restore_run(r, o.id, o.data_dir, o.force, cli_vault_progress_fn(), NULL, err,
-                               sizeof err);
+    vault_restore_dst_t dst = {.data_dir = o.data_dir,
+                               .store_url = o.store,
+                               .force = o.force,
+                               .store_prepare = cli_vault_store_prepare};
+    int rc = vault_restore_run(r, o.id, &dst, cli_vault_progress_fn(), NULL, err, sizeof err);
     cli_vault_progress_end();
     vault_repo_close(r);
     if (rc < 0) {
@@ -313,8 +368,9 @@ static int cli_vault_restore(cli_ctx_t *ctx, int argc, char **argv)
         cli_json_print(v, ctx->out_tty);
         json_decref(v);
     } else {
-        printf("backup %s restored into %s\nstart it: ganglion serve --data-dir %s\n", o.id,
-               o.data_dir, o.data_dir);
+        printf("backup %s restored into %s%s%s\nstart it: ganglion serve --data-dir %s%s%s\n", o.id,
+               o.data_dir, o.store ? " and the database " : "", o.store ? "at --store" : "",
+               o.data_dir, o.store ? " --store " : "", o.store ? "URL" : "");
     }
     return CLI_EXIT_OK;
 }
@@ -403,7 +459,9 @@ static const cli_cmd_t cli_vault_cmds[] = {
      "files and every other file of the data directory.\n\noptions:\n" CLI_VAULT_KEYOPTS
      "  --data-dir DIR      the data directory (default $GANGLION_DATA_DIR or ./var)\n"
      "  --config FILE       the daemon's config file, kept with the backup\n"
-     "  --description TEXT  a note kept in the manifest\n",
+     "  --description TEXT  a note kept in the manifest\n"
+     "  --store URL         a PostgreSQL store (postgres://...; else $GANGLION_STORE_URL, else "
+     "store.url of --config): its tables exported in one snapshot\n",
      cli_vault_backup},
     {"ls", "the backups in a repository",
      "[OPTIONS]\n\nLists the backups.\n\noptions:\n" CLI_VAULT_KEYOPTS, cli_vault_ls},
@@ -417,7 +475,8 @@ static const cli_cmd_t cli_vault_cmds[] = {
      "ID --data-dir NEW [OPTIONS]\n\nRestores backup ID into a new directory; every file is "
      "checked before it is moved into place.\n\noptions:\n" CLI_VAULT_KEYOPTS
      "  --data-dir DIR      the directory to rebuild (absent or empty)\n"
-     "  --force             replace what a non-empty directory holds\n",
+     "  --store URL         the PostgreSQL database a backup of a PostgreSQL store goes into\n"
+     "  --force             replace what a non-empty directory (or database) holds\n",
      cli_vault_restore},
     {"prune", "forget old backups, remove unreferenced chunks: --keep-last N ...",
      "[OPTIONS]\n\nKeeps the backups a rule names, forgets the others, then removes the chunks no "

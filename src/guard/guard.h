@@ -9,12 +9,15 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 struct hub;
 
 /* The domain's migrations (versions 500-509), for src/server/schema.c. */
 const store_migration_t *guard_migrations(size_t *n);
+/* Its tables and data-directory files, for the vault (core/backup.h). */
+extern const backup_decl_t guard_backup;
 /* Loads the rules (creating the shipped defaults on the first start), their version and the
  * principals' trust into hub->guard. 0 or -1 (logged). */
 int guard_start(struct hub *hub);

@@ -254,3 +254,8 @@ int guard_db_verdict_insert(store_conn_t *c, const char *digest, const char *pri
     free(f);
     return rc;
 }
+
+/* what the vault backs up for this domain (core/backup.h) */
+const backup_decl_t guard_backup = {
+    "guard", BACKUP_LIST("guard_rules", "guard_principals", "guard_verdicts", "guard_meta"),
+    BACKUP_NONE};

@@ -7,12 +7,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 struct hub;
 
 /* Migrations 600-609. */
 const store_migration_t *memory_migrations(size_t *n);
+/* Its tables and data-directory files, for the vault (core/backup.h). */
+extern const backup_decl_t memory_backup;
 /* Creates hub->memory, loads the vector index from the store and starts retention. 0 or -1. */
 int memory_start(struct hub *hub);
 /* Endpoints and metrics (memory_api.c). */

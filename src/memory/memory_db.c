@@ -322,3 +322,6 @@ float *memory_row_vector(const json_t *row, size_t *dim)
     *dim = d;
     return v;
 }
+
+/* what the vault backs up for this domain (core/backup.h) */
+const backup_decl_t memory_backup = {"memory", BACKUP_LIST("memory_records"), BACKUP_NONE};

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 struct hub;
@@ -25,6 +26,8 @@ typedef struct serve_domain {
     bool (*busy)(const struct hub *hub);
     /* Frees the state (NULL-safe, also when start never ran or failed). */
     void (*destroy)(struct hub *hub);
+    /* What it contributes to a backup (core/backup.h); NULL for nothing. */
+    const backup_decl_t *backup;
 } serve_domain_t;
 
 extern const serve_domain_t serve_domains[];

@@ -45,3 +45,14 @@ size_t schema_migrations(store_migration_t *out)
     }
     return count;
 }
+
+size_t schema_backup_decls(const backup_decl_t **out, size_t max)
+{
+    size_t n = 0;
+    if (n < max)
+        out[n++] = &store_backup;
+    for (size_t d = 0; d < serve_domains_count && n < max; d++)
+        if (serve_domains[d].backup)
+            out[n++] = serve_domains[d].backup;
+    return n;
+}

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 #define SCHEMA_MAX 256
@@ -13,5 +14,10 @@
 /* Fills out (room for SCHEMA_MAX) with every migration, sorted; returns the count. Aborts on a
  * duplicate version: that is a programming error caught by every test run. */
 size_t schema_migrations(store_migration_t *out);
+
+/* What the platform and every domain contribute to a backup (core/backup.h), in domain order:
+ * fills out (room for max) and returns the count. Borrowed, static. */
+#define SCHEMA_BACKUP_MAX 32
+size_t schema_backup_decls(const backup_decl_t **out, size_t max);
 
 #endif

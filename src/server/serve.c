@@ -76,23 +76,23 @@ typedef struct serve {
 /* The domains, in start order; each row is the recipe's one line (docs/architecture.md). */
 const serve_domain_t serve_domains[] = {
     {"agents", agents_migrations, agents_start, agents_api_register, agents_shutdown, agents_busy,
-     agents_destroy},
-    {"auth", auth_migrations, auth_start, auth_api_register, auth_shutdown, auth_busy,
-     auth_destroy},
+     agents_destroy, &agents_backup},
+    {"auth", auth_migrations, auth_start, auth_api_register, auth_shutdown, auth_busy, auth_destroy,
+     &auth_backup},
     {"watch", watch_migrations, watch_start, watch_api_register, watch_shutdown, NULL,
-     watch_destroy},
+     watch_destroy, &watch_backup},
     {"guard", guard_migrations, guard_start, guard_api_register, guard_shutdown, NULL,
-     guard_destroy},
+     guard_destroy, &guard_backup},
     {"memory", memory_migrations, memory_start, memory_api_register, memory_shutdown, memory_busy,
-     memory_destroy},
+     memory_destroy, &memory_backup},
     {"vault", vault_migrations, vault_start, vault_api_register, vault_shutdown, vault_busy,
-     vault_destroy},
+     vault_destroy, NULL},
     {"brain", brain_migrations, brain_start, brain_api_register, brain_shutdown, brain_busy,
-     brain_destroy},
+     brain_destroy, &brain_backup},
     {"tasks", tasks_migrations, tasks_start, tasks_api_register, tasks_shutdown, tasks_busy,
-     tasks_destroy},
+     tasks_destroy, &tasks_backup},
     {"alerts", alerts_migrations, alerts_start, alerts_api_register, alerts_shutdown, alerts_busy,
-     alerts_destroy},
+     alerts_destroy, &alerts_backup},
 };
 const size_t serve_domains_count = sizeof serve_domains / sizeof serve_domains[0];
 
@@ -538,6 +538,9 @@ int serve_main(int argc, char **argv)
             goto out_modules;
         }
     }
+    /* what every domain declared for backups reaches the vault */
+    const backup_decl_t *decls[SCHEMA_BACKUP_MAX];
+    vault_decls_set(hub, decls, schema_backup_decls(decls, SCHEMA_BACKUP_MAX));
     /* between domains: the lines agents print reach watch as lines */
     hub->agent_output = watch_agent_output;
     hub->agent_output_ud = hub->watch;

@@ -53,3 +53,6 @@ const store_migration_t *store_platform_migrations(size_t *n)
     *n = sizeof platform_migrations / sizeof platform_migrations[0];
     return platform_migrations;
 }
+
+/* what the vault backs up for the platform (core/backup.h) */
+const backup_decl_t store_backup = {"audit", BACKUP_LIST("audit_log"), BACKUP_NONE};

@@ -20,8 +20,10 @@
     X(PQexecPrepared)                                                                              \
     X(PQfinish)                                                                                    \
     X(PQfname)                                                                                     \
+    X(PQfreemem)                                                                                   \
     X(PQftype)                                                                                     \
     X(PQgetisnull)                                                                                 \
+    X(PQgetCopyData)                                                                               \
     X(PQgetResult)                                                                                 \
     X(PQgetlength)                                                                                 \
     X(PQgetvalue)                                                                                  \
@@ -29,6 +31,8 @@
     X(PQnfields)                                                                                   \
     X(PQntuples)                                                                                   \
     X(PQprepare)                                                                                   \
+    X(PQputCopyData)                                                                               \
+    X(PQputCopyEnd)                                                                                \
     X(PQreset)                                                                                     \
     X(PQresultErrorField)                                                                          \
     X(PQresultErrorMessage)                                                                        \

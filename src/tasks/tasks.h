@@ -8,12 +8,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 struct hub;
 
 /* Its migrations (versions 700-709, and 710: the chat history of src/net/ws_chat_store.c). */
 const store_migration_t *tasks_migrations(size_t *n);
+/* Its tables and data-directory files, for the vault (core/backup.h). */
+extern const backup_decl_t tasks_backup;
 /* Creates the state and loads the stored tasks (those in flight go back to the queue). 0/-1. */
 int tasks_start(struct hub *hub);
 /* Registers the endpoints (tasks_api.c). After tasks_start. 0 or -1. */

@@ -406,3 +406,6 @@ int tasks_load(tasks_t *ts)
     store_conn_release(ts->hub->store, c);
     return rc < 0 ? -1 : 0;
 }
+
+/* what the vault backs up for this domain (core/backup.h) */
+const backup_decl_t tasks_backup = {"tasks", BACKUP_LIST("tasks", "chat_turns"), BACKUP_NONE};

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/backup.h"
+
 typedef struct vault_repo vault_repo_t;
 
 /* Where the key that unlocks a repository comes from: a passphrase (argon2id) or a key file
@@ -43,14 +45,27 @@ typedef struct vault_component {
     void *ud;
 } vault_component_t;
 
-/* Backs up data_dir (the SQLite store through the online backup API, the key files, config
- * and the other files there) and writes the manifest last. *manifest_out (owned, may be NULL):
- * the manifest plus "added_chunks", "added_bytes" and "seconds". config_file may be NULL;
- * extra: the components domains declared (n_extra of them, may be 0). */
-int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_file,
-                     const char *description, const vault_component_t *extra, size_t n_extra,
-                     vault_progress_fn progress, void *parg, json_t **manifest_out, char *err,
-                     size_t errlen);
+/* What a backup reads. store_url: NULL, "" or sqlite:... = the SQLite store in data_dir
+ * (ganglion.db) through the online backup API; postgres://... = the declared tables exported
+ * with COPY in one REPEATABLE READ READ ONLY transaction (vault_pg.c). decls: what each domain
+ * declared (core/backup.h), named per domain in the manifest and, for PostgreSQL, the tables
+ * exported. extra: state declared through vault_component_register. Everything borrowed. */
+typedef struct vault_backup_src {
+    const char *data_dir;
+    const char *config_file; /* may be NULL */
+    const char *store_url;
+    const char *description;
+    const backup_decl_t *const *decls;
+    size_t n_decls;
+    const vault_component_t *extra;
+    size_t n_extra;
+} vault_backup_src_t;
+
+/* Backs up src (the store, the key files, config and the other files in the data directory)
+ * and writes the manifest last. *manifest_out (owned, may be NULL): the manifest plus
+ * "added_chunks", "added_bytes" and "seconds". */
+int vault_backup_run(vault_repo_t *r, const vault_backup_src_t *src, vault_progress_fn progress,
+                     void *parg, json_t **manifest_out, char *err, size_t errlen);
 
 /* Every manifest's summary (id, created_at, description, size, chunks), oldest first. */
 int vault_backup_list(vault_repo_t *r, json_t **out, char *err, size_t errlen);
@@ -62,9 +77,22 @@ int vault_verify_run(vault_repo_t *r, const char *only_id, double sample_pct,
                      vault_progress_fn progress, void *parg, json_t **report, char *err,
                      size_t errlen);
 
-/* Rebuilds a data directory from backup id in target (must be absent or empty unless force).
- * Every file is written to a temporary name, checked, then renamed. */
-int vault_restore_run(vault_repo_t *r, const char *id, const char *target, bool force,
+/* Where a restore writes. data_dir must be absent or empty unless force. A backup of a
+ * PostgreSQL store needs store_url (postgres://...): the database must hold no row in
+ * ganglion's tables unless force, and no daemon may be connected to it; store_prepare (may be
+ * NULL) brings its schema to this binary's version first (the CLI runs the migrations). */
+typedef int (*vault_store_prepare_fn)(void *ud, const char *url, char *err, size_t errlen);
+typedef struct vault_restore_dst {
+    const char *data_dir;
+    const char *store_url;
+    bool force;
+    vault_store_prepare_fn store_prepare;
+    void *prepare_ud;
+} vault_restore_dst_t;
+
+/* Rebuilds backup id into dst. Every file is written to a temporary name and checked, the
+ * database loaded in one transaction, and only then are the files moved into place. */
+int vault_restore_run(vault_repo_t *r, const char *id, const vault_restore_dst_t *dst,
                       vault_progress_fn progress, void *parg, char *err, size_t errlen);
 
 /* A retention policy: keep the newest `last`, and the newest backup of each of the newest
@@ -114,6 +142,12 @@ int vault_job_submit(struct hub *hub, vault_op_t op, const char *id, const vault
  * component "domain:NAME". 0, -EINVAL for a bad name, -ENOSPC when full, -EEXIST. */
 #define VAULT_COMPONENTS_MAX 16
 int vault_component_register(struct hub *hub, const char *name, vault_component_fn fn, void *ud);
+
+/* What the platform and the domains contribute to a backup (core/backup.h), in order: serve.c
+ * hands the list over once at start (the vault names no domain). Borrowed, static. -EINVAL
+ * past VAULT_DECLS_MAX. */
+#define VAULT_DECLS_MAX 32
+int vault_decls_set(struct hub *hub, const backup_decl_t *const *decls, size_t n);
 
 /* What the schedule and the last runs say: {repo, interval_s, cron, next_run, last_success,
  * last_size, last_duration_s, runs_ok, runs_failed, running}. Owned by the caller. */

@@ -22,6 +22,7 @@
 #define VAULT_STORE_FILE    "ganglion.db"
 #define VAULT_SNAPSHOT_PREF ".vault-snapshot-"
 #define VAULT_CONFIG_NAME   "ganglion.conf"
+#define VAULT_PG_EXPORT     ".vault-pg-export" /* staged only, loaded into the database */
 #define VAULT_MAX_FILES     100000
 #define VAULT_MAX_DEPTH     8
 
@@ -242,15 +243,11 @@ static int vault_files_add(vault_job_t *j, json_t *comps, const char *root, cons
     return rc;
 }
 
-static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data_dir,
-                              const char *config_file, const char *description,
-                              const vault_component_t *extra, size_t n_extra, const char *id,
-                              const char *created, json_t **manifest_out);
+static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const vault_backup_src_t *src,
+                              const char *id, const char *created, json_t **manifest_out);
 
-int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_file,
-                     const char *description, const vault_component_t *extra, size_t n_extra,
-                     vault_progress_fn progress, void *parg, json_t **manifest_out, char *err,
-                     size_t errlen)
+int vault_backup_run(vault_repo_t *r, const vault_backup_src_t *src, vault_progress_fn progress,
+                     void *parg, json_t **manifest_out, char *err, size_t errlen)
 {
     double t0 = vault_now();
     vault_job_t j = {.repo = r, .progress = progress, .parg = parg, .err = err, .errlen = errlen};
@@ -273,60 +270,127 @@ int vault_backup_run(vault_repo_t *r, const char *data_dir, const char *config_f
     int rc = vault_lock_take(r, false, &lock, err, errlen);
     if (rc < 0)
         return rc;
-    rc = vault_backup_write(r, &j, data_dir, config_file, description, extra, n_extra, id, created,
-                            manifest_out);
+    rc = vault_backup_write(r, &j, src, id, created, manifest_out);
     close(lock);
     if (rc == 0 && manifest_out)
         json_object_set_new(*manifest_out, "seconds", json_real(vault_now() - t0));
     return rc;
 }
 
-static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data_dir,
-                              const char *config_file, const char *description,
-                              const vault_component_t *extra, size_t n_extra, const char *id,
-                              const char *created, json_t **manifest_out)
+/* A snapshot file next to the store: created owner-only from the first byte (it holds what the
+ * store holds), named so that a backup killed before removing it is cleaned up later. */
+static int vault_snapshot_create(const char *data_dir, const char *id, const char *ext, char *path,
+                                 size_t len, char *err, size_t errlen)
+{
+    vault_snapshots_stale_remove(data_dir);
+    snprintf(path, len, "%s/%s%ld-%s.%s", data_dir, VAULT_SNAPSHOT_PREF, (long)getpid(), id, ext);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    close(fd);
+    return 0;
+}
+
+static bool vault_store_is_pg(const char *url)
+{
+    return url && (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13));
+}
+
+/* The store into comps: SQLite through the online backup API, PostgreSQL through COPY. */
+static int vault_store_add(vault_job_t *j, json_t *comps, const vault_backup_src_t *src,
+                           const char *id, int *schema, const char **kind, json_t **tables)
+{
+    char snap[4096], store[4096];
+    struct stat st;
+    int rc;
+    if (vault_store_is_pg(src->store_url)) {
+        *kind = "postgres (COPY of the declared tables in one REPEATABLE READ READ ONLY "
+                "transaction)";
+        rc = vault_snapshot_create(src->data_dir, id, "pg", snap, sizeof snap, j->err, j->errlen);
+        if (rc < 0)
+            return rc;
+        rc = vault_pg_export(src->store_url, src->decls, src->n_decls, snap, j->progress, j->parg,
+                             schema, tables, j->err, j->errlen);
+        if (!rc && stat(snap, &st) == 0)
+            j->total += (unsigned long long)st.st_size;
+        if (!rc)
+            rc = vault_component_add(j, comps, "store:postgres", snap);
+        unlink(snap);
+        return rc;
+    }
+    *kind = "none (no SQLite store in the data directory)";
+    snprintf(store, sizeof store, "%s/%s", src->data_dir, VAULT_STORE_FILE);
+    if (stat(store, &st) < 0)
+        return 0;
+    *kind = "sqlite (online backup API)";
+    j->total += (unsigned long long)st.st_size;
+    rc = vault_snapshot_create(src->data_dir, id, "db", snap, sizeof snap, j->err, j->errlen);
+    if (rc < 0)
+        return rc;
+    rc = vault_sqlite_snapshot(store, snap, schema, j->err, j->errlen);
+    if (!rc)
+        rc = vault_component_add(j, comps, "store:sqlite", snap);
+    unlink(snap);
+    return rc;
+}
+
+/* What each domain declared, as the manifest's "domains": its tables (with their rows for
+ * PostgreSQL) and the declared files present in the data directory. */
+static json_t *vault_domains_json(const vault_backup_src_t *src, const json_t *tables)
+{
+    json_t *out = json_array();
+    for (size_t d = 0; d < src->n_decls; d++) {
+        const backup_decl_t *b = src->decls[d];
+        json_t *tl = json_array(), *fl = json_array();
+        for (const char *const *t = b->tables; *t; t++) {
+            size_t i;
+            json_t *e, *row = NULL;
+            json_array_foreach(json_object_get(tables, "tables"), i,
+                               e) if (!strcmp(json_string_value(json_object_get(e, "table")), *t))
+                row = json_object_get(e, "rows");
+            json_array_append_new(tl, row ? json_pack("{s:s, s:O}", "table", *t, "rows", row)
+                                          : json_pack("{s:s}", "table", *t));
+        }
+        for (const char *const *f = b->files; *f; f++) {
+            char path[4096];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", src->data_dir, *f);
+            if (stat(path, &st) == 0)
+                json_array_append_new(fl, json_string(*f));
+        }
+        json_array_append_new(
+            out, json_pack("{s:s, s:o, s:o}", "name", b->domain, "tables", tl, "files", fl));
+    }
+    return out;
+}
+
+static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const vault_backup_src_t *src,
+                              const char *id, const char *created, json_t **manifest_out)
 {
     vault_job_t j = *jp;
-    char *err = j.err, snap[4096], store[4096];
+    char *err = j.err;
     size_t errlen = j.errlen;
-    json_t *comps = json_array();
+    json_t *comps = json_array(), *tables = NULL;
     int schema = 0, rc = 0;
-    const char *store_kind = "none (no SQLite store in the data directory; a PostgreSQL store "
-                             "is not exported by this version)";
-    snprintf(store, sizeof store, "%s/%s", data_dir, VAULT_STORE_FILE);
+    const char *store_kind = "";
     struct stat st;
-    if (stat(data_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    if (stat(src->data_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
         json_decref(comps);
-        snprintf(err, errlen, "data directory %s: %s", data_dir, strerror(ENOTDIR));
+        snprintf(err, errlen, "data directory %s: %s", src->data_dir, strerror(ENOTDIR));
         return -ENOTDIR;
     }
-    if (stat(store, &st) == 0) {
-        store_kind = "sqlite (online backup API)";
-        j.total = (unsigned long long)st.st_size;
-        vault_snapshots_stale_remove(data_dir);
-        snprintf(snap, sizeof snap, "%s/%s%ld-%s.db", data_dir, VAULT_SNAPSHOT_PREF, (long)getpid(),
-                 id);
-        /* owner-only from the first byte: it holds what the store holds */
-        int sfd = open(snap, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (sfd < 0) {
-            json_decref(comps);
-            snprintf(err, errlen, "cannot create %s: %s", snap, strerror(errno));
-            return -errno;
-        }
-        close(sfd);
-        rc = vault_sqlite_snapshot(store, snap, &schema, err, errlen);
-        if (!rc)
-            rc = vault_component_add(&j, comps, "store:sqlite", snap);
-        unlink(snap);
-    }
-    if (!rc && config_file)
-        rc = vault_component_add(&j, comps, "config", config_file);
-    for (size_t k = 0; !rc && k < n_extra; k++)
-        rc = vault_extra_add(&j, comps, data_dir, id, &extra[k]);
+    rc = vault_store_add(&j, comps, src, id, &schema, &store_kind, &tables);
+    if (!rc && src->config_file)
+        rc = vault_component_add(&j, comps, "config", src->config_file);
+    for (size_t k = 0; !rc && k < src->n_extra; k++)
+        rc = vault_extra_add(&j, comps, src->data_dir, id, &src->extra[k]);
     if (!rc)
-        rc = vault_files_add(&j, comps, data_dir, "", 0);
+        rc = vault_files_add(&j, comps, src->data_dir, "", 0);
     if (rc < 0) {
         json_decref(comps);
+        json_decref(tables);
         return rc;
     }
     unsigned long long total = 0;
@@ -334,10 +398,18 @@ static int vault_backup_write(vault_repo_t *r, vault_job_t *jp, const char *data
     json_t *c;
     json_array_foreach(comps, i, c) total +=
         (unsigned long long)json_integer_value(json_object_get(c, "size"));
-    json_t *m = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:o}", "id", id, "created_at",
-                          created, "ganglion_version", GANGLION_VERSION, "schema_version", schema,
-                          "store", store_kind, "description", description ? description : "",
-                          "size", (json_int_t)total, "components", comps);
+    json_t *m =
+        json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:o}", "id", id, "created_at", created,
+                  "ganglion_version", GANGLION_VERSION, "schema_version", schema, "store",
+                  store_kind, "description", src->description ? src->description : "", "size",
+                  (json_int_t)total, "components", comps);
+    if (m) {
+        json_object_set_new(m, "domains", vault_domains_json(src, tables));
+        json_t *und = json_object_get(tables, "undeclared");
+        if (json_array_size(und))
+            json_object_set(m, "undeclared_tables", und);
+    }
+    json_decref(tables);
     rc = m ? vault_manifest_put(r, m) : -ENOMEM;
     if (rc < 0) {
         json_decref(m);
@@ -509,6 +581,8 @@ static int vault_component_restore(vault_job_t *j, json_t *c, const char *stage)
         return -EBADMSG;
     if (!strcmp(name, "store:sqlite"))
         rel = VAULT_STORE_FILE;
+    else if (!strcmp(name, "store:postgres"))
+        rel = VAULT_PG_EXPORT;
     else if (!strcmp(name, "config"))
         rel = VAULT_CONFIG_NAME;
     else if (!strncmp(name, "file:", 5))
@@ -568,7 +642,8 @@ static int vault_component_restore(vault_job_t *j, json_t *c, const char *stage)
         if (j->progress)
             j->progress(j->parg, name, j->done, j->total);
     }
-    if (!rc && fsync(fd) < 0)
+    /* the database export is loaded and removed, never kept: no need to wait for the disk */
+    if (!rc && strcmp(rel, VAULT_PG_EXPORT) && fsync(fd) < 0)
         rc = -errno;
     close(fd);
     if (rc < 0)
@@ -602,9 +677,45 @@ static int vault_dir_empty(const char *dir, int *exists)
     return empty;
 }
 
-int vault_restore_run(vault_repo_t *r, const char *id, const char *target, bool force,
+/* The database a backup of a PostgreSQL store goes back into, from the staged export. */
+static int vault_restore_pg(const json_t *m, const char *stage, const vault_restore_dst_t *dst,
+                            vault_progress_fn progress, void *parg, char *err, size_t errlen)
+{
+    bool has_pg = false;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(m, "components"), i, c) has_pg =
+        has_pg || !strcmp(json_string_value(json_object_get(c, "name")) ?: "", "store:postgres");
+    bool want_pg = vault_store_is_pg(dst->store_url);
+    if (has_pg && !want_pg) {
+        snprintf(err, errlen,
+                 "this backup holds a PostgreSQL store: give --store postgres://... for the "
+                 "database to restore it into");
+        return -EINVAL;
+    }
+    if (!has_pg && want_pg) {
+        snprintf(err, errlen,
+                 "this backup holds no PostgreSQL store (%s); restore it into a data directory "
+                 "without --store",
+                 json_string_value(json_object_get(m, "store")) ?: "?");
+        return -EINVAL;
+    }
+    if (!has_pg)
+        return 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", stage, VAULT_PG_EXPORT);
+    int rc = vault_pg_import(
+        dst->store_url, path, (int)json_integer_value(json_object_get(m, "schema_version")),
+        dst->force, dst->store_prepare, dst->prepare_ud, progress, parg, err, errlen);
+    unlink(path);
+    return rc;
+}
+
+int vault_restore_run(vault_repo_t *r, const char *id, const vault_restore_dst_t *dst,
                       vault_progress_fn progress, void *parg, char *err, size_t errlen)
 {
+    const char *target = dst->data_dir;
+    bool force = dst->force;
     json_t *m = NULL;
     int rc = vault_manifest_get(r, id, &m, err, errlen);
     if (rc < 0)
@@ -646,6 +757,9 @@ int vault_restore_run(vault_repo_t *r, const char *id, const char *target, bool 
         if ((rc = vault_component_restore(&j, c, stage)) < 0)
             break;
     }
+    /* every file checked: the database next (one transaction), the files last */
+    if (!rc)
+        rc = vault_restore_pg(m, stage, dst, progress, parg, err, errlen);
     /* everything checked: move the staged entries into place */
     DIR *d = rc < 0 ? NULL : opendir(stage);
     if (d) {

@@ -29,6 +29,8 @@ struct vault {
     uint64_t runs_ok, runs_failed;
     vault_component_t components[VAULT_COMPONENTS_MAX];
     size_t n_components;
+    const backup_decl_t *decls[VAULT_DECLS_MAX]; /* what the domains declared (serve.c) */
+    size_t n_decls;
 };
 
 typedef struct vault_work {
@@ -63,11 +65,19 @@ static void vault_work_run(uv_work_t *w)
     if (j->rc < 0)
         return;
     switch (j->op) {
-    case VAULT_OP_BACKUP:
-        /* the table is filled before the loop runs and never changes after */
-        j->rc = vault_backup_run(r, j->v->hub->cfg.data_dir, NULL,
-                                 j->scheduled ? "scheduled" : "requested", j->v->components,
-                                 j->v->n_components, NULL, NULL, &j->result, j->err, sizeof j->err);
+    case VAULT_OP_BACKUP: {
+        /* the tables are filled before the loop runs and never change after; the store URL is
+         * not reloadable */
+        const struct vault *v = j->v;
+        vault_backup_src_t src = {.data_dir = v->hub->cfg.data_dir,
+                                  .store_url = v->hub->cfg.store_url,
+                                  .description = j->scheduled ? "scheduled" : "requested",
+                                  .decls = v->decls,
+                                  .n_decls = v->n_decls,
+                                  .extra = v->components,
+                                  .n_extra = v->n_components};
+        j->rc = vault_backup_run(r, &src, NULL, NULL, &j->result, j->err, sizeof j->err);
+    }
         if (j->result)
             json_object_del(j->result, "components");
         break;
@@ -292,6 +302,17 @@ int vault_component_register(struct hub *hub, const char *name, vault_component_
     snprintf(c->name, sizeof c->name, "%s", name);
     c->fn = fn;
     c->ud = ud;
+    return 0;
+}
+
+int vault_decls_set(struct hub *hub, const backup_decl_t *const *decls, size_t n)
+{
+    struct vault *v = hub->vault;
+    if (!v || n > VAULT_DECLS_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        v->decls[i] = decls[i];
+    v->n_decls = n;
     return 0;
 }
 

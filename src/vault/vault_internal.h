@@ -50,4 +50,15 @@ int vault_manifest_ids(const vault_repo_t *r, json_t **out);
  * *fd_out holds it until closed. -EBUSY when the other kind holds it. */
 int vault_lock_take(const vault_repo_t *r, bool exclusive, int *fd_out, char *err, size_t errlen);
 
+/* PostgreSQL (vault_pg.c): the declared tables exported with COPY in one REPEATABLE READ READ
+ * ONLY transaction into path (*schema: the store's version; *tables_out: {tables[{domain,
+ * table, rows}], undeclared[]}, owned); and an export loaded back in one transaction (the
+ * schema versions must match; force: replace rows already there). */
+int vault_pg_export(const char *url, const backup_decl_t *const *decls, size_t n, const char *path,
+                    vault_progress_fn progress, void *parg, int *schema, json_t **tables_out,
+                    char *err, size_t errlen);
+int vault_pg_import(const char *url, const char *path, int want_schema, bool force,
+                    vault_store_prepare_fn prepare, void *ud, vault_progress_fn progress,
+                    void *parg, char *err, size_t errlen);
+
 #endif

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "core/backup.h"
 #include "store/store.h"
 
 struct hub;
@@ -46,5 +47,7 @@ json_t *watch_public_key_json(const unsigned char pk[32]);
 
 /* The domain's migrations (versions 300-399), for src/server/schema.c. */
 const store_migration_t *watch_migrations(size_t *n);
+/* Its tables and data-directory files, for the vault (core/backup.h). */
+extern const backup_decl_t watch_backup;
 
 #endif

@@ -521,3 +521,8 @@ int watch_db_status_counts(store_conn_t *c, json_t **out)
     *out = o;
     return 0;
 }
+
+/* what the vault backs up for this domain (core/backup.h) */
+const backup_decl_t watch_backup = {
+    "watch", BACKUP_LIST("watch_streams", "watch_anomalies", "watch_incidents"),
+    BACKUP_LIST("watch-signing.key")};

@@ -209,11 +209,16 @@ static void test_declared_component_backed_up_and_restored(void **state)
     vault_component_t c = {.name = "brains", .fn = write_connectome, .ud = connectome};
     json_t *m = NULL;
     assert_int_equal(
-        vault_backup_run(f->repo, dd, NULL, "t", &c, 1, NULL, NULL, &m, err, sizeof err), 0);
+        vault_backup_run(
+            f->repo,
+            &(vault_backup_src_t){.data_dir = dd, .description = "t", .extra = &c, .n_extra = 1},
+            NULL, NULL, &m, err, sizeof err),
+        0);
     json_t *comp = json_array_get(json_object_get(m, "components"), 0);
     assert_string_equal(json_string_value(json_object_get(comp, "name")), "domain:brains");
-    assert_int_equal(vault_restore_run(f->repo, json_string_value(json_object_get(m, "id")), target,
-                                       false, NULL, NULL, err, sizeof err),
+    assert_int_equal(vault_restore_run(f->repo, json_string_value(json_object_get(m, "id")),
+                                       &(vault_restore_dst_t){.data_dir = target}, NULL, NULL, err,
+                                       sizeof err),
                      0);
     json_decref(m);
     snprintf(path, sizeof path, "%s/vault-components/brains", target);
@@ -227,7 +232,11 @@ static void test_declared_component_backed_up_and_restored(void **state)
     vault_component_t bad = {.name = "memory", .fn = fail_export};
     json_t *ids = NULL;
     assert_int_equal(
-        vault_backup_run(f->repo, dd, NULL, "t", &bad, 1, NULL, NULL, &m, err, sizeof err), -EBUSY);
+        vault_backup_run(
+            f->repo,
+            &(vault_backup_src_t){.data_dir = dd, .description = "t", .extra = &bad, .n_extra = 1},
+            NULL, NULL, &m, err, sizeof err),
+        -EBUSY);
     assert_non_null(strstr(err, "domain:memory: index locked"));
     assert_int_equal(vault_manifest_ids(f->repo, &ids), 0);
     assert_int_equal(json_array_size(ids), 1);
