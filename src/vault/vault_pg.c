@@ -450,7 +450,10 @@ static int vault_pg_tables_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, ch
             rc = -EBADMSG;
             break;
         }
-        snprintf(sql, sizeof sql, "TRUNCATE \"%s\"", table);
+        /* CASCADE: a table another references (auth_team_members → auth_users, auth_teams)
+         * can only be emptied with its referrers; a domain declares referenced tables before
+         * their referrers, so a referrer is emptied here before its own rows are loaded */
+        snprintf(sql, sizeof sql, "TRUNCATE \"%s\" CASCADE", table);
         json_t *rebuild = NULL; /* owned; freed on every path below */
         if ((rc = vault_pg_sql_run(c, sql, err, errlen)) < 0 ||
             (rc = vault_pg_indexes_drop(c, table, &rebuild, err, errlen)) < 0)

@@ -19,12 +19,14 @@ from watch_util import seed
 DOMAIN_TABLES = {
     "audit": {"audit_log"},
     "agents": {"agents"},
-    "auth": {"auth_users", "auth_keys", "auth_refresh"},
+    "auth": {"auth_users", "auth_keys", "auth_refresh", "auth_teams", "auth_team_members",
+             "auth_tokens", "mail_outbox"},
     "watch": {"watch_streams", "watch_anomalies", "watch_incidents"},
     "guard": {"guard_rules", "guard_principals", "guard_verdicts", "guard_meta"},
     "memory": {"memory_records"},
     "brain": {"brains"},
     "tasks": {"tasks", "chat_turns"},
+    "alerts": {"alert_rules", "alert_notifiers", "alert_outbox"},
 }
 
 
