@@ -3,6 +3,7 @@
  * notification ({{severity}}, {{title}}, {{event.stream}} ...) with plain-text defaults; a
  * refused or unreachable relay is a failed attempt, retried by the outbox like any other. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,9 @@
     "topic:    {{topic}}\n"                                                                        \
     "fired at: {{fired_at}}\n"                                                                     \
     "alert:    {{alert_id}}\n\n"                                                                   \
-    "event:\n{{event}}\n"
+    "event:\n"
 #define ALERTS_MAIL_LINE 900 /* longer body lines are broken (SMTP allows 998 bytes) */
+#define ALERTS_MAIL_SOFT 800 /* past this, a line is broken at its next space */
 
 static int alerts_mail_check(const json_t *doc, char *field, size_t flen, char *why, size_t wlen)
 {
@@ -63,9 +65,12 @@ static char *alerts_mail_body_wrap(const char *body)
         unsigned char c = (unsigned char)body[i];
         if (c == '\n') {
             col = 0;
-        } else if (col >= ALERTS_MAIL_LINE && (c & 0xc0) != 0x80) {
+        } else if ((col >= ALERTS_MAIL_LINE && (c & 0xc0) != 0x80) ||
+                   (col >= ALERTS_MAIL_SOFT && c == ' ')) {
             out[o++] = '\n';
             col = 0;
+            if (c == ' ')
+                continue;
         }
         if (c != '\n')
             col++;
@@ -75,11 +80,36 @@ static char *alerts_mail_body_wrap(const char *body)
     return out;
 }
 
-static int alerts_mail_render(const alerts_delivery_t *d, const char *key, const char *def,
-                              size_t max, char **out)
+/* The default body: the summary above, then the event as indented JSON, cut at a line end when
+ * it would not fit. */
+static int alerts_mail_body_default(const alerts_delivery_t *d, char **out)
 {
-    const char *tmpl = json_string_value(json_object_get(d->notifier, key));
-    return alerts_template_render(tmpl ? tmpl : def, d->alert, false, max, out);
+    char *head = NULL;
+    int rc = alerts_template_render(ALERTS_MAIL_BODY, d->alert, false, SMTP_BODY_MAX / 4, &head);
+    if (rc < 0)
+        return rc;
+    const json_t *ev = json_object_get(d->alert, "event");
+    char *evs = ev ? json_dumps(ev, JSON_ENCODE_ANY | JSON_INDENT(2)) : strdup("null");
+    if (!evs) {
+        free(head);
+        return -ENOMEM;
+    }
+    size_t hlen = strlen(head), elen = strlen(evs), room = SMTP_BODY_MAX / 2 - hlen - 128;
+    static const char cut[] = "\n... (cut: the whole event is in ganglion alert history)";
+    bool cutting = elen > room;
+    if (cutting) {
+        elen = room;
+        while (elen > 0 && evs[elen - 1] != '\n')
+            elen--;
+    }
+    char *body = malloc(hlen + elen + sizeof cut + 2);
+    if (body)
+        snprintf(body, hlen + elen + sizeof cut + 2, "%s%.*s%s\n", head, (int)elen, evs,
+                 cutting ? cut : "");
+    free(head);
+    free(evs);
+    *out = body;
+    return body ? 0 : -ENOMEM;
 }
 
 static void alerts_mail_deliver(alerts_delivery_t *d)
@@ -89,9 +119,13 @@ static void alerts_mail_deliver(alerts_delivery_t *d)
         return;
     }
     char *subject = NULL, *body = NULL, *wrapped = NULL;
-    int rc = alerts_mail_render(d, "subject", ALERTS_MAIL_SUBJECT, 4 * SMTP_SUBJECT_MAX, &subject);
+    const char *stmpl = json_string_value(json_object_get(d->notifier, "subject"));
+    int rc = alerts_template_render(stmpl ? stmpl : ALERTS_MAIL_SUBJECT, d->alert, false, 16384,
+                                    &subject);
+    const char *tmpl = json_string_value(json_object_get(d->notifier, "template"));
     if (rc == 0)
-        rc = alerts_mail_render(d, "template", ALERTS_MAIL_BODY, SMTP_BODY_MAX / 2, &body);
+        rc = tmpl ? alerts_template_render(tmpl, d->alert, false, SMTP_BODY_MAX / 2, &body)
+                  : alerts_mail_body_default(d, &body);
     if (rc == 0 && !(wrapped = alerts_mail_body_wrap(body)))
         rc = -ENOMEM;
     if (rc < 0) {
