@@ -107,3 +107,17 @@ def test_email_notifiers_are_checked(make_daemon):
         assert_problem(r, 422, field="to")
     r = d2.post("/api/v1/alerts/notifiers", json={"name": "m", "kind": "email"})
     assert_problem(r, 422, field="to")
+
+
+def test_a_refused_recipient_ends_as_a_dead_letter_with_the_relay_reply(make_daemon):
+    sink = SmtpSink().start()  # refuses RCPT TO addresses starting with "bounce" (550)
+    try:
+        d = make_daemon(env=mail_env(sink, GANGLION_ALERTS_MAX_ATTEMPTS="2"))
+        n = notifier(d, kind="email", name="gone", to="bounce@example.test")
+        nid = d.post(f"/api/v1/alerts/notifiers/{n['id']}/test").json()["notifications"][0]
+        dead = poll(lambda: [o for o in d.get("/api/v1/alerts/outbox", params={"state": "dead"})
+                             .json()["outbox"] if o["id"] == nid], what="the dead letter")[0]
+        assert dead["attempts"] == 2 and "550" in dead["last_error"], dead
+        assert sink.rcpts.count("bounce@example.test") == 2 and sink.messages == []
+    finally:
+        sink.stop()
