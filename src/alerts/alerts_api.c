@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "store/retention.h"
 #include "store/store_problem.h"
 
 /* ---- schemas ---- */
@@ -22,7 +23,8 @@ static const char *const alerts_agent_statuses[] = {"completed", "failed",     "
                                                     "lost",      "restarting", NULL};
 static const char *const alerts_task_states[] = {"succeeded", "failed", "cancelled", "expired",
                                                  NULL};
-static const char *const alerts_notifier_kinds[] = {"webhook", "slack", "chat", "exec", NULL};
+static const char *const alerts_notifier_kinds[] = {"webhook", "slack", "chat",
+                                                    "exec",    "email", NULL};
 static const char *const alerts_outbox_states[] = {"pending", "delivered", "dead", NULL};
 
 static const api_field_t alerts_id_item[] = {
@@ -167,7 +169,20 @@ static const api_field_t alerts_notifier_body[] = {
      .flags = API_F_MIN | API_F_MAX,
      .min = 2,
      .max = 16384,
-     .description = "slack, chat: the body, {{path}} replaced from the notification"},
+     .description = "slack, chat, email: the body, {{path}} replaced from the notification"},
+    {.name = "to",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 3,
+     .max = 254,
+     .description = "email: the recipient's address"},
+    {.name = "subject",
+     .type = API_T_STRING,
+     .flags = API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 512,
+     .description = "email: the subject, a template (default \"[ganglion] [{{severity}}] "
+                    "{{title}}\")"},
     {.name = "argv",
      .type = API_T_ARRAY,
      .flags = API_F_MIN | API_F_MAX,
@@ -487,14 +502,18 @@ static void alerts_api_rule_test(api_req_t *req, void *ctx)
 
 /* ---- notifiers ---- */
 
-static problem_t *alerts_notifier_problem(const json_t *body)
+static problem_t *alerts_notifier_problem(const alerts_t *al, const json_t *body)
 {
-    const alerts_notifier_kind_t *k =
-        alerts_notifier_kind_find(json_string_value(json_object_get(body, "kind")));
+    const char *kind = json_string_value(json_object_get(body, "kind"));
+    const alerts_notifier_kind_t *k = alerts_notifier_kind_find(kind);
     char field[64], why[160];
     problem_t *p = NULL;
     if (k && k->check(body, field, sizeof field, why, sizeof why) < 0)
         problem_field_error(&p, "body", field, "%s", why);
+    else if (k == &alerts_notifier_email && !al->hub->cfg.mail_smtp_url[0])
+        p = problem_new(409, "mail-not-configured",
+                        "an email notifier sends through the [mail] relay: set mail.smtp_url "
+                        "(GANGLION_MAIL_SMTP_URL) and mail.from first");
     return p;
 }
 
@@ -521,7 +540,7 @@ static void alerts_api_notifier_create(api_req_t *req, void *ctx)
     (void)ctx;
     alerts_t *al = alerts_of(req);
     json_t *body = api_req_body(req);
-    problem_t *p = alerts_notifier_problem(body);
+    problem_t *p = alerts_notifier_problem(al, body);
     if (p) {
         api_reply_problem(req, p);
         return;
@@ -547,7 +566,7 @@ static void alerts_api_notifier_update(api_req_t *req, void *ctx)
         return;
     }
     json_t *body = api_req_body(req);
-    problem_t *p = alerts_notifier_problem(body);
+    problem_t *p = alerts_notifier_problem(al, body);
     if (p) {
         api_reply_problem(req, p);
         return;
@@ -765,7 +784,8 @@ static void alerts_api_outbox_retry(api_req_t *req, void *ctx)
 #define ALERTS_RULE_OBJ                                                                            \
     "{id, name, kind, enabled, notifiers, ...the rule's fields, silenced_until?, created_at, "     \
     "updated_at}"
-#define ALERTS_NOTIFIER_OBJ "{id, name, kind, url?, template?, argv?, has_secret, created_at}"
+#define ALERTS_NOTIFIER_OBJ                                                                        \
+    "{id, name, kind, url?, template?, argv?, to?, subject?, has_secret, created_at}"
 #define ALERTS_ROW_OBJ                                                                             \
     "{id, alert_id, rule_id, notifier_id, group_key, state, attempts, last_error, created_at, "    \
     "updated_at, next_attempt_at, alert}"
@@ -951,5 +971,7 @@ int alerts_api_register(hub_t *hub)
     api_register(hub->api, alerts_endpoints, sizeof alerts_endpoints / sizeof alerts_endpoints[0]);
     if (hub->metrics)
         metrics_collector_add(hub->metrics, alerts_metrics_collect, hub);
+    if (hub->retention)
+        retention_purge_add(hub->retention, "alerts", alerts_db_retention_purge, NULL, NULL);
     return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "alerts/alerts_internal.h"
 #include "core/log.h"
+#include "store/retention.h"
 
 static const store_migration_t alerts_migs[] = {
     {
@@ -157,3 +158,18 @@ int alerts_db_doc_delete(store_conn_t *c, const char *table, const char *id, int
 /* what the vault backs up for this domain (core/backup.h) */
 const backup_decl_t alerts_backup = {
     "alerts", BACKUP_LIST("alert_rules", "alert_notifiers", "alert_outbox"), BACKUP_NONE};
+
+int alerts_db_retention_purge(store_conn_t *c, retention_batch_t *b, void *ud)
+{
+    (void)ud;
+    int64_t age_s = b->cfg->retention_alerts_max_age_s;
+    if (age_s <= 0)
+        return 0;
+    /* pending rows are never removed: they are notifications still owed to someone */
+    store_val_t p[2] = {STORE_INTV(b->now_ms - age_s * 1000), STORE_INTV(b->limit)};
+    return store_query(c,
+                       "DELETE FROM alert_outbox WHERE id IN (SELECT id FROM alert_outbox"
+                       " WHERE state IN ('delivered', 'dead') AND updated_ms < $1"
+                       " ORDER BY updated_ms LIMIT $2)",
+                       p, 2, NULL, &b->removed);
+}

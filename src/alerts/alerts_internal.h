@@ -96,6 +96,10 @@ int alerts_db_outbox_insert(store_conn_t *c, const alerts_row_t *rows, size_t n)
 int alerts_db_outbox_update(store_conn_t *c, const alerts_row_t *row);
 int alerts_db_doc_put(store_conn_t *c, const char *table, const char *id, const char *doc,
                       bool insert);
+/* Retention: delivered and dead notifications whose outcome is older than
+ * retention.alerts_max_age_s, one bounded statement per batch (store/retention.h). */
+struct retention_batch;
+int alerts_db_retention_purge(store_conn_t *c, struct retention_batch *b, void *ud);
 int alerts_db_doc_delete(store_conn_t *c, const char *table, const char *id, int64_t *affected);
 
 /* alerts_outbox.c */

@@ -6,10 +6,8 @@
 #include <string.h>
 
 static const alerts_notifier_kind_t *const alerts_notifier_kinds[] = {
-    &alerts_notifier_webhook,
-    &alerts_notifier_slack,
-    &alerts_notifier_chat,
-    &alerts_notifier_exec,
+    &alerts_notifier_webhook, &alerts_notifier_slack, &alerts_notifier_chat,
+    &alerts_notifier_exec,    &alerts_notifier_email,
 };
 
 const alerts_notifier_kind_t *alerts_notifier_kind_find(const char *name)

@@ -1,7 +1,7 @@
 /* Notifiers: one kind per file (alerts_notify_http.c: webhook, slack, chat; alerts_notify_exec.c:
- * exec), each a check of its settings on the loop and a delivery on the thread pool. A new kind
- * (e-mail through an SMTP relay) is one more file defining an alerts_notifier_kind_t and one
- * row in alerts_notifier_kinds (alerts_notify.c). */
+ * exec; alerts_notify_mail.c: email through the [mail] relay), each a check of its settings on
+ * the loop and a delivery on the thread pool. A new kind is one more file defining an
+ * alerts_notifier_kind_t and one row in alerts_notifier_kinds (alerts_notify.c). */
 #ifndef GANGLION_ALERTS_NOTIFY_H
 #define GANGLION_ALERTS_NOTIFY_H
 
@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "net/smtp_client.h"
 
 #define ALERTS_BODY_MAX   (64 * 1024) /* bytes of a rendered request body or exec stdin */
 #define ALERTS_OUTPUT_MAX 4096        /* bytes of a response or a command's output kept */
@@ -23,6 +25,7 @@ typedef struct alerts_delivery {
     size_t body_len;
     const char *id; /* the notification's id (X-Ganglion-Delivery) */
     int64_t timeout_ms;
+    const smtp_conf_t *mail; /* the [mail] relay (email); its url is empty when none is set */
     /* out */
     bool ok;
     int status;                     /* HTTP status, or the command's exit status; 0 when none */
@@ -43,6 +46,7 @@ extern const alerts_notifier_kind_t alerts_notifier_webhook;
 extern const alerts_notifier_kind_t alerts_notifier_slack;
 extern const alerts_notifier_kind_t alerts_notifier_chat;
 extern const alerts_notifier_kind_t alerts_notifier_exec;
+extern const alerts_notifier_kind_t alerts_notifier_email;
 
 /* The kind named, or NULL. */
 const alerts_notifier_kind_t *alerts_notifier_kind_find(const char *name);

@@ -18,6 +18,7 @@ typedef struct alerts_job {
     const alerts_notifier_kind_t *kind;
     json_t *notifier, *alert; /* owned copies */
     alerts_delivery_t d;
+    smtp_conf_t mail; /* the [mail] relay as configured when the attempt began */
     alerts_row_t row; /* the outcome to commit */
 } alerts_job_t;
 
@@ -144,6 +145,13 @@ static void alerts_deliver_start(alerts_t *al, alerts_item_t *it)
     j->d.body_len = strlen(it->payload);
     j->d.id = it->id;
     j->d.timeout_ms = t ? json_integer_value(t) : al->hub->cfg.alerts_timeout_ms;
+    const config_t *cfg = &al->hub->cfg;
+    snprintf(j->mail.url, sizeof j->mail.url, "%s", cfg->mail_smtp_url);
+    snprintf(j->mail.from, sizeof j->mail.from, "%s", cfg->mail_from);
+    snprintf(j->mail.helo, sizeof j->mail.helo, "%s", cfg->mail_helo);
+    snprintf(j->mail.ca_file, sizeof j->mail.ca_file, "%s", cfg->mail_ca_file);
+    j->mail.timeout_ms = cfg->mail_timeout_s * 1000;
+    j->d.mail = &j->mail;
     j->work.data = j;
     it->inflight = true;
     al->inflight++;

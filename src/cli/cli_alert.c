@@ -364,7 +364,10 @@ static const cli_cmd_t cli_alert_cmds[] = {
      cli_alert_add},
     {"notifier-add", "create a notifier: JSON (see docs/alerts.md)",
      "JSON\n\nCreates a notifier from its JSON document and prints its id, e.g.\n"
-     "  {\"name\":\"ops\",\"kind\":\"webhook\",\"url\":\"https://...\",\"secret\":\"...\"}\n",
+     "  {\"name\":\"ops\",\"kind\":\"webhook\",\"url\":\"https://...\",\"secret\":\"...\"}\n"
+     "  {\"name\":\"on-call\",\"kind\":\"email\",\"to\":\"oncall@example.com\"}  (the [mail] "
+     "relay)\n"
+     "Kinds: webhook, slack, chat, exec, email.\n",
      cli_alert_add},
     {"rm", "delete a rule or a notifier: RULE|NOTIFIER",
      "RULE|NOTIFIER\n\nDeletes the rule, or the notifier (refused while a rule sends to it).\n",

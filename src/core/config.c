@@ -519,6 +519,10 @@ static const config_key_t config_keys[] = {
     CFG_NUM("retention", "agents_max_age_s", CONFIG_T_INT, retention_agents_max_age_s, "2592000", 0,
             3153600000, CONFIG_F_RELOAD,
             "ended agents' records and log files older than this are deleted; 0 = kept"),
+    CFG_NUM("retention", "alerts_max_age_s", CONFIG_T_INT, retention_alerts_max_age_s, "2592000", 0,
+            3153600000, CONFIG_F_RELOAD,
+            "delivered and dead notifications (alert history) whose last attempt is older than "
+            "this are deleted; pending ones never; 0 = kept"),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])

@@ -214,6 +214,7 @@ typedef struct config {
     int64_t retention_audit_max_age_s;           /* audit rows older are deleted; 0 = kept */
     int64_t retention_tasks_max_age_s;           /* finished tasks older are deleted; 0 = kept */
     int64_t retention_chat_max_age_s;            /* chat turns older are deleted; 0 = kept */
+    int64_t retention_alerts_max_age_s;          /* delivered/dead notifications older; 0 = kept */
     int64_t retention_agents_max_age_s; /* ended agents' records and logs older; 0 = kept */
     /* [brain] robot I/O over ZMQ (src/brain/brain_robot.c) */
     char brain_robot_router[CONFIG_STR_MAX];    /* ROUTER: registration; empty = off */

@@ -9,6 +9,7 @@ import time
 
 from agents_util import spawn, wait_status
 from alerts_util import Receiver, history, metric, notifier, poll, rule, signature
+from db_util import run_sql
 
 FAST = {"GANGLION_ALERTS_BACKOFF_MS": "50", "GANGLION_ALERTS_MAX_ATTEMPTS": "3",
         "GANGLION_ALERTS_METRIC_INTERVAL_MS": "100"}
@@ -332,5 +333,40 @@ def test_a_hanging_receiver_times_out_without_holding_the_daemon(make_daemon):
         row = poll(lambda: [h for h in history(d) if h["id"] == nid and h["state"] == "dead"],
                    what="the attempt timed out")[0]
         assert "Timeout" in row["last_error"] or "timed out" in row["last_error"], row
+    finally:
+        rec.stop()
+
+
+def test_old_alert_history_is_removed_by_retention(make_daemon, store_kind, request):
+    rec = Receiver().start()
+    down = Receiver()  # never listening: its notification stays pending
+    try:
+        store = request.getfixturevalue("pg_url") if store_kind == "postgres" else None
+        d = make_daemon(store=store, env={**FAST, "GANGLION_ALERTS_MAX_ATTEMPTS": "100",
+                                          "GANGLION_ALERTS_BACKOFF_MAX_MS": "200",
+                                          "GANGLION_RETENTION_INTERVAL_MS": "0"})
+        ok = notifier(d, url=rec.url, name="ok")
+        bad = notifier(d, url=down.url, name="down")
+        sent = [d.post(f"/api/v1/alerts/notifiers/{ok['id']}/test").json()["notifications"][0]
+                for _ in range(3)]
+        owed = d.post(f"/api/v1/alerts/notifiers/{bad['id']}/test").json()["notifications"][0]
+        poll(lambda: {h["id"] for h in history(d, state="delivered")} == set(sent),
+             what="delivered")
+        assert d.stop() == 0
+        old = int(time.time() * 1000) - 40 * 86400 * 1000
+        aged = sent[:2] + [owed]
+        run_sql(d, "UPDATE alert_outbox SET updated_ms = %d WHERE id IN (%s)"
+                % (old, ",".join(f"'{i}'" for i in aged)))
+        # the owed one is not tried again during the test, so it stays that old
+        run_sql(d, "UPDATE alert_outbox SET next_ms = %d WHERE id = '%s'"
+                % (int(time.time() * 1000) + 86400 * 1000, owed))
+        d.env.update(GANGLION_RETENTION_INTERVAL_MS="200",
+                     GANGLION_RETENTION_ALERTS_MAX_AGE_S=str(30 * 86400))
+        d.start()
+        poll(lambda: metric(d, "ganglion_retention_removed_total", kind="alerts") == 2,
+             what="two old deliveries removed")
+        left = {h["id"]: h["state"] for h in history(d)}
+        # the recent delivery stays, and a notification still owed is never removed, however old
+        assert left == {sent[2]: "delivered", owed: "pending"}, left
     finally:
         rec.stop()
