@@ -109,11 +109,6 @@ static void sys_metrics_collect(strbuf_t *out, void *ud)
                   "answered.\n# TYPE ganglion_http_inflight_requests gauge\n"
                   "ganglion_http_inflight_requests %zu\n",
                   api_inflight(hub->api));
-    strbuf_printf(out,
-                  "# HELP ganglion_event_loop_lag_seconds Delay of the loop's last probe timer.\n"
-                  "# TYPE ganglion_event_loop_lag_seconds gauge\n"
-                  "ganglion_event_loop_lag_seconds %.6f\n",
-                  hub->loop_lag_ms / 1e3);
     if (hub->store) {
         strbuf_printf(out,
                       "# HELP ganglion_store_operations_total Statements run on the store.\n"
