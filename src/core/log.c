@@ -84,7 +84,7 @@ int log_module_level_set(const char *module, log_level_t level)
     int i = module ? log_module_index(module, strlen(module)) : -1;
     if (i < 0)
         return -ENOENT;
-    if ((int)level < -1 || level > LOG_LEVEL_OFF)
+    if ((int)level < -1 || (int)level > (int)LOG_LEVEL_OFF)
         return -EINVAL;
     atomic_store(&log_module_levels[i], (int)level + 1);
     log_floor_update();

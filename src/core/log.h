@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 typedef enum {
+    LOG_LEVEL_DEFAULT = -1, /* a module's level: follow the default */
     LOG_LEVEL_DEBUG = 0,
     LOG_LEVEL_INFO = 1,
     LOG_LEVEL_WARN = 2,
@@ -32,9 +33,8 @@ int log_enabled_for(const char *module, log_level_t level);
  * the modules that exist; a module's own level, when set, replaces the default for it. */
 #define LOG_MODULE_MAX 16
 extern const char *const log_modules[];
-/* Sets a module's level; LOG_LEVEL_DEFAULT (-1) clears it. Returns 0, or -ENOENT for a module
- * not in log_modules. */
-#define LOG_LEVEL_DEFAULT ((log_level_t)-1)
+/* Sets a module's level; LOG_LEVEL_DEFAULT clears it. Returns 0, or -ENOENT for a module not
+ * in log_modules. */
 int log_module_level_set(const char *module, log_level_t level);
 /* The module's own level, or LOG_LEVEL_DEFAULT when it follows the default. */
 log_level_t log_module_level(const char *module);

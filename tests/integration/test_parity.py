@@ -34,6 +34,8 @@ CALLS = {
     ("GET", "/metrics"): {"status_only": "counters move with every request"},
     ("GET", "/openapi.json"): {},
     ("GET", "/api/v1/system/info"): {},
+    ("GET", "/api/v1/system/log-levels"): {},
+    ("PUT", "/api/v1/system/log-levels"): {"body": {"module": "nosuch", "level": "debug"}},
     ("GET", "/api/v1/stream"): {"query": {"topics": "a..b"}},  # invalid: a stream differs by transport
     ("POST", "/api/v1/test/echo"): {"body": {"name": "parity", "count": 2, "mode": None}},
     ("POST", "/api/v1/test/publish"): {"body": {}},
