@@ -195,6 +195,7 @@ CALLS = {
     ("POST", "/api/v1/watch/events"): {"body": 5},
     ("POST", "/v1/logs"): {"body": 5},
     ("POST", "/v1/metrics"): {"body": 5},
+    ("POST", "/v1/traces"): {"body": 5},
     ("GET", "/api/v1/watch/anomalies"): {},
     ("GET", "/api/v1/watch/anomalies/{id}"): {"path": "/api/v1/watch/anomalies/999999"},
     ("PATCH", "/api/v1/watch/anomalies/{id}"): {"path": "/api/v1/watch/anomalies/999999",
