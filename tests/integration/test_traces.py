@@ -197,3 +197,17 @@ def test_full_queue_drops_and_counts(make_daemon):
         assert d.get("/healthz").status_code == 200  # requests are never held up by export
     finally:
         slow.close()
+
+
+def test_websocket_envelope_traceparent(daemon):
+    import gws
+
+    async def go():
+        async with gws.connect(daemon) as ws:
+            await ws.send(json.dumps({"id": 7, "method": "GET", "path": "/healthz", "traceparent": TP}))
+            return await gws.until(ws, lambda m: m.get("id") == 7 and "type" not in m)
+
+    r = gws.run(go())
+    assert r["status"] == 200
+    m = TP_RE.match(r["headers"]["traceparent"])
+    assert m and m.group(1) == TRACE and m.group(2) != PARENT
