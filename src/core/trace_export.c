@@ -106,13 +106,11 @@ static json_t *trace_span_json(const trace_span_t *s)
     json_t *attrs = json_array();
     json_array_append_new(attrs, trace_attr_str("http.request.method", s->method));
     json_array_append_new(attrs, trace_attr_str("http.route", s->route));
-    json_array_append_new(attrs, json_pack("{s:s,s:{s:s+}}", "key", "http.response.status_code",
-                                           "value", "intValue", "", ""));
     /* OTLP JSON carries 64-bit integers as strings */
-    char status[8];
+    char status[16];
     snprintf(status, sizeof status, "%d", s->status);
-    json_object_set_new(json_object_get(json_array_get(attrs, 2), "value"), "intValue",
-                        json_string(status));
+    json_array_append_new(attrs, json_pack("{s:s,s:{s:s}}", "key", "http.response.status_code",
+                                           "value", "intValue", status));
     json_array_append_new(attrs, trace_attr_str("ganglion.transport", s->transport));
     /* kind 2 = SERVER; status code 2 = ERROR for a 5xx, else 0 = UNSET (OpenTelemetry's HTTP
      * semantic conventions leave 4xx unset on the server side) */
