@@ -81,6 +81,7 @@ function Shell({ s }) {
     </header>
     <nav class=${'side' + (menu ? ' open' : '')} aria-label="pages">
       ${visible.map(p => html`<a href=${'#/' + p.path} class=${p === page ? 'active' : ''} aria-current=${p === page ? 'page' : undefined}>${p.title}</a>`)}
+      <a href="/api/docs" target="_blank" rel="noopener" title="the API explorer (Swagger UI over /openapi.json)">API ↗</a>
     </nav>
     <main class="content" id=${'page-' + page.path}><${View} args=${route.args} query=${route.query} /></main>
   </div>`;

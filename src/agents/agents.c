@@ -652,15 +652,20 @@ static int agents_path_resolve(const char *prog, const char *pathvar, char *out,
     return err;
 }
 
-/* The environment: the daemon's, then the spec's env, then AGENT_ID, AGENT_NAME and
- * AGENT_CONTEXT. One allocation holding pointers; strings are the daemon's or the spec's. */
+/* The environment: the daemon's, then the spec's env, then AGENT_ID, AGENT_NAME,
+ * AGENT_CONTEXT and TRACEPARENT (the spawn request's trace with a span of its own, unless the
+ * spec's env names one). One allocation holding pointers; strings are the daemon's or the
+ * spec's. */
 static char **agents_envp_build(agent_t *a, char **owned, size_t nowned_max, size_t *nowned)
 {
     json_t *env = json_object_get(a->spec, "env");
     size_t n = 0;
     for (char **e = environ; e && *e; e++)
         n++;
-    n += json_object_size(env) + 4;
+    n += json_object_size(env) + 5;
+    const char *tp = json_string_value(json_object_get(a->spec, "traceparent"));
+    if (json_object_get(env, "TRACEPARENT"))
+        tp = NULL;
     char **envp = calloc(n + 1, sizeof *envp);
     if (!envp)
         return NULL;
@@ -679,7 +684,8 @@ static char **agents_envp_build(agent_t *a, char **owned, size_t nowned_max, siz
         }
         if ((kl == 8 && !strncmp(*e, "AGENT_ID", 8)) ||
             (kl == 10 && !strncmp(*e, "AGENT_NAME", 10)) ||
-            (kl == 13 && !strncmp(*e, "AGENT_CONTEXT", 13)))
+            (kl == 13 && !strncmp(*e, "AGENT_CONTEXT", 13)) ||
+            (tp && kl == 11 && !strncmp(*e, "TRACEPARENT", 11)))
             replaced = true;
         if (!replaced)
             envp[k++] = *e;
@@ -698,6 +704,8 @@ static char **agents_envp_build(agent_t *a, char **owned, size_t nowned_max, siz
         envp[k++] = owned[(*nowned)++] = s;
     const char *ctx = json_string_value(json_object_get(a->spec, "context"));
     if (ctx && *nowned < nowned_max && asprintf(&s, "AGENT_CONTEXT=%s", ctx) >= 0)
+        envp[k++] = owned[(*nowned)++] = s;
+    if (tp && *nowned < nowned_max && asprintf(&s, "TRACEPARENT=%s", tp) >= 0)
         envp[k++] = owned[(*nowned)++] = s;
     envp[k] = NULL;
     return envp;

@@ -716,6 +716,10 @@ static void agents_api_spawn_run(api_req_t *req, void *held)
     (void)held;
     agents_t *ag = agents_of(req);
     agent_t *a = NULL;
+    /* the agent continues the spawn request's trace (W3C TRACEPARENT in its environment) */
+    char tp[56];
+    api_req_trace_child(req, tp);
+    json_object_set_new(api_req_body(req), "traceparent", json_string(tp));
     problem_t *p = agents_spawn(ag, api_req_body(req), &a);
     if (p) {
         ag->errors++;

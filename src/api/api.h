@@ -103,7 +103,10 @@ typedef struct api_call {
      * reference, or NULL with *p set; called at most once, inside api_dispatch */
     json_t *(*body_decode)(void *transport_ctx, size_t max_depth, problem_t **p);
     const char *request_id; /* from the client, or NULL to generate */
-    const char *peer;       /* client address for logs and audit */
+    /* A W3C traceparent the transport read outside its headers (ZMQ's envelope), or NULL to
+     * look it up through `header`; a malformed one starts a new trace. */
+    const char *traceparent;
+    const char *peer; /* client address for logs and audit */
     /* The credential the transport read (a JWT or an API key), or NULL: HTTP's Bearer or
      * X-Api-Key, ZMQ's envelope token. Borrowed, valid until the reply, like transport_ctx. */
     const char *credential;
@@ -177,6 +180,9 @@ void api_auth_hook_set(api_registry_t *reg, api_auth_fn fn, void *ud);
 /* Called once per reply of a mutating request (for the audit log). */
 typedef void (*api_audit_fn)(api_req_t *req, int status, void *ud);
 void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud);
+/* Spans of every request go to this exporter (borrowed; NULL = none). serve.c sets it. */
+struct trace_export;
+void api_trace_export_set(api_registry_t *reg, struct trace_export *x);
 
 /* Dispatches a call. The reply callback runs exactly once, possibly before this returns —
  * unless the transport cancels first. Returns the pending request when the handler will reply
@@ -202,6 +208,11 @@ json_t *api_openapi(const api_registry_t *reg);
 struct hub *api_req_hub(const api_req_t *req);
 const api_endpoint_t *api_req_endpoint(const api_req_t *req);
 const char *api_req_id(const api_req_t *req);
+/* A traceparent for work the request starts (a spawned agent's TRACEPARENT): the request's
+ * trace id with a new span id, "00-<32 hex>-<16 hex>-<2 hex>" and a NUL. */
+void api_req_trace_child(api_req_t *req, char out[56]);
+/* The request's trace id and its own span id in hex (for log lines). */
+void api_req_trace_ids(const api_req_t *req, char trace_id[33], char span_id[17]);
 /* The concrete request path as received (decoded, without the query). */
 const char *api_req_path(const api_req_t *req);
 const char *api_req_method(const api_req_t *req);

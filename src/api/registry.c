@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sodium.h>
 
 #include "core/clock.h"
@@ -16,6 +17,8 @@
 #include "core/jsonx.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace.h"
+#include "core/trace_export.h"
 
 #define API_MAX_REPLY_HEADERS 16
 
@@ -54,6 +57,8 @@ struct api_registry {
         void *ud;
     } cleanup[API_MAX_CLEANUPS];
     size_t ncleanup;
+    trace_rng_t trace_rng;        /* new trace and span ids */
+    trace_export_t *trace_export; /* spans go here when set (borrowed) */
 };
 
 struct api_req {
@@ -89,6 +94,10 @@ struct api_req {
     /* While api_dispatch runs: its own "replied" flag, set by the reply (which frees req), so
      * that it knows whether to return the request or NULL. NULL once the request is pending. */
     bool *replied_flag;
+    /* W3C trace context: the request's trace (the caller's or a new one) and its own span */
+    trace_ctx_t trace;
+    uint8_t trace_parent[TRACE_SPAN_LEN];
+    bool has_trace_parent;
 };
 
 static const double api_latency_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -112,6 +121,7 @@ api_registry_t *api_registry_new(hub_t *hub)
     randombytes_buf(rnd, sizeof rnd);
     snprintf(reg->rid_prefix, sizeof reg->rid_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
              rnd[3]);
+    trace_rng_seed(&reg->trace_rng);
     if (hub && hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_http_requests_total", "counter",
                         "Requests answered, by endpoint pattern, method and status.");
@@ -319,6 +329,28 @@ static void api_body_render_done(api_registry_t *reg, api_body_render_t *br)
     json_decref(br->value);
 }
 
+/* One span per request, named after the endpoint pattern (bounded cardinality, as in metrics). */
+static void api_req_span_export(const api_req_t *req, int status, double secs)
+{
+    trace_span_t sp;
+    memset(&sp, 0, sizeof sp);
+    sp.ctx = req->trace;
+    sp.has_parent = req->has_trace_parent;
+    memcpy(sp.parent, req->trace_parent, sizeof sp.parent);
+    const char *route = req->ep ? req->ep->path : "unmatched";
+    snprintf(sp.name, sizeof sp.name, "%s %s", req->method, route);
+    fmt_copy(sp.method, sizeof sp.method, req->method);
+    fmt_copy(sp.route, sizeof sp.route, route);
+    fmt_copy(sp.transport, sizeof sp.transport, req->transport);
+    sp.status = status;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sp.end_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t dur = (uint64_t)(secs * 1e9);
+    sp.start_unix_ns = sp.end_unix_ns > dur ? sp.end_unix_ns - dur : 0;
+    trace_export_add(req->reg->trace_export, &sp);
+}
+
 static void api_req_finish(api_req_t *req, api_reply_t *rep)
 {
     api_registry_t *reg = req->reg;
@@ -330,24 +362,41 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
     if (req->ep && reg->audit && api_method_mutates(req->method) && !req->ep->no_audit)
         reg->audit(req, rep->status, reg->audit_ud);
 
-    if (rep->status >= 500)
-        log_warn(req->request_id, "request failed", "{s:s,s:s,s:i,s:f,s:s}", "method", req->method,
-                 "path", req->path, "status", rep->status, "duration_ms", secs * 1e3, "transport",
-                 req->transport);
-    else if (log_enabled(LOG_LEVEL_DEBUG))
-        log_debug(req->request_id, "request", "{s:s,s:s,s:i,s:f,s:s,s:s}", "method", req->method,
-                  "path", req->path, "status", rep->status, "duration_ms", secs * 1e3, "transport",
-                  req->transport, "peer", req->peer);
+    if (rep->status >= 500 || log_enabled_for("http", LOG_LEVEL_DEBUG)) {
+        char tid[TRACE_ID_HEX_LEN + 1], sid[TRACE_SPAN_HEX_LEN + 1];
+        trace_hex(req->trace.trace_id, TRACE_ID_LEN, tid);
+        trace_hex(req->trace.span_id, TRACE_SPAN_LEN, sid);
+        if (rep->status >= 500)
+            log_warn(req->request_id, "http: request failed", "{s:s,s:s,s:i,s:f,s:s,s:s,s:s}",
+                     "method", req->method, "path", req->path, "status", rep->status, "duration_ms",
+                     secs * 1e3, "transport", req->transport, "trace_id", tid, "span_id", sid);
+        else
+            log_debug(req->request_id, "http: request", "{s:s,s:s,s:i,s:f,s:s,s:s,s:s,s:s}",
+                      "method", req->method, "path", req->path, "status", rep->status,
+                      "duration_ms", secs * 1e3, "transport", req->transport, "peer", req->peer,
+                      "trace_id", tid, "span_id", sid);
+    }
+    if (reg->trace_export)
+        api_req_span_export(req, rep->status, secs);
 
     rep->request_id = req->request_id;
     rep->headers = (const char *const *)NULL;
-    const char *hv[API_MAX_REPLY_HEADERS * 2];
+    const char *hv[API_MAX_REPLY_HEADERS * 2 + 2];
     for (size_t i = 0; i < req->nheaders; i++) {
         hv[2 * i] = req->hname[i];
         hv[2 * i + 1] = req->hvalue[i];
     }
     rep->headers = hv;
     rep->nheaders = req->nheaders;
+    /* The trace goes back to HTTP clients, and to ZMQ clients that sent one (the ZMQ reply
+     * stays headerless, and cheap, otherwise). */
+    char traceparent[TRACE_PARENT_LEN + 1];
+    if (req->has_trace_parent || strcmp(req->transport, "http") == 0) {
+        trace_parent_format(&req->trace, traceparent);
+        hv[2 * rep->nheaders] = "traceparent";
+        hv[2 * rep->nheaders + 1] = traceparent;
+        rep->nheaders++;
+    }
 
     rep->in_dispatch = req->replied_flag != NULL;
     if (req->replied_flag)
@@ -794,6 +843,17 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
         n += fmt_u64(req->request_id + n, ++reg->rid_counter);
         req->request_id[n] = '\0';
     }
+    const char *tp = call->traceparent;
+    if (!tp && call->header)
+        tp = call->header(call->transport_ctx, "traceparent");
+    /* A malformed traceparent starts a new trace (W3C Trace Context, 4.3). */
+    if (tp && trace_parent_parse(tp, &req->trace) == 0) {
+        memcpy(req->trace_parent, req->trace.span_id, TRACE_SPAN_LEN);
+        req->has_trace_parent = true;
+        trace_span_id_new(&reg->trace_rng, req->trace.span_id);
+    } else {
+        trace_ctx_new(&reg->trace_rng, &req->trace);
+    }
     reg->inflight++;
     if (!req->path) {
         api_reply_problem(req, problem_new(503, "out-of-memory", "request could not be held"));
@@ -878,4 +938,22 @@ api_req_t *api_dispatch(api_registry_t *reg, const api_call_t *call, api_reply_f
     req->replied_flag = NULL;
     req->header = NULL;
     return req;
+}
+
+void api_trace_export_set(api_registry_t *reg, struct trace_export *x)
+{
+    reg->trace_export = x;
+}
+
+void api_req_trace_child(api_req_t *req, char out[56])
+{
+    trace_ctx_t child = req->trace;
+    trace_span_id_new(&req->reg->trace_rng, child.span_id);
+    trace_parent_format(&child, out);
+}
+
+void api_req_trace_ids(const api_req_t *req, char trace_id[33], char span_id[17])
+{
+    trace_hex(req->trace.trace_id, TRACE_ID_LEN, trace_id);
+    trace_hex(req->trace.span_id, TRACE_SPAN_LEN, span_id);
 }

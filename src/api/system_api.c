@@ -109,11 +109,6 @@ static void sys_metrics_collect(strbuf_t *out, void *ud)
                   "answered.\n# TYPE ganglion_http_inflight_requests gauge\n"
                   "ganglion_http_inflight_requests %zu\n",
                   api_inflight(hub->api));
-    strbuf_printf(out,
-                  "# HELP ganglion_event_loop_lag_seconds Delay of the loop's last probe timer.\n"
-                  "# TYPE ganglion_event_loop_lag_seconds gauge\n"
-                  "ganglion_event_loop_lag_seconds %.6f\n",
-                  hub->loop_lag_ms / 1e3);
     if (hub->store) {
         strbuf_printf(out,
                       "# HELP ganglion_store_operations_total Statements run on the store.\n"
@@ -169,6 +164,52 @@ static void system_api_metrics(api_req_t *req, void *ctx)
     size_t len;
     char *text = strbuf_steal(&out, &len);
     api_reply_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+/* ---- log levels ---- */
+
+/* {default, modules: {name: level or null}}: every module, null when it follows the default. */
+static json_t *sys_log_levels_json(void)
+{
+    json_t *mods = json_object();
+    for (size_t i = 0; log_modules[i]; i++) {
+        log_level_t l = log_module_level(log_modules[i]);
+        json_object_set_new(mods, log_modules[i],
+                            l == LOG_LEVEL_DEFAULT ? json_null() : json_string(log_level_name(l)));
+    }
+    return json_pack("{s:s,s:o}", "default", log_level_name(log_level_get()), "modules", mods);
+}
+
+static void system_api_log_levels_get(api_req_t *req, void *ctx)
+{
+    api_reply_json(req, 200, sys_log_levels_json());
+}
+
+/* Changes one level at run time (until the next restart or reload, which apply [log] again). */
+static void system_api_log_levels_put(api_req_t *req, void *ctx)
+{
+    json_t *body = api_req_body(req);
+    const char *module = json_string_value(json_object_get(body, "module"));
+    const char *level = json_string_value(json_object_get(body, "level"));
+    log_level_t l = LOG_LEVEL_DEFAULT;
+    if (strcmp(level, "default") != 0)
+        log_level_parse(level, &l); /* the schema allows only known names */
+    if (!module) {
+        if (l == LOG_LEVEL_DEFAULT) {
+            problem_t *p = NULL;
+            problem_field_error(&p, "body", "/level",
+                                "the default level needs a level (debug, info, warn, error, off)");
+            api_reply_problem(req, p);
+            return;
+        }
+        log_level_set(l);
+    } else {
+        log_module_level_set(module, l);
+    }
+    log_info(api_req_id(req), "log levels changed", "{s:s,s:s,s:s}", "module",
+             module ? module : "(default)", "level", level, "by",
+             api_req_principal(req) ? api_req_principal(req) : "");
+    api_reply_json(req, 200, sys_log_levels_json());
 }
 
 /* ---- documents ---- */
@@ -354,6 +395,20 @@ static const api_field_t sys_sleep_query[] = {{.name = "ms",
                                                .def = "0"},
                                               {0}};
 
+static const char *const sys_log_level_names[] = {"debug", "info",    "warn", "error",
+                                                  "off",   "default", NULL};
+static const api_field_t sys_log_levels_body[] = {
+    {.name = "module",
+     .type = API_T_STRING,
+     .enums = log_modules,
+     .description = "the module whose level changes; absent: the default level"},
+    {.name = "level",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED,
+     .enums = sys_log_level_names,
+     .description = "the new level; default: the module follows the default level again"},
+    {0}};
+
 static const api_endpoint_t sys_endpoints[] = {
     {.method = "GET",
      .path = "/healthz",
@@ -387,6 +442,22 @@ static const api_endpoint_t sys_endpoints[] = {
      .tag = "system",
      .summary = "Version, build, configuration summary and uptime",
      .handler = system_api_info},
+    {.method = "GET",
+     .path = "/api/v1/system/log-levels",
+     .scope = "system:read",
+     .tag = "system",
+     .summary = "The log's default level and each module's own",
+     .response = "{default, modules: {module: level | null}}",
+     .handler = system_api_log_levels_get},
+    {.method = "PUT",
+     .path = "/api/v1/system/log-levels",
+     .scope = "admin",
+     .tag = "system",
+     .summary = "Change the default log level or one module's, at run time",
+     .body_kind = API_BODY_JSON,
+     .body = sys_log_levels_body,
+     .response = "{default, modules: {module: level | null}}",
+     .handler = system_api_log_levels_put},
     {.method = "GET",
      .path = "/api/v1/stream",
      .scope = "events:read",

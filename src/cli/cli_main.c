@@ -69,6 +69,8 @@ static const cli_cmd_t cli_commands[] = {
     {"team", "manage teams (admins): ls, show, create, delete, add, remove", NULL, cli_cmd_team},
     {"key", "manage API keys: create, ls, revoke, rotate", NULL, cli_cmd_key},
     {"audit", "show the audit log (who did what, with what result)", NULL, cli_cmd_audit},
+    {"log-level", "show the daemon's log levels, or set one module's at run time", NULL,
+     cli_cmd_log_level},
     {"completion", "print a bash or zsh completion script", NULL, cli_cmd_completion},
     {"version", "print the client's version and the daemon's", NULL, cli_cmd_version},
     {"help", "show help for ganglion or for one command", NULL, cli_cmd_help},

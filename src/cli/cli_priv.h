@@ -137,6 +137,7 @@ int cli_cmd_status(cli_ctx_t *ctx, int argc, char **argv);
 int cli_cmd_whoami(cli_ctx_t *ctx, int argc, char **argv);     /* cli_whoami.c */
 int cli_cmd_completion(cli_ctx_t *ctx, int argc, char **argv); /* cli_complete.c */
 int cli_cmd_version(cli_ctx_t *ctx, int argc, char **argv);
+int cli_cmd_log_level(cli_ctx_t *ctx, int argc, char **argv); /* cli_log_level.c */
 
 /* True when argv (after the command name) asks for help with -h or --help before any "--". */
 bool cli_wants_help(int argc, char **argv);

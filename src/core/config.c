@@ -2,6 +2,7 @@
  * the INI file, the environment and flags all go through config_set, so a value is checked the
  * same way wherever it comes from, and an error names the source, line, key and reason. */
 #include "core/config.h"
+#include "core/log.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -51,6 +52,8 @@ static int config_check_mail_from(const char *v, char *why, size_t whylen);
 static int config_check_cors(const char *v, char *why, size_t whylen);
 static int config_check_nonempty(const char *v, char *why, size_t whylen);
 static int config_check_robot_token(const char *v, char *why, size_t whylen);
+static int config_check_log_levels(const char *v, char *why, size_t whylen);
+static int config_check_http_url(const char *v, char *why, size_t whylen);
 
 static const char *const config_log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 
@@ -109,6 +112,8 @@ static const config_key_t config_keys[] = {
              "debug, info, warn, error or off"),
     CFG_STR("log", "file", log_file, "", NULL, CONFIG_F_RELOAD,
             "append JSON lines to this file; empty = stderr"),
+    CFG_STR("log", "levels", log_levels, "", config_check_log_levels, CONFIG_F_RELOAD,
+            "per-module levels, module=level,... (agents=debug,http=warn); others use level"),
     CFG_STR("store", "url", store_url, "", config_check_store_url, CONFIG_F_URL,
             "sqlite:PATH or postgres://...; empty = sqlite in data_dir"),
     CFG_NUM("store", "pool_size", CONFIG_T_INT, store_pool_size, "4", 1, 64, 0,
@@ -523,6 +528,13 @@ static const config_key_t config_keys[] = {
             3153600000, CONFIG_F_RELOAD,
             "delivered and dead notifications (alert history) whose last attempt is older than "
             "this are deleted; pending ones never; 0 = kept"),
+    CFG_STR("otel", "traces_endpoint", otel_traces_endpoint, "", config_check_http_url,
+            CONFIG_F_URL,
+            "OTLP/HTTP URL ganglion's own spans are POSTed to (.../v1/traces); empty = off"),
+    CFG_NUM("otel", "traces_queue", CONFIG_T_INT, otel_traces_queue, "2048", 16, 1000000, 0,
+            "spans held for export; a span that finds the queue full is dropped and counted"),
+    CFG_STR("otel", "service_name", otel_service_name, "ganglion", config_check_nonempty, 0,
+            "service.name of the exported spans' resource"),
 };
 
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
@@ -531,9 +543,9 @@ static const config_key_t config_keys[] = {
  * here would be refused in a file (config_section_known) and left out of the print
  * (config_sections_check, run by the unit tests, keeps the two in step). */
 static const char *const config_sections[] = {
-    "server",    "log",    "store", "events", "audit",    "auth",      "tls",
-    "ratelimit", "agents", "zmq",   "mqtt",   "rabbitmq", "websocket", "watch",
-    "guard",     "memory", "vault", "brain",  "alerts",   "retention", "mail"};
+    "server", "log",   "store",  "events",    "audit",     "auth",  "tls",   "ratelimit",
+    "agents", "zmq",   "mqtt",   "rabbitmq",  "websocket", "watch", "guard", "memory",
+    "vault",  "brain", "alerts", "retention", "mail",      "otel"};
 #define CONFIG_NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* Variables under the GANGLION_ prefix that belong to the client or the tests, not the daemon. */
@@ -922,6 +934,23 @@ static int config_check_nonempty(const char *v, char *why, size_t whylen)
 }
 
 /* Empty, or the 32-byte robot token as 64 hex digits. */
+static int config_check_log_levels(const char *v, char *why, size_t whylen)
+{
+    char err[160];
+    if (log_module_levels_check(v, err, sizeof err) == 0)
+        return 0;
+    snprintf(why, whylen, "%s", err);
+    return -1;
+}
+
+static int config_check_http_url(const char *v, char *why, size_t whylen)
+{
+    if (!v[0] || strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0)
+        return 0;
+    snprintf(why, whylen, "must be an http:// or https:// URL, or empty");
+    return -1;
+}
+
 static int config_check_robot_token(const char *v, char *why, size_t whylen)
 {
     size_t n = strlen(v);

@@ -29,8 +29,9 @@ typedef struct config {
     char cors_origins[CONFIG_STR_MAX]; /* comma list or "*"; empty = CORS off */
     char ui_dir[CONFIG_STR_MAX];       /* console files from here (development); empty = built in */
     /* [log] */
-    char log_level[16];            /* debug|info|warn|error|off */
-    char log_file[CONFIG_STR_MAX]; /* empty = stderr */
+    char log_level[16];              /* debug|info|warn|error|off */
+    char log_file[CONFIG_STR_MAX];   /* empty = stderr */
+    char log_levels[CONFIG_STR_MAX]; /* "module=level,..." per-module levels; empty = none */
     /* [store] */
     char store_url[CONFIG_STR_MAX]; /* sqlite:PATH | postgres://...; empty = sqlite in data_dir */
     int64_t store_pool_size;        /* connections, default 4 */
@@ -227,6 +228,10 @@ typedef struct config {
     int64_t brain_robot_max_message;            /* largest sensory container, default 16 MiB */
     int64_t brain_robot_max_areas;              /* areas per sensory frame, default 1024 */
     int64_t brain_robot_max_points;             /* points per sensory frame, default 1e6 */
+    /* [otel] */
+    char otel_traces_endpoint[CONFIG_STR_MAX]; /* OTLP/HTTP URL spans go to; empty = off */
+    int64_t otel_traces_queue;                 /* spans held for export, default 2048 */
+    char otel_service_name[64];                /* resource service.name, default "ganglion" */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

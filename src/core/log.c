@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +31,127 @@ static int log_fd = STDERR_FILENO; /* guarded by log_mutex */
 static char log_path[PATH_MAX];    /* guarded by log_mutex; "" = stderr */
 
 static const char *const log_names[] = {"debug", "info", "warn", "error", "off"};
+
+/* The modules that log, by the prefix of their messages. */
+const char *const log_modules[] = {"agents", "alerts", "audit",  "auth",  "brain",  "chat",
+                                   "guard",  "http",   "memory", "mqtt",  "reload", "retention",
+                                   "store",  "tasks",  "tls",    "trace", "vault",  "watch",
+                                   "ws",     "zmq",    NULL};
+#define LOG_NMODULES (sizeof log_modules / sizeof log_modules[0] - 1)
+/* Each module's own level plus one, or 0 to follow the default; atomics so that any thread reads
+ * them without the mutex. log_floor is the lowest level anything is written at. */
+static atomic_int log_module_levels[LOG_NMODULES];
+static atomic_int log_floor = LOG_LEVEL_INFO;
+
+static void log_floor_update(void)
+{
+    int floor = atomic_load(&log_level);
+    for (size_t i = 0; i < LOG_NMODULES; i++) {
+        int l = atomic_load(&log_module_levels[i]) - 1;
+        if (l >= 0 && l < floor)
+            floor = l;
+    }
+    atomic_store(&log_floor, floor);
+}
+
+static int log_module_index(const char *module, size_t len)
+{
+    for (size_t i = 0; i < LOG_NMODULES; i++)
+        if (strlen(log_modules[i]) == len && memcmp(log_modules[i], module, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The module of a message: its prefix up to ':' when that names a module, else -1. */
+static int log_msg_module(const char *msg)
+{
+    if (!msg)
+        return -1;
+    size_t n = 0;
+    while (n < LOG_MODULE_MAX && msg[n] >= 'a' && msg[n] <= 'z')
+        n++;
+    return n && msg[n] == ':' ? log_module_index(msg, n) : -1;
+}
+
+static int log_level_of(int module)
+{
+    int l = module >= 0 ? atomic_load(&log_module_levels[module]) - 1 : -1;
+    return l >= 0 ? l : atomic_load(&log_level);
+}
+
+int log_module_level_set(const char *module, log_level_t level)
+{
+    int i = module ? log_module_index(module, strlen(module)) : -1;
+    if (i < 0)
+        return -ENOENT;
+    if ((int)level < -1 || (int)level > (int)LOG_LEVEL_OFF)
+        return -EINVAL;
+    atomic_store(&log_module_levels[i], (int)level + 1);
+    log_floor_update();
+    return 0;
+}
+
+log_level_t log_module_level(const char *module)
+{
+    int i = module ? log_module_index(module, strlen(module)) : -1;
+    return i < 0 ? LOG_LEVEL_DEFAULT : (log_level_t)(atomic_load(&log_module_levels[i]) - 1);
+}
+
+log_level_t log_level_get(void)
+{
+    return (log_level_t)atomic_load(&log_level);
+}
+
+static int log_module_levels_parse(const char *spec, int *want, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < LOG_NMODULES; i++)
+        want[i] = -1;
+    const char *p = spec ? spec : "";
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        const char *eq = strchr(p, '='), *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        char level[16];
+        size_t ln = eq && eq < end ? (size_t)(end - eq - 1) : 0;
+        int m = eq && eq < end ? log_module_index(p, (size_t)(eq - p)) : -1;
+        log_level_t lv;
+        if (ln > 0 && ln < sizeof level) {
+            memcpy(level, eq + 1, ln);
+            level[ln] = '\0';
+        }
+        if (m < 0 || ln == 0 || ln >= sizeof level || log_level_parse(level, &lv) < 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "'%.*s' is not MODULE=LEVEL with a known module and level",
+                         (int)(end - p) > 64 ? 64 : (int)(end - p), p);
+            return -EINVAL;
+        }
+        want[m] = (int)lv;
+        p = end;
+    }
+    return 0;
+}
+
+int log_module_levels_check(const char *spec, char *err, size_t errlen)
+{
+    int want[LOG_NMODULES];
+    return log_module_levels_parse(spec, want, err, errlen);
+}
+
+int log_module_levels_apply(const char *spec, char *err, size_t errlen)
+{
+    int want[LOG_NMODULES];
+    int rc = log_module_levels_parse(spec, want, err, errlen);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < LOG_NMODULES; i++)
+        atomic_store(&log_module_levels[i], want[i] + 1);
+    log_floor_update();
+    return 0;
+}
 
 int log_level_parse(const char *s, log_level_t *out)
 {
@@ -57,11 +179,18 @@ void log_level_set(log_level_t level)
     if ((int)level < 0 || level > LOG_LEVEL_OFF)
         level = LOG_LEVEL_INFO;
     atomic_store(&log_level, (int)level);
+    log_floor_update();
 }
 
 int log_enabled(log_level_t level)
 {
-    return level != LOG_LEVEL_OFF && (int)level >= atomic_load(&log_level);
+    return level != LOG_LEVEL_OFF && (int)level >= atomic_load(&log_floor);
+}
+
+int log_enabled_for(const char *module, log_level_t level)
+{
+    int m = module ? log_module_index(module, strlen(module)) : -1;
+    return level != LOG_LEVEL_OFF && (int)level >= log_level_of(m);
 }
 
 static int log_open_fd(const char *path)
@@ -189,7 +318,8 @@ static void log_write(const char *line, size_t len)
 
 void log_emit(log_level_t level, const char *request_id, const char *msg, const char *fields, ...)
 {
-    if ((int)level < 0 || level >= LOG_LEVEL_OFF || !log_enabled(level))
+    if ((int)level < 0 || level >= LOG_LEVEL_OFF || !log_enabled(level) ||
+        (int)level < log_level_of(log_msg_module(msg)))
         return;
 
     char ts[40];

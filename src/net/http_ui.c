@@ -1,4 +1,5 @@
-/* The console's files over HTTP: "/" is index.html and /ui/<tag>/<path> the rest, from the table
+/* The console's files over HTTP: "/" is index.html, /api/docs the API explorer (api-docs.html)
+ * and /ui/<tag>/<path> the rest, from the table
  * compiled into the binary (net/ui_assets.h) or, for development, from [server] ui_dir. Strong
  * ETags with If-None-Match, gzip copies made at build time and zstd copies made on first request,
  * a year's immutable cache for the tagged URLs and revalidation for the rest; the HTML policy of
@@ -43,9 +44,13 @@ struct http_ui_cache {
     http_ui_zcopy_t *zstd; /* ui_assets_count entries, allocated on first use */
 };
 
+/* The API explorer's page (web/api-docs.html): Swagger UI over /openapi.json. */
+#define HTTP_UI_API_DOCS "/api/docs"
+
 bool http_ui_wanted(const char *path)
 {
     return strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0 ||
+           strcmp(path, HTTP_UI_API_DOCS) == 0 ||
            strncmp(path, HTTP_UI_PREFIX, sizeof HTTP_UI_PREFIX - 1) == 0;
 }
 
@@ -235,7 +240,7 @@ static int http_ui_serve_dir(http_rq_t *rq, const http_request_t *hr, const char
     int rc = http_ui_file_read(dir, rel, &buf, &len);
     if (rc == -ENOENT)
         return rc;
-    if (rc == 0 && strcmp(rel, "index.html") == 0)
+    if (rc == 0 && (strcmp(rel, "index.html") == 0 || strcmp(rel, "api-docs.html") == 0))
         rc = http_ui_dev_tag(&buf, &len);
     if (rc < 0) {
         free(buf);
@@ -329,7 +334,7 @@ void http_ui_serve(http_rq_t *rq, const http_request_t *hr, const char *path)
     }
     /* "/" and "/index.html" are the page; /ui/<tag>/<file> the rest, whatever the tag, so a
      * page loaded before an upgrade still finds its files (revalidated, not cached for good). */
-    const char *rel = "index.html";
+    const char *rel = strcmp(path, HTTP_UI_API_DOCS) == 0 ? "api-docs.html" : "index.html";
     bool tagged = false;
     if (strncmp(path, HTTP_UI_PREFIX, sizeof HTTP_UI_PREFIX - 1) == 0) {
         const char *tag = path + sizeof HTTP_UI_PREFIX - 1;

@@ -524,6 +524,7 @@ static void mqtt_dispatch(mqtt_server_t *s, const mqtt_origin_t *o, const void *
     call.body_len = env.body_len;
     call.content_type = env.body_raw ? "application/json" : NULL;
     call.request_id = env.request_id[0] ? env.request_id : NULL;
+    call.traceparent = env.traceparent[0] ? env.traceparent : NULL;
     call.peer = o->peer;
     call.credential = rq->token;
     call.transport_ctx = rq;

@@ -334,6 +334,7 @@ static void ws_rpc(ws_conn_t *ws, json_t *root)
     call.body_json = env.body;
     call.content_type = env.body ? "application/json" : NULL;
     call.request_id = env.request_id[0] ? env.request_id : NULL;
+    call.traceparent = env.traceparent[0] ? env.traceparent : NULL;
     ws_dispatch(ws, WS_RQ_RPC, env.id, &call, env.token ? env.token : ws->token);
     zmq_envelope_clear(&env);
 }

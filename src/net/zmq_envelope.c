@@ -15,8 +15,8 @@
 
 /* ---- checks ---------------------------------------------------------------------------- */
 
-static const char *const zmq_envelope_keys[] = {"id",   "method", "path", "query",
-                                                "body", "token",  NULL};
+static const char *const zmq_envelope_keys[] = {"id",   "method", "path",        "query",
+                                                "body", "token",  "traceparent", NULL};
 static const char *const zmq_envelope_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
 
 static problem_t *zmq_envelope_problem(problem_t **p)
@@ -147,8 +147,9 @@ static void zmq_envelope_check(json_t *root, zmq_envelope_t *env, problem_t **p)
         for (size_t i = 0; zmq_envelope_keys[i] && !known; i++)
             known = strcmp(k, zmq_envelope_keys[i]) == 0;
         if (!known)
-            problem_field_add(zmq_envelope_problem(p), "envelope", k,
-                              "is not an envelope field (id, method, path, query, body, token)");
+            problem_field_add(
+                zmq_envelope_problem(p), "envelope", k,
+                "is not an envelope field (id, method, path, query, body, token, traceparent)");
     }
 
     json_t *m = json_object_get(root, "method");
@@ -206,6 +207,17 @@ static void zmq_envelope_check(json_t *root, zmq_envelope_t *env, problem_t **p)
                               ZMQ_CODEC_TOKEN_MAX);
         else
             env->token = ts;
+    }
+
+    /* A W3C traceparent: kept when it is a string of sane length; its format is the registry's
+     * to judge (a malformed one starts a new trace, it does not fail the request). */
+    json_t *tp = json_object_get(root, "traceparent");
+    if (tp && !json_is_null(tp)) {
+        if (!json_is_string(tp))
+            problem_field_add(zmq_envelope_problem(p), "envelope", "/traceparent",
+                              "must be a W3C traceparent string");
+        else if (json_string_length(tp) < sizeof env->traceparent)
+            memcpy(env->traceparent, json_string_value(tp), json_string_length(tp) + 1);
     }
 }
 
@@ -378,6 +390,7 @@ int zmq_envelope_parse_fast(const void *buf, size_t len, zmq_envelope_t *env)
     env->query = NULL;
     env->body = NULL;
     env->token = NULL;
+    env->traceparent[0] = '\0';
     env->root = NULL;
     env->body_raw = NULL;
     env->body_len = 0;
@@ -393,13 +406,14 @@ int zmq_envelope_parse_fast(const void *buf, size_t len, zmq_envelope_t *env)
 
 /* The members of an envelope, and the most bytes each may take encoded (JSON may escape every
  * character as \uXXXX): anything larger is refused without being decoded. */
-enum { ENV_ID, ENV_METHOD, ENV_PATH, ENV_QUERY, ENV_BODY, ENV_TOKEN, ENV_OTHER };
+enum { ENV_ID, ENV_METHOD, ENV_PATH, ENV_QUERY, ENV_BODY, ENV_TOKEN, ENV_TRACEPARENT, ENV_OTHER };
 static const size_t zmq_envelope_field_max[] = {
     [ENV_ID] = 1024,
     [ENV_METHOD] = 64,
     [ENV_PATH] = 8 * ZMQ_CODEC_PATH_MAX,
     [ENV_QUERY] = ZMQ_CODEC_QUERY_MAX,
     [ENV_TOKEN] = 8 * ZMQ_CODEC_TOKEN_MAX,
+    [ENV_TRACEPARENT] = 1024,
 };
 /* A key longer than this is not worth decoding: it is reported by its length. */
 #define ZMQ_ENVELOPE_KEY_MAX 64
@@ -552,9 +566,13 @@ static int env_rd_next(env_rd_t *r, json_t **key, size_t *klen, size_t *vs, size
 
 static int env_slot(const json_t *key)
 {
-    static const char *const names[] = {
-        [ENV_ID] = "id",       [ENV_METHOD] = "method", [ENV_PATH] = "path",
-        [ENV_QUERY] = "query", [ENV_BODY] = "body",     [ENV_TOKEN] = "token"};
+    static const char *const names[] = {[ENV_ID] = "id",
+                                        [ENV_METHOD] = "method",
+                                        [ENV_PATH] = "path",
+                                        [ENV_QUERY] = "query",
+                                        [ENV_BODY] = "body",
+                                        [ENV_TOKEN] = "token",
+                                        [ENV_TRACEPARENT] = "traceparent"};
     const char *k = json_string_value(key);
     if (!k)
         return ENV_OTHER;
@@ -645,10 +663,11 @@ int zmq_envelope_read(zmq_codec_enc_t enc, const void *buf, size_t len, size_t m
         } else if (name && strlen(name) == json_string_length(key)) {
             json_object_set_new(root, name, json_null()); /* reported by the checks */
         } else {
-            problem_field_add(zmq_envelope_problem(p), "envelope", "",
-                              "a member name of %zu bytes (too long, or not valid UTF-8) is not "
-                              "an envelope field (id, method, path, query, body, token)",
-                              klen);
+            problem_field_add(
+                zmq_envelope_problem(p), "envelope", "",
+                "a member name of %zu bytes (too long, or not valid UTF-8) is not "
+                "an envelope field (id, method, path, query, body, token, traceparent)",
+                klen);
         }
         if (slot != ENV_OTHER)
             seen |= 1u << slot;

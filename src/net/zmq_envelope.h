@@ -32,9 +32,10 @@ typedef struct zmq_envelope {
     char method[8];                /* upper case */
     char path[ZMQ_CODEC_PATH_MAX]; /* percent-decoded, without the query */
     const char *raw_query;         /* a query string carried after '?' in path, or NULL */
-    json_t *query;     /* object of strings (numbers and booleans converted), new ref or NULL */
-    json_t *body;      /* zmq_envelope_parse: any JSON value, or NULL when absent or null */
-    const char *token; /* or NULL */
+    json_t *query;         /* object of strings (numbers and booleans converted), new ref or NULL */
+    json_t *body;          /* zmq_envelope_parse: any JSON value, or NULL when absent or null */
+    const char *token;     /* or NULL */
+    char traceparent[128]; /* as sent (checked by the registry), "" when absent */
     /* zmq_envelope_read: the body's bytes, not decoded (NULL when absent or null), borrowed
      * from the message, in body_enc; and the members it decoded, which the pointers above
      * borrow from (owned) */

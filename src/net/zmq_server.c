@@ -508,6 +508,7 @@ static void zsrv_handle(zmq_server_t *s, const unsigned char *pid, size_t pidlen
     call.body_len = env.body_len;
     call.content_type = env.body_raw ? "application/json" : NULL;
     call.request_id = env.request_id[0] ? env.request_id : NULL;
+    call.traceparent = env.traceparent[0] ? env.traceparent : NULL;
     call.peer = peer_addr;
     call.credential = rq->has_token ? rq->token : NULL;
     call.transport_ctx = rq;

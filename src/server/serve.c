@@ -29,6 +29,7 @@
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace_export.h"
 #include "core/opt.h"
 #include "memory/memory.h"
 #include "net/http.h"
@@ -71,6 +72,7 @@ typedef struct serve {
     int argc;
     char **argv;
     const char *config_path;
+    trace_export_t *trace; /* ganglion's own spans over OTLP, when [otel] traces_endpoint */
 } serve_t;
 
 /* The domains, in start order; each row is the recipe's one line (docs/architecture.md). */
@@ -270,6 +272,47 @@ static int serve_config_build(config_t *cfg, int argc, char **argv, bool *print_
     return 0;
 }
 
+/* ---- ganglion's own traces ---- */
+
+static void serve_trace_metrics(strbuf_t *out, void *ud)
+{
+    serve_t *s = ud;
+    strbuf_printf(out,
+                  "# HELP ganglion_trace_spans_exported_total Spans of ganglion's own requests "
+                  "the OTLP collector accepted.\n"
+                  "# TYPE ganglion_trace_spans_exported_total counter\n"
+                  "ganglion_trace_spans_exported_total %llu\n"
+                  "# HELP ganglion_trace_spans_dropped_total Spans dropped because the export "
+                  "queue was full.\n"
+                  "# TYPE ganglion_trace_spans_dropped_total counter\n"
+                  "ganglion_trace_spans_dropped_total %llu\n"
+                  "# HELP ganglion_trace_export_failures_total Batches of spans the collector "
+                  "did not accept (or could not be reached for).\n"
+                  "# TYPE ganglion_trace_export_failures_total counter\n"
+                  "ganglion_trace_export_failures_total %llu\n",
+                  (unsigned long long)trace_export_spans_sent(s->trace),
+                  (unsigned long long)trace_export_spans_dropped(s->trace),
+                  (unsigned long long)trace_export_failures(s->trace));
+}
+
+/* Spans go out only when a collector is configured; without one a request's trace context
+ * still reaches its log lines, its reply and the agents it spawns. */
+static int serve_trace_start(serve_t *s)
+{
+    hub_t *hub = &s->hub;
+    if (!hub->cfg.otel_traces_endpoint[0])
+        return 0;
+    s->trace = trace_export_new(hub->loop, hub->cfg.otel_traces_endpoint,
+                                (size_t)hub->cfg.otel_traces_queue, hub->cfg.otel_service_name);
+    if (!s->trace)
+        return -1;
+    api_trace_export_set(hub->api, s->trace);
+    if (hub->metrics)
+        metrics_collector_add(hub->metrics, serve_trace_metrics, s);
+    log_info(NULL, "trace: exporting spans", "{s:s}", "endpoint", hub->cfg.otel_traces_endpoint);
+    return 0;
+}
+
 /* ---- loop lag ---- */
 
 static void serve_lag_probe(uv_timer_t *t)
@@ -397,6 +440,7 @@ static void serve_reload(serve_t *s)
     log_level_parse(s->hub.cfg.log_level, &lvl);
     int rc = log_moved ? log_open(lvl, s->hub.cfg.log_file) : log_reopen();
     log_level_set(lvl);
+    log_module_levels_apply(s->hub.cfg.log_levels, NULL, 0); /* checked with the config */
     log_info(NULL, "reloaded", "{s:s,s:b}", "log_level", s->hub.cfg.log_level, "log_reopened",
              rc == 0);
 }
@@ -493,6 +537,7 @@ int serve_main(int argc, char **argv)
                 strerror(errno));
         goto out_free;
     }
+    log_module_levels_apply(hub->cfg.log_levels, NULL, 0); /* checked with the config */
     signal(SIGPIPE, SIG_IGN);
     serve_mem_setup(&hub->cfg);
 
@@ -525,6 +570,8 @@ int serve_main(int argc, char **argv)
     system_api_register(hub->api, hub, te && strcmp(te, "1") == 0);
     audit_api_register(hub->api);
     api_audit_hook_set(hub->api, audit_api_hook, NULL);
+    if (serve_trace_start(s) < 0)
+        goto out_modules;
     /* retention: the platform's purges here, each domain's in its api_register */
     if (retention_new(hub, &hub->retention) < 0)
         goto out_modules;
@@ -618,6 +665,9 @@ out_modules:
     }
     mqtt_server_destroy(&hub->mqtt);
     zmq_server_destroy(&hub->zmq);
+    if (hub->api)
+        api_trace_export_set(hub->api, NULL);
+    trace_export_destroy(&s->trace); /* the last batch is sent while the loop winds down */
     brain_robot_destroy(&hub->brain_robot);
     retention_destroy(&hub->retention);
     /* domains: destroy (reverse order of start) */

@@ -445,8 +445,14 @@ static void watch_api_events_post(api_req_t *req, void *ctx)
 }
 
 /* OTLP: every stream of the request must have room before anything is accepted. */
-static void watch_otlp_post(api_req_t *req, bool metrics)
+static void watch_otlp_post(api_req_t *req, watch_otlp_signal_t signal)
 {
+    static const char *const tops[] = {[WATCH_OTLP_LOGS] = "resourceLogs",
+                                       [WATCH_OTLP_METRICS] = "resourceMetrics",
+                                       [WATCH_OTLP_TRACES] = "resourceSpans"};
+    static const char *const rejected_names[] = {[WATCH_OTLP_LOGS] = "rejectedLogRecords",
+                                                 [WATCH_OTLP_METRICS] = "rejectedDataPoints",
+                                                 [WATCH_OTLP_TRACES] = "rejectedSpans"};
     watch_t *w = watch_of(req);
     hub_t *hub = api_req_hub(req);
     if (!w || w->stopping) {
@@ -460,19 +466,20 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
     if (!ct) /* an empty body carries no content type through the registry */
         ct = api_req_header(req, "Content-Type");
     bool pb = ct && strncasecmp(ct, "application/x-protobuf", 22) == 0;
-    json_t *root = pb ? watch_otlp_pb_decode(body ? body : "", len, metrics, &p)
+    json_t *root = pb ? watch_otlp_pb_decode(body ? body : "", len, signal, &p)
                       : jsonx_parse(body ? body : "", len, (size_t)hub->cfg.json_max_depth, &p);
     if (!root) {
         api_reply_problem(req, p);
         return;
     }
-    const char *top = metrics ? "resourceMetrics" : "resourceLogs";
+    const char *top = tops[signal];
     if (!json_is_object(root) ||
         !(json_object_get(root, top) == NULL || json_is_array(json_object_get(root, top)))) {
         json_decref(root);
         p = problem_new(400, "validation", "not an OTLP export request");
-        problem_field_add(p, "body", metrics ? "/resourceMetrics" : "/resourceLogs",
-                          "must be an array");
+        char ptr[32];
+        snprintf(ptr, sizeof ptr, "/%s", top);
+        problem_field_add(p, "body", ptr, "must be an array");
         api_reply_problem(req, p);
         return;
     }
@@ -481,8 +488,10 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
     char why[256];
     int64_t now = clock_wall_ms();
     bool redact = w->defaults.redact;
-    if (metrics)
+    if (signal == WATCH_OTLP_METRICS)
         watch_otlp_metrics(root, now, redact, &batches, &rejected, why, sizeof why);
+    else if (signal == WATCH_OTLP_TRACES)
+        watch_otlp_traces(root, now, redact, &batches, &rejected, why, sizeof why);
     else
         watch_otlp_logs(root, now, redact, &batches, &rejected, why, sizeof why);
     json_decref(root);
@@ -609,21 +618,25 @@ static void watch_otlp_post(api_req_t *req, bool metrics)
     json_t *reply = json_object();
     if (rejected) {
         json_object_set_new(reply, "partialSuccess",
-                            json_pack("{s:I,s:s}",
-                                      metrics ? "rejectedDataPoints" : "rejectedLogRecords",
-                                      (json_int_t)rejected, "errorMessage", why));
+                            json_pack("{s:I,s:s}", rejected_names[signal], (json_int_t)rejected,
+                                      "errorMessage", why));
     }
     api_reply_json(req, 200, reply);
 }
 
 static void watch_api_otlp_logs_post(api_req_t *req, void *ctx)
 {
-    watch_otlp_post(req, false);
+    watch_otlp_post(req, WATCH_OTLP_LOGS);
 }
 
 static void watch_api_otlp_metrics_post(api_req_t *req, void *ctx)
 {
-    watch_otlp_post(req, true);
+    watch_otlp_post(req, WATCH_OTLP_METRICS);
+}
+
+static void watch_api_otlp_traces_post(api_req_t *req, void *ctx)
+{
+    watch_otlp_post(req, WATCH_OTLP_TRACES);
 }
 
 /* ---- anomalies: store jobs ------------------------------------------------------------------ */
@@ -1312,6 +1325,13 @@ static const api_endpoint_t watch_endpoints[] = {
                  "{} or {partialSuccess:{rejectedDataPoints, errorMessage}}. "
                  "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
              .handler = watch_api_otlp_metrics_post),
+    WATCH_EP(.method = "POST", .path = "/v1/traces", .scope = "watch:write",
+             .summary = "OTLP/HTTP traces export (JSON or protobuf): one event per span",
+             .body_kind = API_BODY_RAW, .content_types = watch_otlp_types, .no_audit = true,
+             .response =
+                 "{} or {partialSuccess:{rejectedSpans, errorMessage}}. "
+                 "200 means queued in memory for scoring, not durable (as /api/v1/watch/events)",
+             .handler = watch_api_otlp_traces_post),
     WATCH_EP(.method = "GET", .path = "/api/v1/watch/anomalies", .scope = "watch:read",
              .summary = "List anomalies, newest first, with filters", .query = watch_list_query,
              .response = "{anomalies, total, limit, offset, has_more}",

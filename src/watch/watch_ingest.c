@@ -619,3 +619,111 @@ int watch_otlp_metrics(const json_t *root, int64_t now_ms, bool redact, json_t *
     *out = res;
     return 0;
 }
+
+/* ---- OTLP traces ------------------------------------------------------------------------- */
+
+/* A span's duration as one of a few words: the text detector sees a span that became slow as a
+ * new word, while the exact figure (which would make every event novel) stays in the meta.
+ * Words, not "10-100ms": the canonicaliser turns digits into placeholders. */
+static const char *otlp_duration_bucket(double ms)
+{
+    return ms < 1       ? "sub_ms"           /* < 1 ms */
+           : ms < 10    ? "ms"               /* 1-10 ms */
+           : ms < 100   ? "tens_of_ms"       /* 10-100 ms */
+           : ms < 1000  ? "hundreds_of_ms"   /* 100 ms - 1 s */
+           : ms < 10000 ? "seconds"          /* 1-10 s */
+                        : "tens_of_seconds"; /* 10 s and more */
+}
+
+static unsigned long long otlp_ns(const json_t *rec, const char *key)
+{
+    json_t *t = json_object_get(rec, key);
+    if (json_is_string(t)) {
+        char *end = NULL;
+        unsigned long long ns = strtoull(json_string_value(t), &end, 10);
+        return end && !*end ? ns : 0;
+    }
+    return json_is_integer(t) && json_integer_value(t) > 0
+               ? (unsigned long long)json_integer_value(t)
+               : 0;
+}
+
+/* OTLP's enums arrive as integers (protobuf, most JSON exporters) or as their names. */
+static const char *otlp_enum_word(const json_t *v, const char *const *words, size_t n,
+                                  const char *prefix)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && (size_t)json_integer_value(v) < n)
+        return words[json_integer_value(v)];
+    const char *s = json_string_value(v);
+    size_t pl = strlen(prefix);
+    if (s && strncmp(s, prefix, pl) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (strcasecmp(s + pl, words[i]) == 0)
+                return words[i];
+    return words[0];
+}
+
+int watch_otlp_traces(const json_t *root, int64_t now_ms, bool redact, json_t **out,
+                      size_t *rejected, char *why, size_t whylen)
+{
+    static const char *const kinds[] = {"unspecified", "internal", "server",
+                                        "client",      "producer", "consumer"};
+    static const char *const codes[] = {"unset", "ok", "error"};
+    json_t *res = json_object();
+    *rejected = 0;
+    why[0] = '\0';
+    size_t i, j, k;
+    json_t *rs, *ss, *sp;
+    json_array_foreach(json_object_get(root, "resourceSpans"), i, rs)
+    {
+        json_t *rattrs = otlp_attrs(json_object_get(json_object_get(rs, "resource"), "attributes"));
+        char stream[WATCH_NAME_MAX + 1];
+        otlp_stream_name(rattrs, "traces", stream, sizeof stream);
+        json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss)
+        {
+            json_t *meta = otlp_meta(rattrs, json_object_get(ss, "scope"), redact);
+            json_array_foreach(json_object_get(ss, "spans"), k, sp)
+            {
+                const char *name = json_string_value(json_object_get(sp, "name"));
+                if (!json_is_object(sp) || !name || !*name) {
+                    (*rejected)++;
+                    snprintf(why, whylen, "a span needs a name");
+                    continue;
+                }
+                unsigned long long start = otlp_ns(sp, "startTimeUnixNano");
+                unsigned long long end = otlp_ns(sp, "endTimeUnixNano");
+                double ms = end > start ? (double)(end - start) / 1e6 : 0;
+                json_t *status = json_object_get(sp, "status");
+                json_t *msg = json_object_get(status, "message");
+                json_t *attrs = otlp_attrs(json_object_get(sp, "attributes"));
+                if (redact)
+                    watch_redact(attrs);
+                json_t *ev = json_pack(
+                    "{s:s,s:s,s:s,s:s,s:o}", "name", name, "kind",
+                    otlp_enum_word(json_object_get(sp, "kind"), kinds, 6, "SPAN_KIND_"), "status",
+                    otlp_enum_word(json_object_get(status, "code"), codes, 3, "STATUS_CODE_"),
+                    "duration", otlp_duration_bucket(ms), "attributes", attrs);
+                if (ev && json_is_string(msg) && json_string_length(msg))
+                    json_object_set(ev, "status_message", msg);
+                /* ids and the exact duration beside the event, as the resource is (shallow
+                 * copy: the resource and scope are shared by every span) */
+                json_t *pm = json_copy(meta);
+                static const char *const ids[] = {"traceId", "spanId", "parentSpanId"};
+                for (size_t n = 0; n < 3; n++) {
+                    json_t *id = json_object_get(sp, ids[n]);
+                    if (pm && json_is_string(id) && json_string_length(id))
+                        json_object_set(pm, ids[n], id);
+                }
+                if (pm)
+                    json_object_set_new(pm, "duration_ms", json_real(ms));
+                otlp_add(res, stream, "traces", ev, pm,
+                         start ? (int64_t)(start / 1000000ull) : now_ms);
+                json_decref(pm);
+            }
+            json_decref(meta);
+        }
+        json_decref(rattrs);
+    }
+    *out = res;
+    return 0;
+}

@@ -163,12 +163,20 @@ int watch_otlp_logs(const json_t *root, int64_t now_ms, bool redact, json_t **ou
                     char *why, size_t whylen);
 int watch_otlp_metrics(const json_t *root, int64_t now_ms, bool redact, json_t **out,
                        size_t *rejected, char *why, size_t whylen);
+/* Spans: one event per span in otel.<service>.traces (docs/watch.md, "OpenTelemetry"). */
+int watch_otlp_traces(const json_t *root, int64_t now_ms, bool redact, json_t **out,
+                      size_t *rejected, char *why, size_t whylen);
 
-/* OTLP protobuf (ExportLogsServiceRequest / ExportMetricsServiceRequest) to the JSON encoding's
+/* The three OTLP signals ganglion ingests. */
+typedef enum { WATCH_OTLP_LOGS, WATCH_OTLP_METRICS, WATCH_OTLP_TRACES } watch_otlp_signal_t;
+
+/* OTLP protobuf (ExportLogsServiceRequest / ExportMetricsServiceRequest /
+ * ExportTraceServiceRequest) to the JSON encoding's
  * shape; NULL when the bytes are not such a message. New reference. */
 /* NULL when the body is malformed (400 bad-protobuf) or would make more values than its length
  * allows (413, the JSON value budget of core/jsonx.h); *p (when p is not NULL) says which. */
-json_t *watch_otlp_pb_decode(const void *body, size_t len, bool metrics, problem_t **p);
+json_t *watch_otlp_pb_decode(const void *body, size_t len, watch_otlp_signal_t signal,
+                             problem_t **p);
 
 /* ---- persistence (watch_db.c; these run on the store's worker threads) ---- */
 int watch_db_streams_load(store_conn_t *c, json_t **rows);

@@ -1,5 +1,6 @@
 /* OTLP/HTTP protobuf bodies (application/x-protobuf): a small schema-driven reader of the
- * protobuf wire format for ExportLogsServiceRequest and ExportMetricsServiceRequest that yields
+ * protobuf wire format for ExportLogsServiceRequest, ExportMetricsServiceRequest and
+ * ExportTraceServiceRequest that yields
  * the same JSON shape as OTLP's JSON encoding, so one converter (watch_ingest.c) serves both.
  * Only the fields ingest uses are described; everything else is skipped. Bounded by the body
  * size and a nesting limit; malformed input is an error, never a crash. */
@@ -137,6 +138,34 @@ static const pb_field_t pb_resource_metrics[] = {
 };
 static const pb_field_t pb_metrics_request[] = {
     {1, "resourceMetrics", PB_MSG, true, pb_resource_metrics},
+    {0, NULL, 0, false, NULL},
+};
+
+/* opentelemetry/proto/trace/v1/trace.proto: Span, Status, ScopeSpans, ResourceSpans */
+static const pb_field_t pb_status[] = {
+    {2, "message", PB_STR, false, NULL},
+    {3, "code", PB_VARINT, false, NULL},
+    {0, NULL, 0, false, NULL},
+};
+static const pb_field_t pb_span[] = {
+    {1, "traceId", PB_HEX, false, NULL},           {2, "spanId", PB_HEX, false, NULL},
+    {4, "parentSpanId", PB_HEX, false, NULL},      {5, "name", PB_STR, false, NULL},
+    {6, "kind", PB_VARINT, false, NULL},           {7, "startTimeUnixNano", PB_FIX64, false, NULL},
+    {8, "endTimeUnixNano", PB_FIX64, false, NULL}, {9, "attributes", PB_MSG, true, pb_kv},
+    {15, "status", PB_MSG, false, pb_status},      {0, NULL, 0, false, NULL},
+};
+static const pb_field_t pb_scope_spans[] = {
+    {1, "scope", PB_MSG, false, pb_scope},
+    {2, "spans", PB_MSG, true, pb_span},
+    {0, NULL, 0, false, NULL},
+};
+static const pb_field_t pb_resource_spans[] = {
+    {1, "resource", PB_MSG, false, pb_resource},
+    {2, "scopeSpans", PB_MSG, true, pb_scope_spans},
+    {0, NULL, 0, false, NULL},
+};
+static const pb_field_t pb_traces_request[] = {
+    {1, "resourceSpans", PB_MSG, true, pb_resource_spans},
     {0, NULL, 0, false, NULL},
 };
 
@@ -319,17 +348,26 @@ bad:
     return NULL;
 }
 
-json_t *watch_otlp_pb_decode(const void *body, size_t len, bool metrics, problem_t **p)
+json_t *watch_otlp_pb_decode(const void *body, size_t len, watch_otlp_signal_t signal,
+                             problem_t **p)
 {
+    static const pb_field_t *const requests[] = {
+        [WATCH_OTLP_LOGS] = pb_logs_request,
+        [WATCH_OTLP_METRICS] = pb_metrics_request,
+        [WATCH_OTLP_TRACES] = pb_traces_request,
+    };
+    static const char *const names[] = {[WATCH_OTLP_LOGS] = "logs",
+                                        [WATCH_OTLP_METRICS] = "metrics",
+                                        [WATCH_OTLP_TRACES] = "trace"};
     jsonx_budget_t bud;
     jsonx_budget_init(&bud, len, PB_DEPTH_MAX + 1);
     if (jsonx_budget_take(&bud, true) < 0)
         return NULL;
-    json_t *root = pb_message(body, len, metrics ? pb_metrics_request : pb_logs_request, 0, &bud);
+    json_t *root = pb_message(body, len, requests[signal], 0, &bud);
     if (!root && p)
         *p = bud.values == 0 || bud.containers == 0
                  ? jsonx_budget_problem(&bud)
                  : problem_new(400, "bad-protobuf", "the body is not an OTLP %s export request",
-                               metrics ? "metrics" : "logs");
+                               names[signal]);
     return root;
 }

@@ -90,6 +90,7 @@ def test_the_package_installs_runs_and_purges_cleanly(deb, tmp_path):
     assert man.startswith(".TH GANGLION 1") and ".SS agent\n" in man and ".SS serve\n" in man
     assert "--older-than" in man, "the commands' own help is in it"
     assert (root / "usr/share/doc/ganglion/changelog.gz").exists()
+    assert (root / "usr/share/doc/ganglion/grafana/ganglion.json").exists()
 
     # postinst: the system user (in the tree's own passwd) and its private data directory
     users = [x for x in (root / "etc/passwd").read_text().splitlines() if x.startswith("ganglion:")]

@@ -34,6 +34,8 @@ CALLS = {
     ("GET", "/metrics"): {"status_only": "counters move with every request"},
     ("GET", "/openapi.json"): {},
     ("GET", "/api/v1/system/info"): {},
+    ("GET", "/api/v1/system/log-levels"): {},
+    ("PUT", "/api/v1/system/log-levels"): {"body": {"module": "nosuch", "level": "debug"}},
     ("GET", "/api/v1/stream"): {"query": {"topics": "a..b"}},  # invalid: a stream differs by transport
     ("POST", "/api/v1/test/echo"): {"body": {"name": "parity", "count": 2, "mode": None}},
     ("POST", "/api/v1/test/publish"): {"body": {}},
@@ -204,6 +206,7 @@ CALLS = {
     ("POST", "/api/v1/watch/events"): {"body": 5},
     ("POST", "/v1/logs"): {"body": 5},
     ("POST", "/v1/metrics"): {"body": 5},
+    ("POST", "/v1/traces"): {"body": 5},
     ("GET", "/api/v1/watch/anomalies"): {},
     ("GET", "/api/v1/watch/anomalies/{id}"): {"path": "/api/v1/watch/anomalies/999999"},
     ("PATCH", "/api/v1/watch/anomalies/{id}"): {"path": "/api/v1/watch/anomalies/999999",

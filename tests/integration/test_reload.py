@@ -33,7 +33,7 @@ def test_sighup_applies_reloadable_keys(make_daemon, tmp_path):
     assert r.status_code == 422  # admitted by size now; the name is longer than 64
     # debug level now logs every request
     d.get("/healthz")
-    assert _wait_for(lambda: any(l.get("msg") == "request" and l.get("path") == "/healthz"
+    assert _wait_for(lambda: any(l.get("msg") == "http: request" and l.get("path") == "/healthz"
                                  for l in d.log_lines()))
 
 

@@ -1,5 +1,5 @@
-"""watch over OTLP/HTTP: the real OpenTelemetry JS SDK exporters (logs and metrics, JSON
-encoding) pointed at the daemon, and hand-written OTLP JSON for partial success and bad input.
+"""watch over OTLP/HTTP: the real OpenTelemetry JS SDK exporters (logs, metrics and traces, JSON
+and protobuf encodings) pointed at the daemon, and hand-written OTLP JSON for partial success and bad input.
 tests/otel/install brings the SDK into tests/otel/node_modules on first use (npm ci)."""
 
 import json
@@ -35,6 +35,7 @@ def export(node, d, service, normal=5, burst=0, protocol="json"):
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["logs"] and all(r["code"] == 0 for r in out["logs"]), (out, p.stderr)
     assert out["metrics"] and all(r["code"] == 0 for r in out["metrics"]), (out, p.stderr)
+    assert out["traces"] and all(r["code"] == 0 for r in out["traces"]), (out, p.stderr)
     return out
 
 
@@ -50,6 +51,9 @@ def test_sdk_exporters_feed_streams_and_anomalies_keep_resource(otel_sdk, daemon
     for m in ("requests", "queue.depth", "latency"):
         s = streams[f"otel.checkout.metrics.{m}"]
         assert s["type"] == "metrics" and s["stats"]["events_in"] >= 1
+    # one event per span, the SDK's spans read from either encoding
+    assert streams["otel.checkout.traces"]["type"] == "traces"
+    assert streams["otel.checkout.traces"]["stats"]["events_in"] == 120
 
     a = wait_anomalies(daemon, "otel.checkout.logs")["anomalies"][0]
     assert a["stream_type"] == "logs"

@@ -1,7 +1,8 @@
-// Exports a few logs and metrics to a ganglion daemon with the real OpenTelemetry JS SDK and its
-// OTLP/HTTP (JSON) exporters, then prints what each export returned as one JSON line.
+// Exports a few logs, metrics and spans to a ganglion daemon with the real OpenTelemetry JS SDK
+// and its OTLP/HTTP exporters, then prints what each export returned as one JSON line.
 // usage: node export.js BASE_URL TOKEN SERVICE_NAME [NORMAL_LOGS [BURST_LOGS [json|protobuf]]]
-// (normal request lines, then panic lines the detector should flag)
+// (normal request lines, then panic lines the detector should flag; as many spans: fast ones,
+// then slow failing ones)
 'use strict';
 const api = require('@opentelemetry/api');
 const { LoggerProvider, BatchLogRecordProcessor } = require('@opentelemetry/sdk-logs');
@@ -11,6 +12,9 @@ const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry
 const metricsHttp = require('@opentelemetry/exporter-metrics-otlp-http');
 const metricsProto = require('@opentelemetry/exporter-metrics-otlp-proto');
 const { Resource } = require('@opentelemetry/resources');
+const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+const tracesHttp = require('@opentelemetry/exporter-trace-otlp-http');
+const tracesProto = require('@opentelemetry/exporter-trace-otlp-proto');
 
 api.diag.setLogger(new api.DiagConsoleLogger(), api.DiagLogLevel.WARN);
 
@@ -33,7 +37,8 @@ async function main() {
   const nburst = parseInt(burstArg || '0', 10);
   const headers = token ? { Authorization: 'Bearer ' + token } : {};
   const resource = new Resource({ 'service.name': service, 'deployment.environment': 'test' });
-  const out = { logs: [], metrics: [] };
+  const { OTLPTraceExporter } = proto ? tracesProto : tracesHttp;
+  const out = { logs: [], metrics: [], traces: [] };
 
   const logs = recording(new OTLPLogExporter({ url: base + '/v1/logs', headers }), out.logs);
   const lp = new LoggerProvider({ resource });
@@ -73,6 +78,27 @@ async function main() {
   h.record(60);
   await mp.forceFlush();
   await mp.shutdown();
+
+  const traces = recording(new OTLPTraceExporter({ url: base + '/v1/traces', headers }),
+                           out.traces);
+  const tp = new BasicTracerProvider({ resource });
+  tp.addSpanProcessor(new BatchSpanProcessor(traces, { maxExportBatchSize: 512,
+                                                       maxQueueSize: 4096,
+                                                       scheduledDelayMillis: 600000 }));
+  const tracer = tp.getTracer('ganglion-otel-test', '1.2.3');
+  const t0 = Date.now() - 3600 * 1000;
+  for (let i = 0; i < nlogs + nburst; i++) {
+    const slow = i >= nlogs;
+    const start = t0 + i * 1000;
+    const span = tracer.startSpan('GET /api/users', {
+      kind: api.SpanKind.SERVER, startTime: start,
+      attributes: { 'http.route': '/api/users', 'http.response.status_code': slow ? 500 : 200 },
+    });
+    if (slow) span.setStatus({ code: api.SpanStatusCode.ERROR, message: 'upstream timeout' });
+    span.end(start + (slow ? 15000 : 3));
+  }
+  await tp.forceFlush();
+  await tp.shutdown();
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 

@@ -295,13 +295,13 @@ static void test_otlp_protobuf_garbage(void **state)
             if (round % 3 == 0 && i % 4 == 0)
                 buf[i] = 0x0a; /* many length-delimited field 1 keys: deep nesting */
         }
-        json_t *v = watch_otlp_pb_decode(buf, n, round % 2 == 0, NULL);
+        json_t *v = watch_otlp_pb_decode(buf, n, (watch_otlp_signal_t)(round % 3), NULL);
         json_decref(v);
     }
     /* a logs request with one record whose body is the string "hi" */
     static const unsigned char req[] = {0x0a, 0x0c, 0x12, 0x0a, 0x12, 0x08, 0x2a,
                                         0x04, 0x0a, 0x02, 'h',  'i',  0x10, 0x09};
-    json_t *v = watch_otlp_pb_decode(req, sizeof req, false, NULL);
+    json_t *v = watch_otlp_pb_decode(req, sizeof req, WATCH_OTLP_LOGS, NULL);
     assert_non_null(v);
     json_t *rec = json_array_get(
         json_object_get(
