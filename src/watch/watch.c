@@ -534,8 +534,8 @@ static void watch_uuid(char out[37])
 /* Moves result r into a new anomaly of the job (r is left zeroed): identity, stream and times
  * around cbad's evidence. The metadata reference is taken later, on the loop thread. NULL when
  * out of memory (r is then cleared). */
-static watch_anomaly_t *watch_anomaly_add(watch_job_t *j, cbad_result_t *r,
-                                          const watch_event_t *last, int64_t now_ms)
+static watch_anomaly_t *watch_job_anomaly_add(watch_job_t *j, cbad_result_t *r,
+                                              const watch_event_t *last, int64_t now_ms)
 {
     watch_anomaly_t *a = watch_anomalies_add(&j->anomalies);
     if (!a) {
@@ -584,7 +584,7 @@ static void watch_job_point(watch_job_t *j, const watch_event_t *ev)
     snprintf(line, sizeof line, "Value %.6g (point %llu) is unusual for this series: %s", ev->value,
              (unsigned long long)at, why);
     r.explanation = strdup(line);
-    watch_anomaly_t *a = r.explanation ? watch_anomaly_add(j, &r, ev, clock_wall_ms()) : NULL;
+    watch_anomaly_t *a = r.explanation ? watch_job_anomaly_add(j, &r, ev, clock_wall_ms()) : NULL;
     if (a) {
         a->numeric = true;
         a->value = ev->value;
@@ -631,7 +631,7 @@ static void watch_job_work(uv_work_t *req)
             j->last_score = r.score;
             cbad_result_note(j->det, &r);
             if (r.anomaly)
-                watch_anomaly_add(j, &r, ev, clock_wall_ms());
+                watch_job_anomaly_add(j, &r, ev, clock_wall_ms());
         } else {
             j->error = -EIO;
         }
