@@ -217,6 +217,8 @@ uint32_t cbad_rng_below(cbad_rng_t *r, uint32_t n)
 
 /* ---- detector ------------------------------------------------------------------------------ */
 
+#define CBAD_CW_RING 16u /* noted window sizes kept: B2 is found window / hop windows later */
+
 struct cbad {
     cbad_settings_t s;
     uint32_t cap; /* baseline + window */
@@ -240,6 +242,14 @@ struct cbad {
     uint64_t *thash; /* [slot]: the hash of the event in that ring slot (0: none) */
     size_t tcap, tused;
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
+    /* text: the windows' compressed sizes noted last, by the stream index of their first event:
+     * the baseline's last block (B2) of a later window is the same events (window / hop
+     * windows later when the block is window-sized), so its size is known without compressing */
+    struct {
+        uint64_t first;
+        size_t raw, comp;
+    } cw[CBAD_CW_RING];
+    uint32_t cw_next;
 };
 
 /* One occurrence of the canonical line with hash h less (it left the baseline). */
@@ -264,8 +274,9 @@ static uint64_t cbad_template_hash(const char *line, size_t len)
     return h | 1;
 }
 
-#define CBAD_TEMPLATES_MAX (1u << 18) /* table slots at most (3 MiB): then rebuilt from the ring   \
-                                       */
+#define CBAD_TEMPLATES_MAX                                                                         \
+    (1u << 18) /* table slots at most (3 MiB): then rebuilt from the ring                          \
+                */
 
 static void cbad_template_insert(cbad_t *d, uint64_t h)
 {
@@ -414,6 +425,12 @@ void cbad_result_note(cbad_t *d, const cbad_result_t *r)
 {
     if (d->s.type == CBAD_STREAM_METRICS)
         return;
+    if (r->window_raw && r->window_compressed) {
+        d->cw[d->cw_next].first = r->first_event;
+        d->cw[d->cw_next].raw = r->window_raw;
+        d->cw[d->cw_next].comp = r->window_compressed;
+        d->cw_next = (d->cw_next + 1) % CBAD_CW_RING;
+    }
     if (r->anomaly) {
         if (d->s.fold && r->last_event + 1 > d->quiet_until)
             d->quiet_until = r->last_event + 1;
@@ -582,6 +599,18 @@ int cbad_job_refill(cbad_t *d, cbad_job_t *j)
             j->data[pos++] = '\n';
         }
         j->off[j->n] = pos;
+        /* B2 (the baseline's last m events) as an earlier window: same first event and the same
+         * bytes (every event has at least its '\n', so the same count) — the same size. */
+        uint32_t m = d->s.window < d->s.baseline / 2 ? d->s.window : d->s.baseline / 2;
+        uint32_t nb1 = d->s.baseline - m;
+        size_t raw_b2 = j->off[d->s.baseline] - j->off[nb1];
+        j->b2_raw = j->b2_comp = 0;
+        for (uint32_t i = 0; i < CBAD_CW_RING; i++)
+            if (d->cw[i].comp && d->cw[i].first == start + nb1 && d->cw[i].raw == raw_b2) {
+                j->b2_raw = raw_b2;
+                j->b2_comp = d->cw[i].comp;
+                break;
+            }
         j->has_hist = true;
         memcpy(j->hist[0], d->hist_b, sizeof d->hist_b);
         memcpy(j->hist[1], d->hist_w, sizeof d->hist_w);
@@ -734,7 +763,7 @@ typedef enum {
 
 /* Measures the compressed sizes of the split laid out in sc->buf. */
 static int cbad_measure(cbad_scratch_t *sc, cbad_mode_t mode, int level, cbad_measure_t what,
-                        cbad_sizes_t *z)
+                        const cbad_job_t *j, cbad_sizes_t *z)
 {
     const char *b = sc->buf;
     size_t b1 = z->raw_b1, rb = z->raw_b, all = z->raw_b + z->raw_w;
@@ -745,11 +774,16 @@ static int cbad_measure(cbad_scratch_t *sc, cbad_mode_t mode, int level, cbad_me
         (rc = cbad_csize(sc, mode, level, true, b + rb, all - rb, &z->c_w)) < 0 ||
         (rc = cbad_csize(sc, mode, level, false, b, all, &z->c_bw)) < 0)
         return rc;
-    if (what == CBAD_MEASURE_OBSERVED &&
-        ((rc = cbad_csize(sc, mode, level, false, b, b1, &z->c_b1)) < 0 ||
-         (rc = cbad_csize(sc, mode, level, true, b + b1, rb - b1, &z->c_b2)) < 0))
+    if (what != CBAD_MEASURE_OBSERVED)
+        return 0;
+    if ((rc = cbad_csize(sc, mode, level, false, b, b1, &z->c_b1)) < 0)
         return rc;
-    return 0;
+    /* The fast mode takes C(B2) from the earlier window that held the same events, if noted. */
+    if (mode == CBAD_MODE_FAST && j->b2_comp && j->b2_raw == rb - b1) {
+        z->c_b2 = j->b2_comp;
+        return 0;
+    }
+    return cbad_csize(sc, mode, level, true, b + b1, rb - b1, &z->c_b2);
 }
 
 /* ---- scoring ------------------------------------------------------------------------------- */
@@ -859,7 +893,7 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
 
     cbad_sizes_t z;
     cbad_layout(sc, data, off, n, nb, nb1, false, &z);
-    if ((rc = cbad_measure(sc, mode, s->level, CBAD_MEASURE_OBSERVED, &z)) < 0)
+    if ((rc = cbad_measure(sc, mode, s->level, CBAD_MEASURE_OBSERVED, j, &z)) < 0)
         goto out;
     double ncd = cbad_ncd_directed(z.c_b, z.c_w, z.c_bw);
     double ref = cbad_ncd_directed(z.c_b1, z.c_b2, z.c_b);
@@ -885,6 +919,10 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     r->window_entropy =
         j->has_hist ? cbad_entropy_counts(j->hist[1]) : cbad_entropy(data + off[nb], z.raw_w);
     r->entropy_change = r->window_entropy - r->baseline_entropy;
+    if (!j->val) {
+        r->window_raw = z.raw_w;
+        r->window_compressed = z.c_w;
+    }
 
     /* Repetition: how much better the window compresses than the baseline's own last block of
      * the same size (a flood of one kind of event says little new but is not normal either). */
@@ -934,8 +972,8 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
             cbad_sizes_t pz;
             cbad_layout(sc, data, off, n, nb, nb1, window_only, &pz);
             if ((rc = cbad_measure(sc, mode, s->level,
-                                   window_only ? CBAD_MEASURE_WINDOW : CBAD_MEASURE_SPLIT, &pz)) <
-                0)
+                                   window_only ? CBAD_MEASURE_WINDOW : CBAD_MEASURE_SPLIT, j,
+                                   &pz)) < 0)
                 goto out;
             done++;
             if (flood ? ratio(pz.raw_w, pz.c_w) >= ratio_w

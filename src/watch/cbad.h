@@ -117,6 +117,8 @@ typedef struct cbad_result {
     double baseline_entropy;         /* Shannon entropy, bits per byte, of the encoded bytes */
     double window_entropy;
     double entropy_change;      /* window - baseline, bits per byte */
+    size_t window_raw;          /* text: the window's bytes and their compressed size, which */
+    size_t window_compressed;   /* cbad_result_note keeps for a later window's C(B2) */
     char *explanation;          /* one paragraph, owned by the result */
     char *detailed_explanation; /* several lines with every number, owned by the result */
     size_t n_baseline_samples, n_window_samples, n_novel;

@@ -18,8 +18,10 @@ struct cbad_job {
     size_t data_cap, off_cap, val_cap; /* allocated sizes, kept when a job is refilled */
     double rep_usual;                  /* the stream's usual repetition when the job was taken */
     bool window_rare; /* text: the window holds a line of a template seen < rare_template times */
-    bool has_hist;    /* text: byte counts of the baseline and the window, kept by the */
-    uint64_t hist[2][256]; /* detector as events come and go (entropy without a pass) */
+    size_t b2_raw, b2_comp; /* text: C(B2) known from an earlier window whose window held the
+                             * same events (cbad_result_note), else 0 */
+    bool has_hist;          /* text: byte counts of the baseline and the window, kept by the */
+    uint64_t hist[2][256];  /* detector as events come and go (entropy without a pass) */
 };
 
 /* Boundaries of the sequential test for one (N, p_threshold), built once per scratch

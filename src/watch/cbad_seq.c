@@ -23,9 +23,18 @@ static bool cbad_seq_sig_look(uint32_t l, uint32_t step, uint32_t n_grade)
     return n >= n_grade && (n - step < n_grade || l % 10 == 0);
 }
 
-/* P(Bin(n, q) <= j) for j = 0..kmax into cdf[]. The probabilities by the ratio of successive
- * terms, in the linear domain while the first term is representable, else in logs. */
-static void cbad_binom_cdf(uint32_t n, double q, uint32_t kmax, double *cdf)
+/* rat[j] = (n - j) / (j + 1) for j = 0..kmax (0 from j = n on): the ratio of successive binomial
+ * coefficients, computed once per n for every grid point (the division was most of the build). */
+static void cbad_binom_ratios(uint32_t n, uint32_t kmax, double *rat)
+{
+    for (uint32_t j = 0; j <= kmax; j++)
+        rat[j] = j < n ? (double)(n - j) / (double)(j + 1) : 0.0;
+}
+
+/* P(Bin(n, q) <= j) for j = 0..kmax into cdf[], given rat from cbad_binom_ratios(n, kmax). The
+ * probabilities by the ratio of successive terms, in the linear domain while the first term is
+ * representable, else in logs. */
+static void cbad_binom_cdf(uint32_t n, double q, uint32_t kmax, const double *rat, double *cdf)
 {
     if (q <= 0.0) {
         for (uint32_t j = 0; j <= kmax; j++)
@@ -43,7 +52,7 @@ static void cbad_binom_cdf(uint32_t n, double q, uint32_t kmax, double *cdf)
         for (uint32_t j = 0; j <= kmax; j++) {
             if (j <= n) {
                 acc += p;
-                p *= (double)(n - j) / (double)(j + 1) * r;
+                p *= rat[j] * r;
             }
             cdf[j] = acc < 1.0 ? acc : 1.0;
         }
@@ -54,7 +63,7 @@ static void cbad_binom_cdf(uint32_t n, double q, uint32_t kmax, double *cdf)
         if (j <= n) {
             acc += exp(lp);
             if (j < n)
-                lp += log((double)(n - j) / (double)(j + 1)) + lr;
+                lp += log(rat[j]) + lr;
         }
         cdf[j] = acc < 1.0 ? acc : 1.0;
     }
@@ -103,11 +112,12 @@ int cbad_seq_build(cbad_seq_t *t, uint32_t n_perm, double alpha, uint32_t kstop,
     double *q = malloc(sizeof *q * g);
     double *cn = malloc(sizeof *cn * g * kw); /* cdf of Bin(n, q_i) */
     double *cm = malloc(sizeof *cm * g * kw); /* cdf of Bin(N - n, q_i) */
+    double *rn = malloc(sizeof *rn * 2 * kw), *rm = rn ? rn + kw : NULL; /* their ratios */
     t->sig_max = malloc(sizeof *t->sig_max * (t->looks + 1));
     t->ns_min = malloc(sizeof *t->ns_min * (t->looks + 1));
     t->bound = malloc(sizeof *t->bound * (t->looks + 1) * (kstar + 1));
     int rc = 0;
-    if (!q || !cn || !cm || !t->sig_max || !t->ns_min || !t->bound) {
+    if (!q || !cn || !cm || !rn || !t->sig_max || !t->ns_min || !t->bound) {
         rc = -ENOMEM;
         goto out;
     }
@@ -123,9 +133,11 @@ int cbad_seq_build(cbad_seq_t *t, uint32_t n_perm, double alpha, uint32_t kstop,
     }
     for (uint32_t l = 1; l <= t->looks; l++) {
         uint32_t n = l * t->step, m = n_perm - n;
+        cbad_binom_ratios(n, kstar + 1, rn);
+        cbad_binom_ratios(m, kstar + 1, rm);
         for (size_t i = 0; i < g; i++) {
-            cbad_binom_cdf(n, q[i], kstar + 1, cn + i * kw);
-            cbad_binom_cdf(m, q[i], kstar + 1, cm + i * kw);
+            cbad_binom_cdf(n, q[i], kstar + 1, rn, cn + i * kw);
+            cbad_binom_cdf(m, q[i], kstar + 1, rm, cm + i * kw);
         }
         /* Stop as significant with k <= sig_max: wrong if the remaining m shuffles bring the
          * count over kstar. Risk sup_q P(Bin(n,q) <= k) P(Bin(m,q) >= kstar + 1 - k). Severity is
@@ -177,6 +189,7 @@ out:
     free(q);
     free(cn);
     free(cm);
+    free(rn);
     if (rc < 0)
         cbad_seq_free(t);
     return rc;

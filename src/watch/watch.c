@@ -478,8 +478,8 @@ typedef struct watch_job {
     watch_point_t recent[WATCH_RECENT_POINTS]; /* its last points, as the stream keeps them */
     watch_event_t *ev;
     size_t nev;
-    size_t consumed;   /* events fed to the detector: all, or up to the first anomaly */
-    json_t *anomalies; /* built by the worker */
+    size_t consumed;             /* events fed to the detector: all, or up to the first anomaly */
+    watch_anomalies_t anomalies; /* found by the worker */
     uint64_t windows, scored;
     double last_score;
     double seconds;
@@ -531,41 +531,25 @@ static void watch_uuid(char out[37])
              b[14], b[15]);
 }
 
-/* The stored anomaly: cbad's evidence plus identity, stream, metadata and workflow fields. */
-static json_t *watch_anomaly_build(const watch_job_t *j, const cbad_result_t *r,
-                                   const watch_event_t *last, int64_t now_ms)
+/* Moves result r into a new anomaly of the job (r is left zeroed): identity, stream and times
+ * around cbad's evidence. The metadata reference is taken later, on the loop thread. NULL when
+ * out of memory (r is then cleared). */
+static watch_anomaly_t *watch_job_anomaly_add(watch_job_t *j, cbad_result_t *r,
+                                              const watch_event_t *last, int64_t now_ms)
 {
-    json_t *a = cbad_result_to_json(r);
-    if (!a)
+    watch_anomaly_t *a = watch_anomalies_add(&j->anomalies);
+    if (!a) {
+        cbad_result_clear(r);
         return NULL;
-    char id[37], ts[40], now[40];
-    watch_uuid(id);
-    clock_rfc3339(last->ts_ms, ts, sizeof ts);
-    clock_rfc3339(now_ms, now, sizeof now);
-    json_t *meta = last->meta ? json_deep_copy(last->meta) : json_object();
-    if (!json_is_object(meta)) {
-        json_decref(meta);
-        meta = json_object();
     }
-    json_object_set_new(meta, "window_index", json_integer((json_int_t)r->window_index));
-    json_object_set_new(meta, "first_event", json_integer((json_int_t)r->first_event));
-    json_object_set_new(meta, "last_event", json_integer((json_int_t)r->last_event));
-    json_object_set_new(meta, "permutations_run", json_integer((json_int_t)r->permutations_run));
-    json_object_set_new(a, "id", json_string(id));
-    json_object_set_new(a, "timestamp", json_string(ts));
-    json_object_set_new(a, "timestamp_ms", json_integer(last->ts_ms));
-    json_object_set_new(a, "stream", json_string(j->name));
-    json_object_set_new(a, "stream_type", json_string(cbad_stream_type_name(j->type)));
-    json_object_set_new(a, "metadata", meta);
-    json_object_set_new(a, "tags", json_array());
-    json_object_set_new(a, "status", json_string("pending"));
-    json_object_set_new(a, "notes", json_string(""));
-    json_object_set_new(a, "acknowledged_by", json_null());
-    json_object_set_new(a, "acknowledged_at", json_null());
-    json_object_set_new(a, "dismissed_by", json_null());
-    json_object_set_new(a, "dismissed_at", json_null());
-    json_object_set_new(a, "created_at", json_string(now));
-    json_object_set_new(a, "updated_at", json_string(now));
+    a->r = *r;
+    memset(r, 0, sizeof *r);
+    watch_uuid(a->id);
+    snprintf(a->stream, sizeof a->stream, "%s", j->name);
+    a->type = j->type;
+    a->ts_ms = last->ts_ms;
+    a->created_ms = now_ms;
+    a->meta = last->meta; /* borrowed until watch_job_after takes a reference */
     return a;
 }
 
@@ -600,15 +584,11 @@ static void watch_job_point(watch_job_t *j, const watch_event_t *ev)
     snprintf(line, sizeof line, "Value %.6g (point %llu) is unusual for this series: %s", ev->value,
              (unsigned long long)at, why);
     r.explanation = strdup(line);
-    json_t *a = r.explanation ? watch_anomaly_build(j, &r, ev, clock_wall_ms()) : NULL;
+    watch_anomaly_t *a = r.explanation ? watch_job_anomaly_add(j, &r, ev, clock_wall_ms()) : NULL;
     if (a) {
-        json_object_set_new(a, "detector", json_string("numeric"));
-        json_object_set_new(a, "value", json_real(ev->value));
-        json_object_set_new(a, "signals",
-                            json_pack("{s:f,s:f,s:f,s:f,s:I}", "novelty", p.novelty, "extreme",
-                                      p.extreme, "entropy", p.entropy, "residual", p.residual,
-                                      "novel_context_length", (json_int_t)p.novel_len));
-        json_array_append_new(j->anomalies, a);
+        a->numeric = true;
+        a->value = ev->value;
+        a->signals = p;
     }
     cbad_result_clear(&r);
 }
@@ -624,7 +604,7 @@ static void watch_job_work(uv_work_t *req)
     cbad_job_t *cj = NULL; /* one snapshot, refilled window after window */
     j->consumed = j->nev;
     for (size_t i = 0; i < j->nev; i++) {
-        if (json_array_size(j->anomalies) > 0) {
+        if (j->anomalies.n > 0) {
             j->consumed = i;
             break;
         }
@@ -650,11 +630,8 @@ static void watch_job_work(uv_work_t *req)
             j->windows++;
             j->last_score = r.score;
             cbad_result_note(j->det, &r);
-            if (r.anomaly) {
-                json_t *a = watch_anomaly_build(j, &r, ev, clock_wall_ms());
-                if (a)
-                    json_array_append_new(j->anomalies, a);
-            }
+            if (r.anomaly)
+                watch_job_anomaly_add(j, &r, ev, clock_wall_ms());
         } else {
             j->error = -EIO;
         }
@@ -667,19 +644,28 @@ static void watch_job_work(uv_work_t *req)
 
 typedef struct watch_store_job {
     watch_t *w;
-    json_t *anomalies;
-    size_t stored;
+    watch_anomalies_t anomalies; /* owned */
+    json_t *payloads;            /* their objects, built once: stored, then published */
     char err[256];
 } watch_store_job_t;
 
+/* Store worker: each anomaly becomes its API object here, once; that object is the row written
+ * and, after the commit, the anomaly.created payload. */
 static int watch_store_work(store_conn_t *c, void *ud)
 {
     watch_store_job_t *sj = ud;
     int rc = store_tx_begin(c);
-    for (size_t i = 0; rc == 0 && i < json_array_size(sj->anomalies); i++) {
-        rc = watch_db_anomaly_insert(c, json_array_get(sj->anomalies, i));
+    for (size_t i = 0; rc == 0 && i < sj->anomalies.n; i++) {
+        const watch_anomaly_t *a = &sj->anomalies.v[i];
+        json_t *o = watch_anomaly_json(a);
+        if (!o || json_array_append_new(sj->payloads, o) < 0) {
+            snprintf(sj->err, sizeof sj->err, "out of memory");
+            store_tx_rollback(c);
+            return -ENOMEM;
+        }
+        rc = watch_db_anomaly_insert(c, o);
         if (rc == 0)
-            rc = watch_db_incident_note(c, json_array_get(sj->anomalies, i));
+            rc = watch_db_incident_note(c, a);
     }
     if (rc == 0)
         rc = store_tx_commit(c);
@@ -696,16 +682,17 @@ static void watch_store_done(int status, void *ud)
     hub_t *hub = sj->w->hub;
     if (status < 0) {
         log_error(NULL, "watch: anomalies could not be stored", "{s:i,s:i,s:s}", "count",
-                  (int)json_array_size(sj->anomalies), "code", status, "error", sj->err);
+                  (int)sj->anomalies.n, "code", status, "error", sj->err);
     } else {
         size_t i;
         json_t *a;
-        json_array_foreach(sj->anomalies, i, a)
+        json_array_foreach(sj->payloads, i, a)
         {
             bus_publish(hub->bus, "anomaly.created", json_incref(a));
         }
     }
-    json_decref(sj->anomalies);
+    json_decref(sj->payloads);
+    watch_anomalies_free(&sj->anomalies);
     free(sj);
 }
 
@@ -716,6 +703,9 @@ static void watch_job_after(uv_work_t *req, int status)
     watch_stream_t *s = j->s;
     hub_t *hub = w->hub;
     w->jobs_running--;
+    /* The anomalies keep their last event's metadata past the events (loop thread: references). */
+    for (size_t i = 0; i < j->anomalies.n; i++)
+        json_incref(j->anomalies.v[i].meta);
     for (size_t i = 0; i < j->consumed; i++)
         watch_event_clear(&j->ev[i]);
     if (j->consumed < j->nev) {
@@ -727,7 +717,7 @@ static void watch_job_after(uv_work_t *req, int status)
         free(j->ev);
     }
 
-    size_t n = json_array_size(j->anomalies);
+    size_t n = j->anomalies.n;
     w->windows_scored += j->windows;
     w->anomalies += n;
     if (hub->metrics) {
@@ -740,25 +730,29 @@ static void watch_job_after(uv_work_t *req, int status)
     if (j->error)
         log_warn(NULL, "watch: some events could not be scored", "{s:s,s:i}", "stream", s->name,
                  "code", j->error);
-    if (n)
-        watch_incident_assign(w, s, j->anomalies);
+    for (size_t i = 0; i < n; i++)
+        watch_incident_assign_one(w, s, &j->anomalies.v[i]);
     if (n) {
         watch_store_job_t *sj = calloc(1, sizeof *sj);
-        if (sj) {
+        json_t *payloads = sj ? json_array() : NULL;
+        if (payloads) {
             sj->w = w;
             sj->anomalies = j->anomalies;
-            j->anomalies = NULL;
+            sj->payloads = payloads;
+            memset(&j->anomalies, 0, sizeof j->anomalies);
             if (store_submit(hub->store, hub->loop, watch_store_work, watch_store_done, sj) < 0) {
                 log_error(NULL, "watch: anomalies could not be queued for storage", "{s:i}",
                           "count", (int)n);
-                json_decref(sj->anomalies);
+                json_decref(sj->payloads);
+                watch_anomalies_free(&sj->anomalies);
                 free(sj);
             }
         } else {
+            free(sj);
             log_error(NULL, "watch: anomalies lost (out of memory)", "{s:i}", "count", (int)n);
         }
     }
-    json_decref(j->anomalies);
+    watch_anomalies_free(&j->anomalies);
 
     s->busy = false;
     s->events_scored += j->scored;
@@ -798,14 +792,9 @@ void watch_stream_kick(watch_t *w, watch_stream_t *s)
     size_t n = carried ? s->carry_n : s->q_len < WATCH_JOB_EVENTS ? s->q_len : WATCH_JOB_EVENTS;
     if (j)
         j->ev = carried ? s->carry : malloc(n * sizeof *j->ev);
-    if (j)
-        j->anomalies = json_array();
-    if (!j || !j->ev || !j->anomalies) {
-        if (j) {
-            if (!carried)
-                free(j->ev);
-            json_decref(j->anomalies);
-        }
+    if (!j || !j->ev) {
+        if (j && !carried)
+            free(j->ev);
         free(j);
         log_error(NULL, "watch: scoring job could not start (out of memory)", "{s:s}", "stream",
                   s->name);
@@ -845,7 +834,6 @@ void watch_stream_kick(watch_t *w, watch_stream_t *s)
             s->q_len += n;
             free(j->ev);
         }
-        json_decref(j->anomalies);
         free(j);
         log_error(NULL, "watch: scoring job could not be queued", "{s:s,s:s}", "stream", s->name,
                   "error", uv_strerror(rc));

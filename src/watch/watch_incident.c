@@ -29,9 +29,46 @@ int watch_severity_rank(const char *severity)
 
 /* ---- grouping (loop thread) ------------------------------------------------------------- */
 
-void watch_incident_assign(watch_t *w, watch_stream_t *s, json_t *anomalies)
+/* The incident an anomaly of window [first, last] at ts (events' own time) belongs to: the
+ * stream's open one when it is the same burst, else a new one. Returns s->incident. */
+static const char *watch_incident_join(watch_t *w, watch_stream_t *s, uint64_t first, uint64_t last,
+                                       int64_t ts)
 {
     int64_t gap_ms = w->hub->cfg.watch_incident_gap_s * 1000;
+    int64_t dt = ts - s->incident_last_ms;
+    /* Same burst: its window overlaps or adjoins the incident's last window, or it comes
+     * within the gap (in the events' own time) of the incident's last anomaly. */
+    bool join = s->incident[0] && s->incident_count < WATCH_INCIDENT_MAX &&
+                ((s->incident_events_valid && first <= s->incident_last_event + 1) ||
+                 (dt <= gap_ms && dt >= -gap_ms));
+    if (!join) {
+        unsigned char b[12];
+        randombytes_buf(b, sizeof b);
+        char *o = s->incident;
+        o += snprintf(o, sizeof s->incident, "inc-");
+        for (size_t k = 0; k < sizeof b; k++)
+            o += snprintf(o, 3, "%02x", b[k]);
+        s->incident_last_ms = ts;
+        s->incident_last_event = last;
+        s->incident_count = 0;
+    }
+    s->incident_count++;
+    if (ts > s->incident_last_ms)
+        s->incident_last_ms = ts;
+    if (!s->incident_events_valid || last > s->incident_last_event)
+        s->incident_last_event = last;
+    s->incident_events_valid = true;
+    return s->incident;
+}
+
+void watch_incident_assign_one(watch_t *w, watch_stream_t *s, watch_anomaly_t *a)
+{
+    const char *id = watch_incident_join(w, s, a->r.first_event, a->r.last_event, a->ts_ms);
+    snprintf(a->incident, sizeof a->incident, "%s", id);
+}
+
+void watch_incident_assign(watch_t *w, watch_stream_t *s, json_t *anomalies)
+{
     size_t i;
     json_t *a;
     json_array_foreach(anomalies, i, a)
@@ -40,30 +77,8 @@ void watch_incident_assign(watch_t *w, watch_stream_t *s, json_t *anomalies)
         uint64_t first = (uint64_t)json_integer_value(json_object_get(meta, "first_event"));
         uint64_t last = (uint64_t)json_integer_value(json_object_get(meta, "last_event"));
         int64_t ts = json_integer_value(json_object_get(a, "timestamp_ms"));
-        int64_t dt = ts - s->incident_last_ms;
-        /* Same burst: its window overlaps or adjoins the incident's last window, or it comes
-         * within the gap (in the events' own time) of the incident's last anomaly. */
-        bool join = s->incident[0] && s->incident_count < WATCH_INCIDENT_MAX &&
-                    ((s->incident_events_valid && first <= s->incident_last_event + 1) ||
-                     (dt <= gap_ms && dt >= -gap_ms));
-        if (!join) {
-            unsigned char b[12];
-            randombytes_buf(b, sizeof b);
-            char *o = s->incident;
-            o += snprintf(o, sizeof s->incident, "inc-");
-            for (size_t k = 0; k < sizeof b; k++)
-                o += snprintf(o, 3, "%02x", b[k]);
-            s->incident_last_ms = ts;
-            s->incident_last_event = last;
-            s->incident_count = 0;
-        }
-        s->incident_count++;
-        if (ts > s->incident_last_ms)
-            s->incident_last_ms = ts;
-        if (!s->incident_events_valid || last > s->incident_last_event)
-            s->incident_last_event = last;
-        s->incident_events_valid = true;
-        json_object_set_new(a, "incident_id", json_string(s->incident));
+        json_object_set_new(a, "incident_id",
+                            json_string(watch_incident_join(w, s, first, last, ts)));
     }
 }
 

@@ -14,19 +14,17 @@
     "id, stream, stream_type, first_ms, last_ms, anomalies, severity, status, notes, "             \
     "created_at, updated_at"
 
-int watch_db_incident_note(store_conn_t *c, const json_t *a)
+int watch_db_incident_note(store_conn_t *c, const watch_anomaly_t *a)
 {
-    const char *id = json_string_value(json_object_get(a, "incident_id"));
-    if (!id)
+    if (!a->incident[0])
         return 0;
-    const char *sev = json_string_value(json_object_get(a, "severity"));
-    int64_t ts = json_integer_value(json_object_get(a, "timestamp_ms"));
+    const char *sev = cbad_severity_name(a->r.severity);
     int64_t now = clock_wall_ms();
-    store_val_t p[] = {STORE_TEXTV(id),
-                       STORE_TEXTV(json_string_value(json_object_get(a, "stream")) ?: ""),
-                       STORE_TEXTV(json_string_value(json_object_get(a, "stream_type")) ?: ""),
-                       STORE_INTV(ts),
-                       STORE_TEXTV(sev ? sev : "none"),
+    store_val_t p[] = {STORE_TEXTV(a->incident),
+                       STORE_TEXTV(a->stream),
+                       STORE_TEXTV(cbad_stream_type_name(a->type)),
+                       STORE_INTV(a->ts_ms),
+                       STORE_TEXTV(sev),
                        STORE_INTV(watch_severity_rank(sev)),
                        STORE_INTV(now)};
     /* A new anomaly needs a look: the incident goes back to pending whatever it was. */

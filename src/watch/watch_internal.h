@@ -51,6 +51,40 @@ typedef struct watch_event {
     json_t *meta;  /* shared reference or NULL (OTLP resource/scope attributes) */
 } watch_event_t;
 
+/* One anomaly from the scoring job to the store and the bus, typed: the window's evidence, its
+ * identity and times, the stream, the last event's metadata and, for a numeric stream, its
+ * signals. watch_anomaly_json turns it into the API's object where it leaves the domain (the
+ * stored row and the anomaly.created payload, built once). */
+#define WATCH_INCIDENT_ID_MAX 32 /* "inc-" and 24 hex digits */
+typedef struct watch_anomaly {
+    cbad_result_t r; /* owned: evidence, explanation, samples */
+    char id[37];     /* UUID v4 */
+    char stream[WATCH_NAME_MAX + 1];
+    cbad_stream_type_t type;
+    int64_t ts_ms;      /* the last event's time */
+    int64_t created_ms; /* when it was detected */
+    json_t *meta;       /* one reference (taken on the loop thread) or NULL */
+    bool numeric;       /* from the numeric detector: value and signals below */
+    double value;
+    num_point_t signals;
+    char incident[WATCH_INCIDENT_ID_MAX + 1]; /* "" until watch_incident_assign_one */
+} watch_anomaly_t;
+
+/* A growable list of anomalies (owned by whoever holds the list). */
+typedef struct watch_anomalies {
+    watch_anomaly_t *v;
+    size_t n, cap;
+} watch_anomalies_t;
+
+/* A zeroed slot at the end of l, or NULL when out of memory. */
+watch_anomaly_t *watch_anomalies_add(watch_anomalies_t *l);
+/* Frees every anomaly's result and metadata reference, then the list; safe on a zeroed list.
+ * Loop thread (it drops metadata references). */
+void watch_anomalies_free(watch_anomalies_t *l);
+/* The API's object for a (new reference; NULL when out of memory). Any thread: it only reads
+ * a->meta. */
+json_t *watch_anomaly_json(const watch_anomaly_t *a);
+
 typedef struct watch_stream {
     char name[WATCH_NAME_MAX + 1];
     char owner[96];           /* who created it ("user:alice"); "" = none: an admin's alone */
@@ -228,13 +262,17 @@ int watch_review_apply(store_conn_t *c, const char *id, const json_t *patch, con
 /* ---- incidents (watch_incident.c, watch_incident_db.c) ---- */
 /* medium 1, high 2, critical 3, anything else 0. */
 int watch_severity_rank(const char *severity);
-/* Gives each new anomaly of stream s (in detection order) its incident_id: the stream's open
- * incident when the anomaly belongs to the same burst, else a new one. Loop thread. */
+/* Gives each new anomaly of stream s (in detection order; JSON objects) its incident_id: the
+ * stream's open incident when the anomaly belongs to the same burst, else a new one. Loop thread.
+ */
 void watch_incident_assign(watch_t *w, watch_stream_t *s, json_t *anomalies);
+/* The same for one typed anomaly: the grouping above, with its window's events and time. Writes
+ * the incident's id to a->incident. */
+void watch_incident_assign_one(watch_t *w, watch_stream_t *s, watch_anomaly_t *a);
 /* Incident rows, on store worker threads. note: counts a just-inserted anomaly in its incident
  * (created when new; its status back to pending). refresh: the status recomputed from its
  * anomalies (the most urgent one's). */
-int watch_db_incident_note(store_conn_t *c, const json_t *anomaly);
+int watch_db_incident_note(store_conn_t *c, const watch_anomaly_t *a);
 int watch_db_incident_refresh(store_conn_t *c, const char *id);
 int watch_db_incident_get(store_conn_t *c, const char *id, json_t **out);
 typedef struct watch_ifilter {

@@ -654,6 +654,58 @@ static void test_sequential_boundaries(void **state)
 
 /* At the default N = 1000 the fast path stops significant windows early: their decisions and
  * severities must still be the full test's, and the reported p must bound the full test's. */
+/* The fast path takes a window's C(B2) from the earlier window that held the same events (noted
+ * with cbad_result_note, as the daemon does); every size and figure equals compressing it. */
+static void test_b2_from_earlier_window(void **state)
+{
+    (void)state;
+    cbad_settings_t s;
+    cbad_settings_default(&s);
+    s.permutations = 20; /* the screen is what is compared; shuffles only cost time here */
+    synth_opts_t o;
+    synth_opts_default(&o);
+    o.seed = 5;
+    o.warmup = 450;
+    o.gap = 200;
+    synth_t *sy;
+    cbad_t *d;
+    cbad_scratch_t *sc;
+    assert_int_equal(synth_new(&o, &sy), 0);
+    assert_int_equal(cbad_new(&s, &d), 0);
+    assert_int_equal(cbad_scratch_new(&sc), 0);
+    unsigned windows = 0, reused = 0;
+    for (int i = 0; i < 900; i++) {
+        synth_event_t ev;
+        synth_next(sy, &ev);
+        if (cbad_push(d, ev.line, ev.len) != 1)
+            continue;
+        cbad_job_t *j;
+        assert_int_equal(cbad_job_take(d, &j), 0);
+        cbad_result_t full, fast;
+        assert_int_equal(cbad_job_run_mode(j, sc, CBAD_MODE_FULL, &full), 0);
+        assert_int_equal(cbad_job_run_mode(j, sc, CBAD_MODE_FAST, &fast), 0);
+        windows++;
+        reused += j->b2_comp > 0;
+        assert_memory_equal(&fast.ncd_reference, &full.ncd_reference, sizeof fast.ncd_reference);
+        assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
+        assert_memory_equal(&fast.compression_reference, &full.compression_reference,
+                            sizeof fast.compression_reference);
+        assert_memory_equal(&fast.repetition, &full.repetition, sizeof fast.repetition);
+        assert_int_equal(fast.anomaly, full.anomaly);
+        assert_int_equal(fast.severity, full.severity);
+        cbad_result_note(d, &fast);
+        cbad_result_clear(&full);
+        cbad_result_clear(&fast);
+        cbad_job_destroy(&j);
+    }
+    /* Every window from the sixth on finds its B2 (window / hop = 5 windows earlier). */
+    assert_true(windows > 40);
+    assert_int_equal(reused, windows - s.window / s.hop);
+    cbad_scratch_destroy(&sc);
+    cbad_destroy(&d);
+    synth_destroy(&sy);
+}
+
 static void test_sequential_matches_full(void **state)
 {
     (void)state;
@@ -883,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_permutation_determinism),
         cmocka_unit_test(test_result_note_folds_overlapping_windows),
         cmocka_unit_test(test_fast_matches_full),
+        cmocka_unit_test(test_b2_from_earlier_window),
         cmocka_unit_test(test_sequential_boundaries),
         cmocka_unit_test(test_sequential_matches_full),
         cmocka_unit_test(test_synthetic_suite),
