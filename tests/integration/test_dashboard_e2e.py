@@ -135,3 +135,36 @@ def test_guard_evaluate_and_a_held_spawn_rejected_from_the_queue(daemon, tmp_pat
         t.join(70)
     assert held["r"].status_code == 403 and held["r"].json()["type"].endswith("guard-review-rejected")
     assert daemon.get("/api/v1/agents?labels=guard=true").json()["agents"] == []
+
+
+def test_register_with_an_invitation_reload_keeps_the_session_and_a_reset_token_link_works(make_daemon, tmp_path, bin):
+    d = make_daemon(env={"GANGLION_AUTH_REGISTRATION": "invite"})
+    code = d.post("/api/v1/invites", json={}).json()["code"]
+    rosa, _ = make_user(d, "rosa", "viewer", "rosa-old-passphrase-11")
+    r = d.post(f"/api/v1/users/{rosa['id']}/reset-token", json={})
+    assert r.status_code in (200, 201), r.text
+    run_scenario(d, "accounts", tmp_path, bin, INVITE_CODE=code, RESET_TOKEN=r.json()["token"])
+    users = {u["username"]: u for u in d.get("/api/v1/users").json()["users"]}
+    assert users["newton"]["role"] == "viewer"
+    assert d.get("/api/v1/invites").json()["invites"] == []  # the code was used
+    # the reload refreshed through the cookie with its CSRF token, and sign-out ended that session
+    refreshes = d.get("/api/v1/audit?action=auth.refresh").json()["entries"]
+    assert [e["result"] for e in refreshes] == [200]
+    assert d.get("/api/v1/audit?action=auth.password_reset").json()["entries"][0]["result"] in (200, 204)
+    for page in ["register", "reset"]:
+        assert (tmp_path / f"{page}.png").stat().st_size > 1000
+
+
+def test_admin_approves_a_pending_account_and_manages_invitations_and_teams(make_daemon, tmp_path, bin):
+    d = make_daemon(env={"GANGLION_AUTH_REGISTRATION": "approval"})
+    r = d.post("/api/v1/auth/register", json={"username": "pat", "password": "pat-long-passphrase-3"})
+    assert r.status_code == 201 and r.json()["pending"] is True, r.text
+    run_scenario(d, "admin_accounts", tmp_path, bin)
+    pat = [u for u in d.get("/api/v1/users").json()["users"] if u["username"] == "pat"][0]
+    assert not pat["pending"] and not pat["disabled"]
+    assert d.get("/api/v1/invites").json()["invites"] == []
+    assert d.get("/api/v1/teams").json()["teams"] == []
+    audit = [e["action"] for e in d.get("/api/v1/audit?limit=200").json()["entries"]]
+    for action in ["users.approve", "users.invite", "users.invite_revoke", "teams.create",
+                   "teams.member_add", "teams.delete"]:
+        assert action in audit
