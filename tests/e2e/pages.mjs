@@ -2,7 +2,7 @@
 // the page is usable from the keyboard (sign in without the mouse); it loads in under a second.
 import { open, signIn, env, shot, check, scenario } from './lib.mjs';
 
-const PAGES = ['overview', 'agents', 'watch', 'tasks', 'chat', 'brains', 'guard', 'admin'];
+const PAGES = ['overview', 'agents', 'watch', 'tasks', 'chat', 'brains', 'guard', 'alerts', 'admin'];
 
 scenario(async () => {
   const { page, context, finish } = await open();

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import agents_util
+from alerts_util import Receiver, signature
 from auth_util import make_user
 from conftest import AUTH_TEST_ENV, ROOT, SANITIZED
 from watch_util import SMALL
@@ -55,7 +56,7 @@ def test_every_page_opens_in_both_themes_and_on_a_phone(daemon, tmp_path, bin):
     load = json.loads(out.splitlines()[0])["load_ms"]
     print(f"console load: {load} ms")
     assert load < (3000 if SANITIZED else 1000)
-    for page in ["overview", "agents", "watch", "tasks", "chat", "brains", "guard", "admin"]:
+    for page in ["overview", "agents", "watch", "tasks", "chat", "brains", "guard", "alerts", "admin"]:
         for theme in ["dark", "light"]:
             assert (tmp_path / f"{page}-{theme}.png").stat().st_size > 1000
 
@@ -188,3 +189,21 @@ def test_a_held_spawn_approved_from_the_guard_queue_goes_through(daemon, tmp_pat
     assert [a["name"] for a in daemon.get("/api/v1/agents?labels=guard=true").json()["agents"]] == ["approved-one"]
     audit = daemon.get("/api/v1/audit?limit=100").json()["entries"]
     assert any("approve" in e["action"] and e["principal"] == "user:admin" for e in audit)
+
+
+def test_an_alert_rule_made_in_the_page_notifies_and_its_dead_letter_is_retried(make_daemon, tmp_path, bin):
+    # three failed attempts make the notification dead; the retry from the page is answered 200
+    rec = Receiver(statuses=(503, 503, 503, 200)).start()
+    try:
+        d = make_daemon(env={"GANGLION_ALERTS_BACKOFF_MS": "50", "GANGLION_ALERTS_MAX_ATTEMPTS": "3"})
+        r = d.request("PUT", "/api/v1/watch/streams/web", json={"type": "logs", "settings": SMALL})
+        assert r.status_code in (200, 201), r.text
+        run_scenario(d, "alerts", tmp_path, bin, timeout=90, RECEIVER_URL=rec.url)
+        got = rec.got()
+        assert len(got) == 4
+        body = json.loads(got[-1]["body"])
+        assert body["rule"]["name"] == "web incidents" and body["event"]["stream"] == "web"
+        assert got[-1]["headers"]["X-Ganglion-Signature"] == signature(
+            "a-webhook-secret-of-some-length", got[-1]["body"])
+    finally:
+        rec.stop()
