@@ -207,3 +207,9 @@ def test_an_alert_rule_made_in_the_page_notifies_and_its_dead_letter_is_retried(
             "a-webhook-secret-of-some-length", got[-1]["body"])
     finally:
         rec.stop()
+
+
+def test_overview_and_agents_list_follow_events_and_poll_without_them(daemon, tmp_path, bin):
+    run_scenario(daemon, "live", tmp_path, bin)
+    names = sorted(a["name"] for a in daemon.get("/api/v1/agents?labels=e2e=live").json()["agents"])
+    assert names == ["live-one", "live-three", "live-two"]

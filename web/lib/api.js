@@ -155,13 +155,14 @@ export function can(what) {
 
 // Server-sent events of /api/v1/stream, read with fetch (EventSource cannot send the token);
 // reconnects with Last-Event-ID. Returns a function that stops it.
-export function stream(topics, onEvent, onOpen) {
-  return sse('/api/v1/stream?topics=' + encodeURIComponent(topics), onEvent, onOpen);
+export function stream(topics, onEvent, onOpen, onDown) {
+  return sse('/api/v1/stream?topics=' + encodeURIComponent(topics), onEvent, onOpen, onDown);
 }
 
 // Any SSE endpoint (an agent's logs, a task's events) the same way. onOpen runs each time the
-// stream is (re)connected, so a caller can fetch what it may have missed before.
-export function sse(url, onEvent, onOpen) {
+// stream is (re)connected, so a caller can fetch what it may have missed before; onDown each
+// time it is lost (a caller polls meanwhile).
+export function sse(url, onEvent, onOpen, onDown) {
   let stopped = false, last = null, ctrl = null;
   const run = async () => {
     while (!stopped) {
@@ -203,7 +204,9 @@ export function sse(url, onEvent, onOpen) {
       } catch (e) {
         if (stopped) return;
       }
-      if (!stopped) await new Promise(r => setTimeout(r, 1000));
+      if (stopped) return;
+      if (onDown) onDown();
+      await new Promise(r => setTimeout(r, 1000));
     }
   };
   run();
