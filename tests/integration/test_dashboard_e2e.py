@@ -5,6 +5,7 @@ page and exits non-zero on a failed check or on any console error. Screenshots g
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -15,7 +16,8 @@ import pytest
 import agents_util
 from alerts_util import Receiver, signature
 from auth_util import make_user
-from conftest import AUTH_TEST_ENV, ROOT, SANITIZED
+from conftest import AUTH_TEST_ENV, ROOT, SANITIZED, bare_http
+from smtp_sink import SmtpSink
 from watch_util import SMALL
 
 E2E = ROOT / "tests" / "e2e"
@@ -213,3 +215,34 @@ def test_overview_and_agents_list_follow_events_and_poll_without_them(daemon, tm
     run_scenario(daemon, "live", tmp_path, bin)
     names = sorted(a["name"] for a in daemon.get("/api/v1/agents?labels=e2e=live").json()["agents"])
     assert names == ["live-one", "live-three", "live-two"]
+
+
+def test_the_links_in_account_mails_open_the_consoles_verify_and_reset_pages(make_daemon, tmp_path, bin):
+    sink = SmtpSink().start()
+    try:
+        d = make_daemon(env={"GANGLION_MAIL_SMTP_URL": sink.url, "GANGLION_MAIL_FROM": "ganglion@example.test",
+                             "GANGLION_AUTH_CONSOLE_URL": "https://console.example",
+                             "GANGLION_AUTH_REGISTRATION": "approval", "GANGLION_AUTH_MAIL_INTERVAL_S": "1"})
+        make_user(d, "mo", "viewer", "mo-old-passphrase-11")
+        assert d.request("PATCH", "/api/v1/users/" + str(
+            [u for u in d.get("/api/v1/users").json()["users"] if u["username"] == "mo"][0]["id"]),
+            json={"email": "mo@example.test"}).status_code == 200
+        s = bare_http()
+        assert s.post(d.url + "/api/v1/auth/register", json={
+            "username": "vi", "password": "vi-long-passphrase-4", "email": "vi@example.test"}).status_code == 201
+        assert s.post(d.url + "/api/v1/auth/password-reset", json={"login": "mo"}).status_code == 202
+
+        def link(to, page):
+            text = sink.wait_for(to)[0]["msg"].get_content()
+            m = re.search(r"https://console\.example/(#/" + page + r"\?token=\S+)", text)
+            assert m, text
+            return m.group(1)
+
+        run_scenario(d, "mail_links", tmp_path, bin, VERIFY_LINK=link("vi@example.test", "verify"),
+                     RESET_LINK=link("mo@example.test", "reset"))
+        vi = [u for u in d.get("/api/v1/users").json()["users"] if u["username"] == "vi"][0]
+        assert vi["email_verified"] is True
+        second = sink.wait_for("mo@example.test", count=2)[1]["msg"].get_content()
+        assert "#/reset?token=gpr_" in second  # the page's "Forgot your password?" sent a mail
+    finally:
+        sink.stop()
