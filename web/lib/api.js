@@ -139,8 +139,13 @@ function clear() {
   announce();
 }
 
+// Sign out revokes the session and clears the cookies; an access token that expired meanwhile
+// (a laptop asleep) is renewed first, so the refresh cookie cannot outlive the click.
 export async function logout() {
-  if (auth.token) await post('/api/v1/auth/logout', {}).catch(() => {});
+  if (auth.token) {
+    const out = () => post('/api/v1/auth/logout', {}, { noLogout: true });
+    await out().catch(e => (e.status === 401 && csrfCookie() ? refreshNow().then(out) : null)).catch(() => {});
+  }
   clear();
 }
 
