@@ -1,10 +1,19 @@
-// Admin's account tools: a self-registered account waiting for approval is approved, an
+// Admin's account tools: an account registered from the sign-in page waits for approval and is
+// approved on the Admin page, an
 // invitation is created (its code shown once) and revoked, a team is created, given a member and
 // deleted.
 import { open, signIn, env, shot, check, scenario } from './lib.mjs';
 
 scenario(async () => {
   const { page, finish } = await open();
+  await page.goto(env.url + '/');
+  await page.getByRole('link', { name: 'Create an account' }).click();
+  await page.getByLabel('Username').fill('pat');
+  await page.getByLabel('Password').fill('pat-long-passphrase-3');
+  check(!(await page.getByLabel('Invitation code').count()), 'no code is asked when an admin approves');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('status').filter({ hasText: 'awaiting approval' }).waitFor();
+  await page.getByRole('link', { name: 'Back to sign in' }).click();
   await signIn(page);
   await page.goto(env.url + '/#/admin');
   const pat = page.locator('tr[data-user="pat"]');
