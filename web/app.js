@@ -1,7 +1,8 @@
 // The console's shell: sign-in, the navigation built from pages/index.js, hash routing
 // (#/agents/ID → page "agents", args ["ID"]), the theme switch. Pages live in pages/, one file each.
 import { html, render, useState, useEffect } from './lib/ui.js';
-import { session, onSession, login, useKey, logout, can } from './lib/api.js';
+import { session, onSession, login, useKey, logout, can, resume } from './lib/api.js';
+import { ACCOUNT_PAGES, useOptions } from './account.js';
 import * as pages from './pages/index.js';
 
 // A module namespace lists its exports alphabetically: each page says where it goes in the menu.
@@ -33,6 +34,7 @@ function theme(next) {
 }
 
 function Login() {
+  const o = useOptions();
   const [err, setErr] = useState(null);
   const [busy, setBusy] = useState(false);
   const submit = async (e) => {
@@ -58,6 +60,10 @@ function Login() {
       </details>
       <button type="submit" disabled=${busy}>Sign in</button>
       ${err && html`<p class="error" role="alert">${err}</p>`}
+      <p class="account-links">
+        ${o && o.registration !== 'off' && html`<a href="#/register">Create an account</a>`}
+        ${o && html`<a href="#/reset">${o.password_reset_by_mail ? 'Forgot your password?' : 'Have a reset token?'}</a>`}
+      </p>
     </form>
   </main>`;
 }
@@ -89,7 +95,16 @@ function Shell({ s }) {
 
 function App() {
   const [s, setS] = useState(session());
-  useEffect(() => onSession(setS), []);
+  const [resuming, setResuming] = useState(true);
+  const route = useRoute();
+  useEffect(() => {
+    const off = onSession(setS);
+    resume().finally(() => setResuming(false));
+    return off;
+  }, []);
+  const Account = ACCOUNT_PAGES[route.name];
+  if (Account) return html`<${Account} query=${route.query} />`;
+  if (resuming) return html`<main class="login"><p class="muted">Signing in…</p></main>`;
   return s.signedIn ? html`<${Shell} s=${s} />` : html`<${Login} />`;
 }
 

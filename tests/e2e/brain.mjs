@@ -1,4 +1,5 @@
-// A running brain's page: the burst counter and the map of areas keep updating.
+// A running brain's page: the burst counter and the map of areas keep updating; a chosen area's
+// fired neurons are drawn in the 3-D view, which follows the bursts.
 import { open, signIn, env, shot, check, scenario } from './lib.mjs';
 
 scenario(async () => {
@@ -18,6 +19,30 @@ scenario(async () => {
     now = Number(await counter.innerText());
   }
   check(now > first + 5, `the burst counter moves (${first} → ${now})`);
+  // the busiest area in the 3-D view: points drawn, redrawn as bursts go by
+  const fired = await page.locator('[data-area]').evaluateAll(els => els.map(e => [e.dataset.area, Number(e.dataset.fired)]));
+  const busiest = fired.sort((a, b) => b[1] - a[1])[0];
+  check(busiest[1] > 0, 'an area fired: ' + JSON.stringify(fired));
+  await page.locator(`[data-area="${busiest[0]}"]`).click();
+  const canvas = page.getByRole('img', { name: 'fired neurons of ' + busiest[0] });
+  await canvas.waitFor();
+  const seen = new Set();
+  const until = Date.now() + 10000;
+  let points = 0;
+  while (seen.size < 3 && Date.now() < until) {
+    await page.waitForTimeout(100);
+    seen.add(await canvas.getAttribute('data-burst'));
+    points = Math.max(points, Number(await canvas.getAttribute('data-points')));
+  }
+  check(seen.size >= 3, 'the view follows the bursts: ' + [...seen]);
+  check(points > 0, 'fired neurons are drawn as points');
+  const inked = await canvas.evaluate(c => {
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < px.length; i += 4) if (px[i]) n++;
+    return n;
+  });
+  check(inked > 100, 'the canvas has ink: ' + inked);
   await shot(page, 'brain');
   await page.getByRole('button', { name: 'Stop' }).click();
   await page.getByRole('button', { name: 'Start' }).waitFor();

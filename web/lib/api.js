@@ -1,8 +1,9 @@
 // The console's one way to the daemon: fetch with the credential kept in memory only (an access
-// token from /api/v1/auth/login, refreshed before it expires, or an API key for headless use),
-// problems turned into errors, and server-sent events read through fetch so they carry it too.
+// token from /api/v1/auth/login, refreshed before it expires through the HttpOnly refresh cookie
+// and its CSRF token, or an API key for headless use), problems turned into errors, and
+// server-sent events read through fetch so they carry it too.
 const listeners = new Set();
-const auth = { token: null, refresh: null, key: null, exp: 0, user: null, role: null, timer: null };
+const auth = { token: null, key: null, exp: 0, user: null, role: null, timer: null };
 
 export function session() {
   return { user: auth.user, role: auth.role, signedIn: !!(auth.token || auth.key) };
@@ -37,7 +38,7 @@ export function credential() {
 }
 
 export async function api(method, path, body, opts = {}) {
-  const headers = { ...authHeaders(), Accept: 'application/json' };
+  const headers = { ...authHeaders(), Accept: 'application/json', ...(opts.headers || {}) };
   let payload;
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -74,25 +75,29 @@ function tokenClaims(t) {
 
 function schedule() {
   clearTimeout(auth.timer);
-  if (!auth.refresh || !auth.exp) return;
+  if (!auth.exp) return;
   // A minute before expiry, or at 80 % of a lifetime shorter than two minutes.
   const left = auth.exp * 1000 - Date.now();
   const wait = Math.max(1000, left > 120000 ? left - 60000 : left * 0.8);
-  auth.timer = setTimeout(refreshNow, wait);
+  auth.timer = setTimeout(() => refreshNow().catch(clear), wait);
+}
+
+// The CSRF token the daemon set next to the refresh cookie (readable by scripts on purpose: it
+// is what proves a refresh comes from this page, and a keyed hash of the refresh token).
+function csrfCookie() {
+  const m = document.cookie.match(/(?:^|;\s*)ganglion_csrf=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : null;
 }
 
 async function refreshNow() {
-  try {
-    const r = await api('POST', '/api/v1/auth/refresh', { refresh_token: auth.refresh }, { noLogout: true });
-    adopt(r);
-  } catch (e) {
-    clear();
-  }
+  const csrf = csrfCookie();
+  if (!csrf) throw new Error('no session');
+  const r = await api('POST', '/api/v1/auth/refresh', {}, { noLogout: true, headers: { 'X-CSRF-Token': csrf } });
+  adopt(r);
 }
 
 function adopt(r) {
   auth.token = r.access_token;
-  auth.refresh = r.refresh_token || auth.refresh;
   const c = tokenClaims(auth.token);
   auth.exp = c.exp || 0;
   auth.user = (r.user && r.user.username) || c.name || c.sub || auth.user;
@@ -101,15 +106,21 @@ function adopt(r) {
   announce();
 }
 
+// After a reload: the access token is gone with the page, the refresh cookie is not. Resolves
+// either way; the session announces itself when the refresh worked.
+export async function resume() {
+  if (!csrfCookie()) return;
+  await refreshNow().catch(() => {});
+}
+
 export async function login(username, password) {
-  const r = await api('POST', '/api/v1/auth/login', { username, password }, { noLogout: true });
+  const r = await api('POST', '/api/v1/auth/login', { username, password, cookie: true }, { noLogout: true });
   auth.key = null;
   adopt(r);
 }
 
 export async function useKey(key) {
   auth.token = null;
-  auth.refresh = null;
   auth.key = key;
   try {
     const me = await api('GET', '/api/v1/auth/me', undefined, { noLogout: true });
@@ -124,12 +135,17 @@ export async function useKey(key) {
 
 function clear() {
   clearTimeout(auth.timer);
-  Object.assign(auth, { token: null, refresh: null, key: null, exp: 0, user: null, role: null });
+  Object.assign(auth, { token: null, key: null, exp: 0, user: null, role: null });
   announce();
 }
 
+// Sign out revokes the session and clears the cookies; an access token that expired meanwhile
+// (a laptop asleep) is renewed first, so the refresh cookie cannot outlive the click.
 export async function logout() {
-  if (auth.token) await post('/api/v1/auth/logout', {}).catch(() => {});
+  if (auth.token) {
+    const out = () => post('/api/v1/auth/logout', {}, { noLogout: true });
+    await out().catch(e => (e.status === 401 && csrfCookie() ? refreshNow().then(out) : null)).catch(() => {});
+  }
   clear();
 }
 
@@ -144,13 +160,14 @@ export function can(what) {
 
 // Server-sent events of /api/v1/stream, read with fetch (EventSource cannot send the token);
 // reconnects with Last-Event-ID. Returns a function that stops it.
-export function stream(topics, onEvent, onOpen) {
-  return sse('/api/v1/stream?topics=' + encodeURIComponent(topics), onEvent, onOpen);
+export function stream(topics, onEvent, onOpen, onDown) {
+  return sse('/api/v1/stream?topics=' + encodeURIComponent(topics), onEvent, onOpen, onDown);
 }
 
 // Any SSE endpoint (an agent's logs, a task's events) the same way. onOpen runs each time the
-// stream is (re)connected, so a caller can fetch what it may have missed before.
-export function sse(url, onEvent, onOpen) {
+// stream is (re)connected, so a caller can fetch what it may have missed before; onDown each
+// time it is lost (a caller polls meanwhile).
+export function sse(url, onEvent, onOpen, onDown) {
   let stopped = false, last = null, ctrl = null;
   const run = async () => {
     while (!stopped) {
@@ -192,7 +209,9 @@ export function sse(url, onEvent, onOpen) {
       } catch (e) {
         if (stopped) return;
       }
-      if (!stopped) await new Promise(r => setTimeout(r, 1000));
+      if (stopped) return;
+      if (onDown) onDown();
+      await new Promise(r => setTimeout(r, 1000));
     }
   };
   run();

@@ -26,10 +26,13 @@ export function fmtNum(n, digits = 2) {
   return Number.isInteger(n) ? String(n) : n.toFixed(digits);
 }
 
-// A value polled every `ms` while the page shows; `deps` restart it.
+// A value polled every `ms` while the page shows (a changed `ms` applies from the next poll;
+// 0 polls once); `deps` restart it.
 export function usePoll(fn, ms, deps = []) {
   const [state, setState] = useState({ data: null, error: null });
   const [tick, setTick] = useState(0);
+  const every = useRef(ms);
+  every.current = ms;
   useEffect(() => {
     let alive = true, timer = null;
     const run = async () => {
@@ -39,7 +42,7 @@ export function usePoll(fn, ms, deps = []) {
       } catch (e) {
         if (alive) setState(s => ({ data: s.data, error: e }));
       }
-      if (alive && ms) timer = setTimeout(run, ms);
+      if (alive && every.current) timer = setTimeout(run, every.current);
     };
     run();
     return () => { alive = false; clearTimeout(timer); };

@@ -1,7 +1,8 @@
-// Admin: users (create, role, disable), API keys (the secret shown once, at creation; revoke) and
+// Admin: users (create, role, disable, approve a self-registered one), invitation codes (the code
+// shown once), teams and their members, API keys (the secret shown once, at creation; revoke) and
 // the audit log with its filters. Shown to admins only; the server refuses everyone else anyway.
 import { html, useState, usePoll, fmtTime, ErrorLine } from '../lib/ui.js';
-import { get, post, patch, del } from '../lib/api.js';
+import { api, get, post, patch, del } from '../lib/api.js';
 
 const ROLES = ['viewer', 'operator', 'admin', 'agent'];
 
@@ -19,17 +20,73 @@ function Users() {
     } catch (x) { setErr(x); }
   };
   const change = (u, body) => patch('/api/v1/users/' + u.id, body).then(reload, setErr);
+  const approve = (u) => post('/api/v1/users/' + u.id + '/approve').then(reload, setErr);
   return html`<section class="card"><h2>Users</h2><${ErrorLine} error=${error || err} />
     <table class="grid"><thead><tr><th>User</th><th>Role</th><th>State</th><th>Created</th><th></th></tr></thead>
-    <tbody>${((d && d.users) || []).map(u => html`<tr><td>${u.username}</td>
+    <tbody>${((d && d.users) || []).map(u => html`<tr data-user=${u.username}><td>${u.username}${u.email ? html` <span class="muted">${u.email}${u.email_verified ? ' ✓' : ''}</span>` : ''}</td>
       <td><select aria-label=${'role of ' + u.username} value=${u.role} onChange=${e => change(u, { role: e.target.value })}>${ROLES.map(r => html`<option>${r}</option>`)}</select></td>
-      <td>${u.disabled ? 'disabled' : u.locked ? 'locked' : 'active'}</td><td>${fmtTime(u.created_at)}</td>
-      <td><button class="ghost" onClick=${() => change(u, { disabled: !u.disabled })}>${u.disabled ? 'Enable' : 'Disable'}</button></td></tr>`)}</tbody></table>
+      <td>${u.pending ? 'awaiting approval' : u.disabled ? 'disabled' : u.locked ? 'locked' : 'active'}</td><td>${fmtTime(u.created_at)}</td>
+      <td>${u.pending ? html`<button onClick=${() => approve(u)}>Approve</button>`
+        : html`<button class="ghost" onClick=${() => change(u, { disabled: !u.disabled })}>${u.disabled ? 'Enable' : 'Disable'}</button>`}</td></tr>`)}</tbody></table>
     <form class="inline-form" onSubmit=${create} aria-label="create a user">
       <input name="username" aria-label="username" placeholder="username" required />
       <input name="password" aria-label="password" type="password" placeholder="password (12+)" required autocomplete="new-password" />
       <select name="role" aria-label="role">${ROLES.map(r => html`<option>${r}</option>`)}</select>
       <button>Create user</button></form></section>`;
+}
+
+function Invites() {
+  const [d, error, reload] = usePoll(() => get('/api/v1/invites'), 0);
+  const [code, setCode] = useState(null);
+  const [err, setErr] = useState(null);
+  const create = async (e) => {
+    e.preventDefault();
+    const days = Number(new FormData(e.target).get('days'));
+    setErr(null);
+    try {
+      setCode(await post('/api/v1/invites', days > 0 ? { ttl_s: Math.round(days * 86400) } : {}));
+      reload();
+    } catch (x) { setErr(x); }
+  };
+  const link = code && `${location.origin}${location.pathname}#/register?invite=${encodeURIComponent(code.code)}`;
+  return html`<section class="card"><h2>Invitations</h2><${ErrorLine} error=${error || err} />
+    ${code && html`<div class="secret" role="status"><p>The invitation code, shown this once (valid until ${fmtTime(code.expires_at)}):</p>
+      <code data-invite>${code.code}</code><p class="muted">Or send this link: <code>${link}</code></p>
+      <button class="ghost" onClick=${() => setCode(null)}>Done</button></div>`}
+    <table class="grid"><thead><tr><th>ID</th><th>Created by</th><th>Created</th><th>Expires</th><th></th></tr></thead>
+    <tbody>${((d && d.invites) || []).map(i => html`<tr data-invite-id=${i.id}><td>${i.id}</td><td>${i.created_by}</td><td>${fmtTime(i.created_at)}</td><td>${fmtTime(i.expires_at)}</td>
+      <td><button class="danger" onClick=${() => del('/api/v1/invites/' + i.id).then(reload, setErr)}>Revoke</button></td></tr>`)}</tbody></table>
+    <form class="inline-form" onSubmit=${create} aria-label="create an invitation">
+      <input name="days" aria-label="valid for days" type="number" min="0" step="any" placeholder="days (default 7)" />
+      <button>Create invitation</button></form></section>`;
+}
+
+function Teams() {
+  const [d, error, reload] = usePoll(() => get('/api/v1/teams'), 0);
+  const [err, setErr] = useState(null);
+  const act = (p) => p.then(reload, setErr);
+  const create = (e) => {
+    e.preventDefault();
+    setErr(null);
+    const name = new FormData(e.target).get('name');
+    act(post('/api/v1/teams', { name }).then(() => e.target.reset()));
+  };
+  const add = (t) => (e) => {
+    e.preventDefault();
+    const user = new FormData(e.target).get('user');
+    act(api('PUT', `/api/v1/teams/${encodeURIComponent(t.name)}/members/${encodeURIComponent(user)}`).then(() => e.target.reset()));
+  };
+  const member = (t, u) => `/api/v1/teams/${encodeURIComponent(t.name)}/members/${encodeURIComponent(u)}`;
+  return html`<section class="card"><h2>Teams</h2><${ErrorLine} error=${error || err} />
+    <table class="grid"><thead><tr><th>Team</th><th>Members</th><th></th></tr></thead>
+    <tbody>${((d && d.teams) || []).map(t => html`<tr data-team=${t.name}><td>${t.name}</td>
+      <td class="members">${t.members.map(u => html`<span class="chip">${u} <button class="ghost" aria-label=${'remove ' + u + ' from ' + t.name} onClick=${() => act(del(member(t, u)))}>×</button></span>`)}
+        <form class="inline-form" onSubmit=${add(t)} aria-label=${'add a member to ' + t.name}>
+          <input name="user" aria-label=${'member of ' + t.name} placeholder="username" required size="10" /><button class="ghost">Add</button></form></td>
+      <td><button class="danger" onClick=${() => act(del('/api/v1/teams/' + encodeURIComponent(t.name)))}>Delete</button></td></tr>`)}</tbody></table>
+    <form class="inline-form" onSubmit=${create} aria-label="create a team">
+      <input name="name" aria-label="team name" placeholder="team name" required />
+      <button>Create team</button></form></section>`;
 }
 
 function Keys() {
@@ -87,7 +144,7 @@ function Audit() {
 }
 
 function Admin() {
-  return html`<h1>Admin</h1><${Users} /><${Keys} /><${Audit} />`;
+  return html`<h1>Admin</h1><${Users} /><${Invites} /><${Teams} /><${Keys} /><${Audit} />`;
 }
 
 export default { path: 'admin', title: 'Admin', order: 80, needs: 'admin', view: Admin };

@@ -3,6 +3,7 @@
 import { html, useState, useEffect, useRef, useMemo, usePoll, fmtTime, ErrorLine, Status } from '../lib/ui.js';
 import { get, post, sse, can } from '../lib/api.js';
 import { VList } from '../lib/vlist.js';
+import { useLive, useCoalesce } from '../lib/live.js';
 import { ansiPieces } from '../lib/ansi.js';
 
 const STATUSES = ['', 'idle', 'initializing', 'running', 'thinking', 'paused', 'stopping', 'completed', 'failed', 'terminated', 'lost'];
@@ -86,15 +87,28 @@ function AgentList() {
   const [labels, setLabels] = useState('');
   const [sort, setSort] = useState({ key: 'created_at', dir: -1 });
   const [spawn, setSpawn] = useState(false);
-  const [items, error, reload] = usePoll(() => listAll(status, labels), 3000, [status, labels]);
+  // Live: a status event updates its row in place; an agent the list lacks (a new one, or one
+  // the filter now takes) reloads the list once for the burst. Polled every 3 s while the
+  // stream is down, every 30 s as a safety net while it is up.
+  const [patch, setPatch] = useState({});
+  // (the handler runs after this render, when everything below is defined)
+  const isLive = useLive('agent.*.status', (ev, e) => {
+    if (!e || !e.id) return;
+    if (!known.has(e.id) || (status && e.status !== status)) return reloadSoon();
+    setPatch(p => ({ ...p, [e.id]: { status: e.status, pid: e.pid ?? null } }));
+  });
+  const [items, error, reload] = usePoll(() => listAll(status, labels), isLive ? 30000 : 3000, [status, labels]);
+  const reloadSoon = useCoalesce(reload, 300);
+  const known = useMemo(() => new Set((items || []).map(a => a.id)), [items]);
+  useEffect(() => setPatch({}), [items]);
   const sorted = useMemo(() => {
-    const a = [...(items || [])];
+    const a = (items || []).map(x => patch[x.id] ? { ...x, ...patch[x.id] } : x);
     a.sort((x, y) => {
       const u = x[sort.key] ?? '', v = y[sort.key] ?? '';
       return (u < v ? -1 : u > v ? 1 : 0) * sort.dir;
     });
     return a;
-  }, [items, sort]);
+  }, [items, sort, patch]);
   const head = (key, label) => html`<button class=${'th sort' + (sort.key === key ? ' on' : '')}
       onClick=${() => setSort({ key, dir: sort.key === key ? -sort.dir : 1 })}>${label}${sort.key === key ? (sort.dir > 0 ? ' ▲' : ' ▼') : ''}</button>`;
   return html`<h1>Agents</h1>
@@ -102,6 +116,7 @@ function AgentList() {
       <label>Status <select value=${status} onChange=${e => setStatus(e.target.value)}>${STATUSES.map(s => html`<option value=${s}>${s || 'any'}</option>`)}</select></label>
       <label>Label filter <input value=${labels} placeholder="k=v,k2=v2" onChange=${e => setLabels(e.target.value)} /></label>
       <span class="spacer"></span>
+      <span class=${'live-dot' + (isLive ? ' on' : '')} data-live=${isLive ? 'on' : 'off'} title=${isLive ? 'live' : 'polling'}>${isLive ? 'live' : 'polling'}</span>
       <span class="muted">${sorted.length} agents</span>
       ${can('write') && html`<button onClick=${() => setSpawn(!spawn)}>${spawn ? 'Close' : 'Spawn…'}</button>`}
     </div>

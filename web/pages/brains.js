@@ -1,7 +1,9 @@
 // Brains: each with its status, burst rate and counter; start/stop and the frequency; a live map
-// of its cortical areas, each a tile coloured by the share of its neurons fired in recent bursts.
-import { html, useState, usePoll, fmtNum, ErrorLine, Status } from '../lib/ui.js';
+// of its cortical areas, each a tile coloured by the share of its neurons fired in recent bursts;
+// a chosen area's fired neurons of the last bursts as points in an isometric box.
+import { html, useState, useEffect, useRef, usePoll, fmtNum, ErrorLine, Status } from '../lib/ui.js';
 import { get, post, api, can } from '../lib/api.js';
+import { drawVoxels } from '../lib/voxels.js';
 
 function BrainList() {
   const [d, error] = usePoll(() => get('/api/v1/brains'), 2000);
@@ -19,7 +21,30 @@ function heat(fired, neurons) {
   return Math.min(5, 1 + Math.floor(f * 5));
 }
 
+const VOXEL_BURSTS = 8;
+
+// The fired voxels of one area over the last bursts, polled while it shows (at most 4 096 per
+// burst, the ledger's bound).
+function VoxelView({ brain, area, dims, running }) {
+  const canvas = useRef(null);
+  const [d, error] = usePoll(() => get(`/api/v1/brains/${brain}/areas/${encodeURIComponent(area)}/activity?bursts=${VOXEL_BURSTS}`),
+    running ? 400 : 2000, [brain, area]);
+  const [drawn, setDrawn] = useState(0);
+  useEffect(() => {
+    if (!d || !canvas.current) return;
+    const draw = () => setDrawn(drawVoxels(canvas.current, dims, d.bursts || []));
+    draw();
+    addEventListener('resize', draw);
+    return () => removeEventListener('resize', draw);
+  }, [d, dims.join()]);
+  return html`<section class="card voxels"><h2>${area} <span class="muted">${dims.join(' × ')} voxels, last ${VOXEL_BURSTS} bursts</span></h2>
+    <${ErrorLine} error=${error} />
+    <canvas ref=${canvas} class="voxel-canvas" role="img" aria-label=${`fired neurons of ${area}`}
+      data-points=${drawn} data-burst=${d ? d.burst_count : ''}></canvas></section>`;
+}
+
 function BrainPage({ id }) {
+  const [picked, setPicked] = useState(null);
   const [err, setErr] = useState(null);
   const ref = encodeURIComponent(id);
   const [d, error, reload] = usePoll(async () => {
@@ -38,6 +63,7 @@ function BrainPage({ id }) {
     api('PUT', `/api/v1/brains/${ref}/frequency`, { frequency_hz: hz }).then(reload, setErr);
   };
   const areaId = (a) => a.cortical_id || a.id;
+  const pickedArea = picked && areas.find(a => areaId(a) === picked);
   const neurons = (a) => { const dm = a.cortical_dimensions || a.dimensions || [1, 1, 1]; return dm.reduce((x, y) => x * y, 1) * (a.cortical_neuron_per_vox_count || 1); };
   return html`<p><a href="#/brains">← Brains</a></p>
     <h1>${b.name} <${Status} value=${b.status} /></h1>
@@ -57,9 +83,15 @@ function BrainPage({ id }) {
     <h2>Activity of the last ${nb} bursts</h2>
     <div class="area-map" aria-label="cortical areas">${areas.map(a => {
       const f = fired[areaId(a)] || 0;
-      return html`<div class=${'area heat-' + heat(f / nb, neurons(a))} title=${`${areaId(a)}: ${f} fired`} data-area=${areaId(a)} data-fired=${f}>
+      const pick = () => setPicked(areaId(a));
+      return html`<div class=${'area heat-' + heat(f / nb, neurons(a)) + (picked === areaId(a) ? ' picked' : '')} title=${`${areaId(a)}: ${f} fired`}
+        data-area=${areaId(a)} data-fired=${f} role="button" tabindex="0" aria-pressed=${picked === areaId(a)}
+        onClick=${pick} onKeyDown=${e => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } }}>
         <span class="area-name">${a.cortical_name || a.name || areaId(a)}</span><span class="area-n">${f}</span></div>`;
-    })}</div>`;
+    })}</div>
+    ${pickedArea ? html`<${VoxelView} brain=${ref} area=${picked} running=${b.status === 'running'}
+        dims=${pickedArea.cortical_dimensions || pickedArea.dimensions || [1, 1, 1]} />`
+      : html`<p class="muted">Choose an area to see its fired neurons in 3-D.</p>`}`;
 }
 
 function Brains({ args }) {

@@ -7,4 +7,5 @@ export { default as tasks } from './tasks.js';
 export { default as chat } from './chat.js';
 export { default as brains } from './brains.js';
 export { default as guard } from './guard.js';
+export { default as alerts } from './alerts.js';
 export { default as admin } from './admin.js';

@@ -1,7 +1,10 @@
-// Overview: health, version, uptime, counts, loop lag, request rate and errors, polled every 2 s
-// (the request rate is the difference of /metrics' counters between two polls).
+// Overview: health, version, uptime, counts, loop lag, request rate and errors. Agent status
+// changes and new anomalies arrive as events and refresh it at once; what the daemon publishes no
+// event for (rates, lag, uptime) is polled every 5 s, and everything every 2 s while the stream is
+// down (the request rate is the difference of /metrics' counters between two polls).
 import { html, usePoll, useRef, fmtDuration, fmtNum, ErrorLine, Status } from '../lib/ui.js';
 import { get, can } from '../lib/api.js';
+import { useLive, useCoalesce } from '../lib/live.js';
 
 function metricsSum(text) {
   let req = 0, err = 0;
@@ -17,7 +20,8 @@ function metricsSum(text) {
 
 function Overview() {
   const prev = useRef(null);
-  const [d, error] = usePoll(async () => {
+  const live = useLive('agent.*.status,anomaly.created', () => reloadSoon());
+  const [d, error, reload] = usePoll(async () => {
     const [health, info, stats, watch] = await Promise.all([
       get('/healthz'), get('/api/v1/system/info'), get('/api/v1/agents/stats'),
       get('/api/v1/watch/stats').catch(() => null)]);
@@ -30,7 +34,8 @@ function Overview() {
       errors = m.err;
     }
     return { health, info, stats, watch, rate, errors };
-  }, 2000);
+  }, live ? 5000 : 2000);
+  const reloadSoon = useCoalesce(reload, 500);
   if (!d) return html`<h1>Overview</h1><${ErrorLine} error=${error} /><p>Loading…</p>`;
   const { health, info, stats, watch } = d;
   const tiles = [
@@ -47,7 +52,7 @@ function Overview() {
     ['Anomalies', watch ? String(watch.anomalies_detected) : ''],
     ['Store', `${info.store.backend} v${info.store.schema_version}`],
   ];
-  return html`<h1>Overview</h1>
+  return html`<h1>Overview <span class=${'live-dot' + (live ? ' on' : '')} data-live=${live ? 'on' : 'off'}>${live ? 'live' : 'polling'}</span></h1>
     <${ErrorLine} error=${error} />
     <div class="tiles">${tiles.map(([k, v]) => html`<div class="tile"><div class="k">${k}</div><div class="v" data-tile=${k}>${v}</div></div>`)}</div>
     <h2>Agents by status</h2>
