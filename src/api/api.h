@@ -178,6 +178,12 @@ void api_auth_hook_set(api_registry_t *reg, api_auth_fn fn, void *ud);
 typedef void (*api_audit_fn)(api_req_t *req, int status, void *ud);
 void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud);
 
+/* Whether a team of that name exists (set by auth, which holds the teams); without it every
+ * name passes. Asked when a resource is created shared with a team. */
+typedef bool (*api_team_fn)(const char *team, void *ud);
+void api_team_hook_set(api_registry_t *reg, api_team_fn fn, void *ud);
+bool api_req_team_exists(const api_req_t *req, const char *team);
+
 /* Dispatches a call. The reply callback runs exactly once, possibly before this returns —
  * unless the transport cancels first. Returns the pending request when the handler will reply
  * later (keep it to cancel), or NULL when the reply has already been delivered (with

@@ -65,9 +65,13 @@ problem_t *api_owner_check(const api_req_t *req, const char *kind, const char *h
 
 problem_t *api_owner_team_check(const api_req_t *req, const char *team, const char *ptr)
 {
+    problem_t *p = NULL;
+    if (team && !api_req_team_exists(req, team)) { /* even an admin's: a typo shares nothing */
+        problem_field_error(&p, "body", ptr, "no team named %s", team);
+        return p;
+    }
     if (!team || api_owner_unrestricted(req) || api_owner_in_team(req, team))
         return NULL;
-    problem_t *p = NULL;
     const char *mine = api_req_teams(req);
     problem_field_error(&p, "body", ptr, "%s is not a member of team %s (its teams: %s)",
                         api_req_principal(req), team, *mine ? mine : "none");

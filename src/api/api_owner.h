@@ -37,8 +37,9 @@ bool api_owner_may_act(const api_req_t *req, const char *owner, const char *team
  * saying why when it may see but not act. Caller frees the problem. */
 problem_t *api_owner_check(const api_req_t *req, const char *kind, const char *handle,
                            const char *owner, const char *team, bool act);
-/* At creation: the team asked for (NULL = none) must be one of the caller's, unless the caller
- * is unrestricted; a 422 on the field ptr (e.g. "/team") otherwise. */
+/* At creation: the team asked for (NULL = none) must exist (even for an admin) and be one of
+ * the caller's, unless the caller is unrestricted; a 422 on the field ptr (e.g. "/team")
+ * otherwise. */
 problem_t *api_owner_team_check(const api_req_t *req, const char *team, const char *ptr);
 /* The owner a new resource records: the caller's principal, or NULL without auth. Borrowed
  * from the request. */

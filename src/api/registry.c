@@ -41,6 +41,8 @@ struct api_registry {
     void *auth_ud;
     api_audit_fn audit;
     void *audit_ud;
+    api_team_fn team;
+    void *team_ud;
     size_t inflight;
     uint64_t rid_counter;
     char rid_prefix[16];
@@ -180,6 +182,17 @@ void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud)
 {
     reg->audit = fn;
     reg->audit_ud = ud;
+}
+
+void api_team_hook_set(api_registry_t *reg, api_team_fn fn, void *ud)
+{
+    reg->team = fn;
+    reg->team_ud = ud;
+}
+
+bool api_req_team_exists(const api_req_t *req, const char *team)
+{
+    return !req->reg->team || req->reg->team(team, req->reg->team_ud);
 }
 
 size_t api_inflight(const api_registry_t *reg)

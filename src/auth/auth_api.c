@@ -691,9 +691,15 @@ static const api_endpoint_t auth_endpoints[] = {
      .handler = auth_api_team_member_remove},
 };
 
+static bool auth_api_team_exists(const char *team, void *ud)
+{
+    return auth_team_exists(ud, team);
+}
+
 int auth_api_register(hub_t *hub)
 {
     api_register(hub->api, auth_endpoints, sizeof auth_endpoints / sizeof auth_endpoints[0]);
     api_auth_hook_set(hub->api, auth_hook, hub->auth);
+    api_team_hook_set(hub->api, auth_api_team_exists, hub->auth);
     return 0;
 }

@@ -282,6 +282,12 @@ static void guard_api_rule_create(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
+    problem_t *tp =
+        api_owner_team_check(req, json_string_value(json_object_get(body, "team")), "/team");
+    if (tp) {
+        api_reply_problem(req, tp);
+        return;
+    }
     if (json_array_size(g->pending) >= GUARD_RULES_MAX) {
         api_reply_problem(req, problem_new(409, "too-many-rules",
                                            "the rule set holds %d rules, "

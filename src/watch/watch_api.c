@@ -640,7 +640,8 @@ typedef struct watch_q {
     char fs_type[16], fs_status[16], fs_stream[WATCH_NAME_MAX + 1], fs_incident[64];
     json_t *patch; /* owned copy of the PATCH body */
     json_t *out;
-    int outcome; /* 0 ok, 404, 409 */
+    watch_access_t acc; /* the streams the caller may see and change */
+    int outcome;        /* 0 ok, 403, 404, 409 */
     char from[32];
     char err[256];
 } watch_q_t;
@@ -648,8 +649,19 @@ typedef struct watch_q {
 /* One anomaly's review, and its incident's status after it, in the caller's transaction. */
 static int watch_patch_run(store_conn_t *c, watch_q_t *q)
 {
+    json_t *was = NULL;
+    int rc = q->acc.see ? watch_db_anomaly_get(c, q->id, &was) : 0;
+    if (rc < 0)
+        return rc;
+    if (q->acc.see) {
+        q->outcome = watch_access_decide(
+            &q->acc, was ? json_string_value(json_object_get(was, "stream")) : NULL, true);
+        json_decref(was);
+        if (q->outcome)
+            return 0;
+    }
     watch_review_t rv;
-    int rc = watch_review_apply(c, q->id, q->patch, q->principal, &rv);
+    rc = watch_review_apply(c, q->id, q->patch, q->principal, &rv);
     if (rc < 0)
         return rc;
     snprintf(q->from, sizeof q->from, "%s", rv.from);
@@ -675,6 +687,10 @@ static int watch_q_work(store_conn_t *c, void *ud)
         rc = watch_db_anomaly_get(c, q->id, &q->out);
         if (rc == 0 && !q->out)
             q->outcome = 404;
+        else if (rc == 0 &&
+                 watch_access_decide(&q->acc, json_string_value(json_object_get(q->out, "stream")),
+                                     false) != 0)
+            q->outcome = 404; /* not seen: as if it were not there */
         break;
     case WQ_PATCH:
         rc = store_tx_begin(c);
@@ -727,6 +743,11 @@ static void watch_q_done(int status, void *ud)
         watch_reply_store_error(req, status, q->err, "the anomaly query");
     } else if (q->outcome == 404) {
         api_reply_problem(req, problem_new(404, "not-found", "no anomaly with id %s", q->id));
+    } else if (q->outcome == 403) {
+        api_reply_problem(req, problem_new(403, "forbidden",
+                                           "anomaly %s belongs to a stream %s may see but not "
+                                           "change (only its owner, its team and admins may)",
+                                           q->id, q->principal));
     } else if (q->outcome == 409) {
         const char *to = json_string_value(json_object_get(q->patch, "status"));
         json_t *allowed = watch_transitions_from(q->from);
@@ -777,6 +798,7 @@ static void watch_q_done(int status, void *ud)
     }
     json_decref(q->out);
     json_decref(q->patch);
+    watch_access_free(&q->acc);
     free(q);
 }
 
@@ -790,6 +812,11 @@ static watch_q_t *watch_q_new(api_req_t *req, watch_t *w, int kind)
     q->req = req;
     q->w = w;
     q->kind = kind;
+    if (watch_access_init(w, req, &q->acc) < 0) {
+        free(q);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the query could not be held"));
+        return NULL;
+    }
     snprintf(q->principal, sizeof q->principal, "%s", api_req_principal(req));
     const char *id = api_req_param_str(req, "id");
     if (id)
@@ -804,6 +831,7 @@ static void watch_q_submit(watch_q_t *q)
     if (rc < 0) {
         api_req_t *req = q->req;
         json_decref(q->patch);
+        watch_access_free(&q->acc);
         free(q);
         api_reply_problem(req, problem_new(503, "store-unavailable",
                                            "the query could not be queued: %s", uv_strerror(rc)));
@@ -866,6 +894,7 @@ static void watch_api_anomalies_list(api_req_t *req, void *ctx)
         f.incident = q->fs_incident;
     }
     f.min_severity = watch_severity_rank(api_req_query_str(req, "severity"));
+    f.streams = q->acc.see;
     q->f = f;
     watch_q_submit(q);
 }

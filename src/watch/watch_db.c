@@ -386,6 +386,10 @@ int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out
         p[n++] = STORE_TEXTV(f->incident);
         strbuf_printf(&where, " AND incident_id = $%zu", n);
     }
+    if (f->streams) {
+        p[n++] = STORE_TEXTV(f->streams);
+        strbuf_printf(&where, WATCH_ACCESS_SQL, n);
+    }
     if (f->min_severity > 0) /* fixed words, no parameter needed */
         strbuf_puts(&where, f->min_severity >= 3   ? " AND severity = 'critical'"
                             : f->min_severity == 2 ? " AND severity IN ('high', 'critical')"

@@ -38,7 +38,8 @@ class World:
     def call(self, who, method, path, **kw):
         if who == "admin":
             return self.d.request(method, path, **kw)
-        return self.s.request(method, self.d.url + path, headers=self.h[who], timeout=30, **kw)
+        headers = dict(kw.pop("headers", {}), **self.h[who])
+        return self.s.request(method, self.d.url + path, headers=headers, timeout=30, **kw)
 
 
 class Agents:
@@ -150,7 +151,67 @@ class Streams:
         w.call("admin", "DELETE", f"/api/v1/watch/streams/{rid}")
 
 
-KINDS = [Agents(), Brains(), Tasks(), Streams()]
+class AlertNotifiers:
+    kind = "notifier"
+
+    @staticmethod
+    def body(who, team=None):
+        body = {"name": f"own-{who}-{team or 'private'}", "kind": "webhook",
+                "url": "http://127.0.0.1:9/hook"}
+        if team:
+            body["team"] = team
+        return body
+
+    def create(self, w, who, team=None, expect=201):
+        r = w.call(who, "POST", "/api/v1/alerts/notifiers", json=self.body(who, team))
+        assert r.status_code == expect, r.text
+        return r.json()["id"] if expect == 201 else r
+
+    def path(self, rid):
+        return f"/api/v1/alerts/notifiers/{rid}"
+
+    def listed(self, w, who):
+        r = w.call(who, "GET", "/api/v1/alerts/notifiers")
+        assert r.status_code == 200, r.text
+        return {n["id"] for n in r.json()["notifiers"]}
+
+    def act(self, w, who, rid):
+        return w.call(who, "PUT", self.path(rid), json=self.body("edited"))
+
+    def cleanup(self, w, rid):
+        w.call("admin", "DELETE", self.path(rid))
+
+
+class AlertRules:
+    """Each rule sends to a private notifier of its creator's."""
+    kind = "alert rule"
+
+    def create(self, w, who, team=None, expect=201):
+        nid = AlertNotifiers().create(w, who)
+        body = {"name": f"own-{who}-{team or 'private'}", "kind": "task", "task_type": "build*",
+                "notifiers": [nid]}
+        if team:
+            body["team"] = team
+        r = w.call(who, "POST", "/api/v1/alerts/rules", json=body)
+        assert r.status_code == expect, r.text
+        return r.json()["id"] if expect == 201 else r
+
+    def path(self, rid):
+        return f"/api/v1/alerts/rules/{rid}"
+
+    def listed(self, w, who):
+        r = w.call(who, "GET", "/api/v1/alerts/rules")
+        assert r.status_code == 200, r.text
+        return {x["id"] for x in r.json()["rules"]}
+
+    def act(self, w, who, rid):
+        return w.call(who, "POST", f"{self.path(rid)}/silence", json={"seconds": 60})
+
+    def cleanup(self, w, rid):
+        w.call("admin", "DELETE", self.path(rid))
+
+
+KINDS = [Agents(), Brains(), Tasks(), Streams(), AlertNotifiers(), AlertRules()]
 
 
 @pytest.fixture
@@ -333,3 +394,144 @@ def test_ingestion_into_streams_follows_visibility(daemon):
     got = w.call("opb", "GET", "/api/v1/watch/streams/opb-made").json()
     assert got["owner"] == "user:opb" and got["team"] is None
     assert w.call("opa", "GET", "/api/v1/watch/streams/opb-made").status_code == 404
+
+
+def test_alert_rules_keep_their_owners_notifiers_and_history(store_daemon):
+    """A teammate edits a shared rule without seeing its owner's private notifier; a rule may
+    name only notifiers its author sees; the outbox and history show a notification to those
+    who see its rule (or, for a notifier's test, its notifier); a retry is a change."""
+    w = World(store_daemon)
+    mine = AlertNotifiers().create(w, "opa")
+    body = {"name": "r", "kind": "task", "task_type": "build*", "notifiers": [mine], "team": "t1"}
+    r = w.call("opa", "POST", "/api/v1/alerts/rules", json=body)
+    assert r.status_code == 201, r.text
+    rule = r.json()["id"]
+    # C may change the shared rule and keep A's notifier, which C itself cannot see or name
+    del body["team"]
+    r = w.call("opc", "PUT", f"/api/v1/alerts/rules/{rule}", json=body)
+    assert r.status_code == 200 and r.json()["owner"] == "user:opa" and r.json()["team"] == "t1", r.text
+    assert w.call("opc", "GET", f"/api/v1/alerts/notifiers/{mine}").status_code == 404
+    r = w.call("opc", "POST", "/api/v1/alerts/rules", json=dict(body, name="c"))
+    assert r.status_code == 422 and f"no notifier with id {mine}" in r.text
+    r = w.call("opc", "PUT", f"/api/v1/alerts/rules/{rule}", json=dict(body, team="t1"))
+    assert r.status_code == 200, r.text  # naming the team it has is no change
+    # B cannot remove A's notifier, nor learn which rule uses it
+    assert w.call("opb", "DELETE", f"/api/v1/alerts/notifiers/{mine}").status_code == 404
+    r = w.call("admin", "DELETE", f"/api/v1/alerts/notifiers/{mine}")
+    assert r.status_code == 409 and rule in r.text
+    # a test notification: in A's, C's and the admin's outbox, not B's or a teamless viewer's
+    r = w.call("opc", "POST", f"/api/v1/alerts/rules/{rule}/test")
+    assert r.status_code == 202, r.text
+    assert w.call("opb", "POST", f"/api/v1/alerts/rules/{rule}/test").status_code == 404
+    assert w.call("viewt", "POST", f"/api/v1/alerts/rules/{rule}/test").status_code == 403
+
+    def rules_in(who, what):
+        r = w.call(who, "GET", f"/api/v1/alerts/{what}?limit=1000")
+        assert r.status_code == 200, r.text
+        return [x for x in r.json()[what] if x["rule_id"] == rule]
+
+    for who in ("opa", "opc", "viewt", "admin"):
+        assert rules_in(who, "history"), who
+        assert rules_in(who, "outbox"), who
+    for who in ("opb", "view"):
+        assert not rules_in(who, "history") and not rules_in(who, "outbox"), who
+    row = rules_in("opa", "outbox")[0]["id"]
+    assert w.call("opb", "POST", f"/api/v1/alerts/outbox/{row}/retry").status_code == 404
+    r = w.call("viewt", "POST", f"/api/v1/alerts/outbox/{row}/retry")
+    assert r.status_code == 403, r.text
+    r = w.call("opc", "POST", f"/api/v1/alerts/outbox/{row}/retry")
+    assert r.status_code == 409 and r.json()["type"].endswith("not-dead"), r.text
+    # a notifier's own test notification belongs to the notifier
+    r = w.call("opa", "POST", f"/api/v1/alerts/notifiers/{mine}/test")
+    assert r.status_code == 202, r.text
+    tests_of = lambda who: [x for x in w.call(who, "GET", "/api/v1/alerts/history").json()["history"]
+                            if x["notifier_id"] == mine and x["rule_id"] == ""]
+    assert tests_of("opa") and tests_of("admin") and not tests_of("opc")
+    # the team named at creation must exist, even for an admin, and is fixed afterwards
+    r = w.call("admin", "POST", "/api/v1/alerts/notifiers", json=AlertNotifiers.body("x", "nope"))
+    assert r.status_code == 422 and "no team named nope" in r.text
+    r = w.call("admin", "PUT", f"/api/v1/alerts/rules/{rule}", json=dict(body, team="t2"))
+    assert r.status_code == 422 and "fixed at creation" in r.text
+    # the owner and team survive a restart
+    store_daemon.restart()
+    got = store_daemon.get(f"/api/v1/alerts/rules/{rule}").json()
+    assert got["owner"] == "user:opa" and got["team"] == "t1"
+
+
+def test_anomalies_and_incidents_follow_their_stream(store_daemon):
+    """Anomalies and incidents are their stream's: listed, read, exported and reviewed by whom
+    may see (change) the stream; for others they are not there."""
+    from watch_util import SMALL, burst_lines, normal_lines, ndjson, wait_settled
+    w = World(store_daemon)
+    body = {"type": "logs", "settings": SMALL, "team": "t1"}
+    assert w.call("opa", "PUT", "/api/v1/watch/streams/own-anom", json=body).status_code == 201
+    r = w.call("opa", "POST", "/api/v1/watch/events?stream=own-anom",
+               data=ndjson(normal_lines(100) + burst_lines(20)),
+               headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 202, r.text
+    anomalies = wait_settled(store_daemon, "own-anom", 120)["anomalies"]
+    assert anomalies, "the burst raised no anomaly"
+    aid, inc = anomalies[0]["id"], anomalies[0]["incident_id"]
+
+    def listed(who, what):
+        r = w.call(who, "GET", f"/api/v1/watch/{what}?limit=1000")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    for who in ("opa", "opc", "viewt", "admin"):
+        got = listed(who, "anomalies")
+        assert aid in {a["id"] for a in got["anomalies"]}, who
+        assert inc in {i["id"] for i in listed(who, "incidents")["incidents"]}, who
+        assert w.call(who, "GET", f"/api/v1/watch/anomalies/{aid}").status_code == 200
+        assert w.call(who, "GET", f"/api/v1/watch/anomalies/{aid}/export").status_code == 200
+        assert w.call(who, "GET", f"/api/v1/watch/incidents/{inc}").status_code == 200
+    for who in ("opb", "view"):
+        got = listed(who, "anomalies")
+        assert got["total"] == 0 and not got["anomalies"], who
+        assert listed(who, "incidents")["total"] == 0, who
+        for path in (f"anomalies/{aid}", f"anomalies/{aid}/export", f"incidents/{inc}"):
+            r = w.call(who, "GET", f"/api/v1/watch/{path}")
+            assert r.status_code == 404, (who, path, r.text)
+    # reviewing is a change: B is told nothing, the teamless viewer and T cannot, C can
+    assert w.call("opb", "PATCH", f"/api/v1/watch/anomalies/{aid}",
+                  json={"status": "acknowledged"}).status_code == 404
+    r = w.call("viewt", "PATCH", f"/api/v1/watch/anomalies/{aid}", json={"notes": "x"})
+    assert r.status_code == 403
+    assert w.call("opb", "PATCH", f"/api/v1/watch/incidents/{inc}",
+                  json={"notes": "x"}).status_code == 404
+    r = w.call("opc", "PATCH", f"/api/v1/watch/anomalies/{aid}", json={"status": "acknowledged"})
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged", r.text
+    r = w.call("opc", "PATCH", f"/api/v1/watch/incidents/{inc}", json={"notes": "seen"})
+    assert r.status_code == 200, r.text
+
+
+def test_agent_stats_count_what_the_caller_sees(daemon):
+    w = World(daemon)
+    a = Agents()
+    ids = [a.create(w, "opa"), a.create(w, "opa", team="t1")]
+    try:
+        def stats(who):
+            r = w.call(who, "GET", "/api/v1/agents/stats")
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        assert stats("admin")["agents"] >= 2
+        assert stats("opa")["agents"] == 2 and stats("opa")["active_agents"] == 2
+        assert stats("opc")["agents"] == 1 and sum(stats("opc")["by_status"].values()) == 1
+        assert stats("opb")["agents"] == 0 and stats("opb")["active_agents"] == 0
+        assert sum(stats("view")["by_status"].values()) == 0
+    finally:
+        for rid in ids:
+            a.cleanup(w, rid)
+
+
+def test_a_team_that_does_not_exist_is_refused_even_for_admins(daemon):
+    w = World(daemon)
+    for path, body in (("/api/v1/tasks", {"type": "own", "capability": "x"}),
+                       ("/api/v1/alerts/notifiers", AlertNotifiers.body("admin")),
+                       ("/api/v1/guard/rules", {"name": "g", "weight": 1,
+                                                "match": {"words": ["x"]}})):
+        r = w.call("admin", "POST", path, json=dict(body, team="no-such-team"))
+        assert r.status_code == 422 and "no team named no-such-team" in r.text, (path, r.text)
+    r = w.call("admin", "PUT", "/api/v1/watch/streams/s-none", json={"type": "logs", "team": "nope"})
+    assert r.status_code == 422, r.text
