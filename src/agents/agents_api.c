@@ -1541,6 +1541,18 @@ static const api_endpoint_t agents_endpoints[] = {
      .handler = agents_api_logs},
 };
 
+/* The event streams' filter for agent.<id>.*: an agent's status, usage and output reach whom
+ * may see the agent; those of an agent already forgotten, only admins. */
+static bool agents_api_event_sees(const api_viewer_t *v, const char *topic, const char *data,
+                                  size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    char id[128];
+    agent_t *a = api_event_segment(topic, id, sizeof id) == 0 ? agents_find(ud, id) : NULL;
+    return a && api_viewer_may_see(v, agents_owner(a), agents_team(a));
+}
+
 int agents_api_register(hub_t *hub)
 {
     api_register(hub->api, agents_endpoints, sizeof agents_endpoints / sizeof agents_endpoints[0]);
@@ -1553,6 +1565,8 @@ int agents_api_register(hub_t *hub)
         }
     }
     programs_api_register(hub);
+    if (ag)
+        api_event_filter_add(hub->api, "agent.", agents_api_event_sees, ag);
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
                         "Agent spawns by result.");

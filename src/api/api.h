@@ -139,6 +139,9 @@ typedef struct api_reply {
     bool stream; /* SSE: the transport subscribes to `stream_topics` on the bus */
     const char *stream_topics;
     uint64_t stream_after; /* replay events after this id (Last-Event-ID) */
+    /* the stream's reader (api/api_owner.h), for the transport to copy and ask
+     * api_event_visible per event; borrowed for the callback */
+    const struct api_viewer *viewer;
     /* SSE: frames already formatted by the handler (a domain's own history, such as an agent's
      * output ring), sent after the bus replay and before live events. Borrowed. */
     const char *stream_prelude;

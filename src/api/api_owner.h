@@ -37,6 +37,36 @@ bool api_owner_may_act(const api_req_t *req, const char *owner, const char *team
  * saying why when it may see but not act. Caller frees the problem. */
 problem_t *api_owner_check(const api_req_t *req, const char *kind, const char *handle,
                            const char *owner, const char *team, bool act);
+/* Who a long-lived subscription (an event stream) reads for: a copy of its request's
+ * principal, role and teams, as the request ends before the stream does. */
+typedef struct api_viewer {
+    char principal[API_OWNER_MAX];
+    char role[16];
+    char teams[1024];
+} api_viewer_t;
+void api_viewer_from(api_viewer_t *v, const api_req_t *req);
+bool api_viewer_unrestricted(const api_viewer_t *v);
+/* api_owner_may_see for a viewer. */
+bool api_viewer_may_see(const api_viewer_t *v, const char *owner, const char *team);
+
+/* Event visibility. A domain registers, for a topic prefix ("agent."), a function that says
+ * whether a viewer may see one of its events, from memory only (it runs per event and
+ * subscriber on the loop); the transports that deliver bus events to one subscriber (SSE,
+ * WebSocket) ask api_event_visible. Topics no domain claims are seen by every reader. At most
+ * API_EVENT_FILTERS_MAX prefixes; -ENOSPC beyond. */
+#define API_EVENT_FILTERS_MAX 16
+typedef bool (*api_event_see_fn)(const api_viewer_t *v, const char *topic, const char *data,
+                                 size_t len, void *ud);
+int api_event_filter_add(api_registry_t *reg, const char *prefix, api_event_see_fn fn, void *ud);
+bool api_event_visible(const api_registry_t *reg, const api_viewer_t *v, const char *topic,
+                       const char *data, size_t len);
+/* The string value of a top-level-looking "key":"value" in an event's compact JSON, copied into
+ * out (at most cap - 1 bytes; values with escapes are not read). 0, or -ENOENT. For events
+ * whose owner is named in their payload (an anomaly's stream), without parsing it whole. */
+int api_event_str(const char *data, size_t len, const char *key, char *out, size_t cap);
+/* The topic's second segment ("agent.<id>.status" -> <id>) into out. 0, or -ENOENT. */
+int api_event_segment(const char *topic, char *out, size_t cap);
+
 /* At creation: the team asked for (NULL = none) must exist (even for an admin) and be one of
  * the caller's, unless the caller is unrestricted; a 422 on the field ptr (e.g. "/team")
  * otherwise. */

@@ -725,9 +725,22 @@ static void brain_metrics_collect(strbuf_t *out, void *ud)
     strbuf_printf(out, "ganglion_brains %zu\n", brain_count(r));
 }
 
+/* The event streams' filter for brain.<id>.*: whom may see the brain. */
+static bool brain_api_event_sees(const api_viewer_t *v, const char *topic, const char *data,
+                                 size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    char id[128];
+    brain_t *b = api_event_segment(topic, id, sizeof id) == 0 ? brain_find(ud, id) : NULL;
+    return b && api_viewer_may_see(v, b->owner, b->team);
+}
+
 int brain_api_register(hub_t *hub)
 {
     api_register(hub->api, brain_endpoints, sizeof brain_endpoints / sizeof brain_endpoints[0]);
+    if (hub->brain)
+        api_event_filter_add(hub->api, "brain.", brain_api_event_sees, hub->brain);
     size_t nf = 0;
     const api_endpoint_t *feagi = brain_api_feagi_endpoints(hub, &nf);
     api_register(hub->api, feagi, nf);

@@ -573,11 +573,23 @@ static void tasks_api_metrics(strbuf_t *out, void *ud)
                   st.connected ? 1 : 0);
 }
 
+/* The event streams' filter for task.<id>.*: whom may see the task. */
+static bool tasks_api_event_sees(const api_viewer_t *v, const char *topic, const char *data,
+                                 size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    char id[128];
+    task_t *t = api_event_segment(topic, id, sizeof id) == 0 ? tasks_get(ud, id) : NULL;
+    return t && api_viewer_may_see(v, t->owner, t->team);
+}
+
 int tasks_api_register(hub_t *hub)
 {
     if (!hub->tasks)
         return -1;
     api_register(hub->api, tasks_endpoints, sizeof tasks_endpoints / sizeof tasks_endpoints[0]);
+    api_event_filter_add(hub->api, "task.", tasks_api_event_sees, hub->tasks);
     if (hub->retention)
         retention_purge_add(hub->retention, "tasks", tasks_retention_purge, tasks_retention_after,
                             hub->tasks);

@@ -1384,10 +1384,25 @@ static const api_endpoint_t watch_endpoints[] = {
              .summary = "Counters per stream and anomalies by status", .handler = watch_api_stats),
 };
 
+/* The event streams' filter for anomaly.* and incident.*: they name their stream, and reach
+ * whom may see it. */
+static bool watch_api_event_sees(const api_viewer_t *v, const char *topic, const char *data,
+                                 size_t len, void *ud)
+{
+    (void)topic;
+    char name[WATCH_NAME_MAX + 1];
+    watch_stream_t *s = api_event_str(data, len, "stream", name, sizeof name) == 0
+                            ? watch_stream_find(ud, name)
+                            : NULL;
+    return s && api_viewer_may_see(v, s->owner, s->team);
+}
+
 int watch_api_register(hub_t *hub)
 {
     /* handlers reach the state through the request's hub */
     api_register(hub->api, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
+    api_event_filter_add(hub->api, "anomaly.", watch_api_event_sees, hub->watch);
+    api_event_filter_add(hub->api, "incident.", watch_api_event_sees, hub->watch);
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
                         "events accepted for scoring, by stream");

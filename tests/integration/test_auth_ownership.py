@@ -4,6 +4,7 @@ owned resource, operator A (team t1) creates one shared with t1 and one of its o
 (team t1) acts on the shared one only, an admin on both, a viewer sees only what its teams
 share. On SQLite and PostgreSQL (store_daemon)."""
 
+import json
 import os
 import subprocess
 import time
@@ -535,3 +536,72 @@ def test_a_team_that_does_not_exist_is_refused_even_for_admins(daemon):
         assert r.status_code == 422 and "no team named no-such-team" in r.text, (path, r.text)
     r = w.call("admin", "PUT", "/api/v1/watch/streams/s-none", json={"type": "logs", "team": "nope"})
     assert r.status_code == 422, r.text
+
+
+def _sse_until_marker(w, who, topics, publish):
+    """The topics an SSE subscriber `who` receives of what publish() sends, up to a marker."""
+    from gsse import SSEClient
+    with SSEClient(w.d.url, f"/api/v1/stream?topics={topics},mark.*", headers=w.h[who]) as c:
+        assert c.read_headers() == 200
+        _wait_subscribers(w.d)
+        publish()
+        w.d.publish("mark.end", {})
+        got = []
+        while True:
+            ev = c.next_event(timeout=10, comments=False)
+            if ev.event == "mark.end":
+                return got
+            got.append((ev.event, json.loads(ev.data)))
+
+
+def _wait_subscribers(d, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fams = d.metrics()
+        if sum(s.value for s in fams["ganglion_bus_subscribers"].samples) >= 1:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the subscriber never showed up in ganglion_bus_subscribers")
+
+
+def test_event_streams_carry_only_what_the_reader_may_see(daemon):
+    """SSE and WebSocket subscriptions skip events of resources the reader may not see: another's
+    tasks, agents and streams' anomalies; unowned topics reach everyone; admins see it all."""
+    import asyncio
+    from gws import connect, recv_json, run, until
+    w = World(daemon)
+    private, shared = Tasks().create(w, "opa"), Tasks().create(w, "opa", team="t1")
+    s = Streams()
+    stream = s.create(w, "opa")
+
+    def publish():
+        w.d.publish(f"task.{private}.updated", {"id": private})
+        w.d.publish(f"task.{shared}.updated", {"id": shared})
+        w.d.publish("anomaly.created", {"id": "a1", "stream": stream, "severity": "high"})
+        w.d.publish("task.no-such-task.updated", {"id": "gone"})
+        w.d.publish("free.news", {"n": 1})
+
+    topics = "task.*,anomaly.*,free.*"
+    seen = {who: [t for t, _ in _sse_until_marker(w, who, topics, publish)]
+            for who in ("opa", "opb", "opc", "admin")}
+    assert seen["opa"] == [f"task.{private}.updated", f"task.{shared}.updated",
+                           "anomaly.created", "free.news"], seen
+    assert seen["opb"] == ["free.news"], seen
+    assert seen["opc"] == [f"task.{shared}.updated", "free.news"], seen
+    assert len(seen["admin"]) == 5, seen
+
+    async def over_ws(who):
+        token = w.h[who]["Authorization"].split(" ", 1)[1]
+        async with connect(daemon, token=token) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "topics": topics.split(",") + ["mark.*"]}))
+            m = await recv_json(ws)
+            assert m["type"] == "subscribed", m
+            await asyncio.get_running_loop().run_in_executor(None, publish)
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: w.d.publish("mark.end", {}))
+            got = []
+            await until(ws, lambda m: m.get("topic") == "mark.end" or got.append(m.get("topic")))
+            return got
+
+    assert run(over_ws("opb")) == ["free.news"]
+    assert run(over_ws("opc")) == [f"task.{shared}.updated", "free.news"]
