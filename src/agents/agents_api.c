@@ -1553,6 +1553,15 @@ static bool agents_api_event_sees(const api_viewer_t *v, const char *topic, cons
     return a && api_viewer_may_see(v, agents_owner(a), agents_team(a));
 }
 
+static size_t agents_api_refs(const char *owner, const char *team, void *ud)
+{
+    agents_t *ag = ud;
+    size_t n = 0;
+    for (agent_t *a = ag->head; a; a = a->next)
+        n += api_owner_doc_refers(a->spec, owner, team);
+    return n;
+}
+
 int agents_api_register(hub_t *hub)
 {
     api_register(hub->api, agents_endpoints, sizeof agents_endpoints / sizeof agents_endpoints[0]);
@@ -1567,6 +1576,8 @@ int agents_api_register(hub_t *hub)
     programs_api_register(hub);
     if (ag)
         api_event_filter_add(hub->api, "agent.", agents_api_event_sees, ag);
+    if (ag)
+        api_owner_refs_add(hub->api, "agent", agents_api_refs, ag);
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
                         "Agent spawns by result.");

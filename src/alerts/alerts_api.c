@@ -1147,9 +1147,22 @@ static void alerts_metrics_collect(strbuf_t *out, void *ud)
                   al->npending + al->nqueued, (long long)hub->cfg.alerts_outbox_max);
 }
 
+static size_t alerts_api_refs(const char *owner, const char *team, void *ud)
+{
+    alerts_t *al = ud;
+    size_t n = 0;
+    const char *id;
+    json_t *doc;
+    json_object_foreach(al->rules, id, doc) n += api_owner_doc_refers(doc, owner, team);
+    json_object_foreach(al->notifiers, id, doc) n += api_owner_doc_refers(doc, owner, team);
+    return n;
+}
+
 int alerts_api_register(hub_t *hub)
 {
     api_register(hub->api, alerts_endpoints, sizeof alerts_endpoints / sizeof alerts_endpoints[0]);
+    if (hub->alerts)
+        api_owner_refs_add(hub->api, "alert rule or notifier", alerts_api_refs, hub->alerts);
     if (hub->metrics)
         metrics_collector_add(hub->metrics, alerts_metrics_collect, hub);
     return 0;

@@ -155,3 +155,10 @@ int api_event_segment(const char *topic, char *out, size_t cap)
     out[n] = '\0';
     return 0;
 }
+
+bool api_owner_doc_refers(const json_t *doc, const char *owner, const char *team)
+{
+    const char *o = json_string_value(json_object_get(doc, "owner"));
+    const char *t = json_string_value(json_object_get(doc, "team"));
+    return (owner && o && strcmp(owner, o) == 0) || (team && t && strcmp(team, t) == 0);
+}

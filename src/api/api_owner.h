@@ -6,6 +6,7 @@
 #ifndef GANGLION_API_OWNER_H
 #define GANGLION_API_OWNER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "api/api.h"
@@ -66,6 +67,21 @@ bool api_event_visible(const api_registry_t *reg, const api_viewer_t *v, const c
 int api_event_str(const char *data, size_t len, const char *key, char *out, size_t cap);
 /* The topic's second segment ("agent.<id>.status" -> <id>) into out. 0, or -ENOENT. */
 int api_event_segment(const char *topic, char *out, size_t cap);
+
+/* References to owners and teams. Each domain registers one counter over the resources it
+ * holds in memory: how many record owner (when owner is set) or name team (when team is set).
+ * Auth asks before it gives a name out again: a team created under a deleted team's name, or a
+ * user under a deleted user's, would inherit what still names it. At most API_OWNER_REFS_MAX
+ * counters; -ENOSPC beyond. */
+#define API_OWNER_REFS_MAX 16
+typedef size_t (*api_owner_refs_fn)(const char *owner, const char *team, void *ud);
+int api_owner_refs_add(api_registry_t *reg, const char *kind, api_owner_refs_fn fn, void *ud);
+/* The resources that record owner / name team, over every domain; *kind (when not NULL) the
+ * first kind with one (a static string of the registration), NULL when none. */
+size_t api_owner_refs(const api_registry_t *reg, const char *owner, const char *team,
+                      const char **kind);
+/* Whether a document (an alert rule, a guard rule) with "owner" and "team" fields matches. */
+bool api_owner_doc_refers(const json_t *doc, const char *owner, const char *team);
 
 /* At creation: the team asked for (NULL = none) must exist (even for an admin) and be one of
  * the caller's, unless the caller is unrestricted; a 422 on the field ptr (e.g. "/team")

@@ -50,6 +50,12 @@ struct api_registry {
         void *ud;
     } filters[API_EVENT_FILTERS_MAX];
     size_t nfilters;
+    struct {
+        const char *kind;
+        api_owner_refs_fn fn;
+        void *ud;
+    } refs[API_OWNER_REFS_MAX];
+    size_t nrefs;
     size_t inflight;
     uint64_t rid_counter;
     char rid_prefix[16];
@@ -219,6 +225,32 @@ bool api_event_visible(const api_registry_t *reg, const api_viewer_t *v, const c
             return reg->filters[i].fn(v, topic, data, len, reg->filters[i].ud);
     }
     return true;
+}
+
+int api_owner_refs_add(api_registry_t *reg, const char *kind, api_owner_refs_fn fn, void *ud)
+{
+    if (reg->nrefs >= API_OWNER_REFS_MAX)
+        return -ENOSPC;
+    reg->refs[reg->nrefs].kind = kind;
+    reg->refs[reg->nrefs].fn = fn;
+    reg->refs[reg->nrefs].ud = ud;
+    reg->nrefs++;
+    return 0;
+}
+
+size_t api_owner_refs(const api_registry_t *reg, const char *owner, const char *team,
+                      const char **kind)
+{
+    size_t total = 0;
+    if (kind)
+        *kind = NULL;
+    for (size_t i = 0; i < reg->nrefs; i++) {
+        size_t n = reg->refs[i].fn(owner, team, reg->refs[i].ud);
+        if (n && kind && !*kind)
+            *kind = reg->refs[i].kind;
+        total += n;
+    }
+    return total;
 }
 
 bool api_req_team_exists(const api_req_t *req, const char *team)

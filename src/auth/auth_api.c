@@ -696,10 +696,24 @@ static bool auth_api_team_exists(const char *team, void *ud)
     return auth_team_exists(ud, team);
 }
 
+/* API keys refer to their creator by name (they act with its teams) and name their team. */
+static size_t auth_api_refs(const char *owner, const char *team, void *ud)
+{
+    auth_t *a = ud;
+    size_t n = 0;
+    for (size_t i = 0; i < a->nkeys; i++) {
+        const auth_key_t *k = &a->keys[i];
+        n += !k->revoked &&
+             ((owner && strcmp(owner, k->created_by) == 0) || (team && strcmp(team, k->team) == 0));
+    }
+    return n;
+}
+
 int auth_api_register(hub_t *hub)
 {
     api_register(hub->api, auth_endpoints, sizeof auth_endpoints / sizeof auth_endpoints[0]);
     api_auth_hook_set(hub->api, auth_hook, hub->auth);
     api_team_hook_set(hub->api, auth_api_team_exists, hub->auth);
+    api_owner_refs_add(hub->api, "API key", auth_api_refs, hub->auth);
     return 0;
 }

@@ -1397,12 +1397,24 @@ static bool watch_api_event_sees(const api_viewer_t *v, const char *topic, const
     return s && api_viewer_may_see(v, s->owner, s->team);
 }
 
+static size_t watch_api_refs(const char *owner, const char *team, void *ud)
+{
+    watch_t *w = ud;
+    size_t n = 0;
+    for (size_t i = 0; i < w->nstreams; i++) {
+        const watch_stream_t *s = w->streams[i];
+        n += (owner && strcmp(owner, s->owner) == 0) || (team && strcmp(team, s->team) == 0);
+    }
+    return n;
+}
+
 int watch_api_register(hub_t *hub)
 {
     /* handlers reach the state through the request's hub */
     api_register(hub->api, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
     api_event_filter_add(hub->api, "anomaly.", watch_api_event_sees, hub->watch);
     api_event_filter_add(hub->api, "incident.", watch_api_event_sees, hub->watch);
+    api_owner_refs_add(hub->api, "stream", watch_api_refs, hub->watch);
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
                         "events accepted for scoring, by stream");

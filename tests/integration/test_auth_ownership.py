@@ -605,3 +605,30 @@ def test_event_streams_carry_only_what_the_reader_may_see(daemon):
 
     assert run(over_ws("opb")) == ["free.news"]
     assert run(over_ws("opc")) == [f"task.{shared}.updated", "free.news"]
+
+
+def test_names_still_on_resources_are_not_given_out_again(store_daemon):
+    """A deleted team's or user's name stays on what it shared or owned; a new team or user of
+    that name would inherit it, so the name is refused (409) until nothing names it."""
+    w = World(store_daemon)
+    d = store_daemon
+    shared = Tasks().create(w, "opa", team="t1")
+    stream = Streams().create(w, "opb")
+    assert w.call("admin", "DELETE", "/api/v1/teams/t1").status_code == 204
+    r = w.call("admin", "POST", "/api/v1/teams", json={"name": "t1"})
+    assert r.status_code == 409 and r.json()["type"].endswith("team-name-in-use"), r.text
+    assert "deleted team t1" in r.json()["detail"]
+    assert w.call("opa", "GET", f"/api/v1/tasks/{shared}").status_code == 200
+    assert w.call("admin", "POST", "/api/v1/teams", json={"name": "t1-new"}).status_code == 201
+
+    users = {u["username"]: u["id"] for u in d.get("/api/v1/users").json()["users"]}
+    assert w.call("admin", "DELETE", f"/api/v1/users/{users['opb']}").status_code == 204
+    body = {"username": "opb", "password": "opb-second-passphrase-7", "role": "operator"}
+    r = w.call("admin", "POST", "/api/v1/users", json=body)
+    assert r.status_code == 409 and r.json()["type"].endswith("username-in-use"), r.text
+    assert "stream" in r.json()["detail"]
+    # once what it owned is gone, the name is free again; a user who owned nothing is reusable
+    assert w.call("admin", "DELETE", f"/api/v1/watch/streams/{stream}").status_code == 204
+    assert w.call("admin", "POST", "/api/v1/users", json=body).status_code == 201
+    assert w.call("admin", "DELETE", f"/api/v1/users/{users['view']}").status_code == 204
+    make_user(d, "view", "viewer")
