@@ -49,6 +49,13 @@ void api_viewer_from(api_viewer_t *v, const api_req_t *req);
 bool api_viewer_unrestricted(const api_viewer_t *v);
 /* api_owner_may_see for a viewer. */
 bool api_viewer_may_see(const api_viewer_t *v, const char *owner, const char *team);
+/* The viewer a principal ("user:alice", "key:7") reads as now — its role and teams — from the
+ * hook auth sets, for work done on a principal's behalf without a request (an alert rule's
+ * notifications). 0; -ENOENT when it no longer acts (deleted, disabled, revoked); -ENOSYS
+ * without the hook (no auth: everyone is unrestricted). */
+typedef int (*api_viewer_fn)(const char *principal, api_viewer_t *out, void *ud);
+void api_viewer_hook_set(api_registry_t *reg, api_viewer_fn fn, void *ud);
+int api_viewer_lookup(const api_registry_t *reg, const char *principal, api_viewer_t *out);
 
 /* Event visibility. A domain registers, for a topic prefix ("agent."), a function that says
  * whether a viewer may see one of its events, from memory only (it runs per event and

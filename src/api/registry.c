@@ -56,6 +56,8 @@ struct api_registry {
         void *ud;
     } refs[API_OWNER_REFS_MAX];
     size_t nrefs;
+    api_viewer_fn viewer;
+    void *viewer_ud;
     size_t inflight;
     uint64_t rid_counter;
     char rid_prefix[16];
@@ -225,6 +227,17 @@ bool api_event_visible(const api_registry_t *reg, const api_viewer_t *v, const c
             return reg->filters[i].fn(v, topic, data, len, reg->filters[i].ud);
     }
     return true;
+}
+
+void api_viewer_hook_set(api_registry_t *reg, api_viewer_fn fn, void *ud)
+{
+    reg->viewer = fn;
+    reg->viewer_ud = ud;
+}
+
+int api_viewer_lookup(const api_registry_t *reg, const char *principal, api_viewer_t *out)
+{
+    return reg->viewer ? reg->viewer(principal, out, reg->viewer_ud) : -ENOSYS;
 }
 
 int api_owner_refs_add(api_registry_t *reg, const char *kind, api_owner_refs_fn fn, void *ud)

@@ -632,3 +632,31 @@ def test_names_still_on_resources_are_not_given_out_again(store_daemon):
     assert w.call("admin", "POST", "/api/v1/users", json=body).status_code == 201
     assert w.call("admin", "DELETE", f"/api/v1/users/{users['view']}").status_code == 204
     make_user(d, "view", "viewer")
+
+
+def test_an_operators_alert_rule_is_told_only_of_what_it_may_see(daemon):
+    """An operator's anomaly rule over every stream fires for its own and its teams' streams,
+    not for another's private stream; an admin's rule fires for all."""
+    w = World(daemon)
+    s = Streams()
+    mine, theirs = s.create(w, "opa"), s.create(w, "opb")
+    rules = {}
+    for who in ("opa", "admin"):
+        nid = AlertNotifiers().create(w, who)
+        r = w.call(who, "POST", "/api/v1/alerts/rules",
+                   json={"name": f"all-{who}", "kind": "anomaly", "stream": "own-*",
+                         "min_severity": "low", "notifiers": [nid]})
+        assert r.status_code == 201, r.text
+        rules[who] = r.json()["id"]
+    daemon.publish("anomaly.created", {"id": "x1", "stream": theirs, "severity": "high"})
+    daemon.publish("anomaly.created", {"id": "x2", "stream": mine, "severity": "high"})
+
+    def keys_of(rule):
+        rows = daemon.get(f"/api/v1/alerts/history?rule={rule}").json()["history"]
+        return {r["group_key"] for r in rows}
+
+    deadline = time.monotonic() + 10
+    while keys_of(rules["admin"]) != {mine, theirs} or mine not in keys_of(rules["opa"]):
+        assert time.monotonic() < deadline, (keys_of(rules["admin"]), keys_of(rules["opa"]))
+        time.sleep(0.05)
+    assert keys_of(rules["opa"]) == {mine}
