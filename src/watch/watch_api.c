@@ -702,7 +702,7 @@ static int watch_q_work(store_conn_t *c, void *ud)
             store_tx_rollback(c);
         break;
     case WQ_STATS:
-        rc = watch_db_status_counts(c, &q->out);
+        rc = watch_db_status_counts(c, q->acc.see, &q->out);
         break;
     }
     if (rc < 0)
@@ -710,13 +710,17 @@ static int watch_q_work(store_conn_t *c, void *ud)
     return rc;
 }
 
-static json_t *watch_stats_json(watch_t *w, json_t *by_status)
+/* The daemon-wide counters, and per stream those of the streams the caller may see (by_status:
+ * of their anomalies only, counted so by the query). */
+static json_t *watch_stats_json(watch_t *w, const api_req_t *req, json_t *by_status)
 {
     json_t *streams = json_array();
     size_t depth = 0;
     for (size_t i = 0; i < w->nstreams; i++) {
         watch_stream_t *s = w->streams[i];
         depth += s->q_len;
+        if (!api_owner_may_see(req, s->owner, s->team))
+            continue;
         json_array_append_new(
             streams, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:b}", "name", s->name, "type",
                                cbad_stream_type_name(s->settings.type), "events_in",
@@ -726,12 +730,13 @@ static json_t *watch_stats_json(watch_t *w, json_t *by_status)
                                "queue_depth", (json_int_t)s->q_len, "scoring_seconds",
                                s->score_seconds, "last_score", s->last_score, "scoring", s->busy));
     }
-    return json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:o,s:o}", "streams_total", (json_int_t)w->nstreams,
-        "events_in", (json_int_t)w->events_in, "events_rejected", (json_int_t)w->rejected,
-        "windows_scored", (json_int_t)w->windows_scored, "anomalies_detected",
-        (json_int_t)w->anomalies, "queue_depth", (json_int_t)depth, "jobs_running", w->jobs_running,
-        "anomalies_by_status", by_status ? by_status : json_object(), "streams", streams);
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:o,s:o}", "streams_total",
+                     (json_int_t)json_array_size(streams), "events_in", (json_int_t)w->events_in,
+                     "events_rejected", (json_int_t)w->rejected, "windows_scored",
+                     (json_int_t)w->windows_scored, "anomalies_detected", (json_int_t)w->anomalies,
+                     "queue_depth", (json_int_t)depth, "jobs_running", w->jobs_running,
+                     "anomalies_by_status", by_status ? by_status : json_object(), "streams",
+                     streams);
 }
 
 static void watch_q_done(int status, void *ud)
@@ -788,7 +793,7 @@ static void watch_q_done(int status, void *ud)
             break;
         }
         case WQ_STATS:
-            api_reply_json(req, 200, watch_stats_json(q->w, q->out));
+            api_reply_json(req, 200, watch_stats_json(q->w, req, q->out));
             q->out = NULL;
             break;
         default:

@@ -195,6 +195,9 @@ int watch_access_decide(const watch_access_t *a, const char *stream, bool act);
 #define WATCH_ACCESS_SQL                                                                           \
     " AND ',' || CAST($%zu AS TEXT) || ',' LIKE '%%,' || REPLACE(stream, '_', '!_') || ',%%'"      \
     " ESCAPE '!'"
+#define WATCH_ACCESS_SQL_1                                                                         \
+    " AND ',' || CAST($1 AS TEXT) || ',' LIKE '%,' || REPLACE(stream, '_', '!_') || ',%'"          \
+    " ESCAPE '!'"
 
 typedef struct watch_filter {
     const char *stream_type, *status, *stream, *incident;
@@ -211,7 +214,8 @@ int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out
  * the row is not there, 2 when its status moved meanwhile. */
 int watch_db_anomaly_update(store_conn_t *c, const char *id, const char *old_status,
                             const json_t *a);
-int watch_db_status_counts(store_conn_t *c, json_t **out);
+/* Anomalies by status, of the streams listed (NULL = all). */
+int watch_db_status_counts(store_conn_t *c, const char *streams, json_t **out);
 
 /* ---- workflow (watch_workflow.c) ---- */
 /* pending, investigating, acknowledged, resolved, dismissed (NULL-terminated), in the order of

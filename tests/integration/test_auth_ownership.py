@@ -660,3 +660,20 @@ def test_an_operators_alert_rule_is_told_only_of_what_it_may_see(daemon):
         assert time.monotonic() < deadline, (keys_of(rules["admin"]), keys_of(rules["opa"]))
         time.sleep(0.05)
     assert keys_of(rules["opa"]) == {mine}
+
+
+def test_watch_stats_list_only_visible_streams(store_daemon):
+    w = World(store_daemon)
+    s = Streams()
+    mine, shared = s.create(w, "opa"), s.create(w, "opa", team="t1")
+
+    def names(who):
+        r = w.call(who, "GET", "/api/v1/watch/stats")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["streams_total"] == len(body["streams"])
+        return {x["name"] for x in body["streams"]}
+
+    assert {mine, shared} <= names("opa") and {mine, shared} <= names("admin")
+    assert names("opc") & {mine, shared} == {shared}
+    assert not names("opb") & {mine, shared}
