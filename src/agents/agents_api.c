@@ -1574,10 +1574,10 @@ int agents_api_register(hub_t *hub)
         }
     }
     programs_api_register(hub);
-    if (ag)
+    if (ag) {
         api_event_filter_add(hub->api, "agent.", agents_api_event_sees, ag);
-    if (ag)
         api_owner_refs_add(hub->api, "agent", agents_api_refs, ag);
+    }
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
                         "Agent spawns by result.");
