@@ -1323,9 +1323,17 @@ static void agents_api_stats(api_req_t *req, void *ctx)
     hub_t *hub = api_req_hub(req);
     json_t *by = json_object();
     int counts[AGENTS_STATUS_COUNT] = {0};
-    for (agent_t *a = ag->head; a; a = a->next)
-        if (!a->forget)
-            counts[a->status]++;
+    /* a caller who is not an admin counts only the agents it may see (docs/security.md,
+     * "Ownership and teams"); the daemon's activity counters stay daemon-wide */
+    bool all = api_owner_unrestricted(req);
+    json_int_t seen = 0, live = 0;
+    for (agent_t *a = ag->head; a; a = a->next) {
+        if (a->forget || (!all && !api_owner_may_see(req, agents_owner(a), agents_team(a))))
+            continue;
+        counts[a->status]++;
+        seen++;
+        live += agents_status_live(a->status);
+    }
     for (int i = 0; i < AGENTS_STATUS_COUNT; i++)
         json_object_set_new(by, agents_status_name((agents_status_t)i), json_integer(counts[i]));
     int64_t up = clock_wall_ms() - ag->started_ms;
@@ -1344,14 +1352,14 @@ static void agents_api_stats(api_req_t *req, void *ctx)
         req, 200,
         json_pack("{s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:f,s:o,s:b,s:b,s:o}",
                   "healthy", !ag->shutting_down, "protocol_version", "1.0.0", "uptime_s",
-                  (json_int_t)(up / 1000), "active_agents", (json_int_t)ag->live, "agents",
-                  (json_int_t)ag->count, "max_agents", (json_int_t)hub->cfg.agents_max, "spawns_ok",
-                  (json_int_t)ag->spawns_ok, "spawns_failed", (json_int_t)ag->spawns_failed,
-                  "commands", (json_int_t)ag->commands, "errors", (json_int_t)ag->errors,
-                  "restarts", (json_int_t)ag->restarts_total, "output_lines",
-                  (json_int_t)ag->lines_total, "by_status", by, "loop_lag_ms", hub->loop_lag_ms,
-                  "loop_lag", lag, "cgroup_v2", ag->cgroup_v2, "shutting_down", ag->shutting_down,
-                  "grep", grep));
+                  (json_int_t)(up / 1000), "active_agents", all ? (json_int_t)ag->live : live,
+                  "agents", all ? (json_int_t)ag->count : seen, "max_agents",
+                  (json_int_t)hub->cfg.agents_max, "spawns_ok", (json_int_t)ag->spawns_ok,
+                  "spawns_failed", (json_int_t)ag->spawns_failed, "commands",
+                  (json_int_t)ag->commands, "errors", (json_int_t)ag->errors, "restarts",
+                  (json_int_t)ag->restarts_total, "output_lines", (json_int_t)ag->lines_total,
+                  "by_status", by, "loop_lag_ms", hub->loop_lag_ms, "loop_lag", lag, "cgroup_v2",
+                  ag->cgroup_v2, "shutting_down", ag->shutting_down, "grep", grep));
 }
 
 /* ---- the table ---- */
@@ -1537,6 +1545,27 @@ static const api_endpoint_t agents_endpoints[] = {
      .handler = agents_api_logs},
 };
 
+/* The event streams' filter for agent.<id>.*: an agent's status, usage and output reach whom
+ * may see the agent; those of an agent already forgotten, only admins. */
+static bool agents_api_event_sees(const api_viewer_t *v, const char *topic, const char *data,
+                                  size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    char id[128];
+    agent_t *a = api_event_segment(topic, id, sizeof id) == 0 ? agents_find(ud, id) : NULL;
+    return a && api_viewer_may_see(v, agents_owner(a), agents_team(a));
+}
+
+static size_t agents_api_refs(const char *owner, const char *team, void *ud)
+{
+    agents_t *ag = ud;
+    size_t n = 0;
+    for (agent_t *a = ag->head; a; a = a->next)
+        n += api_owner_doc_refers(a->spec, owner, team);
+    return n;
+}
+
 int agents_api_register(hub_t *hub)
 {
     api_register(hub->api, agents_endpoints, sizeof agents_endpoints / sizeof agents_endpoints[0]);
@@ -1549,6 +1578,10 @@ int agents_api_register(hub_t *hub)
         }
     }
     programs_api_register(hub);
+    if (ag) {
+        api_event_filter_add(hub->api, "agent.", agents_api_event_sees, ag);
+        api_owner_refs_add(hub->api, "agent", agents_api_refs, ag);
+    }
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_agents_spawns_total", "counter",
                         "Agent spawns by result.");

@@ -2,11 +2,13 @@
  * events and sampled metrics matched against the rules, silences, grouping and rate limits
  * applied, and what passes put into the outbox — committed before anything is delivered. */
 #include <sodium.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alerts/alerts_internal.h"
+#include "api/api_owner.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -293,6 +295,22 @@ static void alerts_title(char *out, size_t n, const json_t *rule, const char *ki
     }
 }
 
+/* A rule tells its owner only of what the owner may see (docs/security.md, "Ownership and
+ * teams"): another user's agents, tasks or streams' anomalies do not fire it. A rule without an
+ * owner (an admin's from before ownership, or with auth off) sees everything; one whose owner no
+ * longer acts (deleted, disabled, revoked) fires no more. */
+static bool alerts_rule_owner_sees(alerts_t *al, const json_t *rule, const bus_event_t *ev)
+{
+    const char *owner = json_string_value(json_object_get(rule, "owner"));
+    if (!owner || !*owner || !al->hub->api)
+        return true;
+    api_viewer_t v;
+    int rc = api_viewer_lookup(al->hub->api, owner, &v);
+    if (rc == -ENOSYS)
+        return true;
+    return rc == 0 && api_event_visible(al->hub->api, &v, ev->topic, ev->data, ev->data_len);
+}
+
 static void alerts_on_event(bus_event_t *ev, void *ud)
 {
     alerts_t *al = ud;
@@ -312,7 +330,8 @@ static void alerts_on_event(bus_event_t *ev, void *ud)
         if (!data && !(data = json_loadb(ev->data, ev->data_len, 0, NULL)))
             return;
         char key[ALERTS_KEY_MAX];
-        if (!alerts_rule_match(rule, ev->topic, data, key, sizeof key))
+        if (!alerts_rule_match(rule, ev->topic, data, key, sizeof key) ||
+            !alerts_rule_owner_sees(al, rule, ev))
             continue;
         alerts_rt_t *rt = alerts_rt_get(al, id);
         if (!rt || !alerts_crash_loop(rt, rule, key, now))

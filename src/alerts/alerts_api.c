@@ -8,6 +8,7 @@
 #include "alerts/alerts_internal.h"
 #include "alerts/alerts_notify.h"
 #include "api/api.h"
+#include "api/api_owner.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -143,6 +144,7 @@ static const api_field_t alerts_rule_body[] = {
      .min = 1,
      .max = 604800,
      .def = "3600"},
+    API_OWNER_TEAM_FIELD,
     {0}};
 
 static const api_field_t alerts_notifier_body[] = {
@@ -196,6 +198,7 @@ static const api_field_t alerts_notifier_body[] = {
      .min = 100,
      .max = 60000,
      .description = "one attempt's limit (default alerts.timeout_ms)"},
+    API_OWNER_TEAM_FIELD,
     {0}};
 
 static const api_field_t alerts_silence_body[] = {
@@ -253,19 +256,88 @@ static json_t *alerts_notifier_view(const json_t *doc)
     return v;
 }
 
-static json_t *alerts_list(json_t *obj, bool notifiers)
+static const char *alerts_doc_owner(const json_t *doc)
+{
+    return json_string_value(json_object_get(doc, "owner"));
+}
+
+static const char *alerts_doc_team(const json_t *doc)
+{
+    return json_string_value(json_object_get(doc, "team"));
+}
+
+static bool alerts_doc_may_see(const api_req_t *req, const json_t *doc)
+{
+    return doc && api_owner_may_see(req, alerts_doc_owner(doc), alerts_doc_team(doc));
+}
+
+static bool alerts_doc_may_act(const api_req_t *req, const json_t *doc)
+{
+    return doc && api_owner_may_act(req, alerts_doc_owner(doc), alerts_doc_team(doc));
+}
+
+/* The rules (or notifiers) the caller may see. */
+static json_t *alerts_list(const api_req_t *req, json_t *obj, bool notifiers)
 {
     json_t *arr = json_array();
     const char *id;
     json_t *doc;
     json_object_foreach(obj, id, doc)
-        json_array_append_new(arr, notifiers ? alerts_notifier_view(doc) : json_incref(doc));
+    {
+        if (alerts_doc_may_see(req, doc))
+            json_array_append_new(arr, notifiers ? alerts_notifier_view(doc) : json_incref(doc));
+    }
     return arr;
 }
 
 static problem_t *alerts_not_found(const char *what, const char *id)
 {
     return problem_new(404, "not-found", "no %s with id %s", what, id);
+}
+
+/* The document with that id when the caller may see it (act: and change it); otherwise NULL
+ * with *p set: 404 exactly as for a missing one when the caller may not see it, 403 when it may
+ * see but not change it. */
+static json_t *alerts_doc_checked(api_req_t *req, json_t *obj, const char *what, const char *id,
+                                  bool act, problem_t **p)
+{
+    json_t *doc = json_object_get(obj, id);
+    if (!alerts_doc_may_see(req, doc)) {
+        *p = alerts_not_found(what, id);
+        return NULL;
+    }
+    *p = api_owner_check(req, what, id, alerts_doc_owner(doc), alerts_doc_team(doc), act);
+    return *p ? NULL : doc;
+}
+
+/* Owner and team of a new document (the caller, the body's team), or of a replaced one (kept:
+ * the team is fixed at creation, as everywhere). NULL, or the problem. */
+static problem_t *alerts_doc_own(api_req_t *req, json_t *doc, const json_t *old)
+{
+    const char *team = alerts_doc_team(doc);
+    if (old) {
+        const char *was = alerts_doc_team(old);
+        if (team && (!was || strcmp(team, was) != 0)) {
+            problem_t *p = NULL;
+            problem_field_error(&p, "body", "/team", "the team is fixed at creation (it is %s)",
+                                was ? was : "none");
+            return p;
+        }
+        json_object_del(doc, "owner");
+        json_object_del(doc, "team");
+        if (json_object_get(old, "owner"))
+            json_object_set(doc, "owner", json_object_get(old, "owner"));
+        if (json_object_get(old, "team"))
+            json_object_set(doc, "team", json_object_get(old, "team"));
+        return NULL;
+    }
+    problem_t *p = api_owner_team_check(req, team, "/team");
+    if (p)
+        return p;
+    const char *owner = api_owner_of(req);
+    if (owner)
+        json_object_set_new(doc, "owner", json_string(owner));
+    return NULL;
 }
 
 /* ---- writes of rules and notifiers ---- */
@@ -367,7 +439,24 @@ static json_t *alerts_doc_from(const json_t *body, const char *id, const json_t 
 
 /* ---- rules ---- */
 
-static problem_t *alerts_rule_problem(alerts_t *al, const json_t *body)
+/* Whether the rule old (NULL = none) sends to notifier id already. */
+static bool alerts_rule_sends_to(const json_t *old, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(old, "notifiers"), i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The body's problems; every notifier it names must exist and, unless the rule (old) sends to
+ * it already, be one the caller may see — a teammate editing a shared rule keeps its owner's
+ * notifiers. */
+static problem_t *alerts_rule_problem(api_req_t *req, alerts_t *al, const json_t *body,
+                                      const json_t *old)
 {
     char field[64], why[160];
     problem_t *p = NULL;
@@ -375,10 +464,13 @@ static problem_t *alerts_rule_problem(alerts_t *al, const json_t *body)
         problem_field_error(&p, "body", field, "%s", why);
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(body, "notifiers"), i,
-                       v) if (!json_object_get(al->notifiers, json_string_value(v)))
-        problem_field_error(&p, "body", "notifiers", "no notifier with id %s",
-                            json_string_value(v));
+    json_array_foreach(json_object_get(body, "notifiers"), i, v)
+    {
+        const char *id = json_string_value(v);
+        json_t *n = json_object_get(al->notifiers, id);
+        if (!n || (!alerts_rule_sends_to(old, id) && !alerts_doc_may_see(req, n)))
+            problem_field_error(&p, "body", "notifiers", "no notifier with id %s", id);
+    }
     return p;
 }
 
@@ -386,16 +478,17 @@ static void alerts_api_rules_list(api_req_t *req, void *ctx)
 {
     (void)ctx;
     api_reply_json(req, 200,
-                   json_pack("{s:o}", "rules", alerts_list(alerts_of(req)->rules, false)));
+                   json_pack("{s:o}", "rules", alerts_list(req, alerts_of(req)->rules, false)));
 }
 
 static void alerts_api_rule_get(api_req_t *req, void *ctx)
 {
     (void)ctx;
     const char *id = api_req_param_str(req, "id");
-    json_t *doc = json_object_get(alerts_of(req)->rules, id);
+    problem_t *p = NULL;
+    json_t *doc = alerts_doc_checked(req, alerts_of(req)->rules, "rule", id, false, &p);
     if (!doc)
-        api_reply_problem(req, alerts_not_found("rule", id));
+        api_reply_problem(req, p);
     else
         api_reply_json(req, 200, json_incref(doc));
 }
@@ -405,7 +498,7 @@ static void alerts_api_rule_create(api_req_t *req, void *ctx)
     (void)ctx;
     alerts_t *al = alerts_of(req);
     json_t *body = api_req_body(req);
-    problem_t *p = alerts_rule_problem(al, body);
+    problem_t *p = alerts_rule_problem(req, al, body, NULL);
     if (p) {
         api_reply_problem(req, p);
         return;
@@ -417,7 +510,13 @@ static void alerts_api_rule_create(api_req_t *req, void *ctx)
     }
     char id[ALERTS_ID_LEN + 1];
     alerts_id_new(id);
-    alerts_write_submit(req, true, ALERTS_W_INSERT, id, alerts_doc_from(body, id, NULL));
+    json_t *doc = alerts_doc_from(body, id, NULL);
+    if ((p = alerts_doc_own(req, doc, NULL))) {
+        json_decref(doc);
+        api_reply_problem(req, p);
+        return;
+    }
+    alerts_write_submit(req, true, ALERTS_W_INSERT, id, doc);
 }
 
 static void alerts_api_rule_update(api_req_t *req, void *ctx)
@@ -425,18 +524,24 @@ static void alerts_api_rule_update(api_req_t *req, void *ctx)
     (void)ctx;
     alerts_t *al = alerts_of(req);
     const char *id = api_req_param_str(req, "id");
-    json_t *old = json_object_get(al->rules, id);
+    problem_t *p = NULL;
+    json_t *old = alerts_doc_checked(req, al->rules, "rule", id, true, &p);
     if (!old) {
-        api_reply_problem(req, alerts_not_found("rule", id));
+        api_reply_problem(req, p);
         return;
     }
     json_t *body = api_req_body(req);
-    problem_t *p = alerts_rule_problem(al, body);
+    p = alerts_rule_problem(req, al, body, old);
     if (p) {
         api_reply_problem(req, p);
         return;
     }
     json_t *doc = alerts_doc_from(body, id, old);
+    if ((p = alerts_doc_own(req, doc, old))) {
+        json_decref(doc);
+        api_reply_problem(req, p);
+        return;
+    }
     static const char *const kept[] = {"silenced_until_ms", "silenced_until", "silence_reason"};
     for (size_t i = 0; i < 3; i++)
         if (json_object_get(old, kept[i]))
@@ -447,7 +552,13 @@ static void alerts_api_rule_update(api_req_t *req, void *ctx)
 static void alerts_api_rule_delete(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    alerts_write_submit(req, true, ALERTS_W_DELETE, api_req_param_str(req, "id"), NULL);
+    const char *id = api_req_param_str(req, "id");
+    problem_t *p = NULL;
+    if (!alerts_doc_checked(req, alerts_of(req)->rules, "rule", id, true, &p)) {
+        api_reply_problem(req, p);
+        return;
+    }
+    alerts_write_submit(req, true, ALERTS_W_DELETE, id, NULL);
 }
 
 static void alerts_api_rule_silence(api_req_t *req, void *ctx)
@@ -455,9 +566,10 @@ static void alerts_api_rule_silence(api_req_t *req, void *ctx)
     (void)ctx;
     alerts_t *al = alerts_of(req);
     const char *id = api_req_param_str(req, "id");
-    json_t *old = json_object_get(al->rules, id);
+    problem_t *p = NULL;
+    json_t *old = alerts_doc_checked(req, al->rules, "rule", id, true, &p);
     if (!old) {
-        api_reply_problem(req, alerts_not_found("rule", id));
+        api_reply_problem(req, p);
         return;
     }
     json_t *body = api_req_body(req);
@@ -484,9 +596,10 @@ static void alerts_api_rule_test(api_req_t *req, void *ctx)
     (void)ctx;
     alerts_t *al = alerts_of(req);
     const char *id = api_req_param_str(req, "id");
-    json_t *rule = json_object_get(al->rules, id);
+    problem_t *p = NULL;
+    json_t *rule = alerts_doc_checked(req, al->rules, "rule", id, true, &p);
     if (!rule) {
-        api_reply_problem(req, alerts_not_found("rule", id));
+        api_reply_problem(req, p);
         return;
     }
     char title[200];
@@ -520,17 +633,19 @@ static problem_t *alerts_notifier_problem(const alerts_t *al, const json_t *body
 static void alerts_api_notifiers_list(api_req_t *req, void *ctx)
 {
     (void)ctx;
-    api_reply_json(req, 200,
-                   json_pack("{s:o}", "notifiers", alerts_list(alerts_of(req)->notifiers, true)));
+    api_reply_json(
+        req, 200,
+        json_pack("{s:o}", "notifiers", alerts_list(req, alerts_of(req)->notifiers, true)));
 }
 
 static void alerts_api_notifier_get(api_req_t *req, void *ctx)
 {
     (void)ctx;
     const char *id = api_req_param_str(req, "id");
-    json_t *doc = json_object_get(alerts_of(req)->notifiers, id);
+    problem_t *p = NULL;
+    json_t *doc = alerts_doc_checked(req, alerts_of(req)->notifiers, "notifier", id, false, &p);
     if (!doc)
-        api_reply_problem(req, alerts_not_found("notifier", id));
+        api_reply_problem(req, p);
     else
         api_reply_json(req, 200, alerts_notifier_view(doc));
 }
@@ -552,7 +667,13 @@ static void alerts_api_notifier_create(api_req_t *req, void *ctx)
     }
     char id[ALERTS_ID_LEN + 1];
     alerts_id_new(id);
-    alerts_write_submit(req, false, ALERTS_W_INSERT, id, alerts_doc_from(body, id, NULL));
+    json_t *doc = alerts_doc_from(body, id, NULL);
+    if ((p = alerts_doc_own(req, doc, NULL))) {
+        json_decref(doc);
+        api_reply_problem(req, p);
+        return;
+    }
+    alerts_write_submit(req, false, ALERTS_W_INSERT, id, doc);
 }
 
 static void alerts_api_notifier_update(api_req_t *req, void *ctx)
@@ -560,18 +681,24 @@ static void alerts_api_notifier_update(api_req_t *req, void *ctx)
     (void)ctx;
     alerts_t *al = alerts_of(req);
     const char *id = api_req_param_str(req, "id");
-    json_t *old = json_object_get(al->notifiers, id);
+    problem_t *p = NULL;
+    json_t *old = alerts_doc_checked(req, al->notifiers, "notifier", id, true, &p);
     if (!old) {
-        api_reply_problem(req, alerts_not_found("notifier", id));
+        api_reply_problem(req, p);
         return;
     }
     json_t *body = api_req_body(req);
-    problem_t *p = alerts_notifier_problem(al, body);
+    p = alerts_notifier_problem(al, body);
     if (p) {
         api_reply_problem(req, p);
         return;
     }
     json_t *doc = alerts_doc_from(body, id, old);
+    if ((p = alerts_doc_own(req, doc, old))) {
+        json_decref(doc);
+        api_reply_problem(req, p);
+        return;
+    }
     if (!json_object_get(doc, "secret") && json_object_get(old, "secret"))
         json_object_set(doc, "secret", json_object_get(old, "secret")); /* kept unless replaced */
     alerts_write_submit(req, false, ALERTS_W_UPDATE, id, doc);
@@ -582,6 +709,11 @@ static void alerts_api_notifier_delete(api_req_t *req, void *ctx)
     (void)ctx;
     alerts_t *al = alerts_of(req);
     const char *id = api_req_param_str(req, "id");
+    problem_t *p = NULL;
+    if (!alerts_doc_checked(req, al->notifiers, "notifier", id, true, &p)) {
+        api_reply_problem(req, p);
+        return;
+    }
     const char *rid;
     json_t *rule;
     json_object_foreach(al->rules, rid, rule)
@@ -591,10 +723,12 @@ static void alerts_api_notifier_delete(api_req_t *req, void *ctx)
         json_array_foreach(json_object_get(rule, "notifiers"), i,
                            v) if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
         {
-            problem_t *p =
-                problem_new(409, "notifier-in-use",
-                            "rule %s sends to notifier %s: change the rule first", rid, id);
-            problem_ext_set(p, "rule", json_string(rid));
+            bool seen = alerts_doc_may_see(req, rule); /* another's rule is not named */
+            p = problem_new(409, "notifier-in-use",
+                            "%s%s sends to notifier %s: change the rule first",
+                            seen ? "rule " : "a rule you cannot see", seen ? rid : "", id);
+            if (seen)
+                problem_ext_set(p, "rule", json_string(rid));
             api_reply_problem(req, p);
             return;
         }
@@ -607,9 +741,10 @@ static void alerts_api_notifier_test(api_req_t *req, void *ctx)
     (void)ctx;
     alerts_t *al = alerts_of(req);
     const char *id = api_req_param_str(req, "id");
-    json_t *n = json_object_get(al->notifiers, id);
+    problem_t *p = NULL;
+    json_t *n = alerts_doc_checked(req, al->notifiers, "notifier", id, true, &p);
     if (!n) {
-        api_reply_problem(req, alerts_not_found("notifier", id));
+        api_reply_problem(req, p);
         return;
     }
     char title[200];
@@ -637,18 +772,65 @@ typedef struct alerts_read {
     bool retry;
     json_t *rows;
     int64_t affected;
+    /* what the caller may see (retry: change), as comma lists of ids; "*" = everything */
+    char *rules_ok, *notifiers_ok;
 } alerts_read_t;
+
+/* A notification belongs to its rule, a notifier's test notification (no rule) to its
+ * notifier: the caller sees (or retries) it when it may see (or change) that. Rows of deleted
+ * rules and notifiers are left to admins. */
+#define ALERTS_ROW_ALLOWED                                                                         \
+    " AND ($4 = '*' OR (rule_id <> '' AND ',' || CAST($4 AS TEXT) || ',' LIKE '%,' || rule_id"     \
+    " || ',%') OR (rule_id = '' AND ',' || CAST($5 AS TEXT) || ',' LIKE '%,' || notifier_id"       \
+    " || ',%'))"
+
+/* The ids of obj's documents the caller may see (act: change), comma-separated; "*" when the
+ * caller is unrestricted. Caller frees; NULL on OOM. Ids are hex, so no LIKE wildcard. */
+static char *alerts_ids_allowed(const api_req_t *req, json_t *obj, bool act)
+{
+    if (api_owner_unrestricted(req))
+        return strdup("*");
+    size_t cap = json_object_size(obj) * (ALERTS_ID_LEN + 1) + 1, n = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    out[0] = '\0';
+    const char *id;
+    json_t *doc;
+    json_object_foreach(obj, id, doc)
+    {
+        if (strlen(id) != ALERTS_ID_LEN ||
+            !(act ? alerts_doc_may_act(req, doc) : alerts_doc_may_see(req, doc)))
+            continue;
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", id);
+    }
+    return out;
+}
+
+/* Whether the caller may see (act: change) a stored row, from its rule and notifier. */
+static bool alerts_row_allowed(const api_req_t *req, alerts_t *al, const json_t *row, bool act)
+{
+    if (api_owner_unrestricted(req))
+        return true;
+    const char *rule = json_string_value(json_object_get(row, "rule_id"));
+    const char *nid = json_string_value(json_object_get(row, "notifier_id"));
+    json_t *doc = rule && *rule ? json_object_get(al->rules, rule)
+                                : json_object_get(al->notifiers, nid ? nid : "");
+    return act ? alerts_doc_may_act(req, doc) : alerts_doc_may_see(req, doc);
+}
 
 static int alerts_read_work(store_conn_t *c, void *ud)
 {
     alerts_read_t *r = ud;
     int rc = 0;
     if (r->retry) {
-        store_val_t p[] = {STORE_TEXTV(r->id), STORE_INTV(clock_wall_ms())};
-        rc = store_query(c,
-                         "UPDATE alert_outbox SET state = 'pending', attempts = 0, next_ms = $2,"
-                         " updated_ms = $2 WHERE id = $1 AND state = 'dead'",
-                         p, 2, NULL, &r->affected);
+        store_val_t p[] = {STORE_TEXTV(r->id), STORE_INTV(clock_wall_ms()), STORE_TEXTV(""),
+                           STORE_TEXTV(r->rules_ok), STORE_TEXTV(r->notifiers_ok)};
+        rc = store_query(
+            c,
+            "UPDATE alert_outbox SET state = 'pending', attempts = 0, next_ms = $2,"
+            " updated_ms = $2 WHERE id = $1 AND state = 'dead' AND $3 = ''" ALERTS_ROW_ALLOWED,
+            p, 5, NULL, &r->affected);
         if (rc < 0)
             return rc;
         store_val_t q[] = {STORE_TEXTV(r->id)};
@@ -658,18 +840,21 @@ static int alerts_read_work(store_conn_t *c, void *ud)
                            " WHERE id = $1",
                            q, 1, &r->rows, NULL);
     }
-    store_val_t p[] = {STORE_TEXTV(r->state), STORE_TEXTV(r->rule), STORE_INTV(r->limit)};
-    rc = store_query(c,
-                     r->outbox
-                         ? "SELECT id, alert_id, rule_id, notifier_id, group_key, state, attempts,"
-                           " next_ms, created_ms, updated_ms, last_error, payload FROM alert_outbox"
-                           " WHERE state IN ('pending', 'dead') AND ($1 = '' OR state = $1)"
-                           " AND ($2 = '' OR rule_id = $2) ORDER BY created_ms DESC LIMIT $3"
-                         : "SELECT id, alert_id, rule_id, notifier_id, group_key, state, attempts,"
-                           " next_ms, created_ms, updated_ms, last_error, payload FROM alert_outbox"
-                           " WHERE ($1 = '' OR state = $1) AND ($2 = '' OR rule_id = $2)"
-                           " ORDER BY created_ms DESC LIMIT $3",
-                     p, 3, &r->rows, NULL);
+    store_val_t p[] = {STORE_TEXTV(r->state), STORE_TEXTV(r->rule), STORE_INTV(r->limit),
+                       STORE_TEXTV(r->rules_ok), STORE_TEXTV(r->notifiers_ok)};
+    rc = store_query(
+        c,
+        r->outbox
+            ? "SELECT id, alert_id, rule_id, notifier_id, group_key, state, attempts,"
+              " next_ms, created_ms, updated_ms, last_error, payload FROM alert_outbox"
+              " WHERE state IN ('pending', 'dead') AND ($1 = '' OR state = $1)"
+              " AND ($2 = '' OR rule_id = $2)" ALERTS_ROW_ALLOWED
+              " ORDER BY created_ms DESC LIMIT $3"
+            : "SELECT id, alert_id, rule_id, notifier_id, group_key, state, attempts,"
+              " next_ms, created_ms, updated_ms, last_error, payload FROM alert_outbox"
+              " WHERE ($1 = '' OR state = $1) AND ($2 = '' OR rule_id = $2)" ALERTS_ROW_ALLOWED
+              " ORDER BY created_ms DESC LIMIT $3",
+        p, 5, &r->rows, NULL);
     return rc;
 }
 
@@ -699,8 +884,13 @@ static void alerts_read_done(int status, void *ud)
         api_reply_problem(r->req, store_problem_new(al->hub->store, status, "reading the outbox"));
     } else if (r->retry) {
         json_t *row = json_array_get(r->rows, 0);
-        if (!row) {
+        if (!row || !alerts_row_allowed(r->req, al, row, false)) {
             api_reply_problem(r->req, alerts_not_found("notification", r->id));
+        } else if (!alerts_row_allowed(r->req, al, row, true)) {
+            api_reply_problem(r->req, problem_new(403, "forbidden",
+                                                  "notification %s belongs to a rule or notifier "
+                                                  "%s may not change",
+                                                  r->id, api_req_principal(r->req)));
         } else if (r->affected == 0) {
             problem_t *p = problem_new(409, "not-dead", "notification %s is %s, not dead", r->id,
                                        json_string_value(json_object_get(row, "state")));
@@ -728,6 +918,8 @@ static void alerts_read_done(int status, void *ud)
                                  (json_int_t)json_array_size(r->rows)));
     }
     json_decref(r->rows);
+    free(r->rules_ok);
+    free(r->notifiers_ok);
     free(r);
 }
 
@@ -744,6 +936,15 @@ static void alerts_read_submit(api_req_t *req, bool outbox, bool retry)
     r->req = req;
     r->outbox = outbox;
     r->retry = retry;
+    r->rules_ok = alerts_ids_allowed(req, al->rules, retry);
+    r->notifiers_ok = alerts_ids_allowed(req, al->notifiers, retry);
+    if (!r->rules_ok || !r->notifiers_ok) {
+        free(r->rules_ok);
+        free(r->notifiers_ok);
+        free(r);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "no memory"));
+        return;
+    }
     if (retry) {
         snprintf(r->id, sizeof r->id, "%s", api_req_param_str(req, "id"));
     } else {
@@ -966,9 +1167,22 @@ static void alerts_metrics_collect(strbuf_t *out, void *ud)
                   al->npending + al->nqueued, (long long)hub->cfg.alerts_outbox_max);
 }
 
+static size_t alerts_api_refs(const char *owner, const char *team, void *ud)
+{
+    alerts_t *al = ud;
+    size_t n = 0;
+    const char *id;
+    json_t *doc;
+    json_object_foreach(al->rules, id, doc) n += api_owner_doc_refers(doc, owner, team);
+    json_object_foreach(al->notifiers, id, doc) n += api_owner_doc_refers(doc, owner, team);
+    return n;
+}
+
 int alerts_api_register(hub_t *hub)
 {
     api_register(hub->api, alerts_endpoints, sizeof alerts_endpoints / sizeof alerts_endpoints[0]);
+    if (hub->alerts)
+        api_owner_refs_add(hub->api, "alert rule or notifier", alerts_api_refs, hub->alerts);
     if (hub->metrics)
         metrics_collector_add(hub->metrics, alerts_metrics_collect, hub);
     if (hub->retention)

@@ -142,6 +142,9 @@ typedef struct api_reply {
     bool stream; /* SSE: the transport subscribes to `stream_topics` on the bus */
     const char *stream_topics;
     uint64_t stream_after; /* replay events after this id (Last-Event-ID) */
+    /* the stream's reader (api/api_owner.h), for the transport to copy and ask
+     * api_event_visible per event; borrowed for the callback */
+    const struct api_viewer *viewer;
     /* SSE: frames already formatted by the handler (a domain's own history, such as an agent's
      * output ring), sent after the bus replay and before live events. Borrowed. */
     const char *stream_prelude;
@@ -183,6 +186,12 @@ void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud);
 /* Spans of every request go to this exporter (borrowed; NULL = none). serve.c sets it. */
 struct trace_export;
 void api_trace_export_set(api_registry_t *reg, struct trace_export *x);
+
+/* Whether a team of that name exists (set by auth, which holds the teams); without it every
+ * name passes. Asked when a resource is created shared with a team. */
+typedef bool (*api_team_fn)(const char *team, void *ud);
+void api_team_hook_set(api_registry_t *reg, api_team_fn fn, void *ud);
+bool api_req_team_exists(const api_req_t *req, const char *team);
 
 /* Dispatches a call. The reply callback runs exactly once, possibly before this returns —
  * unless the transport cancels first. Returns the pending request when the handler will reply

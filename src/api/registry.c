@@ -2,6 +2,7 @@
  * every handler, for every transport. A request lives from api_dispatch to its one reply; a
  * handler that replies later keeps the api_req_t and replies from the loop thread. */
 #include "api/api_internal.h"
+#include "api/api_owner.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -44,6 +45,22 @@ struct api_registry {
     void *auth_ud;
     api_audit_fn audit;
     void *audit_ud;
+    api_team_fn team;
+    void *team_ud;
+    struct {
+        char prefix[32];
+        api_event_see_fn fn;
+        void *ud;
+    } filters[API_EVENT_FILTERS_MAX];
+    size_t nfilters;
+    struct {
+        const char *kind;
+        api_owner_refs_fn fn;
+        void *ud;
+    } refs[API_OWNER_REFS_MAX];
+    size_t nrefs;
+    api_viewer_fn viewer;
+    void *viewer_ud;
     size_t inflight;
     uint64_t rid_counter;
     char rid_prefix[16];
@@ -190,6 +207,78 @@ void api_audit_hook_set(api_registry_t *reg, api_audit_fn fn, void *ud)
 {
     reg->audit = fn;
     reg->audit_ud = ud;
+}
+
+void api_team_hook_set(api_registry_t *reg, api_team_fn fn, void *ud)
+{
+    reg->team = fn;
+    reg->team_ud = ud;
+}
+
+int api_event_filter_add(api_registry_t *reg, const char *prefix, api_event_see_fn fn, void *ud)
+{
+    if (reg->nfilters >= API_EVENT_FILTERS_MAX || strlen(prefix) >= sizeof reg->filters[0].prefix)
+        return -ENOSPC;
+    snprintf(reg->filters[reg->nfilters].prefix, sizeof reg->filters[0].prefix, "%s", prefix);
+    reg->filters[reg->nfilters].fn = fn;
+    reg->filters[reg->nfilters].ud = ud;
+    reg->nfilters++;
+    return 0;
+}
+
+bool api_event_visible(const api_registry_t *reg, const api_viewer_t *v, const char *topic,
+                       const char *data, size_t len)
+{
+    if (api_viewer_unrestricted(v))
+        return true;
+    for (size_t i = 0; i < reg->nfilters; i++) {
+        size_t n = strlen(reg->filters[i].prefix);
+        if (strncmp(topic, reg->filters[i].prefix, n) == 0)
+            return reg->filters[i].fn(v, topic, data, len, reg->filters[i].ud);
+    }
+    return true;
+}
+
+void api_viewer_hook_set(api_registry_t *reg, api_viewer_fn fn, void *ud)
+{
+    reg->viewer = fn;
+    reg->viewer_ud = ud;
+}
+
+int api_viewer_lookup(const api_registry_t *reg, const char *principal, api_viewer_t *out)
+{
+    return reg->viewer ? reg->viewer(principal, out, reg->viewer_ud) : -ENOSYS;
+}
+
+int api_owner_refs_add(api_registry_t *reg, const char *kind, api_owner_refs_fn fn, void *ud)
+{
+    if (reg->nrefs >= API_OWNER_REFS_MAX)
+        return -ENOSPC;
+    reg->refs[reg->nrefs].kind = kind;
+    reg->refs[reg->nrefs].fn = fn;
+    reg->refs[reg->nrefs].ud = ud;
+    reg->nrefs++;
+    return 0;
+}
+
+size_t api_owner_refs(const api_registry_t *reg, const char *owner, const char *team,
+                      const char **kind)
+{
+    size_t total = 0;
+    if (kind)
+        *kind = NULL;
+    for (size_t i = 0; i < reg->nrefs; i++) {
+        size_t n = reg->refs[i].fn(owner, team, reg->refs[i].ud);
+        if (n && kind && !*kind)
+            *kind = reg->refs[i].kind;
+        total += n;
+    }
+    return total;
+}
+
+bool api_req_team_exists(const api_req_t *req, const char *team)
+{
+    return !req->reg->team || req->reg->team(team, req->reg->team_ud);
 }
 
 size_t api_inflight(const api_registry_t *reg)
@@ -495,16 +584,24 @@ void api_reply_empty(api_req_t *req, int status)
 
 void api_reply_stream(api_req_t *req, const char *topics, uint64_t after_id)
 {
-    api_reply_t rep = {
-        .status = 200, .stream = true, .stream_topics = topics, .stream_after = after_id};
+    api_viewer_t v;
+    api_viewer_from(&v, req);
+    api_reply_t rep = {.status = 200,
+                       .stream = true,
+                       .stream_topics = topics,
+                       .stream_after = after_id,
+                       .viewer = &v};
     api_req_finish(req, &rep);
 }
 
 void api_reply_stream_prelude(api_req_t *req, const char *topics, char *prelude, size_t len)
 {
+    api_viewer_t v;
+    api_viewer_from(&v, req);
     api_reply_t rep = {.status = 200,
                        .stream = true,
                        .stream_topics = topics,
+                       .viewer = &v,
                        .stream_prelude = prelude,
                        .stream_prelude_len = prelude ? len : 0};
     api_req_finish(req, &rep);

@@ -4,6 +4,7 @@
  * handlers (auth_api_session.c, auth_api_users.c, auth_api_keys.c) reply from the done
  * callback. */
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -691,9 +692,59 @@ static const api_endpoint_t auth_endpoints[] = {
      .handler = auth_api_team_member_remove},
 };
 
+static bool auth_api_team_exists(const char *team, void *ud)
+{
+    return auth_team_exists(ud, team);
+}
+
+/* API keys refer to their creator by name (they act with its teams) and name their team. */
+static size_t auth_api_refs(const char *owner, const char *team, void *ud)
+{
+    auth_t *a = ud;
+    size_t n = 0;
+    for (size_t i = 0; i < a->nkeys; i++) {
+        const auth_key_t *k = &a->keys[i];
+        n += !k->revoked &&
+             ((owner && strcmp(owner, k->created_by) == 0) || (team && strcmp(team, k->team) == 0));
+    }
+    return n;
+}
+
+/* A principal's role and teams as they are now (api_viewer_lookup). */
+static int auth_api_viewer(const char *principal, api_viewer_t *out, void *ud)
+{
+    auth_t *a = ud;
+    auth_ident_t id = {0};
+    if (strncmp(principal, "user:", 5) == 0) {
+        const auth_user_t *u = auth_user_by_name(a, principal + 5);
+        if (!u || u->disabled)
+            return -ENOENT;
+        id.kind = AUTH_ID_USER;
+        id.id = u->id;
+        snprintf(out->role, sizeof out->role, "%s", u->role);
+    } else if (strncmp(principal, "key:", 4) == 0) {
+        char *end;
+        long long kid = strtoll(principal + 4, &end, 10);
+        const auth_key_t *k = *end == '\0' ? auth_key_find(a, kid) : NULL;
+        if (!k || k->revoked || (k->expires_ms && k->expires_ms <= clock_wall_ms()))
+            return -ENOENT;
+        id.kind = AUTH_ID_KEY;
+        id.id = k->id;
+        snprintf(out->role, sizeof out->role, "%s", k->role);
+    } else {
+        return -ENOENT;
+    }
+    snprintf(out->principal, sizeof out->principal, "%s", principal);
+    auth_ident_teams(a, &id, out->teams, sizeof out->teams);
+    return 0;
+}
+
 int auth_api_register(hub_t *hub)
 {
     api_register(hub->api, auth_endpoints, sizeof auth_endpoints / sizeof auth_endpoints[0]);
     api_auth_hook_set(hub->api, auth_hook, hub->auth);
+    api_team_hook_set(hub->api, auth_api_team_exists, hub->auth);
+    api_viewer_hook_set(hub->api, auth_api_viewer, hub->auth);
+    api_owner_refs_add(hub->api, "API key", auth_api_refs, hub->auth);
     return 0;
 }

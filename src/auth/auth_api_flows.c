@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_owner.h"
 #include "auth/auth_api_internal.h"
 #include "core/clock.h"
 #include "net/mail_outbox.h"
@@ -127,6 +128,11 @@ void auth_api_signup(api_req_t *req, void *ctx)
     } else if (email && smtp_addr_check(email) < 0) {
         p = problem_validation_new();
         problem_field_add(p, "body", "/email", "is not a plain e-mail address (name@domain)");
+    } else if (!auth_user_by_name(auth_of(req), name) &&
+               (p = auth_username_reuse_problem(req, name))) {
+        /* what a taken name answers: registration tells no more */
+        problem_destroy(&p);
+        p = problem_new(409, "username-taken", "the username %s is taken; choose another", name);
     } else
         p = auth_policy_problem(pw, name, "/password", (size_t)cfg->auth_password_min);
     if (p) {

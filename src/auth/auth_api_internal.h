@@ -64,6 +64,9 @@ typedef struct auth_job {
 
 /* ---- auth_api.c: shared by the handlers ---- */
 auth_t *auth_of(api_req_t *req);
+/* 409 when resources still record "user:<name>" as owner (a deleted user's): a new user of
+ * that name would own them. NULL otherwise. auth_api_users.c */
+problem_t *auth_username_reuse_problem(api_req_t *req, const char *name);
 auth_job_t *auth_job_new(api_req_t *req);
 void auth_job_free(auth_job_t *j);
 void auth_reply_json(api_req_t *req, int status, json_t *body);

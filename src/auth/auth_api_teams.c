@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_owner.h"
 #include "auth/auth_api_internal.h"
 #include "core/log.h"
 
@@ -164,6 +165,20 @@ void auth_api_team_create(api_req_t *req, void *ctx)
 {
     (void)ctx;
     const char *name = json_string_value(json_object_get(api_req_body(req), "name"));
+    const char *kind = NULL;
+    size_t n = auth_team_by_name(auth_of(req), name)
+                   ? 0
+                   : api_owner_refs(auth_of(req)->hub->api, NULL, name, &kind);
+    if (n) {
+        /* a deleted team's name: a new team under it would share what still names it */
+        problem_t *p = problem_new(409, "team-name-in-use",
+                                   "%zu resource%s (first: %s) still name a deleted team %s; a "
+                                   "new team of that name would share them: choose another name",
+                                   n, n == 1 ? "" : "s", kind ? kind : "?", name);
+        problem_ext_set(p, "resources", json_integer((json_int_t)n));
+        auth_reply_problem(req, p);
+        return;
+    }
     auth_job_t *j = auth_job_new(req);
     if (!j) {
         auth_reply_problem(req, auth_store_problem());

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api_owner.h"
 #include "auth/auth_api_internal.h"
 #include "net/smtp_client.h"
 
@@ -78,6 +79,23 @@ static void auth_user_write_done(int status, void *ud)
     auth_job_free(j);
 }
 
+problem_t *auth_username_reuse_problem(api_req_t *req, const char *name)
+{
+    char owner[128];
+    snprintf(owner, sizeof owner, "user:%s", name);
+    const char *kind = NULL;
+    size_t n = api_owner_refs(auth_of(req)->hub->api, owner, NULL, &kind);
+    if (n == 0)
+        return NULL;
+    problem_t *p = problem_new(409, "username-in-use",
+                               "%zu resource%s (first: %s) still record a deleted user named %s "
+                               "as owner; a new user of that name would own them: delete them "
+                               "or choose another name",
+                               n, n == 1 ? "" : "s", kind ? kind : "?", name);
+    problem_ext_set(p, "resources", json_integer((json_int_t)n));
+    return p;
+}
+
 void auth_api_user_create(api_req_t *req, void *ctx)
 {
     (void)ctx;
@@ -93,6 +111,9 @@ void auth_api_user_create(api_req_t *req, void *ctx)
     } else if (em && smtp_addr_check(em) < 0) {
         p = problem_validation_new();
         problem_field_add(p, "body", "/email", "is not a plain e-mail address (name@domain)");
+    } else if (!auth_user_by_name(auth_of(req), name) &&
+               (p = auth_username_reuse_problem(req, name))) {
+        /* refused: a deleted user's resources still carry the name */
     } else
         p = auth_policy_problem(pw, name, "/password",
                                 (size_t)auth_of(req)->hub->cfg.auth_password_min);

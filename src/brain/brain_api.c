@@ -725,9 +725,35 @@ static void brain_metrics_collect(strbuf_t *out, void *ud)
     strbuf_printf(out, "ganglion_brains %zu\n", brain_count(r));
 }
 
+/* The event streams' filter for brain.<id>.*: whom may see the brain. */
+static bool brain_api_event_sees(const api_viewer_t *v, const char *topic, const char *data,
+                                 size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    char id[128];
+    brain_t *b = api_event_segment(topic, id, sizeof id) == 0 ? brain_find(ud, id) : NULL;
+    return b && api_viewer_may_see(v, b->owner, b->team);
+}
+
+static size_t brain_api_refs(const char *owner, const char *team, void *ud)
+{
+    brain_reg_t *r = ud;
+    size_t n = 0;
+    for (size_t i = 0; i < brain_count(r); i++) {
+        const brain_t *b = brain_at(r, i);
+        n += (owner && strcmp(owner, b->owner) == 0) || (team && strcmp(team, b->team) == 0);
+    }
+    return n;
+}
+
 int brain_api_register(hub_t *hub)
 {
     api_register(hub->api, brain_endpoints, sizeof brain_endpoints / sizeof brain_endpoints[0]);
+    if (hub->brain)
+        api_event_filter_add(hub->api, "brain.", brain_api_event_sees, hub->brain);
+    if (hub->brain)
+        api_owner_refs_add(hub->api, "brain", brain_api_refs, hub->brain);
     size_t nf = 0;
     const api_endpoint_t *feagi = brain_api_feagi_endpoints(hub, &nf);
     api_register(hub->api, feagi, nf);

@@ -282,6 +282,12 @@ static void guard_api_rule_create(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
+    problem_t *tp =
+        api_owner_team_check(req, json_string_value(json_object_get(body, "team")), "/team");
+    if (tp) {
+        api_reply_problem(req, tp);
+        return;
+    }
     if (json_array_size(g->pending) >= GUARD_RULES_MAX) {
         api_reply_problem(req, problem_new(409, "too-many-rules",
                                            "the rule set holds %d rules, "
@@ -746,9 +752,20 @@ static const api_endpoint_t guard_endpoints[] = {
      .handler = guard_api_review_reject},
 };
 
+static size_t guard_api_refs(const char *owner, const char *team, void *ud)
+{
+    guard_t *g = ud;
+    size_t n = 0, i;
+    json_t *r;
+    json_array_foreach(g->pending, i, r) n += api_owner_doc_refers(r, owner, team);
+    return n;
+}
+
 int guard_api_register(hub_t *hub)
 {
     api_register(hub->api, guard_endpoints, sizeof guard_endpoints / sizeof guard_endpoints[0]);
+    if (hub->guard)
+        api_owner_refs_add(hub->api, "guard rule", guard_api_refs, hub->guard);
     if (hub->metrics)
         metrics_collector_add(hub->metrics, guard_metrics_collect, hub->guard);
     return 0;

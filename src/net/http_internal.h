@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/api_owner.h"
 #include "core/config.h"
 #include "core/strbuf.h"
 #include "net/http.h"
@@ -66,8 +67,9 @@ struct http_stream {
     http_conn_t *conn;
     bus_sub_t *sub;
     sse_queue_t q;
-    bool chunked; /* HTTP/1.1: chunked framing; HTTP/1.0: the close ends the body */
-    bool writing; /* bytes handed to the connection and not yet written */
+    api_viewer_t viewer; /* who reads: events it may not see are skipped */
+    bool chunked;        /* HTTP/1.1: chunked framing; HTTP/1.0: the close ends the body */
+    bool writing;        /* bytes handed to the connection and not yet written */
     bool heartbeat_due;
     int end;
     http_stream_t *prev, *next;

@@ -82,10 +82,18 @@ void http_stream_pump(http_stream_t *st)
     http_conn_respond(st->conn, HTTP_CONN_STREAM);
 }
 
+/* Whether the stream's reader may see the event (docs/security.md, "Ownership and teams"). */
+static bool http_stream_sees(const http_stream_t *st, const bus_event_t *ev)
+{
+    return api_event_visible(st->srv->hub->api, &st->viewer, ev->topic, ev->data, ev->data_len);
+}
+
 static void http_stream_on_event(bus_event_t *ev, void *ud)
 {
     http_stream_t *st = ud;
     if (st->end != SSE_RUNNING)
+        return;
+    if (!http_stream_sees(st, ev))
         return;
     if (!sse_queue_push(&st->q, ev)) {
         /* The client reads slower than events arrive: drop it rather than buffer without end. */
@@ -107,7 +115,8 @@ static void http_replay_count(bus_event_t *ev, void *ud)
 static void http_replay_push(bus_event_t *ev, void *ud)
 {
     http_stream_t *st = ud;
-    sse_queue_push(&st->q, ev);
+    if (http_stream_sees(st, ev))
+        sse_queue_push(&st->q, ev);
 }
 
 /* Opens the stream for a reply with `stream` set: subscribe, replay, the head and the first
@@ -130,6 +139,8 @@ void http_stream_open(http_rq_t *rq, const api_reply_t *r)
     st->srv = srv;
     st->conn = rq->conn;
     st->chunked = rq->http11;
+    if (r->viewer)
+        st->viewer = *r->viewer;
     const char *topics = r->stream_topics ? r->stream_topics : "";
     st->sub = bus_subscribe(bus, topics, http_stream_on_event, st);
     if (!st->sub) {

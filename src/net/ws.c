@@ -205,6 +205,8 @@ static void ws_reply_subscribe(ws_conn_t *ws, ws_rq_t *rq, const api_reply_t *r)
     if (ws->sub)
         bus_unsubscribe(bus, &ws->sub);
     ws->sub = bus_subscribe(bus, r->stream_topics, ws_on_event, ws);
+    if (r->viewer)
+        ws->viewer = *r->viewer; /* the credential that subscribed */
     json_t *m = json_pack("{s:s,s:s,s:I}", "type", "subscribed", "topics", r->stream_topics,
                           "last_event_id", (json_int_t)bus_last_id(bus));
     if (m && rq->id)
@@ -449,7 +451,8 @@ static void ws_message(ws_conn_t *ws, const char *data, size_t len)
 static void ws_on_event(bus_event_t *ev, void *ud)
 {
     ws_conn_t *ws = ud;
-    if (ws->closing)
+    if (ws->closing ||
+        !api_event_visible(ws->srv->hub->api, &ws->viewer, ev->topic, ev->data, ev->data_len))
         return;
     strbuf_t b;
     strbuf_init(&b, 0);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/api_owner.h"
 #include "core/bus.h"
 #include "core/problem.h"
 #include "net/http_internal.h"
@@ -32,9 +33,10 @@ struct ws_conn {
     http_server_t *srv;
     http_conn_t *conn;
     ws_msg_t msg;
-    size_t frame_max; /* websocket.max_frame at the upgrade: the input buffer is sized for it */
-    char *token;      /* the connection's credential (header or auth message), or NULL; owned */
-    bus_sub_t *sub;   /* the event subscription, or NULL */
+    size_t frame_max;    /* websocket.max_frame at the upgrade: the input buffer is sized for it */
+    char *token;         /* the connection's credential (header or auth message), or NULL; owned */
+    bus_sub_t *sub;      /* the event subscription, or NULL */
+    api_viewer_t viewer; /* the subscription's reader: events it may not see are skipped */
     ws_rq_t *pending;
     size_t inflight;
     uint64_t events_sent;

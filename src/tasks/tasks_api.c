@@ -573,11 +573,34 @@ static void tasks_api_metrics(strbuf_t *out, void *ud)
                   st.connected ? 1 : 0);
 }
 
+/* The event streams' filter for task.<id>.*: whom may see the task. */
+static bool tasks_api_event_sees(const api_viewer_t *v, const char *topic, const char *data,
+                                 size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    char id[128];
+    task_t *t = api_event_segment(topic, id, sizeof id) == 0 ? tasks_get(ud, id) : NULL;
+    return t && api_viewer_may_see(v, t->owner, t->team);
+}
+
+static size_t tasks_api_refs(const char *owner, const char *team, void *ud)
+{
+    tasks_t *ts = ud;
+    size_t n = 0, pos = 0;
+    for (task_t *t; (t = htab_next(ts->by_id, &pos));)
+        n += (owner && t->owner && strcmp(owner, t->owner) == 0) ||
+             (team && t->team && strcmp(team, t->team) == 0);
+    return n;
+}
+
 int tasks_api_register(hub_t *hub)
 {
     if (!hub->tasks)
         return -1;
     api_register(hub->api, tasks_endpoints, sizeof tasks_endpoints / sizeof tasks_endpoints[0]);
+    api_event_filter_add(hub->api, "task.", tasks_api_event_sees, hub->tasks);
+    api_owner_refs_add(hub->api, "task", tasks_api_refs, hub->tasks);
     if (hub->retention)
         retention_purge_add(hub->retention, "tasks", tasks_retention_purge, tasks_retention_after,
                             hub->tasks);

@@ -653,7 +653,8 @@ typedef struct watch_q {
     char fs_type[16], fs_status[16], fs_stream[WATCH_NAME_MAX + 1], fs_incident[64];
     json_t *patch; /* owned copy of the PATCH body */
     json_t *out;
-    int outcome; /* 0 ok, 404, 409 */
+    watch_access_t acc; /* the streams the caller may see and change */
+    int outcome;        /* 0 ok, 403, 404, 409 */
     char from[32];
     char err[256];
 } watch_q_t;
@@ -661,8 +662,19 @@ typedef struct watch_q {
 /* One anomaly's review, and its incident's status after it, in the caller's transaction. */
 static int watch_patch_run(store_conn_t *c, watch_q_t *q)
 {
+    json_t *was = NULL;
+    int rc = q->acc.see ? watch_db_anomaly_get(c, q->id, &was) : 0;
+    if (rc < 0)
+        return rc;
+    if (q->acc.see) {
+        q->outcome = watch_access_decide(
+            &q->acc, was ? json_string_value(json_object_get(was, "stream")) : NULL, true);
+        json_decref(was);
+        if (q->outcome)
+            return 0;
+    }
     watch_review_t rv;
-    int rc = watch_review_apply(c, q->id, q->patch, q->principal, &rv);
+    rc = watch_review_apply(c, q->id, q->patch, q->principal, &rv);
     if (rc < 0)
         return rc;
     snprintf(q->from, sizeof q->from, "%s", rv.from);
@@ -688,6 +700,10 @@ static int watch_q_work(store_conn_t *c, void *ud)
         rc = watch_db_anomaly_get(c, q->id, &q->out);
         if (rc == 0 && !q->out)
             q->outcome = 404;
+        else if (rc == 0 &&
+                 watch_access_decide(&q->acc, json_string_value(json_object_get(q->out, "stream")),
+                                     false) != 0)
+            q->outcome = 404; /* not seen: as if it were not there */
         break;
     case WQ_PATCH:
         rc = store_tx_begin(c);
@@ -699,7 +715,7 @@ static int watch_q_work(store_conn_t *c, void *ud)
             store_tx_rollback(c);
         break;
     case WQ_STATS:
-        rc = watch_db_status_counts(c, &q->out);
+        rc = watch_db_status_counts(c, q->acc.see, &q->out);
         break;
     }
     if (rc < 0)
@@ -707,13 +723,17 @@ static int watch_q_work(store_conn_t *c, void *ud)
     return rc;
 }
 
-static json_t *watch_stats_json(watch_t *w, json_t *by_status)
+/* The daemon-wide counters, and per stream those of the streams the caller may see (by_status:
+ * of their anomalies only, counted so by the query). */
+static json_t *watch_stats_json(watch_t *w, const api_req_t *req, json_t *by_status)
 {
     json_t *streams = json_array();
     size_t depth = 0;
     for (size_t i = 0; i < w->nstreams; i++) {
         watch_stream_t *s = w->streams[i];
         depth += s->q_len;
+        if (!api_owner_may_see(req, s->owner, s->team))
+            continue;
         json_array_append_new(
             streams, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:b}", "name", s->name, "type",
                                cbad_stream_type_name(s->settings.type), "events_in",
@@ -723,12 +743,13 @@ static json_t *watch_stats_json(watch_t *w, json_t *by_status)
                                "queue_depth", (json_int_t)s->q_len, "scoring_seconds",
                                s->score_seconds, "last_score", s->last_score, "scoring", s->busy));
     }
-    return json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:o,s:o}", "streams_total", (json_int_t)w->nstreams,
-        "events_in", (json_int_t)w->events_in, "events_rejected", (json_int_t)w->rejected,
-        "windows_scored", (json_int_t)w->windows_scored, "anomalies_detected",
-        (json_int_t)w->anomalies, "queue_depth", (json_int_t)depth, "jobs_running", w->jobs_running,
-        "anomalies_by_status", by_status ? by_status : json_object(), "streams", streams);
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:o,s:o}", "streams_total",
+                     (json_int_t)json_array_size(streams), "events_in", (json_int_t)w->events_in,
+                     "events_rejected", (json_int_t)w->rejected, "windows_scored",
+                     (json_int_t)w->windows_scored, "anomalies_detected", (json_int_t)w->anomalies,
+                     "queue_depth", (json_int_t)depth, "jobs_running", w->jobs_running,
+                     "anomalies_by_status", by_status ? by_status : json_object(), "streams",
+                     streams);
 }
 
 static void watch_q_done(int status, void *ud)
@@ -740,6 +761,11 @@ static void watch_q_done(int status, void *ud)
         watch_reply_store_error(req, status, q->err, "the anomaly query");
     } else if (q->outcome == 404) {
         api_reply_problem(req, problem_new(404, "not-found", "no anomaly with id %s", q->id));
+    } else if (q->outcome == 403) {
+        api_reply_problem(req, problem_new(403, "forbidden",
+                                           "anomaly %s belongs to a stream %s may see but not "
+                                           "change (only its owner, its team and admins may)",
+                                           q->id, q->principal));
     } else if (q->outcome == 409) {
         const char *to = json_string_value(json_object_get(q->patch, "status"));
         json_t *allowed = watch_transitions_from(q->from);
@@ -780,7 +806,7 @@ static void watch_q_done(int status, void *ud)
             break;
         }
         case WQ_STATS:
-            api_reply_json(req, 200, watch_stats_json(q->w, q->out));
+            api_reply_json(req, 200, watch_stats_json(q->w, req, q->out));
             q->out = NULL;
             break;
         default:
@@ -790,6 +816,7 @@ static void watch_q_done(int status, void *ud)
     }
     json_decref(q->out);
     json_decref(q->patch);
+    watch_access_free(&q->acc);
     free(q);
 }
 
@@ -803,6 +830,11 @@ static watch_q_t *watch_q_new(api_req_t *req, watch_t *w, int kind)
     q->req = req;
     q->w = w;
     q->kind = kind;
+    if (watch_access_init(w, req, &q->acc) < 0) {
+        free(q);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the query could not be held"));
+        return NULL;
+    }
     snprintf(q->principal, sizeof q->principal, "%s", api_req_principal(req));
     const char *id = api_req_param_str(req, "id");
     if (id)
@@ -817,6 +849,7 @@ static void watch_q_submit(watch_q_t *q)
     if (rc < 0) {
         api_req_t *req = q->req;
         json_decref(q->patch);
+        watch_access_free(&q->acc);
         free(q);
         api_reply_problem(req, problem_new(503, "store-unavailable",
                                            "the query could not be queued: %s", uv_strerror(rc)));
@@ -879,6 +912,7 @@ static void watch_api_anomalies_list(api_req_t *req, void *ctx)
         f.incident = q->fs_incident;
     }
     f.min_severity = watch_severity_rank(api_req_query_str(req, "severity"));
+    f.streams = q->acc.see;
     q->f = f;
     watch_q_submit(q);
 }
@@ -1375,10 +1409,37 @@ static const api_endpoint_t watch_endpoints[] = {
              .summary = "Counters per stream and anomalies by status", .handler = watch_api_stats),
 };
 
+/* The event streams' filter for anomaly.* and incident.*: they name their stream, and reach
+ * whom may see it. */
+static bool watch_api_event_sees(const api_viewer_t *v, const char *topic, const char *data,
+                                 size_t len, void *ud)
+{
+    (void)topic;
+    char name[WATCH_NAME_MAX + 1];
+    watch_stream_t *s = api_event_str(data, len, "stream", name, sizeof name) == 0
+                            ? watch_stream_find(ud, name)
+                            : NULL;
+    return s && api_viewer_may_see(v, s->owner, s->team);
+}
+
+static size_t watch_api_refs(const char *owner, const char *team, void *ud)
+{
+    watch_t *w = ud;
+    size_t n = 0;
+    for (size_t i = 0; i < w->nstreams; i++) {
+        const watch_stream_t *s = w->streams[i];
+        n += (owner && strcmp(owner, s->owner) == 0) || (team && strcmp(team, s->team) == 0);
+    }
+    return n;
+}
+
 int watch_api_register(hub_t *hub)
 {
     /* handlers reach the state through the request's hub */
     api_register(hub->api, watch_endpoints, sizeof watch_endpoints / sizeof watch_endpoints[0]);
+    api_event_filter_add(hub->api, "anomaly.", watch_api_event_sees, hub->watch);
+    api_event_filter_add(hub->api, "incident.", watch_api_event_sees, hub->watch);
+    api_owner_refs_add(hub->api, "stream", watch_api_refs, hub->watch);
     if (hub->metrics) {
         metrics_declare(hub->metrics, "ganglion_watch_events_total", "counter",
                         "events accepted for scoring, by stream");

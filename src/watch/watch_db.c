@@ -386,6 +386,10 @@ int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out
         p[n++] = STORE_TEXTV(f->incident);
         strbuf_printf(&where, " AND incident_id = $%zu", n);
     }
+    if (f->streams) {
+        p[n++] = STORE_TEXTV(f->streams);
+        strbuf_printf(&where, WATCH_ACCESS_SQL, n);
+    }
     if (f->min_severity > 0) /* fixed words, no parameter needed */
         strbuf_puts(&where, f->min_severity >= 3   ? " AND severity = 'critical'"
                             : f->min_severity == 2 ? " AND severity IN ('high', 'critical')"
@@ -499,13 +503,16 @@ int watch_db_anomaly_update(store_conn_t *c, const char *id, const char *old_sta
     return now ? 2 : 1;
 }
 
-int watch_db_status_counts(store_conn_t *c, json_t **out)
+int watch_db_status_counts(store_conn_t *c, const char *streams, json_t **out)
 {
     json_t *rows = NULL;
-    int rc = store_query(c,
-                         "SELECT status, COUNT(*) AS n FROM watch_anomalies GROUP BY status "
-                         "ORDER BY status",
-                         NULL, 0, &rows, NULL);
+    char sql[512];
+    store_val_t p[] = {STORE_TEXTV(streams ? streams : "")};
+    snprintf(sql, sizeof sql,
+             "SELECT status, COUNT(*) AS n FROM watch_anomalies WHERE 1 = 1%s GROUP BY status "
+             "ORDER BY status",
+             streams ? WATCH_ACCESS_SQL_1 : "");
+    int rc = store_query(c, sql, p, streams ? 1 : 0, &rows, NULL);
     if (rc < 0)
         return rc;
     json_t *o = json_object();

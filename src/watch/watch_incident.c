@@ -96,10 +96,11 @@ typedef struct watch_iq {
     watch_ifilter_t f;
     int limit;
     int64_t offset;
-    json_t *patch; /* owned: the PATCH body */
-    json_t *out;   /* the reply body built by the worker */
-    int outcome;   /* 0, 404, 409 */
-    json_t *found; /* 409: {status: count} of the incident's anomalies */
+    json_t *patch;      /* owned: the PATCH body */
+    json_t *out;        /* the reply body built by the worker */
+    int outcome;        /* 0, 404, 409 */
+    json_t *found;      /* 409: {status: count} of the incident's anomalies */
+    watch_access_t acc; /* the streams the caller may see and change */
     char err[256];
 } watch_iq_t;
 
@@ -109,6 +110,10 @@ static int watch_iq_get(store_conn_t *c, watch_iq_t *q)
     if (rc < 0 || !q->out) {
         q->outcome = rc < 0 ? 0 : 404;
         return rc;
+    }
+    if (watch_access_decide(&q->acc, json_string_value(json_object_get(q->out, "stream")), false)) {
+        q->outcome = 404; /* not seen: as if it were not there */
+        return 0;
     }
     watch_filter_t f = {.incident = q->id, .limit = q->limit, .offset = q->offset};
     json_t *page = NULL;
@@ -131,7 +136,11 @@ static int watch_iq_patch(store_conn_t *c, watch_iq_t *q)
         q->outcome = rc < 0 ? 0 : 404;
         return rc;
     }
+    q->outcome =
+        watch_access_decide(&q->acc, json_string_value(json_object_get(inc, "stream")), true);
     json_decref(inc);
+    if (q->outcome)
+        return 0;
     json_t *ids = NULL;
     bool per_anomaly = json_object_get(q->patch, "status") || json_object_get(q->patch, "add_tags");
     /* notes alone are the incident's: its anomalies are left untouched */
@@ -220,6 +229,7 @@ static void watch_iq_free(watch_iq_t *q)
     json_decref(q->patch);
     json_decref(q->out);
     json_decref(q->found);
+    watch_access_free(&q->acc);
     free(q);
 }
 
@@ -240,6 +250,11 @@ static void watch_iq_done(int status, void *ud)
         problem_ext_set(p, "to", json_string(to ? to : ""));
         problem_ext_set(p, "found", json_incref(q->found));
         api_reply_problem(req, p);
+    } else if (q->outcome == 403) {
+        api_reply_problem(req, problem_new(403, "forbidden",
+                                           "incident %s belongs to a stream %s may see but not "
+                                           "change (only its owner, its team and admins may)",
+                                           q->id, q->principal));
     } else if (q->outcome == 404 || !q->out) {
         api_reply_problem(req, problem_new(404, "not-found", "no incident with id %s", q->id));
     } else {
@@ -261,6 +276,11 @@ static watch_iq_t *watch_iq_new(api_req_t *req, int kind)
     q->req = req;
     q->hub = api_req_hub(req);
     q->kind = kind;
+    if (watch_access_init(q->hub->watch, req, &q->acc) < 0) {
+        free(q);
+        api_reply_problem(req, problem_new(503, "out-of-memory", "the query could not be held"));
+        return NULL;
+    }
     snprintf(q->principal, sizeof q->principal, "%s", api_req_principal(req));
     const char *id = api_req_param_str(req, "id");
     if (id)
@@ -301,6 +321,7 @@ void watch_api_incidents_list(api_req_t *req, void *ctx)
         q->f.status = q->status;
     }
     q->f.min_severity = watch_severity_rank(api_req_query_str(req, "severity"));
+    q->f.streams = q->acc.see;
     q->f.limit = q->limit;
     q->f.offset = q->offset;
     watch_iq_submit(q);

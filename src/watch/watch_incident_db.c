@@ -126,8 +126,12 @@ int watch_db_incident_list(store_conn_t *c, const watch_ifilter_t *f, json_t **o
 {
     store_val_t p[8];
     size_t n = 0;
-    char where[256] = " WHERE 1 = 1";
+    char where[512] = " WHERE 1 = 1";
     size_t wl = strlen(where);
+    if (f->streams) {
+        p[n++] = STORE_TEXTV(f->streams);
+        wl += (size_t)snprintf(where + wl, sizeof where - wl, WATCH_ACCESS_SQL, n);
+    }
     if (f->stream) {
         p[n++] = STORE_TEXTV(f->stream);
         wl += (size_t)snprintf(where + wl, sizeof where - wl, " AND stream = $%zu", n);
@@ -140,7 +144,7 @@ int watch_db_incident_list(store_conn_t *c, const watch_ifilter_t *f, json_t **o
         p[n++] = STORE_INTV(f->min_severity);
         snprintf(where + wl, sizeof where - wl, " AND severity_rank >= $%zu", n);
     }
-    char sql[512];
+    char sql[1024];
     json_t *cnt = NULL, *rows = NULL;
     snprintf(sql, sizeof sql, "SELECT COUNT(*) AS n FROM watch_incidents%s", where);
     int rc = store_query(c, sql, p, n, &cnt, NULL);

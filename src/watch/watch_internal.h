@@ -221,8 +221,29 @@ int watch_db_stream_upsert(store_conn_t *c, const char *name, const char *type,
 int watch_db_stream_delete(store_conn_t *c, const char *name);
 int watch_db_anomaly_insert(store_conn_t *c, const json_t *a);
 int watch_db_anomaly_get(store_conn_t *c, const char *id, json_t **out);
+/* The streams a caller may see and change, for store jobs (watch_access.c): comma lists of
+ * names, both NULL for an admin (everything). Anomalies and incidents follow their stream;
+ * those of a deleted stream are left to admins. */
+typedef struct watch_access {
+    char *see, *act; /* owned */
+} watch_access_t;
+int watch_access_init(watch_t *w, const api_req_t *req, watch_access_t *a); /* 0, -ENOMEM */
+void watch_access_free(watch_access_t *a);
+/* 0 when the caller may see (act: change) what belongs to stream; 404 when it may not see it,
+ * 403 when it may see but not change it. Pure: any thread. */
+int watch_access_decide(const watch_access_t *a, const char *stream, bool act);
+/* The SQL condition on a stream column against a list parameter ($N): names are letters,
+ * digits and ._-: so only '_' needs escaping for LIKE. */
+#define WATCH_ACCESS_SQL                                                                           \
+    " AND ',' || CAST($%zu AS TEXT) || ',' LIKE '%%,' || REPLACE(stream, '_', '!_') || ',%%'"      \
+    " ESCAPE '!'"
+#define WATCH_ACCESS_SQL_1                                                                         \
+    " AND ',' || CAST($1 AS TEXT) || ',' LIKE '%,' || REPLACE(stream, '_', '!_') || ',%'"          \
+    " ESCAPE '!'"
+
 typedef struct watch_filter {
     const char *stream_type, *status, *stream, *incident;
+    const char *streams; /* the visible streams' list (watch_access_t.see); NULL = all */
     bool has_min_ncd, has_max_p, has_start, has_end, only_significant, has_created_since;
     double min_ncd, max_p;
     int64_t start_ms, end_ms, created_since_ms;
@@ -235,7 +256,8 @@ int watch_db_anomaly_list(store_conn_t *c, const watch_filter_t *f, json_t **out
  * the row is not there, 2 when its status moved meanwhile. */
 int watch_db_anomaly_update(store_conn_t *c, const char *id, const char *old_status,
                             const json_t *a);
-int watch_db_status_counts(store_conn_t *c, json_t **out);
+/* Anomalies by status, of the streams listed (NULL = all). */
+int watch_db_status_counts(store_conn_t *c, const char *streams, json_t **out);
 
 /* ---- workflow (watch_workflow.c) ---- */
 /* pending, investigating, acknowledged, resolved, dismissed (NULL-terminated), in the order of
@@ -277,6 +299,7 @@ int watch_db_incident_refresh(store_conn_t *c, const char *id);
 int watch_db_incident_get(store_conn_t *c, const char *id, json_t **out);
 typedef struct watch_ifilter {
     const char *stream, *status;
+    const char *streams; /* the visible streams' list; NULL = all */
     int min_severity;
     int limit;
     int64_t offset;

@@ -4,6 +4,7 @@ owned resource, operator A (team t1) creates one shared with t1 and one of its o
 (team t1) acts on the shared one only, an admin on both, a viewer sees only what its teams
 share. On SQLite and PostgreSQL (store_daemon)."""
 
+import json
 import os
 import subprocess
 import time
@@ -38,7 +39,8 @@ class World:
     def call(self, who, method, path, **kw):
         if who == "admin":
             return self.d.request(method, path, **kw)
-        return self.s.request(method, self.d.url + path, headers=self.h[who], timeout=30, **kw)
+        headers = dict(kw.pop("headers", {}), **self.h[who])
+        return self.s.request(method, self.d.url + path, headers=headers, timeout=30, **kw)
 
 
 class Agents:
@@ -150,7 +152,67 @@ class Streams:
         w.call("admin", "DELETE", f"/api/v1/watch/streams/{rid}")
 
 
-KINDS = [Agents(), Brains(), Tasks(), Streams()]
+class AlertNotifiers:
+    kind = "notifier"
+
+    @staticmethod
+    def body(who, team=None):
+        body = {"name": f"own-{who}-{team or 'private'}", "kind": "webhook",
+                "url": "http://127.0.0.1:9/hook"}
+        if team:
+            body["team"] = team
+        return body
+
+    def create(self, w, who, team=None, expect=201):
+        r = w.call(who, "POST", "/api/v1/alerts/notifiers", json=self.body(who, team))
+        assert r.status_code == expect, r.text
+        return r.json()["id"] if expect == 201 else r
+
+    def path(self, rid):
+        return f"/api/v1/alerts/notifiers/{rid}"
+
+    def listed(self, w, who):
+        r = w.call(who, "GET", "/api/v1/alerts/notifiers")
+        assert r.status_code == 200, r.text
+        return {n["id"] for n in r.json()["notifiers"]}
+
+    def act(self, w, who, rid):
+        return w.call(who, "PUT", self.path(rid), json=self.body("edited"))
+
+    def cleanup(self, w, rid):
+        w.call("admin", "DELETE", self.path(rid))
+
+
+class AlertRules:
+    """Each rule sends to a private notifier of its creator's."""
+    kind = "alert rule"
+
+    def create(self, w, who, team=None, expect=201):
+        nid = AlertNotifiers().create(w, who)
+        body = {"name": f"own-{who}-{team or 'private'}", "kind": "task", "task_type": "build*",
+                "notifiers": [nid]}
+        if team:
+            body["team"] = team
+        r = w.call(who, "POST", "/api/v1/alerts/rules", json=body)
+        assert r.status_code == expect, r.text
+        return r.json()["id"] if expect == 201 else r
+
+    def path(self, rid):
+        return f"/api/v1/alerts/rules/{rid}"
+
+    def listed(self, w, who):
+        r = w.call(who, "GET", "/api/v1/alerts/rules")
+        assert r.status_code == 200, r.text
+        return {x["id"] for x in r.json()["rules"]}
+
+    def act(self, w, who, rid):
+        return w.call(who, "POST", f"{self.path(rid)}/silence", json={"seconds": 60})
+
+    def cleanup(self, w, rid):
+        w.call("admin", "DELETE", self.path(rid))
+
+
+KINDS = [Agents(), Brains(), Tasks(), Streams(), AlertNotifiers(), AlertRules()]
 
 
 @pytest.fixture
@@ -333,3 +395,285 @@ def test_ingestion_into_streams_follows_visibility(daemon):
     got = w.call("opb", "GET", "/api/v1/watch/streams/opb-made").json()
     assert got["owner"] == "user:opb" and got["team"] is None
     assert w.call("opa", "GET", "/api/v1/watch/streams/opb-made").status_code == 404
+
+
+def test_alert_rules_keep_their_owners_notifiers_and_history(store_daemon):
+    """A teammate edits a shared rule without seeing its owner's private notifier; a rule may
+    name only notifiers its author sees; the outbox and history show a notification to those
+    who see its rule (or, for a notifier's test, its notifier); a retry is a change."""
+    w = World(store_daemon)
+    mine = AlertNotifiers().create(w, "opa")
+    body = {"name": "r", "kind": "task", "task_type": "build*", "notifiers": [mine], "team": "t1"}
+    r = w.call("opa", "POST", "/api/v1/alerts/rules", json=body)
+    assert r.status_code == 201, r.text
+    rule = r.json()["id"]
+    # C may change the shared rule and keep A's notifier, which C itself cannot see or name
+    del body["team"]
+    r = w.call("opc", "PUT", f"/api/v1/alerts/rules/{rule}", json=body)
+    assert r.status_code == 200 and r.json()["owner"] == "user:opa" and r.json()["team"] == "t1", r.text
+    assert w.call("opc", "GET", f"/api/v1/alerts/notifiers/{mine}").status_code == 404
+    r = w.call("opc", "POST", "/api/v1/alerts/rules", json=dict(body, name="c"))
+    assert r.status_code == 422 and f"no notifier with id {mine}" in r.text
+    r = w.call("opc", "PUT", f"/api/v1/alerts/rules/{rule}", json=dict(body, team="t1"))
+    assert r.status_code == 200, r.text  # naming the team it has is no change
+    # B cannot remove A's notifier, nor learn which rule uses it
+    assert w.call("opb", "DELETE", f"/api/v1/alerts/notifiers/{mine}").status_code == 404
+    r = w.call("admin", "DELETE", f"/api/v1/alerts/notifiers/{mine}")
+    assert r.status_code == 409 and rule in r.text
+    # a test notification: in A's, C's and the admin's outbox, not B's or a teamless viewer's
+    r = w.call("opc", "POST", f"/api/v1/alerts/rules/{rule}/test")
+    assert r.status_code == 202, r.text
+    assert w.call("opb", "POST", f"/api/v1/alerts/rules/{rule}/test").status_code == 404
+    assert w.call("viewt", "POST", f"/api/v1/alerts/rules/{rule}/test").status_code == 403
+
+    def rules_in(who, what):
+        r = w.call(who, "GET", f"/api/v1/alerts/{what}?limit=1000")
+        assert r.status_code == 200, r.text
+        return [x for x in r.json()[what] if x["rule_id"] == rule]
+
+    for who in ("opa", "opc", "viewt", "admin"):
+        assert rules_in(who, "history"), who
+        assert rules_in(who, "outbox"), who
+    for who in ("opb", "view"):
+        assert not rules_in(who, "history") and not rules_in(who, "outbox"), who
+    row = rules_in("opa", "outbox")[0]["id"]
+    assert w.call("opb", "POST", f"/api/v1/alerts/outbox/{row}/retry").status_code == 404
+    r = w.call("viewt", "POST", f"/api/v1/alerts/outbox/{row}/retry")
+    assert r.status_code == 403, r.text
+    r = w.call("opc", "POST", f"/api/v1/alerts/outbox/{row}/retry")
+    assert r.status_code == 409 and r.json()["type"].endswith("not-dead"), r.text
+    # a notifier's own test notification belongs to the notifier
+    r = w.call("opa", "POST", f"/api/v1/alerts/notifiers/{mine}/test")
+    assert r.status_code == 202, r.text
+    tests_of = lambda who: [x for x in w.call(who, "GET", "/api/v1/alerts/history").json()["history"]
+                            if x["notifier_id"] == mine and x["rule_id"] == ""]
+    assert tests_of("opa") and tests_of("admin") and not tests_of("opc")
+    # the team named at creation must exist, even for an admin, and is fixed afterwards
+    r = w.call("admin", "POST", "/api/v1/alerts/notifiers", json=AlertNotifiers.body("x", "nope"))
+    assert r.status_code == 422 and "no team named nope" in r.text
+    r = w.call("admin", "PUT", f"/api/v1/alerts/rules/{rule}", json=dict(body, team="t2"))
+    assert r.status_code == 422 and "fixed at creation" in r.text
+    # the owner and team survive a restart
+    store_daemon.restart()
+    got = store_daemon.get(f"/api/v1/alerts/rules/{rule}").json()
+    assert got["owner"] == "user:opa" and got["team"] == "t1"
+
+
+def test_anomalies_and_incidents_follow_their_stream(store_daemon):
+    """Anomalies and incidents are their stream's: listed, read, exported and reviewed by whom
+    may see (change) the stream; for others they are not there."""
+    from watch_util import SMALL, burst_lines, normal_lines, ndjson, wait_settled
+    w = World(store_daemon)
+    body = {"type": "logs", "settings": SMALL, "team": "t1"}
+    assert w.call("opa", "PUT", "/api/v1/watch/streams/own-anom", json=body).status_code == 201
+    r = w.call("opa", "POST", "/api/v1/watch/events?stream=own-anom",
+               data=ndjson(normal_lines(100) + burst_lines(20)),
+               headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 202, r.text
+    anomalies = wait_settled(store_daemon, "own-anom", 120)["anomalies"]
+    assert anomalies, "the burst raised no anomaly"
+    aid, inc = anomalies[0]["id"], anomalies[0]["incident_id"]
+
+    def listed(who, what):
+        r = w.call(who, "GET", f"/api/v1/watch/{what}?limit=1000")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    for who in ("opa", "opc", "viewt", "admin"):
+        got = listed(who, "anomalies")
+        assert aid in {a["id"] for a in got["anomalies"]}, who
+        assert inc in {i["id"] for i in listed(who, "incidents")["incidents"]}, who
+        assert w.call(who, "GET", f"/api/v1/watch/anomalies/{aid}").status_code == 200
+        assert w.call(who, "GET", f"/api/v1/watch/anomalies/{aid}/export").status_code == 200
+        assert w.call(who, "GET", f"/api/v1/watch/incidents/{inc}").status_code == 200
+    for who in ("opb", "view"):
+        got = listed(who, "anomalies")
+        assert got["total"] == 0 and not got["anomalies"], who
+        assert listed(who, "incidents")["total"] == 0, who
+        for path in (f"anomalies/{aid}", f"anomalies/{aid}/export", f"incidents/{inc}"):
+            r = w.call(who, "GET", f"/api/v1/watch/{path}")
+            assert r.status_code == 404, (who, path, r.text)
+    # reviewing is a change: B is told nothing, the teamless viewer and T cannot, C can
+    assert w.call("opb", "PATCH", f"/api/v1/watch/anomalies/{aid}",
+                  json={"status": "acknowledged"}).status_code == 404
+    r = w.call("viewt", "PATCH", f"/api/v1/watch/anomalies/{aid}", json={"notes": "x"})
+    assert r.status_code == 403
+    assert w.call("opb", "PATCH", f"/api/v1/watch/incidents/{inc}",
+                  json={"notes": "x"}).status_code == 404
+    r = w.call("opc", "PATCH", f"/api/v1/watch/anomalies/{aid}", json={"status": "acknowledged"})
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged", r.text
+    r = w.call("opc", "PATCH", f"/api/v1/watch/incidents/{inc}", json={"notes": "seen"})
+    assert r.status_code == 200, r.text
+
+
+def test_agent_stats_count_what_the_caller_sees(daemon):
+    w = World(daemon)
+    a = Agents()
+    ids = [a.create(w, "opa"), a.create(w, "opa", team="t1")]
+    try:
+        def stats(who):
+            r = w.call(who, "GET", "/api/v1/agents/stats")
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        assert stats("admin")["agents"] >= 2
+        assert stats("opa")["agents"] == 2 and stats("opa")["active_agents"] == 2
+        assert stats("opc")["agents"] == 1 and sum(stats("opc")["by_status"].values()) == 1
+        assert stats("opb")["agents"] == 0 and stats("opb")["active_agents"] == 0
+        assert sum(stats("view")["by_status"].values()) == 0
+    finally:
+        for rid in ids:
+            a.cleanup(w, rid)
+
+
+def test_a_team_that_does_not_exist_is_refused_even_for_admins(daemon):
+    w = World(daemon)
+    for path, body in (("/api/v1/tasks", {"type": "own", "capability": "x"}),
+                       ("/api/v1/alerts/notifiers", AlertNotifiers.body("admin")),
+                       ("/api/v1/guard/rules", {"name": "g", "weight": 1,
+                                                "match": {"words": ["x"]}})):
+        r = w.call("admin", "POST", path, json=dict(body, team="no-such-team"))
+        assert r.status_code == 422 and "no team named no-such-team" in r.text, (path, r.text)
+    r = w.call("admin", "PUT", "/api/v1/watch/streams/s-none", json={"type": "logs", "team": "nope"})
+    assert r.status_code == 422, r.text
+
+
+def _sse_until_marker(w, who, topics, publish):
+    """The topics an SSE subscriber `who` receives of what publish() sends, up to a marker."""
+    from gsse import SSEClient
+    with SSEClient(w.d.url, f"/api/v1/stream?topics={topics},mark.*", headers=w.h[who]) as c:
+        assert c.read_headers() == 200
+        _wait_subscribers(w.d)
+        publish()
+        w.d.publish("mark.end", {})
+        got = []
+        while True:
+            ev = c.next_event(timeout=10, comments=False)
+            if ev.event == "mark.end":
+                return got
+            got.append((ev.event, json.loads(ev.data)))
+
+
+def _wait_subscribers(d, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fams = d.metrics()
+        if sum(s.value for s in fams["ganglion_bus_subscribers"].samples) >= 1:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the subscriber never showed up in ganglion_bus_subscribers")
+
+
+def test_event_streams_carry_only_what_the_reader_may_see(daemon):
+    """SSE and WebSocket subscriptions skip events of resources the reader may not see: another's
+    tasks, agents and streams' anomalies; unowned topics reach everyone; admins see it all."""
+    import asyncio
+    from gws import connect, recv_json, run, until
+    w = World(daemon)
+    private, shared = Tasks().create(w, "opa"), Tasks().create(w, "opa", team="t1")
+    s = Streams()
+    stream = s.create(w, "opa")
+
+    def publish():
+        w.d.publish(f"task.{private}.updated", {"id": private})
+        w.d.publish(f"task.{shared}.updated", {"id": shared})
+        w.d.publish("anomaly.created", {"id": "a1", "stream": stream, "severity": "high"})
+        w.d.publish("task.no-such-task.updated", {"id": "gone"})
+        w.d.publish("free.news", {"n": 1})
+
+    topics = "task.*,anomaly.*,free.*"
+    seen = {who: [t for t, _ in _sse_until_marker(w, who, topics, publish)]
+            for who in ("opa", "opb", "opc", "admin")}
+    assert seen["opa"] == [f"task.{private}.updated", f"task.{shared}.updated",
+                           "anomaly.created", "free.news"], seen
+    assert seen["opb"] == ["free.news"], seen
+    assert seen["opc"] == [f"task.{shared}.updated", "free.news"], seen
+    assert len(seen["admin"]) == 5, seen
+
+    async def over_ws(who):
+        token = w.h[who]["Authorization"].split(" ", 1)[1]
+        async with connect(daemon, token=token) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "topics": topics.split(",") + ["mark.*"]}))
+            m = await recv_json(ws)
+            assert m["type"] == "subscribed", m
+            await asyncio.get_running_loop().run_in_executor(None, publish)
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: w.d.publish("mark.end", {}))
+            got = []
+            await until(ws, lambda m: m.get("topic") == "mark.end" or got.append(m.get("topic")))
+            return got
+
+    assert run(over_ws("opb")) == ["free.news"]
+    assert run(over_ws("opc")) == [f"task.{shared}.updated", "free.news"]
+
+
+def test_names_still_on_resources_are_not_given_out_again(store_daemon):
+    """A deleted team's or user's name stays on what it shared or owned; a new team or user of
+    that name would inherit it, so the name is refused (409) until nothing names it."""
+    w = World(store_daemon)
+    d = store_daemon
+    shared = Tasks().create(w, "opa", team="t1")
+    stream = Streams().create(w, "opb")
+    assert w.call("admin", "DELETE", "/api/v1/teams/t1").status_code == 204
+    r = w.call("admin", "POST", "/api/v1/teams", json={"name": "t1"})
+    assert r.status_code == 409 and r.json()["type"].endswith("team-name-in-use"), r.text
+    assert "deleted team t1" in r.json()["detail"]
+    assert w.call("opa", "GET", f"/api/v1/tasks/{shared}").status_code == 200
+    assert w.call("admin", "POST", "/api/v1/teams", json={"name": "t1-new"}).status_code == 201
+
+    users = {u["username"]: u["id"] for u in d.get("/api/v1/users").json()["users"]}
+    assert w.call("admin", "DELETE", f"/api/v1/users/{users['opb']}").status_code == 204
+    body = {"username": "opb", "password": "opb-second-passphrase-7", "role": "operator"}
+    r = w.call("admin", "POST", "/api/v1/users", json=body)
+    assert r.status_code == 409 and r.json()["type"].endswith("username-in-use"), r.text
+    assert "stream" in r.json()["detail"]
+    # once what it owned is gone, the name is free again; a user who owned nothing is reusable
+    assert w.call("admin", "DELETE", f"/api/v1/watch/streams/{stream}").status_code == 204
+    assert w.call("admin", "POST", "/api/v1/users", json=body).status_code == 201
+    assert w.call("admin", "DELETE", f"/api/v1/users/{users['view']}").status_code == 204
+    make_user(d, "view", "viewer")
+
+
+def test_an_operators_alert_rule_is_told_only_of_what_it_may_see(daemon):
+    """An operator's anomaly rule over every stream fires for its own and its teams' streams,
+    not for another's private stream; an admin's rule fires for all."""
+    w = World(daemon)
+    s = Streams()
+    mine, theirs = s.create(w, "opa"), s.create(w, "opb")
+    rules = {}
+    for who in ("opa", "admin"):
+        nid = AlertNotifiers().create(w, who)
+        r = w.call(who, "POST", "/api/v1/alerts/rules",
+                   json={"name": f"all-{who}", "kind": "anomaly", "stream": "own-*",
+                         "min_severity": "low", "notifiers": [nid]})
+        assert r.status_code == 201, r.text
+        rules[who] = r.json()["id"]
+    daemon.publish("anomaly.created", {"id": "x1", "stream": theirs, "severity": "high"})
+    daemon.publish("anomaly.created", {"id": "x2", "stream": mine, "severity": "high"})
+
+    def keys_of(rule):
+        rows = daemon.get(f"/api/v1/alerts/history?rule={rule}").json()["history"]
+        return {r["group_key"] for r in rows}
+
+    deadline = time.monotonic() + 10
+    while keys_of(rules["admin"]) != {mine, theirs} or mine not in keys_of(rules["opa"]):
+        assert time.monotonic() < deadline, (keys_of(rules["admin"]), keys_of(rules["opa"]))
+        time.sleep(0.05)
+    assert keys_of(rules["opa"]) == {mine}
+
+
+def test_watch_stats_list_only_visible_streams(store_daemon):
+    w = World(store_daemon)
+    s = Streams()
+    mine, shared = s.create(w, "opa"), s.create(w, "opa", team="t1")
+
+    def names(who):
+        r = w.call(who, "GET", "/api/v1/watch/stats")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["streams_total"] == len(body["streams"])
+        return {x["name"] for x in body["streams"]}
+
+    assert {mine, shared} <= names("opa") and {mine, shared} <= names("admin")
+    assert names("opc") & {mine, shared} == {shared}
+    assert not names("opb") & {mine, shared}
