@@ -27,6 +27,9 @@ typedef struct {
      * weight, the usual case): the burst then reads the targets only. Whoever changes a
      * weight in place (plasticity) clears it. */
     bool uniform;
+    /* Nets derived from one another share the blocks an edit did not touch: the holders count,
+     * and the last brain_net_destroy frees the arrays. Blocks are immutable once built. */
+    uint32_t *refs;
 } brain_syn_block_t;
 
 typedef struct {
@@ -72,6 +75,28 @@ int brain_net_build(const brain_genome_t *g, uint64_t seed, unsigned threads, br
  * synapse blocks rebuilt, and every other block is kept as it is. */
 int brain_net_rebuild(brain_net_t *n, const brain_genome_t *g, const brain_change_t *ch,
                       unsigned threads, problem_t **err);
+
+/* What brain_net_derive did: synapses grown by the morphologies, copied from the old network's
+ * rows (renumbered when the layout moved) and shared with it as whole blocks; neurons whose
+ * parameters were written from the genome rather than copied. */
+typedef struct {
+    uint64_t grown, copied, shared;
+    uint64_t neurons_written;
+} brain_net_derive_stats_t;
+
+/* Builds the network of genome g (validated) from `old`, the network of genome old_g with the
+ * same seed, redoing only what differs between the two genomes: a mapping (source, destination)
+ * is grown again when its rules, a morphology it uses or either area's geometry changed, every
+ * other mapping's synapses are copied from the old rows (or the whole block shared), and neuron
+ * parameters are written only for areas whose genes changed. Neuron state (potential,
+ * refractory, consecutive fires) is copied for areas whose geometry is unchanged. The result is
+ * identical to brain_net_build(g, seed) apart from that state. `old` is only read (its blocks'
+ * holder counts excepted), so a burst thread may keep running it meanwhile. */
+int brain_net_derive(const brain_net_t *old, const brain_genome_t *old_g, const brain_genome_t *g,
+                     unsigned threads, brain_net_t **out, brain_net_derive_stats_t *st,
+                     problem_t **err);
+/* Copies the state of `from`'s areas into `to`'s areas with the same id and geometry. */
+void brain_net_state_carry(brain_net_t *to, const brain_net_t *from);
 
 void brain_net_destroy(brain_net_t **n);
 
