@@ -41,6 +41,7 @@ typedef struct io_motor {
     /* the stimulus this frame answers (0 = none): its arrival, the start of the burst that
      * injected it, and the end of this frame's burst (monotonic ns) */
     uint64_t stim_ns, inject_ns, end_ns;
+    uint64_t after; /* bursts between the injecting burst and this one */
     size_t nareas, npts;
     uint8_t wire[IO_MOTOR_AREAS][BRAIN_FBC_ID_LEN];
     size_t count[IO_MOTOR_AREAS];
@@ -61,6 +62,7 @@ struct brain_io {
     /* per answered stimulus, loop: arrival→send, injection→send, burst end→send (µs) */
     uint32_t lat[3][IO_LAT_KEEP];
     uint64_t lat_n;
+    uint64_t next_burst; /* answers that left in the burst right after the injecting one */
 };
 
 static void io_destroy(struct brain_io *io)
@@ -261,6 +263,7 @@ void brain_io_motor_collect(brain_t *b, uint64_t burst)
         m->stim_ns = io->inflight_ns;
         m->inject_ns = io->inflight_inject_ns;
         m->end_ns = clock_mono_ns();
+        m->after = burst - io->inflight_burst;
         io->inflight_ns = 0;
     }
     size_t slot = io->written % IO_MOTOR_RING;
@@ -294,6 +297,7 @@ void brain_io_motor_flush(brain_reg_t *r, brain_t *b)
         }
         (void)brain_robot_motor_publish(robot, (uint16_t)m->burst, areas, m->nareas);
         if (m->stim_ns) {
+            io->next_burst += m->after == 1;
             uint64_t now = clock_mono_ns(), k = io->lat_n++ % IO_LAT_KEEP;
             const uint64_t from[3] = {m->stim_ns, m->inject_ns, m->end_ns};
             for (size_t i = 0; i < 3; i++) {
@@ -325,6 +329,7 @@ json_t *brain_io_latency_json(brain_t *b)
     struct brain_io *io = b->io;
     size_t n = !io ? 0 : io->lat_n < IO_LAT_KEEP ? (size_t)io->lat_n : IO_LAT_KEEP;
     json_object_set_new(o, "answers", json_integer(io ? (json_int_t)io->lat_n : 0));
+    json_object_set_new(o, "answers_next_burst", json_integer(io ? (json_int_t)io->next_burst : 0));
     for (size_t i = 0; i < 3; i++) {
         if (n == 0)
             break;

@@ -286,14 +286,13 @@ def test_moving_stimulus_is_followed_by_the_motor_voxel(make_daemon, ctx):
     assert metric(d, "ganglion_brain_robot_motor_frames_total") >= 3
     emb_list = d.get(f"/api/v1/brains/{bid}/embodiments").json()["embodiments"]
     assert emb_list[0]["sensory_frames"] >= 3
-    # the stats time each answer: it leaves one burst after the burst that injected the stimulus,
-    # sent as soon as that burst ends
-    st = d.get(f"/api/v1/brains/{bid}/stats").json()
-    lat, period_ms = st["robot_latency"], st["period_us"] / 1000
+    # the stats time each answer: it leaves in the burst after the one that injected the stimulus
+    # (a late burst thread may run that burst early, so the spans are only ordered here)
+    lat = d.get(f"/api/v1/brains/{bid}/stats").json()["robot_latency"]
     assert lat["answers"] >= 3, lat
+    assert lat["answers_next_burst"] == lat["answers"], lat
     arr, inj, end = (lat[k] for k in ("arrival_to_send", "injection_to_send", "burst_end_to_send"))
     assert arr["p50_ms"] >= inj["p50_ms"] >= end["p50_ms"] >= 0, lat
-    assert inj["p50_ms"] >= 0.9 * period_ms, (lat, period_ms)
 
 
 def test_robot_token_is_checked_and_masked(bin):
