@@ -723,8 +723,6 @@ int brain_net_derive(const brain_net_t *old, const brain_genome_t *old_g, const 
             params_write(n, g, a);
             stats.neurons_written += n->areas[a].count;
         }
-        if (oa >= 0)
-            state_copy(n, a, old, (uint32_t)oa);
         if (share) {
             blocks[a] = old->areas[oa].syn;
             __atomic_add_fetch(blocks[a].refs, 1, __ATOMIC_ACQ_REL);

@@ -88,10 +88,10 @@ typedef struct {
  * same seed, redoing only what differs between the two genomes: a mapping (source, destination)
  * is grown again when its rules, a morphology it uses or either area's geometry changed, every
  * other mapping's synapses are copied from the old rows (or the whole block shared), and neuron
- * parameters are written only for areas whose genes changed. Neuron state (potential,
- * refractory, consecutive fires) is copied for areas whose geometry is unchanged. The result is
- * identical to brain_net_build(g, seed) apart from that state. `old` is only read (its blocks'
- * holder counts excepted), so a burst thread may keep running it meanwhile. */
+ * parameters are written only for areas whose genes changed. The result is identical to
+ * brain_net_build(g, seed), neuron state at rest included. `old`'s parameters and synapses are
+ * only read (its blocks' holder counts excepted) and its state not at all, so a burst thread may
+ * keep running it meanwhile; brain_net_state_carry then takes the state over at the swap. */
 int brain_net_derive(const brain_net_t *old, const brain_genome_t *old_g, const brain_genome_t *g,
                      unsigned threads, brain_net_t **out, brain_net_derive_stats_t *st,
                      problem_t **err);
