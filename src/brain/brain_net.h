@@ -70,7 +70,9 @@ typedef struct {
 int brain_net_build(const brain_genome_t *g, uint64_t seed, unsigned threads, brain_net_t **out,
                     problem_t **err);
 
-/* After an edit: when ch->neurons is set the network is built anew (state lost); otherwise the
+/* In place, for a caller that owns the network outright (the daemon, whose burst thread runs the
+ * network meanwhile, uses brain_net_derive instead).
+ * After an edit: when ch->neurons is set the network is built anew (state lost); otherwise the
  * areas flagged in ch->areas get their parameters rewritten (state kept) and their outgoing
  * synapse blocks rebuilt, and every other block is kept as it is. */
 int brain_net_rebuild(brain_net_t *n, const brain_genome_t *g, const brain_change_t *ch,
