@@ -298,6 +298,7 @@ static void brain_build_after(uv_work_t *w, int status)
     }
     /* the swap, between two bursts: the thread ends after its current burst, the new engine
      * takes the old one's neuron state and the thread starts again below */
+    uint64_t swap0 = clock_mono_ns();
     brain_thread_stop(b);
     if (b->engine)
         brain_engine_state_carry(j->engine, b->engine);
@@ -322,6 +323,14 @@ static void brain_build_after(uv_work_t *w, int status)
         }
     }
     brain_status_set(b, then);
+    if (j->old) {
+        uint64_t grown, copied, shared;
+        brain_engine_derived(b->engine, &grown, &copied, &shared);
+        log_info(NULL, "brain: edit applied", "{s:s,s:I,s:I,s:I,s:I}", "brain", b->id,
+                 "synapses_grown", (json_int_t)grown, "synapses_copied", (json_int_t)copied,
+                 "synapses_shared", (json_int_t)shared, "swap_us",
+                 (json_int_t)((clock_mono_ns() - swap0) / 1000));
+    }
     if (!j->done && !j->creating) { /* a restore: its row is as it was */
         free(j);
         return;

@@ -126,6 +126,14 @@ int brain_engine_derive(const brain_engine_t *old, json_t *genome, brain_engine_
     return 0;
 }
 
+void brain_engine_derived(const brain_engine_t *e, uint64_t *grown, uint64_t *copied,
+                          uint64_t *shared)
+{
+    *grown = e->derived.grown;
+    *copied = e->derived.copied;
+    *shared = e->derived.shared;
+}
+
 void brain_engine_state_carry(brain_engine_t *to, const brain_engine_t *from)
 {
     brain_net_state_carry(to->net, from->net);

@@ -68,6 +68,9 @@ const char *brain_engine_area_id(const brain_engine_t *e, size_t i);
  * read. 0, or a problem in *p. */
 int brain_engine_derive(const brain_engine_t *old, json_t *genome, brain_engine_t **out,
                         problem_t **p);
+/* What the derive that made e redid: synapses grown, copied row by row, shared as blocks. */
+void brain_engine_derived(const brain_engine_t *e, uint64_t *grown, uint64_t *copied,
+                          uint64_t *shared);
 /* Between bursts: the neuron state of `from` carried into `to` for the areas they share. */
 void brain_engine_state_carry(brain_engine_t *to, const brain_engine_t *from);
 

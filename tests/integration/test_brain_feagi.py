@@ -191,3 +191,7 @@ def test_area_delete_and_add_on_a_running_brain_match_a_fresh_build(fd):
                      and x, what="the fresh build")
     for k in ("area_count", "neuron_count", "synapse_count"):
         assert fresh[k] == edited[k], k
+    # the log says what each edit redid: the delete grew nothing, the add grew only its own area
+    edits = [json.loads(line) for line in fd.stderr().splitlines()
+             if '"brain: edit applied"' in line]
+    assert [e["synapses_grown"] for e in edits] == [0, 0], edits
