@@ -266,6 +266,41 @@ static void brain_build_work(uv_work_t *w)
         brain_engine_build(j->genome, j->b->seed, &j->engine, &j->p);
 }
 
+/* The engine an edit replaced, freed on the pool: its arrays are large, the loop need not wait. */
+typedef struct brain_retire {
+    uv_work_t w;
+    brain_engine_t *e;
+} brain_retire_t;
+
+static void brain_retire_work(uv_work_t *w)
+{
+    brain_retire_t *t = w->data;
+    brain_engine_destroy(&t->e);
+}
+
+static void brain_retire_after(uv_work_t *w, int status)
+{
+    (void)status;
+    brain_retire_t *t = w->data;
+    brain_engine_destroy(&t->e); /* cancelled: freed here */
+    free(t);
+}
+
+static void brain_engine_retire(brain_reg_t *r, brain_engine_t *e)
+{
+    if (!e)
+        return;
+    brain_retire_t *t = calloc(1, sizeof *t);
+    if (t) {
+        t->w.data = t;
+        t->e = e;
+        if (uv_queue_work(r->hub->loop, &t->w, brain_retire_work, brain_retire_after) == 0)
+            return;
+        free(t);
+    }
+    brain_engine_destroy(&e);
+}
+
 static void brain_build_after(uv_work_t *w, int status)
 {
     brain_build_t *j = w->data;
@@ -300,9 +335,9 @@ static void brain_build_after(uv_work_t *w, int status)
      * takes the old one's neuron state and the thread starts again below */
     uint64_t swap0 = clock_mono_ns();
     brain_thread_stop(b);
-    if (b->engine)
-        brain_engine_state_carry(j->engine, b->engine);
-    brain_engine_destroy(&b->engine);
+    brain_engine_t *retired = b->engine;
+    if (retired)
+        brain_engine_state_carry(j->engine, retired);
     b->engine = j->engine;
     b->neurons = brain_engine_neurons(b->engine);
     b->synapses = brain_engine_synapses(b->engine);
@@ -322,14 +357,15 @@ static void brain_build_after(uv_work_t *w, int status)
             then = BRAIN_FAILED;
         }
     }
+    uint64_t swap_ns = clock_mono_ns() - swap0;
+    brain_engine_retire(r, retired);
     brain_status_set(b, then);
     if (j->old) {
         uint64_t grown, copied, shared;
         brain_engine_derived(b->engine, &grown, &copied, &shared);
         log_info(NULL, "brain: edit applied", "{s:s,s:I,s:I,s:I,s:I}", "brain", b->id,
                  "synapses_grown", (json_int_t)grown, "synapses_copied", (json_int_t)copied,
-                 "synapses_shared", (json_int_t)shared, "swap_us",
-                 (json_int_t)((clock_mono_ns() - swap0) / 1000));
+                 "synapses_shared", (json_int_t)shared, "swap_us", (json_int_t)(swap_ns / 1000));
     }
     if (!j->done && !j->creating) { /* a restore: its row is as it was */
         free(j);
