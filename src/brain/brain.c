@@ -250,10 +250,9 @@ typedef struct brain_build {
     json_t *genome; /* a copy owned by the job */
     brain_engine_t *engine;
     problem_t *p;
-    brain_edit_t edit;   /* kind 0: a whole build */
-    bool edited;         /* the edit was applied in place */
-    brain_status_t then; /* status once built */
-    bool creating;       /* a create: failure removes the brain */
+    const brain_engine_t *old; /* an edit: the running engine the new one is derived from */
+    brain_status_t then;       /* status once built */
+    bool creating;             /* a create: failure removes the brain */
     brain_done_fn done;
     void *ud;
 } brain_build_t;
@@ -261,15 +260,45 @@ typedef struct brain_build {
 static void brain_build_work(uv_work_t *w)
 {
     brain_build_t *j = w->data;
-    if (j->edit.kind && j->b->engine) {
-        problem_t *p = NULL;
-        if (brain_engine_edit(j->b->engine, &j->edit, &p) == 0) {
-            j->edited = true;
+    if (j->old)
+        brain_engine_derive(j->old, j->genome, &j->engine, &j->p);
+    else
+        brain_engine_build(j->genome, j->b->seed, &j->engine, &j->p);
+}
+
+/* The engine an edit replaced, freed on the pool: its arrays are large, the loop need not wait. */
+typedef struct brain_retire {
+    uv_work_t w;
+    brain_engine_t *e;
+} brain_retire_t;
+
+static void brain_retire_work(uv_work_t *w)
+{
+    brain_retire_t *t = w->data;
+    brain_engine_destroy(&t->e);
+}
+
+static void brain_retire_after(uv_work_t *w, int status)
+{
+    (void)status;
+    brain_retire_t *t = w->data;
+    brain_engine_destroy(&t->e); /* cancelled: freed here */
+    free(t);
+}
+
+static void brain_engine_retire(brain_reg_t *r, brain_engine_t *e)
+{
+    if (!e)
+        return;
+    brain_retire_t *t = calloc(1, sizeof *t);
+    if (t) {
+        t->w.data = t;
+        t->e = e;
+        if (uv_queue_work(r->hub->loop, &t->w, brain_retire_work, brain_retire_after) == 0)
             return;
-        }
-        problem_destroy(&p); /* the whole network is built from the edited genome instead */
+        free(t);
     }
-    brain_engine_build(j->genome, j->b->seed, &j->engine, &j->p);
+    brain_engine_destroy(&e);
 }
 
 static void brain_build_after(uv_work_t *w, int status)
@@ -286,6 +315,8 @@ static void brain_build_after(uv_work_t *w, int status)
         if (j->creating) {
             brain_reg_remove(r, b);
             brain_free(b);
+        } else if (j->old) {
+            /* an edit that could not be grown: the brain runs on as it was */
         } else {
             snprintf(b->error, sizeof b->error, "%s", problem_detail(j->p) ?: "build failed");
             brain_status_set(b, BRAIN_FAILED);
@@ -297,15 +328,17 @@ static void brain_build_after(uv_work_t *w, int status)
         else
             problem_destroy(&j->p);
         json_decref(j->genome);
-        json_decref(j->edit.arg);
         free(j);
         return;
     }
-    if (!j->edited) {
-        brain_engine_destroy(&b->engine);
-        b->engine = j->engine;
-    }
-    json_decref(j->edit.arg);
+    /* the swap, between two bursts: the thread ends after its current burst, the new engine
+     * takes the old one's neuron state and the thread starts again below */
+    uint64_t swap0 = clock_mono_ns();
+    brain_thread_stop(b);
+    brain_engine_t *retired = b->engine;
+    if (retired)
+        brain_engine_state_carry(j->engine, retired);
+    b->engine = j->engine;
     b->neurons = brain_engine_neurons(b->engine);
     b->synapses = brain_engine_synapses(b->engine);
     if (j->genome != b->genome)
@@ -324,7 +357,16 @@ static void brain_build_after(uv_work_t *w, int status)
             then = BRAIN_FAILED;
         }
     }
+    uint64_t swap_ns = clock_mono_ns() - swap0;
+    brain_engine_retire(r, retired);
     brain_status_set(b, then);
+    if (j->old) {
+        uint64_t grown, copied, shared;
+        brain_engine_derived(b->engine, &grown, &copied, &shared);
+        log_info(NULL, "brain: edit applied", "{s:s,s:I,s:I,s:I,s:I}", "brain", b->id,
+                 "synapses_grown", (json_int_t)grown, "synapses_copied", (json_int_t)copied,
+                 "synapses_shared", (json_int_t)shared, "swap_us", (json_int_t)(swap_ns / 1000));
+    }
     if (!j->done && !j->creating) { /* a restore: its row is as it was */
         free(j);
         return;
@@ -335,13 +377,12 @@ static void brain_build_after(uv_work_t *w, int status)
 }
 
 static int brain_build_submit(brain_t *b, json_t *genome, brain_status_t then, bool creating,
-                              brain_done_fn done, void *ud, const brain_edit_t *edit)
+                              brain_done_fn done, void *ud, const brain_engine_t *old)
 {
     brain_build_t *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
-    if (edit)
-        j->edit = *edit;
+    j->old = old;
     j->w.data = j;
     j->b = b;
     j->genome = genome;
@@ -587,9 +628,10 @@ problem_t *brain_frequency_set(brain_t *b, double hz, brain_done_fn done, void *
     return brain_save_or_problem(b, done, ud);
 }
 
-/* A new genome (stolen), built whole or, with edit, by the engine in place. */
-static problem_t *brain_rebuild(brain_t *b, json_t *genome, brain_edit_t *edit, brain_done_fn done,
-                                void *ud)
+/* A new genome (stolen): grown on the thread pool from the running engine, redoing only what
+ * differs from the current genome (brain_net_derive; the whole network when the brain has no
+ * engine), while the burst thread keeps running; swapped in between two bursts. */
+static problem_t *brain_rebuild(brain_t *b, json_t *genome, brain_done_fn done, void *ud)
 {
     problem_t *p = brain_busy_problem(b);
     if (!p) {
@@ -599,19 +641,11 @@ static problem_t *brain_rebuild(brain_t *b, json_t *genome, brain_edit_t *edit, 
     }
     if (p) {
         json_decref(genome);
-        if (edit)
-            json_decref(edit->arg);
         return p;
     }
     brain_status_t then = b->status == BRAIN_FAILED ? BRAIN_STOPPED : b->status;
-    brain_thread_stop(b);
-    int rc = brain_build_submit(b, genome, then, false, done, ud, edit);
-    if (rc < 0) {
+    if (brain_build_submit(b, genome, then, false, done, ud, b->engine) < 0) {
         json_decref(genome);
-        if (edit)
-            json_decref(edit->arg);
-        if (then != BRAIN_STOPPED)
-            brain_thread_start(b, then == BRAIN_PAUSED);
         return problem_new(503, "busy", "cannot queue the rebuild");
     }
     return NULL;
@@ -619,7 +653,7 @@ static problem_t *brain_rebuild(brain_t *b, json_t *genome, brain_edit_t *edit, 
 
 problem_t *brain_genome_replace(brain_t *b, json_t *genome, brain_done_fn done, void *ud)
 {
-    return brain_rebuild(b, genome, NULL, done, ud);
+    return brain_rebuild(b, genome, done, ud);
 }
 
 problem_t *brain_area_update(brain_t *b, const char *area, json_t *props, brain_done_fn done,
@@ -629,9 +663,7 @@ problem_t *brain_area_update(brain_t *b, const char *area, json_t *props, brain_
     json_t *g = p ? NULL : brain_bp_area_edit(b->view, area, props, &p);
     if (!g)
         return p;
-    brain_edit_t ed = {.kind = BRAIN_EDIT_AREA, .arg = json_deep_copy(props)};
-    snprintf(ed.src, sizeof ed.src, "%s", area);
-    return brain_rebuild(b, g, &ed, done, ud);
+    return brain_rebuild(b, g, done, ud);
 }
 
 problem_t *brain_mapping_update(brain_t *b, const char *src, const char *dst, json_t *rules,
@@ -641,10 +673,7 @@ problem_t *brain_mapping_update(brain_t *b, const char *src, const char *dst, js
     json_t *g = p ? NULL : brain_bp_mapping_set(b->view, src, dst, rules, &p);
     if (!g)
         return p;
-    brain_edit_t ed = {.kind = BRAIN_EDIT_MAPPING, .arg = json_deep_copy(rules)};
-    snprintf(ed.src, sizeof ed.src, "%s", src);
-    snprintf(ed.dst, sizeof ed.dst, "%s", dst);
-    return brain_rebuild(b, g, &ed, done, ud);
+    return brain_rebuild(b, g, done, ud);
 }
 
 /* ---- shipped genomes ---- */

@@ -10,6 +10,7 @@
 #include "api/api_owner.h"
 #include "brain/brain_api_internal.h"
 #include "brain/brain_internal.h"
+#include "brain/brain_io.h"
 #include "brain/brain_robot.h"
 #include "core/hub.h"
 #include "core/metrics.h"
@@ -512,6 +513,7 @@ static void brain_api_stats(api_req_t *req, void *ctx)
     json_t *l0 = json_array_get(last, 0);
     json_object_set(o, "last_burst", l0 ? l0 : json_null());
     json_decref(last);
+    json_object_set_new(o, "robot_latency", brain_io_latency_json(b));
     api_reply_json(req, 200, o);
 }
 
@@ -706,9 +708,9 @@ static const api_endpoint_t brain_endpoints[] = {
      .path = "/api/v1/brains/{id}/stats",
      .scope = "brain:read",
      .tag = "brain",
-     .summary = "Burst statistics: counter, overruns, last burst",
+     .summary = "Burst statistics: counter, overruns, last burst, robot answer latency",
      .params = brain_id_param,
-     .response = BRAIN_OBJ " + {period_us, last_burst}",
+     .response = BRAIN_OBJ " + {period_us, last_burst, robot_latency}",
      .handler = brain_api_stats},
 };
 

@@ -16,6 +16,7 @@ struct brain_engine {
     brain_genome_t *g;
     brain_net_t *net;
     brain_burst_t *burst;
+    brain_net_derive_stats_t derived; /* what the last derive redid (zero after a build) */
 };
 
 int brain_engine_build(json_t *genome, uint64_t seed, brain_engine_t **out, problem_t **p)
@@ -96,21 +97,46 @@ void brain_engine_burst(brain_engine_t *e, brain_fired_t *rec)
     }
 }
 
-int brain_engine_edit(brain_engine_t *e, const brain_edit_t *ed, problem_t **p)
+int brain_engine_derive(const brain_engine_t *old, json_t *genome, brain_engine_t **out,
+                        problem_t **p)
 {
-    brain_change_t ch = {0};
-    int rc;
-    if (ed->kind == BRAIN_EDIT_AREA)
-        rc = brain_genome_area_update(e->g, ed->src, ed->arg, &ch, p);
-    else
-        rc = brain_genome_mapping_set(e->g, ed->src, ed->dst, ed->arg, &ch, p);
-    if (rc == 0 && (ch.neurons || ch.params || ch.synapses)) {
-        rc = brain_net_rebuild(e->net, e->g, &ch, BRAIN_ENGINE_THREADS, p);
-        if (rc == 0 && ch.neurons)
-            rc = brain_burst_net_changed(e->burst, e->net);
+    *out = NULL;
+    brain_engine_t *e = calloc(1, sizeof *e);
+    json_t *doc = json_deep_copy(genome);
+    if (!e || !doc) {
+        free(e);
+        json_decref(doc);
+        *p = problem_new(503, "out-of-memory", "no memory to rebuild the brain");
+        return -1;
     }
-    free(ch.areas);
-    return rc;
+    brain_net_derive_stats_t st = {0};
+    if (brain_genome_from_json(doc, &e->g, p) < 0 ||
+        brain_net_derive(old->net, old->g, e->g, BRAIN_ENGINE_THREADS, &e->net, &st, p) < 0) {
+        brain_engine_destroy(&e);
+        return -1;
+    }
+    e->burst = brain_burst_new(e->net, e->net->seed, 16);
+    if (!e->burst) {
+        brain_engine_destroy(&e);
+        *p = problem_new(503, "out-of-memory", "no memory for the burst engine");
+        return -1;
+    }
+    e->derived = st;
+    *out = e;
+    return 0;
+}
+
+void brain_engine_derived(const brain_engine_t *e, uint64_t *grown, uint64_t *copied,
+                          uint64_t *shared)
+{
+    *grown = e->derived.grown;
+    *copied = e->derived.copied;
+    *shared = e->derived.shared;
+}
+
+void brain_engine_state_carry(brain_engine_t *to, const brain_engine_t *from)
+{
+    brain_net_state_carry(to->net, from->net);
 }
 
 /* ---- robot I/O (brain_io.c; the burst thread) ---- */

@@ -63,16 +63,16 @@ uint64_t brain_engine_synapses(const brain_engine_t *e);
 size_t brain_engine_area_count(const brain_engine_t *e);
 const char *brain_engine_area_id(const brain_engine_t *e, size_t i);
 
-/* An edit the engine applies in place, rebuilding only the areas it touches. */
-typedef enum { BRAIN_EDIT_AREA = 1, BRAIN_EDIT_MAPPING } brain_edit_kind_t;
-typedef struct brain_edit {
-    brain_edit_kind_t kind;
-    char src[BRAIN_BP_ID_MAX + 1]; /* the area; the mapping's source */
-    char dst[BRAIN_BP_ID_MAX + 1]; /* the mapping's destination */
-    json_t *arg;                   /* the area's properties; the mapping's rules (owned) */
-} brain_edit_t;
-/* 0, or a negative errno with *p (the caller then rebuilds the whole network). */
-int brain_engine_edit(brain_engine_t *e, const brain_edit_t *ed, problem_t **p);
+/* The engine of an edited genome grown from the running one, redoing only what the edit
+ * changed (brain_net_derive), on the thread pool while `old` keeps bursting: `old` is only
+ * read. 0, or a problem in *p. */
+int brain_engine_derive(const brain_engine_t *old, json_t *genome, brain_engine_t **out,
+                        problem_t **p);
+/* What the derive that made e redid: synapses grown, copied row by row, shared as blocks. */
+void brain_engine_derived(const brain_engine_t *e, uint64_t *grown, uint64_t *copied,
+                          uint64_t *shared);
+/* Between bursts: the neuron state of `from` carried into `to` for the areas they share. */
+void brain_engine_state_carry(brain_engine_t *to, const brain_engine_t *from);
 
 /* One burst's fire record: per-area counts and up to BRAIN_FIRED_KEEP fired neurons. */
 typedef struct brain_fired {

@@ -10,6 +10,7 @@
 
 #include "brain/brain_internal.h"
 #include "brain/brain_robot.h"
+#include "core/clock.h"
 #include "core/hub.h"
 
 #define IO_SLOTS        64         /* agents with a frame waiting, per brain */
@@ -17,6 +18,7 @@
 #define IO_MOTOR_RING   4          /* motor frames the loop may fall behind by */
 #define IO_MOTOR_AREAS  64         /* output areas in one motor frame */
 #define IO_MOTOR_POINTS 4096       /* voxels in one motor frame */
+#define IO_LAT_KEEP     4096       /* answer latencies kept for the stats */
 
 typedef struct io_area {
     uint8_t wire[BRAIN_FBC_ID_LEN];
@@ -36,6 +38,10 @@ typedef struct io_slot {
 /* One burst's motor frame, planar as the wire wants it, areas one after the other. */
 typedef struct io_motor {
     uint64_t burst;
+    /* the stimulus this frame answers (0 = none): its arrival, the start of the burst that
+     * injected it, and the end of this frame's burst (monotonic ns) */
+    uint64_t stim_ns, inject_ns, end_ns;
+    uint64_t after; /* bursts between the injecting burst and this one */
     size_t nareas, npts;
     uint8_t wire[IO_MOTOR_AREAS][BRAIN_FBC_ID_LEN];
     size_t count[IO_MOTOR_AREAS];
@@ -50,6 +56,13 @@ struct brain_io {
     uint64_t written, read;          /* under mu */
     io_motor_t *build;               /* the burst thread's */
     brain_xyzp_t *scratch;           /* the burst thread's: IO_MOTOR_POINTS */
+    /* answer latency, under mu: the oldest frame not yet staged (0 none); the oldest staged
+     * stimulus not yet answered by a motor frame of a later burst */
+    uint64_t pending_ns, inflight_ns, inflight_inject_ns, inflight_burst;
+    /* per answered stimulus, loop: arrival→send, injection→send, burst end→send (µs) */
+    uint32_t lat[3][IO_LAT_KEEP];
+    uint64_t lat_n;
+    uint64_t next_burst; /* answers that left in the burst right after the injecting one */
 };
 
 static void io_destroy(struct brain_io *io)
@@ -140,9 +153,12 @@ int brain_io_sensory(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], uint16
     if (!b || !b->thread_live)
         return 0; /* no running brain: the frame goes nowhere */
     int replaced = 0;
+    uint64_t now = clock_mono_ns();
     pthread_mutex_lock(&b->mu);
     struct brain_io *io = io_get(b);
     io_slot_t *s = io ? io_slot_find(io, agent_id, true) : NULL;
+    if (io && !io->pending_ns)
+        io->pending_ns = now;
     if (s) {
         replaced = s->nareas > 0;
         io_slot_clear(io, s);
@@ -186,6 +202,14 @@ void brain_io_agent(void *ctx, const uint8_t agent_id[BRAIN_FBC_ID_LEN], bool re
 void brain_io_stage_locked(brain_t *b)
 {
     struct brain_io *io = b->io;
+    if (io && io->pending_ns) {
+        if (!io->inflight_ns) {
+            io->inflight_ns = io->pending_ns;
+            io->inflight_inject_ns = clock_mono_ns();
+            io->inflight_burst = atomic_load(&b->bursts) + 1;
+        }
+        io->pending_ns = 0;
+    }
     if (!io || !io->inbox_pts || !b->engine)
         return;
     for (size_t i = 0; i < IO_SLOTS; i++) {
@@ -233,7 +257,15 @@ void brain_io_motor_collect(brain_t *b, uint64_t burst)
     }
     if (m->nareas == 0)
         return; /* no output area fired: no motor frame */
+    m->stim_ns = 0;
     pthread_mutex_lock(&b->mu);
+    if (io->inflight_ns && burst > io->inflight_burst) { /* the answer: a later burst's output */
+        m->stim_ns = io->inflight_ns;
+        m->inject_ns = io->inflight_inject_ns;
+        m->end_ns = clock_mono_ns();
+        m->after = burst - io->inflight_burst;
+        io->inflight_ns = 0;
+    }
     size_t slot = io->written % IO_MOTOR_RING;
     io->build = io->ring[slot];
     io->ring[slot] = m;
@@ -264,8 +296,54 @@ void brain_io_motor_flush(brain_reg_t *r, brain_t *b)
             at += m->count[a];
         }
         (void)brain_robot_motor_publish(robot, (uint16_t)m->burst, areas, m->nareas);
+        if (m->stim_ns) {
+            io->next_burst += m->after == 1;
+            uint64_t now = clock_mono_ns(), k = io->lat_n++ % IO_LAT_KEEP;
+            const uint64_t from[3] = {m->stim_ns, m->inject_ns, m->end_ns};
+            for (size_t i = 0; i < 3; i++) {
+                uint64_t us = now > from[i] ? (now - from[i]) / 1000 : 0;
+                io->lat[i][k] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+            }
+        }
     }
     pthread_mutex_unlock(&b->mu);
+}
+
+static int io_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+json_t *brain_io_latency_json(brain_t *b)
+{
+    static const char *const names[3] = {"arrival_to_send", "injection_to_send",
+                                         "burst_end_to_send"};
+    uint32_t *v = malloc(IO_LAT_KEEP * sizeof *v);
+    json_t *o = json_object();
+    if (!v || !o) {
+        free(v);
+        return o;
+    }
+    pthread_mutex_lock(&b->mu);
+    struct brain_io *io = b->io;
+    size_t n = !io ? 0 : io->lat_n < IO_LAT_KEEP ? (size_t)io->lat_n : IO_LAT_KEEP;
+    json_object_set_new(o, "answers", json_integer(io ? (json_int_t)io->lat_n : 0));
+    json_object_set_new(o, "answers_next_burst", json_integer(io ? (json_int_t)io->next_burst : 0));
+    for (size_t i = 0; i < 3; i++) {
+        if (n == 0)
+            break;
+        memcpy(v, io->lat[i], n * sizeof *v);
+        qsort(v, n, sizeof *v, io_cmp_u32);
+        json_object_set_new(
+            o, names[i],
+            json_pack("{s:f,s:f,s:f}", "p50_ms", v[n / 2] / 1e3, "p99_ms",
+                      v[(size_t)((double)n * 0.99) < n ? (size_t)((double)n * 0.99) : n - 1] / 1e3,
+                      "max_ms", v[n - 1] / 1e3));
+    }
+    pthread_mutex_unlock(&b->mu);
+    free(v);
+    return o;
 }
 
 void brain_io_free(brain_t *b)

@@ -5,6 +5,7 @@
 #ifndef GANGLION_BRAIN_IO_H
 #define GANGLION_BRAIN_IO_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,6 +31,11 @@ void brain_io_motor_collect(struct brain *b, uint64_t burst);
 /* Loop, after the burst thread woke it: publishes the default brain's pending motor frames. */
 void brain_io_motor_flush(struct brain_reg *r, struct brain *b);
 
+/* Loop: the robot answer latencies of the last 4 096 stimuli answered by a motor frame of a
+ * later burst — from the frame's arrival (read off the PULL socket), from the start of the burst
+ * that injected it, and from the end of the burst that answered — as p50/p99/max in ms, with the
+ * counts of answers and of those that left in the burst right after the injecting one. New. */
+json_t *brain_io_latency_json(struct brain *b);
 /* Frees the brain's inbox and motor frames (its thread stopped). */
 void brain_io_free(struct brain *b);
 

@@ -27,6 +27,9 @@ typedef struct {
      * weight, the usual case): the burst then reads the targets only. Whoever changes a
      * weight in place (plasticity) clears it. */
     bool uniform;
+    /* Nets derived from one another share the blocks an edit did not touch: the holders count,
+     * and the last brain_net_destroy frees the arrays. Blocks are immutable once built. */
+    uint32_t *refs;
 } brain_syn_block_t;
 
 typedef struct {
@@ -67,11 +70,35 @@ typedef struct {
 int brain_net_build(const brain_genome_t *g, uint64_t seed, unsigned threads, brain_net_t **out,
                     problem_t **err);
 
-/* After an edit: when ch->neurons is set the network is built anew (state lost); otherwise the
+/* In place, for a caller that owns the network outright (the daemon, whose burst thread runs the
+ * network meanwhile, uses brain_net_derive instead).
+ * After an edit: when ch->neurons is set the network is built anew (state lost); otherwise the
  * areas flagged in ch->areas get their parameters rewritten (state kept) and their outgoing
  * synapse blocks rebuilt, and every other block is kept as it is. */
 int brain_net_rebuild(brain_net_t *n, const brain_genome_t *g, const brain_change_t *ch,
                       unsigned threads, problem_t **err);
+
+/* What brain_net_derive did: synapses grown by the morphologies, copied from the old network's
+ * rows (renumbered when the layout moved) and shared with it as whole blocks; neurons whose
+ * parameters were written from the genome rather than copied. */
+typedef struct {
+    uint64_t grown, copied, shared;
+    uint64_t neurons_written;
+} brain_net_derive_stats_t;
+
+/* Builds the network of genome g (validated) from `old`, the network of genome old_g with the
+ * same seed, redoing only what differs between the two genomes: a mapping (source, destination)
+ * is grown again when its rules, a morphology it uses or either area's geometry changed, every
+ * other mapping's synapses are copied from the old rows (or the whole block shared), and neuron
+ * parameters are written only for areas whose genes changed. The result is identical to
+ * brain_net_build(g, seed), neuron state at rest included. `old`'s parameters and synapses are
+ * only read (its blocks' holder counts excepted) and its state not at all, so a burst thread may
+ * keep running it meanwhile; brain_net_state_carry then takes the state over at the swap. */
+int brain_net_derive(const brain_net_t *old, const brain_genome_t *old_g, const brain_genome_t *g,
+                     unsigned threads, brain_net_t **out, brain_net_derive_stats_t *st,
+                     problem_t **err);
+/* Copies the state of `from`'s areas into `to`'s areas with the same id and geometry. */
+void brain_net_state_carry(brain_net_t *to, const brain_net_t *from);
 
 void brain_net_destroy(brain_net_t **n);
 

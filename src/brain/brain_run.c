@@ -229,7 +229,7 @@ void brain_run_drain(brain_reg_t *r)
 json_t *brain_ledger_json(brain_t *b, const char *area, size_t bursts)
 {
     json_t *out = json_array();
-    if (!b->engine || b->building) /* the build job owns the engine */
+    if (!b->engine) /* an edit's job only reads the running engine: its ledger stays readable */
         return out;
     ssize_t ai = -1;
     if (area) {

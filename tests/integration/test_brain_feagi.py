@@ -159,3 +159,39 @@ def test_mapping_edit_rebuilds_in_place(fd):
                          "mapping_string": m["rules"]})
     assert r.status_code == 200, r.text
     assert fd.get("/api/v1/brains/essential").json()["synapse_count"] == b["synapse_count"]
+
+
+def test_area_delete_and_add_on_a_running_brain_match_a_fresh_build(fd):
+    """Deleting and adding an area grow only what changed while the brain keeps bursting; the
+    result has the same neurons and synapses as a brain built from the edited genome."""
+    b = wait_for(lambda: (x := fd.get("/api/v1/brains/essential").json())["burst_count"] >= 2 and x,
+                 what="bursts")
+    maps = fd.get("/api/v1/brains/essential/mappings").json()["mappings"]
+    victim = next(m["destination"] for m in maps if m["destination"] != m["source"])
+    r = fd.request("DELETE", "/v1/cortical_area/cortical_area", json={"cortical_id": victim})
+    assert r.status_code == 200, r.text
+    after = fd.get("/api/v1/brains/essential").json()
+    assert after["status"] == "running" and after["burst_count"] >= b["burst_count"]
+    assert after["area_count"] == b["area_count"] - 1
+    assert after["neuron_count"] < b["neuron_count"]
+    assert all(victim not in (m["source"], m["destination"])
+               for m in fd.get("/api/v1/brains/essential/mappings").json()["mappings"])
+    r = fd.post("/v1/cortical_area/cortical_area",
+                json={"cortical_id": "c_new_", "cortical_name": "new",
+                      "cortical_dimensions": [3, 2, 1]})
+    assert r.status_code == 200, r.text
+    edited = fd.get("/api/v1/brains/essential").json()
+    assert edited["neuron_count"] == after["neuron_count"] + 6
+    wait_for(lambda: fd.get("/api/v1/brains/essential").json()["burst_count"]
+             > edited["burst_count"], what="bursts after the edits")
+    genome = fd.get("/v1/genome/download").json()
+    r = fd.post("/api/v1/brains", json={"name": "fresh", "genome": genome, "seed": 0})
+    assert r.status_code == 201, r.text
+    fresh = wait_for(lambda: (x := fd.get("/api/v1/brains/fresh").json())["status"] != "building"
+                     and x, what="the fresh build")
+    for k in ("area_count", "neuron_count", "synapse_count"):
+        assert fresh[k] == edited[k], k
+    # the log says what each edit redid: the delete grew nothing, the add grew only its own area
+    edits = [json.loads(line) for line in fd.stderr().splitlines()
+             if '"brain: edit applied"' in line]
+    assert [e["synapses_grown"] for e in edits] == [0, 0], edits

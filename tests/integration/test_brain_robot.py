@@ -286,6 +286,13 @@ def test_moving_stimulus_is_followed_by_the_motor_voxel(make_daemon, ctx):
     assert metric(d, "ganglion_brain_robot_motor_frames_total") >= 3
     emb_list = d.get(f"/api/v1/brains/{bid}/embodiments").json()["embodiments"]
     assert emb_list[0]["sensory_frames"] >= 3
+    # the stats time each answer: it leaves in the burst after the one that injected the stimulus
+    # (a late burst thread may run that burst early, so the spans are only ordered here)
+    lat = d.get(f"/api/v1/brains/{bid}/stats").json()["robot_latency"]
+    assert lat["answers"] >= 3, lat
+    assert lat["answers_next_burst"] == lat["answers"], lat
+    arr, inj, end = (lat[k] for k in ("arrival_to_send", "injection_to_send", "burst_end_to_send"))
+    assert arr["p50_ms"] >= inj["p50_ms"] >= end["p50_ms"] >= 0, lat
 
 
 def test_robot_token_is_checked_and_masked(bin):
