@@ -240,8 +240,12 @@ def rabbit():
 
 
 def main():
-    res = {"ganglion": ganglion(), "rabbitmq": rabbit(),
-           "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()[0]}}
+    res = {"ganglion": ganglion()}
+    try:
+        res["rabbitmq"] = rabbit()
+    except Exception as e:  # a broker that failed to boot must not lose ganglion's figures
+        res["rabbitmq"] = {"failed": f"{type(e).__name__}: {e}"}
+    res["machine"] = {"cpus": os.cpu_count(), "loadavg": os.getloadavg()[0]}
     with open(OUT, "w") as f:
         json.dump(res, f, indent=2)
     print(json.dumps(res, indent=2))

@@ -14,17 +14,18 @@
 #include "store/retention.h"
 #include "tasks/tasks.h"
 
-#define TASKS_ID_LEN      18 /* "t-" + 16 hex digits */
-#define TASKS_PRIORITIES  10
-#define TASKS_INPUT_MAX   (64 * 1024)  /* encoded input, bytes */
-#define TASKS_RESULT_MAX  (256 * 1024) /* encoded output or progress, bytes */
-#define TASKS_KEEP        10000        /* finished tasks kept in memory (all are stored) */
-#define TASKS_LIVE_MAX    100000       /* unfinished tasks at once */
-#define TASKS_LEASE_MAX   100          /* tasks in one lease */
-#define TASKS_WAITERS_MAX 4096         /* long-polls held at once (leases and waits) */
-#define TASKS_BACKOFF_MS  200          /* first retry delay; doubles, up to ... */
-#define TASKS_BACKOFF_MAX 10000
-#define TASKS_TICK_MS     20
+#define TASKS_ID_LEN        18 /* "t-" + 16 hex digits */
+#define TASKS_PRIORITIES    10
+#define TASKS_INPUT_MAX     (64 * 1024)  /* encoded input, bytes */
+#define TASKS_RESULT_MAX    (256 * 1024) /* encoded output or progress, bytes */
+#define TASKS_KEEP          10000        /* finished tasks kept in memory (all are stored) */
+#define TASKS_LIVE_MAX      100000       /* unfinished tasks at once */
+#define TASKS_LEASE_MAX     100          /* tasks in one lease */
+#define TASKS_WAITERS_MAX   4096         /* long-polls held at once (leases and waits) */
+#define TASKS_BACKOFF_MS    200          /* first retry delay; doubles, up to ... */
+#define TASKS_BACKOFF_MAX   10000
+#define TASKS_TICK_MS       20
+#define TASKS_ROUTE_KEY_MAX 160 /* "a:" or "c:" and a name of at most 128 bytes */
 
 typedef enum {
     TASK_QUEUED = 0,
@@ -48,11 +49,13 @@ typedef struct task {
     int priority, max_attempts, attempts;
     task_state_t state;
     int64_t created_ms, updated_ms, deadline_ms, not_before_ms, lease_expires_ms;
-    uint64_t lease;           /* the current lease's number; a result must name it */
-    uint64_t seq;             /* submission order (FIFO within a priority) */
-    struct task *prev, *next; /* in one list: a priority queue, in flight, or finished */
-    int list;                 /* which: TASKS_L_* */
-    struct task *dnext;       /* dirty list */
+    uint64_t lease;             /* the current lease's number; a result must name it */
+    uint64_t seq;               /* submission order (FIFO within a priority) */
+    struct task *prev, *next;   /* in one list: a priority queue, in flight, or finished */
+    int list;                   /* which: TASKS_L_* */
+    struct task *rprev, *rnext; /* in its route's queue of the same priority, while queued */
+    struct tasks_route *route;  /* that route, or NULL */
+    struct task *dnext;         /* dirty list */
     bool dirty;
     bool via_stdin; /* handed to a stdin worker: no lease lapse; the agent's end retries it */
 } task_t;
@@ -63,6 +66,15 @@ typedef struct tasks_list {
     task_t *head, *tail;
     size_t n;
 } tasks_list_t;
+
+/* The queued tasks one kind of worker may take: those for a named agent ("a:<name>"), for a
+ * capability ("c:<name>") or for anyone ("*"); per priority, in submission order. */
+typedef struct tasks_route {
+    char *key; /* owned */
+    tasks_list_t q[TASKS_PRIORITIES];
+    size_t n;
+    struct tasks_route *prev, *next; /* every route */
+} tasks_route_t;
 
 /* A held reply: sent when the batch holding what it reports has committed. */
 typedef struct tasks_ack {
@@ -96,6 +108,10 @@ typedef struct tasks_waiters {
 typedef struct tasks {
     struct hub *hub;
     htab_t *by_id, *by_key;
+    htab_t *routes; /* tasks_route_t by key, also listed from route_head */
+    tasks_route_t *route_head;
+    size_t unrouted;         /* queued tasks left out of their route (out of memory) */
+    size_t queued_deadlines; /* queued tasks with a deadline: the tick scans the queue then */
     tasks_list_t queue[TASKS_PRIORITIES];
     tasks_list_t flight, done;
     tasks_waiters_t leases, waits;
@@ -143,6 +159,20 @@ void tasks_free(task_t *t);
 void tasks_place(tasks_t *ts, task_t *t);
 void tasks_link_flight(tasks_t *ts, task_t *t);
 task_t *tasks_from_json(const json_t *doc);
+
+/* ---- tasks_route.c: the ready queue per route ---- */
+int tasks_routes_new(tasks_t *ts);
+void tasks_routes_free(tasks_t *ts);
+/* A queued task enters (add) or leaves (del) its route; tasks_link/tasks_unlink call these. */
+void tasks_route_add(tasks_t *ts, task_t *t);
+void tasks_route_del(tasks_t *ts, task_t *t);
+/* The route of kind 'a' (agent), 'c' (capability) or '*' (anyone; name unused), or NULL when
+ * no task is queued there. Valid until the next tasks_routes_sweep. */
+tasks_route_t *tasks_route_get(tasks_t *ts, char kind, const char *name);
+/* The next task to hand out among routes: highest priority, then oldest, not backing off. */
+task_t *tasks_route_pick(tasks_route_t *const *routes, size_t n, int64_t now);
+/* Frees empty routes (the tick: no route pointer is held then). */
+void tasks_routes_sweep(tasks_t *ts);
 
 /* ---- tasks_stdin.c: stdin workers (agents that declare the capability tasks:N) ---- */
 void tasks_stdin_dispatch(tasks_t *ts);
