@@ -66,6 +66,7 @@ void tasks_free(task_t *t)
     json_decref(t->labels);
     json_decref(t->output);
     json_decref(t->progress);
+    free(t->doc);
     free(t);
 }
 
@@ -271,7 +272,15 @@ void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause)
     tasks_dirty(ts, t);
     char topic[64];
     snprintf(topic, sizeof topic, "task.%s.updated", t->id);
-    bus_publish(ts->hub->bus, topic, tasks_task_json(t));
+    /* encoded once: the event's payload and the row the next batch writes */
+    json_t *doc = tasks_task_json(t);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text) {
+        bus_publish_text(ts->hub->bus, topic, text, strlen(text));
+        free(t->doc);
+        t->doc = text;
+    }
     if (system_cause && ts->hub->store) {
         char target[64];
         snprintf(target, sizeof target, "/api/v1/tasks/%s", t->id);

@@ -46,6 +46,7 @@ typedef struct task {
     char *error;        /* why it failed, owned, or NULL */
     char *owner, *team; /* who submitted it and the team it is shared with; owned or NULL */
     json_t *input, *labels, *output, *progress; /* owned; NULL when unset */
+    char *doc; /* owned: the task as encoded at its last transition, until the batch takes it */
     int priority, max_attempts, attempts;
     task_state_t state;
     int64_t created_ms, updated_ms, deadline_ms, not_before_ms, lease_expires_ms;
