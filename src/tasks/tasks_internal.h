@@ -14,18 +14,17 @@
 #include "store/retention.h"
 #include "tasks/tasks.h"
 
-#define TASKS_ID_LEN        18 /* "t-" + 16 hex digits */
-#define TASKS_PRIORITIES    10
-#define TASKS_INPUT_MAX     (64 * 1024)  /* encoded input, bytes */
-#define TASKS_RESULT_MAX    (256 * 1024) /* encoded output or progress, bytes */
-#define TASKS_KEEP          10000        /* finished tasks kept in memory (all are stored) */
-#define TASKS_LIVE_MAX      100000       /* unfinished tasks at once */
-#define TASKS_LEASE_MAX     100          /* tasks in one lease */
-#define TASKS_WAITERS_MAX   4096         /* long-polls held at once (leases and waits) */
-#define TASKS_BACKOFF_MS    200          /* first retry delay; doubles, up to ... */
-#define TASKS_BACKOFF_MAX   10000
-#define TASKS_TICK_MS       20
-#define TASKS_ROUTE_KEY_MAX 160 /* "a:" or "c:" and a name of at most 128 bytes */
+#define TASKS_ID_LEN      18 /* "t-" + 16 hex digits */
+#define TASKS_PRIORITIES  10
+#define TASKS_INPUT_MAX   (64 * 1024)  /* encoded input, bytes */
+#define TASKS_RESULT_MAX  (256 * 1024) /* encoded output or progress, bytes */
+#define TASKS_KEEP        10000        /* finished tasks kept in memory (all are stored) */
+#define TASKS_LIVE_MAX    100000       /* unfinished tasks at once */
+#define TASKS_LEASE_MAX   100          /* tasks in one lease */
+#define TASKS_WAITERS_MAX 4096         /* long-polls held at once (leases and waits) */
+#define TASKS_BACKOFF_MS  200          /* first retry delay; doubles, up to ... */
+#define TASKS_BACKOFF_MAX 10000
+#define TASKS_TICK_MS     20
 
 typedef enum {
     TASK_QUEUED = 0,
@@ -50,15 +49,17 @@ typedef struct task {
     int priority, max_attempts, attempts;
     task_state_t state;
     int64_t created_ms, updated_ms, deadline_ms, not_before_ms, lease_expires_ms;
-    uint64_t lease;             /* the current lease's number; a result must name it */
-    uint64_t seq;               /* submission order (FIFO within a priority) */
-    struct task *prev, *next;   /* in one list: a priority queue, in flight, or finished */
-    int list;                   /* which: TASKS_L_* */
-    struct task *rprev, *rnext; /* in its route's queue of the same priority, while queued */
-    struct tasks_route *route;  /* that route, or NULL */
-    struct task *dnext;         /* dirty list */
+    uint64_t lease;           /* the current lease's number; a result must name it */
+    uint64_t seq;             /* submission order (FIFO within a priority) */
+    struct task *prev, *next; /* in one list: a priority queue, in flight, or finished */
+    int list;                 /* which: TASKS_L_* */
+    struct task *dnext;       /* dirty list */
     bool dirty;
     bool via_stdin; /* handed to a stdin worker: no lease lapse; the agent's end retries it */
+
+    /* while queued: its route, and its neighbours there (same priority), else NULL */
+    struct tasks_route *route;
+    struct task *rprev, *rnext;
 } task_t;
 
 enum { TASKS_L_NONE = 0, TASKS_L_QUEUE, TASKS_L_FLIGHT, TASKS_L_DONE };
@@ -167,8 +168,8 @@ void tasks_routes_free(tasks_t *ts);
 /* A queued task enters (add) or leaves (del) its route; tasks_link/tasks_unlink call these. */
 void tasks_route_add(tasks_t *ts, task_t *t);
 void tasks_route_del(tasks_t *ts, task_t *t);
-/* The route of kind 'a' (agent), 'c' (capability) or '*' (anyone; name unused), or NULL when
- * no task is queued there. Valid until the next tasks_routes_sweep. */
+/* The route of kind 'a' (agent), 'c' (capability) or '*' (anyone; name unused), or NULL (none;
+ * one may also be empty). Valid until the next tasks_routes_sweep. */
 tasks_route_t *tasks_route_get(tasks_t *ts, char kind, const char *name);
 /* The next task to hand out among routes: highest priority, then oldest, not backing off. */
 task_t *tasks_route_pick(tasks_route_t *const *routes, size_t n, int64_t now);

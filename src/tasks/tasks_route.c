@@ -7,6 +7,8 @@
 
 #include "tasks/tasks_internal.h"
 
+#define TASKS_ROUTE_KEY_MAX 160 /* "a:" or "c:" and a name of at most 128 bytes */
+
 static const void *tasks_route_hkey(const void *item, size_t *len)
 {
     const tasks_route_t *r = item;
