@@ -3,6 +3,7 @@
  * every value a client supplies travels as a bound parameter. */
 #include "store/audit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,29 +122,70 @@ int audit_insert(store_conn_t *c, const audit_entry_t *e)
     return rc;
 }
 
-typedef struct audit_write_ctx {
-    audit_job_t *job;
-    char err[256]; /* the worker's error, logged on the loop */
-} audit_write_ctx_t;
+/* Group commit: entries written while a batch's job waits on the ordered lane join that batch,
+ * and its job inserts them all in one transaction (one entry failing makes the job insert them
+ * one by one, so that the others are kept). The open batch is the one whose job has not
+ * started; the job detaches it first thing, under audit_mu (several hubs may share a process). */
+#define AUDIT_BATCH_MAX 256
 
-static int audit_write_work(store_conn_t *c, void *ud)
+typedef struct audit_batch {
+    store_t *store;
+    audit_job_t *jobs[AUDIT_BATCH_MAX]; /* owned */
+    int rc[AUDIT_BATCH_MAX];
+    size_t n;
+    char err[256]; /* the first error, logged on the loop */
+} audit_batch_t;
+
+static pthread_mutex_t audit_mu = PTHREAD_MUTEX_INITIALIZER;
+static audit_batch_t *audit_open; /* guarded by audit_mu */
+
+static int audit_batch_work(store_conn_t *c, void *ud)
 {
-    audit_write_ctx_t *w = ud;
-    int rc = audit_job_insert(c, w->job);
-    if (rc < 0)
-        snprintf(w->err, sizeof w->err, "%s", store_conn_error(c));
+    audit_batch_t *b = ud;
+    pthread_mutex_lock(&audit_mu);
+    if (audit_open == b)
+        audit_open = NULL; /* from here on, nothing joins b */
+    pthread_mutex_unlock(&audit_mu);
+    int rc = 0;
+    if (b->n > 1) {
+        rc = store_tx_begin(c);
+        for (size_t i = 0; rc == 0 && i < b->n; i++)
+            rc = audit_job_insert(c, b->jobs[i]);
+        if (rc == 0)
+            rc = store_tx_commit(c);
+        if (rc == 0)
+            return 0;
+        (void)store_tx_rollback(c); /* then one by one, below */
+    }
+    rc = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        b->rc[i] = audit_job_insert(c, b->jobs[i]);
+        if (b->rc[i] < 0 && rc == 0) {
+            rc = b->rc[i];
+            snprintf(b->err, sizeof b->err, "%s", store_conn_error(c));
+        }
+    }
     return rc;
 }
 
-static void audit_write_done(int status, void *ud)
+static void audit_batch_done(int status, void *ud)
 {
-    audit_write_ctx_t *w = ud;
-    if (status < 0)
-        log_error(w->job->request_id, "audit: write failed", "{s:i,s:s,s:s,s:i}", "code", status,
-                  "error", w->err[0] ? w->err : "cancelled", "action", w->job->action, "result",
-                  w->job->result);
-    audit_job_free(w->job);
-    free(w);
+    audit_batch_t *b = ud;
+    pthread_mutex_lock(&audit_mu);
+    if (audit_open == b)
+        audit_open = NULL; /* its job never ran (the store closed) */
+    pthread_mutex_unlock(&audit_mu);
+    for (size_t i = 0; i < b->n; i++) {
+        audit_job_t *j = b->jobs[i];
+        /* a job that never ran (store closing) fails every entry */
+        int rc = status < 0 && !b->err[0] ? status : b->rc[i];
+        if (rc < 0)
+            log_error(j->request_id, "audit: write failed", "{s:i,s:s,s:s,s:i}", "code", rc,
+                      "error", b->err[0] ? b->err : "cancelled", "action", j->action, "result",
+                      j->result);
+        audit_job_free(j);
+    }
+    free(b);
 }
 
 int audit_write(store_t *s, uv_loop_t *loop, const audit_entry_t *e)
@@ -152,22 +194,49 @@ int audit_write(store_t *s, uv_loop_t *loop, const audit_entry_t *e)
         log_error(NULL, "audit: write without store or loop", NULL);
         return STORE_EINVAL;
     }
-    audit_write_ctx_t *w = calloc(1, sizeof *w);
-    if (w)
-        w->job = audit_job_new(e);
-    if (!w || !w->job) {
-        free(w);
+    audit_job_t *j = audit_job_new(e);
+    if (!j) {
         log_error(e->request_id, "audit: out of memory; entry dropped", "{s:s?,s:i}", "action",
                   e->action, "result", e->result);
         return STORE_ERR;
     }
+    pthread_mutex_lock(&audit_mu);
+    audit_batch_t *open = audit_open;
+    bool joined = open && open->store == s && open->n < AUDIT_BATCH_MAX;
+    if (joined) {
+        open->rc[open->n] = 0;
+        open->jobs[open->n++] = j;
+    }
+    pthread_mutex_unlock(&audit_mu);
+    if (joined)
+        return 0;
+    audit_batch_t *b = malloc(sizeof *b);
+    if (!b) {
+        log_error(e->request_id, "audit: out of memory; entry dropped", "{s:s?,s:i}", "action",
+                  e->action, "result", e->result);
+        audit_job_free(j);
+        return STORE_ERR;
+    }
+    b->store = s;
+    b->jobs[0] = j;
+    b->rc[0] = 0;
+    b->n = 1;
+    b->err[0] = '\0';
+    pthread_mutex_lock(&audit_mu);
+    audit_open = b;
+    pthread_mutex_unlock(&audit_mu);
     /* Ordered, so that rows get ids in the order requests were answered. */
-    int rc = store_submit_ordered(s, loop, audit_write_work, audit_write_done, w);
+    int rc = store_submit_ordered(s, loop, audit_batch_work, audit_batch_done, b);
     if (rc < 0) {
-        log_error(e->request_id, "audit: could not queue write; entry dropped", "{s:s,s:s?}",
-                  "error", uv_strerror(rc), "action", e->action);
-        audit_job_free(w->job);
-        free(w);
+        pthread_mutex_lock(&audit_mu);
+        if (audit_open == b)
+            audit_open = NULL;
+        pthread_mutex_unlock(&audit_mu);
+        log_error(e->request_id, "audit: could not queue write; entries dropped", "{s:s,s:i}",
+                  "error", uv_strerror(rc), "entries", (int)b->n);
+        for (size_t i = 0; i < b->n; i++)
+            audit_job_free(b->jobs[i]);
+        free(b);
         return STORE_ERR;
     }
     return 0;

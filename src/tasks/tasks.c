@@ -38,7 +38,8 @@ static const void *tasks_idem_key(const void *item, size_t *len)
 int tasks_tables_new(tasks_t *ts);
 int tasks_tables_new(tasks_t *ts)
 {
-    if (htab_new(&ts->by_id, tasks_id_key) < 0 || htab_new(&ts->by_key, tasks_idem_key) < 0)
+    if (htab_new(&ts->by_id, tasks_id_key) < 0 || htab_new(&ts->by_key, tasks_idem_key) < 0 ||
+        tasks_routes_new(ts) < 0)
         return -1;
     return 0;
 }
@@ -67,6 +68,7 @@ void tasks_free(task_t *t)
     json_decref(t->labels);
     json_decref(t->output);
     json_decref(t->progress);
+    free(t->doc);
     free(t);
 }
 
@@ -90,6 +92,11 @@ static void tasks_unlink(tasks_t *ts, task_t *t)
     tasks_list_t *l = tasks_list_of(ts, t);
     if (!l)
         return;
+    if (t->list == TASKS_L_QUEUE) {
+        tasks_route_del(ts, t);
+        if (t->deadline_ms)
+            ts->queued_deadlines--;
+    }
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -125,6 +132,11 @@ static void tasks_link(tasks_t *ts, task_t *t, int which)
     else
         l->head = t;
     l->n++;
+    if (which == TASKS_L_QUEUE) {
+        tasks_route_add(ts, t);
+        if (t->deadline_ms)
+            ts->queued_deadlines++;
+    }
 }
 
 void tasks_link_flight(tasks_t *ts, task_t *t)
@@ -268,7 +280,15 @@ void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause)
     tasks_dirty(ts, t);
     char topic[64];
     snprintf(topic, sizeof topic, "task.%s.updated", t->id);
-    bus_publish(ts->hub->bus, topic, tasks_task_json(t));
+    /* encoded once: the event's payload and the row the next batch writes */
+    json_t *doc = tasks_task_json(t);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text) {
+        bus_publish_text(ts->hub->bus, topic, text, strlen(text));
+        free(t->doc);
+        t->doc = text;
+    }
     if (system_cause && ts->hub->store) {
         char target[64];
         snprintf(target, sizeof target, "/api/v1/tasks/%s", t->id);
@@ -418,48 +438,39 @@ task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, con
     return t;
 }
 
-static bool tasks_matches(const task_t *t, const json_t *caps, const char *agent, int64_t now)
-{
-    if (t->not_before_ms > now)
-        return false;
-    if (t->agent)
-        return agent && !strcmp(agent, t->agent);
-    if (!t->capability)
-        return true;
-    size_t i;
-    json_t *c;
-    json_array_foreach(caps, i, c)
-    {
-        const char *s = json_string_value(c);
-        if (s && !strcmp(s, t->capability))
-            return true;
-    }
-    return false;
-}
+#define TASKS_LEASE_CAPS 64 /* capabilities one lease names (the API's bound) */
 
 json_t *tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const char *principal,
                     int max, int64_t lease_ms)
 {
     json_t *out = json_array();
     int64_t now = clock_wall_ms();
-    for (int pr = TASKS_PRIORITIES - 1; pr >= 0 && (int)json_array_size(out) < max; pr--) {
-        task_t *t = ts->queue[pr].head;
-        while (t && (int)json_array_size(out) < max) {
-            task_t *nx = t->next;
-            if (tasks_matches(t, caps, agent, now)) {
-                t->state = TASK_ASSIGNED;
-                t->via_stdin = false;
-                t->attempts++;
-                t->lease = ++ts->lease_seq;
-                t->lease_expires_ms = now + lease_ms;
-                free(t->worker);
-                t->worker = strdup(agent ? agent : principal ? principal : "worker");
-                tasks_link(ts, t, TASKS_L_FLIGHT);
-                tasks_changed(ts, t, NULL);
-                json_array_append_new(out, tasks_task_json(t));
-            }
-            t = nx;
-        }
+    /* the routes this worker serves: its capabilities, its name, and tasks for anyone */
+    tasks_route_t *routes[TASKS_LEASE_CAPS + 2], *r;
+    size_t n = 0, i;
+    json_t *c;
+    json_array_foreach(caps, i, c)
+    {
+        const char *s = json_string_value(c);
+        if (s && n < TASKS_LEASE_CAPS && (r = tasks_route_get(ts, 'c', s)))
+            routes[n++] = r;
+    }
+    if (agent && (r = tasks_route_get(ts, 'a', agent)))
+        routes[n++] = r;
+    if ((r = tasks_route_get(ts, '*', NULL)))
+        routes[n++] = r;
+    task_t *t;
+    while ((int)json_array_size(out) < max && (t = tasks_route_pick(routes, n, now))) {
+        t->state = TASK_ASSIGNED;
+        t->via_stdin = false;
+        t->attempts++;
+        t->lease = ++ts->lease_seq;
+        t->lease_expires_ms = now + lease_ms;
+        free(t->worker);
+        t->worker = strdup(agent ? agent : principal ? principal : "worker");
+        tasks_link(ts, t, TASKS_L_FLIGHT);
+        tasks_changed(ts, t, NULL);
+        json_array_append_new(out, tasks_task_json(t));
     }
     return out;
 }
@@ -617,7 +628,7 @@ static void tasks_on_tick(uv_timer_t *h)
         }
         t = nx;
     }
-    for (int pr = 0; pr < TASKS_PRIORITIES; pr++) {
+    for (int pr = 0; pr < TASKS_PRIORITIES && ts->queued_deadlines; pr++) {
         t = ts->queue[pr].head;
         while (t) {
             task_t *nx = t->next;
@@ -630,6 +641,7 @@ static void tasks_on_tick(uv_timer_t *h)
     }
     tasks_dispatch(ts);
     tasks_relay_tick(ts);
+    tasks_routes_sweep(ts);
     for (tasks_waiters_t *l = &ts->leases; l; l = l == &ts->leases ? &ts->waits : NULL) {
         tasks_waiter_t *w = l->head;
         while (w) {
@@ -726,6 +738,7 @@ void tasks_destroy(hub_t *hub)
         tasks_free(t);
     htab_destroy(&ts->by_id);
     htab_destroy(&ts->by_key);
+    tasks_routes_free(ts);
     free(ts);
     hub->tasks = NULL;
 }

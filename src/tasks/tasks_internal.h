@@ -45,6 +45,7 @@ typedef struct task {
     char *error;        /* why it failed, owned, or NULL */
     char *owner, *team; /* who submitted it and the team it is shared with; owned or NULL */
     json_t *input, *labels, *output, *progress; /* owned; NULL when unset */
+    char *doc; /* owned: the task as encoded at its last transition, until the batch takes it */
     int priority, max_attempts, attempts;
     task_state_t state;
     int64_t created_ms, updated_ms, deadline_ms, not_before_ms, lease_expires_ms;
@@ -60,6 +61,10 @@ typedef struct task {
     char *holder;       /* the hub whose row it is (runs it, or offers it), owned */
     bool forwarded;     /* offered to other hubs or running under one: a copy that follows */
     uint64_t save_mark; /* committed once save_done reaches it */
+
+    /* while queued: its route, and its neighbours there (same priority), else NULL */
+    struct tasks_route *route;
+    struct task *rprev, *rnext;
 } task_t;
 
 enum { TASKS_L_NONE = 0, TASKS_L_QUEUE, TASKS_L_FLIGHT, TASKS_L_DONE };
@@ -68,6 +73,15 @@ typedef struct tasks_list {
     task_t *head, *tail;
     size_t n;
 } tasks_list_t;
+
+/* The queued tasks one kind of worker may take: those for a named agent ("a:<name>"), for a
+ * capability ("c:<name>") or for anyone ("*"); per priority, in submission order. */
+typedef struct tasks_route {
+    char *key; /* owned */
+    tasks_list_t q[TASKS_PRIORITIES];
+    size_t n;
+    struct tasks_route *prev, *next; /* every route */
+} tasks_route_t;
 
 /* A held reply: sent when the batch holding what it reports has committed. */
 typedef struct tasks_ack {
@@ -101,6 +115,10 @@ typedef struct tasks_waiters {
 typedef struct tasks {
     struct hub *hub;
     htab_t *by_id, *by_key;
+    htab_t *routes; /* tasks_route_t by key, also listed from route_head */
+    tasks_route_t *route_head;
+    size_t unrouted;         /* queued tasks left out of their route (out of memory) */
+    size_t queued_deadlines; /* queued tasks with a deadline: the tick scans the queue then */
     tasks_list_t queue[TASKS_PRIORITIES];
     tasks_list_t flight, done;
     tasks_waiters_t leases, waits;
@@ -149,6 +167,20 @@ void tasks_free(task_t *t);
 void tasks_place(tasks_t *ts, task_t *t);
 void tasks_link_flight(tasks_t *ts, task_t *t);
 task_t *tasks_from_json(const json_t *doc);
+
+/* ---- tasks_route.c: the ready queue per route ---- */
+int tasks_routes_new(tasks_t *ts);
+void tasks_routes_free(tasks_t *ts);
+/* A queued task enters (add) or leaves (del) its route; tasks_link/tasks_unlink call these. */
+void tasks_route_add(tasks_t *ts, task_t *t);
+void tasks_route_del(tasks_t *ts, task_t *t);
+/* The route of kind 'a' (agent), 'c' (capability) or '*' (anyone; name unused), or NULL (none;
+ * one may also be empty). Valid until the next tasks_routes_sweep. */
+tasks_route_t *tasks_route_get(tasks_t *ts, char kind, const char *name);
+/* The next task to hand out among routes: highest priority, then oldest, not backing off. */
+task_t *tasks_route_pick(tasks_route_t *const *routes, size_t n, int64_t now);
+/* Frees empty routes (the tick: no route pointer is held then). */
+void tasks_routes_sweep(tasks_t *ts);
 
 /* ---- tasks_stdin.c: stdin workers (agents that declare the capability tasks:N) ---- */
 void tasks_stdin_dispatch(tasks_t *ts);

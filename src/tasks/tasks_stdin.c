@@ -137,6 +137,28 @@ static int tasks_stdin_send(tasks_t *ts, const tasks_worker_t *w, const task_t *
     return rc;
 }
 
+/* Whether some worker with a free slot may take the tasks of route r (all of them alike). */
+static bool tasks_stdin_serves(const tasks_workers_t *ws, const tasks_route_t *r)
+{
+    const task_t *t = NULL;
+    for (int pr = 0; pr < TASKS_PRIORITIES && !t && r->n; pr++)
+        t = r->q[pr].head;
+    for (size_t i = 0; t && i < ws->n; i++)
+        if (tasks_stdin_can(&ws->w[i], t))
+            return true;
+    return false;
+}
+
+/* Keeps the routes some free worker serves; returns how many remain. */
+static size_t tasks_stdin_routes(const tasks_workers_t *ws, tasks_route_t **routes, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (tasks_stdin_serves(ws, routes[i]))
+            routes[k++] = routes[i];
+    return k;
+}
+
 void tasks_stdin_dispatch(tasks_t *ts)
 {
     bool queued = false;
@@ -147,35 +169,47 @@ void tasks_stdin_dispatch(tasks_t *ts)
     tasks_workers_t *ws = tasks_workers_get(ts, false);
     if (!ws)
         return;
-    int64_t now = clock_wall_ms();
-    size_t free_slots = 0;
-    for (size_t i = 0; i < ws->n; i++)
-        free_slots += ws->w[i].load < ws->w[i].slots;
-    for (int pr = TASKS_PRIORITIES - 1; pr >= 0 && free_slots; pr--) {
-        task_t *t = ts->queue[pr].head;
-        while (t && free_slots) {
-            task_t *nx = t->next;
-            tasks_worker_t *best = NULL;
-            if (t->not_before_ms <= now)
-                for (size_t i = 0; i < ws->n; i++)
-                    if (tasks_stdin_can(&ws->w[i], t) && (!best || ws->w[i].load < best->load))
-                        best = &ws->w[i];
-            if (best && tasks_stdin_send(ts, best, t) == 0) {
-                t->state = TASK_ASSIGNED;
-                t->via_stdin = true;
-                t->attempts++;
-                t->lease = ++ts->lease_seq;
-                t->lease_expires_ms = 0;
-                free(t->worker);
-                t->worker = strdup(best->id);
-                tasks_link_flight(ts, t);
-                tasks_changed(ts, t, NULL);
-                if (++best->load == best->slots)
-                    free_slots--;
-            }
-            t = nx;
-        }
+    size_t n = 0;
+    for (tasks_route_t *r = ts->route_head; r; r = r->next)
+        n++;
+    tasks_route_t **routes = malloc((n ? n : 1) * sizeof *routes);
+    if (!routes) {
+        tasks_workers_free(ws);
+        return; /* the next dispatch tries again */
     }
+    n = 0;
+    for (tasks_route_t *r = ts->route_head; r; r = r->next)
+        routes[n++] = r;
+    n = tasks_stdin_routes(ws, routes, n);
+    int64_t now = clock_wall_ms();
+    task_t *t;
+    while (n && (t = tasks_route_pick(routes, n, now))) {
+        tasks_worker_t *best = NULL;
+        for (size_t i = 0; i < ws->n; i++)
+            if (tasks_stdin_can(&ws->w[i], t) && (!best || ws->w[i].load < best->load))
+                best = &ws->w[i];
+        if (!best || tasks_stdin_send(ts, best, t) < 0) {
+            /* not deliverable now: its route waits for the next dispatch */
+            for (size_t i = 0; i < n; i++)
+                if (routes[i] == t->route) {
+                    routes[i] = routes[--n];
+                    break;
+                }
+            continue;
+        }
+        t->state = TASK_ASSIGNED;
+        t->via_stdin = true;
+        t->attempts++;
+        t->lease = ++ts->lease_seq;
+        t->lease_expires_ms = 0;
+        free(t->worker);
+        t->worker = strdup(best->id);
+        tasks_link_flight(ts, t);
+        tasks_changed(ts, t, NULL);
+        if (++best->load == best->slots)
+            n = tasks_stdin_routes(ws, routes, n);
+    }
+    free(routes);
     tasks_workers_free(ws);
 }
 

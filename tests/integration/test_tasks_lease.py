@@ -102,6 +102,22 @@ def test_priority_then_fifo_and_capability_routing(daemon):
     assert task(d, mine["id"])["worker"] == "w1"
 
 
+def test_lease_over_several_capabilities_keeps_priority_and_submission_order(daemon):
+    d = daemon
+    s, _ = agent_session(d)
+    a = submit(d, priority=1, capability="x")
+    b = submit(d, priority=1, capability="y")
+    c = submit(d, priority=1)  # for anyone
+    hi = submit(d, priority=5, capability="y")
+    e = submit(d, priority=1, capability="x")
+    submit(d, priority=9, capability="z")  # nobody here serves z
+    got = lease(d, s, capabilities=["x", "y"], max=3)
+    assert [t["id"] for t in got] == [hi["id"], a["id"], b["id"]]
+    got = lease(d, s, capabilities=["y", "x"], max=10)
+    assert [t["id"] for t in got] == [c["id"], e["id"]]
+    assert lease(d, s, capabilities=["x", "y"], max=10) == []
+
+
 def test_lease_waits_until_work_arrives(daemon):
     d = daemon
     s, _ = agent_session(d)
