@@ -25,7 +25,7 @@ CONFIG     ?=
 MQTT_PORT  ?=
 
 .PHONY: all deps build run test test-unit test-integration test-asan build-asan bench soak fmt \
-        fmt-check clean fuzz fuzz-build test-fuzz coverage nab deb lint gate gate-baseline \
+        fmt-check clean fuzz fuzz-build test-fuzz coverage nab deb lint lint-deep gate gate-baseline \
         build-release
 
 all: build
@@ -106,6 +106,10 @@ test: deps
 # over every file in the build's compile_commands.json; fails on any finding (docs/testing.md).
 lint: build
 	nice tools/lint $(BUILD)
+
+# The same with the clang static analyzer in clang-tidy: ~20x slower, so not part of `make test`.
+lint-deep: build
+	LINT_DEEP=1 nice tools/lint $(BUILD)
 
 # The performance gate: instructions per operation of the hot paths under callgrind against
 # bench/gate/baseline.json; fails on a regression over 15 %. gate-baseline rewrites the baseline.

@@ -24,7 +24,7 @@ bool watch_key_secret(const char *key)
                                         "apikey",   "private_key",   "credential", NULL};
     char low[128];
     size_t n = 0;
-    for (; key[n] && n < sizeof low - 1; n++)
+    for (; n < sizeof low - 1 && key[n]; n++)
         low[n] = (char)tolower((unsigned char)key[n]);
     low[n] = '\0';
     for (size_t i = 0; words[i]; i++)
