@@ -361,6 +361,9 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
         req->reply(rep, req->tctx);
         api_body_render_done(reg, &br);
     }
+    /* hv lives on this frame: the caller's reply must not keep pointing at it */
+    rep->headers = NULL;
+    rep->nheaders = 0;
     api_req_free(req);
 }
 
