@@ -5,6 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 DEB_BUILD  ?= build-deb
 DIST       ?= dist
 COV_BUILD  ?= build-cov
+REL_BUILD  ?= build-rel
 # Seconds each libFuzzer harness runs: `make fuzz` for a real run, `make test-fuzz` in the suite
 # (a minute each in CI, where CI is set; 10 s for a local `make test`).
 FUZZ_SECONDS      ?= 60
@@ -24,7 +25,8 @@ CONFIG     ?=
 MQTT_PORT  ?=
 
 .PHONY: all deps build run test test-unit test-integration test-asan build-asan bench soak fmt \
-        fmt-check clean fuzz fuzz-build test-fuzz coverage nab deb
+        fmt-check clean fuzz fuzz-build test-fuzz coverage nab deb lint lint-deep gate gate-baseline \
+        build-release
 
 all: build
 
@@ -93,10 +95,36 @@ test-fuzz: fuzz-build
 	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_TEST_SECONDS)
 
 test: deps
+	$(MAKE) lint
+	$(MAKE) gate
 	$(MAKE) test-unit
 	$(MAKE) test-integration
 	$(MAKE) test-asan
 	$(MAKE) test-fuzz
+
+# Static analysis: clang-tidy (.clang-tidy, tests/.clang-tidy) and cppcheck (tools/cppcheck.supp)
+# over every file in the build's compile_commands.json; fails on any finding (docs/testing.md).
+lint: build
+	nice tools/lint $(BUILD)
+
+# The same with the clang static analyzer in clang-tidy: ~20x slower, so not part of `make test`.
+lint-deep: build
+	LINT_DEEP=1 nice tools/lint $(BUILD)
+
+# The performance gate: instructions per operation of the hot paths under callgrind against
+# bench/gate/baseline.json; fails on a regression over 15 %. gate-baseline rewrites the baseline.
+gate: build
+	nice bench/gate/run $(BUILD)
+
+gate-baseline: build
+	nice bench/gate/run --update $(BUILD)
+
+# The release build type (-O3, NDEBUG) with warnings as errors: what a packager would build.
+$(REL_BUILD)/build.ninja:
+	meson setup $(REL_BUILD) --buildtype=release
+
+build-release: $(REL_BUILD)/build.ninja
+	ninja -C $(REL_BUILD)
 
 # Line and branch coverage of src/ by the unit and integration suites (gcc, gcovr).
 coverage: deps
@@ -118,4 +146,4 @@ fmt-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD) $(DEB_BUILD) $(DIST)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD) $(DEB_BUILD) $(REL_BUILD) $(DIST)

@@ -811,7 +811,10 @@ static const agents_render_slot_t *agents_render_get(agents_t *ag, const agent_t
         return NULL;
     agents_render_slot_t *sl =
         &ag->render->slot[hash_fnv1a_str(HASH_FNV1A_SEED, a->id) % AGENTS_RENDER_SLOTS];
-    if (sl->value && strcmp(sl->id, a->id) == 0 && memcmp(&sl->key, &k, sizeof k) == 0)
+    /* Byte-wise on purpose: agents_agent_key zeroes k first, and the slot keeps k's bytes
+     * (memcpy below, not an assignment that may skip the padding). */
+    if (sl->value && strcmp(sl->id, a->id) == 0 &&
+        memcmp(&sl->key, &k, sizeof k) == 0) // NOLINT(bugprone-suspicious-memory-comparison)
         return sl;
     json_decref(sl->value);
     free(sl->text);
@@ -823,7 +826,7 @@ static const agents_render_slot_t *agents_render_get(agents_t *ag, const agent_t
         return NULL;
     }
     snprintf(sl->id, sizeof sl->id, "%s", a->id);
-    sl->key = k;
+    memcpy(&sl->key, &k, sizeof k);
     sl->value = v;
     sl->text = text;
     sl->len = strlen(text);

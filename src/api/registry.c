@@ -499,6 +499,9 @@ static void api_req_finish(api_req_t *req, api_reply_t *rep)
         req->reply(rep, req->tctx);
         api_body_render_done(reg, &br);
     }
+    /* hv lives on this frame: the caller's reply must not keep pointing at it */
+    rep->headers = NULL;
+    rep->nheaders = 0;
     api_req_free(req);
 }
 
@@ -823,7 +826,7 @@ static problem_t *api_body_check(api_req_t *req, const api_call_t *call, json_t 
     case API_BODY_NONE:
         if (!has_body)
             return NULL;
-        if (body_json && json_is_object(body_json) && json_object_size(body_json) == 0)
+        if (json_is_object(body_json) && json_object_size(body_json) == 0)
             return NULL;
         if (!body_json && call->body && call->body_len == 2 && memcmp(call->body, "{}", 2) == 0)
             return NULL;

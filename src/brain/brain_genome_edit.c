@@ -119,12 +119,16 @@ static int props_apply(json_t *bp, const char *id, const json_t *props, problem_
 
 static bool area_params_equal(const brain_area_t *a, const brain_area_t *b)
 {
-    brain_area_t x = *a, y = *b;
+    /* Copied byte for byte (an assignment may leave the padding out), from areas that
+     * brain_area_defaults zeroed whole, so that equal fields compare equal below. */
+    brain_area_t x, y;
+    memcpy(&x, a, sizeof x);
+    memcpy(&y, b, sizeof y);
     x.maps = y.maps = NULL;
     x.n_maps = y.n_maps = 0;
     memset(x.name, 0, sizeof x.name);
     memset(y.name, 0, sizeof y.name);
-    return memcmp(&x, &y, sizeof x) == 0;
+    return memcmp(&x, &y, sizeof x) == 0; // NOLINT(bugprone-suspicious-memory-comparison)
 }
 
 static bool maps_equal(const brain_genome_t *og, const brain_area_t *a, const brain_genome_t *ng,

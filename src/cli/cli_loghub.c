@@ -72,6 +72,7 @@ static size_t cli_loghub_csv_split(char *rec, char **fields, size_t max)
  * EventId, EventTemplate) and Thunderbird's alert label, joined by spaces: the raw line. */
 static int cli_loghub_log_read(const char *path, cli_loghub_log_t *l)
 {
+    memset(l, 0, sizeof *l); /* empty on every path, the early failure included */
     FILE *f = fopen(path, "r");
     if (!f)
         return -errno;
@@ -80,7 +81,6 @@ static int cli_loghub_log_read(const char *path, cli_loghub_log_t *l)
     char hdr[1024];
     size_t ncol = 0, n_ids = 0, cap = 0;
     int keep[CLI_LOGHUB_COLS_MAX], event_col = -1, rc = 0;
-    memset(l, 0, sizeof *l);
     if (!rec || !fgets(hdr, sizeof hdr, f)) {
         rc = rec ? -EINVAL : -ENOMEM;
         goto out;

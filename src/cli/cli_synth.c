@@ -184,7 +184,7 @@ int cli_cmd_synth(cli_ctx_t *ctx, int argc, char **argv)
     synth_opts_default(&o);
     uint64_t count = 10000, batch = 500, x;
     cli_synth_out_t out = {"ndjson", false, NULL};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--seed") == 0) {
             if (cli_tools_u64(a, v, 0, UINT64_MAX, &o.seed) < 0)
@@ -214,7 +214,6 @@ int cli_cmd_synth(cli_ctx_t *ctx, int argc, char **argv)
             cli_error("unknown or incomplete option '%s' (see %s synth --help)", a, ctx->prog);
             return CLI_EXIT_USAGE;
         }
-        i++;
     }
 
     synth_t *sy = NULL;

@@ -1,7 +1,6 @@
 /* Loads a shared library on first use into a table of typed function pointers (see dl.h). */
 #include "core/dl.h"
 
-#include <assert.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +25,13 @@ static int dl_lib_open(dl_lib_t *lib)
     for (size_t i = 0; i < lib->count; i++) {
         char sym_name[DL_SYMBOL_MAX];
         int n = snprintf(sym_name, sizeof sym_name, "%s%s", lib->prefix, lib->names[i]);
-        assert(n > 0 && (size_t)n < sizeof sym_name);
+        /* Checked in release builds too: a truncated name would look up the wrong symbol. */
+        if (n <= 0 || (size_t)n >= sizeof sym_name) {
+            snprintf(lib->err, sizeof lib->err, "%s: symbol name %s%s too long", lib->purpose,
+                     lib->prefix, lib->names[i]);
+            dlclose(h);
+            return -1;
+        }
         void *sym = dlsym(h, sym_name);
         if (!sym) {
             snprintf(lib->err, sizeof lib->err, "%s needs a newer %s (Debian package %s): no %s",

@@ -95,7 +95,8 @@ int jsonx_scan(const char *buf, size_t len, jsonx_budget_t *b, size_t *end, prob
 {
     /* Bit d says whether the container open at depth d is an object (then a string after '{'
      * or ',' is a key, which is not a value of its own). */
-    unsigned char is_obj[JSONX_DEPTH_MAX / 8];
+    unsigned char is_obj[JSONX_DEPTH_MAX / 8] = {
+        0}; /* bits are set before read; zeroed for the analyzers */
     size_t depth = 0, i = 0;
     bool key_next = false;
     *err = NULL;

@@ -29,7 +29,7 @@ static void *problem_xalloc(void *p)
     return p;
 }
 
-static char *problem_vfmt(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *problem_vfmt(const char *fmt, va_list ap)
 {
     char *s = NULL;
     if (vasprintf(&s, fmt, ap) < 0)

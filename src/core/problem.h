@@ -13,8 +13,9 @@ typedef struct problem problem_t;
  * `urn:ganglion:problem:<slug>`, and a printf-style detail. The title is derived from the
  * status. Never returns NULL (aborts on out-of-memory). Caller owns the result. */
 problem_t *problem_new(int status, const char *slug, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-problem_t *problem_newv(int status, const char *slug, const char *fmt, va_list ap);
+    __attribute__((format(printf, 3, 4), returns_nonnull));
+problem_t *problem_newv(int status, const char *slug, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0), returns_nonnull));
 
 /* Adds a field-level error: `in` is "body", "query", "path" or "header"; `field` is a JSON
  * pointer for body fields ("/limits/mem") or the parameter name otherwise. */

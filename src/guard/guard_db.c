@@ -129,7 +129,7 @@ int guard_db_load(store_conn_t *c, json_t **rules, int64_t *version, bool *seede
         json_object_set_new(*principals, json_string_value(json_object_get(row, "id")) ?: "",
                             json_pack("{s:f,s:O,s:o}", "trust", json_number_value(t), "updated_ms",
                                       json_object_get(row, "updated_ms"), "history",
-                                      h && json_is_array(h) ? h : json_array()));
+                                      json_is_array(h) ? h : json_array()));
     }
 out:
     json_decref(meta);

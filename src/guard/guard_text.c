@@ -161,7 +161,7 @@ bool guard_text_word_before(const char *text, size_t pos)
     size_t start = pos - 1;
     while (start > 0 && pos - start < 4 && ((unsigned char)text[start] & 0xC0) == 0x80)
         start--;
-    uint32_t cp;
+    uint32_t cp = 0; /* set whenever n is the whole span, the only case it is read */
     size_t n = guard_utf8_decode((const unsigned char *)text + start, pos - start, &cp);
     if (n != pos - start) /* not one whole code point: judge the last byte alone */
         return ((unsigned char)text[pos - 1] & 0x80) ? true : guard_cp_word(text[pos - 1]);

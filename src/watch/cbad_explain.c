@@ -304,7 +304,7 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         pos += (size_t)w;
     }
     r->detailed_explanation = cbad_fmt(
-        "Verdict: %s%s.\n"
+        "Verdict: %s.\n"
         "Window %llu: events %llu..%llu against the %u events before them.\n"
         "NCD(W|B) = %.4f (%s): (C(B+W) - C(B)) / C(W) with zstd level %d, the share of the "
         "window the baseline does not explain (symmetric NCD %.4f).\n"
@@ -317,10 +317,9 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         "window vs baseline %+.1f %%.\n"
         "Entropy (bits/byte): baseline %.3f, window %.3f, change %+.3f.\n"
         "%s%s",
-        verdict, r->anomaly ? "" : "", (unsigned long long)r->window_index,
-        (unsigned long long)r->first_event, (unsigned long long)r->last_event, s->baseline, r->ncd,
-        cbad_ncd_reading(r->ncd), s->level, r->ncd_symmetric, r->ncd_reference, r->novelty,
-        s->ncd_threshold, r->repetition,
+        verdict, (unsigned long long)r->window_index, (unsigned long long)r->first_event,
+        (unsigned long long)r->last_event, s->baseline, r->ncd, cbad_ncd_reading(r->ncd), s->level,
+        r->ncd_symmetric, r->ncd_reference, r->novelty, s->ncd_threshold, r->repetition,
         r->flood ? "over the threshold while novelty is not: tested as a flood, by the window's "
                    "compression ratio"
                  : "the window's compression ratio against the baseline's last block",

@@ -195,6 +195,19 @@ static int watch_detectors_build(watch_stream_t *s)
     return 0;
 }
 
+/* Field by field: the struct has padding, which memcmp would compare too (and a struct copy
+ * need not preserve), making equal settings look changed and the detector rebuilt. */
+static bool watch_settings_same(const cbad_settings_t *a, const cbad_settings_t *b)
+{
+    return a->type == b->type && a->baseline == b->baseline && a->window == b->window &&
+           a->hop == b->hop && a->compressor == b->compressor && a->level == b->level &&
+           a->ncd_threshold == b->ncd_threshold && a->flood_threshold == b->flood_threshold &&
+           a->p_threshold == b->p_threshold && a->permutations == b->permutations &&
+           a->seed == b->seed && a->canonicalise == b->canonicalise && a->redact == b->redact &&
+           a->fold == b->fold && a->symbols == b->symbols && a->rare_template == b->rare_template &&
+           a->rare_history == b->rare_history;
+}
+
 /* Computes the effective settings of type+overrides over the defaults; on a bad combination
  * returns a 422 problem naming the field. */
 static problem_t *watch_settings_resolve(watch_t *w, const char *type, const json_t *overrides,
@@ -300,7 +313,7 @@ problem_t *watch_stream_update(watch_t *w, watch_stream_t *s, const char *type,
     json_t *o = json_is_object(overrides) ? json_deep_copy(overrides) : json_object();
     if (!o)
         return problem_new(503, "out-of-memory", "the stream could not be updated");
-    bool changed = memcmp(&eff, &s->settings, sizeof eff) != 0 ||
+    bool changed = !watch_settings_same(&eff, &s->settings) ||
                    strcmp(watch_detector_setting(o), watch_detector_setting(s->overrides)) != 0;
     json_decref(s->overrides);
     s->overrides = o;

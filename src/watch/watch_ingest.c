@@ -24,7 +24,7 @@ bool watch_key_secret(const char *key)
                                         "apikey",   "private_key",   "credential", NULL};
     char low[128];
     size_t n = 0;
-    for (; key[n] && n < sizeof low - 1; n++)
+    for (; n < sizeof low - 1 && key[n]; n++)
         low[n] = (char)tolower((unsigned char)key[n]);
     low[n] = '\0';
     for (size_t i = 0; words[i]; i++)
@@ -445,9 +445,9 @@ static void otlp_stream_name(const json_t *res_attrs, const char *suffix, char *
     const char *svc = json_string_value(json_object_get(res_attrs, "service.name"));
     if (!svc || !*svc)
         svc = "unknown_service";
-    int n = snprintf(out, cap, "otel.%.48s.%s", svc, suffix);
-    if (n < 0)
-        n = 0;
+    /* a longer name is cut at cap: stream names are bounded, and the cut one stays valid */
+    if (snprintf(out, cap, "otel.%.48s.%s", svc, suffix) < 0)
+        out[0] = '\0';
     out[cap - 1] = '\0';
     for (char *c = out; *c; c++)
         if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-' || *c == ':'))

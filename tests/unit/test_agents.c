@@ -239,7 +239,8 @@ static void test_utf8(void **state)
 static void touch(const char *dir, const char *name)
 {
     char p[1100];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int n = snprintf(p, sizeof p, "%s/%s", dir, name);
+    assert_true(n > 0 && (size_t)n < sizeof p);
     FILE *f = fopen(p, "w");
     assert_non_null(f);
     fclose(f);
@@ -361,7 +362,8 @@ static void test_procs_descendants(void **state)
 static void write_file(const char *dir, const char *name, const char *text)
 {
     char p[1100];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int n = snprintf(p, sizeof p, "%s/%s", dir, name);
+    assert_true(n > 0 && (size_t)n < sizeof p);
     FILE *f = fopen(p, "w");
     assert_non_null(f);
     fputs(text, f);
@@ -371,7 +373,8 @@ static void write_file(const char *dir, const char *name, const char *text)
 static void read_file(const char *dir, const char *name, char *buf, size_t len)
 {
     char p[1100];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int pn = snprintf(p, sizeof p, "%s/%s", dir, name);
+    assert_true(pn > 0 && (size_t)pn < sizeof p);
     FILE *f = fopen(p, "r");
     assert_non_null(f);
     size_t n = fread(buf, 1, len - 1, f);
