@@ -361,6 +361,12 @@ static int dstmap_parse(brain_area_t *a, const json_t *v, const char *key, probl
         gerr(err, key, "%s must be an object of destination id → rules", "dstmap");
         return -EINVAL;
     }
+    /* The gene's type suffix is free ("-d", "-m" ...), so two keys can name one area's dstmap:
+     * refused, rather than the second parsed over the first's array. */
+    if (a->maps) {
+        gerr(err, key, "area '%s' has a second %s gene", a->id, "dstmap");
+        return -EINVAL;
+    }
     size_t n = json_object_size(v);
     if (n > BRAIN_GENOME_MAX_AREAS) {
         gerr(err, key, "%s has more destinations than areas allowed", "dstmap");

@@ -371,6 +371,17 @@ static void test_validation_errors(void **state)
     assert_int_equal(problem_status(err), 413);
     problem_destroy(&err);
 
+    /* two dstmap genes for one area (the type suffix differs): refused, naming the second;
+     * the second was parsed over the first's array, writing past its end */
+    g = tiny("\"_____10c-c_a___-cx-___bbx-i\":2,"
+             "\"_____10c-c_a___-cx-dstmap-d\":{\"c_a___\":[[\"projector\",[1,1,1],1,false,1,1,1]]},"
+             "\"_____10c-c_a___-cx-dstmap-m\":{\"c_a___\":[[\"projector\",[1,1,1],1,false,1,1,1]]}",
+             "", &err);
+    assert_null(g);
+    assert_int_equal(problem_status(err), 422);
+    assert_non_null(strstr(error_fields(err), "/blueprint/_____10c-c_a___-cx-dstmap-m"));
+    problem_destroy(&err);
+
     /* too many neurons in one area */
     g = tiny("\"_____10c-c_a___-cx-___bbx-i\":4096,\"_____10c-c_a___-cx-___bby-i\":4096,"
              "\"_____10c-c_a___-cx-___bbz-i\":2",
