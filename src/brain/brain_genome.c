@@ -361,6 +361,12 @@ static int dstmap_parse(brain_area_t *a, const json_t *v, const char *key, probl
         gerr(err, key, "%s must be an object of destination id → rules", "dstmap");
         return -EINVAL;
     }
+    /* The gene's type suffix is free ("-d", "-m" ...), so two keys can name one area's dstmap:
+     * refused, rather than the second parsed over the first's array. */
+    if (a->maps) {
+        gerr(err, key, "area '%s' has a second %s gene", a->id, "dstmap");
+        return -EINVAL;
+    }
     size_t n = json_object_size(v);
     if (n > BRAIN_GENOME_MAX_AREAS) {
         gerr(err, key, "%s has more destinations than areas allowed", "dstmap");
@@ -1095,7 +1101,19 @@ json_t *brain_genome_to_json(const brain_genome_t *g)
     json_object_foreach_safe(bp, tmp, k, v)
     {
         char id[BRAIN_AREA_ID_MAX + 1], level[3], gene[8];
-        if (gene_key_split(k, id, level, gene) && brain_genome_area_find(g, id) < 0)
+        if (!gene_key_split(k, id, level, gene))
+            continue;
+        if (brain_genome_area_find(g, id) < 0) {
+            json_object_del(bp, k);
+            continue;
+        }
+        /* a known gene under another type suffix ("dstmap-m", "___bbx-f"): it is written below
+         * under its own key, and left here it would be read again over that one on reload */
+        const gene_t *ge = gene_lookup(gene, level);
+        char own = ge                                                        ? ge->type
+                   : strcmp(gene, "dstmap") == 0 && strcmp(level, "cx") == 0 ? 'd'
+                                                                             : 0;
+        if (own && k[strlen(k) - 1] != own)
             json_object_del(bp, k);
     }
     char key[128];

@@ -22,9 +22,6 @@
 #include "core/clock.h"
 #include "net/smtp_client.h"
 
-#define SMTP_REPLY_MAX   4096 /* one reply line, and the EHLO reply kept whole */
-#define SMTP_REPLY_LINES 128  /* lines of one multi-line reply */
-
 typedef struct smtp_conv {
     int fd;
     gnutls_session_t tls; /* NULL = plain */
@@ -126,39 +123,21 @@ static int smtp_fill(smtp_conv_t *c)
     return 0;
 }
 
-/* Reads one reply (all its lines, at most SMTP_REPLY_LINES) and returns its code, or a negative
- * errno. The reply's text (last line) is kept in c->err for a refusal's message; whole, when
- * given, receives the whole reply so EHLO's extensions can be looked up. */
+/* Reads one reply (all its lines) and returns its code, or a negative errno. The reply's text
+ * (last line) is kept in c->err for a refusal's message; whole, when given, receives the whole
+ * reply so EHLO's extensions can be looked up. */
 static int smtp_reply(smtp_conv_t *c, char *whole, size_t wlen)
 {
-    size_t used = 0, lines = 0;
+    smtp_reply_t r = {0};
     if (whole)
         whole[0] = '\0';
     for (;;) {
-        char *nl = memchr(c->buf, '\n', c->have);
-        if (!nl) {
-            int rc = smtp_fill(c);
-            if (rc < 0)
-                return rc;
-            continue;
-        }
-        size_t ll = (size_t)(nl - c->buf) + 1;
-        char line[SMTP_REPLY_MAX];
-        memcpy(line, c->buf, ll);
-        line[ll] = '\0';
-        memmove(c->buf, c->buf + ll, c->have - ll);
-        c->have -= ll;
-        line[strcspn(line, "\r\n")] = '\0';
-        if (strlen(line) < 3 || strspn(line, "0123456789") < 3)
-            return smtp_fail(c, -EPROTO, "the relay sent a malformed reply: %.80s", line);
-        if (++lines > SMTP_REPLY_LINES)
-            return smtp_fail(c, -EPROTO, "the relay's reply has too many lines");
-        if (whole && used + strlen(line) + 2 < wlen)
-            used += (size_t)snprintf(whole + used, wlen - used, "%s\n", line);
-        if (line[3] != '-') {
-            snprintf(c->err, c->errlen, "%.200s", line);
-            return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-        }
+        int code = smtp_reply_take(&r, c->buf, &c->have, whole, wlen, c->err, c->errlen);
+        if (code != 0)
+            return code;
+        int rc = smtp_fill(c);
+        if (rc < 0)
+            return rc;
     }
 }
 
@@ -313,7 +292,7 @@ static int smtp_converse(smtp_conv_t *c, const smtp_conf_t *conf, const smtp_url
     if (rc == 0)
         rc = smtp_ehlo(c, conf, ext, sizeof ext);
     if (rc == 0 && u->tls == SMTP_TLS_STARTTLS) {
-        if (!strstr(ext, "STARTTLS"))
+        if (!smtp_ehlo_has(ext, "STARTTLS"))
             return smtp_fail(c, -EPROTO, "the relay does not offer STARTTLS");
         rc = smtp_cmd(c, "STARTTLS", 220, NULL, 0);
         if (rc == 0 && c->have > 0)

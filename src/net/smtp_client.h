@@ -77,6 +77,28 @@ int smtp_message_build(const char *from, const smtp_msg_t *m, int64_t now_ms, ch
  * for a message that cannot be built. */
 int smtp_send(const smtp_conf_t *conf, const smtp_msg_t *m, char *err, size_t errlen);
 
+/* One reply being read (smtp_reply_take); zero it before the first line. */
+#define SMTP_REPLY_MAX 4096 /* one reply line, and the EHLO reply kept whole */
+typedef struct smtp_reply {
+    size_t lines; /* lines taken so far */
+    size_t used;  /* bytes written to whole */
+    int code;     /* the three digits of the lines so far */
+} smtp_reply_t;
+
+/* Takes the complete lines at the front of buf (*have bytes, at most SMTP_REPLY_MAX - 1) off it,
+ * moving what follows to the front, until the reply's last line. Returns its code (100..599)
+ * with that line in text; 0 when it needs more bytes (a line not yet ended, or a "250-" line was
+ * the last complete one); -EPROTO with the reason in text for a line without three digits
+ * starting 1..5, a code that changes between lines, more than 128 lines or a line that fills the
+ * whole buffer. whole (may be NULL) receives every line of the reply that fits, each ended by "\n".
+ */
+int smtp_reply_take(smtp_reply_t *r, char *buf, size_t *have, char *whole, size_t wlen, char *text,
+                    size_t textlen);
+
+/* Whether EHLO's reply (whole, as smtp_reply_take writes it) offers the extension keyword:
+ * matched case-insensitively as the first word of a line after the greeting (RFC 5321 4.1.1.1). */
+bool smtp_ehlo_has(const char *ext, const char *keyword);
+
 /* Called on the loop thread when a queued send ends: rc as smtp_send, err its reason. */
 typedef void (*smtp_done_fn)(int rc, const char *err, void *ud);
 

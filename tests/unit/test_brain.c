@@ -371,6 +371,34 @@ static void test_validation_errors(void **state)
     assert_int_equal(problem_status(err), 413);
     problem_destroy(&err);
 
+    /* two dstmap genes for one area (the type suffix differs): refused, naming the second;
+     * the second was parsed over the first's array, writing past its end */
+    g = tiny("\"_____10c-c_a___-cx-___bbx-i\":2,"
+             "\"_____10c-c_a___-cx-dstmap-d\":{\"c_a___\":[[\"projector\",[1,1,1],1,false,1,1,1]]},"
+             "\"_____10c-c_a___-cx-dstmap-m\":{\"c_a___\":[[\"projector\",[1,1,1],1,false,1,1,1]]}",
+             "", &err);
+    assert_null(g);
+    assert_int_equal(problem_status(err), 422);
+    assert_non_null(strstr(error_fields(err), "/blueprint/_____10c-c_a___-cx-dstmap-m"));
+    problem_destroy(&err);
+
+    /* one dstmap under another suffix is read, and written back under its own key only, so
+     * the stored genome loads again with the same mapping */
+    g = tiny("\"_____10c-c_a___-cx-___bbx-i\":2,\"_____10c-c_a___-cx-___bby-f\":3,"
+             "\"_____10c-c_a___-cx-dstmap-m\":{\"c_a___\":[[\"projector\",[1,1,1],1,false,1,1,1]]}",
+             "", &err);
+    assert_non_null(g);
+    assert_int_equal(g->areas[0].n_maps, 1);
+    g->areas[0].dim[1] = 5; /* an edit: the written genome must carry it, not the old gene */
+    json_t *back = brain_genome_to_json(g);
+    assert_null(json_object_get(json_object_get(back, "blueprint"), "_____10c-c_a___-cx-dstmap-m"));
+    brain_genome_t *again = NULL;
+    assert_int_equal(brain_genome_from_json(back, &again, &err), 0);
+    assert_int_equal(again->areas[0].n_maps, 1);
+    assert_int_equal(again->areas[0].dim[1], 5);
+    brain_genome_destroy(&again);
+    brain_genome_destroy(&g);
+
     /* too many neurons in one area */
     g = tiny("\"_____10c-c_a___-cx-___bbx-i\":4096,\"_____10c-c_a___-cx-___bby-i\":4096,"
              "\"_____10c-c_a___-cx-___bbz-i\":2",

@@ -1,6 +1,6 @@
 /* The pure half of the SMTP client: dot-stuffing and line ends of DATA, the message's RFC 5322
  * headers (and the subject's RFC 2047 words), addresses refused before they reach a command,
- * relay URLs. */
+ * relay URLs, the relay's replies and EHLO keywords. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,12 +135,75 @@ static void test_urls(void **state)
         assert_int_equal(smtp_url_parse(bad[i], &u), -EINVAL);
 }
 
+/* Feeds `bytes` to one reply the way the client reads them, `chunk` bytes at a time. */
+static int take(const char *bytes, size_t chunk, char *whole, size_t wlen, char *text)
+{
+    char buf[SMTP_REPLY_MAX];
+    size_t have = 0, at = 0, n = strlen(bytes);
+    smtp_reply_t r = {0};
+    for (;;) {
+        size_t k = n - at < chunk ? n - at : chunk;
+        memcpy(buf + have, bytes + at, k);
+        have += k;
+        at += k;
+        buf[have] = '\0';
+        int code = smtp_reply_take(&r, buf, &have, whole, wlen, text, 256);
+        if (code != 0 || at == n)
+            return code;
+    }
+}
+
+static void test_replies(void **state)
+{
+    (void)state;
+    char whole[SMTP_REPLY_MAX], text[256];
+    /* a multi-line reply split anywhere: every line kept, the code and last line returned */
+    const char *ehlo = "250-relay.example Hello\r\n250-SIZE 100\r\n250 STARTTLS\r\n";
+    for (size_t chunk = 1; chunk < 8; chunk++) {
+        assert_int_equal(take(ehlo, chunk, whole, sizeof whole, text), 250);
+        assert_string_equal(whole, "250-relay.example Hello\n250-SIZE 100\n250 STARTTLS\n");
+        assert_string_equal(text, "250 STARTTLS");
+    }
+    /* not ended yet: more bytes needed */
+    assert_int_equal(take("250-a\r\n250 b", 64, whole, sizeof whole, text), 0);
+    /* malformed: no code, a code outside 1xx..5xx, a code that changes within the reply */
+    assert_int_equal(take("hello\r\n", 64, whole, sizeof whole, text), -EPROTO);
+    assert_int_equal(take("000 zero\r\n", 64, whole, sizeof whole, text), -EPROTO);
+    assert_int_equal(take("250-a\r\n550 b\r\n", 64, whole, sizeof whole, text), -EPROTO);
+    assert_non_null(strstr(text, "changed the code"));
+    /* a line that fills the whole buffer is refused rather than waited on */
+    char *big = malloc(SMTP_REPLY_MAX + 1);
+    assert_non_null(big);
+    memset(big, 'x', SMTP_REPLY_MAX);
+    memcpy(big, "250 ", 4);
+    big[SMTP_REPLY_MAX - 1] = '\0';
+    assert_int_equal(take(big, SMTP_REPLY_MAX, whole, sizeof whole, text), -EPROTO);
+    free(big);
+}
+
+static void test_ehlo_keywords(void **state)
+{
+    (void)state;
+    const char *ext = "250-relay.example offers STARTTLS soon\n250-starttls\n250-AUTH PLAIN\n"
+                      "250 SIZE\n";
+    /* keywords are case-insensitive and only the first word of a line after the greeting */
+    assert_true(smtp_ehlo_has(ext, "STARTTLS"));
+    assert_true(smtp_ehlo_has(ext, "AUTH"));
+    assert_true(smtp_ehlo_has(ext, "SIZE"));
+    assert_false(smtp_ehlo_has(ext, "PLAIN"));
+    assert_false(smtp_ehlo_has(ext, "AUT"));
+    assert_false(smtp_ehlo_has("250-relay.example STARTTLS\n250 SIZE\n", "STARTTLS"));
+    assert_false(smtp_ehlo_has("250 relay.example\n", "STARTTLS"));
+    assert_false(smtp_ehlo_has("", "STARTTLS"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dot_stuffing),    cmocka_unit_test(test_line_and_body_limits),
         cmocka_unit_test(test_message_headers), cmocka_unit_test(test_subject_encoding),
         cmocka_unit_test(test_addresses),       cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_replies),         cmocka_unit_test(test_ehlo_keywords),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
