@@ -5,8 +5,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -281,6 +285,85 @@ static void test_bundle_sign_verify_tamper(void **state)
     json_decref(a);
 }
 
+/* The signing key in the data dir: made once (0600), the same key on the next start, a key left
+ * readable by others made private again, and a damaged key file refused with a reason (never
+ * replaced: bundles signed with it would stop verifying). */
+static void test_sign_key_load(void **state)
+{
+    (void)state;
+    char dir[256], path[400], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/ganglion-test-watchkey-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/%s", dir, WATCH_KEY_FILE);
+
+    watch_t a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    assert_int_equal(watch_sign_key_load(&a, dir, err, sizeof err), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, 64);
+
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(watch_sign_key_load(&b, dir, err, sizeof err), 0);
+    assert_memory_equal(a.pk, b.pk, 32);
+    assert_string_equal(a.key_id, b.key_id);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    assert_int_equal(truncate(path, 63), 0);
+    assert_int_equal(watch_sign_key_load(&b, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "is not a 64-byte Ed25519 secret key"));
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 63); /* left for the operator to move away */
+
+    FILE *f = fopen(path, "ab");
+    assert_non_null(f);
+    fputs("xy", f); /* 65 bytes: too long is as wrong as too short */
+    fclose(f);
+    assert_int_equal(watch_sign_key_load(&b, dir, err, sizeof err), -1);
+    unlink(path);
+
+    char gone[450];
+    snprintf(gone, sizeof gone, "%s/no-such-dir", dir);
+    assert_int_equal(watch_sign_key_load(&b, gone, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cannot create"));
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* What `ganglion watch verify` says of files that are not signed bundles. */
+static void test_bundle_verify_refusals(void **state)
+{
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    unsigned char pk[32], sk[64];
+    crypto_sign_keypair(pk, sk);
+    char err[256];
+    json_t *v = json_loads("[1]", 0, NULL);
+    assert_int_equal(watch_bundle_verify(v, pk, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not an evidence bundle"));
+    json_decref(v);
+
+    v = json_loads("{\"anomaly\":{}}", 0, NULL);
+    assert_int_equal(watch_bundle_verify(v, pk, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no Ed25519 signature"));
+    json_decref(v);
+
+    v = json_loads("{\"anomaly\":{},\"signature\":{\"algorithm\":\"RSA\",\"value\":\"AA==\"}}", 0,
+                   NULL);
+    assert_int_equal(watch_bundle_verify(v, pk, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no Ed25519 signature"));
+    json_decref(v);
+
+    v = json_loads("{\"anomaly\":{},\"signature\":{\"algorithm\":\"Ed25519\",\"value\":\"AAAA\"}}",
+                   0, NULL);
+    assert_int_equal(watch_bundle_verify(v, pk, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not 64 bytes of base64"));
+    json_decref(v);
+}
+
 /* Arbitrary bytes never crash the protobuf reader: they decode to something or to NULL. */
 static void test_otlp_protobuf_garbage(void **state)
 {
@@ -326,6 +409,8 @@ int main(void)
         cmocka_unit_test(test_otlp_logs_and_metrics),
         cmocka_unit_test(test_otlp_metrics_share_resource),
         cmocka_unit_test(test_bundle_sign_verify_tamper),
+        cmocka_unit_test(test_sign_key_load),
+        cmocka_unit_test(test_bundle_verify_refusals),
         cmocka_unit_test(test_otlp_protobuf_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
