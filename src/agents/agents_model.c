@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,6 +361,15 @@ char **agents_argv_build(const json_t *body, char *err, size_t errlen, const cha
 
 /* ---- output ring ---- */
 
+/* A run of lines, packed in the order they were pushed. Lines leave in the same order, so only
+ * the oldest chunk ever loses lines and counting them is enough to know when it is empty. */
+struct agents_chunk {
+    agents_chunk_t *next; /* the next newer chunk */
+    size_t used, cap;     /* bytes of data[] */
+    size_t lines;         /* lines in it not yet evicted */
+    alignas(agents_line_t) unsigned char data[];
+};
+
 void agents_ring_init(agents_ring_t *r, size_t max_bytes)
 {
     memset(r, 0, sizeof *r);
@@ -371,15 +381,65 @@ static size_t agents_line_cost(size_t len)
     return len + AGENTS_LINE_OVERHEAD;
 }
 
+/* Bytes a line takes in a chunk, rounded so that the next line stays aligned. */
+static size_t agents_line_span(size_t len)
+{
+    size_t a = alignof(agents_line_t);
+    return (sizeof(agents_line_t) + len + 1 + a - 1) / a * a;
+}
+
 static void agents_ring_pop(agents_ring_t *r)
 {
     agents_line_t *l = r->v[r->head];
     r->bytes -= agents_line_cost(l->len);
-    free(l);
     r->v[r->head] = NULL;
     r->head = (r->head + 1) & (r->cap - 1);
     r->n--;
     r->evicted++;
+    agents_chunk_t *c = r->oldest;
+    if (--c->lines > 0)
+        return;
+    if (c == r->newest) { /* the only chunk: keep it for the next lines */
+        c->used = 0;
+        return;
+    }
+    r->oldest = c->next;
+    free(c);
+    r->chunks--;
+}
+
+/* Room for a line of span bytes at the end of the newest chunk, a new chunk when it is full.
+ * NULL when out of memory. */
+static agents_line_t *agents_ring_place(agents_ring_t *r, size_t span)
+{
+    agents_chunk_t *c = r->newest;
+    if (c && c->lines == 0)
+        c->used = 0;
+    if (!c || c->cap - c->used < span) {
+        size_t cap = span > AGENTS_CHUNK_BYTES ? span : AGENTS_CHUNK_BYTES;
+        agents_chunk_t *nc = malloc(sizeof *nc + cap);
+        if (!nc)
+            return NULL;
+        nc->next = NULL;
+        nc->used = nc->lines = 0;
+        nc->cap = cap;
+        if (c && c->lines == 0) { /* an empty last chunk too small for this line */
+            free(c);
+            r->chunks--;
+            r->oldest = r->newest = NULL;
+            c = NULL;
+        }
+        if (c)
+            c->next = nc;
+        else
+            r->oldest = nc;
+        r->newest = c = nc;
+        r->chunks++;
+    }
+    agents_line_t *l = (agents_line_t *)(void *)(c->data + c->used);
+    c->used += span;
+    c->lines++;
+    return l;
 }
 
 int agents_ring_push(agents_ring_t *r, uint64_t seq, int64_t ts_ms, int stream, const char *p,
@@ -403,7 +463,7 @@ int agents_ring_push(agents_ring_t *r, uint64_t seq, int64_t ts_ms, int stream, 
         r->cap = cap;
         r->head = 0;
     }
-    agents_line_t *l = malloc(sizeof *l + len + 1);
+    agents_line_t *l = agents_ring_place(r, agents_line_span(len));
     if (!l)
         return -ENOMEM;
     l->seq = seq;
@@ -442,6 +502,13 @@ void agents_ring_free(agents_ring_t *r)
 {
     while (r->n)
         agents_ring_pop(r);
+    while (r->oldest) {
+        agents_chunk_t *next = r->oldest->next;
+        free(r->oldest);
+        r->oldest = next;
+    }
+    r->newest = NULL;
+    r->chunks = 0;
     free(r->v);
     r->v = NULL;
     r->cap = r->head = 0;

@@ -76,13 +76,23 @@ typedef struct agents_line {
 } agents_line_t;
 
 /* Lines in order of seq, bounded by the bytes they hold (payload plus a fixed per-line
- * overhead). Memory is allocated on the first push. */
+ * overhead). Memory is allocated on the first push. The lines are packed one after another
+ * into chunks of AGENTS_CHUNK_BYTES (a longer line gets a chunk of its own), which are freed
+ * whole once their last line has been evicted: one allocation per chunk instead of one per
+ * line, so an agent's output no longer scatters hundreds of small blocks through the loop's
+ * heap between the longer-lived ones (docs/testing.md, "Soak"). The chunks hold at most two
+ * chunks more than max_bytes: the one being filled and the oldest, partly evicted. */
+typedef struct agents_chunk agents_chunk_t;
 typedef struct agents_ring {
     agents_line_t **v;
     size_t cap, head, n;
     size_t bytes, max_bytes;
     uint64_t evicted; /* lines dropped to make room (readers see the gap through seq) */
+    agents_chunk_t *oldest, *newest; /* owned; the oldest holds the line at head */
+    size_t chunks;                   /* chunks allocated now */
 } agents_ring_t;
+
+#define AGENTS_CHUNK_BYTES (16 * 1024 - 64) /* a little under 16 KiB with malloc's header */
 
 #define AGENTS_LINE_OVERHEAD (sizeof(agents_line_t) + sizeof(void *) + 16)
 

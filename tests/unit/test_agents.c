@@ -203,6 +203,53 @@ static void test_ring_evicts_oldest_and_finds_by_seq(void **state)
     assert_int_equal(r.bytes, 0);
 }
 
+/* The lines live in a few chunks, not one allocation each, and a chunk goes back as soon as its
+ * last line is evicted: 200 000 lines of 1-300 bytes through a 64 KiB ring never hold more
+ * than its bytes in chunks plus two, every line reads back as pushed, and a line longer than a
+ * chunk gets one of its own. */
+static void test_ring_packs_lines_into_bounded_chunks(void **state)
+{
+    (void)state;
+    agents_ring_t r;
+    agents_ring_init(&r, 64 * 1024);
+    size_t bound = 64 * 1024 / AGENTS_CHUNK_BYTES + 2, most = 0;
+    char line[300];
+    for (uint64_t s = 1; s <= 200000; s++) {
+        size_t len = 1 + (size_t)(s * 7919 % 300);
+        memset(line, 'a' + (int)(s % 26), len);
+        assert_int_equal(agents_ring_push(&r, s, (int64_t)s, (int)(s & 1), line, len, 0), 0);
+        if (r.chunks > most)
+            most = r.chunks;
+    }
+    assert_true(most <= bound);
+    assert_true(r.chunks >= 1);
+    for (size_t i = 0; i < r.n; i++) {
+        const agents_line_t *l = agents_ring_at(&r, i);
+        assert_int_equal(l->len, 1 + (size_t)(l->seq * 7919 % 300));
+        assert_int_equal(l->data[0], 'a' + (int)(l->seq % 26));
+        assert_int_equal(l->data[l->len - 1], 'a' + (int)(l->seq % 26));
+        assert_int_equal(l->data[l->len], '\0');
+        assert_int_equal(l->stream, (int)(l->seq & 1));
+    }
+    /* a line longer than a chunk */
+    size_t big_len = AGENTS_CHUNK_BYTES + 100;
+    char *big = malloc(big_len);
+    memset(big, 'z', big_len);
+    assert_int_equal(agents_ring_push(&r, 200001, 0, 0, big, big_len, 0), 0);
+    const agents_line_t *l = agents_ring_at(&r, r.n - 1);
+    assert_int_equal(l->len, big_len);
+    assert_int_equal(l->data[big_len - 1], 'z');
+    assert_true(r.chunks <= bound);
+    free(big);
+    /* short lines after it go on in a new chunk; evicting everything frees all but one */
+    for (uint64_t s = 200002; s <= 202000; s++)
+        assert_int_equal(agents_ring_push(&r, s, 0, 0, "x", 1, 0), 0);
+    assert_true(r.chunks <= bound);
+    agents_ring_free(&r);
+    assert_int_equal(r.chunks, 0);
+    assert_null(r.v);
+}
+
 static void test_ring_growth_keeps_order(void **state)
 {
     (void)state;
@@ -472,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_signals),
         cmocka_unit_test(test_argv_and_presets),
         cmocka_unit_test(test_ring_evicts_oldest_and_finds_by_seq),
+        cmocka_unit_test(test_ring_packs_lines_into_bounded_chunks),
         cmocka_unit_test(test_ring_growth_keeps_order),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_utf8_long),
