@@ -11,8 +11,13 @@
 
 #include "core/clock.h"
 #include "core/hub.h"
+#include "core/jsonx.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "tasks/tasks_relay.h"
+
+/* The largest task document taken from another hub (a task's input is bounded far below). */
+#define RELAY_DOC_MAX (8u << 20)
 
 const char *tasks_hub_name(const tasks_t *ts)
 {
@@ -400,7 +405,14 @@ static void relay_on_link(void *ud, const amqp_link_ev_t *ev)
         relay_get_done(r, ev->key);
         break;
     case AMQP_LINK_MESSAGE: {
-        json_t *doc = json_loadb(ev->body, ev->len, 0, NULL);
+        /* a peer hub's task document, read within the same depth and value budget as a
+         * client's body, and no larger than RELAY_DOC_MAX */
+        problem_t *perr = NULL;
+        json_t *doc = ev->len <= RELAY_DOC_MAX
+                          ? jsonx_parse(ev->body ? ev->body : "", ev->len,
+                                        (size_t)r->ts->hub->cfg.json_max_depth, &perr)
+                          : NULL;
+        problem_destroy(&perr);
         bool offer = !strncmp(ev->key, "offer.", 6);
         if (offer) {
             relay_get_done(r, ev->key);
