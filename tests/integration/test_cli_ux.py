@@ -274,10 +274,29 @@ def test_first_password_survives_a_start_on_a_busy_port(make_daemon, user_env):
 # ---- make run, durations ----------------------------------------------------------------------
 
 
+def _three_free_ports():
+    """A port P with P+1 and P+2 free too (make run puts ZMQ on the two after HTTP)."""
+    for _ in range(50):
+        port = free_port()
+        socks = []
+        try:
+            for q in (port, port + 1, port + 2):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", q))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    pytest.fail("no three consecutive free ports on loopback")
+
+
 def test_make_run_honours_port(make_daemon, tmp_path, bin):
     if not shutil.which("make"):
         pytest.skip("make is not installed")
-    port = free_port()
+    port = _three_free_ports()
     data = tmp_path / "mk-data"
     # a make of its own: not the MAKEFLAGS of a `make test` this may run under (whose -w would
     # add "Entering directory" lines)
@@ -292,17 +311,19 @@ def test_make_run_honours_port(make_daemon, tmp_path, bin):
     assert f"127.0.0.1:{port}" in serve and f"127.0.0.1:{port + 1}" in serve
     # run what make would run, with the binary under test
     data.mkdir()
-    p = subprocess.Popen([str(bin), *serve[1:]], env=daemon_env(), cwd=tmp_path,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "mk-serve.log"
+    with open(log, "wb") as err:
+        p = subprocess.Popen([str(bin), *serve[1:]], env=daemon_env(), cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=err)
     try:
-        deadline = time.time() + 10 * SLOW
+        deadline = time.time() + 30 * SLOW
         ok = False
-        while time.time() < deadline and not ok:
+        while time.time() < deadline and not ok and p.poll() is None:
             try:
                 ok = http().get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
             except Exception:
                 time.sleep(0.05)
-        assert ok, "the daemon did not answer on PORT"
+        assert ok, "the daemon did not answer on PORT:\n" + log.read_text(errors="replace")[-3000:]
     finally:
         p.terminate()
         p.wait(timeout=15)
