@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_in_t in = {data, size};
     size_t chunk = fuzz_next_byte(&in) % 64 + 1;
-    char buf[SMTP_REPLY_MAX], whole[SMTP_REPLY_MAX], text[256];
+    char buf[SMTP_REPLY_MAX], whole[SMTP_REPLY_MAX];
+    char text[256] = ""; /* written only when a reply is complete or refused */
     size_t have = 0;
     smtp_reply_t r = {0};
     whole[0] = '\0';
