@@ -11,10 +11,13 @@ import time
 import pytest
 
 from auth_util import login, make_key, make_user
-from conftest import _create_database, _pg_client
+from conftest import ROOT, _create_database, _pg_client
 from test_brain import brain_args
 from test_vault import PASS, backup, vault
 from watch_util import seed
+
+# a small genome kept with the tests: the shipped ones live outside the tree
+RELAY_GENOME = json.loads((ROOT / "tests" / "integration" / "genomes" / "robot_relay.json").read_text())
 
 DOMAIN_TABLES = {
     "audit": {"audit_log"},
@@ -82,7 +85,7 @@ def populate(d):
     r = d.post("/api/v1/memory/records", json={"layer": "semantic", "content": "disks fill up"})
     assert r.status_code == 201, r.text
     mid = r.json()["id"]
-    r = d.post("/api/v1/brains", json={"genome_name": "barebones", "name": "bb"})
+    r = d.post("/api/v1/brains", json={"genome": RELAY_GENOME, "name": "bb"})
     assert r.status_code == 201, r.text
     deadline = time.monotonic() + 10
     while d.get(f"/api/v1/agents/{aid}").json()["status"] == "running":
