@@ -670,6 +670,12 @@ out_modules:
     trace_export_destroy(&s->trace); /* the last batch is sent while the loop winds down */
     brain_robot_destroy(&hub->brain_robot);
     retention_destroy(&hub->retention);
+    /* A start that failed half-way never drained: store jobs a domain's first timer submitted
+     * (the mail outbox's first look, say) finish here, while their domain still exists. A
+     * stop that ran the loop drained them already. Bounded: at most 5 s. */
+    for (uint64_t until = uv_hrtime() + 5000000000ULL;
+         hub->store && store_pending(hub->store) > 0 && uv_hrtime() < until;)
+        uv_run(hub->loop, UV_RUN_ONCE);
     /* domains: destroy (reverse order of start) */
     for (size_t d = serve_domains_count; d-- > 0;)
         serve_domains[d].destroy(hub);
