@@ -307,7 +307,16 @@ void mail_outbox_kick(mail_outbox_t *o)
 
 static void mail_outbox_tick(uv_timer_t *t)
 {
-    mail_outbox_kick(t->data);
+    mail_outbox_t *o = t->data;
+    if (!o)
+        return;
+    /* no relay configured: nothing could be sent, so the store is not asked */
+    smtp_conf_t conf = {0};
+    o->conf(o->ud, &conf);
+    bool relay = conf.url[0] != '\0';
+    sodium_memzero(&conf, sizeof conf);
+    if (relay)
+        mail_outbox_kick(o);
 }
 
 static void mail_outbox_timer_free(uv_handle_t *h)
