@@ -1086,6 +1086,9 @@ static void agents_api_output(api_req_t *req, void *ctx)
     agent_t *a = agents_req_agent(req, false);
     if (!a)
         return;
+    /* lines a client has seen are on disk: a reply can leave in the poll phase, before the
+     * turn's check writes the log files, and a kill -9 right after it must not lose them */
+    agents_logs_flush(a->owner);
     agents_out_q_t q = {
         .since = (uint64_t)api_req_query_int(req, "since", 0),
         .offset = api_req_query_int(req, "offset", 0),

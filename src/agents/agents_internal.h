@@ -504,7 +504,8 @@ int agents_logs_init(agents_t *ag);
 void agents_logs_fini(agents_t *ag);
 /* Queues the line's record for the agent's log file (written at the end of the loop turn). */
 void agents_log_line(agent_t *a, const agents_line_t *l);
-/* Writes every agent's queued records: once per loop turn, after the reads. */
+/* Writes every agent's queued records: once per loop turn, after the reads, and before an
+ * output reply (what a client saw survives a kill -9). */
 void agents_logs_flush(agents_t *ag);
 /* Writes the agent's queued records and closes its file (it ended, or is freed). */
 void agents_log_close(agent_t *a);
