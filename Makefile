@@ -7,7 +7,8 @@ DIST       ?= dist
 COV_BUILD  ?= build-cov
 REL_BUILD  ?= build-rel
 # Seconds each libFuzzer harness runs: `make fuzz` for a real run, `make test-fuzz` in the suite
-# (a minute each in CI, where CI is set; 10 s for a local `make test`).
+# (a minute each in CI, where CI is set; 10 s for a local `make test`), as many at once as there
+# are cores (tests/fuzz/run; FUZZ_JOBS=1 for one at a time).
 FUZZ_SECONDS      ?= 60
 FUZZ_TEST_SECONDS ?= $(if $(CI),60,10)
 PYTEST     ?= /usr/bin/python3 -m pytest

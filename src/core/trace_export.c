@@ -11,11 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "build_info.h"
-#include "core/dl.h"
+#include "core/http_post.h"
 #include "core/log.h"
 
 #define TRACE_BATCH       256
@@ -23,46 +22,6 @@
 #define TRACE_TIMEOUT_MS  5000L
 #define TRACE_URL_MAX     512
 #define TRACE_SERVICE_MAX 64
-
-#define TRACE_CURL_FUNCS(X)                                                                        \
-    X(global_init)                                                                                 \
-    X(easy_init)                                                                                   \
-    X(easy_cleanup)                                                                                \
-    X(easy_setopt)                                                                                 \
-    X(easy_getinfo)                                                                                \
-    X(easy_perform)                                                                                \
-    X(easy_strerror)                                                                               \
-    X(slist_append)                                                                                \
-    X(slist_free_all)
-
-#define TRACE_CURL_MEMBER(name) __typeof__(curl_##name) *name;
-typedef struct trace_curl {
-    TRACE_CURL_FUNCS(TRACE_CURL_MEMBER)
-} trace_curl_t;
-#undef TRACE_CURL_MEMBER
-
-#define TRACE_CURL_NAME(name)   #name,
-#define TRACE_CURL_OFFSET(name) offsetof(trace_curl_t, name),
-static const char *const trace_curl_names[] = {TRACE_CURL_FUNCS(TRACE_CURL_NAME)};
-static const size_t trace_curl_offsets[] = {TRACE_CURL_FUNCS(TRACE_CURL_OFFSET)};
-#undef TRACE_CURL_NAME
-#undef TRACE_CURL_OFFSET
-
-static trace_curl_t trace_curl_table;
-
-static int trace_curl_ready(const void *table, char *err, size_t errlen)
-{
-    const trace_curl_t *t = table;
-    if (t->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        snprintf(err, errlen, "cannot initialise libcurl");
-        return -1;
-    }
-    return 0;
-}
-
-static dl_lib_t trace_curl_lib =
-    DL_LIB_INIT("libcurl.so.4", "the OTLP trace exporter", "libcurl4", "curl_", trace_curl_names,
-                trace_curl_offsets, &trace_curl_table, trace_curl_ready);
 
 /* One batch on its way: the spans copied out of the ring, the outcome written by the worker. */
 typedef struct trace_job {
@@ -139,13 +98,6 @@ static char *trace_body(const trace_job_t *j, const char *service)
     return text;
 }
 
-static size_t trace_discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
 static void trace_job_work(uv_work_t *w)
 {
     trace_job_t *j = w->data;
@@ -154,41 +106,16 @@ static void trace_job_work(uv_work_t *w)
         snprintf(j->error, sizeof j->error, "out of memory building the batch");
         return;
     }
-    char err[256];
-    if (dl_lib_load(&trace_curl_lib, err, sizeof err) < 0) {
-        snprintf(j->error, sizeof j->error, "%s", err);
-        free(body);
-        return;
-    }
-    const trace_curl_t *c = &trace_curl_table;
-    CURL *h = c->easy_init();
-    struct curl_slist *hdrs = h ? c->slist_append(NULL, "Content-Type: application/json") : NULL;
-    if (!h || !hdrs) {
-        snprintf(j->error, sizeof j->error, "cannot create an HTTP handle");
-        goto out;
-    }
-    c->easy_setopt(h, CURLOPT_URL, j->x->url);
-    c->easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    c->easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    c->easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    c->easy_setopt(h, CURLOPT_TIMEOUT_MS, TRACE_TIMEOUT_MS);
-    c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    c->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    c->easy_setopt(h, CURLOPT_WRITEFUNCTION, trace_discard);
-    CURLcode rc = c->easy_perform(h);
-    long code = 0;
-    c->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    if (rc != CURLE_OK)
-        snprintf(j->error, sizeof j->error, "%s", c->easy_strerror(rc));
-    else if (code < 200 || code > 299)
-        snprintf(j->error, sizeof j->error, "the collector answered %ld", code);
-    else
-        j->ok = true;
-out:
-    if (hdrs)
-        c->slist_free_all(hdrs);
-    if (h)
-        c->easy_cleanup(h);
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    http_post_t post = {.url = j->x->url,
+                        .body = body,
+                        .len = strlen(body),
+                        .headers = headers,
+                        .timeout_ms = TRACE_TIMEOUT_MS};
+    http_post_result_t r;
+    j->ok = http_post_send(&post, "collector", &r) == 0;
+    if (!j->ok)
+        snprintf(j->error, sizeof j->error, "%s", r.error);
     free(body);
 }
 
