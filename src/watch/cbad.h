@@ -96,6 +96,10 @@ typedef struct cbad_result {
                               * (cbad_result_note); a flood must exceed it too */
     bool flood;              /* tested as a flood: novelty <= ncd_threshold, repetition >
                               * flood_threshold */
+    bool common;             /* text, fast mode: every line of the window is of a template seen
+                              * at least rare_template times, so it cannot be an anomaly; only
+                              * C(W) and the repetition were measured (ncd, novelty and the
+                              * baseline's ratios are 0; docs/watch.md, "Speed") */
     double p_value;          /* (k+1)/(N+1); 1 when the window was screened out untested (novelty
                               * at or under the threshold: it cannot be an anomaly); after an early
                               * stop: see p_value_is_bound and docs/watch.md, "Speed" */

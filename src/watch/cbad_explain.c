@@ -227,6 +227,27 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         return rc;
 
     const cbad_settings_t *s = &j->s;
+    if (r->common) {
+        r->explanation = cbad_fmt(
+            "Normal: every line of the window is of a template the stream has seen at least %u "
+            "times, so it cannot be an anomaly; its novelty was not measured. Repetition %.2f "
+            "(compression ratio %.2f against a usual %.2f).",
+            s->rare_template, r->repetition, r->compression_window, r->compression_reference);
+        r->detailed_explanation = cbad_fmt(
+            "Verdict: normal (common templates only).\n"
+            "Window %llu: events %llu..%llu against the %u events before them.\n"
+            "Every canonical line of the window was seen at least %u times in the baseline and "
+            "window before it, and the per-template view makes such a window normal whatever it "
+            "measures; NCD, novelty and the permutation test were skipped.\n"
+            "Repetition %.4f: compression ratio (raw/compressed) of the window %.2f against the "
+            "baseline's last block of its size %.2f.\n"
+            "Entropy (bits/byte): baseline %.3f, window %.3f, change %+.3f.\n",
+            (unsigned long long)r->window_index, (unsigned long long)r->first_event,
+            (unsigned long long)r->last_event, s->baseline, s->rare_template, r->repetition,
+            r->compression_window, r->compression_reference, r->baseline_entropy, r->window_entropy,
+            r->entropy_change);
+        return r->explanation && r->detailed_explanation ? 0 : -ENOMEM;
+    }
     char verdict[160];
     if (r->anomaly && r->flood)
         snprintf(verdict, sizeof verdict,
@@ -365,6 +386,7 @@ json_t *cbad_result_to_json(const cbad_result_t *r)
     if (json_object_set_new(o, "repetition", json_real(r->repetition)) < 0 ||
         json_object_set_new(o, "repetition_usual", json_real(r->repetition_usual)) < 0 ||
         json_object_set_new(o, "flood", json_boolean(r->flood)) < 0 ||
+        json_object_set_new(o, "common_templates", json_boolean(r->common)) < 0 ||
         json_object_set_new(o, "ncd_symmetric", json_real(r->ncd_symmetric)) < 0 ||
         json_object_set_new(o, "ncd_reference", json_real(r->ncd_reference)) < 0 ||
         json_object_set_new(o, "novelty", json_real(r->novelty)) < 0 ||

@@ -531,13 +531,14 @@ static void test_permutation_determinism(void **state)
     cbad_scratch_destroy(&sc);
 }
 
-/* The fast path (screening, sequential stopping, reused contexts) must decide every window of
- * the synthetic corpus exactly as the straightforward full test does. */
-static void test_fast_matches_full(void **state)
+/* The fast path (screening, sequential stopping, reused contexts, and with rare_template on the
+ * windows of common templates measured for repetition alone) must decide every window of the
+ * synthetic corpus exactly as the straightforward full test does. */
+static void fast_matches_full(uint32_t rare)
 {
-    (void)state;
     cbad_settings_t s;
     cbad_settings_default(&s);
+    s.rare_template = rare;
     /* The full test at 1000 runs in `ganglion watch bench`; same code. Under ASan every fresh
      * compressor of the full test is a large instrumented allocation, so the corpus shrinks. */
     s.permutations = CBAD_TEST_SANITIZED ? 40 : 100;
@@ -552,7 +553,7 @@ static void test_fast_matches_full(void **state)
     assert_int_equal(synth_new(&o, &sy), 0);
     assert_int_equal(cbad_new(&s, &d), 0);
     assert_int_equal(cbad_scratch_new(&sc), 0);
-    unsigned windows = 0, anomalies = 0, tested = 0, stopped = 0;
+    unsigned windows = 0, anomalies = 0, tested = 0, stopped = 0, common = 0;
     unsigned long perms_fast = 0;
     for (int i = 0; i < (CBAD_TEST_SANITIZED ? 720 : 1000); i++) {
         synth_event_t ev;
@@ -567,8 +568,18 @@ static void test_fast_matches_full(void **state)
         windows++;
         assert_int_equal(fast.anomaly, full.anomaly);
         assert_int_equal(fast.severity, full.severity);
-        assert_memory_equal(&fast.ncd, &full.ncd, sizeof fast.ncd);
-        assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
+        /* What the stream keeps from every window is bit-equal, common templates or not. */
+        assert_memory_equal(&fast.repetition, &full.repetition, sizeof fast.repetition);
+        assert_int_equal(fast.window_compressed, full.window_compressed);
+        assert_false(full.common);
+        if (fast.common) {
+            common++;
+            assert_true(rare > 0 && !full.anomaly && fast.permutations_run == 0);
+            assert_non_null(strstr(fast.explanation, "cannot be an anomaly"));
+        } else {
+            assert_memory_equal(&fast.ncd, &full.ncd, sizeof fast.ncd);
+            assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
+        }
         /* The detector's running byte counts give the entropy a pass over the bytes gives. */
         double eb = cbad_entropy(j->data, j->off[s.baseline]);
         double ew = cbad_entropy(j->data + j->off[s.baseline], j->off[j->n] - j->off[s.baseline]);
@@ -593,10 +604,14 @@ static void test_fast_matches_full(void **state)
         cbad_result_clear(&fast);
         cbad_job_destroy(&j);
     }
-    print_message("fast vs full: %u windows, %u anomalies, %u tested, %u stopped early, "
-                  "%lu of %lu permutations\n",
-                  windows, anomalies, tested, stopped, perms_fast,
+    print_message("fast vs full (rare_template %u): %u windows, %u anomalies, %u tested, %u "
+                  "stopped early, %u of common templates, %lu of %lu permutations\n",
+                  rare, windows, anomalies, tested, stopped, common, perms_fast,
                   (unsigned long)windows * s.permutations);
+    if (rare)
+        assert_true(common > 0 && common < windows); /* both paths are exercised */
+    else
+        assert_int_equal(common, 0);
     assert_true(windows > (CBAD_TEST_SANITIZED ? 25u : 50u));
     assert_true(anomalies >
                 (CBAD_TEST_SANITIZED ? 1u : 3u)); /* the corpus exercises both decisions */
@@ -605,6 +620,18 @@ static void test_fast_matches_full(void **state)
     cbad_scratch_destroy(&sc);
     cbad_destroy(&d);
     synth_destroy(&sy);
+}
+
+static void test_fast_matches_full(void **state)
+{
+    (void)state;
+    fast_matches_full(0);
+}
+
+static void test_fast_matches_full_common(void **state)
+{
+    (void)state;
+    fast_matches_full(3);
 }
 
 /* The boundaries of the sequential test: where they allow a stop, and what they claim. */
@@ -662,6 +689,7 @@ static void test_b2_from_earlier_window(void **state)
     cbad_settings_t s;
     cbad_settings_default(&s);
     s.permutations = 20; /* the screen is what is compared; shuffles only cost time here */
+    s.rare_template = 0; /* every window measured in full (common ones: fast_matches_full) */
     synth_opts_t o;
     synth_opts_default(&o);
     o.seed = 5;
@@ -935,6 +963,7 @@ int main(void)
         cmocka_unit_test(test_permutation_determinism),
         cmocka_unit_test(test_result_note_folds_overlapping_windows),
         cmocka_unit_test(test_fast_matches_full),
+        cmocka_unit_test(test_fast_matches_full_common),
         cmocka_unit_test(test_b2_from_earlier_window),
         cmocka_unit_test(test_sequential_boundaries),
         cmocka_unit_test(test_sequential_matches_full),
