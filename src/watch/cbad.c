@@ -761,11 +761,21 @@ typedef enum {
     CBAD_MEASURE_WINDOW,   /* C(W) alone (buf holds the window only): a shuffle tested as a flood */
 } cbad_measure_t;
 
-/* Measures the compressed sizes of the split laid out in sc->buf. */
-static int cbad_measure(cbad_scratch_t *sc, cbad_mode_t mode, int level, cbad_measure_t what,
-                        const cbad_job_t *j, cbad_sizes_t *z)
+/* The raw sizes of the split in stream order (the observed one), read from the offsets. */
+static void cbad_sizes_in_order(const size_t *off, uint32_t n, uint32_t nb, uint32_t nb1,
+                                cbad_sizes_t *z)
 {
-    const char *b = sc->buf;
+    memset(z, 0, sizeof *z);
+    z->raw_b1 = off[nb1] - off[0];
+    z->raw_b = off[nb] - off[0];
+    z->raw_w = off[n] - off[nb];
+}
+
+/* Measures the compressed sizes of the split laid out at b (sc->buf, or the job's own events
+ * for the split in stream order). */
+static int cbad_measure(cbad_scratch_t *sc, cbad_mode_t mode, int level, cbad_measure_t what,
+                        const cbad_job_t *j, const char *b, cbad_sizes_t *z)
+{
     size_t b1 = z->raw_b1, rb = z->raw_b, all = z->raw_b + z->raw_w;
     int rc;
     if (what == CBAD_MEASURE_WINDOW)
@@ -948,9 +958,17 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
         goto out;
     }
 
+    /* The observed split is the events in stream order, already back to back in the job: the
+     * fast mode compresses them where they are; the full mode copies them as it does a shuffle. */
     cbad_sizes_t z;
-    cbad_layout(sc, data, off, n, nb, nb1, false, &z);
-    if ((rc = cbad_measure(sc, mode, s->level, CBAD_MEASURE_OBSERVED, j, &z)) < 0)
+    const char *laid = sc->buf;
+    if (mode == CBAD_MODE_FAST) {
+        cbad_sizes_in_order(off, n, nb, nb1, &z);
+        laid = data + off[0];
+    } else {
+        cbad_layout(sc, data, off, n, nb, nb1, false, &z);
+    }
+    if ((rc = cbad_measure(sc, mode, s->level, CBAD_MEASURE_OBSERVED, j, laid, &z)) < 0)
         goto out;
     double ncd = cbad_ncd_directed(z.c_b, z.c_w, z.c_bw);
     double ref = cbad_ncd_directed(z.c_b1, z.c_b2, z.c_b);
@@ -1026,7 +1044,7 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
             cbad_layout(sc, data, off, n, nb, nb1, window_only, &pz);
             if ((rc = cbad_measure(sc, mode, s->level,
                                    window_only ? CBAD_MEASURE_WINDOW : CBAD_MEASURE_SPLIT, j,
-                                   &pz)) < 0)
+                                   sc->buf, &pz)) < 0)
                 goto out;
             done++;
             if (flood ? ratio(pz.raw_w, pz.c_w) >= ratio_w

@@ -273,6 +273,13 @@ static void test_redact(void **state)
                 "{\"secret\":\"<REDACTED>\",\"ok\":true}");
     check_clean("login user=ann token=abc.def cookie=\"x y\" keyboard=qwerty", false, true,
                 "login user=ann token=<REDACTED> cookie=<REDACTED> keyboard=qwerty");
+    /* A secret word anywhere in the name, in any case; a name that only starts one is kept. */
+    check_clean("db_Password_hash=a x-API-KEY=b my_secretvalue=c access_token=d privatekey=e",
+                false, true,
+                "db_Password_hash=<REDACTED> x-API-KEY=<REDACTED> my_secretvalue=<REDACTED> "
+                "access_token=<REDACTED> privatekey=<REDACTED>");
+    check_clean("passw=a toke=b cooki=c credentia=d jw=e api_ke=f keys=g", false, true,
+                "passw=a toke=b cooki=c credentia=d jw=e api_ke=f keys=g");
     check_clean("{\"note\":\"my password is in the vault\"}", false, true,
                 "{\"note\":\"my password is in the vault\"}");
     /* Both: the secret never reaches the canonicaliser, numbers elsewhere still do. */
