@@ -123,8 +123,9 @@ typedef struct cbad_result {
     double entropy_change;      /* window - baseline, bits per byte */
     size_t window_raw;          /* text: the window's bytes and their compressed size, which */
     size_t window_compressed;   /* cbad_result_note keeps for a later window's C(B2) */
-    char *explanation;          /* one paragraph, owned by the result */
-    char *detailed_explanation; /* several lines with every number, owned by the result */
+    char *explanation;          /* one paragraph, owned by the result; anomalies only (NULL for
+                                 * a normal window, whose numbers are all above) */
+    char *detailed_explanation; /* several lines with every number, owned; anomalies only */
     size_t n_baseline_samples, n_window_samples, n_novel;
     char *baseline_samples[CBAD_SAMPLES_MAX]; /* as stored: canonicalised/redacted if enabled */
     char *window_samples[CBAD_SAMPLES_MAX];

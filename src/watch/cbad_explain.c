@@ -227,43 +227,19 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         return rc;
 
     const cbad_settings_t *s = &j->s;
-    if (r->common) {
-        r->explanation = cbad_fmt(
-            "Normal: every line of the window is of a template the stream has seen at least %u "
-            "times, so it cannot be an anomaly; its novelty was not measured. Repetition %.2f "
-            "(compression ratio %.2f against a usual %.2f).",
-            s->rare_template, r->repetition, r->compression_window, r->compression_reference);
-        r->detailed_explanation = cbad_fmt(
-            "Verdict: normal (common templates only).\n"
-            "Window %llu: events %llu..%llu against the %u events before them.\n"
-            "Every canonical line of the window was seen at least %u times in the baseline and "
-            "window before it, and the per-template view makes such a window normal whatever it "
-            "measures; NCD, novelty and the permutation test were skipped.\n"
-            "Repetition %.4f: compression ratio (raw/compressed) of the window %.2f against the "
-            "baseline's last block of its size %.2f.\n"
-            "Entropy (bits/byte): baseline %.3f, window %.3f, change %+.3f.\n",
-            (unsigned long long)r->window_index, (unsigned long long)r->first_event,
-            (unsigned long long)r->last_event, s->baseline, s->rare_template, r->repetition,
-            r->compression_window, r->compression_reference, r->baseline_entropy, r->window_entropy,
-            r->entropy_change);
-        return r->explanation && r->detailed_explanation ? 0 : -ENOMEM;
-    }
+    /* The texts are written for anomalies alone: nobody is shown a normal window's, and two
+     * paragraphs of formatted numbers per window cost more than the rest of the bookkeeping. */
+    if (!r->anomaly)
+        return 0;
     char verdict[160];
-    if (r->anomaly && r->flood)
+    if (r->flood)
         snprintf(verdict, sizeof verdict,
                  "Anomaly (%s): a flood, the window is %.0f %% more repetitive than usual",
                  cbad_severity_name(r->severity), r->repetition * 100.0);
-    else if (r->anomaly)
+    else
         snprintf(verdict, sizeof verdict,
                  "Anomaly (%s): the window holds events the baseline does not explain",
                  cbad_severity_name(r->severity));
-    else if (r->permutations_run == 0)
-        snprintf(verdict, sizeof verdict,
-                 "Normal: the window is no newer than usual (novelty at or under %.2f)",
-                 s->ncd_threshold);
-    else
-        snprintf(verdict, sizeof verdict,
-                 "Normal: shuffled splits of the same events look as different as this one");
 
     /* Compare the window with a baseline block of its own size: against the whole baseline a
      * 50-event window always compresses worse, because it is shorter. */

@@ -582,7 +582,7 @@ static void fast_matches_full(uint32_t rare)
         if (fast.common) {
             common++;
             assert_true(rare > 0 && !full.anomaly && fast.permutations_run == 0);
-            assert_non_null(strstr(fast.explanation, "cannot be an anomaly"));
+            assert_null(fast.explanation); /* texts are written for anomalies alone */
         } else {
             assert_memory_equal(&fast.ncd, &full.ncd, sizeof fast.ncd);
             assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
