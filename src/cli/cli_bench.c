@@ -200,11 +200,13 @@ int cli_watch_bench(cli_ctx_t *ctx, int argc, char **argv)
     /* The fast path's time on the same windows the full test ran. */
     double t_fast_prefix = cli_bench_score(jobs, prefix, nfull, CBAD_MODE_FAST, 1, &failed);
     size_t mismatches = 0, anomalies_full = 0, anomalies_fast = 0, tested = 0, stopped_sig = 0;
+    size_t common = 0; /* windows of common templates only: measured for repetition alone */
     size_t bound_compared = 0, bound_violations = 0;
     uint64_t perms = 0;
     for (size_t i = 0; i < nw; i++) {
         anomalies_fast += fast[i].anomaly;
         tested += fast[i].permutations_run > 0;
+        common += fast[i].common;
         perms += fast[i].permutations_run;
         stopped_sig += fast[i].p_value_is_bound;
     }
@@ -226,7 +228,7 @@ int cli_watch_bench(cli_ctx_t *ctx, int argc, char **argv)
         nfull ? prefix_events / (ingest_per_event * prefix_events + t_fast_prefix) : 0;
     json_t *rep = json_pack(
         "{s:{s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f}, s:{s:I, s:i, s:I}, "
-        "s:{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:f, s:I}, "
+        "s:{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:I}, "
         "s:{s:I, s:f, s:f, s:f, s:I}, s:{s:I, s:I, s:b, s:f, s:I, s:I}}",
         "settings", "baseline", (int)s.baseline, "window", (int)s.window, "hop", (int)s.hop,
         "permutations", (int)s.permutations, "level", s.level, "ncd_threshold", s.ncd_threshold,
@@ -235,8 +237,9 @@ int cli_watch_bench(cli_ctx_t *ctx, int argc, char **argv)
         "events", (json_int_t)events, "windows", (json_int_t)nw, "windows_folded",
         (json_int_t)folded, "seconds", t_fast, "events_per_s_one_core", fast_eps,
         "events_per_cpu_s", (double)events / c_fast, "events_per_s_threads", fast2_eps, "threads",
-        (json_int_t)threads, "windows_tested", (json_int_t)tested, "windows_stopped_significant",
-        (json_int_t)stopped_sig, "permutations_run", (json_int_t)perms, "permutations_per_window",
+        (json_int_t)threads, "windows_tested", (json_int_t)tested, "windows_common",
+        (json_int_t)common, "windows_stopped_significant", (json_int_t)stopped_sig,
+        "permutations_run", (json_int_t)perms, "permutations_per_window",
         nw ? (double)perms / (double)nw : 0.0, "anomalies", (json_int_t)anomalies_fast, "full",
         "windows", (json_int_t)nfull, "seconds", t_full, "events_per_s_one_core", full_eps,
         "fast_events_per_s_same_windows", fast_prefix_eps, "anomalies", (json_int_t)anomalies_full,

@@ -761,11 +761,21 @@ typedef enum {
     CBAD_MEASURE_WINDOW,   /* C(W) alone (buf holds the window only): a shuffle tested as a flood */
 } cbad_measure_t;
 
-/* Measures the compressed sizes of the split laid out in sc->buf. */
-static int cbad_measure(cbad_scratch_t *sc, cbad_mode_t mode, int level, cbad_measure_t what,
-                        const cbad_job_t *j, cbad_sizes_t *z)
+/* The raw sizes of the split in stream order (the observed one), read from the offsets. */
+static void cbad_sizes_in_order(const size_t *off, uint32_t n, uint32_t nb, uint32_t nb1,
+                                cbad_sizes_t *z)
 {
-    const char *b = sc->buf;
+    memset(z, 0, sizeof *z);
+    z->raw_b1 = off[nb1] - off[0];
+    z->raw_b = off[nb] - off[0];
+    z->raw_w = off[n] - off[nb];
+}
+
+/* Measures the compressed sizes of the split laid out at b (sc->buf, or the job's own events
+ * for the split in stream order). */
+static int cbad_measure(cbad_scratch_t *sc, cbad_mode_t mode, int level, cbad_measure_t what,
+                        const cbad_job_t *j, const char *b, cbad_sizes_t *z)
+{
     size_t b1 = z->raw_b1, rb = z->raw_b, all = z->raw_b + z->raw_w;
     int rc;
     if (what == CBAD_MEASURE_WINDOW)
@@ -847,6 +857,55 @@ static int cbad_seq_for(cbad_scratch_t *sc, const cbad_settings_t *s, uint32_t k
     return 0;
 }
 
+/* The entropies of the baseline and the window, from the detector's byte counts when it kept
+ * them (bit-equal to a pass over the bytes). */
+static void cbad_entropies(const cbad_job_t *j, const char *data, const size_t *off, uint32_t nb,
+                           cbad_result_t *r)
+{
+    r->baseline_entropy = j->has_hist ? cbad_entropy_counts(j->hist[0])
+                                      : cbad_entropy(data + off[0], off[nb] - off[0]);
+    r->window_entropy = j->has_hist ? cbad_entropy_counts(j->hist[1])
+                                    : cbad_entropy(data + off[nb], off[j->n] - off[nb]);
+    r->entropy_change = r->window_entropy - r->baseline_entropy;
+}
+
+/* Fast mode, a text window of common templates only (every line seen at least rare_template
+ * times): the per-template view makes it normal whatever it measures, in the full test too, so
+ * only what the stream keeps from a scored window is measured — C(W), noted for a later window's
+ * C(B2), and the repetition, noted for the stream's usual level — both bit-equal to the full
+ * path's. Two window-sized compressions (one when C(B2) is known) instead of five. */
+static int cbad_common_score(const cbad_job_t *j, cbad_scratch_t *sc, const char *data,
+                             const size_t *off, uint32_t nb, uint32_t nb1, cbad_result_t *r)
+{
+    const cbad_settings_t *s = &j->s;
+    size_t raw_w = off[j->n] - off[nb], raw_b2 = off[nb] - off[nb1], c_w = 0, c_b2 = 0;
+    int rc = cbad_csize(sc, CBAD_MODE_FAST, s->level, true, data + off[nb], raw_w, &c_w);
+    if (rc < 0)
+        return rc;
+    if (j->b2_comp && j->b2_raw == raw_b2)
+        c_b2 = j->b2_comp;
+    else if ((rc = cbad_csize(sc, CBAD_MODE_FAST, s->level, true, data + off[nb1], raw_b2, &c_b2)) <
+             0)
+        return rc;
+    r->common = true;
+    r->window_index = j->index;
+    r->first_event = j->first_event + nb;
+    r->last_event = j->first_event + j->n - 1;
+    r->compression_window = ratio(raw_w, c_w);
+    r->compression_reference = ratio(raw_b2, c_b2);
+    double rep =
+        r->compression_window > 0 ? 1.0 - r->compression_reference / r->compression_window : 0.0;
+    r->repetition = rep < 0.0 ? 0.0 : rep > 1.0 ? 1.0 : rep;
+    r->repetition_usual = j->rep_usual;
+    r->window_raw = raw_w;
+    r->window_compressed = c_w;
+    cbad_entropies(j, data, off, nb, r);
+    r->p_value = 1.0;
+    r->p_graded = 1.0;
+    r->score = r->repetition; /* untested: the effect alone, as for a screened window */
+    return 0;
+}
+
 typedef enum {
     CBAD_RAN_ALL = 0,
     CBAD_STOP_EXACT,   /* k reached the exact curtailment: the full test cannot be significant */
@@ -891,9 +950,25 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     for (uint32_t i = 0; i < n; i++)
         sc->order[i] = i;
 
+    /* The per-template view (below) decides a window of common templates before any measure. */
+    if (mode == CBAD_MODE_FAST && s->rare_template && !j->val && !j->window_rare) {
+        if ((rc = cbad_common_score(j, sc, data, off, nb, nb1, r)) < 0)
+            goto out;
+        rc = cbad_explain(j, data, off, sc, r);
+        goto out;
+    }
+
+    /* The observed split is the events in stream order, already back to back in the job: the
+     * fast mode compresses them where they are; the full mode copies them as it does a shuffle. */
     cbad_sizes_t z;
-    cbad_layout(sc, data, off, n, nb, nb1, false, &z);
-    if ((rc = cbad_measure(sc, mode, s->level, CBAD_MEASURE_OBSERVED, j, &z)) < 0)
+    const char *laid = sc->buf;
+    if (mode == CBAD_MODE_FAST) {
+        cbad_sizes_in_order(off, n, nb, nb1, &z);
+        laid = data + off[0];
+    } else {
+        cbad_layout(sc, data, off, n, nb, nb1, false, &z);
+    }
+    if ((rc = cbad_measure(sc, mode, s->level, CBAD_MEASURE_OBSERVED, j, laid, &z)) < 0)
         goto out;
     double ncd = cbad_ncd_directed(z.c_b, z.c_w, z.c_bw);
     double ref = cbad_ncd_directed(z.c_b1, z.c_b2, z.c_b);
@@ -914,11 +989,7 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
         r->compression_baseline > 0
             ? (r->compression_window - r->compression_baseline) / r->compression_baseline
             : 0.0;
-    r->baseline_entropy =
-        j->has_hist ? cbad_entropy_counts(j->hist[0]) : cbad_entropy(data + off[0], z.raw_b);
-    r->window_entropy =
-        j->has_hist ? cbad_entropy_counts(j->hist[1]) : cbad_entropy(data + off[nb], z.raw_w);
-    r->entropy_change = r->window_entropy - r->baseline_entropy;
+    cbad_entropies(j, data, off, nb, r);
     if (!j->val) {
         r->window_raw = z.raw_w;
         r->window_compressed = z.c_w;
@@ -973,7 +1044,7 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
             cbad_layout(sc, data, off, n, nb, nb1, window_only, &pz);
             if ((rc = cbad_measure(sc, mode, s->level,
                                    window_only ? CBAD_MEASURE_WINDOW : CBAD_MEASURE_SPLIT, j,
-                                   &pz)) < 0)
+                                   sc->buf, &pz)) < 0)
                 goto out;
             done++;
             if (flood ? ratio(pz.raw_w, pz.c_w) >= ratio_w

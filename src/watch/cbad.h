@@ -96,6 +96,10 @@ typedef struct cbad_result {
                               * (cbad_result_note); a flood must exceed it too */
     bool flood;              /* tested as a flood: novelty <= ncd_threshold, repetition >
                               * flood_threshold */
+    bool common;             /* text, fast mode: every line of the window is of a template seen
+                              * at least rare_template times, so it cannot be an anomaly; only
+                              * C(W) and the repetition were measured (ncd, novelty and the
+                              * baseline's ratios are 0; docs/watch.md, "Speed") */
     double p_value;          /* (k+1)/(N+1); 1 when the window was screened out untested (novelty
                               * at or under the threshold: it cannot be an anomaly); after an early
                               * stop: see p_value_is_bound and docs/watch.md, "Speed" */
@@ -119,8 +123,9 @@ typedef struct cbad_result {
     double entropy_change;      /* window - baseline, bits per byte */
     size_t window_raw;          /* text: the window's bytes and their compressed size, which */
     size_t window_compressed;   /* cbad_result_note keeps for a later window's C(B2) */
-    char *explanation;          /* one paragraph, owned by the result */
-    char *detailed_explanation; /* several lines with every number, owned by the result */
+    char *explanation;          /* one paragraph, owned by the result; anomalies only (NULL for
+                                 * a normal window, whose numbers are all above) */
+    char *detailed_explanation; /* several lines with every number, owned; anomalies only */
     size_t n_baseline_samples, n_window_samples, n_novel;
     char *baseline_samples[CBAD_SAMPLES_MAX]; /* as stored: canonicalised/redacted if enabled */
     char *window_samples[CBAD_SAMPLES_MAX];

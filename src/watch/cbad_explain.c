@@ -227,22 +227,19 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
         return rc;
 
     const cbad_settings_t *s = &j->s;
+    /* The texts are written for anomalies alone: nobody is shown a normal window's, and two
+     * paragraphs of formatted numbers per window cost more than the rest of the bookkeeping. */
+    if (!r->anomaly)
+        return 0;
     char verdict[160];
-    if (r->anomaly && r->flood)
+    if (r->flood)
         snprintf(verdict, sizeof verdict,
                  "Anomaly (%s): a flood, the window is %.0f %% more repetitive than usual",
                  cbad_severity_name(r->severity), r->repetition * 100.0);
-    else if (r->anomaly)
+    else
         snprintf(verdict, sizeof verdict,
                  "Anomaly (%s): the window holds events the baseline does not explain",
                  cbad_severity_name(r->severity));
-    else if (r->permutations_run == 0)
-        snprintf(verdict, sizeof verdict,
-                 "Normal: the window is no newer than usual (novelty at or under %.2f)",
-                 s->ncd_threshold);
-    else
-        snprintf(verdict, sizeof verdict,
-                 "Normal: shuffled splits of the same events look as different as this one");
 
     /* Compare the window with a baseline block of its own size: against the whole baseline a
      * 50-event window always compresses worse, because it is shorter. */

@@ -273,6 +273,13 @@ static void test_redact(void **state)
                 "{\"secret\":\"<REDACTED>\",\"ok\":true}");
     check_clean("login user=ann token=abc.def cookie=\"x y\" keyboard=qwerty", false, true,
                 "login user=ann token=<REDACTED> cookie=<REDACTED> keyboard=qwerty");
+    /* A secret word anywhere in the name, in any case; a name that only starts one is kept. */
+    check_clean("db_Password_hash=a x-API-KEY=b my_secretvalue=c access_token=d privatekey=e",
+                false, true,
+                "db_Password_hash=<REDACTED> x-API-KEY=<REDACTED> my_secretvalue=<REDACTED> "
+                "access_token=<REDACTED> privatekey=<REDACTED>");
+    check_clean("passw=a toke=b cooki=c credentia=d jw=e api_ke=f keys=g", false, true,
+                "passw=a toke=b cooki=c credentia=d jw=e api_ke=f keys=g");
     check_clean("{\"note\":\"my password is in the vault\"}", false, true,
                 "{\"note\":\"my password is in the vault\"}");
     /* Both: the secret never reaches the canonicaliser, numbers elsewhere still do. */
@@ -531,13 +538,14 @@ static void test_permutation_determinism(void **state)
     cbad_scratch_destroy(&sc);
 }
 
-/* The fast path (screening, sequential stopping, reused contexts) must decide every window of
- * the synthetic corpus exactly as the straightforward full test does. */
-static void test_fast_matches_full(void **state)
+/* The fast path (screening, sequential stopping, reused contexts, and with rare_template on the
+ * windows of common templates measured for repetition alone) must decide every window of the
+ * synthetic corpus exactly as the straightforward full test does. */
+static void fast_matches_full(uint32_t rare)
 {
-    (void)state;
     cbad_settings_t s;
     cbad_settings_default(&s);
+    s.rare_template = rare;
     /* The full test at 1000 runs in `ganglion watch bench`; same code. Under ASan every fresh
      * compressor of the full test is a large instrumented allocation, so the corpus shrinks. */
     s.permutations = CBAD_TEST_SANITIZED ? 40 : 100;
@@ -552,7 +560,7 @@ static void test_fast_matches_full(void **state)
     assert_int_equal(synth_new(&o, &sy), 0);
     assert_int_equal(cbad_new(&s, &d), 0);
     assert_int_equal(cbad_scratch_new(&sc), 0);
-    unsigned windows = 0, anomalies = 0, tested = 0, stopped = 0;
+    unsigned windows = 0, anomalies = 0, tested = 0, stopped = 0, common = 0;
     unsigned long perms_fast = 0;
     for (int i = 0; i < (CBAD_TEST_SANITIZED ? 720 : 1000); i++) {
         synth_event_t ev;
@@ -567,8 +575,18 @@ static void test_fast_matches_full(void **state)
         windows++;
         assert_int_equal(fast.anomaly, full.anomaly);
         assert_int_equal(fast.severity, full.severity);
-        assert_memory_equal(&fast.ncd, &full.ncd, sizeof fast.ncd);
-        assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
+        /* What the stream keeps from every window is bit-equal, common templates or not. */
+        assert_memory_equal(&fast.repetition, &full.repetition, sizeof fast.repetition);
+        assert_int_equal(fast.window_compressed, full.window_compressed);
+        assert_false(full.common);
+        if (fast.common) {
+            common++;
+            assert_true(rare > 0 && !full.anomaly && fast.permutations_run == 0);
+            assert_null(fast.explanation); /* texts are written for anomalies alone */
+        } else {
+            assert_memory_equal(&fast.ncd, &full.ncd, sizeof fast.ncd);
+            assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
+        }
         /* The detector's running byte counts give the entropy a pass over the bytes gives. */
         double eb = cbad_entropy(j->data, j->off[s.baseline]);
         double ew = cbad_entropy(j->data + j->off[s.baseline], j->off[j->n] - j->off[s.baseline]);
@@ -593,10 +611,14 @@ static void test_fast_matches_full(void **state)
         cbad_result_clear(&fast);
         cbad_job_destroy(&j);
     }
-    print_message("fast vs full: %u windows, %u anomalies, %u tested, %u stopped early, "
-                  "%lu of %lu permutations\n",
-                  windows, anomalies, tested, stopped, perms_fast,
+    print_message("fast vs full (rare_template %u): %u windows, %u anomalies, %u tested, %u "
+                  "stopped early, %u of common templates, %lu of %lu permutations\n",
+                  rare, windows, anomalies, tested, stopped, common, perms_fast,
                   (unsigned long)windows * s.permutations);
+    if (rare)
+        assert_true(common > 0 && common < windows); /* both paths are exercised */
+    else
+        assert_int_equal(common, 0);
     assert_true(windows > (CBAD_TEST_SANITIZED ? 25u : 50u));
     assert_true(anomalies >
                 (CBAD_TEST_SANITIZED ? 1u : 3u)); /* the corpus exercises both decisions */
@@ -605,6 +627,18 @@ static void test_fast_matches_full(void **state)
     cbad_scratch_destroy(&sc);
     cbad_destroy(&d);
     synth_destroy(&sy);
+}
+
+static void test_fast_matches_full(void **state)
+{
+    (void)state;
+    fast_matches_full(0);
+}
+
+static void test_fast_matches_full_common(void **state)
+{
+    (void)state;
+    fast_matches_full(3);
 }
 
 /* The boundaries of the sequential test: where they allow a stop, and what they claim. */
@@ -656,12 +690,12 @@ static void test_sequential_boundaries(void **state)
  * severities must still be the full test's, and the reported p must bound the full test's. */
 /* The fast path takes a window's C(B2) from the earlier window that held the same events (noted
  * with cbad_result_note, as the daemon does); every size and figure equals compressing it. */
-static void test_b2_from_earlier_window(void **state)
+static void b2_from_earlier_window(uint32_t rare)
 {
-    (void)state;
     cbad_settings_t s;
     cbad_settings_default(&s);
-    s.permutations = 20; /* the screen is what is compared; shuffles only cost time here */
+    s.permutations = 20;    /* the screen is what is compared; shuffles only cost time here */
+    s.rare_template = rare; /* 3: windows of common templates take their C(B2) the same way */
     synth_opts_t o;
     synth_opts_default(&o);
     o.seed = 5;
@@ -673,7 +707,7 @@ static void test_b2_from_earlier_window(void **state)
     assert_int_equal(synth_new(&o, &sy), 0);
     assert_int_equal(cbad_new(&s, &d), 0);
     assert_int_equal(cbad_scratch_new(&sc), 0);
-    unsigned windows = 0, reused = 0;
+    unsigned windows = 0, reused = 0, common = 0;
     for (int i = 0; i < 900; i++) {
         synth_event_t ev;
         synth_next(sy, &ev);
@@ -686,8 +720,12 @@ static void test_b2_from_earlier_window(void **state)
         assert_int_equal(cbad_job_run_mode(j, sc, CBAD_MODE_FAST, &fast), 0);
         windows++;
         reused += j->b2_comp > 0;
-        assert_memory_equal(&fast.ncd_reference, &full.ncd_reference, sizeof fast.ncd_reference);
-        assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
+        common += fast.common;
+        if (!fast.common) {
+            assert_memory_equal(&fast.ncd_reference, &full.ncd_reference,
+                                sizeof fast.ncd_reference);
+            assert_memory_equal(&fast.novelty, &full.novelty, sizeof fast.novelty);
+        }
         assert_memory_equal(&fast.compression_reference, &full.compression_reference,
                             sizeof fast.compression_reference);
         assert_memory_equal(&fast.repetition, &full.repetition, sizeof fast.repetition);
@@ -701,9 +739,17 @@ static void test_b2_from_earlier_window(void **state)
     /* Every window from the sixth on finds its B2 (window / hop = 5 windows earlier). */
     assert_true(windows > 40);
     assert_int_equal(reused, windows - s.window / s.hop);
+    assert_true(rare ? common > 0 : common == 0);
     cbad_scratch_destroy(&sc);
     cbad_destroy(&d);
     synth_destroy(&sy);
+}
+
+static void test_b2_from_earlier_window(void **state)
+{
+    (void)state;
+    b2_from_earlier_window(0);
+    b2_from_earlier_window(3);
 }
 
 static void test_sequential_matches_full(void **state)
@@ -935,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_permutation_determinism),
         cmocka_unit_test(test_result_note_folds_overlapping_windows),
         cmocka_unit_test(test_fast_matches_full),
+        cmocka_unit_test(test_fast_matches_full_common),
         cmocka_unit_test(test_b2_from_earlier_window),
         cmocka_unit_test(test_sequential_boundaries),
         cmocka_unit_test(test_sequential_matches_full),
