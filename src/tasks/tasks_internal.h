@@ -21,6 +21,7 @@
 #define TASKS_KEEP        10000        /* finished tasks kept in memory (all are stored) */
 #define TASKS_LIVE_MAX    100000       /* unfinished tasks at once */
 #define TASKS_LEASE_MAX   100          /* tasks in one lease */
+#define TASKS_BATCH_MAX   100          /* submissions or results in one batch request */
 #define TASKS_WAITERS_MAX 4096         /* long-polls held at once (leases and waits) */
 #define TASKS_BACKOFF_MS  200          /* first retry delay; doubles, up to ... */
 #define TASKS_BACKOFF_MAX 10000

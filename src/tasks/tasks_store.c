@@ -51,6 +51,24 @@ static const store_migration_t tasks_migs[] = {
                       "CREATE INDEX tasks_hub ON tasks (hub, state);"
                       "CREATE INDEX tasks_origin ON tasks (origin, state);",
     },
+    {
+        /* Every transition moved an entry in four indexes; the queries need two, each over
+         * the rows in a few states only: the unfinished (the start's loads, by created_ms)
+         * and the finished (the start's recent ones and retention, by updated_ms). A
+         * lease or a heartbeat now touches no secondary index; submitting and finishing
+         * touch one. The query texts repeat these state lists verbatim: SQLite uses a
+         * partial index only for a query whose WHERE holds the index's term as written. */
+        .version = 721,
+        .name = "tasks_partial_indexes",
+        .sql_sqlite = "DROP INDEX tasks_state;"
+                      "DROP INDEX tasks_updated;"
+                      "DROP INDEX tasks_hub;"
+                      "DROP INDEX tasks_origin;"
+                      "CREATE INDEX tasks_open ON tasks (created_ms)"
+                      " WHERE state IN ('queued', 'assigned', 'running');"
+                      "CREATE INDEX tasks_finished ON tasks (updated_ms)"
+                      " WHERE state IN ('succeeded', 'failed', 'cancelled', 'expired');",
+    },
 };
 
 const store_migration_t *tasks_migrations(size_t *n)
