@@ -272,7 +272,7 @@ static void tasks_api_submit(api_req_t *req, void *ctx)
         return;
     }
     tasks_dispatch(ts);
-    tasks_ack_reply(ts, req, existed ? 200 : 201, tasks_task_json(t));
+    tasks_ack_task(ts, req, existed ? 200 : 201, t);
 }
 
 static int tasks_seq_cmp(const void *a, const void *b)
@@ -349,7 +349,7 @@ static void tasks_api_cancel(api_req_t *req, void *ctx)
     if (p)
         api_reply_problem(req, p);
     else
-        tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+        tasks_ack_task(ts, req, 200, t);
 }
 
 static bool tasks_waiter_room(api_req_t *req)
@@ -373,7 +373,7 @@ static void tasks_api_wait(api_req_t *req, void *ctx)
         return;
     int64_t timeout = api_req_query_int(req, "timeout_ms", 30000);
     if (tasks_terminal(t->state) || timeout == 0 || ts->stopping) {
-        tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+        tasks_ack_task(ts, req, 200, t);
         return;
     }
     if (!tasks_waiter_room(req))
@@ -416,13 +416,16 @@ static void tasks_api_lease(api_req_t *req, void *ctx)
     v = json_object_get(body, "lease_ms");
     int64_t lease_ms = v ? json_integer_value(v) : 30000;
     json_t *none = json_array(); /* no capabilities: only tasks for anyone or for `agent` */
-    json_t *got = tasks_lease(ts, caps ? caps : none, agent, api_req_principal(req), max, lease_ms);
+    char *text = NULL;
+    size_t len = 0;
+    size_t got = tasks_lease(ts, caps ? caps : none, agent, api_req_principal(req), max, lease_ms,
+                             &text, &len);
     json_decref(none);
-    if (json_array_size(got) || wait_ms == 0) {
-        tasks_ack_reply(ts, req, 200, json_pack("{s:o}", "tasks", got));
+    if (got || wait_ms == 0) {
+        tasks_ack_reply_text(ts, req, 200, text, len);
         return;
     }
-    json_decref(got);
+    free(text);
     if (!tasks_waiter_room(req))
         return;
     tasks_waiter_t *w = calloc(1, sizeof *w);
@@ -455,7 +458,7 @@ static void tasks_api_heartbeat(api_req_t *req, void *ctx)
                         json_object_get(body, "progress"), lm ? json_integer_value(lm) : 30000);
     if (p)
         api_reply_problem(req, p);
-    else
+    else /* rendered anew: a renewal alone is no transition, its lease_expires_at is new */
         tasks_ack_reply(ts, req, 200, tasks_task_json(t));
 }
 
@@ -475,7 +478,7 @@ static void tasks_api_result(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
-    tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+    tasks_ack_task(ts, req, 200, t);
     tasks_dispatch(ts); /* a stdin worker's slot may be free now */
 }
 

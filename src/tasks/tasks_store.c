@@ -169,9 +169,12 @@ static void tasks_ack_release(tasks_t *ts, bool failed)
         if (failed) {
             json_decref(k->body);
             api_reply_problem(k->req, store_problem_uncommitted(ts->hub->store, "the task"));
+        } else if (k->text) {
+            api_reply_json_text(k->req, k->status, k->text, k->len);
         } else {
             api_reply_json(k->req, k->status, k->body);
         }
+        free(k->text);
         free(k);
     }
 }
@@ -352,12 +355,50 @@ void tasks_ack_reply(tasks_t *ts, api_req_t *req, int status, json_t *body)
     ts->ack_tail = k;
 }
 
+void tasks_ack_reply_text(tasks_t *ts, api_req_t *req, int status, char *text, size_t len)
+{
+    if (!text) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "cannot render the reply now"));
+        return;
+    }
+    if (ts->save_done >= ts->save_seq) {
+        api_reply_json_text(req, status, text, len);
+        free(text);
+        return;
+    }
+    tasks_ack_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        log_warn(api_req_id(req), "tasks: reply sent before its commit (out of memory)", NULL);
+        api_reply_json_text(req, status, text, len);
+        free(text);
+        return;
+    }
+    k->req = req;
+    k->text = text;
+    k->len = len;
+    k->status = status;
+    k->mark = ts->save_seq;
+    if (ts->ack_tail)
+        ts->ack_tail->next = k;
+    else
+        ts->ack_head = k;
+    ts->ack_tail = k;
+}
+
+void tasks_ack_task(tasks_t *ts, api_req_t *req, int status, const task_t *t)
+{
+    size_t len = 0;
+    char *text = tasks_task_text(t, &len);
+    tasks_ack_reply_text(ts, req, status, text, len);
+}
+
 void tasks_ack_fini(tasks_t *ts)
 {
     while (ts->ack_head) {
         tasks_ack_t *k = ts->ack_head;
         ts->ack_head = k->next;
         json_decref(k->body);
+        free(k->text);
         api_reply_problem(k->req, problem_new(503, "shutting-down",
                                               "the server shut down before the change was "
                                               "committed"));
