@@ -282,11 +282,10 @@ void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause)
     char topic[64];
     snprintf(topic, sizeof topic, "task.%s.updated", t->id);
     /* encoded once: the event's payload and the row the next batch writes */
-    json_t *doc = tasks_task_json(t);
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    size_t len = 0;
+    char *text = tasks_task_render(t, &len);
     if (text) {
-        bus_publish_text(ts->hub->bus, topic, text, strlen(text));
+        bus_publish_text(ts->hub->bus, topic, text, len);
         free(t->doc);
         t->doc = text;
     }
@@ -450,11 +449,7 @@ char *tasks_task_text(const task_t *t, size_t *len)
             memcpy(s, t->doc, *len + 1);
         return s;
     }
-    json_t *doc = tasks_task_json(t);
-    char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    *len = s ? strlen(s) : 0;
-    return s;
+    return tasks_task_render(t, len);
 }
 
 size_t tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const char *principal,

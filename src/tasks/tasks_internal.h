@@ -176,6 +176,10 @@ void tasks_place(tasks_t *ts, task_t *t);
 void tasks_link_flight(tasks_t *ts, task_t *t);
 task_t *tasks_from_json(const json_t *doc);
 
+/* ---- tasks_text.c: the task as compact JSON text, the document tasks_task_json builds ---- */
+/* New text (owned by the caller), or NULL when out of memory. */
+char *tasks_task_render(const task_t *t, size_t *len);
+
 /* ---- tasks_route.c: the ready queue per route ---- */
 int tasks_routes_new(tasks_t *ts);
 void tasks_routes_free(tasks_t *ts);

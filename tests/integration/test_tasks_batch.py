@@ -104,3 +104,26 @@ def test_batches_are_validated_and_bounded(daemon):
     r = bare_http().post(d.url + "/api/v1/tasks/batch", json={"tasks": [{"type": "x"}]},
                          headers=bearer(viewer["secret"]), timeout=10)
     assert_problem(r, 403)
+
+
+def test_rendered_replies_are_the_task_as_get_shows_it(store_daemon):
+    # a lease reply and a submission's reply are the task as its transition rendered it, which
+    # must be the very document GET builds, odd characters and all — and survive a restart
+    d = store_daemon
+    s = agent_session(d)
+    odd = 'quote " back \\ nl \n tab \t ctl \x01 del \x7f é ✓ 𝄞 </script>'
+    sub = d.post("/api/v1/tasks", json={
+        "type": odd, "description": odd, "capability": "odd", "labels": {odd: odd},
+        "input": {"s": odd, "n": [1, 2.5, None, True]}, "priority": 3, "timeout_ms": 600000,
+        "idempotency_key": odd})
+    assert sub.status_code == 201, sub.text
+    assert sub.json() == d.get(f"/api/v1/tasks/{sub.json()['id']}").json()
+    got = post(d, s, "/api/v1/tasks/lease", {"capabilities": ["odd"], "agent": odd}).json()["tasks"]
+    assert len(got) == 1 and got[0]["worker"] == odd and got[0]["state"] == "assigned"
+    assert got[0] == d.get(f"/api/v1/tasks/{got[0]['id']}").json()
+    r = s.post(f"{d.url}/api/v1/tasks/{got[0]['id']}/result",
+               json={"lease": got[0]["lease"], "ok": False, "error": odd, "output": {odd: [odd]}},
+               timeout=10)
+    assert r.status_code == 200 and r.json() == d.get(f"/api/v1/tasks/{got[0]['id']}").json()
+    d.restart()
+    assert d.get(f"/api/v1/tasks/{got[0]['id']}").json() == r.json()
