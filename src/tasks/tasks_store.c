@@ -56,8 +56,10 @@ static const store_migration_t tasks_migs[] = {
          * the rows in a few states only: the unfinished (the start's loads, by created_ms)
          * and the finished (the start's recent ones and retention, by updated_ms). A
          * lease or a heartbeat now touches no secondary index; submitting and finishing
-         * touch one. The query texts repeat these state lists verbatim: SQLite uses a
-         * partial index only for a query whose WHERE holds the index's term as written. */
+         * touch one. The query texts repeat these conditions verbatim: SQLite uses a
+         * partial index only for a query whose WHERE holds the index's term as written.
+         * ORs, not IN: SQLite evaluates an IN list through a temporary b-tree, built anew
+         * for each partial index on every row written. */
         .version = 721,
         .name = "tasks_partial_indexes",
         .sql_sqlite = "DROP INDEX tasks_state;"
@@ -65,9 +67,10 @@ static const store_migration_t tasks_migs[] = {
                       "DROP INDEX tasks_hub;"
                       "DROP INDEX tasks_origin;"
                       "CREATE INDEX tasks_open ON tasks (created_ms)"
-                      " WHERE state IN ('queued', 'assigned', 'running');"
+                      " WHERE state = 'queued' OR state = 'assigned' OR state = 'running';"
                       "CREATE INDEX tasks_finished ON tasks (updated_ms)"
-                      " WHERE state IN ('succeeded', 'failed', 'cancelled', 'expired');",
+                      " WHERE state = 'succeeded' OR state = 'failed' OR state = 'cancelled'"
+                      " OR state = 'expired';",
     },
 };
 
@@ -209,8 +212,9 @@ int tasks_retention_purge(store_conn_t *c, retention_batch_t *b, void *ud)
         return 0;
     store_val_t p[2] = {STORE_INTV(b->now_ms - age_s * 1000), STORE_INTV(b->limit)};
     return store_query(c,
-                       "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE state IN"
-                       " ('succeeded', 'failed', 'cancelled', 'expired') AND updated_ms < $1"
+                       "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE (state ="
+                       " 'succeeded' OR state = 'failed' OR state = 'cancelled' OR state ="
+                       " 'expired') AND updated_ms < $1"
                        " ORDER BY updated_ms LIMIT $2)",
                        p, 2, NULL, &b->removed);
 }
@@ -455,21 +459,24 @@ int tasks_load(tasks_t *ts)
     if (!c)
         return -1;
     int rc = tasks_load_rows(ts, c,
-                             "SELECT doc FROM (SELECT doc, updated_ms FROM tasks WHERE state IN"
-                             " ('succeeded', 'failed', 'cancelled', 'expired')"
+                             "SELECT doc FROM (SELECT doc, updated_ms FROM tasks WHERE (state ="
+                             " 'succeeded' OR state = 'failed' OR state = 'cancelled' OR state ="
+                             " 'expired')"
                              " ORDER BY updated_ms DESC LIMIT 10000) AS recent"
                              " ORDER BY updated_ms",
                              false, false);
     /* unfinished: this hub's own (and those no hub has taken yet) */
     if (rc == 0)
         rc = tasks_load_rows(ts, c,
-                             "SELECT doc FROM tasks WHERE (hub = $1 OR hub = '') AND state IN"
-                             " ('queued', 'assigned', 'running') ORDER BY created_ms",
+                             "SELECT doc FROM tasks WHERE (hub = $1 OR hub = '') AND (state ="
+                             " 'queued' OR state = 'assigned' OR state = 'running')"
+                             " ORDER BY created_ms",
                              true, false);
     if (rc == 0 && ts->relay)
         rc = tasks_load_rows(ts, c,
                              "SELECT doc FROM tasks WHERE origin = $1 AND hub <> $1 AND hub <> ''"
-                             " AND state IN ('queued', 'assigned', 'running') ORDER BY created_ms",
+                             " AND (state = 'queued' OR state = 'assigned' OR state = 'running')"
+                             " ORDER BY created_ms",
                              true, true);
     if (rc < 0)
         log_error(NULL, "tasks: cannot load", "{s:s}", "reason", store_conn_error(c));
