@@ -79,6 +79,7 @@ def drain_worker(batch, done_q):
     local.c = None
     n = 0
     idle = 0
+    last = time.perf_counter()  # when this worker's last completion was answered
     while idle < 20:
         st, got = call("POST", "/api/v1/tasks/lease",
                        {"capabilities": ["noop"], "max": 50, "wait_ms": 100, "lease_ms": 60000})
@@ -92,12 +93,14 @@ def drain_worker(batch, done_q):
                                       for t in got["tasks"]]})
             assert st == 200 and r["refused"] == 0, (st, r)
             n += r["completed"]
+            last = time.perf_counter()
             continue
         for t in got["tasks"]:
             st, r = call("POST", f"/api/v1/tasks/{t['id']}/result", {"lease": t["lease"], "ok": True})
             assert st == 200, (st, r)
             n += 1
-    done_q.put(n)
+        last = time.perf_counter()
+    done_q.put((n, last))
 
 
 def submitter(n, batch, q):
@@ -133,9 +136,12 @@ def throughput(batch):
         p.start()
     for p in ws:
         p.join()
-    t2, c2 = time.perf_counter(), cpu_s(PID)
-    drained = sum(q.get() for _ in ws)
-    drain_s = t2 - t1 - 20 * 0.1  # the workers' idle tail (20 empty 100 ms long-polls)
+    c2 = cpu_s(PID)
+    got = [q.get() for _ in ws]
+    drained = sum(n for n, _ in got)
+    # until the last completion was answered (perf_counter is CLOCK_MONOTONIC, one clock for
+    # all processes): the workers' idle tail of empty long-polls is not drain time
+    drain_s = max(last for _, last in got) - t1
     return {
         "tasks": n_sub, "completed": drained, "workers": NWORKERS,
         "submit_per_s": round(n_sub / (t1 - t0)), "drain_per_s": round(drained / drain_s),
