@@ -69,7 +69,7 @@ def test_batch_submit_lease_and_complete(store_daemon):
     assert d.get(f"/api/v1/tasks/{ids[1]}").json()["state"] == "queued"
 
 
-def test_batch_waiters_and_stdin_slots_hear_of_completions(daemon):
+def test_batch_results_answer_clients_waiting_for_those_tasks(daemon):
     d = daemon
     s = agent_session(d)
     items = d.post("/api/v1/tasks/batch", json={"tasks": [
