@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/hub.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "store/audit.h"
 #include "tasks/tasks_internal.h"
 
@@ -281,11 +282,10 @@ void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause)
     char topic[64];
     snprintf(topic, sizeof topic, "task.%s.updated", t->id);
     /* encoded once: the event's payload and the row the next batch writes */
-    json_t *doc = tasks_task_json(t);
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    size_t len = 0;
+    char *text = tasks_task_render(t, &len);
     if (text) {
-        bus_publish_text(ts->hub->bus, topic, text, strlen(text));
+        bus_publish_text(ts->hub->bus, topic, text, len);
         free(t->doc);
         t->doc = text;
     }
@@ -313,7 +313,7 @@ void tasks_changed(tasks_t *ts, task_t *t, const char *system_cause)
                 api_req_t *req = w->req;
                 w->req = NULL;
                 tasks_waiter_free(&ts->waits, w);
-                tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+                tasks_ack_task(ts, req, 200, t);
             }
             w = nx;
         }
@@ -440,10 +440,21 @@ task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, con
 
 #define TASKS_LEASE_CAPS 64 /* capabilities one lease names (the API's bound) */
 
-json_t *tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const char *principal,
-                    int max, int64_t lease_ms)
+char *tasks_task_text(const task_t *t, size_t *len)
 {
-    json_t *out = json_array();
+    if (t->doc) {
+        *len = strlen(t->doc);
+        char *s = malloc(*len + 1);
+        if (s)
+            memcpy(s, t->doc, *len + 1);
+        return s;
+    }
+    return tasks_task_render(t, len);
+}
+
+size_t tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const char *principal,
+                   int max, int64_t lease_ms, char **text, size_t *len)
+{
     int64_t now = clock_wall_ms();
     /* the routes this worker serves: its capabilities, its name, and tasks for anyone */
     tasks_route_t *routes[TASKS_LEASE_CAPS + 2], *r;
@@ -459,8 +470,13 @@ json_t *tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const ch
         routes[n++] = r;
     if ((r = tasks_route_get(ts, '*', NULL)))
         routes[n++] = r;
+    /* the reply is the tasks as their transitions rendered them: encoded once, not again */
+    strbuf_t out;
+    strbuf_init(&out, 0);
+    bool oom = strbuf_puts(&out, "{\"tasks\":[") < 0;
+    size_t got = 0;
     task_t *t;
-    while ((int)json_array_size(out) < max && (t = tasks_route_pick(routes, n, now))) {
+    while ((int)got < max && (t = tasks_route_pick(routes, n, now))) {
         t->state = TASK_ASSIGNED;
         t->via_stdin = false;
         t->attempts++;
@@ -470,9 +486,19 @@ json_t *tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const ch
         t->worker = strdup(agent ? agent : principal ? principal : "worker");
         tasks_link(ts, t, TASKS_L_FLIGHT);
         tasks_changed(ts, t, NULL);
-        json_array_append_new(out, tasks_task_json(t));
+        size_t tl = 0;
+        char *tt = tasks_task_text(t, &tl);
+        oom = oom || !tt || (got && strbuf_puts(&out, ",") < 0) || strbuf_append(&out, tt, tl) < 0;
+        free(tt);
+        got++;
     }
-    return out;
+    oom = oom || strbuf_puts(&out, "]}") < 0;
+    *text = oom ? NULL : strbuf_steal(&out, len);
+    if (oom) {
+        strbuf_free(&out);
+        *len = 0;
+    }
+    return got;
 }
 
 static problem_t *tasks_lease_check(const task_t *t, uint64_t lease)
@@ -593,13 +619,14 @@ void tasks_dispatch(tasks_t *ts)
     tasks_waiter_t *w = ts->leases.head;
     while (w && tasks_queued_any(ts)) {
         tasks_waiter_t *nx = w->next;
-        json_t *got = tasks_lease(ts, w->caps, w->agent, w->principal, w->max, w->lease_ms);
-        if (json_array_size(got)) {
+        char *text = NULL;
+        size_t len = 0;
+        if (tasks_lease(ts, w->caps, w->agent, w->principal, w->max, w->lease_ms, &text, &len)) {
             api_req_t *req = w->req;
             tasks_waiter_free(&ts->leases, w);
-            tasks_ack_reply(ts, req, 200, json_pack("{s:o}", "tasks", got));
+            tasks_ack_reply_text(ts, req, 200, text, len);
         } else {
-            json_decref(got);
+            free(text);
         }
         w = nx;
     }

@@ -169,6 +169,46 @@ static const api_field_t tasks_result_body[] = {
     {.name = "error", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096},
     {0}};
 
+/* The batches: one request for many submissions or results, each item as its own endpoint
+ * takes it, one grouped commit for all before the reply. */
+static const api_field_t tasks_batch_submit_item[] = {
+    {.name = "item", .type = API_T_OBJECT, .props = tasks_submit_body}};
+
+static const api_field_t tasks_batch_submit_body[] = {
+    {.name = "tasks",
+     .type = API_T_ARRAY,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = TASKS_BATCH_MAX,
+     .items = tasks_batch_submit_item,
+     .description = "submissions, each as POST /api/v1/tasks takes it"},
+    {0}};
+
+static const api_field_t tasks_batch_result_props[] = {
+    {.name = "id",
+     .type = API_T_STRING,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = 128},
+    {.name = "lease", .type = API_T_INTEGER, .flags = API_F_REQUIRED | API_F_MIN, .min = 1},
+    {.name = "ok", .type = API_T_BOOLEAN, .flags = API_F_REQUIRED},
+    {.name = "output", .type = API_T_ANY, .description = "any JSON, at most 256 KiB (413)"},
+    {.name = "error", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096},
+    {0}};
+
+static const api_field_t tasks_batch_result_item[] = {
+    {.name = "item", .type = API_T_OBJECT, .props = tasks_batch_result_props}};
+
+static const api_field_t tasks_batch_results_body[] = {
+    {.name = "results",
+     .type = API_T_ARRAY,
+     .flags = API_F_REQUIRED | API_F_MIN | API_F_MAX,
+     .min = 1,
+     .max = TASKS_BATCH_MAX,
+     .items = tasks_batch_result_item,
+     .description = "results of leased tasks, each as POST /api/v1/tasks/{id}/result takes it"},
+    {0}};
+
 static tasks_t *tasks_of(api_req_t *req)
 {
     return api_req_hub(req)->tasks;
@@ -232,7 +272,7 @@ static void tasks_api_submit(api_req_t *req, void *ctx)
         return;
     }
     tasks_dispatch(ts);
-    tasks_ack_reply(ts, req, existed ? 200 : 201, tasks_task_json(t));
+    tasks_ack_task(ts, req, existed ? 200 : 201, t);
 }
 
 static int tasks_seq_cmp(const void *a, const void *b)
@@ -309,7 +349,7 @@ static void tasks_api_cancel(api_req_t *req, void *ctx)
     if (p)
         api_reply_problem(req, p);
     else
-        tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+        tasks_ack_task(ts, req, 200, t);
 }
 
 static bool tasks_waiter_room(api_req_t *req)
@@ -333,7 +373,7 @@ static void tasks_api_wait(api_req_t *req, void *ctx)
         return;
     int64_t timeout = api_req_query_int(req, "timeout_ms", 30000);
     if (tasks_terminal(t->state) || timeout == 0 || ts->stopping) {
-        tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+        tasks_ack_task(ts, req, 200, t);
         return;
     }
     if (!tasks_waiter_room(req))
@@ -376,13 +416,16 @@ static void tasks_api_lease(api_req_t *req, void *ctx)
     v = json_object_get(body, "lease_ms");
     int64_t lease_ms = v ? json_integer_value(v) : 30000;
     json_t *none = json_array(); /* no capabilities: only tasks for anyone or for `agent` */
-    json_t *got = tasks_lease(ts, caps ? caps : none, agent, api_req_principal(req), max, lease_ms);
+    char *text = NULL;
+    size_t len = 0;
+    size_t got = tasks_lease(ts, caps ? caps : none, agent, api_req_principal(req), max, lease_ms,
+                             &text, &len);
     json_decref(none);
-    if (json_array_size(got) || wait_ms == 0) {
-        tasks_ack_reply(ts, req, 200, json_pack("{s:o}", "tasks", got));
+    if (got || wait_ms == 0) {
+        tasks_ack_reply_text(ts, req, 200, text, len);
         return;
     }
-    json_decref(got);
+    free(text);
     if (!tasks_waiter_room(req))
         return;
     tasks_waiter_t *w = calloc(1, sizeof *w);
@@ -415,7 +458,7 @@ static void tasks_api_heartbeat(api_req_t *req, void *ctx)
                         json_object_get(body, "progress"), lm ? json_integer_value(lm) : 30000);
     if (p)
         api_reply_problem(req, p);
-    else
+    else /* rendered anew: a renewal alone is no transition, its lease_expires_at is new */
         tasks_ack_reply(ts, req, 200, tasks_task_json(t));
 }
 
@@ -435,8 +478,84 @@ static void tasks_api_result(api_req_t *req, void *ctx)
         api_reply_problem(req, p);
         return;
     }
-    tasks_ack_reply(ts, req, 200, tasks_task_json(t));
+    tasks_ack_task(ts, req, 200, t);
     tasks_dispatch(ts); /* a stdin worker's slot may be free now */
+}
+
+/* One item of a batch reply: what the single endpoint would have answered, in short — the
+ * task's id, status and state when taken, the problem when refused (p is consumed). */
+static json_t *tasks_batch_item(const char *id, const task_t *t, int status, problem_t *p)
+{
+    json_t *o =
+        json_pack("{s:s?,s:i}", "id", t ? t->id : id, "status", p ? problem_status(p) : status);
+    if (p) {
+        json_object_set_new(o, "problem", problem_to_json(p, NULL));
+        problem_destroy(&p);
+    } else {
+        json_object_set_new(o, "state", json_string(tasks_state_names[t->state]));
+        json_object_set_new(o, "seq", json_integer((json_int_t)t->seq));
+    }
+    return o;
+}
+
+static void tasks_api_batch_submit(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    if (tasks_stopping(req))
+        return;
+    tasks_t *ts = tasks_of(req);
+    json_t *items = json_object_get(api_req_body(req), "tasks"), *item;
+    json_t *out = json_array();
+    size_t i, taken = 0;
+    json_array_foreach(items, i, item)
+    {
+        char ptr[48];
+        snprintf(ptr, sizeof ptr, "/tasks/%zu/team", i);
+        bool existed = false;
+        problem_t *p =
+            api_owner_team_check(req, json_string_value(json_object_get(item, "team")), ptr);
+        task_t *t =
+            p ? NULL
+              : tasks_submit(ts, item, api_req_principal(req), api_owner_of(req), &existed, &p);
+        if (t && existed && !api_owner_may_see(req, t->owner, t->team)) {
+            t = NULL;
+            p = problem_new(409, "conflict",
+                            "the idempotency_key is taken by a task that is not the caller's; "
+                            "choose another");
+        }
+        taken += t != NULL;
+        json_array_append_new(out, tasks_batch_item(NULL, t, existed ? 200 : 201, p));
+    }
+    tasks_dispatch(ts);
+    tasks_ack_reply(ts, req, 200,
+                    json_pack("{s:o,s:I,s:I}", "tasks", out, "accepted", (json_int_t)taken,
+                              "refused", (json_int_t)(json_array_size(items) - taken)));
+}
+
+static void tasks_api_batch_results(api_req_t *req, void *ctx)
+{
+    (void)ctx;
+    tasks_t *ts = tasks_of(req);
+    json_t *items = json_object_get(api_req_body(req), "results"), *item;
+    json_t *out = json_array();
+    size_t i, taken = 0;
+    json_array_foreach(items, i, item)
+    {
+        const char *id = json_string_value(json_object_get(item, "id"));
+        task_t *t = tasks_get(ts, id);
+        problem_t *p =
+            t ? tasks_result(ts, t, (uint64_t)json_integer_value(json_object_get(item, "lease")),
+                             json_is_true(json_object_get(item, "ok")),
+                             json_object_get(item, "output"),
+                             json_string_value(json_object_get(item, "error")))
+              : problem_new(404, "task-not-found", "no task %s", id);
+        taken += p == NULL;
+        json_array_append_new(out, tasks_batch_item(id, p ? NULL : t, 200, p));
+    }
+    tasks_ack_reply(ts, req, 200,
+                    json_pack("{s:o,s:I,s:I}", "results", out, "completed", (json_int_t)taken,
+                              "refused", (json_int_t)(json_array_size(items) - taken)));
+    tasks_dispatch(ts); /* stdin workers' slots may be free now */
 }
 
 static const api_endpoint_t tasks_endpoints[] = {
@@ -468,6 +587,29 @@ static const api_endpoint_t tasks_endpoints[] = {
      .body = tasks_lease_body,
      .response = "{tasks:[task]} (each with its lease number; [] when none came in time)",
      .handler = tasks_api_lease},
+    {.method = "POST",
+     .path = "/api/v1/tasks/batch",
+     .scope = "tasks:write",
+     .tag = "tasks",
+     .summary = "Submit up to 100 tasks in one request (each accepted or refused on its own)",
+     .body_kind = API_BODY_JSON,
+     .body = tasks_batch_submit_body,
+     .response = "{tasks:[{id, status, state, seq} | {status, problem}], accepted, refused} "
+                 "(200 once every accepted task is committed; items in request order, each "
+                 "status as POST /api/v1/tasks gives it)",
+     .handler = tasks_api_batch_submit},
+    {.method = "POST",
+     .path = "/api/v1/tasks/results",
+     .scope = "tasks:write",
+     .tag = "tasks",
+     .summary = "Complete up to 100 leased tasks in one request (each exactly once)",
+     .body_kind = API_BODY_JSON,
+     .body = tasks_batch_results_body,
+     .response = "{results:[{id, status, state, seq} | {id, status, problem}], completed, "
+                 "refused} (200 once every completion is committed; items in request order, "
+                 "each status as POST /api/v1/tasks/{id}/result gives it: 409 for a lapsed "
+                 "lease, 404, 413)",
+     .handler = tasks_api_batch_results},
     {.method = "GET",
      .path = "/api/v1/tasks/{id}",
      .scope = "tasks:read",

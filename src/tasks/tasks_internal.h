@@ -21,6 +21,7 @@
 #define TASKS_KEEP        10000        /* finished tasks kept in memory (all are stored) */
 #define TASKS_LIVE_MAX    100000       /* unfinished tasks at once */
 #define TASKS_LEASE_MAX   100          /* tasks in one lease */
+#define TASKS_BATCH_MAX   100          /* submissions or results in one batch request */
 #define TASKS_WAITERS_MAX 4096         /* long-polls held at once (leases and waits) */
 #define TASKS_BACKOFF_MS  200          /* first retry delay; doubles, up to ... */
 #define TASKS_BACKOFF_MAX 10000
@@ -87,7 +88,9 @@ typedef struct tasks_route {
 typedef struct tasks_ack {
     struct tasks_ack *next;
     api_req_t *req;
-    json_t *body; /* owned */
+    json_t *body; /* owned; or NULL and text */
+    char *text;   /* owned: the body already rendered, or NULL */
+    size_t len;
     int status;
     uint64_t mark;
 } tasks_ack_t;
@@ -143,10 +146,15 @@ json_t *tasks_task_json(const task_t *t);
  * *existed set). NULL with *p on refusal. */
 task_t *tasks_submit(tasks_t *ts, const json_t *body, const char *principal, const char *owner,
                      bool *existed, problem_t **p);
+/* The task as compact JSON text (owned by the caller): its rendering at its last transition
+ * while the batch has not taken it yet (no second encoding), else a new one; NULL when out of
+ * memory. */
+char *tasks_task_text(const task_t *t, size_t *len);
 /* Moves up to max matching queued tasks to `assigned` under new leases of lease_ms; returns
- * a new array of their JSON (with "lease"). */
-json_t *tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const char *principal,
-                    int max, int64_t lease_ms);
+ * how many, and the lease reply {"tasks":[task, …]} (each with "lease") as new text in
+ * *text (NULL when out of memory: the caller answers 503; the leases stand and lapse). */
+size_t tasks_lease(tasks_t *ts, const json_t *caps, const char *agent, const char *principal,
+                   int max, int64_t lease_ms, char **text, size_t *len);
 problem_t *tasks_heartbeat(tasks_t *ts, task_t *t, uint64_t lease, const json_t *progress,
                            int64_t lease_ms);
 problem_t *tasks_result(tasks_t *ts, task_t *t, uint64_t lease, bool ok, const json_t *output,
@@ -167,6 +175,10 @@ void tasks_free(task_t *t);
 void tasks_place(tasks_t *ts, task_t *t);
 void tasks_link_flight(tasks_t *ts, task_t *t);
 task_t *tasks_from_json(const json_t *doc);
+
+/* ---- tasks_text.c: the task as compact JSON text, the document tasks_task_json builds ---- */
+/* New text (owned by the caller), or NULL when out of memory. */
+char *tasks_task_render(const task_t *t, size_t *len);
 
 /* ---- tasks_route.c: the ready queue per route ---- */
 int tasks_routes_new(tasks_t *ts);
@@ -226,6 +238,10 @@ bool tasks_remote(const tasks_t *ts, const task_t *t);
 void tasks_dirty(tasks_t *ts, task_t *t);
 /* Sends body (stolen) with status once everything marked so far has committed. */
 void tasks_ack_reply(tasks_t *ts, api_req_t *req, int status, json_t *body);
+/* The same with the body as compact JSON text (stolen; NULL: a 503 now). */
+void tasks_ack_reply_text(tasks_t *ts, api_req_t *req, int status, char *text, size_t len);
+/* The same with the task t as the body (as it is now). */
+void tasks_ack_task(tasks_t *ts, api_req_t *req, int status, const task_t *t);
 void tasks_ack_fini(tasks_t *ts);
 int tasks_load(tasks_t *ts);
 /* Retention (tasks_store.c): the purge (thread pool) and what memory drops after it (loop). */

@@ -51,6 +51,27 @@ static const store_migration_t tasks_migs[] = {
                       "CREATE INDEX tasks_hub ON tasks (hub, state);"
                       "CREATE INDEX tasks_origin ON tasks (origin, state);",
     },
+    {
+        /* Every transition moved an entry in four indexes; the queries need two, each over
+         * the rows in a few states only: the unfinished (the start's loads, by created_ms)
+         * and the finished (the start's recent ones and retention, by updated_ms). A
+         * lease or a heartbeat now touches no secondary index; submitting and finishing
+         * touch one. The query texts repeat these conditions verbatim: SQLite uses a
+         * partial index only for a query whose WHERE holds the index's term as written.
+         * ORs, not IN: SQLite evaluates an IN list through a temporary b-tree, built anew
+         * for each partial index on every row written. */
+        .version = 721,
+        .name = "tasks_partial_indexes",
+        .sql_sqlite = "DROP INDEX tasks_state;"
+                      "DROP INDEX tasks_updated;"
+                      "DROP INDEX tasks_hub;"
+                      "DROP INDEX tasks_origin;"
+                      "CREATE INDEX tasks_open ON tasks (created_ms)"
+                      " WHERE state = 'queued' OR state = 'assigned' OR state = 'running';"
+                      "CREATE INDEX tasks_finished ON tasks (updated_ms)"
+                      " WHERE state = 'succeeded' OR state = 'failed' OR state = 'cancelled'"
+                      " OR state = 'expired';",
+    },
 };
 
 const store_migration_t *tasks_migrations(size_t *n)
@@ -151,9 +172,12 @@ static void tasks_ack_release(tasks_t *ts, bool failed)
         if (failed) {
             json_decref(k->body);
             api_reply_problem(k->req, store_problem_uncommitted(ts->hub->store, "the task"));
+        } else if (k->text) {
+            api_reply_json_text(k->req, k->status, k->text, k->len);
         } else {
             api_reply_json(k->req, k->status, k->body);
         }
+        free(k->text);
         free(k);
     }
 }
@@ -188,8 +212,9 @@ int tasks_retention_purge(store_conn_t *c, retention_batch_t *b, void *ud)
         return 0;
     store_val_t p[2] = {STORE_INTV(b->now_ms - age_s * 1000), STORE_INTV(b->limit)};
     return store_query(c,
-                       "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE state IN"
-                       " ('succeeded', 'failed', 'cancelled', 'expired') AND updated_ms < $1"
+                       "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE (state ="
+                       " 'succeeded' OR state = 'failed' OR state = 'cancelled' OR state ="
+                       " 'expired') AND updated_ms < $1"
                        " ORDER BY updated_ms LIMIT $2)",
                        p, 2, NULL, &b->removed);
 }
@@ -334,12 +359,50 @@ void tasks_ack_reply(tasks_t *ts, api_req_t *req, int status, json_t *body)
     ts->ack_tail = k;
 }
 
+void tasks_ack_reply_text(tasks_t *ts, api_req_t *req, int status, char *text, size_t len)
+{
+    if (!text) {
+        api_reply_problem(req, problem_new(503, "out-of-memory", "cannot render the reply now"));
+        return;
+    }
+    if (ts->save_done >= ts->save_seq) {
+        api_reply_json_text(req, status, text, len);
+        free(text);
+        return;
+    }
+    tasks_ack_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        log_warn(api_req_id(req), "tasks: reply sent before its commit (out of memory)", NULL);
+        api_reply_json_text(req, status, text, len);
+        free(text);
+        return;
+    }
+    k->req = req;
+    k->text = text;
+    k->len = len;
+    k->status = status;
+    k->mark = ts->save_seq;
+    if (ts->ack_tail)
+        ts->ack_tail->next = k;
+    else
+        ts->ack_head = k;
+    ts->ack_tail = k;
+}
+
+void tasks_ack_task(tasks_t *ts, api_req_t *req, int status, const task_t *t)
+{
+    size_t len = 0;
+    char *text = tasks_task_text(t, &len);
+    tasks_ack_reply_text(ts, req, status, text, len);
+}
+
 void tasks_ack_fini(tasks_t *ts)
 {
     while (ts->ack_head) {
         tasks_ack_t *k = ts->ack_head;
         ts->ack_head = k->next;
         json_decref(k->body);
+        free(k->text);
         api_reply_problem(k->req, problem_new(503, "shutting-down",
                                               "the server shut down before the change was "
                                               "committed"));
@@ -396,21 +459,24 @@ int tasks_load(tasks_t *ts)
     if (!c)
         return -1;
     int rc = tasks_load_rows(ts, c,
-                             "SELECT doc FROM (SELECT doc, updated_ms FROM tasks WHERE state IN"
-                             " ('succeeded', 'failed', 'cancelled', 'expired')"
+                             "SELECT doc FROM (SELECT doc, updated_ms FROM tasks WHERE (state ="
+                             " 'succeeded' OR state = 'failed' OR state = 'cancelled' OR state ="
+                             " 'expired')"
                              " ORDER BY updated_ms DESC LIMIT 10000) AS recent"
                              " ORDER BY updated_ms",
                              false, false);
     /* unfinished: this hub's own (and those no hub has taken yet) */
     if (rc == 0)
         rc = tasks_load_rows(ts, c,
-                             "SELECT doc FROM tasks WHERE (hub = $1 OR hub = '') AND state IN"
-                             " ('queued', 'assigned', 'running') ORDER BY created_ms",
+                             "SELECT doc FROM tasks WHERE (hub = $1 OR hub = '') AND (state ="
+                             " 'queued' OR state = 'assigned' OR state = 'running')"
+                             " ORDER BY created_ms",
                              true, false);
     if (rc == 0 && ts->relay)
         rc = tasks_load_rows(ts, c,
                              "SELECT doc FROM tasks WHERE origin = $1 AND hub <> $1 AND hub <> ''"
-                             " AND state IN ('queued', 'assigned', 'running') ORDER BY created_ms",
+                             " AND (state = 'queued' OR state = 'assigned' OR state = 'running')"
+                             " ORDER BY created_ms",
                              true, true);
     if (rc < 0)
         log_error(NULL, "tasks: cannot load", "{s:s}", "reason", store_conn_error(c));

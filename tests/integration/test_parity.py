@@ -157,6 +157,8 @@ CALLS = {
     ("GET", "/api/v1/tasks"): {},
     ("POST", "/api/v1/tasks"): {"body": {}},
     ("POST", "/api/v1/tasks/lease"): {"body": {}},
+    ("POST", "/api/v1/tasks/batch"): {"body": {"tasks": []}},
+    ("POST", "/api/v1/tasks/results"): {"body": {"results": [{"id": NOPE, "lease": 1, "ok": True}]}},
     ("GET", "/api/v1/tasks/{id}"): {"path": f"/api/v1/tasks/{NOPE}"},
     ("GET", "/api/v1/tasks/{id}/events"): {"path": f"/api/v1/tasks/{NOPE}/events"},
     ("GET", "/api/v1/tasks/{id}/wait"): {"path": f"/api/v1/tasks/{NOPE}/wait"},
