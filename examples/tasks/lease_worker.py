@@ -3,7 +3,10 @@
 each result (docs/tasks.md). Standard library only.
 
   GANGLION_URL=http://127.0.0.1:7700 GANGLION_API_KEY=gk_... \
-      examples/tasks/lease_worker.py --capability echo --capability sleep [--agent NAME]
+      examples/tasks/lease_worker.py --capability echo --capability sleep [--agent NAME] [--batch N]
+
+With --batch N it leases up to N tasks at a time and posts their results in one request
+(POST /api/v1/tasks/results): two requests per lease instead of one per task.
 
 Task types it knows: echo (output = input), sleep (input {"ms": N}: progress every 100 ms),
 fail (ok false). Anything else fails with "unknown task type".
@@ -59,8 +62,13 @@ def main():
     ap.add_argument("--agent")
     ap.add_argument("--lease-ms", type=int, default=5000)
     ap.add_argument("--once", action="store_true", help="exit after one task")
+    ap.add_argument("--batch", type=int, default=1,
+                    help="lease up to N tasks and post their results in one request (1-100)")
     a = ap.parse_args()
-    body = {"capabilities": a.capability, "max": 1, "wait_ms": 20000, "lease_ms": a.lease_ms}
+    if not 1 <= a.batch <= 100:
+        ap.error("--batch takes 1 to 100")
+    body = {"capabilities": a.capability, "max": a.batch, "wait_ms": 20000,
+            "lease_ms": a.lease_ms}
     if a.agent:
         body["agent"] = a.agent
     while True:
@@ -69,6 +77,7 @@ def main():
             print(f"lease refused: {status} {got}", file=sys.stderr, flush=True)
             time.sleep(1)
             continue
+        results = []
         for task in got["tasks"]:
             print(f"task {task['id']} {task['type']}", flush=True)
             done = run(task, a.lease_ms)
@@ -81,11 +90,22 @@ def main():
             body_r = {"lease": task["lease"], "ok": ok, "output": output}
             if error:
                 body_r["error"] = error
+            if a.batch > 1:
+                results.append(dict(body_r, id=task["id"]))
+                continue
             status, res = call(f"/api/v1/tasks/{task['id']}/result", body_r)
             print(f"task {task['id']} result {status}", flush=True)
             if a.once:
                 return
-
+        if results:
+            status, res = call("/api/v1/tasks/results", {"results": results})
+            items = res.get("results", []) if status == 200 else []
+            for item in items:
+                print(f"task {item['id']} result {item['status']}", flush=True)
+            if status != 200:
+                print(f"results refused: {status} {res}", file=sys.stderr, flush=True)
+            if a.once:
+                return
 
 if __name__ == "__main__":
     main()

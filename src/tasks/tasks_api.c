@@ -165,7 +165,10 @@ static const api_field_t tasks_heartbeat_body[] = {
 static const api_field_t tasks_result_body[] = {
     {.name = "lease", .type = API_T_INTEGER, .flags = API_F_REQUIRED | API_F_MIN, .min = 1},
     {.name = "ok", .type = API_T_BOOLEAN, .flags = API_F_REQUIRED},
-    {.name = "output", .type = API_T_ANY, .description = "any JSON, at most 256 KiB (413)"},
+    {.name = "output",
+     .type = API_T_ANY,
+     .flags = API_F_NULLABLE,
+     .description = "any JSON, at most 256 KiB (413); null or absent: none"},
     {.name = "error", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096},
     {0}};
 
@@ -192,7 +195,10 @@ static const api_field_t tasks_batch_result_props[] = {
      .max = 128},
     {.name = "lease", .type = API_T_INTEGER, .flags = API_F_REQUIRED | API_F_MIN, .min = 1},
     {.name = "ok", .type = API_T_BOOLEAN, .flags = API_F_REQUIRED},
-    {.name = "output", .type = API_T_ANY, .description = "any JSON, at most 256 KiB (413)"},
+    {.name = "output",
+     .type = API_T_ANY,
+     .flags = API_F_NULLABLE,
+     .description = "any JSON, at most 256 KiB (413); null or absent: none"},
     {.name = "error", .type = API_T_STRING, .flags = API_F_MAX, .max = 4096},
     {0}};
 

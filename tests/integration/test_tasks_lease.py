@@ -84,6 +84,29 @@ def test_leasing_worker_end_to_end(store_daemon):
     assert [x["id"] for x in lst["tasks"]] == [t["id"], s2["id"]]
 
 
+def test_batching_worker_completes_what_it_leased_in_one_request_per_lease(daemon):
+    d = daemon
+    _, secret = agent_session(d)
+    ids = [submit(d, type="echo", capability="echo", input={"n": i})["id"] for i in range(25)]
+    ids.append(submit(d, type="fail", capability="echo")["id"])
+    w = start_worker(d, secret, "--capability", "echo", "--batch", "10")
+    try:
+        until(lambda: all(task(d, i)["state"] in ("succeeded", "failed") for i in ids),
+              what="every task finished")
+    finally:
+        w.kill()
+        out = w.communicate()[0]
+    assert [task(d, i)["output"] for i in ids[:25]] == [{"n": i} for i in range(25)]
+    # a failed task's result carries no output (null), only its error
+    failed = task(d, ids[25])
+    assert failed["state"] == "failed" and failed["output"] is None
+    assert failed["error"] == "asked to fail"
+    assert out.count(" result 200") == 26, out
+    # the results went in batches: fewer result requests than tasks in the audit log
+    audit = d.get("/api/v1/audit", params={"action": "POST /api/v1/tasks/results"}).json()
+    assert 3 <= len(audit["entries"]) < 26
+
+
 def test_priority_then_fifo_and_capability_routing(daemon):
     d = daemon
     s, _ = agent_session(d)
