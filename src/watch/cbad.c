@@ -4,6 +4,7 @@
  * test's by construction (see docs/watch.md, "Speed"). */
 #include "watch/cbad_priv.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -262,12 +263,49 @@ static void cbad_template_forget(cbad_t *d, uint64_t h)
         d->tcnt[j]--;
 }
 
-/* FNV-1a with a finaliser; never 0 (the empty mark). */
-static uint64_t cbad_template_hash(const char *line, size_t len)
+/* Whether a token (or a key=value token's value) is a name that is data: literal letters
+ * (outside <...> placeholders) joined by '.', '_' or '~' — host, file, package and rdd names,
+ * which canonicalisation keeps whole because they are not numbers. */
+static bool cbad_template_is_name(const char *t, size_t len)
+{
+    bool letter = false, joint = false;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] == '<') {
+            while (i < len && t[i] != '>')
+                i++;
+            continue;
+        }
+        letter |= isalpha((unsigned char)t[i]) != 0;
+        joint |= t[i] == '.' || t[i] == '_' || t[i] == '~';
+    }
+    return letter && joint;
+}
+
+/* The template key of a canonical line: its hash (FNV-1a with a finaliser; never 0, the empty
+ * mark) with every name that is data (above) read as one '*' — the key of key=value stays — so
+ * a known message about a new host or package counts as the known template it is. */
+static uint64_t cbad_template_key(const char *line, size_t len)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)line[i]) * 1099511628211ULL;
+    size_t i = 0;
+    while (i < len) {
+        size_t b = i;
+        while (i < len && line[i] != ' ')
+            i++;
+        size_t v = b;
+        while (v < i && line[v] != '=')
+            v++;
+        v = v < i ? v + 1 : b; /* the value of key=value, else the whole token */
+        for (size_t k = b; k < v; k++)
+            h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
+        if (cbad_template_is_name(line + v, i - v))
+            h = (h ^ (unsigned char)'*') * 1099511628211ULL;
+        else
+            for (size_t k = v; k < i; k++)
+                h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
+        for (; i < len && line[i] == ' '; i++)
+            h = (h ^ (unsigned char)' ') * 1099511628211ULL;
+    }
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
@@ -525,7 +563,7 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
     memcpy(copy, d->clean, n + 1);
     if (!d->s.rare_history && d->thash[slot]) /* the line leaving the ring stops counting */
         cbad_template_forget(d, d->thash[slot]);
-    d->thash[slot] = cbad_template_hash(d->clean, n);
+    d->thash[slot] = cbad_template_key(d->clean, n);
     d->tseen[slot] = cbad_template_bump(d, d->thash[slot], slot);
     d->ev[slot] = copy;
     d->len[slot] = (uint32_t)n;

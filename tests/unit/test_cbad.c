@@ -239,6 +239,74 @@ static void test_rare_template_gate(void **state)
     assert_true(on > 0); /* the new template's burst still is one */
 }
 
+/* One run over a known message about hosts never seen before (every line a new host name,
+ * from 200 to 260) and then a new message (from 300); returns the anomalies in each part. */
+static void host_run(uint32_t rare, size_t *hosts_hits, size_t *new_hits)
+{
+    cbad_settings_t s;
+    cbad_settings_default(&s);
+    s.baseline = 100, s.window = 20, s.hop = 10, s.permutations = 200;
+    s.rare_template = rare;
+    cbad_t *d = NULL;
+    assert_int_equal(cbad_new(&s, &d), 0);
+    cbad_scratch_t *sc = NULL;
+    assert_int_equal(cbad_scratch_new(&sc), 0);
+    *hosts_hits = *new_hits = 0;
+    uint32_t x = 12345;
+    for (int i = 0; i < 360; i++) {
+        char ev[160], host[16];
+        for (int k = 0; k < 12; k++) {
+            x = x * 1103515245u + 12345u;
+            host[k] = k == 4 || k == 8 ? '.' : (char)('a' + (x >> 16) % 26);
+        }
+        host[12] = '\0';
+        int len;
+        if (i >= 300 && i < 320)
+            len = snprintf(ev, sizeof ev, "kernel: segfault at %d ip %d error 4 in libfoo.so", i,
+                           i * 3);
+        else
+            len = snprintf(ev, sizeof ev, "proxy %s:443 close, %d bytes sent, %d received",
+                           i >= 200 && i < 260 ? host
+                           : i % 2             ? "api.shop.com"
+                                               : "cdn.shop.com",
+                           i % 9 * 100, i % 7 * 1000);
+        int rc = cbad_push(d, ev, (size_t)len);
+        assert_true(rc >= 0);
+        if (rc != 1)
+            continue;
+        cbad_job_t *j = NULL;
+        assert_int_equal(cbad_job_take(d, &j), 0);
+        cbad_result_t r = {0};
+        assert_int_equal(cbad_job_run(j, sc, &r), 0);
+        cbad_result_note(d, &r);
+        if (r.anomaly && r.last_event >= 300)
+            (*new_hits)++;
+        else if (r.anomaly && r.last_event >= 200)
+            (*hosts_hits)++;
+        cbad_result_clear(&r);
+        cbad_job_destroy(&j);
+    }
+    cbad_scratch_destroy(&sc);
+    cbad_destroy(&d);
+}
+
+/* The gate's template key reads names that are data (hosts, files, packages: letters joined by
+ * '.', '_' or '~') as one: a known message about new hosts is a known template, a new message
+ * still opens the gate. */
+static void test_rare_template_names(void **state)
+{
+    (void)state;
+    size_t hosts_off, new_off, hosts_on, new_on;
+    host_run(0, &hosts_off, &new_off);
+    host_run(3, &hosts_on, &new_on);
+    print_message("rare_template off: %zu anomalies on new hosts, %zu on the new message; "
+                  "3: %zu, %zu\n",
+                  hosts_off, new_off, hosts_on, new_on);
+    assert_true(hosts_off > 0); /* the compression view alone flags the new hosts */
+    assert_int_equal(hosts_on, 0);
+    assert_true(new_on > 0);
+}
+
 /* More distinct lines than the template table holds (2^18 slots, half full): it is rebuilt
  * from the ring instead of growing, and the detector keeps taking lines. */
 static void test_rare_template_table_bounded(void **state)
@@ -988,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_synthetic_suite),
         cmocka_unit_test(test_metrics_shift),
         cmocka_unit_test(test_rare_template_gate),
+        cmocka_unit_test(test_rare_template_names),
         cmocka_unit_test(test_rare_template_table_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
