@@ -36,6 +36,7 @@
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/num.h"
 #include "guard/guard_rules.h"
 #include "net/http.h"
 #include "store/store.h"
@@ -516,7 +517,11 @@ int main(int argc, char **argv)
     /* jansson seeds its hash function from /dev/urandom: objects then iterate and collide
      * differently from one process to the next, and so would the counts */
     json_object_seed(1);
-    long n = strtol(argv[2], NULL, 10);
+    int64_t n = 0;
+    if (num_i64_parse(argv[2], 1, 100000000, &n) < 0) {
+        fprintf(stderr, "gate: N must be a whole number from 1 to 100000000, not '%s'\n", argv[2]);
+        return 2;
+    }
     for (size_t i = 0; i < sizeof gate_paths / sizeof gate_paths[0]; i++) {
         const gate_path_t *p = &gate_paths[i];
         if (strcmp(p->name, argv[1]) != 0)

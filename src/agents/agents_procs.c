@@ -18,6 +18,7 @@
 #include "core/child.h"
 #include "core/hub.h"
 #include "core/log.h"
+#include "core/num.h"
 
 #define AGENTS_PROCS_MAX    (4u << 20) /* PID_MAX_LIMIT: no table holds more */
 #define AGENTS_ENVIRON_MAX  (256 * 1024)
@@ -169,10 +170,13 @@ static int agents_cgroup_kill(const char *dir)
     FILE *f = fopen(path, "re");
     if (!f)
         return -errno;
-    long pid;
-    while (fscanf(f, "%ld", &pid) == 1)
-        if (pid > 1 && pid != getpid())
+    char line[32]; /* one pid a line */
+    int64_t pid;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (num_i64_parse(line, 2, INT32_MAX, &pid) == 0 && pid != getpid())
             (void)kill((pid_t)pid, SIGKILL);
+    }
     fclose(f);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/num.h"
 #include "store/pq_dl.h"
 #include "core/htab.h"
 #include "store/store_internal.h"
@@ -313,8 +314,8 @@ static json_t *pg_bytea_json(const char *s, size_t n)
     if (!buf)
         return NULL;
     for (size_t i = 0; i < len; i++) {
-        unsigned v = 0;
-        if (sscanf(s + 2 + 2 * i, "%2x", &v) != 1) {
+        int v = num_hexbyte_parse(s + 2 + 2 * i);
+        if (v < 0) {
             free(buf);
             return json_stringn(s, n);
         }
