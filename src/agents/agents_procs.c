@@ -30,6 +30,7 @@ int agents_proc_stat_read(pid_t pid, agents_proc_stat_t *st)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    memset(st, 0, sizeof *st); /* defined on every return (the analyzer takes -errno for 0) */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ESRCH : -errno;
@@ -114,8 +115,10 @@ int agents_procs_read(agents_procs_t *t)
             t->n++; /* a zombie is gone already (its parent reaps it) */
     }
     closedir(d);
-    /* by parent: the children of a process are one range, found by binary search */
-    qsort(t->v, t->n, sizeof *t->v, agents_by_ppid);
+    /* by parent: the children of a process are one range, found by binary search (t->v is
+     * NULL while the table is empty, which qsort may not be given) */
+    if (t->n > 1)
+        qsort(t->v, t->n, sizeof *t->v, agents_by_ppid);
     return 0;
 }
 
