@@ -447,6 +447,9 @@ static int pg_query(store_conn_t *base, const char *sql, const store_val_t *para
 
     pg_stmt_t *st = NULL;
     rc = pg_prepare(c, sql, params, nparams, &st);
+    if (!st && rc >= 0) /* not reached: st is set whenever rc >= 0, but rc comes from store.c,
+                         * where the analyzer cannot see it is negative on every failure */
+        rc = STORE_ERR;
     if (rc < 0)
         goto out;
     bool late = false;
