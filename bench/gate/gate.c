@@ -22,7 +22,7 @@
 #ifdef GATE_HAVE_CALLGRIND_H
 #include <valgrind/callgrind.h>
 #else
-#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_ZERO_STATS /* agents_spawn refuses to run without it */
 #endif
 
 #include "agents/agents.h"
@@ -425,6 +425,10 @@ static void gate_adir_remove(void)
 
 static int gate_agents_setup(void)
 {
+#ifndef GATE_HAVE_CALLGRIND_H
+    gate_die("agents_spawn: built without valgrind/callgrind.h (package valgrind), the warm-up's "
+             "commits would be counted");
+#endif
     log_level_set(LOG_LEVEL_WARN);
     snprintf(gate_adir, sizeof gate_adir, "/tmp/ganglion-gate-XXXXXX");
     if (!mkdtemp(gate_adir)) {
