@@ -4,9 +4,10 @@
  * set-up and of the process's start.
  *
  *   gate PATH N      PATH: http_healthz http_post_auth watch_ingest watch_window guard_eval
- *                          brain_burst
+ *                          brain_burst agents_spawn
  */
 #include <errno.h>
+#include <ftw.h>
 #include <stdbool.h>
 #include <jansson.h>
 #include <signal.h>
@@ -18,17 +19,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
+#ifdef GATE_HAVE_CALLGRIND_H
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_ZERO_STATS /* agents_spawn refuses to run without it */
+#endif
 
+#include "agents/agents.h"
 #include "api/api.h"
 #include "api/system_api.h"
 #include "auth/auth_jwt.h"
 #include "brain/brain_burst.h"
 #include "brain/brain_genome.h"
 #include "brain/brain_net.h"
+#include "core/bus.h"
 #include "core/hub.h"
+#include "core/log.h"
 #include "core/metrics.h"
+#include "core/num.h"
 #include "guard/guard_rules.h"
 #include "net/http.h"
+#include "store/store.h"
 #include "watch/cbad.h"
 
 typedef struct gate_path {
@@ -375,6 +386,106 @@ static int gate_brain_op(void)
     return 0;
 }
 
+/* ---- agents: one spawn, from the endpoint to the committed row ----
+ * The agents domain as the daemon runs it, on a SQLite store in a temporary data directory:
+ * POST /api/v1/agents through the endpoint registry (what HTTP, ZMQ and WS hand it: schema,
+ * handler, spawn, vfork + execve, the row's batch on the thread pool) until its 201, which
+ * goes out only once the row is committed. The commit runs on a pool thread: bench/gate/run
+ * counts store_job_run there too (and gate_measure zeroes what the warm-up left). The child
+ * is /bin/cat with its stdin open: it waits, so no exit, reap or /proc sweep (whose cost
+ * depends on the machine's process table) falls into a spawn; the children end with the
+ * driver (stdin closed, parent-death signal). Its own instructions are not counted (callgrind
+ * does not follow execve without --trace-children). */
+
+static hub_t gate_ahub;
+static uv_loop_t gate_aloop;
+static char gate_adir[64];
+static unsigned gate_spawn_no;
+static int gate_spawn_status;
+
+static void gate_spawn_reply(const api_reply_t *r, void *tctx)
+{
+    (void)tctx;
+    gate_spawn_status = r->status;
+}
+
+static int gate_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void gate_adir_remove(void)
+{
+    if (gate_adir[0])
+        (void)nftw(gate_adir, gate_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int gate_agents_setup(void)
+{
+#ifndef GATE_HAVE_CALLGRIND_H
+    gate_die("agents_spawn: built without valgrind/callgrind.h (package valgrind), the warm-up's "
+             "commits would be counted");
+#endif
+    log_level_set(LOG_LEVEL_WARN);
+    snprintf(gate_adir, sizeof gate_adir, "/tmp/ganglion-gate-XXXXXX");
+    if (!mkdtemp(gate_adir)) {
+        gate_adir[0] = '\0';
+        return -1;
+    }
+    atexit(gate_adir_remove);
+    if (uv_loop_init(&gate_aloop) != 0)
+        return -1;
+    hub_t *hub = &gate_ahub;
+    hub->loop = &gate_aloop;
+    config_defaults(&hub->cfg);
+    snprintf(hub->cfg.data_dir, sizeof hub->cfg.data_dir, "%s", gate_adir);
+    hub->cfg.agents_sample_ms = 3600000; /* no usage sample inside the count */
+    hub->metrics = metrics_new();
+    hub->bus = bus_new((size_t)hub->cfg.events_ring);
+    hub->api = api_registry_new(hub);
+    if (!hub->metrics || !hub->bus || !hub->api)
+        return -1;
+    char url[128], err[256];
+    snprintf(url, sizeof url, "sqlite:%s/ganglion.db", gate_adir);
+    store_options_t opt = {.pool_size = (int)hub->cfg.store_pool_size,
+                           .busy_timeout_ms = (int)hub->cfg.store_busy_timeout_ms,
+                           .sqlite_cache_kb = (int)hub->cfg.store_sqlite_cache_kb,
+                           .sqlite_heap_kb = hub->cfg.store_sqlite_heap_kb};
+    size_t nmig = 0;
+    const store_migration_t *migs = agents_migrations(&nmig);
+    if (store_open(url, &opt, &hub->store, err, sizeof err) < 0 ||
+        store_migrate(hub->store, migs, nmig, err, sizeof err) < 0)
+        gate_die(err);
+    if (agents_start(hub) < 0 || agents_api_register(hub) < 0)
+        return -1;
+    return 0;
+}
+
+static int gate_agents_spawn_op(void)
+{
+    /* names of one length: every body is the same size */
+    char body[256];
+    int len = snprintf(body, sizeof body,
+                       "{\"name\":\"gate-%05u\",\"argv\":[\"/bin/cat\"],"
+                       "\"labels\":{\"team\":\"gate\"},\"restart\":\"never\"}",
+                       gate_spawn_no++ % 100000);
+    api_call_t call = {.transport = "gate",
+                       .method = "POST",
+                       .path = "/api/v1/agents",
+                       .content_type = "application/json",
+                       .body = body,
+                       .body_len = (size_t)len};
+    gate_spawn_status = 0;
+    (void)api_dispatch(gate_ahub.api, &call, gate_spawn_reply, NULL);
+    /* the loop sleeps until the commit's completion wakes it: no spinning to count */
+    for (int turns = 0; gate_spawn_status == 0 && turns < 10000; turns++)
+        uv_run(&gate_aloop, UV_RUN_ONCE);
+    return gate_spawn_status == 201 ? 0 : -1;
+}
+
 /* ---- the measured part ---- */
 
 static const gate_path_t gate_paths[] = {
@@ -384,12 +495,16 @@ static const gate_path_t gate_paths[] = {
     {"watch_window", gate_watch_setup, gate_watch_window_op, 4},
     {"guard_eval", gate_guard_setup, gate_guard_op, 16},
     {"brain_burst", gate_brain_setup, gate_brain_op, 10},
+    {"agents_spawn", gate_agents_setup, gate_agents_spawn_op, 8},
 };
 
-/* The only function counted: N operations and nothing else. */
+/* The only function counted on this thread: N operations and nothing else. A path whose work
+ * also runs on the thread pool has its function there counted too (bench/gate/run), which
+ * would take in the warm-up's jobs: the counts start over here. */
 __attribute__((noinline)) int gate_measure(const gate_path_t *p, long n);
 __attribute__((noinline)) int gate_measure(const gate_path_t *p, long n)
 {
+    CALLGRIND_ZERO_STATS;
     for (long i = 0; i < n; i++)
         if (p->op() < 0)
             return -1;
@@ -406,7 +521,11 @@ int main(int argc, char **argv)
     /* jansson seeds its hash function from /dev/urandom: objects then iterate and collide
      * differently from one process to the next, and so would the counts */
     json_object_seed(1);
-    long n = strtol(argv[2], NULL, 10);
+    int64_t n = 0;
+    if (num_i64_parse(argv[2], 1, 100000000, &n) < 0) {
+        fprintf(stderr, "gate: N must be a whole number from 1 to 100000000, not '%s'\n", argv[2]);
+        return 2;
+    }
     for (size_t i = 0; i < sizeof gate_paths / sizeof gate_paths[0]; i++) {
         const gate_path_t *p = &gate_paths[i];
         if (strcmp(p->name, argv[1]) != 0)

@@ -1018,8 +1018,12 @@ static void agents_api_stdin(api_req_t *req, void *ctx)
     if (!p) {
         size_t room = b64 ? json_string_length(b64) / 4 * 3 + 3 : 0;
         h = calloc(1, sizeof *h + room);
-        if (!h)
-            p = problem_new(503, "out-of-memory", "the write could not be held");
+        if (!h) { /* replied here: below, h is set whenever p is not */
+            a->owner->errors++;
+            api_reply_problem(req,
+                              problem_new(503, "out-of-memory", "the write could not be held"));
+            return;
+        }
     }
     if (!p && b64) {
         long n = agents_b64_decode(json_string_value(b64), json_string_length(b64), h->bytes);
@@ -1232,6 +1236,7 @@ static void agents_api_batch(api_req_t *req, void *ctx)
     bool all = json_is_true(json_object_get(body, "all"));
     problem_t *p = NULL;
     agents_selector_t sel;
+    sel.n = 0; /* parsed below when labels is the one given (the analyzer cannot tell) */
     if ((ids != NULL) + (sel_text != NULL) + all != 1)
         problem_field_error(&p, "body", "/ids", "give one of ids, labels or all: true");
     else if (sel_text && agents_selector_parse(&sel, sel_text) < 0)

@@ -195,8 +195,10 @@ static void agents_logq_work(uv_work_t *w)
 
 static void agents_logq_free(agents_logq_job_t *j)
 {
-    for (size_t i = 0; i < j->n; i++)
-        free(j->kept[(j->head + i) % (j->cap ? j->cap : 1)]);
+    /* n <= cap: each slot once (the bound says so to the analyzer, which loses j's fields
+     * once uv_queue_work has seen them) */
+    for (size_t i = 0; i < j->n && i < j->cap; i++)
+        free(j->kept[(j->head + i) % j->cap]);
     free(j->kept);
     free(j->text_buf);
     gregex_destroy(&j->re);

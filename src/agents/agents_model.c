@@ -620,6 +620,7 @@ static int agents_cgroup_read(const char *dir, const char *file, char *buf, size
     char path[1100];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path)
         return -ENAMETOOLONG;
+    buf[0] = '\0'; /* a string on every return (the analyzer takes -errno for 0) */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;

@@ -18,6 +18,7 @@
 #include "core/child.h"
 #include "core/hub.h"
 #include "core/log.h"
+#include "core/num.h"
 
 #define AGENTS_PROCS_MAX    (4u << 20) /* PID_MAX_LIMIT: no table holds more */
 #define AGENTS_ENVIRON_MAX  (256 * 1024)
@@ -29,6 +30,7 @@ int agents_proc_stat_read(pid_t pid, agents_proc_stat_t *st)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    memset(st, 0, sizeof *st); /* defined on every return (the analyzer takes -errno for 0) */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ESRCH : -errno;
@@ -113,8 +115,10 @@ int agents_procs_read(agents_procs_t *t)
             t->n++; /* a zombie is gone already (its parent reaps it) */
     }
     closedir(d);
-    /* by parent: the children of a process are one range, found by binary search */
-    qsort(t->v, t->n, sizeof *t->v, agents_by_ppid);
+    /* by parent: the children of a process are one range, found by binary search (t->v is
+     * NULL while the table is empty, which qsort may not be given) */
+    if (t->n > 1)
+        qsort(t->v, t->n, sizeof *t->v, agents_by_ppid);
     return 0;
 }
 
@@ -169,10 +173,13 @@ static int agents_cgroup_kill(const char *dir)
     FILE *f = fopen(path, "re");
     if (!f)
         return -errno;
-    long pid;
-    while (fscanf(f, "%ld", &pid) == 1)
-        if (pid > 1 && pid != getpid())
+    char line[32]; /* one pid a line */
+    int64_t pid;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (num_i64_parse(line, 2, INT32_MAX, &pid) == 0 && pid != getpid())
             (void)kill((pid_t)pid, SIGKILL);
+    }
     fclose(f);
     return 0;
 }

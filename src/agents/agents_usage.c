@@ -64,6 +64,7 @@ static int agents_usage_file(const char *dir, const char *name, char *buf, size_
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
+    buf[0] = '\0'; /* a string on every return (the analyzer takes -errno for 0) */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;

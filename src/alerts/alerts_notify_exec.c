@@ -67,6 +67,10 @@ static void alerts_exec_deliver(alerts_delivery_t *d)
             alerts_argv_free(&c);
             return;
         }
+    if (!c.argv[0]) { /* alerts_exec_check refuses such a notifier: a row changed by hand */
+        snprintf(d->error, sizeof d->error, "the notifier's argv is empty");
+        return;
+    }
     alerts_spawn_run(d, &c);
     alerts_argv_free(&c);
 }

@@ -4,6 +4,8 @@
  * same reason). Tables with status colours on a terminal, the daemon's JSON with --json. */
 #include "cli/cli_agent_triggers.h"
 #include "cli/cli_priv.h"
+#include "core/clock.h"
+#include "core/num.h"
 #include "core/opt.h"
 
 #include <ctype.h>
@@ -185,18 +187,8 @@ static int cli_agent_print_brief(cli_ctx_t *ctx, const json_t *a, const char *ve
 /* An RFC 3339 UTC time as the daemon writes it (2026-01-02T03:04:05.678Z) in ms; -1 if not. */
 static int64_t cli_agent_time_ms(const char *s)
 {
-    struct tm tm = {0};
-    int ms = 0, n = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return -1;
-    if (s[n] == '.') /* milliseconds: the first three digits, padded */
-        for (int i = n + 1, d = 0; d < 3; d++)
-            ms = ms * 10 + (s[i] >= '0' && s[i] <= '9' ? s[i++] - '0' : 0);
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    return t == (time_t)-1 ? -1 : (int64_t)t * 1000 + ms;
+    int64_t ms;
+    return clock_rfc3339_parse(s, &ms) == 0 ? ms : -1;
 }
 
 /* Bytes as 512B, 12.3M, 1.1G. */
@@ -974,7 +966,13 @@ static int cli_agent_control(cli_ctx_t *ctx, int argc, char **argv)
         else if ((hit = cli_agent_opt(argc, argv, &i, "--grace", &v)) != 0) {
             if (hit < 0)
                 goto out;
-            grace = atol(v);
+            int64_t g;
+            if (num_i64_parse(v, 0, 600000, &g) < 0) {
+                cli_error("agent %s: --grace wants milliseconds from 0 to 600000, not '%.60s'", cmd,
+                          v);
+                goto out;
+            }
+            grace = (long)g;
         } else if (many_ok && (hit = cli_agent_target_opt(argc, argv, &i, &t)) != 0) {
             if (hit < 0)
                 goto out;

@@ -152,7 +152,8 @@ int cli_watch_bench(cli_ctx_t *ctx, int argc, char **argv)
             text = grown;
             text_cap = cap;
         }
-        memcpy(text + toff[i], ev.line, ev.len);
+        if (ev.len) /* an empty first event leaves text NULL, which memcpy may not be given */
+            memcpy(text + toff[i], ev.line, ev.len);
         toff[i + 1] = toff[i] + ev.len;
     }
     /* One core, as the daemon runs a stream: push (cleaning, ring), snapshot into the job's

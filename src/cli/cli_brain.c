@@ -325,7 +325,9 @@ static void cli_brain_spark(const cli_brain_area_hist_t *h, char *out, size_t le
         max = h->v[i] > max ? h->v[i] : max;
     out[0] = 0;
     for (size_t i = 0; i < h->n; i++) {
-        const char *s = h->v[i] == 0 ? "·" : bars[(size_t)((h->v[i] * 7ULL + max - 1) / max)];
+        /* a value above 0 makes max above 0: the second test only says so to the analyzer */
+        const char *s =
+            h->v[i] == 0 || max == 0 ? "·" : bars[(size_t)((h->v[i] * 7ULL + max - 1) / max)];
         strncat(out, s, len - strlen(out) - 1);
     }
 }

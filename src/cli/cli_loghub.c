@@ -178,8 +178,10 @@ static int cli_loghub_run(const cbad_settings_t *s, const cli_loghub_log_t *l, s
     cbad_t *d = NULL;
     cbad_job_t *j = NULL;
     uint32_t *seen = calloc(l->n_tmpl ? l->n_tmpl : 1, sizeof *seen);
-    uint32_t *before = malloc((l->n ? l->n : 1) * sizeof *before); /* count before line i */
-    unsigned char *covered = calloc(l->n ? l->n : 1, 1);           /* in a flagged window */
+    /* count before line i; zeroed, as a window's events are all pushed already is cbad's to
+     * keep, not something the analyzer can see */
+    uint32_t *before = calloc(l->n ? l->n : 1, sizeof *before);
+    unsigned char *covered = calloc(l->n ? l->n : 1, 1); /* in a flagged window */
     int rc = cbad_new(s, &d);
     if (!seen || !before || !covered)
         rc = -ENOMEM;

@@ -1,6 +1,7 @@
 /* `ganglion synth`: writes labelled synthetic traffic (NDJSON, a JSON array or OTLP JSON) or
  * posts it to a daemon. */
 #include "cli/cli_tools.h"
+#include "core/num.h"
 #include "watch/synth.h"
 
 #include <stdlib.h>
@@ -159,9 +160,13 @@ static int cli_synth_post(cli_client_t *c, const char *path, json_t *body)
             cli_error("%s", cli_client_error(c));
             ex = cli_exit_for(rc);
         } else if ((r.status == 429 || r.status == 503) && attempt < 30) {
-            double wait = r.retry_after ? atof(r.retry_after) : 1.0;
+            /* Retry-After in seconds; absent, unreadable, 0 or 30 and over: one second */
+            double wait = 1.0;
+            if (!r.retry_after || num_double_parse(r.retry_after, 0, 30, &wait) < 0 || wait <= 0 ||
+                wait >= 30)
+                wait = 1.0;
             cli_response_free(&r);
-            usleep((useconds_t)((wait > 0 && wait < 30 ? wait : 1.0) * 1e6));
+            usleep((useconds_t)(wait * 1e6));
             continue;
         } else if (r.status < 200 || r.status >= 300) {
             cli_problem_print(&r);

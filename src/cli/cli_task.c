@@ -3,6 +3,7 @@
  * tables on a terminal, JSON with --json. */
 #include "cli/cli_priv.h"
 
+#include "core/num.h"
 #include "core/opt.h"
 
 #include <stdio.h>
@@ -145,7 +146,10 @@ static int cli_task_submit(cli_ctx_t *ctx, int argc, char **argv)
             json_object_setn_new(labels, v, (size_t)(eq - v), json_string(eq + 1));
         } else if ((r = opt_value(argc, argv, &i, "--wait-s", &v)) != 0) {
             wait = true;
-            wait_s = r > 0 ? atof(v) : 0;
+            if (r < 0 || num_double_parse(v, 0, 1e9, &wait_s) < 0) {
+                cli_error("--wait-s wants a number of seconds, not '%.60s'", r < 0 ? "" : v);
+                goto out;
+            }
         } else if (!strcmp(argv[i], "--wait")) {
             wait = true;
         } else if (argv[i][0] == '-' || type) {
@@ -260,7 +264,10 @@ static int cli_task_one(cli_ctx_t *ctx, int argc, char **argv)
                 cli_error("unexpected argument '%.60s'", argv[i]);
                 return CLI_EXIT_USAGE;
             }
-            s = atof(v);
+            if (num_double_parse(v, 0, 1e9, &s) < 0) {
+                cli_error("--timeout-s wants a number of seconds, not '%.60s'", v);
+                return CLI_EXIT_USAGE;
+            }
         }
         rc = cli_task_wait_for(ctx, argv[1], s, &t);
         if (t)

@@ -5,6 +5,7 @@
 #include "cli/cli_top.h"
 
 #include "core/clock.h"
+#include "core/num.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -474,11 +475,11 @@ static int cli_top_once(cli_top_t *t)
     }
     cli_top_log_load(t);
     int w = 120, h;
-    const char *cols = getenv("COLUMNS");
+    int64_t cols = 0; /* COLUMNS as a terminal could have it (20-65535); else 120 */
     if (isatty(STDOUT_FILENO))
         cli_top_term_size(&w, &h);
-    else if (cols && atoi(cols) >= 20)
-        w = atoi(cols);
+    else if (num_i64_parse(getenv("COLUMNS"), 20, 65535, &cols) == 0)
+        w = (int)cols;
     /* every agent, then up to ten lines of the selected one's log */
     size_t logs = t->m.log_n < 10 ? t->m.log_n : 10;
     t->m.full_table = true;

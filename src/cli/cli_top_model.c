@@ -142,8 +142,10 @@ int cli_top_model_list_apply(cli_top_model_t *m, const json_t *list)
     const cli_top_agent_t *sel = cli_top_model_selected(m);
     if (sel)
         memcpy(keep, sel->id, sizeof keep);
+    /* m->n > 0 only once m->agents is allocated; the analyzer takes &agents[k] of a NULL
+     * agents for the NULL that cli_top_model_selected returns when n is 0 */
     for (size_t i = 0; i < m->n; i++)
-        m->agents[i].stale = true;
+        m->agents[i].stale = true; // NOLINT(clang-analyzer-core.NullDereference)
     size_t i;
     json_t *o;
     int rc = 0;

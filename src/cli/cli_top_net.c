@@ -6,6 +6,7 @@
 
 #include "build_info.h"
 #include "client/curl_dl.h"
+#include "core/num.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -123,9 +124,12 @@ static size_t cli_top_net_on_header(char *p, size_t size, size_t nmemb, void *ud
 {
     cli_top_stream_t *s = ud;
     size_t n = size * nmemb;
-    int st;
-    if (n > 9 && strncmp(p, "HTTP/", 5) == 0 && sscanf(p, "HTTP/%*s %d", &st) == 1) {
-        s->status = st;
+    /* "HTTP/1.1 200 OK\r\n", not NUL-terminated: the code is the 3 digits after the first
+     * space */
+    const char *sp = n > 9 && strncmp(p, "HTTP/", 5) == 0 ? memchr(p, ' ', n) : NULL;
+    int64_t st;
+    if (sp && (size_t)(sp - p) + 4 <= n && num_i64_parsen(sp + 1, 3, 100, 999, &st) == 0) {
+        s->status = (int)st;
         s->alive = st >= 200 && st < 300;
         s->failed = !s->alive;
     }

@@ -3,6 +3,7 @@
  * SIGINT/SIGTERM/SIGHUP/SIGQUIT (noted through a self-pipe so the loop leaves cleanly) and the
  * fatal signals (restored in the handler, then re-raised). Also the key decoder. */
 #include "cli/cli_top.h"
+#include "core/num.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,9 +116,14 @@ void cli_top_term_size(int *w, int *h)
         *h = ws.ws_row;
         return;
     }
-    const char *c = getenv("COLUMNS"), *l = getenv("LINES");
-    *w = c && atoi(c) > 0 ? atoi(c) : 80;
-    *h = l && atoi(l) > 0 ? atoi(l) : 24;
+    /* else COLUMNS and LINES when they hold a size a terminal could have, else 80 x 24 */
+    int64_t c = 80, l = 24;
+    if (num_i64_parse(getenv("COLUMNS"), 1, 65535, &c) < 0)
+        c = 80;
+    if (num_i64_parse(getenv("LINES"), 1, 65535, &l) < 0)
+        l = 24;
+    *w = (int)c;
+    *h = (int)l;
 }
 
 void cli_top_term_write(const char *s, size_t n)

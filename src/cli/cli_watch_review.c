@@ -4,6 +4,7 @@
  * `agent logs -f` does). An ID starting with "inc-" names an incident, any other an anomaly. */
 #include "cli/cli_watch_review.h"
 
+#include "core/clock.h"
 #include "core/opt.h"
 
 #include <ctype.h>
@@ -276,15 +277,8 @@ static void cli_watch_seen_prune(json_t *seen, int64_t keep_ms)
 static int64_t cli_watch_ms(const json_t *o, const char *k)
 {
     /* the daemon writes "YYYY-MM-DDTHH:MM:SS.mmmZ" in UTC */
-    const char *s = cli_json_str(o, k);
-    struct tm tm = {0};
-    int ms = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &ms) < 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm) * 1000 + ms;
+    int64_t ms;
+    return clock_rfc3339_parse(cli_json_str(o, k), &ms) == 0 ? ms : 0;
 }
 
 static void cli_watch_rfc3339(int64_t ms, char *out, size_t len)

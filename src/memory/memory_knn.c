@@ -176,7 +176,8 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
             if (!h)
                 return -ENOMEM;
             ix->head = h;
-            float *r = realloc(ix->rest, cap * (ix->dim - c0) * sizeof *r);
+            /* never a size of 0 (realloc may then free and return NULL) */
+            float *r = realloc(ix->rest, cap * (ix->dim > c0 ? ix->dim - c0 : 1) * sizeof *r);
             if (!r)
                 return -ENOMEM;
             ix->rest = r;
@@ -184,7 +185,7 @@ int memory_knn_put(memory_knn_t *ix, const char *id, const float *vec, int64_t c
             if (!t)
                 return -ENOMEM;
             ix->tails = t;
-            int8_t *codes = realloc(ix->codes, cap * ix->dim);
+            int8_t *codes = realloc(ix->codes, cap * (ix->dim ? ix->dim : 1));
             if (!codes)
                 return -ENOMEM;
             ix->codes = codes;

@@ -700,6 +700,7 @@ static int http_listen(const char *listen_addr, int *fd_out, int *port_out, char
             continue;
         }
         struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss); /* getsockname fills it (the analyzer cannot see) */
         socklen_t sl = sizeof ss;
         if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
             rc = -errno;
@@ -743,7 +744,7 @@ static int http_tls_prepare(http_server_t *srv, const config_t *cfg, char *err, 
                  cfg->tls_cert_file[0] ? "key_file" : "cert_file");
         return -EINVAL;
     }
-    tls_material_t m;
+    tls_material_t m = {0}; /* tls_material_load fills it on success (another file) */
     int rc = tls_priorities_check(cfg->tls_priorities, err, errlen);
     if (rc == 0)
         rc = tls_material_load(cfg->tls_cert_file, cfg->tls_key_file, &m, err, errlen);

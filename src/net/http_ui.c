@@ -240,6 +240,8 @@ static int http_ui_serve_dir(http_rq_t *rq, const http_request_t *hr, const char
     int rc = http_ui_file_read(dir, rel, &buf, &len);
     if (rc == -ENOENT)
         return rc;
+    if (rc == 0 && !buf) /* not reached (a read sets buf): the analyzer takes -errno for 0 */
+        rc = -EIO;
     if (rc == 0 && (strcmp(rel, "index.html") == 0 || strcmp(rel, "api-docs.html") == 0))
         rc = http_ui_dev_tag(&buf, &len);
     if (rc < 0) {

@@ -75,7 +75,7 @@ static char *mail_outbox_seal(const unsigned char *key, const char *plain)
 static char *mail_outbox_open(const unsigned char *key, const char *sealed)
 {
     size_t slen = strlen(sealed);
-    unsigned char *c = malloc(slen);
+    unsigned char *c = malloc(slen ? slen : 1); /* malloc(0) may be NULL: "" is refused below */
     size_t clen = 0;
     if (!c ||
         sodium_base642bin(c, slen, sealed, slen, NULL, &clen, NULL,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/num.h"
 #include "core/strbuf.h"
 #include "net/smtp_client.h"
 
@@ -45,9 +46,9 @@ static void smtp_unpercent(char *s)
 {
     char *w = s;
     for (char *r = s; *r; r++) {
-        unsigned hi, lo;
-        if (r[0] == '%' && sscanf(r + 1, "%1x%1x", &hi, &lo) == 2) {
-            *w++ = (char)(hi * 16 + lo);
+        int byte = r[0] == '%' ? num_hexbyte_parse(r + 1) : -EINVAL;
+        if (byte >= 0) {
+            *w++ = (char)byte;
             r += 2;
         } else
             *w++ = *r;
@@ -116,8 +117,8 @@ int smtp_url_parse(const char *url, smtp_url_t *u)
     if (port) {
         size_t pl = (size_t)(hp_end - port);
         if (pl == 0 || pl > 5 || strspn(port, "0123456789") < pl ||
-            smtp_copy(u->port, sizeof u->port, port, pl) < 0 || atoi(u->port) < 1 ||
-            atoi(u->port) > 65535)
+            smtp_copy(u->port, sizeof u->port, port, pl) < 0 ||
+            num_i64_parse(u->port, 1, 65535, &(int64_t){0}) < 0)
             return -EINVAL;
     } else
         snprintf(u->port, sizeof u->port, "%s", defport);

@@ -580,9 +580,11 @@ void ws_free(ws_conn_t *ws)
         srv->wss = ws->next;
     if (ws->next)
         ws->next->prev = ws->prev;
+    /* each request leaves ws->pending before it is freed (rq->ws is ws, which the analyzer
+     * does not know: it reports a use after free) */
     while (ws->pending) {
         ws_rq_t *rq = ws->pending;
-        api_call_cancel(rq->req);
+        api_call_cancel(rq->req); // NOLINT(clang-analyzer-unix.Malloc)
         ws_pending_unlink(rq);
         ws_rq_free(rq);
     }
@@ -682,7 +684,9 @@ void ws_open(http_rq_t *rq, const http_request_t *hr)
     ws_conn_t *ws = p ? NULL : calloc(1, sizeof *ws);
     if (!p && (!ws || (cred && !(ws->token = strdup(cred))))) {
         free(ws);
-        p = problem_new(503, "out-of-memory", "the WebSocket could not be held");
+        http_fail(rq, WS_PATH, problem_new(503, "out-of-memory", "the WebSocket could not be held"),
+                  false);
+        return;
     }
     if (p) {
         http_fail(rq, WS_PATH, p, false);

@@ -185,6 +185,8 @@ static int serve_apply_flags(config_t *cfg, int argc, char **argv, bool *print_c
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int hit = 0;
+        /* argv[i] with i < argc is never NULL; the analyzer supposes it is */
+        // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
             return 2;
         if (!strcmp(argv[i], "--print-config")) {

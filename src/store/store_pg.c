@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/num.h"
 #include "store/pq_dl.h"
 #include "core/htab.h"
 #include "store/store_internal.h"
@@ -313,8 +314,8 @@ static json_t *pg_bytea_json(const char *s, size_t n)
     if (!buf)
         return NULL;
     for (size_t i = 0; i < len; i++) {
-        unsigned v = 0;
-        if (sscanf(s + 2 + 2 * i, "%2x", &v) != 1) {
+        int v = num_hexbyte_parse(s + 2 + 2 * i);
+        if (v < 0) {
             free(buf);
             return json_stringn(s, n);
         }
@@ -446,6 +447,9 @@ static int pg_query(store_conn_t *base, const char *sql, const store_val_t *para
 
     pg_stmt_t *st = NULL;
     rc = pg_prepare(c, sql, params, nparams, &st);
+    if (!st && rc >= 0) /* not reached: st is set whenever rc >= 0, but rc comes from store.c,
+                         * where the analyzer cannot see it is negative on every failure */
+        rc = STORE_ERR;
     if (rc < 0)
         goto out;
     bool late = false;

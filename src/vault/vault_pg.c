@@ -3,10 +3,13 @@
  * must match the server's), and loaded back with COPY ... FROM STDIN in one transaction that
  * first empties them. libpq is the store's dlopened table (store/pq_dl.h). */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/num.h"
 #include "store/pq_dl.h"
 #include "vault/vault_internal.h"
 
@@ -91,9 +94,17 @@ static int vault_pg_schema_read(PGconn *c, int *schema, char *err, size_t errlen
                                       PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -EIO;
-    *schema = pq->PQntuples(res) == 1 ? atoi(pq->PQgetvalue(res, 0, 0)) : 0;
+    /* no row, or NULL (no migration yet): 0 */
+    int64_t v = 0;
+    int rc = pq->PQntuples(res) == 1 && !pq->PQgetisnull(res, 0, 0)
+                 ? num_i64_parse(pq->PQgetvalue(res, 0, 0), 0, INT32_MAX, &v)
+                 : 0;
+    if (rc < 0)
+        snprintf(err, errlen, "schema_migrations: version '%.40s' is not a number",
+                 pq->PQgetvalue(res, 0, 0));
     pq->PQclear(res);
-    return 0;
+    *schema = (int)v;
+    return rc < 0 ? -EBADMSG : 0;
 }
 
 /* The table's columns (generated ones left out: they are computed again) as "a,b,c", and a
@@ -319,12 +330,18 @@ static int vault_pg_target_check(PGconn *c, char *tables, bool force, char *err,
                                       0, NULL, PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -EIO;
-    int busy = atoi(pq->PQgetvalue(res, 0, 0));
+    int64_t busy = 0;
+    if (num_i64_parse(pq->PQgetvalue(res, 0, 0), 0, INT64_MAX, &busy) < 0) {
+        snprintf(err, errlen, "pg_stat_activity: count '%.40s' is not a number",
+                 pq->PQgetvalue(res, 0, 0));
+        pq->PQclear(res);
+        return -EBADMSG;
+    }
     pq->PQclear(res);
     if (busy > 0) {
         snprintf(err, errlen,
-                 "%d connection(s) of a running ganglion daemon use this database; stop the "
-                 "daemon before restoring into it",
+                 "%" PRId64 " connection(s) of a running ganglion daemon use this database; stop "
+                 "the daemon before restoring into it",
                  busy);
         return -EBUSY;
     }
@@ -372,7 +389,14 @@ static int vault_pg_indexes_drop(PGconn *c, const char *table, json_t **rebuild,
                                       1, p, PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -EIO;
-    bool referenced = atoi(pq->PQgetvalue(res, 0, 0)) > 0;
+    int64_t refs = 0;
+    if (num_i64_parse(pq->PQgetvalue(res, 0, 0), 0, INT64_MAX, &refs) < 0) {
+        snprintf(err, errlen, "pg_constraint: count '%.40s' is not a number",
+                 pq->PQgetvalue(res, 0, 0));
+        pq->PQclear(res);
+        return -EBADMSG;
+    }
+    bool referenced = refs > 0;
     pq->PQclear(res);
     if (referenced)
         return 0;
@@ -501,6 +525,17 @@ static int vault_pg_tables_load(PGconn *c, FILE *in, vault_pg_meter_t *meter, ch
     return rc;
 }
 
+/* The export's "schema N" line: N, or -1 when the next line is not one. */
+static int64_t vault_pg_schema_line(FILE *in)
+{
+    char line[64];
+    int64_t v;
+    if (!fgets(line, sizeof line, in) || strncmp(line, "schema ", 7))
+        return -1;
+    line[strcspn(line, "\n")] = '\0';
+    return num_i64_parse(line + 7, 0, INT32_MAX, &v) == 0 ? v : -1;
+}
+
 int vault_pg_import(const char *url, const char *path, int want_schema, bool force,
                     vault_store_prepare_fn prepare, void *ud, vault_progress_fn progress,
                     void *parg, char *err, size_t errlen)
@@ -512,10 +547,10 @@ int vault_pg_import(const char *url, const char *path, int want_schema, bool for
         return -errno;
     }
     char head[64] = "", tables[4096] = "";
-    int schema = 0, rc = 0;
+    int rc = 0;
     if (!fgets(head, sizeof head, in) || strncmp(head, VAULT_PG_MAGIC "\n", sizeof head) ||
-        fscanf(in, "schema %d\n", &schema) != 1 || schema != want_schema ||
-        !fgets(tables, sizeof tables, in) || strncmp(tables, "tables", 6)) {
+        vault_pg_schema_line(in) != want_schema || !fgets(tables, sizeof tables, in) ||
+        strncmp(tables, "tables", 6)) {
         snprintf(err, errlen, "the PostgreSQL export is not one this version reads");
         fclose(in);
         return -EBADMSG;
@@ -533,11 +568,11 @@ int vault_pg_import(const char *url, const char *path, int want_schema, bool for
         rc = vault_pg_sql_run(c, "BEGIN", err, errlen);
     if (!rc)
         rc = vault_pg_schema_read(c, &have, err, errlen);
-    if (!rc && have != schema) {
+    if (!rc && have != want_schema) {
         snprintf(err, errlen,
                  "the backup holds schema version %d and the database is at %d after "
                  "migrating: restore with the ganglion version that made the backup (%s)",
-                 schema, have, have > schema ? "older" : "newer");
+                 want_schema, have, have > want_schema ? "older" : "newer");
         rc = -EPROTO;
     }
     if (!rc)

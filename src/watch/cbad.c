@@ -983,7 +983,7 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     if (rc == 0)
         rc = cbad_grow(&po, &sc->order_cap, n, sizeof *sc->order);
     sc->order = po;
-    if (rc < 0)
+    if (rc != 0) /* 0 or negative; "!= 0" lets the analyzer see order is set below */
         goto out;
     for (uint32_t i = 0; i < n; i++)
         sc->order[i] = i;

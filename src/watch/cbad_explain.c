@@ -75,8 +75,8 @@ static int cmp_dbl(const void *a, const void *b)
 static int cbad_novel_values(const cbad_job_t *j, cbad_result_t *r)
 {
     uint32_t nb = j->s.baseline, nw = j->n - nb;
-    double *tmp = malloc(sizeof *tmp * nb);
-    uint32_t *idx = malloc(sizeof *idx * nw);
+    double *tmp = malloc(sizeof *tmp * (nb ? nb : 1)); /* malloc(0) may be NULL */
+    uint32_t *idx = malloc(sizeof *idx * (nw ? nw : 1));
     int rc = 0;
     if (!tmp || !idx) {
         rc = -ENOMEM;
@@ -128,8 +128,8 @@ static int cbad_novel(const cbad_job_t *j, const char *data, const size_t *off, 
     ZSTD_CDict *dict = ZSTD_createCDict(data + off[0], off[nb] - off[0], j->s.level);
     if (!dict)
         return -ENOMEM;
-    size_t *cost = malloc(sizeof *cost * nw);
-    uint32_t *idx = malloc(sizeof *idx * nw);
+    size_t *cost = malloc(sizeof *cost * (nw ? nw : 1)); /* malloc(0) may be NULL */
+    uint32_t *idx = malloc(sizeof *idx * (nw ? nw : 1));
     int rc = 0;
     if (!cost || !idx) {
         rc = -ENOMEM;

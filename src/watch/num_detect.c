@@ -335,7 +335,7 @@ int num_detector_push_with(num_detector_t *d, double v, double compress, num_poi
             rc = num_stream_novelty(d, &d->half,
                                     (int64_t)num_symbol(s, (v - d->w_lo) / d->step + 0.5),
                                     s->context, &nov2, &len2, NULL);
-            if (nov2 < p->novelty) {
+            if (rc == 0 && nov2 < p->novelty) { /* a failed look (rc < 0) set neither */
                 p->novelty = nov2;
                 p->novel_len = len2;
             }

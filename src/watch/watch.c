@@ -455,7 +455,9 @@ int watch_stream_reserve(watch_stream_t *s, size_t n)
     watch_event_t *q = malloc(cap * sizeof *q);
     if (!q)
         return -ENOMEM;
-    for (size_t i = 0; i < s->q_len; i++) /* unwrapped: the oldest first */
+    /* unwrapped: the oldest first (q_len > 0 only with q_alloc > 0: the second test says so
+     * to the analyzer) */
+    for (size_t i = 0; i < s->q_len && s->q_alloc; i++)
         q[i] = s->q[(s->q_head + i) % s->q_alloc];
     free(s->q);
     s->q = q;

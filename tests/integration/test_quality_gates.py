@@ -85,3 +85,22 @@ def test_the_counts_do_not_depend_on_where_the_gate_is_run_from(build, tmp_path)
                            text=True, timeout=300).stdout for cwd in (tmp_path, ROOT)]
     counts = [re.search(r"^guard_eval\s+[\d,]+\s+([\d,]+)", out, re.M).group(1) for out in runs]
     assert counts[0] == counts[1], runs
+
+
+def test_the_spawn_path_counts_its_commit_and_cleans_up(build):
+    """agents_spawn passes on the baseline; what it counts includes the row's commit on the
+    thread pool (without that pool job it would be cheaper); its data directory is removed."""
+    before = set(Path("/tmp").glob("ganglion-gate-*"))
+    ok = gate(build, BASELINE, "agents_spawn")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    now = float(re.search(r"^agents_spawn\s+[\d,]+\s+([\d,]+)", ok.stdout, re.M)
+                .group(1).replace(",", ""))
+
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--toggle-collect=gate_measure",
+                        "--callgrind-out-file=/dev/null", "./gate", "agents_spawn", "40"],
+                       cwd=build / "bench" / "gate", env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    loop_only = int(re.search(r"Collected : (\d+)", r.stderr).group(1)) / 40
+    assert now - loop_only > 20000, (now, loop_only)  # the commit: ~50 000 instructions
+    assert set(Path("/tmp").glob("ganglion-gate-*")) <= before

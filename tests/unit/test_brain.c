@@ -167,8 +167,13 @@ static void test_morph_all_to_all_and_randomizer(void **state)
     char first[64];
     snprintf(first, sizeof first, "%s", voxels_str(&r, ONE, 2, 2, 2, 7, 5, 3, 1, 1, 1));
     assert_string_equal(voxels_str(&r, ONE, 2, 2, 2, 7, 5, 3, 1, 1, 1), first);
-    unsigned x, y, z;
-    assert_int_equal(sscanf(first, "%u,%u,%u", &x, &y, &z), 3);
+    char *p = first, *end = NULL;
+    unsigned long x = strtoul(p, &end, 10);
+    assert_true(end != p && *end == ',');
+    unsigned long y = strtoul(p = end + 1, &end, 10);
+    assert_true(end != p && *end == ',');
+    unsigned long z = strtoul(p = end + 1, &end, 10);
+    assert_true(end != p && *end == '\0');
     assert_true(x < 7 && y < 5 && z < 3);
     assert_string_equal(voxels_str(&r, ONE, 2, 2, 2, 1, 1, 1, 1, 1, 1), "0,0,0");
 }

@@ -1022,7 +1022,10 @@ static void test_metrics_shift(void **state)
         if (res.anomaly && res.first_event < 830 && res.last_event >= 800) {
             after = true;
             assert_non_null(res.novel_lines[0]);
-            assert_true(atof(res.novel_lines[0]) >= 500);
+            /* the novel value, as text: 500 or more */
+            char *end = NULL;
+            assert_true(strtod(res.novel_lines[0], &end) >= 500);
+            assert_true(end != res.novel_lines[0]);
         }
         cbad_result_clear(&res);
         cbad_job_destroy(&j);
