@@ -67,7 +67,7 @@ static bool cbad_name_secret(const char *name, size_t len)
                 return true;
     }
     /* "key" alone or as the last part of a name (access_key, sshKey), not "keyboard". */
-    if (len >= 3 && strcmp(low + len - 3, "key") == 0)
+    if (len >= 3 && strcmp(&low[len - 3], "key") == 0)
         return true;
     return false;
 }
