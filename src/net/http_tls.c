@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gnutls/gnutls.h>
+#include "net/tls_dl.h"
 
 struct http_tls_ctx {
     gnutls_certificate_credentials_t cred;
@@ -24,33 +24,35 @@ int http_tls_ctx_new(const tls_material_t *m, const char *priorities, http_tls_c
                      char *err, size_t errlen)
 {
     *out = NULL;
+    if (tls_dl_load(err, errlen) < 0)
+        return -ENOSYS;
     http_tls_ctx_t *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    int rc = gnutls_certificate_allocate_credentials(&c->cred);
+    int rc = ltls->gnutls_certificate_allocate_credentials(&c->cred);
     if (rc < 0) {
-        snprintf(err, errlen, "tls: %s", gnutls_strerror(rc));
+        snprintf(err, errlen, "tls: %s", ltls->gnutls_strerror(rc));
         free(c);
         return -ENOMEM;
     }
     gnutls_datum_t cert = {(unsigned char *)m->cert_pem, (unsigned)strlen(m->cert_pem)};
     gnutls_datum_t key = {(unsigned char *)m->key_pem, (unsigned)m->key_len};
-    rc = gnutls_certificate_set_x509_key_mem(c->cred, &cert, &key, GNUTLS_X509_FMT_PEM);
+    rc = ltls->gnutls_certificate_set_x509_key_mem(c->cred, &cert, &key, GNUTLS_X509_FMT_PEM);
     if (rc < 0) {
         snprintf(err, errlen, "tls: the certificate and key cannot be used: %s",
-                 gnutls_strerror(rc));
-        gnutls_certificate_free_credentials(c->cred);
+                 ltls->gnutls_strerror(rc));
+        ltls->gnutls_certificate_free_credentials(c->cred);
         free(c);
         return -EINVAL;
     }
     const char *where = NULL;
-    rc = gnutls_priority_init(&c->prio, priorities, &where);
+    rc = ltls->gnutls_priority_init(&c->prio, priorities, &where);
     if (rc < 0) {
         snprintf(err, errlen, "tls.priorities: GnuTLS refuses it at \"%.60s\" (%s)",
-                 where ? where : priorities, gnutls_strerror(rc));
-        gnutls_certificate_free_credentials(c->cred);
+                 where ? where : priorities, ltls->gnutls_strerror(rc));
+        ltls->gnutls_certificate_free_credentials(c->cred);
         free(c);
         return -EINVAL;
     }
@@ -64,8 +66,8 @@ void http_tls_ctx_destroy(http_tls_ctx_t **pctx)
     if (!c)
         return;
     *pctx = NULL;
-    gnutls_priority_deinit(c->prio);
-    gnutls_certificate_free_credentials(c->cred);
+    ltls->gnutls_priority_deinit(c->prio);
+    ltls->gnutls_certificate_free_credentials(c->cred);
     free(c);
 }
 
@@ -75,18 +77,18 @@ int http_tls_new(http_tls_ctx_t *ctx, int fd, http_tls_t **out)
     http_tls_t *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
-    if (gnutls_init(&t->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) < 0) {
+    if (ltls->gnutls_init(&t->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) < 0) {
         free(t);
         return -ENOMEM;
     }
-    if (gnutls_priority_set(t->s, ctx->prio) < 0 ||
-        gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, ctx->cred) < 0) {
-        gnutls_deinit(t->s);
+    if (ltls->gnutls_priority_set(t->s, ctx->prio) < 0 ||
+        ltls->gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, ctx->cred) < 0) {
+        ltls->gnutls_deinit(t->s);
         free(t);
         return -EINVAL;
     }
-    gnutls_certificate_server_set_request(t->s, GNUTLS_CERT_IGNORE);
-    gnutls_transport_set_int(t->s, fd);
+    ltls->gnutls_certificate_server_set_request(t->s, GNUTLS_CERT_IGNORE);
+    ltls->gnutls_transport_set_int(t->s, fd);
     *out = t;
     return 0;
 }
@@ -97,7 +99,7 @@ void http_tls_free(http_tls_t **pt)
     if (!t)
         return;
     *pt = NULL;
-    gnutls_deinit(t->s);
+    ltls->gnutls_deinit(t->s);
     free(t);
 }
 
@@ -116,15 +118,15 @@ int http_tls_handshake(http_tls_t *t)
 {
     int rc;
     do {
-        rc = gnutls_handshake(t->s);
-    } while (rc < 0 && !gnutls_error_is_fatal(rc) && rc != GNUTLS_E_AGAIN &&
+        rc = ltls->gnutls_handshake(t->s);
+    } while (rc < 0 && !ltls->gnutls_error_is_fatal(rc) && rc != GNUTLS_E_AGAIN &&
              rc != GNUTLS_E_INTERRUPTED);
     return rc < 0 ? (int)http_tls_errno(t, rc) : 0;
 }
 
 ssize_t http_tls_read(http_tls_t *t, void *buf, size_t len)
 {
-    ssize_t rc = gnutls_record_recv(t->s, buf, len);
+    ssize_t rc = ltls->gnutls_record_recv(t->s, buf, len);
     if (rc >= 0)
         return rc;
     /* A client may close without close_notify; for HTTP with explicit lengths that is the
@@ -136,26 +138,26 @@ ssize_t http_tls_read(http_tls_t *t, void *buf, size_t len)
 
 ssize_t http_tls_write(http_tls_t *t, const void *buf, size_t len)
 {
-    ssize_t rc = gnutls_record_send(t->s, buf, len);
+    ssize_t rc = ltls->gnutls_record_send(t->s, buf, len);
     return rc >= 0 ? rc : http_tls_errno(t, rc);
 }
 
 bool http_tls_wants_write(const http_tls_t *t)
 {
-    return gnutls_record_get_direction(t->s) == 1;
+    return ltls->gnutls_record_get_direction(t->s) == 1;
 }
 
 size_t http_tls_pending(const http_tls_t *t)
 {
-    return gnutls_record_check_pending(t->s);
+    return ltls->gnutls_record_check_pending(t->s);
 }
 
 void http_tls_bye(http_tls_t *t)
 {
-    (void)gnutls_bye(t->s, GNUTLS_SHUT_WR);
+    (void)ltls->gnutls_bye(t->s, GNUTLS_SHUT_WR);
 }
 
 const char *http_tls_error(const http_tls_t *t)
 {
-    return t->last ? gnutls_strerror(t->last) : "none";
+    return t->last ? ltls->gnutls_strerror(t->last) : "none";
 }

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/gnutls.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
@@ -21,6 +20,7 @@
 
 #include "core/clock.h"
 #include "net/smtp_client.h"
+#include "net/tls_dl.h"
 
 typedef struct smtp_conv {
     int fd;
@@ -71,11 +71,11 @@ static int smtp_write(smtp_conv_t *c, const char *p, size_t n)
             return smtp_fail(c, rc, "timed out writing to the relay");
         ssize_t w;
         if (c->tls) {
-            w = gnutls_record_send(c->tls, p, n);
+            w = ltls->gnutls_record_send(c->tls, p, n);
             if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
                 continue;
             if (w < 0)
-                return smtp_fail(c, -EPROTO, "TLS write failed: %s", gnutls_strerror((int)w));
+                return smtp_fail(c, -EPROTO, "TLS write failed: %s", ltls->gnutls_strerror((int)w));
         } else {
             w = send(c->fd, p, n, MSG_NOSIGNAL);
             if (w < 0 && (errno == EINTR || errno == EAGAIN))
@@ -102,11 +102,11 @@ static int smtp_fill(smtp_conv_t *c)
         if (rc < 0)
             return smtp_fail(c, rc, "timed out waiting for the relay");
         if (c->tls) {
-            r = gnutls_record_recv(c->tls, c->buf + c->have, sizeof c->buf - 1 - c->have);
+            r = ltls->gnutls_record_recv(c->tls, c->buf + c->have, sizeof c->buf - 1 - c->have);
             if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
                 continue;
             if (r < 0)
-                return smtp_fail(c, -EPROTO, "TLS read failed: %s", gnutls_strerror((int)r));
+                return smtp_fail(c, -EPROTO, "TLS read failed: %s", ltls->gnutls_strerror((int)r));
         } else {
             r = recv(c->fd, c->buf + c->have, sizeof c->buf - 1 - c->have, 0);
             if (r < 0 && (errno == EINTR || errno == EAGAIN))
@@ -209,36 +209,39 @@ static int smtp_connect(smtp_conv_t *c, const smtp_url_t *u)
 
 static int smtp_tls_start(smtp_conv_t *c, const smtp_url_t *u, const char *ca_file)
 {
-    int rc = gnutls_certificate_allocate_credentials(&c->cred);
-    if (rc >= 0 &&
-        (ca_file[0] ? gnutls_certificate_set_x509_trust_file(c->cred, ca_file, GNUTLS_X509_FMT_PEM)
-                    : gnutls_certificate_set_x509_system_trust(c->cred)) <= 0)
+    char err[200];
+    if (tls_dl_load(err, sizeof err) < 0)
+        return smtp_fail(c, -ENOSYS, "%s", err);
+    int rc = ltls->gnutls_certificate_allocate_credentials(&c->cred);
+    if (rc >= 0 && (ca_file[0] ? ltls->gnutls_certificate_set_x509_trust_file(c->cred, ca_file,
+                                                                              GNUTLS_X509_FMT_PEM)
+                               : ltls->gnutls_certificate_set_x509_system_trust(c->cred)) <= 0)
         return smtp_fail(c, -EPROTO, "no trust anchors for the relay's certificate (%s)",
                          ca_file[0] ? ca_file : "the system's store");
     if (rc >= 0)
-        rc = gnutls_init(&c->tls, GNUTLS_CLIENT);
+        rc = ltls->gnutls_init(&c->tls, GNUTLS_CLIENT);
     unsigned char ip[16];
     bool literal = inet_pton(AF_INET, u->host, ip) == 1 || inet_pton(AF_INET6, u->host, ip) == 1;
     if (rc >= 0 && !literal) /* SNI carries names only (RFC 6066 3) */
-        rc = gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, u->host, strlen(u->host));
+        rc = ltls->gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, u->host, strlen(u->host));
     if (rc >= 0)
-        rc = gnutls_set_default_priority(c->tls);
+        rc = ltls->gnutls_set_default_priority(c->tls);
     if (rc >= 0)
-        rc = gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred);
+        rc = ltls->gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred);
     if (rc < 0)
-        return smtp_fail(c, -EPROTO, "TLS setup failed: %s", gnutls_strerror(rc));
-    gnutls_session_set_verify_cert(c->tls, u->host, 0);
-    gnutls_transport_set_int(c->tls, c->fd);
+        return smtp_fail(c, -EPROTO, "TLS setup failed: %s", ltls->gnutls_strerror(rc));
+    ltls->gnutls_session_set_verify_cert(c->tls, u->host, 0);
+    ltls->gnutls_transport_set_int(c->tls, c->fd);
     do {
         if (smtp_arm(c) < 0)
             return smtp_fail(c, -ETIMEDOUT, "timed out in the TLS handshake");
-        rc = gnutls_handshake(c->tls);
-    } while (rc < 0 && !gnutls_error_is_fatal(rc) && rc != GNUTLS_E_AGAIN);
+        rc = ltls->gnutls_handshake(c->tls);
+    } while (rc < 0 && !ltls->gnutls_error_is_fatal(rc) && rc != GNUTLS_E_AGAIN);
     if (rc == GNUTLS_E_AGAIN)
         return smtp_fail(c, -ETIMEDOUT, "timed out in the TLS handshake");
     if (rc < 0)
         return smtp_fail(c, -EPROTO, "TLS handshake with the relay failed: %s",
-                         gnutls_strerror(rc));
+                         ltls->gnutls_strerror(rc));
     return 0;
 }
 
@@ -348,11 +351,11 @@ int smtp_send(const smtp_conf_t *conf, const smtp_msg_t *m, char *err, size_t er
         rc = smtp_converse(c, conf, &u, m, data, dlen);
     if (c->tls) {
         if (rc == 0)
-            (void)gnutls_bye(c->tls, GNUTLS_SHUT_WR);
-        gnutls_deinit(c->tls);
+            (void)ltls->gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+        ltls->gnutls_deinit(c->tls);
     }
     if (c->cred)
-        gnutls_certificate_free_credentials(c->cred);
+        ltls->gnutls_certificate_free_credentials(c->cred);
     if (c->fd >= 0)
         close(c->fd);
     sodium_memzero(&u, sizeof u);

@@ -14,9 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
+#include "net/tls_dl.h"
 
 /* ---- reading files ---------------------------------------------------------------------- */
 
@@ -100,24 +98,24 @@ static int tls_cert_check(tls_material_t *m, const char *path, unsigned char *id
     gnutls_datum_t d = {(unsigned char *)m->cert_pem, (unsigned)strlen(m->cert_pem)};
     gnutls_x509_crt_t *list = NULL;
     unsigned n = 0;
-    int rc = gnutls_x509_crt_list_import2(&list, &n, &d, GNUTLS_X509_FMT_PEM, 0);
+    int rc = ltls->gnutls_x509_crt_list_import2(&list, &n, &d, GNUTLS_X509_FMT_PEM, 0);
     if (rc < 0 || n == 0) {
         snprintf(err, errlen, "tls.cert_file %s: not a PEM certificate (%s)", path,
-                 rc < 0 ? gnutls_strerror(rc) : "no certificate found");
+                 rc < 0 ? ltls->gnutls_strerror(rc) : "no certificate found");
         return -EINVAL;
     }
-    m->not_before = gnutls_x509_crt_get_activation_time(list[0]);
-    m->not_after = gnutls_x509_crt_get_expiration_time(list[0]);
+    m->not_before = ltls->gnutls_x509_crt_get_activation_time(list[0]);
+    m->not_after = ltls->gnutls_x509_crt_get_expiration_time(list[0]);
     size_t sl = sizeof m->subject;
-    if (gnutls_x509_crt_get_dn(list[0], m->subject, &sl) < 0)
+    if (ltls->gnutls_x509_crt_get_dn(list[0], m->subject, &sl) < 0)
         m->subject[0] = '\0';
-    rc = gnutls_x509_crt_get_key_id(list[0], 0, id, idlen);
+    rc = ltls->gnutls_x509_crt_get_key_id(list[0], 0, id, idlen);
     for (unsigned i = 0; i < n; i++)
-        gnutls_x509_crt_deinit(list[i]);
-    gnutls_free(list);
+        ltls->gnutls_x509_crt_deinit(list[i]);
+    tls_dl_free(list);
     if (rc < 0) {
         snprintf(err, errlen, "tls.cert_file %s: unusable public key (%s)", path,
-                 gnutls_strerror(rc));
+                 ltls->gnutls_strerror(rc));
         return -EINVAL;
     }
     return 0;
@@ -127,25 +125,26 @@ static int tls_key_check(tls_material_t *m, const char *path, unsigned char *id,
                          char *err, size_t errlen)
 {
     gnutls_x509_privkey_t key;
-    if (gnutls_x509_privkey_init(&key) < 0) {
+    if (ltls->gnutls_x509_privkey_init(&key) < 0) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     gnutls_datum_t d = {(unsigned char *)m->key_pem, (unsigned)m->key_len};
-    int rc = gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL, 0);
+    int rc = ltls->gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL, 0);
     if (rc == GNUTLS_E_DECRYPTION_FAILED || rc == GNUTLS_E_UNKNOWN_CIPHER_TYPE) {
         snprintf(err, errlen, "tls.key_file %s: the key is encrypted; give an unencrypted key",
                  path);
         rc = -EINVAL;
     } else if (rc < 0) {
         snprintf(err, errlen, "tls.key_file %s: not a PEM private key (%s)", path,
-                 gnutls_strerror(rc));
+                 ltls->gnutls_strerror(rc));
         rc = -EINVAL;
-    } else if ((rc = gnutls_x509_privkey_get_key_id(key, 0, id, idlen)) < 0) {
-        snprintf(err, errlen, "tls.key_file %s: unusable key (%s)", path, gnutls_strerror(rc));
+    } else if ((rc = ltls->gnutls_x509_privkey_get_key_id(key, 0, id, idlen)) < 0) {
+        snprintf(err, errlen, "tls.key_file %s: unusable key (%s)", path,
+                 ltls->gnutls_strerror(rc));
         rc = -EINVAL;
     }
-    gnutls_x509_privkey_deinit(key);
+    ltls->gnutls_x509_privkey_deinit(key);
     return rc < 0 ? rc : 0;
 }
 
@@ -153,6 +152,8 @@ int tls_material_load(const char *cert_file, const char *key_file, tls_material_
                       size_t errlen)
 {
     memset(m, 0, sizeof *m);
+    if (tls_dl_load(err, errlen) < 0)
+        return -ENOSYS;
     size_t cert_len = 0;
     unsigned char cid[64], kid[64];
     size_t cidlen = sizeof cid, kidlen = sizeof kid;
@@ -178,13 +179,15 @@ int tls_priorities_check(const char *priorities, char *err, size_t errlen)
 {
     gnutls_priority_t p;
     const char *where = NULL;
-    int rc = gnutls_priority_init(&p, priorities, &where);
+    if (tls_dl_load(err, errlen) < 0)
+        return -ENOSYS;
+    int rc = ltls->gnutls_priority_init(&p, priorities, &where);
     if (rc < 0) {
         snprintf(err, errlen, "tls.priorities: GnuTLS refuses it at \"%.60s\" (%s)",
-                 where ? where : priorities, gnutls_strerror(rc));
+                 where ? where : priorities, ltls->gnutls_strerror(rc));
         return -EINVAL;
     }
-    gnutls_priority_deinit(p);
+    ltls->gnutls_priority_deinit(p);
     return 0;
 }
 
@@ -223,13 +226,13 @@ static int tls_san_add(gnutls_x509_crt_t crt, const char *host)
 {
     unsigned char ip[16];
     if (inet_pton(AF_INET, host, ip) == 1)
-        return gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 4,
-                                                    GNUTLS_FSAN_APPEND);
+        return ltls->gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 4,
+                                                          GNUTLS_FSAN_APPEND);
     if (inet_pton(AF_INET6, host, ip) == 1)
-        return gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
-                                                    GNUTLS_FSAN_APPEND);
-    return gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, host,
-                                                (unsigned)strlen(host), GNUTLS_FSAN_APPEND);
+        return ltls->gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
+                                                          GNUTLS_FSAN_APPEND);
+    return ltls->gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, host,
+                                                      (unsigned)strlen(host), GNUTLS_FSAN_APPEND);
 }
 
 static bool tls_host_seen(const char *const *hosts, size_t n, const char *h)
@@ -252,29 +255,29 @@ static int tls_crt_build(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key,
     size_t idlen = sizeof id;
     int rc;
     /* A positive 127-bit serial: random, so a regenerated certificate never repeats one. */
-    if ((rc = gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial)) < 0)
+    if ((rc = ltls->gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial)) < 0)
         return rc;
     serial[0] &= 0x7f;
     serial[0] |= 0x01;
     time_t now = time(NULL);
     const char *cn = o->nhosts > 0 ? o->hosts[0] : "localhost";
     static const char org[] = "ganglion development certificate";
-    if ((rc = gnutls_x509_crt_set_version(crt, 3)) < 0 ||
-        (rc = gnutls_x509_crt_set_serial(crt, serial, sizeof serial)) < 0 ||
+    if ((rc = ltls->gnutls_x509_crt_set_version(crt, 3)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_serial(crt, serial, sizeof serial)) < 0 ||
         /* A minute of slack for clocks a little behind ours. */
-        (rc = gnutls_x509_crt_set_activation_time(crt, now - 60)) < 0 ||
-        (rc = gnutls_x509_crt_set_expiration_time(crt, now + (time_t)o->days * 86400)) < 0 ||
-        (rc = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, org,
-                                            sizeof org - 1)) < 0 ||
-        (rc = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-                                            (unsigned)strlen(cn))) < 0 ||
-        (rc = gnutls_x509_crt_set_key(crt, key)) < 0 ||
-        (rc = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
-        (rc = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
-        (rc = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0 ||
-        (rc = gnutls_x509_crt_get_key_id(crt, 0, id, &idlen)) < 0 ||
-        (rc = gnutls_x509_crt_set_subject_key_id(crt, id, idlen)) < 0 ||
-        (rc = gnutls_x509_crt_set_authority_key_id(crt, id, idlen)) < 0)
+        (rc = ltls->gnutls_x509_crt_set_activation_time(crt, now - 60)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_expiration_time(crt, now + (time_t)o->days * 86400)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, org,
+                                                  sizeof org - 1)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
+                                                  (unsigned)strlen(cn))) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_key(crt, key)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_get_key_id(crt, 0, id, &idlen)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_subject_key_id(crt, id, idlen)) < 0 ||
+        (rc = ltls->gnutls_x509_crt_set_authority_key_id(crt, id, idlen)) < 0)
         return rc;
     static const char *const builtin[] = {"localhost", "127.0.0.1", "::1"};
     for (size_t i = 0; i < 3; i++)
@@ -283,7 +286,7 @@ static int tls_crt_build(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key,
     for (size_t i = 0; i < o->nhosts; i++)
         if (!tls_host_seen(o->hosts, i, o->hosts[i]) && (rc = tls_san_add(crt, o->hosts[i])) < 0)
             return rc;
-    return gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
+    return ltls->gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
 }
 
 /* mkdir -p with 0700 for the directories it creates. */
@@ -361,6 +364,8 @@ int tls_selfsigned_write(const tls_selfsigned_opts_t *o, char *cert_path, size_t
         snprintf(err, errlen, "--days wants 1..%d, not %d", TLS_DAYS_MAX, o->days);
         return -EINVAL;
     }
+    if (tls_dl_load(err, errlen) < 0)
+        return -ENOSYS;
     if (o->nhosts > TLS_HOSTS_MAX) {
         snprintf(err, errlen, "at most %d --host names", TLS_HOSTS_MAX);
         return -EINVAL;
@@ -392,21 +397,21 @@ int tls_selfsigned_write(const tls_selfsigned_opts_t *o, char *cert_path, size_t
     gnutls_x509_privkey_t key = NULL;
     gnutls_x509_crt_t crt = NULL;
     gnutls_datum_t kpem = {NULL, 0}, cpem = {NULL, 0};
-    int g = gnutls_x509_privkey_init(&key);
+    int g = ltls->gnutls_x509_privkey_init(&key);
     if (g >= 0)
-        g = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-                                         GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
+        g = ltls->gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                               GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
     if (g >= 0)
-        g = gnutls_x509_crt_init(&crt);
+        g = ltls->gnutls_x509_crt_init(&crt);
     if (g >= 0)
         g = tls_crt_build(crt, key, o);
     if (g >= 0)
-        g = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
-                                              &kpem);
+        g = ltls->gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+                                                    GNUTLS_PKCS_PLAIN, &kpem);
     if (g >= 0)
-        g = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cpem);
+        g = ltls->gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cpem);
     if (g < 0) {
-        snprintf(err, errlen, "cannot generate the certificate: %s", gnutls_strerror(g));
+        snprintf(err, errlen, "cannot generate the certificate: %s", ltls->gnutls_strerror(g));
         rc = -EIO;
     }
     /* The key first: a certificate without its key is of no use. */
@@ -416,12 +421,12 @@ int tls_selfsigned_write(const tls_selfsigned_opts_t *o, char *cert_path, size_t
         rc = tls_file_write(cert_path, &cpem, 0644, err, errlen);
     if (kpem.data) {
         explicit_bzero(kpem.data, kpem.size);
-        gnutls_free(kpem.data);
+        tls_dl_free(kpem.data);
     }
-    gnutls_free(cpem.data);
+    tls_dl_free(cpem.data);
     if (crt)
-        gnutls_x509_crt_deinit(crt);
+        ltls->gnutls_x509_crt_deinit(crt);
     if (key)
-        gnutls_x509_privkey_deinit(key);
+        ltls->gnutls_x509_privkey_deinit(key);
     return rc;
 }

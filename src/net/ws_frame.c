@@ -6,8 +6,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include <gnutls/crypto.h>
 #include <sodium.h>
+
+#include "core/sha1.h"
 
 static int ws_fail(uint16_t *code, uint16_t c)
 {
@@ -283,9 +284,8 @@ int ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1])
     char buf[24 + sizeof guid];
     memcpy(buf, key, 24);
     memcpy(buf + 24, guid, sizeof guid);
-    unsigned char sha[20];
-    if (gnutls_hash_fast(GNUTLS_DIG_SHA1, buf, 24 + sizeof guid - 1, sha) < 0)
-        return -EINVAL;
+    unsigned char sha[SHA1_LEN];
+    sha1_digest(buf, 24 + sizeof guid - 1, sha);
     sodium_bin2base64(out, WS_ACCEPT_LEN + 1, sha, sizeof sha, sodium_base64_VARIANT_ORIGINAL);
     return 0;
 }
