@@ -46,8 +46,13 @@ cbad_scratch_t *cbad_pool_scratch_take(cbad_pool_t *p)
     if (p->nidle)
         sc = p->idle[--p->nidle];
     pthread_mutex_unlock(&p->mu);
-    if (!sc && cbad_scratch_new(&sc) < 0)
-        sc = NULL;
+    if (sc)
+        return sc;
+    if (cbad_scratch_new(&sc) < 0)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    p->live++;
+    pthread_mutex_unlock(&p->mu);
     return sc;
 }
 
@@ -59,6 +64,8 @@ void cbad_pool_scratch_give(cbad_pool_t *p, cbad_scratch_t *sc)
     if (p->nidle < p->cap) {
         p->idle[p->nidle++] = sc;
         sc = NULL;
+    } else {
+        p->live--;
     }
     pthread_mutex_unlock(&p->mu);
     cbad_scratch_destroy(&sc);
@@ -68,6 +75,14 @@ size_t cbad_pool_idle(cbad_pool_t *p)
 {
     pthread_mutex_lock(&p->mu);
     size_t n = p->nidle;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+size_t cbad_pool_live(cbad_pool_t *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = p->live;
     pthread_mutex_unlock(&p->mu);
     return n;
 }

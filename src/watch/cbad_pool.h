@@ -16,6 +16,7 @@ typedef struct cbad_pool {
     pthread_mutex_t mu;
     cbad_scratch_t **idle; /* cap slots, allocated once */
     size_t nidle, cap;
+    size_t live; /* scratches in existence: taken plus idle */
 } cbad_pool_t;
 
 /* libuv's thread pool size as libuv reads it (UV_THREADPOOL_SIZE, default 4, at most 1024). */
@@ -28,6 +29,7 @@ cbad_scratch_t *cbad_pool_scratch_take(cbad_pool_t *p);
 /* Gives a scratch back (NULL is ignored): kept when fewer than cap are idle, freed otherwise. */
 void cbad_pool_scratch_give(cbad_pool_t *p, cbad_scratch_t *sc);
 size_t cbad_pool_idle(cbad_pool_t *p);
+size_t cbad_pool_live(cbad_pool_t *p);  /* scratches made and not freed: at most cap + taken */
 void cbad_pool_destroy(cbad_pool_t *p); /* frees the idle scratches; none may be taken */
 
 #endif

@@ -580,7 +580,10 @@ static void watch_job_work(uv_work_t *req)
 {
     watch_job_t *j = req->data;
     uint64_t t0 = clock_mono_ns();
-    cbad_scratch_t *sc = cbad_pool_scratch_take(&j->w->scratch);
+    /* Taken at the first window this job scores, not before: a numeric stream's job, or one
+     * that only fills a window, never holds one, so the pool grows with the text streams that
+     * score at the same moment rather than with every job (docs/testing.md, "Soak"). */
+    cbad_scratch_t *sc = NULL;
     cbad_job_t *cj = NULL; /* one snapshot, refilled window after window */
     j->consumed = j->nev;
     for (size_t i = 0; i < j->nev; i++) {
@@ -606,6 +609,8 @@ static void watch_job_work(uv_work_t *req)
             continue;
         cbad_result_t r;
         memset(&r, 0, sizeof r);
+        if (!sc)
+            sc = cbad_pool_scratch_take(&j->w->scratch); /* NULL: cbad_job_run makes its own */
         if (cbad_job_run(cj, sc, &r) == 0) {
             j->windows++;
             j->last_score = r.score;

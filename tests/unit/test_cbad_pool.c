@@ -26,9 +26,11 @@ static void test_pool_keeps_at_most_cap_idle(void **state)
             assert_non_null(sc[i]);
         }
         assert_int_equal(cbad_pool_idle(&p), 0);
+        assert_int_equal(cbad_pool_live(&p), BURST);
         for (int i = 0; i < BURST; i++)
             cbad_pool_scratch_give(&p, sc[i]);
         assert_int_equal(cbad_pool_idle(&p), CAP); /* the other 8 were freed */
+        assert_int_equal(cbad_pool_live(&p), CAP);
     }
     cbad_pool_destroy(&p);
 }
