@@ -390,6 +390,14 @@ def main():
     last = sorted(rss[-3:])[len(rss[-3:]) // 2] if rss else None
     peak = max(rss) if rss else None
     growth = (last - base) / base * 100 if base else None
+    # Least-squares slope of the samples after the warm-up, KB a minute: a steady rise shows here,
+    # a single step (a bounded pool reaching its size late) shows in the samples.
+    slope = None
+    if len(after) >= 3:
+        ts = [s["t"] / 60.0 for s in after]
+        mt, mr = sum(ts) / len(ts), sum(rss) / len(rss)
+        den = sum((t - mt) ** 2 for t in ts)
+        slope = sum((t - mt) * (r - mr) for t, r in zip(ts, rss)) / den if den else None
     t = soak.t
     total_ok = sum(t.ok.values())
     res = {
@@ -402,7 +410,8 @@ def main():
         "first_errors": t.first_errors,
         "rss_kb": {"start": soak.samples[0]["rss_kb"], "after_warmup": base, "peak": peak,
                    "end": last, "idle_after_run": idle_rss,
-                   "growth_after_warmup_pct": round(growth, 2) if growth is not None else None},
+                   "growth_after_warmup_pct": round(growth, 2) if growth is not None else None,
+                   "slope_kb_per_min_after_warmup": round(slope, 1) if slope is not None else None},
         "fds": {"after_warmup": after[0]["fds"] if after else None, "end": fds},
         "loop_lag_ms": {"p50": hist_quantile(h0, h1, .5), "p99": hist_quantile(h0, h1, .99),
                         "p999": hist_quantile(h0, h1, .999),

@@ -501,39 +501,6 @@ typedef struct watch_job {
     int error;
 } watch_job_t;
 
-static cbad_scratch_t *watch_scratch_get(watch_t *w)
-{
-    cbad_scratch_t *sc = NULL;
-    pthread_mutex_lock(&w->scratch_mu);
-    if (w->nscratch)
-        sc = w->scratch[--w->nscratch];
-    pthread_mutex_unlock(&w->scratch_mu);
-    if (!sc && cbad_scratch_new(&sc) < 0)
-        sc = NULL;
-    return sc;
-}
-
-static void watch_scratch_put(watch_t *w, cbad_scratch_t *sc)
-{
-    if (!sc)
-        return;
-    pthread_mutex_lock(&w->scratch_mu);
-    if (w->nscratch == w->cap_scratch) {
-        size_t nc = w->cap_scratch ? w->cap_scratch * 2 : 8;
-        cbad_scratch_t **n = realloc(w->scratch, nc * sizeof *n);
-        if (n) {
-            w->scratch = n;
-            w->cap_scratch = nc;
-        }
-    }
-    if (w->nscratch < w->cap_scratch) {
-        w->scratch[w->nscratch++] = sc;
-        sc = NULL;
-    }
-    pthread_mutex_unlock(&w->scratch_mu);
-    cbad_scratch_destroy(&sc);
-}
-
 /* A UUID v4 in text, from libsodium's generator (thread-safe). */
 static void watch_uuid(char out[37])
 {
@@ -615,7 +582,10 @@ static void watch_job_work(uv_work_t *req)
 {
     watch_job_t *j = req->data;
     uint64_t t0 = clock_mono_ns();
-    cbad_scratch_t *sc = watch_scratch_get(j->w);
+    /* Taken at the first window this job scores, not before: a numeric stream's job, or one
+     * that only fills a window, never holds one, so the pool grows with the text streams that
+     * score at the same moment rather than with every job (docs/testing.md, "Soak"). */
+    cbad_scratch_t *sc = NULL;
     cbad_job_t *cj = NULL; /* one snapshot, refilled window after window */
     j->consumed = j->nev;
     for (size_t i = 0; i < j->nev; i++) {
@@ -641,6 +611,8 @@ static void watch_job_work(uv_work_t *req)
             continue;
         cbad_result_t r;
         memset(&r, 0, sizeof r);
+        if (!sc)
+            sc = cbad_pool_scratch_take(&j->w->scratch); /* NULL: cbad_job_run makes its own */
         if (cbad_job_run(cj, sc, &r) == 0) {
             j->windows++;
             j->last_score = r.score;
@@ -653,7 +625,7 @@ static void watch_job_work(uv_work_t *req)
         cbad_result_clear(&r);
     }
     cbad_job_destroy(&cj);
-    watch_scratch_put(j->w, sc);
+    cbad_pool_scratch_give(&j->w->scratch, sc);
     j->seconds = (double)(clock_mono_ns() - t0) / 1e9;
 }
 
@@ -1008,7 +980,10 @@ int watch_start(hub_t *hub)
     if (!w)
         return -1;
     w->hub = hub;
-    pthread_mutex_init(&w->scratch_mu, NULL);
+    if (cbad_pool_init(&w->scratch, cbad_pool_threads()) < 0) {
+        free(w);
+        return -1;
+    }
     hub->watch = w;
     if (watch_defaults_from_config(w, &hub->cfg, err, sizeof err) < 0) {
         log_error(NULL, "watch: bad configuration", "{s:s}", "reason", err);
@@ -1050,10 +1025,7 @@ void watch_destroy(hub_t *hub)
     for (size_t i = 0; i < w->nstreams; i++)
         watch_stream_free(w->streams[i]);
     free(w->streams);
-    for (size_t i = 0; i < w->nscratch; i++)
-        cbad_scratch_destroy(&w->scratch[i]);
-    free(w->scratch);
-    pthread_mutex_destroy(&w->scratch_mu);
+    cbad_pool_destroy(&w->scratch);
     memset(w->sk, 0, sizeof w->sk);
     free(w);
     hub->watch = NULL;

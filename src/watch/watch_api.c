@@ -998,6 +998,12 @@ void watch_metrics_collect(strbuf_t *out, void *ud)
                   "# HELP ganglion_watch_streams streams defined\n# TYPE ganglion_watch_streams "
                   "gauge\nganglion_watch_streams %zu\n",
                   w->nstreams);
+    strbuf_printf(out,
+                  "# HELP ganglion_watch_scratch_contexts scoring scratch contexts in memory "
+                  "(about 1 MB each once warm; at most one idle per thread-pool thread)\n"
+                  "# TYPE ganglion_watch_scratch_contexts gauge\n"
+                  "ganglion_watch_scratch_contexts %zu\n",
+                  cbad_pool_live(&w->scratch));
 }
 
 /* ---- declarations ---------------------------------------------------------------------------- */

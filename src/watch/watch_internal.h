@@ -15,6 +15,7 @@
 #include "core/strbuf.h"
 #include "store/retention.h"
 #include "store/store.h"
+#include "watch/cbad_pool.h"
 #include "watch/cbad.h"
 #include "watch/num_detect.h"
 
@@ -131,10 +132,9 @@ typedef struct watch {
     size_t nstreams, cap_streams;
     size_t labelled; /* streams given their own metric labels so far */
     bool stopping;
-    /* scratch contexts for cbad_job_run, shared by the pool's threads */
-    pthread_mutex_t scratch_mu;
-    cbad_scratch_t **scratch;
-    size_t nscratch, cap_scratch;
+    /* scratch contexts for cbad_job_run, shared by the pool's threads; at most one idle per
+     * thread-pool thread (cbad_pool.h) */
+    cbad_pool_t scratch;
     int jobs_running;
     /* the evidence signing key */
     unsigned char pk[32], sk[64];
