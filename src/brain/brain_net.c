@@ -81,7 +81,8 @@ void brain_net_destroy(brain_net_t **np)
     if (!np || !*np)
         return;
     brain_net_t *n = *np;
-    for (uint32_t i = 0; i < n->n_areas; i++)
+    /* areas is NULL when net_alloc ran out of memory after setting n_areas */
+    for (uint32_t i = 0; n->areas && i < n->n_areas; i++)
         block_free(&n->areas[i].syn);
     free(n->areas);
     free(n->area);

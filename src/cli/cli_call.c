@@ -101,7 +101,9 @@ static int cli_call_body(const char *arg, char **body, size_t *len, char *what, 
         *body = strdup(arg);
         rc = *body ? 0 : -ENOMEM;
         if (rc == 0 && *len > CLI_CALL_MAX_BODY) {
+            /* the caller frees *body on every refusal */
             free(*body);
+            *body = NULL;
             rc = -E2BIG;
         }
     }

@@ -237,7 +237,8 @@ int cli_table_print(const cli_table_t *t, FILE *out, bool color)
         for (size_t c = 0; c < t->ncols; c++)
             if (row[c].text && *row[c].text)
                 last = c;
-        for (size_t c = 0; c <= last; c++) {
+        /* c < ncols says what cli_table_new ensures (ncols >= 1) to the analyzer */
+        for (size_t c = 0; c < t->ncols && c <= last; c++) {
             if (c)
                 fputs("  ", out);
             cli_table_put(out, row[c].text ? row[c].text : "", w[c], t->align[c], c == last,

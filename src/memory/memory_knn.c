@@ -408,7 +408,9 @@ int memory_knn_search(const memory_knn_t *ix, const float *q, size_t k,
         return 0;
     if (k > MEMORY_KNN_MAX_K)
         k = MEMORY_KNN_MAX_K;
-    float *qn = malloc(ix->dim * sizeof *qn);
+    /* zeroed, though prepare writes all dim floats: the analyzer cannot see that the dot
+     * products below read no further (cut[0] <= cut[1] <= dim, set by memory_knn_new) */
+    float *qn = calloc(ix->dim, sizeof *qn);
     int16_t *qc = malloc(ix->dim * sizeof *qc);
     float qtail[2];
     if (!qn || !qc || memory_knn_query_prepare(ix, q, qn, qtail) < 0) {

@@ -497,7 +497,7 @@ static json_t *tasks_batch_item(const char *id, const task_t *t, int status, pro
     if (p) {
         json_object_set_new(o, "problem", problem_to_json(p, NULL));
         problem_destroy(&p);
-    } else {
+    } else if (t) { /* always, with no problem: said for the analyzer (problem_new is never NULL) */
         json_object_set_new(o, "state", json_string(tasks_state_names[t->state]));
         json_object_set_new(o, "seq", json_integer((json_int_t)t->seq));
     }

@@ -42,7 +42,7 @@ static bool is_hex(unsigned char c)
 
 static bool cbad_name_secret(const char *name, size_t len)
 {
-    char low[64];
+    char low[64] = {0}; /* all of it set: the analyzer cannot see that strlen(low) <= len */
     if (len == 0 || len >= sizeof low)
         return false;
     for (size_t i = 0; i < len; i++)
