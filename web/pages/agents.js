@@ -85,6 +85,8 @@ function SpawnForm({ onDone }) {
 function AgentList() {
   const [status, setStatus] = useState('');
   const [labels, setLabels] = useState('');
+  // what is typed, applied on Enter or blur: a render meanwhile (a poll, a live event) keeps it
+  const [draft, setDraft] = useState('');
   const [sort, setSort] = useState({ key: 'created_at', dir: -1 });
   const [spawn, setSpawn] = useState(false);
   // Live: a status event updates its row in place; an agent the list lacks (a new one, or one
@@ -114,7 +116,7 @@ function AgentList() {
   return html`<h1>Agents</h1>
     <div class="toolbar">
       <label>Status <select value=${status} onChange=${e => setStatus(e.target.value)}>${STATUSES.map(s => html`<option value=${s}>${s || 'any'}</option>`)}</select></label>
-      <label>Label filter <input value=${labels} placeholder="k=v,k2=v2" onChange=${e => setLabels(e.target.value)} /></label>
+      <label>Label filter <input value=${draft} placeholder="k=v,k2=v2" onInput=${e => setDraft(e.target.value)} onChange=${e => setLabels(e.target.value)} /></label>
       <span class="spacer"></span>
       <span class=${'live-dot' + (isLive ? ' on' : '')} data-live=${isLive ? 'on' : 'off'} title=${isLive ? 'live' : 'polling'}>${isLive ? 'live' : 'polling'}</span>
       <span class="muted">${sorted.length} agents</span>
