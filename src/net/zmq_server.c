@@ -778,7 +778,7 @@ static int zsrv_open(zmq_server_t *s, int type, const char *cfgval, const char *
         lzmq->zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, zmq_auth_secret_key(s->auth), 40);
         lzmq->zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, "ganglion", 8);
     }
-    if (lzmq->zmq_bind(z, want) < 0) {
+    if (zmq_dl_bind(z, want) < 0) {
         int e = lzmq->zmq_errno();
         lzmq->zmq_close(z);
         if (e == EADDRINUSE && strcmp(cfgval, dflt) == 0) {
@@ -852,7 +852,7 @@ void zmq_server_destroy(zmq_server_t **sp)
     if (s->zap)
         lzmq->zmq_close(s->zap);
     if (s->ctx)
-        lzmq->zmq_ctx_term(s->ctx);
+        zmq_dl_ctx_term(s->ctx);
     if (s->peers) {
         size_t pos = 0;
         zsrv_peer_t *p;
@@ -914,7 +914,7 @@ int zmq_server_start(hub_t *hub, zmq_server_t **out, char *err, size_t errlen)
         s->zap = lzmq->zmq_socket(s->ctx, ZMQ_REP);
         int zero = 0;
         if (!s->zap || lzmq->zmq_setsockopt(s->zap, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
-            lzmq->zmq_bind(s->zap, "inproc://zeromq.zap.01") < 0) {
+            zmq_dl_bind(s->zap, "inproc://zeromq.zap.01") < 0) {
             snprintf(err, errlen, "cannot start the ZAP handler: %s",
                      lzmq->zmq_strerror(lzmq->zmq_errno()));
             goto fail;
