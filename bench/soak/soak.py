@@ -164,7 +164,9 @@ class Soak:
                 sock.send(data)
                 frames = sock.recv_multipart()
             except zmq.ZMQError as e:
-                self.t.add("zmq", "errors", what=f"{method} {path}: {e!r}")
+                self.t.add("zmq", "errors",
+                           what=f"{method} {path} ({enc}, id {n}): {e!r}; daemon's ZMQ counters "
+                                f"now: {self.zmq_counters()}")
                 sock.close(0)
                 sock = ctx.socket(zmq.DEALER)
                 sock.setsockopt(zmq.LINGER, 0)
@@ -287,6 +289,19 @@ class Soak:
                 le = line.split('le="', 1)[1].split('"', 1)[0]
                 b[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
         return b
+
+    def zmq_counters(self):
+        """The daemon's ZMQ counters (messages in and out, malformed, dropped by reason, in
+        flight): read when a ZMQ request went unanswered, they say on which side it was lost."""
+        try:
+            r = requests.get(self.url + "/metrics", headers=self.h, timeout=30,
+                             proxies={"http": None})
+        except requests.RequestException as e:
+            return {"error": repr(e)}
+        return {line.rsplit(" ", 1)[0].replace("ganglion_zmq_", ""): float(line.rsplit(" ", 1)[1])
+                for line in r.text.splitlines()
+                if line.startswith("ganglion_zmq_") and "curve" not in line
+                and "events_published" not in line}
 
     def proc(self):
         rss = None
@@ -412,6 +427,7 @@ def main():
                    "end": last, "idle_after_run": idle_rss,
                    "growth_after_warmup_pct": round(growth, 2) if growth is not None else None,
                    "slope_kb_per_min_after_warmup": round(slope, 1) if slope is not None else None},
+        "zmq_counters": soak.zmq_counters(),
         "fds": {"after_warmup": after[0]["fds"] if after else None, "end": fds},
         "loop_lag_ms": {"p50": hist_quantile(h0, h1, .5), "p99": hist_quantile(h0, h1, .99),
                         "p999": hist_quantile(h0, h1, .999),

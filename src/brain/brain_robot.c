@@ -156,11 +156,11 @@ static void robot_agent_drop(brain_robot_t *r, robot_agent_t *a, const char *why
 
 /* ---- replies on the ROUTER ------------------------------------------------------------------ */
 
+/* The zmq_dl_ calls repeat a call that a signal interrupted (EINTR): see net/zmq_dl.h. */
 static bool robot_readable(void *sock)
 {
-    int ev = 0;
-    size_t sz = sizeof ev;
-    return lzmq->zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
+    int ev = zmq_dl_events(sock);
+    return ev > 0 && (ev & ZMQ_POLLIN);
 }
 
 /* Sends [rid][""?][container with one JSON struct]; ROUTER_MANDATORY makes a vanished peer an
@@ -177,9 +177,9 @@ static void robot_reply(brain_robot_t *r, const void *rid, size_t ridlen, bool d
         return;
     }
     free(text);
-    if (lzmq->zmq_send(r->router, rid, ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        (delim && lzmq->zmq_send(r->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
-        lzmq->zmq_send(r->router, r->out.data, r->out.len, ZMQ_DONTWAIT) < 0)
+    if (zmq_dl_send(r->router, rid, ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        (delim && zmq_dl_send(r->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
+        zmq_dl_send(r->router, r->out.data, r->out.len, ZMQ_DONTWAIT) < 0)
         r->drop_unroutable++;
 }
 
@@ -389,7 +389,7 @@ static int robot_router_recv(brain_robot_t *r)
     do {
         zmq_msg_t m;
         lzmq->zmq_msg_init(&m);
-        if (lzmq->zmq_msg_recv(&m, r->router, ZMQ_DONTWAIT) < 0) {
+        if (zmq_dl_msg_recv(&m, r->router, ZMQ_DONTWAIT) < 0) {
             lzmq->zmq_msg_close(&m);
             if (n == 0)
                 return 0;
@@ -459,7 +459,7 @@ static int robot_pull_recv(brain_robot_t *r)
 {
     zmq_msg_t m;
     lzmq->zmq_msg_init(&m);
-    if (lzmq->zmq_msg_recv(&m, r->pull, ZMQ_DONTWAIT) < 0) {
+    if (zmq_dl_msg_recv(&m, r->pull, ZMQ_DONTWAIT) < 0) {
         lzmq->zmq_msg_close(&m);
         return 0;
     }
@@ -468,7 +468,7 @@ static int robot_pull_recv(brain_robot_t *r)
     lzmq->zmq_msg_close(&m);
     while (multipart) { /* the rest of a multipart message: discarded */
         lzmq->zmq_msg_init(&m);
-        if (lzmq->zmq_msg_recv(&m, r->pull, ZMQ_DONTWAIT) < 0) {
+        if (zmq_dl_msg_recv(&m, r->pull, ZMQ_DONTWAIT) < 0) {
             lzmq->zmq_msg_close(&m);
             break;
         }
@@ -543,7 +543,7 @@ int brain_robot_motor_publish(brain_robot_t *r, uint16_t counter, const brain_fb
     int rc = brain_fbc_encode_xyzp(&r->out, counter, zero, areas, n);
     if (rc < 0)
         return rc;
-    if (lzmq->zmq_send(r->pub, r->out.data, r->out.len, ZMQ_DONTWAIT) < 0)
+    if (zmq_dl_send(r->pub, r->out.data, r->out.len, ZMQ_DONTWAIT) < 0)
         r->drop_motor++;
     else
         r->motor_frames++;
@@ -702,7 +702,7 @@ static int robot_open(brain_robot_t *r, int type, const char *what, const char *
     lzmq->zmq_setsockopt(z, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (type == ZMQ_ROUTER)
         lzmq->zmq_setsockopt(z, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    if (lzmq->zmq_bind(z, want) < 0) {
+    if (zmq_dl_bind(z, want) < 0) {
         snprintf(err, errlen, "cannot bind the brain robot %s socket to %s: %s", what, want,
                  lzmq->zmq_strerror(lzmq->zmq_errno()));
         lzmq->zmq_close(z);
@@ -779,7 +779,7 @@ void brain_robot_destroy(brain_robot_t **rp)
         if (socks[i])
             lzmq->zmq_close(socks[i]);
     if (r->ctx)
-        lzmq->zmq_ctx_term(r->ctx);
+        zmq_dl_ctx_term(r->ctx);
     uv_loop_t *loop = r->loop;
     bool handles = r->closing > 1;
     robot_release(r);

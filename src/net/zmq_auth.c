@@ -181,7 +181,7 @@ void zmq_auth_zap_answer(zmq_auth_t *s, void *zap)
     do {
         zmq_msg_t m;
         lzmq->zmq_msg_init(&m);
-        if (lzmq->zmq_msg_recv(&m, zap, ZMQ_DONTWAIT) < 0) {
+        if (zmq_dl_msg_recv(&m, zap, ZMQ_DONTWAIT) < 0) {
             lzmq->zmq_msg_close(&m);
             break;
         }
@@ -218,16 +218,16 @@ void zmq_auth_zap_answer(zmq_auth_t *s, void *zap)
     }
     /* The REP socket must answer every request it took, even a malformed one. */
     const char *code = allowed ? "200" : "400";
-    lzmq->zmq_send(zap, "1.0", 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_dl_send(zap, "1.0", 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     if (n >= 2)
-        lzmq->zmq_send(zap, lzmq->zmq_msg_data(&f[1]), lzmq->zmq_msg_size(&f[1]),
-                       ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_dl_send(zap, lzmq->zmq_msg_data(&f[1]), lzmq->zmq_msg_size(&f[1]),
+                    ZMQ_SNDMORE | ZMQ_DONTWAIT);
     else
-        lzmq->zmq_send(zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    lzmq->zmq_send(zap, code, 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    lzmq->zmq_send(zap, why, strlen(why), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    lzmq->zmq_send(zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    lzmq->zmq_send(zap, "", 0, ZMQ_DONTWAIT);
+        zmq_dl_send(zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_dl_send(zap, code, 3, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_dl_send(zap, why, strlen(why), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_dl_send(zap, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_dl_send(zap, "", 0, ZMQ_DONTWAIT);
     for (size_t i = 0; i < n; i++)
         lzmq->zmq_msg_close(&f[i]);
 }

@@ -196,13 +196,16 @@ static void zsrv_send(zmq_server_t *s, const void *id, size_t idlen, bool delim,
         s->drop_unroutable++; /* out of memory */
         return;
     }
-    if (lzmq->zmq_send(s->router, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    /* Only the routing id's frame can be refused (no such peer, or its pipe full); once it is
+     * taken, the other frames go into the same pipe. A signal makes any of them fail with
+     * EINTR, which zmq_dl_send retries: a frame given up then would drop the reply, or leave
+     * the socket in the middle of a message that the next reply's frames would join. */
+    if (zmq_dl_send(s->router, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         s->drop_unroutable++;
         return;
     }
-    if (delim)
-        lzmq->zmq_send(s->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    if (lzmq->zmq_send(s->router, buf, len, ZMQ_DONTWAIT) < 0) {
+    if ((delim && zmq_dl_send(s->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
+        zmq_dl_send(s->router, buf, len, ZMQ_DONTWAIT) < 0) {
         s->drop_unroutable++;
         return;
     }
@@ -540,7 +543,7 @@ static int zsrv_recv_one(zmq_server_t *s)
     do {
         zmq_msg_t m;
         lzmq->zmq_msg_init(&m);
-        if (lzmq->zmq_msg_recv(&m, s->router, ZMQ_DONTWAIT) < 0) {
+        if (zmq_dl_msg_recv(&m, s->router, ZMQ_DONTWAIT) < 0) {
             lzmq->zmq_msg_close(&m);
             if (n == 0)
                 return 0;
@@ -575,9 +578,8 @@ static int zsrv_recv_one(zmq_server_t *s)
 
 static bool zsrv_readable(void *sock)
 {
-    int ev = 0;
-    size_t sz = sizeof ev;
-    return lzmq->zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
+    int ev = zmq_dl_events(sock);
+    return ev > 0 && (ev & ZMQ_POLLIN);
 }
 
 static void zsrv_on_idle(uv_idle_t *h);
@@ -644,8 +646,8 @@ static void zsrv_on_router_poll(uv_poll_t *h, int status, int events)
 static void zsrv_on_event(bus_event_t *ev, void *ud)
 {
     zmq_server_t *s = ud;
-    if (lzmq->zmq_send(s->pub, ev->topic, strlen(ev->topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        lzmq->zmq_send(s->pub, ev->data, ev->data_len, ZMQ_DONTWAIT) < 0) {
+    if (zmq_dl_send(s->pub, ev->topic, strlen(ev->topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_dl_send(s->pub, ev->data, ev->data_len, ZMQ_DONTWAIT) < 0) {
         s->drop_pub++;
         return;
     }
@@ -659,7 +661,7 @@ static void zsrv_pub_pump(zmq_server_t *s)
     for (int i = 0; i < ZSRV_BATCH && zsrv_readable(s->pub); i++) {
         zmq_msg_t m;
         lzmq->zmq_msg_init(&m);
-        if (lzmq->zmq_msg_recv(&m, s->pub, ZMQ_DONTWAIT) < 0) {
+        if (zmq_dl_msg_recv(&m, s->pub, ZMQ_DONTWAIT) < 0) {
             lzmq->zmq_msg_close(&m);
             break;
         }
@@ -776,7 +778,7 @@ static int zsrv_open(zmq_server_t *s, int type, const char *cfgval, const char *
         lzmq->zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, zmq_auth_secret_key(s->auth), 40);
         lzmq->zmq_setsockopt(z, ZMQ_ZAP_DOMAIN, "ganglion", 8);
     }
-    if (lzmq->zmq_bind(z, want) < 0) {
+    if (zmq_dl_bind(z, want) < 0) {
         int e = lzmq->zmq_errno();
         lzmq->zmq_close(z);
         if (e == EADDRINUSE && strcmp(cfgval, dflt) == 0) {
@@ -850,7 +852,7 @@ void zmq_server_destroy(zmq_server_t **sp)
     if (s->zap)
         lzmq->zmq_close(s->zap);
     if (s->ctx)
-        lzmq->zmq_ctx_term(s->ctx);
+        zmq_dl_ctx_term(s->ctx);
     if (s->peers) {
         size_t pos = 0;
         zsrv_peer_t *p;
@@ -912,7 +914,7 @@ int zmq_server_start(hub_t *hub, zmq_server_t **out, char *err, size_t errlen)
         s->zap = lzmq->zmq_socket(s->ctx, ZMQ_REP);
         int zero = 0;
         if (!s->zap || lzmq->zmq_setsockopt(s->zap, ZMQ_LINGER, &zero, sizeof zero) < 0 ||
-            lzmq->zmq_bind(s->zap, "inproc://zeromq.zap.01") < 0) {
+            zmq_dl_bind(s->zap, "inproc://zeromq.zap.01") < 0) {
             snprintf(err, errlen, "cannot start the ZAP handler: %s",
                      lzmq->zmq_strerror(lzmq->zmq_errno()));
             goto fail;
