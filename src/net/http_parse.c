@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/num.h"
+
 bool http_request_id_valid(const char *s)
 {
     if (!s || !*s)
@@ -116,17 +118,6 @@ bool http_accepts_zstd(const char *ae)
     return http_accepts(ae, coding_is_zstd);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 size_t http_unescape_inplace(char *s, bool *bad)
 {
     char *w = s;
@@ -136,14 +127,13 @@ size_t http_unescape_inplace(char *s, bool *bad)
             *w++ = *r++;
             continue;
         }
-        int hi = hexval(r[1]);
-        int lo = hi >= 0 ? hexval(r[2]) : -1;
-        if (hi < 0 || lo < 0) {
+        int byte = num_hexbyte_parse(r + 1);
+        if (byte < 0) {
             *bad = true;
             *w++ = *r++;
             continue;
         }
-        char ch = (char)(hi * 16 + lo);
+        char ch = (char)byte;
         if (ch == '\0')
             *bad = true;
         *w++ = ch;

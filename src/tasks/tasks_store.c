@@ -336,6 +336,17 @@ void tasks_dirty(tasks_t *ts, task_t *t)
     }
 }
 
+/* Holds k's reply until the batch that holds the latest change has committed. */
+static void tasks_ack_queue(tasks_t *ts, tasks_ack_t *k)
+{
+    k->mark = ts->save_seq;
+    if (ts->ack_tail)
+        ts->ack_tail->next = k;
+    else
+        ts->ack_head = k;
+    ts->ack_tail = k;
+}
+
 void tasks_ack_reply(tasks_t *ts, api_req_t *req, int status, json_t *body)
 {
     if (ts->save_done >= ts->save_seq) {
@@ -351,12 +362,7 @@ void tasks_ack_reply(tasks_t *ts, api_req_t *req, int status, json_t *body)
     k->req = req;
     k->body = body;
     k->status = status;
-    k->mark = ts->save_seq;
-    if (ts->ack_tail)
-        ts->ack_tail->next = k;
-    else
-        ts->ack_head = k;
-    ts->ack_tail = k;
+    tasks_ack_queue(ts, k);
 }
 
 void tasks_ack_reply_text(tasks_t *ts, api_req_t *req, int status, char *text, size_t len)
@@ -381,12 +387,7 @@ void tasks_ack_reply_text(tasks_t *ts, api_req_t *req, int status, char *text, s
     k->text = text;
     k->len = len;
     k->status = status;
-    k->mark = ts->save_seq;
-    if (ts->ack_tail)
-        ts->ack_tail->next = k;
-    else
-        ts->ack_head = k;
-    ts->ack_tail = k;
+    tasks_ack_queue(ts, k);
 }
 
 void tasks_ack_task(tasks_t *ts, api_req_t *req, int status, const task_t *t)
