@@ -149,8 +149,8 @@ int memory_db_list(store_conn_t *c, const memory_filter_t *f, json_t **rows)
     size_t o = strlen(sql);
     p[n++] = STORE_INTV(f->limit);
     p[n++] = STORE_INTV(f->offset);
-    snprintf(sql + o, sizeof sql - o, " ORDER BY created_at DESC, id LIMIT $%zu OFFSET $%zu", n - 1,
-             n);
+    snprintf(sql + o, sizeof sql - o, " ORDER BY created_at DESC, rid DESC LIMIT $%zu OFFSET $%zu",
+             n - 1, n);
     return store_query(c, sql, p, n, rows, NULL);
 }
 
@@ -170,7 +170,8 @@ int memory_db_match(store_conn_t *c, bool pg, const memory_terms_t *t, const mem
     size_t n = 1;
     memory_db_where(f, sql, sizeof sql, p, &n);
     size_t o = strlen(sql);
-    snprintf(sql + o, sizeof sql - o, " ORDER BY created_at DESC, id LIMIT %d", MEMORY_CANDIDATES);
+    snprintf(sql + o, sizeof sql - o, " ORDER BY created_at DESC, rid DESC LIMIT %d",
+             MEMORY_CANDIDATES);
     return store_query(c, sql, p, n, rows, NULL);
 }
 
@@ -258,7 +259,7 @@ int memory_db_prune(store_conn_t *c, const char *layer, int64_t max_count, int64
     int rc = store_query(c,
                          "SELECT id, layer FROM memory_records WHERE layer = $1 AND "
                          "((expires_at IS NOT NULL AND expires_at <= $2) OR created_at < $3) "
-                         "ORDER BY created_at, id LIMIT $4",
+                         "ORDER BY created_at, rid LIMIT $4",
                          p, 4, &rows, NULL);
     if (rc == 0)
         rc = memory_db_delete_rows(c, rows, deleted);
@@ -268,14 +269,16 @@ int memory_db_prune(store_conn_t *c, const char *layer, int64_t max_count, int64
     int64_t left = batch - (int64_t)json_array_size(deleted);
     if (left <= 0)
         return 0;
-    /* beyond the count: the oldest, past the newest max_count */
+    /* beyond the count: the oldest, past the newest max_count (records made in the same
+     * millisecond are ordered as they were written, by rid) */
     store_val_t q[] = {STORE_TEXTV(layer), STORE_INTV(max_count), STORE_INTV(left)};
     rows = NULL;
-    rc = store_query(c,
-                     "SELECT id, layer FROM memory_records WHERE layer = $1 AND id NOT IN "
-                     "(SELECT id FROM memory_records WHERE layer = $1 "
-                     "ORDER BY created_at DESC, id LIMIT $2) ORDER BY created_at, id LIMIT $3",
-                     q, 3, &rows, NULL);
+    rc = store_query(
+        c,
+        "SELECT id, layer FROM memory_records WHERE layer = $1 AND id NOT IN "
+        "(SELECT id FROM memory_records WHERE layer = $1 "
+        "ORDER BY created_at DESC, rid DESC LIMIT $2) ORDER BY created_at, rid LIMIT $3",
+        q, 3, &rows, NULL);
     if (rc == 0)
         rc = memory_db_delete_rows(c, rows, deleted);
     json_decref(rows);
