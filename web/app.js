@@ -20,6 +20,7 @@ function useRoute() {
   useEffect(() => {
     const f = () => setRoute(parseHash());
     addEventListener('hashchange', f);
+    f(); // a hash changed between this render and the effect (a link followed as the shell mounts)
     return () => removeEventListener('hashchange', f);
   }, []);
   return route;

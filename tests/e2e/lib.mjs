@@ -23,6 +23,9 @@ export function check(cond, what) {
 
 // A browser, a page with the console's error guard, and a finish() that fails on errors seen.
 // `allow` lists the errors a scenario causes on purpose (the browser logs a refused fetch).
+let lastPage = null;
+const recent = []; // the page's last console lines and failed requests, printed on a failure
+
 export async function open({ width = 1280, height = 860, allow = [] } = {}) {
   const browser = await chromium.launch({ executablePath: env.chromium, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   const context = await browser.newContext({ viewport: { width, height } });
@@ -33,6 +36,10 @@ export async function open({ width = 1280, height = 860, allow = [] } = {}) {
     if (m.type() === 'error' && !allow.some(re => re.test(m.text()))) errors.push('console: ' + m.text());
   });
   page.on('pageerror', e => errors.push('pageerror: ' + e.message));
+  page.on('console', m => recent.push(`console.${m.type()}: ${m.text()}`));
+  page.on('response', r => { if (r.status() >= 400) recent.push(`${r.status()} ${r.request().method()} ${r.url()}`); });
+  page.on('requestfailed', r => recent.push(`failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  lastPage = page;
   const finish = async () => {
     await browser.close();
     if (errors.length) throw new Error('errors in the page:\n' + errors.join('\n'));
@@ -53,6 +60,18 @@ export async function shot(page, name) {
 }
 
 // Runs a scenario as the script's body: a failure prints and exits 1 (pytest reads the code).
+// On a failure it also prints what the page showed and its last console lines and failed
+// requests, and saves failure.png beside the screenshots.
 export function scenario(fn) {
-  fn().then(() => process.exit(0), e => { console.error(e && e.stack || e); process.exit(1); });
+  fn().then(() => process.exit(0), async e => {
+    console.error(e && e.stack || e);
+    if (lastPage) {
+      try {
+        console.error('--- the page showed:\n' + (await lastPage.innerText('body', { timeout: 2000 })).slice(0, 2000));
+        await shot(lastPage, 'failure');
+      } catch (_) { /* the page is gone */ }
+      console.error('--- recent:\n' + recent.slice(-30).join('\n'));
+    }
+    process.exit(1);
+  });
 }
