@@ -132,13 +132,18 @@ static void sys_metrics_collect(strbuf_t *out, void *ud)
                       "# HELP ganglion_store_reconnects_total Database connections "
                       "re-established.\n"
                       "# TYPE ganglion_store_reconnects_total counter\n"
-                      "ganglion_store_reconnects_total %llu\n",
+                      "ganglion_store_reconnects_total %llu\n"
+                      "# HELP ganglion_store_checkpoints_total SQLite WAL checkpoints completed "
+                      "off the request path.\n"
+                      "# TYPE ganglion_store_checkpoints_total counter\n"
+                      "ganglion_store_checkpoints_total %llu\n",
                       store_backend(hub->store), (unsigned long long)store_ops_total(hub->store),
                       store_backend(hub->store), (unsigned long long)store_errors_total(hub->store),
                       store_pending(hub->store), store_up(hub->store) ? 1 : 0,
                       store_full(hub->store) ? 1 : 0,
                       (unsigned long long)store_outages_total(hub->store),
-                      (unsigned long long)store_reconnects_total(hub->store));
+                      (unsigned long long)store_reconnects_total(hub->store),
+                      (unsigned long long)store_checkpoints_total(hub->store));
     }
     if (hub->bus) {
         strbuf_printf(out,

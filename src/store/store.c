@@ -18,6 +18,7 @@
 
 struct store {
     const store_backend_ops_t *ops;
+    void *backend;        /* ops->attach's state, or NULL */
     store_conn_t **conns; /* every connection, for close */
     store_conn_t **free;  /* stack of idle connections */
     int nconns;
@@ -178,6 +179,13 @@ int store_open(const char *url, const store_options_t *opt, store_t **out, char 
         s->conns[s->nconns++] = c;
         s->free[s->nfree++] = c;
     }
+    if (ops->attach) {
+        int rc = ops->attach(s, s->conns, s->nconns, &s->backend, err, errlen);
+        if (rc < 0) {
+            store_close(&s);
+            return rc;
+        }
+    }
     *out = s;
     return 0;
 }
@@ -195,6 +203,8 @@ void store_close(store_t **sp)
                  atomic_load(&s->pending), "busy", s->nconns - s->nfree);
     for (int i = 0; i < s->nconns; i++)
         s->ops->conn_close(s->conns[i]);
+    if (s->ops->detach && s->backend)
+        s->ops->detach(s->backend);
     free(s->conns);
     free(s->free);
     pthread_cond_destroy(&s->cv);
@@ -394,6 +404,11 @@ int store_retry_after_s(const store_t *s, int code)
 uint64_t store_reconnects_total(const store_t *s)
 {
     return atomic_load(&((store_t *)(uintptr_t)s)->reconnects);
+}
+
+uint64_t store_checkpoints_total(const store_t *s)
+{
+    return s->ops->checkpoints && s->backend ? s->ops->checkpoints(s->backend) : 0;
 }
 
 uint64_t store_outages_total(const store_t *s)

@@ -48,6 +48,13 @@ struct store_backend_ops {
     /* False when the connection is known to be broken (the server closed it while it was
      * idle); NULL when it cannot break. Called before every statement: must not block. */
     bool (*alive)(store_conn_t *c);
+    /* Starts what the backend runs beside the pool once every connection is open (sqlite: the
+     * WAL checkpointer), kept in *state; NULL when there is nothing. */
+    int (*attach)(store_t *s, store_conn_t **conns, int n, void **state, char *err, size_t errlen);
+    /* Ends it, after every pooled connection is closed. */
+    void (*detach)(void *state);
+    /* WAL checkpoints completed (sqlite); NULL when the backend has none. */
+    uint64_t (*checkpoints)(const void *state);
     const char *begin_sql;        /* sqlite takes the write lock up front: BEGIN IMMEDIATE */
     const char *migrate_lock_sql; /* serialises migrating processes inside the tx, or NULL */
     const char *table_exists_sql; /* $1 = table name; returns one row, one 0/1 column */

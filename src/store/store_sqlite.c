@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/htab.h"
+#include "store/sqlite_ckpt.h"
 #include "store/store_internal.h"
 
 typedef struct sqlite_stmt {
@@ -390,7 +391,54 @@ static int sqlite_conn_open(store_t *s, const char *path, const store_options_t 
     return 0;
 }
 
+/* A database in WAL mode on a file gets the checkpointer (sqlite_ckpt.h); an in-memory one
+ * has no WAL to checkpoint. */
+static int sqlite_attach(store_t *s, store_conn_t **conns, int n, void **state, char *err,
+                         size_t errlen)
+{
+    (void)s;
+    *state = NULL;
+    if (n < 1)
+        return 0;
+    sqlite3 *db = sq(conns[0])->db;
+    const char *file = sqlite3_db_filename(db, "main");
+    if (!file || !file[0])
+        return 0;
+    sqlite3_stmt *st = NULL;
+    bool wal = false;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *mode = sqlite3_column_text(st, 0);
+        wal = mode && strcmp((const char *)mode, "wal") == 0;
+    }
+    sqlite3_finalize(st);
+    if (!wal)
+        return 0;
+    sqlite_ckpt_t *k = NULL;
+    int rc = sqlite_ckpt_start(file, &k, err, errlen);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < n; i++)
+        sqlite_ckpt_attach(k, sq(conns[i])->db);
+    *state = k;
+    return 0;
+}
+
+static void sqlite_detach(void *state)
+{
+    sqlite_ckpt_t *k = state;
+    sqlite_ckpt_stop(&k);
+}
+
+static uint64_t sqlite_checkpoints(const void *state)
+{
+    return sqlite_ckpt_count(state);
+}
+
 const store_backend_ops_t store_sqlite_ops = {
+    .attach = sqlite_attach,
+    .detach = sqlite_detach,
+    .checkpoints = sqlite_checkpoints,
     .name = "sqlite",
     .conn_open = sqlite_conn_open,
     .conn_close = sqlite_conn_close,

@@ -1,0 +1,143 @@
+/* The SQLite WAL checkpointer (see sqlite_ckpt.h). A pooled connection's WAL hook runs after
+ * each of its commits, with the write lock already released, and only wakes the thread; the
+ * thread runs PASSIVE checkpoints, which never wait for readers or writers. A reader holding an
+ * old snapshot can keep a checkpoint from finishing, and writes can outrun the thread: past
+ * SQLITE_CKPT_BACKSTOP_PAGES the committing thread checkpoints too, as SQLite would by itself,
+ * so the WAL stays bounded whatever the thread does. */
+#include "store/sqlite_ckpt.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "store/store.h"
+
+struct sqlite_ckpt {
+    sqlite3 *db; /* the thread's own connection */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool wanted; /* guarded by mu: a commit crossed the threshold since the last checkpoint */
+    bool stop;   /* guarded by mu */
+    atomic_uint_least64_t done;
+};
+
+static void ckpt_run(sqlite_ckpt_t *k, sqlite3 *db, const char *who)
+{
+    int log_frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    if (rc == SQLITE_OK) {
+        atomic_fetch_add(&k->done, 1);
+        return;
+    }
+    /* BUSY: another checkpoint is running (the backstop and the thread at once); the next
+     * commit asks again. Anything else is worth a line: the WAL grows until it works. */
+    if ((rc & 0xff) != SQLITE_BUSY)
+        log_warn(NULL, "store: WAL checkpoint failed", "{s:s,s:s}", "by", who, "error",
+                 sqlite3_errstr(rc));
+}
+
+static void *ckpt_main(void *arg)
+{
+    sqlite_ckpt_t *k = arg;
+    pthread_mutex_lock(&k->mu);
+    for (;;) {
+        while (!k->wanted && !k->stop)
+            pthread_cond_wait(&k->cv, &k->mu);
+        if (k->stop)
+            break;
+        k->wanted = false;
+        pthread_mutex_unlock(&k->mu);
+        ckpt_run(k, k->db, "checkpointer");
+        pthread_mutex_lock(&k->mu);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+/* Runs on the committing thread after its commit, locks released (sqlite3_wal_hook). */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *schema, int pages)
+{
+    (void)schema;
+    sqlite_ckpt_t *k = arg;
+    if (pages >= SQLITE_CKPT_BACKSTOP_PAGES) {
+        ckpt_run(k, db, "backstop");
+        return SQLITE_OK;
+    }
+    if (pages >= SQLITE_CKPT_PAGES) {
+        pthread_mutex_lock(&k->mu);
+        if (!k->wanted) {
+            k->wanted = true;
+            pthread_cond_signal(&k->cv);
+        }
+        pthread_mutex_unlock(&k->mu);
+    }
+    return SQLITE_OK;
+}
+
+int sqlite_ckpt_start(const char *path, sqlite_ckpt_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    sqlite_ckpt_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        snprintf(err, errlen, "sqlite: out of memory");
+        return STORE_ERR;
+    }
+    atomic_init(&k->done, 0);
+    /* NOMUTEX: only the thread uses this connection (the backstop uses the committer's). */
+    int rc = sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: cannot open %s for checkpoints: %s", path,
+                 k->db ? sqlite3_errmsg(k->db) : sqlite3_errstr(rc));
+        sqlite3_close(k->db);
+        free(k);
+        return STORE_ECONN;
+    }
+    /* Its checkpoints copy frames page by page and need no cache of their own to speak of;
+     * without a WAL hook this connection never checkpoints on commit (it never commits). */
+    (void)sqlite3_exec(k->db, "PRAGMA cache_size=-64", NULL, NULL, NULL);
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
+        snprintf(err, errlen, "sqlite: cannot start the checkpoint thread");
+        pthread_cond_destroy(&k->cv);
+        pthread_mutex_destroy(&k->mu);
+        sqlite3_close(k->db);
+        free(k);
+        return STORE_ERR;
+    }
+    *out = k;
+    return 0;
+}
+
+void sqlite_ckpt_attach(sqlite_ckpt_t *k, sqlite3 *db)
+{
+    assert(k && db);
+    (void)sqlite3_wal_hook(db, ckpt_hook, k);
+}
+
+uint64_t sqlite_ckpt_count(const sqlite_ckpt_t *k)
+{
+    return k ? atomic_load(&((sqlite_ckpt_t *)(uintptr_t)k)->done) : 0;
+}
+
+void sqlite_ckpt_stop(sqlite_ckpt_t **kp)
+{
+    sqlite_ckpt_t *k = kp ? *kp : NULL;
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->mu);
+    k->stop = true;
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mu);
+    pthread_join(k->thread, NULL);
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mu);
+    sqlite3_close(k->db);
+    free(k);
+    *kp = NULL;
+}
