@@ -2,8 +2,9 @@
  * each of its commits, with the write lock already released, and only wakes the thread; the
  * thread runs PASSIVE checkpoints, which never wait for readers or writers. A reader holding an
  * old snapshot can keep a checkpoint from finishing, and writes can outrun the thread: past
- * SQLITE_CKPT_BACKSTOP_PAGES the committing thread checkpoints too, as SQLite would by itself,
- * so the WAL stays bounded whatever the thread does. */
+ * SQLITE_CKPT_BACKSTOP_PAGES the committing thread checkpoints itself, as SQLite would by
+ * itself, after the thread's checkpoint in progress if there is one, so the WAL stays bounded
+ * whatever the thread does. */
 #include "store/sqlite_ckpt.h"
 
 #include <assert.h>
@@ -21,6 +22,11 @@ struct sqlite_ckpt {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    /* Held while a checkpoint runs, by the thread or by a committer past the backstop: a
+     * committer there waits for the thread's checkpoint to end and then runs its own, which
+     * nothing else can then overtake, so the WAL restarts at the next commit (SQLite would
+     * refuse a second concurrent checkpoint with SQLITE_BUSY without waiting). */
+    pthread_mutex_t run_mu;
     bool wanted; /* guarded by mu: a commit crossed the threshold since the last checkpoint */
     bool stop;   /* guarded by mu */
     atomic_uint_least64_t done;
@@ -29,13 +35,15 @@ struct sqlite_ckpt {
 static void ckpt_run(sqlite_ckpt_t *k, sqlite3 *db, const char *who)
 {
     int log_frames = 0, copied = 0;
+    pthread_mutex_lock(&k->run_mu);
     int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    pthread_mutex_unlock(&k->run_mu);
     if (rc == SQLITE_OK) {
         atomic_fetch_add(&k->done, 1);
         return;
     }
-    /* BUSY: another checkpoint is running (the backstop and the thread at once); the next
-     * commit asks again. Anything else is worth a line: the WAL grows until it works. */
+    /* BUSY: another process is checkpointing the same database; the next commit asks again.
+     * Anything else is worth a line: the WAL grows until it works. */
     if ((rc & 0xff) != SQLITE_BUSY)
         log_warn(NULL, "store: WAL checkpoint failed", "{s:s,s:s}", "by", who, "error",
                  sqlite3_errstr(rc));
@@ -101,10 +109,12 @@ int sqlite_ckpt_start(const char *path, sqlite_ckpt_t **out, char *err, size_t e
      * without a WAL hook this connection never checkpoints on commit (it never commits). */
     (void)sqlite3_exec(k->db, "PRAGMA cache_size=-64", NULL, NULL, NULL);
     pthread_mutex_init(&k->mu, NULL);
+    pthread_mutex_init(&k->run_mu, NULL);
     pthread_cond_init(&k->cv, NULL);
     if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
         snprintf(err, errlen, "sqlite: cannot start the checkpoint thread");
         pthread_cond_destroy(&k->cv);
+        pthread_mutex_destroy(&k->run_mu);
         pthread_mutex_destroy(&k->mu);
         sqlite3_close(k->db);
         free(k);
@@ -136,6 +146,7 @@ void sqlite_ckpt_stop(sqlite_ckpt_t **kp)
     pthread_mutex_unlock(&k->mu);
     pthread_join(k->thread, NULL);
     pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->run_mu);
     pthread_mutex_destroy(&k->mu);
     sqlite3_close(k->db);
     free(k);
