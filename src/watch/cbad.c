@@ -246,9 +246,8 @@ struct cbad {
      * < rare_template) and of a template new to the ring (count 0) in the baseline [0] and the
      * window [1], kept as events enter, move and leave */
     uint32_t rare_n[2], new_n[2];
-    uint64_t fresh_n;          /* lines so far whose template the table had never held */
-    uint64_t fresh_at_anomaly; /* fresh_n when the last anomaly was noted */
-    uint64_t anomaly_end;      /* one past the last noted anomaly's last event; 0: none yet */
+    uint64_t fresh_end;   /* one past the newest line whose template the table had never held */
+    uint64_t anomaly_end; /* one past the last noted anomaly's last event; 0: none yet */
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
     /* text: the windows' compressed sizes noted last, by the stream index of their first event:
      * the baseline's last block (B2) of a later window is the same events (window / hop
@@ -492,10 +491,9 @@ void cbad_result_note(cbad_t *d, const cbad_result_t *r)
         d->cw_next = (d->cw_next + 1) % CBAD_CW_RING;
     }
     if (r->anomaly) {
-        /* the gate's burst rule counts the templates new to the stream since this point: the
-         * lines after the anomaly's window (a result is noted before the next event) */
-        d->anomaly_end = r->last_event + 1;
-        d->fresh_at_anomaly = d->fresh_n;
+        /* the gate's burst rule looks for a template new to the stream after this point */
+        if (r->last_event + 1 > d->anomaly_end)
+            d->anomaly_end = r->last_event + 1;
         if (d->s.fold && r->last_event + 1 > d->quiet_until)
             d->quiet_until = r->last_event + 1;
         return;
@@ -547,14 +545,16 @@ static void cbad_template_move(cbad_t *d, uint32_t slot)
     }
 }
 
-/* The per-template view's gate for the window due now (docs/watch.md, "The per-template view"):
+/* The per-template view's gate for the window due now (docs/watch.md, "The gate against the
+ * stream's own novelty"):
  * whether it may be an anomaly. It must hold a line of a template new to the ring, or more lines
  * of rare templates than the baseline's usual share of them — lambda = the baseline's count
  * scaled to the window, passed when the window's count exceeds lambda + sqrt(lambda), one
  * Poisson standard deviation; a stream full of rare lines does not alarm for each. A window
  * overlapping the last noted anomaly's window must moreover hold, after it, a line of a template
- * new to the stream: a burst's later windows repeat what the anomaly reported. O(1): the counts
- * are kept as events come and go. */
+ * new to the stream (one the table had never held, as far back as it remembers): a burst's
+ * later windows repeat what the anomaly reported. O(1): the counts are kept as events come and
+ * go. */
 static bool cbad_template_gate(const cbad_t *d)
 {
     double lambda = (double)d->rare_n[0] * d->s.window / d->s.baseline;
@@ -562,7 +562,7 @@ static bool cbad_template_gate(const cbad_t *d)
     if (!rare && d->new_n[1] == 0)
         return false;
     if (d->anomaly_end > d->n - d->s.window) /* overlaps the last anomaly's window */
-        return d->fresh_n > d->fresh_at_anomaly;
+        return d->fresh_end > d->anomaly_end;
     return true;
 }
 
@@ -632,7 +632,8 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
     d->tseen[slot] = cbad_template_bump(d, d->thash[slot], slot, &fresh);
     d->rare_n[1] += d->tseen[slot] < d->s.rare_template;
     d->new_n[1] += d->tseen[slot] == 0;
-    d->fresh_n += fresh;
+    if (fresh)
+        d->fresh_end = d->n + 1;
     d->ev[slot] = copy;
     d->len[slot] = (uint32_t)n;
     cbad_hist_add(d->hist_w, copy, d->len[slot], 1);
@@ -976,9 +977,9 @@ static void cbad_entropies(const cbad_job_t *j, const char *data, const size_t *
 /* Fast mode, a text window the per-template view's gate stops (cbad_template_gate; mostly
  * windows whose every line was seen at least rare_template times): the view makes it normal
  * whatever it measures, in the full test too, so only what the stream keeps from a scored
- * window is measured — C(W), noted for a later window's
- * C(B2), and the repetition, noted for the stream's usual level — both bit-equal to the full
- * path's. Two window-sized compressions (one when C(B2) is known) instead of five. */
+ * window is measured — C(W), noted for a later window's C(B2), and the repetition, noted for the
+ * stream's usual level — both bit-equal to the full path's. Two window-sized compressions (one
+ * when C(B2) is known) instead of five. */
 static int cbad_common_score(const cbad_job_t *j, cbad_scratch_t *sc, const char *data,
                              const size_t *off, uint32_t nb, uint32_t nb1, cbad_result_t *r)
 {
