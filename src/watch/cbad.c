@@ -545,11 +545,10 @@ static void cbad_template_move(cbad_t *d, uint32_t slot)
     }
 }
 
-/* The per-template view's gate for the window due now (docs/watch.md, "The gate against the
- * stream's own novelty"):
- * whether it may be an anomaly. It must hold a line of a template new to the ring, or more lines
- * of rare templates than the baseline's usual share of them — lambda = the baseline's count
- * scaled to the window, passed when the window's count exceeds lambda + sqrt(lambda), one
+/* Whether the window due now may be an anomaly: the per-template view's gate (docs/watch.md, "The
+ * gate against the stream's own novelty"). It must hold a line of a template new to the ring, or
+ * more lines of rare templates than the baseline's usual share of them — lambda = the baseline's
+ * count scaled to the window, passed when the window's count exceeds lambda + sqrt(lambda), one
  * Poisson standard deviation; a stream full of rare lines does not alarm for each. A window
  * overlapping the last noted anomaly's window must moreover hold, after it, a line of a template
  * new to the stream (one the table had never held, as far back as it remembers): a burst's
