@@ -262,8 +262,10 @@ static void cli_loghub_usage(const cli_ctx_t *ctx)
            "first seen after the warm-up (baseline + window lines) inside a flagged window.\n"
            "--show N prints the first N flagged windows of each system with their lines;\n"
            "--fold on folds the windows overlapping an anomaly into it (cbad's fold);\n"
-           "--rare-template N (default 3, 0 off): a flagged window must hold a canonical line\n"
-           "seen fewer than N times in the baseline and window (--rare-history on: ever).\n\n",
+           "--rare-template N (default 3, 0 off): a flagged window must hold a line of a\n"
+           "template new to the baseline and window, or more lines of a template seen fewer\n"
+           "than N times there than the baseline usually holds; one overlapping the last\n"
+           "anomaly also a template new to the stream (--rare-history on: counts ever).\n\n",
            ctx->prog);
 }
 

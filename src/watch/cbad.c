@@ -242,6 +242,12 @@ struct cbad {
     uint32_t *tcnt, *tseen;
     uint64_t *thash; /* [slot]: the hash of the event in that ring slot (0: none) */
     size_t tcap, tused;
+    /* text, the per-template view's gate (cbad_template_gate): lines of a rare template (count
+     * < rare_template) and of a template new to the ring (count 0) in the baseline [0] and the
+     * window [1], kept as events enter, move and leave */
+    uint32_t rare_n[2], new_n[2];
+    uint64_t fresh_end;   /* one past the newest line whose template the table had never held */
+    uint64_t anomaly_end; /* one past the last noted anomaly's last event; 0: none yet */
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
     /* text: the windows' compressed sizes noted last, by the stream index of their first event:
      * the baseline's last block (B2) of a later window is the same events (window / hop
@@ -264,26 +270,33 @@ static void cbad_template_forget(cbad_t *d, uint64_t h)
 }
 
 /* Whether a token (or a key=value token's value) is a name that is data: literal letters
- * (outside <...> placeholders) joined by '.', '_' or '~' — host, file, package and rdd names,
- * which canonicalisation keeps whole because they are not numbers. */
+ * (outside <...> placeholders) joined by '.', '_' or '~' (host, file, package and rdd names), or
+ * with two digits or more (bn932, cn910: numbered hosts; one digit stays, eth0 and ssh2 name a
+ * kind), or around a placeholder (IO<NUM>Family, bn<NUM>, jA9JBVPb<NUM>): words that
+ * canonicalisation keeps whole because they are not numbers. */
 static bool cbad_template_is_name(const char *t, size_t len)
 {
-    bool letter = false, joint = false;
+    bool letter = false, joint = false, placeholder = false;
+    unsigned digits = 0;
     for (size_t i = 0; i < len; i++) {
         if (t[i] == '<') {
+            placeholder = true;
             while (i < len && t[i] != '>')
                 i++;
             continue;
         }
         letter |= isalpha((unsigned char)t[i]) != 0;
+        digits += isdigit((unsigned char)t[i]) != 0;
         joint |= t[i] == '.' || t[i] == '_' || t[i] == '~';
     }
-    return letter && joint;
+    return letter && (joint || digits >= 2 || placeholder);
 }
 
 /* The template key of a canonical line: its hash (FNV-1a with a finaliser; never 0, the empty
  * mark) with every name that is data (above) read as one '*' — the key of key=value stays — so
- * a known message about a new host or package counts as the known template it is. */
+ * a known message about a new host or package counts as the known template it is. A number
+ * standing alone is read without its width (<NUM3> bytes and <NUM4> bytes are one template); a
+ * key=value value keeps it (duration_ms=<NUM4> among duration_ms=<NUM2> is a new template). */
 static uint64_t cbad_template_key(const char *line, size_t len)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -301,8 +314,12 @@ static uint64_t cbad_template_key(const char *line, size_t len)
         if (cbad_template_is_name(line + v, i - v))
             h = (h ^ (unsigned char)'*') * 1099511628211ULL;
         else
-            for (size_t k = v; k < i; k++)
-                h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
+            for (size_t k = v; k < i; k++) {
+                bool width = v == b && k >= b + 4 && isdigit((unsigned char)line[k]) &&
+                             memcmp(line + k - 4, "<NUM", 4) == 0;
+                if (!width)
+                    h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
+            }
         for (; i < len && line[i] == ' '; i++)
             h = (h ^ (unsigned char)' ') * 1099511628211ULL;
     }
@@ -330,11 +347,14 @@ static void cbad_template_insert(cbad_t *d, uint64_t h)
 }
 
 /* The count of the canonical line with hash h before this one, then counted (the event in ring
- * slot `slot`). A full table (CBAD_TEMPLATES_MAX) is rebuilt from the lines in the ring: exact
- * for the default count over the baseline and window, the older history forgotten with
- * rare_history. UINT32_MAX when the table cannot grow (the line then counts as common). */
-static uint32_t cbad_template_bump(cbad_t *d, uint64_t h, uint32_t slot)
+ * slot `slot`); *fresh: the table had never held the key (a template new to the stream, as far
+ * back as the table remembers). A full table (CBAD_TEMPLATES_MAX) is rebuilt from the lines in
+ * the ring: exact for the default count over the baseline and window, the older history (and
+ * with rare_history the older counts) forgotten. UINT32_MAX when the table cannot grow (the line
+ * then counts as common). */
+static uint32_t cbad_template_bump(cbad_t *d, uint64_t h, uint32_t slot, bool *fresh)
 {
+    *fresh = false;
     if ((d->tused + 1) * 2 > d->tcap && d->tcap >= CBAD_TEMPLATES_MAX) {
         memset(d->tkey, 0, d->tcap * sizeof *d->tkey);
         memset(d->tcnt, 0, d->tcap * sizeof *d->tcnt);
@@ -371,6 +391,7 @@ static uint32_t cbad_template_bump(cbad_t *d, uint64_t h, uint32_t slot)
     while (d->tkey[j] && d->tkey[j] != h)
         j = (j + 1) & (d->tcap - 1);
     uint32_t c = d->tkey[j] ? d->tcnt[j] : 0;
+    *fresh = !d->tkey[j];
     cbad_template_insert(d, h);
     return c;
 }
@@ -470,6 +491,9 @@ void cbad_result_note(cbad_t *d, const cbad_result_t *r)
         d->cw_next = (d->cw_next + 1) % CBAD_CW_RING;
     }
     if (r->anomaly) {
+        /* the gate's burst rule looks for a template new to the stream after this point */
+        if (r->last_event + 1 > d->anomaly_end)
+            d->anomaly_end = r->last_event + 1;
         if (d->s.fold && r->last_event + 1 > d->quiet_until)
             d->quiet_until = r->last_event + 1;
         return;
@@ -501,6 +525,44 @@ int cbad_push_value(cbad_t *d, double value)
         return -EINVAL;
     d->val[d->n % d->cap] = value;
     return cbad_after_push(d);
+}
+
+/* The gate's counts follow the events as the byte counts do: the line in `slot` (if the ring is
+ * full) leaves the baseline, the window's oldest moves into the baseline. Before the new line. */
+static void cbad_template_move(cbad_t *d, uint32_t slot)
+{
+    if (d->n >= d->cap) {
+        d->rare_n[0] -= d->tseen[slot] < d->s.rare_template;
+        d->new_n[0] -= d->tseen[slot] == 0;
+    }
+    if (d->n >= d->s.window) {
+        uint32_t mv = (uint32_t)((d->n - d->s.window) % d->cap);
+        uint32_t rare = d->tseen[mv] < d->s.rare_template, fresh = d->tseen[mv] == 0;
+        d->rare_n[1] -= rare;
+        d->new_n[1] -= fresh;
+        d->rare_n[0] += rare;
+        d->new_n[0] += fresh;
+    }
+}
+
+/* Whether the window due now may be an anomaly: the per-template view's gate (docs/watch.md, "The
+ * gate against the stream's own novelty"). It must hold a line of a template new to the ring, or
+ * more lines of rare templates than the baseline's usual share of them — lambda = the baseline's
+ * count scaled to the window, passed when the window's count exceeds lambda + sqrt(lambda), one
+ * Poisson standard deviation; a stream full of rare lines does not alarm for each. A window
+ * overlapping the last noted anomaly's window must moreover hold, after it, a line of a template
+ * new to the stream (one the table had never held, as far back as it remembers): a burst's
+ * later windows repeat what the anomaly reported. O(1): the counts are kept as events come and
+ * go. */
+static bool cbad_template_gate(const cbad_t *d)
+{
+    double lambda = (double)d->rare_n[0] * d->s.window / d->s.baseline;
+    bool rare = d->rare_n[1] > 0 && (double)d->rare_n[1] > lambda + sqrt(lambda);
+    if (!rare && d->new_n[1] == 0)
+        return false;
+    if (d->anomaly_end > d->n - d->s.window) /* overlaps the last anomaly's window */
+        return d->fresh_end > d->anomaly_end;
+    return true;
 }
 
 /* Adds (sign 1) or removes (-1) one event and its '\n' from byte counts. */
@@ -563,8 +625,14 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
     memcpy(copy, d->clean, n + 1);
     if (!d->s.rare_history && d->thash[slot]) /* the line leaving the ring stops counting */
         cbad_template_forget(d, d->thash[slot]);
+    cbad_template_move(d, slot);
+    bool fresh = false;
     d->thash[slot] = cbad_template_key(d->clean, n);
-    d->tseen[slot] = cbad_template_bump(d, d->thash[slot], slot);
+    d->tseen[slot] = cbad_template_bump(d, d->thash[slot], slot, &fresh);
+    d->rare_n[1] += d->tseen[slot] < d->s.rare_template;
+    d->new_n[1] += d->tseen[slot] == 0;
+    if (fresh)
+        d->fresh_end = d->n + 1;
     d->ev[slot] = copy;
     d->len[slot] = (uint32_t)n;
     cbad_hist_add(d->hist_w, copy, d->len[slot], 1);
@@ -596,9 +664,7 @@ int cbad_job_refill(cbad_t *d, cbad_job_t *j)
     j->first_event = d->n - d->cap;
     j->rep_usual = d->rep ? cbad_rep_usual(d) : 0.0;
     j->has_hist = false;
-    j->window_rare = false;
-    for (uint64_t e = d->n - d->s.window; d->tseen && e < d->n; e++)
-        j->window_rare |= d->tseen[e % d->cap] < d->s.rare_template;
+    j->template_pass = d->tseen && d->s.rare_template ? cbad_template_gate(d) : true;
     uint64_t start = d->n - d->cap;
     if (d->val) {
         free(j->data); /* a job keeps the buffers of one kind: j->val tells metrics from text */
@@ -907,11 +973,12 @@ static void cbad_entropies(const cbad_job_t *j, const char *data, const size_t *
     r->entropy_change = r->window_entropy - r->baseline_entropy;
 }
 
-/* Fast mode, a text window of common templates only (every line seen at least rare_template
- * times): the per-template view makes it normal whatever it measures, in the full test too, so
- * only what the stream keeps from a scored window is measured — C(W), noted for a later window's
- * C(B2), and the repetition, noted for the stream's usual level — both bit-equal to the full
- * path's. Two window-sized compressions (one when C(B2) is known) instead of five. */
+/* Fast mode, a text window the per-template view's gate stops (cbad_template_gate; mostly
+ * windows whose every line was seen at least rare_template times): the view makes it normal
+ * whatever it measures, in the full test too, so only what the stream keeps from a scored
+ * window is measured — C(W), noted for a later window's C(B2), and the repetition, noted for the
+ * stream's usual level — both bit-equal to the full path's. Two window-sized compressions (one
+ * when C(B2) is known) instead of five. */
 static int cbad_common_score(const cbad_job_t *j, cbad_scratch_t *sc, const char *data,
                              const size_t *off, uint32_t nb, uint32_t nb1, cbad_result_t *r)
 {
@@ -988,8 +1055,8 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     for (uint32_t i = 0; i < n; i++)
         sc->order[i] = i;
 
-    /* The per-template view (below) decides a window of common templates before any measure. */
-    if (mode == CBAD_MODE_FAST && s->rare_template && !j->val && !j->window_rare) {
+    /* The per-template view (below) decides a window its gate stops before any measure. */
+    if (mode == CBAD_MODE_FAST && s->rare_template && !j->val && !j->template_pass) {
         if ((rc = cbad_common_score(j, sc, data, off, nb, nb1, r)) < 0)
             goto out;
         rc = cbad_explain(j, data, off, sc, r);
@@ -1139,8 +1206,9 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
     double effect = flood ? rep : novelty;
     r->anomaly = r->significant && effect > (flood ? s->flood_threshold : s->ncd_threshold);
     /* The per-template view: a window of templates the stream has seen often is no anomaly,
-     * however it compresses (floods of a common line included). */
-    if (s->rare_template && !j->val && !j->window_rare)
+     * however it compresses (floods of a common line included), nor is one whose rare lines are
+     * as many as usual or a burst's later window with nothing new to the stream. */
+    if (s->rare_template && !j->val && !j->template_pass)
         r->anomaly = false;
     /* Severity is graded on the first n_grade shuffles, the same ones in both modes (a
      * significant window always runs them): p over them < 0.01 is strong evidence. */

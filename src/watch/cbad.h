@@ -55,9 +55,12 @@ typedef struct cbad_settings {
                              * handed out (cbad_result_note); off by default: the daemon scores
                              * every window and groups overlapping anomalies into incidents */
     uint32_t symbols;       /* metrics: alphabet size of the quantile encoding (2..64) */
-    uint32_t rare_template; /* text: an anomaly's window must hold a canonical line seen fewer
-                             * than this many times in the baseline and window before it (0: no
-                             * such gate) */
+    uint32_t rare_template; /* text: an anomaly's window must hold a line of a template new to
+                             * the baseline and window before it, or more lines of a template
+                             * seen fewer than this many times there than the baseline usually
+                             * holds; a window overlapping the last noted anomaly also a line
+                             * after it of a template new to the stream (0: no such gate;
+                             * docs/watch.md, "The per-template view") */
     bool rare_history;      /* text: ... in the stream's whole history instead */
 } cbad_settings_t;
 
@@ -96,10 +99,11 @@ typedef struct cbad_result {
                               * (cbad_result_note); a flood must exceed it too */
     bool flood;              /* tested as a flood: novelty <= ncd_threshold, repetition >
                               * flood_threshold */
-    bool common;             /* text, fast mode: every line of the window is of a template seen
-                              * at least rare_template times, so it cannot be an anomaly; only
-                              * C(W) and the repetition were measured (ncd, novelty and the
-                              * baseline's ratios are 0; docs/watch.md, "Speed") */
+    bool common;             /* text, fast mode: the per-template view's gate stopped the window
+                              * (no line of a template new or rarer than usual; rare_template),
+                              * so it cannot be an anomaly; only C(W) and the repetition were
+                              * measured (ncd, novelty and the baseline's ratios are 0;
+                              * docs/watch.md, "Speed") */
     double p_value;          /* (k+1)/(N+1); 1 when the window was screened out untested (novelty
                               * at or under the threshold: it cannot be an anomaly); after an early
                               * stop: see p_value_is_bound and docs/watch.md, "Speed" */

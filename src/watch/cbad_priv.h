@@ -17,7 +17,8 @@ struct cbad_job {
     double *val;                       /* metrics: n values, else NULL */
     size_t data_cap, off_cap, val_cap; /* allocated sizes, kept when a job is refilled */
     double rep_usual;                  /* the stream's usual repetition when the job was taken */
-    bool window_rare; /* text: the window holds a line of a template seen < rare_template times */
+    bool template_pass;     /* text: the window passes the per-template view's gate (cbad.c,
+                             * cbad_template_gate), so it may be an anomaly */
     size_t b2_raw, b2_comp; /* text: C(B2) known from an earlier window whose window held the
                              * same events (cbad_result_note), else 0 */
     bool has_hist;          /* text: byte counts of the baseline and the window, kept by the */

@@ -1109,8 +1109,11 @@ static const api_field_t watch_settings_fields[] = {
      .flags = API_F_MIN | API_F_MAX,
      .min = 0,
      .max = 1000000,
-     .description = "text: an anomaly's window must hold a canonical line seen fewer than this "
-                    "many times in the baseline and window before it (0: off)"},
+     .description = "text: an anomaly's window must hold a line of a template new to the "
+                    "baseline and window before it, or more lines of a template seen fewer than "
+                    "this many times there than the baseline usually holds; a window overlapping "
+                    "the last anomaly also a line after it of a template new to the stream (0: "
+                    "off)"},
     {.name = "rare_history",
      .type = API_T_BOOLEAN,
      .description = "text: rare_template counts over the stream's whole history"},

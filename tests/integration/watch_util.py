@@ -19,12 +19,21 @@ def normal_lines(n, start=0):
                         f"duration_ms={40 + (i % 20)}"} for i in range(start, start + n)]
 
 
+# A crash that gets worse: a new kind of panic every hop (5 lines), so each of the burst's
+# windows holds a message new to the stream and is an anomaly of its own. (A burst of one
+# repeated message is one anomaly: the windows after it only repeat what it reported —
+# docs/watch.md, "The per-template view".)
+PANICS = ["index out of range", "invalid memory address or nil pointer dereference",
+          "slice bounds out of range", "integer divide by zero", "makeslice: len out of range",
+          "hash of unhashable type"]
+
+
 def burst_lines(n, secret=None):
     out = []
     for i in range(n):
         ev = {"level": "error",
-              "message": f"panic: runtime error: index out of range goroutine {i} [running] "
-                         f"main.handler(0x{i * 7919:x}) /srv/app/handler.go:{100 + i}"}
+              "message": f"panic: runtime error: {PANICS[i // 5 % len(PANICS)]} goroutine {i} "
+                         f"[running] main.handler(0x{i * 7919:x}) /srv/app/handler.go:{100 + i}"}
         if secret:
             ev["token"] = secret
         out.append(ev)
