@@ -255,6 +255,7 @@ typedef struct brain_build {
     bool creating;             /* a create: failure removes the brain */
     brain_done_fn done;
     void *ud;
+    unsigned burst_threads; /* brain.burst_threads, read on the loop */
 } brain_build_t;
 
 static void brain_build_work(uv_work_t *w)
@@ -264,6 +265,8 @@ static void brain_build_work(uv_work_t *w)
         brain_engine_derive(j->old, j->genome, &j->engine, &j->p);
     else
         brain_engine_build(j->genome, j->b->seed, &j->engine, &j->p);
+    if (j->engine)
+        brain_engine_burst_threads_set(j->engine, j->burst_threads);
 }
 
 /* The engine an edit replaced, freed on the pool: its arrays are large, the loop need not wait. */
@@ -390,6 +393,7 @@ static int brain_build_submit(brain_t *b, json_t *genome, brain_status_t then, b
     j->creating = creating;
     j->done = done;
     j->ud = ud;
+    j->burst_threads = (unsigned)b->reg->hub->cfg.brain_burst_threads;
     int rc = uv_queue_work(b->reg->hub->loop, &j->w, brain_build_work, brain_build_after);
     if (rc < 0) {
         free(j);

@@ -372,7 +372,8 @@ static void task_wait(burst_worker_t *w, const uint64_t *done, uint64_t g)
 /* Step 2 for a candidate that is not refractory and reached its threshold with potential
  * `pot`: the limits, the excitability draw, and the refractory period when it fires. True when
  * it fires. The common case (refractory, or below threshold) is in brain_burst_step. */
-static bool dynamics_at_threshold(brain_burst_t *b, uint32_t i, float pot)
+static inline __attribute__((always_inline)) bool dynamics_at_threshold(brain_burst_t *b,
+                                                                        uint32_t i, float pot)
 {
     brain_net_t *n = b->net;
     float lim = n->thr_limit[i];

@@ -57,6 +57,11 @@ void brain_engine_destroy(brain_engine_t **pe)
     *pe = NULL;
 }
 
+void brain_engine_burst_threads_set(brain_engine_t *e, unsigned threads)
+{
+    brain_burst_threads_set(e->burst, threads);
+}
+
 uint64_t brain_engine_neurons(const brain_engine_t *e)
 {
     return e->net->n_neurons;

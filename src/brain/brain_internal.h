@@ -58,6 +58,8 @@ typedef struct brain_engine brain_engine_t;
 /* Grows the network (thread pool). 0, or a problem in *p. */
 int brain_engine_build(json_t *genome, uint64_t seed, brain_engine_t **out, problem_t **p);
 void brain_engine_destroy(brain_engine_t **e);
+/* Threads the engine's large bursts run on (brain.burst_threads: 0 = auto, 1, 2). */
+void brain_engine_burst_threads_set(brain_engine_t *e, unsigned threads);
 uint64_t brain_engine_neurons(const brain_engine_t *e);
 uint64_t brain_engine_synapses(const brain_engine_t *e);
 size_t brain_engine_area_count(const brain_engine_t *e);
