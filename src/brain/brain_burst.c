@@ -278,8 +278,8 @@ static inline void prefetch_targets(const brain_net_t *n, uint32_t src, const fl
 }
 
 /* The synapses of fired[0..nf) added into in[] and marked in cand[]. */
-static void scatter(const brain_net_t *n, const uint32_t *fired, uint32_t nf, float *in,
-                    uint64_t *cand)
+static inline __attribute__((always_inline)) void
+scatter(const brain_net_t *n, const uint32_t *fired, uint32_t nf, float *in, uint64_t *cand)
 {
     for (uint32_t f = 0; f < nf; f++) {
         uint32_t src = fired[f];
