@@ -80,6 +80,14 @@ uint64_t brain_overruns(const brain_t *b)
     return atomic_load(&b->overruns);
 }
 
+void brain_burst_stats_json(const brain_t *b, json_t *o)
+{
+    uint64_t splits = 0;
+    unsigned threads = b->engine ? brain_engine_burst_threads(b->engine, &splits) : 0;
+    json_object_set_new(o, "burst_threads", json_integer(threads));
+    json_object_set_new(o, "split_bursts", json_integer((json_int_t)splits));
+}
+
 json_t *brain_to_json(const brain_t *b, bool detail)
 {
     char created[40];

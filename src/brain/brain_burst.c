@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,11 +59,11 @@ struct brain_burst {
      * NULL when the network is too small for a burst ever to split */
     float *part;
     uint64_t *part_cand;
-    unsigned threads;       /* 1 or 2 (brain_burst_threads_set) */
-    bool worker_wait;       /* tests: leave the worker's tasks to it (brain_burst_worker_wait) */
-    uint64_t splits;        /* bursts whose propagation was split */
-    uint64_t worker_tasks;  /* tasks the worker ran (a propagation half, an upper range) */
-    burst_worker_t *worker; /* started by the first split burst on 2 threads */
+    unsigned threads;        /* 1 or 2 (brain_burst_threads_set) */
+    bool worker_wait;        /* tests: leave the worker's tasks to it (brain_burst_worker_wait) */
+    _Atomic uint64_t splits; /* bursts whose propagation was split (read by the stats) */
+    uint64_t worker_tasks;   /* tasks the worker ran (a propagation half, an upper range) */
+    burst_worker_t *worker;  /* started by the first split burst on 2 threads */
 };
 
 static void state_free(brain_burst_t *b)
@@ -197,7 +198,7 @@ uint64_t brain_burst_splits(const brain_burst_t *b, uint64_t *worker_tasks)
             pthread_mutex_unlock(&b->worker->mu);
         }
     }
-    return b->splits;
+    return atomic_load_explicit(&b->splits, memory_order_relaxed);
 }
 
 void brain_burst_power_set(brain_burst_t *b, float input)
@@ -606,7 +607,8 @@ uint32_t brain_burst_step(brain_burst_t *b)
     bool split = b->part && (uint64_t)b->n_fired * n->n_synapses >=
                                 (uint64_t)BRAIN_BURST_SPLIT_DELIVERIES * n->n_neurons;
     uint32_t nf;
-    b->splits += split;
+    if (split)
+        atomic_fetch_add_explicit(&b->splits, 1, memory_order_relaxed);
     if (!split) {
         scatter(n, b->fired, b->n_fired, b->input, b->cand);
         nf = dynamics(b, 0, words, false, false, b->fired, b->fired_p);

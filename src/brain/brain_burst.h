@@ -44,8 +44,9 @@ int brain_burst_net_changed(brain_burst_t *b, brain_net_t *net);
  * The fired sets do not depend on it. */
 void brain_burst_threads_set(brain_burst_t *b, unsigned threads);
 unsigned brain_burst_threads(const brain_burst_t *b);
-/* Bursts whose propagation was split so far, and in *worker_tasks (may be NULL) the tasks the
- * worker thread ran: a half of a propagation or the upper range of the dynamics. */
+/* Bursts whose propagation was split so far (safe to read from another thread while bursts
+ * run), and in *worker_tasks (NULL from another thread) the tasks the worker thread ran: a half
+ * of a propagation or the upper range of the dynamics. */
 uint64_t brain_burst_splits(const brain_burst_t *b, uint64_t *worker_tasks);
 /* Tests: on, the burst thread leaves the worker's tasks to it instead of running them itself
  * when the worker is late (so a test exercises both threads on every split burst). */

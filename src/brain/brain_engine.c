@@ -62,6 +62,12 @@ void brain_engine_burst_threads_set(brain_engine_t *e, unsigned threads)
     brain_burst_threads_set(e->burst, threads);
 }
 
+unsigned brain_engine_burst_threads(const brain_engine_t *e, uint64_t *splits)
+{
+    *splits = brain_burst_splits(e->burst, NULL);
+    return brain_burst_threads(e->burst);
+}
+
 uint64_t brain_engine_neurons(const brain_engine_t *e)
 {
     return e->net->n_neurons;

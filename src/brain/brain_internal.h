@@ -60,6 +60,10 @@ int brain_engine_build(json_t *genome, uint64_t seed, brain_engine_t **out, prob
 void brain_engine_destroy(brain_engine_t **e);
 /* Threads the engine's large bursts run on (brain.burst_threads: 0 = auto, 1, 2). */
 void brain_engine_burst_threads_set(brain_engine_t *e, unsigned threads);
+/* The burst threads, and the bursts split so far (any thread). */
+unsigned brain_engine_burst_threads(const brain_engine_t *e, uint64_t *splits);
+/* Loop thread: burst_threads and split_bursts of b's engine into o (the stats route). */
+void brain_burst_stats_json(const brain_t *b, json_t *o);
 uint64_t brain_engine_neurons(const brain_engine_t *e);
 uint64_t brain_engine_synapses(const brain_engine_t *e);
 size_t brain_engine_area_count(const brain_engine_t *e);
