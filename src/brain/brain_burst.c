@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "brain/brain_genome.h"
 #include "brain/brain_morph.h"
 
 typedef struct {
@@ -34,7 +35,7 @@ typedef struct {
     uint64_t go;            /* the burst whose propagation is done: its dynamics may start */
     uint64_t prop_claim, prop_done; /* the second half of the propagation */
     uint64_t dyn_claim, dyn_done;   /* the dynamics of the upper range */
-    uint32_t deferred; /* upper-range candidates at threshold, left to the burst thread */
+    uint32_t deferred; /* the upper range's fired and deferred neurons (DRAW_DEFERRED) */
     bool quit;
     brain_burst_t *b;
 } burst_worker_t;
@@ -420,11 +421,17 @@ static void ledger_push(brain_burst_t *b)
     e->burst = b->count;
 }
 
+/* A deferred candidate (its index in out_i with this bit): it reached its threshold and its
+ * excitability needs a draw, which the burst thread makes (indices are below 2^26). */
+#define DRAW_DEFERRED (1u << 31)
+_Static_assert(BRAIN_NET_MAX_NEURONS < DRAW_DEFERRED, "neuron indices leave the top bit free");
+
 /* Step 2 over the candidates of bitmap words [w0, w1) in ascending order; those that fire go
  * to out_i/out_p (their count is returned). `split` adds the second half's sums and candidates;
- * `defer` (the worker's upper range) leaves the candidates that reached their threshold in
- * out_i/out_p for the burst thread, which draws for them in order after the lower range. Both
- * are constants in each call, so the common loop carries nothing of them. */
+ * `defer` (the worker's upper range) leaves in out_i/out_p, marked DRAW_DEFERRED, the candidates
+ * whose firing needs an excitability draw: the burst thread draws for them, in order, after the
+ * lower range (every other candidate is decided here, since it draws nothing). Both are
+ * constants in each call, so the common loop carries nothing of them. */
 static inline __attribute__((always_inline)) uint32_t dynamics(brain_burst_t *b, size_t w0,
                                                                size_t w1, bool split, bool defer,
                                                                uint32_t *out_i, float *out_p)
@@ -470,7 +477,15 @@ static inline __attribute__((always_inline)) uint32_t dynamics(brain_burst_t *b,
                 potential[i] = pot * (1.0f - leak[i]);
                 continue;
             }
-            if (defer || dynamics_at_threshold(b, i, pot)) {
+            if (defer) {
+                float e = n->excite[i];
+                if (e > 0.0f && e < 1.0f) {
+                    out_i[nf] = i | DRAW_DEFERRED;
+                    out_p[nf++] = pot;
+                    continue;
+                }
+            }
+            if (dynamics_at_threshold(b, i, pot)) {
                 out_i[nf] = i;
                 out_p[nf++] = pot;
             }
@@ -521,7 +536,7 @@ static void *worker_main(void *arg)
         if (mine) {
             size_t mid = dynamics_mid(b), words = ((size_t)b->net->n_neurons + 63) / 64;
             /* the lower range fires at most mid*64 neurons: the upper part of the fired
-             * arrays is free for the deferred candidates */
+             * arrays is free for the upper range's fired and deferred neurons */
             uint32_t nd =
                 dynamics(b, mid, words, true, true, b->fired + mid * 64, b->fired_p + mid * 64);
             pthread_mutex_lock(&w->mu);
@@ -559,8 +574,8 @@ static int worker_start(brain_burst_t *b)
 }
 
 /* A split burst on two threads: the halves of the propagation at once, then the two ranges of
- * the dynamics at once; the candidates of the upper range that reached their threshold are
- * drawn for here, after the lower range's, so the draws come in ascending order as on one
+ * the dynamics at once; the upper range's candidates whose firing needs an excitability draw
+ * are drawn for here, after the lower range's, so the draws come in ascending order as on one
  * thread. Returns the number fired. */
 static uint32_t split_parallel(brain_burst_t *b)
 {
@@ -584,15 +599,19 @@ static uint32_t split_parallel(brain_burst_t *b)
     if (!b->worker_wait && task_claim(w, &w->dyn_claim, g))
         return nf + dynamics(b, mid, words, true, false, b->fired + nf, b->fired_p + nf);
     task_wait(w, &w->dyn_done, g);
-    /* entry k is read before fired[nf] (nf <= base + k) is written */
+    /* the upper range's fired neurons and deferred draws, in order; entry k is read before
+     * fired[nf] (nf <= base + k) is written */
     size_t base = mid * 64;
     for (uint32_t k = 0; k < w->deferred; k++) {
         uint32_t i = b->fired[base + k];
         float pot = b->fired_p[base + k];
-        if (dynamics_at_threshold(b, i, pot)) {
-            b->fired[nf] = i;
-            b->fired_p[nf++] = pot;
+        if (i & DRAW_DEFERRED) {
+            i &= ~DRAW_DEFERRED;
+            if (!dynamics_at_threshold(b, i, pot))
+                continue;
         }
+        b->fired[nf] = i;
+        b->fired_p[nf++] = pot;
     }
     return nf;
 }

@@ -16,18 +16,29 @@
 #include "brain/brain_morph.h"
 #include "brain/brain_net.h"
 
-/* 100 × 100 neurons mapped onto themselves by 31 randomizer rules, 11 of them inhibitory, PSP
- * divided by the out-degree (7/31 a synapse: sums that depend on their order when rounded),
- * accumulating, leaking, with refractory and consecutive-fire limits and 90 % excitability. */
+/* `n` randomizer rules into *out, the first `exc` excitatory, the others inhibitory. */
+static void rules(char *out, size_t cap, int n, int exc)
+{
+    size_t off = 0;
+    out[0] = 0;
+    for (int k = 0; k < n && off < cap; k++)
+        off += (size_t)snprintf(out + off, cap - off, "%s[\"randomizer\",[1,1,1],%d,false,1,1,1]",
+                                k ? "," : "", k < exc ? 1 : -1);
+}
+
+/* 100 × 100 neurons (c_a___) mapped onto themselves by 31 randomizer rules, 11 of them
+ * inhibitory, PSP divided by the out-degree (7/31 a synapse: sums that depend on their order
+ * when rounded), accumulating, leaking, with refractory and consecutive-fire limits and 90 %
+ * excitability (a draw for every neuron that reaches its threshold); 100 × 60 more (c_b___,
+ * excitability 1: no draws) mapped onto both areas. The upper range of the split dynamics holds
+ * neurons of both. */
 static brain_genome_t *genome(void)
 {
-    char rules[4096] = "";
-    size_t off = 0;
-    for (int k = 0; k < 31; k++)
-        off += (size_t)snprintf(rules + off, sizeof rules - off,
-                                "%s[\"randomizer\",[1,1,1],%d,false,1,1,1]", k ? "," : "",
-                                k < 20 ? 1 : -1);
-    char text[8192];
+    char ra[4096], rba[2048], rbb[4096];
+    rules(ra, sizeof ra, 31, 20);
+    rules(rba, sizeof rba, 10, 10);
+    rules(rbb, sizeof rbb, 21, 15);
+    char text[16384];
     snprintf(text, sizeof text,
              "{\"genome_id\":\"t\",\"version\":\"2.1\",\"physiology\":{\"simulation_timestep\":"
              "0.01},\"neuron_morphologies\":{\"randomizer\":{\"type\":\"functions\","
@@ -37,8 +48,13 @@ static brain_genome_t *genome(void)
              "\"_____10c-c_a___-nx-pstcr_-f\":7,\"_____10c-c_a___-nx-leak_c-f\":0.3,"
              "\"_____10c-c_a___-nx-mp_acc-b\":true,\"_____10c-c_a___-nx-refrac-i\":1,"
              "\"_____10c-c_a___-nx-c_fr_c-i\":3,\"_____10c-c_a___-nx-snooze-f\":2,"
-             "\"_____10c-c_a___-cx-dstmap-d\":{\"c_a___\":[%s]}}}",
-             rules);
+             "\"_____10c-c_a___-cx-dstmap-d\":{\"c_a___\":[%s]},"
+             "\"_____10c-c_b___-cx-___bbx-i\":100,\"_____10c-c_b___-cx-___bby-i\":60,"
+             "\"_____10c-c_b___-nx-fire_t-f\":2,\"_____10c-c_b___-nx-pstcr_-f\":5,"
+             "\"_____10c-c_b___-nx-leak_c-f\":0.2,\"_____10c-c_b___-nx-mp_acc-b\":true,"
+             "\"_____10c-c_b___-nx-refrac-i\":2,"
+             "\"_____10c-c_b___-cx-dstmap-d\":{\"c_a___\":[%s],\"c_b___\":[%s]}}}",
+             ra, rba, rbb);
     brain_genome_t *g = NULL;
     problem_t *err = NULL;
     assert_int_equal(brain_genome_parse(text, strlen(text), &g, &err), 0);
@@ -82,7 +98,7 @@ static void test_one_and_two_threads_equal(void **state)
     uint64_t fired = 0;
     for (int k = 0; k < 120; k++) {
         /* bursts of strong input alternate with quiet ones: split and unsplit bursts mix */
-        uint32_t staged = (k / 6) % 2 ? 200 : 9000;
+        uint32_t staged = (k / 6) % 2 ? 200 : 14000;
         for (uint32_t s = 0; s < staged; s++) {
             uint32_t i = (uint32_t)(brain_rng_next(&in) % nn);
             float v = 1.5f + (float)(brain_rng_next(&in) % 1000) / 997.0f;
