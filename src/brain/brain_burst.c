@@ -616,28 +616,31 @@ static uint32_t split_parallel(brain_burst_t *b)
     return nf;
 }
 
+/* A split burst, out of line: the unsplit burst's loop, the common one, stays compact. */
+static __attribute__((noinline)) uint32_t split_run(brain_burst_t *b)
+{
+    atomic_fetch_add_explicit(&b->splits, 1, memory_order_relaxed);
+    if (b->threads >= 2 && (b->worker || worker_start(b) == 0))
+        return split_parallel(b);
+    /* one thread (or the worker could not start): the same sums, in turn */
+    half_run(b, 0);
+    half_run(b, 1);
+    return dynamics(b, 0, ((size_t)b->net->n_neurons + 63) / 64, true, false, b->fired, b->fired_p);
+}
+
 uint32_t brain_burst_step(brain_burst_t *b)
 {
     brain_net_t *n = b->net;
-    size_t words = ((size_t)n->n_neurons + 63) / 64;
     inject_power(b);
     /* split by the deliveries expected (fired × the mean out-degree): a property of the fired
      * set, never of the thread count, so one and two threads give the same sums */
-    bool split = b->part && (uint64_t)b->n_fired * n->n_synapses >=
-                                (uint64_t)BRAIN_BURST_SPLIT_DELIVERIES * n->n_neurons;
     uint32_t nf;
-    if (split)
-        atomic_fetch_add_explicit(&b->splits, 1, memory_order_relaxed);
-    if (!split) {
-        scatter(n, b->fired, b->n_fired, b->input, b->cand);
-        nf = dynamics(b, 0, words, false, false, b->fired, b->fired_p);
-    } else if (b->threads >= 2 && (b->worker || worker_start(b) == 0)) {
-        nf = split_parallel(b);
+    if (b->part && (uint64_t)b->n_fired * n->n_synapses >=
+                       (uint64_t)BRAIN_BURST_SPLIT_DELIVERIES * n->n_neurons) {
+        nf = split_run(b);
     } else {
-        /* one thread (or the worker could not start): the same sums, in turn */
-        half_run(b, 0);
-        half_run(b, 1);
-        nf = dynamics(b, 0, words, true, false, b->fired, b->fired_p);
+        scatter(n, b->fired, b->n_fired, b->input, b->cand);
+        nf = dynamics(b, 0, ((size_t)n->n_neurons + 63) / 64, false, false, b->fired, b->fired_p);
     }
     b->n_fired = nf;
     memset(b->area_fired, 0, n->n_areas * sizeof *b->area_fired);
