@@ -246,7 +246,8 @@ int main(int argc, char **argv)
            threads, (double)nb / nn,
            /* engine state: input, candidate bit, fired, potential fired; the second input
             * array and its candidate bit where bursts can split */
-           (double)nb / nn + 12.125 + (m >= BRAIN_BURST_SPLIT_DELIVERIES ? 4.125 : 0.0),
+           (double)nb / nn + 12.125 +
+               (m >= BRAIN_BURST_SPLIT_DELIVERIES && nn >= BRAIN_BURST_SPLIT_NEURONS ? 4.125 : 0.0),
            m ? (double)sb / (double)m : 0.0, burst_threads, median * 1e6, cpu_median * 1e6,
            proc_cpu_median * 1e6, total / bursts * 1e6, p99 * 1e6, ref_mean * 1e6,
            ref ? (double)ref_fired / bursts : 0.0);

@@ -264,6 +264,7 @@ typedef struct brain_build {
     brain_done_fn done;
     void *ud;
     unsigned burst_threads; /* brain.burst_threads, read on the loop */
+    uint32_t split_neurons; /* brain.burst_split_neurons */
 } brain_build_t;
 
 static void brain_build_work(uv_work_t *w)
@@ -273,8 +274,9 @@ static void brain_build_work(uv_work_t *w)
         brain_engine_derive(j->old, j->genome, &j->engine, &j->p);
     else
         brain_engine_build(j->genome, j->b->seed, &j->engine, &j->p);
-    if (j->engine)
-        brain_engine_burst_threads_set(j->engine, j->burst_threads);
+    if (j->engine &&
+        brain_engine_burst_config(j->engine, j->burst_threads, j->split_neurons, &j->p) < 0)
+        brain_engine_destroy(&j->engine);
 }
 
 /* The engine an edit replaced, freed on the pool: its arrays are large, the loop need not wait. */
@@ -402,6 +404,7 @@ static int brain_build_submit(brain_t *b, json_t *genome, brain_status_t then, b
     j->done = done;
     j->ud = ud;
     j->burst_threads = (unsigned)b->reg->hub->cfg.brain_burst_threads;
+    j->split_neurons = (uint32_t)b->reg->hub->cfg.brain_burst_split_neurons;
     int rc = uv_queue_work(b->reg->hub->loop, &j->w, brain_build_work, brain_build_after);
     if (rc < 0) {
         free(j);

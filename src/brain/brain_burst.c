@@ -61,6 +61,7 @@ struct brain_burst {
     float *part;
     uint64_t *part_cand;
     unsigned threads;        /* 1 or 2 (brain_burst_threads_set) */
+    uint32_t split_neurons;  /* smaller networks never split (brain_burst_split_neurons_set) */
     bool worker_wait;        /* tests: leave the worker's tasks to it (brain_burst_worker_wait) */
     _Atomic uint64_t splits; /* bursts whose propagation was split (read by the stats) */
     uint64_t worker_tasks;   /* tasks the worker ran (a propagation half, an upper range) */
@@ -89,6 +90,30 @@ static void state_free(brain_burst_t *b)
     b->ledger = NULL;
 }
 
+/* The second half's arrays, zeroed, when the network is large enough for a burst to split
+ * (else NULL: no burst splits). */
+static int part_alloc(brain_burst_t *b)
+{
+    free(b->part);
+    free(b->part_cand);
+    b->part = NULL;
+    b->part_cand = NULL;
+    const brain_net_t *n = b->net;
+    if (n->n_neurons == 0 || n->n_neurons < b->split_neurons ||
+        n->n_synapses < BRAIN_BURST_SPLIT_DELIVERIES)
+        return 0;
+    b->part = calloc(n->n_neurons, sizeof *b->part);
+    b->part_cand = calloc(((size_t)n->n_neurons + 63) / 64, sizeof *b->part_cand);
+    if (!b->part || !b->part_cand) {
+        free(b->part);
+        free(b->part_cand);
+        b->part = NULL;
+        b->part_cand = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static int state_alloc(brain_burst_t *b)
 {
     size_t n = b->net->n_neurons ? b->net->n_neurons : 1;
@@ -98,13 +123,9 @@ static int state_alloc(brain_burst_t *b)
     b->fired_p = malloc(n * sizeof *b->fired_p);
     b->area_fired = calloc(b->net->n_areas ? b->net->n_areas : 1, sizeof *b->area_fired);
     b->ledger = calloc(b->depth, sizeof *b->ledger);
-    if (b->net->n_synapses >= BRAIN_BURST_SPLIT_DELIVERIES) {
-        b->part = calloc(n, sizeof *b->part);
-        b->part_cand = calloc((n + 63) / 64, sizeof *b->part_cand);
-        if (!b->part || !b->part_cand) {
-            state_free(b);
-            return -ENOMEM;
-        }
+    if (part_alloc(b) < 0) {
+        state_free(b);
+        return -ENOMEM;
     }
     if (!b->input || !b->cand || !b->fired || !b->fired_p || !b->area_fired || !b->ledger) {
         state_free(b);
@@ -127,6 +148,7 @@ brain_burst_t *brain_burst_new(brain_net_t *net, uint64_t seed, unsigned ledger_
     b->depth =
         ledger_depth < 1 ? 1 : (ledger_depth > BRAIN_LEDGER_MAX ? BRAIN_LEDGER_MAX : ledger_depth);
     brain_burst_threads_set(b, 0);
+    b->split_neurons = BRAIN_BURST_SPLIT_NEURONS;
     if (state_alloc(b) < 0) {
         free(b);
         return NULL;
@@ -182,6 +204,12 @@ void brain_burst_threads_set(brain_burst_t *b, unsigned threads)
 unsigned brain_burst_threads(const brain_burst_t *b)
 {
     return b->threads;
+}
+
+int brain_burst_split_neurons_set(brain_burst_t *b, uint32_t neurons)
+{
+    b->split_neurons = neurons;
+    return part_alloc(b);
 }
 
 void brain_burst_worker_wait(brain_burst_t *b, bool on)
@@ -632,8 +660,9 @@ uint32_t brain_burst_step(brain_burst_t *b)
 {
     brain_net_t *n = b->net;
     inject_power(b);
-    /* split by the deliveries expected (fired × the mean out-degree): a property of the fired
-     * set, never of the thread count, so one and two threads give the same sums */
+    /* split by the deliveries expected (fired × the mean out-degree) in a network large enough
+     * (b->part): properties of the network and the fired set, never of the thread count, so
+     * one and two threads give the same sums */
     uint32_t nf;
     if (b->part && (uint64_t)b->n_fired * n->n_synapses >=
                        (uint64_t)BRAIN_BURST_SPLIT_DELIVERIES * n->n_neurons) {

@@ -24,9 +24,13 @@ typedef struct {
 #define BRAIN_LEDGER_MAX       1024u      /* bursts the fire ledger can keep */
 #define BRAIN_STAGE_MAX_POINTS (1u << 22) /* staged points per burst, all areas together */
 /* A burst whose fired set is expected to deliver at least this many synapses (fired neurons ×
- * the network's mean out-degree) propagates in two halves, the second summed apart; with two
- * burst threads the halves run at once. Networks with fewer synapses never split. */
+ * the network's mean out-degree), in a network of at least BRAIN_BURST_SPLIT_NEURONS neurons
+ * (changeable: brain_burst_split_neurons_set), propagates in two halves, the second summed
+ * apart; with two burst threads the halves run at once. Below 2^19 neurons the input array
+ * (4 bytes a neuron) stays in a core's cache, and a second one costs more than a second thread
+ * saves (docs/benchmarks.md). */
 #define BRAIN_BURST_SPLIT_DELIVERIES 100000u
+#define BRAIN_BURST_SPLIT_NEURONS    (1u << 19)
 
 typedef struct brain_burst brain_burst_t;
 
@@ -48,6 +52,10 @@ unsigned brain_burst_threads(const brain_burst_t *b);
  * run), and in *worker_tasks (NULL from another thread) the tasks the worker thread ran: a half
  * of a propagation or the upper range of the dynamics. */
 uint64_t brain_burst_splits(const brain_burst_t *b, uint64_t *worker_tasks);
+/* Networks with fewer neurons than this never split their bursts (default
+ * BRAIN_BURST_SPLIT_NEURONS). Whether a burst splits changes the last bits of its sums, so the
+ * same setting repeats the same fired sets. Between bursts; -ENOMEM (no burst splits then). */
+int brain_burst_split_neurons_set(brain_burst_t *b, uint32_t neurons);
 /* Tests: on, the burst thread leaves the worker's tasks to it instead of running them itself
  * when the worker is late (so a test exercises both threads on every split burst). */
 void brain_burst_worker_wait(brain_burst_t *b, bool on);

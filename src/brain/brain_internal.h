@@ -58,8 +58,10 @@ typedef struct brain_engine brain_engine_t;
 /* Grows the network (thread pool). 0, or a problem in *p. */
 int brain_engine_build(json_t *genome, uint64_t seed, brain_engine_t **out, problem_t **p);
 void brain_engine_destroy(brain_engine_t **e);
-/* Threads the engine's large bursts run on (brain.burst_threads: 0 = auto, 1, 2). */
-void brain_engine_burst_threads_set(brain_engine_t *e, unsigned threads);
+/* Threads the engine's large bursts run on (brain.burst_threads: 0 = auto, 1, 2) and the
+ * smallest network that splits them (brain.burst_split_neurons). 0, or a problem in *p. */
+int brain_engine_burst_config(brain_engine_t *e, unsigned threads, uint32_t split_neurons,
+                              problem_t **p);
 /* The burst threads, and the bursts split so far (any thread). */
 unsigned brain_engine_burst_threads(const brain_engine_t *e, uint64_t *splits);
 /* Loop thread: burst_threads and split_bursts of b's engine into o (the stats route). */

@@ -61,8 +61,10 @@ def run(d, steps):
 
 def test_one_and_two_burst_threads_fire_the_same(make_daemon):
     steps = 12
-    one = make_daemon(args=["--set", "brain.burst_threads=1"])
-    two = make_daemon(args=["--set", "brain.burst_threads=2"])
+    # 14 000 neurons: under the default split bound (524 288), lowered here
+    low = ["--set", "brain.burst_split_neurons=0"]
+    one = make_daemon(args=["--set", "brain.burst_threads=1", *low])
+    two = make_daemon(args=["--set", "brain.burst_threads=2", *low])
     act1, fired1, st1 = run(one, steps)
     act2, fired2, st2 = run(two, steps)
     assert [b["burst"] for b in act1] == list(range(steps, 0, -1))
@@ -76,6 +78,12 @@ def test_one_and_two_burst_threads_fire_the_same(make_daemon):
     # the same neurons, by their coordinates
     assert sum(len(b["fired"]) for b in fired1) > 300  # the ledger keeps 4 096 a burst
     assert fired1 == fired2
+
+
+def test_small_networks_do_not_split_by_default(make_daemon):
+    d = make_daemon(args=["--set", "brain.burst_threads=2"])
+    _, _, st = run(d, 4)
+    assert st["burst_threads"] == 2 and st["split_bursts"] == 0
 
 
 def test_burst_threads_refused_out_of_range(make_daemon):

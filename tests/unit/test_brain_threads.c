@@ -73,6 +73,7 @@ static void side_up(side_t *s, const brain_genome_t *g, unsigned threads)
     s->b = brain_burst_new(s->n, 5, 4);
     assert_non_null(s->b);
     brain_burst_threads_set(s->b, threads);
+    assert_int_equal(brain_burst_split_neurons_set(s->b, 1000), 0); /* 16 000 neurons split */
     brain_burst_worker_wait(s->b, true);
 }
 
@@ -152,11 +153,42 @@ static void test_threads_switch(void **state)
     brain_genome_destroy(&g);
 }
 
+/* Below BRAIN_BURST_SPLIT_NEURONS no burst splits, however many synapses it delivers. */
+static void test_small_networks_never_split(void **state)
+{
+    (void)state;
+    brain_genome_t *g = genome();
+    brain_net_t *n = NULL;
+    problem_t *err = NULL;
+    assert_int_equal(brain_net_build(g, 5, 1, &n, &err), 0);
+    assert_true(n->n_neurons < BRAIN_BURST_SPLIT_NEURONS);
+    brain_burst_t *b = brain_burst_new(n, 5, 4);
+    assert_non_null(b);
+    for (int k = 0; k < 4; k++) {
+        for (uint32_t i = 0; i < n->n_neurons; i += 2)
+            assert_int_equal(brain_burst_stage_neuron(b, i, 3.0f), 0);
+        brain_burst_step(b);
+    }
+    assert_int_equal(brain_burst_splits(b, NULL), 0);
+    /* lowered, the same bursts split */
+    assert_int_equal(brain_burst_split_neurons_set(b, 1), 0);
+    for (int k = 0; k < 4; k++) {
+        for (uint32_t i = 0; i < n->n_neurons; i += 2)
+            assert_int_equal(brain_burst_stage_neuron(b, i, 3.0f), 0);
+        brain_burst_step(b);
+    }
+    assert_true(brain_burst_splits(b, NULL) >= 3);
+    brain_burst_destroy(&b);
+    brain_net_destroy(&n);
+    brain_genome_destroy(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_and_two_threads_equal),
         cmocka_unit_test(test_threads_switch),
+        cmocka_unit_test(test_small_networks_never_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
