@@ -80,6 +80,14 @@ uint64_t brain_overruns(const brain_t *b)
     return atomic_load(&b->overruns);
 }
 
+void brain_burst_stats_json(const brain_t *b, json_t *o)
+{
+    uint64_t splits = 0;
+    unsigned threads = b->engine ? brain_engine_burst_threads(b->engine, &splits) : 0;
+    json_object_set_new(o, "burst_threads", json_integer(threads));
+    json_object_set_new(o, "split_bursts", json_integer((json_int_t)splits));
+}
+
 json_t *brain_to_json(const brain_t *b, bool detail)
 {
     char created[40];
@@ -255,6 +263,8 @@ typedef struct brain_build {
     bool creating;             /* a create: failure removes the brain */
     brain_done_fn done;
     void *ud;
+    unsigned burst_threads; /* brain.burst_threads, read on the loop */
+    uint32_t split_neurons; /* brain.burst_split_neurons */
 } brain_build_t;
 
 static void brain_build_work(uv_work_t *w)
@@ -264,6 +274,9 @@ static void brain_build_work(uv_work_t *w)
         brain_engine_derive(j->old, j->genome, &j->engine, &j->p);
     else
         brain_engine_build(j->genome, j->b->seed, &j->engine, &j->p);
+    if (j->engine &&
+        brain_engine_burst_config(j->engine, j->burst_threads, j->split_neurons, &j->p) < 0)
+        brain_engine_destroy(&j->engine);
 }
 
 /* The engine an edit replaced, freed on the pool: its arrays are large, the loop need not wait. */
@@ -390,6 +403,8 @@ static int brain_build_submit(brain_t *b, json_t *genome, brain_status_t then, b
     j->creating = creating;
     j->done = done;
     j->ud = ud;
+    j->burst_threads = (unsigned)b->reg->hub->cfg.brain_burst_threads;
+    j->split_neurons = (uint32_t)b->reg->hub->cfg.brain_burst_split_neurons;
     int rc = uv_queue_work(b->reg->hub->loop, &j->w, brain_build_work, brain_build_after);
     if (rc < 0) {
         free(j);

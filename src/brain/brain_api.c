@@ -514,6 +514,7 @@ static void brain_api_stats(api_req_t *req, void *ctx)
     json_object_set(o, "last_burst", l0 ? l0 : json_null());
     json_decref(last);
     json_object_set_new(o, "robot_latency", brain_io_latency_json(b));
+    brain_burst_stats_json(b, o);
     api_reply_json(req, 200, o);
 }
 
@@ -710,7 +711,7 @@ static const api_endpoint_t brain_endpoints[] = {
      .tag = "brain",
      .summary = "Burst statistics: counter, overruns, last burst, robot answer latency",
      .params = brain_id_param,
-     .response = BRAIN_OBJ " + {period_us, last_burst, robot_latency}",
+     .response = BRAIN_OBJ " + {period_us, last_burst, robot_latency, burst_threads, split_bursts}",
      .handler = brain_api_stats},
 };
 

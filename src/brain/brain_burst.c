@@ -1,13 +1,19 @@
 /* The burst engine: injection into a dense input array with a candidate bitmap, dynamics over
  * the candidates in ascending index order (so the excitability draws, and thus the fired sets,
- * are the same on every run), and a ring of the last bursts' fired sets. */
+ * are the same on every run), and a ring of the last bursts' fired sets. A large burst's
+ * propagation is split in two fixed halves of the fired set, the second half summed apart and
+ * added once per target, whatever the number of threads that run them (bit-for-bit equal). */
 #include "brain/brain_burst.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "brain/brain_genome.h"
 #include "brain/brain_morph.h"
 
 typedef struct {
@@ -15,6 +21,24 @@ typedef struct {
     uint32_t n, cap;
     uint32_t *idx;
 } ledger_entry_t;
+
+/* The second burst thread, woken per split burst: it runs the second half of the propagation,
+ * then the dynamics of the upper half of the neurons, each only if the burst thread has not
+ * claimed it first (so a worker that wakes late costs nothing but the wake-up). Bursts are
+ * numbered; a task is claimed and done for one burst. All fields under mu. */
+typedef struct {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t wake_cv; /* the worker waits for a burst, then for its dynamics */
+    pthread_cond_t done_cv; /* the burst thread waits for the worker's task */
+    uint64_t job;           /* split bursts posted */
+    uint64_t go;            /* the burst whose propagation is done: its dynamics may start */
+    uint64_t prop_claim, prop_done; /* the second half of the propagation */
+    uint64_t dyn_claim, dyn_done;   /* the dynamics of the upper range */
+    uint32_t deferred; /* the upper range's fired and deferred neurons (DRAW_DEFERRED) */
+    bool quit;
+    brain_burst_t *b;
+} burst_worker_t;
 
 struct brain_burst {
     brain_net_t *net;
@@ -32,10 +56,24 @@ struct brain_burst {
     float power;
     ledger_entry_t *ledger;
     unsigned depth;
+    /* the second half of a split propagation: its sums and candidates, zero between bursts;
+     * NULL when the network is too small for a burst ever to split */
+    float *part;
+    uint64_t *part_cand;
+    unsigned threads;        /* 1 or 2 (brain_burst_threads_set) */
+    uint32_t split_neurons;  /* smaller networks never split (brain_burst_split_neurons_set) */
+    bool worker_wait;        /* tests: leave the worker's tasks to it (brain_burst_worker_wait) */
+    _Atomic uint64_t splits; /* bursts whose propagation was split (read by the stats) */
+    uint64_t worker_tasks;   /* tasks the worker ran (a propagation half, an upper range) */
+    burst_worker_t *worker;  /* started by the first split burst on 2 threads */
 };
 
 static void state_free(brain_burst_t *b)
 {
+    free(b->part);
+    free(b->part_cand);
+    b->part = NULL;
+    b->part_cand = NULL;
     free(b->input);
     free(b->cand);
     free(b->fired);
@@ -52,6 +90,30 @@ static void state_free(brain_burst_t *b)
     b->ledger = NULL;
 }
 
+/* The second half's arrays, zeroed, when the network is large enough for a burst to split
+ * (else NULL: no burst splits). */
+static int part_alloc(brain_burst_t *b)
+{
+    free(b->part);
+    free(b->part_cand);
+    b->part = NULL;
+    b->part_cand = NULL;
+    const brain_net_t *n = b->net;
+    if (n->n_neurons == 0 || n->n_neurons < b->split_neurons ||
+        n->n_synapses < BRAIN_BURST_SPLIT_DELIVERIES)
+        return 0;
+    b->part = calloc(n->n_neurons, sizeof *b->part);
+    b->part_cand = calloc(((size_t)n->n_neurons + 63) / 64, sizeof *b->part_cand);
+    if (!b->part || !b->part_cand) {
+        free(b->part);
+        free(b->part_cand);
+        b->part = NULL;
+        b->part_cand = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static int state_alloc(brain_burst_t *b)
 {
     size_t n = b->net->n_neurons ? b->net->n_neurons : 1;
@@ -61,6 +123,10 @@ static int state_alloc(brain_burst_t *b)
     b->fired_p = malloc(n * sizeof *b->fired_p);
     b->area_fired = calloc(b->net->n_areas ? b->net->n_areas : 1, sizeof *b->area_fired);
     b->ledger = calloc(b->depth, sizeof *b->ledger);
+    if (part_alloc(b) < 0) {
+        state_free(b);
+        return -ENOMEM;
+    }
     if (!b->input || !b->cand || !b->fired || !b->fired_p || !b->area_fired || !b->ledger) {
         state_free(b);
         return -ENOMEM;
@@ -81,6 +147,8 @@ brain_burst_t *brain_burst_new(brain_net_t *net, uint64_t seed, unsigned ledger_
     b->seed = seed;
     b->depth =
         ledger_depth < 1 ? 1 : (ledger_depth > BRAIN_LEDGER_MAX ? BRAIN_LEDGER_MAX : ledger_depth);
+    brain_burst_threads_set(b, 0);
+    b->split_neurons = BRAIN_BURST_SPLIT_NEURONS;
     if (state_alloc(b) < 0) {
         free(b);
         return NULL;
@@ -88,10 +156,28 @@ brain_burst_t *brain_burst_new(brain_net_t *net, uint64_t seed, unsigned ledger_
     return b;
 }
 
+static void worker_stop(brain_burst_t *b)
+{
+    burst_worker_t *w = b->worker;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->quit = true;
+    pthread_cond_signal(&w->wake_cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    pthread_cond_destroy(&w->wake_cv);
+    pthread_cond_destroy(&w->done_cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    b->worker = NULL;
+}
+
 void brain_burst_destroy(brain_burst_t **bp)
 {
     if (!bp || !*bp)
         return;
+    worker_stop(*bp);
     state_free(*bp);
     free(*bp);
     *bp = NULL;
@@ -102,6 +188,46 @@ int brain_burst_net_changed(brain_burst_t *b, brain_net_t *net)
     state_free(b);
     b->net = net;
     return state_alloc(b);
+}
+
+void brain_burst_threads_set(brain_burst_t *b, unsigned threads)
+{
+    if (threads == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus >= 2 ? 2 : 1;
+    }
+    b->threads = threads >= 2 ? 2 : 1;
+    if (b->threads == 1)
+        worker_stop(b);
+}
+
+unsigned brain_burst_threads(const brain_burst_t *b)
+{
+    return b->threads;
+}
+
+int brain_burst_split_neurons_set(brain_burst_t *b, uint32_t neurons)
+{
+    b->split_neurons = neurons;
+    return part_alloc(b);
+}
+
+void brain_burst_worker_wait(brain_burst_t *b, bool on)
+{
+    b->worker_wait = on;
+}
+
+uint64_t brain_burst_splits(const brain_burst_t *b, uint64_t *worker_tasks)
+{
+    if (worker_tasks) {
+        *worker_tasks = 0;
+        if (b->worker) {
+            pthread_mutex_lock(&b->worker->mu);
+            *worker_tasks = b->worker_tasks;
+            pthread_mutex_unlock(&b->worker->mu);
+        }
+    }
+    return atomic_load_explicit(&b->splits, memory_order_relaxed);
 }
 
 void brain_burst_power_set(brain_burst_t *b, float input)
@@ -181,30 +307,21 @@ static inline void prefetch_targets(const brain_net_t *n, uint32_t src, const fl
         __builtin_prefetch(in + s->target[k], 1);
 }
 
-/* Step 1: power and the previous burst's fired set into the input. */
-static void inject(brain_burst_t *b)
+/* The synapses of fired[0..nf) added into in[] and marked in cand[]. */
+static inline __attribute__((always_inline)) void
+scatter(const brain_net_t *n, const uint32_t *fired, uint32_t nf, float *in, uint64_t *cand)
 {
-    brain_net_t *n = b->net;
-    for (uint32_t ai = 0; ai < n->n_areas; ai++) {
-        const brain_net_area_t *a = &n->areas[ai];
-        if (!a->power)
-            continue;
-        for (uint32_t i = a->first; i < a->first + a->count; i++)
-            add_input(b, i, b->power_set ? b->power : n->threshold[i]);
-    }
-    float *in = b->input;
-    uint64_t *cand = b->cand;
-    for (uint32_t f = 0; f < b->n_fired; f++) {
-        uint32_t src = b->fired[f];
-        if (f + 8 < b->n_fired) {
-            uint32_t ahead = b->fired[f + 8];
+    for (uint32_t f = 0; f < nf; f++) {
+        uint32_t src = fired[f];
+        if (f + 8 < nf) {
+            uint32_t ahead = fired[f + 8];
             const brain_net_area_t *aa = &n->areas[n->area[ahead]];
             __builtin_prefetch(aa->syn.off + (ahead - aa->first));
         }
-        if (f + 4 < b->n_fired)
-            prefetch_source(n, b->fired[f + 4]);
-        if (f + 2 < b->n_fired)
-            prefetch_targets(n, b->fired[f + 2], b->input);
+        if (f + 4 < nf)
+            prefetch_source(n, fired[f + 4]);
+        if (f + 2 < nf)
+            prefetch_targets(n, fired[f + 2], in);
         const brain_net_area_t *a = &n->areas[n->area[src]];
         const brain_syn_block_t *s = &a->syn;
         uint32_t local = src - a->first, lo = s->off[local], hi = s->off[local + 1];
@@ -239,10 +356,54 @@ static void inject(brain_burst_t *b)
     }
 }
 
+/* Half `h` of a split propagation: the first half of the fired set into the input (after the
+ * staged input and the power), the second into the part arrays, summed from zero. */
+static void half_run(brain_burst_t *b, unsigned h)
+{
+    uint32_t mid = b->n_fired / 2;
+    if (h == 0)
+        scatter(b->net, b->fired, mid, b->input, b->cand);
+    else
+        scatter(b->net, b->fired + mid, b->n_fired - mid, b->part, b->part_cand);
+}
+
+/* Step 1, first part: the power area's input. */
+static void inject_power(brain_burst_t *b)
+{
+    brain_net_t *n = b->net;
+    for (uint32_t ai = 0; ai < n->n_areas; ai++) {
+        const brain_net_area_t *a = &n->areas[ai];
+        if (!a->power)
+            continue;
+        for (uint32_t i = a->first; i < a->first + a->count; i++)
+            add_input(b, i, b->power_set ? b->power : n->threshold[i]);
+    }
+}
+
+/* True when the caller is to run the task whose claim mark is *claim for burst g. */
+static bool task_claim(burst_worker_t *w, uint64_t *claim, uint64_t g)
+{
+    pthread_mutex_lock(&w->mu);
+    bool mine = *claim != g;
+    if (mine)
+        *claim = g;
+    pthread_mutex_unlock(&w->mu);
+    return mine;
+}
+
+static void task_wait(burst_worker_t *w, const uint64_t *done, uint64_t g)
+{
+    pthread_mutex_lock(&w->mu);
+    while (*done != g)
+        pthread_cond_wait(&w->done_cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* Step 2 for a candidate that is not refractory and reached its threshold with potential
  * `pot`: the limits, the excitability draw, and the refractory period when it fires. True when
  * it fires. The common case (refractory, or below threshold) is in brain_burst_step. */
-static bool dynamics_at_threshold(brain_burst_t *b, uint32_t i, float pot)
+static inline __attribute__((always_inline)) bool dynamics_at_threshold(brain_burst_t *b,
+                                                                        uint32_t i, float pot)
 {
     brain_net_t *n = b->net;
     float lim = n->thr_limit[i];
@@ -288,21 +449,36 @@ static void ledger_push(brain_burst_t *b)
     e->burst = b->count;
 }
 
-uint32_t brain_burst_step(brain_burst_t *b)
+/* A deferred candidate (its index in out_i with this bit): it reached its threshold and its
+ * excitability needs a draw, which the burst thread makes (indices are below 2^26). */
+#define DRAW_DEFERRED (1u << 31)
+_Static_assert(BRAIN_NET_MAX_NEURONS < DRAW_DEFERRED, "neuron indices leave the top bit free");
+
+/* Step 2 over the candidates of bitmap words [w0, w1) in ascending order; those that fire go
+ * to out_i/out_p (their count is returned). `split` adds the second half's sums and candidates;
+ * `defer` (the worker's upper range) leaves in out_i/out_p, marked DRAW_DEFERRED, the candidates
+ * whose firing needs an excitability draw: the burst thread draws for them, in order, after the
+ * lower range (every other candidate is decided here, since it draws nothing). Both are
+ * constants in each call, so the common loop carries nothing of them. */
+static inline __attribute__((always_inline)) uint32_t dynamics(brain_burst_t *b, size_t w0,
+                                                               size_t w1, bool split, bool defer,
+                                                               uint32_t *out_i, float *out_p)
 {
     brain_net_t *n = b->net;
-    inject(b);
     uint32_t nf = 0;
-    size_t words = ((size_t)n->n_neurons + 63) / 64;
     /* the arrays in locals: stores through them cannot change these pointers, so the compiler
      * keeps them in registers instead of reloading them from the network after every store */
-    float *input = b->input, *potential = n->potential;
+    float *input = b->input, *potential = n->potential, *part = b->part;
     const float *threshold = n->threshold, *leak = n->leak;
     uint16_t *countdown = n->countdown, *cfc = n->cfc;
     const uint8_t *accumulate = n->accumulate;
-    uint64_t *cand = b->cand;
-    for (size_t w = 0; w < words; w++) {
+    uint64_t *cand = b->cand, *part_cand = b->part_cand;
+    for (size_t w = w0; w < w1; w++) {
         uint64_t m = cand[w];
+        if (split && part_cand[w]) {
+            m |= part_cand[w];
+            part_cand[w] = 0;
+        }
         if (!m)
             continue;
         cand[w] = 0;
@@ -311,6 +487,10 @@ uint32_t brain_burst_step(brain_burst_t *b)
             m &= m - 1;
             float in = input[i];
             input[i] = 0;
+            if (split) {
+                in += part[i];
+                part[i] = 0;
+            }
             /* feagi-core's order: refractory first, then the potential against the threshold */
             if (countdown[i] > 0) {
                 countdown[i]--;
@@ -325,11 +505,171 @@ uint32_t brain_burst_step(brain_burst_t *b)
                 potential[i] = pot * (1.0f - leak[i]);
                 continue;
             }
+            if (defer) {
+                float e = n->excite[i];
+                if (e > 0.0f && e < 1.0f) {
+                    out_i[nf] = i | DRAW_DEFERRED;
+                    out_p[nf++] = pot;
+                    continue;
+                }
+            }
             if (dynamics_at_threshold(b, i, pot)) {
-                b->fired[nf] = i;
-                b->fired_p[nf++] = pot;
+                out_i[nf] = i;
+                out_p[nf++] = pot;
             }
         }
+    }
+    return nf;
+}
+
+/* The upper range of the dynamics starts at this bitmap word. */
+static size_t dynamics_mid(const brain_burst_t *b)
+{
+    return (((size_t)b->net->n_neurons + 63) / 64) / 2;
+}
+
+static void *worker_main(void *arg)
+{
+    burst_worker_t *w = arg;
+    brain_burst_t *b = w->b;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&w->mu);
+    while (!w->quit) {
+        if (w->job == seen) {
+            pthread_cond_wait(&w->wake_cv, &w->mu);
+            continue;
+        }
+        uint64_t g = seen = w->job;
+        bool mine = w->prop_claim != g;
+        if (mine)
+            w->prop_claim = g;
+        pthread_mutex_unlock(&w->mu);
+        if (mine) {
+            half_run(b, 1);
+            pthread_mutex_lock(&w->mu);
+            b->worker_tasks++;
+            w->prop_done = g;
+            pthread_cond_signal(&w->done_cv);
+            pthread_mutex_unlock(&w->mu);
+        }
+        pthread_mutex_lock(&w->mu);
+        while (!w->quit && w->go != g && w->job == g)
+            pthread_cond_wait(&w->wake_cv, &w->mu);
+        if (w->go != g)
+            continue; /* quitting, or a later burst already posted */
+        mine = w->dyn_claim != g;
+        if (mine)
+            w->dyn_claim = g;
+        pthread_mutex_unlock(&w->mu);
+        if (mine) {
+            size_t mid = dynamics_mid(b), words = ((size_t)b->net->n_neurons + 63) / 64;
+            /* the lower range fires at most mid*64 neurons: the upper part of the fired
+             * arrays is free for the upper range's fired and deferred neurons */
+            uint32_t nd =
+                dynamics(b, mid, words, true, true, b->fired + mid * 64, b->fired_p + mid * 64);
+            pthread_mutex_lock(&w->mu);
+            w->deferred = nd;
+            w->dyn_done = g;
+            b->worker_tasks++;
+            pthread_cond_signal(&w->done_cv);
+        } else {
+            pthread_mutex_lock(&w->mu);
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int worker_start(brain_burst_t *b)
+{
+    burst_worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->b = b;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->wake_cv, NULL);
+    pthread_cond_init(&w->done_cv, NULL);
+    int rc = pthread_create(&w->th, NULL, worker_main, w);
+    if (rc != 0) {
+        pthread_cond_destroy(&w->wake_cv);
+        pthread_cond_destroy(&w->done_cv);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return -rc;
+    }
+    b->worker = w;
+    return 0;
+}
+
+/* A split burst on two threads: the halves of the propagation at once, then the two ranges of
+ * the dynamics at once; the upper range's candidates whose firing needs an excitability draw
+ * are drawn for here, after the lower range's, so the draws come in ascending order as on one
+ * thread. Returns the number fired. */
+static uint32_t split_parallel(brain_burst_t *b)
+{
+    burst_worker_t *w = b->worker;
+    pthread_mutex_lock(&w->mu);
+    uint64_t g = ++w->job;
+    pthread_cond_signal(&w->wake_cv);
+    pthread_mutex_unlock(&w->mu);
+    half_run(b, 0);
+    if (!b->worker_wait && task_claim(w, &w->prop_claim, g))
+        half_run(b, 1);
+    else
+        task_wait(w, &w->prop_done, g);
+
+    size_t mid = dynamics_mid(b), words = ((size_t)b->net->n_neurons + 63) / 64;
+    pthread_mutex_lock(&w->mu);
+    w->go = g;
+    pthread_cond_signal(&w->wake_cv);
+    pthread_mutex_unlock(&w->mu);
+    uint32_t nf = dynamics(b, 0, mid, true, false, b->fired, b->fired_p);
+    if (!b->worker_wait && task_claim(w, &w->dyn_claim, g))
+        return nf + dynamics(b, mid, words, true, false, b->fired + nf, b->fired_p + nf);
+    task_wait(w, &w->dyn_done, g);
+    /* the upper range's fired neurons and deferred draws, in order; entry k is read before
+     * fired[nf] (nf <= base + k) is written */
+    size_t base = mid * 64;
+    for (uint32_t k = 0; k < w->deferred; k++) {
+        uint32_t i = b->fired[base + k];
+        float pot = b->fired_p[base + k];
+        if (i & DRAW_DEFERRED) {
+            i &= ~DRAW_DEFERRED;
+            if (!dynamics_at_threshold(b, i, pot))
+                continue;
+        }
+        b->fired[nf] = i;
+        b->fired_p[nf++] = pot;
+    }
+    return nf;
+}
+
+/* A split burst, out of line: the unsplit burst's loop, the common one, stays compact. */
+static __attribute__((noinline)) uint32_t split_run(brain_burst_t *b)
+{
+    atomic_fetch_add_explicit(&b->splits, 1, memory_order_relaxed);
+    if (b->threads >= 2 && (b->worker || worker_start(b) == 0))
+        return split_parallel(b);
+    /* one thread (or the worker could not start): the same sums, in turn */
+    half_run(b, 0);
+    half_run(b, 1);
+    return dynamics(b, 0, ((size_t)b->net->n_neurons + 63) / 64, true, false, b->fired, b->fired_p);
+}
+
+uint32_t brain_burst_step(brain_burst_t *b)
+{
+    brain_net_t *n = b->net;
+    inject_power(b);
+    /* split by the deliveries expected (fired × the mean out-degree) in a network large enough
+     * (b->part): properties of the network and the fired set, never of the thread count, so
+     * one and two threads give the same sums */
+    uint32_t nf;
+    if (b->part && (uint64_t)b->n_fired * n->n_synapses >=
+                       (uint64_t)BRAIN_BURST_SPLIT_DELIVERIES * n->n_neurons) {
+        nf = split_run(b);
+    } else {
+        scatter(n, b->fired, b->n_fired, b->input, b->cand);
+        nf = dynamics(b, 0, ((size_t)n->n_neurons + 63) / 64, false, false, b->fired, b->fired_p);
     }
     b->n_fired = nf;
     memset(b->area_fired, 0, n->n_areas * sizeof *b->area_fired);

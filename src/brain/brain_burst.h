@@ -1,8 +1,9 @@
 /* The burst engine: one brain's running state on a network (brain_net.h). A burst follows
  * feagi-core's process_burst as docs/brain.md "The model" describes it; the same network, seed
- * and staged inputs give the same fired sets bit for bit. Not thread-safe: one thread runs
- * bursts and stages input (the burst thread of brain-domain); readers copy what they need
- * between bursts under the owner's lock. */
+ * and staged inputs give the same fired sets bit for bit, on one burst thread or two. Not
+ * thread-safe: one thread runs bursts and stages input (the burst thread of brain-domain; a
+ * large burst may hand half its propagation to the engine's own worker thread and waits for it);
+ * readers copy what they need between bursts under the owner's lock. */
 #ifndef GANGLION_BRAIN_BURST_H
 #define GANGLION_BRAIN_BURST_H
 
@@ -22,6 +23,14 @@ typedef struct {
 
 #define BRAIN_LEDGER_MAX       1024u      /* bursts the fire ledger can keep */
 #define BRAIN_STAGE_MAX_POINTS (1u << 22) /* staged points per burst, all areas together */
+/* A burst whose fired set is expected to deliver at least this many synapses (fired neurons ×
+ * the network's mean out-degree), in a network of at least BRAIN_BURST_SPLIT_NEURONS neurons
+ * (changeable: brain_burst_split_neurons_set), propagates in two halves, the second summed
+ * apart; with two burst threads the halves run at once. Below 2^19 neurons the input array
+ * (4 bytes a neuron) stays in a core's cache, and a second one costs more than a second thread
+ * saves (docs/benchmarks.md). */
+#define BRAIN_BURST_SPLIT_DELIVERIES 100000u
+#define BRAIN_BURST_SPLIT_NEURONS    (1u << 19)
 
 typedef struct brain_burst brain_burst_t;
 
@@ -33,6 +42,23 @@ void brain_burst_destroy(brain_burst_t **b);
 /* The network's layout changed (brain_net_rebuild with ch->neurons, or a new net): state and
  * ledger are reset. */
 int brain_burst_net_changed(brain_burst_t *b, brain_net_t *net);
+
+/* Burst threads: 1, or 2 (a worker thread, started by the first split burst, runs half of each
+ * split propagation); 0 = 2 when the machine has 2 or more CPUs online, else 1 (the default).
+ * The fired sets do not depend on it. */
+void brain_burst_threads_set(brain_burst_t *b, unsigned threads);
+unsigned brain_burst_threads(const brain_burst_t *b);
+/* Bursts whose propagation was split so far (safe to read from another thread while bursts
+ * run), and in *worker_tasks (NULL from another thread) the tasks the worker thread ran: a half
+ * of a propagation or the upper range of the dynamics. */
+uint64_t brain_burst_splits(const brain_burst_t *b, uint64_t *worker_tasks);
+/* Networks with fewer neurons than this never split their bursts (default
+ * BRAIN_BURST_SPLIT_NEURONS). Whether a burst splits changes the last bits of its sums, so the
+ * same setting repeats the same fired sets. Between bursts; -ENOMEM (no burst splits then). */
+int brain_burst_split_neurons_set(brain_burst_t *b, uint32_t neurons);
+/* Tests: on, the burst thread leaves the worker's tasks to it instead of running them itself
+ * when the worker is late (so a test exercises both threads on every split burst). */
+void brain_burst_worker_wait(brain_burst_t *b, bool on);
 
 /* Input to the power area each burst (default: each power neuron's own threshold, so it fires
  * every burst it is not refractory). */

@@ -57,6 +57,23 @@ void brain_engine_destroy(brain_engine_t **pe)
     *pe = NULL;
 }
 
+int brain_engine_burst_config(brain_engine_t *e, unsigned threads, uint32_t split_neurons,
+                              problem_t **p)
+{
+    brain_burst_threads_set(e->burst, threads);
+    if (brain_burst_split_neurons_set(e->burst, split_neurons) < 0) {
+        *p = problem_new(503, "out-of-memory", "no memory for the burst engine");
+        return -1;
+    }
+    return 0;
+}
+
+unsigned brain_engine_burst_threads(const brain_engine_t *e, uint64_t *splits)
+{
+    *splits = brain_burst_splits(e->burst, NULL);
+    return brain_burst_threads(e->burst);
+}
+
 uint64_t brain_engine_neurons(const brain_engine_t *e)
 {
     return e->net->n_neurons;

@@ -58,6 +58,14 @@ typedef struct brain_engine brain_engine_t;
 /* Grows the network (thread pool). 0, or a problem in *p. */
 int brain_engine_build(json_t *genome, uint64_t seed, brain_engine_t **out, problem_t **p);
 void brain_engine_destroy(brain_engine_t **e);
+/* Threads the engine's large bursts run on (brain.burst_threads: 0 = auto, 1, 2) and the
+ * smallest network that splits them (brain.burst_split_neurons). 0, or a problem in *p. */
+int brain_engine_burst_config(brain_engine_t *e, unsigned threads, uint32_t split_neurons,
+                              problem_t **p);
+/* The burst threads, and the bursts split so far (any thread). */
+unsigned brain_engine_burst_threads(const brain_engine_t *e, uint64_t *splits);
+/* Loop thread: burst_threads and split_bursts of b's engine into o (the stats route). */
+void brain_burst_stats_json(const brain_t *b, json_t *o);
 uint64_t brain_engine_neurons(const brain_engine_t *e);
 uint64_t brain_engine_synapses(const brain_engine_t *e);
 size_t brain_engine_area_count(const brain_engine_t *e);

@@ -237,6 +237,14 @@ static const config_key_t config_keys[] = {
             "brains at once; more creates get 429"),
     CFG_NUM("brain", "events_hz", CONFIG_T_INT, brain_events_hz, "10", 1, 1000, CONFIG_F_RELOAD,
             "brain.<id>.burst activity events per second per brain (later bursts are skipped)"),
+    CFG_NUM(
+        "brain", "burst_threads", CONFIG_T_INT, brain_burst_threads, "0", 0, 2, 0,
+        "threads a brain's split bursts run on (100 000 synapses or more delivered in a network "
+        "of burst_split_neurons or more); 0 = 2 on 2 or more CPUs, else 1; same fired sets"),
+    CFG_NUM("brain", "burst_split_neurons", CONFIG_T_INT, brain_burst_split_neurons, "524288", 0,
+            67108864, 0,
+            "networks with fewer neurons never split a burst in two halves (docs/brain.md); the "
+            "split changes the last bits of the sums, so keep it to repeat a brain's fired sets"),
     CFG_NUM("brain", "feagi_loopback_open", CONFIG_T_INT, brain_feagi_loopback_open, "0", 0, 1, 0,
             "1 = the FEAGI /v1 routes answer loopback clients without a token"),
     /* ---- [agents] ---- */

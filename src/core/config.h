@@ -110,6 +110,8 @@ typedef struct config {
     int64_t brain_max;                     /* brains at once, default 16 */
     int64_t brain_events_hz;               /* brain.<id>.burst events per second per brain */
     int64_t brain_feagi_loopback_open;     /* 1: /v1 FEAGI routes need no token from loopback */
+    int64_t brain_burst_threads;           /* threads per large burst: 0 = auto, 1, 2 */
+    int64_t brain_burst_split_neurons;     /* smaller networks never split a burst */
     char agents_user[64];   /* run agents as this user when root; empty = unchanged */
     char agents_group[64];  /* and this group; empty = the user's */
     int64_t agents_cgroup;  /* 1: cgroup v2 limits when delegated; 0: rlimits only */
