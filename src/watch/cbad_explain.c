@@ -372,6 +372,7 @@ json_t *cbad_result_to_json(const cbad_result_t *r)
     if (json_object_set_new(o, "repetition", json_real(r->repetition)) < 0 ||
         json_object_set_new(o, "repetition_usual", json_real(r->repetition_usual)) < 0 ||
         json_object_set_new(o, "flood", json_boolean(r->flood)) < 0 ||
+        json_object_set_new(o, "new_template", json_boolean(r->new_template)) < 0 ||
         json_object_set_new(o, "ncd_symmetric", json_real(r->ncd_symmetric)) < 0 ||
         json_object_set_new(o, "ncd_reference", json_real(r->ncd_reference)) < 0 ||
         json_object_set_new(o, "novelty", json_real(r->novelty)) < 0 ||

@@ -490,6 +490,10 @@ static size_t new_template_run(bool busy, bool *shown)
             assert_true(r.anomaly);
             assert_int_equal(r.severity, CBAD_SEVERITY_MEDIUM);
             assert_non_null(strstr(r.explanation, "a new template"));
+            json_t *o = cbad_result_to_json(&r);
+            assert_non_null(o);
+            assert_true(json_is_true(json_object_get(o, "new_template")));
+            json_decref(o);
             *shown |= r.n_novel > 0 && strstr(r.novel_lines[0], "watchdog") != NULL;
         }
         cbad_result_note(d, &r);
