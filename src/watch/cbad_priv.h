@@ -19,8 +19,8 @@ struct cbad_job {
     double rep_usual;                  /* the stream's usual repetition when the job was taken */
     bool template_pass; /* text: the window passes the per-template view's gate (cbad.c,
                          * cbad_template_gate), so it may be an anomaly */
-    bool template_new;  /* text: ... and holds a template new to the stream while the
-                         * baseline holds none (cbad_template_new): an anomaly of its own kind */
+    bool template_new;  /* text: ... and its newest hop holds a template new to the stream while
+                         * the baseline holds none (cbad_template_new): an anomaly of its own */
     uint8_t *fresh;     /* text, template_new: [i] 1 if window event i is of such a template */
     size_t fresh_cap;
     size_t b2_raw, b2_comp; /* text: C(B2) known from an earlier window whose window held the
