@@ -380,7 +380,7 @@ int cli_watch_loghub(cli_ctx_t *ctx, int argc, char **argv)
             if (r->first_seen)
                 sum_first += (double)r->first_seen_flagged / (double)r->first_seen, n_first++;
         }
-        printf("| mean | | | | max %.1f | | %.2f (%zu systems) | %.2f (%zu systems) |\n", worst,
+        printf("| mean | | | | max %.1f | | %.3f (%zu systems) | %.3f (%zu systems) |\n", worst,
                n_rare ? sum_rare / (double)n_rare : 0.0, n_rare,
                n_first ? sum_first / (double)n_first : 0.0, n_first);
     }

@@ -246,6 +246,12 @@ struct cbad {
      * < rare_template) and of a template new to the ring (count 0) in the baseline [0] and the
      * window [1], kept as events enter, move and leave */
     uint32_t rare_n[2], new_n[2];
+    uint32_t fresh_n[2]; /* lines of a template new to the stream (tfresh), baseline and window */
+    uint8_t *tfresh;     /* [slot]: 1 if that event's template was new to the stream */
+    uint64_t *ckey;      /* coarse keys seen (cbad_template_first): open addressing, ccap a power
+                          * of two, at most half full */
+    size_t ccap, cused;
+    uint64_t *chash;      /* [slot]: the coarse key of the event in that ring slot */
     uint64_t fresh_end;   /* one past the newest line whose template the table had never held */
     uint64_t anomaly_end; /* one past the last noted anomaly's last event; 0: none yet */
     uint64_t hist_b[256], hist_w[256]; /* text: byte counts (events + '\n') of baseline, window */
@@ -329,6 +335,46 @@ static uint64_t cbad_template_key(const char *line, size_t len)
     return h | 1;
 }
 
+/* The coarse key of a canonical line, which says whether its template is new to the stream:
+ * the template key (above) with every number or hex placeholder read as one '#', whatever its
+ * kind or width, in a key=value value too (user_id=<NUM2> and user_id=<NUM3>, request_id=<HEX>
+ * and an id that happened to be all digits, request_id=<NUM9>, are one template there). */
+static uint64_t cbad_template_coarse(const char *line, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    size_t i = 0;
+    while (i < len) {
+        size_t b = i;
+        while (i < len && line[i] != ' ')
+            i++;
+        size_t v = b;
+        while (v < i && line[v] != '=')
+            v++;
+        v = v < i ? v + 1 : b;
+        for (size_t k = b; k < v; k++)
+            h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
+        if (cbad_template_is_name(line + v, i - v))
+            h = (h ^ (unsigned char)'*') * 1099511628211ULL;
+        else
+            for (size_t k = v; k < i; k++) {
+                if (line[k] == '<' && i - k >= 5 &&
+                    (memcmp(line + k, "<NUM", 4) == 0 || memcmp(line + k, "<HEX", 4) == 0)) {
+                    while (k < i && line[k] != '>')
+                        k++;
+                    h = (h ^ (unsigned char)'#') * 1099511628211ULL;
+                    continue;
+                }
+                h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
+            }
+        for (; i < len && line[i] == ' '; i++)
+            h = (h ^ (unsigned char)' ') * 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h | 1;
+}
+
 #define CBAD_TEMPLATES_MAX                                                                         \
     (1u << 18) /* table slots at most (3 MiB): then rebuilt from the ring                          \
                 */
@@ -347,14 +393,12 @@ static void cbad_template_insert(cbad_t *d, uint64_t h)
 }
 
 /* The count of the canonical line with hash h before this one, then counted (the event in ring
- * slot `slot`); *fresh: the table had never held the key (a template new to the stream, as far
- * back as the table remembers). A full table (CBAD_TEMPLATES_MAX) is rebuilt from the lines in
+ * slot `slot`). A full table (CBAD_TEMPLATES_MAX) is rebuilt from the lines in
  * the ring: exact for the default count over the baseline and window, the older history (and
  * with rare_history the older counts) forgotten. UINT32_MAX when the table cannot grow (the line
  * then counts as common). */
-static uint32_t cbad_template_bump(cbad_t *d, uint64_t h, uint32_t slot, bool *fresh)
+static uint32_t cbad_template_bump(cbad_t *d, uint64_t h, uint32_t slot)
 {
-    *fresh = false;
     if ((d->tused + 1) * 2 > d->tcap && d->tcap >= CBAD_TEMPLATES_MAX) {
         memset(d->tkey, 0, d->tcap * sizeof *d->tkey);
         memset(d->tcnt, 0, d->tcap * sizeof *d->tcnt);
@@ -391,9 +435,54 @@ static uint32_t cbad_template_bump(cbad_t *d, uint64_t h, uint32_t slot, bool *f
     while (d->tkey[j] && d->tkey[j] != h)
         j = (j + 1) & (d->tcap - 1);
     uint32_t c = d->tkey[j] ? d->tcnt[j] : 0;
-    *fresh = !d->tkey[j];
     cbad_template_insert(d, h);
     return c;
+}
+
+/* Whether the coarse key ch (cbad_template_coarse; the event in ring slot `slot`) is new to
+ * the stream, as far back as the set remembers, then remembered. The set of coarse keys grows
+ * to CBAD_TEMPLATES_MAX slots, then is rebuilt from the lines in the ring (the older history
+ * forgotten). false when it cannot grow (the line then counts as known). */
+static bool cbad_template_first(cbad_t *d, uint64_t ch, uint32_t slot)
+{
+    if ((d->cused + 1) * 2 > d->ccap && d->ccap >= CBAD_TEMPLATES_MAX) {
+        memset(d->ckey, 0, d->ccap * sizeof *d->ckey);
+        d->cused = 0;
+        for (uint32_t i = 0; i < d->cap; i++) {
+            if (i == slot || !d->chash[i])
+                continue;
+            size_t j = d->chash[i] & (d->ccap - 1);
+            while (d->ckey[j] && d->ckey[j] != d->chash[i])
+                j = (j + 1) & (d->ccap - 1);
+            if (!d->ckey[j])
+                d->ckey[j] = d->chash[i], d->cused++;
+        }
+    }
+    if ((d->cused + 1) * 2 > d->ccap) {
+        size_t nc = d->ccap * 2;
+        uint64_t *nk = calloc(nc, sizeof *nk);
+        if (!nk)
+            return false;
+        for (size_t i = 0; i < d->ccap; i++) {
+            if (!d->ckey[i])
+                continue;
+            size_t j = d->ckey[i] & (nc - 1);
+            while (nk[j])
+                j = (j + 1) & (nc - 1);
+            nk[j] = d->ckey[i];
+        }
+        free(d->ckey);
+        d->ckey = nk;
+        d->ccap = nc;
+    }
+    size_t j = ch & (d->ccap - 1);
+    while (d->ckey[j] && d->ckey[j] != ch)
+        j = (j + 1) & (d->ccap - 1);
+    if (d->ckey[j])
+        return false;
+    d->ckey[j] = ch;
+    d->cused++;
+    return true;
 }
 
 int cbad_new(const cbad_settings_t *s, cbad_t **out)
@@ -419,10 +508,14 @@ int cbad_new(const cbad_settings_t *s, cbad_t **out)
         d->tcnt = calloc(d->tcap, sizeof *d->tcnt);
         d->tseen = calloc(d->cap, sizeof *d->tseen);
         d->thash = calloc(d->cap, sizeof *d->thash);
+        d->tfresh = calloc(d->cap, sizeof *d->tfresh);
+        d->ccap = 1024;
+        d->ckey = calloc(d->ccap, sizeof *d->ckey);
+        d->chash = calloc(d->cap, sizeof *d->chash);
     }
     if ((s->type == CBAD_STREAM_METRICS && !d->val) ||
         (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean || !d->rep || !d->tkey ||
-                                            !d->tcnt || !d->tseen || !d->thash))) {
+                                            !d->tcnt || !d->tseen || !d->thash || !d->tfresh))) {
         cbad_destroy(&d);
         return -ENOMEM;
     }
@@ -447,6 +540,9 @@ void cbad_destroy(cbad_t **pd)
     free(d->tcnt);
     free(d->tseen);
     free(d->thash);
+    free(d->tfresh);
+    free(d->ckey);
+    free(d->chash);
     free(d);
     *pd = NULL;
 }
@@ -534,6 +630,7 @@ static void cbad_template_move(cbad_t *d, uint32_t slot)
     if (d->n >= d->cap) {
         d->rare_n[0] -= d->tseen[slot] < d->s.rare_template;
         d->new_n[0] -= d->tseen[slot] == 0;
+        d->fresh_n[0] -= d->tfresh[slot];
     }
     if (d->n >= d->s.window) {
         uint32_t mv = (uint32_t)((d->n - d->s.window) % d->cap);
@@ -542,6 +639,8 @@ static void cbad_template_move(cbad_t *d, uint32_t slot)
         d->new_n[1] -= fresh;
         d->rare_n[0] += rare;
         d->new_n[0] += fresh;
+        d->fresh_n[1] -= d->tfresh[mv];
+        d->fresh_n[0] += d->tfresh[mv];
     }
 }
 
@@ -563,6 +662,16 @@ static bool cbad_template_gate(const cbad_t *d)
     if (d->anomaly_end > d->n - d->s.window) /* overlaps the last anomaly's window */
         return d->fresh_end > d->anomaly_end;
     return true;
+}
+
+/* Whether the window is an anomaly of its own kind, a new template: it holds a line of a
+ * template new to the stream (one the table had never held) while the baseline holds none — a
+ * settled stream that learnt nothing new in its last `baseline` lines. On a stream that keeps
+ * bringing new templates a new one is no surprise by itself and the compression view judges it
+ * (docs/watch.md, "New templates on a settled stream"). O(1): the counts are kept. */
+static bool cbad_template_new(const cbad_t *d)
+{
+    return d->fresh_n[0] == 0 && d->fresh_end > d->n - d->s.hop;
 }
 
 /* Adds (sign 1) or removes (-1) one event and its '\n' from byte counts. */
@@ -626,11 +735,14 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
     if (!d->s.rare_history && d->thash[slot]) /* the line leaving the ring stops counting */
         cbad_template_forget(d, d->thash[slot]);
     cbad_template_move(d, slot);
-    bool fresh = false;
     d->thash[slot] = cbad_template_key(d->clean, n);
-    d->tseen[slot] = cbad_template_bump(d, d->thash[slot], slot, &fresh);
+    d->tseen[slot] = cbad_template_bump(d, d->thash[slot], slot);
+    d->chash[slot] = cbad_template_coarse(d->clean, n);
+    bool fresh = cbad_template_first(d, d->chash[slot], slot);
     d->rare_n[1] += d->tseen[slot] < d->s.rare_template;
     d->new_n[1] += d->tseen[slot] == 0;
+    d->tfresh[slot] = fresh;
+    d->fresh_n[1] += fresh;
     if (fresh)
         d->fresh_end = d->n + 1;
     d->ev[slot] = copy;
@@ -665,6 +777,7 @@ int cbad_job_refill(cbad_t *d, cbad_job_t *j)
     j->rep_usual = d->rep ? cbad_rep_usual(d) : 0.0;
     j->has_hist = false;
     j->template_pass = d->tseen && d->s.rare_template ? cbad_template_gate(d) : true;
+    j->template_new = d->tseen && d->s.rare_template && j->template_pass && cbad_template_new(d);
     uint64_t start = d->n - d->cap;
     if (d->val) {
         free(j->data); /* a job keeps the buffers of one kind: j->val tells metrics from text */
@@ -715,6 +828,15 @@ int cbad_job_refill(cbad_t *d, cbad_job_t *j)
                 j->b2_comp = d->cw[i].comp;
                 break;
             }
+        if (j->template_new) { /* which window lines are new, for the explanation */
+            void *f = j->fresh;
+            rc = cbad_job_reserve(&f, &j->fresh_cap, d->s.window);
+            j->fresh = f;
+            if (rc < 0)
+                return rc;
+            for (uint32_t i = 0; i < d->s.window; i++)
+                j->fresh[i] = d->tfresh[(start + d->s.baseline + i) % d->cap];
+        }
         j->has_hist = true;
         memcpy(j->hist[0], d->hist_b, sizeof d->hist_b);
         memcpy(j->hist[1], d->hist_w, sizeof d->hist_w);
@@ -748,6 +870,7 @@ void cbad_job_destroy(cbad_job_t **pj)
     free(j->data);
     free(j->off);
     free(j->val);
+    free(j->fresh);
     free(j);
     *pj = NULL;
 }
@@ -1210,6 +1333,9 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
      * as many as usual or a burst's later window with nothing new to the stream. */
     if (s->rare_template && !j->val && !j->template_pass)
         r->anomaly = false;
+    bool new_template = !r->anomaly && s->rare_template && !j->val && j->template_new;
+    r->new_template = new_template;
+    r->anomaly |= new_template;
     /* Severity is graded on the first n_grade shuffles, the same ones in both modes (a
      * significant window always runs them): p over them < 0.01 is strong evidence. */
     uint32_t graded = done < n_grade ? done : n_grade;
@@ -1217,7 +1343,9 @@ int cbad_job_run_mode(const cbad_job_t *j, cbad_scratch_t *scratch, cbad_mode_t 
         r->p_graded = (double)(k_grade + 1) / (double)(n_grade + 1);
     else
         r->p_graded = tested ? (double)(k + 1) / (double)(graded + 1) : 1.0;
-    if (r->anomaly) {
+    if (new_template)
+        r->severity = CBAD_SEVERITY_MEDIUM;
+    else if (r->anomaly) {
         if (r->p_graded < 0.01 && effect > 0.5)
             r->severity = CBAD_SEVERITY_CRITICAL;
         else if (r->p_graded < 0.01)

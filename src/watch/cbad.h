@@ -99,6 +99,9 @@ typedef struct cbad_result {
                               * (cbad_result_note); a flood must exceed it too */
     bool flood;              /* tested as a flood: novelty <= ncd_threshold, repetition >
                               * flood_threshold */
+    bool new_template;       /* text: an anomaly because the window's newest hop holds a template
+                              * new to the stream while its baseline holds none, though the
+                              * compression view found nothing significant (docs/watch.md) */
     bool common;             /* text, fast mode: the per-template view's gate stopped the window
                               * (no line of a template new or rarer than usual; rare_template),
                               * so it cannot be an anomaly; only C(W) and the repetition were

@@ -147,14 +147,19 @@ static int cbad_novel(const cbad_job_t *j, const char *data, const size_t *off, 
         cost[i] = c;
         idx[i] = i;
     }
-    /* Selection of the costliest few; ties keep stream order. */
+    /* Selection of the costliest few; ties keep stream order. A new template's anomaly shows
+     * the lines of the templates new to the stream first (cbad_template_new). */
+    const uint8_t *fresh = r->new_template ? j->fresh : NULL;
     size_t keep = nw < CBAD_SAMPLES_MAX ? nw : CBAD_SAMPLES_MAX;
     for (size_t a = 0; a < keep; a++) {
         size_t best = a;
-        for (size_t b = a + 1; b < nw; b++)
-            if (cost[idx[b]] > cost[idx[best]] ||
-                (cost[idx[b]] == cost[idx[best]] && idx[b] < idx[best]))
+        for (size_t b = a + 1; b < nw; b++) {
+            int fb = fresh ? fresh[idx[b]] : 0, fbest = fresh ? fresh[idx[best]] : 0;
+            if (fb > fbest ||
+                (fb == fbest && (cost[idx[b]] > cost[idx[best]] ||
+                                 (cost[idx[b]] == cost[idx[best]] && idx[b] < idx[best]))))
                 best = b;
+        }
         uint32_t t = idx[a];
         idx[a] = idx[best];
         idx[best] = t;
@@ -231,8 +236,13 @@ int cbad_explain(const cbad_job_t *j, const char *data, const size_t *off, cbad_
      * paragraphs of formatted numbers per window cost more than the rest of the bookkeeping. */
     if (!r->anomaly)
         return 0;
-    char verdict[160];
-    if (r->flood)
+    char verdict[200];
+    if (r->new_template)
+        snprintf(verdict, sizeof verdict,
+                 "Anomaly (%s): a new template, the window holds a kind of line the stream has "
+                 "never shown, after %u lines that brought none",
+                 cbad_severity_name(r->severity), s->baseline);
+    else if (r->flood)
         snprintf(verdict, sizeof verdict,
                  "Anomaly (%s): a flood, the window is %.0f %% more repetitive than usual",
                  cbad_severity_name(r->severity), r->repetition * 100.0);
@@ -362,6 +372,7 @@ json_t *cbad_result_to_json(const cbad_result_t *r)
     if (json_object_set_new(o, "repetition", json_real(r->repetition)) < 0 ||
         json_object_set_new(o, "repetition_usual", json_real(r->repetition_usual)) < 0 ||
         json_object_set_new(o, "flood", json_boolean(r->flood)) < 0 ||
+        json_object_set_new(o, "new_template", json_boolean(r->new_template)) < 0 ||
         json_object_set_new(o, "ncd_symmetric", json_real(r->ncd_symmetric)) < 0 ||
         json_object_set_new(o, "ncd_reference", json_real(r->ncd_reference)) < 0 ||
         json_object_set_new(o, "novelty", json_real(r->novelty)) < 0 ||

@@ -17,8 +17,12 @@ struct cbad_job {
     double *val;                       /* metrics: n values, else NULL */
     size_t data_cap, off_cap, val_cap; /* allocated sizes, kept when a job is refilled */
     double rep_usual;                  /* the stream's usual repetition when the job was taken */
-    bool template_pass;     /* text: the window passes the per-template view's gate (cbad.c,
-                             * cbad_template_gate), so it may be an anomaly */
+    bool template_pass; /* text: the window passes the per-template view's gate (cbad.c,
+                         * cbad_template_gate), so it may be an anomaly */
+    bool template_new;  /* text: ... and its newest hop holds a template new to the stream while
+                         * the baseline holds none (cbad_template_new): an anomaly of its own */
+    uint8_t *fresh;     /* text, template_new: [i] 1 if window event i is of such a template */
+    size_t fresh_cap;
     size_t b2_raw, b2_comp; /* text: C(B2) known from an earlier window whose window held the
                              * same events (cbad_result_note), else 0 */
     bool has_hist;          /* text: byte counts of the baseline and the window, kept by the */

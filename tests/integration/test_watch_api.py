@@ -566,3 +566,22 @@ def test_reloaded_defaults_reach_streams_created_afterwards(make_daemon, tmp_pat
     s = d.get("/api/v1/watch/streams/after").json()["settings"]
     assert s["baseline"] == 200 and s["ncd_threshold"] == pytest.approx(0.45)
     assert s["flood_threshold"] == pytest.approx(0.6)
+
+
+def test_one_line_of_a_new_template_on_a_settled_stream_is_an_anomaly(daemon):
+    # One new message among 200 + 60 lines of one known kind: too little for the compression
+    # view, but the stream had shown nothing new for a whole baseline, so it is one anomaly of
+    # its own kind, naming the line (docs/watch.md, "New templates on a settled stream").
+    make_stream(daemon, "settled")
+    odd = {"level": "error",
+           "message": "EXT4-fs error (device sda1): remounting filesystem read-only"}
+    r = post_events(daemon, "settled", normal_lines(200) + [odd] + normal_lines(60, 200))
+    assert r.status_code == 202, r.text
+    anomalies = wait_settled(daemon, "settled", 261)["anomalies"]
+    assert len(anomalies) == 1, anomalies
+    a = anomalies[0]
+    assert a["new_template"] is True and a["flood"] is False
+    assert a["severity"] == "medium"
+    assert "a new template" in a["glass_box_explanation"]
+    assert "read-only" in a["novel_lines"][0]
+    assert a["metadata"]["first_event"] <= 200 <= a["metadata"]["last_event"]
