@@ -9,6 +9,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,8 +28,10 @@ struct sqlite_ckpt {
      * nothing else can then overtake, so the WAL restarts at the next commit (SQLite would
      * refuse a second concurrent checkpoint with SQLITE_BUSY without waiting). */
     pthread_mutex_t run_mu;
-    bool wanted; /* guarded by mu: a commit crossed the threshold since the last checkpoint */
-    bool stop;   /* guarded by mu */
+    bool wanted;  /* guarded by mu: a commit crossed the threshold since the last checkpoint */
+    bool stop;    /* guarded by mu */
+    bool started; /* guarded by mu: the thread runs (it starts with the first checkpoint) */
+    bool failed;  /* guarded by mu: it could not start; committers checkpoint themselves */
     atomic_uint_least64_t done;
 };
 
@@ -76,14 +79,31 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *schema, int pages)
         ckpt_run(k, db, "backstop");
         return SQLITE_OK;
     }
-    if (pages >= SQLITE_CKPT_PAGES) {
-        pthread_mutex_lock(&k->mu);
-        if (!k->wanted) {
-            k->wanted = true;
-            pthread_cond_signal(&k->cv);
-        }
-        pthread_mutex_unlock(&k->mu);
+    if (pages < SQLITE_CKPT_PAGES)
+        return SQLITE_OK;
+    pthread_mutex_lock(&k->mu);
+    if (!k->started && !k->failed && !k->stop) {
+        /* The thread starts with the first checkpoint, not with the store: a daemon that
+         * writes little never has one. It takes no signals (the loop's handlers run elsewhere). */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        if (pthread_create(&k->thread, NULL, ckpt_main, k) == 0)
+            k->started = true;
+        else
+            k->failed = true;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (k->failed)
+            log_warn(NULL, "store: no WAL checkpoint thread; commits checkpoint themselves", NULL);
     }
+    bool inline_run = !k->started;
+    if (k->started && !k->wanted) {
+        k->wanted = true;
+        pthread_cond_signal(&k->cv);
+    }
+    pthread_mutex_unlock(&k->mu);
+    if (inline_run)
+        ckpt_run(k, db, "committer");
     return SQLITE_OK;
 }
 
@@ -111,15 +131,6 @@ int sqlite_ckpt_start(const char *path, sqlite_ckpt_t **out, char *err, size_t e
     pthread_mutex_init(&k->mu, NULL);
     pthread_mutex_init(&k->run_mu, NULL);
     pthread_cond_init(&k->cv, NULL);
-    if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
-        snprintf(err, errlen, "sqlite: cannot start the checkpoint thread");
-        pthread_cond_destroy(&k->cv);
-        pthread_mutex_destroy(&k->run_mu);
-        pthread_mutex_destroy(&k->mu);
-        sqlite3_close(k->db);
-        free(k);
-        return STORE_ERR;
-    }
     *out = k;
     return 0;
 }
@@ -142,9 +153,11 @@ void sqlite_ckpt_stop(sqlite_ckpt_t **kp)
         return;
     pthread_mutex_lock(&k->mu);
     k->stop = true;
+    bool started = k->started;
     pthread_cond_signal(&k->cv);
     pthread_mutex_unlock(&k->mu);
-    pthread_join(k->thread, NULL);
+    if (started)
+        pthread_join(k->thread, NULL);
     pthread_cond_destroy(&k->cv);
     pthread_mutex_destroy(&k->run_mu);
     pthread_mutex_destroy(&k->mu);
