@@ -162,7 +162,8 @@ def test_versioning_audit_and_persistence(store_daemon):
     assert "no-harm" not in {x["name"] for x in d.get(RULES).json()["rules"]}
 
 
-def test_verdicts_are_recorded_with_the_digest(daemon):
+def test_verdicts_are_recorded_with_the_digest(store_daemon):
+    daemon = store_daemon  # on SQLite and PostgreSQL
     action = {"kind": "action", "argv": ["mkfs", "/dev/sdz"]}
     res = ev(daemon, action, principal="agent:a1")
     digest = hashlib.sha256(json.dumps(action, separators=(",", ":"), sort_keys=True).encode()).hexdigest()

@@ -42,7 +42,8 @@ def me(d):
     return d.get("/api/v1/auth/me").json()
 
 
-def test_deny_on_spawn_stdin_and_action(daemon):
+def test_deny_on_spawn_stdin_and_action(store_daemon):
+    daemon = store_daemon  # on SQLite and PostgreSQL
     # not labelled: the default gate leaves the agent alone (echo only prints the words)
     spawn(daemon, argv=["echo", "mkfs.ext4", "/dev/sdz"])
     r = daemon.post("/api/v1/agents", json={"name": "bad", "argv": ["echo", "mkfs.ext4", "/dev/sdz"],
@@ -84,7 +85,8 @@ def test_gate_by_label_selector(make_daemon):
     spawn(d, argv=bomb)
 
 
-def test_review_approved_lets_the_spawn_run(daemon):
+def test_review_approved_lets_the_spawn_run(store_daemon):
+    daemon = store_daemon  # on SQLite and PostgreSQL
     assert daemon.post("/api/v1/guard/rules", json=REVIEW_RULE).status_code == 201
     t, box = in_background(lambda: daemon.post(
         "/api/v1/agents", json={"name": "held", "argv": ["echo", "needs-review"], "labels": GUARDED}))
@@ -102,7 +104,8 @@ def test_review_approved_lets_the_spawn_run(daemon):
     assert [h["cause"] for h in hist][-2:] == ["review", "approved"]
 
 
-def test_review_rejected_refuses_the_stdin_write(daemon):
+def test_review_rejected_refuses_the_stdin_write(store_daemon):
+    daemon = store_daemon  # on SQLite and PostgreSQL
     assert daemon.post("/api/v1/guard/rules", json=REVIEW_RULE).status_code == 201
     a = spawn(daemon, "interactive", labels=GUARDED)
     t, box = in_background(lambda: daemon.post(f"/api/v1/agents/{a['id']}/stdin",
