@@ -298,14 +298,32 @@ static bool cbad_template_is_name(const char *t, size_t len)
     return letter && (joint || digits >= 2 || placeholder);
 }
 
-/* The template key of a canonical line: its hash (FNV-1a with a finaliser; never 0, the empty
- * mark) with every name that is data (above) read as one '*' — the key of key=value stays — so
- * a known message about a new host or package counts as the known template it is. A number
- * standing alone is read without its width (<NUM3> bytes and <NUM4> bytes are one template); a
- * key=value value keeps it (duration_ms=<NUM4> among duration_ms=<NUM2> is a new template). */
-static uint64_t cbad_template_key(const char *line, size_t len)
+#define CBAD_FNV_BASIS  1469598103934665603ULL
+#define CBAD_FNV(h, ch) (((h) ^ (unsigned char)(ch)) * 1099511628211ULL)
+
+static uint64_t cbad_template_final(uint64_t h)
 {
-    uint64_t h = 1469598103934665603ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h | 1;
+}
+
+/* The two keys of a canonical line, in one pass over it (every event pays for them).
+ *
+ * *key, the template key: its hash (FNV-1a with a finaliser; never 0, the empty mark) with every
+ * name that is data (above) read as one '*' — the key of key=value stays — so a known message
+ * about a new host or package counts as the known template it is. A number standing alone is
+ * read without its width (<NUM3> bytes and <NUM4> bytes are one template); a key=value value
+ * keeps it (duration_ms=<NUM4> among duration_ms=<NUM2> is a new template).
+ *
+ * *coarse, which says whether its template is new to the stream: the template key with every
+ * number or hex placeholder read as one '#', whatever its kind or width, in a key=value value
+ * too (user_id=<NUM2> and user_id=<NUM3>, request_id=<HEX> and an id that happened to be all
+ * digits, request_id=<NUM9>, are one template there). */
+static void cbad_template_keys(const char *line, size_t len, uint64_t *key, uint64_t *coarse)
+{
+    uint64_t h = CBAD_FNV_BASIS, c = CBAD_FNV_BASIS;
     size_t i = 0;
     while (i < len) {
         size_t b = i;
@@ -315,64 +333,41 @@ static uint64_t cbad_template_key(const char *line, size_t len)
         while (v < i && line[v] != '=')
             v++;
         v = v < i ? v + 1 : b; /* the value of key=value, else the whole token */
-        for (size_t k = b; k < v; k++)
-            h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
-        if (cbad_template_is_name(line + v, i - v))
-            h = (h ^ (unsigned char)'*') * 1099511628211ULL;
-        else
+        for (size_t k = b; k < v; k++) {
+            h = CBAD_FNV(h, line[k]);
+            c = CBAD_FNV(c, line[k]);
+        }
+        if (cbad_template_is_name(line + v, i - v)) {
+            h = CBAD_FNV(h, '*');
+            c = CBAD_FNV(c, '*');
+        } else {
+            size_t skip = v; /* coarse: a placeholder read as '#' ends before this */
             for (size_t k = v; k < i; k++) {
                 bool width = v == b && k >= b + 4 && isdigit((unsigned char)line[k]) &&
                              memcmp(line + k - 4, "<NUM", 4) == 0;
                 if (!width)
-                    h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
-            }
-        for (; i < len && line[i] == ' '; i++)
-            h = (h ^ (unsigned char)' ') * 1099511628211ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h | 1;
-}
-
-/* The coarse key of a canonical line, which says whether its template is new to the stream:
- * the template key (above) with every number or hex placeholder read as one '#', whatever its
- * kind or width, in a key=value value too (user_id=<NUM2> and user_id=<NUM3>, request_id=<HEX>
- * and an id that happened to be all digits, request_id=<NUM9>, are one template there). */
-static uint64_t cbad_template_coarse(const char *line, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    size_t i = 0;
-    while (i < len) {
-        size_t b = i;
-        while (i < len && line[i] != ' ')
-            i++;
-        size_t v = b;
-        while (v < i && line[v] != '=')
-            v++;
-        v = v < i ? v + 1 : b;
-        for (size_t k = b; k < v; k++)
-            h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
-        if (cbad_template_is_name(line + v, i - v))
-            h = (h ^ (unsigned char)'*') * 1099511628211ULL;
-        else
-            for (size_t k = v; k < i; k++) {
+                    h = CBAD_FNV(h, line[k]);
+                if (k < skip)
+                    continue;
                 if (line[k] == '<' && i - k >= 5 &&
                     (memcmp(line + k, "<NUM", 4) == 0 || memcmp(line + k, "<HEX", 4) == 0)) {
-                    while (k < i && line[k] != '>')
-                        k++;
-                    h = (h ^ (unsigned char)'#') * 1099511628211ULL;
+                    size_t e = k;
+                    while (e < i && line[e] != '>')
+                        e++;
+                    skip = e + 1;
+                    c = CBAD_FNV(c, '#');
                     continue;
                 }
-                h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
+                c = CBAD_FNV(c, line[k]);
             }
-        for (; i < len && line[i] == ' '; i++)
-            h = (h ^ (unsigned char)' ') * 1099511628211ULL;
+        }
+        for (; i < len && line[i] == ' '; i++) {
+            h = CBAD_FNV(h, ' ');
+            c = CBAD_FNV(c, ' ');
+        }
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h | 1;
+    *key = cbad_template_final(h);
+    *coarse = cbad_template_final(c);
 }
 
 #define CBAD_TEMPLATES_MAX                                                                         \
@@ -735,9 +730,8 @@ int cbad_push(cbad_t *d, const void *event, size_t len)
     if (!d->s.rare_history && d->thash[slot]) /* the line leaving the ring stops counting */
         cbad_template_forget(d, d->thash[slot]);
     cbad_template_move(d, slot);
-    d->thash[slot] = cbad_template_key(d->clean, n);
+    cbad_template_keys(d->clean, n, &d->thash[slot], &d->chash[slot]);
     d->tseen[slot] = cbad_template_bump(d, d->thash[slot], slot);
-    d->chash[slot] = cbad_template_coarse(d->clean, n);
     bool fresh = cbad_template_first(d, d->chash[slot], slot);
     d->rare_n[1] += d->tseen[slot] < d->s.rare_template;
     d->new_n[1] += d->tseen[slot] == 0;
