@@ -14,12 +14,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "store/store.h"
 
 struct sqlite_ckpt {
-    sqlite3 *db; /* the thread's own connection */
+    char *path;  /* the database file */
+    sqlite3 *db; /* the thread's own connection, opened and closed by the thread */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -31,7 +33,8 @@ struct sqlite_ckpt {
     bool wanted;  /* guarded by mu: a commit crossed the threshold since the last checkpoint */
     bool stop;    /* guarded by mu */
     bool started; /* guarded by mu: the thread runs (it starts with the first checkpoint) */
-    bool failed;  /* guarded by mu: it could not start; committers checkpoint themselves */
+    bool failed;  /* guarded by mu: it could not start, or not open the database; committers
+                   * checkpoint themselves */
     atomic_uint_least64_t done;
 };
 
@@ -55,6 +58,25 @@ static void ckpt_run(sqlite_ckpt_t *k, sqlite3 *db, const char *who)
 static void *ckpt_main(void *arg)
 {
     sqlite_ckpt_t *k = arg;
+    /* NOMUTEX: only this thread uses the connection (the backstop uses the committer's). Its
+     * checkpoints copy frames page by page and need no cache of their own to speak of; without
+     * a WAL hook it never checkpoints on commit (it never commits). Opened here, with the first
+     * checkpoint, so a daemon that writes little never holds it. */
+    int rc = sqlite3_open_v2(k->path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        log_warn(NULL,
+                 "store: cannot open the database for checkpoints; commits checkpoint "
+                 "themselves",
+                 "{s:s,s:s}", "path", k->path, "error",
+                 k->db ? sqlite3_errmsg(k->db) : sqlite3_errstr(rc));
+        sqlite3_close(k->db);
+        k->db = NULL;
+        pthread_mutex_lock(&k->mu);
+        k->failed = true;
+        pthread_mutex_unlock(&k->mu);
+        return NULL;
+    }
+    (void)sqlite3_exec(k->db, "PRAGMA cache_size=-64", NULL, NULL, NULL);
     pthread_mutex_lock(&k->mu);
     for (;;) {
         while (!k->wanted && !k->stop)
@@ -67,6 +89,8 @@ static void *ckpt_main(void *arg)
         pthread_mutex_lock(&k->mu);
     }
     pthread_mutex_unlock(&k->mu);
+    sqlite3_close(k->db);
+    k->db = NULL;
     return NULL;
 }
 
@@ -96,7 +120,7 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *schema, int pages)
         if (k->failed)
             log_warn(NULL, "store: no WAL checkpoint thread; commits checkpoint themselves", NULL);
     }
-    bool inline_run = !k->started;
+    bool inline_run = !k->started || k->failed;
     if (k->started && !k->wanted) {
         k->wanted = true;
         pthread_cond_signal(&k->cv);
@@ -116,18 +140,12 @@ int sqlite_ckpt_start(const char *path, sqlite_ckpt_t **out, char *err, size_t e
         return STORE_ERR;
     }
     atomic_init(&k->done, 0);
-    /* NOMUTEX: only the thread uses this connection (the backstop uses the committer's). */
-    int rc = sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "sqlite: cannot open %s for checkpoints: %s", path,
-                 k->db ? sqlite3_errmsg(k->db) : sqlite3_errstr(rc));
-        sqlite3_close(k->db);
+    k->path = strdup(path);
+    if (!k->path) {
         free(k);
-        return STORE_ECONN;
+        snprintf(err, errlen, "sqlite: out of memory");
+        return STORE_ERR;
     }
-    /* Its checkpoints copy frames page by page and need no cache of their own to speak of;
-     * without a WAL hook this connection never checkpoints on commit (it never commits). */
-    (void)sqlite3_exec(k->db, "PRAGMA cache_size=-64", NULL, NULL, NULL);
     pthread_mutex_init(&k->mu, NULL);
     pthread_mutex_init(&k->run_mu, NULL);
     pthread_cond_init(&k->cv, NULL);
@@ -161,7 +179,7 @@ void sqlite_ckpt_stop(sqlite_ckpt_t **kp)
     pthread_cond_destroy(&k->cv);
     pthread_mutex_destroy(&k->run_mu);
     pthread_mutex_destroy(&k->mu);
-    sqlite3_close(k->db);
+    free(k->path);
     free(k);
     *kp = NULL;
 }

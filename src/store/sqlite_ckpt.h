@@ -19,8 +19,9 @@
 
 typedef struct sqlite_ckpt sqlite_ckpt_t;
 
-/* Opens a connection to the database at path (already in WAL mode); the thread starts with
- * the first checkpoint needed. Returns 0 and *out, or a negative STORE_* code with err set. */
+/* A checkpointer for the database at path (already in WAL mode): the thread, and its own
+ * connection, start with the first checkpoint needed. Returns 0 and *out, or a negative
+ * STORE_* code with err set. */
 int sqlite_ckpt_start(const char *path, sqlite_ckpt_t **out, char *err, size_t errlen);
 /* Hands db's checkpoints to k: replaces db's WAL hook (and with it SQLite's auto-checkpoint).
  * k must outlive db's last commit. */
