@@ -183,18 +183,38 @@ static int gclient_zmq_open(gclient_t *c)
         lzmq->zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, c->curve_public, 40);
         lzmq->zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, c->curve_secret, 40);
     }
-    if (lzmq->zmq_connect(c->sock, c->url) < 0) {
+    if (zmq_dl_connect(c->sock, c->url) < 0) {
         gclient_zmq_close(c);
         return -1;
     }
     return 0;
 }
 
+/* Polls the socket for events until ms pass; a signal does not end the wait (EINTR polls again
+ * for what is left of it). Returns the events seen, 0 when none came in time, -1 on error. */
+static int gclient_zmq_wait(gclient_t *c, short events, long ms)
+{
+    int64_t until = gclient_now_ms() + ms;
+    for (;;) {
+        zmq_pollitem_t it = {.socket = c->sock, .events = events};
+        int rc = lzmq->zmq_poll(&it, 1, ms);
+        if (rc > 0)
+            return it.revents;
+        if (rc == 0)
+            return 0;
+        if (lzmq->zmq_errno() != EINTR)
+            return -1;
+        ms = (long)(until - gclient_now_ms());
+        if (ms <= 0)
+            return 0;
+    }
+}
+
 /* Waits until the socket can take a message (a connection is up) or ms pass. */
 static bool gclient_zmq_writable(gclient_t *c, long ms)
 {
-    zmq_pollitem_t it = {.socket = c->sock, .events = ZMQ_POLLOUT};
-    return lzmq->zmq_poll(&it, 1, ms) == 1 && (it.revents & ZMQ_POLLOUT);
+    int ev = gclient_zmq_wait(c, ZMQ_POLLOUT, ms);
+    return ev > 0 && (ev & ZMQ_POLLOUT);
 }
 
 /* Hands the encoded request to a connected socket, reconnecting with backoff until deadline. */
@@ -212,7 +232,7 @@ static int gclient_zmq_send(gclient_t *c, const strbuf_t *msg, int64_t deadline)
         if (wait > GCLIENT_CONNECT_WAIT_MS)
             wait = GCLIENT_CONNECT_WAIT_MS;
         if (wait > 0 && gclient_zmq_writable(c, wait) &&
-            lzmq->zmq_send(c->sock, msg->data, msg->len, ZMQ_DONTWAIT) == (int)msg->len)
+            zmq_dl_send(c->sock, msg->data, msg->len, ZMQ_DONTWAIT) == (int)msg->len)
             return 0;
         /* No connection: start over with a fresh socket after a jittered, doubling delay. */
         gclient_zmq_close(c);
@@ -272,8 +292,8 @@ static int gclient_zmq_request(gclient_t *c, const char *method, const char *pat
 
     for (;;) {
         long wait = (long)(deadline - gclient_now_ms());
-        zmq_pollitem_t it = {.socket = c->sock, .events = ZMQ_POLLIN};
-        if (wait <= 0 || lzmq->zmq_poll(&it, 1, wait) <= 0 || !(it.revents & ZMQ_POLLIN)) {
+        int ev = wait > 0 ? gclient_zmq_wait(c, ZMQ_POLLIN, wait) : 0;
+        if (ev <= 0 || !(ev & ZMQ_POLLIN)) {
             /* The daemon may have gone away with our request; a fresh socket next time. */
             gclient_zmq_close(c);
             snprintf(c->err, sizeof c->err, "no reply from ganglion at %s within %ld ms", c->url,
@@ -282,7 +302,7 @@ static int gclient_zmq_request(gclient_t *c, const char *method, const char *pat
         }
         zmq_msg_t m;
         lzmq->zmq_msg_init(&m);
-        if (lzmq->zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) < 0) {
+        if (zmq_dl_msg_recv(&m, c->sock, ZMQ_DONTWAIT) < 0) {
             lzmq->zmq_msg_close(&m);
             continue;
         }
@@ -296,7 +316,7 @@ static int gclient_zmq_request(gclient_t *c, const char *method, const char *pat
         lzmq->zmq_msg_close(&m);
         while (more) { /* a reply is one frame; drain anything else */
             lzmq->zmq_msg_init(&m);
-            if (lzmq->zmq_msg_recv(&m, c->sock, 0) < 0)
+            if (zmq_dl_msg_recv(&m, c->sock, 0) < 0)
                 more = 0;
             else
                 more = lzmq->zmq_msg_more(&m);

@@ -71,6 +71,17 @@ int zmq_dl_bind(void *sock, const char *endpoint)
     return rc;
 }
 
+int zmq_dl_connect(void *sock, const char *endpoint)
+{
+    int rc = -1;
+    for (int i = 0; i < ZMQ_DL_EINTR_TRIES; i++) {
+        rc = lzmq->zmq_connect(sock, endpoint);
+        if (rc == 0 || lzmq->zmq_errno() != EINTR)
+            break;
+    }
+    return rc;
+}
+
 int zmq_dl_ctx_term(void *ctx)
 {
     int rc = -1;

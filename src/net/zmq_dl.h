@@ -56,13 +56,15 @@ int zmq_dl_load(char *err, size_t errlen);
  * meanwhile (SIGCHLD from an agent, say) makes the call fail with EINTR although the socket is
  * fine: a reply not sent, a multipart message split between two reads. These repeat the call
  * then, up to ZMQ_DL_EINTR_TRIES times; otherwise they return what libzmq returns (-1 with
- * zmq_errno() set). zmq_dl_events gives the ZMQ_EVENTS bits, or -1. zmq_bind and zmq_ctx_term
- * fail the same way (a daemon that would not start, a context left behind). */
+ * zmq_errno() set). zmq_dl_events gives the ZMQ_EVENTS bits, or -1. zmq_bind, zmq_connect and
+ * zmq_ctx_term fail the same way (a daemon that would not start, a client that gave up at once, a
+ * context left behind). */
 #define ZMQ_DL_EINTR_TRIES 1000
 int zmq_dl_send(void *sock, const void *buf, size_t len, int flags);
 int zmq_dl_msg_recv(zmq_msg_t *m, void *sock, int flags);
 int zmq_dl_events(void *sock);
 int zmq_dl_bind(void *sock, const char *endpoint);
+int zmq_dl_connect(void *sock, const char *endpoint);
 int zmq_dl_ctx_term(void *ctx);
 
 #endif

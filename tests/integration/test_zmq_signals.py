@@ -5,6 +5,7 @@ count such a send as "unroutable" and drop the reply (the client waited in vain)
 between two frames split a request into two malformed halves. Here a preloaded poll() makes
 every fifth such look fail with EINTR, and every request must still get its reply."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import time
 import pytest
 import zmq
 
+from conftest import daemon_env
 from gzmq import SANITIZED, decode, encode, zmq_daemon
 
 SHIM = os.path.join(os.path.dirname(__file__), "shims", "eintr_poll.c")
@@ -72,3 +74,18 @@ def test_every_request_answered_while_calls_are_interrupted(make_daemon, eintr_s
     assert _metric(d, "ganglion_zmq_malformed_total") == 0
     assert _metric(d, "ganglion_zmq_messages_in_total") == len(want)
     assert _metric(d, "ganglion_zmq_messages_out_total") == len(want)
+
+
+def test_cli_requests_are_not_retried_when_calls_are_interrupted(make_daemon, bin, eintr_shim):
+    """The CLI's ZMQ client under the same interruptions (one look at its socket's
+    mailbox in three fails with EINTR): every call answers at once, without a reconnect."""
+    d, rpc, _ = zmq_daemon(make_daemon)
+    env = {**daemon_env(), "GANGLION_DEBUG": "1", "GANGLION_TOKEN": d.token,
+           "LD_PRELOAD": eintr_shim, "GANGLION_TEST_EINTR_EVERY": "3"}
+    for i in range(10):
+        r = subprocess.run([str(bin), "--via", "zmq", "--url", rpc, "--timeout", "20", "call",
+                            "POST", "/api/v1/test/echo", json.dumps({"name": "n", "count": i})],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == {"name": "n", "count": i}
+        assert "retry" not in r.stderr, r.stderr
