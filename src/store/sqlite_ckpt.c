@@ -35,24 +35,21 @@ struct sqlite_ckpt {
     bool started; /* guarded by mu: the thread runs (it starts with the first checkpoint) */
     bool failed;  /* guarded by mu: it could not start, or not open the database; committers
                    * checkpoint themselves */
-    atomic_uint_least64_t done;
+    atomic_uint_least64_t done; /* checkpoints the thread completed (off the request path) */
 };
 
-static void ckpt_run(sqlite_ckpt_t *k, sqlite3 *db, const char *who)
+/* One PASSIVE checkpoint on db; true when it ran. */
+static bool ckpt_run(sqlite_ckpt_t *k, sqlite3 *db, const char *who)
 {
-    int log_frames = 0, copied = 0;
     pthread_mutex_lock(&k->run_mu);
-    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     pthread_mutex_unlock(&k->run_mu);
-    if (rc == SQLITE_OK) {
-        atomic_fetch_add(&k->done, 1);
-        return;
-    }
     /* BUSY: another process is checkpointing the same database; the next commit asks again.
      * Anything else is worth a line: the WAL grows until it works. */
-    if ((rc & 0xff) != SQLITE_BUSY)
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
         log_warn(NULL, "store: WAL checkpoint failed", "{s:s,s:s}", "by", who, "error",
                  sqlite3_errstr(rc));
+    return rc == SQLITE_OK;
 }
 
 static void *ckpt_main(void *arg)
@@ -85,7 +82,8 @@ static void *ckpt_main(void *arg)
             break;
         k->wanted = false;
         pthread_mutex_unlock(&k->mu);
-        ckpt_run(k, k->db, "checkpointer");
+        if (ckpt_run(k, k->db, "checkpointer"))
+            atomic_fetch_add(&k->done, 1);
         pthread_mutex_lock(&k->mu);
     }
     pthread_mutex_unlock(&k->mu);
@@ -100,7 +98,7 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *schema, int pages)
     (void)schema;
     sqlite_ckpt_t *k = arg;
     if (pages >= SQLITE_CKPT_BACKSTOP_PAGES) {
-        ckpt_run(k, db, "backstop");
+        (void)ckpt_run(k, db, "backstop");
         return SQLITE_OK;
     }
     if (pages < SQLITE_CKPT_PAGES)
@@ -127,7 +125,7 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *schema, int pages)
     }
     pthread_mutex_unlock(&k->mu);
     if (inline_run)
-        ckpt_run(k, db, "committer");
+        (void)ckpt_run(k, db, "committer");
     return SQLITE_OK;
 }
 

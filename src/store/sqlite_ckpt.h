@@ -26,7 +26,7 @@ int sqlite_ckpt_start(const char *path, sqlite_ckpt_t **out, char *err, size_t e
 /* Hands db's checkpoints to k: replaces db's WAL hook (and with it SQLite's auto-checkpoint).
  * k must outlive db's last commit. */
 void sqlite_ckpt_attach(sqlite_ckpt_t *k, sqlite3 *db);
-/* Checkpoints completed by the thread and by committing threads past the backstop. */
+/* Checkpoints the thread completed (not those committing threads ran past the backstop). */
 uint64_t sqlite_ckpt_count(const sqlite_ckpt_t *k);
 /* Stops and joins the thread, closes its connection and frees k; *kp = NULL. Call after the
  * last commit on an attached connection. NULL-safe. */

@@ -180,7 +180,7 @@ int store_open(const char *url, const store_options_t *opt, store_t **out, char 
         s->free[s->nfree++] = c;
     }
     if (ops->attach) {
-        int rc = ops->attach(s, s->conns, s->nconns, &s->backend, err, errlen);
+        int rc = ops->attach(s->conns, s->nconns, &s->backend, err, errlen);
         if (rc < 0) {
             store_close(&s);
             return rc;

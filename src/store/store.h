@@ -136,7 +136,8 @@ bool store_full(const store_t *s);
 /* Successful reconnects since open; times the store went down since open. */
 uint64_t store_reconnects_total(const store_t *s);
 uint64_t store_outages_total(const store_t *s);
-/* WAL checkpoints the SQLite backend's checkpointer completed since open (0 on PostgreSQL). */
+/* WAL checkpoints the SQLite backend's checkpoint thread completed since open, off the request
+ * path (0 on PostgreSQL). */
 uint64_t store_checkpoints_total(const store_t *s);
 
 /* Runs work(conn, ud) on the libuv thread pool with a pooled connection, then done(status, ud)

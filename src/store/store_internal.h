@@ -50,7 +50,7 @@ struct store_backend_ops {
     bool (*alive)(store_conn_t *c);
     /* Starts what the backend runs beside the pool once every connection is open (sqlite: the
      * WAL checkpointer), kept in *state; NULL when there is nothing. */
-    int (*attach)(store_t *s, store_conn_t **conns, int n, void **state, char *err, size_t errlen);
+    int (*attach)(store_conn_t **conns, int n, void **state, char *err, size_t errlen);
     /* Ends it, after every pooled connection is closed. */
     void (*detach)(void *state);
     /* WAL checkpoints completed (sqlite); NULL when the backend has none. */

@@ -393,10 +393,8 @@ static int sqlite_conn_open(store_t *s, const char *path, const store_options_t 
 
 /* A database in WAL mode on a file gets the checkpointer (sqlite_ckpt.h); an in-memory one
  * has no WAL to checkpoint. */
-static int sqlite_attach(store_t *s, store_conn_t **conns, int n, void **state, char *err,
-                         size_t errlen)
+static int sqlite_attach(store_conn_t **conns, int n, void **state, char *err, size_t errlen)
 {
-    (void)s;
     *state = NULL;
     if (n < 1)
         return 0;
