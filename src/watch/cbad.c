@@ -434,7 +434,7 @@ static uint32_t cbad_template_bump(cbad_t *d, uint64_t h, uint32_t slot)
     return c;
 }
 
-/* Whether the coarse key ch (cbad_template_coarse; the event in ring slot `slot`) is new to
+/* Whether the coarse key ch (cbad_template_keys; the event in ring slot `slot`) is new to
  * the stream, as far back as the set remembers, then remembered. The set of coarse keys grows
  * to CBAD_TEMPLATES_MAX slots, then is rebuilt from the lines in the ring (the older history
  * forgotten). false when it cannot grow (the line then counts as known). */
@@ -509,8 +509,9 @@ int cbad_new(const cbad_settings_t *s, cbad_t **out)
         d->chash = calloc(d->cap, sizeof *d->chash);
     }
     if ((s->type == CBAD_STREAM_METRICS && !d->val) ||
-        (s->type != CBAD_STREAM_METRICS && (!d->ev || !d->len || !d->clean || !d->rep || !d->tkey ||
-                                            !d->tcnt || !d->tseen || !d->thash || !d->tfresh))) {
+        (s->type != CBAD_STREAM_METRICS &&
+         (!d->ev || !d->len || !d->clean || !d->rep || !d->tkey || !d->tcnt || !d->tseen ||
+          !d->thash || !d->tfresh || !d->ckey || !d->chash))) {
         cbad_destroy(&d);
         return -ENOMEM;
     }
